@@ -1,0 +1,94 @@
+/** @module
+ * The one table of operating-error codes that cross the wire (RPC bodies, worker results),
+ * after Ozone's OMResponse/ContainerProtos result codes. Codes, not classes, cross boundaries.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status used on the internal RPC wire. */
+  readonly http: number
+  /** Whether a client may retry the same call (on the same or another replica). */
+  readonly retry: boolean
+}
+
+export const ErrorCode = {
+  INVALID_ARGUMENT: { http: 400, retry: false },
+  INVALID_VOLUME_NAME: { http: 400, retry: false },
+  INVALID_BUCKET_NAME: { http: 400, retry: false },
+  INVALID_KEY_NAME: { http: 400, retry: false },
+  VOLUME_NOT_FOUND: { http: 404, retry: false },
+  VOLUME_ALREADY_EXISTS: { http: 409, retry: false },
+  VOLUME_NOT_EMPTY: { http: 409, retry: false },
+  BUCKET_NOT_FOUND: { http: 404, retry: false },
+  BUCKET_ALREADY_EXISTS: { http: 409, retry: false },
+  BUCKET_NOT_EMPTY: { http: 409, retry: false },
+  KEY_NOT_FOUND: { http: 404, retry: false },
+  KEY_ALREADY_EXISTS: { http: 409, retry: false },
+  OPEN_KEY_NOT_FOUND: { http: 404, retry: false },
+  QUOTA_EXCEEDED: { http: 403, retry: false },
+  PERMISSION_DENIED: { http: 403, retry: false },
+  SAFE_MODE: { http: 503, retry: true },
+  NOT_LEADER: { http: 503, retry: true },
+  NO_PIPELINE: { http: 503, retry: true },
+  NODE_NOT_FOUND: { http: 404, retry: false },
+  CONTAINER_NOT_FOUND: { http: 404, retry: false },
+  CONTAINER_NOT_OPEN: { http: 409, retry: false },
+  CONTAINER_UNHEALTHY: { http: 500, retry: false },
+  BLOCK_NOT_FOUND: { http: 404, retry: false },
+  CHUNK_NOT_FOUND: { http: 404, retry: false },
+  CHECKSUM_MISMATCH: { http: 422, retry: false },
+  DISK_FULL: { http: 507, retry: false },
+  IO_ERROR: { http: 500, retry: true },
+  TIMEOUT: { http: 504, retry: true },
+  UNAVAILABLE: { http: 503, retry: true },
+  ENTITY_TOO_LARGE: { http: 413, retry: false },
+  INTERNAL_ERROR: { http: 500, retry: false },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCodeName = keyof typeof ErrorCode
+
+/** The shape in which an error crosses the wire and the worker boundary. */
+export interface WireError {
+  code: ErrorCodeName
+  message: string
+  /** NOT_LEADER: the address of the leader, when known. */
+  leader?: string
+}
+
+/** The one domain error class, like undici's UND_ERR_*: callers switch on `code`. */
+export class O3Error extends Error {
+  override name = 'O3Error'
+  readonly code: ErrorCodeName
+  readonly leader?: string
+  constructor(code: ErrorCodeName, message: string, options?: { cause?: unknown; leader?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    if (options?.leader !== undefined) this.leader = options.leader
+  }
+  get spec(): ErrorSpec {
+    return ErrorCode[this.code]
+  }
+  toWire(): WireError {
+    const wire: WireError = { code: this.code, message: this.message }
+    if (this.leader !== undefined) wire.leader = this.leader
+    return wire
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCodeName {
+  return typeof code === 'string' && Object.hasOwn(ErrorCode, code)
+}
+
+/** Rebuilds an O3Error from a wire body; an unknown code becomes INTERNAL_ERROR. */
+export function fromWire(body: unknown, fallbackMessage: string): O3Error {
+  const b = (body ?? {}) as Partial<WireError>
+  const code = isErrorCode(b.code) ? b.code : 'INTERNAL_ERROR'
+  const message = typeof b.message === 'string' ? b.message : fallbackMessage
+  return new O3Error(code, message, b.leader === undefined ? undefined : { leader: b.leader })
+}
+
+/** Turns anything thrown into an O3Error (unknown throwables become INTERNAL_ERROR). */
+export function toO3Error(err: unknown): O3Error {
+  if (err instanceof O3Error) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new O3Error('INTERNAL_ERROR', message, { cause: err })
+}

@@ -2,7 +2,7 @@
 // time, and ends with the line CI reads: `N passed, N failed`.
 // Usage: node scripts/test.mjs [filter...]   (a filter keeps files whose path contains it)
 import { spawn } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { availableParallelism } from 'node:os'
 
@@ -27,10 +27,17 @@ let failed = 0
 let skipped = 0
 const failures = []
 
+// Deno runs the same uvu suites from source: every deno.json task named `test:*` is one job.
+const denoTasks = Object.keys(JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')).tasks ?? {})
+  .filter((t) => t.startsWith('test:') && (filters.length === 0 || filters.some((x) => t.includes(x))))
+const deno = new URL('../node_modules/.bin/deno', import.meta.url).pathname
+
 function runFile(file) {
+  const isDeno = file.startsWith('deno task ')
+  const [cmd, args] = isDeno ? [deno, ['task', '-q', file.slice('deno task '.length)]] : [process.execPath, ['--enable-source-maps', file]]
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, ['--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } })
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, cwd: new URL('..', import.meta.url).pathname })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
@@ -42,7 +49,7 @@ function runFile(file) {
       let p = ok ?? 0, f = total !== undefined && ok !== undefined ? total - ok - skip : 0
       if (code !== 0 && f === 0) f = 1 // crashed or failed outside a test
       passed += p; failed += f; skipped += skip
-      const name = relative(root, file)
+      const name = isDeno ? file : relative(root, file)
       const secs = ((Date.now() - started) / 1000).toFixed(1)
       console.log(`${f === 0 ? 'ok  ' : 'FAIL'} ${name}  (${p} passed, ${f} failed, ${secs}s)`)
       if (f !== 0) { failures.push(name); console.log(out.split('\n').map((l) => '   | ' + l).join('\n')) }
@@ -51,10 +58,10 @@ function runFile(file) {
   })
 }
 
-const queue = [...files]
+const queue = [...files, ...denoTasks.map((t) => `deno task ${t}`)]
 await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
   while (queue.length > 0) await runFile(queue.shift())
 }))
 if (failures.length > 0) console.log(`failed files: ${failures.join(', ')}`)
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
-process.exit(failed === 0 && files.length > 0 ? 0 : 1)
+process.exit(failed === 0 && queue.length === 0 && passed > 0 ? 0 : 1)

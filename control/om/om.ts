@@ -1,0 +1,461 @@
+/** @module
+ * The Ozone Manager service: the namespace of volumes, buckets and keys in one LMDB
+ * environment (Ozone's table names), block allocation through the SCM in batches, atomic key
+ * commits, expiry of abandoned open keys and hand-off of deleted blocks to the SCM.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { assert } from '../../core/assert.ts'
+import type { O3Config } from '../../core/config.ts'
+import { O3Error } from '../../core/errors.ts'
+import { serveApp, type Listener } from '../../core/http/serve.ts'
+import { KEY_METADATA_BYTES_MAX, LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../core/limits.ts'
+import { log } from '../../core/log.ts'
+import { ServiceMetrics } from '../../core/metrics.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
+import { createServiceApp } from '../../core/rpc/server.ts'
+import {
+  assertWritable, blockIdString, formatReplication, parseChecksumType, parseId, parseReplication,
+  type AllocatedBlock, type BlockId, type ContainerState, type DatanodeDetails, type ExcludeList, type KeyLocation, type Pipeline,
+} from '../../core/wire.ts'
+import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
+import type { BucketInfo, CommittedBlock, KeyInfo, ListKeysResult, OpenKeyInfo, OpenKeyResult, VolumeInfo } from '../../core/om-wire.ts'
+
+interface DeletedEntry { key: string; blocks: BlockId[]; deletedAtMs: number }
+type Locations = Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }>
+
+export interface OmOptions {
+  config: O3Config
+  port?: number
+  scmAddress: string
+}
+
+const enc = new TextEncoder()
+
+const keyPath = (v: string, b: string, k: string) => enc.encode(`${v}/${b}/${k}`)
+
+export class OzoneManager {
+  readonly metrics = new ServiceMetrics('om')
+  private readonly config: O3Config
+  private readonly scm: RpcClient
+  private db!: RootDatabase
+  private meta!: Database<unknown, string>
+  private volumes!: Database<VolumeInfo, string>
+  private buckets!: Database<BucketInfo, string>
+  private keys!: Database<KeyInfo, Uint8Array>
+  private openKeys!: Database<OpenKeyInfo, string>
+  private deleted!: Database<DeletedEntry, number>
+  private listener?: Listener
+  private timers: ReturnType<typeof setInterval>[] = []
+  private readonly blockCache = new Map<string, AllocatedBlock[]>()
+  private nextObjectId = 1
+  private nextDeletedId = 1
+
+  constructor(private readonly options: OmOptions) {
+    this.config = options.config
+    this.scm = new RpcClient('SCM', options.scmAddress)
+  }
+
+  get port(): number {
+    assert(this.listener !== undefined, 'OM not started')
+    return this.listener.port
+  }
+
+  get address(): string {
+    return `${this.config.host}:${this.port}`
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.config['om.dir'], { recursive: true })
+    this.db = open({ path: join(this.config['om.dir'], 'om.db'), compression: false })
+    this.meta = this.db.openDB({ name: 'meta' })
+    this.volumes = this.db.openDB({ name: 'volumeTable' })
+    this.buckets = this.db.openDB({ name: 'bucketTable' })
+    this.keys = this.db.openDB({ name: 'keyTable', keyEncoding: 'binary' })
+    this.openKeys = this.db.openDB({ name: 'openKeyTable' })
+    this.deleted = this.db.openDB({ name: 'deletedTable', keyEncoding: 'uint32' })
+    this.nextObjectId = ((this.meta.get('objectId') as number | undefined) ?? 0) + 1
+    for (const { key } of this.deleted.getRange({ reverse: true, limit: 1 })) this.nextDeletedId = key + 1
+
+    this.metrics.gauge('open_keys', 'Keys being written', () => this.openKeys.getCount())
+    this.metrics.gauge('keys', 'Committed keys', () => this.keys.getCount())
+    this.metrics.gauge('volumes', 'Volumes', () => this.volumes.getCount())
+    this.metrics.gauge('buckets', 'Buckets', () => this.buckets.getCount())
+    this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => this.deleted.getCount())
+
+    const app = createServiceApp({
+      service: 'OM',
+      metrics: this.metrics,
+      health: () => ({}),
+      handlers: {
+        createVolume: (a) => this.createVolume(a),
+        getVolume: (a) => this.getVolume(checkVolumeName(a.volume)),
+        listVolumes: (a) => this.listVolumes(a),
+        deleteVolume: (a) => this.deleteVolume(a),
+        createBucket: (a) => this.createBucket(a),
+        getBucket: (a) => this.getBucket(checkVolumeName(a.volume), checkBucketName(a.bucket)),
+        listBuckets: (a) => this.listBuckets(a),
+        deleteBucket: (a) => this.deleteBucket(a),
+        openKey: (a) => this.openKey(a),
+        allocateBlock: (a) => this.allocateBlock(a),
+        commitKey: (a) => this.commitKey(a),
+        abortKey: (a) => this.abortKey(a),
+        lookupKey: (a) => this.lookupKey(a),
+        listKeys: (a) => this.listKeys(a),
+        deleteKey: (a) => this.deleteKey(a),
+        renameKey: (a) => this.renameKey(a),
+      },
+    })
+    this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['om.port'], name: 'OM' })
+    const every = (ms: number, run: () => Promise<unknown>) => {
+      let busy = false
+      const t = setInterval(() => { if (!busy) { busy = true; void run().catch((e) => log.debug(`OM background: ${(e as Error).message}`)).finally(() => { busy = false }) } }, ms)
+      t.unref()
+      this.timers.push(t)
+    }
+    every(this.config['om.openKey.checkIntervalMs'], () => this.expireOpenKeys())
+    every(2000, () => this.purgeDeletedBlocks())
+    log.info(`OM listening on ${this.address}`)
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t)
+    await this.listener?.close()
+    await this.db?.close()
+  }
+
+  // --- volumes and buckets --------------------------------------------------------------
+
+  private getVolume(name: string): VolumeInfo {
+    const v = this.volumes.get(name)
+    if (v === undefined) throw new O3Error('VOLUME_NOT_FOUND', `Volume ${name} not found`)
+    return v
+  }
+
+  private getBucket(volume: string, name: string): BucketInfo {
+    this.getVolume(volume)
+    const b = this.buckets.get(`${volume}/${name}`)
+    if (b === undefined) throw new O3Error('BUCKET_NOT_FOUND', `Bucket ${volume}/${name} not found`)
+    return b
+  }
+
+  private async createVolume(a: { volume?: unknown; owner?: unknown; quotaBytes?: unknown }): Promise<VolumeInfo> {
+    const name = checkVolumeName(a.volume)
+    const now = Date.now()
+    const owner = typeof a.owner === 'string' && a.owner.length > 0 ? a.owner : 'o3'
+    const info: VolumeInfo = { name, owner, admin: owner, createdAtMs: now, modifiedAtMs: now, quotaBytes: typeof a.quotaBytes === 'number' ? a.quotaBytes : -1, quotaNamespace: -1 }
+    const created = await this.volumes.ifNoExists(name, () => { this.volumes.put(name, info) })
+    if (!created) throw new O3Error('VOLUME_ALREADY_EXISTS', `Volume ${name} already exists`)
+    return info
+  }
+
+  private listVolumes(a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): VolumeInfo[] {
+    const prefix = typeof a.prefix === 'string' ? a.prefix : ''
+    const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
+    const out: VolumeInfo[] = []
+    for (const { key, value } of this.volumes.getRange({ start: typeof a.startAfter === 'string' ? a.startAfter + '\0' : prefix })) {
+      if (!key.startsWith(prefix) || out.length >= max) break
+      out.push(value)
+    }
+    return out
+  }
+
+  private async deleteVolume(a: { volume?: unknown }): Promise<void> {
+    const name = checkVolumeName(a.volume)
+    this.getVolume(name)
+    for (const { key } of this.buckets.getRange({ start: `${name}/`, limit: 1 })) {
+      if (key.startsWith(`${name}/`)) throw new O3Error('VOLUME_NOT_EMPTY', `Cannot delete volume ${name}: it has buckets`)
+    }
+    await this.volumes.remove(name)
+  }
+
+  private async createBucket(a: { volume?: unknown; bucket?: unknown; owner?: unknown; replication?: unknown; checksumType?: unknown }): Promise<BucketInfo> {
+    const volume = checkVolumeName(a.volume)
+    const name = checkBucketName(a.bucket)
+    const v = this.getVolume(volume)
+    const replication = formatReplication(parseReplication(typeof a.replication === 'string' ? a.replication : this.config['client.replication']))
+    const checksumType = parseChecksumType(typeof a.checksumType === 'string' ? a.checksumType : this.config['client.checksumType'])
+    const now = Date.now()
+    const info: BucketInfo = {
+      volume, name, owner: typeof a.owner === 'string' && a.owner.length > 0 ? a.owner : v.owner, layout: 'OBJECT_STORE', replication, checksumType,
+      createdAtMs: now, modifiedAtMs: now, quotaBytes: -1, quotaNamespace: -1, usedBytes: 0, keyCount: 0,
+    }
+    const created = await this.buckets.ifNoExists(`${volume}/${name}`, () => { this.buckets.put(`${volume}/${name}`, info) })
+    if (!created) throw new O3Error('BUCKET_ALREADY_EXISTS', `Bucket ${volume}/${name} already exists`)
+    return info
+  }
+
+  private listBuckets(a: { volume?: unknown; prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): BucketInfo[] {
+    const volume = checkVolumeName(a.volume)
+    this.getVolume(volume)
+    const prefix = `${volume}/${typeof a.prefix === 'string' ? a.prefix : ''}`
+    const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
+    const start = typeof a.startAfter === 'string' ? `${volume}/${a.startAfter}\0` : prefix
+    const out: BucketInfo[] = []
+    for (const { key, value } of this.buckets.getRange({ start })) {
+      if (!key.startsWith(prefix) || out.length >= max) break
+      out.push(value)
+    }
+    return out
+  }
+
+  private async deleteBucket(a: { volume?: unknown; bucket?: unknown }): Promise<void> {
+    const volume = checkVolumeName(a.volume)
+    const name = checkBucketName(a.bucket)
+    this.getBucket(volume, name)
+    const prefix = keyPath(volume, name, '')
+    for (const { key } of this.keys.getRange({ start: prefix, limit: 1 })) {
+      if (startsWith(key, prefix)) throw new O3Error('BUCKET_NOT_EMPTY', `Cannot delete bucket ${volume}/${name}: it holds keys`)
+    }
+    await this.buckets.remove(`${volume}/${name}`)
+  }
+
+  // --- keys -----------------------------------------------------------------------------
+
+  /** Blocks from the SCM: from the batch cache when nothing is excluded, else asked afresh. */
+  private async blocksFor(replication: string, count: number, exclude?: ExcludeList): Promise<AllocatedBlock[]> {
+    const excluding = exclude !== undefined && (exclude.datanodes.length + exclude.containers.length + exclude.pipelines.length) > 0
+    if (excluding) return this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count, excludeList: exclude, sizeBytes: this.config['scm.block.sizeBytes'] })
+    const cache = this.blockCache.get(replication) ?? []
+    this.blockCache.set(replication, cache)
+    while (cache.length < count) {
+      const batch = await this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count: Math.max(OM_BLOCK_BATCH_COUNT, count - cache.length), sizeBytes: this.config['scm.block.sizeBytes'] })
+      cache.push(...batch)
+    }
+    return cache.splice(0, count)
+  }
+
+  private async openKey(a: { volume?: unknown; bucket?: unknown; key?: unknown; sizeBytes?: unknown; replication?: unknown; metadata?: unknown }): Promise<OpenKeyResult> {
+    const volume = checkVolumeName(a.volume)
+    const bucketName = checkBucketName(a.bucket)
+    const name = checkKeyName(a.key)
+    const bucket = this.getBucket(volume, bucketName)
+    const replication = formatReplication(parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication))
+    assertWritable(parseReplication(replication))
+    const metadata = checkMetadata(a.metadata)
+    const blockSizeBytes = this.config['scm.block.sizeBytes']
+    const size = a.sizeBytes === undefined || a.sizeBytes === null ? 0 : parseId<number>(a.sizeBytes, 'sizeBytes')
+    const count = Math.min(OPEN_KEY_PREALLOCATED_BLOCKS_MAX, Math.max(1, Math.ceil(size / blockSizeBytes)))
+    const blocks = await this.blocksFor(replication, count)
+    const info: OpenKeyInfo = {
+      clientId: randomUUID(), volume, bucket: bucketName, name, replication, checksumType: bucket.checksumType,
+      bytesPerChecksum: this.config['client.bytesPerChecksum'], blockSizeBytes, metadata, createdAtMs: Date.now(), allocated: blocks,
+    }
+    await this.openKeys.put(info.clientId, info)
+    return { clientId: info.clientId, replication, checksumType: info.checksumType, bytesPerChecksum: info.bytesPerChecksum, blockSizeBytes, blocks }
+  }
+
+  private openKeyOf(clientId: unknown): OpenKeyInfo {
+    if (typeof clientId !== 'string') throw new O3Error('INVALID_ARGUMENT', 'clientId must be a string')
+    const info = this.openKeys.get(clientId)
+    if (info === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${clientId} not found (expired, committed or aborted)`)
+    return info
+  }
+
+  private async allocateBlock(a: { clientId?: unknown; excludeList?: Partial<ExcludeList> }): Promise<AllocatedBlock> {
+    const info = this.openKeyOf(a.clientId)
+    const exclude: ExcludeList = { datanodes: a.excludeList?.datanodes ?? [], containers: a.excludeList?.containers ?? [], pipelines: a.excludeList?.pipelines ?? [] }
+    const [block] = await this.blocksFor(info.replication, 1, exclude)
+    await this.openKeys.transaction(() => {
+      const current = this.openKeys.get(info.clientId)
+      if (current === undefined) return
+      current.allocated.push(block)
+      this.openKeys.put(info.clientId, current)
+    })
+    return block
+  }
+
+  private async commitKey(a: { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown }): Promise<KeyInfo> {
+    const info = this.openKeyOf(a.clientId)
+    if (!Array.isArray(a.blocks)) throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: blocks must be an array')
+    const size = parseId<number>(a.size, 'size')
+    const allocated = new Map(info.allocated.map((b) => [blockIdString(b.blockId), b]))
+    const locations: KeyLocation[] = []
+    let offset = 0
+    for (const raw of a.blocks as CommittedBlock[]) {
+      const id = { containerId: parseId(raw?.blockId?.containerId, 'containerId'), localId: parseId(raw?.blockId?.localId, 'localId') } as BlockId
+      const length = parseId<number>(raw.length, 'length')
+      const block = allocated.get(blockIdString(id))
+      if (block === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${info.name}: block ${blockIdString(id)} was not allocated to it`)
+      if (length > info.blockSizeBytes) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${info.name}: block ${blockIdString(id)} longer than a block`)
+      if (length === 0) continue
+      locations.push({ blockId: id, offset, length, pipeline: block.pipeline })
+      offset += length
+    }
+    if (offset !== size) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${info.name}: blocks hold ${offset} bytes, size says ${size}`)
+    const metadata = a.metadata === undefined ? info.metadata : checkMetadata(a.metadata)
+    const path = keyPath(info.volume, info.bucket, info.name)
+    const now = Date.now()
+    const objectId = this.nextObjectId++
+    const key: KeyInfo = {
+      volume: info.volume, bucket: info.bucket, name: info.name, size, replication: info.replication, checksumType: info.checksumType,
+      bytesPerChecksum: info.bytesPerChecksum, createdAtMs: now, modifiedAtMs: now, locations, metadata, objectId,
+    }
+    await this.db.transaction(() => {
+      if (this.openKeys.get(info.clientId) === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot commit key ${info.name}: open key expired or committed meanwhile`)
+      const bucket = this.buckets.get(`${info.volume}/${info.bucket}`)
+      if (bucket === undefined) throw new O3Error('BUCKET_NOT_FOUND', `Cannot commit key ${info.name}: bucket ${info.volume}/${info.bucket} was deleted`)
+      const previous = this.keys.get(path)
+      if (previous !== undefined) this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, previous.locations.map((l) => l.blockId))
+      this.keys.put(path, key)
+      this.openKeys.remove(info.clientId)
+      this.meta.put('objectId', objectId)
+      this.buckets.put(`${info.volume}/${info.bucket}`, { ...bucket, usedBytes: bucket.usedBytes + size - (previous?.size ?? 0), keyCount: bucket.keyCount + (previous === undefined ? 1 : 0) })
+    })
+    return key
+  }
+
+  /** Drops an open key (a failed or cancelled write); the blocks it wrote are deleted. */
+  private async abortKey(a: { clientId?: unknown }): Promise<void> {
+    const info = this.openKeyOf(a.clientId)
+    await this.db.transaction(() => {
+      this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, info.allocated.map((b) => b.blockId))
+      this.openKeys.remove(info.clientId)
+    })
+  }
+
+  /** Inside a write transaction: remembers blocks the SCM must delete. */
+  private recordDeleted(key: string, blocks: BlockId[]): void {
+    if (blocks.length === 0) return
+    this.deleted.put(this.nextDeletedId++, { key, blocks, deletedAtMs: Date.now() })
+  }
+
+  private getKey(a: { volume?: unknown; bucket?: unknown; key?: unknown }): KeyInfo {
+    const volume = checkVolumeName(a.volume)
+    const bucket = checkBucketName(a.bucket)
+    const name = checkKeyName(a.key)
+    const key = this.keys.get(keyPath(volume, bucket, name))
+    if (key === undefined) {
+      this.getBucket(volume, bucket)
+      throw new O3Error('KEY_NOT_FOUND', `Key ${volume}/${bucket}/${name} not found`)
+    }
+    return key
+  }
+
+  /** A key with its blocks' current locations from the SCM (closed containers list their replicas). */
+  private async lookupKey(a: { volume?: unknown; bucket?: unknown; key?: unknown }): Promise<KeyInfo> {
+    const key = this.getKey(a)
+    if (key.locations.length === 0) return key
+    const ids = [...new Set(key.locations.map((l) => l.blockId.containerId))]
+    let found: Locations = {}
+    try {
+      found = await this.scm.call<Locations>('getContainerLocations', { containerIds: ids }, { idempotent: true, timeoutMs: 5000 })
+    } catch (err) {
+      log.warn(`OM: cannot refresh locations from SCM, using recorded pipelines: ${(err as Error).message}`)
+    }
+    return { ...key, locations: key.locations.map((l) => ({ ...l, pipeline: refreshPipeline(l.pipeline, found[l.blockId.containerId]) })) }
+  }
+
+  private listKeys(a: { volume?: unknown; bucket?: unknown; prefix?: unknown; startAfter?: unknown; maxKeys?: unknown }): ListKeysResult {
+    const volume = checkVolumeName(a.volume)
+    const bucket = checkBucketName(a.bucket)
+    this.getBucket(volume, bucket)
+    const prefix = typeof a.prefix === 'string' ? a.prefix : ''
+    const max = a.maxKeys === undefined ? LIST_KEYS_COUNT_MAX : Math.min(LIST_KEYS_COUNT_MAX, parseId<number>(a.maxKeys, 'maxKeys'))
+    const base = keyPath(volume, bucket, '')
+    const full = keyPath(volume, bucket, prefix)
+    let start = full
+    if (typeof a.startAfter === 'string' && a.startAfter.length > 0) {
+      const after = keyPath(volume, bucket, a.startAfter)
+      const next = new Uint8Array(after.length + 1)
+      next.set(after)
+      if (compareBytes(next, start) > 0) start = next
+    }
+    const keys: KeyInfo[] = []
+    let truncated = false
+    for (const { key, value } of this.keys.getRange({ start })) {
+      if (!startsWith(key, full)) break
+      if (keys.length >= max) { truncated = true; break }
+      keys.push(value)
+    }
+    assert(keys.every((k) => startsWith(keyPath(k.volume, k.bucket, k.name), base)), 'listKeys left its bucket')
+    return { keys, truncated, nextStartAfter: truncated && keys.length > 0 ? keys[keys.length - 1].name : null }
+  }
+
+  private async deleteKey(a: { volume?: unknown; bucket?: unknown; key?: unknown }): Promise<void> {
+    const key = this.getKey(a)
+    const path = keyPath(key.volume, key.bucket, key.name)
+    await this.db.transaction(() => {
+      const current = this.keys.get(path)
+      if (current === undefined) return
+      this.recordDeleted(`${key.volume}/${key.bucket}/${key.name}`, current.locations.map((l) => l.blockId))
+      this.keys.remove(path)
+      const bucket = this.buckets.get(`${key.volume}/${key.bucket}`)
+      if (bucket !== undefined) this.buckets.put(`${key.volume}/${key.bucket}`, { ...bucket, usedBytes: bucket.usedBytes - current.size, keyCount: bucket.keyCount - 1 })
+    })
+  }
+
+  private async renameKey(a: { volume?: unknown; bucket?: unknown; key?: unknown; toKey?: unknown }): Promise<void> {
+    const key = this.getKey(a)
+    const to = checkKeyName(a.toKey)
+    const from = keyPath(key.volume, key.bucket, key.name)
+    const target = keyPath(key.volume, key.bucket, to)
+    await this.db.transaction(() => {
+      if (this.keys.get(target) !== undefined) throw new O3Error('KEY_ALREADY_EXISTS', `Cannot rename to ${to}: key exists`)
+      const current = this.keys.get(from)
+      if (current === undefined) throw new O3Error('KEY_NOT_FOUND', `Key ${key.name} not found`)
+      this.keys.remove(from)
+      this.keys.put(target, { ...current, name: to, modifiedAtMs: Date.now() })
+    })
+  }
+
+  // --- background -----------------------------------------------------------------------
+
+  private async expireOpenKeys(): Promise<void> {
+    const cutoff = Date.now() - this.config['om.openKey.expireMs']
+    const expired: OpenKeyInfo[] = []
+    for (const { value } of this.openKeys.getRange()) if (value.createdAtMs < cutoff) expired.push(value)
+    if (expired.length === 0) return
+    await this.db.transaction(() => {
+      for (const info of expired) {
+        this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, info.allocated.map((b) => b.blockId))
+        this.openKeys.remove(info.clientId)
+      }
+    })
+    log.info(`OM: expired ${expired.length} open keys`)
+  }
+
+  private async purgeDeletedBlocks(): Promise<void> {
+    const batch: { id: number; entry: DeletedEntry }[] = []
+    for (const { key, value } of this.deleted.getRange({ limit: 100 })) batch.push({ id: key, entry: value })
+    if (batch.length === 0) return
+    await this.scm.call('deleteBlocks', { blocks: batch.flatMap((b) => b.entry.blocks) })
+    await this.deleted.transaction(() => { for (const b of batch) this.deleted.remove(b.id) })
+  }
+}
+
+function refreshPipeline(recorded: Pipeline, found: Locations[string] | undefined): Pipeline {
+  if (found === undefined) return recorded
+  if (found.state === 'OPEN' && found.pipeline !== null) return found.pipeline
+  const healthy = found.replicas.filter((r) => r.state !== 'UNHEALTHY').map((r) => ({ id: r.id, address: r.address }))
+  const fallback = found.pipeline?.nodes ?? recorded.nodes
+  return { ...recorded, nodes: healthy.length > 0 ? healthy : fallback }
+}
+
+function checkMetadata(raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new O3Error('INVALID_ARGUMENT', 'metadata must be an object of strings')
+  const out: Record<string, string> = {}
+  let bytes = 0
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') throw new O3Error('INVALID_ARGUMENT', `metadata ${k} must be a string`)
+    bytes += k.length + v.length
+    out[k] = v
+  }
+  if (bytes > KEY_METADATA_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `metadata of ${bytes} bytes exceeds ${KEY_METADATA_BYTES_MAX}`)
+  return out
+}
+
+function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (key.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false
+  return true
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b)
+}
+
+

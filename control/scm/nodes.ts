@@ -1,0 +1,45 @@
+/** @module
+ * The SCM's view of datanodes: registration, heartbeats, and health from heartbeat age
+ * (HEALTHY -> STALE -> DEAD, Ozone's NodeStateManager). Pure: time comes in as `nowMs`.
+ */
+import type { DatanodeDetails, DatanodeId, NodeHealth, NodeOperationalState } from '../../core/wire.ts'
+
+export interface VolumeReport {
+  dir: string
+  capacityBytes: number
+  usedBytes: number
+  availableBytes: number
+}
+
+export interface NodeRecord extends DatanodeDetails {
+  operationalState: NodeOperationalState
+  registeredAtMs: number
+  lastHeartbeatMs: number
+  volumes: VolumeReport[]
+}
+
+export interface NodeThresholds {
+  staleMs: number
+  deadMs: number
+}
+
+export function nodeHealth(node: NodeRecord, nowMs: number, t: NodeThresholds): NodeHealth {
+  const age = nowMs - node.lastHeartbeatMs
+  if (age >= t.deadMs) return 'DEAD'
+  if (age >= t.staleMs) return 'STALE'
+  return 'HEALTHY'
+}
+
+export function nodeUsage(node: NodeRecord): { capacityBytes: number; usedBytes: number; availableBytes: number } {
+  let capacityBytes = 0, usedBytes = 0, availableBytes = 0
+  for (const v of node.volumes) {
+    capacityBytes += v.capacityBytes
+    usedBytes += v.usedBytes
+    availableBytes += v.availableBytes
+  }
+  return { capacityBytes, usedBytes, availableBytes }
+}
+
+export function isDatanodeId(value: unknown): value is DatanodeId {
+  return typeof value === 'string' && /^[0-9a-f-]{8,64}$/i.test(value)
+}

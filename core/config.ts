@@ -1,0 +1,128 @@
+/** @module
+ * Configuration: Ozone's defaults, then one JSON file, then `O3_*` environment overrides
+ * (O3_OM_PORT sets om.port). Validated when built, like raft's Config.validate. Pure but for
+ * loadConfig's file and environment reads.
+ */
+import { readFileSync } from 'node:fs'
+import { assert } from './assert.ts'
+import { O3Error } from './errors.ts'
+import {
+  BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
+  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT,
+} from './limits.ts'
+import { parseChecksumType, parseReplication, type ChecksumType } from './wire.ts'
+
+export interface O3Config {
+  /** Host name that services advertise to each other and bind to. */
+  'host': string
+  'scm.address': string
+  'scm.port': number
+  'scm.dir': string
+  /** Datanodes that must register before the SCM leaves safemode. */
+  'scm.safemode.minDatanodes': number
+  'scm.heartbeat.staleMs': number
+  'scm.heartbeat.deadMs': number
+  'scm.container.sizeBytes': number
+  'scm.block.sizeBytes': number
+  'om.address': string
+  'om.port': number
+  'om.dir': string
+  'om.openKey.expireMs': number
+  'om.openKey.checkIntervalMs': number
+  'datanode.port': number
+  /** Comma-separated data volumes (directories). */
+  'datanode.dirs': string
+  'datanode.heartbeatIntervalMs': number
+  /** Blocks written in one chunk below this size are packed instead of getting a file. */
+  'datanode.smallBlockBytes': number
+  'datanode.workerThreads': number
+  'client.chunkSizeBytes': number
+  'client.bytesPerChecksum': number
+  'client.checksumType': ChecksumType
+  'client.replication': string
+}
+
+/** Ozone's defaults (heartbeat 30 s, stale 5 min, dead 10 min; `o3 local` shortens them). */
+export const DEFAULT_CONFIG: O3Config = {
+  'host': '127.0.0.1',
+  'scm.address': '127.0.0.1:9860',
+  'scm.port': 9860,
+  'scm.dir': './o3-data/scm',
+  'scm.safemode.minDatanodes': 1,
+  'scm.heartbeat.staleMs': 5 * 60_000,
+  'scm.heartbeat.deadMs': 10 * 60_000,
+  'scm.container.sizeBytes': CONTAINER_SIZE_BYTES_DEFAULT,
+  'scm.block.sizeBytes': BLOCK_SIZE_BYTES_DEFAULT,
+  'om.address': '127.0.0.1:9862',
+  'om.port': 9862,
+  'om.dir': './o3-data/om',
+  'om.openKey.expireMs': 7 * 24 * 3600_000,
+  'om.openKey.checkIntervalMs': 60_000,
+  'datanode.port': 9859,
+  'datanode.dirs': './o3-data/datanode',
+  'datanode.heartbeatIntervalMs': 30_000,
+  'datanode.smallBlockBytes': 64 * 1024,
+  'datanode.workerThreads': 2,
+  'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
+  'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
+  'client.checksumType': 'XXH64',
+  'client.replication': 'RATIS/THREE',
+}
+
+export type ConfigKey = keyof O3Config
+
+/** Throws INVALID_ARGUMENT naming the first bad setting. */
+export function validateConfig(c: O3Config): O3Config {
+  const bad = (key: ConfigKey, why: string): never => {
+    throw new O3Error('INVALID_ARGUMENT', `Cannot use setting ${key}=${JSON.stringify(c[key])}: ${why}`)
+  }
+  for (const key of Object.keys(DEFAULT_CONFIG) as ConfigKey[]) {
+    if (typeof c[key] !== typeof DEFAULT_CONFIG[key]) bad(key, `expected a ${typeof DEFAULT_CONFIG[key]}`)
+    if (typeof c[key] === 'number' && (!Number.isSafeInteger(c[key]) || (c[key] as number) < 0)) bad(key, 'expected a non-negative integer')
+  }
+  for (const key of ['scm.port', 'om.port', 'datanode.port'] as const) if (c[key] > 65535) bad(key, 'not a port')
+  if (c['client.chunkSizeBytes'] < 1 || c['client.chunkSizeBytes'] > CHUNK_SIZE_BYTES_MAX) bad('client.chunkSizeBytes', `must be 1..${CHUNK_SIZE_BYTES_MAX}`)
+  if (c['client.bytesPerChecksum'] < BYTES_PER_CHECKSUM_MIN) bad('client.bytesPerChecksum', `must be at least ${BYTES_PER_CHECKSUM_MIN}`)
+  if (c['scm.block.sizeBytes'] < 1) bad('scm.block.sizeBytes', 'must be positive')
+  if (c['scm.container.sizeBytes'] < c['scm.block.sizeBytes']) bad('scm.container.sizeBytes', 'must hold at least one block')
+  if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')
+  if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
+  parseChecksumType(c['client.checksumType'])
+  parseReplication(c['client.replication'])
+  return c
+}
+
+/** Environment name of a key: om.openKey.expireMs -> O3_OM_OPENKEY_EXPIREMS. */
+export function envName(key: ConfigKey): string {
+  return 'O3_' + key.replace(/\./g, '_').toUpperCase()
+}
+
+function coerce(key: ConfigKey, raw: string): string | number {
+  return typeof DEFAULT_CONFIG[key] === 'number' ? Number(raw) : raw
+}
+
+/** Builds a config: defaults < file (JSON of O3Config keys) < overrides < O3_* environment. */
+export function loadConfig(options: { file?: string; overrides?: Partial<O3Config>; env?: Record<string, string | undefined> } = {}): O3Config {
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG }
+  if (options.file !== undefined) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(readFileSync(options.file, 'utf8'))
+    } catch (err) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot read config ${options.file}: ${(err as Error).message}`)
+    }
+    if (typeof parsed !== 'object' || parsed === null) throw new O3Error('INVALID_ARGUMENT', `Cannot read config ${options.file}: not a JSON object`)
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!(k in DEFAULT_CONFIG)) throw new O3Error('INVALID_ARGUMENT', `Cannot read config ${options.file}: unknown setting ${k}`)
+      merged[k] = v
+    }
+  }
+  Object.assign(merged, options.overrides)
+  const env = options.env ?? process.env
+  for (const key of Object.keys(DEFAULT_CONFIG) as ConfigKey[]) {
+    const raw = env[envName(key)]
+    if (raw !== undefined) merged[key] = coerce(key, raw)
+  }
+  assert(typeof merged['host'] === 'string', 'host missing after merge')
+  return validateConfig(merged as unknown as O3Config)
+}

@@ -1,0 +1,49 @@
+/** @module
+ * Starts a Hono app on a port, on Node (@hono/node-server) or Deno (Deno.serve): the one
+ * runtime adapter every service uses. Port 0 picks a free port; the bound one is returned.
+ */
+import type { Hono } from 'hono'
+import { O3Error } from '../errors.ts'
+
+export interface Listener {
+  port: number
+  close(): Promise<void>
+}
+
+interface DenoServe {
+  serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
+}
+
+export async function serveApp(app: Hono, options: { host: string; port: number; name: string }): Promise<Listener> {
+  const deno = (globalThis as { Deno?: DenoServe }).Deno
+  if (deno !== undefined) {
+    const server = deno.serve({ port: options.port, hostname: options.host, onListen: () => {} }, app.fetch)
+    return { port: server.addr.port, close: () => server.shutdown() }
+  }
+  const { createAdaptorServer } = await import('@hono/node-server')
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host, port: options.port })
+  // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
+  server.on('checkContinue', (req, res) => { res.writeContinue(); server.emit('request', req, res) })
+  server.on('checkExpectation', (req, res) => { server.emit('request', req, res) })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE'
+        ? new O3Error('UNAVAILABLE', `Cannot start ${options.name}: port ${options.port} on ${options.host} is already in use (use --ports free, or stop what holds it)`)
+        : err)
+    })
+    server.listen(options.port, options.host, () => resolve())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : options.port
+  const http = server as unknown as import('node:http').Server
+  http.keepAliveTimeout = 30_000
+  http.headersTimeout = 60_000
+  http.requestTimeout = 0
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => {
+      http.close(() => resolve())
+      http.closeAllConnections()
+    }),
+  }
+}

@@ -1,0 +1,64 @@
+/** @module
+ * Every size, count and timeout with a maximum, named with its unit last. Relations between
+ * them are checked when this module loads, so a bad combination fails at start, not mid-write.
+ */
+import { assert } from './assert.ts'
+
+export const KiB = 1024
+export const MiB = 1024 * KiB
+export const GiB = 1024 * MiB
+
+/** Ozone's defaults: ozone.scm.block.size, ozone.scm.chunk.size, ozone.client.bytes.per.checksum. */
+export const BLOCK_SIZE_BYTES_DEFAULT = 256 * MiB
+export const CHUNK_SIZE_BYTES_DEFAULT = 4 * MiB
+export const BYTES_PER_CHECKSUM_DEFAULT = 16 * KiB
+export const CONTAINER_SIZE_BYTES_DEFAULT = 5 * GiB
+
+/** The largest chunk a datanode accepts in one writeChunk: bounds every chunk buffer. */
+export const CHUNK_SIZE_BYTES_MAX = 16 * MiB
+export const BYTES_PER_CHECKSUM_MIN = 512
+/** Checksum bytes of the widest algorithm (BLAKE3, 32 bytes) for the largest chunk. */
+export const CHECKSUM_BYTES_MAX = (CHUNK_SIZE_BYTES_MAX / BYTES_PER_CHECKSUM_MIN) * 32
+
+/** Ozone: volume and bucket names are 3-63 characters; key names up to 1024 bytes (S3's limit). */
+export const VOLUME_NAME_LENGTH_MIN = 3
+export const VOLUME_NAME_LENGTH_MAX = 63
+export const KEY_NAME_BYTES_MAX = 1024
+export const LIST_KEYS_COUNT_MAX = 1000
+export const LIST_VOLUMES_COUNT_MAX = 1000
+/** Custom metadata per key (S3 allows 2 KiB of user metadata). */
+export const KEY_METADATA_BYTES_MAX = 8 * KiB
+
+/** JSON control messages on the RPC wire. */
+export const RPC_BODY_BYTES_MAX = 4 * MiB
+export const RPC_TIMEOUT_MS_DEFAULT = 30_000
+export const RPC_RETRY_COUNT_MAX = 5
+
+/** Blocks the OM fetches from the SCM in one allocateBlock call and keeps ready per replication. */
+export const OM_BLOCK_BATCH_COUNT = 8
+/** Blocks preallocated in one openKey (Ozone's ozone.key.preallocation.maxblocks is 64). */
+export const OPEN_KEY_PREALLOCATED_BLOCKS_MAX = 64
+export const ALLOCATE_BLOCK_COUNT_MAX = 64
+
+/** Client write window: chunks in flight per key writer, and chunks written between putBlock. */
+export const CLIENT_CHUNKS_INFLIGHT_MAX = 4
+export const CLIENT_FLUSH_CHUNKS = 4
+/** Block rewrites after failures before a key write gives up. */
+export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
+/** Read-ahead of a key reader, in chunks. */
+export const CLIENT_READ_AHEAD_CHUNKS = 2
+
+/** Datanode: blocks written but not yet committed by putBlock, per datanode. */
+export const DATANODE_PENDING_BLOCKS_MAX = 100_000
+/** RATIS/THREE pipelines a datanode belongs to (ozone.datanode.pipeline.limit is 2). */
+export const DATANODE_PIPELINE_LIMIT = 2
+export const PIPELINES_MAX = 10_000
+
+/** Container reports and heartbeat commands per message. */
+export const HEARTBEAT_COMMANDS_MAX = 1000
+
+assert(CHUNK_SIZE_BYTES_DEFAULT <= CHUNK_SIZE_BYTES_MAX, 'default chunk exceeds max chunk')
+assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must hold whole checksums')
+assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must hold whole chunks')
+assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
+assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')

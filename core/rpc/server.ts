@@ -1,0 +1,64 @@
+/** @module
+ * The RPC edge of every service: a Hono app serving `POST /rpc/<Service>.<method>` (JSON in,
+ * JSON out, errors as {code, message}), `GET /prom` and `GET /health`. Services add their own
+ * raw-body routes (chunk data) to the app it returns.
+ */
+import { Hono, type Context } from 'hono'
+import { O3Error, toO3Error, ErrorCode } from '../errors.ts'
+import { RPC_BODY_BYTES_MAX } from '../limits.ts'
+import type { ServiceMetrics } from '../metrics.ts'
+import { log } from '../log.ts'
+
+// Handlers take an untrusted wire body: each validates what it reads (parseId, name checks).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type RpcHandler = (args: any) => unknown
+
+export interface ServiceAppOptions {
+  service: string
+  handlers: Record<string, RpcHandler>
+  metrics: ServiceMetrics
+  health: () => Record<string, unknown>
+}
+
+/** Sends an O3Error as the wire error body with the status its code maps to. */
+export function errorResponse(c: Context, err: unknown): Response {
+  const e = toO3Error(err)
+  if (e.code === 'INTERNAL_ERROR') log.error(`internal error: ${e.message}`, e.cause ?? e)
+  return c.json(e.toWire(), ErrorCode[e.code].http as 400)
+}
+
+export function createServiceApp(options: ServiceAppOptions): Hono {
+  const { service, handlers, metrics } = options
+  const app = new Hono()
+  app.get('/health', (c) => c.json({ service, status: 'UP', ...options.health() }))
+  app.get('/prom', async (c) => c.text(await metrics.text(), 200, { 'content-type': metrics.registry.contentType }))
+  app.post('/rpc/:method', async (c) => {
+    const full = c.req.param('method')
+    const dot = full.indexOf('.')
+    const name = dot < 0 ? '' : full.slice(dot + 1)
+    const started = performance.now()
+    let code = 'OK'
+    try {
+      if (full.slice(0, dot) !== service || !Object.hasOwn(handlers, name)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
+      const length = Number(c.req.header('content-length') ?? 0)
+      if (length > RPC_BODY_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot call ${full}: body of ${length} bytes exceeds ${RPC_BODY_BYTES_MAX}`)
+      const text = await c.req.text()
+      let args: unknown
+      try {
+        args = text.length === 0 ? {} : JSON.parse(text)
+      } catch {
+        throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not JSON`)
+      }
+      if (typeof args !== 'object' || args === null) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not a JSON object`)
+      const result = await handlers[name](args)
+      return c.json({ result: result ?? null })
+    } catch (err) {
+      code = toO3Error(err).code
+      return errorResponse(c, err)
+    } finally {
+      metrics.rpcRequests.inc({ method: name || full, code })
+      metrics.rpcSeconds.observe({ method: name || full }, (performance.now() - started) / 1000)
+    }
+  })
+  return app
+}

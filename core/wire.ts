@@ -1,0 +1,117 @@
+/** @module
+ * Types that cross between services: ids, replication configs, datanodes, pipelines, block
+ * locations. Control plane and datapath meet only through these. Pure: no I/O.
+ */
+import { O3Error } from './errors.ts'
+
+export type ContainerId = number & { readonly brand: 'ContainerId' }
+export type LocalId = number & { readonly brand: 'LocalId' }
+export type DatanodeId = string & { readonly brand: 'DatanodeId' }
+export type PipelineId = string & { readonly brand: 'PipelineId' }
+
+export interface BlockId {
+  containerId: ContainerId
+  localId: LocalId
+}
+
+export function blockIdString(b: BlockId): string {
+  return `${b.containerId}:${b.localId}`
+}
+
+/** Checks a 64-bit id at the wire edge: JSON numbers beyond 2^53 would silently round. */
+export function parseId<T extends number>(value: unknown, what: string): T {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new O3Error('INVALID_ARGUMENT', `Cannot parse ${what}: ${JSON.stringify(value)} is not a non-negative safe integer`)
+  }
+  return value as T
+}
+
+export type ReplicationType = 'RATIS' | 'EC'
+/** RATIS/ONE, RATIS/THREE; EC ones are parsed here so that configs round-trip, and land with EC. */
+export interface ReplicationConfig {
+  type: ReplicationType
+  /** RATIS: 1 or 3 replicas. */
+  factor: number
+  /** EC only: codec, data and parity shards, cell size. */
+  ec?: { codec: 'rs' | 'xor'; data: number; parity: number; cellSizeBytes: number }
+}
+
+const EC_PATTERN = /^EC\/(rs|xor)-(\d+)-(\d+)-(\d+)k$/
+
+export function parseReplication(text: string): ReplicationConfig {
+  const t = text.trim().toUpperCase()
+  if (t === 'RATIS/ONE' || t === 'ONE') return { type: 'RATIS', factor: 1 }
+  if (t === 'RATIS/THREE' || t === 'THREE') return { type: 'RATIS', factor: 3 }
+  const m = EC_PATTERN.exec(text.trim())
+  if (m) {
+    const cellKiB = Number(m[4])
+    if (![512, 1024, 2048, 4096].includes(cellKiB)) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: cell size must be 512k, 1024k, 2048k or 4096k`)
+    return { type: 'EC', factor: Number(m[2]) + Number(m[3]), ec: { codec: m[1] as 'rs' | 'xor', data: Number(m[2]), parity: Number(m[3]), cellSizeBytes: cellKiB * 1024 } }
+  }
+  throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: expected RATIS/ONE, RATIS/THREE or EC/<codec>-<k>-<m>-<cell>k`)
+}
+
+export function formatReplication(r: ReplicationConfig): string {
+  if (r.type === 'EC' && r.ec) return `EC/${r.ec.codec}-${r.ec.data}-${r.ec.parity}-${r.ec.cellSizeBytes / 1024}k`
+  return r.factor === 1 ? 'RATIS/ONE' : 'RATIS/THREE'
+}
+
+/** Replicated (RATIS) configs are what the datapath writes today; EC keys need the EC write path. */
+export function assertWritable(r: ReplicationConfig): void {
+  if (r.type !== 'RATIS') throw new O3Error('INVALID_ARGUMENT', `Cannot write with ${formatReplication(r)}: erasure-coded writes are not available in this build`)
+}
+
+export interface DatanodeDetails {
+  id: DatanodeId
+  /** host:port of the datanode's RPC listener. */
+  address: string
+}
+
+export type NodeHealth = 'HEALTHY' | 'STALE' | 'DEAD'
+export type NodeOperationalState = 'IN_SERVICE' | 'DECOMMISSIONING' | 'DECOMMISSIONED' | 'ENTERING_MAINTENANCE' | 'IN_MAINTENANCE'
+
+export type PipelineState = 'ALLOCATED' | 'OPEN' | 'CLOSED'
+export interface Pipeline {
+  id: PipelineId
+  replication: string
+  state: PipelineState
+  /** nodes[0] is the leader: clients send writes there; it forwards to the others. */
+  nodes: DatanodeDetails[]
+  createdAtMs: number
+}
+
+export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'DELETING' | 'DELETED' | 'UNHEALTHY'
+
+export interface AllocatedBlock {
+  blockId: BlockId
+  pipeline: Pipeline
+}
+
+/** What a writer excludes when it asks for another block after a failure (Ozone's ExcludeList). */
+export interface ExcludeList {
+  datanodes: DatanodeId[]
+  containers: ContainerId[]
+  pipelines: PipelineId[]
+}
+
+export function emptyExcludeList(): ExcludeList {
+  return { datanodes: [], containers: [], pipelines: [] }
+}
+
+/** One block of a key: where it is and how many bytes of the key it holds. */
+export interface KeyLocation {
+  blockId: BlockId
+  /** Byte offset of this block within the key. */
+  offset: number
+  length: number
+  pipeline: Pipeline
+}
+
+export type ChecksumType = 'CRC32C' | 'XXH64' | 'BLAKE3' | 'NONE'
+export const CHECKSUM_TYPES: readonly ChecksumType[] = ['CRC32C', 'XXH64', 'BLAKE3', 'NONE']
+
+export function parseChecksumType(text: string): ChecksumType {
+  const t = text.toUpperCase()
+  if ((CHECKSUM_TYPES as readonly string[]).includes(t)) return t as ChecksumType
+  throw new O3Error('INVALID_ARGUMENT', `Cannot parse checksum type ${text}: expected one of ${CHECKSUM_TYPES.join(', ')}`)
+}

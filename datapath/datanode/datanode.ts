@@ -1,0 +1,506 @@
+/** @module
+ * The datanode service: containers of blocks on local data volumes, chunk writes verified and
+ * written by the worker pool, block metadata committed in one LMDB per volume (Ozone's schema
+ * V3), small blocks packed inline in LMDB, heartbeats with node and container reports to the
+ * SCM. As leader of a RATIS/THREE pipeline it forwards each chunk and putBlock to the
+ * followers in parallel and acknowledges only when all hold it.
+ */
+import { mkdirSync, readFileSync, writeFileSync, rmSync, statfsSync, existsSync, renameSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createHash, randomUUID } from 'node:crypto'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { request } from 'undici'
+import type { Context } from 'hono'
+import { assert } from '../../core/assert.ts'
+import { checksumsLengthBytes, checksumSizeBytes } from '../../core/checksum.ts'
+import type { O3Config } from '../../core/config.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
+import { serveApp, type Listener } from '../../core/http/serve.ts'
+import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
+import { log } from '../../core/log.ts'
+import { ServiceMetrics } from '../../core/metrics.ts'
+import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import { createServiceApp, errorResponse } from '../../core/rpc/server.ts'
+import { parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
+import { SlabPool, runReadChunk, runWriteChunk, runTruncateBlock, workerPool } from '../workers/index.ts'
+import { blockFile, containerFile, metadataDbPath } from './layout.ts'
+import { readBodyInto } from './body.ts'
+
+export interface ChunkInfo {
+  offset: number
+  length: number
+  checksums: Uint8Array
+}
+
+export interface BlockData {
+  containerId: ContainerId
+  localId: LocalId
+  length: number
+  checksumType: ChecksumType
+  bytesPerChecksum: number
+  chunks: ChunkInfo[]
+  /** The bytes live inline in LMDB (small block), not in a block file. */
+  packed: boolean
+  committedAtMs: number
+}
+
+export interface ContainerData {
+  id: ContainerId
+  state: ContainerState
+  replication: string
+  pipelineId: string
+  createdAtMs: number
+  blockCount: number
+  usedBytes: number
+  volume: number
+}
+
+/** Arguments of writeChunk, sent as JSON in the x-o3-args header (the body is data || checksums). */
+export interface WriteChunkArgs {
+  containerId: number
+  localId: number
+  offset: number
+  length: number
+  checksumType: ChecksumType
+  bytesPerChecksum: number
+  replication: string
+  pipelineId: string
+  /** Followers the leader forwards to; empty on followers. */
+  forward: string[]
+  /** The chunk is the whole block (offset 0, nothing follows): may be packed. */
+  whole?: boolean
+}
+
+interface Volume {
+  dir: string
+  db: RootDatabase
+  containers: Database<ContainerData, number>
+  blocks: Database<BlockData, [number, number]>
+  packed: Database<Buffer, [number, number]>
+}
+
+interface PendingBlock {
+  chunks: Map<number, ChunkInfo>
+  packed?: Uint8Array
+  checksumType: ChecksumType
+  bytesPerChecksum: number
+}
+
+export interface DatanodeOptions {
+  config: O3Config
+  /** Port to listen on; 0 picks a free one. */
+  port?: number
+  /** Address of the SCM (host:port). */
+  scmAddress: string
+}
+
+const SLAB_BYTES = CHUNK_SIZE_BYTES_MAX + CHECKSUM_BYTES_MAX
+
+export class Datanode {
+  readonly metrics = new ServiceMetrics('datanode')
+  private readonly config: O3Config
+  private readonly scm: RpcClient
+  private readonly slabs: SlabPool
+  private readonly volumes: Volume[] = []
+  private readonly containers = new Map<ContainerId, ContainerData>()
+  private readonly pending = new Map<string, PendingBlock>()
+  private listener?: Listener
+  private heartbeatTimer?: ReturnType<typeof setTimeout>
+  private stopped = false
+  id = '' as DatanodeId
+  clusterId = ''
+
+  constructor(private readonly options: DatanodeOptions) {
+    this.config = options.config
+    this.scm = new RpcClient('SCM', options.scmAddress)
+    this.slabs = new SlabPool(SLAB_BYTES, 8)
+  }
+
+  get port(): number {
+    assert(this.listener !== undefined, 'datanode not started')
+    return this.listener.port
+  }
+
+  get address(): string {
+    return `${this.config.host}:${this.port}`
+  }
+
+  get dirs(): string[] {
+    return this.config['datanode.dirs'].split(',').filter(Boolean)
+  }
+
+  async start(): Promise<void> {
+    const dirs = this.dirs
+    for (const d of dirs) mkdirSync(d, { recursive: true })
+    const idFile = join(dirs[0], 'datanode.id')
+    const saved = existsSync(idFile) ? JSON.parse(readFileSync(idFile, 'utf8')) as { id: DatanodeId; clusterId?: string } : undefined
+    this.id = saved?.id ?? (randomUUID() as DatanodeId)
+    if (saved === undefined) writeFileSync(idFile, JSON.stringify({ id: this.id }))
+    workerPool(this.config['datanode.workerThreads'])
+
+    const app = createServiceApp({
+      service: 'Datanode',
+      metrics: this.metrics,
+      health: () => ({ id: this.id, clusterId: this.clusterId, containers: this.containers.size }),
+      handlers: {
+        readChunk: () => { throw new O3Error('INVALID_ARGUMENT', 'readChunk is served on /chunk/read') },
+        putBlock: (a) => this.putBlock(a),
+        getBlock: (a) => this.getBlock(a),
+        listBlock: (a) => this.listBlock(a),
+        closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId')),
+        listContainers: () => [...this.containers.values()],
+      },
+    })
+    app.post('/chunk/write', (c) => this.timed('writeChunk', c, () => this.writeChunk(c)))
+    app.post('/chunk/read', (c) => this.timed('readChunk', c, () => this.readChunk(c)))
+    this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
+    this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
+    this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode' })
+
+    // The cluster id comes from the SCM at first registration; afterwards the volumes hold it.
+    this.clusterId = saved?.clusterId ?? ''
+    if (this.clusterId === '') {
+      await this.register(true)
+      writeFileSync(idFile, JSON.stringify({ id: this.id, clusterId: this.clusterId }))
+    }
+    this.openVolumes()
+    if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
+    this.scheduleHeartbeat()
+    log.info(`datanode ${this.id} listening on ${this.address}`)
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.heartbeatTimer)
+    await this.listener?.close()
+    for (const v of this.volumes) await v.db.close()
+    this.volumes.length = 0
+  }
+
+  private openVolumes(): void {
+    this.dirs.forEach((dir, index) => {
+      const path = metadataDbPath(dir, this.clusterId)
+      mkdirSync(dirname(path), { recursive: true })
+      const db = open({ path, compression: false })
+      const volume: Volume = {
+        dir, db,
+        containers: db.openDB({ name: 'containers', keyEncoding: 'uint32' }),
+        blocks: db.openDB({ name: 'blocks' }),
+        packed: db.openDB({ name: 'packedBlocks', encoding: 'binary' }),
+      }
+      this.volumes.push(volume)
+      for (const { value } of volume.containers.getRange()) this.containers.set(value.id, { ...value, volume: index })
+    })
+  }
+
+  // --- SCM ------------------------------------------------------------------------------
+
+  private volumeReports() {
+    return this.dirs.map((dir) => {
+      try {
+        const s = statfsSync(dir)
+        const capacityBytes = s.blocks * s.bsize, availableBytes = s.bavail * s.bsize
+        return { dir, capacityBytes, availableBytes, usedBytes: [...this.containers.values()].filter((c) => this.volumes[c.volume]?.dir === dir).reduce((n, c) => n + c.usedBytes, 0) }
+      } catch { return { dir, capacityBytes: 0, availableBytes: 0, usedBytes: 0 } }
+    })
+  }
+
+  private async register(retryForever: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.scm.call<{ clusterId: string }>('register', { id: this.id, address: this.address, volumes: this.volumeReports() })
+        if (this.clusterId !== '' && r.clusterId !== this.clusterId) throw new O3Error('INVALID_ARGUMENT', `Cannot join SCM: it runs cluster ${r.clusterId}, this datanode belongs to ${this.clusterId}`)
+        this.clusterId = r.clusterId
+        return
+      } catch (err) {
+        if (!retryForever || this.stopped || (err instanceof O3Error && err.code === 'INVALID_ARGUMENT')) throw err
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)))
+      }
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    if (this.stopped) return
+    this.heartbeatTimer = setTimeout(() => void this.heartbeat().finally(() => this.scheduleHeartbeat()), this.config['datanode.heartbeatIntervalMs'])
+  }
+
+  async heartbeat(): Promise<void> {
+    try {
+      const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
+      const r = await this.scm.call<{ commands: { type: string; containerId?: number; localIds?: number[] }[] }>('heartbeat', { id: this.id, volumes: this.volumeReports(), containers })
+      for (const cmd of r.commands) {
+        if (cmd.type === 'reregister') await this.register(false)
+        else if (cmd.type === 'closeContainer') await this.closeContainer(cmd.containerId as ContainerId).catch(() => {})
+        else if (cmd.type === 'deleteBlocks') await this.deleteBlocks(cmd.containerId as ContainerId, (cmd.localIds ?? []) as LocalId[])
+      }
+    } catch (err) {
+      log.debug(`datanode ${this.id}: heartbeat failed: ${(err as Error).message}`)
+    }
+  }
+
+  // --- containers -----------------------------------------------------------------------
+
+  private volumeOf(c: ContainerData): Volume {
+    const v = this.volumes[c.volume]
+    assert(v !== undefined, `container ${c.id} on unknown volume ${c.volume}`)
+    return v
+  }
+
+  private async writeContainerFile(c: ContainerData): Promise<void> {
+    const v = this.volumeOf(c)
+    const path = containerFile(v.dir, this.clusterId, c.id)
+    mkdirSync(dirname(path), { recursive: true })
+    const body = { containerId: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, replicaIndex: 0, layout: 'FILE_PER_BLOCK', schemaVersion: 3, createdAtMs: c.createdAtMs }
+    const text = JSON.stringify({ ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }, null, 2)
+    writeFileSync(path + '.tmp', text)
+    renameSync(path + '.tmp', path)
+    await v.containers.put(c.id, c)
+  }
+
+  private async openContainer(args: WriteChunkArgs): Promise<ContainerData> {
+    const id = args.containerId as ContainerId
+    const existing = this.containers.get(id)
+    if (existing !== undefined) {
+      if (existing.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot write to container ${id}: it is ${existing.state}`)
+      return existing
+    }
+    // Containers are created by their first write, on the volume holding the fewest.
+    const counts = this.volumes.map((_, i) => [...this.containers.values()].filter((c) => c.volume === i).length)
+    const volume = counts.indexOf(Math.min(...counts))
+    const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume }
+    this.containers.set(id, c)
+    await this.writeContainerFile(c)
+    return c
+  }
+
+  async closeContainer(id: ContainerId): Promise<{ state: ContainerState }> {
+    const c = this.containers.get(id)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot close container ${id}: not on this datanode`)
+    if (c.state === 'OPEN' || c.state === 'CLOSING') {
+      c.state = 'CLOSED'
+      for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
+      await this.writeContainerFile(c)
+      log.debug(`datanode ${this.id}: container ${id} CLOSED`)
+    }
+    return { state: c.state }
+  }
+
+  private async deleteBlocks(id: ContainerId, localIds: LocalId[]): Promise<void> {
+    const c = this.containers.get(id)
+    if (c === undefined) return
+    const v = this.volumeOf(c)
+    for (const lid of localIds) {
+      const b = v.blocks.get([id, lid])
+      if (b === undefined) continue
+      await v.db.transaction(() => { v.blocks.remove([id, lid]); if (b.packed) v.packed.remove([id, lid]) })
+      if (!b.packed) rmSync(blockFile(v.dir, this.clusterId, id, lid), { force: true })
+      c.blockCount = Math.max(0, c.blockCount - 1)
+      c.usedBytes = Math.max(0, c.usedBytes - b.length)
+    }
+    await v.containers.put(c.id, c)
+  }
+
+  // --- chunks and blocks ----------------------------------------------------------------
+
+  private async timed(method: string, c: Context, run: () => Promise<Response>): Promise<Response> {
+    const started = performance.now()
+    let code = 'OK'
+    try {
+      return await run()
+    } catch (err) {
+      code = toO3Error(err).code
+      return errorResponse(c, err)
+    } finally {
+      this.metrics.rpcRequests.inc({ method, code })
+      this.metrics.rpcSeconds.observe({ method }, (performance.now() - started) / 1000)
+    }
+  }
+
+  private parseWriteArgs(header: string | undefined): WriteChunkArgs {
+    let a: Partial<WriteChunkArgs>
+    try { a = JSON.parse(header ?? '') } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: x-o3-args header missing or not JSON') }
+    parseId<ContainerId>(a.containerId, 'containerId')
+    parseId<LocalId>(a.localId, 'localId')
+    parseId<number>(a.offset, 'offset')
+    const length = parseId<number>(a.length, 'length')
+    if (length > CHUNK_SIZE_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot write chunk of ${length} bytes: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
+    parseChecksumType(String(a.checksumType))
+    if (parseId<number>(a.bytesPerChecksum, 'bytesPerChecksum') < 1) throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: bytesPerChecksum must be positive')
+    if (!Array.isArray(a.forward) || a.forward.length > 2 || !a.forward.every((f) => typeof f === 'string' && /^[\w.-]+:\d+$/.test(f))) throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: forward must list at most two host:port addresses')
+    return a as WriteChunkArgs
+  }
+
+  private async writeChunk(c: Context): Promise<Response> {
+    const args = this.parseWriteArgs(c.req.header('x-o3-args'))
+    const csLength = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum)
+    const total = args.length + csLength
+    if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (data and checksums)`)
+    const container = await this.openContainer(args)
+    const key = `${args.containerId}:${args.localId}`
+    if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot write chunk: ${DATANODE_PENDING_BLOCKS_MAX} blocks already pending`)
+    const slab = await this.slabs.acquire()
+    try {
+      const bytes = new Uint8Array(slab, 0, total)
+      await readBodyInto(c, bytes, total)
+      this.metrics.bytesIn.inc(args.length)
+      const v = this.volumeOf(container)
+      const packed = args.whole === true && args.offset === 0 && args.length <= this.config['datanode.smallBlockBytes']
+      const local = runWriteChunk({
+        path: blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), fileOffset: args.offset,
+        type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
+        data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength }, verifyOnly: packed,
+      })
+      const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
+      const results = await Promise.allSettled([local, ...forwarded])
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+      if (failed !== undefined) throw failed.reason
+      const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
+      pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: bytes.slice(args.length, total) })
+      if (packed) pending.packed = bytes.slice(0, args.length)
+      this.pending.set(key, pending)
+      return c.json({ result: { length: args.length } })
+    } finally {
+      this.slabs.release(slab)
+    }
+  }
+
+  private async forwardChunk(address: string, args: WriteChunkArgs, body: Uint8Array): Promise<void> {
+    try {
+      const res = await request(`http://${address}/chunk/write`, {
+        method: 'POST', dispatcher: httpAgent(), body,
+        headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
+      })
+      if (res.statusCode !== 200) throw await readError(res, `forward to ${address}`)
+      await res.body.dump()
+    } catch (err) {
+      const e = transportError(address, err)
+      // The client must learn which follower failed to exclude it, whatever the code was.
+      throw new O3Error(e.code === 'CHECKSUM_MISMATCH' ? e.code : 'UNAVAILABLE', `Cannot forward chunk to follower ${address}: ${e.message}`)
+    }
+  }
+
+  private async putBlock(a: { containerId?: unknown; localId?: unknown; length?: unknown; forward?: unknown }): Promise<{ length: number }> {
+    const containerId = parseId<ContainerId>(a.containerId, 'containerId')
+    const localId = parseId<LocalId>(a.localId, 'localId')
+    const length = parseId<number>(a.length, 'length')
+    const forward = Array.isArray(a.forward) ? a.forward.filter((f): f is string => typeof f === 'string').slice(0, 2) : []
+    const forwarded = forward.map((address) => new RpcClient('Datanode', address).call('putBlock', { containerId, localId, length, forward: [] })
+      .catch((err) => { throw new O3Error('UNAVAILABLE', `Cannot commit block on follower ${address}: ${(err as Error).message}`) }))
+    const results = await Promise.allSettled([this.commitBlock(containerId, localId, length), ...forwarded])
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+    if (failed !== undefined) throw failed.reason
+    return { length }
+  }
+
+  /** Commits the pending chunks of a block as its metadata: after this the block is durable. */
+  private async commitBlock(containerId: ContainerId, localId: LocalId, length: number): Promise<void> {
+    const c = this.containers.get(containerId)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`)
+    if (c.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`)
+    const v = this.volumeOf(c)
+    const key = `${containerId}:${localId}`
+    const pending = this.pending.get(key)
+    const previous = v.blocks.get([containerId, localId])
+    const chunks = new Map<number, ChunkInfo>((previous?.chunks ?? []).map((ch) => [ch.offset, ch]))
+    for (const [offset, ch] of pending?.chunks ?? []) chunks.set(offset, ch)
+    const ordered = [...chunks.values()].sort((x, y) => x.offset - y.offset)
+    let covered = 0
+    const kept: ChunkInfo[] = []
+    for (const ch of ordered) {
+      if (covered >= length) break
+      if (ch.offset !== covered) throw new O3Error('CHUNK_NOT_FOUND', `Cannot commit block ${key} of ${length} bytes: no chunk at offset ${covered}`)
+      kept.push(ch)
+      covered += ch.length
+    }
+    if (covered !== length) throw new O3Error('CHUNK_NOT_FOUND', `Cannot commit block ${key} of ${length} bytes: chunks cover ${covered}`)
+    const block: BlockData = {
+      containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,
+      checksumType: pending?.checksumType ?? previous?.checksumType ?? 'NONE', bytesPerChecksum: pending?.bytesPerChecksum ?? previous?.bytesPerChecksum ?? 1,
+      committedAtMs: Date.now(),
+    }
+    assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
+    const lengthBefore = previous?.length ?? 0
+    await v.db.transaction(() => {
+      v.blocks.put([containerId, localId], block)
+      if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
+    })
+    if (!block.packed && ordered.length > kept.length) await runTruncateBlock(blockFile(v.dir, this.clusterId, containerId, localId), length).catch(() => {})
+    this.pending.delete(key)
+    if (previous === undefined) c.blockCount++
+    c.usedBytes += length - lengthBefore
+  }
+
+  private block(a: { containerId?: unknown; localId?: unknown }): { c: ContainerData; v: Volume; b: BlockData } {
+    const containerId = parseId<ContainerId>(a.containerId, 'containerId')
+    const localId = parseId<LocalId>(a.localId, 'localId')
+    const c = this.containers.get(containerId)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot find container ${containerId} on this datanode`)
+    const v = this.volumeOf(c)
+    const b = v.blocks.get([containerId, localId])
+    if (b === undefined) throw new O3Error('BLOCK_NOT_FOUND', `Cannot find block ${containerId}:${localId}`)
+    return { c, v, b }
+  }
+
+  private getBlock(a: { containerId?: unknown; localId?: unknown }) {
+    const { b } = this.block(a)
+    return { containerId: b.containerId, localId: b.localId, length: b.length, packed: b.packed, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, chunks: b.chunks.map((ch) => ({ offset: ch.offset, length: ch.length })) }
+  }
+
+  private listBlock(a: { containerId?: unknown; startLocalId?: unknown; count?: unknown }) {
+    const containerId = parseId<ContainerId>(a.containerId, 'containerId')
+    const c = this.containers.get(containerId)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot list blocks of container ${containerId}: not on this datanode`)
+    const start = a.startLocalId === undefined ? 0 : parseId<number>(a.startLocalId, 'startLocalId')
+    const count = Math.min(1000, a.count === undefined ? 1000 : parseId<number>(a.count, 'count'))
+    const out = []
+    for (const { value } of this.volumeOf(c).blocks.getRange({ start: [containerId, start], end: [containerId + 1, 0], limit: count })) {
+      out.push({ localId: value.localId, length: value.length, packed: value.packed })
+    }
+    return out
+  }
+
+  /**
+   * Serves a byte range of a block within one chunk, widened to whole checksum windows; the
+   * body is data || checksums, and x-o3-args says where the data starts and how long it is.
+   */
+  private async readChunk(c: Context): Promise<Response> {
+    let a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }
+    try { a = await c.req.json() } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot read chunk: body is not JSON') }
+    const { v, b } = this.block(a)
+    const offset = parseId<number>(a.offset, 'offset')
+    const wanted = parseId<number>(a.length, 'length')
+    if (offset > b.length || offset + wanted > b.length) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${wanted} bytes at ${offset} of block ${b.containerId}:${b.localId} (${b.length} bytes)`)
+    const chunk = b.chunks.find((ch) => offset >= ch.offset && offset < ch.offset + ch.length) ?? b.chunks[b.chunks.length - 1]
+    const bpc = b.bytesPerChecksum
+    const size = checksumSizeBytes(b.checksumType)
+    const within = offset - chunk.offset
+    const startWindow = size === 0 ? within : Math.floor(within / bpc) * bpc
+    const endWithin = Math.min(chunk.length, within + wanted)
+    const endWindow = size === 0 ? endWithin : Math.min(chunk.length, Math.ceil(endWithin / bpc) * bpc)
+    const length = Math.max(0, endWindow - startWindow)
+    const checksums = size === 0 ? new Uint8Array(0) : chunk.checksums.subarray((startWindow / bpc) * size, Math.ceil(endWindow / bpc) * size)
+    let data: Uint8Array
+    if (b.packed) {
+      const all = v.packed.getBinary([b.containerId, b.localId])
+      if (all === undefined) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read packed block ${b.containerId}:${b.localId}`)
+      data = all.subarray(chunk.offset + startWindow, chunk.offset + endWindow)
+    } else {
+      data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: chunk.offset + startWindow, length, into: new ArrayBuffer(length + checksums.length) })
+      if (data.length < length) throw new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${chunk.offset + startWindow + data.length} of ${b.length} bytes`)
+    }
+    // Data and checksums go out as one body: file reads left room for the checksums behind
+    // the data in the same buffer; packed blocks are small enough to join.
+    const body = new Uint8Array(b.packed ? new ArrayBuffer(length + checksums.length) : data.buffer, b.packed ? 0 : data.byteOffset, length + checksums.length)
+    if (b.packed) body.set(data)
+    body.set(checksums, length)
+    return this.chunkResponse(c, body, { b, start: chunk.offset + startWindow, length, checksumsLength: checksums.length })
+  }
+
+  private chunkResponse(c: Context, body: Uint8Array, r: { b: BlockData; start: number; length: number; checksumsLength: number }): Response {
+    this.metrics.bytesOut.inc(r.length)
+    const args = { blockLength: r.b.length, dataOffset: r.start, dataLength: r.length, checksumType: r.b.checksumType, bytesPerChecksum: r.b.bytesPerChecksum, checksumsLength: r.checksumsLength }
+    return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream' })
+  }
+}
+

@@ -1,0 +1,33 @@
+/** @module
+ * Where a datanode keeps things on a data volume (Ozone's layout, FILE_PER_BLOCK):
+ * <volume>/o3/<clusterId>/current/containerDir<N>/<containerId>/{chunks,metadata}/.
+ * Every path is built from numbers and the cluster id only, never from user input. Pure.
+ */
+import { join } from 'node:path'
+import { assert } from '../../core/assert.ts'
+import type { ContainerId, LocalId } from '../../core/wire.ts'
+
+export function clusterRoot(volumeDir: string, clusterId: string): string {
+  assert(/^CID-[0-9a-f-]+$/.test(clusterId), 'cluster id malformed')
+  return join(volumeDir, 'o3', clusterId)
+}
+
+/** Ozone: N = (containerId >> 9) & 0xFF, in arithmetic safe beyond 32 bits. */
+export function containerDir(volumeDir: string, clusterId: string, id: ContainerId): string {
+  assert(Number.isSafeInteger(id) && id >= 0, 'container id not a safe integer')
+  const n = Math.floor(id / 512) % 256
+  return join(clusterRoot(volumeDir, clusterId), 'current', `containerDir${n}`, String(id))
+}
+
+export function blockFile(volumeDir: string, clusterId: string, id: ContainerId, localId: LocalId): string {
+  assert(Number.isSafeInteger(localId) && localId >= 0, 'local id not a safe integer')
+  return join(containerDir(volumeDir, clusterId, id), 'chunks', `${localId}.block`)
+}
+
+export function containerFile(volumeDir: string, clusterId: string, id: ContainerId): string {
+  return join(containerDir(volumeDir, clusterId, id), 'metadata', `${id}.container`)
+}
+
+export function metadataDbPath(volumeDir: string, clusterId: string): string {
+  return join(clusterRoot(volumeDir, clusterId), 'container.db')
+}

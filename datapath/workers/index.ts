@@ -1,0 +1,7 @@
+/** @module
+ * Off-main-thread datapath work. Take a slab from a SlabPool, fill it once, then hand views of
+ * it to runChecksum / runWriteChunk; runReadChunk fills a transferred buffer; release the slab.
+ */
+export { SlabPool } from './slabs.ts'
+export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runTruncateBlock } from './pool.ts'
+export type { SlabRange } from './tasks.ts'

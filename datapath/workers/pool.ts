@@ -1,0 +1,52 @@
+/** @module
+ * The process-wide Piscina pool that runs datapath tasks (checksums, chunk writes and reads)
+ * off the main thread. One pool per process, however many services it hosts.
+ */
+import { Piscina } from 'piscina'
+import { availableParallelism } from 'node:os'
+import { O3Error } from '../../core/errors.ts'
+import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
+
+let pool: Piscina | undefined
+
+function workerFile(): string {
+  // Under Node the compiled worker.js sits beside this file; Deno runs the TypeScript source.
+  return new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href
+}
+
+export function workerPool(threads?: number): Piscina {
+  if (pool === undefined) {
+    const n = Math.max(1, threads ?? Math.min(4, availableParallelism()))
+    pool = new Piscina({ filename: workerFile(), minThreads: Math.min(n, 2), maxThreads: n, idleTimeout: 60_000 })
+  }
+  return pool
+}
+
+export async function closeWorkerPool(): Promise<void> {
+  const p = pool
+  pool = undefined
+  await p?.destroy()
+}
+
+function unwrap<T extends object>(r: TaskResult<T>): T {
+  if (!r.ok) throw new O3Error(r.code, r.message)
+  return r
+}
+
+export async function runChecksum(task: ChecksumTask): Promise<number> {
+  return unwrap(await workerPool().run(task, { name: 'checksum' }) as TaskResult<{ length: number }>).length
+}
+
+export async function runWriteChunk(task: WriteChunkTask): Promise<void> {
+  unwrap(await workerPool().run(task, { name: 'writeChunk' }) as TaskResult)
+}
+
+/** Reads into `task.into`, which is transferred to the worker and back (never copied). */
+export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
+  const r = unwrap(await workerPool().run(task, { name: 'readChunk', transferList: [task.into] }) as TaskResult<{ into: ArrayBuffer; length: number }>)
+  return new Uint8Array(r.into, 0, r.length)
+}
+
+export async function runTruncateBlock(path: string, length: number): Promise<void> {
+  unwrap(await workerPool().run({ path, length }, { name: 'truncateBlock' }) as TaskResult)
+}

@@ -1,0 +1,105 @@
+/** @module
+ * The tasks the worker pool runs, off the main thread: checksum a chunk, verify and write a
+ * chunk to its block file, read a range of a block file. Inputs are views of shared slabs (no
+ * copy); results are plain objects, errors returned as codes (structuredClone drops classes).
+ */
+import { openSync, closeSync, writeSync, readSync, mkdirSync, ftruncateSync, fsyncSync, constants } from 'node:fs'
+import { dirname } from 'node:path'
+import { computeChecksums, initChecksums, verifyChecksums } from '../../core/checksum.ts'
+import type { ChecksumType } from '../../core/wire.ts'
+import type { ErrorCodeName } from '../../core/errors.ts'
+
+export type TaskResult<T = object> = ({ ok: true } & T) | { ok: false; code: ErrorCodeName; message: string }
+
+export interface SlabRange {
+  slab: SharedArrayBuffer | ArrayBuffer
+  offset: number
+  length: number
+}
+
+export interface ChecksumTask {
+  type: ChecksumType
+  bytesPerChecksum: number
+  data: SlabRange
+  /** Where the checksums go (same or another slab). */
+  out: SlabRange
+}
+
+export interface WriteChunkTask {
+  path: string
+  fileOffset: number
+  type: ChecksumType
+  bytesPerChecksum: number
+  data: SlabRange
+  checksums: SlabRange
+  /** Verify only (small blocks packed by the caller). */
+  verifyOnly?: boolean
+  sync?: boolean
+}
+
+export interface ReadChunkTask {
+  path: string
+  fileOffset: number
+  length: number
+  /** A buffer the worker fills and hands back (transferred, not copied). */
+  into: ArrayBuffer
+}
+
+const view = (r: SlabRange) => new Uint8Array(r.slab, r.offset, r.length)
+const ready = initChecksums()
+
+export async function checksum(task: ChecksumTask): Promise<TaskResult<{ length: number }>> {
+  await ready
+  return { ok: true, length: computeChecksums(task.type, view(task.data), task.bytesPerChecksum, view(task.out)) }
+}
+
+export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
+  await ready
+  const data = view(task.data)
+  const bad = verifyChecksums(task.type, data, task.bytesPerChecksum, view(task.checksums))
+  if (bad >= 0) return { ok: false, code: 'CHECKSUM_MISMATCH', message: `Cannot write chunk at ${task.fileOffset}: checksum ${bad} does not match the data` }
+  if (task.verifyOnly) return { ok: true }
+  try {
+    mkdirSync(dirname(task.path), { recursive: true })
+    const fd = openSync(task.path, constants.O_RDWR | constants.O_CREAT, 0o644)
+    try {
+      let written = 0
+      while (written < data.length) written += writeSync(fd, data, written, data.length - written, task.fileOffset + written)
+      if (task.sync) fsyncSync(fd)
+    } finally { closeSync(fd) }
+    return { ok: true }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    return { ok: false, code: e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR', message: `Cannot write chunk to block file: ${e.message}` }
+  }
+}
+
+export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer; length: number }> {
+  const into = new Uint8Array(task.into, 0, task.length)
+  try {
+    const fd = openSync(task.path, 'r')
+    try {
+      let read = 0
+      while (read < task.length) {
+        const n = readSync(fd, into, read, task.length - read, task.fileOffset + read)
+        if (n === 0) break
+        read += n
+      }
+      return { ok: true, into: task.into, length: read }
+    } finally { closeSync(fd) }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    return { ok: false, code: e.code === 'ENOENT' ? 'CHUNK_NOT_FOUND' : 'IO_ERROR', message: `Cannot read block file: ${e.message}` }
+  }
+}
+
+/** Truncates a block file to its committed length (after a failed partial write). */
+export function truncateBlock(task: { path: string; length: number }): TaskResult {
+  try {
+    const fd = openSync(task.path, 'r+')
+    try { ftruncateSync(fd, task.length) } finally { closeSync(fd) }
+    return { ok: true }
+  } catch (err) {
+    return { ok: false, code: 'IO_ERROR', message: (err as Error).message }
+  }
+}

@@ -1,0 +1,4 @@
+/** @module
+ * The Piscina worker entry: exports the tasks by name (run(task, { name })).
+ */
+export { checksum, writeChunk, readChunk, truncateBlock } from './tasks.ts'

@@ -83,6 +83,7 @@ export function validateConfig(c: O3Config): O3Config {
   for (const key of ['scm.port', 'om.port', 'datanode.port'] as const) if (c[key] > 65535) bad(key, 'not a port')
   if (c['client.chunkSizeBytes'] < 1 || c['client.chunkSizeBytes'] > CHUNK_SIZE_BYTES_MAX) bad('client.chunkSizeBytes', `must be 1..${CHUNK_SIZE_BYTES_MAX}`)
   if (c['client.bytesPerChecksum'] < BYTES_PER_CHECKSUM_MIN) bad('client.bytesPerChecksum', `must be at least ${BYTES_PER_CHECKSUM_MIN}`)
+  if (c['client.chunkSizeBytes'] % c['client.bytesPerChecksum'] !== 0) bad('client.chunkSizeBytes', 'must be a multiple of client.bytesPerChecksum')
   if (c['scm.block.sizeBytes'] < 1) bad('scm.block.sizeBytes', 'must be positive')
   if (c['scm.container.sizeBytes'] < c['scm.block.sizeBytes']) bad('scm.container.sizeBytes', 'must hold at least one block')
   if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')

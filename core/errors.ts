@@ -52,6 +52,8 @@ export interface WireError {
   message: string
   /** NOT_LEADER: the address of the leader, when known. */
   leader?: string
+  /** The address of the node the failure is about (a follower that did not answer). */
+  node?: string
 }
 
 /** The one domain error class, like undici's UND_ERR_*: callers switch on `code`. */
@@ -59,10 +61,12 @@ export class O3Error extends Error {
   override name = 'O3Error'
   readonly code: ErrorCodeName
   readonly leader?: string
-  constructor(code: ErrorCodeName, message: string, options?: { cause?: unknown; leader?: string }) {
+  readonly node?: string
+  constructor(code: ErrorCodeName, message: string, options?: { cause?: unknown; leader?: string; node?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     if (options?.leader !== undefined) this.leader = options.leader
+    if (options?.node !== undefined) this.node = options.node
   }
   get spec(): ErrorSpec {
     return ErrorCode[this.code]
@@ -70,6 +74,7 @@ export class O3Error extends Error {
   toWire(): WireError {
     const wire: WireError = { code: this.code, message: this.message }
     if (this.leader !== undefined) wire.leader = this.leader
+    if (this.node !== undefined) wire.node = this.node
     return wire
   }
 }
@@ -83,7 +88,7 @@ export function fromWire(body: unknown, fallbackMessage: string): O3Error {
   const b = (body ?? {}) as Partial<WireError>
   const code = isErrorCode(b.code) ? b.code : 'INTERNAL_ERROR'
   const message = typeof b.message === 'string' ? b.message : fallbackMessage
-  return new O3Error(code, message, b.leader === undefined ? undefined : { leader: b.leader })
+  return new O3Error(code, message, { leader: typeof b.leader === 'string' ? b.leader : undefined, node: typeof b.node === 'string' ? b.node : undefined })
 }
 
 /** Turns anything thrown into an O3Error (unknown throwables become INTERNAL_ERROR). */

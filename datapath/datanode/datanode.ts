@@ -69,6 +69,8 @@ export interface WriteChunkArgs {
   forward: string[]
   /** The chunk is the whole block (offset 0, nothing follows): may be packed. */
   whole?: boolean
+  /** Commit the block (putBlock) with this chunk as its end, saving a round trip. */
+  commit?: boolean
 }
 
 interface Volume {
@@ -326,6 +328,7 @@ export class Datanode {
     if (length > CHUNK_SIZE_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot write chunk of ${length} bytes: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
     parseChecksumType(String(a.checksumType))
     if (parseId<number>(a.bytesPerChecksum, 'bytesPerChecksum') < 1) throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: bytesPerChecksum must be positive')
+    if (a.offset! % a.bytesPerChecksum! !== 0) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk at ${a.offset}: chunks must start on a checksum window (${a.bytesPerChecksum} bytes)`)
     if (!Array.isArray(a.forward) || a.forward.length > 2 || !a.forward.every((f) => typeof f === 'string' && /^[\w.-]+:\d+$/.test(f))) throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: forward must list at most two host:port addresses')
     return a as WriteChunkArgs
   }
@@ -358,6 +361,7 @@ export class Datanode {
       pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: bytes.slice(args.length, total) })
       if (packed) pending.packed = bytes.slice(0, args.length)
       this.pending.set(key, pending)
+      if (args.commit === true) await this.commitBlock(args.containerId as ContainerId, args.localId as LocalId, args.offset + args.length)
       return c.json({ result: { length: args.length } })
     } finally {
       this.slabs.release(slab)
@@ -376,7 +380,7 @@ export class Datanode {
     } catch (err) {
       const e = transportError(address, err)
       // The client must learn which follower failed to exclude it, whatever the code was.
-      throw new O3Error(e.code === 'CHECKSUM_MISMATCH' ? e.code : 'UNAVAILABLE', `Cannot forward chunk to follower ${address}: ${e.message}`)
+      throw new O3Error(e.code === 'CHECKSUM_MISMATCH' ? e.code : 'UNAVAILABLE', `Cannot forward chunk to follower ${address}: ${e.message}`, { node: e.node ?? address })
     }
   }
 
@@ -386,7 +390,7 @@ export class Datanode {
     const length = parseId<number>(a.length, 'length')
     const forward = Array.isArray(a.forward) ? a.forward.filter((f): f is string => typeof f === 'string').slice(0, 2) : []
     const forwarded = forward.map((address) => new RpcClient('Datanode', address).call('putBlock', { containerId, localId, length, forward: [] })
-      .catch((err) => { throw new O3Error('UNAVAILABLE', `Cannot commit block on follower ${address}: ${(err as Error).message}`) }))
+      .catch((err) => { throw new O3Error('UNAVAILABLE', `Cannot commit block on follower ${address}: ${(err as Error).message}`, { node: address }) }))
     const results = await Promise.allSettled([this.commitBlock(containerId, localId, length), ...forwarded])
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
     if (failed !== undefined) throw failed.reason
@@ -461,8 +465,9 @@ export class Datanode {
   }
 
   /**
-   * Serves a byte range of a block within one chunk, widened to whole checksum windows; the
-   * body is data || checksums, and x-o3-args says where the data starts and how long it is.
+   * Serves a byte range of a block (at most one chunk's worth), widened to whole checksum
+   * windows; windows line up across chunks because every chunk but the last holds whole
+   * windows. The body is data || checksums; x-o3-args says where the data starts.
    */
   private async readChunk(c: Context): Promise<Response> {
     let a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }
@@ -470,31 +475,39 @@ export class Datanode {
     const { v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')
-    if (offset > b.length || offset + wanted > b.length) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${wanted} bytes at ${offset} of block ${b.containerId}:${b.localId} (${b.length} bytes)`)
-    const chunk = b.chunks.find((ch) => offset >= ch.offset && offset < ch.offset + ch.length) ?? b.chunks[b.chunks.length - 1]
-    const bpc = b.bytesPerChecksum
+    if (wanted > CHUNK_SIZE_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${wanted} bytes at once: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
+    if (offset + wanted > b.length) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${wanted} bytes at ${offset} of block ${b.containerId}:${b.localId} (${b.length} bytes)`)
     const size = checksumSizeBytes(b.checksumType)
-    const within = offset - chunk.offset
-    const startWindow = size === 0 ? within : Math.floor(within / bpc) * bpc
-    const endWithin = Math.min(chunk.length, within + wanted)
-    const endWindow = size === 0 ? endWithin : Math.min(chunk.length, Math.ceil(endWithin / bpc) * bpc)
-    const length = Math.max(0, endWindow - startWindow)
-    const checksums = size === 0 ? new Uint8Array(0) : chunk.checksums.subarray((startWindow / bpc) * size, Math.ceil(endWindow / bpc) * size)
-    let data: Uint8Array
+    const bpc = b.bytesPerChecksum
+    const start = size === 0 ? offset : Math.floor(offset / bpc) * bpc
+    const end = size === 0 ? offset + wanted : Math.min(b.length, Math.ceil((offset + wanted) / bpc) * bpc)
+    const length = end - start
+    const parts: Uint8Array[] = []
+    let checksumsLength = 0
+    if (size > 0) {
+      for (const ch of b.chunks) {
+        if (ch.offset + ch.length <= start || ch.offset >= end) continue
+        const from = Math.max(start, ch.offset) - ch.offset, to = Math.min(end, ch.offset + ch.length) - ch.offset
+        const part = ch.checksums.subarray((from / bpc) * size, Math.ceil(to / bpc) * size)
+        parts.push(part)
+        checksumsLength += part.length
+      }
+    }
+    // Data and checksums go out as one body, from one buffer with room left behind the data.
+    let body: Uint8Array
     if (b.packed) {
       const all = v.packed.getBinary([b.containerId, b.localId])
       if (all === undefined) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read packed block ${b.containerId}:${b.localId}`)
-      data = all.subarray(chunk.offset + startWindow, chunk.offset + endWindow)
+      body = new Uint8Array(length + checksumsLength)
+      body.set(all.subarray(start, end))
     } else {
-      data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: chunk.offset + startWindow, length, into: new ArrayBuffer(length + checksums.length) })
-      if (data.length < length) throw new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${chunk.offset + startWindow + data.length} of ${b.length} bytes`)
+      const data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into: new ArrayBuffer(length + checksumsLength) })
+      if (data.length < length) throw new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${start + data.length} of ${b.length} bytes`)
+      body = new Uint8Array(data.buffer, 0, length + checksumsLength)
     }
-    // Data and checksums go out as one body: file reads left room for the checksums behind
-    // the data in the same buffer; packed blocks are small enough to join.
-    const body = new Uint8Array(b.packed ? new ArrayBuffer(length + checksums.length) : data.buffer, b.packed ? 0 : data.byteOffset, length + checksums.length)
-    if (b.packed) body.set(data)
-    body.set(checksums, length)
-    return this.chunkResponse(c, body, { b, start: chunk.offset + startWindow, length, checksumsLength: checksums.length })
+    let at = length
+    for (const part of parts) { body.set(part, at); at += part.length }
+    return this.chunkResponse(c, body, { b, start, length, checksumsLength })
   }
 
   private chunkResponse(c: Context, body: Uint8Array, r: { b: BlockData; start: number; length: number; checksumsLength: number }): Response {

@@ -1,0 +1,110 @@
+/** @module
+ * An embedded cluster in one process: SCM, OM and N datanodes with data under one directory
+ * (what `o3 local` runs and what tests start, like Ozone's MiniOzoneCluster). Ports come from
+ * the design (SCM 9860, OM 9862, datanode n on 9900 + n) or 0 for free ones.
+ */
+import { join } from 'node:path'
+import { loadConfig, type O3Config } from '../core/config.ts'
+import { StorageContainerManager } from '../control/scm/index.ts'
+import { OzoneManager } from '../control/om/index.ts'
+import { Datanode } from '../datapath/datanode/index.ts'
+import { closeWorkerPool } from '../datapath/workers/index.ts'
+import { O3Client } from '../datapath/client/index.ts'
+
+export interface LocalClusterOptions {
+  dataDir: string
+  datanodes?: number
+  /** Use free ports instead of the fixed ones. */
+  freePorts?: boolean
+  /** Settings on top of the embedded defaults (short heartbeats, ...). */
+  overrides?: Partial<O3Config>
+  /** Read O3_* environment overrides (true for `o3 local`, false for tests). */
+  env?: boolean
+}
+
+/** `o3 local` shortens Ozone's minutes to seconds: a laptop cluster notices a dead node fast. */
+export const LOCAL_DEFAULTS: Partial<O3Config> = {
+  'scm.heartbeat.staleMs': 6_000,
+  'scm.heartbeat.deadMs': 12_000,
+  'datanode.heartbeatIntervalMs': 1_000,
+  'om.openKey.expireMs': 24 * 3600_000,
+}
+
+export class LocalCluster {
+  scm!: StorageContainerManager
+  om!: OzoneManager
+  readonly datanodes: (Datanode | undefined)[] = []
+  readonly config: O3Config
+  private readonly datanodeConfigs: O3Config[] = []
+  private readonly datanodePorts: number[] = []
+
+  constructor(readonly options: LocalClusterOptions) {
+    const n = options.datanodes ?? 3
+    if (!Number.isSafeInteger(n) || n < 1 || n > 100) throw new RangeError('datanodes must be 1..100')
+    this.config = loadConfig({
+      overrides: {
+        ...LOCAL_DEFAULTS,
+        'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'),
+        'scm.safemode.minDatanodes': Math.min(n, 3),
+        'client.replication': n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE',
+        ...options.overrides,
+      },
+      env: options.env ? process.env : {},
+    })
+    for (let i = 1; i <= n; i++) {
+      this.datanodeConfigs.push({ ...this.config, 'datanode.dirs': join(options.dataDir, `datanode-${i}`) })
+      this.datanodePorts.push(options.freePorts ? 0 : 9900 + i)
+    }
+  }
+
+  get scmAddress(): string { return this.scm.address }
+  get omAddress(): string { return this.om.address }
+
+  async start(): Promise<void> {
+    const free = this.options.freePorts === true
+    this.scm = new StorageContainerManager({ config: this.config, port: free ? 0 : undefined })
+    await this.scm.start()
+    this.om = new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scm.address })
+    await this.om.start()
+    await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
+    await this.waitOutOfSafeMode()
+  }
+
+  /** Starts datanode i (0-based) again on the port it had, keeping its data. */
+  async startDatanode(i: number): Promise<Datanode> {
+    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scm.address })
+    await dn.start()
+    this.datanodePorts[i] = dn.port
+    this.datanodes[i] = dn
+    return dn
+  }
+
+  async stopDatanode(i: number): Promise<void> {
+    await this.datanodes[i]?.stop()
+    this.datanodes[i] = undefined
+  }
+
+  client(options: { chunkSizeBytes?: number } = {}): O3Client {
+    return new O3Client({ om: this.om.address, scm: this.scm.address, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'] })
+  }
+
+  async waitOutOfSafeMode(timeoutMs = 30_000): Promise<void> {
+    const client = new O3Client({ om: this.om.address, scm: this.scm.address })
+    const until = Date.now() + timeoutMs
+    for (;;) {
+      const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus')
+      const pipelines = await client.admin<{ state: string; replication: string }[]>('listPipelines')
+      const wanted = this.config['client.replication']
+      if (!s.inSafeMode && pipelines.some((p) => p.state === 'OPEN' && p.replication === wanted)) return
+      if (Date.now() > until) throw new Error('Cannot start cluster: still in safemode')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.datanodes.map((dn) => dn?.stop()))
+    await this.om?.stop()
+    await this.scm?.stop()
+    await closeWorkerPool()
+  }
+}

@@ -1,0 +1,158 @@
+/** @module
+ * O3Client, the native client every other client builds on (Ozone's OzoneClient): volumes,
+ * buckets and keys over the OM's RPC, key bytes straight to and from the datanodes.
+ */
+import { Readable, Writable } from 'node:stream'
+import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
+import { DEFAULT_CONFIG } from '../../core/config.ts'
+import { O3Error } from '../../core/errors.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
+import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, VolumeInfo } from '../../core/om-wire.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
+import type { ChecksumType } from '../../core/wire.ts'
+import { SlabPool } from '../workers/index.ts'
+import { KeyWriter } from './key-writer.ts'
+import { readKeyRange, resolveRange } from './key-reader.ts'
+
+export interface O3ClientOptions {
+  /** OM address, host:port. */
+  om: string
+  /** SCM address, for admin calls and reporting corrupt replicas. */
+  scm?: string
+  chunkSizeBytes?: number
+  /** Writers sharing this client at once, each with its window of chunks. */
+  writersMax?: number
+}
+
+export interface PutKeyOptions {
+  replication?: string
+  metadata?: Record<string, string>
+  /** Expected size, so that the OM preallocates enough blocks. */
+  sizeBytes?: number
+  onProgress?: (bytesWritten: number) => void
+}
+
+export type KeySource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+export class O3Client {
+  readonly om: RpcClient
+  readonly scm: RpcClient | undefined
+  readonly chunkSizeBytes: number
+  private readonly slabs: SlabPool
+
+  constructor(readonly options: O3ClientOptions) {
+    this.om = new RpcClient('OM', options.om)
+    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm)
+    this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CONFIG['client.chunkSizeBytes']
+    if (this.chunkSizeBytes < BYTES_PER_CHECKSUM_MIN || this.chunkSizeBytes > CHUNK_SIZE_BYTES_MAX) throw new RangeError(`chunkSizeBytes must be ${BYTES_PER_CHECKSUM_MIN}..${CHUNK_SIZE_BYTES_MAX}`)
+    const slabBytes = this.chunkSizeBytes + checksumsLengthBytes('BLAKE3', this.chunkSizeBytes, BYTES_PER_CHECKSUM_MIN)
+    this.slabs = new SlabPool(slabBytes, (options.writersMax ?? 8) * (CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS))
+  }
+
+  // --- volumes and buckets --------------------------------------------------------------
+
+  createVolume(volume: string, options: { owner?: string; quotaBytes?: number } = {}): Promise<VolumeInfo> {
+    return this.om.call('createVolume', { volume, ...options })
+  }
+  getVolume(volume: string): Promise<VolumeInfo> {
+    return this.om.call('getVolume', { volume }, { idempotent: true })
+  }
+  listVolumes(options: { prefix?: string; startAfter?: string; maxCount?: number } = {}): Promise<VolumeInfo[]> {
+    return this.om.call('listVolumes', options, { idempotent: true })
+  }
+  deleteVolume(volume: string): Promise<void> {
+    return this.om.call('deleteVolume', { volume })
+  }
+  createBucket(volume: string, bucket: string, options: { replication?: string; checksumType?: ChecksumType; owner?: string } = {}): Promise<BucketInfo> {
+    return this.om.call('createBucket', { volume, bucket, ...options })
+  }
+  getBucket(volume: string, bucket: string): Promise<BucketInfo> {
+    return this.om.call('getBucket', { volume, bucket }, { idempotent: true })
+  }
+  listBuckets(volume: string, options: { prefix?: string; startAfter?: string; maxCount?: number } = {}): Promise<BucketInfo[]> {
+    return this.om.call('listBuckets', { volume, ...options }, { idempotent: true })
+  }
+  deleteBucket(volume: string, bucket: string): Promise<void> {
+    return this.om.call('deleteBucket', { volume, bucket })
+  }
+
+  // --- keys -----------------------------------------------------------------------------
+
+  /** Opens a key for writing; write, then close() commits it atomically (abort() drops it). */
+  async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriter> {
+    await initChecksums()
+    const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress })
+  }
+
+  /** Writes a whole key from bytes or a stream of byte chunks; the key appears when all are durable. */
+  async putKey(volume: string, bucket: string, key: string, source: KeySource, options: PutKeyOptions = {}): Promise<KeyInfo> {
+    const sizeBytes = options.sizeBytes ?? (source instanceof Uint8Array ? source.length : undefined)
+    const writer = await this.openKeyWriter(volume, bucket, key, { ...options, sizeBytes })
+    try {
+      if (source instanceof Uint8Array) await writer.write(source, true)
+      else for await (const part of source) await writer.write(part)
+    } catch (err) {
+      await writer.abort()
+      throw err
+    }
+    return writer.close()
+  }
+
+  /** A writable stream for a key; `result` settles with the committed key once the stream finishes. */
+  async createKey(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<Writable & { result: Promise<KeyInfo> }> {
+    const writer = await this.openKeyWriter(volume, bucket, key, options)
+    let resolve!: (k: KeyInfo) => void, reject!: (e: unknown) => void
+    const result = new Promise<KeyInfo>((res, rej) => { resolve = res; reject = rej })
+    result.catch(() => {})
+    const stream = new Writable({
+      highWaterMark: this.chunkSizeBytes,
+      write(chunk: Buffer, _enc, done) { writer.write(chunk).then(() => done(), done) },
+      final(done) { writer.close().then((k) => { resolve(k); done() }, (e) => { reject(e); done(e) }) },
+      destroy(err, done) { if (err) { void writer.abort(); reject(err) } done(err) },
+    })
+    // Callers that await `result` need not listen for 'error' too; pipeline() still sees it.
+    stream.on('error', () => {})
+    return Object.assign(stream, { result })
+  }
+
+  headKey(volume: string, bucket: string, key: string): Promise<KeyInfo> {
+    return this.om.call('lookupKey', { volume, bucket, key }, { idempotent: true })
+  }
+
+  /** Looks the key up, then streams the range (the whole key by default). */
+  async readKey(volume: string, bucket: string, key: string, range?: { offset?: number; length?: number }): Promise<Readable & { key: KeyInfo }> {
+    const info = await this.headKey(volume, bucket, key)
+    await initChecksums()
+    return Object.assign(this.readKeyInfo(info, range), { key: info })
+  }
+
+  /** Streams a range of an already looked-up key (saves the S3 gateway a second lookup). */
+  readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
+    const r = resolveRange(info.size, range)
+    return Readable.from(readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes }), { objectMode: false, highWaterMark: this.chunkSizeBytes })
+  }
+
+  /** Reads a whole key (or range) into memory: for small keys and tests. */
+  async getKey(volume: string, bucket: string, key: string, range?: { offset?: number; length?: number }): Promise<Buffer> {
+    const parts: Buffer[] = []
+    for await (const part of await this.readKey(volume, bucket, key, range)) parts.push(part as Buffer)
+    return Buffer.concat(parts)
+  }
+
+  listKeys(volume: string, bucket: string, options: { prefix?: string; startAfter?: string; maxKeys?: number } = {}): Promise<ListKeysResult> {
+    return this.om.call('listKeys', { volume, bucket, ...options }, { idempotent: true })
+  }
+  deleteKey(volume: string, bucket: string, key: string): Promise<void> {
+    return this.om.call('deleteKey', { volume, bucket, key })
+  }
+  renameKey(volume: string, bucket: string, key: string, toKey: string): Promise<void> {
+    return this.om.call('renameKey', { volume, bucket, key, toKey })
+  }
+
+  /** Calls an SCM admin RPC (datanode, pipeline, container and safemode queries). */
+  admin<T>(method: string, args: object = {}): Promise<T> {
+    if (this.scm === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot call SCM.${method}: no SCM address given`)
+    return this.scm.call<T>(method, args, { idempotent: true })
+  }
+}

@@ -1,0 +1,94 @@
+/** @module
+ * The client's calls to datanodes: writeChunk (body = data || checksums, sent to the pipeline
+ * leader with the followers to forward to), putBlock, and readChunk with checksum
+ * verification. Borrows every buffer it is given; copies none.
+ */
+import { Readable } from 'node:stream'
+import { request } from 'undici'
+import { checksumSizeBytes, verifyChecksums } from '../../core/checksum.ts'
+import { O3Error } from '../../core/errors.ts'
+import { RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
+import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import type { BlockId, ChecksumType, DatanodeDetails, Pipeline } from '../../core/wire.ts'
+
+export interface ChunkWrite {
+  blockId: BlockId
+  pipeline: Pipeline
+  offset: number
+  data: Uint8Array
+  checksums: Uint8Array
+  checksumType: ChecksumType
+  bytesPerChecksum: number
+  /** The data and checksums sit back to back in one buffer: send it as one view. */
+  joined?: Uint8Array
+  whole?: boolean
+  commit?: boolean
+}
+
+/** Errors from a datanode carry the address that failed, so that the writer can exclude it. */
+function failedAt(address: string, err: unknown): O3Error {
+  const e = transportError(address, err)
+  return e.node !== undefined ? e : new O3Error(e.code, e.message, { node: address, cause: e })
+}
+
+export async function writeChunk(w: ChunkWrite): Promise<void> {
+  const [leader, ...followers] = w.pipeline.nodes
+  const args = {
+    containerId: w.blockId.containerId, localId: w.blockId.localId, offset: w.offset, length: w.data.length,
+    checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
+    forward: followers.map((f) => f.address), whole: w.whole === true, commit: w.commit === true,
+  }
+  const length = w.data.length + w.checksums.length
+  try {
+    const res = await request(`http://${leader.address}/chunk/write`, {
+      method: 'POST', dispatcher: httpAgent(),
+      headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      body: w.joined ?? (w.checksums.length === 0 ? w.data : Readable.from([w.data, w.checksums], { objectMode: false })),
+      headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
+    })
+    if (res.statusCode !== 200) throw await readError(res, `writeChunk on ${leader.address}`)
+    await res.body.dump()
+  } catch (err) {
+    throw failedAt(leader.address, err)
+  }
+}
+
+export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number): Promise<void> {
+  const [leader, ...followers] = pipeline.nodes
+  try {
+    await new RpcClient('Datanode', leader.address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward: followers.map((f) => f.address) })
+  } catch (err) {
+    throw failedAt(leader.address, err)
+  }
+}
+
+export interface ChunkRead {
+  /** Where the returned data starts in the block (window-aligned at or before the asked offset). */
+  dataOffset: number
+  data: Uint8Array
+}
+
+/** Reads [offset, offset+length) of a block from one datanode and verifies its checksums. */
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number): Promise<ChunkRead> {
+  let res
+  try {
+    res = await request(`http://${node.address}/chunk/read`, {
+      method: 'POST', dispatcher: httpAgent(), headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ containerId: blockId.containerId, localId: blockId.localId, offset, length }),
+      headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
+    })
+  } catch (err) {
+    throw failedAt(node.address, err)
+  }
+  if (res.statusCode !== 200) throw await readError(res, `readChunk on ${node.address}`)
+  const meta = JSON.parse(String(res.headers['x-o3-args'])) as { dataOffset: number; dataLength: number; checksumType: ChecksumType; bytesPerChecksum: number; checksumsLength: number }
+  const body = new Uint8Array(await res.body.arrayBuffer())
+  if (body.length !== meta.dataLength + meta.checksumsLength) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: short body`, { node: node.address })
+  const data = body.subarray(0, meta.dataLength)
+  if (checksumSizeBytes(meta.checksumType) > 0) {
+    const bad = verifyChecksums(meta.checksumType, data, meta.bytesPerChecksum, body.subarray(meta.dataLength))
+    if (bad >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Checksum mismatch in block ${blockId.containerId}:${blockId.localId} at ${meta.dataOffset + bad * meta.bytesPerChecksum} on ${node.address}`, { node: node.address })
+  }
+  if (meta.dataOffset > offset || meta.dataOffset + data.length < offset + length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: range not covered`, { node: node.address })
+  return { dataOffset: meta.dataOffset, data }
+}

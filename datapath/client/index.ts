@@ -1,0 +1,8 @@
+/** @module
+ * The native client. `new O3Client({ om, scm })`; create a volume and a bucket; putKey or
+ * createKey to write, readKey / getKey to read, headKey, listKeys, deleteKey, renameKey.
+ */
+export { O3Client, type O3ClientOptions, type PutKeyOptions, type KeySource } from './client.ts'
+export { KeyWriter } from './key-writer.ts'
+export { resolveRange } from './key-reader.ts'
+export type { VolumeInfo, BucketInfo, KeyInfo, ListKeysResult } from '../../core/om-wire.ts'

@@ -1,0 +1,95 @@
+/** @module
+ * Reads a byte range of a key: block by block, a chunk's worth per request, a few requests
+ * ahead, each verified against its checksums. A replica that fails or returns corrupt data is
+ * skipped for the next one, and corruption is reported to the SCM.
+ */
+import { initChecksums } from '../../core/checksum.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
+import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS } from '../../core/limits.ts'
+import { log } from '../../core/log.ts'
+import type { KeyInfo } from '../../core/om-wire.ts'
+import type { RpcClient } from '../../core/rpc/client.ts'
+import type { DatanodeDetails, KeyLocation } from '../../core/wire.ts'
+import { readChunk } from './datanode-io.ts'
+
+export interface ReadRange {
+  offset: number
+  length: number
+}
+
+/** Clamps an optional range to the key; throws INVALID_ARGUMENT when it starts past the end. */
+export function resolveRange(size: number, range?: { offset?: number; length?: number }): ReadRange {
+  const offset = range?.offset ?? 0
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > size || (offset === size && size > 0)) {
+    throw new O3Error('INVALID_ARGUMENT', `Cannot read from offset ${offset} of a ${size}-byte key`)
+  }
+  const length = Math.min(size - offset, range?.length ?? size - offset)
+  if (!Number.isSafeInteger(length) || length < 0) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${range?.length} bytes`)
+  return { offset, length }
+}
+
+interface Piece { location: KeyLocation; blockOffset: number; length: number }
+
+function* pieces(key: KeyInfo, range: ReadRange, requestBytes: number): Generator<Piece> {
+  const end = range.offset + range.length
+  for (const location of key.locations) {
+    const from = Math.max(range.offset, location.offset)
+    const to = Math.min(end, location.offset + location.length)
+    for (let at = from; at < to; at += requestBytes) {
+      yield { location, blockOffset: at - location.offset, length: Math.min(requestBytes, to - at) }
+    }
+  }
+}
+
+export interface KeyReaderOptions {
+  scm?: RpcClient
+  requestBytes?: number
+}
+
+/** Yields the bytes of the range in order; views of fresh buffers the caller may keep. */
+export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
+  await initChecksums()
+  const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
+  const bad = new Set<string>()
+  const queue: Promise<Uint8Array>[] = []
+  const it = pieces(key, range, requestBytes)
+  const fill = () => {
+    while (queue.length < CLIENT_READ_AHEAD_CHUNKS) {
+      const next = it.next()
+      if (next.done) return
+      const p = readPiece(next.value, bad, options.scm)
+      p.catch(() => {}) // handled when awaited in order
+      queue.push(p)
+    }
+  }
+  fill()
+  while (queue.length > 0) {
+    const data = await queue.shift()!
+    fill()
+    yield data
+  }
+}
+
+async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined): Promise<Uint8Array> {
+  const nodes = [...piece.location.pipeline.nodes].sort((a, b) => Number(bad.has(a.address)) - Number(bad.has(b.address)))
+  let last: O3Error | undefined
+  for (const node of nodes) {
+    try {
+      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length)
+      const from = piece.blockOffset - r.dataOffset
+      return r.data.subarray(from, from + piece.length)
+    } catch (err) {
+      last = toO3Error(err)
+      bad.add(node.address)
+      if (last.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, node, piece.location)
+      log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
+    }
+  }
+  throw last ?? new O3Error('UNAVAILABLE', `Cannot read block ${piece.location.blockId.containerId}:${piece.location.blockId.localId}: no replica`)
+}
+
+async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<void> {
+  log.warn(`corrupt replica of block ${location.blockId.containerId}:${location.blockId.localId} on datanode ${node.id} (${node.address}); reading another`)
+  await scm?.call('reportCorruptReplica', { containerId: location.blockId.containerId, localId: location.blockId.localId, datanodeId: node.id })
+    .catch((err) => log.warn(`cannot report corrupt replica to SCM: ${(err as Error).message}`))
+}

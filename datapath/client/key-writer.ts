@@ -1,0 +1,252 @@
+/** @module
+ * Writes one key: cuts the bytes into chunks (each checksummed per bytes-per-checksum),
+ * streams them to the pipeline leader of the current block with a window in flight, commits
+ * the block on the datanodes every few chunks (putBlock), and commits the key at the OM.
+ * A failed datanode or pipeline is excluded and the bytes not yet committed are rewritten to
+ * a new block (Ozone's ExcludeList). Memory is bounded by the window and the flush interval.
+ */
+import { assert } from '../../core/assert.ts'
+import { checksumsLengthBytes, computeChecksums } from '../../core/checksum.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
+import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
+import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
+import type { RpcClient } from '../../core/rpc/client.ts'
+import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList } from '../../core/wire.ts'
+import { runChecksum, type SlabPool } from '../workers/index.ts'
+import { putBlock, writeChunk } from './datanode-io.ts'
+
+/** Chunks at least this long get their checksums computed in the worker pool. */
+const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
+
+interface Chunk {
+  data: Uint8Array
+  checksums: Uint8Array
+  /** Set when data and checksums live in a pooled slab, returned when the chunk is committed. */
+  slab?: SharedArrayBuffer
+}
+
+interface BlockState {
+  alloc: AllocatedBlock
+  /** Bytes acknowledged by putBlock on every replica. */
+  committed: number
+  /** Bytes handed to writeChunk (acknowledged or in flight). */
+  written: number
+  /** Chunks after `committed`, kept for a rewrite until the next putBlock succeeds. */
+  unflushed: Chunk[]
+}
+
+export interface KeyWriterOptions {
+  om: RpcClient
+  session: OpenKeyResult
+  chunkSizeBytes: number
+  slabs: SlabPool
+  metadata?: Record<string, string>
+  onProgress?: (bytes: number) => void
+}
+
+export class KeyWriter {
+  private readonly om: RpcClient
+  private readonly session: OpenKeyResult
+  private readonly chunkSize: number
+  private readonly slabs: SlabPool
+  private readonly preallocated: AllocatedBlock[]
+  private readonly done: { blockId: BlockId; length: number }[] = []
+  private readonly exclude: ExcludeList = emptyExcludeList()
+  private readonly inflight = new Set<Promise<void>>()
+  private block: BlockState | undefined
+  private failure: O3Error | undefined
+  private partial: { slab: SharedArrayBuffer; filled: number } | undefined
+  private size = 0
+  private retries = 0
+  private closed = false
+
+  constructor(private readonly options: KeyWriterOptions) {
+    this.om = options.om
+    this.session = options.session
+    this.slabs = options.slabs
+    this.chunkSize = Math.min(options.chunkSizeBytes, this.session.blockSizeBytes)
+    this.chunkSize -= this.chunkSize % this.session.bytesPerChecksum || 0
+    assert(this.chunkSize > 0, 'chunk size below bytes per checksum')
+    assert(this.slabs.slabBytes >= this.chunkSize + checksumsLengthBytes(this.session.checksumType, this.chunkSize, this.session.bytesPerChecksum), 'slab too small for a chunk')
+    this.preallocated = [...this.session.blocks]
+  }
+
+  get bytesWritten(): number {
+    return this.size
+  }
+
+  /**
+   * Appends bytes. With `borrow`, the caller promises not to change them until close(), and
+   * whole chunks are sent from its buffer without a copy; otherwise they are copied once into
+   * a slab.
+   */
+  async write(bytes: Uint8Array, borrow = false): Promise<void> {
+    assert(!this.closed, 'write after close')
+    let at = 0
+    while (at < bytes.length) {
+      if (this.partial === undefined && borrow && bytes.length - at >= this.chunkSize) {
+        await this.submit(await this.makeChunk(bytes.subarray(at, at + this.chunkSize)), false)
+        at += this.chunkSize
+        continue
+      }
+      this.partial ??= { slab: await this.slabs.acquire(), filled: 0 }
+      const n = Math.min(this.chunkSize - this.partial.filled, bytes.length - at)
+      new Uint8Array(this.partial.slab, this.partial.filled, n).set(bytes.subarray(at, at + n))
+      this.partial.filled += n
+      at += n
+      if (this.partial.filled === this.chunkSize) await this.submitPartial(false)
+    }
+  }
+
+  /** Sends what is left, commits every block and then the key; returns the committed key. */
+  async close(): Promise<KeyInfo> {
+    assert(!this.closed, 'close twice')
+    this.closed = true
+    try {
+      if (this.partial !== undefined && this.partial.filled > 0) await this.submitPartial(true)
+      await this.flush()
+      if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
+      this.block = undefined
+      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: this.options.metadata })
+    } catch (err) {
+      await this.abort()
+      throw err
+    } finally {
+      this.releaseAll()
+    }
+  }
+
+  /** Gives up: the OM drops the open key and deletes what was written. Never throws. */
+  async abort(): Promise<void> {
+    this.closed = true
+    await Promise.allSettled(this.inflight)
+    this.releaseAll()
+    await this.om.call('abortKey', { clientId: this.session.clientId }).catch(() => {})
+  }
+
+  private releaseAll(): void {
+    if (this.partial !== undefined) { this.slabs.release(this.partial.slab); this.partial = undefined }
+    if (this.block !== undefined) { for (const c of this.block.unflushed) this.releaseChunk(c); this.block.unflushed = [] }
+  }
+
+  private releaseChunk(c: Chunk): void {
+    if (c.slab !== undefined) { this.slabs.release(c.slab); c.slab = undefined }
+  }
+
+  private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer): Promise<Chunk> {
+    const { checksumType: type, bytesPerChecksum } = this.session
+    const csLength = checksumsLengthBytes(type, data.length, bytesPerChecksum)
+    if (slab !== undefined) {
+      if (data.length >= WORKER_CHECKSUM_BYTES_MIN) {
+        await runChecksum({ type, bytesPerChecksum, data: { slab, offset: 0, length: data.length }, out: { slab, offset: data.length, length: csLength } })
+      } else {
+        computeChecksums(type, data, bytesPerChecksum, new Uint8Array(slab, data.length, csLength))
+      }
+      return { data, checksums: new Uint8Array(slab, data.length, csLength), slab }
+    }
+    const checksums = new Uint8Array(csLength)
+    computeChecksums(type, data, bytesPerChecksum, checksums)
+    return { data, checksums }
+  }
+
+  private async submitPartial(last: boolean): Promise<void> {
+    const p = this.partial!
+    this.partial = undefined
+    await this.submit(await this.makeChunk(new Uint8Array(p.slab, 0, p.filled), p.slab), last)
+  }
+
+  private async nextBlock(): Promise<BlockState> {
+    const excluding = this.exclude.datanodes.length + this.exclude.pipelines.length + this.exclude.containers.length > 0
+    let alloc = excluding ? undefined : this.preallocated.shift()
+    alloc ??= await this.om.call<AllocatedBlock>('allocateBlock', { clientId: this.session.clientId, excludeList: this.exclude })
+    return { alloc, committed: 0, written: 0, unflushed: [] }
+  }
+
+  /** Hands one chunk to the current block, opening a new block when it is full. */
+  private async submit(chunk: Chunk, last: boolean): Promise<void> {
+    this.size += chunk.data.length
+    for (;;) {
+      if (this.failure !== undefined) await this.recover()
+      if (this.block !== undefined && this.block.written + chunk.data.length > this.session.blockSizeBytes) {
+        await this.flush()
+        if (this.failure !== undefined) continue
+        this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
+        this.block = undefined
+      }
+      this.block ??= await this.nextBlock()
+      break
+    }
+    const whole = last && this.block.written === 0
+    this.start(this.block, chunk, whole)
+    this.options.onProgress?.(this.size)
+    if (this.inflight.size >= CLIENT_CHUNKS_INFLIGHT_MAX) await Promise.race(this.inflight)
+    if (this.block.unflushed.length >= CLIENT_FLUSH_CHUNKS) await this.flush()
+  }
+
+  /** Starts writing a chunk at the block's end; a failure is recorded, not thrown. */
+  private start(block: BlockState, chunk: Chunk, whole: boolean): void {
+    const offset = block.written
+    block.written += chunk.data.length
+    block.unflushed.push(chunk)
+    const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, 0, chunk.data.length + chunk.checksums.length) : undefined
+    const p: Promise<void> = writeChunk({
+      blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, offset, data: chunk.data, checksums: chunk.checksums, joined,
+      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole,
+    }).then(() => { if (whole && this.block === block) this.markCommitted(block) }, (err) => { this.failure ??= toO3Error(err) })
+      .finally(() => this.inflight.delete(p))
+    this.inflight.add(p)
+  }
+
+  private markCommitted(block: BlockState): void {
+    block.committed = block.written
+    for (const c of block.unflushed) this.releaseChunk(c)
+    block.unflushed = []
+  }
+
+  /** Waits for the chunks in flight, then commits the block so far on every replica. */
+  private async flush(): Promise<void> {
+    for (;;) {
+      await Promise.allSettled(this.inflight)
+      if (this.failure !== undefined) { await this.recover(); continue }
+      const block = this.block
+      if (block === undefined || block.committed === block.written) return
+      try {
+        await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written)
+        this.markCommitted(block)
+        return
+      } catch (err) {
+        this.failure = toO3Error(err)
+      }
+    }
+  }
+
+  /**
+   * After a failure: exclude what failed, keep the current block up to what its replicas
+   * committed, and write the uncommitted chunks again to a new block.
+   */
+  private async recover(): Promise<void> {
+    while (this.failure !== undefined) {
+      const failure = this.failure
+      if (++this.retries > CLIENT_BLOCK_RETRY_COUNT_MAX) throw new O3Error(failure.code, `Cannot write key after ${CLIENT_BLOCK_RETRY_COUNT_MAX} block retries: ${failure.message}`)
+      await Promise.allSettled(this.inflight)
+      const block = this.block
+      assert(block !== undefined, 'failure without a block')
+      this.excludeFor(failure, block.alloc)
+      if (block.committed > 0) this.done.push({ blockId: block.alloc.blockId, length: block.committed })
+      this.failure = undefined
+      this.block = await this.nextBlock()
+      for (const chunk of block.unflushed) this.start(this.block, chunk, false)
+      await Promise.allSettled(this.inflight)
+    }
+  }
+
+  private excludeFor(failure: O3Error, alloc: AllocatedBlock): void {
+    if (failure.code === 'CONTAINER_NOT_OPEN' || failure.code === 'CONTAINER_NOT_FOUND') {
+      this.exclude.containers.push(alloc.blockId.containerId)
+      return
+    }
+    this.exclude.pipelines.push(alloc.pipeline.id)
+    const node = alloc.pipeline.nodes.find((n) => n.address === failure.node)
+    if (node !== undefined && !this.exclude.datanodes.includes(node.id as DatanodeId)) this.exclude.datanodes.push(node.id)
+  }
+}

@@ -1,0 +1,54 @@
+/** @module
+ * `o3 admin datanode|pipeline|container|safemode ...`: the SCM's view, as Ozone's admin CLI.
+ */
+import { O3Client } from '../datapath/client/index.ts'
+import type { Pipeline } from '../core/wire.ts'
+import { parse, UsageError } from './args.ts'
+import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
+
+export const ADMIN_USAGE = `o3 admin datanode list
+o3 admin pipeline list
+o3 admin container list [--state OPEN|CLOSING|CLOSED]
+o3 admin container info ID
+o3 admin safemode status
+  all take --scm HOST:PORT and --json`
+
+interface DatanodeRow { id: string; address: string; state: string; operationalState: string; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
+interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; state: string; usedBytes: number; blockCount: number }[] }
+
+export async function admin(argv: string[]): Promise<void> {
+  const [kind, verb, ...rest] = argv
+  const { values, positionals } = parse(rest, { state: { type: 'string' } })
+  const client = new O3Client({ om: values.om, scm: values.scm })
+  const out = (value: unknown, human: () => void) => (values.json ? printJson(value) : human())
+  switch (`${kind} ${verb}`) {
+    case 'datanode list': {
+      const ds = await client.admin<DatanodeRow[]>('listDatanodes')
+      return out(ds, () => printTable(['id', 'address', 'state', 'operational', 'last heartbeat', 'capacity', 'available', 'pipelines', 'containers'],
+        ds.map((d) => [d.id, d.address, d.state, d.operationalState, formatTime(d.lastHeartbeatMs), formatBytes(d.capacityBytes), formatBytes(d.availableBytes), d.pipelines, d.containers])))
+    }
+    case 'pipeline list': {
+      const ps = await client.admin<Pipeline[]>('listPipelines')
+      return out(ps, () => printTable(['id', 'replication', 'state', 'leader', 'datanodes'], ps.map((p) => [p.id, p.replication, p.state, p.nodes[0]?.address ?? '', p.nodes.map((n) => n.address).join(' ')])))
+    }
+    case 'container list': {
+      const cs = await client.admin<ContainerRow[]>('listContainers', values.state === undefined ? {} : { state: values.state })
+      return out(cs, () => printTable(['id', 'state', 'replication', 'allocated', 'replicas'], cs.map((c) => [c.id, c.state, c.replication, formatBytes(c.allocatedBytes), c.replicas.map((r) => `${r.address}:${r.state}`).join(' ')])))
+    }
+    case 'container info': {
+      const id = Number(positionals[0])
+      if (!Number.isSafeInteger(id) || id < 0) throw new UsageError('container info needs a container ID')
+      const c = await client.admin<ContainerRow & { createdAtMs: number }>('getContainer', { containerId: id })
+      return out(c, () => {
+        printFields({ id: c.id, state: c.state, replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
+        printTable(['datanode', 'address', 'state', 'used', 'blocks'], c.replicas.map((r) => [r.datanodeId, r.address, r.state, formatBytes(r.usedBytes), r.blockCount]))
+      })
+    }
+    case 'safemode status': {
+      const s = await client.admin<{ inSafeMode: boolean; healthyDatanodes: number; requiredDatanodes: number }>('safemodeStatus')
+      return out(s, () => console.log(s.inSafeMode ? `SCM is in safe mode (${s.healthyDatanodes}/${s.requiredDatanodes} datanodes)` : 'SCM is out of safe mode'))
+    }
+    default:
+      throw new UsageError(`unknown command: o3 admin ${argv.slice(0, 2).join(' ')}\n${ADMIN_USAGE}`)
+  }
+}

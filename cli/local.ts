@@ -1,0 +1,123 @@
+/** @module
+ * `o3 local`: the embedded cluster, in this process or (--processes) as one child process per
+ * service with its PID in DIR/pids/<service>.pid, so that a node can be killed like a real
+ * one. Prints the endpoints once ready; Ctrl-C or SIGTERM stops it, and data stays in DIR.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadConfig, type O3Config } from '../core/config.ts'
+import { O3Client } from '../datapath/client/index.ts'
+import { LocalCluster, LOCAL_DEFAULTS } from './cluster.ts'
+import { parse, UsageError } from './args.ts'
+import { printJson, printTable } from './output.ts'
+
+export const LOCAL_USAGE = 'o3 local [--data DIR] [--datanodes N] [--fresh] [--processes] [--ports fixed|free] [--json]'
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer()
+    s.once('error', rej)
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) })
+  })
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((res) => { process.once('SIGINT', () => res()); process.once('SIGTERM', () => res()) })
+}
+
+export async function local(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {
+    data: { type: 'string', default: './o3-data' }, datanodes: { type: 'string', default: '3' },
+    fresh: { type: 'boolean', default: false }, processes: { type: 'boolean', default: false }, ports: { type: 'string', default: 'fixed' },
+  })
+  const n = Number(values.datanodes)
+  if (!Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')
+  if (values.ports !== 'fixed' && values.ports !== 'free') throw new UsageError('--ports must be fixed or free')
+  const dataDir = resolve(values.data)
+  if (values.fresh) rmSync(dataDir, { recursive: true, force: true })
+  mkdirSync(dataDir, { recursive: true })
+  const free = values.ports === 'free'
+  if (values.processes) return localProcesses({ dataDir, n, free, json: values.json })
+
+  const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true })
+  try {
+    await cluster.start()
+  } catch (err) {
+    await cluster.stop().catch(() => {})
+    throw err
+  }
+  printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, values.json)
+  await waitForSignal()
+  console.error('o3 local: stopping')
+  await cluster.stop()
+}
+
+interface Endpoints { scm: string; om: string; datanodes: string[]; dataDir: string; pids?: Record<string, number> }
+
+function printEndpoints(e: Endpoints, json: boolean): void {
+  if (json) return printJson(e)
+  console.log(`O3 is ready (data in ${e.dataDir})`)
+  printTable(['service', 'endpoint'], [
+    ['SCM', `http://${e.scm}`], ['OM', `http://${e.om}`],
+    ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `http://${d}`]),
+  ])
+  console.log(`Try: npx o3 sh volume create /vol1 && npx o3 sh bucket create /vol1/bucket1 && npx o3 sh key put /vol1/bucket1/hello ./README.md`)
+  console.log('Stop with Ctrl-C; starting again on the same --data keeps every key.')
+}
+
+async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean }): Promise<void> {
+  const port = async (fixed: number) => (o.free ? freePort() : fixed)
+  const base = loadConfig({ overrides: { ...LOCAL_DEFAULTS, 'scm.safemode.minDatanodes': Math.min(o.n, 3), 'client.replication': o.n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE' } })
+  const scmPort = await port(9860), omPort = await port(9862)
+  const scmAddress = `${base.host}:${scmPort}`
+  const services: [string, O3Config][] = [
+    ['scm', { ...base, 'scm.port': scmPort, 'scm.address': scmAddress, 'scm.dir': join(o.dataDir, 'scm') }],
+    ['om', { ...base, 'om.port': omPort, 'om.address': `${base.host}:${omPort}`, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
+  ]
+  for (let i = 1; i <= o.n; i++) {
+    services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(9900 + i), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
+  }
+  for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
+  const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
+  const children = new Map<string, ChildProcess>()
+  const pids: Record<string, number> = {}
+  for (const [name, config] of services) {
+    const confFile = join(o.dataDir, 'conf', `${name}.json`)
+    writeFileSync(confFile, JSON.stringify(config, null, 2))
+    const log = openSync(join(o.dataDir, 'logs', `${name}.log`), 'a')
+    const child = spawn(process.execPath, [o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log] })
+    children.set(name, child)
+    pids[name] = child.pid!
+    writeFileSync(join(o.dataDir, 'pids', `${name}.pid`), String(child.pid))
+    child.on('exit', (code, signal) => console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`))
+    if (name === 'scm') await waitHealthy(scmAddress)
+  }
+  const client = new O3Client({ om: `${base.host}:${omPort}`, scm: scmAddress })
+  for (const until = Date.now() + 60_000; ;) {
+    const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus').catch(() => ({ inSafeMode: true }))
+    const omUp = await client.listVolumes().then(() => true, () => false)
+    if (!s.inSafeMode && omUp) break
+    if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  printEndpoints({ scm: scmAddress, om: `${base.host}:${omPort}`, datanodes: services.slice(2).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
+  await waitForSignal()
+  console.error('o3 local: stopping')
+  await Promise.all([...children.values()].map((c) => new Promise<void>((res) => {
+    if (c.exitCode !== null || c.signalCode !== null) return res()
+    c.once('exit', () => res())
+    c.kill('SIGTERM')
+  })))
+}
+
+async function waitHealthy(address: string): Promise<void> {
+  for (const until = Date.now() + 30_000; Date.now() < until;) {
+    const ok = await fetch(`http://${address}/health`).then((r) => r.ok, () => false)
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`Cannot start cluster: nothing answers on ${address}`)
+}

@@ -1,0 +1,27 @@
+/** @module
+ * `o3 scm`, `o3 om`, `o3 datanode`: one service per process for real deployments, each from
+ * `--config FILE` (JSON of settings) plus O3_* environment overrides; stops on SIGTERM/SIGINT.
+ */
+import { loadConfig } from '../core/config.ts'
+import { StorageContainerManager } from '../control/scm/index.ts'
+import { OzoneManager } from '../control/om/index.ts'
+import { Datanode } from '../datapath/datanode/index.ts'
+import { closeWorkerPool } from '../datapath/workers/index.ts'
+import { parse } from './args.ts'
+
+export async function runService(name: 'scm' | 'om' | 'datanode', argv: string[]): Promise<void> {
+  const { values } = parse(argv, { config: { type: 'string' } })
+  const config = loadConfig({ file: values.config })
+  const service = name === 'scm' ? new StorageContainerManager({ config })
+    : name === 'om' ? new OzoneManager({ config, scmAddress: config['scm.address'] })
+    : new Datanode({ config, scmAddress: config['scm.address'] })
+  await service.start()
+  console.log(`o3 ${name} ready on ${service.address}`)
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve()
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+  await service.stop()
+  await closeWorkerPool()
+}

@@ -1,0 +1,133 @@
+/**
+ * Goal: the cluster survives what real nodes do: a datanode killed with -9 mid-write, a
+ * replica whose disk returns flipped bits, a node that comes back. Method: `o3 local
+ * --processes` with four datanodes as real child processes; kill -9 by the PID file; flip a
+ * byte in a real block file; restart the node from its config file; check through the CLI.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, openSync, readSync, writeSync, closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { O3Client } from '../../datapath/client/index.ts'
+import { KiB, MiB } from '../../core/limits.ts'
+import type { Pipeline } from '../../core/wire.ts'
+import { randomBytes } from '../cluster/mini-cluster.ts'
+
+const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
+const dataDir = mkdtempSync(join(tmpdir(), 'o3-fault-'))
+const env = { ...process.env, O3_SCM_BLOCK_SIZEBYTES: String(MiB), O3_DATANODE_HEARTBEATINTERVALMS: '300', O3_SCM_HEARTBEAT_STALEMS: '3000', O3_SCM_HEARTBEAT_DEADMS: '6000' }
+let local: ChildProcess
+let endpoints: { scm: string; om: string; datanodes: string[]; pids: Record<string, number> }
+let client: O3Client
+const restarted: ChildProcess[] = []
+
+function o3json<T>(...args: string[]): T {
+  return JSON.parse(execFileSync(process.execPath, [o3, ...args, '--om', endpoints.om, '--scm', endpoints.scm, '--json'], { encoding: 'utf8' })) as T
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) if (check()) return
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+function datanodeName(address: string): string {
+  for (const f of readdirSync(join(dataDir, 'conf'))) {
+    const c = JSON.parse(readFileSync(join(dataDir, 'conf', f), 'utf8')) as Record<string, unknown>
+    if (f.startsWith('datanode-') && `${c.host}:${c['datanode.port']}` === address) return f.replace('.json', '')
+  }
+  throw new Error(`no datanode at ${address}`)
+}
+
+function findBlockFile(name: string, containerId: number, localId: number): string {
+  const root = join(dataDir, name, 'o3')
+  const [cid] = readdirSync(root).filter((d) => d.startsWith('CID-'))
+  return join(root, cid, 'current', `containerDir${Math.floor(containerId / 512) % 256}`, String(containerId), 'chunks', `${localId}.block`)
+}
+
+test.before(async () => {
+  local = spawn(process.execPath, [o3, 'local', '--processes', '--datanodes', '4', '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  endpoints = await new Promise((resolve, reject) => {
+    local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)) } catch { /* not all of it yet */ } })
+    local.once('exit', (code) => reject(new Error(`o3 local exited ${code}`)))
+  })
+  client = new O3Client({ om: endpoints.om, scm: endpoints.scm, chunkSizeBytes: 256 * KiB })
+  await client.createVolume('vol')
+  await client.createBucket('vol', 'bkt', { replication: 'RATIS/THREE' })
+})
+
+test.after(async () => {
+  for (const p of restarted) p.kill('SIGKILL')
+  local.kill('SIGTERM')
+  await new Promise((r) => local.once('exit', r))
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+const before = randomBytes(3 * MiB + 5, 1)
+const big = randomBytes(24 * MiB + 3, 2)
+let victim = ''
+
+test('kill -9 of a pipeline datanode mid-write: the write completes on another pipeline', async () => {
+  await client.putKey('vol', 'bkt', 'before', before)
+  // The datanode in every RATIS/THREE pipeline is surely in the one being written.
+  const threes = o3json<Pipeline[]>('admin', 'pipeline', 'list').filter((p) => p.replication === 'RATIS/THREE' && p.state === 'OPEN')
+  assert.ok(threes.length >= 2, 'four datanodes make at least two RATIS/THREE pipelines')
+  const common = threes[0].nodes.find((n) => threes.every((p) => p.nodes.some((m) => m.id === n.id)))!
+  victim = datanodeName(common.address)
+  const w = await client.createKey('vol', 'bkt', 'big')
+  let killed = false
+  for (let at = 0; at < big.length; at += 128 * KiB) {
+    if (!killed && at >= 5 * MiB) {
+      process.kill(Number(readFileSync(join(dataDir, 'pids', `${victim}.pid`), 'utf8')), 'SIGKILL')
+      killed = true
+    }
+    if (!w.write(big.subarray(at, at + 128 * KiB))) await new Promise((r) => w.once('drain', r))
+  }
+  w.end()
+  const key = await w.result
+  assert.is(key.size, big.length)
+  assert.ok(key.locations.some((l) => !l.pipeline.nodes.some((n) => n.id === common.id)), 'some block avoids the killed node')
+  assert.ok((await client.getKey('vol', 'bkt', 'big')).equals(big))
+})
+
+test('with one replica\'s datanode gone, reads still succeed', async () => {
+  const info = o3json<{ blocks: { datanodes: { address: string }[] }[] }>('sh', 'key', 'info', '/vol/bkt/before')
+  assert.ok(info.blocks[0].datanodes.some((d) => datanodeName(d.address) === victim), 'the key had a replica on the killed node')
+  assert.ok((await client.getKey('vol', 'bkt', 'before')).equals(before))
+})
+
+test('a flipped byte in one replica: the read returns the right bytes and the replica is reported', async () => {
+  const info = o3json<{ blocks: { containerId: number; localId: number; datanodes: { id: string; address: string }[] }[] }>('sh', 'key', 'info', '/vol/bkt/before')
+  const block = info.blocks[0]
+  // Readers try replicas in order, skipping the dead one: the first live replica is read first.
+  const target = block.datanodes.find((d) => datanodeName(d.address) !== victim)!
+  const file = findBlockFile(datanodeName(target.address), block.containerId, block.localId)
+  assert.ok(statSync(file).size > 1000)
+  const fd = openSync(file, 'r+')
+  const one = Buffer.alloc(1)
+  readSync(fd, one, 0, 1, 1000)
+  one[0] ^= 0xff
+  writeSync(fd, one, 0, 1, 1000)
+  closeSync(fd)
+  assert.ok((await client.getKey('vol', 'bkt', 'before')).equals(before))
+  assert.ok((await client.getKey('vol', 'bkt', 'before', { offset: 900, length: 200 })).equals(before.subarray(900, 1100)))
+  await until('the corrupt replica to be reported', () => {
+    const c = o3json<{ replicas: { datanodeId: string; state: string }[] }>('admin', 'container', 'info', String(block.containerId))
+    return c.replicas.some((r) => r.datanodeId === target.id && r.state === 'UNHEALTHY')
+  }, 10_000)
+})
+
+test('a killed datanode restarted later rejoins', async () => {
+  await until('the killed datanode to be noticed', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state !== 'HEALTHY'))
+  const child = spawn(process.execPath, [o3, 'datanode', '--config', join(dataDir, 'conf', `${victim}.json`)], { env, stdio: 'ignore' })
+  restarted.push(child)
+  await until('the datanode to be HEALTHY again', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state === 'HEALTHY'))
+  assert.ok((await client.getKey('vol', 'bkt', 'big')).equals(big))
+})
+
+test.run()

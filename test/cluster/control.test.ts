@@ -1,0 +1,137 @@
+/**
+ * Goal: the control plane's own duties: safemode until enough datanodes register, ids never
+ * reused, containers closed when full, abandoned open keys expired, /prom and /health on
+ * every service. Method: SCM, OM and datanodes started one by one in-process on free ports.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../../core/config.ts'
+import type { O3Error } from '../../core/errors.ts'
+import { KiB } from '../../core/limits.ts'
+import { StorageContainerManager } from '../../control/scm/index.ts'
+import { OzoneManager } from '../../control/om/index.ts'
+import { Datanode } from '../../datapath/datanode/index.ts'
+import { O3Client } from '../../datapath/client/index.ts'
+import { closeWorkerPool } from '../../datapath/workers/index.ts'
+import { randomBytes } from './mini-cluster.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'o3-control-'))
+const config = loadConfig({
+  env: {},
+  overrides: {
+    'scm.dir': join(dir, 'scm'), 'om.dir': join(dir, 'om'), 'scm.safemode.minDatanodes': 2,
+    'scm.block.sizeBytes': 64 * KiB, 'scm.container.sizeBytes': 256 * KiB, 'client.replication': 'RATIS/ONE',
+    'datanode.heartbeatIntervalMs': 100, 'scm.heartbeat.staleMs': 3000, 'scm.heartbeat.deadMs': 6000,
+    'om.openKey.expireMs': 1000, 'om.openKey.checkIntervalMs': 200,
+  },
+})
+const scm = new StorageContainerManager({ config, port: 0 })
+let om: OzoneManager
+const datanodes: Datanode[] = []
+let client: O3Client
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+async function code(p: Promise<unknown>): Promise<string> {
+  try { await p } catch (err) { return (err as O3Error).code }
+  return 'OK'
+}
+async function startDatanode(i: number): Promise<void> {
+  const dn = new Datanode({ config: { ...config, 'datanode.dirs': join(dir, `dn${i}`) }, port: 0, scmAddress: scm.address })
+  await dn.start()
+  datanodes.push(dn)
+}
+
+test.before(async () => {
+  await scm.start()
+  om = new OzoneManager({ config, port: 0, scmAddress: scm.address })
+  await om.start()
+  client = new O3Client({ om: om.address, scm: scm.address, chunkSizeBytes: 16 * KiB })
+  await client.createVolume('vol')
+  await client.createBucket('vol', 'bkt')
+})
+
+test.after(async () => {
+  for (const dn of datanodes) await dn.stop()
+  await om.stop()
+  await scm.stop()
+  await closeWorkerPool()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test('SCM refuses allocation with SAFE_MODE until enough datanodes registered', async () => {
+  await startDatanode(1)
+  assert.is((await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode, true)
+  assert.is(await code(client.putKey('vol', 'bkt', 'early', randomBytes(10))), 'SAFE_MODE')
+  assert.equal((await client.listKeys('vol', 'bkt')).keys, [], 'a refused write leaves no key')
+  await startDatanode(2)
+  for (let i = 0; i < 50 && (await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode; i++) await sleep(50)
+  await client.putKey('vol', 'bkt', 'later', randomBytes(10))
+})
+
+test('containers close when full and their keys stay readable', async () => {
+  const keys = Array.from({ length: 12 }, (_, i) => randomBytes(40 * KiB + i, i + 100))
+  for (const [i, data] of keys.entries()) await client.putKey('vol', 'bkt', `fill-${i}`, data)
+  let closed: { id: number }[] = []
+  for (let i = 0; i < 100 && closed.length === 0; i++) {
+    closed = await client.admin<{ id: number }[]>('listContainers', { state: 'CLOSED' })
+    await sleep(50)
+  }
+  assert.ok(closed.length > 0, 'some container reached CLOSED')
+  for (const [i, data] of keys.entries()) assert.ok((await client.getKey('vol', 'bkt', `fill-${i}`)).equals(data))
+  const ids = (await client.admin<{ id: number }[]>('listContainers')).map((c) => c.id)
+  assert.is(new Set(ids).size, ids.length)
+})
+
+test('container and local ids are never reused across an SCM restart', async () => {
+  const before = (await client.headKey('vol', 'bkt', 'fill-11')).locations[0].blockId
+  await scm.stop()
+  const again = new StorageContainerManager({ config, port: Number(scm.address.split(':')[1]) })
+  await again.start()
+  Object.assign(scm, { stop: () => again.stop() })
+  for (const dn of datanodes) await dn.heartbeat()
+  for (const dn of datanodes) await dn.heartbeat()
+  for (let i = 0; i < 50 && (await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode; i++) await sleep(50)
+  const after = (await client.putKey('vol', 'bkt', 'after-restart', randomBytes(100))).locations[0].blockId
+  assert.ok(after.localId > before.localId, `localId ${after.localId} after ${before.localId}`)
+  assert.ok(after.containerId >= before.containerId)
+})
+
+test('an open key never committed expires and is removed', async () => {
+  const writer = await client.openKeyWriter('vol', 'bkt', 'abandoned')
+  await writer.write(randomBytes(100))
+  await sleep(1800)
+  const prom = await (await fetch(`http://${om.address}/prom`)).text()
+  assert.match(prom, /o3_om_open_keys\{service="om"\} 0/)
+  assert.is(await code(writer.close()), 'OPEN_KEY_NOT_FOUND')
+  assert.is(await code(client.headKey('vol', 'bkt', 'abandoned')), 'KEY_NOT_FOUND')
+})
+
+test('every service serves /health and Prometheus metrics on /prom', async () => {
+  for (const [name, address] of [['scm', scm.address], ['om', om.address], ['datanode', datanodes[0].address]]) {
+    const health = await fetch(`http://${address}/health`)
+    assert.is(health.status, 200)
+    assert.is(((await health.json()) as { status: string }).status, 'UP')
+    const prom = await (await fetch(`http://${address}/prom`)).text()
+    assert.match(prom, new RegExp(`o3_${name}_rpc_requests_total\\{`))
+    assert.match(prom, new RegExp(`o3_${name}_rpc_seconds_bucket`))
+  }
+  const dnProm = await (await fetch(`http://${datanodes[0].address}/prom`)).text()
+  assert.match(dnProm, /o3_datanode_bytes_in_total\{service="datanode"\} [1-9]/)
+  const scmProm = await (await fetch(`http://${scm.address}/prom`)).text()
+  assert.match(scmProm, /o3_scm_datanodes_healthy\{service="scm"\} 2/)
+})
+
+test('RPC rejects bad input with typed errors', async () => {
+  const res = await fetch(`http://${om.address}/rpc/OM.openKey`, { method: 'POST', body: 'not json' })
+  assert.is(res.status, 400)
+  assert.is(((await res.json()) as { code: string }).code, 'INVALID_ARGUMENT')
+  const unknown = await fetch(`http://${om.address}/rpc/OM.dropEverything`, { method: 'POST', body: '{}' })
+  assert.is(((await unknown.json()) as { code: string }).code, 'INVALID_ARGUMENT')
+  const big = await fetch(`http://${scm.address}/rpc/SCM.allocateBlock`, { method: 'POST', body: JSON.stringify({ count: 2 ** 60 }) })
+  assert.is(((await big.json()) as { code: string }).code, 'INVALID_ARGUMENT')
+})
+
+test.run()

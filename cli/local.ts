@@ -9,12 +9,22 @@ import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, type O3Config } from '../core/config.ts'
+import { O3Error } from '../core/errors.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { LocalCluster, LOCAL_DEFAULTS } from './cluster.ts'
 import { parse, UsageError } from './args.ts'
 import { printJson, printTable } from './output.ts'
 
 export const LOCAL_USAGE = 'o3 local [--data DIR] [--datanodes N] [--fresh] [--processes] [--ports fixed|free] [--json]'
+
+/** Fails clearly when a fixed port is taken, before any child is started. */
+async function checkPortFree(port: number, name: string): Promise<void> {
+  await new Promise<void>((res, rej) => {
+    const s = createServer()
+    s.once('error', () => rej(new O3Error('UNAVAILABLE', `Cannot start ${name}: port ${port} on 127.0.0.1 is already in use (use --ports free, or stop what holds it)`)))
+    s.listen(port, '127.0.0.1', () => s.close(() => res()))
+  })
+}
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -79,6 +89,11 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   ]
   for (let i = 1; i <= o.n; i++) {
     services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(9900 + i), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
+  }
+  if (!o.free) {
+    await checkPortFree(scmPort, 'SCM')
+    await checkPortFree(omPort, 'OM')
+    for (const [name, c] of services.slice(2)) await checkPortFree(c['datanode.port'], name)
   }
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../core/config.ts'
@@ -13,7 +13,7 @@ import type { O3Error } from '../../core/errors.ts'
 import { KiB } from '../../core/limits.ts'
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { OzoneManager } from '../../control/om/index.ts'
-import { Datanode } from '../../datapath/datanode/index.ts'
+import { Datanode, blockFile } from '../../datapath/datanode/index.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { closeWorkerPool } from '../../datapath/workers/index.ts'
 import { randomBytes } from './mini-cluster.ts'
@@ -115,6 +115,17 @@ test('an open key never committed expires and is removed', async () => {
   assert.match(prom, /o3_om_open_keys\{service="om"\} 0/)
   assert.is(await code(writer.close()), 'OPEN_KEY_NOT_FOUND')
   assert.is(await code(client.headKey('vol', 'bkt', 'abandoned')), 'KEY_NOT_FOUND')
+})
+
+test('blocks of a replaced or deleted key are deleted from the datanodes', async () => {
+  await client.putKey('vol', 'bkt', 'doomed', randomBytes(100 * KiB, 5))
+  const files = (await client.headKey('vol', 'bkt', 'doomed')).locations.flatMap((l) => datanodes.map((dn, i) => blockFile(join(dir, `dn${i + 1}`), dn.clusterId, l.blockId.containerId, l.blockId.localId)))
+  const present = files.filter((f) => existsSync(f))
+  assert.ok(present.length > 0, 'the key has block files')
+  await client.putKey('vol', 'bkt', 'doomed', randomBytes(10, 6))
+  for (let i = 0; i < 100 && present.some((f) => existsSync(f)); i++) await sleep(100)
+  assert.ok(present.every((f) => !existsSync(f)), 'replaced blocks are gone from disk')
+  assert.ok((await client.getKey('vol', 'bkt', 'doomed')).equals(randomBytes(10, 6)))
 })
 
 test('every service serves /health and Prometheus metrics on /prom', async () => {

@@ -43,7 +43,7 @@ export interface ContainerRecord {
   state: ContainerState
   replication: string
   pipelineId: PipelineId
-  /** Bytes of blocks allocated in it (what decides when it closes). */
+  /** Block sizes reserved by allocations (a statistic; reported usage decides closing). */
   allocatedBytes: number
   createdAtMs: number
   replicas: Record<string, ReplicaRecord>
@@ -51,6 +51,8 @@ export interface ContainerRecord {
 
 /** IDs are reserved in batches; the persisted ceiling is never handed out twice (Ozone's SequenceIdGenerator). */
 const ID_BATCH = 1000
+/** Ozone's hdds.container.close.threshold. */
+const CONTAINER_CLOSE_THRESHOLD = 0.9
 
 export interface ScmOptions {
   config: O3Config
@@ -302,8 +304,7 @@ export class StorageContainerManager {
     container.allocatedBytes += size * count
     const blocks: AllocatedBlock[] = []
     for (let i = 0; i < count; i++) blocks.push({ blockId: { containerId: container.id, localId: (first + i) as LocalId }, pipeline: this.resolve(pipeline) })
-    if (container.allocatedBytes >= this.config['scm.container.sizeBytes']) this.closeContainer(container.id, 'full')
-    else await this.containersTable.put(container.id, container)
+    await this.containersTable.put(container.id, container)
     return blocks
   }
 
@@ -350,6 +351,9 @@ export class StorageContainerManager {
       // A replica the SCM marked UNHEALTHY (reported corrupt) stays so until it is replaced.
       const state = previous?.state === 'UNHEALTHY' ? 'UNHEALTHY' : r.state
       c.replicas[dn] = { state, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now }
+      // Ozone closes a container once a replica reports it 90% full (what its blocks really
+      // hold, not the block size each allocation reserved, which small keys never fill).
+      if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) this.closeContainer(c.id, `full (${r.usedBytes} bytes on ${dn})`)
       if (c.state === 'CLOSING' && r.state !== 'CLOSED') this.queue(dn, { type: 'closeContainer', containerId: c.id })
       const live = Object.values(c.replicas).filter((x) => x.state !== 'UNHEALTHY')
       if (c.state === 'CLOSING' && live.length > 0 && live.every((x) => x.state === 'CLOSED')) {

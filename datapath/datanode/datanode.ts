@@ -379,8 +379,10 @@ export class Datanode {
       await res.body.dump()
     } catch (err) {
       const e = transportError(address, err)
-      // The client must learn which follower failed to exclude it, whatever the code was.
-      throw new O3Error(e.code === 'CHECKSUM_MISMATCH' ? e.code : 'UNAVAILABLE', `Cannot forward chunk to follower ${address}: ${e.message}`, { node: e.node ?? address })
+      // The client must learn which follower failed, and why: a closed container there
+      // excludes the container, anything else the follower and its pipeline.
+      const kept = ['CHECKSUM_MISMATCH', 'CONTAINER_NOT_OPEN', 'CONTAINER_NOT_FOUND', 'CONTAINER_UNHEALTHY', 'DISK_FULL'].includes(e.code)
+      throw new O3Error(kept ? e.code : 'UNAVAILABLE', `Cannot forward chunk to follower ${address}: ${e.message}`, { node: e.node ?? address })
     }
   }
 
@@ -390,7 +392,11 @@ export class Datanode {
     const length = parseId<number>(a.length, 'length')
     const forward = Array.isArray(a.forward) ? a.forward.filter((f): f is string => typeof f === 'string').slice(0, 2) : []
     const forwarded = forward.map((address) => new RpcClient('Datanode', address).call('putBlock', { containerId, localId, length, forward: [] })
-      .catch((err) => { throw new O3Error('UNAVAILABLE', `Cannot commit block on follower ${address}: ${(err as Error).message}`, { node: address }) }))
+      .catch((err) => {
+        const e = transportError(address, err)
+        const kept = e.code === 'CONTAINER_NOT_OPEN' || e.code === 'CONTAINER_NOT_FOUND'
+        throw new O3Error(kept ? e.code : 'UNAVAILABLE', `Cannot commit block on follower ${address}: ${e.message}`, { node: address })
+      }))
     const results = await Promise.allSettled([this.commitBlock(containerId, localId, length), ...forwarded])
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
     if (failed !== undefined) throw failed.reason

@@ -49,6 +49,8 @@ export class OzoneManager {
   private deleted!: Database<DeletedEntry, number>
   private listener?: Listener
   private timers: ReturnType<typeof setInterval>[] = []
+  /** The background task running now (one at a time), awaited by stop(). */
+  private background: Promise<unknown> | undefined
   private readonly blockCache = new Map<string, AllocatedBlock[]>()
   private nextObjectId = 1
   private nextDeletedId = 1
@@ -110,8 +112,10 @@ export class OzoneManager {
     })
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['om.port'], name: 'OM' })
     const every = (ms: number, run: () => Promise<unknown>) => {
-      let busy = false
-      const t = setInterval(() => { if (!busy) { busy = true; void run().catch((e) => log.debug(`OM background: ${(e as Error).message}`)).finally(() => { busy = false }) } }, ms)
+      const t = setInterval(() => {
+        if (this.background !== undefined) return
+        this.background = run().catch((e) => log.debug(`OM background: ${(e as Error).message}`)).finally(() => { this.background = undefined })
+      }, ms)
       t.unref()
       this.timers.push(t)
     }
@@ -123,6 +127,7 @@ export class OzoneManager {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t)
     await this.listener?.close()
+    await this.background
     await this.db?.close()
   }
 

@@ -151,6 +151,7 @@ export class StorageContainerManager {
   async stop(): Promise<void> {
     clearInterval(this.timer)
     await this.listener?.close()
+    await this.creating
     await this.db?.close()
   }
 

@@ -14,14 +14,27 @@ interface DenoServe {
   serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
 }
 
+/** How long close() waits for requests in flight before cutting their connections. */
+const DRAIN_TIMEOUT_MS = 10_000
+
 export async function serveApp(app: Hono, options: { host: string; port: number; name: string }): Promise<Listener> {
+  // Requests in flight are counted so that close() lets them finish before the service
+  // releases what they use (its LMDB environment): stop never pulls state from under a handler.
+  let inflight = 0
+  const fetch = async (request: Request, env?: unknown): Promise<Response> => {
+    inflight++
+    try { return await app.fetch(request, env) } finally { inflight-- }
+  }
+  const drained = async () => {
+    for (const until = Date.now() + DRAIN_TIMEOUT_MS; inflight > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10))
+  }
   const deno = (globalThis as { Deno?: DenoServe }).Deno
   if (deno !== undefined) {
-    const server = deno.serve({ port: options.port, hostname: options.host, onListen: () => {} }, app.fetch)
-    return { port: server.addr.port, close: () => server.shutdown() }
+    const server = deno.serve({ port: options.port, hostname: options.host, onListen: () => {} }, fetch)
+    return { port: server.addr.port, close: async () => { await Promise.race([server.shutdown(), drained()]) } }
   }
   const { createAdaptorServer } = await import('@hono/node-server')
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: options.host, port: options.port })
+  const server = createAdaptorServer({ fetch, hostname: options.host, port: options.port })
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
   server.on('checkContinue', (req, res) => { res.writeContinue(); server.emit('request', req, res) })
   server.on('checkExpectation', (req, res) => { server.emit('request', req, res) })
@@ -41,9 +54,12 @@ export async function serveApp(app: Hono, options: { host: string; port: number;
   http.requestTimeout = 0
   return {
     port,
-    close: () => new Promise<void>((resolve) => {
-      http.close(() => resolve())
+    close: async () => {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()))
+      http.closeIdleConnections()
+      await drained()
       http.closeAllConnections()
-    }),
+      await closed
+    },
   }
 }

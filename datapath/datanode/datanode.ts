@@ -108,6 +108,7 @@ export class Datanode {
   private readonly pending = new Map<string, PendingBlock>()
   private listener?: Listener
   private heartbeatTimer?: ReturnType<typeof setTimeout>
+  private beating: Promise<void> | undefined
   private stopped = false
   id = '' as DatanodeId
   clusterId = ''
@@ -175,6 +176,7 @@ export class Datanode {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     await this.listener?.close()
+    await this.beating
     for (const v of this.volumes) await v.db.close()
     this.volumes.length = 0
   }
@@ -223,7 +225,9 @@ export class Datanode {
 
   private scheduleHeartbeat(): void {
     if (this.stopped) return
-    this.heartbeatTimer = setTimeout(() => void this.heartbeat().finally(() => this.scheduleHeartbeat()), this.config['datanode.heartbeatIntervalMs'])
+    this.heartbeatTimer = setTimeout(() => {
+      this.beating = this.heartbeat().finally(() => { this.beating = undefined; this.scheduleHeartbeat() })
+    }, this.config['datanode.heartbeatIntervalMs'])
   }
 
   async heartbeat(): Promise<void> {

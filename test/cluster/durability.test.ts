@@ -93,6 +93,25 @@ test('hostile key names store and read back, and nothing lands outside the data 
   }
 })
 
+test('stopping the cluster under writes fails them cleanly, and what was committed stays', async () => {
+  const cluster = await startMiniCluster({ dataDir, overrides })
+  const client = cluster.client({ chunkSizeBytes: 64 * KiB })
+  const writes = Array.from({ length: 24 }, (_, i) => client.putKey('vol', 'three', `busy-${i}`, randomBytes(200 * KiB, 300 + i)).then(() => true, () => false))
+  await new Promise((r) => setTimeout(r, 30))
+  await cluster.stop()
+  const done = await Promise.all(writes)
+  const again = await startMiniCluster({ dataDir, overrides })
+  try {
+    const c2 = again.client({ chunkSizeBytes: 64 * KiB })
+    for (const [i, ok] of done.entries()) {
+      if (ok) assert.ok((await c2.getKey('vol', 'three', `busy-${i}`)).equals(randomBytes(200 * KiB, 300 + i)), `busy-${i}`)
+    }
+    assert.ok((await c2.getKey('vol', 'three', 'k')).equals(randomBytes(600 * KiB, 5)))
+  } finally {
+    await again.stop()
+  }
+})
+
 test.after(() => rmSync(dataDir, { recursive: true, force: true }))
 
 test.run()

@@ -24,9 +24,14 @@ export interface OpsResult {
   p99Ms: number
 }
 
-/** Runs `op` `iterations` times one after another; each moves `bytes`. MB/s is total bytes over total time. */
+/**
+ * Runs `op` once untimed (warming up JIT, connections and caches: the first of each was a
+ * third slower here), then `iterations` times one after another; each moves `bytes`. MB/s is
+ * total bytes over total time. The warm-up gets the index `iterations`.
+ */
 export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void> }): Promise<ThroughputResult> {
   assert(options.iterations > 0, 'iterations must be positive')
+  await options.op(options.iterations)
   const samples: number[] = []
   let seconds = 0
   for (let i = 0; i < options.iterations; i++) {

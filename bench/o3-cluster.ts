@@ -19,6 +19,8 @@ export class BenchCluster {
       dataDir: join(dir, 'o3'), datanodes: 3, freePorts: true,
       // Short heartbeats only shorten start-up (safemode exit); they add a few small RPCs a second.
       overrides: { 'datanode.heartbeatIntervalMs': 250 },
+      // O3_* environment overrides apply, so that a setting can be benchmarked without an edit.
+      env: true,
     })
   }
 

@@ -73,16 +73,21 @@ async function openStore(method: PackingMethod, dir: string): Promise<Store> {
   }
 }
 
-/** Stores `count` blocks of `block` (borrowed) sequentially, then `count` more at `concurrency`, for each method. */
-export async function measurePacking(options: { dir: string; block: Uint8Array; count: number; concurrency: number; onStep?: (name: string) => void }): Promise<PackingResult[]> {
+/**
+ * For each method, stores `sequentialCount` blocks of `block` (borrowed) one after another,
+ * then `concurrentCount` more from `concurrency` callers.
+ */
+export async function measurePacking(options: {
+  dir: string; block: Uint8Array; sequentialCount: number; concurrentCount: number; concurrency: number; onStep?: (name: string) => void
+}): Promise<PackingResult[]> {
   const out: PackingResult[] = []
   for (const method of PACKING_METHODS) {
     const store = await openStore(method, join(options.dir, method.replace(/ /g, '-')))
     try {
       options.onStep?.(`packing: ${method}, sequential`)
-      const sequential = await measureOps({ count: options.count, concurrency: 1, op: (i) => store.put(i, options.block) })
+      const sequential = await measureOps({ count: options.sequentialCount, concurrency: 1, op: (i) => store.put(i, options.block) })
       options.onStep?.(`packing: ${method}, ${options.concurrency} concurrent`)
-      const concurrent = await measureOps({ count: options.count, concurrency: options.concurrency, op: (i) => store.put(options.count + i, options.block) })
+      const concurrent = await measureOps({ count: options.concurrentCount, concurrency: options.concurrency, op: (i) => store.put(options.sequentialCount + i, options.block) })
       out.push({ method, sequential, concurrent })
     } finally {
       await store.close()

@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress'
 export class Progress {
   private readonly bar: cliProgress.SingleBar | undefined
   private done = 0
+  private readonly startedMs = performance.now()
 
   constructor(readonly total: number) {
     if (process.stderr.isTTY) {
@@ -20,7 +21,7 @@ export class Progress {
   /** Announces the step about to run. */
   step(name: string): void {
     if (this.bar !== undefined) this.bar.update(this.done, { step: name })
-    else process.stderr.write(`bench ${this.done + 1}/${this.total} ${name}\n`)
+    else process.stderr.write(`bench ${this.done + 1}/${this.total} at ${((performance.now() - this.startedMs) / 1000).toFixed(1)} s: ${name}\n`)
     this.done++
   }
 

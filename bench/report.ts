@@ -4,8 +4,11 @@
 import type { OpsResult, ThroughputResult } from './measure.ts'
 
 export function formatThroughput(t: ThroughputResult): string {
-  const samples = t.samplesMbPerSec.map((x) => x.toFixed(0)).join(', ')
-  return `${t.mbPerSec.toFixed(0).padStart(5)} MB/s (runs: ${samples})`
+  // Long runs list only their range; the JSON copy keeps every sample.
+  const runs = t.samplesMbPerSec.length <= 6
+    ? `runs: ${t.samplesMbPerSec.map((x) => x.toFixed(0)).join(', ')}`
+    : `${t.samplesMbPerSec.length} runs: ${Math.min(...t.samplesMbPerSec).toFixed(0)}-${Math.max(...t.samplesMbPerSec).toFixed(0)}`
+  return `${t.mbPerSec.toFixed(0).padStart(5)} MB/s (${runs})`
 }
 
 export function formatOps(o: OpsResult): string {

@@ -1,0 +1,87 @@
+/** @module
+ * The bare baseline: a plain `node:http` server in this process that stores request bodies in
+ * files with nothing in between (no checksums, no metadata, no replication protocol), and an
+ * undici client. What O3 does on the same machine is reported as a ratio to these figures.
+ * Routes: PUT /large?files=N (the body into N files, written in parallel), GET /large (the
+ * first file back), PUT /small/<n> (the body into a new file), GET /small/<n> (that file
+ * back). Only loopback.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createReadStream, createWriteStream, mkdirSync, statSync, type WriteStream } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { Pool } from 'undici'
+import { assert } from '../core/assert.ts'
+
+export class BareServer {
+  private server: Server | undefined
+  private pool: Pool | undefined
+
+  constructor(readonly dir: string) {
+    mkdirSync(join(dir, 'small'), { recursive: true })
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      if (req.method === 'GET') {
+        const path = join(this.dir, req.url === '/large' ? 'large-0' : new URL(req.url ?? '/', 'http://localhost').pathname)
+        res.setHeader('content-length', statSync(path).size)
+        // 1 MiB reads rather than the default 64 KiB: the baseline should be the best plain Node can do.
+        createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(res)
+        return
+      }
+      this.store(req).then(() => { res.statusCode = 204; res.end() }, (err: Error) => { res.statusCode = 500; res.end(err.message) })
+    })
+    this.server.listen(0, '127.0.0.1')
+    await once(this.server, 'listening')
+    const address = this.server.address()
+    assert(address !== null && typeof address === 'object', 'server has no address')
+    this.pool = new Pool(`http://127.0.0.1:${address.port}`, { connections: 64, pipelining: 1 })
+  }
+
+  /** Stores a PUT body. */
+  private async store(req: IncomingMessage): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname === '/large') {
+      const files = Number(url.searchParams.get('files') ?? '1')
+      const streams = Array.from({ length: files }, (_, i) => createWriteStream(join(this.dir, `large-${i}`)))
+      await teeInto(req, streams)
+      return
+    }
+    const parts: Buffer[] = []
+    for await (const part of req) parts.push(part as Buffer)
+    await writeFile(join(this.dir, url.pathname), Buffer.concat(parts))
+  }
+
+  async put(path: string, body: Uint8Array): Promise<void> {
+    assert(this.pool !== undefined, 'not started')
+    const r = await this.pool.request({ method: 'PUT', path, body })
+    await r.body.dump()
+    if (r.statusCode !== 204) throw new Error(`Cannot PUT ${path}: status ${r.statusCode}`)
+  }
+
+  /** Reads a body back, counting its bytes without keeping them. */
+  async getLength(path: string): Promise<number> {
+    assert(this.pool !== undefined, 'not started')
+    const r = await this.pool.request({ method: 'GET', path })
+    let n = 0
+    for await (const part of r.body) n += (part as Buffer).length
+    if (r.statusCode !== 200) throw new Error(`Cannot GET ${path}: status ${r.statusCode}`)
+    return n
+  }
+
+  async stop(): Promise<void> {
+    await this.pool?.close()
+    await new Promise<void>((resolve) => this.server === undefined ? resolve() : this.server.close(() => resolve()))
+  }
+}
+
+/** Writes every part of `source` to each stream, waiting for all to drain (back-pressure). */
+async function teeInto(source: AsyncIterable<Buffer>, streams: WriteStream[]): Promise<void> {
+  for await (const part of source) {
+    const waits = streams.filter((s) => !s.write(part)).map((s) => once(s, 'drain'))
+    if (waits.length > 0) await Promise.all(waits)
+  }
+  await Promise.all(streams.map((s) => new Promise<void>((resolve, reject) => { s.once('error', reject); s.end(resolve) })))
+}

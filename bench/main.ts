@@ -1,0 +1,205 @@
+/** @module
+ * `npm run bench [-- --quick]`: O3's write and read paths measured against bare baselines in
+ * the same run on the same machine (a plain node:http server writing files), plus the
+ * checksum and small-block packing measurements behind two datapath defaults. Prints figures
+ * and ratios on stdout, progress on stderr, and writes a JSON copy to bench/results/.
+ * Steps: checksums, packing, bare HTTP, then an in-process cluster of three datanodes.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { randomFillSync } from 'node:crypto'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DEFAULT_CONFIG } from '../core/config.ts'
+import { BareServer } from './bare-http.ts'
+import { measureChecksums } from './checksums.ts'
+import { measureOps, measureThroughput, type OpsResult, type ThroughputResult } from './measure.ts'
+import { BenchCluster } from './o3-cluster.ts'
+import { measurePacking } from './packing.ts'
+import { Progress } from './progress.ts'
+import { formatOps, formatThroughput, ratio } from './report.ts'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const REPLICATIONS = ['RATIS/ONE', 'RATIS/THREE'] as const
+const CONCURRENCY = 32
+
+interface Settings {
+  largeIterations: number
+  /** 1 MiB keys, only in the long run (0 skips them). */
+  mediumIterations: number
+  smallCount: number
+  /** Blocks stored one after another per packing method: each waits for an LMDB commit (fsync), a few ms here. */
+  packSequentialCount: number
+  packConcurrentCount: number
+  checksumMs: number
+}
+
+const QUICK: Settings = { largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600 }
+const FULL: Settings = { largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000 }
+
+interface Failure { error: string }
+
+interface O3Figures {
+  put64MiB?: ThroughputResult | Failure
+  get64MiB?: ThroughputResult | Failure
+  put1MiB?: ThroughputResult | Failure
+  get1MiB?: ThroughputResult | Failure
+  put4KiB?: OpsResult | Failure
+  get4KiB?: OpsResult | Failure
+}
+
+function usage(): never {
+  console.log('Usage: npm run bench [-- --quick]\n  --quick  about a minute: fewer iterations, no 1 MiB keys')
+  process.exit(0)
+}
+
+function resultsDir(): string {
+  // dist/bench/main.js under Node, bench/main.ts under Deno: both want <repo>/bench/results.
+  return fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/results/' : './results/', import.meta.url))
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2)
+  if (args.includes('--help') || args.includes('-h')) usage()
+  for (const a of args) if (a !== '--quick') throw new TypeError(`Unknown option ${a} (try --help)`)
+  const quick = args.includes('--quick')
+  const s = quick ? QUICK : FULL
+  process.env.O3_LOG ??= 'warn'
+
+  const dir = mkdtempSync(join(tmpdir(), 'o3-bench-'))
+  const large = randomFillSync(Buffer.allocUnsafe(64 * MiB))
+  const medium = large.subarray(0, MiB)
+  const small = large.subarray(0, 4 * KiB)
+  const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
+  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps)
+  const startedAt = new Date()
+  const bench = new BenchCluster(dir)
+  const bare = new BareServer(join(dir, 'bare'))
+  try {
+    progress.step('checksums over 16 KiB windows of 4 MiB')
+    const checksums = await measureChecksums(large.subarray(0, 4 * MiB), s.checksumMs)
+
+    const packing = await measurePacking({ dir: join(dir, 'packing'), block: small, sequentialCount: s.packSequentialCount, concurrentCount: s.packConcurrentCount, concurrency: CONCURRENCY, onStep: (n) => progress.step(n) })
+
+    await bare.start()
+    progress.step('bare: PUT 64 MiB into 1 file')
+    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large) })
+    progress.step('bare: PUT 64 MiB into 3 files')
+    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large) })
+    progress.step('bare: GET 64 MiB')
+    const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length) })
+    progress.step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
+    const barePutSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bare.put(`/small/${i}`, small) })
+    progress.step(`bare: GET 4 KiB files, ${CONCURRENCY} concurrent`)
+    const bareGetSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: async (i) => expectLength(await bare.getLength(`/small/${i}`), small.length) })
+    await bare.stop()
+
+    progress.step('O3: start a cluster of 3 datanodes')
+    await bench.start(REPLICATIONS)
+    const o3: Record<string, O3Figures> = {}
+    for (const r of REPLICATIONS) {
+      const f: O3Figures = {}
+      // A failing step is recorded and the run goes on: a datapath bug should cost one figure, not the run.
+      const step = async <T>(name: string, run: () => Promise<T>): Promise<T | Failure> => {
+        progress.step(`O3 ${r}: ${name}`)
+        try { return await run() } catch (err) { return { error: `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}` } }
+      }
+      f.put64MiB = await step('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large) }))
+      f.get64MiB = await step('get 64 MiB keys', async () => {
+        const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length) })
+        if (!(await bench.get(r, 'large-0')).equals(large)) throw new Error('key large-0 read back different bytes')
+        return t
+      })
+      if (s.mediumIterations > 0) {
+        f.put1MiB = await step('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium) }))
+        f.get1MiB = await step('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length) }))
+      }
+      f.put4KiB = await step(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small) }))
+      f.get4KiB = await step(`get 4 KiB keys, ${CONCURRENCY} concurrent`, () => 'error' in f.put4KiB! ? Promise.reject(new Error('not run: the 4 KiB puts failed')) : measureOps({
+        count: s.smallCount, concurrency: CONCURRENCY,
+        op: async (i) => { if (!(await bench.get(r, `small-${i}`)).equals(small)) throw new Error(`key small-${i} read back different bytes`) },
+      }))
+      o3[r] = f
+    }
+    progress.stop()
+
+    const results = {
+      startedAt: startedAt.toISOString(), quick, settings: s,
+      machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
+      checksums, packing,
+      bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
+      o3,
+    }
+    printReport(results)
+    mkdirSync(resultsDir(), { recursive: true })
+    const file = join(resultsDir(), `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
+    console.log(`\nJSON: ${file}`)
+  } finally {
+    progress.stop()
+    await bare.stop().catch(() => {})
+    await bench.stop().catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function expectLength(actual: number, expected: number): void {
+  if (actual !== expected) throw new Error(`Read ${actual} bytes, expected ${expected}`)
+}
+
+function printReport(r: {
+  quick: boolean
+  checksums: Awaited<ReturnType<typeof measureChecksums>>
+  packing: Awaited<ReturnType<typeof measurePacking>>
+  bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }
+  o3: Record<string, O3Figures>
+}): void {
+  const out = (line = '') => console.log(line)
+  out(`O3 benchmark${r.quick ? ' (--quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
+  out('\nChecksums (16 KiB windows of a 4 MiB buffer, one thread):')
+  const fastest = [...r.checksums].sort((a, b) => b.mbPerSec - a.mbPerSec)[0]
+  for (const c of r.checksums) out(`  ${c.type.padEnd(7)} ${c.mbPerSec.toFixed(0).padStart(6)} MB/s = ${ratio(c.mbPerSec, fastest.mbPerSec)} x ${fastest.type}`)
+  const dflt = DEFAULT_CONFIG['client.checksumType']
+  out(`  fastest: ${fastest.type}; default client.checksumType is ${dflt}${fastest.type === dflt ? ' (confirmed)' : ' (NOT the fastest here)'}`)
+
+  out(`\nSmall-block packing (4 KiB blocks + LMDB metadata; sequential and ${CONCURRENCY} concurrent):`)
+  for (const p of r.packing) out(`  ${p.method.padEnd(15)} sequential ${formatOps(p.sequential)}; concurrent ${formatOps(p.concurrent)}`)
+  for (const mode of ['sequential', 'concurrent'] as const) {
+    const best = [...r.packing].sort((a, b) => b[mode].opsPerSec - a[mode].opsPerSec)[0]
+    out(`  fastest ${mode}: ${best.method} (datanode packs inline in LMDB)`)
+  }
+
+  const b = r.bare
+  out('\nBare node:http baseline (same process, loopback):')
+  out(`  PUT 64 MiB into 1 file:  ${formatThroughput(b.put64MiB1File)}`)
+  out(`  PUT 64 MiB into 3 files: ${formatThroughput(b.put64MiB3Files)}`)
+  out(`  GET 64 MiB:              ${formatThroughput(b.get64MiB)}`)
+  out(`  PUT 4 KiB new files:     ${formatOps(b.put4KiB)}`)
+  out(`  GET 4 KiB files:         ${formatOps(b.get4KiB)}`)
+
+  for (const [rep, f] of Object.entries(r.o3)) {
+    const putBase = rep === 'RATIS/THREE' ? { t: b.put64MiB3Files, name: 'bare 3 files' } : { t: b.put64MiB1File, name: 'bare 1 file' }
+    out(`\nO3 ${rep} (native client, 3 datanodes in process):`)
+    out(`  put 64 MiB: ${formatVersus(f.put64MiB, putBase.t, putBase.name)}`)
+    out(`  get 64 MiB: ${formatVersus(f.get64MiB, b.get64MiB, 'bare GET')}`)
+    if (f.put1MiB !== undefined) out(`  put 1 MiB:  ${formatVersus(f.put1MiB)}`)
+    if (f.get1MiB !== undefined) out(`  get 1 MiB:  ${formatVersus(f.get1MiB)}`)
+    out(`  put 4 KiB:  ${formatVersus(f.put4KiB, b.put4KiB, 'bare')}`)
+    out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
+  }
+}
+
+/** A figure, its ratio to a bare one when given, or the step's failure. */
+function formatVersus(f: ThroughputResult | OpsResult | Failure | undefined, base?: ThroughputResult | OpsResult, baseName?: string): string {
+  if (f === undefined) return 'not run'
+  if ('error' in f) return `FAILED ${f.error}`
+  const value = (x: ThroughputResult | OpsResult) => 'mbPerSec' in x ? x.mbPerSec : x.opsPerSec
+  const text = 'mbPerSec' in f ? formatThroughput(f) : formatOps(f)
+  return base === undefined ? text : `${text} = ${ratio(value(f), value(base))} x ${baseName}`
+}
+
+main().catch((err: Error) => {
+  console.error(`bench failed: ${err.stack ?? err.message}`)
+  process.exitCode = 1
+})

@@ -1,0 +1,87 @@
+/** @module
+ * Timing helpers for the benchmark: throughput of whole transfers and throughput plus latency
+ * percentiles of many small operations run by a fixed number of concurrent callers. Reads the
+ * monotonic clock (performance.now); does no I/O of its own.
+ */
+import { assert } from '../core/assert.ts'
+
+export const MB = 1_000_000
+
+export interface ThroughputResult {
+  bytes: number
+  seconds: number
+  mbPerSec: number
+  /** MB/s of each iteration, in the order they ran. */
+  samplesMbPerSec: number[]
+}
+
+export interface OpsResult {
+  ops: number
+  concurrency: number
+  seconds: number
+  opsPerSec: number
+  p50Ms: number
+  p99Ms: number
+}
+
+/**
+ * Runs `op` once untimed (warming up JIT, connections and caches: the first of each was a
+ * third slower here), then `iterations` times one after another; each moves `bytes`. MB/s is
+ * total bytes over total time. The warm-up gets the index `iterations`.
+ */
+export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void> }): Promise<ThroughputResult> {
+  assert(options.iterations > 0, 'iterations must be positive')
+  await options.op(options.iterations)
+  const samples: number[] = []
+  let seconds = 0
+  for (let i = 0; i < options.iterations; i++) {
+    const started = performance.now()
+    await options.op(i)
+    const s = (performance.now() - started) / 1000
+    seconds += s
+    samples.push(options.bytes / MB / s)
+  }
+  const bytes = options.bytes * options.iterations
+  return { bytes, seconds, mbPerSec: bytes / MB / seconds, samplesMbPerSec: samples }
+}
+
+/**
+ * Runs `op(0)` … `op(count - 1)` from `concurrency` callers, each taking the next index when
+ * its previous op settles (a closed loop, as 32 clients each waiting for their reply would).
+ */
+export async function measureOps(options: { count: number; concurrency: number; op: (index: number) => Promise<void> }): Promise<OpsResult> {
+  assert(options.count > 0, 'count must be positive')
+  assert(options.concurrency > 0, 'concurrency must be positive')
+  const latenciesMs = new Float64Array(options.count)
+  let next = 0
+  let failure: { error: unknown } | undefined
+  const started = performance.now()
+  // On the first failure the other callers stop taking work, and every op in flight settles
+  // before the error is thrown: the caller may then stop the servers safely.
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, options.count) }, async () => {
+    while (next < options.count && failure === undefined) {
+      const i = next++
+      const t = performance.now()
+      try {
+        await options.op(i)
+      } catch (error) {
+        failure ??= { error }
+      }
+      latenciesMs[i] = performance.now() - t
+    }
+  }))
+  if (failure !== undefined) throw failure.error
+  const seconds = (performance.now() - started) / 1000
+  latenciesMs.sort()
+  return {
+    ops: options.count, concurrency: options.concurrency, seconds, opsPerSec: options.count / seconds,
+    p50Ms: percentile(latenciesMs, 0.5), p99Ms: percentile(latenciesMs, 0.99),
+  }
+}
+
+/** The nearest-rank percentile of sorted values. */
+export function percentile(sorted: Float64Array, p: number): number {
+  assert(sorted.length > 0, 'no values')
+  assert(p > 0 && p <= 1, 'percentile out of range')
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]
+}

@@ -40,6 +40,12 @@ export interface O3Config {
   'client.bytesPerChecksum': number
   'client.checksumType': ChecksumType
   'client.replication': string
+  /**
+   * 1: fsync every LMDB commit (OM, SCM, datanode metadata), surviving power loss; 0 (the
+   * default, like Ozone's unsynced RocksDB writes and chunk files): commits reach the OS,
+   * surviving kill -9 of any process.
+   */
+  'db.sync': number
 }
 
 /** Ozone's defaults (heartbeat 30 s, stale 5 min, dead 10 min; `o3 local` shortens them). */
@@ -67,6 +73,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
   'client.checksumType': 'XXH64',
   'client.replication': 'RATIS/THREE',
+  'db.sync': 0,
 }
 
 export type ConfigKey = keyof O3Config
@@ -88,6 +95,7 @@ export function validateConfig(c: O3Config): O3Config {
   if (c['scm.container.sizeBytes'] < c['scm.block.sizeBytes']) bad('scm.container.sizeBytes', 'must hold at least one block')
   if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
+  if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])
   return c

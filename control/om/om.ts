@@ -71,7 +71,7 @@ export class OzoneManager {
 
   async start(): Promise<void> {
     mkdirSync(this.config['om.dir'], { recursive: true })
-    this.db = open({ path: join(this.config['om.dir'], 'om.db'), compression: false })
+    this.db = open({ path: join(this.config['om.dir'], 'om.db'), compression: false, noSync: this.config['db.sync'] === 0 })
     this.meta = this.db.openDB({ name: 'meta' })
     this.volumes = this.db.openDB({ name: 'volumeTable' })
     this.buckets = this.db.openDB({ name: 'bucketTable' })

@@ -98,7 +98,7 @@ export class StorageContainerManager {
 
   async start(): Promise<void> {
     mkdirSync(this.config['scm.dir'], { recursive: true })
-    this.db = open({ path: join(this.config['scm.dir'], 'scm.db'), compression: false })
+    this.db = open({ path: join(this.config['scm.dir'], 'scm.db'), compression: false, noSync: this.config['db.sync'] === 0 })
     this.meta = this.db.openDB({ name: 'meta' })
     this.nodesTable = this.db.openDB({ name: 'nodeTable' })
     this.pipelinesTable = this.db.openDB({ name: 'pipelineTable' })

@@ -185,7 +185,7 @@ export class Datanode {
     this.dirs.forEach((dir, index) => {
       const path = metadataDbPath(dir, this.clusterId)
       mkdirSync(dirname(path), { recursive: true })
-      const db = open({ path, compression: false })
+      const db = open({ path, compression: false, noSync: this.config['db.sync'] === 0 })
       const volume: Volume = {
         dir, db,
         containers: db.openDB({ name: 'containers', keyEncoding: 'uint32' }),

@@ -5,8 +5,25 @@
  */
 import type { ErasureCodec, ErasureScheme, ShardMemory } from './index.ts'
 import { Heap } from './heap.ts'
-import type { CodecExports } from './loader.ts'
-import { DECODE_PATTERN_CACHE_MAX, SHARDS_MAX, STAGING_CHUNK_BYTES } from './limits.ts'
+import type { CodecBuild, CodecExports } from './loader.ts'
+import { DECODE_PATTERN_CACHE_MAX, SHARD_ALIGN_BYTES, SHARD_SKEW_BYTES, SHARDS_MAX, STAGING_CHUNK_BYTES } from './limits.ts'
+
+export interface WasmCodecOptions {
+  readonly scheme: ErasureScheme
+  readonly k: number
+  readonly m: number
+  /** A fresh instance of the module, and which build it is. */
+  readonly exports: CodecExports
+  readonly build: CodecBuild
+}
+
+/** Distance between consecutive shards of one allocation, or staging chunks: aligned, then
+ *  skewed by one cache line so that the k + m streams the kernel walks in step fall in
+ *  different L1 sets (at a power-of-two distance 9 or more streams thrash an 8-way L1, and
+ *  4 KiB aliasing stalls loads behind stores). */
+function shardStrideBytes(lengthBytes: number): number {
+  return Math.ceil(lengthBytes / SHARD_ALIGN_BYTES) * SHARD_ALIGN_BYTES + SHARD_SKEW_BYTES
+}
 
 /** The tables that rebuild the shards of one erasure pattern from k others. */
 interface DecodePlan {
@@ -17,6 +34,8 @@ interface DecodePlan {
   readonly tables: number
 }
 
+const STAGING_STRIDE_BYTES = shardStrideBytes(STAGING_CHUNK_BYTES)
+
 /** An invariant of this module, not a caller's mistake. */
 function invariant(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`wasm/codec: ${message}`)
@@ -26,6 +45,8 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   readonly scheme: ErasureScheme
   readonly k: number
   readonly m: number
+  /** Which build of the module runs: 'relaxed-simd' is the faster. */
+  readonly build: CodecBuild
   readonly #x: CodecExports
   readonly #heap: Heap
   /** SHARDS_MAX input addresses, then SHARDS_MAX output addresses, as u32. */
@@ -33,17 +54,19 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   #addressView: Uint32Array
   /** The parity rows' tables (RS only; 0 for XOR). */
   readonly #encodeTables: number
-  /** (k + m) chunks of STAGING_CHUNK_BYTES, allocated on the first foreign shard. */
+  /** (k + m) chunks of STAGING_CHUNK_BYTES, allocated on the first foreign shard, one
+   *  staging stride apart. */
   #staging = 0
   /** Decode plans by erasure bit mask, least recently used first. */
   readonly #plans = new Map<number, DecodePlan>()
   readonly #inputs: Uint8Array[] = []
   readonly #outputs: Uint8Array[] = []
 
-  constructor(scheme: ErasureScheme, k: number, m: number, exports: CodecExports) {
+  constructor({ scheme, k, m, exports, build }: WasmCodecOptions) {
     this.scheme = scheme
     this.k = k
     this.m = m
+    this.build = build
     this.#x = exports
     this.#heap = new Heap(exports.memory, exports.heapBase())
     this.#addresses = this.#heap.alloc(2 * SHARDS_MAX * 4)
@@ -91,8 +114,8 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     if (!Number.isInteger(lengthBytes) || lengthBytes < 0) {
       throw new RangeError(`Cannot allocate shards of ${lengthBytes} bytes: the length must be a non-negative integer`)
     }
-    // Each shard starts on an alignment boundary; one block holds them all.
-    const strideBytes = Math.ceil(lengthBytes / 64) * 64
+    // One block holds them all, each shard aligned and skewed (see shardStrideBytes).
+    const strideBytes = shardStrideBytes(lengthBytes)
     const ptr = this.#heap.alloc(Math.max(1, count * strideBytes))
     const buffer = this.#heap.buffer
     return Array.from({ length: count }, (_, i) => new Uint8Array(buffer, ptr + i * strideBytes, lengthBytes))
@@ -146,7 +169,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
       return
     }
     if (this.#staging === 0) {
-      this.#staging = this.#heap.alloc((this.k + this.m) * STAGING_CHUNK_BYTES)
+      this.#staging = this.#heap.alloc((this.k + this.m) * STAGING_STRIDE_BYTES)
     }
     const memory = new Uint8Array(this.#heap.buffer)
     for (let offset = 0; offset < lengthBytes; offset += STAGING_CHUNK_BYTES) {
@@ -182,11 +205,11 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     const base = this.#addresses / 4
     for (let i = 0; i < inputs.length; i++) {
       const s = inputs[i]
-      view[base + i] = this.#isOwn(s) ? s.byteOffset + offset : this.#staging + i * STAGING_CHUNK_BYTES
+      view[base + i] = this.#isOwn(s) ? s.byteOffset + offset : this.#staging + i * STAGING_STRIDE_BYTES
     }
     for (let i = 0; i < outputs.length; i++) {
       const s = outputs[i]
-      view[base + SHARDS_MAX + i] = this.#isOwn(s) ? s.byteOffset + offset : this.#staging + (inputs.length + i) * STAGING_CHUNK_BYTES
+      view[base + SHARDS_MAX + i] = this.#isOwn(s) ? s.byteOffset + offset : this.#staging + (inputs.length + i) * STAGING_STRIDE_BYTES
     }
     return view.subarray(base, base + 2 * SHARDS_MAX)
   }

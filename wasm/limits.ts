@@ -8,6 +8,8 @@
 export const SHARDS_MAX = 32
 /** Shard views handed out by allocateShards() start on this boundary (a cache line). */
 export const SHARD_ALIGN_BYTES = 64
+/** Extra distance between consecutive shards of one allocation (see wasm/codec.ts). */
+export const SHARD_SKEW_BYTES = 64
 /** Bytes of each shard copied in or out of the codec's memory per kernel call, when a shard
  *  lives outside it: (k + m) such chunks stay in L2 between the copy and the kernel. */
 export const STAGING_CHUNK_BYTES = 64 * 1024
@@ -24,4 +26,5 @@ function check(condition: boolean, message: string): void {
 check(SHARDS_MAX <= 32, 'an erasure pattern must fit a u32 bit mask')
 check(STAGING_CHUNK_BYTES % 64 === 0, 'staging chunks must keep the kernels on whole vectors')
 check(STAGING_CHUNK_BYTES % SHARD_ALIGN_BYTES === 0, 'staging chunks must stay aligned')
+check(SHARD_SKEW_BYTES % SHARD_ALIGN_BYTES === 0, 'the skew must keep shards aligned')
 check(SHARDS_MAX * STAGING_CHUNK_BYTES < MEMORY_PAGES_MAX * PAGE_BYTES, 'the staging area must fit the memory')

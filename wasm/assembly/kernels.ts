@@ -10,11 +10,29 @@
  *  the k input blocks are still in cache when a second or third group reads them. */
 const BLOCK_BYTES: usize = 16384
 
+/** table[index] for 16 byte lanes; every index here is a nibble (0..15). Plain swizzle must
+ *  zero lanes whose index is 16 or more, which costs V8 a saturating add before each pshufb;
+ *  relaxed_swizzle leaves that case to the hardware, so in the relaxed-simd build it is a
+ *  single pshufb. For in-range indexes both give the same bytes. */
+// @ts-ignore: decorator
+@inline function lookup(table: v128, index: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(table, index)
+  return v128.swizzle(table, index)
+}
+
+/** The products of one coefficient (a 32-byte table at t) with the 16 bytes whose nibbles
+ *  are lo and hi. */
+// @ts-ignore: decorator
+@inline function mul(t: usize, lo: v128, hi: v128): v128 {
+  return v128.xor(lookup(v128.load(t), lo), lookup(v128.load(t, 16), hi))
+}
+
 /** One pass over the inputs for R (1..4, a compile-time constant after inlining) output
- *  rows: out_r[off] = sum_j c[r][j] * in_j[off] for off in [start, end), 16 bytes a step.
- *  The tables of row r and input j are at tbl + (r * k + j) * 32: low nibble products, then
- *  high nibble products. Four rows is what fits the 16 vector registers of x86-64 beside the
- *  input, its two nibbles and the tables being read. */
+ *  rows: out_r[off] = sum_j c[r][j] * in_j[off] for off in [start, end), 32 bytes a step
+ *  (two vectors, so that each table load and input address serves twice) and a last
+ *  16-byte step when needed. The tables of row r and input j are at tbl + (r * k + j) * 32.
+ *  Four rows is what fits the 16 vector registers of x86-64 beside the inputs, their
+ *  nibbles and the tables being read. */
 // @ts-ignore: decorator
 @inline function pass(R: i32, k: i32, tbl: usize, ins: usize, outs: usize, start: usize, end: usize): void {
   const mask = i8x16.splat(0x0f)
@@ -24,27 +42,54 @@ const BLOCK_BYTES: usize = 16384
   const o2 = R > 2 ? <usize>load<u32>(outs, 8) : 0
   const o3 = R > 3 ? <usize>load<u32>(outs, 12) : 0
   const insEnd = ins + (<usize>k << 2)
-  for (let off = start; off < end; off += 16) {
+  let off = start
+  for (; off + 32 <= end; off += 32) {
+    let a0 = i8x16.splat(0)
+    let a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0
+    let t = tbl
+    for (let p = ins; p < insEnd; p += 4) {
+      const src = <usize>load<u32>(p) + off
+      const x = v128.load(src)
+      const y = v128.load(src, 16)
+      // A 16-bit shift then the same mask: i8x16.shr_u would rebuild its own mask each time.
+      const xl = v128.and(x, mask), xh = v128.and(i16x8.shr_u(x, 4), mask)
+      const yl = v128.and(y, mask), yh = v128.and(i16x8.shr_u(y, 4), mask)
+      let tl = v128.load(t), th = v128.load(t, 16)
+      a0 = v128.xor(a0, v128.xor(lookup(tl, xl), lookup(th, xh)))
+      b0 = v128.xor(b0, v128.xor(lookup(tl, yl), lookup(th, yh)))
+      if (R > 1) {
+        tl = v128.load(t + stride); th = v128.load(t + stride, 16)
+        a1 = v128.xor(a1, v128.xor(lookup(tl, xl), lookup(th, xh)))
+        b1 = v128.xor(b1, v128.xor(lookup(tl, yl), lookup(th, yh)))
+      }
+      if (R > 2) {
+        tl = v128.load(t + 2 * stride); th = v128.load(t + 2 * stride, 16)
+        a2 = v128.xor(a2, v128.xor(lookup(tl, xl), lookup(th, xh)))
+        b2 = v128.xor(b2, v128.xor(lookup(tl, yl), lookup(th, yh)))
+      }
+      if (R > 3) {
+        tl = v128.load(t + 3 * stride); th = v128.load(t + 3 * stride, 16)
+        a3 = v128.xor(a3, v128.xor(lookup(tl, xl), lookup(th, xh)))
+        b3 = v128.xor(b3, v128.xor(lookup(tl, yl), lookup(th, yh)))
+      }
+      t += 32
+    }
+    v128.store(o0 + off, a0); v128.store(o0 + off, b0, 16)
+    if (R > 1) { v128.store(o1 + off, a1); v128.store(o1 + off, b1, 16) }
+    if (R > 2) { v128.store(o2 + off, a2); v128.store(o2 + off, b2, 16) }
+    if (R > 3) { v128.store(o3 + off, a3); v128.store(o3 + off, b3, 16) }
+  }
+  if (off < end) {
     let a0 = i8x16.splat(0)
     let a1 = a0, a2 = a0, a3 = a0
     let t = tbl
     for (let p = ins; p < insEnd; p += 4) {
       const x = v128.load(<usize>load<u32>(p) + off)
-      const lo = v128.and(x, mask)
-      const hi = i8x16.shr_u(x, 4)
-      a0 = v128.xor(a0, v128.xor(v128.swizzle(v128.load(t), lo), v128.swizzle(v128.load(t, 16), hi)))
-      if (R > 1) {
-        const t1 = t + stride
-        a1 = v128.xor(a1, v128.xor(v128.swizzle(v128.load(t1), lo), v128.swizzle(v128.load(t1, 16), hi)))
-      }
-      if (R > 2) {
-        const t2 = t + 2 * stride
-        a2 = v128.xor(a2, v128.xor(v128.swizzle(v128.load(t2), lo), v128.swizzle(v128.load(t2, 16), hi)))
-      }
-      if (R > 3) {
-        const t3 = t + 3 * stride
-        a3 = v128.xor(a3, v128.xor(v128.swizzle(v128.load(t3), lo), v128.swizzle(v128.load(t3, 16), hi)))
-      }
+      const lo = v128.and(x, mask), hi = v128.and(i16x8.shr_u(x, 4), mask)
+      a0 = v128.xor(a0, mul(t, lo, hi))
+      if (R > 1) a1 = v128.xor(a1, mul(t + stride, lo, hi))
+      if (R > 2) a2 = v128.xor(a2, mul(t + 2 * stride, lo, hi))
+      if (R > 3) a3 = v128.xor(a3, mul(t + 3 * stride, lo, hi))
       t += 32
     }
     v128.store(o0 + off, a0)

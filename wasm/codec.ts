@@ -174,15 +174,16 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     const memory = new Uint8Array(this.#heap.buffer)
     for (let offset = 0; offset < lengthBytes; offset += STAGING_CHUNK_BYTES) {
       const chunkBytes = Math.min(STAGING_CHUNK_BYTES, lengthBytes - offset)
-      const view = this.#setAddresses(inputs, outputs, offset)
+      this.#setAddresses(inputs, outputs, offset)
       for (let i = 0; i < inputs.length; i++) {
         const s = inputs[i]
-        if (!this.#isOwn(s)) memory.set(s.subarray(offset, offset + chunkBytes), view[i])
+        if (!this.#isOwn(s)) memory.set(s.subarray(offset, offset + chunkBytes), this.#staging + i * STAGING_STRIDE_BYTES)
       }
       this.#kernel(inputs.length, outputs.length, chunkBytes, tables)
       for (let i = 0; i < outputs.length; i++) {
         const s = outputs[i]
-        if (!this.#isOwn(s)) s.set(memory.subarray(view[SHARDS_MAX + i], view[SHARDS_MAX + i] + chunkBytes), offset)
+        const at = this.#staging + (inputs.length + i) * STAGING_STRIDE_BYTES
+        if (!this.#isOwn(s)) s.set(memory.subarray(at, at + chunkBytes), offset)
       }
     }
   }
@@ -199,7 +200,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
 
   /** Fills the address table for the chunk at `offset`: own shards in place, foreign ones
    *  at their staging chunk (inputs from slot 0 on, outputs after them). */
-  #setAddresses(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], offset: number): Uint32Array {
+  #setAddresses(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], offset: number): void {
     if (this.#addressView.buffer !== this.#heap.buffer) this.#addressView = new Uint32Array(this.#heap.buffer)
     const view = this.#addressView
     const base = this.#addresses / 4
@@ -211,7 +212,6 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
       const s = outputs[i]
       view[base + SHARDS_MAX + i] = this.#isOwn(s) ? s.byteOffset + offset : this.#staging + (inputs.length + i) * STAGING_STRIDE_BYTES
     }
-    return view.subarray(base, base + 2 * SHARDS_MAX)
   }
 
   /** Whether the kernels may address `shard` in place: it is a view of this codec's memory,

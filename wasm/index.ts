@@ -17,9 +17,14 @@
  * Calls are synchronous and borrow the shards for the call only.
  *
  * How it is fast (bench/README.md has the figures): each GF multiply of 16 bytes is two
- * `i8x16.swizzle` lookups in 16-entry tables of the low and high nibble products (pshufb on
- * x86), up to four parity rows are accumulated per pass over the inputs, shards are
- * processed in 16 KiB blocks when more rows need more passes, and no call allocates.
+ * 16-entry table lookups, of the low and the high nibble products, with
+ * `i8x16.relaxed_swizzle` (a bare pshufb on x86; wasm/loader.ts picks that build when the
+ * runtime has relaxed SIMD, else plain `i8x16.swizzle`); up to four output rows accumulate
+ * in registers per pass over the inputs, 32 bytes a step; more rows take more passes over
+ * 16 KiB blocks that stay in cache; shards of one allocation are a cache line off a
+ * power-of-two stride so that the k + m streams do not fight over L1 sets; calls allocate
+ * no codec memory (a new erasure pattern's tables aside). Shards outside the codec's memory cost a copy in and out (64 KiB at a time, in
+ * L2), roughly halving throughput: allocate stripes with allocateShards() on hot paths.
  */
 import { WasmCodec } from './codec.ts'
 import { SHARDS_MAX } from './limits.ts'
@@ -41,8 +46,9 @@ export interface ErasureCodec {
  *  write in place (no copy in or out). The memory is shared, so a later allocation that
  *  grows it leaves earlier views valid. */
 export interface ShardMemory {
-  /** Returns `count` (1..32) zeroed-or-reused shards of `lengthBytes` each, 64-byte aligned,
-   *  owned by the caller until freeShards(). Their contents are unspecified. */
+  /** Returns `count` (1..32) shards of `lengthBytes` each, 64-byte aligned, owned by the
+   *  caller until freeShards(). Their contents are unspecified (reused memory is not
+   *  cleared). */
   allocateShards(count: number, lengthBytes: number): Uint8Array[]
   /** Returns shards from one allocateShards() call (pass that array) to the codec. */
   freeShards(shards: readonly Uint8Array[]): void

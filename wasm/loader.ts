@@ -42,8 +42,8 @@ async function read(build: CodecBuild): Promise<Uint8Array<ArrayBuffer>> {
 /** Whether this runtime accepts the relaxed build, turning on Node 20's flag if it must. */
 async function relaxedSupported(bytes: Uint8Array<ArrayBuffer>): Promise<boolean> {
   if (WebAssembly.validate(bytes)) return true
-  const env = globalThis.process?.env
-  if (env?.O3_WASM_RELAXED_SIMD === '0' || 'Deno' in globalThis || globalThis.process?.versions?.node === undefined) return false
+  if ('Deno' in globalThis || globalThis.process?.versions?.node === undefined) return false
+  if (globalThis.process.env.O3_WASM_RELAXED_SIMD === '0') return false
   const v8 = await import('node:v8')
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd')
   return WebAssembly.validate(bytes)

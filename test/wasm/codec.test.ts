@@ -160,15 +160,16 @@ test('reference: GF(2^8) mod 0x11d and the Cauchy rows agree with ISA-L', () => 
   assert.is(gfMulSlow(2, 0x80), 0x1d)
   assert.is(gfMulSlow(0x8e, 2), 0x01)
   assert.is(gfInvSlow(2), 0x8e)
-  // gf_gen_cauchy1_matrix(a, 5, 3): rows 3 and 4 are 1 / (i ^ j) for j = 0..2 (values from
-  // the independent Python script of the known answers below).
+  // gf_gen_cauchy1_matrix(a, 5, 3): rows 3 and 4 are 1 / (i ^ j) for j = 0..2 (inverses as
+  // printed by isal-known-answers.py).
   assert.equal(cauchyMatrix(3, 2).slice(3), [[gfInvSlow(3), gfInvSlow(2), gfInvSlow(1)], [gfInvSlow(4), gfInvSlow(5), gfInvSlow(6)]])
   assert.equal(cauchyMatrix(3, 2).slice(3), [[0xf4, 0x8e, 0x01], [0x47, 0xa7, 0x7a]])
 })
 
 /** Known answers: data shard j byte i = (31 i + 17 j + 7) mod 256, 17 bytes (one vector and
  *  a tail byte). The parity was computed from the ISA-L definition by an independent Python
- *  script (bit-serial multiply, a^254 inverse) and agrees with reference-rs.ts. */
+ *  script, isal-known-answers.py beside this file (bit-serial multiply, a^254 inverse), and
+ *  agrees with reference-rs.ts. */
 const KNOWN_ANSWERS: Array<[Scheme, number, number, string[]]> = [
   ['rs', 3, 2, ['d33484e565863e5f7cd398f2f2112248bb', '4d32d89b2b05185bd538cab919ec0a79db']],
   ['rs', 6, 3, ['86a265731b75b0f7442f0f6020a5fb07ac', '3d31b6e019e630649899447c6b1b9ee0ad', '472755a6d712c6811a47ceabd6db4efa77']],

@@ -48,6 +48,8 @@ export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
 /** Read-ahead of a key reader, in chunks. */
 export const CLIENT_READ_AHEAD_CHUNKS = 2
 
+/** The largest block a datanode packs inline in LMDB instead of giving it a file. */
+export const SMALL_BLOCK_BYTES_MAX = 1 * MiB
 /** Datanode: blocks written but not yet committed by putBlock, per datanode. */
 export const DATANODE_PENDING_BLOCKS_MAX = 100_000
 /** RATIS/THREE pipelines a datanode belongs to (ozone.datanode.pipeline.limit is 2). */

@@ -18,10 +18,13 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import {
   assertWritable, blockIdString, formatReplication, parseChecksumType, parseId, parseReplication,
-  type AllocatedBlock, type BlockId, type ContainerState, type DatanodeDetails, type ExcludeList, type KeyLocation, type Pipeline,
+  type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type KeyLocation, type Pipeline,
 } from '../../core/wire.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import type { BucketInfo, CommittedBlock, KeyInfo, ListKeysResult, OpenKeyInfo, OpenKeyResult, VolumeInfo } from '../../core/om-wire.ts'
+
+const LOCATION_CACHE_TTL_MS = 2000
+const LOCATION_CACHE_COUNT_MAX = 100_000
 
 interface DeletedEntry { key: string; blocks: BlockId[]; deletedAtMs: number }
 type Locations = Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }>
@@ -52,6 +55,8 @@ export class OzoneManager {
   /** The background task running now (one at a time), awaited by stop(). */
   private background: Promise<unknown> | undefined
   private readonly blockCache = new Map<string, AllocatedBlock[]>()
+  /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
+  private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
   private nextObjectId = 1
   private nextDeletedId = 1
 
@@ -343,14 +348,18 @@ export class OzoneManager {
   private async lookupKey(a: { volume?: unknown; bucket?: unknown; key?: unknown }): Promise<KeyInfo> {
     const key = this.getKey(a)
     if (key.locations.length === 0) return key
-    const ids = [...new Set(key.locations.map((l) => l.blockId.containerId))]
-    let found: Locations = {}
-    try {
-      found = await this.scm.call<Locations>('getContainerLocations', { containerIds: ids }, { idempotent: true, timeoutMs: 5000 })
-    } catch (err) {
-      log.warn(`OM: cannot refresh locations from SCM, using recorded pipelines: ${(err as Error).message}`)
+    const now = Date.now()
+    const missing = [...new Set(key.locations.map((l) => l.blockId.containerId))].filter((id) => (this.locationCache.get(id)?.expiresAtMs ?? 0) <= now)
+    if (missing.length > 0) {
+      try {
+        const found = await this.scm.call<Locations>('getContainerLocations', { containerIds: missing }, { idempotent: true, timeoutMs: 5000 })
+        if (this.locationCache.size > LOCATION_CACHE_COUNT_MAX) this.locationCache.clear()
+        for (const [id, loc] of Object.entries(found)) this.locationCache.set(Number(id) as ContainerId, { loc, expiresAtMs: now + LOCATION_CACHE_TTL_MS })
+      } catch (err) {
+        log.warn(`OM: cannot refresh locations from SCM, using recorded pipelines: ${(err as Error).message}`)
+      }
     }
-    return { ...key, locations: key.locations.map((l) => ({ ...l, pipeline: refreshPipeline(l.pipeline, found[l.blockId.containerId]) })) }
+    return { ...key, locations: key.locations.map((l) => ({ ...l, pipeline: refreshPipeline(l.pipeline, this.locationCache.get(l.blockId.containerId)?.loc) })) }
   }
 
   private listKeys(a: { volume?: unknown; bucket?: unknown; prefix?: unknown; startAfter?: unknown; maxKeys?: unknown }): ListKeysResult {

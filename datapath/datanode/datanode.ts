@@ -12,11 +12,11 @@ import { open, type Database, type RootDatabase } from 'lmdb'
 import { request } from 'undici'
 import type { Context } from 'hono'
 import { assert } from '../../core/assert.ts'
-import { checksumsLengthBytes, checksumSizeBytes } from '../../core/checksum.ts'
+import { checksumsLengthBytes, checksumSizeBytes, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
+import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
@@ -351,12 +351,16 @@ export class Datanode {
       await readBodyInto(c, bytes, total)
       this.metrics.bytesIn.inc(args.length)
       const v = this.volumeOf(container)
-      const packed = args.whole === true && args.offset === 0 && args.length <= this.config['datanode.smallBlockBytes']
-      const local = runWriteChunk({
-        path: blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), fileOffset: args.offset,
-        type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
-        data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength }, verifyOnly: packed,
-      })
+      const packed = args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
+      // A packed block needs no disk write and is at most smallBlockBytes: hashing it here
+      // costs microseconds, less than the round trip to a worker.
+      const local = packed
+        ? verifyHere(args, bytes.subarray(0, args.length), bytes.subarray(args.length, total))
+        : runWriteChunk({
+          path: blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), fileOffset: args.offset,
+          type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
+          data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
+        })
       const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
       const results = await Promise.allSettled([local, ...forwarded])
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
@@ -527,3 +531,9 @@ export class Datanode {
   }
 }
 
+async function verifyHere(args: WriteChunkArgs, data: Uint8Array, checksums: Uint8Array): Promise<void> {
+  assert(data.length <= SMALL_BLOCK_BYTES_MAX, 'inline verify of a large chunk')
+  await initChecksums()
+  const bad = verifyChecksums(args.checksumType, data, args.bytesPerChecksum, checksums)
+  if (bad >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Cannot write chunk at ${args.offset}: checksum ${bad} does not match the data`)
+}

@@ -32,8 +32,6 @@ export interface WriteChunkTask {
   bytesPerChecksum: number
   data: SlabRange
   checksums: SlabRange
-  /** Verify only (small blocks packed by the caller). */
-  verifyOnly?: boolean
   sync?: boolean
 }
 
@@ -58,7 +56,6 @@ export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
   const data = view(task.data)
   const bad = verifyChecksums(task.type, data, task.bytesPerChecksum, view(task.checksums))
   if (bad >= 0) return { ok: false, code: 'CHECKSUM_MISMATCH', message: `Cannot write chunk at ${task.fileOffset}: checksum ${bad} does not match the data` }
-  if (task.verifyOnly) return { ok: true }
   try {
     mkdirSync(dirname(task.path), { recursive: true })
     const fd = openSync(task.path, constants.O_RDWR | constants.O_CREAT, 0o644)

@@ -82,8 +82,19 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   }
   if (res.statusCode !== 200) throw await readError(res, `readChunk on ${node.address}`)
   const meta = JSON.parse(String(res.headers['x-o3-args'])) as { dataOffset: number; dataLength: number; checksumType: ChecksumType; bytesPerChecksum: number; checksumsLength: number }
-  const body = new Uint8Array(await res.body.arrayBuffer())
-  if (body.length !== meta.dataLength + meta.checksumsLength) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: short body`, { node: node.address })
+  // The body goes straight into one buffer of the announced size: one copy from the socket.
+  const body = Buffer.allocUnsafe(meta.dataLength + meta.checksumsLength)
+  let filled = 0
+  try {
+    for await (const part of res.body as AsyncIterable<Buffer>) {
+      if (filled + part.length > body.length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: body longer than announced`, { node: node.address })
+      part.copy(body, filled)
+      filled += part.length
+    }
+  } catch (err) {
+    throw failedAt(node.address, err)
+  }
+  if (filled !== body.length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: short body`, { node: node.address })
   const data = body.subarray(0, meta.dataLength)
   if (checksumSizeBytes(meta.checksumType) > 0) {
     const bad = verifyChecksums(meta.checksumType, data, meta.bytesPerChecksum, body.subarray(meta.dataLength))

@@ -1,5 +1,5 @@
 /** @module
- * A fixed pool of SharedArrayBuffer slabs, allocated once: payload bytes land in a slab once
+ * A bounded pool of SharedArrayBuffer slabs, made on first use and reused: payload bytes land in a slab once
  * (from the socket) and are then hashed, written and forwarded by reference by the main
  * thread and the workers alike. acquire() waits when all are out: that is the back-pressure.
  */
@@ -8,16 +8,21 @@ import { assert } from '../../core/assert.ts'
 export class SlabPool {
   private readonly free: SharedArrayBuffer[] = []
   private readonly waiters: ((slab: SharedArrayBuffer) => void)[] = []
+  /** Slabs made so far: they are made when first needed, never more than `count`. */
+  private made = 0
 
   constructor(readonly slabBytes: number, readonly count: number) {
     assert(slabBytes > 0, 'slab size must be positive')
     assert(count > 0, 'slab count must be positive')
-    for (let i = 0; i < count; i++) this.free.push(new SharedArrayBuffer(slabBytes))
   }
 
   acquire(): Promise<SharedArrayBuffer> {
     const slab = this.free.pop()
     if (slab !== undefined) return Promise.resolve(slab)
+    if (this.made < this.count) {
+      this.made++
+      return Promise.resolve(new SharedArrayBuffer(this.slabBytes))
+    }
     return new Promise((resolve) => this.waiters.push(resolve))
   }
 
@@ -26,12 +31,12 @@ export class SlabPool {
     const waiter = this.waiters.shift()
     if (waiter !== undefined) waiter(slab)
     else {
-      assert(this.free.length < this.count, 'slab released twice')
+      assert(this.free.length < this.made, 'slab released twice')
       this.free.push(slab)
     }
   }
 
   get available(): number {
-    return this.free.length
+    return this.free.length + this.count - this.made
   }
 }

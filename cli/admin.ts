@@ -3,15 +3,9 @@
  */
 import { O3Client } from '../datapath/client/index.ts'
 import type { Pipeline } from '../core/wire.ts'
+import { ADMIN_USAGE } from './usage.ts'
 import { parse, UsageError } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
-
-export const ADMIN_USAGE = `o3 admin datanode list
-o3 admin pipeline list
-o3 admin container list [--state OPEN|CLOSING|CLOSED]
-o3 admin container info ID
-o3 admin safemode status
-  all take --scm HOST:PORT and --json`
 
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; state: string; usedBytes: number; blockCount: number }[] }

@@ -15,8 +15,6 @@ import { LocalCluster, LOCAL_DEFAULTS } from './cluster.ts'
 import { parse, UsageError } from './args.ts'
 import { printJson, printTable } from './output.ts'
 
-export const LOCAL_USAGE = 'o3 local [--data DIR] [--datanodes N] [--fresh] [--processes] [--ports fixed|free] [--json]'
-
 /** Fails clearly when a fixed port is taken, before any child is started. */
 async function checkPortFree(port: number, name: string): Promise<void> {
   await new Promise<void>((res, rej) => {

@@ -3,25 +3,17 @@
  * line and exit non-zero (2 for usage errors).
  */
 import { O3Error } from '../core/errors.ts'
-import { admin, ADMIN_USAGE } from './admin.ts'
 import { UsageError } from './args.ts'
-import { local, LOCAL_USAGE } from './local.ts'
-import { runService } from './services.ts'
-import { sh, SH_USAGE } from './sh.ts'
+import { USAGE } from './usage.ts'
 
-const USAGE = `usage: o3 <command> ...
-  ${LOCAL_USAGE}
-  o3 scm|om|datanode [--config FILE]     one service (settings from FILE and O3_* variables)
-${SH_USAGE.replace(/^/gm, '  ')}
-${ADMIN_USAGE.replace(/^/gm, '  ')}`
-
+// Each command loads only what it needs: `o3 sh` must not pay for LMDB and the services.
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
-    case 'local': return local(rest)
-    case 'scm': case 'om': case 'datanode': return runService(command, rest)
-    case 'sh': return sh(rest)
-    case 'admin': return admin(rest)
+    case 'local': return (await import('./local.ts')).local(rest)
+    case 'scm': case 'om': case 'datanode': return (await import('./services.ts')).runService(command, rest)
+    case 'sh': return (await import('./sh.ts')).sh(rest)
+    case 'admin': return (await import('./admin.ts')).admin(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(USAGE)
       return

@@ -6,17 +6,9 @@ import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { O3Client, type KeyInfo } from '../datapath/client/index.ts'
+import { SH_USAGE } from './usage.ts'
 import { parse, parsePath, UsageError } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
-
-export const SH_USAGE = `o3 sh volume create|info|list|delete /vol
-o3 sh bucket create|info|list|delete /vol/bucket [--replication RATIS/THREE|RATIS/ONE]
-o3 sh key put /vol/bucket/key FILE [--replication R]
-o3 sh key get /vol/bucket/key FILE
-o3 sh key info|delete /vol/bucket/key
-o3 sh key list /vol/bucket [--prefix P] [--start-after K] [--max N]
-o3 sh key rename /vol/bucket/key NEWKEY
-  all take --om HOST:PORT, --scm HOST:PORT and --json`
 
 function keyJson(k: KeyInfo) {
   return {

@@ -1,0 +1,112 @@
+/**
+ * Goal: the `o3` command as a script and a person use it: every sh and admin verb, --json
+ * output, one-line errors with a non-zero exit. Method: run bin/o3.js as a child process
+ * against a real in-process cluster on free ports.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
+
+const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
+const work = mkdtempSync(join(tmpdir(), 'o3-cli-'))
+let cluster: Awaited<ReturnType<typeof startMiniCluster>>
+
+interface Run { code: number; stdout: string; stderr: string }
+function run(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+}
+async function json<T>(...args: string[]): Promise<T> {
+  const r = await run(...args, '--json')
+  assert.is(r.code, 0, r.stderr)
+  return JSON.parse(r.stdout) as T
+}
+
+test.before(async () => {
+  cluster = await startMiniCluster()
+})
+test.after(async () => {
+  await cluster.dispose()
+  rmSync(work, { recursive: true, force: true })
+})
+
+test('o3 sh volume and bucket create/info/list/delete', async () => {
+  assert.is((await run('sh', 'volume', 'create', '/vol1')).code, 0)
+  assert.is((await json<{ name: string }>('sh', 'volume', 'info', '/vol1')).name, 'vol1')
+  assert.ok((await json<{ name: string }[]>('sh', 'volume', 'list')).some((v) => v.name === 'vol1'))
+  assert.is((await json<{ replication: string }>('sh', 'bucket', 'create', '/vol1/bucket1', '--replication', 'RATIS/ONE')).replication, 'RATIS/ONE')
+  assert.is((await json<{ layout: string }>('sh', 'bucket', 'info', '/vol1/bucket1')).layout, 'OBJECT_STORE')
+  assert.equal((await json<{ name: string }[]>('sh', 'bucket', 'list', '/vol1')).map((b) => b.name), ['bucket1'])
+  await json('sh', 'bucket', 'create', '/vol1/gone')
+  await json('sh', 'bucket', 'delete', '/vol1/gone')
+  assert.equal((await json<{ name: string }[]>('sh', 'bucket', 'list', '/vol1')).map((b) => b.name), ['bucket1'])
+})
+
+test('o3 sh key put/get/info/list/rename/delete round-trip a file', async () => {
+  const src = join(work, 'in.bin'), dst = join(work, 'out.bin')
+  const data = randomBytes(3 * 1024 * 1024 + 17, 4)
+  writeFileSync(src, data)
+  assert.is((await run('sh', 'key', 'put', '/vol1/bucket1/dir/file.bin', src)).code, 0)
+  assert.is((await run('sh', 'key', 'get', '/vol1/bucket1/dir/file.bin', dst)).code, 0)
+  assert.ok(readFileSync(dst).equals(data))
+  const info = await json<{ size: number; blocks: { containerId: number; localId: number; length: number; datanodes: { id: string; address: string }[] }[] }>('sh', 'key', 'info', '/vol1/bucket1/dir/file.bin')
+  assert.is(info.size, data.length)
+  assert.is(info.blocks.reduce((n, b) => n + b.length, 0), data.length)
+  assert.ok(info.blocks.every((b) => Number.isSafeInteger(b.containerId) && Number.isSafeInteger(b.localId) && b.datanodes.length === 1 && b.datanodes[0].address.includes(':')))
+  const listed = await json<{ keys: { name: string; size: number }[] }>('sh', 'key', 'list', '/vol1/bucket1', '--prefix', 'dir/')
+  assert.equal(listed.keys.map((k) => k.name), ['dir/file.bin'])
+  assert.is((await run('sh', 'key', 'rename', '/vol1/bucket1/dir/file.bin', 'moved.bin')).code, 0)
+  assert.is((await json<{ size: number }>('sh', 'key', 'info', '/vol1/bucket1/moved.bin')).size, data.length)
+  assert.is((await run('sh', 'key', 'delete', '/vol1/bucket1/moved.bin')).code, 0)
+  assert.equal((await json<{ keys: unknown[] }>('sh', 'key', 'list', '/vol1/bucket1')).keys, [])
+})
+
+test('o3 prints tables for people', async () => {
+  const r = await run('sh', 'volume', 'list')
+  assert.is(r.code, 0)
+  assert.match(r.stdout, /│ volume\s+│ owner/)
+  assert.match(r.stdout, /vol1/)
+})
+
+test('o3 admin datanode/pipeline/container/safemode answer in JSON', async () => {
+  const dns = await json<{ id: string; address: string; state: string }[]>('admin', 'datanode', 'list')
+  assert.is(dns.length, 3)
+  assert.ok(dns.every((d) => d.state === 'HEALTHY' && d.address.includes(':') && d.id.length > 8))
+  const ps = await json<{ replication: string; state: string }[]>('admin', 'pipeline', 'list')
+  assert.ok(ps.some((p) => p.replication === 'RATIS/THREE' && p.state === 'OPEN'))
+  assert.is(ps.filter((p) => p.replication === 'RATIS/ONE').length, 3)
+  const cs = await json<{ id: number }[]>('admin', 'container', 'list')
+  assert.ok(cs.length > 0)
+  assert.is((await json<{ id: number }>('admin', 'container', 'info', String(cs[0].id))).id, cs[0].id)
+  assert.is((await json<{ inSafeMode: boolean }>('admin', 'safemode', 'status')).inSafeMode, false)
+})
+
+test('errors print one line and exit non-zero; a failed get leaves no file', async () => {
+  for (const [args, pattern, code] of [
+    [['sh', 'key', 'info', '/vol1/bucket1/none'], /KEY_NOT_FOUND/, 1],
+    [['sh', 'bucket', 'info', '/vol1/nobucket'], /BUCKET_NOT_FOUND/, 1],
+    [['sh', 'volume', 'create', '/BAD'], /INVALID_VOLUME_NAME/, 1],
+    [['sh', 'key', 'put', '/vol1/bucket1/k', join(work, 'missing')], /no such file/, 1],
+    [['sh', 'key', 'frobnicate'], /unknown command/, 2],
+    [['admin', 'container', 'info', '999999'], /CONTAINER_NOT_FOUND/, 1],
+    [['sh', 'volume', 'info', '/vol1', '--bogus'], /Unknown option/, 2],
+  ] as const) {
+    const r = await run(...args)
+    assert.is(r.code, code, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, pattern)
+    assert.match(r.stderr, /^o3: /)
+  }
+  const dst = join(work, 'never.bin')
+  assert.is((await run('sh', 'key', 'get', '/vol1/bucket1/none', dst)).code, 1)
+  assert.not.ok(existsSync(dst))
+})
+
+test.run()

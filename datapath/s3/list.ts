@@ -1,0 +1,123 @@
+/** @module
+ * Listing: ListObjectsV2, ListObjects (v1) and ListObjectVersions (current objects under
+ * version id `null`, for tools that clean up with it), over the OM's paged listKeys: prefix,
+ * delimiter with CommonPrefixes, max-keys, continuation-token / marker / start-after,
+ * encoding-type=url, fetch-owner.
+ */
+import type { KeyInfo } from '../client/index.ts'
+import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
+import { S3Error } from './errors.ts'
+import { ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { awsEncode } from './sigv4.ts'
+import { xmlResponse } from './xml.ts'
+
+/** S3's max-keys ceiling (and default). */
+const LIST_MAX_KEYS = 1000
+
+interface Entry { name: string; key?: KeyInfo }
+
+/** Keys and common prefixes after `startAfter`, in UTF-8 byte order, at most `max`. */
+async function walk(ctx: S3Context, o: { prefix: string; delimiter: string; startAfter: string; max: number }): Promise<{ entries: Entry[]; truncated: boolean }> {
+  const entries: Entry[] = []
+  let after = o.startAfter
+  let lastPrefix: string | undefined
+  for (;;) {
+    const page = await ctx.client.listKeys(S3_VOLUME, ctx.bucket!, { prefix: o.prefix, startAfter: after === '' ? undefined : after, maxKeys: LIST_KEYS_COUNT_MAX })
+    for (const k of page.keys) {
+      after = k.name
+      let entry: Entry = { name: k.name, key: k }
+      if (o.delimiter !== '') {
+        const at = k.name.indexOf(o.delimiter, o.prefix.length)
+        if (at >= 0) {
+          const cp = k.name.slice(0, at + o.delimiter.length)
+          if (cp === lastPrefix || Buffer.compare(Buffer.from(cp), Buffer.from(o.startAfter)) <= 0) continue
+          lastPrefix = cp
+          entry = { name: cp }
+        }
+      }
+      if (entries.length >= o.max) return { entries, truncated: true }
+      entries.push(entry)
+    }
+    if (!page.truncated) return { entries, truncated: false }
+  }
+}
+
+function maxKeys(ctx: S3Context): number {
+  const raw = ctx.query.get('max-keys')
+  if (raw === null) return LIST_MAX_KEYS
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 0) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer')
+  return Math.min(n, LIST_MAX_KEYS)
+}
+
+function encoder(ctx: S3Context): (s: string) => string {
+  const type = ctx.query.get('encoding-type')
+  if (type !== null && type !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request')
+  return type === 'url' ? (s) => awsEncode(s, true) : (s) => s
+}
+
+function content(ctx: S3Context, k: KeyInfo, enc: (s: string) => string, owner: boolean): Record<string, unknown> {
+  return {
+    Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: `"${k.metadata.etag ?? ''}"`, Size: k.size, StorageClass: 'STANDARD',
+    ...(owner ? { Owner: { ID: ctx.user, DisplayName: ctx.user } } : {}),
+  }
+}
+
+export async function listObjectsV2(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const enc = encoder(ctx)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const token = ctx.query.get('continuation-token')
+  const startAfterParam = ctx.query.get('start-after') ?? ''
+  let startAfter = startAfterParam
+  if (token !== null) {
+    startAfter = Buffer.from(token, 'base64url').toString('utf8')
+    if (token === '' || !startAfter.isWellFormed()) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
+  }
+  const max = maxKeys(ctx)
+  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter, max })
+  const owner = ctx.query.get('fetch-owner') === 'true'
+  return xmlResponse('ListBucketResult', {
+    Name: ctx.bucket, Prefix: enc(prefix), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, KeyCount: entries.length, IsTruncated: truncated,
+    ...(token !== null ? { ContinuationToken: token } : {}),
+    ...(truncated ? { NextContinuationToken: Buffer.from(entries[entries.length - 1].name).toString('base64url') } : {}),
+    ...(startAfterParam !== '' ? { StartAfter: enc(startAfterParam) } : {}),
+    ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
+    Contents: entries.filter((e) => e.key !== undefined).map((e) => content(ctx, e.key!, enc, owner)),
+    CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
+  })
+}
+
+export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const enc = encoder(ctx)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const marker = ctx.query.get('marker') ?? ''
+  const max = maxKeys(ctx)
+  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter: marker, max })
+  return xmlResponse('ListBucketResult', {
+    Name: ctx.bucket, Prefix: enc(prefix), Marker: enc(marker), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, IsTruncated: truncated,
+    ...(truncated ? { NextMarker: enc(entries[entries.length - 1].name) } : {}),
+    ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
+    Contents: entries.filter((e) => e.key !== undefined).map((e) => content(ctx, e.key!, enc, true)),
+    CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
+  })
+}
+
+export async function listObjectVersions(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const enc = encoder(ctx)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const marker = ctx.query.get('key-marker') ?? ''
+  const max = maxKeys(ctx)
+  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter: marker, max })
+  return xmlResponse('ListVersionsResult', {
+    Name: ctx.bucket, Prefix: enc(prefix), KeyMarker: enc(marker), VersionIdMarker: '', ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, IsTruncated: truncated,
+    ...(truncated ? { NextKeyMarker: enc(entries[entries.length - 1].name), NextVersionIdMarker: 'null' } : {}),
+    Version: entries.filter((e) => e.key !== undefined).map((e) => ({ ...content(ctx, e.key!, enc, true), VersionId: 'null', IsLatest: true })),
+    CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
+  })
+}

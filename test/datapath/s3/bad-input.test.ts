@@ -53,12 +53,21 @@ async function signed(method: string, path: string, options: { body?: string | B
 const code = (r: Reply) => /<Code>([^<]*)<\/Code>/.exec(r.body)?.[1]
 
 test.before(async () => {
-  env = await startS3Cluster()
+  env = await startS3Cluster({ domain: 's3.test' })
   port = env.gateway.port
   assert.is((await signed('PUT', `/${B}`)).status, 200)
 })
 
 test.after(async () => { await env.dispose() })
+
+test('virtual-hosted-style requests name the bucket in the Host header', async () => {
+  const host = `${B}.s3.test:${port}`
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const sign = async (method: string, path: string, body?: string) => (await signer.sign({ method, protocol: 'http:', hostname: `${B}.s3.test`, port, path, query: {}, headers: { host, 'x-amz-content-sha256': sha256(body ?? ''), ...(body !== undefined ? { 'content-length': String(body.length) } : {}) }, body })).headers as Record<string, string>
+  assert.is((await send('PUT', '/vhost-key', await sign('PUT', '/vhost-key', 'virtual'), 'virtual')).status, 200)
+  assert.is((await send('GET', '/vhost-key', await sign('GET', '/vhost-key'))).body, 'virtual')
+  assert.is((await signed('GET', `/${B}/vhost-key`)).body, 'virtual')
+})
 
 test('anonymous requests are AccessDenied with an XML body and a RequestId', async () => {
   const r = await send('GET', '/', {})

@@ -89,35 +89,38 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   })
 }
 
-export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+/** The request's listing parameters and the page they select, `marker` naming the start-after parameter. */
+async function page(ctx: S3Context, marker: string) {
   await ownedBucket(ctx)
   const enc = encoder(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const delimiter = ctx.query.get('delimiter') ?? ''
-  const marker = ctx.query.get('marker') ?? ''
+  const after = ctx.query.get(marker) ?? ''
   const max = maxKeys(ctx)
-  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter: marker, max })
+  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter: after, max })
+  const keys = entries.filter((e) => e.key !== undefined)
+  const common = entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) }))
+  const next = truncated ? enc(entries[entries.length - 1].name) : undefined
+  return { enc, prefix, delimiter, after, max, keys, common, truncated, next }
+}
+
+export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+  const p = await page(ctx, 'marker')
   return xmlResponse('ListBucketResult', {
-    Name: ctx.bucket, Prefix: enc(prefix), Marker: enc(marker), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, IsTruncated: truncated,
-    ...(truncated ? { NextMarker: enc(entries[entries.length - 1].name) } : {}),
+    Name: ctx.bucket, Prefix: p.enc(p.prefix), Marker: p.enc(p.after), ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
+    ...(p.next !== undefined ? { NextMarker: p.next } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
-    Contents: entries.filter((e) => e.key !== undefined).map((e) => content(ctx, e.key!, enc, true)),
-    CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
+    Contents: p.keys.map((e) => content(ctx, e.key!, p.enc, true)),
+    CommonPrefixes: p.common,
   })
 }
 
 export async function listObjectVersions(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
-  const enc = encoder(ctx)
-  const prefix = ctx.query.get('prefix') ?? ''
-  const delimiter = ctx.query.get('delimiter') ?? ''
-  const marker = ctx.query.get('key-marker') ?? ''
-  const max = maxKeys(ctx)
-  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter: marker, max })
+  const p = await page(ctx, 'key-marker')
   return xmlResponse('ListVersionsResult', {
-    Name: ctx.bucket, Prefix: enc(prefix), KeyMarker: enc(marker), VersionIdMarker: '', ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, IsTruncated: truncated,
-    ...(truncated ? { NextKeyMarker: enc(entries[entries.length - 1].name), NextVersionIdMarker: 'null' } : {}),
-    Version: entries.filter((e) => e.key !== undefined).map((e) => ({ ...content(ctx, e.key!, enc, true), VersionId: 'null', IsLatest: true })),
-    CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
+    Name: ctx.bucket, Prefix: p.enc(p.prefix), KeyMarker: p.enc(p.after), VersionIdMarker: '', ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
+    ...(p.next !== undefined ? { NextKeyMarker: p.next, NextVersionIdMarker: 'null' } : {}),
+    Version: p.keys.map((e) => ({ ...content(ctx, e.key!, p.enc, true), VersionId: 'null', IsLatest: true })),
+    CommonPrefixes: p.common,
   })
 }

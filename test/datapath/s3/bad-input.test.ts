@@ -148,6 +148,23 @@ test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD: chunk signatures are verified', async 
   assert.is((await signed('HEAD', `/${B}/chunked-bad`)).status, 404)
 })
 
+test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad arguments are InvalidArgument', async () => {
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const headers = (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/huge`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(6 * 1024 ** 3) } })).headers
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(`PUT /${B}/huge HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`))
+    let out = ''
+    socket.on('data', (d) => { out += d; if (out.includes('</Error>')) { socket.destroy(); resolve(out) } })
+    socket.on('close', () => resolve(out))
+    socket.on('error', () => {})
+  })
+  assert.match(answer, /^HTTP\/1.1 400/)
+  assert.match(answer, '<Code>EntityTooLarge</Code>')
+  assert.is(code(await signed('GET', `/${B}?list-type=2&max-keys=-1`)), 'InvalidArgument')
+  assert.is(code(await signed('GET', `/${B}?list-type=2&encoding-type=base64`)), 'InvalidArgument')
+  assert.is(code(await signed('PUT', `/${B}/k?partNumber=0&uploadId=${'a'.repeat(32)}`, { body: 'x' })), 'InvalidArgument')
+})
+
 test('malformed XML is MalformedXML; unknown methods and subresources are answered, not crashed on', async () => {
   const r = await signed('POST', `/${B}?delete`, { body: '<Delete><Object><Key>a</Key></Object>' })
   assert.is(r.status, 400)

@@ -16,6 +16,7 @@ import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'
+import { crc32 } from '@node-rs/crc32'
 import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
 
 let env: S3TestCluster
@@ -108,7 +109,7 @@ test('a body that does not match x-amz-content-sha256 is XAmzContentSHA256Mismat
 })
 
 /** An aws-chunked body signed per the AWS "Signature Calculations for the Authorization Header: Transferring Payload in Multiple Chunks" page. */
-function chunkedBody(chunks: Buffer[], seed: string, amzDate: string, scope: string, key: Buffer, corrupt = false): Buffer {
+function chunkedBody(chunks: Buffer[], seed: string, amzDate: string, scope: string, key: Buffer, corrupt: boolean, trailer?: string): Buffer {
   let previous = seed
   const out: Buffer[] = []
   for (const c of [...chunks, Buffer.alloc(0)]) {
@@ -116,16 +117,23 @@ function chunkedBody(chunks: Buffer[], seed: string, amzDate: string, scope: str
     let sig = createHmac('sha256', key).update(toSign).digest('hex')
     previous = sig
     if (corrupt && c.length > 0) sig = '0'.repeat(64)
-    out.push(Buffer.from(`${c.length.toString(16)};chunk-signature=${sig}\r\n`), c, Buffer.from('\r\n'))
+    out.push(Buffer.from(`${c.length.toString(16)};chunk-signature=${sig}\r\n`), c)
+    if (c.length > 0 || trailer === undefined) out.push(Buffer.from('\r\n'))
+  }
+  if (trailer !== undefined) {
+    // The trailer's signature chains from the last chunk's ("AWS4-HMAC-SHA256-TRAILER").
+    const toSign = ['AWS4-HMAC-SHA256-TRAILER', amzDate, scope, previous, sha256(trailer + '\n')].join('\n')
+    out.push(Buffer.from(`${trailer}\r\nx-amz-trailer-signature:${createHmac('sha256', key).update(toSign).digest('hex')}\r\n\r\n`))
   }
   return Buffer.concat(out)
 }
 
-async function streamingPut(key: string, data: Buffer[], corrupt: boolean): Promise<Reply> {
+async function streamingPut(key: string, data: Buffer[], corrupt: boolean, crc32?: string): Promise<Reply> {
   const decoded = data.reduce((n, c) => n + c.length, 0)
   const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
   const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
   const headers: Record<string, string> = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'x-amz-decoded-content-length': String(decoded), 'content-encoding': 'aws-chunked', 'x-amz-date': amzDate }
+  if (crc32 !== undefined) Object.assign(headers, { 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER', 'x-amz-trailer': 'x-amz-checksum-crc32' })
   const r = await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/${key}`, query: {}, headers })
   const auth = String(r.headers.authorization)
   const seed = /Signature=([0-9a-f]+)/.exec(auth)![1]
@@ -133,7 +141,7 @@ async function streamingPut(key: string, data: Buffer[], corrupt: boolean): Prom
   const [date, region] = scope.split('/')
   const hmac = (k: Buffer | string, d: string) => createHmac('sha256', k).update(d).digest()
   const signingKey = hmac(hmac(hmac(hmac('AWS4' + env.alice.awsSecret, date), region), 's3'), 'aws4_request')
-  const body = chunkedBody(data, seed, amzDate, scope, signingKey, corrupt)
+  const body = chunkedBody(data, seed, amzDate, scope, signingKey, corrupt, crc32 === undefined ? undefined : `x-amz-checksum-crc32:${crc32}`)
   return send('PUT', `/${B}/${key}`, { ...(r.headers as Record<string, string>), 'content-length': String(body.length) }, body)
 }
 
@@ -163,6 +171,18 @@ test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad 
   assert.is(code(await signed('GET', `/${B}?list-type=2&max-keys=-1`)), 'InvalidArgument')
   assert.is(code(await signed('GET', `/${B}?list-type=2&encoding-type=base64`)), 'InvalidArgument')
   assert.is(code(await signed('PUT', `/${B}/k?partNumber=0&uploadId=${'a'.repeat(32)}`, { body: 'x' })), 'InvalidArgument')
+})
+
+test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the signed trailer checksum is verified and stored', async () => {
+  const data = [Buffer.alloc(20_000, 3), Buffer.alloc(5, 4)]
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(Buffer.concat(data)))
+  const ok = await streamingPut('trailer', data, false, crc.toString('base64'))
+  assert.is(ok.status, 200, ok.body)
+  assert.is(ok.headers['x-amz-checksum-crc32'], crc.toString('base64'))
+  const bad = await streamingPut('trailer-bad', data, false, 'AAAAAA==')
+  assert.is(code(bad), 'BadDigest')
+  assert.is((await signed('HEAD', `/${B}/trailer-bad`)).status, 404)
 })
 
 test('malformed XML is MalformedXML; unknown methods and subresources are answered, not crashed on', async () => {

@@ -54,7 +54,7 @@ export class S3Gateway {
   private readonly now: () => number
 
   constructor(private readonly options: S3GatewayOptions) {
-    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'], writersMax: 16 })
+    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'] })
     this.region = options.region ?? 'us-east-1'
     this.now = options.nowMs ?? Date.now
     this.app = new Hono()

@@ -39,6 +39,9 @@ async function walk(ctx: S3Context, o: { prefix: string; delimiter: string; star
       entries.push(entry)
     }
     if (!page.truncated) return { entries, truncated: false }
+    // Still inside a common prefix: jump past all its keys rather than page through them.
+    // U+10FFFF is the largest code point, so every key under the prefix sorts before it.
+    if (lastPrefix !== undefined && after.startsWith(lastPrefix)) after = lastPrefix + '\u{10FFFF}'
   }
 }
 

@@ -76,6 +76,19 @@ test('ListObjectsV2 pages with prefix, delimiter, max-keys, continuation-token, 
   assert.equal(sub.CommonPrefixes?.map((p) => p.Prefix), ['list/a/b/'])
 })
 
+test('ListObjectsV2 with a delimiter skips a common prefix of more than one OM page of keys', async () => {
+  await s3.send(new CreateBucketCommand({ Bucket: 'wide-bucket' }))
+  const client = env.cluster.client()
+  const names = Array.from({ length: 1100 }, (_, i) => `deep/${String(i).padStart(5, '0')}`)
+  for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((n) => client.putKey('s3v', 'wide-bucket', n, new Uint8Array(1))))
+  await s3.send(new PutObjectCommand({ Bucket: 'wide-bucket', Key: 'zz', Body: 'z' }))
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: 'wide-bucket', Delimiter: '/' }))
+  assert.equal(r.CommonPrefixes?.map((p) => p.Prefix), ['deep/'])
+  assert.equal(r.Contents?.map((c) => c.Key), ['zz'])
+  const page = await s3.send(new ListObjectsV2Command({ Bucket: 'wide-bucket', Prefix: 'deep/', StartAfter: 'deep/01000' }))
+  assert.is(page.KeyCount, 99)
+})
+
 test('ListObjects (v1) pages with marker; ListObjectVersions answers version null', async () => {
   const first = await s3.send(new ListObjectsCommand({ Bucket: B, Prefix: 'list/', MaxKeys: 3 }))
   assert.is(first.IsTruncated, true)

@@ -266,4 +266,14 @@ test('a body shorter than its Content-Length, or a client that hangs up, leaves 
   assert.is((await signed('PUT', `/${B}/after`, { body: 'still serving' })).status, 200)
 })
 
+test('every failed upload above was aborted: the OM holds no open keys', async () => {
+  let open = -1
+  for (let i = 0; i < 20 && open !== 0; i++) {
+    const text = await env.cluster.om.metrics.text()
+    open = Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? -1)
+    if (open !== 0) await new Promise((r) => setTimeout(r, 100))
+  }
+  assert.is(open, 0)
+})
+
 test.run()

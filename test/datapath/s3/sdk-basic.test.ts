@@ -7,7 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
   S3Client, ListBucketsCommand, CreateBucketCommand, HeadBucketCommand, DeleteBucketCommand, GetBucketLocationCommand,
-  PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, type S3ServiceException,
+  PutObjectCommand, GetObjectCommand, CopyObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, type S3ServiceException,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
@@ -68,6 +68,9 @@ test('bucket errors: BucketAlreadyOwnedByYou, BucketAlreadyExists, NoSuchBucket,
   assert.is((await errorOf(other.send(new GetObjectCommand({ Bucket: 'alpha', Key: 'k' })))).name, 'AccessDenied')
   assert.is((await errorOf(other.send(new HeadBucketCommand({ Bucket: 'alpha' })))).status, 403)
   assert.equal((await other.send(new ListBucketsCommand({}))).Buckets ?? [], [])
+  await other.send(new CreateBucketCommand({ Bucket: 'bobs-bucket' }))
+  assert.is((await errorOf(other.send(new CopyObjectCommand({ Bucket: 'bobs-bucket', Key: 'stolen', CopySource: 'alpha/k' })))).name, 'AccessDenied')
+  assert.is((await errorOf(s3.send(new PutObjectCommand({ Bucket: 'bobs-bucket', Key: 'k', Body: 'x' })))).name, 'AccessDenied')
 })
 
 test('PutObject and GetObject round-trip bytes, ETag, metadata and headers', async () => {

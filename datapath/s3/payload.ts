@@ -6,7 +6,6 @@
  * trailer) as the bytes pass. Yields views of the received buffers: nothing is held whole.
  * Any mismatch throws at the end of the stream, before the caller commits.
  */
-import { createHash } from 'node:crypto'
 import type { DigestName } from '../workers/index.ts'
 import { StreamDigest } from './digests.ts'
 import { S3Error } from './errors.ts'
@@ -150,14 +149,21 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
   let crlf = 0
   let previous = o.seed
   let chunkSig = ''
-  let hash = createHash('sha256')
+  // Chunk hashes run in the worker pool; their signatures are checked in order as the hashes
+  // arrive, and all of them before the body ends (so before anything is committed).
+  let hash = new StreamDigest(['sha256'])
+  let checked: Promise<void> = Promise.resolve()
   const trailerLines: string[] = []
   const bad = (why: string) => new S3Error('IncompleteBody', `Malformed aws-chunked body: ${why}`)
-  const verifyChunk = (sha: string) => {
+  const verifyChunk = (sha: Promise<string> | string) => {
     if (!o.signed) return
-    const want = chunkSignature(o.key, o.auth, previous, sha)
-    if (!safeEqual(want, chunkSig)) throw new S3Error('SignatureDoesNotMatch', 'The chunk signature does not match')
-    previous = want
+    const given = chunkSig
+    checked = checked.then(async () => {
+      const want = chunkSignature(o.key, o.auth, previous, await sha)
+      if (!safeEqual(want, given)) throw new S3Error('SignatureDoesNotMatch', 'The chunk signature does not match')
+      previous = want
+    })
+    checked.catch(() => {})
   }
   const endTrailer = () => {
     let signature: string | undefined
@@ -180,7 +186,7 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
       if (state === 'data') {
         const n = Math.min(remaining, buf.length - at)
         const piece = buf.subarray(at, at + n)
-        if (o.signed) hash.update(piece)
+        if (o.signed) await hash.update(piece)
         at += n
         remaining -= n
         yield piece
@@ -190,7 +196,12 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
       if (state === 'crlf') {
         if (buf[at] !== (crlf === 0 ? 13 : 10)) throw bad('missing CRLF after chunk data')
         at++
-        if (++crlf === 2) { verifyChunk(hash.digest('hex')); hash = createHash('sha256'); state = 'header' }
+        if (++crlf === 2) {
+          const done = hash
+          verifyChunk(done.finish().then((d) => d.sha256!.toString('hex')))
+          hash = new StreamDigest(['sha256'])
+          state = 'header'
+        }
         continue
       }
       // header or trailer: read a line
@@ -203,7 +214,7 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
       const text = line.replace(/\r?\n$/, '')
       line = ''
       if (state === 'trailer') {
-        if (text === '') { endTrailer(); state = 'done' }
+        if (text === '') { await checked; endTrailer(); state = 'done' }
         else trailerLines.push(text)
         continue
       }
@@ -218,6 +229,7 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
       } else state = 'data'
     }
   }
+  await checked
   if (state === 'trailer' && line === '') { endTrailer(); return }
   if (state !== 'done') throw bad('body ended inside a chunk')
 }

@@ -15,7 +15,9 @@ export interface S3TestCluster {
 }
 
 export async function startS3Cluster(options: { domain?: string } = {}): Promise<S3TestCluster> {
-  const cluster = await startMiniCluster({ datanodes: 1 })
+  // 16 MiB blocks: keys span several blocks, and a container (5 GiB) takes 320 preallocated
+  // blocks before it closes, so that many small concurrent writes do not keep closing it.
+  const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'scm.block.sizeBytes': 16 * 1024 * 1024 } })
   const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, domain: options.domain })
   await gateway.start()
   const client = cluster.client()

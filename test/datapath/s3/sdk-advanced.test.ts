@@ -80,7 +80,7 @@ test('ListObjectsV2 with a delimiter skips a common prefix of more than one OM p
   await s3.send(new CreateBucketCommand({ Bucket: 'wide-bucket' }))
   const client = env.cluster.client()
   const names = Array.from({ length: 1100 }, (_, i) => `deep/${String(i).padStart(5, '0')}`)
-  for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((n) => client.putKey('s3v', 'wide-bucket', n, new Uint8Array(1))))
+  for (let i = 0; i < names.length; i += 20) await Promise.all(names.slice(i, i + 20).map((n) => client.putKey('s3v', 'wide-bucket', n, new Uint8Array(1))))
   await s3.send(new PutObjectCommand({ Bucket: 'wide-bucket', Key: 'zz', Body: 'z' }))
   const r = await s3.send(new ListObjectsV2Command({ Bucket: 'wide-bucket', Delimiter: '/' }))
   assert.equal(r.CommonPrefixes?.map((p) => p.Prefix), ['deep/'])

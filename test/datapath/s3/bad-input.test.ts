@@ -37,11 +37,16 @@ function send(method: string, path: string, headers: Record<string, string>, bod
   })
 }
 
+/** The AWS SDK's SigV4 signer for a key pair (S3 flavour: paths sent already encoded). */
+function signerFor(secret: { awsAccessKey: string; awsSecret: string }): SignatureV4 {
+  return new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+}
+
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex')
 
 async function signed(method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string>; secret?: { awsAccessKey: string; awsSecret: string }; date?: Date; contentSha?: string } = {}): Promise<Reply> {
   const secret = options.secret ?? env.alice
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(secret)
   const [p, q] = path.split('?')
   const query: Record<string, string> = {}
   for (const [k, v] of new URLSearchParams(q ?? '')) query[k] = v
@@ -63,7 +68,7 @@ test.after(async () => { await env.dispose() })
 
 test('virtual-hosted-style requests name the bucket in the Host header', async () => {
   const host = `${B}.s3.test:${port}`
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(env.alice)
   const sign = async (method: string, path: string, body?: string) => (await signer.sign({ method, protocol: 'http:', hostname: `${B}.s3.test`, port, path, query: {}, headers: { host, 'x-amz-content-sha256': sha256(body ?? ''), ...(body !== undefined ? { 'content-length': String(body.length) } : {}) }, body })).headers as Record<string, string>
   assert.is((await send('PUT', '/vhost-key', await sign('PUT', '/vhost-key', 'virtual'), 'virtual')).status, 200)
   assert.is((await send('GET', '/vhost-key', await sign('GET', '/vhost-key'))).body, 'virtual')
@@ -130,7 +135,7 @@ function chunkedBody(chunks: Buffer[], seed: string, amzDate: string, scope: str
 
 async function streamingPut(key: string, data: Buffer[], corrupt: boolean, crc32?: string): Promise<Reply> {
   const decoded = data.reduce((n, c) => n + c.length, 0)
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(env.alice)
   const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
   const headers: Record<string, string> = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'x-amz-decoded-content-length': String(decoded), 'content-encoding': 'aws-chunked', 'x-amz-date': amzDate }
   if (crc32 !== undefined) Object.assign(headers, { 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER', 'x-amz-trailer': 'x-amz-checksum-crc32' })
@@ -157,7 +162,7 @@ test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD: chunk signatures are verified', async 
 })
 
 test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad arguments are InvalidArgument', async () => {
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(env.alice)
   const headers = (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/huge`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(6 * 1024 ** 3) } })).headers
   const answer = await new Promise<string>((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(`PUT /${B}/huge HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`))
@@ -215,7 +220,7 @@ test('oversize headers and a body longer than its Content-Length do not hurt the
   const big = await send('GET', '/', { 'x-filler': 'x'.repeat(20_000) }).catch((e: Error) => e)
   // Node's HTTP parser answers 431 before the gateway sees the request (no S3 XML body).
   assert.ok(big instanceof Error || big.status === 431, String(big instanceof Error ? big.message : big.status))
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(env.alice)
   const headers = (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/longer2`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': sha256('abc'), 'content-length': '3' } })).headers
   const answer = await new Promise<string>((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(`PUT /${B}/longer2 HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\nabcdefgh`))
@@ -244,7 +249,7 @@ function hangUp(path: string, headers: Record<string, string>, partial: Buffer):
 }
 
 test('a body shorter than its Content-Length, or a client that hangs up, leaves no object; the gateway keeps serving', async () => {
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const signer = signerFor(env.alice)
   const headersFor = async (key: string) => (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/${key}`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(4 * 1024 * 1024) } })).headers as Record<string, string>
   await hangUp(`/${B}/partial`, await headersFor('partial'), Buffer.alloc(1024 * 1024, 7))
   await new Promise((res) => setTimeout(res, 300))

@@ -82,3 +82,10 @@ export interface ListKeysResult {
   /** Pass as startAfter to get the next page. */
   nextStartAfter: string | null
 }
+
+/** An S3 key pair of a user (Ozone's S3SecretValue); the gateway signs with awsSecret. */
+export interface S3Secret {
+  user: string
+  awsAccessKey: string
+  awsSecret: string
+}

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
@@ -21,7 +21,7 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type KeyLocation, type Pipeline,
 } from '../../core/wire.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
-import type { BucketInfo, CommittedBlock, KeyInfo, ListKeysResult, OpenKeyInfo, OpenKeyResult, VolumeInfo } from '../../core/om-wire.ts'
+import type { BucketInfo, CommittedBlock, KeyInfo, ListKeysResult, OpenKeyInfo, OpenKeyResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
 const LOCATION_CACHE_COUNT_MAX = 100_000
@@ -50,6 +50,8 @@ export class OzoneManager {
   private keys!: Database<KeyInfo, Uint8Array>
   private openKeys!: Database<OpenKeyInfo, string>
   private deleted!: Database<DeletedEntry, number>
+  /** S3 credentials by access key (Ozone's S3SecretTable). */
+  private s3Secrets!: Database<S3Secret, string>
   private listener?: Listener
   private timers: ReturnType<typeof setInterval>[] = []
   /** The background task running now (one at a time), awaited by stop(). */
@@ -83,6 +85,7 @@ export class OzoneManager {
     this.keys = this.db.openDB({ name: 'keyTable', keyEncoding: 'binary' })
     this.openKeys = this.db.openDB({ name: 'openKeyTable' })
     this.deleted = this.db.openDB({ name: 'deletedTable', keyEncoding: 'uint32' })
+    this.s3Secrets = this.db.openDB({ name: 's3SecretTable' })
     this.nextObjectId = ((this.meta.get('objectId') as number | undefined) ?? 0) + 1
     for (const { key } of this.deleted.getRange({ reverse: true, limit: 1 })) this.nextDeletedId = key + 1
 
@@ -113,6 +116,10 @@ export class OzoneManager {
         listKeys: (a) => this.listKeys(a),
         deleteKey: (a) => this.deleteKey(a),
         renameKey: (a) => this.renameKey(a),
+        commitMultipartKey: (a) => this.commitMultipartKey(a),
+        getS3Secret: (a) => this.getS3Secret(a),
+        revokeS3Secret: (a) => this.revokeS3Secret(a),
+        lookupS3Secret: (a) => this.lookupS3Secret(a),
       },
     })
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['om.port'], name: 'OM' })
@@ -415,6 +422,99 @@ export class OzoneManager {
     })
   }
 
+  /**
+   * Commits `key` as the concatenation of the blocks of committed `parts` (an S3 multipart
+   * upload's parts, or the key itself to rewrite its metadata), in one transaction. The parts
+   * are removed without deleting their blocks: completing an upload moves no bytes.
+   */
+  private async commitMultipartKey(a: { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown }): Promise<KeyInfo> {
+    const volume = checkVolumeName(a.volume)
+    const bucketName = checkBucketName(a.bucket)
+    const name = checkKeyName(a.key)
+    const metadata = checkMetadata(a.metadata)
+    if (!Array.isArray(a.parts) || a.parts.length === 0) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: parts must be a non-empty array`)
+    const parts = (a.parts as { volume?: unknown; bucket?: unknown; key?: unknown }[]).map((p) => ({ volume: checkVolumeName(p?.volume), bucket: checkBucketName(p?.bucket), key: checkKeyName(p?.key) }))
+    const target = this.getBucket(volume, bucketName)
+    const path = keyPath(volume, bucketName, name)
+    return this.db.transaction(() => {
+      const locations: KeyLocation[] = []
+      const reused = new Set<string>()
+      let size = 0
+      let first: KeyInfo | undefined
+      for (const p of parts) {
+        const part = this.keys.get(keyPath(p.volume, p.bucket, p.key))
+        if (part === undefined) throw new O3Error('KEY_NOT_FOUND', `Cannot commit key ${name}: part ${p.volume}/${p.bucket}/${p.key} not found`)
+        first ??= part
+        for (const l of part.locations) {
+          const id = blockIdString(l.blockId)
+          if (reused.has(id)) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: block ${id} listed twice`)
+          reused.add(id)
+          locations.push({ ...l, offset: size })
+          size += l.length
+        }
+      }
+      assert(first !== undefined, 'no parts')
+      const previous = this.keys.get(path)
+      if (previous !== undefined) {
+        const dropped = previous.locations.map((l) => l.blockId).filter((id) => !reused.has(blockIdString(id)))
+        this.recordDeleted(`${volume}/${bucketName}/${name}`, dropped)
+      }
+      const counts = new Map<string, { bytes: number; keys: number }>()
+      const count = (v: string, b: string, bytes: number, keys: number) => {
+        const c = counts.get(`${v}/${b}`) ?? { bytes: 0, keys: 0 }
+        counts.set(`${v}/${b}`, { bytes: c.bytes + bytes, keys: c.keys + keys })
+      }
+      for (const p of parts) {
+        const pk = keyPath(p.volume, p.bucket, p.key)
+        const part = this.keys.get(pk)
+        if (part === undefined) continue
+        this.keys.remove(pk)
+        count(p.volume, p.bucket, -part.size, -1)
+      }
+      if (previous !== undefined && this.keys.get(path) !== undefined) count(volume, bucketName, -previous.size, -1)
+      const now = Date.now()
+      const objectId = this.nextObjectId++
+      const key: KeyInfo = {
+        volume, bucket: bucketName, name, size, replication: first.replication, checksumType: first.checksumType,
+        bytesPerChecksum: first.bytesPerChecksum, createdAtMs: now, modifiedAtMs: now, locations, metadata, objectId,
+      }
+      this.keys.put(path, key)
+      this.meta.put('objectId', objectId)
+      count(volume, bucketName, size, 1)
+      for (const [id, c] of counts) {
+        const b = id === `${volume}/${bucketName}` ? this.buckets.get(id) ?? target : this.buckets.get(id)
+        if (b !== undefined) this.buckets.put(id, { ...b, usedBytes: b.usedBytes + c.bytes, keyCount: b.keyCount + c.keys })
+      }
+      return key
+    })
+  }
+
+  // --- S3 secrets (Ozone's S3SecretManager) ----------------------------------------------
+
+  /** Returns the user's key pair, creating one on first call. */
+  private async getS3Secret(a: { user?: unknown }): Promise<S3Secret> {
+    const user = checkUser(a.user)
+    for (const { value } of this.s3Secrets.getRange()) if (value.user === user) return value
+    const secret: S3Secret = { user, awsAccessKey: `O3${randomBytes(9).toString('hex').toUpperCase()}`, awsSecret: randomBytes(30).toString('base64url') }
+    await this.s3Secrets.put(secret.awsAccessKey, secret)
+    return secret
+  }
+
+  private async revokeS3Secret(a: { user?: unknown }): Promise<{ revoked: number }> {
+    const user = checkUser(a.user)
+    const keys: string[] = []
+    for (const { key, value } of this.s3Secrets.getRange()) if (value.user === user) keys.push(key)
+    await this.s3Secrets.transaction(() => { for (const k of keys) this.s3Secrets.remove(k) })
+    return { revoked: keys.length }
+  }
+
+  private lookupS3Secret(a: { accessKey?: unknown }): S3Secret {
+    if (typeof a.accessKey !== 'string' || a.accessKey.length === 0) throw new O3Error('INVALID_ARGUMENT', 'accessKey must be a non-empty string')
+    const secret = this.s3Secrets.get(a.accessKey)
+    if (secret === undefined) throw new O3Error('PERMISSION_DENIED', `Access key ${a.accessKey} not found`)
+    return secret
+  }
+
   // --- background -----------------------------------------------------------------------
 
   private async expireOpenKeys(): Promise<void> {
@@ -460,6 +560,11 @@ function checkMetadata(raw: unknown): Record<string, string> {
   }
   if (bytes > KEY_METADATA_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `metadata of ${bytes} bytes exceeds ${KEY_METADATA_BYTES_MAX}`)
   return out
+}
+
+function checkUser(raw: unknown): string {
+  if (typeof raw !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(raw)) throw new O3Error('INVALID_ARGUMENT', `Invalid user name ${JSON.stringify(raw)}: 1-64 letters, digits, '.', '_', '@' or '-'`)
+  return raw
 }
 
 function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {

@@ -7,7 +7,7 @@ import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
-import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, VolumeInfo } from '../../core/om-wire.ts'
+import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { SlabPool } from '../workers/index.ts'
@@ -148,6 +148,26 @@ export class O3Client {
   }
   renameKey(volume: string, bucket: string, key: string, toKey: string): Promise<void> {
     return this.om.call('renameKey', { volume, bucket, key, toKey })
+  }
+
+  /**
+   * Commits `key` from the blocks of committed `parts`, which disappear (no bytes move): S3
+   * CompleteMultipartUpload, or a key listed as its own part to replace its metadata.
+   */
+  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>): Promise<KeyInfo> {
+    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata })
+  }
+
+  // --- S3 secrets -----------------------------------------------------------------------
+
+  getS3Secret(user: string): Promise<S3Secret> {
+    return this.om.call('getS3Secret', { user })
+  }
+  revokeS3Secret(user: string): Promise<{ revoked: number }> {
+    return this.om.call('revokeS3Secret', { user })
+  }
+  lookupS3Secret(accessKey: string): Promise<S3Secret> {
+    return this.om.call('lookupS3Secret', { accessKey }, { idempotent: true })
   }
 
   /** Calls an SCM admin RPC (datanode, pipeline, container and safemode queries). */

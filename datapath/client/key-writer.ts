@@ -98,8 +98,11 @@ export class KeyWriter {
     }
   }
 
-  /** Sends what is left, commits every block and then the key; returns the committed key. */
-  async close(): Promise<KeyInfo> {
+  /**
+   * Sends what is left, commits every block and then the key; returns the committed key.
+   * `metadata`, when given, replaces the metadata passed at open (an S3 ETag is known only now).
+   */
+  async close(metadata?: Record<string, string>): Promise<KeyInfo> {
     assert(!this.closed, 'close twice')
     this.closed = true
     try {
@@ -107,7 +110,7 @@ export class KeyWriter {
       await this.flush()
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
       this.block = undefined
-      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: this.options.metadata })
+      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: metadata ?? this.options.metadata })
     } catch (err) {
       await this.abort()
       throw err

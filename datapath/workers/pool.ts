@@ -6,6 +6,7 @@ import { Piscina } from 'piscina'
 import { availableParallelism } from 'node:os'
 import { O3Error } from '../../core/errors.ts'
 import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
+import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 
 let pool: Piscina | undefined
 
@@ -49,4 +50,9 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
 
 export async function runTruncateBlock(path: string, length: number): Promise<void> {
   unwrap(await workerPool().run({ path, length }, { name: 'truncateBlock' }) as TaskResult)
+}
+
+/** Feeds one piece of data to saved digest states in a worker; returns the new states (and digests when finishing). */
+export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
+  return unwrap(await workerPool().run(task, { name: 'digest' }) as DigestResult)
 }

@@ -2,3 +2,4 @@
  * The Piscina worker entry: exports the tasks by name (run(task, { name })).
  */
 export { checksum, writeChunk, readChunk, truncateBlock } from './tasks.ts'
+export { digest } from './digest.ts'

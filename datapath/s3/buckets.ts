@@ -1,0 +1,70 @@
+/** @module
+ * Bucket operations: ListBuckets (the requester's), CreateBucket (in volume s3v, created on
+ * first use), HeadBucket, DeleteBucket, GetBucketLocation.
+ */
+import { O3Error } from '../../core/errors.ts'
+import { S3Error } from './errors.ts'
+import { MULTIPART_VOLUME, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { readXml, xmlResponse } from './xml.ts'
+
+export async function ensureVolume(ctx: S3Context, volume: string): Promise<void> {
+  try {
+    await ctx.client.getVolume(volume)
+  } catch (err) {
+    if (!(err instanceof O3Error && err.code === 'VOLUME_NOT_FOUND')) throw err
+    await ctx.client.createVolume(volume, { owner: 's3' }).catch((e: unknown) => {
+      if (!(e instanceof O3Error && e.code === 'VOLUME_ALREADY_EXISTS')) throw e
+    })
+  }
+}
+
+export async function listBuckets(ctx: S3Context): Promise<Response> {
+  await ensureVolume(ctx, S3_VOLUME)
+  const buckets = (await ctx.client.listBuckets(S3_VOLUME)).filter((b) => b.owner === ctx.user)
+  return xmlResponse('ListAllMyBucketsResult', {
+    Owner: { ID: ctx.user, DisplayName: ctx.user },
+    Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString() })) },
+  })
+}
+
+export async function createBucket(ctx: S3Context): Promise<Response> {
+  const length = Number(ctx.req.headers.get('content-length') ?? 0)
+  if (length > 0) {
+    const body = await readXml(ctx.req, 'CreateBucketConfiguration')
+    const region = body.LocationConstraint
+    if (region !== undefined && typeof region === 'string' && region !== '' && region !== ctx.region) {
+      throw new S3Error('InvalidArgument', `The ${region} location constraint is incompatible with the region of this endpoint (${ctx.region})`)
+    }
+  }
+  await ensureVolume(ctx, S3_VOLUME)
+  try {
+    await ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: ctx.user })
+  } catch (err) {
+    if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
+      const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
+      if (existing.owner === ctx.user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
+      throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available')
+    }
+    throw err
+  }
+  return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
+}
+
+export async function headBucket(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  return new Response(null, { status: 200, headers: { 'x-amz-bucket-region': ctx.region } })
+}
+
+export async function deleteBucket(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const uploads = await ctx.client.listKeys(MULTIPART_VOLUME, ctx.bucket!, { maxKeys: 1 }).catch(() => ({ keys: [] }))
+  if (uploads.keys.length > 0) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete has multipart uploads in progress')
+  await ctx.client.deleteBucket(S3_VOLUME, ctx.bucket!)
+  await ctx.client.deleteBucket(MULTIPART_VOLUME, ctx.bucket!).catch(() => {})
+  return new Response(null, { status: 204 })
+}
+
+export async function getBucketLocation(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  return xmlResponse('LocationConstraint', { '#text': ctx.region === 'us-east-1' ? '' : ctx.region })
+}

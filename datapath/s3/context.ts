@@ -1,0 +1,136 @@
+/** @module
+ * What every S3 handler gets (the authenticated request, its bucket and key) and the helpers
+ * they share: owned-bucket checks, object metadata to and from headers, streaming a body
+ * into a key with its ETag and checksums. Handlers return web `Response`s.
+ */
+import type { BucketInfo, KeyInfo, O3Client } from '../client/index.ts'
+import { O3Error } from '../../core/errors.ts'
+import { S3Error } from './errors.ts'
+import { readPayload, type Payload } from './payload.ts'
+import type { AuthParams } from './sigv4.ts'
+
+/** S3 buckets are buckets of this volume (Ozone's s3v). */
+export const S3_VOLUME = 's3v'
+/** Multipart parts and upload records live in a bucket of the same name in this volume. */
+export const MULTIPART_VOLUME = 's3v-multipart'
+/** S3's limit for one PUT (and one part). */
+export const OBJECT_SIZE_BYTES_MAX = 5 * 1024 ** 3
+
+export interface S3Context {
+  client: O3Client
+  req: Request
+  method: string
+  query: URLSearchParams
+  bucket: string | undefined
+  key: string | undefined
+  user: string
+  auth: AuthParams
+  signingKey: Buffer
+  seedSignature: string
+  region: string
+  requestId: string
+}
+
+/** The bucket if it exists and belongs to the requester. */
+export async function ownedBucket(ctx: S3Context, bucket = ctx.bucket!): Promise<BucketInfo> {
+  let info: BucketInfo
+  try {
+    info = await ctx.client.getBucket(S3_VOLUME, bucket)
+  } catch (err) {
+    if (err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND' || err.code === 'INVALID_BUCKET_NAME')) throw new S3Error('NoSuchBucket', `The specified bucket ${bucket} does not exist`)
+    throw err
+  }
+  if (info.owner !== ctx.user) throw new S3Error('AccessDenied', `Access to bucket ${bucket} is denied`)
+  return info
+}
+
+/** Looks up a key; NoSuchKey when absent. */
+export async function headObject(ctx: S3Context, bucket: string, key: string): Promise<KeyInfo> {
+  try {
+    return await ctx.client.headKey(S3_VOLUME, bucket, key)
+  } catch (err) {
+    if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') throw new S3Error('NoSuchKey', 'The specified key does not exist')
+    throw err
+  }
+}
+
+const STORED_HEADERS = ['content-type', 'content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'] as const
+
+/** The metadata an upload stores: system headers, x-amz-meta-*, x-amz-tagging. */
+export function metadataFromHeaders(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = { 'content-type': 'binary/octet-stream' }
+  for (const h of STORED_HEADERS) {
+    let v = headers.get(h)
+    if (h === 'content-encoding' && v !== null) v = v.split(',').map((s) => s.trim()).filter((s) => s !== 'aws-chunked' && s !== '').join(', ') || null
+    if (v !== null) out[h] = v
+  }
+  headers.forEach((value, name) => { if (name.startsWith('x-amz-meta-')) out[name] = value })
+  const tagging = headers.get('x-amz-tagging')
+  if (tagging !== null) out['x-amz-tagging'] = checkTagging(new URLSearchParams(tagging))
+  return out
+}
+
+/** Validates a tag set (S3: at most 10 tags, keys up to 128, values up to 256 characters). */
+export function checkTagging(tags: URLSearchParams): string {
+  const keys = [...tags.keys()]
+  if (keys.length > 10) throw new S3Error('InvalidArgument', 'Object tags cannot be greater than 10')
+  if (new Set(keys).size !== keys.length) throw new S3Error('InvalidArgument', 'Cannot provide multiple Tags with the same key')
+  for (const [k, v] of tags) {
+    if (k.length === 0 || k.length > 128 || v.length > 256) throw new S3Error('InvalidArgument', 'The TagKey or TagValue you have provided is invalid')
+  }
+  return tags.toString()
+}
+
+/** The headers an object answers with (GET, HEAD). */
+export function objectHeaders(info: KeyInfo, withChecksums: boolean): Record<string, string> {
+  const out: Record<string, string> = {
+    'last-modified': new Date(info.modifiedAtMs).toUTCString(),
+    'accept-ranges': 'bytes',
+  }
+  if (info.metadata.etag !== undefined) out.etag = `"${info.metadata.etag}"`
+  for (const [k, v] of Object.entries(info.metadata)) {
+    if ((STORED_HEADERS as readonly string[]).includes(k) || k.startsWith('x-amz-meta-')) out[k] = v
+    else if (withChecksums && k.startsWith('x-amz-checksum-')) out[k] = v
+  }
+  const tagging = info.metadata['x-amz-tagging']
+  if (tagging !== undefined && tagging !== '') out['x-amz-tagging-count'] = String([...new URLSearchParams(tagging).keys()].length)
+  return out
+}
+
+/** The metadata of a key that describe the object (everything but the ETag and checksums). */
+export function describingMetadata(info: KeyInfo): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(info.metadata)) if (k !== 'etag' && !k.startsWith('x-amz-checksum-')) out[k] = v
+  return out
+}
+
+/** The request's body, verified as its headers declare. */
+export function requestPayload(ctx: S3Context): Payload {
+  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, signingKey: ctx.signingKey, seedSignature: ctx.seedSignature, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX })
+}
+
+/**
+ * Streams a payload into a key; the key appears only after every byte arrived and verified,
+ * with its ETag (MD5) and checksums in its metadata. Any failure aborts the open key.
+ */
+export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string }, payload: Payload, metadata: Record<string, string>, beforeCommit?: () => Promise<void>): Promise<KeyInfo> {
+  const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata })
+  try {
+    for await (const piece of payload.source) await writer.write(piece)
+    const r = await payload.result
+    await beforeCommit?.()
+    return await writer.close({ ...metadata, ...r.checksums, etag: r.md5Hex })
+  } catch (err) {
+    await writer.abort()
+    throw err
+  }
+}
+
+export function etagOf(info: KeyInfo): string {
+  return `"${info.metadata.etag ?? ''}"`
+}
+
+/** Unquoted ETag comparison for If-Match style headers ("*" matches anything). */
+export function etagMatches(header: string, info: KeyInfo): boolean {
+  return header.split(',').map((s) => s.trim().replace(/^W\//, '').replace(/^"|"$/g, '')).some((t) => t === '*' || t === info.metadata.etag)
+}

@@ -1,0 +1,102 @@
+/** @module
+ * CopyObject (metadata directive COPY or REPLACE, x-amz-copy-source-if-* conditions) and
+ * UploadPartCopy (with x-amz-copy-source-range). Bytes stream from the source key through the
+ * gateway into the new key; a copy onto itself with REPLACE rewrites only the metadata.
+ */
+import { Readable } from 'node:stream'
+import type { KeyInfo } from '../client/index.ts'
+import { StreamDigest } from './digests.ts'
+import {
+  describingMetadata, etagMatches, headObject, metadataFromHeaders, ownedBucket, S3_VOLUME, storePayload, type S3Context,
+} from './context.ts'
+import { S3Error } from './errors.ts'
+import { partTarget } from './multipart.ts'
+import type { Payload, PayloadResult } from './payload.ts'
+import { xmlResponse } from './xml.ts'
+
+function copySource(ctx: S3Context): { bucket: string; key: string } {
+  const raw = ctx.req.headers.get('x-amz-copy-source')!
+  let decoded: string
+  try { decoded = decodeURIComponent(raw.split('?')[0]) } catch { throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey') }
+  decoded = decoded.replace(/^\//, '')
+  const slash = decoded.indexOf('/')
+  if (slash <= 0 || slash === decoded.length - 1) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey')
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) }
+}
+
+async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: string; info: KeyInfo }> {
+  const src = copySource(ctx)
+  await ownedBucket(ctx, src.bucket)
+  const info = await headObject(ctx, src.bucket, src.key)
+  const h = ctx.req.headers
+  const failed = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
+  const lastModifiedS = Math.floor(info.modifiedAtMs / 1000)
+  const seconds = (v: string | null) => (v === null || Number.isNaN(Date.parse(v)) ? undefined : Math.floor(Date.parse(v) / 1000))
+  const ifMatch = h.get('x-amz-copy-source-if-match'), ifNoneMatch = h.get('x-amz-copy-source-if-none-match')
+  const ifUnmodified = seconds(h.get('x-amz-copy-source-if-unmodified-since')), ifModified = seconds(h.get('x-amz-copy-source-if-modified-since'))
+  if (ifMatch !== null && !etagMatches(ifMatch, info)) throw failed()
+  if (ifMatch === null && ifUnmodified !== undefined && lastModifiedS > ifUnmodified) throw failed()
+  if (ifNoneMatch !== null && etagMatches(ifNoneMatch, info)) throw failed()
+  if (ifNoneMatch === null && ifModified !== undefined && lastModifiedS <= ifModified) throw failed()
+  return { ...src, info }
+}
+
+/** A source key's bytes as an upload payload, MD5 computed in the worker pool. */
+function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; length: number }): Payload {
+  const digest = new StreamDigest(['md5'])
+  let resolve!: (r: PayloadResult) => void
+  const result = new Promise<PayloadResult>((r) => { resolve = r })
+  async function* source(): AsyncGenerator<Uint8Array> {
+    const stream: Readable = range.length === 0 ? Readable.from([]) : ctx.client.readKeyInfo(info, range)
+    for await (const piece of stream as AsyncIterable<Uint8Array>) {
+      await digest.update(piece)
+      yield piece
+    }
+    const d = await digest.finish()
+    resolve({ sizeBytes: range.length, md5Hex: d.md5!.toString('hex'), checksums: {} })
+  }
+  return { sizeBytes: range.length, source: source(), result }
+}
+
+export async function copyObject(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const src = await sourceObject(ctx)
+  const directive = (ctx.req.headers.get('x-amz-metadata-directive') ?? 'COPY').toUpperCase()
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive')
+  let metadata = directive === 'COPY' ? describingMetadata(src.info) : metadataFromHeaders(ctx.req.headers)
+  const taggingDirective = (ctx.req.headers.get('x-amz-tagging-directive') ?? 'COPY').toUpperCase()
+  if (taggingDirective === 'REPLACE') {
+    const tags = metadataFromHeaders(ctx.req.headers)['x-amz-tagging']
+    metadata = { ...metadata }
+    delete metadata['x-amz-tagging']
+    if (tags !== undefined) metadata['x-amz-tagging'] = tags
+  } else if (directive === 'REPLACE' && src.info.metadata['x-amz-tagging'] !== undefined) {
+    metadata = { ...metadata, 'x-amz-tagging': src.info.metadata['x-amz-tagging'] }
+  }
+  let info: KeyInfo
+  if (src.bucket === ctx.bucket && src.key === ctx.key) {
+    if (directive === 'COPY') throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+    const kept: Record<string, string> = {}
+    for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-')) kept[k] = v
+    info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket, ctx.key, [{ volume: S3_VOLUME, bucket: ctx.bucket, key: ctx.key }], { ...metadata, ...kept })
+  } else {
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }), metadata)
+  }
+  return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: `"${info.metadata.etag}"` })
+}
+
+export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
+  const where = await partTarget(ctx)
+  const src = await sourceObject(ctx)
+  let range = { offset: 0, length: src.info.size }
+  const header = ctx.req.headers.get('x-amz-copy-source-range')
+  if (header !== null) {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(header.trim())
+    if (m === null) throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last')
+    const first = Number(m[1]), last = Number(m[2])
+    if (last < first || last >= src.info.size) throw new S3Error('InvalidRange', 'The requested range is not satisfiable')
+    range = { offset: first, length: last - first + 1 }
+  }
+  const info = await storePayload(ctx, where, keyPayload(ctx, src.info, range), {})
+  return xmlResponse('CopyPartResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: `"${info.metadata.etag}"` })
+}

@@ -1,0 +1,67 @@
+/** @module
+ * A streaming digest of a request or copy body, computed in the worker pool (never on the
+ * main thread): pieces are queued, coalesced and fed to the saved hasher states one task at
+ * a time. update() waits while too many bytes are queued: that is the back-pressure.
+ */
+import { runDigest, type DigestName } from '../workers/index.ts'
+
+/** Bytes queued for hashing before update() makes the producer wait. */
+const DIGEST_QUEUED_BYTES_MAX = 8 * 1024 * 1024
+
+export class StreamDigest {
+  private states: Partial<Record<DigestName, Uint8Array | null>> = {}
+  private queued: Uint8Array[] = []
+  private queuedBytes = 0
+  private running: Promise<void> | undefined
+  private failure: unknown
+  private drained: (() => void)[] = []
+
+  constructor(names: DigestName[]) {
+    for (const n of names) this.states[n] = null
+  }
+
+  /** Borrows `bytes` until hashed: the caller must not change them. */
+  async update(bytes: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
+    if (bytes.length === 0) return
+    this.queued.push(bytes)
+    this.queuedBytes += bytes.length
+    this.running ??= this.pump(false)
+    if (this.queuedBytes > DIGEST_QUEUED_BYTES_MAX) await new Promise<void>((r) => this.drained.push(r))
+  }
+
+  /** Hashes what is queued and returns the digests. */
+  async finish(): Promise<Partial<Record<DigestName, Buffer>>> {
+    while (this.running !== undefined) await this.running
+    if (this.failure !== undefined) throw this.failure
+    const data = concat(this.queued)
+    this.queued = []
+    const r = await runDigest({ states: this.states, data, finish: true })
+    const out: Partial<Record<DigestName, Buffer>> = {}
+    for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)
+    return out
+  }
+
+  private async pump(_last: boolean): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const data = concat(this.queued)
+        this.queued = []
+        this.queuedBytes = 0
+        for (const wake of this.drained.splice(0)) wake()
+        const r = await runDigest({ states: this.states, data, finish: false })
+        this.states = r.states
+      }
+    } catch (err) {
+      this.failure = err
+      for (const wake of this.drained.splice(0)) wake()
+    } finally {
+      this.running = undefined
+    }
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]
+  return Buffer.concat(parts)
+}

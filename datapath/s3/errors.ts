@@ -1,0 +1,82 @@
+/** @module
+ * The S3 error table (after Ozone's S3ErrorTable and the S3 REST error-code list): each S3
+ * code with its HTTP status, the one S3Error class handlers throw, and the mapping from O3's
+ * operating-error codes. Pure.
+ */
+import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
+
+export const S3ErrorCode = {
+  AccessDenied: 403,
+  BadDigest: 400,
+  BucketAlreadyExists: 409,
+  BucketAlreadyOwnedByYou: 409,
+  BucketNotEmpty: 409,
+  EntityTooLarge: 400,
+  EntityTooSmall: 400,
+  IncompleteBody: 400,
+  InternalError: 500,
+  InvalidAccessKeyId: 403,
+  InvalidArgument: 400,
+  InvalidBucketName: 400,
+  InvalidDigest: 400,
+  InvalidPart: 400,
+  InvalidPartOrder: 400,
+  InvalidRange: 416,
+  InvalidRequest: 400,
+  InvalidURI: 400,
+  KeyTooLongError: 400,
+  MalformedXML: 400,
+  MethodNotAllowed: 405,
+  MissingContentLength: 411,
+  NoSuchBucket: 404,
+  NoSuchKey: 404,
+  NoSuchUpload: 404,
+  NotImplemented: 501,
+  NotModified: 304,
+  PreconditionFailed: 412,
+  RequestTimeTooSkewed: 403,
+  ServiceUnavailable: 503,
+  SignatureDoesNotMatch: 403,
+  XAmzContentSHA256Mismatch: 400,
+} as const satisfies Record<string, number>
+
+export type S3ErrorCodeName = keyof typeof S3ErrorCode
+
+/** What an O3 operating error is called in S3; unlisted codes are InternalError. */
+const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
+  INVALID_ARGUMENT: 'InvalidArgument',
+  INVALID_BUCKET_NAME: 'InvalidBucketName',
+  INVALID_KEY_NAME: 'InvalidArgument',
+  BUCKET_NOT_FOUND: 'NoSuchBucket',
+  VOLUME_NOT_FOUND: 'NoSuchBucket',
+  BUCKET_ALREADY_EXISTS: 'BucketAlreadyExists',
+  BUCKET_NOT_EMPTY: 'BucketNotEmpty',
+  KEY_NOT_FOUND: 'NoSuchKey',
+  OPEN_KEY_NOT_FOUND: 'NoSuchUpload',
+  PERMISSION_DENIED: 'AccessDenied',
+  QUOTA_EXCEEDED: 'AccessDenied',
+  ENTITY_TOO_LARGE: 'EntityTooLarge',
+  SAFE_MODE: 'ServiceUnavailable',
+  NOT_LEADER: 'ServiceUnavailable',
+  NO_PIPELINE: 'ServiceUnavailable',
+  UNAVAILABLE: 'ServiceUnavailable',
+  TIMEOUT: 'ServiceUnavailable',
+  DISK_FULL: 'ServiceUnavailable',
+}
+
+export class S3Error extends Error {
+  override name = 'S3Error'
+  constructor(readonly code: S3ErrorCodeName, message: string, readonly extraHeaders: Record<string, string> = {}) {
+    super(message)
+  }
+  get status(): number {
+    return S3ErrorCode[this.code]
+  }
+}
+
+/** Turns anything thrown by a handler into an S3Error (O3 codes through the table). */
+export function toS3Error(err: unknown): S3Error {
+  if (err instanceof S3Error) return err
+  if (err instanceof O3Error) return new S3Error(FROM_O3[err.code] ?? 'InternalError', err.message)
+  return new S3Error('InternalError', err instanceof Error ? err.message : String(err))
+}

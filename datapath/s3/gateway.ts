@@ -1,0 +1,218 @@
+/** @module
+ * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4,
+ * secrets from the OM, never cached so a revoked key stops at once), finds the bucket and key
+ * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
+ * answers failures in S3's XML error format with a RequestId. Anything it does not implement
+ * answers NotImplemented (501).
+ */
+import { randomBytes } from 'node:crypto'
+import { Hono } from 'hono'
+import type { O3Config } from '../../core/config.ts'
+import { O3Error } from '../../core/errors.ts'
+import { serveApp, type Listener } from '../../core/http/serve.ts'
+import { log } from '../../core/log.ts'
+import { ServiceMetrics } from '../../core/metrics.ts'
+import { O3Client } from '../client/index.ts'
+import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './buckets.ts'
+import type { S3Context } from './context.ts'
+import { copyObject, uploadPartCopy } from './copy.ts'
+import { S3Error, toS3Error } from './errors.ts'
+import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from './multipart.ts'
+import { deleteObject, deleteObjects, getObject, putObject } from './objects.ts'
+import { checkTime, parseAuth, signingKey, verifySignature, type SignedRequest } from './sigv4.ts'
+import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
+import { toXml } from './xml.ts'
+
+export const S3_PORT_DEFAULT = 9878
+
+export interface S3GatewayOptions {
+  config: O3Config
+  omAddress: string
+  scmAddress?: string
+  /** 9878 by default; 0 picks a free port. */
+  port?: number
+  /** Virtual-hosted-style base domain: `bucket.<domain>` names the bucket. */
+  domain?: string
+  /** The region this endpoint answers for (GetBucketLocation, LocationConstraint). */
+  region?: string
+  /** Clock for signature time checks (tests). */
+  nowMs?: () => number
+}
+
+/** Bucket subresources S3 has and we do not: answered NotImplemented rather than misread as another call. */
+const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+  'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
+  'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
+
+export class S3Gateway {
+  readonly metrics = new ServiceMetrics('s3g')
+  readonly app: Hono
+  readonly client: O3Client
+  private listener?: Listener
+  private readonly region: string
+  private readonly now: () => number
+
+  constructor(private readonly options: S3GatewayOptions) {
+    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'] })
+    this.region = options.region ?? 'us-east-1'
+    this.now = options.nowMs ?? Date.now
+    this.app = new Hono()
+    this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url))
+  }
+
+  get port(): number {
+    if (this.listener === undefined) throw new Error('S3 gateway not started')
+    return this.listener.port
+  }
+
+  get endpoint(): string {
+    return `http://${this.options.config.host}:${this.port}`
+  }
+
+  async start(): Promise<void> {
+    this.listener = await serveApp(this.app, { host: this.options.config.host, port: this.options.port ?? S3_PORT_DEFAULT, name: 'S3 gateway' })
+    log.info(`S3 gateway listening on ${this.endpoint}`)
+  }
+
+  async stop(): Promise<void> {
+    await this.listener?.close()
+    this.listener = undefined
+  }
+
+  /** Answers one request; `rawTarget` is the request target as sent (Node), since URL parsing resolves `..`. */
+  async handle(req: Request, rawTarget?: string): Promise<Response> {
+    const requestId = randomBytes(8).toString('hex').toUpperCase()
+    const started = performance.now()
+    let op = 'unknown'
+    let resource = '/'
+    let res: Response
+    try {
+      const url = new URL(req.url)
+      const target = rawTarget !== undefined && rawTarget.startsWith('/') ? rawTarget : url.pathname + url.search
+      const q = target.indexOf('?')
+      const rawPath = q < 0 ? target : target.slice(0, q)
+      const rawQuery = q < 0 ? '' : target.slice(q + 1)
+      resource = rawPath
+      const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
+      const { bucket, key } = this.locate(rawPath, req.headers.get('host') ?? url.host)
+      const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
+      const auth = parseAuth(signed, query)
+      checkTime(auth, this.now())
+      let secret
+      try {
+        secret = await this.client.lookupS3Secret(auth.accessKey)
+      } catch (err) {
+        if (err instanceof O3Error && (err.code === 'PERMISSION_DENIED' || err.code === 'INVALID_ARGUMENT')) throw new S3Error('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records')
+        throw err
+      }
+      const key_ = signingKey(secret.awsSecret, auth.scope)
+      const seedSignature = verifySignature(signed, auth, key_)
+      const ctx: S3Context = {
+        client: this.client, req, method: req.method, query, bucket, key, user: secret.user, auth, signingKey: key_, seedSignature,
+        region: this.region, requestId,
+      }
+      const route = this.route(ctx)
+      op = route.name
+      res = await route.run(ctx)
+    } catch (err) {
+      res = this.errorResponse(err, requestId, resource, req.method === 'HEAD')
+      op = `${op}:${res.status}`
+    }
+    this.metrics.rpcRequests.inc({ method: op, code: String(res.status) })
+    this.metrics.rpcSeconds.observe({ method: op }, (performance.now() - started) / 1000)
+    res.headers.set('x-amz-request-id', requestId)
+    return res
+  }
+
+  private locate(rawPath: string, host: string): { bucket?: string; key?: string } {
+    const decode = (s: string) => {
+      try { return decodeURIComponent(s) } catch { throw new S3Error('InvalidURI', "Couldn't parse the specified URI") }
+    }
+    const hostname = host.replace(/:\d+$/, '').toLowerCase()
+    const domain = this.options.domain?.toLowerCase()
+    let bucket: string | undefined
+    let rest = rawPath.replace(/^\//, '')
+    if (domain !== undefined && hostname.endsWith('.' + domain)) {
+      bucket = hostname.slice(0, -domain.length - 1)
+    } else {
+      const slash = rest.indexOf('/')
+      bucket = slash < 0 ? rest : rest.slice(0, slash)
+      rest = slash < 0 ? '' : rest.slice(slash + 1)
+      bucket = bucket === '' ? undefined : decode(bucket)
+    }
+    const key = rest === '' ? undefined : decode(rest)
+    if (key !== undefined) {
+      if (key.includes('\0')) throw new S3Error('InvalidArgument', 'Object key must not contain NUL')
+      if (!key.isWellFormed()) throw new S3Error('InvalidURI', "Couldn't parse the specified URI")
+      if (Buffer.byteLength(key) > 1024) throw new S3Error('KeyTooLongError', 'Your key is too long')
+    }
+    return { bucket, key }
+  }
+
+  private route(ctx: S3Context): { name: string; run: (ctx: S3Context) => Promise<Response> } {
+    const q = ctx.query
+    const m = ctx.method
+    const unsupported = UNSUPPORTED.find((s) => q.has(s))
+    const notImplemented = (what: string) => ({ name: 'NotImplemented', run: async (): Promise<Response> => { throw new S3Error('NotImplemented', `${what} is not implemented`) } })
+    if (ctx.bucket === undefined) {
+      if (m === 'GET') return { name: 'ListBuckets', run: listBuckets }
+      return notImplemented(`${m} on the service`)
+    }
+    if (unsupported !== undefined) return notImplemented(`The ${unsupported} subresource`)
+    if (ctx.key === undefined) {
+      switch (m) {
+        case 'GET':
+          if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation }
+          if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads }
+          if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions }
+          if (q.has('tagging') || q.has('object-lock')) return notImplemented('Bucket tagging')
+          if (q.get('list-type') === '2') return { name: 'ListObjectsV2', run: listObjectsV2 }
+          return { name: 'ListObjects', run: listObjectsV1 }
+        case 'HEAD': return { name: 'HeadBucket', run: headBucket }
+        case 'PUT':
+          if (q.has('tagging')) return notImplemented('Bucket tagging')
+          return { name: 'CreateBucket', run: createBucket }
+        case 'DELETE':
+          if (q.has('tagging')) return notImplemented('Bucket tagging')
+          return { name: 'DeleteBucket', run: deleteBucket }
+        case 'POST':
+          if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
+          return notImplemented('POST on a bucket')
+      }
+      return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
+    }
+    const copy = ctx.req.headers.has('x-amz-copy-source')
+    switch (m) {
+      case 'GET':
+        if (q.has('uploadId')) return { name: 'ListParts', run: listParts }
+        if (q.has('tagging')) return { name: 'GetObjectTagging', run: getObjectTagging }
+        return { name: 'GetObject', run: (c) => getObject(c, false) }
+      case 'HEAD': return { name: 'HeadObject', run: (c) => getObject(c, true) }
+      case 'PUT':
+        if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart }
+        if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging }
+        if (copy) return { name: 'CopyObject', run: copyObject }
+        return { name: 'PutObject', run: putObject }
+      case 'DELETE':
+        if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload }
+        if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging }
+        return { name: 'DeleteObject', run: deleteObject }
+      case 'POST':
+        if (q.has('uploads')) return { name: 'CreateMultipartUpload', run: createMultipartUpload }
+        if (q.has('uploadId')) return { name: 'CompleteMultipartUpload', run: completeMultipartUpload }
+        return notImplemented('POST on an object')
+    }
+    return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
+  }
+
+  private errorResponse(err: unknown, requestId: string, resource: string, head: boolean): Response {
+    const e = toS3Error(err)
+    if (e.code === 'InternalError') log.error(`S3 gateway: internal error on ${resource}: ${e.message}`, err)
+    else log.debug(`S3 gateway: ${e.code} on ${resource}: ${e.message}`)
+    const headers: Record<string, string> = { ...e.extraHeaders }
+    if (head) return new Response(null, { status: e.status, headers })
+    headers['content-type'] = 'application/xml'
+    return new Response(toXml('Error', { Code: e.code, Message: e.message, Resource: resource, RequestId: requestId }, false), { status: e.status, headers })
+  }
+}

@@ -1,0 +1,129 @@
+/** @module
+ * Listing: ListObjectsV2, ListObjects (v1) and ListObjectVersions (current objects under
+ * version id `null`, for tools that clean up with it), over the OM's paged listKeys: prefix,
+ * delimiter with CommonPrefixes, max-keys, continuation-token / marker / start-after,
+ * encoding-type=url, fetch-owner.
+ */
+import type { KeyInfo } from '../client/index.ts'
+import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
+import { S3Error } from './errors.ts'
+import { ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { awsEncode } from './sigv4.ts'
+import { xmlResponse } from './xml.ts'
+
+/** S3's max-keys ceiling (and default). */
+const LIST_MAX_KEYS = 1000
+
+interface Entry { name: string; key?: KeyInfo }
+
+/** Keys and common prefixes after `startAfter`, in UTF-8 byte order, at most `max`. */
+async function walk(ctx: S3Context, o: { prefix: string; delimiter: string; startAfter: string; max: number }): Promise<{ entries: Entry[]; truncated: boolean }> {
+  const entries: Entry[] = []
+  let after = o.startAfter
+  let lastPrefix: string | undefined
+  for (;;) {
+    const page = await ctx.client.listKeys(S3_VOLUME, ctx.bucket!, { prefix: o.prefix, startAfter: after === '' ? undefined : after, maxKeys: LIST_KEYS_COUNT_MAX })
+    for (const k of page.keys) {
+      after = k.name
+      let entry: Entry = { name: k.name, key: k }
+      if (o.delimiter !== '') {
+        const at = k.name.indexOf(o.delimiter, o.prefix.length)
+        if (at >= 0) {
+          const cp = k.name.slice(0, at + o.delimiter.length)
+          if (cp === lastPrefix || Buffer.compare(Buffer.from(cp), Buffer.from(o.startAfter)) <= 0) continue
+          lastPrefix = cp
+          entry = { name: cp }
+        }
+      }
+      if (entries.length >= o.max) return { entries, truncated: true }
+      entries.push(entry)
+    }
+    if (!page.truncated) return { entries, truncated: false }
+    // Still inside a common prefix: jump past all its keys rather than page through them.
+    // U+10FFFF is the largest code point, so every key under the prefix sorts before it.
+    if (lastPrefix !== undefined && after.startsWith(lastPrefix)) after = lastPrefix + '\u{10FFFF}'
+  }
+}
+
+function maxKeys(ctx: S3Context): number {
+  const raw = ctx.query.get('max-keys')
+  if (raw === null) return LIST_MAX_KEYS
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 0) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer')
+  return Math.min(n, LIST_MAX_KEYS)
+}
+
+function encoder(ctx: S3Context): (s: string) => string {
+  const type = ctx.query.get('encoding-type')
+  if (type !== null && type !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request')
+  return type === 'url' ? (s) => awsEncode(s, true) : (s) => s
+}
+
+function content(ctx: S3Context, k: KeyInfo, enc: (s: string) => string, owner: boolean): Record<string, unknown> {
+  return {
+    Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: `"${k.metadata.etag ?? ''}"`, Size: k.size, StorageClass: 'STANDARD',
+    ...(owner ? { Owner: { ID: ctx.user, DisplayName: ctx.user } } : {}),
+  }
+}
+
+export async function listObjectsV2(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const enc = encoder(ctx)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const token = ctx.query.get('continuation-token')
+  const startAfterParam = ctx.query.get('start-after') ?? ''
+  let startAfter = startAfterParam
+  if (token !== null) {
+    startAfter = Buffer.from(token, 'base64url').toString('utf8')
+    if (token === '' || !startAfter.isWellFormed()) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
+  }
+  const max = maxKeys(ctx)
+  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter, max })
+  const owner = ctx.query.get('fetch-owner') === 'true'
+  return xmlResponse('ListBucketResult', {
+    Name: ctx.bucket, Prefix: enc(prefix), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, KeyCount: entries.length, IsTruncated: truncated,
+    ...(token !== null ? { ContinuationToken: token } : {}),
+    ...(truncated ? { NextContinuationToken: Buffer.from(entries[entries.length - 1].name).toString('base64url') } : {}),
+    ...(startAfterParam !== '' ? { StartAfter: enc(startAfterParam) } : {}),
+    ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
+    Contents: entries.filter((e) => e.key !== undefined).map((e) => content(ctx, e.key!, enc, owner)),
+    CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
+  })
+}
+
+/** The request's listing parameters and the page they select, `marker` naming the start-after parameter. */
+async function page(ctx: S3Context, marker: string) {
+  await ownedBucket(ctx)
+  const enc = encoder(ctx)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const after = ctx.query.get(marker) ?? ''
+  const max = maxKeys(ctx)
+  const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter: after, max })
+  const keys = entries.filter((e) => e.key !== undefined)
+  const common = entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) }))
+  const next = truncated ? enc(entries[entries.length - 1].name) : undefined
+  return { enc, prefix, delimiter, after, max, keys, common, truncated, next }
+}
+
+export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+  const p = await page(ctx, 'marker')
+  return xmlResponse('ListBucketResult', {
+    Name: ctx.bucket, Prefix: p.enc(p.prefix), Marker: p.enc(p.after), ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
+    ...(p.next !== undefined ? { NextMarker: p.next } : {}),
+    ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
+    Contents: p.keys.map((e) => content(ctx, e.key!, p.enc, true)),
+    CommonPrefixes: p.common,
+  })
+}
+
+export async function listObjectVersions(ctx: S3Context): Promise<Response> {
+  const p = await page(ctx, 'key-marker')
+  return xmlResponse('ListVersionsResult', {
+    Name: ctx.bucket, Prefix: p.enc(p.prefix), KeyMarker: p.enc(p.after), VersionIdMarker: '', ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
+    ...(p.next !== undefined ? { NextKeyMarker: p.next, NextVersionIdMarker: 'null' } : {}),
+    Version: p.keys.map((e) => ({ ...content(ctx, e.key!, p.enc, true), VersionId: 'null', IsLatest: true })),
+    CommonPrefixes: p.common,
+  })
+}

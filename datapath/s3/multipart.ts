@@ -1,0 +1,182 @@
+/** @module
+ * Multipart uploads. In volume s3v-multipart, bucket <bucket>: `u/<uploadId>` records an
+ * upload (empty key; its metadata holds the target key and the object's metadata) and
+ * `p/<uploadId>/<partNumber>` holds each part as a committed key with its MD5 ETag.
+ * CompleteMultipartUpload asks the OM (commitMultipartKey) to make the object from the parts'
+ * blocks: part bytes are stored once and never copied.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { KeyInfo } from '../client/index.ts'
+import { O3Error } from '../../core/errors.ts'
+import { ensureVolume } from './buckets.ts'
+import {
+  metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context,
+} from './context.ts'
+import { S3Error } from './errors.ts'
+import { readXml, xmlResponse } from './xml.ts'
+
+/** S3's limits: parts 1..10000, each but the last at least 5 MiB. */
+export const PART_NUMBER_MAX = 10_000
+export const PART_SIZE_BYTES_MIN = 5 * 1024 * 1024
+const LIST_PARTS_MAX = 1000
+
+const markerKey = (uploadId: string) => `u/${uploadId}`
+const partPrefix = (uploadId: string) => `p/${uploadId}/`
+const partKey = (uploadId: string, n: number) => `${partPrefix(uploadId)}${String(n).padStart(5, '0')}`
+
+/** The upload's record, checked against the request's key; NoSuchUpload otherwise. */
+async function upload(ctx: S3Context): Promise<{ uploadId: string; marker: KeyInfo }> {
+  const uploadId = ctx.query.get('uploadId') ?? ''
+  const missing = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
+  if (!/^[0-9a-f]{32}$/.test(uploadId)) throw missing()
+  try {
+    const marker = await ctx.client.headKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId))
+    if (marker.metadata['s3:key'] !== ctx.key) throw missing()
+    return { uploadId, marker }
+  } catch (err) {
+    if (err instanceof O3Error && (err.code === 'KEY_NOT_FOUND' || err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')) throw missing()
+    throw err
+  }
+}
+
+function partNumber(ctx: S3Context): number {
+  const n = Number(ctx.query.get('partNumber'))
+  if (!Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${PART_NUMBER_MAX}, inclusive`)
+  return n
+}
+
+/** Where UploadPart and UploadPartCopy write the part. */
+export async function partTarget(ctx: S3Context): Promise<{ volume: string; bucket: string; key: string }> {
+  await ownedBucket(ctx)
+  const n = partNumber(ctx)
+  const { uploadId } = await upload(ctx)
+  return { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n) }
+}
+
+export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  await ensureVolume(ctx, MULTIPART_VOLUME)
+  await ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: ctx.user }).catch((e: unknown) => {
+    if (!(e instanceof O3Error && e.code === 'BUCKET_ALREADY_EXISTS')) throw e
+  })
+  const uploadId = randomBytes(16).toString('hex')
+  const metadata = { ...metadataFromHeaders(ctx.req.headers), 's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()) }
+  await ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
+  const algorithm = ctx.req.headers.get('x-amz-checksum-algorithm')
+  return xmlResponse('InitiateMultipartUploadResult', { Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId }, 200, algorithm !== null ? { 'x-amz-checksum-algorithm': algorithm } : {})
+}
+
+export async function uploadPart(ctx: S3Context): Promise<Response> {
+  const where = await partTarget(ctx)
+  const info = await storePayload(ctx, where, requestPayload(ctx), {})
+  const headers: Record<string, string> = { etag: `"${info.metadata.etag}"` }
+  for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
+  return new Response(null, { status: 200, headers })
+}
+
+async function listPartKeys(ctx: S3Context, uploadId: string): Promise<KeyInfo[]> {
+  const out: KeyInfo[] = []
+  let startAfter: string | undefined
+  for (;;) {
+    const page = await ctx.client.listKeys(MULTIPART_VOLUME, ctx.bucket!, { prefix: partPrefix(uploadId), startAfter })
+    out.push(...page.keys)
+    if (!page.truncated || page.nextStartAfter === null) return out
+    startAfter = page.nextStartAfter
+  }
+}
+
+const partNumberOf = (k: KeyInfo) => Number(k.name.slice(k.name.lastIndexOf('/') + 1))
+
+export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const { uploadId, marker } = await upload(ctx)
+  const body = await readXml(ctx.req, 'CompleteMultipartUpload')
+  const listed = (body.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]
+  if (!Array.isArray(listed) || listed.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part')
+  const stored = new Map((await listPartKeys(ctx, uploadId)).map((k) => [partNumberOf(k), k]))
+  const parts: KeyInfo[] = []
+  let previous = 0
+  for (const p of listed) {
+    const n = Number(p.PartNumber)
+    if (!Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX) throw new S3Error('InvalidPart', `Part number ${String(p.PartNumber)} is not valid`)
+    if (n <= previous) throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order of the part number.')
+    previous = n
+    const part = stored.get(n)
+    const etag = String(p.ETag ?? '').trim().replace(/^"|"$/g, '')
+    if (part === undefined || part.metadata.etag !== etag) throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${n})`)
+    parts.push(part)
+  }
+  for (let i = 0; i < parts.length - 1; i++) {
+    if (parts[i].size < PART_SIZE_BYTES_MIN) throw new S3Error('EntityTooSmall', `Your proposed upload is smaller than the minimum allowed object size (part ${partNumberOf(parts[i])} has ${parts[i].size} bytes)`)
+  }
+  // S3's multipart ETag: MD5 of the concatenated binary MD5s of the parts, then -N.
+  const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.metadata.etag!, 'hex')))
+  const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
+  const metadata: Record<string, string> = { etag }
+  for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
+  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata)
+  await dropUpload(ctx, uploadId)
+  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"` })
+}
+
+/** Deletes the parts left over and the upload's record. */
+async function dropUpload(ctx: S3Context, uploadId: string): Promise<void> {
+  for (const k of await listPartKeys(ctx, uploadId)) await ctx.client.deleteKey(MULTIPART_VOLUME, ctx.bucket!, k.name).catch(() => {})
+  await ctx.client.deleteKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId)).catch(() => {})
+}
+
+export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const { uploadId } = await upload(ctx)
+  await dropUpload(ctx, uploadId)
+  return new Response(null, { status: 204 })
+}
+
+export async function listParts(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const { uploadId } = await upload(ctx)
+  const markerN = Number(ctx.query.get('part-number-marker') ?? 0)
+  const max = Math.min(LIST_PARTS_MAX, Number(ctx.query.get('max-parts') ?? LIST_PARTS_MAX))
+  if (!Number.isSafeInteger(markerN) || markerN < 0 || !Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'part-number-marker and max-parts must be non-negative integers')
+  const all = (await listPartKeys(ctx, uploadId)).filter((k) => partNumberOf(k) > markerN)
+  const page = all.slice(0, max)
+  const truncated = all.length > page.length
+  return xmlResponse('ListPartsResult', {
+    Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId,
+    Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user }, StorageClass: 'STANDARD',
+    PartNumberMarker: markerN, NextPartNumberMarker: page.length > 0 ? partNumberOf(page[page.length - 1]) : markerN, MaxParts: max, IsTruncated: truncated,
+    Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: `"${k.metadata.etag}"`, Size: k.size })),
+  })
+}
+
+export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const keyMarker = ctx.query.get('key-marker') ?? ''
+  const max = Math.min(1000, Number(ctx.query.get('max-uploads') ?? 1000))
+  let markers: KeyInfo[] = []
+  try {
+    let startAfter: string | undefined
+    for (;;) {
+      const page = await ctx.client.listKeys(MULTIPART_VOLUME, ctx.bucket!, { prefix: 'u/', startAfter })
+      markers.push(...page.keys)
+      if (!page.truncated || page.nextStartAfter === null) break
+      startAfter = page.nextStartAfter
+    }
+  } catch (err) {
+    if (!(err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND'))) throw err
+  }
+  markers = markers.filter((m) => (m.metadata['s3:key'] ?? '').startsWith(prefix) && (m.metadata['s3:key'] ?? '') > keyMarker)
+  markers.sort((a, b) => Buffer.compare(Buffer.from(a.metadata['s3:key']!), Buffer.from(b.metadata['s3:key']!)) || Number(a.metadata['s3:initiatedAtMs']) - Number(b.metadata['s3:initiatedAtMs']))
+  const page = markers.slice(0, max)
+  const truncated = markers.length > page.length
+  const last = page[page.length - 1]
+  return xmlResponse('ListMultipartUploadsResult', {
+    Bucket: ctx.bucket, KeyMarker: keyMarker, UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: prefix, MaxUploads: max, IsTruncated: truncated,
+    ...(truncated ? { NextKeyMarker: last.metadata['s3:key'], NextUploadIdMarker: last.name.slice(2) } : {}),
+    Upload: page.map((m) => ({
+      Key: m.metadata['s3:key'], UploadId: m.name.slice(2), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
+      StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
+    })),
+  })
+}

@@ -1,0 +1,235 @@
+/** @module
+ * Reads an upload body as the client declared it (x-amz-content-sha256): plain (signed with
+ * its SHA-256, or UNSIGNED-PAYLOAD) or aws-chunked (STREAMING-AWS4-HMAC-SHA256-PAYLOAD,
+ * STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), verifying
+ * chunk signatures, length, Content-MD5, the payload hash and x-amz-checksum-* (header or
+ * trailer) as the bytes pass. Yields views of the received buffers: nothing is held whole.
+ * Any mismatch throws at the end of the stream, before the caller commits.
+ */
+import type { DigestName } from '../workers/index.ts'
+import { StreamDigest } from './digests.ts'
+import { S3Error } from './errors.ts'
+import { chunkSignature, EMPTY_SHA256, safeEqual, trailerSignature, type AuthParams } from './sigv4.ts'
+
+export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'sha1', 'sha256'] as const
+export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
+/** The longest line of an aws-chunked header or trailer we accept. */
+const CHUNK_LINE_BYTES_MAX = 4096
+
+export interface PayloadOptions {
+  body: ReadableStream<Uint8Array> | null
+  headers: Headers
+  auth: AuthParams
+  signingKey: Buffer
+  seedSignature: string
+  sizeMaxBytes: number
+}
+
+export interface PayloadResult {
+  sizeBytes: number
+  md5Hex: string
+  /** x-amz-checksum-<alg> → base64, for the algorithm the client asked for (if any). */
+  checksums: Record<string, string>
+}
+
+export interface Payload {
+  /** The declared (decoded) length. */
+  sizeBytes: number
+  source: AsyncIterable<Uint8Array>
+  /** Settles after `source` is exhausted and verified. */
+  result: Promise<PayloadResult>
+}
+
+export function readPayload(o: PayloadOptions): Payload {
+  const mode = o.auth.payloadHash
+  const streaming = mode.startsWith('STREAMING-')
+  const signedChunks = mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' || mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER'
+  const trailer = mode.endsWith('-TRAILER')
+  if (streaming && !signedChunks && mode !== 'STREAMING-UNSIGNED-PAYLOAD-TRAILER') throw new S3Error('InvalidArgument', `Unsupported x-amz-content-sha256 ${mode}`)
+  const hashed = !streaming && mode !== 'UNSIGNED-PAYLOAD'
+  if (hashed && !/^[0-9a-f]{64}$/.test(mode)) throw new S3Error('InvalidArgument', `x-amz-content-sha256 must be a SHA-256 hex digest, UNSIGNED-PAYLOAD or STREAMING-*`)
+  const lengthHeader = streaming ? o.headers.get('x-amz-decoded-content-length') : o.headers.get('content-length')
+  if (lengthHeader === null && o.body !== null) throw new S3Error('MissingContentLength', 'You must provide the Content-Length HTTP header')
+  const sizeBytes = lengthHeader === null ? 0 : Number(lengthHeader)
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new S3Error('InvalidArgument', `Invalid content length ${lengthHeader}`)
+  if (sizeBytes > o.sizeMaxBytes) throw new S3Error('EntityTooLarge', `Your proposed upload of ${sizeBytes} bytes exceeds the maximum allowed size of ${o.sizeMaxBytes}`)
+
+  const expected: Record<string, string | undefined> = {}
+  let algorithm: ChecksumAlgorithm | undefined
+  for (const a of CHECKSUM_ALGORITHMS) {
+    const v = o.headers.get(`x-amz-checksum-${a}`)
+    if (v !== null) { algorithm = a; expected[a] = v }
+  }
+  const trailerNames = (o.headers.get('x-amz-trailer') ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+  for (const t of trailerNames) {
+    const a = t.replace(/^x-amz-checksum-/, '') as ChecksumAlgorithm
+    if (!CHECKSUM_ALGORITHMS.includes(a)) throw new S3Error('InvalidArgument', `Unsupported trailer ${t}`)
+    algorithm = a
+  }
+  const sdkAlgorithm = o.headers.get('x-amz-sdk-checksum-algorithm')?.toLowerCase()
+  if (algorithm === undefined && sdkAlgorithm !== undefined && (CHECKSUM_ALGORITHMS as readonly string[]).includes(sdkAlgorithm)) algorithm = sdkAlgorithm as ChecksumAlgorithm
+  const contentMd5 = o.headers.get('content-md5')
+  if (contentMd5 !== null && !/^[A-Za-z0-9+/]{22}==$/.test(contentMd5)) throw new S3Error('InvalidDigest', 'The Content-MD5 you specified is not valid')
+
+  const names: DigestName[] = ['md5']
+  if (algorithm !== undefined && algorithm !== 'sha256') names.push(algorithm)
+  if (hashed || algorithm === 'sha256') names.push('sha256')
+  const digest = new StreamDigest(names)
+  let resolve!: (r: PayloadResult) => void, reject!: (e: unknown) => void
+  const result = new Promise<PayloadResult>((res, rej) => { resolve = res; reject = rej })
+  result.catch(() => {})
+  const trailers: Record<string, string> = {}
+
+  async function* source(): AsyncGenerator<Uint8Array> {
+    try {
+      const raw = o.body === null ? empty() : iterate(o.body)
+      const data = streaming ? decodeChunked(raw, { signed: signedChunks, trailer, auth: o.auth, key: o.signingKey, seed: o.seedSignature, trailers }) : raw
+      let total = 0
+      for await (const piece of data) {
+        total += piece.length
+        if (total > sizeBytes) throw new S3Error('InvalidRequest', `The body is longer than its declared length of ${sizeBytes} bytes`)
+        await digest.update(piece)
+        yield piece
+      }
+      if (total !== sizeBytes) throw new S3Error('IncompleteBody', `You did not provide the number of bytes specified by the Content-Length HTTP header (${total} of ${sizeBytes})`)
+      const d = await digest.finish()
+      if (hashed && d.sha256!.toString('hex') !== mode) throw new S3Error('XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed')
+      if (contentMd5 !== null && d.md5!.toString('base64') !== contentMd5) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received')
+      const checksums: Record<string, string> = {}
+      if (algorithm !== undefined) {
+        const actual = d[algorithm]!.toString('base64')
+        const want = expected[algorithm] ?? trailers[`x-amz-checksum-${algorithm}`]
+        if (want !== undefined && want !== actual) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
+        checksums[`x-amz-checksum-${algorithm}`] = actual
+      }
+      resolve({ sizeBytes, md5Hex: d.md5!.toString('hex'), checksums })
+    } catch (err) {
+      reject(err)
+      throw err
+    }
+  }
+  return { sizeBytes, source: source(), result }
+}
+
+async function* empty(): AsyncGenerator<Uint8Array> {}
+
+async function* iterate(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader()
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      yield value
+    }
+  } catch (err) {
+    throw new S3Error('IncompleteBody', `The request body ended early: ${(err as Error).message}`)
+  } finally {
+    reader.releaseLock()
+  }
+}
+
+interface ChunkedOptions {
+  signed: boolean
+  trailer: boolean
+  auth: AuthParams
+  key: Buffer
+  seed: string
+  /** Filled with the trailing headers. */
+  trailers: Record<string, string>
+}
+
+/**
+ * Decodes aws-chunked framing (`hex-size[;chunk-signature=sig]\r\n data \r\n ... 0...\r\n
+ * trailers \r\n`), checking each chunk's chained signature when signed.
+ */
+export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedOptions): AsyncGenerator<Uint8Array> {
+  let state: 'header' | 'data' | 'crlf' | 'trailer' | 'done' = 'header'
+  let line = ''
+  let remaining = 0
+  let crlf = 0
+  let previous = o.seed
+  let chunkSig = ''
+  // Chunk hashes run in the worker pool; their signatures are checked in order as the hashes
+  // arrive, and all of them before the body ends (so before anything is committed).
+  let hash = new StreamDigest(['sha256'])
+  let checked: Promise<void> = Promise.resolve()
+  const trailerLines: string[] = []
+  const bad = (why: string) => new S3Error('IncompleteBody', `Malformed aws-chunked body: ${why}`)
+  const verifyChunk = (sha: Promise<string> | string) => {
+    if (!o.signed) return
+    const given = chunkSig
+    checked = checked.then(async () => {
+      const want = chunkSignature(o.key, o.auth, previous, await sha)
+      if (!safeEqual(want, given)) throw new S3Error('SignatureDoesNotMatch', 'The chunk signature does not match')
+      previous = want
+    })
+    checked.catch(() => {})
+  }
+  const endTrailer = () => {
+    let signature: string | undefined
+    let canonical = ''
+    for (const l of trailerLines) {
+      const colon = l.indexOf(':')
+      if (colon <= 0) throw bad(`trailer line ${JSON.stringify(l)}`)
+      const name = l.slice(0, colon).trim().toLowerCase(), value = l.slice(colon + 1).trim()
+      if (name === 'x-amz-trailer-signature') { signature = value; continue }
+      o.trailers[name] = value
+      canonical += `${name}:${value}\n`
+    }
+    if (o.signed && o.trailer) {
+      if (signature === undefined || !safeEqual(trailerSignature(o.key, o.auth, previous, canonical), signature)) throw new S3Error('SignatureDoesNotMatch', 'The trailer signature does not match')
+    }
+  }
+  for await (const buf of raw) {
+    let at = 0
+    while (at < buf.length && state !== 'done') {
+      if (state === 'data') {
+        const n = Math.min(remaining, buf.length - at)
+        const piece = buf.subarray(at, at + n)
+        if (o.signed) await hash.update(piece)
+        at += n
+        remaining -= n
+        yield piece
+        if (remaining === 0) { state = 'crlf'; crlf = 0 }
+        continue
+      }
+      if (state === 'crlf') {
+        if (buf[at] !== (crlf === 0 ? 13 : 10)) throw bad('missing CRLF after chunk data')
+        at++
+        if (++crlf === 2) {
+          const done = hash
+          verifyChunk(done.finish().then((d) => d.sha256!.toString('hex')))
+          hash = new StreamDigest(['sha256'])
+          state = 'header'
+        }
+        continue
+      }
+      // header or trailer: read a line
+      const nl = buf.indexOf(10, at)
+      const end = nl < 0 ? buf.length : nl + 1
+      line += Buffer.from(buf.buffer, buf.byteOffset + at, end - at).toString('latin1')
+      at = end
+      if (line.length > CHUNK_LINE_BYTES_MAX) throw bad('line too long')
+      if (nl < 0) continue
+      const text = line.replace(/\r?\n$/, '')
+      line = ''
+      if (state === 'trailer') {
+        if (text === '') { await checked; endTrailer(); state = 'done' }
+        else trailerLines.push(text)
+        continue
+      }
+      const [sizeHex, ...exts] = text.split(';')
+      if (!/^[0-9a-fA-F]{1,12}$/.test(sizeHex)) throw bad(`chunk size ${JSON.stringify(sizeHex)}`)
+      chunkSig = exts.map((e) => e.trim()).find((e) => e.startsWith('chunk-signature='))?.slice('chunk-signature='.length) ?? ''
+      if (o.signed && chunkSig === '') throw new S3Error('SignatureDoesNotMatch', 'A chunk has no signature')
+      remaining = parseInt(sizeHex, 16)
+      if (remaining === 0) {
+        verifyChunk(EMPTY_SHA256)
+        state = 'trailer'
+      } else state = 'data'
+    }
+  }
+  await checked
+  if (state === 'trailer' && line === '') { endTrailer(); return }
+  if (state !== 'done') throw bad('body ended inside a chunk')
+}

@@ -1,0 +1,171 @@
+/** @module
+ * Verifies AWS Signature Version 4 (the S3 flavour: paths encoded once, payload hash from
+ * x-amz-content-sha256): header auth and presigned query auth, plus the chunk and trailer
+ * signatures of aws-chunked bodies. Signing follows the AWS "Create a signed AWS API request"
+ * guide; the verification side is ours. Pure but for node:crypto; time comes in as nowMs.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { S3Error } from './errors.ts'
+
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+/** S3 refuses requests whose date is more than 15 minutes off (RequestTimeTooSkewed). */
+export const CLOCK_SKEW_MS_MAX = 15 * 60_000
+/** Presigned URLs live at most 7 days (X-Amz-Expires). */
+export const PRESIGN_EXPIRES_SECONDS_MAX = 7 * 24 * 3600
+
+export interface SignedRequest {
+  method: string
+  /** The raw path as sent, percent-encoded. */
+  rawPath: string
+  /** The raw query string, without '?'. */
+  rawQuery: string
+  headers: Headers
+}
+
+/** The parsed, not yet verified credentials of a request. */
+export interface AuthParams {
+  kind: 'header' | 'presigned'
+  accessKey: string
+  /** yyyymmdd/region/s3/aws4_request */
+  scope: string
+  amzDate: string
+  signedHeaders: string[]
+  signature: string
+  /** x-amz-content-sha256 (header auth) or UNSIGNED-PAYLOAD (presigned). */
+  payloadHash: string
+  /** Presigned only: lifetime in seconds. */
+  expiresSeconds?: number
+}
+
+const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data).digest()
+export const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex')
+
+/** RFC 3986 encoding as SigV4 wants it: unreserved characters kept, '/' kept for paths. */
+export function awsEncode(s: string, keepSlash: boolean): string {
+  let out = encodeURIComponent(s).replace(/[!'()*]/g, (ch) => '%' + ch.charCodeAt(0).toString(16).toUpperCase())
+  if (keepSlash) out = out.replace(/%2F/g, '/')
+  return out
+}
+
+function decodeOrRaw(s: string): string {
+  try { return decodeURIComponent(s) } catch { return s }
+}
+
+/** Each path segment decoded and encoded again, so clients' encoding choices do not matter. */
+export function canonicalPath(rawPath: string): string {
+  return rawPath.split('/').map((seg) => {
+    try { return awsEncode(decodeURIComponent(seg), false) } catch { return seg }
+  }).join('/')
+}
+
+export function canonicalQuery(rawQuery: string, omit?: string): string {
+  if (rawQuery === '') return ''
+  const pairs: [string, string][] = []
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const k = awsEncode(decodeOrRaw(eq < 0 ? part : part.slice(0, eq)), false)
+    const v = awsEncode(decodeOrRaw(eq < 0 ? '' : part.slice(eq + 1)), false)
+    if (k === omit) continue
+    pairs.push([k, v])
+  }
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&')
+}
+
+function parseAmzDate(s: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+  if (m === null) throw new S3Error('AccessDenied', `Invalid X-Amz-Date ${s}`)
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])
+}
+
+/** Reads the credentials from the Authorization header or the presigned query; throws AccessDenied when there are none. */
+export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParams {
+  const header = req.headers.get('authorization')
+  if (header !== null && header.startsWith('AWS4-HMAC-SHA256 ')) {
+    const fields: Record<string, string> = {}
+    for (const part of header.slice('AWS4-HMAC-SHA256 '.length).split(',')) {
+      const eq = part.indexOf('=')
+      if (eq > 0) fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim()
+    }
+    const { Credential: credential, SignedHeaders: signed, Signature: signature } = fields
+    if (!credential || !signed || !signature) throw new S3Error('AccessDenied', 'Authorization header lacks Credential, SignedHeaders or Signature')
+    const slash = credential.indexOf('/')
+    let amzDate = req.headers.get('x-amz-date')
+    if (amzDate === null) {
+      const date = req.headers.get('date')
+      if (date === null || Number.isNaN(Date.parse(date))) throw new S3Error('AccessDenied', 'Request has no X-Amz-Date or Date header')
+      amzDate = new Date(Date.parse(date)).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
+    }
+    return {
+      kind: 'header', accessKey: credential.slice(0, slash), scope: credential.slice(slash + 1), amzDate,
+      signedHeaders: signed.split(';'), signature, payloadHash: req.headers.get('x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD',
+    }
+  }
+  if (query.get('X-Amz-Algorithm') === 'AWS4-HMAC-SHA256') {
+    const credential = query.get('X-Amz-Credential') ?? ''
+    const slash = credential.indexOf('/')
+    const expires = Number(query.get('X-Amz-Expires'))
+    if (slash < 0 || !query.get('X-Amz-Date') || !query.get('X-Amz-SignedHeaders') || !query.get('X-Amz-Signature')) throw new S3Error('AccessDenied', 'Presigned URL lacks X-Amz-Credential, -Date, -SignedHeaders or -Signature')
+    if (!Number.isSafeInteger(expires) || expires < 1 || expires > PRESIGN_EXPIRES_SECONDS_MAX) throw new S3Error('AccessDenied', `X-Amz-Expires must be 1..${PRESIGN_EXPIRES_SECONDS_MAX}`)
+    return {
+      kind: 'presigned', accessKey: credential.slice(0, slash), scope: credential.slice(slash + 1), amzDate: query.get('X-Amz-Date')!,
+      signedHeaders: query.get('X-Amz-SignedHeaders')!.split(';'), signature: query.get('X-Amz-Signature')!,
+      payloadHash: req.headers.get('x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD', expiresSeconds: expires,
+    }
+  }
+  if (header !== null) throw new S3Error('AccessDenied', 'Only AWS Signature Version 4 is supported')
+  throw new S3Error('AccessDenied', 'Anonymous requests are denied')
+}
+
+/** Checks the request time: skew for header auth, expiry for presigned URLs. */
+export function checkTime(auth: AuthParams, nowMs: number): void {
+  const at = parseAmzDate(auth.amzDate)
+  if (auth.kind === 'presigned') {
+    if (at - nowMs > CLOCK_SKEW_MS_MAX) throw new S3Error('RequestTimeTooSkewed', 'The presigned URL is dated in the future')
+    if (nowMs > at + auth.expiresSeconds! * 1000) throw new S3Error('AccessDenied', 'Request has expired')
+    return
+  }
+  if (Math.abs(nowMs - at) > CLOCK_SKEW_MS_MAX) throw new S3Error('RequestTimeTooSkewed', 'The difference between the request time and the server time is too large')
+}
+
+export function signingKey(secret: string, scope: string): Buffer {
+  const [date, region, service, terminator] = scope.split('/')
+  if (terminator !== 'aws4_request' || service !== 's3' || !/^\d{8}$/.test(date ?? '')) throw new S3Error('AccessDenied', `Invalid credential scope ${scope}`)
+  return hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), 'aws4_request')
+}
+
+export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
+  const headers = auth.signedHeaders.map((name) => {
+    const value = req.headers.get(name)
+    return `${name}:${(value ?? '').trim().replace(/\s+/g, ' ')}\n`
+  }).join('')
+  const query = canonicalQuery(req.rawQuery, auth.kind === 'presigned' ? 'X-Amz-Signature' : undefined)
+  return [req.method, canonicalPath(req.rawPath), query, headers, auth.signedHeaders.join(';'), auth.payloadHash].join('\n')
+}
+
+/** Throws SignatureDoesNotMatch unless the request is signed with `key`; returns the seed signature. */
+export function verifySignature(req: SignedRequest, auth: AuthParams, key: Buffer): string {
+  if (!auth.signedHeaders.includes('host')) throw new S3Error('AccessDenied', 'host must be a signed header')
+  const toSign = ['AWS4-HMAC-SHA256', auth.amzDate, auth.scope, sha256Hex(canonicalRequest(req, auth))].join('\n')
+  const expected = createHmac('sha256', key).update(toSign).digest('hex')
+  if (!safeEqual(expected, auth.signature)) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  return expected
+}
+
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a), y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** The signature of one aws-chunked chunk, chained from the previous one. */
+export function chunkSignature(key: Buffer, auth: AuthParams, previous: string, dataSha256Hex: string): string {
+  const toSign = ['AWS4-HMAC-SHA256-PAYLOAD', auth.amzDate, auth.scope, previous, EMPTY_SHA256, dataSha256Hex].join('\n')
+  return createHmac('sha256', key).update(toSign).digest('hex')
+}
+
+/** The signature of the trailing headers of an aws-chunked body. */
+export function trailerSignature(key: Buffer, auth: AuthParams, previous: string, trailer: string): string {
+  const toSign = ['AWS4-HMAC-SHA256-TRAILER', auth.amzDate, auth.scope, previous, sha256Hex(trailer)].join('\n')
+  return createHmac('sha256', key).update(toSign).digest('hex')
+}

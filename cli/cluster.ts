@@ -1,5 +1,5 @@
 /** @module
- * An embedded cluster in one process: SCM, OM and N datanodes with data under one directory
+ * An embedded cluster in one process: SCM, OM, N datanodes and (optionally) the S3 gateway, with data under one directory
  * (what `o3 local` runs and what tests start, like Ozone's MiniOzoneCluster). Ports come from
  * the design (SCM 9860, OM 9862, datanode n on 9900 + n) or 0 for free ones.
  */
@@ -10,6 +10,7 @@ import { OzoneManager } from '../control/om/index.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { O3Client } from '../datapath/client/index.ts'
+import { S3Gateway } from '../datapath/s3/index.ts'
 
 export interface LocalClusterOptions {
   dataDir: string
@@ -20,6 +21,8 @@ export interface LocalClusterOptions {
   overrides?: Partial<O3Config>
   /** Read O3_* environment overrides (true for `o3 local`, false for tests). */
   env?: boolean
+  /** Start the S3 gateway too (`o3 local` does). */
+  s3?: boolean
 }
 
 /** `o3 local` shortens Ozone's minutes to seconds: a laptop cluster notices a dead node fast. */
@@ -33,6 +36,7 @@ export const LOCAL_DEFAULTS: Partial<O3Config> = {
 export class LocalCluster {
   scm!: StorageContainerManager
   om!: OzoneManager
+  s3g: S3Gateway | undefined
   readonly datanodes: (Datanode | undefined)[] = []
   readonly config: O3Config
   private readonly datanodeConfigs: O3Config[] = []
@@ -68,6 +72,13 @@ export class LocalCluster {
     await this.om.start()
     await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
+    if (this.options.s3) {
+      this.s3g = new S3Gateway({
+        config: this.config, omAddress: this.om.address, scmAddress: this.scm.address, port: free ? 0 : this.config['s3g.port'],
+        domain: this.config['s3g.domain'] || undefined, region: this.config['s3g.region'],
+      })
+      await this.s3g.start()
+    }
   }
 
   /** Starts datanode i (0-based) again on the port it had, keeping its data. */
@@ -102,6 +113,7 @@ export class LocalCluster {
   }
 
   async stop(): Promise<void> {
+    await this.s3g?.stop()
     await Promise.all(this.datanodes.map((dn) => dn?.stop()))
     await this.om?.stop()
     await this.scm?.stop()

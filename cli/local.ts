@@ -1,5 +1,5 @@
 /** @module
- * `o3 local`: the embedded cluster, in this process or (--processes) as one child process per
+ * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process or (--processes) as one child process per
  * service with its PID in DIR/pids/<service>.pid, so that a node can be killed like a real
  * one. Prints the endpoints once ready; Ctrl-C or SIGTERM stops it, and data stays in DIR.
  */
@@ -50,48 +50,57 @@ export async function local(argv: string[]): Promise<void> {
   const free = values.ports === 'free'
   if (values.processes) return localProcesses({ dataDir, n, free, json: values.json })
 
-  const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true })
+  const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true })
   try {
     await cluster.start()
   } catch (err) {
     await cluster.stop().catch(() => {})
     throw err
   }
-  printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, values.json)
+  const s3Key = await cluster.client().getS3Secret(S3_USER)
+  printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, values.json)
   await waitForSignal()
   console.error('o3 local: stopping')
   await cluster.stop()
 }
 
-interface Endpoints { scm: string; om: string; datanodes: string[]; dataDir: string; pids?: Record<string, number> }
+/** The user whose S3 key pair `o3 local` prints (created on first start, the same after). */
+const S3_USER = process.env.USER || 'o3'
+
+interface Endpoints { scm: string; om: string; s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; datanodes: string[]; dataDir: string; pids?: Record<string, number> }
 
 function printEndpoints(e: Endpoints, json: boolean): void {
   if (json) return printJson(e)
   console.log(`O3 is ready (data in ${e.dataDir})`)
   printTable(['service', 'endpoint'], [
-    ['SCM', `http://${e.scm}`], ['OM', `http://${e.om}`],
+    ['S3 gateway', e.s3], ['SCM', `http://${e.scm}`], ['OM', `http://${e.om}`],
     ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `http://${d}`]),
   ])
-  console.log(`Try: npx o3 sh volume create /vol1 && npx o3 sh bucket create /vol1/bucket1 && npx o3 sh key put /vol1/bucket1/hello ./README.md`)
+  console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
+  console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1`)
+  console.log(`  aws --endpoint-url ${e.s3} s3 mb s3://bucket1 && aws --endpoint-url ${e.s3} s3 cp ./README.md s3://bucket1/`)
+  console.log(`Native: npx o3 sh volume create /vol1 && npx o3 sh bucket create /vol1/bucket1 && npx o3 sh key put /vol1/bucket1/hello ./README.md`)
   console.log('Stop with Ctrl-C; starting again on the same --data keeps every key.')
 }
 
 async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean }): Promise<void> {
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
   const base = loadConfig({ overrides: { ...LOCAL_DEFAULTS, 'scm.safemode.minDatanodes': Math.min(o.n, 3), 'client.replication': o.n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE' } })
-  const scmPort = await port(9860), omPort = await port(9862)
-  const scmAddress = `${base.host}:${scmPort}`
+  const scmPort = await port(9860), omPort = await port(9862), s3Port = await port(9878)
+  const scmAddress = `${base.host}:${scmPort}`, omAddress = `${base.host}:${omPort}`
   const services: [string, O3Config][] = [
     ['scm', { ...base, 'scm.port': scmPort, 'scm.address': scmAddress, 'scm.dir': join(o.dataDir, 'scm') }],
-    ['om', { ...base, 'om.port': omPort, 'om.address': `${base.host}:${omPort}`, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
+    ['om', { ...base, 'om.port': omPort, 'om.address': omAddress, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
   ]
   for (let i = 1; i <= o.n; i++) {
     services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(9900 + i), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
   }
+  services.push(['s3g', { ...base, 's3g.port': s3Port, 'om.address': omAddress, 'scm.address': scmAddress }])
   if (!o.free) {
     await checkPortFree(scmPort, 'SCM')
     await checkPortFree(omPort, 'OM')
-    for (const [name, c] of services.slice(2)) await checkPortFree(c['datanode.port'], name)
+    await checkPortFree(s3Port, 'S3 gateway')
+    for (const [name, c] of services.slice(2, 2 + o.n)) await checkPortFree(c['datanode.port'], name)
   }
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
@@ -108,15 +117,17 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     child.on('exit', (code, signal) => console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`))
     if (name === 'scm') await waitHealthy(scmAddress)
   }
-  const client = new O3Client({ om: `${base.host}:${omPort}`, scm: scmAddress })
+  const client = new O3Client({ om: omAddress, scm: scmAddress })
   for (const until = Date.now() + 60_000; ;) {
     const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus').catch(() => ({ inSafeMode: true }))
     const omUp = await client.listVolumes().then(() => true, () => false)
-    if (!s.inSafeMode && omUp) break
+    const s3Up = await fetch(`http://${base.host}:${s3Port}/`).then(() => true, () => false)
+    if (!s.inSafeMode && omUp && s3Up) break
     if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
     await new Promise((r) => setTimeout(r, 100))
   }
-  printEndpoints({ scm: scmAddress, om: `${base.host}:${omPort}`, datanodes: services.slice(2).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
+  const s3Key = await client.getS3Secret(S3_USER)
+  printEndpoints({ scm: scmAddress, om: omAddress, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: services.slice(2, 2 + o.n).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
   await waitForSignal()
   console.error('o3 local: stopping')
   await Promise.all([...children.values()].map((c) => new Promise<void>((res) => {

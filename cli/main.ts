@@ -11,7 +11,8 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
     case 'local': return (await import('./local.ts')).local(rest)
-    case 'scm': case 'om': case 'datanode': return (await import('./services.ts')).runService(command, rest)
+    case 'scm': case 'om': case 'datanode': case 's3g': return (await import('./services.ts')).runService(command, rest)
+    case 's3': return (await import('./s3.ts')).s3(rest)
     case 'sh': return (await import('./sh.ts')).sh(rest)
     case 'admin': return (await import('./admin.ts')).admin(rest)
     case undefined: case 'help': case '--help': case '-h':
@@ -23,7 +24,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-  () => { if (!['local', 'scm', 'om', 'datanode'].includes(process.argv[2] ?? '')) process.exit(0) },
+  () => { if (!['local', 'scm', 'om', 'datanode', 's3g'].includes(process.argv[2] ?? '')) process.exit(0) },
   (err: unknown) => {
     if (err instanceof UsageError) { console.error(`o3: ${err.message}`); process.exit(2) }
     if (err instanceof O3Error) { console.error(`o3: ${err.message} (${err.code})`); process.exit(1) }

@@ -1,22 +1,24 @@
 /** @module
- * `o3 scm`, `o3 om`, `o3 datanode`: one service per process for real deployments, each from
+ * `o3 scm`, `o3 om`, `o3 datanode`, `o3 s3g`: one service per process for real deployments, each from
  * `--config FILE` (JSON of settings) plus O3_* environment overrides; stops on SIGTERM/SIGINT.
  */
 import { loadConfig } from '../core/config.ts'
 import { StorageContainerManager } from '../control/scm/index.ts'
 import { OzoneManager } from '../control/om/index.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
+import { S3Gateway } from '../datapath/s3/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { parse } from './args.ts'
 
-export async function runService(name: 'scm' | 'om' | 'datanode', argv: string[]): Promise<void> {
+export async function runService(name: 'scm' | 'om' | 'datanode' | 's3g', argv: string[]): Promise<void> {
   const { values } = parse(argv, { config: { type: 'string' } })
   const config = loadConfig({ file: values.config })
   const service = name === 'scm' ? new StorageContainerManager({ config })
     : name === 'om' ? new OzoneManager({ config, scmAddress: config['scm.address'] })
+    : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'], port: config['s3g.port'], domain: config['s3g.domain'] || undefined, region: config['s3g.region'] })
     : new Datanode({ config, scmAddress: config['scm.address'] })
   await service.start()
-  console.log(`o3 ${name} ready on ${service.address}`)
+  console.log(`o3 ${name} ready on ${'endpoint' in service ? service.endpoint : service.address}`)
   await new Promise<void>((resolve) => {
     const stop = () => resolve()
     process.once('SIGTERM', stop)

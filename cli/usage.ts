@@ -19,8 +19,13 @@ o3 admin container info ID
 o3 admin safemode status
   all take --scm HOST:PORT and --json`
 
+export const S3_USAGE = `o3 s3 getsecret --user NAME     create or show the user's S3 key pair (awsAccessKey, awsSecret)
+o3 s3 revokesecret --user NAME  the key stops working at once
+  both take --om HOST:PORT and --json`
+
 export const USAGE = `usage: o3 <command> ...
   ${LOCAL_USAGE}
-  o3 scm|om|datanode [--config FILE]     one service (settings from FILE and O3_* variables)
+  o3 scm|om|datanode|s3g [--config FILE] one service (settings from FILE and O3_* variables)
+${S3_USAGE.replace(/^/gm, '  ')}
 ${SH_USAGE.replace(/^/gm, '  ')}
 ${ADMIN_USAGE.replace(/^/gm, '  ')}`

@@ -36,6 +36,10 @@ export interface O3Config {
   /** Blocks written in one chunk below this size are packed instead of getting a file. */
   'datanode.smallBlockBytes': number
   'datanode.workerThreads': number
+  's3g.port': number
+  /** Virtual-hosted-style domain (`bucket.<domain>`); empty: path-style only. */
+  's3g.domain': string
+  's3g.region': string
   'client.chunkSizeBytes': number
   'client.bytesPerChecksum': number
   'client.checksumType': ChecksumType
@@ -69,6 +73,9 @@ export const DEFAULT_CONFIG: O3Config = {
   'datanode.heartbeatIntervalMs': 30_000,
   'datanode.smallBlockBytes': 64 * 1024,
   'datanode.workerThreads': 2,
+  's3g.port': 9878,
+  's3g.domain': '',
+  's3g.region': 'us-east-1',
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
   'client.checksumType': 'XXH64',
@@ -87,7 +94,7 @@ export function validateConfig(c: O3Config): O3Config {
     if (typeof c[key] !== typeof DEFAULT_CONFIG[key]) bad(key, `expected a ${typeof DEFAULT_CONFIG[key]}`)
     if (typeof c[key] === 'number' && (!Number.isSafeInteger(c[key]) || (c[key] as number) < 0)) bad(key, 'expected a non-negative integer')
   }
-  for (const key of ['scm.port', 'om.port', 'datanode.port'] as const) if (c[key] > 65535) bad(key, 'not a port')
+  for (const key of ['scm.port', 'om.port', 'datanode.port', 's3g.port'] as const) if (c[key] > 65535) bad(key, 'not a port')
   if (c['client.chunkSizeBytes'] < 1 || c['client.chunkSizeBytes'] > CHUNK_SIZE_BYTES_MAX) bad('client.chunkSizeBytes', `must be 1..${CHUNK_SIZE_BYTES_MAX}`)
   if (c['client.bytesPerChecksum'] < BYTES_PER_CHECKSUM_MIN) bad('client.bytesPerChecksum', `must be at least ${BYTES_PER_CHECKSUM_MIN}`)
   if (c['client.chunkSizeBytes'] % c['client.bytesPerChecksum'] !== 0) bad('client.chunkSizeBytes', 'must be a multiple of client.bytesPerChecksum')

@@ -89,6 +89,15 @@ test('o3 admin datanode/pipeline/container/safemode answer in JSON', async () =>
   assert.is((await json<{ inSafeMode: boolean }>('admin', 'safemode', 'status')).inSafeMode, false)
 })
 
+test('o3 s3 getsecret shows the same pair until revokesecret; then a new one', async () => {
+  const first = await json<{ awsAccessKey: string; awsSecret: string }>('s3', 'getsecret', '--user', 'alice')
+  assert.ok(first.awsAccessKey.length >= 16 && first.awsSecret.length >= 32)
+  assert.equal(await json('s3', 'getsecret', '--user', 'alice'), first)
+  assert.is((await run('s3', 'revokesecret', '--user', 'alice')).code, 0)
+  const second = await json<{ awsAccessKey: string }>('s3', 'getsecret', '--user', 'alice')
+  assert.is.not(second.awsAccessKey, first.awsAccessKey)
+})
+
 test('errors print one line and exit non-zero; a failed get leaves no file', async () => {
   for (const [args, pattern, code] of [
     [['sh', 'key', 'info', '/vol1/bucket1/none'], /KEY_NOT_FOUND/, 1],

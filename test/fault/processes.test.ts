@@ -20,7 +20,7 @@ const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'o3-fault-'))
 const env = { ...process.env, O3_SCM_BLOCK_SIZEBYTES: String(MiB), O3_DATANODE_HEARTBEATINTERVALMS: '300', O3_SCM_HEARTBEAT_STALEMS: '3000', O3_SCM_HEARTBEAT_DEADMS: '6000' }
 let local: ChildProcess
-let endpoints: { scm: string; om: string; datanodes: string[]; pids: Record<string, number> }
+let endpoints: { scm: string; om: string; s3: string; datanodes: string[]; pids: Record<string, number> }
 let client: O3Client
 const restarted: ChildProcess[] = []
 
@@ -71,6 +71,17 @@ test.after(async () => {
 const before = randomBytes(3 * MiB + 5, 1)
 const big = randomBytes(24 * MiB + 3, 2)
 let victim = ''
+
+test('o3 local --processes runs every service, the S3 gateway included, with a PID file each', async () => {
+  for (const name of ['scm', 'om', 's3g', 'datanode-1', 'datanode-4']) {
+    const pid = Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
+    assert.ok(pid > 0 && pid === endpoints.pids[name], name)
+    process.kill(pid, 0)
+  }
+  const anonymous = await fetch(`${endpoints.s3}/`)
+  assert.is(anonymous.status, 403)
+  assert.match(await anonymous.text(), /<Code>AccessDenied<\/Code>/)
+})
 
 test('kill -9 of a pipeline datanode mid-write: the write completes on another pipeline', async () => {
   await client.putKey('vol', 'bkt', 'before', before)

@@ -25,15 +25,28 @@ interface Chunk {
   slab?: SharedArrayBuffer
 }
 
+/** A chunk written to the current block and kept until putBlock covers it. */
+interface Written {
+  chunk: Chunk
+  offset: number
+  /** Every replica acknowledged the writeChunk. */
+  acked: boolean
+}
+
 interface BlockState {
   alloc: AllocatedBlock
   /** Bytes acknowledged by putBlock on every replica. */
   committed: number
   /** Bytes handed to writeChunk (acknowledged or in flight). */
   written: number
-  /** Chunks after `committed`, kept for a rewrite until the next putBlock succeeds. */
-  unflushed: Chunk[]
+  /** Chunks after `committed`, in order, kept for a rewrite until a putBlock covers them. */
+  unflushed: Written[]
+  /** A putBlock is in flight for this block. */
+  committing: boolean
 }
+
+/** Chunks a writer keeps at most: those in flight and those acknowledged but not yet committed. */
+const RETAINED_CHUNKS_MAX = CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS
 
 export interface KeyWriterOptions {
   om: RpcClient
@@ -129,7 +142,7 @@ export class KeyWriter {
 
   private releaseAll(): void {
     if (this.partial !== undefined) { this.slabs.release(this.partial.slab); this.partial = undefined }
-    if (this.block !== undefined) { for (const c of this.block.unflushed) this.releaseChunk(c); this.block.unflushed = [] }
+    if (this.block !== undefined) { for (const w of this.block.unflushed) this.releaseChunk(w.chunk); this.block.unflushed = [] }
   }
 
   private releaseChunk(c: Chunk): void {
@@ -162,7 +175,7 @@ export class KeyWriter {
     const excluding = this.exclude.datanodes.length + this.exclude.pipelines.length + this.exclude.containers.length > 0
     let alloc = excluding ? undefined : this.preallocated.shift()
     alloc ??= await this.om.call<AllocatedBlock>('allocateBlock', { clientId: this.session.clientId, excludeList: this.exclude })
-    return { alloc, committed: 0, written: 0, unflushed: [] }
+    return { alloc, committed: 0, written: 0, unflushed: [], committing: false }
   }
 
   /** Hands one chunk to the current block, opening a new block when it is full. */
@@ -182,31 +195,59 @@ export class KeyWriter {
     const whole = last && this.block.written === 0
     this.start(this.block, chunk, whole)
     this.options.onProgress?.(this.size)
-    if (this.inflight.size >= CLIENT_CHUNKS_INFLIGHT_MAX) await Promise.race(this.inflight)
-    if (this.block.unflushed.length >= CLIENT_FLUSH_CHUNKS) await this.flush()
+    // Back-pressure: a window of chunks in flight, and a bound on the chunks kept for a
+    // rewrite. putBlock runs beside the writes (commitAhead), so data never stops flowing.
+    const block = this.block
+    while (this.failure === undefined && this.inflight.size > 0 && (this.inflight.size >= CLIENT_CHUNKS_INFLIGHT_MAX || block.unflushed.length >= RETAINED_CHUNKS_MAX)) {
+      await Promise.race(this.inflight)
+    }
   }
 
   /** Starts writing a chunk at the block's end; a failure is recorded, not thrown. */
   private start(block: BlockState, chunk: Chunk, whole: boolean): void {
     const offset = block.written
     block.written += chunk.data.length
-    block.unflushed.push(chunk)
+    const entry: Written = { chunk, offset, acked: false }
+    block.unflushed.push(entry)
     const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, 0, chunk.data.length + chunk.checksums.length) : undefined
     const p: Promise<void> = writeChunk({
       blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, offset, data: chunk.data, checksums: chunk.checksums, joined,
       checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole,
-    }).then(() => { if (whole && this.block === block) this.markCommitted(block) }, (err) => { this.failure ??= toO3Error(err) })
+    }).then(() => {
+      entry.acked = true
+      if (whole) this.committedUpTo(block, block.written)
+      else this.commitAhead(block)
+    }, (err) => { this.failure ??= toO3Error(err) })
       .finally(() => this.inflight.delete(p))
     this.inflight.add(p)
   }
 
-  private markCommitted(block: BlockState): void {
-    block.committed = block.written
-    for (const c of block.unflushed) this.releaseChunk(c)
-    block.unflushed = []
+  /** Starts a putBlock for the acknowledged prefix once it holds enough chunks, one at a time. */
+  private commitAhead(block: BlockState): void {
+    if (block.committing || this.failure !== undefined || block !== this.block) return
+    let end = block.committed, count = 0
+    for (const w of block.unflushed) {
+      if (!w.acked) break
+      end = w.offset + w.chunk.data.length
+      count++
+    }
+    if (count < CLIENT_FLUSH_CHUNKS) return
+    block.committing = true
+    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end)
+      .then(() => this.committedUpTo(block, end), (err) => { this.failure ??= toO3Error(err) })
+      .finally(() => { block.committing = false; this.inflight.delete(p); this.commitAhead(block) })
+    this.inflight.add(p)
   }
 
-  /** Waits for the chunks in flight, then commits the block so far on every replica. */
+  /** Every replica holds the block up to `end`: the chunks before it need no rewrite. */
+  private committedUpTo(block: BlockState, end: number): void {
+    block.committed = Math.max(block.committed, end)
+    while (block.unflushed.length > 0 && block.unflushed[0].offset + block.unflushed[0].chunk.data.length <= block.committed) {
+      this.releaseChunk(block.unflushed.shift()!.chunk)
+    }
+  }
+
+  /** Waits for everything in flight, then commits the block so far on every replica. */
   private async flush(): Promise<void> {
     for (;;) {
       await Promise.allSettled(this.inflight)
@@ -215,7 +256,7 @@ export class KeyWriter {
       if (block === undefined || block.committed === block.written) return
       try {
         await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written)
-        this.markCommitted(block)
+        this.committedUpTo(block, block.written)
         return
       } catch (err) {
         this.failure = toO3Error(err)
@@ -238,7 +279,7 @@ export class KeyWriter {
       if (block.committed > 0) this.done.push({ blockId: block.alloc.blockId, length: block.committed })
       this.failure = undefined
       this.block = await this.nextBlock()
-      for (const chunk of block.unflushed) this.start(this.block, chunk, false)
+      for (const w of block.unflushed) this.start(this.block, w.chunk, false)
       await Promise.allSettled(this.inflight)
     }
   }

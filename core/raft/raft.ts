@@ -408,6 +408,9 @@ export class Raft {
         if (pr === undefined) break
         pr.recentActive = true
         pr.probeSent = false
+        // Appends in a full window may all have been lost: free one slot per heartbeat so
+        // replication resumes (etcd FreeFirstOne); a gap makes the follower reject and probe.
+        if (pr.state === 'replicate' && pr.inflights.length >= this.config.inflightCountMax) pr.inflights.shift()
         if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, false)
         if (m.context !== '') this.ackRead(m.context, m.from)
         break
@@ -605,6 +608,8 @@ export class Raft {
       return true
     }
     if (this.pendingReads.size + this.readsBeforeCommit.length >= RAFT_READ_INDEX_PENDING_COUNT_MAX) return false
+    // The network may deliver a follower's request twice: it is one read.
+    if (this.pendingReads.has(context)) return true
     if (this.log.term(this.log.committed) !== this.term) {
       this.readsBeforeCommit.push({ context, from })
       return true

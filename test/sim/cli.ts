@@ -1,0 +1,46 @@
+/** @module
+ * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ticks T]`: runs N seeds (from S,
+ * default 1), or with `--seed S` alone replays seed S and prints its trace on failure.
+ * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
+ */
+import { replay, runSeeds } from './run.ts'
+
+function parse(argv: string[]): Map<string, string> {
+  const out = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (!a.startsWith('--')) throw new TypeError(`Cannot parse argument ${a}: expected --name value`)
+    out.set(a.slice(2), argv[i + 1] ?? '')
+    i++
+  }
+  return out
+}
+
+const args = parse(process.argv.slice(2))
+const nodesArg = args.get('nodes')
+if (nodesArg !== undefined && nodesArg !== '3' && nodesArg !== '5') throw new RangeError(`Cannot run sim: --nodes ${nodesArg} is not 3 or 5`)
+const nodes = nodesArg === undefined ? undefined : (Number(nodesArg) as 3 | 5)
+const ticks = args.has('ticks') ? Number(args.get('ticks')) : undefined
+const seedArg = args.get('seed')
+const seedsArg = args.get('seeds')
+
+if (seedArg !== undefined && seedsArg === undefined) {
+  const r = replay(Number(seedArg), nodes, undefined, ticks)
+  if (r.violations.length > 0 || args.has('trace')) for (const line of r.trace) console.log(line)
+  for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}`)
+  console.log(`sim: 1 seeds, ${r.violations.length} violations`)
+  process.exit(r.violations.length === 0 ? 0 : 1)
+}
+
+const count = Number(seedsArg ?? 100)
+const first = Number(seedArg ?? 1)
+if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`Cannot run sim: --seeds ${seedsArg} is not a positive integer`)
+const started = Date.now()
+let done = 0
+const { seeds, failures } = runSeeds({ first, count, nodes, faultTicks: ticks }, (r) => {
+  for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}`)
+})
+done = seeds
+console.error(`(${done} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
+console.log(`sim: ${seeds} seeds, ${failures.length} violations`)
+process.exit(failures.length === 0 ? 0 : 1)

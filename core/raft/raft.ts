@@ -411,7 +411,9 @@ export class Raft {
         // Appends in a full window may all have been lost: free one slot per heartbeat so
         // replication resumes (etcd FreeFirstOne); a gap makes the follower reject and probe.
         if (pr.state === 'replicate' && pr.inflights.length >= this.config.inflightCountMax) pr.inflights.shift()
-        if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, false)
+        // Resend even an empty append: if the last appends were lost, the follower answers
+        // with a rejection that sends us back to probing (etcd sendAppend on heartbeat).
+        if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true)
         if (m.context !== '') this.ackRead(m.context, m.from)
         break
       case 'readIndex':

@@ -1,9 +1,12 @@
 /** @module
  * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ticks T]`: runs N seeds (from S,
  * default 1), or with `--seed S` alone replays seed S and prints its trace on failure.
+ * `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
  * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
  */
+import { buildMutant, loadMutants } from './mutants/apply.ts'
 import { replay, runSeeds } from './run.ts'
+import type { RaftModule } from './simulator.ts'
 
 function parse(argv: string[]): Map<string, string> {
   const out = new Map<string, string>()
@@ -23,9 +26,16 @@ const nodes = nodesArg === undefined ? undefined : (Number(nodesArg) as 3 | 5)
 const ticks = args.has('ticks') ? Number(args.get('ticks')) : undefined
 const seedArg = args.get('seed')
 const seedsArg = args.get('seeds')
+let raft: RaftModule | undefined
+const mutantName = args.get('mutant')
+if (mutantName !== undefined) {
+  const mutant = loadMutants().find((m) => m.name === mutantName)
+  if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${mutantName}`)
+  raft = (await buildMutant(mutant)).raft
+}
 
 if (seedArg !== undefined && seedsArg === undefined) {
-  const r = replay(Number(seedArg), nodes, undefined, ticks)
+  const r = replay(Number(seedArg), nodes, raft, ticks)
   if (r.violations.length > 0 || args.has('trace')) for (const line of r.trace) console.log(line)
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}`)
   console.log(`sim: 1 seeds, ${r.violations.length} violations`)
@@ -36,11 +46,9 @@ const count = Number(seedsArg ?? 100)
 const first = Number(seedArg ?? 1)
 if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`Cannot run sim: --seeds ${seedsArg} is not a positive integer`)
 const started = Date.now()
-let done = 0
-const { seeds, failures } = runSeeds({ first, count, nodes, faultTicks: ticks }, (r) => {
+const { seeds, failures } = runSeeds({ first, count, nodes, faultTicks: ticks, raft }, (r) => {
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}`)
 })
-done = seeds
-console.error(`(${done} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
+console.error(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
 console.log(`sim: ${seeds} seeds, ${failures.length} violations`)
 process.exit(failures.length === 0 ? 0 : 1)

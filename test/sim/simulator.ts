@@ -170,7 +170,7 @@ class Simulation {
   }
 
   run(): void {
-    const faultMs = (this.options.faultTicks ?? 300) * MS_PER_TICK
+    const faultMs = (this.options.faultTicks ?? 1000) * MS_PER_TICK
     const livenessMs = (this.options.livenessTicks ?? 200) * MS_PER_TICK
     for (; this.nowMs < faultMs; this.nowMs++) this.step()
     this.heal()

@@ -31,7 +31,9 @@ const mutantName = args.get('mutant')
 if (mutantName !== undefined) {
   const mutant = loadMutants().find((m) => m.name === mutantName)
   if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${mutantName}`)
-  raft = (await buildMutant(mutant)).raft
+  const built = await buildMutant(mutant)
+  raft = built.raft
+  process.on('exit', built.dispose)
 }
 
 if (seedArg !== undefined && seedsArg === undefined) {

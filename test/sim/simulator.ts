@@ -108,6 +108,11 @@ class Simulation {
   private readonly dupP: number
   private readonly delayMaxMs: number
   private readonly crashP: number
+  /** Crashes aimed at the leader: the schedules of Raft's Figure 8 need them. */
+  private readonly leaderCrashP: number
+  /** Crash between persisting a Ready and sending it; far likelier when it makes a leader. */
+  private readonly midReadyCrashP: number
+  private readonly newLeaderCrashP: number
   private readonly partitionP: number
   private readonly snapshotEvery: number
   private readonly keys: string[]
@@ -123,13 +128,19 @@ class Simulation {
     this.lossP = p.pick([0, 0.01, 0.05, 0.15])
     this.dupP = p.pick([0, 0.02, 0.1])
     this.delayMaxMs = p.pick([5, 20, 60])
-    this.crashP = p.pick([0, 0.003, 0.01, 0.03])
-    this.partitionP = p.pick([0, 0.005, 0.02])
+    // A third of the seeds are storms: every kind of crash and partition at once, as the
+    // schedules behind Raft's Figure 8 need several faults in a row.
+    const storm = p.chance(1 / 3)
+    this.crashP = storm ? 0.01 : p.pick([0, 0.003, 0.01, 0.03])
+    this.partitionP = storm ? 0.02 : p.pick([0, 0.005, 0.02])
+    this.leaderCrashP = storm ? 0.03 : p.pick([0, 0, 0.01, 0.03])
+    this.midReadyCrashP = storm ? 0.005 : p.pick([0, 0.001, 0.005])
+    this.newLeaderCrashP = storm ? 0.5 : p.pick([0, 0.2, 0.5])
     this.snapshotEvery = p.pick([3, 10, 40, 1000])
     this.keys = ['a', 'b', 'c'].slice(0, p.between(1, 3))
     this.opP = p.pick([0.1, 0.3, 0.8])
-    const inflightCountMax = p.pick([1, 4, 256])
-    const appendEntriesCountMax = p.pick([1, 2, 8, 64])
+    const inflightCountMax = storm ? 1 : p.pick([1, 4, 256])
+    const appendEntriesCountMax = storm ? p.pick([1, 2]) : p.pick([1, 2, 8, 64])
     const voters = Array.from({ length: options.nodes }, (_, i) => i + 1)
     for (const id of voters) {
       const jitter = p.fork()
@@ -143,7 +154,7 @@ class Simulation {
     this.configOverrides = { inflightCountMax, appendEntriesCountMax }
     const clientCount = p.between(1, 4)
     for (let i = 1; i <= clientCount; i++) this.clients.push({ id: i, seq: 0, leaderHint: 0, outstanding: undefined })
-    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} clients ${clientCount} keys ${this.keys.length}`)
+    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} clients ${clientCount} keys ${this.keys.length}`)
   }
 
   private configOverrides: { inflightCountMax: number; appendEntriesCountMax: number }
@@ -170,7 +181,7 @@ class Simulation {
   }
 
   run(): void {
-    const faultMs = (this.options.faultTicks ?? 1000) * MS_PER_TICK
+    const faultMs = (this.options.faultTicks ?? 3000) * MS_PER_TICK
     const livenessMs = (this.options.livenessTicks ?? 200) * MS_PER_TICK
     for (; this.nowMs < faultMs; this.nowMs++) this.step()
     this.heal()
@@ -284,6 +295,11 @@ class Simulation {
       if (rd.hardState !== undefined) n.storage.write({ kind: 'hardState', hardState: rd.hardState })
       if (rd.mustSync) n.storage.sync()
       if (rd.softState !== undefined) this.trace(`n${n.id} is ${rd.softState.role}, leader ${rd.softState.leader}, term ${raw.status().hardState.term}`)
+      const newLeader = rd.softState?.role === 'leader'
+      if (this.faulty && this.prng.chance(newLeader ? this.newLeaderCrashP : this.midReadyCrashP)) {
+        this.crash(n, 'before sending its Ready')
+        return
+      }
       for (const m of rd.messages) this.send({ kind: 'raft', msg: m }, m.from, m.to)
       if (rd.snapshot !== undefined) {
         n.kv = KvStore.restore(rd.snapshot.data, rd.snapshot.meta.index)
@@ -388,11 +404,11 @@ class Simulation {
     const p = this.prng
     const live = this.nodes.filter((n) => n.raw !== undefined)
     if (live.length > 0 && p.chance(this.crashP)) {
-      const n = p.pick(live)
-      n.storage.crash(p)
-      n.raw = undefined
-      n.restartAtMs = this.nowMs + p.between(1, 60) * MS_PER_TICK
-      this.trace(`n${n.id} crashes`)
+      this.crash(p.pick(live), '')
+    }
+    const target = this.currentLeader()
+    if (target !== undefined && p.chance(this.leaderCrashP)) {
+      this.crash(target, 'as leader')
     }
     if (live.length > 0 && p.chance(0.05)) p.pick(live).storage.flushSome(p)
     if (this.blocked.size > 0 && this.nowMs >= this.healAtMs) {
@@ -401,7 +417,10 @@ class Simulation {
     }
     if (this.blocked.size === 0 && p.chance(this.partitionP)) {
       const ids = this.nodes.map((n) => n.id)
-      const side = new Set(ids.filter(() => p.chance(0.5)))
+      // Half the partitions isolate the leader, which keeps taking client proposals it
+      // cannot commit: the uncommitted old-term entries of Raft's Figure 8.
+      const leaderNow = this.currentLeader()
+      const side = leaderNow !== undefined && p.chance(0.5) ? new Set([leaderNow.id]) : new Set(ids.filter(() => p.chance(0.5)))
       const oneWay = p.chance(0.3)
       for (const a of ids) for (const b of ids) {
         if (side.has(a) && !side.has(b)) {
@@ -418,7 +437,15 @@ class Simulation {
       if (leader.raw!.transferLeadership(to)) this.trace(`n${leader.id} transfers leadership to n${to}`)
       this.drain(leader)
     }
-    if (leader !== undefined && p.chance(0.01)) this.changeMembership(leader)
+    const stillLeader = this.currentLeader()
+    if (stillLeader !== undefined && p.chance(0.01)) this.changeMembership(stillLeader)
+  }
+
+  private crash(n: SimNode, when: string): void {
+    n.storage.crash(this.prng)
+    n.raw = undefined
+    n.restartAtMs = this.nowMs + this.prng.between(1, 60) * MS_PER_TICK
+    this.trace(`n${n.id} crashes ${when}`)
   }
 
   private changeMembership(leader: SimNode): void {

@@ -17,6 +17,8 @@ export interface Mutant {
   readonly file: string
   readonly search: string
   readonly replace: string
+  /** The first seed that caught it in `npm run sim:mutants` (a regression test in npm test). */
+  readonly killedBySeed: number
 }
 
 const distCore = new URL('../../../core/', import.meta.url)

@@ -41,7 +41,8 @@ export function makeConfig(options: ConfigOptions): Config {
     inflightCountMax: RAFT_INFLIGHT_COUNT_MAX,
     appendEntriesCountMax: RAFT_APPEND_ENTRIES_COUNT_MAX,
     appendBytesMax: RAFT_APPEND_BYTES_MAX,
-    ...options,
+    // An option left undefined keeps its default.
+    ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ConfigOptions),
   }
   const positiveInt = (v: number, max: number, name: string) => {
     if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new RangeError(`Cannot configure raft: ${name} ${v} is not in [1, ${max}]`)

@@ -9,7 +9,7 @@ import type { ServerType } from '@hono/node-server'
 import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
-import { bootstrap, RawNode, type Entry, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import { bootstrap, joiner, RawNode, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
 import { HttpTransport, listen, raftApp } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
@@ -19,6 +19,7 @@ export interface StateMachine {
   /** Applies one committed entry (never a leader's empty no-op); returns the proposer's answer. */
   apply(entry: Entry): unknown
   snapshot(): Uint8Array
+  /** Replaces the state with a snapshot's; empty data means the initial, empty state. */
   restore(snapshot: Snapshot): void
 }
 
@@ -26,7 +27,7 @@ export interface RaftHostOptions {
   readonly id: NodeId
   /** The LMDB directory of this node's log and hard state. */
   readonly dir: string
-  /** Voters of a brand-new group (ignored when the store already holds state). */
+  /** Voters of a brand-new group, or none for a node that joins an existing one (ignored when the store holds state). */
   readonly voters: readonly NodeId[]
   readonly stateMachine: StateMachine
   /** Listen port; 0 picks a free one. */
@@ -74,13 +75,12 @@ export class RaftHost {
   private leaderUrl = ''
   private peerUrls = new Map<NodeId, string>()
 
-  private constructor(options: RaftHostOptions) {
+  private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored) {
     this.id = options.id
     this.options = options
     this.batching = options.batching ?? true
-    this.store = RaftLmdbStore.open(options.dir)
-    const restored = this.store.restore() ?? bootstrap({ voters: [...options.voters], learners: [] })
-    if (restored.snapshot.meta.index > 0) options.stateMachine.restore(restored.snapshot)
+    this.store = store
+    options.stateMachine.restore(restored.snapshot)
     this.lastSnapshotIndex = restored.snapshot.meta.index
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
@@ -90,7 +90,15 @@ export class RaftHost {
 
   /** Opens the store and starts listening; call `start(peers)` once every peer's URL is known. */
   static async create(options: RaftHostOptions): Promise<RaftHost> {
-    const host = new RaftHost(options)
+    const store = RaftLmdbStore.open(options.dir)
+    let restored = store.restore()
+    if (restored === undefined) {
+      // A founding member: the membership snapshot is stored before anything else happens.
+      restored = options.voters.length > 0 ? bootstrap({ voters: [...options.voters], learners: [] }) : joiner()
+      store.save({ snapshot: restored.snapshot, hardState: restored.hardState, entries: [] })
+      await store.sync()
+    }
+    const host = new RaftHost(options, store, restored)
     const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
     const { server, port } = await listen(app, options.port ?? 0)
     host.server = server

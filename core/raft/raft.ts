@@ -399,7 +399,7 @@ export class Raft {
             pr.becomeReplicate()
           } else if (pr.state === 'replicate') pr.freeLE(m.index)
           if (this.maybeCommit()) this.bcastAppend()
-          else if (wasPaused) this.maybeSendAppend(m.from, false)
+          else if (wasPaused) this.maybeSendAppend(m.from, true) // it may have missed the commit index
           while (this.maybeSendAppend(m.from, false));
           if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: m.from })
         }

@@ -112,7 +112,18 @@ export interface Restored {
 
 export const EMPTY_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 }
 
-/** The state a brand-new group member starts from. */
+/**
+ * The state each founding member of a new group starts from: the membership as a
+ * committed snapshot at index 1, term 1 (etcd's Bootstrap writes it as committed entries
+ * at term 1). Since no log starts before index 2, a member added later always receives a
+ * snapshot, and with it the membership; had it received index 1.. as entries, it would
+ * never learn the founders and could elect itself alone.
+ */
 export function bootstrap(confState: ConfState): Restored {
-  return { hardState: EMPTY_HARD_STATE, snapshot: { meta: { index: 0, term: 0, confState }, data: new Uint8Array(0) }, entries: [] }
+  return { hardState: { term: 1, vote: NONE, commit: 1 }, snapshot: { meta: { index: 1, term: 1, confState }, data: new Uint8Array(0) }, entries: [] }
+}
+
+/** The state of a node that will join an existing group: it knows nothing until the leader's snapshot. */
+export function joiner(): Restored {
+  return { hardState: EMPTY_HARD_STATE, snapshot: { meta: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) }, entries: [] }
 }

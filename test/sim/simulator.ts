@@ -11,7 +11,7 @@
  */
 import { AssertionError } from '../../core/assert.ts'
 import type { RawNode as RawNodeClass, Message, NodeId, Restored } from '../../core/raft/index.ts'
-import { bootstrap } from '../../core/raft/index.ts'
+import type { bootstrap, joiner } from '../../core/raft/index.ts'
 import { KvStore, decodePut, encodePut } from './kv.ts'
 import { checkLinearizable, type Operation } from './linearizability.ts'
 import { Prng } from './prng.ts'
@@ -20,6 +20,8 @@ import { SimStorage } from './storage.ts'
 /** The Raft implementation under test (a planted-bug copy for mutants). */
 export interface RaftModule {
   readonly RawNode: typeof RawNodeClass
+  readonly bootstrap: typeof bootstrap
+  readonly joiner: typeof joiner
 }
 
 export interface SimOptions {
@@ -141,11 +143,15 @@ class Simulation {
     this.opP = p.pick([0.1, 0.3, 0.8])
     const inflightCountMax = storm ? 1 : p.pick([1, 4, 256])
     const appendEntriesCountMax = storm ? p.pick([1, 2]) : p.pick([1, 2, 8, 64])
-    const voters = Array.from({ length: options.nodes }, (_, i) => i + 1)
-    for (const id of voters) {
+    // Half the 5-node seeds found the group with 3 voters; nodes 4 and 5 start empty and
+    // join through membership changes (they learn the membership from a snapshot).
+    const joiners = options.nodes === 5 && p.chance(0.5)
+    const all = Array.from({ length: options.nodes }, (_, i) => i + 1)
+    const voters = joiners ? [1, 2, 3] : all
+    for (const id of all) {
       const jitter = p.fork()
       const node: SimNode = {
-        id, storage: new SimStorage(bootstrap({ voters, learners: [] })), raw: undefined, kv: new KvStore(), restartAtMs: 0,
+        id, storage: new SimStorage(voters.includes(id) ? options.raft.bootstrap({ voters, learners: [] }) : options.raft.joiner()), raw: undefined, kv: new KvStore(), restartAtMs: 0,
         jitter, pendingPuts: new Map(), pendingReads: new Map(), readCounter: 0, checkedCommit: 0,
       }
       this.nodes.push(node)
@@ -154,7 +160,7 @@ class Simulation {
     this.configOverrides = { inflightCountMax, appendEntriesCountMax }
     const clientCount = p.between(1, 4)
     for (let i = 1; i <= clientCount; i++) this.clients.push({ id: i, seq: 0, leaderHint: 0, outstanding: undefined })
-    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} clients ${clientCount} keys ${this.keys.length}`)
+    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} clients ${clientCount} keys ${this.keys.length}${joiners ? ' joiners 4,5' : ''}`)
   }
 
   private configOverrides: { inflightCountMax: number; appendEntriesCountMax: number }
@@ -189,14 +195,19 @@ class Simulation {
     for (; this.nowMs < deadline && !this.quiet(); this.nowMs++) this.step()
     if (!this.quiet()) {
       const open = this.clients.filter((c) => c.outstanding).map((c) => `client ${c.id} seq ${c.seq}`)
-      this.fail(`liveness: ${livenessMs / MS_PER_TICK} ticks after faults stopped, leader ${this.currentLeader()?.id ?? 'none'}, unfinished: ${open.join(', ') || 'none'}`)
+      const lagging = this.nodes.filter((n) => n.raw !== undefined).map((n) => `n${n.id} applied ${n.raw!.status().applied}/${n.raw!.status().lastIndex}`)
+      this.fail(`liveness: ${livenessMs / MS_PER_TICK} ticks after faults stopped, leader ${this.currentLeader()?.id ?? 'none'}, unfinished: ${open.join(', ') || 'none'}; ${lagging.join(', ')}`)
     }
     const bad = checkLinearizable(this.history)
     if (bad.length > 0) this.fail(`linearizability: history of key(s) ${bad.join(', ')} is not linearizable`)
   }
 
+  /** Liveness: a leader, no unfinished request, and every member has applied the leader's whole log. */
   private quiet(): boolean {
-    return this.currentLeader() !== undefined && this.clients.every((c) => c.outstanding === undefined)
+    const leader = this.currentLeader()
+    if (leader === undefined || this.clients.some((c) => c.outstanding !== undefined)) return false
+    const s = leader.raw!.status()
+    return [...s.confState.voters, ...s.confState.learners].every((id) => (this.nodes[id - 1].raw?.status().applied ?? 0) >= s.lastIndex)
   }
 
   private currentLeader(): SimNode | undefined {

@@ -21,7 +21,7 @@ class Counter implements StateMachine {
     return new TextEncoder().encode(JSON.stringify(this.values))
   }
   restore(s: Snapshot): void {
-    this.values = JSON.parse(new TextDecoder().decode(s.data)) as string[]
+    this.values = s.data.byteLength === 0 ? [] : (JSON.parse(new TextDecoder().decode(s.data)) as string[])
   }
 }
 

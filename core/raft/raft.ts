@@ -306,19 +306,11 @@ export class Raft {
   private stepFollower(m: Message): void {
     switch (m.type) {
       case 'app':
-        this.electionElapsed = 0
-        this.lead = m.from
-        this.handleAppend(m)
-        break
       case 'heartbeat':
-        this.electionElapsed = 0
-        this.lead = m.from
-        this.handleHeartbeat(m)
-        break
       case 'snap':
         this.electionElapsed = 0
         this.lead = m.from
-        this.handleSnapshot(m)
+        this.handleFromLeader(m)
         break
       case 'timeoutNow':
         this.hup('transfer')
@@ -340,16 +332,11 @@ export class Raft {
   private stepCandidate(m: Message): void {
     switch (m.type) {
       case 'app':
-        this.becomeFollower(m.term, m.from)
-        this.handleAppend(m)
-        break
       case 'heartbeat':
-        this.becomeFollower(m.term, m.from)
-        this.handleHeartbeat(m)
-        break
       case 'snap':
+        // A leader of our term exists: we lost this election.
         this.becomeFollower(m.term, m.from)
-        this.handleSnapshot(m)
+        this.handleFromLeader(m)
         break
       case 'voteResp': {
         if (m.pre !== (this.role === 'preCandidate')) break
@@ -432,6 +419,19 @@ export class Raft {
         break
       default:
         unreachable(m, 'message')
+    }
+  }
+
+  private handleFromLeader(m: Extract<Message, { type: 'app' | 'heartbeat' | 'snap' }>): void {
+    switch (m.type) {
+      case 'app':
+        return this.handleAppend(m)
+      case 'heartbeat':
+        return this.handleHeartbeat(m)
+      case 'snap':
+        return this.handleSnapshot(m)
+      default:
+        unreachable(m, 'message from a leader')
     }
   }
 

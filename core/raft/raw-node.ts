@@ -8,7 +8,7 @@ import { assert } from '../assert.ts'
 import { makeConfig, type ConfigOptions } from './config.ts'
 import { RAFT_COMMITTED_ENTRIES_COUNT_MAX } from './limits.ts'
 import { decodeConfChange, encodeConfChange, Raft, type ProposeResult } from './raft.ts'
-import type { ConfChange, ConfState, HardState, Message, NodeId, Ready, Restored, Role, Snapshot, SoftState } from './types.ts'
+import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, Restored, Role, Snapshot, SoftState } from './types.ts'
 
 export interface Status {
   readonly id: NodeId
@@ -155,7 +155,7 @@ export class RawNode {
   }
 
   /** The entries from `lo` to the last index (for simulators checking log matching); borrowed. */
-  entriesFrom(lo: number): readonly import('./types.ts').Entry[] {
+  entriesFrom(lo: number): readonly Entry[] {
     const log = this.raft.log
     return log.slice(Math.max(lo, log.firstIndex()), log.lastIndex() + 1)
   }

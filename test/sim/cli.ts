@@ -1,7 +1,7 @@
 /** @module
  * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ticks T]`: runs N seeds (from S,
  * default 1), or with `--seed S` alone replays seed S and prints its trace on failure.
- * `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
+ * `--trace` prints the trace even when the seed passes; `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
  * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
  */
 import { buildMutant, loadMutants } from './mutants/apply.ts'
@@ -13,8 +13,12 @@ function parse(argv: string[]): Map<string, string> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (!a.startsWith('--')) throw new TypeError(`Cannot parse argument ${a}: expected --name value`)
-    out.set(a.slice(2), argv[i + 1] ?? '')
-    i++
+    const value = argv[i + 1]
+    if (value === undefined || value.startsWith('--')) out.set(a.slice(2), '') // a flag such as --trace
+    else {
+      out.set(a.slice(2), value)
+      i++
+    }
   }
   return out
 }
@@ -37,7 +41,7 @@ if (mutantName !== undefined) {
 }
 
 if (seedArg !== undefined && seedsArg === undefined) {
-  const r = replay(Number(seedArg), nodes, raft, ticks)
+  const r = replay({ seed: Number(seedArg), nodes, raft, faultTicks: ticks })
   if (r.violations.length > 0 || args.has('trace')) for (const line of r.trace) console.log(line)
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}`)
   console.log(`sim: 1 seeds, ${r.violations.length} violations`)

@@ -37,6 +37,6 @@ export function runSeeds(range: SeedRange, onFailure?: (r: SimResult) => void): 
 }
 
 /** Replays one seed with its trace. */
-export function replay(seed: number, nodes?: 3 | 5, raftModule?: RaftModule, faultTicks?: number): SimResult {
-  return runSimulation({ seed, nodes: nodesFor(seed, nodes), raft: raftModule ?? raft, faultTicks, trace: true })
+export function replay(options: { seed: number; nodes?: 3 | 5; raft?: RaftModule; faultTicks?: number }): SimResult {
+  return runSimulation({ seed: options.seed, nodes: nodesFor(options.seed, options.nodes), raft: options.raft ?? raft, faultTicks: options.faultTicks, trace: true })
 }

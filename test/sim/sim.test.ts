@@ -18,15 +18,15 @@ for (let first = 1; first <= SEEDS; first += CHUNK) {
 }
 
 test('replay() of one seed gives the same trace twice', () => {
-  const a = replay(7)
-  const b = replay(7)
+  const a = replay({ seed: 7 })
+  const b = replay({ seed: 7 })
   assert.ok(a.trace.length > 100)
   assert.equal(a.trace, b.trace)
   assert.equal(a.violations, [])
 })
 
 test('runSimulation() drives real load: operations complete and entries commit', () => {
-  const r = replay(4, 3)
+  const r = replay({ seed: 4, nodes: 3 })
   assert.ok(r.ops > 10, `ops ${r.ops}`)
   assert.ok(r.commits > 10, `commits ${r.commits}`)
 })

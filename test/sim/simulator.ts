@@ -248,9 +248,12 @@ class Simulation {
         this.drain(n)
       }
       this.tickClients()
+    }
+    // Every step that changed anything is checked (a step with no delivery and no tick changes nothing).
+    if (due !== undefined || this.nowMs % MS_PER_TICK === 0) {
+      this.checkSafety()
       this.checkLogMatching()
     }
-    this.checkSafety()
   }
 
   // ---- network ----

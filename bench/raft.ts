@@ -89,7 +89,7 @@ async function runCase(c: Case): Promise<CaseResult> {
     await Promise.all(Array.from({ length: concurrency }, worker))
     const elapsed = (performance.now() - started) / 1000
     latencies.sort((a, b) => a - b)
-    const httpRequests = hosts.reduce((n, h) => n + ((h as unknown as { transport?: { sentRequests: number } }).transport?.sentRequests ?? 0), 0)
+    const httpRequests = hosts.reduce((n, h) => n + h.transportStats().requests, 0)
     return {
       ...c, commits: latencies.length, seconds: elapsed, commitsPerSecond: latencies.length / elapsed,
       p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), httpRequests,

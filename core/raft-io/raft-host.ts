@@ -261,8 +261,8 @@ export class RaftHost {
     await this.store.close()
   }
 
-  /** Messages the transport dropped (peer down, queue full). */
-  droppedMessages(): number {
-    return this.transport?.droppedCount() ?? 0
+  /** Transport counters: HTTP requests sent, and messages dropped (peer down, queue full). */
+  transportStats(): { requests: number; dropped: number } {
+    return { requests: this.transport?.sentRequests ?? 0, dropped: this.transport?.droppedCount() ?? 0 }
   }
 }

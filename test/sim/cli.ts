@@ -52,9 +52,17 @@ const count = Number(seedsArg ?? 100)
 const first = Number(seedArg ?? 1)
 if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`Cannot run sim: --seeds ${seedsArg} is not a positive integer`)
 const started = Date.now()
+const TRACE_TAIL_LINES = 40
+let traced = false
 const { seeds, failures } = runSeeds({ first, count, nodes, faultTicks: ticks, raft }, (r) => {
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}`)
+  if (traced) return
+  // The first failing seed's trace ends here; the replay command prints all of it.
+  traced = true
+  const trace = replay({ seed: r.seed, nodes: r.nodes as 3 | 5, raft, faultTicks: ticks }).trace
+  console.log(`  last ${TRACE_TAIL_LINES} of ${trace.length} trace lines:`)
+  for (const line of trace.slice(-TRACE_TAIL_LINES)) console.log(`  | ${line}`)
 })
-console.error(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
+console.log(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
 console.log(`sim: ${seeds} seeds, ${failures.length} violations`)
 process.exit(failures.length === 0 ? 0 : 1)

@@ -143,6 +143,9 @@ class Simulation {
     this.opP = p.pick([0.1, 0.3, 0.8])
     const inflightCountMax = storm ? 1 : p.pick([1, 4, 256])
     const appendEntriesCountMax = storm ? p.pick([1, 2]) : p.pick([1, 2, 8, 64])
+    // Most seeds run with pre-vote and check-quorum, some without either, so that the
+    // plain Raft paths (a vote bumps the term; a cut-off leader stays) are covered too.
+    this.nodeConfig = { inflightCountMax, appendEntriesCountMax, preVote: p.chance(0.75), checkQuorum: p.chance(0.75) }
     // Half the 5-node seeds found the group with 3 voters; nodes 4 and 5 start empty and
     // join through membership changes (they learn the membership from a snapshot).
     const joiners = options.nodes === 5 && p.chance(0.5)
@@ -155,15 +158,14 @@ class Simulation {
         jitter, pendingPuts: new Map(), pendingReads: new Map(), readCounter: 0, checkedCommit: 0,
       }
       this.nodes.push(node)
-      this.start(node, { inflightCountMax, appendEntriesCountMax })
+      this.start(node)
     }
-    this.configOverrides = { inflightCountMax, appendEntriesCountMax }
     const clientCount = p.between(1, 4)
     for (let i = 1; i <= clientCount; i++) this.clients.push({ id: i, seq: 0, leaderHint: 0, outstanding: undefined })
-    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} clients ${clientCount} keys ${this.keys.length}${joiners ? ' joiners 4,5' : ''}`)
+    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} preVote ${this.nodeConfig.preVote} checkQuorum ${this.nodeConfig.checkQuorum} clients ${clientCount} keys ${this.keys.length}${joiners ? ' joiners 4,5' : ''}`)
   }
 
-  private configOverrides: { inflightCountMax: number; appendEntriesCountMax: number }
+  private readonly nodeConfig: { inflightCountMax: number; appendEntriesCountMax: number; preVote: boolean; checkQuorum: boolean }
 
   private trace(line: string): void {
     if (this.options.trace) this.traceLines.push(`${this.nowMs}ms ${line}`)
@@ -174,11 +176,11 @@ class Simulation {
     throw new Violation(message)
   }
 
-  private start(node: SimNode, overrides?: { inflightCountMax: number; appendEntriesCountMax: number }): void {
+  private start(node: SimNode): void {
     const restored: Restored = node.storage.restore()
     node.raw = new this.options.raft.RawNode({
       id: node.id, randomInt: (n) => node.jitter.int(n), electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2,
-      preVote: true, checkQuorum: true, ...(overrides ?? this.configOverrides),
+      ...this.nodeConfig,
     }, restored)
     node.kv = KvStore.restore(restored.snapshot.data, restored.snapshot.meta.index)
     node.pendingPuts = new Map()

@@ -65,6 +65,8 @@ export class Raft {
   /** Leader: index of the last membership change proposed; no new one until it is applied. */
   private pendingConfIndex = 0
   leadTransferee: NodeId = NONE
+  /** Leader: proposals were appended and not yet broadcast. */
+  proposalsToSend = false
   private readonly pendingReads = new Map<string, PendingRead>()
   private readonly pendingReadOrder: string[] = []
   /** Leader: ReadIndex requests waiting for the first commit of its term (thesis §6.4 step 1). */
@@ -539,8 +541,17 @@ export class Raft {
     }
     this.appendEntries([{ type, data }])
     if (type === 'confChange') this.pendingConfIndex = this.log.lastIndex()
-    this.bcastAppend()
+    // Broadcast once per Ready, not once per proposal: proposals made between two Readies
+    // travel in the same append messages (RawNode.ready calls flushProposals).
+    this.proposalsToSend = true
     return { ok: true, index: this.log.lastIndex(), term: this.term }
+  }
+
+  /** Sends appends for proposals accepted since the last call. */
+  flushProposals(): void {
+    if (!this.proposalsToSend) return
+    this.proposalsToSend = false
+    if (this.role === 'leader') this.bcastAppend()
   }
 
   private confChangeValid(cc: ConfChange): boolean {

@@ -88,7 +88,7 @@ export class RawNode {
     const hs = this.hardState()
     const ss = this.softState()
     const log = this.raft.log
-    return this.raft.msgs.length > 0 || this.raft.readStates.length > 0 || log.pendingSnapshot !== undefined ||
+    return this.raft.proposalsToSend || this.raft.msgs.length > 0 || this.raft.readStates.length > 0 || log.pendingSnapshot !== undefined ||
       log.unstableFrom <= log.lastIndex() || log.committed > log.applied ||
       hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit ||
       ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role
@@ -96,6 +96,7 @@ export class RawNode {
 
   ready(): Ready {
     this.input()
+    this.raft.flushProposals()
     const log = this.raft.log
     const hs = this.hardState()
     const ss = this.softState()

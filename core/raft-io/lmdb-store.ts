@@ -1,6 +1,6 @@
 /** @module
  * The durable side of one Raft node on LMDB: entries keyed by index in `raftLog`, the hard
- * state and latest snapshot in `raftMeta`. Each Ready is written in one transaction;
+ * state and latest snapshot in `raftMeta`. Each Ready is written in one asynchronous transaction;
  * `sync()` resolves once it is on disk, and the loop awaits it before sending anything
  * that depends on it (the vote, the appended entries). Must not decide anything Raft does.
  */
@@ -20,7 +20,9 @@ export class RaftLmdbStore {
   private readonly meta: Database<unknown, string>
 
   private constructor(path: string) {
-    this.root = open({ path })
+    // Without overlapping sync an LMDB commit is durable when it completes; commits run on
+    // lmdb's write thread, so awaiting one never blocks the event loop.
+    this.root = open({ path, overlappingSync: false })
     this.log = this.root.openDB<StoredEntry, number>({ name: 'raftLog' })
     this.meta = this.root.openDB<unknown, string>({ name: 'raftMeta' })
   }
@@ -42,9 +44,14 @@ export class RaftLmdbStore {
     return { hardState, snapshot: { meta: snapshot.meta, data: new Uint8Array(snapshot.data) }, entries }
   }
 
-  /** Writes what one Ready asks to persist, in one transaction (not yet synced). */
-  save(ready: { readonly snapshot?: Snapshot; readonly entries: readonly Entry[]; readonly hardState?: HardState }): void {
-    this.root.transactionSync(() => {
+  /**
+   * Writes what one Ready asks to persist, in one transaction; resolves once it is committed
+   * and on disk. Transactions commit in call order. Asynchronous on purpose: a synchronous
+   * commit waited for the disk with the event loop blocked (half the wall time of a 3-node
+   * bench in one process).
+   */
+  async save(ready: { readonly snapshot?: Snapshot; readonly entries: readonly Entry[]; readonly hardState?: HardState }): Promise<void> {
+    await this.root.transaction(() => {
       if (ready.snapshot !== undefined) {
         this.meta.put('snapshot', ready.snapshot)
         for (const key of this.log.getKeys({})) this.log.remove(key)
@@ -59,8 +66,8 @@ export class RaftLmdbStore {
   }
 
   /** Records our own snapshot and drops the entries it covers. */
-  compact(snapshot: Snapshot): void {
-    this.root.transactionSync(() => {
+  async compact(snapshot: Snapshot): Promise<void> {
+    await this.root.transaction(() => {
       this.meta.put('snapshot', snapshot)
       for (const key of this.log.getKeys({ end: snapshot.meta.index + 1 })) this.log.remove(key)
     })

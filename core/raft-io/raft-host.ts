@@ -68,6 +68,8 @@ export class RaftHost {
   private timer: NodeJS.Timeout | undefined
   private loopDone: Promise<void> | undefined
   private stopped = false
+  private lastWrite: Promise<void> = Promise.resolve()
+  private writeError: unknown = undefined
   private readonly proposals = new Map<number, { term: number; waiter: Waiter }>()
   private readonly reads = new Map<string, { index: number | undefined; waiter: Waiter }>()
   private readCounter = 0
@@ -95,7 +97,7 @@ export class RaftHost {
     if (restored === undefined) {
       // A founding member: the membership snapshot is stored before anything else happens.
       restored = options.voters.length > 0 ? bootstrap({ voters: [...options.voters], learners: [] }) : joiner()
-      store.save({ snapshot: restored.snapshot, hardState: restored.hardState, entries: [] })
+      await store.save({ snapshot: restored.snapshot, hardState: restored.hardState, entries: [] })
       await store.sync()
     }
     const host = new RaftHost(options, store, restored)
@@ -152,6 +154,8 @@ export class RaftHost {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      // A failed write leaves the node unable to keep its promises: stop it, loudly.
+      if (this.writeError !== undefined) throw this.writeError
       if (this.inbox.length === 0 && this.pendingTicks === 0 && !this.raw.hasReady()) {
         await new Promise<void>((resolve) => (this.wake = resolve))
         this.wake = undefined
@@ -197,8 +201,11 @@ export class RaftHost {
 
   /** Persist, sync, send, apply, advance: the order the core's safety depends on. */
   private async handleReady(rd: Ready): Promise<void> {
-    this.store.save(rd)
-    if (rd.mustSync) await this.store.sync()
+    const written = this.store.save(rd)
+    // What must be durable before it is answered (vote, term, entries) is awaited; a Ready
+    // that only moves the commit index may be written behind the sends (etcd MustSync).
+    if (rd.mustSync) await written
+    else this.writeBehind(written)
     this.transport!.send(rd.messages)
     if (rd.snapshot !== undefined) this.options.stateMachine.restore(rd.snapshot)
     for (const e of rd.committedEntries) {
@@ -223,9 +230,16 @@ export class RaftHost {
     }
     if (applied - this.lastSnapshotIndex >= (this.options.snapshotEveryEntries ?? 10_000)) {
       const snapshot = this.raw.compact(this.options.stateMachine.snapshot())
-      this.store.compact(snapshot)
+      await this.store.compact(snapshot)
       this.lastSnapshotIndex = snapshot.meta.index
     }
+  }
+
+  private writeBehind(written: Promise<void>): void {
+    this.lastWrite = written.then(undefined, (err: unknown) => {
+      this.writeError = err
+      this.wake?.()
+    })
   }
 
   private expireWaiters(): void {
@@ -257,6 +271,7 @@ export class RaftHost {
     this.inbox = []
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
     await this.transport?.close()
+    await this.lastWrite
     await this.store.sync()
     await this.store.close()
   }

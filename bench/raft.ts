@@ -24,6 +24,8 @@ interface CaseResult extends Case {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly httpRequests: number
+  /** Proposals that failed because leadership moved during the run. */
+  readonly failed: number
 }
 
 function arg(name: string, fallback: number): number {
@@ -60,16 +62,25 @@ async function runCase(c: Case): Promise<CaseResult> {
   const ids: NodeId[] = c.nodes === 1 ? [1] : [1, 2, 3]
   const hosts = await Promise.all(ids.map((id) => RaftHost.create({
     id, dir: join(dir, `n${id}`), voters: ids, stateMachine: new Sink(), batching: c.batching,
-    tickMs: 20, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 20_000,
+    // A 1 s election timeout: the unbatched cases are slow enough that a shorter one makes
+    // followers campaign while their inbox is still full of the leader's heartbeats.
+    tickMs: 20, electionTimeoutTicks: 50, heartbeatTimeoutTicks: 5, snapshotEveryEntries: 20_000,
   })))
   const peers = new Map(hosts.map((h) => [h.id, `http://127.0.0.1:${h.port}`]))
   for (const h of hosts) h.start(peers)
   const label = `${c.nodes} node${c.nodes === 1 ? '' : 's'}, batching ${c.batching ? 'on' : 'off'}`
   try {
-    let leader: RaftHost | undefined
-    while ((leader = hosts.find((h) => h.status().role === 'leader')) === undefined) await new Promise((r) => setTimeout(r, 10))
+    const findLeader = async (): Promise<RaftHost> => {
+      for (;;) {
+        const l = hosts.find((h) => h.status().role === 'leader')
+        if (l !== undefined) return l
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    }
+    let leader = await findLeader()
     const payload = new Uint8Array(bytes).fill(7)
     for (let i = 0; i < 50; i++) await leader.propose(payload) // warm up connections and the JIT
+    let failed = 0
     const latencies: number[] = []
     const started = performance.now()
     const endAt = started + seconds * 1000
@@ -77,7 +88,14 @@ async function runCase(c: Case): Promise<CaseResult> {
     const worker = async () => {
       while (performance.now() < endAt) {
         const t0 = performance.now()
-        await leader.propose(payload)
+        try {
+          await leader.propose(payload)
+        } catch {
+          // Leadership moved (NOT_LEADER) or the proposal was overwritten: count it, find the leader.
+          failed++
+          leader = await findLeader()
+          continue
+        }
         const t1 = performance.now()
         latencies.push(t1 - t0)
         if (t1 - lastReport >= 1000) {
@@ -92,7 +110,7 @@ async function runCase(c: Case): Promise<CaseResult> {
     const httpRequests = hosts.reduce((n, h) => n + h.transportStats().requests, 0)
     return {
       ...c, commits: latencies.length, seconds: elapsed, commitsPerSecond: latencies.length / elapsed,
-      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), httpRequests,
+      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), httpRequests, failed,
     }
   } finally {
     await Promise.all(hosts.map((h) => h.stop()))
@@ -110,7 +128,7 @@ for (const c of cases) {
   process.stderr.write(`running ${c.nodes} node(s), batching ${c.batching ? 'on' : 'off'}...\n`)
   const r = await runCase(c)
   results.push(r)
-  console.log(`${r.nodes} node${r.nodes === 1 ? ' ' : 's'} batching ${r.batching ? 'on ' : 'off'}: ${r.commitsPerSecond.toFixed(0).padStart(7)} commits/s  p50 ${r.p50Ms.toFixed(2).padStart(7)} ms  p99 ${r.p99Ms.toFixed(2).padStart(7)} ms  (${r.commits} commits, ${r.httpRequests} HTTP requests)`)
+  console.log(`${r.nodes} node${r.nodes === 1 ? ' ' : 's'} batching ${r.batching ? 'on ' : 'off'}: ${r.commitsPerSecond.toFixed(0).padStart(7)} commits/s  p50 ${r.p50Ms.toFixed(2).padStart(7)} ms  p99 ${r.p99Ms.toFixed(2).padStart(7)} ms  (${r.commits} commits, ${r.httpRequests} HTTP requests, ${r.failed} failed)`)
 }
 const find = (nodes: number, batching: boolean) => results.find((r) => r.nodes === nodes && r.batching === batching)!
 const ratios = {

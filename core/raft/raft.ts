@@ -321,10 +321,13 @@ export class Raft {
         this.readStates.push({ index: m.index, context: m.context })
         break
       case 'readIndex':
+        // Reads go to the leader; a follower got one meant for an old leader: dropped, the asker retries.
+        break
       case 'voteResp':
       case 'appResp':
       case 'heartbeatResp':
       case 'vote':
+        // Answers to a candidacy or a leadership we no longer have (votes were handled in step).
         break
       default:
         unreachable(m, 'message')
@@ -355,8 +358,12 @@ export class Raft {
         break
       }
       case 'timeoutNow':
+        // Already campaigning.
+        break
       case 'readIndex':
       case 'readIndexResp':
+        // No leader to ask or to trust: the read is dropped and the asker retries.
+        break
       case 'appResp':
       case 'heartbeatResp':
       case 'vote':

@@ -33,7 +33,9 @@ async function startCluster(ports?: Map<NodeId, number>): Promise<RaftHost[]> {
   machines = new Map(ids.map((id) => [id, new Counter()]))
   const hosts = await Promise.all(ids.map((id) => RaftHost.create({
     id, dir: join(root, `n${id}`), voters: ids, stateMachine: machines.get(id)!, port: ports?.get(id) ?? 0,
-    tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 25,
+    // Half a second of silence before an election: CI machines are loaded, and a leader
+    // change mid-test would turn into a NOT_LEADER failure of an otherwise good run.
+    tickMs: 10, electionTimeoutTicks: 50, heartbeatTimeoutTicks: 5, snapshotEveryEntries: 25,
   })))
   const peers = new Map(hosts.map((h) => [h.id, `http://127.0.0.1:${h.port}`]))
   for (const h of hosts) h.start(peers)
@@ -52,6 +54,18 @@ async function until<T>(what: string, f: () => T | undefined, ms = 15_000): Prom
 
 const leaderOf = (hosts: RaftHost[]) => hosts.find((h) => h.status().role === 'leader')
 
+/** Proposes on whichever node leads, again if leadership moves before the entry is appended. */
+async function propose(value: string): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    const leader = await until('a leader', () => leaderOf(hosts))
+    try {
+      return await leader.propose(new TextEncoder().encode(value))
+    } catch (err) {
+      if (!(err instanceof O3Error) || err.code !== 'NOT_LEADER' || attempt >= 20) throw err
+    }
+  }
+}
+
 let hosts: RaftHost[] = []
 let ports = new Map<NodeId, number>()
 
@@ -64,8 +78,8 @@ test('RaftHost: three nodes over HTTP elect one leader', async () => {
 })
 
 test('RaftHost.propose() commits entries and every node applies them in order', async () => {
-  const leader = leaderOf(hosts)!
-  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => leader.propose(new TextEncoder().encode(`v${i}`))))
+  const results: unknown[] = []
+  for (let i = 0; i < 40; i++) results.push(await propose(`v${i}`))
   assert.equal(results.length, 40)
   await until('all applied', () => ids.every((id) => machines.get(id)!.values.length === 40) || undefined)
   for (const id of ids) assert.equal(machines.get(id)!.values, Array.from({ length: 40 }, (_, i) => `v${i}`))
@@ -95,8 +109,8 @@ test('RaftHost restarts from LMDB with its log, term and state', async () => {
   await Promise.all(hosts.map((h) => h.stop()))
   hosts = await startCluster(ports)
   for (const [i, h] of hosts.entries()) assert.ok(h.status().hardState.term >= terms[i], 'the term survives')
-  const leader = await until('a leader after restart', () => leaderOf(hosts))
-  await leader.propose(new TextEncoder().encode('after-restart'))
+  await until('a leader after restart', () => leaderOf(hosts))
+  await propose('after-restart')
   await until('replayed and applied', () => ids.every((id) => machines.get(id)!.values.length === 41) || undefined)
   for (const id of ids) {
     const values = machines.get(id)!.values
@@ -109,10 +123,10 @@ test('RaftHost: the others elect a new leader when the leader stops', async () =
   const old = leaderOf(hosts)!
   await old.stop()
   const rest = hosts.filter((h) => h !== old)
+  hosts = rest
   const leader = await until('a new leader', () => leaderOf(rest))
   assert.is.not(leader.id, old.id)
-  assert.ok(await leader.propose(new TextEncoder().encode('failover')))
-  hosts = rest
+  assert.ok(await propose('failover'))
 })
 
 test.after(async () => {

@@ -7,6 +7,7 @@
  */
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { Pool } from 'undici'
 import { O3Error, toO3Error } from '../errors.ts'
 import type { Message, NodeId } from '../raft/index.ts'
@@ -32,9 +33,12 @@ interface Peer {
 /** The Hono app that receives batches and hands each message to `deliver`. */
 export function raftApp(deliver: (messages: Message[]) => void): Hono {
   const app = new Hono()
-  app.post('/raft/messages', async (c) => {
-    const length = Number(c.req.header('content-length') ?? 0)
-    if (length > RAFT_TRANSPORT_BODY_BYTES_MAX) return c.json({ code: 'ENTITY_TOO_LARGE', message: `Cannot accept raft batch: ${length} bytes` }, 413)
+  // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
+  const limit = bodyLimit({
+    maxSize: RAFT_TRANSPORT_BODY_BYTES_MAX,
+    onError: (c) => c.json({ code: 'ENTITY_TOO_LARGE', message: `Cannot accept raft batch: over ${RAFT_TRANSPORT_BODY_BYTES_MAX} bytes` }, 413),
+  })
+  app.post('/raft/messages', limit, async (c) => {
     try {
       const body = (await c.req.json()) as { messages?: unknown }
       if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {

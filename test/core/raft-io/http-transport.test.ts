@@ -5,6 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HttpTransport, listen, raftApp } from '../../../core/raft-io/index.ts'
 import type { Message } from '../../../core/raft/index.ts'
+import { RAFT_TRANSPORT_BODY_BYTES_MAX } from '../../../core/raft-io/limits.ts'
 
 const received: Message[] = []
 const { server, port } = await listen(raftApp((ms) => received.push(...ms)), 0)
@@ -49,6 +50,13 @@ test('raftApp() answers a malformed batch with 400 INVALID_ARGUMENT', async () =
   const res = await fetch(`${url}/raft/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ type: 'vote' }] }) })
   assert.is(res.status, 400)
   assert.is(((await res.json()) as { code: string }).code, 'INVALID_ARGUMENT')
+})
+
+test('raftApp() refuses a body over the limit with 413', async () => {
+  const body = JSON.stringify({ messages: [], pad: 'x'.repeat(RAFT_TRANSPORT_BODY_BYTES_MAX) })
+  const res = await fetch(`${url}/raft/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  assert.is(res.status, 413)
+  assert.is(((await res.json()) as { code: string }).code, 'ENTITY_TOO_LARGE')
 })
 
 test.after(() => {

@@ -23,7 +23,7 @@ export class Interaction {
   private nodes = new Map<NodeId, Node>()
   private queue: Message[] = []
   private cut = new Set<string>()
-  private options = { preVote: true, checkQuorum: true }
+  private options = { preVote: true, checkQuorum: true, appendEntriesCountMax: 64 }
 
   private node(arg: string | undefined): Node {
     const n = this.nodes.get(Number(arg))
@@ -47,10 +47,12 @@ export class Interaction {
     const out: string[] = []
     switch (cmd) {
       case 'nodes': {
-        // nodes N [preVote=false] [checkQuorum=false]
+        // nodes N [preVote=false] [checkQuorum=false] [appendEntriesCountMax=1]
         for (const a of args.slice(1)) {
           const [k, v] = a.split('=')
           if (k === 'preVote' || k === 'checkQuorum') this.options[k] = v === 'true'
+          else if (k === 'appendEntriesCountMax') this.options[k] = Number(v)
+          else throw new Error(`unknown option ${k}`)
         }
         const voters = Array.from({ length: Number(args[0]) }, (_, i) => i + 1)
         for (const id of voters) this.create(id, voters)

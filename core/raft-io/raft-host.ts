@@ -201,6 +201,8 @@ export class RaftHost {
 
   /** Persist, sync, send, apply, advance: the order the core's safety depends on. */
   private async handleReady(rd: Ready): Promise<void> {
+    // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
+    this.transport!.send(rd.earlyMessages)
     const written = this.store.save(rd)
     // What must be durable before it is answered (vote, term, entries) is awaited; a Ready
     // that only moves the commit index may be written behind the sends (etcd MustSync).

@@ -103,12 +103,18 @@ export class RawNode {
     const hardChanged = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit
     const entries = log.unstableEntries()
     const snapshot = log.pendingSnapshot
+    // A term or vote not yet on disk must not be seen by anyone: then nothing leaves early
+    // (a leader of a one-voter group reaches its term and its first appends in one Ready).
+    const termKept = hs.term === this.prevHard.term && hs.vote === this.prevHard.vote
+    const early = termKept && ss.role === 'leader'
+    const earlyMessages = early ? this.raft.msgs.filter((m) => m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') : []
     const ready: Ready = {
       softState: ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role ? ss : undefined,
       hardState: hardChanged ? hs : undefined,
       entries,
       snapshot,
-      messages: this.raft.msgs,
+      earlyMessages,
+      messages: early ? this.raft.msgs.filter((m) => m.type !== 'app' && m.type !== 'heartbeat' && m.type !== 'snap') : this.raft.msgs,
       committedEntries: log.committedToApply(RAFT_COMMITTED_ENTRIES_COUNT_MAX),
       readStates: this.raft.readStates,
       // etcd MustSync: the vote and term must be on disk before any answer leaves.

@@ -85,16 +85,26 @@ export interface ReadState {
 }
 
 /**
- * One batch of work for the host, in etcd's order: persist `snapshot`, `entries` (which
- * replace any stored entries from `entries[0].index` on) and `hardState`, syncing when
- * `mustSync`; only then send `messages`; then apply `snapshot` and `committedEntries`,
- * answer `readStates` once applied, and call `advance(ready)`.
+ * One batch of work for the host, in etcd's order: send `earlyMessages` whenever you like;
+ * persist `snapshot`, `entries` (which replace any stored entries from `entries[0].index`
+ * on) and `hardState`, syncing when `mustSync`; only then send `messages`; then apply
+ * `snapshot` and `committedEntries`, answer `readStates` once applied, and call
+ * `advance(ready)`.
  */
 export interface Ready {
   readonly softState: SoftState | undefined
   readonly hardState: HardState | undefined
   readonly entries: readonly Entry[]
   readonly snapshot: Snapshot | undefined
+  /**
+   * A leader's appends, heartbeats and snapshots, when this Ready changes neither term nor
+   * vote: they depend on nothing it persists, so they may leave while the leader writes its
+   * own log (etcd: "messages may be sent while entries from the same batch are being
+   * persisted"). The leader counts its own entries in a quorum only from acknowledgements
+   * stepped after `advance`, by which time the host has persisted them.
+   */
+  readonly earlyMessages: readonly Message[]
+  /** Everything else: sent only once this Ready is persisted (and synced if `mustSync`). */
   readonly messages: readonly Message[]
   readonly committedEntries: readonly Entry[]
   readonly readStates: readonly ReadState[]

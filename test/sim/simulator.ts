@@ -306,6 +306,12 @@ class Simulation {
     const raw = n.raw!
     while (raw.hasReady()) {
       const rd = raw.ready()
+      for (const m of rd.earlyMessages) this.send({ kind: 'raft', msg: m }, m.from, m.to)
+      if (rd.earlyMessages.length > 0 && rd.entries.length > 0 && this.faulty && this.prng.chance(this.midReadyCrashP)) {
+        // The leader's appends left, its own write did not happen.
+        this.crash(n, 'after its early messages, before persisting')
+        return
+      }
       if (rd.snapshot !== undefined) n.storage.write({ kind: 'install', snapshot: rd.snapshot })
       if (rd.entries.length > 0) n.storage.write({ kind: 'entries', entries: rd.entries })
       if (rd.hardState !== undefined) n.storage.write({ kind: 'hardState', hardState: rd.hardState })

@@ -193,7 +193,7 @@ export class Interaction {
         if (rd.hardState) n.storage.write({ kind: 'hardState', hardState: rd.hardState })
         n.storage.sync()
         if (rd.softState) out.push(`${n.id} becomes ${rd.softState.role} (leader ${rd.softState.leader})`)
-        this.queue.push(...rd.messages)
+        this.queue.push(...rd.earlyMessages, ...rd.messages)
         if (rd.snapshot) n.applied = decodeApplied(rd.snapshot.data)
         for (const e of rd.committedEntries) if (e.type === 'normal' && e.data.byteLength > 0) n.applied.push(new TextDecoder().decode(e.data))
         n.readStates.push(...rd.readStates)

@@ -267,8 +267,12 @@ export class Raft {
       if ((this.config.checkQuorum || this.config.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
         // Tell a stale leader about our term, so that it steps down (etcd raft.go Step).
         this.send({ type: 'appResp', to: m.from, index: 0, reject: false, hint: 0 })
-      } else if (m.type === 'vote' && m.pre) {
-        this.send({ type: 'voteResp', to: m.from, pre: true, reject: true })
+      } else if (m.type === 'vote') {
+        // Raft §5.1: answer a stale candidate with our term. etcd answers only pre-votes;
+        // the simulator found the livelock that leaves: without pre-vote, a member with a
+        // stale membership kept raising the others' terms, while the one node able to win
+        // campaigned at lower terms, was ignored, and never learned the current term.
+        this.send({ type: 'voteResp', to: m.from, pre: m.pre, reject: true })
       }
       return
     }

@@ -6,20 +6,21 @@
  * A caller (the host) drives one node like this:
  *
  * 1. Start: `new RawNode({ id, randomInt, ... }, restored)`, where `restored` is what its
- *    storage holds (hard state, latest snapshot, entries after it), or `bootstrap(confState)`
- *    for a brand-new group.
+ *    storage holds (hard state, latest snapshot, entries after it), `bootstrap(confState)`
+ *    for a founding member of a new group, or `joiner()` for a node to be added later.
  * 2. Feed it: `tick()` on every clock tick (election and heartbeat timeouts are in ticks),
  *    `step(message)` for every message from a peer, `propose(data)`,
  *    `proposeMembershipChange(change)`, `readIndex(context)`, `transferLeadership(to)`.
  * 3. While `hasReady()`, take `ready()` and, in this order:
- *    a. persist `snapshot`, then `entries` (replacing stored entries from the first one's
+ *    a. send `earlyMessages` (a leader's appends: they need not wait for b.);
+ *    b. persist `snapshot`, then `entries` (replacing stored entries from the first one's
  *       index on), then `hardState`; sync if `mustSync` (the vote and the log must be
  *       durable before any message that depends on them leaves);
- *    b. send `messages` (batched per peer if you like; they may be lost or reordered);
- *    c. apply `snapshot`, then `committedEntries` in order (entries with empty data are the
+ *    c. send `messages` (batched per peer if you like; they may be lost or reordered);
+ *    d. apply `snapshot`, then `committedEntries` in order (entries with empty data are the
  *       leaders' no-ops; `confChange` entries are applied to membership by the core);
- *    d. answer reads whose `readStates` index is now applied;
- *    e. `advance(ready)`.
+ *    e. answer reads whose `readStates` index is now applied;
+ *    f. `advance(ready)`; no other input may come between `ready()` and `advance()`.
  * 4. Now and then, `compact(stateMachineImage)` to snapshot at the applied index and drop
  *    the log before it; persist the returned snapshot.
  */

@@ -8,8 +8,8 @@
 import type { ServerType } from '@hono/node-server'
 import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
-import { O3Error } from '../errors.ts'
-import { bootstrap, joiner, RawNode, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import { O3Error, type ErrorCodeName } from '../errors.ts'
+import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
 import { HttpTransport, listen, raftApp } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
@@ -44,6 +44,7 @@ export interface RaftHostOptions {
 type Input =
   | { readonly kind: 'messages'; readonly messages: Message[] }
   | { readonly kind: 'propose'; readonly data: Uint8Array; readonly waiter: Waiter }
+  | { readonly kind: 'confChange'; readonly change: ConfChange; readonly waiter: Waiter }
   | { readonly kind: 'read'; readonly waiter: Waiter }
   | { readonly kind: 'transfer'; readonly to: NodeId }
 
@@ -52,6 +53,11 @@ interface Waiter {
   readonly reject: (err: O3Error) => void
   readonly deadlineMs: number
 }
+
+/** How a refused proposal crosses the wire (NOT_LEADER is built with the leader's address instead). */
+const REFUSAL_CODE = {
+  tooLarge: 'ENTITY_TOO_LARGE', busy: 'UNAVAILABLE', confPending: 'UNAVAILABLE', badConfChange: 'INVALID_ARGUMENT',
+} as const satisfies Record<'tooLarge' | 'busy' | 'confPending' | 'badConfChange', ErrorCodeName>
 
 export class RaftHost {
   readonly id: NodeId
@@ -123,7 +129,7 @@ export class RaftHost {
   private push(input: Input): void {
     if (this.stopped) return
     if (this.inbox.length >= RAFT_INBOX_COUNT_MAX) {
-      if (input.kind === 'propose' || input.kind === 'read') input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: inbox full`))
+      if ('waiter' in input) input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: inbox full`))
       return
     }
     this.inbox.push(input)
@@ -142,6 +148,11 @@ export class RaftHost {
   /** Resolves once this node's state machine is at least as new as any write acknowledged before the call (ReadIndex). */
   readBarrier(): Promise<void> {
     return new Promise((resolve, reject) => this.push({ kind: 'read', waiter: this.waiter(() => resolve(), reject) }))
+  }
+
+  /** Adds or removes one member (one at a time); resolves once the change is committed and applied here. */
+  changeMembership(change: ConfChange): Promise<void> {
+    return new Promise((resolve, reject) => this.push({ kind: 'confChange', change, waiter: this.waiter(() => resolve(), reject) }))
   }
 
   transferLeadership(to: NodeId): void {
@@ -177,10 +188,12 @@ export class RaftHost {
       case 'messages':
         for (const m of input.messages) if (m.to === this.id) this.raw.step(m)
         break
-      case 'propose': {
-        const r = this.raw.propose(input.data)
+      case 'propose':
+      case 'confChange': {
+        const r = input.kind === 'propose' ? this.raw.propose(input.data) : this.raw.proposeMembershipChange(input.change)
         if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: input.waiter })
-        else input.waiter.reject(this.notLeader(r.leader, r.reason))
+        else if (r.reason === 'notLeader' || r.reason === 'transferring') input.waiter.reject(this.notLeader(r.leader, r.reason))
+        else input.waiter.reject(new O3Error(REFUSAL_CODE[r.reason], `Cannot propose at raft node ${this.id}: ${r.reason}`))
         break
       }
       case 'read': {
@@ -267,7 +280,7 @@ export class RaftHost {
     const stopping = new O3Error('UNAVAILABLE', `Cannot finish request: raft node ${this.id} stopped`)
     for (const p of this.proposals.values()) p.waiter.reject(stopping)
     for (const r of this.reads.values()) r.waiter.reject(stopping)
-    for (const input of this.inbox) if (input.kind === 'propose' || input.kind === 'read') input.waiter.reject(stopping)
+    for (const input of this.inbox) if ('waiter' in input) input.waiter.reject(stopping)
     this.proposals.clear()
     this.reads.clear()
     this.inbox = []

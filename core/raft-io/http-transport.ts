@@ -1,0 +1,123 @@
+/** @module
+ * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
+ * by a Hono app, sent through one keep-alive undici Pool per peer. With batching on, one
+ * request per peer is in flight and whatever queues meanwhile goes in the next body; with
+ * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
+ * so a failed request or a full queue drops messages. Decides nothing about Raft.
+ */
+import { serve, type ServerType } from '@hono/node-server'
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { Pool } from 'undici'
+import { O3Error, toO3Error } from '../errors.ts'
+import type { Message, NodeId } from '../raft/index.ts'
+import { decodeMessage, encodeMessage } from './codec.ts'
+import {
+  RAFT_TRANSPORT_BATCH_COUNT_MAX, RAFT_TRANSPORT_BODY_BYTES_MAX, RAFT_TRANSPORT_QUEUE_COUNT_MAX, RAFT_TRANSPORT_UNBATCHED_INFLIGHT_MAX,
+} from './limits.ts'
+
+export interface TransportOptions {
+  /** Base URL of every peer, e.g. `http://127.0.0.1:9872`. */
+  readonly peers: ReadonlyMap<NodeId, string>
+  readonly batching: boolean
+}
+
+interface Peer {
+  readonly pool: Pool
+  queue: Message[]
+  inflight: number
+  /** Messages dropped because the queue was full or a request failed. */
+  dropped: number
+}
+
+/** The Hono app that receives batches and hands each message to `deliver`. */
+export function raftApp(deliver: (messages: Message[]) => void): Hono {
+  const app = new Hono()
+  // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
+  const limit = bodyLimit({
+    maxSize: RAFT_TRANSPORT_BODY_BYTES_MAX,
+    onError: (c) => c.json({ code: 'ENTITY_TOO_LARGE', message: `Cannot accept raft batch: over ${RAFT_TRANSPORT_BODY_BYTES_MAX} bytes` }, 413),
+  })
+  app.post('/raft/messages', limit, async (c) => {
+    try {
+      const body = (await c.req.json()) as { messages?: unknown }
+      if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
+        throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
+      }
+      deliver(body.messages.map(decodeMessage))
+      return c.body(null, 204)
+    } catch (err) {
+      const e = toO3Error(err)
+      return c.json(e.toWire(), e.spec.http as 400)
+    }
+  })
+  app.get('/health', (c) => c.text('ok'))
+  return app
+}
+
+export class HttpTransport {
+  private readonly peers = new Map<NodeId, Peer>()
+  private readonly batching: boolean
+  sentRequests = 0
+
+  constructor(options: TransportOptions) {
+    this.batching = options.batching
+    for (const [id, url] of options.peers) {
+      this.peers.set(id, { pool: new Pool(url, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: 0 })
+    }
+  }
+
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      const peer = this.peers.get(m.to)
+      if (peer === undefined) continue // not a peer we know (a removed member): nothing to do
+      if (peer.queue.length >= RAFT_TRANSPORT_QUEUE_COUNT_MAX) peer.dropped++
+      else peer.queue.push(m)
+    }
+    for (const peer of this.peers.values()) this.pump(peer)
+  }
+
+  private pump(peer: Peer): void {
+    const inflightMax = this.batching ? 1 : RAFT_TRANSPORT_UNBATCHED_INFLIGHT_MAX
+    const perRequest = this.batching ? RAFT_TRANSPORT_BATCH_COUNT_MAX : 1
+    while (peer.queue.length > 0 && peer.inflight < inflightMax) {
+      const batch = peer.queue.splice(0, perRequest)
+      peer.inflight++
+      this.sentRequests++
+      void this.post(peer, batch).finally(() => {
+        peer.inflight--
+        this.pump(peer)
+      })
+    }
+  }
+
+  private async post(peer: Peer, batch: Message[]): Promise<void> {
+    try {
+      const res = await peer.pool.request({
+        path: '/raft/messages', method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: batch.map(encodeMessage) }),
+      })
+      await res.body.dump()
+      if (res.statusCode !== 204) peer.dropped += batch.length
+    } catch {
+      peer.dropped += batch.length // the peer is down or unreachable: Raft retries on its own
+    }
+  }
+
+  droppedCount(): number {
+    let n = 0
+    for (const p of this.peers.values()) n += p.dropped
+    return n
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.peers.values()].map((p) => p.pool.destroy()))
+  }
+}
+
+/** Node adapter: serves `app` on `port` (0 picks a free one) on loopback unless told otherwise. */
+export async function listen(app: Hono, port: number, hostname = '127.0.0.1'): Promise<{ server: ServerType; port: number }> {
+  return await new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port, hostname }, (info) => resolve({ server, port: info.port }))
+  })
+}

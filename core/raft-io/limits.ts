@@ -1,0 +1,22 @@
+/** @module
+ * Named limits of the Raft I/O edge (transport queues and bodies, proposal waits). Kept
+ * beside the edge, like core/raft/limits.ts beside the core.
+ */
+import { assert } from '../assert.ts'
+import { RAFT_APPEND_BYTES_MAX } from '../raft/limits.ts'
+
+/** Messages queued for one peer while a request to it is in flight; beyond, new ones are dropped (Raft tolerates loss). */
+export const RAFT_TRANSPORT_QUEUE_COUNT_MAX = 4096
+/** Messages in one HTTP request body. */
+export const RAFT_TRANSPORT_BATCH_COUNT_MAX = 512
+/** Bytes of one HTTP request body (an append of the largest size, base64, plus framing). */
+export const RAFT_TRANSPORT_BODY_BYTES_MAX = 2 * RAFT_APPEND_BYTES_MAX + 1024 * 1024
+/** Requests in flight to one peer when batching is off. */
+export const RAFT_TRANSPORT_UNBATCHED_INFLIGHT_MAX = 64
+/** Inputs (messages, proposals, ticks) waiting for the loop. */
+export const RAFT_INBOX_COUNT_MAX = 65_536
+/** How long a proposal or read waits for its answer before TIMEOUT. */
+export const RAFT_REQUEST_TIMEOUT_MS = 10_000
+
+assert(RAFT_TRANSPORT_BATCH_COUNT_MAX <= RAFT_TRANSPORT_QUEUE_COUNT_MAX, 'a batch fits the queue')
+assert(RAFT_TRANSPORT_BODY_BYTES_MAX > (RAFT_APPEND_BYTES_MAX * 4) / 3, 'a full append fits a body in base64')

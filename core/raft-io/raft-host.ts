@@ -1,0 +1,298 @@
+/** @module
+ * RaftHost: one Raft node with its I/O. Owns the loop around the pure core: take inputs
+ * (peer messages, proposals, reads, clock ticks), then for each Ready persist to LMDB,
+ * sync when the Ready says so, only then send, apply committed entries to the state
+ * machine, answer reads, advance; snapshot and compact now and then. Decides nothing
+ * about Raft itself; the core does.
+ */
+import type { ServerType } from '@hono/node-server'
+import { randomInt } from 'node:crypto'
+import { assert } from '../assert.ts'
+import { O3Error, type ErrorCodeName } from '../errors.ts'
+import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import { HttpTransport, listen, raftApp } from './http-transport.ts'
+import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
+import { RaftLmdbStore } from './lmdb-store.ts'
+
+/** What the replicated service supplies: it applies committed entries and snapshots itself. */
+export interface StateMachine {
+  /** Applies one committed entry (never a leader's empty no-op); returns the proposer's answer. */
+  apply(entry: Entry): unknown
+  snapshot(): Uint8Array
+  /** Replaces the state with a snapshot's; empty data means the initial, empty state. */
+  restore(snapshot: Snapshot): void
+}
+
+export interface RaftHostOptions {
+  readonly id: NodeId
+  /** The LMDB directory of this node's log and hard state. */
+  readonly dir: string
+  /** Voters of a brand-new group, or none for a node that joins an existing one (ignored when the store holds state). */
+  readonly voters: readonly NodeId[]
+  readonly stateMachine: StateMachine
+  /** Listen port; 0 picks a free one. */
+  readonly port?: number
+  readonly tickMs?: number
+  readonly electionTimeoutTicks?: number
+  readonly heartbeatTimeoutTicks?: number
+  /** Group commit and per-peer message batching (on), or one proposal per Ready and one message per request (off). */
+  readonly batching?: boolean
+  /** Applied entries between snapshots. */
+  readonly snapshotEveryEntries?: number
+}
+
+type Input =
+  | { readonly kind: 'messages'; readonly messages: Message[] }
+  | { readonly kind: 'propose'; readonly data: Uint8Array; readonly waiter: Waiter }
+  | { readonly kind: 'confChange'; readonly change: ConfChange; readonly waiter: Waiter }
+  | { readonly kind: 'read'; readonly waiter: Waiter }
+  | { readonly kind: 'transfer'; readonly to: NodeId }
+
+interface Waiter {
+  readonly resolve: (value: unknown) => void
+  readonly reject: (err: O3Error) => void
+  readonly deadlineMs: number
+}
+
+/** How a refused proposal crosses the wire (NOT_LEADER is built with the leader's address instead). */
+const REFUSAL_CODE = {
+  tooLarge: 'ENTITY_TOO_LARGE', busy: 'UNAVAILABLE', confPending: 'UNAVAILABLE', badConfChange: 'INVALID_ARGUMENT',
+} as const satisfies Record<'tooLarge' | 'busy' | 'confPending' | 'badConfChange', ErrorCodeName>
+
+export class RaftHost {
+  readonly id: NodeId
+  private readonly options: RaftHostOptions
+  private readonly store: RaftLmdbStore
+  private readonly raw: RawNode
+  private readonly batching: boolean
+  private transport: HttpTransport | undefined
+  private server: ServerType | undefined
+  port = 0
+  private inbox: Input[] = []
+  private pendingTicks = 0
+  private wake: (() => void) | undefined
+  private timer: NodeJS.Timeout | undefined
+  private loopDone: Promise<void> | undefined
+  private stopped = false
+  private lastWrite: Promise<void> = Promise.resolve()
+  private writeError: unknown = undefined
+  private readonly proposals = new Map<number, { term: number; waiter: Waiter }>()
+  private readonly reads = new Map<string, { index: number | undefined; waiter: Waiter }>()
+  private readCounter = 0
+  private lastSnapshotIndex: number
+  private leaderUrl = ''
+  private peerUrls = new Map<NodeId, string>()
+
+  private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored) {
+    this.id = options.id
+    this.options = options
+    this.batching = options.batching ?? true
+    this.store = store
+    options.stateMachine.restore(restored.snapshot)
+    this.lastSnapshotIndex = restored.snapshot.meta.index
+    this.raw = new RawNode({
+      id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
+      heartbeatTimeoutTicks: options.heartbeatTimeoutTicks ?? 2, appendEntriesCountMax: this.batching ? undefined : 1,
+    }, restored)
+  }
+
+  /** Opens the store and starts listening; call `start(peers)` once every peer's URL is known. */
+  static async create(options: RaftHostOptions): Promise<RaftHost> {
+    const store = RaftLmdbStore.open(options.dir)
+    let restored = store.restore()
+    if (restored === undefined) {
+      // A founding member: the membership snapshot is stored before anything else happens.
+      restored = options.voters.length > 0 ? bootstrap({ voters: [...options.voters], learners: [] }) : joiner()
+      await store.save({ snapshot: restored.snapshot, hardState: restored.hardState, entries: [] })
+      await store.sync()
+    }
+    const host = new RaftHost(options, store, restored)
+    const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
+    const { server, port } = await listen(app, options.port ?? 0)
+    host.server = server
+    host.port = port
+    return host
+  }
+
+  start(peers: ReadonlyMap<NodeId, string>): void {
+    assert(this.transport === undefined, 'a host starts once')
+    this.peerUrls = new Map(peers)
+    const others = new Map([...peers].filter(([id]) => id !== this.id))
+    this.transport = new HttpTransport({ peers: others, batching: this.batching })
+    this.timer = setInterval(() => {
+      this.pendingTicks++
+      this.wake?.()
+    }, this.options.tickMs ?? 20)
+    this.loopDone = this.loop()
+  }
+
+  private push(input: Input): void {
+    if (this.stopped) return
+    if (this.inbox.length >= RAFT_INBOX_COUNT_MAX) {
+      if ('waiter' in input) input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: inbox full`))
+      return
+    }
+    this.inbox.push(input)
+    this.wake?.()
+  }
+
+  private waiter(resolve: (v: unknown) => void, reject: (e: O3Error) => void): Waiter {
+    return { resolve, reject, deadlineMs: Date.now() + RAFT_REQUEST_TIMEOUT_MS }
+  }
+
+  /** Replicates `data`; resolves with the state machine's answer once it is committed and applied here. */
+  propose(data: Uint8Array): Promise<unknown> {
+    return new Promise((resolve, reject) => this.push({ kind: 'propose', data, waiter: this.waiter(resolve, reject) }))
+  }
+
+  /** Resolves once this node's state machine is at least as new as any write acknowledged before the call (ReadIndex). */
+  readBarrier(): Promise<void> {
+    return new Promise((resolve, reject) => this.push({ kind: 'read', waiter: this.waiter(() => resolve(), reject) }))
+  }
+
+  /** Adds or removes one member (one at a time); resolves once the change is committed and applied here. */
+  changeMembership(change: ConfChange): Promise<void> {
+    return new Promise((resolve, reject) => this.push({ kind: 'confChange', change, waiter: this.waiter(() => resolve(), reject) }))
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.push({ kind: 'transfer', to })
+  }
+
+  status(): Status {
+    return this.raw.status()
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      // A failed write leaves the node unable to keep its promises: stop it, loudly.
+      if (this.writeError !== undefined) throw this.writeError
+      if (this.inbox.length === 0 && this.pendingTicks === 0 && !this.raw.hasReady()) {
+        await new Promise<void>((resolve) => (this.wake = resolve))
+        this.wake = undefined
+        continue
+      }
+      if (this.pendingTicks > 0) {
+        for (; this.pendingTicks > 0; this.pendingTicks--) this.raw.tick()
+        this.expireWaiters()
+      }
+      // With batching on, every queued input goes into one Ready: one transaction, one sync.
+      const inputs = this.batching ? this.inbox.splice(0) : this.inbox.splice(0, 1)
+      for (const input of inputs) this.handle(input)
+      while (this.raw.hasReady() && !this.stopped) await this.handleReady(this.raw.ready())
+    }
+  }
+
+  private handle(input: Input): void {
+    switch (input.kind) {
+      case 'messages':
+        for (const m of input.messages) if (m.to === this.id) this.raw.step(m)
+        break
+      case 'propose':
+      case 'confChange': {
+        const r = input.kind === 'propose' ? this.raw.propose(input.data) : this.raw.proposeMembershipChange(input.change)
+        if (r.ok) this.proposals.set(r.index, { term: r.term, waiter: input.waiter })
+        else if (r.reason === 'notLeader' || r.reason === 'transferring') input.waiter.reject(this.notLeader(r.leader, r.reason))
+        else input.waiter.reject(new O3Error(REFUSAL_CODE[r.reason], `Cannot propose at raft node ${this.id}: ${r.reason}`))
+        break
+      }
+      case 'read': {
+        const context = `${this.id}.${++this.readCounter}`
+        if (this.raw.readIndex(context)) this.reads.set(context, { index: undefined, waiter: input.waiter })
+        else input.waiter.reject(this.notLeader(this.raw.status().leader, 'no leader'))
+        break
+      }
+      case 'transfer':
+        this.raw.transferLeadership(input.to)
+        break
+    }
+  }
+
+  private notLeader(leader: NodeId, why: string): O3Error {
+    return new O3Error('NOT_LEADER', `Cannot serve at raft node ${this.id}: ${why}`, { leader: this.peerUrls.get(leader) ?? '' })
+  }
+
+  /** Persist, sync, send, apply, advance: the order the core's safety depends on. */
+  private async handleReady(rd: Ready): Promise<void> {
+    // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
+    this.transport!.send(rd.earlyMessages)
+    const written = this.store.save(rd)
+    // What must be durable before it is answered (vote, term, entries) is awaited; a Ready
+    // that only moves the commit index may be written behind the sends (etcd MustSync).
+    if (rd.mustSync) await written
+    else this.writeBehind(written)
+    this.transport!.send(rd.messages)
+    if (rd.snapshot !== undefined) this.options.stateMachine.restore(rd.snapshot)
+    for (const e of rd.committedEntries) {
+      const result = e.type === 'normal' && e.data.byteLength > 0 ? this.options.stateMachine.apply(e) : undefined
+      const p = this.proposals.get(e.index)
+      if (p === undefined) continue
+      this.proposals.delete(e.index)
+      if (p.term === e.term) p.waiter.resolve(result)
+      else p.waiter.reject(this.notLeader(this.raw.status().leader, 'the proposal was overwritten by a new leader'))
+    }
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.context)
+      if (r !== undefined) r.index = rs.index
+    }
+    this.raw.advance(rd)
+    const applied = this.raw.status().applied
+    for (const [ctx, r] of this.reads) {
+      if (r.index !== undefined && r.index <= applied) {
+        this.reads.delete(ctx)
+        r.waiter.resolve(undefined)
+      }
+    }
+    if (applied - this.lastSnapshotIndex >= (this.options.snapshotEveryEntries ?? 10_000)) {
+      const snapshot = this.raw.compact(this.options.stateMachine.snapshot())
+      await this.store.compact(snapshot)
+      this.lastSnapshotIndex = snapshot.meta.index
+    }
+  }
+
+  private writeBehind(written: Promise<void>): void {
+    this.lastWrite = written.then(undefined, (err: unknown) => {
+      this.writeError = err
+      this.wake?.()
+    })
+  }
+
+  private expireWaiters(): void {
+    const now = Date.now()
+    const timeout = (what: string) => new O3Error('TIMEOUT', `Cannot finish ${what} at raft node ${this.id}: no answer in ${RAFT_REQUEST_TIMEOUT_MS} ms`)
+    for (const [index, p] of this.proposals) {
+      if (p.waiter.deadlineMs > now) continue
+      this.proposals.delete(index)
+      p.waiter.reject(timeout(`proposal ${index}`))
+    }
+    for (const [ctx, r] of this.reads) {
+      if (r.waiter.deadlineMs > now) continue
+      this.reads.delete(ctx)
+      r.waiter.reject(timeout(`read ${ctx}`))
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    this.wake?.()
+    await this.loopDone
+    const stopping = new O3Error('UNAVAILABLE', `Cannot finish request: raft node ${this.id} stopped`)
+    for (const p of this.proposals.values()) p.waiter.reject(stopping)
+    for (const r of this.reads.values()) r.waiter.reject(stopping)
+    for (const input of this.inbox) if ('waiter' in input) input.waiter.reject(stopping)
+    this.proposals.clear()
+    this.reads.clear()
+    this.inbox = []
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    await this.transport?.close()
+    await this.lastWrite
+    await this.store.sync()
+    await this.store.close()
+  }
+
+  /** Transport counters: HTTP requests sent, and messages dropped (peer down, queue full). */
+  transportStats(): { requests: number; dropped: number } {
+    return { requests: this.transport?.sentRequests ?? 0, dropped: this.transport?.droppedCount() ?? 0 }
+  }
+}

@@ -1,0 +1,161 @@
+/** @module
+ * The Raft log as one node sees it: the snapshot it starts from, the entries after it,
+ * which of them are not yet persisted (unstable), and the commit and applied marks
+ * (etcd's raftLog + unstable in one, since the core holds the whole tail in memory).
+ * Pure: no I/O, no clock, no `Math.random`.
+ */
+import { assert } from '../assert.ts'
+import type { Entry, Snapshot } from './types.ts'
+
+export class RaftLog {
+  /** The snapshot the log starts after; entries[i].index === snapshot.meta.index + 1 + i. */
+  snapshot: Snapshot
+  entries: Entry[]
+  /** Lowest index whose entry is not yet persisted (lastIndex + 1 when all are). */
+  unstableFrom: number
+  /** A snapshot received from the leader and not yet handed to the host. */
+  pendingSnapshot: Snapshot | undefined = undefined
+  committed: number
+  /** Highest index handed to the host to apply. */
+  applied: number
+
+  constructor(snapshot: Snapshot, entries: readonly Entry[], committed: number) {
+    this.snapshot = snapshot
+    this.entries = [...entries]
+    for (let i = 0; i < this.entries.length; i++) {
+      assert(this.entries[i].index === snapshot.meta.index + 1 + i, 'restored entries are contiguous after the snapshot')
+    }
+    this.unstableFrom = this.lastIndex() + 1
+    this.committed = Math.max(committed, snapshot.meta.index)
+    assert(this.committed <= this.lastIndex(), 'restored commit index is in the log')
+    this.applied = snapshot.meta.index
+  }
+
+  offset(): number {
+    return this.snapshot.meta.index
+  }
+
+  firstIndex(): number {
+    return this.offset() + 1
+  }
+
+  lastIndex(): number {
+    return this.offset() + this.entries.length
+  }
+
+  lastTerm(): number {
+    return this.term(this.lastIndex()) ?? 0
+  }
+
+  /** The term of the entry at `index`, or undefined when it is compacted away or beyond the end. */
+  term(index: number): number | undefined {
+    if (index === this.offset()) return this.snapshot.meta.term
+    if (index < this.offset() || index > this.lastIndex()) return undefined
+    return this.entries[index - this.offset() - 1].term
+  }
+
+  matchTerm(index: number, term: number): boolean {
+    return this.term(index) === term
+  }
+
+  /** Raft §5.4.1: a candidate's log is at least as up-to-date as ours. */
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    return lastTerm > this.lastTerm() || (lastTerm === this.lastTerm() && lastIndex >= this.lastIndex())
+  }
+
+  /** Entries in [lo, hi), at most `countMax` of them and at most `bytesMax` bytes (at least one). */
+  slice(lo: number, hi: number, countMax = Infinity, bytesMax = Infinity): Entry[] {
+    assert(lo > this.offset(), 'slice starts after the snapshot')
+    assert(hi <= this.lastIndex() + 1, 'slice ends inside the log')
+    const out: Entry[] = []
+    let bytes = 0
+    for (let i = lo; i < hi && out.length < countMax; i++) {
+      const e = this.entries[i - this.offset() - 1]
+      bytes += e.data.byteLength
+      if (out.length > 0 && bytes > bytesMax) break
+      out.push(e)
+    }
+    return out
+  }
+
+  /** Appends entries that follow `prevIndex`; returns the new last index, or undefined on a mismatch. */
+  maybeAppend(prevIndex: number, prevTerm: number, committed: number, entries: readonly Entry[]): number | undefined {
+    if (!this.matchTerm(prevIndex, prevTerm)) return undefined
+    const lastNew = prevIndex + entries.length
+    const conflict = this.findConflict(entries)
+    if (conflict !== 0) {
+      assert(conflict > this.committed, 'a leader never rewrites a committed entry')
+      this.truncateAndAppend(entries.slice(conflict - entries[0].index))
+    }
+    this.commitTo(Math.min(committed, lastNew))
+    return lastNew
+  }
+
+  /** The first entry whose term differs from ours (or that we lack), or 0 when all match. */
+  private findConflict(entries: readonly Entry[]): number {
+    for (const e of entries) {
+      if (!this.matchTerm(e.index, e.term)) return e.index
+    }
+    return 0
+  }
+
+  /** Replaces the log from `entries[0].index` on with `entries` (Raft §5.3: delete the conflicting suffix). */
+  truncateAndAppend(entries: readonly Entry[]): void {
+    if (entries.length === 0) return
+    const first = entries[0].index
+    assert(first > this.offset(), 'appended entries follow the snapshot')
+    assert(first <= this.lastIndex() + 1, 'appended entries leave no gap')
+    const start = first - this.offset() - 1
+    this.entries.splice(start, Infinity, ...entries)
+    this.unstableFrom = Math.min(this.unstableFrom, first)
+  }
+
+  commitTo(index: number): void {
+    if (index <= this.committed) return
+    assert(index <= this.lastIndex(), 'commit index is in the log')
+    this.committed = index
+  }
+
+  unstableEntries(): Entry[] {
+    if (this.unstableFrom > this.lastIndex()) return []
+    return this.entries.slice(this.unstableFrom - this.offset() - 1)
+  }
+
+  /** Marks entries up to `index` (with term `term`) persisted, unless they were replaced meanwhile. */
+  stableTo(index: number, term: number): void {
+    if (this.matchTerm(index, term) && index >= this.unstableFrom) this.unstableFrom = index + 1
+  }
+
+  committedToApply(countMax: number): Entry[] {
+    const lo = Math.max(this.applied + 1, this.firstIndex())
+    if (lo > this.committed) return []
+    return this.slice(lo, this.committed + 1, countMax)
+  }
+
+  appliedTo(index: number): void {
+    assert(index <= this.committed, 'applied entries are committed')
+    if (index > this.applied) this.applied = index
+  }
+
+  /** Installs a leader's snapshot: the whole log is replaced (etcd raftLog.restore). */
+  restore(snapshot: Snapshot): void {
+    assert(snapshot.meta.index > this.committed, 'a restored snapshot moves the log forward')
+    this.snapshot = snapshot
+    this.entries = []
+    this.unstableFrom = snapshot.meta.index + 1
+    this.committed = snapshot.meta.index
+    this.applied = snapshot.meta.index
+    this.pendingSnapshot = snapshot
+  }
+
+  /** Drops entries up to the host's own snapshot (taken at `snapshot.meta.index` <= applied). */
+  compact(snapshot: Snapshot): void {
+    const index = snapshot.meta.index
+    assert(index <= this.applied, 'a snapshot covers only applied entries')
+    assert(index >= this.offset(), 'compaction moves forward')
+    assert(this.term(index) === snapshot.meta.term, 'snapshot term matches the log')
+    assert(index < this.unstableFrom, 'compacted entries are persisted')
+    this.entries = this.entries.slice(index - this.offset())
+    this.snapshot = snapshot
+  }
+}

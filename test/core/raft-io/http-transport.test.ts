@@ -1,0 +1,66 @@
+/** Goal: HttpTransport delivers every message over real HTTP and, with batching on, packs
+ * the messages queued for one peer into few requests; the server rejects malformed
+ * batches. Method: a raftApp listener on a loopback port and transports pointed at it. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { HttpTransport, listen, raftApp } from '../../../core/raft-io/index.ts'
+import type { Message } from '../../../core/raft/index.ts'
+import { RAFT_TRANSPORT_BODY_BYTES_MAX } from '../../../core/raft-io/limits.ts'
+
+const received: Message[] = []
+const { server, port } = await listen(raftApp((ms) => received.push(...ms)), 0)
+const url = `http://127.0.0.1:${port}`
+const heartbeats = (n: number): Message[] => Array.from({ length: n }, (_, i) => ({ type: 'heartbeat', from: 1, to: 2, term: 1, commit: i, context: '' }))
+
+async function until(f: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !f(); i++) await new Promise((r) => setTimeout(r, 5))
+}
+
+test('HttpTransport with batching delivers all messages in few requests, in order', async () => {
+  received.length = 0
+  const t = new HttpTransport({ peers: new Map([[2, url]]), batching: true })
+  t.send(heartbeats(100))
+  t.send(heartbeats(100))
+  await until(() => received.length === 200)
+  assert.is(received.length, 200)
+  assert.ok(t.sentRequests <= 3, `requests ${t.sentRequests}`)
+  assert.equal(received.slice(0, 100).map((m) => (m as { commit: number }).commit), heartbeats(100).map((m) => (m as { commit: number }).commit))
+  await t.close()
+})
+
+test('HttpTransport without batching sends one request per message', async () => {
+  received.length = 0
+  const t = new HttpTransport({ peers: new Map([[2, url]]), batching: false })
+  t.send(heartbeats(20))
+  await until(() => received.length === 20)
+  assert.is(received.length, 20)
+  assert.is(t.sentRequests, 20)
+  await t.close()
+})
+
+test('HttpTransport drops messages to a peer that is down, and to unknown peers', async () => {
+  const t = new HttpTransport({ peers: new Map([[3, 'http://127.0.0.1:1']]), batching: true })
+  t.send([{ type: 'timeoutNow', from: 1, to: 3, term: 1 }, { type: 'timeoutNow', from: 1, to: 9, term: 1 }])
+  await until(() => t.droppedCount() === 1)
+  assert.is(t.droppedCount(), 1)
+  await t.close()
+})
+
+test('raftApp() answers a malformed batch with 400 INVALID_ARGUMENT', async () => {
+  const res = await fetch(`${url}/raft/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ type: 'vote' }] }) })
+  assert.is(res.status, 400)
+  assert.is(((await res.json()) as { code: string }).code, 'INVALID_ARGUMENT')
+})
+
+test('raftApp() refuses a body over the limit with 413', async () => {
+  const body = JSON.stringify({ messages: [], pad: 'x'.repeat(RAFT_TRANSPORT_BODY_BYTES_MAX) })
+  const res = await fetch(`${url}/raft/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  assert.is(res.status, 413)
+  assert.is(((await res.json()) as { code: string }).code, 'ENTITY_TOO_LARGE')
+})
+
+test.after(() => {
+  server.close()
+})
+
+test.run()

@@ -1,0 +1,68 @@
+/** @module
+ * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ticks T]`: runs N seeds (from S,
+ * default 1), or with `--seed S` alone replays seed S and prints its trace on failure.
+ * `--trace` prints the trace even when the seed passes; `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
+ * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
+ */
+import { buildMutant, loadMutants } from './mutants/apply.ts'
+import { replay, runSeeds } from './run.ts'
+import type { RaftModule } from './simulator.ts'
+
+function parse(argv: string[]): Map<string, string> {
+  const out = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (!a.startsWith('--')) throw new TypeError(`Cannot parse argument ${a}: expected --name value`)
+    const value = argv[i + 1]
+    if (value === undefined || value.startsWith('--')) out.set(a.slice(2), '') // a flag such as --trace
+    else {
+      out.set(a.slice(2), value)
+      i++
+    }
+  }
+  return out
+}
+
+const args = parse(process.argv.slice(2))
+const nodesArg = args.get('nodes')
+if (nodesArg !== undefined && nodesArg !== '3' && nodesArg !== '5') throw new RangeError(`Cannot run sim: --nodes ${nodesArg} is not 3 or 5`)
+const nodes = nodesArg === undefined ? undefined : (Number(nodesArg) as 3 | 5)
+const ticks = args.has('ticks') ? Number(args.get('ticks')) : undefined
+const seedArg = args.get('seed')
+const seedsArg = args.get('seeds')
+let raft: RaftModule | undefined
+const mutantName = args.get('mutant')
+if (mutantName !== undefined) {
+  const mutant = loadMutants().find((m) => m.name === mutantName)
+  if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${mutantName}`)
+  const built = await buildMutant(mutant)
+  raft = built.raft
+  process.on('exit', built.dispose)
+}
+
+if (seedArg !== undefined && seedsArg === undefined) {
+  const r = replay({ seed: Number(seedArg), nodes, raft, faultTicks: ticks })
+  if (r.violations.length > 0 || args.has('trace')) for (const line of r.trace) console.log(line)
+  for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}`)
+  console.log(`sim: 1 seeds, ${r.violations.length} violations`)
+  process.exit(r.violations.length === 0 ? 0 : 1)
+}
+
+const count = Number(seedsArg ?? 100)
+const first = Number(seedArg ?? 1)
+if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`Cannot run sim: --seeds ${seedsArg} is not a positive integer`)
+const started = Date.now()
+const TRACE_TAIL_LINES = 40
+let traced = false
+const { seeds, failures } = runSeeds({ first, count, nodes, faultTicks: ticks, raft }, (r) => {
+  for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}`)
+  if (traced) return
+  // The first failing seed's trace ends here; the replay command prints all of it.
+  traced = true
+  const trace = replay({ seed: r.seed, nodes: r.nodes as 3 | 5, raft, faultTicks: ticks }).trace
+  console.log(`  last ${TRACE_TAIL_LINES} of ${trace.length} trace lines:`)
+  for (const line of trace.slice(-TRACE_TAIL_LINES)) console.log(`  | ${line}`)
+})
+console.log(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
+console.log(`sim: ${seeds} seeds, ${failures.length} violations`)
+process.exit(failures.length === 0 ? 0 : 1)

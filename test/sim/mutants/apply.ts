@@ -1,0 +1,53 @@
+/** @module
+ * Builds a planted-bug copy of the compiled Raft core: copies dist/core/raft (and the
+ * assert module it imports) to a temporary folder, applies one search/replace patch from
+ * mutants.json (whitespace runs in `search` match any whitespace, since the patch is
+ * applied to tsc's output) and imports the copy. The copy is removed afterwards.
+ */
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { assert } from '../../../core/assert.ts'
+import type { RaftModule } from '../simulator.ts'
+
+export interface Mutant {
+  readonly name: string
+  readonly why: string
+  readonly file: string
+  readonly search: string
+  readonly replace: string
+  /** The first seed that caught it in `npm run sim:mutants` (a regression test in npm test). */
+  readonly killedBySeed: number
+}
+
+const distCore = new URL('../../../core/', import.meta.url)
+
+export function loadMutants(): Mutant[] {
+  // mutants.json lives in the source tree beside this file's source (test/sim/mutants/).
+  const path = new URL('../../../../test/sim/mutants/mutants.json', import.meta.url)
+  return JSON.parse(readFileSync(path, 'utf8')) as Mutant[]
+}
+
+function pattern(search: string): RegExp {
+  const escaped = search.trim().split(/\s+/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+  return new RegExp(escaped.join('\\s+'), 'g')
+}
+
+/** Copies the core, plants `mutant`, and returns the patched module with a cleanup function. */
+export async function buildMutant(mutant: Mutant): Promise<{ raft: RaftModule; dispose: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), `o3-mutant-${mutant.name}-`))
+  const raftDir = join(dir, 'core', 'raft')
+  cpSync(new URL('assert.js', distCore), join(dir, 'core', 'assert.js'))
+  for (const name of readdirSync(new URL('raft/', distCore))) {
+    if (name.endsWith('.js')) cpSync(new URL(`raft/${name}`, distCore), join(raftDir, name))
+  }
+  const file = join(raftDir, mutant.file)
+  const source = readFileSync(file, 'utf8')
+  const re = pattern(mutant.search)
+  const hits = source.match(re)?.length ?? 0
+  assert(hits === 1, `mutant ${mutant.name}: its search text occurs ${hits} times in ${mutant.file}, not once`)
+  writeFileSync(file, source.replace(re, () => mutant.replace))
+  const raft = (await import(pathToFileURL(join(raftDir, 'index.js')).href)) as RaftModule
+  return { raft, dispose: () => rmSync(dir, { recursive: true, force: true }) }
+}

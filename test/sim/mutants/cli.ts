@@ -1,0 +1,37 @@
+/** @module
+ * `npm run sim:mutants [-- --seeds N] [--only NAME]`: plants each bug of mutants.json in a
+ * copy of core/raft, runs the simulator against it until a seed finds a violation, and
+ * fails if any mutant survives N seeds (default 2,000). Ends with
+ * `sim:mutants: K of M killed`.
+ */
+import { runSeeds } from '../run.ts'
+import { buildMutant, loadMutants } from './apply.ts'
+
+const argv = process.argv.slice(2)
+const seedsAt = argv.indexOf('--seeds')
+const seeds = seedsAt >= 0 ? Number(argv[seedsAt + 1]) : 2000
+const onlyAt = argv.indexOf('--only')
+const only = onlyAt >= 0 ? argv[onlyAt + 1] : undefined
+if (!Number.isSafeInteger(seeds) || seeds < 1) throw new RangeError(`Cannot run mutants: --seeds ${seeds} is not a positive integer`)
+
+const mutants = loadMutants().filter((m) => only === undefined || m.name === only)
+let killed = 0
+for (const mutant of mutants) {
+  const started = Date.now()
+  const { raft, dispose } = await buildMutant(mutant)
+  try {
+    const { seeds: ran, failures } = runSeeds({ first: 1, count: seeds, raft, stopAtFirst: true })
+    const secs = ((Date.now() - started) / 1000).toFixed(1)
+    const f = failures[0]
+    if (f !== undefined) {
+      killed++
+      console.log(`killed   ${mutant.name}: seed ${f.seed} (${f.nodes} nodes) after ${ran} seeds, ${secs}s: ${f.violations[0]}`)
+    } else {
+      console.log(`SURVIVED ${mutant.name}: ${ran} seeds, ${secs}s (${mutant.why})`)
+    }
+  } finally {
+    dispose()
+  }
+}
+console.log(`sim:mutants: ${killed} of ${mutants.length} killed`)
+process.exit(killed === mutants.length ? 0 : 1)

@@ -1,0 +1,42 @@
+/** @module
+ * Runs the simulator over a range of seeds and reports violations; shared by the CLI, the
+ * test suite and the mutant runner. A failing seed is re-run with tracing so that its
+ * trace can be printed: the same seed always gives the same trace.
+ */
+import * as raft from '../../core/raft/index.ts'
+import { runSimulation, type RaftModule, type SimResult } from './simulator.ts'
+
+export interface SeedRange {
+  readonly first: number
+  readonly count: number
+  /** Fixed cluster size, or alternate 3 and 5 by seed. */
+  readonly nodes?: 3 | 5
+  readonly raft?: RaftModule
+  readonly faultTicks?: number
+  /** Stop at the first violating seed (mutant hunting). */
+  readonly stopAtFirst?: boolean
+}
+
+export function nodesFor(seed: number, nodes?: 3 | 5): 3 | 5 {
+  return nodes ?? (seed % 2 === 0 ? 3 : 5)
+}
+
+export function runSeeds(range: SeedRange, onFailure?: (r: SimResult) => void): { seeds: number; failures: SimResult[] } {
+  const failures: SimResult[] = []
+  let seeds = 0
+  for (let seed = range.first; seed < range.first + range.count; seed++) {
+    seeds++
+    const r = runSimulation({ seed, nodes: nodesFor(seed, range.nodes), raft: range.raft ?? raft, faultTicks: range.faultTicks })
+    if (r.violations.length > 0) {
+      failures.push(r)
+      onFailure?.(r)
+      if (range.stopAtFirst) break
+    }
+  }
+  return { seeds, failures }
+}
+
+/** Replays one seed with its trace. */
+export function replay(options: { seed: number; nodes?: 3 | 5; raft?: RaftModule; faultTicks?: number }): SimResult {
+  return runSimulation({ seed: options.seed, nodes: nodesFor(options.seed, options.nodes), raft: options.raft ?? raft, faultTicks: options.faultTicks, trace: true })
+}

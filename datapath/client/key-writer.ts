@@ -8,6 +8,7 @@
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, computeChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
+import { log } from '../../core/log.ts'
 import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
 import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
@@ -275,6 +276,7 @@ export class KeyWriter {
       await Promise.allSettled(this.inflight)
       const block = this.block
       assert(block !== undefined, 'failure without a block')
+      log.warn(`write to block ${block.alloc.blockId.containerId}:${block.alloc.blockId.localId} on pipeline ${block.alloc.pipeline.id} failed (${failure.code}: ${failure.message}); rewriting ${block.written - block.committed} bytes to a new block`)
       this.excludeFor(failure, block.alloc)
       if (block.committed > 0) this.done.push({ blockId: block.alloc.blockId, length: block.committed })
       this.failure = undefined

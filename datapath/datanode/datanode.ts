@@ -22,7 +22,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { createServiceApp, errorResponse } from '../../core/rpc/server.ts'
 import { parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
-import { SlabPool, runReadChunk, runWriteChunk, runTruncateBlock, workerPool } from '../workers/index.ts'
+import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { blockFile, containerFile, metadataDbPath } from './layout.ts'
 import { readBodyInto } from './body.ts'
 
@@ -443,8 +443,12 @@ export class Datanode {
       v.blocks.put([containerId, localId], block)
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
     })
-    if (!block.packed && ordered.length > kept.length) await runTruncateBlock(blockFile(v.dir, this.clusterId, containerId, localId), length).catch(() => {})
-    this.pending.delete(key)
+    // Chunks past `length` stay pending: with putBlock running beside the writes, later
+    // chunks may already have arrived, and the next putBlock commits them.
+    if (pending !== undefined) {
+      for (const offset of [...pending.chunks.keys()]) if (offset < length) pending.chunks.delete(offset)
+      if (pending.chunks.size === 0) this.pending.delete(key)
+    }
     if (previous === undefined) c.blockCount++
     c.usedBytes += length - lengthBefore
   }

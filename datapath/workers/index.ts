@@ -3,6 +3,6 @@
  * it to runChecksum / runWriteChunk; runReadChunk fills a transferred buffer; release the slab.
  */
 export { SlabPool } from './slabs.ts'
-export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runTruncateBlock, runDigest } from './pool.ts'
+export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runDigest } from './pool.ts'
 export type { DigestName } from './digest.ts'
 export type { SlabRange } from './tasks.ts'

@@ -48,9 +48,6 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
   return new Uint8Array(r.into, 0, r.length)
 }
 
-export async function runTruncateBlock(path: string, length: number): Promise<void> {
-  unwrap(await workerPool().run({ path, length }, { name: 'truncateBlock' }) as TaskResult)
-}
 
 /** Feeds one piece of data to saved digest states in a worker; returns the new states (and digests when finishing). */
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {

@@ -3,7 +3,7 @@
  * chunk to its block file, read a range of a block file. Inputs are views of shared slabs (no
  * copy); results are plain objects, errors returned as codes (structuredClone drops classes).
  */
-import { openSync, closeSync, writeSync, readSync, mkdirSync, ftruncateSync, fsyncSync, constants } from 'node:fs'
+import { openSync, closeSync, writeSync, readSync, mkdirSync, fsyncSync, constants } from 'node:fs'
 import { dirname } from 'node:path'
 import { computeChecksums, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { ChecksumType } from '../../core/wire.ts'
@@ -87,16 +87,5 @@ export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer; 
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     return { ok: false, code: e.code === 'ENOENT' ? 'CHUNK_NOT_FOUND' : 'IO_ERROR', message: `Cannot read block file: ${e.message}` }
-  }
-}
-
-/** Truncates a block file to its committed length (after a failed partial write). */
-export function truncateBlock(task: { path: string; length: number }): TaskResult {
-  try {
-    const fd = openSync(task.path, 'r+')
-    try { ftruncateSync(fd, task.length) } finally { closeSync(fd) }
-    return { ok: true }
-  } catch (err) {
-    return { ok: false, code: 'IO_ERROR', message: (err as Error).message }
   }
 }

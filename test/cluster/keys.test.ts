@@ -54,6 +54,23 @@ test('createKey() streams a key of several blocks in odd-sized writes', async ()
   assert.is(info.locations.length, 3)
 })
 
+test('putKey() with many chunks per block commits blocks while later chunks are in flight', async () => {
+  // 16 chunks of 16 KiB per 256 KiB block: putBlock runs for the first chunks while the
+  // next ones are already on the datanodes, which must keep them for the next putBlock.
+  const small = cluster.client({ chunkSizeBytes: 16 * KiB })
+  const data = randomBytes(3 * BLOCK + 5 * 16 * KiB + 1, 21)
+  for (const bucket of ['bkt', 'one']) {
+    const info = await small.putKey('vol1', bucket, 'many-chunks', data)
+    assert.is(info.locations.length, 4)
+    assert.ok((await small.getKey('vol1', bucket, 'many-chunks')).equals(data), bucket)
+  }
+  const w = await small.createKey('vol1', 'bkt', 'many-chunks-streamed')
+  for (let at = 0; at < data.length; at += 5000) w.write(data.subarray(at, at + 5000))
+  w.end()
+  await w.result
+  assert.ok((await small.getKey('vol1', 'bkt', 'many-chunks-streamed')).equals(data))
+})
+
 test('readKey() serves ranges inside, across and at the ends of blocks', async () => {
   const data = randomBytes(3 * BLOCK + 5, 11)
   await client.putKey('vol1', 'bkt', 'ranged', data)

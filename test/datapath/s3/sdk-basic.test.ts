@@ -143,6 +143,19 @@ test('If-None-Match: * creates only; Content-MD5 is checked (BadDigest)', async 
   await s3.send(new PutObjectCommand({ Bucket: 'alpha', Key: 'md5', Body: 'data', ContentMD5: right }))
 })
 
+test('If-None-Match: * is atomic: of two concurrent conditional PUTs of one key exactly one wins, the other gets 412', async () => {
+  for (let round = 0; round < 3; round++) {
+    const bodies = [Buffer.alloc(256 * 1024, 1), Buffer.alloc(256 * 1024, 2)]
+    const outcomes = await Promise.allSettled(bodies.map((Body) => s3.send(new PutObjectCommand({ Bucket: 'alpha', Key: `race-${round}`, Body, IfNoneMatch: '*' }))))
+    const won = outcomes.findIndex((o) => o.status === 'fulfilled')
+    assert.is(outcomes.filter((o) => o.status === 'fulfilled').length, 1)
+    const lost = outcomes[1 - won]
+    assert.is(lost.status === 'rejected' && (lost.reason as { name: string }).name, 'PreconditionFailed')
+    const back = await (await s3.send(new GetObjectCommand({ Bucket: 'alpha', Key: `race-${round}` }))).Body!.transformToByteArray()
+    assert.ok(Buffer.from(back).equals(bodies[won]))
+  }
+})
+
 test('x-amz-checksum-* headers are checked: a wrong SHA-256 is BadDigest', async () => {
   const good = createHash('sha256').update('payload').digest('base64')
   const put = await s3.send(new PutObjectCommand({ Bucket: 'alpha', Key: 'sha', Body: 'payload', ChecksumSHA256: good }))

@@ -55,6 +55,21 @@ test('CreateBucket, ListBuckets, HeadBucket, GetBucketLocation, DeleteBucket', a
   assert.equal((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['alpha'])
 })
 
+test('GET /prom and /health answer on the admin port; on the S3 port /prom is bucket prom', async () => {
+  const health = await fetch(`http://${env.gateway.adminAddress}/health`)
+  assert.is(health.status, 200)
+  assert.is(((await health.json()) as { status: string }).status, 'UP')
+  await s3.send(new CreateBucketCommand({ Bucket: 'prom' }))
+  await s3.send(new PutObjectCommand({ Bucket: 'prom', Key: 'k', Body: 'v' }))
+  const prom = await (await fetch(`http://${env.gateway.adminAddress}/prom`)).text()
+  assert.match(prom, /o3_s3g_rpc_requests_total\{[^}]*method="PutObject"/)
+  const anonymous = await fetch(`${env.endpoint}/prom`)
+  assert.is(anonymous.status, 403)
+  assert.match(await anonymous.text(), '<Code>AccessDenied</Code>')
+  await s3.send(new DeleteObjectCommand({ Bucket: 'prom', Key: 'k' }))
+  await s3.send(new DeleteBucketCommand({ Bucket: 'prom' }))
+})
+
 test('bucket errors: BucketAlreadyOwnedByYou, BucketAlreadyExists, NoSuchBucket, InvalidBucketName, BucketNotEmpty, AccessDenied', async () => {
   assert.is((await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'BucketAlreadyOwnedByYou')
   assert.is((await errorOf(other.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'BucketAlreadyExists')

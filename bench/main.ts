@@ -18,6 +18,7 @@ import { BenchCluster } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
 import { formatOps, formatThroughput, ratio } from './report.ts'
+import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings } from './s3.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -33,12 +34,17 @@ interface Settings {
   packSequentialCount: number
   packConcurrentCount: number
   checksumMs: number
+  s3: S3Settings
 }
 
-const QUICK: Settings = { largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600 }
-const FULL: Settings = { largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000 }
-
-interface Failure { error: string }
+const QUICK: Settings = {
+  largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
+  s3: { smallCount: 200, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
+}
+const FULL: Settings = {
+  largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
+  s3: { smallCount: 2000, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
+}
 
 interface O3Figures {
   put64MiB?: ThroughputResult | Failure
@@ -72,7 +78,7 @@ async function main(): Promise<void> {
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
-  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps)
+  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS))
   const startedAt = new Date()
   const bench = new BenchCluster(dir)
   const bare = new BareServer(join(dir, 'bare'))
@@ -122,6 +128,7 @@ async function main(): Promise<void> {
       }))
       o3[r] = f
     }
+    const s3 = await measureS3({ dir, bench, replications: REPLICATIONS, settings: s.s3, large, onStep: (n) => progress.step(n) })
     progress.stop()
 
     const results = {
@@ -129,7 +136,7 @@ async function main(): Promise<void> {
       machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
       checksums, packing,
       bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
-      o3,
+      o3, s3,
     }
     printReport(results)
     mkdirSync(resultsDir(), { recursive: true })
@@ -138,8 +145,10 @@ async function main(): Promise<void> {
     console.log(`\nJSON: ${file}`)
   } finally {
     progress.stop()
+    const stopping = performance.now()
     await bare.stop().catch(() => {})
     await bench.stop().catch(() => {})
+    process.stderr.write(`bench: cluster stopped in ${((performance.now() - stopping) / 1000).toFixed(1)} s\n`)
     rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -154,6 +163,7 @@ function printReport(r: {
   packing: Awaited<ReturnType<typeof measurePacking>>
   bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }
   o3: Record<string, O3Figures>
+  s3: S3Results
 }): void {
   const out = (line = '') => console.log(line)
   out(`O3 benchmark${r.quick ? ' (--quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
@@ -188,13 +198,62 @@ function printReport(r: {
     out(`  put 4 KiB:  ${formatVersus(f.put4KiB, b.put4KiB, 'bare')}`)
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
   }
+  printS3(r.s3, b)
+}
+
+/**
+ * The S3 figures: each server beside the sink (the generator's ceiling), O3 beside s3rver and
+ * beside the bare node:http baseline, all from this run.
+ */
+function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }): void {
+  const out = (line = '') => console.log(line)
+  const sink = s3.sink
+  const ok = <T extends object>(f: T | Failure | undefined): T | undefined => f === undefined || 'error' in f ? undefined : f
+  out('\nS3, one load generator (undici + SigV4, UNSIGNED-PAYLOAD; 4 KiB at 32 concurrent, 1 MiB and 64 MiB one at a time):')
+  const ops: (keyof S3Figures)[] = ['put4KiB', 'get4KiB', 'put1MiB', 'get1MiB', 'put64MiB', 'get64MiB']
+  // The generator is not the bottleneck when the sink, served by the same generator, is well
+  // above every server on every operation.
+  for (const [servers, which] of [['O3', (t: string) => t.startsWith('O3')], ['any server', (t: string) => t !== 'sink']] as const) {
+    const headroom = ops.flatMap((op) => {
+      const best = Math.max(0, ...Object.entries(s3).filter(([t]) => which(t)).map(([, f]) => ok(f[op]) === undefined ? 0 : value(f[op] as Measured)))
+      return ok(sink?.[op]) === undefined || best === 0 ? [] : [{ op, times: value(sink[op] as Measured) / best }]
+    }).sort((x, y) => x.times - y.times)[0]
+    if (headroom !== undefined) out(`  load generator ceiling (sink) over ${servers}: at least ${headroom.times.toFixed(1)} x (closest on ${headroom.op})`)
+  }
+  for (const [target, f] of Object.entries(s3)) {
+    out(`  ${target}:`)
+    for (const op of ops) {
+      const parts = [formatVersus(f[op])]
+      if (target !== 'sink' && ok(sink?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(sink[op] as Measured))} x sink`)
+      if (target.startsWith('O3') && ok(s3.s3rver?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(s3.s3rver[op] as Measured))} x s3rver`)
+      const bare = target.startsWith('O3') ? bareFor(op, target.includes('THREE'), b) : undefined
+      if (bare !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(bare.t))} x ${bare.name}`)
+      out(`    ${op.padEnd(9)} ${parts.join(' = ')}`)
+    }
+  }
+}
+
+/** The bare node:http figure an S3 operation is compared with (none for 1 MiB: the bare run has none). */
+function bareFor(op: keyof S3Figures, three: boolean, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }): { t: Measured; name: string } | undefined {
+  switch (op) {
+    case 'put4KiB': return { t: b.put4KiB, name: 'bare PUT 4 KiB' }
+    case 'get4KiB': return { t: b.get4KiB, name: 'bare GET 4 KiB' }
+    case 'put64MiB': return three ? { t: b.put64MiB3Files, name: 'bare 3 files' } : { t: b.put64MiB1File, name: 'bare 1 file' }
+    case 'get64MiB': return { t: b.get64MiB, name: 'bare GET' }
+    default: return undefined
+  }
+}
+
+type Measured = ThroughputResult | OpsResult
+
+function value(x: Measured): number {
+  return 'mbPerSec' in x ? x.mbPerSec : x.opsPerSec
 }
 
 /** A figure, its ratio to a bare one when given, or the step's failure. */
 function formatVersus(f: ThroughputResult | OpsResult | Failure | undefined, base?: ThroughputResult | OpsResult, baseName?: string): string {
   if (f === undefined) return 'not run'
   if ('error' in f) return `FAILED ${f.error}`
-  const value = (x: ThroughputResult | OpsResult) => 'mbPerSec' in x ? x.mbPerSec : x.opsPerSec
   const text = 'mbPerSec' in f ? formatThroughput(f) : formatOps(f)
   return base === undefined ? text : `${text} = ${ratio(value(f), value(base))} x ${baseName}`
 }

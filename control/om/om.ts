@@ -284,8 +284,15 @@ export class OzoneManager {
     return block
   }
 
-  private async commitKey(a: { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown }): Promise<KeyInfo> {
+  /**
+   * Makes an open key visible. With `ifNotExists`, the commit fails with KEY_ALREADY_EXISTS
+   * when the key exists by then: checked inside the write transaction, so of two writers
+   * racing to create one key exactly one wins (S3's `If-None-Match: *`). The loser's open key
+   * stays open; its writer aborts it, which deletes its blocks.
+   */
+  private async commitKey(a: { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown }): Promise<KeyInfo> {
     const info = this.openKeyOf(a.clientId)
+    if (a.ifNotExists !== undefined && typeof a.ifNotExists !== 'boolean') throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: ifNotExists must be a boolean')
     if (!Array.isArray(a.blocks)) throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: blocks must be an array')
     const size = parseId<number>(a.size, 'size')
     const allocated = new Map(info.allocated.map((b) => [blockIdString(b.blockId), b]))
@@ -315,6 +322,7 @@ export class OzoneManager {
       const bucket = this.buckets.get(`${info.volume}/${info.bucket}`)
       if (bucket === undefined) throw new O3Error('BUCKET_NOT_FOUND', `Cannot commit key ${info.name}: bucket ${info.volume}/${info.bucket} was deleted`)
       const previous = this.keys.get(path)
+      if (previous !== undefined && a.ifNotExists === true) throw new O3Error('KEY_ALREADY_EXISTS', `Cannot commit key ${info.volume}/${info.bucket}/${info.name}: it exists and ifNotExists was set`)
       if (previous !== undefined) this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, previous.locations.map((l) => l.blockId))
       this.keys.put(path, key)
       this.openKeys.remove(info.clientId)

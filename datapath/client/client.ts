@@ -30,6 +30,8 @@ export interface PutKeyOptions {
   /** Expected size, so that the OM preallocates enough blocks. */
   sizeBytes?: number
   onProgress?: (bytesWritten: number) => void
+  /** Commit only if no key of that name exists then (atomic at the OM); else KEY_ALREADY_EXISTS. */
+  ifNotExists?: boolean
 }
 
 export type KeySource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -82,7 +84,7 @@ export class O3Client {
   async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriter> {
     await initChecksums()
     const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress })
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists })
   }
 
   /** Writes a whole key from bytes or a stream of byte chunks; the key appears when all are durable. */

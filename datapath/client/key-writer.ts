@@ -56,6 +56,8 @@ export interface KeyWriterOptions {
   slabs: SlabPool
   metadata?: Record<string, string>
   onProgress?: (bytes: number) => void
+  /** Passed to commitKey: the OM refuses the commit when the key exists by then. */
+  ifNotExists?: boolean
 }
 
 export class KeyWriter {
@@ -124,7 +126,7 @@ export class KeyWriter {
       await this.flush()
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
       this.block = undefined
-      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: metadata ?? this.options.metadata })
+      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: metadata ?? this.options.metadata, ifNotExists: this.options.ifNotExists })
     } catch (err) {
       await this.abort()
       throw err

@@ -111,14 +111,14 @@ export function requestPayload(ctx: S3Context): Payload {
 
 /**
  * Streams a payload into a key; the key appears only after every byte arrived and verified,
- * with its ETag (MD5) and checksums in its metadata. Any failure aborts the open key.
+ * with its ETag (MD5) and checksums in its metadata. Any failure aborts the open key. With
+ * `ifNotExists`, the OM commits only if the key does not exist then (KEY_ALREADY_EXISTS).
  */
-export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string }, payload: Payload, metadata: Record<string, string>, beforeCommit?: () => Promise<void>): Promise<KeyInfo> {
-  const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata })
+export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
+  const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists })
   try {
     for await (const piece of payload.source) await writer.write(piece)
     const r = await payload.result
-    await beforeCommit?.()
     return await writer.close({ ...metadata, ...r.checksums, etag: r.md5Hex })
   } catch (err) {
     await writer.abort()

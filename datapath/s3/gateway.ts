@@ -3,7 +3,8 @@
  * secrets from the OM, never cached so a revoked key stops at once), finds the bucket and key
  * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
  * answers failures in S3's XML error format with a RequestId. Anything it does not implement
- * answers NotImplemented (501).
+ * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
+ * (the admin port), never on the S3 port, where `/prom` is bucket `prom`.
  */
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
@@ -12,6 +13,7 @@ import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
+import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client } from '../client/index.ts'
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './buckets.ts'
 import type { S3Context } from './context.ts'
@@ -25,6 +27,8 @@ import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './taggi
 import { toXml } from './xml.ts'
 
 export const S3_PORT_DEFAULT = 9878
+/** Ozone's s3g web admin port (ozone.s3g.webadmin.http-address): metrics and health. */
+export const S3_ADMIN_PORT_DEFAULT = 19878
 
 export interface S3GatewayOptions {
   config: O3Config
@@ -32,6 +36,11 @@ export interface S3GatewayOptions {
   scmAddress?: string
   /** 9878 by default; 0 picks a free port. */
   port?: number
+  /**
+   * The port of `GET /prom` and `GET /health`: 19878 by default, but a free one when `port`
+   * is 0 (tests, benchmarks); 0 picks a free one.
+   */
+  adminPort?: number
   /** Virtual-hosted-style base domain: `bucket.<domain>` names the bucket. */
   domain?: string
   /** The region this endpoint answers for (GetBucketLocation, LocationConstraint). */
@@ -50,6 +59,7 @@ export class S3Gateway {
   readonly app: Hono
   readonly client: O3Client
   private listener?: Listener
+  private adminListener?: Listener
   private readonly region: string
   private readonly now: () => number
 
@@ -70,14 +80,32 @@ export class S3Gateway {
     return `http://${this.options.config.host}:${this.port}`
   }
 
+  /** Where `/prom` and `/health` are served, host:port like the other services' addresses. */
+  get adminAddress(): string {
+    if (this.adminListener === undefined) throw new Error('S3 gateway not started')
+    return `${this.options.config.host}:${this.adminListener.port}`
+  }
+
   async start(): Promise<void> {
-    this.listener = await serveApp(this.app, { host: this.options.config.host, port: this.options.port ?? S3_PORT_DEFAULT, name: 'S3 gateway' })
-    log.info(`S3 gateway listening on ${this.endpoint}`)
+    const port = this.options.port ?? S3_PORT_DEFAULT
+    this.listener = await serveApp(this.app, { host: this.options.config.host, port, name: 'S3 gateway' })
+    // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
+    // health get their own listener, as Ozone's s3g serves them on its web admin port.
+    const admin = createServiceApp({ service: 'S3Gateway', handlers: {}, metrics: this.metrics, health: () => ({ endpoint: this.endpoint }) })
+    try {
+      this.adminListener = await serveApp(admin, { host: this.options.config.host, port: this.options.adminPort ?? (port === 0 ? 0 : S3_ADMIN_PORT_DEFAULT), name: 'S3 gateway admin' })
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+    log.info(`S3 gateway listening on ${this.endpoint}; /prom and /health on http://${this.adminAddress}`)
   }
 
   async stop(): Promise<void> {
     await this.listener?.close()
+    await this.adminListener?.close()
     this.listener = undefined
+    this.adminListener = undefined
   }
 
   /** Answers one request; `rawTarget` is the request target as sent (Node), since URL parsing resolves `..`. */

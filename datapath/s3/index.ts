@@ -5,7 +5,8 @@
  * Steps for a caller (`o3 s3g`, `o3 local`):
  * 1. `const s3g = new S3Gateway({ config, omAddress, scmAddress, port?, domain?, region? })`
  *    (port 0 picks a free one; `domain` enables virtual-hosted-style `bucket.<domain>`).
- * 2. `await s3g.start()`; `s3g.endpoint` is the URL to give clients.
+ * 2. `await s3g.start()`; `s3g.endpoint` is the URL to give clients; `GET /prom` and
+ *    `GET /health` answer on `s3g.adminAddress` (port 19878, `adminPort` option).
  * 3. Give users key pairs: `client.getS3Secret(user)` → `{ awsAccessKey, awsSecret }` (stored
  *    in the OM's s3SecretTable; `revokeS3Secret(user)` stops the key at once).
  * 4. `await s3g.stop()`.
@@ -15,5 +16,5 @@
  * Clients: `aws --endpoint-url http://127.0.0.1:9878 s3 ls` with AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION=us-east-1 set.
  */
-export { S3Gateway, S3_PORT_DEFAULT, type S3GatewayOptions } from './gateway.ts'
+export { S3Gateway, S3_PORT_DEFAULT, S3_ADMIN_PORT_DEFAULT, type S3GatewayOptions } from './gateway.ts'
 export { S3_VOLUME, MULTIPART_VOLUME } from './context.ts'

@@ -28,12 +28,18 @@ async function keyExists(ctx: S3Context, key: string): Promise<boolean> {
 export async function putObject(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
   const createOnly = ctx.req.headers.get('if-none-match') === '*'
-  const refuseExisting = async () => {
-    if (createOnly && await keyExists(ctx, ctx.key!)) throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
-  }
-  await refuseExisting()
+  const failed = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
+  // The early look spares uploading a body that will be refused; the OM's conditional commit
+  // is what makes create-only atomic when two writers race.
+  if (createOnly && await keyExists(ctx, ctx.key!)) throw failed()
   const payload = requestPayload(ctx)
-  const info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, payload, metadataFromHeaders(ctx.req.headers), refuseExisting)
+  let info: KeyInfo
+  try {
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ifNotExists: createOnly }, payload, metadataFromHeaders(ctx.req.headers))
+  } catch (err) {
+    if (createOnly && err instanceof O3Error && err.code === 'KEY_ALREADY_EXISTS') throw failed()
+    throw err
+  }
   const headers: Record<string, string> = { etag: etagOf(info) }
   for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
   return new Response(null, { status: 200, headers })

@@ -88,6 +88,20 @@ test('putKey() over an existing key replaces it; the old blocks go to the delete
   assert.ok((await client.getKey('vol1', 'bkt', 'over')).equals(second))
 })
 
+test('putKey() with ifNotExists: of two racing creates of one key exactly one commits, the other gets KEY_ALREADY_EXISTS', async () => {
+  for (let round = 0; round < 3; round++) {
+    const datas = [randomBytes(BLOCK + 1, 100 + round), randomBytes(BLOCK + 1, 200 + round)]
+    const outcomes = await Promise.allSettled(datas.map((d) => client.putKey('vol1', 'bkt', `once-${round}`, d, { ifNotExists: true })))
+    const won = outcomes.findIndex((o) => o.status === 'fulfilled')
+    assert.is(outcomes.filter((o) => o.status === 'fulfilled').length, 1)
+    const lost = outcomes[1 - won]
+    assert.is(lost.status === 'rejected' && (lost.reason as O3Error).code, 'KEY_ALREADY_EXISTS')
+    assert.ok((await client.getKey('vol1', 'bkt', `once-${round}`)).equals(datas[won]))
+  }
+  assert.is(await code(client.putKey('vol1', 'bkt', 'once-0', randomBytes(10, 1), { ifNotExists: true })), 'KEY_ALREADY_EXISTS')
+  await client.putKey('vol1', 'bkt', 'once-0', randomBytes(10, 1))
+})
+
 test('deleteKey() and renameKey() change the namespace', async () => {
   await client.putKey('vol1', 'bkt', 'del', randomBytes(10, 1))
   await client.deleteKey('vol1', 'bkt', 'del')

@@ -55,6 +55,21 @@ test('CreateBucket, ListBuckets, HeadBucket, GetBucketLocation, DeleteBucket', a
   assert.equal((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['alpha'])
 })
 
+test('GET /prom and /health answer on the admin port; on the S3 port /prom is bucket prom', async () => {
+  const health = await fetch(`http://${env.gateway.adminAddress}/health`)
+  assert.is(health.status, 200)
+  assert.is(((await health.json()) as { status: string }).status, 'UP')
+  await s3.send(new CreateBucketCommand({ Bucket: 'prom' }))
+  await s3.send(new PutObjectCommand({ Bucket: 'prom', Key: 'k', Body: 'v' }))
+  const prom = await (await fetch(`http://${env.gateway.adminAddress}/prom`)).text()
+  assert.match(prom, /o3_s3g_rpc_requests_total\{[^}]*method="PutObject"/)
+  const anonymous = await fetch(`${env.endpoint}/prom`)
+  assert.is(anonymous.status, 403)
+  assert.match(await anonymous.text(), '<Code>AccessDenied</Code>')
+  await s3.send(new DeleteObjectCommand({ Bucket: 'prom', Key: 'k' }))
+  await s3.send(new DeleteBucketCommand({ Bucket: 'prom' }))
+})
+
 test('bucket errors: BucketAlreadyOwnedByYou, BucketAlreadyExists, NoSuchBucket, InvalidBucketName, BucketNotEmpty, AccessDenied', async () => {
   assert.is((await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'BucketAlreadyOwnedByYou')
   assert.is((await errorOf(other.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'BucketAlreadyExists')
@@ -141,6 +156,19 @@ test('If-None-Match: * creates only; Content-MD5 is checked (BadDigest)', async 
   assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: 'alpha', Key: 'md5' })))).status, 404)
   const right = createHash('md5').update('data').digest('base64')
   await s3.send(new PutObjectCommand({ Bucket: 'alpha', Key: 'md5', Body: 'data', ContentMD5: right }))
+})
+
+test('If-None-Match: * is atomic: of two concurrent conditional PUTs of one key exactly one wins, the other gets 412', async () => {
+  for (let round = 0; round < 3; round++) {
+    const bodies = [Buffer.alloc(256 * 1024, 1), Buffer.alloc(256 * 1024, 2)]
+    const outcomes = await Promise.allSettled(bodies.map((Body) => s3.send(new PutObjectCommand({ Bucket: 'alpha', Key: `race-${round}`, Body, IfNoneMatch: '*' }))))
+    const won = outcomes.findIndex((o) => o.status === 'fulfilled')
+    assert.is(outcomes.filter((o) => o.status === 'fulfilled').length, 1)
+    const lost = outcomes[1 - won]
+    assert.is(lost.status === 'rejected' && (lost.reason as { name: string }).name, 'PreconditionFailed')
+    const back = await (await s3.send(new GetObjectCommand({ Bucket: 'alpha', Key: `race-${round}` }))).Body!.transformToByteArray()
+    assert.ok(Buffer.from(back).equals(bodies[won]))
+  }
 })
 
 test('x-amz-checksum-* headers are checked: a wrong SHA-256 is BadDigest', async () => {

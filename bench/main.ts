@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG } from '../core/config.ts'
 import { BareServer } from './bare-http.ts'
 import { measureChecksums } from './checksums.ts'
-import { measureOps, measureThroughput, type OpsResult, type ThroughputResult } from './measure.ts'
+import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { BenchCluster } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
       // A failing step is recorded and the run goes on: a datapath bug should cost one figure, not the run.
       const step = async <T>(name: string, run: () => Promise<T>): Promise<T | Failure> => {
         progress.step(`O3 ${r}: ${name}`)
-        try { return await run() } catch (err) { return { error: `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}` } }
+        try { return await run() } catch (err) { return failure(err) }
       }
       f.put64MiB = await step('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large) }))
       f.get64MiB = await step('get 64 MiB keys', async () => {

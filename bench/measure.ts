@@ -85,3 +85,9 @@ export function percentile(sorted: Float64Array, p: number): number {
   assert(p > 0 && p <= 1, 'percentile out of range')
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]
 }
+
+/** A failed figure: recorded so the run goes on, and the run then exits non-zero. */
+export function failure(err: unknown): { error: string } {
+  process.exitCode = 1
+  return { error: `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}` }
+}

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import S3rver from 's3rver'
 import { assert } from '../core/assert.ts'
 import { S3Gateway, S3_VOLUME } from '../datapath/s3/index.ts'
-import { measureOps, measureThroughput, type OpsResult, type ThroughputResult } from './measure.ts'
+import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import type { BenchCluster } from './o3-cluster.ts'
 import { bucketName } from './o3-cluster.ts'
 import { S3Load, type S3Credentials } from './s3-load.ts'
@@ -64,7 +64,7 @@ export async function measureS3(options: {
     const load = new S3Load(endpoint, credentials)
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | Failure> => {
       onStep(`S3 ${target}: ${name}`)
-      try { return await fn() } catch (err) { return { error: `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}` } }
+      try { return await fn() } catch (err) { return failure(err) }
     }
     const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
     try {

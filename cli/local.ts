@@ -79,14 +79,16 @@ function printEndpoints(e: Endpoints, json: boolean): void {
   console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
   console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1`)
   console.log(`  aws --endpoint-url ${e.s3} s3 mb s3://bucket1 && aws --endpoint-url ${e.s3} s3 cp ./README.md s3://bucket1/`)
-  console.log(`Native: npx o3 sh volume create /vol1 && npx o3 sh bucket create /vol1/bucket1 && npx o3 sh key put /vol1/bucket1/hello ./README.md`)
+  const at = e.om === '127.0.0.1:9862' && e.scm === '127.0.0.1:9860' ? '' : ` --om ${e.om} --scm ${e.scm}`
+  console.log(`Native: npx o3 sh volume create /vol1${at} && npx o3 sh bucket create /vol1/bucket1${at} && npx o3 sh key put /vol1/bucket1/hello ./README.md${at}`)
+  if (at !== '') console.log(`(not the default ports: pass${at} to every o3 sh, o3 admin and o3 s3 command)`)
   console.log('Stop with Ctrl-C; starting again on the same --data keeps every key.')
 }
 
 async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean }): Promise<void> {
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
   const base = loadConfig({ overrides: { ...LOCAL_DEFAULTS, 'scm.safemode.minDatanodes': Math.min(o.n, 3), 'client.replication': o.n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE' } })
-  const scmPort = await port(9860), omPort = await port(9862), s3Port = await port(9878)
+  const scmPort = await port(9860), omPort = await port(9862), s3Port = await port(9878), s3AdminPort = await port(19878)
   const scmAddress = `${base.host}:${scmPort}`, omAddress = `${base.host}:${omPort}`
   const services: [string, O3Config][] = [
     ['scm', { ...base, 'scm.port': scmPort, 'scm.address': scmAddress, 'scm.dir': join(o.dataDir, 'scm') }],
@@ -95,16 +97,18 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   for (let i = 1; i <= o.n; i++) {
     services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(9900 + i), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
   }
-  services.push(['s3g', { ...base, 's3g.port': s3Port, 'om.address': omAddress, 'scm.address': scmAddress }])
+  services.push(['s3g', { ...base, 's3g.port': s3Port, 's3g.adminPort': s3AdminPort, 'om.address': omAddress, 'scm.address': scmAddress }])
   if (!o.free) {
     await checkPortFree(scmPort, 'SCM')
     await checkPortFree(omPort, 'OM')
     await checkPortFree(s3Port, 'S3 gateway')
+    await checkPortFree(s3AdminPort, 'S3 gateway admin')
     for (const [name, c] of services.slice(2, 2 + o.n)) await checkPortFree(c['datanode.port'], name)
   }
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
   const children = new Map<string, ChildProcess>()
+  let stopping = false
   const pids: Record<string, number> = {}
   for (const [name, config] of services) {
     const confFile = join(o.dataDir, 'conf', `${name}.json`)
@@ -114,7 +118,9 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     children.set(name, child)
     pids[name] = child.pid!
     writeFileSync(join(o.dataDir, 'pids', `${name}.pid`), String(child.pid))
-    child.on('exit', (code, signal) => console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`))
+    child.on('exit', (code, signal) => {
+      if (!stopping) console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
+    })
     if (name === 'scm') await waitHealthy(scmAddress)
   }
   const client = new O3Client({ om: omAddress, scm: scmAddress })
@@ -129,12 +135,14 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   const s3Key = await client.getS3Secret(S3_USER)
   printEndpoints({ scm: scmAddress, om: omAddress, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: services.slice(2, 2 + o.n).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
   await waitForSignal()
+  stopping = true
   console.error('o3 local: stopping')
   await Promise.all([...children.values()].map((c) => new Promise<void>((res) => {
     if (c.exitCode !== null || c.signalCode !== null) return res()
     c.once('exit', () => res())
     c.kill('SIGTERM')
   })))
+  for (const name of children.keys()) rmSync(join(o.dataDir, 'pids', `${name}.pid`), { force: true })
 }
 
 async function waitHealthy(address: string): Promise<void> {

@@ -17,7 +17,7 @@ export async function s3(argv: string[]): Promise<void> {
     case 'getsecret': {
       const s = await client.getS3Secret(user)
       if (values.json) return printJson(s)
-      return printFields({ awsAccessKey: s.awsAccessKey, awsSecret: s.awsSecret })
+      return printFields({ user, awsAccessKey: s.awsAccessKey, awsSecret: s.awsSecret })
     }
     case 'revokesecret': {
       const r = await client.revokeS3Secret(user)

@@ -37,6 +37,8 @@ export interface O3Config {
   'datanode.smallBlockBytes': number
   'datanode.workerThreads': number
   's3g.port': number
+  /** The gateway's /prom and /health listener (Ozone's s3g web port). */
+  's3g.adminPort': number
   /** Virtual-hosted-style domain (`bucket.<domain>`); empty: path-style only. */
   's3g.domain': string
   's3g.region': string
@@ -74,6 +76,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'datanode.smallBlockBytes': 64 * 1024,
   'datanode.workerThreads': 2,
   's3g.port': 9878,
+  's3g.adminPort': 19878,
   's3g.domain': '',
   's3g.region': 'us-east-1',
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
@@ -94,7 +97,7 @@ export function validateConfig(c: O3Config): O3Config {
     if (typeof c[key] !== typeof DEFAULT_CONFIG[key]) bad(key, `expected a ${typeof DEFAULT_CONFIG[key]}`)
     if (typeof c[key] === 'number' && (!Number.isSafeInteger(c[key]) || (c[key] as number) < 0)) bad(key, 'expected a non-negative integer')
   }
-  for (const key of ['scm.port', 'om.port', 'datanode.port', 's3g.port'] as const) if (c[key] > 65535) bad(key, 'not a port')
+  for (const key of ['scm.port', 'om.port', 'datanode.port', 's3g.port', 's3g.adminPort'] as const) if (c[key] > 65535) bad(key, 'not a port')
   if (c['client.chunkSizeBytes'] < 1 || c['client.chunkSizeBytes'] > CHUNK_SIZE_BYTES_MAX) bad('client.chunkSizeBytes', `must be 1..${CHUNK_SIZE_BYTES_MAX}`)
   if (c['client.bytesPerChecksum'] < BYTES_PER_CHECKSUM_MIN) bad('client.bytesPerChecksum', `must be at least ${BYTES_PER_CHECKSUM_MIN}`)
   if (c['client.chunkSizeBytes'] % c['client.bytesPerChecksum'] !== 0) bad('client.chunkSizeBytes', 'must be a multiple of client.bytesPerChecksum')

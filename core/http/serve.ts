@@ -17,7 +17,26 @@ interface DenoServe {
 /** How long close() waits for requests in flight before cutting their connections. */
 const DRAIN_TIMEOUT_MS = 10_000
 
-export async function serveApp(app: Hono, options: { host: string; port: number; name: string }): Promise<Listener> {
+/** The answer to a request Node's HTTP parser rejects before the app sees it. */
+export interface ParseErrorReply {
+  status: number
+  contentType: string
+  body: string
+}
+
+export interface ServeOptions {
+  host: string
+  port: number
+  name: string
+  /**
+   * Answers requests the HTTP parser rejects (headers over maxHeaderBytes, malformed
+   * framing), which would otherwise get Node's bare 431/400; the connection is closed after.
+   */
+  parseError?: (code: string) => ParseErrorReply
+  maxHeaderBytes?: number
+}
+
+export async function serveApp(app: Hono, options: ServeOptions): Promise<Listener> {
   // Requests in flight are counted so that close() lets them finish before the service
   // releases what they use (its LMDB environment): stop never pulls state from under a handler.
   let inflight = 0
@@ -34,7 +53,16 @@ export async function serveApp(app: Hono, options: { host: string; port: number;
     return { port: server.addr.port, close: async () => { await Promise.race([server.shutdown(), drained()]) } }
   }
   const { createAdaptorServer } = await import('@hono/node-server')
-  const server = createAdaptorServer({ fetch, hostname: options.host, port: options.port })
+  const server = createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes } })
+  const parseError = options.parseError
+  if (parseError !== undefined) {
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+      if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
+      const reply = parseError(err.code ?? 'HPE_INVALID')
+      const body = Buffer.from(reply.body)
+      socket.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
+    })
+  }
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
   server.on('checkContinue', (req, res) => { res.writeContinue(); server.emit('request', req, res) })
   server.on('checkExpectation', (req, res) => { server.emit('request', req, res) })

@@ -34,6 +34,7 @@ export const S3ErrorCode = {
   NotImplemented: 501,
   NotModified: 304,
   PreconditionFailed: 412,
+  RequestHeaderSectionTooLarge: 400,
   RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
   SignatureDoesNotMatch: 403,

@@ -29,6 +29,8 @@ import { toXml } from './xml.ts'
 export const S3_PORT_DEFAULT = 9878
 /** Ozone's s3g web admin port (ozone.s3g.webadmin.http-address): metrics and health. */
 export const S3_ADMIN_PORT_DEFAULT = 19878
+/** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
+const S3_HEADER_BYTES_MAX = 16 * 1024
 
 export interface S3GatewayOptions {
   config: O3Config
@@ -88,7 +90,16 @@ export class S3Gateway {
 
   async start(): Promise<void> {
     const port = this.options.port ?? S3_PORT_DEFAULT
-    this.listener = await serveApp(this.app, { host: this.options.config.host, port, name: 'S3 gateway' })
+    this.listener = await serveApp(this.app, {
+      host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX,
+      // Requests Node's parser rejects still get S3's XML error, not a bare 431 or 400.
+      parseError: (code) => {
+        const e = code === 'HPE_HEADER_OVERFLOW'
+          ? { code: 'RequestHeaderSectionTooLarge', message: `Your request header section exceeds the maximum allowed size of ${S3_HEADER_BYTES_MAX} bytes` }
+          : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
+        return { status: 400, contentType: 'application/xml', body: toXml('Error', { Code: e.code, Message: e.message, RequestId: randomBytes(8).toString('hex').toUpperCase() }, false) }
+      },
+    })
     // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
     // health get their own listener, as Ozone's s3g serves them on its web admin port.
     const admin = createServiceApp({ service: 'S3Gateway', handlers: {}, metrics: this.metrics, health: () => ({ endpoint: this.endpoint }) })

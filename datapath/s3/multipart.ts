@@ -5,6 +5,7 @@
  * CompleteMultipartUpload asks the OM (commitMultipartKey) to make the object from the parts'
  * blocks: part bytes are stored once and never copied.
  */
+import { crc32, crc32c } from '@node-rs/crc32'
 import { createHash, randomBytes } from 'node:crypto'
 import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
@@ -112,11 +113,34 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // S3's multipart ETag: MD5 of the concatenated binary MD5s of the parts, then -N.
   const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.metadata.etag!, 'hex')))
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
-  const metadata: Record<string, string> = { etag }
+  const metadata: Record<string, string> = { etag, ...compositeChecksums(parts) }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
   await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata)
   await dropUpload(ctx, uploadId)
   return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"` })
+}
+
+/**
+ * S3's COMPOSITE checksum of a multipart object, for each algorithm every part carries: the
+ * checksum of the parts' binary checksums in part order, then -N. It hashes metadata (at
+ * most 32 bytes a part), never payload.
+ */
+function compositeChecksums(parts: KeyInfo[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const algorithm of ['crc32', 'crc32c', 'sha1', 'sha256'] as const) {
+    const name = `x-amz-checksum-${algorithm}`
+    if (!parts.every((p) => typeof p.metadata[name] === 'string' && !p.metadata[name].includes('-'))) continue
+    const joined = Buffer.concat(parts.map((p) => Buffer.from(p.metadata[name], 'base64')))
+    let digest: Buffer
+    if (algorithm === 'crc32' || algorithm === 'crc32c') {
+      digest = Buffer.alloc(4)
+      digest.writeUInt32BE((algorithm === 'crc32' ? crc32(joined) : crc32c(joined)) >>> 0)
+    } else {
+      digest = createHash(algorithm).update(joined).digest()
+    }
+    out[name] = `${digest.toString('base64')}-${parts.length}`
+  }
+  return out
 }
 
 /** Deletes the parts left over and the upload's record. */
@@ -166,16 +190,28 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   } catch (err) {
     if (!(err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND'))) throw err
   }
-  markers = markers.filter((m) => (m.metadata['s3:key'] ?? '').startsWith(prefix) && (m.metadata['s3:key'] ?? '') > keyMarker)
-  markers.sort((a, b) => Buffer.compare(Buffer.from(a.metadata['s3:key']!), Buffer.from(b.metadata['s3:key']!)) || Number(a.metadata['s3:initiatedAtMs']) - Number(b.metadata['s3:initiatedAtMs']))
+  // S3: after key-marker; uploads of the key-marker's own key only past upload-id-marker
+  // (ignored without a key-marker). Uploads of one key are ordered by upload id, so that
+  // the pair (NextKeyMarker, NextUploadIdMarker) resumes exactly where a page ended.
+  const idMarker = keyMarker === '' ? '' : (ctx.query.get('upload-id-marker') ?? '')
+  const keyOf = (m: KeyInfo) => Buffer.from(m.metadata['s3:key'] ?? '')
+  const idOf = (m: KeyInfo) => m.name.slice(2)
+  const after = Buffer.from(keyMarker)
+  markers = markers.filter((m) => {
+    if (!(m.metadata['s3:key'] ?? '').startsWith(prefix)) return false
+    if (keyMarker === '') return true
+    const order = Buffer.compare(keyOf(m), after)
+    return order > 0 || (order === 0 && idMarker !== '' && idOf(m) > idMarker)
+  })
+  markers.sort((a, b) => Buffer.compare(keyOf(a), keyOf(b)) || (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0))
   const page = markers.slice(0, max)
   const truncated = markers.length > page.length
   const last = page[page.length - 1]
   return xmlResponse('ListMultipartUploadsResult', {
     Bucket: ctx.bucket, KeyMarker: keyMarker, UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: prefix, MaxUploads: max, IsTruncated: truncated,
-    ...(truncated ? { NextKeyMarker: last.metadata['s3:key'], NextUploadIdMarker: last.name.slice(2) } : {}),
+    ...(truncated ? { NextKeyMarker: last.metadata['s3:key'], NextUploadIdMarker: idOf(last) } : {}),
     Upload: page.map((m) => ({
-      Key: m.metadata['s3:key'], UploadId: m.name.slice(2), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
+      Key: m.metadata['s3:key'], UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
     })),
   })

@@ -6,6 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
+import { crc32 } from '@node-rs/crc32'
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectsCommand,
   ListObjectVersionsCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand,
@@ -130,6 +131,39 @@ test('multipart upload with parts out of order: ETag md5-of-md5s-N, ListParts, L
   assert.ok(Buffer.from(await ranged.Body!.transformToByteArray()).equals(Buffer.concat([p1, p2]).subarray(5 * MiB - 10, 5 * MiB + 10)))
   assert.equal((await s3.send(new ListMultipartUploadsCommand({ Bucket: B }))).Uploads ?? [], [])
   assert.is((await errorOf(s3.send(new ListPartsCommand({ Bucket: B, Key: 'mpu/obj', UploadId })))).name, 'NoSuchUpload')
+})
+
+test('multipart with CRC32 part checksums: the object returns S3\'s composite checksum when asked', async () => {
+  const p1 = randomBytes(5 * MiB, 11), p2 = randomBytes(777, 12)
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'mpu/crc', ChecksumAlgorithm: 'CRC32' }))
+  const up = (n: number, body: Buffer) => s3.send(new UploadPartCommand({ Bucket: B, Key: 'mpu/crc', UploadId, PartNumber: n, Body: body, ChecksumAlgorithm: 'CRC32' }))
+  const r1 = await up(1, p1), r2 = await up(2, p2)
+  assert.ok(r1.ChecksumCRC32 && r2.ChecksumCRC32, 'parts return their CRC32')
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: 'mpu/crc', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: r1.ChecksumCRC32 }, { PartNumber: 2, ETag: r2.ETag, ChecksumCRC32: r2.ChecksumCRC32 }] } }))
+  const joined = Buffer.concat([Buffer.from(r1.ChecksumCRC32!, 'base64'), Buffer.from(r2.ChecksumCRC32!, 'base64')])
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(joined) >>> 0)
+  const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'mpu/crc', ChecksumMode: 'ENABLED' }))
+  assert.is(head.ChecksumCRC32, `${crc.toString('base64')}-2`)
+  const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'mpu/crc', ChecksumMode: 'ENABLED' }))
+  assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat([p1, p2])))
+})
+
+test('ListMultipartUploads pages by key-marker and upload-id-marker without gaps or repeats', async () => {
+  const ids: string[] = []
+  for (const key of ['pg/a', 'pg/a', 'pg/a', 'pg/b']) ids.push((await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: key }))).UploadId!)
+  const seen: [string, string][] = []
+  let keyMarker: string | undefined, idMarker: string | undefined
+  for (let page = 0; page < 10; page++) {
+    const r = await s3.send(new ListMultipartUploadsCommand({ Bucket: B, Prefix: 'pg/', MaxUploads: 2, KeyMarker: keyMarker, UploadIdMarker: idMarker }))
+    seen.push(...(r.Uploads ?? []).map((u) => [u.Key!, u.UploadId!] as [string, string]))
+    if (!r.IsTruncated) break
+    keyMarker = r.NextKeyMarker; idMarker = r.NextUploadIdMarker
+  }
+  assert.is(seen.length, 4)
+  assert.equal(new Set(seen.map(([, id]) => id)), new Set(ids))
+  assert.equal(seen.map(([k]) => k), ['pg/a', 'pg/a', 'pg/a', 'pg/b'])
+  for (const [Key, UploadId] of seen) await s3.send(new AbortMultipartUploadCommand({ Bucket: B, Key, UploadId }))
 })
 
 test('multipart errors: NoSuchUpload, InvalidPart, InvalidPartOrder, EntityTooSmall, MalformedXML; Abort leaves nothing', async () => {

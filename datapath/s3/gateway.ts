@@ -193,31 +193,31 @@ export class S3Gateway {
     const q = ctx.query
     const m = ctx.method
     const unsupported = UNSUPPORTED.find((s) => q.has(s))
-    const notImplemented = (what: string) => ({ name: 'NotImplemented', run: async (): Promise<Response> => { throw new S3Error('NotImplemented', `${what} is not implemented`) } })
+    const answerNotImplemented = (what: string) => ({ name: 'NotImplemented', run: async (): Promise<Response> => { throw new S3Error('NotImplemented', `${what} is not supported by the O3 S3 gateway`) } })
     if (ctx.bucket === undefined) {
       if (m === 'GET') return { name: 'ListBuckets', run: listBuckets }
-      return notImplemented(`${m} on the service`)
+      return answerNotImplemented(`${m} on the service`)
     }
-    if (unsupported !== undefined) return notImplemented(`The ${unsupported} subresource`)
+    if (unsupported !== undefined) return answerNotImplemented(`The ${unsupported} subresource`)
     if (ctx.key === undefined) {
       switch (m) {
         case 'GET':
           if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation }
           if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads }
           if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions }
-          if (q.has('tagging') || q.has('object-lock')) return notImplemented('Bucket tagging')
+          if (q.has('tagging') || q.has('object-lock')) return answerNotImplemented('Bucket tagging')
           if (q.get('list-type') === '2') return { name: 'ListObjectsV2', run: listObjectsV2 }
           return { name: 'ListObjects', run: listObjectsV1 }
         case 'HEAD': return { name: 'HeadBucket', run: headBucket }
         case 'PUT':
-          if (q.has('tagging')) return notImplemented('Bucket tagging')
+          if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
           return { name: 'CreateBucket', run: createBucket }
         case 'DELETE':
-          if (q.has('tagging')) return notImplemented('Bucket tagging')
+          if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
           return { name: 'DeleteBucket', run: deleteBucket }
         case 'POST':
           if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
-          return notImplemented('POST on a bucket')
+          return answerNotImplemented('POST on a bucket')
       }
       return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
     }
@@ -240,7 +240,7 @@ export class S3Gateway {
       case 'POST':
         if (q.has('uploads')) return { name: 'CreateMultipartUpload', run: createMultipartUpload }
         if (q.has('uploadId')) return { name: 'CompleteMultipartUpload', run: completeMultipartUpload }
-        return notImplemented('POST on an object')
+        return answerNotImplemented('POST on an object')
     }
     return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
   }

@@ -390,7 +390,7 @@ export class OzoneManager {
       const after = keyPath(volume, bucket, a.startAfter)
       const next = new Uint8Array(after.length + 1)
       next.set(after)
-      if (compareBytes(next, start) > 0) start = next
+      if (Buffer.compare(next, start) > 0) start = next
     }
     const keys: KeyInfo[] = []
     let truncated = false
@@ -579,10 +579,6 @@ function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
   if (key.length < prefix.length) return false
   for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false
   return true
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b)
 }
 
 

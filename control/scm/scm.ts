@@ -328,17 +328,20 @@ export class StorageContainerManager {
       log.info(`SCM: closing container ${id}: ${why}`)
       void this.containersTable.put(id, c)
     }
-    if (c.state === 'CLOSING') {
-      const p = this.pipelines.get(c.pipelineId)
-      const holders = new Set([...(p?.nodes.map((n) => n.id) ?? []), ...Object.keys(c.replicas)] as DatanodeId[])
-      for (const dn of holders) this.queue(dn, { type: 'closeContainer', containerId: id })
-    }
+    if (c.state === 'CLOSING') for (const dn of this.holders(c)) this.queue(dn, { type: 'closeContainer', containerId: id })
     return { state: c.state }
   }
 
+  /** Datanodes that may hold a replica: the pipeline's members and every node that reported one. */
+  private holders(c: ContainerRecord): Set<DatanodeId> {
+    const p = this.pipelines.get(c.pipelineId)
+    return new Set([...(p?.nodes.map((n) => n.id) ?? []), ...Object.keys(c.replicas)] as DatanodeId[])
+  }
+
+  /** Queues a command for a datanode's next heartbeat; a close already queued is not queued again. */
   private queue(dn: DatanodeId, command: DatanodeCommand): void {
     const q = this.commands.get(dn) ?? []
-    const dup = q.some((c) => c.type === command.type && 'containerId' in c && 'containerId' in command && c.containerId === command.containerId && c.type === 'closeContainer')
+    const dup = command.type === 'closeContainer' && q.some((c) => c.type === 'closeContainer' && c.containerId === command.containerId)
     if (!dup) q.push(command)
     this.commands.set(dn, q)
   }
@@ -390,9 +393,7 @@ export class StorageContainerManager {
     for (const [cid, localIds] of byContainer) {
       const c = this.containers.get(cid)
       if (c === undefined) continue
-      const p = this.pipelines.get(c.pipelineId)
-      const holders = new Set([...(p?.nodes.map((n) => n.id) ?? []), ...Object.keys(c.replicas)] as DatanodeId[])
-      for (const dn of holders) { this.queue(dn, { type: 'deleteBlocks', containerId: cid, localIds }); queued++ }
+      for (const dn of this.holders(c)) { this.queue(dn, { type: 'deleteBlocks', containerId: cid, localIds }); queued++ }
     }
     return { queued }
   }

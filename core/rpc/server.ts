@@ -27,18 +27,34 @@ export function errorResponse(c: Context, err: unknown): Response {
   return c.json(e.toWire(), ErrorCode[e.code].http as 400)
 }
 
+/**
+ * Runs a route's work, counting it and timing it under `method`; an error becomes the wire
+ * error response. Every RPC and raw-body route goes through this.
+ */
+export async function observed(metrics: ServiceMetrics, method: string, c: Context, run: () => Promise<Response>): Promise<Response> {
+  const started = performance.now()
+  let code = 'OK'
+  try {
+    return await run()
+  } catch (err) {
+    code = toO3Error(err).code
+    return errorResponse(c, err)
+  } finally {
+    metrics.rpcRequests.inc({ method, code })
+    metrics.rpcSeconds.observe({ method }, (performance.now() - started) / 1000)
+  }
+}
+
 export function createServiceApp(options: ServiceAppOptions): Hono {
   const { service, handlers, metrics } = options
   const app = new Hono()
   app.get('/health', (c) => c.json({ service, status: 'UP', ...options.health() }))
   app.get('/prom', async (c) => c.text(await metrics.text(), 200, { 'content-type': metrics.registry.contentType }))
-  app.post('/rpc/:method', async (c) => {
+  app.post('/rpc/:method', (c) => {
     const full = c.req.param('method')
     const dot = full.indexOf('.')
     const name = dot < 0 ? '' : full.slice(dot + 1)
-    const started = performance.now()
-    let code = 'OK'
-    try {
+    return observed(metrics, name || full, c, async () => {
       if (full.slice(0, dot) !== service || !Object.hasOwn(handlers, name)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
       const length = Number(c.req.header('content-length') ?? 0)
       if (length > RPC_BODY_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot call ${full}: body of ${length} bytes exceeds ${RPC_BODY_BYTES_MAX}`)
@@ -52,13 +68,7 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
       if (typeof args !== 'object' || args === null) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not a JSON object`)
       const result = await handlers[name](args)
       return c.json({ result: result ?? null })
-    } catch (err) {
-      code = toO3Error(err).code
-      return errorResponse(c, err)
-    } finally {
-      metrics.rpcRequests.inc({ method: name || full, code })
-      metrics.rpcSeconds.observe({ method: name || full }, (performance.now() - started) / 1000)
-    }
+    })
   })
   return app
 }

@@ -125,7 +125,6 @@ export class O3Client {
   /** Looks the key up, then streams the range (the whole key by default). */
   async readKey(volume: string, bucket: string, key: string, range?: { offset?: number; length?: number }): Promise<Readable & { key: KeyInfo }> {
     const info = await this.headKey(volume, bucket, key)
-    await initChecksums()
     return Object.assign(this.readKeyInfo(info, range), { key: info })
   }
 

@@ -14,13 +14,13 @@ import type { Context } from 'hono'
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, checksumSizeBytes, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
-import { O3Error, toO3Error } from '../../core/errors.ts'
+import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
-import { createServiceApp, errorResponse } from '../../core/rpc/server.ts'
+import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { blockFile, containerFile, metadataDbPath } from './layout.ts'
@@ -146,7 +146,6 @@ export class Datanode {
       metrics: this.metrics,
       health: () => ({ id: this.id, clusterId: this.clusterId, containers: this.containers.size }),
       handlers: {
-        readChunk: () => { throw new O3Error('INVALID_ARGUMENT', 'readChunk is served on /chunk/read') },
         putBlock: (a) => this.putBlock(a),
         getBlock: (a) => this.getBlock(a),
         listBlock: (a) => this.listBlock(a),
@@ -154,8 +153,8 @@ export class Datanode {
         listContainers: () => [...this.containers.values()],
       },
     })
-    app.post('/chunk/write', (c) => this.timed('writeChunk', c, () => this.writeChunk(c)))
-    app.post('/chunk/read', (c) => this.timed('readChunk', c, () => this.readChunk(c)))
+    app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
+    app.post('/chunk/read', (c) => observed(this.metrics, 'readChunk', c, () => this.readChunk(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode' })
@@ -308,20 +307,6 @@ export class Datanode {
 
   // --- chunks and blocks ----------------------------------------------------------------
 
-  private async timed(method: string, c: Context, run: () => Promise<Response>): Promise<Response> {
-    const started = performance.now()
-    let code = 'OK'
-    try {
-      return await run()
-    } catch (err) {
-      code = toO3Error(err).code
-      return errorResponse(c, err)
-    } finally {
-      this.metrics.rpcRequests.inc({ method, code })
-      this.metrics.rpcSeconds.observe({ method }, (performance.now() - started) / 1000)
-    }
-  }
-
   private parseWriteArgs(header: string | undefined): WriteChunkArgs {
     let a: Partial<WriteChunkArgs>
     try { a = JSON.parse(header ?? '') } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: x-o3-args header missing or not JSON') }
@@ -362,9 +347,7 @@ export class Datanode {
           data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
         })
       const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
-      const results = await Promise.allSettled([local, ...forwarded])
-      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
-      if (failed !== undefined) throw failed.reason
+      await allSettledOrThrow([local, ...forwarded])
       const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
       pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: bytes.slice(args.length, total) })
       if (packed) pending.packed = bytes.slice(0, args.length)
@@ -386,11 +369,7 @@ export class Datanode {
       if (res.statusCode !== 200) throw await readError(res, `forward to ${address}`)
       await res.body.dump()
     } catch (err) {
-      const e = transportError(address, err)
-      // The client must learn which follower failed, and why: a closed container there
-      // excludes the container, anything else the follower and its pipeline.
-      const kept = ['CHECKSUM_MISMATCH', 'CONTAINER_NOT_OPEN', 'CONTAINER_NOT_FOUND', 'CONTAINER_UNHEALTHY', 'DISK_FULL'].includes(e.code)
-      throw new O3Error(kept ? e.code : 'UNAVAILABLE', `Cannot forward chunk to follower ${address}: ${e.message}`, { node: e.node ?? address })
+      throw followerError(address, err, 'forward chunk')
     }
   }
 
@@ -400,14 +379,8 @@ export class Datanode {
     const length = parseId<number>(a.length, 'length')
     const forward = Array.isArray(a.forward) ? a.forward.filter((f): f is string => typeof f === 'string').slice(0, 2) : []
     const forwarded = forward.map((address) => new RpcClient('Datanode', address).call('putBlock', { containerId, localId, length, forward: [] })
-      .catch((err) => {
-        const e = transportError(address, err)
-        const kept = e.code === 'CONTAINER_NOT_OPEN' || e.code === 'CONTAINER_NOT_FOUND'
-        throw new O3Error(kept ? e.code : 'UNAVAILABLE', `Cannot commit block on follower ${address}: ${e.message}`, { node: address })
-      }))
-    const results = await Promise.allSettled([this.commitBlock(containerId, localId, length), ...forwarded])
-    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
-    if (failed !== undefined) throw failed.reason
+      .catch((err) => { throw followerError(address, err, 'commit block') }))
+    await allSettledOrThrow([this.commitBlock(containerId, localId, length), ...forwarded])
     return { length }
   }
 
@@ -540,4 +513,23 @@ async function verifyHere(args: WriteChunkArgs, data: Uint8Array, checksums: Uin
   await initChecksums()
   const bad = verifyChecksums(args.checksumType, data, args.bytesPerChecksum, checksums)
   if (bad >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Cannot write chunk at ${args.offset}: checksum ${bad} does not match the data`)
+}
+
+/** Codes a follower's failure keeps on its way to the client; anything else is UNAVAILABLE. */
+const FOLLOWER_CODES_KEPT: readonly ErrorCodeName[] = ['CHECKSUM_MISMATCH', 'CONTAINER_NOT_OPEN', 'CONTAINER_NOT_FOUND', 'CONTAINER_UNHEALTHY', 'DISK_FULL']
+
+/**
+ * The client must learn which follower failed, and why: a closed container there excludes
+ * the container, anything else the follower and its pipeline.
+ */
+function followerError(address: string, err: unknown, action: string): O3Error {
+  const e = transportError(address, err)
+  const code = FOLLOWER_CODES_KEPT.includes(e.code) ? e.code : 'UNAVAILABLE'
+  return new O3Error(code, `Cannot ${action} on follower ${address}: ${e.message}`, { node: e.node ?? address })
+}
+
+/** Waits for all (so no work is left running unseen), then throws the first failure. */
+async function allSettledOrThrow(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+  if (failed !== undefined) throw failed.reason
 }

@@ -36,7 +36,4 @@ export class SlabPool {
     }
   }
 
-  get available(): number {
-    return this.free.length + this.count - this.made
-  }
 }

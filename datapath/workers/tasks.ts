@@ -3,7 +3,7 @@
  * chunk to its block file, read a range of a block file. Inputs are views of shared slabs (no
  * copy); results are plain objects, errors returned as codes (structuredClone drops classes).
  */
-import { openSync, closeSync, writeSync, readSync, mkdirSync, fsyncSync, constants } from 'node:fs'
+import { openSync, closeSync, writeSync, readSync, mkdirSync, constants } from 'node:fs'
 import { dirname } from 'node:path'
 import { computeChecksums, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { ChecksumType } from '../../core/wire.ts'
@@ -32,7 +32,6 @@ export interface WriteChunkTask {
   bytesPerChecksum: number
   data: SlabRange
   checksums: SlabRange
-  sync?: boolean
 }
 
 export interface ReadChunkTask {
@@ -62,7 +61,6 @@ export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
     try {
       let written = 0
       while (written < data.length) written += writeSync(fd, data, written, data.length - written, task.fileOffset + written)
-      if (task.sync) fsyncSync(fd)
     } finally { closeSync(fd) }
     return { ok: true }
   } catch (err) {

@@ -80,7 +80,7 @@ export async function measureOps(options: { count: number; concurrency: number; 
 }
 
 /** The nearest-rank percentile of sorted values. */
-export function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   assert(sorted.length > 0, 'no values')
   assert(p > 0 && p <= 1, 'percentile out of range')
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]

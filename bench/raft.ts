@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { RaftHost, type StateMachine } from '../core/raft-io/index.ts'
 import type { Entry, NodeId, Snapshot } from '../core/raft/index.ts'
+import { percentile } from './measure.ts'
 
 interface Case {
   readonly nodes: 1 | 3
@@ -52,10 +53,6 @@ class Sink implements StateMachine {
   }
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
 
 async function runCase(c: Case): Promise<CaseResult> {
   const dir = mkdtempSync(join(tmpdir(), 'o3-bench-raft-'))
@@ -110,7 +107,7 @@ async function runCase(c: Case): Promise<CaseResult> {
     const httpRequests = hosts.reduce((n, h) => n + h.transportStats().requests, 0)
     return {
       ...c, commits: latencies.length, seconds: elapsed, commitsPerSecond: latencies.length / elapsed,
-      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), httpRequests, failed,
+      p50Ms: latencies.length === 0 ? NaN : percentile(latencies, 0.5), p99Ms: latencies.length === 0 ? NaN : percentile(latencies, 0.99), httpRequests, failed,
     }
   } finally {
     await Promise.all(hosts.map((h) => h.stop()))

@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../core/config.ts'
-import type { O3Error } from '../../core/errors.ts'
 import { KiB } from '../../core/limits.ts'
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { OzoneManager } from '../../control/om/index.ts'
@@ -17,6 +16,7 @@ import { Datanode, blockFile } from '../../datapath/datanode/index.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { closeWorkerPool } from '../../datapath/workers/index.ts'
 import { randomBytes } from './mini-cluster.ts'
+import { errorCode } from '../helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'o3-control-'))
 const config = loadConfig({
@@ -34,10 +34,6 @@ const datanodes: Datanode[] = []
 let client: O3Client
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function code(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (err) { return (err as O3Error).code }
-  return 'OK'
-}
 async function startDatanode(i: number): Promise<void> {
   const dn = new Datanode({ config: { ...config, 'datanode.dirs': join(dir, `dn${i}`) }, port: 0, scmAddress: scm.address })
   await dn.start()
@@ -64,7 +60,7 @@ test.after(async () => {
 test('SCM refuses allocation with SAFE_MODE until enough datanodes registered', async () => {
   await startDatanode(1)
   assert.is((await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode, true)
-  assert.is(await code(client.putKey('vol', 'bkt', 'early', randomBytes(10))), 'SAFE_MODE')
+  assert.is(await errorCode(client.putKey('vol', 'bkt', 'early', randomBytes(10))), 'SAFE_MODE')
   assert.equal((await client.listKeys('vol', 'bkt')).keys, [], 'a refused write leaves no key')
   await startDatanode(2)
   for (let i = 0; i < 50 && (await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode; i++) await sleep(50)
@@ -115,8 +111,8 @@ test('an open key never committed expires and is removed', async () => {
   await sleep(1800)
   const prom = await (await fetch(`http://${om.address}/prom`)).text()
   assert.match(prom, /o3_om_open_keys\{service="om"\} 0/)
-  assert.is(await code(writer.close()), 'OPEN_KEY_NOT_FOUND')
-  assert.is(await code(client.headKey('vol', 'bkt', 'abandoned')), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(writer.close()), 'OPEN_KEY_NOT_FOUND')
+  assert.is(await errorCode(client.headKey('vol', 'bkt', 'abandoned')), 'KEY_NOT_FOUND')
 })
 
 test('blocks of a replaced or deleted key are deleted from the datanodes', async () => {

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert'
 import { O3Error } from '../../core/errors.ts'
 import { KiB } from '../../core/limits.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { errorCode } from '../helpers.ts'
 
 const CHUNK = 64 * KiB
 const BLOCK = 4 * CHUNK
@@ -26,10 +27,6 @@ test.after(async () => {
   await cluster.dispose()
 })
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (err) { return (err as O3Error).code }
-  return 'OK'
-}
 
 for (const [name, size] of [['0 B', 0], ['1 B', 1], ['one chunk', CHUNK], ['one chunk + 1', CHUNK + 1], ['several blocks', 3 * BLOCK + 12345]] as const) {
   test(`putKey()/getKey() round-trips ${name} (RATIS/THREE and RATIS/ONE)`, async () => {
@@ -78,7 +75,7 @@ test('readKey() serves ranges inside, across and at the ends of blocks', async (
     const back = await client.getKey('vol1', 'bkt', 'ranged', { offset, length })
     assert.ok(back.equals(data.subarray(offset, offset + length)), `range ${offset}+${length}`)
   }
-  assert.is(await code(client.getKey('vol1', 'bkt', 'ranged', { offset: data.length + 1 })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(client.getKey('vol1', 'bkt', 'ranged', { offset: data.length + 1 })), 'INVALID_ARGUMENT')
 })
 
 test('putKey() over an existing key replaces it; the old blocks go to the deleted table', async () => {
@@ -98,20 +95,20 @@ test('putKey() with ifNotExists: of two racing creates of one key exactly one co
     assert.is(lost.status === 'rejected' && (lost.reason as O3Error).code, 'KEY_ALREADY_EXISTS')
     assert.ok((await client.getKey('vol1', 'bkt', `once-${round}`)).equals(datas[won]))
   }
-  assert.is(await code(client.putKey('vol1', 'bkt', 'once-0', randomBytes(10, 1), { ifNotExists: true })), 'KEY_ALREADY_EXISTS')
+  assert.is(await errorCode(client.putKey('vol1', 'bkt', 'once-0', randomBytes(10, 1), { ifNotExists: true })), 'KEY_ALREADY_EXISTS')
   await client.putKey('vol1', 'bkt', 'once-0', randomBytes(10, 1))
 })
 
 test('deleteKey() and renameKey() change the namespace', async () => {
   await client.putKey('vol1', 'bkt', 'del', randomBytes(10, 1))
   await client.deleteKey('vol1', 'bkt', 'del')
-  assert.is(await code(client.headKey('vol1', 'bkt', 'del')), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(client.headKey('vol1', 'bkt', 'del')), 'KEY_NOT_FOUND')
   await client.putKey('vol1', 'bkt', 'from', randomBytes(10, 2))
   await client.putKey('vol1', 'bkt', 'taken', randomBytes(10, 3))
-  assert.is(await code(client.renameKey('vol1', 'bkt', 'from', 'taken')), 'KEY_ALREADY_EXISTS')
+  assert.is(await errorCode(client.renameKey('vol1', 'bkt', 'from', 'taken')), 'KEY_ALREADY_EXISTS')
   await client.renameKey('vol1', 'bkt', 'from', 'to')
   assert.ok((await client.getKey('vol1', 'bkt', 'to')).equals(randomBytes(10, 2)))
-  assert.is(await code(client.headKey('vol1', 'bkt', 'from')), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(client.headKey('vol1', 'bkt', 'from')), 'KEY_NOT_FOUND')
 })
 
 test('listKeys() filters by prefix and pages in UTF-8 byte order', async () => {
@@ -128,18 +125,18 @@ test('listKeys() filters by prefix and pages in UTF-8 byte order', async () => {
 })
 
 test('unknown volume, bucket and key give typed errors; invalid names are rejected', async () => {
-  assert.is(await code(client.getKey('nope', 'bkt', 'k')), 'KEY_NOT_FOUND'.replace('KEY', 'VOLUME'))
-  assert.is(await code(client.getKey('vol1', 'nope', 'k')), 'BUCKET_NOT_FOUND')
-  assert.is(await code(client.getKey('vol1', 'bkt', 'nope')), 'KEY_NOT_FOUND')
-  assert.is(await code(client.createVolume('Bad_Name')), 'INVALID_VOLUME_NAME')
-  assert.is(await code(client.createVolume('ab')), 'INVALID_VOLUME_NAME')
-  assert.is(await code(client.createBucket('vol1', 'x..y')), 'INVALID_BUCKET_NAME')
-  assert.is(await code(client.putKey('vol1', 'bkt', 'x'.repeat(1025), randomBytes(1, 1))), 'INVALID_KEY_NAME')
-  assert.is(await code(client.putKey('vol1', 'bkt', '', randomBytes(1, 1))), 'INVALID_KEY_NAME')
-  assert.is(await code(client.createVolume('vol1')), 'VOLUME_ALREADY_EXISTS')
-  assert.is(await code(client.createBucket('vol1', 'bkt')), 'BUCKET_ALREADY_EXISTS')
-  assert.is(await code(client.deleteBucket('vol1', 'bkt')), 'BUCKET_NOT_EMPTY')
-  assert.is(await code(client.deleteVolume('vol1')), 'VOLUME_NOT_EMPTY')
+  assert.is(await errorCode(client.getKey('nope', 'bkt', 'k')), 'KEY_NOT_FOUND'.replace('KEY', 'VOLUME'))
+  assert.is(await errorCode(client.getKey('vol1', 'nope', 'k')), 'BUCKET_NOT_FOUND')
+  assert.is(await errorCode(client.getKey('vol1', 'bkt', 'nope')), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(client.createVolume('Bad_Name')), 'INVALID_VOLUME_NAME')
+  assert.is(await errorCode(client.createVolume('ab')), 'INVALID_VOLUME_NAME')
+  assert.is(await errorCode(client.createBucket('vol1', 'x..y')), 'INVALID_BUCKET_NAME')
+  assert.is(await errorCode(client.putKey('vol1', 'bkt', 'x'.repeat(1025), randomBytes(1, 1))), 'INVALID_KEY_NAME')
+  assert.is(await errorCode(client.putKey('vol1', 'bkt', '', randomBytes(1, 1))), 'INVALID_KEY_NAME')
+  assert.is(await errorCode(client.createVolume('vol1')), 'VOLUME_ALREADY_EXISTS')
+  assert.is(await errorCode(client.createBucket('vol1', 'bkt')), 'BUCKET_ALREADY_EXISTS')
+  assert.is(await errorCode(client.deleteBucket('vol1', 'bkt')), 'BUCKET_NOT_EMPTY')
+  assert.is(await errorCode(client.deleteVolume('vol1')), 'VOLUME_NOT_EMPTY')
 })
 
 test.run()

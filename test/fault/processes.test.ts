@@ -15,6 +15,7 @@ import { O3Client } from '../../datapath/client/index.ts'
 import { KiB, MiB } from '../../core/limits.ts'
 import type { Pipeline } from '../../core/wire.ts'
 import { randomBytes } from '../cluster/mini-cluster.ts'
+import { until } from '../helpers.ts'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'o3-fault-'))
@@ -28,12 +29,7 @@ function o3json<T>(...args: string[]): T {
   return JSON.parse(execFileSync(process.execPath, [o3, ...args, '--om', endpoints.om, '--scm', endpoints.scm, '--json'], { encoding: 'utf8' })) as T
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) if (check()) return
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 function datanodeName(address: string): string {
   for (const f of readdirSync(join(dataDir, 'conf'))) {
@@ -130,14 +126,14 @@ test('a flipped byte in one replica: the read returns the right bytes and the re
   await until('the corrupt replica to be reported', () => {
     const c = o3json<{ replicas: { datanodeId: string; state: string }[] }>('admin', 'container', 'info', String(block.containerId))
     return c.replicas.some((r) => r.datanodeId === target.id && r.state === 'UNHEALTHY')
-  }, 10_000)
+  }, 10_000, 200)
 })
 
 test('a killed datanode restarted later rejoins', async () => {
-  await until('the killed datanode to be noticed', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state !== 'HEALTHY'))
+  await until('the killed datanode to be noticed', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state !== 'HEALTHY'), 20_000, 200)
   const child = spawn(process.execPath, [o3, 'datanode', '--config', join(dataDir, 'conf', `${victim}.json`)], { env, stdio: 'ignore' })
   restarted.push(child)
-  await until('the datanode to be HEALTHY again', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state === 'HEALTHY'))
+  await until('the datanode to be HEALTHY again', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state === 'HEALTHY'), 20_000, 200)
   assert.ok((await client.getKey('vol', 'bkt', 'big')).equals(big))
 })
 

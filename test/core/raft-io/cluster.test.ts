@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { O3Error } from '../../../core/errors.ts'
 import { RaftHost, type StateMachine } from '../../../core/raft-io/index.ts'
 import type { Entry, NodeId, Snapshot } from '../../../core/raft/index.ts'
+import { until } from '../../helpers.ts'
 
 class Counter implements StateMachine {
   values: string[] = []
@@ -42,15 +43,6 @@ async function startCluster(ports?: Map<NodeId, number>): Promise<RaftHost[]> {
   return hosts
 }
 
-async function until<T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = f()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 const leaderOf = (hosts: RaftHost[]) => hosts.find((h) => h.status().role === 'leader')
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RaftHost, type StateMachine } from '../../../core/raft-io/index.ts'
 import type { Entry, NodeId, Snapshot } from '../../../core/raft/index.ts'
+import { until } from '../../helpers.ts'
 
 class Log implements StateMachine {
   values: string[] = []
@@ -32,15 +33,6 @@ const hosts = await Promise.all([1, 2, 3, 4].map((id) => RaftHost.create({
 const peers = new Map(hosts.map((h) => [h.id, `http://127.0.0.1:${h.port}`]))
 for (const h of hosts) h.start(peers)
 
-async function until<T>(what: string, f: () => T | undefined): Promise<T> {
-  const end = Date.now() + 15_000
-  for (;;) {
-    const v = f()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 const leader = () => until('a leader', () => hosts.find((h) => h.status().role === 'leader'))
 
 test('changeMembership() adds an empty node as learner; it catches up from a snapshot', async () => {

@@ -5,9 +5,9 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { O3Error } from '../../../core/errors.ts'
 import { KiB } from '../../../core/limits.ts'
 import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
+import { errorCode } from '../../helpers.ts'
 
 let cluster: Awaited<ReturnType<typeof startMiniCluster>>
 let client: ReturnType<typeof cluster.client>
@@ -21,10 +21,6 @@ test.before(async () => {
 
 test.after(async () => { await cluster.dispose() })
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (err) { return (err as O3Error).code }
-  return 'OK'
-}
 
 test('getS3Secret() creates a key pair once; lookupS3Secret() finds it until revoked', async () => {
   const a = await client.getS3Secret('alice')
@@ -32,8 +28,8 @@ test('getS3Secret() creates a key pair once; lookupS3Secret() finds it until rev
   assert.is.not((await client.getS3Secret('bob')).awsAccessKey, a.awsAccessKey)
   assert.equal(await client.lookupS3Secret(a.awsAccessKey), a)
   assert.equal(await client.revokeS3Secret('alice'), { revoked: 1 })
-  assert.is(await code(client.lookupS3Secret(a.awsAccessKey)), 'PERMISSION_DENIED')
-  assert.is(await code(client.getS3Secret('no/slash')), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(client.lookupS3Secret(a.awsAccessKey)), 'PERMISSION_DENIED')
+  assert.is(await errorCode(client.getS3Secret('no/slash')), 'INVALID_ARGUMENT')
 })
 
 test('commitMultipartKey() concatenates the parts and removes them', async () => {
@@ -43,12 +39,12 @@ test('commitMultipartKey() concatenates the parts and removes them', async () =>
   const key = await client.commitMultipartKey('vol1', 'bkt', 'whole', [{ volume: 'vol1', bucket: 'bkt', key: 'p1' }, { volume: 'vol1', bucket: 'bkt', key: 'p2' }], { etag: 'x' })
   assert.is(key.size, one.length + two.length)
   assert.ok((await client.getKey('vol1', 'bkt', 'whole')).equals(Buffer.concat([one, two])))
-  assert.is(await code(client.headKey('vol1', 'bkt', 'p1')), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(client.headKey('vol1', 'bkt', 'p1')), 'KEY_NOT_FOUND')
   const again = await client.commitMultipartKey('vol1', 'bkt', 'whole', [{ volume: 'vol1', bucket: 'bkt', key: 'whole' }], { tag: 'y' })
   assert.equal(again.metadata, { tag: 'y' })
   assert.ok((await client.getKey('vol1', 'bkt', 'whole')).equals(Buffer.concat([one, two])))
   assert.is((await client.getBucket('vol1', 'bkt')).keyCount, 1)
-  assert.is(await code(client.commitMultipartKey('vol1', 'bkt', 'x', [{ volume: 'vol1', bucket: 'bkt', key: 'gone' }], {})), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(client.commitMultipartKey('vol1', 'bkt', 'x', [{ volume: 'vol1', bucket: 'bkt', key: 'gone' }], {})), 'KEY_NOT_FOUND')
 })
 
 test.run()

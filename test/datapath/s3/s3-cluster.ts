@@ -4,6 +4,7 @@
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { startMiniCluster } from '../../cluster/mini-cluster.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
+import type { S3ServiceException } from '@aws-sdk/client-s3'
 
 export interface S3TestCluster {
   cluster: Awaited<ReturnType<typeof startMiniCluster>>
@@ -27,4 +28,13 @@ export async function startS3Cluster(options: { domain?: string } = {}): Promise
     cluster, gateway, endpoint: gateway.endpoint, alice, bob,
     async dispose() { await gateway.stop(); await cluster.dispose() },
   }
+}
+
+/** The S3 error name, status and request id an SDK call fails with, or name 'OK'. */
+export async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: number; requestId?: string }> {
+  try { await p } catch (err) {
+    const e = err as S3ServiceException
+    return { name: e.name, status: e.$metadata?.httpStatusCode, requestId: e.$metadata?.requestId }
+  }
+  return { name: 'OK' }
 }

@@ -11,11 +11,11 @@ import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectsCommand,
   ListObjectVersionsCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand,
   ListPartsCommand, ListMultipartUploadsCommand, CopyObjectCommand, UploadPartCopyCommand, GetObjectTaggingCommand, PutObjectTaggingCommand,
-  DeleteObjectTaggingCommand, GetBucketAclCommand, type S3ServiceException,
+  DeleteObjectTaggingCommand, GetBucketAclCommand,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 let env: S3TestCluster
@@ -23,13 +23,6 @@ let s3: S3Client
 const B = 'adv-bucket'
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest()
 
-async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: number }> {
-  try { await p } catch (err) {
-    const e = err as S3ServiceException
-    return { name: e.name, status: e.$metadata?.httpStatusCode }
-  }
-  return { name: 'OK' }
-}
 
 test.before(async () => {
   env = await startS3Cluster()

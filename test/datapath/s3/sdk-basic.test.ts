@@ -7,10 +7,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
   S3Client, ListBucketsCommand, CreateBucketCommand, HeadBucketCommand, DeleteBucketCommand, GetBucketLocationCommand,
-  PutObjectCommand, GetObjectCommand, CopyObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, type S3ServiceException,
+  PutObjectCommand, GetObjectCommand, CopyObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
 import { createHash } from 'node:crypto'
 
 let env: S3TestCluster
@@ -23,13 +23,6 @@ function sdk(secret: { awsAccessKey: string; awsSecret: string }): S3Client {
   return new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
 }
 
-async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: number; requestId?: string }> {
-  try { await p } catch (err) {
-    const e = err as S3ServiceException
-    return { name: e.name, status: e.$metadata?.httpStatusCode, requestId: e.$metadata?.requestId }
-  }
-  return { name: 'OK' }
-}
 
 test.before(async () => {
   env = await startS3Cluster()

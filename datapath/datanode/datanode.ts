@@ -199,11 +199,13 @@ export class Datanode {
   // --- SCM ------------------------------------------------------------------------------
 
   private volumeReports() {
-    return this.dirs.map((dir) => {
+    // One pass over the containers, not one per volume: this runs on every heartbeat.
+    const used = new Array<number>(this.dirs.length).fill(0)
+    for (const c of this.containers.values()) used[c.volume] += c.usedBytes
+    return this.dirs.map((dir, i) => {
       try {
         const s = statfsSync(dir)
-        const capacityBytes = s.blocks * s.bsize, availableBytes = s.bavail * s.bsize
-        return { dir, capacityBytes, availableBytes, usedBytes: [...this.containers.values()].filter((c) => this.volumes[c.volume]?.dir === dir).reduce((n, c) => n + c.usedBytes, 0) }
+        return { dir, capacityBytes: s.blocks * s.bsize, availableBytes: s.bavail * s.bsize, usedBytes: used[i] }
       } catch { return { dir, capacityBytes: 0, availableBytes: 0, usedBytes: 0 } }
     })
   }

@@ -5,7 +5,6 @@
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
-import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { Pool } from 'undici'
@@ -113,11 +112,4 @@ export class HttpTransport {
   async close(): Promise<void> {
     await Promise.all([...this.peers.values()].map((p) => p.pool.destroy()))
   }
-}
-
-/** Node adapter: serves `app` on `port` (0 picks a free one) on loopback unless told otherwise. */
-export async function listen(app: Hono, port: number, hostname = '127.0.0.1'): Promise<{ server: ServerType; port: number }> {
-  return await new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname }, (info) => resolve({ server, port: info.port }))
-  })
 }

@@ -8,5 +8,5 @@
  */
 export { RaftHost, type RaftHostOptions, type StateMachine } from './raft-host.ts'
 export { RaftLmdbStore } from './lmdb-store.ts'
-export { HttpTransport, raftApp, listen, type TransportOptions } from './http-transport.ts'
+export { HttpTransport, raftApp, type TransportOptions } from './http-transport.ts'
 export { decodeMessage, encodeMessage } from './codec.ts'

@@ -5,12 +5,12 @@
  * machine, answer reads, advance; snapshot and compact now and then. Decides nothing
  * about Raft itself; the core does.
  */
-import type { ServerType } from '@hono/node-server'
 import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
 import { O3Error, type ErrorCodeName } from '../errors.ts'
 import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
-import { HttpTransport, listen, raftApp } from './http-transport.ts'
+import { serveApp, type Listener } from '../http/serve.ts'
+import { HttpTransport, raftApp } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
 
@@ -66,7 +66,7 @@ export class RaftHost {
   private readonly raw: RawNode
   private readonly batching: boolean
   private transport: HttpTransport | undefined
-  private server: ServerType | undefined
+  private listener: Listener | undefined
   port = 0
   private inbox: Input[] = []
   private pendingTicks = 0
@@ -108,8 +108,9 @@ export class RaftHost {
     }
     const host = new RaftHost(options, store, restored)
     const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
-    const { server, port } = await listen(app, options.port ?? 0)
-    host.server = server
+    const listener = await serveApp(app, { host: '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
+    const port = listener.port
+    host.listener = listener
     host.port = port
     return host
   }
@@ -284,7 +285,7 @@ export class RaftHost {
     this.proposals.clear()
     this.reads.clear()
     this.inbox = []
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    await this.listener?.close()
     await this.transport?.close()
     await this.lastWrite
     await this.store.sync()

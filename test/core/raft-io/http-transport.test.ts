@@ -3,12 +3,14 @@
  * batches. Method: a raftApp listener on a loopback port and transports pointed at it. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { HttpTransport, listen, raftApp } from '../../../core/raft-io/index.ts'
+import { serveApp } from '../../../core/http/serve.ts'
+import { HttpTransport, raftApp } from '../../../core/raft-io/index.ts'
 import type { Message } from '../../../core/raft/index.ts'
 import { RAFT_TRANSPORT_BODY_BYTES_MAX } from '../../../core/raft-io/limits.ts'
 
 const received: Message[] = []
-const { server, port } = await listen(raftApp((ms) => received.push(...ms)), 0)
+const listener = await serveApp(raftApp((ms) => received.push(...ms)), { host: '127.0.0.1', port: 0, name: 'raft transport test' })
+const port = listener.port
 const url = `http://127.0.0.1:${port}`
 const heartbeats = (n: number): Message[] => Array.from({ length: n }, (_, i) => ({ type: 'heartbeat', from: 1, to: 2, term: 1, commit: i, context: '' }))
 
@@ -59,8 +61,8 @@ test('raftApp() refuses a body over the limit with 413', async () => {
   assert.is(((await res.json()) as { code: string }).code, 'ENTITY_TOO_LARGE')
 })
 
-test.after(() => {
-  server.close()
+test.after(async () => {
+  await listener.close()
 })
 
 test.run()

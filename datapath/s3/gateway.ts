@@ -97,7 +97,7 @@ export class S3Gateway {
         const e = code === 'HPE_HEADER_OVERFLOW'
           ? { code: 'RequestHeaderSectionTooLarge', message: `Your request header section exceeds the maximum allowed size of ${S3_HEADER_BYTES_MAX} bytes` }
           : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
-        return { status: 400, contentType: 'application/xml', body: toXml('Error', { Code: e.code, Message: e.message, RequestId: randomBytes(8).toString('hex').toUpperCase() }, false) }
+        return { status: 400, contentType: 'application/xml', body: errorXml(e.code, e.message, newRequestId()) }
       },
     })
     // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
@@ -121,7 +121,7 @@ export class S3Gateway {
 
   /** Answers one request; `rawTarget` is the request target as sent (Node), since URL parsing resolves `..`. */
   async handle(req: Request, rawTarget?: string): Promise<Response> {
-    const requestId = randomBytes(8).toString('hex').toUpperCase()
+    const requestId = newRequestId()
     const started = performance.now()
     let op = 'unknown'
     let resource = '/'
@@ -252,6 +252,16 @@ export class S3Gateway {
     const headers: Record<string, string> = { ...e.extraHeaders }
     if (head) return new Response(null, { status: e.status, headers })
     headers['content-type'] = 'application/xml'
-    return new Response(toXml('Error', { Code: e.code, Message: e.message, Resource: resource, RequestId: requestId }, false), { status: e.status, headers })
+    return new Response(errorXml(e.code, e.message, requestId, resource), { status: e.status, headers })
   }
+}
+
+/** A request id as S3 shows them: 16 upper-case hex digits. */
+function newRequestId(): string {
+  return randomBytes(8).toString('hex').toUpperCase()
+}
+
+/** S3's XML error body. */
+function errorXml(code: string, message: string, requestId: string, resource?: string): string {
+  return toXml('Error', { Code: code, Message: message, ...(resource === undefined ? {} : { Resource: resource }), RequestId: requestId }, false)
 }

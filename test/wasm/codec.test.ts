@@ -242,6 +242,19 @@ test('RS(k,m) for random k + m <= 32: encode() and reconstruct() match the refer
   await roundTrip('rs', k, m, [MiB], () => samplePatterns(k + m, m, 3), 1)
 })
 
+test('every generated straight-line kernel (k = 2..13, 1..8 rows) matches the reference on both builds', async () => {
+  // scripts/gen-kernels.mjs writes one kernel per (rows, k) for k up to 12, in 32-byte steps
+  // with a 16-byte last step; 13 runs the looping kernel. 16 * 9 + 7 bytes reaches the 32-byte
+  // loop, the 16-byte step and the byte tail; m up to 8 makes two passes of rows.
+  for (const make of [createCodec, onBuild('simd')]) {
+    for (let k = 2; k <= 13; k++) {
+      for (let m = 1; m <= Math.min(8, 32 - k); m++) {
+        await roundTrip('rs', k, m, [16 * 9 + 7], () => samplePatterns(k + m, m, 4), 4, make)
+      }
+    }
+  }
+})
+
 test('reconstruct() stays right while the decode-table cache evicts patterns', async () => {
   // RS(10,4) has 1470 erasure patterns, far more than DECODE_PATTERN_CACHE_MAX (64).
   const patterns = allPatterns(14, 4).filter((_, i) => i % 7 === 0)

@@ -3,22 +3,15 @@
  * split-nibble tables and `i8x16.swizzle` (a 16-entry table lookup per byte lane, which is
  * SSSE3's pshufb), and a plain XOR of n shards. Inputs and outputs are addressed through
  * arrays of u32 pointers so that shards can live anywhere in memory. Allocates nothing and
- * keeps no state between calls.
+ * keeps no state between calls. For 2..UNROLLED_INPUTS_MAX inputs the generated straight-line
+ * kernels of unrolled.ts run instead of pass() (scripts/gen-kernels.mjs says why).
  */
+import { lookup } from './lookup'
+import { unrolledPass } from './unrolled'
 
 /** Bytes of every shard processed before moving to the next group of output rows, so that
  *  the k input blocks are still in cache when a second or third group reads them. */
 const BLOCK_BYTES: usize = 16384
-
-/** table[index] for 16 byte lanes; every index here is a nibble (0..15). Plain swizzle must
- *  zero lanes whose index is 16 or more, which costs V8 a saturating add before each pshufb;
- *  relaxed_swizzle leaves that case to the hardware, so in the relaxed-simd build it is a
- *  single pshufb. For in-range indexes both give the same bytes. */
-// @ts-ignore: decorator
-@inline function lookup(table: v128, index: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(table, index)
-  return v128.swizzle(table, index)
-}
 
 /** The products of one coefficient (a 32-byte table at t) with the 16 bytes whose nibbles
  *  are lo and hi. */
@@ -112,13 +105,15 @@ export function mulMatrix(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize
   const rowBytes = <usize>k << 5
   for (let b: usize = 0; b < vecEnd; b += BLOCK_BYTES) {
     const e = min(b + BLOCK_BYTES, vecEnd)
-    let r = 0
-    for (; rows - r >= 4; r += 4) pass4(k, tbl + <usize>r * rowBytes, ins, outs + (<usize>r << 2), b, e)
-    const left = rows - r
-    const t = tbl + <usize>r * rowBytes, o = outs + (<usize>r << 2)
-    if (left == 3) pass3(k, t, ins, o, b, e)
-    else if (left == 2) pass2(k, t, ins, o, b, e)
-    else if (left == 1) pass1(k, t, ins, o, b, e)
+    for (let r = 0; r < rows; r += 4) {
+      const n = min(rows - r, 4)
+      const t = tbl + <usize>r * rowBytes, o = outs + (<usize>r << 2)
+      if (unrolledPass(n, k, t, ins, o, b, e)) continue
+      if (n == 4) pass4(k, t, ins, o, b, e)
+      else if (n == 3) pass3(k, t, ins, o, b, e)
+      else if (n == 2) pass2(k, t, ins, o, b, e)
+      else pass1(k, t, ins, o, b, e)
+    }
   }
   // The last len % 16 bytes, one at a time through the same tables.
   for (let r = 0; r < rows; r++) {

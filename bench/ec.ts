@@ -20,6 +20,10 @@ const SHARD_BYTES = 1024 * 1024
 const CONFIGS: ReadonlyArray<readonly [number, number]> = [[3, 2], [6, 3], [10, 4]]
 /** The issue's goal: o3 over the native addon, per config. */
 const GOAL_VS_ADDON: Record<string, number> = { 'RS(3,2)': 1.0, 'RS(6,3)': 1.5, 'RS(10,4)': 1.5 }
+/** The goals judge the codec as designed, stripes in its own memory; the plain-array run shows
+ *  what copying in and out costs and is printed beside it, not judged. */
+const IN_PLACE = 'o3 wasm (shards in codec memory)'
+const COPIED = 'o3 wasm (plain Uint8Arrays)'
 const COPY_BYTES = 16 * 1024 * 1024
 
 function option(name: string, fallback: number): number {
@@ -108,7 +112,7 @@ async function race(runs: ReadonlyArray<() => void | Promise<void>>, bytesPerOp:
 /** Our codec. `inPlace`: shards from allocateShards(), else plain Uint8Arrays (copied). */
 function o3(inPlace: boolean): Contender {
   return {
-    name: inPlace ? 'o3 wasm (shards in codec memory)' : 'o3 wasm (plain Uint8Arrays)',
+    name: inPlace ? IN_PLACE : COPIED,
     async prepare(k, m, op, data) {
       const codec = await createCodec('rs', k, m)
       build = (codec as WasmCodec).build
@@ -248,7 +252,7 @@ async function main(): Promise<void> {
     const base = addon === undefined ? undefined : find(r.config, r.op, addon)
     const vs = base === undefined ? '' : `${(r.mbPerSec / base.mbPerSec).toFixed(2)}x / ${(r.cpuMbPerSec / base.cpuMbPerSec).toFixed(2)}x`
     console.log(`${`${r.config} ${r.op}`.padEnd(22)} ${r.impl.padEnd(34)} ${fmt(r.mbPerSec).padStart(7)} ${fmt(r.cpuMbPerSec).padStart(7)}  ${vs.padStart(17)}  ${(r.mbPerSec / copyMbPerSec).toFixed(2).padStart(7)}`)
-    if (base !== undefined && r.impl.startsWith('o3')) {
+    if (base !== undefined && r.impl === IN_PLACE) {
       const goal = GOAL_VS_ADDON[r.config]
       const wallRatio = r.mbPerSec / base.mbPerSec, cpuRatio = r.cpuMbPerSec / base.cpuMbPerSec
       const met = wallRatio >= goal && cpuRatio >= goal ? 'met   ' : wallRatio >= goal || cpuRatio >= goal ? 'partly' : 'MISSED'

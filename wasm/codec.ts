@@ -15,6 +15,9 @@ export interface WasmCodecOptions {
   /** A fresh instance of the module, and which build it is. */
   readonly exports: CodecExports
   readonly build: CodecBuild
+  /** Passes of up to this many rows run the straight-line kernels (wasm/loader.ts
+   *  unrolledRowsFor); 0 runs the looping kernel only. */
+  readonly unrolledRows: number
 }
 
 /** Distance between consecutive shards of one allocation, or staging chunks: aligned, then
@@ -47,6 +50,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   readonly m: number
   /** Which build of the module runs: 'relaxed-simd' is the faster. */
   readonly build: CodecBuild
+  readonly unrolledRows: number
   readonly #x: CodecExports
   readonly #heap: Heap
   /** SHARDS_MAX input addresses, then SHARDS_MAX output addresses, as u32. */
@@ -62,11 +66,12 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   readonly #inputs: Uint8Array[] = []
   readonly #outputs: Uint8Array[] = []
 
-  constructor({ scheme, k, m, exports, build }: WasmCodecOptions) {
+  constructor({ scheme, k, m, exports, build, unrolledRows }: WasmCodecOptions) {
     this.scheme = scheme
     this.k = k
     this.m = m
     this.build = build
+    this.unrolledRows = unrolledRows
     this.#x = exports
     this.#heap = new Heap(exports.memory, exports.heapBase())
     this.#addresses = this.#heap.alloc(2 * SHARDS_MAX * 4)
@@ -194,7 +199,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
       invariant(outputCount === 1, 'XOR writes one shard')
       this.#x.xorShards(inputCount, ins, this.#addressView[outs / 4], lengthBytes)
     } else {
-      this.#x.mulMatrix(outputCount, inputCount, tables, ins, outs, lengthBytes)
+      this.#x.mulMatrix(outputCount, inputCount, tables, ins, outs, lengthBytes, this.unrolledRows)
     }
   }
 

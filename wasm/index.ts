@@ -70,5 +70,5 @@ export function createCodec(scheme: 'rs' | 'xor', k: number, m: number): Promise
   if (scheme === 'xor' && m !== 1) {
     return Promise.reject(new RangeError(`Cannot create codec ${name}: XOR has exactly one parity shard`))
   }
-  return instantiateCodec().then(({ build, exports }) => new WasmCodec({ scheme, k, m, exports, build }))
+  return instantiateCodec().then((instance) => new WasmCodec({ scheme, k, m, ...instance }))
 }

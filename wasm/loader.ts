@@ -19,7 +19,7 @@ export interface CodecExports {
   heapBase(): number
   encodeTables(k: number, m: number, out: number): void
   decodeTables(k: number, m: number, missing: number, sources: number, out: number): number
-  mulMatrix(rows: number, k: number, tables: number, ins: number, outs: number, lengthBytes: number): void
+  mulMatrix(rows: number, k: number, tables: number, ins: number, outs: number, lengthBytes: number, unrolledRows: number): void
   xorShards(n: number, ins: number, out: number, lengthBytes: number): void
 }
 
@@ -70,9 +70,26 @@ export function compileCodecModule(build: CodecBuild | 'best' = 'best'): Promise
   return promise
 }
 
-/** A fresh instance, with its own memory, of this thread's compiled module. */
-export async function instantiateCodec(build: CodecBuild | 'best' = 'best'): Promise<{ build: CodecBuild; exports: CodecExports }> {
+/** Passes of up to this many output rows run the generated straight-line kernels
+ *  (scripts/gen-kernels.mjs) rather than the looping one. Which is faster is up to the
+ *  engine's optimizing compiler, measured in bench/README.md ("Erasure codec"): on V8 11
+ *  (TurboFan; Node 20) straight-line wins for 1 to 3 rows; on V8 15 (Turboshaft; Deno 2.9)
+ *  for 1 and 2, and the looping kernel is 8% faster for 3. Versions between take the newer
+ *  rule, untested. */
+export function unrolledRowsFor(v8Version: string | undefined): number {
+  const major = Number.parseInt(v8Version ?? '', 10)
+  return major > 0 && major < 12 ? 3 : 2
+}
+
+function v8Version(): string | undefined {
+  const deno = (globalThis as { Deno?: { version?: { v8?: string } } }).Deno
+  return deno?.version?.v8 ?? globalThis.process?.versions?.v8
+}
+
+/** A fresh instance, with its own memory, of this thread's compiled module, and the kernel
+ *  choice for this runtime. */
+export async function instantiateCodec(build: CodecBuild | 'best' = 'best'): Promise<{ build: CodecBuild; exports: CodecExports; unrolledRows: number }> {
   const { build: chosen, module } = await compileCodecModule(build)
   const instance = await WebAssembly.instantiate(module)
-  return { build: chosen, exports: instance.exports as unknown as CodecExports }
+  return { build: chosen, exports: instance.exports as unknown as CodecExports, unrolledRows: unrolledRowsFor(v8Version()) }
 }

@@ -11,7 +11,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createCodec, type ErasureCodec, type ShardMemory } from '../../wasm/index.ts'
 import { WasmCodec } from '../../wasm/codec.ts'
-import { instantiateCodec, type CodecBuild } from '../../wasm/loader.ts'
+import { instantiateCodec, unrolledRowsFor, type CodecBuild } from '../../wasm/loader.ts'
 import { ReferenceCodec, cauchyMatrix, gfInvSlow, gfMulSlow } from './reference-rs.ts'
 
 const SEED = Number(process.env.O3_TEST_SEED ?? Date.now() % 2 ** 31)
@@ -135,9 +135,13 @@ function reconstructAll(codec: Codec, ref: ReferenceCodec, stripe: Uint8Array[],
 
 type MakeCodec = (scheme: Scheme, k: number, m: number) => Promise<Codec>
 
-/** A codec on one build of the module rather than the best this runtime runs. */
-function onBuild(build: CodecBuild): MakeCodec {
-  return async (scheme, k, m) => new WasmCodec({ scheme, k, m, ...(await instantiateCodec(build)) })
+/** A codec on one build of the module rather than the best this runtime runs, and with the
+ *  straight-line kernels for passes of up to `unrolledRows` rows when it is given. */
+function onBuild(build: CodecBuild, unrolledRows?: number): MakeCodec {
+  return async (scheme, k, m) => {
+    const instance = await instantiateCodec(build)
+    return new WasmCodec({ scheme, k, m, ...instance, unrolledRows: unrolledRows ?? instance.unrolledRows })
+  }
 }
 
 /** Encode at every length, then rebuild: `patternsFor(length)` per length, the reference
@@ -242,17 +246,25 @@ test('RS(k,m) for random k + m <= 32: encode() and reconstruct() match the refer
   await roundTrip('rs', k, m, [MiB], () => samplePatterns(k + m, m, 3), 1)
 })
 
-test('every generated straight-line kernel (k = 2..13, 1..8 rows) matches the reference on both builds', async () => {
-  // scripts/gen-kernels.mjs writes one kernel per (rows, k) for k up to 12, in 32-byte steps
-  // with a 16-byte last step; 13 runs the looping kernel. 16 * 9 + 7 bytes reaches the 32-byte
-  // loop, the 16-byte step and the byte tail; m up to 8 makes two passes of rows.
-  for (const make of [createCodec, onBuild('simd')]) {
+test('every straight-line and looping kernel shape (k = 2..13, 1..8 rows) matches the reference on both builds', async () => {
+  // scripts/gen-kernels.mjs writes one kernel per (rows <= 3, k <= 12), in 32-byte steps with a
+  // 16-byte last step; the rest run the looping kernel, which unrolledRows 0 forces everywhere.
+  // 16 * 9 + 7 bytes reaches the 32-byte loop, the 16-byte step and the byte tail; m up to 8
+  // makes passes of 4 rows and of the rest.
+  for (const make of [onBuild('relaxed-simd', 3), onBuild('simd', 3), onBuild('relaxed-simd', 0), onBuild('simd', 0)]) {
     for (let k = 2; k <= 13; k++) {
       for (let m = 1; m <= Math.min(8, 32 - k); m++) {
         await roundTrip('rs', k, m, [16 * 9 + 7], () => samplePatterns(k + m, m, 4), 4, make)
       }
     }
   }
+})
+
+test('the kernel choice follows the V8 version it was measured on', () => {
+  assert.is(unrolledRowsFor('11.3.244.8-node.33'), 3) // Node 20: TurboFan
+  assert.is(unrolledRowsFor('15.0.245.2-rusty'), 2) // Deno 2.9: Turboshaft
+  assert.is(unrolledRowsFor('12.4.254.21-node.33'), 2)
+  assert.is(unrolledRowsFor(undefined), 2)
 })
 
 test('reconstruct() stays right while the decode-table cache evicts patterns', async () => {

@@ -99,8 +99,10 @@ function pass4(k: i32, tbl: usize, ins: usize, outs: usize, start: usize, end: u
 
 /** out_r = sum_j c[r][j] * in_j for `rows` outputs over `len` bytes. `ins` holds k u32
  *  pointers, `outs` holds `rows`; `tbl` the tables written by encodeTables/decodeTables.
- *  Outputs must not overlap inputs. */
-export function mulMatrix(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize, len: usize): void {
+ *  Passes of up to `unrolledRows` rows run the generated kernels where there is one for k;
+ *  which is faster depends on the engine's compiler (wasm/loader.ts decides). Outputs must
+ *  not overlap inputs. */
+export function mulMatrix(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize, len: usize, unrolledRows: i32): void {
   const vecEnd = len & ~(<usize>15)
   const rowBytes = <usize>k << 5
   for (let b: usize = 0; b < vecEnd; b += BLOCK_BYTES) {
@@ -108,7 +110,7 @@ export function mulMatrix(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize
     for (let r = 0; r < rows; r += 4) {
       const n = min(rows - r, 4)
       const t = tbl + <usize>r * rowBytes, o = outs + (<usize>r << 2)
-      if (unrolledPass(n, k, t, ins, o, b, e)) continue
+      if (n <= unrolledRows && unrolledPass(n, k, t, ins, o, b, e)) continue
       if (n == 4) pass4(k, t, ins, o, b, e)
       else if (n == 3) pass3(k, t, ins, o, b, e)
       else if (n == 2) pass2(k, t, ins, o, b, e)

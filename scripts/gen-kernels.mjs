@@ -63,6 +63,73 @@ function kernel(rows, inputs) {
   return lines.join('\n')
 }
 
+/** The paired encode kernels (see encodeTablesPaired in gf.ts) cover RS(k, m) for even k up
+ *  to UNROLLED_INPUTS_MAX and these m. For m = 2 (one pair, no plain row) they measured no
+ *  faster than the plain kernel (RS(4,2), RS(6,2), RS(10,2): +0 to 2%), so only m = 3. */
+export const PAIRED_PARITY = [3]
+
+/** RS(k, m) encode with parity rows k and k + 1 as a dyadic pair, row k + 2 plain (m = 3).
+ *  Per column pair (x, y) and step: split x, keep its nibbles in a scratch area, multiply it
+ *  into P (row k) and Q (row k + 2), pin; split y, multiply, pin; XOR the nibbles to get
+ *  those of x ^ y and multiply them into D = row k + row (k + 1), pin. Row k + 1 = P ^ D is
+ *  stored at the end. Pinned after each of the three, like the plain kernels: fewer pins let
+ *  TurboFan hoist the next loads and spill. */
+function pairedKernel(m, inputs) {
+  const lines = []
+  const emit = (s) => lines.push(s)
+  const pairBytes = m === 3 ? 160 : 96
+  emit(`function pair${m}x${inputs}(tbl: usize, ins: usize, outs: usize, start: usize, end: usize): void {`)
+  emit(`  const mask = i8x16.splat(0x0f)`)
+  for (let j = 0; j < inputs; j++) emit(`  const i${j} = <usize>load<u32>(ins, ${4 * j})`)
+  emit(`  const oP = <usize>load<u32>(outs), oD = <usize>load<u32>(outs, 4)${m === 3 ? ', oQ = <usize>load<u32>(outs, 8)' : ''}`)
+  emit(`  let tl: v128, th: v128, x0: v128, x1: v128, l0: v128, h0: v128, l1: v128, h1: v128`)
+  emit(`  let p0: v128, p1: v128, d0: v128, d1: v128${m === 3 ? ', q0: v128, q1: v128' : ''}`)
+  const out = { p: 'oP', d: 'oD', q: 'oQ' }
+  const step = (n) => {
+    const vs = Array.from({ length: n }, (_, v) => v)
+    const split = (input) => {
+      for (const v of vs) emit(`    x${v} = v128.load(${input} + off, ${16 * v}); l${v} = v128.and(x${v}, mask); h${v} = v128.and(i16x8.shr_u(x${v}, 4), mask)`)
+    }
+    const product = (acc, t, first) => {
+      emit(`    tl = v128.load(tbl, ${t}); th = v128.load(tbl, ${t + 16})`)
+      for (const v of vs) {
+        const e = `v128.xor(lookup(tl, l${v}), lookup(th, h${v}))`
+        emit(first ? `    ${acc}${v} = ${e}` : `    ${acc}${v} = v128.xor(${acc}${v}, ${e})`)
+      }
+    }
+    const pin = (accs) => {
+      for (const a of accs) for (const v of vs) emit(`    v128.store(${out[a]} + off, ${a}${v}, ${16 * v})`)
+    }
+    const rows = m === 3 ? ['p', 'q'] : ['p']
+    for (let q = 0; q < inputs / 2; q++) {
+      const T = q * pairBytes, first = q === 0
+      emit(`    // inputs ${2 * q} and ${2 * q + 1}`)
+      split(`i${2 * q}`)
+      for (const v of vs) emit(`    v128.store(NIBBLES, l${v}, ${32 * v}); v128.store(NIBBLES, h${v}, ${32 * v + 16})`)
+      product('p', T, first)
+      if (m === 3) product('q', T + 64, first)
+      pin(rows)
+      split(`i${2 * q + 1}`)
+      product('p', T + 32, false)
+      if (m === 3) product('q', T + 96, false)
+      pin(rows)
+      for (const v of vs) emit(`    l${v} = v128.xor(l${v}, v128.load(NIBBLES, ${32 * v})); h${v} = v128.xor(h${v}, v128.load(NIBBLES, ${32 * v + 16}))`)
+      product('d', T + pairBytes - 32, first)
+      if (q < inputs / 2 - 1) pin(['d'])
+    }
+    for (const v of vs) emit(`    v128.store(oD + off, v128.xor(p${v}, d${v}), ${16 * v})`)
+  }
+  emit(`  let off = start`)
+  emit(`  for (; off + ${STEP_BYTES} <= end; off += ${STEP_BYTES}) {`)
+  step(STEP_BYTES / 16)
+  emit(`  }`)
+  emit(`  if (off < end) {`)
+  step(1)
+  emit(`  }`)
+  emit(`}`)
+  return lines.join('\n')
+}
+
 export function unrolledKernelsSource() {
   const parts = [
     `/** @module`,
@@ -74,6 +141,8 @@ export function unrolledKernelsSource() {
     ``,
     `export const UNROLLED_ROWS_MAX: i32 = ${UNROLLED_ROWS_MAX}`,
     `export const UNROLLED_INPUTS_MAX: i32 = ${UNROLLED_INPUTS_MAX}`,
+    `/** The nibbles of the first input of a pair, kept for the paired kernels. */`,
+    `const NIBBLES: usize = memory.data(64, 64)`,
   ]
   const cases = []
   for (let inputs = 2; inputs <= UNROLLED_INPUTS_MAX; inputs++) {
@@ -82,6 +151,29 @@ export function unrolledKernelsSource() {
       cases.push(`    case ${(rows << 6) | inputs}: mul${rows}x${inputs}(tbl, ins, outs, start, end); return true`)
     }
   }
+  const pairedCases = []
+  for (let inputs = 2; inputs <= UNROLLED_INPUTS_MAX; inputs += 2) {
+    for (const m of PAIRED_PARITY) {
+      parts.push('', pairedKernel(m, inputs))
+      pairedCases.push(`    case ${(m << 6) | inputs}: pair${m}x${inputs}(tbl, ins, outs, start, end); return true`)
+    }
+  }
+  parts.push(
+    '',
+    `/** Runs the paired encode kernel of RS(k, m) over [start, end), a multiple of 16 bytes, and`,
+    ` *  returns true; false when there is none. outs: rows k, k + 1, k + 2. */`,
+    `export function pairedPass(k: i32, m: i32, tbl: usize, ins: usize, outs: usize, start: usize, end: usize): bool {`,
+    `  switch ((m << 6) | k) {`,
+    ...pairedCases,
+    `  }`,
+    `  return false`,
+    `}`,
+    '',
+    `/** Whether pairedPass() has a kernel for RS(k, m). */`,
+    `export function hasPairedKernel(k: i32, m: i32): bool {`,
+    `  return (k & 1) == 0 && k >= 2 && k <= ${UNROLLED_INPUTS_MAX} && (${PAIRED_PARITY.map((m) => `m == ${m}`).join(' || ')})`,
+    `}`,
+  )
   parts.push(
     '',
     `/** Runs the unrolled kernel for (rows, k) over [start, end), a multiple of 16 bytes, and`,

@@ -39,6 +39,10 @@ interface DecodePlan {
 
 const STAGING_STRIDE_BYTES = shardStrideBytes(STAGING_CHUNK_BYTES)
 
+/** Which kernel a call runs: XOR of all inputs, the table multiply of a coefficient matrix,
+ *  or the paired encode of RS(k, 3) for even k (wasm/assembly/kernels.ts encodePaired). */
+type Kernel = 'xor' | 'matrix' | 'paired'
+
 /** An invariant of this module, not a caller's mistake. */
 function invariant(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`wasm/codec: ${message}`)
@@ -58,6 +62,9 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   #addressView: Uint32Array
   /** The parity rows' tables (RS only; 0 for XOR). */
   readonly #encodeTables: number
+  /** The tables of the paired encode kernel (gf.ts encodeTablesPaired), where the module has
+   *  one for (k, m) and the engine runs the straight-line kernels of 3 rows; else 0. */
+  readonly #pairedTables: number
   /** (k + m) chunks of STAGING_CHUNK_BYTES, allocated on the first foreign shard, one
    *  staging stride apart. */
   #staging = 0
@@ -77,6 +84,14 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     this.#addresses = this.#heap.alloc(2 * SHARDS_MAX * 4)
     this.#encodeTables = scheme === 'rs' ? this.#heap.alloc(m * k * 32) : 0
     if (scheme === 'rs') exports.encodeTables(k, m, this.#encodeTables)
+    const paired = scheme === 'rs' && unrolledRows >= 3 && exports.hasPairedKernel(k, m) !== 0
+    // Per column pair: 2 tables for each of the m - 1 rows computed directly, 1 for the pair's sum.
+    const pairedBytes = (k / 2) * (2 * (m - 1) + 1) * 32
+    this.#pairedTables = paired ? this.#heap.alloc(pairedBytes) : 0
+    if (paired) {
+      const written = exports.encodeTablesPaired(k, m, this.#pairedTables)
+      invariant(written === pairedBytes, `encodeTablesPaired() wrote ${written} bytes, expected ${pairedBytes}`)
+    }
     this.#addressView = new Uint32Array(this.#heap.buffer)
   }
 
@@ -87,7 +102,9 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     checkLengths(data, lengthBytes, 'encode')
     checkLengths(parity, lengthBytes, 'encode')
     if (lengthBytes === 0) return
-    this.#run(data, parity, lengthBytes, this.#encodeTables)
+    if (this.scheme === 'xor') this.#run(data, parity, lengthBytes, 0, 'xor')
+    else if (this.#pairedTables !== 0) this.#run(data, parity, lengthBytes, this.#pairedTables, 'paired')
+    else this.#run(data, parity, lengthBytes, this.#encodeTables, 'matrix')
   }
 
   reconstruct(shards: Uint8Array[], missing: readonly number[]): void {
@@ -103,13 +120,13 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     if (this.scheme === 'xor') {
       // XOR(k, 1): the one missing shard, data or parity, is the XOR of all the others.
       for (let i = 0; i < n; i++) (mask & (1 << i) ? outputs : inputs).push(shards[i])
-      this.#run(inputs, outputs, lengthBytes, 0)
+      this.#run(inputs, outputs, lengthBytes, 0, 'xor')
       return
     }
     const plan = this.#plan(mask)
     for (const i of plan.sources) inputs.push(shards[i])
     for (const i of plan.targets) outputs.push(shards[i])
-    this.#run(inputs, outputs, lengthBytes, plan.tables)
+    this.#run(inputs, outputs, lengthBytes, plan.tables, 'matrix')
   }
 
   allocateShards(count: number, lengthBytes: number): Uint8Array[] {
@@ -161,16 +178,16 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     return plan
   }
 
-  /** Writes the outputs from the inputs: a table multiply when `tables` is set, else XOR.
-   *  Shards in this codec's memory are used in place; any other is copied through the
-   *  staging area, STAGING_CHUNK_BYTES at a time. Borrows every shard for the call only. */
-  #run(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], lengthBytes: number, tables: number): void {
+  /** Writes the outputs from the inputs with `kernel` and its `tables`. Shards in this
+   *  codec's memory are used in place; any other is copied through the staging area,
+   *  STAGING_CHUNK_BYTES at a time. Borrows every shard for the call only. */
+  #run(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], lengthBytes: number, tables: number, kernel: Kernel): void {
     let foreign = false
     for (const s of inputs) foreign ||= !this.#isOwn(s)
     for (const s of outputs) foreign ||= !this.#isOwn(s)
     if (!foreign) {
       this.#setAddresses(inputs, outputs, 0)
-      this.#kernel(inputs.length, outputs.length, lengthBytes, tables)
+      this.#kernel(kernel, inputs.length, outputs.length, lengthBytes, tables)
       return
     }
     if (this.#staging === 0) {
@@ -184,7 +201,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
         const s = inputs[i]
         if (!this.#isOwn(s)) memory.set(s.subarray(offset, offset + chunkBytes), this.#staging + i * STAGING_STRIDE_BYTES)
       }
-      this.#kernel(inputs.length, outputs.length, chunkBytes, tables)
+      this.#kernel(kernel, inputs.length, outputs.length, chunkBytes, tables)
       for (let i = 0; i < outputs.length; i++) {
         const s = outputs[i]
         const at = this.#staging + (inputs.length + i) * STAGING_STRIDE_BYTES
@@ -193,11 +210,14 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     }
   }
 
-  #kernel(inputCount: number, outputCount: number, lengthBytes: number, tables: number): void {
+  #kernel(kernel: Kernel, inputCount: number, outputCount: number, lengthBytes: number, tables: number): void {
     const ins = this.#addresses, outs = this.#addresses + SHARDS_MAX * 4
-    if (tables === 0) {
+    if (kernel === 'xor') {
       invariant(outputCount === 1, 'XOR writes one shard')
       this.#x.xorShards(inputCount, ins, this.#addressView[outs / 4], lengthBytes)
+    } else if (kernel === 'paired') {
+      const done = this.#x.encodePaired(inputCount, outputCount, tables, ins, outs, lengthBytes)
+      invariant(done !== 0, `no paired kernel for RS(${inputCount},${outputCount})`)
     } else {
       this.#x.mulMatrix(outputCount, inputCount, tables, ins, outs, lengthBytes, this.unrolledRows)
     }

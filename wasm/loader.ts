@@ -18,6 +18,9 @@ export interface CodecExports {
   readonly memory: WebAssembly.Memory
   heapBase(): number
   encodeTables(k: number, m: number, out: number): void
+  encodeTablesPaired(k: number, m: number, out: number): number
+  hasPairedKernel(k: number, m: number): number
+  encodePaired(k: number, m: number, tables: number, ins: number, outs: number, lengthBytes: number): number
   decodeTables(k: number, m: number, missing: number, sources: number, out: number): number
   mulMatrix(rows: number, k: number, tables: number, ins: number, outs: number, lengthBytes: number, unrolledRows: number): void
   xorShards(n: number, ins: number, out: number, lengthBytes: number): void

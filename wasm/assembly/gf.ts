@@ -53,14 +53,15 @@ init()
  *  coefficient with 0..15 then with 0x00, 0x10, .., 0xf0. */
 function writeTables(rows: i32, k: i32, out: usize): void {
   for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < k; j++) {
-      const c = <u32>load<u8>(ROWS + r * SHARDS_MAX + j)
-      const t = out + <usize>((r * k + j) * 32)
-      for (let n: u32 = 0; n < 16; n++) {
-        store<u8>(t + n, gfMul(c, n))
-        store<u8>(t + 16 + n, gfMul(c, n << 4))
-      }
-    }
+    for (let j = 0; j < k; j++) writeTable(load<u8>(ROWS + r * SHARDS_MAX + j), out + <usize>((r * k + j) * 32))
+  }
+}
+
+/** The 32-byte split-nibble table of coefficient c at t. */
+function writeTable(c: u32, t: usize): void {
+  for (let n: u32 = 0; n < 16; n++) {
+    store<u8>(t + n, gfMul(c, n))
+    store<u8>(t + 16 + n, gfMul(c, n << 4))
   }
 }
 
@@ -70,6 +71,23 @@ export function encodeTables(k: i32, m: i32, out: usize): void {
     for (let j = 0; j < k; j++) store<u8>(ROWS + r * SHARDS_MAX + j, <u8>cauchy(k + r, j))
   }
   writeTables(m, k, out)
+}
+
+/** Fills `out` with the tables of the paired encode kernels (kernels.ts encodePaired) for
+ *  RS(k, m), k even, m 2 or 3 (the kernels exist for m = 3): per column pair q (inputs x = 2q, y = 2q + 1), the tables of
+ *  a(k, x), a(k, y), then for m = 3 a(k + 2, x), a(k + 2, y), then a(k, x) + a(k, y).
+ *  Rows k and k + 1 of ISA-L's Cauchy matrix are a dyadic pair, a(k + 1, j) = a(k, j ^ 1),
+ *  so parity k + 1 = parity k + sum over q of (a(k, x) + a(k, y)) (x + y): 3 products per
+ *  column pair for the two rows instead of 4. Returns the bytes written. */
+export function encodeTablesPaired(k: i32, m: i32, out: usize): i32 {
+  let t = out
+  for (let x = 0; x < k; x += 2) {
+    const a = cauchy(k, x), b = cauchy(k, x + 1)
+    writeTable(a, t); writeTable(b, t + 32); t += 64
+    if (m == 3) { writeTable(cauchy(k + 2, x), t); writeTable(cauchy(k + 2, x + 1), t + 32); t += 64 }
+    writeTable(a ^ b, t); t += 32
+  }
+  return <i32>(t - out)
 }
 
 /** Inverts the k x k matrix in MAT into INV by Gauss-Jordan elimination; MAT is destroyed.

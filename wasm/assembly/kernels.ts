@@ -7,7 +7,7 @@
  * kernels of unrolled.ts run instead of pass() (scripts/gen-kernels.mjs says why).
  */
 import { lookup } from './lookup'
-import { unrolledPass } from './unrolled'
+import { hasPairedKernel, pairedPass, unrolledPass } from './unrolled'
 
 /** Bytes of every shard processed before moving to the next group of output rows, so that
  *  the k input blocks are still in cache when a second or third group reads them. */
@@ -124,13 +124,49 @@ export function mulMatrix(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize
       let acc: u32 = 0
       let t = tbl + <usize>r * rowBytes
       for (let j = 0; j < k; j++) {
-        const x = <usize>load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off)
-        acc ^= <u32>load<u8>(t + (x & 15)) ^ <u32>load<u8>(t + 16 + (x >> 4))
+        acc ^= tableMul(t, load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off))
         t += 32
       }
       store<u8>(out + off, acc)
     }
   }
+}
+
+/** Encodes RS(k, m) parity with the paired kernels and the tables of gf.ts
+ *  encodeTablesPaired, when there is a kernel for (k, m) (even k up to UNROLLED_INPUTS_MAX, m
+ *  as scripts/gen-kernels.mjs PAIRED_PARITY says), and returns whether it did. `outs` holds the m parity pointers in row order. */
+export function encodePaired(k: i32, m: i32, tbl: usize, ins: usize, outs: usize, len: usize): bool {
+  if (!hasPairedKernel(k, m)) return false
+  const vecEnd = len & ~(<usize>15)
+  for (let b: usize = 0; b < vecEnd; b += BLOCK_BYTES) pairedPass(k, m, tbl, ins, outs, b, min(b + BLOCK_BYTES, vecEnd))
+  // The last len % 16 bytes, one at a time through the same tables and the same algebra.
+  const oP = <usize>load<u32>(outs), oD = <usize>load<u32>(outs, 4), oQ = m == 3 ? <usize>load<u32>(outs, 8) : 0
+  for (let off = vecEnd; off < len; off++) {
+    let p: u32 = 0, q: u32 = 0, d: u32 = 0
+    let t = tbl
+    for (let j = 0; j < k; j += 2) {
+      const x = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off)
+      const y = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2), 4) + off)
+      p ^= tableMul(t, x) ^ tableMul(t + 32, y)
+      t += 64
+      if (m == 3) {
+        q ^= tableMul(t, x) ^ tableMul(t + 32, y)
+        t += 64
+      }
+      d ^= tableMul(t, x ^ y)
+      t += 32
+    }
+    store<u8>(oP + off, p)
+    store<u8>(oD + off, p ^ d)
+    if (m == 3) store<u8>(oQ + off, q)
+  }
+  return true
+}
+
+/** c * x for one byte through c's split-nibble table at t. */
+// @ts-ignore: decorator
+@inline function tableMul(t: usize, x: u32): u32 {
+  return <u32>load<u8>(t + (x & 15)) ^ <u32>load<u8>(t + 16 + (x >> 4))
 }
 
 /** out = in_0 ^ in_1 ^ .. ^ in_(n-1) over `len` bytes; `ins` holds n >= 1 u32 pointers. The

@@ -40,7 +40,7 @@ interface DecodePlan {
 const STAGING_STRIDE_BYTES = shardStrideBytes(STAGING_CHUNK_BYTES)
 
 /** Which kernel a call runs: XOR of all inputs, the table multiply of a coefficient matrix,
- *  or the paired encode of RS(k, 3) for even k (wasm/assembly/kernels.ts encodePaired). */
+ *  or the paired encode of RS(k, m) for even k (wasm/assembly/kernels.ts encodePaired). */
 type Kernel = 'xor' | 'matrix' | 'paired'
 
 /** An invariant of this module, not a caller's mistake. */
@@ -85,8 +85,9 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     this.#encodeTables = scheme === 'rs' ? this.#heap.alloc(m * k * 32) : 0
     if (scheme === 'rs') exports.encodeTables(k, m, this.#encodeTables)
     const paired = scheme === 'rs' && unrolledRows >= 3 && exports.hasPairedKernel(k, m) !== 0
-    // Per column pair: 2 tables for each of the m - 1 rows computed directly, 1 for the pair's sum.
-    const pairedBytes = (k / 2) * (2 * (m - 1) + 1) * 32
+    // Per column pair: 2 tables for each row computed directly (one per pair, and the odd
+    // row), 1 for each pair's sum.
+    const pairedBytes = (k / 2) * (2 * Math.ceil(m / 2) + Math.floor(m / 2)) * 32
     this.#pairedTables = paired ? this.#heap.alloc(pairedBytes) : 0
     if (paired) {
       const written = exports.encodeTablesPaired(k, m, this.#pairedTables)

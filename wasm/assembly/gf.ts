@@ -74,18 +74,31 @@ export function encodeTables(k: i32, m: i32, out: usize): void {
 }
 
 /** Fills `out` with the tables of the paired encode kernels (kernels.ts encodePaired) for
- *  RS(k, m), k even, m 2 or 3 (the kernels exist for m = 3): per column pair q (inputs x = 2q, y = 2q + 1), the tables of
- *  a(k, x), a(k, y), then for m = 3 a(k + 2, x), a(k + 2, y), then a(k, x) + a(k, y).
- *  Rows k and k + 1 of ISA-L's Cauchy matrix are a dyadic pair, a(k + 1, j) = a(k, j ^ 1),
- *  so parity k + 1 = parity k + sum over q of (a(k, x) + a(k, y)) (x + y): 3 products per
- *  column pair for the two rows instead of 4. Returns the bytes written. */
+ *  RS(k, m), k even. Rows k + 2p and k + 2p + 1 of ISA-L's Cauchy matrix are a dyadic pair,
+ *  a(k + 2p + 1, j) = a(k + 2p, j ^ 1), so with x = input 2q and y = input 2q + 1, row
+ *  k + 2p + 1 = row k + 2p + sum over q of (a(k + 2p, x) + a(k + 2p, y)) (x + y): 3 products
+ *  per column pair for two rows instead of 4. Per column pair q, the tables of: for each row
+ *  computed directly (k + 2p for p < m / 2, then k + m - 1 when m is odd) its coefficients
+ *  of x and of y; then for each pair the sum of its first row's two. Returns the bytes
+ *  written, (m / 2 rounded up * 2 + m / 2 rounded down) * 32 per column pair. */
 export function encodeTablesPaired(k: i32, m: i32, out: usize): i32 {
+  const pairs = m >> 1
   let t = out
   for (let x = 0; x < k; x += 2) {
-    const a = cauchy(k, x), b = cauchy(k, x + 1)
-    writeTable(a, t); writeTable(b, t + 32); t += 64
-    if (m == 3) { writeTable(cauchy(k + 2, x), t); writeTable(cauchy(k + 2, x + 1), t + 32); t += 64 }
-    writeTable(a ^ b, t); t += 32
+    for (let p = 0; p < pairs; p++) {
+      writeTable(cauchy(k + 2 * p, x), t)
+      writeTable(cauchy(k + 2 * p, x + 1), t + 32)
+      t += 64
+    }
+    if (m & 1) {
+      writeTable(cauchy(k + m - 1, x), t)
+      writeTable(cauchy(k + m - 1, x + 1), t + 32)
+      t += 64
+    }
+    for (let p = 0; p < pairs; p++) {
+      writeTable(cauchy(k + 2 * p, x) ^ cauchy(k + 2 * p, x + 1), t)
+      t += 32
+    }
   }
   return <i32>(t - out)
 }

@@ -134,31 +134,34 @@ export function mulMatrix(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize
 
 /** Encodes RS(k, m) parity with the paired kernels and the tables of gf.ts
  *  encodeTablesPaired, when there is a kernel for (k, m) (even k up to UNROLLED_INPUTS_MAX, m
- *  as scripts/gen-kernels.mjs PAIRED_PARITY says), and returns whether it did. `outs` holds the m parity pointers in row order. */
+ *  as scripts/gen-kernels.mjs PAIRED_PARITY says), and returns whether it did. `outs` holds
+ *  the m parity pointers in row order. */
 export function encodePaired(k: i32, m: i32, tbl: usize, ins: usize, outs: usize, len: usize): bool {
   if (!hasPairedKernel(k, m)) return false
   const vecEnd = len & ~(<usize>15)
   for (let b: usize = 0; b < vecEnd; b += BLOCK_BYTES) pairedPass(k, m, tbl, ins, outs, b, min(b + BLOCK_BYTES, vecEnd))
-  // The last len % 16 bytes, one at a time through the same tables and the same algebra.
-  const oP = <usize>load<u32>(outs), oD = <usize>load<u32>(outs, 4), oQ = m == 3 ? <usize>load<u32>(outs, 8) : 0
-  for (let off = vecEnd; off < len; off++) {
-    let p: u32 = 0, q: u32 = 0, d: u32 = 0
-    let t = tbl
-    for (let j = 0; j < k; j += 2) {
-      const x = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off)
-      const y = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2), 4) + off)
-      p ^= tableMul(t, x) ^ tableMul(t + 32, y)
-      t += 64
-      if (m == 3) {
-        q ^= tableMul(t, x) ^ tableMul(t + 32, y)
-        t += 64
+  // The last len % 16 bytes, one output row at a time through the same tables and algebra.
+  const pairs = m >> 1
+  const direct = pairs + (m & 1)
+  const pairBytes = <usize>(2 * direct + pairs) * 32
+  for (let r = 0; r < m; r++) {
+    // Row r is computed directly from table slot `slot` (the first of its pair, or the plain
+    // row), and for the second row of a pair the pair's sum at `sum` is added.
+    const slot = r < 2 * pairs ? r >> 1 : pairs
+    const sum = r < 2 * pairs && (r & 1) ? <usize>(2 * direct + (r >> 1)) * 32 : 0
+    const out = <usize>load<u32>(outs + (<usize>r << 2))
+    for (let off = vecEnd; off < len; off++) {
+      let acc: u32 = 0
+      let t = tbl + <usize>slot * 64
+      for (let j = 0; j < k; j += 2) {
+        const x = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off)
+        const y = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2), 4) + off)
+        acc ^= tableMul(t, x) ^ tableMul(t + 32, y)
+        if (sum != 0) acc ^= tableMul(t - <usize>slot * 64 + sum, x ^ y)
+        t += pairBytes
       }
-      d ^= tableMul(t, x ^ y)
-      t += 32
+      store<u8>(out + off, acc)
     }
-    store<u8>(oP + off, p)
-    store<u8>(oD + off, p ^ d)
-    if (m == 3) store<u8>(oQ + off, q)
   }
   return true
 }

@@ -136,6 +136,19 @@ function pairedKernel(m, inputs) {
   return lines.join('\n')
 }
 
+/** An exported function that runs the kernel named by `cases` for its (shape) key. */
+function dispatcher(name, shape, key, cases, doc) {
+  return [
+    doc,
+    `export function ${name}(${shape}, tbl: usize, ins: usize, outs: usize, start: usize, end: usize): bool {`,
+    `  switch (${key}) {`,
+    ...cases,
+    `  }`,
+    `  return false`,
+    `}`,
+  ].join('\n')
+}
+
 export function unrolledKernelsSource() {
   const parts = [
     `/** @module`,
@@ -166,30 +179,18 @@ export function unrolledKernelsSource() {
   }
   parts.push(
     '',
-    `/** Runs the paired encode kernel of RS(k, m) over [start, end), a multiple of 16 bytes, and`,
-    ` *  returns true; false when there is none. outs: the m parity rows in order. */`,
-    `export function pairedPass(k: i32, m: i32, tbl: usize, ins: usize, outs: usize, start: usize, end: usize): bool {`,
-    `  switch ((m << 6) | k) {`,
-    ...pairedCases,
-    `  }`,
-    `  return false`,
-    `}`,
+    dispatcher('pairedPass', 'k: i32, m: i32', '(m << 6) | k', pairedCases,
+      `/** Runs the paired encode kernel of RS(k, m) over [start, end), a multiple of 16 bytes, and
+ *  returns true; false when there is none. outs: the m parity rows in order. */`),
     '',
     `/** Whether pairedPass() has a kernel for RS(k, m). */`,
     `export function hasPairedKernel(k: i32, m: i32): bool {`,
     `  return (k & 1) == 0 && k >= 2 && k <= ${UNROLLED_INPUTS_MAX} && (${PAIRED_PARITY.map((m) => `m == ${m}`).join(' || ')})`,
     `}`,
-  )
-  parts.push(
     '',
-    `/** Runs the unrolled kernel for (rows, k) over [start, end), a multiple of 16 bytes, and`,
-    ` *  returns true; false when there is none (rows above ${UNROLLED_ROWS_MAX}, k outside 2..${UNROLLED_INPUTS_MAX}). */`,
-    `export function unrolledPass(rows: i32, k: i32, tbl: usize, ins: usize, outs: usize, start: usize, end: usize): bool {`,
-    `  switch ((rows << 6) | k) {`,
-    ...cases,
-    `  }`,
-    `  return false`,
-    `}`,
+    dispatcher('unrolledPass', 'rows: i32, k: i32', '(rows << 6) | k', cases,
+      `/** Runs the unrolled kernel for (rows, k) over [start, end), a multiple of 16 bytes, and
+ *  returns true; false when there is none (rows above ${UNROLLED_ROWS_MAX}, k outside 2..${UNROLLED_INPUTS_MAX}). */`),
     '',
   )
   return parts.join('\n')

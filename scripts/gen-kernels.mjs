@@ -54,11 +54,9 @@ function kernel(rows, inputs) {
   emit(`  for (; off + ${16 * vectors} <= end; off += ${16 * vectors}) {`)
   step(vectors)
   emit(`  }`)
-  if (vectors > 1) {
-    emit(`  if (off < end) {`)
-    step(1)
-    emit(`  }`)
-  }
+  emit(`  if (off < end) {`)
+  step(1)
+  emit(`  }`)
   emit(`}`)
   return lines.join('\n')
 }
@@ -66,8 +64,8 @@ function kernel(rows, inputs) {
 /** The paired encode kernels (see encodeTablesPaired in gf.ts) cover RS(k, m) for even k up
  *  to UNROLLED_INPUTS_MAX and these m: against the plain kernels RS(6,3) 11 550 -> 13 000 and
  *  RS(10,4) 8 600 -> 10 450 MB per CPU-second. For m = 2 (one pair, no plain row) they
- *  measured no faster (RS(4,2), RS(6,2), RS(10,2): +0 to 2%); from m = 5 the accumulators
- *  of three pairs no longer fit the registers. */
+ *  measured no faster (RS(4,2), RS(6,2), RS(10,2): +0 to 2%); from m = 5 (two pairs and a
+ *  plain row) the accumulators no longer fit the registers. */
 export const PAIRED_PARITY = [3, 4]
 
 /** RS(k, m) encode with parity rows k + 2p and k + 2p + 1 as dyadic pairs (p < m / 2) and,

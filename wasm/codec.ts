@@ -16,8 +16,10 @@ export interface WasmCodecOptions {
   readonly exports: CodecExports
   readonly build: CodecBuild
   /** Passes of up to this many rows run the straight-line kernels (wasm/loader.ts
-   *  unrolledRowsFor); 0 runs the looping kernel only. */
+   *  kernelChoiceFor); 0 runs the looping kernel only. */
   readonly unrolledRows: number
+  /** Whether encode() runs the paired kernels where the module has one for (k, m). */
+  readonly pairedEncode: boolean
 }
 
 /** Distance between consecutive shards of one allocation, or staging chunks: aligned, then
@@ -41,7 +43,7 @@ const STAGING_STRIDE_BYTES = shardStrideBytes(STAGING_CHUNK_BYTES)
 
 /** Which kernel a call runs: XOR of all inputs, the table multiply of a coefficient matrix,
  *  or the paired encode of RS(k, m) for even k (wasm/assembly/kernels.ts encodePaired). */
-type Kernel = 'xor' | 'matrix' | 'paired'
+export type Kernel = 'xor' | 'matrix' | 'paired'
 
 /** An invariant of this module, not a caller's mistake. */
 function invariant(condition: boolean, message: string): asserts condition {
@@ -55,6 +57,9 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   /** Which build of the module runs: 'relaxed-simd' is the faster. */
   readonly build: CodecBuild
   readonly unrolledRows: number
+  /** The kernel encode() runs: 'paired' (RS(k, m), even k, m of 3 or 4, where the engine
+   *  gains from it), 'matrix' for the other RS codes, 'xor'. */
+  readonly encodeKernel: Kernel
   readonly #x: CodecExports
   readonly #heap: Heap
   /** SHARDS_MAX input addresses, then SHARDS_MAX output addresses, as u32. */
@@ -62,8 +67,8 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   #addressView: Uint32Array
   /** The parity rows' tables (RS only; 0 for XOR). */
   readonly #encodeTables: number
-  /** The tables of the paired encode kernel (gf.ts encodeTablesPaired), where the module has
-   *  one for (k, m) and the engine runs the straight-line kernels of 3 rows; else 0. */
+  /** The tables of the paired encode kernel (gf.ts encodeTablesPaired) when encodeKernel is
+   *  'paired'; else 0. */
   readonly #pairedTables: number
   /** (k + m) chunks of STAGING_CHUNK_BYTES, allocated on the first foreign shard, one
    *  staging stride apart. */
@@ -73,7 +78,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   readonly #inputs: Uint8Array[] = []
   readonly #outputs: Uint8Array[] = []
 
-  constructor({ scheme, k, m, exports, build, unrolledRows }: WasmCodecOptions) {
+  constructor({ scheme, k, m, exports, build, unrolledRows, pairedEncode }: WasmCodecOptions) {
     this.scheme = scheme
     this.k = k
     this.m = m
@@ -84,7 +89,8 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     this.#addresses = this.#heap.alloc(2 * SHARDS_MAX * 4)
     this.#encodeTables = scheme === 'rs' ? this.#heap.alloc(m * k * 32) : 0
     if (scheme === 'rs') exports.encodeTables(k, m, this.#encodeTables)
-    const paired = scheme === 'rs' && unrolledRows >= 3 && exports.hasPairedKernel(k, m) !== 0
+    const paired = scheme === 'rs' && pairedEncode && exports.hasPairedKernel(k, m) !== 0
+    this.encodeKernel = scheme === 'xor' ? 'xor' : paired ? 'paired' : 'matrix'
     // Per column pair: 2 tables for each row computed directly (one per pair, and the odd
     // row), 1 for each pair's sum.
     const pairedBytes = (k / 2) * (2 * Math.ceil(m / 2) + Math.floor(m / 2)) * 32
@@ -103,9 +109,8 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     checkLengths(data, lengthBytes, 'encode')
     checkLengths(parity, lengthBytes, 'encode')
     if (lengthBytes === 0) return
-    if (this.scheme === 'xor') this.#run(data, parity, lengthBytes, 0, 'xor')
-    else if (this.#pairedTables !== 0) this.#run(data, parity, lengthBytes, this.#pairedTables, 'paired')
-    else this.#run(data, parity, lengthBytes, this.#encodeTables, 'matrix')
+    const tables = { xor: 0, paired: this.#pairedTables, matrix: this.#encodeTables }[this.encodeKernel]
+    this.#run(data, parity, lengthBytes, tables, this.encodeKernel)
   }
 
   reconstruct(shards: Uint8Array[], missing: readonly number[]): void {
@@ -183,6 +188,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
    *  codec's memory are used in place; any other is copied through the staging area,
    *  STAGING_CHUNK_BYTES at a time. Borrows every shard for the call only. */
   #run(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], lengthBytes: number, tables: number, kernel: Kernel): void {
+    checkNoOverlap(inputs, outputs)
     let foreign = false
     for (const s of inputs) foreign ||= !this.#isOwn(s)
     for (const s of outputs) foreign ||= !this.#isOwn(s)
@@ -263,6 +269,22 @@ function checkLengths(shards: readonly Uint8Array[], lengthBytes: number, op: st
   for (let i = 0; i < shards.length; i++) {
     if (shards[i].length !== lengthBytes) {
       throw new RangeError(`Cannot ${op}: shard ${i} has ${shards[i].length} bytes, expected ${lengthBytes} like the first`)
+    }
+  }
+}
+
+/** Outputs must not share bytes with inputs: the kernels write each output step by step
+ *  (wasm/assembly/kernels.ts pins partial sums after every input), so an output over an input
+ *  read later would corrupt it. */
+function checkNoOverlap(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[]): void {
+  for (let o = 0; o < outputs.length; o++) {
+    const out = outputs[o]
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i]
+      if (out.buffer !== input.buffer) continue
+      if (out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength) {
+        throw new RangeError(`Cannot code: output shard ${o} shares bytes with input shard ${i}`)
+      }
     }
   }
 }

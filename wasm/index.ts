@@ -35,10 +35,12 @@ export type ErasureScheme = 'rs' | 'xor'
 export interface ErasureCodec {
   readonly k: number
   readonly m: number
-  /** Fills parity[0..m) from data[0..k); all shards have the same length. */
+  /** Fills parity[0..m) from data[0..k); all shards have the same length, and no parity
+   *  shard may share bytes with a data shard (RangeError). */
   encode(data: readonly Uint8Array[], parity: Uint8Array[]): void
   /** Rebuilds shards[i] for every i in `missing` (data or parity, at most m of them)
-   *  from the others, in place; shards are indexed 0..k+m, data first. */
+   *  from the others, in place; shards are indexed 0..k+m, data first. A missing shard may
+   *  not share bytes with one that is read (RangeError). */
   reconstruct(shards: Uint8Array[], missing: readonly number[]): void
 }
 

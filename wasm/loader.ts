@@ -73,15 +73,18 @@ export function compileCodecModule(build: CodecBuild | 'best' = 'best'): Promise
   return promise
 }
 
-/** Passes of up to this many output rows run the generated straight-line kernels
- *  (scripts/gen-kernels.mjs) rather than the looping one. Which is faster is up to the
- *  engine's optimizing compiler, measured in bench/README.md ("Erasure codec"): on V8 11
- *  (TurboFan; Node 20) straight-line wins for 1 to 3 rows; on V8 15 (Turboshaft; Deno 2.9)
- *  for 1 and 2, and the looping kernel is 8% faster for 3. Versions between take the newer
- *  rule, untested. */
-export function unrolledRowsFor(v8Version: string | undefined): number {
+/** Which kernels run on an engine (scripts/gen-kernels.mjs generates both kinds):
+ *  `unrolledRows`, the passes of up to that many output rows that run the straight-line
+ *  kernels rather than the looping one, and `pairedEncode`, whether encode() runs the paired
+ *  kernels. Which is faster is up to the engine's optimizing compiler, measured in
+ *  bench/README.md ("Erasure codec"): on V8 11 (TurboFan; Node 20) straight-line wins for 1
+ *  to 3 rows and paired encode by 13-22%; on V8 15 (Turboshaft; Deno 2.9) straight-line wins
+ *  for 1 and 2 rows only and paired encode loses 6-8%. Versions between take the newer rule,
+ *  untested. */
+export function kernelChoiceFor(v8Version: string | undefined): { unrolledRows: number; pairedEncode: boolean } {
   const major = Number.parseInt(v8Version ?? '', 10)
-  return major > 0 && major < 12 ? 3 : 2
+  const turbofan = major > 0 && major < 12
+  return { unrolledRows: turbofan ? 3 : 2, pairedEncode: turbofan }
 }
 
 function v8Version(): string | undefined {
@@ -91,8 +94,8 @@ function v8Version(): string | undefined {
 
 /** A fresh instance, with its own memory, of this thread's compiled module, and the kernel
  *  choice for this runtime. */
-export async function instantiateCodec(build: CodecBuild | 'best' = 'best'): Promise<{ build: CodecBuild; exports: CodecExports; unrolledRows: number }> {
+export async function instantiateCodec(build: CodecBuild | 'best' = 'best'): Promise<{ build: CodecBuild; exports: CodecExports; unrolledRows: number; pairedEncode: boolean }> {
   const { build: chosen, module } = await compileCodecModule(build)
   const instance = await WebAssembly.instantiate(module)
-  return { build: chosen, exports: instance.exports as unknown as CodecExports, unrolledRows: unrolledRowsFor(v8Version()) }
+  return { build: chosen, exports: instance.exports as unknown as CodecExports, ...kernelChoiceFor(v8Version()) }
 }

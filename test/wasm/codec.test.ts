@@ -11,7 +11,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createCodec, type ErasureCodec, type ShardMemory } from '../../wasm/index.ts'
 import { WasmCodec } from '../../wasm/codec.ts'
-import { instantiateCodec, unrolledRowsFor, type CodecBuild } from '../../wasm/loader.ts'
+import { instantiateCodec, kernelChoiceFor, type CodecBuild } from '../../wasm/loader.ts'
 import { ReferenceCodec, cauchyMatrix, gfInvSlow, gfMulSlow } from './reference-rs.ts'
 
 const SEED = Number(process.env.O3_TEST_SEED ?? Date.now() % 2 ** 31)
@@ -135,14 +135,15 @@ function reconstructAll(codec: Codec, ref: ReferenceCodec, stripe: Uint8Array[],
 
 type MakeCodec = (scheme: Scheme, k: number, m: number) => Promise<Codec>
 
-/** A codec on one build of the module rather than the best this runtime runs, and with the
- *  straight-line kernels for passes of up to `unrolledRows` rows when it is given. */
-function onBuild(build: CodecBuild, unrolledRows?: number): MakeCodec {
-  return async (scheme, k, m) => {
-    const instance = await instantiateCodec(build)
-    return new WasmCodec({ scheme, k, m, ...instance, unrolledRows: unrolledRows ?? instance.unrolledRows })
-  }
+/** A codec on one build of the module rather than the best this runtime runs, with the
+ *  kernel choice given (straight-line rows, paired encode) instead of this engine's. */
+function onBuild(build: CodecBuild, kernels?: { unrolledRows: number; pairedEncode: boolean }): MakeCodec {
+  return async (scheme, k, m) => new WasmCodec({ scheme, k, m, ...(await instantiateCodec(build)), ...kernels })
 }
+
+/** Every kernel the module has, forced on, and the looping kernel alone. */
+const ALL_KERNELS = { unrolledRows: 3, pairedEncode: true }
+const LOOPING_KERNEL = { unrolledRows: 0, pairedEncode: false }
 
 /** Encode at every length, then rebuild: `patternsFor(length)` per length, the reference
  *  checked on every pattern up to 17 bytes and on `bigReferenceCount` patterns above. */
@@ -246,25 +247,37 @@ test('RS(k,m) for random k + m <= 32: encode() and reconstruct() match the refer
   await roundTrip('rs', k, m, [MiB], () => samplePatterns(k + m, m, 3), 1)
 })
 
-test('every straight-line and looping kernel shape (k = 2..13, 1..8 rows) matches the reference on both builds', async () => {
-  // scripts/gen-kernels.mjs writes one kernel per (rows <= 3, k <= 12), in 32-byte steps with a
-  // 16-byte last step; the rest run the looping kernel, which unrolledRows 0 forces everywhere.
-  // 16 * 9 + 7 bytes reaches the 32-byte loop, the 16-byte step and the byte tail; m up to 8
-  // makes passes of 4 rows and of the rest.
-  for (const make of [onBuild('relaxed-simd', 3), onBuild('simd', 3), onBuild('relaxed-simd', 0), onBuild('simd', 0)]) {
-    for (let k = 2; k <= 13; k++) {
-      for (let m = 1; m <= Math.min(8, 32 - k); m++) {
-        await roundTrip('rs', k, m, [16 * 9 + 7], () => samplePatterns(k + m, m, 4), 4, make)
+test('every straight-line, paired and looping kernel shape (k = 2..13, 1..8 rows) matches the reference on both builds', async () => {
+  // scripts/gen-kernels.mjs writes one kernel per (rows <= 3, k <= 12) and a paired encode
+  // kernel per (even k <= 12, m of 3 or 4), in 32-byte steps with a 16-byte last step; the
+  // rest run the looping kernel, which LOOPING_KERNEL forces everywhere. 16 * 9 + 7 bytes
+  // reaches the 32-byte loop, the 16-byte step and the byte tail; m up to 8 makes passes of 4
+  // rows and of the rest.
+  for (const build of ['relaxed-simd', 'simd'] as const) {
+    for (const kernels of [ALL_KERNELS, LOOPING_KERNEL]) {
+      for (let k = 2; k <= 13; k++) {
+        for (let m = 1; m <= Math.min(8, 32 - k); m++) {
+          const paired = kernels.pairedEncode && k % 2 === 0 && k <= 12 && (m === 3 || m === 4)
+          const codec = await onBuild(build, kernels)('rs', k, m)
+          assert.is((codec as WasmCodec).encodeKernel, paired ? 'paired' : 'matrix', `RS(${k},${m}) encode kernel`)
+          await roundTrip('rs', k, m, [16 * 9 + 7], () => samplePatterns(k + m, m, 4), 4, onBuild(build, kernels))
+        }
       }
     }
   }
 })
 
+test('the paired encode kernels match the reference over many blocks, in place and copied', async () => {
+  for (const [k, m] of [[6, 3], [10, 4], [2, 3], [12, 4]] as const) {
+    await roundTrip('rs', k, m, [64 * KiB + 3, 3 * 16 * KiB + 17], () => samplePatterns(k + m, m, 2), 1, onBuild('relaxed-simd', ALL_KERNELS))
+  }
+})
+
 test('the kernel choice follows the V8 version it was measured on', () => {
-  assert.is(unrolledRowsFor('11.3.244.8-node.33'), 3) // Node 20: TurboFan
-  assert.is(unrolledRowsFor('15.0.245.2-rusty'), 2) // Deno 2.9: Turboshaft
-  assert.is(unrolledRowsFor('12.4.254.21-node.33'), 2)
-  assert.is(unrolledRowsFor(undefined), 2)
+  assert.equal(kernelChoiceFor('11.3.244.8-node.33'), { unrolledRows: 3, pairedEncode: true }) // Node 20: TurboFan
+  assert.equal(kernelChoiceFor('15.0.245.2-rusty'), { unrolledRows: 2, pairedEncode: false }) // Deno 2.9: Turboshaft
+  assert.equal(kernelChoiceFor('12.4.254.21-node.33'), { unrolledRows: 2, pairedEncode: false })
+  assert.equal(kernelChoiceFor(undefined), { unrolledRows: 2, pairedEncode: false })
 })
 
 test('reconstruct() stays right while the decode-table cache evicts patterns', async () => {
@@ -345,6 +358,15 @@ test('encode() and reconstruct() reject bad shard arrays and erasure lists', asy
   const own = codec.allocateShards(1, 16)[0]
   const table = new Uint8Array(own.buffer, 0, 16)
   assert.throws(() => codec.encode([table, ...s(2)], s(2)), RangeError, 'a view of the codec tables')
+  // Outputs over inputs: the kernels write outputs while later inputs are still to be read.
+  const data = s(3)
+  assert.throws(() => codec.encode(data, [data[2], new Uint8Array(16)]), RangeError, 'parity is a data shard')
+  const wide = new Uint8Array(64)
+  const overlapping = [wide.subarray(0, 16), wide.subarray(16, 32), wide.subarray(32, 48)]
+  assert.throws(() => codec.encode(overlapping, [wide.subarray(40, 56), new Uint8Array(16)]), RangeError, 'parity overlaps data')
+  const stripe = codec.allocateShards(5, 16)
+  assert.throws(() => codec.reconstruct([stripe[0], stripe[1], stripe[2], stripe[3], stripe[1]], [4]), RangeError, 'rebuilt shard is a source')
+  codec.freeShards(stripe)
 })
 
 test('a Piscina worker instantiates its own codec and writes the same parity', async () => {

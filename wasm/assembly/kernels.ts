@@ -3,8 +3,10 @@
  * split-nibble tables and `i8x16.swizzle` (a 16-entry table lookup per byte lane, which is
  * SSSE3's pshufb), and a plain XOR of n shards. Inputs and outputs are addressed through
  * arrays of u32 pointers so that shards can live anywhere in memory. Allocates nothing and
- * keeps no state between calls. For 2..UNROLLED_INPUTS_MAX inputs the generated straight-line
- * kernels of unrolled.ts run instead of pass() (scripts/gen-kernels.mjs says why).
+ * keeps no state between calls. Passes of up to `unrolledRows` rows (at most 3) over 2 to
+ * UNROLLED_INPUTS_MAX inputs run the generated straight-line kernels of unrolled.ts instead
+ * of pass(), and encodePaired() runs its generated paired kernels (scripts/gen-kernels.mjs
+ * says why both exist).
  */
 import { lookup } from './lookup'
 import { hasPairedKernel, pairedPass, unrolledPass } from './unrolled'
@@ -148,7 +150,8 @@ export function encodePaired(k: i32, m: i32, tbl: usize, ins: usize, outs: usize
     // Row r is computed directly from table slot `slot` (the first of its pair, or the plain
     // row), and for the second row of a pair the pair's sum at `sum` is added.
     const slot = r < 2 * pairs ? r >> 1 : pairs
-    const sum = r < 2 * pairs && (r & 1) ? <usize>(2 * direct + (r >> 1)) * 32 : 0
+    const second = r < 2 * pairs && (r & 1) != 0
+    const sum = <usize>(2 * direct + (r >> 1)) * 32
     const out = <usize>load<u32>(outs + (<usize>r << 2))
     for (let off = vecEnd; off < len; off++) {
       let acc: u32 = 0
@@ -157,7 +160,7 @@ export function encodePaired(k: i32, m: i32, tbl: usize, ins: usize, outs: usize
         const x = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off)
         const y = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2), 4) + off)
         acc ^= tableMul(t, x) ^ tableMul(t + 32, y)
-        if (sum != 0) acc ^= tableMul(t - <usize>slot * 64 + sum, x ^ y)
+        if (second) acc ^= tableMul(t - <usize>slot * 64 + sum, x ^ y)
         t += pairBytes
       }
       store<u8>(out + off, acc)

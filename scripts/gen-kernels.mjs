@@ -19,6 +19,20 @@ export const UNROLLED_INPUTS_MAX = 12
  *  For 4 rows (8 accumulators) no form measured faster than the looping kernel. */
 const STEP_BYTES = 32
 
+/** The body of a kernel over [start, end): `step(2)` per 32 bytes, then `step(1)` for a
+ *  last 16 bytes, and the function's closing brace. */
+function emitLoop(emit, step) {
+  emit(`  let off = start`)
+  emit(`  for (; off + ${STEP_BYTES} <= end; off += ${STEP_BYTES}) {`)
+  step(STEP_BYTES / 16)
+  emit(`  }`)
+  emit(`  if (off < end) {`)
+  step(1)
+  emit(`  }`)
+  emit(`}`)
+}
+
+/** out_r = sum_j c[r][j] * in_j for `rows` rows of `inputs` inputs, pinned after each input. */
 function kernel(rows, inputs) {
   const vectors = STEP_BYTES / 16
   const lines = []
@@ -50,14 +64,7 @@ function kernel(rows, inputs) {
       }
     }
   }
-  emit(`  let off = start`)
-  emit(`  for (; off + ${16 * vectors} <= end; off += ${16 * vectors}) {`)
-  step(vectors)
-  emit(`  }`)
-  emit(`  if (off < end) {`)
-  step(1)
-  emit(`  }`)
-  emit(`}`)
+  emitLoop(emit, step)
   return lines.join('\n')
 }
 
@@ -123,14 +130,7 @@ function pairedKernel(m, inputs) {
     }
     for (const r of sums) for (const v of vs) emit(`    v128.store(${outOf[r.acc]} + off, v128.xor(${r.lead}_${v}, ${r.acc}_${v}), ${16 * v})`)
   }
-  emit(`  let off = start`)
-  emit(`  for (; off + ${STEP_BYTES} <= end; off += ${STEP_BYTES}) {`)
-  step(STEP_BYTES / 16)
-  emit(`  }`)
-  emit(`  if (off < end) {`)
-  step(1)
-  emit(`  }`)
-  emit(`}`)
+  emitLoop(emit, step)
   return lines.join('\n')
 }
 

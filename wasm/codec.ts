@@ -56,6 +56,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   readonly m: number
   /** Which build of the module runs: 'relaxed-simd' is the faster. */
   readonly build: CodecBuild
+  /** Passes of up to this many rows run the straight-line kernels (see WasmCodecOptions). */
   readonly unrolledRows: number
   /** The kernel encode() runs: 'paired' (RS(k, m), even k, m of 3 or 4, where the engine
    *  gains from it), 'matrix' for the other RS codes, 'xor'. */
@@ -67,9 +68,9 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   #addressView: Uint32Array
   /** The parity rows' tables (RS only; 0 for XOR). */
   readonly #encodeTables: number
-  /** The tables of the paired encode kernel (gf.ts encodeTablesPaired) when encodeKernel is
-   *  'paired'; else 0. */
-  readonly #pairedTables: number
+  /** The tables encode() passes its kernel: the paired kernel's (gf.ts encodeTablesPaired)
+   *  when encodeKernel is 'paired', else #encodeTables. */
+  readonly #encodeKernelTables: number
   /** (k + m) chunks of STAGING_CHUNK_BYTES, allocated on the first foreign shard, one
    *  staging stride apart. */
   #staging = 0
@@ -94,9 +95,9 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     // Per column pair: 2 tables for each row computed directly (one per pair, and the odd
     // row), 1 for each pair's sum.
     const pairedBytes = (k / 2) * (2 * Math.ceil(m / 2) + Math.floor(m / 2)) * 32
-    this.#pairedTables = paired ? this.#heap.alloc(pairedBytes) : 0
+    this.#encodeKernelTables = paired ? this.#heap.alloc(pairedBytes) : this.#encodeTables
     if (paired) {
-      const written = exports.encodeTablesPaired(k, m, this.#pairedTables)
+      const written = exports.encodeTablesPaired(k, m, this.#encodeKernelTables)
       invariant(written === pairedBytes, `encodeTablesPaired() wrote ${written} bytes, expected ${pairedBytes}`)
     }
     this.#addressView = new Uint32Array(this.#heap.buffer)
@@ -109,8 +110,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     checkLengths(data, lengthBytes, 'encode')
     checkLengths(parity, lengthBytes, 'encode')
     if (lengthBytes === 0) return
-    const tables = { xor: 0, paired: this.#pairedTables, matrix: this.#encodeTables }[this.encodeKernel]
-    this.#run(data, parity, lengthBytes, tables, this.encodeKernel)
+    this.#run(data, parity, lengthBytes, this.#encodeKernelTables, this.encodeKernel)
   }
 
   reconstruct(shards: Uint8Array[], missing: readonly number[]): void {

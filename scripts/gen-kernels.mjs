@@ -76,12 +76,12 @@ function kernel(rows, inputs) {
 export const PAIRED_PARITY = [3, 4]
 
 /** RS(k, m) encode with parity rows k + 2p and k + 2p + 1 as dyadic pairs (p < m / 2) and,
- *  for odd m, row k + m - 1 plain. Per column pair (x, y) and step: split x, keep its nibbles
- *  in a scratch area, multiply it into the pairs' first rows and the plain row, pin; split y,
- *  multiply, pin; XOR the nibbles to get those of x ^ y and multiply them into each pair's
- *  sum D = row k + 2p + row k + 2p + 1, pin. The second row of a pair, P ^ D, is stored at
- *  the end. Pinned after each of the three, like the plain kernels: fewer pins let TurboFan
- *  hoist the next loads and spill. */
+ *  for odd m, row k + m - 1 plain. Each column pair (x, y) is read as y and s = x ^ y, which
+ *  is exact: a row's a x + b y = a s + (a + b) y, and a pair's sum of rows is (a + b) s, with
+ *  the same table as the first row's y term. Per step: split y, multiply it into the pairs'
+ *  first rows and the plain row, pin; split s, multiply it into the same rows and into each
+ *  pair's sum D, pin. The second row of a pair, P ^ D, is stored at the end. Pinned after
+ *  each half, like the plain kernels: fewer pins let TurboFan hoist the next loads and spill. */
 function pairedKernel(m, inputs) {
   const lines = []
   const emit = (s) => lines.push(s)
@@ -89,8 +89,9 @@ function pairedKernel(m, inputs) {
   // Rows computed directly: each pair's first row, then the plain row; their outputs.
   const direct = Array.from({ length: pairs }, (_, p) => ({ acc: `p${p}`, out: 2 * p }))
   if (m % 2 === 1) direct.push({ acc: 'q', out: m - 1 })
-  const sums = Array.from({ length: pairs }, (_, p) => ({ acc: `d${p}`, out: 2 * p + 1, lead: `p${p}` }))
-  const pairBytes = (2 * direct.length + pairs) * 32
+  // Each pair's sum of its two rows, multiplied by its first row's y table.
+  const sums = Array.from({ length: pairs }, (_, p) => ({ acc: `d${p}`, out: 2 * p + 1, lead: `p${p}`, table: 64 * p + 32 }))
+  const pairBytes = 64 * direct.length
   const outOf = {}
   for (const r of [...direct, ...sums]) outOf[r.acc] = `o${r.out}`
   emit(`function pair${m}x${inputs}(tbl: usize, ins: usize, outs: usize, start: usize, end: usize): void {`)
@@ -101,8 +102,8 @@ function pairedKernel(m, inputs) {
   emit(`  let ${[...direct, ...sums].map((r) => `${r.acc}_0: v128, ${r.acc}_1: v128`).join(', ')}`)
   const step = (n) => {
     const vs = Array.from({ length: n }, (_, v) => v)
-    const split = (input) => {
-      for (const v of vs) emit(`    x${v} = v128.load(${input} + off, ${16 * v}); l${v} = v128.and(x${v}, mask); h${v} = v128.and(i16x8.shr_u(x${v}, 4), mask)`)
+    const split = (load) => {
+      for (const v of vs) emit(`    x${v} = ${load(16 * v)}; l${v} = v128.and(x${v}, mask); h${v} = v128.and(i16x8.shr_u(x${v}, 4), mask)`)
     }
     const product = (acc, t, first) => {
       emit(`    tl = v128.load(tbl, ${t}); th = v128.load(tbl, ${t + 16})`)
@@ -116,17 +117,15 @@ function pairedKernel(m, inputs) {
     }
     for (let q = 0; q < inputs / 2; q++) {
       const T = q * pairBytes, first = q === 0
-      emit(`    // inputs ${2 * q} and ${2 * q + 1}`)
-      split(`i${2 * q}`)
-      for (const v of vs) emit(`    v128.store(NIBBLES, l${v}, ${32 * v}); v128.store(NIBBLES, h${v}, ${32 * v + 16})`)
-      direct.forEach((r, i) => product(r.acc, T + 64 * i, first))
+      const x = `i${2 * q}`, y = `i${2 * q + 1}`
+      emit(`    // inputs ${2 * q} (x) and ${2 * q + 1} (y), as y and s = x ^ y`)
+      split((o) => `v128.load(${y} + off, ${o})`)
+      direct.forEach((r, i) => product(r.acc, T + 64 * i + 32, first))
       pin(direct)
-      split(`i${2 * q + 1}`)
-      direct.forEach((r, i) => product(r.acc, T + 64 * i + 32, false))
-      pin(direct)
-      for (const v of vs) emit(`    l${v} = v128.xor(l${v}, v128.load(NIBBLES, ${32 * v})); h${v} = v128.xor(h${v}, v128.load(NIBBLES, ${32 * v + 16}))`)
-      sums.forEach((r, i) => product(r.acc, T + 64 * direct.length + 32 * i, first))
-      if (q < inputs / 2 - 1) pin(sums)
+      split((o) => `v128.xor(v128.load(${x} + off, ${o}), v128.load(${y} + off, ${o}))`)
+      direct.forEach((r, i) => product(r.acc, T + 64 * i, false))
+      sums.forEach((r) => product(r.acc, T + r.table, first))
+      pin(q < inputs / 2 - 1 ? [...direct, ...sums] : direct)
     }
     for (const r of sums) for (const v of vs) emit(`    v128.store(${outOf[r.acc]} + off, v128.xor(${r.lead}_${v}, ${r.acc}_${v}), ${16 * v})`)
   }
@@ -158,8 +157,6 @@ export function unrolledKernelsSource() {
     ``,
     `export const UNROLLED_ROWS_MAX: i32 = ${UNROLLED_ROWS_MAX}`,
     `export const UNROLLED_INPUTS_MAX: i32 = ${UNROLLED_INPUTS_MAX}`,
-    `/** The nibbles of the first input of a pair, kept for the paired kernels. */`,
-    `const NIBBLES: usize = memory.data(64, 64)`,
   ]
   const cases = []
   for (let inputs = 2; inputs <= UNROLLED_INPUTS_MAX; inputs++) {

@@ -92,9 +92,8 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     if (scheme === 'rs') exports.encodeTables(k, m, this.#encodeTables)
     const paired = scheme === 'rs' && pairedEncode && exports.hasPairedKernel(k, m) !== 0
     this.encodeKernel = scheme === 'xor' ? 'xor' : paired ? 'paired' : 'matrix'
-    // Per column pair: 2 tables for each row computed directly (one per pair, and the odd
-    // row), 1 for each pair's sum.
-    const pairedBytes = (k / 2) * (2 * Math.ceil(m / 2) + Math.floor(m / 2)) * 32
+    // Per column pair: 2 tables for each row computed directly (one per pair, and the odd row).
+    const pairedBytes = (k / 2) * Math.ceil(m / 2) * 64
     this.#encodeKernelTables = paired ? this.#heap.alloc(pairedBytes) : this.#encodeTables
     if (paired) {
       const written = exports.encodeTablesPaired(k, m, this.#encodeKernelTables)

@@ -75,29 +75,22 @@ export function encodeTables(k: i32, m: i32, out: usize): void {
 
 /** Fills `out` with the tables of the paired encode kernels (kernels.ts encodePaired) for
  *  RS(k, m), k even. Rows k + 2p and k + 2p + 1 of ISA-L's Cauchy matrix are a dyadic pair,
- *  a(k + 2p + 1, j) = a(k + 2p, j ^ 1), so with x = input 2q and y = input 2q + 1, row
- *  k + 2p + 1 = row k + 2p + sum over q of (a(k + 2p, x) + a(k + 2p, y)) (x + y): 3 products
- *  per column pair for two rows instead of 4. Per column pair q, the tables of: for each row
- *  computed directly (k + 2p for p < m / 2, then k + m - 1 when m is odd) its coefficients
- *  of x and of y; then for each pair the sum of its first row's two. Returns the bytes
- *  written, (m / 2 rounded up * 2 + m / 2 rounded down) * 32 per column pair. */
+ *  a(k + 2p + 1, j) = a(k + 2p, j ^ 1). With x = input 2q, y = input 2q + 1, s = x ^ y and
+ *  a, b row k + 2p's coefficients of x and y, that row gains a x + b y = a s + (a + b) y and
+ *  row k + 2p + 1 gains b x + a y = that + (a + b) s: 3 products per column pair for the two
+ *  rows instead of 4. Per column pair, for each row computed directly (k + 2p for p < m / 2,
+ *  then k + m - 1 when m is odd), the tables of its coefficient of s, a, and of y, a + b.
+ *  Returns the bytes written, 64 per row computed directly and column pair. */
 export function encodeTablesPaired(k: i32, m: i32, out: usize): i32 {
   const pairs = m >> 1
   let t = out
   for (let x = 0; x < k; x += 2) {
-    for (let p = 0; p < pairs; p++) {
-      writeTable(cauchy(k + 2 * p, x), t)
-      writeTable(cauchy(k + 2 * p, x + 1), t + 32)
+    for (let i = 0; i < pairs + (m & 1); i++) {
+      const r = i < pairs ? k + 2 * i : k + m - 1
+      const a = cauchy(r, x)
+      writeTable(a, t)
+      writeTable(a ^ cauchy(r, x + 1), t + 32)
       t += 64
-    }
-    if (m & 1) {
-      writeTable(cauchy(k + m - 1, x), t)
-      writeTable(cauchy(k + m - 1, x + 1), t + 32)
-      t += 64
-    }
-    for (let p = 0; p < pairs; p++) {
-      writeTable(cauchy(k + 2 * p, x) ^ cauchy(k + 2 * p, x + 1), t)
-      t += 32
     }
   }
   return <i32>(t - out)

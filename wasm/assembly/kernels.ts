@@ -144,14 +144,12 @@ export function encodePaired(k: i32, m: i32, tbl: usize, ins: usize, outs: usize
   for (let b: usize = 0; b < vecEnd; b += BLOCK_BYTES) pairedPass(k, m, tbl, ins, outs, b, min(b + BLOCK_BYTES, vecEnd))
   // The last len % 16 bytes, one output row at a time through the same tables and algebra.
   const pairs = m >> 1
-  const direct = pairs + (m & 1)
-  const pairBytes = <usize>(2 * direct + pairs) * 32
+  const pairBytes = <usize>(pairs + (m & 1)) * 64
   for (let r = 0; r < m; r++) {
-    // Row r is computed directly from table slot `slot` (the first of its pair, or the plain
-    // row), and for the second row of a pair the pair's sum at `sum` is added.
+    // Row r takes the tables of slot `slot` (its pair's first row, or the plain row); the
+    // second row of a pair adds the pair's sum, e * s with the first row's y table e.
     const slot = r < 2 * pairs ? r >> 1 : pairs
     const second = r < 2 * pairs && (r & 1) != 0
-    const sum = <usize>(2 * direct + (r >> 1)) * 32
     const out = <usize>load<u32>(outs + (<usize>r << 2))
     for (let off = vecEnd; off < len; off++) {
       let acc: u32 = 0
@@ -159,8 +157,8 @@ export function encodePaired(k: i32, m: i32, tbl: usize, ins: usize, outs: usize
       for (let j = 0; j < k; j += 2) {
         const x = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2)) + off)
         const y = <u32>load<u8>(<usize>load<u32>(ins + (<usize>j << 2), 4) + off)
-        acc ^= tableMul(t, x) ^ tableMul(t + 32, y)
-        if (second) acc ^= tableMul(t - <usize>slot * 64 + sum, x ^ y)
+        acc ^= tableMul(t, x ^ y) ^ tableMul(t + 32, y)
+        if (second) acc ^= tableMul(t + 32, x ^ y)
         t += pairBytes
       }
       store<u8>(out + off, acc)

@@ -19,53 +19,64 @@ export const UNROLLED_INPUTS_MAX = 12
  *  For 4 rows (8 accumulators) no form measured faster than the looping kernel. */
 const STEP_BYTES = 32
 
-/** The body of a kernel over [start, end): `step(2)` per 32 bytes, then `step(1)` for a
- *  last 16 bytes, and the function's closing brace. */
-function emitLoop(emit, step) {
+/** The source of one kernel function `name`(tbl, ins, outs, start, end): the pointers of
+ *  `inputs` inputs and `outputs` outputs, the vector locals, two vectors for each accumulator
+ *  in `accs`, then a loop of 32-byte steps and a last 16-byte step over [start, end), each
+ *  written by `step(ops)` with the vectors of that step (see stepOps). */
+function kernelSource(name, inputs, outputs, accs, step) {
+  const lines = []
+  const emit = (s) => lines.push(s)
+  emit(`function ${name}(tbl: usize, ins: usize, outs: usize, start: usize, end: usize): void {`)
+  emit(`  const mask = i8x16.splat(0x0f)`)
+  for (let j = 0; j < inputs; j++) emit(`  const i${j} = <usize>load<u32>(ins, ${4 * j})`)
+  for (let r = 0; r < outputs; r++) emit(`  const o${r} = <usize>load<u32>(outs, ${4 * r})`)
+  emit(`  let tl: v128, th: v128, x0: v128, x1: v128, l0: v128, h0: v128, l1: v128, h1: v128`)
+  emit(`  let ${accs.map((acc) => `${acc}_0: v128, ${acc}_1: v128`).join(', ')}`)
   emit(`  let off = start`)
   emit(`  for (; off + ${STEP_BYTES} <= end; off += ${STEP_BYTES}) {`)
-  step(STEP_BYTES / 16)
+  step(stepOps(emit, STEP_BYTES / 16))
   emit(`  }`)
   emit(`  if (off < end) {`)
-  step(1)
+  step(stepOps(emit, 1))
   emit(`  }`)
   emit(`}`)
+  return lines.join('\n')
+}
+
+/** What a step is written with, for `n` vectors (16 bytes each) at `off`. */
+function stepOps(emit, n) {
+  const vs = Array.from({ length: n }, (_, v) => v)
+  return {
+    vs,
+    /** x = load(16 v) for each vector, split into its low (l) and high (h) nibbles. */
+    split(load) {
+      for (const v of vs) emit(`    x${v} = ${load(16 * v)}; l${v} = v128.and(x${v}, mask); h${v} = v128.and(i16x8.shr_u(x${v}, 4), mask)`)
+    },
+    /** acc (= on the first product, else ^=) the product of the table at tbl + t and x. */
+    product(acc, t, first) {
+      emit(`    tl = v128.load(tbl, ${t}); th = v128.load(tbl, ${t + 16})`)
+      for (const v of vs) {
+        const product = `v128.xor(lookup(tl, l${v}), lookup(th, h${v}))`
+        emit(first ? `    ${acc}_${v} = ${product}` : `    ${acc}_${v} = v128.xor(${acc}_${v}, ${product})`)
+      }
+    },
+    /** Stores `value(v)` (by default acc) at output `out`: a pin, or the result. */
+    store(out, acc, value = (v) => `${acc}_${v}`) {
+      for (const v of vs) emit(`    v128.store(${out} + off, ${value(v)}, ${16 * v})`)
+    },
+  }
 }
 
 /** out_r = sum_j c[r][j] * in_j for `rows` rows of `inputs` inputs, pinned after each input. */
 function kernel(rows, inputs) {
-  const vectors = STEP_BYTES / 16
-  const lines = []
-  const emit = (s) => lines.push(s)
-  const acc = (r, v) => `a${r}_${v}`
-  const vs = Array.from({ length: vectors }, (_, v) => v)
-  emit(`function mul${rows}x${inputs}(tbl: usize, ins: usize, outs: usize, start: usize, end: usize): void {`)
-  emit(`  const mask = i8x16.splat(0x0f)`)
-  for (let j = 0; j < inputs; j++) emit(`  const i${j} = <usize>load<u32>(ins, ${4 * j})`)
-  for (let r = 0; r < rows; r++) emit(`  const o${r} = <usize>load<u32>(outs, ${4 * r})`)
-  emit(`  let tl: v128, th: v128, ${vs.map((v) => `x${v}: v128, l${v}: v128, h${v}: v128`).join(', ')}`)
-  emit(`  let ${Array.from({ length: rows }, (_, r) => vs.map((v) => `${acc(r, v)}: v128`).join(', ')).join(', ')}`)
-  const step = (n) => {
+  const accs = Array.from({ length: rows }, (_, r) => `a${r}`)
+  return kernelSource(`mul${rows}x${inputs}`, inputs, rows, accs, (ops) => {
     for (let j = 0; j < inputs; j++) {
-      emit(`    // input ${j}`)
-      for (let v = 0; v < n; v++) {
-        emit(`    x${v} = v128.load(i${j} + off, ${16 * v}); l${v} = v128.and(x${v}, mask); h${v} = v128.and(i16x8.shr_u(x${v}, 4), mask)`)
-      }
-      for (let r = 0; r < rows; r++) {
-        const t = (r * inputs + j) * 32
-        emit(`    tl = v128.load(tbl, ${t}); th = v128.load(tbl, ${t + 16})`)
-        for (let v = 0; v < n; v++) {
-          const product = `v128.xor(lookup(tl, l${v}), lookup(th, h${v}))`
-          emit(j === 0 ? `    ${acc(r, v)} = ${product}` : `    ${acc(r, v)} = v128.xor(${acc(r, v)}, ${product})`)
-        }
-      }
-      for (let r = 0; r < rows; r++) {
-        for (let v = 0; v < n; v++) emit(`    v128.store(o${r} + off, ${acc(r, v)}, ${16 * v})`)
-      }
+      ops.split((o) => `v128.load(i${j} + off, ${o})`)
+      accs.forEach((acc, r) => ops.product(acc, (r * inputs + j) * 32, j === 0))
+      accs.forEach((acc, r) => ops.store(`o${r}`, acc))
     }
-  }
-  emitLoop(emit, step)
-  return lines.join('\n')
+  })
 }
 
 /** The paired encode kernels (see encodeTablesPaired in gf.ts) cover RS(k, m) for even k up
@@ -83,54 +94,29 @@ export const PAIRED_PARITY = [3, 4]
  *  pair's sum D, pin. The second row of a pair, P ^ D, is stored at the end. Pinned after
  *  each half, like the plain kernels: fewer pins let TurboFan hoist the next loads and spill. */
 function pairedKernel(m, inputs) {
-  const lines = []
-  const emit = (s) => lines.push(s)
   const pairs = Math.floor(m / 2)
   // Rows computed directly: each pair's first row, then the plain row; their outputs.
-  const direct = Array.from({ length: pairs }, (_, p) => ({ acc: `p${p}`, out: 2 * p }))
-  if (m % 2 === 1) direct.push({ acc: 'q', out: m - 1 })
+  const direct = Array.from({ length: pairs }, (_, p) => ({ acc: `p${p}`, out: `o${2 * p}` }))
+  if (m % 2 === 1) direct.push({ acc: 'q', out: `o${m - 1}` })
   // Each pair's sum of its two rows, multiplied by its first row's y table.
-  const sums = Array.from({ length: pairs }, (_, p) => ({ acc: `d${p}`, out: 2 * p + 1, lead: `p${p}`, table: 64 * p + 32 }))
+  const sums = Array.from({ length: pairs }, (_, p) => ({ acc: `d${p}`, out: `o${2 * p + 1}`, lead: `p${p}`, table: 64 * p + 32 }))
   const pairBytes = 64 * direct.length
-  const outOf = {}
-  for (const r of [...direct, ...sums]) outOf[r.acc] = `o${r.out}`
-  emit(`function pair${m}x${inputs}(tbl: usize, ins: usize, outs: usize, start: usize, end: usize): void {`)
-  emit(`  const mask = i8x16.splat(0x0f)`)
-  for (let j = 0; j < inputs; j++) emit(`  const i${j} = <usize>load<u32>(ins, ${4 * j})`)
-  for (let r = 0; r < m; r++) emit(`  const o${r} = <usize>load<u32>(outs, ${4 * r})`)
-  emit(`  let tl: v128, th: v128, x0: v128, x1: v128, l0: v128, h0: v128, l1: v128, h1: v128`)
-  emit(`  let ${[...direct, ...sums].map((r) => `${r.acc}_0: v128, ${r.acc}_1: v128`).join(', ')}`)
-  const step = (n) => {
-    const vs = Array.from({ length: n }, (_, v) => v)
-    const split = (load) => {
-      for (const v of vs) emit(`    x${v} = ${load(16 * v)}; l${v} = v128.and(x${v}, mask); h${v} = v128.and(i16x8.shr_u(x${v}, 4), mask)`)
-    }
-    const product = (acc, t, first) => {
-      emit(`    tl = v128.load(tbl, ${t}); th = v128.load(tbl, ${t + 16})`)
-      for (const v of vs) {
-        const e = `v128.xor(lookup(tl, l${v}), lookup(th, h${v}))`
-        emit(first ? `    ${acc}_${v} = ${e}` : `    ${acc}_${v} = v128.xor(${acc}_${v}, ${e})`)
-      }
-    }
-    const pin = (rows) => {
-      for (const r of rows) for (const v of vs) emit(`    v128.store(${outOf[r.acc]} + off, ${r.acc}_${v}, ${16 * v})`)
-    }
+  const accs = [...direct, ...sums].map((r) => r.acc)
+  return kernelSource(`pair${m}x${inputs}`, inputs, m, accs, (ops) => {
+    const pin = (rows) => rows.forEach((r) => ops.store(r.out, r.acc))
     for (let q = 0; q < inputs / 2; q++) {
       const T = q * pairBytes, first = q === 0
       const x = `i${2 * q}`, y = `i${2 * q + 1}`
-      emit(`    // inputs ${2 * q} (x) and ${2 * q + 1} (y), as y and s = x ^ y`)
-      split((o) => `v128.load(${y} + off, ${o})`)
-      direct.forEach((r, i) => product(r.acc, T + 64 * i + 32, first))
+      ops.split((o) => `v128.load(${y} + off, ${o})`)
+      direct.forEach((r, i) => ops.product(r.acc, T + 64 * i + 32, first))
       pin(direct)
-      split((o) => `v128.xor(v128.load(${x} + off, ${o}), v128.load(${y} + off, ${o}))`)
-      direct.forEach((r, i) => product(r.acc, T + 64 * i, false))
-      sums.forEach((r) => product(r.acc, T + r.table, first))
+      ops.split((o) => `v128.xor(v128.load(${x} + off, ${o}), v128.load(${y} + off, ${o}))`)
+      direct.forEach((r, i) => ops.product(r.acc, T + 64 * i, false))
+      sums.forEach((r) => ops.product(r.acc, T + r.table, first))
       pin(q < inputs / 2 - 1 ? [...direct, ...sums] : direct)
     }
-    for (const r of sums) for (const v of vs) emit(`    v128.store(${outOf[r.acc]} + off, v128.xor(${r.lead}_${v}, ${r.acc}_${v}), ${16 * v})`)
-  }
-  emitLoop(emit, step)
-  return lines.join('\n')
+    for (const r of sums) ops.store(r.out, r.acc, (v) => `v128.xor(${r.lead}_${v}, ${r.acc}_${v})`)
+  })
 }
 
 /** An exported function that runs the kernel named by `cases` for its (shape) key. */

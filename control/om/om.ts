@@ -3,12 +3,12 @@
  * environment (Ozone's table names), block allocation through the SCM in batches, atomic key
  * commits, expiry of abandoned open keys and hand-off of deleted blocks to the SCM.
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
+import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { KEY_METADATA_BYTES_MAX, LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../core/limits.ts'
@@ -77,8 +77,7 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
-    mkdirSync(this.config['om.dir'], { recursive: true })
-    this.db = open({ path: join(this.config['om.dir'], 'om.db'), compression: false, noSync: this.config['db.sync'] === 0 })
+    this.db = openMetadataDb(join(this.config['om.dir'], 'om.db'), this.config)
     this.meta = this.db.openDB({ name: 'meta' })
     this.volumes = this.db.openDB({ name: 'volumeTable' })
     this.buckets = this.db.openDB({ name: 'bucketTable' })

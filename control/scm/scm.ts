@@ -3,12 +3,12 @@
  * containers and block allocation, safemode, block deletion; state in one LMDB environment.
  * It decides with the pure modules beside it and does the I/O (LMDB, HTTP) itself.
  */
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
+import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINES_MAX } from '../../core/limits.ts'
@@ -97,8 +97,7 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
-    mkdirSync(this.config['scm.dir'], { recursive: true })
-    this.db = open({ path: join(this.config['scm.dir'], 'scm.db'), compression: false, noSync: this.config['db.sync'] === 0 })
+    this.db = openMetadataDb(join(this.config['scm.dir'], 'scm.db'), this.config)
     this.meta = this.db.openDB({ name: 'meta' })
     this.nodesTable = this.db.openDB({ name: 'nodeTable' })
     this.pipelinesTable = this.db.openDB({ name: 'pipelineTable' })

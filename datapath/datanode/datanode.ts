@@ -8,12 +8,13 @@
 import { mkdirSync, readFileSync, writeFileSync, rmSync, statfsSync, existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import type { Database, RootDatabase } from 'lmdb'
 import { request } from 'undici'
 import type { Context } from 'hono'
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, checksumSizeBytes, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
+import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
@@ -182,9 +183,7 @@ export class Datanode {
 
   private openVolumes(): void {
     this.dirs.forEach((dir, index) => {
-      const path = metadataDbPath(dir, this.clusterId)
-      mkdirSync(dirname(path), { recursive: true })
-      const db = open({ path, compression: false, noSync: this.config['db.sync'] === 0 })
+      const db = openMetadataDb(metadataDbPath(dir, this.clusterId), this.config)
       const volume: Volume = {
         dir, db,
         containers: db.openDB({ name: 'containers', keyEncoding: 'uint32' }),

@@ -141,8 +141,6 @@ export function unrolledKernelsSource() {
     ` */`,
     `import { lookup } from './lookup'`,
     ``,
-    `export const UNROLLED_ROWS_MAX: i32 = ${UNROLLED_ROWS_MAX}`,
-    `export const UNROLLED_INPUTS_MAX: i32 = ${UNROLLED_INPUTS_MAX}`,
   ]
   const cases = []
   for (let inputs = 2; inputs <= UNROLLED_INPUTS_MAX; inputs++) {

@@ -4,9 +4,9 @@
  * it, and the per-erasure-pattern cache of decode tables. No byte loop runs here.
  */
 import type { ErasureCodec, ErasureScheme, ShardMemory } from './index.ts'
-import { Heap } from './heap.ts'
+import { Heap, alignUp } from './heap.ts'
 import type { CodecBuild, CodecExports } from './loader.ts'
-import { DECODE_PATTERN_CACHE_MAX, SHARD_ALIGN_BYTES, SHARD_SKEW_BYTES, SHARDS_MAX, STAGING_CHUNK_BYTES } from './limits.ts'
+import { DECODE_PATTERN_CACHE_MAX, SHARD_SKEW_BYTES, SHARDS_MAX, STAGING_CHUNK_BYTES } from './limits.ts'
 
 export interface WasmCodecOptions {
   readonly scheme: ErasureScheme
@@ -27,7 +27,7 @@ export interface WasmCodecOptions {
  *  different L1 sets (at a power-of-two distance 9 or more streams thrash an 8-way L1, and
  *  4 KiB aliasing stalls loads behind stores). */
 function shardStrideBytes(lengthBytes: number): number {
-  return Math.ceil(lengthBytes / SHARD_ALIGN_BYTES) * SHARD_ALIGN_BYTES + SHARD_SKEW_BYTES
+  return alignUp(lengthBytes) + SHARD_SKEW_BYTES
 }
 
 /** The tables that rebuild the shards of one erasure pattern from k others. */
@@ -66,11 +66,10 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
   /** SHARDS_MAX input addresses, then SHARDS_MAX output addresses, as u32. */
   readonly #addresses: number
   #addressView: Uint32Array
-  /** The parity rows' tables (RS only; 0 for XOR). */
-  readonly #encodeTables: number
   /** The tables encode() passes its kernel: the paired kernel's (gf.ts encodeTablesPaired)
-   *  when encodeKernel is 'paired', else #encodeTables. */
-  readonly #encodeKernelTables: number
+   *  when encodeKernel is 'paired', the parity rows' (gf.ts encodeTables) for other RS codes,
+   *  0 for XOR. */
+  readonly #encodeTables: number
   /** (k + m) chunks of STAGING_CHUNK_BYTES, allocated on the first foreign shard, one
    *  staging stride apart. */
   #staging = 0
@@ -88,16 +87,19 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     this.#x = exports
     this.#heap = new Heap(exports.memory, exports.heapBase())
     this.#addresses = this.#heap.alloc(2 * SHARDS_MAX * 4)
-    this.#encodeTables = scheme === 'rs' ? this.#heap.alloc(m * k * 32) : 0
-    if (scheme === 'rs') exports.encodeTables(k, m, this.#encodeTables)
     const paired = scheme === 'rs' && pairedEncode && exports.hasPairedKernel(k, m) !== 0
     this.encodeKernel = scheme === 'xor' ? 'xor' : paired ? 'paired' : 'matrix'
-    // Per column pair: 2 tables for each row computed directly (one per pair, and the odd row).
-    const pairedBytes = (k / 2) * Math.ceil(m / 2) * 64
-    this.#encodeKernelTables = paired ? this.#heap.alloc(pairedBytes) : this.#encodeTables
     if (paired) {
-      const written = exports.encodeTablesPaired(k, m, this.#encodeKernelTables)
+      // Per column pair: 2 tables for each row computed directly (one per pair, and the odd row).
+      const pairedBytes = (k / 2) * Math.ceil(m / 2) * 64
+      this.#encodeTables = this.#heap.alloc(pairedBytes)
+      const written = exports.encodeTablesPaired(k, m, this.#encodeTables)
       invariant(written === pairedBytes, `encodeTablesPaired() wrote ${written} bytes, expected ${pairedBytes}`)
+    } else if (scheme === 'rs') {
+      this.#encodeTables = this.#heap.alloc(m * k * 32)
+      exports.encodeTables(k, m, this.#encodeTables)
+    } else {
+      this.#encodeTables = 0
     }
     this.#addressView = new Uint32Array(this.#heap.buffer)
   }
@@ -109,7 +111,7 @@ export class WasmCodec implements ErasureCodec, ShardMemory {
     checkLengths(data, lengthBytes, 'encode')
     checkLengths(parity, lengthBytes, 'encode')
     if (lengthBytes === 0) return
-    this.#run(data, parity, lengthBytes, this.#encodeKernelTables, this.encodeKernel)
+    this.#run(data, parity, lengthBytes, this.#encodeTables, this.encodeKernel)
   }
 
   reconstruct(shards: Uint8Array[], missing: readonly number[]): void {

@@ -12,7 +12,8 @@ interface Block {
   sizeBytes: number
 }
 
-function alignUp(n: number): number {
+/** n rounded up to SHARD_ALIGN_BYTES. */
+export function alignUp(n: number): number {
   return Math.ceil(n / SHARD_ALIGN_BYTES) * SHARD_ALIGN_BYTES
 }
 
@@ -71,13 +72,6 @@ export class Heap {
     this.#free.splice(i, 0, { ptr, sizeBytes: size })
     this.#coalesce(i)
     if (i > 0) this.#coalesce(i - 1)
-  }
-
-  /** Bytes in live blocks. */
-  get usedBytes(): number {
-    let sum = 0
-    for (const size of this.#used.values()) sum += size
-    return sum
   }
 
   /** Merges free block i with block i + 1 when they touch. */

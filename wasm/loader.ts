@@ -63,7 +63,7 @@ async function compile(wanted: CodecBuild | 'best'): Promise<{ build: CodecBuild
 
 /** The compiled module of this thread ('best': relaxed SIMD when the runtime has it); a
  *  failed load is retried on the next call. */
-export function compileCodecModule(build: CodecBuild | 'best' = 'best'): Promise<{ build: CodecBuild; module: WebAssembly.Module }> {
+function compileCodecModule(build: CodecBuild | 'best' = 'best'): Promise<{ build: CodecBuild; module: WebAssembly.Module }> {
   let promise = compiled.get(build)
   if (promise === undefined) {
     promise = compile(build)

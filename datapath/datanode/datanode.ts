@@ -22,7 +22,7 @@ import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
-import { parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
+import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { blockFile, containerFile, metadataDbPath } from './layout.ts'
 import { readBodyInto } from './body.ts'
@@ -295,15 +295,21 @@ export class Datanode {
     const c = this.containers.get(id)
     if (c === undefined) return
     const v = this.volumeOf(c)
-    for (const lid of localIds) {
-      const b = v.blocks.get([id, lid])
-      if (b === undefined) continue
-      await v.db.transaction(() => { v.blocks.remove([id, lid]); if (b.packed) v.packed.remove([id, lid]) })
-      if (!b.packed) rmSync(blockFile(v.dir, this.clusterId, id, lid), { force: true })
-      c.blockCount = Math.max(0, c.blockCount - 1)
-      c.usedBytes = Math.max(0, c.usedBytes - b.length)
-    }
-    await v.containers.put(c.id, c)
+    // One commit for the whole command: the metadata goes first, then the files it named.
+    const files: string[] = []
+    await v.db.transaction(() => {
+      for (const lid of localIds) {
+        const b = v.blocks.get([id, lid])
+        if (b === undefined) continue
+        v.blocks.remove([id, lid])
+        if (b.packed) v.packed.remove([id, lid])
+        else files.push(blockFile(v.dir, this.clusterId, id, lid))
+        c.blockCount = Math.max(0, c.blockCount - 1)
+        c.usedBytes = Math.max(0, c.usedBytes - b.length)
+      }
+      v.containers.put(c.id, c)
+    })
+    for (const file of files) rmSync(file, { force: true })
   }
 
   // --- chunks and blocks ----------------------------------------------------------------
@@ -391,7 +397,7 @@ export class Datanode {
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`)
     if (c.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`)
     const v = this.volumeOf(c)
-    const key = `${containerId}:${localId}`
+    const key = blockIdString({ containerId, localId })
     const pending = this.pending.get(key)
     const previous = v.blocks.get([containerId, localId])
     const chunks = new Map<number, ChunkInfo>((previous?.chunks ?? []).map((ch) => [ch.offset, ch]))

@@ -56,8 +56,7 @@ export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
   const bad = verifyChecksums(task.type, data, task.bytesPerChecksum, view(task.checksums))
   if (bad >= 0) return { ok: false, code: 'CHECKSUM_MISMATCH', message: `Cannot write chunk at ${task.fileOffset}: checksum ${bad} does not match the data` }
   try {
-    mkdirSync(dirname(task.path), { recursive: true })
-    const fd = openSync(task.path, constants.O_RDWR | constants.O_CREAT, 0o644)
+    const fd = openForWrite(task.path)
     try {
       let written = 0
       while (written < data.length) written += writeSync(fd, data, written, data.length - written, task.fileOffset + written)
@@ -66,6 +65,19 @@ export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     return { ok: false, code: e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR', message: `Cannot write chunk to block file: ${e.message}` }
+  }
+}
+
+/** The block file, created with its folder on a block's first chunk: the folder is made only
+ *  when the open finds it missing, not on every chunk. */
+function openForWrite(path: string): number {
+  const flags = constants.O_RDWR | constants.O_CREAT
+  try {
+    return openSync(path, flags, 0o644)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    mkdirSync(dirname(path), { recursive: true })
+    return openSync(path, flags, 0o644)
   }
 }
 

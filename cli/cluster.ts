@@ -73,10 +73,7 @@ export class LocalCluster {
     await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
     if (this.options.s3) {
-      this.s3g = new S3Gateway({
-        config: this.config, omAddress: this.om.address, scmAddress: this.scm.address, port: free ? 0 : this.config['s3g.port'], adminPort: free ? 0 : this.config['s3g.adminPort'],
-        domain: this.config['s3g.domain'] || undefined, region: this.config['s3g.region'],
-      })
+      this.s3g = new S3Gateway({ config: this.config, omAddress: this.om.address, scmAddress: this.scm.address, port: free ? 0 : undefined })
       await this.s3g.start()
     }
   }

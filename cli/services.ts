@@ -15,7 +15,7 @@ export async function runService(name: 'scm' | 'om' | 'datanode' | 's3g', argv: 
   const config = loadConfig({ file: values.config })
   const service = name === 'scm' ? new StorageContainerManager({ config })
     : name === 'om' ? new OzoneManager({ config, scmAddress: config['scm.address'] })
-    : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'], port: config['s3g.port'], adminPort: config['s3g.adminPort'], domain: config['s3g.domain'] || undefined, region: config['s3g.region'] })
+    : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'] })
     : new Datanode({ config, scmAddress: config['scm.address'] })
   await service.start()
   console.log(`o3 ${name} ready on ${'endpoint' in service ? service.endpoint : service.address}`)

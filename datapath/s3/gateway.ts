@@ -26,9 +26,6 @@ import { checkTime, parseAuth, signingKey, verifySignature, type SignedRequest }
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
 
-export const S3_PORT_DEFAULT = 9878
-/** Ozone's s3g web admin port (ozone.s3g.webadmin.http-address): metrics and health. */
-export const S3_ADMIN_PORT_DEFAULT = 19878
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
 const S3_HEADER_BYTES_MAX = 16 * 1024
 
@@ -36,16 +33,17 @@ export interface S3GatewayOptions {
   config: O3Config
   omAddress: string
   scmAddress?: string
-  /** 9878 by default; 0 picks a free port. */
+  /** config's s3g.port (9878) by default; 0 picks a free port. */
   port?: number
   /**
-   * The port of `GET /prom` and `GET /health`: 19878 by default, but a free one when `port`
-   * is 0 (tests, benchmarks); 0 picks a free one.
+   * The port of `GET /prom` and `GET /health` (Ozone's s3g web admin port): config's
+   * s3g.adminPort (19878) by default, but a free one when `port` is 0 (tests, benchmarks);
+   * 0 picks a free one.
    */
   adminPort?: number
-  /** Virtual-hosted-style base domain: `bucket.<domain>` names the bucket. */
+  /** Virtual-hosted-style base domain, `bucket.<domain>` naming the bucket: config's s3g.domain by default. */
   domain?: string
-  /** The region this endpoint answers for (GetBucketLocation, LocationConstraint). */
+  /** The region this endpoint answers for (GetBucketLocation, LocationConstraint): config's s3g.region by default. */
   region?: string
   /** Clock for signature time checks (tests). */
   nowMs?: () => number
@@ -63,11 +61,14 @@ export class S3Gateway {
   private listener?: Listener
   private adminListener?: Listener
   private readonly region: string
+  /** The virtual-host base domain, lower case, if any. */
+  private readonly domain: string | undefined
   private readonly now: () => number
 
   constructor(private readonly options: S3GatewayOptions) {
     this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'] })
-    this.region = options.region ?? 'us-east-1'
+    this.region = options.region ?? options.config['s3g.region']
+    this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now
     this.app = new Hono()
     this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url))
@@ -89,7 +90,7 @@ export class S3Gateway {
   }
 
   async start(): Promise<void> {
-    const port = this.options.port ?? S3_PORT_DEFAULT
+    const port = this.options.port ?? this.options.config['s3g.port']
     this.listener = await serveApp(this.app, {
       host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX,
       // Requests Node's parser rejects still get S3's XML error, not a bare 431 or 400.
@@ -104,7 +105,7 @@ export class S3Gateway {
     // health get their own listener, as Ozone's s3g serves them on its web admin port.
     const admin = createServiceApp({ service: 'S3Gateway', handlers: {}, metrics: this.metrics, health: () => ({ endpoint: this.endpoint }) })
     try {
-      this.adminListener = await serveApp(admin, { host: this.options.config.host, port: this.options.adminPort ?? (port === 0 ? 0 : S3_ADMIN_PORT_DEFAULT), name: 'S3 gateway admin' })
+      this.adminListener = await serveApp(admin, { host: this.options.config.host, port: this.options.adminPort ?? (port === 0 ? 0 : this.options.config['s3g.adminPort']), name: 'S3 gateway admin' })
     } catch (err) {
       await this.stop()
       throw err
@@ -169,7 +170,7 @@ export class S3Gateway {
       try { return decodeURIComponent(s) } catch { throw new S3Error('InvalidURI', "Couldn't parse the specified URI") }
     }
     const hostname = host.replace(/:\d+$/, '').toLowerCase()
-    const domain = this.options.domain?.toLowerCase()
+    const domain = this.domain
     let bucket: string | undefined
     let rest = rawPath.replace(/^\//, '')
     if (domain !== undefined && hostname.endsWith('.' + domain)) {

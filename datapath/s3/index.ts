@@ -16,5 +16,5 @@
  * Clients: `aws --endpoint-url http://127.0.0.1:9878 s3 ls` with AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION=us-east-1 set.
  */
-export { S3Gateway, S3_PORT_DEFAULT, S3_ADMIN_PORT_DEFAULT, type S3GatewayOptions } from './gateway.ts'
+export { S3Gateway, type S3GatewayOptions } from './gateway.ts'
 export { S3_VOLUME, MULTIPART_VOLUME } from './context.ts'

@@ -248,8 +248,9 @@ export class OzoneManager {
     const bucketName = checkBucketName(a.bucket)
     const name = checkKeyName(a.key)
     const bucket = this.getBucket(volume, bucketName)
-    const replication = formatReplication(parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication))
-    assertWritable(parseReplication(replication))
+    const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication)
+    assertWritable(parsed)
+    const replication = formatReplication(parsed)
     const metadata = checkMetadata(a.metadata)
     const blockSizeBytes = this.config['scm.block.sizeBytes']
     const size = a.sizeBytes === undefined || a.sizeBytes === null ? 0 : parseId<number>(a.sizeBytes, 'sizeBytes')
@@ -382,7 +383,6 @@ export class OzoneManager {
     this.getBucket(volume, bucket)
     const prefix = typeof a.prefix === 'string' ? a.prefix : ''
     const max = a.maxKeys === undefined ? LIST_KEYS_COUNT_MAX : Math.min(LIST_KEYS_COUNT_MAX, parseId<number>(a.maxKeys, 'maxKeys'))
-    const base = keyPath(volume, bucket, '')
     const full = keyPath(volume, bucket, prefix)
     let start = full
     if (typeof a.startAfter === 'string' && a.startAfter.length > 0) {
@@ -398,7 +398,7 @@ export class OzoneManager {
       if (keys.length >= max) { truncated = true; break }
       keys.push(value)
     }
-    assert(keys.every((k) => startsWith(keyPath(k.volume, k.bucket, k.name), base)), 'listKeys left its bucket')
+    assert(keys.every((k) => k.volume === volume && k.bucket === bucket), 'listKeys left its bucket')
     return { keys, truncated, nextStartAfter: truncated && keys.length > 0 ? keys[keys.length - 1].name : null }
   }
 

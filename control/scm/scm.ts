@@ -273,8 +273,9 @@ export class StorageContainerManager {
 
   private async allocateBlock(a: { replication?: unknown; sizeBytes?: unknown; count?: unknown; excludeList?: Partial<ExcludeList> }): Promise<AllocatedBlock[]> {
     if (this.inSafeMode) throw new O3Error('SAFE_MODE', `Cannot allocate blocks: SCM is in safemode (${this.healthyNodes().length}/${this.config['scm.safemode.minDatanodes']} datanodes registered)`)
-    const replication = formatReplication(parseReplication(String(a.replication ?? 'RATIS/THREE')))
-    assertWritable(parseReplication(replication))
+    const parsed = parseReplication(String(a.replication ?? 'RATIS/THREE'))
+    assertWritable(parsed)
+    const replication = formatReplication(parsed)
     const size = a.sizeBytes === undefined ? this.config['scm.block.sizeBytes'] : parseId<number>(a.sizeBytes, 'sizeBytes')
     const count = a.count === undefined ? 1 : parseId<number>(a.count, 'count')
     if (count < 1 || count > ALLOCATE_BLOCK_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot allocate ${count} blocks: count must be 1..${ALLOCATE_BLOCK_COUNT_MAX}`)
@@ -292,8 +293,7 @@ export class StorageContainerManager {
       await this.createPipelines()
       candidates = [...this.pipelines.values()].filter(usable)
       if (candidates.length === 0) {
-        const factor = parseReplication(replication).factor
-        const nodes = planAround([...healthy], exclude.datanodes, factor, [...this.pipelines.values()].filter((p) => p.state === 'OPEN'))
+        const nodes = planAround([...healthy], exclude.datanodes, parsed.factor, [...this.pipelines.values()].filter((p) => p.state === 'OPEN'))
         if (nodes !== undefined) candidates = [await this.addPipeline(replication, nodes)]
       }
     }
@@ -386,7 +386,9 @@ export class StorageContainerManager {
     const byContainer = new Map<ContainerId, LocalId[]>()
     for (const b of a.blocks as BlockId[]) {
       const cid = parseId<ContainerId>(b.containerId, 'containerId')
-      byContainer.set(cid, [...(byContainer.get(cid) ?? []), parseId<LocalId>(b.localId, 'localId')])
+      const localIds = byContainer.get(cid)
+      if (localIds === undefined) byContainer.set(cid, [parseId<LocalId>(b.localId, 'localId')])
+      else localIds.push(parseId<LocalId>(b.localId, 'localId'))
     }
     let queued = 0
     for (const [cid, localIds] of byContainer) {

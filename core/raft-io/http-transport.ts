@@ -8,7 +8,8 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { Pool } from 'undici'
-import { O3Error, toO3Error } from '../errors.ts'
+import { O3Error } from '../errors.ts'
+import { errorResponse } from '../rpc/server.ts'
 import type { Message, NodeId } from '../raft/index.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import {
@@ -35,7 +36,7 @@ export function raftApp(deliver: (messages: Message[]) => void): Hono {
   // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
   const limit = bodyLimit({
     maxSize: RAFT_TRANSPORT_BODY_BYTES_MAX,
-    onError: (c) => c.json({ code: 'ENTITY_TOO_LARGE', message: `Cannot accept raft batch: over ${RAFT_TRANSPORT_BODY_BYTES_MAX} bytes` }, 413),
+    onError: (c) => errorResponse(c, new O3Error('ENTITY_TOO_LARGE', `Cannot accept raft batch: over ${RAFT_TRANSPORT_BODY_BYTES_MAX} bytes`)),
   })
   app.post('/raft/messages', limit, async (c) => {
     try {
@@ -46,8 +47,7 @@ export function raftApp(deliver: (messages: Message[]) => void): Hono {
       deliver(body.messages.map(decodeMessage))
       return c.body(null, 204)
     } catch (err) {
-      const e = toO3Error(err)
-      return c.json(e.toWire(), e.spec.http as 400)
+      return errorResponse(c, err)
     }
   })
   app.get('/health', (c) => c.text('ok'))

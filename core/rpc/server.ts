@@ -4,6 +4,7 @@
  * raw-body routes (chunk data) to the app it returns.
  */
 import { Hono, type Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { O3Error, toO3Error, ErrorCode } from '../errors.ts'
 import { RPC_BODY_BYTES_MAX } from '../limits.ts'
 import type { ServiceMetrics } from '../metrics.ts'
@@ -50,14 +51,27 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
   const app = new Hono()
   app.get('/health', (c) => c.json({ service, status: 'UP', ...options.health() }))
   app.get('/prom', async (c) => c.text(await metrics.text(), 200, { 'content-type': metrics.registry.contentType }))
-  app.post('/rpc/:method', (c) => {
-    const full = c.req.param('method')
+  /** `Service.method` from the path, and the method name metrics count it under. */
+  const methodOf = (c: Context): { full: string; name: string; dot: number } => {
+    const full = c.req.param('method') ?? ''
     const dot = full.indexOf('.')
-    const name = dot < 0 ? '' : full.slice(dot + 1)
-    return observed(metrics, name || full, c, async () => {
-      if (full.slice(0, dot) !== service || !Object.hasOwn(handlers, name)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
-      const length = Number(c.req.header('content-length') ?? 0)
-      if (length > RPC_BODY_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot call ${full}: body of ${length} bytes exceeds ${RPC_BODY_BYTES_MAX}`)
+    return { full, dot, name: dot < 0 ? full : full.slice(dot + 1) || full }
+  }
+  // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
+  const limit = bodyLimit({
+    maxSize: RPC_BODY_BYTES_MAX,
+    onError: (c) => {
+      const { full, name } = methodOf(c)
+      return observed(metrics, name, c, async () => {
+        throw new O3Error('ENTITY_TOO_LARGE', `Cannot call ${full}: body exceeds ${RPC_BODY_BYTES_MAX} bytes`)
+      })
+    },
+  })
+  app.post('/rpc/:method', limit, (c) => {
+    const { full, dot, name } = methodOf(c)
+    return observed(metrics, name, c, async () => {
+      const method = full.slice(dot + 1)
+      if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
       const text = await c.req.text()
       let args: unknown
       try {
@@ -66,7 +80,7 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
         throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not JSON`)
       }
       if (typeof args !== 'object' || args === null) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not a JSON object`)
-      const result = await handlers[name](args)
+      const result = await handlers[method](args)
       return c.json({ result: result ?? null })
     })
   })

@@ -4,7 +4,6 @@
  * loadConfig's file and environment reads.
  */
 import { readFileSync } from 'node:fs'
-import { assert } from './assert.ts'
 import { O3Error } from './errors.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
@@ -89,7 +88,7 @@ export const DEFAULT_CONFIG: O3Config = {
 export type ConfigKey = keyof O3Config
 
 /** Throws INVALID_ARGUMENT naming the first bad setting. */
-export function validateConfig(c: O3Config): O3Config {
+function validateConfig(c: O3Config): O3Config {
   const bad = (key: ConfigKey, why: string): never => {
     throw new O3Error('INVALID_ARGUMENT', `Cannot use setting ${key}=${JSON.stringify(c[key])}: ${why}`)
   }
@@ -112,7 +111,7 @@ export function validateConfig(c: O3Config): O3Config {
 }
 
 /** Environment name of a key: om.openKey.expireMs -> O3_OM_OPENKEY_EXPIREMS. */
-export function envName(key: ConfigKey): string {
+function envName(key: ConfigKey): string {
   return 'O3_' + key.replace(/\./g, '_').toUpperCase()
 }
 
@@ -142,6 +141,5 @@ export function loadConfig(options: { file?: string; overrides?: Partial<O3Confi
     const raw = env[envName(key)]
     if (raw !== undefined) merged[key] = coerce(key, raw)
   }
-  assert(typeof merged['host'] === 'string', 'host missing after merge')
   return validateConfig(merged as unknown as O3Config)
 }

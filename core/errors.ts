@@ -79,7 +79,7 @@ export class O3Error extends Error {
   }
 }
 
-export function isErrorCode(code: unknown): code is ErrorCodeName {
+function isErrorCode(code: unknown): code is ErrorCodeName {
   return typeof code === 'string' && Object.hasOwn(ErrorCode, code)
 }
 

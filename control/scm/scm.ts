@@ -439,7 +439,7 @@ export class StorageContainerManager {
 
   private listDatanodes() {
     return [...this.nodes.values()].sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => ({
-      id: n.id, address: n.address, state: n.lastHeartbeatMs === 0 ? 'DEAD' : this.health(n), operationalState: n.operationalState,
+      id: n.id, address: n.address, state: this.health(n), operationalState: n.operationalState,
       lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n),
       pipelines: [...this.pipelines.values()].filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
       containers: [...this.containers.values()].filter((c) => n.id in c.replicas).length,

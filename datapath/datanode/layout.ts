@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { assert } from '../../core/assert.ts'
 import type { ContainerId, LocalId } from '../../core/wire.ts'
 
-export function clusterRoot(volumeDir: string, clusterId: string): string {
+function clusterRoot(volumeDir: string, clusterId: string): string {
   assert(/^CID-[0-9a-f-]+$/.test(clusterId), 'cluster id malformed')
   return join(volumeDir, 'o3', clusterId)
 }

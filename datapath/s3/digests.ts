@@ -26,7 +26,7 @@ export class StreamDigest {
     if (bytes.length === 0) return
     this.queued.push(bytes)
     this.queuedBytes += bytes.length
-    this.running ??= this.pump(false)
+    this.running ??= this.pump()
     if (this.queuedBytes > DIGEST_QUEUED_BYTES_MAX) await new Promise<void>((r) => this.drained.push(r))
   }
 
@@ -42,7 +42,7 @@ export class StreamDigest {
     return out
   }
 
-  private async pump(_last: boolean): Promise<void> {
+  private async pump(): Promise<void> {
     try {
       while (this.queued.length > 0) {
         const data = concat(this.queued)

@@ -7,8 +7,7 @@ import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
 import { StreamDigest } from './digests.ts'
 import {
-  describingMetadata, etagMatches, headObject, metadataFromHeaders, ownedBucket, S3_VOLUME, storePayload, type S3Context,
-} from './context.ts'
+  describingMetadata, etagMatches, etagOf, headObject, metadataFromHeaders, ownedBucket, S3_VOLUME, storePayload, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { partTarget } from './multipart.ts'
 import type { Payload, PayloadResult } from './payload.ts'
@@ -82,7 +81,7 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
   } else {
     info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }), metadata)
   }
-  return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: `"${info.metadata.etag}"` })
+  return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info) })
 }
 
 export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
@@ -98,5 +97,5 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     range = { offset: first, length: last - first + 1 }
   }
   const info = await storePayload(ctx, where, keyPayload(ctx, src.info, range), {})
-  return xmlResponse('CopyPartResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: `"${info.metadata.etag}"` })
+  return xmlResponse('CopyPartResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info) })
 }

@@ -7,7 +7,7 @@
 import type { KeyInfo } from '../client/index.ts'
 import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
 import { S3Error } from './errors.ts'
-import { ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { etagOf, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { awsEncode } from './sigv4.ts'
 import { xmlResponse } from './xml.ts'
 
@@ -61,7 +61,7 @@ function encoder(ctx: S3Context): (s: string) => string {
 
 function content(ctx: S3Context, k: KeyInfo, enc: (s: string) => string, owner: boolean): Record<string, unknown> {
   return {
-    Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: `"${k.metadata.etag ?? ''}"`, Size: k.size, StorageClass: 'STANDARD',
+    Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, StorageClass: 'STANDARD',
     ...(owner ? { Owner: { ID: ctx.user, DisplayName: ctx.user } } : {}),
   }
 }

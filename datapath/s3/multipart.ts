@@ -11,8 +11,7 @@ import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { ensureVolume } from './buckets.ts'
 import {
-  metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context,
-} from './context.ts'
+  etagOf, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -70,7 +69,7 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
 export async function uploadPart(ctx: S3Context): Promise<Response> {
   const where = await partTarget(ctx)
   const info = await storePayload(ctx, where, requestPayload(ctx), {})
-  const headers: Record<string, string> = { etag: `"${info.metadata.etag}"` }
+  const headers: Record<string, string> = { etag: etagOf(info) }
   for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
   return new Response(null, { status: 200, headers })
 }
@@ -169,7 +168,7 @@ export async function listParts(ctx: S3Context): Promise<Response> {
     Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId,
     Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user }, StorageClass: 'STANDARD',
     PartNumberMarker: markerN, NextPartNumberMarker: page.length > 0 ? partNumberOf(page[page.length - 1]) : markerN, MaxParts: max, IsTruncated: truncated,
-    Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: `"${k.metadata.etag}"`, Size: k.size })),
+    Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size })),
   })
 }
 

@@ -7,20 +7,23 @@ import { S3Error } from './errors.ts'
 import { MULTIPART_VOLUME, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
-export async function ensureVolume(ctx: S3Context, volume: string): Promise<void> {
+/** Runs `op`, which needs `volume`; the first time the gateway uses a volume it does not
+ *  exist yet, so on VOLUME_NOT_FOUND it is created and `op` runs again. Asking first would
+ *  cost every request a round trip to the OM. */
+export async function withVolume<T>(ctx: S3Context, volume: string, op: () => Promise<T>): Promise<T> {
   try {
-    await ctx.client.getVolume(volume)
+    return await op()
   } catch (err) {
     if (!(err instanceof O3Error && err.code === 'VOLUME_NOT_FOUND')) throw err
     await ctx.client.createVolume(volume, { owner: 's3' }).catch((e: unknown) => {
       if (!(e instanceof O3Error && e.code === 'VOLUME_ALREADY_EXISTS')) throw e
     })
+    return op()
   }
 }
 
 export async function listBuckets(ctx: S3Context): Promise<Response> {
-  await ensureVolume(ctx, S3_VOLUME)
-  const buckets = (await ctx.client.listBuckets(S3_VOLUME)).filter((b) => b.owner === ctx.user)
+  const buckets = (await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME))).filter((b) => b.owner === ctx.user)
   return xmlResponse('ListAllMyBucketsResult', {
     Owner: { ID: ctx.user, DisplayName: ctx.user },
     Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString() })) },
@@ -36,9 +39,8 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
       throw new S3Error('InvalidArgument', `The ${region} location constraint is incompatible with the region of this endpoint (${ctx.region})`)
     }
   }
-  await ensureVolume(ctx, S3_VOLUME)
   try {
-    await ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: ctx.user })
+    await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: ctx.user }))
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)

@@ -9,7 +9,7 @@ import { crc32, crc32c } from '@node-rs/crc32'
 import { createHash, randomBytes } from 'node:crypto'
 import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
-import { ensureVolume } from './buckets.ts'
+import { withVolume } from './buckets.ts'
 import {
   etagOf, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
@@ -55,13 +55,19 @@ export async function partTarget(ctx: S3Context): Promise<{ volume: string; buck
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
-  await ensureVolume(ctx, MULTIPART_VOLUME)
-  await ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: ctx.user }).catch((e: unknown) => {
-    if (!(e instanceof O3Error && e.code === 'BUCKET_ALREADY_EXISTS')) throw e
-  })
   const uploadId = randomBytes(16).toString('hex')
   const metadata = { ...metadataFromHeaders(ctx.req.headers), 's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()) }
-  await ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
+  const putMarker = () => ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
+  try {
+    await putMarker()
+  } catch (err) {
+    // The bucket's first upload: make its multipart bucket (and the volume), then write again.
+    if (!(err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND'))) throw err
+    await withVolume(ctx, MULTIPART_VOLUME, () => ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: ctx.user })).catch((e: unknown) => {
+      if (!(e instanceof O3Error && e.code === 'BUCKET_ALREADY_EXISTS')) throw e
+    })
+    await putMarker()
+  }
   const algorithm = ctx.req.headers.get('x-amz-checksum-algorithm')
   return xmlResponse('InitiateMultipartUploadResult', { Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId }, 200, algorithm !== null ? { 'x-amz-checksum-algorithm': algorithm } : {})
 }

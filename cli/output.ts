@@ -3,7 +3,6 @@
  * progress bars (cli-progress) for long transfers on a terminal.
  */
 import Table from 'cli-table3'
-import cliProgress from 'cli-progress'
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n')
@@ -30,9 +29,11 @@ export function formatTime(ms: number): string {
   return ms > 0 ? new Date(ms).toISOString() : '-'
 }
 
-/** A progress bar on stderr when it is a terminal and the transfer is large; a no-op otherwise. */
-export function progressBar(totalBytes: number, label: string): { update(bytes: number): void; stop(): void } {
+/** A progress bar on stderr when it is a terminal and the transfer is large; a no-op
+ *  otherwise. cli-progress loads only then, not with every command. */
+export async function progressBar(totalBytes: number, label: string): Promise<{ update(bytes: number): void; stop(): void }> {
   if (!process.stderr.isTTY || totalBytes < 8 * 1024 * 1024) return { update() {}, stop() {} }
+  const { default: cliProgress } = await import('cli-progress')
   const bar = new cliProgress.SingleBar({
     stream: process.stderr, format: `${label} [{bar}] {percentage}% | {done}/{size} | {speed}`, hideCursor: true,
   }, cliProgress.Presets.shades_classic)

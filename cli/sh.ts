@@ -70,7 +70,7 @@ export async function sh(argv: string[]): Promise<void> {
       const file = positionals[1]
       if (file === undefined) throw new UsageError('key put needs a FILE to upload')
       const size = statSync(file).size
-      const bar = progressBar(size, 'put')
+      const bar = await progressBar(size, 'put')
       const w = await client.createKey(volume, bucket, key, { replication: values.replication, sizeBytes: size, onProgress: (n) => bar.update(n) })
       try {
         await pipeline(createReadStream(file, { highWaterMark: client.chunkSizeBytes }), w)
@@ -83,7 +83,7 @@ export async function sh(argv: string[]): Promise<void> {
       const file = positionals[1]
       if (file === undefined) throw new UsageError('key get needs a FILE to write')
       const r = await client.readKey(volume, bucket, key)
-      const bar = progressBar(r.key.size, 'get')
+      const bar = await progressBar(r.key.size, 'get')
       let done = 0
       const count = new Transform({ transform(chunk: Buffer, _e, cb) { done += chunk.length; bar.update(done); cb(null, chunk) } })
       // Written beside the target and renamed, so that a failed read leaves no partial file.

@@ -1,6 +1,6 @@
 /** @module
- * Small helpers every suite shares: waiting for a condition with a deadline, and reading the
- * O3Error code a promise fails with.
+ * Small helpers every suite shares: waiting for a condition with a deadline, reading the
+ * O3Error code a promise fails with, and deterministic test bytes. Loads no service code.
  */
 import type { O3Error } from '../core/errors.ts'
 
@@ -22,4 +22,15 @@ export async function until<T>(what: string, check: () => T | undefined | false,
 export async function errorCode(p: Promise<unknown>): Promise<string> {
   try { await p } catch (err) { return (err as O3Error).code }
   return 'OK'
+}
+
+export function randomBytes(n: number, seed = n): Buffer {
+  // A cheap deterministic generator: the same seed gives the same bytes in every run.
+  const out = Buffer.allocUnsafe(n)
+  let x = (seed * 2654435761) >>> 0 || 1
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
+    out[i] = x & 0xff
+  }
+  return out
 }

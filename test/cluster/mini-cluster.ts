@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalCluster } from '../../cli/cluster.ts'
 import type { O3Config } from '../../core/config.ts'
+/** Re-exported for the suites that start a cluster; it lives in test/helpers.ts. */
+export { randomBytes } from '../helpers.ts'
 
 export async function startMiniCluster(options: { datanodes?: number; overrides?: Partial<O3Config>; dataDir?: string } = {}): Promise<LocalCluster & { dispose(): Promise<void> }> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'o3-test-'))
@@ -21,15 +23,4 @@ export async function startMiniCluster(options: { datanodes?: number; overrides?
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
     },
   })
-}
-
-export function randomBytes(n: number, seed = n): Buffer {
-  // A cheap deterministic generator: the same seed gives the same bytes in every run.
-  const out = Buffer.allocUnsafe(n)
-  let x = (seed * 2654435761) >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
 }

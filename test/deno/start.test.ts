@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { randomBytes } from '../cluster/mini-cluster.ts'
+import { randomBytes } from '../helpers.ts'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'o3-deno-start-'))

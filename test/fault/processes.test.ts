@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { O3Client } from '../../datapath/client/index.ts'
 import { KiB, MiB } from '../../core/limits.ts'
 import type { Pipeline } from '../../core/wire.ts'
-import { randomBytes } from '../cluster/mini-cluster.ts'
-import { until } from '../helpers.ts'
+import { randomBytes, until } from '../helpers.ts'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'o3-fault-'))

@@ -9,12 +9,13 @@
  * bench/results/.
  * Usage: node dist/bench/ec.js [--round-ms N] [--rounds N]
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus } from 'node:os'
 import { createCodec } from '../wasm/index.ts'
 import type { WasmCodec } from '../wasm/codec.ts'
 import { ReferenceCodec } from '../test/wasm/reference-rs.ts'
+import { positiveOption, writeResults } from './results.ts'
 
 const SHARD_BYTES = 1024 * 1024
 const CONFIGS: ReadonlyArray<readonly [number, number]> = [[3, 2], [6, 3], [10, 4]]
@@ -26,14 +27,8 @@ const IN_PLACE = 'o3 wasm (shards in codec memory)'
 const COPIED = 'o3 wasm (plain Uint8Arrays)'
 const COPY_BYTES = 16 * 1024 * 1024
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name)
-  const value = i < 0 ? fallback : Number(process.argv[i + 1])
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Cannot run: ${name} must be a positive number`)
-  return value
-}
-const ROUND_MS = option('--round-ms', 100)
-const ROUNDS = option('--rounds', 15)
+const ROUND_MS = positiveOption('round-ms', 100)
+const ROUNDS = positiveOption('rounds', 15)
 /** Which build of the codec module ran ('relaxed-simd' or 'simd'). */
 let build = ''
 
@@ -261,14 +256,11 @@ async function main(): Promise<void> {
   }
   if (goals.length > 0) console.log(`\ngoals:\n${goals.join('\n')}`)
 
-  const dir = new URL('../../bench/results/', import.meta.url)
-  mkdirSync(dir, { recursive: true })
-  const file = new URL(`ec-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, dir)
-  writeFileSync(file, JSON.stringify({
+  const file = writeResults('ec-', {
     date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length,
     shardBytes: SHARD_BYTES, roundMs: ROUND_MS, rounds: ROUNDS, build, copyMbPerSec, results, skipped,
-  }, null, 2) + '\n')
-  console.log(`\nwrote ${file.pathname}`)
+  })
+  console.log(`\nwrote ${file}`)
 }
 
 await main()

@@ -5,11 +5,10 @@
  * and ratios on stdout, progress on stderr, and writes a JSON copy to bench/results/.
  * Steps: checksums, packing, bare HTTP, then an in-process cluster of three datanodes.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG } from '../core/config.ts'
 import { BareServer } from './bare-http.ts'
 import { measureChecksums } from './checksums.ts'
@@ -19,6 +18,7 @@ import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
 import { formatOps, formatThroughput, ratio } from './report.ts'
 import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings } from './s3.ts'
+import { writeResults } from './results.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -60,10 +60,6 @@ function usage(): never {
   process.exit(0)
 }
 
-function resultsDir(): string {
-  // dist/bench/main.js under Node, bench/main.ts under Deno: both want <repo>/bench/results.
-  return fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/results/' : './results/', import.meta.url))
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
@@ -139,9 +135,7 @@ async function main(): Promise<void> {
       o3, s3,
     }
     printReport(results)
-    mkdirSync(resultsDir(), { recursive: true })
-    const file = join(resultsDir(), `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
+    const file = writeResults('', results, startedAt)
     console.log(`\nJSON: ${file}`)
   } finally {
     progress.stop()

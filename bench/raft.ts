@@ -5,13 +5,14 @@
  * and off. Everything runs in this process on loopback; results go to bench/results/.
  * Figures are relative to the same run's baselines, never asserted.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { RaftHost, type StateMachine } from '../core/raft-io/index.ts'
 import type { Entry, NodeId, Snapshot } from '../core/raft/index.ts'
 import { percentile } from './measure.ts'
+import { positiveOption, writeResults } from './results.ts'
 
 interface Case {
   readonly nodes: 1 | 3
@@ -29,16 +30,10 @@ interface CaseResult extends Case {
   readonly failed: number
 }
 
-function arg(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`)
-  const v = at >= 0 ? Number(process.argv[at + 1]) : fallback
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`Cannot run bench: --${name} ${process.argv[at + 1]} is not a positive number`)
-  return v
-}
 
-const seconds = arg('seconds', 4)
-const concurrency = arg('concurrency', 64)
-const bytes = arg('bytes', 128)
+const seconds = positiveOption('seconds', 4)
+const concurrency = positiveOption('concurrency', 64)
+const bytes = positiveOption('bytes', 128)
 
 class Sink implements StateMachine {
   count = 0
@@ -138,8 +133,5 @@ const ratios = {
 }
 console.log(`ratios: 3 nodes / 1 node throughput ${ratios.consensusThroughputBatchingOn.toFixed(2)}x (batching on), ${ratios.consensusThroughputBatchingOff.toFixed(2)}x (off); p50 latency ${ratios.consensusP50BatchingOn.toFixed(2)}x (on), ${ratios.consensusP50BatchingOff.toFixed(2)}x (off)`)
 console.log(`ratios: batching on / off throughput ${ratios.batchingThroughput3Nodes.toFixed(2)}x (3 nodes), ${ratios.batchingThroughput1Node.toFixed(2)}x (1 node)`)
-const outDir = new URL('../../bench/results/', import.meta.url)
-mkdirSync(outDir, { recursive: true })
-const file = new URL(`raft-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, outDir)
-writeFileSync(file, JSON.stringify({ bench: 'raft', seconds, concurrency, bytes, node: process.version, results, ratios }, null, 2) + '\n')
-console.log(`bench:raft: results in ${file.pathname}`)
+const file = writeResults('raft-', { bench: 'raft', seconds, concurrency, bytes, node: process.version, results, ratios })
+console.log(`bench:raft: results in ${file}`)

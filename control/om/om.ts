@@ -168,14 +168,7 @@ export class OzoneManager {
   }
 
   private listVolumes(a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): VolumeInfo[] {
-    const prefix = typeof a.prefix === 'string' ? a.prefix : ''
-    const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
-    const out: VolumeInfo[] = []
-    for (const { key, value } of this.volumes.getRange({ start: typeof a.startAfter === 'string' ? a.startAfter + '\0' : prefix })) {
-      if (!key.startsWith(prefix) || out.length >= max) break
-      out.push(value)
-    }
-    return out
+    return listByName(this.volumes, '', a)
   }
 
   private async deleteVolume(a: { volume?: unknown }): Promise<void> {
@@ -206,15 +199,7 @@ export class OzoneManager {
   private listBuckets(a: { volume?: unknown; prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): BucketInfo[] {
     const volume = checkVolumeName(a.volume)
     this.getVolume(volume)
-    const prefix = `${volume}/${typeof a.prefix === 'string' ? a.prefix : ''}`
-    const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
-    const start = typeof a.startAfter === 'string' ? `${volume}/${a.startAfter}\0` : prefix
-    const out: BucketInfo[] = []
-    for (const { key, value } of this.buckets.getRange({ start })) {
-      if (!key.startsWith(prefix) || out.length >= max) break
-      out.push(value)
-    }
-    return out
+    return listByName(this.buckets, `${volume}/`, a)
   }
 
   private async deleteBucket(a: { volume?: unknown; bucket?: unknown }): Promise<void> {
@@ -580,4 +565,17 @@ function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
   return true
 }
 
-
+/** Up to maxCount (at most LIST_VOLUMES_COUNT_MAX) records of `table` whose names, after the
+ *  key's `scope` (a volume's 'vol/' for buckets, '' for volumes), start with `prefix` and
+ *  sort after `startAfter`: the paging of listVolumes and listBuckets. */
+function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): T[] {
+  const prefix = `${scope}${typeof a.prefix === 'string' ? a.prefix : ''}`
+  const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
+  const start = typeof a.startAfter === 'string' ? `${scope}${a.startAfter}\0` : prefix
+  const out: T[] = []
+  for (const { key, value } of table.getRange({ start })) {
+    if (!key.startsWith(prefix) || out.length >= max) break
+    out.push(value)
+  }
+  return out
+}

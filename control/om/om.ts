@@ -433,9 +433,13 @@ export class OzoneManager {
       const reused = new Set<string>()
       let size = 0
       let first: KeyInfo | undefined
+      // The parts by name, each once (an empty part may be listed twice: it has no blocks to repeat).
+      const found = new Map<string, { path: Uint8Array; part: KeyInfo }>()
       for (const p of parts) {
-        const part = this.keys.get(keyPath(p.volume, p.bucket, p.key))
+        const partPath = keyPath(p.volume, p.bucket, p.key)
+        const part = this.keys.get(partPath)
         if (part === undefined) throw new O3Error('KEY_NOT_FOUND', `Cannot commit key ${name}: part ${p.volume}/${p.bucket}/${p.key} not found`)
+        found.set(`${p.volume}/${p.bucket}/${p.key}`, { path: partPath, part })
         first ??= part
         for (const l of part.locations) {
           const id = blockIdString(l.blockId)
@@ -456,14 +460,12 @@ export class OzoneManager {
         const c = counts.get(`${v}/${b}`) ?? { bytes: 0, keys: 0 }
         counts.set(`${v}/${b}`, { bytes: c.bytes + bytes, keys: c.keys + keys })
       }
-      for (const p of parts) {
-        const pk = keyPath(p.volume, p.bucket, p.key)
-        const part = this.keys.get(pk)
-        if (part === undefined) continue
-        this.keys.remove(pk)
-        count(p.volume, p.bucket, -part.size, -1)
+      for (const { path: partPath, part } of found.values()) {
+        this.keys.remove(partPath)
+        count(part.volume, part.bucket, -part.size, -1)
       }
-      if (previous !== undefined && this.keys.get(path) !== undefined) count(volume, bucketName, -previous.size, -1)
+      // A replaced key is counted out unless it was one of the parts (counted out just above).
+      if (previous !== undefined && !found.has(`${volume}/${bucketName}/${name}`)) count(volume, bucketName, -previous.size, -1)
       const now = Date.now()
       const objectId = this.nextObjectId++
       const key: KeyInfo = {

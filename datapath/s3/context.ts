@@ -130,6 +130,36 @@ export function etagOf(info: KeyInfo): string {
   return `"${info.metadata.etag ?? ''}"`
 }
 
+/** S3's answer when a conditional request's precondition does not hold. */
+export function preconditionFailed(): S3Error {
+  return new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
+}
+
+/** The four conditional headers of a request, by name: GET's own, or CopyObject's
+ *  x-amz-copy-source-if-* for its source. */
+export interface ConditionHeaders {
+  readonly ifMatch: string
+  readonly ifNoneMatch: string
+  readonly ifUnmodifiedSince: string
+  readonly ifModifiedSince: string
+}
+
+/** Evaluates the conditions in RFC 7232 order, as S3 does: If-Match, else
+ *  If-Unmodified-Since, can fail; If-None-Match, else If-Modified-Since, can find the object
+ *  not modified. Unparseable dates are ignored. */
+export function evaluateConditions(headers: Headers, names: ConditionHeaders, info: KeyInfo): 'failed' | 'notModified' | undefined {
+  const lastModifiedS = Math.floor(info.modifiedAtMs / 1000)
+  const seconds = (name: string) => {
+    const t = Date.parse(headers.get(name) ?? '')
+    return Number.isNaN(t) ? undefined : Math.floor(t / 1000)
+  }
+  const ifMatch = headers.get(names.ifMatch), ifNoneMatch = headers.get(names.ifNoneMatch)
+  const ifUnmodified = seconds(names.ifUnmodifiedSince), ifModified = seconds(names.ifModifiedSince)
+  if (ifMatch !== null ? !etagMatches(ifMatch, info) : ifUnmodified !== undefined && lastModifiedS > ifUnmodified) return 'failed'
+  if (ifNoneMatch !== null ? etagMatches(ifNoneMatch, info) : ifModified !== undefined && lastModifiedS <= ifModified) return 'notModified'
+  return undefined
+}
+
 /** Unquoted ETag comparison for If-Match style headers ("*" matches anything). */
 export function etagMatches(header: string, info: KeyInfo): boolean {
   return header.split(',').map((s) => s.trim().replace(/^W\//, '').replace(/^"|"$/g, '')).some((t) => t === '*' || t === info.metadata.etag)

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
 import { StreamDigest } from './digests.ts'
 import {
-  describingMetadata, etagMatches, etagOf, headObject, metadataFromHeaders, ownedBucket, S3_VOLUME, storePayload, type S3Context } from './context.ts'
+  describingMetadata, etagOf, evaluateConditions, headObject, metadataFromHeaders, ownedBucket, preconditionFailed, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { partTarget } from './multipart.ts'
 import type { Payload, PayloadResult } from './payload.ts'
@@ -23,20 +23,17 @@ function copySource(ctx: S3Context): { bucket: string; key: string } {
   return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) }
 }
 
+const COPY_SOURCE_CONDITIONS: ConditionHeaders = {
+  ifMatch: 'x-amz-copy-source-if-match', ifNoneMatch: 'x-amz-copy-source-if-none-match',
+  ifUnmodifiedSince: 'x-amz-copy-source-if-unmodified-since', ifModifiedSince: 'x-amz-copy-source-if-modified-since',
+}
+
 async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: string; info: KeyInfo }> {
   const src = copySource(ctx)
   await ownedBucket(ctx, src.bucket)
   const info = await headObject(ctx, src.bucket, src.key)
-  const h = ctx.req.headers
-  const failed = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
-  const lastModifiedS = Math.floor(info.modifiedAtMs / 1000)
-  const seconds = (v: string | null) => (v === null || Number.isNaN(Date.parse(v)) ? undefined : Math.floor(Date.parse(v) / 1000))
-  const ifMatch = h.get('x-amz-copy-source-if-match'), ifNoneMatch = h.get('x-amz-copy-source-if-none-match')
-  const ifUnmodified = seconds(h.get('x-amz-copy-source-if-unmodified-since')), ifModified = seconds(h.get('x-amz-copy-source-if-modified-since'))
-  if (ifMatch !== null && !etagMatches(ifMatch, info)) throw failed()
-  if (ifMatch === null && ifUnmodified !== undefined && lastModifiedS > ifUnmodified) throw failed()
-  if (ifNoneMatch !== null && etagMatches(ifNoneMatch, info)) throw failed()
-  if (ifNoneMatch === null && ifModified !== undefined && lastModifiedS <= ifModified) throw failed()
+  // A copy whose source is "not modified" is refused like a failed condition.
+  if (evaluateConditions(ctx.req.headers, COPY_SOURCE_CONDITIONS, info) !== undefined) throw preconditionFailed()
   return { ...src, info }
 }
 

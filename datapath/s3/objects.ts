@@ -8,7 +8,7 @@ import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { S3Error } from './errors.ts'
 import {
-  etagMatches, etagOf, headObject, metadataFromHeaders, objectHeaders, ownedBucket, requestPayload, storePayload, S3_VOLUME, type S3Context,
+  etagOf, evaluateConditions, headObject, metadataFromHeaders, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context,
 } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -28,16 +28,15 @@ async function keyExists(ctx: S3Context, key: string): Promise<boolean> {
 export async function putObject(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
   const createOnly = ctx.req.headers.get('if-none-match') === '*'
-  const failed = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
   // The early look spares uploading a body that will be refused; the OM's conditional commit
   // is what makes create-only atomic when two writers race.
-  if (createOnly && await keyExists(ctx, ctx.key!)) throw failed()
+  if (createOnly && await keyExists(ctx, ctx.key!)) throw preconditionFailed()
   const payload = requestPayload(ctx)
   let info: KeyInfo
   try {
     info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ifNotExists: createOnly }, payload, metadataFromHeaders(ctx.req.headers))
   } catch (err) {
-    if (createOnly && err instanceof O3Error && err.code === 'KEY_ALREADY_EXISTS') throw failed()
+    if (createOnly && err instanceof O3Error && err.code === 'KEY_ALREADY_EXISTS') throw preconditionFailed()
     throw err
   }
   const headers: Record<string, string> = { etag: etagOf(info) }
@@ -45,27 +44,13 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 200, headers })
 }
 
-/** RFC 7232 evaluation order, as S3 applies it; returns a 304 response or throws 412. */
+const GET_CONDITIONS: ConditionHeaders = { ifMatch: 'if-match', ifNoneMatch: 'if-none-match', ifUnmodifiedSince: 'if-unmodified-since', ifModifiedSince: 'if-modified-since' }
+
+/** A 304 response when GET's conditions find the object not modified; throws 412 when they fail. */
 function checkConditions(headers: Headers, info: KeyInfo): Response | undefined {
-  const lastModifiedS = Math.floor(info.modifiedAtMs / 1000)
-  const date = (h: string) => {
-    const v = headers.get(h)
-    if (v === null) return undefined
-    const t = Date.parse(v)
-    return Number.isNaN(t) ? undefined : Math.floor(t / 1000)
-  }
-  const ifMatch = headers.get('if-match')
-  const ifNoneMatch = headers.get('if-none-match')
-  const ifUnmodified = date('if-unmodified-since')
-  const ifModified = date('if-modified-since')
-  const failed = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
-  if (ifMatch !== null) {
-    if (!etagMatches(ifMatch, info)) throw failed()
-  } else if (ifUnmodified !== undefined && lastModifiedS > ifUnmodified) throw failed()
-  const notModified = () => new Response(null, { status: 304, headers: { etag: etagOf(info), 'last-modified': new Date(info.modifiedAtMs).toUTCString() } })
-  if (ifNoneMatch !== null) {
-    if (etagMatches(ifNoneMatch, info)) return notModified()
-  } else if (ifModified !== undefined && lastModifiedS <= ifModified) return notModified()
+  const outcome = evaluateConditions(headers, GET_CONDITIONS, info)
+  if (outcome === 'failed') throw preconditionFailed()
+  if (outcome === 'notModified') return new Response(null, { status: 304, headers: { etag: etagOf(info), 'last-modified': new Date(info.modifiedAtMs).toUTCString() } })
   return undefined
 }
 

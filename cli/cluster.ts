@@ -33,6 +33,17 @@ export const LOCAL_DEFAULTS: Partial<O3Config> = {
   'om.openKey.expireMs': 24 * 3600_000,
 }
 
+/** The settings of an `o3 local` cluster of n datanodes, in-process or as processes: the
+ *  shortened timings, safemode at up to 3 datanodes, and three replicas when there are 3. */
+export function localOverrides(n: number): Partial<O3Config> {
+  return { ...LOCAL_DEFAULTS, 'scm.safemode.minDatanodes': Math.min(n, 3), 'client.replication': n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE' }
+}
+
+/** Datanode i's (1-based) port in an `o3 local` cluster on fixed ports. */
+export function localDatanodePort(i: number): number {
+  return 9900 + i
+}
+
 export class LocalCluster {
   scm!: StorageContainerManager
   om!: OzoneManager
@@ -47,17 +58,15 @@ export class LocalCluster {
     if (!Number.isSafeInteger(n) || n < 1 || n > 100) throw new RangeError('datanodes must be 1..100')
     this.config = loadConfig({
       overrides: {
-        ...LOCAL_DEFAULTS,
+        ...localOverrides(n),
         'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'),
-        'scm.safemode.minDatanodes': Math.min(n, 3),
-        'client.replication': n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE',
         ...options.overrides,
       },
       env: options.env ? process.env : {},
     })
     for (let i = 1; i <= n; i++) {
       this.datanodeConfigs.push({ ...this.config, 'datanode.dirs': join(options.dataDir, `datanode-${i}`) })
-      this.datanodePorts.push(options.freePorts ? 0 : 9900 + i)
+      this.datanodePorts.push(options.freePorts ? 0 : localDatanodePort(i))
     }
   }
 

@@ -8,10 +8,10 @@ import { createServer } from 'node:net'
 import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type O3Config } from '../core/config.ts'
+import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { O3Client } from '../datapath/client/index.ts'
-import { LocalCluster, LOCAL_DEFAULTS } from './cluster.ts'
+import { LocalCluster, localDatanodePort, localOverrides } from './cluster.ts'
 import { parse, UsageError } from './args.ts'
 import { printJson, printTable } from './output.ts'
 
@@ -79,7 +79,8 @@ function printEndpoints(e: Endpoints, json: boolean): void {
   console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
   console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1`)
   console.log(`  aws --endpoint-url ${e.s3} s3 mb s3://bucket1 && aws --endpoint-url ${e.s3} s3 cp ./README.md s3://bucket1/`)
-  const at = e.om === '127.0.0.1:9862' && e.scm === '127.0.0.1:9860' ? '' : ` --om ${e.om} --scm ${e.scm}`
+  const d = DEFAULT_CONFIG
+  const at = e.om === `${d.host}:${d['om.port']}` && e.scm === `${d.host}:${d['scm.port']}` ? '' : ` --om ${e.om} --scm ${e.scm}`
   console.log(`Native: npx o3 sh volume create /vol1${at} && npx o3 sh bucket create /vol1/bucket1${at} && npx o3 sh key put /vol1/bucket1/hello ./README.md${at}`)
   if (at !== '') console.log(`(not the default ports: pass${at} to every o3 sh, o3 admin and o3 s3 command)`)
   console.log('Stop with Ctrl-C; starting again on the same --data keeps every key.')
@@ -87,15 +88,15 @@ function printEndpoints(e: Endpoints, json: boolean): void {
 
 async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean }): Promise<void> {
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
-  const base = loadConfig({ overrides: { ...LOCAL_DEFAULTS, 'scm.safemode.minDatanodes': Math.min(o.n, 3), 'client.replication': o.n >= 3 ? 'RATIS/THREE' : 'RATIS/ONE' } })
-  const scmPort = await port(9860), omPort = await port(9862), s3Port = await port(9878), s3AdminPort = await port(19878)
+  const base = loadConfig({ overrides: localOverrides(o.n) })
+  const scmPort = await port(base['scm.port']), omPort = await port(base['om.port']), s3Port = await port(base['s3g.port']), s3AdminPort = await port(base['s3g.adminPort'])
   const scmAddress = `${base.host}:${scmPort}`, omAddress = `${base.host}:${omPort}`
   const services: [string, O3Config][] = [
     ['scm', { ...base, 'scm.port': scmPort, 'scm.address': scmAddress, 'scm.dir': join(o.dataDir, 'scm') }],
     ['om', { ...base, 'om.port': omPort, 'om.address': omAddress, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
   ]
   for (let i = 1; i <= o.n; i++) {
-    services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(9900 + i), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
+    services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(localDatanodePort(i)), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
   }
   services.push(['s3g', { ...base, 's3g.port': s3Port, 's3g.adminPort': s3AdminPort, 'om.address': omAddress, 'scm.address': scmAddress }])
   if (!o.free) {

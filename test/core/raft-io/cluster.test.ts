@@ -90,10 +90,18 @@ test('RaftHost.propose() on a follower fails with NOT_LEADER naming the leader',
   }
 })
 
-test('RaftHost.readBarrier() answers on the leader and on a follower', async () => {
+test('RaftHost.readBarrier() waits until the node has applied every entry committed before it', async () => {
+  // Proposals resolve once the leader applies them; a follower may still be behind. A
+  // barrier must not resolve before this node's state machine holds them all.
+  const batch = Array.from({ length: 20 }, (_, i) => `r${i}`)
+  await Promise.all(batch.map((v) => propose(v)))
   const leader = leaderOf(hosts)!
-  await leader.readBarrier()
-  await hosts.find((h) => h !== leader)!.readBarrier()
+  for (const h of [hosts.find((x) => x !== leader)!, leader]) {
+    await h.readBarrier()
+    const values = machines.get(h.id)!.values
+    assert.is(values.length, 60, `node ${h.id} applied every committed entry before its barrier resolved`)
+    assert.equal(values.slice(40).sort(), [...batch].sort())
+  }
 })
 
 test('RaftHost restarts from LMDB with its log, term and state', async () => {
@@ -103,11 +111,11 @@ test('RaftHost restarts from LMDB with its log, term and state', async () => {
   for (const [i, h] of hosts.entries()) assert.ok(h.status().hardState.term >= terms[i], 'the term survives')
   await until('a leader after restart', () => leaderOf(hosts))
   await propose('after-restart')
-  await until('replayed and applied', () => ids.every((id) => machines.get(id)!.values.length === 41) || undefined)
+  await until('replayed and applied', () => ids.every((id) => machines.get(id)!.values.length === 61) || undefined)
   for (const id of ids) {
     const values = machines.get(id)!.values
     assert.is(values[0], 'v0')
-    assert.is(values[40], 'after-restart')
+    assert.is(values[60], 'after-restart')
   }
 })
 

@@ -153,10 +153,12 @@ export class O3Client {
 
   /**
    * Commits `key` from the blocks of committed `parts`, which disappear (no bytes move): S3
-   * CompleteMultipartUpload, or a key listed as its own part to replace its metadata.
+   * CompleteMultipartUpload, or a key listed as its own part to replace its metadata. With
+   * `asParts`, each listed key is recorded as one part of the new key (KeyInfo.parts);
+   * otherwise the new key keeps the part lists of the keys it is made of.
    */
-  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>): Promise<KeyInfo> {
-    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata })
+  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean } = {}): Promise<KeyInfo> {
+    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts })
   }
 
   // --- S3 secrets -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { SlabPool } from '../workers/index.ts'
 import { KeyWriter } from './key-writer.ts'
-import { readKeyRange, resolveRange } from './key-reader.ts'
+import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
 
 export interface O3ClientOptions {
   /** OM address, host:port. */
@@ -132,6 +132,18 @@ export class O3Client {
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
     return Readable.from(readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes }), { objectMode: false, highWaterMark: this.chunkSizeBytes })
+  }
+
+  /**
+   * Streams a range of a looked-up key like readKeyInfo, but settles only once the range's
+   * first piece has been read: a key no replica can serve fails here, with the reader's error,
+   * before the caller has committed to an answer (the S3 gateway's status line). Later pieces
+   * can still fail; the stream then errors.
+   */
+  async openKeyReader(info: KeyInfo, range?: { offset?: number; length?: number }): Promise<Readable> {
+    const r = resolveRange(info.size, range)
+    const pieces = await startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes })
+    return Readable.from(pieces, { objectMode: false, highWaterMark: this.chunkSizeBytes })
   }
 
   /** Reads a whole key (or range) into memory: for small keys and tests. */

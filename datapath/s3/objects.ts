@@ -2,7 +2,7 @@
  * Object operations: PutObject (with If-None-Match: * create-only), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
  * response-* overrides, checksum mode), DeleteObject and DeleteObjects. Bodies stream both
- * ways.
+ * ways; a GET answers its status only once the first piece of its body has been read.
  */
 import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
@@ -133,7 +133,12 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   }
   headers['content-length'] = String(length)
   if (head || length === 0) return new Response(null, { status, headers })
-  const stream = ctx.client.readKeyInfo(info, range ?? { offset: 0, length: info.size })
+  // The first piece is read before the status line goes out: when no replica can serve it the
+  // client gets an S3 error it retries (503 ServiceUnavailable for unreachable datanodes, 500
+  // InternalError for corrupt or missing data), not a 200 with a cut body.
+  const stream = await ctx.client.openKeyReader(info, range ?? { offset: 0, length: info.size })
+  // After the status line a failure can only cut the connection; the gateway logs and counts it.
+  stream.once('error', (err) => ctx.bodyFailed(err))
   return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers })
 }
 

@@ -28,6 +28,8 @@ export const LIST_KEYS_COUNT_MAX = 1000
 export const LIST_VOLUMES_COUNT_MAX = 1000
 /** Custom metadata per key (S3 allows 2 KiB of user metadata). */
 export const KEY_METADATA_BYTES_MAX = 8 * KiB
+/** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */
+export const KEY_PARTS_COUNT_MAX = 10_000
 
 /** JSON control messages on the RPC wire. */
 export const RPC_BODY_BYTES_MAX = 4 * MiB

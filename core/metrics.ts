@@ -21,6 +21,11 @@ export class ServiceMetrics {
     this.bytesOut = new Counter({ name: `${prefix}_bytes_out_total`, help: 'Payload bytes sent', registers: [this.registry] })
   }
 
+  /** A counter of this service's registry, named `o3_<service>_<name>`. */
+  counter(name: string, help: string): Counter {
+    return new Counter({ name: `o3_${this.service}_${name}`, help, registers: [this.registry] })
+  }
+
   /** A gauge whose value is computed at scrape time. */
   gauge(name: string, help: string, read: () => number): void {
     new Gauge({ name: `o3_${this.service}_${name}`, help, registers: [this.registry], collect() { this.set(read()) } })

@@ -2,6 +2,7 @@
  * What the OM stores and answers: volume, bucket, key and open-key records (Ozone's
  * OmVolumeArgs, OmBucketInfo, OmKeyInfo). Wire types shared with the client. Pure.
  */
+import { assert } from './assert.ts'
 import type { AllocatedBlock, BlockId, ChecksumType, KeyLocation } from './wire.ts'
 
 export interface VolumeInfo {
@@ -44,6 +45,53 @@ export interface KeyInfo {
   /** User metadata (S3 x-amz-meta-*, content type, ...). */
   metadata: Record<string, string>
   objectId: number
+  /**
+   * The S3 multipart parts the key was completed from, in order; absent for a key written in
+   * one piece. Run-length coded (see PartRun) so that 10,000 equal parts take one entry.
+   */
+  parts?: PartRun[]
+}
+
+/**
+ * `count` consecutive parts of `sizeBytes` each. Ozone records a part number on every block
+ * (OmKeyLocationInfo.partNumber); sizes by run stay small for any number of parts, hold empty
+ * parts, which have no block, and do not tie part boundaries to block boundaries.
+ */
+export interface PartRun {
+  sizeBytes: number
+  count: number
+}
+
+/** Appends `count` parts of `sizeBytes` each to a run-length coded part list (in place). */
+export function appendParts(runs: PartRun[], sizeBytes: number, count = 1): void {
+  assert(Number.isSafeInteger(sizeBytes), 'part size must be an integer')
+  assert(sizeBytes >= 0, 'part size must not be negative')
+  assert(Number.isSafeInteger(count), 'part count must be an integer')
+  assert(count >= 1, 'a run holds at least one part')
+  const last = runs[runs.length - 1]
+  if (last !== undefined && last.sizeBytes === sizeBytes) last.count += count
+  else runs.push({ sizeBytes, count })
+}
+
+/** How many parts a run-length coded part list holds. */
+export function partCount(runs: readonly PartRun[]): number {
+  let n = 0
+  for (const r of runs) n += r.count
+  return n
+}
+
+/** Where part `n` (1-based, in completion order) lies in the key; undefined past the last part. */
+export function partRange(runs: readonly PartRun[], n: number): { offset: number; length: number } | undefined {
+  assert(Number.isSafeInteger(n), 'part number must be an integer')
+  assert(n >= 1, 'part numbers start at 1')
+  let offset = 0
+  let before = 0
+  for (const r of runs) {
+    if (n <= before + r.count) return { offset: offset + (n - 1 - before) * r.sizeBytes, length: r.sizeBytes }
+    before += r.count
+    offset += r.count * r.sizeBytes
+  }
+  return undefined
 }
 
 export interface OpenKeyInfo {

@@ -11,7 +11,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { KEY_METADATA_BYTES_MAX, LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../core/limits.ts'
+import { KEY_METADATA_BYTES_MAX, KEY_PARTS_COUNT_MAX, LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
@@ -21,7 +21,9 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type KeyLocation, type Pipeline,
 } from '../../core/wire.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
-import type { BucketInfo, CommittedBlock, KeyInfo, ListKeysResult, OpenKeyInfo, OpenKeyResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
+import {
+  appendParts, partCount, type BucketInfo, type CommittedBlock, type KeyInfo, type ListKeysResult, type OpenKeyInfo, type OpenKeyResult, type PartRun, type S3Secret, type VolumeInfo,
+} from '../../core/om-wire.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
 const LOCATION_CACHE_COUNT_MAX = 100_000
@@ -418,13 +420,20 @@ export class OzoneManager {
    * Commits `key` as the concatenation of the blocks of committed `parts` (an S3 multipart
    * upload's parts, or the key itself to rewrite its metadata), in one transaction. The parts
    * are removed without deleting their blocks: completing an upload moves no bytes.
+   * With `asParts` (CompleteMultipartUpload), each listed key becomes one part of the new
+   * key's part list (KeyInfo.parts), which GET ?partNumber=N reads; without it the new key
+   * keeps the part lists of the keys it is made of (a metadata rewrite keeps the layout), or
+   * has none if any of them has none.
    */
-  private async commitMultipartKey(a: { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown }): Promise<KeyInfo> {
+  private async commitMultipartKey(a: { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown }): Promise<KeyInfo> {
     const volume = checkVolumeName(a.volume)
     const bucketName = checkBucketName(a.bucket)
     const name = checkKeyName(a.key)
     const metadata = checkMetadata(a.metadata)
     if (!Array.isArray(a.parts) || a.parts.length === 0) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: parts must be a non-empty array`)
+    if (a.parts.length > KEY_PARTS_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: ${a.parts.length} parts exceed ${KEY_PARTS_COUNT_MAX}`)
+    if (a.asParts !== undefined && typeof a.asParts !== 'boolean') throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: asParts must be a boolean`)
+    const asParts = a.asParts === true
     const parts = (a.parts as { volume?: unknown; bucket?: unknown; key?: unknown }[]).map((p) => ({ volume: checkVolumeName(p?.volume), bucket: checkBucketName(p?.bucket), key: checkKeyName(p?.key) }))
     const target = this.getBucket(volume, bucketName)
     const path = keyPath(volume, bucketName, name)
@@ -435,12 +444,16 @@ export class OzoneManager {
       let first: KeyInfo | undefined
       // The parts by name, each once (an empty part may be listed twice: it has no blocks to repeat).
       const found = new Map<string, { path: Uint8Array; part: KeyInfo }>()
+      let runs: PartRun[] | undefined = []
       for (const p of parts) {
         const partPath = keyPath(p.volume, p.bucket, p.key)
         const part = this.keys.get(partPath)
         if (part === undefined) throw new O3Error('KEY_NOT_FOUND', `Cannot commit key ${name}: part ${p.volume}/${p.bucket}/${p.key} not found`)
         found.set(`${p.volume}/${p.bucket}/${p.key}`, { path: partPath, part })
         first ??= part
+        if (asParts) appendParts(runs!, part.size)
+        else if (runs !== undefined && part.parts !== undefined) for (const r of part.parts) appendParts(runs, r.sizeBytes, r.count)
+        else runs = undefined
         for (const l of part.locations) {
           const id = blockIdString(l.blockId)
           if (reused.has(id)) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: block ${id} listed twice`)
@@ -450,6 +463,8 @@ export class OzoneManager {
         }
       }
       assert(first !== undefined, 'no parts')
+      if (runs !== undefined && partCount(runs) > KEY_PARTS_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: ${partCount(runs)} parts exceed ${KEY_PARTS_COUNT_MAX}`)
+      assert(runs === undefined || runs.reduce((n, r) => n + r.sizeBytes * r.count, 0) === size, 'parts do not add up to the key')
       const previous = this.keys.get(path)
       if (previous !== undefined) {
         const dropped = previous.locations.map((l) => l.blockId).filter((id) => !reused.has(blockIdString(id)))
@@ -471,6 +486,7 @@ export class OzoneManager {
       const key: KeyInfo = {
         volume, bucket: bucketName, name, size, replication: first.replication, checksumType: first.checksumType,
         bytesPerChecksum: first.bytesPerChecksum, createdAtMs: now, modifiedAtMs: now, locations, metadata, objectId,
+        ...(runs === undefined ? {} : { parts: runs }),
       }
       this.keys.put(path, key)
       this.meta.put('objectId', objectId)

@@ -12,7 +12,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { SlabPool } from '../workers/index.ts'
 import { KeyWriter } from './key-writer.ts'
-import { readKeyRange, resolveRange } from './key-reader.ts'
+import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
 
 export interface O3ClientOptions {
   /** OM address, host:port. */
@@ -134,6 +134,18 @@ export class O3Client {
     return Readable.from(readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes }), { objectMode: false, highWaterMark: this.chunkSizeBytes })
   }
 
+  /**
+   * Streams a range of a looked-up key like readKeyInfo, but settles only once the range's
+   * first piece has been read: a key no replica can serve fails here, with the reader's error,
+   * before the caller has committed to an answer (the S3 gateway's status line). Later pieces
+   * can still fail; the stream then errors.
+   */
+  async openKeyReader(info: KeyInfo, range?: { offset?: number; length?: number }): Promise<Readable> {
+    const r = resolveRange(info.size, range)
+    const pieces = await startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes })
+    return Readable.from(pieces, { objectMode: false, highWaterMark: this.chunkSizeBytes })
+  }
+
   /** Reads a whole key (or range) into memory: for small keys and tests. */
   async getKey(volume: string, bucket: string, key: string, range?: { offset?: number; length?: number }): Promise<Buffer> {
     const parts: Buffer[] = []
@@ -153,10 +165,12 @@ export class O3Client {
 
   /**
    * Commits `key` from the blocks of committed `parts`, which disappear (no bytes move): S3
-   * CompleteMultipartUpload, or a key listed as its own part to replace its metadata.
+   * CompleteMultipartUpload, or a key listed as its own part to replace its metadata. With
+   * `asParts`, each listed key is recorded as one part of the new key (KeyInfo.parts);
+   * otherwise the new key keeps the part lists of the keys it is made of.
    */
-  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>): Promise<KeyInfo> {
-    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata })
+  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean } = {}): Promise<KeyInfo> {
+    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts })
   }
 
   // --- S3 secrets -----------------------------------------------------------------------

@@ -70,6 +70,21 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
   }
 }
 
+/**
+ * Starts reading the range and waits for its first piece: the returned pieces (the first one
+ * included) are those of readKeyRange, but a range whose first piece no replica can serve
+ * rejects here, before the caller has handed anything on.
+ */
+export async function startKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): Promise<AsyncGenerator<Uint8Array>> {
+  const it = readKeyRange(key, range, options)
+  const first = await it.next()
+  return (async function* () {
+    if (first.done === true) return
+    yield first.value
+    yield* it
+  })()
+}
+
 async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined): Promise<Uint8Array> {
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => Number(bad.has(a.address)) - Number(bad.has(b.address)))
   let last: O3Error | undefined

@@ -29,6 +29,8 @@ export interface S3Context {
   seedSignature: string
   region: string
   requestId: string
+  /** Reports a response body that failed after its status line was sent (logged and counted). */
+  bodyFailed(err: unknown): void
 }
 
 /** The bucket if it exists and belongs to the requester. */

@@ -56,6 +56,8 @@ const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'in
 
 export class S3Gateway {
   readonly metrics = new ServiceMetrics('s3g')
+  /** Response bodies that failed after their status line (the client saw a cut connection). */
+  private readonly bodyFailures = this.metrics.counter('body_failures_total', 'Response bodies cut after the status line because their bytes could not be read')
   readonly app: Hono
   readonly client: O3Client
   private listener?: Listener
@@ -150,7 +152,7 @@ export class S3Gateway {
       const seedSignature = verifySignature(signed, auth, key_)
       const ctx: S3Context = {
         client: this.client, req, method: req.method, query, bucket, key, user: secret.user, auth, signingKey: key_, seedSignature,
-        region: this.region, requestId,
+        region: this.region, requestId, bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err),
       }
       const route = this.route(ctx)
       op = route.name
@@ -244,6 +246,12 @@ export class S3Gateway {
         return answerNotImplemented('POST on an object')
     }
     return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
+  }
+
+  /** A body cut after its status line: nothing can be answered any more, so it is logged and counted. */
+  private bodyFailed(method: string, resource: string, requestId: string, err: unknown): void {
+    this.bodyFailures.inc()
+    log.warn(`S3 gateway: ${method} ${resource} (request ${requestId}) cut its body after the status line: ${err instanceof Error ? err.message : String(err)}`)
   }
 
   private errorResponse(err: unknown, requestId: string, resource: string, head: boolean): Response {

@@ -120,7 +120,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
   const metadata: Record<string, string> = { etag, ...compositeChecksums(parts) }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
-  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata)
+  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true })
   await dropUpload(ctx, uploadId)
   return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"` })
 }

@@ -1,15 +1,18 @@
 /** @module
  * Object operations: PutObject (with If-None-Match: * create-only), GetObject and HeadObject
- * (Range, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since, response-*
- * overrides, checksum mode), DeleteObject and DeleteObjects. Bodies stream both ways.
+ * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
+ * response-* overrides, checksum mode), DeleteObject and DeleteObjects. Bodies stream both
+ * ways; a GET answers its status only once the first piece of its body has been read.
  */
 import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
+import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error } from './errors.ts'
 import {
   etagOf, evaluateConditions, headObject, metadataFromHeaders, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context,
 } from './context.ts'
+import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 /** DeleteObjects takes at most this many keys (S3's limit). */
@@ -75,33 +78,67 @@ export function parseRange(header: string | null, size: number): { offset: numbe
 
 const OVERRIDES = ['content-type', 'content-language', 'expires', 'cache-control', 'content-disposition', 'content-encoding'] as const
 
+/**
+ * The bytes a `partNumber` GET or HEAD reads (S3 GetObject / HeadObject: "effectively performs
+ * a 'ranged' GET request for the part specified"). Part N is the Nth part of the completed
+ * upload, counting from 1 in part order (as MinIO and AWS's transfer managers, which fetch
+ * parts 1..x-amz-mp-parts-count, take it). An object written in one piece has exactly one
+ * part, itself, and no parts count. Past the last part: 416 InvalidPartNumber.
+ */
+function partOf(info: KeyInfo, n: number): { range: { offset: number; length: number }; partsCount: number | undefined } {
+  if (info.parts === undefined) {
+    if (n !== 1) throw new S3Error('InvalidPartNumber', `The requested partnumber is not satisfiable: the object has 1 part, not ${n}`)
+    return { range: { offset: 0, length: info.size }, partsCount: undefined }
+  }
+  const range = partRange(info.parts, n)
+  const partsCount = partCount(info.parts)
+  if (range === undefined) throw new S3Error('InvalidPartNumber', `The requested partnumber is not satisfiable: the object has ${partsCount} parts, not ${n}`)
+  return { range, partsCount }
+}
+
 export async function getObject(ctx: S3Context, head: boolean): Promise<Response> {
   await ownedBucket(ctx)
+  let partNumber: number | undefined
+  if (ctx.query.has('partNumber')) {
+    const raw = ctx.query.get('partNumber')!
+    partNumber = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN
+    if (!Number.isSafeInteger(partNumber) || partNumber < 1 || partNumber > PART_NUMBER_MAX) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${PART_NUMBER_MAX}, inclusive`)
+    if (ctx.req.headers.has('range')) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter')
+  }
   const info = await headObject(ctx, ctx.bucket!, ctx.key!)
   const early = checkConditions(ctx.req.headers, info)
   if (early !== undefined) return early
-  if (ctx.query.has('partNumber')) {
-    const n = Number(ctx.query.get('partNumber'))
-    if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000')
-    if (n !== 1) throw new S3Error('InvalidRange', 'The requested part does not exist', { 'content-range': `bytes */${info.size}` })
-  }
-  const range = parseRange(ctx.req.headers.get('range'), info.size)
-  // The stored checksum covers the whole object: S3 returns it only for whole reads.
-  const headers = objectHeaders(info, range === undefined && ctx.req.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED')
+  const part = partNumber === undefined ? undefined : partOf(info, partNumber)
+  const range = part?.range ?? parseRange(ctx.req.headers.get('range'), info.size)
+  // The stored checksums cover the whole object: S3 returns them only for whole reads. A part
+  // of a multipart object is never the whole of what they were computed over (its composite
+  // checksum is over the parts' checksums, which the object does not keep).
+  const whole = range === undefined || (part !== undefined && part.partsCount === undefined)
+  const headers = objectHeaders(info, whole && ctx.req.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED')
   for (const o of OVERRIDES) {
     const v = ctx.query.get(`response-${o}`)
     if (v !== null) headers[o] = v
   }
+  // The ETag stays the object's (a multipart ETag "-N" for a part too), as S3 answers.
+  if (part?.partsCount !== undefined) headers['x-amz-mp-parts-count'] = String(part.partsCount)
   let status = 200
   let length = info.size
   if (range !== undefined) {
-    status = 206
     length = range.length
-    headers['content-range'] = `bytes ${range.offset}-${range.offset + range.length - 1}/${info.size}`
+    // A part of no bytes (an empty object's or an empty last part) has no byte range to name.
+    if (range.length > 0) {
+      status = 206
+      headers['content-range'] = `bytes ${range.offset}-${range.offset + range.length - 1}/${info.size}`
+    }
   }
   headers['content-length'] = String(length)
   if (head || length === 0) return new Response(null, { status, headers })
-  const stream = ctx.client.readKeyInfo(info, range ?? { offset: 0, length: info.size })
+  // The first piece is read before the status line goes out: when no replica can serve it the
+  // client gets an S3 error it retries (503 ServiceUnavailable for unreachable datanodes, 500
+  // InternalError for corrupt or missing data), not a 200 with a cut body.
+  const stream = await ctx.client.openKeyReader(info, range ?? { offset: 0, length: info.size })
+  // After the status line a failure can only cut the connection; the gateway logs and counts it.
+  stream.once('error', (err) => ctx.bodyFailed(err))
   return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers })
 }
 

@@ -9,12 +9,12 @@
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type { O3Config } from '../../core/config.ts'
-import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client } from '../client/index.ts'
+import { authenticate } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './buckets.ts'
 import type { S3Context } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
@@ -22,7 +22,7 @@ import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject } from './objects.ts'
-import { checkTime, parseAuth, signingKey, verifySignature, type SignedRequest } from './sigv4.ts'
+import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
 
@@ -137,21 +137,10 @@ export class S3Gateway {
       const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
       const { bucket, key } = this.locate(rawPath, req.headers.get('host') ?? url.host)
       const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
-      const auth = parseAuth(signed, query)
-      checkTime(auth, this.now())
-      let secret
-      try {
-        secret = await this.client.lookupS3Secret(auth.accessKey)
-      } catch (err) {
-        if (err instanceof O3Error && (err.code === 'PERMISSION_DENIED' || err.code === 'INVALID_ARGUMENT')) throw new S3Error('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records')
-        throw err
-      }
-      const key_ = signingKey(secret.awsSecret, auth.scope)
-      const seedSignature = verifySignature(signed, auth, key_)
-      const ctx: S3Context = {
-        client: this.client, req, method: req.method, query, bucket, key, user: secret.user, auth, signingKey: key_, seedSignature,
-        region: this.region, requestId,
-      }
+      const { user, auth } = await authenticate(signed, query, {
+        nowMs: this.now(), lookupSecret: (accessKey) => this.client.lookupS3Secret(accessKey),
+      })
+      const ctx: S3Context = { client: this.client, req, method: req.method, query, bucket, key, user, auth, region: this.region, requestId }
       const route = this.route(ctx)
       op = route.name
       res = await route.run(ctx)

@@ -24,7 +24,7 @@ export interface S3Context {
   bucket: string | undefined
   key: string | undefined
   user: string
-  /** How the request was signed: only reading its body cares. */
+  /** How the request was signed (SigV2 or SigV4): only reading its body cares. */
   auth: RequestAuth
   region: string
   requestId: string

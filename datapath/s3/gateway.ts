@@ -1,5 +1,5 @@
 /** @module
- * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4,
+ * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
  * secrets from the OM, never cached so a revoked key stops at once), finds the bucket and key
  * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
  * answers failures in S3's XML error format with a RequestId. Anything it does not implement
@@ -135,10 +135,10 @@ export class S3Gateway {
       const rawQuery = q < 0 ? '' : target.slice(q + 1)
       resource = rawPath
       const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
-      const { bucket, key } = this.locate(rawPath, req.headers.get('host') ?? url.host)
+      const { bucket, key, virtualHosted } = this.locate(rawPath, req.headers.get('host') ?? url.host)
       const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
       const { user, auth } = await authenticate(signed, query, {
-        nowMs: this.now(), lookupSecret: (accessKey) => this.client.lookupS3Secret(accessKey),
+        nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined, lookupSecret: (accessKey) => this.client.lookupS3Secret(accessKey),
       })
       const ctx: S3Context = { client: this.client, req, method: req.method, query, bucket, key, user, auth, region: this.region, requestId }
       const route = this.route(ctx)
@@ -154,7 +154,8 @@ export class S3Gateway {
     return res
   }
 
-  private locate(rawPath: string, host: string): { bucket?: string; key?: string } {
+  /** The bucket and key a request names; `virtualHosted` when the Host header names the bucket. */
+  private locate(rawPath: string, host: string): { bucket?: string; key?: string; virtualHosted: boolean } {
     const decode = (s: string) => {
       try { return decodeURIComponent(s) } catch { throw new S3Error('InvalidURI', "Couldn't parse the specified URI") }
     }
@@ -162,7 +163,8 @@ export class S3Gateway {
     const domain = this.domain
     let bucket: string | undefined
     let rest = rawPath.replace(/^\//, '')
-    if (domain !== undefined && hostname.endsWith('.' + domain)) {
+    const virtualHosted = domain !== undefined && hostname.endsWith('.' + domain)
+    if (virtualHosted) {
       bucket = hostname.slice(0, -domain.length - 1)
     } else {
       const slash = rest.indexOf('/')
@@ -176,7 +178,7 @@ export class S3Gateway {
       if (!key.isWellFormed()) throw new S3Error('InvalidURI', "Couldn't parse the specified URI")
       if (Buffer.byteLength(key) > 1024) throw new S3Error('KeyTooLongError', 'Your key is too long')
     }
-    return { bucket, key }
+    return { bucket, key, virtualHosted }
   }
 
   private route(ctx: S3Context): { name: string; run: (ctx: S3Context) => Promise<Response> } {

@@ -20,7 +20,7 @@ const CHUNK_LINE_BYTES_MAX = 4096
 export interface PayloadOptions {
   body: ReadableStream<Uint8Array> | null
   headers: Headers
-  /** How the request was signed: the body is read as its x-amz-content-sha256 says. */
+  /** SigV2 signs no body, so it reads as UNSIGNED-PAYLOAD; SigV4 as x-amz-content-sha256 says. */
   auth: RequestAuth
   sizeMaxBytes: number
 }
@@ -41,8 +41,8 @@ export interface Payload {
 }
 
 export function readPayload(o: PayloadOptions): Payload {
-  const v4 = o.auth
-  const mode = v4.params.payloadHash
+  const v4 = o.auth.version === 4 ? o.auth : undefined
+  const mode = v4 === undefined ? 'UNSIGNED-PAYLOAD' : v4.params.payloadHash
   const streaming = mode.startsWith('STREAMING-')
   const signedChunks = mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' || mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER'
   const trailer = mode.endsWith('-TRAILER')
@@ -84,7 +84,7 @@ export function readPayload(o: PayloadOptions): Payload {
   async function* source(): AsyncGenerator<Uint8Array> {
     try {
       const raw = o.body === null ? empty() : iterate(o.body)
-      const data = streaming ? decodeChunked(raw, { signed: signedChunks, trailer, auth: v4.params, key: v4.signingKey, seed: v4.seedSignature, trailers }) : raw
+      const data = streaming && v4 !== undefined ? decodeChunked(raw, { signed: signedChunks, trailer, auth: v4.params, key: v4.signingKey, seed: v4.seedSignature, trailers }) : raw
       let total = 0
       for await (const piece of data) {
         total += piece.length

@@ -7,7 +7,7 @@ import type { BucketInfo, KeyInfo, O3Client } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
-import type { AuthParams } from './sigv4.ts'
+import type { RequestAuth } from './auth.ts'
 
 /** S3 buckets are buckets of this volume (Ozone's s3v). */
 export const S3_VOLUME = 's3v'
@@ -24,9 +24,8 @@ export interface S3Context {
   bucket: string | undefined
   key: string | undefined
   user: string
-  auth: AuthParams
-  signingKey: Buffer
-  seedSignature: string
+  /** How the request was signed (SigV2 or SigV4): only reading its body cares. */
+  auth: RequestAuth
   region: string
   requestId: string
   /** Reports a response body that failed after its status line was sent (logged and counted). */
@@ -108,7 +107,7 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 
 /** The request's body, verified as its headers declare. */
 export function requestPayload(ctx: S3Context): Payload {
-  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, signingKey: ctx.signingKey, seedSignature: ctx.seedSignature, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX })
+  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX })
 }
 
 /**

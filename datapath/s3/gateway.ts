@@ -1,5 +1,5 @@
 /** @module
- * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4,
+ * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
  * secrets from the OM, never cached so a revoked key stops at once), finds the bucket and key
  * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
  * answers failures in S3's XML error format with a RequestId. Anything it does not implement
@@ -9,12 +9,12 @@
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type { O3Config } from '../../core/config.ts'
-import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client } from '../client/index.ts'
+import { authenticate } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './buckets.ts'
 import type { S3Context } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
@@ -22,7 +22,7 @@ import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject } from './objects.ts'
-import { checkTime, parseAuth, signingKey, verifySignature, type SignedRequest } from './sigv4.ts'
+import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
 
@@ -137,22 +137,14 @@ export class S3Gateway {
       const rawQuery = q < 0 ? '' : target.slice(q + 1)
       resource = rawPath
       const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
-      const { bucket, key } = this.locate(rawPath, req.headers.get('host') ?? url.host)
+      const { bucket, key, virtualHosted } = this.locate(rawPath, req.headers.get('host') ?? url.host)
       const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
-      const auth = parseAuth(signed, query)
-      checkTime(auth, this.now())
-      let secret
-      try {
-        secret = await this.client.lookupS3Secret(auth.accessKey)
-      } catch (err) {
-        if (err instanceof O3Error && (err.code === 'PERMISSION_DENIED' || err.code === 'INVALID_ARGUMENT')) throw new S3Error('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records')
-        throw err
-      }
-      const key_ = signingKey(secret.awsSecret, auth.scope)
-      const seedSignature = verifySignature(signed, auth, key_)
+      const { user, auth } = await authenticate(signed, query, {
+        nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined, lookupSecret: (accessKey) => this.client.lookupS3Secret(accessKey),
+      })
       const ctx: S3Context = {
-        client: this.client, req, method: req.method, query, bucket, key, user: secret.user, auth, signingKey: key_, seedSignature,
-        region: this.region, requestId, bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err),
+        client: this.client, req, method: req.method, query, bucket, key, user, auth, region: this.region, requestId,
+        bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err),
       }
       const route = this.route(ctx)
       op = route.name
@@ -167,7 +159,8 @@ export class S3Gateway {
     return res
   }
 
-  private locate(rawPath: string, host: string): { bucket?: string; key?: string } {
+  /** The bucket and key a request names; `virtualHosted` when the Host header names the bucket. */
+  private locate(rawPath: string, host: string): { bucket?: string; key?: string; virtualHosted: boolean } {
     const decode = (s: string) => {
       try { return decodeURIComponent(s) } catch { throw new S3Error('InvalidURI', "Couldn't parse the specified URI") }
     }
@@ -175,7 +168,8 @@ export class S3Gateway {
     const domain = this.domain
     let bucket: string | undefined
     let rest = rawPath.replace(/^\//, '')
-    if (domain !== undefined && hostname.endsWith('.' + domain)) {
+    const virtualHosted = domain !== undefined && hostname.endsWith('.' + domain)
+    if (virtualHosted) {
       bucket = hostname.slice(0, -domain.length - 1)
     } else {
       const slash = rest.indexOf('/')
@@ -189,7 +183,7 @@ export class S3Gateway {
       if (!key.isWellFormed()) throw new S3Error('InvalidURI', "Couldn't parse the specified URI")
       if (Buffer.byteLength(key) > 1024) throw new S3Error('KeyTooLongError', 'Your key is too long')
     }
-    return { bucket, key }
+    return { bucket, key, virtualHosted }
   }
 
   private route(ctx: S3Context): { name: string; run: (ctx: S3Context) => Promise<Response> } {

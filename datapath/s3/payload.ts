@@ -7,6 +7,7 @@
  * Any mismatch throws at the end of the stream, before the caller commits.
  */
 import type { DigestName } from '../workers/index.ts'
+import type { RequestAuth } from './auth.ts'
 import { StreamDigest } from './digests.ts'
 import { S3Error } from './errors.ts'
 import { chunkSignature, EMPTY_SHA256, safeEqual, trailerSignature, type AuthParams } from './sigv4.ts'
@@ -19,9 +20,8 @@ const CHUNK_LINE_BYTES_MAX = 4096
 export interface PayloadOptions {
   body: ReadableStream<Uint8Array> | null
   headers: Headers
-  auth: AuthParams
-  signingKey: Buffer
-  seedSignature: string
+  /** SigV2 signs no body, so it reads as UNSIGNED-PAYLOAD; SigV4 as x-amz-content-sha256 says. */
+  auth: RequestAuth
   sizeMaxBytes: number
 }
 
@@ -41,7 +41,8 @@ export interface Payload {
 }
 
 export function readPayload(o: PayloadOptions): Payload {
-  const mode = o.auth.payloadHash
+  const v4 = o.auth.version === 4 ? o.auth : undefined
+  const mode = v4 === undefined ? 'UNSIGNED-PAYLOAD' : v4.params.payloadHash
   const streaming = mode.startsWith('STREAMING-')
   const signedChunks = mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' || mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER'
   const trailer = mode.endsWith('-TRAILER')
@@ -83,7 +84,7 @@ export function readPayload(o: PayloadOptions): Payload {
   async function* source(): AsyncGenerator<Uint8Array> {
     try {
       const raw = o.body === null ? empty() : iterate(o.body)
-      const data = streaming ? decodeChunked(raw, { signed: signedChunks, trailer, auth: o.auth, key: o.signingKey, seed: o.seedSignature, trailers }) : raw
+      const data = streaming && v4 !== undefined ? decodeChunked(raw, { signed: signedChunks, trailer, auth: v4.params, key: v4.signingKey, seed: v4.seedSignature, trailers }) : raw
       let total = 0
       for await (const piece of data) {
         total += piece.length

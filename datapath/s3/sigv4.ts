@@ -114,7 +114,7 @@ export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParam
       payloadHash: req.headers.get('x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD', expiresSeconds: expires,
     }
   }
-  if (header !== null) throw new S3Error('AccessDenied', 'Only AWS Signature Version 4 is supported')
+  if (header !== null) throw new S3Error('AccessDenied', 'Unsupported Authorization header: sign with AWS Signature Version 4 or 2')
   throw new S3Error('AccessDenied', 'Anonymous requests are denied')
 }
 

@@ -1,7 +1,7 @@
 /** @module
  * Bucket operations: ListBuckets (the requester's), CreateBucket (in volume s3v, created on
  * first use), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
- * GetBucketLocation.
+ * GetBucketLocation, GetBucketVersioning (never versioned).
  */
 import { O3Error } from '../../core/errors.ts'
 import { S3Error } from './errors.ts'
@@ -99,6 +99,15 @@ async function dropUploads(ctx: S3Context, bucket: string): Promise<void> {
       if (!(err instanceof O3Error && err.code === 'BUCKET_NOT_EMPTY') || round >= DROP_UPLOADS_ROUNDS_MAX) throw err
     }
   }
+}
+
+/**
+ * GetBucketVersioning: O3 keeps one version of a key, so every bucket is one S3 never
+ * versioned, which S3 answers with an empty VersioningConfiguration (no Status).
+ */
+export async function getBucketVersioning(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  return xmlResponse('VersioningConfiguration', {})
 }
 
 export async function getBucketLocation(ctx: S3Context): Promise<Response> {

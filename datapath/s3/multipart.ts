@@ -118,11 +118,18 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // S3's multipart ETag: MD5 of the concatenated binary MD5s of the parts, then -N.
   const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.metadata.etag!, 'hex')))
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
-  const metadata: Record<string, string> = { etag, ...compositeChecksums(parts) }
+  const checksums = compositeChecksums(parts)
+  const metadata: Record<string, string> = { etag, ...checksums }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
   await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata)
   await dropUpload(ctx, uploadId)
-  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"` })
+  // S3 answers the composite checksums HEAD shows (SDKs and rclone read them here), with their type.
+  const checksum = (algorithm: string) => checksums[`x-amz-checksum-${algorithm}`]
+  return xmlResponse('CompleteMultipartUploadResult', {
+    Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"`,
+    ChecksumCRC32: checksum('crc32'), ChecksumCRC32C: checksum('crc32c'), ChecksumSHA1: checksum('sha1'), ChecksumSHA256: checksum('sha256'),
+    ChecksumType: Object.keys(checksums).length > 0 ? 'COMPOSITE' : undefined,
+  })
 }
 
 /**

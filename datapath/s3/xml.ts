@@ -27,7 +27,8 @@ const isXmlChar = (cp: number) =>
 /** A character XML 1.0 does not allow, lone surrogates included (the `u` flag reads them as code points). */
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u
 
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }
+/** A Map, not an object: `&constructor;` must not find Object.prototype's. */
+const PREDEFINED = new Map([['amp', '&'], ['lt', '<'], ['gt', '>'], ['quot', '"'], ['apos', "'"]])
 
 /** `&` and up to 32 characters to the `;` that ends a reference (`#x0000000041` is legal). */
 const REFERENCE = /&([^;]{0,32})(;?)/g
@@ -42,7 +43,7 @@ export function decodeReferences(text: string): string {
   if (!text.includes('&')) return text
   return text.replace(REFERENCE, (whole, name: string, semicolon: string) => {
     if (semicolon === '') throw malformed(`"&" does not start a reference in "${whole.slice(0, 12)}"`)
-    const predefined = PREDEFINED[name]
+    const predefined = PREDEFINED.get(name)
     if (predefined !== undefined) return predefined
     const numeric = /^#(?:x([0-9A-Fa-f]+)|([0-9]+))$/.exec(name)
     if (numeric === null) throw malformed(`the entity &${name}; is not defined`)

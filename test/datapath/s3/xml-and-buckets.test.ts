@@ -118,6 +118,10 @@ test('DeleteObjects decodes &#39;, &amp;, &lt;, &#xD;&#xA; and &#NN; in keys and
   for (const key of keys) assert.not.ok(await exists(key), `${JSON.stringify(key)} is deleted`)
   assert.ok(await exists('it&#39;s.txt'), 'the key spelled with the reference itself stays')
   assert.ok(await exists('A=&#233;'))
+  // References are decoded once: &amp;#39; is the text &#39;.
+  const once = await signed('POST', `/${B}?delete`, '<Delete><Object><Key>it&amp;#39;s.txt</Key></Object></Delete>')
+  assert.match(once.body, /<Deleted><Key>it&amp;#39;s.txt<\/Key><\/Deleted>/)
+  assert.not.ok(await exists('it&#39;s.txt'))
   // The answer names the keys deleted, escaped so that an XML parser reads them back.
   assert.match(r.body, /<Deleted><Key>it&apos;s.txt<\/Key><\/Deleted>/)
   assert.match(r.body, /<Key>a&amp;b&lt;c&gt;&quot;d&quot;.txt<\/Key>/)
@@ -141,6 +145,7 @@ test('DeleteObjects refuses references XML does not define or allow, and deletes
     '<Delete><Object><Key>keep</Key></Object><Object><Key>keep&#x110000;</Key></Object></Delete>',
     '<Delete><Object><Key>keep</Key></Object><Object><Key>keep&nbsp;</Key></Object></Delete>',
     '<Delete><Object><Key>keep</Key></Object><Object><Key>&keep;</Key></Object></Delete>',
+    '<Delete><Object><Key>keep</Key></Object><Object><Key>&constructor;</Key></Object></Delete>',
     '<Delete><Object><Key>keep</Key></Object><Object><Key>keep&#x41</Key></Object></Delete>',
     '<Delete><Object><Key>keep</Key></Object><Object><Key>keep\u0001</Key></Object></Delete>', // raw: not an XML character
     '<!DOCTYPE Delete [<!ENTITY k "it\'s">]><Delete><Object><Key>keep</Key></Object><Object><Key>&k;</Key></Object></Delete>',

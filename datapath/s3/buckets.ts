@@ -1,6 +1,7 @@
 /** @module
  * Bucket operations: ListBuckets (the requester's), CreateBucket (in volume s3v, created on
- * first use), HeadBucket, DeleteBucket, GetBucketLocation.
+ * first use), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
+ * GetBucketLocation, GetBucketVersioning (never versioned).
  */
 import { O3Error } from '../../core/errors.ts'
 import { S3Error } from './errors.ts'
@@ -57,13 +58,56 @@ export async function headBucket(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 200, headers: { 'x-amz-bucket-region': ctx.region } })
 }
 
+/** Parts and upload records deleted at once while DeleteBucket drops a bucket's uploads. */
+const UPLOAD_KEYS_DELETED_CONCURRENTLY_MAX = 16
+/** Rounds of dropping uploads, each after an upload created while the last was dropped. */
+const DROP_UPLOADS_ROUNDS_MAX = 5
+
+/**
+ * S3 deletes a bucket that holds no objects even with multipart uploads in progress, and
+ * the uploads with it. The OM deletes the bucket only if it holds no keys, atomically, so
+ * that comes first: a bucket with objects answers BucketNotEmpty and keeps its uploads. Then
+ * every part and upload record goes, and the bucket's multipart bucket with them.
+ */
 export async function deleteBucket(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
-  const uploads = await ctx.client.listKeys(MULTIPART_VOLUME, ctx.bucket!, { maxKeys: 1 }).catch(() => ({ keys: [] }))
-  if (uploads.keys.length > 0) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete has multipart uploads in progress')
   await ctx.client.deleteBucket(S3_VOLUME, ctx.bucket!)
-  await ctx.client.deleteBucket(MULTIPART_VOLUME, ctx.bucket!).catch(() => {})
+  await dropUploads(ctx, ctx.bucket!)
   return new Response(null, { status: 204 })
+}
+
+/** Deletes a bucket's multipart bucket and every key in it (parts, upload records). An upload
+ *  created meanwhile (it passed its bucket check before the bucket went) leaves a key that
+ *  makes the OM refuse; then another round deletes it. */
+async function dropUploads(ctx: S3Context, bucket: string): Promise<void> {
+  const gone = (err: unknown) => err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')
+  for (let round = 1; ; round++) {
+    try {
+      for (;;) {
+        const page = await ctx.client.listKeys(MULTIPART_VOLUME, bucket)
+        if (page.keys.length === 0) break
+        for (let i = 0; i < page.keys.length; i += UPLOAD_KEYS_DELETED_CONCURRENTLY_MAX) {
+          await Promise.all(page.keys.slice(i, i + UPLOAD_KEYS_DELETED_CONCURRENTLY_MAX).map((k) => ctx.client.deleteKey(MULTIPART_VOLUME, bucket, k.name).catch((err: unknown) => {
+            if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw err
+          })))
+        }
+      }
+      await ctx.client.deleteBucket(MULTIPART_VOLUME, bucket)
+      return
+    } catch (err) {
+      if (gone(err)) return
+      if (!(err instanceof O3Error && err.code === 'BUCKET_NOT_EMPTY') || round >= DROP_UPLOADS_ROUNDS_MAX) throw err
+    }
+  }
+}
+
+/**
+ * GetBucketVersioning: O3 keeps one version of a key, so every bucket is one S3 never
+ * versioned, which S3 answers with an empty VersioningConfiguration (no Status).
+ */
+export async function getBucketVersioning(ctx: S3Context): Promise<Response> {
+  await ownedBucket(ctx)
+  return xmlResponse('VersioningConfiguration', {})
 }
 
 export async function getBucketLocation(ctx: S3Context): Promise<Response> {

@@ -66,19 +66,40 @@ const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
   DISK_FULL: 'ServiceUnavailable',
 }
 
+/**
+ * What a client is told for an O3 error: S3's own words for the code it maps to, never the
+ * O3 message, which names what S3 clients must not see (volumes such as s3v and
+ * s3v-multipart, upload part keys, block ids). The O3 error stays the S3Error's cause, for
+ * the log.
+ */
+const S3_MESSAGE: Partial<Record<S3ErrorCodeName, string>> = {
+  AccessDenied: 'Access Denied',
+  BucketAlreadyExists: 'The requested bucket name is not available',
+  BucketNotEmpty: 'The bucket you tried to delete is not empty',
+  EntityTooLarge: 'Your proposed upload exceeds the maximum allowed size',
+  InternalError: 'We encountered an internal error. Please try again.',
+  InvalidArgument: 'Invalid Argument',
+  InvalidBucketName: 'The specified bucket is not valid',
+  NoSuchBucket: 'The specified bucket does not exist',
+  NoSuchKey: 'The specified key does not exist',
+  NoSuchUpload: 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+  ServiceUnavailable: 'Service is unable to handle request. Please try again.',
+}
+
 export class S3Error extends Error {
   override name = 'S3Error'
-  constructor(readonly code: S3ErrorCodeName, message: string, readonly extraHeaders: Record<string, string> = {}) {
-    super(message)
+  constructor(readonly code: S3ErrorCodeName, message: string, readonly extraHeaders: Record<string, string> = {}, options?: { cause?: unknown }) {
+    super(message, options)
   }
   get status(): number {
     return S3ErrorCode[this.code]
   }
 }
 
-/** Turns anything thrown by a handler into an S3Error (O3 codes through the table). */
+/** Turns anything thrown by a handler into an S3Error: O3 codes through the table, anything
+ *  else InternalError; either way with S3's message, the original kept as the cause. */
 export function toS3Error(err: unknown): S3Error {
   if (err instanceof S3Error) return err
-  if (err instanceof O3Error) return new S3Error(FROM_O3[err.code] ?? 'InternalError', err.message)
-  return new S3Error('InternalError', err instanceof Error ? err.message : String(err))
+  const code = err instanceof O3Error ? FROM_O3[err.code] ?? 'InternalError' : 'InternalError'
+  return new S3Error(code, S3_MESSAGE[code] ?? code, {}, { cause: err })
 }

@@ -15,7 +15,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client } from '../client/index.ts'
 import { authenticate } from './auth.ts'
-import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './buckets.ts'
+import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
 import type { S3Context } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
 import { S3Error, toS3Error } from './errors.ts'
@@ -195,6 +195,8 @@ export class S3Gateway {
       if (m === 'GET') return { name: 'ListBuckets', run: listBuckets }
       return answerNotImplemented(`${m} on the service`)
     }
+    // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
+    if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning }
     if (unsupported !== undefined) return answerNotImplemented(`The ${unsupported} subresource`)
     if (ctx.key === undefined) {
       switch (m) {

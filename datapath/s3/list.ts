@@ -53,7 +53,9 @@ function maxKeys(ctx: S3Context): number {
   return Math.min(n, LIST_MAX_KEYS)
 }
 
-function encoder(ctx: S3Context): (s: string) => string {
+/** encoding-type=url: S3 then URL-encodes key names (and prefixes, markers, delimiters) in
+ *  a listing, so keys XML 1.0 cannot carry (control characters) reach every client. */
+export function encoder(ctx: S3Context): (s: string) => string {
   const type = ctx.query.get('encoding-type')
   if (type !== null && type !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request')
   return type === 'url' ? (s) => awsEncode(s, true) : (s) => s
@@ -123,6 +125,8 @@ export async function listObjectVersions(ctx: S3Context): Promise<Response> {
   return xmlResponse('ListVersionsResult', {
     Name: ctx.bucket, Prefix: p.enc(p.prefix), KeyMarker: p.enc(p.after), VersionIdMarker: '', ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
     ...(p.next !== undefined ? { NextKeyMarker: p.next, NextVersionIdMarker: 'null' } : {}),
+    // Clients decode the names only when the answer says they are encoded (botocore does).
+    ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
     Version: p.keys.map((e) => ({ ...content(ctx, e.key!, p.enc, true), VersionId: 'null', IsLatest: true })),
     CommonPrefixes: p.common,
   })

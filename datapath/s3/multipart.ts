@@ -13,6 +13,7 @@ import { withVolume } from './buckets.ts'
 import {
   etagOf, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
+import { encoder } from './list.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 /** S3's limits: parts 1..10000, each but the last at least 5 MiB. */
@@ -118,11 +119,18 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // S3's multipart ETag: MD5 of the concatenated binary MD5s of the parts, then -N.
   const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.metadata.etag!, 'hex')))
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
-  const metadata: Record<string, string> = { etag, ...compositeChecksums(parts) }
+  const checksums = compositeChecksums(parts)
+  const metadata: Record<string, string> = { etag, ...checksums }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
   await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true })
   await dropUpload(ctx, uploadId)
-  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"` })
+  // S3 answers the composite checksums HEAD shows (SDKs and rclone read them here), with their type.
+  const checksum = (algorithm: string) => checksums[`x-amz-checksum-${algorithm}`]
+  return xmlResponse('CompleteMultipartUploadResult', {
+    Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"`,
+    ChecksumCRC32: checksum('crc32'), ChecksumCRC32C: checksum('crc32c'), ChecksumSHA1: checksum('sha1'), ChecksumSHA256: checksum('sha256'),
+    ChecksumType: Object.keys(checksums).length > 0 ? 'COMPOSITE' : undefined,
+  })
 }
 
 /**
@@ -180,6 +188,7 @@ export async function listParts(ctx: S3Context): Promise<Response> {
 
 export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
+  const enc = encoder(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const keyMarker = ctx.query.get('key-marker') ?? ''
   const max = Math.min(1000, Number(ctx.query.get('max-uploads') ?? 1000))
@@ -213,10 +222,11 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const truncated = markers.length > page.length
   const last = page[page.length - 1]
   return xmlResponse('ListMultipartUploadsResult', {
-    Bucket: ctx.bucket, KeyMarker: keyMarker, UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: prefix, MaxUploads: max, IsTruncated: truncated,
-    ...(truncated ? { NextKeyMarker: last.metadata['s3:key'], NextUploadIdMarker: idOf(last) } : {}),
+    Bucket: ctx.bucket, KeyMarker: enc(keyMarker), UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: enc(prefix), MaxUploads: max, IsTruncated: truncated,
+    ...(truncated ? { NextKeyMarker: enc(last.metadata['s3:key'] ?? ''), NextUploadIdMarker: idOf(last) } : {}),
+    ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
     Upload: page.map((m) => ({
-      Key: m.metadata['s3:key'], UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
+      Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
     })),
   })

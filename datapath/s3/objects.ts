@@ -8,7 +8,7 @@ import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
-import { S3Error } from './errors.ts'
+import { S3Error, toS3Error } from './errors.ts'
 import {
   etagOf, evaluateConditions, headObject, metadataFromHeaders, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context,
 } from './context.ts'
@@ -168,7 +168,11 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
       deleted.push({ Key: key })
     } catch (err) {
       if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') deleted.push({ Key: key })
-      else errors.push({ Key: key, Code: err instanceof O3Error && err.code === 'INVALID_KEY_NAME' ? 'InvalidArgument' : 'InternalError', Message: (err as Error).message })
+      else {
+        // S3's code and words, never the O3 message (it names internal volumes).
+        const e = toS3Error(err)
+        errors.push({ Key: key, Code: e.code, Message: e.message })
+      }
     }
   }
   return xmlResponse('DeleteResult', { Deleted: quiet ? [] : deleted, Error: errors })

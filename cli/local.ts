@@ -12,7 +12,7 @@ import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { LocalCluster, localDatanodePort, localOverrides } from './cluster.ts'
-import { parse, UsageError } from './args.ts'
+import { flag, option, UsageError, type Invocation } from './args.ts'
 import { printJson, printTable } from './output.ts'
 
 /** Fails clearly when a fixed port is taken, before any child is started. */
@@ -36,19 +36,19 @@ function waitForSignal(): Promise<void> {
   return new Promise((res) => { process.once('SIGINT', () => res()); process.once('SIGTERM', () => res()) })
 }
 
-export async function local(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
-    data: { type: 'string', default: './o3-data' }, datanodes: { type: 'string', default: '3' },
-    fresh: { type: 'boolean', default: false }, processes: { type: 'boolean', default: false }, ports: { type: 'string', default: 'fixed' },
-  })
-  const n = Number(values.datanodes)
-  if (!Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')
-  if (values.ports !== 'fixed' && values.ports !== 'free') throw new UsageError('--ports must be fixed or free')
-  const dataDir = resolve(values.data)
-  if (values.fresh) rmSync(dataDir, { recursive: true, force: true })
+/** Runs `o3 local`; args.ts has checked its options. */
+export async function local(inv: Invocation): Promise<void> {
+  const datanodes = option(inv, 'datanodes')
+  const n = Number(datanodes)
+  if (!/^\d+$/.test(datanodes) || !Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')
+  const ports = option(inv, 'ports')
+  if (ports !== 'fixed' && ports !== 'free') throw new UsageError('--ports must be fixed or free')
+  const dataDir = resolve(option(inv, 'data'))
+  const json = flag(inv, 'json')
+  if (flag(inv, 'fresh')) rmSync(dataDir, { recursive: true, force: true })
   mkdirSync(dataDir, { recursive: true })
-  const free = values.ports === 'free'
-  if (values.processes) return localProcesses({ dataDir, n, free, json: values.json })
+  const free = ports === 'free'
+  if (flag(inv, 'processes')) return localProcesses({ dataDir, n, free, json })
 
   const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true })
   try {
@@ -58,7 +58,7 @@ export async function local(argv: string[]): Promise<void> {
     throw err
   }
   const s3Key = await cluster.client().getS3Secret(S3_USER)
-  printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, values.json)
+  printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, json)
   await waitForSignal()
   console.error('o3 local: stopping')
   await cluster.stop()

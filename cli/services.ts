@@ -8,11 +8,11 @@ import { OzoneManager } from '../control/om/index.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
-import { parse } from './args.ts'
+import { stringOption, type Invocation } from './args.ts'
 
-export async function runService(name: 'scm' | 'om' | 'datanode' | 's3g', argv: string[]): Promise<void> {
-  const { values } = parse(argv, { config: { type: 'string' } })
-  const config = loadConfig({ file: values.config })
+export async function runService(inv: Invocation): Promise<void> {
+  const name = inv.path[1] as 'scm' | 'om' | 'datanode' | 's3g'
+  const config = loadConfig({ file: stringOption(inv, 'config') })
   const service = name === 'scm' ? new StorageContainerManager({ config })
     : name === 'om' ? new OzoneManager({ config, scmAddress: config['scm.address'] })
     : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'] })

@@ -91,8 +91,12 @@ export const COMMANDS: GroupCommand = {
         processes: { type: 'boolean', default: false, help: 'one child process per service, PIDs in DIR/pids/<service>.pid, logs in DIR/logs' },
         ports: { type: 'string', value: 'fixed|free', default: 'fixed', help: 'fixed: S3 9878, SCM 9860, OM 9862, datanode n 9900+n (default); free: any free ones' },
         json: { type: 'boolean', default: false, help: 'print the endpoints as JSON' },
+        'outlive-parent': { type: 'boolean', default: false, help: 'keep running when the process that started it exits (a CI step that starts it in the background)' },
       },
-      notes: 'Ctrl-C or SIGTERM stops it; data stays in DIR: starting again keeps every key.',
+      notes: `Writes its PID to DIR/pids/local.pid. SIGTERM or Ctrl-C stops every service it started
+(with --processes, every child too) and removes the PID file; so does the exit of the process
+that started it (npx, a shell script), unless --outlive-parent. Data stays in DIR: starting
+again keeps every key.`,
     },
     scm: service('SCM'),
     om: service('OM'),

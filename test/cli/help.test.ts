@@ -101,6 +101,7 @@ test('--help and -h: every command and subcommand prints its own usage and exits
   assert.match(texts.get('o3 s3 getsecret')!, /--user NAME/)
   assert.match(texts.get('o3 admin container list')!, /--state S/)
   assert.match(texts.get('o3 local')!, /--processes/)
+  assert.match(texts.get('o3 local')!, /DIR\/pids\/local\.pid/)
   assert.match(texts.get('o3 scm')!, /--config FILE/)
   assert.match(texts.get('o3 sh key')!, /rename \/volume\/bucket\/key NEWKEY/)
   assert.not.match(texts.get('o3 sh key')!, /volume create/)

@@ -3,18 +3,19 @@
  */
 import { O3Client } from '../datapath/client/index.ts'
 import type { Pipeline } from '../core/wire.ts'
-import { ADMIN_USAGE } from './usage.ts'
-import { parse, UsageError } from './args.ts'
+import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
 
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; state: string; usedBytes: number; blockCount: number }[] }
 
-export async function admin(argv: string[]): Promise<void> {
-  const [kind, verb, ...rest] = argv
-  const { values, positionals } = parse(rest, { state: { type: 'string' } })
-  const client = new O3Client({ om: values.om, scm: values.scm })
-  const out = (value: unknown, human: () => void) => (values.json ? printJson(value) : human())
+/** Runs `o3 admin KIND VERB`; args.ts has checked its options and the number of its arguments. */
+export async function admin(inv: Invocation): Promise<void> {
+  const [, , kind, verb] = inv.path
+  const { positionals } = inv
+  const state = stringOption(inv, 'state')
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const out = (value: unknown, human: () => void) => (flag(inv, 'json') ? printJson(value) : human())
   switch (`${kind} ${verb}`) {
     case 'datanode list': {
       const ds = await client.admin<DatanodeRow[]>('listDatanodes')
@@ -26,12 +27,12 @@ export async function admin(argv: string[]): Promise<void> {
       return out(ps, () => printTable(['id', 'replication', 'state', 'leader', 'datanodes'], ps.map((p) => [p.id, p.replication, p.state, p.nodes[0]?.address ?? '', p.nodes.map((n) => n.address).join(' ')])))
     }
     case 'container list': {
-      const cs = await client.admin<ContainerRow[]>('listContainers', values.state === undefined ? {} : { state: values.state })
+      const cs = await client.admin<ContainerRow[]>('listContainers', state === undefined ? {} : { state })
       return out(cs, () => printTable(['id', 'state', 'replication', 'allocated', 'replicas'], cs.map((c) => [c.id, c.state, c.replication, formatBytes(c.allocatedBytes), c.replicas.map((r) => `${r.address}:${r.state}`).join(' ')])))
     }
     case 'container info': {
       const id = Number(positionals[0])
-      if (!Number.isSafeInteger(id) || id < 0) throw new UsageError('container info needs a container ID')
+      if (!/^\d+$/.test(positionals[0]) || !Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(positionals[0])}: expected a whole number`)
       const c = await client.admin<ContainerRow & { createdAtMs: number }>('getContainer', { containerId: id })
       return out(c, () => {
         printFields({ id: c.id, state: c.state, replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
@@ -43,6 +44,6 @@ export async function admin(argv: string[]): Promise<void> {
       return out(s, () => console.log(s.inSafeMode ? `SCM is in safe mode (${s.healthyDatanodes}/${s.requiredDatanodes} datanodes)` : 'SCM is out of safe mode'))
     }
     default:
-      throw new UsageError(`unknown command: o3 admin ${argv.slice(0, 2).join(' ')}\n${ADMIN_USAGE}`)
+      throw new Error(`o3 admin ${kind} ${verb} is in the command table but has no handler`)
   }
 }

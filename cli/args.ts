@@ -1,26 +1,115 @@
 /** @module
- * Argument parsing shared by the CLI commands (node:util parseArgs), the typed usage error,
- * and the addresses every client command takes (--om, --scm, defaulting to the local ports).
+ * From argv to the command to run: walks the command table (usage.ts) to a command, answers
+ * -h/--help with its help text, and checks its options (node:util parseArgs, strict) and
+ * positional arguments, so that no flag is ever ignored. Also the typed usage error and the
+ * /volume/bucket/key path parser the client commands share. Loads no command module.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { COMMANDS, HELP_OPTION, helpText, isGroup, type Command, type LeafCommand, type OptionSpec } from './usage.ts'
 
+/** Bad command-line input: printed as one line that points to `command --help`, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+  constructor(message: string, public command?: string) {
+    super(message)
+  }
 }
 
-export const COMMON_OPTIONS = {
-  om: { type: 'string', default: process.env.O3_OM_ADDRESS ?? '127.0.0.1:9862' },
-  scm: { type: 'string', default: process.env.O3_SCM_ADDRESS ?? '127.0.0.1:9860' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const
+/** A command to run: its path (['o3', 'sh', 'key', 'put']), checked options and arguments. */
+export interface Invocation {
+  path: string[]
+  command: LeafCommand
+  values: Record<string, string | boolean | undefined>
+  positionals: string[]
+}
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
-  try {
-    return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
+export type Resolved = { help: string } | Invocation
+
+function isHelp(word: string | undefined): boolean {
+  return word === '--help' || word === '-h'
+}
+
+function names(c: Command & { commands: Record<string, Command> }): string {
+  const all = Object.keys(c.commands)
+  return all.length === 1 ? all[0] : `${all.slice(0, -1).join(', ')} or ${all[all.length - 1]}`
+}
+
+/** Finds the command argv names, or the help text it asks for. Throws UsageError. */
+export function resolveCommand(argv: string[]): Resolved {
+  const path = ['o3']
+  let c: Command = COMMANDS
+  let i = 0
+  // `o3 help sh key` is `o3 sh key --help`.
+  const askedHelp = argv[0] === 'help'
+  if (askedHelp) i++
+  while (isGroup(c)) {
+    const word = argv[i]
+    const here = path.join(' ')
+    if (word === undefined) {
+      if (path.length === 1 || askedHelp) return { help: helpText(path, c) }
+      throw new UsageError(`missing command for ${here}: ${names(c)}`, here)
+    }
+    if (isHelp(word)) return { help: helpText(path, c) }
+    if (word.startsWith('-')) throw new UsageError(`unknown option ${word} for ${here} (options go after the command)`, here)
+    if (!Object.hasOwn(c.commands, word)) throw new UsageError(`unknown command ${JSON.stringify(word)} for ${here}: ${names(c)}`, here)
+    c = c.commands[word]
+    path.push(word)
+    i++
   }
+  if (askedHelp) {
+    if (i < argv.length) throw new UsageError(`unexpected argument ${JSON.stringify(argv[i])} for o3 help`, 'o3')
+    return { help: helpText(path, c) }
+  }
+  return parseLeaf(path, c, argv.slice(i))
+}
+
+function parseLeaf(path: string[], c: LeafCommand, args: string[]): Resolved {
+  const here = path.join(' ')
+  const specs: Record<string, OptionSpec> = { ...c.options, ...HELP_OPTION }
+  const options: NonNullable<ParseArgsConfig['options']> = {}
+  for (const [name, o] of Object.entries(specs)) {
+    // parseArgs rejects a `short` or `default` key that is present but undefined.
+    options[name] = {
+      type: o.type,
+      ...(o.short === undefined ? {} : { short: o.short }),
+      ...(o.default === undefined ? {} : { default: o.default }),
+    } as NonNullable<ParseArgsConfig['options']>[string]
+  }
+  // A lenient pass first: --help wins over any other mistake on the line, and an unknown
+  // flag is named as it was typed (strict parseArgs names it inside a long hint).
+  const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true })
+  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return { help: helpText(path, c) }
+  const unknown = tokens.find((t) => t.kind === 'option' && !Object.hasOwn(specs, t.name))
+  if (unknown?.kind === 'option') throw new UsageError(`unknown option ${unknown.rawName} for ${here}`, here)
+  let parsed
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true })
+  } catch (err) {
+    // parseArgs' first line says what is wrong ("Option '--user <value>' argument missing").
+    throw new UsageError(`${(err as Error).message.split('\n')[0].replace(/\.$/, '')} for ${here}`, here)
+  }
+  const { values, positionals } = parsed
+  const required = c.args.filter((a) => !a.optional).length
+  if (positionals.length < required) throw new UsageError(`missing ${c.args[positionals.length].name} for ${here}`, here)
+  if (positionals.length > c.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[c.args.length])} for ${here}`, here)
+  return { path, command: c, values: values as Invocation['values'], positionals }
+}
+
+/** The value of a string option (its default if it has one). */
+export function stringOption(inv: Invocation, name: string): string | undefined {
+  const v = inv.values[name]
+  return typeof v === 'string' ? v : undefined
+}
+
+/** The value of a string option the command table gives a default (--om, --data). */
+export function option(inv: Invocation, name: string): string {
+  const v = stringOption(inv, name)
+  if (v === undefined) throw new Error(`--${name} of ${inv.path.join(' ')} has no default in the command table`)
+  return v
+}
+
+export function flag(inv: Invocation, name: string): boolean {
+  return inv.values[name] === true
 }
 
 /** Splits /volume/bucket/key (the key may hold slashes) into its parts. */

@@ -1,19 +1,25 @@
 /** @module
  * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process or (--processes) as one child process per
  * service with its PID in DIR/pids/<service>.pid, so that a node can be killed like a real
- * one. Prints the endpoints once ready; Ctrl-C or SIGTERM stops it, and data stays in DIR.
+ * one. Its own PID is in DIR/pids/local.pid. Prints the endpoints once ready; Ctrl-C,
+ * SIGTERM or the exit of the process that started it stops everything it started, and data
+ * stays in DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { LocalCluster, localDatanodePort, localOverrides } from './cluster.ts'
-import { parse, UsageError } from './args.ts'
+import { flag, option, UsageError, type Invocation } from './args.ts'
+import { PidFile, StopRequest } from './lifecycle.ts'
 import { printJson, printTable } from './output.ts'
+
+/** How long a service process may take to stop on SIGTERM before it is killed. */
+const SERVICE_STOP_GRACE_MS = 15_000
 
 /** Fails clearly when a fixed port is taken, before any child is started. */
 async function checkPortFree(port: number, name: string): Promise<void> {
@@ -32,36 +38,49 @@ async function freePort(): Promise<number> {
   })
 }
 
-function waitForSignal(): Promise<void> {
-  return new Promise((res) => { process.once('SIGINT', () => res()); process.once('SIGTERM', () => res()) })
-}
-
-export async function local(argv: string[]): Promise<void> {
-  const { values } = parse(argv, {
-    data: { type: 'string', default: './o3-data' }, datanodes: { type: 'string', default: '3' },
-    fresh: { type: 'boolean', default: false }, processes: { type: 'boolean', default: false }, ports: { type: 'string', default: 'fixed' },
-  })
-  const n = Number(values.datanodes)
-  if (!Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')
-  if (values.ports !== 'fixed' && values.ports !== 'free') throw new UsageError('--ports must be fixed or free')
-  const dataDir = resolve(values.data)
-  if (values.fresh) rmSync(dataDir, { recursive: true, force: true })
-  mkdirSync(dataDir, { recursive: true })
-  const free = values.ports === 'free'
-  if (values.processes) return localProcesses({ dataDir, n, free, json: values.json })
-
-  const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true })
+/** Runs `o3 local`; args.ts has checked its options. */
+export async function local(inv: Invocation): Promise<void> {
+  const datanodes = option(inv, 'datanodes')
+  const n = Number(datanodes)
+  if (!/^\d+$/.test(datanodes) || !Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')
+  const ports = option(inv, 'ports')
+  if (ports !== 'fixed' && ports !== 'free') throw new UsageError('--ports must be fixed or free')
+  const dataDir = resolve(option(inv, 'data'))
+  const json = flag(inv, 'json')
+  const pidFile = new PidFile(join(dataDir, 'pids', 'local.pid'))
+  // Before --fresh: wiping the data of a running cluster would lose it.
+  pidFile.checkFree('o3 local')
+  if (flag(inv, 'fresh')) rmSync(dataDir, { recursive: true, force: true })
+  mkdirSync(join(dataDir, 'pids'), { recursive: true })
+  // The stop request listens before anything starts: a SIGTERM that comes while the
+  // cluster starts stops it once started, instead of killing this process and leaving its
+  // children (--processes) running.
+  let forceStop: () => void = () => process.exit(1)
+  const stop = new StopRequest({ watchParent: !flag(inv, 'outlive-parent'), onRepeat: () => forceStop() })
+  pidFile.claim('o3 local')
   try {
-    await cluster.start()
-  } catch (err) {
-    await cluster.stop().catch(() => {})
-    throw err
+    const free = ports === 'free'
+    if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, stop, onForce: (f) => { forceStop = f } })
+    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true })
+    try {
+      await cluster.start()
+    } catch (err) {
+      await cluster.stop().catch(() => {})
+      throw err
+    }
+    try {
+      if (!stop.requested) {
+        const s3Key = await cluster.client().getS3Secret(S3_USER)
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, json)
+      }
+      console.error(`o3 local: stopping (${await stop.promise})`)
+    } finally {
+      await cluster.stop()
+    }
+  } finally {
+    stop.dispose()
+    pidFile.release()
   }
-  const s3Key = await cluster.client().getS3Secret(S3_USER)
-  printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, values.json)
-  await waitForSignal()
-  console.error('o3 local: stopping')
-  await cluster.stop()
 }
 
 /** The user whose S3 key pair `o3 local` prints (created on first start, the same after). */
@@ -83,10 +102,10 @@ function printEndpoints(e: Endpoints, json: boolean): void {
   const at = e.om === `${d.host}:${d['om.port']}` && e.scm === `${d.host}:${d['scm.port']}` ? '' : ` --om ${e.om} --scm ${e.scm}`
   console.log(`Native: npx o3 sh volume create /vol1${at} && npx o3 sh bucket create /vol1/bucket1${at} && npx o3 sh key put /vol1/bucket1/hello ./README.md${at}`)
   if (at !== '') console.log(`(not the default ports: pass${at} to every o3 sh, o3 admin and o3 s3 command)`)
-  console.log('Stop with Ctrl-C; starting again on the same --data keeps every key.')
+  console.log(`Stop with Ctrl-C or kill $(cat ${join(e.dataDir, 'pids', 'local.pid')}); starting again on the same --data keeps every key.`)
 }
 
-async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean }): Promise<void> {
+async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean; stop: StopRequest; onForce: (f: () => void) => void }): Promise<void> {
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
   const base = loadConfig({ overrides: localOverrides(o.n) })
   const scmPort = await port(base['scm.port']), omPort = await port(base['om.port']), s3Port = await port(base['s3g.port']), s3AdminPort = await port(base['s3g.adminPort'])
@@ -109,48 +128,68 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
   const children = new Map<string, ChildProcess>()
+  const pidPath = (name: string) => join(o.dataDir, 'pids', `${name}.pid`)
   let stopping = false
-  const pids: Record<string, number> = {}
-  for (const [name, config] of services) {
-    const confFile = join(o.dataDir, 'conf', `${name}.json`)
-    writeFileSync(confFile, JSON.stringify(config, null, 2))
-    const log = openSync(join(o.dataDir, 'logs', `${name}.log`), 'a')
-    const child = spawn(process.execPath, [o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log] })
-    children.set(name, child)
-    pids[name] = child.pid!
-    writeFileSync(join(o.dataDir, 'pids', `${name}.pid`), String(child.pid))
-    child.on('exit', (code, signal) => {
-      if (!stopping) console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
-    })
-    if (name === 'scm') await waitHealthy(scmAddress)
+  o.onForce(() => {
+    for (const c of children.values()) c.kill('SIGKILL')
+    process.exit(1)
+  })
+  try {
+    const pids: Record<string, number> = {}
+    for (const [name, config] of services) {
+      if (o.stop.requested) break
+      const confFile = join(o.dataDir, 'conf', `${name}.json`)
+      writeFileSync(confFile, JSON.stringify(config, null, 2))
+      const log = openSync(join(o.dataDir, 'logs', `${name}.log`), 'a')
+      // The IPC channel is how the child knows this process is gone even after kill -9:
+      // it closes, and the service stops (lifecycle.ts).
+      const child = spawn(process.execPath, [o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
+      closeSync(log) // the child has its own copy
+      children.set(name, child)
+      pids[name] = child.pid!
+      writeFileSync(pidPath(name), String(child.pid))
+      child.on('exit', (code, signal) => {
+        if (!stopping) console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
+      })
+      if (name === 'scm') await waitHealthy(scmAddress, o.stop)
+    }
+    const client = new O3Client({ om: omAddress, scm: scmAddress })
+    for (const until = Date.now() + 60_000; !o.stop.requested;) {
+      const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus').catch(() => ({ inSafeMode: true }))
+      const omUp = await client.listVolumes().then(() => true, () => false)
+      const s3Up = await fetch(`http://${base.host}:${s3Port}/`).then(() => true, () => false)
+      if (!s.inSafeMode && omUp && s3Up) break
+      if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    if (!o.stop.requested) {
+      const s3Key = await client.getS3Secret(S3_USER)
+      printEndpoints({ scm: scmAddress, om: omAddress, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: services.slice(2, 2 + o.n).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
+    }
+    console.error(`o3 local: stopping (${await o.stop.promise})`)
+  } finally {
+    stopping = true
+    await Promise.all([...children.values()].map((c) => stopChild(c)))
+    for (const name of children.keys()) rmSync(pidPath(name), { force: true })
   }
-  const client = new O3Client({ om: omAddress, scm: scmAddress })
-  for (const until = Date.now() + 60_000; ;) {
-    const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus').catch(() => ({ inSafeMode: true }))
-    const omUp = await client.listVolumes().then(() => true, () => false)
-    const s3Up = await fetch(`http://${base.host}:${s3Port}/`).then(() => true, () => false)
-    if (!s.inSafeMode && omUp && s3Up) break
-    if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  const s3Key = await client.getS3Secret(S3_USER)
-  printEndpoints({ scm: scmAddress, om: omAddress, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: services.slice(2, 2 + o.n).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
-  await waitForSignal()
-  stopping = true
-  console.error('o3 local: stopping')
-  await Promise.all([...children.values()].map((c) => new Promise<void>((res) => {
-    if (c.exitCode !== null || c.signalCode !== null) return res()
-    c.once('exit', () => res())
-    c.kill('SIGTERM')
-  })))
-  for (const name of children.keys()) rmSync(join(o.dataDir, 'pids', `${name}.pid`), { force: true })
 }
 
-async function waitHealthy(address: string): Promise<void> {
-  for (const until = Date.now() + 30_000; Date.now() < until;) {
+/** SIGTERM, then SIGKILL if the service has not stopped after SERVICE_STOP_GRACE_MS. */
+function stopChild(c: ChildProcess): Promise<void> {
+  return new Promise<void>((res) => {
+    if (c.exitCode !== null || c.signalCode !== null) return res()
+    const timer = setTimeout(() => c.kill('SIGKILL'), SERVICE_STOP_GRACE_MS)
+    c.once('exit', () => { clearTimeout(timer); res() })
+    c.kill('SIGTERM')
+  })
+}
+
+async function waitHealthy(address: string, stop: StopRequest): Promise<void> {
+  for (const until = Date.now() + 30_000; Date.now() < until && !stop.requested;) {
     const ok = await fetch(`http://${address}/health`).then((r) => r.ok, () => false)
     if (ok) return
     await new Promise((r) => setTimeout(r, 50))
   }
+  if (stop.requested) return
   throw new Error(`Cannot start cluster: nothing answers on ${address}`)
 }

@@ -1,32 +1,46 @@
 /** @module
- * The `o3` command: dispatches to local, scm, om, datanode, sh and admin. Errors print one
- * line and exit non-zero (2 for usage errors).
+ * The `o3` command: finds the command in the table (args.ts, usage.ts), answers --help, and
+ * only then loads the module that runs it. Errors print one line and exit non-zero (2 for
+ * usage errors, with the command whose --help explains it).
  */
 import { O3Error } from '../core/errors.ts'
-import { UsageError } from './args.ts'
-import { USAGE } from './usage.ts'
+import { resolveCommand, UsageError, type Invocation } from './args.ts'
 
 // Each command loads only what it needs: `o3 sh` must not pay for LMDB and the services.
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv
-  switch (command) {
-    case 'local': return (await import('./local.ts')).local(rest)
-    case 'scm': case 'om': case 'datanode': case 's3g': return (await import('./services.ts')).runService(command, rest)
-    case 's3': return (await import('./s3.ts')).s3(rest)
-    case 'sh': return (await import('./sh.ts')).sh(rest)
-    case 'admin': return (await import('./admin.ts')).admin(rest)
-    case undefined: case 'help': case '--help': case '-h':
-      console.log(USAGE)
-      return
-    default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`)
+async function run(inv: Invocation): Promise<void> {
+  try {
+    switch (inv.command.module) {
+      case 'local': return await (await import('./local.ts')).local(inv)
+      case 'services': return await (await import('./services.ts')).runService(inv)
+      case 's3': return await (await import('./s3.ts')).s3(inv)
+      case 'sh': return await (await import('./sh.ts')).sh(inv)
+      case 'admin': return await (await import('./admin.ts')).admin(inv)
+    }
+  } catch (err) {
+    // A command's own usage errors (a bad path, --datanodes 0) point to its help too.
+    if (err instanceof UsageError) err.command ??= inv.path.join(' ')
+    throw err
   }
 }
 
+async function main(argv: string[]): Promise<void> {
+  const r = resolveCommand(argv)
+  if ('help' in r) {
+    console.log(r.help)
+    return
+  }
+  await run(r)
+}
+
 main(process.argv.slice(2)).then(
-  () => { if (!['local', 'scm', 'om', 'datanode', 's3g'].includes(process.argv[2] ?? '')) process.exit(0) },
+  // Every command returns only once it is done (a service or `o3 local` once stopped), so
+  // nothing may keep the process alive past this point.
+  () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof UsageError) { console.error(`o3: ${err.message}`); process.exit(2) }
+    if (err instanceof UsageError) {
+      console.error(`o3: ${err.message}${err.command === undefined ? '' : `; see '${err.command} --help'`}`)
+      process.exit(2)
+    }
     if (err instanceof O3Error) { console.error(`o3: ${err.message} (${err.code})`); process.exit(1) }
     const e = err as NodeJS.ErrnoException
     console.error(`o3: ${e?.code === 'ENOENT' ? `no such file: ${e.path}` : e?.message ?? String(err)}`)

@@ -6,8 +6,7 @@ import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { O3Client, type KeyInfo } from '../datapath/client/index.ts'
-import { SH_USAGE } from './usage.ts'
-import { parse, parsePath, UsageError } from './args.ts'
+import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
 
 function keyJson(k: KeyInfo) {
@@ -18,13 +17,13 @@ function keyJson(k: KeyInfo) {
   }
 }
 
-export async function sh(argv: string[]): Promise<void> {
-  const [kind, verb, ...rest] = argv
-  const { values, positionals } = parse(rest, {
-    replication: { type: 'string' }, prefix: { type: 'string' }, 'start-after': { type: 'string' }, max: { type: 'string' },
-  })
-  const client = new O3Client({ om: values.om, scm: values.scm })
-  const json = values.json
+/** Runs `o3 sh KIND VERB`; args.ts has checked its options and the number of its arguments. */
+export async function sh(inv: Invocation): Promise<void> {
+  const [, , kind, verb] = inv.path
+  const { positionals } = inv
+  const replication = stringOption(inv, 'replication')
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const json = flag(inv, 'json')
   const out = (value: unknown, human: () => void) => (json ? printJson(value) : human())
   switch (`${kind} ${verb}`) {
     case 'volume create': {
@@ -47,7 +46,7 @@ export async function sh(argv: string[]): Promise<void> {
     }
     case 'bucket create': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
-      const b = await client.createBucket(volume, bucket, { replication: values.replication, owner: process.env.USER ?? 'o3' })
+      const b = await client.createBucket(volume, bucket, { replication, owner: process.env.USER ?? 'o3' })
       return out(b, () => console.log(`created bucket /${volume}/${bucket} (${b.replication})`))
     }
     case 'bucket info': {
@@ -71,7 +70,7 @@ export async function sh(argv: string[]): Promise<void> {
       if (file === undefined) throw new UsageError('key put needs a FILE to upload')
       const size = statSync(file).size
       const bar = await progressBar(size, 'put')
-      const w = await client.createKey(volume, bucket, key, { replication: values.replication, sizeBytes: size, onProgress: (n) => bar.update(n) })
+      const w = await client.createKey(volume, bucket, key, { replication, sizeBytes: size, onProgress: (n) => bar.update(n) })
       try {
         await pipeline(createReadStream(file, { highWaterMark: client.chunkSizeBytes }), w)
       } finally { bar.stop() }
@@ -107,7 +106,10 @@ export async function sh(argv: string[]): Promise<void> {
     }
     case 'key list': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
-      const r = await client.listKeys(volume, bucket, { prefix: values.prefix, startAfter: values['start-after'], maxKeys: values.max === undefined ? undefined : Number(values.max) })
+      const max = stringOption(inv, 'max')
+      const maxKeys = max === undefined ? undefined : Number(max)
+      if (maxKeys !== undefined && (!/^\d+$/.test(max!) || !Number.isSafeInteger(maxKeys) || maxKeys < 1)) throw new UsageError(`--max must be a positive whole number, not ${JSON.stringify(max)}`)
+      const r = await client.listKeys(volume, bucket, { prefix: stringOption(inv, 'prefix'), startAfter: stringOption(inv, 'start-after'), maxKeys })
       const keys = r.keys.map((k) => ({ name: k.name, size: k.size, replication: k.replication, modifiedAt: formatTime(k.modifiedAtMs) }))
       return out({ keys, truncated: r.truncated, nextStartAfter: r.nextStartAfter }, () => {
         printTable(['key', 'size', 'replication', 'modified'], keys.map((k) => [k.name, k.size, k.replication, k.modifiedAt]))
@@ -127,6 +129,6 @@ export async function sh(argv: string[]): Promise<void> {
       return out({ renamed: `${volume}/${bucket}/${key}`, to }, () => console.log(`renamed /${volume}/${bucket}/${key} -> ${to}`))
     }
     default:
-      throw new UsageError(`unknown command: o3 sh ${argv.slice(0, 2).join(' ')}\n${SH_USAGE}`)
+      throw new Error(`o3 sh ${kind} ${verb} is in the command table but has no handler`)
   }
 }

@@ -1,31 +1,197 @@
 /** @module
- * The usage text of every `o3` command, in one place so that the dispatcher loads nothing else.
+ * The table of every `o3` command and subcommand: its arguments, its options and the help
+ * text made from them. The dispatcher (main.ts, args.ts) reads only this file, so `--help`,
+ * a wrong flag or a missing argument is answered before any command module (the client,
+ * LMDB, the services) loads. Must not import anything that does I/O.
  */
-export const LOCAL_USAGE = 'o3 local [--data DIR] [--datanodes N] [--fresh] [--processes] [--ports fixed|free] [--json]'
 
-export const SH_USAGE = `o3 sh volume create|info|list|delete /vol
-o3 sh bucket create|info|list|delete /vol/bucket [--replication RATIS/THREE|RATIS/ONE]
-o3 sh key put /vol/bucket/key FILE [--replication R]
-o3 sh key get /vol/bucket/key FILE
-o3 sh key info|delete /vol/bucket/key
-o3 sh key list /vol/bucket [--prefix P] [--start-after K] [--max N]
-o3 sh key rename /vol/bucket/key NEWKEY
-  all take --om HOST:PORT, --scm HOST:PORT and --json`
+export interface OptionSpec {
+  type: 'string' | 'boolean'
+  short?: string
+  default?: string | boolean
+  /** The value's name in the help text (`--data DIR`). */
+  value?: string
+  help: string
+}
 
-export const ADMIN_USAGE = `o3 admin datanode list
-o3 admin pipeline list
-o3 admin container list [--state OPEN|CLOSING|CLOSED]
-o3 admin container info ID
-o3 admin safemode status
-  all take --scm HOST:PORT and --json`
+export interface ArgSpec {
+  name: string
+  optional?: boolean
+}
 
-export const S3_USAGE = `o3 s3 getsecret --user NAME     create or show the user's S3 key pair (awsAccessKey, awsSecret)
-o3 s3 revokesecret --user NAME  the key stops working at once
-  both take --om HOST:PORT and --json`
+/** A command that runs: `module` names the file main.ts loads for it. */
+export interface LeafCommand {
+  summary: string
+  args: ArgSpec[]
+  options: Record<string, OptionSpec>
+  module: 'local' | 'services' | 's3' | 'sh' | 'admin'
+  /** More lines for its --help. */
+  notes?: string
+}
 
-export const USAGE = `usage: o3 <command> ...
-  ${LOCAL_USAGE}
-  o3 scm|om|datanode|s3g [--config FILE] one service (settings from FILE and O3_* variables)
-${S3_USAGE.replace(/^/gm, '  ')}
-${SH_USAGE.replace(/^/gm, '  ')}
-${ADMIN_USAGE.replace(/^/gm, '  ')}`
+/** A command that only chooses among subcommands (`o3 sh`, `o3 sh key`). */
+export interface GroupCommand {
+  summary: string
+  commands: Record<string, Command>
+}
+
+export type Command = LeafCommand | GroupCommand
+
+export function isGroup(c: Command): c is GroupCommand {
+  return 'commands' in c
+}
+
+export const HELP_OPTION: Record<string, OptionSpec> = {
+  help: { type: 'boolean', short: 'h', help: 'show this help and exit' },
+}
+
+/** The addresses and output format every client command (sh, admin, s3) takes. */
+const CLIENT_OPTIONS: Record<string, OptionSpec> = {
+  om: { type: 'string', value: 'HOST:PORT', default: process.env.O3_OM_ADDRESS ?? '127.0.0.1:9862', help: 'the OM ($O3_OM_ADDRESS, else 127.0.0.1:9862)' },
+  scm: { type: 'string', value: 'HOST:PORT', default: process.env.O3_SCM_ADDRESS ?? '127.0.0.1:9860', help: 'the SCM ($O3_SCM_ADDRESS, else 127.0.0.1:9860)' },
+  json: { type: 'boolean', default: false, help: 'print JSON for scripts instead of tables' },
+}
+
+function replication(byDefault: string): Record<string, OptionSpec> {
+  return { replication: { type: 'string', value: 'R', help: `RATIS/THREE or RATIS/ONE (default: ${byDefault})` } }
+}
+
+function client(summary: string, args: ArgSpec[], module: 'sh' | 'admin' | 's3', options: Record<string, OptionSpec> = {}): LeafCommand {
+  return { summary, args, module, options: { ...options, ...CLIENT_OPTIONS } }
+}
+
+const VOLUME = [{ name: '/volume' }]
+const BUCKET = [{ name: '/volume/bucket' }]
+const KEY = [{ name: '/volume/bucket/key' }]
+
+function service(name: string): LeafCommand {
+  return {
+    summary: `run the ${name} alone, for real deployments (stops on SIGTERM or Ctrl-C)`,
+    args: [],
+    module: 'services',
+    options: { config: { type: 'string', value: 'FILE', help: 'a JSON object of settings; O3_* environment variables override it (O3_OM_PORT sets om.port)' } },
+  }
+}
+
+const S3_USER: Record<string, OptionSpec> = {
+  user: { type: 'string', value: 'NAME', help: 'the user (default: $USER)' },
+}
+
+export const COMMANDS: GroupCommand = {
+  summary: 'O3, an object store with the architecture of Apache Ozone',
+  commands: {
+    local: {
+      summary: 'run a whole cluster (SCM, OM, datanodes, S3 gateway) on this machine',
+      args: [],
+      module: 'local',
+      options: {
+        data: { type: 'string', value: 'DIR', default: './o3-data', help: 'where the data lives (default ./o3-data); kept between runs' },
+        datanodes: { type: 'string', value: 'N', default: '3', help: 'number of datanodes, 1..32 (default 3)' },
+        fresh: { type: 'boolean', default: false, help: 'wipe DIR first' },
+        processes: { type: 'boolean', default: false, help: 'one child process per service, PIDs in DIR/pids/<service>.pid, logs in DIR/logs' },
+        ports: { type: 'string', value: 'fixed|free', default: 'fixed', help: 'fixed: S3 9878, SCM 9860, OM 9862, datanode n 9900+n (default); free: any free ones' },
+        json: { type: 'boolean', default: false, help: 'print the endpoints as JSON' },
+        'outlive-parent': { type: 'boolean', default: false, help: 'keep running when the process that started it exits (a CI step that starts it in the background)' },
+      },
+      notes: `Writes its PID to DIR/pids/local.pid. SIGTERM or Ctrl-C stops every service it started
+(with --processes, every child too) and removes the PID file; so does the exit of the process
+that started it (npx, a shell script), unless --outlive-parent. Data stays in DIR: starting
+again keeps every key.`,
+    },
+    scm: service('SCM'),
+    om: service('OM'),
+    datanode: service('datanode'),
+    s3g: service('S3 gateway'),
+    s3: {
+      summary: 'S3 key pairs, as `ozone s3`',
+      commands: {
+        getsecret: client('create or show the user\'s S3 key pair (awsAccessKey, awsSecret)', [], 's3', S3_USER),
+        revokesecret: client('revoke the user\'s S3 key pair; the key stops working at once', [], 's3', S3_USER),
+      },
+    },
+    sh: {
+      summary: 'volumes, buckets and keys, as `ozone sh`',
+      commands: {
+        volume: {
+          summary: 'volumes',
+          commands: {
+            create: client('create a volume', VOLUME, 'sh'),
+            info: client('show a volume', VOLUME, 'sh'),
+            list: client('list the volumes', [], 'sh'),
+            delete: client('delete an empty volume', VOLUME, 'sh'),
+          },
+        },
+        bucket: {
+          summary: 'buckets',
+          commands: {
+            create: client('create a bucket', BUCKET, 'sh', replication('the OM\'s client.replication')),
+            info: client('show a bucket', BUCKET, 'sh'),
+            list: client('list the buckets of a volume', VOLUME, 'sh'),
+            delete: client('delete an empty bucket', BUCKET, 'sh'),
+          },
+        },
+        key: {
+          summary: 'keys',
+          commands: {
+            put: client('upload FILE as the key', [...KEY, { name: 'FILE' }], 'sh', replication('the bucket\'s')),
+            get: client('download the key to FILE (written whole or not at all)', [...KEY, { name: 'FILE' }], 'sh'),
+            info: client('show a key, its blocks and their datanodes', KEY, 'sh'),
+            list: client('list the keys of a bucket', BUCKET, 'sh', {
+              prefix: { type: 'string', value: 'P', help: 'only keys that start with P' },
+              'start-after': { type: 'string', value: 'K', help: 'only keys after K (the next page)' },
+              max: { type: 'string', value: 'N', help: 'at most N keys' },
+            }),
+            rename: client('rename the key within its bucket', [...KEY, { name: 'NEWKEY' }], 'sh'),
+            delete: client('delete a key', KEY, 'sh'),
+          },
+        },
+      },
+    },
+    admin: {
+      summary: 'the SCM\'s view of the cluster, as `ozone admin`',
+      commands: {
+        datanode: { summary: 'datanodes', commands: { list: client('list the datanodes, their state and space', [], 'admin') } },
+        pipeline: { summary: 'pipelines', commands: { list: client('list the pipelines', [], 'admin') } },
+        container: {
+          summary: 'containers',
+          commands: {
+            list: client('list the containers', [], 'admin', { state: { type: 'string', value: 'S', help: 'only containers in state S (OPEN, CLOSING, CLOSED)' } }),
+            info: client('show a container and its replicas', [{ name: 'ID' }], 'admin'),
+          },
+        },
+        safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },
+      },
+    },
+  },
+}
+
+function synopsis(path: string[], c: LeafCommand): string {
+  const args = c.args.map((a) => (a.optional ? `[${a.name}]` : a.name))
+  return [...path, ...args, Object.keys(c.options).length > 0 ? '[options]' : ''].filter((s) => s !== '').join(' ')
+}
+
+function leaves(path: string[], c: Command): [string[], LeafCommand][] {
+  if (!isGroup(c)) return [[path, c]]
+  return Object.entries(c.commands).flatMap(([name, sub]) => leaves([...path, name], sub))
+}
+
+function columns(rows: [string, string][]): string {
+  const width = Math.max(...rows.map(([a]) => a.length)) + 2
+  return rows.map(([a, b]) => `  ${a.padEnd(width)}${b}`).join('\n')
+}
+
+function optionHelp(options: Record<string, OptionSpec>): string {
+  return columns(Object.entries({ ...options, ...HELP_OPTION }).map(([name, o]) =>
+    [`${o.short === undefined ? '' : `-${o.short}, `}--${name}${o.value === undefined ? '' : ` ${o.value}`}`, o.help]))
+}
+
+/** The --help text of the command at `path` (['o3', 'sh', 'key']). */
+export function helpText(path: string[], c: Command): string {
+  const name = path.join(' ')
+  if (!isGroup(c)) {
+    return `usage: ${synopsis(path, c)}\n\n${c.summary}${c.notes === undefined ? '' : `\n${c.notes}`}\n\noptions:\n${optionHelp(c.options)}`
+  }
+  const rows = leaves([], c).map(([sub, leaf]): [string, string] => [synopsis(sub, leaf).replace(/ \[options\]$/, ''), leaf.summary])
+  return `usage: ${name} <command> ...\n\n${c.summary}\n\ncommands:\n${columns(rows)}\n\n` +
+    `Run '${name} <command> --help' for the options of one. -h, --help shows this help.`
+}

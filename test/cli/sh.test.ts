@@ -106,7 +106,7 @@ test('errors print one line and exit non-zero; a failed get leaves no file', asy
     [['sh', 'key', 'put', '/vol1/bucket1/k', join(work, 'missing')], /no such file/, 1],
     [['sh', 'key', 'frobnicate'], /unknown command/, 2],
     [['admin', 'container', 'info', '999999'], /CONTAINER_NOT_FOUND/, 1],
-    [['sh', 'volume', 'info', '/vol1', '--bogus'], /Unknown option/, 2],
+    [['sh', 'volume', 'info', '/vol1', '--bogus'], /unknown option --bogus/, 2],
   ] as const) {
     const r = await run(...args)
     assert.is(r.code, code, `${args.join(' ')}: ${r.stderr}`)

@@ -1,0 +1,163 @@
+/** @module
+ * When a long-running command (`o3 local`, a service) must stop: on SIGTERM or SIGINT, when
+ * the process that started it exits, or, for a service `o3 local --processes` started, when
+ * `o3 local` goes (its IPC channel closes). Also the PID file `o3 local` keeps. Owns no
+ * service: the command stops its own and then calls dispose().
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { O3Error } from '../core/errors.ts'
+
+/** How often the parent is checked. A parent's exit sends no signal to its children, and
+ *  Node has no prctl(PR_SET_PDEATHSIG), so polling is the portable way. */
+export const PARENT_POLL_MS = 500
+
+/** Ancestors looked at, at most: a bound on the /proc walk. */
+const ANCESTORS_MAX = 32
+
+/** Whether a process runs (EPERM: it does, as someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Linux: a process's state, parent and process group from /proc; undefined when gone. */
+function procStat(pid: number | 'self'): { state: string; ppid: number; pgrp: number } | undefined {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined
+  }
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+  const [state, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { state, ppid: Number(ppid), pgrp: Number(pgrp) }
+}
+
+/**
+ * The processes this one must not outlive: its parent and, on Linux, every further ancestor
+ * in its own process group. `npx o3 local &` runs npm exec -> sh -c -> node, one job, one
+ * group: kill -9 of npm leaves sh alive as node's parent, so the parent alone is not enough.
+ * Ancestors outside the group (the shell the job was started from) are not watched: a job
+ * run under nohup is meant to outlive them.
+ */
+function ancestorsToWatch(): number[] {
+  const parent = process.ppid
+  if (parent <= 1) return []
+  const self = process.platform === 'linux' ? procStat('self') : undefined
+  if (self === undefined) return [parent]
+  const watched = [parent]
+  for (let pid = parent; watched.length < ANCESTORS_MAX;) {
+    const up = procStat(pid)?.ppid
+    if (up === undefined || up <= 1 || procStat(up)?.pgrp !== self.pgrp) break
+    watched.push(up)
+    pid = up
+  }
+  return watched
+}
+
+function ancestorGone(pid: number): boolean {
+  if (process.platform !== 'linux') return !processAlive(pid)
+  const stat = procStat(pid)
+  return stat === undefined || stat.state === 'Z'
+}
+
+export interface StopOptions {
+  /** Stop when the process that started this one exits (npx, a shell script, a test). */
+  watchParent: boolean
+  /** Called on a second SIGINT/SIGTERM while stopping: the impatient Ctrl-C Ctrl-C. */
+  onRepeat?: () => void
+}
+
+/** The first request to stop; `promise` resolves with its reason. */
+export class StopRequest {
+  reason: string | undefined
+  readonly promise: Promise<string>
+  private resolve!: (reason: string) => void
+  private readonly cleanups: (() => void)[] = []
+
+  constructor(private readonly options: StopOptions) {
+    this.promise = new Promise((res) => { this.resolve = res })
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const on = () => this.request(signal)
+      process.on(signal, on)
+      this.cleanups.push(() => process.off(signal, on))
+    }
+    const ppid = process.ppid
+    const ancestors = options.watchParent ? ancestorsToWatch() : []
+    // Started by init (or a supervisor that re-parents to it) there is no parent to outlive.
+    if (ancestors.length > 0) {
+      const timer = setInterval(() => {
+        // On POSIX an orphan gets a new parent (init or a subreaper); on Windows the old PID
+        // just stops answering.
+        if (process.ppid !== ppid) return this.request(`its parent (pid ${ppid}) exited`)
+        const gone = ancestors.find(ancestorGone)
+        if (gone !== undefined) this.request(`${gone === ppid ? 'its parent' : 'the process that started it'} (pid ${gone}) exited`)
+      }, PARENT_POLL_MS)
+      timer.unref()
+      this.cleanups.push(() => clearInterval(timer))
+    }
+    // A child spawned with an IPC channel (o3 local --processes spawns its services so):
+    // the channel closes when the parent exits, however it dies, kill -9 included.
+    if (process.channel !== undefined) {
+      const on = () => this.request('the process that started it closed its IPC channel')
+      process.once('disconnect', on)
+      this.cleanups.push(() => process.off('disconnect', on))
+    }
+  }
+
+  get requested(): boolean {
+    return this.reason !== undefined
+  }
+
+  request(reason: string): void {
+    if (this.reason !== undefined) {
+      if (reason === 'SIGINT' || reason === 'SIGTERM') this.options.onRepeat?.()
+      return
+    }
+    this.reason = reason
+    this.resolve(reason)
+  }
+
+  dispose(): void {
+    for (const c of this.cleanups.splice(0)) c()
+  }
+}
+
+/** DIR/pids/local.pid: the PID of the `o3 local` running on DIR, for scripts to stop it by. */
+export class PidFile {
+  constructor(readonly path: string) {}
+
+  /** Throws while another live process holds the file (a stale one, left by kill -9, is fine). */
+  checkFree(what: string): void {
+    let held: number
+    try {
+      held = Number(readFileSync(this.path, 'utf8').trim())
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    if (Number.isSafeInteger(held) && held > 0 && held !== process.pid && processAlive(held)) {
+      throw new O3Error('UNAVAILABLE', `Cannot start ${what}: pid ${held} in ${this.path} runs on this data directory (stop it, or delete the file if that pid is something else)`)
+    }
+  }
+
+  /** Writes this process's PID, after checkFree. */
+  claim(what: string): void {
+    this.checkFree(what)
+    writeFileSync(this.path, `${process.pid}\n`)
+  }
+
+  /** Removes the file if it still names this process. */
+  release(): void {
+    try {
+      if (Number(readFileSync(this.path, 'utf8').trim()) !== process.pid) return
+    } catch {
+      return
+    }
+    rmSync(this.path, { force: true })
+  }
+}

@@ -418,10 +418,16 @@ export class Datanode {
       committedAtMs: Date.now(),
     }
     assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
-    const lengthBefore = previous?.length ?? 0
     await v.db.transaction(() => {
+      // The counters change in the commit that adds the block, read against the record as
+      // this commit sees it: a restart then finds them exact (Ozone keeps #BLOCKCOUNT and
+      // #BYTESUSED in the container's metadata table, written in putBlock's batch).
+      const stored = v.blocks.get([containerId, localId])
       v.blocks.put([containerId, localId], block)
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
+      if (stored === undefined) c.blockCount++
+      c.usedBytes += length - (stored?.length ?? 0)
+      v.containers.put(c.id, c)
     })
     // Chunks past `length` stay pending: with putBlock running beside the writes, later
     // chunks may already have arrived, and the next putBlock commits them.
@@ -429,8 +435,6 @@ export class Datanode {
       for (const offset of [...pending.chunks.keys()]) if (offset < length) pending.chunks.delete(offset)
       if (pending.chunks.size === 0) this.pending.delete(key)
     }
-    if (previous === undefined) c.blockCount++
-    c.usedBytes += length - lengthBefore
   }
 
   private block(a: { containerId?: unknown; localId?: unknown }): { c: ContainerData; v: Volume; b: BlockData } {

@@ -237,7 +237,7 @@ export class Datanode {
       for (const cmd of r.commands) {
         if (cmd.type === 'reregister') await this.register(false)
         else if (cmd.type === 'closeContainer') await this.closeContainer(cmd.containerId as ContainerId).catch(() => {})
-        else if (cmd.type === 'deleteBlocks') await this.deleteBlocks(cmd.containerId as ContainerId, (cmd.localIds ?? []) as LocalId[])
+        else if (cmd.type === 'deleteBlocks') await this.deleteBlocks(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')))
       }
     } catch (err) {
       log.debug(`datanode ${this.id}: heartbeat failed: ${(err as Error).message}`)
@@ -291,25 +291,32 @@ export class Datanode {
     return { state: c.state }
   }
 
+  /**
+   * Deletes blocks of deleted, replaced, aborted or expired keys. A block of an open key that
+   * never got a putBlock has chunks on disk but no record (or only pending chunks in memory):
+   * its file goes too, whatever the records say, so that failed writes leave nothing behind.
+   * Deleting is idempotent: the SCM may send a command again.
+   */
   private async deleteBlocks(id: ContainerId, localIds: LocalId[]): Promise<void> {
     const c = this.containers.get(id)
     if (c === undefined) return
     const v = this.volumeOf(c)
+    for (const lid of localIds) this.pending.delete(blockIdString({ containerId: id, localId: lid }))
     // One commit for the whole command: the metadata goes first, then the files it named.
-    const files: string[] = []
     await v.db.transaction(() => {
+      let changed = false
       for (const lid of localIds) {
         const b = v.blocks.get([id, lid])
         if (b === undefined) continue
         v.blocks.remove([id, lid])
         if (b.packed) v.packed.remove([id, lid])
-        else files.push(blockFile(v.dir, this.clusterId, id, lid))
         c.blockCount = Math.max(0, c.blockCount - 1)
         c.usedBytes = Math.max(0, c.usedBytes - b.length)
+        changed = true
       }
-      v.containers.put(c.id, c)
+      if (changed) v.containers.put(c.id, c)
     })
-    for (const file of files) rmSync(file, { force: true })
+    for (const lid of localIds) rmSync(blockFile(v.dir, this.clusterId, id, lid), { force: true })
   }
 
   // --- chunks and blocks ----------------------------------------------------------------

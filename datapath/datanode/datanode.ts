@@ -17,7 +17,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
@@ -107,6 +107,8 @@ export class Datanode {
   private readonly volumes: Volume[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
+  /** Block-deletion transactions done here, to acknowledge in the next heartbeat. Lost ones are sent again by the SCM. */
+  private readonly deletedTxIds: number[] = []
   private listener?: Listener
   private heartbeatTimer?: ReturnType<typeof setTimeout>
   private beating: Promise<void> | undefined
@@ -231,16 +233,28 @@ export class Datanode {
   }
 
   async heartbeat(): Promise<void> {
+    const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
+    let r: { commands: { type: string; txId?: number; containerId?: number; localIds?: number[] }[] }
     try {
       const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
-      const r = await this.scm.call<{ commands: { type: string; containerId?: number; localIds?: number[] }[] }>('heartbeat', { id: this.id, volumes: this.volumeReports(), containers })
-      for (const cmd of r.commands) {
-        if (cmd.type === 'reregister') await this.register(false)
-        else if (cmd.type === 'closeContainer') await this.closeContainer(cmd.containerId as ContainerId).catch(() => {})
-        else if (cmd.type === 'deleteBlocks') await this.deleteBlocks(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')))
-      }
+      r = await this.scm.call('heartbeat', { id: this.id, volumes: this.volumeReports(), containers, deleted })
     } catch (err) {
+      this.deletedTxIds.unshift(...deleted)
       log.debug(`datanode ${this.id}: heartbeat failed: ${(err as Error).message}`)
+      return
+    }
+    // One failed command must not cost the others: each is tried on its own.
+    for (const cmd of r.commands.slice(0, HEARTBEAT_COMMANDS_MAX)) {
+      try {
+        if (cmd.type === 'reregister') await this.register(false)
+        else if (cmd.type === 'closeContainer') await this.closeContainer(parseId<ContainerId>(cmd.containerId, 'containerId'))
+        else if (cmd.type === 'deleteBlocks') {
+          await this.deleteBlocks(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')))
+          if (cmd.txId !== undefined) this.deletedTxIds.push(parseId<number>(cmd.txId, 'txId'))
+        }
+      } catch (err) {
+        log.debug(`datanode ${this.id}: command ${cmd.type} failed: ${(err as Error).message}`)
+      }
     }
   }
 

@@ -19,6 +19,7 @@ import { KiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { blockIdString, type ContainerId, type LocalId } from '../../core/wire.ts'
+import { StorageContainerManager } from '../../control/scm/index.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
@@ -228,6 +229,32 @@ test('the block a writer abandons after a datanode failure is deleted once the k
   assert.ok(!key.locations.some((l) => file.endsWith(`/${l.blockId.localId}.block`)), 'the abandoned block is not in the key')
   // Back on its directories, the datanode gets the deletion the SCM kept for it.
   await cluster.startDatanode(index)
+  await untilReclaimed(cluster, dataDir, client, ['three', 'one'])
+  await assertReadable()
+})
+
+test('a deletion outlives an SCM restart and reaches a datanode that was down', async () => {
+  const key = await client.putKey('vol', 'one', 'late', randomBytes(100 * KiB, 40))
+  const holder = key.locations[0].pipeline.nodes[0].id
+  const index = cluster.datanodes.findIndex((dn) => dn?.id === holder)
+  assert.ok(index >= 0)
+  const file = blockFile(join(dataDir, `datanode-${index + 1}`), cluster.datanodes[index]!.clusterId, key.locations[0].blockId.containerId, key.locations[0].blockId.localId)
+  assert.ok(existsSync(file))
+  await cluster.stopDatanode(index)
+  await client.deleteKey('vol', 'one', 'late')
+  // The OM has handed the blocks to the SCM (its deleted table is empty)...
+  await untilAsync('the OM to hand the deleted blocks to the SCM', async () => {
+    const prom = await (await fetch(`http://${cluster.omAddress}/prom`)).text()
+    return /^o3_om_deleted_pending\{[^}]*\} 0$/m.test(prom) ? true : undefined
+  })
+  // ...and the SCM restarts on the same port and directory before the datanode is back.
+  const port = cluster.scm.port
+  await cluster.scm.stop()
+  cluster.scm = new StorageContainerManager({ config: cluster.config, port })
+  await cluster.scm.start()
+  await cluster.startDatanode(index)
+  await cluster.waitOutOfSafeMode()
+  await untilAsync(`block file ${file} deleted`, async () => (existsSync(file) ? undefined : true))
   await untilReclaimed(cluster, dataDir, client, ['three', 'one'])
   await assertReadable()
 })

@@ -5,7 +5,7 @@
  * SCM. As leader of a RATIS/THREE pipeline it forwards each chunk and putBlock to the
  * followers in parallel and acknowledges only when all hold it.
  */
-import { mkdirSync, readFileSync, writeFileSync, rmSync, statfsSync, existsSync, renameSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
@@ -24,7 +24,7 @@ import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
-import { blockFile, containerFile, metadataDbPath } from './layout.ts'
+import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { readBodyInto } from './body.ts'
 
 export interface ChunkInfo {
@@ -136,6 +136,7 @@ export class Datanode {
   }
 
   async start(): Promise<void> {
+    const startedAtMs = Date.now()
     const dirs = this.dirs
     for (const d of dirs) mkdirSync(d, { recursive: true })
     const idFile = join(dirs[0], 'datanode.id')
@@ -169,6 +170,7 @@ export class Datanode {
       writeFileSync(idFile, JSON.stringify({ id: this.id, clusterId: this.clusterId }))
     }
     this.openVolumes()
+    this.sweepOrphanBlockFiles(startedAtMs)
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -195,6 +197,35 @@ export class Datanode {
       this.volumes.push(volume)
       for (const { value } of volume.containers.getRange()) this.containers.set(value.id, { ...value, volume: index })
     })
+  }
+
+  /**
+   * Removes block files that have no block record and predate this start: chunks of blocks
+   * that never got a putBlock, whose pending state died with the previous process. No
+   * putBlock can commit them any more (it needs the chunks from offset 0 pending), so no
+   * key can come to refer to them; and a key refers only to blocks committed on every
+   * replica, which have a record. This reclaims what lost or older deletions left behind.
+   */
+  private sweepOrphanBlockFiles(startedAtMs: number): void {
+    let removed = 0
+    for (const c of this.containers.values()) {
+      const v = this.volumeOf(c)
+      const chunks = chunksDir(v.dir, this.clusterId, c.id)
+      let names: string[]
+      try { names = readdirSync(chunks) } catch { continue }
+      for (const name of names) {
+        const m = /^(\d+)\.block$/.exec(name)
+        if (m === null) continue
+        const localId = Number(m[1])
+        if (!Number.isSafeInteger(localId) || v.blocks.doesExist([c.id, localId])) continue
+        const path = join(chunks, name)
+        const modifiedAtMs = statSync(path, { throwIfNoEntry: false })?.mtimeMs
+        if (modifiedAtMs === undefined || modifiedAtMs >= startedAtMs) continue
+        rmSync(path, { force: true })
+        removed++
+      }
+    }
+    if (removed > 0) log.info(`datanode ${this.id}: removed ${removed} block files without a block record`)
   }
 
   // --- SCM ------------------------------------------------------------------------------

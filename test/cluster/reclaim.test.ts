@@ -12,7 +12,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KiB } from '../../core/limits.ts'
@@ -255,6 +255,25 @@ test('a deletion outlives an SCM restart and reaches a datanode that was down', 
   await cluster.startDatanode(index)
   await cluster.waitOutOfSafeMode()
   await untilAsync(`block file ${file} deleted`, async () => (existsSync(file) ? undefined : true))
+  await untilReclaimed(cluster, dataDir, client, ['three', 'one'])
+  await assertReadable()
+})
+
+test('a restarted datanode removes old block files that have no block record', async () => {
+  const key = await client.headKey('vol', 'three', 'big')
+  const { containerId, localId } = key.locations[0].blockId
+  const dn = cluster.datanodes[1]!
+  const dir = join(dataDir, 'datanode-2')
+  const committed = blockFile(dir, dn.clusterId, containerId, localId)
+  // What a lost deletion, or a write from before deletions reached uncommitted blocks, left.
+  const orphan = blockFile(dir, dn.clusterId, containerId, 999_999 as LocalId)
+  await cluster.stopDatanode(1)
+  copyFileSync(committed, orphan)
+  const past = new Date(Date.now() - 60_000)
+  utimesSync(orphan, past, past)
+  await cluster.startDatanode(1)
+  assert.not.ok(existsSync(orphan), 'the file without a record is gone')
+  assert.ok(existsSync(committed), 'the committed block stays')
   await untilReclaimed(cluster, dataDir, client, ['three', 'one'])
   await assertReadable()
 })

@@ -1,14 +1,16 @@
 /**
  * Goal: a datanode's container counters are exact across a restart, and failed writes leave
  * nothing on the datanodes: blocks of aborted and expired open keys, and the block a writer
- * abandons when a datanode fails under it, lose their chunk files and block records, while
- * every committed key stays readable byte for byte.
+ * abandons when a datanode fails under it, lose their chunk files and block records; a
+ * deletion outlives an SCM restart; old block files without a record go at a datanode's
+ * start; and every committed key stays readable byte for byte.
  * Method: a real in-process cluster in a temp dir. Restart one datanode on its directories
  * and compare the container reports the SCM gets with the blocks of the committed keys.
- * Leave writes half done (abort, a silent writer, a datanode stopped mid-write) and wait,
- * bounded, until no `.block` file on any data volume and no block record on any datanode
- * is left that a committed key does not reference. The expiry case runs on a second cluster
- * with a short `om.openKey.expireMs`, so that the other writes cannot expire under it.
+ * Leave writes half done (abort, a silent writer, a datanode stopped mid-write), restart the
+ * SCM while a datanode is down, plant a stray block file, and wait, bounded, until no
+ * `.block` file on any data volume and no block record on any datanode is left that a
+ * committed key does not reference. The expiry case runs on a second cluster with a short
+ * `om.openKey.expireMs`, so that the other writes cannot expire under it.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -280,12 +282,13 @@ test('a restarted datanode removes old block files that have no block record', a
 
 test.run()
 
-// A second cluster: here open keys expire after three seconds, too short for the writes above.
+// A second cluster: here open keys expire after five seconds, too short for the writer the
+// datanode restart above holds open. The silent writers' chunks are on disk well before that.
 const expiry = suite('expiry')
 
 expiry('open keys that expire leave no block file and no block record behind', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'o3-reclaim-expiry-'))
-  const short = await startMiniCluster({ dataDir: dir, overrides: { ...overrides, 'om.openKey.expireMs': 3000 } })
+  const short = await startMiniCluster({ dataDir: dir, overrides: { ...overrides, 'om.openKey.expireMs': 5000 } })
   try {
     const c = short.client({ chunkSizeBytes: CHUNK })
     await c.createVolume('vol')

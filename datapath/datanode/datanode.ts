@@ -80,6 +80,13 @@ interface Volume {
   containers: Database<ContainerData, number>
   blocks: Database<BlockData, [number, number]>
   packed: Database<Buffer, [number, number]>
+  /**
+   * Blocks deleted while their container is open. A writer of an expired key may still
+   * send chunks or a putBlock after the deletion; they are refused rather than bringing
+   * the block back with nobody left to delete it. Dropped when the container closes, after
+   * which no write is taken anyway. Local ids are never reused, so no new block is refused.
+   */
+  deleted: Database<boolean, [number, number]>
 }
 
 interface PendingBlock {
@@ -193,6 +200,7 @@ export class Datanode {
         containers: db.openDB({ name: 'containers', keyEncoding: 'uint32' }),
         blocks: db.openDB({ name: 'blocks' }),
         packed: db.openDB({ name: 'packedBlocks', encoding: 'binary' }),
+        deleted: db.openDB({ name: 'deletedBlocks' }),
       }
       this.volumes.push(volume)
       for (const { value } of volume.containers.getRange()) this.containers.set(value.id, { ...value, volume: index })
@@ -331,6 +339,10 @@ export class Datanode {
       c.state = 'CLOSED'
       for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
       await this.writeContainerFile(c)
+      const v = this.volumeOf(c)
+      await v.db.transaction(() => {
+        for (const key of v.deleted.getKeys({ start: [id, 0], end: [id + 1, 0] })) v.deleted.remove(key)
+      })
       log.debug(`datanode ${this.id}: container ${id} CLOSED`)
     }
     return { state: c.state }
@@ -351,6 +363,7 @@ export class Datanode {
     await v.db.transaction(() => {
       let changed = false
       for (const lid of localIds) {
+        if (c.state === 'OPEN') v.deleted.put([id, lid], true)
         const b = v.blocks.get([id, lid])
         if (b === undefined) continue
         v.blocks.remove([id, lid])
@@ -388,6 +401,7 @@ export class Datanode {
     if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (data and checksums)`)
     const container = await this.openContainer(args)
     const key = `${args.containerId}:${args.localId}`
+    this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot write chunk: ${DATANODE_PENDING_BLOCKS_MAX} blocks already pending`)
     const slab = await this.slabs.acquire()
     try {
@@ -407,6 +421,11 @@ export class Datanode {
         })
       const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
       await allSettledOrThrow([local, ...forwarded])
+      // Deleted while the bytes went to disk: the file the write may have brought back goes again.
+      if (this.isDeleted(container, args.localId as LocalId)) {
+        rmSync(blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), { force: true })
+        this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
+      }
       const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
       pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: bytes.slice(args.length, total) })
       if (packed) pending.packed = bytes.slice(0, args.length)
@@ -470,7 +489,9 @@ export class Datanode {
       committedAtMs: Date.now(),
     }
     assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
-    await v.db.transaction(() => {
+    this.assertNotDeleted(c, localId, 'commit')
+    const committed = await v.db.transaction(() => {
+      if (v.deleted.doesExist([containerId, localId])) return false
       // The counters change in the commit that adds the block, read against the record as
       // this commit sees it: a restart then finds them exact (Ozone keeps #BLOCKCOUNT and
       // #BYTESUSED in the container's metadata table, written in putBlock's batch).
@@ -480,13 +501,23 @@ export class Datanode {
       if (stored === undefined) c.blockCount++
       c.usedBytes += length - (stored?.length ?? 0)
       v.containers.put(c.id, c)
+      return true
     })
+    if (!committed) throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
     // Chunks past `length` stay pending: with putBlock running beside the writes, later
     // chunks may already have arrived, and the next putBlock commits them.
     if (pending !== undefined) {
       for (const offset of [...pending.chunks.keys()]) if (offset < length) pending.chunks.delete(offset)
       if (pending.chunks.size === 0) this.pending.delete(key)
     }
+  }
+
+  private isDeleted(c: ContainerData, localId: LocalId): boolean {
+    return this.volumeOf(c).deleted.doesExist([c.id, localId])
+  }
+
+  private assertNotDeleted(c: ContainerData, localId: LocalId, action: string): void {
+    if (this.isDeleted(c, localId)) throw new O3Error('BLOCK_NOT_FOUND', `Cannot ${action} block ${c.id}:${localId}: it was deleted`)
   }
 
   private block(a: { containerId?: unknown; localId?: unknown }): { c: ContainerData; v: Volume; b: BlockData } {

@@ -24,6 +24,7 @@ import { blockIdString, type ContainerId, type LocalId } from '../../core/wire.t
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
+import { errorCode } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const CHUNK = 64 * KiB
@@ -302,6 +303,14 @@ expiry('open keys that expire leave no block file and no block record behind', a
     await silent[1].write(randomBytes(2 * CHUNK, 32))
     await untilWritten(dir, before, 9, CHUNK)
     await untilReclaimed(short, dir, c, ['three'])
+    // The writers wake up and go on. Their blocks are deleted: the datanodes refuse the
+    // chunks and putBlocks rather than bring them back, and the commits fail.
+    for (const [i, w] of silent.entries()) {
+      const code = await errorCode((async () => { await w.write(randomBytes(2 * CHUNK, 33 + i)); await w.close() })())
+      assert.is.not(code, 'OK', `late writer ${i + 1}`)
+      await w.abort()
+    }
+    assert.equal(await leftovers(short, dir, c, ['three']), [])
     assert.is((await c.om.call<{ keys: KeyInfo[] }>('listKeys', { volume: 'vol', bucket: 'three' })).keys.length, 1)
     assert.ok((await c.getKey('vol', 'three', 'kept')).equals(kept))
   } finally {

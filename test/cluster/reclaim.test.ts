@@ -49,7 +49,7 @@ function walk(dir: string): string[] {
 
 const sizeOf = (file: string) => statSync(file, { throwIfNoEntry: false })?.size ?? 0
 
-/** Every committed key of the given buckets of volume `vol`, by name. */
+/** Every committed key of the given buckets of volume `vol` (each holds fewer than a listing page). */
 async function committedKeys(client: O3Client, buckets: string[]): Promise<KeyInfo[]> {
   const out: KeyInfo[] = []
   for (const bucket of buckets) out.push(...(await client.om.call<{ keys: KeyInfo[] }>('listKeys', { volume: 'vol', bucket })).keys)

@@ -60,6 +60,8 @@ export const PIPELINES_MAX = 10_000
 
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
+/** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
+export const SCM_DELETE_TXS_MAX = 1_000_000
 
 assert(CHUNK_SIZE_BYTES_DEFAULT <= CHUNK_SIZE_BYTES_MAX, 'default chunk exceeds max chunk')
 assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must hold whole checksums')

@@ -262,12 +262,16 @@ export class OzoneManager {
     const info = this.openKeyOf(a.clientId)
     const exclude: ExcludeList = { datanodes: a.excludeList?.datanodes ?? [], containers: a.excludeList?.containers ?? [], pipelines: a.excludeList?.pipelines ?? [] }
     const [block] = await this.blocksFor(info.replication, 1, exclude)
-    await this.openKeys.transaction(() => {
+    const kept = await this.db.transaction(() => {
       const current = this.openKeys.get(info.clientId)
-      if (current === undefined) return
+      // The key expired or was aborted meanwhile: nobody will write this block, but it goes
+      // to the deleted blocks like the key's others rather than being forgotten.
+      if (current === undefined) { this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, [block.blockId]); return false }
       current.allocated.push(block)
       this.openKeys.put(info.clientId, current)
+      return true
     })
+    if (!kept) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot allocate a block for key ${info.name}: open key expired or aborted meanwhile`)
     return block
   }
 
@@ -305,12 +309,19 @@ export class OzoneManager {
       bytesPerChecksum: info.bytesPerChecksum, createdAtMs: now, modifiedAtMs: now, locations, metadata, objectId,
     }
     await this.db.transaction(() => {
-      if (this.openKeys.get(info.clientId) === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot commit key ${info.name}: open key expired or committed meanwhile`)
+      const open = this.openKeys.get(info.clientId)
+      if (open === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot commit key ${info.name}: open key expired or committed meanwhile`)
       const bucket = this.buckets.get(`${info.volume}/${info.bucket}`)
       if (bucket === undefined) throw new O3Error('BUCKET_NOT_FOUND', `Cannot commit key ${info.name}: bucket ${info.volume}/${info.bucket} was deleted`)
       const previous = this.keys.get(path)
       if (previous !== undefined && a.ifNotExists === true) throw new O3Error('KEY_ALREADY_EXISTS', `Cannot commit key ${info.volume}/${info.bucket}/${info.name}: it exists and ifNotExists was set`)
       if (previous !== undefined) this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, previous.locations.map((l) => l.blockId))
+      // Blocks allocated to the key but not in it: preallocated ones never used, and those a
+      // writer gave up after a datanode failure (the exclude-list rewrite), which may hold
+      // chunks on the datanodes that stayed. Ozone's OMKeyCommitRequest sends them to the
+      // deleted table too. Each block was allocated to this open key alone.
+      const committed = new Set(locations.map((l) => blockIdString(l.blockId)))
+      this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, open.allocated.map((b) => b.blockId).filter((id) => !committed.has(blockIdString(id))))
       this.keys.put(path, key)
       this.openKeys.remove(info.clientId)
       this.meta.put('objectId', objectId)
@@ -323,7 +334,11 @@ export class OzoneManager {
   private async abortKey(a: { clientId?: unknown }): Promise<void> {
     const info = this.openKeyOf(a.clientId)
     await this.db.transaction(() => {
-      this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, info.allocated.map((b) => b.blockId))
+      // Read again inside the transaction: a commit that won the race owns the blocks now,
+      // and a block allocated meanwhile is in the record, not in `info`.
+      const current = this.openKeys.get(info.clientId)
+      if (current === undefined) return
+      this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, current.allocated.map((b) => b.blockId))
       this.openKeys.remove(info.clientId)
     })
   }
@@ -533,7 +548,10 @@ export class OzoneManager {
     for (const { value } of this.openKeys.getRange()) if (value.createdAtMs < cutoff) expired.push(value)
     if (expired.length === 0) return
     await this.db.transaction(() => {
-      for (const info of expired) {
+      for (const { clientId } of expired) {
+        // Read again inside the transaction: a key committed since the scan keeps its blocks.
+        const info = this.openKeys.get(clientId)
+        if (info === undefined || info.createdAtMs >= cutoff) continue
         this.recordDeleted(`${info.volume}/${info.bucket}/${info.name}`, info.allocated.map((b) => b.blockId))
         this.openKeys.remove(info.clientId)
       }

@@ -11,7 +11,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINES_MAX } from '../../core/limits.ts'
+import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINES_MAX, SCM_DELETE_TXS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
@@ -26,7 +26,7 @@ import { planAround, planPipelines } from './pipelines.ts'
 /** A command the SCM hands a datanode in a heartbeat response. */
 export type DatanodeCommand =
   | { type: 'closeContainer'; containerId: ContainerId }
-  | { type: 'deleteBlocks'; containerId: ContainerId; localIds: LocalId[] }
+  | { type: 'deleteBlocks'; txId: number; containerId: ContainerId; localIds: LocalId[] }
   | { type: 'reregister' }
 
 export interface ContainerReplicaReport {
@@ -35,6 +35,13 @@ export interface ContainerReplicaReport {
   usedBytes: number
   blockCount: number
 }
+
+/**
+ * Blocks of one container to delete (Ozone's DeletedBlocksTransaction), persisted until every
+ * datanode that may hold the container acknowledged it in a heartbeat: a queue in memory
+ * would lose them to an SCM restart, and a datanode that is down would never get them.
+ */
+interface DeleteTx { id: number; containerId: ContainerId; localIds: LocalId[]; pending: DatanodeId[] }
 
 interface ReplicaRecord { state: ContainerState; usedBytes: number; blockCount: number; reportedAtMs: number }
 
@@ -51,6 +58,8 @@ export interface ContainerRecord {
 
 /** IDs are reserved in batches; the persisted ceiling is never handed out twice (Ozone's SequenceIdGenerator). */
 const ID_BATCH = 1000
+/** A deletion not acknowledged within this many datanode heartbeats is sent again. */
+const DELETE_RESEND_HEARTBEATS = 10
 /** Ozone's hdds.container.close.threshold. */
 const CONTAINER_CLOSE_THRESHOLD = 0.9
 
@@ -70,6 +79,7 @@ export class StorageContainerManager {
   private nodesTable!: Database<NodeRecord, string>
   private pipelinesTable!: Database<Pipeline, string>
   private containersTable!: Database<ContainerRecord, number>
+  private deletesTable!: Database<DeleteTx, number>
   private listener?: Listener
   private timer?: ReturnType<typeof setInterval>
 
@@ -77,6 +87,9 @@ export class StorageContainerManager {
   private readonly pipelines = new Map<PipelineId, Pipeline>()
   private readonly containers = new Map<ContainerId, ContainerRecord>()
   private readonly commands = new Map<DatanodeId, DatanodeCommand[]>()
+  /** Per datanode, the deletions it has yet to acknowledge and when each was last sent (0: never). */
+  private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
+  private nextDeleteTxId = 1
   private clusterId = ''
   private inSafeMode = true
   private next = { containerId: 0, localId: 0 }
@@ -102,6 +115,7 @@ export class StorageContainerManager {
     this.nodesTable = this.db.openDB({ name: 'nodeTable' })
     this.pipelinesTable = this.db.openDB({ name: 'pipelineTable' })
     this.containersTable = this.db.openDB({ name: 'containerTable', keyEncoding: 'uint32' })
+    this.deletesTable = this.db.openDB({ name: 'deletedBlocksTable' })
     this.clusterId = (this.meta.get('clusterId') as string | undefined) ?? `CID-${randomUUID()}`
     await this.meta.put('clusterId', this.clusterId)
     for (const key of ['containerId', 'localId'] as const) {
@@ -115,12 +129,17 @@ export class StorageContainerManager {
     }
     for (const { value } of this.pipelinesTable.getRange()) this.pipelines.set(value.id, value)
     for (const { value } of this.containersTable.getRange()) this.containers.set(value.id, value)
+    for (const { key, value } of this.deletesTable.getRange()) {
+      this.nextDeleteTxId = key + 1
+      for (const dn of value.pending) this.deletesOf(dn).set(value.id, 0)
+    }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
     this.metrics.gauge('datanodes_healthy', 'Healthy datanodes', () => this.healthyNodes().length)
     this.metrics.gauge('pipelines_open', 'Open pipelines', () => [...this.pipelines.values()].filter((p) => p.state === 'OPEN').length)
     this.metrics.gauge('containers', 'Containers', () => this.containers.size)
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
+    this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => this.deletesTable.getCount())
 
     const app = createServiceApp({
       service: 'SCM',
@@ -173,7 +192,7 @@ export class StorageContainerManager {
     return { clusterId: this.clusterId }
   }
 
-  private heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown }): { commands: DatanodeCommand[] } {
+  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; deleted?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
     if (!isDatanodeId(a.id)) throw new O3Error('INVALID_ARGUMENT', 'Cannot accept heartbeat: id missing or malformed')
     const node = this.nodes.get(a.id)
     if (node === undefined || node.lastHeartbeatMs === 0) return { commands: [{ type: 'reregister' }] }
@@ -182,8 +201,10 @@ export class StorageContainerManager {
     node.volumes = parseVolumes(a.volumes)
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
     if (!wasHealthy) void this.createPipelines()
+    if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
     const queued = this.commands.get(node.id) ?? []
     const commands = queued.splice(0, HEARTBEAT_COMMANDS_MAX)
+    commands.push(...this.deleteCommandsFor(node.id, HEARTBEAT_COMMANDS_MAX - commands.length))
     return { commands }
   }
 
@@ -380,23 +401,73 @@ export class StorageContainerManager {
     return { state: replica.state }
   }
 
-  /** Blocks of deleted or replaced keys: queued to every datanode holding their containers. */
-  private deleteBlocks(a: { blocks?: unknown }): { queued: number } {
+  /**
+   * Blocks of deleted, replaced, aborted or expired keys: one persisted transaction per
+   * container, for every datanode that may hold it. Answered once committed, so the OM may
+   * forget the blocks then.
+   */
+  private async deleteBlocks(a: { blocks?: unknown }): Promise<{ queued: number }> {
     if (!Array.isArray(a.blocks)) throw new O3Error('INVALID_ARGUMENT', 'Cannot delete blocks: blocks must be an array')
     const byContainer = new Map<ContainerId, LocalId[]>()
     for (const b of a.blocks as BlockId[]) {
-      const cid = parseId<ContainerId>(b.containerId, 'containerId')
+      const cid = parseId<ContainerId>(b?.containerId, 'containerId')
       const localIds = byContainer.get(cid)
       if (localIds === undefined) byContainer.set(cid, [parseId<LocalId>(b.localId, 'localId')])
       else localIds.push(parseId<LocalId>(b.localId, 'localId'))
     }
-    let queued = 0
-    for (const [cid, localIds] of byContainer) {
-      const c = this.containers.get(cid)
+    const txs: DeleteTx[] = []
+    for (const [containerId, localIds] of byContainer) {
+      const c = this.containers.get(containerId)
       if (c === undefined) continue
-      for (const dn of this.holders(c)) { this.queue(dn, { type: 'deleteBlocks', containerId: cid, localIds }); queued++ }
+      const pending = [...this.holders(c)]
+      if (pending.length > 0) txs.push({ id: 0, containerId, localIds, pending })
     }
-    return { queued }
+    if (txs.length === 0) return { queued: 0 }
+    if (this.deletesTable.getCount() + txs.length > SCM_DELETE_TXS_MAX) throw new O3Error('UNAVAILABLE', `Cannot accept block deletions: ${SCM_DELETE_TXS_MAX} are waiting for datanodes already`)
+    for (const tx of txs) tx.id = this.nextDeleteTxId++
+    await this.deletesTable.transaction(() => { for (const tx of txs) this.deletesTable.put(tx.id, tx) })
+    for (const tx of txs) for (const dn of tx.pending) this.deletesOf(dn).set(tx.id, 0)
+    return { queued: txs.length }
+  }
+
+  private deletesOf(dn: DatanodeId): Map<number, number> {
+    let m = this.deletesSent.get(dn)
+    if (m === undefined) { m = new Map(); this.deletesSent.set(dn, m) }
+    return m
+  }
+
+  /** Deletions for a datanode's heartbeat: those never sent, and those it did not acknowledge in time. */
+  private deleteCommandsFor(dn: DatanodeId, room: number): DatanodeCommand[] {
+    const out: DatanodeCommand[] = []
+    const sent = this.deletesSent.get(dn)
+    if (sent === undefined) return out
+    const now = Date.now()
+    const resendMs = DELETE_RESEND_HEARTBEATS * this.config['datanode.heartbeatIntervalMs']
+    for (const [id, at] of sent) {
+      if (out.length >= room) break
+      if (at !== 0 && now - at < resendMs) continue
+      const tx = this.deletesTable.get(id)
+      if (tx === undefined || !tx.pending.includes(dn)) { sent.delete(id); continue }
+      out.push({ type: 'deleteBlocks', txId: id, containerId: tx.containerId, localIds: tx.localIds })
+      sent.set(id, now)
+    }
+    return out
+  }
+
+  /** A datanode did these deletions: it is off their lists, and a deletion every holder did is done. */
+  private async ackDeletes(dn: DatanodeId, raw: unknown[]): Promise<void> {
+    const ids = raw.slice(0, HEARTBEAT_COMMANDS_MAX).filter((x): x is number => typeof x === 'number' && Number.isSafeInteger(x))
+    if (ids.length === 0) return
+    for (const id of ids) this.deletesSent.get(dn)?.delete(id)
+    await this.deletesTable.transaction(() => {
+      for (const id of ids) {
+        const tx = this.deletesTable.get(id)
+        if (tx === undefined) continue
+        const pending = tx.pending.filter((x) => x !== dn)
+        if (pending.length === 0) this.deletesTable.remove(id)
+        else if (pending.length < tx.pending.length) this.deletesTable.put(id, { ...tx, pending })
+      }
+    })
   }
 
   // --- queries ---------------------------------------------------------------------------

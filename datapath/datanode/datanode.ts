@@ -5,7 +5,7 @@
  * SCM. As leader of a RATIS/THREE pipeline it forwards each chunk and putBlock to the
  * followers in parallel and acknowledges only when all hold it.
  */
-import { mkdirSync, readFileSync, writeFileSync, rmSync, statfsSync, existsSync, renameSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
@@ -17,14 +17,14 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
-import { blockFile, containerFile, metadataDbPath } from './layout.ts'
+import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { readBodyInto } from './body.ts'
 
 export interface ChunkInfo {
@@ -80,6 +80,13 @@ interface Volume {
   containers: Database<ContainerData, number>
   blocks: Database<BlockData, [number, number]>
   packed: Database<Buffer, [number, number]>
+  /**
+   * Blocks deleted while their container is open. A writer of an expired key may still
+   * send chunks or a putBlock after the deletion; they are refused rather than bringing
+   * the block back with nobody left to delete it. Dropped when the container closes, after
+   * which no write is taken anyway. Local ids are never reused, so no new block is refused.
+   */
+  deleted: Database<boolean, [number, number]>
 }
 
 interface PendingBlock {
@@ -107,6 +114,8 @@ export class Datanode {
   private readonly volumes: Volume[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
+  /** Block-deletion transactions done here, to acknowledge in the next heartbeat. Lost ones are sent again by the SCM. */
+  private readonly deletedTxIds: number[] = []
   private listener?: Listener
   private heartbeatTimer?: ReturnType<typeof setTimeout>
   private beating: Promise<void> | undefined
@@ -134,6 +143,7 @@ export class Datanode {
   }
 
   async start(): Promise<void> {
+    const startedAtMs = Date.now()
     const dirs = this.dirs
     for (const d of dirs) mkdirSync(d, { recursive: true })
     const idFile = join(dirs[0], 'datanode.id')
@@ -167,6 +177,7 @@ export class Datanode {
       writeFileSync(idFile, JSON.stringify({ id: this.id, clusterId: this.clusterId }))
     }
     this.openVolumes()
+    this.sweepOrphanBlockFiles(startedAtMs)
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -189,10 +200,40 @@ export class Datanode {
         containers: db.openDB({ name: 'containers', keyEncoding: 'uint32' }),
         blocks: db.openDB({ name: 'blocks' }),
         packed: db.openDB({ name: 'packedBlocks', encoding: 'binary' }),
+        deleted: db.openDB({ name: 'deletedBlocks' }),
       }
       this.volumes.push(volume)
       for (const { value } of volume.containers.getRange()) this.containers.set(value.id, { ...value, volume: index })
     })
+  }
+
+  /**
+   * Removes block files that have no block record and predate this start: chunks of blocks
+   * that never got a putBlock, whose pending state died with the previous process. No
+   * putBlock can commit them any more (it needs the chunks from offset 0 pending), so no
+   * key can come to refer to them; and a key refers only to blocks committed on every
+   * replica, which have a record. This reclaims what lost or older deletions left behind.
+   */
+  private sweepOrphanBlockFiles(startedAtMs: number): void {
+    let removed = 0
+    for (const c of this.containers.values()) {
+      const v = this.volumeOf(c)
+      const chunks = chunksDir(v.dir, this.clusterId, c.id)
+      let names: string[]
+      try { names = readdirSync(chunks) } catch { continue }
+      for (const name of names) {
+        const m = /^(\d+)\.block$/.exec(name)
+        if (m === null) continue
+        const localId = Number(m[1])
+        if (!Number.isSafeInteger(localId) || v.blocks.doesExist([c.id, localId])) continue
+        const path = join(chunks, name)
+        const modifiedAtMs = statSync(path, { throwIfNoEntry: false })?.mtimeMs
+        if (modifiedAtMs === undefined || modifiedAtMs >= startedAtMs) continue
+        rmSync(path, { force: true })
+        removed++
+      }
+    }
+    if (removed > 0) log.info(`datanode ${this.id}: removed ${removed} block files without a block record`)
   }
 
   // --- SCM ------------------------------------------------------------------------------
@@ -231,16 +272,28 @@ export class Datanode {
   }
 
   async heartbeat(): Promise<void> {
+    const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
+    let r: { commands: { type: string; txId?: number; containerId?: number; localIds?: number[] }[] }
     try {
       const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
-      const r = await this.scm.call<{ commands: { type: string; containerId?: number; localIds?: number[] }[] }>('heartbeat', { id: this.id, volumes: this.volumeReports(), containers })
-      for (const cmd of r.commands) {
-        if (cmd.type === 'reregister') await this.register(false)
-        else if (cmd.type === 'closeContainer') await this.closeContainer(cmd.containerId as ContainerId).catch(() => {})
-        else if (cmd.type === 'deleteBlocks') await this.deleteBlocks(cmd.containerId as ContainerId, (cmd.localIds ?? []) as LocalId[])
-      }
+      r = await this.scm.call('heartbeat', { id: this.id, volumes: this.volumeReports(), containers, deleted })
     } catch (err) {
+      this.deletedTxIds.unshift(...deleted)
       log.debug(`datanode ${this.id}: heartbeat failed: ${(err as Error).message}`)
+      return
+    }
+    // One failed command must not cost the others: each is tried on its own.
+    for (const cmd of r.commands.slice(0, HEARTBEAT_COMMANDS_MAX)) {
+      try {
+        if (cmd.type === 'reregister') await this.register(false)
+        else if (cmd.type === 'closeContainer') await this.closeContainer(parseId<ContainerId>(cmd.containerId, 'containerId'))
+        else if (cmd.type === 'deleteBlocks') {
+          await this.deleteBlocks(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')))
+          if (cmd.txId !== undefined) this.deletedTxIds.push(parseId<number>(cmd.txId, 'txId'))
+        }
+      } catch (err) {
+        log.debug(`datanode ${this.id}: command ${cmd.type} failed: ${(err as Error).message}`)
+      }
     }
   }
 
@@ -286,30 +339,42 @@ export class Datanode {
       c.state = 'CLOSED'
       for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
       await this.writeContainerFile(c)
+      const v = this.volumeOf(c)
+      await v.db.transaction(() => {
+        for (const key of v.deleted.getKeys({ start: [id, 0], end: [id + 1, 0] })) v.deleted.remove(key)
+      })
       log.debug(`datanode ${this.id}: container ${id} CLOSED`)
     }
     return { state: c.state }
   }
 
+  /**
+   * Deletes blocks of deleted, replaced, aborted or expired keys. A block of an open key that
+   * never got a putBlock has chunks on disk but no record (or only pending chunks in memory):
+   * its file goes too, whatever the records say, so that failed writes leave nothing behind.
+   * Deleting is idempotent: the SCM may send a command again.
+   */
   private async deleteBlocks(id: ContainerId, localIds: LocalId[]): Promise<void> {
     const c = this.containers.get(id)
     if (c === undefined) return
     const v = this.volumeOf(c)
+    for (const lid of localIds) this.pending.delete(blockIdString({ containerId: id, localId: lid }))
     // One commit for the whole command: the metadata goes first, then the files it named.
-    const files: string[] = []
     await v.db.transaction(() => {
+      let changed = false
       for (const lid of localIds) {
+        if (c.state === 'OPEN') v.deleted.put([id, lid], true)
         const b = v.blocks.get([id, lid])
         if (b === undefined) continue
         v.blocks.remove([id, lid])
         if (b.packed) v.packed.remove([id, lid])
-        else files.push(blockFile(v.dir, this.clusterId, id, lid))
         c.blockCount = Math.max(0, c.blockCount - 1)
         c.usedBytes = Math.max(0, c.usedBytes - b.length)
+        changed = true
       }
-      v.containers.put(c.id, c)
+      if (changed) v.containers.put(c.id, c)
     })
-    for (const file of files) rmSync(file, { force: true })
+    for (const lid of localIds) rmSync(blockFile(v.dir, this.clusterId, id, lid), { force: true })
   }
 
   // --- chunks and blocks ----------------------------------------------------------------
@@ -336,6 +401,7 @@ export class Datanode {
     if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (data and checksums)`)
     const container = await this.openContainer(args)
     const key = `${args.containerId}:${args.localId}`
+    this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot write chunk: ${DATANODE_PENDING_BLOCKS_MAX} blocks already pending`)
     const slab = await this.slabs.acquire()
     try {
@@ -355,6 +421,11 @@ export class Datanode {
         })
       const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
       await allSettledOrThrow([local, ...forwarded])
+      // Deleted while the bytes went to disk: the file the write may have brought back goes again.
+      if (this.isDeleted(container, args.localId as LocalId)) {
+        rmSync(blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), { force: true })
+        this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
+      }
       const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
       pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: bytes.slice(args.length, total) })
       if (packed) pending.packed = bytes.slice(0, args.length)
@@ -418,19 +489,35 @@ export class Datanode {
       committedAtMs: Date.now(),
     }
     assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
-    const lengthBefore = previous?.length ?? 0
-    await v.db.transaction(() => {
+    this.assertNotDeleted(c, localId, 'commit')
+    const committed = await v.db.transaction(() => {
+      if (v.deleted.doesExist([containerId, localId])) return false
+      // The counters change in the commit that adds the block, read against the record as
+      // this commit sees it: a restart then finds them exact (Ozone keeps #BLOCKCOUNT and
+      // #BYTESUSED in the container's metadata table, written in putBlock's batch).
+      const stored = v.blocks.get([containerId, localId])
       v.blocks.put([containerId, localId], block)
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
+      if (stored === undefined) c.blockCount++
+      c.usedBytes += length - (stored?.length ?? 0)
+      v.containers.put(c.id, c)
+      return true
     })
+    if (!committed) throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
     // Chunks past `length` stay pending: with putBlock running beside the writes, later
     // chunks may already have arrived, and the next putBlock commits them.
     if (pending !== undefined) {
       for (const offset of [...pending.chunks.keys()]) if (offset < length) pending.chunks.delete(offset)
       if (pending.chunks.size === 0) this.pending.delete(key)
     }
-    if (previous === undefined) c.blockCount++
-    c.usedBytes += length - lengthBefore
+  }
+
+  private isDeleted(c: ContainerData, localId: LocalId): boolean {
+    return this.volumeOf(c).deleted.doesExist([c.id, localId])
+  }
+
+  private assertNotDeleted(c: ContainerData, localId: LocalId, action: string): void {
+    if (this.isDeleted(c, localId)) throw new O3Error('BLOCK_NOT_FOUND', `Cannot ${action} block ${c.id}:${localId}: it was deleted`)
   }
 
   private block(a: { containerId?: unknown; localId?: unknown }): { c: ContainerData; v: Volume; b: BlockData } {

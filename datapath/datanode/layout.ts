@@ -19,9 +19,14 @@ export function containerDir(volumeDir: string, clusterId: string, id: Container
   return join(clusterRoot(volumeDir, clusterId), 'current', `containerDir${n}`, String(id))
 }
 
+/** The folder of a container's block files, each named `<localId>.block`. */
+export function chunksDir(volumeDir: string, clusterId: string, id: ContainerId): string {
+  return join(containerDir(volumeDir, clusterId, id), 'chunks')
+}
+
 export function blockFile(volumeDir: string, clusterId: string, id: ContainerId, localId: LocalId): string {
   assert(Number.isSafeInteger(localId) && localId >= 0, 'local id not a safe integer')
-  return join(containerDir(volumeDir, clusterId, id), 'chunks', `${localId}.block`)
+  return join(chunksDir(volumeDir, clusterId, id), `${localId}.block`)
 }
 
 export function containerFile(volumeDir: string, clusterId: string, id: ContainerId): string {

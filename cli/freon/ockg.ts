@@ -9,7 +9,7 @@ import { O3Error } from '../../core/errors.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { option, stringOption, type Invocation } from '../args.ts'
 import { patternFor, payloadParts } from './payload.ts'
-import { announce, freonOptions, keyName, report, runOps, summarize } from './runner.ts'
+import { freonOptions, keyName, report, runOps, summarize } from './runner.ts'
 
 /** Ozone's -s default: 10 KiB. */
 const SIZE_BYTES_DEFAULT = 10_240
@@ -34,9 +34,8 @@ export async function run(inv: Invocation): Promise<void> {
   const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
   await ensureVolumeAndBucket(client, volume, bucket, replication)
   const pat = patternFor(sizeBytes)
-  announce(o, `writing keys of ${sizeBytes} bytes to /${volume}/${bucket}`)
   const outcome = await runOps({
-    label: 'ockg', count: o.count, threads: o.threads, failAtEnd: o.failAtEnd, progress: !o.json,
+    label: 'ockg', freon: o, what: `writing keys of ${sizeBytes} bytes to /${volume}/${bucket}`,
     async op(i) {
       const key = keyName(o.prefix, i)
       const w = await client.openKeyWriter(volume, bucket, key, { replication, sizeBytes })

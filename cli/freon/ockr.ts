@@ -8,7 +8,7 @@ import { FREON_PATTERN_BYTES } from '../../core/limits.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { option, type Invocation } from '../args.ts'
 import { pattern, patternFor, PayloadCheck } from './payload.ts'
-import { announce, freonOptions, keyName, report, runOps, summarize } from './runner.ts'
+import { freonOptions, keyName, report, runOps, summarize } from './runner.ts'
 
 export async function run(inv: Invocation): Promise<void> {
   const o = freonOptions(inv)
@@ -17,9 +17,8 @@ export async function run(inv: Invocation): Promise<void> {
   // Without -s a key may be of any size, so the whole pattern is needed to check it.
   const pat = o.sizeBytes === undefined ? pattern(FREON_PATTERN_BYTES) : patternFor(o.sizeBytes)
   const sizes = new Set<number>()
-  announce(o, `reading and verifying keys of /${volume}/${bucket}`)
   const outcome = await runOps({
-    label: 'ockr', count: o.count, threads: o.threads, failAtEnd: o.failAtEnd, progress: !o.json,
+    label: 'ockr', freon: o, what: `reading and verifying keys of /${volume}/${bucket}`,
     async op(i) {
       const key = keyName(o.prefix, i)
       const what = `/${volume}/${bucket}/${key}`

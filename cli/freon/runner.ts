@@ -2,8 +2,8 @@
  * What every `o3 freon` generator shares (Ozone's BaseFreonGenerator): the options -n, -t, -s,
  * -p and -f; running operation 0..n-1 from t concurrent callers, timing each; the progress bar
  * on stderr; and the summary (ops, failures, elapsed, ops/s, MB/s, latency percentiles) as a
- * table or JSON. A run with any failure prints its summary and then fails the command (exit 1)
- * with the first error. Only successful operations are timed into the percentiles, so a failed
+ * table or JSON. A run with any failure, or stopped by Ctrl-C, prints its summary and then
+ * fails the command (exit 1) with the first error. Only successful operations are timed into the percentiles, so a failed
  * or wrong read never counts as a fast one.
  */
 import { randomBytes } from 'node:crypto'
@@ -64,23 +64,36 @@ export interface OpsOutcome {
   /** Latencies of the successful operations, ascending. */
   latenciesMs: Float64Array
   firstError: unknown
+  /** Stopped by Ctrl-C (SIGINT) before every operation ran. */
+  interrupted: boolean
 }
 
 /**
  * Runs op(0) … op(count - 1) from `threads` callers, each taking the next index when its last
- * op settles (a closed loop, as Ozone's task runners do). Unless `failAtEnd`, the first
- * failure stops the callers from taking more; the ops in flight still settle. `op` resolves
- * with the bytes it moved.
+ * op settles (a closed loop, as Ozone's task runners do). Unless -f, the first failure stops
+ * the callers from taking more; so does Ctrl-C, and the summary still prints (Ozone prints
+ * its report from a shutdown hook); a second Ctrl-C quits at once. The ops in flight settle
+ * first either way. `op` resolves with the bytes it moved. `what` is announced on stderr
+ * (not with --json), once Ctrl-C is handled.
  */
-export async function runOps(options: { label: string; count: number; threads: number; failAtEnd: boolean; progress: boolean; op: (i: number) => Promise<number> }): Promise<OpsOutcome> {
-  const latenciesMs = new Float64Array(options.count)
+export async function runOps(options: { label: string; freon: FreonOptions; what: string; op: (i: number) => Promise<number> }): Promise<OpsOutcome> {
+  const { count, threads, failAtEnd, json } = options.freon
+  const latenciesMs = new Float64Array(count)
   let next = 0, succeeded = 0, failures = 0, bytes = 0
   let firstError: unknown
-  const bar = options.progress ? await progressBar(options.label, options.count) : undefined
+  let interrupted = false
+  const onSigint = () => {
+    interrupted = true
+    process.stderr.write(`\nfreon ${options.label}: stopping at Ctrl-C once the operations in flight end (Ctrl-C again quits now)\n`)
+    process.once('SIGINT', () => process.exit(130))
+  }
+  process.once('SIGINT', onSigint)
+  if (!json) process.stderr.write(`freon ${options.label}: ${options.what}, prefix ${options.freon.prefix}, ${count} ops from ${threads} threads\n`)
+  const bar = json ? undefined : await progressBar(options.label, count)
   const started = performance.now()
   try {
-    await Promise.all(Array.from({ length: Math.min(options.threads, options.count) }, async () => {
-      while (next < options.count && (options.failAtEnd || failures === 0)) {
+    await Promise.all(Array.from({ length: Math.min(threads, count) }, async () => {
+      while (next < count && (failAtEnd || failures === 0) && !interrupted) {
         const i = next++
         const t = performance.now()
         try {
@@ -97,10 +110,11 @@ export async function runOps(options: { label: string; count: number; threads: n
     }))
   } finally {
     bar?.stop()
+    process.off('SIGINT', onSigint)
   }
   const elapsedSeconds = (performance.now() - started) / 1000
   const timed = latenciesMs.subarray(0, succeeded).sort()
-  return { attempted: succeeded + failures, succeeded, failures, bytes, elapsedSeconds, latenciesMs: timed, firstError }
+  return { attempted: succeeded + failures, succeeded, failures, bytes, elapsedSeconds, latenciesMs: timed, firstError, interrupted }
 }
 
 /** A bar of operations done on stderr, only on a terminal; cli-progress loads only then. */
@@ -133,6 +147,7 @@ export interface FreonSummary {
   mbPerSec: number
   latencyMs: { p50: number; p95: number; p99: number; max: number } | null
   firstError: string | null
+  interrupted: boolean
   [detail: string]: unknown
 }
 
@@ -152,6 +167,7 @@ export function summarize(generator: string, o: FreonOptions, r: OpsOutcome, det
     elapsedSeconds: round(r.elapsedSeconds), opsPerSec: round(r.succeeded / r.elapsedSeconds, 1), mbPerSec: round(r.bytes / 1e6 / r.elapsedSeconds),
     latencyMs: l.length === 0 ? null : { p50: round(percentile(l, 0.5)), p95: round(percentile(l, 0.95)), p99: round(percentile(l, 0.99)), max: round(l[l.length - 1]) },
     firstError: r.failures === 0 ? null : errorText(r.firstError),
+    interrupted: r.interrupted,
   }
 }
 
@@ -168,10 +184,5 @@ export function report(s: FreonSummary, json: boolean): void {
     })
   }
   if (s.failures > 0) throw new Error(`freon ${s.generator}: ${s.failures} of ${s.ops} operations failed; the first: ${s.firstError}`)
-  if (s.succeeded < s.requested) throw new Error(`freon ${s.generator}: only ${s.succeeded} of ${s.requested} operations ran`)
-}
-
-/** The line a person sees before the run starts, on stderr (stdout stays the summary alone). */
-export function announce(o: FreonOptions, what: string): void {
-  if (!o.json) process.stderr.write(`freon: ${what}, prefix ${o.prefix}, ${o.count} ops from ${o.threads} threads\n`)
+  if (s.succeeded < s.requested) throw new Error(`freon ${s.generator}: ${s.interrupted ? 'interrupted: ' : ''}only ${s.succeeded} of ${s.requested} operations ran`)
 }

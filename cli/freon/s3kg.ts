@@ -13,7 +13,7 @@ import { Readable } from 'node:stream'
 import { Pool } from 'undici'
 import { option, stringOption, UsageError, type Invocation } from '../args.ts'
 import { patternFor, payloadParts } from './payload.ts'
-import { announce, freonOptions, keyName, report, runOps, summarize } from './runner.ts'
+import { freonOptions, keyName, report, runOps, summarize } from './runner.ts'
 
 /** Ozone's -s default: 10 KiB. */
 const SIZE_BYTES_DEFAULT = 10_240
@@ -81,9 +81,8 @@ export async function run(inv: Invocation): Promise<void> {
     for (const part of payloadParts(pat, sizeBytes)) { sha256.update(part); md5.update(part) }
     const payloadSha256 = sha256.digest('hex'), etag = `"${md5.digest('hex')}"`
 
-    announce(o, `putting objects of ${sizeBytes} bytes to ${endpoint.origin}/${bucket}`)
     const outcome = await runOps({
-      label: 's3kg', count: o.count, threads: o.threads, failAtEnd: o.failAtEnd, progress: !o.json,
+      label: 's3kg', freon: o, what: `putting objects of ${sizeBytes} bytes to ${endpoint.origin}/${bucket}`,
       async op(i) {
         const path = objectPath(bucket, keyName(o.prefix, i))
         const headers = await signed('PUT', path, { 'content-length': String(sizeBytes), 'x-amz-content-sha256': payloadSha256 })

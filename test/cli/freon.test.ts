@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { startS3Cluster, type S3TestCluster } from '../datapath/s3/s3-cluster.ts'
 import { pattern, parseSize, PayloadCheck } from '../../cli/freon/payload.ts'
@@ -165,6 +165,20 @@ test('s3kg with a wrong secret: every PUT refused, counted, exit 1; no key pair:
   const none = await run(['freon', 's3kg', '-n', '1', '-e', s3.endpoint], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' })
   assert.is(none.code, 2)
   assert.match(none.stderr, /S3 key pair is needed/)
+})
+
+test('Ctrl-C stops taking operations, lets those in flight end, prints the summary and exits 1', async () => {
+  const child = spawn(process.execPath, [o3, 'freon', 'ockg', '-n', '1000000', '-t', '2', '-s', '1KB', '-p', 'interrupted', ...cluster()], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = '', stderr = ''
+  child.stdout.on('data', (d) => { stdout += d })
+  // The announcement is written once Ctrl-C is handled: send it then.
+  child.stderr.on('data', (d) => { if (!stderr.includes('prefix')) { stderr += d; if (stderr.includes('prefix')) child.kill('SIGINT') } else stderr += d })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  assert.is(code, 1, stderr)
+  assert.match(stderr, /stopping at Ctrl-C/)
+  assert.match(stderr, /o3: freon ockg: interrupted: only \d+ of 1000000 operations ran/)
+  assert.match(stdout, /│ interrupted\s+│ true\s+│/)
+  assert.match(stdout, /│ requested\s+│ 1000000\s+│/)
 })
 
 test('bad option values are usage errors (exit 2) before anything runs', async () => {

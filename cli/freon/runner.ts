@@ -3,8 +3,8 @@
  * -p and -f; running operation 0..n-1 from t concurrent callers, timing each; the progress bar
  * on stderr; and the summary (ops, failures, elapsed, ops/s, MB/s, latency percentiles) as a
  * table or JSON. A run with any failure, or stopped by Ctrl-C, prints its summary and then
- * fails the command (exit 1) with the first error. Only successful operations are timed into the percentiles, so a failed
- * or wrong read never counts as a fast one.
+ * fails the command (exit 1) with the first error. Only successful operations are timed into
+ * the percentiles, so a failed or wrong read never counts as a fast one.
  */
 import { randomBytes } from 'node:crypto'
 import { FREON_OPS_MAX, FREON_THREADS_MAX } from '../../core/limits.ts'

@@ -4,6 +4,7 @@
  * monotonic clock (performance.now); does no I/O of its own.
  */
 import { assert } from '../core/assert.ts'
+import { percentile } from '../core/percentile.ts'
 
 export const MB = 1_000_000
 
@@ -79,12 +80,6 @@ export async function measureOps(options: { count: number; concurrency: number; 
   }
 }
 
-/** The nearest-rank percentile of sorted values. */
-export function percentile(sorted: ArrayLike<number>, p: number): number {
-  assert(sorted.length > 0, 'no values')
-  assert(p > 0 && p <= 1, 'percentile out of range')
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]
-}
 
 /** A failed figure: recorded so the run goes on, and the run then exits non-zero. */
 export function failure(err: unknown): { error: string } {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { RaftHost, type StateMachine } from '../core/raft-io/index.ts'
 import type { Entry, NodeId, Snapshot } from '../core/raft/index.ts'
-import { percentile } from './measure.ts'
+import { percentile } from '../core/percentile.ts'
 import { positiveOption, writeResults } from './results.ts'
 
 interface Case {

@@ -15,6 +15,9 @@ async function run(inv: Invocation): Promise<void> {
       case 's3': return await (await import('./s3.ts')).s3(inv)
       case 'sh': return await (await import('./sh.ts')).sh(inv)
       case 'admin': return await (await import('./admin.ts')).admin(inv)
+      case 'freon/ockg': return await (await import('./freon/ockg.ts')).run(inv)
+      case 'freon/ockr': return await (await import('./freon/ockr.ts')).run(inv)
+      case 'freon/s3kg': return await (await import('./freon/s3kg.ts')).run(inv)
     }
   } catch (err) {
     // A command's own usage errors (a bad path, --datanodes 0) point to its help too.

@@ -24,7 +24,7 @@ export interface LeafCommand {
   summary: string
   args: ArgSpec[]
   options: Record<string, OptionSpec>
-  module: 'local' | 'services' | 's3' | 'sh' | 'admin'
+  module: 'local' | 'services' | 's3' | 'sh' | 'admin' | 'freon/ockg' | 'freon/ockr' | 'freon/s3kg'
   /** More lines for its --help. */
   notes?: string
 }
@@ -75,6 +75,30 @@ function service(name: string): LeafCommand {
 
 const S3_USER: Record<string, OptionSpec> = {
   user: { type: 'string', value: 'NAME', help: 'the user (default: $USER)' },
+}
+
+/** What every `o3 freon` generator takes, with Ozone's names and defaults (BaseFreonGenerator). */
+function freonOptions(size: string): Record<string, OptionSpec> {
+  return {
+    'number-of-tests': { type: 'string', short: 'n', value: 'N', default: '1000', help: 'number of keys (operations) (default 1000)' },
+    threads: { type: 'string', short: 't', value: 'T', default: '10', help: 'operations at once (default 10)' },
+    size: { type: 'string', short: 's', value: 'SIZE', help: size },
+    prefix: { type: 'string', short: 'p', value: 'P', help: 'keys are named P/0 ... P/N-1 (default: a random P, printed with the summary)' },
+    'fail-at-end': { type: 'boolean', short: 'f', default: false, help: 'run every operation even after a failure (default: stop at the first)' },
+  }
+}
+
+const SIZE_HELP = 'bytes per key: 10240, 4KB, 4KiB, 1MB, 64MiB (KB = 1000, KiB = 1024; default 10240)'
+
+const FREON_NOTES = `Shows a progress bar on stderr when it is a terminal (not with --json), then a summary:
+ops, failures, elapsed seconds, ops/s, MB/s, latency p50/p95/p99/max of the successful ops.
+Exits 1 after the summary if any operation failed.`
+
+function volumeBucket(bucketHelp: string): Record<string, OptionSpec> {
+  return {
+    volume: { type: 'string', short: 'v', value: 'VOLUME', default: 'vol1', help: 'the volume (default vol1)' },
+    bucket: { type: 'string', short: 'b', value: 'BUCKET', default: 'bucket1', help: bucketHelp },
+  }
 }
 
 export const COMMANDS: GroupCommand = {
@@ -160,6 +184,45 @@ again keeps every key.`,
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },
+      },
+    },
+    freon: {
+      summary: 'load generators, as `ozone freon`',
+      commands: {
+        ockg: {
+          summary: 'write keys with the native client (OzoneClientKeyGenerator)',
+          args: [],
+          module: 'freon/ockg',
+          options: {
+            ...freonOptions(SIZE_HELP), ...volumeBucket('the bucket (default bucket1); it and the volume are created if missing'),
+            ...replication('the bucket\'s'), ...CLIENT_OPTIONS,
+          },
+          notes: FREON_NOTES,
+        },
+        ockr: {
+          summary: 'read back and verify the keys ockg wrote, byte for byte (same -p)',
+          args: [],
+          module: 'freon/ockr',
+          options: {
+            ...freonOptions('every key must have this size (default: any size; each is checked against its own length)'),
+            ...volumeBucket('the bucket (default bucket1)'), ...CLIENT_OPTIONS,
+          },
+          notes: FREON_NOTES,
+        },
+        s3kg: {
+          summary: 'PUT objects through the S3 gateway (S3KeyGenerator)',
+          args: [],
+          module: 'freon/s3kg',
+          options: {
+            ...freonOptions(SIZE_HELP),
+            bucket: { type: 'string', short: 'b', value: 'BUCKET', default: 'bucket1', help: 'the S3 bucket (default bucket1), created if missing' },
+            endpoint: { type: 'string', short: 'e', value: 'URL', default: process.env.O3_S3_ENDPOINT ?? 'http://127.0.0.1:9878', help: 'the S3 gateway ($O3_S3_ENDPOINT, else o3 local\'s http://127.0.0.1:9878)' },
+            'access-key': { type: 'string', value: 'ID', help: 'the S3 access key (default $AWS_ACCESS_KEY_ID; o3 s3 getsecret makes a pair)' },
+            'secret-key': { type: 'string', value: 'SECRET', help: 'the S3 secret (default $AWS_SECRET_ACCESS_KEY)' },
+            json: CLIENT_OPTIONS.json,
+          },
+          notes: FREON_NOTES,
+        },
       },
     },
   },

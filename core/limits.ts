@@ -63,8 +63,18 @@ export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
 export const SCM_DELETE_TXS_MAX = 1_000_000
 
+/** `o3 freon`: operations of one run (each keeps an 8-byte latency), concurrent callers, and
+ *  the one pattern block every payload repeats (a whole number of default chunks, so that a
+ *  key write sends it without a copy). */
+export const FREON_OPS_MAX = 10_000_000
+export const FREON_THREADS_MAX = 1024
+export const FREON_PATTERN_BYTES = 4 * MiB
+/** The largest key `o3 freon -s` writes: S3's largest object, 5 TiB. */
+export const FREON_SIZE_BYTES_MAX = 5 * 1024 * GiB
+
 assert(CHUNK_SIZE_BYTES_DEFAULT <= CHUNK_SIZE_BYTES_MAX, 'default chunk exceeds max chunk')
 assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must hold whole checksums')
 assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must hold whole chunks')
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
+assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')

@@ -60,6 +60,7 @@ const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'in
 interface Route {
   name: string
   run: (ctx: S3Context) => Promise<Response>
+  /** The handler reads the request's own key first (headObject): the lookup reads it too. */
   readsObject?: boolean
 }
 
@@ -205,10 +206,7 @@ export class S3Gateway {
     return { bucket, key, virtualHosted }
   }
 
-  /**
-   * The handler of a request, from its method, bucket, key, query and headers. `readsObject`:
-   * the handler reads the request's key first thing (headObject), so the lookup fetches it.
-   */
+  /** The handler of a request, from its method, bucket, key, query and headers alone. */
   private route(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>): Route {
     const q = ctx.query
     const m = ctx.method

@@ -252,7 +252,8 @@ export class S3Gateway {
         if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart }
         if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging }
         if (copy) return { name: 'CopyObject', run: copyObject }
-        return { name: 'PutObject', run: putObject }
+        // A create-only PUT (If-None-Match: *) looks for the key before taking the body.
+        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*' }
       case 'DELETE':
         if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload }
         if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging }

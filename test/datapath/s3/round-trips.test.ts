@@ -2,12 +2,13 @@
  * Goal: a small S3 object costs few internal round trips. A 4 KiB PutObject makes three OM
  * calls (the lookup that returns the access key's secret with the bucket, openKey with its
  * first block already allocated, commitKey) and one datanode request (the chunk written and
- * its block committed together); a 4 KiB GetObject one OM call and one datanode request;
- * HeadObject one OM call. The one lookup caches nothing: a revoked key, a deleted bucket and
- * a bucket that changed owner are seen by the very next request, with the same error as
- * before. Method: a real gateway over a mini cluster of one datanode; each service's own
- * Prometheus counters (o3_<service>_rpc_requests_total by method, on GET /prom) read before
- * and after each request.
+ * its block committed together), a create-only one (If-None-Match: *) no more; a 4 KiB
+ * GetObject one OM call and one datanode request; HeadObject one OM call. The one lookup
+ * caches nothing: a revoked key, a deleted bucket and a bucket that changed owner are seen by
+ * the very next request, with the same error as before. Method: a real gateway over a mini
+ * cluster of one datanode; each service's own Prometheus counters
+ * (o3_<service>_rpc_requests_total by method, on GET /prom) read before and after each
+ * request.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -81,6 +82,18 @@ test('PutObject of 4 KiB: three OM calls (lookup, openKey with its block, commit
   assert.is(calls.om.get('allocateBlock'), undefined, show(calls))
   assert.is(total(calls.datanode), 1, show(calls))
   assert.is(calls.datanode.get('writeChunk'), 1, show(calls))
+})
+
+test('PutObject with If-None-Match: * costs no OM call more than a plain PUT; on an existing key 412 after one', async () => {
+  const body = randomBytes(4096)
+  const calls = await callsOf(() => s3.send(new PutObjectCommand({ Bucket: 'small', Key: 'once', Body: body, IfNoneMatch: '*' })))
+  assert.ok(total(calls.om) <= 3, show(calls))
+  assert.is(total(calls.datanode), 1, show(calls))
+  let e: { name: string; status?: number } | undefined
+  const again = await callsOf(async () => { e = await errorOf(s3.send(new PutObjectCommand({ Bucket: 'small', Key: 'once', Body: body, IfNoneMatch: '*' }))) })
+  assert.is(e!.status, 412)
+  assert.is(total(again.om), 1, show(again))
+  assert.is(total(again.datanode), 0, show(again))
 })
 
 test('GetObject of 4 KiB: one OM call and one datanode request', async () => {

@@ -58,6 +58,15 @@ export const DATANODE_PENDING_BLOCKS_MAX = 100_000
 export const DATANODE_PIPELINE_LIMIT = 2
 export const PIPELINES_MAX = 10_000
 
+/**
+ * S3 bodies of at most this many bytes are hashed (MD5 ETag, SHA-256, x-amz-checksum-*) on
+ * the main thread as they arrive; larger ones in the worker pool. Measured with
+ * bench/digest-inline.ts (two runs, 2 shared vCPUs): the pool's hand-off costs the main thread
+ * 44-101 us per body whatever its size; hashing inline costs 8-15 us at 4 KiB, 23-46 us at
+ * 16 KiB, 44-64 us at 32 KiB (above the hand-off for MD5 + SHA-256) and 85-130 us at 64 KiB.
+ */
+export const DIGEST_INLINE_BYTES_MAX = 16 * KiB
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */

@@ -3,6 +3,7 @@
  * OmVolumeArgs, OmBucketInfo, OmKeyInfo). Wire types shared with the client. Pure.
  */
 import { assert } from './assert.ts'
+import type { WireError } from './errors.ts'
 import type { AllocatedBlock, BlockId, ChecksumType, KeyLocation } from './wire.ts'
 
 export interface VolumeInfo {
@@ -136,4 +137,21 @@ export interface S3Secret {
   user: string
   awsAccessKey: string
   awsSecret: string
+}
+
+/** One part of an S3 lookup: the record, or the error looking it up ended in. */
+export type LookupPart<T> = { ok: true; value: T } | { ok: false; error: WireError }
+
+/**
+ * What the S3 gateway needs before any handler runs, read in one OM call (OM.s3Lookup): the
+ * secret of the request's access key and, when asked, its bucket and key. Read afresh on every
+ * request, so a revoked key or a deleted bucket is seen by the very next one. `key` is
+ * looked up only when the bucket exists and belongs to the key pair's user: for anyone else
+ * the gateway answers AccessDenied at the bucket.
+ */
+export interface S3LookupResult {
+  user: string
+  awsSecret: string
+  bucket?: LookupPart<BucketInfo>
+  key?: LookupPart<KeyInfo>
 }

@@ -22,7 +22,7 @@ import {
 } from '../../core/wire.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import {
-  appendParts, partCount, type BucketInfo, type CommittedBlock, type KeyInfo, type ListKeysResult, type OpenKeyInfo, type OpenKeyResult, type PartRun, type S3Secret, type VolumeInfo,
+  appendParts, partCount, type BucketInfo, type CommittedBlock, type KeyInfo, type ListKeysResult, type LookupPart, type OpenKeyInfo, type OpenKeyResult, type PartRun, type S3LookupResult, type S3Secret, type VolumeInfo,
 } from '../../core/om-wire.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
@@ -121,6 +121,7 @@ export class OzoneManager {
         getS3Secret: (a) => this.getS3Secret(a),
         revokeS3Secret: (a) => this.revokeS3Secret(a),
         lookupS3Secret: (a) => this.lookupS3Secret(a),
+        s3Lookup: (a) => this.s3Lookup(a),
       },
     })
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['om.port'], name: 'OM' })
@@ -540,6 +541,25 @@ export class OzoneManager {
     return secret
   }
 
+  /**
+   * Everything the S3 gateway reads before its handler, in one read-only call: the access
+   * key's secret (PERMISSION_DENIED when unknown, as lookupS3Secret), then, if named, the
+   * bucket, then, if named and the bucket is the user's, the key with its current locations.
+   * A bucket or key that cannot be read comes back as its error code, not thrown: the
+   * gateway verifies the signature first and answers the error only where today's handler
+   * would (NoSuchBucket, AccessDenied, NoSuchKey). Nothing is cached on either side.
+   */
+  private async s3Lookup(a: { accessKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown }): Promise<S3LookupResult> {
+    const secret = this.lookupS3Secret(a)
+    const out: S3LookupResult = { user: secret.user, awsSecret: secret.awsSecret }
+    if (a.bucket === undefined) return out
+    const bucket = await lookupPart(async () => this.getBucket(checkVolumeName(a.volume), checkBucketName(a.bucket)))
+    out.bucket = bucket
+    if (a.key === undefined || !bucket.ok || bucket.value.owner !== secret.user) return out
+    out.key = await lookupPart(() => this.lookupKey({ volume: a.volume, bucket: a.bucket, key: a.key }))
+    return out
+  }
+
   // --- background -----------------------------------------------------------------------
 
   private async expireOpenKeys(): Promise<void> {
@@ -565,6 +585,16 @@ export class OzoneManager {
     if (batch.length === 0) return
     await this.scm.call('deleteBlocks', { blocks: batch.flatMap((b) => b.entry.blocks) })
     await this.deleted.transaction(() => { for (const b of batch) this.deleted.remove(b.id) })
+  }
+}
+
+/** Runs one part of a lookup; an operating error becomes its wire form, anything else is thrown. */
+async function lookupPart<T>(run: () => Promise<T>): Promise<LookupPart<T>> {
+  try {
+    return { ok: true, value: await run() }
+  } catch (err) {
+    if (err instanceof O3Error) return { ok: false, error: err.toWire() }
+    throw err
   }
 }
 

@@ -7,7 +7,7 @@ import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
-import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
+import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3LookupResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { SlabPool } from '../workers/index.ts'
@@ -183,6 +183,13 @@ export class O3Client {
   }
   lookupS3Secret(accessKey: string): Promise<S3Secret> {
     return this.om.call('lookupS3Secret', { accessKey }, { idempotent: true })
+  }
+  /**
+   * The access key's user and secret and, when named, the bucket and key (each a record or
+   * the error reading it), in one OM call: what the S3 gateway reads before each request.
+   */
+  s3Lookup(args: { accessKey: string; volume?: string; bucket?: string; key?: string }): Promise<S3LookupResult> {
+    return this.om.call('s3Lookup', args, { idempotent: true })
   }
 
   /** Calls an SCM admin RPC (datanode, pipeline, container and safemode queries). */

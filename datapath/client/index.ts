@@ -5,4 +5,4 @@
 export { O3Client, type O3ClientOptions, type PutKeyOptions, type KeySource } from './client.ts'
 export { KeyWriter } from './key-writer.ts'
 export { resolveRange } from './key-reader.ts'
-export type { VolumeInfo, BucketInfo, KeyInfo, ListKeysResult, S3Secret } from '../../core/om-wire.ts'
+export type { VolumeInfo, BucketInfo, KeyInfo, ListKeysResult, S3LookupResult, S3Secret } from '../../core/om-wire.ts'

@@ -1,10 +1,11 @@
 /** @module
- * What every S3 handler gets (the authenticated request, its bucket and key) and the helpers
- * they share: owned-bucket checks, object metadata to and from headers, streaming a body
- * into a key with its ETag and checksums. Handlers return web `Response`s.
+ * What every S3 handler gets (the authenticated request, its bucket and key, and what the
+ * OM said about them when it checked the access key) and the helpers they share:
+ * owned-bucket checks, object metadata to and from headers, streaming a body into a key
+ * with its ETag and checksums. Handlers return web `Response`s.
  */
-import type { BucketInfo, KeyInfo, O3Client } from '../client/index.ts'
-import { O3Error } from '../../core/errors.ts'
+import type { BucketInfo, KeyInfo, O3Client, S3LookupResult } from '../client/index.ts'
+import { O3Error, fromWire } from '../../core/errors.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { RequestAuth } from './auth.ts'
@@ -26,17 +27,30 @@ export interface S3Context {
   user: string
   /** How the request was signed (SigV2 or SigV4): only reading its body cares. */
   auth: RequestAuth
+  /**
+   * The request's own bucket and key as the OM found them in the call that returned the
+   * access key's secret (OM.s3Lookup), for this request only: ownedBucket and headObject
+   * answer from it instead of asking again. Absent parts are asked for as before.
+   */
+  found: Pick<S3LookupResult, 'bucket' | 'key'>
   region: string
   requestId: string
   /** Reports a response body that failed after its status line was sent (logged and counted). */
   bodyFailed(err: unknown): void
 }
 
+/** The record the request's lookup holds, or its error thrown as the OM call would have. */
+function fromLookup<T>(part: NonNullable<S3LookupResult['bucket'] | S3LookupResult['key']>): T {
+  if (part.ok) return part.value as T
+  throw fromWire(part.error, 'lookup failed')
+}
+
 /** The bucket if it exists and belongs to the requester. */
 export async function ownedBucket(ctx: S3Context, bucket = ctx.bucket!): Promise<BucketInfo> {
   let info: BucketInfo
   try {
-    info = await ctx.client.getBucket(S3_VOLUME, bucket)
+    const found = bucket === ctx.bucket ? ctx.found.bucket : undefined
+    info = found !== undefined ? fromLookup<BucketInfo>(found) : await ctx.client.getBucket(S3_VOLUME, bucket)
   } catch (err) {
     if (err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND' || err.code === 'INVALID_BUCKET_NAME')) throw new S3Error('NoSuchBucket', `The specified bucket ${bucket} does not exist`)
     throw err
@@ -48,7 +62,8 @@ export async function ownedBucket(ctx: S3Context, bucket = ctx.bucket!): Promise
 /** Looks up a key; NoSuchKey when absent. */
 export async function headObject(ctx: S3Context, bucket: string, key: string): Promise<KeyInfo> {
   try {
-    return await ctx.client.headKey(S3_VOLUME, bucket, key)
+    const found = bucket === ctx.bucket && key === ctx.key ? ctx.found.key : undefined
+    return found !== undefined ? fromLookup<KeyInfo>(found) : await ctx.client.headKey(S3_VOLUME, bucket, key)
   } catch (err) {
     if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') throw new S3Error('NoSuchKey', 'The specified key does not exist')
     throw err

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
-import { StreamDigest } from './digests.ts'
+import { bodyDigest } from './inline-digest.ts'
 import {
   describingMetadata, etagOf, evaluateConditions, headObject, metadataFromHeaders, ownedBucket, preconditionFailed, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
@@ -37,9 +37,9 @@ async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: stri
   return { ...src, info }
 }
 
-/** A source key's bytes as an upload payload, MD5 computed in the worker pool. */
+/** A source key's bytes as an upload payload, MD5 computed inline when small, else in the worker pool. */
 function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; length: number }): Payload {
-  const digest = new StreamDigest(['md5'])
+  const digest = bodyDigest(['md5'], range.length)
   let resolve!: (r: PayloadResult) => void
   const result = new Promise<PayloadResult>((r) => { resolve = r })
   async function* source(): AsyncGenerator<Uint8Array> {

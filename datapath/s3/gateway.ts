@@ -1,6 +1,8 @@
 /** @module
  * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
- * secrets from the OM, never cached so a revoked key stops at once), finds the bucket and key
+ * secrets from the OM, never cached so a revoked key stops at once; the same OM call reads
+ * the request's bucket, and key for GET/HEAD, so a deleted bucket is seen at once too and a
+ * small request makes one metadata round trip), finds the bucket and key
  * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
  * answers failures in S3's XML error format with a RequestId. Anything it does not implement
  * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
@@ -16,7 +18,7 @@ import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client } from '../client/index.ts'
 import { authenticate } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
-import type { S3Context } from './context.ts'
+import { S3_VOLUME, type S3Context } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
@@ -53,6 +55,14 @@ export interface S3GatewayOptions {
 const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
   'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
+
+/** A request's handler, by the operation name metrics count it under. */
+interface Route {
+  name: string
+  run: (ctx: S3Context) => Promise<Response>
+  /** The handler reads the request's own key first (headObject): the lookup reads it too. */
+  readsObject?: boolean
+}
 
 export class S3Gateway {
   readonly metrics = new ServiceMetrics('s3g')
@@ -139,14 +149,24 @@ export class S3Gateway {
       const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
       const { bucket, key, virtualHosted } = this.locate(rawPath, req.headers.get('host') ?? url.host)
       const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
+      // The route is chosen from the request line alone, so that the one OM call that returns
+      // the access key's secret also reads what the handler will need: the bucket and, for
+      // GetObject and HeadObject, the key. The handler still runs only after the signature
+      // verifies, and learns nothing from the lookup that it would not have asked for.
+      const route = this.route({ req, method: req.method, query, bucket, key })
+      let found: S3Context['found'] = {}
       const { user, auth } = await authenticate(signed, query, {
-        nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined, lookupSecret: (accessKey) => this.client.lookupS3Secret(accessKey),
+        nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
+        lookupSecret: async (accessKey) => {
+          const r = await this.client.s3Lookup({ accessKey, volume: S3_VOLUME, bucket, key: route.readsObject === true ? key : undefined })
+          found = { bucket: r.bucket, key: r.key }
+          return r
+        },
       })
       const ctx: S3Context = {
-        client: this.client, req, method: req.method, query, bucket, key, user, auth, region: this.region, requestId,
+        client: this.client, req, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err),
       }
-      const route = this.route(ctx)
       op = route.name
       res = await route.run(ctx)
     } catch (err) {
@@ -186,7 +206,8 @@ export class S3Gateway {
     return { bucket, key, virtualHosted }
   }
 
-  private route(ctx: S3Context): { name: string; run: (ctx: S3Context) => Promise<Response> } {
+  /** The handler of a request, from its method, bucket, key, query and headers alone. */
+  private route(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>): Route {
     const q = ctx.query
     const m = ctx.method
     const unsupported = UNSUPPORTED.find((s) => q.has(s))
@@ -225,13 +246,14 @@ export class S3Gateway {
       case 'GET':
         if (q.has('uploadId')) return { name: 'ListParts', run: listParts }
         if (q.has('tagging')) return { name: 'GetObjectTagging', run: getObjectTagging }
-        return { name: 'GetObject', run: (c) => getObject(c, false) }
-      case 'HEAD': return { name: 'HeadObject', run: (c) => getObject(c, true) }
+        return { name: 'GetObject', run: (c) => getObject(c, false), readsObject: true }
+      case 'HEAD': return { name: 'HeadObject', run: (c) => getObject(c, true), readsObject: true }
       case 'PUT':
         if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart }
         if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging }
         if (copy) return { name: 'CopyObject', run: copyObject }
-        return { name: 'PutObject', run: putObject }
+        // A create-only PUT (If-None-Match: *) looks for the key before taking the body.
+        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*' }
       case 'DELETE':
         if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload }
         if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging }

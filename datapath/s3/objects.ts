@@ -18,12 +18,13 @@ import { readXml, xmlResponse } from './xml.ts'
 /** DeleteObjects takes at most this many keys (S3's limit). */
 const DELETE_OBJECTS_COUNT_MAX = 1000
 
-async function keyExists(ctx: S3Context, key: string): Promise<boolean> {
+/** Whether the request's key exists now (as the request's lookup found it, when it read it). */
+async function keyExists(ctx: S3Context): Promise<boolean> {
   try {
-    await ctx.client.headKey(S3_VOLUME, ctx.bucket!, key)
+    await headObject(ctx, ctx.bucket!, ctx.key!)
     return true
   } catch (err) {
-    if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') return false
+    if (err instanceof S3Error && err.code === 'NoSuchKey') return false
     throw err
   }
 }
@@ -33,7 +34,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   const createOnly = ctx.req.headers.get('if-none-match') === '*'
   // The early look spares uploading a body that will be refused; the OM's conditional commit
   // is what makes create-only atomic when two writers race.
-  if (createOnly && await keyExists(ctx, ctx.key!)) throw preconditionFailed()
+  if (createOnly && await keyExists(ctx)) throw preconditionFailed()
   const payload = requestPayload(ctx)
   let info: KeyInfo
   try {

@@ -9,6 +9,7 @@
 import type { DigestName } from '../workers/index.ts'
 import type { RequestAuth } from './auth.ts'
 import { StreamDigest } from './digests.ts'
+import { bodyDigest } from './inline-digest.ts'
 import { S3Error } from './errors.ts'
 import { chunkSignature, EMPTY_SHA256, safeEqual, trailerSignature, type AuthParams } from './sigv4.ts'
 
@@ -75,7 +76,7 @@ export function readPayload(o: PayloadOptions): Payload {
   const names: DigestName[] = ['md5']
   if (algorithm !== undefined && algorithm !== 'sha256') names.push(algorithm)
   if (hashed || algorithm === 'sha256') names.push('sha256')
-  const digest = new StreamDigest(names)
+  const digest = bodyDigest(names, sizeBytes)
   let resolve!: (r: PayloadResult) => void, reject!: (e: unknown) => void
   const result = new Promise<PayloadResult>((res, rej) => { resolve = res; reject = rej })
   result.catch(() => {})

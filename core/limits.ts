@@ -34,6 +34,19 @@ export const RPC_BODY_BYTES_MAX = 4 * MiB
 export const RPC_TIMEOUT_MS_DEFAULT = 30_000
 export const RPC_RETRY_COUNT_MAX = 5
 
+/**
+ * HTTP (every service): an answer sent before its request body was read whole (an early
+ * error, a RequestTimeout) is followed by reading and discarding the rest of the body, so that
+ * a client still sending reads the answer rather than a connection reset. Up to this many
+ * bytes or this long the connection stays reusable; past either, it is half-closed (FIN after
+ * the answer) and input is still discarded while it keeps coming (nginx's lingering close:
+ * lingering_timeout 5 s, lingering_time 30 s), then closed.
+ */
+export const HTTP_BODY_DRAIN_BYTES_MAX = 64 * MiB
+export const HTTP_BODY_DRAIN_MS_MAX = 5_000
+export const HTTP_LINGER_IDLE_MS_MAX = 5_000
+export const HTTP_LINGER_MS_MAX = 30_000
+
 /** Blocks the OM fetches from the SCM in one allocateBlock call and keeps ready per replication. */
 export const OM_BLOCK_BATCH_COUNT = 8
 /** Blocks preallocated in one openKey (Ozone's ozone.key.preallocation.maxblocks is 64). */
@@ -63,4 +76,5 @@ assert(CHUNK_SIZE_BYTES_DEFAULT <= CHUNK_SIZE_BYTES_MAX, 'default chunk exceeds 
 assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must hold whole checksums')
 assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must hold whole chunks')
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
+assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')

@@ -56,6 +56,12 @@ export const ALLOCATE_BLOCK_COUNT_MAX = 64
 /** Client write window: chunks in flight per key writer, and chunks written between putBlock. */
 export const CLIENT_CHUNKS_INFLIGHT_MAX = 4
 export const CLIENT_FLUSH_CHUNKS = 4
+/**
+ * How long a key writer waits for a payload slab before the write fails UNAVAILABLE (the S3
+ * gateway answers 503): the pool is shared, and waiting is back-pressure only while others
+ * give slabs back.
+ */
+export const CLIENT_SLAB_WAIT_MS_MAX = 30_000
 /** Block rewrites after failures before a key write gives up. */
 export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
 /** Read-ahead of a key reader, in chunks. */

@@ -35,6 +35,18 @@ export const RPC_TIMEOUT_MS_DEFAULT = 30_000
 export const RPC_RETRY_COUNT_MAX = 5
 
 /**
+ * S3 gateway: how long a request body may send nothing before the upload is answered
+ * RequestTimeout (S3 closes a connection idle for about 20 s). Config: s3g.bodyIdleTimeoutMs.
+ */
+export const S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT = 20_000
+/**
+ * How often a silent upload body is checked (at most; an eighth of the idle timeout when that
+ * is shorter): each time, if others wait for payload slabs, its writer sends what it has and
+ * gives its slabs back (KeyWriter.park), so idle uploads hold no slab for longer than this.
+ */
+export const S3G_BODY_IDLE_CHECK_MS_MAX = 250
+
+/**
  * HTTP (every service): an answer sent before its request body was read whole (an early
  * error, a RequestTimeout) is followed by reading and discarding the rest of the body, so that
  * a client still sending reads the answer rather than a connection reset. Up to this many

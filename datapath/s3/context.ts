@@ -29,6 +29,8 @@ export interface S3Context {
   seedSignature: string
   region: string
   requestId: string
+  /** How long an upload body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
+  bodyIdleTimeoutMs: number
 }
 
 /** The bucket if it exists and belongs to the requester. */
@@ -106,7 +108,7 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 
 /** The request's body, verified as its headers declare. */
 export function requestPayload(ctx: S3Context): Payload {
-  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, signingKey: ctx.signingKey, seedSignature: ctx.seedSignature, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX })
+  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, signingKey: ctx.signingKey, seedSignature: ctx.seedSignature, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
 }
 
 /**
@@ -116,6 +118,9 @@ export function requestPayload(ctx: S3Context): Payload {
  */
 export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
   const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists })
+  // A client that stalls mid-body must not keep payload slabs from others: while its body is
+  // quiet and someone waits for a slab, its writer commits what it has and gives them back.
+  payload.onIdle = async () => { if (ctx.client.slabs.waiting > 0) await writer.park() }
   try {
     for await (const piece of payload.source) await writer.write(piece)
     const r = await payload.result

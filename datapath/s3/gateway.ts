@@ -150,7 +150,7 @@ export class S3Gateway {
       const seedSignature = verifySignature(signed, auth, key_)
       const ctx: S3Context = {
         client: this.client, req, method: req.method, query, bucket, key, user: secret.user, auth, signingKey: key_, seedSignature,
-        region: this.region, requestId,
+        region: this.region, requestId, bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
       }
       const route = this.route(ctx)
       op = route.name

@@ -57,13 +57,15 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     return { port: server.addr.port, close: async () => { await Promise.race([server.shutdown(), drained()]) } }
   }
   const { createAdaptorServer } = await import('@hono/node-server')
-  // autoCleanupIncoming off: @hono/node-server's own cleanup of an unread body gives up after
-  // 500 ms or 64 MiB and then closes the socket with input unread, which the kernel answers
-  // with a RST that also discards the answer on its way: drainUnreadBody does it instead.
+  // @hono/node-server's autoCleanupIncoming stays on: it is what keeps the request's web body
+  // lazy (the datanode reads the Node stream itself, and an eager Readable.toWeb would copy
+  // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
+  // 500 ms or 64 MiB and calls destroySoon(); drainUnreadBody runs first and answers that.
   const server = createAdaptorServer({
-    fetch, hostname: options.host, port: options.port, autoCleanupIncoming: false,
+    fetch, hostname: options.host, port: options.port,
     serverOptions: options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes },
   })
+  // Prepended: its 'finish' listener must run before @hono/node-server's.
   server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
   })
@@ -120,8 +122,13 @@ function drainUnreadBody(req: IncomingMessage): void {
   if (socket.destroyed || socket.writableFinished) return
   let bytes = 0
   let lingering = false
+  let lingerTimer: NodeJS.Timeout | undefined
   let idle: NodeJS.Timeout | undefined
-  const stop = () => { clearTimeout(drainTimer); clearTimeout(lingerTimer); clearTimeout(idle) }
+  const stop = () => {
+    clearTimeout(drainTimer); clearTimeout(lingerTimer); clearTimeout(idle)
+    // Back to Socket.prototype.destroySoon (see below).
+    Reflect.deleteProperty(socket, 'destroySoon')
+  }
   const close = () => { stop(); socket.destroy() }
   const halfClose = () => {
     if (lingering) return
@@ -131,7 +138,6 @@ function drainUnreadBody(req: IncomingMessage): void {
     lingerTimer = setTimeout(close, HTTP_LINGER_MS_MAX)
     idle = setTimeout(close, HTTP_LINGER_IDLE_MS_MAX)
   }
-  let lingerTimer: NodeJS.Timeout | undefined
   const drainTimer = setTimeout(halfClose, HTTP_BODY_DRAIN_MS_MAX)
   if (socket.writableEnded) {
     // The request asked for Connection: close, so Node has already ended the socket and
@@ -139,8 +145,11 @@ function drainUnreadBody(req: IncomingMessage): void {
     socket.removeListener('finish', socket.destroy)
     halfClose()
   }
-  // The app's body stream (Readable.toWeb) listens for 'data' too; nobody reads it any more,
-  // so its listener goes, lest it queue what is discarded here.
+  // @hono/node-server's cleanup, next in line, calls destroySoon() after 500 ms or 64 MiB:
+  // while this drain runs, that only half-closes.
+  socket.destroySoon = halfClose
+  // The app's body stream (Readable.toWeb), if it was read, listens for 'data' too; nobody
+  // reads it any more, so its listener goes, lest it queue what is discarded here.
   req.removeAllListeners('data')
   req.on('data', (piece: Buffer) => {
     bytes += piece.length

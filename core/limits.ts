@@ -45,6 +45,11 @@ export const S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT = 20_000
  * gives its slabs back (KeyWriter.park), so idle uploads hold no slab for longer than this.
  */
 export const S3G_BODY_IDLE_CHECK_MS_MAX = 250
+/**
+ * A body that trickles is never quiet, so the same rule goes by the slab: an upload whose
+ * writer has held a partly filled slab this long parks when others wait for one.
+ */
+export const S3G_SLAB_HOLD_MS_MAX = 1_000
 
 /**
  * HTTP (every service): an answer sent before its request body was read whole (an early

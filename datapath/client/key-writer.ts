@@ -75,6 +75,8 @@ export class KeyWriter {
   private partial: { slab: SharedArrayBuffer; filled: number } | undefined
   /** Bytes under one checksum window left over by park(), to open the next chunk with. */
   private carry: Uint8Array | undefined
+  /** When the chunk being filled took its slab (performance.now()). */
+  private partialSinceMs = 0
   private size = 0
   private retries = 0
   private closed = false
@@ -92,6 +94,11 @@ export class KeyWriter {
 
   get bytesWritten(): number {
     return this.size
+  }
+
+  /** How long the chunk being filled has held its slab: long for a source that trickles; 0 when none is open. */
+  get slabHeldMs(): number {
+    return this.partial === undefined ? 0 : performance.now() - this.partialSinceMs
   }
 
   /**
@@ -172,6 +179,7 @@ export class KeyWriter {
   /** A slab for the next chunk, opened with the bytes park() kept aside, if any. */
   private async openPartial(): Promise<{ slab: SharedArrayBuffer; filled: number }> {
     const slab = await this.slabs.acquire(CLIENT_SLAB_WAIT_MS_MAX)
+    this.partialSinceMs = performance.now()
     const carry = this.carry
     this.carry = undefined
     if (carry === undefined) return { slab, filled: 0 }

@@ -5,6 +5,7 @@
  */
 import type { BucketInfo, KeyInfo, O3Client } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
+import { S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { AuthParams } from './sigv4.ts'
@@ -120,9 +121,14 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
   const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists })
   // A client that stalls mid-body must not keep payload slabs from others: while its body is
   // quiet and someone waits for a slab, its writer commits what it has and gives them back.
-  payload.onIdle = async () => { if (ctx.client.slabs.waiting > 0) await writer.park() }
+  // One that trickles does the same once it has held a slab for S3G_SLAB_HOLD_MS_MAX.
+  const slabs = ctx.client.slabs
+  payload.onIdle = async () => { if (slabs.waiting > 0) await writer.park() }
   try {
-    for await (const piece of payload.source) await writer.write(piece)
+    for await (const piece of payload.source) {
+      await writer.write(piece)
+      if (slabs.waiting > 0 && writer.slabHeldMs > S3G_SLAB_HOLD_MS_MAX) await writer.park()
+    }
     const r = await payload.result
     return await writer.close({ ...metadata, ...r.checksums, etag: r.md5Hex })
   } catch (err) {

@@ -192,6 +192,29 @@ test('100 stalled uploads do not stop a normal client, are answered RequestTimeo
   await s3.send(new PutObjectCommand({ Bucket: B, Key: 'after', Body: one }))
 })
 
+test('100 uploads that trickle (never quiet, never done) do not stop a normal client either', async () => {
+  const slabs = env.gateway.client.slabs
+  const trickles = await Promise.all(Array.from({ length: STALLED_UPLOADS }, async (_, i) => {
+    const socket = await open()
+    socket.on('error', () => {})
+    socket.write(await putHead(`/${B}/trickle-${i}`, 64 * MiB))
+    socket.write(Buffer.alloc(16 * KiB + 100, i))
+    // Half a KiB every 50 ms: the body never goes quiet for a whole idle check.
+    const timer = setInterval(() => socket.write(Buffer.alloc(512, i)), 50)
+    return { socket, timer }
+  }))
+  try {
+    await eventually(10_000, 'trickling uploads hold every slab', () => slabs.inUse === slabs.count || slabs.waiting > 0)
+    const nine = randomBytes(9 * MiB, 9)
+    await within(30_000, 'PUT beside trickling uploads', s3.send(new PutObjectCommand({ Bucket: B, Key: 'beside-trickles', Body: nine })))
+    const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'beside-trickles' }))
+    assert.equal(Buffer.from(await got.Body!.transformToByteArray()), Buffer.from(nine))
+  } finally {
+    for (const t of trickles) { clearInterval(t.timer); t.socket.destroy() }
+  }
+  await eventually(10_000, 'every slab back in the pool', () => slabs.inUse === 0)
+})
+
 test('an upload, or an XML body, that stalls before it is whole is answered RequestTimeout', async () => {
   for (const [method, target, sent] of [['PUT', `/${B}/no-body`, ''], ['POST', `/${B}?delete`, '<Delete><Object><Key>a</Key>']] as const) {
     const socket = await open()

@@ -79,7 +79,18 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     })
   }
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
-  server.on('checkContinue', (req, res) => { res.writeContinue(); server.emit('request', req, res) })
+  // 100 Continue goes out when the app first reads the body (the stream's first _read), not
+  // before: an answer given without reading it (NoSuchBucket, SignatureDoesNotMatch) then
+  // spares the client sending a body that would be refused, as S3 does.
+  server.on('checkContinue', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+    const read = req._read
+    req._read = function (size: number) {
+      req._read = read
+      if (!res.headersSent) res.writeContinue()
+      return read.call(this, size)
+    }
+    server.emit('request', req, res)
+  })
   server.on('checkExpectation', (req, res) => { server.emit('request', req, res) })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {

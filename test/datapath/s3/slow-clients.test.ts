@@ -242,6 +242,35 @@ test('an error answered before the body is read reaches a client that sends it a
   await s3.send(new PutObjectCommand({ Bucket: B, Key: 'after-errors', Body: 'ok' }))
 })
 
+test('Expect: 100-continue gets 100 only when the body is wanted: an early error comes instead', async () => {
+  const ask = async (target: string, secret?: Secret) => {
+    const socket = await open()
+    const reply = readReply(socket)
+    const head = await requestHead('PUT', target, 64 * MiB, secret)
+    socket.write(head.replace('\r\n', '\r\nexpect: 100-continue\r\n'))
+    return within(30_000, `PUT ${target}`, reply).finally(() => socket.destroy())
+  }
+  const missing = await ask('/no-such-bucket/k')
+  assert.is(missing.status, 404)
+  assert.is(code(missing), 'NoSuchBucket')
+  const wrong = await ask(`/${B}/k`, { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' })
+  assert.is(wrong.status, 403)
+  assert.is(code(wrong), 'SignatureDoesNotMatch')
+  // A request the gateway takes gets its 100 Continue and then its answer.
+  const socket = await open()
+  const reply = readReply(socket)
+  const body = Buffer.from('continued')
+  socket.write((await requestHead('PUT', `/${B}/continued`, body.length)).replace('\r\n', '\r\nexpect: 100-continue\r\n'))
+  const first = await within(30_000, '100 Continue', reply)
+  assert.is(first.status, 100)
+  const final = readReply(socket)
+  socket.write(body)
+  const r = await within(30_000, 'PUT after 100 Continue', final).finally(() => socket.destroy())
+  assert.is(r.status, 200)
+  const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'continued' }))
+  assert.is(await got.Body!.transformToString(), 'continued')
+})
+
 test('the AWS SDK sees S3 errors, not EPIPE, on a large PUT answered early', async () => {
   // A fresh client per case: each opens its own connection, as a new SDK process would.
   const paced = async function* () {

@@ -137,6 +137,7 @@ function drainUnreadBody(req: IncomingMessage): void {
   let idle: NodeJS.Timeout | undefined
   const stop = () => {
     clearTimeout(drainTimer); clearTimeout(lingerTimer); clearTimeout(idle)
+    socket.off('close', stop)
     // Back to Socket.prototype.destroySoon (see below).
     Reflect.deleteProperty(socket, 'destroySoon')
   }

@@ -125,7 +125,7 @@ export function readPayload(o: PayloadOptions): Payload {
 async function* empty(): AsyncGenerator<Uint8Array> {}
 
 /** S3's answer to an upload whose body stops coming (its RequestTimeout, word for word). */
-export function requestTimeout(): S3Error {
+function requestTimeout(): S3Error {
   return new S3Error('RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.')
 }
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { O3Error } from './errors.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
-  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT,
+  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT,
 } from './limits.ts'
 import { parseChecksumType, parseReplication, type ChecksumType } from './wire.ts'
 
@@ -41,6 +41,11 @@ export interface O3Config {
   /** Virtual-hosted-style domain (`bucket.<domain>`); empty: path-style only. */
   's3g.domain': string
   's3g.region': string
+  /**
+   * How long an upload's body may send nothing before the gateway answers RequestTimeout and
+   * frees what the upload holds (S3's is about 20 s).
+   */
+  's3g.bodyIdleTimeoutMs': number
   'client.chunkSizeBytes': number
   'client.bytesPerChecksum': number
   'client.checksumType': ChecksumType
@@ -78,6 +83,7 @@ export const DEFAULT_CONFIG: O3Config = {
   's3g.adminPort': 19878,
   's3g.domain': '',
   's3g.region': 'us-east-1',
+  's3g.bodyIdleTimeoutMs': S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT,
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
   'client.checksumType': 'XXH64',
@@ -104,6 +110,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['scm.container.sizeBytes'] < c['scm.block.sizeBytes']) bad('scm.container.sizeBytes', 'must hold at least one block')
   if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
+  if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])

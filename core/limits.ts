@@ -36,6 +36,36 @@ export const RPC_BODY_BYTES_MAX = 4 * MiB
 export const RPC_TIMEOUT_MS_DEFAULT = 30_000
 export const RPC_RETRY_COUNT_MAX = 5
 
+/**
+ * S3 gateway: how long a request body may send nothing before the upload is answered
+ * RequestTimeout (S3 closes a connection idle for about 20 s). Config: s3g.bodyIdleTimeoutMs.
+ */
+export const S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT = 20_000
+/**
+ * How often a silent upload body is checked (at most; an eighth of the idle timeout when that
+ * is shorter): each time, if others wait for payload slabs, its writer sends what it has and
+ * gives its slabs back (KeyWriter.park), so idle uploads hold no slab for longer than this.
+ */
+export const S3G_BODY_IDLE_CHECK_MS_MAX = 250
+/**
+ * A body that trickles is never quiet, so the same rule goes by the slab: an upload whose
+ * writer has held a partly filled slab this long parks when others wait for one.
+ */
+export const S3G_SLAB_HOLD_MS_MAX = 1_000
+
+/**
+ * HTTP (every service): an answer sent before its request body was read whole (an early
+ * error, a RequestTimeout) is followed by reading and discarding the rest of the body, so that
+ * a client still sending reads the answer rather than a connection reset. Up to this many
+ * bytes or this long the connection stays reusable; past either, it is half-closed (FIN after
+ * the answer) and input is still discarded while it keeps coming (nginx's lingering close:
+ * lingering_timeout 5 s, lingering_time 30 s), then closed.
+ */
+export const HTTP_BODY_DRAIN_BYTES_MAX = 64 * MiB
+export const HTTP_BODY_DRAIN_MS_MAX = 5_000
+export const HTTP_LINGER_IDLE_MS_MAX = 5_000
+export const HTTP_LINGER_MS_MAX = 30_000
+
 /** Blocks the OM fetches from the SCM in one allocateBlock call and keeps ready per replication. */
 export const OM_BLOCK_BATCH_COUNT = 8
 /** Blocks preallocated in one openKey (Ozone's ozone.key.preallocation.maxblocks is 64). */
@@ -45,6 +75,12 @@ export const ALLOCATE_BLOCK_COUNT_MAX = 64
 /** Client write window: chunks in flight per key writer, and chunks written between putBlock. */
 export const CLIENT_CHUNKS_INFLIGHT_MAX = 4
 export const CLIENT_FLUSH_CHUNKS = 4
+/**
+ * How long a key writer waits for a payload slab before the write fails UNAVAILABLE (the S3
+ * gateway answers 503): the pool is shared, and waiting is back-pressure only while others
+ * give slabs back.
+ */
+export const CLIENT_SLAB_WAIT_MS_MAX = 30_000
 /** Block rewrites after failures before a key write gives up. */
 export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
 /** Read-ahead of a key reader, in chunks. */
@@ -85,5 +121,6 @@ assert(CHUNK_SIZE_BYTES_DEFAULT <= CHUNK_SIZE_BYTES_MAX, 'default chunk exceeds 
 assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must hold whole checksums')
 assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must hold whole chunks')
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
+assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')

@@ -1,9 +1,13 @@
 /** @module
  * Starts a Hono app on a port, on Node (@hono/node-server) or Deno (Deno.serve): the one
  * runtime adapter every service uses. Port 0 picks a free port; the bound one is returned.
+ * On Node it also owns what happens to a request body the app answered without reading whole:
+ * it is drained (bounded), so that the client reads the answer rather than a reset.
  */
+import type { IncomingMessage } from 'node:http'
 import type { Hono } from 'hono'
 import { O3Error } from '../errors.ts'
+import { HTTP_BODY_DRAIN_BYTES_MAX, HTTP_BODY_DRAIN_MS_MAX, HTTP_LINGER_IDLE_MS_MAX, HTTP_LINGER_MS_MAX } from '../limits.ts'
 
 export interface Listener {
   port: number
@@ -53,7 +57,18 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     return { port: server.addr.port, close: async () => { await Promise.race([server.shutdown(), drained()]) } }
   }
   const { createAdaptorServer } = await import('@hono/node-server')
-  const server = createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes } })
+  // @hono/node-server's autoCleanupIncoming stays on: it is what keeps the request's web body
+  // lazy (the datanode reads the Node stream itself, and an eager Readable.toWeb would copy
+  // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
+  // 500 ms or 64 MiB and calls destroySoon(); drainUnreadBody runs first and answers that.
+  const server = createAdaptorServer({
+    fetch, hostname: options.host, port: options.port,
+    serverOptions: options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes },
+  })
+  // Prepended: its 'finish' listener must run before @hono/node-server's.
+  server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+    res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
+  })
   const parseError = options.parseError
   if (parseError !== undefined) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
@@ -64,7 +79,18 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     })
   }
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
-  server.on('checkContinue', (req, res) => { res.writeContinue(); server.emit('request', req, res) })
+  // 100 Continue goes out when the app first reads the body (the stream's first _read), not
+  // before: an answer given without reading it (NoSuchBucket, SignatureDoesNotMatch) then
+  // spares the client sending a body that would be refused, as S3 does.
+  server.on('checkContinue', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+    const read = req._read
+    req._read = function (size: number) {
+      req._read = read
+      if (!res.headersSent) res.writeContinue()
+      return read.call(this, size)
+    }
+    server.emit('request', req, res)
+  })
   server.on('checkExpectation', (req, res) => { server.emit('request', req, res) })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -90,4 +116,59 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       await closed
     },
   }
+}
+
+/**
+ * Reads and discards what is left of a request body after its answer was sent (an early S3
+ * error, a RequestTimeout, a 503), so that a client still sending its body reads the answer:
+ * closing a socket with unread input makes the kernel send a RST, which the client sees as
+ * ECONNRESET/EPIPE and which drops the answer from its receive buffer. If the body ends within
+ * HTTP_BODY_DRAIN_BYTES_MAX and HTTP_BODY_DRAIN_MS_MAX the connection stays reusable; otherwise
+ * it is half-closed (FIN after the answer) and input is still discarded until the client stops
+ * sending for HTTP_LINGER_IDLE_MS_MAX or HTTP_LINGER_MS_MAX passes (nginx's lingering close),
+ * and only then closed. Node's own IncomingMessage._dump discards the same way.
+ */
+function drainUnreadBody(req: IncomingMessage): void {
+  const socket = req.socket
+  if (socket.destroyed || socket.writableFinished) return
+  let bytes = 0
+  let lingering = false
+  let lingerTimer: NodeJS.Timeout | undefined
+  let idle: NodeJS.Timeout | undefined
+  const stop = () => {
+    clearTimeout(drainTimer); clearTimeout(lingerTimer); clearTimeout(idle)
+    socket.off('close', stop)
+    // Back to Socket.prototype.destroySoon (see below).
+    Reflect.deleteProperty(socket, 'destroySoon')
+  }
+  const close = () => { stop(); socket.destroy() }
+  const halfClose = () => {
+    if (lingering) return
+    lingering = true
+    clearTimeout(drainTimer)
+    if (!socket.writableEnded) socket.end()
+    lingerTimer = setTimeout(close, HTTP_LINGER_MS_MAX)
+    idle = setTimeout(close, HTTP_LINGER_IDLE_MS_MAX)
+  }
+  const drainTimer = setTimeout(halfClose, HTTP_BODY_DRAIN_MS_MAX)
+  if (socket.writableEnded) {
+    // The request asked for Connection: close, so Node has already ended the socket and
+    // destroys it once the FIN is out (destroySoon), input unread: linger instead.
+    socket.removeListener('finish', socket.destroy)
+    halfClose()
+  }
+  // @hono/node-server's cleanup, next in line, calls destroySoon() after 500 ms or 64 MiB:
+  // while this drain runs, that only half-closes.
+  socket.destroySoon = halfClose
+  // The app's body stream (Readable.toWeb), if it was read, listens for 'data' too; nobody
+  // reads it any more, so its listener goes, lest it queue what is discarded here.
+  req.removeAllListeners('data')
+  req.on('data', (piece: Buffer) => {
+    bytes += piece.length
+    if (lingering) idle?.refresh()
+    else if (bytes > HTTP_BODY_DRAIN_BYTES_MAX) halfClose()
+  })
+  req.once('end', () => { if (!lingering) stop() })
+  socket.once('close', stop)
+  req.resume()
 }

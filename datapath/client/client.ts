@@ -40,7 +40,8 @@ export class O3Client {
   readonly om: RpcClient
   readonly scm: RpcClient | undefined
   readonly chunkSizeBytes: number
-  private readonly slabs: SlabPool
+  /** The payload slabs every writer of this client shares (tests and metrics read `inUse`). */
+  readonly slabs: SlabPool
 
   constructor(readonly options: O3ClientOptions) {
     this.om = new RpcClient('OM', options.om)

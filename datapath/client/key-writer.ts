@@ -3,13 +3,14 @@
  * streams them to the pipeline leader of the current block with a window in flight, commits
  * the block on the datanodes every few chunks (putBlock), and commits the key at the OM.
  * A failed datanode or pipeline is excluded and the bytes not yet committed are rewritten to
- * a new block (Ozone's ExcludeList). Memory is bounded by the window and the flush interval.
+ * a new block (Ozone's ExcludeList). Memory is bounded by the window and the flush interval,
+ * and a writer whose source goes quiet can park(): commit what it has and hold no slab.
  */
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, computeChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { log } from '../../core/log.ts'
-import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
+import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList } from '../../core/wire.ts'
@@ -72,6 +73,10 @@ export class KeyWriter {
   private block: BlockState | undefined
   private failure: O3Error | undefined
   private partial: { slab: SharedArrayBuffer; filled: number } | undefined
+  /** Bytes under one checksum window left over by park(), to open the next chunk with. */
+  private carry: Uint8Array | undefined
+  /** When the chunk being filled took its slab (performance.now()). */
+  private partialSinceMs = 0
   private size = 0
   private retries = 0
   private closed = false
@@ -91,6 +96,11 @@ export class KeyWriter {
     return this.size
   }
 
+  /** How long the chunk being filled has held its slab: long for a source that trickles; 0 when none is open. */
+  get slabHeldMs(): number {
+    return this.partial === undefined ? 0 : performance.now() - this.partialSinceMs
+  }
+
   /**
    * Appends bytes. With `borrow`, the caller promises not to change them until close(), and
    * whole chunks are sent from its buffer without a copy; otherwise they are copied once into
@@ -100,12 +110,12 @@ export class KeyWriter {
     assert(!this.closed, 'write after close')
     let at = 0
     while (at < bytes.length) {
-      if (this.partial === undefined && borrow && bytes.length - at >= this.chunkSize) {
+      if (this.partial === undefined && this.carry === undefined && borrow && bytes.length - at >= this.chunkSize) {
         await this.submit(await this.makeChunk(bytes.subarray(at, at + this.chunkSize)), false)
         at += this.chunkSize
         continue
       }
-      this.partial ??= { slab: await this.slabs.acquire(), filled: 0 }
+      this.partial ??= await this.openPartial()
       const n = Math.min(this.chunkSize - this.partial.filled, bytes.length - at)
       new Uint8Array(this.partial.slab, this.partial.filled, n).set(bytes.subarray(at, at + n))
       this.partial.filled += n
@@ -122,6 +132,7 @@ export class KeyWriter {
     assert(!this.closed, 'close twice')
     this.closed = true
     try {
+      if (this.carry !== undefined) this.partial ??= await this.openPartial()
       if (this.partial !== undefined && this.partial.filled > 0) await this.submitPartial(true)
       await this.flush()
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
@@ -135,12 +146,45 @@ export class KeyWriter {
     }
   }
 
+  /**
+   * Gives back every slab this writer holds, for a source that has gone quiet (an S3 client
+   * that stalls): the bytes gathered so far go out as a shorter chunk of whole checksum
+   * windows (datanodes take chunks only at window boundaries) and everything written is
+   * committed on the datanodes (putBlock), which releases the slabs of its chunks. The tail
+   * under one window (less than bytesPerChecksum) is copied aside and opens the next chunk.
+   * Writing goes on with the next write(); a writer that holds nothing returns at once.
+   */
+  async park(): Promise<void> {
+    assert(!this.closed, 'park after close')
+    const p = this.partial
+    if (p !== undefined) {
+      this.partial = undefined
+      const aligned = p.filled - (p.filled % this.session.bytesPerChecksum)
+      // A copy, on purpose: the slab goes back, and its checksums overwrite the tail below.
+      if (aligned < p.filled) this.carry = new Uint8Array(p.slab, aligned, p.filled - aligned).slice()
+      if (aligned > 0) await this.submit(await this.makeChunk(new Uint8Array(p.slab, 0, aligned), p.slab), false)
+      else this.slabs.release(p.slab)
+    }
+    await this.flush()
+  }
+
   /** Gives up: the OM drops the open key and deletes what was written. Never throws. */
   async abort(): Promise<void> {
     this.closed = true
     await Promise.allSettled(this.inflight)
     this.releaseAll()
     await this.om.call('abortKey', { clientId: this.session.clientId }).catch(() => {})
+  }
+
+  /** A slab for the next chunk, opened with the bytes park() kept aside, if any. */
+  private async openPartial(): Promise<{ slab: SharedArrayBuffer; filled: number }> {
+    const slab = await this.slabs.acquire(CLIENT_SLAB_WAIT_MS_MAX)
+    this.partialSinceMs = performance.now()
+    const carry = this.carry
+    this.carry = undefined
+    if (carry === undefined) return { slab, filled: 0 }
+    new Uint8Array(slab, 0, carry.length).set(carry)
+    return { slab, filled: carry.length }
   }
 
   private releaseAll(): void {

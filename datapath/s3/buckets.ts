@@ -34,7 +34,7 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
 export async function createBucket(ctx: S3Context): Promise<Response> {
   const length = Number(ctx.req.headers.get('content-length') ?? 0)
   if (length > 0) {
-    const body = await readXml(ctx.req, 'CreateBucketConfiguration')
+    const body = await readXml(ctx.req, 'CreateBucketConfiguration', ctx.bodyIdleTimeoutMs)
     const region = body.LocationConstraint
     if (region !== undefined && typeof region === 'string' && region !== '' && region !== ctx.region) {
       throw new S3Error('InvalidArgument', `The ${region} location constraint is incompatible with the region of this endpoint (${ctx.region})`)

@@ -6,6 +6,7 @@
  */
 import type { BucketInfo, KeyInfo, O3Client, S3LookupResult } from '../client/index.ts'
 import { O3Error, fromWire } from '../../core/errors.ts'
+import { S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { RequestAuth } from './auth.ts'
@@ -37,6 +38,8 @@ export interface S3Context {
   requestId: string
   /** Reports a response body that failed after its status line was sent (logged and counted). */
   bodyFailed(err: unknown): void
+  /** How long an upload body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
+  bodyIdleTimeoutMs: number
 }
 
 /** The record the request's lookup holds, or its error thrown as the OM call would have. */
@@ -122,7 +125,7 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 
 /** The request's body, verified as its headers declare. */
 export function requestPayload(ctx: S3Context): Payload {
-  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX })
+  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
 }
 
 /**
@@ -132,8 +135,16 @@ export function requestPayload(ctx: S3Context): Payload {
  */
 export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
   const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists })
+  // A client that stalls mid-body must not keep payload slabs from others: while its body is
+  // quiet and someone waits for a slab, its writer commits what it has and gives them back.
+  // One that trickles does the same once it has held a slab for S3G_SLAB_HOLD_MS_MAX.
+  const slabs = ctx.client.slabs
+  payload.onIdle = async () => { if (slabs.waiting > 0) await writer.park() }
   try {
-    for await (const piece of payload.source) await writer.write(piece)
+    for await (const piece of payload.source) {
+      await writer.write(piece)
+      if (slabs.waiting > 0 && writer.slabHeldMs > S3G_SLAB_HOLD_MS_MAX) await writer.park()
+    }
     const r = await payload.result
     return await writer.close({ ...metadata, ...r.checksums, etag: r.md5Hex })
   } catch (err) {

@@ -36,6 +36,7 @@ export const S3ErrorCode = {
   NotModified: 304,
   PreconditionFailed: 412,
   RequestHeaderSectionTooLarge: 400,
+  RequestTimeout: 400,
   RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
   SignatureDoesNotMatch: 403,

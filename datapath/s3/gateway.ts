@@ -165,7 +165,7 @@ export class S3Gateway {
       })
       const ctx: S3Context = {
         client: this.client, req, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
-        bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err),
+        bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
       }
       op = route.name
       res = await route.run(ctx)

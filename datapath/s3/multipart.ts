@@ -97,7 +97,7 @@ const partNumberOf = (k: KeyInfo) => Number(k.name.slice(k.name.lastIndexOf('/')
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
   const { uploadId, marker } = await upload(ctx)
-  const body = await readXml(ctx.req, 'CompleteMultipartUpload')
+  const body = await readXml(ctx.req, 'CompleteMultipartUpload', ctx.bodyIdleTimeoutMs)
   const listed = (body.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]
   if (!Array.isArray(listed) || listed.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part')
   const stored = new Map((await listPartKeys(ctx, uploadId)).map((k) => [partNumberOf(k), k]))

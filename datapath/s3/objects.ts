@@ -155,7 +155,7 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
 
 export async function deleteObjects(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
-  const body = await readXml(ctx.req, 'Delete')
+  const body = await readXml(ctx.req, 'Delete', ctx.bodyIdleTimeoutMs)
   const objects = (body.Object ?? []) as { Key?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
   const quiet = String(body.Quiet ?? 'false').trim() === 'true'

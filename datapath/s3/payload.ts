@@ -4,8 +4,11 @@
  * STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), verifying
  * chunk signatures, length, Content-MD5, the payload hash and x-amz-checksum-* (header or
  * trailer) as the bytes pass. Yields views of the received buffers: nothing is held whole.
- * Any mismatch throws at the end of the stream, before the caller commits.
+ * Any mismatch throws at the end of the stream, before the caller commits. A body that sends
+ * nothing for idleTimeoutMs throws RequestTimeout (S3's answer to an idle upload); while it is
+ * quiet, `onIdle` runs every so often so that the consumer can give back what it holds.
  */
+import { S3G_BODY_IDLE_CHECK_MS_MAX } from '../../core/limits.ts'
 import type { DigestName } from '../workers/index.ts'
 import type { RequestAuth } from './auth.ts'
 import { StreamDigest } from './digests.ts'
@@ -24,6 +27,8 @@ export interface PayloadOptions {
   /** SigV2 signs no body, so it reads as UNSIGNED-PAYLOAD; SigV4 as x-amz-content-sha256 says. */
   auth: RequestAuth
   sizeMaxBytes: number
+  /** How long the body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
+  idleTimeoutMs: number
 }
 
 export interface PayloadResult {
@@ -39,6 +44,11 @@ export interface Payload {
   source: AsyncIterable<Uint8Array>
   /** Settles after `source` is exhausted and verified. */
   result: Promise<PayloadResult>
+  /**
+   * Set by the consumer: called while the body is quiet (every S3G_BODY_IDLE_CHECK_MS_MAX at
+   * most) and never while the consumer is handling a piece, so it may release what it holds.
+   */
+  onIdle?: () => Promise<void>
 }
 
 export function readPayload(o: PayloadOptions): Payload {
@@ -82,9 +92,10 @@ export function readPayload(o: PayloadOptions): Payload {
   result.catch(() => {})
   const trailers: Record<string, string> = {}
 
+  const payload: Payload = { sizeBytes, source: source(), result }
   async function* source(): AsyncGenerator<Uint8Array> {
     try {
-      const raw = o.body === null ? empty() : iterate(o.body)
+      const raw = o.body === null ? empty() : bodyPieces(o.body, o.idleTimeoutMs, () => payload.onIdle?.())
       const data = streaming && v4 !== undefined ? decodeChunked(raw, { signed: signedChunks, trailer, auth: v4.params, key: v4.signingKey, seed: v4.seedSignature, trailers }) : raw
       let total = 0
       for await (const piece of data) {
@@ -110,23 +121,57 @@ export function readPayload(o: PayloadOptions): Payload {
       throw err
     }
   }
-  return { sizeBytes, source: source(), result }
+  return payload
 }
 
 async function* empty(): AsyncGenerator<Uint8Array> {}
 
-async function* iterate(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+/** S3's answer to an upload whose body stops coming (its RequestTimeout, word for word). */
+function requestTimeout(): S3Error {
+  return new S3Error('RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.')
+}
+
+/**
+ * The body's pieces as they arrive. A read that waits longer than `idleTimeoutMs` throws
+ * RequestTimeout; while it waits, `onIdle` runs every check interval. This works on the web
+ * stream itself, so it holds on Node and Deno alike. The stream is not cancelled on timeout:
+ * that would close the connection before the client reads the answer (the runtime adapter
+ * drains what is left once the answer is out).
+ */
+export async function* bodyPieces(body: ReadableStream<Uint8Array>, idleTimeoutMs: number, onIdle: () => Promise<void> | undefined = () => undefined): AsyncGenerator<Uint8Array> {
+  const checkMs = Math.max(1, Math.min(S3G_BODY_IDLE_CHECK_MS_MAX, Math.ceil(idleTimeoutMs / 8)))
   const reader = body.getReader()
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined
   try {
     for (;;) {
-      const { done, value } = await reader.read()
-      if (done) return
-      yield value
+      const read = reader.read().catch((err: unknown) => {
+        throw new S3Error('IncompleteBody', `The request body ended early: ${(err as Error).message}`)
+      })
+      pending = read
+      const quietSince = performance.now()
+      let r = await within(read, checkMs)
+      while (r === undefined) {
+        if (performance.now() - quietSince >= idleTimeoutMs) throw requestTimeout()
+        await onIdle()
+        r = await within(read, checkMs)
+      }
+      pending = undefined
+      if (r.done) return
+      yield r.value
     }
-  } catch (err) {
-    throw new S3Error('IncompleteBody', `The request body ended early: ${(err as Error).message}`)
   } finally {
-    reader.releaseLock()
+    pending?.catch(() => {})
+    try { reader.releaseLock() } catch { /* a read is still pending: the stream stays locked, and is drained by the adapter */ }
+  }
+}
+
+/** What `p` settles to if within `ms`, else undefined (p goes on). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms) })])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -23,7 +23,7 @@ export async function getObjectTagging(ctx: S3Context): Promise<Response> {
 
 export async function putObjectTagging(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
-  const body = await readXml(ctx.req, 'Tagging')
+  const body = await readXml(ctx.req, 'Tagging', ctx.bodyIdleTimeoutMs)
   const set = body.TagSet as { Tag?: { Key?: unknown; Value?: unknown }[] } | undefined
   if (set === undefined || typeof set !== 'object') throw new S3Error('MalformedXML', 'Tagging needs a TagSet')
   const tags = new URLSearchParams()

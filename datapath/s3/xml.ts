@@ -7,9 +7,11 @@
  *
  * A request body can name no entity of its own: a DOCTYPE is refused, never expanded, so no
  * body grows when decoded, and nesting deeper than any S3 body is refused before it costs.
+ * A body that stops coming is RequestTimeout, as an upload's is.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser'
 import { S3Error } from './errors.ts'
+import { bodyPieces } from './payload.ts'
 
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 /** Request XML bodies (DeleteObjects of 1000 keys, CompleteMultipartUpload of 10000 parts) stay under this. */
@@ -107,11 +109,14 @@ export function xmlResponse(root: string, body: Record<string, unknown>, status 
   return new Response(toXml(root, body), { status, headers: { 'content-type': 'application/xml', ...headers } })
 }
 
-/** Reads a small XML request body; throws MalformedXML when it is not well-formed or lacks `root`. */
-export async function readXml(req: Request, root: string): Promise<Record<string, unknown>> {
+/**
+ * Reads a small XML request body; throws MalformedXML when it is not well-formed or lacks
+ * `root`, RequestTimeout when it sends nothing for `idleTimeoutMs` (config s3g.bodyIdleTimeoutMs).
+ */
+export async function readXml(req: Request, root: string, idleTimeoutMs: number): Promise<Record<string, unknown>> {
   const length = Number(req.headers.get('content-length') ?? 0)
   if (length > XML_BODY_BYTES_MAX) throw new S3Error('MalformedXML', `XML body of ${length} bytes exceeds ${XML_BODY_BYTES_MAX}`)
-  return parseXml(await readTextLimited(req, XML_BODY_BYTES_MAX), root)
+  return parseXml(await readTextLimited(req, XML_BODY_BYTES_MAX, idleTimeoutMs), root)
 }
 
 /** Parses a request body's text (see readXml). */
@@ -137,11 +142,11 @@ export function parseXml(raw: string, root: string): Record<string, unknown> {
   return (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
 }
 
-async function readTextLimited(req: Request, max: number): Promise<string> {
+async function readTextLimited(req: Request, max: number, idleTimeoutMs: number): Promise<string> {
   if (req.body === null) return ''
   const parts: Uint8Array[] = []
   let total = 0
-  for await (const p of req.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const p of bodyPieces(req.body, idleTimeoutMs)) {
     total += p.length
     if (total > max) throw new S3Error('MalformedXML', `XML body exceeds ${max} bytes`)
     parts.push(p)

@@ -5,6 +5,7 @@ import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { startMiniCluster } from '../../cluster/mini-cluster.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
 import type { S3ServiceException } from '@aws-sdk/client-s3'
+import type { O3Config } from '../../../core/config.ts'
 
 export interface S3TestCluster {
   cluster: Awaited<ReturnType<typeof startMiniCluster>>
@@ -15,10 +16,11 @@ export interface S3TestCluster {
   dispose(): Promise<void>
 }
 
-export async function startS3Cluster(options: { domain?: string } = {}): Promise<S3TestCluster> {
+/** `overrides` are config settings for the cluster and its gateway (e.g. a short s3g.bodyIdleTimeoutMs). */
+export async function startS3Cluster(options: { domain?: string; overrides?: Partial<O3Config> } = {}): Promise<S3TestCluster> {
   // 16 MiB blocks: keys span several blocks, and a container (5 GiB) takes 320 preallocated
   // blocks before it closes, so that many small concurrent writes do not keep closing it.
-  const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'scm.block.sizeBytes': 16 * 1024 * 1024 } })
+  const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'scm.block.sizeBytes': 16 * 1024 * 1024, ...options.overrides } })
   const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, domain: options.domain })
   await gateway.start()
   const client = cluster.client()

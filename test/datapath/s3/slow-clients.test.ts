@@ -1,0 +1,327 @@
+/**
+ * Goal: clients that misbehave on the wire never stop the gateway for everyone else. Uploads
+ * that stall mid-body are answered 400 RequestTimeout once their body has been idle for
+ * s3g.bodyIdleTimeoutMs and give their payload slabs back, and while they stall a normal
+ * client's PUTs and GETs go on; an error the gateway answers before the body is read (bad
+ * signature, missing bucket) reaches a client that is still sending its body as the S3 XML
+ * error, not as a connection reset. Method: a real gateway over a mini cluster with a short
+ * body idle timeout; raw sockets (node:net) send signed request heads and then as much of
+ * the body as the case needs (64 KiB and stall; nothing; all of it before reading the answer,
+ * with and without Connection: close), and @aws-sdk/client-s3 is the normal client and the
+ * one sending large bodies, fast and paced, that the gateway refuses before reading them.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { connect, type Socket } from 'node:net'
+import { Readable } from 'node:stream'
+import { SignatureV4 } from '@smithy/signature-v4'
+import { Hash } from '@smithy/hash-node'
+import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
+import { randomBytes } from '../../cluster/mini-cluster.ts'
+import { S3Gateway } from '../../../datapath/s3/index.ts'
+import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+
+/** Short, so that stalled uploads are answered within the test; real gateways use S3's ~20 s. */
+const BODY_IDLE_TIMEOUT_MS = 3000
+/** More than the gateway's 64 payload slabs: before the fix these alone stopped every PUT. */
+const STALLED_UPLOADS = 100
+const KiB = 1024
+const MiB = 1024 * KiB
+const B = 'slow-clients'
+
+let env: S3TestCluster
+let port: number
+let s3: S3Client
+
+interface Secret { awsAccessKey: string; awsSecret: string }
+
+/** The request head (request line and signed headers) of a PUT whose body is UNSIGNED-PAYLOAD. */
+function putHead(path: string, contentLength: number, secret: Secret = env.alice, connection = 'keep-alive'): Promise<string> {
+  return requestHead('PUT', path, contentLength, secret, connection)
+}
+
+async function requestHead(method: string, target: string, contentLength: number, secret: Secret = env.alice, connection = 'keep-alive'): Promise<string> {
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const [path, q] = target.split('?')
+  const query = Object.fromEntries(new URLSearchParams(q ?? ''))
+  const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(contentLength) }
+  const signed = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path, query, headers })
+  return `${method} ${target} HTTP/1.1\r\nconnection: ${connection}\r\n${Object.entries(signed.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`
+}
+
+interface RawReply {
+  /** Undefined when the connection ended before a whole response arrived. */
+  status?: number
+  body: string
+  /** A socket error seen before the whole response was read (ECONNRESET, EPIPE). */
+  error?: string
+}
+
+/** Reads one HTTP response from a socket: settles once it is whole, or when the socket ends or fails first. */
+function readReply(socket: Socket): Promise<RawReply> {
+  return new Promise((resolve) => {
+    let data = Buffer.alloc(0)
+    let settled = false
+    const settle = (r: RawReply) => { if (!settled) { settled = true; resolve(r) } }
+    const parse = (): RawReply | undefined => {
+      const end = data.indexOf('\r\n\r\n')
+      if (end < 0) return undefined
+      const head = data.subarray(0, end).toString('latin1')
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1])
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+      if (data.length < end + 4 + length) return undefined
+      return { status, body: data.subarray(end + 4, end + 4 + length).toString() }
+    }
+    socket.on('data', (d: Buffer) => {
+      data = Buffer.concat([data, d])
+      const r = parse()
+      if (r !== undefined) settle(r)
+    })
+    socket.on('error', (err: NodeJS.ErrnoException) => settle({ body: data.toString(), error: err.code ?? err.message }))
+    socket.on('close', () => settle({ body: data.toString(), error: 'closed before a whole response' }))
+  })
+}
+
+const code = (r: RawReply) => /<Code>([^<]*)<\/Code>/.exec(r.body)?.[1]
+
+function open(to = port): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(to, '127.0.0.1', () => resolve(s))
+    s.once('error', reject)
+  })
+}
+
+/** Fails the test instead of hanging it when `p` does not settle in time. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms) })]).finally(() => clearTimeout(timer))
+}
+
+/** Waits until `check` holds, polling; fails after `ms`. */
+async function eventually(ms: number, what: string, check: () => boolean): Promise<void> {
+  for (const until = Date.now() + ms; !check();) {
+    if (Date.now() > until) throw new Error(`${what}: still false after ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/**
+ * Sends a PUT declaring `contentLength` bytes and writes the whole body before it reads the
+ * answer, as simple clients do (Python's http.client under boto3): an answer sent early must
+ * still be there to read once the body is out, not lost to a connection reset.
+ */
+function putThenRead(path: string, contentLength: number, options: { secret?: Secret; connection?: string } = {}): Promise<RawReply> {
+  let socket: Socket | undefined
+  return within(60_000, `PUT ${path}`, sendThenRead(path, contentLength, options, (s) => { socket = s })).finally(() => socket?.destroy())
+}
+
+async function sendThenRead(path: string, contentLength: number, options: { secret?: Secret; connection?: string }, opened: (s: Socket) => void): Promise<RawReply> {
+  const socket = await open()
+  opened(socket)
+  socket.pause()
+  let failure: string | undefined
+  socket.on('error', (err: NodeJS.ErrnoException) => { failure ??= err.code ?? err.message })
+  socket.write(await putHead(path, contentLength, options.secret, options.connection))
+  const piece = Buffer.alloc(1 * MiB, 7)
+  for (let sent = 0; sent < contentLength && !socket.destroyed; sent += piece.length) {
+    if (!socket.write(piece.subarray(0, Math.min(piece.length, contentLength - sent)))) {
+      await new Promise<void>((resolve) => {
+        const done = () => { socket.off('drain', done); socket.off('close', done); resolve() }
+        socket.on('drain', done)
+        socket.on('close', done)
+      })
+    }
+  }
+  if (socket.destroyed) return { body: '', error: failure ?? 'closed while sending the body' }
+  const reply = readReply(socket)
+  socket.resume()
+  return reply
+}
+
+test.before(async () => {
+  env = await startS3Cluster({ overrides: { 's3g.bodyIdleTimeoutMs': BODY_IDLE_TIMEOUT_MS } })
+  port = env.gateway.port
+  s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  await s3.send(new CreateBucketCommand({ Bucket: B }))
+})
+
+test.after(async () => {
+  s3.destroy()
+  await env.dispose()
+})
+
+/** Opens `count` uploads to the gateway on `to` that declare 64 MiB, send 64 KiB and stall. */
+async function stallUploads(count: number, prefix: string, to = port) {
+  const stalled = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const socket = await open(to)
+    socket.on('error', () => {})
+    const reply = readReply(socket)
+    socket.write(await putHead(`/${B}/${prefix}-${i}`, 64 * MiB))
+    socket.write(Buffer.alloc(64 * KiB, i))
+    return { socket, reply, answered: false }
+  }))
+  for (const s of stalled) void s.reply.then(() => { s.answered = true })
+  return stalled
+}
+
+test('100 stalled uploads do not stop a normal client: idle writers give their slabs back', async () => {
+  // A second gateway on the same cluster, as patient as S3 itself (and more), so that the
+  // normal client cannot be getting slabs only because stalled uploads timed out.
+  const patient = new S3Gateway({ config: { ...env.cluster.config, 's3g.bodyIdleTimeoutMs': 120_000 }, omAddress: env.cluster.omAddress, scmAddress: env.cluster.scmAddress, port: 0 })
+  await patient.start()
+  try {
+    await besidePatient(patient)
+  } finally {
+    await patient.stop()
+  }
+})
+
+async function besidePatient(patient: S3Gateway): Promise<void> {
+  const client = new S3Client({ endpoint: patient.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  const slabs = patient.client.slabs
+  const stalled = await stallUploads(STALLED_UPLOADS, 'stalled-patient', patient.port)
+  try {
+    // The stalled uploads have taken every payload slab (and more of them wait for one).
+    await eventually(10_000, 'stalled uploads hold every slab', () => slabs.inUse === slabs.count || slabs.waiting > 0)
+    // While they stall, a normal client writes keys spanning several slabs and reads them back.
+    const one = randomBytes(1 * MiB), nine = randomBytes(9 * MiB)
+    await within(60_000, 'PUT beside stalled uploads', Promise.all([
+      client.send(new PutObjectCommand({ Bucket: B, Key: 'normal-1', Body: one })),
+      client.send(new PutObjectCommand({ Bucket: B, Key: 'normal-9', Body: nine })),
+    ]))
+    const got = await within(60_000, 'GET beside stalled uploads', client.send(new GetObjectCommand({ Bucket: B, Key: 'normal-9' })))
+    assert.equal(Buffer.from(await got.Body!.transformToByteArray()), Buffer.from(nine))
+    assert.is(stalled.filter((s) => s.answered).length, 0, 'no stalled upload was answered (or timed out) meanwhile')
+  } finally {
+    for (const s of stalled) s.socket.destroy()
+    client.destroy()
+  }
+  // Clients that hang up abort their uploads, and every slab comes back.
+  await eventually(10_000, 'every slab back in the pool', () => slabs.inUse === 0)
+}
+
+test('100 stalled uploads are answered RequestTimeout (XML) and give their slabs back', async () => {
+  const slabs = env.gateway.client.slabs
+  const stalled = await stallUploads(STALLED_UPLOADS, 'stalled')
+  try {
+    const replies = await within(60_000, 'stalled uploads', Promise.all(stalled.map((s) => s.reply)))
+    for (const r of replies) {
+      assert.is(r.error, undefined)
+      assert.is(r.status, 400)
+      assert.is(code(r), 'RequestTimeout')
+      assert.match(r.body, 'Your socket connection to the server was not read from or written to within the timeout period')
+    }
+  } finally {
+    for (const s of stalled) s.socket.destroy()
+  }
+  await eventually(10_000, 'every slab back in the pool', () => slabs.inUse === 0)
+  // Nothing of the stalled uploads was committed, and the gateway goes on writing.
+  const gone = await errorOf(s3.send(new GetObjectCommand({ Bucket: B, Key: 'stalled-0' })))
+  assert.equal([gone.name, gone.status], ['NoSuchKey', 404])
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'after', Body: 'ok' }))
+})
+
+test('100 uploads that trickle (never quiet, never done) do not stop a normal client either', async () => {
+  const slabs = env.gateway.client.slabs
+  const trickles = await Promise.all(Array.from({ length: STALLED_UPLOADS }, async (_, i) => {
+    const socket = await open()
+    socket.on('error', () => {})
+    socket.write(await putHead(`/${B}/trickle-${i}`, 64 * MiB))
+    socket.write(Buffer.alloc(16 * KiB + 100, i))
+    // Half a KiB every 50 ms: the body never goes quiet for a whole idle check.
+    const timer = setInterval(() => socket.write(Buffer.alloc(512, i)), 50)
+    return { socket, timer }
+  }))
+  try {
+    await eventually(10_000, 'trickling uploads hold every slab', () => slabs.inUse === slabs.count || slabs.waiting > 0)
+    const nine = randomBytes(9 * MiB, 9)
+    await within(30_000, 'PUT beside trickling uploads', s3.send(new PutObjectCommand({ Bucket: B, Key: 'beside-trickles', Body: nine })))
+    const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'beside-trickles' }))
+    assert.equal(Buffer.from(await got.Body!.transformToByteArray()), Buffer.from(nine))
+  } finally {
+    for (const t of trickles) { clearInterval(t.timer); t.socket.destroy() }
+  }
+  await eventually(10_000, 'every slab back in the pool', () => slabs.inUse === 0)
+})
+
+test('an upload, or an XML body, that stalls before it is whole is answered RequestTimeout', async () => {
+  for (const [method, target, sent] of [['PUT', `/${B}/no-body`, ''], ['POST', `/${B}?delete`, '<Delete><Object><Key>a</Key>']] as const) {
+    const socket = await open()
+    const reply = readReply(socket)
+    socket.write(await requestHead(method, target, 1 * KiB))
+    socket.write(sent)
+    const r = await within(30_000, `stalled ${method} ${target}`, reply).finally(() => socket.destroy())
+    assert.is(r.status, 400, `${method} ${target}`)
+    assert.is(code(r), 'RequestTimeout')
+  }
+})
+
+test('an error answered before the body is read reaches a client that sends it all before reading, as S3 XML', async () => {
+  for (const connection of ['keep-alive', 'close']) {
+    const missing = await putThenRead('/no-such-bucket/k', 128 * MiB, { connection })
+    assert.is(missing.error, undefined, `NoSuchBucket, connection: ${connection}`)
+    assert.is(missing.status, 404)
+    assert.is(code(missing), 'NoSuchBucket')
+    const wrong = await putThenRead(`/${B}/k`, 128 * MiB, { connection, secret: { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' } })
+    assert.is(wrong.error, undefined, `SignatureDoesNotMatch, connection: ${connection}`)
+    assert.is(wrong.status, 403)
+    assert.is(code(wrong), 'SignatureDoesNotMatch')
+  }
+  // The gateway still serves afterwards.
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'after-errors', Body: 'ok' }))
+})
+
+test('Expect: 100-continue gets 100 only when the body is wanted: an early error comes instead', async () => {
+  const ask = async (target: string, secret?: Secret) => {
+    const socket = await open()
+    const reply = readReply(socket)
+    const head = await requestHead('PUT', target, 64 * MiB, secret)
+    socket.write(head.replace('\r\n', '\r\nexpect: 100-continue\r\n'))
+    return within(30_000, `PUT ${target}`, reply).finally(() => socket.destroy())
+  }
+  // Deno.serve (hyper) sends 100 Continue itself before the app runs; this is the Node adapter's.
+  if ('Deno' in globalThis) return
+  const missing = await ask('/no-such-bucket/k')
+  assert.is(missing.status, 404)
+  assert.is(code(missing), 'NoSuchBucket')
+  const wrong = await ask(`/${B}/k`, { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' })
+  assert.is(wrong.status, 403)
+  assert.is(code(wrong), 'SignatureDoesNotMatch')
+  // A request the gateway takes gets its 100 Continue and then its answer.
+  const socket = await open()
+  const reply = readReply(socket)
+  const body = Buffer.from('continued')
+  socket.write((await requestHead('PUT', `/${B}/continued`, body.length)).replace('\r\n', '\r\nexpect: 100-continue\r\n'))
+  const first = await within(30_000, '100 Continue', reply)
+  assert.is(first.status, 100)
+  const final = readReply(socket)
+  socket.write(body)
+  const r = await within(30_000, 'PUT after 100 Continue', final).finally(() => socket.destroy())
+  assert.is(r.status, 200)
+  const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'continued' }))
+  assert.is(await got.Body!.transformToString(), 'continued')
+})
+
+test('the AWS SDK sees S3 errors, not EPIPE, on a large PUT answered early', async () => {
+  // A fresh client per case: each opens its own connection, as a new SDK process would.
+  const paced = async function* () {
+    const piece = Buffer.alloc(64 * KiB, 1)
+    for (let i = 0; i < 1024; i++) { await new Promise((r) => setTimeout(r, 1)); yield piece }
+  }
+  const cases = [
+    { secret: env.alice, bucket: 'no-such-bucket', body: () => Readable.from(paced()), sizeBytes: 64 * MiB, want: ['NoSuchBucket', 404] },
+    { secret: env.alice, bucket: 'no-such-bucket', body: () => Buffer.alloc(160 * MiB, 1), sizeBytes: 160 * MiB, want: ['NoSuchBucket', 404] },
+    { secret: { ...env.alice, awsSecret: 'not-the-secret' }, bucket: B, body: () => Readable.from(paced()), sizeBytes: 64 * MiB, want: ['SignatureDoesNotMatch', 403] },
+  ]
+  for (const c of cases) {
+    const client = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: c.secret.awsAccessKey, secretAccessKey: c.secret.awsSecret } })
+    try {
+      const e = await errorOf(client.send(new PutObjectCommand({ Bucket: c.bucket, Key: 'k', Body: c.body(), ContentLength: c.sizeBytes })))
+      assert.equal([e.name, e.status], c.want)
+    } finally {
+      client.destroy()
+    }
+  }
+})
+
+test.run()

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { O3Error } from './errors.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
-  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT,
+  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
 } from './limits.ts'
 import { parseChecksumType, parseReplication, type ChecksumType } from './wire.ts'
 
@@ -46,6 +46,7 @@ export interface O3Config {
    * frees what the upload holds (S3's is about 20 s).
    */
   's3g.bodyIdleTimeoutMs': number
+  'datanode.bodyIdleTimeoutMs': number
   'client.chunkSizeBytes': number
   'client.bytesPerChecksum': number
   'client.checksumType': ChecksumType
@@ -84,6 +85,7 @@ export const DEFAULT_CONFIG: O3Config = {
   's3g.domain': '',
   's3g.region': 'us-east-1',
   's3g.bodyIdleTimeoutMs': S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT,
+  'datanode.bodyIdleTimeoutMs': DATANODE_BODY_IDLE_TIMEOUT_MS,
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
   'client.checksumType': 'XXH64',
@@ -111,6 +113,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
+  if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])

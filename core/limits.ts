@@ -66,6 +66,15 @@ export const HTTP_BODY_DRAIN_MS_MAX = 5_000
 export const HTTP_LINGER_IDLE_MS_MAX = 5_000
 export const HTTP_LINGER_MS_MAX = 30_000
 
+/**
+ * Datanode: a chunk body that sends nothing this long is abandoned (its slab freed), and a
+ * writeChunk that gets no slab this long answers UNAVAILABLE, which the client retries or
+ * excludes: half-open connections from a dead client hold a slab for at most this long and
+ * can never stop a datanode's writes.
+ */
+export const DATANODE_BODY_IDLE_TIMEOUT_MS = RPC_TIMEOUT_MS_DEFAULT
+export const DATANODE_SLAB_WAIT_MS_MAX = RPC_TIMEOUT_MS_DEFAULT
+
 /** Blocks the OM fetches from the SCM in one allocateBlock call and keeps ready per replication. */
 export const OM_BLOCK_BATCH_COUNT = 8
 /** Blocks preallocated in one openKey (Ozone's ozone.key.preallocation.maxblocks is 64). */

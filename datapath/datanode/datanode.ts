@@ -17,7 +17,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
@@ -403,10 +403,10 @@ export class Datanode {
     const key = `${args.containerId}:${args.localId}`
     this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot write chunk: ${DATANODE_PENDING_BLOCKS_MAX} blocks already pending`)
-    const slab = await this.slabs.acquire()
+    const slab = await this.slabs.acquire(DATANODE_SLAB_WAIT_MS_MAX)
     try {
       const bytes = new Uint8Array(slab, 0, total)
-      await readBodyInto(c, bytes, total)
+      await readBodyInto(c, bytes, total, this.config['datanode.bodyIdleTimeoutMs'])
       this.metrics.bytesIn.inc(args.length)
       const v = this.volumeOf(container)
       const packed = args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])

@@ -4,6 +4,7 @@
  */
 import { Piscina } from 'piscina'
 import { availableParallelism } from 'node:os'
+import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
@@ -49,7 +50,12 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
 }
 
 
-/** Feeds one piece of data to saved digest states in a worker; returns the new states (and digests when finishing). */
+/**
+ * Feeds one piece of data to saved digest states in a worker; returns the new states (and
+ * digests when finishing). Takes `task.data`: its buffer is transferred (detached here).
+ */
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
-  return unwrap(await workerPool().run(task, { name: 'digest' }) as DigestResult)
+  assert(task.data.byteOffset === 0, 'digest data must own its buffer')
+  assert(task.data.byteLength === task.data.buffer.byteLength, 'digest data must span its buffer')
+  return unwrap(await workerPool().run(task, { name: 'digest', transferList: [task.data.buffer] }) as DigestResult)
 }

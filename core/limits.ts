@@ -64,3 +64,7 @@ assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must 
 assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must hold whole chunks')
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
+
+/** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
+ *  idle process keeps no payload buffers, a busy one reuses them well within this time. */
+export const SLAB_IDLE_MS = 10_000

@@ -2,19 +2,33 @@
  * A bounded pool of SharedArrayBuffer slabs, made on first use and reused: payload bytes land in a slab once
  * (from the socket) and are then hashed, written and forwarded by reference by the main
  * thread and the workers alike. acquire() waits when all are out: that is the back-pressure.
+ * A slab left free for `idleMs` is dropped (trim()), so that a process that was busy once does
+ * not keep its peak of slabs for good: an `o3 local` holds four pools (the gateway's client and
+ * three datanodes), up to 64 x 4 MiB and 3 x 8 x 17 MiB.
  */
+import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
+import { SLAB_IDLE_MS } from '../../core/limits.ts'
 
 export class SlabPool {
   private readonly free: SharedArrayBuffer[] = []
   private readonly waiters: ((slab: SharedArrayBuffer) => void)[] = []
   /** Slabs made so far: they are made when first needed, never more than `count`. */
   private made = 0
+  /** When each free slab was released, for trim(). */
+  private readonly releasedAtMs = new WeakMap<SharedArrayBuffer, number>()
+  private trimTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly slabBytes: number, readonly count: number) {
+  constructor(readonly slabBytes: number, readonly count: number, readonly idleMs = SLAB_IDLE_MS) {
     assert(slabBytes > 0, 'slab size must be positive')
     assert(count > 0, 'slab count must be positive')
+    assert(idleMs > 0, 'slab idle time must be positive')
   }
+
+  /** Slabs that exist now, out or free. */
+  get madeCount(): number { return this.made }
+  /** Slabs free in the pool now. */
+  get freeCount(): number { return this.free.length }
 
   acquire(): Promise<SharedArrayBuffer> {
     const slab = this.free.pop()
@@ -33,7 +47,38 @@ export class SlabPool {
     else {
       assert(this.free.length < this.made, 'slab released twice')
       this.free.push(slab)
+      this.releasedAtMs.set(slab, Date.now())
+      this.scheduleTrim()
     }
+  }
+
+  /**
+   * Drops the free slabs released `idleMs` or more before `nowMs`; returns how many. The free
+   * list is a stack (acquire() takes the newest), so the idle ones are at its bottom. A dropped
+   * slab is garbage once no worker holds a view of it; acquire() makes a new one when needed.
+   */
+  trim(nowMs = Date.now()): number {
+    let dropped = 0
+    while (this.free.length > 0 && nowMs - this.releasedAtMs.get(this.free[0])! >= this.idleMs) {
+      this.free.shift()
+      this.made--
+      dropped++
+    }
+    assert(this.free.length <= this.made, 'more free slabs than made')
+    return dropped
+  }
+
+  /** Trims when the oldest free slab has been idle long enough, and again while any is free.
+   *  The timer is unref'd: an idle pool never keeps the process alive. */
+  private scheduleTrim(): void {
+    if (this.trimTimer !== undefined || this.free.length === 0) return
+    const oldestMs = this.releasedAtMs.get(this.free[0])!
+    this.trimTimer = setTimeout(() => {
+      this.trimTimer = undefined
+      this.trim()
+      this.scheduleTrim()
+    }, Math.max(0, oldestMs + this.idleMs - Date.now()))
+    this.trimTimer.unref()
   }
 
 }

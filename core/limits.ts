@@ -68,3 +68,6 @@ assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM a
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
  *  idle process keeps no payload buffers, a busy one reuses them well within this time. */
 export const SLAB_IDLE_MS = 10_000
+/** A worker thread idle this long exits, and its heap with it (the pool starts one again on
+ *  the next task, in tens of milliseconds). */
+export const WORKER_IDLE_MS = 15_000

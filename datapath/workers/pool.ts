@@ -1,11 +1,14 @@
 /** @module
  * The process-wide Piscina pool that runs datapath tasks (checksums, chunk writes and reads)
- * off the main thread. One pool per process, however many services it hosts.
+ * off the main thread. One pool per process, however many services it hosts. Its threads
+ * start on demand and exit after WORKER_IDLE_MS idle: each has its own heap, and holds views
+ * of slabs its pools have dropped until it collects them, so an idle process keeps none.
  */
 import { Piscina } from 'piscina'
 import { availableParallelism } from 'node:os'
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
+import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 
@@ -19,7 +22,7 @@ function workerFile(): string {
 export function workerPool(threads?: number): Piscina {
   if (pool === undefined) {
     const n = Math.max(1, threads ?? Math.min(4, availableParallelism()))
-    pool = new Piscina({ filename: workerFile(), minThreads: Math.min(n, 2), maxThreads: n, idleTimeout: 60_000 })
+    pool = new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: n, idleTimeout: WORKER_IDLE_MS })
   }
   return pool
 }

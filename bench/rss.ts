@@ -261,7 +261,7 @@ function formatRss(results: RssResult[]): string[] {
 }
 
 function usage(): never {
-  console.log('Usage: npm run bench:rss [-- --runtime node|deno|both] [--settle-s N]\n  --runtime  which runtime runs o3 local (default both)\n  --settle-s seconds to wait after the workload before the steady-state figure (default 30)')
+  console.log('Usage: npm run bench:rss [-- --runtime node|deno|both] [--settle-s N]\n  --runtime  which runtime runs o3 local (default both)\n  --settle-s seconds to wait after the workload before the steady-state figure (default 45: past the slab and worker idle times)')
   process.exit(0)
 }
 
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
   const at = argv.indexOf('--runtime')
   const which = at < 0 ? 'both' : argv[at + 1]
   if (which !== 'node' && which !== 'deno' && which !== 'both') throw new TypeError(`--runtime must be node, deno or both, got ${which}`)
-  const settleMs = positiveOption('settle-s', 30) * 1000
+  const settleMs = positiveOption('settle-s', 45) * 1000
   if (settleMs < STEADY_WINDOW_MS) throw new RangeError(`--settle-s must be at least ${STEADY_WINDOW_MS / 1000}`)
   const runtimes: Runtime[] = which === 'both' ? ['node', 'deno'] : [which]
   const startedAt = new Date()

@@ -71,3 +71,9 @@ export const SLAB_IDLE_MS = 10_000
 /** A worker thread idle this long exits, and its heap with it (the pool starts one again on
  *  the next task, in tens of milliseconds). */
 export const WORKER_IDLE_MS = 15_000
+/** The datapath idle this long (no worker task, no slab released): one full GC gives the
+ *  memory of dropped slabs and spent buffers back, after the pools and workers let go of it. */
+export const IDLE_GC_MS = 20_000
+
+assert(SLAB_IDLE_MS < IDLE_GC_MS, 'idle GC before slabs are dropped')
+assert(WORKER_IDLE_MS < IDLE_GC_MS, 'idle GC before idle workers exit')

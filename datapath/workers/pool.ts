@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os'
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
+import { noteActivity } from './idle.ts'
 import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 
@@ -33,22 +34,28 @@ export async function closeWorkerPool(): Promise<void> {
   await p?.destroy()
 }
 
+/** Runs a task on the pool, noted as datapath activity (see idle.ts). */
+function run(task: object, options: { name: string; transferList?: ArrayBuffer[] }): Promise<unknown> {
+  noteActivity()
+  return workerPool().run(task, options)
+}
+
 function unwrap<T extends object>(r: TaskResult<T>): T {
   if (!r.ok) throw new O3Error(r.code, r.message)
   return r
 }
 
 export async function runChecksum(task: ChecksumTask): Promise<number> {
-  return unwrap(await workerPool().run(task, { name: 'checksum' }) as TaskResult<{ length: number }>).length
+  return unwrap(await run(task, { name: 'checksum' }) as TaskResult<{ length: number }>).length
 }
 
 export async function runWriteChunk(task: WriteChunkTask): Promise<void> {
-  unwrap(await workerPool().run(task, { name: 'writeChunk' }) as TaskResult)
+  unwrap(await run(task, { name: 'writeChunk' }) as TaskResult)
 }
 
 /** Reads into `task.into`, which is transferred to the worker and back (never copied). */
 export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
-  const r = unwrap(await workerPool().run(task, { name: 'readChunk', transferList: [task.into] }) as TaskResult<{ into: ArrayBuffer; length: number }>)
+  const r = unwrap(await run(task, { name: 'readChunk', transferList: [task.into] }) as TaskResult<{ into: ArrayBuffer; length: number }>)
   return new Uint8Array(r.into, 0, r.length)
 }
 
@@ -60,5 +67,5 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
   assert(task.data.byteOffset === 0, 'digest data must own its buffer')
   assert(task.data.byteLength === task.data.buffer.byteLength, 'digest data must span its buffer')
-  return unwrap(await workerPool().run(task, { name: 'digest', transferList: [task.data.buffer] }) as DigestResult)
+  return unwrap(await run(task, { name: 'digest', transferList: [task.data.buffer] }) as DigestResult)
 }

@@ -9,6 +9,7 @@
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
 import { SLAB_IDLE_MS } from '../../core/limits.ts'
+import { noteActivity } from './idle.ts'
 
 export class SlabPool {
   private readonly free: SharedArrayBuffer[] = []
@@ -42,6 +43,7 @@ export class SlabPool {
 
   release(slab: SharedArrayBuffer): void {
     assert(slab.byteLength === this.slabBytes, 'foreign slab released')
+    noteActivity()
     const waiter = this.waiters.shift()
     if (waiter !== undefined) waiter(slab)
     else {

@@ -74,6 +74,10 @@ export const WORKER_IDLE_MS = 15_000
 /** The datapath idle this long (no worker task, no slab released): one full GC gives the
  *  memory of dropped slabs and spent buffers back, after the pools and workers let go of it. */
 export const IDLE_GC_MS = 20_000
+/** The same for a worker's own heap: before the main thread's, so that the worker's views of
+ *  dropped slabs are gone when it runs. */
+export const WORKER_IDLE_GC_MS = 8_000
 
 assert(SLAB_IDLE_MS < IDLE_GC_MS, 'idle GC before slabs are dropped')
 assert(WORKER_IDLE_MS < IDLE_GC_MS, 'idle GC before idle workers exit')
+assert(WORKER_IDLE_GC_MS < IDLE_GC_MS, 'main idle GC before the workers collect')

@@ -5,6 +5,8 @@
  * for it, and an idle process asks for nothing. Measured on `o3 local` after a mixed S3
  * workload (bench/rss.ts): 418 MiB RSS idle for good, 178 MiB after one forced GC. So the
  * pool and the slabs note each task here, and IDLE_GC_MS after the last one, GC runs once.
+ * Workers do the same for their own heap (worker.ts), sooner, so that the views of slabs they
+ * held are gone when the main thread collects.
  *
  * The GC function is V8's `gc`, exposed the way jest's leak detector does it
  * (v8.setFlagsFromString('--expose-gc'), then `gc` from a new vm context): both Node and Deno
@@ -17,13 +19,16 @@ import { IDLE_GC_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 
 let lastActivityMs = 0
+let idleGcMs = IDLE_GC_MS
 let timer: ReturnType<typeof setTimeout> | undefined
 let gcFunction: (() => void) | null | undefined
 
-/** Notes datapath work now: the idle GC comes IDLE_GC_MS after the last call. Cheap. */
-export function noteActivity(): void {
+/** Notes datapath work now: the idle GC comes `afterMs` (IDLE_GC_MS on the main thread,
+ *  WORKER_IDLE_GC_MS in a worker) after the last call. Cheap. */
+export function noteActivity(afterMs = IDLE_GC_MS): void {
   lastActivityMs = Date.now()
-  if (timer === undefined) arm(IDLE_GC_MS)
+  idleGcMs = afterMs
+  if (timer === undefined) arm(idleGcMs)
 }
 
 function arm(delayMs: number): void {
@@ -35,7 +40,7 @@ function arm(delayMs: number): void {
 function check(): void {
   timer = undefined
   const idleMs = Date.now() - lastActivityMs
-  if (idleMs < IDLE_GC_MS) return arm(IDLE_GC_MS - idleMs)
+  if (idleMs < idleGcMs) return arm(idleGcMs - idleMs)
   collectGarbage()
 }
 

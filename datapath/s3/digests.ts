@@ -36,7 +36,7 @@ export class StreamDigest {
     if (this.failure !== undefined) throw this.failure
     const data = concat(this.queued)
     this.queued = []
-    const r = await runDigest({ states: this.states, data, finish: true })
+    const r = await runDigest({ states: this.states, data: data.buffer, finish: true })
     const out: Partial<Record<DigestName, Buffer>> = {}
     for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)
     return out
@@ -49,7 +49,7 @@ export class StreamDigest {
         this.queued = []
         this.queuedBytes = 0
         for (const wake of this.drained.splice(0)) wake()
-        const r = await runDigest({ states: this.states, data, finish: false })
+        const r = await runDigest({ states: this.states, data: data.buffer, finish: false })
         this.states = r.states
       }
     } catch (err) {

@@ -12,8 +12,9 @@ export type DigestName = 'md5' | 'crc32' | 'crc32c' | 'sha1' | 'sha256'
 export interface DigestTask {
   /** Saved state per digest; null starts it afresh. */
   states: Partial<Record<DigestName, Uint8Array | null>>
-  /** A piece of the data, the whole of its own ArrayBuffer: transferred in and moved back. */
-  data: Uint8Array<ArrayBuffer>
+  /** A piece of the data, transferred in and moved back. An ArrayBuffer, not a view of one:
+   *  Deno 2.9 copies a view's bytes into the message even when its buffer is transferred. */
+  data: ArrayBuffer
   /** Also return the final digests. */
   finish: boolean
 }
@@ -32,7 +33,7 @@ const hashers: Record<DigestName, Promise<IHasher>> = {
 }
 
 export async function digest(task: DigestTask): Promise<DigestResult> {
-  return movedBack(await update(task), task.data.buffer)
+  return movedBack(await update(task), task.data)
 }
 
 async function update(task: DigestTask): Promise<DigestResult> {
@@ -42,7 +43,7 @@ async function update(task: DigestTask): Promise<DigestResult> {
     const h = await hashers[name]
     if (state === null) h.init()
     else h.load(state)
-    h.update(task.data)
+    h.update(new Uint8Array(task.data))
     states[name] = h.save()
     if (task.finish) digests[name] = h.digest('binary')
   }

@@ -7,7 +7,6 @@
  */
 import { Piscina } from 'piscina'
 import { availableParallelism } from 'node:os'
-import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
@@ -66,10 +65,8 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
 
 /**
  * Feeds one piece of data to saved digest states in a worker; returns the new states (and
- * digests when finishing). Takes `task.data`: its buffer is transferred (detached here).
+ * digests when finishing). Takes `task.data`: it is transferred (detached here).
  */
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
-  assert(task.data.byteOffset === 0, 'digest data must own its buffer')
-  assert(task.data.byteLength === task.data.buffer.byteLength, 'digest data must span its buffer')
-  return unwrap(await run(task, { name: 'digest', transferList: [task.data.buffer] }) as DigestResult)
+  return unwrap(await run(task, { name: 'digest', transferList: [task.data] }) as DigestResult)
 }

@@ -11,10 +11,10 @@
  *      100 keys, then 1000 DELETEs;
  *   2. 12 objects of 1-16 MiB, PUT and GET once each;
  *   3. one 150 MB multipart upload (10 parts of 15 MB, 3 at a time), read back once.
- * Then it waits for quiescence (the datanodes' heartbeats and the workers' idle timeout keep
- * running) and reports the steady-state RSS: the median of VmRSS over the last seconds of
- * the settle time. Linux only (procfs). Not part of npm test or `npm run bench -- --quick`
- * (it takes about two minutes per runtime here).
+ * Then it waits for quiescence (45 s by default: past the slab, worker and GC idle times of
+ * core/limits.ts; only heartbeats run then) and reports the steady-state RSS: the median of
+ * VmRSS over the last 5 s of the settle time. Linux only (procfs). Not part of npm test or
+ * `npm run bench -- --quick` (it takes about 1.5 minutes per runtime here).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'

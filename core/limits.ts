@@ -133,3 +133,20 @@ assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container
 assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')
+
+/** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
+ *  idle process keeps no payload buffers, a busy one reuses them well within this time. */
+export const SLAB_IDLE_MS = 10_000
+/** A worker thread idle this long exits, and its heap with it (the pool starts one again on
+ *  the next task, in tens of milliseconds). */
+export const WORKER_IDLE_MS = 15_000
+/** The datapath idle this long (no worker task, no slab released): one full GC gives the
+ *  memory of dropped slabs and spent buffers back, after the pools and workers let go of it. */
+export const IDLE_GC_MS = 20_000
+/** The same for a worker's own heap: before the main thread's, so that the worker's views of
+ *  dropped slabs are gone when it runs. */
+export const WORKER_IDLE_GC_MS = 8_000
+
+assert(SLAB_IDLE_MS < IDLE_GC_MS, 'idle GC before slabs are dropped')
+assert(WORKER_IDLE_MS < IDLE_GC_MS, 'idle GC before idle workers exit')
+assert(WORKER_IDLE_GC_MS < IDLE_GC_MS, 'main idle GC before the workers collect')

@@ -51,11 +51,15 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
   const app = new Hono()
   app.get('/health', (c) => c.json({ service, status: 'UP', ...options.health() }))
   app.get('/prom', async (c) => c.text(await metrics.text(), 200, { 'content-type': metrics.registry.contentType }))
-  /** `Service.method` from the path, and the method name metrics count it under. */
+  /** `Service.method` from the path, and the method name metrics count it under: one of the
+   *  handlers' names, or `unknown`. A name from the path would make a new label set, kept for
+   *  good, for every made-up method a client sends. */
   const methodOf = (c: Context): { full: string; name: string; dot: number } => {
     const full = c.req.param('method') ?? ''
     const dot = full.indexOf('.')
-    return { full, dot, name: dot < 0 ? full : full.slice(dot + 1) || full }
+    const method = full.slice(dot + 1)
+    const known = dot >= 0 && full.slice(0, dot) === service && Object.hasOwn(handlers, method)
+    return { full, dot, name: known ? method : 'unknown' }
   }
   // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
   const limit = bodyLimit({

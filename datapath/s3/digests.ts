@@ -36,7 +36,7 @@ export class StreamDigest {
     if (this.failure !== undefined) throw this.failure
     const data = concat(this.queued)
     this.queued = []
-    const r = await runDigest({ states: this.states, data, finish: true })
+    const r = await runDigest({ states: this.states, data: data.buffer, finish: true })
     const out: Partial<Record<DigestName, Buffer>> = {}
     for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)
     return out
@@ -49,7 +49,7 @@ export class StreamDigest {
         this.queued = []
         this.queuedBytes = 0
         for (const wake of this.drained.splice(0)) wake()
-        const r = await runDigest({ states: this.states, data, finish: false })
+        const r = await runDigest({ states: this.states, data: data.buffer, finish: false })
         this.states = r.states
       }
     } catch (err) {
@@ -61,7 +61,16 @@ export class StreamDigest {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]
-  return Buffer.concat(parts)
+/**
+ * The parts copied into one new buffer that runDigest takes (transfers to the worker). The
+ * copy replaces the structured clone a borrowed view would get, which copies the view's whole
+ * backing buffer (a socket read's pool, say), not just the view.
+ */
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let total = 0
+  for (const p of parts) total += p.length
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.length }
+  return out
 }

@@ -5,15 +5,16 @@
  * Uses hash-wasm, whose hashers can save and load their state. Runs only in workers.
  */
 import { createCRC32, createMD5, createSHA1, createSHA256, type IHasher } from 'hash-wasm'
-import type { TaskResult } from './tasks.ts'
+import { movedBack, type TaskResult } from './tasks.ts'
 
 export type DigestName = 'md5' | 'crc32' | 'crc32c' | 'sha1' | 'sha256'
 
 export interface DigestTask {
   /** Saved state per digest; null starts it afresh. */
   states: Partial<Record<DigestName, Uint8Array | null>>
-  /** A piece of the data (cloned into the worker). */
-  data: Uint8Array
+  /** A piece of the data, transferred in and moved back. An ArrayBuffer, not a view of one:
+   *  Deno 2.9 copies a view's bytes into the message even when its buffer is transferred. */
+  data: ArrayBuffer
   /** Also return the final digests. */
   finish: boolean
 }
@@ -32,13 +33,17 @@ const hashers: Record<DigestName, Promise<IHasher>> = {
 }
 
 export async function digest(task: DigestTask): Promise<DigestResult> {
+  return movedBack(await update(task), task.data)
+}
+
+async function update(task: DigestTask): Promise<DigestResult> {
   const states: Partial<Record<DigestName, Uint8Array>> = {}
   const digests: Partial<Record<DigestName, Uint8Array>> = {}
   for (const [name, state] of Object.entries(task.states) as [DigestName, Uint8Array | null][]) {
     const h = await hashers[name]
     if (state === null) h.init()
     else h.load(state)
-    h.update(task.data)
+    h.update(new Uint8Array(task.data))
     states[name] = h.save()
     if (task.finish) digests[name] = h.digest('binary')
   }

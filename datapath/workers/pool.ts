@@ -1,10 +1,15 @@
 /** @module
  * The process-wide Piscina pool that runs datapath tasks (checksums, chunk writes and reads)
- * off the main thread. One pool per process, however many services it hosts.
+ * off the main thread. One pool per process, however many services it hosts. Under Node its
+ * threads start on demand and exit after WORKER_IDLE_MS idle: each has its own heap, and
+ * holds views of slabs its pools have dropped until it collects them, so an idle process
+ * keeps none. Under Deno they stay (see workerPool) and run their own idle GC (worker.ts).
  */
 import { Piscina } from 'piscina'
 import { availableParallelism } from 'node:os'
 import { O3Error } from '../../core/errors.ts'
+import { WORKER_IDLE_MS } from '../../core/limits.ts'
+import { noteActivity } from './idle.ts'
 import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 
@@ -18,7 +23,10 @@ function workerFile(): string {
 export function workerPool(threads?: number): Piscina {
   if (pool === undefined) {
     const n = Math.max(1, threads ?? Math.min(4, availableParallelism()))
-    pool = new Piscina({ filename: workerFile(), minThreads: Math.min(n, 2), maxThreads: n, idleTimeout: 60_000 })
+    // Under Deno 2.9 a worker that ends keeps its memory and thread (about 12 MB each, measured
+    // over 12 idle exits), so there the threads stay and collect their own garbage instead.
+    const exitFreesMemory = !('Deno' in globalThis)
+    pool = new Piscina({ filename: workerFile(), minThreads: exitFreesMemory ? 0 : n, maxThreads: n, idleTimeout: WORKER_IDLE_MS })
   }
   return pool
 }
@@ -29,27 +37,36 @@ export async function closeWorkerPool(): Promise<void> {
   await p?.destroy()
 }
 
+/** Runs a task on the pool, noted as datapath activity (see idle.ts). */
+function run(task: object, options: { name: string; transferList?: ArrayBuffer[] }): Promise<unknown> {
+  noteActivity()
+  return workerPool().run(task, options)
+}
+
 function unwrap<T extends object>(r: TaskResult<T>): T {
   if (!r.ok) throw new O3Error(r.code, r.message)
   return r
 }
 
 export async function runChecksum(task: ChecksumTask): Promise<number> {
-  return unwrap(await workerPool().run(task, { name: 'checksum' }) as TaskResult<{ length: number }>).length
+  return unwrap(await run(task, { name: 'checksum' }) as TaskResult<{ length: number }>).length
 }
 
 export async function runWriteChunk(task: WriteChunkTask): Promise<void> {
-  unwrap(await workerPool().run(task, { name: 'writeChunk' }) as TaskResult)
+  unwrap(await run(task, { name: 'writeChunk' }) as TaskResult)
 }
 
 /** Reads into `task.into`, which is transferred to the worker and back (never copied). */
 export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
-  const r = unwrap(await workerPool().run(task, { name: 'readChunk', transferList: [task.into] }) as TaskResult<{ into: ArrayBuffer; length: number }>)
+  const r = unwrap(await run(task, { name: 'readChunk', transferList: [task.into] }) as TaskResult<{ into: ArrayBuffer; length: number }>)
   return new Uint8Array(r.into, 0, r.length)
 }
 
 
-/** Feeds one piece of data to saved digest states in a worker; returns the new states (and digests when finishing). */
+/**
+ * Feeds one piece of data to saved digest states in a worker; returns the new states (and
+ * digests when finishing). Takes `task.data`: it is transferred (detached here).
+ */
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
-  return unwrap(await workerPool().run(task, { name: 'digest' }) as DigestResult)
+  return unwrap(await run(task, { name: 'digest', transferList: [task.data] }) as DigestResult)
 }

@@ -4,9 +4,15 @@
  * thread and the workers alike. acquire() waits when all are out: that is the back-pressure.
  * The wait is bounded: a caller that gets no slab in time gets UNAVAILABLE (retryable), so
  * that holders that never give theirs back slow others down but cannot stop them.
+ * A slab left free for `idleMs` is dropped (trim()), so that a process that was busy once does
+ * not keep its peak of slabs for good: an `o3 local` holds four pools (the gateway's client and
+ * three datanodes), up to 64 x 4 MiB and 3 x 8 x 17 MiB.
  */
+import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
+import { SLAB_IDLE_MS } from '../../core/limits.ts'
+import { noteActivity } from './idle.ts'
 
 interface Waiter {
   resolve: (slab: SharedArrayBuffer) => void
@@ -18,11 +24,20 @@ export class SlabPool {
   private readonly waiters: Waiter[] = []
   /** Slabs made so far: they are made when first needed, never more than `count`. */
   private made = 0
+  /** When each free slab was released, for trim(). */
+  private readonly releasedAtMs = new WeakMap<SharedArrayBuffer, number>()
+  private trimTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly slabBytes: number, readonly count: number) {
+  constructor(readonly slabBytes: number, readonly count: number, readonly idleMs = SLAB_IDLE_MS) {
     assert(slabBytes > 0, 'slab size must be positive')
     assert(count > 0, 'slab count must be positive')
+    assert(idleMs > 0, 'slab idle time must be positive')
   }
+
+  /** Slabs that exist now, out or free. */
+  get madeCount(): number { return this.made }
+  /** Slabs free in the pool now. */
+  get freeCount(): number { return this.free.length }
 
   /** Slabs handed out and not yet released. */
   get inUse(): number {
@@ -60,6 +75,7 @@ export class SlabPool {
 
   release(slab: SharedArrayBuffer): void {
     assert(slab.byteLength === this.slabBytes, 'foreign slab released')
+    noteActivity()
     const waiter = this.waiters.shift()
     if (waiter !== undefined) {
       clearTimeout(waiter.timer)
@@ -67,7 +83,38 @@ export class SlabPool {
     } else {
       assert(this.free.length < this.made, 'slab released twice')
       this.free.push(slab)
+      this.releasedAtMs.set(slab, Date.now())
+      this.scheduleTrim()
     }
+  }
+
+  /**
+   * Drops the free slabs released `idleMs` or more before `nowMs`; returns how many. The free
+   * list is a stack (acquire() takes the newest), so the idle ones are at its bottom. A dropped
+   * slab is garbage once no worker holds a view of it; acquire() makes a new one when needed.
+   */
+  trim(nowMs = Date.now()): number {
+    let dropped = 0
+    while (this.free.length > 0 && nowMs - this.releasedAtMs.get(this.free[0])! >= this.idleMs) {
+      this.free.shift()
+      this.made--
+      dropped++
+    }
+    assert(this.free.length <= this.made, 'more free slabs than made')
+    return dropped
+  }
+
+  /** Trims when the oldest free slab has been idle long enough, and again while any is free.
+   *  The timer is unref'd: an idle pool never keeps the process alive. */
+  private scheduleTrim(): void {
+    if (this.trimTimer !== undefined || this.free.length === 0) return
+    const oldestMs = this.releasedAtMs.get(this.free[0])!
+    this.trimTimer = setTimeout(() => {
+      this.trimTimer = undefined
+      this.trim()
+      this.scheduleTrim()
+    }, Math.max(0, oldestMs + this.idleMs - Date.now()))
+    this.trimTimer.unref()
   }
 
 }

@@ -1,5 +1,18 @@
 /** @module
- * The Piscina worker entry: exports the tasks by name (run(task, { name })).
+ * The Piscina worker entry: exports the tasks by name (run(task, { name })). Each task notes
+ * activity, so that an idle worker runs one GC of its own heap (idle.ts): under Deno an idle
+ * worker is kept rather than ended (pool.ts), and its garbage would otherwise stay.
  */
-export { checksum, writeChunk, readChunk } from './tasks.ts'
-export { digest } from './digest.ts'
+import { WORKER_IDLE_GC_MS } from '../../core/limits.ts'
+import { noteActivity } from './idle.ts'
+import { checksum as checksumTask, writeChunk as writeChunkTask, readChunk as readChunkTask } from './tasks.ts'
+import { digest as digestTask } from './digest.ts'
+
+function noted<T, R>(task: (t: T) => R): (t: T) => R {
+  return (t) => { noteActivity(WORKER_IDLE_GC_MS); return task(t) }
+}
+
+export const checksum = noted(checksumTask)
+export const writeChunk = noted(writeChunkTask)
+export const readChunk = noted(readChunkTask)
+export const digest = noted(digestTask)

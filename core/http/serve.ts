@@ -54,7 +54,14 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   const deno = (globalThis as { Deno?: DenoServe }).Deno
   if (deno !== undefined) {
     const server = deno.serve({ port: options.port, hostname: options.host, onListen: () => {} }, fetch)
-    return { port: server.addr.port, close: async () => { await Promise.race([server.shutdown(), drained()]) } }
+    // shutdown() stops accepting, waits for requests in flight and then releases the port; it
+    // is awaited whole (bounded), since a restart on the same port must find it free.
+    const close = async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([server.shutdown(), new Promise<void>((r) => { timer = setTimeout(r, DRAIN_TIMEOUT_MS) })])
+      clearTimeout(timer)
+    }
+    return { port: server.addr.port, close }
   }
   const { createAdaptorServer } = await import('@hono/node-server')
   // @hono/node-server's autoCleanupIncoming stays on: it is what keeps the request's web body

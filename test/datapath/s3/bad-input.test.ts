@@ -17,7 +17,7 @@ import { Hash } from '@smithy/hash-node'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'
 import { crc32 } from '@node-rs/crc32'
-import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let port: number
@@ -97,7 +97,7 @@ test('a clock 20 minutes off is RequestTimeTooSkewed; an expired presigned URL i
   const r = await signed('GET', '/', { date: new Date(Date.now() - 20 * 60_000) })
   assert.is(r.status, 403)
   assert.is(code(r), 'RequestTimeTooSkewed')
-  const s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  const s3 = s3Client(env)
   const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: B, Key: 'x' }), { expiresIn: 60, signingDate: new Date(Date.now() - 120_000) })
   const res = await fetch(url)
   assert.is(res.status, 403)

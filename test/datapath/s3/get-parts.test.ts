@@ -14,7 +14,7 @@ import {
   CompleteMultipartUploadCommand, CopyObjectCommand, PutObjectTaggingCommand,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 const B = 'parts-bucket'
@@ -44,7 +44,7 @@ async function getPart(key: string, n: number, extra: { ChecksumMode?: 'ENABLED'
 
 test.before(async () => {
   env = await startS3Cluster()
-  s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
   await s3.send(new CreateBucketCommand({ Bucket: B }))
 })
 

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { blockFile } from '../../../datapath/datanode/index.ts'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 const B = 'unreadable'
@@ -37,7 +37,7 @@ async function bodyFailures(): Promise<number> {
 
 test.before(async () => {
   env = await startS3Cluster()
-  s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
   await s3.send(new CreateBucketCommand({ Bucket: B }))
 })
 

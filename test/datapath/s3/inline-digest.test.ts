@@ -13,7 +13,7 @@ import { StreamDigest } from '../../../datapath/s3/digests.ts'
 import { bodyDigest, InlineDigest } from '../../../datapath/s3/inline-digest.ts'
 import { workerPool, type DigestName } from '../../../datapath/workers/index.ts'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 const ALL: DigestName[] = ['md5', 'crc32', 'crc32c', 'sha1', 'sha256']
 
@@ -58,7 +58,7 @@ test.after(async () => {
 
 test('a 4 KiB PutObject and CopyObject run no task in the worker pool', async () => {
   env = await startS3Cluster()
-  s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  s3 = s3Client(env)
   await s3.send(new CreateBucketCommand({ Bucket: 'inline' }))
   await s3.send(new PutObjectCommand({ Bucket: 'inline', Key: 'warm', Body: randomBytes(4096) }))
   const pool = workerPool()

@@ -16,14 +16,14 @@ import {
   S3Client, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
 let other: S3Client
 
 function sdk(secret: { awsAccessKey: string; awsSecret: string }): S3Client {
-  return new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+  return s3Client(env, secret)
 }
 
 /** RPC requests served so far, by method, summed over result codes, from one service's /prom. */

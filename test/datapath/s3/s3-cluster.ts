@@ -4,7 +4,7 @@
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { startMiniCluster } from '../../cluster/mini-cluster.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
-import type { S3ServiceException } from '@aws-sdk/client-s3'
+import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
 import type { O3Config } from '../../../core/config.ts'
 
 export interface S3TestCluster {
@@ -39,4 +39,10 @@ export async function errorOf(p: Promise<unknown>): Promise<{ name: string; stat
     return { name: e.name, status: e.$metadata?.httpStatusCode, requestId: e.$metadata?.requestId }
   }
   return { name: 'OK' }
+}
+
+/** An AWS SDK client of the test cluster's gateway, path-style, signing as `secret` (alice by
+ *  default); `maxAttempts: 1` where a test must see the first answer, not a retried one. */
+export function s3Client(env: S3TestCluster, secret: { awsAccessKey: string; awsSecret: string } = env.alice, options: { maxAttempts?: number } = {}): S3Client {
+  return new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, ...options, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
 }

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 let env: S3TestCluster
@@ -26,7 +26,7 @@ const md5 = (b: Uint8Array) => createHash('md5').update(b).digest()
 
 test.before(async () => {
   env = await startS3Cluster()
-  s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  s3 = s3Client(env)
   await s3.send(new CreateBucketCommand({ Bucket: B }))
 })
 

@@ -10,7 +10,7 @@ import {
   PutObjectCommand, GetObjectCommand, CopyObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 import { createHash } from 'node:crypto'
 
 let env: S3TestCluster
@@ -20,7 +20,7 @@ let other: S3Client
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex')
 
 function sdk(secret: { awsAccessKey: string; awsSecret: string }): S3Client {
-  return new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+  return s3Client(env, secret)
 }
 
 

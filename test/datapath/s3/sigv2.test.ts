@@ -18,7 +18,7 @@ import { createHash, createHmac } from 'node:crypto'
 import { request } from 'node:http'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { verifySignatureV2, parseAuthV2 } from '../../../datapath/s3/sigv2.ts'
-import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let port: number
@@ -79,7 +79,7 @@ test.before(async () => {
   env = await startS3Cluster({ domain: DOMAIN })
   port = env.gateway.port
   // The bucket comes through SigV4 (the AWS SDK), so that each test below stands on its own.
-  const s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  const s3 = s3Client(env)
   await s3.send(new CreateBucketCommand({ Bucket: B }))
   s3.destroy()
 })

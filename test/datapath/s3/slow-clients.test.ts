@@ -19,7 +19,7 @@ import { Hash } from '@smithy/hash-node'
 import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 /** Short, so that stalled uploads are answered within the test; real gateways use S3's ~20 s. */
 const BODY_IDLE_TIMEOUT_MS = 3000
@@ -141,7 +141,7 @@ async function sendThenRead(path: string, contentLength: number, options: { secr
 test.before(async () => {
   env = await startS3Cluster({ overrides: { 's3g.bodyIdleTimeoutMs': BODY_IDLE_TIMEOUT_MS } })
   port = env.gateway.port
-  s3 = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  s3 = s3Client(env)
   await s3.send(new CreateBucketCommand({ Bucket: B }))
 })
 
@@ -314,7 +314,7 @@ test('the AWS SDK sees S3 errors, not EPIPE, on a large PUT answered early', asy
     { secret: { ...env.alice, awsSecret: 'not-the-secret' }, bucket: B, body: () => Readable.from(paced()), sizeBytes: 64 * MiB, want: ['SignatureDoesNotMatch', 403] },
   ]
   for (const c of cases) {
-    const client = new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: c.secret.awsAccessKey, secretAccessKey: c.secret.awsSecret } })
+    const client = s3Client(env, c.secret, { maxAttempts: 1 })
     try {
       const e = await errorOf(client.send(new PutObjectCommand({ Bucket: c.bucket, Key: 'k', Body: c.body(), ContentLength: c.sizeBytes })))
       assert.equal([e.name, e.status], c.want)

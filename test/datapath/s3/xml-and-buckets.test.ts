@@ -24,7 +24,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { O3Error } from '../../../core/errors.ts'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let port: number
@@ -80,7 +80,7 @@ async function exists(key: string, bucket = B): Promise<boolean> {
 test.before(async () => {
   env = await startS3Cluster()
   port = env.gateway.port
-  const sdk = (secret: { awsAccessKey: string; awsSecret: string }) => new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+  const sdk = (secret: { awsAccessKey: string; awsSecret: string }) => s3Client(env, secret)
   s3 = sdk(env.alice)
   bobS3 = sdk(env.bob)
   await s3.send(new CreateBucketCommand({ Bucket: B }))

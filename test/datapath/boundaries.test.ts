@@ -200,11 +200,18 @@ async function overwriteWhileReading(options: {
   let writing = true
   let reads = 0
   const which = (got: Uint8Array) => ps.findIndex((p) => Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(p))
+  // A reader records its first failure and stops: the writers run on, and the failure is
+  // asserted once all have settled (a rejection left pending would end the whole suite).
+  const failures: string[] = []
   const readers = Array.from({ length: options.readers }, async () => {
-    while (writing) {
-      const got = await read()
-      assert.ok(which(got) >= 0, `a read matched no payload whole (${got.length} bytes; payload sizes ${ps.map((p) => p.length).join(', ')})`)
-      reads++
+    try {
+      while (writing) {
+        const got = await read()
+        if (which(got) < 0) { failures.push(`a read matched no payload whole (${got.length} bytes; payload sizes ${ps.map((p) => p.length).join(', ')})`); return }
+        reads++
+      }
+    } catch (err) {
+      failures.push(`a read failed: ${(err as Error).message}`)
     }
   })
   try {
@@ -213,6 +220,7 @@ async function overwriteWhileReading(options: {
     writing = false
     await Promise.all(readers)
   }
+  assert.equal(failures, [])
   return reads
 }
 

@@ -62,6 +62,12 @@ interface Route {
   run: (ctx: S3Context) => Promise<Response>
   /** The handler reads the request's own key first (headObject): the lookup reads it too. */
   readsObject?: boolean
+  /**
+   * The answer whatever the credentials, given before authentication: for requests that
+   * carry their signature where authentication cannot look (a browser form's body), which
+   * would otherwise be told they are anonymous.
+   */
+  refuse?: S3Error
 }
 
 export class S3Gateway {
@@ -154,6 +160,10 @@ export class S3Gateway {
       // GetObject and HeadObject, the key. The handler still runs only after the signature
       // verifies, and learns nothing from the lookup that it would not have asked for.
       const route = this.route({ req, method: req.method, query, bucket, key })
+      if (route.refuse !== undefined) {
+        op = route.name
+        throw route.refuse
+      }
       let found: S3Context['found'] = {}
       const { user, auth } = await authenticate(signed, query, {
         nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
@@ -237,6 +247,12 @@ export class S3Gateway {
           return { name: 'DeleteBucket', run: deleteBucket }
         case 'POST':
           if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
+          // A browser-based upload (PostObject: boto3's generate_presigned_post, HTML forms)
+          // signs its policy in the multipart form, not in a header or the query.
+          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) {
+            const refuse = new S3Error('NotImplemented', 'Browser-based uploads with POST (PostObject) are not supported by the O3 S3 gateway')
+            return { name: 'NotImplemented', run: async () => { throw refuse }, refuse }
+          }
           return answerNotImplemented('POST on a bucket')
       }
       return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }

@@ -95,6 +95,10 @@ export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
 /** Read-ahead of a key reader, in chunks. */
 export const CLIENT_READ_AHEAD_CHUNKS = 2
 
+/** Datanode: pooled buffers chunk reads land in (each a default chunk and its checksums);
+ *  a read waits for one when all are out, up to DATANODE_SLAB_WAIT_MS_MAX. */
+export const DATANODE_READ_BUFFERS = 8
+
 /** The largest block a datanode packs inline in LMDB instead of giving it a file. */
 export const SMALL_BLOCK_BYTES_MAX = 1 * MiB
 /** Datanode: blocks written but not yet committed by putBlock, per datanode. */

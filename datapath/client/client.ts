@@ -142,9 +142,14 @@ export class O3Client {
    * can still fail; the stream then errors.
    */
   async openKeyReader(info: KeyInfo, range?: { offset?: number; length?: number }): Promise<Readable> {
+    return Readable.from(await this.openKeyPieces(info, range), { objectMode: false, highWaterMark: this.chunkSizeBytes })
+  }
+
+  /** openKeyReader's pieces themselves, a chunk's worth each, for a consumer that hands them on
+   *  as they are (the S3 gateway's response body): no stream between copies or merges them. */
+  async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }): Promise<AsyncGenerator<Uint8Array>> {
     const r = resolveRange(info.size, range)
-    const pieces = await startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes })
-    return Readable.from(pieces, { objectMode: false, highWaterMark: this.chunkSizeBytes })
+    return startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes })
   }
 
   /** Reads a whole key (or range) into memory: for small keys and tests. */

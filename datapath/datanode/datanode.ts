@@ -24,7 +24,7 @@ import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { BufferPool, SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
-import { whenResponseDone } from '../../core/http/body-out.ts'
+import { watchResponse } from '../../core/http/body-out.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { readBodyInto } from './body.ts'
 
@@ -594,7 +594,7 @@ export class Datanode {
     } else {
       // A pooled buffer when the read fits one and the runtime says when the response has
       // gone (so the buffer goes back only then); a buffer of its own otherwise.
-      const done = length + checksumsLength <= this.readBuffers.bufferBytes ? whenResponseDone(c) : undefined
+      const done = length + checksumsLength <= this.readBuffers.bufferBytes ? watchResponse(c)?.done : undefined
       const into = done === undefined ? new ArrayBuffer(length + checksumsLength) : await this.readBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
       let data: Uint8Array
       try {

@@ -137,10 +137,13 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   // The first piece is read before the status line goes out: when no replica can serve it the
   // client gets an S3 error it retries (503 ServiceUnavailable for unreachable datanodes, 500
   // InternalError for corrupt or missing data), not a 200 with a cut body.
-  const pieces = await ctx.client.openKeyPieces(info, range ?? { offset: 0, length: info.size })
+  // The pieces go out as they are (Readable.toWeb copied each one). They land in the client's
+  // pooled buffers when the runtime says when each has been sent (Node), fresh ones otherwise.
+  const watch = ctx.responseWatch
+  const pieces = await ctx.client.openKeyPieces(info, range ?? { offset: 0, length: info.size }, { pooled: watch !== undefined })
+  const buffers = ctx.client.readBuffers
   // After the status line a failure can only cut the connection; the gateway logs and counts it.
-  // The pieces go out as they are (Readable.toWeb copied each one).
-  return new Response(streamBody(pieces, (err) => ctx.bodyFailed(err)), { status, headers })
+  return new Response(streamBody(pieces, { onError: (err) => ctx.bodyFailed(err), watch, release: (p) => buffers.releaseIfMine(p.buffer) }), { status, headers })
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {

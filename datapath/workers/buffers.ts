@@ -23,6 +23,9 @@ export class BufferPool {
   private readonly free: ArrayBuffer[] = []
   private readonly waiters: Waiter[] = []
   private out = 0
+  /** The buffers made here, to tell them from others (a buffer moved to a worker and back is
+   *  a new object, so the datanode's are given back with release() itself). */
+  private readonly mine = new WeakSet<ArrayBuffer>()
   private trimTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(readonly bufferBytes: number, readonly count: number) {
@@ -39,7 +42,7 @@ export class BufferPool {
     assert(timeoutMs === undefined || timeoutMs > 0, 'buffer wait timeout must be positive')
     if (this.out < this.count) {
       this.out++
-      return Promise.resolve(this.free.pop() ?? new ArrayBuffer(this.bufferBytes))
+      return Promise.resolve(this.free.pop() ?? this.make())
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, timer: undefined }
@@ -69,13 +72,24 @@ export class BufferPool {
     this.scheduleTrim()
   }
 
+  /** Gives `buffer` back if this pool made it (a view of a buffer of its own is left alone). */
+  releaseIfMine(buffer: ArrayBufferLike): void {
+    if (this.mine.has(buffer as ArrayBuffer)) this.release(buffer as ArrayBuffer)
+  }
+
+  private make(): ArrayBuffer {
+    const b = new ArrayBuffer(this.bufferBytes)
+    this.mine.add(b)
+    return b
+  }
+
   /** Drops a buffer that was out (lost to a failed task, or its sending cannot be seen). */
   discard(): void {
     assert(this.out > 0, 'buffer discarded twice')
     const waiter = this.waiters.shift()
     if (waiter !== undefined) {
       clearTimeout(waiter.timer)
-      waiter.resolve(new ArrayBuffer(this.bufferBytes))
+      waiter.resolve(this.make())
       return
     }
     this.out--

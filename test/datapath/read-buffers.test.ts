@@ -4,7 +4,7 @@
  * finished, stopped early, or the S3 client cut the connection mid-body (no leak: a leak
  * would stop the datanode's reads once DATANODE_READ_BUFFERS were lost).
  * Method: BufferPool on its own (bound, wait, timeout, discard); then a real S3 gateway over
- * a one-datanode mini cluster: a 24 MiB key read whole through S3 (byte for byte) and
+ * a one-datanode mini cluster (the gateway's client pools its chunk buffers too): a 24 MiB key read whole through S3 (byte for byte) and
  * through the native client, read part way and dropped, and 20 S3 GETs aborted after their
  * first bytes; after each, the datanode's pool has no buffer out and never made more than
  * its bound.
@@ -13,7 +13,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Readable } from 'node:stream'
 import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
-import { DATANODE_READ_BUFFERS } from '../../core/limits.ts'
+import { CLIENT_READ_BUFFERS, DATANODE_READ_BUFFERS } from '../../core/limits.ts'
 import { O3Error } from '../../core/errors.ts'
 import { BufferPool } from '../../datapath/workers/index.ts'
 import { randomBytes } from '../cluster/mini-cluster.ts'
@@ -49,12 +49,15 @@ let env: S3TestCluster
 let s3: S3Client
 const data = randomBytes(24 * MiB + 5)
 
-async function settled(what: string): Promise<void> {
-  const pool = env.cluster.datanodes[0]!.readBuffers
-  for (const until = Date.now() + SETTLE_MS; pool.inUse > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 20))
-  assert.is(pool.inUse, 0, `${what}: every read buffer is back`)
-  assert.ok(pool.madeCount > 0, `${what}: reads used the pool`)
-  assert.ok(pool.madeCount <= DATANODE_READ_BUFFERS, `${what}: the pool stayed within its bound`)
+async function settled(what: string, gatewayToo = true): Promise<void> {
+  const pools = [{ name: 'datanode', pool: env.cluster.datanodes[0]!.readBuffers, bound: DATANODE_READ_BUFFERS }]
+  if (gatewayToo) pools.push({ name: 'gateway client', pool: env.gateway.client.readBuffers, bound: CLIENT_READ_BUFFERS })
+  for (const { name, pool, bound } of pools) {
+    for (const until = Date.now() + SETTLE_MS; pool.inUse > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 20))
+    assert.is(pool.inUse, 0, `${what}: every ${name} read buffer is back`)
+    assert.ok(pool.madeCount > 0, `${what}: ${name} reads used the pool`)
+    assert.ok(pool.madeCount <= bound, `${what}: the ${name} pool stayed within its bound`)
+  }
 }
 
 test('large GETs read into pooled buffers that come back, also after aborts', async () => {
@@ -75,7 +78,7 @@ test('large GETs read into pooled buffers that come back, also after aborts', as
     assert.ok(Buffer.concat(parts).equals(data), 'the native read returns the key byte for byte')
     const early = await client.readKey('s3v', 'big', 'k')
     for await (const _ of early) break
-    await settled('native reads, one dropped early')
+    await settled('native reads, one dropped early', false)
 
     for (let i = 0; i < 20; i++) {
       const ac = new AbortController()

@@ -7,7 +7,7 @@
  * a one-datanode mini cluster (the gateway's client pools its chunk buffers too): a 24 MiB key read whole through S3 (byte for byte) and
  * through the native client, read part way and dropped, and 20 S3 GETs aborted after their
  * first bytes; after each, the datanode's pool has no buffer out and never made more than
- * its bound.
+ * its bound (under Deno, which does not say when a response was sent: never used).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -22,6 +22,7 @@ import { startS3Cluster, type S3TestCluster } from './s3/s3-cluster.ts'
 const MiB = 1024 * 1024
 /** A liveness bound for buffers to come back after a connection closes, not a speed figure. */
 const SETTLE_MS = 20_000
+const DENO = 'Deno' in globalThis
 
 test('BufferPool: bounded, waits for a release, times out UNAVAILABLE, reuses', async () => {
   const pool = new BufferPool(1024, 2)
@@ -55,7 +56,9 @@ async function settled(what: string, gatewayToo = true): Promise<void> {
   for (const { name, pool, bound } of pools) {
     for (const until = Date.now() + SETTLE_MS; pool.inUse > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 20))
     assert.is(pool.inUse, 0, `${what}: every ${name} read buffer is back`)
-    assert.ok(pool.madeCount > 0, `${what}: ${name} reads used the pool`)
+    // Deno does not say when a response was sent: its reads keep fresh buffers instead.
+    if (DENO) assert.is(pool.madeCount, 0, `${what}: ${name} reads under Deno left the pool alone`)
+    else assert.ok(pool.madeCount > 0, `${what}: ${name} reads used the pool`)
     assert.ok(pool.madeCount <= bound, `${what}: the ${name} pool stayed within its bound`)
   }
 }

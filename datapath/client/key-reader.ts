@@ -103,9 +103,11 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
 export async function startKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): Promise<AsyncGenerator<Uint8Array>> {
   const it = readKeyRange(key, range, options)
   const first = await it.next()
-  return (async function* () {
+  let handedFirst = false
+  const rest = (async function* () {
     try {
       if (first.done === true) return
+      handedFirst = true
       yield first.value
       yield* it
     } finally {
@@ -113,6 +115,17 @@ export async function startKeyRange(key: KeyInfo, range: ReadRange, options: Key
       await it.return(undefined)
     }
   })()
+  // A generator returned before it started skips its finally (a response abandoned before its
+  // body was read): the inner reader and the first piece's buffer are given back here.
+  const end = rest.return.bind(rest)
+  rest.return = async (value) => {
+    const r = await end(value)
+    await it.return(undefined)
+    if (!handedFirst && first.done !== true) options.buffers?.releaseIfMine(first.value.buffer)
+    handedFirst = true
+    return r
+  }
+  return rest
 }
 
 async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>): Promise<Uint8Array> {

@@ -83,6 +83,11 @@ test('large GETs read into pooled buffers that come back, also after aborts', as
     for await (const _ of early) break
     await settled('native reads, one dropped early', false)
 
+    // A response abandoned before its body was read returns its pieces before the first is taken.
+    const dropped = await env.gateway.client.openKeyPieces(await client.headKey('s3v', 'big', 'k'), undefined, { pooled: !DENO })
+    await dropped.return(undefined)
+    await settled('pooled pieces dropped before the first was taken')
+
     for (let i = 0; i < 20; i++) {
       const ac = new AbortController()
       const r = await s3.send(new GetObjectCommand({ Bucket: 'big', Key: 'k' }), { abortSignal: ac.signal })

@@ -94,6 +94,14 @@ export const CLIENT_SLAB_WAIT_MS_MAX = 30_000
 export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
 /** Read-ahead of a key reader, in chunks. */
 export const CLIENT_READ_AHEAD_CHUNKS = 2
+/** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
+ *  its read-ahead and the pieces its socket has not sent yet, so 32 serve 8+ at full speed;
+ *  more wait (back-pressure), up to CLIENT_SLAB_WAIT_MS_MAX. */
+export const CLIENT_READ_BUFFERS = 32
+
+/** Datanode: pooled buffers chunk reads land in (each a default chunk and its checksums);
+ *  a read waits for one when all are out, up to DATANODE_SLAB_WAIT_MS_MAX. */
+export const DATANODE_READ_BUFFERS = 8
 
 /** The largest block a datanode packs inline in LMDB instead of giving it a file. */
 export const SMALL_BLOCK_BYTES_MAX = 1 * MiB

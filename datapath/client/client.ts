@@ -6,11 +6,11 @@ import { Readable, Writable } from 'node:stream'
 import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3LookupResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
-import { SlabPool } from '../workers/index.ts'
+import { BufferPool, SlabPool } from '../workers/index.ts'
 import { KeyWriter } from './key-writer.ts'
 import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
 
@@ -42,6 +42,8 @@ export class O3Client {
   readonly chunkSizeBytes: number
   /** The payload slabs every writer of this client shares (tests and metrics read `inUse`). */
   readonly slabs: SlabPool
+  /** The buffers pooled reads (openKeyPieces with `pooled`) receive chunks into. */
+  readonly readBuffers: BufferPool
 
   constructor(readonly options: O3ClientOptions) {
     this.om = new RpcClient('OM', options.om)
@@ -50,6 +52,8 @@ export class O3Client {
     if (this.chunkSizeBytes < BYTES_PER_CHECKSUM_MIN || this.chunkSizeBytes > CHUNK_SIZE_BYTES_MAX) throw new RangeError(`chunkSizeBytes must be ${BYTES_PER_CHECKSUM_MIN}..${CHUNK_SIZE_BYTES_MAX}`)
     const slabBytes = this.chunkSizeBytes + checksumsLengthBytes('BLAKE3', this.chunkSizeBytes, BYTES_PER_CHECKSUM_MIN)
     this.slabs = new SlabPool(slabBytes, (options.writersMax ?? 8) * (CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS))
+    const readBytes = this.chunkSizeBytes + 2 * BYTES_PER_CHECKSUM_DEFAULT
+    this.readBuffers = new BufferPool(readBytes + checksumsLengthBytes('BLAKE3', readBytes, BYTES_PER_CHECKSUM_MIN), CLIENT_READ_BUFFERS)
   }
 
   // --- volumes and buckets --------------------------------------------------------------
@@ -142,9 +146,19 @@ export class O3Client {
    * can still fail; the stream then errors.
    */
   async openKeyReader(info: KeyInfo, range?: { offset?: number; length?: number }): Promise<Readable> {
+    return Readable.from(await this.openKeyPieces(info, range), { objectMode: false, highWaterMark: this.chunkSizeBytes })
+  }
+
+  /**
+   * openKeyReader's pieces themselves, a chunk's worth each, for a consumer that hands them on
+   * as they are (the S3 gateway's response body): no stream between copies or merges them.
+   * With `pooled`, they are views of `readBuffers`, and the consumer gives each back
+   * (readBuffers.releaseIfMine(piece.buffer)) once done with it; ending the iteration early
+   * gives back those read ahead.
+   */
+  async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<AsyncGenerator<Uint8Array>> {
     const r = resolveRange(info.size, range)
-    const pieces = await startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes })
-    return Readable.from(pieces, { objectMode: false, highWaterMark: this.chunkSizeBytes })
+    return startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
   }
 
   /** Reads a whole key (or range) into memory: for small keys and tests. */

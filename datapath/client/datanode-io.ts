@@ -1,7 +1,7 @@
 /** @module
  * The client's calls to datanodes: writeChunk (body = data || checksums, sent to the pipeline
  * leader with the followers to forward to), putBlock, and readChunk with checksum
- * verification. Borrows every buffer it is given; copies none.
+ * verification. Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
 import { request } from 'undici'
@@ -68,8 +68,12 @@ export interface ChunkRead {
   data: Uint8Array
 }
 
-/** Reads [offset, offset+length) of a block from one datanode and verifies its checksums. */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number): Promise<ChunkRead> {
+/**
+ * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
+ * body lands in `into` when it fits (a pooled buffer the caller owns), else in a buffer of its
+ * own; the returned data is a view of whichever it used.
+ */
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ArrayBuffer): Promise<ChunkRead> {
   let res
   try {
     res = await request(`http://${node.address}/chunk/read`, {
@@ -83,7 +87,8 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   if (res.statusCode !== 200) throw await readError(res, `readChunk on ${node.address}`)
   const meta = JSON.parse(String(res.headers['x-o3-args'])) as { dataOffset: number; dataLength: number; checksumType: ChecksumType; bytesPerChecksum: number; checksumsLength: number }
   // The body goes straight into one buffer of the announced size: one copy from the socket.
-  const body = Buffer.allocUnsafe(meta.dataLength + meta.checksumsLength)
+  const total = meta.dataLength + meta.checksumsLength
+  const body = into !== undefined && into.byteLength >= total ? Buffer.from(into, 0, total) : Buffer.allocUnsafe(total)
   let filled = 0
   try {
     for await (const part of res.body as AsyncIterable<Buffer>) {

@@ -5,11 +5,12 @@
  */
 import { initChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS } from '../../core/limits.ts'
+import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import type { DatanodeDetails, KeyLocation } from '../../core/wire.ts'
+import type { BufferPool } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
 
 export interface ReadRange {
@@ -44,29 +45,53 @@ function* pieces(key: KeyInfo, range: ReadRange, requestBytes: number): Generato
 export interface KeyReaderOptions {
   scm?: RpcClient
   requestBytes?: number
+  /**
+   * Receive chunks into these pooled buffers instead of fresh ones: every piece yielded is then
+   * a view of one of them, which the consumer gives back (buffers.releaseIfMine(piece.buffer))
+   * once it is done with the piece. Pieces read ahead and never yielded are given back here.
+   */
+  buffers?: BufferPool
 }
 
-/** Yields the bytes of the range in order; views of fresh buffers the caller may keep. */
+/**
+ * Yields the bytes of the range in order: views of fresh buffers the caller may keep, or with
+ * `buffers`, of pooled ones it gives back. A reader takes its buffers in piece order, one at a
+ * time, so that readers waiting on a full pool never each hold a later piece's buffer while
+ * waiting for an earlier one's (which would wait for good); a consumer that keeps its pieces
+ * makes the reader wait, never allocate more.
+ */
 export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   await initChecksums()
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
   const bad = new Set<string>()
   const queue: Promise<Uint8Array>[] = []
   const it = pieces(key, range, requestBytes)
+  const { buffers } = options
+  let turn: Promise<unknown> = Promise.resolve()
   const fill = () => {
     while (queue.length < CLIENT_READ_AHEAD_CHUNKS) {
       const next = it.next()
       if (next.done) return
-      const p = readPiece(next.value, bad, options.scm)
+      let into: Promise<ArrayBuffer | undefined> | undefined
+      if (buffers !== undefined) {
+        into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
+        turn = into.catch(() => {})
+      }
+      const p = readPiece(next.value, bad, options.scm, buffers, into)
       p.catch(() => {}) // handled when awaited in order
       queue.push(p)
     }
   }
   fill()
-  while (queue.length > 0) {
-    const data = await queue.shift()!
-    fill()
-    yield data
+  try {
+    while (queue.length > 0) {
+      const data = await queue.shift()!
+      fill()
+      yield data
+    }
+  } finally {
+    // Ended early (the consumer stopped, or a piece failed): the pieces read ahead go back.
+    if (buffers !== undefined) for (const p of queue.splice(0)) p.then((d) => buffers.releaseIfMine(d.buffer), () => {})
   }
 }
 
@@ -78,19 +103,40 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
 export async function startKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): Promise<AsyncGenerator<Uint8Array>> {
   const it = readKeyRange(key, range, options)
   const first = await it.next()
-  return (async function* () {
-    if (first.done === true) return
-    yield first.value
-    yield* it
+  let handedFirst = false
+  const rest = (async function* () {
+    try {
+      if (first.done === true) return
+      handedFirst = true
+      yield first.value
+      yield* it
+    } finally {
+      // Stopped at the first piece: the inner reader gives back what it read ahead.
+      await it.return(undefined)
+    }
   })()
+  // A generator returned before it started skips its finally (a response abandoned before its
+  // body was read): the inner reader and the first piece's buffer are given back here.
+  const end = rest.return.bind(rest)
+  rest.return = async (value) => {
+    const r = await end(value)
+    await it.return(undefined)
+    if (!handedFirst && first.done !== true) options.buffers?.releaseIfMine(first.value.buffer)
+    handedFirst = true
+    return r
+  }
+  return rest
 }
 
-async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined): Promise<Uint8Array> {
+async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>): Promise<Uint8Array> {
+  const buffer = await into
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => Number(bad.has(a.address)) - Number(bad.has(b.address)))
   let last: O3Error | undefined
   for (const node of nodes) {
     try {
-      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length)
+      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, buffer)
+      // A chunk too large for the pooled buffer came in a buffer of its own.
+      if (buffer !== undefined && r.data.buffer !== buffer) buffers!.releaseIfMine(buffer)
       const from = piece.blockOffset - r.dataOffset
       return r.data.subarray(from, from + piece.length)
     } catch (err) {
@@ -100,6 +146,7 @@ async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefi
       log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
     }
   }
+  if (buffer !== undefined) buffers!.releaseIfMine(buffer)
   throw last ?? new O3Error('UNAVAILABLE', `Cannot read block ${piece.location.blockId.containerId}:${piece.location.blockId.localId}: no replica`)
 }
 

@@ -17,13 +17,14 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
-import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
+import { BufferPool, SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
+import { watchResponse } from '../../core/http/body-out.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { readBodyInto } from './body.ts'
 
@@ -105,12 +106,16 @@ export interface DatanodeOptions {
 }
 
 const SLAB_BYTES = CHUNK_SIZE_BYTES_MAX + CHECKSUM_BYTES_MAX
+/** A default-size chunk and its checksums at the smallest window and widest checksum. */
+const READ_BUFFER_BYTES = CHUNK_SIZE_BYTES_DEFAULT + (CHUNK_SIZE_BYTES_DEFAULT / BYTES_PER_CHECKSUM_MIN) * 32
 
 export class Datanode {
   readonly metrics = new ServiceMetrics('datanode')
   private readonly config: O3Config
   private readonly scm: RpcClient
   private readonly slabs: SlabPool
+  /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
+  readonly readBuffers: BufferPool
   private readonly volumes: Volume[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
@@ -127,6 +132,7 @@ export class Datanode {
     this.config = options.config
     this.scm = new RpcClient('SCM', options.scmAddress)
     this.slabs = new SlabPool(SLAB_BYTES, 8)
+    this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
   }
 
   get port(): number {
@@ -586,7 +592,21 @@ export class Datanode {
       body = new Uint8Array(length + checksumsLength)
       body.set(all.subarray(start, end))
     } else {
-      const data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into: new ArrayBuffer(length + checksumsLength) })
+      // A pooled buffer when the read fits one and the runtime says when the response has
+      // gone (so the buffer goes back only then); a buffer of its own otherwise.
+      const done = length + checksumsLength <= this.readBuffers.bufferBytes ? watchResponse(c)?.done : undefined
+      const into = done === undefined ? new ArrayBuffer(length + checksumsLength) : await this.readBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
+      let data: Uint8Array
+      try {
+        data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into })
+      } catch (err) {
+        if (done !== undefined) this.readBuffers.discard()
+        throw err
+      }
+      if (done !== undefined) {
+        const back = data.buffer as ArrayBuffer
+        void done.then(() => this.readBuffers.release(back))
+      }
       if (data.length < length) throw new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${start + data.length} of ${b.length} bytes`)
       body = new Uint8Array(data.buffer, 0, length + checksumsLength)
     }

@@ -4,6 +4,7 @@
  * owned-bucket checks, object metadata to and from headers, streaming a body into a key
  * with its ETag and checksums. Handlers return web `Response`s.
  */
+import type { ResponseWatch } from '../../core/http/body-out.ts'
 import type { BucketInfo, KeyInfo, O3Client, S3LookupResult } from '../client/index.ts'
 import { O3Error, fromWire } from '../../core/errors.ts'
 import { S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
@@ -38,6 +39,8 @@ export interface S3Context {
   requestId: string
   /** Reports a response body that failed after its status line was sent (logged and counted). */
   bodyFailed(err: unknown): void
+  /** What the runtime tells of the response's progress (undefined: nothing, never reuse its buffers). */
+  responseWatch?: ResponseWatch
   /** How long an upload body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
   bodyIdleTimeoutMs: number
 }

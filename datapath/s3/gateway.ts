@@ -8,6 +8,7 @@
  * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
  * (the admin port), never on the S3 port, where `/prom` is bucket `prom`.
  */
+import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type { O3Config } from '../../core/config.ts'
@@ -89,7 +90,7 @@ export class S3Gateway {
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now
     this.app = new Hono()
-    this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url))
+    this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url, watchResponse(c)))
   }
 
   get port(): number {
@@ -139,7 +140,7 @@ export class S3Gateway {
   }
 
   /** Answers one request; `rawTarget` is the request target as sent (Node), since URL parsing resolves `..`. */
-  async handle(req: Request, rawTarget?: string): Promise<Response> {
+  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch): Promise<Response> {
     const requestId = newRequestId()
     const started = performance.now()
     let op = 'unknown'
@@ -176,6 +177,7 @@ export class S3Gateway {
       const ctx: S3Context = {
         client: this.client, req, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
+        responseWatch,
       }
       op = route.name
       res = await route.run(ctx)

@@ -4,9 +4,9 @@
  * response-* overrides, checksum mode), DeleteObject and DeleteObjects. Bodies stream both
  * ways; a GET answers its status only once the first piece of its body has been read.
  */
-import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
+import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
@@ -137,10 +137,13 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   // The first piece is read before the status line goes out: when no replica can serve it the
   // client gets an S3 error it retries (503 ServiceUnavailable for unreachable datanodes, 500
   // InternalError for corrupt or missing data), not a 200 with a cut body.
-  const stream = await ctx.client.openKeyReader(info, range ?? { offset: 0, length: info.size })
+  // The pieces go out as they are (Readable.toWeb copied each one). They land in the client's
+  // pooled buffers when the runtime says when each has been sent (Node), fresh ones otherwise.
+  const watch = ctx.responseWatch
+  const pieces = await ctx.client.openKeyPieces(info, range ?? { offset: 0, length: info.size }, { pooled: watch !== undefined })
+  const buffers = ctx.client.readBuffers
   // After the status line a failure can only cut the connection; the gateway logs and counts it.
-  stream.once('error', (err) => ctx.bodyFailed(err))
-  return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers })
+  return new Response(streamBody(pieces, { onError: (err) => ctx.bodyFailed(err), watch, release: (p) => buffers.releaseIfMine(p.buffer) }), { status, headers })
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {

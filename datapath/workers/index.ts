@@ -3,6 +3,7 @@
  * it to runChecksum / runWriteChunk; runReadChunk fills a transferred buffer; release the slab.
  */
 export { SlabPool } from './slabs.ts'
+export { BufferPool } from './buffers.ts'
 export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runDigest } from './pool.ts'
 export type { DigestName } from './digest.ts'
 export type { SlabRange } from './tasks.ts'

@@ -1,0 +1,89 @@
+/** @module
+ * Response bodies that stream out without a copy, and when a response's bytes have left:
+ * the one place a route's answer meets the runtime's response objects (serve.ts runs the
+ * server; this file shapes what the app hands it). Node's Readable.toWeb copies every piece it
+ * passes on (it detaches each Buffer from Node's pool with `new Uint8Array(chunk)`); a
+ * ReadableStream pulled from the source's iterator hands on the same buffers, which
+ * @hono/node-server writes to the socket as they are and Deno.serve sends as they are.
+ */
+import type { Context } from 'hono'
+
+/** What the runtime tells of a response in progress: how many bytes still wait to be handed to
+ *  the OS, and when the response is over (sent or abandoned). */
+export interface ResponseWatch {
+  pendingBytes(): number
+  done: Promise<void>
+}
+
+interface NodeOutgoing {
+  once(event: 'close', f: () => void): unknown
+  readonly closed?: boolean
+  readonly writableLength: number
+}
+
+/**
+ * The watch of `c`'s response: on Node, its ServerResponse ('close' comes once the last byte
+ * was handed to the OS or the client went away; writableLength counts the bytes its socket
+ * still holds). Undefined where the runtime does not tell (Deno, or an app called without a
+ * server): buffers such a response points at must never be reused.
+ */
+export function watchResponse(c: Context): ResponseWatch | undefined {
+  const outgoing = (c.env as { outgoing?: NodeOutgoing } | undefined)?.outgoing
+  if (outgoing === undefined || typeof outgoing.once !== 'function' || typeof outgoing.closed !== 'boolean') return undefined
+  const done = outgoing.closed ? Promise.resolve() : new Promise<void>((resolve) => { outgoing.once('close', () => resolve()) })
+  return { pendingBytes: () => outgoing.writableLength, done }
+}
+
+export interface StreamBodyOptions {
+  /** A failure of the source after the status line went out. */
+  onError(err: unknown): void
+  /** With `watch`: called for each piece once its bytes have been handed to the OS (or the
+   *  response is over), so that its buffer can be reused. Never called without `watch`. */
+  release?: (piece: Uint8Array) => void
+  watch?: ResponseWatch
+}
+
+/**
+ * A body of `source`'s pieces, pulled one at a time (back-pressure: the next piece is read
+ * when the runtime asks for it); a cancelled body (the client went away) returns the source,
+ * which ends its reads. Pieces handed on are released when the runtime has no byte of the
+ * response left to send (checked at each pull, which on Node follows the socket's 'drain'),
+ * and all of them when the response is over.
+ */
+export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBodyOptions): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]()
+  const { watch } = options
+  const release = watch === undefined ? undefined : options.release
+  const sent: Uint8Array[] = []
+  let over = false
+  const releaseSent = () => { if (release !== undefined) for (const p of sent.splice(0)) release(p) }
+  // A response abandoned before its body was read is never cancelled by the runtime: ending
+  // the source here is what gives back the pieces it read ahead.
+  void watch?.done.then(() => {
+    over = true
+    releaseSent()
+    it.return?.(undefined).catch(() => {})
+  })
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (watch !== undefined && watch.pendingBytes() === 0) releaseSent()
+      let next: IteratorResult<Uint8Array>
+      try {
+        next = await it.next()
+      } catch (err) {
+        options.onError(err)
+        controller.error(err)
+        return
+      }
+      if (next.done === true) { controller.close(); return }
+      if (over) { release?.(next.value); return }
+      sent.push(next.value)
+      controller.enqueue(next.value)
+    },
+    async cancel() {
+      over = true
+      await it.return?.(undefined)
+      releaseSent()
+    },
+  }, { highWaterMark: 0 })
+}

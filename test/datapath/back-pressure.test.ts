@@ -220,16 +220,12 @@ test('S3 PutObject whose body trickles, then comes fast: the gateway holds a bou
   assert.ok(back.equals(data), 'the stored object differs')
 })
 
-// KNOWN DEFECT, skipped until the datanode pools its read buffers: every readChunk on a
-// datanode reads into a fresh ArrayBuffer that goes to a worker thread (runReadChunk,
-// datapath/workers/pool.ts) and comes back transferred; the buffer stays alive (and counted
-// in arrayBuffers and RSS) after the response is sent, until the worker thread itself
-// collects garbage, which a worker that allocates little does only every ~50 MiB. So a
-// datanode serving reads holds up to that much dead read buffers per worker thread (seen:
-// +64 MiB after one 64 MiB key read, dropping back only later; runReadChunk alone in a loop
-// shows it). Catches: read buffers outliving their response (per-read allocation instead of a
-// fixed pool released when the response is written).
-test.skip('readKey() of the whole object leaves no read buffers alive once it is done', async () => {
+// A datanode once read every chunk into a fresh ArrayBuffer that went to a worker thread and
+// came back transferred; it stayed alive (and counted in arrayBuffers and RSS) after the
+// response was sent, until the worker collected garbage, about every 50 MiB (seen: +64 MiB
+// after one 64 MiB key read). Catches: read buffers outliving their response (per-read
+// allocation instead of the fixed pool released when the response is written).
+test('readKey() of the whole object leaves no read buffers alive once it is done', async () => {
   const base = usage()
   const got = await client.getKey('s3v', 'big', 'object')
   assert.is(got.length, OBJECT)

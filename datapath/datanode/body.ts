@@ -1,10 +1,11 @@
 /** @module
- * Reads a request body into a slab: the one copy of payload bytes on their way in. Uses the
- * Node request stream when @hono/node-server gives one, else the web stream (Deno). A body
- * that sends nothing for the idle timeout is cut, so a stalled sender cannot keep the slab.
+ * Reads a request body into a slab: the one copy of payload bytes on their way in. The body's
+ * pieces come from core/http/body.ts (the runtime's own buffers). A body that sends nothing
+ * for the idle timeout is cut, so a stalled sender cannot keep the slab.
  */
 import type { Context } from 'hono'
 import { O3Error } from '../../core/errors.ts'
+import { requestBody } from '../../core/http/body.ts'
 
 /**
  * Fills `into` with exactly `length` bytes of the body; a shorter or longer body is an error,
@@ -17,26 +18,12 @@ export async function readBodyInto(c: Context, into: Uint8Array, length: number,
     into.set(part, filled)
     filled += part.length
   }
-  const incoming = (c.env as { incoming?: AsyncIterable<Uint8Array> & { destroy(err?: Error): void } } | undefined)?.incoming
-  const reader = incoming === undefined ? c.req.raw.body?.getReader() : undefined
+  const body = requestBody(c)
   let idle = false
   // One timer for the whole body, pushed back by every piece: cheaper than one per read.
-  const timer = setTimeout(() => {
-    idle = true
-    if (incoming !== undefined) incoming.destroy()
-    else void reader?.cancel().catch(() => {})
-  }, idleTimeoutMs)
+  const timer = setTimeout(() => { idle = true; body?.cancel() }, idleTimeoutMs)
   try {
-    if (incoming !== undefined) {
-      for await (const part of incoming) { timer.refresh(); take(part) }
-    } else if (reader !== undefined) {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        timer.refresh()
-        take(value)
-      }
-    }
+    if (body !== null) for await (const part of body) { timer.refresh(); take(part) }
   } catch (err) {
     if (idle) throw new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
     throw err

@@ -8,6 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
 import type { Database, RootDatabase } from 'lmdb'
 import { request } from 'undici'
 import type { Context } from 'hono'
@@ -25,7 +26,7 @@ import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
-import { readBodyInto } from './body.ts'
+import { PieceFeed, readBodyInto } from './body.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -406,7 +407,21 @@ export class Datanode {
     const slab = await this.slabs.acquire(DATANODE_SLAB_WAIT_MS_MAX)
     try {
       const bytes = new Uint8Array(slab, 0, total)
-      await readBodyInto(c, bytes, total, this.config['datanode.bodyIdleTimeoutMs'])
+      // Cut-through to the followers: each range of the body goes on as it lands in the slab,
+      // not after the whole chunk. A body that fails here fails the forwards mid-body, so no
+      // follower commits a chunk the leader did not get whole.
+      const feeds = args.forward.map(() => new PieceFeed())
+      const forwarded = args.forward.map((address, i) => this.forwardChunk(address, { ...args, forward: [] }, feeds[i]!, total))
+      for (const f of forwarded) f.catch(() => {})
+      try {
+        await readBodyInto(c, bytes, total, this.config['datanode.bodyIdleTimeoutMs'], (from, to) => { for (const f of feeds) f.push(bytes.subarray(from, to)) })
+      } catch (err) {
+        for (const f of feeds) f.fail(err instanceof Error ? err : new Error(String(err)))
+        // The forwards read views of the slab: they settle before it is given back.
+        await Promise.allSettled(forwarded)
+        throw err
+      }
+      for (const f of feeds) f.end()
       this.metrics.bytesIn.inc(args.length)
       const v = this.volumeOf(container)
       const packed = args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
@@ -419,7 +434,6 @@ export class Datanode {
           type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
           data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
         })
-      const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
       await allSettledOrThrow([local, ...forwarded])
       // Deleted while the bytes went to disk: the file the write may have brought back goes again.
       if (this.isDeleted(container, args.localId as LocalId)) {
@@ -437,11 +451,11 @@ export class Datanode {
     }
   }
 
-  private async forwardChunk(address: string, args: WriteChunkArgs, body: Uint8Array): Promise<void> {
+  private async forwardChunk(address: string, args: WriteChunkArgs, body: PieceFeed, length: number): Promise<void> {
     try {
       const res = await request(`http://${address}/chunk/write`, {
-        method: 'POST', dispatcher: httpAgent(), body,
-        headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        method: 'POST', dispatcher: httpAgent(), body: Readable.from(body, { objectMode: false }),
+        headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
         headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
       })
       if (res.statusCode !== 200) throw await readError(res, `forward to ${address}`)

@@ -18,7 +18,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
@@ -26,6 +26,7 @@ import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
+import { BlockFiles } from './block-files.ts'
 import { PieceFeed, readBodyInto } from './body.ts'
 
 export interface ChunkInfo {
@@ -115,6 +116,8 @@ export class Datanode {
   private readonly volumes: Volume[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
+  /** Block files open for writing between chunks. */
+  private readonly blockFiles = new BlockFiles(DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_BLOCK_FILE_IDLE_MS)
   /** Block-deletion transactions done here, to acknowledge in the next heartbeat. Lost ones are sent again by the SCM. */
   private readonly deletedTxIds: number[] = []
   private listener?: Listener
@@ -168,6 +171,7 @@ export class Datanode {
     app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
     app.post('/chunk/read', (c) => observed(this.metrics, 'readChunk', c, () => this.readChunk(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
+    this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode' })
 
@@ -188,6 +192,7 @@ export class Datanode {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     await this.listener?.close()
+    await this.blockFiles.closeAll()
     await this.beating
     for (const v of this.volumes) await v.db.close()
     this.volumes.length = 0
@@ -339,6 +344,7 @@ export class Datanode {
     if (c.state === 'OPEN' || c.state === 'CLOSING') {
       c.state = 'CLOSED'
       for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
+      await this.blockFiles.closeContainer(id)
       await this.writeContainerFile(c)
       const v = this.volumeOf(c)
       await v.db.transaction(() => {
@@ -375,7 +381,11 @@ export class Datanode {
       }
       if (changed) v.containers.put(c.id, c)
     })
-    for (const lid of localIds) rmSync(blockFile(v.dir, this.clusterId, id, lid), { force: true })
+    for (const lid of localIds) {
+      const path = blockFile(v.dir, this.clusterId, id, lid)
+      await this.blockFiles.close(path)
+      rmSync(path, { force: true })
+    }
   }
 
   // --- chunks and blocks ----------------------------------------------------------------
@@ -427,17 +437,23 @@ export class Datanode {
       const packed = args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
       // A packed block needs no disk write and is at most smallBlockBytes: hashing it here
       // costs microseconds, less than the round trip to a worker.
+      const path = blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId)
       const local = packed
         ? verifyHere(args, bytes.subarray(0, args.length), bytes.subarray(args.length, total))
-        : runWriteChunk({
-          path: blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), fileOffset: args.offset,
-          type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
-          data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
+        : this.blockFiles.hold(path, args.containerId).then(async (file) => {
+          try {
+            await runWriteChunk({
+              path, fd: file.fd, fileOffset: args.offset,
+              type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
+              data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
+            })
+          } finally { file.release() }
         })
       await allSettledOrThrow([local, ...forwarded])
       // Deleted while the bytes went to disk: the file the write may have brought back goes again.
       if (this.isDeleted(container, args.localId as LocalId)) {
-        rmSync(blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), { force: true })
+        await this.blockFiles.close(path)
+        rmSync(path, { force: true })
         this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
       }
       const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
@@ -518,6 +534,7 @@ export class Datanode {
       return true
     })
     if (!committed) throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
+    if (!block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
     // Chunks past `length` stay pending: with putBlock running beside the writes, later
     // chunks may already have arrived, and the next putBlock commits them.
     if (pending !== undefined) {

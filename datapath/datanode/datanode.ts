@@ -438,15 +438,16 @@ export class Datanode {
       // A packed block needs no disk write and is at most smallBlockBytes: hashing it here
       // costs microseconds, less than the round trip to a worker.
       const path = blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId)
+      const task = {
+        path, fileOffset: args.offset, type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
+        data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
+      }
       const local = packed
         ? verifyHere(args, bytes.subarray(0, args.length), bytes.subarray(args.length, total))
-        : this.blockFiles.hold(path, args.containerId).then(async (file) => {
+        // Deno's descriptors belong to the isolate that opened them: its workers open per chunk.
+        : !FDS_SHARED_WITH_WORKERS ? runWriteChunk(task) : this.blockFiles.hold(path, args.containerId).then(async (file) => {
           try {
-            await runWriteChunk({
-              path, fd: file.fd, fileOffset: args.offset,
-              type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
-              data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
-            })
+            await runWriteChunk({ ...task, fd: file.fd })
           } finally { file.release() }
         })
       await allSettledOrThrow([local, ...forwarded])
@@ -654,6 +655,9 @@ function followerError(address: string, err: unknown, action: string): O3Error {
 }
 
 /** Waits for all (so no work is left running unseen), then throws the first failure. */
+/** Node's file descriptors are the process's, so a worker can write to one the main thread opened. */
+const FDS_SHARED_WITH_WORKERS = !('Deno' in globalThis)
+
 async function allSettledOrThrow(work: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
   if (failed !== undefined) throw failed.reason

@@ -107,6 +107,13 @@ export const DATANODE_READ_BUFFERS = 8
 export const SMALL_BLOCK_BYTES_MAX = 1 * MiB
 /** Datanode: blocks written but not yet committed by putBlock, per datanode. */
 export const DATANODE_PENDING_BLOCKS_MAX = 100_000
+/**
+ * Datanode: block files kept open for writing between chunks (closed on the block's final
+ * putBlock, its container's close, or this long idle); past the count the least recently used
+ * idle one is closed. An open file per chunk cost an open and a close every 4 MiB.
+ */
+export const DATANODE_OPEN_BLOCK_FILES_MAX = 64
+export const DATANODE_BLOCK_FILE_IDLE_MS = 10_000
 /** RATIS/THREE pipelines a datanode belongs to (ozone.datanode.pipeline.limit is 2). */
 export const DATANODE_PIPELINE_LIMIT = 2
 export const PIPELINES_MAX = 10_000

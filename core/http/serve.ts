@@ -65,7 +65,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   }
   const { createAdaptorServer } = await import('@hono/node-server')
   // @hono/node-server's autoCleanupIncoming stays on: it is what keeps the request's web body
-  // lazy (the datanode reads the Node stream itself, and an eager Readable.toWeb would copy
+  // lazy (routes read the Node stream through core/http/body.ts, and an eager Readable.toWeb would copy
   // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
   // 500 ms or 64 MiB and calls destroySoon(); drainUnreadBody runs first and answers that.
   const server = createAdaptorServer({

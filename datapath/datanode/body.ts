@@ -1,42 +1,32 @@
 /** @module
- * Reads a request body into a slab: the one copy of payload bytes on their way in. Uses the
- * Node request stream when @hono/node-server gives one, else the web stream (Deno). A body
- * that sends nothing for the idle timeout is cut, so a stalled sender cannot keep the slab.
+ * Reads a request body into a slab: the one copy of payload bytes on their way in. The body's
+ * pieces come from core/http/body.ts (the runtime's own buffers). A body that sends nothing
+ * for the idle timeout is cut, so a stalled sender cannot keep the slab.
  */
 import type { Context } from 'hono'
 import { O3Error } from '../../core/errors.ts'
+import { requestBody } from '../../core/http/body.ts'
 
 /**
  * Fills `into` with exactly `length` bytes of the body; a shorter or longer body is an error,
- * and so is one that sends nothing for `idleTimeoutMs` (TIMEOUT).
+ * and so is one that sends nothing for `idleTimeoutMs` (TIMEOUT). `filled(from, to)` is told
+ * of every range of `into` as it lands, so that the bytes can go on (to followers) while the
+ * rest arrives.
  */
-export async function readBodyInto(c: Context, into: Uint8Array, length: number, idleTimeoutMs: number): Promise<void> {
+export async function readBodyInto(c: Context, into: Uint8Array, length: number, idleTimeoutMs: number, filledRange?: (from: number, to: number) => void): Promise<void> {
   let filled = 0
   const take = (part: Uint8Array) => {
     if (filled + part.length > length) throw new O3Error('INVALID_ARGUMENT', `Cannot read body: more than the ${length} bytes announced`)
     into.set(part, filled)
     filled += part.length
+    filledRange?.(filled - part.length, filled)
   }
-  const incoming = (c.env as { incoming?: AsyncIterable<Uint8Array> & { destroy(err?: Error): void } } | undefined)?.incoming
-  const reader = incoming === undefined ? c.req.raw.body?.getReader() : undefined
+  const body = requestBody(c)
   let idle = false
   // One timer for the whole body, pushed back by every piece: cheaper than one per read.
-  const timer = setTimeout(() => {
-    idle = true
-    if (incoming !== undefined) incoming.destroy()
-    else void reader?.cancel().catch(() => {})
-  }, idleTimeoutMs)
+  const timer = setTimeout(() => { idle = true; body?.cancel() }, idleTimeoutMs)
   try {
-    if (incoming !== undefined) {
-      for await (const part of incoming) { timer.refresh(); take(part) }
-    } else if (reader !== undefined) {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        timer.refresh()
-        take(value)
-      }
-    }
+    if (body !== null) for await (const part of body) { timer.refresh(); take(part) }
   } catch (err) {
     if (idle) throw new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
     throw err
@@ -45,4 +35,33 @@ export async function readBodyInto(c: Context, into: Uint8Array, length: number,
   }
   if (idle) throw new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
   if (filled !== length) throw new O3Error('INVALID_ARGUMENT', `Cannot read body: got ${filled} of ${length} bytes`)
+}
+
+/**
+ * Views of a slab handed on as they are filled: an async iterable a forward request reads as
+ * its body. Holds views only (the slab outlives the request), so it needs no back-pressure.
+ * fail() makes the reader throw, which aborts the request mid-body: the follower then sees a
+ * short body and commits nothing.
+ */
+export class PieceFeed implements AsyncIterable<Uint8Array> {
+  private readonly queue: Uint8Array[] = []
+  private done = false
+  private failed: Error | undefined
+  private wake: (() => void) | undefined
+
+  push(view: Uint8Array): void { this.queue.push(view); this.notify() }
+  end(): void { this.done = true; this.notify() }
+  fail(err: Error): void { this.failed ??= err; this.notify() }
+
+  private notify(): void { const w = this.wake; this.wake = undefined; w?.() }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      if (this.failed !== undefined) throw this.failed
+      const view = this.queue.shift()
+      if (view !== undefined) { yield view; continue }
+      if (this.done) return
+      await new Promise<void>((resolve) => { this.wake = resolve })
+    }
+  }
 }

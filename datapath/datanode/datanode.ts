@@ -8,6 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
 import type { Database, RootDatabase } from 'lmdb'
 import { request } from 'undici'
 import type { Context } from 'hono'
@@ -17,7 +18,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
@@ -26,7 +27,8 @@ import { blockIdString, parseChecksumType, parseId, type ChecksumType, type Cont
 import { BufferPool, SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
-import { readBodyInto } from './body.ts'
+import { BlockFiles } from './block-files.ts'
+import { PieceFeed, readBodyInto } from './body.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -119,6 +121,8 @@ export class Datanode {
   private readonly volumes: Volume[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
+  /** Block files open for writing between chunks. */
+  private readonly blockFiles = new BlockFiles(DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_BLOCK_FILE_IDLE_MS)
   /** Block-deletion transactions done here, to acknowledge in the next heartbeat. Lost ones are sent again by the SCM. */
   private readonly deletedTxIds: number[] = []
   private listener?: Listener
@@ -173,6 +177,7 @@ export class Datanode {
     app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
     app.post('/chunk/read', (c) => observed(this.metrics, 'readChunk', c, () => this.readChunk(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
+    this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode' })
 
@@ -193,6 +198,7 @@ export class Datanode {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     await this.listener?.close()
+    await this.blockFiles.closeAll()
     await this.beating
     for (const v of this.volumes) await v.db.close()
     this.volumes.length = 0
@@ -344,6 +350,7 @@ export class Datanode {
     if (c.state === 'OPEN' || c.state === 'CLOSING') {
       c.state = 'CLOSED'
       for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
+      await this.blockFiles.closeContainer(id)
       await this.writeContainerFile(c)
       const v = this.volumeOf(c)
       await v.db.transaction(() => {
@@ -380,7 +387,11 @@ export class Datanode {
       }
       if (changed) v.containers.put(c.id, c)
     })
-    for (const lid of localIds) rmSync(blockFile(v.dir, this.clusterId, id, lid), { force: true })
+    for (const lid of localIds) {
+      const path = blockFile(v.dir, this.clusterId, id, lid)
+      await this.blockFiles.close(path)
+      rmSync(path, { force: true })
+    }
   }
 
   // --- chunks and blocks ----------------------------------------------------------------
@@ -412,24 +423,44 @@ export class Datanode {
     const slab = await this.slabs.acquire(DATANODE_SLAB_WAIT_MS_MAX)
     try {
       const bytes = new Uint8Array(slab, 0, total)
-      await readBodyInto(c, bytes, total, this.config['datanode.bodyIdleTimeoutMs'])
+      // Cut-through to the followers: each range of the body goes on as it lands in the slab,
+      // not after the whole chunk. A body that fails here fails the forwards mid-body, so no
+      // follower commits a chunk the leader did not get whole.
+      const feeds = args.forward.map(() => new PieceFeed())
+      const forwarded = args.forward.map((address, i) => this.forwardChunk(address, { ...args, forward: [] }, feeds[i]!, total))
+      for (const f of forwarded) f.catch(() => {})
+      try {
+        await readBodyInto(c, bytes, total, this.config['datanode.bodyIdleTimeoutMs'], (from, to) => { for (const f of feeds) f.push(bytes.subarray(from, to)) })
+      } catch (err) {
+        for (const f of feeds) f.fail(err instanceof Error ? err : new Error(String(err)))
+        // The forwards read views of the slab: they settle before it is given back.
+        await Promise.allSettled(forwarded)
+        throw err
+      }
+      for (const f of feeds) f.end()
       this.metrics.bytesIn.inc(args.length)
       const v = this.volumeOf(container)
       const packed = args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
       // A packed block needs no disk write and is at most smallBlockBytes: hashing it here
       // costs microseconds, less than the round trip to a worker.
+      const path = blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId)
+      const task = {
+        path, fileOffset: args.offset, type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
+        data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
+      }
       const local = packed
         ? verifyHere(args, bytes.subarray(0, args.length), bytes.subarray(args.length, total))
-        : runWriteChunk({
-          path: blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), fileOffset: args.offset,
-          type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
-          data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
+        // Deno's descriptors belong to the isolate that opened them: its workers open per chunk.
+        : !FDS_SHARED_WITH_WORKERS ? runWriteChunk(task) : this.blockFiles.hold(path, args.containerId).then(async (file) => {
+          try {
+            await runWriteChunk({ ...task, fd: file.fd })
+          } finally { file.release() }
         })
-      const forwarded = args.forward.map((address) => this.forwardChunk(address, { ...args, forward: [] }, bytes))
       await allSettledOrThrow([local, ...forwarded])
       // Deleted while the bytes went to disk: the file the write may have brought back goes again.
       if (this.isDeleted(container, args.localId as LocalId)) {
-        rmSync(blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId), { force: true })
+        await this.blockFiles.close(path)
+        rmSync(path, { force: true })
         this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
       }
       const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
@@ -443,11 +474,11 @@ export class Datanode {
     }
   }
 
-  private async forwardChunk(address: string, args: WriteChunkArgs, body: Uint8Array): Promise<void> {
+  private async forwardChunk(address: string, args: WriteChunkArgs, body: PieceFeed, length: number): Promise<void> {
     try {
       const res = await request(`http://${address}/chunk/write`, {
-        method: 'POST', dispatcher: httpAgent(), body,
-        headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        method: 'POST', dispatcher: httpAgent(), body: Readable.from(body, { objectMode: false }),
+        headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
         headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
       })
       if (res.statusCode !== 200) throw await readError(res, `forward to ${address}`)
@@ -510,6 +541,7 @@ export class Datanode {
       return true
     })
     if (!committed) throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
+    if (!block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
     // Chunks past `length` stay pending: with putBlock running beside the writes, later
     // chunks may already have arrived, and the next putBlock commits them.
     if (pending !== undefined) {
@@ -643,6 +675,9 @@ function followerError(address: string, err: unknown, action: string): O3Error {
 }
 
 /** Waits for all (so no work is left running unseen), then throws the first failure. */
+/** Node's file descriptors are the process's, so a worker can write to one the main thread opened. */
+const FDS_SHARED_WITH_WORKERS = !('Deno' in globalThis)
+
 async function allSettledOrThrow(work: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
   if (failed !== undefined) throw failed.reason

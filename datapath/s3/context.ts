@@ -11,6 +11,7 @@ import { S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { RequestAuth } from './auth.ts'
+import type { RequestBody } from '../../core/http/body.ts'
 
 /** S3 buckets are buckets of this volume (Ozone's s3v). */
 export const S3_VOLUME = 's3v'
@@ -22,6 +23,8 @@ export const OBJECT_SIZE_BYTES_MAX = 5 * 1024 ** 3
 export interface S3Context {
   client: O3Client
   req: Request
+  /** The request's raw body (core/http/body.ts): what handlers read uploads from. */
+  body: RequestBody | null
   method: string
   query: URLSearchParams
   bucket: string | undefined
@@ -128,7 +131,7 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 
 /** The request's body, verified as its headers declare. */
 export function requestPayload(ctx: S3Context): Payload {
-  return readPayload({ body: ctx.req.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
+  return readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
 }
 
 /**

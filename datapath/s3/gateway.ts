@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type { O3Config } from '../../core/config.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
+import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
@@ -90,7 +91,7 @@ export class S3Gateway {
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now
     this.app = new Hono()
-    this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url, watchResponse(c)))
+    this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url, watchResponse(c), requestBody(c)))
   }
 
   get port(): number {
@@ -139,8 +140,12 @@ export class S3Gateway {
     this.adminListener = undefined
   }
 
-  /** Answers one request; `rawTarget` is the request target as sent (Node), since URL parsing resolves `..`. */
-  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch): Promise<Response> {
+  /**
+   * Answers one request; `rawTarget` is the request target as sent (Node), since URL parsing
+   * resolves `..`; `responseWatch` says when the response's pieces are sent (core/http/body-out.ts);
+   * `body` is the runtime's raw body (core/http/body.ts), else req's stream.
+   */
+  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch, body: RequestBody | null = webBody(req.body)): Promise<Response> {
     const requestId = newRequestId()
     const started = performance.now()
     let op = 'unknown'
@@ -175,7 +180,7 @@ export class S3Gateway {
         },
       })
       const ctx: S3Context = {
-        client: this.client, req, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
+        client: this.client, req, body, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
         responseWatch,
       }

@@ -8,6 +8,7 @@
  * nothing for idleTimeoutMs throws RequestTimeout (S3's answer to an idle upload); while it is
  * quiet, `onIdle` runs every so often so that the consumer can give back what it holds.
  */
+import type { RequestBody } from '../../core/http/body.ts'
 import { S3G_BODY_IDLE_CHECK_MS_MAX } from '../../core/limits.ts'
 import type { DigestName } from '../workers/index.ts'
 import type { RequestAuth } from './auth.ts'
@@ -22,7 +23,8 @@ export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
 const CHUNK_LINE_BYTES_MAX = 4096
 
 export interface PayloadOptions {
-  body: ReadableStream<Uint8Array> | null
+  /** The raw body from core/http/body.ts (requestBody), null when there is none. */
+  body: RequestBody | null
   headers: Headers
   /** SigV2 signs no body, so it reads as UNSIGNED-PAYLOAD; SigV4 as x-amz-content-sha256 says. */
   auth: RequestAuth
@@ -133,18 +135,18 @@ function requestTimeout(): S3Error {
 
 /**
  * The body's pieces as they arrive. A read that waits longer than `idleTimeoutMs` throws
- * RequestTimeout; while it waits, `onIdle` runs every check interval. This works on the web
- * stream itself, so it holds on Node and Deno alike. The stream is not cancelled on timeout:
- * that would close the connection before the client reads the answer (the runtime adapter
- * drains what is left once the answer is out).
+ * RequestTimeout; while it waits, `onIdle` runs every check interval. This works on the
+ * adapter's pieces (core/http/body.ts), so it holds on Node and Deno alike. The body is not
+ * cancelled on timeout: that would close the connection before the client reads the answer
+ * (the runtime adapter drains what is left once the answer is out).
  */
-export async function* bodyPieces(body: ReadableStream<Uint8Array>, idleTimeoutMs: number, onIdle: () => Promise<void> | undefined = () => undefined): AsyncGenerator<Uint8Array> {
+export async function* bodyPieces(body: RequestBody, idleTimeoutMs: number, onIdle: () => Promise<void> | undefined = () => undefined): AsyncGenerator<Uint8Array> {
   const checkMs = Math.max(1, Math.min(S3G_BODY_IDLE_CHECK_MS_MAX, Math.ceil(idleTimeoutMs / 8)))
-  const reader = body.getReader()
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined
+  const reader = body[Symbol.asyncIterator]()
+  let pending: Promise<IteratorResult<Uint8Array>> | undefined
   try {
     for (;;) {
-      const read = reader.read().catch((err: unknown) => {
+      const read = reader.next().catch((err: unknown) => {
         throw new S3Error('IncompleteBody', `The request body ended early: ${(err as Error).message}`)
       })
       pending = read
@@ -160,8 +162,9 @@ export async function* bodyPieces(body: ReadableStream<Uint8Array>, idleTimeoutM
       yield r.value
     }
   } finally {
-    pending?.catch(() => {})
-    try { reader.releaseLock() } catch { /* a read is still pending: the stream stays locked, and is drained by the adapter */ }
+    // A read still pending is left to the adapter, which drains what is left.
+    if (pending === undefined) await reader.return?.()
+    else pending.catch(() => {})
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser'
 import { S3Error } from './errors.ts'
+import { webBody } from '../../core/http/body.ts'
 import { bodyPieces } from './payload.ts'
 
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
@@ -146,7 +147,7 @@ async function readTextLimited(req: Request, max: number, idleTimeoutMs: number)
   if (req.body === null) return ''
   const parts: Uint8Array[] = []
   let total = 0
-  for await (const p of bodyPieces(req.body, idleTimeoutMs)) {
+  for await (const p of bodyPieces(webBody(req.body)!, idleTimeoutMs)) {
     total += p.length
     if (total > max) throw new S3Error('MalformedXML', `XML body exceeds ${max} bytes`)
     parts.push(p)

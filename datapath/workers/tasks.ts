@@ -28,6 +28,8 @@ export interface ChecksumTask {
 
 export interface WriteChunkTask {
   path: string
+  /** The block file already open for writing (a datanode's BlockFiles): used, not closed. */
+  fd?: number
   fileOffset: number
   type: ChecksumType
   bytesPerChecksum: number
@@ -57,11 +59,11 @@ export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
   const bad = verifyChecksums(task.type, data, task.bytesPerChecksum, view(task.checksums))
   if (bad >= 0) return { ok: false, code: 'CHECKSUM_MISMATCH', message: `Cannot write chunk at ${task.fileOffset}: checksum ${bad} does not match the data` }
   try {
-    const fd = openForWrite(task.path)
+    const fd = task.fd ?? openForWrite(task.path)
     try {
       let written = 0
       while (written < data.length) written += writeSync(fd, data, written, data.length - written, task.fileOffset + written)
-    } finally { closeSync(fd) }
+    } finally { if (task.fd === undefined) closeSync(fd) }
     return { ok: true }
   } catch (err) {
     const e = err as NodeJS.ErrnoException

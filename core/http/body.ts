@@ -1,0 +1,122 @@
+/** @module
+ * The request-body adapter: hands a route the raw body pieces of its request as the runtime
+ * receives them, on Node the IncomingMessage's own Buffers (not the copies Readable.toWeb
+ * queues), on Deno (or for a bare web Request) the web stream's reader. Routes read bodies
+ * through this and never reach into a runtime's objects themselves.
+ *
+ * Stopping early (return(), or abandoning the iterator) leaves the unread rest in place:
+ * serve.ts drains it once the answer is out, so the client reads the answer rather than a
+ * reset. cancel() is the other choice: it cuts the body (and on Node its connection).
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Context } from 'hono'
+
+export interface RequestBody extends AsyncIterable<Uint8Array> {
+  /** One iterator per body; a second call throws. */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array>
+  /** Cuts the body: a pending read fails, and on Node the connection is closed. */
+  cancel(): void
+}
+
+/** The request's body, or null when it has none (GET, HEAD, no body sent). */
+export function requestBody(c: Context): RequestBody | null {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  if (incoming !== undefined && typeof incoming.on === 'function') {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return null
+    return nodeBody(incoming)
+  }
+  return webBody(c.req.raw.body)
+}
+
+/** A web stream's pieces as a RequestBody (Deno, or a Request built in process). */
+export function webBody(stream: ReadableStream<Uint8Array> | null): RequestBody | null {
+  if (stream === null) return null
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
+  let pending = 0
+  return {
+    [Symbol.asyncIterator]() {
+      if (reader !== undefined) throw new Error('request body already read')
+      const r = reader = stream.getReader()
+      return {
+        next: async () => {
+          pending++
+          try {
+            const { done, value } = await r.read()
+            return done ? { done: true, value: undefined } : { done: false, value }
+          } finally { pending-- }
+        },
+        return: async () => {
+          // A read still pending keeps the stream locked; the runtime drains it.
+          if (pending === 0) r.releaseLock()
+          return { done: true, value: undefined }
+        },
+      }
+    },
+    cancel() {
+      if (reader !== undefined) void reader.cancel().catch(() => {})
+      else void stream.cancel().catch(() => {})
+    },
+  }
+}
+
+/**
+ * The IncomingMessage's pieces, read by 'data' events with pause/resume for back-pressure
+ * (at most one piece waits here). Not the stream's own async iterator: that one destroys the
+ * request when left early, and its 'readable' listener would stop serve.ts's drain from
+ * flowing; a 'data' listener is what the drain removes and replaces.
+ */
+function nodeBody(req: IncomingMessage): RequestBody {
+  let started = false
+  return {
+    [Symbol.asyncIterator]() {
+      if (started) throw new Error('request body already read')
+      started = true
+      const queue: Uint8Array[] = []
+      let ended = req.readableEnded
+      let failed: Error | undefined
+      // Cut (the client hung up, or the parser failed on what followed) before the route
+      // got here: its events are gone, and so is what it had buffered.
+      if (req.destroyed && !ended) failed = req.errored ?? new Error('the connection closed before the body was read')
+      let wake: (() => void) | undefined
+      const notify = () => { const w = wake; wake = undefined; w?.() }
+      const onData = (piece: Buffer) => {
+        queue.push(piece)
+        req.pause()
+        notify()
+      }
+      const onEnd = () => { ended = true; notify() }
+      const onError = (err: Error) => { failed ??= err; notify() }
+      const onClose = () => {
+        if (!req.complete) failed ??= new Error('the connection closed before the body ended')
+        ended = true
+        notify()
+      }
+      const detach = () => {
+        req.off('data', onData); req.off('end', onEnd); req.off('error', onError); req.off('close', onClose)
+      }
+      req.on('data', onData)
+      req.on('end', onEnd)
+      req.on('error', onError)
+      req.on('close', onClose)
+      req.pause()
+      return {
+        next: async () => {
+          for (;;) {
+            const piece = queue.shift()
+            if (piece !== undefined) return { done: false, value: piece }
+            if (failed !== undefined) { detach(); throw failed }
+            if (ended) { detach(); return { done: true, value: undefined } }
+            await new Promise<void>((resolve) => { wake = resolve; req.resume() })
+          }
+        },
+        return: async () => {
+          // Left early: the rest stays unread (paused) for serve.ts's drain.
+          detach()
+          req.pause()
+          return { done: true, value: undefined }
+        },
+      }
+    },
+    cancel() { req.destroy() },
+  }
+}

@@ -10,18 +10,13 @@
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
-import { O3Error } from '../../core/errors.ts'
 import { SLAB_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-
-interface Waiter {
-  resolve: (buffer: ArrayBuffer) => void
-  timer: ReturnType<typeof setTimeout> | undefined
-}
+import { WaitQueue } from './wait-queue.ts'
 
 export class BufferPool {
   private readonly free: ArrayBuffer[] = []
-  private readonly waiters: Waiter[] = []
+  private readonly waiters = new WaitQueue<ArrayBuffer>()
   private out = 0
   /** The buffers made here, to tell them from others (a buffer moved to a worker and back is
    *  a new object, so the datanode's are given back with release() itself). */
@@ -44,16 +39,7 @@ export class BufferPool {
       this.out++
       return Promise.resolve(this.free.pop() ?? this.make())
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, timer: undefined }
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1)
-          reject(new O3Error('UNAVAILABLE', `Cannot get a read buffer within ${timeoutMs} ms: all ${this.count} are in use`))
-        }, timeoutMs)
-      }
-      this.waiters.push(waiter)
-    })
+    return this.waiters.wait(timeoutMs, () => `a read buffer (all ${this.count} are in use)`)
   }
 
   /** Gives a buffer back (the one acquired, or what a worker moved back in its place). */
@@ -61,12 +47,7 @@ export class BufferPool {
     assert(buffer.byteLength === this.bufferBytes, 'foreign or detached buffer released')
     assert(this.out > 0, 'buffer released twice')
     noteActivity()
-    const waiter = this.waiters.shift()
-    if (waiter !== undefined) {
-      clearTimeout(waiter.timer)
-      waiter.resolve(buffer)
-      return
-    }
+    if (this.waiters.handOff(() => buffer)) return
     this.out--
     this.free.push(buffer)
     this.scheduleTrim()
@@ -86,12 +67,7 @@ export class BufferPool {
   /** Drops a buffer that was out (lost to a failed task, or its sending cannot be seen). */
   discard(): void {
     assert(this.out > 0, 'buffer discarded twice')
-    const waiter = this.waiters.shift()
-    if (waiter !== undefined) {
-      clearTimeout(waiter.timer)
-      waiter.resolve(this.make())
-      return
-    }
+    if (this.waiters.handOff(() => this.make())) return
     this.out--
   }
 

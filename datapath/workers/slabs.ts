@@ -10,18 +10,13 @@
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
-import { O3Error } from '../../core/errors.ts'
 import { SLAB_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-
-interface Waiter {
-  resolve: (slab: SharedArrayBuffer) => void
-  timer: ReturnType<typeof setTimeout> | undefined
-}
+import { WaitQueue } from './wait-queue.ts'
 
 export class SlabPool {
   private readonly free: SharedArrayBuffer[] = []
-  private readonly waiters: Waiter[] = []
+  private readonly waiters = new WaitQueue<SharedArrayBuffer>()
   /** Slabs made so far: they are made when first needed, never more than `count`. */
   private made = 0
   /** When each free slab was released, for trim(). */
@@ -61,26 +56,13 @@ export class SlabPool {
       this.made++
       return Promise.resolve(new SharedArrayBuffer(this.slabBytes))
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, timer: undefined }
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1)
-          reject(new O3Error('UNAVAILABLE', `Cannot get a payload buffer within ${timeoutMs} ms: all ${this.count} are in use`))
-        }, timeoutMs)
-      }
-      this.waiters.push(waiter)
-    })
+    return this.waiters.wait(timeoutMs, () => `a payload buffer (all ${this.count} are in use)`)
   }
 
   release(slab: SharedArrayBuffer): void {
     assert(slab.byteLength === this.slabBytes, 'foreign slab released')
     noteActivity()
-    const waiter = this.waiters.shift()
-    if (waiter !== undefined) {
-      clearTimeout(waiter.timer)
-      waiter.resolve(slab)
-    } else {
+    if (!this.waiters.handOff(() => slab)) {
       assert(this.free.length < this.made, 'slab released twice')
       this.free.push(slab)
       this.releasedAtMs.set(slab, Date.now())

@@ -33,16 +33,16 @@ const TRICKLE_STEPS = 50
 /**
  * How far one stream may run ahead of its slow peer: a writer's window of slabs
  * (CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS chunks) or a reader's read-ahead, a chunk
- * in each stream stage (reader, web stream, HTTP response) and up to 12 MiB in loopback
- * socket buffers (the kernel's, which no user-space bound covers): about 15 MiB here. An
- * object pulled or buffered whole runs 60 MiB ahead.
+ * in each stream stage (reader, web stream, HTTP response) and loopback socket buffers (the
+ * kernel's, which no user-space bound covers, and which its autotuning grows on a loaded
+ * machine: 12 MiB was seen exceeded under CI's parallel load): 24 MiB for those, about 27 MiB
+ * in all. An object pulled or buffered whole runs 58-61 MiB ahead, far past it.
  */
-const AHEAD_MAX_BYTES = (Math.max(CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS, CLIENT_READ_AHEAD_CHUNKS) + 3) * CHUNK + 12 * MiB
+const AHEAD_MAX_BYTES = (Math.max(CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS, CLIENT_READ_AHEAD_CHUNKS) + 3) * CHUNK + 24 * MiB
 /**
  * The memory growth allowed while a stream is slow: less than the object, so that an object
- * held whole fails it. Not tighter, because every chunk a datanode reads is a fresh buffer
- * that comes back from a worker thread and stays counted until that worker collects garbage
- * (see the skipped test at the end).
+ * held whole fails it. Not tighter, because the native client still reads every chunk into
+ * a fresh buffer, counted until the next collection.
  */
 const GROWTH_MAX_BYTES = OBJECT
 

@@ -22,18 +22,19 @@ export async function readBodyInto(c: Context, into: Uint8Array, length: number,
     filledRange?.(filled - part.length, filled)
   }
   const body = requestBody(c)
+  const timedOut = () => new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
   let idle = false
   // One timer for the whole body, pushed back by every piece: cheaper than one per read.
   const timer = setTimeout(() => { idle = true; body?.cancel() }, idleTimeoutMs)
   try {
     if (body !== null) for await (const part of body) { timer.refresh(); take(part) }
   } catch (err) {
-    if (idle) throw new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
+    if (idle) throw timedOut()
     throw err
   } finally {
     clearTimeout(timer)
   }
-  if (idle) throw new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
+  if (idle) throw timedOut()
   if (filled !== length) throw new O3Error('INVALID_ARGUMENT', `Cannot read body: got ${filled} of ${length} bytes`)
 }
 

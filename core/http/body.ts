@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
+import { O3Error } from '../errors.ts'
 
 export interface RequestBody extends AsyncIterable<Uint8Array> {
   /** One iterator per body; a second call throws. */
@@ -26,6 +27,32 @@ export function requestBody(c: Context): RequestBody | null {
     return nodeBody(incoming)
   }
   return webBody(c.req.raw.body)
+}
+
+/**
+ * A small body (an RPC's JSON, a Raft batch) read whole as text, at most `maxBytes`: a
+ * declared or counted length past it is ENTITY_TOO_LARGE, and the rest is left for serve.ts
+ * to drain. Through requestBody, so that no web Request or stream is built for it.
+ */
+export async function smallBodyText(c: Context, maxBytes: number, what: string): Promise<string> {
+  const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
+  const declared = c.req.header('content-length')
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
+  const body = requestBody(c)
+  if (body === null) return ''
+  const pieces: Uint8Array[] = []
+  let length = 0
+  for await (const piece of body) {
+    length += piece.length
+    if (length > maxBytes) throw tooLarge()
+    pieces.push(piece)
+  }
+  const decoder = new TextDecoder()
+  if (pieces.length === 1) return decoder.decode(pieces[0])
+  const whole = new Uint8Array(length)
+  let at = 0
+  for (const p of pieces) { whole.set(p, at); at += p.length }
+  return decoder.decode(whole)
 }
 
 /** A web stream's pieces as a RequestBody (Deno, or a Request built in process). */

@@ -6,10 +6,10 @@
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { Pool } from 'undici'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
+import { smallBodyText } from '../http/body.ts'
 import type { Message, NodeId } from '../raft/index.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import {
@@ -33,14 +33,12 @@ interface Peer {
 /** The Hono app that receives batches and hands each message to `deliver`. */
 export function raftApp(deliver: (messages: Message[]) => void): Hono {
   const app = new Hono()
-  // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
-  const limit = bodyLimit({
-    maxSize: RAFT_TRANSPORT_BODY_BYTES_MAX,
-    onError: (c) => errorResponse(c, new O3Error('ENTITY_TOO_LARGE', `Cannot accept raft batch: over ${RAFT_TRANSPORT_BODY_BYTES_MAX} bytes`)),
-  })
-  app.post('/raft/messages', limit, async (c) => {
+  app.post('/raft/messages', async (c) => {
     try {
-      const body = (await c.req.json()) as { messages?: unknown }
+      const text = await smallBodyText(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
+      let body: { messages?: unknown }
+      try { body = JSON.parse(text) as { messages?: unknown } } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: body is not JSON') }
+      if (typeof body !== 'object' || body === null) throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: body is not a JSON object')
       if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
         throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
       }

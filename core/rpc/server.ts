@@ -4,11 +4,11 @@
  * raw-body routes (chunk data) to the app it returns.
  */
 import { Hono, type Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { O3Error, toO3Error, ErrorCode } from '../errors.ts'
 import { RPC_BODY_BYTES_MAX } from '../limits.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import { log } from '../log.ts'
+import { smallBodyText } from '../http/body.ts'
 
 // Handlers take an untrusted wire body: each validates what it reads (parseId, name checks).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -61,22 +61,13 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
     const known = dot >= 0 && full.slice(0, dot) === service && Object.hasOwn(handlers, method)
     return { full, dot, name: known ? method : 'unknown' }
   }
-  // bodyLimit also bounds chunked bodies, which carry no content-length to check up front.
-  const limit = bodyLimit({
-    maxSize: RPC_BODY_BYTES_MAX,
-    onError: (c) => {
-      const { full, name } = methodOf(c)
-      return observed(metrics, name, c, async () => {
-        throw new O3Error('ENTITY_TOO_LARGE', `Cannot call ${full}: body exceeds ${RPC_BODY_BYTES_MAX} bytes`)
-      })
-    },
-  })
-  app.post('/rpc/:method', limit, (c) => {
+  app.post('/rpc/:method', (c) => {
     const { full, dot, name } = methodOf(c)
     return observed(metrics, name, c, async () => {
       const method = full.slice(dot + 1)
       if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
-      const text = await c.req.text()
+      // Read through the body adapter: c.req.text() would build a web Request and stream per call.
+      const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
       let args: unknown
       try {
         args = text.length === 0 ? {} : JSON.parse(text)

@@ -18,7 +18,7 @@ import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
@@ -26,6 +26,7 @@ import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { BufferPool, SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
+import { smallBodyText } from '../../core/http/body.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
 import { PieceFeed, readBodyInto } from './body.ts'
@@ -594,7 +595,9 @@ export class Datanode {
    */
   private async readChunk(c: Context): Promise<Response> {
     let a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }
-    try { a = await c.req.json() } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot read chunk: body is not JSON') }
+    const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
+    try { a = JSON.parse(text) } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot read chunk: body is not JSON') }
+    if (typeof a !== 'object' || a === null) throw new O3Error('INVALID_ARGUMENT', 'Cannot read chunk: body is not a JSON object')
     const { v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')

@@ -80,7 +80,6 @@ export class RaftHost {
   private readonly reads = new Map<string, { index: number | undefined; waiter: Waiter }>()
   private readCounter = 0
   private lastSnapshotIndex: number
-  private leaderUrl = ''
   private peerUrls = new Map<NodeId, string>()
 
   private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored) {

@@ -143,7 +143,8 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       const log = openSync(join(o.dataDir, 'logs', `${name}.log`), 'a')
       // The IPC channel is how the child knows this process is gone even after kill -9:
       // it closes, and the service stops (lifecycle.ts).
-      const child = spawn(process.execPath, [o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
+      // The services run with this process's Node flags (--cpu-prof, --max-old-space-size, ...).
+      const child = spawn(process.execPath, [...process.execArgv, o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
       closeSync(log) // the child has its own copy
       children.set(name, child)
       pids[name] = child.pid!

@@ -17,8 +17,10 @@ export const VOLUME = 'bench'
 export const TOPOLOGIES = {
   /** o3 local's default. */
   default: [],
-  /** One process for SCM, OM and the gateway, one per datanode. */
+  /** One process per service (SCM, OM, each datanode, the gateway). */
   processes: ['--processes'],
+  /** SCM, OM and the gateway on the main thread, the datanodes on one worker thread. */
+  'datanode-thread': ['--datanode-thread'],
 } as const satisfies Record<string, readonly string[]>
 
 export type Topology = keyof typeof TOPOLOGIES

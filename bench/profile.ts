@@ -56,6 +56,8 @@ export function categoryOf(frame: { functionName: string; url: string }): string
     case '(root)': return 'idle'
   }
   const url = frame.url
+  // A Piscina worker waiting for its next task blocks in Atomics.wait: idle, not work.
+  if (frame.functionName === 'atomicsWaitLoop' && url.includes('/piscina/')) return 'idle'
   if (url === '') return 'V8/native'
   if (url.startsWith('node:')) return 'node'
   const modules = url.lastIndexOf('/node_modules/')
@@ -124,16 +126,17 @@ export function summarizeProfiles(dir: string, windows: readonly FigureWindow[],
   })
 }
 
-/** A few lines per figure: each process's busy share, its top categories and functions. */
-export function formatProfiles(figures: readonly FigureProfile[], options: { busyMin?: number } = {}): string[] {
-  const busyMin = options.busyMin ?? 0.05
+/** A few lines per figure: the busiest processes' busy share, top categories and functions. */
+export function formatProfiles(figures: readonly FigureProfile[], options: { busyMin?: number; groupsMax?: number } = {}): string[] {
+  const busyMin = options.busyMin ?? 0.1
+  const groupsMax = options.groupsMax ?? 4
   const lines: string[] = []
   const pct = (us: number, windowUs: number) => `${Math.round((100 * us) / windowUs)}%`
   const top = (m: Record<string, number>, n: number, windowUs: number, atLeast: number) =>
     Object.entries(m).sort((a, b) => b[1] - a[1]).slice(0, n).filter(([, us]) => us / windowUs >= atLeast).map(([k, us]) => `${k} ${pct(us, windowUs)}`).join(', ')
   for (const f of figures) {
     const windowUs = f.seconds * 1e6
-    const shown = f.spent.filter((s) => s.busyUs / windowUs >= busyMin).sort((a, b) => b.busyUs - a.busyUs)
+    const shown = f.spent.filter((s) => s.busyUs / windowUs >= busyMin).sort((a, b) => b.busyUs - a.busyUs).slice(0, groupsMax)
     if (shown.length === 0) continue
     lines.push(`  ${f.figure} (${f.seconds.toFixed(1)} s)`)
     for (const s of shown) {

@@ -61,7 +61,7 @@ export async function local(inv: Invocation): Promise<void> {
   try {
     const free = ports === 'free'
     if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, stop, onForce: (f) => { forceStop = f } })
-    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true })
+    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread') })
     try {
       await cluster.start()
     } catch (err) {
@@ -71,7 +71,7 @@ export async function local(inv: Invocation): Promise<void> {
     try {
       if (!stop.requested) {
         const s3Key = await cluster.client().getS3Secret(S3_USER)
-        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, json)
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodeAddresses, dataDir }, json)
       }
       console.error(`o3 local: stopping (${await stop.promise})`)
     } finally {

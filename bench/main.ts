@@ -19,7 +19,7 @@ import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, f
 import { BenchCluster, TOPOLOGIES, type Topology } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
-import { FigureWindows, formatProfiles, summarizeProfiles, type FigureProfile } from './profile.ts'
+import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, type FigureProfile } from './profile.ts'
 import { formatOps, formatThroughput, ratio } from './report.ts'
 import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
@@ -103,10 +103,11 @@ async function main(): Promise<void> {
   const startedAt = new Date()
   const profileDir = options.profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  const stopSelfProfile = profileDir === undefined ? undefined : await profileThisProcess(profileDir)
   const windows = new FigureWindows()
   const step = (name: string) => { progress.step(name); windows.mark(name) }
   // Every server the run starts, by PID: the processes whose profiles are summarized.
-  const processNames = new Map<number, string>()
+  const processNames = new Map<number, string>([[process.pid, 'bench']])
   const running = new Set<Served>()
   const serve = async (kind: ServerKind): Promise<Served> => {
     const child = await startChild<{ endpoint: string }>(moduleCommand('bench/server-process', { profileDir }), [kind, join(dir, kind)])
@@ -170,6 +171,7 @@ async function main(): Promise<void> {
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
     await bench.stop()
+    await stopSelfProfile?.()
     const profile = profileDir === undefined ? undefined : summarizeProfiles(profileDir, windows.windows, processNames)
 
     const results = {

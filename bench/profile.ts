@@ -7,7 +7,8 @@
  * (GC, our modules by folder, node internals, packages such as lmdb) and by function.
  * Reads files; no other I/O.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { basename, join } from 'node:path'
 
 /** Microseconds on the monotonic clock, as V8's profiler stamps its samples. */
@@ -33,14 +34,37 @@ export class FigureWindows {
   }
 }
 
+/**
+ * Profiles this process's main thread (the load generators and the native client) through
+ * an inspector session, as --cpu-prof profiles the children; the returned function stops it
+ * and writes the profile into `dir` under the name --cpu-prof would give it.
+ */
+export async function profileThisProcess(dir: string): Promise<() => Promise<void>> {
+  const session = new Session()
+  session.connect()
+  const post = (method: string, params?: object) => new Promise<unknown>((resolve, reject) => {
+    session.post(method, params ?? {}, (err, result) => err === null ? resolve(result) : reject(err))
+  })
+  await post('Profiler.enable')
+  await post('Profiler.start')
+  return async () => {
+    const { profile } = await post('Profiler.stop') as { profile: unknown }
+    session.disconnect()
+    writeFileSync(join(dir, `CPU.0.0.${process.pid}.0.001.cpuprofile`), JSON.stringify(profile))
+  }
+}
+
 interface CpuProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
 interface CpuProfile { nodes: CpuProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
 
 /** One thread's samples: when each was taken, how long it stands for, and its node. */
-interface ThreadSamples { pid: number; tid: number; atUs: Float64Array; durationUs: Float64Array; category: string[]; label: string[] }
+interface ThreadSamples { pid: number; group: ThreadGroup; atUs: Float64Array; durationUs: Float64Array; category: string[]; label: string[] }
 
 /** Busy time of a group of threads in one window, by category and by function. */
-export interface TimeSpent { process: string; threads: 'main' | 'workers'; busyUs: number; byCategory: Record<string, number>; byFunction: Record<string, number> }
+/** main: a process's main thread; datanodes: o3 local's datanode thread; workers: the rest (Piscina's). */
+export type ThreadGroup = 'main' | 'datanodes' | 'workers'
+
+export interface TimeSpent { process: string; threads: ThreadGroup; busyUs: number; byCategory: Record<string, number>; byFunction: Record<string, number> }
 
 export interface FigureProfile { figure: string; seconds: number; spent: TimeSpent[] }
 
@@ -59,6 +83,7 @@ export function categoryOf(frame: { functionName: string; url: string }): string
   // A Piscina worker waiting for its next task blocks in Atomics.wait: idle, not work.
   if (frame.functionName === 'atomicsWaitLoop' && url.includes('/piscina/')) return 'idle'
   if (url === '') return 'V8/native'
+  if (url.startsWith('wasm://')) return 'wasm'
   if (url.startsWith('node:')) return 'node'
   const modules = url.lastIndexOf('/node_modules/')
   if (modules >= 0) {
@@ -77,6 +102,7 @@ export function categoryOf(frame: { functionName: string; url: string }): string
 function readThread(file: string, pid: number, tid: number): ThreadSamples {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
   const nodes = new Map(p.nodes.map((n) => [n.id, n]))
+  const group: ThreadGroup = tid === 0 ? 'main' : p.nodes.some((n) => n.callFrame.url.endsWith('/cli/datanode-thread.js')) ? 'datanodes' : 'workers'
   const count = p.samples.length
   const atUs = new Float64Array(count)
   const durationUs = new Float64Array(count)
@@ -92,12 +118,12 @@ function readThread(file: string, pid: number, tid: number): ThreadSamples {
   }
   // A sample stands for the time until the next one (as DevTools counts it).
   for (let i = 0; i + 1 < count; i++) durationUs[i] = atUs[i + 1] - atUs[i]
-  return { pid, tid, atUs, durationUs, category, label }
+  return { pid, group, atUs, durationUs, category, label }
 }
 
 /**
  * Sums the profiles in `dir` over each window. `processNames` names the PIDs to report
- * (others are left out); threads with tid 0 are a process's main thread, the rest its workers.
+ * (others are left out); threads are grouped as ThreadGroup says.
  */
 export function summarizeProfiles(dir: string, windows: readonly FigureWindow[], processNames: ReadonlyMap<number, string>): FigureProfile[] {
   const threads: ThreadSamples[] = []
@@ -109,7 +135,7 @@ export function summarizeProfiles(dir: string, windows: readonly FigureWindow[],
   return windows.map((w) => {
     const groups = new Map<string, TimeSpent>()
     for (const th of threads) {
-      const kind = th.tid === 0 ? 'main' : 'workers'
+      const kind = th.group
       const key = `${th.pid}/${kind}`
       let g = groups.get(key)
       for (let i = 0; i < th.atUs.length; i++) {

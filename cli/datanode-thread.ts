@@ -39,9 +39,11 @@ export class DatanodeThread {
 
   /** Stops every datanode (drains requests in flight, closes LMDB) and ends the thread. */
   async stop(): Promise<void> {
-    const exited = once(this.worker, 'exit')
+    const stopped = once(this.worker, 'message')
     this.worker.postMessage({ kind: 'stop' })
-    await exited
+    await Promise.race([stopped, once(this.worker, 'exit')])
+    // Everything on the thread is closed by now; Deno's workers do not end by themselves.
+    await this.worker.terminate()
   }
 }
 
@@ -62,7 +64,6 @@ async function runThread(data: ThreadData): Promise<void> {
   await Promise.all(datanodes.map((d) => d.stop()))
   await closeWorkerPool()
   port.postMessage({ kind: 'stopped' } satisfies FromThread)
-  port.close()
 }
 
 if (!isMainThread && (workerData as ThreadData | undefined)?.configs !== undefined) {

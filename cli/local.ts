@@ -1,7 +1,8 @@
 /** @module
- * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process or (--processes) as one child process per
- * service with its PID in DIR/pids/<service>.pid, so that a node can be killed like a real
- * one. Its own PID is in DIR/pids/local.pid. Prints the endpoints once ready; Ctrl-C,
+ * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process (with
+ * --datanode-thread, the datanodes on a worker thread of their own) or (--processes) as one
+ * child process per service with its PID in DIR/pids/<service>.pid, so that a node can be
+ * killed like a real one. Which is fastest was measured: bench/README.md. Its own PID is in DIR/pids/local.pid. Prints the endpoints once ready; Ctrl-C,
  * SIGTERM or the exit of the process that started it stops everything it started, and data
  * stays in DIR.
  */
@@ -60,6 +61,7 @@ export async function local(inv: Invocation): Promise<void> {
   pidFile.claim('o3 local')
   try {
     const free = ports === 'free'
+    if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
     if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, stop, onForce: (f) => { forceStop = f } })
     const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread') })
     try {

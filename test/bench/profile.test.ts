@@ -23,6 +23,7 @@ test('categoryOf() names GC, idle, our folders, node internals and packages', ()
   assert.is(categoryOf({ functionName: 'assert', url: 'file:///r/dist/core/assert.js' }), 'core')
   assert.is(categoryOf({ functionName: 'emit', url: 'node:events' }), 'node')
   assert.is(categoryOf({ functionName: 'writev', url: '' }), 'V8/native')
+  assert.is(categoryOf({ functionName: 'wasm-function[3]', url: 'wasm://wasm/15c6b3fa' }), 'wasm')
 })
 
 /** A profile whose samples are given as [node id, time in us] pairs, one node per frame. */

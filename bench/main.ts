@@ -198,7 +198,7 @@ function expectLength(actual: number, expected: number): void {
 }
 
 function printProfile(profile: FigureProfile[], dir: string): void {
-  console.log(`\nWhere the time went (CPU profiles in ${dir}; busy = share of the figure's wall time, workers summed over their threads; the 4 busiest threads of a process or groups of workers at 10% or more):`)
+  console.log(`\nWhere the time went (CPU profiles in ${dir}; busy = share of the figure's wall time; per figure the 4 busiest of: each main thread, the datanode thread, each process's pool workers summed; at 10% or more):`)
   for (const line of formatProfiles(profile)) console.log(line)
 }
 

@@ -1,7 +1,8 @@
 /** @module
- * The bare baseline: a plain `node:http` server in this process that stores request bodies in
- * files with nothing in between (no checksums, no metadata, no replication protocol), and an
- * undici client. What O3 does on the same machine is reported as a ratio to these figures.
+ * The bare baseline: a plain `node:http` server that stores request bodies in files with
+ * nothing in between (no checksums, no metadata, no replication protocol; the benchmark runs
+ * it in a child process, bench/server-process.ts), and the undici client that drives it. What
+ * O3 does on the same machine is reported as a ratio to these figures.
  * Routes: PUT /large?files=N (the body into N files, written in parallel), GET /large (the
  * first file back), PUT /small/<n> (the body into a new file), GET /small/<n> (that file
  * back). Only loopback.
@@ -16,13 +17,13 @@ import { assert } from '../core/assert.ts'
 
 export class BareServer {
   private server: Server | undefined
-  private pool: Pool | undefined
 
   constructor(readonly dir: string) {
     mkdirSync(join(dir, 'small'), { recursive: true })
   }
 
-  async start(): Promise<void> {
+  /** Listens on a free loopback port; returns the endpoint (http://127.0.0.1:port). */
+  async start(): Promise<string> {
     this.server = createServer((req, res) => {
       if (req.method === 'GET') {
         const path = join(this.dir, req.url === '/large' ? 'large-0' : new URL(req.url ?? '/', 'http://localhost').pathname)
@@ -37,7 +38,12 @@ export class BareServer {
     await once(this.server, 'listening')
     const address = this.server.address()
     assert(address !== null && typeof address === 'object', 'server has no address')
-    this.pool = new Pool(`http://127.0.0.1:${address.port}`, { connections: 64, pipelining: 1 })
+    return `http://127.0.0.1:${address.port}`
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections()
+    await new Promise<void>((resolve) => this.server === undefined ? resolve() : this.server.close(() => resolve()))
   }
 
   /** Stores a PUT body. */
@@ -54,8 +60,17 @@ export class BareServer {
     await writeFile(join(this.dir, url.pathname), Buffer.concat(parts))
   }
 
+}
+
+/** The client side: an undici Pool to a BareServer's endpoint. */
+export class BareClient {
+  private readonly pool: Pool
+
+  constructor(endpoint: string) {
+    this.pool = new Pool(endpoint, { connections: 64, pipelining: 1 })
+  }
+
   async put(path: string, body: Uint8Array): Promise<void> {
-    assert(this.pool !== undefined, 'not started')
     const r = await this.pool.request({ method: 'PUT', path, body })
     await r.body.dump()
     if (r.statusCode !== 204) throw new Error(`Cannot PUT ${path}: status ${r.statusCode}`)
@@ -63,7 +78,6 @@ export class BareServer {
 
   /** Reads a body back, counting its bytes without keeping them. */
   async getLength(path: string): Promise<number> {
-    assert(this.pool !== undefined, 'not started')
     const r = await this.pool.request({ method: 'GET', path })
     let n = 0
     for await (const part of r.body) n += (part as Buffer).length
@@ -71,9 +85,8 @@ export class BareServer {
     return n
   }
 
-  async stop(): Promise<void> {
-    await this.pool?.close()
-    await new Promise<void>((resolve) => this.server === undefined ? resolve() : this.server.close(() => resolve()))
+  async close(): Promise<void> {
+    await this.pool.close()
   }
 }
 

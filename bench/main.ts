@@ -3,22 +3,27 @@
  * the same run on the same machine (a plain node:http server writing files), plus the
  * checksum and small-block packing measurements behind two datapath defaults. Prints figures
  * and ratios on stdout, progress on stderr, and writes a JSON copy to bench/results/.
- * Steps: checksums, packing, bare HTTP, then an in-process cluster of three datanodes.
+ * Steps: checksums, packing, bare HTTP, then `o3 local` with three datanodes (native client,
+ * then S3). Every server runs in a child process, never beside the load generator; with
+ * --profile each writes CPU profiles and the run ends with where the time went per figure.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_CONFIG } from '../core/config.ts'
-import { BareServer } from './bare-http.ts'
+import { BareClient } from './bare-http.ts'
+import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
 import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
-import { BenchCluster } from './o3-cluster.ts'
+import { BenchCluster, TOPOLOGIES, type Topology } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
+import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, type FigureProfile } from './profile.ts'
 import { formatOps, formatThroughput, ratio } from './report.ts'
-import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings } from './s3.ts'
-import { writeResults } from './results.ts'
+import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served } from './s3.ts'
+import { resultsPath, writeResults } from './results.ts'
+import type { ServerKind } from './server-process.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -56,16 +61,36 @@ interface O3Figures {
 }
 
 function usage(): never {
-  console.log('Usage: npm run bench [-- --quick]\n  --quick  about a minute: fewer iterations, no 1 MiB keys')
+  console.log(`Usage: npm run bench [-- --quick] [--profile] [--topology ${Object.keys(TOPOLOGIES).join('|')}]
+  --quick     about a minute: fewer iterations, no 1 MiB keys
+  --profile   CPU profiles of every server process and its worker threads in
+              bench/results/<time>-profile/, and where the time went per figure
+  --topology  how o3 local runs its services (default: as o3 local does by default)`)
   process.exit(0)
+}
+
+interface Options { quick: boolean; profile: boolean; topology: Topology }
+
+function parseOptions(args: string[]): Options {
+  const o: Options = { quick: false, profile: false, topology: 'default' }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a === '--help' || a === '-h') usage()
+    else if (a === '--quick') o.quick = true
+    else if (a === '--profile') o.profile = true
+    else if (a === '--topology') {
+      const t = args[++i]
+      if (t === undefined || !(t in TOPOLOGIES)) throw new TypeError(`--topology must be one of ${Object.keys(TOPOLOGIES).join(', ')}`)
+      o.topology = t as Topology
+    } else throw new TypeError(`Unknown option ${a} (try --help)`)
+  }
+  return o
 }
 
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2)
-  if (args.includes('--help') || args.includes('-h')) usage()
-  for (const a of args) if (a !== '--quick') throw new TypeError(`Unknown option ${a} (try --help)`)
-  const quick = args.includes('--quick')
+  const options = parseOptions(process.argv.slice(2))
+  const quick = options.quick
   const s = quick ? QUICK : FULL
   process.env.O3_LOG ??= 'warn'
 
@@ -76,73 +101,94 @@ async function main(): Promise<void> {
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
   const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS))
   const startedAt = new Date()
-  const bench = new BenchCluster(dir)
-  const bare = new BareServer(join(dir, 'bare'))
+  const profileDir = options.profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  const stopSelfProfile = profileDir === undefined ? undefined : await profileThisProcess(profileDir)
+  const windows = new FigureWindows()
+  const step = (name: string) => { progress.step(name); windows.mark(name) }
+  // Every server the run starts, by PID: the processes whose profiles are summarized.
+  const processNames = new Map<number, string>([[process.pid, 'bench']])
+  const running = new Set<Served>()
+  const serve = async (kind: ServerKind): Promise<Served> => {
+    const child = await startChild<{ endpoint: string }>(moduleCommand('bench/server-process', { profileDir }), [kind, join(dir, kind)])
+    processNames.set(child.pid, kind)
+    const served: Served = { endpoint: child.ready.endpoint, stop: async () => { running.delete(served); await stopChild(child.process) } }
+    running.add(served)
+    return served
+  }
+  const bench = new BenchCluster(dir, { topology: options.topology, profileDir })
   try {
-    progress.step('checksums over 16 KiB windows of 4 MiB')
+    step('checksums over 16 KiB windows of 4 MiB')
     const checksums = await measureChecksums(large.subarray(0, 4 * MiB), s.checksumMs)
 
-    const packing = await measurePacking({ dir: join(dir, 'packing'), block: small, sequentialCount: s.packSequentialCount, concurrentCount: s.packConcurrentCount, concurrency: CONCURRENCY, onStep: (n) => progress.step(n) })
+    const packing = await measurePacking({ dir: join(dir, 'packing'), block: small, sequentialCount: s.packSequentialCount, concurrentCount: s.packConcurrentCount, concurrency: CONCURRENCY, onStep: step })
 
-    await bare.start()
-    progress.step('bare: PUT 64 MiB into 1 file')
+    const bareServer = await serve('bare')
+    const bare = new BareClient(bareServer.endpoint)
+    step('bare: PUT 64 MiB into 1 file')
     const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large) })
-    progress.step('bare: PUT 64 MiB into 3 files')
+    step('bare: PUT 64 MiB into 3 files')
     const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large) })
-    progress.step('bare: GET 64 MiB')
+    step('bare: GET 64 MiB')
     const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length) })
-    progress.step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
+    step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
     const barePutSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bare.put(`/small/${i}`, small) })
-    progress.step(`bare: GET 4 KiB files, ${CONCURRENCY} concurrent`)
+    step(`bare: GET 4 KiB files, ${CONCURRENCY} concurrent`)
     const bareGetSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: async (i) => expectLength(await bare.getLength(`/small/${i}`), small.length) })
-    await bare.stop()
+    await bare.close()
+    await bareServer.stop()
 
-    progress.step('O3: start a cluster of 3 datanodes')
+    step(`O3: start o3 local, 3 datanodes (topology ${options.topology})`)
     await bench.start(REPLICATIONS)
     const o3: Record<string, O3Figures> = {}
     for (const r of REPLICATIONS) {
       const f: O3Figures = {}
       // A failing step is recorded and the run goes on: a datapath bug should cost one figure, not the run.
-      const step = async <T>(name: string, run: () => Promise<T>): Promise<T | Failure> => {
-        progress.step(`O3 ${r}: ${name}`)
+      const figure = async <T>(name: string, run: () => Promise<T>): Promise<T | Failure> => {
+        step(`O3 ${r}: ${name}`)
         try { return await run() } catch (err) { return failure(err) }
       }
-      f.put64MiB = await step('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large) }))
-      f.get64MiB = await step('get 64 MiB keys', async () => {
+      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large) }))
+      f.get64MiB = await figure('get 64 MiB keys', async () => {
         const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length) })
         if (!(await bench.get(r, 'large-0')).equals(large)) throw new Error('key large-0 read back different bytes')
         return t
       })
       if (s.mediumIterations > 0) {
-        f.put1MiB = await step('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium) }))
-        f.get1MiB = await step('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length) }))
+        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium) }))
+        f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length) }))
       }
-      f.put4KiB = await step(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small) }))
-      f.get4KiB = await step(`get 4 KiB keys, ${CONCURRENCY} concurrent`, () => 'error' in f.put4KiB! ? Promise.reject(new Error('not run: the 4 KiB puts failed')) : measureOps({
+      f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small) }))
+      f.get4KiB = await figure(`get 4 KiB keys, ${CONCURRENCY} concurrent`, () => 'error' in f.put4KiB! ? Promise.reject(new Error('not run: the 4 KiB puts failed')) : measureOps({
         count: s.smallCount, concurrency: CONCURRENCY,
         op: async (i) => { if (!(await bench.get(r, `small-${i}`)).equals(small)) throw new Error(`key small-${i} read back different bytes`) },
       }))
       o3[r] = f
     }
-    const s3 = await measureS3({ dir, bench, replications: REPLICATIONS, settings: s.s3, large, onStep: (n) => progress.step(n) })
+    const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, large, onStep: step })
     progress.stop()
+    windows.end()
+    for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
+    // Profiles are written when the processes exit.
+    await bench.stop()
+    await stopSelfProfile?.()
+    const profile = profileDir === undefined ? undefined : summarizeProfiles(profileDir, windows.windows, processNames)
 
     const results = {
       startedAt: startedAt.toISOString(), quick, settings: s,
       machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
-      checksums, packing,
+      topology: options.topology, checksums, packing,
       bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
-      o3, s3,
+      o3, s3, profile,
     }
     printReport(results)
+    if (profile !== undefined) printProfile(profile, profileDir!)
     const file = writeResults('', results, startedAt)
     console.log(`\nJSON: ${file}`)
   } finally {
     progress.stop()
-    const stopping = performance.now()
-    await bare.stop().catch(() => {})
+    for (const served of [...running]) await served.stop().catch(() => {})
     await bench.stop().catch(() => {})
-    process.stderr.write(`bench: cluster stopped in ${((performance.now() - stopping) / 1000).toFixed(1)} s\n`)
     rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -151,8 +197,14 @@ function expectLength(actual: number, expected: number): void {
   if (actual !== expected) throw new Error(`Read ${actual} bytes, expected ${expected}`)
 }
 
+function printProfile(profile: FigureProfile[], dir: string): void {
+  console.log(`\nWhere the time went (CPU profiles in ${dir}; busy = share of the figure's wall time; per figure the 4 busiest of: each main thread, the datanode thread, each process's pool workers summed; at 10% or more):`)
+  for (const line of formatProfiles(profile)) console.log(line)
+}
+
 function printReport(r: {
   quick: boolean
+  topology: Topology
   checksums: Awaited<ReturnType<typeof measureChecksums>>
   packing: Awaited<ReturnType<typeof measurePacking>>
   bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }
@@ -175,7 +227,7 @@ function printReport(r: {
   }
 
   const b = r.bare
-  out('\nBare node:http baseline (same process, loopback):')
+  out('\nBare node:http baseline (its own process, loopback):')
   out(`  PUT 64 MiB into 1 file:  ${formatThroughput(b.put64MiB1File)}`)
   out(`  PUT 64 MiB into 3 files: ${formatThroughput(b.put64MiB3Files)}`)
   out(`  GET 64 MiB:              ${formatThroughput(b.get64MiB)}`)
@@ -184,7 +236,7 @@ function printReport(r: {
 
   for (const [rep, f] of Object.entries(r.o3)) {
     const putBase = rep === 'RATIS/THREE' ? { t: b.put64MiB3Files, name: 'bare 3 files' } : { t: b.put64MiB1File, name: 'bare 1 file' }
-    out(`\nO3 ${rep} (native client, 3 datanodes in process):`)
+    out(`\nO3 ${rep} (native client in this process; o3 local with 3 datanodes, topology ${r.topology}):`)
     out(`  put 64 MiB: ${formatVersus(f.put64MiB, putBase.t, putBase.name)}`)
     out(`  get 64 MiB: ${formatVersus(f.get64MiB, b.get64MiB, 'bare GET')}`)
     if (f.put1MiB !== undefined) out(`  put 1 MiB:  ${formatVersus(f.put1MiB)}`)
@@ -192,14 +244,14 @@ function printReport(r: {
     out(`  put 4 KiB:  ${formatVersus(f.put4KiB, b.put4KiB, 'bare')}`)
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
   }
-  printS3(r.s3, b)
+  printS3(r.s3, b, r.o3)
 }
 
 /**
  * The S3 figures: each server beside the sink (the generator's ceiling), O3 beside s3rver and
  * beside the bare node:http baseline, all from this run.
  */
-function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }): void {
+function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }, native: Record<string, O3Figures>): void {
   const out = (line = '') => console.log(line)
   const sink = s3.sink
   const ok = <T extends object>(f: T | Failure | undefined): T | undefined => f === undefined || 'error' in f ? undefined : f
@@ -222,6 +274,9 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
       if (target.startsWith('O3') && ok(s3.s3rver?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(s3.s3rver[op] as Measured))} x s3rver`)
       const bare = target.startsWith('O3') ? bareFor(op, target.includes('THREE'), b) : undefined
       if (bare !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(bare.t))} x ${bare.name}`)
+      // The same operation through the native client, same replication (goal: S3 >= 0.8 x).
+      const same = target.startsWith('O3 ') ? ok(native[target.slice(3)]?.[op]) : undefined
+      if (same !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(same))} x native`)
       out(`    ${op.padEnd(9)} ${parts.join(' = ')}`)
     }
   }

@@ -1,37 +1,66 @@
 /** @module
- * O3's side of the benchmark: an in-process LocalCluster of three datanodes in a temp dir on
- * free loopback ports, and the native client putting and getting keys in a bucket per
+ * O3's side of the benchmark: the cluster as users run it, `o3 local` (SCM, OM, 3 datanodes,
+ * S3 gateway) in a child process on free loopback ports in a temp dir, in the topology asked
+ * for, and the native client in this process putting and getting keys in a bucket per
  * replication. Reads are consumed as streams and counted, as the bare baseline's are.
  */
 import { join } from 'node:path'
-import { LocalCluster } from '../cli/cluster.ts'
 import { assert } from '../core/assert.ts'
-import type { O3Client } from '../datapath/client/index.ts'
+import { loadConfig } from '../core/config.ts'
+import { O3Client } from '../datapath/client/index.ts'
+import { closeWorkerPool } from '../datapath/workers/index.ts'
+import { moduleCommand, startChild, stopChild, type Child } from './child.ts'
 
 export const VOLUME = 'bench'
 
+/** How `o3 local` runs its services, and the flags that ask for it. */
+export const TOPOLOGIES = {
+  /** o3 local's default. */
+  default: [],
+  /** One process per service (SCM, OM, each datanode, the gateway). */
+  processes: ['--processes'],
+  /** SCM, OM and the gateway on the main thread, the datanodes on one worker thread. */
+  'datanode-thread': ['--datanode-thread'],
+} as const satisfies Record<string, readonly string[]>
+
+export type Topology = keyof typeof TOPOLOGIES
+
+/** What `o3 local --json` prints (cli/local.ts). */
+export interface LocalEndpoints { scm: string; om: string; s3: string; datanodes: string[]; pids?: Record<string, number> }
+
 export class BenchCluster {
-  readonly cluster: LocalCluster
+  private child: Child<LocalEndpoints> | undefined
   private client_: O3Client | undefined
 
-  constructor(dir: string) {
-    this.cluster = new LocalCluster({
-      dataDir: join(dir, 'o3'), datanodes: 3, freePorts: true,
-      // Short heartbeats only shorten start-up (safemode exit); they add a few small RPCs a second.
-      overrides: { 'datanode.heartbeatIntervalMs': 250 },
-      // O3_* environment overrides apply, so that a setting can be benchmarked without an edit.
-      env: true,
-    })
-  }
+  constructor(readonly dir: string, readonly options: { topology: Topology; profileDir?: string }) {}
 
   get client(): O3Client {
     assert(this.client_ !== undefined, 'not started')
     return this.client_
   }
 
+  get endpoints(): LocalEndpoints {
+    assert(this.child !== undefined, 'not started')
+    return this.child.ready
+  }
+
+  /** The cluster's processes by PID: `o3 local` itself and, with --processes, each service's. */
+  processNames(): Map<number, string> {
+    assert(this.child !== undefined, 'not started')
+    const names = new Map<number, string>([[this.child.pid, 'o3 local']])
+    for (const [name, pid] of Object.entries(this.child.ready.pids ?? {})) names.set(pid, name)
+    return names
+  }
+
   async start(replications: readonly string[]): Promise<void> {
-    await this.cluster.start()
-    this.client_ = this.cluster.client()
+    const args = ['local', '--ports', 'free', '--fresh', '--json', '--datanodes', '3', '--data', join(this.dir, 'o3'), ...TOPOLOGIES[this.options.topology]]
+    // Short heartbeats only shorten start-up (safemode exit); they add a few small RPCs a
+    // second. Other O3_* settings in the environment reach the cluster as they are.
+    const env = { O3_DATANODE_HEARTBEATINTERVALMS: process.env.O3_DATANODE_HEARTBEATINTERVALMS ?? '250' }
+    this.child = await startChild<LocalEndpoints>(moduleCommand('cli/main', { profileDir: this.options.profileDir }), args, env)
+    // The client reads the same O3_* settings (chunk size) as the cluster does.
+    const config = loadConfig({ env: process.env })
+    this.client_ = new O3Client({ om: this.endpoints.om, scm: this.endpoints.scm, chunkSizeBytes: config['client.chunkSizeBytes'] })
     await this.client.createVolume(VOLUME)
     for (const r of replications) await this.client.createBucket(VOLUME, bucketName(r), { replication: r })
   }
@@ -52,7 +81,9 @@ export class BenchCluster {
   }
 
   async stop(): Promise<void> {
-    await this.cluster.stop()
+    if (this.child !== undefined) await stopChild(this.child.process)
+    // The native client's checksums ran in this process's pool.
+    await closeWorkerPool()
   }
 }
 

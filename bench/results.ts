@@ -19,6 +19,11 @@ function resultsDir(): string {
   return fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/results/' : './results/', import.meta.url))
 }
 
+/** <repo>/bench/results/<name>. */
+export function resultsPath(name: string): string {
+  return join(resultsDir(), name)
+}
+
 /** Writes `record` as bench/results/<prefix><time>.json and returns the file's path. */
 export function writeResults(prefix: string, record: unknown, at = new Date()): string {
   const dir = resultsDir()

@@ -1,23 +1,22 @@
 /** @module
- * The S3 part of `npm run bench` (issue 3): the same load generator (bench/s3-load.ts) drives
- * three servers in turn, all in this process over loopback:
+ * The S3 part of `npm run bench` (issue 3): the same load generator (bench/s3-load.ts), in
+ * this process, drives three servers in turn, each in a child process, over loopback:
  * 1. a sink, a bare node:http server that accepts any request, drains PUT bodies and answers
  *    GETs from memory: the ceiling of the generator itself;
  * 2. s3rver (npm), a Koa S3 emulator storing objects as files (the reference S3 server);
- * 3. O3's S3 gateway on the benchmark's LocalCluster, one bucket per replication.
+ * 3. O3's S3 gateway of the benchmark's `o3 local`, one bucket per replication.
  * Each gets 4 KiB PUT/GET at 32 concurrent (ops/s, p50, p99), then 1 MiB and 64 MiB PUT/GET
  * one at a time (MB/s). A failing step is recorded and the run goes on.
  */
-import { createServer, type Server } from 'node:http'
-import { once } from 'node:events'
-import { join } from 'node:path'
-import S3rver from 's3rver'
-import { assert } from '../core/assert.ts'
-import { S3Gateway, S3_VOLUME } from '../datapath/s3/index.ts'
+import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import type { BenchCluster } from './o3-cluster.ts'
 import { bucketName } from './o3-cluster.ts'
 import { S3Load, type S3Credentials } from './s3-load.ts'
+import type { ServerKind } from './server-process.ts'
+
+/** A running baseline server (in a child process) and how to stop it. */
+export interface Served { endpoint: string; stop(): Promise<void> }
 
 export interface S3Settings {
   smallCount: number
@@ -48,7 +47,7 @@ export type S3Results = Record<string, S3Figures>
 const USER = 'bench'
 
 export async function measureS3(options: {
-  dir: string
+  serve: (kind: ServerKind) => Promise<Served>
   bench: BenchCluster
   replications: readonly string[]
   settings: S3Settings
@@ -83,7 +82,7 @@ export async function measureS3(options: {
   }
 
   onStep('S3: start the sink (load generator ceiling)')
-  const sink = await Sink.start()
+  const sink = await options.serve('sink')
   try {
     await run('sink', sink.endpoint, { accessKeyId: 'any', secretAccessKey: 'any' }, 'sink')
   } finally {
@@ -91,69 +90,22 @@ export async function measureS3(options: {
   }
 
   onStep('S3: start s3rver')
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(options.dir, 's3rver'), configureBuckets: [{ name: 'bench' }] })
-  const address = await s3rver.run()
+  const s3rver = await options.serve('s3rver')
   try {
-    await run('s3rver', `http://127.0.0.1:${address.port}`, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, 'bench')
+    await run('s3rver', s3rver.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, 'bench')
   } finally {
-    await s3rver.close()
+    await s3rver.stop()
   }
 
-  onStep('S3: start the O3 gateway')
-  const cluster = options.bench.cluster
-  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0 })
-  await gateway.start()
-  try {
-    const client = options.bench.client
-    const secret = await client.getS3Secret(USER)
-    await client.createVolume(S3_VOLUME)
-    for (const r of options.replications) {
-      // Buckets made with the native client: S3's CreateBucket has no replication parameter.
-      const bucket = `s3-${bucketName(r)}`
-      await client.createBucket(S3_VOLUME, bucket, { replication: r, owner: USER })
-      await run(`O3 ${r}`, gateway.endpoint, { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, bucket)
-    }
-  } finally {
-    await gateway.stop()
+  onStep('S3: the O3 gateway of o3 local')
+  const client = options.bench.client
+  const secret = await client.getS3Secret(USER)
+  await client.createVolume(S3_VOLUME)
+  for (const r of options.replications) {
+    // Buckets made with the native client: S3's CreateBucket has no replication parameter.
+    const bucket = `s3-${bucketName(r)}`
+    await client.createBucket(S3_VOLUME, bucket, { replication: r, owner: USER })
+    await run(`O3 ${r}`, options.bench.endpoints.s3, { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, bucket)
   }
   return results
-}
-
-/**
- * Accepts any request without checking it: PUT bodies are drained and their lengths kept by
- * path, GET answers that many bytes from one preallocated buffer. What the generator reaches
- * against it is the most it can measure of any server.
- */
-export class Sink {
-  private readonly lengths = new Map<string, number>()
-  private readonly zeros = Buffer.alloc(64 * 1024 * 1024)
-
-  private constructor(private readonly server: Server, readonly endpoint: string) {}
-
-  static async start(): Promise<Sink> {
-    let sink: Sink | undefined
-    const server = createServer((req, res) => {
-      const path = req.url ?? '/'
-      if (req.method === 'GET') {
-        const n = sink!.lengths.get(path) ?? 0
-        res.writeHead(200, { 'content-length': n })
-        res.end(sink!.zeros.subarray(0, n))
-        return
-      }
-      let n = 0
-      req.on('data', (part: Buffer) => { n += part.length })
-      req.on('end', () => { sink!.lengths.set(path, n); res.writeHead(200, { etag: '"0"' }); res.end() })
-    })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const address = server.address()
-    assert(address !== null && typeof address === 'object', 'sink has no address')
-    sink = new Sink(server, `http://127.0.0.1:${address.port}`)
-    return sink
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
-  }
 }

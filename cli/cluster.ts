@@ -11,6 +11,7 @@ import { Datanode } from '../datapath/datanode/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
+import { DatanodeThread } from './datanode-thread.ts'
 
 export interface LocalClusterOptions {
   dataDir: string
@@ -23,6 +24,9 @@ export interface LocalClusterOptions {
   env?: boolean
   /** Start the S3 gateway too (`o3 local` does). */
   s3?: boolean
+  /** Run the datanodes on their own worker thread (cli/datanode-thread.ts), as `o3 local` does:
+   *  then `datanodes` stays empty and startDatanode/stopDatanode are not available. */
+  datanodeThread?: boolean
 }
 
 /** `o3 local` shortens Ozone's minutes to seconds: a laptop cluster notices a dead node fast. */
@@ -49,6 +53,7 @@ export class LocalCluster {
   om!: OzoneManager
   s3g: S3Gateway | undefined
   readonly datanodes: (Datanode | undefined)[] = []
+  private datanodeThread: DatanodeThread | undefined
   readonly config: O3Config
   private readonly datanodeConfigs: O3Config[] = []
   private readonly datanodePorts: number[] = []
@@ -73,13 +78,19 @@ export class LocalCluster {
   get scmAddress(): string { return this.scm.address }
   get omAddress(): string { return this.om.address }
 
+  /** Every datanode's host:port, on this thread or on the datanodes' thread. */
+  get datanodeAddresses(): string[] {
+    return this.datanodeThread?.addresses ?? this.datanodes.flatMap((d) => d === undefined ? [] : [d.address])
+  }
+
   async start(): Promise<void> {
     const free = this.options.freePorts === true
     this.scm = new StorageContainerManager({ config: this.config, port: free ? 0 : undefined })
     await this.scm.start()
     this.om = new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scm.address })
     await this.om.start()
-    await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
+    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({ configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scm.address })
+    else await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
     if (this.options.s3) {
       this.s3g = new S3Gateway({ config: this.config, omAddress: this.om.address, scmAddress: this.scm.address, port: free ? 0 : undefined })
@@ -89,6 +100,7 @@ export class LocalCluster {
 
   /** Starts datanode i (0-based) again on the port it had, keeping its data. */
   async startDatanode(i: number): Promise<Datanode> {
+    if (this.options.datanodeThread) throw new TypeError('Cannot start one datanode: they run on their own thread')
     const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scm.address })
     await dn.start()
     this.datanodePorts[i] = dn.port
@@ -121,6 +133,8 @@ export class LocalCluster {
   async stop(): Promise<void> {
     await this.s3g?.stop()
     await Promise.all(this.datanodes.map((dn) => dn?.stop()))
+    await this.datanodeThread?.stop()
+    this.datanodeThread = undefined
     await this.om?.stop()
     await this.scm?.stop()
     await closeWorkerPool()

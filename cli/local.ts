@@ -1,7 +1,8 @@
 /** @module
- * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process or (--processes) as one child process per
- * service with its PID in DIR/pids/<service>.pid, so that a node can be killed like a real
- * one. Its own PID is in DIR/pids/local.pid. Prints the endpoints once ready; Ctrl-C,
+ * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process (with
+ * --datanode-thread, the datanodes on a worker thread of their own) or (--processes) as one
+ * child process per service with its PID in DIR/pids/<service>.pid, so that a node can be
+ * killed like a real one. Which is fastest was measured: bench/README.md. Its own PID is in DIR/pids/local.pid. Prints the endpoints once ready; Ctrl-C,
  * SIGTERM or the exit of the process that started it stops everything it started, and data
  * stays in DIR.
  */
@@ -60,8 +61,9 @@ export async function local(inv: Invocation): Promise<void> {
   pidFile.claim('o3 local')
   try {
     const free = ports === 'free'
+    if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
     if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, stop, onForce: (f) => { forceStop = f } })
-    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true })
+    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread') })
     try {
       await cluster.start()
     } catch (err) {
@@ -71,7 +73,7 @@ export async function local(inv: Invocation): Promise<void> {
     try {
       if (!stop.requested) {
         const s3Key = await cluster.client().getS3Secret(S3_USER)
-        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodes.map((d) => d!.address), dataDir }, json)
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodeAddresses, dataDir }, json)
       }
       console.error(`o3 local: stopping (${await stop.promise})`)
     } finally {
@@ -143,7 +145,8 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       const log = openSync(join(o.dataDir, 'logs', `${name}.log`), 'a')
       // The IPC channel is how the child knows this process is gone even after kill -9:
       // it closes, and the service stops (lifecycle.ts).
-      const child = spawn(process.execPath, [o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
+      // The services run with this process's Node flags (--cpu-prof, --max-old-space-size, ...).
+      const child = spawn(process.execPath, [...process.execArgv, o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
       closeSync(log) // the child has its own copy
       children.set(name, child)
       pids[name] = child.pid!

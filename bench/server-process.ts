@@ -1,0 +1,54 @@
+/** @module
+ * A baseline server of the benchmark in its own process (`node dist/bench/server-process.js
+ * KIND DIR`): `bare` (bench/bare-http.ts), `sink` (bench/s3.ts) or `s3rver`. Prints
+ * `{"endpoint": ...}` once listening; stops on SIGTERM, SIGINT or when its stdin closes (the
+ * benchmark exited), then exits so that a --cpu-prof profile is written.
+ */
+import { join } from 'node:path'
+import S3rver from 's3rver'
+import { BareServer } from './bare-http.ts'
+import { Sink } from './sink.ts'
+
+export type ServerKind = 'bare' | 'sink' | 's3rver'
+
+async function start(kind: string, dir: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  switch (kind) {
+    case 'bare': {
+      const bare = new BareServer(dir)
+      return { endpoint: await bare.start(), stop: () => bare.stop() }
+    }
+    case 'sink': {
+      const sink = await Sink.start()
+      return { endpoint: sink.endpoint, stop: () => sink.stop() }
+    }
+    case 's3rver': {
+      const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3rver'), configureBuckets: [{ name: 'bench' }] })
+      const address = await s3rver.run()
+      return { endpoint: `http://127.0.0.1:${address.port}`, stop: () => s3rver.close() }
+    }
+    default:
+      throw new TypeError(`Unknown server ${kind}: expected bare, sink or s3rver`)
+  }
+}
+
+async function main(): Promise<void> {
+  const [kind, dir] = process.argv.slice(2)
+  if (dir === undefined) throw new TypeError('Usage: server-process.js bare|sink|s3rver DIR')
+  const server = await start(kind, dir)
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve())
+    process.once('SIGINT', () => resolve())
+    process.stdin.once('end', () => resolve())
+    process.stdin.once('close', () => resolve())
+    process.stdin.resume()
+  })
+  process.stdout.write(JSON.stringify({ endpoint: server.endpoint }) + '\n')
+  await stopped
+  await server.stop()
+  process.exit(0)
+}
+
+main().catch((err: Error) => {
+  console.error(`server-process failed: ${err.stack ?? err.message}`)
+  process.exit(1)
+})

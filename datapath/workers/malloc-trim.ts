@@ -9,7 +9,8 @@
  * at the top. Measured on `o3 local` under Deno 2.9 after bench/rss.ts's workload, at rest:
  * glibc's main arena 300 MB, 93 MB of it in use; RSS 425 MiB, 269 MiB after one
  * malloc_trim(0), which releases free pages anywhere in every arena (madvise), not only the
- * top. Node keeps less there (its steady RSS meets the goal without it) and has no FFI.
+ * top. Node has no FFI: its main heap fragments the same way in some runs (bench/README.md),
+ * and there it stays.
  */
 import { log } from '../../core/log.ts'
 

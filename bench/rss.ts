@@ -57,9 +57,28 @@ interface RssResult {
   peakBytes: number
   /** Median VmRSS over the last STEADY_WINDOW_MS of the settle time. */
   steadyBytes: number
+  /** What the RSS consisted of at the end of the settle time. */
+  steadyBreakdown: RssBreakdown
   requests: number
   payloadBytes: number
   workloadSeconds: number
+}
+
+/** What a process's resident memory consists of, in bytes, from /proc/<pid>/status and
+ *  /proc/<pid>/smaps: anonymous memory (heaps, stacks), file pages (the binary, LMDB maps),
+ *  the part of the anonymous memory that is glibc's main heap (`[heap]`), and its thread count. */
+interface RssBreakdown { anonBytes: number; fileBytes: number; mallocHeapBytes: number; threads: number }
+
+function breakdownOf(pid: number): RssBreakdown {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN)
+  let mallocHeapBytes = 0
+  let inHeap = false
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]')
+    else if (inHeap && line.startsWith('Rss:')) mallocHeapBytes += Number(/(\d+) kB/.exec(line)![1]) * KiB
+  }
+  return { anonBytes: field('RssAnon') * KiB, fileBytes: field('RssFile') * KiB, mallocHeapBytes, threads: field('Threads') }
 }
 
 /** VmRSS and VmHWM of a process, in bytes. */
@@ -227,10 +246,11 @@ async function measure(runtime: Runtime, settleMs: number): Promise<RssResult> {
     await new Promise((r) => setTimeout(r, settleMs))
     const window = samples.filter((s) => s.atMs >= settleStarted + settleMs - STEADY_WINDOW_MS).map((s) => s.rssBytes).sort((a, b) => a - b)
     const end = memoryOf(child.pid!)
+    const steadyBreakdown = breakdownOf(child.pid!)
     const steadyBytes = window.length > 0 ? window[Math.floor(window.length / 2)] : end.rssBytes
     log(`settled for ${(settleMs / 1000).toFixed(0)} s`)
     return {
-      runtime, idleBytes, steadyBytes, peakBytes: end.hwmBytes, peakSampledBytes: Math.max(...samples.map((s) => s.rssBytes)),
+      runtime, idleBytes, steadyBytes, steadyBreakdown, peakBytes: end.hwmBytes, peakSampledBytes: Math.max(...samples.map((s) => s.rssBytes)),
       requests, payloadBytes, workloadSeconds,
     }
   } finally {
@@ -256,6 +276,8 @@ function formatRss(results: RssResult[]): string[] {
   for (const r of results) {
     const met = r.steadyBytes < RSS_GOAL_BYTES ? 'met' : 'NOT met'
     lines.push(`  ${r.runtime.padEnd(4)}  idle ${mib(r.idleBytes).padStart(8)}, peak ${mib(r.peakBytes).padStart(8)}, steady ${mib(r.steadyBytes).padStart(8)} (${met}); ${r.requests} requests, ${(r.payloadBytes / 1e6).toFixed(0)} MB in ${r.workloadSeconds.toFixed(0)} s`)
+    const b = r.steadyBreakdown
+    lines.push(`        at rest: anonymous ${mib(b.anonBytes)} (malloc [heap] ${mib(b.mallocHeapBytes)}), file pages ${mib(b.fileBytes)}, ${b.threads} threads`)
   }
   return lines
 }

@@ -161,6 +161,10 @@ export const IDLE_GC_MS = 20_000
 /** The same for a worker's own heap: before the main thread's, so that the worker's views of
  *  dropped slabs are gone when it runs. */
 export const WORKER_IDLE_GC_MS = 8_000
+/** After an idle GC, the wait before the C heap's free pages go back to the OS (Deno on glibc,
+ *  datapath/workers/malloc-trim.ts): V8 may free the dead buffers' memory on a background
+ *  thread once the GC itself has returned. */
+export const MALLOC_TRIM_AFTER_GC_MS = 1_000
 
 assert(SLAB_IDLE_MS < IDLE_GC_MS, 'idle GC before slabs are dropped')
 assert(WORKER_IDLE_MS < IDLE_GC_MS, 'idle GC before idle workers exit')

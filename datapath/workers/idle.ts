@@ -6,7 +6,9 @@
  * workload (bench/rss.ts): 418 MiB RSS idle for good, 178 MiB after one forced GC. So the
  * pool and the slabs note each task here, and IDLE_GC_MS after the last one, GC runs once.
  * Workers do the same for their own heap (worker.ts), sooner, so that the views of slabs they
- * held are gone when the main thread collects.
+ * held are gone when the main thread collects. Shortly after the GC, the C heap's free pages
+ * go back to the OS where the runtime lets us (malloc-trim.ts: Deno on glibc), since glibc
+ * keeps freed payload buffers resident.
  *
  * The GC function is V8's `gc`, exposed the way jest's leak detector does it
  * (v8.setFlagsFromString('--expose-gc'), then `gc` from a new vm context): both Node and Deno
@@ -15,8 +17,9 @@
 import { setTimeout } from 'node:timers'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { IDLE_GC_MS } from '../../core/limits.ts'
+import { IDLE_GC_MS, MALLOC_TRIM_AFTER_GC_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
+import { trimMallocHeap } from './malloc-trim.ts'
 
 let lastActivityMs = 0
 let idleGcMs = IDLE_GC_MS
@@ -42,6 +45,9 @@ function check(): void {
   const idleMs = Date.now() - lastActivityMs
   if (idleMs < idleGcMs) return arm(idleGcMs - idleMs)
   collectGarbage()
+  const gcAtMs = Date.now()
+  // Unref'd like the GC timer; skipped when work came back meanwhile (the next idle GC trims).
+  setTimeout(() => { if (lastActivityMs < gcAtMs) trimMallocHeap() }, MALLOC_TRIM_AFTER_GC_MS).unref()
 }
 
 /** Runs one full GC; false when the runtime does not expose one. */

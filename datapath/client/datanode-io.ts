@@ -1,5 +1,5 @@
 /** @module
- * The client's calls to datanodes: writeChunk (body = data || checksums, sent to the pipeline
+ * The client's calls to datanodes: writeChunk (body = checksums || data, sent to the pipeline
  * leader with the followers to forward to), putBlock, and readChunk with checksum
  * verification. Borrows every buffer it is given; copies none but the one from the socket.
  */
@@ -19,7 +19,7 @@ export interface ChunkWrite {
   checksums: Uint8Array
   checksumType: ChecksumType
   bytesPerChecksum: number
-  /** The data and checksums sit back to back in one buffer: send it as one view. */
+  /** The checksums and data sit back to back in one buffer (checksums first): send it as one view. */
   joined?: Uint8Array
   whole?: boolean
   commit?: boolean
@@ -43,7 +43,8 @@ export async function writeChunk(w: ChunkWrite): Promise<void> {
     const res = await request(`http://${leader.address}/chunk/write`, {
       method: 'POST', dispatcher: httpAgent(),
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      body: w.joined ?? (w.checksums.length === 0 ? w.data : Readable.from([w.data, w.checksums], { objectMode: false })),
+      // Checksums first: the datanode verifies and writes each window as it arrives.
+      body: w.joined ?? (w.checksums.length === 0 ? w.data : Readable.from([w.checksums, w.data], { objectMode: false })),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })
     if (res.statusCode !== 200) throw await readError(res, `writeChunk on ${leader.address}`)

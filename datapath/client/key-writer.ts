@@ -23,7 +23,10 @@ const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
 interface Chunk {
   data: Uint8Array
   checksums: Uint8Array
-  /** Set when data and checksums live in a pooled slab, returned when the chunk is committed. */
+  /**
+   * Set when checksums and data live in a pooled slab, back to back (checksums first, as the
+   * datanode takes them), returned when the chunk is committed.
+   */
   slab?: SharedArrayBuffer
 }
 
@@ -65,6 +68,12 @@ export class KeyWriter {
   private readonly om: RpcClient
   private readonly session: OpenKeyResult
   private readonly chunkSize: number
+  /**
+   * Where a chunk's data starts in its slab: the room before it holds a full chunk's
+   * checksums, and a chunk's checksums end where its data starts, so that checksums || data
+   * goes out as one view of the slab whatever the chunk's length.
+   */
+  private readonly dataStart: number
   private readonly slabs: SlabPool
   private readonly preallocated: AllocatedBlock[]
   private readonly done: { blockId: BlockId; length: number }[] = []
@@ -88,7 +97,8 @@ export class KeyWriter {
     this.chunkSize = Math.min(options.chunkSizeBytes, this.session.blockSizeBytes)
     this.chunkSize -= this.chunkSize % this.session.bytesPerChecksum || 0
     assert(this.chunkSize > 0, 'chunk size below bytes per checksum')
-    assert(this.slabs.slabBytes >= this.chunkSize + checksumsLengthBytes(this.session.checksumType, this.chunkSize, this.session.bytesPerChecksum), 'slab too small for a chunk')
+    this.dataStart = checksumsLengthBytes(this.session.checksumType, this.chunkSize, this.session.bytesPerChecksum)
+    assert(this.slabs.slabBytes >= this.dataStart + this.chunkSize, 'slab too small for a chunk')
     this.preallocated = [...this.session.blocks]
   }
 
@@ -117,7 +127,7 @@ export class KeyWriter {
       }
       this.partial ??= await this.openPartial()
       const n = Math.min(this.chunkSize - this.partial.filled, bytes.length - at)
-      new Uint8Array(this.partial.slab, this.partial.filled, n).set(bytes.subarray(at, at + n))
+      new Uint8Array(this.partial.slab, this.dataStart + this.partial.filled, n).set(bytes.subarray(at, at + n))
       this.partial.filled += n
       at += n
       if (this.partial.filled === this.chunkSize) await this.submitPartial(false)
@@ -160,9 +170,9 @@ export class KeyWriter {
     if (p !== undefined) {
       this.partial = undefined
       const aligned = p.filled - (p.filled % this.session.bytesPerChecksum)
-      // A copy, on purpose: the slab goes back, and its checksums overwrite the tail below.
-      if (aligned < p.filled) this.carry = new Uint8Array(p.slab, aligned, p.filled - aligned).slice()
-      if (aligned > 0) await this.submit(await this.makeChunk(new Uint8Array(p.slab, 0, aligned), p.slab), false)
+      // A copy, on purpose: the slab goes back once the chunk before the tail is committed.
+      if (aligned < p.filled) this.carry = new Uint8Array(p.slab, this.dataStart + aligned, p.filled - aligned).slice()
+      if (aligned > 0) await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, aligned), p.slab), false)
       else this.slabs.release(p.slab)
     }
     await this.flush()
@@ -183,7 +193,7 @@ export class KeyWriter {
     const carry = this.carry
     this.carry = undefined
     if (carry === undefined) return { slab, filled: 0 }
-    new Uint8Array(slab, 0, carry.length).set(carry)
+    new Uint8Array(slab, this.dataStart, carry.length).set(carry)
     return { slab, filled: carry.length }
   }
 
@@ -200,12 +210,15 @@ export class KeyWriter {
     const { checksumType: type, bytesPerChecksum } = this.session
     const csLength = checksumsLengthBytes(type, data.length, bytesPerChecksum)
     if (slab !== undefined) {
+      assert(data.byteOffset === this.dataStart, 'chunk data not at its place in the slab')
+      assert(csLength <= this.dataStart, 'checksums do not fit before the data')
+      const csOffset = this.dataStart - csLength
       if (data.length >= WORKER_CHECKSUM_BYTES_MIN) {
-        await runChecksum({ type, bytesPerChecksum, data: { slab, offset: 0, length: data.length }, out: { slab, offset: data.length, length: csLength } })
+        await runChecksum({ type, bytesPerChecksum, data: { slab, offset: this.dataStart, length: data.length }, out: { slab, offset: csOffset, length: csLength } })
       } else {
-        computeChecksums(type, data, bytesPerChecksum, new Uint8Array(slab, data.length, csLength))
+        computeChecksums(type, data, bytesPerChecksum, new Uint8Array(slab, csOffset, csLength))
       }
-      return { data, checksums: new Uint8Array(slab, data.length, csLength), slab }
+      return { data, checksums: new Uint8Array(slab, csOffset, csLength), slab }
     }
     const checksums = new Uint8Array(csLength)
     computeChecksums(type, data, bytesPerChecksum, checksums)
@@ -215,7 +228,7 @@ export class KeyWriter {
   private async submitPartial(last: boolean): Promise<void> {
     const p = this.partial!
     this.partial = undefined
-    await this.submit(await this.makeChunk(new Uint8Array(p.slab, 0, p.filled), p.slab), last)
+    await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, p.filled), p.slab), last)
   }
 
   private async nextBlock(): Promise<BlockState> {
@@ -256,7 +269,7 @@ export class KeyWriter {
     block.written += chunk.data.length
     const entry: Written = { chunk, offset, acked: false }
     block.unflushed.push(entry)
-    const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, 0, chunk.data.length + chunk.checksums.length) : undefined
+    const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, chunk.checksums.byteOffset, chunk.checksums.length + chunk.data.length) : undefined
     const p: Promise<void> = writeChunk({
       blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, offset, data: chunk.data, checksums: chunk.checksums, joined,
       checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole,

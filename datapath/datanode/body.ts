@@ -3,17 +3,16 @@
  * pieces come from core/http/body.ts (the runtime's own buffers). A body that sends nothing
  * for the idle timeout is cut, so a stalled sender cannot keep the slab.
  */
-import type { Context } from 'hono'
 import { O3Error } from '../../core/errors.ts'
-import { requestBody } from '../../core/http/body.ts'
+import type { RequestBody } from '../../core/http/body.ts'
 
 /**
  * Fills `into` with exactly `length` bytes of the body; a shorter or longer body is an error,
  * and so is one that sends nothing for `idleTimeoutMs` (TIMEOUT). `filled(from, to)` is told
- * of every range of `into` as it lands, so that the bytes can go on (to followers) while the
- * rest arrives.
+ * of every range of `into` as it lands, so that the bytes can go on (to followers, and to
+ * the block file) while the rest arrives.
  */
-export async function readBodyInto(c: Context, into: Uint8Array, length: number, idleTimeoutMs: number, filledRange?: (from: number, to: number) => void): Promise<void> {
+export async function readBodyInto(body: RequestBody | null, into: Uint8Array, length: number, idleTimeoutMs: number, filledRange?: (from: number, to: number) => void): Promise<void> {
   let filled = 0
   const take = (part: Uint8Array) => {
     if (filled + part.length > length) throw new O3Error('INVALID_ARGUMENT', `Cannot read body: more than the ${length} bytes announced`)
@@ -21,7 +20,6 @@ export async function readBodyInto(c: Context, into: Uint8Array, length: number,
     filled += part.length
     filledRange?.(filled - part.length, filled)
   }
-  const body = requestBody(c)
   const timedOut = () => new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
   let idle = false
   // One timer for the whole body, pushed back by every piece: cheaper than one per read.

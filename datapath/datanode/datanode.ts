@@ -1,35 +1,35 @@
 /** @module
  * The datanode service: containers of blocks on local data volumes, chunk writes verified and
- * written by the worker pool, block metadata committed in one LMDB per volume (Ozone's schema
- * V3), small blocks packed inline in LMDB, heartbeats with node and container reports to the
- * SCM. As leader of a RATIS/THREE pipeline it forwards each chunk and putBlock to the
- * followers in parallel and acknowledges only when all hold it.
+ * written by the worker pool while they arrive (chunk-write.ts), block metadata committed in
+ * one LMDB per volume (Ozone's schema V3), small blocks packed inline in LMDB, heartbeats with
+ * node and container reports to the SCM. As leader of a RATIS/THREE pipeline it forwards each
+ * chunk and putBlock to the followers in parallel and acknowledges only when all hold it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
-import { Readable } from 'node:stream'
 import type { Database, RootDatabase } from 'lmdb'
-import { request } from 'undici'
 import type { Context } from 'hono'
 import { assert } from '../../core/assert.ts'
-import { checksumsLengthBytes, checksumSizeBytes, initChecksums, verifyChecksums } from '../../core/checksum.ts'
+import { checksumsLengthBytes, checksumSizeBytes } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
-import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
+import { O3Error } from '../../core/errors.ts'
+import { requestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_BODY_BYTES_MAX, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
-import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
-import { BufferPool, SlabPool, runReadChunk, runWriteChunk, workerPool } from '../workers/index.ts'
+import { BufferPool, SlabPool, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyText } from '../../core/http/body.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
-import { PieceFeed, readBodyInto } from './body.ts'
+import { writeChunkData, type WriteChunkArgs } from './chunk-write.ts'
+import { allSettledOrThrow, followerError } from './followers.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -58,24 +58,6 @@ export interface ContainerData {
   blockCount: number
   usedBytes: number
   volume: number
-}
-
-/** Arguments of writeChunk, sent as JSON in the x-o3-args header (the body is data || checksums). */
-export interface WriteChunkArgs {
-  containerId: number
-  localId: number
-  offset: number
-  length: number
-  checksumType: ChecksumType
-  bytesPerChecksum: number
-  replication: string
-  pipelineId: string
-  /** Followers the leader forwards to; empty on followers. */
-  forward: string[]
-  /** The chunk is the whole block (offset 0, nothing follows): may be packed. */
-  whole?: boolean
-  /** Commit the block (putBlock) with this chunk as its end, saving a round trip. */
-  commit?: boolean
 }
 
 interface Volume {
@@ -412,81 +394,39 @@ export class Datanode {
     return a as WriteChunkArgs
   }
 
+  /** The /chunk/write route: parses, checks the container and block, writes the chunk's data, records it. */
   private async writeChunk(c: Context): Promise<Response> {
     const args = this.parseWriteArgs(c.req.header('x-o3-args'))
-    const csLength = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum)
-    const total = args.length + csLength
-    if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (data and checksums)`)
+    const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
+    if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
     const container = await this.openContainer(args)
+    const containerId = args.containerId as ContainerId
+    const localId = args.localId as LocalId
     const key = `${args.containerId}:${args.localId}`
-    this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
+    this.assertNotDeleted(container, localId, 'write chunk to')
     if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot write chunk: ${DATANODE_PENDING_BLOCKS_MAX} blocks already pending`)
-    const slab = await this.slabs.acquire(DATANODE_SLAB_WAIT_MS_MAX)
-    try {
-      const bytes = new Uint8Array(slab, 0, total)
-      // Cut-through to the followers: each range of the body goes on as it lands in the slab,
-      // not after the whole chunk. A body that fails here fails the forwards mid-body, so no
-      // follower commits a chunk the leader did not get whole.
-      const feeds = args.forward.map(() => new PieceFeed())
-      const forwarded = args.forward.map((address, i) => this.forwardChunk(address, { ...args, forward: [] }, feeds[i]!, total))
-      for (const f of forwarded) f.catch(() => {})
-      try {
-        await readBodyInto(c, bytes, total, this.config['datanode.bodyIdleTimeoutMs'], (from, to) => { for (const f of feeds) f.push(bytes.subarray(from, to)) })
-      } catch (err) {
-        for (const f of feeds) f.fail(err instanceof Error ? err : new Error(String(err)))
-        // The forwards read views of the slab: they settle before it is given back.
-        await Promise.allSettled(forwarded)
-        throw err
-      }
-      for (const f of feeds) f.end()
-      this.metrics.bytesIn.inc(args.length)
-      const v = this.volumeOf(container)
-      const packed = args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
-      // A packed block needs no disk write and is at most smallBlockBytes: hashing it here
-      // costs microseconds, less than the round trip to a worker.
-      const path = blockFile(v.dir, this.clusterId, args.containerId as ContainerId, args.localId as LocalId)
-      const task = {
-        path, fileOffset: args.offset, type: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
-        data: { slab, offset: 0, length: args.length }, checksums: { slab, offset: args.length, length: csLength },
-      }
-      const local = packed
-        ? verifyHere(args, bytes.subarray(0, args.length), bytes.subarray(args.length, total))
-        // Deno's descriptors belong to the isolate that opened them: its workers open per chunk.
-        : !FDS_SHARED_WITH_WORKERS ? runWriteChunk(task) : this.blockFiles.hold(path, args.containerId).then(async (file) => {
-          try {
-            await runWriteChunk({ ...task, fd: file.fd })
-          } finally { file.release() }
-        })
-      await allSettledOrThrow([local, ...forwarded])
-      // Deleted while the bytes went to disk: the file the write may have brought back goes again.
-      if (this.isDeleted(container, args.localId as LocalId)) {
-        await this.blockFiles.close(path)
-        rmSync(path, { force: true })
-        this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
-      }
-      const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
-      pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: bytes.slice(args.length, total) })
-      if (packed) pending.packed = bytes.slice(0, args.length)
-      this.pending.set(key, pending)
-      if (args.commit === true) await this.commitBlock(args.containerId as ContainerId, args.localId as LocalId, args.offset + args.length)
-      return c.json({ result: { length: args.length } })
-    } finally {
-      this.slabs.release(slab)
+    const v = this.volumeOf(container)
+    const path = blockFile(v.dir, this.clusterId, containerId, localId)
+    const committedBytes = v.blocks.get([containerId, localId])?.length ?? 0
+    const written = await writeChunkData({
+      args, body: requestBody(c), path,
+      packed: args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes']),
+      overwrites: args.offset < committedBytes,
+      slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
+    })
+    this.metrics.bytesIn.inc(args.length)
+    // Deleted while the bytes went to disk: the file the write may have brought back goes again.
+    if (this.isDeleted(container, localId)) {
+      await this.blockFiles.close(path)
+      rmSync(path, { force: true })
+      this.assertNotDeleted(container, localId, 'write chunk to')
     }
-  }
-
-  private async forwardChunk(address: string, args: WriteChunkArgs, body: PieceFeed, length: number): Promise<void> {
-    try {
-      const res = await request(`http://${address}/chunk/write`, {
-        method: 'POST', dispatcher: httpAgent(), body: Readable.from(body, { objectMode: false }),
-        headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
-        headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
-      })
-      if (res.statusCode !== 200) throw await readError(res, `forward to ${address}`)
-      await res.body.dump()
-    } catch (err) {
-      throw followerError(address, err, 'forward chunk')
-    }
+    const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
+    pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: written.checksums })
+    if (written.packed !== undefined) pending.packed = written.packed
+    this.pending.set(key, pending)
+    if (args.commit === true) await this.commitBlock(containerId, localId, args.offset + args.length)
+    return c.json({ result: { length: args.length } })
   }
 
   private async putBlock(a: { containerId?: unknown; localId?: unknown; length?: unknown; forward?: unknown }): Promise<{ length: number }> {
@@ -655,33 +595,4 @@ export class Datanode {
     const args = { blockLength: r.b.length, dataOffset: r.start, dataLength: r.length, checksumType: r.b.checksumType, bytesPerChecksum: r.b.bytesPerChecksum, checksumsLength: r.checksumsLength }
     return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream' })
   }
-}
-
-async function verifyHere(args: WriteChunkArgs, data: Uint8Array, checksums: Uint8Array): Promise<void> {
-  assert(data.length <= SMALL_BLOCK_BYTES_MAX, 'inline verify of a large chunk')
-  await initChecksums()
-  const bad = verifyChecksums(args.checksumType, data, args.bytesPerChecksum, checksums)
-  if (bad >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Cannot write chunk at ${args.offset}: checksum ${bad} does not match the data`)
-}
-
-/** Codes a follower's failure keeps on its way to the client; anything else is UNAVAILABLE. */
-const FOLLOWER_CODES_KEPT: readonly ErrorCodeName[] = ['CHECKSUM_MISMATCH', 'CONTAINER_NOT_OPEN', 'CONTAINER_NOT_FOUND', 'CONTAINER_UNHEALTHY', 'DISK_FULL']
-
-/**
- * The client must learn which follower failed, and why: a closed container there excludes
- * the container, anything else the follower and its pipeline.
- */
-function followerError(address: string, err: unknown, action: string): O3Error {
-  const e = transportError(address, err)
-  const code = FOLLOWER_CODES_KEPT.includes(e.code) ? e.code : 'UNAVAILABLE'
-  return new O3Error(code, `Cannot ${action} on follower ${address}: ${e.message}`, { node: e.node ?? address })
-}
-
-/** Waits for all (so no work is left running unseen), then throws the first failure. */
-/** Node's file descriptors are the process's, so a worker can write to one the main thread opened. */
-const FDS_SHARED_WITH_WORKERS = !('Deno' in globalThis)
-
-async function allSettledOrThrow(work: Promise<unknown>[]): Promise<void> {
-  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
-  if (failed !== undefined) throw failed.reason
 }

@@ -3,5 +3,6 @@
  * opens its volumes, heartbeats), `await stop()`. Clients speak to it over /chunk/write,
  * /chunk/read and the Datanode RPCs (putBlock, getBlock, listBlock, closeContainer).
  */
-export { Datanode, type DatanodeOptions, type WriteChunkArgs, type BlockData, type ContainerData } from './datanode.ts'
+export { Datanode, type DatanodeOptions, type BlockData, type ContainerData } from './datanode.ts'
+export type { WriteChunkArgs } from './chunk-write.ts'
 export { blockFile, containerDir, containerFile } from './layout.ts'

@@ -26,6 +26,7 @@ export interface ChecksumTask {
   out: SlabRange
 }
 
+/** Verify, then write: a whole chunk, or a run of its windows (data starts on a window). */
 export interface WriteChunkTask {
   path: string
   /** The block file already open for writing (a datanode's BlockFiles): used, not closed. */
@@ -57,7 +58,7 @@ export async function writeChunk(task: WriteChunkTask): Promise<TaskResult> {
   await ready
   const data = view(task.data)
   const bad = verifyChecksums(task.type, data, task.bytesPerChecksum, view(task.checksums))
-  if (bad >= 0) return { ok: false, code: 'CHECKSUM_MISMATCH', message: `Cannot write chunk at ${task.fileOffset}: checksum ${bad} does not match the data` }
+  if (bad >= 0) return { ok: false, code: 'CHECKSUM_MISMATCH', message: `Cannot write chunk data at ${task.fileOffset}: the checksum of the window at block offset ${task.fileOffset + bad * task.bytesPerChecksum} does not match the data` }
   try {
     const fd = task.fd ?? openForWrite(task.path)
     try {

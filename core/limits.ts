@@ -127,6 +127,16 @@ export const PIPELINES_MAX = 10_000
  */
 export const DIGEST_INLINE_BYTES_MAX = 16 * KiB
 
+/**
+ * A chunk read from a datanode of at most this many data bytes is verified against its
+ * checksums on the calling thread; a larger one in the worker pool (its buffer moved there and
+ * back). Measured with bench/verify-inline.ts (two runs, 2 shared vCPUs, 16 KiB windows,
+ * XXH64 and CRC32C): the hand-off to the pool costs the main thread 13-53 us per chunk
+ * whatever its size; verifying inline costs 2-6 us up to 64 KiB, 22-25 us at 256 KiB (about
+ * the hand-off), 85-374 us at 1 MiB and 430-1,500 us at 4 MiB (the default chunk).
+ */
+export const VERIFY_INLINE_BYTES_MAX = 64 * KiB
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */

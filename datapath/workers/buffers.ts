@@ -58,6 +58,18 @@ export class BufferPool {
     if (this.mine.has(buffer as ArrayBuffer)) this.release(buffer as ArrayBuffer)
   }
 
+  /**
+   * Notes that `moved` is `buffer` come back from a worker (the same memory under a new
+   * ArrayBuffer object; `buffer` is detached): releaseIfMine() knows it from now on.
+   */
+  adopt(buffer: ArrayBuffer, moved: ArrayBuffer): void {
+    if (moved === buffer) return
+    assert(this.mine.has(buffer), 'adopting for a foreign buffer')
+    assert(moved.byteLength === this.bufferBytes, 'adopted buffer of another size')
+    this.mine.delete(buffer)
+    this.mine.add(moved)
+  }
+
   private make(): ArrayBuffer {
     const b = new ArrayBuffer(this.bufferBytes)
     this.mine.add(b)

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os'
 import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
+import type { ChecksumTask, ReadChunkTask, TaskResult, VerifyChunkTask, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 
 let pool: Piscina | undefined
@@ -62,6 +62,15 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
   return new Uint8Array(r.into, 0, r.length)
 }
 
+/**
+ * Verifies a read chunk's data against its checksums in a worker: `task.body` is transferred
+ * there (detached here) and comes back as `body`, a new ArrayBuffer over the same memory.
+ * `badWindow` is the first window that does not match, or -1.
+ */
+export async function runVerifyChunk(task: VerifyChunkTask): Promise<{ badWindow: number; body: ArrayBuffer }> {
+  const r = unwrap(await run(task, { name: 'verifyChunk', transferList: [task.body] }) as TaskResult<{ badWindow: number; body: ArrayBuffer }>)
+  return { badWindow: r.badWindow, body: r.body }
+}
 
 /**
  * Feeds one piece of data to saved digest states in a worker; returns the new states (and

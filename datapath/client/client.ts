@@ -11,6 +11,7 @@ import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3LookupResult
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
+import type { KeyDigest } from './key-digest.ts'
 import { KeyWriter } from './key-writer.ts'
 import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
 
@@ -32,6 +33,8 @@ export interface PutKeyOptions {
   onProgress?: (bytesWritten: number) => void
   /** Commit only if no key of that name exists then (atomic at the OM); else KEY_ALREADY_EXISTS. */
   ifNotExists?: boolean
+  /** Digests of the key's bytes to compute over the writer's slabs (an S3 ETag): see KeyDigest. */
+  digest?: KeyDigest
 }
 
 export type KeySource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -89,7 +92,7 @@ export class O3Client {
   async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriter> {
     await initChecksums()
     const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists })
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest })
   }
 
   /** Writes a whole key from bytes or a stream of byte chunks; the key appears when all are durable. */

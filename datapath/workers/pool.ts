@@ -74,8 +74,10 @@ export async function runVerifyChunk(task: VerifyChunkTask): Promise<{ badWindow
 
 /**
  * Feeds one piece of data to saved digest states in a worker; returns the new states (and
- * digests when finishing). Takes `task.data`: it is transferred (detached here).
+ * digests when finishing). Takes `task.data` when it is an ArrayBuffer: it is transferred
+ * (detached here); a slab range is read in place, and borrowed until this settles.
  */
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
-  return unwrap(await run(task, { name: 'digest', transferList: [task.data] }) as DigestResult)
+  const transferList = task.data instanceof ArrayBuffer ? [task.data] : []
+  return unwrap(await run(task, { name: 'digest', transferList }) as DigestResult)
 }

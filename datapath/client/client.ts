@@ -136,7 +136,13 @@ export class O3Client {
     return Object.assign(this.readKeyInfo(info, range), { key: info })
   }
 
-  /** Streams a range of an already looked-up key (saves the S3 gateway a second lookup). */
+  /**
+   * Streams a range of an already looked-up key (saves the S3 gateway a second lookup). Its
+   * pieces are the consumer's to keep (getKey() keeps them all; a Readable's consumer owes no
+   * hand-back): each chunk is received into a buffer of its own, moved to a worker to be
+   * verified and back, never reused. A consumer that hands pieces on and can tell when they
+   * are done with uses openKeyPieces() with `pooled` instead, which reuses buffers.
+   */
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
     return Readable.from(readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes }), { objectMode: false, highWaterMark: this.chunkSizeBytes })
@@ -164,11 +170,22 @@ export class O3Client {
     return startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
   }
 
-  /** Reads a whole key (or range) into memory: for small keys and tests. */
+  /**
+   * Reads a whole key (or range) into memory: for small keys and tests. Chunks land in pooled
+   * buffers and are copied once into the result, each given back as soon as it is copied.
+   */
   async getKey(volume: string, bucket: string, key: string, range?: { offset?: number; length?: number }): Promise<Buffer> {
-    const parts: Buffer[] = []
-    for await (const part of await this.readKey(volume, bucket, key, range)) parts.push(part as Buffer)
-    return Buffer.concat(parts)
+    const info = await this.headKey(volume, bucket, key)
+    const r = resolveRange(info.size, range)
+    const out = Buffer.allocUnsafe(r.length)
+    let at = 0
+    for await (const piece of readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
+      out.set(piece, at)
+      at += piece.length
+      this.readBuffers.releaseIfMine(piece.buffer)
+    }
+    if (at !== r.length) throw new O3Error('IO_ERROR', `Cannot read key ${volume}/${bucket}/${key}: ${at} of ${r.length} bytes came`)
+    return out
   }
 
   listKeys(volume: string, bucket: string, options: { prefix?: string; startAfter?: string; maxKeys?: number } = {}): Promise<ListKeysResult> {

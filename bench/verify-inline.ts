@@ -4,7 +4,9 @@
  * the main thread (verifyChecksums), by chunk size, for each checksum type over 16 KiB windows
  * (smaller chunks are one window). Per chunk: wall time one at a time and the main thread's
  * busy time (event-loop utilization, so the worker's own hashing is not counted). The
- * measurement behind VERIFY_INLINE_BYTES_MAX (core/limits.ts).
+ * measurement behind VERIFY_INLINE_BYTES_MAX (core/limits.ts). Then, per 4 MiB chunk, the CPU
+ * time of all threads when the bytes land (a copy, as from the socket) in a fresh buffer or in
+ * a reused (pooled) one, verified inline or in the pool: what the read buffers' pooling buys.
  */
 import { randomFillSync } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -51,6 +53,40 @@ async function sequential(verify: typeof inline, type: ChecksumType, body: Body,
   return { wallUs: (wallMs * 1000) / count, busyUs: (busyMs * 1000) / count }
 }
 
+/** CPU microseconds (all threads) per chunk of `body`'s size: the bytes copied into a fresh
+ *  or a reused buffer, then verified inline or in the pool; interleaved rounds. */
+async function cpuPerChunk(type: ChecksumType, body: Body): Promise<Record<string, string[]>> {
+  const src = new Uint8Array(body.buffer.slice(0))
+  const total = src.length
+  let pooled = new ArrayBuffer(total)
+  const check = (bad: number) => { if (bad >= 0) throw new Error('mismatch') }
+  const verifyInline = (b: ArrayBuffer) => check(verifyChecksums(type, new Uint8Array(b, 0, body.dataLength), BYTES_PER_CHECKSUM, new Uint8Array(b, body.dataLength, body.checksumsLength)))
+  const verifyInPool = async (b: ArrayBuffer) => {
+    const r = await runVerifyChunk({ type, bytesPerChecksum: BYTES_PER_CHECKSUM, body: b, dataLength: body.dataLength, checksumsLength: body.checksumsLength })
+    check(r.badWindow)
+    return r.body
+  }
+  const fresh = () => { const b = Buffer.allocUnsafe(total); b.set(src); return b.buffer as ArrayBuffer }
+  const cases: Record<string, () => Promise<void>> = {
+    'fresh, inline': async () => verifyInline(fresh()),
+    'fresh, pool': async () => { await verifyInPool(fresh()) },
+    'pooled, inline': async () => { new Uint8Array(pooled).set(src); verifyInline(pooled) },
+    'pooled, pool': async () => { new Uint8Array(pooled).set(src); pooled = await verifyInPool(pooled) },
+  }
+  const out: Record<string, string[]> = {}
+  const count = 60
+  for (let round = 0; round < 3; round++) {
+    for (const [name, f] of Object.entries(cases)) {
+      for (let i = 0; i < 5; i++) await f()
+      const cpu = process.cpuUsage()
+      for (let i = 0; i < count; i++) await f()
+      const used = process.cpuUsage(cpu)
+      ;(out[name] ??= []).push(((used.user + used.system) / count).toFixed(0))
+    }
+  }
+  return out
+}
+
 async function main(): Promise<void> {
   await initChecksums()
   console.log('verify one chunk read: worker pool (runVerifyChunk) vs main thread (verifyChecksums), 16 KiB windows')
@@ -63,6 +99,10 @@ async function main(): Promise<void> {
       const i = await sequential(inline, type, body, count)
       console.log(`${`${size / KiB} KiB`.padEnd(9)} ${type.padEnd(8)} ${p.wallUs.toFixed(0).padStart(7)} / ${p.busyUs.toFixed(0).padStart(6)}     ${i.wallUs.toFixed(0).padStart(7)} / ${i.busyUs.toFixed(0).padStart(6)}`)
     }
+  }
+  console.log('\nCPU of all threads per 4 MiB chunk (us, 3 interleaved rounds): bytes copied into a fresh or a pooled buffer, verified inline or in the pool')
+  for (const type of TYPES) {
+    for (const [name, us] of Object.entries(await cpuPerChunk(type, makeBody(type, 4096 * KiB)))) console.log(`${type.padEnd(8)} ${name.padEnd(16)} ${us.join(', ')}`)
   }
   await closeWorkerPool()
 }

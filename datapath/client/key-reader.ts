@@ -1,6 +1,7 @@
 /** @module
  * Reads a byte range of a key: block by block, a chunk's worth per request, a few requests
- * ahead, each verified against its checksums. A replica that fails or returns corrupt data is
+ * ahead, each verified against its checksums in the worker pool (so chunk k is verified while
+ * k+1 arrives) and yielded once verified. A replica that fails or returns corrupt data is
  * skipped for the next one, and corruption is reported to the SCM.
  */
 import { initChecksums } from '../../core/checksum.ts'

@@ -5,8 +5,9 @@
  * large GET path spend about half its CPU in GC. acquire() waits when all are out (the
  * back-pressure), bounded by a timeout that fails UNAVAILABLE (retryable).
  * A buffer moved to a worker comes back as a new ArrayBuffer object over the same memory:
- * the pool counts buffers, not identities. A buffer whose sending cannot be seen (discard())
- * is dropped, and the pool makes another when needed.
+ * the pool counts buffers, not identities (a holder that moves one tells it with adopt(), so
+ * that releaseIfMine() still knows it). A buffer whose sending cannot be seen (discard()) is
+ * dropped, and the pool makes another when needed. The client's key reader uses one too.
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'

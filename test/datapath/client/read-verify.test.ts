@@ -18,6 +18,7 @@ import type { KeyInfo } from '../../../core/om-wire.ts'
 import type { DatanodeDetails } from '../../../core/wire.ts'
 import type { O3Client } from '../../../datapath/client/index.ts'
 import { blockFile } from '../../../datapath/datanode/index.ts'
+import { BufferPool, runVerifyChunk } from '../../../datapath/workers/index.ts'
 import { errorCode } from '../../helpers.ts'
 import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
 
@@ -77,6 +78,24 @@ test.after(async () => {
 
 test('the chunks of this suite are verified in the worker pool, not inline', () => {
   assert.ok(CHUNK > VERIFY_INLINE_BYTES_MAX, 'a chunk larger than the inline limit')
+})
+
+// Catches: a pooled buffer that, once moved to a worker and back, the pool no longer knows
+// (releaseIfMine() would then leave it out for good), or still knows by its detached handle.
+test('BufferPool.adopt(): a buffer moved to a worker and back is released by its new handle', async () => {
+  const pool = new BufferPool(1024, 1)
+  const lent = await pool.acquire()
+  new Uint8Array(lent).fill(7)
+  const r = await runVerifyChunk({ type: 'NONE', bytesPerChecksum: 512, body: lent, dataLength: 1024, checksumsLength: 0 })
+  assert.is(lent.byteLength, 0, 'the lent handle is detached')
+  assert.is(r.body.byteLength, 1024)
+  assert.is(new Uint8Array(r.body)[1023], 7, 'the same bytes came back')
+  pool.adopt(lent, r.body)
+  pool.releaseIfMine(lent)
+  assert.is(pool.inUse, 1, 'the detached handle is not the pool\'s any more')
+  pool.releaseIfMine(r.body)
+  assert.is(pool.inUse, 0, 'the moved-back handle is')
+  assert.is(await pool.acquire(), r.body, 'and is lent again')
 })
 
 // Catches: a verified read that hands back the wrong part of the moved-back buffer, loses the

@@ -138,14 +138,26 @@ export class O3Client {
 
   /**
    * Streams a range of an already looked-up key (saves the S3 gateway a second lookup). Its
-   * pieces are the consumer's to keep (getKey() keeps them all; a Readable's consumer owes no
-   * hand-back): each chunk is received into a buffer of its own, moved to a worker to be
-   * verified and back, never reused. A consumer that hands pieces on and can tell when they
-   * are done with uses openKeyPieces() with `pooled` instead, which reuses buffers.
+   * pieces are the consumer's to keep (getKey() kept them all; a Readable's consumer owes no
+   * hand-back), so each chunk, received into a pooled buffer and verified in the worker pool,
+   * is copied out into a buffer of its own and the pooled one given back at once. A consumer
+   * that hands pieces back uses openKeyPieces() with `pooled` instead, which copies nothing.
    */
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
-    return Readable.from(readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes }), { objectMode: false, highWaterMark: this.chunkSizeBytes })
+    const buffers = this.readBuffers
+    const pieces = readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers })
+    async function* owned(): AsyncGenerator<Buffer> {
+      for await (const piece of pieces) {
+        // Measured (bench/verify-inline.ts): a fresh buffer per chunk moved to the worker and
+        // back costs more CPU than a pooled one plus this copy.
+        const out = Buffer.allocUnsafe(piece.length)
+        out.set(piece)
+        buffers.releaseIfMine(piece.buffer)
+        yield out
+      }
+    }
+    return Readable.from(owned(), { objectMode: false, highWaterMark: this.chunkSizeBytes })
   }
 
   /**

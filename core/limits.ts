@@ -134,6 +134,17 @@ export const PIPELINES_MAX = 10_000
  */
 export const DIGEST_INLINE_BYTES_MAX = 16 * KiB
 
+/**
+ * A chunk read from a datanode of at most this many data bytes is verified against its
+ * checksums on the calling thread; a larger one in the worker pool (its buffer moved there and
+ * back). Measured with bench/verify-inline.ts (three runs, 2 shared vCPUs, 16 KiB windows,
+ * XXH64 and CRC32C): the hand-off to the pool costs the main thread 13-80 us per chunk
+ * whatever its size; verifying inline costs 2-15 us up to 64 KiB (always below the
+ * hand-off), 22-55 us at 256 KiB (about the hand-off), 85-374 us at 1 MiB and 430-1,500 us
+ * at 4 MiB (the default chunk).
+ */
+export const VERIFY_INLINE_BYTES_MAX = 64 * KiB
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
@@ -156,6 +167,7 @@ assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container
 assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')
+assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')
 
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
  *  idle process keeps no payload buffers, a busy one reuses them well within this time. */

@@ -11,6 +11,7 @@ import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3LookupResult
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
+import type { KeyDigest } from './key-digest.ts'
 import { KeyWriter } from './key-writer.ts'
 import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
 
@@ -32,6 +33,8 @@ export interface PutKeyOptions {
   onProgress?: (bytesWritten: number) => void
   /** Commit only if no key of that name exists then (atomic at the OM); else KEY_ALREADY_EXISTS. */
   ifNotExists?: boolean
+  /** Digests of the key's bytes to compute over the writer's slabs (an S3 ETag): see KeyDigest. */
+  digest?: KeyDigest
 }
 
 export type KeySource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -89,7 +92,7 @@ export class O3Client {
   async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriter> {
     await initChecksums()
     const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists })
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest })
   }
 
   /** Writes a whole key from bytes or a stream of byte chunks; the key appears when all are durable. */
@@ -133,10 +136,28 @@ export class O3Client {
     return Object.assign(this.readKeyInfo(info, range), { key: info })
   }
 
-  /** Streams a range of an already looked-up key (saves the S3 gateway a second lookup). */
+  /**
+   * Streams a range of an already looked-up key (saves the S3 gateway a second lookup). Its
+   * pieces are the consumer's to keep (getKey() kept them all; a Readable's consumer owes no
+   * hand-back), so each chunk, received into a pooled buffer and verified in the worker pool,
+   * is copied out into a buffer of its own and the pooled one given back at once. A consumer
+   * that hands pieces back uses openKeyPieces() with `pooled` instead, which copies nothing.
+   */
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
-    return Readable.from(readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes }), { objectMode: false, highWaterMark: this.chunkSizeBytes })
+    const buffers = this.readBuffers
+    const pieces = readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers })
+    async function* owned(): AsyncGenerator<Buffer> {
+      for await (const piece of pieces) {
+        // Measured (bench/verify-inline.ts): a fresh buffer per chunk moved to the worker and
+        // back costs more CPU than a pooled one plus this copy.
+        const out = Buffer.allocUnsafe(piece.length)
+        out.set(piece)
+        buffers.releaseIfMine(piece.buffer)
+        yield out
+      }
+    }
+    return Readable.from(owned(), { objectMode: false, highWaterMark: this.chunkSizeBytes })
   }
 
   /**
@@ -161,11 +182,22 @@ export class O3Client {
     return startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
   }
 
-  /** Reads a whole key (or range) into memory: for small keys and tests. */
+  /**
+   * Reads a whole key (or range) into memory: for small keys and tests. Chunks land in pooled
+   * buffers and are copied once into the result, each given back as soon as it is copied.
+   */
   async getKey(volume: string, bucket: string, key: string, range?: { offset?: number; length?: number }): Promise<Buffer> {
-    const parts: Buffer[] = []
-    for await (const part of await this.readKey(volume, bucket, key, range)) parts.push(part as Buffer)
-    return Buffer.concat(parts)
+    const info = await this.headKey(volume, bucket, key)
+    const r = resolveRange(info.size, range)
+    const out = Buffer.allocUnsafe(r.length)
+    let at = 0
+    for await (const piece of readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
+      out.set(piece, at)
+      at += piece.length
+      this.readBuffers.releaseIfMine(piece.buffer)
+    }
+    if (at !== r.length) throw new O3Error('IO_ERROR', `Cannot read key ${volume}/${bucket}/${key}: ${at} of ${r.length} bytes came`)
+    return out
   }
 
   listKeys(volume: string, bucket: string, options: { prefix?: string; startAfter?: string; maxKeys?: number } = {}): Promise<ListKeysResult> {

@@ -1,15 +1,17 @@
 /** @module
  * The client's calls to datanodes: writeChunk (body = checksums || data, sent to the pipeline
  * leader with the followers to forward to), putBlock, and readChunk with checksum
- * verification. Borrows every buffer it is given; copies none but the one from the socket.
+ * verification (in the worker pool, the body moved there and back; tiny chunks inline).
+ * Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { checksumSizeBytes, verifyChecksums } from '../../core/checksum.ts'
 import { O3Error } from '../../core/errors.ts'
-import { RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
+import { RPC_TIMEOUT_MS_DEFAULT, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import type { BlockId, ChecksumType, DatanodeDetails, Pipeline } from '../../core/wire.ts'
+import { runVerifyChunk } from '../workers/index.ts'
 
 export interface ChunkWrite {
   blockId: BlockId
@@ -70,11 +72,21 @@ export interface ChunkRead {
 }
 
 /**
- * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
- * body lands in `into` when it fits (a pooled buffer the caller owns), else in a buffer of its
- * own; the returned data is a view of whichever it used.
+ * A buffer lent to readChunk for the body (a pooled one the caller owns). The body moves to a
+ * worker to be verified and comes back as a new ArrayBuffer over the same memory: readChunk
+ * puts that one in `buffer`, also when it throws. Should the worker be lost with it, `buffer`
+ * is left detached (byteLength 0).
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ArrayBuffer): Promise<ChunkRead> {
+export interface ReadInto {
+  buffer: ArrayBuffer
+}
+
+/**
+ * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
+ * body lands in `into.buffer` when it fits, else in a buffer of its own; the returned data is
+ * a view of whichever it used (for `into`, of its buffer as it is after the call).
+ */
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto): Promise<ChunkRead> {
   let res
   try {
     res = await request(`http://${node.address}/chunk/read`, {
@@ -89,7 +101,8 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   const meta = JSON.parse(String(res.headers['x-o3-args'])) as { dataOffset: number; dataLength: number; checksumType: ChecksumType; bytesPerChecksum: number; checksumsLength: number }
   // The body goes straight into one buffer of the announced size: one copy from the socket.
   const total = meta.dataLength + meta.checksumsLength
-  const body = into !== undefined && into.byteLength >= total ? Buffer.from(into, 0, total) : Buffer.allocUnsafe(total)
+  const pooled = into !== undefined && into.buffer.byteLength >= total
+  let body = pooled ? Buffer.from(into.buffer, 0, total) : Buffer.allocUnsafe(total)
   let filled = 0
   try {
     for await (const part of res.body as AsyncIterable<Buffer>) {
@@ -101,11 +114,28 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
     throw failedAt(node.address, err)
   }
   if (filled !== body.length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: short body`, { node: node.address })
-  const data = body.subarray(0, meta.dataLength)
   if (checksumSizeBytes(meta.checksumType) > 0) {
-    const bad = verifyChecksums(meta.checksumType, data, meta.bytesPerChecksum, body.subarray(meta.dataLength))
+    let bad: number
+    // A buffer of its own from offset 0 can move to a worker; a small one from Node's shared
+    // pool cannot, and is below the inline limit anyway.
+    const movable = body.byteOffset === 0 && (body.buffer as ArrayBuffer).byteLength >= total && !(body.buffer instanceof SharedArrayBuffer)
+    if (meta.dataLength <= VERIFY_INLINE_BYTES_MAX || !movable) {
+      bad = verifyChecksums(meta.checksumType, body.subarray(0, meta.dataLength), meta.bytesPerChecksum, body.subarray(meta.dataLength))
+    } else {
+      let r
+      try {
+        r = await runVerifyChunk({ type: meta.checksumType, bytesPerChecksum: meta.bytesPerChecksum, body: body.buffer as ArrayBuffer, dataLength: meta.dataLength, checksumsLength: meta.checksumsLength })
+      } catch (err) {
+        if (pooled) into.buffer = body.buffer as ArrayBuffer // lost with the worker: detached
+        throw err
+      }
+      if (pooled) into.buffer = r.body
+      body = Buffer.from(r.body, 0, total)
+      bad = r.badWindow
+    }
     if (bad >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Checksum mismatch in block ${blockId.containerId}:${blockId.localId} at ${meta.dataOffset + bad * meta.bytesPerChecksum} on ${node.address}`, { node: node.address })
   }
+  const data = body.subarray(0, meta.dataLength)
   if (meta.dataOffset > offset || meta.dataOffset + data.length < offset + length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: range not covered`, { node: node.address })
   return { dataOffset: meta.dataOffset, data }
 }

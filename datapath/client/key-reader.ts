@@ -1,6 +1,7 @@
 /** @module
  * Reads a byte range of a key: block by block, a chunk's worth per request, a few requests
- * ahead, each verified against its checksums. A replica that fails or returns corrupt data is
+ * ahead, each verified against its checksums in the worker pool (so chunk k is verified while
+ * k+1 arrives) and yielded once verified. A replica that fails or returns corrupt data is
  * skipped for the next one, and corruption is reported to the SCM.
  */
 import { initChecksums } from '../../core/checksum.ts'
@@ -129,16 +130,19 @@ export async function startKeyRange(key: KeyInfo, range: ReadRange, options: Key
 }
 
 async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>): Promise<Uint8Array> {
-  const buffer = await into
+  const acquired = await into
+  // A pooled buffer moves to a worker and back on each verified read: `lent.buffer` is always
+  // the current handle on its memory.
+  const lent = acquired === undefined ? undefined : { buffer: acquired }
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => Number(bad.has(a.address)) - Number(bad.has(b.address)))
   let last: O3Error | undefined
+  let data: Uint8Array | undefined
   for (const node of nodes) {
     try {
-      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, buffer)
-      // A chunk too large for the pooled buffer came in a buffer of its own.
-      if (buffer !== undefined && r.data.buffer !== buffer) buffers!.releaseIfMine(buffer)
+      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent)
       const from = piece.blockOffset - r.dataOffset
-      return r.data.subarray(from, from + piece.length)
+      data = r.data.subarray(from, from + piece.length)
+      break
     } catch (err) {
       last = toO3Error(err)
       bad.add(node.address)
@@ -146,8 +150,21 @@ async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefi
       log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
     }
   }
-  if (buffer !== undefined) buffers!.releaseIfMine(buffer)
+  if (lent !== undefined) settleLent(buffers!, acquired!, lent.buffer, data)
+  if (data !== undefined) return data
   throw last ?? new O3Error('UNAVAILABLE', `Cannot read block ${piece.location.blockId.containerId}:${piece.location.blockId.localId}: no replica`)
+}
+
+/**
+ * The pooled buffer after a piece's reads: the pool learns its handle as it came back from
+ * the worker; it goes back to the pool unless `data` (the piece) is a view of it (every read
+ * failed, or the chunk did not fit and came in a buffer of its own); lost with a worker
+ * (detached), it is dropped and the pool makes another when needed.
+ */
+function settleLent(buffers: BufferPool, acquired: ArrayBuffer, now: ArrayBuffer, data: Uint8Array | undefined): void {
+  if (now.byteLength === 0) { buffers.discard(); return }
+  buffers.adopt(acquired, now)
+  if (data?.buffer !== now) buffers.release(now)
 }
 
 async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<void> {

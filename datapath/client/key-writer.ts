@@ -16,6 +16,7 @@ import type { RpcClient } from '../../core/rpc/client.ts'
 import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList } from '../../core/wire.ts'
 import { runChecksum, type SlabPool } from '../workers/index.ts'
 import { putBlock, writeChunk } from './datanode-io.ts'
+import type { KeyDigest } from './key-digest.ts'
 
 /** Chunks at least this long get their checksums computed in the worker pool. */
 const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
@@ -62,6 +63,10 @@ export interface KeyWriterOptions {
   onProgress?: (bytes: number) => void
   /** Passed to commitKey: the OM refuses the commit when the key exists by then. */
   ifNotExists?: boolean
+  /** Digests to feed every chunk to, in key order, from its slab (see key-digest.ts): the
+   *  writer then copies every byte into a slab (it borrows none) and ends the digest when it
+   *  has made its last chunk. */
+  digest?: KeyDigest
 }
 
 export class KeyWriter {
@@ -120,7 +125,7 @@ export class KeyWriter {
     assert(!this.closed, 'write after close')
     let at = 0
     while (at < bytes.length) {
-      if (this.partial === undefined && this.carry === undefined && borrow && bytes.length - at >= this.chunkSize) {
+      if (this.partial === undefined && this.carry === undefined && borrow && this.options.digest === undefined && bytes.length - at >= this.chunkSize) {
         await this.submit(await this.makeChunk(bytes.subarray(at, at + this.chunkSize)), false)
         at += this.chunkSize
         continue
@@ -136,18 +141,24 @@ export class KeyWriter {
 
   /**
    * Sends what is left, commits every block and then the key; returns the committed key.
-   * `metadata`, when given, replaces the metadata passed at open (an S3 ETag is known only now).
+   * `metadata`, when given, replaces the metadata passed at open (an S3 ETag is known only
+   * now). As a function, it is called once the last chunk is made (so `digest` has ended), and
+   * the key is committed only if it resolves: a digest that does not match throws there.
    */
-  async close(metadata?: Record<string, string>): Promise<KeyInfo> {
+  async close(metadata?: Record<string, string> | (() => Promise<Record<string, string>>)): Promise<KeyInfo> {
     assert(!this.closed, 'close twice')
     this.closed = true
     try {
       if (this.carry !== undefined) this.partial ??= await this.openPartial()
       if (this.partial !== undefined && this.partial.filled > 0) await this.submitPartial(true)
+      this.options.digest?.end()
+      const final = typeof metadata === 'function' ? metadata() : Promise.resolve(metadata)
+      final.catch(() => {}) // awaited below, after the flush
       await this.flush()
+      const meta = await final
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
       this.block = undefined
-      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: metadata ?? this.options.metadata, ifNotExists: this.options.ifNotExists })
+      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists })
     } catch (err) {
       await this.abort()
       throw err
@@ -181,6 +192,7 @@ export class KeyWriter {
   /** Gives up: the OM drops the open key and deletes what was written. Never throws. */
   async abort(): Promise<void> {
     this.closed = true
+    this.options.digest?.abandon()
     await Promise.allSettled(this.inflight)
     this.releaseAll()
     await this.om.call('abortKey', { clientId: this.session.clientId }).catch(() => {})
@@ -213,7 +225,10 @@ export class KeyWriter {
       assert(data.byteOffset === this.dataStart, 'chunk data not at its place in the slab')
       assert(csLength <= this.dataStart, 'checksums do not fit before the data')
       const csOffset = this.dataStart - csLength
-      if (data.length >= WORKER_CHECKSUM_BYTES_MIN) {
+      if (this.options.digest !== undefined) {
+        // One task reads the slab for both: the chunk's checksums and the key's digests.
+        await this.options.digest.chunk({ slab, offset: this.dataStart, length: data.length }, { type, bytesPerChecksum, out: { slab, offset: csOffset, length: csLength } })
+      } else if (data.length >= WORKER_CHECKSUM_BYTES_MIN) {
         await runChecksum({ type, bytesPerChecksum, data: { slab, offset: this.dataStart, length: data.length }, out: { slab, offset: csOffset, length: csLength } })
       } else {
         computeChecksums(type, data, bytesPerChecksum, new Uint8Array(slab, csOffset, csLength))

@@ -5,9 +5,9 @@
  * with its ETag and checksums. Handlers return web `Response`s.
  */
 import type { ResponseWatch } from '../../core/http/body-out.ts'
-import type { BucketInfo, KeyInfo, O3Client, S3LookupResult } from '../client/index.ts'
+import { KeyDigest, type BucketInfo, type KeyInfo, type O3Client, type S3LookupResult } from '../client/index.ts'
 import { O3Error, fromWire } from '../../core/errors.ts'
-import { S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
+import { DIGEST_INLINE_BYTES_MAX, S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { RequestAuth } from './auth.ts'
@@ -140,7 +140,11 @@ export function requestPayload(ctx: S3Context): Payload {
  * `ifNotExists`, the OM commits only if the key does not exist then (KEY_ALREADY_EXISTS).
  */
 export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
-  const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists })
+  // Past the inline limit, the digests are computed over the writer's slabs in the worker
+  // pool, in the task that checksums each chunk: the payload is copied once, into the slab.
+  const digest = payload.sizeBytes > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
+  payload.storedDigest = digest
+  const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, digest })
   // A client that stalls mid-body must not keep payload slabs from others: while its body is
   // quiet and someone waits for a slab, its writer commits what it has and gives them back.
   // One that trickles does the same once it has held a slab for S3G_SLAB_HOLD_MS_MAX.
@@ -151,8 +155,12 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
       await writer.write(piece)
       if (slabs.waiting > 0 && writer.slabHeldMs > S3G_SLAB_HOLD_MS_MAX) await writer.park()
     }
-    const r = await payload.result
-    return await writer.close({ ...metadata, ...r.checksums, etag: r.md5Hex })
+    // The writer makes its last chunk in close(), then waits here for the digests' verdict
+    // before it commits the key.
+    return await writer.close(async () => {
+      const r = await payload.result
+      return { ...metadata, ...r.checksums, etag: r.md5Hex }
+    })
   } catch (err) {
     await writer.abort()
     throw err

@@ -3,9 +3,9 @@
  * UploadPartCopy (with x-amz-copy-source-range). Bytes stream from the source key through the
  * gateway into the new key; a copy onto itself with REPLACE rewrites only the metadata.
  */
-import { Readable } from 'node:stream'
 import type { KeyInfo } from '../client/index.ts'
-import { bodyDigest } from './inline-digest.ts'
+import type { DigestName } from '../workers/index.ts'
+import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
   describingMetadata, etagOf, evaluateConditions, headObject, metadataFromHeaders, ownedBucket, preconditionFailed, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
@@ -37,21 +37,38 @@ async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: stri
   return { ...src, info }
 }
 
-/** A source key's bytes as an upload payload, MD5 computed inline when small, else in the worker pool. */
+/**
+ * A source key's bytes as an upload payload, MD5 computed inline when small, else in the
+ * worker pool (over the writer's slabs when storePayload gives a stored digest). The pieces
+ * are views of the client's pooled read buffers: each is valid until the consumer asks for
+ * the next (storePayload's writer copies it into a slab first), then goes back.
+ */
 function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; length: number }): Payload {
-  const digest = bodyDigest(['md5'], range.length)
-  let resolve!: (r: PayloadResult) => void
-  const result = new Promise<PayloadResult>((r) => { resolve = r })
+  let resolve!: (r: PayloadResult) => void, reject!: (e: unknown) => void
+  const result = new Promise<PayloadResult>((res, rej) => { resolve = res; reject = rej })
+  result.catch(() => {})
+  const done = (d: Partial<Record<DigestName, Buffer>>): PayloadResult => ({ sizeBytes: range.length, md5Hex: d.md5!.toString('hex'), checksums: {} })
+  const payload: Payload = { sizeBytes: range.length, source: source(), result, digestNames: ['md5'] }
   async function* source(): AsyncGenerator<Uint8Array> {
-    const stream: Readable = range.length === 0 ? Readable.from([]) : ctx.client.readKeyInfo(info, range)
-    for await (const piece of stream as AsyncIterable<Uint8Array>) {
-      await digest.update(piece)
-      yield piece
+    const stored = payload.storedDigest
+    const digest = stored === undefined ? bodyDigest(['md5'], range.length) : undefined
+    // A StreamDigest borrows pieces until it has hashed them: with one, pieces are not pooled.
+    const pooled = digest === undefined || digest instanceof InlineDigest
+    if (range.length > 0) {
+      const buffers = ctx.client.readBuffers
+      for await (const piece of await ctx.client.openKeyPieces(info, range, { pooled })) {
+        try {
+          await digest?.update(piece)
+          yield piece
+        } finally {
+          buffers.releaseIfMine(piece.buffer)
+        }
+      }
     }
-    const d = await digest.finish()
-    resolve({ sizeBytes: range.length, md5Hex: d.md5!.toString('hex'), checksums: {} })
+    if (stored !== undefined) stored.finish().then(done).then(resolve, reject)
+    else resolve(done(await digest!.finish()))
   }
-  return { sizeBytes: range.length, source: source(), result }
+  return payload
 }
 
 export async function copyObject(ctx: S3Context): Promise<Response> {

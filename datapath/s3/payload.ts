@@ -4,7 +4,8 @@
  * STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), verifying
  * chunk signatures, length, Content-MD5, the payload hash and x-amz-checksum-* (header or
  * trailer) as the bytes pass. Yields views of the received buffers: nothing is held whole.
- * Any mismatch throws at the end of the stream, before the caller commits. A body that sends
+ * Any mismatch throws at the end of the stream, before the caller commits (with a digest the
+ * consumer computes over its stored bytes, storedDigest, `result` rejects instead). A body that sends
  * nothing for idleTimeoutMs throws RequestTimeout (S3's answer to an idle upload); while it is
  * quiet, `onIdle` runs every so often so that the consumer can give back what it holds.
  */
@@ -51,6 +52,20 @@ export interface Payload {
    * most) and never while the consumer is handling a piece, so it may release what it holds.
    */
   onIdle?: () => Promise<void>
+  /** The digests `result` needs of the bytes (md5 always). */
+  digestNames: DigestName[]
+  /**
+   * Set by a consumer that hashes the bytes where it stores them (a key writer's KeyDigest,
+   * over its slabs) before it reads `source`: the source then hashes nothing itself, and
+   * `result` settles once that digest finishes (after the consumer's last chunk, so not
+   * before the source ends).
+   */
+  storedDigest?: FinishingDigest
+}
+
+/** What a payload needs of a digest the consumer computes. */
+export interface FinishingDigest {
+  finish(): Promise<Partial<Record<DigestName, Buffer>>>
 }
 
 export function readPayload(o: PayloadOptions): Payload {
@@ -88,14 +103,15 @@ export function readPayload(o: PayloadOptions): Payload {
   const names: DigestName[] = ['md5']
   if (algorithm !== undefined && algorithm !== 'sha256') names.push(algorithm)
   if (hashed || algorithm === 'sha256') names.push('sha256')
-  const digest = bodyDigest(names, sizeBytes)
   let resolve!: (r: PayloadResult) => void, reject!: (e: unknown) => void
   const result = new Promise<PayloadResult>((res, rej) => { resolve = res; reject = rej })
   result.catch(() => {})
   const trailers: Record<string, string> = {}
 
-  const payload: Payload = { sizeBytes, source: source(), result }
+  const payload: Payload = { sizeBytes, source: source(), result, digestNames: names }
   async function* source(): AsyncGenerator<Uint8Array> {
+    const stored = payload.storedDigest
+    const digest = stored === undefined ? bodyDigest(names, sizeBytes) : undefined
     try {
       const raw = o.body === null ? empty() : bodyPieces(o.body, o.idleTimeoutMs, () => payload.onIdle?.())
       const data = streaming && v4 !== undefined ? decodeChunked(raw, { signed: signedChunks, trailer, auth: v4.params, key: v4.signingKey, seed: v4.seedSignature, trailers }) : raw
@@ -103,25 +119,30 @@ export function readPayload(o: PayloadOptions): Payload {
       for await (const piece of data) {
         total += piece.length
         if (total > sizeBytes) throw new S3Error('InvalidRequest', `The body is longer than its declared length of ${sizeBytes} bytes`)
-        await digest.update(piece)
+        await digest?.update(piece)
         yield piece
       }
       if (total !== sizeBytes) throw new S3Error('IncompleteBody', `You did not provide the number of bytes specified by the Content-Length HTTP header (${total} of ${sizeBytes})`)
-      const d = await digest.finish()
-      if (hashed && d.sha256!.toString('hex') !== mode) throw new S3Error('XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed')
-      if (contentMd5 !== null && d.md5!.toString('base64') !== contentMd5) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received')
-      const checksums: Record<string, string> = {}
-      if (algorithm !== undefined) {
-        const actual = d[algorithm]!.toString('base64')
-        const want = expected[algorithm] ?? trailers[`x-amz-checksum-${algorithm}`]
-        if (want !== undefined && want !== actual) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
-        checksums[`x-amz-checksum-${algorithm}`] = actual
-      }
-      resolve({ sizeBytes, md5Hex: d.md5!.toString('hex'), checksums })
+      // A stored digest finishes after the consumer's last chunk, which it makes once this
+      // source has ended: it is checked beside, and `result` tells.
+      if (stored !== undefined) stored.finish().then(verify).then(resolve, reject)
+      else resolve(verify(await digest!.finish()))
     } catch (err) {
       reject(err)
       throw err
     }
+  }
+  function verify(d: Partial<Record<DigestName, Buffer>>): PayloadResult {
+    if (hashed && d.sha256!.toString('hex') !== mode) throw new S3Error('XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed')
+    if (contentMd5 !== null && d.md5!.toString('base64') !== contentMd5) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received')
+    const checksums: Record<string, string> = {}
+    if (algorithm !== undefined) {
+      const actual = d[algorithm]!.toString('base64')
+      const want = expected[algorithm] ?? trailers[`x-amz-checksum-${algorithm}`]
+      if (want !== undefined && want !== actual) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
+      checksums[`x-amz-checksum-${algorithm}`] = actual
+    }
+    return { sizeBytes, md5Hex: d.md5!.toString('hex'), checksums }
   }
   return payload
 }

@@ -5,8 +5,9 @@
  * large GET path spend about half its CPU in GC. acquire() waits when all are out (the
  * back-pressure), bounded by a timeout that fails UNAVAILABLE (retryable).
  * A buffer moved to a worker comes back as a new ArrayBuffer object over the same memory:
- * the pool counts buffers, not identities. A buffer whose sending cannot be seen (discard())
- * is dropped, and the pool makes another when needed.
+ * the pool counts buffers, not identities (a holder that moves one tells it with adopt(), so
+ * that releaseIfMine() still knows it). A buffer whose sending cannot be seen (discard()) is
+ * dropped, and the pool makes another when needed. The client's key reader uses one too.
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
@@ -56,6 +57,18 @@ export class BufferPool {
   /** Gives `buffer` back if this pool made it (a view of a buffer of its own is left alone). */
   releaseIfMine(buffer: ArrayBufferLike): void {
     if (this.mine.has(buffer as ArrayBuffer)) this.release(buffer as ArrayBuffer)
+  }
+
+  /**
+   * Notes that `moved` is `buffer` come back from a worker (the same memory under a new
+   * ArrayBuffer object; `buffer` is detached): releaseIfMine() knows it from now on.
+   */
+  adopt(buffer: ArrayBuffer, moved: ArrayBuffer): void {
+    if (moved === buffer) return
+    assert(this.mine.has(buffer), 'adopting for a foreign buffer')
+    assert(moved.byteLength === this.bufferBytes, 'adopted buffer of another size')
+    this.mine.delete(buffer)
+    this.mine.add(moved)
   }
 
   private make(): ArrayBuffer {

@@ -2,19 +2,26 @@
  * Streaming digests in a worker (S3 ETag MD5, x-amz-checksum-* CRC32/CRC32C/SHA-1/SHA-256):
  * each task resumes the hashers from their saved states, feeds one piece of data, and hands
  * the states back, so a body of any size is hashed piece by piece on whichever worker is free.
- * Uses hash-wasm, whose hashers can save and load their state. Runs only in workers.
+ * The piece is a transferred ArrayBuffer, or a range of a shared slab (a key writer's chunk,
+ * read in place; its chunk checksums can be computed in the same task). Uses hash-wasm, whose
+ * hashers can save and load their state. Runs only in workers.
  */
 import { createCRC32, createMD5, createSHA1, createSHA256, type IHasher } from 'hash-wasm'
-import { movedBack, type TaskResult } from './tasks.ts'
+import { computeChecksums, initChecksums } from '../../core/checksum.ts'
+import type { ChecksumType } from '../../core/wire.ts'
+import { movedBack, type SlabRange, type TaskResult } from './tasks.ts'
 
 export type DigestName = 'md5' | 'crc32' | 'crc32c' | 'sha1' | 'sha256'
 
 export interface DigestTask {
   /** Saved state per digest; null starts it afresh. */
   states: Partial<Record<DigestName, Uint8Array | null>>
-  /** A piece of the data, transferred in and moved back. An ArrayBuffer, not a view of one:
-   *  Deno 2.9 copies a view's bytes into the message even when its buffer is transferred. */
-  data: ArrayBuffer
+  /** A piece of the data: an ArrayBuffer transferred in and moved back (not a view of one:
+   *  Deno 2.9 copies a view's bytes into the message even when its buffer is transferred), or
+   *  a range of a SharedArrayBuffer slab, read in place. */
+  data: ArrayBuffer | SlabRange
+  /** Also write the chunk checksums of `data` (a slab range) here, in the same pass. */
+  checksums?: { type: ChecksumType; bytesPerChecksum: number; out: SlabRange }
   /** Also return the final digests. */
   finish: boolean
 }
@@ -33,17 +40,25 @@ const hashers: Record<DigestName, Promise<IHasher>> = {
 }
 
 export async function digest(task: DigestTask): Promise<DigestResult> {
-  return movedBack(await update(task), task.data)
+  if (task.data instanceof ArrayBuffer) return movedBack(await update(task, new Uint8Array(task.data)), task.data)
+  const r = task.data
+  const bytes = new Uint8Array(r.slab, r.offset, r.length)
+  if (task.checksums !== undefined) {
+    const c = task.checksums
+    await initChecksums()
+    computeChecksums(c.type, bytes, c.bytesPerChecksum, new Uint8Array(c.out.slab, c.out.offset, c.out.length))
+  }
+  return update(task, bytes)
 }
 
-async function update(task: DigestTask): Promise<DigestResult> {
+async function update(task: DigestTask, bytes: Uint8Array): Promise<DigestResult> {
   const states: Partial<Record<DigestName, Uint8Array>> = {}
   const digests: Partial<Record<DigestName, Uint8Array>> = {}
   for (const [name, state] of Object.entries(task.states) as [DigestName, Uint8Array | null][]) {
     const h = await hashers[name]
     if (state === null) h.init()
     else h.load(state)
-    h.update(new Uint8Array(task.data))
+    h.update(bytes)
     states[name] = h.save()
     if (task.finish) digests[name] = h.digest('binary')
   }

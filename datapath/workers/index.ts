@@ -4,6 +4,6 @@
  */
 export { SlabPool } from './slabs.ts'
 export { BufferPool } from './buffers.ts'
-export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runDigest } from './pool.ts'
+export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runVerifyChunk, runDigest } from './pool.ts'
 export type { DigestName } from './digest.ts'
 export type { SlabRange } from './tasks.ts'

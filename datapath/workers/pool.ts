@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os'
 import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-import type { ChecksumTask, ReadChunkTask, TaskResult, WriteChunkTask } from './tasks.ts'
+import type { ChecksumTask, ReadChunkTask, TaskResult, VerifyChunkTask, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 
 let pool: Piscina | undefined
@@ -70,11 +70,22 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
   return new Uint8Array(r.into, 0, r.length)
 }
 
+/**
+ * Verifies a read chunk's data against its checksums in a worker: `task.body` is transferred
+ * there (detached here) and comes back as `body`, a new ArrayBuffer over the same memory.
+ * `badWindow` is the first window that does not match, or -1.
+ */
+export async function runVerifyChunk(task: VerifyChunkTask): Promise<{ badWindow: number; body: ArrayBuffer }> {
+  const r = unwrap(await run(task, { name: 'verifyChunk', transferList: [task.body] }) as TaskResult<{ badWindow: number; body: ArrayBuffer }>)
+  return { badWindow: r.badWindow, body: r.body }
+}
 
 /**
  * Feeds one piece of data to saved digest states in a worker; returns the new states (and
- * digests when finishing). Takes `task.data`: it is transferred (detached here).
+ * digests when finishing). Takes `task.data` when it is an ArrayBuffer: it is transferred
+ * (detached here); a slab range is read in place, and borrowed until this settles.
  */
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
-  return unwrap(await run(task, { name: 'digest', transferList: [task.data] }) as DigestResult)
+  const transferList = task.data instanceof ArrayBuffer ? [task.data] : []
+  return unwrap(await run(task, { name: 'digest', transferList }) as DigestResult)
 }

@@ -1,6 +1,6 @@
 /** @module
  * The tasks the worker pool runs, off the main thread: checksum a chunk, verify and write a
- * chunk to its block file, read a range of a block file. Inputs are views of shared slabs (no
+ * chunk to its block file, read a range of a block file, verify a chunk read from a datanode. Inputs are views of shared slabs (no
  * copy); results are plain objects, errors returned as codes (structuredClone drops classes).
  */
 import { openSync, closeSync, writeSync, readSync, mkdirSync, constants } from 'node:fs'
@@ -44,6 +44,16 @@ export interface ReadChunkTask {
   length: number
   /** A buffer the worker fills and hands back (transferred, not copied). */
   into: ArrayBuffer
+}
+
+export interface VerifyChunkTask {
+  type: ChecksumType
+  bytesPerChecksum: number
+  /** A read's body, data then checksums from offset 0: transferred in and moved back. An
+   *  ArrayBuffer, not a view of one (Deno copies a view's bytes even when its buffer moves). */
+  body: ArrayBuffer
+  dataLength: number
+  checksumsLength: number
 }
 
 const view = (r: SlabRange) => new Uint8Array(r.slab, r.offset, r.length)
@@ -116,4 +126,13 @@ function readInto(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer; length: 
     const e = err as NodeJS.ErrnoException
     return { ok: false, code: e.code === 'ENOENT' ? 'CHUNK_NOT_FOUND' : 'IO_ERROR', message: `Cannot read block file: ${e.message}` }
   }
+}
+
+/** The first window of the body's data that fails its checksum (-1 when none); the body goes
+ *  back to the caller by transfer whatever the answer. */
+export async function verifyChunk(task: VerifyChunkTask): Promise<TaskResult<{ badWindow: number; body: ArrayBuffer }>> {
+  await ready
+  const data = new Uint8Array(task.body, 0, task.dataLength)
+  const checksums = new Uint8Array(task.body, task.dataLength, task.checksumsLength)
+  return movedBack({ ok: true, badWindow: verifyChecksums(task.type, data, task.bytesPerChecksum, checksums), body: task.body }, task.body)
 }

@@ -5,7 +5,7 @@
  */
 import { WORKER_IDLE_GC_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-import { checksum as checksumTask, writeChunk as writeChunkTask, readChunk as readChunkTask } from './tasks.ts'
+import { checksum as checksumTask, writeChunk as writeChunkTask, readChunk as readChunkTask, verifyChunk as verifyChunkTask } from './tasks.ts'
 import { digest as digestTask } from './digest.ts'
 
 function noted<T, R>(task: (t: T) => R): (t: T) => R {
@@ -15,4 +15,5 @@ function noted<T, R>(task: (t: T) => R): (t: T) => R {
 export const checksum = noted(checksumTask)
 export const writeChunk = noted(writeChunkTask)
 export const readChunk = noted(readChunkTask)
+export const verifyChunk = noted(verifyChunkTask)
 export const digest = noted(digestTask)

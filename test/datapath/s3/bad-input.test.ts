@@ -113,6 +113,30 @@ test('a body that does not match x-amz-content-sha256 is XAmzContentSHA256Mismat
   assert.is((await signed('PUT', `/${B}/hashed`, { body: 'actual' })).status, 200)
 })
 
+// Catches: digests computed over the writer's slabs (bodies past DIGEST_INLINE_BYTES_MAX)
+// that miss or repeat a chunk's bytes, or a mismatch found only after the key was committed.
+test('bodies past the inline digest limit: ETag, x-amz-content-sha256, Content-MD5 and x-amz-checksum-* are checked before the key exists', async () => {
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest()
+  for (const size of [16 * 1024 + 1, 4 * 1024 * 1024, 9 * 1024 * 1024 + 3]) {
+    const body = Buffer.alloc(size)
+    for (let i = 0; i < size; i++) body[i] = (i * 2654435761) >>> 24
+    const ok = await signed('PUT', `/${B}/big-${size}`, { body, headers: { 'content-md5': md5(body).toString('base64'), 'x-amz-checksum-sha256': createHash('sha256').update(body).digest('base64') } })
+    assert.is(ok.status, 200, `size ${size}: ${ok.body}`)
+    assert.is(ok.headers.etag, `"${md5(body).toString('hex')}"`, `size ${size}: ETag is the MD5`)
+    const other = Buffer.from(body)
+    other[size - 1] ^= 1
+    const badSha = await signed('PUT', `/${B}/big-bad-sha-${size}`, { body: other, contentSha: sha256(body) })
+    assert.is(code(badSha), 'XAmzContentSHA256Mismatch', `size ${size}`)
+    const badMd5 = await signed('PUT', `/${B}/big-bad-md5-${size}`, { body: other, headers: { 'content-md5': md5(body).toString('base64') } })
+    assert.is(code(badMd5), 'BadDigest', `size ${size}: Content-MD5`)
+    const crc = Buffer.alloc(4)
+    crc.writeUInt32BE(crc32(body) >>> 0)
+    const badSum = await signed('PUT', `/${B}/big-bad-sum-${size}`, { body: other, headers: { 'x-amz-checksum-crc32': crc.toString('base64') } })
+    assert.is(code(badSum), 'BadDigest', `size ${size}: x-amz-checksum-crc32`)
+    for (const k of [`big-bad-sha-${size}`, `big-bad-md5-${size}`, `big-bad-sum-${size}`]) assert.is((await signed('HEAD', `/${B}/${k}`)).status, 404, `${k} not stored`)
+  }
+})
+
 /** An aws-chunked body signed per the AWS "Signature Calculations for the Authorization Header: Transferring Payload in Multiple Chunks" page. */
 function chunkedBody(chunks: Buffer[], seed: string, amzDate: string, scope: string, key: Buffer, corrupt: boolean, trailer?: string): Buffer {
   let previous = seed

@@ -1,0 +1,66 @@
+/** @module
+ * Digests of a key's bytes as its writer stores them (the S3 ETag MD5, a signed payload's
+ * SHA-256, x-amz-checksum-*): the KeyWriter feeds each chunk, in key order, as a range of its
+ * slab, which a worker reads in place in the same task that computes the chunk's checksums.
+ * So the payload is neither copied nor cloned to be hashed, and never hashed on the main thread.
+ * The writer calls end() after its last chunk (or abandon() when it gives up); finish() waits
+ * for that and returns the digests.
+ */
+import { assert } from '../../core/assert.ts'
+import { O3Error } from '../../core/errors.ts'
+import type { ChecksumType } from '../../core/wire.ts'
+import { runDigest, type DigestName, type SlabRange } from '../workers/index.ts'
+
+export class KeyDigest {
+  private states: Partial<Record<DigestName, Uint8Array | null>> = {}
+  /** The last chunk's task: chunks are hashed one after another, in key order. */
+  private last: Promise<void> = Promise.resolve()
+  private ended = false
+  /** A chunk that could not be hashed: the digests would be wrong, so finish() fails. */
+  private failure: unknown
+  private readonly done: Promise<void>
+  private settle!: (err?: unknown) => void
+
+  constructor(readonly names: DigestName[]) {
+    assert(names.length > 0, 'a key digest of no digest')
+    for (const n of names) this.states[n] = null
+    this.done = new Promise<void>((resolve, reject) => { this.settle = (err) => (err === undefined ? resolve() : reject(err)) })
+    this.done.catch(() => {})
+  }
+
+  /**
+   * Hashes the chunk at `data` (a slab range, borrowed until this settles) after the chunks
+   * before it, writing its checksums to `checksums.out` in the same task when asked.
+   */
+  chunk(data: SlabRange, checksums?: { type: ChecksumType; bytesPerChecksum: number; out: SlabRange }): Promise<void> {
+    assert(!this.ended, 'key digest fed after its end')
+    const run = this.last.then(async () => {
+      this.states = (await runDigest({ states: this.states, data, checksums, finish: false })).states
+    })
+    this.last = run.catch((err: unknown) => { this.failure ??= err })
+    return run
+  }
+
+  /** The writer's last chunk has been fed. */
+  end(): void {
+    this.ended = true
+    this.settle()
+  }
+
+  /** The writer gave up: finish() fails. */
+  abandon(): void {
+    this.ended = true
+    this.settle(new O3Error('INTERNAL_ERROR', 'Cannot finish the digest of a key whose write was abandoned'))
+  }
+
+  /** The digests of every chunk fed, once the writer has ended. */
+  async finish(): Promise<Partial<Record<DigestName, Buffer>>> {
+    await this.done
+    await this.last
+    if (this.failure !== undefined) throw this.failure
+    const r = await runDigest({ states: this.states, data: new ArrayBuffer(0), finish: true })
+    const out: Partial<Record<DigestName, Buffer>> = {}
+    for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)
+    return out
+  }
+}

@@ -109,6 +109,10 @@ export const CLIENT_READ_BUFFERS = 32
 /** Datanode: pooled buffers chunk reads land in (each a default chunk and its checksums);
  *  a read waits for one when all are out, up to DATANODE_SLAB_WAIT_MS_MAX. */
 export const DATANODE_READ_BUFFERS = 8
+/** A datanode's receive slabs for chunks up to the default size (4 MiB and their checksums)... */
+export const DATANODE_CHUNK_SLABS = 8
+/** ...and for larger chunks (up to CHUNK_SIZE_BYTES_MAX): few, since few clients raise the chunk size. */
+export const DATANODE_LARGE_CHUNK_SLABS = 2
 
 /** The largest block a datanode packs inline in LMDB instead of giving it a file. */
 export const SMALL_BLOCK_BYTES_MAX = 1 * MiB

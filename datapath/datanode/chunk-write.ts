@@ -12,7 +12,7 @@ import { O3Error } from '../../core/errors.ts'
 import type { RequestBody } from '../../core/http/body.ts'
 import { DATANODE_SLAB_WAIT_MS_MAX, DATANODE_WRITE_RUN_BYTES_MIN, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import type { ChecksumType } from '../../core/wire.ts'
-import { runWriteChunk, type SlabPool } from '../workers/index.ts'
+import { runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import type { BlockFiles, HeldFile } from './block-files.ts'
 import { PieceFeed, readBodyInto } from './body.ts'
 import { allSettledOrThrow, forwardChunk } from './followers.ts'
@@ -52,7 +52,7 @@ export interface ChunkDataWrite {
    * it is written, so that a chunk that turns out bad cannot spoil them.
    */
   overwrites: boolean
-  slabs: SlabPool
+  slabs: SizedSlabPools
   blockFiles: BlockFiles
   bodyIdleTimeoutMs: number
 }
@@ -78,7 +78,7 @@ export async function writeChunkData(w: ChunkDataWrite): Promise<ChunkData> {
   const { args } = w
   const csLength = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum)
   const total = csLength + args.length
-  const slab = await w.slabs.acquire(DATANODE_SLAB_WAIT_MS_MAX)
+  const slab = await w.slabs.acquire(total, DATANODE_SLAB_WAIT_MS_MAX)
   try {
     const bytes = new Uint8Array(slab, 0, total)
     // Cut-through to the followers: each range of the body goes on as it lands in the slab,

@@ -17,13 +17,13 @@ import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { requestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_BODY_BYTES_MAX, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_BODY_BYTES_MAX, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
-import { BufferPool, SlabPool, runReadChunk, workerPool } from '../workers/index.ts'
+import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyText } from '../../core/http/body.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
@@ -93,12 +93,14 @@ export interface DatanodeOptions {
 const SLAB_BYTES = CHUNK_SIZE_BYTES_MAX + CHECKSUM_BYTES_MAX
 /** A default-size chunk and its checksums at the smallest window and widest checksum. */
 const READ_BUFFER_BYTES = CHUNK_SIZE_BYTES_DEFAULT + (CHUNK_SIZE_BYTES_DEFAULT / BYTES_PER_CHECKSUM_MIN) * 32
+/** Chunks up to the default size are received into slabs of this size, larger ones into SLAB_BYTES. */
+const CHUNK_SLAB_BYTES = READ_BUFFER_BYTES
 
 export class Datanode {
   readonly metrics = new ServiceMetrics('datanode')
   private readonly config: O3Config
   private readonly scm: RpcClient
-  private readonly slabs: SlabPool
+  private readonly slabs: SizedSlabPools
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool
   private readonly volumes: Volume[] = []
@@ -118,7 +120,7 @@ export class Datanode {
   constructor(private readonly options: DatanodeOptions) {
     this.config = options.config
     this.scm = new RpcClient('SCM', options.scmAddress)
-    this.slabs = new SlabPool(SLAB_BYTES, 8)
+    this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
   }
 

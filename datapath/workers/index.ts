@@ -2,7 +2,7 @@
  * Off-main-thread datapath work. Take a slab from a SlabPool, fill it once, then hand views of
  * it to runChecksum / runWriteChunk; runReadChunk fills a transferred buffer; release the slab.
  */
-export { SlabPool } from './slabs.ts'
+export { SlabPool, SizedSlabPools } from './slabs.ts'
 export { BufferPool } from './buffers.ts'
 export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runVerifyChunk, runDigest } from './pool.ts'
 export type { DigestName } from './digest.ts'

@@ -5,8 +5,8 @@
  * The wait is bounded: a caller that gets no slab in time gets UNAVAILABLE (retryable), so
  * that holders that never give theirs back slow others down but cannot stop them.
  * A slab left free for `idleMs` is dropped (trim()), so that a process that was busy once does
- * not keep its peak of slabs for good: an `o3 local` holds four pools (the gateway's client and
- * three datanodes), up to 64 x 4 MiB and 3 x 8 x 17 MiB.
+ * not keep its peak of slabs for good: an `o3 local` holds the gateway client's pool (up to
+ * 64 x 4 MiB) and each datanode's two (8 x 4.3 MiB and 2 x 17 MiB: SizedSlabPools).
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
@@ -99,4 +99,30 @@ export class SlabPool {
     this.trimTimer.unref()
   }
 
+}
+
+/**
+ * Slabs in two sizes, for a receiver whose chunks are mostly small but may be large (a
+ * datanode): a chunk of at most `smallBytes` takes a small slab, a larger one a large slab.
+ * One size for all (the largest) made every 256 KiB chunk in flight hold 17 MiB.
+ */
+export class SizedSlabPools {
+  readonly small: SlabPool
+  readonly large: SlabPool
+
+  constructor(smallBytes: number, smallCount: number, largeBytes: number, largeCount: number) {
+    assert(smallBytes < largeBytes, 'small slabs must be smaller than large ones')
+    this.small = new SlabPool(smallBytes, smallCount)
+    this.large = new SlabPool(largeBytes, largeCount)
+  }
+
+  /** A slab of at least `bytes`, waiting as SlabPool.acquire does. */
+  acquire(bytes: number, timeoutMs?: number): Promise<SharedArrayBuffer> {
+    assert(bytes <= this.large.slabBytes, 'no slab is that large')
+    return (bytes <= this.small.slabBytes ? this.small : this.large).acquire(timeoutMs)
+  }
+
+  release(slab: SharedArrayBuffer): void {
+    (slab.byteLength === this.small.slabBytes ? this.small : this.large).release(slab)
+  }
 }

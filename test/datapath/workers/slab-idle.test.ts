@@ -3,7 +3,7 @@
  *  called with times past the idle limit, and one run of the real (unref'd) trim timer. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { SlabPool } from '../../../datapath/workers/slabs.ts'
+import { SizedSlabPools, SlabPool } from '../../../datapath/workers/slabs.ts'
 
 const IDLE_MS = 1_000
 
@@ -63,6 +63,31 @@ test('the pool trims itself on its timer once a slab has been idle', async () =>
   await new Promise((r) => setTimeout(r, 200))
   assert.is(pool.madeCount, 0)
   assert.is(pool.freeCount, 0)
+})
+
+test('SizedSlabPools gives a chunk the small slab it fits, a larger one a large slab, and bounds each', async () => {
+  const pools = new SizedSlabPools(1024, 2, 8192, 1)
+  const a = await pools.acquire(1024)
+  const b = await pools.acquire(10)
+  assert.is(a.byteLength, 1024)
+  assert.is(b.byteLength, 1024)
+  const large = await pools.acquire(1025)
+  assert.is(large.byteLength, 8192)
+  // Both classes are out: a third small chunk waits for a small slab, not a large one.
+  let got: SharedArrayBuffer | undefined
+  const waiting = pools.acquire(100).then((s) => { got = s })
+  await new Promise((r) => setTimeout(r, 20))
+  assert.is(got, undefined)
+  pools.release(large)
+  await new Promise((r) => setTimeout(r, 20))
+  assert.is(got, undefined, 'a large slab went to a small chunk')
+  pools.release(a)
+  await waiting
+  assert.is(got, a)
+  await pools.acquire(1025, 10)
+  const error = await pools.acquire(1025, 10).then(() => undefined, (err: Error) => err)
+  assert.match(String(error?.message), /in use/)
+  assert.throws(() => pools.acquire(8193), /no slab is that large/)
 })
 
 test.run()

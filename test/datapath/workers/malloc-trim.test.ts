@@ -38,11 +38,19 @@ test('trimMallocHeap() returns the pages of freed buffers held in glibc\'s heap 
   const kept = new Uint8Array(4 * MiB).fill(9) // above them: glibc cannot shrink the heap's top
   buffers = null
   collectGarbage()
-  await sleep(1000) // V8 may free dead buffers' memory on a background thread
-  const beforeBytes = rssAnonBytes()
-  assert.ok(trimMallocHeap(), 'malloc_trim runs under Deno -A on glibc')
-  const afterBytes = rssAnonBytes()
-  assert.ok(beforeBytes - afterBytes > 64 * MiB, `anonymous RSS ${(beforeBytes / MiB).toFixed(0)} MiB -> ${(afterBytes / MiB).toFixed(0)} MiB`)
+  // V8 frees dead buffers' memory on a background thread, later under load: trim until the
+  // pages given back add up (each trim gives back only what glibc holds free by then).
+  let releasedBytes = 0
+  let seen = ''
+  for (let attempt = 0; attempt < 10 && releasedBytes <= 64 * MiB; attempt++) {
+    await sleep(500)
+    const beforeBytes = rssAnonBytes()
+    assert.ok(trimMallocHeap(), 'malloc_trim runs under Deno -A on glibc')
+    const afterBytes = rssAnonBytes()
+    releasedBytes += Math.max(0, beforeBytes - afterBytes)
+    seen += ` ${(beforeBytes / MiB).toFixed(0)}->${(afterBytes / MiB).toFixed(0)}`
+  }
+  assert.ok(releasedBytes > 64 * MiB, `anonymous RSS (MiB) before and after each trim:${seen}`)
   assert.is(kept[kept.length - 1], 9, 'live buffers are untouched')
 })
 

@@ -252,11 +252,15 @@ export class Raft {
 
   step(m: Message): void {
     assert(m.to === this.id, 'a message reaches its addressee')
-    if (m.type === 'vote' && m.term > this.term && isVoter(this.conf, this.id) && !isVoter(this.conf, m.from)) {
+    if (m.type === 'vote' && m.term > this.term && !isVoter(this.conf, m.from) && !this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
       // A node removed from the group (thesis §4.2.3) does not learn of it: nobody writes to
       // it any more. Once told a newer term it steps down, then campaigns in its old
-      // membership; its term must not depose our leader each election timeout. A voter we
-      // do not know yet (an addNode we have not applied) waits until we apply it.
+      // membership; its term must not depose our leader each election timeout. Its log
+      // lacks its removal, so it is behind ours: we would refuse it anyway. A candidate we
+      // do not know as a voter but whose log is ahead of ours may hold an addNode we have
+      // not applied yet, and may need our vote: it is answered as usual. Learners apply the
+      // rule too: a learner raised to the removed node's term would reject the leader's
+      // appends with it and depose the leader just the same.
       return
     }
     if (m.term > this.term) {

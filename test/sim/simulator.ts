@@ -423,6 +423,7 @@ class Simulation {
     if (changed) {
       this.checkSafety()
       this.checkLogMatching()
+      if (this.nowMs % MS_PER_TICK === 0) this.checkMatchIndexes()
     }
   }
 
@@ -441,6 +442,12 @@ class Simulation {
     n.backlog = []
     n.missedTicks = 0
     if (this.options.trace) this.trace(`n${n.id} resumes ${ticks} ticks and ${backlog.length} messages behind`)
+    // What waited in the socket buffers arrives in any order: a client read that came in
+    // during the pause may be handled before an acknowledgement sent before it.
+    for (let i = backlog.length - 1; i > 0; i--) {
+      const j = this.prng.int(i + 1)
+      ;[backlog[i], backlog[j]] = [backlog[j], backlog[i]]
+    }
     const ticksFirst = this.prng.chance(0.5)
     if (ticksFirst) for (let i = 0; i < ticks; i++) this.tickNode(n)
     for (const p of backlog) this.deliver(p)
@@ -512,7 +519,9 @@ class Simulation {
     for (let i = 0; i < copies; i++) {
       let packet = p
       let delay: number
-      if (this.faulty && p.kind === 'raft' && this.holdP > 0 && this.net.chance(this.holdP)) {
+      // Acknowledgements are held five times as often: a late one reaching a leader of a later
+      // term is the schedule behind counting an old term's acks toward commit.
+      if (this.faulty && p.kind === 'raft' && this.holdP > 0 && this.net.chance(p.msg.type === 'appResp' ? this.holdP * 5 : this.holdP)) {
         // Held for two election timeouts or more: it may arrive after crashes, restarts and elections.
         delay = 2 * ELECTION_TIMEOUT_TICKS * MS_PER_TICK + this.net.int(this.holdMaxMs - 2 * ELECTION_TIMEOUT_TICKS * MS_PER_TICK)
       } else {
@@ -819,6 +828,31 @@ class Simulation {
         else if (seen !== t) this.fail(`committed entry changed: n${n.id} commits term ${t} at ${i}, term ${seen} was committed there`)
       }
       n.checkedCommit = Math.max(n.checkedCommit, s.hardState.commit)
+    }
+  }
+
+  /**
+   * A leader's match index for a member is a promise: that member acknowledged, in this
+   * leader's term, holding the leader's log up to it. While the member is still in that
+   * term nothing else can have changed its log below it (storage faults aside), so its
+   * entry there has the leader's term. A count of an old term's acknowledgement, or an
+   * acknowledgement of entries the follower holds from another leader, breaks this.
+   */
+  private checkMatchIndexes(): void {
+    if (this.options.storageFaults) return
+    for (const n of this.nodes) {
+      const raw = n.raw
+      if (raw === undefined) continue
+      const progress = raw.progress()
+      if (progress.length === 0) continue
+      const term = raw.status().hardState.term
+      for (const pr of progress) {
+        const f = this.nodes[pr.id - 1]?.raw
+        if (pr.id === n.id || f === undefined || pr.match === 0 || f.status().hardState.term !== term) continue
+        if (pr.match < f.firstIndex() || pr.match < raw.firstIndex()) continue
+        const theirs = f.term(pr.match)
+        if (theirs !== raw.term(pr.match)) this.fail(`match index: leader n${n.id} (term ${term}) holds match ${pr.match} for n${pr.id}, whose entry there has term ${theirs ?? 'none'}, the leader's ${raw.term(pr.match) ?? 'none'}`)
+      }
     }
   }
 

@@ -275,12 +275,14 @@ export class Raft {
         this.becomeFollower(m.term, fromLeader ? m.from : NONE)
       }
     } else if (m.term < this.term) {
-      if (m.type === 'app' || m.type === 'heartbeat') {
+      if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'readIndex') {
         // Tell a stale leader about our term, so that it steps down (Raft §5.1: a reply
         // carries the current term). etcd answers only with check-quorum or pre-vote on;
         // without them the simulator found a leader that was partitioned away and then
         // removed from the membership: the new leader no longer writes to it, nobody
-        // answered its heartbeats, and it led its own stale term forever.
+        // answered its heartbeats, and it led its own stale term forever. A removed
+        // follower forwarding reads to its old leader learns the term the same way, and
+        // stops taking reads it can only lose.
         this.send({ type: 'appResp', to: m.from, index: 0, reject: false, hint: 0 })
       } else if (m.type === 'vote') {
         // Raft §5.1: answer a stale candidate with our term. etcd answers only pre-votes;

@@ -461,6 +461,8 @@ class Simulation {
       if (s === undefined || s.role !== 'leader') continue
       for (const id of s.confState.voters) {
         const o = this.nodes[id - 1]
+        // A voter just added counts as heard from (the core marks a new member active).
+        if (id !== n.id && !n.reachableAtMs.has(id)) n.reachableAtMs.set(id, this.nowMs)
         if (id !== n.id && o.raw !== undefined && o.pausedUntilMs === 0 && !this.blocked.has(`${n.id}>${id}`) && !this.blocked.has(`${id}>${n.id}`)) n.reachableAtMs.set(id, this.nowMs)
       }
     }

@@ -252,6 +252,17 @@ export class Raft {
 
   step(m: Message): void {
     assert(m.to === this.id, 'a message reaches its addressee')
+    if (m.type === 'vote' && m.term > this.term && !isVoter(this.conf, m.from) && !this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
+      // A node removed from the group (thesis §4.2.3) does not learn of it: nobody writes to
+      // it any more. Once told a newer term it steps down, then campaigns in its old
+      // membership; its term must not depose our leader each election timeout. Its log
+      // lacks its removal, so it is behind ours: we would refuse it anyway. A candidate we
+      // do not know as a voter but whose log is ahead of ours may hold an addNode we have
+      // not applied yet, and may need our vote: it is answered as usual. Learners apply the
+      // rule too: a learner raised to the removed node's term would reject the leader's
+      // appends with it and depose the leader just the same.
+      return
+    }
     if (m.term > this.term) {
       if (m.type === 'vote') {
         // Check-quorum lease (thesis §4.2.3): ignore a vote while we hear from a leader.
@@ -264,8 +275,14 @@ export class Raft {
         this.becomeFollower(m.term, fromLeader ? m.from : NONE)
       }
     } else if (m.term < this.term) {
-      if ((this.config.checkQuorum || this.config.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
-        // Tell a stale leader about our term, so that it steps down (etcd raft.go Step).
+      if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'readIndex') {
+        // Tell a stale leader about our term, so that it steps down (Raft §5.1: a reply
+        // carries the current term). etcd answers only with check-quorum or pre-vote on;
+        // without them the simulator found a leader that was partitioned away and then
+        // removed from the membership: the new leader no longer writes to it, nobody
+        // answered its heartbeats, and it led its own stale term forever. A removed
+        // follower forwarding reads to its old leader learns the term the same way, and
+        // stops taking reads it can only lose.
         this.send({ type: 'appResp', to: m.from, index: 0, reject: false, hint: 0 })
       } else if (m.type === 'vote') {
         // Raft §5.1: answer a stale candidate with our term. etcd answers only pre-votes;

@@ -161,6 +161,12 @@ export class RawNode {
     }
   }
 
+  /** The leader's view of each member's replication (etcd Status.Progress); empty unless leading. */
+  progress(): { readonly id: NodeId; readonly match: number; readonly next: number; readonly state: string }[] {
+    if (this.raft.role !== 'leader') return []
+    return [...this.raft.prs].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state }))
+  }
+
   /** The entries from `lo` to the last index (for simulators checking log matching); borrowed. */
   entriesFrom(lo: number): readonly Entry[] {
     const log = this.raft.log

@@ -1,11 +1,16 @@
 /** @module
- * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ticks T]`: runs N seeds (from S,
- * default 1), or with `--seed S` alone replays seed S and prints its trace on failure.
+ * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ticks T] [--storage] [--jobs J]`:
+ * runs N seeds (from S, default 1) on J worker threads (default: one per core), or with
+ * `--seed S` alone replays seed S and prints its trace on failure. `--storage` selects the
+ * storage fault class (torn writes, writes reaching the disk out of order), whose seeds are
+ * its own; `--lost-fsync` adds fsyncs that report success and lose the writes.
  * `--trace` prints the trace even when the seed passes; `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
  * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
  */
+import { availableParallelism } from 'node:os'
+import { runSeedsParallel } from './parallel.ts'
 import { buildMutant, loadMutants } from './mutants/apply.ts'
-import { replay, runSeeds } from './run.ts'
+import { replay } from './run.ts'
 import type { RaftModule } from './simulator.ts'
 
 function parse(argv: string[]): Map<string, string> {
@@ -30,6 +35,10 @@ const nodes = nodesArg === undefined ? undefined : (Number(nodesArg) as 3 | 5)
 const ticks = args.has('ticks') ? Number(args.get('ticks')) : undefined
 const seedArg = args.get('seed')
 const seedsArg = args.get('seeds')
+const lostFsync = args.has('lost-fsync')
+const storageFaults = args.has('storage') || lostFsync
+const jobs = Number(args.get('jobs') ?? availableParallelism())
+if (!Number.isSafeInteger(jobs) || jobs < 1) throw new RangeError(`Cannot run sim: --jobs ${args.get('jobs')} is not a positive integer`)
 let raft: RaftModule | undefined
 const mutantName = args.get('mutant')
 if (mutantName !== undefined) {
@@ -41,9 +50,10 @@ if (mutantName !== undefined) {
 }
 
 if (seedArg !== undefined && seedsArg === undefined) {
-  const r = replay({ seed: Number(seedArg), nodes, raft, faultTicks: ticks })
+  const r = replay({ seed: Number(seedArg), nodes, raft, faultTicks: ticks, storageFaults, lostFsync })
   if (r.violations.length > 0 || args.has('trace')) for (const line of r.trace) console.log(line)
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}`)
+  for (const v of r.detected) console.log(`seed ${r.seed} (${r.nodes} nodes): storage fault caught or cost only availability: ${v}`)
   console.log(`sim: 1 seeds, ${r.violations.length} violations`)
   process.exit(r.violations.length === 0 ? 0 : 1)
 }
@@ -54,15 +64,16 @@ if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`Cannot run 
 const started = Date.now()
 const TRACE_TAIL_LINES = 40
 let traced = false
-const { seeds, failures } = runSeeds({ first, count, nodes, faultTicks: ticks, raft }, (r) => {
-  for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}`)
+const flags = `${storageFaults ? (lostFsync ? ' --lost-fsync' : ' --storage') : ''}${mutantName !== undefined ? ` --mutant ${mutantName}` : ''}${ticks !== undefined ? ` --ticks ${ticks}` : ''}`
+const { seeds, failures, detected } = await runSeedsParallel({ first, count, nodes, faultTicks: ticks, storageFaults, lostFsync, mutant: mutantName, jobs }, (r) => {
+  for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}${flags}`)
   if (traced) return
   // The first failing seed's trace ends here; the replay command prints all of it.
   traced = true
-  const trace = replay({ seed: r.seed, nodes: r.nodes as 3 | 5, raft, faultTicks: ticks }).trace
+  const trace = replay({ seed: r.seed, nodes: r.nodes as 3 | 5, raft, faultTicks: ticks, storageFaults, lostFsync }).trace
   console.log(`  last ${TRACE_TAIL_LINES} of ${trace.length} trace lines:`)
   for (const line of trace.slice(-TRACE_TAIL_LINES)) console.log(`  | ${line}`)
 })
-console.log(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s)`)
+console.log(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s on ${jobs} threads${storageFaults ? `; storage faults caught or costing only availability in ${detected} seeds` : ''})`)
 console.log(`sim: ${seeds} seeds, ${failures.length} violations`)
 process.exit(failures.length === 0 ? 0 : 1)

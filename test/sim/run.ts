@@ -13,6 +13,9 @@ export interface SeedRange {
   readonly nodes?: 3 | 5
   readonly raft?: RaftModule
   readonly faultTicks?: number
+  /** The storage fault class (its own seeds). */
+  readonly storageFaults?: boolean
+  readonly lostFsync?: boolean
   /** Stop at the first violating seed (mutant hunting). */
   readonly stopAtFirst?: boolean
 }
@@ -26,7 +29,7 @@ export function runSeeds(range: SeedRange, onFailure?: (r: SimResult) => void): 
   let seeds = 0
   for (let seed = range.first; seed < range.first + range.count; seed++) {
     seeds++
-    const r = runSimulation({ seed, nodes: nodesFor(seed, range.nodes), raft: range.raft ?? raft, faultTicks: range.faultTicks })
+    const r = runSimulation({ seed, nodes: nodesFor(seed, range.nodes), raft: range.raft ?? raft, faultTicks: range.faultTicks, storageFaults: range.storageFaults, lostFsync: range.lostFsync })
     if (r.violations.length > 0) {
       failures.push(r)
       onFailure?.(r)
@@ -37,6 +40,6 @@ export function runSeeds(range: SeedRange, onFailure?: (r: SimResult) => void): 
 }
 
 /** Replays one seed with its trace. */
-export function replay(options: { seed: number; nodes?: 3 | 5; raft?: RaftModule; faultTicks?: number }): SimResult {
-  return runSimulation({ seed: options.seed, nodes: nodesFor(options.seed, options.nodes), raft: options.raft ?? raft, faultTicks: options.faultTicks, trace: true })
+export function replay(options: { seed: number; nodes?: 3 | 5; raft?: RaftModule; faultTicks?: number; storageFaults?: boolean; lostFsync?: boolean }): SimResult {
+  return runSimulation({ seed: options.seed, nodes: nodesFor(options.seed, options.nodes), raft: options.raft ?? raft, faultTicks: options.faultTicks, storageFaults: options.storageFaults, lostFsync: options.lostFsync, trace: true })
 }

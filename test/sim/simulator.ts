@@ -9,7 +9,8 @@
  * within a bounded number of ticks (TigerBeetle's VOPR, FoundationDB's simulation).
  * Pure: time is a counter, randomness a seeded Prng, so a seed replays one trace exactly.
  */
-import { AssertionError } from '../../core/assert.ts'
+import { assert, AssertionError } from '../../core/assert.ts'
+import * as realRaft from '../../core/raft/index.ts'
 import type { RawNode as RawNodeClass, Message, NodeId, Restored } from '../../core/raft/index.ts'
 import type { bootstrap, joiner } from '../../core/raft/index.ts'
 import { KvStore, decodePut, encodePut } from './kv.ts'
@@ -33,6 +34,14 @@ export interface SimOptions {
   /** Ticks after faults stop within which a leader must exist and every request must finish. */
   readonly livenessTicks?: number
   readonly trace?: boolean
+  /** The storage fault class: torn, reordered and lost writes (its own seeds; see storage.ts). */
+  readonly storageFaults?: boolean
+  /** With storageFaults: fsyncs that report success and lose the writes. */
+  readonly lostFsync?: boolean
+  /** Skip the progress phase and its fault-free reference run (the reference itself). */
+  readonly noProgressCheck?: boolean
+  /** Internal: run a fresh cluster of this shape without faults to measure its commit rate. */
+  readonly reference?: Shape
 }
 
 export interface SimResult {
@@ -42,15 +51,39 @@ export interface SimResult {
   readonly trace: string[]
   readonly ops: number
   readonly commits: number
+  /** Commits per tick in the progress phase, and the fault-free reference rate. */
+  readonly progressRate: number
+  readonly referenceRate: number
+  /** Storage-fault seeds: outcomes that show the fault was caught or cost only availability. */
+  readonly detected: string[]
 }
 
 const MS_PER_TICK = 10
+const ELECTION_TIMEOUT_TICKS = 10
+/** After faults stop, a leader behind a newer term hears of it from the first answer to its heartbeats. */
+const STALE_LEADER_TICKS_MAX = 3 * ELECTION_TIMEOUT_TICKS
+/** The progress phase: fault-free put load after the liveness check. */
+const PROGRESS_TICKS = 60
+const PAUSE_TICKS_MAX = 60
+const PROGRESS_FACTOR = 2
+const decoder = new TextDecoder()
+
+/** What decides the fault-free commit rate: the reference run of a shape uses the real core. */
+interface Shape {
+  readonly nodes: 3 | 5
+  readonly inflightCountMax: number
+  readonly appendEntriesCountMax: number
+  readonly preVote: boolean
+  readonly checkQuorum: boolean
+  readonly joiners: boolean
+  readonly clientCount: number
+}
 const CLIENT_TIMEOUT_MS = 250
 
 type ClientRequest = { readonly kind: 'put' | 'get'; readonly client: number; readonly seq: number; readonly key: string; readonly value: string }
 type ClientResponse = { readonly client: number; readonly seq: number; readonly ok: boolean; readonly value: string; readonly leader: NodeId }
 type Packet =
-  | { readonly kind: 'raft'; readonly msg: Message }
+  | { readonly kind: 'raft'; readonly msg: Message; readonly checksum?: number }
   | { readonly kind: 'request'; readonly to: NodeId; readonly req: ClientRequest }
   | { readonly kind: 'response'; readonly resp: ClientResponse }
 
@@ -67,6 +100,20 @@ interface SimNode {
   pendingReads: Map<string, { req: ClientRequest; index: number | undefined; sinceMs: number }>
   readCounter: number
   checkedCommit: number
+  /** Clock drift: this node's tick period (10 ms without drift). */
+  tickPeriodMs: number
+  nextTickMs: number
+  /** Process pause: no ticks and no input until then; input waits in `backlog`. */
+  pausedUntilMs: number
+  backlog: Packet[]
+  missedTicks: number
+  /** Own ticks as leader without a reachable quorum (check-quorum seeds), or behind a newer term after faults stop. */
+  isolatedTicks: number
+  staleTicks: number
+  removedTicks: number
+  /** As leader: when each voter was last reachable both ways (wall-clock ms, sampled every 10 ms). */
+  reachableAtMs: Map<NodeId, number>
+  leaderSinceMs: number
 }
 
 interface SimClient {
@@ -78,6 +125,9 @@ interface SimClient {
 
 class Violation extends Error {}
 
+/** Outcomes a storage fault may cause: a node stops on an assertion, or the group stops serving. */
+const TOLERATED_UNDER_STORAGE_FAULTS = /^(assertion|liveness|stale leader|isolated leader|progress|election safety):/
+
 export function runSimulation(options: SimOptions): SimResult {
   const sim = new Simulation(options)
   try {
@@ -87,8 +137,18 @@ export function runSimulation(options: SimOptions): SimResult {
     else if (err instanceof AssertionError || (err instanceof Error && err.name === 'AssertionError')) sim.violations.push(`assertion: ${err.message}`)
     else throw err
   }
-  return { seed: options.seed, nodes: options.nodes, violations: sim.violations, trace: sim.traceLines, ops: sim.history.length, commits: sim.committedTerms.length }
+  // Storage faults that lose acknowledged data must be caught (a node stops on an
+  // assertion, two leaders meet) or cost only availability; a wrong answer still fails.
+  const detected = options.storageFaults ? sim.violations.filter((v) => TOLERATED_UNDER_STORAGE_FAULTS.test(v)) : []
+  const violations = sim.violations.filter((v) => !detected.includes(v))
+  return {
+    seed: options.seed, nodes: options.nodes, violations, detected, trace: sim.traceLines, ops: sim.history.length, commits: sim.committedTerms.length,
+    progressRate: sim.progressRate, referenceRate: sim.referenceRate,
+  }
 }
+
+/** Commits per tick of a fault-free cluster of the real core, per cluster shape (computed once each). */
+const referenceRates = new Map<string, number>()
 
 class Simulation {
   readonly violations: string[] = []
@@ -119,6 +179,24 @@ class Simulation {
   private readonly snapshotEvery: number
   private readonly keys: string[]
   private readonly opP: number
+  /** Messages held back for up to several election timeouts (across crashes, restarts and elections). */
+  private readonly holdP: number
+  private readonly holdMaxMs: number
+  /** Process pauses (a GC or a stopped VM): the node misses ticks and input, then catches up at once. */
+  private readonly pauseP: number
+  /** Client reads sent to a leader that was deposed and may not know it yet. */
+  private readonly staleReadP: number
+  /** Phases in which clients mostly read, so that ReadIndex requests pile up at leaders. */
+  private readonly readHeavyP: number
+  private readHeavyUntilMs = 0
+  /** Messages whose bytes are flipped in flight; the receiver's checksum drops them. */
+  private readonly corruptP: number
+  private corruptedCount = 0
+  private readonly shape: Shape
+  private phase: 'faults' | 'liveness' | 'progress' = 'faults'
+  progressRate = 0
+  referenceRate = 0
+  private faultEndMs = 0
   /** Blocked directed links `from>to`, and when they heal. */
   private blocked = new Set<string>()
   private healAtMs = 0
@@ -127,6 +205,16 @@ class Simulation {
     this.prng = new Prng(options.seed)
     this.net = this.prng.fork()
     const p = this.prng
+    // The new fault kinds draw from their own generator, so that adding one does not
+    // reshuffle every older kind's schedule.
+    const q = this.prng.fork()
+    this.holdP = q.pick([0, 0.002, 0.01, 0.03])
+    this.holdMaxMs = q.pick([300, 600, 1000])
+    this.pauseP = q.pick([0, 0, 0.003, 0.01])
+    this.staleReadP = q.pick([0, 0.3, 0.7])
+    this.readHeavyP = q.pick([0, 0.005, 0.02])
+    this.corruptP = q.pick([0, 0, 0.01, 0.05])
+    const drift = q.chance(0.3)
     this.lossP = p.pick([0, 0.01, 0.05, 0.15])
     this.dupP = p.pick([0, 0.02, 0.1])
     this.delayMaxMs = p.pick([5, 20, 60])
@@ -145,24 +233,33 @@ class Simulation {
     const appendEntriesCountMax = storm ? p.pick([1, 2]) : p.pick([1, 2, 8, 64])
     // Most seeds run with pre-vote and check-quorum, some without either, so that the
     // plain Raft paths (a vote bumps the term; a cut-off leader stays) are covered too.
-    this.nodeConfig = { inflightCountMax, appendEntriesCountMax, preVote: p.chance(0.75), checkQuorum: p.chance(0.75) }
+    const preVote = p.chance(0.75)
+    const checkQuorum = p.chance(0.75)
     // Half the 5-node seeds found the group with 3 voters; nodes 4 and 5 start empty and
     // join through membership changes (they learn the membership from a snapshot).
     const joiners = options.nodes === 5 && p.chance(0.5)
-    const all = Array.from({ length: options.nodes }, (_, i) => i + 1)
-    const voters = joiners ? [1, 2, 3] : all
+    const clientCount = p.between(1, 4)
+    this.shape = options.reference ?? { nodes: options.nodes, inflightCountMax, appendEntriesCountMax, preVote, checkQuorum, joiners, clientCount }
+    // Most seeds run with pre-vote and check-quorum, some without either, so that the
+    // plain Raft paths (a vote bumps the term; a cut-off leader stays) are covered too.
+    this.nodeConfig = { inflightCountMax: this.shape.inflightCountMax, appendEntriesCountMax: this.shape.appendEntriesCountMax, preVote: this.shape.preVote, checkQuorum: this.shape.checkQuorum }
+    const all = Array.from({ length: this.shape.nodes }, (_, i) => i + 1)
+    const voters = this.shape.joiners ? [1, 2, 3] : all
     for (const id of all) {
       const jitter = p.fork()
+      const tickPeriodMs = drift && options.reference === undefined ? q.between(7, 13) : MS_PER_TICK
+      const initial = voters.includes(id) ? options.raft.bootstrap({ voters, learners: [] }) : options.raft.joiner()
       const node: SimNode = {
-        id, storage: new SimStorage(voters.includes(id) ? options.raft.bootstrap({ voters, learners: [] }) : options.raft.joiner()), raw: undefined, kv: new KvStore(), restartAtMs: 0,
+        id, storage: new SimStorage(initial, options.storageFaults ? q.fork() : undefined, options.lostFsync), raw: undefined, kv: new KvStore(), restartAtMs: 0,
         jitter, pendingPuts: new Map(), pendingReads: new Map(), readCounter: 0, checkedCommit: 0,
+        tickPeriodMs, nextTickMs: 0, pausedUntilMs: 0, backlog: [], missedTicks: 0, isolatedTicks: 0, staleTicks: 0, removedTicks: 0, reachableAtMs: new Map(), leaderSinceMs: -1,
       }
       this.nodes.push(node)
       this.start(node)
     }
-    const clientCount = p.between(1, 4)
-    for (let i = 1; i <= clientCount; i++) this.clients.push({ id: i, seq: 0, leaderHint: 0, outstanding: undefined })
-    this.trace(`seed ${options.seed}: ${options.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${inflightCountMax} batch ${appendEntriesCountMax} preVote ${this.nodeConfig.preVote} checkQuorum ${this.nodeConfig.checkQuorum} clients ${clientCount} keys ${this.keys.length}${joiners ? ' joiners 4,5' : ''}`)
+    for (let i = 1; i <= this.shape.clientCount; i++) this.clients.push({ id: i, seq: 0, leaderHint: 0, outstanding: undefined })
+    if (this.options.trace) this.trace(`seed ${options.seed}: ${this.shape.nodes} nodes loss ${this.lossP} dup ${this.dupP} delay<=${this.delayMaxMs}ms crash ${this.crashP} leaderCrash ${this.leaderCrashP} midReadyCrash ${this.midReadyCrashP} newLeaderCrash ${this.newLeaderCrashP} partition ${this.partitionP} snapshotEvery ${this.snapshotEvery} inflight ${this.shape.inflightCountMax} batch ${this.shape.appendEntriesCountMax} preVote ${preVote} checkQuorum ${checkQuorum} clients ${this.shape.clientCount} keys ${this.keys.length}${this.shape.joiners ? ' joiners 4,5' : ''}`)
+    if (this.options.trace) this.trace(`  hold ${this.holdP} <=${this.holdMaxMs}ms pause ${this.pauseP} staleRead ${this.staleReadP} readHeavy ${this.readHeavyP} corrupt ${this.corruptP} tick periods ${this.nodes.map((n) => n.tickPeriodMs).join(',')}ms${options.storageFaults ? ` storage faults${options.lostFsync ? ' with lost fsyncs' : ''}` : ''}${options.reference ? ' (fault-free reference)' : ''}`)
   }
 
   private readonly nodeConfig: { inflightCountMax: number; appendEntriesCountMax: number; preVote: boolean; checkQuorum: boolean }
@@ -172,24 +269,29 @@ class Simulation {
   }
 
   private fail(message: string): never {
-    this.trace(`VIOLATION ${message}`)
+    if (this.options.trace) this.trace(`VIOLATION ${message}`)
     throw new Violation(message)
   }
 
   private start(node: SimNode): void {
     const restored: Restored = node.storage.restore()
     node.raw = new this.options.raft.RawNode({
-      id: node.id, randomInt: (n) => node.jitter.int(n), electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2,
+      id: node.id, randomInt: (n) => node.jitter.int(n), electionTimeoutTicks: ELECTION_TIMEOUT_TICKS, heartbeatTimeoutTicks: 2,
       ...this.nodeConfig,
     }, restored)
     node.kv = KvStore.restore(restored.snapshot.data, restored.snapshot.meta.index)
     node.pendingPuts = new Map()
     node.pendingReads = new Map()
     node.checkedCommit = restored.snapshot.meta.index
+    node.isolatedTicks = 0
+    node.staleTicks = 0
+    node.removedTicks = 0
+    node.reachableAtMs = new Map()
+    node.leaderSinceMs = -1
   }
 
   run(): void {
-    const faultMs = (this.options.faultTicks ?? 3000) * MS_PER_TICK
+    const faultMs = (this.options.reference !== undefined ? 0 : this.options.faultTicks ?? 3000) * MS_PER_TICK
     const livenessMs = (this.options.livenessTicks ?? 200) * MS_PER_TICK
     for (; this.nowMs < faultMs; this.nowMs++) this.step()
     this.heal()
@@ -197,38 +299,102 @@ class Simulation {
     for (; this.nowMs < deadline && !this.quiet(); this.nowMs++) this.step()
     if (!this.quiet()) {
       const open = this.clients.filter((c) => c.outstanding).map((c) => `client ${c.id} seq ${c.seq}`)
-      const lagging = this.nodes.filter((n) => n.raw !== undefined).map((n) => `n${n.id} applied ${n.raw!.status().applied}/${n.raw!.status().lastIndex}`)
+      const lagging = this.nodes.filter((n) => n.raw !== undefined).map((n) => `n${n.id} ${n.raw!.status().role} t${n.raw!.status().hardState.term} applied ${n.raw!.status().applied}/${n.raw!.status().lastIndex}`)
       this.fail(`liveness: ${livenessMs / MS_PER_TICK} ticks after faults stopped, leader ${this.currentLeader()?.id ?? 'none'}, unfinished: ${open.join(', ') || 'none'}; ${lagging.join(', ')}`)
     }
+    this.checkReplicasEqual()
+    if (!this.options.noProgressCheck) this.checkProgress()
     const bad = checkLinearizable(this.history)
     if (bad.length > 0) this.fail(`linearizability: history of key(s) ${bad.join(', ')} is not linearizable`)
   }
 
-  /** Liveness: a leader, no unfinished request, and every member has applied the leader's whole log. */
+  /** Liveness: one leader, no unfinished request, and every member has applied the leader's whole log. */
   private quiet(): boolean {
     const leader = this.currentLeader()
     if (leader === undefined || this.clients.some((c) => c.outstanding !== undefined)) return false
+    if (this.nodes.some((n) => n !== leader && n.raw?.status().role === 'leader')) return false
     const s = leader.raw!.status()
     return [...s.confState.voters, ...s.confState.learners].every((id) => (this.nodes[id - 1].raw?.status().applied ?? 0) >= s.lastIndex)
   }
 
+  /** The node leading the highest term (a deposed leader that was not told may still think it leads). */
   private currentLeader(): SimNode | undefined {
-    return this.nodes.find((n) => n.raw?.status().role === 'leader')
+    let best: SimNode | undefined
+    for (const n of this.nodes) {
+      const s = n.raw?.status()
+      if (s?.role === 'leader' && (best === undefined || s.hardState.term > best.raw!.status().hardState.term)) best = n
+    }
+    return best
+  }
+
+  /** Once quiet, every member has applied the same entries: their state machines must be byte-equal. */
+  private checkReplicasEqual(): void {
+    const leader = this.currentLeader()!
+    const conf = leader.raw!.status().confState
+    const expected = decoder.decode(leader.kv.snapshot())
+    for (const id of [...conf.voters, ...conf.learners]) {
+      const image = decoder.decode(this.nodes[id - 1].kv.snapshot())
+      if (image !== expected) this.fail(`replicas differ: n${id} applied state ${image} differs from leader n${leader.id}'s ${expected}`)
+    }
+  }
+
+  /** Fault-free load for a while: commits per tick must stay within PROGRESS_FACTOR of a fresh cluster's. */
+  private checkProgress(): void {
+    // Messages held during the faults may still arrive (up to a second late) and set off
+    // elections: the rate is measured once the network has delivered them all.
+    const settledMs = this.faultEndMs + Math.max(this.delayMaxMs * 5, this.holdP > 0 ? this.holdMaxMs : 0) + MS_PER_TICK
+    for (; this.nowMs < settledMs; this.nowMs++) this.step()
+    const deadline = this.nowMs + (this.options.livenessTicks ?? 200) * MS_PER_TICK
+    for (; this.nowMs < deadline && !this.quiet(); this.nowMs++) this.step()
+    if (!this.quiet()) this.fail(`liveness: no quiet leader once the messages held during the faults had arrived`)
+    const leader = this.currentLeader()!
+    for (const c of this.clients) c.leaderHint = leader.id
+    this.phase = 'progress'
+    const before = this.committedTerms.length
+    const end = this.nowMs + PROGRESS_TICKS * MS_PER_TICK
+    for (; this.nowMs < end; this.nowMs++) this.step()
+    this.progressRate = (this.committedTerms.length - before) / PROGRESS_TICKS
+    if (this.options.trace) this.trace(`progress: ${this.progressRate} commits per tick`)
+    if (this.options.reference !== undefined) return
+    // Pre-vote and check-quorum do not change the steady-state rate: one reference serves both.
+    const shape: Shape = { ...this.shape, preVote: true, checkQuorum: true }
+    const key = JSON.stringify(shape)
+    let reference = referenceRates.get(key)
+    if (reference === undefined) {
+      const r = runSimulation({ seed: 1, nodes: shape.nodes, raft: realRaft, reference: shape })
+      assert(r.violations.length === 0, `the fault-free reference run passes: ${r.violations.join('; ')}`)
+      reference = r.progressRate
+      referenceRates.set(key, reference)
+    }
+    this.referenceRate = reference
+    if (this.progressRate * PROGRESS_FACTOR < reference) {
+      this.fail(`progress: ${this.progressRate} commits per tick after faults stopped, under 1/${PROGRESS_FACTOR} of a fault-free cluster's ${reference}`)
+    }
   }
 
   private heal(): void {
-    this.faulty = false
     this.blocked.clear()
-    this.trace('faults stop: partitions healed, crashed nodes restart, no loss')
+    // Paused nodes catch up first, as the last faults: the checks of a fault-free cluster
+    // start once every node runs on time.
+    for (const n of this.nodes) if (n.pausedUntilMs !== 0 && n.raw !== undefined) this.resume(n)
+    this.faulty = false
+    this.faultEndMs = this.nowMs
+    this.phase = 'liveness'
+    this.trace('faults stop: partitions healed, paused nodes resume, crashed nodes restart, no loss, clocks agree')
     for (const n of this.nodes) {
+      n.tickPeriodMs = MS_PER_TICK
+      n.nextTickMs = this.nowMs
+      if (n.pausedUntilMs !== 0 && n.raw !== undefined) this.resume(n)
+      n.pausedUntilMs = 0
       if (n.raw === undefined) {
         this.start(n)
-        this.trace(`n${n.id} restarts`)
+        if (this.options.trace) this.trace(`n${n.id} restarts`)
       }
     }
   }
 
   private step(): void {
+    let changed = false
     const due = this.inflight.get(this.nowMs)
     if (due !== undefined) {
       this.inflight.delete(this.nowMs)
@@ -237,24 +403,120 @@ class Simulation {
         ;[due[i], due[j]] = [due[j], due[i]]
       }
       for (const p of due) this.deliver(p)
+      changed = true
     }
-    if (this.nowMs % MS_PER_TICK === 0) {
-      if (this.faulty) this.injectFaults()
-      for (const n of this.nodes) {
-        if (n.raw === undefined && this.faulty && this.nowMs >= n.restartAtMs) {
-          this.start(n)
-          this.trace(`n${n.id} restarts at term ${n.raw!.status().hardState.term}`)
-        }
-        if (n.raw === undefined) continue
-        n.raw.tick()
-        this.drain(n)
+    if (this.nowMs % MS_PER_TICK === 0 && this.faulty) {
+      this.injectFaults()
+      if (this.nodeConfig.checkQuorum) this.sampleReachability()
+      changed = true
+    }
+    // Each node ticks on its own clock: with drift, some run fast and some slow.
+    for (const n of this.nodes) {
+      if (this.nowMs < n.nextTickMs) continue
+      n.nextTickMs = this.nowMs + n.tickPeriodMs
+      changed = true
+      if (n.raw === undefined && this.faulty && this.nowMs >= n.restartAtMs) {
+        this.start(n)
+        if (this.options.trace) this.trace(`n${n.id} restarts at term ${n.raw!.status().hardState.term}`)
       }
-      this.tickClients()
+      if (n.raw === undefined) continue
+      if (n.pausedUntilMs > this.nowMs) {
+        n.missedTicks++
+        continue
+      }
+      if (n.pausedUntilMs !== 0) this.resume(n)
+      this.tickNode(n)
     }
+    if (this.nowMs % MS_PER_TICK === 0) this.tickClients()
     // Every step that changed anything is checked (a step with no delivery and no tick changes nothing).
-    if (due !== undefined || this.nowMs % MS_PER_TICK === 0) {
+    if (changed) {
       this.checkSafety()
       this.checkLogMatching()
+      if (this.nowMs % MS_PER_TICK === 0) this.checkMatchIndexes()
+    }
+  }
+
+  private tickNode(n: SimNode): void {
+    if (n.raw === undefined) return
+    n.raw.tick()
+    this.drain(n)
+    this.checkLeaderBounds(n)
+  }
+
+  /** A paused process wakes up: its timers fire at once and the input that waited arrives. */
+  private resume(n: SimNode): void {
+    const backlog = n.backlog
+    const ticks = n.missedTicks
+    n.pausedUntilMs = 0
+    n.backlog = []
+    n.missedTicks = 0
+    if (this.options.trace) this.trace(`n${n.id} resumes ${ticks} ticks and ${backlog.length} messages behind`)
+    // What waited in the socket buffers arrives in any order: a client read that came in
+    // during the pause may be handled before an acknowledgement sent before it.
+    for (let i = backlog.length - 1; i > 0; i--) {
+      const j = this.prng.int(i + 1)
+      ;[backlog[i], backlog[j]] = [backlog[j], backlog[i]]
+    }
+    const ticksFirst = this.prng.chance(0.5)
+    if (ticksFirst) for (let i = 0; i < ticks; i++) this.tickNode(n)
+    for (const p of backlog) this.deliver(p)
+    if (!ticksFirst) for (let i = 0; i < ticks; i++) this.tickNode(n)
+  }
+
+  /** Notes, for every node that believes it leads, which of its voters it can reach both ways now. */
+  private sampleReachability(): void {
+    for (const n of this.nodes) {
+      const s = n.raw?.status()
+      if (s === undefined || s.role !== 'leader') continue
+      for (const id of s.confState.voters) {
+        const o = this.nodes[id - 1]
+        // A voter just added counts as heard from (the core marks a new member active).
+        if (id !== n.id && !n.reachableAtMs.has(id)) n.reachableAtMs.set(id, this.nowMs)
+        if (id !== n.id && o.raw !== undefined && o.pausedUntilMs === 0 && !this.blocked.has(`${n.id}>${id}`) && !this.blocked.has(`${id}>${n.id}`)) n.reachableAtMs.set(id, this.nowMs)
+      }
+    }
+  }
+
+  /**
+   * With check-quorum, a leader that for a whole window could not reach a quorum of its
+   * voters steps down within an election timeout (its own ticks). The window covers two
+   * election timeouts of its clock (check-quorum looks back one, not aligned) plus the
+   * longest a message can have been delayed or waited at a paused node.
+   * Once faults stop, a leader behind a newer term held by one of its voters or by another
+   * leader (deposed, or removed from the membership, while cut off) steps down within a few
+   * election timeouts: the first answer to its heartbeats tells it.
+   */
+  private checkLeaderBounds(n: SimNode): void {
+    const s = n.raw?.status()
+    if (s === undefined || s.role !== 'leader') {
+      n.isolatedTicks = 0
+      n.staleTicks = 0
+      n.removedTicks = 0
+      n.reachableAtMs.clear()
+      n.leaderSinceMs = -1
+      return
+    }
+    if (n.leaderSinceMs < 0) n.leaderSinceMs = this.nowMs
+    // A leader that applied its own removal steps down (etcd): it must not lead a group it is not in.
+    n.removedTicks = s.confState.voters.includes(n.id) ? 0 : n.removedTicks + 1
+    if (n.removedTicks > 1) this.fail(`removed leader: n${n.id} still leads term ${s.hardState.term} after applying its removal (voters ${s.confState.voters.join(',')})`)
+    if (this.faulty && this.nodeConfig.checkQuorum) {
+      const maxDelayMs = Math.max(this.delayMaxMs * 5, this.holdP > 0 ? this.holdMaxMs : 0) + (this.pauseP > 0 ? PAUSE_TICKS_MAX * MS_PER_TICK : 0)
+      const windowMs = 2 * ELECTION_TIMEOUT_TICKS * n.tickPeriodMs + maxDelayMs + 2 * MS_PER_TICK
+      const heard = 1 + s.confState.voters.filter((id) => id !== n.id && (n.reachableAtMs.get(id) ?? -Infinity) >= this.nowMs - windowMs).length
+      const isolated = heard < Math.floor(s.confState.voters.length / 2) + 1 && this.nowMs - n.leaderSinceMs > windowMs
+      n.isolatedTicks = isolated ? n.isolatedTicks + 1 : 0
+      // Two election timeouts: a leadership transfer restarts the leader's election timer.
+      if (n.isolatedTicks > 2 * ELECTION_TIMEOUT_TICKS + 2) this.fail(`isolated leader: n${n.id} still leads term ${s.hardState.term}, ${n.isolatedTicks} of its ticks after ${windowMs}ms without a reachable quorum`)
+    }
+    if (!this.faulty) {
+      const voters = new Set(s.confState.voters)
+      const newer = this.nodes.some((o) => {
+        const os = o.raw?.status()
+        return os !== undefined && os.hardState.term > s.hardState.term && (voters.has(o.id) || os.role === 'leader')
+      })
+      n.staleTicks = newer ? n.staleTicks + 1 : 0
+      if (n.staleTicks > STALE_LEADER_TICKS_MAX) this.fail(`stale leader: n${n.id} still leads term ${s.hardState.term} ${n.staleTicks} ticks after faults stopped, behind a newer term (voters in its view: ${s.confState.voters.join(',')})`)
     }
   }
 
@@ -267,12 +529,26 @@ class Simulation {
     }
     const copies = this.faulty && this.net.chance(this.dupP) ? 2 : 1
     for (let i = 0; i < copies; i++) {
-      const long = this.faulty && this.net.chance(0.05)
-      const delay = 1 + this.net.int(this.faulty ? (long ? this.delayMaxMs * 5 : this.delayMaxMs) : 5)
+      let packet = p
+      let delay: number
+      // Acknowledgements are held five times as often: a late one reaching a leader of a later
+      // term is the schedule behind counting an old term's acks toward commit.
+      if (this.faulty && p.kind === 'raft' && this.holdP > 0 && this.net.chance(p.msg.type === 'appResp' ? this.holdP * 5 : this.holdP)) {
+        // Held for two election timeouts or more: it may arrive after crashes, restarts and elections.
+        delay = 2 * ELECTION_TIMEOUT_TICKS * MS_PER_TICK + this.net.int(this.holdMaxMs - 2 * ELECTION_TIMEOUT_TICKS * MS_PER_TICK)
+      } else {
+        const long = this.faulty && this.net.chance(0.05)
+        delay = 1 + this.net.int(this.faulty ? (long ? this.delayMaxMs * 5 : this.delayMaxMs) : 5)
+      }
+      if (p.kind === 'raft' && this.corruptP > 0) {
+        // The sender seals each message with a checksum; a flipped bit on the wire breaks it.
+        const sum = messageChecksum(p.msg)
+        packet = { kind: 'raft', msg: this.faulty && this.net.chance(this.corruptP) ? corrupt(p.msg, this.net) : p.msg, checksum: sum }
+      }
       const at = this.nowMs + delay
       let bucket = this.inflight.get(at)
       if (bucket === undefined) this.inflight.set(at, (bucket = []))
-      bucket.push(p)
+      bucket.push(packet)
     }
   }
 
@@ -282,6 +558,15 @@ class Simulation {
         const n = this.nodes[p.msg.to - 1]
         if (n?.raw === undefined) return
         if (this.faulty && this.blocked.has(`${p.msg.from}>${p.msg.to}`)) return
+        if (n.pausedUntilMs !== 0) {
+          n.backlog.push(p)
+          return
+        }
+        if (p.checksum !== undefined && messageChecksum(p.msg) !== p.checksum) {
+          this.corruptedCount++
+          if (this.options.trace) this.trace(`n${p.msg.to} drops a corrupted message from n${p.msg.from} (checksum mismatch)`)
+          return
+        }
         if (this.options.trace) this.trace(`n${p.msg.to} <- n${p.msg.from} ${describe(p.msg)}`)
         n.raw.step(p.msg)
         this.drain(n)
@@ -290,6 +575,10 @@ class Simulation {
       case 'request': {
         const n = this.nodes[p.to - 1]
         if (n.raw === undefined) return
+        if (n.pausedUntilMs !== 0) {
+          n.backlog.push(p)
+          return
+        }
         this.handleRequest(n, p.req)
         this.drain(n)
         break
@@ -316,7 +605,7 @@ class Simulation {
       if (rd.entries.length > 0) n.storage.write({ kind: 'entries', entries: rd.entries })
       if (rd.hardState !== undefined) n.storage.write({ kind: 'hardState', hardState: rd.hardState })
       if (rd.mustSync) n.storage.sync()
-      if (rd.softState !== undefined) this.trace(`n${n.id} is ${rd.softState.role}, leader ${rd.softState.leader}, term ${raw.status().hardState.term}`)
+      if (rd.softState !== undefined && this.options.trace) this.trace(`n${n.id} is ${rd.softState.role}, leader ${rd.softState.leader}, term ${raw.status().hardState.term}`)
       const newLeader = rd.softState?.role === 'leader'
       if (this.faulty && this.prng.chance(newLeader ? this.newLeaderCrashP : this.midReadyCrashP)) {
         this.crash(n, 'before sending its Ready')
@@ -325,10 +614,10 @@ class Simulation {
       for (const m of rd.messages) this.send({ kind: 'raft', msg: m }, m.from, m.to)
       if (rd.snapshot !== undefined) {
         n.kv = KvStore.restore(rd.snapshot.data, rd.snapshot.meta.index)
-        this.trace(`n${n.id} installs snapshot at ${rd.snapshot.meta.index}`)
+        if (this.options.trace) this.trace(`n${n.id} installs snapshot at ${rd.snapshot.meta.index}`)
       }
       for (const e of rd.committedEntries) {
-        const fingerprint = `${e.term}:${e.type}:${new TextDecoder().decode(e.data)}`
+        const fingerprint = `${e.term}:${e.type}:${decoder.decode(e.data)}`
         const seen = this.appliedData[e.index]
         if (seen === undefined) this.appliedData[e.index] = fingerprint
         else if (seen !== fingerprint) this.fail(`state machine safety: n${n.id} applies ${fingerprint} at ${e.index}, another node applied ${seen}`)
@@ -355,7 +644,7 @@ class Simulation {
       if (n.kv.applied - raw.firstIndex() + 1 >= this.snapshotEvery) {
         const snapshot = raw.compact(n.kv.snapshot())
         n.storage.write({ kind: 'compact', snapshot })
-        this.trace(`n${n.id} compacts to ${snapshot.meta.index}`)
+        if (this.options.trace) this.trace(`n${n.id} compacts to ${snapshot.meta.index}`)
       }
     }
   }
@@ -396,15 +685,20 @@ class Simulation {
     c.leaderHint = resp.leader
     const op = this.history[o.op]
     this.history[o.op] = { ...op, value: o.req.kind === 'get' ? resp.value : op.value, returnTime: this.nowMs }
-    this.trace(`client ${c.id} ${o.req.kind} ${o.req.key} = ${this.history[o.op].value} done`)
+    if (this.options.trace) this.trace(`client ${c.id} ${o.req.kind} ${o.req.key} = ${this.history[o.op].value} done`)
     c.outstanding = undefined
   }
 
   private tickClients(): void {
+    if (this.faulty && this.nowMs >= this.readHeavyUntilMs && this.readHeavyP > 0 && this.prng.chance(this.readHeavyP)) {
+      this.readHeavyUntilMs = this.nowMs + this.prng.between(20, 100) * MS_PER_TICK
+      if (this.options.trace) this.trace(`read-heavy phase until ${this.readHeavyUntilMs}ms`)
+    }
+    const readHeavy = this.faulty && this.nowMs < this.readHeavyUntilMs
     for (const c of this.clients) {
       if (c.outstanding === undefined) {
-        if (!this.faulty || !this.prng.chance(this.opP)) continue
-        const kind = this.prng.chance(0.5) ? 'put' : 'get'
+        if (this.phase === 'liveness' || !this.prng.chance(this.phase === 'progress' ? 1 : readHeavy ? 0.9 : this.opP)) continue
+        const kind = this.phase === 'progress' ? 'put' : readHeavy ? (this.prng.chance(0.9) ? 'get' : 'put') : this.prng.chance(0.5) ? 'put' : 'get'
         const key = this.prng.pick(this.keys)
         const req: ClientRequest = { kind, client: c.id, seq: ++c.seq, key, value: kind === 'put' ? `${c.id}.${c.seq}` : '' }
         this.history.push({ client: c.id, key, kind, value: req.value, callTime: this.nowMs, returnTime: Infinity })
@@ -412,12 +706,27 @@ class Simulation {
       }
       const o = c.outstanding
       if (this.nowMs < o.deadlineMs) continue
-      const to = c.leaderHint !== 0 && this.prng.chance(0.8) ? c.leaderHint : this.prng.between(1, this.nodes.length)
+      let to = c.leaderHint !== 0 && this.prng.chance(0.8) ? c.leaderHint : this.prng.between(1, this.nodes.length)
+      if (o.req.kind === 'get' && this.faulty && this.staleReadP > 0 && this.prng.chance(this.staleReadP)) {
+        // Aim the read at a leader deposed and not yet told: it must not answer from its stale state.
+        const deposed = this.deposedLeader()
+        if (deposed !== undefined) to = deposed.id
+      }
       c.leaderHint = 0
       o.deadlineMs = this.nowMs + CLIENT_TIMEOUT_MS
-      this.trace(`client ${c.id} -> n${to} ${o.req.kind} ${o.req.key} ${o.req.value} seq ${o.req.seq}`)
+      if (this.options.trace) this.trace(`client ${c.id} -> n${to} ${o.req.kind} ${o.req.key} ${o.req.value} seq ${o.req.seq}`)
       this.send({ kind: 'request', to, req: o.req }, 'client', to)
     }
+  }
+
+  /** A node that still believes it leads while some node has moved to a newer term. */
+  private deposedLeader(): SimNode | undefined {
+    let maxTerm = 0
+    for (const n of this.nodes) maxTerm = Math.max(maxTerm, n.raw?.status().hardState.term ?? 0)
+    return this.nodes.find((n) => {
+      const s = n.raw?.status()
+      return s?.role === 'leader' && s.hardState.term < maxTerm
+    })
   }
 
   // ---- faults ----
@@ -433,6 +742,15 @@ class Simulation {
       this.crash(target, 'as leader')
     }
     if (live.length > 0 && p.chance(0.05)) p.pick(live).storage.flushSome(p)
+    if (this.pauseP > 0 && live.length > 0 && p.chance(this.pauseP)) {
+      // Half the pauses hit the leader: it wakes up deposed, with reads and a backlog of ticks.
+      const leaderNow = this.currentLeader()
+      const n = leaderNow !== undefined && p.chance(0.5) ? leaderNow : p.pick(live)
+      if (n.pausedUntilMs === 0) {
+        n.pausedUntilMs = this.nowMs + p.between(5, PAUSE_TICKS_MAX) * MS_PER_TICK
+        if (this.options.trace) this.trace(`n${n.id} pauses until ${n.pausedUntilMs}ms`)
+      }
+    }
     if (this.blocked.size > 0 && this.nowMs >= this.healAtMs) {
       this.blocked.clear()
       this.trace('partition heals')
@@ -451,7 +769,7 @@ class Simulation {
         }
       }
       this.healAtMs = this.nowMs + p.between(5, 100) * MS_PER_TICK
-      this.trace(`partition ${oneWay ? 'one-way' : 'symmetric'} [${[...side].join(',')}] | rest until ${this.healAtMs}ms`)
+      if (this.options.trace) this.trace(`partition ${oneWay ? 'one-way' : 'symmetric'} [${[...side].join(',')}] | rest until ${this.healAtMs}ms`)
     }
     const leader = this.currentLeader()
     if (leader !== undefined && p.chance(0.01)) {
@@ -466,8 +784,11 @@ class Simulation {
   private crash(n: SimNode, when: string): void {
     n.storage.crash(this.prng)
     n.raw = undefined
+    n.pausedUntilMs = 0
+    n.backlog = []
+    n.missedTicks = 0
     n.restartAtMs = this.nowMs + this.prng.between(1, 60) * MS_PER_TICK
-    this.trace(`n${n.id} crashes ${when}`)
+    if (this.options.trace) this.trace(`n${n.id} crashes ${when}`)
   }
 
   private changeMembership(leader: SimNode): void {
@@ -476,14 +797,18 @@ class Simulation {
     const minVoters = this.nodes.length === 5 ? 3 : 2
     const outside = this.nodes.map((n) => n.id).filter((id) => !conf.voters.includes(id))
     let change: { type: 'addNode' | 'addLearner' | 'removeNode'; nodeId: NodeId }
-    if (outside.length > 0 && (conf.voters.length <= minVoters || p.chance(0.6))) {
+    const deposed = this.deposedLeader()
+    if (deposed !== undefined && deposed !== leader && conf.voters.includes(deposed.id) && conf.voters.length > minVoters && p.chance(0.5)) {
+      // Remove the old leader while it is cut off: it never hears of its removal.
+      change = { type: 'removeNode', nodeId: deposed.id }
+    } else if (outside.length > 0 && (conf.voters.length <= minVoters || p.chance(0.6))) {
       const id = p.pick(outside)
       change = { type: conf.learners.includes(id) ? 'addNode' : 'addLearner', nodeId: id }
     } else if (conf.voters.length > minVoters) {
       change = { type: 'removeNode', nodeId: p.pick(conf.voters) }
     } else return
     const r = leader.raw!.proposeMembershipChange(change)
-    this.trace(`n${leader.id} proposes ${change.type} n${change.nodeId}: ${r.ok ? `index ${r.index}` : r.reason}`)
+    if (this.options.trace) this.trace(`n${leader.id} proposes ${change.type} n${change.nodeId}: ${r.ok ? `index ${r.index}` : r.reason}`)
     this.drain(leader)
   }
 
@@ -518,6 +843,31 @@ class Simulation {
     }
   }
 
+  /**
+   * A leader's match index for a member is a promise: that member acknowledged, in this
+   * leader's term, holding the leader's log up to it. While the member is still in that
+   * term nothing else can have changed its log below it (storage faults aside), so its
+   * entry there has the leader's term. A count of an old term's acknowledgement, or an
+   * acknowledgement of entries the follower holds from another leader, breaks this.
+   */
+  private checkMatchIndexes(): void {
+    if (this.options.storageFaults) return
+    for (const n of this.nodes) {
+      const raw = n.raw
+      if (raw === undefined) continue
+      const progress = raw.progress()
+      if (progress.length === 0) continue
+      const term = raw.status().hardState.term
+      for (const pr of progress) {
+        const f = this.nodes[pr.id - 1]?.raw
+        if (pr.id === n.id || f === undefined || pr.match === 0 || f.status().hardState.term !== term) continue
+        if (pr.match < f.firstIndex() || pr.match < raw.firstIndex()) continue
+        const theirs = f.term(pr.match)
+        if (theirs !== raw.term(pr.match)) this.fail(`match index: leader n${n.id} (term ${term}) holds match ${pr.match} for n${pr.id}, whose entry there has term ${theirs ?? 'none'}, the leader's ${raw.term(pr.match) ?? 'none'}`)
+      }
+    }
+  }
+
   /** Raft §5.3 Log Matching: if two logs hold an entry with the same index and term, they agree up to it. */
   private checkLogMatching(): void {
     const live = this.nodes.filter((n) => n.raw !== undefined)
@@ -525,7 +875,9 @@ class Simulation {
       for (let y = x + 1; y < live.length; y++) {
         const a = live[x].raw!
         const b = live[y].raw!
-        const lo = Math.max(a.firstIndex(), b.firstIndex())
+        // Entries up to a node's commit index were checked against committedTerms in
+        // checkSafety, so two logs already agree below the lower of their commit indexes.
+        const lo = Math.max(a.firstIndex(), b.firstIndex(), Math.min(live[x].checkedCommit, live[y].checkedCommit))
         const hi = Math.min(a.status().lastIndex, b.status().lastIndex)
         let matched = false
         for (let i = hi; i >= lo; i--) {
@@ -553,4 +905,55 @@ function describe(m: Message): string {
     default:
       return `${m.type} t${m.term}`
   }
+}
+
+/** FNV-1a over a message's fields and payload bytes: the checksum the transport seals a message with. */
+export function messageChecksum(m: Message): number {
+  let h = 0x811c9dc5
+  const mix = (x: number) => {
+    h = Math.imul(h ^ (x & 0xffff), 0x01000193)
+    h = Math.imul(h ^ (x >>> 16), 0x01000193)
+  }
+  const bytes = (b: Uint8Array) => {
+    mix(b.byteLength)
+    for (let i = 0; i < b.byteLength; i++) h = Math.imul(h ^ b[i], 0x01000193)
+  }
+  const record = m as unknown as Record<string, unknown>
+  for (const k in record) {
+    const v = record[k]
+    if (typeof v === 'number') mix(v)
+    else if (typeof v === 'boolean') mix(v ? 1 : 2)
+    else if (typeof v === 'string') for (let i = 0; i < v.length; i++) mix(v.charCodeAt(i))
+  }
+  if (m.type === 'app') {
+    for (const e of m.entries) {
+      mix(e.index)
+      mix(e.term)
+      mix(e.type === 'normal' ? 1 : 2)
+      bytes(e.data)
+    }
+  } else if (m.type === 'snap') {
+    mix(m.snapshot.meta.index)
+    mix(m.snapshot.meta.term)
+    bytes(m.snapshot.data)
+  }
+  return h >>> 0
+}
+
+/** A copy of `m` with one bit flipped in a number field or in a payload byte. */
+function corrupt(m: Message, prng: Prng): Message {
+  const copy = { ...m } as Record<string, unknown>
+  if (m.type === 'app' && m.entries.length > 0 && prng.chance(0.5)) {
+    const entries = [...m.entries]
+    const i = prng.int(entries.length)
+    const data = entries[i].data.byteLength === 0 ? new Uint8Array(1) : new Uint8Array(entries[i].data)
+    data[prng.int(data.byteLength)] ^= 1 << prng.int(8)
+    entries[i] = { ...entries[i], data }
+    copy.entries = entries
+    return copy as unknown as Message
+  }
+  const fields = Object.keys(copy).filter((k) => typeof copy[k] === 'number')
+  const k = prng.pick(fields)
+  copy[k] = (copy[k] as number) ^ (1 << prng.int(8))
+  return copy as unknown as Message
 }

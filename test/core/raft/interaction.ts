@@ -6,9 +6,9 @@
  * `deliver` moves them; partitions drop them.
  */
 import { assert } from '../../../core/assert.ts'
-import {
-  bootstrap, joiner, RawNode, type ConfChange, type Message, type NodeId, type ReadState,
-} from '../../../core/raft/index.ts'
+import * as realRaft from '../../../core/raft/index.ts'
+import type { ConfChange, Entry, Message, NodeId, RawNode, ReadState } from '../../../core/raft/index.ts'
+import type { RaftModule } from '../../sim/simulator.ts'
 import { SimStorage } from '../../sim/storage.ts'
 
 interface Node {
@@ -25,6 +25,9 @@ export class Interaction {
   private cut = new Set<string>()
   private options = { preVote: true, checkQuorum: true, appendEntriesCountMax: 64 }
 
+  /** `raft` is the core under test: a planted-bug copy when a mutant is checked by a script. */
+  constructor(private readonly raft: RaftModule = realRaft) {}
+
   private node(arg: string | undefined): Node {
     const n = this.nodes.get(Number(arg))
     assert(n !== undefined, `no node ${arg}`)
@@ -32,13 +35,13 @@ export class Interaction {
   }
 
   private create(id: NodeId, voters: NodeId[]): void {
-    const storage = new SimStorage(voters.length > 0 ? bootstrap({ voters, learners: [] }) : joiner())
+    const storage = new SimStorage(voters.length > 0 ? this.raft.bootstrap({ voters, learners: [] }) : this.raft.joiner())
     this.nodes.set(id, { id, raw: this.newRaw(id, storage), storage, applied: [], readStates: [] })
   }
 
   private newRaw(id: NodeId, storage: SimStorage): RawNode {
     // Fixed jitter per node (1: +3, 2: +6, 3: +9 ticks of 10), so lower ids time out first.
-    return new RawNode({ id, randomInt: (n) => (id * 3) % n, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1, ...this.options }, storage.restore())
+    return new this.raft.RawNode({ id, randomInt: (n) => (id * 3) % n, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1, ...this.options }, storage.restore())
   }
 
   /** Runs one command line and returns its output lines. */
@@ -121,6 +124,18 @@ export class Interaction {
         }
         break
       }
+      case 'send': {
+        // send FROM TO TYPE key=value...: a hand-made message, stepped at once (no network);
+        // entries=3/2,4/2 gives entries index/term with data "e<index>".
+        out.push(...this.send(args))
+        this.process(out)
+        break
+      }
+      case 'progress': {
+        const n = this.node(args[0])
+        out.push(...n.raw.progress().map((p) => `${p.id}: match ${p.match} next ${p.next} ${p.state}`))
+        break
+      }
       case 'heal':
         this.cut.clear()
         break
@@ -162,6 +177,34 @@ export class Interaction {
       default:
         throw new Error(`unknown command ${cmd}`)
     }
+    return out
+  }
+
+  private send(args: string[]): string[] {
+    const [from, to, type, ...fields] = args
+    const m: Record<string, unknown> = { type, from: Number(from), to: Number(to) }
+    for (const f of fields) {
+      const [k, v] = f.split('=')
+      if (k === 'entries') {
+        m.entries = v === '' ? [] : v.split(',').map((x): Entry => {
+          const [index, term] = x.split('/').map(Number)
+          return { index, term, type: 'normal', data: new TextEncoder().encode(`e${index}`) }
+        })
+      } else if (v === 'true' || v === 'false') m[k] = v === 'true'
+      else m[k] = Number.isNaN(Number(v)) ? v : Number(v)
+    }
+    if (type === 'app') m.entries ??= []
+    if (type === 'appResp') {
+      m.reject ??= false
+      m.hint ??= 0
+    }
+    const msg = m as unknown as Message
+    const before = this.queue.length
+    this.node(to).raw.step(msg)
+    const out: string[] = []
+    // Show what the addressee answers right away (its Ready is processed below).
+    this.process(out)
+    for (const r of this.queue.slice(before)) out.push(`${r.from}->${r.to} ${describe(r)}`)
     return out
   }
 
@@ -231,4 +274,50 @@ function describe(m: Message): string {
     case 'timeoutNow':
       return `timeoutNow term ${m.term}`
   }
+}
+
+/** One command of a script and the output recorded under its `----`. */
+export interface ScriptBlock {
+  readonly command: string
+  readonly expected: string[]
+}
+
+/** Parses a testdata script into its commands and the comments before each. */
+export function parseScript(text: string): { blocks: ScriptBlock[]; comments: Map<number, string[]> } {
+  const blocks: ScriptBlock[] = []
+  const comments = new Map<number, string[]>()
+  const lines = text.split('\n')
+  let pending: string[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]
+    if (line.startsWith('#') || line.trim() === '') {
+      if (line.startsWith('#')) pending.push(line)
+      continue
+    }
+    assert(lines[i + 1] === '----', `line ${i + 2}: a command is followed by ----`)
+    const expected: string[] = []
+    let j = i + 2
+    for (; j < lines.length && lines[j] !== ''; j++) expected.push(lines[j])
+    if (pending.length > 0) comments.set(blocks.length, pending)
+    pending = []
+    blocks.push({ command: line, expected })
+    i = j
+  }
+  return { blocks, comments }
+}
+
+/** Runs a script against `raft`; the first command whose output differs from the recorded one, if any. */
+export function firstMismatch(text: string, raft: RaftModule = realRaft): string | undefined {
+  const env = new Interaction(raft)
+  for (const b of parseScript(text).blocks) {
+    let actual: string[]
+    try {
+      actual = env.run(b.command)
+    } catch (err) {
+      return `${b.command}: ${(err as Error).message}`
+    }
+    const shown = actual.length > 0 ? actual : ['ok']
+    if (shown.join('\n') !== b.expected.join('\n')) return `${b.command}: got ${shown.join(' / ')}`
+  }
+  return undefined
 }

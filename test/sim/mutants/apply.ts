@@ -17,8 +17,10 @@ export interface Mutant {
   readonly file: string
   readonly search: string
   readonly replace: string
-  /** The first seed that caught it in `npm run sim:mutants` (a regression test in npm test). */
+  /** The first seed that caught it in `npm run sim:mutants` (a regression test in npm test); 0 when only a script does. */
   readonly killedBySeed: number
+  /** A test/core/raft/testdata script whose recorded output the mutant breaks, for a bug no schedule was seen to reach. */
+  readonly killedByScript?: string
 }
 
 const distCore = new URL('../../../core/', import.meta.url)

@@ -1,9 +1,12 @@
 /** @module
  * `npm run sim:mutants [-- --seeds N] [--only NAME]`: plants each bug of mutants.json in a
  * copy of core/raft, runs the simulator against it until a seed finds a violation, and
- * fails if any mutant survives N seeds (default 2,000). Ends with
+ * fails if any mutant survives N seeds (default 2,000) unless the testdata script recorded
+ * for it (`killedByScript`, for bugs no schedule reaches) catches it. Ends with
  * `sim:mutants: K of M killed`.
  */
+import { readFileSync } from 'node:fs'
+import { firstMismatch } from '../../core/raft/interaction.ts'
 import { runSeeds } from '../run.ts'
 import { buildMutant, loadMutants } from './apply.ts'
 
@@ -26,6 +29,9 @@ for (const mutant of mutants) {
     if (f !== undefined) {
       killed++
       console.log(`killed   ${mutant.name}: seed ${f.seed} (${f.nodes} nodes) after ${ran} seeds, ${secs}s: ${f.violations[0]}`)
+    } else if (mutant.killedByScript !== undefined && firstMismatch(readFileSync(new URL(`../../../../test/core/raft/testdata/${mutant.killedByScript}`, import.meta.url), 'utf8'), raft) !== undefined) {
+      killed++
+      console.log(`killed   ${mutant.name}: by script ${mutant.killedByScript} (survived ${ran} seeds, ${secs}s)`)
     } else {
       console.log(`SURVIVED ${mutant.name}: ${ran} seeds, ${secs}s (${mutant.why})`)
     }

@@ -20,13 +20,6 @@ import type { KeyDigest } from './key-digest.ts'
 
 /** Chunks at least this long get their checksums computed in the worker pool. */
 const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
-/**
- * With a digest, the key's first chunk is hashed (digests and checksums) in pieces of at least
- * this many bytes while it fills, not all at once when it is full or the key closes: for a
- * key of one chunk (a 1 MiB S3 PUT), hashing the whole chunk after its last byte was about
- * 2 ms on the critical path. Later chunks overlap with the ones in flight and go whole.
- */
-const PREHASH_BYTES_MIN = 256 * 1024
 
 interface Chunk {
   data: Uint8Array
@@ -56,15 +49,6 @@ interface BlockState {
   unflushed: Written[]
   /** A putBlock is in flight for this block. */
   committing: boolean
-}
-
-/** The chunk being filled, in a slab: `hashed` bytes of it (whole windows) have been fed to
- *  the digest, their checksums written from the slab's start, as if the chunk were full. */
-interface Partial {
-  slab: SharedArrayBuffer
-  filled: number
-  hashed: number
-  prehashed: Promise<void>[]
 }
 
 /** Chunks a writer keeps at most: those in flight and those acknowledged but not yet committed. */
@@ -102,9 +86,7 @@ export class KeyWriter {
   private readonly inflight = new Set<Promise<void>>()
   private block: BlockState | undefined
   private failure: O3Error | undefined
-  private partial: Partial | undefined
-  /** Pre-hash tasks of the partial chunk still running: they read its slab and write into it. */
-  private readonly prehashing = new Set<Promise<void>>()
+  private partial: { slab: SharedArrayBuffer; filled: number } | undefined
   /** Bytes under one checksum window left over by park(), to open the next chunk with. */
   private carry: Uint8Array | undefined
   /** When the chunk being filled took its slab (performance.now()). */
@@ -154,7 +136,6 @@ export class KeyWriter {
       this.partial.filled += n
       at += n
       if (this.partial.filled === this.chunkSize) await this.submitPartial(false)
-      else this.prehash(this.partial)
     }
   }
 
@@ -202,7 +183,7 @@ export class KeyWriter {
       const aligned = p.filled - (p.filled % this.session.bytesPerChecksum)
       // A copy, on purpose: the slab goes back once the chunk before the tail is committed.
       if (aligned < p.filled) this.carry = new Uint8Array(p.slab, this.dataStart + aligned, p.filled - aligned).slice()
-      if (aligned > 0) await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, aligned), p.slab, p), false)
+      if (aligned > 0) await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, aligned), p.slab), false)
       else this.slabs.release(p.slab)
     }
     await this.flush()
@@ -212,40 +193,20 @@ export class KeyWriter {
   async abort(): Promise<void> {
     this.closed = true
     this.options.digest?.abandon()
-    await Promise.allSettled([...this.inflight, ...this.prehashing])
+    await Promise.allSettled(this.inflight)
     this.releaseAll()
     await this.om.call('abortKey', { clientId: this.session.clientId }).catch(() => {})
   }
 
   /** A slab for the next chunk, opened with the bytes park() kept aside, if any. */
-  private async openPartial(): Promise<Partial> {
+  private async openPartial(): Promise<{ slab: SharedArrayBuffer; filled: number }> {
     const slab = await this.slabs.acquire(CLIENT_SLAB_WAIT_MS_MAX)
     this.partialSinceMs = performance.now()
     const carry = this.carry
     this.carry = undefined
-    if (carry === undefined) return { slab, filled: 0, hashed: 0, prehashed: [] }
+    if (carry === undefined) return { slab, filled: 0 }
     new Uint8Array(slab, this.dataStart, carry.length).set(carry)
-    return { slab, filled: carry.length, hashed: 0, prehashed: [] }
-  }
-
-  /**
-   * Feeds the whole windows of the key's first chunk that arrived since the last piece to the
-   * digest, once they make PREHASH_BYTES_MIN: their checksums go to the slab's start (window i
-   * at i * checksum size) and makeChunk moves them before the data when the chunk is made.
-   */
-  private prehash(p: Partial): void {
-    const digest = this.options.digest
-    if (digest === undefined || this.size > 0 || this.closed) return
-    const { checksumType: type, bytesPerChecksum } = this.session
-    const aligned = p.filled - (p.filled % bytesPerChecksum)
-    if (aligned - p.hashed < PREHASH_BYTES_MIN) return
-    const csFrom = checksumsLengthBytes(type, p.hashed, bytesPerChecksum)
-    const csLength = checksumsLengthBytes(type, aligned - p.hashed, bytesPerChecksum)
-    const run = digest.chunk({ slab: p.slab, offset: this.dataStart + p.hashed, length: aligned - p.hashed }, { type, bytesPerChecksum, out: { slab: p.slab, offset: csFrom, length: csLength } })
-    p.hashed = aligned
-    p.prehashed.push(run)
-    this.prehashing.add(run)
-    run.catch(() => {}).finally(() => this.prehashing.delete(run))
+    return { slab, filled: carry.length }
   }
 
   private releaseAll(): void {
@@ -257,27 +218,14 @@ export class KeyWriter {
     if (c.slab !== undefined) { this.slabs.release(c.slab); c.slab = undefined }
   }
 
-  private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer, partial?: Partial): Promise<Chunk> {
+  private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer): Promise<Chunk> {
     const { checksumType: type, bytesPerChecksum } = this.session
     const csLength = checksumsLengthBytes(type, data.length, bytesPerChecksum)
     if (slab !== undefined) {
       assert(data.byteOffset === this.dataStart, 'chunk data not at its place in the slab')
       assert(csLength <= this.dataStart, 'checksums do not fit before the data')
       const csOffset = this.dataStart - csLength
-      const hashed = partial?.hashed ?? 0
-      if (hashed > 0) {
-        // Pre-hashed in part (prehash()): the rest, then the checksums (not payload: 8 bytes a
-        // window) moved from the slab's start to just before the data.
-        assert(this.options.digest !== undefined && hashed <= data.length && hashed % bytesPerChecksum === 0, 'pre-hashed past the chunk')
-        const csFrom = checksumsLengthBytes(type, hashed, bytesPerChecksum)
-        const rest = hashed < data.length
-          ? this.options.digest.chunk({ slab, offset: this.dataStart + hashed, length: data.length - hashed }, { type, bytesPerChecksum, out: { slab, offset: csFrom, length: csLength - csFrom } })
-          : Promise.resolve()
-        // Every task settles before a failure is thrown: abort() gives the slab back after this.
-        const failed = (await Promise.allSettled([...partial!.prehashed, rest])).find((r) => r.status === 'rejected')
-        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
-        new Uint8Array(slab).copyWithin(csOffset, 0, csLength)
-      } else if (this.options.digest !== undefined) {
+      if (this.options.digest !== undefined) {
         // One task reads the slab for both: the chunk's checksums and the key's digests.
         await this.options.digest.chunk({ slab, offset: this.dataStart, length: data.length }, { type, bytesPerChecksum, out: { slab, offset: csOffset, length: csLength } })
       } else if (data.length >= WORKER_CHECKSUM_BYTES_MIN) {
@@ -295,7 +243,7 @@ export class KeyWriter {
   private async submitPartial(last: boolean): Promise<void> {
     const p = this.partial!
     this.partial = undefined
-    await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, p.filled), p.slab, p), last)
+    await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, p.filled), p.slab), last)
   }
 
   private async nextBlock(): Promise<BlockState> {

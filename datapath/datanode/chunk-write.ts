@@ -10,13 +10,13 @@ import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, checksumSizeBytes, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import { O3Error } from '../../core/errors.ts'
 import type { RequestBody } from '../../core/http/body.ts'
-import { DATANODE_SLAB_WAIT_MS_MAX, DATANODE_WRITE_RUN_BYTES_MIN, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { DATANODE_SLAB_WAIT_MS_MAX, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import type { BlockFiles, HeldFile } from './block-files.ts'
 import { PieceFeed, readBodyInto } from './body.ts'
 import { allSettledOrThrow, forwardChunk } from './followers.ts'
-import { nextWriteRun } from './write-runs.ts'
+import { nextWriteRun, writeRunBytesMin } from './write-runs.ts'
 
 /**
  * Arguments of writeChunk, sent as JSON in the x-o3-args header. The body is checksums || data:
@@ -130,7 +130,7 @@ class LocalRuns {
   private settle!: () => void
 
   constructor(private readonly w: ChunkDataWrite, private readonly slab: SharedArrayBuffer, private readonly csLength: number) {
-    this.runBytesMin = w.overwrites ? Infinity : DATANODE_WRITE_RUN_BYTES_MIN
+    this.runBytesMin = w.overwrites ? Infinity : writeRunBytesMin(w.args.length)
     this.finished = new Promise<void>((resolve) => { this.settle = resolve })
     // Deno's descriptors belong to the isolate that opened them: there each run's task opens the file.
     this.file = FDS_SHARED_WITH_WORKERS ? w.blockFiles.hold(w.path, w.args.containerId) : undefined

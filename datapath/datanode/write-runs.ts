@@ -4,6 +4,7 @@
  * written. Pure: no I/O, no clock.
  */
 import { assert } from '../../core/assert.ts'
+import { DATANODE_WRITE_RUN_BYTES_FLOOR, DATANODE_WRITE_RUN_BYTES_MIN, DATANODE_WRITE_RUNS_PER_CHUNK } from '../../core/limits.ts'
 
 export interface WriteRunState {
   /** Data bytes of the chunk already given to a run (a whole number of windows, or all). */
@@ -44,4 +45,14 @@ export function nextWriteRun(s: WriteRunState): WriteRun | undefined {
   const to = s.arrivedBytes - (s.arrivedBytes % s.windowBytes)
   if (to - s.doneBytes < Math.max(s.runBytesMin, s.windowBytes)) return undefined
   return { from: s.doneBytes, to }
+}
+
+/**
+ * The run minimum for a chunk of `lengthBytes`: DATANODE_WRITE_RUN_BYTES_MIN for a default
+ * chunk (about four runs), a quarter of a shorter chunk down to DATANODE_WRITE_RUN_BYTES_FLOOR,
+ * so that a chunk of 1 MiB is not one run started only once it has all arrived.
+ */
+export function writeRunBytesMin(lengthBytes: number): number {
+  assert(lengthBytes >= 0, 'chunk length negative')
+  return Math.min(DATANODE_WRITE_RUN_BYTES_MIN, Math.max(DATANODE_WRITE_RUN_BYTES_FLOOR, Math.ceil(lengthBytes / DATANODE_WRITE_RUNS_PER_CHUNK)))
 }

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { nextWriteRun, type WriteRun } from '../../datapath/datanode/write-runs.ts'
+import { nextWriteRun, writeRunBytesMin, type WriteRun } from '../../datapath/datanode/write-runs.ts'
 import { Prng } from '../sim/prng.ts'
 
 function drive(seed: number, lengthBytes: number, windowBytes: number, runBytesMin: number): WriteRun[] {
@@ -64,6 +64,24 @@ test('nextWriteRun() refuses impossible states', () => {
   assert.throws(() => nextWriteRun({ ...s, doneBytes: 32, arrivedBytes: 16 }), /done past arrived/)
   assert.throws(() => nextWriteRun({ ...s, arrivedBytes: 101 }), /past the chunk/)
   assert.throws(() => nextWriteRun({ ...s, windowBytes: 0 }), /window/)
+})
+
+test('writeRunBytesMin() cuts a default chunk in runs of 1 MiB and a 1 MiB chunk in four, never below 256 KiB', () => {
+  const KiB = 1024, MiB = 1024 * KiB
+  assert.is(writeRunBytesMin(4 * MiB), MiB)
+  assert.is(writeRunBytesMin(16 * MiB), MiB)
+  assert.is(writeRunBytesMin(2 * MiB), 512 * KiB)
+  assert.is(writeRunBytesMin(MiB), 256 * KiB)
+  assert.is(writeRunBytesMin(64 * KiB), 256 * KiB)
+  assert.is(writeRunBytesMin(0), 256 * KiB)
+  // A 1 MiB chunk arriving in 64 KiB pieces (16 KiB windows) is written in four runs while it arrives.
+  const runs: WriteRun[] = []
+  let doneBytes = 0
+  for (let arrivedBytes = 64 * KiB; arrivedBytes <= MiB; arrivedBytes += 64 * KiB) {
+    const run = nextWriteRun({ doneBytes, arrivedBytes, lengthBytes: MiB, windowBytes: 16 * KiB, runBytesMin: writeRunBytesMin(MiB) })
+    if (run !== undefined) { runs.push(run); doneBytes = run.to }
+  }
+  assert.equal(runs.map((r) => r.to), [256 * KiB, 512 * KiB, 768 * KiB, MiB])
 })
 
 test.run()

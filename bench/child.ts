@@ -45,6 +45,21 @@ export interface Child<T> {
  */
 export async function startChild<T>(command: { file: string; args: string[] }, args: string[], env: Record<string, string> = {}): Promise<Child<T>> {
   const child = spawn(command.file, [...command.args, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+  try {
+    const ready = await readReadyJson<T>(child, args[0] ?? command.args.at(-1) ?? command.file)
+    // Later output (o3 local prints nothing more on stdout) is drained, never kept.
+    child.stdout!.removeAllListeners('data')
+    child.stdout!.resume()
+    return { process: child, pid: child.pid!, ready }
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+}
+
+/** The first whole JSON document on a child's stdout (printJson indents it, so it may come in
+ *  pieces); fails if the child exits first or prints none within CHILD_READY_TIMEOUT_MS. */
+export async function readReadyJson<T>(child: ChildProcess, what: string): Promise<T> {
   let text = ''
   const parsed = new Promise<T>((resolve) => {
     child.stdout!.on('data', (piece: Buffer) => {
@@ -54,18 +69,11 @@ export async function startChild<T>(command: { file: string; args: string[] }, a
   })
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
-    const ready = await Promise.race([
+    return await Promise.race([
       parsed,
-      once(child, 'exit').then(([code, signal]) => { throw new Error(`Cannot start ${args[0] ?? command.args.at(-1)}: it exited (${signal ?? code}) before it was ready`) }),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`Cannot start ${args[0]}: not ready after ${CHILD_READY_TIMEOUT_MS} ms`)), CHILD_READY_TIMEOUT_MS) }),
+      once(child, 'exit').then(([code, signal]) => { throw new Error(`Cannot start ${what}: it exited (${signal ?? code}) before it was ready`) }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`Cannot start ${what}: not ready after ${CHILD_READY_TIMEOUT_MS} ms`)), CHILD_READY_TIMEOUT_MS) }),
     ])
-    // Later output (o3 local prints nothing more on stdout) is drained, never kept.
-    child.stdout!.removeAllListeners('data')
-    child.stdout!.resume()
-    return { process: child, pid: child.pid!, ready }
-  } catch (err) {
-    child.kill('SIGKILL')
-    throw err
   } finally {
     clearTimeout(timer)
   }

@@ -28,12 +28,12 @@ import {
   ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3'
 import { positiveOption, writeResults } from './results.ts'
+import { readReadyJson } from './child.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
 const RSS_GOAL_BYTES = 300 * MiB
 const SAMPLE_INTERVAL_MS = 200
-const READY_TIMEOUT_MS = 120_000
 /** The steady-state figure is the median VmRSS over this last part of the settle time. */
 const STEADY_WINDOW_MS = 5_000
 const BUCKET = 'rss'
@@ -100,27 +100,6 @@ function command(runtime: Runtime, dataDir: string): { file: string; args: strin
   const deno = join(root, 'node_modules/deno/deno')
   if (!existsSync(deno)) throw new Error(`Cannot run under Deno: ${deno} is missing (npm install)`)
   return { file: deno, args: ['run', '-A', join(root, 'cli/main.ts'), ...local] }
-}
-
-/** Reads the child's stdout until it holds one whole JSON document (printJson indents it). */
-async function readEndpoints(child: ChildProcess): Promise<Endpoints> {
-  let text = ''
-  const parsed = new Promise<Endpoints>((resolve) => {
-    child.stdout!.on('data', (piece: Buffer) => {
-      text += piece.toString('utf8')
-      try { resolve(JSON.parse(text) as Endpoints) } catch { /* not whole yet */ }
-    })
-  })
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([
-      parsed,
-      once(child, 'exit').then(([code]) => { throw new Error(`o3 local exited with ${code} before it was ready`) }),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`o3 local not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS) }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** Runs `op(i)` for i in [0, count), `concurrency` at a time. */
@@ -230,7 +209,7 @@ async function measure(runtime: Runtime, settleMs: number): Promise<RssResult> {
   const log = (line: string) => process.stderr.write(`  ${runtime}: ${line}, RSS ${mib(memoryOf(child.pid!).rssBytes)}\n`)
   let s3: S3Client | undefined
   try {
-    const endpoints = await readEndpoints(child)
+    const endpoints = await readReadyJson<Endpoints>(child, 'o3 local')
     const idleBytes = memoryOf(child.pid!).rssBytes
     log(`ready at ${endpoints.s3}`)
     s3 = new S3Client({

@@ -30,29 +30,29 @@ export function requestBody(c: Context): RequestBody | null {
 }
 
 /**
- * A small body (an RPC's JSON, a Raft batch) read whole as text, at most `maxBytes`: a
- * declared or counted length past it is ENTITY_TOO_LARGE, and the rest is left for serve.ts
- * to drain. Through requestBody, so that no web Request or stream is built for it.
+ * A small JSON body (an RPC's arguments, a Raft batch, a chunk read) read whole, at most
+ * `maxBytes`: a declared or counted length past it is ENTITY_TOO_LARGE (the rest is left for
+ * serve.ts to drain), anything but a JSON object INVALID_ARGUMENT, an empty body {}. Through
+ * requestBody, so that no web Request or stream is built for it.
  */
-export async function smallBodyText(c: Context, maxBytes: number, what: string): Promise<string> {
+export async function smallBodyJson(c: Context, maxBytes: number, what: string): Promise<Record<string, unknown>> {
   const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
   const declared = c.req.header('content-length')
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
-  const body = requestBody(c)
-  if (body === null) return ''
-  const pieces: Uint8Array[] = []
+  const decoder = new TextDecoder()
+  let text = ''
   let length = 0
-  for await (const piece of body) {
+  for await (const piece of requestBody(c) ?? []) {
     length += piece.length
     if (length > maxBytes) throw tooLarge()
-    pieces.push(piece)
+    text += decoder.decode(piece, { stream: true })
   }
-  const decoder = new TextDecoder()
-  if (pieces.length === 1) return decoder.decode(pieces[0])
-  const whole = new Uint8Array(length)
-  let at = 0
-  for (const p of pieces) { whole.set(p, at); at += p.length }
-  return decoder.decode(whole)
+  text += decoder.decode()
+  if (text.length === 0) return {}
+  let value: unknown
+  try { value = JSON.parse(text) } catch { throw new O3Error('INVALID_ARGUMENT', `${what}: body is not JSON`) }
+  if (typeof value !== 'object' || value === null) throw new O3Error('INVALID_ARGUMENT', `${what}: body is not a JSON object`)
+  return value as Record<string, unknown>
 }
 
 /** A web stream's pieces as a RequestBody (Deno, or a Request built in process). */

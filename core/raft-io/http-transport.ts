@@ -9,7 +9,7 @@ import { Hono } from 'hono'
 import { Pool } from 'undici'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
-import { smallBodyText } from '../http/body.ts'
+import { smallBodyJson } from '../http/body.ts'
 import type { Message, NodeId } from '../raft/index.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import {
@@ -35,10 +35,7 @@ export function raftApp(deliver: (messages: Message[]) => void): Hono {
   const app = new Hono()
   app.post('/raft/messages', async (c) => {
     try {
-      const text = await smallBodyText(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
-      let body: { messages?: unknown }
-      try { body = JSON.parse(text) as { messages?: unknown } } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: body is not JSON') }
-      if (typeof body !== 'object' || body === null) throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: body is not a JSON object')
+      const body = await smallBodyJson(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
       if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
         throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
       }

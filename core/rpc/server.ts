@@ -8,7 +8,7 @@ import { O3Error, toO3Error, ErrorCode } from '../errors.ts'
 import { RPC_BODY_BYTES_MAX } from '../limits.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import { log } from '../log.ts'
-import { smallBodyText } from '../http/body.ts'
+import { smallBodyJson } from '../http/body.ts'
 
 // Handlers take an untrusted wire body: each validates what it reads (parseId, name checks).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -67,14 +67,7 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
       const method = full.slice(dot + 1)
       if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
       // Read through the body adapter: c.req.text() would build a web Request and stream per call.
-      const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
-      let args: unknown
-      try {
-        args = text.length === 0 ? {} : JSON.parse(text)
-      } catch {
-        throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not JSON`)
-      }
-      if (typeof args !== 'object' || args === null) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: body is not a JSON object`)
+      const args = await smallBodyJson(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
       const result = await handlers[method](args)
       return c.json({ result: result ?? null })
     })

@@ -25,7 +25,7 @@ import { createServiceApp, observed } from '../../core/rpc/server.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
-import { smallBodyText } from '../../core/http/body.ts'
+import { smallBodyJson } from '../../core/http/body.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
 import { writeChunkData, type WriteChunkArgs } from './chunk-write.ts'
@@ -536,10 +536,7 @@ export class Datanode {
    * windows. The body is data || checksums; x-o3-args says where the data starts.
    */
   private async readChunk(c: Context): Promise<Response> {
-    let a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }
-    const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
-    try { a = JSON.parse(text) } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot read chunk: body is not JSON') }
-    if (typeof a !== 'object' || a === null) throw new O3Error('INVALID_ARGUMENT', 'Cannot read chunk: body is not a JSON object')
+    const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
     const { v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')

@@ -75,7 +75,7 @@ export function decodeMessage(v: unknown): Message {
       if (!Array.isArray(m.entries)) throw bad('entries is not a list')
       return { ...env, type: 'app', prevIndex: int(m.prevIndex, 'prevIndex'), prevTerm: int(m.prevTerm, 'prevTerm'), entries: m.entries.map(decodeEntry), commit: int(m.commit, 'commit') }
     case 'appResp':
-      return { ...env, type: 'appResp', index: int(m.index, 'index'), reject: bool(m.reject, 'reject'), hint: int(m.hint, 'hint') }
+      return { ...env, type: 'appResp', index: int(m.index, 'index'), reject: bool(m.reject, 'reject'), hint: int(m.hint, 'hint'), incarnation: int(m.incarnation, 'incarnation') }
     case 'heartbeat':
       return { ...env, type: 'heartbeat', commit: int(m.commit, 'commit'), context: str(m.context, 'context') }
     case 'heartbeatResp':
@@ -88,6 +88,10 @@ export function decodeMessage(v: unknown): Message {
       return { ...env, type: 'readIndex', context: str(m.context, 'context') }
     case 'readIndexResp':
       return { ...env, type: 'readIndexResp', index: int(m.index, 'index'), context: str(m.context, 'context') }
+    case 'recover':
+      return { ...env, type: 'recover', incarnation: int(m.incarnation, 'incarnation') }
+    case 'recoverResp':
+      return { ...env, type: 'recoverResp', incarnation: int(m.incarnation, 'incarnation'), lastIndex: int(m.lastIndex, 'lastIndex'), lastTerm: int(m.lastTerm, 'lastTerm'), voters: ids(m.voters, 'voters') }
     default:
       throw bad(`type ${JSON.stringify(m.type)} is unknown`)
   }

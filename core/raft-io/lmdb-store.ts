@@ -78,6 +78,22 @@ export class RaftLmdbStore {
     await this.root.flushed
   }
 
+  /** Records, durably, that the node stopped cleanly: everything before is on disk. */
+  async markCleanStop(): Promise<void> {
+    await this.meta.put('cleanStop', true)
+    await this.sync()
+  }
+
+  /** Whether the last run stopped cleanly; clears the mark, so that a crash from now on shows. */
+  async takeCleanStop(): Promise<boolean> {
+    const clean = this.meta.get('cleanStop') === true
+    if (clean) {
+      await this.meta.remove('cleanStop')
+      await this.sync()
+    }
+    return clean
+  }
+
   async close(): Promise<void> {
     await this.root.close()
   }

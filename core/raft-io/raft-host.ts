@@ -39,6 +39,12 @@ export interface RaftHostOptions {
   readonly batching?: boolean
   /** Applied entries between snapshots. */
   readonly snapshotEveryEntries?: number
+  /**
+   * The disk's fsync may report success and lose the writes (a volatile write cache): after
+   * a start that did not follow a clean stop, the node learns from its peers what it may have
+   * lost before it votes or acknowledges (Raft.recovery). Off by default, as in etcd and Ratis.
+   */
+  readonly distrustFsync?: boolean
 }
 
 type Input =
@@ -82,7 +88,7 @@ export class RaftHost {
   private lastSnapshotIndex: number
   private peerUrls = new Map<NodeId, string>()
 
-  private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored) {
+  private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored, afterCrash: boolean) {
     this.id = options.id
     this.options = options
     this.batching = options.batching ?? true
@@ -92,6 +98,8 @@ export class RaftHost {
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
       heartbeatTimeoutTicks: options.heartbeatTimeoutTicks ?? 2, appendEntriesCountMax: this.batching ? undefined : 1,
+      // The clock at start grows from one start to the next, even if the disk lost a counter.
+      ...(options.distrustFsync === true ? { restartedAfterCrash: afterCrash, incarnation: Date.now() } : {}),
     }, restored)
   }
 
@@ -99,13 +107,14 @@ export class RaftHost {
   static async create(options: RaftHostOptions): Promise<RaftHost> {
     const store = RaftLmdbStore.open(options.dir)
     let restored = store.restore()
+    const afterCrash = restored !== undefined && !(await store.takeCleanStop())
     if (restored === undefined) {
       // A founding member: the membership snapshot is stored before anything else happens.
       restored = options.voters.length > 0 ? bootstrap({ voters: [...options.voters], learners: [] }) : joiner()
       await store.save({ snapshot: restored.snapshot, hardState: restored.hardState, entries: [] })
       await store.sync()
     }
-    const host = new RaftHost(options, store, restored)
+    const host = new RaftHost(options, store, restored, afterCrash)
     const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
     const listener = await serveApp(app, { host: '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
     const port = listener.port
@@ -287,7 +296,7 @@ export class RaftHost {
     await this.listener?.close()
     await this.transport?.close()
     await this.lastWrite
-    await this.store.sync()
+    await this.store.markCleanStop()
     await this.store.close()
   }
 

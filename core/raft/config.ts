@@ -27,6 +27,15 @@ export interface Config {
   readonly appendBytesMax: number
   /** The seeded source of election jitter: an integer in [0, maxExclusive). */
   readonly randomInt: (maxExclusive: number) => number
+  /**
+   * The host restarts this node after a crash on a disk whose fsync may lie (a volatile write
+   * cache): writes reported durable may be lost, so the node takes no part in votes or
+   * quorums until it has heard from enough voters (see Raft.recovery). Hosts that trust
+   * fsync, as etcd and Ratis do, leave it off: the recovery can cost availability.
+   */
+  readonly restartedAfterCrash: boolean
+  /** Grows with every start of this node (a boot counter or clock); tags its append answers. */
+  readonly incarnation: number
 }
 
 export type ConfigOptions = Pick<Config, 'id' | 'randomInt'> & Partial<Omit<Config, 'id' | 'randomInt'>>
@@ -41,6 +50,8 @@ export function makeConfig(options: ConfigOptions): Config {
     inflightCountMax: RAFT_INFLIGHT_COUNT_MAX,
     appendEntriesCountMax: RAFT_APPEND_ENTRIES_COUNT_MAX,
     appendBytesMax: RAFT_APPEND_BYTES_MAX,
+    restartedAfterCrash: false,
+    incarnation: 0,
     // An option left undefined keeps its default.
     ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ConfigOptions),
   }
@@ -54,6 +65,7 @@ export function makeConfig(options: ConfigOptions): Config {
   positiveInt(config.inflightCountMax, RAFT_INFLIGHT_COUNT_MAX, 'inflightCountMax')
   positiveInt(config.appendEntriesCountMax, RAFT_APPEND_ENTRIES_COUNT_MAX, 'appendEntriesCountMax')
   positiveInt(config.appendBytesMax, RAFT_APPEND_BYTES_MAX, 'appendBytesMax')
+  if (!Number.isSafeInteger(config.incarnation) || config.incarnation < 0) throw new RangeError(`Cannot configure raft: incarnation ${config.incarnation} is not a non-negative integer`)
   return config
 }
 

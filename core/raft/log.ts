@@ -58,9 +58,17 @@ export class RaftLog {
     return this.term(index) === term
   }
 
+  /** The last entry on disk, as far as this node knows (a pending snapshot's entries are committed: it counts as written). */
+  lastStable(): { index: number; term: number } {
+    const index = Math.max(Math.min(this.unstableFrom - 1, this.lastIndex()), this.offset())
+    const term = this.term(index)
+    assert(term !== undefined, 'the last stable entry is in the log')
+    return { index, term }
+  }
+
   /** Raft §5.4.1: a candidate's log is at least as up-to-date as ours. */
   isUpToDate(lastIndex: number, lastTerm: number): boolean {
-    return lastTerm > this.lastTerm() || (lastTerm === this.lastTerm() && lastIndex >= this.lastIndex())
+    return atLeastAsUpToDate(lastIndex, lastTerm, this.lastIndex(), this.lastTerm())
   }
 
   /** Entries in [lo, hi), at most `countMax` of them and at most `bytesMax` bytes (at least one). */
@@ -158,4 +166,9 @@ export class RaftLog {
     this.entries = this.entries.slice(index - this.offset())
     this.snapshot = snapshot
   }
+}
+
+/** Raft §5.4.1: a log ending at (index, term) is at least as up-to-date as one ending at (otherIndex, otherTerm). */
+export function atLeastAsUpToDate(index: number, term: number, otherIndex: number, otherTerm: number): boolean {
+  return term > otherTerm || (term === otherTerm && index >= otherIndex)
 }

@@ -22,6 +22,8 @@ export class Progress {
   /** Heard from in the current check-quorum period. */
   recentActive = false
   isLearner: boolean
+  /** The follower's incarnation its answers carry; a greater one means it restarted (Raft.recovery). */
+  incarnation = 0
 
   constructor(next: number, isLearner: boolean) {
     this.next = next
@@ -55,6 +57,18 @@ export class Progress {
     this.pendingSnapshot = 0
     this.snapshotTicks = 0
     this.inflights = []
+  }
+
+  /**
+   * The follower restarted after a crash and may have lost entries it acknowledged: the one
+   * time match moves backwards. Probe again from `next`; its rejections walk back from there.
+   */
+  restarted(incarnation: number, next: number): void {
+    assert(incarnation > this.incarnation, 'incarnations grow')
+    this.incarnation = incarnation
+    this.match = 0
+    this.reset('probe')
+    this.next = next
   }
 
   /** Records a successful append up to `index`; false when the response is stale. */

@@ -10,7 +10,7 @@ import { checkConfState, isVoter, members, quorum, type Config } from './config.
 import {
   RAFT_NODE_COUNT_MAX, RAFT_PROPOSAL_BYTES_MAX, RAFT_READ_INDEX_PENDING_COUNT_MAX, RAFT_UNCOMMITTED_ENTRIES_COUNT_MAX,
 } from './limits.ts'
-import { RaftLog } from './log.ts'
+import { atLeastAsUpToDate, RaftLog } from './log.ts'
 import { Progress } from './progress.ts'
 import {
   NONE, type ConfChange, type ConfState, type Entry, type EntryType, type Message, type NodeId, type ReadState,
@@ -71,6 +71,24 @@ export class Raft {
   private readonly pendingReadOrder: string[] = []
   /** Leader: ReadIndex requests waiting for the first commit of its term (thesis §6.4 step 1). */
   private readsBeforeCommit: { context: string; from: NodeId }[] = []
+  /**
+   * After a crash on a disk whose fsync may lie (config.restartedAfterCrash), until enough
+   * voters have answered: what they told us. This node may have lost a vote it cast, a term
+   * it reached and entries it acknowledged; a quorum counting on them could elect a leader
+   * without a committed entry. So it casts no vote, acknowledges nothing and does not
+   * campaign until every majority that could have counted on it has answered: all voters
+   * but quorum - 1 of the others (both others in a group of three). Then `voteFloor` keeps
+   * it from voting in any term it may have voted in, or for a log behind what it may have
+   * acknowledged. The floor may be an entry that is never committed, on a node that is gone;
+   * then no election succeeds: it costs availability, never a wrong answer.
+   */
+  private recovery: Map<NodeId, { term: number; lastIndex: number; lastTerm: number; voters: readonly NodeId[] }> | undefined
+  private recoveryElapsed = 0
+  private voteFloor: { term: number; lastIndex: number; lastTerm: number } | undefined
+
+  get recovering(): boolean {
+    return this.recovery !== undefined
+  }
 
   constructor(config: Config, restored: Restored) {
     this.id = config.id
@@ -81,6 +99,12 @@ export class Raft {
     this.vote = restored.hardState.vote
     this.conf = restored.snapshot.meta.confState
     this.becomeFollower(this.term, NONE)
+    // A group of one has nobody to ask: a lost write there is lost. Any other member asks,
+    // learners too: the write that made it a voter may be among those lost.
+    if (config.restartedAfterCrash && !(this.conf.voters.length === 1 && this.conf.voters[0] === this.id)) {
+      this.recovery = new Map()
+      this.askRecovery()
+    }
   }
 
   // ---- roles ----
@@ -148,16 +172,80 @@ export class Raft {
     return isVoter(this.conf, this.id)
   }
 
+  /** A voter campaigns once recovered from a crash and holding every entry it may have acknowledged. */
+  private mayCampaign(): boolean {
+    const floor = this.voteFloor
+    return this.recovery === undefined && this.promotable() && (floor === undefined || atLeastAsUpToDate(this.log.lastIndex(), this.log.lastTerm(), floor.lastIndex, floor.lastTerm))
+  }
+
+  // ---- recovery after a crash ----
+
+  /** Asks every node we know of (members, and voters the answers named) that has not answered. */
+  private askRecovery(): void {
+    const heard = this.recovery
+    assert(heard !== undefined, 'asks only while recovering')
+    this.recoveryElapsed = 0
+    const known = new Set(members(this.conf))
+    for (const h of heard.values()) for (const id of h.voters) known.add(id)
+    for (const id of known) {
+      if (id !== this.id && !heard.has(id)) this.send({ type: 'recover', to: id, incarnation: this.config.incarnation })
+    }
+  }
+
+  /**
+   * Whether every majority that may have counted on us has answered: in each membership we
+   * know of (ours, possibly stale after the loss, and each answer's) that has us as a voter,
+   * all voters but quorum - 1 of the others. At least one answer in any case.
+   */
+  private recoveryHeardEnough(heard: ReadonlyMap<NodeId, { voters: readonly NodeId[] }>): boolean {
+    if (heard.size === 0) return false
+    for (const voters of [this.conf.voters, ...[...heard.values()].map((h) => h.voters)]) {
+      if (!voters.includes(this.id)) continue
+      const answered = voters.filter((id) => id !== this.id && heard.has(id)).length
+      if (answered < voters.length - quorum(voters) + 1) return false
+    }
+    return true
+  }
+
+  private handleRecover(m: Extract<Message, { type: 'recover' }>): void {
+    // Answered in any role and term, without taking the asker's term: it is a question. The
+    // asker may have acknowledged what we have on disk, not what we have yet to write.
+    const stable = this.log.lastStable()
+    this.send({ type: 'recoverResp', to: m.from, incarnation: m.incarnation, lastIndex: stable.index, lastTerm: stable.term, voters: this.conf.voters })
+    const pr = this.role === 'leader' ? this.prs.get(m.from) : undefined
+    if (pr !== undefined && m.incarnation > pr.incarnation) pr.restarted(m.incarnation, this.log.lastIndex() + 1)
+  }
+
+  private handleRecoverResp(m: Extract<Message, { type: 'recoverResp' }>): void {
+    const heard = this.recovery
+    if (heard === undefined || m.incarnation !== this.config.incarnation || m.from === this.id) return
+    heard.set(m.from, { term: m.term, lastIndex: m.lastIndex, lastTerm: m.lastTerm, voters: m.voters })
+    if (!this.recoveryHeardEnough(heard)) return
+    let floor = { term: 0, lastIndex: 0, lastTerm: 0 }
+    for (const h of heard.values()) {
+      const ahead = !atLeastAsUpToDate(floor.lastIndex, floor.lastTerm, h.lastIndex, h.lastTerm)
+      floor = { term: Math.max(floor.term, h.term), lastIndex: ahead ? h.lastIndex : floor.lastIndex, lastTerm: ahead ? h.lastTerm : floor.lastTerm }
+    }
+    this.recovery = undefined
+    this.voteFloor = floor
+    if (floor.term > this.term) this.becomeFollower(floor.term, NONE)
+    this.electionElapsed = 0
+  }
+
   // ---- time ----
 
   tick(): void {
+    if (this.recovery !== undefined) {
+      if (++this.recoveryElapsed >= this.config.electionTimeoutTicks) this.askRecovery()
+      return
+    }
     if (this.role === 'leader') this.tickHeartbeat()
     else this.tickElection()
   }
 
   private tickElection(): void {
     this.electionElapsed++
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.mayCampaign() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0
       this.hup(this.config.preVote ? 'preElection' : 'election')
     }
@@ -205,7 +293,7 @@ export class Raft {
 
   hup(kind: CampaignKind): void {
     if (this.role === 'leader') return
-    if (!this.promotable()) return
+    if (!this.mayCampaign()) return
     if (this.hasUnappliedConfChanges()) return
     this.campaign(kind)
   }
@@ -252,6 +340,10 @@ export class Raft {
 
   step(m: Message): void {
     assert(m.to === this.id, 'a message reaches its addressee')
+    if (m.type === 'recover') return this.handleRecover(m)
+    if (m.type === 'recoverResp') return this.handleRecoverResp(m)
+    // Recovering from a crash: nothing counts on us until enough voters have answered.
+    if (this.recovery !== undefined) return
     if (m.type === 'vote' && m.term > this.term && !isVoter(this.conf, m.from) && !this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
       // A node removed from the group (thesis §4.2.3) does not learn of it: nobody writes to
       // it any more. Once told a newer term it steps down, then campaigns in its old
@@ -283,7 +375,7 @@ export class Raft {
         // answered its heartbeats, and it led its own stale term forever. A removed
         // follower forwarding reads to its old leader learns the term the same way, and
         // stops taking reads it can only lose.
-        this.send({ type: 'appResp', to: m.from, index: 0, reject: false, hint: 0 })
+        this.send({ type: 'appResp', to: m.from, index: 0, reject: false, hint: 0, incarnation: this.config.incarnation })
       } else if (m.type === 'vote') {
         // Raft §5.1: answer a stale candidate with our term. etcd answers only pre-votes;
         // the simulator found the livelock that leaves: without pre-vote, a member with a
@@ -315,7 +407,9 @@ export class Raft {
 
   private handleVote(m: Extract<Message, { type: 'vote' }>): void {
     const canVote = this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.pre && m.term > this.term)
-    if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
+    const floor = this.voteFloor
+    const aboveFloor = floor === undefined || (m.term > floor.term && atLeastAsUpToDate(m.lastIndex, m.lastTerm, floor.lastIndex, floor.lastTerm))
+    if (canVote && aboveFloor && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
       this.send({ type: 'voteResp', to: m.from, term: m.term, pre: m.pre, reject: false })
       if (!m.pre) {
         this.electionElapsed = 0
@@ -348,6 +442,8 @@ export class Raft {
       case 'appResp':
       case 'heartbeatResp':
       case 'vote':
+      case 'recover':
+      case 'recoverResp':
         // Answers to a candidacy or a leadership we no longer have (votes were handled in step).
         break
       default:
@@ -388,6 +484,8 @@ export class Raft {
       case 'appResp':
       case 'heartbeatResp':
       case 'vote':
+      case 'recover':
+      case 'recoverResp':
         break
       default:
         unreachable(m, 'message')
@@ -399,6 +497,9 @@ export class Raft {
     switch (m.type) {
       case 'appResp':
         if (pr === undefined) break
+        // From before the follower's restart: what it acknowledged then may be lost.
+        if (m.incarnation < pr.incarnation) break
+        if (m.incarnation > pr.incarnation) pr.restarted(m.incarnation, this.log.lastIndex() + 1)
         pr.recentActive = true
         if (m.reject) {
           if (pr.maybeDecrTo(m.index, m.hint)) {
@@ -446,6 +547,8 @@ export class Raft {
       case 'timeoutNow':
       case 'readIndexResp':
       case 'vote':
+      case 'recover':
+      case 'recoverResp':
         break
       default:
         unreachable(m, 'message')
@@ -467,19 +570,19 @@ export class Raft {
 
   private handleAppend(m: Extract<Message, { type: 'app' }>): void {
     if (m.prevIndex < this.log.committed) {
-      this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0 })
+      this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0, incarnation: this.config.incarnation })
       return
     }
     const last = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries)
     if (last !== undefined) {
-      this.send({ type: 'appResp', to: m.from, index: last, reject: false, hint: 0 })
+      this.send({ type: 'appResp', to: m.from, index: last, reject: false, hint: 0, incarnation: this.config.incarnation })
       return
     }
     // Skip our entries whose term exceeds prevTerm: none of them can match the leader's
     // log below prevIndex (etcd findConflictByTerm), so probing does not crawl back one by one.
     let hint = Math.min(m.prevIndex - 1, this.log.lastIndex())
     while (hint > this.log.committed && (this.log.term(hint) ?? 0) > m.prevTerm) hint--
-    this.send({ type: 'appResp', to: m.from, index: m.prevIndex, reject: true, hint })
+    this.send({ type: 'appResp', to: m.from, index: m.prevIndex, reject: true, hint, incarnation: this.config.incarnation })
   }
 
   private handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
@@ -490,19 +593,19 @@ export class Raft {
   private handleSnapshot(m: Extract<Message, { type: 'snap' }>): void {
     const meta = m.snapshot.meta
     if (meta.index <= this.log.committed) {
-      this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0 })
+      this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0, incarnation: this.config.incarnation })
       return
     }
     if (this.log.matchTerm(meta.index, meta.term)) {
       this.log.commitTo(meta.index)
-      this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0 })
+      this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0, incarnation: this.config.incarnation })
       return
     }
     checkConfState(meta.confState)
     this.log.restore(m.snapshot)
     this.conf = meta.confState
     this.resetProgress()
-    this.send({ type: 'appResp', to: m.from, index: this.log.lastIndex(), reject: false, hint: 0 })
+    this.send({ type: 'appResp', to: m.from, index: this.log.lastIndex(), reject: false, hint: 0, incarnation: this.config.incarnation })
   }
 
   // ---- replication (leader) ----

@@ -19,6 +19,8 @@ export interface Status {
   readonly lastIndex: number
   readonly confState: ConfState
   readonly leadTransferee: NodeId
+  /** Restarted after a crash on a distrusted disk, and not yet told enough by its peers to vote or acknowledge. */
+  readonly recovering: boolean
 }
 
 export class RawNode {
@@ -157,7 +159,7 @@ export class RawNode {
     const r = this.raft
     return {
       id: r.id, role: r.role, leader: r.lead, hardState: this.hardState(), applied: r.log.applied,
-      lastIndex: r.log.lastIndex(), confState: r.conf, leadTransferee: r.leadTransferee,
+      lastIndex: r.log.lastIndex(), confState: r.conf, leadTransferee: r.leadTransferee, recovering: r.recovering,
     }
   }
 

@@ -60,13 +60,17 @@ export type Message =
   | (Envelope & { readonly type: 'vote'; readonly pre: boolean; readonly lastIndex: number; readonly lastTerm: number; readonly transfer: boolean })
   | (Envelope & { readonly type: 'voteResp'; readonly pre: boolean; readonly reject: boolean })
   | (Envelope & { readonly type: 'app'; readonly prevIndex: number; readonly prevTerm: number; readonly entries: readonly Entry[]; readonly commit: number })
-  | (Envelope & { readonly type: 'appResp'; readonly index: number; readonly reject: boolean; readonly hint: number })
+  /** `incarnation`: the follower's since its last start, so a leader tells answers from before a restart. */
+  | (Envelope & { readonly type: 'appResp'; readonly index: number; readonly reject: boolean; readonly hint: number; readonly incarnation: number })
   | (Envelope & { readonly type: 'heartbeat'; readonly commit: number; readonly context: string })
   | (Envelope & { readonly type: 'heartbeatResp'; readonly context: string })
   | (Envelope & { readonly type: 'snap'; readonly snapshot: Snapshot })
   | (Envelope & { readonly type: 'timeoutNow' })
   | (Envelope & { readonly type: 'readIndex'; readonly context: string })
   | (Envelope & { readonly type: 'readIndexResp'; readonly index: number; readonly context: string })
+  /** A node restarted after a crash asks the voters for their term and last entry (see Raft.recovery). */
+  | (Envelope & { readonly type: 'recover'; readonly incarnation: number })
+  | (Envelope & { readonly type: 'recoverResp'; readonly incarnation: number; readonly lastIndex: number; readonly lastTerm: number; readonly voters: readonly NodeId[] })
 
 export type MessageType = Message['type']
 

@@ -19,7 +19,8 @@ for (const mutant of loadMutants()) {
     test(`mutant ${mutant.name} is caught by seed ${mutant.killedBySeed}`, async () => {
       const { raft: planted, dispose } = await buildMutant(mutant)
       try {
-        const r = runSimulation({ seed: mutant.killedBySeed, nodes: nodesFor(mutant.killedBySeed), raft: planted })
+        const faults = { storageFaults: mutant.lostFsync, lostFsync: mutant.lostFsync }
+        const r = runSimulation({ seed: mutant.killedBySeed, nodes: nodesFor(mutant.killedBySeed), raft: planted, ...faults })
         assert.ok(r.violations.length > 0, `${mutant.name} survived seed ${mutant.killedBySeed}`)
       } finally {
         dispose()
@@ -45,9 +46,10 @@ for (const mutant of loadMutants()) {
 }
 
 test('the real core passes every seed that caught a mutant', () => {
-  for (const seed of new Set(loadMutants().map((m) => m.killedBySeed).filter((s) => s > 0))) {
-    const r = runSimulation({ seed, nodes: nodesFor(seed), raft })
-    assert.equal(r.violations, [], `seed ${seed}`)
+  for (const m of loadMutants().filter((m) => m.killedBySeed > 0)) {
+    const seed = m.killedBySeed
+    const r = runSimulation({ seed, nodes: nodesFor(seed), raft, storageFaults: m.lostFsync, lostFsync: m.lostFsync })
+    assert.equal(r.violations, [], `seed ${seed}${m.lostFsync ? ' with lost fsyncs' : ''}`)
   }
 })
 
@@ -57,6 +59,7 @@ test('loadMutants() holds the planted bugs of the issues that asked for them', (
     'vote-without-log-check', 'commit-older-term', 'vote-not-persisted', 'no-truncate-conflicting-suffix', 'read-index-without-leadership-check',
     'commit-counts-stale-term-acks', 'read-index-releases-later-reads', 'check-quorum-off-by-one', 'match-index-moves-backwards',
     'follower-commit-past-last-new-entry', 'stale-append-acked-with-last-index', 'stale-leader-not-answered', 'proposals-wait-for-heartbeat',
+    'no-recovery-after-crash', 'vote-floor-ignored', 'recovery-asks-one-peer', 'acks-from-before-restart-counted', 'restart-keeps-match',
   ]) {
     assert.ok(names.includes(n), n)
   }

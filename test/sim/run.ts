@@ -24,19 +24,22 @@ export function nodesFor(seed: number, nodes?: 3 | 5): 3 | 5 {
   return nodes ?? (seed % 2 === 0 ? 3 : 5)
 }
 
-export function runSeeds(range: SeedRange, onFailure?: (r: SimResult) => void): { seeds: number; failures: SimResult[] } {
+/** `detected`: seeds whose storage faults were caught by an assertion or cost only availability. */
+export function runSeeds(range: SeedRange, onFailure?: (r: SimResult) => void): { seeds: number; failures: SimResult[]; detected: number } {
   const failures: SimResult[] = []
   let seeds = 0
+  let detected = 0
   for (let seed = range.first; seed < range.first + range.count; seed++) {
     seeds++
     const r = runSimulation({ seed, nodes: nodesFor(seed, range.nodes), raft: range.raft ?? raft, faultTicks: range.faultTicks, storageFaults: range.storageFaults, lostFsync: range.lostFsync })
+    if (r.detected.length > 0) detected++
     if (r.violations.length > 0) {
       failures.push(r)
       onFailure?.(r)
       if (range.stopAtFirst) break
     }
   }
-  return { seeds, failures }
+  return { seeds, failures, detected }
 }
 
 /** Replays one seed with its trace. */

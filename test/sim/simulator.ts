@@ -93,6 +93,8 @@ interface SimNode {
   raw: RawNodeClass | undefined
   kv: KvStore
   restartAtMs: number
+  /** Starts so far: every start after the first follows a crash (the simulator never stops a node cleanly). */
+  starts: number
   readonly jitter: Prng
   /** Puts proposed here, answered when applied. */
   pendingPuts: Map<string, ClientRequest>
@@ -250,7 +252,7 @@ class Simulation {
       const tickPeriodMs = drift && options.reference === undefined ? q.between(7, 13) : MS_PER_TICK
       const initial = voters.includes(id) ? options.raft.bootstrap({ voters, learners: [] }) : options.raft.joiner()
       const node: SimNode = {
-        id, storage: new SimStorage(initial, options.storageFaults ? q.fork() : undefined, options.lostFsync), raw: undefined, kv: new KvStore(), restartAtMs: 0,
+        id, storage: new SimStorage(initial, options.storageFaults ? q.fork() : undefined, options.lostFsync), raw: undefined, kv: new KvStore(), restartAtMs: 0, starts: 0,
         jitter, pendingPuts: new Map(), pendingReads: new Map(), readCounter: 0, checkedCommit: 0,
         tickPeriodMs, nextTickMs: 0, pausedUntilMs: 0, backlog: [], missedTicks: 0, isolatedTicks: 0, staleTicks: 0, removedTicks: 0, reachableAtMs: new Map(), leaderSinceMs: -1,
       }
@@ -275,8 +277,11 @@ class Simulation {
 
   private start(node: SimNode): void {
     const restored: Restored = node.storage.restore()
+    node.starts++
     node.raw = new this.options.raft.RawNode({
       id: node.id, randomInt: (n) => node.jitter.int(n), electionTimeoutTicks: ELECTION_TIMEOUT_TICKS, heartbeatTimeoutTicks: 2,
+      // With fsyncs that lie, nodes run as hosts configured to distrust them do.
+      ...(this.options.lostFsync === true ? { restartedAfterCrash: node.starts > 1, incarnation: node.starts } : {}),
       ...this.nodeConfig,
     }, restored)
     node.kv = KvStore.restore(restored.snapshot.data, restored.snapshot.meta.index)

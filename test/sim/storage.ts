@@ -5,8 +5,11 @@
  * (its checksum fails), as a real WAL does. Without storage faults, cached writes reach the
  * disk in order and a crash keeps a prefix of them. With storage faults (a fault class with
  * its own seeds): cached writes reach the disk in any order, a crash may tear the write in
- * progress, and an fsync may report success and lose the writes (a disk cache that lies):
- * the next restart loses what the node was told is durable. Pure: no real I/O.
+ * progress, and an fsync may report success without making the writes durable (a disk
+ * cache that lies): either they are dropped, a hole that recovery's check finds once later
+ * records land after it, or they stay in the volatile cache, where a crash before the next
+ * honest sync loses them without a trace. Either way the next restart may lack what the
+ * node was told is durable. Pure: no real I/O.
  */
 import { assert } from '../../core/assert.ts'
 import type { Entry, HardState, Restored, Snapshot } from '../../core/raft/index.ts'
@@ -63,9 +66,10 @@ export class SimStorage {
   private nextSeq = 1
   /** Sync calls made (a crash test can count how much was at risk). */
   syncCount = 0
-  /** Storage faults injected so far: torn records, fsyncs that lied. */
+  /** Storage faults injected so far: torn records, fsyncs that dropped their writes, fsyncs that left them cached. */
   tornCount = 0
   lostSyncCount = 0
+  cachedSyncCount = 0
   private readonly lieP: number
   /** A synced record lies beyond a hole: the disk lost data it had acknowledged. */
   private lostAcknowledged = false
@@ -83,6 +87,12 @@ export class SimStorage {
   sync(): void {
     this.syncCount++
     if (this.faults !== undefined && this.unsynced.length > 0 && this.faults.chance(this.lieP)) {
+      if (this.faults.chance(0.5)) {
+        // fsync returns success and the writes stay in the disk's volatile cache: the next
+        // honest sync lands them, a crash before it loses them, and nothing shows it.
+        this.cachedSyncCount++
+        return
+      }
       // fsync returns success and the writes never reach the disk: a hole in the WAL, so
       // recovery will also drop every later record.
       this.lostSyncCount++

@@ -11,13 +11,15 @@ const samples: Message[] = [
   { ...env, type: 'vote', pre: true, lastIndex: 4, lastTerm: 2, transfer: false },
   { ...env, type: 'voteResp', pre: false, reject: true },
   { ...env, type: 'app', prevIndex: 4, prevTerm: 2, commit: 3, entries: [{ term: 3, index: 5, type: 'normal', data: new Uint8Array([1, 2, 255]) }] },
-  { ...env, type: 'appResp', index: 5, reject: false, hint: 0 },
+  { ...env, type: 'appResp', index: 5, reject: false, hint: 0, incarnation: 7 },
   { ...env, type: 'heartbeat', commit: 3, context: 'r1' },
   { ...env, type: 'heartbeatResp', context: '' },
   { ...env, type: 'snap', snapshot: { meta: { index: 9, term: 3, confState: { voters: [1, 2, 3], learners: [4] } }, data: new Uint8Array([9]) } },
   { ...env, type: 'timeoutNow' },
   { ...env, type: 'readIndex', context: 'c' },
   { ...env, type: 'readIndexResp', index: 7, context: 'c' },
+  { ...env, type: 'recover', incarnation: 8 },
+  { ...env, type: 'recoverResp', incarnation: 8, lastIndex: 12, lastTerm: 3, voters: [1, 2, 3] },
 ]
 
 test('decodeMessage(encodeMessage(m)) gives m back for every type', () => {
@@ -25,7 +27,7 @@ test('decodeMessage(encodeMessage(m)) gives m back for every type', () => {
 })
 
 test('decodeMessage() rejects malformed messages with INVALID_ARGUMENT', () => {
-  const bad = [null, 7, {}, { ...env, type: 'nope' }, { ...env, type: 'appResp', index: -1, reject: false, hint: 0 },
+  const bad = [null, 7, {}, { ...env, type: 'nope' }, { ...env, type: 'appResp', index: -1, reject: false, hint: 0, incarnation: 0 },
     { ...env, from: 2 ** 60, type: 'timeoutNow' }, { ...env, type: 'app', prevIndex: 1, prevTerm: 1, commit: 1, entries: 'x' },
     { ...env, type: 'vote', pre: 'yes', lastIndex: 1, lastTerm: 1, transfer: false }]
   for (const b of bad) {

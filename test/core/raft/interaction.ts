@@ -14,7 +14,8 @@ import { SimStorage } from '../../sim/storage.ts'
 interface Node {
   readonly id: NodeId
   raw: RawNode
-  readonly storage: SimStorage
+  storage: SimStorage
+  starts: number
   applied: string[]
   readStates: ReadState[]
 }
@@ -36,12 +37,13 @@ export class Interaction {
 
   private create(id: NodeId, voters: NodeId[]): void {
     const storage = new SimStorage(voters.length > 0 ? this.raft.bootstrap({ voters, learners: [] }) : this.raft.joiner())
-    this.nodes.set(id, { id, raw: this.newRaw(id, storage), storage, applied: [], readStates: [] })
+    this.nodes.set(id, { id, raw: this.newRaw(id, storage), storage, starts: 1, applied: [], readStates: [] })
   }
 
-  private newRaw(id: NodeId, storage: SimStorage): RawNode {
+  private newRaw(id: NodeId, storage: SimStorage, afterCrash?: { incarnation: number }): RawNode {
     // Fixed jitter per node (1: +3, 2: +6, 3: +9 ticks of 10), so lower ids time out first.
-    return new this.raft.RawNode({ id, randomInt: (n) => (id * 3) % n, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1, ...this.options }, storage.restore())
+    const crash = afterCrash === undefined ? {} : { restartedAfterCrash: true, incarnation: afterCrash.incarnation }
+    return new this.raft.RawNode({ id, randomInt: (n) => (id * 3) % n, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1, ...this.options, ...crash }, storage.restore())
   }
 
   /** Runs one command line and returns its output lines. */
@@ -111,6 +113,25 @@ export class Interaction {
         const n = this.node(args[0])
         n.raw = this.newRaw(n.id, n.storage)
         n.applied = decodeApplied(n.storage.restore().snapshot.data)
+        break
+      }
+      case 'crash-restart': {
+        // crash-restart N keep=K [term=T vote=V]: a crash on a disk whose fsync lied: the log
+        // keeps entries up to K only (and the hard state the given term and vote); the node
+        // restarts as a host that distrusts fsync starts it, with a new incarnation.
+        const n = this.node(args[0])
+        const kv = new Map(args.slice(1).map((a) => a.split('=') as [string, string]))
+        const disk = n.storage.restore()
+        const keep = Number(kv.get('keep') ?? disk.snapshot.meta.index + disk.entries.length)
+        const term = Number(kv.get('term') ?? disk.hardState.term)
+        const vote = Number(kv.get('vote') ?? disk.hardState.vote)
+        n.storage = new SimStorage({
+          snapshot: disk.snapshot, entries: disk.entries.filter((e) => e.index <= keep),
+          hardState: { term, vote, commit: Math.min(disk.hardState.commit, Math.max(keep, disk.snapshot.meta.index)) },
+        })
+        n.raw = this.newRaw(n.id, n.storage, { incarnation: ++n.starts })
+        n.applied = decodeApplied(disk.snapshot.data)
+        this.process(out)
         break
       }
       case 'partition': {
@@ -197,6 +218,7 @@ export class Interaction {
     if (type === 'appResp') {
       m.reject ??= false
       m.hint ??= 0
+      m.incarnation ??= 0
     }
     const msg = m as unknown as Message
     const before = this.queue.length
@@ -273,6 +295,10 @@ function describe(m: Message): string {
       return `readIndex ctx ${m.context}`
     case 'timeoutNow':
       return `timeoutNow term ${m.term}`
+    case 'recover':
+      return `recover term ${m.term} incarnation ${m.incarnation}`
+    case 'recoverResp':
+      return `recoverResp term ${m.term} incarnation ${m.incarnation} last ${m.lastIndex}/${m.lastTerm}`
   }
 }
 

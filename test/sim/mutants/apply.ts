@@ -21,6 +21,8 @@ export interface Mutant {
   readonly killedBySeed: number
   /** A test/core/raft/testdata script whose recorded output the mutant breaks, for a bug no schedule was seen to reach. */
   readonly killedByScript?: string
+  /** Its seeds run with fsyncs that lie (`npm run sim -- --lost-fsync`): the bug is in the recovery from them. */
+  readonly lostFsync?: boolean
 }
 
 const distCore = new URL('../../../core/', import.meta.url)

@@ -23,7 +23,7 @@ for (const mutant of mutants) {
   const started = Date.now()
   const { raft, dispose } = await buildMutant(mutant)
   try {
-    const { seeds: ran, failures } = runSeeds({ first: 1, count: seeds, raft, stopAtFirst: true })
+    const { seeds: ran, failures } = runSeeds({ first: 1, count: seeds, raft, stopAtFirst: true, storageFaults: mutant.lostFsync, lostFsync: mutant.lostFsync })
     const secs = ((Date.now() - started) / 1000).toFixed(1)
     const f = failures[0]
     if (f !== undefined) {

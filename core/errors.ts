@@ -36,6 +36,8 @@ export const ErrorCode = {
   BLOCK_NOT_FOUND: { http: 404, retry: false },
   CHUNK_NOT_FOUND: { http: 404, retry: false },
   CHECKSUM_MISMATCH: { http: 422, retry: false },
+  /** A Raft state checkpoint was replaced by a newer one while a follower fetched it: fetch the newest. */
+  CHECKPOINT_NOT_FOUND: { http: 404, retry: false },
   DISK_FULL: { http: 507, retry: false },
   IO_ERROR: { http: 500, retry: true },
   TIMEOUT: { http: 504, retry: true },

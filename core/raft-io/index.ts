@@ -10,3 +10,4 @@ export { RaftHost, type RaftHostOptions, type StateMachine } from './raft-host.t
 export { RaftLmdbStore } from './lmdb-store.ts'
 export { HttpTransport, raftApp, type TransportOptions } from './http-transport.ts'
 export { decodeMessage, encodeMessage } from './codec.ts'
+export { CheckpointStore, checkpointApp, fetchCheckpoint, type CheckpointInfo } from './checkpoint.ts'

@@ -15,6 +15,10 @@ export const RAFT_TRANSPORT_BODY_BYTES_MAX = 2 * RAFT_APPEND_BYTES_MAX + 1024 * 
 export const RAFT_TRANSPORT_UNBATCHED_INFLIGHT_MAX = 64
 /** Inputs (messages, proposals, ticks) waiting for the loop. */
 export const RAFT_INBOX_COUNT_MAX = 65_536
+/** Bytes of one range of a state-database checkpoint sent to a follower: what a fetch holds in memory. */
+export const RAFT_CHECKPOINT_RANGE_BYTES = 4 * 1024 * 1024
+/** Checkpoints a node keeps on disk (the newest; a follower may still be fetching the one before). */
+export const RAFT_CHECKPOINTS_KEPT = 2
 /** How long a proposal or read waits for its answer before TIMEOUT. */
 export const RAFT_REQUEST_TIMEOUT_MS = 10_000
 

@@ -51,6 +51,12 @@ export class CheckpointStore {
     const partial = join(this.dir, `${name}.partial`)
     rmSync(partial, { force: true })
     await db.backup(partial, true)
+    const fh = await openFile(partial, 'r+')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
     renameSync(partial, join(this.dir, name))
     for (const old of this.list().slice(RAFT_CHECKPOINTS_KEPT)) rmSync(join(this.dir, old.name), { force: true })
     return this.info(name)!

@@ -7,8 +7,9 @@
  */
 import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
-import { O3Error, type ErrorCodeName } from '../errors.ts'
+import { O3Error, toO3Error, type ErrorCodeName } from '../errors.ts'
 import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import type { Hono } from 'hono'
 import { serveApp, type Listener } from '../http/serve.ts'
 import { HttpTransport, raftApp } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
@@ -18,9 +19,15 @@ import { RaftLmdbStore } from './lmdb-store.ts'
 export interface StateMachine {
   /** Applies one committed entry (never a leader's empty no-op); returns the proposer's answer. */
   apply(entry: Entry): unknown
-  snapshot(): Uint8Array
-  /** Replaces the state with a snapshot's; empty data means the initial, empty state. */
-  restore(snapshot: Snapshot): void
+  /** The state as of the last applied entry, as the snapshot's data (or a name for it, see LmdbStateMachine). */
+  snapshot(): Uint8Array | Promise<Uint8Array>
+  /**
+   * Replaces the state with a snapshot's; empty data means the initial, empty state. `from`
+   * is the base URL of the leader that sent it (undefined at start, from our own store).
+   */
+  restore(snapshot: Snapshot, from: string | undefined): void | Promise<void>
+  /** Routes served beside the Raft messages on the node's port (a snapshot's bytes, for one). */
+  routes?(): Hono
 }
 
 export interface RaftHostOptions {
@@ -93,7 +100,6 @@ export class RaftHost {
     this.options = options
     this.batching = options.batching ?? true
     this.store = store
-    options.stateMachine.restore(restored.snapshot)
     this.lastSnapshotIndex = restored.snapshot.meta.index
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
@@ -114,8 +120,11 @@ export class RaftHost {
       await store.save({ snapshot: restored.snapshot, hardState: restored.hardState, entries: [] })
       await store.sync()
     }
+    await options.stateMachine.restore(restored.snapshot, undefined)
     const host = new RaftHost(options, store, restored, afterCrash)
     const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
+    const routes = options.stateMachine.routes?.()
+    if (routes !== undefined) app.route('/', routes)
     const listener = await serveApp(app, { host: '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
     const port = listener.port
     host.listener = listener
@@ -231,14 +240,25 @@ export class RaftHost {
     if (rd.mustSync) await written
     else this.writeBehind(written)
     this.transport!.send(rd.messages)
-    if (rd.snapshot !== undefined) this.options.stateMachine.restore(rd.snapshot)
+    if (rd.snapshot !== undefined) {
+      await this.options.stateMachine.restore(rd.snapshot, this.peerUrls.get(this.raw.status().leader))
+      this.lastSnapshotIndex = rd.snapshot.meta.index
+    }
     for (const e of rd.committedEntries) {
-      const result = e.type === 'normal' && e.data.byteLength > 0 ? this.options.stateMachine.apply(e) : undefined
+      let result: unknown
+      let failure: O3Error | undefined
+      try {
+        result = e.type === 'normal' && e.data.byteLength > 0 ? this.options.stateMachine.apply(e) : undefined
+      } catch (err) {
+        // A request the state machine refuses (deterministically, on every replica alike).
+        failure = toO3Error(err)
+      }
       const p = this.proposals.get(e.index)
       if (p === undefined) continue
       this.proposals.delete(e.index)
-      if (p.term === e.term) p.waiter.resolve(result)
-      else p.waiter.reject(this.notLeader(this.raw.status().leader, 'the proposal was overwritten by a new leader'))
+      if (p.term !== e.term) p.waiter.reject(this.notLeader(this.raw.status().leader, 'the proposal was overwritten by a new leader'))
+      else if (failure !== undefined) p.waiter.reject(failure)
+      else p.waiter.resolve(result)
     }
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context)
@@ -253,7 +273,8 @@ export class RaftHost {
       }
     }
     if (applied - this.lastSnapshotIndex >= (this.options.snapshotEveryEntries ?? 10_000)) {
-      const snapshot = this.raw.compact(this.options.stateMachine.snapshot())
+      const data = await this.options.stateMachine.snapshot()
+      const snapshot = this.raw.compact(data)
       await this.store.compact(snapshot)
       this.lastSnapshotIndex = snapshot.meta.index
     }

@@ -1,0 +1,133 @@
+/** Goal: LmdbStateMachine makes a service's LMDB database its Raft state and snapshot (issue
+ * 11): entries apply once each, also across restarts (the database records what it applied);
+ * an entry the service refuses rolls back its writes on every replica; a follower that fell
+ * behind the leader's log installs the leader's checkpoint, fetched over HTTP, and catches up.
+ * Method: three RaftHosts in this process on loopback, LMDB in a temporary directory. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { O3Error } from '../../../core/errors.ts'
+import { RaftHost } from '../../../core/raft-io/index.ts'
+import { LmdbStateMachine } from '../../../core/raft-io/state-db.ts'
+import type { NodeId } from '../../../core/raft/index.ts'
+import { until } from '../../helpers.ts'
+
+/** A tiny replicated service: counters, and a request it refuses after writing. */
+class Counters {
+  table!: Database<number, string>
+  readonly machine: LmdbStateMachine
+  constructor(dir: string) {
+    this.machine = new LmdbStateMachine({
+      dir,
+      open: (path) => open({ path, compression: false }),
+      opened: (db: RootDatabase) => { this.table = db.openDB<number, string>({ name: 'counters' }) },
+      apply: (_db, data) => {
+        const op = JSON.parse(new TextDecoder().decode(data)) as { incr?: string; refuse?: string }
+        if (op.incr !== undefined) {
+          const n = (this.table.get(op.incr) ?? 0) + 1
+          this.table.putSync(op.incr, n)
+          return n
+        }
+        this.table.putSync(op.refuse!, -1)
+        throw new O3Error('INVALID_ARGUMENT', `refused ${op.refuse}`)
+      },
+    })
+  }
+  get(key: string): number | undefined {
+    return this.table.get(key)
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'o3-state-db-'))
+const ids: NodeId[] = [1, 2, 3]
+const services = new Map<NodeId, Counters>()
+const hosts = new Map<NodeId, RaftHost>()
+const ports = new Map<NodeId, number>()
+
+async function create(id: NodeId): Promise<RaftHost> {
+  const service = new Counters(join(root, `n${id}`, 'state'))
+  services.set(id, service)
+  const h = await RaftHost.create({
+    id, dir: join(root, `n${id}`, 'raft'), voters: ids, stateMachine: service.machine, port: ports.get(id) ?? 0,
+    tickMs: 10, electionTimeoutTicks: 50, heartbeatTimeoutTicks: 5, snapshotEveryEntries: 20,
+  })
+  ports.set(id, h.port)
+  hosts.set(id, h)
+  return h
+}
+
+const peers = () => new Map(ids.map((id) => [id, `http://127.0.0.1:${ports.get(id)}`]))
+const leader = () => [...hosts.values()].find((h) => h.status().role === 'leader')
+
+async function propose(op: object): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    const l = await until('a leader', leader)
+    try {
+      return await l.propose(new TextEncoder().encode(JSON.stringify(op)))
+    } catch (err) {
+      if (!(err instanceof O3Error) || err.code !== 'NOT_LEADER' || attempt >= 20) throw err
+    }
+  }
+}
+
+const everywhere = (key: string, n: number) => until(`${key} = ${n} on every node`, () => ids.every((id) => services.get(id)!.get(key) === n) || undefined)
+
+test('entries apply once on every replica; a refused entry rolls back its writes everywhere', async () => {
+  for (const id of ids) await create(id)
+  for (const h of hosts.values()) h.start(peers())
+  for (let i = 1; i <= 5; i++) assert.is(await propose({ incr: 'a' }), i)
+  await everywhere('a', 5)
+  try {
+    await propose({ refuse: 'b' })
+    assert.unreachable('refused')
+  } catch (err) {
+    assert.instance(err, O3Error)
+    assert.is((err as O3Error).code, 'INVALID_ARGUMENT')
+  }
+  await propose({ incr: 'a' })
+  await everywhere('a', 6)
+  for (const id of ids) assert.is(services.get(id)!.get('b'), undefined, `node ${id} rolled back the refused write`)
+})
+
+test('a restart replays only what the database lacks: nothing applies twice', async () => {
+  const before = [...hosts.values()].map((h) => services.get(h.id)!.machine.applied().index)
+  await Promise.all([...hosts.values()].map((h) => h.stop()))
+  for (const s of services.values()) await s.machine.close()
+  for (const id of ids) await create(id)
+  for (const [i, id] of ids.entries()) assert.ok(services.get(id)!.machine.applied().index >= before[i])
+  for (const h of hosts.values()) h.start(peers())
+  await propose({ incr: 'a' })
+  await everywhere('a', 7)
+})
+
+test('a follower behind the leader\'s compacted log installs the leader\'s checkpoint and catches up', async () => {
+  const l = await until('a leader', leader)
+  const follower = [...hosts.values()].find((h) => h !== l)!
+  const id = follower.id
+  await follower.stop()
+  const stoppedAt = services.get(id)!.machine.applied().index
+  await services.get(id)!.machine.close()
+  // 60 entries: the leader snapshots every 20 and drops the log before each snapshot.
+  for (let i = 0; i < 60; i++) await propose({ incr: 'a' })
+  const again = await create(id)
+  again.start(peers())
+  await everywhere('a', 67)
+  // A checkpoint past where it stopped can only be the leader's, fetched and installed.
+  const leaderHas = readdirSync(join(root, `n${l.id}`, 'state', 'checkpoints'))
+  const fetched = readdirSync(join(root, `n${id}`, 'state', 'checkpoints')).filter((f) => Number(/^checkpoint-(\d+)-/.exec(f)?.[1] ?? 0) > stoppedAt)
+  assert.ok(fetched.length > 0 && fetched.every((f) => leaderHas.includes(f)), `the follower installed the leader's checkpoint: ${fetched.join(' ')} of ${leaderHas.join(' ')}`)
+  assert.not.ok(existsSync(join(root, `n${id}`, 'state', 'state.mdb.incoming')))
+  await propose({ incr: 'a' })
+  await everywhere('a', 68)
+})
+
+test.after(async () => {
+  await Promise.all([...hosts.values()].map((h) => h.stop()))
+  for (const s of services.values()) await s.machine.close().catch(() => undefined)
+  rmSync(root, { recursive: true, force: true })
+})
+
+test.run()

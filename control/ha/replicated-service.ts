@@ -1,0 +1,157 @@
+/** @module
+ * A control-plane service replicated by Raft (issue 11, Ozone's OM and SCM HA): each
+ * mutating request is split in two, `prepare` on the leader (validates, reads the clock,
+ * draws ids, may call out) and `apply` on every replica (pure: the LMDB transaction and the
+ * prepared payload in, the answer out). Retried calls apply once (a bounded retry cache in
+ * the same database); reads are linearizable (ReadIndex on the leader); a follower answers
+ * NOT_LEADER with the leader's service address.
+ */
+import type { RootDatabase } from 'lmdb'
+import { assert } from '../../core/assert.ts'
+import { O3Error } from '../../core/errors.ts'
+import { RaftHost, type RaftHostOptions } from '../../core/raft-io/index.ts'
+import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
+import type { NodeId } from '../../core/raft/index.ts'
+import { RetryCache, type CallerId } from './retry-cache.ts'
+
+export { checkCaller, type CallerId } from './retry-cache.ts'
+
+/** One kind of mutating request: its name on the log, what the leader decides, what every replica does. */
+export interface ReplicatedRequest<Args, Payload, Result> {
+  readonly name: string
+  /**
+   * Leader only, before the entry exists: validate `args` and decide every value apply
+   * needs (time, ids, secrets, blocks from another service). May read `db` (a hint only:
+   * apply re-checks what it relies on) and do I/O. Returns the entry's payload (JSON).
+   */
+  prepare(args: Args, db: RootDatabase): Payload | Promise<Payload>
+  /** Every replica, inside the entry's transaction: no clock, no randomness, no I/O but `db`. A throw rolls back. */
+  apply(db: RootDatabase, payload: Payload, at: Applied): Result
+}
+
+// Any request, whatever its types: the registry holds them side by side.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyRequest = ReplicatedRequest<any, any, any>
+
+interface LogEntry {
+  /** Request name. */
+  readonly r: string
+  readonly p: unknown
+  /** With a caller: who made the call, and the leader's clock when it prepared it (retry cache eviction). */
+  readonly caller?: CallerId
+  readonly t?: number
+}
+
+export interface ReplicatedServiceOptions {
+  readonly id: NodeId
+  /** Folder of this node's Raft log (`raft/`) and state database (`state/`). */
+  readonly dir: string
+  /** Voters of a new group (ignored once the node has state). */
+  readonly voters: readonly NodeId[]
+  /** Each member's service address (host:port of its RPC server), for NOT_LEADER answers. */
+  readonly serviceAddresses: ReadonlyMap<NodeId, string>
+  readonly requests: readonly AnyRequest[]
+  /** Opens the state database (the service's durability settings). */
+  readonly open: (path: string) => RootDatabase
+  /** Called whenever the state database is opened anew: open the service's tables. */
+  readonly opened: (db: RootDatabase) => void
+  /** Raft port, timings and snapshot interval (RaftHostOptions). */
+  readonly raft?: Pick<RaftHostOptions, 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync'>
+}
+
+export class ReplicatedService {
+  private readonly requests = new Map<string, AnyRequest>()
+  private constructor(
+    private readonly options: ReplicatedServiceOptions,
+    readonly state: LmdbStateMachine,
+    readonly raft: RaftHost,
+    private readonly retries: RetryCache,
+  ) {
+    for (const r of options.requests) {
+      assert(!this.requests.has(r.name), `request ${r.name} is registered once`)
+      this.requests.set(r.name, r)
+    }
+  }
+
+  static async create(options: ReplicatedServiceOptions): Promise<ReplicatedService> {
+    const byName = new Map(options.requests.map((r) => [r.name, r]))
+    const retries = new RetryCache()
+    const state = new LmdbStateMachine({
+      dir: `${options.dir}/state`,
+      open: options.open,
+      opened: (db) => {
+        retries.open(db)
+        options.opened(db)
+      },
+      apply: (db, data, at) => {
+        const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
+        const request = byName.get(entry.r)
+        assert(request !== undefined, `request ${entry.r} is known to every replica`)
+        if (entry.caller === undefined) return request.apply(db, entry.p, at)
+        return retries.applyOnce(entry.caller, at, entry.t ?? 0, () => request.apply(db, entry.p, at))
+      },
+    })
+    const raft = await RaftHost.create({ id: options.id, dir: `${options.dir}/raft`, voters: options.voters, stateMachine: state, ...options.raft })
+    return new ReplicatedService(options, state, raft, retries)
+  }
+
+  /** Starts Raft once every member's Raft URL is known. */
+  start(raftUrls: ReadonlyMap<NodeId, string>): void {
+    this.raft.start(raftUrls)
+  }
+
+  get db(): RootDatabase {
+    return this.state.db
+  }
+
+  isLeader(): boolean {
+    return this.raft.status().role === 'leader'
+  }
+
+  private notLeader(what: string): O3Error {
+    const leader = this.raft.status().leader
+    return new O3Error('NOT_LEADER', `Cannot ${what} at node ${this.options.id}: not the leader${leader === 0 ? ' (none known)' : ` (node ${leader})`}`, {
+      leader: this.options.serviceAddresses.get(leader),
+    })
+  }
+
+  /**
+   * Runs request `name` on the leader: prepare, replicate, apply; resolves with apply's
+   * answer. With `caller`, a call retried (after a timeout, across a failover) returns the
+   * first answer and applies nothing again.
+   */
+  async submit(name: string, args: unknown, caller?: CallerId): Promise<unknown> {
+    const request = this.requests.get(name)
+    if (request === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot submit ${name}: no such request`)
+    if (!this.isLeader()) throw this.notLeader(name)
+    if (caller !== undefined) {
+      const seen = this.retries.answer(caller)
+      if (seen !== undefined) return seen.result
+    }
+    const payload = await request.prepare(args, this.db)
+    const entry: LogEntry = caller === undefined ? { r: name, p: payload } : { r: name, p: payload, caller, t: Date.now() }
+    try {
+      return await this.raft.propose(new TextEncoder().encode(JSON.stringify(entry)))
+    } catch (err) {
+      if (err instanceof O3Error && err.code === 'NOT_LEADER') throw this.notLeader(name)
+      throw err
+    }
+  }
+
+  /** A linearizable read: on the leader, once its state holds every write acknowledged before the call. */
+  async read<T>(what: string, run: (db: RootDatabase) => T): Promise<T> {
+    if (!this.isLeader()) throw this.notLeader(what)
+    try {
+      await this.raft.readBarrier()
+    } catch (err) {
+      if (err instanceof O3Error && err.code === 'NOT_LEADER') throw this.notLeader(what)
+      throw err
+    }
+    return run(this.db)
+  }
+
+  async stop(): Promise<void> {
+    await this.raft.stop()
+    await this.state.close()
+  }
+}

@@ -26,6 +26,8 @@ export const ErrorCode = {
   OPEN_KEY_NOT_FOUND: { http: 404, retry: false },
   QUOTA_EXCEEDED: { http: 403, retry: false },
   PERMISSION_DENIED: { http: 403, retry: false },
+  /** An S3 request's signature does not verify with its access key's secret. */
+  SIGNATURE_MISMATCH: { http: 403, retry: false },
   SAFE_MODE: { http: 503, retry: true },
   NOT_LEADER: { http: 503, retry: true },
   NO_PIPELINE: { http: 503, retry: true },

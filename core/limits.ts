@@ -31,6 +31,16 @@ export const KEY_METADATA_BYTES_MAX = 8 * KiB
 /** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */
 export const KEY_PARTS_COUNT_MAX = 10_000
 
+/**
+ * An S3 signature proof the gateway sends the OM (core/s3-signature.ts): a SigV4 signature
+ * is 64 hex digits and a SigV2 one 28 base64 characters, so 128 leaves room for neither to be
+ * cut; a SigV2 string to sign holds the request's x-amz-* headers and resource, which fit in
+ * the gateway's 16 KiB of headers; at most 2 paths x 2 query forms are candidates (sigv2.ts).
+ */
+export const S3_SIGNATURE_BYTES_MAX = 128
+export const S3_STRING_TO_SIGN_BYTES_MAX = 20 * KiB
+export const S3_V2_STRINGS_TO_SIGN_COUNT_MAX = 4
+
 /** JSON control messages on the RPC wire. */
 export const RPC_BODY_BYTES_MAX = 4 * MiB
 export const RPC_TIMEOUT_MS_DEFAULT = 30_000

@@ -132,7 +132,7 @@ export interface ListKeysResult {
   nextStartAfter: string | null
 }
 
-/** An S3 key pair of a user (Ozone's S3SecretValue); the gateway signs with awsSecret. */
+/** An S3 key pair of a user (Ozone's S3SecretValue): clients sign with awsSecret, which only the OM verifies with. */
 export interface S3Secret {
   user: string
   awsAccessKey: string
@@ -143,15 +143,35 @@ export interface S3Secret {
 export type LookupPart<T> = { ok: true; value: T } | { ok: false; error: WireError }
 
 /**
- * What the S3 gateway needs before any handler runs, read in one OM call (OM.s3Lookup): the
- * secret of the request's access key and, when asked, its bucket and key. Read afresh on every
- * request, so a revoked key or a deleted bucket is seen by the very next one. `key` is
- * looked up only when the bucket exists and belongs to the key pair's user: for anyone else
- * the gateway answers AccessDenied at the bucket.
+ * A key the S3 gateway asks the OM to open in the call that verifies the request's signature
+ * (OM.s3Authenticate), so that an upload costs two OM calls, not three. It is opened only if
+ * the signature verifies, the request's bucket exists and is the user's, `requireKey` (an
+ * upload's record, for UploadPart) exists, and, with `ifNotExists`, the request's key does not.
  */
-export interface S3LookupResult {
+export interface S3OpenIntent {
+  volume: string
+  bucket: string
+  key: string
+  sizeBytes: number
+  metadata: Record<string, string>
+  ifNotExists?: boolean
+  requireKey?: { volume: string; bucket: string; key: string }
+}
+
+/**
+ * What the S3 gateway learns in the one OM call before its handler runs (OM.s3Authenticate),
+ * read afresh on every request, so a revoked key or a deleted bucket is seen by the very next
+ * one: the access key's user once its signature verified and, when asked, its bucket and key,
+ * the key it asked to open (with its first block) and the record that open required. `key`
+ * is looked up only when the bucket exists and belongs to the user: for anyone else the
+ * gateway answers AccessDenied at the bucket. The secret never comes back: for aws-chunked
+ * bodies, whose chunks are signed, `signingKeyHex` is the SigV4 key of the request's scope.
+ */
+export interface S3AuthResult {
   user: string
-  awsSecret: string
+  signingKeyHex?: string
   bucket?: LookupPart<BucketInfo>
   key?: LookupPart<KeyInfo>
+  opened?: LookupPart<OpenKeyResult>
+  required?: LookupPart<KeyInfo>
 }

@@ -21,8 +21,9 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type KeyLocation, type Pipeline,
 } from '../../core/wire.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
+import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import {
-  appendParts, partCount, type BucketInfo, type CommittedBlock, type KeyInfo, type ListKeysResult, type LookupPart, type OpenKeyInfo, type OpenKeyResult, type PartRun, type S3LookupResult, type S3Secret, type VolumeInfo,
+  appendParts, partCount, type BucketInfo, type CommittedBlock, type KeyInfo, type ListKeysResult, type LookupPart, type OpenKeyInfo, type OpenKeyResult, type PartRun, type S3AuthResult, type S3OpenIntent, type S3Secret, type VolumeInfo,
 } from '../../core/om-wire.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
@@ -121,7 +122,7 @@ export class OzoneManager {
         getS3Secret: (a) => this.getS3Secret(a),
         revokeS3Secret: (a) => this.revokeS3Secret(a),
         lookupS3Secret: (a) => this.lookupS3Secret(a),
-        s3Lookup: (a) => this.s3Lookup(a),
+        s3Authenticate: (a) => this.s3Authenticate(a),
       },
     })
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['om.port'], name: 'OM' })
@@ -542,21 +543,39 @@ export class OzoneManager {
   }
 
   /**
-   * Everything the S3 gateway reads before its handler, in one read-only call: the access
-   * key's secret (PERMISSION_DENIED when unknown, as lookupS3Secret), then, if named, the
-   * bucket, then, if named and the bucket is the user's, the key with its current locations.
-   * A bucket or key that cannot be read comes back as its error code, not thrown: the
-   * gateway verifies the signature first and answers the error only where today's handler
-   * would (NoSuchBucket, AccessDenied, NoSuchKey). Nothing is cached on either side.
+   * Everything the S3 gateway asks before its handler, in one call. The access key must exist
+   * (PERMISSION_DENIED, as lookupS3Secret) and the request's signature verify with its secret,
+   * which never leaves the OM (SIGNATURE_MISMATCH); with no proof (the gateway found the
+   * request malformed and only needs to know whether the key exists) nothing more is read.
+   * Then, if named, the bucket; if named and the bucket is the user's, the key with its
+   * current locations; and if asked, the key is opened with its first block (S3OpenIntent).
+   * A bucket, key or open that fails comes back as its error code, not thrown: the gateway
+   * answers it only where its handler would (NoSuchBucket, AccessDenied, NoSuchKey), and
+   * aborts an open key its handler did not use. Nothing is cached on either side.
    */
-  private async s3Lookup(a: { accessKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown }): Promise<S3LookupResult> {
+  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown }): Promise<S3AuthResult> {
     const secret = this.lookupS3Secret(a)
-    const out: S3LookupResult = { user: secret.user, awsSecret: secret.awsSecret }
+    const out: S3AuthResult = { user: secret.user }
+    if (a.proof === undefined || a.proof === null) return out
+    const proof = checkProof(a.proof)
+    const verified = verifyProof(secret.awsSecret, proof)
+    if (!verified.ok) throw new O3Error('SIGNATURE_MISMATCH', `Cannot authenticate access key ${a.accessKey as string}: the signature does not match`)
+    if (a.signingKey === true && verified.signingKey !== undefined) out.signingKeyHex = verified.signingKey.toString('hex')
     if (a.bucket === undefined) return out
     const bucket = await lookupPart(async () => this.getBucket(checkVolumeName(a.volume), checkBucketName(a.bucket)))
     out.bucket = bucket
-    if (a.key === undefined || !bucket.ok || bucket.value.owner !== secret.user) return out
-    out.key = await lookupPart(() => this.lookupKey({ volume: a.volume, bucket: a.bucket, key: a.key }))
+    if (!bucket.ok || bucket.value.owner !== secret.user) return out
+    if (a.key !== undefined) out.key = await lookupPart(() => this.lookupKey({ volume: a.volume, bucket: a.bucket, key: a.key }))
+    if (a.open === undefined || a.open === null) return out
+    const open = checkOpenIntent(a.open)
+    // Only the request's own bucket, which was just found to be the user's, is opened in.
+    if (open.bucket !== a.bucket) throw new O3Error('INVALID_ARGUMENT', `Cannot open key ${String(open.key)} in bucket ${String(open.bucket)}: the request names bucket ${String(a.bucket)}`)
+    if (open.ifNotExists === true && (out.key === undefined || out.key.ok || out.key.error.code !== 'KEY_NOT_FOUND')) return out
+    if (open.requireKey !== undefined) {
+      out.required = await lookupPart(async () => this.getKey(open.requireKey!))
+      if (!out.required.ok) return out
+    }
+    out.opened = await lookupPart(() => this.openKey(open))
     return out
   }
 
@@ -618,6 +637,15 @@ function checkMetadata(raw: unknown): Record<string, string> {
   }
   if (bytes > KEY_METADATA_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `metadata of ${bytes} bytes exceeds ${KEY_METADATA_BYTES_MAX}`)
   return out
+}
+
+/** An S3OpenIntent as it came off the wire; names are checked again by openKey. */
+function checkOpenIntent(raw: unknown): S3OpenIntent {
+  if (typeof raw !== 'object' || raw === null) throw new O3Error('INVALID_ARGUMENT', 'open must be an object')
+  const o = raw as Partial<S3OpenIntent>
+  const r = o.requireKey
+  if (r !== undefined && (typeof r !== 'object' || r === null)) throw new O3Error('INVALID_ARGUMENT', 'open.requireKey must be an object')
+  return o as S3OpenIntent
 }
 
 function checkUser(raw: unknown): string {

@@ -7,7 +7,8 @@ import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
-import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3LookupResult, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
+import type { S3SignatureProof } from '../../core/s3-signature.ts'
+import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
@@ -93,6 +94,17 @@ export class O3Client {
     await initChecksums()
     const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
     return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest })
+  }
+
+  /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`). */
+  async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriter> {
+    await initChecksums()
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest })
+  }
+
+  /** Drops an open key nobody will write (its blocks go to the deleted blocks). */
+  abortOpenKey(clientId: string): Promise<void> {
+    return this.om.call('abortKey', { clientId })
   }
 
   /** Writes a whole key from bytes or a stream of byte chunks; the key appears when all are durable. */
@@ -232,11 +244,12 @@ export class O3Client {
     return this.om.call('lookupS3Secret', { accessKey }, { idempotent: true })
   }
   /**
-   * The access key's user and secret and, when named, the bucket and key (each a record or
-   * the error reading it), in one OM call: what the S3 gateway reads before each request.
+   * Has the OM verify an S3 request's signature with the access key's secret (which stays in
+   * the OM) and, in the same call, read the bucket and key and open `open` (S3AuthResult).
+   * Retried like a read only when it opens nothing: a retried open would leave a second open key.
    */
-  s3Lookup(args: { accessKey: string; volume?: string; bucket?: string; key?: string }): Promise<S3LookupResult> {
-    return this.om.call('s3Lookup', args, { idempotent: true })
+  s3Authenticate(args: { accessKey: string; proof: S3SignatureProof | null; signingKey?: boolean; volume?: string; bucket?: string; key?: string; open?: S3OpenIntent }): Promise<S3AuthResult> {
+    return this.om.call('s3Authenticate', args, { idempotent: args.open === undefined })
   }
 
   /** Calls an SCM admin RPC (datanode, pipeline, container and safemode queries). */

@@ -6,4 +6,4 @@ export { O3Client, type O3ClientOptions, type PutKeyOptions, type KeySource } fr
 export { KeyWriter } from './key-writer.ts'
 export { KeyDigest } from './key-digest.ts'
 export { resolveRange } from './key-reader.ts'
-export type { VolumeInfo, BucketInfo, KeyInfo, ListKeysResult, S3LookupResult, S3Secret } from '../../core/om-wire.ts'
+export type { VolumeInfo, BucketInfo, KeyInfo, ListKeysResult, S3AuthResult, S3OpenIntent, S3Secret } from '../../core/om-wire.ts'

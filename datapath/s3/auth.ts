@@ -1,52 +1,72 @@
 /** @module
  * Authenticates an S3 request: finds which scheme signed it (SigV4 or SigV2, each in a header
- * or a presigned URL), checks its time, looks up the secret of its access key and verifies the
- * signature. Its result is all the rest of the gateway learns about the signing: the user,
- * and what the body must satisfy (payload.ts). Secrets are looked up every time, never cached,
- * so a revoked key stops at once.
+ * or a presigned URL), checks its time, and has the OM verify the signature with the access
+ * key's secret, which never leaves the OM (core/s3-signature.ts). Its result is all the rest
+ * of the gateway learns about the signing: the user, what the body must satisfy (payload.ts),
+ * and what the OM read in the same call. Nothing is cached, so a revoked key stops at once.
  */
 import { O3Error } from '../../core/errors.ts'
+import type { S3SignatureProof } from '../../core/s3-signature.ts'
+import type { S3AuthResult } from '../client/index.ts'
 import { S3Error } from './errors.ts'
-import { checkTimeV2, parseAuthV2, verifySignatureV2 } from './sigv2.ts'
-import { checkTime, parseAuth, signingKey, verifySignature, type AuthParams, type SignedRequest } from './sigv4.ts'
+import { checkTimeV2, parseAuthV2, proofV2 } from './sigv2.ts'
+import { checkTime, parseAuth, proofV4, type AuthParams, type SignedRequest } from './sigv4.ts'
 
 /** How a verified request was signed, as far as reading its body is concerned. */
 export type RequestAuth =
   /** SigV2 signs no body: it is read as UNSIGNED-PAYLOAD (Content-MD5 and x-amz-checksum-* still checked). */
   | { version: 2 }
-  /** SigV4: the body is read as x-amz-content-sha256 declares; aws-chunked chunk signatures chain from the seed signature. */
+  /**
+   * SigV4: the body is read as x-amz-content-sha256 declares; aws-chunked chunk signatures
+   * chain from the seed signature with the signing key of the request's scope, which the OM
+   * returns only for such bodies (empty otherwise).
+   */
   | { version: 4; params: AuthParams; signingKey: Buffer; seedSignature: string }
 
 export interface AuthenticateOptions {
   nowMs: number
   /** The bucket named by the Host header of a virtual-hosted-style request (SigV2 signs it as a path prefix). */
   hostBucket: string | undefined
-  /** The OM's s3SecretTable: throws PERMISSION_DENIED or INVALID_ARGUMENT for an unknown key. */
-  lookupSecret: (accessKey: string) => Promise<{ user: string; awsSecret: string }>
+  /**
+   * OM.s3Authenticate for this request: throws PERMISSION_DENIED or INVALID_ARGUMENT for an
+   * unknown key, SIGNATURE_MISMATCH for a signature that does not verify. A null proof asks
+   * only whether the key exists; `signingKey` asks for the SigV4 signing key.
+   */
+  verify: (accessKey: string, proof: S3SignatureProof | null, signingKey: boolean) => Promise<S3AuthResult>
 }
 
-/** Throws the S3 error of the first check that fails; else returns the user and how the request was signed. */
-export async function authenticate(req: SignedRequest, query: URLSearchParams, o: AuthenticateOptions): Promise<{ user: string; auth: RequestAuth }> {
+/** Throws the S3 error of the first check that fails; else returns the user, how the request was signed and what the OM read. */
+export async function authenticate(req: SignedRequest, query: URLSearchParams, o: AuthenticateOptions): Promise<{ user: string; auth: RequestAuth; found: S3AuthResult }> {
   const v2 = parseAuthV2(req, query)
   if (v2 !== undefined) {
     checkTimeV2(v2, o.nowMs)
-    const secret = await lookup(o, v2.accessKey)
-    verifySignatureV2(req, v2, secret.awsSecret, o.hostBucket)
-    return { user: secret.user, auth: { version: 2 } }
+    const found = await verify(o, v2.accessKey, proofV2(req, v2, o.hostBucket), false)
+    return { user: found.user, auth: { version: 2 }, found }
   }
   const params = parseAuth(req, query)
   checkTime(params, o.nowMs)
-  const secret = await lookup(o, params.accessKey)
-  const key = signingKey(secret.awsSecret, params.scope)
-  const seedSignature = verifySignature(req, params, key)
-  return { user: secret.user, auth: { version: 4, params, signingKey: key, seedSignature } }
+  // A bad scope or an unsigned host is answered only once the access key is known to exist,
+  // as when the gateway checked signatures itself: an unknown key is InvalidAccessKeyId first.
+  let proof: S3SignatureProof | null = null
+  let malformed: unknown
+  try {
+    proof = proofV4(req, params)
+  } catch (err) {
+    malformed = err
+  }
+  const signedChunks = params.payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
+  const found = await verify(o, params.accessKey, proof, signedChunks)
+  if (proof === null) throw malformed
+  const signingKey = found.signingKeyHex === undefined ? Buffer.alloc(0) : Buffer.from(found.signingKeyHex, 'hex')
+  return { user: found.user, auth: { version: 4, params, signingKey, seedSignature: params.signature }, found }
 }
 
-async function lookup(o: AuthenticateOptions, accessKey: string): Promise<{ user: string; awsSecret: string }> {
+async function verify(o: AuthenticateOptions, accessKey: string, proof: S3SignatureProof | null, signingKey: boolean): Promise<S3AuthResult> {
   try {
-    return await o.lookupSecret(accessKey)
+    return await o.verify(accessKey, proof, signingKey)
   } catch (err) {
     if (err instanceof O3Error && (err.code === 'PERMISSION_DENIED' || err.code === 'INVALID_ARGUMENT')) throw new S3Error('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records')
+    if (err instanceof O3Error && err.code === 'SIGNATURE_MISMATCH') throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
     throw err
   }
 }

@@ -5,8 +5,9 @@
  * with its ETag and checksums. Handlers return web `Response`s.
  */
 import type { ResponseWatch } from '../../core/http/body-out.ts'
-import { KeyDigest, type BucketInfo, type KeyInfo, type O3Client, type S3LookupResult } from '../client/index.ts'
+import { KeyDigest, type BucketInfo, type KeyInfo, type O3Client, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { O3Error, fromWire } from '../../core/errors.ts'
+import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { DIGEST_INLINE_BYTES_MAX, S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
@@ -33,11 +34,13 @@ export interface S3Context {
   /** How the request was signed (SigV2 or SigV4): only reading its body cares. */
   auth: RequestAuth
   /**
-   * The request's own bucket and key as the OM found them in the call that returned the
-   * access key's secret (OM.s3Lookup), for this request only: ownedBucket and headObject
-   * answer from it instead of asking again. Absent parts are asked for as before.
+   * The request's own bucket and key as the OM found them in the call that verified its
+   * signature (OM.s3Authenticate), for this request only: ownedBucket, headObject and
+   * UploadPart's upload check answer from it instead of asking again, and storePayload writes
+   * into the key it opened (`opened`, taken by the first storePayload of that very key; the
+   * gateway aborts it if no handler does). Absent parts are asked for as before.
    */
-  found: Pick<S3LookupResult, 'bucket' | 'key'>
+  found: Found
   region: string
   requestId: string
   /** Reports a response body that failed after its status line was sent (logged and counted). */
@@ -48,8 +51,15 @@ export interface S3Context {
   bodyIdleTimeoutMs: number
 }
 
+/** What OM.s3Authenticate read for a request's handler (S3Context.found). */
+export interface Found extends Pick<S3AuthResult, 'bucket' | 'key'> {
+  /** The key an early open required (S3OpenIntent.requireKey), by name, as the OM found it. */
+  required?: { key: string; result: NonNullable<S3AuthResult['required']> }
+  opened?: { intent: S3OpenIntent; result: NonNullable<S3AuthResult['opened']> }
+}
+
 /** The record the request's lookup holds, or its error thrown as the OM call would have. */
-function fromLookup<T>(part: NonNullable<S3LookupResult['bucket'] | S3LookupResult['key']>): T {
+export function fromLookup<T>(part: NonNullable<S3AuthResult['bucket'] | S3AuthResult['key']>): T {
   if (part.ok) return part.value as T
   throw fromWire(part.error, 'lookup failed')
 }
@@ -129,6 +139,32 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
   return out
 }
 
+/** What a route sees of a request before it is authenticated (S3Gateway.route). */
+export type UnverifiedRequest = Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>
+
+/**
+ * The body length a request declares, as readPayload will read it, or undefined where
+ * readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
+ * reads x-amz-decoded-content-length; one that is not gets the early key at the wrong size,
+ * which storePayload then does not take.
+ */
+export function declaredSizeBytes(req: Request): number | undefined {
+  const streaming = req.headers.get('x-amz-content-sha256')?.startsWith('STREAMING-') === true
+  const header = req.headers.get(streaming ? 'x-amz-decoded-content-length' : 'content-length')
+  if (header === null) return req.body === null ? 0 : undefined
+  const n = Number(header)
+  return Number.isSafeInteger(n) && n >= 0 && n <= OBJECT_SIZE_BYTES_MAX ? n : undefined
+}
+
+/** metadataFromHeaders, or undefined where it would refuse the headers (their error is answered later, in order). */
+export function metadataIfValid(headers: Headers): Record<string, string> | undefined {
+  try {
+    return metadataFromHeaders(headers)
+  } catch {
+    return undefined
+  }
+}
+
 /** The request's body, verified as its headers declare. */
 export function requestPayload(ctx: S3Context): Payload {
   return readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
@@ -144,7 +180,9 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
   // pool, in the task that checksums each chunk: the payload is copied once, into the slab.
   const digest = payload.sizeBytes > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
   payload.storedDigest = digest
-  const writer = await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, digest })
+  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, digest }
+  const session = takeOpened(ctx, where, payload.sizeBytes, metadata)
+  const writer = session !== undefined ? await ctx.client.keyWriterFor(session, options) : await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, options)
   // A client that stalls mid-body must not keep payload slabs from others: while its body is
   // quiet and someone waits for a slab, its writer commits what it has and gives them back.
   // One that trickles does the same once it has held a slab for S3G_SLAB_HOLD_MS_MAX.
@@ -165,6 +203,22 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
     await writer.abort()
     throw err
   }
+}
+
+/**
+ * The key the OM opened for this request in its authentication call, if it is the very key,
+ * size and metadata asked for here: taken, so that it is written once (and the gateway does
+ * not abort it). An open the OM could not make is asked again by the caller, whose own
+ * openKey then fails or succeeds as it would have without the early one.
+ */
+function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, sizeBytes: number, metadata: Record<string, string>): OpenKeyResult | undefined {
+  const opened = ctx.found.opened
+  if (opened === undefined || !opened.result.ok) return undefined
+  const i = opened.intent
+  if (i.volume !== where.volume || i.bucket !== where.bucket || i.key !== where.key || (i.ifNotExists === true) !== (where.ifNotExists === true)) return undefined
+  if (i.sizeBytes !== sizeBytes || JSON.stringify(i.metadata) !== JSON.stringify(metadata)) return undefined
+  ctx.found.opened = undefined
+  return opened.result.value
 }
 
 export function etagOf(info: KeyInfo): string {

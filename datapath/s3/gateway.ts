@@ -1,8 +1,9 @@
 /** @module
  * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
- * secrets from the OM, never cached so a revoked key stops at once; the same OM call reads
- * the request's bucket, and key for GET/HEAD, so a deleted bucket is seen at once too and a
- * small request makes one metadata round trip), finds the bucket and key
+ * verified by the OM, which holds the secrets, on every request so a revoked key stops at
+ * once; the same OM call reads the request's bucket, and key for GET/HEAD, so a deleted
+ * bucket is seen at once too and a small GET makes one metadata round trip; for PutObject
+ * and UploadPart it also opens the key, so a small PUT makes two), finds the bucket and key
  * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
  * answers failures in S3's XML error format with a RequestId. Anything it does not implement
  * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
@@ -17,15 +18,15 @@ import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import { O3Client } from '../client/index.ts'
+import { O3Client, type S3OpenIntent } from '../client/index.ts'
 import { authenticate } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
-import { S3_VOLUME, type S3Context } from './context.ts'
+import { S3_VOLUME, type Found, type S3Context, type UnverifiedRequest } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
-import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from './multipart.ts'
-import { deleteObject, deleteObjects, getObject, putObject } from './objects.ts'
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
+import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
@@ -64,6 +65,8 @@ interface Route {
   run: (ctx: S3Context) => Promise<Response>
   /** The handler reads the request's own key first (headObject): the lookup reads it too. */
   readsObject?: boolean
+  /** The key the handler writes right away, if it will: the authentication call opens it (S3OpenIntent). */
+  opens?: (r: UnverifiedRequest) => S3OpenIntent | undefined
   /**
    * The answer whatever the credentials, given before authentication: for requests that
    * carry their signature where authentication cannot look (a browser form's body), which
@@ -151,6 +154,7 @@ export class S3Gateway {
     let op = 'unknown'
     let resource = '/'
     let res: Response
+    let found: Found = {}
     try {
       const url = new URL(req.url)
       const target = rawTarget !== undefined && rawTarget.startsWith('/') ? rawTarget : url.pathname + url.search
@@ -161,24 +165,27 @@ export class S3Gateway {
       const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
       const { bucket, key, virtualHosted } = this.locate(rawPath, req.headers.get('host') ?? url.host)
       const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
-      // The route is chosen from the request line alone, so that the one OM call that returns
-      // the access key's secret also reads what the handler will need: the bucket and, for
-      // GetObject and HeadObject, the key. The handler still runs only after the signature
-      // verifies, and learns nothing from the lookup that it would not have asked for.
+      // The route is chosen from the request line alone, so that the one OM call that verifies
+      // the signature also reads what the handler will need: the bucket and, for GetObject and
+      // HeadObject, the key. The handler still runs only after the signature verifies, and
+      // learns nothing from the lookup that it would not have asked for.
       const route = this.route({ req, method: req.method, query, bucket, key })
       if (route.refuse !== undefined) {
         op = route.name
         throw route.refuse
       }
-      let found: S3Context['found'] = {}
-      const { user, auth } = await authenticate(signed, query, {
+      // A handler that writes the request's key right away has the OM open it in the same
+      // call, once the signature verified (two OM calls per small PUT, not three).
+      const intent = route.opens?.({ req, method: req.method, query, bucket, key })
+      const { user, auth, found: r } = await authenticate(signed, query, {
         nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
-        lookupSecret: async (accessKey) => {
-          const r = await this.client.s3Lookup({ accessKey, volume: S3_VOLUME, bucket, key: route.readsObject === true ? key : undefined })
-          found = { bucket: r.bucket, key: r.key }
-          return r
-        },
+        verify: (accessKey, proof, signingKey) => this.client.s3Authenticate({
+          accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: route.readsObject === true ? key : undefined, open: intent,
+        }),
       })
+      found = { bucket: r.bucket, key: r.key }
+      if (intent !== undefined && r.opened !== undefined) found.opened = { intent, result: r.opened }
+      if (intent?.requireKey !== undefined && r.required !== undefined) found.required = { key: intent.requireKey.key, result: r.required }
       const ctx: S3Context = {
         client: this.client, req, body, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
@@ -190,6 +197,8 @@ export class S3Gateway {
       res = this.errorResponse(err, requestId, resource, req.method === 'HEAD')
       op = `${op}:${res.status}`
     }
+    // A key opened early that the handler did not write (it failed first): nobody will.
+    if (found.opened?.result.ok === true) await this.abortUnused(found.opened.result.value.clientId, requestId)
     this.metrics.rpcRequests.inc({ method: op, code: String(res.status) })
     this.metrics.rpcSeconds.observe({ method: op }, (performance.now() - started) / 1000)
     res.headers.set('x-amz-request-id', requestId)
@@ -272,11 +281,11 @@ export class S3Gateway {
         return { name: 'GetObject', run: (c) => getObject(c, false), readsObject: true }
       case 'HEAD': return { name: 'HeadObject', run: (c) => getObject(c, true), readsObject: true }
       case 'PUT':
-        if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart }
+        if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart, opens: uploadPartIntent }
         if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging }
         if (copy) return { name: 'CopyObject', run: copyObject }
         // A create-only PUT (If-None-Match: *) looks for the key before taking the body.
-        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*' }
+        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*', opens: putObjectIntent }
       case 'DELETE':
         if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload }
         if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging }
@@ -287,6 +296,15 @@ export class S3Gateway {
         return answerNotImplemented('POST on an object')
     }
     return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
+  }
+
+  /** Aborts a key the OM opened for a request whose handler did not take it; a failure leaves it to the OM's expiry. */
+  private async abortUnused(clientId: string, requestId: string): Promise<void> {
+    try {
+      await this.client.abortOpenKey(clientId)
+    } catch (err) {
+      log.debug(`S3 gateway: cannot abort the unused open key of request ${requestId}: ${err instanceof Error ? err.message : String(err)}`)
+    }
   }
 
   /** A body cut after its status line: nothing can be answered any more, so it is logged and counted. */

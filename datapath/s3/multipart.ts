@@ -7,11 +7,11 @@
  */
 import { crc32, crc32c } from '@node-rs/crc32'
 import { createHash, randomBytes } from 'node:crypto'
-import type { KeyInfo } from '../client/index.ts'
+import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { withVolume } from './buckets.ts'
 import {
-  etagOf, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context } from './context.ts'
+  declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context, type UnverifiedRequest } from './context.ts'
 import { S3Error } from './errors.ts'
 import { encoder } from './list.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -31,7 +31,9 @@ async function upload(ctx: S3Context): Promise<{ uploadId: string; marker: KeyIn
   const missing = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
   if (!/^[0-9a-f]{32}$/.test(uploadId)) throw missing()
   try {
-    const marker = await ctx.client.headKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId))
+    // UploadPart's authentication call read the record (when it opened the part's key early).
+    const required = ctx.found.required?.key === markerKey(uploadId) ? ctx.found.required.result : undefined
+    const marker = required !== undefined ? fromLookup<KeyInfo>(required) : await ctx.client.headKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId))
     if (marker.metadata['s3:key'] !== ctx.key) throw missing()
     return { uploadId, marker }
   } catch (err) {
@@ -44,6 +46,18 @@ function partNumber(ctx: S3Context): number {
   const n = Number(ctx.query.get('partNumber'))
   if (!Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${PART_NUMBER_MAX}, inclusive`)
   return n
+}
+
+/**
+ * The part UploadPart writes, for the OM to open in the call that verifies the signature, if
+ * the upload's record exists: the same key and size storePayload will ask for.
+ */
+export function uploadPartIntent(r: UnverifiedRequest): S3OpenIntent | undefined {
+  const uploadId = r.query.get('uploadId') ?? ''
+  const n = Number(r.query.get('partNumber'))
+  const sizeBytes = declaredSizeBytes(r.req)
+  if (r.bucket === undefined || !/^[0-9a-f]{32}$/.test(uploadId) || !Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX || sizeBytes === undefined) return undefined
+  return { volume: MULTIPART_VOLUME, bucket: r.bucket, key: partKey(uploadId, n), sizeBytes, metadata: {}, requireKey: { volume: MULTIPART_VOLUME, bucket: r.bucket, key: markerKey(uploadId) } }
 }
 
 /** Where UploadPart and UploadPartCopy write the part. */

@@ -4,13 +4,13 @@
  * response-* overrides, checksum mode), DeleteObject and DeleteObjects. Bodies stream both
  * ways; a GET answers its status only once the first piece of its body has been read.
  */
-import type { KeyInfo } from '../client/index.ts'
+import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
-  etagOf, evaluateConditions, headObject, metadataFromHeaders, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context,
+  declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -27,6 +27,18 @@ async function keyExists(ctx: S3Context): Promise<boolean> {
     if (err instanceof S3Error && err.code === 'NoSuchKey') return false
     throw err
   }
+}
+
+/**
+ * The key PutObject writes, for the OM to open in the call that verifies the signature: the
+ * same key, size, metadata and create-only condition storePayload will ask for.
+ */
+export function putObjectIntent(r: UnverifiedRequest): S3OpenIntent | undefined {
+  const sizeBytes = declaredSizeBytes(r.req)
+  const metadata = metadataIfValid(r.req.headers)
+  if (sizeBytes === undefined || metadata === undefined || r.bucket === undefined || r.key === undefined) return undefined
+  const createOnly = r.req.headers.get('if-none-match') === '*'
+  return { volume: S3_VOLUME, bucket: r.bucket, key: r.key, sizeBytes, metadata, ...(createOnly ? { ifNotExists: true } : {}) }
 }
 
 export async function putObject(ctx: S3Context): Promise<Response> {

@@ -2,15 +2,16 @@
  * Verifies AWS Signature Version 2 (HMAC-SHA1), which older clients still use by default
  * (botocore's `signature_version='s3'`, its HmacV1QueryAuth presigned URLs, s3cmd, minio-go's
  * V2 signer): header auth `Authorization: AWS AccessKeyId:Signature` and presigned query auth
- * `?AWSAccessKeyId=..&Expires=..&Signature=..`. The string to sign follows the AWS guide
+ * `?AWSAccessKeyId=..&Expires=..&Signature=..`. The OM, which holds the secret, checks the
+ * strings to sign this module builds (proofV2). The string to sign follows the AWS guide
  * "Signing and authenticating REST requests (AWS signature version 2)"; the verification side
  * is ours. V2 signs no body (the gateway reads it as UNSIGNED-PAYLOAD) and carries no signing
  * time in presigned URLs, so V4's 7-day lifetime cap cannot apply: only Expires does.
  * Pure but for node:crypto; time comes in as nowMs.
  */
-import { createHmac } from 'node:crypto'
+import { verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
 import { S3Error } from './errors.ts'
-import { CLOCK_SKEW_MS_MAX, safeEqual, type SignedRequest } from './sigv4.ts'
+import { CLOCK_SKEW_MS_MAX, type SignedRequest } from './sigv4.ts'
 
 /**
  * The query parameters that name a subresource and so are part of the signed resource: the
@@ -109,18 +110,15 @@ export function canonicalResources(req: SignedRequest, hostBucket: string | unde
   return [...out]
 }
 
-/** Throws SignatureDoesNotMatch unless the request is signed with `secret` over one of its canonical resources. */
-export function verifySignatureV2(req: SignedRequest, auth: V2Params, secret: string, hostBucket: string | undefined): void {
+/** The strings to sign the request may have been signed over (one per canonical resource), for the OM to check. */
+export function proofV2(req: SignedRequest, auth: V2Params, hostBucket: string | undefined): S3SignatureProof {
   const head = stringToSignHead(req, auth)
-  let ok = false
-  // Every candidate is computed and compared, so the time taken does not say which matched.
-  for (const resource of canonicalResources(req, hostBucket)) ok = safeEqual(signV2(secret, head + resource), auth.signature) || ok
-  if (!ok) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  return { version: 2, stringsToSign: canonicalResources(req, hostBucket).map((resource) => head + resource), signature: auth.signature }
 }
 
-/** Base64 HMAC-SHA1 of the string to sign, as its UTF-8 bytes. */
-export function signV2(secret: string, stringToSign: string): string {
-  return createHmac('sha1', secret).update(stringToSign, 'utf8').digest('base64')
+/** Throws SignatureDoesNotMatch unless the request is signed with `secret` over one of its canonical resources (tests; the gateway asks the OM). */
+export function verifySignatureV2(req: SignedRequest, auth: V2Params, secret: string, hostBucket: string | undefined): void {
+  if (!verifyProof(secret, proofV2(req, auth, hostBucket)).ok) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
 }
 
 /** `name:value\n` for each x-amz-* header, names lower-cased and sorted, values trimmed. */

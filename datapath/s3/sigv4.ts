@@ -2,10 +2,15 @@
  * Verifies AWS Signature Version 4 (the S3 flavour: paths encoded once, payload hash from
  * x-amz-content-sha256): header auth and presigned query auth, plus the chunk and trailer
  * signatures of aws-chunked bodies. Signing follows the AWS "Create a signed AWS API request"
- * guide; the verification side is ours. Pure but for node:crypto; time comes in as nowMs.
+ * guide; the verification side is ours. The request's own signature is checked by the OM,
+ * which holds the secret: this module builds what it checks (proofV4). Pure but for
+ * node:crypto; time comes in as nowMs.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
+import { isValidScope, verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
 import { S3Error } from './errors.ts'
+
+export { safeEqual } from '../../core/s3-signature.ts'
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 /** S3 refuses requests whose date is more than 15 minutes off (RequestTimeTooSkewed). */
@@ -37,7 +42,6 @@ export interface AuthParams {
   expiresSeconds?: number
 }
 
-const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data).digest()
 export const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex')
 
 /** RFC 3986 encoding as SigV4 wants it: unreserved characters kept, '/' kept for paths. */
@@ -129,10 +133,9 @@ export function checkTime(auth: AuthParams, nowMs: number): void {
   if (Math.abs(nowMs - at) > CLOCK_SKEW_MS_MAX) throw new S3Error('RequestTimeTooSkewed', 'The difference between the request time and the server time is too large')
 }
 
-export function signingKey(secret: string, scope: string): Buffer {
-  const [date, region, service, terminator] = scope.split('/')
-  if (terminator !== 'aws4_request' || service !== 's3' || !/^\d{8}$/.test(date ?? '')) throw new S3Error('AccessDenied', `Invalid credential scope ${scope}`)
-  return hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), 'aws4_request')
+/** Throws AccessDenied for a credential scope we do not sign with (date/region/s3/aws4_request). */
+export function checkScope(scope: string): void {
+  if (!isValidScope(scope)) throw new S3Error('AccessDenied', `Invalid credential scope ${scope}`)
 }
 
 export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
@@ -144,18 +147,20 @@ export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
   return [req.method, canonicalPath(req.rawPath), query, headers, auth.signedHeaders.join(';'), auth.payloadHash].join('\n')
 }
 
-/** Throws SignatureDoesNotMatch unless the request is signed with `key`; returns the seed signature. */
-export function verifySignature(req: SignedRequest, auth: AuthParams, key: Buffer): string {
+/**
+ * What the OM needs to verify the request's signature with the secret only it holds
+ * (core/s3-signature.ts): the parts of the string to sign and the signature. Throws
+ * AccessDenied for a scope we do not sign with or an unsigned host.
+ */
+export function proofV4(req: SignedRequest, auth: AuthParams): S3SignatureProof {
+  checkScope(auth.scope)
   if (!auth.signedHeaders.includes('host')) throw new S3Error('AccessDenied', 'host must be a signed header')
-  const toSign = ['AWS4-HMAC-SHA256', auth.amzDate, auth.scope, sha256Hex(canonicalRequest(req, auth))].join('\n')
-  const expected = createHmac('sha256', key).update(toSign).digest('hex')
-  if (!safeEqual(expected, auth.signature)) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
-  return expected
+  return { version: 4, amzDate: auth.amzDate, scope: auth.scope, canonicalRequestSha256: sha256Hex(canonicalRequest(req, auth)), signature: auth.signature }
 }
 
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a), y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
+/** Throws SignatureDoesNotMatch unless the request is signed with `secret` (tests; the gateway asks the OM). */
+export function verifySignature(req: SignedRequest, auth: AuthParams, secret: string): void {
+  if (!verifyProof(secret, proofV4(req, auth)).ok) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
 }
 
 /** The signature of one aws-chunked chunk, chained from the previous one. */

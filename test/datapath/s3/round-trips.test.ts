@@ -1,7 +1,8 @@
 /**
- * Goal: a small S3 object costs few internal round trips. A 4 KiB PutObject makes three OM
- * calls (the lookup that returns the access key's secret with the bucket, openKey with its
- * first block already allocated, commitKey) and one datanode request (the chunk written and
+ * Goal: a small S3 object costs few internal round trips. A 4 KiB PutObject makes two OM
+ * calls (s3Authenticate, in which the OM verifies the signature, reads the bucket and opens
+ * the key with its first block, then commitKey; an UploadPart likewise, its upload's record
+ * read in the first) and one datanode request (the chunk written and
  * its block committed together), a create-only one (If-None-Match: *) no more; a 4 KiB
  * GetObject one OM call and one datanode request; HeadObject one OM call. The one lookup
  * caches nothing: a revoked key, a deleted bucket and a bucket that changed owner are seen by
@@ -13,7 +14,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  S3Client, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand,
+  S3Client, AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, UploadPartCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
@@ -58,6 +59,11 @@ async function callsOf(run: () => Promise<unknown>): Promise<Calls> {
   return { om, datanode }
 }
 
+/** The OM's open keys (its o3_om_open_keys gauge): every early open is written or aborted before the response. */
+async function openKeys(): Promise<number> {
+  return Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)/m.exec(await env.cluster.om.metrics.text())?.[1] ?? -1)
+}
+
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0)
 const show = (c: Calls) => `OM ${JSON.stringify(Object.fromEntries(c.om))}, datanode ${JSON.stringify(Object.fromEntries(c.datanode))}`
 
@@ -82,6 +88,47 @@ test('PutObject of 4 KiB: three OM calls (lookup, openKey with its block, commit
   assert.is(calls.om.get('allocateBlock'), undefined, show(calls))
   assert.is(total(calls.datanode), 1, show(calls))
   assert.is(calls.datanode.get('writeChunk'), 1, show(calls))
+})
+
+test('PutObject of 4 KiB: two OM calls (s3Authenticate that opens the key, commitKey)', async () => {
+  const calls = await callsOf(() => s3.send(new PutObjectCommand({ Bucket: 'small', Key: 'k2', Body: randomBytes(4096) })))
+  assert.is(total(calls.om), 2, show(calls))
+  assert.is(calls.om.get('s3Authenticate'), 1, show(calls))
+  assert.is(calls.om.get('commitKey'), 1, show(calls))
+  const once = await callsOf(() => s3.send(new PutObjectCommand({ Bucket: 'small', Key: 'once2', Body: randomBytes(4096), IfNoneMatch: '*' })))
+  assert.is(total(once.om), 2, show(once))
+})
+
+test('UploadPart of 4 KiB: two OM calls (s3Authenticate that reads the upload and opens the part, commitKey)', async () => {
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'small', Key: 'mp' }))
+  const calls = await callsOf(() => s3.send(new UploadPartCommand({ Bucket: 'small', Key: 'mp', UploadId, PartNumber: 1, Body: randomBytes(4096) })))
+  assert.is(total(calls.om), 2, show(calls))
+  assert.is(calls.om.get('s3Authenticate'), 1, show(calls))
+  await s3.send(new AbortMultipartUploadCommand({ Bucket: 'small', Key: 'mp', UploadId }))
+  const gone = await errorOf(s3.send(new UploadPartCommand({ Bucket: 'small', Key: 'mp', UploadId, PartNumber: 2, Body: 'x' })))
+  assert.is(gone.name, 'NoSuchUpload')
+  assert.is(await openKeys(), 0)
+})
+
+test('PutObject with a wrong signature: SignatureDoesNotMatch after one OM call, which opened nothing', async () => {
+  const forger = sdk({ awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' })
+  try {
+    let e: { name: string; status?: number } | undefined
+    const calls = await callsOf(async () => { e = await errorOf(forger.send(new PutObjectCommand({ Bucket: 'small', Key: 'forged', Body: randomBytes(4096) }))) })
+    assert.is(e!.name, 'SignatureDoesNotMatch')
+    assert.is(e!.status, 403)
+    assert.is(total(calls.om), 1, show(calls))
+    assert.is(await openKeys(), 0)
+    assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: 'small', Key: 'forged' })))).name, 'NotFound')
+  } finally {
+    forger.destroy()
+  }
+})
+
+test('PutObject refused by its handler after the early open (bad Content-MD5): the open key is aborted', async () => {
+  const e = await errorOf(s3.send(new PutObjectCommand({ Bucket: 'small', Key: 'md5', Body: 'abc', ContentMD5: 'not-an-md5' })))
+  assert.is(e.name, 'InvalidDigest')
+  assert.is(await openKeys(), 0)
 })
 
 test('PutObject with If-None-Match: * costs no OM call more than a plain PUT; on an existing key 412 after one', async () => {

@@ -1,0 +1,103 @@
+/** @module
+ * Checks an S3 request's signature where the secret lives (the OM), from a proof the gateway
+ * builds (S3SignatureProof): AWS SigV4's string to sign from its parts, or SigV2's strings to
+ * sign. The secret never leaves: a caller that needs key material for the body gets the SigV4
+ * signing key, scoped to one day, region and service, as AWS designs it ("Signature Version
+ * 4 signing process", step 3). Pure but for node:crypto.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { O3Error } from './errors.ts'
+import { S3_SIGNATURE_BYTES_MAX, S3_STRING_TO_SIGN_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from './limits.ts'
+
+/**
+ * What the OM needs to check a request's signature without seeing the request. SigV4: the
+ * parts of the string to sign (the OM joins them, so the scope it derives the key for is the
+ * scope that was signed). SigV2: each string to sign the request may have been signed over
+ * (clients differ in the canonical resource); it verifies if any matches.
+ */
+export type S3SignatureProof =
+  | { version: 4; amzDate: string; scope: string; canonicalRequestSha256: string; signature: string }
+  | { version: 2; stringsToSign: string[]; signature: string }
+
+/** The SigV4 signing key of `secret` for `scope` (date/region/s3/aws4_request); RangeError for any other scope. */
+export function signingKeyV4(secret: string, scope: string): Buffer {
+  const [date, region, service, terminator] = scope.split('/')
+  if (!isValidScope(scope)) throw new RangeError(`Invalid credential scope ${scope}`)
+  return hmac(hmac(hmac(hmac('AWS4' + secret, date!), region!), service!), terminator!)
+}
+
+/** Whether a SigV4 credential scope is one we sign with: an 8-digit date, a region, s3, aws4_request. */
+export function isValidScope(scope: string): boolean {
+  const [date, , service, terminator] = scope.split('/')
+  return terminator === 'aws4_request' && service === 's3' && /^\d{8}$/.test(date ?? '')
+}
+
+/** The SigV4 string to sign of a request, from its parts. */
+export function stringToSignV4(p: { amzDate: string; scope: string; canonicalRequestSha256: string }): string {
+  return ['AWS4-HMAC-SHA256', p.amzDate, p.scope, p.canonicalRequestSha256].join('\n')
+}
+
+/** Base64 HMAC-SHA1 of a SigV2 string to sign, as its UTF-8 bytes. */
+export function signV2(secret: string, stringToSign: string): string {
+  return createHmac('sha1', secret).update(stringToSign, 'utf8').digest('base64')
+}
+
+/** Constant-time string comparison (the lengths may differ, and that is not hidden). */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a), y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/**
+ * A proof as it came off the wire: INVALID_ARGUMENT when it is not shaped like one;
+ * SIGNATURE_MISMATCH when a part is longer than any that verifies (a client's oversized
+ * signature or scope must be answered as a wrong signature, which it is).
+ */
+export function checkProof(raw: unknown): S3SignatureProof {
+  const bad = (why: string) => new O3Error('INVALID_ARGUMENT', `Invalid signature proof: ${why}`)
+  if (typeof raw !== 'object' || raw === null) throw bad('not an object')
+  const p = raw as Record<string, unknown>
+  const text = (name: string, max: number): string => {
+    const v = p[name]
+    if (typeof v !== 'string') throw bad(`${name} must be a string`)
+    if (v.length > max) throw new O3Error('SIGNATURE_MISMATCH', `Cannot verify a signature whose ${name} exceeds ${max} characters`)
+    return v
+  }
+  const signature = text('signature', S3_SIGNATURE_BYTES_MAX)
+  if (p.version === 4) {
+    return { version: 4, amzDate: text('amzDate', S3_STRING_TO_SIGN_BYTES_MAX), scope: text('scope', S3_STRING_TO_SIGN_BYTES_MAX), canonicalRequestSha256: text('canonicalRequestSha256', 64), signature }
+  }
+  if (p.version === 2) {
+    const all = p.stringsToSign
+    if (!Array.isArray(all) || all.length === 0 || all.length > S3_V2_STRINGS_TO_SIGN_COUNT_MAX) throw bad(`stringsToSign must hold 1..${S3_V2_STRINGS_TO_SIGN_COUNT_MAX} strings`)
+    for (const s of all) if (typeof s !== 'string') throw bad('each string to sign must be a string')
+    for (const s of all as string[]) if (s.length > S3_STRING_TO_SIGN_BYTES_MAX) throw new O3Error('SIGNATURE_MISMATCH', `Cannot verify a string to sign of ${s.length} characters: more than ${S3_STRING_TO_SIGN_BYTES_MAX}`)
+    return { version: 2, stringsToSign: all as string[], signature }
+  }
+  throw bad('version must be 2 or 4')
+}
+
+/**
+ * Whether `proof` was signed with `secret`; for SigV4 also the signing key it was checked
+ * with. Every SigV2 candidate is computed and compared, so the time taken does not say which
+ * matched. An invalid SigV4 scope does not verify.
+ */
+export function verifyProof(secret: string, proof: S3SignatureProof): { ok: boolean; signingKey?: Buffer } {
+  if (proof.version === 2) {
+    let ok = false
+    for (const s of proof.stringsToSign) ok = safeEqual(signV2(secret, s), proof.signature) || ok
+    return { ok }
+  }
+  let key: Buffer
+  try {
+    key = signingKeyV4(secret, proof.scope)
+  } catch {
+    return { ok: false }
+  }
+  const expected = createHmac('sha256', key).update(stringToSignV4(proof)).digest('hex')
+  return safeEqual(expected, proof.signature) ? { ok: true, signingKey: key } : { ok: false }
+}
+
+function hmac(key: string | Buffer, data: string): Buffer {
+  return createHmac('sha256', key).update(data).digest()
+}

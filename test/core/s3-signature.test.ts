@@ -1,0 +1,74 @@
+/**
+ * Goal: the OM's S3 signature check (core/s3-signature.ts) accepts exactly what AWS signs and
+ * nothing else, and refuses proofs that are not shaped like one. Method: AWS's published
+ * SigV4 example ("Example: GET Object", secret wJalrXUtnFEMI/...) and the SigV2 guide's
+ * example (GET /photos/puppy.jpg), each also with one byte changed.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { O3Error } from '../../core/errors.ts'
+import { S3_SIGNATURE_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from '../../core/limits.ts'
+import { checkProof, isValidScope, signingKeyV4, verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
+
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
+/** AWS's SigV4 "GET Object" example: GET /test.txt with Range: bytes=0-9. */
+const V4: S3SignatureProof = {
+  version: 4, amzDate: '20130524T000000Z', scope: '20130524/us-east-1/s3/aws4_request',
+  canonicalRequestSha256: '7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972',
+  signature: 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+}
+/** The SigV2 guide's example: virtual-hosted GET of /photos/puppy.jpg in bucket johnsmith. */
+const V2_STRING = 'GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/johnsmith/photos/puppy.jpg'
+const V2_SIGNATURE = 'bWq2s1WEIj+Ydj0vQ697zp+IXMU='
+
+const code = (run: () => unknown) => {
+  try { run() } catch (err) { return err instanceof O3Error ? err.code : String(err) }
+  return undefined
+}
+
+test("verifyProof() accepts AWS's SigV4 example and returns the signing key of its scope", () => {
+  const r = verifyProof(SECRET, V4)
+  assert.ok(r.ok)
+  assert.ok(r.signingKey!.equals(signingKeyV4(SECRET, V4.scope)))
+  assert.is(r.signingKey!.toString('hex'), 'dbb893acc010964918f1fd433add87c70e8b0db6be30c1fbeafefa5ec6ba8378')
+})
+
+test('verifyProof() refuses a SigV4 proof with another secret, request hash, date, scope or signature', () => {
+  assert.not.ok(verifyProof(SECRET + 'x', V4).ok)
+  assert.not.ok(verifyProof(SECRET, { ...V4, canonicalRequestSha256: V4.canonicalRequestSha256.replace('7344', '7345') }).ok)
+  assert.not.ok(verifyProof(SECRET, { ...V4, amzDate: '20130524T000001Z' }).ok)
+  assert.not.ok(verifyProof(SECRET, { ...V4, scope: '20130524/us-west-2/s3/aws4_request' }).ok)
+  assert.not.ok(verifyProof(SECRET, { ...V4, scope: '20130524/us-east-1/iam/aws4_request' }).ok)
+  assert.not.ok(verifyProof(SECRET, { ...V4, signature: V4.signature.toUpperCase() }).ok)
+  assert.is(verifyProof(SECRET, { ...V4, signature: '' }).signingKey, undefined)
+})
+
+test("verifyProof() accepts the SigV2 guide's example when any candidate matches, and no other", () => {
+  assert.ok(verifyProof(SECRET, { version: 2, stringsToSign: [V2_STRING], signature: V2_SIGNATURE }).ok)
+  assert.ok(verifyProof(SECRET, { version: 2, stringsToSign: [V2_STRING + '/', V2_STRING], signature: V2_SIGNATURE }).ok)
+  assert.not.ok(verifyProof(SECRET, { version: 2, stringsToSign: [V2_STRING + '/'], signature: V2_SIGNATURE }).ok)
+  assert.not.ok(verifyProof('wrong', { version: 2, stringsToSign: [V2_STRING], signature: V2_SIGNATURE }).ok)
+  assert.is(verifyProof(SECRET, { version: 2, stringsToSign: [V2_STRING], signature: V2_SIGNATURE }).signingKey, undefined)
+})
+
+test('signingKeyV4() and isValidScope() take only date/region/s3/aws4_request', () => {
+  assert.ok(isValidScope(V4.scope))
+  for (const scope of ['2013052/us-east-1/s3/aws4_request', '20130524/us-east-1/s3/aws4', '20130524/us-east-1/sts/aws4_request', '']) {
+    assert.not.ok(isValidScope(scope), scope)
+    assert.throws(() => signingKeyV4(SECRET, scope), RangeError)
+  }
+})
+
+test('checkProof() refuses a malformed proof (INVALID_ARGUMENT) and an oversized one as a mismatch', () => {
+  assert.equal(checkProof(V4), V4)
+  assert.is(code(() => checkProof(null)), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ ...V4, version: 3 })), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ ...V4, scope: 7 })), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ version: 2, stringsToSign: [], signature: 'x' })), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ version: 2, stringsToSign: Array(S3_V2_STRINGS_TO_SIGN_COUNT_MAX + 1).fill('a'), signature: 'x' })), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ version: 2, stringsToSign: [1], signature: 'x' })), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ ...V4, signature: 'a'.repeat(S3_SIGNATURE_BYTES_MAX + 1) })), 'SIGNATURE_MISMATCH')
+  assert.is(code(() => checkProof({ ...V4, canonicalRequestSha256: 'a'.repeat(65) })), 'SIGNATURE_MISMATCH')
+})
+
+test.run()

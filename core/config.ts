@@ -16,6 +16,8 @@ export interface O3Config {
   'host': string
   'scm.address': string
   'scm.port': number
+  /** The SCM's Raft port (Ozone: 9894). */
+  'scm.raft.port': number
   'scm.dir': string
   /** Datanodes that must register before the SCM leaves safemode. */
   'scm.safemode.minDatanodes': number
@@ -64,6 +66,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'host': '127.0.0.1',
   'scm.address': '127.0.0.1:9860',
   'scm.port': 9860,
+  'scm.raft.port': 9894,
   'scm.dir': './o3-data/scm',
   'scm.safemode.minDatanodes': 1,
   'scm.heartbeat.staleMs': 5 * 60_000,
@@ -104,7 +107,7 @@ function validateConfig(c: O3Config): O3Config {
     if (typeof c[key] !== typeof DEFAULT_CONFIG[key]) bad(key, `expected a ${typeof DEFAULT_CONFIG[key]}`)
     if (typeof c[key] === 'number' && (!Number.isSafeInteger(c[key]) || (c[key] as number) < 0)) bad(key, 'expected a non-negative integer')
   }
-  for (const key of ['scm.port', 'om.port', 'datanode.port', 's3g.port', 's3g.adminPort'] as const) if (c[key] > 65535) bad(key, 'not a port')
+  for (const key of ['scm.port', 'scm.raft.port', 'om.port', 'datanode.port', 's3g.port', 's3g.adminPort'] as const) if (c[key] > 65535) bad(key, 'not a port')
   if (c['client.chunkSizeBytes'] < 1 || c['client.chunkSizeBytes'] > CHUNK_SIZE_BYTES_MAX) bad('client.chunkSizeBytes', `must be 1..${CHUNK_SIZE_BYTES_MAX}`)
   if (c['client.bytesPerChecksum'] < BYTES_PER_CHECKSUM_MIN) bad('client.bytesPerChecksum', `must be at least ${BYTES_PER_CHECKSUM_MIN}`)
   if (c['client.chunkSizeBytes'] % c['client.bytesPerChecksum'] !== 0) bad('client.chunkSizeBytes', 'must be a multiple of client.bytesPerChecksum')

@@ -1,17 +1,18 @@
 /** @module
  * The Storage Container Manager service: datanodes (register, heartbeat, health), pipelines,
- * containers and block allocation, safemode, block deletion; state in one LMDB environment.
- * It decides with the pure modules beside it and does the I/O (LMDB, HTTP) itself.
+ * containers and block allocation, safemode, block deletion. What the SCM group agrees on
+ * (cluster id, id batches, pipelines, containers, deletions) changes only through Raft
+ * entries (requests/, applied to tables.ts); what each SCM learns from datanodes itself
+ * (registrations, heartbeats, replica reports) and the leader's command queues stay local.
  */
 import { join } from 'node:path'
-import { randomUUID } from 'node:crypto'
-import type { Database, RootDatabase } from 'lmdb'
+import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINES_MAX, SCM_DELETE_TXS_MAX } from '../../core/limits.ts'
+import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
@@ -20,8 +21,12 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId,
 } from '../../core/wire.ts'
+import { ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import { planAround, planPipelines } from './pipelines.ts'
+import { scmRequests } from './requests/index.ts'
+import type { IdKind } from './requests/reserve-ids.ts'
+import { openScmTables, type ContainerInfo, type DeleteTx, type ScmTables } from './tables.ts'
 
 /** A command the SCM hands a datanode in a heartbeat response. */
 export type DatanodeCommand =
@@ -36,37 +41,22 @@ export interface ContainerReplicaReport {
   blockCount: number
 }
 
-/**
- * Blocks of one container to delete (Ozone's DeletedBlocksTransaction), persisted until every
- * datanode that may hold the container acknowledged it in a heartbeat: a queue in memory
- * would lose them to an SCM restart, and a datanode that is down would never get them.
- */
-interface DeleteTx { id: number; containerId: ContainerId; localIds: LocalId[]; pending: DatanodeId[] }
-
+/** A replica as its datanode last reported it (this SCM's own view, not replicated). */
 interface ReplicaRecord { state: ContainerState; usedBytes: number; blockCount: number; reportedAtMs: number }
 
-export interface ContainerRecord {
-  id: ContainerId
-  state: ContainerState
-  replication: string
-  pipelineId: PipelineId
-  /** Block sizes reserved by allocations (a statistic; reported usage decides closing). */
-  allocatedBytes: number
-  createdAtMs: number
-  replicas: Record<string, ReplicaRecord>
-}
-
-/** IDs are reserved in batches; the persisted ceiling is never handed out twice (Ozone's SequenceIdGenerator). */
-const ID_BATCH = 1000
 /** A deletion not acknowledged within this many datanode heartbeats is sent again. */
 const DELETE_RESEND_HEARTBEATS = 10
 /** Ozone's hdds.container.close.threshold. */
 const CONTAINER_CLOSE_THRESHOLD = 0.9
+/** How long start() waits for the SCM group to elect a leader. */
+const LEADER_WAIT_MS = 30_000
 
 export interface ScmOptions {
   config: O3Config
   /** Port to listen on; 0 picks a free one. */
   port?: number
+  /** Raft port; 0 picks a free one (the default when `port` is given: a group of one needs no fixed one). */
+  raftPort?: number
   /** Ticks the health check, for tests that want it faster. */
   healthCheckIntervalMs?: number
 }
@@ -74,26 +64,24 @@ export interface ScmOptions {
 export class StorageContainerManager {
   readonly metrics = new ServiceMetrics('scm')
   private readonly config: O3Config
-  private db!: RootDatabase
-  private meta!: Database<unknown, string>
-  private nodesTable!: Database<NodeRecord, string>
-  private pipelinesTable!: Database<Pipeline, string>
-  private containersTable!: Database<ContainerRecord, number>
-  private deletesTable!: Database<DeleteTx, number>
+  private ha!: ReplicatedService
+  private tables!: ScmTables
   private listener?: Listener
   private timer?: ReturnType<typeof setInterval>
 
   private readonly nodes = new Map<DatanodeId, NodeRecord>()
-  private readonly pipelines = new Map<PipelineId, Pipeline>()
-  private readonly containers = new Map<ContainerId, ContainerRecord>()
+  private readonly replicas = new Map<ContainerId, Map<DatanodeId, ReplicaRecord>>()
+  /** Block sizes reserved by allocations per container (a statistic; reported usage decides closing). */
+  private readonly allocatedBytes = new Map<ContainerId, number>()
+  /** Leader: an OPEN container per pipeline to allocate from (a hint, checked against the table). */
+  private readonly openContainerOf = new Map<PipelineId, ContainerId>()
   private readonly commands = new Map<DatanodeId, DatanodeCommand[]>()
   /** Per datanode, the deletions it has yet to acknowledge and when each was last sent (0: never). */
   private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
-  private nextDeleteTxId = 1
+  /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
+  private readonly idBatches = new Map<IdKind, { term: number; next: number; last: number }>()
   private clusterId = ''
   private inSafeMode = true
-  private next = { containerId: 0, localId: 0 }
-  private ceiling = { containerId: 0, localId: 0 }
   private roundRobin = 0
 
   constructor(private readonly options: ScmOptions) {
@@ -110,36 +98,32 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
-    this.db = openMetadataDb(join(this.config['scm.dir'], 'scm.db'), this.config)
-    this.meta = this.db.openDB({ name: 'meta' })
-    this.nodesTable = this.db.openDB({ name: 'nodeTable' })
-    this.pipelinesTable = this.db.openDB({ name: 'pipelineTable' })
-    this.containersTable = this.db.openDB({ name: 'containerTable', keyEncoding: 'uint32' })
-    this.deletesTable = this.db.openDB({ name: 'deletedBlocksTable' })
-    this.clusterId = (this.meta.get('clusterId') as string | undefined) ?? `CID-${randomUUID()}`
-    await this.meta.put('clusterId', this.clusterId)
-    for (const key of ['containerId', 'localId'] as const) {
-      const stored = (this.meta.get(`ceiling.${key}`) as number | undefined) ?? 0
-      this.next[key] = stored + 1
-      this.ceiling[key] = stored
+    const raftPort = this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port'])
+    // A group of one today (issue 11 adds scm.nodes): the same code path as three.
+    this.ha = await ReplicatedService.create({
+      id: 1, dir: join(this.config['scm.dir'], 'ha'), voters: [1],
+      serviceAddresses: new Map(), requests: scmRequests(() => this.tables),
+      open: (path) => openMetadataDb(path, this.config),
+      opened: (db: RootDatabase) => { this.tables = openScmTables(db) },
+      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2 },
+    })
+    this.ha.start(new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]))
+    const deadline = Date.now() + LEADER_WAIT_MS
+    while (!this.ha.isLeader()) {
+      if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader within ${LEADER_WAIT_MS} ms`)
+      await new Promise((r) => setTimeout(r, 10))
     }
-    for (const { value } of this.nodesTable.getRange()) {
-      // Nodes are known again only by heartbeat: until then they count as not heard from.
-      this.nodes.set(value.id, { ...value, lastHeartbeatMs: 0 })
-    }
-    for (const { value } of this.pipelinesTable.getRange()) this.pipelines.set(value.id, value)
-    for (const { value } of this.containersTable.getRange()) this.containers.set(value.id, value)
-    for (const { key, value } of this.deletesTable.getRange()) {
-      this.nextDeleteTxId = key + 1
+    this.clusterId = (this.tables.meta.get('clusterId') as string | undefined) ?? (await this.ha.submit('initCluster', {}) as string)
+    for (const { value } of this.tables.deletes.getRange()) {
       for (const dn of value.pending) this.deletesOf(dn).set(value.id, 0)
     }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
     this.metrics.gauge('datanodes_healthy', 'Healthy datanodes', () => this.healthyNodes().length)
-    this.metrics.gauge('pipelines_open', 'Open pipelines', () => [...this.pipelines.values()].filter((p) => p.state === 'OPEN').length)
-    this.metrics.gauge('containers', 'Containers', () => this.containers.size)
+    this.metrics.gauge('pipelines_open', 'Open pipelines', () => this.allPipelines().filter((p) => p.state === 'OPEN').length)
+    this.metrics.gauge('containers', 'Containers', () => count(this.tables.containers))
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
-    this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => this.deletesTable.getCount())
+    this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => count(this.tables.deletes))
 
     const app = createServiceApp({
       service: 'SCM',
@@ -170,7 +154,12 @@ export class StorageContainerManager {
     clearInterval(this.timer)
     await this.listener?.close()
     await this.creating
-    await this.db?.close()
+    await this.ha?.stop()
+  }
+
+  /** A failure of work the SCM started on its own (not a caller's request): logged, retried by the next trigger. */
+  private background(what: string, p: Promise<unknown>): void {
+    p.catch((err: unknown) => log.warn(`SCM: ${what} failed: ${(err as Error).message}`))
   }
 
   // --- datanodes -------------------------------------------------------------------------
@@ -185,10 +174,9 @@ export class StorageContainerManager {
       registeredAtMs: now, lastHeartbeatMs: now, volumes: parseVolumes(a.volumes),
     }
     this.nodes.set(node.id, node)
-    void this.nodesTable.put(node.id, node)
     if (previous === undefined || previous.address !== node.address) log.info(`SCM: datanode ${node.id} registered at ${node.address}`)
     this.checkSafeMode()
-    void this.createPipelines()
+    this.background('creating pipelines', this.createPipelines())
     return { clusterId: this.clusterId }
   }
 
@@ -200,7 +188,7 @@ export class StorageContainerManager {
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
-    if (!wasHealthy) void this.createPipelines()
+    if (!wasHealthy) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
     const queued = this.commands.get(node.id) ?? []
     const commands = queued.splice(0, HEARTBEAT_COMMANDS_MAX)
@@ -235,60 +223,63 @@ export class StorageContainerManager {
   }
 
   private checkHealth(): void {
+    if (!this.ha.isLeader()) return
     for (const node of this.nodes.values()) {
       if (node.lastHeartbeatMs === 0 || this.health(node) !== 'DEAD') continue
-      for (const p of this.pipelines.values()) {
-        if (p.state === 'OPEN' && p.nodes.some((n) => n.id === node.id)) void this.closePipeline(p, `datanode ${node.id} is DEAD`)
+      for (const p of this.allPipelines()) {
+        if (p.state === 'OPEN' && p.nodes.some((n) => n.id === node.id)) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, `datanode ${node.id} is DEAD`))
       }
     }
   }
 
+  private allPipelines(): Pipeline[] {
+    return [...this.tables.pipelines.getRange()].map((e) => e.value)
+  }
+
   private async closePipeline(p: Pipeline, why: string): Promise<void> {
-    p.state = 'CLOSED'
-    await this.pipelinesTable.put(p.id, p)
+    const closing = await this.ha.submit('closePipeline', { id: p.id }) as ContainerId[]
     log.info(`SCM: closed pipeline ${p.id} (${p.replication}): ${why}`)
-    for (const c of this.containers.values()) if (c.pipelineId === p.id && c.state === 'OPEN') this.closeContainer(c.id, `pipeline ${p.id} closed`)
-    void this.createPipelines()
+    for (const id of closing) {
+      log.info(`SCM: closing container ${id}: pipeline ${p.id} closed`)
+      this.queueClose(id)
+    }
+    await this.createPipelines()
   }
 
   private creating: Promise<void> | undefined
   /** Creates the pipelines placement asks for; serialised so that two calls do not double up. */
   private createPipelines(): Promise<void> {
-    this.creating = (this.creating ?? Promise.resolve()).then(async () => {
-      const open = [...this.pipelines.values()].filter((p) => p.state === 'OPEN')
+    const run = async () => {
+      if (!this.ha.isLeader()) return
+      const open = this.allPipelines().filter((p) => p.state === 'OPEN')
       for (const plan of planPipelines({ healthy: this.healthyNodes(), open, limit: DATANODE_PIPELINE_LIMIT })) {
         await this.addPipeline(plan.replication, plan.nodes)
       }
-    })
+    }
+    // A failed round does not stop the next one.
+    this.creating = (this.creating ?? Promise.resolve()).catch(() => undefined).then(run)
     return this.creating
   }
 
   private async addPipeline(replication: string, nodes: DatanodeId[]): Promise<Pipeline> {
-    if (this.pipelines.size >= PIPELINES_MAX) this.prunePipelines()
-    const p: Pipeline = { id: randomUUID() as PipelineId, replication, state: 'OPEN', nodes: nodes.map((id) => this.details(id)), createdAtMs: Date.now() }
-    this.pipelines.set(p.id, p)
-    await this.pipelinesTable.put(p.id, p)
+    const p = await this.ha.submit('addPipeline', { replication, nodes: nodes.map((id) => this.details(id)) }) as Pipeline
     log.info(`SCM: created pipeline ${p.id} ${replication} on ${nodes.join(',')}`)
     return p
   }
 
-  /** Forgets closed pipelines that no container refers to any more. */
-  private prunePipelines(): void {
-    const used = new Set([...this.containers.values()].map((c) => c.pipelineId))
-    for (const p of this.pipelines.values()) {
-      if (p.state === 'CLOSED' && !used.has(p.id)) { this.pipelines.delete(p.id); void this.pipelinesTable.remove(p.id) }
-    }
-  }
-
   // --- containers and blocks -------------------------------------------------------------
 
-  private async reserve(kind: 'containerId' | 'localId', count: number): Promise<number> {
-    const first = this.next[kind]
-    this.next[kind] += count
-    if (this.next[kind] - 1 > this.ceiling[kind]) {
-      this.ceiling[kind] = this.next[kind] - 1 + ID_BATCH
-      await this.meta.put(`ceiling.${kind}`, this.ceiling[kind])
+  /** `count` ids from the leader's batch, reserving a new batch in the log when it runs out or the term changed. */
+  private async reserve(kind: IdKind, count: number): Promise<number> {
+    const term = this.ha.raft.status().hardState.term
+    let batch = this.idBatches.get(kind)
+    if (batch === undefined || batch.term !== term || batch.next + count - 1 > batch.last) {
+      const r = await this.ha.submit('reserveIds', { kind, count }) as { first: number; last: number }
+      batch = { term, next: r.first, last: r.last }
+      this.idBatches.set(kind, batch)
     }
+    const first = batch.next
+    batch.next += count
     return first
   }
 
@@ -308,13 +299,13 @@ export class StorageContainerManager {
     const healthy = new Set(this.healthyNodes())
     const usable = (p: Pipeline) => p.state === 'OPEN' && p.replication === replication && !exclude.pipelines.has(p.id)
       && p.nodes.every((n) => healthy.has(n.id) && !exclude.datanodes.has(n.id))
-    let candidates = [...this.pipelines.values()].filter(usable)
+    let candidates = this.allPipelines().filter(usable)
     if (candidates.length === 0) {
       // Ozone's WritableRatisContainerProvider: with nothing usable, try a new pipeline around the exclusions.
       await this.createPipelines()
-      candidates = [...this.pipelines.values()].filter(usable)
+      candidates = this.allPipelines().filter(usable)
       if (candidates.length === 0) {
-        const nodes = planAround([...healthy], exclude.datanodes, parsed.factor, [...this.pipelines.values()].filter((p) => p.state === 'OPEN'))
+        const nodes = planAround([...healthy], exclude.datanodes, parsed.factor, this.allPipelines().filter((p) => p.state === 'OPEN'))
         if (nodes !== undefined) candidates = [await this.addPipeline(replication, nodes)]
       }
     }
@@ -322,40 +313,48 @@ export class StorageContainerManager {
     const pipeline = candidates[this.roundRobin++ % candidates.length]
     const container = await this.openContainerFor(pipeline, exclude.containers)
     const first = await this.reserve('localId', count)
-    container.allocatedBytes += size * count
+    this.allocatedBytes.set(container, (this.allocatedBytes.get(container) ?? 0) + size * count)
     const blocks: AllocatedBlock[] = []
-    for (let i = 0; i < count; i++) blocks.push({ blockId: { containerId: container.id, localId: (first + i) as LocalId }, pipeline: this.resolve(pipeline) })
-    await this.containersTable.put(container.id, container)
+    for (let i = 0; i < count; i++) blocks.push({ blockId: { containerId: container, localId: (first + i) as LocalId }, pipeline: this.resolve(pipeline) })
     return blocks
   }
 
-  private async openContainerFor(pipeline: Pipeline, excluded: Set<ContainerId>): Promise<ContainerRecord> {
-    for (const c of this.containers.values()) {
-      if (c.pipelineId === pipeline.id && c.state === 'OPEN' && !excluded.has(c.id)) return c
+  private async openContainerFor(pipeline: Pipeline, excluded: Set<ContainerId>): Promise<ContainerId> {
+    const hint = this.openContainerOf.get(pipeline.id)
+    if (hint !== undefined && !excluded.has(hint) && this.tables.containers.get(hint)?.state === 'OPEN') return hint
+    for (const { value } of this.tables.containers.getRange({ reverse: true })) {
+      if (value.pipelineId === pipeline.id && value.state === 'OPEN' && !excluded.has(value.id)) {
+        this.openContainerOf.set(pipeline.id, value.id)
+        return value.id
+      }
     }
     const id = (await this.reserve('containerId', 1)) as ContainerId
-    const c: ContainerRecord = { id, state: 'OPEN', replication: pipeline.replication, pipelineId: pipeline.id, allocatedBytes: 0, createdAtMs: Date.now(), replicas: {} }
-    this.containers.set(id, c)
-    await this.containersTable.put(id, c)
-    return c
+    const c = await this.ha.submit('createContainer', { id, pipelineId: pipeline.id }) as ContainerInfo
+    this.openContainerOf.set(pipeline.id, c.id)
+    return c.id
   }
 
-  private closeContainer(id: ContainerId, why: string): { state: ContainerState } {
-    const c = this.containers.get(id)
+  private async closeContainer(id: ContainerId, why: string): Promise<{ state: ContainerState }> {
+    const c = this.tables.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot close container ${id}: not found`)
-    if (c.state === 'OPEN') {
-      c.state = 'CLOSING'
+    let state = c.state
+    if (state === 'OPEN') {
+      state = await this.ha.submit('setContainerState', { id, state: 'CLOSING' }) as ContainerState
       log.info(`SCM: closing container ${id}: ${why}`)
-      void this.containersTable.put(id, c)
     }
-    if (c.state === 'CLOSING') for (const dn of this.holders(c)) this.queue(dn, { type: 'closeContainer', containerId: id })
-    return { state: c.state }
+    if (state === 'CLOSING') this.queueClose(id)
+    return { state }
+  }
+
+  private queueClose(id: ContainerId): void {
+    const c = this.tables.containers.get(id)
+    if (c !== undefined) for (const dn of this.holders(c)) this.queue(dn, { type: 'closeContainer', containerId: id })
   }
 
   /** Datanodes that may hold a replica: the pipeline's members and every node that reported one. */
-  private holders(c: ContainerRecord): Set<DatanodeId> {
-    const p = this.pipelines.get(c.pipelineId)
-    return new Set([...(p?.nodes.map((n) => n.id) ?? []), ...Object.keys(c.replicas)] as DatanodeId[])
+  private holders(c: ContainerInfo): Set<DatanodeId> {
+    const p = this.tables.pipelines.get(c.pipelineId)
+    return new Set([...(p?.nodes.map((n) => n.id) ?? []), ...(this.replicas.get(c.id)?.keys() ?? [])])
   }
 
   /** Queues a command for a datanode's next heartbeat; a close already queued is not queued again. */
@@ -366,39 +365,43 @@ export class StorageContainerManager {
     this.commands.set(dn, q)
   }
 
+  private replicaState(c: ContainerId, dn: DatanodeId, reported: ContainerState): ContainerState {
+    // A replica found corrupt stays UNHEALTHY until it is replaced.
+    return this.tables.unhealthy.get(`${c}/${dn}`) === true ? 'UNHEALTHY' : reported
+  }
+
   private processContainerReport(dn: DatanodeId, reports: ContainerReplicaReport[]): void {
     const now = Date.now()
     for (const r of reports) {
-      const c = this.containers.get(r.containerId)
+      const c = this.tables.containers.get(r.containerId)
       if (c === undefined) continue
-      const previous = c.replicas[dn]
-      // A replica the SCM marked UNHEALTHY (reported corrupt) stays so until it is replaced.
-      const state = previous?.state === 'UNHEALTHY' ? 'UNHEALTHY' : r.state
-      c.replicas[dn] = { state, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now }
+      let replicas = this.replicas.get(c.id)
+      if (replicas === undefined) this.replicas.set(c.id, (replicas = new Map()))
+      replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
+      if (!this.ha.isLeader()) continue
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
-      if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) this.closeContainer(c.id, `full (${r.usedBytes} bytes on ${dn})`)
-      if (c.state === 'CLOSING' && r.state !== 'CLOSED') this.queue(dn, { type: 'closeContainer', containerId: c.id })
-      const live = Object.values(c.replicas).filter((x) => x.state !== 'UNHEALTHY')
-      if (c.state === 'CLOSING' && live.length > 0 && live.every((x) => x.state === 'CLOSED')) {
-        c.state = 'CLOSED'
-        log.info(`SCM: container ${c.id} CLOSED`)
+      if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) {
+        this.background(`closing container ${c.id}`, this.closeContainer(c.id, `full (${r.usedBytes} bytes on ${dn})`))
       }
-      if (previous === undefined || previous.state !== c.replicas[dn].state || c.state === 'CLOSED') void this.containersTable.put(c.id, c)
+      if (c.state === 'CLOSING' && r.state !== 'CLOSED') this.queue(dn, { type: 'closeContainer', containerId: c.id })
+      const live = [...replicas.values()].filter((x) => x.state !== 'UNHEALTHY')
+      if (c.state === 'CLOSING' && live.length > 0 && live.every((x) => x.state === 'CLOSED')) {
+        this.background(`closing container ${c.id}`, this.ha.submit('setContainerState', { id: c.id, state: 'CLOSED' }).then(() => log.info(`SCM: container ${c.id} CLOSED`)))
+      }
     }
   }
 
-  private reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): { state: ContainerState } {
+  private async reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): Promise<{ state: ContainerState }> {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
-    const c = this.containers.get(id)
-    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot mark replica of container ${id}: not found`)
+    if (this.tables.containers.get(id) === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot mark replica of container ${id}: not found`)
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
-    const replica = c.replicas[a.datanodeId] ?? { state: 'UNHEALTHY', usedBytes: 0, blockCount: 0, reportedAtMs: Date.now() }
-    replica.state = 'UNHEALTHY'
-    c.replicas[a.datanodeId] = replica
-    void this.containersTable.put(id, c)
+    await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: a.datanodeId })
+    const replicas = this.replicas.get(id) ?? new Map<DatanodeId, ReplicaRecord>()
+    replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { usedBytes: 0, blockCount: 0, reportedAtMs: Date.now() }), state: 'UNHEALTHY' })
+    this.replicas.set(id, replicas)
     log.warn(`SCM: replica of container ${id} on ${a.datanodeId} reported corrupt (block ${String(a.localId)}), marked UNHEALTHY`)
-    return { state: replica.state }
+    return { state: 'UNHEALTHY' }
   }
 
   /**
@@ -415,18 +418,16 @@ export class StorageContainerManager {
       if (localIds === undefined) byContainer.set(cid, [parseId<LocalId>(b.localId, 'localId')])
       else localIds.push(parseId<LocalId>(b.localId, 'localId'))
     }
-    const txs: DeleteTx[] = []
+    const txs: Omit<DeleteTx, 'id'>[] = []
     for (const [containerId, localIds] of byContainer) {
-      const c = this.containers.get(containerId)
+      const c = this.tables.containers.get(containerId)
       if (c === undefined) continue
       const pending = [...this.holders(c)]
-      if (pending.length > 0) txs.push({ id: 0, containerId, localIds, pending })
+      if (pending.length > 0) txs.push({ containerId, localIds, pending })
     }
     if (txs.length === 0) return { queued: 0 }
-    if (this.deletesTable.getCount() + txs.length > SCM_DELETE_TXS_MAX) throw new O3Error('UNAVAILABLE', `Cannot accept block deletions: ${SCM_DELETE_TXS_MAX} are waiting for datanodes already`)
-    for (const tx of txs) tx.id = this.nextDeleteTxId++
-    await this.deletesTable.transaction(() => { for (const tx of txs) this.deletesTable.put(tx.id, tx) })
-    for (const tx of txs) for (const dn of tx.pending) this.deletesOf(dn).set(tx.id, 0)
+    const ids = await this.ha.submit('addDeleteTxs', { txs }) as number[]
+    for (const [i, id] of ids.entries()) for (const dn of txs[i].pending) this.deletesOf(dn).set(id, 0)
     return { queued: txs.length }
   }
 
@@ -440,13 +441,13 @@ export class StorageContainerManager {
   private deleteCommandsFor(dn: DatanodeId, room: number): DatanodeCommand[] {
     const out: DatanodeCommand[] = []
     const sent = this.deletesSent.get(dn)
-    if (sent === undefined) return out
+    if (sent === undefined || !this.ha.isLeader()) return out
     const now = Date.now()
     const resendMs = DELETE_RESEND_HEARTBEATS * this.config['datanode.heartbeatIntervalMs']
     for (const [id, at] of sent) {
       if (out.length >= room) break
       if (at !== 0 && now - at < resendMs) continue
-      const tx = this.deletesTable.get(id)
+      const tx = this.tables.deletes.get(id)
       if (tx === undefined || !tx.pending.includes(dn)) { sent.delete(id); continue }
       out.push({ type: 'deleteBlocks', txId: id, containerId: tx.containerId, localIds: tx.localIds })
       sent.set(id, now)
@@ -457,73 +458,78 @@ export class StorageContainerManager {
   /** A datanode did these deletions: it is off their lists, and a deletion every holder did is done. */
   private async ackDeletes(dn: DatanodeId, raw: unknown[]): Promise<void> {
     const ids = raw.slice(0, HEARTBEAT_COMMANDS_MAX).filter((x): x is number => typeof x === 'number' && Number.isSafeInteger(x))
-    if (ids.length === 0) return
+    if (ids.length === 0 || !this.ha.isLeader()) return
     for (const id of ids) this.deletesSent.get(dn)?.delete(id)
-    await this.deletesTable.transaction(() => {
-      for (const id of ids) {
-        const tx = this.deletesTable.get(id)
-        if (tx === undefined) continue
-        const pending = tx.pending.filter((x) => x !== dn)
-        if (pending.length === 0) this.deletesTable.remove(id)
-        else if (pending.length < tx.pending.length) this.deletesTable.put(id, { ...tx, pending })
-      }
-    })
+    if (!ids.some((id) => this.tables.deletes.get(id)?.pending.includes(dn) === true)) return
+    await this.ha.submit('ackDeletes', { datanodeId: dn, ids })
   }
 
   // --- queries ---------------------------------------------------------------------------
+
+  private replicaList(c: ContainerId): [DatanodeId, ReplicaRecord][] {
+    return [...(this.replicas.get(c) ?? new Map<DatanodeId, ReplicaRecord>())]
+  }
 
   private getContainerLocations(a: { containerIds?: unknown }): Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }> {
     if (!Array.isArray(a.containerIds)) throw new O3Error('INVALID_ARGUMENT', 'Cannot look up containers: containerIds must be an array')
     const out: Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }> = {}
     for (const raw of a.containerIds) {
       const id = parseId<ContainerId>(raw, 'containerId')
-      const c = this.containers.get(id)
+      const c = this.tables.containers.get(id)
       if (c === undefined) continue
-      const p = this.pipelines.get(c.pipelineId)
+      const p = this.tables.pipelines.get(c.pipelineId)
       out[id] = {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
-        replicas: Object.entries(c.replicas).filter(([dn]) => this.nodes.has(dn as DatanodeId))
-          .map(([dn, r]) => ({ ...this.details(dn as DatanodeId), state: r.state })),
+        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state })),
       }
     }
     return out
   }
 
   private containerInfo(id: ContainerId) {
-    const c = this.containers.get(id)
+    const c = this.tables.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot find container ${id}`)
-    const p = this.pipelines.get(c.pipelineId)
+    const p = this.tables.pipelines.get(c.pipelineId)
     return {
-      id: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, allocatedBytes: c.allocatedBytes, createdAtMs: c.createdAtMs,
+      id: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, allocatedBytes: this.allocatedBytes.get(c.id) ?? 0, createdAtMs: c.createdAtMs,
       pipeline: p === undefined ? null : this.resolve(p),
-      replicas: Object.entries(c.replicas).map(([dn, r]) => ({ datanodeId: dn, address: this.nodes.get(dn as DatanodeId)?.address ?? '', ...r })),
+      replicas: this.replicaList(id).map(([dn, r]) => ({ datanodeId: dn, address: this.nodes.get(dn)?.address ?? '', ...r })),
     }
   }
 
   private listContainers(a: { state?: unknown; start?: unknown; count?: unknown }) {
     const start = a.start === undefined ? 0 : parseId<number>(a.start, 'start')
     const count = a.count === undefined ? 1000 : Math.min(1000, parseId<number>(a.count, 'count'))
-    return [...this.containers.values()].filter((c) => c.id >= start && (a.state === undefined || c.state === a.state))
-      .sort((x, y) => x.id - y.id).slice(0, count).map((c) => this.containerInfo(c.id))
+    const out = []
+    for (const { value } of this.tables.containers.getRange({ start })) {
+      if (out.length >= count) break
+      if (a.state === undefined || value.state === a.state) out.push(this.containerInfo(value.id))
+    }
+    return out
   }
 
   private listDatanodes() {
+    const pipelines = this.allPipelines()
     return [...this.nodes.values()].sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => ({
       id: n.id, address: n.address, state: this.health(n), operationalState: n.operationalState,
       lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n),
-      pipelines: [...this.pipelines.values()].filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
-      containers: [...this.containers.values()].filter((c) => n.id in c.replicas).length,
+      pipelines: pipelines.filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
+      containers: [...this.replicas.values()].filter((r) => r.has(n.id)).length,
     }))
   }
 
   private listPipelines(): Pipeline[] {
-    return [...this.pipelines.values()].sort((x, y) => x.createdAtMs - y.createdAtMs).map((p) => this.resolve(p))
+    return this.allPipelines().sort((x, y) => x.createdAtMs - y.createdAtMs).map((p) => this.resolve(p))
   }
 
   private safemodeStatus() {
     return { inSafeMode: this.inSafeMode, healthyDatanodes: this.healthyNodes().length, requiredDatanodes: this.config['scm.safemode.minDatanodes'] }
   }
+}
+
+function count(table: { getStats(): unknown }): number {
+  return (table.getStats() as { entryCount: number }).entryCount
 }
 
 function parseVolumes(raw: unknown): VolumeReport[] {

@@ -1,0 +1,54 @@
+/** @module
+ * addDeleteTxs and ackDeletes: the SCM's deleted-block log (Ozone's DeletedBlockLog). A
+ * transaction per container lists the datanodes that may hold it; each datanode's
+ * acknowledgement takes it off the list, and a transaction with nobody left is done.
+ */
+import { O3Error } from '../../../core/errors.ts'
+import { SCM_DELETE_TXS_MAX } from '../../../core/limits.ts'
+import type { ContainerId, DatanodeId, LocalId } from '../../../core/wire.ts'
+import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import type { ScmTables } from '../tables.ts'
+
+type NewTx = { containerId: ContainerId; localIds: LocalId[]; pending: DatanodeId[] }
+
+export function addDeleteTxs(t: () => ScmTables): ReplicatedRequest<{ txs: NewTx[] }, { txs: NewTx[] }, number[]> {
+  return {
+    name: 'addDeleteTxs',
+    prepare: (a) => ({ txs: a.txs }),
+    apply: (_db, p) => {
+      const { meta, deletes } = t()
+      if ((deletes.getStats() as { entryCount: number }).entryCount + p.txs.length > SCM_DELETE_TXS_MAX) {
+        throw new O3Error('UNAVAILABLE', `Cannot accept block deletions: ${SCM_DELETE_TXS_MAX} are waiting for datanodes already`)
+      }
+      let next = (meta.get('nextDeleteTxId') as number | undefined) ?? 1
+      const ids: number[] = []
+      for (const tx of p.txs) {
+        deletes.putSync(next, { id: next, ...tx })
+        ids.push(next++)
+      }
+      meta.putSync('nextDeleteTxId', next)
+      return ids
+    },
+  }
+}
+
+export function ackDeletes(t: () => ScmTables): ReplicatedRequest<{ datanodeId: DatanodeId; ids: number[] }, { datanodeId: DatanodeId; ids: number[] }, number> {
+  return {
+    name: 'ackDeletes',
+    prepare: (a) => ({ datanodeId: a.datanodeId, ids: a.ids }),
+    apply: (_db, p) => {
+      const { deletes } = t()
+      let done = 0
+      for (const id of p.ids) {
+        const tx = deletes.get(id)
+        if (tx === undefined) continue
+        const pending = tx.pending.filter((x) => x !== p.datanodeId)
+        if (pending.length === 0) {
+          deletes.removeSync(id)
+          done++
+        } else if (pending.length < tx.pending.length) deletes.putSync(id, { ...tx, pending })
+      }
+      return done
+    },
+  }
+}

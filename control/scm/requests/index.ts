@@ -1,0 +1,20 @@
+/** @module
+ * Every mutating SCM request (issue 11): prepare on the leader, apply on every replica.
+ */
+import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import type { ScmTables } from '../tables.ts'
+import { addPipeline } from './add-pipeline.ts'
+import { closePipeline } from './close-pipeline.ts'
+import { createContainer } from './create-container.ts'
+import { ackDeletes, addDeleteTxs } from './delete-blocks.ts'
+import { initCluster } from './init-cluster.ts'
+import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
+import { reserveIds } from './reserve-ids.ts'
+import { setContainerState } from './set-container-state.ts'
+
+export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unknown, unknown>[] {
+  return [
+    initCluster(t), reserveIds(t), addPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
+    markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t),
+  ] as ReplicatedRequest<unknown, unknown, unknown>[]
+}

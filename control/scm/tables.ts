@@ -1,0 +1,44 @@
+/** @module
+ * The SCM's replicated state: the tables every SCM replica holds alike in its state
+ * database (issue 11), written only by the apply functions in requests/. What each SCM
+ * learns from datanodes itself (registrations, heartbeats, replica reports) is not here.
+ */
+import type { Database, RootDatabase } from 'lmdb'
+import type { ContainerId, ContainerState, DatanodeId, LocalId, Pipeline, PipelineId } from '../../core/wire.ts'
+
+/** A container as the SCM group agrees on it; its replicas come from datanode reports. */
+export interface ContainerInfo {
+  id: ContainerId
+  state: ContainerState
+  replication: string
+  pipelineId: PipelineId
+  createdAtMs: number
+}
+
+/**
+ * Blocks of one container to delete (Ozone's DeletedBlocksTransaction), kept until every
+ * datanode that may hold the container acknowledged it in a heartbeat.
+ */
+export interface DeleteTx { id: number; containerId: ContainerId; localIds: LocalId[]; pending: DatanodeId[] }
+
+export interface ScmTables {
+  /** clusterId, id ceilings (`ceiling.containerId`, `ceiling.localId`), `nextDeleteTxId`. */
+  readonly meta: Database<unknown, string>
+  readonly pipelines: Database<Pipeline, string>
+  readonly containers: Database<ContainerInfo, number>
+  readonly deletes: Database<DeleteTx, number>
+  /** `${containerId}/${datanodeId}` of replicas found corrupt: out of reads until replaced. */
+  readonly unhealthy: Database<true, string>
+}
+
+export function openScmTables(db: RootDatabase): ScmTables {
+  return {
+    meta: db.openDB({ name: 'meta' }),
+    pipelines: db.openDB({ name: 'pipelineTable' }),
+    containers: db.openDB({ name: 'containerTable', keyEncoding: 'uint32' }),
+    deletes: db.openDB({ name: 'deletedBlocksTable' }),
+    unhealthy: db.openDB({ name: 'unhealthyReplicas' }),
+  }
+}
+
+export const CONTAINER_STATE_ORDER: readonly ContainerState[] = ['OPEN', 'CLOSING', 'QUASI_CLOSED', 'CLOSED']

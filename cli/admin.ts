@@ -1,5 +1,5 @@
 /** @module
- * `o3 admin datanode|pipeline|container|safemode ...`: the SCM's view, as Ozone's admin CLI.
+ * `o3 admin datanode|pipeline|container|safemode|scm ...`: the SCM's view, as Ozone's admin CLI.
  */
 import { O3Client } from '../datapath/client/index.ts'
 import type { Pipeline } from '../core/wire.ts'
@@ -38,6 +38,10 @@ export async function admin(inv: Invocation): Promise<void> {
         printFields({ id: c.id, state: c.state, replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
         printTable(['datanode', 'address', 'state', 'used', 'blocks'], c.replicas.map((r) => [r.datanodeId, r.address, r.state, formatBytes(r.usedBytes), r.blockCount]))
       })
+    }
+    case 'scm roles': {
+      const rs = await client.admin<{ id: number; address: string; role: string; leader: number; term: number; commit: number; applied: number }[]>('roles')
+      return out(rs, () => printTable(['id', 'address', 'role', 'term', 'commit', 'applied'], rs.map((r) => [r.id, r.address, r.role, r.term, r.commit, r.applied])))
     }
     case 'safemode status': {
       const s = await client.admin<{ inSafeMode: boolean; healthyDatanodes: number; requiredDatanodes: number }>('safemodeStatus')

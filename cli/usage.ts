@@ -185,6 +185,7 @@ again keeps every key.`,
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },
+        scm: { summary: 'the SCM group', commands: { roles: client('each SCM node: its role in the Raft group, term, commit and applied index', [], 'admin') } },
       },
     },
     freon: {

@@ -11,6 +11,7 @@ import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { RaftHost, type RaftHostOptions } from '../../core/raft-io/index.ts'
 import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
+import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { NodeId } from '../../core/raft/index.ts'
 import { RetryCache, type CallerId } from './retry-cache.ts'
 
@@ -130,6 +131,7 @@ export class ReplicatedService {
     }
     const payload = await request.prepare(args, this.db)
     const entry: LogEntry = caller === undefined ? { r: name, p: payload } : { r: name, p: payload, caller, t: Date.now() }
+    this.proposals?.inc()
     try {
       return await this.raft.propose(new TextEncoder().encode(JSON.stringify(entry)))
     } catch (err) {
@@ -137,6 +139,26 @@ export class ReplicatedService {
       throw err
     }
   }
+
+  /** This node's place in the group (`o3 admin scm roles`): role, leader, term, commit and applied index. */
+  role(): { id: NodeId; address: string | undefined; role: string; leader: NodeId; term: number; commit: number; applied: number; members: NodeId[] } {
+    const s = this.raft.status()
+    return {
+      id: this.options.id, address: this.options.serviceAddresses.get(this.options.id), role: s.role.toUpperCase(), leader: s.leader,
+      term: s.hardState.term, commit: s.hardState.commit, applied: s.applied, members: [...s.confState.voters, ...s.confState.learners],
+    }
+  }
+
+  /** Exports the node's Raft state on the service's /prom: term, leadership, commit and applied index, proposals. */
+  exportMetrics(metrics: ServiceMetrics): void {
+    this.proposals = metrics.counter('raft_proposals_total', 'Raft entries this node proposed as leader')
+    metrics.gauge('raft_term', 'Raft term', () => this.raft.status().hardState.term)
+    metrics.gauge('raft_leader', '1 while this node leads its Raft group', () => (this.isLeader() ? 1 : 0))
+    metrics.gauge('raft_commit_index', 'Raft commit index', () => this.raft.status().hardState.commit)
+    metrics.gauge('raft_applied_index', 'Raft applied index', () => this.raft.status().applied)
+  }
+
+  private proposals: { inc(): void } | undefined
 
   /** A linearizable read: on the leader, once its state holds every write acknowledged before the call. */
   async read<T>(what: string, run: (db: RootDatabase) => T): Promise<T> {

@@ -124,6 +124,7 @@ export class StorageContainerManager {
     this.metrics.gauge('containers', 'Containers', () => count(this.tables.containers))
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
     this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => count(this.tables.deletes))
+    this.ha.exportMetrics(this.metrics)
 
     const app = createServiceApp({
       service: 'SCM',
@@ -142,6 +143,7 @@ export class StorageContainerManager {
         closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request'),
         reportCorruptReplica: (a) => this.reportCorruptReplica(a),
         deleteBlocks: (a) => this.deleteBlocks(a),
+        roles: () => [{ ...this.ha.role(), address: this.address }],
       },
     })
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['scm.port'], name: 'SCM' })

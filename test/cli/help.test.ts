@@ -30,6 +30,7 @@ const PATHS = [
   ...['put', 'get', 'info', 'list', 'rename', 'delete'].map((v) => ['sh', 'key', v]),
   ['admin'], ['admin', 'datanode'], ['admin', 'datanode', 'list'], ['admin', 'pipeline'], ['admin', 'pipeline', 'list'],
   ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'safemode'], ['admin', 'safemode', 'status'],
+  ['admin', 'scm'], ['admin', 'scm', 'roles'],
   ['freon'], ['freon', 'ockg'], ['freon', 'ockr'], ['freon', 's3kg'],
 ]
 

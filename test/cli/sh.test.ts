@@ -89,6 +89,17 @@ test('o3 admin datanode/pipeline/container/safemode answer in JSON', async () =>
   assert.is((await json<{ inSafeMode: boolean }>('admin', 'safemode', 'status')).inSafeMode, false)
 })
 
+test('o3 admin scm roles shows the SCM group: one LEADER with its term, commit and applied index', async () => {
+  const roles = await json<{ id: number; role: string; term: number; commit: number; applied: number; address: string }[]>('admin', 'scm', 'roles')
+  assert.is(roles.length, 1)
+  assert.is(roles[0].role, 'LEADER')
+  assert.ok(roles[0].term >= 1 && roles[0].commit >= roles[0].applied && roles[0].applied > 1, JSON.stringify(roles[0]))
+  assert.match(roles[0].address, /:\d+$/)
+  const table = await run('admin', 'scm', 'roles')
+  assert.is(table.code, 0)
+  assert.match(table.stdout, /LEADER/)
+})
+
 test('o3 s3 getsecret shows the same pair until revokesecret; then a new one', async () => {
   const first = await json<{ awsAccessKey: string; awsSecret: string }>('s3', 'getsecret', '--user', 'alice')
   assert.ok(first.awsAccessKey.length >= 16 && first.awsSecret.length >= 32)

@@ -141,6 +141,10 @@ test('every service serves /health and Prometheus metrics on /prom', async () =>
   assert.match(dnProm, /o3_datanode_bytes_in_total\{service="datanode"\} [1-9]/)
   const scmProm = await (await fetch(`http://${scm.address}/prom`)).text()
   assert.match(scmProm, /o3_scm_datanodes_healthy\{service="scm"\} 2/)
+  assert.match(scmProm, /o3_scm_raft_leader\{service="scm"\} 1/)
+  assert.match(scmProm, /o3_scm_raft_term\{service="scm"\} [1-9]/)
+  assert.match(scmProm, /o3_scm_raft_applied_index\{service="scm"\} [1-9]/)
+  assert.match(scmProm, /o3_scm_raft_proposals_total\{service="scm"\} [1-9]/)
 })
 
 test('RPC rejects bad input with typed errors', async () => {

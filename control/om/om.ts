@@ -78,7 +78,7 @@ export class OzoneManager {
       requests: omRequests({ tables: () => this.t, config: this.config, blocksFor: (r, n, x) => this.blocksFor(r, n, x) }),
       open: (path) => openMetadataDb(path, this.config),
       opened: (db: RootDatabase) => { this.t = openOmTables(db) },
-      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2 },
+      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
     })
     this.ha.start(new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]))
     const deadline = Date.now() + LEADER_WAIT_MS

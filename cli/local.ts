@@ -111,11 +111,11 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
   const base = loadConfig({ overrides: localOverrides(o.n) })
   const scmPort = await port(base['scm.port']), omPort = await port(base['om.port']), s3Port = await port(base['s3g.port']), s3AdminPort = await port(base['s3g.adminPort'])
-  const scmRaftPort = await port(base['scm.raft.port'])
+  const scmRaftPort = await port(base['scm.raft.port']), omRaftPort = await port(base['om.raft.port'])
   const scmAddress = `${base.host}:${scmPort}`, omAddress = `${base.host}:${omPort}`
   const services: [string, O3Config][] = [
     ['scm', { ...base, 'scm.port': scmPort, 'scm.raft.port': scmRaftPort, 'scm.address': scmAddress, 'scm.dir': join(o.dataDir, 'scm') }],
-    ['om', { ...base, 'om.port': omPort, 'om.address': omAddress, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
+    ['om', { ...base, 'om.port': omPort, 'om.raft.port': omRaftPort, 'om.address': omAddress, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
   ]
   for (let i = 1; i <= o.n; i++) {
     services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(localDatanodePort(i)), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])

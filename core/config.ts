@@ -27,6 +27,8 @@ export interface O3Config {
   'scm.block.sizeBytes': number
   'om.address': string
   'om.port': number
+  /** The OM's Raft port (Ozone: 9872). */
+  'om.raft.port': number
   'om.dir': string
   'om.openKey.expireMs': number
   'om.openKey.checkIntervalMs': number
@@ -75,6 +77,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'scm.block.sizeBytes': BLOCK_SIZE_BYTES_DEFAULT,
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
+  'om.raft.port': 9872,
   'om.dir': './o3-data/om',
   'om.openKey.expireMs': 7 * 24 * 3600_000,
   'om.openKey.checkIntervalMs': 60_000,
@@ -107,7 +110,7 @@ function validateConfig(c: O3Config): O3Config {
     if (typeof c[key] !== typeof DEFAULT_CONFIG[key]) bad(key, `expected a ${typeof DEFAULT_CONFIG[key]}`)
     if (typeof c[key] === 'number' && (!Number.isSafeInteger(c[key]) || (c[key] as number) < 0)) bad(key, 'expected a non-negative integer')
   }
-  for (const key of ['scm.port', 'scm.raft.port', 'om.port', 'datanode.port', 's3g.port', 's3g.adminPort'] as const) if (c[key] > 65535) bad(key, 'not a port')
+  for (const key of ['scm.port', 'scm.raft.port', 'om.port', 'om.raft.port', 'datanode.port', 's3g.port', 's3g.adminPort'] as const) if (c[key] > 65535) bad(key, 'not a port')
   if (c['client.chunkSizeBytes'] < 1 || c['client.chunkSizeBytes'] > CHUNK_SIZE_BYTES_MAX) bad('client.chunkSizeBytes', `must be 1..${CHUNK_SIZE_BYTES_MAX}`)
   if (c['client.bytesPerChecksum'] < BYTES_PER_CHECKSUM_MIN) bad('client.bytesPerChecksum', `must be at least ${BYTES_PER_CHECKSUM_MIN}`)
   if (c['client.chunkSizeBytes'] % c['client.bytesPerChecksum'] !== 0) bad('client.chunkSizeBytes', 'must be a multiple of client.bytesPerChecksum')

@@ -105,7 +105,7 @@ export class StorageContainerManager {
       serviceAddresses: new Map(), requests: scmRequests(() => this.tables),
       open: (path) => openMetadataDb(path, this.config),
       opened: (db: RootDatabase) => { this.tables = openScmTables(db) },
-      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2 },
+      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
     })
     this.ha.start(new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]))
     const deadline = Date.now() + LEADER_WAIT_MS

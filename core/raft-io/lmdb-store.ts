@@ -19,16 +19,18 @@ export class RaftLmdbStore {
   private readonly log: Database<StoredEntry, number>
   private readonly meta: Database<unknown, string>
 
-  private constructor(path: string) {
+  private constructor(path: string, sync: boolean) {
     // Without overlapping sync an LMDB commit is durable when it completes; commits run on
-    // lmdb's write thread, so awaiting one never blocks the event loop.
-    this.root = open({ path, overlappingSync: false })
+    // lmdb's write thread, so awaiting one never blocks the event loop. Without sync (the
+    // service's db.sync 0) a commit reaches the OS: it survives a killed process, not a lost
+    // machine, the same promise the service's own database makes.
+    this.root = open({ path, overlappingSync: false, noSync: !sync })
     this.log = this.root.openDB<StoredEntry, number>({ name: 'raftLog' })
     this.meta = this.root.openDB<unknown, string>({ name: 'raftMeta' })
   }
 
-  static open(path: string): RaftLmdbStore {
-    return new RaftLmdbStore(path)
+  static open(path: string, options: { sync?: boolean } = {}): RaftLmdbStore {
+    return new RaftLmdbStore(path, options.sync ?? true)
   }
 
   /** What the store holds, or undefined when it is new (the caller bootstraps). */

@@ -52,6 +52,8 @@ export interface RaftHostOptions {
    * lost before it votes or acknowledges (Raft.recovery). Off by default, as in etcd and Ratis.
    */
   readonly distrustFsync?: boolean
+  /** Sync the log to disk on each write (default); off, writes reach the OS only (the service's db.sync 0). */
+  readonly sync?: boolean
 }
 
 type Input =
@@ -111,7 +113,7 @@ export class RaftHost {
 
   /** Opens the store and starts listening; call `start(peers)` once every peer's URL is known. */
   static async create(options: RaftHostOptions): Promise<RaftHost> {
-    const store = RaftLmdbStore.open(options.dir)
+    const store = RaftLmdbStore.open(options.dir, { sync: options.sync })
     let restored = store.restore()
     const afterCrash = restored !== undefined && !(await store.takeCleanStop())
     if (restored === undefined) {
@@ -179,6 +181,15 @@ export class RaftHost {
 
   status(): Status {
     return this.raw.status()
+  }
+
+  /** Whether this node leads now (cheaper than status() on hot paths). */
+  isLeader(): boolean {
+    return this.raw.isLeader()
+  }
+
+  voterCount(): number {
+    return this.raw.voterCount()
   }
 
   private async loop(): Promise<void> {

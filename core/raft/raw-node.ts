@@ -155,6 +155,15 @@ export class RawNode {
     return snapshot
   }
 
+  isLeader(): boolean {
+    return this.raft.role === 'leader'
+  }
+
+  /** Voters in the current membership. */
+  voterCount(): number {
+    return this.raft.conf.voters.length
+  }
+
   status(): Status {
     const r = this.raft
     return {

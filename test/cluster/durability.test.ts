@@ -82,10 +82,9 @@ test('hostile key names store and read back, and nothing lands outside the data 
     for (const name of names) assert.ok(listed.includes(name), name)
     for (const file of walk(dataDir)) {
       const rel = relative(dataDir, file)
-      const ok = /^om\/om\.db(-lock)?$/.test(rel)
-        || /^scm\/ha\/raft\/(data|lock)\.mdb$/.test(rel)
-        || /^scm\/ha\/state\/state\.mdb(-lock)?$/.test(rel)
-        || /^scm\/ha\/state\/checkpoints\/checkpoint-\d+-\d+\.mdb$/.test(rel)
+      const ok = /^(scm|om)\/ha\/raft\/(data|lock)\.mdb$/.test(rel)
+        || /^(scm|om)\/ha\/state\/state\.mdb(-lock)?$/.test(rel)
+        || /^(scm|om)\/ha\/state\/checkpoints\/checkpoint-\d+-\d+\.mdb$/.test(rel)
         || /^datanode-\d\/datanode\.id$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/container\.db(-lock)?$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/current\/containerDir\d+\/\d+\/(chunks\/\d+\.block|metadata\/\d+\.container)$/.test(rel)

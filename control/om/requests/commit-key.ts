@@ -1,0 +1,71 @@
+/** @module
+ * commitKey: makes an open key visible, atomically. With `ifNotExists` it fails with
+ * KEY_ALREADY_EXISTS when the key exists by then (checked in apply, so of two writers racing
+ * to create one key exactly one wins: S3's `If-None-Match: *`); the loser's open key stays
+ * open and its writer aborts it. Blocks allocated to the key but not in it, and a replaced
+ * key's blocks, go to the deleted blocks (Ozone's OMKeyCommitRequest).
+ */
+import { O3Error } from '../../../core/errors.ts'
+import { blockIdString, parseId, type BlockId, type KeyLocation } from '../../../core/wire.ts'
+import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
+import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import { keyPath, nextObjectId, recordDeleted } from '../tables.ts'
+import type { OmRequestContext } from './context.ts'
+import { checkMetadata } from './open-key.ts'
+
+type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown }
+type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; ifNotExists: boolean; nowMs: number }
+
+export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
+  return {
+    name: 'commitKey',
+    prepare: (a) => {
+      if (typeof a.clientId !== 'string') throw new O3Error('INVALID_ARGUMENT', 'clientId must be a string')
+      if (a.ifNotExists !== undefined && typeof a.ifNotExists !== 'boolean') throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: ifNotExists must be a boolean')
+      if (!Array.isArray(a.blocks)) throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: blocks must be an array')
+      const blocks = (a.blocks as CommittedBlock[]).map((raw) => ({
+        blockId: { containerId: parseId(raw?.blockId?.containerId, 'containerId'), localId: parseId(raw?.blockId?.localId, 'localId') } as BlockId,
+        length: parseId<number>(raw?.length, 'length'),
+      }))
+      return {
+        clientId: a.clientId, blocks, size: parseId<number>(a.size, 'size'), metadata: a.metadata === undefined ? null : checkMetadata(a.metadata),
+        ifNotExists: a.ifNotExists === true, nowMs: Date.now(),
+      }
+    },
+    apply: (_db, p) => {
+      const t = ctx.tables()
+      const open = t.openKeys.get(p.clientId)
+      if (open === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${p.clientId} not found (expired, committed or aborted)`)
+      const allocated = new Map(open.allocated.map((b) => [blockIdString(b.blockId), b]))
+      const locations: KeyLocation[] = []
+      let offset = 0
+      for (const { blockId, length } of p.blocks) {
+        const block = allocated.get(blockIdString(blockId))
+        if (block === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${open.name}: block ${blockIdString(blockId)} was not allocated to it`)
+        if (length > open.blockSizeBytes) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${open.name}: block ${blockIdString(blockId)} longer than a block`)
+        if (length === 0) continue
+        locations.push({ blockId, offset, length, pipeline: block.pipeline })
+        offset += length
+      }
+      if (offset !== p.size) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${open.name}: blocks hold ${offset} bytes, size says ${p.size}`)
+      const id = `${open.volume}/${open.bucket}`
+      const bucket = t.buckets.get(id)
+      if (bucket === undefined) throw new O3Error('BUCKET_NOT_FOUND', `Cannot commit key ${open.name}: bucket ${id} was deleted`)
+      const path = keyPath(open.volume, open.bucket, open.name)
+      const previous = t.keys.get(path)
+      const full = `${id}/${open.name}`
+      if (previous !== undefined && p.ifNotExists) throw new O3Error('KEY_ALREADY_EXISTS', `Cannot commit key ${full}: it exists and ifNotExists was set`)
+      if (previous !== undefined) recordDeleted(t, full, previous.locations.map((l) => l.blockId), p.nowMs)
+      const committed = new Set(locations.map((l) => blockIdString(l.blockId)))
+      recordDeleted(t, full, open.allocated.map((b) => b.blockId).filter((b) => !committed.has(blockIdString(b))), p.nowMs)
+      const key: KeyInfo = {
+        volume: open.volume, bucket: open.bucket, name: open.name, size: p.size, replication: open.replication, checksumType: open.checksumType,
+        bytesPerChecksum: open.bytesPerChecksum, createdAtMs: p.nowMs, modifiedAtMs: p.nowMs, locations, metadata: p.metadata ?? open.metadata, objectId: nextObjectId(t),
+      }
+      t.keys.putSync(path, key)
+      t.openKeys.removeSync(p.clientId)
+      t.buckets.putSync(id, { ...bucket, usedBytes: bucket.usedBytes + p.size - (previous?.size ?? 0), keyCount: bucket.keyCount + (previous === undefined ? 1 : 0) })
+      return key
+    },
+  }
+}

@@ -1,0 +1,102 @@
+/** @module
+ * commitMultipartKey: commits a key as the concatenation of the blocks of committed `parts`
+ * (an S3 multipart upload's parts, or the key itself to rewrite its metadata), in one entry.
+ * The parts are removed without deleting their blocks: completing an upload moves no bytes.
+ * With `asParts` (CompleteMultipartUpload) each listed key becomes one part of the new key's
+ * part list (KeyInfo.parts, read by GET ?partNumber=N); without it the new key keeps the
+ * part lists of the keys it is made of (a metadata rewrite keeps the layout), or has none if
+ * any of them has none.
+ */
+import { assert } from '../../../core/assert.ts'
+import { O3Error } from '../../../core/errors.ts'
+import { KEY_PARTS_COUNT_MAX } from '../../../core/limits.ts'
+import { blockIdString, type KeyLocation } from '../../../core/wire.ts'
+import { appendParts, partCount, type KeyInfo, type PartRun } from '../../../core/om-wire.ts'
+import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
+import { bucketOf, keyPath, nextObjectId, recordDeleted } from '../tables.ts'
+import type { OmRequestContext } from './context.ts'
+import { checkMetadata } from './open-key.ts'
+
+type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown }
+type Part = { volume: string; bucket: string; key: string }
+type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; nowMs: number }
+
+export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
+  return {
+    name: 'commitMultipartKey',
+    prepare: (a) => {
+      const volume = checkVolumeName(a.volume)
+      const bucket = checkBucketName(a.bucket)
+      const name = checkKeyName(a.key)
+      const metadata = checkMetadata(a.metadata)
+      if (!Array.isArray(a.parts) || a.parts.length === 0) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: parts must be a non-empty array`)
+      if (a.parts.length > KEY_PARTS_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: ${a.parts.length} parts exceed ${KEY_PARTS_COUNT_MAX}`)
+      if (a.asParts !== undefined && typeof a.asParts !== 'boolean') throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: asParts must be a boolean`)
+      const parts = (a.parts as { volume?: unknown; bucket?: unknown; key?: unknown }[]).map((p) => ({ volume: checkVolumeName(p?.volume), bucket: checkBucketName(p?.bucket), key: checkKeyName(p?.key) }))
+      bucketOf(ctx.tables(), volume, bucket)
+      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, nowMs: Date.now() }
+    },
+    apply: (_db, p) => {
+      const t = ctx.tables()
+      const { volume, bucket: bucketName, name } = p
+      const target = bucketOf(t, volume, bucketName)
+      const path = keyPath(volume, bucketName, name)
+      const locations: KeyLocation[] = []
+      const reused = new Set<string>()
+      let size = 0
+      let first: KeyInfo | undefined
+      // The parts by name, each once (an empty part may be listed twice: it has no blocks to repeat).
+      const found = new Map<string, { path: Uint8Array; part: KeyInfo }>()
+      let runs: PartRun[] | undefined = []
+      for (const part of p.parts) {
+        const partPath = keyPath(part.volume, part.bucket, part.key)
+        const info = t.keys.get(partPath)
+        if (info === undefined) throw new O3Error('KEY_NOT_FOUND', `Cannot commit key ${name}: part ${part.volume}/${part.bucket}/${part.key} not found`)
+        found.set(`${part.volume}/${part.bucket}/${part.key}`, { path: partPath, part: info })
+        first ??= info
+        if (p.asParts) appendParts(runs!, info.size)
+        else if (runs !== undefined && info.parts !== undefined) for (const r of info.parts) appendParts(runs, r.sizeBytes, r.count)
+        else runs = undefined
+        for (const l of info.locations) {
+          const id = blockIdString(l.blockId)
+          if (reused.has(id)) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: block ${id} listed twice`)
+          reused.add(id)
+          locations.push({ ...l, offset: size })
+          size += l.length
+        }
+      }
+      assert(first !== undefined, 'no parts')
+      if (runs !== undefined && partCount(runs) > KEY_PARTS_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: ${partCount(runs)} parts exceed ${KEY_PARTS_COUNT_MAX}`)
+      assert(runs === undefined || runs.reduce((n, r) => n + r.sizeBytes * r.count, 0) === size, 'parts do not add up to the key')
+      const previous = t.keys.get(path)
+      if (previous !== undefined) {
+        const dropped = previous.locations.map((l) => l.blockId).filter((id) => !reused.has(blockIdString(id)))
+        recordDeleted(t, `${volume}/${bucketName}/${name}`, dropped, p.nowMs)
+      }
+      const counts = new Map<string, { bytes: number; keys: number }>()
+      const count = (v: string, b: string, bytes: number, keys: number) => {
+        const c = counts.get(`${v}/${b}`) ?? { bytes: 0, keys: 0 }
+        counts.set(`${v}/${b}`, { bytes: c.bytes + bytes, keys: c.keys + keys })
+      }
+      for (const { path: partPath, part } of found.values()) {
+        t.keys.removeSync(partPath)
+        count(part.volume, part.bucket, -part.size, -1)
+      }
+      // A replaced key is counted out unless it was one of the parts (counted out just above).
+      if (previous !== undefined && !found.has(`${volume}/${bucketName}/${name}`)) count(volume, bucketName, -previous.size, -1)
+      const key: KeyInfo = {
+        volume, bucket: bucketName, name, size, replication: first.replication, checksumType: first.checksumType,
+        bytesPerChecksum: first.bytesPerChecksum, createdAtMs: p.nowMs, modifiedAtMs: p.nowMs, locations, metadata: p.metadata, objectId: nextObjectId(t),
+        ...(runs === undefined ? {} : { parts: runs }),
+      }
+      t.keys.putSync(path, key)
+      count(volume, bucketName, size, 1)
+      for (const [id, c] of counts) {
+        const b = id === `${volume}/${bucketName}` ? t.buckets.get(id) ?? target : t.buckets.get(id)
+        if (b !== undefined) t.buckets.putSync(id, { ...b, usedBytes: b.usedBytes + c.bytes, keyCount: b.keyCount + c.keys })
+      }
+      return key
+    },
+  }
+}

@@ -1,0 +1,59 @@
+/** @module
+ * openKey: a writer's open key with its first blocks, which the leader asks the SCM for
+ * (prepare); every replica records the open key with the blocks and id the leader chose.
+ */
+import { randomUUID } from 'node:crypto'
+import { O3Error } from '../../../core/errors.ts'
+import { KEY_METADATA_BYTES_MAX, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../../core/limits.ts'
+import { assertWritable, formatReplication, parseId, parseReplication } from '../../../core/wire.ts'
+import type { OpenKeyInfo, OpenKeyResult } from '../../../core/om-wire.ts'
+import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
+import { bucketOf } from '../tables.ts'
+import type { OmRequestContext } from './context.ts'
+
+export type OpenKeyArgs = { volume?: unknown; bucket?: unknown; key?: unknown; sizeBytes?: unknown; replication?: unknown; metadata?: unknown }
+
+export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, OpenKeyInfo, OpenKeyResult> {
+  return {
+    name: 'openKey',
+    prepare: async (a) => {
+      const volume = checkVolumeName(a.volume)
+      const bucketName = checkBucketName(a.bucket)
+      const name = checkKeyName(a.key)
+      const bucket = bucketOf(ctx.tables(), volume, bucketName)
+      const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication)
+      assertWritable(parsed)
+      const replication = formatReplication(parsed)
+      const metadata = checkMetadata(a.metadata)
+      const blockSizeBytes = ctx.config['scm.block.sizeBytes']
+      const size = a.sizeBytes === undefined || a.sizeBytes === null ? 0 : parseId<number>(a.sizeBytes, 'sizeBytes')
+      const count = Math.min(OPEN_KEY_PREALLOCATED_BLOCKS_MAX, Math.max(1, Math.ceil(size / blockSizeBytes)))
+      const blocks = await ctx.blocksFor(replication, count)
+      return {
+        clientId: randomUUID(), volume, bucket: bucketName, name, replication, checksumType: bucket.checksumType,
+        bytesPerChecksum: ctx.config['client.bytesPerChecksum'], blockSizeBytes, metadata, createdAtMs: Date.now(), allocated: blocks,
+      }
+    },
+    apply: (_db, info) => {
+      const t = ctx.tables()
+      bucketOf(t, info.volume, info.bucket)
+      t.openKeys.putSync(info.clientId, info)
+      return { clientId: info.clientId, replication: info.replication, checksumType: info.checksumType, bytesPerChecksum: info.bytesPerChecksum, blockSizeBytes: info.blockSizeBytes, blocks: info.allocated }
+    },
+  }
+}
+
+export function checkMetadata(raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new O3Error('INVALID_ARGUMENT', 'metadata must be an object of strings')
+  const out: Record<string, string> = {}
+  let bytes = 0
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') throw new O3Error('INVALID_ARGUMENT', `metadata ${k} must be a string`)
+    bytes += k.length + v.length
+    out[k] = v
+  }
+  if (bytes > KEY_METADATA_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `metadata of ${bytes} bytes exceeds ${KEY_METADATA_BYTES_MAX}`)
+  return out
+}

@@ -1,0 +1,141 @@
+/** Goal: the OM's requests (issue 11) split as Ozone's do: prepare decides (ids, time,
+ * blocks), apply is deterministic, so two replicas applying the same entries hold identical
+ * tables; apply enforces what commits rely on (allocated blocks only, If-None-Match, a
+ * vanished open key's block is not lost, expiry spares a key committed meanwhile). Method:
+ * prepare once, then apply the same payloads to two real LMDB databases in a temp dir. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { open, type RootDatabase } from 'lmdb'
+import { loadConfig } from '../../../core/config.ts'
+import { O3Error } from '../../../core/errors.ts'
+import type { AllocatedBlock, ContainerId, LocalId, PipelineId } from '../../../core/wire.ts'
+import type { OpenKeyResult, KeyInfo } from '../../../core/om-wire.ts'
+import type { ReplicatedRequest } from '../../../control/ha/replicated-service.ts'
+import { omRequests } from '../../../control/om/requests/index.ts'
+import { openOmTables, type OmTables } from '../../../control/om/tables.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'o3-om-requests-'))
+const config = loadConfig({ env: {} })
+let nextLocal = 1
+/** The SCM's part in prepare: fresh block ids on one pipeline. */
+const blocksFor = async (_replication: string, count: number): Promise<AllocatedBlock[]> => Array.from({ length: count }, () => ({
+  blockId: { containerId: 1 as ContainerId, localId: nextLocal++ as LocalId },
+  pipeline: { id: 'p1' as PipelineId, replication: 'RATIS/ONE', state: 'OPEN', nodes: [{ id: 'dn-00000001' as never, address: '127.0.0.1:9901' }], createdAtMs: 1 },
+}))
+
+interface Replica { db: RootDatabase; t: OmTables; requests: Map<string, ReplicatedRequest<unknown, unknown, unknown>> }
+function replica(name: string): Replica {
+  const db = open({ path: join(root, `${name}.mdb`) })
+  const r: Replica = { db, t: openOmTables(db), requests: new Map() }
+  for (const q of omRequests({ tables: () => r.t, config, blocksFor })) r.requests.set(q.name, q)
+  return r
+}
+const leader = replica('leader')
+const follower = replica('follower')
+let index = 0
+
+/** Prepare on the leader, then apply the same entry on both replicas; both must agree. */
+async function run(name: string, args: unknown): Promise<unknown> {
+  const payload = JSON.parse(JSON.stringify(await leader.requests.get(name)!.prepare(args, leader.db))) as unknown
+  const at = { index: ++index, term: 1 }
+  const outcome = (r: Replica) => {
+    try {
+      return { ok: r.db.transactionSync(() => r.requests.get(name)!.apply(r.db, payload, at)) }
+    } catch (err) {
+      assert.instance(err, O3Error)
+      return { error: (err as O3Error).code }
+    }
+  }
+  const a = outcome(leader)
+  assert.equal(outcome(follower), a, `${name}: both replicas answer alike`)
+  if ('error' in a) throw new O3Error(a.error as never, `${name} refused`)
+  return a.ok
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'resolved'
+  } catch (err) {
+    return (err as O3Error).code
+  }
+}
+
+function digest(r: Replica): string {
+  const h = createHash('sha256')
+  for (const table of Object.values(r.t)) for (const { key, value } of table.getRange()) h.update(JSON.stringify([key, value]))
+  return h.digest('hex')
+}
+
+test('volumes and buckets: created once, the bucket owned by its volume\'s owner unless named', async () => {
+  assert.is((await run('createVolume', { volume: 'vol', owner: 'alice' }) as { owner: string }).owner, 'alice')
+  assert.is(await codeOf(run('createVolume', { volume: 'vol' })), 'VOLUME_ALREADY_EXISTS')
+  assert.is((await run('createBucket', { volume: 'vol', bucket: 'bkt' }) as { owner: string }).owner, 'alice')
+  assert.is(await codeOf(run('createBucket', { volume: 'vol', bucket: 'bkt' })), 'BUCKET_ALREADY_EXISTS')
+  assert.is(await codeOf(run('deleteVolume', { volume: 'vol' })), 'VOLUME_NOT_EMPTY')
+})
+
+test('commitKey takes only blocks allocated to the key, and If-None-Match lets one of two writers win', async () => {
+  const a = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'k', sizeBytes: 10 }) as OpenKeyResult
+  const b = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'k', sizeBytes: 10 }) as OpenKeyResult
+  assert.is.not(a.clientId, b.clientId)
+  assert.is(await codeOf(run('commitKey', { clientId: a.clientId, blocks: [{ blockId: b.blocks[0].blockId, length: 10 }], size: 10 })), 'INVALID_ARGUMENT')
+  const k = await run('commitKey', { clientId: a.clientId, blocks: [{ blockId: a.blocks[0].blockId, length: 10 }], size: 10, ifNotExists: true }) as KeyInfo
+  assert.is(k.size, 10)
+  assert.is(await codeOf(run('commitKey', { clientId: b.clientId, blocks: [{ blockId: b.blocks[0].blockId, length: 10 }], size: 10, ifNotExists: true })), 'KEY_ALREADY_EXISTS')
+  assert.ok(leader.t.openKeys.get(b.clientId) !== undefined, 'the loser\'s open key stays for its writer to abort')
+  await run('abortKey', { clientId: b.clientId })
+  const bucket = leader.t.buckets.get('vol/bkt')!
+  assert.equal([bucket.usedBytes, bucket.keyCount], [10, 1])
+})
+
+test('a block allocated for an open key that vanished meanwhile goes to the deleted blocks', async () => {
+  const o = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'gone' }) as OpenKeyResult
+  const leaderRequest = leader.requests.get('allocateBlock')!
+  const payload = JSON.parse(JSON.stringify(await leaderRequest.prepare({ clientId: o.clientId }, leader.db))) as { block: AllocatedBlock }
+  await run('abortKey', { clientId: o.clientId })
+  const deletedBefore = [...leader.t.deleted.getRange()].length
+  for (const r of [leader, follower]) assert.equal(r.db.transactionSync(() => r.requests.get('allocateBlock')!.apply(r.db, payload, { index: ++index, term: 1 })), { lost: true })
+  const deleted = [...leader.t.deleted.getRange()].map((e) => e.value)
+  assert.is(deleted.length, deletedBefore + 1)
+  assert.equal(deleted.at(-1)!.blocks, [payload.block.blockId])
+})
+
+test('expireOpenKeys spares an open key younger than the leader\'s cutoff', async () => {
+  const old = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'old' }) as OpenKeyResult
+  const cutoffMs = Date.now() + 1
+  const young = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'young' }) as OpenKeyResult
+  leader.t.openKeys.putSync(young.clientId, { ...leader.t.openKeys.get(young.clientId)!, createdAtMs: cutoffMs + 1000 })
+  follower.t.openKeys.putSync(young.clientId, { ...follower.t.openKeys.get(young.clientId)!, createdAtMs: cutoffMs + 1000 })
+  assert.is(await run('expireOpenKeys', { clientIds: [old.clientId, young.clientId], cutoffMs }), 1)
+  assert.is(leader.t.openKeys.get(old.clientId), undefined)
+  assert.ok(leader.t.openKeys.get(young.clientId) !== undefined)
+})
+
+test('rename, multipart commit, delete and secrets: two replicas applying the same entries hold identical tables', async () => {
+  for (const part of ['p1', 'p2']) {
+    const o = await run('openKey', { volume: 'vol', bucket: 'bkt', key: part, sizeBytes: 5 }) as OpenKeyResult
+    await run('commitKey', { clientId: o.clientId, blocks: [{ blockId: o.blocks[0].blockId, length: 5 }], size: 5 })
+  }
+  const whole = await run('commitMultipartKey', { volume: 'vol', bucket: 'bkt', key: 'whole', parts: [{ volume: 'vol', bucket: 'bkt', key: 'p1' }, { volume: 'vol', bucket: 'bkt', key: 'p2' }], asParts: true }) as KeyInfo
+  assert.is(whole.size, 10)
+  await run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'whole', toKey: 'renamed' })
+  assert.is(await codeOf(run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'k', toKey: 'renamed' })), 'KEY_ALREADY_EXISTS')
+  await run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'renamed' })
+  const s1 = await run('getS3Secret', { user: 'bob' }) as { awsAccessKey: string }
+  assert.equal(await run('getS3Secret', { user: 'bob' }), s1, 'one pair per user')
+  assert.equal(await run('revokeS3Secret', { user: 'bob' }), { revoked: 1 })
+  assert.is(digest(follower), digest(leader))
+})
+
+test.after(async () => {
+  await leader.db.close()
+  await follower.db.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+test.run()

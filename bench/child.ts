@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
+import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 
 /** How long a child may take to print that it is ready. */
 export const CHILD_READY_TIMEOUT_MS = 120_000
@@ -28,7 +29,9 @@ export function moduleCommand(module: string, options: { profileDir?: string } =
   if (underDeno) return { file: process.execPath, args: ['run', '-A', join(root, `${module}.ts`)] }
   // --cpu-prof writes one .cpuprofile per thread (workers too) when it exits: CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile.
   const prof = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]
-  return { file: process.execPath, args: [...prof, join(root, 'dist', `${module}.js`)] }
+  // O3 runs with the flags bin/o3.js gives it, as users run it.
+  const v8 = module === 'cli/main' ? SERVER_V8_FLAGS : []
+  return { file: process.execPath, args: [...v8, ...prof, join(root, 'dist', `${module}.js`)] }
 }
 
 export interface Child<T> {

@@ -29,6 +29,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { positiveOption, writeResults } from './results.ts'
 import { readReadyJson } from './child.ts'
+import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -96,7 +97,7 @@ function repoRoot(): string {
 function command(runtime: Runtime, dataDir: string): { file: string; args: string[] } {
   const root = repoRoot()
   const local = ['local', '--ports', 'free', '--fresh', '--json', '--data', dataDir]
-  if (runtime === 'node') return { file: process.execPath, args: [join(root, 'bin/o3.js'), ...local] }
+  if (runtime === 'node') return { file: process.execPath, args: [...SERVER_V8_FLAGS, join(root, 'bin/o3.js'), ...local] }
   const deno = join(root, 'node_modules/deno/deno')
   if (!existsSync(deno)) throw new Error(`Cannot run under Deno: ${deno} is missing (npm install)`)
   return { file: deno, args: ['run', '-A', join(root, 'cli/main.ts'), ...local] }

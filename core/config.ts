@@ -29,6 +29,10 @@ export interface O3Config {
   'om.port': number
   /** The OM's Raft port (Ozone: 9872). */
   'om.raft.port': number
+  /** The OM group: `om1@host:port:raftPort,...` (empty: this OM alone, a group of one). */
+  'om.nodes': string
+  /** This OM's name in om.nodes. */
+  'om.id': string
   'om.dir': string
   'om.openKey.expireMs': number
   'om.openKey.checkIntervalMs': number
@@ -78,6 +82,8 @@ export const DEFAULT_CONFIG: O3Config = {
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
   'om.raft.port': 9872,
+  'om.nodes': '',
+  'om.id': '',
   'om.dir': './o3-data/om',
   'om.openKey.expireMs': 7 * 24 * 3600_000,
   'om.openKey.checkIntervalMs': 60_000,

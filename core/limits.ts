@@ -45,6 +45,8 @@ export const S3_V2_STRINGS_TO_SIGN_COUNT_MAX = 4
 export const RPC_BODY_BYTES_MAX = 4 * MiB
 export const RPC_TIMEOUT_MS_DEFAULT = 30_000
 export const RPC_RETRY_COUNT_MAX = 5
+/** How long a call to a Raft group (several addresses) keeps failing over before it gives up. */
+export const RPC_FAILOVER_MS_MAX = 15_000
 
 /**
  * S3 gateway: how long a request body may send nothing before the upload is answered

@@ -20,7 +20,8 @@ import { createServiceApp } from '../../core/rpc/server.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret } from '../../core/om-wire.ts'
-import { ReplicatedService } from '../ha/replicated-service.ts'
+import { parseGroup, selfIn } from '../ha/nodes.ts'
+import { checkCaller, ReplicatedService } from '../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { omRequests } from './requests/index.ts'
 import { keyOf } from './requests/keys.ts'
@@ -71,18 +72,21 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
-    const raftPort = this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port'])
-    // A group of one today (issue 11 adds om.nodes): the same code path as three.
+    // om.nodes names the group; without it this OM is a group of one (the same code path).
+    const members = parseGroup('om.nodes', this.config['om.nodes'])
+    const self = members.length === 0 ? undefined : selfIn(members, 'om.id', this.config['om.id'])
+    const raftPort = self !== undefined ? Number(self.raftAddress.split(':')[1]) : this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port'])
     this.ha = await ReplicatedService.create({
-      id: 1, dir: join(this.config['om.dir'], 'ha'), voters: [1], serviceAddresses: new Map(),
+      id: self?.id ?? 1, dir: join(this.config['om.dir'], 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
+      serviceAddresses: new Map(members.map((n) => [n.id, n.address])),
       requests: omRequests({ tables: () => this.t, config: this.config, blocksFor: (r, n, x) => this.blocksFor(r, n, x) }),
       open: (path) => openMetadataDb(path, this.config),
       opened: (db: RootDatabase) => { this.t = openOmTables(db) },
       raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
     })
-    this.ha.start(new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]))
+    this.ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
     const deadline = Date.now() + LEADER_WAIT_MS
-    while (!this.ha.isLeader()) {
+    while (this.ha.raft.status().leader === 0) {
       if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start OM: no Raft leader within ${LEADER_WAIT_MS} ms`)
       await new Promise((r) => setTimeout(r, 10))
     }
@@ -94,7 +98,7 @@ export class OzoneManager {
     this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => count(this.t.deleted))
     this.ha.exportMetrics(this.metrics)
 
-    const submit = (name: string) => (a: Record<string, unknown>) => this.ha.submit(name, a)
+    const submit = (name: string) => (a: Record<string, unknown>) => this.ha.submit(name, a, checkCaller(a.caller))
     const app = createServiceApp({
       service: 'OM',
       metrics: this.metrics,
@@ -121,9 +125,11 @@ export class OzoneManager {
         revokeS3Secret: submit('revokeS3Secret'),
         lookupS3Secret: (a) => this.read(() => this.lookupS3Secret(a)),
         s3Authenticate: (a) => this.read(() => this.s3Authenticate(a)),
+        roles: () => [{ ...this.ha.role(), address: this.address }],
       },
     })
-    this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['om.port'], name: 'OM' })
+    const port = self !== undefined ? Number(self.address.split(':')[1]) : this.options.port ?? this.config['om.port']
+    this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM' })
     const every = (ms: number, run: () => Promise<unknown>) => {
       const t = setInterval(() => {
         if (this.background !== undefined || !this.ha.isLeader()) return
@@ -173,7 +179,7 @@ export class OzoneManager {
   }
 
   private async allocateBlock(a: Record<string, unknown>): Promise<AllocatedBlock> {
-    const r = await this.ha.submit('allocateBlock', a) as AllocatedBlock | { lost: true }
+    const r = await this.ha.submit('allocateBlock', a, checkCaller(a.caller)) as AllocatedBlock | { lost: true }
     if ('lost' in r) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot allocate a block for open key ${String(a.clientId)}: it expired or was aborted meanwhile`)
     return r
   }
@@ -228,13 +234,13 @@ export class OzoneManager {
   // --- S3 secrets (Ozone's S3SecretManager) ----------------------------------------------
 
   /** Returns the user's key pair, creating one (through the log) on first call. */
-  private async getS3Secret(a: { user?: unknown }): Promise<S3Secret> {
+  private async getS3Secret(a: { user?: unknown; caller?: unknown }): Promise<S3Secret> {
     const user = checkUser(a.user)
     const existing = await this.read(() => {
       for (const { value } of this.t.s3Secrets.getRange()) if (value.user === user) return value
       return undefined
     })
-    return existing ?? (await this.ha.submit('getS3Secret', { user }) as S3Secret)
+    return existing ?? (await this.ha.submit('getS3Secret', { user }, checkCaller(a.caller)) as S3Secret)
   }
 
   private lookupS3Secret(a: { accessKey?: unknown }): S3Secret {
@@ -255,7 +261,7 @@ export class OzoneManager {
    * answers it only where its handler would (NoSuchBucket, AccessDenied, NoSuchKey), and
    * aborts an open key its handler did not use. Nothing is cached on either side.
    */
-  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown }): Promise<S3AuthResult> {
+  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown; caller?: unknown }): Promise<S3AuthResult> {
     const secret = this.lookupS3Secret(a)
     const out: S3AuthResult = { user: secret.user }
     if (a.proof === undefined || a.proof === null) return out
@@ -277,7 +283,8 @@ export class OzoneManager {
       out.required = await lookupPart(async () => this.getKey(open.requireKey!))
       if (!out.required.ok) return out
     }
-    out.opened = await lookupPart(async () => await this.ha.submit('openKey', open) as OpenKeyResult)
+    // A retried s3Authenticate (same caller) gets the key it opened the first time.
+    out.opened = await lookupPart(async () => await this.ha.submit('openKey', open, checkCaller(a.caller)) as OpenKeyResult)
     return out
   }
 

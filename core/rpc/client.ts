@@ -1,11 +1,16 @@
 /** @module
  * RPC calls to another service over undici (HTTP/1.1 keep-alive, one shared Agent per
  * process). Errors come back as O3Error with the remote code; connection failures become
- * UNAVAILABLE. Idempotent calls are retried, failing over between the given addresses.
+ * UNAVAILABLE. Failover between a service's addresses (its Raft group's members): a
+ * NOT_LEADER answer sends the call to the leader it names, a connection error to the next
+ * address, with backoff, until a bounded time. A call whose outcome is unknown (a timeout, a
+ * dropped connection) is sent again only when that is safe: idempotent, or carrying a caller
+ * id that the service's retry cache answers once.
  */
+import { randomUUID } from 'node:crypto'
 import { Agent, request, type Dispatcher } from 'undici'
 import { O3Error, fromWire } from '../errors.ts'
-import { RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
+import { RPC_FAILOVER_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
 let sharedAgent: Agent | undefined
 
@@ -31,6 +36,11 @@ export async function readError(res: Dispatcher.ResponseData, what: string): Pro
   return fromWire(body, `${what}: HTTP ${res.statusCode}`)
 }
 
+function isRefused(err: unknown): boolean {
+  const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code
+  return code === 'ECONNREFUSED'
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
@@ -41,34 +51,53 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
+export interface RpcClientOptions {
+  /**
+   * Tag every call with this client's id and a call number (`caller`), which a replicated
+   * service's retry cache answers once: then any call may be sent again after a timeout.
+   */
+  readonly callerIds?: boolean
+}
+
 export class RpcClient {
   private readonly addresses: string[]
   private current = 0
+  private readonly clientId = randomUUID()
+  private nextCall = 0
 
-  constructor(readonly service: string, addresses: string | string[]) {
-    this.addresses = Array.isArray(addresses) ? addresses : [addresses]
+  /** `addresses`: one, a list, or a comma-separated list (a Raft group's members). */
+  constructor(readonly service: string, addresses: string | string[], private readonly options: RpcClientOptions = {}) {
+    this.addresses = (Array.isArray(addresses) ? addresses : addresses.split(',')).map((a) => a.trim()).filter((a) => a.length > 0)
     if (this.addresses.length === 0) throw new TypeError(`RpcClient(${service}) needs at least one address`)
   }
 
   async call<T>(method: string, args: object, options: CallOptions = {}): Promise<T> {
-    const attempts = options.idempotent ? RPC_RETRY_COUNT_MAX : 1
+    const body = this.options.callerIds ? { ...args, caller: { client: this.clientId, call: this.nextCall++ } } : args
+    const resendable = options.idempotent === true || this.options.callerIds === true
+    // One address: a few tries. A group: until a new leader had time to be elected.
+    const deadline = Date.now() + (this.addresses.length > 1 ? RPC_FAILOVER_MS_MAX : 0)
     let last: O3Error | undefined
-    for (let attempt = 0; attempt < attempts; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       const address = this.addresses[this.current % this.addresses.length]
       try {
-        return await this.once<T>(address, method, args, options.timeoutMs ?? RPC_TIMEOUT_MS_DEFAULT)
+        return await this.once<T>(address, method, body, options.timeoutMs ?? RPC_TIMEOUT_MS_DEFAULT)
       } catch (err) {
         last = transportError(address, err)
-        if (!last.spec.retry) throw last
+        // NOT_LEADER and a refused connection mean the call did nothing: safe to send to
+        // another member of a group. (One address keeps the old rule: retried if resendable.)
+        const didNothing = this.addresses.length > 1 && (last.code === 'NOT_LEADER' || isRefused(err))
+        if (!last.spec.retry || !(resendable || didNothing)) throw last
         if (last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)) {
           this.current = this.addresses.indexOf(last.leader)
         } else {
           this.current++
         }
-        if (attempt + 1 < attempts) await sleep(Math.min(1000, 50 * 2 ** attempt))
+        if (attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) {
+          throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')})`, { leader: last.leader, node: last.node })
+        }
+        await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)))
       }
     }
-    throw last!
   }
 
   private async once<T>(address: string, method: string, args: object, timeoutMs: number): Promise<T> {

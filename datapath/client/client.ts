@@ -50,7 +50,8 @@ export class O3Client {
   readonly readBuffers: BufferPool
 
   constructor(readonly options: O3ClientOptions) {
-    this.om = new RpcClient('OM', options.om)
+    // The OM group's members (comma-separated); every call carries a caller id for its retry cache.
+    this.om = new RpcClient('OM', options.om, { callerIds: true })
     this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm)
     this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CONFIG['client.chunkSizeBytes']
     if (this.chunkSizeBytes < BYTES_PER_CHECKSUM_MIN || this.chunkSizeBytes > CHUNK_SIZE_BYTES_MAX) throw new RangeError(`chunkSizeBytes must be ${BYTES_PER_CHECKSUM_MIN}..${CHUNK_SIZE_BYTES_MAX}`)

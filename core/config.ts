@@ -18,6 +18,10 @@ export interface O3Config {
   'scm.port': number
   /** The SCM's Raft port (Ozone: 9894). */
   'scm.raft.port': number
+  /** The SCM group: `scm1@host:port:raftPort,...` (empty: this SCM alone, a group of one). */
+  'scm.nodes': string
+  /** This SCM's name in scm.nodes. */
+  'scm.id': string
   'scm.dir': string
   /** Datanodes that must register before the SCM leaves safemode. */
   'scm.safemode.minDatanodes': number
@@ -73,6 +77,8 @@ export const DEFAULT_CONFIG: O3Config = {
   'scm.address': '127.0.0.1:9860',
   'scm.port': 9860,
   'scm.raft.port': 9894,
+  'scm.nodes': '',
+  'scm.id': '',
   'scm.dir': './o3-data/scm',
   'scm.safemode.minDatanodes': 1,
   'scm.heartbeat.staleMs': 5 * 60_000,

@@ -57,7 +57,7 @@ export interface ReplicatedServiceOptions {
   /** Called whenever the state database is opened anew: open the service's tables. */
   readonly opened: (db: RootDatabase) => void
   /** Raft port, timings and snapshot interval (RaftHostOptions). */
-  readonly raft?: Pick<RaftHostOptions, 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync'>
+  readonly raft?: Pick<RaftHostOptions, 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync'>
 }
 
 export class ReplicatedService {
@@ -107,6 +107,11 @@ export class ReplicatedService {
 
   isLeader(): boolean {
     return this.raft.isLeader()
+  }
+
+  /** Throws NOT_LEADER (naming the leader's address) unless this node leads. */
+  requireLeader(what: string): void {
+    if (!this.isLeader()) throw this.notLeader(what)
   }
 
   private notLeader(what: string): O3Error {

@@ -5,6 +5,7 @@
  * entry (requests/: prepare on the leader, pure apply on every replica, over tables.ts);
  * reads are served by the leader. This file is the wiring: RPC handlers and housekeeping.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
@@ -72,6 +73,11 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
+    // Before issue 11 the state lived in om.db, outside Raft: it is not migrated, and starting
+    // beside it would quietly begin a new cluster.
+    if (existsSync(join(this.config['om.dir'], 'om.db'))) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot start OM: ${join(this.config['om.dir'], 'om.db')} is the state of an O3 from before Raft, which this version does not read; move it away or use a fresh om.dir`)
+    }
     // om.nodes names the group; without it this OM is a group of one (the same code path).
     const members = parseGroup('om.nodes', this.config['om.nodes'])
     const self = members.length === 0 ? undefined : selfIn(members, 'om.id', this.config['om.id'])
@@ -80,9 +86,11 @@ export class OzoneManager {
       id: self?.id ?? 1, dir: join(this.config['om.dir'], 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
       serviceAddresses: new Map(members.map((n) => [n.id, n.address])),
       requests: omRequests({ tables: () => this.t, config: this.config, blocksFor: (r, n, x) => this.blocksFor(r, n, x) }),
-      open: (path) => openMetadataDb(path, this.config),
+      // The Raft log is the write-ahead log (synced per db.sync); the state it feeds is replayed
+      // from it after a crash, so the state's own commits need no fsync on the event loop.
+      open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
       opened: (db: RootDatabase) => { this.t = openOmTables(db) },
-      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
+      raft: { host: self !== undefined ? self.raftAddress.split(':')[0] : this.config.host, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
     })
     this.ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
     const deadline = Date.now() + LEADER_WAIT_MS

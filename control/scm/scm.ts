@@ -5,6 +5,7 @@
  * entries (requests/, applied to tables.ts); what each SCM learns from datanodes itself
  * (registrations, heartbeats, replica reports) and the leader's command queues stay local.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
@@ -21,6 +22,7 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId,
 } from '../../core/wire.ts'
+import { parseGroup, selfIn } from '../ha/nodes.ts'
 import { ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import { planAround, planPipelines } from './pipelines.ts'
@@ -75,6 +77,10 @@ export class StorageContainerManager {
   private readonly allocatedBytes = new Map<ContainerId, number>()
   /** Leader: an OPEN container per pipeline to allocate from (a hint, checked against the table). */
   private readonly openContainerOf = new Map<PipelineId, ContainerId>()
+  /** Leader: the container being created per pipeline. */
+  private readonly creatingContainer = new Map<PipelineId, Promise<ContainerId>>()
+  /** The term deletesSent was built for: a new leader rebuilds it from the table. */
+  private deletesTerm = -1
   private readonly commands = new Map<DatanodeId, DatanodeCommand[]>()
   /** Per datanode, the deletions it has yet to acknowledge and when each was last sent (0: never). */
   private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
@@ -98,24 +104,33 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
-    const raftPort = this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port'])
-    // A group of one today (issue 11 adds scm.nodes): the same code path as three.
-    this.ha = await ReplicatedService.create({
-      id: 1, dir: join(this.config['scm.dir'], 'ha'), voters: [1],
-      serviceAddresses: new Map(), requests: scmRequests(() => this.tables),
-      open: (path) => openMetadataDb(path, this.config),
-      opened: (db: RootDatabase) => { this.tables = openScmTables(db) },
-      raft: { port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
-    })
-    this.ha.start(new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]))
-    const deadline = Date.now() + LEADER_WAIT_MS
-    while (!this.ha.isLeader()) {
-      if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader within ${LEADER_WAIT_MS} ms`)
-      await new Promise((r) => setTimeout(r, 10))
+    // Before issue 11 the state lived in scm.db, outside Raft: it is not migrated, and starting
+    // beside it would quietly begin a new cluster.
+    if (existsSync(join(this.config['scm.dir'], 'scm.db'))) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot start SCM: ${join(this.config['scm.dir'], 'scm.db')} is the state of an O3 from before Raft, which this version does not read; move it away or use a fresh scm.dir`)
     }
-    this.clusterId = (this.tables.meta.get('clusterId') as string | undefined) ?? (await this.ha.submit('initCluster', {}) as string)
-    for (const { value } of this.tables.deletes.getRange()) {
-      for (const dn of value.pending) this.deletesOf(dn).set(value.id, 0)
+    // scm.nodes names the group; without it this SCM is a group of one (the same code path).
+    const members = parseGroup('scm.nodes', this.config['scm.nodes'])
+    const self = members.length === 0 ? undefined : selfIn(members, 'scm.id', this.config['scm.id'])
+    const raftPort = self !== undefined ? Number(self.raftAddress.split(':')[1]) : this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port'])
+    this.ha = await ReplicatedService.create({
+      id: self?.id ?? 1, dir: join(this.config['scm.dir'], 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
+      serviceAddresses: new Map(members.map((n) => [n.id, n.address])), requests: scmRequests(() => this.tables),
+      // The Raft log is the write-ahead log (synced per db.sync); the state it feeds is replayed
+      // from it after a crash, so the state's own commits need no fsync on the event loop.
+      open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
+      opened: (db: RootDatabase) => { this.tables = openScmTables(db) },
+      raft: { host: self !== undefined ? self.raftAddress.split(':')[0] : this.config.host, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
+    })
+    this.ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
+    const deadline = Date.now() + LEADER_WAIT_MS
+    // The cluster id is the group's: the leader draws it once, the others learn it from the log.
+    for (;;) {
+      const known = this.tables.meta.get('clusterId') as string | undefined
+      if (known !== undefined) { this.clusterId = known; break }
+      if (this.ha.isLeader()) { this.clusterId = await this.ha.submit('initCluster', {}) as string; break }
+      if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader and no cluster id within ${LEADER_WAIT_MS} ms`)
+      await new Promise((r) => setTimeout(r, 10))
     }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
@@ -133,20 +148,22 @@ export class StorageContainerManager {
       handlers: {
         register: (a) => this.register(a),
         heartbeat: (a) => this.heartbeat(a),
-        allocateBlock: (a) => this.allocateBlock(a),
-        getContainerLocations: (a) => this.getContainerLocations(a),
-        getContainer: (a) => this.containerInfo(parseId<ContainerId>(a.containerId, 'containerId')),
-        listContainers: (a) => this.listContainers(a),
-        listDatanodes: () => this.listDatanodes(),
-        listPipelines: () => this.listPipelines(),
-        safemodeStatus: () => this.safemodeStatus(),
-        closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request'),
-        reportCorruptReplica: (a) => this.reportCorruptReplica(a),
-        deleteBlocks: (a) => this.deleteBlocks(a),
+        // Heartbeats and registrations reach every SCM; everything else is the leader's.
+        allocateBlock: (a) => this.leader('allocateBlock', () => this.allocateBlock(a)),
+        getContainerLocations: (a) => this.leader('getContainerLocations', () => this.getContainerLocations(a)),
+        getContainer: (a) => this.leader('getContainer', () => this.containerInfo(parseId<ContainerId>(a.containerId, 'containerId'))),
+        listContainers: (a) => this.leader('listContainers', () => this.listContainers(a)),
+        listDatanodes: () => this.leader('listDatanodes', () => this.listDatanodes()),
+        listPipelines: () => this.leader('listPipelines', () => this.listPipelines()),
+        safemodeStatus: () => this.leader('safemodeStatus', () => this.safemodeStatus()),
+        closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
+        reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
+        deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
         roles: () => [{ ...this.ha.role(), address: this.address }],
       },
     })
-    this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['scm.port'], name: 'SCM' })
+    const port = self !== undefined ? Number(self.address.split(':')[1]) : this.options.port ?? this.config['scm.port']
+    this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM' })
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     log.info(`SCM ${this.clusterId} listening on ${this.address}`)
@@ -157,6 +174,11 @@ export class StorageContainerManager {
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
+  }
+
+  /** Runs a call the leader answers (NOT_LEADER with its address elsewhere), on state as new as any write acknowledged before it. */
+  private leader<T>(what: string, run: () => T | Promise<T>): Promise<T> {
+    return this.ha.read(what, run) as Promise<T>
   }
 
   /** A failure of work the SCM started on its own (not a caller's request): logged, retried by the next trigger. */
@@ -330,10 +352,21 @@ export class StorageContainerManager {
         return value.id
       }
     }
-    const id = (await this.reserve('containerId', 1)) as ContainerId
-    const c = await this.ha.submit('createContainer', { id, pipelineId: pipeline.id }) as ContainerInfo
-    this.openContainerOf.set(pipeline.id, c.id)
-    return c.id
+    // One new container per pipeline at a time: concurrent allocations wait for it rather
+    // than each creating its own (two Raft rounds apart, they would all find none open).
+    const creating = this.creatingContainer.get(pipeline.id)
+    if (creating !== undefined) {
+      const id = await creating
+      if (!excluded.has(id)) return id
+    }
+    const created = (async () => {
+      const id = (await this.reserve('containerId', 1)) as ContainerId
+      const c = await this.ha.submit('createContainer', { id, pipelineId: pipeline.id }) as ContainerInfo
+      this.openContainerOf.set(pipeline.id, c.id)
+      return c.id
+    })().finally(() => this.creatingContainer.delete(pipeline.id))
+    this.creatingContainer.set(pipeline.id, created)
+    return created
   }
 
   private async closeContainer(id: ContainerId, why: string): Promise<{ state: ContainerState }> {
@@ -388,7 +421,14 @@ export class StorageContainerManager {
       }
       if (c.state === 'CLOSING' && r.state !== 'CLOSED') this.queue(dn, { type: 'closeContainer', containerId: c.id })
       const live = [...replicas.values()].filter((x) => x.state !== 'UNHEALTHY')
-      if (c.state === 'CLOSING' && live.length > 0 && live.every((x) => x.state === 'CLOSED')) {
+      // Every pipeline member not known DEAD must have reported since this SCM started (or
+      // registered again after its restart): one that has not may hold a replica still open
+      // (reports are this SCM's own memory).
+      const unheard = (this.tables.pipelines.get(c.pipelineId)?.nodes ?? []).some((n) => {
+        const node = this.nodes.get(n.id)
+        return !replicas.has(n.id) && (node === undefined || this.health(node) !== 'DEAD')
+      })
+      if (c.state === 'CLOSING' && !unheard && live.length > 0 && live.every((x) => x.state === 'CLOSED')) {
         this.background(`closing container ${c.id}`, this.ha.submit('setContainerState', { id: c.id, state: 'CLOSED' }).then(() => log.info(`SCM: container ${c.id} CLOSED`)))
       }
     }
@@ -442,8 +482,16 @@ export class StorageContainerManager {
   /** Deletions for a datanode's heartbeat: those never sent, and those it did not acknowledge in time. */
   private deleteCommandsFor(dn: DatanodeId, room: number): DatanodeCommand[] {
     const out: DatanodeCommand[] = []
+    if (!this.ha.isLeader()) return out
+    const term = this.ha.raft.status().hardState.term
+    if (term !== this.deletesTerm) {
+      // New at leading (or the first heartbeat after start): every pending deletion, from the log's table.
+      this.deletesSent.clear()
+      for (const { value } of this.tables.deletes.getRange()) for (const holder of value.pending) this.deletesOf(holder).set(value.id, 0)
+      this.deletesTerm = term
+    }
     const sent = this.deletesSent.get(dn)
-    if (sent === undefined || !this.ha.isLeader()) return out
+    if (sent === undefined) return out
     const now = Date.now()
     const resendMs = DELETE_RESEND_HEARTBEATS * this.config['datanode.heartbeatIntervalMs']
     for (const [id, at] of sent) {

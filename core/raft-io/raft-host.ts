@@ -7,7 +7,8 @@
  */
 import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
-import { O3Error, toO3Error, type ErrorCodeName } from '../errors.ts'
+import { O3Error, type ErrorCodeName } from '../errors.ts'
+import { log } from '../log.ts'
 import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
 import type { Hono } from 'hono'
 import { serveApp, type Listener } from '../http/serve.ts'
@@ -26,6 +27,16 @@ export interface StateMachine {
    * is the base URL of the leader that sent it (undefined at start, from our own store).
    */
   restore(snapshot: Snapshot, from: string | undefined): void | Promise<void>
+  /**
+   * Before a snapshot from the leader at `from` is persisted: get what restore() will need
+   * (a checkpoint to fetch), so that a failure leaves the node on its old log, not on a
+   * snapshot it cannot install.
+   */
+  prepareRestore?(snapshot: Snapshot, from: string | undefined): Promise<void>
+  /** A committed entry apply() is not called for (a leader's no-op, a membership change): its index is applied too. */
+  skip?(entry: Entry): void
+  /** The last index the state holds (a state that persists itself), checked against the log at start. */
+  appliedIndex?(): number
   /** Routes served beside the Raft messages on the node's port (a snapshot's bytes, for one). */
   routes?(): Hono
 }
@@ -37,7 +48,8 @@ export interface RaftHostOptions {
   /** Voters of a brand-new group, or none for a node that joins an existing one (ignored when the store holds state). */
   readonly voters: readonly NodeId[]
   readonly stateMachine: StateMachine
-  /** Listen port; 0 picks a free one. */
+  /** Listen address (default 127.0.0.1) and port; 0 picks a free one. */
+  readonly host?: string
   readonly port?: number
   readonly tickMs?: number
   readonly electionTimeoutTicks?: number
@@ -123,11 +135,18 @@ export class RaftHost {
       await store.sync()
     }
     await options.stateMachine.restore(restored.snapshot, undefined)
+    // A state ahead of its log (both written without fsync and a machine crash in between)
+    // would skip entries the leader reuses those indexes for: refuse to start on it.
+    const lastIndex = restored.snapshot.meta.index + restored.entries.length
+    const applied = options.stateMachine.appliedIndex?.() ?? 0
+    if (applied > lastIndex) {
+      throw new O3Error('INTERNAL_ERROR', `Cannot start raft node ${options.id}: its state holds entry ${applied} but its log ends at ${lastIndex} (writes lost in a crash without fsync); restore this node's data from a peer`)
+    }
     const host = new RaftHost(options, store, restored, afterCrash)
     const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
     const routes = options.stateMachine.routes?.()
     if (routes !== undefined) app.route('/', routes)
-    const listener = await serveApp(app, { host: '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
+    const listener = await serveApp(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
     const port = listener.port
     host.listener = listener
     host.port = port
@@ -143,11 +162,23 @@ export class RaftHost {
       this.pendingTicks++
       this.wake?.()
     }, this.options.tickMs ?? 20)
-    this.loopDone = this.loop()
+    this.loopDone = this.loop().catch((err: unknown) => {
+      // The node cannot keep its promises any more: it stops taking input, and says why.
+      this.stopped = true
+      log.error(`raft node ${this.id} stopped: ${(err as Error).message}`, err)
+      const failed = new O3Error('UNAVAILABLE', `Cannot serve: raft node ${this.id} stopped after a failure`)
+      for (const p of this.proposals.values()) p.waiter.reject(failed)
+      for (const r of this.reads.values()) r.waiter.reject(failed)
+      this.proposals.clear()
+      this.reads.clear()
+    })
   }
 
   private push(input: Input): void {
-    if (this.stopped) return
+    if (this.stopped) {
+      if ('waiter' in input) input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: it stopped`))
+      return
+    }
     if (this.inbox.length >= RAFT_INBOX_COUNT_MAX) {
       if ('waiter' in input) input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: inbox full`))
       return
@@ -201,13 +232,19 @@ export class RaftHost {
         this.wake = undefined
         continue
       }
-      if (this.pendingTicks > 0) {
-        for (; this.pendingTicks > 0; this.pendingTicks--) this.raw.tick()
-        this.expireWaiters()
-      }
       // With batching on, every queued input goes into one Ready: one transaction, one sync.
+      // Inputs before ticks: after a stall (a long snapshot, a pause) the followers' answers
+      // waiting in the inbox count before the clock does.
       const inputs = this.batching ? this.inbox.splice(0) : this.inbox.splice(0, 1)
       for (const input of inputs) this.handle(input)
+      if (this.pendingTicks > 0) {
+        // A stall costs at most two ticks, not a burst of them: a burst would expire
+        // check-quorum and election timers at once, as if the stall had passed without messages.
+        const ticks = Math.min(this.pendingTicks, 2)
+        this.pendingTicks = 0
+        for (let i = 0; i < ticks; i++) this.raw.tick()
+        this.expireWaiters()
+      }
       while (this.raw.hasReady() && !this.stopped) await this.handleReady(this.raw.ready())
     }
   }
@@ -243,6 +280,8 @@ export class RaftHost {
 
   /** Persist, sync, send, apply, advance: the order the core's safety depends on. */
   private async handleReady(rd: Ready): Promise<void> {
+    const from = this.peerUrls.get(this.raw.status().leader)
+    if (rd.snapshot !== undefined) await this.options.stateMachine.prepareRestore?.(rd.snapshot, from)
     // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
     this.transport!.send(rd.earlyMessages)
     const written = this.store.save(rd)
@@ -252,17 +291,20 @@ export class RaftHost {
     else this.writeBehind(written)
     this.transport!.send(rd.messages)
     if (rd.snapshot !== undefined) {
-      await this.options.stateMachine.restore(rd.snapshot, this.peerUrls.get(this.raw.status().leader))
+      await this.options.stateMachine.restore(rd.snapshot, from)
       this.lastSnapshotIndex = rd.snapshot.meta.index
     }
     for (const e of rd.committedEntries) {
       let result: unknown
       let failure: O3Error | undefined
       try {
-        result = e.type === 'normal' && e.data.byteLength > 0 ? this.options.stateMachine.apply(e) : undefined
+        if (e.type === 'normal' && e.data.byteLength > 0) result = this.options.stateMachine.apply(e)
+        else this.options.stateMachine.skip?.(e)
       } catch (err) {
-        // A request the state machine refuses (deterministically, on every replica alike).
-        failure = toO3Error(err)
+        // A request the state machine refuses (an O3Error: deterministically, on every
+        // replica alike). Anything else is this node's failure: it stops, loudly.
+        if (!(err instanceof O3Error)) throw err
+        failure = err
       }
       const p = this.proposals.get(e.index)
       if (p === undefined) continue

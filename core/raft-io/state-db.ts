@@ -36,6 +36,14 @@ export interface LmdbStateMachineOptions {
 }
 
 const APPLIED_KEY = 'applied'
+/** Tries to fetch a checkpoint from the leader before the node gives up on the snapshot (and stops). */
+const CHECKPOINT_FETCH_TRIES = 3
+
+function checkpointName(snapshot: Snapshot): string {
+  const { checkpoint } = JSON.parse(new TextDecoder().decode(snapshot.data)) as { checkpoint?: unknown }
+  if (typeof checkpoint !== 'string') throw new O3Error('INVALID_ARGUMENT', `Cannot restore snapshot at ${snapshot.meta.index}: its data names no checkpoint`)
+  return checkpoint
+}
 
 export class LmdbStateMachine implements StateMachine {
   private env!: RootDatabase
@@ -76,10 +84,40 @@ export class LmdbStateMachine implements StateMachine {
         return result
       })
     } catch (err) {
-      // The failed entry's writes are rolled back; it counts as applied all the same (every
-      // replica fails it alike, and a replay after a crash in between fails it again).
+      // Only a refusal (an O3Error) is the same on every replica; anything else (a full
+      // disk, a bug) is this node's failure, and the entry must not count as applied.
+      if (!(err instanceof O3Error)) throw err
+      // The refused entry's writes are rolled back; it counts as applied all the same (every
+      // replica refuses it alike, and a replay after a crash in between refuses it again).
       this.env.transactionSync(() => this.raft.putSync(APPLIED_KEY, at))
       throw err
+    }
+  }
+
+  /** A committed entry with nothing to apply (a leader's no-op, a membership change): the database is at its index too. */
+  skip(entry: Entry): void {
+    if (entry.index <= this.applied().index) return
+    this.env.transactionSync(() => this.raft.putSync(APPLIED_KEY, { index: entry.index, term: entry.term }))
+  }
+
+  appliedIndex(): number {
+    return this.applied().index
+  }
+
+  /** Fetches the snapshot's checkpoint from the leader into our store, before Raft records the snapshot (a few tries). */
+  async prepareRestore(snapshot: Snapshot, from: string | undefined): Promise<void> {
+    if (snapshot.meta.index <= this.applied().index || snapshot.data.byteLength === 0) return
+    const checkpoint = checkpointName(snapshot)
+    if (this.checkpoints.info(checkpoint) !== undefined) return
+    if (from === undefined) throw new O3Error('UNAVAILABLE', `Cannot fetch checkpoint ${checkpoint}: no leader known`)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fetchCheckpoint(from, checkpoint, this.checkpoints.path(checkpoint))
+        return
+      } catch (err) {
+        if (attempt >= CHECKPOINT_FETCH_TRIES || (err instanceof O3Error && err.code === 'CHECKPOINT_NOT_FOUND')) throw err
+        await new Promise((r) => setTimeout(r, 200 * attempt))
+      }
     }
   }
 
@@ -102,11 +140,8 @@ export class LmdbStateMachine implements StateMachine {
       assert(this.applied().index === 0, 'only a new database starts from the founding snapshot')
       return
     }
-    const { checkpoint } = JSON.parse(new TextDecoder().decode(snapshot.data)) as { checkpoint?: unknown }
-    if (typeof checkpoint !== 'string' || (this.checkpoints.info(checkpoint) === undefined && from === undefined)) {
-      throw new O3Error('CHECKPOINT_NOT_FOUND', `Cannot restore snapshot at ${at}: checkpoint ${String(checkpoint)} is neither here nor at a known leader`)
-    }
-    if (this.checkpoints.info(checkpoint) === undefined) await fetchCheckpoint(from!, checkpoint, this.checkpoints.path(checkpoint))
+    const checkpoint = checkpointName(snapshot)
+    if (this.checkpoints.info(checkpoint) === undefined) await this.prepareRestore(snapshot, from)
     const incoming = `${this.path}.incoming`
     await copyFile(this.checkpoints.path(checkpoint), incoming)
     await this.env.close()

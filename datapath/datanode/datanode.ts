@@ -99,7 +99,7 @@ const CHUNK_SLAB_BYTES = READ_BUFFER_BYTES
 export class Datanode {
   readonly metrics = new ServiceMetrics('datanode')
   private readonly config: O3Config
-  private readonly scm: RpcClient
+  private readonly scms: RpcClient[]
   private readonly slabs: SizedSlabPools
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool
@@ -119,7 +119,9 @@ export class Datanode {
 
   constructor(private readonly options: DatanodeOptions) {
     this.config = options.config
-    this.scm = new RpcClient('SCM', options.scmAddress)
+    // Every SCM of the group hears each heartbeat (each knows the datanodes itself, as in
+    // Ozone); only the leader answers with commands.
+    this.scms = options.scmAddress.split(',').map((a) => a.trim()).filter((a) => a.length > 0).map((a) => new RpcClient('SCM', a))
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
   }
@@ -250,9 +252,12 @@ export class Datanode {
   private async register(retryForever: boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.scm.call<{ clusterId: string }>('register', { id: this.id, address: this.address, volumes: this.volumeReports() })
-        if (this.clusterId !== '' && r.clusterId !== this.clusterId) throw new O3Error('INVALID_ARGUMENT', `Cannot join SCM: it runs cluster ${r.clusterId}, this datanode belongs to ${this.clusterId}`)
-        this.clusterId = r.clusterId
+        // Registered with every SCM, or none: a datanode one SCM does not know gets no work from it.
+        const answers = await Promise.all(this.scms.map((scm) => scm.call<{ clusterId: string }>('register', { id: this.id, address: this.address, volumes: this.volumeReports() })))
+        for (const r of answers) {
+          if (this.clusterId !== '' && r.clusterId !== this.clusterId) throw new O3Error('INVALID_ARGUMENT', `Cannot join SCM: it runs cluster ${r.clusterId}, this datanode belongs to ${this.clusterId}`)
+          this.clusterId = r.clusterId
+        }
         return
       } catch (err) {
         if (!retryForever || this.stopped || (err instanceof O3Error && err.code === 'INVALID_ARGUMENT')) throw err
@@ -270,17 +275,22 @@ export class Datanode {
 
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
-    let r: { commands: { type: string; txId?: number; containerId?: number; localIds?: number[] }[] }
-    try {
-      const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
-      r = await this.scm.call('heartbeat', { id: this.id, volumes: this.volumeReports(), containers, deleted })
-    } catch (err) {
+    type Commands = { commands: { type: string; txId?: number; containerId?: number; localIds?: number[] }[] }
+    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
+    const volumes = this.volumeReports()
+    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted })))
+    const commands: Commands['commands'] = []
+    for (const a of answers) {
+      if (a.status === 'fulfilled') commands.push(...a.value.commands)
+      else log.debug(`datanode ${this.id}: heartbeat failed: ${(a.reason as Error).message}`)
+    }
+    // Acknowledged deletions go to every SCM; the leader records them. Heard by none: again next time.
+    if (answers.every((a) => a.status === 'rejected')) {
       this.deletedTxIds.unshift(...deleted)
-      log.debug(`datanode ${this.id}: heartbeat failed: ${(err as Error).message}`)
       return
     }
     // One failed command must not cost the others: each is tried on its own.
-    for (const cmd of r.commands.slice(0, HEARTBEAT_COMMANDS_MAX)) {
+    for (const cmd of commands.slice(0, HEARTBEAT_COMMANDS_MAX)) {
       try {
         if (cmd.type === 'reregister') await this.register(false)
         else if (cmd.type === 'closeContainer') await this.closeContainer(parseId<ContainerId>(cmd.containerId, 'containerId'))

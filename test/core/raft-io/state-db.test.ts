@@ -73,6 +73,15 @@ async function propose(op: object): Promise<unknown> {
   }
 }
 
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'resolved'
+  } catch (err) {
+    return (err as O3Error).code
+  }
+}
+
 const everywhere = (key: string, n: number) => until(`${key} = ${n} on every node`, () => ids.every((id) => services.get(id)!.get(key) === n) || undefined)
 
 test('entries apply once on every replica; a refused entry rolls back its writes everywhere', async () => {
@@ -122,6 +131,60 @@ test('a follower behind the leader\'s compacted log installs the leader\'s check
   assert.not.ok(existsSync(join(root, `n${id}`, 'state', 'state.mdb.incoming')))
   await propose({ incr: 'a' })
   await everywhere('a', 68)
+})
+
+test('a snapshot taken right after a leader\'s no-op names the same index as the database: restarts stay clean', async () => {
+  // A group of one that snapshots at every entry: each start's no-op entry ends in a snapshot.
+  const dir = join(root, 'solo')
+  const start = async () => {
+    const service = new Counters(join(dir, 'state'))
+    const h = await RaftHost.create({ id: 1, dir: join(dir, 'raft'), voters: [1], stateMachine: service.machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 1 })
+    h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
+    await until('leading', () => h.status().role === 'leader' || undefined)
+    return { h, service }
+  }
+  let { h, service } = await start()
+  for (let i = 1; i <= 4; i++) await h.propose(new TextEncoder().encode(JSON.stringify({ incr: 'solo' })))
+  for (let round = 0; round < 2; round++) {
+    await h.stop()
+    await service.machine.close()
+    ;({ h, service } = await start())
+    // The new term's no-op is applied (and snapshotted) before the next proposal answers.
+    await h.propose(new TextEncoder().encode(JSON.stringify({ incr: 'solo' })))
+    assert.is(service.get('solo'), 5 + round)
+    assert.is(service.machine.appliedIndex(), h.status().applied)
+  }
+  await h.stop()
+  await service.machine.close()
+})
+
+test('an apply that fails for a reason of this node (not a refusal) stops the node and leaves the entry unapplied', async () => {
+  const dir = join(root, 'broken')
+  let fail = false
+  const machine = new LmdbStateMachine({
+    dir, open: (path) => open({ path }), opened: () => undefined,
+    apply: () => {
+      if (fail) throw new TypeError('a bug')
+      return 1
+    },
+  })
+  const h = await RaftHost.create({ id: 1, dir: join(dir, 'raft'), voters: [1], stateMachine: machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2 })
+  h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
+  await until('leading', () => h.status().role === 'leader' || undefined)
+  assert.is(await h.propose(new Uint8Array([1])), 1)
+  const before = machine.appliedIndex()
+  fail = true
+  try {
+    await h.propose(new Uint8Array([2]))
+    assert.unreachable('applied')
+  } catch (err) {
+    assert.instance(err, O3Error)
+    assert.is((err as O3Error).code, 'UNAVAILABLE')
+  }
+  assert.is(machine.appliedIndex(), before, 'the failed entry does not count as applied')
+  assert.is((await codeOf(h.propose(new Uint8Array([3])))), 'UNAVAILABLE', 'a stopped node takes nothing more')
+  await h.stop()
+  await machine.close()
 })
 
 test.after(async () => {

@@ -2,6 +2,7 @@
  * Small helpers every suite shares: waiting for a condition with a deadline, reading the
  * O3Error code a promise fails with, and deterministic test bytes. Loads no service code.
  */
+import { createServer } from 'node:net'
 import type { O3Error } from '../core/errors.ts'
 
 /**
@@ -33,4 +34,16 @@ export function randomBytes(n: number, seed = n): Buffer {
     out[i] = x & 0xff
   }
   return out
+}
+
+/** A loopback port free right now (for settings that must name ports before anything listens). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
 }

@@ -6,13 +6,17 @@
  * the same database); reads are linearizable (ReadIndex on the leader); a follower answers
  * NOT_LEADER with the leader's service address.
  */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
+import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { RaftHost, type RaftHostOptions } from '../../core/raft-io/index.ts'
 import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { NodeId } from '../../core/raft/index.ts'
+import { parseGroup, selfIn } from './nodes.ts'
 import { RetryCache, type CallerId } from './retry-cache.ts'
 
 export { checkCaller, type CallerId } from './retry-cache.ts'
@@ -183,4 +187,57 @@ export class ReplicatedService {
     await this.raft.stop()
     await this.state.close()
   }
+}
+
+/** What a service (the OM, the SCM) says about its group when it starts one. */
+export interface ServiceGroupOptions {
+  /** OM or SCM, for messages; `prefix` names its settings (`om.nodes`, `om.id`). */
+  readonly service: string
+  readonly prefix: 'om' | 'scm'
+  /** The service's folder; the group keeps `ha/raft` and `ha/state` in it. */
+  readonly dir: string
+  /** The file the service kept its state in before Raft: refused, not migrated. */
+  readonly legacyDb: string
+  readonly nodes: string
+  readonly id: string
+  /** Where this node listens when it is a group of one (no `nodes`). */
+  readonly host: string
+  readonly raftPort: number
+  /** Sync the Raft log on each write (db.sync 1). */
+  readonly sync: boolean
+  readonly requests: readonly AnyRequest[]
+  readonly opened: (db: RootDatabase) => void
+}
+
+/** How long a starting service waits for its group to elect a leader. */
+const LEADER_WAIT_MS = 30_000
+
+/**
+ * Starts a service's Raft group from its settings: `<prefix>.nodes` names the members, or
+ * the node is a group of one (the same code path). Waits until a leader is known. Answers
+ * the group and, for a member of a named group, the RPC port its entry gives it.
+ */
+export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: ReplicatedService; rpcPort: number | undefined }> {
+  if (existsSync(join(o.dir, o.legacyDb))) {
+    throw new O3Error('INVALID_ARGUMENT', `Cannot start ${o.service}: ${join(o.dir, o.legacyDb)} is the state of an O3 from before Raft, which this version does not read; move it away or use a fresh ${o.prefix}.dir`)
+  }
+  const members = parseGroup(`${o.prefix}.nodes`, o.nodes)
+  const self = members.length === 0 ? undefined : selfIn(members, `${o.prefix}.id`, o.id)
+  const [raftHost, raftPort] = self === undefined ? [o.host, o.raftPort] : [self.raftAddress.split(':')[0], Number(self.raftAddress.split(':')[1])]
+  const ha = await ReplicatedService.create({
+    id: self?.id ?? 1, dir: join(o.dir, 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
+    serviceAddresses: new Map(members.map((n) => [n.id, n.address])), requests: o.requests,
+    // The Raft log is the write-ahead log (synced per db.sync); the state it feeds is replayed
+    // from it after a crash, so the state's own commits need no fsync on the event loop.
+    open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
+    opened: o.opened,
+    raft: { host: raftHost, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: o.sync },
+  })
+  ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
+  const deadline = Date.now() + LEADER_WAIT_MS
+  while (ha.raft.status().leader === 0) {
+    if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start ${o.service}: no Raft leader within ${LEADER_WAIT_MS} ms`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return { ha, rpcPort: self === undefined ? undefined : Number(self.address.split(':')[1]) }
 }

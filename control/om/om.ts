@@ -5,12 +5,9 @@
  * entry (requests/: prepare on the leader, pure apply on every replica, over tables.ts);
  * reads are served by the leader. This file is the wiring: RPC handlers and housekeeping.
  */
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
-import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT } from '../../core/limits.ts'
@@ -21,8 +18,7 @@ import { createServiceApp } from '../../core/rpc/server.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret } from '../../core/om-wire.ts'
-import { parseGroup, selfIn } from '../ha/nodes.ts'
-import { checkCaller, ReplicatedService } from '../ha/replicated-service.ts'
+import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { omRequests } from './requests/index.ts'
 import { keyOf } from './requests/keys.ts'
@@ -31,8 +27,6 @@ import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntr
 
 const LOCATION_CACHE_TTL_MS = 2000
 const LOCATION_CACHE_COUNT_MAX = 100_000
-/** How long start() waits for the OM group to elect a leader. */
-const LEADER_WAIT_MS = 30_000
 
 type Locations = Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }>
 
@@ -73,31 +67,13 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
-    // Before issue 11 the state lived in om.db, outside Raft: it is not migrated, and starting
-    // beside it would quietly begin a new cluster.
-    if (existsSync(join(this.config['om.dir'], 'om.db'))) {
-      throw new O3Error('INVALID_ARGUMENT', `Cannot start OM: ${join(this.config['om.dir'], 'om.db')} is the state of an O3 from before Raft, which this version does not read; move it away or use a fresh om.dir`)
-    }
-    // om.nodes names the group; without it this OM is a group of one (the same code path).
-    const members = parseGroup('om.nodes', this.config['om.nodes'])
-    const self = members.length === 0 ? undefined : selfIn(members, 'om.id', this.config['om.id'])
-    const raftPort = self !== undefined ? Number(self.raftAddress.split(':')[1]) : this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port'])
-    this.ha = await ReplicatedService.create({
-      id: self?.id ?? 1, dir: join(this.config['om.dir'], 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
-      serviceAddresses: new Map(members.map((n) => [n.id, n.address])),
+    const group = await startServiceGroup({
+      service: 'OM', prefix: 'om', dir: this.config['om.dir'], legacyDb: 'om.db', nodes: this.config['om.nodes'], id: this.config['om.id'],
+      host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port']), sync: this.config['db.sync'] === 1,
       requests: omRequests({ tables: () => this.t, config: this.config, blocksFor: (r, n, x) => this.blocksFor(r, n, x) }),
-      // The Raft log is the write-ahead log (synced per db.sync); the state it feeds is replayed
-      // from it after a crash, so the state's own commits need no fsync on the event loop.
-      open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
       opened: (db: RootDatabase) => { this.t = openOmTables(db) },
-      raft: { host: self !== undefined ? self.raftAddress.split(':')[0] : this.config.host, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
     })
-    this.ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
-    const deadline = Date.now() + LEADER_WAIT_MS
-    while (this.ha.raft.status().leader === 0) {
-      if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start OM: no Raft leader within ${LEADER_WAIT_MS} ms`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
+    this.ha = group.ha
 
     this.metrics.gauge('open_keys', 'Keys being written', () => count(this.t.openKeys))
     this.metrics.gauge('keys', 'Committed keys', () => count(this.t.keys))
@@ -136,7 +112,7 @@ export class OzoneManager {
         roles: () => [{ ...this.ha.role(), address: this.address }],
       },
     })
-    const port = self !== undefined ? Number(self.address.split(':')[1]) : this.options.port ?? this.config['om.port']
+    const port = group.rpcPort ?? this.options.port ?? this.config['om.port']
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM' })
     const every = (ms: number, run: () => Promise<unknown>) => {
       const t = setInterval(() => {

@@ -5,12 +5,9 @@
  * entries (requests/, applied to tables.ts); what each SCM learns from datanodes itself
  * (registrations, heartbeats, replica reports) and the leader's command queues stay local.
  */
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
-import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX } from '../../core/limits.ts'
@@ -22,8 +19,7 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId,
 } from '../../core/wire.ts'
-import { parseGroup, selfIn } from '../ha/nodes.ts'
-import { ReplicatedService } from '../ha/replicated-service.ts'
+import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import { planAround, planPipelines } from './pipelines.ts'
 import { scmRequests } from './requests/index.ts'
@@ -104,25 +100,13 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
-    // Before issue 11 the state lived in scm.db, outside Raft: it is not migrated, and starting
-    // beside it would quietly begin a new cluster.
-    if (existsSync(join(this.config['scm.dir'], 'scm.db'))) {
-      throw new O3Error('INVALID_ARGUMENT', `Cannot start SCM: ${join(this.config['scm.dir'], 'scm.db')} is the state of an O3 from before Raft, which this version does not read; move it away or use a fresh scm.dir`)
-    }
-    // scm.nodes names the group; without it this SCM is a group of one (the same code path).
-    const members = parseGroup('scm.nodes', this.config['scm.nodes'])
-    const self = members.length === 0 ? undefined : selfIn(members, 'scm.id', this.config['scm.id'])
-    const raftPort = self !== undefined ? Number(self.raftAddress.split(':')[1]) : this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port'])
-    this.ha = await ReplicatedService.create({
-      id: self?.id ?? 1, dir: join(this.config['scm.dir'], 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
-      serviceAddresses: new Map(members.map((n) => [n.id, n.address])), requests: scmRequests(() => this.tables),
-      // The Raft log is the write-ahead log (synced per db.sync); the state it feeds is replayed
-      // from it after a crash, so the state's own commits need no fsync on the event loop.
-      open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
+    const group = await startServiceGroup({
+      service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
+      host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
+      requests: scmRequests(() => this.tables),
       opened: (db: RootDatabase) => { this.tables = openScmTables(db) },
-      raft: { host: self !== undefined ? self.raftAddress.split(':')[0] : this.config.host, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: this.config['db.sync'] === 1 },
     })
-    this.ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${this.ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
+    this.ha = group.ha
     const deadline = Date.now() + LEADER_WAIT_MS
     // The cluster id is the group's: the leader draws it once, the others learn it from the log.
     for (;;) {
@@ -162,7 +146,7 @@ export class StorageContainerManager {
         roles: () => [{ ...this.ha.role(), address: this.address }],
       },
     })
-    const port = self !== undefined ? Number(self.address.split(':')[1]) : this.options.port ?? this.config['scm.port']
+    const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM' })
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()

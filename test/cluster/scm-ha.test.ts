@@ -8,7 +8,6 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, type O3Config } from '../../core/config.ts'
@@ -17,7 +16,7 @@ import { OzoneManager } from '../../control/om/index.ts'
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { Datanode } from '../../datapath/datanode/index.ts'
 import { O3Client } from '../../datapath/client/index.ts'
-import { randomBytes, until } from '../helpers.ts'
+import { freePort, randomBytes, until } from '../helpers.ts'
 
 const KiB = 1024
 const dir = mkdtempSync(join(tmpdir(), 'o3-scm-ha-'))
@@ -29,17 +28,6 @@ let scmList = ''
 const datanodes: Datanode[] = []
 let om: OzoneManager
 let client: O3Client
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 async function startScm(name: string): Promise<void> {
   const scm = new StorageContainerManager({ config: scmConfigs.get(name)! })

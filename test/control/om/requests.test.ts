@@ -17,6 +17,7 @@ import type { OpenKeyResult, KeyInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../../control/ha/replicated-service.ts'
 import { omRequests } from '../../../control/om/requests/index.ts'
 import { openOmTables, type OmTables } from '../../../control/om/tables.ts'
+import { errorCode } from '../../helpers.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'o3-om-requests-'))
 const config = loadConfig({ env: {} })
@@ -56,15 +57,6 @@ async function run(name: string, args: unknown): Promise<unknown> {
   return a.ok
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'resolved'
-  } catch (err) {
-    return (err as O3Error).code
-  }
-}
-
 function digest(r: Replica): string {
   const h = createHash('sha256')
   for (const table of Object.values(r.t)) for (const { key, value } of table.getRange()) h.update(JSON.stringify([key, value]))
@@ -73,20 +65,20 @@ function digest(r: Replica): string {
 
 test('volumes and buckets: created once, the bucket owned by its volume\'s owner unless named', async () => {
   assert.is((await run('createVolume', { volume: 'vol', owner: 'alice' }) as { owner: string }).owner, 'alice')
-  assert.is(await codeOf(run('createVolume', { volume: 'vol' })), 'VOLUME_ALREADY_EXISTS')
+  assert.is(await errorCode(run('createVolume', { volume: 'vol' })), 'VOLUME_ALREADY_EXISTS')
   assert.is((await run('createBucket', { volume: 'vol', bucket: 'bkt' }) as { owner: string }).owner, 'alice')
-  assert.is(await codeOf(run('createBucket', { volume: 'vol', bucket: 'bkt' })), 'BUCKET_ALREADY_EXISTS')
-  assert.is(await codeOf(run('deleteVolume', { volume: 'vol' })), 'VOLUME_NOT_EMPTY')
+  assert.is(await errorCode(run('createBucket', { volume: 'vol', bucket: 'bkt' })), 'BUCKET_ALREADY_EXISTS')
+  assert.is(await errorCode(run('deleteVolume', { volume: 'vol' })), 'VOLUME_NOT_EMPTY')
 })
 
 test('commitKey takes only blocks allocated to the key, and If-None-Match lets one of two writers win', async () => {
   const a = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'k', sizeBytes: 10 }) as OpenKeyResult
   const b = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'k', sizeBytes: 10 }) as OpenKeyResult
   assert.is.not(a.clientId, b.clientId)
-  assert.is(await codeOf(run('commitKey', { clientId: a.clientId, blocks: [{ blockId: b.blocks[0].blockId, length: 10 }], size: 10 })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(run('commitKey', { clientId: a.clientId, blocks: [{ blockId: b.blocks[0].blockId, length: 10 }], size: 10 })), 'INVALID_ARGUMENT')
   const k = await run('commitKey', { clientId: a.clientId, blocks: [{ blockId: a.blocks[0].blockId, length: 10 }], size: 10, ifNotExists: true }) as KeyInfo
   assert.is(k.size, 10)
-  assert.is(await codeOf(run('commitKey', { clientId: b.clientId, blocks: [{ blockId: b.blocks[0].blockId, length: 10 }], size: 10, ifNotExists: true })), 'KEY_ALREADY_EXISTS')
+  assert.is(await errorCode(run('commitKey', { clientId: b.clientId, blocks: [{ blockId: b.blocks[0].blockId, length: 10 }], size: 10, ifNotExists: true })), 'KEY_ALREADY_EXISTS')
   assert.ok(leader.t.openKeys.get(b.clientId) !== undefined, 'the loser\'s open key stays for its writer to abort')
   await run('abortKey', { clientId: b.clientId })
   const bucket = leader.t.buckets.get('vol/bkt')!
@@ -124,7 +116,7 @@ test('rename, multipart commit, delete and secrets: two replicas applying the sa
   const whole = await run('commitMultipartKey', { volume: 'vol', bucket: 'bkt', key: 'whole', parts: [{ volume: 'vol', bucket: 'bkt', key: 'p1' }, { volume: 'vol', bucket: 'bkt', key: 'p2' }], asParts: true }) as KeyInfo
   assert.is(whole.size, 10)
   await run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'whole', toKey: 'renamed' })
-  assert.is(await codeOf(run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'k', toKey: 'renamed' })), 'KEY_ALREADY_EXISTS')
+  assert.is(await errorCode(run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'k', toKey: 'renamed' })), 'KEY_ALREADY_EXISTS')
   await run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'renamed' })
   const s1 = await run('getS3Secret', { user: 'bob' }) as { awsAccessKey: string }
   assert.equal(await run('getS3Secret', { user: 'bob' }), s1, 'one pair per user')

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
-import { O3Error } from '../../../core/errors.ts'
 import type { ContainerId, DatanodeId, LocalId, Pipeline, PipelineId } from '../../../core/wire.ts'
 import type { ReplicatedRequest } from '../../../control/ha/replicated-service.ts'
 import { scmRequests } from '../../../control/scm/requests/index.ts'
 import { openScmTables, type ScmTables } from '../../../control/scm/tables.ts'
+import { errorCode } from '../../helpers.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'o3-scm-requests-'))
 const db: RootDatabase = open({ path: join(root, 'state.mdb') })
@@ -26,16 +26,6 @@ async function run(name: string, args: unknown): Promise<unknown> {
   const r = requests.get(name) as ReplicatedRequest<unknown, unknown, unknown>
   const payload = JSON.parse(JSON.stringify(await r.prepare(args, db))) as unknown
   return db.transactionSync(() => r.apply(db, payload, { index: ++index, term: 1 }))
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'resolved'
-  } catch (err) {
-    assert.instance(err, O3Error)
-    return (err as O3Error).code
-  }
 }
 
 const dn = (n: number) => `0000000${n}-0000-0000-0000-000000000000` as DatanodeId
@@ -52,7 +42,7 @@ test('reserveIds hands out batches that never overlap, at least a thousand ids e
   assert.equal(a, { first: 1, last: 1000 })
   assert.equal(b, { first: 1001, last: 6000 })
   assert.equal(await run('reserveIds', { kind: 'containerId', count: 1 }), { first: 1, last: 1000 })
-  assert.is(await codeOf(run('reserveIds', { kind: 'other', count: 1 })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(run('reserveIds', { kind: 'other', count: 1 })), 'INVALID_ARGUMENT')
 })
 
 test('containers move forward only, and closing a pipeline moves its open containers to CLOSING', async () => {
@@ -67,9 +57,9 @@ test('containers move forward only, and closing a pipeline moves its open contai
   assert.is(tables.containers.get(1)?.state, 'CLOSING')
   assert.is(tables.pipelines.get(p.id)?.state, 'CLOSED')
   assert.equal(await run('closePipeline', { id: p.id }), [], 'closing twice changes nothing')
-  assert.is(await codeOf(run('createContainer', { id: 3 as ContainerId, pipelineId: p.id })), 'NO_PIPELINE')
-  assert.is(await codeOf(run('createContainer', { id: 3 as ContainerId, pipelineId: 'nope' as PipelineId })), 'NO_PIPELINE')
-  assert.is(await codeOf(run('setContainerState', { id: 99, state: 'CLOSED' })), 'CONTAINER_NOT_FOUND')
+  assert.is(await errorCode(run('createContainer', { id: 3 as ContainerId, pipelineId: p.id })), 'NO_PIPELINE')
+  assert.is(await errorCode(run('createContainer', { id: 3 as ContainerId, pipelineId: 'nope' as PipelineId })), 'NO_PIPELINE')
+  assert.is(await errorCode(run('setContainerState', { id: 99, state: 'CLOSED' })), 'CONTAINER_NOT_FOUND')
 })
 
 test('deletions are numbered by the log and end once every holder acknowledged them', async () => {

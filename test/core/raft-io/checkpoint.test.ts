@@ -13,10 +13,10 @@ import { join } from 'node:path'
 import { Hono } from 'hono'
 import { open, type RootDatabase } from 'lmdb'
 import { request } from 'undici'
-import { O3Error } from '../../../core/errors.ts'
 import { serveApp, type Listener } from '../../../core/http/serve.ts'
 import { CheckpointStore, checkpointApp, fetchCheckpoint } from '../../../core/raft-io/checkpoint.ts'
 import { RAFT_CHECKPOINT_RANGE_BYTES } from '../../../core/raft-io/limits.ts'
+import { errorCode } from '../../helpers.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'o3-checkpoint-'))
 const VALUE_BYTES = 64 * 1024
@@ -36,16 +36,6 @@ function digest(d: RootDatabase): { count: number; sha256: string } {
     count++
   }
   return { count, sha256: h.digest('hex') }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'resolved'
-  } catch (err) {
-    assert.instance(err, O3Error)
-    return (err as O3Error).code
-  }
 }
 
 test.before(async () => {
@@ -105,7 +95,7 @@ test('a range corrupted on the way fails with CHECKSUM_MISMATCH, and the old tar
   try {
     const target = join(root, 'old-target.mdb')
     writeFileSync(target, 'the follower state before the install')
-    assert.is(await codeOf(fetchCheckpoint(`http://127.0.0.1:${p.port}`, info.name, target)), 'CHECKSUM_MISMATCH')
+    assert.is(await errorCode(fetchCheckpoint(`http://127.0.0.1:${p.port}`, info.name, target)), 'CHECKSUM_MISMATCH')
     assert.is(readFileSync(target, 'utf8'), 'the follower state before the install')
     assert.not.ok(existsSync(`${target}.partial`))
   } finally {
@@ -122,7 +112,7 @@ test('a node keeps its two newest checkpoints; fetching a replaced one fails wit
     await store.create(small, { index: 70, term: 4 })
     assert.equal(store.list().map((c) => c.name), ['checkpoint-70-4.mdb', 'checkpoint-60-4.mdb'])
     const target = join(root, 'replaced.mdb')
-    assert.is(await codeOf(fetchCheckpoint(base, first.name, target)), 'CHECKPOINT_NOT_FOUND')
+    assert.is(await errorCode(fetchCheckpoint(base, first.name, target)), 'CHECKPOINT_NOT_FOUND')
     assert.not.ok(existsSync(target))
     assert.not.ok(existsSync(`${target}.partial`))
     const last = await fetchCheckpoint(base, 'checkpoint-70-4.mdb', target)

@@ -13,7 +13,7 @@ import { O3Error } from '../../../core/errors.ts'
 import { RaftHost } from '../../../core/raft-io/index.ts'
 import { LmdbStateMachine } from '../../../core/raft-io/state-db.ts'
 import type { NodeId } from '../../../core/raft/index.ts'
-import { until } from '../../helpers.ts'
+import { errorCode, until } from '../../helpers.ts'
 
 /** A tiny replicated service: counters, and a request it refuses after writing. */
 class Counters {
@@ -70,15 +70,6 @@ async function propose(op: object): Promise<unknown> {
     } catch (err) {
       if (!(err instanceof O3Error) || err.code !== 'NOT_LEADER' || attempt >= 20) throw err
     }
-  }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'resolved'
-  } catch (err) {
-    return (err as O3Error).code
   }
 }
 
@@ -182,7 +173,7 @@ test('an apply that fails for a reason of this node (not a refusal) stops the no
     assert.is((err as O3Error).code, 'UNAVAILABLE')
   }
   assert.is(machine.appliedIndex(), before, 'the failed entry does not count as applied')
-  assert.is((await codeOf(h.propose(new Uint8Array([3])))), 'UNAVAILABLE', 'a stopped node takes nothing more')
+  assert.is((await errorCode(h.propose(new Uint8Array([3])))), 'UNAVAILABLE', 'a stopped node takes nothing more')
   await h.stop()
   await machine.close()
 })

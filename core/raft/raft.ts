@@ -417,6 +417,15 @@ export class Raft {
       }
     } else {
       this.send({ type: 'voteResp', to: m.from, pre: m.pre, reject: true })
+      // Refused only because we voted for ourselves in this term, to a candidate whose log is
+      // at least as good: let it go first next time. Without pre-vote the simulator found two
+      // candidates whose elections always ended in the same order (seed 32966: the one that
+      // could never win, its log behind a voter's, timed out first every round and took the
+      // vote the other one needed). Timing only: safety does not depend on it.
+      if (!m.pre && m.term === this.term && this.vote === this.id && this.role !== 'leader' && aboveFloor && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
+        this.electionElapsed = 0
+        this.randomizedElectionTimeout = 2 * this.config.electionTimeoutTicks + this.config.randomInt(this.config.electionTimeoutTicks)
+      }
     }
   }
 

@@ -8,30 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { O3Error } from '../../../core/errors.ts'
-import { RaftHost, type StateMachine } from '../../../core/raft-io/index.ts'
-import type { Entry, NodeId, Snapshot } from '../../../core/raft/index.ts'
+import { RaftHost } from '../../../core/raft-io/index.ts'
+import type { NodeId } from '../../../core/raft/index.ts'
 import { until } from '../../helpers.ts'
-
-class Counter implements StateMachine {
-  values: string[] = []
-  apply(e: Entry): unknown {
-    this.values.push(new TextDecoder().decode(e.data))
-    return this.values.length
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.values))
-  }
-  restore(s: Snapshot): void {
-    this.values = s.data.byteLength === 0 ? [] : (JSON.parse(new TextDecoder().decode(s.data)) as string[])
-  }
-}
+import { ValuesMachine } from './values-machine.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'o3-raft-io-'))
 const ids: NodeId[] = [1, 2, 3]
-let machines = new Map<NodeId, Counter>()
+let machines = new Map<NodeId, ValuesMachine>()
 
 async function startCluster(ports?: Map<NodeId, number>): Promise<RaftHost[]> {
-  machines = new Map(ids.map((id) => [id, new Counter()]))
+  machines = new Map(ids.map((id) => [id, new ValuesMachine()]))
   const hosts = await Promise.all(ids.map((id) => RaftHost.create({
     id, dir: join(root, `n${id}`), voters: ids, stateMachine: machines.get(id)!, port: ports?.get(id) ?? 0,
     // Half a second of silence before an election: CI machines are loaded, and a leader

@@ -8,33 +8,20 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { O3Error } from '../../../core/errors.ts'
-import { RaftHost, type StateMachine } from '../../../core/raft-io/index.ts'
+import { RaftHost } from '../../../core/raft-io/index.ts'
 import { RaftLmdbStore } from '../../../core/raft-io/lmdb-store.ts'
-import type { Entry, NodeId, Snapshot } from '../../../core/raft/index.ts'
+import type { NodeId } from '../../../core/raft/index.ts'
 import { until } from '../../helpers.ts'
-
-class Values implements StateMachine {
-  values: string[] = []
-  apply(e: Entry): unknown {
-    this.values.push(new TextDecoder().decode(e.data))
-    return this.values.length
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.values))
-  }
-  restore(s: Snapshot): void {
-    this.values = s.data.byteLength === 0 ? [] : (JSON.parse(new TextDecoder().decode(s.data)) as string[])
-  }
-}
+import { ValuesMachine } from './values-machine.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'o3-raft-distrust-'))
 const ids: NodeId[] = [1, 2, 3]
-const machines = new Map<NodeId, Values>()
+const machines = new Map<NodeId, ValuesMachine>()
 const hosts = new Map<NodeId, RaftHost>()
 const ports = new Map<NodeId, number>()
 
 async function create(id: NodeId): Promise<RaftHost> {
-  const m = new Values()
+  const m = new ValuesMachine()
   machines.set(id, m)
   const h = await RaftHost.create({
     id, dir: join(root, `n${id}`), voters: ids, stateMachine: m, port: ports.get(id) ?? 0, distrustFsync: true,

@@ -65,21 +65,20 @@ export interface ReplicatedServiceOptions {
 }
 
 export class ReplicatedService {
-  private readonly requests = new Map<string, AnyRequest>()
   private constructor(
     private readonly options: ReplicatedServiceOptions,
+    private readonly requests: ReadonlyMap<string, AnyRequest>,
     readonly state: LmdbStateMachine,
     readonly raft: RaftHost,
     private readonly retries: RetryCache,
-  ) {
-    for (const r of options.requests) {
-      assert(!this.requests.has(r.name), `request ${r.name} is registered once`)
-      this.requests.set(r.name, r)
-    }
-  }
+  ) {}
 
   static async create(options: ReplicatedServiceOptions): Promise<ReplicatedService> {
-    const byName = new Map(options.requests.map((r) => [r.name, r]))
+    const requests = new Map<string, AnyRequest>()
+    for (const r of options.requests) {
+      assert(!requests.has(r.name), `request ${r.name} is registered once`)
+      requests.set(r.name, r)
+    }
     const retries = new RetryCache()
     const state = new LmdbStateMachine({
       dir: `${options.dir}/state`,
@@ -90,14 +89,14 @@ export class ReplicatedService {
       },
       apply: (db, data, at) => {
         const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
-        const request = byName.get(entry.r)
+        const request = requests.get(entry.r)
         assert(request !== undefined, `request ${entry.r} is known to every replica`)
         if (entry.caller === undefined) return request.apply(db, entry.p, at)
         return retries.applyOnce(entry.caller, at, entry.t ?? 0, () => request.apply(db, entry.p, at))
       },
     })
     const raft = await RaftHost.create({ id: options.id, dir: `${options.dir}/raft`, voters: options.voters, stateMachine: state, ...options.raft })
-    return new ReplicatedService(options, state, raft, retries)
+    return new ReplicatedService(options, requests, state, raft, retries)
   }
 
   /** Starts Raft once every member's Raft URL is known. */

@@ -7,6 +7,7 @@
  */
 import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
+import { entryCount } from '../../core/metadata-db.ts'
 import type { Applied } from '../../core/raft-io/state-db.ts'
 import { RETRY_CACHE_ENTRIES_MAX, RETRY_CACHE_EXPIRY_MS } from './limits.ts'
 
@@ -90,6 +91,6 @@ export class RetryCache {
 
   /** Answers held (LMDB's page statistics: no scan). */
   count(): number {
-    return (this.slots.getStats() as { entryCount: number }).entryCount
+    return entryCount(this.slots)
   }
 }

@@ -12,6 +12,7 @@ import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
+import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
@@ -75,11 +76,11 @@ export class OzoneManager {
     })
     this.ha = group.ha
 
-    this.metrics.gauge('open_keys', 'Keys being written', () => count(this.t.openKeys))
-    this.metrics.gauge('keys', 'Committed keys', () => count(this.t.keys))
-    this.metrics.gauge('volumes', 'Volumes', () => count(this.t.volumes))
-    this.metrics.gauge('buckets', 'Buckets', () => count(this.t.buckets))
-    this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => count(this.t.deleted))
+    this.metrics.gauge('open_keys', 'Keys being written', () => entryCount(this.t.openKeys))
+    this.metrics.gauge('keys', 'Committed keys', () => entryCount(this.t.keys))
+    this.metrics.gauge('volumes', 'Volumes', () => entryCount(this.t.volumes))
+    this.metrics.gauge('buckets', 'Buckets', () => entryCount(this.t.buckets))
+    this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => entryCount(this.t.deleted))
     this.ha.exportMetrics(this.metrics)
 
     const submit = (name: string) => (a: Record<string, unknown>) => this.ha.submit(name, a, checkCaller(a.caller))
@@ -290,10 +291,6 @@ export class OzoneManager {
     await this.scm.call('deleteBlocks', { blocks: batch.flatMap((b) => b.entry.blocks) })
     await this.ha.submit('forgetDeleted', { ids: batch.map((b) => b.id) })
   }
-}
-
-function count(table: { getStats(): unknown }): number {
-  return (table.getStats() as { entryCount: number }).entryCount
 }
 
 /** Runs one part of a lookup; an operating error becomes its wire form, anything else is thrown. */

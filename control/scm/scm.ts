@@ -12,6 +12,7 @@ import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
+import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import {
@@ -120,9 +121,9 @@ export class StorageContainerManager {
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
     this.metrics.gauge('datanodes_healthy', 'Healthy datanodes', () => this.healthyNodes().length)
     this.metrics.gauge('pipelines_open', 'Open pipelines', () => this.allPipelines().filter((p) => p.state === 'OPEN').length)
-    this.metrics.gauge('containers', 'Containers', () => count(this.tables.containers))
+    this.metrics.gauge('containers', 'Containers', () => entryCount(this.tables.containers))
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
-    this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => count(this.tables.deletes))
+    this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => entryCount(this.tables.deletes))
     this.ha.exportMetrics(this.metrics)
 
     const app = createServiceApp({
@@ -560,10 +561,6 @@ export class StorageContainerManager {
   private safemodeStatus() {
     return { inSafeMode: this.inSafeMode, healthyDatanodes: this.healthyNodes().length, requiredDatanodes: this.config['scm.safemode.minDatanodes'] }
   }
-}
-
-function count(table: { getStats(): unknown }): number {
-  return (table.getStats() as { entryCount: number }).entryCount
 }
 
 function parseVolumes(raw: unknown): VolumeReport[] {

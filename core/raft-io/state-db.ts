@@ -4,7 +4,7 @@
  * transaction with the applied index and term, so a restart replays only what the database
  * lacks; a snapshot is a checkpoint of the database, fetched by a follower from its leader.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
@@ -158,10 +158,5 @@ export class LmdbStateMachine implements StateMachine {
 
   async close(): Promise<void> {
     await this.env.close()
-  }
-
-  /** Whether a database exists at `dir` (a restart, not a new node). */
-  static exists(dir: string): boolean {
-    return existsSync(join(dir, 'state.mdb'))
   }
 }

@@ -5,6 +5,7 @@
  */
 import { O3Error } from '../../../core/errors.ts'
 import { SCM_DELETE_TXS_MAX } from '../../../core/limits.ts'
+import { entryCount } from '../../../core/metadata-db.ts'
 import type { ContainerId, DatanodeId, LocalId } from '../../../core/wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import type { ScmTables } from '../tables.ts'
@@ -17,7 +18,7 @@ export function addDeleteTxs(t: () => ScmTables): ReplicatedRequest<{ txs: NewTx
     prepare: (a) => ({ txs: a.txs }),
     apply: (_db, p) => {
       const { meta, deletes } = t()
-      if ((deletes.getStats() as { entryCount: number }).entryCount + p.txs.length > SCM_DELETE_TXS_MAX) {
+      if (entryCount(deletes) + p.txs.length > SCM_DELETE_TXS_MAX) {
         throw new O3Error('UNAVAILABLE', `Cannot accept block deletions: ${SCM_DELETE_TXS_MAX} are waiting for datanodes already`)
       }
       let next = (meta.get('nextDeleteTxId') as number | undefined) ?? 1

@@ -160,7 +160,7 @@ export class ReplicatedService {
   /** Exports the node's Raft state on the service's /prom: term, leadership, commit and applied index, proposals. */
   exportMetrics(metrics: ServiceMetrics): void {
     this.proposals = metrics.counter('raft_proposals_total', 'Raft entries this node proposed as leader')
-    metrics.gauge('raft_term', 'Raft term', () => this.raft.status().hardState.term)
+    metrics.gauge('raft_term', 'Raft term', () => this.raft.term())
     metrics.gauge('raft_leader', '1 while this node leads its Raft group', () => (this.isLeader() ? 1 : 0))
     metrics.gauge('raft_commit_index', 'Raft commit index', () => this.raft.status().hardState.commit)
     metrics.gauge('raft_applied_index', 'Raft applied index', () => this.raft.status().applied)

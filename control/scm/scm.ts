@@ -280,7 +280,7 @@ export class StorageContainerManager {
 
   /** `count` ids from the leader's batch, reserving a new batch in the log when it runs out or the term changed. */
   private async reserve(kind: IdKind, count: number): Promise<number> {
-    const term = this.ha.raft.status().hardState.term
+    const term = this.ha.raft.term()
     let batch = this.idBatches.get(kind)
     if (batch === undefined || batch.term !== term || batch.next + count - 1 > batch.last) {
       const r = await this.ha.submit('reserveIds', { kind, count }) as { first: number; last: number }
@@ -468,7 +468,7 @@ export class StorageContainerManager {
   private deleteCommandsFor(dn: DatanodeId, room: number): DatanodeCommand[] {
     const out: DatanodeCommand[] = []
     if (!this.ha.isLeader()) return out
-    const term = this.ha.raft.status().hardState.term
+    const term = this.ha.raft.term()
     if (term !== this.deletesTerm) {
       // New at leading (or the first heartbeat after start): every pending deletion, from the log's table.
       this.deletesSent.clear()

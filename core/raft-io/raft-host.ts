@@ -223,6 +223,10 @@ export class RaftHost {
     return this.raw.voterCount()
   }
 
+  term(): number {
+    return this.raw.currentTerm()
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       // A failed write leaves the node unable to keep its promises: stop it, loudly.
@@ -280,7 +284,8 @@ export class RaftHost {
 
   /** Persist, sync, send, apply, advance: the order the core's safety depends on. */
   private async handleReady(rd: Ready): Promise<void> {
-    const from = this.peerUrls.get(this.raw.status().leader)
+    // Only a Ready with a snapshot needs to know whom to fetch it from.
+    const from = rd.snapshot === undefined ? undefined : this.peerUrls.get(this.raw.status().leader)
     if (rd.snapshot !== undefined) await this.options.stateMachine.prepareRestore?.(rd.snapshot, from)
     // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
     this.transport!.send(rd.earlyMessages)

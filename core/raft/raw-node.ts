@@ -159,6 +159,11 @@ export class RawNode {
     return this.raft.role === 'leader'
   }
 
+  /** The current term (what status().hardState.term says, without building a status). */
+  currentTerm(): number {
+    return this.raft.term
+  }
+
   /** Voters in the current membership. */
   voterCount(): number {
     return this.raft.conf.voters.length

@@ -67,7 +67,13 @@ function addresses(inv: Invocation, service: 'om' | 'scm'): string[] {
 export async function groupAdmin(inv: Invocation, kind: 'om' | 'scm', verb: string): Promise<void> {
   const service = kind === 'om' ? 'OM' : 'SCM'
   const json = flag(inv, 'json')
-  const rpc = () => new RpcClient(service, addresses(inv, kind))
+  // A change goes to the leader: given one address, the client finds the rest of the group first.
+  const rpc = async () => {
+    const given = addresses(inv, kind)
+    const rows = await groupRoles(service, given).catch(() => [])
+    const leaderFirst = [...rows].sort((a, b) => Number(b.role === 'LEADER') - Number(a.role === 'LEADER')).map((r) => r.address)
+    return new RpcClient(service, [...new Set([...leaderFirst, ...given])].filter((a) => a !== ''))
+  }
   switch (verb) {
     case 'roles': {
       const rows = await groupRoles(service, addresses(inv, kind))
@@ -77,15 +83,15 @@ export async function groupAdmin(inv: Invocation, kind: 'om' | 'scm', verb: stri
     case 'transfer': {
       const target = stringOption(inv, 'target')
       if (target === undefined || target === '') throw new UsageError(`o3 admin ${kind} transfer needs --target NODE (a voter's name, e.g. ${kind}2)`)
-      const r = await rpc().call<{ leader: string; term: number }>('transferLeadership', { target }, { timeoutMs: GROUP_TRANSFER_WAIT_MS + 10_000 })
+      const r = await (await rpc()).call<{ leader: string; term: number }>('transferLeadership', { target }, { timeoutMs: GROUP_TRANSFER_WAIT_MS + 10_000 })
       return json ? printJson(r) : console.log(`${r.leader} leads the ${service} group (term ${r.term})`)
     }
     case 'add': {
-      const r = await rpc().call<{ id: number; name: string }>('addMember', { node: inv.positionals[0] }, { timeoutMs: GROUP_CATCHUP_WAIT_MS + 30_000 })
+      const r = await (await rpc()).call<{ id: number; name: string }>('addMember', { node: inv.positionals[0] }, { timeoutMs: GROUP_CATCHUP_WAIT_MS + 30_000 })
       return json ? printJson(r) : console.log(`${r.name} is a voter of the ${service} group (id ${r.id})`)
     }
     case 'remove': {
-      const r = await rpc().call<{ id: number; name: string }>('removeMember', { name: inv.positionals[0] }, { timeoutMs: 60_000 })
+      const r = await (await rpc()).call<{ id: number; name: string }>('removeMember', { name: inv.positionals[0] }, { timeoutMs: 60_000 })
       return json ? printJson(r) : console.log(`${r.name} is no longer a member of the ${service} group`)
     }
     default:

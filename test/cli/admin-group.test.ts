@@ -88,7 +88,9 @@ test('o3 admin om roles: every member, one leader, as a table and as JSON, from 
 test('o3 admin om transfer --target moves the leader; bad targets fail with a clear error and exit 1', async () => {
   const before = (await roles()).find((r) => r.role === 'LEADER')!
   const target = ['om1', 'om2', 'om3'].find((n) => n !== before.name)!
-  const r = await run(['admin', 'om', 'transfer', '--target', target])
+  // Given only a follower's address, the CLI finds the leader through the group.
+  const other = ['om1', 'om2', 'om3'].find((n) => n !== before.name && n !== target)!
+  const r = await run(['admin', 'om', 'transfer', '--target', target], addressOf(other))
   assert.is(r.code, 0, r.stderr)
   assert.match(r.stdout, `${target} leads the OM group`)
   assert.is((await roles()).find((x) => x.role === 'LEADER')?.name, target)

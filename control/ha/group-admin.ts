@@ -128,9 +128,14 @@ export class GroupAdmin {
     }
     let id = existing?.id
     if (id === undefined) {
-      // Ids are never reused: a removed member's old messages must not count for a new one.
-      id = Math.max(0, ...records.map((m) => m.id), ...all) + 1
-      await this.recordGroup(what, { id, name: node.name, address: node.address, raftAddress: node.raftAddress })
+      // An add that stopped between its book entry and the learner resumes with the id the
+      // new node may have taken already. Otherwise a new id: ids are never reused, so a
+      // removed member's old messages do not count for a new one.
+      const pending = this.ha.recordedMembers()
+        .filter((m) => m.name === node.name && m.removed !== true && !all.includes(m.id) && m.address === node.address && m.raftAddress === node.raftAddress)
+        .sort((a, b) => b.id - a.id)[0]
+      id = pending?.id ?? Math.max(0, ...records.map((m) => m.id), ...all) + 1
+      await this.recordGroup(what, pending ?? { id, name: node.name, address: node.address, raftAddress: node.raftAddress })
       await this.changeMembership(what, { type: 'addLearner', nodeId: id })
     }
     await this.caughtUp(what, id, node.name)
@@ -147,7 +152,8 @@ export class GroupAdmin {
     const m = this.member(name, all)
     if (m === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot ${what}: not a member (members: ${this.names(all)})`)
     if (voters.length === 1 && voters[0] === m.id) throw new O3Error('INVALID_ARGUMENT', `Cannot ${what}: it is the last voter; a group needs one`)
-    await this.recordGroup(what)
+    // Marked first: once removed, a leader removing itself can write nothing more.
+    await this.recordGroup(what, { ...m, removed: true })
     await this.changeMembership(what, { type: 'removeNode', nodeId: m.id })
     return { id: m.id, name, removed: true }
   }
@@ -162,12 +168,14 @@ export class GroupAdmin {
     const records = this.records()
     const missing: MemberRecord[] = []
     for (const id of this.current().all) {
+      if (id === extra?.id) continue
       const m = records.find((r) => r.id === id)
       if (m === undefined || m.raftAddress === '') throw new O3Error('INVALID_ARGUMENT', `Cannot ${what}: member ${id}'s address is unknown (set ${this.prefix}.nodes on every member)`)
       const had = recorded.get(id)
       if (had === undefined || had.address !== m.address || had.raftAddress !== m.raftAddress) missing.push(m)
     }
-    if (extra !== undefined) missing.push(extra)
+    const had = extra === undefined ? undefined : recorded.get(extra.id)
+    if (extra !== undefined && (had === undefined || had.removed !== extra.removed || had.address !== extra.address || had.raftAddress !== extra.raftAddress)) missing.push(extra)
     if (missing.length > 0) await this.ha.submit(SET_MEMBERS_REQUEST, { records: missing })
   }
 

@@ -22,6 +22,8 @@ export interface MemberRecord {
   readonly address: string
   /** host:port of its Raft server. */
   readonly raftAddress: string
+  /** Removed from the group (its id is never used again); absent while it is, or is about to be, a member. */
+  readonly removed?: boolean
 }
 
 /** The log entry's name (never a service request's: those have no dot). */
@@ -34,7 +36,7 @@ export function openMembersTable(db: RootDatabase): Database<MemberRecord, numbe
 function checkRecord(r: MemberRecord): MemberRecord {
   const ok = Number.isSafeInteger(r.id) && r.id > 0 && typeof r.name === 'string' && typeof r.address === 'string' && typeof r.raftAddress === 'string'
   if (!ok) throw new O3Error('INVALID_ARGUMENT', `Cannot record member ${JSON.stringify(r)}: not {id, name, address, raftAddress}`)
-  return { id: r.id, name: r.name, address: r.address, raftAddress: r.raftAddress }
+  return { id: r.id, name: r.name, address: r.address, raftAddress: r.raftAddress, ...(r.removed === true ? { removed: true } : {}) }
 }
 
 /**

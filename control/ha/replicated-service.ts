@@ -354,7 +354,7 @@ async function joinGroup(o: ServiceGroupOptions, configured: readonly GroupMembe
   for (;;) {
     try {
       const { members } = await rpc.call<{ members: MemberRecord[] }>('groupMembers', {}, { idempotent: true, timeoutMs: 5000 })
-      const me = members.filter((m) => m.name === self.name).sort((a, b) => b.id - a.id)[0]
+      const me = members.filter((m) => m.name === self.name && m.removed !== true).sort((a, b) => b.id - a.id)[0]
       if (me !== undefined) {
         if (me.raftAddress !== self.raftAddress || me.address !== self.address) {
           throw new O3Error('INVALID_ARGUMENT', `Cannot join the ${o.service} group as ${self.name}: the group knows it at ${me.address} (raft ${me.raftAddress}), its settings say ${self.address} (raft ${self.raftAddress})`)

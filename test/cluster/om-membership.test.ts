@@ -217,6 +217,24 @@ test('every member restarted after the changes still knows the membership and ea
   assert.ok((await client.getKey('vol', 'bkt', 'after-restart')).equals(randomBytes(10, 2)))
 })
 
+test('an add that stopped after its book entry resumes with the id the new node took from it', async () => {
+  ports.set('om5', [await freePort(), await freePort()])
+  omConfigs.set('om5', await omConfig('om5', ['om1', 'om3', 'om4', 'om5'].map(spec).join(','), ports.get('om5')![0], { 'om.bootstrap': 1 }))
+  const leader = oms.get(await leaderName())!
+  // The first half of an add (the leader lost its leadership, say, before the learner).
+  const book = (leader as unknown as { ha: { submit(name: string, args: unknown): Promise<unknown>; recordedMembers(): { id: number; name: string; removed?: boolean }[] } }).ha
+  const [address, raftAddress] = [`127.0.0.1:${ports.get('om5')![0]}`, `127.0.0.1:${ports.get('om5')![1]}`]
+  await book.submit('raft.setMembers', { records: [{ id: 7, name: 'om5', address, raftAddress }] })
+  assert.ok(book.recordedMembers().some((m) => m.name === 'om2' && m.id === 2 && m.removed === true), 'the removed member is marked in the book')
+  const starting = startOm('om5')
+  const rpc = new RpcClient('OM', ['om1', 'om3', 'om4'].map(addressOf))
+  assert.equal(await rpc.call('addMember', { node: spec('om5') }, { timeoutMs: 150_000 }), { id: 7, name: 'om5', voter: true })
+  await starting
+  await client.putKey('vol', 'bkt', 'with-om5', randomBytes(10, 3))
+  await converged('om5 caught up')
+  assert.equal((await groupRoles('OM', [addressOf('om1')])).map((r) => [r.name, r.id]), [['om1', 1], ['om3', 3], ['om4', 4], ['om5', 7]])
+})
+
 test.after(async () => {
   for (const om of oms.values()) await om.stop()
   for (const dn of datanodes) await dn.stop()

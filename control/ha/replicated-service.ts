@@ -4,7 +4,8 @@
  * draws ids, may call out) and `apply` on every replica (pure: the LMDB transaction and the
  * prepared payload in, the answer out). Retried calls apply once (a bounded retry cache in
  * the same database); reads are linearizable (ReadIndex on the leader); a follower answers
- * NOT_LEADER with the leader's service address.
+ * NOT_LEADER with the leader's service address. Starting a group from its settings, or
+ * joining a running one (the members' addresses are replicated: members.ts).
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'

@@ -155,8 +155,9 @@ export class RaftHost {
 
   start(peers: ReadonlyMap<NodeId, string>): void {
     assert(this.transport === undefined, 'a host starts once')
-    this.peerUrls = new Map(peers)
-    const others = new Map([...peers].filter(([id]) => id !== this.id))
+    // Peers set before the start (setPeer) are kept unless `peers` names them anew.
+    for (const [id, url] of peers) this.peerUrls.set(id, url)
+    const others = new Map([...this.peerUrls].filter(([id]) => id !== this.id))
     this.transport = new HttpTransport({ peers: others, batching: this.batching })
     this.timer = setInterval(() => {
       this.pendingTicks++
@@ -208,6 +209,18 @@ export class RaftHost {
 
   transferLeadership(to: NodeId): void {
     this.push({ kind: 'transfer', to })
+  }
+
+  /** Tells the node where member `id` listens (a member added later: its URL is replicated, not configured). */
+  setPeer(id: NodeId, url: string): void {
+    if (id === this.id || this.peerUrls.get(id) === url) return
+    this.peerUrls.set(id, url)
+    this.transport?.setPeer(id, url)
+  }
+
+  /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up. */
+  progress(): { readonly id: NodeId; readonly match: number; readonly next: number; readonly state: string }[] {
+    return this.raw.progress()
   }
 
   status(): Status {

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,7 +25,8 @@ const json = process.argv.includes('--json')
 const concurrency = positiveOption('concurrency', 32)
 const seconds = positiveOption('seconds', quick ? 3 : 8)
 const rounds = positiveOption('rounds', quick ? 2 : 4)
-const kills = positiveOption('kills', quick ? 3 : 10)
+/** Leader kills; 0 skips the failover part (e.g. to profile a leader that lives to the end). */
+const kills = process.argv.includes('--kills') && process.argv[process.argv.indexOf('--kills') + 1] === '0' ? 0 : positiveOption('kills', quick ? 3 : 10)
 const profileDir = process.argv.includes('--profile') ? join(process.cwd(), 'bench', 'results', `om-profile-${Date.now()}`) : undefined
 /** Writers that keep the group busy while its leader is killed. */
 const FAILOVER_LOAD_CONCURRENCY = 4
@@ -46,6 +47,17 @@ async function freePort(): Promise<number> {
   })
 }
 
+/** CPU time (user + system) a process has used so far, from /proc (Linux; NaN elsewhere). USER_HZ is 100 on Linux. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return NaN
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** One `o3 scm|om|datanode --config FILE` process; restartable with the same config (same dir, same ports). */
@@ -61,6 +73,8 @@ class Service {
     const cmd = moduleCommand('cli/main', { profileDir })
     this.child = spawn(cmd.file, [...cmd.args, this.kind, '--config', confFile], { stdio: ['ignore', log, log] })
     closeSync(log)
+    // Which profile is whose: CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile.
+    if (profileDir !== undefined) writeFileSync(join(profileDir, 'pids.txt'), `${this.child.pid} ${this.name}\n`, { flag: 'a' })
   }
 
   get pid(): number {
@@ -125,7 +139,11 @@ async function pair(client: RpcClient, key: string): Promise<void> {
   await client.call('commitKey', { clientId: open.clientId, blocks: [], size: 0 })
 }
 
-interface Round { target: string; pairs: number; seconds: number; pairsPerSecond: number; p50Ms: number; p99Ms: number; errors: number }
+interface Round {
+  target: string; pairs: number; seconds: number; pairsPerSecond: number; p50Ms: number; p99Ms: number; errors: number
+  /** CPU time of the target's OM processes per pair (all of them; the busiest one): steadier than pairs/s on a shared machine. */
+  cpuUsPerPair: number; busiestCpuUsPerPair: number
+}
 
 let keySeq = 0
 
@@ -150,12 +168,15 @@ async function load(client: RpcClient, workers: number, stop: () => boolean): Pr
 }
 
 async function measureRound(t: Target): Promise<Round> {
+  const cpuBefore = t.oms.map((s) => cpuMs(s.pid))
   const started = performance.now()
   const endAt = started + seconds * 1000
   const { latencies, errors } = await load(t.client, concurrency, () => performance.now() >= endAt)
   const elapsed = (performance.now() - started) / 1000
+  const cpu = t.oms.map((s, i) => cpuMs(s.pid) - cpuBefore[i])
   latencies.sort((a, b) => a - b)
   return {
+    cpuUsPerPair: (cpu.reduce((a, b) => a + b, 0) * 1000) / latencies.length, busiestCpuUsPerPair: (Math.max(...cpu) * 1000) / latencies.length,
     target: t.label, pairs: latencies.length, seconds: elapsed, pairsPerSecond: latencies.length / elapsed,
     p50Ms: latencies.length === 0 ? NaN : percentile(latencies, 0.5), p99Ms: latencies.length === 0 ? NaN : percentile(latencies, 0.99), errors,
   }
@@ -210,6 +231,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'o3-bench-om-'))
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
   for (const d of ['conf', 'logs']) mkdirSync(join(dir, d))
   const services: Service[] = []
   const killAll = () => { for (const s of services) if (s.running()) process.kill(s.pid, 'SIGKILL') }
@@ -267,7 +289,7 @@ async function main(): Promise<void> {
           for (const s of idle.oms) s.signal('SIGCONT')
         }
         const last = results[results.length - 1]
-        if (!json) process.stderr.write(`  ${last.target}: ${last.pairsPerSecond.toFixed(0)} pairs/s, p50 ${last.p50Ms.toFixed(1)} ms, p99 ${last.p99Ms.toFixed(1)} ms, ${last.errors} errors\n`)
+        if (!json) process.stderr.write(`  ${last.target}: ${last.pairsPerSecond.toFixed(0)} pairs/s, p50 ${last.p50Ms.toFixed(1)} ms, p99 ${last.p99Ms.toFixed(1)} ms, CPU ${last.cpuUsPerPair.toFixed(0)} us/pair (busiest OM ${last.busiestCpuUsPerPair.toFixed(0)}), ${last.errors} errors\n`)
       }
     }
 
@@ -289,15 +311,19 @@ async function main(): Promise<void> {
       const rs = of(t.label)
       const pairs = rs.reduce((n, x) => n + x.pairs, 0)
       const secs = rs.reduce((n, x) => n + x.seconds, 0)
-      return { target: t.label, pairsPerSecond: pairs / secs, rounds: rs.map((x) => Math.round(x.pairsPerSecond)), p50Ms: median(rs.map((x) => x.p50Ms)), p99Ms: median(rs.map((x) => x.p99Ms)), errors: rs.reduce((n, x) => n + x.errors, 0) }
+      return {
+        target: t.label, pairsPerSecond: pairs / secs, rounds: rs.map((x) => Math.round(x.pairsPerSecond)), p50Ms: median(rs.map((x) => x.p50Ms)), p99Ms: median(rs.map((x) => x.p99Ms)),
+        cpuUsPerPair: median(rs.map((x) => x.cpuUsPerPair)), busiestCpuUsPerPair: median(rs.map((x) => x.busiestCpuUsPerPair)), errors: rs.reduce((n, x) => n + x.errors, 0),
+      }
     })
     const roundRatios = of('3-OM group').map((h, i) => h.pairsPerSecond / of('single OM')[i].pairsPerSecond)
+    const cpuRatio = totals[1].cpuUsPerPair / totals[0].cpuUsPerPair
     const failoverMs = failovers.map((f) => f.failoverMs)
     const summary = {
       bench: 'om', quick, concurrency, secondsPerRound: seconds, rounds, kills,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg() },
-      totals, ratioHaOverSingle: totals[1].pairsPerSecond / totals[0].pairsPerSecond, roundRatios,
-      failover: { medianMs: median(failoverMs), maxMs: Math.max(...failoverMs), electedMedianMs: median(failovers.map((f) => f.electedMs)), runs: failovers },
+      totals, ratioHaOverSingle: totals[1].pairsPerSecond / totals[0].pairsPerSecond, roundRatios, cpuRatioHaOverSingle: cpuRatio,
+      failover: { medianMs: kills === 0 ? NaN : median(failoverMs), maxMs: kills === 0 ? NaN : Math.max(...failoverMs), electedMedianMs: kills === 0 ? NaN : median(failovers.map((f) => f.electedMs)), runs: failovers },
       results,
     }
     const file = writeResults('om-', summary)
@@ -306,9 +332,10 @@ async function main(): Promise<void> {
       return
     }
     console.log(`bench:om: zero-byte key create+commit pairs (openKey + commitKey), ${concurrency} in flight, ${rounds} interleaved rounds of ${seconds} s; ${cpus().length} CPUs, Node ${process.version}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`)
-    console.log('target       pairs/s   rounds                 p50 ms   p99 ms  errors')
-    for (const t of totals) console.log(`${t.target.padEnd(11)} ${t.pairsPerSecond.toFixed(0).padStart(8)}   ${t.rounds.join(', ').padEnd(20)} ${t.p50Ms.toFixed(1).padStart(7)} ${t.p99Ms.toFixed(1).padStart(8)} ${String(t.errors).padStart(7)}`)
+    console.log('target       pairs/s   rounds                 p50 ms   p99 ms  CPU us/pair (busiest OM)  errors')
+    for (const t of totals) console.log(`${t.target.padEnd(11)} ${t.pairsPerSecond.toFixed(0).padStart(8)}   ${t.rounds.join(', ').padEnd(20)} ${t.p50Ms.toFixed(1).padStart(7)} ${t.p99Ms.toFixed(1).padStart(8)}  ${t.cpuUsPerPair.toFixed(0).padStart(6)} (${t.busiestCpuUsPerPair.toFixed(0)})`.padEnd(88) + String(t.errors).padStart(7))
     console.log(`HA / single: ${summary.ratioHaOverSingle.toFixed(2)} x (rounds: ${roundRatios.map((x) => x.toFixed(2)).join(', ')}; goal >= 0.5)`)
+    console.log(`CPU per pair, HA / single: ${cpuRatio.toFixed(2)} x (all three OMs against the one)`)
     console.log(`failover over ${kills} leader kills: median ${summary.failover.medianMs.toFixed(0)} ms, max ${summary.failover.maxMs.toFixed(0)} ms (goal: median < 3000 ms); new leader seen after a median ${summary.failover.electedMedianMs.toFixed(0)} ms`)
     console.log(`bench:om: results in ${file}`)
   } finally {

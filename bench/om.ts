@@ -143,6 +143,13 @@ interface Round {
   target: string; pairs: number; seconds: number; pairsPerSecond: number; p50Ms: number; p99Ms: number; errors: number
   /** CPU time of the target's OM processes per pair (all of them; the busiest one): steadier than pairs/s on a shared machine. */
   cpuUsPerPair: number; busiestCpuUsPerPair: number
+  /** Terms the group went through during the round (elections: each costs the pairs in flight a retry). */
+  newTerms: number
+}
+
+/** The highest term any member reports. */
+async function termOf(oms: readonly Service[]): Promise<number> {
+  return Math.max(0, ...(await roles(oms)).map((r) => r.term))
 }
 
 let keySeq = 0
@@ -168,15 +175,17 @@ async function load(client: RpcClient, workers: number, stop: () => boolean): Pr
 }
 
 async function measureRound(t: Target): Promise<Round> {
+  const termBefore = await termOf(t.oms)
   const cpuBefore = t.oms.map((s) => cpuMs(s.pid))
   const started = performance.now()
   const endAt = started + seconds * 1000
   const { latencies, errors } = await load(t.client, concurrency, () => performance.now() >= endAt)
   const elapsed = (performance.now() - started) / 1000
   const cpu = t.oms.map((s, i) => cpuMs(s.pid) - cpuBefore[i])
+  const newTerms = (await termOf(t.oms)) - termBefore
   latencies.sort((a, b) => a - b)
   return {
-    cpuUsPerPair: (cpu.reduce((a, b) => a + b, 0) * 1000) / latencies.length, busiestCpuUsPerPair: (Math.max(...cpu) * 1000) / latencies.length,
+    newTerms, cpuUsPerPair: (cpu.reduce((a, b) => a + b, 0) * 1000) / latencies.length, busiestCpuUsPerPair: (Math.max(...cpu) * 1000) / latencies.length,
     target: t.label, pairs: latencies.length, seconds: elapsed, pairsPerSecond: latencies.length / elapsed,
     p50Ms: latencies.length === 0 ? NaN : percentile(latencies, 0.5), p99Ms: latencies.length === 0 ? NaN : percentile(latencies, 0.99), errors,
   }
@@ -289,7 +298,7 @@ async function main(): Promise<void> {
           for (const s of idle.oms) s.signal('SIGCONT')
         }
         const last = results[results.length - 1]
-        if (!json) process.stderr.write(`  ${last.target}: ${last.pairsPerSecond.toFixed(0)} pairs/s, p50 ${last.p50Ms.toFixed(1)} ms, p99 ${last.p99Ms.toFixed(1)} ms, CPU ${last.cpuUsPerPair.toFixed(0)} us/pair (busiest OM ${last.busiestCpuUsPerPair.toFixed(0)}), ${last.errors} errors\n`)
+        if (!json) process.stderr.write(`  ${last.target}: ${last.pairsPerSecond.toFixed(0)} pairs/s, p50 ${last.p50Ms.toFixed(1)} ms, p99 ${last.p99Ms.toFixed(1)} ms, CPU ${last.cpuUsPerPair.toFixed(0)} us/pair (busiest OM ${last.busiestCpuUsPerPair.toFixed(0)}), ${last.newTerms} new terms, ${last.errors} errors\n`)
       }
     }
 
@@ -314,6 +323,7 @@ async function main(): Promise<void> {
       return {
         target: t.label, pairsPerSecond: pairs / secs, rounds: rs.map((x) => Math.round(x.pairsPerSecond)), p50Ms: median(rs.map((x) => x.p50Ms)), p99Ms: median(rs.map((x) => x.p99Ms)),
         cpuUsPerPair: median(rs.map((x) => x.cpuUsPerPair)), busiestCpuUsPerPair: median(rs.map((x) => x.busiestCpuUsPerPair)), errors: rs.reduce((n, x) => n + x.errors, 0),
+        newTerms: rs.reduce((n, x) => n + x.newTerms, 0),
       }
     })
     const roundRatios = of('3-OM group').map((h, i) => h.pairsPerSecond / of('single OM')[i].pairsPerSecond)
@@ -335,6 +345,7 @@ async function main(): Promise<void> {
     console.log('target       pairs/s   rounds                 p50 ms   p99 ms  CPU us/pair (busiest OM)  errors')
     for (const t of totals) console.log(`${t.target.padEnd(11)} ${t.pairsPerSecond.toFixed(0).padStart(8)}   ${t.rounds.join(', ').padEnd(20)} ${t.p50Ms.toFixed(1).padStart(7)} ${t.p99Ms.toFixed(1).padStart(8)}  ${t.cpuUsPerPair.toFixed(0).padStart(6)} (${t.busiestCpuUsPerPair.toFixed(0)})`.padEnd(88) + String(t.errors).padStart(7))
     console.log(`HA / single: ${summary.ratioHaOverSingle.toFixed(2)} x (rounds: ${roundRatios.map((x) => x.toFixed(2)).join(', ')}; goal >= 0.5)`)
+    console.log(`elections during the rounds: ${totals[1].newTerms} new terms in the group`)
     console.log(`CPU per pair, HA / single: ${cpuRatio.toFixed(2)} x (all three OMs against the one)`)
     console.log(`failover over ${kills} leader kills: median ${summary.failover.medianMs.toFixed(0)} ms, max ${summary.failover.maxMs.toFixed(0)} ms (goal: median < 3000 ms); new leader seen after a median ${summary.failover.electedMedianMs.toFixed(0)} ms`)
     console.log(`bench:om: results in ${file}`)

@@ -1,5 +1,5 @@
 /** @module
- * `npm run bench:om [-- --quick] [--json] [--concurrency C] [--seconds S] [--rounds R] [--kills K]`:
+ * `npm run bench:om [-- --quick] [--json] [--concurrency C] [--seconds S] [--rounds R] [--kills K] [--profile] [--keep]`:
  * OM key create+commit pairs per second (openKey then commitKey of a zero-byte key, Ozone's
  * freon omkg) against a single OM and against a 3-OM Raft group, in interleaved rounds of the
  * same run (ratio HA / single), then the failover time over K kill -9s of the group's leader
@@ -353,7 +353,8 @@ async function main(): Promise<void> {
     progress.stop()
     await Promise.all(services.map((s) => s.stop()))
     process.removeListener('exit', killAll)
-    rmSync(dir, { recursive: true, force: true })
+    if (process.argv.includes('--keep')) process.stderr.write(`bench:om: data and logs kept in ${dir}\n`)
+    else rmSync(dir, { recursive: true, force: true })
   }
 }
 

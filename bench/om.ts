@@ -27,7 +27,7 @@ const seconds = positiveOption('seconds', quick ? 3 : 8)
 const rounds = positiveOption('rounds', quick ? 2 : 4)
 /** Leader kills; 0 skips the failover part (e.g. to profile a leader that lives to the end). */
 const kills = process.argv.includes('--kills') && process.argv[process.argv.indexOf('--kills') + 1] === '0' ? 0 : positiveOption('kills', quick ? 3 : 10)
-const profileDir = process.argv.includes('--profile') ? join(process.cwd(), 'bench', 'results', `om-profile-${Date.now()}`) : undefined
+const profileDir = process.argv.includes('--profile') ? join(process.cwd(), 'bench', 'results', `om-${Date.now()}-profile`) : undefined
 /** Writers that keep the group busy while its leader is killed. */
 const FAILOVER_LOAD_CONCURRENCY = 4
 /** Load before each kill, so that the leader is mid-work when it dies. */

@@ -18,7 +18,7 @@ import { percentile } from '../core/percentile.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { moduleCommand } from './child.ts'
 import { Progress } from './progress.ts'
-import { positiveOption, writeResults } from './results.ts'
+import { positiveOption, resultsPath, writeResults } from './results.ts'
 
 const quick = process.argv.includes('--quick')
 const json = process.argv.includes('--json')
@@ -27,13 +27,15 @@ const seconds = positiveOption('seconds', quick ? 3 : 8)
 const rounds = positiveOption('rounds', quick ? 2 : 4)
 /** Leader kills; 0 skips the failover part (e.g. to profile a leader that lives to the end). */
 const kills = process.argv.includes('--kills') && process.argv[process.argv.indexOf('--kills') + 1] === '0' ? 0 : positiveOption('kills', quick ? 3 : 10)
-const profileDir = process.argv.includes('--profile') ? join(process.cwd(), 'bench', 'results', `om-${Date.now()}-profile`) : undefined
+const profileDir = process.argv.includes('--profile') ? resultsPath(`om-${Date.now()}-profile`) : undefined
 /** Writers that keep the group busy while its leader is killed. */
 const FAILOVER_LOAD_CONCURRENCY = 4
 /** Load before each kill, so that the leader is mid-work when it dies. */
 const FAILOVER_LOAD_BEFORE_KILL_MS = 500
 const READY_TIMEOUT_MS = 60_000
 const CATCH_UP_TIMEOUT_MS = 60_000
+/** How long the group may take to serve again after its leader is killed before the benchmark fails. */
+const FAILOVER_TIMEOUT_MS = 60_000
 const VOLUME = 'bench'
 const BUCKET = 'omkg'
 
@@ -206,7 +208,7 @@ async function failoverOnce(group: Target): Promise<Failover> {
   let electedMs = NaN
   const survivors = group.oms.filter((s) => s !== leader)
   const elected = (async () => {
-    for (;;) {
+    while (performance.now() - killedAt < FAILOVER_TIMEOUT_MS) {
       const r = await roles(survivors)
       if (r.some((x) => x.role === 'LEADER' && x.term > leaderRole.term)) { electedMs = performance.now() - killedAt; return }
       await sleep(5)
@@ -217,7 +219,10 @@ async function failoverOnce(group: Target): Promise<Failover> {
     try {
       await pair(group.client, `failover-${keySeq++}`)
       break
-    } catch { /* gave up after RPC_FAILOVER_MS_MAX: try again, the clock keeps running */ }
+    } catch (err) {
+      // The client gave up after RPC_FAILOVER_MS_MAX: try again, the clock keeps running.
+      if (performance.now() - killedAt > FAILOVER_TIMEOUT_MS) throw new Error(`Cannot run bench:om: no pair succeeded within ${FAILOVER_TIMEOUT_MS} ms of killing ${leader.name}: ${(err as Error).message}`)
+    }
   }
   const failoverMs = performance.now() - killedAt
   await elected

@@ -9,10 +9,10 @@ import type { O3Error } from '../core/errors.ts'
  * Polls `check` until it gives something other than undefined or false, and returns that;
  * throws naming `what` after `timeoutMs`.
  */
-export async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000, pollMs = 10): Promise<T> {
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, pollMs = 10): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const v = check()
+    const v = await check()
     if (v !== undefined && v !== false) return v
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, pollMs))

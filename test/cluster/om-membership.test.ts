@@ -107,11 +107,7 @@ test.before(async () => {
   omConfigs.set('om4', await omConfig('om4', ['om1', 'om2', 'om3', 'om4'].map(spec).join(','), ports.get('om4')![0], { 'om.bootstrap': 1 }))
   await Promise.all(['om1', 'om2', 'om3'].map(startOm))
   client = new O3Client({ om: ['om1', 'om2', 'om3', 'om4'].map(addressOf).join(','), scm: scm.address })
-  // (until() polls a synchronous check only: an async one would be looked at once.)
-  for (const end = Date.now() + 15_000; (await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode;) {
-    assert.ok(Date.now() < end, 'the SCM leaves safemode')
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  await until('out of safemode', async () => !(await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode || undefined)
   await client.createVolume('vol')
   await client.createBucket('vol', 'bkt')
 })

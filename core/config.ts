@@ -42,6 +42,12 @@ export interface O3Config {
   'om.dir': string
   'om.openKey.expireMs': number
   'om.openKey.checkIntervalMs': number
+  /**
+   * How long the blocks of a deleted or replaced key stay on the datanodes before the OM hands
+   * them to the SCM for deletion: a reader that looked the key up before the change can finish
+   * (Ozone's key deleting service runs every 60 s).
+   */
+  'om.deletedBlocks.graceMs': number
   'datanode.port': number
   /** Comma-separated data volumes (directories). */
   'datanode.dirs': string
@@ -96,6 +102,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'om.dir': './o3-data/om',
   'om.openKey.expireMs': 7 * 24 * 3600_000,
   'om.openKey.checkIntervalMs': 60_000,
+  'om.deletedBlocks.graceMs': 60_000,
   'datanode.port': 9859,
   'datanode.dirs': './o3-data/datanode',
   'datanode.heartbeatIntervalMs': 30_000,

@@ -288,7 +288,12 @@ export class OzoneManager {
 
   private async purgeDeletedBlocks(): Promise<void> {
     const batch: { id: number; entry: DeletedEntry }[] = []
-    for (const { key, value } of this.t.deleted.getRange({ limit: 100 })) batch.push({ id: key, entry: value })
+    // Entries are numbered in the order they were made: the first one still in its grace ends the batch.
+    const cutoffMs = Date.now() - this.config['om.deletedBlocks.graceMs']
+    for (const { key, value } of this.t.deleted.getRange({ limit: 100 })) {
+      if (value.deletedAtMs > cutoffMs) break
+      batch.push({ id: key, entry: value })
+    }
     if (batch.length === 0) return
     await this.scm.call('deleteBlocks', { blocks: batch.flatMap((b) => b.entry.blocks) })
     await this.ha.submit('forgetDeleted', { ids: batch.map((b) => b.id) })

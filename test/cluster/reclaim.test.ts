@@ -30,7 +30,7 @@ import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 const CHUNK = 64 * KiB
 const overrides = {
   'scm.block.sizeBytes': 256 * KiB, 'client.chunkSizeBytes': CHUNK, 'datanode.smallBlockBytes': 8 * KiB,
-  'om.openKey.checkIntervalMs': 200,
+  'om.openKey.checkIntervalMs': 200, 'om.deletedBlocks.graceMs': 0,
 }
 
 type Cluster = Awaited<ReturnType<typeof startMiniCluster>>

@@ -930,7 +930,8 @@ class Simulation {
     const fresh = e.index > om.appliedIndex()
     const answer = om.apply(e, OmWorld.nodeClock(this.nowMs, n.id))
     if (!fresh) return
-    const { caller } = JSON.parse(decoder.decode(e.data)) as { caller?: { client: string; call: number } }
+    const { r, caller } = JSON.parse(decoder.decode(e.data)) as { r: string; caller?: { client: string; call: number } }
+    if (this.options.trace) this.trace(`n${n.id} applies ${e.index} ${r} of ${caller?.client}:${caller?.call}: ${'error' in answer ? answer.error : 'ok'}`)
     if (caller === undefined) return
     const client = Number(caller.client.slice(1))
     if (!n.pendingPuts.delete(`${client}:${caller.call}`)) return

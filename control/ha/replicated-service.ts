@@ -65,6 +65,12 @@ export function applyEntry(requests: ReadonlyMap<string, AnyRequest>, retries: R
   return retries.applyOnce(entry.caller, at, entry.t ?? 0, () => request.apply(db, entry.p, at))
 }
 
+/** Every replica, when an entry's apply refused it: a call's refusal is its answer in the retry cache. */
+export function refuseEntry(retries: RetryCache, data: Uint8Array, at: Applied, err: O3Error): void {
+  const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
+  if (entry.caller !== undefined) retries.refused(entry.caller, at, entry.t ?? 0, err)
+}
+
 export interface ReplicatedServiceOptions {
   readonly id: NodeId
   /** Folder of this node's Raft log (`raft/`) and state database (`state/`). */
@@ -106,6 +112,7 @@ export class ReplicatedService {
         options.opened(db)
       },
       apply: (db, data, at) => applyEntry(requests, retries, db, data, at),
+      refused: (_db, data, at, err) => refuseEntry(retries, data, at, err),
     })
     const raft = await RaftHost.create({ id: options.id, dir: `${options.dir}/raft`, voters: options.voters, stateMachine: state, ...options.raft })
     return new ReplicatedService(options, requests, state, raft, retries)
@@ -147,7 +154,10 @@ export class ReplicatedService {
     if (!this.isLeader()) throw this.notLeader(name)
     if (caller !== undefined) {
       const seen = this.retries.answer(caller)
-      if (seen !== undefined) return seen.result
+      if (seen !== undefined) {
+        if ('error' in seen) throw seen.error
+        return seen.result
+      }
     }
     const payload = await request.prepare(args, this.db)
     this.proposals?.inc()

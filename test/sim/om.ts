@@ -31,11 +31,12 @@ import { keyPath, openOmTables, type OmTables } from '../../control/om/tables.ts
 export interface OmModules {
   readonly omRequests: typeof requests.omRequests
   readonly applyEntry: typeof ha.applyEntry
+  readonly refuseEntry: typeof ha.refuseEntry
   readonly encodeEntry: typeof ha.encodeEntry
   readonly RetryCache: typeof ha.RetryCache
 }
 
-export const realOm: OmModules = { omRequests: requests.omRequests, applyEntry: ha.applyEntry, encodeEntry: ha.encodeEntry, RetryCache: ha.RetryCache }
+export const realOm: OmModules = { omRequests: requests.omRequests, applyEntry: ha.applyEntry, refuseEntry: ha.refuseEntry, encodeEntry: ha.encodeEntry, RetryCache: ha.RetryCache }
 
 export const VOLUME = 'vol'
 export const BUCKET = 'bkt'
@@ -82,7 +83,7 @@ function onClock<T>(nowMs: number, body: () => T): T {
 // ---- state databases, kept open across seeds (opening an LMDB environment costs tens of ms) ----
 
 /** Per node slot: the database, and the apply of the run that uses it now. */
-const pool: { sm: LmdbStateMachine; apply: (db: RootDatabase, data: Uint8Array, at: Applied) => unknown }[] = []
+const pool: { sm: LmdbStateMachine; apply: (db: RootDatabase, data: Uint8Array, at: Applied) => unknown; refused: (db: RootDatabase, data: Uint8Array, at: Applied, err: O3Error) => void }[] = []
 let poolDir: string | undefined
 
 function stateDb(slot: number): (typeof pool)[number] {
@@ -93,9 +94,9 @@ function stateDb(slot: number): (typeof pool)[number] {
   }
   let entry = pool[slot]
   if (entry === undefined) {
-    const e: (typeof pool)[number] = { sm: undefined as unknown as LmdbStateMachine, apply: () => assert(false, 'a node of a run sets the apply') }
+    const e: (typeof pool)[number] = { sm: undefined as unknown as LmdbStateMachine, apply: () => assert(false, 'a node of a run sets the apply'), refused: () => {} }
     // The OM's settings (startServiceGroup): the Raft log is the write-ahead log, the state unsynced.
-    e.sm = new LmdbStateMachine({ dir: join(poolDir, `n${slot}`), open: (path) => openMetadataDb(path, { 'db.sync': 0 }), opened: () => {}, apply: (db, data, at) => e.apply(db, data, at) })
+    e.sm = new LmdbStateMachine({ dir: join(poolDir, `n${slot}`), open: (path) => openMetadataDb(path, { 'db.sync': 0 }), opened: () => {}, apply: (db, data, at) => e.apply(db, data, at), refused: (db, data, at, err) => e.refused(db, data, at, err) })
     pool[slot] = entry = e
   }
   return entry
@@ -204,6 +205,7 @@ export class OmNode {
     this.requests = new Map(world.modules.omRequests({ tables: () => this.tables, config: DEFAULT_CONFIG, blocksFor: world.blocksFor }).map((r) => [r.name, r]))
     // The pooled database serves one node of one run at a time: its apply is this run's.
     slot.apply = (db, data, at) => world.modules.applyEntry(this.requests, this.retries, db, data, at)
+    slot.refused = (_db, data, at, err) => world.modules.refuseEntry(this.retries, data, at, err)
     this.opened()
     this.load(new Uint8Array(0))
   }
@@ -258,7 +260,7 @@ export class OmNode {
   }
 
   /** The leader's first answer to a retried call (ReplicatedService.submit checks it before prepare). */
-  answer(caller: CallerId): { result: unknown } | undefined {
+  answer(caller: CallerId): { result: unknown } | { error: O3Error } | undefined {
     return this.retries.answer(caller)
   }
 

@@ -879,7 +879,7 @@ class Simulation {
     }
     const seen = n.om!.answer({ client: `c${req.client}`, call: req.seq })
     if (seen !== undefined) {
-      this.respond(n, { client: req.client, seq: req.seq, ok: true, value: '', leader: n.id, result: seen.result })
+      this.respond(n, { client: req.client, seq: req.seq, ok: true, value: '', leader: n.id, ...('error' in seen ? { error: seen.error.code } : { result: seen.result }) })
       return
     }
     this.preparing.push({ n, raw, req, promise: n.om!.prepare(call.name, call.args) })

@@ -65,8 +65,8 @@ export async function buildOmMutant(mutant: Mutant): Promise<{ om: OmModules; di
     return (await import(pathToFileURL(inCopy ? join(copy, basename(path)) : new URL(path, distRoot).pathname).href)) as T
   }
   const requests = await load<{ omRequests: OmModules['omRequests'] }>('control/om/requests/index.js')
-  const ha = await load<{ applyEntry: OmModules['applyEntry']; encodeEntry: OmModules['encodeEntry']; RetryCache: OmModules['RetryCache'] }>('control/ha/replicated-service.js')
-  const om: OmModules = { ...realOm, omRequests: requests.omRequests, applyEntry: ha.applyEntry, encodeEntry: ha.encodeEntry, RetryCache: ha.RetryCache }
+  const ha = await load<{ applyEntry: OmModules['applyEntry']; refuseEntry: OmModules['refuseEntry']; encodeEntry: OmModules['encodeEntry']; RetryCache: OmModules['RetryCache'] }>('control/ha/replicated-service.js')
+  const om: OmModules = { ...realOm, omRequests: requests.omRequests, applyEntry: ha.applyEntry, refuseEntry: ha.refuseEntry, encodeEntry: ha.encodeEntry, RetryCache: ha.RetryCache }
   return { om, dispose: () => rmSync(copy, { recursive: true, force: true }) }
 }
 

@@ -11,7 +11,7 @@ import { runOmSimulation } from './simulator.ts'
 import { realOm } from './om.ts'
 import * as raft from '../../core/raft/index.ts'
 
-const SEEDS = 40
+const SEEDS = 24
 
 test(`runOmSimulation() finds no violation in OM seeds 1..${SEEDS}`, async () => {
   const { seeds, failures } = await runOmSeeds({ first: 1, count: SEEDS })

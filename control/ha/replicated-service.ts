@@ -24,7 +24,7 @@ import { openMembersTable, readIdentity, setMembersRequest, writeIdentity, type 
 import { parseGroup, selfIn, type GroupMember } from './nodes.ts'
 import { RetryCache, type CallerId } from './retry-cache.ts'
 
-export { checkCaller, type CallerId } from './retry-cache.ts'
+export { checkCaller, RetryCache, type CallerId } from './retry-cache.ts'
 
 /** One kind of mutating request: its name on the log, what the leader decides, what every replica does. */
 export interface ReplicatedRequest<Args, Payload, Result> {
@@ -41,7 +41,7 @@ export interface ReplicatedRequest<Args, Payload, Result> {
 
 // Any request, whatever its types: the registry holds them side by side.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyRequest = ReplicatedRequest<any, any, any>
+export type AnyRequest = ReplicatedRequest<any, any, any>
 
 interface LogEntry {
   /** Request name. */
@@ -50,6 +50,30 @@ interface LogEntry {
   /** With a caller: who made the call, and the leader's clock when it prepared it (retry cache eviction). */
   readonly caller?: CallerId
   readonly t?: number
+}
+
+/** A log entry's bytes: the request, its prepared payload and, with a caller, the leader's clock `nowMs`. */
+export function encodeEntry(name: string, payload: unknown, caller: CallerId | undefined, nowMs: number): Uint8Array {
+  const entry: LogEntry = caller === undefined ? { r: name, p: payload } : { r: name, p: payload, caller, t: nowMs }
+  return new TextEncoder().encode(JSON.stringify(entry))
+}
+
+/**
+ * Every replica, inside the entry's transaction: runs the entry's request through the retry
+ * cache. Exported for the simulator (test/sim/om.ts), which drives this same path under Raft.
+ */
+export function applyEntry(requests: ReadonlyMap<string, AnyRequest>, retries: RetryCache, db: RootDatabase, data: Uint8Array, at: Applied): unknown {
+  const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
+  const request = requests.get(entry.r)
+  assert(request !== undefined, `request ${entry.r} is known to every replica`)
+  if (entry.caller === undefined) return request.apply(db, entry.p, at)
+  return retries.applyOnce(entry.caller, at, entry.t ?? 0, () => request.apply(db, entry.p, at))
+}
+
+/** Every replica, when an entry's apply refused it: a call's refusal is its answer in the retry cache. */
+export function refuseEntry(retries: RetryCache, data: Uint8Array, at: Applied, err: O3Error): void {
+  const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
+  if (entry.caller !== undefined) retries.refused(entry.caller, at, entry.t ?? 0, err)
 }
 
 export interface ReplicatedServiceOptions {
@@ -114,13 +138,8 @@ export class ReplicatedService {
         // A snapshot installed: its book may name members we have not heard of.
         service?.learn([...members.getRange()].map(({ value }) => value))
       },
-      apply: (db, data, at) => {
-        const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
-        const request = requests.get(entry.r)
-        assert(request !== undefined, `request ${entry.r} is known to every replica`)
-        if (entry.caller === undefined) return request.apply(db, entry.p, at)
-        return retries.applyOnce(entry.caller, at, entry.t ?? 0, () => request.apply(db, entry.p, at))
-      },
+      apply: (db, data, at) => applyEntry(requests, retries, db, data, at),
+      refused: (_db, data, at, err) => refuseEntry(retries, data, at, err),
     })
     const raft = await RaftHost.create({ id: options.id, dir: `${options.dir}/raft`, voters: options.voters, stateMachine: state, ...options.raft })
     service = new ReplicatedService(options, requests, state, raft, retries, membersTable)
@@ -186,13 +205,15 @@ export class ReplicatedService {
     if (!this.isLeader()) throw this.notLeader(name)
     if (caller !== undefined) {
       const seen = this.retries.answer(caller)
-      if (seen !== undefined) return seen.result
+      if (seen !== undefined) {
+        if ('error' in seen) throw seen.error
+        return seen.result
+      }
     }
     const payload = await request.prepare(args, this.db)
-    const entry: LogEntry = caller === undefined ? { r: name, p: payload } : { r: name, p: payload, caller, t: Date.now() }
     this.proposals?.inc()
     try {
-      return await this.raft.propose(new TextEncoder().encode(JSON.stringify(entry)))
+      return await this.raft.propose(encodeEntry(name, payload, caller, Date.now()))
     } catch (err) {
       if (err instanceof O3Error && err.code === 'NOT_LEADER') throw this.notLeader(name)
       throw err

@@ -7,6 +7,7 @@
  */
 import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
+import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { entryCount } from '../../core/metadata-db.ts'
 import type { Applied } from '../../core/raft-io/state-db.ts'
 import { RETRY_CACHE_ENTRIES_MAX, RETRY_CACHE_EXPIRY_MS } from './limits.ts'
@@ -20,6 +21,8 @@ export interface CallerId {
 interface Answer {
   /** The answer as JSON ('null' for none). */
   readonly result: string
+  /** A refusal: the call's answer is this error (its writes were rolled back). */
+  readonly error?: { readonly code: ErrorCodeName; readonly message: string }
   readonly index: number
 }
 
@@ -53,26 +56,50 @@ export class RetryCache {
     return `${c.client}\u0000${c.call}`
   }
 
-  /** The answer already applied for `caller`, if the cache still holds it. */
-  answer(caller: CallerId): { result: unknown } | undefined {
+  /** The answer already applied for `caller` (a result or a refusal), if the cache still holds it. */
+  answer(caller: CallerId): { result: unknown } | { error: O3Error } | undefined {
     const a = this.answers.get(RetryCache.key(caller))
-    return a === undefined ? undefined : { result: JSON.parse(a.result) as unknown }
+    if (a === undefined) return undefined
+    return a.error === undefined ? { result: JSON.parse(a.result) as unknown } : { error: new O3Error(a.error.code, a.error.message) }
+  }
+
+  /** A recorded answer given again: the result, or the refusal thrown again. */
+  private static replay(a: Answer): unknown {
+    if (a.error !== undefined) throw new O3Error(a.error.code, a.error.message)
+    return JSON.parse(a.result) as unknown
   }
 
   /**
    * Inside an entry's transaction: the first answer for `caller`, or `run()`'s, recorded
    * with the entry's index and the leader's time `timeMs`. A throwing run records nothing
-   * (the transaction rolls back), so a retry runs again.
+   * here (the transaction rolls back); a refusal is recorded by `refused`.
    */
   applyOnce(caller: CallerId, at: Applied, timeMs: number, run: () => unknown): unknown {
     const key = RetryCache.key(caller)
     const seen = this.answers.get(key)
-    if (seen !== undefined) return JSON.parse(seen.result) as unknown
+    if (seen !== undefined) return RetryCache.replay(seen)
     const result = run()
-    this.answers.putSync(key, { result: JSON.stringify(result ?? null), index: at.index })
-    this.slots.putSync(at.index, { key, timeMs })
-    this.evict(timeMs, at.index)
+    this.record(key, { result: JSON.stringify(result ?? null), index: at.index }, timeMs)
     return result
+  }
+
+  /**
+   * Inside the transaction that marks a refused entry applied: the refusal is the call's
+   * answer, so that a copy of the call still in the log (proposed again by a retry across a
+   * failover) refuses alike instead of applying after the client was told it failed (found
+   * by the OM simulator, seed 235: a rename refused KEY_NOT_FOUND, then its retry moved a
+   * key committed in between).
+   */
+  refused(caller: CallerId, at: Applied, timeMs: number, err: O3Error): void {
+    const key = RetryCache.key(caller)
+    if (this.answers.get(key) !== undefined) return
+    this.record(key, { result: 'null', error: { code: err.code, message: err.message }, index: at.index }, timeMs)
+  }
+
+  private record(key: string, answer: Answer, timeMs: number): void {
+    this.answers.putSync(key, answer)
+    this.slots.putSync(answer.index, { key, timeMs })
+    this.evict(timeMs, answer.index)
   }
 
   /**

@@ -33,6 +33,8 @@ export interface LmdbStateMachineOptions {
    * proposal on the leader and aborts the transaction everywhere alike.
    */
   readonly apply: (db: RootDatabase, data: Uint8Array, at: Applied) => unknown
+  /** Inside the transaction that marks a refused entry applied (its own writes rolled back): record the refusal (a retry cache). */
+  readonly refused?: (db: RootDatabase, data: Uint8Array, at: Applied, err: O3Error) => void
 }
 
 const APPLIED_KEY = 'applied'
@@ -89,7 +91,10 @@ export class LmdbStateMachine implements StateMachine {
       if (!(err instanceof O3Error)) throw err
       // The refused entry's writes are rolled back; it counts as applied all the same (every
       // replica refuses it alike, and a replay after a crash in between refuses it again).
-      this.env.transactionSync(() => this.raft.putSync(APPLIED_KEY, at))
+      this.env.transactionSync(() => {
+        this.options.refused?.(this.env, entry.data, at, err)
+        this.raft.putSync(APPLIED_KEY, at)
+      })
       throw err
     }
   }

@@ -5,13 +5,16 @@
  * storage fault class (torn writes, writes reaching the disk out of order), whose seeds are
  * its own; `--lost-fsync` adds fsyncs that report success and lose the writes.
  * `--trace` prints the trace even when the seed passes; `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
+ * `--om` runs OM seeds: each node's state machine is the OM's requests over a real LMDB database (om.ts).
  * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
  */
 import { availableParallelism } from 'node:os'
 import { runSeedsParallel } from './parallel.ts'
 import { buildMutant, loadMutants } from './mutants/apply.ts'
-import { replay } from './run.ts'
-import type { RaftModule } from './simulator.ts'
+import { replay, replayOm } from './run.ts'
+import type { RaftModule, SimResult } from './simulator.ts'
+import type { OmModules } from './om.ts'
+import { buildOmMutant } from './mutants/apply.ts'
 
 function parse(argv: string[]): Map<string, string> {
   const out = new Map<string, string>()
@@ -40,17 +43,28 @@ const storageFaults = args.has('storage') || lostFsync
 const jobs = Number(args.get('jobs') ?? availableParallelism())
 if (!Number.isSafeInteger(jobs) || jobs < 1) throw new RangeError(`Cannot run sim: --jobs ${args.get('jobs')} is not a positive integer`)
 let raft: RaftModule | undefined
+let om: OmModules | undefined
+const omMode = args.has('om')
 const mutantName = args.get('mutant')
 if (mutantName !== undefined) {
   const mutant = loadMutants().find((m) => m.name === mutantName)
   if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${mutantName}`)
-  const built = await buildMutant(mutant)
-  raft = built.raft
-  process.on('exit', built.dispose)
+  if (mutant.om === true !== omMode) throw new RangeError(`Cannot run sim: mutant ${mutantName} ${mutant.om === true ? 'needs' : 'does not run with'} --om`)
+  if (mutant.om === true) {
+    const built = await buildOmMutant(mutant)
+    om = built.om
+    process.on('exit', built.dispose)
+  } else {
+    const built = await buildMutant(mutant)
+    raft = built.raft
+    process.on('exit', built.dispose)
+  }
 }
+const replayOne = (seed: number, n?: 3 | 5): Promise<SimResult> | SimResult =>
+  omMode ? replayOm({ seed, nodes: n, om, faultTicks: ticks }) : replay({ seed, nodes: n, raft, faultTicks: ticks, storageFaults, lostFsync })
 
 if (seedArg !== undefined && seedsArg === undefined) {
-  const r = replay({ seed: Number(seedArg), nodes, raft, faultTicks: ticks, storageFaults, lostFsync })
+  const r = await replayOne(Number(seedArg), nodes)
   if (r.violations.length > 0 || args.has('trace')) for (const line of r.trace) console.log(line)
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}`)
   for (const v of r.detected) console.log(`seed ${r.seed} (${r.nodes} nodes): storage fault caught or cost only availability: ${v}`)
@@ -64,16 +78,20 @@ if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`Cannot run 
 const started = Date.now()
 const TRACE_TAIL_LINES = 40
 let traced = false
-const flags = `${storageFaults ? (lostFsync ? ' --lost-fsync' : ' --storage') : ''}${mutantName !== undefined ? ` --mutant ${mutantName}` : ''}${ticks !== undefined ? ` --ticks ${ticks}` : ''}`
-const { seeds, failures, detected } = await runSeedsParallel({ first, count, nodes, faultTicks: ticks, storageFaults, lostFsync, mutant: mutantName, jobs }, (r) => {
+let tracing: Promise<void> | undefined
+const flags = `${omMode ? ' --om' : ''}${storageFaults ? (lostFsync ? ' --lost-fsync' : ' --storage') : ''}${mutantName !== undefined ? ` --mutant ${mutantName}` : ''}${ticks !== undefined ? ` --ticks ${ticks}` : ''}`
+const { seeds, failures, detected } = await runSeedsParallel({ first, count, nodes, faultTicks: ticks, storageFaults, lostFsync, mutant: mutantName, om: omMode, jobs }, (r) => {
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}${flags}`)
   if (traced) return
   // The first failing seed's trace ends here; the replay command prints all of it.
   traced = true
-  const trace = replay({ seed: r.seed, nodes: r.nodes as 3 | 5, raft, faultTicks: ticks, storageFaults, lostFsync }).trace
-  console.log(`  last ${TRACE_TAIL_LINES} of ${trace.length} trace lines:`)
-  for (const line of trace.slice(-TRACE_TAIL_LINES)) console.log(`  | ${line}`)
+  tracing = (async () => {
+    const trace = (await replayOne(r.seed, r.nodes as 3 | 5)).trace
+    console.log(`  last ${TRACE_TAIL_LINES} of ${trace.length} trace lines:`)
+    for (const line of trace.slice(-TRACE_TAIL_LINES)) console.log(`  | ${line}`)
+  })()
 })
+await tracing
 console.log(`(${seeds} seeds in ${((Date.now() - started) / 1000).toFixed(1)}s on ${jobs} threads${storageFaults ? `; storage faults caught or costing only availability in ${detected} seeds` : ''})`)
 console.log(`sim: ${seeds} seeds, ${failures.length} violations`)
 process.exit(failures.length === 0 ? 0 : 1)

@@ -5,9 +5,10 @@
  * Node-only (worker_threads); the test suite runs seeds on one thread through run.ts.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import { buildMutant, loadMutants } from './mutants/apply.ts'
-import { nodesFor } from './run.ts'
-import { runSimulation, type RaftModule, type SimResult } from './simulator.ts'
+import { buildMutant, buildOmMutant, loadMutants } from './mutants/apply.ts'
+import { realOm, type OmModules } from './om.ts'
+import { nodesFor, OM_FAULT_TICKS } from './run.ts'
+import { runOmSimulation, runSimulation, type RaftModule, type SimResult } from './simulator.ts'
 import * as raft from '../../core/raft/index.ts'
 
 export interface ParallelRange {
@@ -18,6 +19,8 @@ export interface ParallelRange {
   readonly storageFaults?: boolean
   readonly lostFsync?: boolean
   readonly mutant?: string
+  /** OM seeds (`--om`): the OM's requests over real LMDB as the state machine. */
+  readonly om?: boolean
   readonly jobs: number
 }
 
@@ -63,14 +66,21 @@ if (!isMainThread && parentPort !== null) {
   const range = workerData as ParallelRange
   const port = parentPort
   let core: RaftModule = raft
+  let om: OmModules = realOm
   if (range.mutant !== undefined) {
     const mutant = loadMutants().find((m) => m.name === range.mutant)
     if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${range.mutant}`)
-    const built = await buildMutant(mutant)
-    core = built.raft
-    process.on('exit', built.dispose)
+    if (mutant.om === true) {
+      const built = await buildOmMutant(mutant)
+      om = built.om
+      process.on('exit', built.dispose)
+    } else {
+      const built = await buildMutant(mutant)
+      core = built.raft
+      process.on('exit', built.dispose)
+    }
   }
-  port.on('message', (m: ToWorker) => {
+  port.on('message', async (m: ToWorker) => {
     if (m.kind === 'exit') {
       port.close()
       return
@@ -78,7 +88,10 @@ if (!isMainThread && parentPort !== null) {
     const failures: SimResult[] = []
     let detected = 0
     for (let seed = m.first; seed < m.first + m.count; seed++) {
-      const r = runSimulation({ seed, nodes: nodesFor(seed, range.nodes), raft: core, faultTicks: range.faultTicks, storageFaults: range.storageFaults, lostFsync: range.lostFsync })
+      const nodes = nodesFor(seed, range.nodes)
+      const r = range.om === true
+        ? await runOmSimulation({ seed, nodes, raft: core, om, faultTicks: range.faultTicks ?? OM_FAULT_TICKS })
+        : runSimulation({ seed, nodes, raft: core, faultTicks: range.faultTicks, storageFaults: range.storageFaults, lostFsync: range.lostFsync })
       if (r.violations.length > 0) failures.push(r)
       if (r.detected.length > 0) detected++
     }

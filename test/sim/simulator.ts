@@ -11,10 +11,12 @@
  */
 import { assert, AssertionError } from '../../core/assert.ts'
 import * as realRaft from '../../core/raft/index.ts'
-import type { RawNode as RawNodeClass, Message, NodeId, Restored } from '../../core/raft/index.ts'
+import type { RawNode as RawNodeClass, Entry, Message, NodeId, Restored } from '../../core/raft/index.ts'
+import { O3Error } from '../../core/errors.ts'
 import type { bootstrap, joiner } from '../../core/raft/index.ts'
 import { KvStore, decodePut, encodePut } from './kv.ts'
 import { checkLinearizable, type Operation } from './linearizability.ts'
+import { OmNode, OmWorld, imageDifference, withSimulatedClock, type OmModules } from './om.ts'
 import { Prng } from './prng.ts'
 import { SimStorage } from './storage.ts'
 
@@ -42,6 +44,8 @@ export interface SimOptions {
   readonly noProgressCheck?: boolean
   /** Internal: run a fresh cluster of this shape without faults to measure its commit rate. */
   readonly reference?: Shape
+  /** The OM mode (runOmSimulation): each node's state machine is the OM's requests over a real LMDB database. */
+  readonly om?: OmModules
 }
 
 export interface SimResult {
@@ -80,8 +84,13 @@ interface Shape {
 }
 const CLIENT_TIMEOUT_MS = 250
 
-type ClientRequest = { readonly kind: 'put' | 'get'; readonly client: number; readonly seq: number; readonly key: string; readonly value: string }
-type ClientResponse = { readonly client: number; readonly seq: number; readonly ok: boolean; readonly value: string; readonly leader: NodeId }
+/** An OM client's call: a put is openKey then commitKey; a delete or rename is one call. `seq` is its call id. */
+type OmCall = { readonly name: 'openKey' | 'commitKey' | 'deleteKey' | 'renameKey'; readonly args: Record<string, unknown> }
+type ClientRequest = { readonly kind: 'put' | 'get'; readonly client: number; readonly seq: number; readonly key: string; readonly value: string; readonly om?: OmCall }
+/** `ok` false: not the leader (try `leader`). OM answers carry apply's result or the refusal's code. */
+type ClientResponse = { readonly client: number; readonly seq: number; readonly ok: boolean; readonly value: string; readonly leader: NodeId; readonly result?: unknown; readonly error?: string }
+/** An OM call whose prepare runs on the leader; proposed at the next step if the node still leads. */
+interface Preparing { readonly n: SimNode; readonly raw: RawNodeClass; readonly req: ClientRequest; readonly promise: Promise<unknown>; payload?: unknown; error?: string }
 type Packet =
   | { readonly kind: 'raft'; readonly msg: Message; readonly checksum?: number }
   | { readonly kind: 'request'; readonly to: NodeId; readonly req: ClientRequest }
@@ -92,6 +101,8 @@ interface SimNode {
   readonly storage: SimStorage
   raw: RawNodeClass | undefined
   kv: KvStore
+  /** OM mode: the node's state database (it outlives crashes, as a process's LMDB file does). */
+  readonly om: OmNode | undefined
   restartAtMs: number
   /** Starts so far: every start after the first follows a crash (the simulator never stops a node cleanly). */
   starts: number
@@ -131,14 +142,42 @@ class Violation extends Error {}
 const TOLERATED_UNDER_STORAGE_FAULTS = /^(assertion|liveness|stale leader|isolated leader|progress|election safety):/
 
 export function runSimulation(options: SimOptions): SimResult {
+  assert(options.om === undefined, 'an OM run is asynchronous: runOmSimulation')
   const sim = new Simulation(options)
   try {
     sim.run()
   } catch (err) {
-    if (err instanceof Violation) sim.violations.push(err.message)
-    else if (err instanceof AssertionError || (err instanceof Error && err.name === 'AssertionError')) sim.violations.push(`assertion: ${err.message}`)
-    else throw err
+    caught(sim, err)
   }
+  return result(sim, options)
+}
+
+/**
+ * One OM run (SimOptions.om): as runSimulation, with the OM's requests as the state machine.
+ * Asynchronous because a request's prepare may await (the SCM's blocks, stubbed here); the
+ * simulated clock stands still while prepares settle, so a seed still replays exactly. The
+ * progress phase is the Raft core's concern and is left to the key-value runs.
+ */
+export async function runOmSimulation(options: SimOptions & { readonly om: OmModules }): Promise<SimResult> {
+  let sim: Simulation | undefined
+  return await withSimulatedClock(() => sim?.clockMs() ?? 0, async () => {
+    sim = new Simulation({ ...options, noProgressCheck: true })
+    try {
+      await sim.runAsync()
+    } catch (err) {
+      caught(sim, err)
+    }
+    return result(sim, options)
+  })
+}
+
+function caught(sim: Simulation, err: unknown): void {
+  if (err instanceof Violation) sim.violations.push(err.message)
+  else if (err instanceof AssertionError || (err instanceof Error && err.name === 'AssertionError')) sim.violations.push(`assertion: ${err.message}`)
+  else throw err
+}
+
+function result(sim: Simulation, options: SimOptions): SimResult {
   // Storage faults that lose acknowledged data must be caught (a node stops on an
   // assertion, two leaders meet) or cost only availability; a wrong answer still fails.
   const detected = options.storageFaults ? sim.violations.filter((v) => TOLERATED_UNDER_STORAGE_FAULTS.test(v)) : []
@@ -207,6 +246,12 @@ class Simulation {
   /** Blocked directed links `from>to`, and when they heal. */
   private blocked = new Set<string>()
   private healAtMs = 0
+  /** OM mode: prepares under way (settled between steps) and settled (proposed at the next step). */
+  private readonly omWorld: OmWorld | undefined
+  private preparing: Preparing[] = []
+  private prepared: Preparing[] = []
+  /** History entries of calls refused for good: they did not happen, so the checker leaves them out. */
+  private readonly dropped = new Set<number>()
 
   constructor(private readonly options: SimOptions) {
     this.prng = new Prng(options.seed)
@@ -250,6 +295,7 @@ class Simulation {
     // Most seeds run with pre-vote and check-quorum, some without either, so that the
     // plain Raft paths (a vote bumps the term; a cut-off leader stays) are covered too.
     this.nodeConfig = { inflightCountMax: this.shape.inflightCountMax, appendEntriesCountMax: this.shape.appendEntriesCountMax, preVote: this.shape.preVote, checkQuorum: this.shape.checkQuorum }
+    this.omWorld = options.om === undefined ? undefined : new OmWorld(options.om)
     const all = Array.from({ length: this.shape.nodes }, (_, i) => i + 1)
     const voters = this.shape.joiners ? [1, 2, 3] : all
     for (const id of all) {
@@ -257,7 +303,7 @@ class Simulation {
       const tickPeriodMs = drift && options.reference === undefined ? q.between(7, 13) : MS_PER_TICK
       const initial = voters.includes(id) ? options.raft.bootstrap({ voters, learners: [] }) : options.raft.joiner()
       const node: SimNode = {
-        id, storage: new SimStorage(initial, options.storageFaults ? q.fork() : undefined, options.lostFsync), raw: undefined, kv: new KvStore(), restartAtMs: 0, starts: 0,
+        id, storage: new SimStorage(initial, options.storageFaults ? q.fork() : undefined, options.lostFsync), raw: undefined, kv: new KvStore(), om: this.omNode(id), restartAtMs: 0, starts: 0,
         jitter, pendingPuts: new Map(), pendingReads: new Map(), readCounter: 0, checkedCommit: 0,
         tickPeriodMs, nextTickMs: 0, pausedUntilMs: 0, backlog: [], missedTicks: 0, isolatedTicks: 0, staleTicks: 0, removedTicks: 0, reachableAtMs: new Map(), leaderSinceMs: -1,
       }
@@ -270,6 +316,18 @@ class Simulation {
   }
 
   private readonly nodeConfig: { inflightCountMax: number; appendEntriesCountMax: number; preVote: boolean; checkQuorum: boolean }
+
+  private omNode(id: NodeId): OmNode | undefined {
+    if (this.omWorld === undefined) return undefined
+    const om = new OmNode(this.omWorld, id)
+    om.found()
+    return om
+  }
+
+  /** The simulated time (OM mode: what Date.now() reads outside an apply). */
+  clockMs(): number {
+    return this.nowMs
+  }
 
   private trace(line: string): void {
     if (this.options.trace) this.traceLines.push(`${this.nowMs}ms ${line}`)
@@ -289,7 +347,8 @@ class Simulation {
       ...(this.options.lostFsync === true ? { restartedAfterCrash: node.starts > 1, incarnation: node.starts } : {}),
       ...this.nodeConfig,
     }, restored)
-    node.kv = KvStore.restore(restored.snapshot.data, restored.snapshot.meta.index)
+    if (node.om !== undefined) node.om.install(restored.snapshot.data, restored.snapshot.meta.index)
+    else node.kv = KvStore.restore(restored.snapshot.data, restored.snapshot.meta.index)
     node.pendingPuts = new Map()
     node.pendingReads = new Map()
     node.checkedCommit = restored.snapshot.meta.index
@@ -301,12 +360,27 @@ class Simulation {
   }
 
   run(): void {
+    for (const _ of this.phases()) assert(false, 'only an OM run waits for prepares')
+  }
+
+  async runAsync(): Promise<void> {
+    for (const _ of this.phases()) await this.settlePrepares()
+  }
+
+  /** The run; yields after a step that started prepares, for the caller to let them settle. */
+  private *phases(): Generator<void> {
     const faultMs = (this.options.reference !== undefined ? 0 : this.options.faultTicks ?? 3000) * MS_PER_TICK
     const livenessMs = (this.options.livenessTicks ?? 200) * MS_PER_TICK
-    for (; this.nowMs < faultMs; this.nowMs++) this.step()
+    for (; this.nowMs < faultMs; this.nowMs++) {
+      this.step()
+      if (this.preparing.length > 0) yield
+    }
     this.heal()
     const deadline = this.nowMs + livenessMs
-    for (; this.nowMs < deadline && !this.quiet(); this.nowMs++) this.step()
+    for (; this.nowMs < deadline && !this.quiet(); this.nowMs++) {
+      this.step()
+      if (this.preparing.length > 0) yield
+    }
     if (!this.quiet()) {
       const open = this.clients.filter((c) => c.outstanding).map((c) => `client ${c.id} seq ${c.seq}`)
       const lagging = this.nodes.filter((n) => n.raw !== undefined).map((n) => `n${n.id} ${n.raw!.status().role} t${n.raw!.status().hardState.term} applied ${n.raw!.status().applied}/${n.raw!.status().lastIndex}`)
@@ -314,7 +388,7 @@ class Simulation {
     }
     this.checkReplicasEqual()
     if (!this.options.noProgressCheck) this.checkProgress()
-    const bad = checkLinearizable(this.history)
+    const bad = checkLinearizable(this.dropped.size === 0 ? this.history : this.history.filter((_, i) => !this.dropped.has(i)))
     if (bad.length > 0) this.fail(`linearizability: history of key(s) ${bad.join(', ')} is not linearizable`)
   }
 
@@ -341,6 +415,14 @@ class Simulation {
   private checkReplicasEqual(): void {
     const leader = this.currentLeader()!
     const conf = leader.raw!.status().confState
+    if (leader.om !== undefined) {
+      const expected = leader.om.image()
+      for (const id of [...conf.voters, ...conf.learners]) {
+        const image = this.nodes[id - 1].om!.image()
+        if (Buffer.compare(image, expected) !== 0) this.fail(`replicas differ: n${id}'s OM database differs from leader n${leader.id}'s (${imageDifference(image, expected)})`)
+      }
+      return
+    }
     const expected = decoder.decode(leader.kv.snapshot())
     for (const id of [...conf.voters, ...conf.learners]) {
       const image = decoder.decode(this.nodes[id - 1].kv.snapshot())
@@ -405,6 +487,10 @@ class Simulation {
 
   private step(): void {
     let changed = false
+    if (this.prepared.length > 0) {
+      this.proposePrepared()
+      changed = true
+    }
     const due = this.inflight.get(this.nowMs)
     if (due !== undefined) {
       this.inflight.delete(this.nowMs)
@@ -622,7 +708,10 @@ class Simulation {
         return
       }
       for (const m of rd.messages) this.send({ kind: 'raft', msg: m }, m.from, m.to)
-      if (rd.snapshot !== undefined) {
+      if (rd.snapshot !== undefined && n.om !== undefined) {
+        n.om.install(rd.snapshot.data, rd.snapshot.meta.index)
+        if (this.options.trace) this.trace(`n${n.id} installs snapshot at ${rd.snapshot.meta.index}`)
+      } else if (rd.snapshot !== undefined) {
         n.kv = KvStore.restore(rd.snapshot.data, rd.snapshot.meta.index)
         if (this.options.trace) this.trace(`n${n.id} installs snapshot at ${rd.snapshot.meta.index}`)
       }
@@ -631,6 +720,10 @@ class Simulation {
         const seen = this.appliedData[e.index]
         if (seen === undefined) this.appliedData[e.index] = fingerprint
         else if (seen !== fingerprint) this.fail(`state machine safety: n${n.id} applies ${fingerprint} at ${e.index}, another node applied ${seen}`)
+        if (n.om !== undefined) {
+          this.applyOm(n, e)
+          continue
+        }
         if (e.type !== 'normal' || e.data.byteLength === 0) {
           n.kv.skip(e.index)
           continue
@@ -645,13 +738,21 @@ class Simulation {
         if (r !== undefined) r.index = rs.index
       }
       for (const [ctx, r] of n.pendingReads) {
-        if (r.index !== undefined && n.kv.applied >= r.index) {
+        if (r.index !== undefined && (n.om?.appliedIndex() ?? n.kv.applied) >= r.index) {
           n.pendingReads.delete(ctx)
-          this.respond(n, { client: r.req.client, seq: r.req.seq, ok: true, value: n.kv.get(r.req.key), leader: n.id })
+          this.respond(n, { client: r.req.client, seq: r.req.seq, ok: true, value: n.om?.get(r.req.key) ?? n.kv.get(r.req.key), leader: n.id })
         }
       }
       raw.advance(rd)
-      if (n.kv.applied - raw.firstIndex() + 1 >= this.snapshotEvery) {
+      if (n.om !== undefined) {
+        // The database may be ahead of Raft's applied index after a restart: it snapshots only at that index.
+        const applied = n.om.appliedIndex()
+        if (applied === raw.status().applied && applied - raw.firstIndex() + 1 >= this.snapshotEvery) {
+          const snapshot = raw.compact(n.om.image())
+          n.storage.write({ kind: 'compact', snapshot })
+          if (this.options.trace) this.trace(`n${n.id} compacts to ${snapshot.meta.index}`)
+        }
+      } else if (n.kv.applied - raw.firstIndex() + 1 >= this.snapshotEvery) {
         const snapshot = raw.compact(n.kv.snapshot())
         n.storage.write({ kind: 'compact', snapshot })
         if (this.options.trace) this.trace(`n${n.id} compacts to ${snapshot.meta.index}`)
@@ -663,6 +764,10 @@ class Simulation {
 
   private handleRequest(n: SimNode, req: ClientRequest): void {
     const raw = n.raw!
+    if (req.om !== undefined) {
+      this.submitOm(n, req, req.om)
+      return
+    }
     if (req.kind === 'put') {
       if (n.kv.seen(req.client, req.seq)) {
         this.respond(n, { client: req.client, seq: req.seq, ok: true, value: '', leader: n.id })
@@ -693,6 +798,10 @@ class Simulation {
       return
     }
     c.leaderHint = resp.leader
+    if (o.req.om !== undefined) {
+      this.omAnswered(c, o, o.req.om, resp)
+      return
+    }
     const op = this.history[o.op]
     this.history[o.op] = { ...op, value: o.req.kind === 'get' ? resp.value : op.value, returnTime: this.nowMs }
     if (this.options.trace) this.trace(`client ${c.id} ${o.req.kind} ${o.req.key} = ${this.history[o.op].value} done`)
@@ -710,7 +819,8 @@ class Simulation {
         if (this.phase === 'liveness' || !this.prng.chance(this.phase === 'progress' ? 1 : readHeavy ? 0.9 : this.opP)) continue
         const kind = this.phase === 'progress' ? 'put' : readHeavy ? (this.prng.chance(0.9) ? 'get' : 'put') : this.prng.chance(0.5) ? 'put' : 'get'
         const key = this.prng.pick(this.keys)
-        const req: ClientRequest = { kind, client: c.id, seq: ++c.seq, key, value: kind === 'put' ? `${c.id}.${c.seq}` : '' }
+        let req: ClientRequest = { kind, client: c.id, seq: ++c.seq, key, value: kind === 'put' ? `${c.id}.${c.seq}` : '' }
+        if (this.omWorld !== undefined && kind === 'put') req = this.omMutation(req)
         this.history.push({ client: c.id, key, kind, value: req.value, callTime: this.nowMs, returnTime: Infinity })
         c.outstanding = { req, op: this.history.length - 1, deadlineMs: this.nowMs }
       }
@@ -733,7 +843,7 @@ class Simulation {
       }
       c.leaderHint = 0
       o.deadlineMs = this.nowMs + CLIENT_TIMEOUT_MS
-      if (this.options.trace) this.trace(`client ${c.id} -> n${to} ${o.req.kind} ${o.req.key} ${o.req.value} seq ${o.req.seq}`)
+      if (this.options.trace) this.trace(`client ${c.id} -> n${to} ${o.req.om?.name ?? o.req.kind} ${o.req.key} ${o.req.value} seq ${o.req.seq}`)
       this.send({ kind: 'request', to, req: o.req }, 'client', to)
     }
   }
@@ -746,6 +856,108 @@ class Simulation {
       const s = n.raw?.status()
       return s?.role === 'leader' && s.hardState.term < maxTerm
     })
+  }
+
+  // ---- the OM mode: ReplicatedService.submit and apply, and the clients' S3-like calls ----
+
+  /** A put (openKey, then commitKey), a delete or a rename (to a name no client reads: a delete of the key). */
+  private omMutation(req: ClientRequest): ClientRequest {
+    const what = this.prng.pick(['put', 'put', 'put', 'delete', 'rename'] as const)
+    const target = { volume: 'vol', bucket: 'bkt', key: req.key }
+    if (what === 'delete') return { ...req, value: '', om: { name: 'deleteKey', args: target } }
+    if (what === 'rename') return { ...req, value: '', om: { name: 'renameKey', args: { ...target, toKey: `${req.key}.moved.${req.client}.${req.seq}` } } }
+    const sizeBytes = 1 + (req.seq % 7) * 100
+    return { ...req, om: { name: 'openKey', args: { ...target, sizeBytes, metadata: { v: req.value } } } }
+  }
+
+  /** ReplicatedService.submit on node `n`: leader check, the retry cache's first answer, then prepare. */
+  private submitOm(n: SimNode, req: ClientRequest, call: OmCall): void {
+    const raw = n.raw!
+    if (!raw.isLeader()) {
+      this.respond(n, { client: req.client, seq: req.seq, ok: false, value: '', leader: raw.status().leader })
+      return
+    }
+    const seen = n.om!.answer({ client: `c${req.client}`, call: req.seq })
+    if (seen !== undefined) {
+      this.respond(n, { client: req.client, seq: req.seq, ok: true, value: '', leader: n.id, ...('error' in seen ? { error: seen.error.code } : { result: seen.result }) })
+      return
+    }
+    this.preparing.push({ n, raw, req, promise: n.om!.prepare(call.name, call.args) })
+  }
+
+  /** Lets the prepares started in this step settle (the SCM stub answers at once), in the order they started. */
+  private async settlePrepares(): Promise<void> {
+    const batch = this.preparing
+    this.preparing = []
+    for (const p of batch) {
+      try {
+        p.payload = await p.promise
+      } catch (err) {
+        if (!(err instanceof O3Error)) throw err
+        p.error = err.code
+      }
+      this.prepared.push(p)
+    }
+  }
+
+  /** Proposes the prepared entries of nodes that still lead; a refusal in prepare is the client's answer. */
+  private proposePrepared(): void {
+    const batch = this.prepared
+    this.prepared = []
+    for (const p of batch) {
+      const { n, req } = p
+      if (n.raw !== p.raw || n.pausedUntilMs !== 0) continue // crashed or paused meanwhile: the client times out
+      if (p.error !== undefined) {
+        this.respond(n, { client: req.client, seq: req.seq, ok: true, value: '', leader: n.id, error: p.error })
+        continue
+      }
+      const data = n.om!.encode(req.om!.name, p.payload, { client: `c${req.client}`, call: req.seq }, this.nowMs)
+      const r = p.raw.propose(data)
+      if (r.ok) n.pendingPuts.set(`${req.client}:${req.seq}`, req)
+      else this.respond(n, { client: req.client, seq: req.seq, ok: false, value: '', leader: r.leader })
+      this.drain(n)
+    }
+  }
+
+  /** A committed entry on an OM node: apply (or skip) it on the node's own clock; answer the proposer's client. */
+  private applyOm(n: SimNode, e: Entry): void {
+    const om = n.om!
+    if (e.type !== 'normal' || e.data.byteLength === 0) {
+      om.skip(e)
+      return
+    }
+    // After a restart the database may hold the entry already: applying it again is a no-op with no answer.
+    const fresh = e.index > om.appliedIndex()
+    const answer = om.apply(e, OmWorld.nodeClock(this.nowMs, n.id))
+    if (!fresh) return
+    const { r, caller } = JSON.parse(decoder.decode(e.data)) as { r: string; caller?: { client: string; call: number } }
+    if (this.options.trace) this.trace(`n${n.id} applies ${e.index} ${r} of ${caller?.client}:${caller?.call}: ${'error' in answer ? answer.error : 'ok'}`)
+    if (caller === undefined) return
+    const client = Number(caller.client.slice(1))
+    if (!n.pendingPuts.delete(`${client}:${caller.call}`)) return
+    this.respond(n, { client, seq: caller.call, ok: true, value: '', leader: n.id, ...answer })
+  }
+
+  /**
+   * A client's call answered. A put's openKey leads to its commitKey (a new call); a refusal
+   * means the operation did not happen (dropped from the history); a delete or rename of a
+   * missing key read the key as absent.
+   */
+  private omAnswered(c: SimClient, o: NonNullable<SimClient['outstanding']>, call: OmCall, resp: ClientResponse): void {
+    if (this.options.trace) this.trace(`client ${c.id} ${call.name} ${o.req.key} seq ${o.req.seq}: ${resp.error ?? 'ok'}`)
+    const op = this.history[o.op]
+    if (call.name === 'openKey' && resp.error === undefined) {
+      const clientId = (resp.result as { clientId: string; blocks: { blockId: unknown }[] })
+      const size = (call.args.sizeBytes as number)
+      const blocks = clientId.blocks.map((b, i) => ({ blockId: b.blockId, length: i === 0 ? size : 0 }))
+      const req: ClientRequest = { ...o.req, seq: ++c.seq, om: { name: 'commitKey', args: { clientId: clientId.clientId, blocks, size } } }
+      c.outstanding = { req, op: o.op, deadlineMs: this.nowMs }
+      return
+    }
+    if (resp.error === undefined) this.history[o.op] = { ...op, returnTime: this.nowMs }
+    else if (resp.error === 'KEY_NOT_FOUND' && (call.name === 'deleteKey' || call.name === 'renameKey')) this.history[o.op] = { ...op, kind: 'get', value: '', returnTime: this.nowMs }
+    else this.dropped.add(o.op)
+    c.outstanding = undefined
   }
 
   // ---- faults ----

@@ -1,4 +1,9 @@
-/** @module deleteKey: removes a key; its blocks go to the deleted blocks. Deleting a missing key changes nothing. */
+/** @module
+ * deleteKey: removes a key; its blocks go to the deleted blocks. A missing key is refused
+ * (KEY_NOT_FOUND) in apply, at the entry's place in the log: a leader's prepare may read a
+ * state that lags its log (a new leader that has not applied every committed entry yet),
+ * so an answer from it would not be linearizable (found by the OM simulator, seed 192).
+ */
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
 import { keyPath, recordDeleted } from '../tables.ts'
@@ -10,15 +15,11 @@ type Payload = { volume: string; bucket: string; name: string; nowMs: number }
 export function deleteKey(ctx: OmRequestContext): ReplicatedRequest<{ volume?: unknown; bucket?: unknown; key?: unknown }, Payload, null> {
   return {
     name: 'deleteKey',
-    prepare: (a) => {
-      const key = keyOf(ctx.tables(), { volume: checkVolumeName(a.volume), bucket: checkBucketName(a.bucket), name: checkKeyName(a.key) })
-      return { volume: key.volume, bucket: key.bucket, name: key.name, nowMs: Date.now() }
-    },
+    prepare: (a) => ({ volume: checkVolumeName(a.volume), bucket: checkBucketName(a.bucket), name: checkKeyName(a.key), nowMs: Date.now() }),
     apply: (_db, p) => {
       const t = ctx.tables()
       const path = keyPath(p.volume, p.bucket, p.name)
-      const current = t.keys.get(path)
-      if (current === undefined) return null
+      const current = keyOf(t, p)
       recordDeleted(t, `${p.volume}/${p.bucket}/${p.name}`, current.locations.map((l) => l.blockId), p.nowMs)
       t.keys.removeSync(path)
       const id = `${p.volume}/${p.bucket}`

@@ -45,7 +45,15 @@ function requestsFor(id: NodeId): ReplicatedRequest<unknown, unknown, unknown>[]
       return n
     },
   }
-  return [createItem, incr] as ReplicatedRequest<unknown, unknown, unknown>[]
+  const removeItem: ReplicatedRequest<{ name: string }, { name: string }, null> = {
+    name: 'removeItem',
+    prepare: (args) => ({ name: args.name }),
+    apply: (_db, p) => {
+      t().items.removeSync(p.name)
+      return null
+    },
+  }
+  return [createItem, incr, removeItem] as ReplicatedRequest<unknown, unknown, unknown>[]
 }
 
 const root = mkdtempSync(join(tmpdir(), 'o3-replicated-'))
@@ -118,6 +126,19 @@ test('a call retried with its caller id gets its first answer and applies once, 
   assert.is.not(l, old)
   assert.is(await l.submit('incr', { key: 'k' }, caller), 1)
   assert.is(await l.read('counter', () => tables.get(ids.find((id) => services.get(id) === l)!)!.counters.get('k')), 2)
+})
+
+test('a refused call retried after the refusal\'s cause is gone gets its refusal again and applies nothing', async () => {
+  // A retry across a failover leaves two copies of a call in the log: the second must answer as the first did.
+  const l = await leader()
+  const caller = { client: 'client-2', call: 1 }
+  await l.submit('createItem', { name: 'taken' }, { client: 'client-2', call: 0 })
+  assert.is((await codeOf(l.submit('createItem', { name: 'taken' }, caller))).code, 'KEY_ALREADY_EXISTS')
+  await l.submit('removeItem', { name: 'taken' })
+  assert.is((await codeOf(l.submit('createItem', { name: 'taken' }, caller))).code, 'KEY_ALREADY_EXISTS')
+  await l.read('barrier', () => null)
+  await until('applied everywhere', () => live().every((s) => s.raft.status().applied >= l.raft.status().applied) || undefined)
+  for (const [id, s] of services) assert.is(tables.get(id)!.items.get('taken'), undefined, `node ${id} ${s.isLeader() ? '(leader)' : ''}`)
 })
 
 test('RetryCache forgets answers older than its expiry, by the leader\'s clock in the log', () => {

@@ -124,6 +124,30 @@ test('rename, multipart commit, delete and secrets: two replicas applying the sa
   assert.is(digest(follower), digest(leader))
 })
 
+test('deleteKey and renameKey decide in apply whether the key exists: a leader whose state lags its log does not refuse in prepare', async () => {
+  // Prepared while the keys are not in the leader's state yet (a new leader that has not applied
+  // every committed entry: the OM simulator's seed 192 answered a rename KEY_NOT_FOUND this way).
+  const prepare = async (name: string, args: unknown) => JSON.parse(JSON.stringify(await leader.requests.get(name)!.prepare(args, leader.db))) as unknown
+  const del = await prepare('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'lagging' })
+  const ren = await prepare('renameKey', { volume: 'vol', bucket: 'bkt', key: 'lagging2', toKey: 'moved' })
+  for (const key of ['lagging', 'lagging2']) {
+    const o = await run('openKey', { volume: 'vol', bucket: 'bkt', key, sizeBytes: 3 }) as OpenKeyResult
+    await run('commitKey', { clientId: o.clientId, blocks: [{ blockId: o.blocks[0].blockId, length: 3 }], size: 3 })
+  }
+  for (const r of [leader, follower]) {
+    const at = { index: ++index, term: 1 }
+    r.db.transactionSync(() => r.requests.get('deleteKey')!.apply(r.db, del, at))
+    r.db.transactionSync(() => r.requests.get('renameKey')!.apply(r.db, ren, { index: at.index + 1, term: 1 }))
+    assert.is(r.t.keys.get(new TextEncoder().encode('vol/bkt/lagging')), undefined)
+    assert.is(r.t.keys.get(new TextEncoder().encode('vol/bkt/moved'))?.name, 'moved')
+  }
+  index++
+  assert.is(await errorCode(run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'lagging' })), 'KEY_NOT_FOUND')
+  assert.is(await errorCode(run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'lagging2', toKey: 'x' })), 'KEY_NOT_FOUND')
+  await run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'moved' })
+  assert.is(digest(follower), digest(leader))
+})
+
 test.after(async () => {
   await leader.db.close()
   await follower.db.close()

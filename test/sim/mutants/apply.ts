@@ -3,13 +3,16 @@
  * assert module it imports) to a temporary folder, applies one search/replace patch from
  * mutants.json (whitespace runs in `search` match any whitespace, since the patch is
  * applied to tsc's output) and imports the copy. The copy is removed afterwards.
+ * An OM mutant (`om: true`, its file a path under dist/) is planted in a copy of that
+ * file's folder made beside it, so that its imports of the rest of dist/ stay as they are.
  */
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { assert } from '../../../core/assert.ts'
 import type { RaftModule } from '../simulator.ts'
+import { realOm, type OmModules } from '../om.ts'
 
 export interface Mutant {
   readonly name: string
@@ -23,6 +26,8 @@ export interface Mutant {
   readonly killedByScript?: string
   /** Its seeds run with fsyncs that lie (`npm run sim -- --lost-fsync`): the bug is in the recovery from them. */
   readonly lostFsync?: boolean
+  /** A bug in the OM (control/om/requests or control/ha, `file` relative to dist/): its seeds run `--om`. */
+  readonly om?: boolean
 }
 
 const distCore = new URL('../../../core/', import.meta.url)
@@ -38,6 +43,33 @@ function pattern(search: string): RegExp {
   return new RegExp(escaped.join('\\s+'), 'g')
 }
 
+function plant(mutant: Mutant, file: string): void {
+  const source = readFileSync(file, 'utf8')
+  const re = pattern(mutant.search)
+  const hits = source.match(re)?.length ?? 0
+  assert(hits === 1, `mutant ${mutant.name}: its search text occurs ${hits} times in ${mutant.file}, not once`)
+  writeFileSync(file, source.replace(re, () => mutant.replace))
+}
+
+const distRoot = new URL('../../../', import.meta.url)
+
+/** Copies the folder of the OM mutant's file beside it, plants the bug there, and returns the OM code with it. */
+export async function buildOmMutant(mutant: Mutant): Promise<{ om: OmModules; dispose: () => void }> {
+  assert(mutant.om === true, `mutant ${mutant.name} is an OM mutant`)
+  const folder = dirname(new URL(mutant.file, distRoot).pathname)
+  const copy = mkdtempSync(`${folder}-mutant-`)
+  for (const name of readdirSync(folder)) if (name.endsWith('.js')) cpSync(join(folder, name), join(copy, name))
+  plant(mutant, join(copy, basename(mutant.file)))
+  const load = async <T>(path: string): Promise<T> => {
+    const inCopy = dirname(new URL(path, distRoot).pathname) === folder
+    return (await import(pathToFileURL(inCopy ? join(copy, basename(path)) : new URL(path, distRoot).pathname).href)) as T
+  }
+  const requests = await load<{ omRequests: OmModules['omRequests'] }>('control/om/requests/index.js')
+  const ha = await load<{ applyEntry: OmModules['applyEntry']; refuseEntry: OmModules['refuseEntry']; encodeEntry: OmModules['encodeEntry']; RetryCache: OmModules['RetryCache'] }>('control/ha/replicated-service.js')
+  const om: OmModules = { ...realOm, omRequests: requests.omRequests, applyEntry: ha.applyEntry, refuseEntry: ha.refuseEntry, encodeEntry: ha.encodeEntry, RetryCache: ha.RetryCache }
+  return { om, dispose: () => rmSync(copy, { recursive: true, force: true }) }
+}
+
 /** Copies the core, plants `mutant`, and returns the patched module with a cleanup function. */
 export async function buildMutant(mutant: Mutant): Promise<{ raft: RaftModule; dispose: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), `o3-mutant-${mutant.name}-`))
@@ -46,12 +78,7 @@ export async function buildMutant(mutant: Mutant): Promise<{ raft: RaftModule; d
   for (const name of readdirSync(new URL('raft/', distCore))) {
     if (name.endsWith('.js')) cpSync(new URL(`raft/${name}`, distCore), join(raftDir, name))
   }
-  const file = join(raftDir, mutant.file)
-  const source = readFileSync(file, 'utf8')
-  const re = pattern(mutant.search)
-  const hits = source.match(re)?.length ?? 0
-  assert(hits === 1, `mutant ${mutant.name}: its search text occurs ${hits} times in ${mutant.file}, not once`)
-  writeFileSync(file, source.replace(re, () => mutant.replace))
+  plant(mutant, join(raftDir, mutant.file))
   const raft = (await import(pathToFileURL(join(raftDir, 'index.js')).href)) as RaftModule
   return { raft, dispose: () => rmSync(dir, { recursive: true, force: true }) }
 }

@@ -60,6 +60,8 @@ const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
   OPEN_KEY_NOT_FOUND: 'NoSuchUpload',
   PERMISSION_DENIED: 'AccessDenied',
   QUOTA_EXCEEDED: 'QuotaExceeded',
+  // A bucket created in a volume with a space quota needs one (Ozone answers InternalError).
+  QUOTA_ERROR: 'QuotaExceeded',
   ENTITY_TOO_LARGE: 'EntityTooLarge',
   SAFE_MODE: 'ServiceUnavailable',
   NOT_LEADER: 'ServiceUnavailable',

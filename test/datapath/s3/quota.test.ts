@@ -2,7 +2,8 @@
  * Goal: a bucket's quotas reach S3 clients as Ozone's gateway reports them (S3ErrorTable:
  * QuotaExceeded, 403): a PUT past the space quota, an UploadPart past it (unfinished uploads'
  * parts count against the bucket) and a new key past the namespace quota fail, an upload that
- * fits exactly succeeds, and a refused write leaves nothing behind. Method: a real gateway
+ * fits exactly succeeds, a refused write leaves nothing behind, and CreateBucket past the
+ * s3v volume's quotas is refused alike. Method: a real gateway
  * over a mini cluster on loopback, @aws-sdk/client-s3 with one attempt per call; quotas set
  * with the native client on the bucket's OM record (volume s3v).
  */
@@ -71,6 +72,19 @@ test('a new key past the namespace quota answers QuotaExceeded; overwriting an e
   assert.equal([refused.name, refused.status], ['QuotaExceeded', 403])
   await s3.send(new PutObjectCommand({ Bucket: 'limited', Key: 'exact', Body: 'y' }))
   assert.is((await client.getBucket('s3v', 'limited')).usedNamespace, 3)
+})
+
+test('CreateBucket past the s3v volume\'s namespace quota, or without the space quota its volume\'s needs, answers QuotaExceeded', async () => {
+  const buckets = (await client.getVolume('s3v')).usedNamespace!
+  await client.setVolumeQuota('s3v', { quotaNamespace: buckets })
+  const refused = await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'one-more' })))
+  assert.equal([refused.name, refused.status], ['QuotaExceeded', 403])
+  await client.setVolumeQuota('s3v', { quotaNamespace: -1 })
+  await client.setBucketQuota('s3v', 'limited', { quotaBytes: 1024 * 1024 })
+  await client.setVolumeQuota('s3v', { quotaBytes: 10 * 1024 * 1024 })
+  assert.is((await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'one-more' })))).name, 'QuotaExceeded')
+  await client.setVolumeQuota('s3v', { quotaBytes: -1 })
+  await s3.send(new CreateBucketCommand({ Bucket: 'one-more' }))
 })
 
 test.run()

@@ -26,7 +26,7 @@ const QUOTA_UNITS: [string, number][] = [['PB', 1024 ** 5], ['TB', 1024 ** 4], [
  * Decimals are refused, as in Ozone; so is anything past 2^53 - 1 bytes, the most O3 stores exactly.
  */
 export function parseSpaceQuota(text: string): number {
-  const t = text.toUpperCase().replace(/\s+/g, '').replace(/IB$/, 'B')
+  const t = text.toUpperCase().replace(/\s+/g, '').replace(/([KMGTP])IB$/, '$1B')
   const [unit, scale] = QUOTA_UNITS.find(([u]) => t.endsWith(u)) ?? ['', 1]
   const digits = t.slice(0, t.length - unit.length)
   if (!/^\d+$/.test(digits) || /^0+$/.test(digits)) {

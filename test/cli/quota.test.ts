@@ -57,7 +57,7 @@ test('parseSpaceQuota() reads B, KB, MB, GB, TB, PB as powers of 1024, as Ozone\
     ['1TB', 1024 ** 4], ['7PB', 7 * 1024 ** 5], ['1KiB', 1024], ['3gib', 3 * 1024 ** 3],
   ]
   for (const [text, bytes] of cases) assert.is(parseSpaceQuota(text), bytes, text)
-  for (const bad of ['', '0', '0GB', '-1', '1.5GB', 'GB', '10XB', '10 G', '8PB', '1EB', '+5']) {
+  for (const bad of ['', '0', '0GB', '-1', '1.5GB', 'GB', '10XB', '10 G', '8PB', '1EB', '+5', '1IB']) {
     assert.throws(() => parseSpaceQuota(bad), (err: Error) => err instanceof UsageError && /invalid space quota/.test(err.message), bad)
   }
   assert.is(parseNamespaceQuota('1000'), 1000)

@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress'
 export class Progress {
   private readonly bar: cliProgress.SingleBar | undefined
   private done = 0
+  private stopped = false
   private readonly startedMs = performance.now()
 
   constructor(readonly total: number) {
@@ -25,7 +26,10 @@ export class Progress {
     this.done++
   }
 
+  /** Ends the bar; later calls do nothing. */
   stop(): void {
+    if (this.stopped) return
+    this.stopped = true
     this.bar?.update(this.total, { step: 'done' })
     this.bar?.stop()
   }

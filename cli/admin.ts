@@ -1,8 +1,10 @@
 /** @module
- * `o3 admin datanode|pipeline|container|safemode|scm ...`: the SCM's view, as Ozone's admin CLI.
+ * `o3 admin datanode|pipeline|container|safemode ...`: the SCM's view, as Ozone's admin CLI;
+ * `o3 admin om|scm ...` (the Raft groups) is group-admin.ts.
  */
 import { O3Client } from '../datapath/client/index.ts'
 import type { Pipeline } from '../core/wire.ts'
+import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
 
@@ -12,6 +14,7 @@ interface ContainerRow { id: number; state: string; replication: string; pipelin
 /** Runs `o3 admin KIND VERB`; args.ts has checked its options and the number of its arguments. */
 export async function admin(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
+  if (kind === 'om' || kind === 'scm') return groupAdmin(inv, kind, verb)
   const { positionals } = inv
   const state = stringOption(inv, 'state')
   const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
@@ -38,10 +41,6 @@ export async function admin(inv: Invocation): Promise<void> {
         printFields({ id: c.id, state: c.state, replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
         printTable(['datanode', 'address', 'state', 'used', 'blocks'], c.replicas.map((r) => [r.datanodeId, r.address, r.state, formatBytes(r.usedBytes), r.blockCount]))
       })
-    }
-    case 'scm roles': {
-      const rs = await client.admin<{ id: number; address: string; role: string; leader: number; term: number; commit: number; applied: number }[]>('roles')
-      return out(rs, () => printTable(['id', 'address', 'role', 'term', 'commit', 'applied'], rs.map((r) => [r.id, r.address, r.role, r.term, r.commit, r.applied])))
     }
     case 'safemode status': {
       const s = await client.admin<{ inSafeMode: boolean; healthyDatanodes: number; requiredDatanodes: number }>('safemodeStatus')

@@ -75,6 +75,8 @@ const QUOTA_NOTES = `Space quotas count replicated bytes (a key of 1 MiB in RATI
 A quota below what is used now is refused. A volume's space quota caps the sum of its
 buckets' space quotas; a volume's namespace quota counts buckets, a bucket's counts keys.`
 
+const TARGET: Record<string, OptionSpec> = { target: { type: 'string', value: 'NODE', help: 'the voter to lead (its name, e.g. om2)' } }
+
 const VOLUME = [{ name: '/volume' }]
 const BUCKET = [{ name: '/volume/bucket' }]
 const KEY = [{ name: '/volume/bucket/key' }]
@@ -192,7 +194,7 @@ again keeps every key.`,
       },
     },
     admin: {
-      summary: 'the SCM\'s view of the cluster, as `ozone admin`',
+      summary: 'the SCM\'s view of the cluster and the OM and SCM Raft groups, as `ozone admin`',
       commands: {
         datanode: { summary: 'datanodes', commands: { list: client('list the datanodes, their state and space', [], 'admin') } },
         pipeline: { summary: 'pipelines', commands: { list: client('list the pipelines', [], 'admin') } },
@@ -204,7 +206,27 @@ again keeps every key.`,
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },
-        scm: { summary: 'the SCM group', commands: { roles: client('each SCM node: its role in the Raft group, term, commit and applied index', [], 'admin') } },
+        om: {
+          summary: 'the OM group (Raft)',
+          commands: {
+            roles: client('every OM of the group: node, address, LEADER/FOLLOWER/LEARNER or UNREACHABLE, term, commit and applied index', [], 'admin'),
+            transfer: client('hand leadership to another OM and wait until it leads', [], 'admin', TARGET),
+            add: {
+              ...client('add an OM to the running group: a learner until it has caught up, then a voter', [{ name: 'NODE' }], 'admin'),
+              notes: `NODE is name@host:port:raftPort, as in om.nodes. Start the new OM first, empty, with om.bootstrap=1,
+om.id=name and om.nodes listing the group and itself; it waits until this command admits it.
+One server at a time; run it again after a failure and it resumes.`,
+            },
+            remove: client('remove an OM from the group (a leader removing itself steps down); stop it afterwards', [{ name: 'NAME' }], 'admin'),
+          },
+        },
+        scm: {
+          summary: 'the SCM group (Raft)',
+          commands: {
+            roles: client('every SCM of the group: node, address, LEADER/FOLLOWER or UNREACHABLE, term, commit and applied index', [], 'admin'),
+            transfer: client('hand leadership to another SCM and wait until it leads', [], 'admin', TARGET),
+          },
+        },
       },
     },
     freon: {

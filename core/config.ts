@@ -37,6 +37,8 @@ export interface O3Config {
   'om.nodes': string
   /** This OM's name in om.nodes. */
   'om.id': string
+  /** 1: a new OM joins the running group om.nodes lists (`o3 admin om add` admits it) instead of founding one. */
+  'om.bootstrap': number
   'om.dir': string
   'om.openKey.expireMs': number
   'om.openKey.checkIntervalMs': number
@@ -90,6 +92,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'om.raft.port': 9872,
   'om.nodes': '',
   'om.id': '',
+  'om.bootstrap': 0,
   'om.dir': './o3-data/om',
   'om.openKey.expireMs': 7 * 24 * 3600_000,
   'om.openKey.checkIntervalMs': 60_000,
@@ -133,6 +136,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
+  if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])
   return c

@@ -6,3 +6,13 @@
 export const RETRY_CACHE_EXPIRY_MS = 10 * 60 * 1000
 /** Answers the retry cache holds at most, whatever their age. */
 export const RETRY_CACHE_ENTRIES_MAX = 100_000
+/** How long `transfer` waits for the target to lead (the core retries within an election timeout; we ask again). */
+export const GROUP_TRANSFER_WAIT_MS = 10_000
+/** How long `add` waits for a learner to catch up before it gives up (and leaves it a learner). */
+export const GROUP_CATCHUP_WAIT_MS = 120_000
+/** A learner this close to the leader's commit index is promoted (Ratis's staging catch-up gap). */
+export const GROUP_CATCHUP_LAG_ENTRIES_MAX = 100
+/** How long a membership change waits for an earlier one still being applied. */
+export const GROUP_CONF_PENDING_WAIT_MS = 10_000
+/** How long a joining node (`om.bootstrap=1`) waits for an operator's `o3 admin om add`. */
+export const GROUP_JOIN_WAIT_MS = 10 * 60_000

@@ -9,7 +9,10 @@ import type { NodeId } from '../../core/raft/index.ts'
 export interface GroupMember {
   /** As configured: om1, om2, ... */
   readonly name: string
-  /** The Raft id: its position in the list, from 1 (every member must list the same order). */
+  /**
+   * The Raft id of a founding member: its position in the list, from 1 (every founder must
+   * list the same order). A member added later takes the id the group gives it (members.ts).
+   */
   readonly id: NodeId
   /** host:port of its RPC server. */
   readonly address: string

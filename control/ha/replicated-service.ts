@@ -4,9 +4,10 @@
  * draws ids, may call out) and `apply` on every replica (pure: the LMDB transaction and the
  * prepared payload in, the answer out). Retried calls apply once (a bounded retry cache in
  * the same database); reads are linearizable (ReadIndex on the leader); a follower answers
- * NOT_LEADER with the leader's service address.
+ * NOT_LEADER with the leader's service address. Starting a group from its settings, or
+ * joining a running one (the members' addresses are replicated: members.ts).
  */
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
@@ -16,7 +17,11 @@ import { RaftHost, type RaftHostOptions } from '../../core/raft-io/index.ts'
 import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { NodeId } from '../../core/raft/index.ts'
-import { parseGroup, selfIn } from './nodes.ts'
+import { log } from '../../core/log.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
+import { GROUP_JOIN_WAIT_MS } from './limits.ts'
+import { openMembersTable, readIdentity, setMembersRequest, writeIdentity, type Identity, type MemberRecord } from './members.ts'
+import { parseGroup, selfIn, type GroupMember } from './nodes.ts'
 import { RetryCache, type CallerId } from './retry-cache.ts'
 
 export { checkCaller, type CallerId } from './retry-cache.ts'
@@ -55,6 +60,11 @@ export interface ReplicatedServiceOptions {
   readonly voters: readonly NodeId[]
   /** Each member's service address (host:port of its RPC server), for NOT_LEADER answers. */
   readonly serviceAddresses: ReadonlyMap<NodeId, string>
+  /**
+   * The members known at start, with names and Raft addresses (from the settings, or what a
+   * joiner learned); the replicated address book (members.ts) adds to them and wins.
+   */
+  readonly members?: readonly MemberRecord[]
   readonly requests: readonly AnyRequest[]
   /** Opens the state database (the service's durability settings). */
   readonly open: (path: string) => RootDatabase
@@ -65,17 +75,31 @@ export interface ReplicatedServiceOptions {
 }
 
 export class ReplicatedService {
+  /** Every member this node has heard of, by Raft id: the settings', then the replicated book's. */
+  private readonly book = new Map<NodeId, MemberRecord>()
+
   private constructor(
     private readonly options: ReplicatedServiceOptions,
     private readonly requests: ReadonlyMap<string, AnyRequest>,
     readonly state: LmdbStateMachine,
     readonly raft: RaftHost,
     private readonly retries: RetryCache,
-  ) {}
+    private readonly membersTable: () => ReturnType<typeof openMembersTable>,
+  ) {
+    for (const [id, address] of options.serviceAddresses) this.book.set(id, { id, name: `n${id}`, address, raftAddress: '' })
+    for (const m of options.members ?? []) this.book.set(m.id, m)
+    this.learn([...membersTable().getRange()].map(({ value }) => value))
+  }
 
   static async create(options: ReplicatedServiceOptions): Promise<ReplicatedService> {
     const requests = new Map<string, AnyRequest>()
-    for (const r of options.requests) {
+    let service: ReplicatedService | undefined
+    let members: ReturnType<typeof openMembersTable> | undefined
+    const membersTable = () => {
+      assert(members !== undefined, 'the members table is open')
+      return members
+    }
+    for (const r of [...options.requests, setMembersRequest(membersTable, (records) => service?.learn(records))]) {
       assert(!requests.has(r.name), `request ${r.name} is registered once`)
       requests.set(r.name, r)
     }
@@ -85,7 +109,10 @@ export class ReplicatedService {
       open: options.open,
       opened: (db) => {
         retries.open(db)
+        members = openMembersTable(db)
         options.opened(db)
+        // A snapshot installed: its book may name members we have not heard of.
+        service?.learn([...members.getRange()].map(({ value }) => value))
       },
       apply: (db, data, at) => {
         const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
@@ -96,12 +123,36 @@ export class ReplicatedService {
       },
     })
     const raft = await RaftHost.create({ id: options.id, dir: `${options.dir}/raft`, voters: options.voters, stateMachine: state, ...options.raft })
-    return new ReplicatedService(options, requests, state, raft, retries)
+    service = new ReplicatedService(options, requests, state, raft, retries, membersTable)
+    return service
   }
 
-  /** Starts Raft once every member's Raft URL is known. */
+  /** Starts Raft once every member's Raft URL is known (the replicated book's win over `raftUrls`). */
   start(raftUrls: ReadonlyMap<NodeId, string>): void {
     this.raft.start(raftUrls)
+    this.learn([...this.membersTable().getRange()].map(({ value }) => value))
+  }
+
+  /** Records members' names and addresses, and points Raft at them. */
+  private learn(records: readonly MemberRecord[]): void {
+    for (const r of records) {
+      this.book.set(r.id, r)
+      if (r.raftAddress !== '') this.raft.setPeer(r.id, `http://${r.raftAddress}`)
+    }
+  }
+
+  get id(): NodeId {
+    return this.options.id
+  }
+
+  /** Every member this node has heard of (current or not: the Raft membership says who is). */
+  knownMembers(): MemberRecord[] {
+    return [...this.book.values()]
+  }
+
+  /** The members in the replicated book (what a snapshot carries). */
+  recordedMembers(): MemberRecord[] {
+    return [...this.membersTable().getRange()].map(({ value }) => value)
   }
 
   get db(): RootDatabase {
@@ -120,7 +171,7 @@ export class ReplicatedService {
   private notLeader(what: string): O3Error {
     const leader = this.raft.status().leader
     return new O3Error('NOT_LEADER', `Cannot ${what} at node ${this.options.id}: not the leader${leader === 0 ? ' (none known)' : ` (node ${leader})`}`, {
-      leader: this.options.serviceAddresses.get(leader),
+      leader: this.book.get(leader)?.address,
     })
   }
 
@@ -149,11 +200,16 @@ export class ReplicatedService {
   }
 
   /** This node's place in the group (`o3 admin scm roles`): role, leader, term, commit and applied index. */
-  role(): { id: NodeId; address: string | undefined; role: string; leader: NodeId; term: number; commit: number; applied: number; members: NodeId[] } {
+  role(): NodeRole {
     const s = this.raft.status()
+    const learners = s.confState.learners
+    const role = learners.includes(this.options.id) ? 'LEARNER' : s.role === 'preCandidate' ? 'CANDIDATE' : s.role.toUpperCase()
+    const member = (id: NodeId, voter: boolean) => ({ id, name: this.book.get(id)?.name ?? `n${id}`, address: this.book.get(id)?.address ?? '', raftAddress: this.book.get(id)?.raftAddress ?? '', voter })
     return {
-      id: this.options.id, address: this.options.serviceAddresses.get(this.options.id), role: s.role.toUpperCase(), leader: s.leader,
-      term: s.hardState.term, commit: s.hardState.commit, applied: s.applied, members: [...s.confState.voters, ...s.confState.learners],
+      id: this.options.id, name: this.book.get(this.options.id)?.name ?? `n${this.options.id}`, address: this.book.get(this.options.id)?.address,
+      role, leader: s.leader, term: s.hardState.term, commit: s.hardState.commit, applied: s.applied,
+      members: [...s.confState.voters, ...learners],
+      group: [...s.confState.voters.map((id) => member(id, true)), ...learners.map((id) => member(id, false))],
     }
   }
 
@@ -188,6 +244,22 @@ export class ReplicatedService {
   }
 }
 
+/** One node's answer to `roles`: its own place, and the membership as it knows it. */
+export interface NodeRole {
+  readonly id: NodeId
+  readonly name: string
+  readonly address: string | undefined
+  /** LEADER, FOLLOWER, CANDIDATE or LEARNER. */
+  readonly role: string
+  readonly leader: NodeId
+  readonly term: number
+  readonly commit: number
+  readonly applied: number
+  /** Raft ids of voters and learners. */
+  readonly members: NodeId[]
+  readonly group: (MemberRecord & { readonly voter: boolean })[]
+}
+
 /** What a service (the OM, the SCM) says about its group when it starts one. */
 export interface ServiceGroupOptions {
   /** OM or SCM, for messages; `prefix` names its settings (`om.nodes`, `om.id`). */
@@ -206,6 +278,8 @@ export interface ServiceGroupOptions {
   readonly sync: boolean
   readonly requests: readonly AnyRequest[]
   readonly opened: (db: RootDatabase) => void
+  /** Join a running group (`om.bootstrap=1`) when this node has no state yet, instead of founding one. */
+  readonly bootstrap?: boolean
 }
 
 /** How long a starting service waits for its group to elect a leader. */
@@ -213,19 +287,42 @@ const LEADER_WAIT_MS = 30_000
 
 /**
  * Starts a service's Raft group from its settings: `<prefix>.nodes` names the members, or
- * the node is a group of one (the same code path). Waits until a leader is known. Answers
- * the group and, for a member of a named group, the RPC port its entry gives it.
+ * the node is a group of one (the same code path). A node with `bootstrap` and no state
+ * joins a running group instead: it asks the members its settings list for its id and the
+ * group, which `o3 admin <prefix> add` records, and starts empty until the leader's snapshot.
+ * The id a node starts with is kept (`ha/member.json`), so later edits of the settings do
+ * not renumber it. Waits until a leader is known. Answers the group and, for a member of a
+ * named group, the RPC port its entry gives it.
  */
 export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: ReplicatedService; rpcPort: number | undefined }> {
   if (existsSync(join(o.dir, o.legacyDb))) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot start ${o.service}: ${join(o.dir, o.legacyDb)} is the state of an O3 from before Raft, which this version does not read; move it away or use a fresh ${o.prefix}.dir`)
   }
-  const members = parseGroup(`${o.prefix}.nodes`, o.nodes)
-  const self = members.length === 0 ? undefined : selfIn(members, `${o.prefix}.id`, o.id)
+  const configured = parseGroup(`${o.prefix}.nodes`, o.nodes)
+  const haDir = join(o.dir, 'ha')
+  mkdirSync(haDir, { recursive: true })
+  let self: GroupMember | undefined
+  let identity: Identity
+  let members: MemberRecord[]
+  if (configured.length === 0) {
+    if (o.bootstrap) throw new O3Error('INVALID_ARGUMENT', `Cannot start ${o.service} with ${o.prefix}.bootstrap=1: ${o.prefix}.nodes must list the group it joins`)
+    identity = { name: o.id === '' ? `${o.prefix}1` : o.id, id: 1 }
+    members = [{ id: 1, name: identity.name, address: '', raftAddress: '' }]
+  } else {
+    self = selfIn(configured, `${o.prefix}.id`, o.id)
+    const kept = readIdentity(haDir)
+    if (kept !== undefined && kept.name !== self.name) throw new O3Error('INVALID_ARGUMENT', `Cannot start ${o.service} ${self.name}: ${haDir} holds the state of ${kept.name}`)
+    const fresh = !existsSync(join(haDir, 'raft'))
+    identity = kept ?? (o.bootstrap && fresh ? await joinGroup(o, configured, self) : { name: self.name, id: self.id })
+    if (kept === undefined) writeIdentity(haDir, identity)
+    members = identity.members !== undefined ? [...identity.members] : configured.map((n) => ({ id: n.id, name: n.name, address: n.address, raftAddress: n.raftAddress }))
+    if (!members.some((m) => m.id === identity.id)) members.push({ id: identity.id, name: self.name, address: self.address, raftAddress: self.raftAddress })
+  }
   const [raftHost, raftPort] = self === undefined ? [o.host, o.raftPort] : [self.raftAddress.split(':')[0], Number(self.raftAddress.split(':')[1])]
+  const joining = identity.members !== undefined
   const ha = await ReplicatedService.create({
-    id: self?.id ?? 1, dir: join(o.dir, 'ha'), voters: self === undefined ? [1] : members.map((n) => n.id),
-    serviceAddresses: new Map(members.map((n) => [n.id, n.address])), requests: o.requests,
+    id: identity.id, dir: haDir, voters: joining ? [] : self === undefined ? [1] : configured.map((n) => n.id),
+    serviceAddresses: new Map(members.map((n) => [n.id, n.address])), members, requests: o.requests,
     // The Raft log is the write-ahead log (synced per db.sync); the state it feeds is replayed
     // from it after a crash, so the state's own commits need no fsync on the event loop.
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
@@ -233,10 +330,44 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     raft: { host: raftHost, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: o.sync },
   })
   ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
-  const deadline = Date.now() + LEADER_WAIT_MS
+  // A joiner hears of its leader once the leader has made it a learner.
+  const waitMs = joining ? GROUP_JOIN_WAIT_MS : LEADER_WAIT_MS
+  const deadline = Date.now() + waitMs
   while (ha.raft.status().leader === 0) {
-    if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start ${o.service}: no Raft leader within ${LEADER_WAIT_MS} ms`)
+    if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start ${o.service}: no Raft leader within ${waitMs} ms`)
     await new Promise((r) => setTimeout(r, 10))
   }
   return { ha, rpcPort: self === undefined ? undefined : Number(self.address.split(':')[1]) }
+}
+
+/**
+ * A new node's way in (etcd's --initial-cluster-state existing, Ozone's `om --bootstrap`):
+ * asks the members its settings list until the group's book names it, which `o3 admin
+ * <prefix> add` does; answers its id and the group's members.
+ */
+async function joinGroup(o: ServiceGroupOptions, configured: readonly GroupMember[], self: GroupMember): Promise<Identity> {
+  const others = configured.filter((n) => n.name !== self.name).map((n) => n.address)
+  if (others.length === 0) throw new O3Error('INVALID_ARGUMENT', `Cannot join the ${o.service} group as ${self.name}: ${o.prefix}.nodes lists no other member`)
+  const rpc = new RpcClient(o.service, others)
+  const deadline = Date.now() + GROUP_JOIN_WAIT_MS
+  log.info(`${o.service} ${self.name}: waiting to be added to the group (o3 admin ${o.prefix} add ${self.name}@${self.address.split(':')[0]}:${self.address.split(':')[1]}:${self.raftAddress.split(':')[1]})`)
+  let last = 'no answer yet'
+  for (;;) {
+    try {
+      const { members } = await rpc.call<{ members: MemberRecord[] }>('groupMembers', {}, { idempotent: true, timeoutMs: 5000 })
+      const me = members.filter((m) => m.name === self.name && m.removed !== true).sort((a, b) => b.id - a.id)[0]
+      if (me !== undefined) {
+        if (me.raftAddress !== self.raftAddress || me.address !== self.address) {
+          throw new O3Error('INVALID_ARGUMENT', `Cannot join the ${o.service} group as ${self.name}: the group knows it at ${me.address} (raft ${me.raftAddress}), its settings say ${self.address} (raft ${self.raftAddress})`)
+        }
+        return { name: self.name, id: me.id, members }
+      }
+      last = `the group does not name ${self.name} yet`
+    } catch (err) {
+      if (err instanceof O3Error && err.code === 'INVALID_ARGUMENT') throw err
+      last = (err as Error).message
+    }
+    if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot join the ${o.service} group as ${self.name}: not added within ${GROUP_JOIN_WAIT_MS} ms (${last})`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
 }

@@ -71,19 +71,22 @@ export class RetryCache {
     const result = run()
     this.answers.putSync(key, { result: JSON.stringify(result ?? null), index: at.index })
     this.slots.putSync(at.index, { key, timeMs })
-    this.evict(timeMs)
+    this.evict(timeMs, at.index)
     return result
   }
 
-  /** Drops the oldest answers past the age or count bound, a few per call. */
-  private evict(nowMs: number): void {
-    let count = this.count()
+  /**
+   * Drops the oldest answers past the age or count bound, a few per call. Slots are keyed by
+   * log index, one answer per index: keeping only those of the last RETRY_CACHE_ENTRIES_MAX
+   * indexes bounds the count without asking LMDB for it (its page statistics cost more than
+   * the rest of the eviction, once per applied call).
+   */
+  private evict(nowMs: number, index: number): void {
     let dropped = 0
     for (const { key, value } of this.slots.getRange({ limit: EVICT_PER_APPLY })) {
-      if (count <= RETRY_CACHE_ENTRIES_MAX && value.timeMs >= nowMs - RETRY_CACHE_EXPIRY_MS) break
+      if (index - key < RETRY_CACHE_ENTRIES_MAX && value.timeMs >= nowMs - RETRY_CACHE_EXPIRY_MS) break
       this.slots.removeSync(key)
       this.answers.removeSync(value.key)
-      count--
       dropped++
     }
     assert(dropped <= EVICT_PER_APPLY, 'eviction is bounded per call')

@@ -19,6 +19,7 @@ import { createServiceApp } from '../../core/rpc/server.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
+import { GroupAdmin } from '../ha/group-admin.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
@@ -72,6 +73,7 @@ export class OzoneManager {
     const group = await startServiceGroup({
       service: 'OM', prefix: 'om', dir: this.config['om.dir'], legacyDb: 'om.db', nodes: this.config['om.nodes'], id: this.config['om.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port']), sync: this.config['db.sync'] === 1,
+      bootstrap: this.config['om.bootstrap'] === 1,
       requests: omRequests({ tables: () => this.t, config: this.config, blocksFor: (r, n, x) => this.blocksFor(r, n, x) }),
       opened: (db: RootDatabase) => { this.t = openOmTables(db) },
     })
@@ -113,7 +115,7 @@ export class OzoneManager {
         revokeS3Secret: submit('revokeS3Secret'),
         lookupS3Secret: (a) => this.read(() => this.lookupS3Secret(a)),
         s3Authenticate: (a) => this.read(() => this.s3Authenticate(a)),
-        roles: () => [{ ...this.ha.role(), address: this.address }],
+        ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']

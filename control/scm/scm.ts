@@ -20,6 +20,7 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId,
 } from '../../core/wire.ts'
+import { GroupAdmin } from '../ha/group-admin.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import { planAround, planPipelines } from './pipelines.ts'
@@ -144,7 +145,7 @@ export class StorageContainerManager {
         closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
         deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
-        roles: () => [{ ...this.ha.role(), address: this.address }],
+        ...new GroupAdmin(this.ha, 'SCM', 'scm', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(false),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']

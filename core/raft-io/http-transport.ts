@@ -51,14 +51,24 @@ export function raftApp(deliver: (messages: Message[]) => void): Hono {
 
 export class HttpTransport {
   private readonly peers = new Map<NodeId, Peer>()
+  private readonly urls = new Map<NodeId, string>()
   private readonly batching: boolean
   sentRequests = 0
 
   constructor(options: TransportOptions) {
     this.batching = options.batching
-    for (const [id, url] of options.peers) {
-      this.peers.set(id, { pool: new Pool(url, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: 0 })
+    for (const [id, url] of options.peers) this.setPeer(id, url)
+  }
+
+  /** Adds a peer, or points a known one at a new URL (a member added to the group, its address replicated). */
+  setPeer(id: NodeId, url: string): void {
+    const old = this.peers.get(id)
+    if (old !== undefined) {
+      if (this.urls.get(id) === url) return
+      void old.pool.destroy().catch(() => undefined)
     }
+    this.urls.set(id, url)
+    this.peers.set(id, { pool: new Pool(url, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
   }
 
   send(messages: readonly Message[]): void {

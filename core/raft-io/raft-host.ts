@@ -35,10 +35,21 @@ export interface StateMachine {
   prepareRestore?(snapshot: Snapshot, from: string | undefined): Promise<void>
   /** A committed entry apply() is not called for (a leader's no-op, a membership change): its index is applied too. */
   skip?(entry: Entry): void
+  /**
+   * All the committed entries of one Ready at once (instead of apply/skip per entry, e.g. in
+   * one storage transaction): each entry's answer, or the O3Error it was refused with, in order.
+   */
+  applyAll?(entries: readonly Entry[]): AppliedOutcome[]
   /** The last index the state holds (a state that persists itself), checked against the log at start. */
   appliedIndex?(): number
   /** Routes served beside the Raft messages on the node's port (a snapshot's bytes, for one). */
   routes?(): Hono
+}
+
+/** What applying one committed entry came to: the proposer's answer, or the state machine's refusal. */
+export interface AppliedOutcome {
+  readonly result?: unknown
+  readonly failure?: O3Error
 }
 
 export interface RaftHostOptions {
@@ -155,8 +166,9 @@ export class RaftHost {
 
   start(peers: ReadonlyMap<NodeId, string>): void {
     assert(this.transport === undefined, 'a host starts once')
-    this.peerUrls = new Map(peers)
-    const others = new Map([...peers].filter(([id]) => id !== this.id))
+    // Peers set before the start (setPeer) are kept unless `peers` names them anew.
+    for (const [id, url] of peers) this.peerUrls.set(id, url)
+    const others = new Map([...this.peerUrls].filter(([id]) => id !== this.id))
     this.transport = new HttpTransport({ peers: others, batching: this.batching })
     this.timer = setInterval(() => {
       this.pendingTicks++
@@ -208,6 +220,18 @@ export class RaftHost {
 
   transferLeadership(to: NodeId): void {
     this.push({ kind: 'transfer', to })
+  }
+
+  /** Tells the node where member `id` listens (a member added later: its URL is replicated, not configured). */
+  setPeer(id: NodeId, url: string): void {
+    if (id === this.id || this.peerUrls.get(id) === url) return
+    this.peerUrls.set(id, url)
+    this.transport?.setPeer(id, url)
+  }
+
+  /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up. */
+  progress(): { readonly id: NodeId; readonly match: number; readonly next: number; readonly state: string }[] {
+    return this.raw.progress()
   }
 
   status(): Status {
@@ -299,24 +323,15 @@ export class RaftHost {
       await this.options.stateMachine.restore(rd.snapshot, from)
       this.lastSnapshotIndex = rd.snapshot.meta.index
     }
-    for (const e of rd.committedEntries) {
-      let result: unknown
-      let failure: O3Error | undefined
-      try {
-        if (e.type === 'normal' && e.data.byteLength > 0) result = this.options.stateMachine.apply(e)
-        else this.options.stateMachine.skip?.(e)
-      } catch (err) {
-        // A request the state machine refuses (an O3Error: deterministically, on every
-        // replica alike). Anything else is this node's failure: it stops, loudly.
-        if (!(err instanceof O3Error)) throw err
-        failure = err
-      }
+    const outcomes = this.applyCommitted(rd.committedEntries)
+    for (const [i, e] of rd.committedEntries.entries()) {
       const p = this.proposals.get(e.index)
       if (p === undefined) continue
       this.proposals.delete(e.index)
+      const outcome = outcomes[i]
       if (p.term !== e.term) p.waiter.reject(this.notLeader(this.raw.status().leader, 'the proposal was overwritten by a new leader'))
-      else if (failure !== undefined) p.waiter.reject(failure)
-      else p.waiter.resolve(result)
+      else if (outcome.failure !== undefined) p.waiter.reject(outcome.failure)
+      else p.waiter.resolve(outcome.result)
     }
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context)
@@ -331,11 +346,37 @@ export class RaftHost {
       }
     }
     if (applied - this.lastSnapshotIndex >= (this.options.snapshotEveryEntries ?? 10_000)) {
+      const startedMs = Date.now()
       const data = await this.options.stateMachine.snapshot()
       const snapshot = this.raw.compact(data)
       await this.store.compact(snapshot)
       this.lastSnapshotIndex = snapshot.meta.index
+      // The loop waits for the snapshot: how long it took is how long this node stood still.
+      log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
     }
+  }
+
+  /** Applies a Ready's committed entries: all at once if the state machine can, else one by one. */
+  private applyCommitted(entries: readonly Entry[]): AppliedOutcome[] {
+    const sm = this.options.stateMachine
+    if (entries.length === 0) return []
+    if (sm.applyAll !== undefined) {
+      const outcomes = sm.applyAll(entries)
+      assert(outcomes.length === entries.length, 'one outcome per committed entry')
+      return outcomes
+    }
+    return entries.map((e) => {
+      try {
+        if (e.type === 'normal' && e.data.byteLength > 0) return { result: sm.apply(e) }
+        sm.skip?.(e)
+        return { result: undefined }
+      } catch (err) {
+        // A request the state machine refuses (an O3Error: deterministically, on every
+        // replica alike). Anything else is this node's failure: it stops, loudly.
+        if (!(err instanceof O3Error)) throw err
+        return { failure: err }
+      }
+    })
   }
 
   private writeBehind(written: Promise<void>): void {

@@ -13,7 +13,7 @@ import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
 import type { Entry, Snapshot } from '../raft/index.ts'
 import { CheckpointStore, checkpointApp, fetchCheckpoint } from './checkpoint.ts'
-import type { StateMachine } from './raft-host.ts'
+import type { AppliedOutcome, StateMachine } from './raft-host.ts'
 
 export interface Applied {
   readonly index: number
@@ -92,6 +92,74 @@ export class LmdbStateMachine implements StateMachine {
       this.env.transactionSync(() => this.raft.putSync(APPLIED_KEY, at))
       throw err
     }
+  }
+
+  /**
+   * A Ready's committed entries in one transaction, with the applied index written once at
+   * the end: one LMDB commit per Ready instead of one per entry. A refused entry (an
+   * O3Error) aborts that transaction; then the entries before it commit in one transaction
+   * of their own (apply is deterministic: they give the same answers again), the refused
+   * one goes through apply() (its writes rolled back, its index applied), and the rest
+   * follow in a new batch.
+   */
+  applyAll(entries: readonly Entry[]): AppliedOutcome[] {
+    const outcomes: AppliedOutcome[] = []
+    let from = 0
+    while (from < entries.length) {
+      const refusedAt = this.applyRun(entries, from, entries.length, outcomes)
+      if (refusedAt === undefined) break
+      if (refusedAt > from) assert(this.applyRun(entries, from, refusedAt, outcomes) === undefined, 'entries apply alike when run again')
+      try {
+        outcomes.push({ result: this.apply(entries[refusedAt]) })
+      } catch (err) {
+        if (!(err instanceof O3Error)) throw err
+        outcomes.push({ failure: err })
+      }
+      from = refusedAt + 1
+    }
+    assert(outcomes.length === entries.length, 'one outcome per entry')
+    return outcomes
+  }
+
+  /**
+   * Applies entries [from, to) in one transaction and appends their outcomes; or, if one is
+   * refused, rolls the transaction back, appends nothing and answers the refused entry's position.
+   */
+  private applyRun(entries: readonly Entry[], from: number, to: number, outcomes: AppliedOutcome[]): number | undefined {
+    const results: AppliedOutcome[] = []
+    let refusedAt: number | undefined
+    try {
+      this.env.transactionSync(() => {
+        const before = this.applied()
+        let applied = before
+        for (let i = from; i < to; i++) {
+          const e = entries[i]
+          // A restart replays the log from the Raft snapshot; what the database already holds is skipped.
+          if (e.index <= applied.index) {
+            results.push({ result: undefined })
+            continue
+          }
+          applied = { index: e.index, term: e.term }
+          if (e.type !== 'normal' || e.data.byteLength === 0) {
+            results.push({ result: undefined })
+            continue
+          }
+          try {
+            results.push({ result: this.options.apply(this.env, e.data, applied) })
+          } catch (err) {
+            if (err instanceof O3Error) refusedAt = i
+            throw err
+          }
+        }
+        if (applied !== before) this.raft.putSync(APPLIED_KEY, applied)
+      })
+    } catch (err) {
+      // Only a refusal (an O3Error) is the same on every replica; anything else is this node's failure.
+      if (refusedAt === undefined || !(err instanceof O3Error)) throw err
+      return refusedAt
+    }
+    outcomes.push(...results)
+    return undefined
   }
 
   /** A committed entry with nothing to apply (a leader's no-op, a membership change): the database is at its index too. */

@@ -16,6 +16,7 @@ import { OzoneManager } from '../../control/om/index.ts'
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { Datanode } from '../../datapath/datanode/index.ts'
 import { O3Client } from '../../datapath/client/index.ts'
+import { groupRoles } from '../../cli/group-admin.ts'
 import { freePort, randomBytes, until } from '../helpers.ts'
 
 const KiB = 1024
@@ -89,6 +90,21 @@ test('every SCM knows the datanodes; one leads and the others answer NOT_LEADER 
   }
   const dns = await client.admin<{ state: string }[]>('listDatanodes')
   assert.is(dns.filter((d) => d.state === 'HEALTHY').length, 3)
+})
+
+test('scm roles lists the three SCMs with one leader; transfer moves the leader and blocks keep coming', async () => {
+  const old = await leaderName()
+  const rows = await groupRoles('SCM', [scmList.split(',')[0]])
+  assert.equal(rows.map((r) => r.name), ['scm1', 'scm2', 'scm3'])
+  assert.equal(rows.filter((r) => r.role === 'LEADER').map((r) => r.name), [old])
+  const target = ['scm1', 'scm2', 'scm3'].find((n) => n !== old)!
+  const r = await new RpcClient('SCM', scmList).call<{ leader: string }>('transferLeadership', { target })
+  assert.is(r.leader, target)
+  assert.is(await leaderName(), target)
+  await client.createVolume('transfer')
+  await client.createBucket('transfer', 'bkt')
+  await client.putKey('transfer', 'bkt', 'k', randomBytes(100 * KiB, 1))
+  assert.ok((await client.getKey('transfer', 'bkt', 'k')).equals(randomBytes(100 * KiB, 1)))
 })
 
 test('the SCM leader stops: writes keep allocating blocks at the new leader, never an id twice', async () => {

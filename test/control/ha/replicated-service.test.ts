@@ -14,7 +14,7 @@ import { open, type Database, type RootDatabase } from 'lmdb'
 import { O3Error } from '../../../core/errors.ts'
 import { ReplicatedService, type ReplicatedRequest } from '../../../control/ha/replicated-service.ts'
 import { RetryCache } from '../../../control/ha/retry-cache.ts'
-import { RETRY_CACHE_EXPIRY_MS } from '../../../control/ha/limits.ts'
+import { RETRY_CACHE_ENTRIES_MAX, RETRY_CACHE_EXPIRY_MS } from '../../../control/ha/limits.ts'
 import type { NodeId } from '../../../core/raft/index.ts'
 import { until } from '../../helpers.ts'
 
@@ -135,6 +135,23 @@ test('RetryCache forgets answers older than its expiry, by the leader\'s clock i
     assert.is(cache.answer({ client: 'c', call: 1 }), undefined, 'expired')
     assert.equal(cache.answer({ client: 'c', call: 2 }), { result: 2 })
     assert.is(cache.count(), 1)
+  } finally {
+    void db.close()
+  }
+})
+
+test('RetryCache keeps the answers of the last RETRY_CACHE_ENTRIES_MAX log indexes at most', () => {
+  const db = open({ path: join(root, 'retry-bound.mdb') })
+  try {
+    const cache = new RetryCache()
+    cache.open(db)
+    const t0 = 1_000_000_000
+    db.transactionSync(() => cache.applyOnce({ client: 'c', call: 1 }, { index: 10, term: 1 }, t0, () => 1))
+    db.transactionSync(() => cache.applyOnce({ client: 'c', call: 2 }, { index: 9 + RETRY_CACHE_ENTRIES_MAX, term: 1 }, t0, () => 2))
+    assert.equal(cache.answer({ client: 'c', call: 1 }), { result: 1 }, 'still within the last RETRY_CACHE_ENTRIES_MAX indexes')
+    db.transactionSync(() => cache.applyOnce({ client: 'c', call: 3 }, { index: 10 + RETRY_CACHE_ENTRIES_MAX, term: 1 }, t0, () => 3))
+    assert.is(cache.answer({ client: 'c', call: 1 }), undefined, 'out of the window')
+    assert.is(cache.count(), 2)
   } finally {
     void db.close()
   }

@@ -149,6 +149,26 @@ test('a snapshot taken right after a leader\'s no-op names the same index as the
   await service.machine.close()
 })
 
+test('applyAll() applies a Ready\'s entries in one go: answers in order, a refused one rolled back alone, a replay applies nothing', async () => {
+  const service = new Counters(join(root, 'batch'))
+  const m = service.machine
+  const data = (op: object) => new TextEncoder().encode(JSON.stringify(op))
+  const ops: (object | undefined)[] = [{ incr: 'a' }, { incr: 'a' }, { refuse: 'b' }, { incr: 'a' }, undefined, { incr: 'c' }, { refuse: 'd' }]
+  const entries = ops.map((op, i) => ({ index: i + 1, term: 1, type: 'normal' as const, data: op === undefined ? new Uint8Array(0) : data(op) }))
+  const outcomes = m.applyAll(entries)
+  assert.equal(outcomes.map((o) => o.failure?.code ?? o.result), [1, 2, 'INVALID_ARGUMENT', 3, undefined, 1, 'INVALID_ARGUMENT'])
+  assert.is(service.get('a'), 3)
+  assert.is(service.get('c'), 1)
+  assert.is(service.get('b'), undefined, 'the refused entry\'s write is rolled back')
+  assert.is(service.get('d'), undefined, 'a refusal at the end is rolled back too')
+  assert.equal(m.applied(), { index: 7, term: 1 })
+  // After a restart the log replays from the snapshot: what the database holds applies no more.
+  const again = m.applyAll([...entries, { index: 8, term: 2, type: 'normal', data: data({ incr: 'a' }) }])
+  assert.equal(again.map((o) => o.failure?.code ?? o.result), [undefined, undefined, undefined, undefined, undefined, undefined, undefined, 4])
+  assert.equal(m.applied(), { index: 8, term: 2 })
+  await m.close()
+})
+
 test('an apply that fails for a reason of this node (not a refusal) stops the node and leaves the entry unapplied', async () => {
   const dir = join(root, 'broken')
   let fail = false

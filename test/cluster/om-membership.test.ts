@@ -1,0 +1,245 @@
+/** Goal: operating the OM group (issue 11, `o3 admin om roles|transfer|add|remove`): roles
+ * shows every member with one leader; a transfer moves the leader and writes go on; a fourth
+ * OM added to a running group under writes catches up to the same tables and the group of
+ * four survives a leader stop; removing the leader shrinks the group to three, which goes
+ * on; every member restarted afterwards still knows the membership and the added member's
+ * address, though the founders' settings never named it. Method: an SCM, OMs and three
+ * datanodes in this process on loopback ports, LMDB in a temporary directory. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig, type O3Config } from '../../core/config.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
+import { OzoneManager } from '../../control/om/index.ts'
+import { StorageContainerManager } from '../../control/scm/index.ts'
+import { Datanode } from '../../datapath/datanode/index.ts'
+import { O3Client } from '../../datapath/client/index.ts'
+import { groupRoles } from '../../cli/group-admin.ts'
+import { errorCode, freePort, randomBytes, until } from '../helpers.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'o3-om-members-'))
+const base = loadConfig({ env: {}, overrides: { 'scm.dir': join(dir, 'scm'), 'scm.safemode.minDatanodes': 3, 'client.replication': 'RATIS/ONE', 'datanode.heartbeatIntervalMs': 200 } })
+const scm = new StorageContainerManager({ config: base, port: 0 })
+const datanodes: Datanode[] = []
+const oms = new Map<string, OzoneManager>()
+const omConfigs = new Map<string, O3Config>()
+let client: O3Client
+/** Every key a writer had acknowledged, with its seed. */
+const acked = new Map<string, number>()
+
+async function startOm(name: string): Promise<OzoneManager> {
+  const om = new OzoneManager({ config: omConfigs.get(name)!, scmAddress: scm.address })
+  await om.start()
+  oms.set(name, om)
+  return om
+}
+
+async function stopOm(name: string): Promise<void> {
+  await oms.get(name)!.stop()
+  oms.delete(name)
+}
+
+const addressOf = (name: string) => omConfigs.get(name)!['om.address']
+const ha = (om: OzoneManager) => (om as unknown as { ha: { isLeader(): boolean; raft: { status(): { confState: { voters: number[]; learners: number[] } } } } }).ha
+
+async function leaderName(): Promise<string> {
+  return until('an OM leader', () => [...oms.entries()].find(([, om]) => ha(om).isLeader())?.[0])
+}
+
+/** A digest of every table of an OM's state database, but the Raft bookkeeping. */
+function digest(om: OzoneManager): string {
+  const t = (om as unknown as { t: Record<string, { getRange(): Iterable<{ key: unknown; value: unknown }> }> }).t
+  const h = createHash('sha256')
+  for (const [name, table] of Object.entries(t).sort(([a], [b]) => a.localeCompare(b))) {
+    h.update(name)
+    for (const { key, value } of table.getRange()) h.update(JSON.stringify([key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key, value]))
+  }
+  return h.digest('hex')
+}
+
+async function converged(what: string): Promise<void> {
+  await until(what, () => {
+    const digests = [...oms.values()].map(digest)
+    return digests.every((d) => d === digests[0]) || undefined
+  }, 30_000)
+}
+
+/** Writes keys until `stop()`; every acknowledged one is recorded. */
+function writer(prefix: string): { stop(): Promise<number> } {
+  let running = true
+  let n = 0
+  const done = (async () => {
+    while (running) {
+      const key = `${prefix}-${n}`
+      await client.putKey('vol', 'bkt', key, randomBytes(1000 + (n % 7), n))
+      acked.set(key, n)
+      n++
+    }
+  })()
+  return { stop: async () => { running = false; await done; return n } }
+}
+
+async function allAckedReadable(): Promise<void> {
+  for (const [key, seed] of acked) assert.ok((await client.getKey('vol', 'bkt', key)).equals(randomBytes(1000 + (seed % 7), seed)), key)
+}
+
+async function omConfig(name: string, nodes: string, rpcPort: number, extra: Partial<O3Config> = {}): Promise<O3Config> {
+  return { ...base, 'om.dir': join(dir, name), 'om.nodes': nodes, 'om.id': name, 'om.address': `127.0.0.1:${rpcPort}`, ...extra }
+}
+
+const ports = new Map<string, [number, number]>()
+const spec = (name: string) => `${name}@127.0.0.1:${ports.get(name)![0]}:${ports.get(name)![1]}`
+
+test.before(async () => {
+  await scm.start()
+  for (let i = 1; i <= 3; i++) {
+    const dn = new Datanode({ config: { ...base, 'datanode.dirs': join(dir, `dn${i}`) }, port: 0, scmAddress: scm.address })
+    await dn.start()
+    datanodes.push(dn)
+  }
+  for (const name of ['om1', 'om2', 'om3', 'om4']) ports.set(name, [await freePort(), await freePort()])
+  const founders = ['om1', 'om2', 'om3'].map(spec).join(',')
+  for (const name of ['om1', 'om2', 'om3']) omConfigs.set(name, await omConfig(name, founders, ports.get(name)![0]))
+  // The new OM's settings list the group and itself; the founders' never name it.
+  omConfigs.set('om4', await omConfig('om4', ['om1', 'om2', 'om3', 'om4'].map(spec).join(','), ports.get('om4')![0], { 'om.bootstrap': 1 }))
+  await Promise.all(['om1', 'om2', 'om3'].map(startOm))
+  client = new O3Client({ om: ['om1', 'om2', 'om3', 'om4'].map(addressOf).join(','), scm: scm.address })
+  // (until() polls a synchronous check only: an async one would be looked at once.)
+  for (const end = Date.now() + 15_000; (await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode;) {
+    assert.ok(Date.now() < end, 'the SCM leaves safemode')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  await client.createVolume('vol')
+  await client.createBucket('vol', 'bkt')
+})
+
+test('roles, asked of one OM, shows all three with one leader', async () => {
+  const leader = await leaderName()
+  const rows = await groupRoles('OM', [addressOf('om2')])
+  assert.equal(rows.map((r) => r.name), ['om1', 'om2', 'om3'])
+  assert.equal(rows.map((r) => r.address), ['om1', 'om2', 'om3'].map(addressOf))
+  assert.equal(rows.filter((r) => r.role === 'LEADER').map((r) => r.name), [leader])
+  assert.is(rows.filter((r) => r.role === 'FOLLOWER').length, 2)
+  assert.ok(rows.every((r) => r.term === rows[0].term && (r.applied ?? 0) > 0))
+})
+
+test('transfer hands leadership to the named voter and writes go on; an unknown target is refused', async () => {
+  const old = await leaderName()
+  const target = ['om1', 'om2', 'om3'].find((n) => n !== old)!
+  const rpc = new RpcClient('OM', ['om1', 'om2', 'om3'].map(addressOf))
+  const w = writer('transfer')
+  const r = await rpc.call<{ leader: string }>('transferLeadership', { target })
+  assert.is(r.leader, target)
+  assert.is(await leaderName(), target)
+  assert.ok(await w.stop() > 0)
+  await client.putKey('vol', 'bkt', 'after-transfer', randomBytes(10, 1))
+  assert.is(await errorCode(rpc.call('transferLeadership', { target: 'om9' })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(rpc.call('transferLeadership', { target: 'om4' })), 'INVALID_ARGUMENT')
+  await allAckedReadable()
+})
+
+test('a fourth OM joins the running group under writes, catches up, and the four survive a leader stop', async () => {
+  const w = writer('add')
+  const starting = startOm('om4')
+  const rpc = new RpcClient('OM', ['om1', 'om2', 'om3'].map(addressOf))
+  const added = await rpc.call<{ id: number; name: string; voter: boolean }>('addMember', { node: spec('om4') }, { timeoutMs: 150_000 })
+  assert.equal(added, { id: 4, name: 'om4', voter: true })
+  await starting
+  assert.ok(await w.stop() > 0)
+  await converged('om4 caught up')
+  const rows = await groupRoles('OM', [addressOf('om1')])
+  assert.equal(rows.map((r) => r.name), ['om1', 'om2', 'om3', 'om4'])
+  assert.is(rows.filter((r) => r.role === 'LEADER').length, 1)
+  assert.ok(rows.every((r) => r.role === 'LEADER' || r.role === 'FOLLOWER'), JSON.stringify(rows))
+  // Adding it again is refused: it is a voter already.
+  assert.is(await errorCode(rpc.call('addMember', { node: spec('om4') })), 'INVALID_ARGUMENT')
+  // Four voters: quorum three. Stop the leader; the other three elect one and serve.
+  const old = await leaderName()
+  await stopOm(old)
+  const w2 = writer('four')
+  const next = await leaderName()
+  assert.is.not(next, old)
+  await until('some writes with the leader stopped', () => acked.has('four-3') || undefined, 30_000)
+  assert.ok(await w2.stop() > 0)
+  const down = await groupRoles('OM', [addressOf(next)])
+  assert.is(down.find((r) => r.name === old)?.role, 'UNREACHABLE')
+  await startOm(old)
+  await converged('the stopped OM caught up')
+  await allAckedReadable()
+})
+
+test('removing the leader: it steps down, the group goes on with three; removing a non-member is refused', async () => {
+  const rpc = new RpcClient('OM', ['om1', 'om2', 'om3', 'om4'].map(addressOf))
+  assert.is(await errorCode(rpc.call('removeMember', { name: 'om9' })), 'INVALID_ARGUMENT')
+  // om2 leads, so that om4 (which only the replicated book names to the founders) stays.
+  await rpc.call('transferLeadership', { target: 'om2' })
+  const leader = await leaderName()
+  assert.is(leader, 'om2')
+  const w = writer('remove')
+  const r = await rpc.call<{ name: string; removed: boolean }>('removeMember', { name: leader })
+  assert.equal(r, { id: Number(leader.slice(2)), name: leader, removed: true })
+  const next = await until('a new leader', () => [...oms.entries()].find(([n, om]) => n !== leader && ha(om).isLeader())?.[0], 30_000)
+  assert.ok(!ha(oms.get(leader)!).isLeader())
+  await until('some writes after the removal', () => acked.has(`remove-${3}`) || undefined, 30_000)
+  assert.ok(await w.stop() > 0)
+  await stopOm(leader)
+  const rows = await groupRoles('OM', [addressOf(next)])
+  assert.equal(rows.map((x) => x.name), ['om1', 'om2', 'om3', 'om4'].filter((n) => n !== leader))
+  assert.ok(rows.every((x) => x.role === 'LEADER' || x.role === 'FOLLOWER'), JSON.stringify(rows))
+  for (const om of oms.values()) assert.is(ha(om).raft.status().confState.voters.length, 3)
+  await converged('three OMs agree')
+  await allAckedReadable()
+})
+
+test('every member restarted after the changes still knows the membership and each other\'s addresses', async () => {
+  const removed = 'om2'
+  const members = ['om1', 'om3', 'om4']
+  for (const n of members) await stopOm(n)
+  await Promise.all(members.map(startOm))
+  await leaderName()
+  for (const om of oms.values()) {
+    const conf = ha(om).raft.status().confState
+    assert.is(conf.voters.length, 3)
+    assert.not.ok(conf.voters.includes(Number(removed.slice(2))))
+  }
+  // Asked of a founder whose settings never named om4.
+  const rows = await groupRoles('OM', [addressOf('om1')])
+  assert.equal(rows.map((r) => [r.name, r.address]), members.map((n) => [n, addressOf(n)]))
+  assert.ok(rows.every((r) => r.role === 'LEADER' || r.role === 'FOLLOWER'), JSON.stringify(rows))
+  // om4 can lead: the founders reach it by the replicated address.
+  await new RpcClient('OM', members.map(addressOf)).call('transferLeadership', { target: 'om4' })
+  assert.is(await leaderName(), 'om4')
+  await client.putKey('vol', 'bkt', 'after-restart', randomBytes(10, 2))
+  await converged('restarted OMs agree')
+  assert.ok((await client.getKey('vol', 'bkt', 'after-restart')).equals(randomBytes(10, 2)))
+})
+
+test('an add that stopped after its book entry resumes with the id the new node took from it', async () => {
+  ports.set('om5', [await freePort(), await freePort()])
+  omConfigs.set('om5', await omConfig('om5', ['om1', 'om3', 'om4', 'om5'].map(spec).join(','), ports.get('om5')![0], { 'om.bootstrap': 1 }))
+  const leader = oms.get(await leaderName())!
+  // The first half of an add (the leader lost its leadership, say, before the learner).
+  const book = (leader as unknown as { ha: { submit(name: string, args: unknown): Promise<unknown>; recordedMembers(): { id: number; name: string; removed?: boolean }[] } }).ha
+  const [address, raftAddress] = [`127.0.0.1:${ports.get('om5')![0]}`, `127.0.0.1:${ports.get('om5')![1]}`]
+  await book.submit('raft.setMembers', { records: [{ id: 7, name: 'om5', address, raftAddress }] })
+  assert.ok(book.recordedMembers().some((m) => m.name === 'om2' && m.id === 2 && m.removed === true), 'the removed member is marked in the book')
+  const starting = startOm('om5')
+  const rpc = new RpcClient('OM', ['om1', 'om3', 'om4'].map(addressOf))
+  assert.equal(await rpc.call('addMember', { node: spec('om5') }, { timeoutMs: 150_000 }), { id: 7, name: 'om5', voter: true })
+  await starting
+  await client.putKey('vol', 'bkt', 'with-om5', randomBytes(10, 3))
+  await converged('om5 caught up')
+  assert.equal((await groupRoles('OM', [addressOf('om1')])).map((r) => [r.name, r.id]), [['om1', 1], ['om3', 3], ['om4', 4], ['om5', 7]])
+})
+
+test.after(async () => {
+  for (const om of oms.values()) await om.stop()
+  for (const dn of datanodes) await dn.stop()
+  await scm.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test.run()

@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream, statSync } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
-import { O3Client, type KeyInfo } from '../datapath/client/index.ts'
+import { O3Client, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
 
@@ -14,6 +14,71 @@ function keyJson(k: KeyInfo) {
     volume: k.volume, bucket: k.bucket, name: k.name, size: k.size, replication: k.replication, checksumType: k.checksumType,
     createdAt: formatTime(k.createdAtMs), modifiedAt: formatTime(k.modifiedAtMs), metadata: k.metadata,
     blocks: k.locations.map((l) => ({ containerId: l.blockId.containerId, localId: l.blockId.localId, offset: l.offset, length: l.length, pipelineId: l.pipeline.id, datanodes: l.pipeline.nodes.map((n) => ({ id: n.id, address: n.address })) })),
+  }
+}
+
+/** Ozone's quota units (OzoneQuota.Units), powers of 1024; KiB, MiB ... are accepted as the same. */
+const QUOTA_UNITS: [string, number][] = [['PB', 1024 ** 5], ['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024], ['B', 1]]
+
+/**
+ * A space quota as Ozone's OzoneQuota.parseSpaceQuota reads it: a positive whole number,
+ * optionally followed by B, KB, MB, GB, TB or PB (any case, spaces ignored; 1 KB = 1024 B).
+ * Decimals are refused, as in Ozone; so is anything past 2^53 - 1 bytes, the most O3 stores exactly.
+ */
+export function parseSpaceQuota(text: string): number {
+  const t = text.toUpperCase().replace(/\s+/g, '').replace(/([KMGTP])IB$/, '$1B')
+  const [unit, scale] = QUOTA_UNITS.find(([u]) => t.endsWith(u)) ?? ['', 1]
+  const digits = t.slice(0, t.length - unit.length)
+  if (!/^\d+$/.test(digits) || /^0+$/.test(digits)) {
+    throw new UsageError(`invalid space quota ${JSON.stringify(text)}: a positive whole number of B, KB, MB, GB, TB or PB (powers of 1024), e.g. 10GB`)
+  }
+  const bytes = Number(digits) * scale
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`invalid space quota ${JSON.stringify(text)}: more than ${Number.MAX_SAFE_INTEGER} bytes (8 PB), the most O3 stores exactly`)
+  return bytes
+}
+
+/** A namespace quota as Ozone's OzoneQuota.parseNameSpaceQuota reads it: a positive whole number. */
+export function parseNamespaceQuota(text: string): number {
+  const n = Number(text.trim())
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: a positive whole number`)
+  return n
+}
+
+/** The quotas --space-quota and --namespace-quota give (each undefined when absent). */
+function quotaOptions(inv: Invocation): { quotaBytes?: number; quotaNamespace?: number } {
+  const space = stringOption(inv, 'space-quota')
+  const namespace = stringOption(inv, 'namespace-quota')
+  return {
+    ...(space === undefined ? {} : { quotaBytes: parseSpaceQuota(space) }),
+    ...(namespace === undefined ? {} : { quotaNamespace: parseNamespaceQuota(namespace) }),
+  }
+}
+
+/** What setquota sends: at least one of the quotas (Ozone: "At least one of the quota set flag is required"). */
+function setQuotaArgs(inv: Invocation): { quotaBytes?: number; quotaNamespace?: number } {
+  const q = quotaOptions(inv)
+  if (q.quotaBytes === undefined && q.quotaNamespace === undefined) throw new UsageError('setquota needs --space-quota SIZE, --namespace-quota N or both')
+  return q
+}
+
+/** What clrquota sends: -1 (Ozone's QUOTA_RESET) for each quota it clears, at least one. */
+function clearQuotaArgs(inv: Invocation): { quotaBytes?: number; quotaNamespace?: number } {
+  const q = { ...(flag(inv, 'space-quota') ? { quotaBytes: -1 } : {}), ...(flag(inv, 'namespace-quota') ? { quotaNamespace: -1 } : {}) }
+  if (q.quotaBytes === undefined && q.quotaNamespace === undefined) throw new UsageError('clrquota needs --space-quota, --namespace-quota or both')
+  return q
+}
+
+const quotaText = (q: number, bytes: boolean) => (q <= 0 ? 'none' : bytes ? `${formatBytes(q)} (${q} bytes)` : String(q))
+
+/** The quota and usage fields of `volume info` and `bucket info` (tables; --json prints the record). */
+function volumeFields(v: VolumeInfo) {
+  return { name: v.name, owner: v.owner, created: formatTime(v.createdAtMs), spaceQuota: quotaText(v.quotaBytes, true), usedBytes: `${formatBytes(v.usedBytes ?? 0)} (replicated, in its buckets)`, namespaceQuota: quotaText(v.quotaNamespace, false), buckets: v.usedNamespace ?? '-' }
+}
+
+function bucketFields(b: BucketInfo) {
+  return {
+    volume: b.volume, name: b.name, owner: b.owner, layout: b.layout, replication: b.replication, checksum: b.checksumType,
+    spaceQuota: quotaText(b.quotaBytes, true), usedBytes: `${formatBytes(b.usedBytes)} (replicated)`, namespaceQuota: quotaText(b.quotaNamespace, false), keys: b.usedNamespace, created: formatTime(b.createdAtMs),
   }
 }
 
@@ -28,12 +93,18 @@ export async function sh(inv: Invocation): Promise<void> {
   switch (`${kind} ${verb}`) {
     case 'volume create': {
       const { volume } = parsePath(positionals[0], 'volume')
-      const v = await client.createVolume(volume, { owner: process.env.USER ?? 'o3' })
+      const v = await client.createVolume(volume, { owner: process.env.USER ?? 'o3', ...quotaOptions(inv) })
       return out(v, () => console.log(`created volume /${v.name}`))
     }
     case 'volume info': {
       const v = await client.getVolume(parsePath(positionals[0], 'volume').volume)
-      return out(v, () => printFields({ name: v.name, owner: v.owner, created: formatTime(v.createdAtMs), quotaBytes: v.quotaBytes }))
+      return out(v, () => printFields(volumeFields(v)))
+    }
+    case 'volume setquota':
+    case 'volume clrquota': {
+      const { volume } = parsePath(positionals[0], 'volume')
+      const v = await client.setVolumeQuota(volume, verb === 'setquota' ? setQuotaArgs(inv) : clearQuotaArgs(inv))
+      return out(v, () => console.log(`volume /${volume}: space quota ${quotaText(v.quotaBytes, true)}, namespace quota ${quotaText(v.quotaNamespace, false)}`))
     }
     case 'volume list': {
       const vs = await client.listVolumes()
@@ -46,18 +117,24 @@ export async function sh(inv: Invocation): Promise<void> {
     }
     case 'bucket create': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
-      const b = await client.createBucket(volume, bucket, { replication, owner: process.env.USER ?? 'o3' })
+      const b = await client.createBucket(volume, bucket, { replication, owner: process.env.USER ?? 'o3', ...quotaOptions(inv) })
       return out(b, () => console.log(`created bucket /${volume}/${bucket} (${b.replication})`))
     }
     case 'bucket info': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
       const b = await client.getBucket(volume, bucket)
-      return out(b, () => printFields({ volume: b.volume, name: b.name, owner: b.owner, layout: b.layout, replication: b.replication, checksum: b.checksumType, keys: b.keyCount, used: formatBytes(b.usedBytes), created: formatTime(b.createdAtMs) }))
+      return out(b, () => printFields(bucketFields(b)))
+    }
+    case 'bucket setquota':
+    case 'bucket clrquota': {
+      const { volume, bucket } = parsePath(positionals[0], 'bucket')
+      const b = await client.setBucketQuota(volume, bucket, verb === 'setquota' ? setQuotaArgs(inv) : clearQuotaArgs(inv))
+      return out(b, () => console.log(`bucket /${volume}/${bucket}: space quota ${quotaText(b.quotaBytes, true)}, namespace quota ${quotaText(b.quotaNamespace, false)}`))
     }
     case 'bucket list': {
       const { volume } = parsePath(positionals[0], 'volume')
       const bs = await client.listBuckets(volume)
-      return out(bs, () => printTable(['bucket', 'replication', 'keys', 'used', 'created'], bs.map((b) => [b.name, b.replication, b.keyCount, formatBytes(b.usedBytes), formatTime(b.createdAtMs)])))
+      return out(bs, () => printTable(['bucket', 'replication', 'keys', 'used (replicated)', 'space quota', 'created'], bs.map((b) => [b.name, b.replication, b.usedNamespace, formatBytes(b.usedBytes), quotaText(b.quotaBytes, true), formatTime(b.createdAtMs)])))
     }
     case 'bucket delete': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')

@@ -60,6 +60,21 @@ function client(summary: string, args: ArgSpec[], module: 'sh' | 'admin' | 's3',
   return { summary, args, module, options: { ...options, ...CLIENT_OPTIONS } }
 }
 
+/** Ozone's quota flags (SetSpaceQuotaOptions, ClearSpaceQuotaOptions). */
+function setQuota(namespaceOf: string): Record<string, OptionSpec> {
+  return {
+    'space-quota': { type: 'string', value: 'SIZE', help: 'replicated bytes it may use: 5000, 10GB, 1TB (B, KB, MB, GB, TB, PB; powers of 1024, as Ozone\'s; KiB etc. too)' },
+    'namespace-quota': { type: 'string', value: 'N', help: `how many ${namespaceOf} it may hold` },
+  }
+}
+const CLEAR_QUOTA: Record<string, OptionSpec> = {
+  'space-quota': { type: 'boolean', default: false, help: 'clear the space quota' },
+  'namespace-quota': { type: 'boolean', default: false, help: 'clear the namespace quota' },
+}
+const QUOTA_NOTES = `Space quotas count replicated bytes (a key of 1 MiB in RATIS/THREE uses 3 MiB), as Ozone's.
+A quota below what is used now is refused. A volume's space quota caps the sum of its
+buckets' space quotas; a volume's namespace quota counts buckets, a bucket's counts keys.`
+
 const TARGET: Record<string, OptionSpec> = { target: { type: 'string', value: 'NODE', help: 'the voter to lead (its name, e.g. om2)' } }
 
 const VOLUME = [{ name: '/volume' }]
@@ -142,19 +157,23 @@ again keeps every key.`,
         volume: {
           summary: 'volumes',
           commands: {
-            create: client('create a volume', VOLUME, 'sh'),
-            info: client('show a volume', VOLUME, 'sh'),
+            create: client('create a volume', VOLUME, 'sh', setQuota('buckets')),
+            info: client('show a volume, its quotas and usage', VOLUME, 'sh'),
             list: client('list the volumes', [], 'sh'),
             delete: client('delete an empty volume', VOLUME, 'sh'),
+            setquota: { ...client('set the volume\'s space and/or namespace quota', VOLUME, 'sh', setQuota('buckets')), notes: QUOTA_NOTES },
+            clrquota: client('clear the volume\'s space and/or namespace quota', VOLUME, 'sh', CLEAR_QUOTA),
           },
         },
         bucket: {
           summary: 'buckets',
           commands: {
-            create: client('create a bucket', BUCKET, 'sh', replication('the OM\'s client.replication')),
-            info: client('show a bucket', BUCKET, 'sh'),
+            create: client('create a bucket', BUCKET, 'sh', { ...replication('the OM\'s client.replication'), ...setQuota('keys') }),
+            info: client('show a bucket, its quotas and usage', BUCKET, 'sh'),
             list: client('list the buckets of a volume', VOLUME, 'sh'),
             delete: client('delete an empty bucket', BUCKET, 'sh'),
+            setquota: { ...client('set the bucket\'s space and/or namespace quota', BUCKET, 'sh', setQuota('keys')), notes: QUOTA_NOTES },
+            clrquota: client('clear the bucket\'s space and/or namespace quota', BUCKET, 'sh', CLEAR_QUOTA),
           },
         },
         key: {

@@ -24,7 +24,10 @@ export const ErrorCode = {
   KEY_NOT_FOUND: { http: 404, retry: false },
   KEY_ALREADY_EXISTS: { http: 409, retry: false },
   OPEN_KEY_NOT_FOUND: { http: 404, retry: false },
+  /** A write or a new bucket would pass a space or namespace quota (Ozone's QUOTA_EXCEEDED). */
   QUOTA_EXCEEDED: { http: 403, retry: false },
+  /** A quota change the current state does not allow: below what is used, or one a volume quota needs (Ozone's QUOTA_ERROR). */
+  QUOTA_ERROR: { http: 409, retry: false },
   PERMISSION_DENIED: { http: 403, retry: false },
   /** An S3 request's signature does not verify with its access key's secret. */
   SIGNATURE_MISMATCH: { http: 403, retry: false },

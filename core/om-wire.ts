@@ -12,9 +12,14 @@ export interface VolumeInfo {
   admin: string
   createdAtMs: number
   modifiedAtMs: number
-  /** -1: no quota (Ozone's default). */
+  /** Space quota in replicated bytes; -1: none (Ozone's QUOTA_RESET, the default). Caps the sum of its buckets' space quotas. */
   quotaBytes: number
+  /** Namespace quota: how many buckets the volume may hold; -1: none. */
   quotaNamespace: number
+  /** Buckets in the volume (Ozone's usedNamespace). Absent in volumes written before quotas: count them. */
+  usedNamespace?: number
+  /** Answered by getVolume, not stored: the replicated bytes its buckets use, summed. */
+  usedBytes?: number
 }
 
 export interface BucketInfo {
@@ -26,10 +31,14 @@ export interface BucketInfo {
   checksumType: ChecksumType
   createdAtMs: number
   modifiedAtMs: number
+  /** Space quota in replicated bytes (size x replicas, as Ozone's QuotaUtil counts); -1: none. */
   quotaBytes: number
+  /** Namespace quota: how many keys the bucket may hold; -1: none. */
   quotaNamespace: number
+  /** Replicated bytes of the bucket's committed keys (Ozone's usedBytes). */
   usedBytes: number
-  keyCount: number
+  /** Committed keys in the bucket (Ozone's usedNamespace). */
+  usedNamespace: number
 }
 
 export interface KeyInfo {

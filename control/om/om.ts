@@ -18,10 +18,11 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
-import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret } from '../../core/om-wire.ts'
+import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
+import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
 import { keyOf } from './requests/keys.ts'
 import { checkUser } from './requests/s3-secrets.ts'
@@ -92,13 +93,15 @@ export class OzoneManager {
       health: () => ({}),
       handlers: {
         createVolume: submit('createVolume'),
-        getVolume: (a) => this.read(() => volumeOf(this.t, checkVolumeName(a.volume))),
+        getVolume: (a) => this.read(() => this.getVolume(a)),
         listVolumes: (a) => this.read(() => listByName(this.t.volumes, '', a)),
         deleteVolume: submit('deleteVolume'),
         createBucket: submit('createBucket'),
-        getBucket: (a) => this.read(() => bucketOf(this.t, checkVolumeName(a.volume), checkBucketName(a.bucket))),
+        getBucket: (a) => this.read(() => withUsage(this.t, bucketOf(this.t, checkVolumeName(a.volume), checkBucketName(a.bucket)))),
         listBuckets: (a) => this.read(() => this.listBuckets(a)),
         deleteBucket: submit('deleteBucket'),
+        setVolumeQuota: submit('setVolumeQuota'),
+        setBucketQuota: submit('setBucketQuota'),
         openKey: submit('openKey'),
         allocateBlock: (a) => this.allocateBlock(a),
         commitKey: submit('commitKey'),
@@ -144,10 +147,18 @@ export class OzoneManager {
 
   // --- volumes and buckets --------------------------------------------------------------
 
+  /** A volume with its bucket count and, summed over its buckets, the replicated bytes they use. */
+  private getVolume(a: { volume?: unknown }): VolumeInfo {
+    const v = volumeWithUsage(this.t, volumeOf(this.t, checkVolumeName(a.volume)))
+    let usedBytes = 0
+    for (const b of bucketsOf(this.t, v.name)) usedBytes += withUsage(this.t, b).usedBytes
+    return { ...v, usedBytes }
+  }
+
   private listBuckets(a: { volume?: unknown; prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): BucketInfo[] {
     const volume = checkVolumeName(a.volume)
     volumeOf(this.t, volume)
-    return listByName(this.t.buckets, `${volume}/`, a)
+    return listByName(this.t.buckets, `${volume}/`, a).map((b) => withUsage(this.t, b))
   }
 
   // --- keys -----------------------------------------------------------------------------

@@ -63,7 +63,7 @@ export class O3Client {
 
   // --- volumes and buckets --------------------------------------------------------------
 
-  createVolume(volume: string, options: { owner?: string; quotaBytes?: number } = {}): Promise<VolumeInfo> {
+  createVolume(volume: string, options: { owner?: string; quotaBytes?: number; quotaNamespace?: number } = {}): Promise<VolumeInfo> {
     return this.om.call('createVolume', { volume, ...options })
   }
   getVolume(volume: string): Promise<VolumeInfo> {
@@ -75,7 +75,7 @@ export class O3Client {
   deleteVolume(volume: string): Promise<void> {
     return this.om.call('deleteVolume', { volume })
   }
-  createBucket(volume: string, bucket: string, options: { replication?: string; checksumType?: ChecksumType; owner?: string } = {}): Promise<BucketInfo> {
+  createBucket(volume: string, bucket: string, options: { replication?: string; checksumType?: ChecksumType; owner?: string; quotaBytes?: number; quotaNamespace?: number } = {}): Promise<BucketInfo> {
     return this.om.call('createBucket', { volume, bucket, ...options })
   }
   getBucket(volume: string, bucket: string): Promise<BucketInfo> {
@@ -86,6 +86,14 @@ export class O3Client {
   }
   deleteBucket(volume: string, bucket: string): Promise<void> {
     return this.om.call('deleteBucket', { volume, bucket })
+  }
+  /** Sets (bytes, replicated; a count of buckets) or clears (-1) a volume's quotas; one left out stays. */
+  setVolumeQuota(volume: string, quota: { quotaBytes?: number; quotaNamespace?: number }): Promise<VolumeInfo> {
+    return this.om.call('setVolumeQuota', { volume, ...quota })
+  }
+  /** Sets (bytes, replicated; a count of keys) or clears (-1) a bucket's quotas; one left out stays. */
+  setBucketQuota(volume: string, bucket: string, quota: { quotaBytes?: number; quotaNamespace?: number }): Promise<BucketInfo> {
+    return this.om.call('setBucketQuota', { volume, bucket, ...quota })
   }
 
   // --- keys -----------------------------------------------------------------------------

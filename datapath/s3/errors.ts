@@ -35,6 +35,8 @@ export const S3ErrorCode = {
   NotImplemented: 501,
   NotModified: 304,
   PreconditionFailed: 412,
+  /** Ozone's S3ErrorTable.QUOTA_EXCEEDED: not one of AWS's codes, Ozone's gateway's own. */
+  QuotaExceeded: 403,
   RequestHeaderSectionTooLarge: 400,
   RequestTimeout: 400,
   RequestTimeTooSkewed: 403,
@@ -57,7 +59,9 @@ const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
   KEY_NOT_FOUND: 'NoSuchKey',
   OPEN_KEY_NOT_FOUND: 'NoSuchUpload',
   PERMISSION_DENIED: 'AccessDenied',
-  QUOTA_EXCEEDED: 'AccessDenied',
+  QUOTA_EXCEEDED: 'QuotaExceeded',
+  // A bucket created in a volume with a space quota needs one (Ozone answers InternalError).
+  QUOTA_ERROR: 'QuotaExceeded',
   ENTITY_TOO_LARGE: 'EntityTooLarge',
   SAFE_MODE: 'ServiceUnavailable',
   NOT_LEADER: 'ServiceUnavailable',
@@ -84,6 +88,7 @@ const S3_MESSAGE: Partial<Record<S3ErrorCodeName, string>> = {
   NoSuchBucket: 'The specified bucket does not exist',
   NoSuchKey: 'The specified key does not exist',
   NoSuchUpload: 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+  QuotaExceeded: 'The quota has been exceeded. Please review your disk space or namespace usage and adjust accordingly.',
   ServiceUnavailable: 'Service is unable to handle request. Please try again.',
 }
 

@@ -26,7 +26,7 @@ const PATHS = [
   [], ['local'], ['scm'], ['om'], ['datanode'], ['s3g'],
   ['s3'], ['s3', 'getsecret'], ['s3', 'revokesecret'],
   ['sh'], ['sh', 'volume'], ['sh', 'bucket'], ['sh', 'key'],
-  ...['create', 'info', 'list', 'delete'].flatMap((v) => [['sh', 'volume', v], ['sh', 'bucket', v]]),
+  ...['create', 'info', 'list', 'delete', 'setquota', 'clrquota'].flatMap((v) => [['sh', 'volume', v], ['sh', 'bucket', v]]),
   ...['put', 'get', 'info', 'list', 'rename', 'delete'].map((v) => ['sh', 'key', v]),
   ['admin'], ['admin', 'datanode'], ['admin', 'datanode', 'list'], ['admin', 'pipeline'], ['admin', 'pipeline', 'list'],
   ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'safemode'], ['admin', 'safemode', 'status'],

@@ -3,12 +3,15 @@
  * KEY_ALREADY_EXISTS when the key exists by then (checked in apply, so of two writers racing
  * to create one key exactly one wins: S3's `If-None-Match: *`); the loser's open key stays
  * open and its writer aborts it. Blocks allocated to the key but not in it, and a replaced
- * key's blocks, go to the deleted blocks (Ozone's OMKeyCommitRequest).
+ * key's blocks, go to the deleted blocks (Ozone's OMKeyCommitRequest). The bucket's usage
+ * grows by the key's replicated bytes (less a replaced key's), checked against its quotas
+ * here, in apply, so that of writers racing for a quota's last bytes only those that fit win.
  */
 import { O3Error } from '../../../core/errors.ts'
 import { blockIdString, parseId, type BlockId, type KeyLocation } from '../../../core/wire.ts'
 import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
 import { keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
@@ -64,7 +67,12 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
       }
       t.keys.putSync(path, key)
       t.openKeys.removeSync(p.clientId)
-      t.buckets.putSync(id, { ...bucket, usedBytes: bucket.usedBytes + p.size - (previous?.size ?? 0), keyCount: bucket.keyCount + (previous === undefined ? 1 : 0) })
+      // The replaced key's bytes are released at once (Ozone >= 1.4 holds them as the bucket's
+      // snapshotUsedBytes until its blocks are purged); the quota check sees the net change.
+      const changes: UsageChanges = new Map()
+      addUsage(changes, open.volume, open.bucket, replicatedBytes(key.size, key.replication), 1)
+      if (previous !== undefined) addUsage(changes, open.volume, open.bucket, -replicatedBytes(previous.size, previous.replication), -1)
+      applyUsage(t, changes, `commit key ${full}`)
       return key
     },
   }

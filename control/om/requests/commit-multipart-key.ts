@@ -14,6 +14,7 @@ import { blockIdString, type KeyLocation } from '../../../core/wire.ts'
 import { appendParts, partCount, type KeyInfo, type PartRun } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
+import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
 import { bucketOf, keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
@@ -40,7 +41,7 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
     apply: (_db, p) => {
       const t = ctx.tables()
       const { volume, bucket: bucketName, name } = p
-      const target = bucketOf(t, volume, bucketName)
+      bucketOf(t, volume, bucketName)
       const path = keyPath(volume, bucketName, name)
       const locations: KeyLocation[] = []
       const reused = new Set<string>()
@@ -74,28 +75,22 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
         const dropped = previous.locations.map((l) => l.blockId).filter((id) => !reused.has(blockIdString(id)))
         recordDeleted(t, `${volume}/${bucketName}/${name}`, dropped, p.nowMs)
       }
-      const counts = new Map<string, { bytes: number; keys: number }>()
-      const count = (v: string, b: string, bytes: number, keys: number) => {
-        const c = counts.get(`${v}/${b}`) ?? { bytes: 0, keys: 0 }
-        counts.set(`${v}/${b}`, { bytes: c.bytes + bytes, keys: c.keys + keys })
-      }
+      const changes: UsageChanges = new Map()
       for (const { path: partPath, part } of found.values()) {
         t.keys.removeSync(partPath)
-        count(part.volume, part.bucket, -part.size, -1)
+        addUsage(changes, part.volume, part.bucket, -replicatedBytes(part.size, part.replication), -1)
       }
       // A replaced key is counted out unless it was one of the parts (counted out just above).
-      if (previous !== undefined && !found.has(`${volume}/${bucketName}/${name}`)) count(volume, bucketName, -previous.size, -1)
+      if (previous !== undefined && !found.has(`${volume}/${bucketName}/${name}`)) addUsage(changes, volume, bucketName, -replicatedBytes(previous.size, previous.replication), -1)
       const key: KeyInfo = {
         volume, bucket: bucketName, name, size, replication: first.replication, checksumType: first.checksumType,
         bytesPerChecksum: first.bytesPerChecksum, createdAtMs: p.nowMs, modifiedAtMs: p.nowMs, locations, metadata: p.metadata, objectId: nextObjectId(t),
         ...(runs === undefined ? {} : { parts: runs }),
       }
       t.keys.putSync(path, key)
-      count(volume, bucketName, size, 1)
-      for (const [id, c] of counts) {
-        const b = id === `${volume}/${bucketName}` ? t.buckets.get(id) ?? target : t.buckets.get(id)
-        if (b !== undefined) t.buckets.putSync(id, { ...b, usedBytes: b.usedBytes + c.bytes, keyCount: b.keyCount + c.keys })
-      }
+      addUsage(changes, volume, bucketName, replicatedBytes(size, key.replication), 1)
+      // Checked on the net change: parts moved from s3v-multipart/<b> into s3v/<b> were counted against its quota already.
+      applyUsage(t, changes, `commit key ${volume}/${bucketName}/${name}`)
       return key
     },
   }

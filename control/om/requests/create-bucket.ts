@@ -1,13 +1,19 @@
-/** @module createBucket: a new bucket with its replication and checksum defaults. */
+/** @module
+ * createBucket: a new bucket with its replication and checksum defaults and its quotas if
+ * given. As Ozone's OMBucketCreateRequest: one more bucket must fit the volume's namespace
+ * quota; in a volume with a space quota the bucket needs one too (QUOTA_ERROR), and the
+ * buckets' space quotas must add up to no more than the volume's (QUOTA_EXCEEDED).
+ */
 import { O3Error } from '../../../core/errors.ts'
 import { formatReplication, parseChecksumType, parseReplication } from '../../../core/wire.ts'
 import type { BucketInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkVolumeName } from '../names.ts'
+import { bucketQuotaSum, checkQuota, checkVolumeNamespace, checkVolumeSpace, QUOTA_RESET, volumeWithUsage } from '../quota.ts'
 import { volumeOf } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 
-type Args = { volume?: unknown; bucket?: unknown; owner?: unknown; replication?: unknown; checksumType?: unknown }
+type Args = { volume?: unknown; bucket?: unknown; owner?: unknown; replication?: unknown; checksumType?: unknown; quotaBytes?: unknown; quotaNamespace?: unknown }
 /** The bucket as decided, but its owner: the volume's unless given, read in apply. */
 type Payload = Omit<BucketInfo, 'owner'> & { owner: string | null }
 
@@ -22,16 +28,23 @@ export function createBucket(ctx: OmRequestContext): ReplicatedRequest<Args, Pay
       const now = Date.now()
       return {
         volume, name, owner: typeof a.owner === 'string' && a.owner.length > 0 ? a.owner : null, layout: 'OBJECT_STORE', replication, checksumType,
-        createdAtMs: now, modifiedAtMs: now, quotaBytes: -1, quotaNamespace: -1, usedBytes: 0, keyCount: 0,
+        createdAtMs: now, modifiedAtMs: now, quotaBytes: checkQuota(a.quotaBytes, 'space') ?? QUOTA_RESET,
+        quotaNamespace: checkQuota(a.quotaNamespace, 'namespace') ?? QUOTA_RESET, usedBytes: 0, usedNamespace: 0,
       }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
-      const v = volumeOf(t, p.volume)
+      const v = volumeWithUsage(t, volumeOf(t, p.volume))
       const id = `${p.volume}/${p.name}`
       if (t.buckets.get(id) !== undefined) throw new O3Error('BUCKET_ALREADY_EXISTS', `Bucket ${id} already exists`)
+      checkVolumeNamespace(v, 1)
+      if (v.quotaBytes > 0) {
+        if (p.quotaBytes <= 0) throw new O3Error('QUOTA_ERROR', `Cannot create bucket ${id}: volume ${p.volume} has a space quota, so the bucket needs one too (--space-quota)`)
+        checkVolumeSpace(v, bucketQuotaSum(t, p.volume).sumBytes + p.quotaBytes, `create bucket ${id}`)
+      }
       const info: BucketInfo = { ...p, owner: p.owner ?? v.owner }
       t.buckets.putSync(id, info)
+      t.volumes.putSync(v.name, { ...v, usedNamespace: v.usedNamespace + 1 })
       return info
     },
   }

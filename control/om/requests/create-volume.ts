@@ -1,18 +1,24 @@
-/** @module createVolume: a new volume, owned by the caller's user or 'o3'. */
+/** @module createVolume: a new volume, owned by the caller's user or 'o3', with its quotas if given (`ozone sh volume create --space-quota --namespace-quota`). */
 import { O3Error } from '../../../core/errors.ts'
 import type { VolumeInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkVolumeName } from '../names.ts'
+import { checkQuota, QUOTA_RESET } from '../quota.ts'
 import type { OmRequestContext } from './context.ts'
 
-export function createVolume(ctx: OmRequestContext): ReplicatedRequest<{ volume?: unknown; owner?: unknown; quotaBytes?: unknown }, VolumeInfo, VolumeInfo> {
+type Args = { volume?: unknown; owner?: unknown; quotaBytes?: unknown; quotaNamespace?: unknown }
+
+export function createVolume(ctx: OmRequestContext): ReplicatedRequest<Args, VolumeInfo, VolumeInfo> {
   return {
     name: 'createVolume',
     prepare: (a) => {
       const name = checkVolumeName(a.volume)
       const now = Date.now()
       const owner = typeof a.owner === 'string' && a.owner.length > 0 ? a.owner : 'o3'
-      return { name, owner, admin: owner, createdAtMs: now, modifiedAtMs: now, quotaBytes: typeof a.quotaBytes === 'number' ? a.quotaBytes : -1, quotaNamespace: -1 }
+      return {
+        name, owner, admin: owner, createdAtMs: now, modifiedAtMs: now,
+        quotaBytes: checkQuota(a.quotaBytes, 'space') ?? QUOTA_RESET, quotaNamespace: checkQuota(a.quotaNamespace, 'namespace') ?? QUOTA_RESET, usedNamespace: 0,
+      }
     },
     apply: (_db, v) => {
       const t = ctx.tables()

@@ -1,11 +1,13 @@
 /** @module
- * deleteKey: removes a key; its blocks go to the deleted blocks. A missing key is refused
- * (KEY_NOT_FOUND) in apply, at the entry's place in the log: a leader's prepare may read a
- * state that lags its log (a new leader that has not applied every committed entry yet),
- * so an answer from it would not be linearizable (found by the OM simulator, seed 192).
+ * deleteKey: removes a key, releasing its replicated bytes and its place in the bucket's
+ * quotas; its blocks go to the deleted blocks. A missing key is refused (KEY_NOT_FOUND) in
+ * apply, at the entry's place in the log: a leader's prepare may read a state that lags its
+ * log (a new leader that has not applied every committed entry yet), so an answer from it
+ * would not be linearizable (found by the OM simulator, seed 192).
  */
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
+import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
 import { keyPath, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { keyOf } from './keys.ts'
@@ -22,9 +24,9 @@ export function deleteKey(ctx: OmRequestContext): ReplicatedRequest<{ volume?: u
       const current = keyOf(t, p)
       recordDeleted(t, `${p.volume}/${p.bucket}/${p.name}`, current.locations.map((l) => l.blockId), p.nowMs)
       t.keys.removeSync(path)
-      const id = `${p.volume}/${p.bucket}`
-      const bucket = t.buckets.get(id)
-      if (bucket !== undefined) t.buckets.putSync(id, { ...bucket, usedBytes: bucket.usedBytes - current.size, keyCount: bucket.keyCount - 1 })
+      const changes: UsageChanges = new Map()
+      addUsage(changes, p.volume, p.bucket, -replicatedBytes(current.size, current.replication), -1)
+      applyUsage(t, changes, `delete key ${p.volume}/${p.bucket}/${p.name}`)
       return null
     },
   }

@@ -1,6 +1,8 @@
 /** @module
  * openKey: a writer's open key with its first blocks, which the leader asks the SCM for
- * (prepare); every replica records the open key with the blocks and id the leader chose.
+ * (prepare); every replica records the open key with the blocks and id the leader chose,
+ * unless its declared size or one more key would not fit the bucket's quotas (quota.ts:
+ * an early refusal; nothing is reserved, commitKey's check is the one that counts).
  */
 import { randomUUID } from 'node:crypto'
 import { O3Error } from '../../../core/errors.ts'
@@ -9,12 +11,16 @@ import { assertWritable, formatReplication, parseId, parseReplication } from '..
 import type { OpenKeyInfo, OpenKeyResult } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
+import { checkOpen } from '../quota.ts'
 import { bucketOf } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 
 export type OpenKeyArgs = { volume?: unknown; bucket?: unknown; key?: unknown; sizeBytes?: unknown; replication?: unknown; metadata?: unknown }
 
-export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, OpenKeyInfo, OpenKeyResult> {
+/** The open key as decided, with the size its writer declared (0: unknown) for the early quota check. */
+type Payload = OpenKeyInfo & { sizeBytes?: number }
+
+export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, Payload, OpenKeyResult> {
   return {
     name: 'openKey',
     prepare: async (a) => {
@@ -28,16 +34,20 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, O
       const metadata = checkMetadata(a.metadata)
       const blockSizeBytes = ctx.config['scm.block.sizeBytes']
       const size = a.sizeBytes === undefined || a.sizeBytes === null ? 0 : parseId<number>(a.sizeBytes, 'sizeBytes')
+      // Refused before blocks are drawn from the SCM too; apply checks again against the state then.
+      checkOpen(ctx.tables(), { volume, bucket: bucketName, name, sizeBytes: size, replication })
       const count = Math.min(OPEN_KEY_PREALLOCATED_BLOCKS_MAX, Math.max(1, Math.ceil(size / blockSizeBytes)))
       const blocks = await ctx.blocksFor(replication, count)
       return {
         clientId: randomUUID(), volume, bucket: bucketName, name, replication, checksumType: bucket.checksumType,
-        bytesPerChecksum: ctx.config['client.bytesPerChecksum'], blockSizeBytes, metadata, createdAtMs: Date.now(), allocated: blocks,
+        bytesPerChecksum: ctx.config['client.bytesPerChecksum'], blockSizeBytes, metadata, createdAtMs: Date.now(), allocated: blocks, sizeBytes: size,
       }
     },
-    apply: (_db, info) => {
+    apply: (_db, p) => {
       const t = ctx.tables()
+      const { sizeBytes, ...info } = p
       bucketOf(t, info.volume, info.bucket)
+      checkOpen(t, { volume: info.volume, bucket: info.bucket, name: info.name, sizeBytes: sizeBytes ?? 0, replication: info.replication })
       t.openKeys.putSync(info.clientId, info)
       return { clientId: info.clientId, replication: info.replication, checksumType: info.checksumType, bytesPerChecksum: info.bytesPerChecksum, blockSizeBytes: info.blockSizeBytes, blocks: info.allocated }
     },

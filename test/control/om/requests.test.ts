@@ -82,7 +82,7 @@ test('commitKey takes only blocks allocated to the key, and If-None-Match lets o
   assert.ok(leader.t.openKeys.get(b.clientId) !== undefined, 'the loser\'s open key stays for its writer to abort')
   await run('abortKey', { clientId: b.clientId })
   const bucket = leader.t.buckets.get('vol/bkt')!
-  assert.equal([bucket.usedBytes, bucket.keyCount], [10, 1])
+  assert.equal([bucket.usedBytes, bucket.usedNamespace], [30, 1], "10 bytes of RATIS/THREE use 30 replicated bytes, one key")
 })
 
 test('a block allocated for an open key that vanished meanwhile goes to the deleted blocks', async () => {

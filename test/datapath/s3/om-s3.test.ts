@@ -144,7 +144,7 @@ test('commitMultipartKey() concatenates the parts and removes them', async () =>
   const again = await client.commitMultipartKey('vol1', 'bkt', 'whole', [{ volume: 'vol1', bucket: 'bkt', key: 'whole' }], { tag: 'y' })
   assert.equal(again.metadata, { tag: 'y' })
   assert.ok((await client.getKey('vol1', 'bkt', 'whole')).equals(Buffer.concat([one, two])))
-  assert.is((await client.getBucket('vol1', 'bkt')).keyCount, 1)
+  assert.is((await client.getBucket('vol1', 'bkt')).usedNamespace, 1)
   assert.is(await errorCode(client.commitMultipartKey('vol1', 'bkt', 'x', [{ volume: 'vol1', bucket: 'bkt', key: 'gone' }], {})), 'KEY_NOT_FOUND')
 })
 

@@ -210,7 +210,20 @@ export class ReplicatedService {
         return seen.result
       }
     }
-    const payload = await request.prepare(args, this.db)
+    let payload: unknown
+    try {
+      payload = await request.prepare(args, this.db)
+    } catch (err) {
+      if (!(err instanceof O3Error) || !REFUSALS_FROM_STATE.has(err.code) || this.raft.voterCount() === 1) throw err
+      // A refusal read from this node's state (no such bucket, key exists, ...) is answered
+      // only once that state is known to be current: a new leader may not have applied every
+      // committed entry yet, a deposed one does not know it is deposed (found by the OM
+      // simulator: an openKey refused BUCKET_NOT_FOUND for a bucket whose creation was
+      // acknowledged). The ReadIndex confirms leadership and waits for the apply; then
+      // prepare decides again. Costs a round only on refusals.
+      await this.read(name, () => undefined)
+      payload = await request.prepare(args, this.db)
+    }
     this.proposals?.inc()
     try {
       return await this.raft.propose(encodeEntry(name, payload, caller, Date.now()))
@@ -302,6 +315,15 @@ export interface ServiceGroupOptions {
   /** Join a running group (`om.bootstrap=1`) when this node has no state yet, instead of founding one. */
   readonly bootstrap?: boolean
 }
+
+/**
+ * Codes a prepare answers from the node's own state (as opposed to bad input or an
+ * unreachable peer): confirmed by a ReadIndex before they are answered (submit).
+ */
+const REFUSALS_FROM_STATE: ReadonlySet<string> = new Set([
+  'VOLUME_NOT_FOUND', 'BUCKET_NOT_FOUND', 'KEY_NOT_FOUND', 'OPEN_KEY_NOT_FOUND', 'VOLUME_ALREADY_EXISTS', 'BUCKET_ALREADY_EXISTS',
+  'KEY_ALREADY_EXISTS', 'VOLUME_NOT_EMPTY', 'BUCKET_NOT_EMPTY', 'QUOTA_EXCEEDED', 'QUOTA_ERROR', 'CONTAINER_NOT_FOUND',
+])
 
 /** How long a starting service waits for its group to elect a leader. */
 const LEADER_WAIT_MS = 30_000

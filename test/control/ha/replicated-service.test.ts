@@ -53,7 +53,16 @@ function requestsFor(id: NodeId): ReplicatedRequest<unknown, unknown, unknown>[]
       return null
     },
   }
-  return [createItem, incr, removeItem] as ReplicatedRequest<unknown, unknown, unknown>[]
+  // Refuses a missing item in prepare, from the node's own state (as openKey refuses a missing bucket).
+  const touchItem: ReplicatedRequest<{ name: string }, { name: string }, null> = {
+    name: 'touchItem',
+    prepare: (args) => {
+      if (t().items.get(args.name) === undefined) throw new O3Error('KEY_NOT_FOUND', `Cannot touch item ${args.name}: no such item`)
+      return { name: args.name }
+    },
+    apply: () => null,
+  }
+  return [createItem, incr, removeItem, touchItem] as ReplicatedRequest<unknown, unknown, unknown>[]
 }
 
 const root = mkdtempSync(join(tmpdir(), 'o3-replicated-'))
@@ -139,6 +148,20 @@ test('a refused call retried after the refusal\'s cause is gone gets its refusal
   await l.read('barrier', () => null)
   await until('applied everywhere', () => live().every((s) => s.raft.status().applied >= l.raft.status().applied) || undefined)
   for (const [id, s] of services) assert.is(tables.get(id)!.items.get('taken'), undefined, `node ${id} ${s.isLeader() ? '(leader)' : ''}`)
+})
+
+test('a refusal prepare reads from the leader\'s state is answered only once the node confirms it leads', async () => {
+  const l = await leader()
+  assert.is((await codeOf(l.submit('touchItem', { name: 'missing' }))).code, 'KEY_NOT_FOUND')
+  // Alone (its only follower stopped), the leader cannot tell whether another was elected
+  // that created the item: it must not answer KEY_NOT_FOUND from its own state.
+  for (const [id, s] of [...services]) {
+    if (s === l) continue
+    await s.stop()
+    services.delete(id)
+  }
+  const e = await codeOf(l.submit('touchItem', { name: 'missing' }))
+  assert.ok(e.code === 'NOT_LEADER' || e.code === 'TIMEOUT', `answered ${e.code}: ${e.message}`)
 })
 
 test('RetryCache forgets answers older than its expiry, by the leader\'s clock in the log', () => {

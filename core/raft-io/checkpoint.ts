@@ -25,6 +25,9 @@ export interface CheckpointInfo {
   readonly sizeBytes: number
 }
 
+/** A Raft position: an entry's index and term. */
+type Position = { readonly index: number; readonly term: number }
+
 const NAME = /^checkpoint-(\d+)-(\d+)\.mdb$/
 
 function parseName(name: string): { index: number; term: number } | undefined {
@@ -36,19 +39,20 @@ function parseName(name: string): { index: number; term: number } | undefined {
 export class CheckpointStore {
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true })
-    // A copy interrupted by a crash is never served.
-    for (const f of readdirSync(dir)) if (f.endsWith('.partial')) rmSync(join(dir, f), { force: true })
+    // A copy interrupted by a crash (or its lock file) is never served.
+    for (const f of readdirSync(dir)) if (parseName(f) === undefined) rmSync(join(dir, f), { force: true })
   }
 
+  private copies = 0
+
   /**
-   * Copies `db` as it is now (LMDB's consistent copy, compacted), to be named for the Raft
-   * index and term it has applied; the caller takes it where nothing else writes in between
-   * (between two applies). Keeps the newest RAFT_CHECKPOINTS_KEPT.
+   * Copies `db` (LMDB's consistent copy, compacted, made on a thread of LMDB's own) and names
+   * the copy for the Raft index and term it holds: `at` when the caller takes it where nothing
+   * writes in between, or, while entries keep applying, what `at(copyPath)` reads from the
+   * copy itself. Keeps the newest RAFT_CHECKPOINTS_KEPT.
    */
-  async create(db: RootDatabase, at: { index: number; term: number }): Promise<CheckpointInfo> {
-    assert(Number.isSafeInteger(at.index) && at.index >= 0 && Number.isSafeInteger(at.term) && at.term >= 0, 'a checkpoint is at an index and term')
-    const name = `checkpoint-${at.index}-${at.term}.mdb`
-    const partial = join(this.dir, `${name}.partial`)
+  async create(db: RootDatabase, at: Position | ((copyPath: string) => Position | Promise<Position>)): Promise<CheckpointInfo> {
+    const partial = join(this.dir, `copy-${++this.copies}.partial.mdb`)
     rmSync(partial, { force: true })
     await db.backup(partial, true)
     const fh = await openFile(partial, 'r+')
@@ -57,6 +61,9 @@ export class CheckpointStore {
     } finally {
       await fh.close()
     }
+    const held = typeof at === 'function' ? await at(partial) : at
+    assert(Number.isSafeInteger(held.index) && held.index >= 0 && Number.isSafeInteger(held.term) && held.term >= 0, 'a checkpoint is at an index and term')
+    const name = `checkpoint-${held.index}-${held.term}.mdb`
     renameSync(partial, join(this.dir, name))
     for (const old of this.list().slice(RAFT_CHECKPOINTS_KEPT)) rmSync(join(this.dir, old.name), { force: true })
     return this.info(name)!

@@ -33,6 +33,12 @@ export interface StateMachine {
    * snapshot it cannot install.
    */
   prepareRestore?(snapshot: Snapshot, from: string | undefined): Promise<void>
+  /**
+   * A snapshot taken off the loop while entries keep applying (preferred over snapshot() when
+   * present): the state as of some applied index at or after the one when called, which it
+   * answers with the entry's term.
+   */
+  snapshotBehind?(): Promise<{ readonly data: Uint8Array; readonly index: number; readonly term: number }>
   /** A committed entry apply() is not called for (a leader's no-op, a membership change): its index is applied too. */
   skip?(entry: Entry): void
   /**
@@ -85,6 +91,7 @@ type Input =
   | { readonly kind: 'confChange'; readonly change: ConfChange; readonly waiter: Waiter }
   | { readonly kind: 'read'; readonly waiter: Waiter }
   | { readonly kind: 'transfer'; readonly to: NodeId }
+  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number }
 
 interface Waiter {
   readonly resolve: (value: unknown) => void
@@ -118,6 +125,10 @@ export class RaftHost {
   private readonly reads = new Map<string, { index: number | undefined; waiter: Waiter }>()
   private readCounter = 0
   private lastSnapshotIndex: number
+  /** A snapshot is being made off the loop (StateMachine.snapshotBehind). */
+  private snapshotting = false
+  private snapshotInFlight: Promise<void> | undefined
+  private lastConfChangeIndex = 0
   private peerUrls = new Map<NodeId, string>()
 
   private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored, afterCrash: boolean) {
@@ -243,6 +254,11 @@ export class RaftHost {
     return this.raw.isLeader()
   }
 
+  /** The index the log was last compacted to (this node's snapshot, or one installed from the leader). */
+  snapshotIndex(): number {
+    return this.lastSnapshotIndex
+  }
+
   voterCount(): number {
     return this.raw.voterCount()
   }
@@ -299,6 +315,9 @@ export class RaftHost {
       case 'transfer':
         this.raw.transferLeadership(input.to)
         break
+      case 'snapshotTaken':
+        this.snapshotTaken(input)
+        break
     }
   }
 
@@ -320,9 +339,12 @@ export class RaftHost {
     else this.writeBehind(written)
     this.transport!.send(rd.messages)
     if (rd.snapshot !== undefined) {
+      // The state is replaced: a copy of it still being made finishes first.
+      await this.snapshotInFlight
       await this.options.stateMachine.restore(rd.snapshot, from)
       this.lastSnapshotIndex = rd.snapshot.meta.index
     }
+    for (const e of rd.committedEntries) if (e.type === 'confChange') this.lastConfChangeIndex = e.index
     const outcomes = this.applyCommitted(rd.committedEntries)
     for (const [i, e] of rd.committedEntries.entries()) {
       const p = this.proposals.get(e.index)
@@ -345,15 +367,45 @@ export class RaftHost {
         r.waiter.resolve(undefined)
       }
     }
-    if (applied - this.lastSnapshotIndex >= (this.options.snapshotEveryEntries ?? 10_000)) {
-      const startedMs = Date.now()
-      const data = await this.options.stateMachine.snapshot()
-      const snapshot = this.raw.compact(data)
-      await this.store.compact(snapshot)
-      this.lastSnapshotIndex = snapshot.meta.index
-      // The loop waits for the snapshot: how long it took is how long this node stood still.
-      log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
+    if (this.snapshotting || applied - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
+    const sm = this.options.stateMachine
+    if (sm.snapshotBehind !== undefined) {
+      // Off the loop: the node goes on replicating and applying while the copy is made; the
+      // copy comes back as an input (snapshotTaken) and the log is compacted to what it holds.
+      this.snapshotting = true
+      const startedAt = applied, startedMs = Date.now()
+      this.snapshotInFlight = sm.snapshotBehind().then((taken) => {
+        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs })
+        this.wake?.()
+      }, (err: unknown) => {
+        this.snapshotting = false
+        log.warn(`raft node ${this.id}: snapshot failed, the log keeps its entries: ${(err as Error).message}`)
+      })
+      return
     }
+    const startedMs = Date.now()
+    const snapshot = this.raw.compact(await sm.snapshot())
+    await this.store.compact(snapshot)
+    this.lastSnapshotIndex = snapshot.meta.index
+    // The loop waits for the snapshot: how long it took is how long this node stood still.
+    log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
+  }
+
+  /**
+   * A snapshot made off the loop is back: compact the log to the index the copy holds, unless
+   * the node moved past it meanwhile (a leader's snapshot installed) or a membership change
+   * applied after the copy began (the snapshot would carry a membership not its own; the
+   * next one is taken soon, as the log is still long).
+   */
+  private snapshotTaken(t: Extract<Input, { kind: 'snapshotTaken' }>): void {
+    this.snapshotting = false
+    if (t.index <= this.lastSnapshotIndex || this.lastConfChangeIndex > t.startedAt) return
+    assert(t.index >= t.startedAt && t.index <= this.raw.status().applied, 'a snapshot holds an applied entry at or after the one it began at')
+    const snapshot = this.raw.compact(t.data, t.index)
+    assert(snapshot.meta.term === t.term, 'the snapshot holds the log\'s entry at its index')
+    this.writeBehind(this.store.compact(snapshot))
+    this.lastSnapshotIndex = snapshot.meta.index
+    log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
   }
 
   /** Applies a Ready's committed entries: all at once if the state machine can, else one by one. */
@@ -416,6 +468,8 @@ export class RaftHost {
     await this.listener?.close()
     await this.transport?.close()
     await this.lastWrite
+    // The state machine closes after this: a copy of it still being made finishes first.
+    await this.snapshotInFlight
     await this.store.markCleanStop()
     await this.store.close()
   }

@@ -144,13 +144,18 @@ export class RawNode {
     }
   }
 
-  /** Records the host's snapshot of its state machine at the applied index, and drops the log before it. */
-  compact(data: Uint8Array): Snapshot {
+  /**
+   * Records the host's snapshot of its state machine at the applied index (or at `index`, an
+   * earlier applied one: a snapshot taken while entries kept applying; the host vouches that
+   * no membership change applied after it), and drops the log before it.
+   */
+  compact(data: Uint8Array, index = this.raft.log.applied): Snapshot {
     this.input()
     const log = this.raft.log
-    const term = log.term(log.applied)
-    assert(term !== undefined, 'the applied entry is in the log')
-    const snapshot: Snapshot = { meta: { index: log.applied, term, confState: this.raft.conf }, data }
+    assert(index <= log.applied, 'a snapshot covers only applied entries')
+    const term = log.term(index)
+    assert(term !== undefined, 'the snapshot\'s entry is in the log')
+    const snapshot: Snapshot = { meta: { index, term, confState: this.raft.conf }, data }
     log.compact(snapshot)
     return snapshot
   }

@@ -149,6 +149,36 @@ test('a snapshot taken right after a leader\'s no-op names the same index as the
   await service.machine.close()
 })
 
+test('snapshots are made while entries keep applying: each names the index its copy holds, and restarts replay the rest', async () => {
+  // A group of one asked to snapshot at every entry, under a burst of proposals: copies are
+  // made off the loop while later entries apply, so a copy may hold more than when it began.
+  const dir = join(root, 'behind')
+  const start = async () => {
+    const service = new Counters(join(dir, 'state'))
+    const h = await RaftHost.create({ id: 1, dir: join(dir, 'raft'), voters: [1], stateMachine: service.machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 1 })
+    h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
+    await until('leading', () => h.status().role === 'leader' || undefined)
+    return { h, service }
+  }
+  let { h, service } = await start()
+  const incr = () => h.propose(new TextEncoder().encode(JSON.stringify({ incr: 'burst' })))
+  for (let round = 0; round < 5; round++) await Promise.all(Array.from({ length: 100 }, incr))
+  assert.is(service.get('burst'), 500)
+  const checkpoints = () => readdirSync(join(dir, 'state', 'checkpoints')).map((f) => /^checkpoint-(\d+)-\d+\.mdb$/.exec(f)).filter((m) => m !== null).map((m) => Number(m![1]))
+  // The log was compacted to a checkpoint the node holds (not to an index no copy holds).
+  const snapshotIndex = await until('a snapshot', () => h.snapshotIndex() || undefined)
+  assert.ok(checkpoints().includes(snapshotIndex), `snapshot at ${snapshotIndex}, checkpoints ${checkpoints().join(',')}`)
+  await h.stop()
+  await service.machine.close()
+  ;({ h, service } = await start())
+  assert.is(service.get('burst'), 500)
+  await incr()
+  assert.is(service.get('burst'), 501)
+  assert.is(service.machine.appliedIndex(), h.status().applied)
+  await h.stop()
+  await service.machine.close()
+})
+
 test('applyAll() applies a Ready\'s entries in one go: answers in order, a refused one rolled back alone, a replay applies nothing', async () => {
   const service = new Counters(join(root, 'batch'))
   const m = service.machine

@@ -19,6 +19,7 @@ import { createServiceApp } from '../../core/rpc/server.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret } from '../../core/om-wire.ts'
+import { stateDigest } from '../ha/state-digest.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { omRequests } from './requests/index.ts'
@@ -111,6 +112,7 @@ export class OzoneManager {
         lookupS3Secret: (a) => this.read(() => this.lookupS3Secret(a)),
         s3Authenticate: (a) => this.read(() => this.s3Authenticate(a)),
         roles: () => [{ ...this.ha.role(), address: this.address }],
+        stateDigest: () => stateDigest(this.ha.db),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']

@@ -20,6 +20,7 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId,
 } from '../../core/wire.ts'
+import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import { planAround, planPipelines } from './pipelines.ts'
@@ -145,6 +146,7 @@ export class StorageContainerManager {
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
         deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
         roles: () => [{ ...this.ha.role(), address: this.address }],
+        stateDigest: () => stateDigest(this.ha.db),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']

@@ -26,8 +26,8 @@ export interface Role { id: number; address: string; role: string; leader: numbe
 export interface Digest { applied: { index: number; term: number }; tables: Record<string, string>; entries: number }
 
 /** `o3 local --ha --processes --ports free` on `dataDir`, started, with its printed endpoints. */
-export async function startHaLocal(dataDir: string, env: NodeJS.ProcessEnv): Promise<{ local: ChildProcess; endpoints: HaEndpoints }> {
-  const local = spawn(process.execPath, [o3, 'local', '--ha', '--processes', '--datanodes', '3', '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+export async function startHaLocal(dataDir: string, env: NodeJS.ProcessEnv, datanodes = 3): Promise<{ local: ChildProcess; endpoints: HaEndpoints }> {
+  const local = spawn(process.execPath, [o3, 'local', '--ha', '--processes', '--datanodes', String(datanodes), '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   const endpoints = await new Promise<HaEndpoints>((resolve, reject) => {
     local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)) } catch { /* not all of it yet */ } })

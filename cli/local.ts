@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
@@ -47,6 +47,10 @@ export async function local(inv: Invocation): Promise<void> {
   pidFile.checkFree('o3 local')
   if (flag(inv, 'fresh')) rmSync(dataDir, { recursive: true, force: true })
   mkdirSync(join(dataDir, 'pids'), { recursive: true })
+  // The two layouts keep their state in different folders (DIR/scm, DIR/scm1..3): starting
+  // one on the other's data would look like an empty cluster.
+  if (ha && existsSync(join(dataDir, 'scm'))) throw new UsageError(`${dataDir} holds a cluster started without --ha: drop --ha, or use another --data`)
+  if (!ha && existsSync(join(dataDir, 'scm1'))) throw new UsageError(`${dataDir} holds a cluster started with --ha: add --ha, or use another --data`)
   // The stop request listens before anything starts: a SIGTERM that comes while the
   // cluster starts stops it once started, instead of killing this process and leaving its
   // children (--processes) running.

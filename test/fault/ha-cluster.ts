@@ -70,6 +70,24 @@ export async function leaderOf(service: 'OM' | 'SCM', members: Member[], timeout
   }
 }
 
+/**
+ * Calls leader-only `method` on every member in turn, each call on its own (no client
+ * backoff), until one answers: the ms from `since` (performance.now()) until a leader served.
+ */
+export async function servedAfter(service: 'OM' | 'SCM', members: Member[], method: string, since: number, timeoutMs = 15_000): Promise<number> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    for (const m of members) {
+      try {
+        await new RpcClient(service, m.address).call(method, {}, { timeoutMs: 1000 })
+        return performance.now() - since
+      } catch { /* not (yet) the leader */ }
+    }
+    if (Date.now() > end) throw new Error(`Timed out waiting for a ${service} leader to serve ${method}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 export function pidOf(dataDir: string, name: string): number {
   return Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
 }

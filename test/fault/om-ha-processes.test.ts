@@ -19,7 +19,7 @@ import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUpl
 import { O3Client } from '../../datapath/client/index.ts'
 import { checkLinearizable, type Operation } from '../sim/linearizability.ts'
 import {
-  ackedPutsSince, convergedTables, kill9, leaderOf, lostWrites, pidOf, restartFromConf, rng, roleOf, runS3Load, startHaLocal, stopHaLocal, untilAsync,
+  ackedPutsSince, convergedTables, servedAfter, kill9, leaderOf, lostWrites, pidOf, restartFromConf, rng, roleOf, runS3Load, startHaLocal, stopHaLocal, untilAsync,
   type HaEndpoints, type Member,
 } from './ha-cluster.ts'
 
@@ -97,16 +97,16 @@ test('kill -9 of the OM leader under 8 S3 clients: a new leader within 3 s, noth
   let stop!: () => void
   const stopped = new Promise<void>((r) => { stop = r })
   const load = runS3Load({ endpoints, bucket: 'load', clients: CLIENTS, objectBytes: 64, seed: 1, history, acked }, stopped)
-  await untilAsync('the load to run', async () => (acked.put ?? 0) >= 40 && (acked.rename ?? 0) >= 4, 20_000)
+  await untilAsync('the load to run', async () => (acked.put ?? 0) >= 16 && (acked.rename ?? 0) >= 2, 20_000)
   const killedAt = performance.now()
   kill9(dataDir, leader.name)
   killed = leader
-  // A read served by the leader (linearizable: ReadIndex), through the failover client.
-  await client.listVolumes()
-  const servedMs = performance.now() - killedAt
+  // Served by the leader alone (a linearizable read (ReadIndex)), asked of each survivor directly.
+  const servedMs = await servedAfter('OM', others(leader), 'listVolumes', killedAt)
   const next = await leaderOf('OM', others(leader))
   assert.is.not(next.name, leader.name)
-  await untilAsync('writes after the failover', async () => ackedPutsSince(history, killedAt + servedMs) >= 40 && (acked.rename ?? 0) >= 8, 20_000)
+  const renamesBefore = acked.rename ?? 0
+  await untilAsync('writes after the failover', async () => ackedPutsSince(history, killedAt + servedMs) >= 16 && (acked.rename ?? 0) >= renamesBefore + 2, 20_000)
   stop()
   const r = await load
   console.log(`OM failover: served after ${servedMs.toFixed(0)} ms; answered ${JSON.stringify(acked)}; ${history.length} operations, ${r.errors.length} without an answer${r.errors.length > 0 ? ` (first: ${r.errors[0]})` : ''}`)
@@ -158,12 +158,12 @@ test('replicas converge: a random workload of every OM request type, a leader ki
   const worker = async (n: number) => {
     for (let i = 0; i < n; i++) await pick(ops)().then(() => done++, () => failed++)
   }
-  await Promise.all([worker(25), worker(25), worker(25)])
+  await Promise.all([worker(15), worker(15), worker(15)])
   const leader = await leaderOf('OM', endpoints.oms)
   killOm(leader.name)
-  await Promise.all([worker(25), worker(25), worker(25)])
+  await Promise.all([worker(15), worker(15), worker(15)])
   console.log(`OM convergence workload: ${done} requests succeeded, ${failed} refused`)
-  assert.ok(done > 60, `${done} requests succeeded, ${failed} were refused`)
+  assert.ok(done > 40, `${done} requests succeeded, ${failed} were refused`)
   restartOm(leader.name)
   await rejoined(leader)
   const { differing, applied, tables } = await convergedTables('OM', endpoints.oms)

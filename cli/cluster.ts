@@ -95,13 +95,16 @@ export async function localGroup(prefix: 'scm' | 'om', base: O3Config, dataDir: 
 }
 
 export class LocalCluster {
-  /** The SCM, or with `ha` the first of `scms`. */
-  scm!: StorageContainerManager
-  /** The OM, or with `ha` the first of `oms`. */
-  om!: OzoneManager
   /** Every SCM (one, or LOCAL_HA_NODES with `ha`). */
   readonly scms: StorageContainerManager[] = []
   readonly oms: OzoneManager[] = []
+
+  /** The SCM, or with `ha` the first of `scms`; a test may replace it (restart on the same port), and stop() stops the replacement. */
+  get scm(): StorageContainerManager { return this.scms[0] }
+  set scm(s: StorageContainerManager) { this.scms[0] = s }
+  /** The OM, or with `ha` the first of `oms`. */
+  get om(): OzoneManager { return this.oms[0] }
+  set om(o: OzoneManager) { this.oms[0] = o }
   s3g: S3Gateway | undefined
   readonly datanodes: (Datanode | undefined)[] = []
   private datanodeThread: DatanodeThread | undefined
@@ -151,8 +154,6 @@ export class LocalCluster {
       this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress }))
       await this.oms[0].start()
     }
-    this.scm = this.scms[0]
-    this.om = this.oms[0]
     if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({ configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scmAddress })
     else await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()

@@ -1,10 +1,14 @@
 /** @module
  * An embedded cluster in one process: SCM, OM, N datanodes and (optionally) the S3 gateway, with data under one directory
- * (what `o3 local` runs and what tests start, like Ozone's MiniOzoneCluster). Ports come from
- * the design (SCM 9860, OM 9862, datanode n on 9900 + n) or 0 for free ones.
+ * (what `o3 local` runs and what tests start, like Ozone's MiniOzoneCluster); with `ha`, three
+ * SCMs and three OMs as Raft groups (issue 11). Ports come from the design (SCM 9860, OM
+ * 9862, datanode n on 9900 + n; HA node i on those + 100 (i - 1)) or free ones.
  */
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { loadConfig, type O3Config } from '../core/config.ts'
+import { O3Error } from '../core/errors.ts'
 import { StorageContainerManager } from '../control/scm/index.ts'
 import { OzoneManager } from '../control/om/index.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
@@ -27,7 +31,14 @@ export interface LocalClusterOptions {
   /** Run the datanodes on their own worker thread (cli/datanode-thread.ts), as `o3 local` does:
    *  then `datanodes` stays empty and startDatanode/stopDatanode are not available. */
   datanodeThread?: boolean
+  /** Three SCMs and three OMs, each a Raft group (`o3 local --ha`), instead of one of each. */
+  ha?: boolean
 }
+
+/** Members of each replicated service in an `o3 local --ha` cluster. */
+export const LOCAL_HA_NODES = 3
+/** Fixed ports of HA node i (1-based): the single node's ports + HA_PORT_STEP * (i - 1). */
+const HA_PORT_STEP = 100
 
 /** `o3 local` shortens Ozone's minutes to seconds: a laptop cluster notices a dead node fast. */
 export const LOCAL_DEFAULTS: Partial<O3Config> = {
@@ -48,9 +59,84 @@ export function localDatanodePort(i: number): number {
   return 9900 + i
 }
 
+/** Lowest port freePort picks: above every fixed port of `o3 local` (HA ones included). */
+const FREE_PORT_MIN = 10_240
+/** Tries at a random port before freePort settles for one the OS picks. */
+const FREE_PORT_TRIES_MAX = 50
+
+/** Where the OS takes ports for outgoing connections and port 0 (Linux: ip_local_port_range). */
+function ephemeralPortsFrom(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (Number.isSafeInteger(low) && low > FREE_PORT_MIN + 1000) return low
+  } catch { /* not Linux */ }
+  return 32_768
+}
+
+function listenOnce(port: number): Promise<number | undefined> {
+  return new Promise((res) => {
+    const s = createServer()
+    s.once('error', () => res(undefined))
+    s.listen(port, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) })
+  })
+}
+
+/**
+ * A loopback port free right now, for settings that must name ports before anything listens
+ * (`--ports free`, Raft groups). Picked below the ephemeral range: a port from there (what
+ * port 0 gives) can be taken by any outgoing connection before the service binds it, which
+ * a busy machine does within the seconds a cluster takes to start.
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralPortsFrom()
+  for (let i = 0; i < FREE_PORT_TRIES_MAX; i++) {
+    const p = await listenOnce(FREE_PORT_MIN + Math.floor(Math.random() * (high - FREE_PORT_MIN)))
+    if (p !== undefined) return p
+  }
+  const p = await listenOnce(0)
+  if (p === undefined) throw new O3Error('UNAVAILABLE', 'Cannot find a free port on 127.0.0.1')
+  return p
+}
+
+/** One member of a local SCM or OM group: its name (scm1, om2, ...) and settings. */
+export interface LocalGroupNode {
+  readonly name: string
+  readonly config: O3Config
+}
+
+/**
+ * The settings of a local `prefix` group of LOCAL_HA_NODES members, each with its own data
+ * folder DATA/<name> and `<prefix>.nodes`/`<prefix>.id` naming the group and itself.
+ */
+export async function localGroup(prefix: 'scm' | 'om', base: O3Config, dataDir: string, free: boolean): Promise<LocalGroupNode[]> {
+  const ports: [number, number][] = []
+  for (let i = 0; i < LOCAL_HA_NODES; i++) {
+    ports.push(free ? [await freePort(), await freePort()] : [base[`${prefix}.port`] + HA_PORT_STEP * i, base[`${prefix}.raft.port`] + HA_PORT_STEP * i])
+  }
+  const nodes = ports.map(([rpc, raft], i) => `${prefix}${i + 1}@${base.host}:${rpc}:${raft}`).join(',')
+  return ports.map(([rpc, raft], i) => {
+    const name = `${prefix}${i + 1}`
+    return {
+      name,
+      config: {
+        ...base, [`${prefix}.nodes`]: nodes, [`${prefix}.id`]: name, [`${prefix}.port`]: rpc, [`${prefix}.raft.port`]: raft,
+        [`${prefix}.address`]: `${base.host}:${rpc}`, [`${prefix}.dir`]: join(dataDir, name),
+      },
+    }
+  })
+}
+
 export class LocalCluster {
-  scm!: StorageContainerManager
-  om!: OzoneManager
+  /** Every SCM (one, or LOCAL_HA_NODES with `ha`). */
+  readonly scms: StorageContainerManager[] = []
+  readonly oms: OzoneManager[] = []
+
+  /** The SCM, or with `ha` the first of `scms`; a test may replace it (restart on the same port), and stop() stops the replacement. */
+  get scm(): StorageContainerManager { return this.scms[0] }
+  set scm(s: StorageContainerManager) { this.scms[0] = s }
+  /** The OM, or with `ha` the first of `oms`. */
+  get om(): OzoneManager { return this.oms[0] }
+  set om(o: OzoneManager) { this.oms[0] = o }
   s3g: S3Gateway | undefined
   readonly datanodes: (Datanode | undefined)[] = []
   private datanodeThread: DatanodeThread | undefined
@@ -75,8 +161,9 @@ export class LocalCluster {
     }
   }
 
-  get scmAddress(): string { return this.scm.address }
-  get omAddress(): string { return this.om.address }
+  /** The SCM's host:port; with `ha` every SCM's, comma-separated (what clients take). */
+  get scmAddress(): string { return this.scms.map((s) => s.address).join(',') }
+  get omAddress(): string { return this.oms.map((o) => o.address).join(',') }
 
   /** Every datanode's host:port, on this thread or on the datanodes' thread. */
   get datanodeAddresses(): string[] {
@@ -85,15 +172,25 @@ export class LocalCluster {
 
   async start(): Promise<void> {
     const free = this.options.freePorts === true
-    this.scm = new StorageContainerManager({ config: this.config, port: free ? 0 : undefined })
-    await this.scm.start()
-    this.om = new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scm.address })
-    await this.om.start()
-    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({ configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scm.address })
+    if (this.options.ha) {
+      // A member serves only once its group has a leader: the members start together.
+      const scms = (await localGroup('scm', this.config, this.options.dataDir, free)).map((n) => new StorageContainerManager({ config: n.config }))
+      this.scms.push(...scms)
+      await Promise.all(scms.map((s) => s.start()))
+      const oms = (await localGroup('om', this.config, this.options.dataDir, free)).map((n) => new OzoneManager({ config: n.config, scmAddress: this.scmAddress }))
+      this.oms.push(...oms)
+      await Promise.all(oms.map((o) => o.start()))
+    } else {
+      this.scms.push(new StorageContainerManager({ config: this.config, port: free ? 0 : undefined }))
+      await this.scms[0].start()
+      this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress }))
+      await this.oms[0].start()
+    }
+    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({ configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scmAddress })
     else await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
     if (this.options.s3) {
-      this.s3g = new S3Gateway({ config: this.config, omAddress: this.om.address, scmAddress: this.scm.address, port: free ? 0 : undefined })
+      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined })
       await this.s3g.start()
     }
   }
@@ -101,7 +198,7 @@ export class LocalCluster {
   /** Starts datanode i (0-based) again on the port it had, keeping its data. */
   async startDatanode(i: number): Promise<Datanode> {
     if (this.options.datanodeThread) throw new TypeError('Cannot start one datanode: they run on their own thread')
-    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scm.address })
+    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scmAddress })
     await dn.start()
     this.datanodePorts[i] = dn.port
     this.datanodes[i] = dn
@@ -114,11 +211,11 @@ export class LocalCluster {
   }
 
   client(options: { chunkSizeBytes?: number } = {}): O3Client {
-    return new O3Client({ om: this.om.address, scm: this.scm.address, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'] })
+    return new O3Client({ om: this.omAddress, scm: this.scmAddress, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'] })
   }
 
   async waitOutOfSafeMode(timeoutMs = 30_000): Promise<void> {
-    const client = new O3Client({ om: this.om.address, scm: this.scm.address })
+    const client = new O3Client({ om: this.omAddress, scm: this.scmAddress })
     const until = Date.now() + timeoutMs
     for (;;) {
       const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus')
@@ -135,8 +232,8 @@ export class LocalCluster {
     await Promise.all(this.datanodes.map((dn) => dn?.stop()))
     await this.datanodeThread?.stop()
     this.datanodeThread = undefined
-    await this.om?.stop()
-    await this.scm?.stop()
+    await Promise.all(this.oms.map((o) => o.stop()))
+    await Promise.all(this.scms.map((s) => s.stop()))
     await closeWorkerPool()
   }
 }

@@ -1,5 +1,6 @@
 /** @module
- * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway), in this process (with
+ * `o3 local`: the embedded cluster (SCM, OM, datanodes, S3 gateway; with --ha three SCMs and
+ * three OMs, each trio a Raft group), in this process (with
  * --datanode-thread, the datanodes on a worker thread of their own) or (--processes) as one
  * child process per service with its PID in DIR/pids/<service>.pid, so that a node can be
  * killed like a real one. Which is fastest was measured: bench/README.md. Its own PID is in DIR/pids/local.pid. Prints the endpoints once ready; Ctrl-C,
@@ -8,13 +9,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { O3Client } from '../datapath/client/index.ts'
-import { LocalCluster, localDatanodePort, localOverrides } from './cluster.ts'
+import { freePort, LocalCluster, localDatanodePort, localGroup, localOverrides } from './cluster.ts'
 import { flag, option, UsageError, type Invocation } from './args.ts'
 import { PidFile, StopRequest } from './lifecycle.ts'
 import { printJson, printTable } from './output.ts'
@@ -31,14 +32,6 @@ async function checkPortFree(port: number, name: string): Promise<void> {
   })
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer()
-    s.once('error', rej)
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) })
-  })
-}
-
 /** Runs `o3 local`; args.ts has checked its options. */
 export async function local(inv: Invocation): Promise<void> {
   const datanodes = option(inv, 'datanodes')
@@ -48,11 +41,16 @@ export async function local(inv: Invocation): Promise<void> {
   if (ports !== 'fixed' && ports !== 'free') throw new UsageError('--ports must be fixed or free')
   const dataDir = resolve(option(inv, 'data'))
   const json = flag(inv, 'json')
+  const ha = flag(inv, 'ha')
   const pidFile = new PidFile(join(dataDir, 'pids', 'local.pid'))
   // Before --fresh: wiping the data of a running cluster would lose it.
   pidFile.checkFree('o3 local')
   if (flag(inv, 'fresh')) rmSync(dataDir, { recursive: true, force: true })
   mkdirSync(join(dataDir, 'pids'), { recursive: true })
+  // The two layouts keep their state in different folders (DIR/scm, DIR/scm1..3): starting
+  // one on the other's data would look like an empty cluster.
+  if (ha && existsSync(join(dataDir, 'scm'))) throw new UsageError(`${dataDir} holds a cluster started without --ha: drop --ha, or use another --data`)
+  if (!ha && existsSync(join(dataDir, 'scm1'))) throw new UsageError(`${dataDir} holds a cluster started with --ha: add --ha, or use another --data`)
   // The stop request listens before anything starts: a SIGTERM that comes while the
   // cluster starts stops it once started, instead of killing this process and leaving its
   // children (--processes) running.
@@ -62,8 +60,8 @@ export async function local(inv: Invocation): Promise<void> {
   try {
     const free = ports === 'free'
     if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
-    if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, stop, onForce: (f) => { forceStop = f } })
-    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread') })
+    if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, ha, stop, onForce: (f) => { forceStop = f } })
+    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread'), ha })
     try {
       await cluster.start()
     } catch (err) {
@@ -73,7 +71,8 @@ export async function local(inv: Invocation): Promise<void> {
     try {
       if (!stop.requested) {
         const s3Key = await cluster.client().getS3Secret(S3_USER)
-        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodeAddresses, dataDir }, json)
+        const groups = ha ? { scms: cluster.scms.map((s, i) => ({ name: `scm${i + 1}`, address: s.address })), oms: cluster.oms.map((o, i) => ({ name: `om${i + 1}`, address: o.address })) } : {}
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodeAddresses, dataDir }, json)
       }
       console.error(`o3 local: stopping (${await stop.promise})`)
     } finally {
@@ -88,13 +87,21 @@ export async function local(inv: Invocation): Promise<void> {
 /** The user whose S3 key pair `o3 local` prints (created on first start, the same after). */
 const S3_USER = process.env.USER || 'o3'
 
-interface Endpoints { scm: string; om: string; s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; datanodes: string[]; dataDir: string; pids?: Record<string, number> }
+/** What `o3 local` prints. With --ha, `scm` and `om` list every member (comma-separated, as
+ *  clients take them) and `scms`/`oms` name each. */
+interface Endpoints {
+  scm: string; om: string; scms?: GroupEndpoint[]; oms?: GroupEndpoint[]
+  s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; datanodes: string[]; dataDir: string; pids?: Record<string, number>
+}
+interface GroupEndpoint { name: string; address: string }
 
 function printEndpoints(e: Endpoints, json: boolean): void {
   if (json) return printJson(e)
   console.log(`O3 is ready (data in ${e.dataDir})`)
   printTable(['service', 'endpoint'], [
-    ['S3 gateway', e.s3], ['SCM', `http://${e.scm}`], ['OM', `http://${e.om}`],
+    ['S3 gateway', e.s3],
+    ...(e.scms?.map((s) => [`SCM ${s.name}`, `http://${s.address}`]) ?? [['SCM', `http://${e.scm}`]]),
+    ...(e.oms?.map((o) => [`OM ${o.name}`, `http://${o.address}`]) ?? [['OM', `http://${e.om}`]]),
     ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `http://${d}`]),
   ])
   console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
@@ -107,26 +114,44 @@ function printEndpoints(e: Endpoints, json: boolean): void {
   console.log(`Stop with Ctrl-C or kill $(cat ${join(e.dataDir, 'pids', 'local.pid')}); starting again on the same --data keeps every key.`)
 }
 
-async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean; stop: StopRequest; onForce: (f: () => void) => void }): Promise<void> {
+/** A service process of `o3 local --processes`: its name (pids/<name>.pid), command and settings. */
+interface ServiceProcess { name: string; command: 'scm' | 'om' | 'datanode' | 's3g'; config: O3Config }
+
+async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean; ha: boolean; stop: StopRequest; onForce: (f: () => void) => void }): Promise<void> {
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
   const base = loadConfig({ overrides: localOverrides(o.n) })
-  const scmPort = await port(base['scm.port']), omPort = await port(base['om.port']), s3Port = await port(base['s3g.port']), s3AdminPort = await port(base['s3g.adminPort'])
-  const scmRaftPort = await port(base['scm.raft.port']), omRaftPort = await port(base['om.raft.port'])
-  const scmAddress = `${base.host}:${scmPort}`, omAddress = `${base.host}:${omPort}`
-  const services: [string, O3Config][] = [
-    ['scm', { ...base, 'scm.port': scmPort, 'scm.raft.port': scmRaftPort, 'scm.address': scmAddress, 'scm.dir': join(o.dataDir, 'scm') }],
-    ['om', { ...base, 'om.port': omPort, 'om.raft.port': omRaftPort, 'om.address': omAddress, 'om.dir': join(o.dataDir, 'om'), 'scm.address': scmAddress }],
-  ]
-  for (let i = 1; i <= o.n; i++) {
-    services.push([`datanode-${i}`, { ...base, 'datanode.port': await port(localDatanodePort(i)), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 }])
+  const s3Port = await port(base['s3g.port']), s3AdminPort = await port(base['s3g.adminPort'])
+  let scms: ServiceProcess[], oms: ServiceProcess[]
+  if (o.ha) {
+    scms = (await localGroup('scm', base, o.dataDir, o.free)).map((m) => ({ ...m, command: 'scm' }))
+    oms = (await localGroup('om', base, o.dataDir, o.free)).map((m) => ({ ...m, command: 'om' }))
+  } else {
+    const scmPort = await port(base['scm.port']), omPort = await port(base['om.port'])
+    const scmRaftPort = await port(base['scm.raft.port']), omRaftPort = await port(base['om.raft.port'])
+    scms = [{ name: 'scm', command: 'scm', config: { ...base, 'scm.port': scmPort, 'scm.raft.port': scmRaftPort, 'scm.address': `${base.host}:${scmPort}`, 'scm.dir': join(o.dataDir, 'scm') } }]
+    oms = [{ name: 'om', command: 'om', config: { ...base, 'om.port': omPort, 'om.raft.port': omRaftPort, 'om.address': `${base.host}:${omPort}`, 'om.dir': join(o.dataDir, 'om') } }]
   }
-  services.push(['s3g', { ...base, 's3g.port': s3Port, 's3g.adminPort': s3AdminPort, 'om.address': omAddress, 'scm.address': scmAddress }])
+  // Every client of a group (OM, datanode, gateway) is given every member's address.
+  const scmAddress = scms.map((s) => s.config['scm.address']).join(','), omAddress = oms.map((s) => s.config['om.address']).join(',')
+  for (const om of oms) om.config = { ...om.config, 'scm.address': scmAddress }
+  const datanodes: ServiceProcess[] = []
+  for (let i = 1; i <= o.n; i++) {
+    datanodes.push({ name: `datanode-${i}`, command: 'datanode', config: { ...base, 'datanode.port': await port(localDatanodePort(i)), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 } })
+  }
+  const s3g: ServiceProcess = { name: 's3g', command: 's3g', config: { ...base, 's3g.port': s3Port, 's3g.adminPort': s3AdminPort, 'om.address': omAddress, 'scm.address': scmAddress } }
+  const services = [...scms, ...oms, ...datanodes, s3g]
   if (!o.free) {
-    await checkPortFree(scmPort, 'SCM')
-    await checkPortFree(omPort, 'OM')
+    for (const s of scms) {
+      await checkPortFree(s.config['scm.port'], `SCM ${s.name}`)
+      if (o.ha) await checkPortFree(s.config['scm.raft.port'], `SCM ${s.name} Raft`)
+    }
+    for (const s of oms) {
+      await checkPortFree(s.config['om.port'], `OM ${s.name}`)
+      if (o.ha) await checkPortFree(s.config['om.raft.port'], `OM ${s.name} Raft`)
+    }
     await checkPortFree(s3Port, 'S3 gateway')
     await checkPortFree(s3AdminPort, 'S3 gateway admin')
-    for (const [name, c] of services.slice(2, 2 + o.n)) await checkPortFree(c['datanode.port'], name)
+    for (const d of datanodes) await checkPortFree(d.config['datanode.port'], d.name)
   }
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
@@ -139,7 +164,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   })
   try {
     const pids: Record<string, number> = {}
-    for (const [name, config] of services) {
+    for (const { name, command, config } of services) {
       if (o.stop.requested) break
       const confFile = join(o.dataDir, 'conf', `${name}.json`)
       writeFileSync(confFile, JSON.stringify(config, null, 2))
@@ -147,7 +172,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       // The IPC channel is how the child knows this process is gone even after kill -9:
       // it closes, and the service stops (lifecycle.ts).
       // The services run with this process's Node flags (--cpu-prof, --max-old-space-size, ...).
-      const child = spawn(process.execPath, [...process.execArgv, o3, name.replace(/-\d+$/, ''), '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
+      const child = spawn(process.execPath, [...process.execArgv, o3, command, '--config', confFile], { stdio: ['ignore', log, log, 'ipc'] })
       closeSync(log) // the child has its own copy
       children.set(name, child)
       pids[name] = child.pid!
@@ -155,7 +180,9 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       child.on('exit', (code, signal) => {
         if (!stopping) console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
       })
-      if (name === 'scm') await waitHealthy(scmAddress, o.stop)
+      // An SCM serves once its group has a leader: the members start together, and the
+      // OMs (which ask the SCM at start) after them.
+      if (name === scms[scms.length - 1].name) for (const s of scms) await waitHealthy(s.config['scm.address'], o.stop)
     }
     const client = new O3Client({ om: omAddress, scm: scmAddress })
     for (const until = Date.now() + 60_000; !o.stop.requested;) {
@@ -168,7 +195,8 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     }
     if (!o.stop.requested) {
       const s3Key = await client.getS3Secret(S3_USER)
-      printEndpoints({ scm: scmAddress, om: omAddress, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: services.slice(2, 2 + o.n).map(([, c]) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
+      const groups = o.ha ? { scms: scms.map((s) => ({ name: s.name, address: s.config['scm.address'] })), oms: oms.map((s) => ({ name: s.name, address: s.config['om.address'] })) } : {}
+      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
     }
     console.error(`o3 local: stopping (${await o.stop.promise})`)
   } finally {

@@ -129,6 +129,7 @@ export const COMMANDS: GroupCommand = {
         data: { type: 'string', value: 'DIR', default: './o3-data', help: 'where the data lives (default ./o3-data); kept between runs' },
         datanodes: { type: 'string', value: 'N', default: '3', help: 'number of datanodes, 1..32 (default 3)' },
         fresh: { type: 'boolean', default: false, help: 'wipe DIR first' },
+        ha: { type: 'boolean', default: false, help: 'three SCMs and three OMs, each trio a Raft group (node i: DIR/scm<i>, DIR/om<i>; fixed ports + 100 (i - 1))' },
         processes: { type: 'boolean', default: false, help: 'one child process per service, PIDs in DIR/pids/<service>.pid, logs in DIR/logs' },
         'datanode-thread': { type: 'boolean', default: false, help: 'the datanodes on a worker thread of their own, beside the SCM, OM and gateway (for more than 2 cores; see bench/README.md)' },
         ports: { type: 'string', value: 'fixed|free', default: 'fixed', help: 'fixed: S3 9878, SCM 9860, OM 9862, datanode n 9900+n (default); free: any free ones' },

@@ -16,3 +16,5 @@ export const GROUP_CATCHUP_LAG_ENTRIES_MAX = 100
 export const GROUP_CONF_PENDING_WAIT_MS = 10_000
 /** How long a joining node (`om.bootstrap=1`) waits for an operator's `o3 admin om add`. */
 export const GROUP_JOIN_WAIT_MS = 10 * 60_000
+/** Entries a state digest hashes at most (control/ha/state-digest.ts: a synchronous scan, for tests and small states). */
+export const STATE_DIGEST_ENTRIES_MAX = 1_000_000

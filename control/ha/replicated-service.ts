@@ -272,10 +272,16 @@ export class ReplicatedService {
     return run(this.db)
   }
 
-  async stop(): Promise<void> {
-    await this.raft.stop()
-    await this.state.close()
+  /** Stops Raft, then closes the state. Idempotent: a second call (a service stopped twice) waits for the first. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.raft.stop()
+      await this.state.close()
+    })()
+    return this.stopping
   }
+
+  private stopping: Promise<void> | undefined
 }
 
 /** One node's answer to `roles`: its own place, and the membership as it knows it. */

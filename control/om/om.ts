@@ -20,6 +20,7 @@ import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, ty
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
+import { stateDigest } from '../ha/state-digest.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
@@ -116,6 +117,7 @@ export class OzoneManager {
         lookupS3Secret: (a) => this.read(() => this.lookupS3Secret(a)),
         s3Authenticate: (a) => this.read(() => this.s3Authenticate(a)),
         ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
+        stateDigest: () => stateDigest(this.ha.db),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']

@@ -21,6 +21,7 @@ import {
   type ExcludeList, type LocalId, type Pipeline, type PipelineId,
 } from '../../core/wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
+import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import { planAround, planPipelines } from './pipelines.ts'
@@ -146,6 +147,7 @@ export class StorageContainerManager {
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
         deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
         ...new GroupAdmin(this.ha, 'SCM', 'scm', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(false),
+        stateDigest: () => stateDigest(this.ha.db),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']

@@ -1,0 +1,340 @@
+/** @module
+ * What the HA fault tests share: `o3 local --ha --processes` as a child process, its members'
+ * roles and state digests over RPC, kill -9 by PID file and restart from DATA/conf, and a
+ * load of S3 clients (real HTTP to the gateway) that records a history for the
+ * linearizability checker.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3'
+import { RpcClient } from '../../core/rpc/client.ts'
+import { O3Error } from '../../core/errors.ts'
+import { O3Client } from '../../datapath/client/index.ts'
+import type { Operation } from '../sim/linearizability.ts'
+
+export const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
+
+export interface Member { name: string; address: string }
+export interface HaEndpoints {
+  scm: string; om: string; scms: Member[]; oms: Member[]; s3: string
+  s3Key: { user: string; awsAccessKey: string; awsSecret: string }
+  datanodes: string[]; pids: Record<string, number>
+}
+export interface Role { id: number; address: string; role: string; leader: number; term: number; commit: number; applied: number; members: number[] }
+export interface Digest { applied: { index: number; term: number }; tables: Record<string, string>; entries: number }
+
+/** `o3 local --ha --processes --ports free` on `dataDir`, started, with its printed endpoints. */
+export async function startHaLocal(dataDir: string, env: NodeJS.ProcessEnv, datanodes = 3): Promise<{ local: ChildProcess; endpoints: HaEndpoints }> {
+  const local = spawn(process.execPath, [o3, 'local', '--ha', '--processes', '--datanodes', String(datanodes), '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  const endpoints = await new Promise<HaEndpoints>((resolve, reject) => {
+    local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)) } catch { /* not all of it yet */ } })
+    local.once('exit', (code) => reject(new Error(`o3 local exited ${code}`)))
+  })
+  return { local, endpoints }
+}
+
+export async function stopHaLocal(local: ChildProcess): Promise<void> {
+  if (local.exitCode !== null || local.signalCode !== null) return
+  const exited = new Promise((r) => local.once('exit', r))
+  local.kill('SIGTERM')
+  await exited
+}
+
+/** The member's own answer to `roles`, or undefined when it does not answer. */
+export async function roleOf(service: 'OM' | 'SCM', address: string): Promise<Role | undefined> {
+  try {
+    return (await new RpcClient(service, address).call<Role[]>('roles', {}, { timeoutMs: 2000 }))[0]
+  } catch {
+    return undefined
+  }
+}
+
+export async function digestOf(service: 'OM' | 'SCM', address: string): Promise<Digest | undefined> {
+  try {
+    return await new RpcClient(service, address).call<Digest>('stateDigest', {}, { timeoutMs: 5000 })
+  } catch {
+    return undefined
+  }
+}
+
+/** The member that answers LEADER (polled with a deadline). */
+export async function leaderOf(service: 'OM' | 'SCM', members: Member[], timeoutMs = 15_000): Promise<Member> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    for (const m of members) if ((await roleOf(service, m.address))?.role === 'LEADER') return m
+    if (Date.now() > end) throw new Error(`Timed out waiting for a ${service} leader`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/**
+ * Calls leader-only `method` on every member in turn, each call on its own (no client
+ * backoff), until one answers: the ms from `since` (performance.now()) until a leader served.
+ */
+export async function servedAfter(service: 'OM' | 'SCM', members: Member[], method: string, since: number, timeoutMs = 15_000): Promise<number> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    for (const m of members) {
+      try {
+        await new RpcClient(service, m.address).call(method, {}, { timeoutMs: 1000 })
+        return performance.now() - since
+      } catch { /* not (yet) the leader */ }
+    }
+    if (Date.now() > end) throw new Error(`Timed out waiting for a ${service} leader to serve ${method}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+export function pidOf(dataDir: string, name: string): number {
+  return Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
+}
+
+export function kill9(dataDir: string, name: string): void {
+  process.kill(pidOf(dataDir, name), 'SIGKILL')
+}
+
+/** Starts `o3 <command> --config DATA/conf/<name>.json`, as an operator would bring a node back. */
+export function restartFromConf(dataDir: string, command: 'om' | 'scm', name: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [o3, command, '--config', join(dataDir, 'conf', `${name}.json`)], { env, stdio: 'ignore' })
+}
+
+/**
+ * Waits until every member in `members` is at the same applied index and compares their
+ * digests there: answers the table names whose digests differ (empty: identical).
+ */
+export async function convergedTables(service: 'OM' | 'SCM', members: Member[], timeoutMs = 20_000): Promise<{ differing: string[]; applied: number; tables: number }> {
+  const digests = await untilAsync(`every ${service} at the same applied index`, async () => {
+    const ds = await Promise.all(members.map((m) => digestOf(service, m.address)))
+    if (ds.some((d) => d === undefined)) return undefined
+    return ds.every((d) => d!.applied.index === ds[0]!.applied.index) ? ds as Digest[] : undefined
+  }, timeoutMs, 100)
+  const names = new Set(digests.flatMap((d) => Object.keys(d.tables)))
+  const differing = [...names].filter((n) => digests.some((d) => d.tables[n] !== digests[0].tables[n]))
+  return { differing, applied: digests[0].applied.index, tables: names.size }
+}
+
+/** `until` for async checks (test/helpers.ts polls synchronous ones). */
+export async function untilAsync<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000, pollMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, pollMs))
+  }
+}
+
+/** A small deterministic generator (xorshift32) for the workload's choices. */
+export function rng(seed: number): () => number {
+  let x = (seed * 2654435761) >>> 0 || 1
+  return () => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
+    return x / 2 ** 32
+  }
+}
+
+export interface LoadOptions {
+  endpoints: HaEndpoints
+  bucket: string
+  clients: number
+  /** Bytes of each object: the value, then padding (enough bytes to need several blocks, for the SCM test). */
+  objectBytes: number
+  seed: number
+  /** Filled as the load runs (the caller watches progress): every operation, and answered ones by kind. */
+  history: Operation[]
+  acked: Record<string, number>
+}
+
+export interface LoadResult {
+  /** Anomalies the clients saw at once (a rename refused against what the client knew, a corrupt body). */
+  anomalies: string[]
+  errors: string[]
+}
+
+const SHARED_KEYS = 8
+const PRIVATE_KEYS = 3
+
+function body(value: string, bytes: number): Buffer {
+  const b = Buffer.alloc(Math.max(bytes, value.length + 1), 0x2e)
+  b.write(`${value}|`)
+  return b
+}
+
+function valueOf(b: Buffer, bytes: number, anomalies: string[], key: string): string {
+  const bar = b.indexOf(0x7c)
+  const value = b.subarray(0, bar).toString()
+  if (bar < 0 || !b.equals(body(value, bytes))) anomalies.push(`GET ${key}: a body that no client wrote (${b.length} bytes)`)
+  return value
+}
+
+/** The HTTP status of an S3 error, or undefined for a transport error (no answer). */
+function s3Status(err: unknown): number | undefined {
+  return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined
+}
+
+/**
+ * Runs `clients` S3 clients until `stop` resolves: each puts, overwrites, deletes and reads
+ * shared keys (all clients) and its own keys, and renames its own keys through the native
+ * client (S3 has no rename), recording every call as register operations: a delete writes
+ * the absent value '', a rename writes the moved value to the target and '' to the source
+ * at the same times, an operation without an answer returns at Infinity.
+ */
+export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise<LoadResult> {
+  const { history, acked } = o
+  const anomalies: string[] = []
+  const errors: string[] = []
+  let stopped = false
+  void stop.then(() => { stopped = true })
+  const s3s = Array.from({ length: o.clients }, () => new S3Client({
+    endpoint: o.endpoints.s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1,
+    credentials: { accessKeyId: o.endpoints.s3Key.awsAccessKey, secretAccessKey: o.endpoints.s3Key.awsSecret },
+  }))
+  const native = new O3Client({ om: o.endpoints.om, scm: o.endpoints.scm })
+  const now = () => performance.now()
+  const ack = (kind: string) => { acked[kind] = (acked[kind] ?? 0) + 1 }
+
+  async function client(c: number): Promise<void> {
+    const s3 = s3s[c]
+    const random = rng(o.seed * 100 + c + 1)
+    const own = Array.from({ length: PRIVATE_KEYS }, (_, i) => `p${c}-${i}`)
+    /** What this client knows its own keys hold: a value, '' (absent) or undefined (unknown). */
+    const known = new Map<string, string | undefined>(own.map((k) => [k, '']))
+    let seq = 0
+    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)]
+    const anyKey = () => random() < 0.7 ? `s${Math.floor(random() * SHARED_KEYS)}` : `p${Math.floor(random() * o.clients)}-${Math.floor(random() * PRIVATE_KEYS)}`
+    while (!stopped) {
+      const r = random()
+      const callTime = now()
+      if (r < 0.35) {
+        const key = random() < 0.75 ? `s${Math.floor(random() * SHARED_KEYS)}` : pick(own)
+        const value = `c${c}.${seq++}`
+        try {
+          await s3.send(new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: body(value, o.objectBytes) }))
+          history.push({ client: c, key, kind: 'put', value, callTime, returnTime: now() })
+          ack('put')
+          if (known.has(key)) known.set(key, value)
+        } catch (err) {
+          errors.push(`PUT ${key}: ${(err as Error).name} ${(err as Error).message}`)
+          history.push({ client: c, key, kind: 'put', value, callTime, returnTime: Infinity })
+          if (known.has(key)) known.set(key, undefined)
+        }
+      } else if (r < 0.5) {
+        const key = random() < 0.75 ? `s${Math.floor(random() * SHARED_KEYS)}` : pick(own)
+        try {
+          await s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: key }))
+          history.push({ client: c, key, kind: 'put', value: '', callTime, returnTime: now() })
+          ack('delete')
+          if (known.has(key)) known.set(key, '')
+        } catch (err) {
+          errors.push(`DELETE ${key}: ${(err as Error).name} ${(err as Error).message}`)
+          history.push({ client: c, key, kind: 'put', value: '', callTime, returnTime: Infinity })
+          if (known.has(key)) known.set(key, undefined)
+        }
+      } else if (r < 0.8) {
+        const key = anyKey()
+        try {
+          const res = await s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: key }))
+          const b = Buffer.from(await res.Body!.transformToByteArray())
+          history.push({ client: c, key, kind: 'get', value: valueOf(b, o.objectBytes, anomalies, key), callTime, returnTime: now() })
+          ack('get')
+        } catch (err) {
+          if (s3Status(err) === 404 && (err as Error).name === 'NoSuchKey') {
+            history.push({ client: c, key, kind: 'get', value: '', callTime, returnTime: now() })
+            ack('get')
+          } else errors.push(`GET ${key}: ${(err as Error).name} ${(err as Error).message}`)
+        }
+      } else {
+        // Rename one of its own keys that holds a known value to one known absent.
+        const from = own.find((k) => known.get(k) !== undefined && known.get(k) !== '')
+        const to = own.find((k) => known.get(k) === '')
+        if (from === undefined || to === undefined) {
+          // Nothing to rename: make the keys known again with a put.
+          const key = own.find((k) => known.get(k) === undefined) ?? pick(own)
+          const value = `c${c}.${seq++}`
+          try {
+            await s3.send(new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: body(value, o.objectBytes) }))
+            history.push({ client: c, key, kind: 'put', value, callTime, returnTime: now() })
+            ack('put')
+            known.set(key, value)
+          } catch (err) {
+            errors.push(`PUT ${key}: ${(err as Error).name} ${(err as Error).message}`)
+            history.push({ client: c, key, kind: 'put', value, callTime, returnTime: Infinity })
+            known.set(key, undefined)
+          }
+          continue
+        }
+        const value = known.get(from)!
+        try {
+          await native.renameKey('s3v', o.bucket, from, to)
+          const returnTime = now()
+          history.push({ client: c, key: to, kind: 'put', value, callTime, returnTime }, { client: c, key: from, kind: 'put', value: '', callTime, returnTime })
+          ack('rename')
+          known.set(to, value)
+          known.set(from, '')
+        } catch (err) {
+          const code = err instanceof O3Error ? err.code : undefined
+          if (code === 'KEY_NOT_FOUND' || code === 'KEY_ALREADY_EXISTS') {
+            // Only this client touches its keys: what it knew was lost or undone.
+            anomalies.push(`rename ${from} (${value}) -> ${to}: ${code}`)
+            known.set(from, undefined)
+            known.set(to, undefined)
+          } else {
+            errors.push(`RENAME ${from}: ${code ?? (err as Error).name} ${(err as Error).message}`)
+            history.push({ client: c, key: to, kind: 'put', value, callTime, returnTime: Infinity }, { client: c, key: from, kind: 'put', value: '', callTime, returnTime: Infinity })
+            known.set(from, undefined)
+            known.set(to, undefined)
+          }
+        }
+      }
+    }
+  }
+
+  await Promise.all(s3s.map((_, c) => client(c)))
+  // What every key holds afterwards, read once the load is over: the last word of the history.
+  const s3 = s3s[0]
+  const keys = [...Array.from({ length: SHARED_KEYS }, (_, i) => `s${i}`), ...Array.from({ length: o.clients * PRIVATE_KEYS }, (_, i) => `p${Math.floor(i / PRIVATE_KEYS)}-${i % PRIVATE_KEYS}`)]
+  for (const key of keys) {
+    const callTime = now()
+    try {
+      const res = await s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: key }))
+      history.push({ client: o.clients, key, kind: 'get', value: valueOf(Buffer.from(await res.Body!.transformToByteArray()), o.objectBytes, anomalies, key), callTime, returnTime: now() })
+    } catch (err) {
+      if ((err as Error).name !== 'NoSuchKey') throw err
+      history.push({ client: o.clients, key, kind: 'get', value: '', callTime, returnTime: now() })
+    }
+  }
+  for (const s of s3s) s.destroy()
+  return { anomalies, errors }
+}
+
+/** Puts of a value acknowledged in `history` that were called at or after `since` (performance.now()). */
+export function ackedPutsSince(history: readonly Operation[], since: number): number {
+  return history.filter((h) => h.kind === 'put' && h.value !== '' && h.callTime >= since && h.returnTime !== Infinity).length
+}
+
+/**
+ * Keys whose last write was acknowledged after every other write to it returned, yet the
+ * final read does not show it: acknowledged writes lost. (The checker finds these too; this
+ * names them plainly.)
+ */
+export function lostWrites(history: readonly Operation[], finalClient: number): string[] {
+  const lost: string[] = []
+  const byKey = new Map<string, Operation[]>()
+  for (const h of history) {
+    let l = byKey.get(h.key)
+    if (l === undefined) byKey.set(h.key, (l = []))
+    l.push(h)
+  }
+  for (const [key, ops] of byKey) {
+    const final = ops.find((h) => h.client === finalClient && h.kind === 'get')
+    const writes = ops.filter((h) => h.kind === 'put')
+    const last = writes.reduce<Operation | undefined>((a, w) => (a === undefined || w.returnTime > a.returnTime ? w : a), undefined)
+    if (final === undefined || last === undefined || last.returnTime === Infinity) continue
+    if (writes.some((w) => w !== last && w.returnTime > last.callTime)) continue
+    if (final.value !== last.value) lost.push(`${key}: acknowledged ${JSON.stringify(last.value)}, reads ${JSON.stringify(final.value)}`)
+  }
+  return lost
+}

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { Agent, request, type Dispatcher } from 'undici'
 import { O3Error, fromWire } from '../errors.ts'
-import { RPC_FAILOVER_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
+import { RPC_FAILOVER_MS_MAX, RPC_GROUP_BACKOFF_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
 let sharedAgent: Agent | undefined
 
@@ -77,6 +77,7 @@ export class RpcClient {
     // One address: a few tries. A group: until a new leader had time to be elected.
     const deadline = Date.now() + (this.addresses.length > 1 ? RPC_FAILOVER_MS_MAX : 0)
     let last: O3Error | undefined
+    let followedHint = false
     for (let attempt = 0; ; attempt++) {
       const address = this.addresses[this.current % this.addresses.length]
       try {
@@ -87,15 +88,23 @@ export class RpcClient {
         // another member of a group. (One address keeps the old rule: retried if resendable.)
         const didNothing = this.addresses.length > 1 && (last.code === 'NOT_LEADER' || isRefused(err))
         if (!last.spec.retry || !(resendable || didNothing)) throw last
-        if (last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)) {
-          this.current = this.addresses.indexOf(last.leader)
-        } else {
-          this.current++
-        }
+        const hinted = last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)
+        if (hinted) this.current = this.addresses.indexOf(last.leader!)
+        else this.current++
         if (attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) {
           throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')})`, { leader: last.leader, node: last.node })
         }
-        await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)))
+        // A member that names the leader is followed at once (but not twice in a row: two
+        // stale hints could send the call back and forth). In a group, the pause grows per
+        // round of members and stays short, as an election takes a few hundred ms; alone, up to 1 s.
+        if (hinted && !followedHint) {
+          followedHint = true
+          continue
+        }
+        followedHint = false
+        await sleep(this.addresses.length > 1
+          ? Math.min(RPC_GROUP_BACKOFF_MS_MAX, 25 * 2 ** Math.min(Math.floor(attempt / this.addresses.length), 4))
+          : Math.min(1000, 50 * 2 ** Math.min(attempt, 5)))
       }
     }
   }

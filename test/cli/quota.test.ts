@@ -8,33 +8,16 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { UsageError } from '../../cli/args.ts'
 import { parseNamespaceQuota, parseSpaceQuota } from '../../cli/sh.ts'
 import type { BucketInfo, VolumeInfo } from '../../core/om-wire.ts'
-import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
+import { randomBytes } from '../cluster/mini-cluster.ts'
+import { CliCluster } from './o3-cli.ts'
 
-const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
-const work = mkdtempSync(join(tmpdir(), 'o3-cli-quota-'))
-let cluster: Awaited<ReturnType<typeof startMiniCluster>>
-
-interface Run { code: number; stdout: string; stderr: string }
-function run(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
-    })
-  })
-}
-async function json<T>(...args: string[]): Promise<T> {
-  const r = await run(...args, '--json')
-  assert.is(r.code, 0, r.stderr)
-  return JSON.parse(r.stdout) as T
-}
+const cli = new CliCluster('o3-cli-quota-', { datanodes: 1 })
+const { work, run, json } = cli
 /** A command that must fail: its exit code, and its one line on stderr matching `pattern`. */
 async function fails(code: number, pattern: RegExp, ...args: string[]): Promise<void> {
   const r = await run(...args)
@@ -43,13 +26,8 @@ async function fails(code: number, pattern: RegExp, ...args: string[]): Promise<
   assert.match(r.stderr, pattern, r.stderr)
 }
 
-test.before(async () => {
-  cluster = await startMiniCluster({ datanodes: 1 })
-})
-test.after(async () => {
-  await cluster.dispose()
-  rmSync(work, { recursive: true, force: true })
-})
+test.before(cli.start)
+test.after(cli.stop)
 
 test('parseSpaceQuota() reads B, KB, MB, GB, TB, PB as powers of 1024, as Ozone\'s OzoneQuota', () => {
   const cases: [string, number][] = [

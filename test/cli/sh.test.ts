@@ -5,38 +5,16 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
+import { randomBytes } from '../cluster/mini-cluster.ts'
+import { CliCluster } from './o3-cli.ts'
 
-const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
-const work = mkdtempSync(join(tmpdir(), 'o3-cli-'))
-let cluster: Awaited<ReturnType<typeof startMiniCluster>>
+const cli = new CliCluster('o3-cli-')
+const { work, run, json } = cli
 
-interface Run { code: number; stdout: string; stderr: string }
-function run(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
-    })
-  })
-}
-async function json<T>(...args: string[]): Promise<T> {
-  const r = await run(...args, '--json')
-  assert.is(r.code, 0, r.stderr)
-  return JSON.parse(r.stdout) as T
-}
-
-test.before(async () => {
-  cluster = await startMiniCluster()
-})
-test.after(async () => {
-  await cluster.dispose()
-  rmSync(work, { recursive: true, force: true })
-})
+test.before(cli.start)
+test.after(cli.stop)
 
 test('o3 sh volume and bucket create/info/list/delete', async () => {
   assert.is((await run('sh', 'volume', 'create', '/vol1')).code, 0)

@@ -6,62 +6,20 @@
  * datanodes in this process on loopback ports, LMDB in a temporary directory. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadConfig, type O3Config } from '../../core/config.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import { OzoneManager } from '../../control/om/index.ts'
-import { StorageContainerManager } from '../../control/scm/index.ts'
-import { Datanode } from '../../datapath/datanode/index.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { freePort, randomBytes, until } from '../helpers.ts'
+import { OmGroup } from './om-group.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'o3-om-ha-'))
-const base = loadConfig({ env: {}, overrides: { 'scm.dir': join(dir, 'scm'), 'scm.safemode.minDatanodes': 3, 'client.replication': 'RATIS/ONE', 'datanode.heartbeatIntervalMs': 200 } })
-const scm = new StorageContainerManager({ config: base, port: 0 })
-const datanodes: Datanode[] = []
-const oms = new Map<string, OzoneManager>()
-let omConfigs = new Map<string, O3Config>()
+const g = new OmGroup('o3-om-ha-')
+const { scm, oms, startOm, addressOf, leaderName } = g
 let client: O3Client
 
-async function startOm(name: string): Promise<OzoneManager> {
-  const om = new OzoneManager({ config: omConfigs.get(name)!, scmAddress: scm.address })
-  oms.set(name, om)
-  await om.start()
-  return om
-}
-
-const addressOf = (name: string) => omConfigs.get(name)!['om.address']
-
-async function leaderName(): Promise<string> {
-  return until('an OM leader', () => [...oms.entries()].find(([, om]) => (om as unknown as { ha: { isLeader(): boolean } }).ha.isLeader())?.[0])
-}
-
-/** A digest of every table of an OM's state database, but the Raft bookkeeping. */
-function digest(om: OzoneManager): string {
-  const t = (om as unknown as { t: Record<string, { getRange(): Iterable<{ key: unknown; value: unknown }> }> }).t
-  const h = createHash('sha256')
-  for (const [name, table] of Object.entries(t).sort(([a], [b]) => a.localeCompare(b))) {
-    h.update(name)
-    for (const { key, value } of table.getRange()) h.update(JSON.stringify([key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key, value]))
-  }
-  return h.digest('hex')
-}
-
 test.before(async () => {
-  await scm.start()
-  for (let i = 1; i <= 3; i++) {
-    const dn = new Datanode({ config: { ...base, 'datanode.dirs': join(dir, `dn${i}`) }, port: 0, scmAddress: scm.address })
-    await dn.start()
-    datanodes.push(dn)
-  }
+  await g.startScmAndDatanodes()
   const ports = await Promise.all([1, 2, 3].map(async () => [await freePort(), await freePort()]))
   const nodes = ports.map(([rpc, raft], i) => `om${i + 1}@127.0.0.1:${rpc}:${raft}`).join(',')
-  omConfigs = new Map([1, 2, 3].map((i) => [`om${i}`, {
-    ...base, 'om.dir': join(dir, `om${i}`), 'om.nodes': nodes, 'om.id': `om${i}`, 'om.address': `127.0.0.1:${ports[i - 1][0]}`,
-  }]))
+  for (const i of [1, 2, 3]) g.omConfigs.set(`om${i}`, g.omConfig(`om${i}`, nodes, ports[i - 1][0]))
   await Promise.all([1, 2, 3].map((i) => startOm(`om${i}`)))
   client = new O3Client({ om: [1, 2, 3].map((i) => addressOf(`om${i}`)).join(','), scm: scm.address })
   await until('out of safemode', async () => !(await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode || undefined)
@@ -91,10 +49,7 @@ test('the leader stops: the others elect a new one, the client fails over, no ac
   for (let i = 0; i < 10; i++) assert.ok((await client.getKey('vol', 'bkt', `k${i}`)).equals(randomBytes(3000 + i, i)), `k${i}`)
   // Restart the stopped OM: it catches up from the leader and holds the same tables.
   await startOm(old)
-  await until('the restarted OM caught up', () => {
-    const digests = [...oms.values()].map(digest)
-    return digests.every((d) => d === digests[0]) || undefined
-  })
+  await g.converged('the restarted OM caught up')
 })
 
 test('a commitKey retried with the same caller id, even at a new leader, commits once and answers the same', async () => {
@@ -103,10 +58,7 @@ test('a commitKey retried with the same caller id, even at a new leader, commits
   const open = await rpc.call<{ clientId: string; blocks: { blockId: unknown }[] }>('openKey', { volume: 'vol', bucket: 'bkt', key: 'once', sizeBytes: 0 })
   const caller = { client: 'test-client', call: 1 }
   const first = await rpc.call<{ objectId: number }>('commitKey', { clientId: open.clientId, blocks: [], size: 0, caller })
-  await until('replicated', () => {
-    const digests = [...oms.values()].map(digest)
-    return digests.every((d) => d === digests[0]) || undefined
-  })
+  await g.converged('replicated')
   await oms.get(leader)!.stop()
   oms.delete(leader)
   await leaderName()
@@ -117,11 +69,6 @@ test('a commitKey retried with the same caller id, even at a new leader, commits
   await startOm(leader)
 })
 
-test.after(async () => {
-  for (const om of oms.values()) await om.stop()
-  for (const dn of datanodes) await dn.stop()
-  await scm.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+test.after(() => g.stop())
 
 test.run()

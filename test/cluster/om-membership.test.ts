@@ -7,65 +7,20 @@
  * datanodes in this process on loopback ports, LMDB in a temporary directory. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadConfig, type O3Config } from '../../core/config.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import { OzoneManager } from '../../control/om/index.ts'
-import { StorageContainerManager } from '../../control/scm/index.ts'
-import { Datanode } from '../../datapath/datanode/index.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { groupRoles } from '../../cli/group-admin.ts'
 import { errorCode, freePort, randomBytes, until } from '../helpers.ts'
+import { haOf as ha, OmGroup } from './om-group.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'o3-om-members-'))
-const base = loadConfig({ env: {}, overrides: { 'scm.dir': join(dir, 'scm'), 'scm.safemode.minDatanodes': 3, 'client.replication': 'RATIS/ONE', 'datanode.heartbeatIntervalMs': 200 } })
-const scm = new StorageContainerManager({ config: base, port: 0 })
-const datanodes: Datanode[] = []
-const oms = new Map<string, OzoneManager>()
-const omConfigs = new Map<string, O3Config>()
+const g = new OmGroup('o3-om-members-')
+const { scm, oms, omConfigs, startOm, stopOm, addressOf, leaderName } = g
 let client: O3Client
 /** Every key a writer had acknowledged, with its seed. */
 const acked = new Map<string, number>()
 
-async function startOm(name: string): Promise<OzoneManager> {
-  const om = new OzoneManager({ config: omConfigs.get(name)!, scmAddress: scm.address })
-  await om.start()
-  oms.set(name, om)
-  return om
-}
-
-async function stopOm(name: string): Promise<void> {
-  await oms.get(name)!.stop()
-  oms.delete(name)
-}
-
-const addressOf = (name: string) => omConfigs.get(name)!['om.address']
-const ha = (om: OzoneManager) => (om as unknown as { ha: { isLeader(): boolean; raft: { status(): { confState: { voters: number[]; learners: number[] } } } } }).ha
-
-async function leaderName(): Promise<string> {
-  return until('an OM leader', () => [...oms.entries()].find(([, om]) => ha(om).isLeader())?.[0])
-}
-
-/** A digest of every table of an OM's state database, but the Raft bookkeeping. */
-function digest(om: OzoneManager): string {
-  const t = (om as unknown as { t: Record<string, { getRange(): Iterable<{ key: unknown; value: unknown }> }> }).t
-  const h = createHash('sha256')
-  for (const [name, table] of Object.entries(t).sort(([a], [b]) => a.localeCompare(b))) {
-    h.update(name)
-    for (const { key, value } of table.getRange()) h.update(JSON.stringify([key instanceof Uint8Array ? Buffer.from(key).toString('hex') : key, value]))
-  }
-  return h.digest('hex')
-}
-
-async function converged(what: string): Promise<void> {
-  await until(what, () => {
-    const digests = [...oms.values()].map(digest)
-    return digests.every((d) => d === digests[0]) || undefined
-  }, 30_000)
-}
+/** Every running OM holds the same tables (members that join take longer). */
+const converged = (what: string) => g.converged(what, 30_000)
 
 /** Writes keys until `stop()`; every acknowledged one is recorded. */
 function writer(prefix: string): { stop(): Promise<number> } {
@@ -86,25 +41,17 @@ async function allAckedReadable(): Promise<void> {
   for (const [key, seed] of acked) assert.ok((await client.getKey('vol', 'bkt', key)).equals(randomBytes(1000 + (seed % 7), seed)), key)
 }
 
-async function omConfig(name: string, nodes: string, rpcPort: number, extra: Partial<O3Config> = {}): Promise<O3Config> {
-  return { ...base, 'om.dir': join(dir, name), 'om.nodes': nodes, 'om.id': name, 'om.address': `127.0.0.1:${rpcPort}`, ...extra }
-}
 
 const ports = new Map<string, [number, number]>()
 const spec = (name: string) => `${name}@127.0.0.1:${ports.get(name)![0]}:${ports.get(name)![1]}`
 
 test.before(async () => {
-  await scm.start()
-  for (let i = 1; i <= 3; i++) {
-    const dn = new Datanode({ config: { ...base, 'datanode.dirs': join(dir, `dn${i}`) }, port: 0, scmAddress: scm.address })
-    await dn.start()
-    datanodes.push(dn)
-  }
+  await g.startScmAndDatanodes()
   for (const name of ['om1', 'om2', 'om3', 'om4']) ports.set(name, [await freePort(), await freePort()])
   const founders = ['om1', 'om2', 'om3'].map(spec).join(',')
-  for (const name of ['om1', 'om2', 'om3']) omConfigs.set(name, await omConfig(name, founders, ports.get(name)![0]))
+  for (const name of ['om1', 'om2', 'om3']) omConfigs.set(name, g.omConfig(name, founders, ports.get(name)![0]))
   // The new OM's settings list the group and itself; the founders' never name it.
-  omConfigs.set('om4', await omConfig('om4', ['om1', 'om2', 'om3', 'om4'].map(spec).join(','), ports.get('om4')![0], { 'om.bootstrap': 1 }))
+  omConfigs.set('om4', g.omConfig('om4', ['om1', 'om2', 'om3', 'om4'].map(spec).join(','), ports.get('om4')![0], { 'om.bootstrap': 1 }))
   await Promise.all(['om1', 'om2', 'om3'].map(startOm))
   client = new O3Client({ om: ['om1', 'om2', 'om3', 'om4'].map(addressOf).join(','), scm: scm.address })
   await until('out of safemode', async () => !(await client.admin<{ inSafeMode: boolean }>('safemodeStatus')).inSafeMode || undefined)
@@ -215,7 +162,7 @@ test('every member restarted after the changes still knows the membership and ea
 
 test('an add that stopped after its book entry resumes with the id the new node took from it', async () => {
   ports.set('om5', [await freePort(), await freePort()])
-  omConfigs.set('om5', await omConfig('om5', ['om1', 'om3', 'om4', 'om5'].map(spec).join(','), ports.get('om5')![0], { 'om.bootstrap': 1 }))
+  omConfigs.set('om5', g.omConfig('om5', ['om1', 'om3', 'om4', 'om5'].map(spec).join(','), ports.get('om5')![0], { 'om.bootstrap': 1 }))
   const leader = oms.get(await leaderName())!
   // The first half of an add (the leader lost its leadership, say, before the learner).
   const book = (leader as unknown as { ha: { submit(name: string, args: unknown): Promise<unknown>; recordedMembers(): { id: number; name: string; removed?: boolean }[] } }).ha
@@ -231,11 +178,6 @@ test('an add that stopped after its book entry resumes with the id the new node 
   assert.equal((await groupRoles('OM', [addressOf('om1')])).map((r) => [r.name, r.id]), [['om1', 1], ['om3', 3], ['om4', 4], ['om5', 7]])
 })
 
-test.after(async () => {
-  for (const om of oms.values()) await om.stop()
-  for (const dn of datanodes) await dn.stop()
-  await scm.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+test.after(() => g.stop())
 
 test.run()

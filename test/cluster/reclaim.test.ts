@@ -24,7 +24,7 @@ import { blockIdString, type ContainerId, type LocalId } from '../../core/wire.t
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
-import { errorCode } from '../helpers.ts'
+import { errorCode, until } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const CHUNK = 64 * KiB
@@ -101,10 +101,10 @@ async function untilReclaimed(cluster: Cluster, dataDir: string, client: O3Clien
 
 /** Waits until `n` more unreferenced `.block` files than `before` are on disk, each at least `bytes` long. */
 async function untilWritten(dataDir: string, before: Set<string>, n: number, bytes: number): Promise<string[]> {
-  return untilAsync(`${n} new block files of ${bytes} bytes`, async () => {
+  return until(`${n} new block files of ${bytes} bytes`, async () => {
     const fresh = walk(dataDir).filter((f) => f.endsWith('.block') && !before.has(f) && sizeOf(f) >= bytes)
     return fresh.length >= n ? fresh : undefined
-  })
+  }, 20_000, 50)
 }
 
 const blockFiles = (dataDir: string) => new Set(walk(dataDir).filter((f) => f.endsWith('.block')))
@@ -148,7 +148,7 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
   // writes after it are the last change the datanodes see before the restart.
   const gone = await client.putKey('vol', 'three', 'gone', randomBytes(200 * KiB, 4))
   await client.deleteKey('vol', 'three', 'gone')
-  await untilAsync('the deleted key\'s blocks gone from every datanode', async () => {
+  await until('the deleted key\'s blocks gone from every datanode', async () => {
     for (const dn of cluster.datanodes) {
       const rpc = new RpcClient('Datanode', dn!.address)
       for (const l of gone.locations) {
@@ -157,7 +157,7 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
       }
     }
     return true
-  })
+  }, 20_000, 50)
   const keys = [
     await put('three', 'big', randomBytes(600 * KiB, 1)), // three blocks: 256 + 256 + 88 KiB
     await put('three', 'small', randomBytes(100, 2)), // packed inline in LMDB
@@ -175,10 +175,10 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
   const counts = (r: ReplicaRow) => ({ blockCount: r.blockCount, usedBytes: r.usedBytes })
   // Before the restart: every replica reports what the keys hold (the deletion has run).
   for (const [id, want] of expected) {
-    await untilAsync(`container ${id} reported with ${want.blockCount} blocks, ${want.usedBytes} bytes`, async () => {
+    await until(`container ${id} reported with ${want.blockCount} blocks, ${want.usedBytes} bytes`, async () => {
       const rs = await replicas(id)
       return rs.length === 3 && rs.every((r) => r.blockCount === want.blockCount && r.usedBytes === want.usedBytes) ? true : undefined
-    })
+    }, 20_000, 50)
   }
 
   const dn = cluster.datanodes[0]!
@@ -186,10 +186,10 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
   const restartedAtMs = Date.now()
   await cluster.startDatanode(0)
   for (const [id, want] of expected) {
-    const r = await untilAsync(`a report of container ${id} from the restarted datanode`, async () => {
+    const r = await until(`a report of container ${id} from the restarted datanode`, async () => {
       const mine = (await replicas(id)).find((x) => x.datanodeId === dn.id)
       return mine !== undefined && mine.reportedAtMs > restartedAtMs ? mine : undefined
-    })
+    }, 20_000, 50)
     assert.equal(counts(r), want, `container ${id} as the SCM sees it after the restart`)
   }
   // The datanode's own view agrees.
@@ -246,10 +246,10 @@ test('a deletion outlives an SCM restart and reaches a datanode that was down', 
   await cluster.stopDatanode(index)
   await client.deleteKey('vol', 'one', 'late')
   // The OM has handed the blocks to the SCM (its deleted table is empty)...
-  await untilAsync('the OM to hand the deleted blocks to the SCM', async () => {
+  await until('the OM to hand the deleted blocks to the SCM', async () => {
     const prom = await (await fetch(`http://${cluster.omAddress}/prom`)).text()
     return /^o3_om_deleted_pending\{[^}]*\} 0$/m.test(prom) ? true : undefined
-  })
+  }, 20_000, 50)
   // ...and the SCM restarts on the same port and directory before the datanode is back.
   const port = cluster.scm.port
   await cluster.scm.stop()
@@ -257,7 +257,7 @@ test('a deletion outlives an SCM restart and reaches a datanode that was down', 
   await cluster.scm.start()
   await cluster.startDatanode(index)
   await cluster.waitOutOfSafeMode()
-  await untilAsync(`block file ${file} deleted`, async () => (existsSync(file) ? undefined : true))
+  await until(`block file ${file} deleted`, async () => (existsSync(file) ? undefined : true), 20_000, 50)
   await untilReclaimed(cluster, dataDir, client, ['three', 'one'])
   await assertReadable()
 })
@@ -318,16 +318,5 @@ expiry('open keys that expire leave no block file and no block record behind', a
     rmSync(dir, { recursive: true, force: true })
   }
 })
-
-/** `until` for an async check. */
-async function untilAsync<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await check()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 expiry.run()

@@ -10,11 +10,10 @@
  */
 import { availableParallelism } from 'node:os'
 import { runSeedsParallel } from './parallel.ts'
-import { buildMutant, loadMutants } from './mutants/apply.ts'
+import { buildNamedMutant } from './mutants/apply.ts'
 import { replay, replayOm } from './run.ts'
 import type { RaftModule, SimResult } from './simulator.ts'
 import type { OmModules } from './om.ts'
-import { buildOmMutant } from './mutants/apply.ts'
 
 function parse(argv: string[]): Map<string, string> {
   const out = new Map<string, string>()
@@ -46,20 +45,7 @@ let raft: RaftModule | undefined
 let om: OmModules | undefined
 const omMode = args.has('om')
 const mutantName = args.get('mutant')
-if (mutantName !== undefined) {
-  const mutant = loadMutants().find((m) => m.name === mutantName)
-  if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${mutantName}`)
-  if (mutant.om === true !== omMode) throw new RangeError(`Cannot run sim: mutant ${mutantName} ${mutant.om === true ? 'needs' : 'does not run with'} --om`)
-  if (mutant.om === true) {
-    const built = await buildOmMutant(mutant)
-    om = built.om
-    process.on('exit', built.dispose)
-  } else {
-    const built = await buildMutant(mutant)
-    raft = built.raft
-    process.on('exit', built.dispose)
-  }
-}
+if (mutantName !== undefined) ({ raft, om } = await buildNamedMutant(mutantName, omMode))
 const replayOne = (seed: number, n?: 3 | 5): Promise<SimResult> | SimResult =>
   omMode ? replayOm({ seed, nodes: n, om, faultTicks: ticks }) : replay({ seed, nodes: n, raft, faultTicks: ticks, storageFaults, lostFsync })
 

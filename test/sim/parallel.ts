@@ -5,7 +5,7 @@
  * Node-only (worker_threads); the test suite runs seeds on one thread through run.ts.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import { buildMutant, buildOmMutant, loadMutants } from './mutants/apply.ts'
+import { buildNamedMutant } from './mutants/apply.ts'
 import { realOm, type OmModules } from './om.ts'
 import { nodesFor, OM_FAULT_TICKS } from './run.ts'
 import { runOmSimulation, runSimulation, type RaftModule, type SimResult } from './simulator.ts'
@@ -68,17 +68,9 @@ if (!isMainThread && parentPort !== null) {
   let core: RaftModule = raft
   let om: OmModules = realOm
   if (range.mutant !== undefined) {
-    const mutant = loadMutants().find((m) => m.name === range.mutant)
-    if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${range.mutant}`)
-    if (mutant.om === true) {
-      const built = await buildOmMutant(mutant)
-      om = built.om
-      process.on('exit', built.dispose)
-    } else {
-      const built = await buildMutant(mutant)
-      core = built.raft
-      process.on('exit', built.dispose)
-    }
+    const built = await buildNamedMutant(range.mutant)
+    core = built.raft ?? core
+    om = built.om ?? om
   }
   port.on('message', async (m: ToWorker) => {
     if (m.kind === 'exit') {

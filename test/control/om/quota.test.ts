@@ -7,66 +7,15 @@
  * which must answer alike and end with identical tables. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { open, type RootDatabase } from 'lmdb'
-import { loadConfig } from '../../../core/config.ts'
 import { O3Error } from '../../../core/errors.ts'
-import type { AllocatedBlock, ContainerId, LocalId, PipelineId } from '../../../core/wire.ts'
 import type { BucketInfo, KeyInfo, OpenKeyResult, VolumeInfo } from '../../../core/om-wire.ts'
-import type { ReplicatedRequest } from '../../../control/ha/replicated-service.ts'
-import { omRequests } from '../../../control/om/requests/index.ts'
 import { MULTIPART_VOLUME, replicatedBytes, S3_VOLUME } from '../../../control/om/quota.ts'
-import { openOmTables, type OmTables } from '../../../control/om/tables.ts'
 import { MULTIPART_VOLUME as GATEWAY_MULTIPART_VOLUME, S3_VOLUME as GATEWAY_S3_VOLUME } from '../../../datapath/s3/index.ts'
 import { errorCode } from '../../helpers.ts'
+import { digest, OmReplicas } from './replicas.ts'
 
-const root = mkdtempSync(join(tmpdir(), 'o3-om-quota-'))
-const config = loadConfig({ env: {} })
-let nextLocal = 1
-const blocksFor = async (replication: string, count: number): Promise<AllocatedBlock[]> => Array.from({ length: count }, () => ({
-  blockId: { containerId: 1 as ContainerId, localId: nextLocal++ as LocalId },
-  pipeline: { id: 'p1' as PipelineId, replication, state: 'OPEN', nodes: [{ id: 'dn-00000001' as never, address: '127.0.0.1:9901' }], createdAtMs: 1 },
-}))
-
-interface Replica { db: RootDatabase; t: OmTables; requests: Map<string, ReplicatedRequest<unknown, unknown, unknown>> }
-function replica(name: string): Replica {
-  const db = open({ path: join(root, `${name}.mdb`) })
-  const r: Replica = { db, t: openOmTables(db), requests: new Map() }
-  for (const q of omRequests({ tables: () => r.t, config, blocksFor })) r.requests.set(q.name, q)
-  return r
-}
-const leader = replica('leader')
-const follower = replica('follower')
-let index = 0
-
-/** Prepares `args` on the leader; the payload to apply later (a Raft entry in flight). */
-async function prepare(name: string, args: unknown): Promise<unknown> {
-  return JSON.parse(JSON.stringify(await leader.requests.get(name)!.prepare(args, leader.db))) as unknown
-}
-
-/** Applies a prepared entry on both replicas, which must answer alike. */
-function apply(name: string, payload: unknown): unknown {
-  const at = { index: ++index, term: 1 }
-  const outcome = (r: Replica) => {
-    try {
-      return { ok: r.db.transactionSync(() => r.requests.get(name)!.apply(r.db, payload, at)) }
-    } catch (err) {
-      assert.instance(err, O3Error)
-      return { error: (err as O3Error).code, message: (err as O3Error).message }
-    }
-  }
-  const a = outcome(leader)
-  assert.equal(outcome(follower), a, `${name}: both replicas answer alike`)
-  if ('error' in a) throw new O3Error(a.error as never, a.message!)
-  return a.ok
-}
-
-async function run(name: string, args: unknown): Promise<unknown> {
-  return apply(name, await prepare(name, args))
-}
+const om = new OmReplicas('o3-om-quota-')
+const { leader, follower, prepare, apply, run } = om
 
 /** Opens a key of `size` bytes (declared) and commits it. */
 async function put(volume: string, bucket: string, key: string, size: number): Promise<KeyInfo> {
@@ -76,12 +25,6 @@ async function put(volume: string, bucket: string, key: string, size: number): P
 
 const bucket = (v: string, b: string): BucketInfo => leader.t.buckets.get(`${v}/${b}`)!
 const usage = (v: string, b: string) => [bucket(v, b).usedBytes, bucket(v, b).usedNamespace]
-
-function digest(r: Replica): string {
-  const h = createHash('sha256')
-  for (const table of Object.values(r.t)) for (const { key, value } of table.getRange()) h.update(JSON.stringify([key, value]))
-  return h.digest('hex')
-}
 
 test('replicatedBytes() counts replicas as Ozone\'s QuotaUtil: x1, x3, EC data plus parity cells', () => {
   assert.is(replicatedBytes(1000, 'RATIS/ONE'), 1000)
@@ -261,10 +204,6 @@ test('both replicas hold identical tables after every quota request', () => {
   assert.is(digest(follower), digest(leader))
 })
 
-test.after(async () => {
-  await leader.db.close()
-  await follower.db.close()
-  rmSync(root, { recursive: true, force: true })
-})
+test.after(om.close)
 
 test.run()

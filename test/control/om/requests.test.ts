@@ -5,63 +5,14 @@
  * prepare once, then apply the same payloads to two real LMDB databases in a temp dir. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { open, type RootDatabase } from 'lmdb'
-import { loadConfig } from '../../../core/config.ts'
-import { O3Error } from '../../../core/errors.ts'
-import type { AllocatedBlock, ContainerId, LocalId, PipelineId } from '../../../core/wire.ts'
+import type { AllocatedBlock } from '../../../core/wire.ts'
 import type { OpenKeyResult, KeyInfo } from '../../../core/om-wire.ts'
-import type { ReplicatedRequest } from '../../../control/ha/replicated-service.ts'
-import { omRequests } from '../../../control/om/requests/index.ts'
-import { openOmTables, type OmTables } from '../../../control/om/tables.ts'
 import { errorCode } from '../../helpers.ts'
+import { digest, OmReplicas } from './replicas.ts'
 
-const root = mkdtempSync(join(tmpdir(), 'o3-om-requests-'))
-const config = loadConfig({ env: {} })
-let nextLocal = 1
-/** The SCM's part in prepare: fresh block ids on one pipeline. */
-const blocksFor = async (_replication: string, count: number): Promise<AllocatedBlock[]> => Array.from({ length: count }, () => ({
-  blockId: { containerId: 1 as ContainerId, localId: nextLocal++ as LocalId },
-  pipeline: { id: 'p1' as PipelineId, replication: 'RATIS/ONE', state: 'OPEN', nodes: [{ id: 'dn-00000001' as never, address: '127.0.0.1:9901' }], createdAtMs: 1 },
-}))
-
-interface Replica { db: RootDatabase; t: OmTables; requests: Map<string, ReplicatedRequest<unknown, unknown, unknown>> }
-function replica(name: string): Replica {
-  const db = open({ path: join(root, `${name}.mdb`) })
-  const r: Replica = { db, t: openOmTables(db), requests: new Map() }
-  for (const q of omRequests({ tables: () => r.t, config, blocksFor })) r.requests.set(q.name, q)
-  return r
-}
-const leader = replica('leader')
-const follower = replica('follower')
-let index = 0
-
-/** Prepare on the leader, then apply the same entry on both replicas; both must agree. */
-async function run(name: string, args: unknown): Promise<unknown> {
-  const payload = JSON.parse(JSON.stringify(await leader.requests.get(name)!.prepare(args, leader.db))) as unknown
-  const at = { index: ++index, term: 1 }
-  const outcome = (r: Replica) => {
-    try {
-      return { ok: r.db.transactionSync(() => r.requests.get(name)!.apply(r.db, payload, at)) }
-    } catch (err) {
-      assert.instance(err, O3Error)
-      return { error: (err as O3Error).code }
-    }
-  }
-  const a = outcome(leader)
-  assert.equal(outcome(follower), a, `${name}: both replicas answer alike`)
-  if ('error' in a) throw new O3Error(a.error as never, `${name} refused`)
-  return a.ok
-}
-
-function digest(r: Replica): string {
-  const h = createHash('sha256')
-  for (const table of Object.values(r.t)) for (const { key, value } of table.getRange()) h.update(JSON.stringify([key, value]))
-  return h.digest('hex')
-}
+// The SCM's part in prepare hands out blocks on a RATIS/ONE pipeline.
+const om = new OmReplicas('o3-om-requests-', 'RATIS/ONE')
+const { leader, follower, run } = om
 
 test('volumes and buckets: created once, the bucket owned by its volume\'s owner unless named', async () => {
   assert.is((await run('createVolume', { volume: 'vol', owner: 'alice' }) as { owner: string }).owner, 'alice')
@@ -91,7 +42,7 @@ test('a block allocated for an open key that vanished meanwhile goes to the dele
   const payload = JSON.parse(JSON.stringify(await leaderRequest.prepare({ clientId: o.clientId }, leader.db))) as { block: AllocatedBlock }
   await run('abortKey', { clientId: o.clientId })
   const deletedBefore = [...leader.t.deleted.getRange()].length
-  for (const r of [leader, follower]) assert.equal(r.db.transactionSync(() => r.requests.get('allocateBlock')!.apply(r.db, payload, { index: ++index, term: 1 })), { lost: true })
+  for (const r of [leader, follower]) assert.equal(r.db.transactionSync(() => r.requests.get('allocateBlock')!.apply(r.db, payload, { index: ++om.index, term: 1 })), { lost: true })
   const deleted = [...leader.t.deleted.getRange()].map((e) => e.value)
   assert.is(deleted.length, deletedBefore + 1)
   assert.equal(deleted.at(-1)!.blocks, [payload.block.blockId])
@@ -135,23 +86,19 @@ test('deleteKey and renameKey decide in apply whether the key exists: a leader w
     await run('commitKey', { clientId: o.clientId, blocks: [{ blockId: o.blocks[0].blockId, length: 3 }], size: 3 })
   }
   for (const r of [leader, follower]) {
-    const at = { index: ++index, term: 1 }
+    const at = { index: ++om.index, term: 1 }
     r.db.transactionSync(() => r.requests.get('deleteKey')!.apply(r.db, del, at))
     r.db.transactionSync(() => r.requests.get('renameKey')!.apply(r.db, ren, { index: at.index + 1, term: 1 }))
     assert.is(r.t.keys.get(new TextEncoder().encode('vol/bkt/lagging')), undefined)
     assert.is(r.t.keys.get(new TextEncoder().encode('vol/bkt/moved'))?.name, 'moved')
   }
-  index++
+  om.index++
   assert.is(await errorCode(run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'lagging' })), 'KEY_NOT_FOUND')
   assert.is(await errorCode(run('renameKey', { volume: 'vol', bucket: 'bkt', key: 'lagging2', toKey: 'x' })), 'KEY_NOT_FOUND')
   await run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'moved' })
   assert.is(digest(follower), digest(leader))
 })
 
-test.after(async () => {
-  await leader.db.close()
-  await follower.db.close()
-  rmSync(root, { recursive: true, force: true })
-})
+test.after(om.close)
 
 test.run()

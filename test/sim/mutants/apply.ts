@@ -82,3 +82,23 @@ export async function buildMutant(mutant: Mutant): Promise<{ raft: RaftModule; d
   const raft = (await import(pathToFileURL(join(raftDir, 'index.js')).href)) as RaftModule
   return { raft, dispose: () => rmSync(dir, { recursive: true, force: true }) }
 }
+
+/**
+ * Builds the mutant named `name` for a process that runs seeds with it (the sim CLI and its
+ * worker threads): its Raft core or its OM code, whichever it plants a bug in, removed when
+ * the process exits. `om`, when given, is whether the seeds run `--om`; a mutant of the other
+ * kind is refused before anything is built.
+ */
+export async function buildNamedMutant(name: string, om?: boolean): Promise<{ raft?: RaftModule; om?: OmModules }> {
+  const mutant = loadMutants().find((m) => m.name === name)
+  if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${name}`)
+  if (om !== undefined && mutant.om === true !== om) throw new RangeError(`Cannot run sim: mutant ${name} ${mutant.om === true ? 'needs' : 'does not run with'} --om`)
+  if (mutant.om === true) {
+    const built = await buildOmMutant(mutant)
+    process.on('exit', built.dispose)
+    return { om: built.om }
+  }
+  const built = await buildMutant(mutant)
+  process.on('exit', built.dispose)
+  return { raft: built.raft }
+}

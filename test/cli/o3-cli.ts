@@ -1,0 +1,48 @@
+/** @module
+ * What the CLI suites share: bin/o3.js run as a child process against one in-process mini
+ * cluster on free ports (started in test.before, disposed in test.after), and a temp work dir.
+ */
+import * as assert from 'uvu/assert'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startMiniCluster } from '../cluster/mini-cluster.ts'
+
+const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
+
+export interface Run { code: number; stdout: string; stderr: string }
+
+/** The cluster and the commands against it; the members are arrows, so they can be passed bare. */
+export class CliCluster {
+  readonly work: string
+  private cluster!: Awaited<ReturnType<typeof startMiniCluster>>
+
+  constructor(workPrefix: string, private readonly options: Parameters<typeof startMiniCluster>[0] = {}) {
+    this.work = mkdtempSync(join(tmpdir(), workPrefix))
+  }
+
+  readonly start = async (): Promise<void> => {
+    this.cluster = await startMiniCluster(this.options)
+  }
+
+  readonly stop = async (): Promise<void> => {
+    await this.cluster.dispose()
+    rmSync(this.work, { recursive: true, force: true })
+  }
+
+  /** `o3 ...args --om OM --scm SCM`: its exit code and output. */
+  readonly run = (...args: string[]): Promise<Run> => new Promise((resolve) => {
+    execFile(process.execPath, [o3, ...args, '--om', this.cluster.omAddress, '--scm', this.cluster.scmAddress], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+
+  /** `run` with --json, which must succeed: its output parsed. */
+  readonly json = async <T>(...args: string[]): Promise<T> => {
+    const r = await this.run(...args, '--json')
+    assert.is(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout) as T
+  }
+}

@@ -124,16 +124,18 @@ test('a follower behind the leader\'s compacted log installs the leader\'s check
   await everywhere('a', 68)
 })
 
+/** A group of one in `dir` that snapshots at every entry, started and leading. */
+async function startSolo(dir: string): Promise<{ h: RaftHost; service: Counters }> {
+  const service = new Counters(join(dir, 'state'))
+  const h = await RaftHost.create({ id: 1, dir: join(dir, 'raft'), voters: [1], stateMachine: service.machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 1 })
+  h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
+  await until('leading', () => h.status().role === 'leader' || undefined)
+  return { h, service }
+}
+
 test('a snapshot taken right after a leader\'s no-op names the same index as the database: restarts stay clean', async () => {
   // A group of one that snapshots at every entry: each start's no-op entry ends in a snapshot.
-  const dir = join(root, 'solo')
-  const start = async () => {
-    const service = new Counters(join(dir, 'state'))
-    const h = await RaftHost.create({ id: 1, dir: join(dir, 'raft'), voters: [1], stateMachine: service.machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 1 })
-    h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
-    await until('leading', () => h.status().role === 'leader' || undefined)
-    return { h, service }
-  }
+  const start = () => startSolo(join(root, 'solo'))
   let { h, service } = await start()
   for (let i = 1; i <= 4; i++) await h.propose(new TextEncoder().encode(JSON.stringify({ incr: 'solo' })))
   for (let round = 0; round < 2; round++) {
@@ -153,13 +155,7 @@ test('snapshots are made while entries keep applying: each names the index its c
   // A group of one asked to snapshot at every entry, under a burst of proposals: copies are
   // made off the loop while later entries apply, so a copy may hold more than when it began.
   const dir = join(root, 'behind')
-  const start = async () => {
-    const service = new Counters(join(dir, 'state'))
-    const h = await RaftHost.create({ id: 1, dir: join(dir, 'raft'), voters: [1], stateMachine: service.machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 1 })
-    h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
-    await until('leading', () => h.status().role === 'leader' || undefined)
-    return { h, service }
-  }
+  const start = () => startSolo(dir)
   let { h, service } = await start()
   const incr = () => h.propose(new TextEncoder().encode(JSON.stringify({ incr: 'burst' })))
   for (let round = 0; round < 5; round++) await Promise.all(Array.from({ length: 100 }, incr))

@@ -33,6 +33,15 @@ export interface O3Config {
   'om.port': number
   /** The OM's Raft port (Ozone: 9872). */
   'om.raft.port': number
+  /**
+   * Raft timing of the OM and SCM groups: the clock tick, and the election and heartbeat
+   * timeouts in ticks (an election starts after electionTimeoutTicks to twice that without
+   * a leader). The defaults suit loopback and one machine; across machines raise them
+   * (etcd: 100 ms heartbeats, 1 s elections), so that a pause does not cost a leader.
+   */
+  'raft.tickMs': number
+  'raft.electionTimeoutTicks': number
+  'raft.heartbeatTimeoutTicks': number
   /** The OM group: `om1@host:port:raftPort,...` (empty: this OM alone, a group of one). */
   'om.nodes': string
   /** This OM's name in om.nodes. */
@@ -96,6 +105,9 @@ export const DEFAULT_CONFIG: O3Config = {
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
   'om.raft.port': 9872,
+  'raft.tickMs': 10,
+  'raft.electionTimeoutTicks': 10,
+  'raft.heartbeatTimeoutTicks': 2,
   'om.nodes': '',
   'om.id': '',
   'om.bootstrap': 0,
@@ -138,6 +150,9 @@ function validateConfig(c: O3Config): O3Config {
   if (c['client.chunkSizeBytes'] % c['client.bytesPerChecksum'] !== 0) bad('client.chunkSizeBytes', 'must be a multiple of client.bytesPerChecksum')
   if (c['scm.block.sizeBytes'] < 1) bad('scm.block.sizeBytes', 'must be positive')
   if (c['scm.container.sizeBytes'] < c['scm.block.sizeBytes']) bad('scm.container.sizeBytes', 'must hold at least one block')
+  if (c['raft.tickMs'] < 1) bad('raft.tickMs', 'must be positive')
+  if (c['raft.heartbeatTimeoutTicks'] < 1) bad('raft.heartbeatTimeoutTicks', 'must be positive')
+  if (c['raft.electionTimeoutTicks'] <= c['raft.heartbeatTimeoutTicks']) bad('raft.electionTimeoutTicks', 'must exceed raft.heartbeatTimeoutTicks')
   if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')

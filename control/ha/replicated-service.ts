@@ -316,6 +316,8 @@ export interface ServiceGroupOptions {
   readonly raftPort: number
   /** Sync the Raft log on each write (db.sync 1). */
   readonly sync: boolean
+  /** The group's timing (settings raft.tickMs, raft.electionTimeoutTicks, raft.heartbeatTimeoutTicks). */
+  readonly timing: { readonly tickMs: number; readonly electionTimeoutTicks: number; readonly heartbeatTimeoutTicks: number }
   readonly requests: readonly AnyRequest[]
   readonly opened: (db: RootDatabase) => void
   /** Join a running group (`om.bootstrap=1`) when this node has no state yet, instead of founding one. */
@@ -376,7 +378,7 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     // from it after a crash, so the state's own commits need no fsync on the event loop.
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
     opened: o.opened,
-    raft: { host: raftHost, port: raftPort, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, sync: o.sync },
+    raft: { host: raftHost, port: raftPort, ...o.timing, sync: o.sync },
   })
   ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
   // A joiner hears of its leader once the leader has made it a learner.

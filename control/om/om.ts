@@ -75,6 +75,7 @@ export class OzoneManager {
       service: 'OM', prefix: 'om', dir: this.config['om.dir'], legacyDb: 'om.db', nodes: this.config['om.nodes'], id: this.config['om.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port']), sync: this.config['db.sync'] === 1,
       bootstrap: this.config['om.bootstrap'] === 1,
+      timing: { tickMs: this.config['raft.tickMs'], electionTimeoutTicks: this.config['raft.electionTimeoutTicks'], heartbeatTimeoutTicks: this.config['raft.heartbeatTimeoutTicks'] },
       requests: omRequests({ tables: () => this.t, config: this.config, blocksFor: (r, n, x) => this.blocksFor(r, n, x) }),
       opened: (db: RootDatabase) => { this.t = openOmTables(db) },
     })

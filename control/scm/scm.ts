@@ -107,6 +107,7 @@ export class StorageContainerManager {
       service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
       requests: scmRequests(() => this.tables),
+      timing: { tickMs: this.config['raft.tickMs'], electionTimeoutTicks: this.config['raft.electionTimeoutTicks'], heartbeatTimeoutTicks: this.config['raft.heartbeatTimeoutTicks'] },
       opened: (db: RootDatabase) => { this.tables = openScmTables(db) },
     })
     this.ha = group.ha

@@ -170,7 +170,10 @@ function envName(key: ConfigKey): string {
 }
 
 function coerce(key: ConfigKey, raw: string): string | number {
-  return typeof DEFAULT_CONFIG[key] === 'number' ? Number(raw) : raw
+  if (typeof DEFAULT_CONFIG[key] !== 'number') return raw
+  const n = Number(raw)
+  if (raw.trim() === '' || Number.isNaN(n)) throw new O3Error('INVALID_ARGUMENT', `Cannot use setting ${key} from ${envName(key)}=${JSON.stringify(raw)}: expected a non-negative integer`)
+  return n
 }
 
 /** Builds a config: defaults < file (JSON of O3Config keys) < overrides < O3_* environment. */

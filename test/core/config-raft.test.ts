@@ -30,4 +30,14 @@ test('a timing Raft cannot work with is refused, naming the setting', () => {
   }
 })
 
+test('a setting from the environment that is not a number is refused, quoting what was given', () => {
+  try {
+    loadConfig({ env: { O3_RAFT_TICKMS: 'abc' } })
+    assert.unreachable('accepted O3_RAFT_TICKMS=abc')
+  } catch (err) {
+    assert.instance(err, O3Error)
+    assert.ok((err as O3Error).message.includes('O3_RAFT_TICKMS="abc"'), (err as O3Error).message)
+  }
+})
+
 test.run()

@@ -39,6 +39,11 @@ function checkRecord(r: MemberRecord): MemberRecord {
   return { id: r.id, name: r.name, address: r.address, raftAddress: r.raftAddress, ...(r.removed === true ? { removed: true } : {}) }
 }
 
+/** Every member the replicated book records. */
+export function recordedMembers(table: Database<MemberRecord, number>): MemberRecord[] {
+  return [...table.getRange()].map(({ value }) => value)
+}
+
 /**
  * The entry that writes member records. The leader decides them all (GroupAdmin); apply
  * only refuses a record that would rename an id: ids are never reused, so a record once

@@ -20,7 +20,7 @@ import type { NodeId } from '../../core/raft/index.ts'
 import { log } from '../../core/log.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { GROUP_JOIN_WAIT_MS } from './limits.ts'
-import { openMembersTable, readIdentity, setMembersRequest, writeIdentity, type Identity, type MemberRecord } from './members.ts'
+import { openMembersTable, readIdentity, recordedMembers, setMembersRequest, writeIdentity, type Identity, type MemberRecord } from './members.ts'
 import { parseGroup, selfIn, type GroupMember } from './nodes.ts'
 import { RetryCache, type CallerId } from './retry-cache.ts'
 
@@ -112,7 +112,7 @@ export class ReplicatedService {
   ) {
     for (const [id, address] of options.serviceAddresses) this.book.set(id, { id, name: `n${id}`, address, raftAddress: '' })
     for (const m of options.members ?? []) this.book.set(m.id, m)
-    this.learn([...membersTable().getRange()].map(({ value }) => value))
+    this.learn(recordedMembers(membersTable()))
   }
 
   static async create(options: ReplicatedServiceOptions): Promise<ReplicatedService> {
@@ -136,7 +136,7 @@ export class ReplicatedService {
         members = openMembersTable(db)
         options.opened(db)
         // A snapshot installed: its book may name members we have not heard of.
-        service?.learn([...members.getRange()].map(({ value }) => value))
+        service?.learn(recordedMembers(members))
       },
       apply: (db, data, at) => applyEntry(requests, retries, db, data, at),
       refused: (_db, data, at, err) => refuseEntry(retries, data, at, err),
@@ -149,7 +149,7 @@ export class ReplicatedService {
   /** Starts Raft once every member's Raft URL is known (the replicated book's win over `raftUrls`). */
   start(raftUrls: ReadonlyMap<NodeId, string>): void {
     this.raft.start(raftUrls)
-    this.learn([...this.membersTable().getRange()].map(({ value }) => value))
+    this.learn(this.recordedMembers())
   }
 
   /** Records members' names and addresses, and points Raft at them. */
@@ -171,7 +171,7 @@ export class ReplicatedService {
 
   /** The members in the replicated book (what a snapshot carries). */
   recordedMembers(): MemberRecord[] {
-    return [...this.membersTable().getRange()].map(({ value }) => value)
+    return recordedMembers(this.membersTable())
   }
 
   get db(): RootDatabase {

@@ -8,10 +8,11 @@
  *   file, on all three datanodes;
  * - kill -9 of the pipeline's leader mid-write: the two others elect a new leader (a higher
  *   term), the writers find it and finish, and no acknowledged key is lost;
- * - kill -9 of two of three: a write to the pipeline fails with a typed error that says why
- *   (no pipeline / unavailable), within a bound rather than hanging (three datanodes make only
- *   one RATIS/THREE pipeline: there is no other to go to), the failed key does not appear,
- *   and every committed key still reads back byte for byte from the survivor.
+ * - kill -9 of two of three (once the leader survives, once a follower): a write to the
+ *   pipeline fails with a typed error that says why (no pipeline / unavailable), within a
+ *   bound rather than hanging (three datanodes make only one RATIS/THREE pipeline: there is
+ *   no other to go to), the failed key does not appear, and every committed key still reads
+ *   back byte for byte from the survivor.
  * Method: each test starts its own `o3 local --processes --datanodes 3 --ports free` (a child
  * process per service, PID files), kills datanodes with SIGKILL by PID file, restarts one
  * from DATA/conf, writes through the native client (bytes from one random pool, so every
@@ -145,39 +146,43 @@ test('kill -9 of the pipeline leader mid-write: a new leader is elected, the wri
   assert.equal(await readBackAll(c.client, 'vol', 'bkt', load.acked), [], 'nothing acknowledged is lost: every key reads back byte for byte')
 }))
 
-test('kill -9 of two of three: writes to the pipeline fail with a clear error within a bound, committed keys read back from the survivor', () => PipelineCluster.run('two-of-three', async (c) => {
-  await ratisThreeBucket(c)
-  const pipeline = await c.threePipeline()
-  const roles = await c.waitLeader(pipeline.id)
-  // The keys to read afterwards, one of 64 MiB (eight blocks) among them.
-  const committed: PlannedKey[] = planKeys('c', 1, 6, 3)[0]
-  c.step(`write ${committed.length} keys (${(committed.reduce((s, k) => s + k.size, 0) / MiB).toFixed(1)} MiB)`)
-  const load = startWriters(c.client, 'vol', 'bkt', [committed])
-  await within('the committed keys', WRITERS_FINISH_MS, load.done)
-  assert.equal(load.failed.map((f) => `${f.key}: ${describeError(f.error)}`), [], 'the keys to read back are written')
+for (const stays of ['leader', 'follower'] as const) {
+  test(`kill -9 of two of three (the ${stays} stays): writes to the pipeline fail with a clear error within a bound, committed keys read back from the survivor`, () => PipelineCluster.run(`two-of-three-${stays}`, async (c) => {
+    await ratisThreeBucket(c)
+    const pipeline = await c.threePipeline()
+    const roles = await c.waitLeader(pipeline.id)
+    // The keys to read afterwards, one of 64 MiB (eight blocks) among them.
+    const committed: PlannedKey[] = planKeys('c', 1, 6, 3)[0]
+    c.step(`write ${committed.length} keys (${(committed.reduce((s, k) => s + k.size, 0) / MiB).toFixed(1)} MiB)`)
+    const load = startWriters(c.client, 'vol', 'bkt', [committed])
+    await within('the committed keys', WRITERS_FINISH_MS, load.done)
+    assert.equal(load.failed.map((f) => `${f.key}: ${describeError(f.error)}`), [], 'the keys to read back are written')
 
-  // The leader stays: a leader that can no longer commit must not hold a writer forever.
-  const survivor = roles.leader
-  c.step(`pipeline ${pipeline.id}: leader ${survivor.name} stays, followers ${roles.followers.map((f) => f.name).join(' ')} go`)
-  for (const f of roles.followers) c.kill(f)
+    // A leader that can no longer commit must not hold a writer forever; a follower left
+    // alone cannot elect itself and must not take writes.
+    const survivor = stays === 'leader' ? roles.leader : roles.followers[0]
+    const killed = [roles.leader, ...roles.followers].filter((d) => d.id !== survivor.id)
+    c.step(`pipeline ${pipeline.id}: ${survivor.name} (${stays}) stays, ${killed.map((d) => d.name).join(' and ')} go`)
+    for (const d of killed) c.kill(d)
 
-  const attempts = [{ key: 'after-small', size: 4 * KiB }, { key: 'after-large', size: 5 * MiB + 1 }]
-  c.step(`write ${attempts.map((a) => `${a.key} (${a.size} B)`).join(' and ')} to the pipeline left with one member`)
-  const startedAt = performance.now()
-  const outcomes = await within('writes to a pipeline with one of three members', WRITE_FAILS_WITHIN_MS, Promise.all(attempts.map((a) =>
-    c.client.putKey('vol', 'bkt', a.key, Buffer.alloc(a.size, 7)).then((info) => ({ a, info, error: undefined as unknown }), (error: unknown) => ({ a, info: undefined, error })))))
-  for (const o of outcomes) {
-    c.step(`${o.a.key}: ${o.info !== undefined ? `SUCCEEDED on pipelines ${o.info.locations.map((l) => `${l.pipeline.id} ${l.pipeline.replication}`).join(', ')}` : describeError(o.error)} after ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
-    assert.ok(o.info === undefined, `${o.a.key}: a RATIS/THREE write with one of three datanodes must fail (there is no other RATIS/THREE pipeline)`)
-    assert.instance(o.error, O3Error, `${o.a.key}: a typed error, not ${describeError(o.error)}`)
-    const e = o.error as O3Error
-    assert.ok(CLEAR_CODES.includes(e.code), `${o.a.key}: code ${e.code} says the pipeline cannot take the write (${CLEAR_CODES.join(', ')})`)
-    assert.match(e.message, /pipeline|unavailable|majority|leader/i, `${o.a.key}: the message names the pipeline or its unavailability: ${e.message}`)
-    assert.is(await c.client.headKey('vol', 'bkt', o.a.key).then(() => 'OK', (err: unknown) => (err as O3Error).code), 'KEY_NOT_FOUND', `${o.a.key}: a failed write leaves no key`)
-  }
+    const attempts = [{ key: 'after-small', size: 4 * KiB }, { key: 'after-large', size: 5 * MiB + 1 }]
+    c.step(`write ${attempts.map((a) => `${a.key} (${a.size} B)`).join(' and ')} to the pipeline left with one member`)
+    const startedAt = performance.now()
+    const outcomes = await within('writes to a pipeline with one of three members', WRITE_FAILS_WITHIN_MS, Promise.all(attempts.map((a) =>
+      c.client.putKey('vol', 'bkt', a.key, Buffer.alloc(a.size, 7)).then((info) => ({ a, info, error: undefined as unknown }), (error: unknown) => ({ a, info: undefined, error })))))
+    for (const o of outcomes) {
+      c.step(`${o.a.key}: ${o.info !== undefined ? `SUCCEEDED on pipelines ${o.info.locations.map((l) => `${l.pipeline.id} ${l.pipeline.replication}`).join(', ')}` : describeError(o.error)} after ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
+      assert.ok(o.info === undefined, `${o.a.key}: a RATIS/THREE write with one of three datanodes must fail (there is no other RATIS/THREE pipeline)`)
+      assert.instance(o.error, O3Error, `${o.a.key}: a typed error, not ${describeError(o.error)}`)
+      const e = o.error as O3Error
+      assert.ok(CLEAR_CODES.includes(e.code), `${o.a.key}: code ${e.code} says the pipeline cannot take the write (${CLEAR_CODES.join(', ')})`)
+      assert.match(e.message, /pipeline|unavailable|majority|leader/i, `${o.a.key}: the message names the pipeline or its unavailability: ${e.message}`)
+      assert.is(await c.client.headKey('vol', 'bkt', o.a.key).then(() => 'OK', (err: unknown) => (err as O3Error).code), 'KEY_NOT_FOUND', `${o.a.key}: a failed write leaves no key`)
+    }
 
-  c.step(`read back ${committed.length} committed keys from ${survivor.name} alone`)
-  assert.equal(await within('the reads from the survivor', WRITERS_FINISH_MS, readBackAll(c.client, 'vol', 'bkt', committed)), [], 'every committed key reads back byte for byte')
-}))
+    c.step(`read back ${committed.length} committed keys from ${survivor.name} alone`)
+    assert.equal(await within('the reads from the survivor', WRITERS_FINISH_MS, readBackAll(c.client, 'vol', 'bkt', committed)), [], 'every committed key reads back byte for byte')
+  }))
+}
 
 test.run()

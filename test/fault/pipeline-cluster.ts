@@ -37,7 +37,7 @@ export interface PipelineLeader {
 }
 
 /** One member's own report of a pipeline group (core/wire.ts PipelineReport). */
-interface Report { pipelineId: string; leaderId: string; term: number; applied: number; diverged?: boolean }
+export interface Report { pipelineId: string; leaderId: string; term: number; applied: number; diverged?: boolean }
 
 /**
  * Settings of every pipeline fault test. A follower down for the length of a test is a short

@@ -108,6 +108,8 @@ test('kill -9 of a follower under 8 writers: writes go on on the same pipeline, 
     const target = leaderNow.applied
     c.step(`wait for ${follower.name} to apply pipeline ${pipeline.id} through index ${target}`)
     await until(`${follower.name} to apply through ${target}`, async () => ((await c.appliedOf(follower, pipeline.id)) ?? -1) >= target, CATCH_UP_MS, 200)
+    const report = (await c.reportsOf(follower))?.find((r) => r.pipelineId === pipeline.id)
+    assert.ok(report !== undefined && report.diverged !== true, `${follower.name} caught up from the log, not past it (report ${JSON.stringify(report)})`)
   }
   const containers = await c.containersOf(pipeline.id)
   const mustHold = load.acked.flatMap((k) => k.info.locations.map((l) => ({ containerId: l.blockId.containerId, localId: l.blockId.localId })))

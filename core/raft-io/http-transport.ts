@@ -5,7 +5,7 @@
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
-import { Hono } from 'hono'
+import { Hono, type Context } from 'hono'
 import { Pool } from 'undici'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
@@ -20,6 +20,8 @@ export interface TransportOptions {
   /** Base URL of every peer, e.g. `http://127.0.0.1:9872`. */
   readonly peers: ReadonlyMap<NodeId, string>
   readonly batching: boolean
+  /** The path below each peer's URL that takes messages (default /raft/messages). */
+  readonly path?: string
 }
 
 interface Peer {
@@ -33,30 +35,35 @@ interface Peer {
 /** The Hono app that receives batches and hands each message to `deliver`. */
 export function raftApp(deliver: (messages: Message[]) => void): Hono {
   const app = new Hono()
-  app.post('/raft/messages', async (c) => {
-    try {
-      const body = await smallBodyJson(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
-      if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
-        throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
-      }
-      deliver(body.messages.map(decodeMessage))
-      return c.body(null, 204)
-    } catch (err) {
-      return errorResponse(c, err)
-    }
-  })
+  app.post('/raft/messages', (c) => receiveRaftBatch(c, deliver))
   app.get('/health', (c) => c.text('ok'))
   return app
+}
+
+/** Reads one batch of messages from a request and hands it to `deliver` (a route of raftApp, or of a server hosting many groups). */
+export async function receiveRaftBatch(c: Context, deliver: (messages: Message[]) => void): Promise<Response> {
+  try {
+    const body = await smallBodyJson(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
+    if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
+      throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
+    }
+    deliver(body.messages.map(decodeMessage))
+    return c.body(null, 204)
+  } catch (err) {
+    return errorResponse(c, err)
+  }
 }
 
 export class HttpTransport {
   private readonly peers = new Map<NodeId, Peer>()
   private readonly urls = new Map<NodeId, string>()
   private readonly batching: boolean
+  private readonly path: string
   sentRequests = 0
 
   constructor(options: TransportOptions) {
     this.batching = options.batching
+    this.path = options.path ?? '/raft/messages'
     for (const [id, url] of options.peers) this.setPeer(id, url)
   }
 
@@ -68,7 +75,7 @@ export class HttpTransport {
       void old.pool.destroy().catch(() => undefined)
     }
     this.urls.set(id, url)
-    this.peers.set(id, { pool: new Pool(url, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    this.peers.set(id, { pool: new Pool(new URL(url).origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
   }
 
   send(messages: readonly Message[]): void {
@@ -98,7 +105,7 @@ export class HttpTransport {
   private async post(peer: Peer, batch: Message[]): Promise<void> {
     try {
       const res = await peer.pool.request({
-        path: '/raft/messages', method: 'POST', headers: { 'content-type': 'application/json' },
+        path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
       await res.body.dump()

@@ -8,6 +8,6 @@
  */
 export { RaftHost, type AppliedOutcome, type RaftHostOptions, type StateMachine } from './raft-host.ts'
 export { RaftLmdbStore } from './lmdb-store.ts'
-export { HttpTransport, raftApp, type TransportOptions } from './http-transport.ts'
+export { HttpTransport, raftApp, receiveRaftBatch, type TransportOptions } from './http-transport.ts'
 export { decodeMessage, encodeMessage } from './codec.ts'
 export { CheckpointStore, checkpointApp, fetchCheckpoint, type CheckpointInfo } from './checkpoint.ts'

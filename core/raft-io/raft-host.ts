@@ -50,6 +50,12 @@ export interface StateMachine {
   appliedIndex?(): number
   /** Routes served beside the Raft messages on the node's port (a snapshot's bytes, for one). */
   routes?(): Hono
+  /**
+   * Before new log entries are saved (and so before this node acknowledges them): make
+   * durable what they refer to but do not carry (Ozone's state machine data, a chunk's bytes
+   * beside its WriteChunk entry). `leader` is the leader's id as this node knows it.
+   */
+  persistData?(entries: readonly Entry[], leader: NodeId): Promise<void>
 }
 
 /** What applying one committed entry came to: the proposer's answer, or the state machine's refusal. */
@@ -65,6 +71,13 @@ export interface RaftHostOptions {
   /** Voters of a brand-new group, or none for a node that joins an existing one (ignored when the store holds state). */
   readonly voters: readonly NodeId[]
   readonly stateMachine: StateMachine
+  /**
+   * Serve the Raft messages on a port of the node's own (default), or not: false leaves
+   * delivery to the caller's server, which hands each batch to deliver().
+   */
+  readonly listen?: boolean
+  /** The path peers take messages at, below their URL (default /raft/messages). */
+  readonly messagesPath?: string
   /** Listen address (default 127.0.0.1) and port; 0 picks a free one. */
   readonly host?: string
   readonly port?: number
@@ -91,6 +104,7 @@ type Input =
   | { readonly kind: 'confChange'; readonly change: ConfChange; readonly waiter: Waiter }
   | { readonly kind: 'read'; readonly waiter: Waiter }
   | { readonly kind: 'transfer'; readonly to: NodeId }
+  | { readonly kind: 'campaign' }
   | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number }
 
 interface Waiter {
@@ -165,6 +179,7 @@ export class RaftHost {
       throw new O3Error('INTERNAL_ERROR', `Cannot start raft node ${options.id}: its state holds entry ${applied} but its log ends at ${lastIndex} (writes lost in a crash without fsync); restore this node's data from a peer`)
     }
     const host = new RaftHost(options, store, restored, afterCrash)
+    if (options.listen === false) return host
     const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
     const routes = options.stateMachine.routes?.()
     if (routes !== undefined) app.route('/', routes)
@@ -180,7 +195,7 @@ export class RaftHost {
     // Peers set before the start (setPeer) are kept unless `peers` names them anew.
     for (const [id, url] of peers) this.peerUrls.set(id, url)
     const others = new Map([...this.peerUrls].filter(([id]) => id !== this.id))
-    this.transport = new HttpTransport({ peers: others, batching: this.batching })
+    this.transport = new HttpTransport({ peers: others, batching: this.batching, path: this.options.messagesPath })
     this.timer = setInterval(() => {
       this.pendingTicks++
       this.wake?.()
@@ -195,6 +210,16 @@ export class RaftHost {
       this.proposals.clear()
       this.reads.clear()
     })
+  }
+
+  /** Hands the node a batch of peer messages its caller's server received (listen: false). */
+  deliver(messages: Message[]): void {
+    this.push({ kind: 'messages', messages })
+  }
+
+  /** Starts an election now (a new group's suggested leader need not wait out a timeout). */
+  campaign(): void {
+    this.push({ kind: 'campaign' })
   }
 
   private push(input: Input): void {
@@ -315,6 +340,9 @@ export class RaftHost {
       case 'transfer':
         this.raw.transferLeadership(input.to)
         break
+      case 'campaign':
+        if (!this.raw.isLeader()) this.raw.campaign()
+        break
       case 'snapshotTaken':
         this.snapshotTaken(input)
         break
@@ -330,6 +358,9 @@ export class RaftHost {
     // Only a Ready with a snapshot needs to know whom to fetch it from.
     const from = rd.snapshot === undefined ? undefined : this.peerUrls.get(this.raw.status().leader)
     if (rd.snapshot !== undefined) await this.options.stateMachine.prepareRestore?.(rd.snapshot, from)
+    // What the new entries refer to is durable before they are: a node acknowledges an
+    // entry only once it holds the data beside it.
+    if (rd.entries.length > 0) await this.options.stateMachine.persistData?.(rd.entries, this.raw.status().leader)
     // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
     this.transport!.send(rd.earlyMessages)
     const written = this.store.save(rd)

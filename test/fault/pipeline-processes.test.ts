@@ -33,7 +33,7 @@ import {
 } from './pipeline-cluster.ts'
 
 const WRITERS = 8
-const KEYS_PER_WRITER = 10
+const KEYS_PER_WRITER = 7
 /** The load runs this far before the kill: keys acknowledged and bytes in them. */
 const KILL_AFTER_KEYS = 8
 const KILL_AFTER_BYTES = 24 * MiB

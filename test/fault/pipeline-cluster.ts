@@ -14,8 +14,9 @@ import { O3Error } from '../../core/errors.ts'
 import { MiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import type { Pipeline } from '../../core/wire.ts'
+import type { BlockId, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { O3Client } from '../../datapath/client/index.ts'
+import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { randomBytes, until } from '../helpers.ts'
 import { o3, pidOf, rng } from './ha-cluster.ts'
 
@@ -274,27 +275,66 @@ export class PipelineCluster {
     return out
   }
 
+  /** Datanode `d`'s block records of container `containerId` (RPC listBlock, every page), or the error it gave. */
+  async blockRecords(d: Dn, containerId: number): Promise<Map<number, BlockRecord> | string> {
+    const out = new Map<number, BlockRecord>()
+    try {
+      for (let start = 0; ;) {
+        const page = await new RpcClient('Datanode', d.address).call<BlockRecord[]>('listBlock', { containerId, startLocalId: start, count: 1000 }, { timeoutMs: 5000 })
+        for (const b of page) out.set(b.localId, b)
+        if (page.length < 1000) return out
+        start = page[page.length - 1].localId + 1
+      }
+    } catch (err) {
+      return describeError(err)
+    }
+  }
+
   /**
-   * Differences between the members' block files of the given containers: a file one member
-   * lacks or holds with other bytes, and any of `mustHold` (container/localId of acknowledged
-   * blocks) missing anywhere. Empty: the replicas match byte for byte.
+   * Differences between the members' replicas of the given containers; empty when they match
+   * byte for byte: the same block records (localId, length, packed) on every member, every
+   * acknowledged block (`mustHold`, with the length the key uses) among them, the same block
+   * files with the same sha256 (a file one member lacks counts), and a packed block (small,
+   * kept in the datanode's LMDB, not in a file) with the same bytes read from each member.
    */
-  blockFileDifferences(members: Dn[], containers: number[], mustHold: { containerId: number; localId: number }[]): string[] {
+  async replicaDifferences(members: Dn[], containers: number[], mustHold: { containerId: number; localId: number; length: number }[]): Promise<string[]> {
     const diffs: string[] = []
     for (const c of containers) {
+      const records = await Promise.all(members.map((d) => this.blockRecords(d, c)))
+      records.forEach((r, i) => { if (typeof r === 'string') diffs.push(`container ${c} on ${members[i].name}: listBlock failed: ${r}`) })
+      if (records.some((r) => typeof r === 'string')) continue
+      const rs = records as Map<number, BlockRecord>[]
+      const ids = new Set(rs.flatMap((r) => [...r.keys()]))
+      for (const id of [...ids].sort((a, b) => a - b)) {
+        const each = rs.map((r) => r.get(id))
+        const shown = (b: BlockRecord | undefined) => (b === undefined ? 'none' : `${b.length}${b.packed ? ' packed' : ''}`)
+        if (each.some((b) => shown(b) !== shown(each[0]))) diffs.push(`block ${c}:${id} records: ${members.map((d, i) => `${d.name}=${shown(each[i])}`).join(' ')}`)
+        else if (each[0]!.packed) {
+          const bytes = await Promise.all(members.map((d) => readChunk({ id: d.id as DatanodeId, address: d.address }, { containerId: c, localId: id } as BlockId, 0, each[0]!.length).then((r) => createHash('sha256').update(r.data.subarray(0, each[0]!.length)).digest('hex'), (err: unknown) => `read failed: ${describeError(err)}`)))
+          if (bytes.some((h) => h !== bytes[0])) diffs.push(`packed block ${c}:${id}: ${members.map((d, i) => `${d.name}=${bytes[i].slice(0, 12)}`).join(' ')}`)
+        }
+      }
       const hashes = members.map((d) => this.blockHashes(d, c))
       const names = new Set(hashes.flatMap((h) => [...h.keys()]))
       for (const n of [...names].sort()) {
         const hs = hashes.map((h) => h.get(n))
         if (hs.some((h) => h !== hs[0])) diffs.push(`container ${c} ${n}: ${members.map((d, i) => `${d.name}=${hs[i]?.slice(0, 12) ?? 'missing'}`).join(' ')}`)
       }
+      for (const [id, b] of rs[0]) if (!b.packed && !names.has(`${id}.block`)) diffs.push(`block ${c}:${id} (${b.length} bytes, not packed) has no block file`)
     }
     for (const b of mustHold) {
-      for (const d of members) if (!this.blockHashes(d, b.containerId).has(`${b.localId}.block`)) diffs.push(`acknowledged block ${b.containerId}:${b.localId} has no file on ${d.name}`)
+      const records = await Promise.all(members.map((d) => this.blockRecords(d, b.containerId)))
+      records.forEach((r, i) => {
+        const rec = typeof r === 'string' ? undefined : r.get(b.localId)
+        if (rec === undefined || rec.length < b.length) diffs.push(`acknowledged block ${b.containerId}:${b.localId} (${b.length} bytes of a key) on ${members[i].name}: ${typeof r === 'string' ? r : rec === undefined ? 'no record' : `${rec.length} bytes`}`)
+      })
     }
     return [...new Set(diffs)]
   }
 }
+
+/** A datanode's record of a committed block (RPC listBlock). */
+export interface BlockRecord { localId: number; length: number; packed?: boolean }
 
 /** Sizes from 4 KiB to 64 MiB, odd ones included (a chunk or block not filled). */
 const SIZES = [4 * 1024, 64 * 1024 + 1, MiB + 3, 4 * 1024 + 7, 5 * MiB + 1, 256 * 1024, 12 * MiB + 5, 4 * 1024 + 11, 2 * MiB - 1, 700 * 1024]

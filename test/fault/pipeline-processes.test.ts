@@ -4,8 +4,9 @@
  * - kill -9 of one follower under 8 writers of 4 KiB to 64 MiB keys: every write succeeds,
  *   on the same pipeline (a majority of two commits); every acknowledged key reads back byte
  *   for byte; the follower, restarted, catches up from the leader's log (chunk data
- *   included) until the block files of the pipeline's containers are identical, file by
- *   file, on all three datanodes;
+ *   included) until its replicas of the pipeline's containers are identical to the
+ *   others': the same block records, block files with the same sha256, small packed blocks
+ *   (kept in LMDB) with the same bytes;
  * - kill -9 of the pipeline's leader mid-write: the two others elect a new leader (a higher
  *   term), the writers find it and finish, and no acknowledged key is lost;
  * - kill -9 of two of three (once the leader survives, once a follower): a write to the
@@ -17,11 +18,13 @@
  * process per service, PID files), kills datanodes with SIGKILL by PID file, restarts one
  * from DATA/conf, writes through the native client (bytes from one random pool, so every
  * key's expected bytes are known without a copy), reads through the OM's key record, learns
- * the leader from the members' `listPipelines` RPC (pipeline-cluster.ts leaderOf), and hashes
- * block files in the datanode dirs. The SCM's stale interval is set past the length of a test
+ * the leader from the members' `listPipelines` RPC (pipeline-cluster.ts leaderOf), and
+ * compares replicas through each datanode's listBlock and readChunk and by hashing block files
+ * in the datanode dirs. The SCM's stale interval is set past the length of a test
  * (a short outage, as Ozone's 5 min is for a restart), so what is tested is the Raft group,
  * not the SCM closing the pipeline. Each step is logged with its time; a failure names its
- * step and prints the service logs' tails; O3_TEST_KEEP=1 keeps the data dir of a failed test.
+ * step and prints the service logs' tails; O3_TEST_KEEP=1 keeps the data dir of a failed test,
+ * O3_TEST_ONLY=leader runs only the tests whose name holds "leader".
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -31,6 +34,12 @@ import { until } from '../helpers.ts'
 import {
   describeError, PipelineCluster, planKeys, readBackAll, startWriters, within, type AckedKey, type PlannedKey,
 } from './pipeline-cluster.ts'
+
+/** O3_TEST_ONLY=leader runs only the tests whose name holds it (one scenario while debugging). */
+const only = process.env.O3_TEST_ONLY
+function scenario(name: string, body: () => Promise<void>): void {
+  (only !== undefined && only !== '' && !name.includes(only) ? test.skip : test)(name, body)
+}
 
 const WRITERS = 8
 const KEYS_PER_WRITER = 7
@@ -79,7 +88,7 @@ async function loadUnderWay(c: PipelineCluster, prefix: string, seed: number) {
   return load
 }
 
-test('kill -9 of a follower under 8 writers: writes go on on the same pipeline, acknowledged keys read back, the follower catches up to identical block files', () => PipelineCluster.run('follower-kill', async (c) => {
+scenario('kill -9 of a follower under 8 writers: writes go on on the same pipeline, acknowledged keys read back, the follower catches up to identical replicas', () => PipelineCluster.run('follower-kill', async (c) => {
   await ratisThreeBucket(c)
   const pipeline = await c.threePipeline()
   const before = await c.waitLeader(pipeline.id)
@@ -112,19 +121,19 @@ test('kill -9 of a follower under 8 writers: writes go on on the same pipeline, 
     assert.ok(report !== undefined && report.diverged !== true, `${follower.name} caught up from the log, not past it (report ${JSON.stringify(report)})`)
   }
   const containers = await c.containersOf(pipeline.id)
-  const mustHold = load.acked.flatMap((k) => k.info.locations.map((l) => ({ containerId: l.blockId.containerId, localId: l.blockId.localId })))
-  c.step(`compare the block files of containers ${containers.join(' ')} (${mustHold.length} acknowledged blocks) across ${c.datanodes.map((d) => d.name).join(' ')}`)
+  const mustHold = load.acked.flatMap((k) => k.info.locations.map((l) => ({ containerId: l.blockId.containerId, localId: l.blockId.localId, length: l.length })))
+  c.step(`compare the replicas of containers ${containers.join(' ')} (${mustHold.length} acknowledged blocks) across ${c.datanodes.map((d) => d.name).join(' ')}`)
   assert.ok(containers.length > 0, `the SCM lists containers of pipeline ${pipeline.id}`)
   let diffs: string[] = []
   try {
-    await until('the block files to match on all three datanodes', () => (diffs = c.blockFileDifferences(c.datanodes, containers, mustHold)).length === 0, CATCH_UP_MS, 500)
+    await until('the replicas to match on all three datanodes', async () => (diffs = await c.replicaDifferences(c.datanodes, containers, mustHold)).length === 0, CATCH_UP_MS, 500)
   } catch (err) {
     throw new Error(`${(err as Error).message}: ${diffs.length} differences, first ${diffs.slice(0, 10).join('; ')}`)
   }
-  c.step('block files identical on all three datanodes')
+  c.step('replicas identical on all three datanodes: block records, block files, packed blocks')
 }))
 
-test('kill -9 of the pipeline leader mid-write: a new leader is elected, the writers finish, nothing acknowledged is lost', () => PipelineCluster.run('leader-kill', async (c) => {
+scenario('kill -9 of the pipeline leader mid-write: a new leader is elected, the writers finish, nothing acknowledged is lost', () => PipelineCluster.run('leader-kill', async (c) => {
   await ratisThreeBucket(c)
   const pipeline = await c.threePipeline()
   const before = await c.waitLeader(pipeline.id)
@@ -149,7 +158,7 @@ test('kill -9 of the pipeline leader mid-write: a new leader is elected, the wri
 }))
 
 for (const stays of ['leader', 'follower'] as const) {
-  test(`kill -9 of two of three (the ${stays} stays): writes to the pipeline fail with a clear error within a bound, committed keys read back from the survivor`, () => PipelineCluster.run(`two-of-three-${stays}`, async (c) => {
+  scenario(`kill -9 of two of three (the ${stays} stays): writes to the pipeline fail with a clear error within a bound, committed keys read back from the survivor`, () => PipelineCluster.run(`two-of-three-${stays}`, async (c) => {
     await ratisThreeBucket(c)
     const pipeline = await c.threePipeline()
     const roles = await c.waitLeader(pipeline.id)

@@ -150,6 +150,23 @@ export const DATANODE_OPEN_BLOCK_FILES_MAX = 64
 export const DATANODE_BLOCK_FILE_IDLE_MS = 10_000
 /** RATIS/THREE pipelines a datanode belongs to (ozone.datanode.pipeline.limit is 2). */
 export const DATANODE_PIPELINE_LIMIT = 2
+/** A pipeline group's Raft clock: heartbeats every 2 ticks, elections after 10 to 20 (1 to 2 s; shorter churns under load). */
+export const PIPELINE_TICK_MS = 100
+export const PIPELINE_ELECTION_TIMEOUT_TICKS = 10
+/** Times a new group's suggested leader stands (three ticks apart) while no member leads yet. */
+export const PIPELINE_CAMPAIGN_TRIES = 5
+/** Applied entries between a pipeline group's snapshots: the log a follower back from an outage can catch up from. */
+export const PIPELINE_SNAPSHOT_EVERY_ENTRIES = 10_000
+/** How long a follower waits for a chunk's bytes still arriving from the leader before it fetches them instead. */
+export const PIPELINE_STAGE_WAIT_MS = 10_000
+/** How long a follower keeps trying to fetch a chunk's bytes (from the leader, then the other members) before its group stops. */
+export const PIPELINE_FETCH_MS_MAX = 30_000
+/** Staged chunk bytes whose entry never came (a write the leader gave up) are forgotten after this. */
+export const PIPELINE_STAGED_TTL_MS = 120_000
+/** The longest a datanode's watchForCommit waits for every member to hold an index. */
+export const PIPELINE_WATCH_MS_MAX = 30_000
+/** Pipeline groups one datanode runs. */
+export const PIPELINE_GROUPS_MAX = 1000
 export const PIPELINES_MAX = 10_000
 
 /**

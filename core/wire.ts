@@ -78,6 +78,20 @@ export interface Pipeline {
   /** nodes[0] is the leader: clients send writes there; it forwards to the others. */
   nodes: DatanodeDetails[]
   createdAtMs: number
+  /** The group's leader as the SCM last heard it (or the suggested leader before any report). */
+  leaderId?: DatanodeId
+  term?: number
+}
+
+/** A datanode's report of one pipeline group it runs (heartbeat). */
+export interface PipelineReport {
+  pipelineId: PipelineId
+  /** The group's leader as this member sees it, '' when none is known. */
+  leaderId: DatanodeId | ''
+  term: number
+  applied: number
+  /** Fell behind past the leader's retained log: the SCM must close the pipeline. */
+  diverged: boolean
 }
 
 export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'DELETING' | 'DELETED' | 'UNHEALTHY'

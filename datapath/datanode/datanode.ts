@@ -481,7 +481,7 @@ export class Datanode implements PipelineReplica {
       const file = PipelineGroup.readMembers(dir)
       if (file === undefined || file.pipelineId !== name) continue
       try {
-        const g = await PipelineGroup.open({ pipelineId: file.pipelineId, replication: file.replication, members: file.members, self: this.id, dir, replica: this, campaign: false })
+        const g = await PipelineGroup.open({ pipelineId: file.pipelineId, replication: file.replication, members: file.members, self: this.id, dir, replica: this, campaign: false, sync: this.config['db.sync'] === 1 })
         this.groups.set(g.id, g)
       } catch (err) {
         log.warn(`datanode ${this.id}: cannot reopen pipeline ${name}: ${(err as Error).message}`)
@@ -507,7 +507,7 @@ export class Datanode implements PipelineReplica {
     if (this.groups.size >= PIPELINE_GROUPS_MAX) throw new O3Error('UNAVAILABLE', `Cannot create pipeline ${pipelineId}: this datanode runs ${PIPELINE_GROUPS_MAX} already`)
     const g = await PipelineGroup.open({
       pipelineId, replication: typeof a.replication === 'string' ? a.replication : (list.length === 1 ? 'RATIS/ONE' : 'RATIS/THREE'), members: list, self: this.id,
-      dir: this.groupDir(pipelineId), replica: this, campaign: a.suggestedLeaderId === this.id,
+      dir: this.groupDir(pipelineId), replica: this, campaign: a.suggestedLeaderId === this.id, sync: this.config['db.sync'] === 1,
     })
     if (this.groups.has(pipelineId)) { await g.stop(); return { pipelineId } } // created meanwhile by a second command
     this.groups.set(pipelineId, g)

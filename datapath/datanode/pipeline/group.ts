@@ -40,6 +40,8 @@ export interface PipelineGroupOptions {
   replica: PipelineReplica
   /** Campaign at once (the SCM's suggested leader of a new group). */
   campaign: boolean
+  /** Sync the log on each write (db.sync 1), or let writes reach the OS only, as the chunk files do (db.sync 0). */
+  sync: boolean
 }
 
 interface MembersFile { pipelineId: PipelineId; replication: string; members: DatanodeDetails[] }
@@ -78,7 +80,7 @@ export class PipelineGroup {
       id: g.raftId(o.self)!, dir: join(o.dir, 'log'), voters: o.members.map((_, i) => i + 1), listen: false,
       messagesPath: `/pipeline/${o.pipelineId}/raft/messages`,
       tickMs: PIPELINE_TICK_MS, electionTimeoutTicks: PIPELINE_ELECTION_TIMEOUT_TICKS, heartbeatTimeoutTicks: 2,
-      snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES,
+      snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, sync: o.sync,
       stateMachine: {
         apply: (e) => g.apply(e),
         skip: () => undefined,

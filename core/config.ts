@@ -29,6 +29,18 @@ export interface O3Config {
   'scm.heartbeat.deadMs': number
   'scm.container.sizeBytes': number
   'scm.block.sizeBytes': number
+  /**
+   * 1: pipelines are Raft groups on their datanodes (issue 12): ALLOCATED until every member
+   * reports the group, then OPEN, closed when a member is STALE or DEAD or reports it
+   * diverged. 0 (until the datanode side lands): OPEN at creation, closed when a member is DEAD.
+   */
+  'scm.pipeline.raft': number
+  /**
+   * How long a closed pipeline's groups stay on its datanodes (so that its containers close
+   * through the log) before the SCM tells them to remove it (Ozone's
+   * ozone.scm.pipeline.destroy.timeout, 66 s); 0: at once.
+   */
+  'scm.pipeline.destroyTimeoutMs': number
   'om.address': string
   'om.port': number
   /** The OM's Raft port (Ozone: 9872). */
@@ -102,6 +114,8 @@ export const DEFAULT_CONFIG: O3Config = {
   'scm.heartbeat.deadMs': 10 * 60_000,
   'scm.container.sizeBytes': CONTAINER_SIZE_BYTES_DEFAULT,
   'scm.block.sizeBytes': BLOCK_SIZE_BYTES_DEFAULT,
+  'scm.pipeline.raft': 0,
+  'scm.pipeline.destroyTimeoutMs': 66_000,
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
   'om.raft.port': 9872,
@@ -159,6 +173,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')
+  if (c['scm.pipeline.raft'] > 1) bad('scm.pipeline.raft', 'must be 0 or 1')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])
   return c

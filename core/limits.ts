@@ -168,6 +168,20 @@ export const PIPELINE_WATCH_MS_MAX = 30_000
 /** Pipeline groups one datanode runs. */
 export const PIPELINE_GROUPS_MAX = 1000
 export const PIPELINES_MAX = 10_000
+/**
+ * Pipeline reports (one per Raft group it runs) in one datanode heartbeat: its RATIS/ONE, its
+ * RATIS/THREE ones, and closed ones it has not been told to remove yet.
+ */
+export const PIPELINE_REPORTS_MAX = 1000
+/** allocateBlock waits this long for an ALLOCATED pipeline to open (its group to form) when no OPEN one fits. */
+export const PIPELINE_OPEN_WAIT_MS = 5000
+/** The SCM's triggerHeartbeat nudge to a new pipeline's members: one try, this long (the next heartbeat delivers the command anyway). */
+export const PIPELINE_NUDGE_TIMEOUT_MS = 2000
+/**
+ * An ALLOCATED pipeline whose group has not formed after this long is closed (Ozone's
+ * ozone.scm.pipeline.allocated.timeout): it would hold its members' pipeline slots for good.
+ */
+export const PIPELINE_ALLOCATED_MS_MAX = 5 * 60_000
 
 /**
  * S3 bodies of at most this many bytes are hashed (MD5 ETag, SHA-256, x-amz-checksum-*) on
@@ -211,6 +225,7 @@ assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must ho
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
 assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
+assert(PIPELINE_REPORTS_MAX > DATANODE_PIPELINE_LIMIT + 1, 'a datanode must be able to report every pipeline it is in')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')
 assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')
 

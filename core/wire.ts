@@ -75,9 +75,15 @@ export interface Pipeline {
   id: PipelineId
   replication: string
   state: PipelineState
-  /** nodes[0] is the leader: clients send writes there; it forwards to the others. */
+  /** The members. A pipeline without `leaderId` (from an SCM before Raft pipelines) has its
+   *  leader at nodes[0], which forwards writes to the others. */
   nodes: DatanodeDetails[]
   createdAtMs: number
+  /** The Raft group's leader as the SCM last heard it (or the suggested one before any
+   *  report): clients send writes to it, else to nodes[0]. */
+  leaderId?: DatanodeId
+  /** The Raft term in which `leaderId` leads. */
+  term?: number
 }
 
 export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'DELETING' | 'DELETED' | 'UNHEALTHY'

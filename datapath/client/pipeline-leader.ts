@@ -91,8 +91,9 @@ export function isLeaderError(err: O3Error): boolean {
  * - else the leader a sibling write of the same pipeline learned meanwhile (`cached`), if
  *   it is another address, else the next member; the first round over the members goes at
  *   once, later rounds wait a little longer each time, as an election takes a few hundred ms;
- * - past `waitMsMax` since the search started: fail UNAVAILABLE naming the pipeline and
- *   the members tried.
+ * - past `waitMsMax` since the search started: a member not tried yet still gets one try
+ *   (one try at a leader that hung can take an RPC timeout, longer than the wait); with
+ *   every member tried, fail UNAVAILABLE naming the pipeline and the members tried.
  */
 export function nextTry(search: LeaderSearch, err: O3Error, nowMs: number, cached?: string): NextTry {
   if (!isLeaderError(err)) return { error: err }
@@ -115,6 +116,12 @@ export function nextTry(search: LeaderSearch, err: O3Error, nowMs: number, cache
     }
   }
   if (nowMs + delayMs - search.startedMs >= search.waitMsMax) {
+    const untried = search.members.find((m) => !search.tried.includes(m))
+    if (untried !== undefined) {
+      search.current = untried
+      search.tried.push(untried)
+      return { address: untried, delayMs: 0 }
+    }
     return {
       error: new O3Error('UNAVAILABLE', `Cannot write to pipeline ${search.pipelineId}: no leader took it within ${search.waitMsMax} ms (tried ${search.tried.join(', ')} of members ${search.members.join(', ')}; last: ${err.message})`, { cause: err }),
     }

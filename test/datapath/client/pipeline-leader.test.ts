@@ -110,10 +110,21 @@ test('nextTry() gives up after PIPELINE_LEADER_WAIT_MS_MAX with UNAVAILABLE nami
   assert.is(e.node, undefined, 'a pipeline given up on names no one member to exclude')
 })
 
+test('nextTry() past the wait still tries each member never tried, once', () => {
+  // A leader that hung answers TIMEOUT only after an RPC timeout, past the whole wait.
+  const s = startSearch(pipeline(), A, 0)
+  const timeout = new O3Error('TIMEOUT', 'Cannot reach dn-a:1: UND_ERR_HEADERS_TIMEOUT')
+  assert.equal(nextTry(s, timeout, 30_000), { address: B, delayMs: 0 })
+  assert.equal(nextTry(s, notLeader(A), 30_001), { address: C, delayMs: 0 })
+  const t = nextTry(s, refused(C), 30_002)
+  assert.ok('error' in t && t.error.code === 'UNAVAILABLE')
+})
+
 test('nextTry() with a shorter wait (a watch) gives up sooner', () => {
   const s = startSearch(pipeline(), A, 0, 100)
   address(nextTry(s, refused(A), 50))
-  assert.ok('error' in nextTry(s, refused(B), 100))
+  address(nextTry(s, refused(B), 60))
+  assert.ok('error' in nextTry(s, refused(C), 100))
 })
 
 test('SlowDatanodes.list() keeps a datanode until its time is up, and at most its size', () => {

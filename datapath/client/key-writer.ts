@@ -308,8 +308,10 @@ export class KeyWriter {
         return state(await this.om.call<AllocatedBlock>('allocateBlock', { clientId: this.session.clientId, excludeList: { ...this.exclude, datanodes: [...this.exclude.datanodes, ...avoid] } }))
       } catch (err) {
         if (toO3Error(err).code !== 'NO_PIPELINE') throw err
+        // Nor will the client's next keys ask: each would pay an allocateBlock for nothing.
         log.info(`no pipeline without the slow datanodes ${avoid.join(', ')}: writing to them all the same`)
         this.avoidingFailed = true
+        this.slow.forget(avoid)
       }
     }
     let alloc = excluding ? undefined : this.preallocated.shift()

@@ -25,6 +25,11 @@ export class SlowDatanodes {
     }
   }
 
+  /** Stops avoiding `ids`: the cluster has no pipeline without them. */
+  forget(ids: readonly DatanodeId[]): void {
+    for (const id of ids) this.until.delete(id)
+  }
+
   /** The datanodes to avoid at `nowMs` (expired ones are dropped). */
   list(nowMs: number): DatanodeId[] {
     const out: DatanodeId[] = []

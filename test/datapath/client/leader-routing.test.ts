@@ -249,6 +249,7 @@ test('KeyWriter: writes follow the leader, a lagging member is avoided by the ne
     const info = await w2.close() as unknown as { blocks: { blockId: BlockId; length: number }[] }
     assert.equal(allocations, [{ datanodes: ['dn-2'], containers: [], pipelines: [] }])
     assert.equal(info.blocks, [{ blockId: { containerId: 7, localId: 50 }, length: 300 }])
+    assert.equal(slow.list(Date.now()), [], 'the next keys do not ask again')
     assert.is(a!.got.length, toOld, 'the cached leader took key 2 at once')
     assert.equal(b!.got.slice(4).map((g) => g.path), ['/chunk/write', '/rpc/Datanode.watchForCommit'])
   } finally {

@@ -136,6 +136,9 @@ test('SlowDatanodes.list() keeps a datanode until its time is up, and at most it
   slow.add(['a' as DatanodeId, 'c' as DatanodeId], 1200)
   assert.equal(slow.list(1200), ['a', 'c'])
   assert.equal(slow.list(2200), [])
+  slow.add(['a' as DatanodeId, 'b' as DatanodeId], 3000)
+  slow.forget(['a' as DatanodeId])
+  assert.equal(slow.list(3000), ['b'])
 })
 
 test.run()

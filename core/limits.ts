@@ -122,6 +122,31 @@ export const CLIENT_FLUSH_CHUNKS = 4
 export const CLIENT_SLAB_WAIT_MS_MAX = 30_000
 /** Block rewrites after failures before a key write gives up. */
 export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
+/**
+ * How long a write to a pipeline (writeChunk, putBlock) keeps looking for the Raft group's
+ * leader, following NOT_LEADER hints and trying the next member after a refused connection
+ * or a timeout, before it fails UNAVAILABLE and the writer moves the block to another
+ * pipeline: a few election timeouts, as RPC_FAILOVER_MS_MAX for the OM and SCM groups.
+ */
+export const PIPELINE_LEADER_WAIT_MS_MAX = 15_000
+/**
+ * At the end of a key, how long the writer waits for every member of a pipeline to hold the
+ * log through its last write (watchForCommit ALL_COMMITTED) before it settles for the
+ * majority that already made the key durable (Ozone waits likewise, then excludes the slow node).
+ */
+export const PIPELINE_WATCH_MS_DEFAULT = 3_000
+/** A watchForCommit answers at its timeout at the latest: the HTTP call waits this much longer. */
+export const PIPELINE_WATCH_ANSWER_SLACK_MS = 1_000
+/** Pipeline leaders a client remembers (pipeline id -> leader address), the oldest dropped past it. */
+export const CLIENT_PIPELINE_LEADERS_MAX = 10_000
+/**
+ * A datanode that lagged behind a watchForCommit is avoided by a client's new blocks this
+ * long (Ozone's ozone.client.exclude.nodes.expiry.time is 10 minutes; shorter here, as a
+ * small cluster has no pipeline without it and every block then asks twice), and at most
+ * this many are remembered.
+ */
+export const CLIENT_SLOW_DATANODE_MS = 60_000
+export const CLIENT_SLOW_DATANODES_MAX = 1_000
 /** Read-ahead of a key reader, in chunks. */
 export const CLIENT_READ_AHEAD_CHUNKS = 2
 /** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
@@ -228,6 +253,8 @@ assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM a
 assert(PIPELINE_REPORTS_MAX > DATANODE_PIPELINE_LIMIT + 1, 'a datanode must be able to report every pipeline it is in')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')
 assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')
+assert(PIPELINE_WATCH_MS_DEFAULT < PIPELINE_LEADER_WAIT_MS_MAX, 'a key end waits for the slowest member shorter than for a leader')
+assert(PIPELINE_WATCH_MS_DEFAULT + PIPELINE_WATCH_ANSWER_SLACK_MS < RPC_TIMEOUT_MS_DEFAULT, 'a watch answers within an RPC timeout')
 
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
  *  idle process keeps no payload buffers, a busy one reuses them well within this time. */

@@ -384,7 +384,21 @@ export class StorageContainerManager {
     for (const [id, p] of byId) {
       if (reported.has(id) || (p.state !== 'CLOSED' && p.nodes.some((n) => n.id === dn))) resolved.set(id, { ...this.resolve(p), closedAtMs: p.closedAtMs })
     }
-    return pipelineCommands({ node: dn, reports: known, pipelines: resolved, nowMs: Date.now(), destroyTimeoutMs: this.config['scm.pipeline.destroyTimeoutMs'] })
+    const commands = pipelineCommands({ node: dn, reports: known, pipelines: resolved, nowMs: Date.now(), destroyTimeoutMs: this.config['scm.pipeline.destroyTimeoutMs'] })
+    // A member that runs its group with addresses older than the members' registrations (a
+    // datanode came back on another port, or this SCM has not told it since it started)
+    // gets createPipeline again: the command points a running group at the new addresses.
+    for (const r of known) {
+      const p = resolved.get(r.pipelineId)
+      if (p === undefined || p.state === 'CLOSED' || !p.nodes.some((n) => n.id === dn)) continue
+      const key = `${dn}/${p.id}`, addresses = p.nodes.map((n) => n.address).join(',')
+      if (this.membersSent.get(key) === addresses) continue
+      this.membersSent.set(key, addresses)
+      if (!commands.some((c) => c.type === 'createPipeline' && c.pipelineId === p.id)) {
+        commands.push({ type: 'createPipeline', pipelineId: p.id, replication: p.replication, members: p.nodes, suggestedLeaderId: p.leaderId ?? p.nodes[0].id })
+      }
+    }
+    return commands
   }
 
   /** Tells a new pipeline's members to heartbeat now, so that they get createPipeline in milliseconds, not a heartbeat interval. */
@@ -395,6 +409,9 @@ export class StorageContainerManager {
         .catch((err: unknown) => log.debug(`SCM: nudging datanode ${n.id} for pipeline ${p.id} failed: ${(err as Error).message}`))
     }
   }
+
+  /** Leader: the member addresses each node's group was last told (node/pipeline), to send again when they change. */
+  private readonly membersSent = new Map<string, string>()
 
   private creating: Promise<void> | undefined
   /** Creates the pipelines placement asks for; serialised so that two calls do not double up. */

@@ -229,6 +229,23 @@ test('writeChunk over committed bytes verifies the whole chunk first: a corrupt 
   await assertOnEveryReplica(containerId, 1, committed, first.index!, 'the committed bytes')
 })
 
+test('writeChunk over a recorded chunk not yet committed verifies the whole chunk first: a corrupt rewrite leaves the recorded bytes for the putBlock', async () => {
+  // The bytes a chunk's entry names are in the block file before anything commits them: a
+  // chunk recorded but not committed yet, or (on a follower) a chunk whose commit the leader
+  // has answered while this replica has yet to apply it. A rewrite that turns out bad must not
+  // have written over them, or the putBlock (the apply) commits checksums the file no longer
+  // matches: here with a recorded chunk, which makes the follower's race deterministic.
+  const containerId = 930_005
+  const recorded = randomBytes(4 * MiB, 40)
+  const chunk = (data: Uint8Array, commit: boolean): Chunk => ({ containerId, localId: 1, offset: 0, data, checksumType: 'CRC32C', commit })
+  const first = await writeChunk(chunk(recorded, false))
+  assert.is(first.error, undefined, String(first.error))
+  const { error } = await writeChunk(chunk(randomBytes(4 * MiB, 41), false), { corrupt: 4 * MiB - 1, pieces: [3 * MiB], pauseMs: 300 })
+  assert.is((error as { code?: string } | undefined)?.code, 'CHECKSUM_MISMATCH', String(error))
+  const { index } = await new RpcClient('Datanode', leader).call<{ index: number }>('putBlock', { containerId, localId: 1, length: recorded.length })
+  await assertOnEveryReplica(containerId, 1, recorded, index, 'the recorded chunk')
+})
+
 test('writeChunk takes chunks at the size boundaries (0, 1, window - 1, window, window + 1) and NONE checksums', async () => {
   const containerId = 930_004
   let localId = 0

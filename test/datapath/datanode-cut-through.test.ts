@@ -144,7 +144,7 @@ test('a body cut mid-chunk reaches no follower as a chunk: nothing is committed 
   const replicas = [group.leader, ...group.followers]
   const containerId = 910_002
   // Every member applied the election's entry: what follows would show in `applied`.
-  const before = (await groupView(group.leader, group.pipelineId))!.applied
+  const { applied: before, term: termBefore } = (await groupView(group.leader, group.pipelineId))!
   for (const address of replicas) await appliedThrough(address, group.pipelineId, before)
   const { socket } = await startChunkWrite(group.leader, chunkArgs(containerId, group.pipelineId), MiB / 2)
   // The followers' copies began to fill (cut-through) before the client hangs up.
@@ -158,7 +158,11 @@ test('a body cut mid-chunk reaches no follower as a chunk: nothing is committed 
   for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 50))
   for (const address of replicas) {
     assert.ok(await noBlock(address, containerId), `${address} committed no block`)
-    assert.is((await groupView(address, group.pipelineId))!.applied, before, `${address}: no entry after the cut`)
+    // A writeChunk entry would add one entry in the same term. Only an election may add one
+    // (its leader's empty entry, one per term at most): on a loaded machine a member may
+    // stand while the test runs, and that is not the chunk.
+    const after = (await groupView(address, group.pipelineId))!
+    assert.ok(after.applied - before <= after.term - termBefore, `${address}: entries after the cut: applied ${before} -> ${after.applied}, term ${termBefore} -> ${after.term}`)
   }
 })
 

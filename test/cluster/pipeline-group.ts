@@ -5,6 +5,7 @@
  * must wait until a follower applied a write before reading it there.
  */
 import { randomUUID } from 'node:crypto'
+import { PIPELINE_TICK_MS } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { DatanodeDetails, DatanodeId, Pipeline, PipelineId, PipelineReport } from '../../core/wire.ts'
 import type { startMiniCluster } from './mini-cluster.ts'
@@ -14,6 +15,8 @@ type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
 
 /** A liveness bound for a group to elect its leader, far above an honest election on loopback. */
 const FORM_MS = 20_000
+/** How long a formed group's state must stay unchanged to count as settled: a few Raft ticks. */
+const SETTLE_MS = 3 * PIPELINE_TICK_MS
 
 export interface FormedGroup {
   pipelineId: PipelineId
@@ -42,8 +45,11 @@ export interface FormOptions {
 
 /**
  * Forms a group on the members (createPipeline on each real one, the first suggested as
- * leader) and waits until that member reports leading it. Returns the group's id and where
- * its leader and followers listen.
+ * leader) and waits until it is settled: that member leads, every real member names it
+ * leader in the same term, and all have applied the same index, unchanged a few ticks later
+ * (a new leader's empty entry is then applied everywhere, so a test that counts entries
+ * after this point counts only its own, or a later election's). Returns the group's id and
+ * where its leader and followers listen.
  */
 export async function formPipelineGroup(cluster: Cluster, o: FormOptions): Promise<FormedGroup> {
   const real = o.datanodes.map((i) => {
@@ -56,6 +62,18 @@ export async function formPipelineGroup(cluster: Cluster, o: FormOptions): Promi
   const replication = o.replication ?? (members.length === 1 ? 'RATIS/ONE' : 'RATIS/THREE')
   await createOn(real.map((m) => m.address), { pipelineId, replication, members, suggestedLeaderId: real[0]!.id })
   await until(`datanode ${real[0]!.address} leading pipeline ${pipelineId}`, async () => (await groupView(real[0]!.address, pipelineId))?.leader === true, FORM_MS, 20)
+  const state = async () => {
+    const views = await Promise.all(real.map((m) => groupView(m.address, pipelineId)))
+    const [lead] = views
+    const same = views.every((v) => v !== undefined && v.leaderId === real[0]!.id && v.term === lead!.term && v.applied === lead!.applied)
+    return same && lead!.leader ? `${lead!.term}:${lead!.applied}` : undefined
+  }
+  await until(`pipeline ${pipelineId} settled on its leader`, async () => {
+    const first = await state()
+    if (first === undefined) return false
+    await new Promise((r) => setTimeout(r, SETTLE_MS))
+    return first === await state()
+  }, FORM_MS, 20)
   return { pipelineId, leader: real[0]!.address, followers: real.slice(1).map((m) => m.address), members }
 }
 

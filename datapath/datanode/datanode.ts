@@ -6,6 +6,7 @@
  * chunk and putBlock to the followers in parallel and acknowledges only when all hold it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
@@ -728,10 +729,9 @@ export class Datanode implements PipelineReplica {
       }
     } else {
       const key = chunkKey(args.containerId, args.localId, args.offset, args.length)
-      const committedBytes = v.blocks.get([container.id, args.localId as LocalId])?.length ?? 0
       const followers = group.followerAddresses()
       const writing = writeChunkData({
-        args: { ...args, forward: followers }, body: requestBody(c), path, packed: false, overwrites: args.offset < committedBytes,
+        args: { ...args, forward: followers }, body: requestBody(c), path, packed: false, overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path),
         slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
         // With the leader, a majority holds the bytes; a follower left behind fetches them.
         forwardsNeeded: Math.floor(group.memberCount / 2),
@@ -753,14 +753,29 @@ export class Datanode implements PipelineReplica {
     const container = await this.openContainer(args)
     this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     const v = this.volumeOf(container)
-    const committedBytes = v.blocks.get([container.id, args.localId as LocalId])?.length ?? 0
+    const path = blockFile(v.dir, this.clusterId, container.id, args.localId as LocalId)
     const writing = writeChunkData({
-      args: { ...args, forward: [] }, body, path: blockFile(v.dir, this.clusterId, container.id, args.localId as LocalId), packed: false,
-      overwrites: args.offset < committedBytes, slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
+      args: { ...args, forward: [] }, body, path, packed: false,
+      overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path), slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
     }).then((w) => w.checksums)
     this.stage(chunkKey(args.containerId, args.localId, args.offset, args.length), writing)
     await writing
     this.metrics.bytesIn.inc(args.length)
+  }
+
+  /**
+   * Whether a chunk at `offset` lands on bytes already in the block's file: bytes a putBlock
+   * committed here, or bytes of a chunk recorded or staged that an entry will (or may) commit.
+   * The committed length alone is not enough: on a follower the leader has answered a commit
+   * that this replica has yet to apply, and a recorded chunk is committed by a later putBlock;
+   * a rewrite that turned out bad after writing its first runs over those bytes left them
+   * under checksums they no longer match. Such a chunk is verified whole before any of it is
+   * written (writeChunkData's `overwrites`); a chunk at the file's end streams as it arrives.
+   */
+  private async overwrites(v: Volume, c: ContainerData, localId: LocalId, offset: number, path: string): Promise<boolean> {
+    if (offset < (v.blocks.get([c.id, localId])?.length ?? 0)) return true
+    const fileBytes = (await stat(path).catch(() => undefined))?.size ?? 0
+    return offset < fileBytes
   }
 
   private stage(key: string, checksums: Promise<Uint8Array>): void {

@@ -56,6 +56,10 @@ export class PipelineGroup {
   private host!: RaftHost
   /** The apply of the last committed entry: the next one starts after it settles. */
   private applying: Promise<unknown> = Promise.resolve()
+  /** Applies handed to the replica and not settled yet. */
+  private applyingCount = 0
+  /** The highest index whose apply has settled here (the host counts an entry applied once handed over). */
+  private settledIndex = 0
   private diverged_ = false
   private stopped = false
 
@@ -190,7 +194,17 @@ export class PipelineGroup {
 
   report(): PipelineReport {
     const s = this.host.status()
-    return { pipelineId: this.id, leaderId: this.member(s.leader)?.id ?? '', term: s.hardState.term, applied: s.applied, diverged: this.diverged_ }
+    return { pipelineId: this.id, leaderId: this.member(s.leader)?.id ?? '', term: s.hardState.term, applied: this.appliedIndex(s.applied), diverged: this.diverged_ }
+  }
+
+  /**
+   * The index this replica's state shows: the host's applied index once every apply handed
+   * over has settled (entries without an apply, a leader's empty one, count at once), else
+   * the last settled one. A reader told `applied >= i` then finds entry i's effects here.
+   */
+  private appliedIndex(hostApplied: number): number {
+    if (this.applyingCount === 0) this.settledIndex = Math.max(this.settledIndex, hostApplied)
+    return this.settledIndex
   }
 
   describe() {
@@ -201,7 +215,12 @@ export class PipelineGroup {
     // Entries apply one after another, in log order, each after the last one settled (its
     // LMDB commit done); the proposer's answer waits for its own.
     const entry = decodeEntry(e.data)
+    this.applyingCount++
     const next = this.applying.catch(() => undefined).then(async () => ({ index: e.index, result: await this.replica.applyEntry(this.id, entry, e.index) }))
+    void next.catch(() => undefined).then(() => {
+      this.applyingCount--
+      this.settledIndex = Math.max(this.settledIndex, e.index)
+    })
     // A refusal reaches the proposer, if any; on the other replicas it is the same refusal.
     next.catch((err: unknown) => log.debug(`pipeline ${this.id}: entry ${e.index} (${entry.op}) refused: ${(err as Error).message}`))
     this.applying = next

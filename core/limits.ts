@@ -135,6 +135,8 @@ export const PIPELINE_LEADER_WAIT_MS_MAX = 15_000
  * majority that already made the key durable (Ozone waits likewise, then excludes the slow node).
  */
 export const PIPELINE_WATCH_MS_DEFAULT = 3_000
+/** The watch of a pipeline with a member known to lag: long enough for a healthy one to answer, short enough not to cost every key a full watch. */
+export const PIPELINE_WATCH_KNOWN_SLOW_MS = 100
 /** A watchForCommit answers at its timeout at the latest: the HTTP call waits this much longer. */
 export const PIPELINE_WATCH_ANSWER_SLACK_MS = 1_000
 /** Pipeline leaders a client remembers (pipeline id -> leader address), the oldest dropped past it. */

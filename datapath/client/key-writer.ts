@@ -14,7 +14,7 @@ import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, computeChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { log } from '../../core/log.ts'
-import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX, CLIENT_SLOW_DATANODES_MAX, PIPELINE_WATCH_MS_DEFAULT } from '../../core/limits.ts'
+import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX, CLIENT_SLOW_DATANODES_MAX, PIPELINE_WATCH_KNOWN_SLOW_MS, PIPELINE_WATCH_MS_DEFAULT } from '../../core/limits.ts'
 import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList, type Pipeline, type PipelineId } from '../../core/wire.ts'
@@ -449,11 +449,14 @@ export class KeyWriter {
     if (c === undefined || c.allCommitted || c.watched >= c.index) return
     const index = c.index
     c.watched = index
-    const p: Promise<void> = watchForCommit(c.pipeline, index, PIPELINE_WATCH_MS_DEFAULT, this.leaders).then((w) => {
+    // A member known to lag (a datanode down) is not waited for the whole watch on every key:
+    // a short one tells whether it is back.
+    const waitMs = this.slow.anyLagging(c.pipeline.nodes.map((n) => n.id), Date.now()) ? PIPELINE_WATCH_KNOWN_SLOW_MS : PIPELINE_WATCH_MS_DEFAULT
+    const p: Promise<void> = watchForCommit(c.pipeline, index, waitMs, this.leaders).then((w) => {
       if (w.allCommitted && c.index === index) c.allCommitted = true
       const lagging = w.lagging.filter((n) => c.pipeline.nodes.some((m) => m.id === n))
       if (lagging.length === 0) return
-      log.warn(`pipeline ${id}: ${lagging.join(', ')} did not hold index ${index} after ${PIPELINE_WATCH_MS_DEFAULT} ms; new blocks avoid them`)
+      if (waitMs === PIPELINE_WATCH_MS_DEFAULT) log.warn(`pipeline ${id}: ${lagging.join(', ')} did not hold index ${index} after ${waitMs} ms; new blocks avoid them`)
       this.slow.add(lagging, Date.now())
       for (const n of lagging) if (!this.lagging.includes(n) && this.lagging.length < CLIENT_SLOW_DATANODES_MAX) this.lagging.push(n)
     }, (err) => {

@@ -141,4 +141,14 @@ test('SlowDatanodes.list() keeps a datanode until its time is up, and at most it
   assert.equal(slow.list(3000), ['b'])
 })
 
+test('SlowDatanodes.anyLagging() remembers a forgotten datanode lagged, until its time is up', () => {
+  const slow = new SlowDatanodes(1000, 4)
+  slow.add(['a' as DatanodeId], 0)
+  slow.forget(['a' as DatanodeId])
+  assert.equal(slow.list(10), [], 'no longer avoided')
+  assert.ok(slow.anyLagging(['x' as DatanodeId, 'a' as DatanodeId], 10), 'still known to lag: the next watch is short')
+  assert.not.ok(slow.anyLagging(['a' as DatanodeId], 1000), 'expired')
+  assert.not.ok(slow.anyLagging(['b' as DatanodeId], 10))
+})
+
 test.run()

@@ -66,6 +66,8 @@ export interface ContainerData {
   blockCount: number
   usedBytes: number
   volume: number
+  /** The highest log index of a putBlock this container committed (Ozone's container BCSID): a replay at or below it changes nothing. */
+  bcsid?: number
 }
 
 interface Volume {
@@ -833,7 +835,7 @@ export class Datanode implements PipelineReplica {
     const key = blockIdString({ containerId, localId })
     const pending = given ?? this.pending.get(key)
     const previous = v.blocks.get([containerId, localId])
-    const decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, pending?.chunks ?? new Map(), length, index, key)
+    const decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, pending?.chunks ?? new Map(), length, index, key, c.bcsid ?? 0)
     if (decided.kind === 'skip') return
     const kept = decided.chunks
     const block: BlockData = {
@@ -853,6 +855,7 @@ export class Datanode implements PipelineReplica {
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
       if (stored === undefined) c.blockCount++
       c.usedBytes += length - (stored?.length ?? 0)
+      c.bcsid = Math.max(c.bcsid ?? 0, index)
       v.containers.put(c.id, c)
       return true
     })

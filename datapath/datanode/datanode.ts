@@ -540,6 +540,7 @@ export class Datanode implements PipelineReplica {
     if (length > CHUNK_SIZE_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${length} bytes of chunk data: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
     const container = this.containers.get(containerId)
     if (container === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot read chunk data of container ${containerId}: not on this datanode`)
+    this.assertNotDeleted(container, localId, 'read chunk data of')
     const path = blockFile(this.volumeOf(container).dir, this.clusterId, containerId, localId)
     const data = await runReadChunk({ path, fileOffset: offset, length, into: new ArrayBuffer(length) })
     if (data.length < length) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read chunk data ${containerId}:${localId} at ${offset}: the file holds ${data.length} of ${length} bytes`)
@@ -567,6 +568,8 @@ export class Datanode implements PipelineReplica {
           await this.fetchChunk(pipelineId, e, address)
           return
         } catch (err) {
+          // Deleted on the leader since (a deleteBlocks entry follows in the log): nothing will read these bytes.
+          if (err instanceof O3Error && err.code === 'BLOCK_NOT_FOUND') return
           log.debug(`datanode ${this.id}: fetching chunk ${key} of pipeline ${pipelineId} from ${address} failed: ${(err as Error).message}`)
         }
       }
@@ -836,7 +839,17 @@ export class Datanode implements PipelineReplica {
     const pending = given ?? this.pending.get(key)
     const previous = v.blocks.get([containerId, localId])
     const decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, pending?.chunks ?? new Map(), length, index, key, c.bcsid ?? 0)
-    if (decided.kind === 'skip') return
+    if (decided.kind === 'skip') {
+      // A replay (the container's state ahead of the log): what the block holds is not pending.
+      if (given === undefined && pending !== undefined && previous !== undefined) {
+        for (const ch of previous.chunks) {
+          const p = pending.chunks.get(ch.offset)
+          if (p !== undefined && p.length === ch.length && sameBytes(p.checksums, ch.checksums)) pending.chunks.delete(ch.offset)
+        }
+        if (pending.chunks.size === 0) this.pending.delete(key)
+      }
+      return
+    }
     const kept = decided.chunks
     const block: BlockData = {
       containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,

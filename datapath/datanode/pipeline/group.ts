@@ -228,6 +228,9 @@ export class PipelineGroup {
   }
 
   private async persistData(entries: readonly Entry[], leader: NodeId): Promise<void> {
+    // A diverged replica must not help commit anything more (its containers cannot hold it):
+    // refusing stops its Raft node until the SCM closes the pipeline.
+    if (this.diverged_) throw new O3Error('UNAVAILABLE', `Cannot append to pipeline ${this.id}: this replica diverged`)
     const from = [this.member(leader)?.address, ...this.members.map((m) => m.address)].filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
     const selfAddress = this.members[this.raftId(this.self)! - 1].address
     const sources = from.filter((a) => a !== selfAddress)

@@ -102,8 +102,9 @@ export class PipelineReplica {
     this.staged.set(key, bytes)
   }
 
-  /** The chunk's bytes as this member holds them (block file first, then staged), for a fetch from a follower. */
-  chunkData(e: { containerId: number; localId: number; offset: number; length: number }, key: string): Uint8Array | undefined {
+  /** The chunk's bytes as this member holds them (block file first, then staged), for a fetch from a follower; 'gone' once its block is deleted. */
+  chunkData(e: { containerId: number; localId: number; offset: number; length: number }, key: string): Uint8Array | 'gone' | undefined {
+    if (this.db.deleted.has(blockKey(e.containerId, e.localId))) return 'gone'
     const file = this.blockFiles.get(blockKey(e.containerId, e.localId))?.get(e.offset)
     if (file !== undefined && file.length === e.length) return file
     return this.staged.get(key)
@@ -115,7 +116,7 @@ export class PipelineReplica {
    * fetched from the leader. False when some chunk could not be had: the entries must not be
    * saved (the member does not acknowledge them).
    */
-  persistData(entries: readonly Entry[], fetch: (e: WriteChunkEntry, key: string) => Uint8Array | undefined, chunkKey: (e: WriteChunkEntry) => string): boolean {
+  persistData(entries: readonly Entry[], fetch: (e: WriteChunkEntry, key: string) => Uint8Array | 'gone' | undefined, chunkKey: (e: WriteChunkEntry) => string): boolean {
     for (const entry of entries) {
       if (entry.type !== 'normal' || entry.data.byteLength === 0) continue
       let e: PipelineEntry
@@ -133,8 +134,16 @@ export class PipelineReplica {
       const block = blockKey(e.containerId, e.localId)
       const held = this.blockFiles.get(block)?.get(e.offset)
       if (held !== undefined && held.length === e.length && this.verified(e, held)) continue
-      let bytes = this.staged.get(key)
+      let bytes: Uint8Array | 'gone' | undefined = this.staged.get(key)
       if (bytes === undefined || !this.verified(e, bytes)) bytes = fetch(e, key)
+      if (bytes === 'gone') {
+        // The leader deleted the block since (a committed deleteBlocks this member has yet to
+        // reach): no member can give these bytes, and the log cannot go on without them. The
+        // member reports itself diverged, for the SCM to close the pipeline (found by the
+        // pipeline simulator, seed 171: the member retried the fetch for good).
+        this.db.diverged = true
+        return false
+      }
       if (bytes === undefined || !this.verified(e, bytes)) return false
       let file = this.blockFiles.get(block)
       if (file === undefined) this.blockFiles.set(block, (file = new Map()))

@@ -57,8 +57,8 @@ const SWEEP_EVERY_TICKS = 10
 
 type Req =
   | { readonly kind: 'writeChunk'; readonly client: number; readonly seq: number; readonly containerId: number; readonly localId: number; readonly offset: number; readonly length: number; readonly commit: boolean }
-  | { readonly kind: 'putBlock'; readonly client: number; readonly seq: number; readonly containerId: number; readonly localId: number; readonly length: number }
-type Resp = { readonly client: number; readonly seq: number; readonly leader: NodeId; readonly applied?: Applied; readonly index?: number; readonly notLeader?: boolean }
+  | { readonly kind: 'putBlock'; readonly client: number; readonly seq: number; readonly containerId: number; readonly localId: number; readonly length: number; readonly attempt?: number }
+type Resp = { readonly client: number; readonly seq: number; readonly leader: NodeId; readonly applied?: Applied; readonly index?: number; readonly notLeader?: boolean; readonly attempt?: number }
 type Packet =
   | { readonly kind: 'raft'; readonly msg: Message }
   | { readonly kind: 'stage'; readonly to: NodeId; readonly key: string; readonly bytes: Uint8Array }
@@ -81,8 +81,9 @@ interface Member {
 interface Outstanding {
   req: Req
   deadlineMs: number
-  /** A putBlock: sent only once its chunks are acknowledged (an ordered client), and whether they were when last sent. */
-  chunksAckedWhenSent: boolean
+  /** A putBlock: sent only once its chunks are acknowledged (an ordered client); the attempts sent after they were. */
+  readonly ackedAttempts: Set<number>
+  attempts: number
 }
 
 interface ClientBlock {
@@ -203,6 +204,8 @@ class PipelineSimulation {
   private healAtMs = 0
   /** A member reported diverged: the SCM closed the pipeline (no new blocks; clients take their writes elsewhere). */
   private closed = false
+  /** When the SCM learns of a diverged member and closes the pipeline (a heartbeat or more later). */
+  private closeAtMs = Infinity
   // Per-seed fault profile.
   private readonly lossP: number
   private readonly dupP: number
@@ -439,14 +442,14 @@ class PipelineSimulation {
   }
 
   /** A follower that lacks a chunk's bytes asks the leader it knows (POST /pipeline/<id>/chunk-data). */
-  private fetch(m: Member, e: WriteChunkEntry, key: string): Uint8Array | undefined {
+  private fetch(m: Member, e: WriteChunkEntry, key: string): Uint8Array | 'gone' | undefined {
     const leaderId = m.raw!.status().leader
     if (leaderId === 0 || leaderId === m.id) return undefined
     const l = this.members[leaderId - 1]
     if (l.raw === undefined) return undefined
     if (this.faulty && (this.blocked.has(`${m.id}>${l.id}`) || this.blocked.has(`${l.id}>${m.id}`) || this.net.chance(this.fetchFailP))) return undefined
     const bytes = l.replica.chunkData(e, key)
-    this.trace(`n${m.id} fetches ${key} from n${l.id}: ${bytes === undefined ? 'missing' : 'ok'}`)
+    this.trace(`n${m.id} fetches ${key} from n${l.id}: ${bytes === undefined ? 'missing' : bytes === 'gone' ? 'gone (block deleted)' : 'ok'}`)
     return bytes
   }
 
@@ -526,7 +529,7 @@ class PipelineSimulation {
     if (w === undefined) return
     m.waiting.delete(e.index)
     if (w.term !== e.term) this.respond(m, { client: w.req.client, seq: w.req.seq, leader: m.raw?.status().leader ?? 0, notLeader: true })
-    else this.respond(m, { client: w.req.client, seq: w.req.seq, leader: m.id, applied: outcome, index: e.index })
+    else this.respond(m, { client: w.req.client, seq: w.req.seq, leader: m.id, applied: outcome, index: e.index, attempt: w.req.kind === 'putBlock' ? w.req.attempt : undefined })
   }
 
   /** The state an entry touches on `m`: its block's record (and, with `pending`, its recorded chunks), or its container's state. */
@@ -644,7 +647,11 @@ class PipelineSimulation {
   // ---- the SCM: closes containers and deletes finished blocks through the leader ----
 
   private tickScm(): void {
-    if (!this.closed && this.members.some((m) => m.replica.db.diverged)) {
+    if (this.closeAtMs === Infinity && this.members.some((m) => m.replica.db.diverged)) {
+      this.closeAtMs = this.nowMs + this.prng.between(5, 50) * MS_PER_TICK
+      this.trace(`n${this.members.filter((m) => m.replica.db.diverged).map((m) => m.id).join(',n')} reports diverged: the scm closes the pipeline at ${this.closeAtMs}ms`)
+    }
+    if (!this.closed && this.nowMs >= this.closeAtMs) {
       // PipelineReport.diverged: the SCM closes the pipeline; its writers drop what was not
       // acknowledged (Ozone's client writes it again on another pipeline).
       this.closed = true
@@ -683,15 +690,17 @@ class PipelineSimulation {
       for (const o of c.outstanding.values()) {
         if (this.nowMs < o.deadlineMs) continue
         const b = c.block!
-        if (o.req.kind === 'putBlock') {
-          const needed = this.chunksBelow(b, o.req.length)
-          o.chunksAckedWhenSent = needed.every((ch) => b.ackedOffsets.has(ch.offset))
-          if (c.ordered && !o.chunksAckedWhenSent) continue
+        let req = o.req
+        if (req.kind === 'putBlock') {
+          const acked = this.chunksBelow(b, req.length).every((ch) => b.ackedOffsets.has(ch.offset))
+          if (c.ordered && !acked) continue
+          req = { ...req, attempt: ++o.attempts }
+          if (acked) o.ackedAttempts.add(o.attempts)
         }
         const to = c.leaderHint !== 0 && this.prng.chance(0.8) ? c.leaderHint : this.prng.between(1, MEMBERS)
         c.leaderHint = 0
         o.deadlineMs = this.nowMs + CLIENT_TIMEOUT_MS
-        this.send({ kind: 'request', to, req: o.req }, 'client', to)
+        this.send({ kind: 'request', to, req }, 'client', to)
       }
     }
   }
@@ -729,12 +738,12 @@ class PipelineSimulation {
     for (const i of batch) {
       const ch = b.chunks[i]
       const req: Req = { kind: 'writeChunk', client: c.id, seq: ++this.seq, containerId: b.containerId, localId: b.localId, offset: ch.offset, length: ch.length, commit: b.oneShot }
-      c.outstanding.set(req.seq, { req, deadlineMs: this.nowMs, chunksAckedWhenSent: false })
+      c.outstanding.set(req.seq, { req, deadlineMs: this.nowMs, ackedAttempts: new Set(), attempts: 0 })
     }
     if (b.oneShot) return
     const last = b.chunks[batch.at(-1)!]
     const req: Req = { kind: 'putBlock', client: c.id, seq: ++this.seq, containerId: b.containerId, localId: b.localId, length: last.offset + last.length }
-    c.outstanding.set(req.seq, { req, deadlineMs: this.nowMs, chunksAckedWhenSent: false })
+    c.outstanding.set(req.seq, { req, deadlineMs: this.nowMs, ackedAttempts: new Set(), attempts: 0 })
   }
 
   private handleResponse(resp: Resp): void {
@@ -759,7 +768,7 @@ class PipelineSimulation {
         return
       }
       if (a.code === 'CHUNK_NOT_FOUND' && req.kind === 'putBlock') {
-        if (o.chunksAckedWhenSent) this.fail(`refused putBlock: ${where} length ${req.length} refused (${a.message}) though every chunk below it was acknowledged before it was sent`)
+        if (o.ackedAttempts.has(resp.attempt ?? 0)) this.fail(`refused putBlock: ${where} length ${req.length} refused (${a.message}) though every chunk below it was acknowledged before it was sent`)
         o.deadlineMs = this.nowMs + 2 * MS_PER_TICK // a chunk is still on its way: again once it is acknowledged
         return
       }

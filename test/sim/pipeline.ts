@@ -9,13 +9,16 @@
  * Faults: message loss, delay, duplication and long holds, lost forwards and failed fetches,
  * partitions (symmetric and one-way), crashes (the leader's too, and between persisting and
  * sending) with restarts, log compaction so that a member may install a snapshot.
- * Checks, after every step: each member that applied a putBlock holds exactly the chunks it
+ * Checks, as each entry applies: the block it touched is backed by exactly the chunks it
  * names (no gap, no duplicate, checksums and bytes as the client wrote them); members that
- * applied an index agree on its outcome and on the block or container it touched; an entry
- * replayed after a restart changes nothing; every acknowledged putBlock has its bytes on a
- * majority and its record on each member that applied it; a putBlock over acknowledged
- * chunks is never refused. At the end, once faults stop: every request finishes and all
- * members hold the same committed state.
+ * applied the index agree on its outcome and on the block (pending chunks included) or
+ * container it touched; an entry replayed after a restart changes nothing; a putBlock sent
+ * after its chunks were acknowledged is never refused. Every tick: every acknowledged
+ * putBlock has its bytes whole in a majority of block files and its record on each member
+ * that applied it; every 10 ticks, the first check over every block of every member. At the
+ * end, once faults stop: every request finishes, every member catches up (unless the SCM
+ * closed the pipeline) and all hold the same committed state. Members that installed a
+ * snapshot (diverged) are held to the metadata checks only: by design they lack the bytes.
  * Pure: time is a counter and randomness a seeded Prng, so a seed replays one trace exactly.
  */
 import { assert, AssertionError } from '../../core/assert.ts'

@@ -127,7 +127,7 @@ export class PipelineReplica {
       }
       // A member that installed a snapshot lacks the block files of what came before it: it
       // acknowledges no more writes, or a block could be acknowledged by a majority whose
-      // members each hold only some of its chunks (found by the pipeline simulator, seed 10).
+      // members each hold only some of its chunks (found by the pipeline simulator; mutant pipeline-diverged-member-acks, seed 98).
       if (this.db.diverged && (e.op === 'writeChunk' || e.op === 'putBlock' || e.op === 'putSmallFile')) return false
       if (e.op !== 'writeChunk') continue
       const key = chunkKey(e)
@@ -140,7 +140,7 @@ export class PipelineReplica {
         // The leader deleted the block since (a committed deleteBlocks this member has yet to
         // reach): no member can give these bytes, and the log cannot go on without them. The
         // member reports itself diverged, for the SCM to close the pipeline (found by the
-        // pipeline simulator, seed 171: the member retried the fetch for good).
+        // pipeline simulator: the member retried the fetch for good).
         this.db.diverged = true
         return false
       }

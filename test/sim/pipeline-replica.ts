@@ -38,7 +38,7 @@ export interface PipelineModules {
   readonly Replica: typeof PipelineReplica
 }
 
-export const BYTES_PER_CHECKSUM = 16
+export const BYTES_PER_CHECKSUM = 8
 
 /** The CRC32C checksums of `data`, one per BYTES_PER_CHECKSUM window. */
 export function checksumsOf(data: Uint8Array): Uint8Array {

@@ -795,6 +795,5 @@ class PipelineSimulation {
   }
 }
 
-/** For tests: the bytes the simulated client writes, and their checksums. */
-export { checksumsOf }
-assert(CHUNK_BYTES_MAX * CHUNKS_PER_BLOCK_MAX < 1 << 16, 'simulated blocks stay small')
+// Full chunks end on a checksum window, as the client's do (Ozone's bytesPerChecksum divides the chunk size).
+assert(CHUNK_BYTES_MAX % BYTES_PER_CHECKSUM === 0, 'a full chunk is whole checksum windows')

@@ -359,6 +359,11 @@ export class Datanode implements PipelineReplica {
   }
 
   private async writeContainerFile(c: ContainerData): Promise<void> {
+    await this.writeContainerFileNow(c)
+  }
+
+  /** Writes the container file and issues its record's write (in order with later LMDB writes); the promise says when it is done. */
+  private writeContainerFileNow(c: ContainerData): Promise<boolean> {
     const v = this.volumeOf(c)
     const path = containerFile(v.dir, this.clusterId, c.id)
     mkdirSync(dirname(path), { recursive: true })
@@ -366,10 +371,15 @@ export class Datanode implements PipelineReplica {
     const text = JSON.stringify({ ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }, null, 2)
     writeFileSync(path + '.tmp', text)
     renameSync(path + '.tmp', path)
-    await v.containers.put(c.id, c)
+    return v.containers.put(c.id, c)
   }
 
   private async openContainer(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): Promise<ContainerData> {
+    return this.openContainerNow(args)
+  }
+
+  /** The container, made (its file written, its record's write issued) if this is its first write here. */
+  private openContainerNow(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): ContainerData {
     const id = args.containerId as ContainerId
     const existing = this.containers.get(id)
     if (existing !== undefined) {
@@ -381,7 +391,7 @@ export class Datanode implements PipelineReplica {
     const volume = counts.indexOf(Math.min(...counts))
     const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume }
     this.containers.set(id, c)
-    await this.writeContainerFile(c)
+    this.writeContainerFileNow(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
     return c
   }
 
@@ -612,7 +622,7 @@ export class Datanode implements PipelineReplica {
   async applyEntry(pipelineId: PipelineId, e: PipelineEntry, index: number): Promise<unknown> {
     switch (e.op) {
       case 'writeChunk': {
-        const container = await this.containerForEntry(pipelineId, e.containerId, e.replication)
+        const container = this.containerForEntry(pipelineId, e.containerId, e.replication)
         this.assertNotDeleted(container, e.localId, 'write chunk to')
         const key = blockIdString({ containerId: e.containerId, localId: e.localId })
         this.staged.delete(chunkKey(e.containerId, e.localId, e.offset, e.length))
@@ -628,7 +638,7 @@ export class Datanode implements PipelineReplica {
         return { length: e.length }
       }
       case 'putSmallFile': {
-        await this.containerForEntry(pipelineId, e.containerId, e.replication)
+        this.containerForEntry(pipelineId, e.containerId, e.replication)
         const given: PendingBlock = { chunks: new Map([[0, { offset: 0, length: e.data.length, checksums: e.checksums }]]), packed: e.data, checksumType: e.checksumType, bytesPerChecksum: e.bytesPerChecksum }
         await this.commitBlock(e.containerId, e.localId, e.data.length, index, given)
         return { length: e.data.length }
@@ -639,7 +649,7 @@ export class Datanode implements PipelineReplica {
       case 'closeContainer': {
         const c = this.containers.get(e.containerId)
         if (c !== undefined) await this.closeReplica(c, 'CLOSED')
-        else await this.closeReplica(await this.containerForEntry(pipelineId, e.containerId, ''), 'CLOSED')
+        else await this.closeReplica(this.containerForEntry(pipelineId, e.containerId, ''), 'CLOSED')
         return { state: 'CLOSED' }
       }
       case 'deleteBlocks':
@@ -650,14 +660,14 @@ export class Datanode implements PipelineReplica {
   }
 
   /** The container an entry names, made on its first entry here (with its pipeline's id). */
-  private async containerForEntry(pipelineId: PipelineId, id: ContainerId, replication: string): Promise<ContainerData> {
+  private containerForEntry(pipelineId: PipelineId, id: ContainerId, replication: string): ContainerData {
     const c = this.containers.get(id)
     if (c !== undefined) {
       if (c.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot apply to container ${id}: it is ${c.state}`)
       return c
     }
     const g = this.groups.get(pipelineId)
-    return this.openContainer({ containerId: id, pipelineId, replication: replication !== '' ? replication : g?.replication ?? 'RATIS/THREE' })
+    return this.openContainerNow({ containerId: id, pipelineId, replication: replication !== '' ? replication : g?.replication ?? 'RATIS/THREE' })
   }
 
   snapshotOf(pipelineId: PipelineId): Uint8Array {
@@ -830,57 +840,67 @@ export class Datanode implements PipelineReplica {
    * Commits the recorded chunks of a block as its metadata, at log `index` (0 outside a
    * pipeline): after this the block is durable. A replayed or shortening putBlock changes nothing.
    */
-  private async commitBlock(containerId: ContainerId, localId: LocalId, length: number, index: number, given?: PendingBlock): Promise<void> {
+  private commitBlock(containerId: ContainerId, localId: LocalId, length: number, index: number, given?: PendingBlock): Promise<void> {
     const c = this.containers.get(containerId)
-    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`)
-    if (c.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`)
+    if (c === undefined) return Promise.reject(new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`))
+    if (c.state !== 'OPEN') return Promise.reject(new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`))
     const v = this.volumeOf(c)
     const key = blockIdString({ containerId, localId })
     const pending = given ?? this.pending.get(key)
-    const previous = v.blocks.get([containerId, localId])
-    const decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, pending?.chunks ?? new Map(), length, index, key, c.bcsid ?? 0)
-    if (decided.kind === 'skip') {
-      // A replay (the container's state ahead of the log): what the block holds is not pending.
-      if (given === undefined && pending !== undefined && previous !== undefined) {
-        for (const ch of previous.chunks) {
-          const p = pending.chunks.get(ch.offset)
-          if (p !== undefined && p.length === ch.length && sameBytes(p.checksums, ch.checksums)) pending.chunks.delete(ch.offset)
-        }
-        if (pending.chunks.size === 0) this.pending.delete(key)
+    // The chunks recorded as of this entry; what is committed is read in the transaction,
+    // which runs after every one issued before it: a pipeline's applies issue theirs in log
+    // order without waiting for the one before to finish.
+    const recorded = new Map(pending?.chunks ?? [])
+    type Outcome = { kind: 'deleted' } | { kind: 'skip'; previous: BlockData | undefined } | { kind: 'refused'; error: O3Error } | { kind: 'committed'; block: BlockData }
+    const issued = v.db.transaction((): Outcome => {
+      if (v.deleted.doesExist([containerId, localId])) return { kind: 'deleted' }
+      const previous = v.blocks.get([containerId, localId])
+      let decided
+      try {
+        decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, recorded, length, index, key, c.bcsid ?? 0)
+      } catch (err) {
+        if (err instanceof O3Error) return { kind: 'refused', error: err }
+        throw err
       }
-      return
-    }
-    const kept = decided.chunks
-    const block: BlockData = {
-      containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,
-      checksumType: pending?.checksumType ?? previous?.checksumType ?? 'NONE', bytesPerChecksum: pending?.bytesPerChecksum ?? previous?.bytesPerChecksum ?? 1,
-      committedAtMs: Date.now(), bcsid: index,
-    }
-    assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
-    this.assertNotDeleted(c, localId, 'commit')
-    const committed = await v.db.transaction(() => {
-      if (v.deleted.doesExist([containerId, localId])) return false
+      if (decided.kind === 'skip') return { kind: 'skip', previous }
+      const kept = decided.chunks
+      const block: BlockData = {
+        containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,
+        checksumType: pending?.checksumType ?? previous?.checksumType ?? 'NONE', bytesPerChecksum: pending?.bytesPerChecksum ?? previous?.bytesPerChecksum ?? 1,
+        committedAtMs: Date.now(), bcsid: index,
+      }
+      assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
       // The counters change in the commit that adds the block, read against the record as
       // this commit sees it: a restart then finds them exact (Ozone keeps #BLOCKCOUNT and
       // #BYTESUSED in the container's metadata table, written in putBlock's batch).
-      const stored = v.blocks.get([containerId, localId])
       v.blocks.put([containerId, localId], block)
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
-      if (stored === undefined) c.blockCount++
-      c.usedBytes += length - (stored?.length ?? 0)
+      if (previous === undefined) c.blockCount++
+      c.usedBytes += length - (previous?.length ?? 0)
       c.bcsid = Math.max(c.bcsid ?? 0, index)
       v.containers.put(c.id, c)
-      return true
+      return { kind: 'committed', block }
     })
-    if (!committed) throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
-    if (!block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
-    // Chunks past `length` stay recorded: later chunks may be in the log already, and the
-    // next putBlock commits them.
-    if (given === undefined && pending !== undefined) {
-      for (const offset of [...pending.chunks.keys()]) if (offset < length) pending.chunks.delete(offset)
-      if (pending.chunks.size === 0) this.pending.delete(key)
-    }
+    return issued.then(async (o) => {
+      if (o.kind === 'deleted') throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
+      if (o.kind === 'refused') throw o.error
+      if (given !== undefined || pending === undefined) return
+      if (o.kind === 'skip') {
+        // A replay (the container's state ahead of the log): what the block holds is not pending.
+        for (const ch of o.previous?.chunks ?? []) {
+          const p = pending.chunks.get(ch.offset)
+          if (p !== undefined && p.length === ch.length && sameBytes(p.checksums, ch.checksums)) pending.chunks.delete(ch.offset)
+        }
+      } else {
+        // Chunks past `length` stay recorded: later chunks may be in the log already, and the
+        // next putBlock commits them.
+        for (const offset of [...pending.chunks.keys()]) if (offset < length && recorded.get(offset) === pending.chunks.get(offset)) pending.chunks.delete(offset)
+      }
+      if (pending.chunks.size === 0 && this.pending.get(key) === pending) this.pending.delete(key)
+      if (o.kind === 'committed' && !o.block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
+    })
   }
+
 
   private isDeleted(c: ContainerData, localId: LocalId): boolean {
     return this.volumeOf(c).deleted.doesExist([c.id, localId])

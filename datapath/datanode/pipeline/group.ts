@@ -54,12 +54,10 @@ export class PipelineGroup {
   private readonly dir: string
   private readonly replica: PipelineReplica
   private host!: RaftHost
-  /** The apply of the last committed entry: the next one starts after it settles. */
+  /** Settles once every apply handed to the replica so far has settled. */
   private applying: Promise<unknown> = Promise.resolve()
-  /** Applies handed to the replica and not settled yet. */
-  private applyingCount = 0
-  /** The highest index whose apply has settled here (the host counts an entry applied once handed over). */
-  private settledIndex = 0
+  /** Indexes of the applies handed to the replica and not settled yet (the host counts an entry applied once handed over). */
+  private readonly inflight = new Set<number>()
   private diverged_ = false
   private stopped = false
 
@@ -203,8 +201,10 @@ export class PipelineGroup {
    * the last settled one. A reader told `applied >= i` then finds entry i's effects here.
    */
   private appliedIndex(hostApplied: number): number {
-    if (this.applyingCount === 0) this.settledIndex = Math.max(this.settledIndex, hostApplied)
-    return this.settledIndex
+    if (this.inflight.size === 0) return hostApplied
+    let lowest = Infinity
+    for (const i of this.inflight) lowest = Math.min(lowest, i)
+    return Math.min(hostApplied, lowest - 1)
   }
 
   describe() {
@@ -212,18 +212,18 @@ export class PipelineGroup {
   }
 
   private apply(e: Entry): Promise<{ index: number; result: unknown }> {
-    // Entries apply one after another, in log order, each after the last one settled (its
-    // LMDB commit done); the proposer's answer waits for its own.
+    // The replica issues each entry's writes in log order as it is handed over (LMDB runs
+    // them in that order), without waiting for the one before to finish: a busy pipeline's
+    // applies share commits. The proposer's answer waits for its own.
     const entry = decodeEntry(e.data)
-    this.applyingCount++
-    const next = this.applying.catch(() => undefined).then(async () => ({ index: e.index, result: await this.replica.applyEntry(this.id, entry, e.index) }))
-    void next.catch(() => undefined).then(() => {
-      this.applyingCount--
-      this.settledIndex = Math.max(this.settledIndex, e.index)
-    })
+    this.inflight.add(e.index)
+    const next = (async () => ({ index: e.index, result: await this.replica.applyEntry(this.id, entry, e.index) }))()
+    const settled = next.then(() => undefined, () => undefined)
+    void settled.then(() => this.inflight.delete(e.index))
     // A refusal reaches the proposer, if any; on the other replicas it is the same refusal.
     next.catch((err: unknown) => log.debug(`pipeline ${this.id}: entry ${e.index} (${entry.op}) refused: ${(err as Error).message}`))
-    this.applying = next
+    const before = this.applying
+    this.applying = Promise.all([before, settled])
     return next
   }
 

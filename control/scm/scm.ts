@@ -385,6 +385,11 @@ export class StorageContainerManager {
       if (reported.has(id) || (p.state !== 'CLOSED' && p.nodes.some((n) => n.id === dn))) resolved.set(id, { ...this.resolve(p), closedAtMs: p.closedAtMs })
     }
     const commands = pipelineCommands({ node: dn, reports: known, pipelines: resolved, nowMs: Date.now(), destroyTimeoutMs: this.config['scm.pipeline.destroyTimeoutMs'] })
+    // A createPipeline tells the member the addresses it carries: once it reports the group,
+    // it is not told them again below.
+    for (const c of commands) {
+      if (c.type === 'createPipeline') this.membersSent.set(`${dn}/${c.pipelineId}`, c.members.map((n) => n.address).join(','))
+    }
     // A member that runs its group with addresses older than the members' registrations (a
     // datanode came back on another port, or this SCM has not told it since it started)
     // gets createPipeline again: the command points a running group at the new addresses.

@@ -1,11 +1,12 @@
 /**
  * Goal: a datanode keeps a block's file open between its chunks instead of opening and
  * closing it per chunk, with a bound on how many it holds, and closes them with their
- * container. Method: a real in-process datanode leading a RATIS/ONE Raft group formed by
- * hand; raw chunk writes to that group (not committed, not packed: each is a writeChunk entry
- * applied before the answer) to more blocks than the bound, reading the open_block_files
- * gauge; then closeContainer, which the leader proposes through the group's log: the
- * container's files are closed once the answer comes, and the container is CLOSED.
+ * container. Method: a real in-process cluster of one datanode, leading the group of the
+ * SCM's RATIS/ONE pipeline (formed by the SCM through heartbeats); raw chunk writes to that
+ * pipeline (not committed, not packed: each is a writeChunk entry applied before the answer)
+ * to more blocks than the bound, reading the open_block_files gauge; then closeContainer,
+ * which the leader proposes through the group's log: the container's files are closed once
+ * the answer comes, and the container is CLOSED.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -13,7 +14,7 @@ import { request } from 'undici'
 import { DATANODE_OPEN_BLOCK_FILES_MAX, KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { startMiniCluster } from '../cluster/mini-cluster.ts'
-import { formPipelineGroup } from '../cluster/pipeline-group.ts'
+import { scmPipeline } from '../cluster/pipeline-group.ts'
 
 const CONTAINER = 920_001
 
@@ -35,7 +36,7 @@ test('block files stay open between chunks, at most the bound, and close with th
   try {
     const dn = cluster.datanodes[0]!
     const open = async () => Number(/open_block_files(?:\{[^}]*\})? (\d+)/.exec(await dn.metrics.text())?.[1] ?? -1)
-    const { leader, pipelineId } = await formPipelineGroup(cluster, { datanodes: [0] })
+    const { leader: { address: leader }, pipelineId } = await scmPipeline(cluster, 'RATIS/ONE')
     await writeChunk(leader, pipelineId, 1, 0)
     await writeChunk(leader, pipelineId, 1, 4 * KiB)
     assert.is(await open(), 1, 'two chunks of one block: one file held open')

@@ -3,11 +3,11 @@
  * payload slabs (8); every writeChunk holds one while its body arrives. Without a body idle
  * timeout, eight half-sent chunk bodies held all of them forever and every other write hung.
  * Method: a real in-process cluster of one datanode with `datanode.bodyIdleTimeoutMs` of 1 s.
- * The datanode leads a RATIS/ONE Raft group formed by hand (a datanode takes a write only
- * for a group it runs, so each stalled body really holds a slab, as before); twelve raw
- * chunk writes to that group send 64 KiB of a 1 MiB body and stop. Beside them a normal
- * client writes and reads a key through the SCM's RATIS/ONE pipeline on the same datanode,
- * whose group the test starts as the SCM's createPipeline command would.
+ * The datanode leads the group of the SCM's RATIS/ONE pipeline, formed by the SCM through
+ * heartbeats (a datanode takes a write only for a group it runs, so each stalled body really
+ * holds a slab, as before); twelve raw chunk writes to that pipeline send 64 KiB of a 1 MiB
+ * body and stop. Beside them a normal client writes and reads a key through the same
+ * pipeline.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -15,7 +15,7 @@ import { connect, type Socket } from 'node:net'
 import { KiB, MiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
-import { formPipelineGroup, formScmPipelines } from '../cluster/pipeline-group.ts'
+import { scmPipeline } from '../cluster/pipeline-group.ts'
 
 /** How long the normal write may take before the test calls the datanode stuck: a liveness
  *  bound far above the 1 s idle timeout, not a speed figure. */
@@ -43,9 +43,8 @@ function stalledChunkWrite(address: string, pipelineId: string, localId: number)
 test('a datanode cuts chunk bodies that stall and keeps taking writes', async () => {
   const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'datanode.bodyIdleTimeoutMs': 1000 } })
   try {
-    const group = await formPipelineGroup(cluster, { datanodes: [0] })
-    await formScmPipelines(cluster, 'RATIS/ONE')
-    const stalled = await Promise.all(Array.from({ length: 12 }, (_, i) => stalledChunkWrite(group.leader, group.pipelineId, i + 1)))
+    const group = await scmPipeline(cluster, 'RATIS/ONE')
+    const stalled = await Promise.all(Array.from({ length: 12 }, (_, i) => stalledChunkWrite(group.leader.address, group.pipelineId, i + 1)))
     const closed = stalled.map(({ socket }) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
 
     const client = cluster.client()
@@ -69,7 +68,7 @@ test('a datanode cuts chunk bodies that stall and keeps taking writes', async ()
     // And each was taken by the group (not refused at once, say PIPELINE_NOT_FOUND, which
     // would hold no slab and prove nothing): its container was made, and no answer came.
     assert.equal(stalled.map(({ answer }) => answer()), stalled.map(() => ''), 'the stalled writes were cut, not answered')
-    const containers = await new RpcClient('Datanode', group.leader).call<{ id: number }[]>('listContainers', {})
+    const containers = await new RpcClient('Datanode', group.leader.address).call<{ id: number }[]>('listContainers', {})
     for (let i = 1; i <= 12; i++) assert.ok(containers.some((c) => c.id === 900_000 + i), `stalled write ${i} reached its container`)
   } finally {
     await cluster.dispose()

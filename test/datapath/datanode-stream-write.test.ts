@@ -2,9 +2,9 @@
  * Goal: a datanode writes a chunk to its block file while the chunk's body arrives (runs of
  * whole checksum windows, each verified before it is written), and a chunk that turns out bad
  * late still commits nothing and spoils nothing, on the leader and on every follower of the
- * pipeline. Method: a real in-process cluster of three datanodes forming one RATIS/THREE Raft
- * group (by hand, as the SCM's createPipeline does); raw writeChunk requests (checksums ||
- * data) to its leader, which stages the bytes on both followers while they arrive and then
+ * pipeline. Method: a real in-process cluster of three datanodes and the SCM's RATIS/THREE
+ * pipeline on them (its Raft group formed by the SCM through heartbeats); raw writeChunk
+ * requests (checksums || data) to the group's leader, which stages the bytes on both followers while they arrive and then
  * commits the chunk through the log; bodies sent in uneven pieces with pauses; the leader's
  * block file on disk is watched mid-body, and every result is read back over /chunk/read
  * from all three replicas once each has applied the log through the write (a follower
@@ -22,7 +22,7 @@ import { readError, RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
-import { appliedThrough, formPipelineGroup, groupView } from '../cluster/pipeline-group.ts'
+import { appliedThrough, groupView, scmPipeline } from '../cluster/pipeline-group.ts'
 
 const WINDOW = 16 * KiB
 /** A liveness bound for what the datanode must do while a body pauses, far above any honest wait. */
@@ -115,8 +115,9 @@ async function codeOf(work: Promise<unknown>): Promise<string | undefined> {
   try { await work; return undefined } catch (err) { return (err as { code?: string }).code }
 }
 
-function blockPath(cluster: Cluster, i: number, containerId: number, localId: number): string {
-  const dn = cluster.datanodes[i]!
+/** Where the leader keeps a block. */
+function leaderBlockPath(containerId: number, localId: number): string {
+  const dn = cluster.datanodes[leaderIndex]!
   return blockFile(dn.dirs[0]!, dn.clusterId, containerId as never, localId as never)
 }
 
@@ -143,15 +144,18 @@ const fileBytes = (path: string) => statSync(path, { throwIfNoEntry: false })?.s
 let cluster: Cluster
 let pipelineId: string
 let leader: string
+/** The leader's index in cluster.datanodes. */
+let leaderIndex: number
 /** The leader, then both followers. */
 let replicas: string[]
 
 test.before(async () => {
   await initChecksums()
   cluster = await startMiniCluster({ datanodes: 3 })
-  const group = await formPipelineGroup(cluster, { datanodes: [0, 1, 2] })
-  ;({ pipelineId, leader } = group)
-  replicas = [group.leader, ...group.followers]
+  const group = await scmPipeline(cluster, 'RATIS/THREE')
+  pipelineId = group.pipelineId
+  ;({ address: leader, index: leaderIndex } = group.leader)
+  replicas = [group.leader, ...group.followers].map((m) => m.address)
 })
 
 test.after(async () => {
@@ -163,7 +167,7 @@ test('writeChunk writes a slow body to the block file while it arrives, and it r
   // The first chunk holds whole windows (a chunk follows it); the second ends inside one.
   const first = randomBytes(2 * MiB + 3 * WINDOW, 1)
   const second = randomBytes(MiB + 777, 2)
-  const path = blockPath(cluster, 0, containerId, 1)
+  const path = leaderBlockPath(containerId, 1)
   // Uneven pieces, none on a window or on the checksums' end.
   const pieces = [1, 100, WINDOW - 1, 700 * KiB, 333, 1300 * KiB + 5]
   const w1 = await writeChunk({ containerId, localId: 1, offset: 0, data: first, checksumType: 'CRC32C' }, {
@@ -186,7 +190,7 @@ test('writeChunk rejects a chunk whose later window is corrupt with CHECKSUM_MIS
   const data = randomBytes(4 * MiB, 3)
   const chunk: Chunk = { containerId, localId: 1, offset: 0, data, checksumType: 'XXH64', commit: true }
   // The last window is bad, and it comes after a pause: the earlier runs are written by then.
-  const path = blockPath(cluster, 0, containerId, 1)
+  const path = leaderBlockPath(containerId, 1)
   const { error } = await writeChunk(chunk, {
     corrupt: data.length - 100, pieces: [3 * MiB], pauseMs: 0,
     between: (i) => i === 1 ? eventually('the block file grows before the bad window arrives', () => fileBytes(path) >= MiB) : Promise.resolve(),
@@ -221,7 +225,7 @@ test('writeChunk over committed bytes verifies the whole chunk first: a corrupt 
   const first = await writeChunk(chunk(committed))
   assert.is(first.error, undefined, String(first.error))
   // Other, well-formed bytes for the first three MiB (so that written runs would show), then a bad window.
-  const path = blockPath(cluster, 0, containerId, 1)
+  const path = leaderBlockPath(containerId, 1)
   const { error } = await writeChunk(chunk(randomBytes(4 * MiB, 5)), { corrupt: 4 * MiB - 1, pieces: [3 * MiB], pauseMs: 300 })
   assert.is((error as { code?: string } | undefined)?.code, 'CHECKSUM_MISMATCH', String(error))
   assert.is(fileBytes(path), committed.length)

@@ -211,6 +211,27 @@ test('a STALE member closes its pipelines, which are replaced from healthy nodes
   c.resume()
 })
 
+test('a member that registers at another address is told createPipeline again with it, once per pipeline', async () => {
+  const a = node('a')
+  const ofA = (await pipelines()).filter((p) => p.state === 'OPEN' && p.nodes.some((n) => n.id === a.id))
+  assert.ok(ofA.length >= 1, 'a is in an OPEN pipeline')
+  const told = () => ofA.map((p) => a.commandsOf('createPipeline', p.id).length)
+  const register = (address: string) => rpc.call('register', { id: a.id, address, volumes: [{ dir: '/d', capacityBytes: 1 << 30, usedBytes: 0, availableBytes: 1 << 30 }] })
+  const before = told()
+  // As a datanode back on another port: its groups still know the old address.
+  const moved = '127.0.0.1:9'
+  await register(moved)
+  await until('createPipeline again to a for each of its pipelines', () => told().every((n, i) => n > before[i]!))
+  for (const p of ofA) {
+    const last = a.commandsOf('createPipeline', p.id).at(-1)!
+    assert.ok(last.members?.some((m) => m.id === a.id && m.address === moved), `pipeline ${p.id} sent with a's new address`)
+  }
+  const after = told()
+  for (let i = 0; i < 3; i++) await a.beat()
+  assert.equal(told(), after, 'told once, not on every heartbeat')
+  await register(a.address)
+})
+
 test('a datanode that sends no pipeline reports (before issue 12) gets no pipeline commands', async () => {
   const f = await add('f')
   f.reports = false

@@ -11,6 +11,12 @@ import { formatBytes, formatTime, printFields, printJson, printTable } from './o
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; state: string; usedBytes: number; blockCount: number }[] }
 
+/** A pipeline's members by address, the leader (as the SCM last heard it, else the suggested one) starred. */
+function members(p: Pipeline): string {
+  const leader = p.leaderId ?? p.nodes[0]?.id
+  return p.nodes.map((n) => (n.id === leader ? `${n.address}*` : n.address)).join(' ')
+}
+
 /** Runs `o3 admin KIND VERB`; args.ts has checked its options and the number of its arguments. */
 export async function admin(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
@@ -27,7 +33,13 @@ export async function admin(inv: Invocation): Promise<void> {
     }
     case 'pipeline list': {
       const ps = await client.admin<Pipeline[]>('listPipelines')
-      return out(ps, () => printTable(['id', 'replication', 'state', 'leader', 'datanodes'], ps.map((p) => [p.id, p.replication, p.state, p.nodes[0]?.address ?? '', p.nodes.map((n) => n.address).join(' ')])))
+      return out(ps, () => printTable(['id', 'replication', 'state', 'members (* leader)', 'term'], ps.map((p) => [p.id, p.replication, p.state, members(p), p.term ?? '-'])))
+    }
+    case 'pipeline close': {
+      const id = positionals[0]
+      if (!/^[0-9a-f-]{8,64}$/i.test(id)) throw new UsageError(`bad pipeline ID ${JSON.stringify(id)}: expected one that o3 admin pipeline list shows`)
+      const r = await client.admin<{ id: string; state: string; closing: number[] }>('closePipeline', { pipelineId: id })
+      return out(r, () => console.log(`pipeline ${r.id} is ${r.state}${r.closing.length > 0 ? `; closing containers ${r.closing.join(', ')}` : ''}`))
     }
     case 'container list': {
       const cs = await client.admin<ContainerRow[]>('listContainers', state === undefined ? {} : { state })

@@ -45,6 +45,7 @@ export const LOCAL_DEFAULTS: Partial<O3Config> = {
   'scm.heartbeat.staleMs': 6_000,
   'scm.heartbeat.deadMs': 12_000,
   'datanode.heartbeatIntervalMs': 1_000,
+  'scm.pipeline.destroyTimeoutMs': 5_000,
   'om.openKey.expireMs': 24 * 3600_000,
 }
 

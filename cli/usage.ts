@@ -198,7 +198,13 @@ again keeps every key.`,
       summary: 'the SCM\'s view of the cluster and the OM and SCM Raft groups, as `ozone admin`',
       commands: {
         datanode: { summary: 'datanodes', commands: { list: client('list the datanodes, their state and space', [], 'admin') } },
-        pipeline: { summary: 'pipelines', commands: { list: client('list the pipelines', [], 'admin') } },
+        pipeline: {
+          summary: 'pipelines',
+          commands: {
+            list: client('list the pipelines: replication, state (ALLOCATED, OPEN, CLOSED), members with the leader starred, Raft term', [], 'admin'),
+            close: client('close a pipeline: its open containers close, its datanodes remove the group after scm.pipeline.destroyTimeoutMs', [{ name: 'ID' }], 'admin'),
+          },
+        },
         container: {
           summary: 'containers',
           commands: {

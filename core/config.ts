@@ -29,6 +29,17 @@ export interface O3Config {
   'scm.heartbeat.deadMs': number
   'scm.container.sizeBytes': number
   'scm.block.sizeBytes': number
+  /**
+   * 1: pipelines are Raft groups on their datanodes (issue 12): ALLOCATED until every member
+   * reports the group, then OPEN, closed when a member is STALE or DEAD or reports it
+   * diverged. 0 (until the datanode side lands): OPEN at creation, closed when a member is DEAD.
+   */
+  /**
+   * How long a closed pipeline's groups stay on its datanodes (so that its containers close
+   * through the log) before the SCM tells them to remove it (Ozone's
+   * ozone.scm.pipeline.destroy.timeout, 66 s); 0: at once.
+   */
+  'scm.pipeline.destroyTimeoutMs': number
   'om.address': string
   'om.port': number
   /** The OM's Raft port (Ozone: 9872). */
@@ -102,6 +113,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'scm.heartbeat.deadMs': 10 * 60_000,
   'scm.container.sizeBytes': CONTAINER_SIZE_BYTES_DEFAULT,
   'scm.block.sizeBytes': BLOCK_SIZE_BYTES_DEFAULT,
+  'scm.pipeline.destroyTimeoutMs': 66_000,
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
   'om.raft.port': 9872,

@@ -122,6 +122,33 @@ export const CLIENT_FLUSH_CHUNKS = 4
 export const CLIENT_SLAB_WAIT_MS_MAX = 30_000
 /** Block rewrites after failures before a key write gives up. */
 export const CLIENT_BLOCK_RETRY_COUNT_MAX = 5
+/**
+ * How long a write to a pipeline (writeChunk, putBlock) keeps looking for the Raft group's
+ * leader, following NOT_LEADER hints and trying the next member after a refused connection
+ * or a timeout, before it fails UNAVAILABLE and the writer moves the block to another
+ * pipeline: a few election timeouts, as RPC_FAILOVER_MS_MAX for the OM and SCM groups.
+ */
+export const PIPELINE_LEADER_WAIT_MS_MAX = 15_000
+/**
+ * At the end of a key, how long the writer waits for every member of a pipeline to hold the
+ * log through its last write (watchForCommit ALL_COMMITTED) before it settles for the
+ * majority that already made the key durable (Ozone waits likewise, then excludes the slow node).
+ */
+export const PIPELINE_WATCH_MS_DEFAULT = 3_000
+/** The watch of a pipeline with a member known to lag: long enough for a healthy one to answer, short enough not to cost every key a full watch. */
+export const PIPELINE_WATCH_KNOWN_SLOW_MS = 100
+/** A watchForCommit answers at its timeout at the latest: the HTTP call waits this much longer. */
+export const PIPELINE_WATCH_ANSWER_SLACK_MS = 1_000
+/** Pipeline leaders a client remembers (pipeline id -> leader address), the oldest dropped past it. */
+export const CLIENT_PIPELINE_LEADERS_MAX = 10_000
+/**
+ * A datanode that lagged behind a watchForCommit is avoided by a client's new blocks this
+ * long (Ozone's ozone.client.exclude.nodes.expiry.time is 10 minutes; shorter here, as a
+ * small cluster has no pipeline without it and every block then asks twice), and at most
+ * this many are remembered.
+ */
+export const CLIENT_SLOW_DATANODE_MS = 60_000
+export const CLIENT_SLOW_DATANODES_MAX = 1_000
 /** Read-ahead of a key reader, in chunks. */
 export const CLIENT_READ_AHEAD_CHUNKS = 2
 /** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
@@ -150,7 +177,38 @@ export const DATANODE_OPEN_BLOCK_FILES_MAX = 64
 export const DATANODE_BLOCK_FILE_IDLE_MS = 10_000
 /** RATIS/THREE pipelines a datanode belongs to (ozone.datanode.pipeline.limit is 2). */
 export const DATANODE_PIPELINE_LIMIT = 2
+/** A pipeline group's Raft clock: heartbeats every 2 ticks, elections after 10 to 20 (1 to 2 s; shorter churns under load). */
+export const PIPELINE_TICK_MS = 100
+export const PIPELINE_ELECTION_TIMEOUT_TICKS = 10
+/** Times a new group's suggested leader stands (three ticks apart) while no member leads yet. */
+export const PIPELINE_CAMPAIGN_TRIES = 5
+/** Applied entries between a pipeline group's snapshots: the log a follower back from an outage can catch up from. */
+export const PIPELINE_SNAPSHOT_EVERY_ENTRIES = 10_000
+/** How long a follower waits for a chunk's bytes still arriving from the leader before it fetches them instead. */
+export const PIPELINE_STAGE_WAIT_MS = 10_000
+/** How long a follower keeps trying to fetch a chunk's bytes (from the leader, then the other members) before its group stops. */
+export const PIPELINE_FETCH_MS_MAX = 30_000
+/** Staged chunk bytes whose entry never came (a write the leader gave up) are forgotten after this. */
+export const PIPELINE_STAGED_TTL_MS = 120_000
+/** The longest a datanode's watchForCommit waits for every member to hold an index. */
+export const PIPELINE_WATCH_MS_MAX = 30_000
+/** Pipeline groups one datanode runs. */
+export const PIPELINE_GROUPS_MAX = 1000
 export const PIPELINES_MAX = 10_000
+/**
+ * Pipeline reports (one per Raft group it runs) in one datanode heartbeat: its RATIS/ONE, its
+ * RATIS/THREE ones, and closed ones it has not been told to remove yet.
+ */
+export const PIPELINE_REPORTS_MAX = 1000
+/** allocateBlock waits this long for an ALLOCATED pipeline to open (its group to form) when no OPEN one fits. */
+export const PIPELINE_OPEN_WAIT_MS = 5000
+/** The SCM's triggerHeartbeat nudge to a new pipeline's members: one try, this long (the next heartbeat delivers the command anyway). */
+export const PIPELINE_NUDGE_TIMEOUT_MS = 2000
+/**
+ * An ALLOCATED pipeline whose group has not formed after this long is closed (Ozone's
+ * ozone.scm.pipeline.allocated.timeout): it would hold its members' pipeline slots for good.
+ */
+export const PIPELINE_ALLOCATED_MS_MAX = 5 * 60_000
 
 /**
  * S3 bodies of at most this many bytes are hashed (MD5 ETag, SHA-256, x-amz-checksum-*) on
@@ -194,8 +252,11 @@ assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must ho
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
 assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
+assert(PIPELINE_REPORTS_MAX > DATANODE_PIPELINE_LIMIT + 1, 'a datanode must be able to report every pipeline it is in')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')
 assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')
+assert(PIPELINE_WATCH_MS_DEFAULT < PIPELINE_LEADER_WAIT_MS_MAX, 'a key end waits for the slowest member shorter than for a leader')
+assert(PIPELINE_WATCH_MS_DEFAULT + PIPELINE_WATCH_ANSWER_SLACK_MS < RPC_TIMEOUT_MS_DEFAULT, 'a watch answers within an RPC timeout')
 
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
  *  idle process keeps no payload buffers, a busy one reuses them well within this time. */

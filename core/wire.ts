@@ -70,14 +70,37 @@ export interface DatanodeDetails {
 export type NodeHealth = 'HEALTHY' | 'STALE' | 'DEAD'
 export type NodeOperationalState = 'IN_SERVICE' | 'DECOMMISSIONING' | 'DECOMMISSIONED' | 'ENTERING_MAINTENANCE' | 'IN_MAINTENANCE'
 
+/** ALLOCATED (the SCM created it, its Raft group is forming) -> OPEN (every member reported the group) -> CLOSED. */
 export type PipelineState = 'ALLOCATED' | 'OPEN' | 'CLOSED'
 export interface Pipeline {
   id: PipelineId
   replication: string
   state: PipelineState
-  /** nodes[0] is the leader: clients send writes there; it forwards to the others. */
+  /** The members; the suggested leader first. Clients send writes to `leaderId`, else nodes[0]. */
   nodes: DatanodeDetails[]
   createdAtMs: number
+  /** The group's leader as the SCM last heard it from the members, or the suggested leader before any report. */
+  leaderId?: DatanodeId
+  /** The Raft term of `leaderId`, once a member reported one. */
+  term?: number
+}
+
+/**
+ * What a datanode tells the SCM in each heartbeat about one pipeline (Raft group) it runs,
+ * after Ozone's PipelineReport.
+ */
+export interface PipelineReport {
+  pipelineId: PipelineId
+  /** The group's leader as this member knows it; '' while none is known. */
+  leaderId: DatanodeId | ''
+  term: number
+  /** This member's applied index in the group's log. */
+  applied: number
+  /**
+   * This member fell behind past the leader's retained log (it installed a snapshot) and
+   * cannot hold the pipeline's containers consistently: the SCM closes the pipeline.
+   */
+  diverged: boolean
 }
 
 export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'DELETING' | 'DELETED' | 'UNHEALTHY'

@@ -1,39 +1,51 @@
 /** @module
  * The Storage Container Manager service: datanodes (register, heartbeat, health), pipelines,
  * containers and block allocation, safemode, block deletion. What the SCM group agrees on
- * (cluster id, id batches, pipelines, containers, deletions) changes only through Raft
- * entries (requests/, applied to tables.ts); what each SCM learns from datanodes itself
- * (registrations, heartbeats, replica reports) and the leader's command queues stay local.
+ * (cluster id, id batches, pipelines and their states, containers, deletions) changes only
+ * through Raft entries (requests/, applied to tables.ts); what each SCM learns from datanodes
+ * itself (registrations, heartbeats, replica and pipeline reports, so a pipeline's leader and
+ * term) and the leader's command queues stay local.
  */
 import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX } from '../../core/limits.ts'
+import {
+  ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINE_NUDGE_TIMEOUT_MS, PIPELINE_OPEN_WAIT_MS,
+} from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import {
   formatReplication, parseId, parseReplication, assertWritable,
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
-  type ExcludeList, type LocalId, type Pipeline, type PipelineId,
+  type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport,
 } from '../../core/wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
+import {
+  everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, parsePipelineReports, pipelineCommands, suggestLeader,
+  type PipelineCommand,
+} from './pipeline-groups.ts'
 import { planAround, planPipelines } from './pipelines.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
-import { openScmTables, type ContainerInfo, type DeleteTx, type ScmTables } from './tables.ts'
+import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, type ScmTables } from './tables.ts'
 
-/** A command the SCM hands a datanode in a heartbeat response. */
+/**
+ * A command the SCM hands a datanode in a heartbeat response. A datanode ignores a type it
+ * does not know (datapath/datanode/datanode.ts heartbeat()), so new ones may go to old nodes.
+ */
 export type DatanodeCommand =
   | { type: 'closeContainer'; containerId: ContainerId }
   | { type: 'deleteBlocks'; txId: number; containerId: ContainerId; localIds: LocalId[] }
   | { type: 'reregister' }
+  | PipelineCommand
 
 export interface ContainerReplicaReport {
   containerId: ContainerId
@@ -81,6 +93,19 @@ export class StorageContainerManager {
   /** The term deletesSent was built for: a new leader rebuilds it from the table. */
   private deletesTerm = -1
   private readonly commands = new Map<DatanodeId, DatanodeCommand[]>()
+  /**
+   * Every SCM: each datanode's pipeline reports from its last heartbeat (datanodes tell every
+   * SCM, as they do replicas). A group's leader and term come from here and are not in the
+   * log: they change at Raft speed on the datanodes, each SCM hears them first-hand within a
+   * heartbeat, and a new SCM leader knows them already (Ozone too keeps a pipeline's leader
+   * in memory, from PipelineReports).
+   */
+  private readonly pipelineReports = new Map<DatanodeId, Map<PipelineId, PipelineReport>>()
+  /** Leader: opens and closes submitted and not yet applied, so that a heartbeat or a tick does not submit one twice. */
+  private readonly opening = new Set<PipelineId>()
+  private readonly closing = new Map<PipelineId, Promise<ContainerId[]>>()
+  /** Leader: allocations waiting for an ALLOCATED pipeline to open; called on every pipeline state change. */
+  private readonly pipelineWaiters = new Set<() => void>()
   /** Per datanode, the deletions it has yet to acknowledge and when each was last sent (0: never). */
   private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
   /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
@@ -124,6 +149,7 @@ export class StorageContainerManager {
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
     this.metrics.gauge('datanodes_healthy', 'Healthy datanodes', () => this.healthyNodes().length)
     this.metrics.gauge('pipelines_open', 'Open pipelines', () => this.allPipelines().filter((p) => p.state === 'OPEN').length)
+    this.metrics.gauge('pipelines_allocated', 'Pipelines whose Raft groups are forming', () => this.allPipelines().filter((p) => p.state === 'ALLOCATED').length)
     this.metrics.gauge('containers', 'Containers', () => entryCount(this.tables.containers))
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
     this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => entryCount(this.tables.deletes))
@@ -143,6 +169,7 @@ export class StorageContainerManager {
         listContainers: (a) => this.leader('listContainers', () => this.listContainers(a)),
         listDatanodes: () => this.leader('listDatanodes', () => this.listDatanodes()),
         listPipelines: () => this.leader('listPipelines', () => this.listPipelines()),
+        closePipeline: (a) => this.leader('closePipeline', () => this.closePipelineByAdmin(a)),
         safemodeStatus: () => this.leader('safemodeStatus', () => this.safemodeStatus()),
         closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
@@ -193,18 +220,21 @@ export class StorageContainerManager {
     return { clusterId: this.clusterId }
   }
 
-  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; deleted?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
+  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; deleted?: unknown; pipelines?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
     if (!isDatanodeId(a.id)) throw new O3Error('INVALID_ARGUMENT', 'Cannot accept heartbeat: id missing or malformed')
+    const reports = parsePipelineReports(a.pipelines, `datanode ${a.id}`)
     const node = this.nodes.get(a.id)
     if (node === undefined || node.lastHeartbeatMs === 0) return { commands: [{ type: 'reregister' }] }
     const wasHealthy = this.health(node) === 'HEALTHY'
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
+    if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
     if (!wasHealthy) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
     const queued = this.commands.get(node.id) ?? []
     const commands = queued.splice(0, HEARTBEAT_COMMANDS_MAX)
+    if (reports !== undefined) commands.push(...(await this.pipelineCommandsFor(node.id, reports)).slice(0, HEARTBEAT_COMMANDS_MAX - commands.length))
     commands.push(...this.deleteCommandsFor(node.id, HEARTBEAT_COMMANDS_MAX - commands.length))
     return { commands }
   }
@@ -223,9 +253,17 @@ export class StorageContainerManager {
     return { id, address: n.address }
   }
 
-  /** Pipelines hold node ids; addresses are looked up now, since a restarted node may move. */
-  private resolve(p: Pipeline): Pipeline {
-    return { ...p, nodes: p.nodes.map((n) => this.nodes.has(n.id) ? this.details(n.id) : n) }
+  /**
+   * A pipeline as callers see it: addresses looked up now (a restarted node may move), and
+   * its group's leader and term as the members last reported them, else the suggested leader.
+   */
+  private resolve(p: PipelineRecord): Pipeline {
+    const { closedAtMs: _closedAtMs, leaderId: suggested, ...rest } = p
+    const reported = leaderFromReports(p, (dn) => this.pipelineReports.get(dn)?.get(p.id))
+    return {
+      ...rest, nodes: p.nodes.map((n) => this.nodes.has(n.id) ? this.details(n.id) : n),
+      ...(reported ?? { leaderId: suggested ?? p.nodes[0]?.id }),
+    }
   }
 
   private checkSafeMode(): void {
@@ -235,37 +273,157 @@ export class StorageContainerManager {
     }
   }
 
+  /**
+   * Closes the pipelines that lost a member, STALE or DEAD (as Ozone's StaleNodeHandler
+   * does), and those whose group never formed.
+   */
   private checkHealth(): void {
     if (!this.ha.isLeader()) return
+    let live: PipelineRecord[] | undefined
     for (const node of this.nodes.values()) {
-      if (node.lastHeartbeatMs === 0 || this.health(node) !== 'DEAD') continue
-      for (const p of this.allPipelines()) {
-        if (p.state === 'OPEN' && p.nodes.some((n) => n.id === node.id)) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, `datanode ${node.id} is DEAD`))
+      const health = this.health(node)
+      if (node.lastHeartbeatMs === 0 || health === 'HEALTHY') continue
+      live ??= this.allPipelines().filter((p) => p.state !== 'CLOSED')
+      for (const p of live) {
+        if (p.nodes.some((n) => n.id === node.id)) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, `datanode ${node.id} is ${health}`))
       }
     }
+    for (const p of formingTooLong(this.allPipelines(), Date.now())) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, 'its group did not form'))
   }
 
-  private allPipelines(): Pipeline[] {
+  private allPipelines(): PipelineRecord[] {
     return [...this.tables.pipelines.getRange()].map((e) => e.value)
   }
 
-  private async closePipeline(p: Pipeline, why: string): Promise<void> {
-    const closing = await this.ha.submit('closePipeline', { id: p.id }) as ContainerId[]
-    log.info(`SCM: closed pipeline ${p.id} (${p.replication}): ${why}`)
-    for (const id of closing) {
-      log.info(`SCM: closing container ${id}: pipeline ${p.id} closed`)
-      this.queueClose(id)
-    }
-    await this.createPipelines()
+  /** Pipelines not CLOSED: ALLOCATED ones count, as their groups are forming on their nodes. */
+  private livePipelines(): PipelineRecord[] {
+    return this.allPipelines().filter((p) => p.state !== 'CLOSED')
   }
+
+  /**
+   * Closes a pipeline (once, however many callers ask): its OPEN containers go CLOSING and
+   * their close commands out, new pipelines are placed from healthy nodes, and the members'
+   * groups are removed once scm.pipeline.destroyTimeoutMs has passed (pipelineCommandsFor).
+   * Answers the containers it moved to CLOSING.
+   */
+  private closePipeline(p: Pipeline, why: string): Promise<ContainerId[]> {
+    const running = this.closing.get(p.id)
+    if (running !== undefined) return running
+    const run = (async () => {
+      const closing = await this.ha.submit('closePipeline', { id: p.id }) as ContainerId[]
+      log.info(`SCM: closed pipeline ${p.id} (${p.replication}): ${why}`)
+      this.wakePipelineWaiters()
+      for (const id of closing) {
+        log.info(`SCM: closing container ${id}: pipeline ${p.id} closed`)
+        this.queueClose(id)
+      }
+      return closing
+    })().finally(() => this.closing.delete(p.id))
+    this.closing.set(p.id, run)
+    return run.then(async (closing) => {
+      await this.createPipelines()
+      return closing
+    })
+  }
+
+  private async closePipelineByAdmin(a: { pipelineId?: unknown }): Promise<{ id: PipelineId; state: 'CLOSED'; closing: ContainerId[] }> {
+    if (!isPipelineId(a.pipelineId)) throw new O3Error('INVALID_ARGUMENT', `Cannot close pipeline ${JSON.stringify(a.pipelineId)}: not a pipeline id`)
+    const p = this.tables.pipelines.get(a.pipelineId)
+    if (p === undefined) throw new O3Error('PIPELINE_NOT_FOUND', `Cannot close pipeline ${a.pipelineId}: not found`)
+    const closing = p.state === 'CLOSED' ? [] : await this.closePipeline(p, 'admin request')
+    return { id: p.id, state: 'CLOSED', closing }
+  }
+
+  /** An ALLOCATED pipeline whose members all report its group is OPEN. */
+  private async openPipeline(p: Pipeline): Promise<void> {
+    if (this.opening.has(p.id)) return
+    this.opening.add(p.id)
+    try {
+      const state = await this.ha.submit('openPipeline', { id: p.id })
+      if (state === 'OPEN') log.info(`SCM: pipeline ${p.id} (${p.replication}) OPEN: every member runs its group`)
+      this.wakePipelineWaiters()
+    } finally {
+      this.opening.delete(p.id)
+    }
+  }
+
+  private wakePipelineWaiters(): void {
+    for (const wake of [...this.pipelineWaiters]) wake()
+  }
+
+  /**
+   * Leader, on a heartbeat with pipeline reports: opens the pipelines every member now
+   * reports, closes those a member reports diverged, and answers the node's createPipeline
+   * and closePipeline commands.
+   */
+  private async pipelineCommandsFor(dn: DatanodeId, reports: PipelineReport[]): Promise<PipelineCommand[]> {
+    if (!this.ha.isLeader()) return []
+    const byId = new Map<PipelineId, PipelineRecord>()
+    for (const p of this.allPipelines()) byId.set(p.id, p)
+    let known = reports
+    if (reports.some((r) => !byId.has(r.pipelineId))) {
+      // A group the SCM has no pipeline for is removed, but only once this leader's state
+      // holds every committed entry: a new leader may not have applied the one creating it.
+      const current = await this.ha.read('check pipeline reports', () => true).catch(() => false)
+      for (const r of reports) {
+        const p = this.tables.pipelines.get(r.pipelineId)
+        if (p !== undefined) byId.set(p.id, p)
+      }
+      if (!current) known = reports.filter((r) => byId.has(r.pipelineId))
+    }
+    const reportOf = (p: Pipeline) => (node: DatanodeId) => this.pipelineReports.get(node)?.get(p.id)
+    for (const r of known) {
+      const p = byId.get(r.pipelineId)
+      if (p === undefined || p.state === 'CLOSED' || !p.nodes.some((n) => n.id === dn)) continue
+      if (r.diverged) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, `datanode ${dn} diverged from its group`))
+      else if (everyMemberReports(p, reportOf(p))) this.background(`opening pipeline ${p.id}`, this.openPipeline(p))
+    }
+    // Only the pipelines this node is in or reports matter here.
+    const reported = new Set(known.map((r) => r.pipelineId))
+    const resolved = new Map<PipelineId, PipelineRecord>()
+    for (const [id, p] of byId) {
+      if (reported.has(id) || (p.state !== 'CLOSED' && p.nodes.some((n) => n.id === dn))) resolved.set(id, { ...this.resolve(p), closedAtMs: p.closedAtMs })
+    }
+    const commands = pipelineCommands({ node: dn, reports: known, pipelines: resolved, nowMs: Date.now(), destroyTimeoutMs: this.config['scm.pipeline.destroyTimeoutMs'] })
+    // A createPipeline tells the member the addresses it carries: once it reports the group,
+    // it is not told them again below.
+    for (const c of commands) {
+      if (c.type === 'createPipeline') this.membersSent.set(`${dn}/${c.pipelineId}`, c.members.map((n) => n.address).join(','))
+    }
+    // A member that runs its group with addresses older than the members' registrations (a
+    // datanode came back on another port, or this SCM has not told it since it started)
+    // gets createPipeline again: the command points a running group at the new addresses.
+    for (const r of known) {
+      const p = resolved.get(r.pipelineId)
+      if (p === undefined || p.state === 'CLOSED' || !p.nodes.some((n) => n.id === dn)) continue
+      const key = `${dn}/${p.id}`, addresses = p.nodes.map((n) => n.address).join(',')
+      if (this.membersSent.get(key) === addresses) continue
+      this.membersSent.set(key, addresses)
+      if (!commands.some((c) => c.type === 'createPipeline' && c.pipelineId === p.id)) {
+        commands.push({ type: 'createPipeline', pipelineId: p.id, replication: p.replication, members: p.nodes, suggestedLeaderId: p.leaderId ?? p.nodes[0].id })
+      }
+    }
+    return commands
+  }
+
+  /** Tells a new pipeline's members to heartbeat now, so that they get createPipeline in milliseconds, not a heartbeat interval. */
+  private nudge(p: Pipeline): void {
+    for (const n of this.resolve(p).nodes) {
+      // A datanode from before issue 12 answers that it has no such method: nothing to do.
+      new RpcClient('Datanode', n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+        .catch((err: unknown) => log.debug(`SCM: nudging datanode ${n.id} for pipeline ${p.id} failed: ${(err as Error).message}`))
+    }
+  }
+
+  /** Leader: the member addresses each node's group was last told (node/pipeline), to send again when they change. */
+  private readonly membersSent = new Map<string, string>()
 
   private creating: Promise<void> | undefined
   /** Creates the pipelines placement asks for; serialised so that two calls do not double up. */
   private createPipelines(): Promise<void> {
     const run = async () => {
       if (!this.ha.isLeader()) return
-      const open = this.allPipelines().filter((p) => p.state === 'OPEN')
-      for (const plan of planPipelines({ healthy: this.healthyNodes(), open, limit: DATANODE_PIPELINE_LIMIT })) {
+      for (const plan of planPipelines({ healthy: this.healthyNodes(), open: this.livePipelines(), limit: DATANODE_PIPELINE_LIMIT })) {
         await this.addPipeline(plan.replication, plan.nodes)
       }
     }
@@ -274,9 +432,16 @@ export class StorageContainerManager {
     return this.creating
   }
 
-  private async addPipeline(replication: string, nodes: DatanodeId[]): Promise<Pipeline> {
-    const p = await this.ha.submit('addPipeline', { replication, nodes: nodes.map((id) => this.details(id)) }) as Pipeline
-    log.info(`SCM: created pipeline ${p.id} ${replication} on ${nodes.join(',')}`)
+  /**
+   * A new pipeline on `nodes`, led first by the member leading the fewest (MinLeaderCount).
+   * It is ALLOCATED, and its members are nudged to heartbeat for their createPipeline
+   * command; it opens once they all report the group.
+   */
+  private async addPipeline(replication: string, nodes: DatanodeId[]): Promise<PipelineRecord> {
+    const leaderId = suggestLeader(nodes, this.livePipelines().map((p) => this.resolve(p)))
+    const p = await this.ha.submit('addPipeline', { replication, nodes: nodes.map((id) => this.details(id)), state: 'ALLOCATED', leaderId }) as PipelineRecord
+    log.info(`SCM: created pipeline ${p.id} ${replication} ${p.state} on ${p.nodes.map((n) => n.id).join(',')}, suggested leader ${leaderId}`)
+    this.nudge(p)
     return p
   }
 
@@ -309,17 +474,34 @@ export class StorageContainerManager {
       containers: new Set((a.excludeList?.containers ?? []) as ContainerId[]),
       pipelines: new Set((a.excludeList?.pipelines ?? []) as PipelineId[]),
     }
-    const healthy = new Set(this.healthyNodes())
-    const usable = (p: Pipeline) => p.state === 'OPEN' && p.replication === replication && !exclude.pipelines.has(p.id)
+    let healthy = new Set(this.healthyNodes())
+    const fits = (p: Pipeline) => p.replication === replication && !exclude.pipelines.has(p.id)
       && p.nodes.every((n) => healthy.has(n.id) && !exclude.datanodes.has(n.id))
-    let candidates = this.allPipelines().filter(usable)
-    if (candidates.length === 0) {
+    const usable = () => this.allPipelines().filter((p) => p.state === 'OPEN' && fits(p))
+    const forming = () => this.allPipelines().filter((p) => p.state === 'ALLOCATED' && fits(p))
+    let candidates = usable()
+    if (candidates.length === 0 && forming().length === 0) {
       // Ozone's WritableRatisContainerProvider: with nothing usable, try a new pipeline around the exclusions.
       await this.createPipelines()
-      candidates = this.allPipelines().filter(usable)
+      candidates = usable()
+      if (candidates.length === 0 && forming().length === 0) {
+        const nodes = planAround([...healthy], exclude.datanodes, parsed.factor, this.livePipelines())
+        if (nodes !== undefined) await this.addPipeline(replication, nodes)
+        candidates = usable()
+      }
+    }
+    if (candidates.length === 0 && forming().length > 0) {
+      // A pipeline whose group is forming opens within milliseconds of its members' nudged
+      // heartbeats; wait for it rather than fail the write (or place yet another).
+      const deadline = Date.now() + PIPELINE_OPEN_WAIT_MS
+      while (candidates.length === 0 && forming().length > 0 && Date.now() < deadline) {
+        await this.pipelineChange(deadline - Date.now())
+        healthy = new Set(this.healthyNodes())
+        candidates = usable()
+      }
       if (candidates.length === 0) {
-        const nodes = planAround([...healthy], exclude.datanodes, parsed.factor, this.allPipelines().filter((p) => p.state === 'OPEN'))
-        if (nodes !== undefined) candidates = [await this.addPipeline(replication, nodes)]
+        const still = forming().length
+        if (still > 0) throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: ${still} pipeline${still === 1 ? ' is' : 's are'} still ALLOCATED (the datanodes' Raft groups did not form within ${PIPELINE_OPEN_WAIT_MS} ms)`)
       }
     }
     if (candidates.length === 0) throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes (${healthy.size} healthy, ${exclude.datanodes.size} excluded)`)
@@ -330,6 +512,19 @@ export class StorageContainerManager {
     const blocks: AllocatedBlock[] = []
     for (let i = 0; i < count; i++) blocks.push({ blockId: { containerId: container, localId: (first + i) as LocalId }, pipeline: this.resolve(pipeline) })
     return blocks
+  }
+
+  /** Resolves at the next pipeline state change this leader makes, or after `timeoutMs`. */
+  private pipelineChange(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.pipelineWaiters.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, Math.max(0, timeoutMs))
+      this.pipelineWaiters.add(wake)
+    })
   }
 
   private async openContainerFor(pipeline: Pipeline, excluded: Set<ContainerId>): Promise<ContainerId> {

@@ -6,6 +6,16 @@
 import type { Database, RootDatabase } from 'lmdb'
 import type { ContainerId, ContainerState, DatanodeId, LocalId, Pipeline, PipelineId } from '../../core/wire.ts'
 
+/**
+ * A pipeline as the SCM group agrees on it. Its `leaderId` is the leader suggested at
+ * creation; the group's actual leader and term come from the members' reports, which each
+ * SCM hears itself (not the log).
+ */
+export interface PipelineRecord extends Pipeline {
+  /** When it was CLOSED (the leader's clock, decided before the entry): its groups go after scm.pipeline.destroyTimeoutMs. */
+  closedAtMs?: number
+}
+
 /** A container as the SCM group agrees on it; its replicas come from datanode reports. */
 export interface ContainerInfo {
   id: ContainerId
@@ -24,7 +34,7 @@ export interface DeleteTx { id: number; containerId: ContainerId; localIds: Loca
 export interface ScmTables {
   /** clusterId, id ceilings (`ceiling.containerId`, `ceiling.localId`), `nextDeleteTxId`. */
   readonly meta: Database<unknown, string>
-  readonly pipelines: Database<Pipeline, string>
+  readonly pipelines: Database<PipelineRecord, string>
   readonly containers: Database<ContainerInfo, number>
   readonly deletes: Database<DeleteTx, number>
   /** `${containerId}/${datanodeId}` of replicas found corrupt: out of reads until replaced. */

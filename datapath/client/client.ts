@@ -14,6 +14,8 @@ import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
 import type { KeyDigest } from './key-digest.ts'
 import { KeyWriter } from './key-writer.ts'
+import { LeaderCache } from './pipeline-leader.ts'
+import { SlowDatanodes } from './slow-datanodes.ts'
 import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
 
 export interface O3ClientOptions {
@@ -48,6 +50,10 @@ export class O3Client {
   readonly slabs: SlabPool
   /** The buffers pooled reads (openKeyPieces with `pooled`) receive chunks into. */
   readonly readBuffers: BufferPool
+  /** The leader of each pipeline as this client's writes last found it. */
+  readonly pipelineLeaders = new LeaderCache()
+  /** Datanodes that lagged behind this client's writes: new blocks avoid them for a while. */
+  readonly slowDatanodes = new SlowDatanodes()
 
   constructor(readonly options: O3ClientOptions) {
     // The OM group's members (comma-separated); every call carries a caller id for its retry cache.
@@ -102,13 +108,13 @@ export class O3Client {
   async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriter> {
     await initChecksums()
     const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest })
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
 
   /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`). */
   async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriter> {
     await initChecksums()
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest })
+    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
 
   /** Drops an open key nobody will write (its blocks go to the deleted blocks). */

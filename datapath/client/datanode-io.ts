@@ -1,21 +1,25 @@
 /** @module
- * The client's calls to datanodes: writeChunk (body = checksums || data, sent to the pipeline
- * leader with the followers to forward to), putBlock, and readChunk with checksum
- * verification (in the worker pool, the body moved there and back; tiny chunks inline).
+ * The client's calls to datanodes: writeChunk (body = checksums || data) and putBlock, sent to
+ * the pipeline's Raft leader and following it when it moves (pipeline-leader.ts);
+ * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
+ * moved there and back; tiny chunks inline).
  * Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { checksumSizeBytes, verifyChecksums } from '../../core/checksum.ts'
 import { O3Error } from '../../core/errors.ts'
-import { RPC_TIMEOUT_MS_DEFAULT, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
+import { PIPELINE_WATCH_ANSWER_SLACK_MS, RPC_TIMEOUT_MS_DEFAULT, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
-import type { BlockId, ChecksumType, DatanodeDetails, Pipeline } from '../../core/wire.ts'
+import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { runVerifyChunk } from '../workers/index.ts'
+import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
 
 export interface ChunkWrite {
   blockId: BlockId
   pipeline: Pipeline
+  /** The client's pipeline leaders: where the write goes first, and what it learns. */
+  leaders: LeaderCache
   offset: number
   data: Uint8Array
   checksums: Uint8Array
@@ -27,42 +31,124 @@ export interface ChunkWrite {
   commit?: boolean
 }
 
+/**
+ * What a pipeline's leader answered a write with: the Raft log index of its entry and whether
+ * every member already holds the log through it. A datanode before Raft pipelines answers
+ * neither: nothing to watch.
+ */
+export interface WriteAck {
+  index?: number
+  allCommitted?: boolean
+}
+
 /** Errors from a datanode carry the address that failed, so that the writer can exclude it. */
 function failedAt(address: string, err: unknown): O3Error {
   const e = transportError(address, err)
-  return e.node !== undefined ? e : new O3Error(e.code, e.message, { node: address, cause: e })
+  return e.node !== undefined ? e : new O3Error(e.code, e.message, { node: address, leader: e.leader, cause: e })
 }
 
-export async function writeChunk(w: ChunkWrite): Promise<void> {
-  const [leader, ...followers] = w.pipeline.nodes
-  const args = {
-    containerId: w.blockId.containerId, localId: w.blockId.localId, offset: w.offset, length: w.data.length,
-    checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
-    forward: followers.map((f) => f.address), whole: w.whole === true, commit: w.commit === true,
+/** The index and allCommitted of an answer, checked at the wire edge. */
+function ackOf(answer: unknown, what: string): WriteAck {
+  const a = (answer ?? {}) as { index?: unknown; allCommitted?: unknown }
+  const ack: WriteAck = {}
+  if (a.index !== undefined && a.index !== null) {
+    if (typeof a.index !== 'number' || !Number.isSafeInteger(a.index) || a.index < 0) throw new O3Error('INTERNAL_ERROR', `Cannot read the answer to ${what}: index ${JSON.stringify(a.index)} is not a non-negative safe integer`)
+    ack.index = a.index
   }
+  if (a.allCommitted === true) ack.allCommitted = true
+  return ack
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms))
+}
+
+/**
+ * Runs `send` at the pipeline's leader: the cached one (or the pipeline's leaderId, else
+ * nodes[0]); on NOT_LEADER at the leader it names, on a refused connection or a timeout at
+ * the next member, until PIPELINE_LEADER_WAIT_MS_MAX (`waitMsMax`); the address that answers
+ * is cached. `send` must be safe to run again: it is, for the same bytes at the same offset.
+ *
+ * A pipeline without leaderId comes from an SCM before Raft pipelines, whose datanodes need
+ * the leader (nodes[0]) to forward to the others: it is sent there once, with the others as
+ * `forward`, as before.
+ */
+async function atLeader<T>(pipeline: Pipeline, leaders: LeaderCache, send: (address: string, forward: string[]) => Promise<T>, waitMsMax?: number): Promise<T> {
+  if (pipeline.leaderId === undefined) {
+    const [leader, ...followers] = pipeline.nodes
+    try {
+      return await send(leader!.address, followers.map((f) => f.address))
+    } catch (err) {
+      throw failedAt(leader!.address, err)
+    }
+  }
+  const search = startSearch(pipeline, leaders.leaderOf(pipeline), Date.now(), waitMsMax)
+  for (;;) {
+    const address = search.current
+    try {
+      const result = await send(address, [])
+      leaders.learned(pipeline, address)
+      return result
+    } catch (err) {
+      const e = failedAt(address, err)
+      const next = nextTry(search, e, Date.now(), leaders.cached(pipeline.id))
+      // Given up: the pipeline failed as a whole, which names no one member to exclude.
+      if ('error' in next) throw next.error
+      if (e.code === 'NOT_LEADER' && e.leader !== undefined && e.leader.length > 0) leaders.learned(pipeline, e.leader)
+      await sleep(next.delayMs)
+    }
+  }
+}
+
+/** Writes one chunk at the pipeline's leader (resent there as it moves, from the same buffers). */
+export async function writeChunk(w: ChunkWrite): Promise<WriteAck> {
   const length = w.data.length + w.checksums.length
-  try {
-    const res = await request(`http://${leader.address}/chunk/write`, {
+  return atLeader(w.pipeline, w.leaders, async (address, forward) => {
+    const args = {
+      containerId: w.blockId.containerId, localId: w.blockId.localId, offset: w.offset, length: w.data.length,
+      checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
+      forward, whole: w.whole === true, commit: w.commit === true,
+    }
+    const res = await request(`http://${address}/chunk/write`, {
       method: 'POST', dispatcher: httpAgent(),
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      // Checksums first: the datanode verifies and writes each window as it arrives.
+      // Checksums first: the datanode verifies and writes each window as it arrives. A stream
+      // is made anew for each try; it reads the same buffers, which the writer keeps until
+      // this write settles.
       body: w.joined ?? (w.checksums.length === 0 ? w.data : Readable.from([w.checksums, w.data], { objectMode: false })),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })
-    if (res.statusCode !== 200) throw await readError(res, `writeChunk on ${leader.address}`)
-    await res.body.dump()
-  } catch (err) {
-    throw failedAt(leader.address, err)
-  }
+    if (res.statusCode !== 200) throw await readError(res, `writeChunk on ${address}`)
+    const body = (await res.body.json()) as { result?: unknown }
+    return ackOf(body.result, `writeChunk on ${address}`)
+  })
 }
 
-export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number): Promise<void> {
-  const [leader, ...followers] = pipeline.nodes
-  try {
-    await new RpcClient('Datanode', leader.address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward: followers.map((f) => f.address) })
-  } catch (err) {
-    throw failedAt(leader.address, err)
-  }
+/** Commits a block up to `length` at the pipeline's leader. */
+export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache): Promise<WriteAck> {
+  return atLeader(pipeline, leaders, async (address, forward) => {
+    const answer = await new RpcClient('Datanode', address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward })
+    return ackOf(answer, `putBlock on ${address}`)
+  })
+}
+
+export interface CommitWatch {
+  allCommitted: boolean
+  /** Members that did not hold the log through the index by the timeout. */
+  lagging: DatanodeId[]
+}
+
+/**
+ * Asks the pipeline's leader to answer once every member holds its log through `index`, or at
+ * `timeoutMs` with those that do not (Ozone's watchForCommit ALL_COMMITTED). Looks for the
+ * leader no longer than `timeoutMs` either.
+ */
+export async function watchForCommit(pipeline: Pipeline, index: number, timeoutMs: number, leaders: LeaderCache): Promise<CommitWatch> {
+  return atLeader(pipeline, leaders, async (address) => {
+    const answer = await new RpcClient('Datanode', address).call<Partial<CommitWatch> | null>('watchForCommit', { pipelineId: pipeline.id, index, timeoutMs }, { timeoutMs: timeoutMs + PIPELINE_WATCH_ANSWER_SLACK_MS })
+    const lagging = Array.isArray(answer?.lagging) ? answer.lagging.filter((id): id is DatanodeId => typeof id === 'string') : []
+    return { allCommitted: answer?.allCommitted === true, lagging }
+  }, timeoutMs)
 }
 
 export interface ChunkRead {

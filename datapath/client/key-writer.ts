@@ -5,18 +5,24 @@
  * A failed datanode or pipeline is excluded and the bytes not yet committed are rewritten to
  * a new block (Ozone's ExcludeList). Memory is bounded by the window and the flush interval,
  * and a writer whose source goes quiet can park(): commit what it has and hold no slab.
+ * A block is durable once its pipeline's Raft group committed putBlock (a majority); at a
+ * block's end and before it acknowledges the key, the writer watches for every member to hold
+ * the pipeline's log through its last write, for a bounded time, and new blocks avoid the
+ * members that lagged (Ozone's watchForCommit ALL_COMMITTED, then the ExcludeList).
  */
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, computeChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { log } from '../../core/log.ts'
-import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX, CLIENT_SLOW_DATANODES_MAX, PIPELINE_WATCH_KNOWN_SLOW_MS, PIPELINE_WATCH_MS_DEFAULT } from '../../core/limits.ts'
 import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
-import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList } from '../../core/wire.ts'
+import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList, type Pipeline, type PipelineId } from '../../core/wire.ts'
 import { runChecksum, type SlabPool } from '../workers/index.ts'
-import { putBlock, writeChunk } from './datanode-io.ts'
+import { putBlock, watchForCommit, writeChunk, type WriteAck } from './datanode-io.ts'
 import type { KeyDigest } from './key-digest.ts'
+import { LeaderCache } from './pipeline-leader.ts'
+import { SlowDatanodes } from './slow-datanodes.ts'
 
 /** Chunks at least this long get their checksums computed in the worker pool. */
 const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
@@ -51,6 +57,17 @@ interface BlockState {
   committing: boolean
 }
 
+/** The last write of this key a pipeline's leader answered, and how far the writer watched its commit. */
+interface PipelineCommit {
+  pipeline: Pipeline
+  /** Raft log index of the last write answered. */
+  index: number
+  /** Every member held the log through `index` (the answer said so, or a watch did). */
+  allCommitted: boolean
+  /** The highest index a watchForCommit was started for (-1: none). */
+  watched: number
+}
+
 /** Chunks a writer keeps at most: those in flight and those acknowledged but not yet committed. */
 const RETAINED_CHUNKS_MAX = CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS
 
@@ -67,6 +84,10 @@ export interface KeyWriterOptions {
    *  writer then copies every byte into a slab (it borrows none) and ends the digest when it
    *  has made its last chunk. */
   digest?: KeyDigest
+  /** The client's pipeline leaders (a writer of its own when not given). */
+  leaders?: LeaderCache
+  /** The client's datanodes to avoid for a while (one of the writer's own when not given). */
+  slow?: SlowDatanodes
 }
 
 export class KeyWriter {
@@ -84,6 +105,20 @@ export class KeyWriter {
   private readonly done: { blockId: BlockId; length: number }[] = []
   private readonly exclude: ExcludeList = emptyExcludeList()
   private readonly inflight = new Set<Promise<void>>()
+  private readonly leaders: LeaderCache
+  private readonly slow: SlowDatanodes
+  /** Per pipeline written to, the last index answered: what a watchForCommit waits for. */
+  private readonly commits = new Map<PipelineId, PipelineCommit>()
+  /** watchForCommit calls under way; they never reject. */
+  private readonly watches = new Set<Promise<void>>()
+  /**
+   * Members that lagged behind a watch: the following blocks avoid them, but only as a wish
+   * (unlike `exclude`, of members that failed): with no pipeline without them (three
+   * datanodes), a block goes to them all the same, as the majority keeps the data durable.
+   */
+  private readonly lagging: DatanodeId[] = []
+  /** The SCM found no pipeline without the lagging and slow datanodes: stop asking for one. */
+  private avoidingFailed = false
   private block: BlockState | undefined
   private failure: O3Error | undefined
   private partial: { slab: SharedArrayBuffer; filled: number } | undefined
@@ -105,6 +140,8 @@ export class KeyWriter {
     this.dataStart = checksumsLengthBytes(this.session.checksumType, this.chunkSize, this.session.bytesPerChecksum)
     assert(this.slabs.slabBytes >= this.dataStart + this.chunkSize, 'slab too small for a chunk')
     this.preallocated = [...this.session.blocks]
+    this.leaders = options.leaders ?? new LeaderCache()
+    this.slow = options.slow ?? new SlowDatanodes()
   }
 
   get bytesWritten(): number {
@@ -158,7 +195,14 @@ export class KeyWriter {
       const meta = await final
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
       this.block = undefined
-      return await this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists })
+      // The key is durable (every block committed by a majority): the OM commits it while
+      // the watches wait for the last members, and the key is acknowledged after both.
+      for (const id of this.commits.keys()) this.watchCommit(id)
+      const [info] = await Promise.all([
+        this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists }),
+        Promise.all(this.watches),
+      ])
+      return info
     } catch (err) {
       await this.abort()
       throw err
@@ -246,11 +290,33 @@ export class KeyWriter {
     await this.submit(await this.makeChunk(new Uint8Array(p.slab, this.dataStart, p.filled), p.slab), last)
   }
 
+  /**
+   * The next block: a preallocated one while nothing failed (none on a datanode to avoid),
+   * else one the OM allocates around what failed and, if the SCM has such a pipeline, around
+   * the lagging and slow datanodes too.
+   */
   private async nextBlock(): Promise<BlockState> {
     const excluding = this.exclude.datanodes.length + this.exclude.pipelines.length + this.exclude.containers.length > 0
+    const avoid = this.avoidingFailed ? [] : [...new Set([...this.lagging, ...this.slow.list(Date.now())])].filter((id) => !this.exclude.datanodes.includes(id))
+    const state = (alloc: AllocatedBlock): BlockState => ({ alloc, committed: 0, written: 0, unflushed: [], committing: false })
+    if (!excluding) {
+      const i = this.preallocated.findIndex((b) => !b.pipeline.nodes.some((n) => avoid.includes(n.id)))
+      if (i >= 0) return state(this.preallocated.splice(i, 1)[0]!)
+    }
+    if (avoid.length > 0) {
+      try {
+        return state(await this.om.call<AllocatedBlock>('allocateBlock', { clientId: this.session.clientId, excludeList: { ...this.exclude, datanodes: [...this.exclude.datanodes, ...avoid] } }))
+      } catch (err) {
+        if (toO3Error(err).code !== 'NO_PIPELINE') throw err
+        // Nor will the client's next keys ask: each would pay an allocateBlock for nothing.
+        log.info(`no pipeline without the slow datanodes ${avoid.join(', ')}: writing to them all the same`)
+        this.avoidingFailed = true
+        this.slow.forget(avoid)
+      }
+    }
     let alloc = excluding ? undefined : this.preallocated.shift()
     alloc ??= await this.om.call<AllocatedBlock>('allocateBlock', { clientId: this.session.clientId, excludeList: this.exclude })
-    return { alloc, committed: 0, written: 0, unflushed: [], committing: false }
+    return state(alloc)
   }
 
   /** Hands one chunk to the current block, opening a new block when it is full. */
@@ -262,6 +328,7 @@ export class KeyWriter {
         await this.flush()
         if (this.failure !== undefined) continue
         this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
+        this.watchCommit(this.block.alloc.pipeline.id)
         this.block = undefined
       }
       this.block ??= await this.nextBlock()
@@ -286,9 +353,10 @@ export class KeyWriter {
     block.unflushed.push(entry)
     const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, chunk.checksums.byteOffset, chunk.checksums.length + chunk.data.length) : undefined
     const p: Promise<void> = writeChunk({
-      blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, offset, data: chunk.data, checksums: chunk.checksums, joined,
+      blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, leaders: this.leaders, offset, data: chunk.data, checksums: chunk.checksums, joined,
       checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole,
-    }).then(() => {
+    }).then((ack) => {
+      this.answered(block.alloc.pipeline, ack)
       entry.acked = true
       if (whole) this.committedUpTo(block, block.written)
       else this.commitAhead(block)
@@ -308,8 +376,8 @@ export class KeyWriter {
     }
     if (count < CLIENT_FLUSH_CHUNKS) return
     block.committing = true
-    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end)
-      .then(() => this.committedUpTo(block, end), (err) => { this.failure ??= toO3Error(err) })
+    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders)
+      .then((ack) => { this.answered(block.alloc.pipeline, ack); this.committedUpTo(block, end) }, (err) => { this.failure ??= toO3Error(err) })
       .finally(() => { block.committing = false; this.inflight.delete(p); this.commitAhead(block) })
     this.inflight.add(p)
   }
@@ -330,7 +398,7 @@ export class KeyWriter {
       const block = this.block
       if (block === undefined || block.committed === block.written) return
       try {
-        await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written)
+        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders))
         this.committedUpTo(block, block.written)
         return
       } catch (err) {
@@ -352,12 +420,49 @@ export class KeyWriter {
       assert(block !== undefined, 'failure without a block')
       log.warn(`write to block ${block.alloc.blockId.containerId}:${block.alloc.blockId.localId} on pipeline ${block.alloc.pipeline.id} failed (${failure.code}: ${failure.message}); rewriting ${block.written - block.committed} bytes to a new block`)
       this.excludeFor(failure, block.alloc)
+      // A pipeline given up on is not watched either: its leader is what failed.
+      if (this.exclude.pipelines.includes(block.alloc.pipeline.id)) this.commits.delete(block.alloc.pipeline.id)
       if (block.committed > 0) this.done.push({ blockId: block.alloc.blockId, length: block.committed })
       this.failure = undefined
       this.block = await this.nextBlock()
       for (const w of block.unflushed) this.start(this.block, w.chunk, false)
       await Promise.allSettled(this.inflight)
     }
+  }
+
+  /** Records a leader's answer: the last index of the pipeline, and whether all members hold it. */
+  private answered(pipeline: Pipeline, ack: WriteAck): void {
+    if (ack.index === undefined) return // a datanode before Raft pipelines: nothing to watch
+    const c = this.commits.get(pipeline.id)
+    if (c === undefined) this.commits.set(pipeline.id, { pipeline, index: ack.index, allCommitted: ack.allCommitted === true, watched: -1 })
+    else if (ack.index >= c.index) { c.index = ack.index; c.allCommitted = ack.allCommitted === true }
+  }
+
+  /**
+   * Starts a watchForCommit of the pipeline's last answered index unless every member holds
+   * it or a watch of it is under way. It never fails the key: the majority commit made the
+   * writes durable; a watch that fails (a datanode that does not know it, a leader gone) only
+   * leaves the slow member unknown. The members that lagged are avoided by the next blocks.
+   */
+  private watchCommit(id: PipelineId): void {
+    const c = this.commits.get(id)
+    if (c === undefined || c.allCommitted || c.watched >= c.index) return
+    const index = c.index
+    c.watched = index
+    // A member known to lag (a datanode down) is not waited for the whole watch on every key:
+    // a short one tells whether it is back.
+    const waitMs = this.slow.anyLagging(c.pipeline.nodes.map((n) => n.id), Date.now()) ? PIPELINE_WATCH_KNOWN_SLOW_MS : PIPELINE_WATCH_MS_DEFAULT
+    const p: Promise<void> = watchForCommit(c.pipeline, index, waitMs, this.leaders).then((w) => {
+      if (w.allCommitted && c.index === index) c.allCommitted = true
+      const lagging = w.lagging.filter((n) => c.pipeline.nodes.some((m) => m.id === n))
+      if (lagging.length === 0) return
+      if (waitMs === PIPELINE_WATCH_MS_DEFAULT) log.warn(`pipeline ${id}: ${lagging.join(', ')} did not hold index ${index} after ${waitMs} ms; new blocks avoid them`)
+      this.slow.add(lagging, Date.now())
+      for (const n of lagging) if (!this.lagging.includes(n) && this.lagging.length < CLIENT_SLOW_DATANODES_MAX) this.lagging.push(n)
+    }, (err) => {
+      log.debug(`pipeline ${id}: watchForCommit of index ${index} failed (${toO3Error(err).code}: ${toO3Error(err).message}); the majority commit stands`)
+    }).finally(() => this.watches.delete(p))
+    this.watches.add(p)
   }
 
   private excludeFor(failure: O3Error, alloc: AllocatedBlock): void {

@@ -31,8 +31,10 @@ export interface WriteChunkArgs {
   bytesPerChecksum: number
   replication: string
   pipelineId: string
-  /** Followers the leader forwards to; empty on followers. */
+  /** Followers the pipeline leader forwards the bytes to (staged there); empty elsewhere. */
   forward: string[]
+  /** Bytes only, forwarded by the pipeline leader: the entry naming them comes through the log. */
+  stage?: boolean
   /** The chunk is the whole block (offset 0, nothing follows): may be packed. */
   whole?: boolean
   /** Commit the block (putBlock) with this chunk as its end, saving a round trip. */
@@ -55,6 +57,12 @@ export interface ChunkDataWrite {
   slabs: SizedSlabPools
   blockFiles: BlockFiles
   bodyIdleTimeoutMs: number
+  /**
+   * Forwards that must succeed (default all): past them, the write resolves without waiting
+   * for the rest, which go on in the background (a follower whose copy fails or lags fetches
+   * the bytes before it acknowledges the chunk's entry).
+   */
+  forwardsNeeded?: number
 }
 
 export interface ChunkData {
@@ -68,8 +76,8 @@ export interface ChunkData {
 const FDS_SHARED_WITH_WORKERS = !('Deno' in globalThis)
 
 /**
- * Receives one chunk, writes it to the block file (unless packed) and to every follower in
- * `args.forward`, and resolves once all of them hold it. Rejects with the first failure
+ * Receives one chunk, writes it to the block file (unless packed) and to the followers in
+ * `args.forward`, and resolves once it and `forwardsNeeded` of them hold it. Rejects with the first failure
  * (CHECKSUM_MISMATCH, a follower's error, a cut or stalled body) once nothing it started is
  * running: windows before a bad one may be in the file then, past what any putBlock committed
  * (unless `overwrites`), where a retry writes over them.
@@ -79,13 +87,15 @@ export async function writeChunkData(w: ChunkDataWrite): Promise<ChunkData> {
   const csLength = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum)
   const total = csLength + args.length
   const slab = await w.slabs.acquire(total, DATANODE_SLAB_WAIT_MS_MAX)
+  // The forwards read views of the slab: it goes back only once every one has settled.
+  let forwarded: Promise<void>[] = []
   try {
     const bytes = new Uint8Array(slab, 0, total)
     // Cut-through to the followers: each range of the body goes on as it lands in the slab,
     // not after the whole chunk. A body that fails here fails the forwards mid-body, so no
-    // follower commits a chunk the leader did not get whole.
+    // follower holds a chunk the leader did not get whole.
     const feeds = args.forward.map(() => new PieceFeed())
-    const forwarded = args.forward.map((address, i) => forwardChunk(address, { ...args, forward: [] }, feeds[i]!, total))
+    forwarded = args.forward.map((address, i) => forwardChunk(address, { ...args, forward: [], stage: true }, feeds[i]!, total))
     for (const f of forwarded) f.catch(() => {})
     const local = w.packed ? undefined : new LocalRuns(w, slab, csLength)
     try {
@@ -95,8 +105,7 @@ export async function writeChunkData(w: ChunkDataWrite): Promise<ChunkData> {
       })
     } catch (err) {
       for (const f of feeds) f.fail(err instanceof Error ? err : new Error(String(err)))
-      // The forwards and the runs read views of the slab: they settle before it is given back.
-      await Promise.allSettled([...forwarded, local?.abandon()])
+      await local?.abandon()
       throw err
     }
     for (const f of feeds) f.end()
@@ -104,11 +113,24 @@ export async function writeChunkData(w: ChunkDataWrite): Promise<ChunkData> {
     const data = bytes.subarray(csLength, total)
     // A packed block needs no disk write and is at most smallBlockBytes: hashing it here
     // costs microseconds, less than the round trip to a worker.
-    await allSettledOrThrow([local?.complete() ?? verifyHere(args, data, checksums), ...forwarded])
+    await (local?.complete() ?? verifyHere(args, data, checksums))
+    await forwardQuorum(forwarded, w.forwardsNeeded ?? forwarded.length)
     return { checksums: checksums.slice(), packed: w.packed ? data.slice() : undefined }
   } finally {
-    w.slabs.release(slab)
+    void Promise.allSettled(forwarded).then(() => w.slabs.release(slab))
   }
+}
+
+/** Resolves once `needed` forwards succeeded (or all did); rejects with a failure once too few can. */
+async function forwardQuorum(forwarded: Promise<void>[], needed: number): Promise<void> {
+  if (needed <= 0) return
+  if (needed >= forwarded.length) return allSettledOrThrow(forwarded)
+  await new Promise<void>((resolve, reject) => {
+    let ok = 0, failed = 0
+    for (const f of forwarded) {
+      f.then(() => { if (++ok === needed) resolve() }, (err) => { if (++failed > forwarded.length - needed) reject(err) })
+    }
+  })
 }
 
 /**

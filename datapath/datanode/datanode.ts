@@ -6,6 +6,7 @@
  * chunk and putBlock to the followers in parallel and acknowledges only when all hold it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
@@ -17,19 +18,24 @@ import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { requestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, RPC_BODY_BYTES_MAX, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
-import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeId, type LocalId } from '../../core/wire.ts'
+import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
-import { blockFile, chunksDir, containerFile, metadataDbPath } from './layout.ts'
+import { request } from 'undici'
+import { receiveRaftBatch } from '../../core/raft-io/index.ts'
+import { httpAgent, readError } from '../../core/rpc/client.ts'
+import { blockFile, chunksDir, containerFile, metadataDbPath, pipelineDir, pipelinesDir } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
 import { writeChunkData, type WriteChunkArgs } from './chunk-write.ts'
-import { allSettledOrThrow, followerError } from './followers.ts'
+import { blockChunks } from './pipeline/block-chunks.ts'
+import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from './pipeline/entries.ts'
+import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -47,6 +53,8 @@ export interface BlockData {
   /** The bytes live inline in LMDB (small block), not in a block file. */
   packed: boolean
   committedAtMs: number
+  /** The log index of the pipeline entry that committed it (Ozone's BCSID): a replay at or below it changes nothing. */
+  bcsid?: number
 }
 
 export interface ContainerData {
@@ -58,6 +66,8 @@ export interface ContainerData {
   blockCount: number
   usedBytes: number
   volume: number
+  /** The highest log index of a putBlock this container committed (Ozone's container BCSID): a replay at or below it changes nothing. */
+  bcsid?: number
 }
 
 interface Volume {
@@ -96,7 +106,13 @@ const READ_BUFFER_BYTES = CHUNK_SIZE_BYTES_DEFAULT + (CHUNK_SIZE_BYTES_DEFAULT /
 /** Chunks up to the default size are received into slabs of this size, larger ones into SLAB_BYTES. */
 const CHUNK_SLAB_BYTES = READ_BUFFER_BYTES
 
-export class Datanode {
+/** A chunk's bytes on this node ahead of its entry: the checksums they were verified against, once written. */
+interface StagedChunk {
+  checksums: Promise<Uint8Array>
+  atMs: number
+}
+
+export class Datanode implements PipelineReplica {
   readonly metrics = new ServiceMetrics('datanode')
   private readonly config: O3Config
   private readonly scms: RpcClient[]
@@ -110,6 +126,11 @@ export class Datanode {
   private readonly blockFiles = new BlockFiles(DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_BLOCK_FILE_IDLE_MS)
   /** Block-deletion transactions done here, to acknowledge in the next heartbeat. Lost ones are sent again by the SCM. */
   private readonly deletedTxIds: number[] = []
+  /** The Raft group of each pipeline this datanode serves. */
+  private readonly groups = new Map<PipelineId, PipelineGroup>()
+  /** Chunk bytes written here ahead of their writeChunk entry (chunkKey); the entry's apply drops them. */
+  private readonly staged = new Map<string, StagedChunk>()
+  private stagedSweeper?: ReturnType<typeof setInterval>
   private listener?: Listener
   private heartbeatTimer?: ReturnType<typeof setTimeout>
   private beating: Promise<void> | undefined
@@ -155,6 +176,10 @@ export class Datanode {
       health: () => ({ id: this.id, clusterId: this.clusterId, containers: this.containers.size }),
       handlers: {
         putBlock: (a) => this.putBlock(a),
+        watchForCommit: (a) => this.watchForCommit(a),
+        listPipelines: () => [...this.groups.values()].map((g) => g.describe()),
+        createPipeline: (a) => this.createPipeline(a),
+        triggerHeartbeat: () => { this.heartbeatSoon(); return {} },
         getBlock: (a) => this.getBlock(a),
         listBlock: (a) => this.listBlock(a),
         closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId')),
@@ -163,6 +188,12 @@ export class Datanode {
     })
     app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
     app.post('/chunk/read', (c) => observed(this.metrics, 'readChunk', c, () => this.readChunk(c)))
+    app.post('/pipeline/:id/raft/messages', (c) => {
+      const g = this.groups.get(c.req.param('id') as PipelineId)
+      if (g === undefined) return c.json({ code: 'PIPELINE_NOT_FOUND', message: `Cannot deliver raft messages: no group for pipeline ${c.req.param('id')} here` }, 404)
+      return receiveRaftBatch(c, (messages) => g.deliver(messages))
+    })
+    app.post('/pipeline/:id/chunk-data', (c) => observed(this.metrics, 'chunkData', c, () => this.chunkData(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
     this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
@@ -176,6 +207,9 @@ export class Datanode {
     }
     this.openVolumes()
     this.sweepOrphanBlockFiles(startedAtMs)
+    await this.reopenPipelines()
+    this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
+    this.stagedSweeper.unref?.()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -184,6 +218,9 @@ export class Datanode {
   async stop(): Promise<void> {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
+    clearInterval(this.stagedSweeper)
+    await Promise.all([...this.groups.values()].map((g) => g.stop()))
+    this.groups.clear()
     await this.listener?.close()
     await this.blockFiles.closeAll()
     await this.beating
@@ -216,6 +253,8 @@ export class Datanode {
   private sweepOrphanBlockFiles(startedAtMs: number): void {
     let removed = 0
     for (const c of this.containers.values()) {
+      // An open container's chunks may belong to entries its pipeline's log replays.
+      if (c.state === 'OPEN' || c.state === 'CLOSING') continue
       const v = this.volumeOf(c)
       const chunks = chunksDir(v.dir, this.clusterId, c.id)
       let names: string[]
@@ -266,19 +305,27 @@ export class Datanode {
     }
   }
 
-  private scheduleHeartbeat(): void {
+  private scheduleHeartbeat(delayMs = this.config['datanode.heartbeatIntervalMs']): void {
     if (this.stopped) return
+    clearTimeout(this.heartbeatTimer)
     this.heartbeatTimer = setTimeout(() => {
       this.beating = this.heartbeat().finally(() => { this.beating = undefined; this.scheduleHeartbeat() })
-    }, this.config['datanode.heartbeatIntervalMs'])
+    }, delayMs)
+  }
+
+  /** Heartbeats now (the SCM has commands waiting, or a group's state changed), or right after the one in flight. */
+  private heartbeatSoon(): void {
+    if (this.beating === undefined) this.scheduleHeartbeat(0)
+    else void this.beating.then(() => this.scheduleHeartbeat(0))
   }
 
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
-    type Commands = { commands: { type: string; txId?: number; containerId?: number; localIds?: number[] }[] }
+    type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
     const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
     const volumes = this.volumeReports()
-    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted })))
+    const pipelines = [...this.groups.values()].map((g) => g.report())
+    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted, pipelines })))
     const commands: Commands['commands'] = []
     for (const a of answers) {
       if (a.status === 'fulfilled') commands.push(...a.value.commands)
@@ -294,10 +341,9 @@ export class Datanode {
       try {
         if (cmd.type === 'reregister') await this.register(false)
         else if (cmd.type === 'closeContainer') await this.closeContainer(parseId<ContainerId>(cmd.containerId, 'containerId'))
-        else if (cmd.type === 'deleteBlocks') {
-          await this.deleteBlocks(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')))
-          if (cmd.txId !== undefined) this.deletedTxIds.push(parseId<number>(cmd.txId, 'txId'))
-        }
+        else if (cmd.type === 'deleteBlocks') await this.deleteBlocksCommand(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')), cmd.txId === undefined ? undefined : parseId<number>(cmd.txId, 'txId'))
+        else if (cmd.type === 'createPipeline') await this.createPipeline(cmd)
+        else if (cmd.type === 'closePipeline') await this.closePipeline(String(cmd.pipelineId) as PipelineId)
       } catch (err) {
         log.debug(`datanode ${this.id}: command ${cmd.type} failed: ${(err as Error).message}`)
       }
@@ -313,6 +359,11 @@ export class Datanode {
   }
 
   private async writeContainerFile(c: ContainerData): Promise<void> {
+    await this.writeContainerFileNow(c)
+  }
+
+  /** Writes the container file and issues its record's write (in order with later LMDB writes); the promise says when it is done. */
+  private writeContainerFileNow(c: ContainerData): Promise<boolean> {
     const v = this.volumeOf(c)
     const path = containerFile(v.dir, this.clusterId, c.id)
     mkdirSync(dirname(path), { recursive: true })
@@ -320,10 +371,15 @@ export class Datanode {
     const text = JSON.stringify({ ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }, null, 2)
     writeFileSync(path + '.tmp', text)
     renameSync(path + '.tmp', path)
-    await v.containers.put(c.id, c)
+    return v.containers.put(c.id, c)
   }
 
-  private async openContainer(args: WriteChunkArgs): Promise<ContainerData> {
+  private async openContainer(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): Promise<ContainerData> {
+    return this.openContainerNow(args)
+  }
+
+  /** The container, made (its file written, its record's write issued) if this is its first write here. */
+  private openContainerNow(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): ContainerData {
     const id = args.containerId as ContainerId
     const existing = this.containers.get(id)
     if (existing !== undefined) {
@@ -335,15 +391,34 @@ export class Datanode {
     const volume = counts.indexOf(Math.min(...counts))
     const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume }
     this.containers.set(id, c)
-    await this.writeContainerFile(c)
+    this.writeContainerFileNow(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
     return c
   }
 
+  /**
+   * Closes a container (SCM command or RPC). One of a live pipeline is closed through its log,
+   * so every replica closes at the same index: the leader proposes, a follower leaves it to
+   * the leader. One whose group is gone or diverged cannot be closed in step with the others:
+   * it is QUASI_CLOSED, as in Ozone.
+   */
   async closeContainer(id: ContainerId): Promise<{ state: ContainerState }> {
     const c = this.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot close container ${id}: not on this datanode`)
+    if (c.state !== 'OPEN' && c.state !== 'CLOSING') return { state: c.state }
+    const g = this.groups.get(c.pipelineId as PipelineId)
+    if (g !== undefined && !g.isDiverged) {
+      if (g.isLeader()) await g.propose({ op: 'closeContainer', containerId: id }, 'close container')
+      return { state: c.state }
+    }
+    await this.closeReplica(c, 'QUASI_CLOSED')
+    return { state: c.state }
+  }
+
+  /** Closes this replica of a container: no more writes, its pending chunks and open files go. */
+  private async closeReplica(c: ContainerData, state: 'CLOSED' | 'QUASI_CLOSED'): Promise<void> {
+    const id = c.id
     if (c.state === 'OPEN' || c.state === 'CLOSING') {
-      c.state = 'CLOSED'
+      c.state = state
       for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
       await this.blockFiles.closeContainer(id)
       await this.writeContainerFile(c)
@@ -351,9 +426,8 @@ export class Datanode {
       await v.db.transaction(() => {
         for (const key of v.deleted.getKeys({ start: [id, 0], end: [id + 1, 0] })) v.deleted.remove(key)
       })
-      log.debug(`datanode ${this.id}: container ${id} CLOSED`)
+      log.debug(`datanode ${this.id}: container ${id} ${state}`)
     }
-    return { state: c.state }
   }
 
   /**
@@ -389,6 +463,236 @@ export class Datanode {
     }
   }
 
+  /**
+   * A deletion from the SCM. Blocks of an open container of a live pipeline are deleted
+   * through its log, in order with the putBlocks (the leader proposes; every replica
+   * acknowledges the transaction once it applied it); others here and now.
+   */
+  private async deleteBlocksCommand(id: ContainerId, localIds: LocalId[], txId: number | undefined): Promise<void> {
+    const c = this.containers.get(id)
+    const g = c === undefined ? undefined : this.groups.get(c.pipelineId as PipelineId)
+    if (c !== undefined && c.state === 'OPEN' && g !== undefined && !g.isDiverged && txId !== undefined) {
+      if (g.isLeader()) await g.propose({ op: 'deleteBlocks', containerId: id, localIds, txId }, 'delete blocks')
+      return
+    }
+    await this.deleteBlocks(id, localIds)
+    if (txId !== undefined) this.deletedTxIds.push(txId)
+  }
+
+  // --- pipelines ------------------------------------------------------------------------
+
+  private groupDir(pipelineId: string): string {
+    return pipelineDir(this.dirs[0], this.clusterId, pipelineId)
+  }
+
+  /** Starts the groups this datanode ran before it stopped (their logs replay what was not applied). */
+  private async reopenPipelines(): Promise<void> {
+    let names: string[]
+    try { names = readdirSync(pipelinesDir(this.dirs[0], this.clusterId)) } catch { return }
+    for (const name of names) {
+      const dir = join(pipelinesDir(this.dirs[0], this.clusterId), name)
+      const file = PipelineGroup.readMembers(dir)
+      if (file === undefined || file.pipelineId !== name) continue
+      try {
+        const g = await PipelineGroup.open({ pipelineId: file.pipelineId, replication: file.replication, members: file.members, self: this.id, dir, replica: this, campaign: false, sync: this.config['db.sync'] === 1 })
+        this.groups.set(g.id, g)
+      } catch (err) {
+        log.warn(`datanode ${this.id}: cannot reopen pipeline ${name}: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  /** The SCM's createPipeline (command or RPC): starts the group, or points a running one at the members' addresses. */
+  private async createPipeline(a: Record<string, unknown>): Promise<{ pipelineId: string }> {
+    const pipelineId = typeof a.pipelineId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(a.pipelineId) ? a.pipelineId as PipelineId : undefined
+    if (pipelineId === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot create pipeline: pipelineId missing or malformed')
+    const members = Array.isArray(a.members) ? a.members : []
+    if (members.length < 1 || members.length > 3 || !members.every((m) => typeof m?.id === 'string' && typeof m?.address === 'string' && /^[\w.-]+:\d+$/.test(m.address))) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot create pipeline ${pipelineId}: members must list 1 to 3 datanodes with id and host:port address`)
+    }
+    const list = members.map((m: DatanodeDetails) => ({ id: m.id, address: m.address }))
+    if (!list.some((m) => m.id === this.id)) throw new O3Error('INVALID_ARGUMENT', `Cannot create pipeline ${pipelineId}: this datanode ${this.id} is not a member`)
+    const existing = this.groups.get(pipelineId)
+    if (existing !== undefined) {
+      existing.updateMembers(list)
+      return { pipelineId }
+    }
+    if (this.groups.size >= PIPELINE_GROUPS_MAX) throw new O3Error('UNAVAILABLE', `Cannot create pipeline ${pipelineId}: this datanode runs ${PIPELINE_GROUPS_MAX} already`)
+    const g = await PipelineGroup.open({
+      pipelineId, replication: typeof a.replication === 'string' ? a.replication : (list.length === 1 ? 'RATIS/ONE' : 'RATIS/THREE'), members: list, self: this.id,
+      dir: this.groupDir(pipelineId), replica: this, campaign: a.suggestedLeaderId === this.id, sync: this.config['db.sync'] === 1,
+    })
+    if (this.groups.has(pipelineId)) { await g.stop(); return { pipelineId } } // created meanwhile by a second command
+    this.groups.set(pipelineId, g)
+    log.info(`datanode ${this.id}: started pipeline ${pipelineId} (${list.length} members)`)
+    this.heartbeatSoon()
+    return { pipelineId }
+  }
+
+  /** The SCM closed the pipeline: its group stops and its log goes; containers still open here cannot close in step. */
+  private async closePipeline(pipelineId: PipelineId): Promise<void> {
+    const g = this.groups.get(pipelineId)
+    if (g !== undefined) {
+      this.groups.delete(pipelineId)
+      await g.destroy()
+      log.info(`datanode ${this.id}: closed pipeline ${pipelineId}`)
+    }
+    for (const c of this.containers.values()) if (c.pipelineId === pipelineId) await this.closeReplica(c, 'QUASI_CLOSED')
+  }
+
+  /** A member's read of a chunk's bytes from its block file, for a follower that missed them (/pipeline/:id/chunk-data). */
+  private async chunkData(c: Context): Promise<Response> {
+    const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk data')
+    const containerId = parseId<ContainerId>(a.containerId, 'containerId')
+    const localId = parseId<LocalId>(a.localId, 'localId')
+    const offset = parseId<number>(a.offset, 'offset')
+    const length = parseId<number>(a.length, 'length')
+    if (length > CHUNK_SIZE_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${length} bytes of chunk data: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
+    const container = this.containers.get(containerId)
+    if (container === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot read chunk data of container ${containerId}: not on this datanode`)
+    this.assertNotDeleted(container, localId, 'read chunk data of')
+    const path = blockFile(this.volumeOf(container).dir, this.clusterId, containerId, localId)
+    const data = await runReadChunk({ path, fileOffset: offset, length, into: new ArrayBuffer(length) })
+    if (data.length < length) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read chunk data ${containerId}:${localId} at ${offset}: the file holds ${data.length} of ${length} bytes`)
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream' })
+  }
+
+  // --- pipeline replica (the group's state machine calls these) ---------------------------
+
+  async holdChunk(pipelineId: PipelineId, e: WriteChunkEntry, from: string[]): Promise<void> {
+    const c = this.containers.get(e.containerId)
+    // A replica that cannot take the chunk refuses its entry at apply, like the others would.
+    if (c !== undefined && (c.state !== 'OPEN' || this.isDeleted(c, e.localId))) return
+    const key = chunkKey(e.containerId, e.localId, e.offset, e.length)
+    const staged = this.staged.get(key)
+    if (staged !== undefined) {
+      let timer: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), PIPELINE_STAGE_WAIT_MS) })
+      const checksums = await Promise.race([staged.checksums, gaveUp]).catch(() => undefined).finally(() => clearTimeout(timer))
+      if (checksums !== undefined && sameBytes(checksums, e.checksums)) return
+    }
+    const deadline = Date.now() + PIPELINE_FETCH_MS_MAX
+    for (let attempt = 0; ; attempt++) {
+      for (const address of from) {
+        try {
+          await this.fetchChunk(pipelineId, e, address)
+          return
+        } catch (err) {
+          // Deleted on the leader since (a deleteBlocks entry follows in the log): nothing will read these bytes.
+          if (err instanceof O3Error && err.code === 'BLOCK_NOT_FOUND') return
+          log.debug(`datanode ${this.id}: fetching chunk ${key} of pipeline ${pipelineId} from ${address} failed: ${(err as Error).message}`)
+        }
+      }
+      if (Date.now() >= deadline || this.stopped) throw new O3Error('UNAVAILABLE', `Cannot hold chunk ${key} of pipeline ${pipelineId}: no member could send its bytes in ${PIPELINE_FETCH_MS_MAX} ms`)
+      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)))
+    }
+  }
+
+  /** Fetches a chunk's bytes from a member and writes them here, verified against the entry's checksums. */
+  private async fetchChunk(pipelineId: PipelineId, e: WriteChunkEntry, address: string): Promise<void> {
+    const res = await request(`http://${address}/pipeline/${pipelineId}/chunk-data`, {
+      method: 'POST', dispatcher: httpAgent(), headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ containerId: e.containerId, localId: e.localId, offset: e.offset, length: e.length }),
+      headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
+    })
+    if (res.statusCode !== 200) throw await readError(res, `chunk data from ${address}`)
+    const args: WriteChunkArgs = {
+      containerId: e.containerId, localId: e.localId, offset: e.offset, length: e.length, checksumType: e.checksumType, bytesPerChecksum: e.bytesPerChecksum,
+      replication: e.replication, pipelineId, forward: [],
+    }
+    // The body a chunk write reads is checksums || data: the entry's checksums, then the member's bytes.
+    const pieces = res.body as AsyncIterable<Uint8Array>
+    const body = {
+      async *[Symbol.asyncIterator]() {
+        if (e.checksums.length > 0) yield e.checksums
+        yield* pieces
+      },
+      cancel: () => res.body.destroy(),
+    }
+    const container = await this.openContainer(args)
+    const v = this.volumeOf(container)
+    const writing = writeChunkData({
+      args, body, path: blockFile(v.dir, this.clusterId, container.id, e.localId), packed: false, overwrites: true,
+      slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
+    }).then((w) => w.checksums)
+    this.stage(chunkKey(e.containerId, e.localId, e.offset, e.length), writing)
+    await writing
+  }
+
+  async applyEntry(pipelineId: PipelineId, e: PipelineEntry, index: number): Promise<unknown> {
+    switch (e.op) {
+      case 'writeChunk': {
+        const container = this.containerForEntry(pipelineId, e.containerId, e.replication)
+        this.assertNotDeleted(container, e.localId, 'write chunk to')
+        const key = blockIdString({ containerId: e.containerId, localId: e.localId })
+        this.staged.delete(chunkKey(e.containerId, e.localId, e.offset, e.length))
+        // A replay of a chunk its block already committed (the log since the last snapshot) records nothing.
+        const committed = this.volumeOf(container).blocks.get([e.containerId, e.localId])
+        const known = committed?.chunks.find((ch) => ch.offset === e.offset && ch.length === e.length)
+        if (known === undefined || !sameBytes(known.checksums, e.checksums)) {
+          const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: e.checksumType, bytesPerChecksum: e.bytesPerChecksum }
+          pending.chunks.set(e.offset, { offset: e.offset, length: e.length, checksums: e.checksums })
+          this.pending.set(key, pending)
+        }
+        if (e.commit) await this.commitBlock(e.containerId, e.localId, e.offset + e.length, index)
+        return { length: e.length }
+      }
+      case 'putSmallFile': {
+        this.containerForEntry(pipelineId, e.containerId, e.replication)
+        const given: PendingBlock = { chunks: new Map([[0, { offset: 0, length: e.data.length, checksums: e.checksums }]]), packed: e.data, checksumType: e.checksumType, bytesPerChecksum: e.bytesPerChecksum }
+        await this.commitBlock(e.containerId, e.localId, e.data.length, index, given)
+        return { length: e.data.length }
+      }
+      case 'putBlock':
+        await this.commitBlock(e.containerId, e.localId, e.length, index)
+        return { length: e.length }
+      case 'closeContainer': {
+        const c = this.containers.get(e.containerId)
+        if (c !== undefined) await this.closeReplica(c, 'CLOSED')
+        else await this.closeReplica(this.containerForEntry(pipelineId, e.containerId, ''), 'CLOSED')
+        return { state: 'CLOSED' }
+      }
+      case 'deleteBlocks':
+        await this.deleteBlocks(e.containerId, e.localIds)
+        this.deletedTxIds.push(e.txId)
+        return {}
+    }
+  }
+
+  /** The container an entry names, made on its first entry here (with its pipeline's id). */
+  private containerForEntry(pipelineId: PipelineId, id: ContainerId, replication: string): ContainerData {
+    const c = this.containers.get(id)
+    if (c !== undefined) {
+      if (c.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot apply to container ${id}: it is ${c.state}`)
+      return c
+    }
+    const g = this.groups.get(pipelineId)
+    return this.openContainerNow({ containerId: id, pipelineId, replication: replication !== '' ? replication : g?.replication ?? 'RATIS/THREE' })
+  }
+
+  snapshotOf(pipelineId: PipelineId): Uint8Array {
+    const out: { key: string; checksumType: ChecksumType; bytesPerChecksum: number; chunks: { offset: number; length: number; checksums: string }[] }[] = []
+    for (const [key, p] of this.pending) {
+      const containerId = Number(key.split(':')[0]) as ContainerId
+      if (this.containers.get(containerId)?.pipelineId !== pipelineId || p.packed !== undefined) continue
+      out.push({ key, checksumType: p.checksumType, bytesPerChecksum: p.bytesPerChecksum, chunks: [...p.chunks.values()].map((ch) => ({ offset: ch.offset, length: ch.length, checksums: Buffer.from(ch.checksums).toString('base64') })) })
+    }
+    return new TextEncoder().encode(JSON.stringify({ pending: out }))
+  }
+
+  restore(_pipelineId: PipelineId, data: Uint8Array): void {
+    if (data.length === 0) return
+    const saved = JSON.parse(new TextDecoder().decode(data)) as ReturnType<typeof JSON.parse>
+    for (const b of (saved.pending ?? []) as { key: string; checksumType: ChecksumType; bytesPerChecksum: number; chunks: { offset: number; length: number; checksums: string }[] }[]) {
+      this.pending.set(b.key, { checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, chunks: new Map(b.chunks.map((ch) => [ch.offset, { offset: ch.offset, length: ch.length, checksums: new Uint8Array(Buffer.from(ch.checksums, 'base64')) }])) })
+    }
+  }
+
+  async diverged(pipelineId: PipelineId): Promise<void> {
+    for (const c of this.containers.values()) if (c.pipelineId === pipelineId) await this.closeReplica(c, 'QUASI_CLOSED')
+    this.heartbeatSoon()
+  }
+
   // --- chunks and blocks ----------------------------------------------------------------
 
   private parseWriteArgs(header: string | undefined): WriteChunkArgs {
@@ -406,102 +710,197 @@ export class Datanode {
     return a as WriteChunkArgs
   }
 
-  /** The /chunk/write route: parses, checks the container and block, writes the chunk's data, records it. */
+  /**
+   * The /chunk/write route. At the pipeline's leader: the bytes go to the block file while
+   * they go on to the followers (staged there), then a writeChunk entry (metadata and
+   * checksums) is proposed and the answer waits for its apply, so the chunk is on a majority.
+   * A small whole block is one putSmallFile entry, its bytes in the log (Ozone's PutSmallFile).
+   * With `stage`, at a follower: the bytes only, for the entry to come.
+   */
   private async writeChunk(c: Context): Promise<Response> {
     const args = this.parseWriteArgs(c.req.header('x-o3-args'))
     const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
     if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
-    const container = await this.openContainer(args)
-    const containerId = args.containerId as ContainerId
-    const localId = args.localId as LocalId
-    const key = `${args.containerId}:${args.localId}`
-    this.assertNotDeleted(container, localId, 'write chunk to')
-    if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot write chunk: ${DATANODE_PENDING_BLOCKS_MAX} blocks already pending`)
-    const v = this.volumeOf(container)
-    const path = blockFile(v.dir, this.clusterId, containerId, localId)
-    const committedBytes = v.blocks.get([containerId, localId])?.length ?? 0
-    const written = await writeChunkData({
-      args, body: requestBody(c), path,
-      packed: args.whole === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes']),
-      overwrites: args.offset < committedBytes,
-      slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
-    })
-    this.metrics.bytesIn.inc(args.length)
-    // Deleted while the bytes went to disk: the file the write may have brought back goes again.
-    if (this.isDeleted(container, localId)) {
-      await this.blockFiles.close(path)
-      rmSync(path, { force: true })
-      this.assertNotDeleted(container, localId, 'write chunk to')
+    if (args.stage === true) {
+      await this.stageChunk(args, requestBody(c))
+      return c.json({ result: { length: args.length } })
     }
-    const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
-    pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: written.checksums })
-    if (written.packed !== undefined) pending.packed = written.packed
-    this.pending.set(key, pending)
-    if (args.commit === true) await this.commitBlock(containerId, localId, args.offset + args.length)
-    return c.json({ result: { length: args.length } })
+    const group = this.groupOf(args.pipelineId as PipelineId, 'write chunk')
+    if (!group.isLeader()) throw group.notLeader('write chunk')
+    const container = await this.openContainer(args)
+    this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
+    const v = this.volumeOf(container)
+    const path = blockFile(v.dir, this.clusterId, container.id, args.localId as LocalId)
+    const small = args.whole === true && args.commit === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
+    let entry: PipelineEntry
+    if (small) {
+      const written = await writeChunkData({
+        args: { ...args, forward: [] }, body: requestBody(c), path, packed: true, overwrites: false,
+        slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
+      })
+      entry = {
+        op: 'putSmallFile', containerId: container.id, localId: args.localId as LocalId, checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
+        checksums: written.checksums, replication: args.replication, data: written.packed!,
+      }
+    } else {
+      const key = chunkKey(args.containerId, args.localId, args.offset, args.length)
+      const followers = group.followerAddresses()
+      const writing = writeChunkData({
+        args: { ...args, forward: followers }, body: requestBody(c), path, packed: false, overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path),
+        slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
+        // With the leader, a majority holds the bytes; a follower left behind fetches them.
+        forwardsNeeded: Math.floor(group.memberCount / 2),
+      }).then((w) => w.checksums)
+      this.stage(key, writing)
+      const checksums = await writing
+      entry = {
+        op: 'writeChunk', containerId: container.id, localId: args.localId as LocalId, offset: args.offset, length: args.length,
+        checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum, checksums, replication: args.replication, commit: args.commit === true,
+      }
+    }
+    this.metrics.bytesIn.inc(args.length)
+    const { index } = await group.propose(entry, 'write chunk')
+    return c.json({ result: { length: args.length, index, allCommitted: group.allCommitted(index) } })
   }
 
-  private async putBlock(a: { containerId?: unknown; localId?: unknown; length?: unknown; forward?: unknown }): Promise<{ length: number }> {
+  /** A follower's copy of a chunk's bytes, forwarded by the leader while they arrive there. */
+  private async stageChunk(args: WriteChunkArgs, body: ReturnType<typeof requestBody>): Promise<void> {
+    const container = await this.openContainer(args)
+    this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
+    const v = this.volumeOf(container)
+    const path = blockFile(v.dir, this.clusterId, container.id, args.localId as LocalId)
+    const writing = writeChunkData({
+      args: { ...args, forward: [] }, body, path, packed: false,
+      overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path), slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
+    }).then((w) => w.checksums)
+    this.stage(chunkKey(args.containerId, args.localId, args.offset, args.length), writing)
+    await writing
+    this.metrics.bytesIn.inc(args.length)
+  }
+
+  /**
+   * Whether a chunk at `offset` lands on bytes already in the block's file: bytes a putBlock
+   * committed here, or bytes of a chunk recorded or staged that an entry will (or may) commit.
+   * The committed length alone is not enough: on a follower the leader has answered a commit
+   * that this replica has yet to apply, and a recorded chunk is committed by a later putBlock;
+   * a rewrite that turned out bad after writing its first runs over those bytes left them
+   * under checksums they no longer match. Such a chunk is verified whole before any of it is
+   * written (writeChunkData's `overwrites`); a chunk at the file's end streams as it arrives.
+   */
+  private async overwrites(v: Volume, c: ContainerData, localId: LocalId, offset: number, path: string): Promise<boolean> {
+    if (offset < (v.blocks.get([c.id, localId])?.length ?? 0)) return true
+    const fileBytes = (await stat(path).catch(() => undefined))?.size ?? 0
+    return offset < fileBytes
+  }
+
+  private stage(key: string, checksums: Promise<Uint8Array>): void {
+    const entry = { checksums, atMs: Date.now() }
+    this.staged.set(key, entry)
+    checksums.catch(() => { if (this.staged.get(key) === entry) this.staged.delete(key) })
+  }
+
+  private sweepStaged(): void {
+    const before = Date.now() - PIPELINE_STAGED_TTL_MS
+    for (const [key, s] of this.staged) if (s.atMs < before) this.staged.delete(key)
+  }
+
+  private groupOf(pipelineId: PipelineId, action: string): PipelineGroup {
+    const g = this.groups.get(pipelineId)
+    if (g === undefined) throw new O3Error('PIPELINE_NOT_FOUND', `Cannot ${action}: this datanode runs no group for pipeline ${pipelineId}`)
+    if (g.isDiverged) throw new O3Error('PIPELINE_NOT_FOUND', `Cannot ${action}: this datanode's replica of pipeline ${pipelineId} diverged; the SCM closes the pipeline`)
+    return g
+  }
+
+  private async putBlock(a: { containerId?: unknown; localId?: unknown; length?: unknown; pipelineId?: unknown }): Promise<{ length: number; index: number; allCommitted: boolean }> {
     const containerId = parseId<ContainerId>(a.containerId, 'containerId')
     const localId = parseId<LocalId>(a.localId, 'localId')
     const length = parseId<number>(a.length, 'length')
-    const forward = Array.isArray(a.forward) ? a.forward.filter((f): f is string => typeof f === 'string').slice(0, 2) : []
-    const forwarded = forward.map((address) => new RpcClient('Datanode', address).call('putBlock', { containerId, localId, length, forward: [] })
-      .catch((err) => { throw followerError(address, err, 'commit block') }))
-    await allSettledOrThrow([this.commitBlock(containerId, localId, length), ...forwarded])
-    return { length }
+    const pipelineId = this.containers.get(containerId)?.pipelineId ?? (typeof a.pipelineId === 'string' ? a.pipelineId : undefined)
+    if (pipelineId === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`)
+    const group = this.groupOf(pipelineId as PipelineId, 'commit block')
+    const { index } = await group.propose({ op: 'putBlock', containerId, localId, length }, 'commit block')
+    return { length, index, allCommitted: group.allCommitted(index) }
   }
 
-  /** Commits the pending chunks of a block as its metadata: after this the block is durable. */
-  private async commitBlock(containerId: ContainerId, localId: LocalId, length: number): Promise<void> {
+  /** Waits (leader) until every member's log holds `index`, or the timeout: then names those that do not. */
+  private async watchForCommit(a: { pipelineId?: unknown; index?: unknown; timeoutMs?: unknown }): Promise<{ allCommitted: boolean; lagging: DatanodeId[] }> {
+    const group = this.groupOf(String(a.pipelineId) as PipelineId, 'watch for commit')
+    const index = parseId<number>(a.index, 'index')
+    const timeoutMs = Math.min(PIPELINE_WATCH_MS_MAX, parseId<number>(a.timeoutMs ?? PIPELINE_WATCH_MS_MAX, 'timeoutMs'))
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (!group.isLeader()) throw group.notLeader('watch for commit')
+      if (group.allCommitted(index)) return { allCommitted: true, lagging: [] }
+      if (Date.now() >= deadline) return { allCommitted: false, lagging: group.lagging(index) }
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+
+  /**
+   * Commits the recorded chunks of a block as its metadata, at log `index` (0 outside a
+   * pipeline): after this the block is durable. A replayed or shortening putBlock changes nothing.
+   */
+  private commitBlock(containerId: ContainerId, localId: LocalId, length: number, index: number, given?: PendingBlock): Promise<void> {
     const c = this.containers.get(containerId)
-    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`)
-    if (c.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`)
+    if (c === undefined) return Promise.reject(new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`))
+    if (c.state !== 'OPEN') return Promise.reject(new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`))
     const v = this.volumeOf(c)
     const key = blockIdString({ containerId, localId })
-    const pending = this.pending.get(key)
-    const previous = v.blocks.get([containerId, localId])
-    const chunks = new Map<number, ChunkInfo>((previous?.chunks ?? []).map((ch) => [ch.offset, ch]))
-    for (const [offset, ch] of pending?.chunks ?? []) chunks.set(offset, ch)
-    const ordered = [...chunks.values()].sort((x, y) => x.offset - y.offset)
-    let covered = 0
-    const kept: ChunkInfo[] = []
-    for (const ch of ordered) {
-      if (covered >= length) break
-      if (ch.offset !== covered) throw new O3Error('CHUNK_NOT_FOUND', `Cannot commit block ${key} of ${length} bytes: no chunk at offset ${covered}`)
-      kept.push(ch)
-      covered += ch.length
-    }
-    if (covered !== length) throw new O3Error('CHUNK_NOT_FOUND', `Cannot commit block ${key} of ${length} bytes: chunks cover ${covered}`)
-    const block: BlockData = {
-      containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,
-      checksumType: pending?.checksumType ?? previous?.checksumType ?? 'NONE', bytesPerChecksum: pending?.bytesPerChecksum ?? previous?.bytesPerChecksum ?? 1,
-      committedAtMs: Date.now(),
-    }
-    assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
-    this.assertNotDeleted(c, localId, 'commit')
-    const committed = await v.db.transaction(() => {
-      if (v.deleted.doesExist([containerId, localId])) return false
+    const pending = given ?? this.pending.get(key)
+    // The chunks recorded as of this entry; what is committed is read in the transaction,
+    // which runs after every one issued before it: a pipeline's applies issue theirs in log
+    // order without waiting for the one before to finish.
+    const recorded = new Map(pending?.chunks ?? [])
+    type Outcome = { kind: 'deleted' } | { kind: 'skip'; previous: BlockData | undefined } | { kind: 'refused'; error: O3Error } | { kind: 'committed'; block: BlockData }
+    const issued = v.db.transaction((): Outcome => {
+      if (v.deleted.doesExist([containerId, localId])) return { kind: 'deleted' }
+      const previous = v.blocks.get([containerId, localId])
+      let decided
+      try {
+        decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, recorded, length, index, key, c.bcsid ?? 0)
+      } catch (err) {
+        if (err instanceof O3Error) return { kind: 'refused', error: err }
+        throw err
+      }
+      if (decided.kind === 'skip') return { kind: 'skip', previous }
+      const kept = decided.chunks
+      const block: BlockData = {
+        containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,
+        checksumType: pending?.checksumType ?? previous?.checksumType ?? 'NONE', bytesPerChecksum: pending?.bytesPerChecksum ?? previous?.bytesPerChecksum ?? 1,
+        committedAtMs: Date.now(), bcsid: index,
+      }
+      assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
       // The counters change in the commit that adds the block, read against the record as
       // this commit sees it: a restart then finds them exact (Ozone keeps #BLOCKCOUNT and
       // #BYTESUSED in the container's metadata table, written in putBlock's batch).
-      const stored = v.blocks.get([containerId, localId])
       v.blocks.put([containerId, localId], block)
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
-      if (stored === undefined) c.blockCount++
-      c.usedBytes += length - (stored?.length ?? 0)
+      if (previous === undefined) c.blockCount++
+      c.usedBytes += length - (previous?.length ?? 0)
+      c.bcsid = Math.max(c.bcsid ?? 0, index)
       v.containers.put(c.id, c)
-      return true
+      return { kind: 'committed', block }
     })
-    if (!committed) throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
-    if (!block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
-    // Chunks past `length` stay pending: with putBlock running beside the writes, later
-    // chunks may already have arrived, and the next putBlock commits them.
-    if (pending !== undefined) {
-      for (const offset of [...pending.chunks.keys()]) if (offset < length) pending.chunks.delete(offset)
-      if (pending.chunks.size === 0) this.pending.delete(key)
-    }
+    return issued.then(async (o) => {
+      if (o.kind === 'deleted') throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
+      if (o.kind === 'refused') throw o.error
+      if (given !== undefined || pending === undefined) return
+      if (o.kind === 'skip') {
+        // A replay (the container's state ahead of the log): what the block holds is not pending.
+        for (const ch of o.previous?.chunks ?? []) {
+          const p = pending.chunks.get(ch.offset)
+          if (p !== undefined && p.length === ch.length && sameBytes(p.checksums, ch.checksums)) pending.chunks.delete(ch.offset)
+        }
+      } else {
+        // Chunks past `length` stay recorded: later chunks may be in the log already, and the
+        // next putBlock commits them.
+        for (const offset of [...pending.chunks.keys()]) if (offset < length && recorded.get(offset) === pending.chunks.get(offset)) pending.chunks.delete(offset)
+      }
+      if (pending.chunks.size === 0 && this.pending.get(key) === pending) this.pending.delete(key)
+      if (o.kind === 'committed' && !o.block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
+    })
   }
+
 
   private isDeleted(c: ContainerData, localId: LocalId): boolean {
     return this.volumeOf(c).deleted.doesExist([c.id, localId])

@@ -1,6 +1,7 @@
 /** @module
  * Where a datanode keeps things on a data volume (Ozone's layout, FILE_PER_BLOCK):
- * <volume>/o3/<clusterId>/current/containerDir<N>/<containerId>/{chunks,metadata}/.
+ * <volume>/o3/<clusterId>/current/containerDir<N>/<containerId>/{chunks,metadata}/, and the
+ * pipelines' Raft logs in <volume>/o3/<clusterId>/ratis/<pipelineId>/.
  * Every path is built from numbers and the cluster id only, never from user input. Pure.
  */
 import { join } from 'node:path'
@@ -35,4 +36,15 @@ export function containerFile(volumeDir: string, clusterId: string, id: Containe
 
 export function metadataDbPath(volumeDir: string, clusterId: string): string {
   return join(clusterRoot(volumeDir, clusterId), 'container.db')
+}
+
+/** The folder of the datanode's pipeline groups (Ozone keeps its Ratis logs beside the containers). */
+export function pipelinesDir(volumeDir: string, clusterId: string): string {
+  return join(clusterRoot(volumeDir, clusterId), 'ratis')
+}
+
+/** One pipeline group's folder: its Raft log and members. The id is checked, never trusted as a path. */
+export function pipelineDir(volumeDir: string, clusterId: string, pipelineId: string): string {
+  assert(/^[A-Za-z0-9-]{1,64}$/.test(pipelineId), 'pipeline id malformed')
+  return join(pipelinesDir(volumeDir, clusterId), pipelineId)
 }

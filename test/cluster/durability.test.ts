@@ -87,6 +87,7 @@ test('hostile key names store and read back, and nothing lands outside the data 
         || /^(scm|om)\/ha\/state\/checkpoints\/checkpoint-\d+-\d+\.mdb$/.test(rel)
         || /^datanode-\d\/datanode\.id$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/container\.db(-lock)?$/.test(rel)
+        || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/ratis\/[0-9a-f-]+\/(members\.json|diverged|log\/(data|lock)\.mdb)$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/current\/containerDir\d+\/\d+\/(chunks\/\d+\.block|metadata\/\d+\.container)$/.test(rel)
       assert.ok(ok, `unexpected file ${rel}`)
     }

@@ -1,25 +1,40 @@
 /**
- * Goal: a datanode forwards a chunk to its followers while the chunk's body arrives
- * (cut-through), and a failure on either side fails the chunk with nothing committed.
- * Method: a real in-process cluster; raw chunk writes (commit: true) to one datanode whose
- * forward list names (a) a follower that is a TCP peer reading part of the body and then
- * hanging up, (b) a real second datanode while the client hangs up mid-body. Before
- * cut-through, (a) saw no byte until the leader had the whole chunk.
+ * Goal: a pipeline leader forwards a chunk to its followers while the chunk's body arrives
+ * (cut-through); a follower that fails mid-chunk does not fail it (the leader and the other
+ * follower are a majority: they hold and commit it, the leader names the failed one as
+ * lagging and serves it the bytes, and once back it catches up to the same chunk); a body cut
+ * mid-chunk commits nothing anywhere and adds nothing to the log.
+ * Method: a real in-process cluster of three datanodes and the SCM's RATIS/THREE pipeline on
+ * them (its Raft group formed by the SCM through heartbeats); raw chunk writes (commit: true)
+ * to the group's leader. (a) The client sends half the body and hangs up once both
+ * followers' block files began to fill. (b) The client sends half the body; both followers'
+ * block files fill before the leader has the rest (before cut-through they saw no byte until
+ * the leader had the whole chunk); then one follower is stopped, which cuts the leader's
+ * forward to it mid-body, and the client sends the rest; the stopped follower is started
+ * again afterwards. The SCM's stale bound is raised above the test's length, so that it does
+ * not close the pipeline of the stopped member while the test looks at it.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { statSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { request } from 'undici'
 import { KiB, MiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
+import { blockFile } from '../../datapath/datanode/index.ts'
 import { startMiniCluster } from '../cluster/mini-cluster.ts'
+import { appliedThrough, datanodeOf, groupView, type Member, scmPipeline } from '../cluster/pipeline-group.ts'
+import { until } from '../helpers.ts'
 
 /** A liveness bound for the follower's first bytes, far above any honest wait. */
 const WAIT_MS = 15_000
 
-function chunkArgs(containerId: number, forward: string[]) {
+type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
+
+function chunkArgs(containerId: number, pipelineId: string) {
   return {
     containerId, localId: 1, offset: 0, length: MiB, checksumType: 'NONE', bytesPerChecksum: 16 * KiB,
-    replication: 'RATIS/THREE', pipelineId: 'cut-through', forward, commit: true, whole: true,
+    replication: 'RATIS/THREE', pipelineId, forward: [], commit: true, whole: true,
   }
 }
 
@@ -28,7 +43,7 @@ function startChunkWrite(address: string, args: object, bytes: number): Promise<
   const [host, port] = address.split(':')
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), host, () => {
-      socket.write(`POST /chunk/write HTTP/1.1\r\nhost: ${address}\r\nx-o3-args: ${JSON.stringify(args)}\r\ncontent-type: application/octet-stream\r\ncontent-length: ${MiB}\r\n\r\n`)
+      socket.write(`POST /chunk/write HTTP/1.1\r\nhost: ${address}\r\nconnection: close\r\nx-o3-args: ${JSON.stringify(args)}\r\ncontent-type: application/octet-stream\r\ncontent-length: ${MiB}\r\n\r\n`)
       socket.write(Buffer.alloc(bytes, 7), () => resolve({ socket, answer }))
     })
     let out = ''
@@ -42,57 +57,108 @@ async function noBlock(address: string, containerId: number): Promise<boolean> {
   try {
     await new RpcClient('Datanode', address).call('getBlock', { containerId, localId: 1 })
     return false
-  } catch {
-    return true
+  } catch (err) {
+    return (err as { code?: string }).code === 'BLOCK_NOT_FOUND' || (err as { code?: string }).code === 'CONTAINER_NOT_FOUND'
   }
 }
 
-test('a follower that fails mid-chunk fails the chunk, and the leader commits nothing', async () => {
-  const cluster = await startMiniCluster({ datanodes: 1 })
-  let follower: Server | undefined
-  try {
-    let received = 0
-    let gotBytes!: () => void
-    const firstBytes = new Promise<void>((resolve) => { gotBytes = resolve })
-    follower = createServer((s) => {
-      s.on('data', (d: Buffer) => {
-        received += d.length
-        // Past the headers and into the body: the leader is forwarding before it has it all.
-        if (received > 64 * KiB) { gotBytes(); s.destroy() }
-      })
-      s.on('error', () => {})
-    })
-    await new Promise<void>((resolve) => follower!.listen(0, '127.0.0.1', () => resolve()))
-    const followerAddress = `127.0.0.1:${(follower.address() as { port: number }).port}`
-    const leader = cluster.datanodes[0]!.address
-    const { socket, answer } = await startChunkWrite(leader, chunkArgs(910_001, [followerAddress]), MiB / 2)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([firstBytes, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the follower got no body bytes while the leader had half the chunk')), WAIT_MS) })])
-    clearTimeout(timer)
-    socket.write(Buffer.alloc(MiB / 2, 7))
-    const reply = await answer
-    assert.match(reply, /^HTTP\/1.1 5\d\d/, reply.slice(0, 200))
-    assert.ok(await noBlock(leader, 910_001), 'the leader committed no block')
-  } finally {
-    follower?.close()
-    await cluster.dispose()
+async function readChunk(address: string, containerId: number, length: number): Promise<Buffer> {
+  const res = await request(`http://${address}/chunk/read`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ containerId, localId: 1, offset: 0, length }),
+  })
+  const body = Buffer.from(await res.body.arrayBuffer())
+  assert.is(res.statusCode, 200, body.toString().slice(0, 200))
+  return body.subarray(0, length)
+}
+
+const fileBytes = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? 0
+
+/** The bytes of a member's file for block 1 of `containerId`. */
+function blockBytes(m: Member, containerId: number): number {
+  const dn = datanodeOf(cluster, m)
+  return fileBytes(blockFile(dn.dirs[0]!, dn.clusterId, containerId as never, 1 as never))
+}
+
+/** Waits until every follower's file of the block holds some of the chunk: the leader forwards what it has. */
+async function followersReceiving(followers: Member[], containerId: number): Promise<void> {
+  for (const f of followers) await until(`follower ${f.address} receiving the chunk`, () => blockBytes(f, containerId) > 0, WAIT_MS)
+}
+
+let cluster: Cluster
+
+test.before(async () => {
+  cluster = await startMiniCluster({ datanodes: 3, overrides: { 'scm.heartbeat.staleMs': 120_000, 'scm.heartbeat.deadMs': 240_000 } })
+})
+
+test.after(async () => {
+  await cluster.dispose()
+})
+
+test('a body cut mid-chunk reaches no follower as a chunk: nothing is committed anywhere, and nothing enters the log', async () => {
+  const group = await scmPipeline(cluster, 'RATIS/THREE')
+  const replicas = [group.leader, ...group.followers].map((m) => m.address)
+  const containerId = 910_002
+  // Every member applied the election's entry: what follows would show in `applied`.
+  const { applied: before, term: termBefore } = (await groupView(group.leader.address, group.pipelineId))!
+  for (const address of replicas) await appliedThrough(address, group.pipelineId, before)
+  const { socket } = await startChunkWrite(group.leader.address, chunkArgs(containerId, group.pipelineId), MiB / 2)
+  // The followers' copies began to fill (cut-through) before the client hangs up.
+  await followersReceiving(group.followers, containerId)
+  socket.destroy()
+  // Every side sees the cut; give them a moment to settle before looking.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 50))
+  for (const address of replicas) {
+    assert.ok(await noBlock(address, containerId), `${address} committed no block`)
+    // A writeChunk entry would add one entry in the same term. Only an election may add one
+    // (its leader's empty entry, one per term at most): on a loaded machine a member may
+    // stand while the test runs, and that is not the chunk.
+    const after = (await groupView(address, group.pipelineId))!
+    assert.ok(after.applied - before <= after.term - termBefore, `${address}: entries after the cut: applied ${before} -> ${after.applied}, term ${termBefore} -> ${after.term}`)
   }
 })
 
-test('a body cut mid-chunk reaches no follower as a chunk: nothing is committed anywhere', async () => {
-  const cluster = await startMiniCluster({ datanodes: 2 })
-  try {
-    const [leader, follower] = cluster.datanodes.map((d) => d!.address) as [string, string]
-    const { socket } = await startChunkWrite(leader, chunkArgs(910_002, [follower]), MiB / 2)
-    await new Promise((r) => setTimeout(r, 200))
-    socket.destroy()
-    // Both sides see the cut; give them a moment to settle before looking.
-    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 50))
-    assert.ok(await noBlock(leader, 910_002), 'the leader committed no block')
-    assert.ok(await noBlock(follower, 910_002), 'the follower committed no block')
-  } finally {
-    await cluster.dispose()
+test('a follower that fails mid-chunk got the bytes while they arrived; the majority commits the chunk, the leader serves it for the failed one, which catches up once back', async () => {
+  const group = await scmPipeline(cluster, 'RATIS/THREE')
+  const leader = group.leader.address
+  const [failing, healthy] = group.followers as [Member, Member]
+  const containerId = 910_001
+  const { socket, answer } = await startChunkWrite(leader, chunkArgs(containerId, group.pipelineId), MiB / 2)
+  // Both followers' files fill while the leader has only half the chunk.
+  await followersReceiving(group.followers, containerId)
+  assert.ok(blockBytes(failing, containerId) <= MiB / 2, 'the failing follower got no more than the leader had')
+  // The follower stops: its group first, then its HTTP server, which waits for the requests
+  // in flight (the leader's forward, waiting for the rest of the body) and then cuts them.
+  await cluster.stopDatanode(failing.index)
+  socket.write(Buffer.alloc(MiB / 2, 7))
+  const reply = await answer
+  assert.match(reply, /^HTTP\/1.1 200/, reply.slice(0, 300))
+  const { result } = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { result: { length: number; index: number; allCommitted: boolean } }
+  assert.is(result.length, MiB)
+  assert.is(result.allCommitted, false, 'the failed follower does not hold the entry')
+  // The healthy replicas hold the chunk, committed.
+  const expected = Buffer.alloc(MiB, 7)
+  for (const address of [leader, healthy.address]) {
+    await appliedThrough(address, group.pipelineId, result.index)
+    const block = await new RpcClient('Datanode', address).call<{ length: number }>('getBlock', { containerId, localId: 1 })
+    assert.is(block.length, MiB, `block length on ${address}`)
+    assert.ok((await readChunk(address, containerId, MiB)).equals(expected), `the chunk's bytes on ${address}`)
   }
+  // The leader knows the failed member lags, and serves it the bytes it would fetch before appending.
+  const watch = await new RpcClient('Datanode', leader).call<{ allCommitted: boolean; lagging: string[] }>('watchForCommit', { pipelineId: group.pipelineId, index: result.index, timeoutMs: 100 })
+  assert.equal(watch, { allCommitted: false, lagging: [failing.id] })
+  const res = await request(`http://${leader}/pipeline/${group.pipelineId}/chunk-data`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ containerId, localId: 1, offset: 0, length: MiB }),
+  })
+  assert.is(res.statusCode, 200)
+  assert.ok(Buffer.from(await res.body.arrayBuffer()).equals(expected), 'the leader serves the chunk data to the failed follower')
+  // Back, the failed follower appends the entry with the bytes it fetches, over the half it had staged.
+  const back = await cluster.startDatanode(failing.index)
+  await appliedThrough(back.address, group.pipelineId, result.index)
+  const block = await new RpcClient('Datanode', back.address).call<{ length: number }>('getBlock', { containerId, localId: 1 })
+  assert.is(block.length, MiB, `block length on ${back.address}`)
+  assert.ok((await readChunk(back.address, containerId, MiB)).equals(expected), `the chunk's bytes on ${back.address}`)
+  const caughtUp = await new RpcClient('Datanode', leader).call<{ allCommitted: boolean; lagging: string[] }>('watchForCommit', { pipelineId: group.pipelineId, index: result.index, timeoutMs: WAIT_MS })
+  assert.equal(caughtUp, { allCommitted: true, lagging: [] })
 })
 
 test.run()

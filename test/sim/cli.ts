@@ -6,12 +6,16 @@
  * its own; `--lost-fsync` adds fsyncs that report success and lose the writes.
  * `--trace` prints the trace even when the seed passes; `--mutant NAME` runs against a planted bug from mutants/mutants.json instead.
  * `--om` runs OM seeds: each node's state machine is the OM's requests over a real LMDB database (om.ts).
+ * `--pipeline` runs pipeline seeds: a datanode pipeline of three whose state machine is the
+ * chunk store, pending chunks and container database of pipeline-replica.ts (pipeline.ts).
  * Ends with `sim: N seeds, V violations`; exits 1 on any violation.
  */
 import { availableParallelism } from 'node:os'
 import { runSeedsParallel } from './parallel.ts'
 import { buildNamedMutant } from './mutants/apply.ts'
 import { replay, replayOm } from './run.ts'
+import { runPipelineSimulation } from './pipeline.ts'
+import type { PipelineModules } from './pipeline-replica.ts'
 import type { RaftModule, SimResult } from './simulator.ts'
 import type { OmModules } from './om.ts'
 
@@ -43,11 +47,14 @@ const jobs = Number(args.get('jobs') ?? availableParallelism())
 if (!Number.isSafeInteger(jobs) || jobs < 1) throw new RangeError(`Cannot run sim: --jobs ${args.get('jobs')} is not a positive integer`)
 let raft: RaftModule | undefined
 let om: OmModules | undefined
+let pipeline: PipelineModules | undefined
 const omMode = args.has('om')
+const pipelineMode = args.has('pipeline')
 const mutantName = args.get('mutant')
-if (mutantName !== undefined) ({ raft, om } = await buildNamedMutant(mutantName, omMode))
+if (mutantName !== undefined) ({ raft, om, pipeline } = await buildNamedMutant(mutantName, omMode, pipelineMode))
 const replayOne = (seed: number, n?: 3 | 5): Promise<SimResult> | SimResult =>
-  omMode ? replayOm({ seed, nodes: n, om, faultTicks: ticks }) : replay({ seed, nodes: n, raft, faultTicks: ticks, storageFaults, lostFsync })
+  pipelineMode ? runPipelineSimulation({ seed, modules: pipeline, faultTicks: ticks, trace: true })
+    : omMode ? replayOm({ seed, nodes: n, om, faultTicks: ticks }) : replay({ seed, nodes: n, raft, faultTicks: ticks, storageFaults, lostFsync })
 
 if (seedArg !== undefined && seedsArg === undefined) {
   const r = await replayOne(Number(seedArg), nodes)
@@ -65,8 +72,8 @@ const started = Date.now()
 const TRACE_TAIL_LINES = 40
 let traced = false
 let tracing: Promise<void> | undefined
-const flags = `${omMode ? ' --om' : ''}${storageFaults ? (lostFsync ? ' --lost-fsync' : ' --storage') : ''}${mutantName !== undefined ? ` --mutant ${mutantName}` : ''}${ticks !== undefined ? ` --ticks ${ticks}` : ''}`
-const { seeds, failures, detected } = await runSeedsParallel({ first, count, nodes, faultTicks: ticks, storageFaults, lostFsync, mutant: mutantName, om: omMode, jobs }, (r) => {
+const flags = `${pipelineMode ? ' --pipeline' : ''}${omMode ? ' --om' : ''}${storageFaults ? (lostFsync ? ' --lost-fsync' : ' --storage') : ''}${mutantName !== undefined ? ` --mutant ${mutantName}` : ''}${ticks !== undefined ? ` --ticks ${ticks}` : ''}`
+const { seeds, failures, detected } = await runSeedsParallel({ first, count, nodes, faultTicks: ticks, storageFaults, lostFsync, mutant: mutantName, om: omMode, pipeline: pipelineMode, jobs }, (r) => {
   for (const v of r.violations) console.log(`seed ${r.seed} (${r.nodes} nodes): ${v}\n  replay: npm run sim -- --seed ${r.seed} --nodes ${r.nodes}${flags}`)
   if (traced) return
   // The first failing seed's trace ends here; the replay command prints all of it.

@@ -14,8 +14,8 @@ import * as raft from '../../core/raft/index.ts'
 
 const testdata = new URL('../../../test/core/raft/testdata/', import.meta.url)
 
-// The OM mutants (`om`) run OM seeds: test/sim/om.test.ts.
-for (const mutant of loadMutants().filter((m) => m.om !== true)) {
+// The OM mutants (`om`) run OM seeds: test/sim/om.test.ts; the pipeline mutants, test/sim/pipeline.test.ts.
+for (const mutant of loadMutants().filter((m) => m.om !== true && m.pipeline !== true)) {
   if (mutant.killedBySeed > 0) {
     test(`mutant ${mutant.name} is caught by seed ${mutant.killedBySeed}`, async () => {
       const { raft: planted, dispose } = await buildMutant(mutant)
@@ -47,7 +47,7 @@ for (const mutant of loadMutants().filter((m) => m.om !== true)) {
 }
 
 test('the real core passes every seed that caught a mutant', () => {
-  for (const m of loadMutants().filter((m) => m.killedBySeed > 0 && m.om !== true)) {
+  for (const m of loadMutants().filter((m) => m.killedBySeed > 0 && m.om !== true && m.pipeline !== true)) {
     const seed = m.killedBySeed
     const r = runSimulation({ seed, nodes: nodesFor(seed), raft, storageFaults: m.lostFsync, lostFsync: m.lostFsync })
     assert.equal(r.violations, [], `seed ${seed}${m.lostFsync ? ' with lost fsyncs' : ''}`)

@@ -9,6 +9,8 @@ import { buildNamedMutant } from './mutants/apply.ts'
 import { realOm, type OmModules } from './om.ts'
 import { nodesFor, OM_FAULT_TICKS } from './run.ts'
 import { runOmSimulation, runSimulation, type RaftModule, type SimResult } from './simulator.ts'
+import { realPipeline, runPipelineSimulation } from './pipeline.ts'
+import type { PipelineModules } from './pipeline-replica.ts'
 import * as raft from '../../core/raft/index.ts'
 
 export interface ParallelRange {
@@ -21,6 +23,8 @@ export interface ParallelRange {
   readonly mutant?: string
   /** OM seeds (`--om`): the OM's requests over real LMDB as the state machine. */
   readonly om?: boolean
+  /** Pipeline seeds (`--pipeline`): a datanode pipeline's state machine (pipeline.ts). */
+  readonly pipeline?: boolean
   readonly jobs: number
 }
 
@@ -67,10 +71,12 @@ if (!isMainThread && parentPort !== null) {
   const port = parentPort
   let core: RaftModule = raft
   let om: OmModules = realOm
+  let pipeline: PipelineModules = realPipeline
   if (range.mutant !== undefined) {
     const built = await buildNamedMutant(range.mutant)
     core = built.raft ?? core
     om = built.om ?? om
+    pipeline = built.pipeline ?? pipeline
   }
   port.on('message', async (m: ToWorker) => {
     if (m.kind === 'exit') {
@@ -81,7 +87,9 @@ if (!isMainThread && parentPort !== null) {
     let detected = 0
     for (let seed = m.first; seed < m.first + m.count; seed++) {
       const nodes = nodesFor(seed, range.nodes)
-      const r = range.om === true
+      const r = range.pipeline === true
+        ? runPipelineSimulation({ seed, modules: pipeline, faultTicks: range.faultTicks })
+        : range.om === true
         ? await runOmSimulation({ seed, nodes, raft: core, om, faultTicks: range.faultTicks ?? OM_FAULT_TICKS })
         : runSimulation({ seed, nodes, raft: core, faultTicks: range.faultTicks, storageFaults: range.storageFaults, lostFsync: range.lostFsync })
       if (r.violations.length > 0) failures.push(r)

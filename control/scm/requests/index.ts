@@ -9,12 +9,13 @@ import { createContainer } from './create-container.ts'
 import { ackDeletes, addDeleteTxs } from './delete-blocks.ts'
 import { initCluster } from './init-cluster.ts'
 import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
+import { openPipeline } from './open-pipeline.ts'
 import { reserveIds } from './reserve-ids.ts'
 import { setContainerState } from './set-container-state.ts'
 
 export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unknown, unknown>[] {
   return [
-    initCluster(t), reserveIds(t), addPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
+    initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
     markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

@@ -25,11 +25,19 @@ export type BlockCommit =
 
 /**
  * The chunks a putBlock of `length` at log `index` commits. Recorded chunks replace committed
- * ones at the same offset; a putBlock at or below the block's BCSID is a replay and changes
- * nothing, and so does one that would shorten a committed block (a late retry). Throws
- * CHUNK_NOT_FOUND when the chunks leave a gap before `length`.
+ * ones at the same offset; a putBlock at or below the BCSID of its container (the highest
+ * index of a putBlock the container committed, `containerBcsid`) or of its block is a replay
+ * and changes nothing, and so does one that would shorten a committed block (a late retry).
+ * Throws CHUNK_NOT_FOUND when the chunks leave a gap before `length`.
+ *
+ * The container's BCSID is what tells a replay of a block deleted since: the block's own is
+ * gone with it, and without the container's a restart that replays the log from its last
+ * snapshot would commit the deleted block again from the replayed writeChunks, naming chunks
+ * whose files are gone (found by the pipeline simulator, seed 3). Ozone's
+ * BlockManagerImpl.putBlock compares the container's BCSID for the same reason.
  */
-export function blockChunks(committed: CommittedBlock | undefined, recorded: ReadonlyMap<number, ChunkMeta>, length: number, index: number, name: string): BlockCommit {
+export function blockChunks(committed: CommittedBlock | undefined, recorded: ReadonlyMap<number, ChunkMeta>, length: number, index: number, name: string, containerBcsid = 0): BlockCommit {
+  if (index > 0 && index <= containerBcsid) return { kind: 'skip' }
   if (committed !== undefined && index > 0 && index <= committed.bcsid) return { kind: 'skip' }
   if (committed !== undefined && length < committed.length) return { kind: 'skip' }
   const byOffset = new Map<number, ChunkMeta>((committed?.chunks ?? []).map((ch) => [ch.offset, ch]))

@@ -1,6 +1,7 @@
 /** Goal: each SCM request's apply (issue 11) does what the SCM group must agree on, from its
  * payload and the tables alone: id batches never overlap, containers only move forward,
- * closing a pipeline closes its open containers, deletions are numbered in the log and end
+ * closing a pipeline closes its open containers, a pipeline goes ALLOCATED -> OPEN -> CLOSED
+ * with its suggested leader first, deletions are numbered in the log and end
  * when every holder acknowledged, a cluster id is drawn once. Method: prepare then apply on
  * a real LMDB in a temporary directory, inside a transaction as the state machine runs it. */
 import { test } from 'uvu'
@@ -60,6 +61,27 @@ test('containers move forward only, and closing a pipeline moves its open contai
   assert.is(await errorCode(run('createContainer', { id: 3 as ContainerId, pipelineId: p.id })), 'NO_PIPELINE')
   assert.is(await errorCode(run('createContainer', { id: 3 as ContainerId, pipelineId: 'nope' as PipelineId })), 'NO_PIPELINE')
   assert.is(await errorCode(run('setContainerState', { id: 99, state: 'CLOSED' })), 'CONTAINER_NOT_FOUND')
+})
+
+test('addPipeline puts the suggested leader first; an ALLOCATED pipeline opens once, takes no container until OPEN, and records when it closed', async () => {
+  const nodes = [1, 2, 3].map((n) => ({ id: dn(n), address: `127.0.0.1:${9900 + n}` }))
+  const p = await run('addPipeline', { replication: 'RATIS/THREE', nodes, state: 'ALLOCATED', leaderId: dn(2) }) as Pipeline
+  assert.is(p.state, 'ALLOCATED')
+  assert.is(p.leaderId, dn(2))
+  assert.equal(p.nodes.map((n) => n.id), [dn(2), dn(1), dn(3)])
+  assert.is(await errorCode(run('createContainer', { id: 10 as ContainerId, pipelineId: p.id })), 'NO_PIPELINE')
+  assert.is(await run('openPipeline', { id: p.id }), 'OPEN')
+  assert.is(await run('openPipeline', { id: p.id }), 'OPEN', 'opening twice changes nothing')
+  await run('createContainer', { id: 10 as ContainerId, pipelineId: p.id })
+  const before = Date.now()
+  assert.equal(await run('closePipeline', { id: p.id }), [10])
+  const closed = tables.pipelines.get(p.id)!
+  assert.is(closed.state, 'CLOSED')
+  assert.ok(closed.closedAtMs !== undefined && closed.closedAtMs >= before, 'the leader\'s time of closing is in the entry')
+  assert.is(await run('openPipeline', { id: p.id }), 'CLOSED', 'a closed pipeline never opens again')
+  assert.is(await errorCode(run('openPipeline', { id: 'feedface-0000' })), 'PIPELINE_NOT_FOUND')
+  assert.is(await errorCode(run('addPipeline', { replication: 'RATIS/THREE', nodes, leaderId: dn(7) })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(run('addPipeline', { replication: 'RATIS/THREE', nodes: [] })), 'INVALID_ARGUMENT')
 })
 
 test('deletions are numbered by the log and end once every holder acknowledged them', async () => {

@@ -3,8 +3,9 @@
  * assert module it imports) to a temporary folder, applies one search/replace patch from
  * mutants.json (whitespace runs in `search` match any whitespace, since the patch is
  * applied to tsc's output) and imports the copy. The copy is removed afterwards.
- * An OM mutant (`om: true`, its file a path under dist/) is planted in a copy of that
- * file's folder made beside it, so that its imports of the rest of dist/ stay as they are.
+ * An OM mutant (`om: true`) or a pipeline mutant (`pipeline: true`), its file a path under
+ * dist/, is planted in a copy of that file's folder made beside it, so that its imports of
+ * the rest of dist/ stay as they are.
  */
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +14,7 @@ import { pathToFileURL } from 'node:url'
 import { assert } from '../../../core/assert.ts'
 import type { RaftModule } from '../simulator.ts'
 import { realOm, type OmModules } from '../om.ts'
+import type { PipelineModules } from '../pipeline-replica.ts'
 
 export interface Mutant {
   readonly name: string
@@ -28,6 +30,8 @@ export interface Mutant {
   readonly lostFsync?: boolean
   /** A bug in the OM (control/om/requests or control/ha, `file` relative to dist/): its seeds run `--om`. */
   readonly om?: boolean
+  /** A bug in a pipeline's state machine (datapath/datanode/pipeline or the simulator's replica model, `file` relative to dist/): its seeds run `--pipeline`. */
+  readonly pipeline?: boolean
 }
 
 const distCore = new URL('../../../core/', import.meta.url)
@@ -53,21 +57,42 @@ function plant(mutant: Mutant, file: string): void {
 
 const distRoot = new URL('../../../', import.meta.url)
 
-/** Copies the folder of the OM mutant's file beside it, plants the bug there, and returns the OM code with it. */
-export async function buildOmMutant(mutant: Mutant): Promise<{ om: OmModules; dispose: () => void }> {
-  assert(mutant.om === true, `mutant ${mutant.name} is an OM mutant`)
+/**
+ * Copies the folder of the mutant's file (under dist/) beside it and plants the bug there; the
+ * loader imports a module of dist/ from the copy when it is in that folder, so that its
+ * imports of the rest of dist/ stay as they are.
+ */
+function plantInCopy(mutant: Mutant): { load: <T>(path: string) => Promise<T>; dispose: () => void } {
   const folder = dirname(new URL(mutant.file, distRoot).pathname)
   const copy = mkdtempSync(`${folder}-mutant-`)
-  for (const name of readdirSync(folder)) if (name.endsWith('.js')) cpSync(join(folder, name), join(copy, name))
+  // Not the test files: a test run that walks dist/test meanwhile must not find a copy.
+  for (const name of readdirSync(folder)) if (name.endsWith('.js') && !name.endsWith('.test.js')) cpSync(join(folder, name), join(copy, name))
   plant(mutant, join(copy, basename(mutant.file)))
   const load = async <T>(path: string): Promise<T> => {
     const inCopy = dirname(new URL(path, distRoot).pathname) === folder
     return (await import(pathToFileURL(inCopy ? join(copy, basename(path)) : new URL(path, distRoot).pathname).href)) as T
   }
+  return { load, dispose: () => rmSync(copy, { recursive: true, force: true }) }
+}
+
+/** Copies the folder of the OM mutant's file beside it, plants the bug there, and returns the OM code with it. */
+export async function buildOmMutant(mutant: Mutant): Promise<{ om: OmModules; dispose: () => void }> {
+  assert(mutant.om === true, `mutant ${mutant.name} is an OM mutant`)
+  const { load, dispose } = plantInCopy(mutant)
   const requests = await load<{ omRequests: OmModules['omRequests'] }>('control/om/requests/index.js')
   const ha = await load<{ applyEntry: OmModules['applyEntry']; refuseEntry: OmModules['refuseEntry']; encodeEntry: OmModules['encodeEntry']; RetryCache: OmModules['RetryCache'] }>('control/ha/replicated-service.js')
   const om: OmModules = { ...realOm, omRequests: requests.omRequests, applyEntry: ha.applyEntry, refuseEntry: ha.refuseEntry, encodeEntry: ha.encodeEntry, RetryCache: ha.RetryCache }
-  return { om, dispose: () => rmSync(copy, { recursive: true, force: true }) }
+  return { om, dispose }
+}
+
+/** Plants a pipeline mutant (the commit rule, the entry codec or the simulator's replica model) and returns the pipeline modules with it. */
+export async function buildPipelineMutant(mutant: Mutant): Promise<{ pipeline: PipelineModules; dispose: () => void }> {
+  assert(mutant.pipeline === true, `mutant ${mutant.name} is a pipeline mutant`)
+  const { load, dispose } = plantInCopy(mutant)
+  const chunks = await load<Pick<PipelineModules, 'blockChunks'>>('datapath/datanode/pipeline/block-chunks.js')
+  const entries = await load<Pick<PipelineModules, 'encodeEntry' | 'decodeEntry'>>('datapath/datanode/pipeline/entries.js')
+  const replica = await load<{ PipelineReplica: PipelineModules['Replica'] }>('test/sim/pipeline-replica.js')
+  return { pipeline: { blockChunks: chunks.blockChunks, encodeEntry: entries.encodeEntry, decodeEntry: entries.decodeEntry, Replica: replica.PipelineReplica }, dispose }
 }
 
 /** Copies the core, plants `mutant`, and returns the patched module with a cleanup function. */
@@ -89,10 +114,16 @@ export async function buildMutant(mutant: Mutant): Promise<{ raft: RaftModule; d
  * the process exits. `om`, when given, is whether the seeds run `--om`; a mutant of the other
  * kind is refused before anything is built.
  */
-export async function buildNamedMutant(name: string, om?: boolean): Promise<{ raft?: RaftModule; om?: OmModules }> {
+export async function buildNamedMutant(name: string, om?: boolean, pipeline?: boolean): Promise<{ raft?: RaftModule; om?: OmModules; pipeline?: PipelineModules }> {
   const mutant = loadMutants().find((m) => m.name === name)
   if (mutant === undefined) throw new RangeError(`Cannot run sim: no mutant named ${name}`)
   if (om !== undefined && mutant.om === true !== om) throw new RangeError(`Cannot run sim: mutant ${name} ${mutant.om === true ? 'needs' : 'does not run with'} --om`)
+  if (pipeline !== undefined && mutant.pipeline === true !== pipeline) throw new RangeError(`Cannot run sim: mutant ${name} ${mutant.pipeline === true ? 'needs' : 'does not run with'} --pipeline`)
+  if (mutant.pipeline === true) {
+    const built = await buildPipelineMutant(mutant)
+    process.on('exit', built.dispose)
+    return { pipeline: built.pipeline }
+  }
   if (mutant.om === true) {
     const built = await buildOmMutant(mutant)
     process.on('exit', built.dispose)

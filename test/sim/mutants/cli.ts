@@ -3,13 +3,15 @@
  * copy of core/raft, runs the simulator against it until a seed finds a violation, and
  * fails if any mutant survives N seeds (default 2,000) unless the testdata script recorded
  * for it (`killedByScript`, for bugs no schedule reaches) catches it. OM mutants (`om`) run
- * OM seeds (`--om`). Ends with `sim:mutants: K of M killed`.
+ * OM seeds (`--om`); pipeline mutants (`pipeline`), pipeline seeds (`--pipeline`). Ends with
+ * `sim:mutants: K of M killed`.
  */
 import { readFileSync } from 'node:fs'
 import { firstMismatch } from '../../core/raft/interaction.ts'
 import { runOmSeeds, runSeeds } from '../run.ts'
 import type { SimResult } from '../simulator.ts'
-import { buildMutant, buildOmMutant, loadMutants } from './apply.ts'
+import { runPipelineSeeds } from '../pipeline.ts'
+import { buildMutant, buildOmMutant, buildPipelineMutant, loadMutants } from './apply.ts'
 
 const argv = process.argv.slice(2)
 const seedsAt = argv.indexOf('--seeds')
@@ -26,6 +28,16 @@ for (const mutant of mutants) {
     const { om, dispose } = await buildOmMutant(mutant)
     try {
       const { seeds: ran, failures } = await runOmSeeds({ first: 1, count: seeds, om, stopAtFirst: true })
+      report(mutant.name, mutant.why, failures[0], ran, started)
+    } finally {
+      dispose()
+    }
+    continue
+  }
+  if (mutant.pipeline === true) {
+    const { pipeline, dispose } = await buildPipelineMutant(mutant)
+    try {
+      const { seeds: ran, failures } = runPipelineSeeds({ first: 1, count: seeds, modules: pipeline, stopAtFirst: true })
       report(mutant.name, mutant.why, failures[0], ran, started)
     } finally {
       dispose()

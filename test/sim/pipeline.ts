@@ -30,7 +30,7 @@ import { blockChunks } from '../../datapath/datanode/pipeline/block-chunks.ts'
 import { chunkKey, decodeEntry, encodeEntry, type PipelineEntry, type WriteChunkEntry } from '../../datapath/datanode/pipeline/entries.ts'
 import { BYTES_PER_CHECKSUM, blockKey, checksumsOf, PipelineReplica, type Applied, type PipelineModules } from './pipeline-replica.ts'
 import { Prng } from './prng.ts'
-import type { RaftModule, SimResult } from './simulator.ts'
+import { drawPartition, shuffle, type RaftModule, type SimResult } from './simulator.ts'
 import { SimStorage } from './storage.ts'
 
 export const realPipeline: PipelineModules = { blockChunks, encodeEntry, decodeEntry, Replica: PipelineReplica }
@@ -327,10 +327,7 @@ class PipelineSimulation {
     const due = this.inflight.get(this.nowMs)
     if (due !== undefined) {
       this.inflight.delete(this.nowMs)
-      for (let i = due.length - 1; i > 0; i--) {
-        const j = this.net.int(i + 1)
-        ;[due[i], due[j]] = [due[j], due[i]]
-      }
+      shuffle(this.net, due)
       for (const p of due) this.deliver(p)
     }
     if (this.nowMs % MS_PER_TICK === 0) {
@@ -365,18 +362,10 @@ class PipelineSimulation {
       this.trace('partition heals')
     }
     if (this.blocked.size === 0 && p.chance(this.partitionP)) {
-      const ids = this.members.map((m) => m.id)
-      const leaderNow = this.leader()
-      const side = leaderNow !== undefined && p.chance(0.5) ? new Set([leaderNow.id]) : new Set(ids.filter(() => p.chance(0.5)))
-      const oneWay = p.chance(0.3)
-      for (const a of ids) for (const b of ids) {
-        if (side.has(a) && !side.has(b)) {
-          this.blocked.add(`${a}>${b}`)
-          if (!oneWay) this.blocked.add(`${b}>${a}`)
-        }
-      }
-      this.healAtMs = this.nowMs + p.between(5, 100) * MS_PER_TICK
-      this.trace(`partition ${oneWay ? 'one-way' : 'symmetric'} [${[...side].join(',')}] | rest until ${this.healAtMs}ms`)
+      const cut = drawPartition(p, this.members.map((m) => m.id), this.leader()?.id)
+      this.blocked = cut.blocked
+      this.healAtMs = this.nowMs + cut.healInTicks * MS_PER_TICK
+      this.trace(`partition ${cut.description} | rest until ${this.healAtMs}ms`)
     }
   }
 

@@ -494,10 +494,7 @@ class Simulation {
     const due = this.inflight.get(this.nowMs)
     if (due !== undefined) {
       this.inflight.delete(this.nowMs)
-      for (let i = due.length - 1; i > 0; i--) {
-        const j = this.net.int(i + 1)
-        ;[due[i], due[j]] = [due[j], due[i]]
-      }
+      shuffle(this.net, due)
       for (const p of due) this.deliver(p)
       changed = true
     }
@@ -987,20 +984,12 @@ class Simulation {
       this.trace('partition heals')
     }
     if (this.blocked.size === 0 && p.chance(this.partitionP)) {
-      const ids = this.nodes.map((n) => n.id)
       // Half the partitions isolate the leader, which keeps taking client proposals it
       // cannot commit: the uncommitted old-term entries of Raft's Figure 8.
-      const leaderNow = this.currentLeader()
-      const side = leaderNow !== undefined && p.chance(0.5) ? new Set([leaderNow.id]) : new Set(ids.filter(() => p.chance(0.5)))
-      const oneWay = p.chance(0.3)
-      for (const a of ids) for (const b of ids) {
-        if (side.has(a) && !side.has(b)) {
-          this.blocked.add(`${a}>${b}`)
-          if (!oneWay) this.blocked.add(`${b}>${a}`)
-        }
-      }
-      this.healAtMs = this.nowMs + p.between(5, 100) * MS_PER_TICK
-      if (this.options.trace) this.trace(`partition ${oneWay ? 'one-way' : 'symmetric'} [${[...side].join(',')}] | rest until ${this.healAtMs}ms`)
+      const cut = drawPartition(p, this.nodes.map((n) => n.id), this.currentLeader()?.id)
+      this.blocked = cut.blocked
+      this.healAtMs = this.nowMs + cut.healInTicks * MS_PER_TICK
+      if (this.options.trace) this.trace(`partition ${cut.description} | rest until ${this.healAtMs}ms`)
     }
     const leader = this.currentLeader()
     if (leader !== undefined && p.chance(0.01)) {
@@ -1124,6 +1113,31 @@ class Simulation {
       }
     }
   }
+}
+
+/** Shuffles `items` in place (Fisher-Yates) with the simulator's network randomness. */
+export function shuffle<T>(prng: Prng, items: T[]): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = prng.int(i + 1)
+    ;[items[i], items[j]] = [items[j], items[i]]
+  }
+}
+
+/**
+ * A random partition of `ids`: half the time the leader alone (if there is one), else a
+ * random side; symmetric, or one-way three times in ten. `blocked` holds `from>to` pairs.
+ */
+export function drawPartition(p: Prng, ids: readonly NodeId[], leader: NodeId | undefined): { blocked: Set<string>; healInTicks: number; description: string } {
+  const side = leader !== undefined && p.chance(0.5) ? new Set([leader]) : new Set(ids.filter(() => p.chance(0.5)))
+  const oneWay = p.chance(0.3)
+  const blocked = new Set<string>()
+  for (const a of ids) for (const b of ids) {
+    if (side.has(a) && !side.has(b)) {
+      blocked.add(`${a}>${b}`)
+      if (!oneWay) blocked.add(`${b}>${a}`)
+    }
+  }
+  return { blocked, healInTicks: p.between(5, 100), description: `${oneWay ? 'one-way' : 'symmetric'} [${[...side].join(',')}]` }
 }
 
 function describe(m: Message): string {

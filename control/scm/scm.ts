@@ -500,8 +500,13 @@ export class StorageContainerManager {
         candidates = usable()
       }
       if (candidates.length === 0) {
-        const still = forming().length
-        if (still > 0) throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: ${still} pipeline${still === 1 ? ' is' : 's are'} still ALLOCATED (the datanodes' Raft groups did not form within ${PIPELINE_OPEN_WAIT_MS} ms)`)
+        const still = forming()
+        if (still.length > 0) {
+          // Name the members that never reported the group: down or unreachable, most likely.
+          const silent = [...new Set(still.flatMap((p) => p.nodes.filter((n) => this.pipelineReports.get(n.id)?.get(p.id) === undefined).map((n) => n.address)))]
+          const who = silent.length > 0 ? `; no group reported by ${silent.join(', ')} (down or unreachable?)` : ''
+          throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: ${still.length} pipeline${still.length === 1 ? ' is' : 's are'} still ALLOCATED (the datanodes' Raft groups did not form within ${PIPELINE_OPEN_WAIT_MS} ms${who})`)
+        }
       }
     }
     if (candidates.length === 0) throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes (${healthy.size} healthy, ${exclude.datanodes.size} excluded)`)

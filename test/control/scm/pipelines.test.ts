@@ -153,6 +153,7 @@ test('allocateBlock waits while the only fitting pipeline is ALLOCATED: it succe
   const err = await allocate([...others, d.id]).then(() => undefined, (x: { code: string; message: string }) => x)
   assert.is(err?.code, 'NO_PIPELINE')
   assert.match(err!.message, /still ALLOCATED/)
+  assert.ok(err!.message.includes(`no group reported by ${e.address}`), `the silent member is named: ${err!.message}`)
   assert.ok(Date.now() - started >= 5000, 'it waited the 5 s first')
   assert.is(await stateOf(eOne.id), 'ALLOCATED')
   e.forms = true

@@ -32,7 +32,7 @@ import { receiveRaftBatch } from '../../core/raft-io/index.ts'
 import { httpAgent, readError } from '../../core/rpc/client.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath, pipelineDir, pipelinesDir } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
-import { writeChunkData, type WriteChunkArgs } from './chunk-write.ts'
+import { writeChunkData, type ChunkData, type ChunkDataWrite, type WriteChunkArgs } from './chunk-write.ts'
 import { blockChunks } from './pipeline/block-chunks.ts'
 import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from './pipeline/entries.ts'
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
@@ -358,12 +358,8 @@ export class Datanode implements PipelineReplica {
     return v
   }
 
-  private async writeContainerFile(c: ContainerData): Promise<void> {
-    await this.writeContainerFileNow(c)
-  }
-
   /** Writes the container file and issues its record's write (in order with later LMDB writes); the promise says when it is done. */
-  private writeContainerFileNow(c: ContainerData): Promise<boolean> {
+  private writeContainerFile(c: ContainerData): Promise<boolean> {
     const v = this.volumeOf(c)
     const path = containerFile(v.dir, this.clusterId, c.id)
     mkdirSync(dirname(path), { recursive: true })
@@ -374,12 +370,8 @@ export class Datanode implements PipelineReplica {
     return v.containers.put(c.id, c)
   }
 
-  private async openContainer(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): Promise<ContainerData> {
-    return this.openContainerNow(args)
-  }
-
   /** The container, made (its file written, its record's write issued) if this is its first write here. */
-  private openContainerNow(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): ContainerData {
+  private openContainer(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): ContainerData {
     const id = args.containerId as ContainerId
     const existing = this.containers.get(id)
     if (existing !== undefined) {
@@ -391,7 +383,7 @@ export class Datanode implements PipelineReplica {
     const volume = counts.indexOf(Math.min(...counts))
     const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume }
     this.containers.set(id, c)
-    this.writeContainerFileNow(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
+    this.writeContainerFile(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
     return c
   }
 
@@ -609,14 +601,9 @@ export class Datanode implements PipelineReplica {
       },
       cancel: () => res.body.destroy(),
     }
-    const container = await this.openContainer(args)
+    const container = this.openContainer(args)
     const v = this.volumeOf(container)
-    const writing = writeChunkData({
-      args, body, path: blockFile(v.dir, this.clusterId, container.id, e.localId), packed: false, overwrites: true,
-      slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
-    }).then((w) => w.checksums)
-    this.stage(chunkKey(e.containerId, e.localId, e.offset, e.length), writing)
-    await writing
+    await this.stageWrite(chunkKey(e.containerId, e.localId, e.offset, e.length), { args, body, path: blockFile(v.dir, this.clusterId, container.id, e.localId), packed: false, overwrites: true })
   }
 
   async applyEntry(pipelineId: PipelineId, e: PipelineEntry, index: number): Promise<unknown> {
@@ -667,7 +654,7 @@ export class Datanode implements PipelineReplica {
       return c
     }
     const g = this.groups.get(pipelineId)
-    return this.openContainerNow({ containerId: id, pipelineId, replication: replication !== '' ? replication : g?.replication ?? 'RATIS/THREE' })
+    return this.openContainer({ containerId: id, pipelineId, replication: replication !== '' ? replication : g?.replication ?? 'RATIS/THREE' })
   }
 
   snapshotOf(pipelineId: PipelineId): Uint8Array {
@@ -727,17 +714,14 @@ export class Datanode implements PipelineReplica {
     }
     const group = this.groupOf(args.pipelineId as PipelineId, 'write chunk')
     if (!group.isLeader()) throw group.notLeader('write chunk')
-    const container = await this.openContainer(args)
+    const container = this.openContainer(args)
     this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     const v = this.volumeOf(container)
     const path = blockFile(v.dir, this.clusterId, container.id, args.localId as LocalId)
     const small = args.whole === true && args.commit === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
     let entry: PipelineEntry
     if (small) {
-      const written = await writeChunkData({
-        args: { ...args, forward: [] }, body: requestBody(c), path, packed: true, overwrites: false,
-        slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
-      })
+      const written = await this.writeChunkHere({ args: { ...args, forward: [] }, body: requestBody(c), path, packed: true, overwrites: false })
       entry = {
         op: 'putSmallFile', containerId: container.id, localId: args.localId as LocalId, checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
         checksums: written.checksums, replication: args.replication, data: written.packed!,
@@ -745,14 +729,11 @@ export class Datanode implements PipelineReplica {
     } else {
       const key = chunkKey(args.containerId, args.localId, args.offset, args.length)
       const followers = group.followerAddresses()
-      const writing = writeChunkData({
+      const checksums = await this.stageWrite(key, {
         args: { ...args, forward: followers }, body: requestBody(c), path, packed: false, overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path),
-        slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
         // With the leader, a majority holds the bytes; a follower left behind fetches them.
         forwardsNeeded: Math.floor(group.memberCount / 2),
-      }).then((w) => w.checksums)
-      this.stage(key, writing)
-      const checksums = await writing
+      })
       entry = {
         op: 'writeChunk', containerId: container.id, localId: args.localId as LocalId, offset: args.offset, length: args.length,
         checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum, checksums, replication: args.replication, commit: args.commit === true,
@@ -765,16 +746,13 @@ export class Datanode implements PipelineReplica {
 
   /** A follower's copy of a chunk's bytes, forwarded by the leader while they arrive there. */
   private async stageChunk(args: WriteChunkArgs, body: ReturnType<typeof requestBody>): Promise<void> {
-    const container = await this.openContainer(args)
+    const container = this.openContainer(args)
     this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     const v = this.volumeOf(container)
     const path = blockFile(v.dir, this.clusterId, container.id, args.localId as LocalId)
-    const writing = writeChunkData({
-      args: { ...args, forward: [] }, body, path, packed: false,
-      overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path), slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'],
-    }).then((w) => w.checksums)
-    this.stage(chunkKey(args.containerId, args.localId, args.offset, args.length), writing)
-    await writing
+    await this.stageWrite(chunkKey(args.containerId, args.localId, args.offset, args.length), {
+      args: { ...args, forward: [] }, body, path, packed: false, overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path),
+    })
     this.metrics.bytesIn.inc(args.length)
   }
 
@@ -791,6 +769,18 @@ export class Datanode implements PipelineReplica {
     if (offset < (v.blocks.get([c.id, localId])?.length ?? 0)) return true
     const fileBytes = (await stat(path).catch(() => undefined))?.size ?? 0
     return offset < fileBytes
+  }
+
+  /** writeChunkData with this datanode's slabs, open block files and body timeout. */
+  private writeChunkHere(w: Omit<ChunkDataWrite, 'slabs' | 'blockFiles' | 'bodyIdleTimeoutMs'>): Promise<ChunkData> {
+    return writeChunkData({ ...w, slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'] })
+  }
+
+  /** Writes a chunk's bytes here, staged under `key` while they land (a follower's persistData waits on them); resolves with their checksums. */
+  private stageWrite(key: string, w: Omit<ChunkDataWrite, 'slabs' | 'blockFiles' | 'bodyIdleTimeoutMs'>): Promise<Uint8Array> {
+    const writing = this.writeChunkHere(w).then((written) => written.checksums)
+    this.stage(key, writing)
+    return writing
   }
 
   private stage(key: string, checksums: Promise<Uint8Array>): void {

@@ -94,6 +94,13 @@ export interface HeartbeatPipelines {
   pipelines: ReadonlyMap<PipelineId, PipelineRecord>
   nowMs: number
   destroyTimeoutMs: number
+  /** The member addresses this node's group of a pipeline was last told (undefined: never, by this SCM). */
+  toldAddresses?: (pipelineId: PipelineId) => string | undefined
+}
+
+/** The members' addresses as one string, as a createPipeline tells them. */
+export function memberAddresses(p: Pick<PipelineRecord, 'nodes'>): string {
+  return p.nodes.map((n) => n.address).join(',')
 }
 
 /**
@@ -106,7 +113,10 @@ export function pipelineCommands(h: HeartbeatPipelines): PipelineCommand[] {
   const out: PipelineCommand[] = []
   const reported = new Set(h.reports.map((r) => r.pipelineId))
   for (const p of h.pipelines.values()) {
-    if (p.state === 'CLOSED' || reported.has(p.id) || !p.nodes.some((n) => n.id === h.node)) continue
+    if (p.state === 'CLOSED' || !p.nodes.some((n) => n.id === h.node)) continue
+    // A group that runs is told again only when its members' addresses changed since (a
+    // datanode back on another port, or an SCM that never told it).
+    if (reported.has(p.id) && (h.toldAddresses === undefined || h.toldAddresses(p.id) === memberAddresses(p))) continue
     out.push({ type: 'createPipeline', pipelineId: p.id, replication: p.replication, members: p.nodes, suggestedLeaderId: p.leaderId ?? p.nodes[0].id })
   }
   for (const r of h.reports) {

@@ -29,7 +29,7 @@ import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import {
-  everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, parsePipelineReports, pipelineCommands, suggestLeader,
+  everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
   type PipelineCommand,
 } from './pipeline-groups.ts'
 import { planAround, planPipelines } from './pipelines.ts'
@@ -384,25 +384,11 @@ export class StorageContainerManager {
     for (const [id, p] of byId) {
       if (reported.has(id) || (p.state !== 'CLOSED' && p.nodes.some((n) => n.id === dn))) resolved.set(id, { ...this.resolve(p), closedAtMs: p.closedAtMs })
     }
-    const commands = pipelineCommands({ node: dn, reports: known, pipelines: resolved, nowMs: Date.now(), destroyTimeoutMs: this.config['scm.pipeline.destroyTimeoutMs'] })
-    // A createPipeline tells the member the addresses it carries: once it reports the group,
-    // it is not told them again below.
-    for (const c of commands) {
-      if (c.type === 'createPipeline') this.membersSent.set(`${dn}/${c.pipelineId}`, c.members.map((n) => n.address).join(','))
-    }
-    // A member that runs its group with addresses older than the members' registrations (a
-    // datanode came back on another port, or this SCM has not told it since it started)
-    // gets createPipeline again: the command points a running group at the new addresses.
-    for (const r of known) {
-      const p = resolved.get(r.pipelineId)
-      if (p === undefined || p.state === 'CLOSED' || !p.nodes.some((n) => n.id === dn)) continue
-      const key = `${dn}/${p.id}`, addresses = p.nodes.map((n) => n.address).join(',')
-      if (this.membersSent.get(key) === addresses) continue
-      this.membersSent.set(key, addresses)
-      if (!commands.some((c) => c.type === 'createPipeline' && c.pipelineId === p.id)) {
-        commands.push({ type: 'createPipeline', pipelineId: p.id, replication: p.replication, members: p.nodes, suggestedLeaderId: p.leaderId ?? p.nodes[0].id })
-      }
-    }
+    const commands = pipelineCommands({
+      node: dn, reports: known, pipelines: resolved, nowMs: Date.now(), destroyTimeoutMs: this.config['scm.pipeline.destroyTimeoutMs'],
+      toldAddresses: (id) => this.membersSent.get(`${dn}/${id}`),
+    })
+    for (const c of commands) if (c.type === 'createPipeline') this.membersSent.set(`${dn}/${c.pipelineId}`, memberAddresses({ nodes: c.members }))
     return commands
   }
 

@@ -452,7 +452,8 @@ export class Datanode implements PipelineReplica {
 
   /** A replica found corrupt: UNHEALTHY for good (its file and record say so), out of reads, reported to the SCM now. */
   private async markUnhealthy(c: ContainerData, reason: string): Promise<void> {
-    if (c.state === 'UNHEALTHY') return
+    // Deleted meanwhile: writing its file and record would bring it back.
+    if (c.state === 'UNHEALTHY' || this.containers.get(c.id) !== c) return
     c.state = 'UNHEALTHY'
     c.unhealthyReason = reason
     await this.writeContainerFile(c)

@@ -59,8 +59,8 @@ export interface ContainerScannerOptions {
   metrics: ServiceMetrics
   bytesPerSec: number
   intervalMs: number
-  /** Who scans, for the log. */
-  name: string
+  /** Who scans, for the log (the datanode's id is known once it started). */
+  name: () => string
 }
 
 /** States whose replicas are settled: no block is written any more, so every record must match its bytes. */
@@ -193,7 +193,7 @@ export class ContainerScanner {
         try {
           await this.scan(id, this.background)
         } catch (err) {
-          if (!this.stopped) log.warn(`${this.options.name}: cannot scan container ${id}: ${(err as Error).message}`)
+          if (!this.stopped) log.warn(`${this.options.name()}: cannot scan container ${id}: ${(err as Error).message}`)
         }
       }
       if (this.stopped) return
@@ -212,7 +212,7 @@ export class ContainerScanner {
     this.containersScanned.inc()
     if (error !== undefined) {
       if (c.state !== 'UNHEALTHY') {
-        log.warn(`${this.options.name}: container ${id} is corrupt: ${error}; marking it UNHEALTHY`)
+        log.warn(`${this.options.name()}: container ${id} is corrupt: ${error}; marking it UNHEALTHY`)
         await this.options.host.markUnhealthy(c, error)
         this.failures.inc()
       }

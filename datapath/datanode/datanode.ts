@@ -150,7 +150,7 @@ export class Datanode implements PipelineReplica {
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
     this.scanner = new ContainerScanner({
-      host: this.scannerHost(), metrics: this.metrics, name: 'datanode',
+      host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
     })
   }

@@ -213,6 +213,12 @@ again keeps every key.`,
             replicate: client('copy a CLOSED or QUASI_CLOSED container to datanode DN (an id or host:port): DN pulls it from a replica; it shows in container info once DN reports it', [{ name: 'ID' }], 'admin', {
               target: { type: 'string', value: 'DN', help: 'the datanode to copy to (required)' },
             }),
+            scan: {
+              ...client('scan every replica of a container now: metadata, then every chunk against its checksums; a corrupt one becomes UNHEALTHY', [{ name: 'ID' }], 'admin'),
+              notes: `One row per replica: datanode, result (HEALTHY, UNHEALTHY, SKIPPED for an OPEN or CLOSING
+replica, FAILED when its datanode did not answer), bytes scanned and the first error. Each
+datanode reads at datanode.scanner.bytesPerSec, as its background scanner does.`,
+            },
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },

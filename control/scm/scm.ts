@@ -54,6 +54,7 @@ export type DatanodeCommand =
 
 export interface ContainerReplicaReport {
   containerId: ContainerId
+  /** 'UNHEALTHY': the datanode's container scanner found the replica corrupt (persisted with markReplicaUnhealthy). */
   state: ContainerState
   usedBytes: number
   blockCount: number
@@ -117,6 +118,8 @@ export class StorageContainerManager {
   private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
   /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
   private readonly idBatches = new Map<IdKind, { term: number; next: number; last: number }>()
+  /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
+  private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
   private inSafeMode = true
   private roundRobin = 0
@@ -597,6 +600,7 @@ export class StorageContainerManager {
       if (replicas === undefined) this.replicas.set(c.id, (replicas = new Map()))
       replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
       if (!this.ha.isLeader()) continue
+      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn)
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
       if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) {
@@ -630,6 +634,17 @@ export class StorageContainerManager {
       .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
     log.info(`SCM: replicate container ${id} to ${target.id} from ${command.sources.map((s) => s.id).join(', ')} (admin request)`)
     return { containerId: id, target, sources: command.sources }
+  }
+
+  /** A replica its datanode's scanner found corrupt: persisted as a reader's report is, once (the report repeats every heartbeat). */
+  private persistUnhealthy(id: ContainerId, dn: DatanodeId): void {
+    const key = `${id}/${dn}`
+    if (this.tables.unhealthy.get(key) === true || this.markingUnhealthy.has(key)) return
+    this.markingUnhealthy.add(key)
+    const marking = this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: dn })
+      .then(() => log.warn(`SCM: replica of container ${id} on ${dn} found corrupt by its scanner, marked UNHEALTHY`))
+      .finally(() => this.markingUnhealthy.delete(key))
+    this.background(`marking replica of container ${id} on ${dn} UNHEALTHY`, marking)
   }
 
   private async reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): Promise<{ state: ContainerState }> {
@@ -729,7 +744,9 @@ export class StorageContainerManager {
       out[id] = {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
-        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state })),
+        // Replicas known corrupt come last: a reader tries them only when nothing else answers.
+        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state }))
+          .sort((x, y) => Number(x.state === 'UNHEALTHY') - Number(y.state === 'UNHEALTHY')),
       }
     }
     return out

@@ -208,7 +208,7 @@ export class ContainerCopies {
     this.refuseHeld(id)
     this.importing.add(id)
     const clusterId = this.host.clusterId()
-    const { index, v } = this.roomiest()
+    const { index, v, availableBytes } = this.roomiest()
     const tmp = join(copyTmpDir(v.dir, clusterId), `import-${id}-${randomUUID().slice(0, 8)}`)
     const staged = join(tmp, 'container')
     const target = containerDir(v.dir, clusterId, id)
@@ -217,7 +217,7 @@ export class ContainerCopies {
       mkdirSync(join(staged, 'chunks'), { recursive: true })
       mkdirSync(join(staged, 'metadata'), { recursive: true })
       mkdirSync(join(tmp, 'rows'), { recursive: true })
-      const got = await this.receive(id, source, v, tmp, staged)
+      const got = await this.receive(id, source, { v, availableBytes }, tmp, staged)
       // The last check before the replica appears: nothing else may have made it meanwhile.
       this.refuseHeld(id, false)
       mkdirSync(dirname(target), { recursive: true })
@@ -276,7 +276,7 @@ export class ContainerCopies {
   }
 
   /** Reads and checks every entry into the temp folder; answers what the rows need. */
-  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, v: Volume, tmp: string, staged: string) {
+  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; availableBytes: number }, tmp: string, staged: string) {
     const reader = new TarReader(source)
     const seen: ManifestFile[] = []
     const what = `Cannot import container ${id}`
@@ -295,14 +295,13 @@ export class ContainerCopies {
     let e = await entry()
     if (e.name !== 'container.json') throw bad(`the archive starts with ${JSON.stringify(e.name)}, not container.json`)
     const row = parseContainerJson(await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX), id)
-    const room = this.roomiest()
-    if (room.availableBytes < row.usedBytes) throw new O3Error('DISK_FULL', `${what}: it holds ${row.usedBytes} bytes, volume ${v.dir} has ${room.availableBytes} free`)
+    if (room.availableBytes < row.usedBytes) throw new O3Error('DISK_FULL', `${what}: it holds ${row.usedBytes} bytes, volume ${room.v.dir} has ${room.availableBytes} free`)
     e = await entry()
     if (e.name !== `metadata/${id}.container`) throw bad(`expected its container file, found ${JSON.stringify(e.name)}`)
     const file = await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX)
     checkContainerFile(file, id, row.state)
     writeFileSync(join(staged, 'metadata', `${id}.container`), file)
-    let batches = 0, blockCount = 0, usedBytes = 0
+    let batches = 0, blockCount = 0, usedBytes = 0, lastLocalId = -1
     e = await entry()
     while (e.name !== 'manifest.json') {
       if (e.name !== `metadata/blocks-${batches}.json`) throw bad(`expected metadata/blocks-${batches}.json or the manifest, found ${JSON.stringify(e.name)}`)
@@ -310,7 +309,12 @@ export class ContainerCopies {
       const rows = parseRows(rowsBytes, id)
       writeFileSync(join(tmp, 'rows', `blocks-${batches}.json`), rowsBytes)
       blockCount += rows.length
-      for (const b of rows) usedBytes += b.length
+      for (const b of rows) {
+        // In key order, as LMDB gives them, each once: the counts are exact and no row overwrites another.
+        if (b.localId <= lastLocalId) throw bad(`block ${b.localId} comes after block ${lastLocalId}`)
+        lastLocalId = b.localId
+        usedBytes += b.length
+      }
       const packedRows = rows.filter((b) => b.packed)
       const files = new Map(rows.filter((b) => !b.packed).map((b) => [`chunks/${b.localId}.block`, b]))
       e = await entry()

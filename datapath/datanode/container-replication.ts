@@ -10,6 +10,7 @@
 import { O3Error } from '../../core/errors.ts'
 import { DATANODE_IMPORTS_INFLIGHT_MAX, DATANODE_IMPORTS_QUEUED_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
+import type { ServiceMetrics } from '../../core/metrics.ts'
 import { parseId, type ContainerId, type DatanodeDetails, type DatanodeId } from '../../core/wire.ts'
 import type { ContainerCopies } from './container-copy.ts'
 
@@ -28,26 +29,43 @@ export function parseReplicateCommand(cmd: Record<string, unknown>): ReplicateCo
   return { containerId, sources: sources.map((s: DatanodeDetails) => ({ id: s.id, address: s.address })) }
 }
 
+type Counter = ReturnType<ServiceMetrics['counter']>
+
+export interface ReplicationOptions {
+  copies: ContainerCopies
+  metrics: ServiceMetrics
+  /** This datanode's id (sources naming it are skipped) and how logs name it. */
+  self: () => { id: DatanodeId; name: string }
+  holds: (id: ContainerId) => boolean
+  /** Called when an import completes (the datanode heartbeats soon, to report it). */
+  imported: (id: ContainerId) => void
+}
+
 export class ContainerReplication {
   private readonly queue: ReplicateCommand[] = []
   private readonly running = new Set<ContainerId>()
   private readonly idleWaiters: (() => void)[] = []
   /** Aborts the running downloads at stop(). */
   private readonly abort = new AbortController()
-  /** Counters for /prom and tests: copies done, and those that failed from every source. */
-  succeeded = 0
-  failed = 0
+  private readonly copies: ContainerCopies
+  private readonly self: ReplicationOptions['self']
+  private readonly holds: ReplicationOptions['holds']
+  private readonly imported: ReplicationOptions['imported']
+  private readonly succeeded: Counter
+  private readonly bytes: Counter
+  private readonly failed: Counter
 
-  constructor(
-    private readonly copies: ContainerCopies,
-    private readonly self: () => { id: DatanodeId; name: string },
-    private readonly holds: (id: ContainerId) => boolean,
-    /** Called when an import completes (the datanode heartbeats soon, to report it). */
-    private readonly imported: (id: ContainerId) => void,
-  ) {}
-
-  get queued(): number { return this.queue.length }
-  get inflight(): number { return this.running.size }
+  constructor(o: ReplicationOptions) {
+    this.copies = o.copies
+    this.self = o.self
+    this.holds = o.holds
+    this.imported = o.imported
+    this.succeeded = o.metrics.counter('container_imports_total', 'Container replicas imported from another datanode')
+    this.bytes = o.metrics.counter('container_import_bytes_total', 'Block bytes of the container replicas imported')
+    this.failed = o.metrics.counter('container_import_failures_total', 'replicateContainer commands that failed from every source')
+    o.metrics.gauge('container_imports_inflight', 'Container copies being imported', () => this.running.size)
+    o.metrics.gauge('container_imports_queued', 'Container copies waiting to be imported', () => this.queue.length)
+  }
 
   /** Queues a copy; answers whether it was taken (not a duplicate, not held, room in the queue). */
   add(cmd: ReplicateCommand): boolean {
@@ -94,8 +112,9 @@ export class ContainerReplication {
     for (const source of cmd.sources.filter((s) => s.id !== selfId)) {
       if (this.holds(id) || this.abort.signal.aborted) return
       try {
-        await this.copies.importFrom(source, id, this.abort.signal)
-        this.succeeded++
+        const c = await this.copies.importFrom(source, id, this.abort.signal)
+        this.succeeded.inc()
+        this.bytes.inc(c.usedBytes)
         this.imported(id)
         return
       } catch (err) {
@@ -105,7 +124,7 @@ export class ContainerReplication {
       }
     }
     if (this.abort.signal.aborted) return
-    this.failed++
+    this.failed.inc()
     log.warn(`${name}: cannot replicate container ${id}: every source failed (${errors.join('; ')})`)
   }
 }

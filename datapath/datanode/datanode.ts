@@ -162,7 +162,9 @@ export class Datanode implements PipelineReplica {
         await this.blockFiles.closeContainer(id)
       },
     })
-    this.replication = new ContainerReplication(this.copies, () => ({ id: this.id, name: `datanode ${this.id}` }), (id) => this.containers.has(id), () => this.heartbeatSoon())
+    this.replication = new ContainerReplication({
+      copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
+    })
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -221,8 +223,6 @@ export class Datanode implements PipelineReplica {
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
     this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
-    this.metrics.gauge('container_imports_inflight', 'Container copies being imported', () => this.replication.inflight)
-    this.metrics.gauge('container_imports_queued', 'Container copies waiting to be imported', () => this.replication.queued)
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode' })
 
     // The cluster id comes from the SCM at first registration; afterwards the volumes hold it.

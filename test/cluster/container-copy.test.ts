@@ -187,6 +187,10 @@ test('replicateContainer copies a CLOSED container whole: state, bcsid, every bl
   assert.is(copy.usedBytes, source!.usedBytes)
   const blocks = await readsBack(target)
   assert.ok(blocks >= 5, `${blocks} blocks read`)
+  const prom = await (await fetch(`http://${target.address}/prom`)).text()
+  assert.match(prom, /^o3_datanode_container_imports_total\{service="datanode"\} 1$/m)
+  assert.match(prom, new RegExp(`^o3_datanode_container_import_bytes_total\\{service="datanode"\\} ${copy.usedBytes}$`, 'm'))
+  assert.match(prom, /^o3_datanode_container_import_failures_total\{service="datanode"\} 0$/m)
   // The SCM hears of it in a heartbeat.
   await until('the SCM lists the new replica', async () => (await client.admin<{ replicas: { datanodeId: string }[] }>('getContainer', { containerId })).replicas.some((r) => r.datanodeId === target.id), 15_000, 50)
   const i = cluster.datanodes.indexOf(target)

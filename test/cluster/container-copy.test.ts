@@ -152,7 +152,9 @@ test('importContainer() refuses a corrupt or cut archive and leaves nothing', as
   const flipped = (at: number) => { const b = Buffer.from(archive); b[at] ^= 0x40; return b }
   cases.push(['a flipped byte in a block file', flipped(entryData(archive, 'chunks/') + 1000), 'CHECKSUM_MISMATCH'])
   cases.push(['a flipped byte in a packed block', flipped(entryData(archive, 'metadata/packed-') + 10), 'CHECKSUM_MISMATCH'])
-  cases.push(['a flipped byte in the container file\'s seal', flipped(entryData(archive, `metadata/${containerId}.container`) + archive.subarray(entryData(archive, `metadata/${containerId}.container`)).indexOf('"checksum"') + 15), 'CHECKSUM_MISMATCH'])
+  // The seal is hex: another hex digit keeps it well-formed (a flipped bit could make it malformed, INVALID_ARGUMENT).
+  const otherDigit = (at: number) => { const b = Buffer.from(archive); b[at] = b[at] === 0x30 ? 0x31 : 0x30; return b }
+  cases.push(['a changed digit in the container file\'s seal', otherDigit(entryData(archive, `metadata/${containerId}.container`) + archive.subarray(entryData(archive, `metadata/${containerId}.container`)).indexOf('"checksum"') + 15), 'CHECKSUM_MISMATCH'])
   // Bytes a source read wrong (its disk rotted) go out under a manifest that agrees with them: only the chunk checksums tell.
   cases.push(['a block file bad at its source', withManifestOf(flipped(entryData(archive, 'chunks/') + 1000)), 'CHECKSUM_MISMATCH'])
   cases.push(['a packed block bad at its source', withManifestOf(flipped(entryData(archive, 'metadata/packed-') + 10)), 'CHECKSUM_MISMATCH'])

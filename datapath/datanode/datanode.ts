@@ -322,7 +322,7 @@ export class Datanode implements PipelineReplica {
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
-    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
+    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0 }))
     const volumes = this.volumeReports()
     const pipelines = [...this.groups.values()].map((g) => g.report())
     const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted, pipelines })))

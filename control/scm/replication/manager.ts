@@ -42,7 +42,7 @@ export interface ReplicationHost {
   setContainerState(id: ContainerId, state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED', why: string): Promise<unknown>
 }
 
-interface Sent extends InflightOp { sentAtMs: number }
+interface Sent extends InflightOp { sentAtMs: number; sources?: DatanodeId[] }
 
 export interface ContainerReport {
   /** Containers per lifecycle state (OPEN, CLOSING, QUASI_CLOSED, CLOSED). */
@@ -150,8 +150,8 @@ export class ReplicationManager {
   }
 
   /** The commands in flight (`replicationStatus`, for operators and tests). */
-  status(): { inflight: (InflightOp & { sentAtMs: number })[] } {
-    return { inflight: [...this.inflight.values()].map((op) => ({ ...op })) }
+  status(): { inflight: Sent[] } {
+    return { inflight: [...this.inflight.values()].map((op) => ({ ...op, sources: op.sources === undefined ? undefined : [...op.sources] })) }
   }
 
   /** The classification of one container now (`o3 admin container info`). */
@@ -213,7 +213,7 @@ export class ReplicationManager {
     switch (a.type) {
       case 'replicate': {
         this.host.queue(a.target, { type: 'replicateContainer', containerId: a.containerId, sources: a.sources.map((dn) => this.host.details(dn)) })
-        this.inflight.set(`replicate/${a.containerId}/${a.target}`, { kind: 'replicate', containerId: a.containerId, datanodeId: a.target, sentAtMs: nowMs })
+        this.inflight.set(`replicate/${a.containerId}/${a.target}`, { kind: 'replicate', containerId: a.containerId, datanodeId: a.target, sentAtMs: nowMs, sources: a.sources })
         this.sent.inc({ kind: 'replicate' })
         log.info(`SCM: replicating container ${a.containerId} to ${a.target} from ${a.sources.join(',')}`)
         return

@@ -5,10 +5,11 @@
  * never stuck), and each CLOSED one gets a replicateContainer command to the one live
  * datanode that holds no replica, pulling from the survivors; the command is counted on
  * /prom, and either the copy shows in the target's report or the command times out after
- * scm.replication.commandTimeoutMs and is sent again.
+ * scm.replication.commandTimeoutMs and is sent again; a container whose pipeline lost two of
+ * its three members goes QUASI_CLOSED on the survivor and is reported QUASI_CLOSED_STUCK.
  * Method: an in-process cluster of four datanodes (real SCM, OM, datanodes on loopback, LMDB
  * in a temp dir) with a 300 ms replication interval. Reports change only through real
- * actions: keys written, containers closed through the admin RPC, a datanode stopped.
+ * actions: keys written, containers closed through the admin RPC, datanodes stopped.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -141,6 +142,29 @@ test('once a datanode is DEAD, its containers leave CLOSING and each is copied t
   }, 30_000, 100)
 
   for (const [key, data] of keys) assert.ok((await client.getKey('vol', 'bkt', key)).equals(data), key)
+})
+
+test('a container whose pipeline lost two of three goes QUASI_CLOSED on the survivor (never stays CLOSING) and is reported QUASI_CLOSED_STUCK', async () => {
+  // Three live datanodes now: a RATIS/THREE pipeline over them takes a new key.
+  const data = randomBytes(100 * KiB)
+  const info = await until('a key written on a pipeline of the three live datanodes', async () => {
+    try { return await client.putKey('vol', 'bkt', 'quasi', data) } catch { return undefined }
+  }, 30_000, 200)
+  keys.set('quasi', data)
+  const id = info.locations[0].blockId.containerId
+  const members = info.locations[0].pipeline.nodes.map((n) => n.id)
+  await until('the new container reported by its three members', async () => (await scm.call<Container>('getContainer', { containerId: id })).replicas.length === 3)
+  const [survivor, ...gone] = members
+  for (const dn of gone) await cluster.stopDatanode(cluster.datanodes.findIndex((d) => d?.id === dn))
+  const c = await until('the container QUASI_CLOSED', async () => {
+    const x = await scm.call<Container>('getContainer', { containerId: id })
+    return x.state === 'QUASI_CLOSED' ? x : undefined
+  }, 30_000, 100)
+  assert.equal(c.replicas.filter((r) => r.nodeState !== 'DEAD').map((r) => [r.datanodeId, r.state]), [[survivor, 'QUASI_CLOSED']])
+  assert.ok(c.health.includes('QUASI_CLOSED_STUCK'), JSON.stringify(c.health))
+  const report = await scm.call<{ health: Record<string, number>; samples: Record<string, number[]> }>('containerReport', {})
+  assert.ok(report.samples.QUASI_CLOSED_STUCK?.includes(id), JSON.stringify(report))
+  assert.ok((await client.getKey('vol', 'bkt', 'quasi')).equals(data), 'the key reads back from the survivor')
 })
 
 test.run()

@@ -49,6 +49,7 @@ export const LOCAL_DEFAULTS: Partial<O3Config> = {
   'scm.replication.intervalMs': 5_000,
   'scm.replication.commandTimeoutMs': 60_000,
   'om.openKey.expireMs': 24 * 3600_000,
+  'datanode.scanner.intervalMs': 60_000,
 }
 
 /** The settings of an `o3 local` cluster of n datanodes, in-process or as processes: the

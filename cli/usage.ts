@@ -211,6 +211,12 @@ again keeps every key.`,
             list: client('list the containers', [], 'admin', { state: { type: 'string', value: 'S', help: 'only containers in state S (OPEN, CLOSING, CLOSED)' } }),
             info: client('show a container, its health and its replicas: datanode, node state, replica state, bcsid, blocks, used bytes', [{ name: 'ID' }], 'admin'),
             report: client('containers per lifecycle state and per health state (healthy, under-, over-, mis-replicated, missing, unhealthy, QUASI_CLOSED stuck), as `ozone admin container report`', [], 'admin'),
+            scan: {
+              ...client('scan every replica of a container now: metadata, then every chunk against its checksums; a corrupt one becomes UNHEALTHY', [{ name: 'ID' }], 'admin'),
+              notes: `One row per replica: datanode, result (HEALTHY, UNHEALTHY, SKIPPED for an OPEN or CLOSING
+replica, FAILED when its datanode did not answer), bytes scanned and the first error. Each
+datanode reads at datanode.scanner.bytesPerSec, as its background scanner does.`,
+            },
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },

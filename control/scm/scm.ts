@@ -55,6 +55,7 @@ export type DatanodeCommand =
 
 export interface ContainerReplicaReport {
   containerId: ContainerId
+  /** 'UNHEALTHY': the datanode's container scanner found the replica corrupt (persisted with markReplicaUnhealthy). */
   state: ContainerState
   usedBytes: number
   blockCount: number
@@ -119,6 +120,8 @@ export class StorageContainerManager {
   /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
   private readonly idBatches = new Map<IdKind, { term: number; next: number; last: number }>()
   private replication!: ReplicationManager
+  /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
+  private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
   private inSafeMode = true
   private roundRobin = 0
@@ -611,9 +614,7 @@ export class StorageContainerManager {
       const bcsid = Number.isSafeInteger(r.bcsid) ? r.bcsid : 0
       replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), bcsid, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
       if (!this.ha.isLeader()) continue
-      if (r.state === 'UNHEALTHY' && this.tables.unhealthy.get(`${c.id}/${dn}`) !== true) {
-        this.background(`marking replica of container ${c.id} on ${dn} UNHEALTHY`, this.ha.submit('markReplicaUnhealthy', { containerId: c.id, datanodeId: dn }))
-      }
+      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn)
       if (isNew) this.background(`adding ${dn} to the block deletions of container ${c.id}`, this.addDeleteHolder(c, dn))
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
@@ -651,6 +652,17 @@ export class StorageContainerManager {
     const added = await this.ha.submit('addDeleteHolder', { datanodeId: dn, ids }) as number[]
     for (const id of added) this.deletesOf(dn).set(id, 0)
     if (added.length > 0) log.info(`SCM: new replica of container ${c.id} on ${dn} gets ${added.length} pending block deletion(s)`)
+  }
+
+  /** A replica its datanode's scanner found corrupt: persisted as a reader's report is, once (the report repeats every heartbeat). */
+  private persistUnhealthy(id: ContainerId, dn: DatanodeId): void {
+    const key = `${id}/${dn}`
+    if (this.tables.unhealthy.get(key) === true || this.markingUnhealthy.has(key)) return
+    this.markingUnhealthy.add(key)
+    const marking = this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: dn })
+      .then(() => log.warn(`SCM: replica of container ${id} on ${dn} found corrupt by its scanner, marked UNHEALTHY`))
+      .finally(() => this.markingUnhealthy.delete(key))
+    this.background(`marking replica of container ${id} on ${dn} UNHEALTHY`, marking)
   }
 
   private async reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): Promise<{ state: ContainerState }> {
@@ -773,7 +785,9 @@ export class StorageContainerManager {
       out[id] = {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
-        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state })),
+        // Replicas known corrupt come last: a reader tries them only when nothing else answers.
+        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state }))
+          .sort((x, y) => Number(x.state === 'UNHEALTHY') - Number(y.state === 'UNHEALTHY')),
       }
     }
     return out

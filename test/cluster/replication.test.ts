@@ -76,6 +76,9 @@ test('closed containers count HEALTHY in containerReport, and getContainer lists
   assert.is(report.lifecycle.CLOSED, all.length)
   assert.is(report.health.UNDER_REPLICATED, 0)
   assert.is(report.health.MISSING, 0)
+  const prom = await (await fetch(`http://${cluster.scm.address}/prom`)).text()
+  assert.match(prom, new RegExp(`^o3_scm_containers_health\\{[^}]*state="HEALTHY"[^}]*\\} ${all.length}$`, 'm'))
+  assert.match(prom, /^o3_scm_containers_health\{[^}]*state="UNDER_REPLICATED"[^}]*\} 0$/m)
   for (const c of all) {
     assert.equal(c.health, ['HEALTHY'])
     assert.ok(c.replicas.every((r) => r.nodeState === 'HEALTHY' && r.bcsid > 0 && r.blockCount > 0), JSON.stringify(c.replicas))

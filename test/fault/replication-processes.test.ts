@@ -120,6 +120,10 @@ test('kill -9 of one of four datanodes for good: every container it held has thr
     return r.health.UNDER_REPLICATED === 0 && r.health.MISSING === 0 ? r : undefined
   }, 30_000, 500)
   c.step(`container report: ${JSON.stringify(report.health)}`)
+  const prom = await (await fetch(`http://${c.endpoints.scm}/prom`)).text()
+  const metric = (re: RegExp) => Number(re.exec(prom)?.[1] ?? 0)
+  assert.ok(metric(/^o3_scm_replication_commands_completed_total\{[^}]*kind="replicate"[^}]*\} (\d+)$/m) >= lost.length, 'every copy counted done on /prom')
+  assert.ok(metric(/^o3_scm_replication_bytes_total\{[^}]*\} (\d+)$/m) > 0, 'bytes re-replicated counted on /prom')
 
   for (const [key, data] of keys) assert.ok((await c.client.getKey('vol', 'bkt', key)).equals(data), `${key} reads back`)
   c.step(`all ${keys.size} keys read back byte for byte`)

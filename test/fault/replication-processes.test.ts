@@ -53,6 +53,7 @@ test('kill -9 of one of four datanodes for good: every container it held has thr
     }
     throw new Error(`no key in container ${id}`)
   }
+  await until('four HEALTHY datanodes', async () => (await scm.call<{ state: string }[]>('listDatanodes', {})).filter((d) => d.state === 'HEALTHY').length === 4, 60_000, 250)
   await c.client.createVolume('vol')
   await c.client.createBucket('vol', 'bkt')
   c.step(`write ${KEYS} RATIS/THREE keys of ${KEY_BYTES / KiB} KiB`)

@@ -97,7 +97,8 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
       if (present.some((r) => r.state === 'CLOSED')) out.moveTo = 'CLOSED'
       else if (present.some((r) => r.state === 'QUASI_CLOSED')) out.moveTo = 'QUASI_CLOSED'
     }
-    if (c.replicas.length === 0 && c.state === 'CLOSING') add('MISSING')
+    // No replica at all is not MISSING here: a container is made on a datanode by its first
+    // write, and one allocated but never written has none.
     finish(out)
     return out
   }

@@ -111,6 +111,12 @@ test('classify() waits on a CLOSING container while a replica on a live (even ST
   assert.equal(c.open.map((r) => r.datanodeId), [dn(2)])
 })
 
+test('classify() does not call an OPEN or CLOSING container without replicas MISSING (never written)', () => {
+  assert.equal(classify(container('CLOSING', []), opts).states, ['HEALTHY'])
+  assert.is(classify(container('CLOSING', []), opts).moveTo, undefined)
+  assert.equal(classify(container('OPEN', []), opts).states, ['HEALTHY'])
+})
+
 test('classify() calls an OPEN container with an UNHEALTHY replica OPEN_UNHEALTHY and plans no copy of it', () => {
   const c = classify(container('OPEN', [replica(1, 'OPEN'), replica(2, 'UNHEALTHY')]), opts)
   assert.is(c.health, 'OPEN_UNHEALTHY')

@@ -34,6 +34,7 @@ import {
 } from './pipeline-groups.ts'
 import { planAround, planPipelines } from './pipelines.ts'
 import { ReplicationManager, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
+import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
 import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, type ScmTables } from './tables.ts'
@@ -43,11 +44,10 @@ import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, 
  * does not know (datapath/datanode/datanode.ts heartbeat()), so new ones may go to old nodes.
  */
 export type DatanodeCommand =
-  /** `force`: close a QUASI_CLOSED replica to CLOSED (the replication manager decided it holds the latest data). */
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
-  /** Pull a closed container from the first of `sources` that answers (the receiver is the target). */
+  /** Pull a copy of a CLOSED/QUASI_CLOSED container from the first source that answers (the receiver is the target). */
   | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
-  /** Remove the replica; without `force` only a CLOSED, QUASI_CLOSED or UNHEALTHY one. */
+  /** Remove the replica; without force never an OPEN or CLOSING one. */
   | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
   | { type: 'deleteBlocks'; txId: number; containerId: ContainerId; localIds: LocalId[] }
   | { type: 'reregister' }
@@ -59,7 +59,7 @@ export interface ContainerReplicaReport {
   state: ContainerState
   usedBytes: number
   blockCount: number
-  /** The replica's block commit sequence id: the log index of its last committed block (0 from datanodes before issue 13). */
+  /** The replica's block commit sequence id (the highest log index of a putBlock it committed). */
   bcsid: number
 }
 
@@ -188,6 +188,7 @@ export class StorageContainerManager {
         closePipeline: (a) => this.leader('closePipeline', () => this.closePipelineByAdmin(a)),
         safemodeStatus: () => this.leader('safemodeStatus', () => this.safemodeStatus()),
         closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
+        replicateContainer: (a) => this.leader('replicateContainer', () => this.replicateContainerByAdmin(a)),
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
         deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
         containerReport: () => this.leader('containerReport', () => this.replication.report()),
@@ -652,6 +653,21 @@ export class StorageContainerManager {
     const added = await this.ha.submit('addDeleteHolder', { datanodeId: dn, ids }) as number[]
     for (const id of added) this.deletesOf(dn).set(id, 0)
     if (added.length > 0) log.info(`SCM: new replica of container ${c.id} on ${dn} gets ${added.length} pending block deletion(s)`)
+  }
+
+  /** The admin's copy of a container to a chosen datanode: queued for the target's next heartbeat, which is nudged. */
+  private replicateContainerByAdmin(a: { containerId?: unknown; targetId?: unknown }): { containerId: ContainerId; target: DatanodeDetails; sources: DatanodeDetails[] } {
+    const id = parseId<ContainerId>(a.containerId, 'containerId')
+    const c = this.tables.containers.get(id)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot replicate container ${id}: not found`)
+    const nodes = [...this.nodes.values()].map((n) => ({ id: n.id, address: n.address, health: this.health(n) }))
+    const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
+    const { target, command } = replicateCommand({ containerId: id, state: c.state, target: String(a.targetId ?? ''), nodes, replicas })
+    this.queue(target.id, command)
+    new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+      .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
+    log.info(`SCM: replicate container ${id} to ${target.id} from ${command.sources.map((s) => s.id).join(', ')} (admin request)`)
+    return { containerId: id, target, sources: command.sources }
   }
 
   /** A replica its datanode's scanner found corrupt: persisted as a reader's report is, once (the report repeats every heartbeat). */

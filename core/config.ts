@@ -40,6 +40,8 @@ export interface O3Config {
    * ozone.scm.pipeline.destroy.timeout, 66 s); 0: at once.
    */
   'scm.pipeline.destroyTimeoutMs': number
+  /** Replicas of a container in maintenance count while this many live ones remain (Ozone's hdds.scm.replication.maintenance.replica.minimum). */
+  'maintenance.replica.minimum': number
   'om.address': string
   'om.port': number
   /** The OM's Raft port (Ozone: 9872). */
@@ -114,6 +116,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'scm.container.sizeBytes': CONTAINER_SIZE_BYTES_DEFAULT,
   'scm.block.sizeBytes': BLOCK_SIZE_BYTES_DEFAULT,
   'scm.pipeline.destroyTimeoutMs': 66_000,
+  'maintenance.replica.minimum': 2,
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
   'om.raft.port': 9872,

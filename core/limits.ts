@@ -232,6 +232,8 @@ export const VERIFY_INLINE_BYTES_MAX = 64 * KiB
 
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
+/** SCM: datanodes one decommission, maintenance or recommission request names. */
+export const DATANODE_ADMIN_TARGETS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
 export const SCM_DELETE_TXS_MAX = 1_000_000
 

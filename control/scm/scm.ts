@@ -27,6 +27,7 @@ import {
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
+import { DatanodeAdminMonitor, parseAdminRequest, type AdminContainer, type AdminHost } from './node-admin/index.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import {
   everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
@@ -35,6 +36,7 @@ import {
 import { planAround, planPipelines } from './pipelines.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
+import { operationalStateOf } from './requests/set-node-state.ts'
 import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, type ScmTables } from './tables.ts'
 
 /**
@@ -110,6 +112,9 @@ export class StorageContainerManager {
   private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
   /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
   private readonly idBatches = new Map<IdKind, { term: number; next: number; last: number }>()
+  private nodeAdmin!: DatanodeAdminMonitor
+  /** Datanodes whose container report this SCM has heard since it started (the admin monitor waits for it). */
+  private readonly containersHeard = new Set<DatanodeId>()
   private clusterId = ''
   private inSafeMode = true
   private roundRobin = 0
@@ -154,6 +159,7 @@ export class StorageContainerManager {
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
     this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => entryCount(this.tables.deletes))
     this.ha.exportMetrics(this.metrics)
+    this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
 
     const app = createServiceApp({
       service: 'SCM',
@@ -169,6 +175,7 @@ export class StorageContainerManager {
         listContainers: (a) => this.leader('listContainers', () => this.listContainers(a)),
         listDatanodes: () => this.leader('listDatanodes', () => this.listDatanodes()),
         listPipelines: () => this.leader('listPipelines', () => this.listPipelines()),
+        datanodeAdmin: (a) => this.leader('datanodeAdmin', () => { const r = parseAdminRequest(a); return this.nodeAdmin.admin(r.action, r.datanodes, r.endHours) }),
         closePipeline: (a) => this.leader('closePipeline', () => this.closePipelineByAdmin(a)),
         safemodeStatus: () => this.leader('safemodeStatus', () => this.safemodeStatus()),
         closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
@@ -210,8 +217,7 @@ export class StorageContainerManager {
     const now = Date.now()
     const previous = this.nodes.get(a.id)
     const node: NodeRecord = {
-      id: a.id, address: a.address, operationalState: previous?.operationalState ?? 'IN_SERVICE',
-      registeredAtMs: now, lastHeartbeatMs: now, volumes: parseVolumes(a.volumes),
+      id: a.id, address: a.address, registeredAtMs: now, lastHeartbeatMs: now, volumes: parseVolumes(a.volumes),
     }
     this.nodes.set(node.id, node)
     if (previous === undefined || previous.address !== node.address) log.info(`SCM: datanode ${node.id} registered at ${node.address}`)
@@ -229,6 +235,7 @@ export class StorageContainerManager {
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
+    if (Array.isArray(a.containers)) this.containersHeard.add(node.id)
     if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
     if (!wasHealthy) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
@@ -244,7 +251,12 @@ export class StorageContainerManager {
   }
 
   private healthyNodes(): DatanodeId[] {
-    return [...this.nodes.values()].filter((n) => n.operationalState === 'IN_SERVICE' && this.health(n) === 'HEALTHY').map((n) => n.id).sort()
+    return [...this.nodes.values()].filter((n) => this.operationalState(n.id) === 'IN_SERVICE' && this.health(n) === 'HEALTHY').map((n) => n.id).sort()
+  }
+
+  /** A datanode's operational state, as the SCM group agreed on it (issue 13): only IN_SERVICE nodes get new pipelines and replicas. */
+  operationalState(dn: DatanodeId) {
+    return operationalStateOf(this.tables, dn)
   }
 
   private details(id: DatanodeId): DatanodeDetails {
@@ -279,6 +291,7 @@ export class StorageContainerManager {
    */
   private checkHealth(): void {
     if (!this.ha.isLeader()) return
+    this.background('datanode admin', this.nodeAdmin.tick(Date.now()))
     let live: PipelineRecord[] | undefined
     for (const node of this.nodes.values()) {
       const health = this.health(node)
@@ -689,6 +702,45 @@ export class StorageContainerManager {
     await this.ha.submit('ackDeletes', { datanodeId: dn, ids })
   }
 
+  /** What the datanode admin monitor sees of this SCM and may ask of it. */
+  private adminHost(): AdminHost {
+    const pipelinesOf = (dn: DatanodeId) => this.livePipelines().filter((p) => p.nodes.some((n) => n.id === dn))
+    return {
+      isLeader: () => this.ha.isLeader(),
+      records: () => [...this.tables.nodeStates.getRange()].map(({ key, value }) => [key as DatanodeId, value]),
+      operationalState: (dn) => this.operationalState(dn),
+      nodes: () => [...this.nodes.values()].map((n) => ({ id: n.id, address: n.address })),
+      health: (dn) => {
+        const n = this.nodes.get(dn)
+        if (n === undefined) return undefined
+        const health = this.health(n)
+        return this.containersHeard.has(dn) || health === 'DEAD' ? health : undefined
+      },
+      livePipelinesOf: pipelinesOf,
+      closePipeline: (p, why) => this.closePipeline(p, why),
+      containersOf: (dn) => {
+        const out: AdminContainer[] = []
+        for (const { value: c } of this.tables.containers.getRange()) {
+          const replicas = this.replicas.get(c.id)
+          // What it reported, and an unclosed container of its pipelines it may not have reported yet.
+          const unclosed = (c.state === 'OPEN' || c.state === 'CLOSING') && this.tables.pipelines.get(c.pipelineId)?.nodes.some((n) => n.id === dn) === true
+          if (replicas?.has(dn) !== true && !unclosed) continue
+          out.push({
+            id: c.id, state: c.state, factor: parseReplication(c.replication).factor,
+            replicas: [...(replicas ?? [])].map(([id, r]) => {
+              const node = this.nodes.get(id)
+              return { datanodeId: id, state: r.state, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
+            }),
+          })
+        }
+        return out
+      },
+      submit: async (changes) => await this.ha.submit('setNodeStates', { changes }) as DatanodeId[],
+      backInService: () => this.background('creating pipelines', this.createPipelines()),
+      maintenanceMinimum: this.config['maintenance.replica.minimum'],
+    }
+  }
+
   // --- queries ---------------------------------------------------------------------------
 
   private replicaList(c: ContainerId): [DatanodeId, ReplicaRecord][] {
@@ -737,7 +789,8 @@ export class StorageContainerManager {
   private listDatanodes() {
     const pipelines = this.allPipelines()
     return [...this.nodes.values()].sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => ({
-      id: n.id, address: n.address, state: this.health(n), operationalState: n.operationalState,
+      id: n.id, address: n.address, state: this.health(n), operationalState: this.operationalState(n.id),
+      maintenanceEndMs: this.tables.nodeStates.get(n.id)?.endMs ?? null, adminProgress: this.nodeAdmin.progress(n.id) ?? null,
       lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n),
       pipelines: pipelines.filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
       containers: [...this.replicas.values()].filter((r) => r.has(n.id)).length,

@@ -113,8 +113,8 @@ export class StorageContainerManager {
   /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
   private readonly idBatches = new Map<IdKind, { term: number; next: number; last: number }>()
   private nodeAdmin!: DatanodeAdminMonitor
-  /** Datanodes whose container report this SCM has heard since it started (the admin monitor waits for it). */
-  private readonly containersHeard = new Set<DatanodeId>()
+  /** When this SCM last heard each datanode's container report (the admin monitor waits for one). */
+  private readonly containersHeard = new Map<DatanodeId, number>()
   private clusterId = ''
   private inSafeMode = true
   private roundRobin = 0
@@ -235,7 +235,7 @@ export class StorageContainerManager {
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
-    if (Array.isArray(a.containers)) this.containersHeard.add(node.id)
+    if (Array.isArray(a.containers)) this.containersHeard.set(node.id, node.lastHeartbeatMs)
     if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
     if (!wasHealthy) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
@@ -714,20 +714,22 @@ export class StorageContainerManager {
         const n = this.nodes.get(dn)
         if (n === undefined) return undefined
         const health = this.health(n)
-        return this.containersHeard.has(dn) || health === 'DEAD' ? health : undefined
+        // A report from after its last pipeline closed lists every container written through it.
+        const closedAtMs = Math.max(0, ...this.allPipelines().filter((p) => p.nodes.some((m) => m.id === dn)).map((p) => p.closedAtMs ?? 0))
+        return (this.containersHeard.get(dn) ?? -1) > closedAtMs || health === 'DEAD' ? health : undefined
       },
       livePipelinesOf: pipelinesOf,
       closePipeline: (p, why) => this.closePipeline(p, why),
       containersOf: (dn) => {
         const out: AdminContainer[] = []
-        for (const { value: c } of this.tables.containers.getRange()) {
-          const replicas = this.replicas.get(c.id)
-          // What it reported, and an unclosed container of its pipelines it may not have reported yet.
-          const unclosed = (c.state === 'OPEN' || c.state === 'CLOSING') && this.tables.pipelines.get(c.pipelineId)?.nodes.some((n) => n.id === dn) === true
-          if (replicas?.has(dn) !== true && !unclosed) continue
+        // What it reported (Ozone's NodeManager.getContainers): a container allocated on its
+        // pipelines but never written has no replica anywhere and does not hold it back.
+        for (const [id, replicas] of this.replicas) {
+          const c = this.tables.containers.get(id)
+          if (c === undefined || !replicas.has(dn)) continue
           out.push({
             id: c.id, state: c.state, factor: parseReplication(c.replication).factor,
-            replicas: [...(replicas ?? [])].map(([id, r]) => {
+            replicas: [...replicas].map(([id, r]) => {
               const node = this.nodes.get(id)
               return { datanodeId: id, state: r.state, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
             }),

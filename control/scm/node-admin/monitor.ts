@@ -24,12 +24,12 @@ export interface AdminHost {
   operationalState(dn: DatanodeId): NodeOperationalState
   /** Datanodes this SCM knows (registered). */
   nodes(): { id: DatanodeId; address: string }[]
-  /** Its health; undefined while this SCM has not heard its container report since it started. */
+  /** Its health; undefined until this SCM has heard a container report from it sent after its last pipeline closed (or it is DEAD). */
   health(dn: DatanodeId): NodeHealth | undefined
   /** Pipelines not CLOSED that `dn` is a member of. */
   livePipelinesOf(dn: DatanodeId): Pipeline[]
   closePipeline(p: Pipeline, why: string): Promise<unknown>
-  /** Every container `dn` may hold, with its replicas as this SCM knows them. */
+  /** Every container `dn` reported, with its replicas as this SCM knows them. */
   containersOf(dn: DatanodeId): AdminContainer[]
   submit(changes: NodeStateChange[]): Promise<DatanodeId[]>
   /** Nodes came back IN_SERVICE: place pipelines on them. */

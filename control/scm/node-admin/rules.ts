@@ -67,11 +67,11 @@ export interface AdminNode {
   state: Exclude<NodeOperationalState, 'IN_SERVICE'>
   /** Maintenance: when it ends (none: until recommissioned). */
   endMs?: number
-  /** Its health as this SCM sees it; undefined while this SCM has not heard its container report since it started. */
+  /** Its health as this SCM sees it; undefined until this SCM has heard a container report from it sent after its pipelines closed. */
   health?: NodeHealth
   /** Pipelines not CLOSED that it is a member of. */
   pipelines: number
-  /** Every container it may hold: those it reported, and the open ones of its pipelines. */
+  /** Every container it reported holding. */
   containers: AdminContainer[]
 }
 

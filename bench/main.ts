@@ -6,6 +6,7 @@
  * Steps: checksums, packing, bare HTTP, then `o3 local` with three datanodes (native client,
  * then S3). Every server runs in a child process, never beside the load generator; with
  * --profile each writes CPU profiles and the run ends with where the time went per figure.
+ * Each server figure also carries the CPU time the server used per MiB or per operation.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
@@ -16,11 +17,12 @@ import { BareClient } from './bare-http.ts'
 import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
 import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { cpuMs } from './proc-cpu.ts'
 import { BenchCluster, TOPOLOGIES, type Topology } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
 import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, type FigureProfile } from './profile.ts'
-import { formatOps, formatThroughput, ratio } from './report.ts'
+import { cpuRatio, formatOps, formatThroughput, ratio } from './report.ts'
 import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
 import type { ServerKind } from './server-process.ts'
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
   const serve = async (kind: ServerKind): Promise<Served> => {
     const child = await startChild<{ endpoint: string }>(moduleCommand('bench/server-process', { profileDir }), [kind, join(dir, kind)])
     processNames.set(child.pid, kind)
-    const served: Served = { endpoint: child.ready.endpoint, stop: async () => { running.delete(served); await stopChild(child.process) } }
+    const served: Served = { endpoint: child.ready.endpoint, pid: child.pid, stop: async () => { running.delete(served); await stopChild(child.process) } }
     running.add(served)
     return served
   }
@@ -125,22 +127,24 @@ async function main(): Promise<void> {
 
     const bareServer = await serve('bare')
     const bare = new BareClient(bareServer.endpoint)
+    const bareCpu = () => cpuMs([bareServer.pid])
     step('bare: PUT 64 MiB into 1 file')
-    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large) })
+    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large), cpu: bareCpu })
     step('bare: PUT 64 MiB into 3 files')
-    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large) })
+    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large), cpu: bareCpu })
     step('bare: GET 64 MiB')
-    const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length) })
+    const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length), cpu: bareCpu })
     step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
-    const barePutSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bare.put(`/small/${i}`, small) })
+    const barePutSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bare.put(`/small/${i}`, small), cpu: bareCpu })
     step(`bare: GET 4 KiB files, ${CONCURRENCY} concurrent`)
-    const bareGetSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: async (i) => expectLength(await bare.getLength(`/small/${i}`), small.length) })
+    const bareGetSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: async (i) => expectLength(await bare.getLength(`/small/${i}`), small.length), cpu: bareCpu })
     await bare.close()
     await bareServer.stop()
 
     step(`O3: start o3 local, 3 datanodes (topology ${options.topology})`)
     await bench.start(REPLICATIONS)
     const o3: Record<string, O3Figures> = {}
+    const o3Cpu = () => cpuMs(bench.pids())
     for (const r of REPLICATIONS) {
       const f: O3Figures = {}
       // A failing step is recorded and the run goes on: a datapath bug should cost one figure, not the run.
@@ -148,20 +152,20 @@ async function main(): Promise<void> {
         step(`O3 ${r}: ${name}`)
         try { return await run() } catch (err) { return failure(err) }
       }
-      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large) }))
+      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu }))
       f.get64MiB = await figure('get 64 MiB keys', async () => {
-        const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length) })
+        const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length), cpu: o3Cpu })
         if (!(await bench.get(r, 'large-0')).equals(large)) throw new Error('key large-0 read back different bytes')
         return t
       })
       if (s.mediumIterations > 0) {
-        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium) }))
-        f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length) }))
+        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu }))
+        f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length), cpu: o3Cpu }))
       }
-      f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small) }))
+      f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small), cpu: o3Cpu }))
       f.get4KiB = await figure(`get 4 KiB keys, ${CONCURRENCY} concurrent`, () => 'error' in f.put4KiB! ? Promise.reject(new Error('not run: the 4 KiB puts failed')) : measureOps({
         count: s.smallCount, concurrency: CONCURRENCY,
-        op: async (i) => { if (!(await bench.get(r, `small-${i}`)).equals(small)) throw new Error(`key small-${i} read back different bytes`) },
+        op: async (i) => { if (!(await bench.get(r, `small-${i}`)).equals(small)) throw new Error(`key small-${i} read back different bytes`) }, cpu: o3Cpu,
       }))
       o3[r] = f
     }
@@ -271,9 +275,9 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
     for (const op of ops) {
       const parts = [formatVersus(f[op])]
       if (target !== 'sink' && ok(sink?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(sink[op] as Measured))} x sink`)
-      if (target.startsWith('O3') && ok(s3.s3rver?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(s3.s3rver[op] as Measured))} x s3rver`)
+      if (target.startsWith('O3') && ok(s3.s3rver?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(s3.s3rver[op] as Measured))} x s3rver${cpuVersus(f[op] as Measured, s3.s3rver[op] as Measured)}`)
       const bare = target.startsWith('O3') ? bareFor(op, target.includes('THREE'), b) : undefined
-      if (bare !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(bare.t))} x ${bare.name}`)
+      if (bare !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(bare.t))} x ${bare.name}${cpuVersus(f[op] as Measured, bare.t)}`)
       // The same operation through the native client, same replication (goal: S3 >= 0.8 x).
       const same = target.startsWith('O3 ') ? ok(native[target.slice(3)]?.[op]) : undefined
       if (same !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(same))} x native`)
@@ -299,12 +303,18 @@ function value(x: Measured): number {
   return 'mbPerSec' in x ? x.mbPerSec : x.opsPerSec
 }
 
+/** The server CPU per unit beside a base's, when both were measured (Linux): lower is cheaper. */
+function cpuVersus(f: Measured, base: Measured): string {
+  const r = cpuRatio(f, base)
+  return r === undefined ? '' : ` (CPU per unit ${r} x)`
+}
+
 /** A figure, its ratio to a bare one when given, or the step's failure. */
 function formatVersus(f: ThroughputResult | OpsResult | Failure | undefined, base?: ThroughputResult | OpsResult, baseName?: string): string {
   if (f === undefined) return 'not run'
   if ('error' in f) return `FAILED ${f.error}`
   const text = 'mbPerSec' in f ? formatThroughput(f) : formatOps(f)
-  return base === undefined ? text : `${text} = ${ratio(value(f), value(base))} x ${baseName}`
+  return base === undefined ? text : `${text} = ${ratio(value(f), value(base))} x ${baseName}${cpuVersus(f, base)}`
 }
 
 main().catch((err: Error) => {

@@ -7,6 +7,7 @@ import { assert } from '../core/assert.ts'
 import { percentile } from '../core/percentile.ts'
 
 export const MB = 1_000_000
+const MiB = 1024 * 1024
 
 export interface ThroughputResult {
   bytes: number
@@ -14,6 +15,8 @@ export interface ThroughputResult {
   mbPerSec: number
   /** MB/s of each iteration, in the order they ran. */
   samplesMbPerSec: number[]
+  /** CPU ms the server used over the timed iterations (all its processes and threads), when measured. */
+  serverCpuMs?: number
 }
 
 export interface OpsResult {
@@ -23,6 +26,17 @@ export interface OpsResult {
   opsPerSec: number
   p50Ms: number
   p99Ms: number
+  /** CPU ms the server used over the run (all its processes and threads), when measured. */
+  serverCpuMs?: number
+}
+
+/** The server's CPU ms used so far (bench/proc-cpu.ts cpuMs of its PIDs): read before and after the timed part. */
+export type CpuClock = () => number
+
+/** CPU ms per MiB moved, or per operation in µs: what a figure cost its server per unit. */
+export function cpuPerUnit(r: ThroughputResult | OpsResult): number | undefined {
+  if (r.serverCpuMs === undefined || !Number.isFinite(r.serverCpuMs)) return undefined
+  return 'mbPerSec' in r ? r.serverCpuMs / (r.bytes / MiB) : (r.serverCpuMs * 1000) / r.ops
 }
 
 /**
@@ -30,9 +44,10 @@ export interface OpsResult {
  * third slower here), then `iterations` times one after another; each moves `bytes`. MB/s is
  * total bytes over total time. The warm-up gets the index `iterations`.
  */
-export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void> }): Promise<ThroughputResult> {
+export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void>; cpu?: CpuClock }): Promise<ThroughputResult> {
   assert(options.iterations > 0, 'iterations must be positive')
   await options.op(options.iterations)
+  const cpuBefore = options.cpu?.()
   const samples: number[] = []
   let seconds = 0
   for (let i = 0; i < options.iterations; i++) {
@@ -43,19 +58,21 @@ export async function measureThroughput(options: { iterations: number; bytes: nu
     samples.push(options.bytes / MB / s)
   }
   const bytes = options.bytes * options.iterations
-  return { bytes, seconds, mbPerSec: bytes / MB / seconds, samplesMbPerSec: samples }
+  const serverCpuMs = cpuBefore === undefined ? undefined : options.cpu!() - cpuBefore
+  return { bytes, seconds, mbPerSec: bytes / MB / seconds, samplesMbPerSec: samples, serverCpuMs }
 }
 
 /**
  * Runs `op(0)` … `op(count - 1)` from `concurrency` callers, each taking the next index when
  * its previous op settles (a closed loop, as 32 clients each waiting for their reply would).
  */
-export async function measureOps(options: { count: number; concurrency: number; op: (index: number) => Promise<void> }): Promise<OpsResult> {
+export async function measureOps(options: { count: number; concurrency: number; op: (index: number) => Promise<void>; cpu?: CpuClock }): Promise<OpsResult> {
   assert(options.count > 0, 'count must be positive')
   assert(options.concurrency > 0, 'concurrency must be positive')
   const latenciesMs = new Float64Array(options.count)
   let next = 0
   let failure: { error: unknown } | undefined
+  const cpuBefore = options.cpu?.()
   const started = performance.now()
   // On the first failure the other callers stop taking work, and every op in flight settles
   // before the error is thrown: the caller may then stop the servers safely.
@@ -73,10 +90,11 @@ export async function measureOps(options: { count: number; concurrency: number; 
   }))
   if (failure !== undefined) throw failure.error
   const seconds = (performance.now() - started) / 1000
+  const serverCpuMs = cpuBefore === undefined ? undefined : options.cpu!() - cpuBefore
   latenciesMs.sort()
   return {
     ops: options.count, concurrency: options.concurrency, seconds, opsPerSec: options.count / seconds,
-    p50Ms: percentile(latenciesMs, 0.5), p99Ms: percentile(latenciesMs, 0.99),
+    p50Ms: percentile(latenciesMs, 0.5), p99Ms: percentile(latenciesMs, 0.99), serverCpuMs,
   }
 }
 

@@ -52,6 +52,11 @@ export class BenchCluster {
     return names
   }
 
+  /** Every process of the cluster (`o3 local`, and each service's with --processes): whose CPU time a figure costs. */
+  pids(): number[] {
+    return [...this.processNames().keys()]
+  }
+
   async start(replications: readonly string[]): Promise<void> {
     const args = ['local', '--ports', 'free', '--fresh', '--json', '--datanodes', '3', '--data', join(this.dir, 'o3'), ...TOPOLOGIES[this.options.topology]]
     // Short heartbeats only shorten start-up (safemode exit); they add a few small RPCs a

@@ -17,6 +17,7 @@ import { loadConfig, type O3Config } from '../core/config.ts'
 import { percentile } from '../core/percentile.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { moduleCommand } from './child.ts'
+import { cpuMs } from './proc-cpu.ts'
 import { Progress } from './progress.ts'
 import { positiveOption, resultsPath, writeResults } from './results.ts'
 
@@ -47,17 +48,6 @@ async function freePort(): Promise<number> {
     s.once('error', rej)
     s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) })
   })
-}
-
-/** CPU time (user + system) a process has used so far, from /proc (Linux; NaN elsewhere). USER_HZ is 100 on Linux. */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return NaN
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -178,12 +168,12 @@ async function load(client: RpcClient, workers: number, stop: () => boolean): Pr
 
 async function measureRound(t: Target): Promise<Round> {
   const termBefore = await termOf(t.oms)
-  const cpuBefore = t.oms.map((s) => cpuMs(s.pid))
+  const cpuBefore = t.oms.map((s) => cpuMs([s.pid]))
   const started = performance.now()
   const endAt = started + seconds * 1000
   const { latencies, errors } = await load(t.client, concurrency, () => performance.now() >= endAt)
   const elapsed = (performance.now() - started) / 1000
-  const cpu = t.oms.map((s, i) => cpuMs(s.pid) - cpuBefore[i])
+  const cpu = t.oms.map((s, i) => cpuMs([s.pid]) - cpuBefore[i])
   const newTerms = (await termOf(t.oms)) - termBefore
   latencies.sort((a, b) => a - b)
   return {

@@ -12,11 +12,13 @@
  */
 import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
+import { percentile } from '../core/percentile.ts'
 import { repoRoot, stopChild } from './child.ts'
+import { threadCpuMs } from './proc-cpu.ts'
 import { S3Load } from './s3-load.ts'
 
 interface Args { server: string; op: 'put' | 'get'; bytes: number; count: number; replication: string; trace: boolean; nodeFlags: string[] }
@@ -39,26 +41,6 @@ function parseArgs(argv: string[]): Args {
   if (!Number.isSafeInteger(a.bytes) || a.bytes < 1) throw new RangeError('--bytes must be a positive integer')
   if (!Number.isSafeInteger(a.count) || a.count < 1) throw new RangeError('--count must be a positive integer')
   return a
-}
-
-/** CPU ms of a process's main thread and of all its other threads (V8's helpers and the
- *  worker pool: under Node all are named "node", so they are not told apart). */
-function threadCpuMs(pid: number): Map<string, number> {
-  const tick = 10 // USER_HZ is 100 on Linux
-  const byThread = new Map<string, number>()
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string
-    try { stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8') } catch { continue }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ms = (Number(fields[11]) + Number(fields[12])) * tick
-    const key = tid === String(pid) ? 'main' : 'other threads'
-    byThread.set(key, (byThread.get(key) ?? 0) + ms)
-  }
-  return byThread
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 }
 
 async function main(): Promise<void> {

@@ -9,14 +9,15 @@
  * one at a time (MB/s). A failing step is recorded and the run goes on.
  */
 import { S3_VOLUME } from '../datapath/s3/index.ts'
-import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { measureOps, measureThroughput, type CpuClock, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
 import { bucketName } from './o3-cluster.ts'
 import { S3Load, type S3Credentials } from './s3-load.ts'
 import type { ServerKind } from './server-process.ts'
 
-/** A running baseline server (in a child process) and how to stop it. */
-export interface Served { endpoint: string; stop(): Promise<void> }
+/** A running baseline server (in a child process), its PID (for its CPU time) and how to stop it. */
+export interface Served { endpoint: string; pid: number; stop(): Promise<void> }
 
 export interface S3Settings {
   smallCount: number
@@ -59,7 +60,8 @@ export async function measureS3(options: {
   const small = large.subarray(0, 4 * 1024)
   const results: S3Results = {}
 
-  const run = async (target: string, endpoint: string, credentials: S3Credentials, bucket: string) => {
+  const run = async (target: string, endpoint: string, credentials: S3Credentials, bucket: string, pids: readonly number[]) => {
+    const cpu: CpuClock = () => cpuMs(pids)
     const load = new S3Load(endpoint, credentials)
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | Failure> => {
       onStep(`S3 ${target}: ${name}`)
@@ -67,14 +69,14 @@ export async function measureS3(options: {
     }
     const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
     try {
-      const put4KiB = await step(`PUT 4 KiB, ${s.concurrency} concurrent`, () => measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(bucket, `small-${i}`, small) }))
+      const put4KiB = await step(`PUT 4 KiB, ${s.concurrency} concurrent`, () => measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(bucket, `small-${i}`, small) , cpu }))
       const get4KiB = await step(`GET 4 KiB, ${s.concurrency} concurrent`, () => 'error' in put4KiB ? Promise.reject(new Error('not run: the 4 KiB PUTs failed')) : measureOps({
-        count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(bucket, `small-${i}`), small.length),
+        count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(bucket, `small-${i}`), small.length), cpu,
       }))
-      const put1MiB = await step('PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => load.put(bucket, `medium-${i}`, medium) }))
-      const get1MiB = await step('GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await load.get(bucket, `medium-${i}`), medium.length) }))
-      const put64MiB = await step('PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large) }))
-      const get64MiB = await step('GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(bucket, `large-${i}`), large.length) }))
+      const put1MiB = await step('PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => load.put(bucket, `medium-${i}`, medium) , cpu }))
+      const get1MiB = await step('GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await load.get(bucket, `medium-${i}`), medium.length), cpu }))
+      const put64MiB = await step('PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large) , cpu }))
+      const get64MiB = await step('GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(bucket, `large-${i}`), large.length), cpu }))
       results[target] = { put4KiB, get4KiB, put1MiB, get1MiB, put64MiB, get64MiB }
     } finally {
       await load.close()
@@ -84,7 +86,7 @@ export async function measureS3(options: {
   onStep('S3: start the sink (load generator ceiling)')
   const sink = await options.serve('sink')
   try {
-    await run('sink', sink.endpoint, { accessKeyId: 'any', secretAccessKey: 'any' }, 'sink')
+    await run('sink', sink.endpoint, { accessKeyId: 'any', secretAccessKey: 'any' }, 'sink', [sink.pid])
   } finally {
     await sink.stop()
   }
@@ -92,7 +94,7 @@ export async function measureS3(options: {
   onStep('S3: start s3rver')
   const s3rver = await options.serve('s3rver')
   try {
-    await run('s3rver', s3rver.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, 'bench')
+    await run('s3rver', s3rver.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, 'bench', [s3rver.pid])
   } finally {
     await s3rver.stop()
   }
@@ -105,7 +107,7 @@ export async function measureS3(options: {
     // Buckets made with the native client: S3's CreateBucket has no replication parameter.
     const bucket = `s3-${bucketName(r)}`
     await client.createBucket(S3_VOLUME, bucket, { replication: r, owner: USER })
-    await run(`O3 ${r}`, options.bench.endpoints.s3, { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, bucket)
+    await run(`O3 ${r}`, options.bench.endpoints.s3, { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, bucket, options.bench.pids())
   }
   return results
 }

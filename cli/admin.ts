@@ -3,18 +3,38 @@
  * `o3 admin om|scm ...` (the Raft groups) is group-admin.ts.
  */
 import { O3Client } from '../datapath/client/index.ts'
+import { SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
+import { RpcClient } from '../core/rpc/client.ts'
 import type { Pipeline } from '../core/wire.ts'
 import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
 
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
+/** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
+interface ReplicaScan { datanodeId: string; address: string; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; state: string; usedBytes: number; blockCount: number }[] }
 
 /** A pipeline's members by address, the leader (as the SCM last heard it, else the suggested one) starred. */
 function members(p: Pipeline): string {
   const leader = p.leaderId ?? p.nodes[0]?.id
   return p.nodes.map((n) => (n.id === leader ? `${n.address}*` : n.address)).join(' ')
+}
+
+function containerId(arg: string): number {
+  const id = Number(arg)
+  if (!/^\d+$/.test(arg) || !Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: expected a whole number`)
+  return id
+}
+
+/** Has the replica's datanode scan it now (throttled there as its background scans are); a datanode that fails to answer is a FAILED row. */
+async function scanReplica(id: number, r: ContainerRow['replicas'][number]): Promise<ReplicaScan> {
+  try {
+    const s = await new RpcClient('Datanode', r.address).call<Omit<ReplicaScan, 'datanodeId' | 'address'>>('scanContainer', { containerId: id }, { idempotent: true, timeoutMs: SCANNER_ON_DEMAND_WAIT_MS_MAX })
+    return { datanodeId: r.datanodeId, address: r.address, result: s.result, state: s.state, bytesScanned: s.bytesScanned, blocksScanned: s.blocksScanned, ...(s.error === undefined ? {} : { error: s.error }) }
+  } catch (err) {
+    return { datanodeId: r.datanodeId, address: r.address, result: 'FAILED', bytesScanned: 0, blocksScanned: 0, error: (err as Error).message }
+  }
 }
 
 /** Runs `o3 admin KIND VERB`; args.ts has checked its options and the number of its arguments. */
@@ -55,12 +75,20 @@ export async function admin(inv: Invocation): Promise<void> {
       return out(cs, () => printTable(['id', 'state', 'replication', 'allocated', 'replicas'], cs.map((c) => [c.id, c.state, c.replication, formatBytes(c.allocatedBytes), c.replicas.map((r) => `${r.address}:${r.state}`).join(' ')])))
     }
     case 'container info': {
-      const id = Number(positionals[0])
-      if (!/^\d+$/.test(positionals[0]) || !Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(positionals[0])}: expected a whole number`)
+      const id = containerId(positionals[0])
       const c = await client.admin<ContainerRow & { createdAtMs: number }>('getContainer', { containerId: id })
       return out(c, () => {
         printFields({ id: c.id, state: c.state, replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
         printTable(['datanode', 'address', 'state', 'used', 'blocks'], c.replicas.map((r) => [r.datanodeId, r.address, r.state, formatBytes(r.usedBytes), r.blockCount]))
+      })
+    }
+    case 'container scan': {
+      const id = containerId(positionals[0])
+      const c = await client.admin<ContainerRow>('getContainer', { containerId: id })
+      const scans = await Promise.all(c.replicas.map((r) => scanReplica(id, r)))
+      return out(scans, () => {
+        if (scans.length === 0) console.log(`container ${id} has no replica reported to the SCM`)
+        else printTable(['datanode', 'address', 'result', 'state', 'scanned', 'blocks', 'first error'], scans.map((s) => [s.datanodeId, s.address, s.result, s.state ?? '-', formatBytes(s.bytesScanned), s.blocksScanned, s.error ?? '-']))
       })
     }
     case 'safemode status': {

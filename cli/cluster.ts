@@ -47,6 +47,7 @@ export const LOCAL_DEFAULTS: Partial<O3Config> = {
   'datanode.heartbeatIntervalMs': 1_000,
   'scm.pipeline.destroyTimeoutMs': 5_000,
   'om.openKey.expireMs': 24 * 3600_000,
+  'datanode.scanner.intervalMs': 60_000,
 }
 
 /** The settings of an `o3 local` cluster of n datanodes, in-process or as processes: the

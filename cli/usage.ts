@@ -230,6 +230,12 @@ again keeps every key.`,
           commands: {
             list: client('list the containers', [], 'admin', { state: { type: 'string', value: 'S', help: 'only containers in state S (OPEN, CLOSING, CLOSED)' } }),
             info: client('show a container and its replicas', [{ name: 'ID' }], 'admin'),
+            scan: {
+              ...client('scan every replica of a container now: metadata, then every chunk against its checksums; a corrupt one becomes UNHEALTHY', [{ name: 'ID' }], 'admin'),
+              notes: `One row per replica: datanode, result (HEALTHY, UNHEALTHY, SKIPPED for an OPEN or CLOSING
+replica, FAILED when its datanode did not answer), bytes scanned and the first error. Each
+datanode reads at datanode.scanner.bytesPerSec, as its background scanner does.`,
+            },
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },

@@ -8,6 +8,7 @@ import { O3Error } from './errors.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
   CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
+  SCANNER_INTERVAL_MS_MIN,
 } from './limits.ts'
 import { parseChecksumType, parseReplication, type ChecksumType } from './wire.ts'
 
@@ -77,6 +78,10 @@ export interface O3Config {
   /** Blocks written in one chunk below this size are packed instead of getting a file. */
   'datanode.smallBlockBytes': number
   'datanode.workerThreads': number
+  /** The container scanner's read rate: it re-reads closed replicas at most this fast, so client I/O keeps the disk (Ozone: 5 MB/s). */
+  'datanode.scanner.bytesPerSec': number
+  /** The shortest time one full pass of the container scanner takes (Ozone's data scan interval, 7 days; `o3 local` 60 s). */
+  'datanode.scanner.intervalMs': number
   's3g.port': number
   /** The gateway's /prom and /health listener (Ozone's s3g web port). */
   's3g.adminPort': number
@@ -135,6 +140,8 @@ export const DEFAULT_CONFIG: O3Config = {
   'datanode.heartbeatIntervalMs': 30_000,
   'datanode.smallBlockBytes': 64 * 1024,
   'datanode.workerThreads': 2,
+  'datanode.scanner.bytesPerSec': 5 * 1024 * 1024,
+  'datanode.scanner.intervalMs': 7 * 24 * 3600_000,
   's3g.port': 9878,
   's3g.adminPort': 19878,
   's3g.domain': '',
@@ -173,6 +180,8 @@ function validateConfig(c: O3Config): O3Config {
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
+  if (c['datanode.scanner.bytesPerSec'] < 1) bad('datanode.scanner.bytesPerSec', 'must be positive')
+  if (c['datanode.scanner.intervalMs'] < SCANNER_INTERVAL_MS_MIN) bad('datanode.scanner.intervalMs', `must be at least ${SCANNER_INTERVAL_MS_MIN}`)
   if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])

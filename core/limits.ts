@@ -210,6 +210,15 @@ export const PIPELINE_NUDGE_TIMEOUT_MS = 2000
  */
 export const PIPELINE_ALLOCATED_MS_MAX = 5 * 60_000
 
+/** The shortest pass of the container scanner: an idle datanode with few containers does not spin. */
+export const SCANNER_INTERVAL_MS_MIN = 100
+/** Container scanner: block records read from LMDB per batch (no read transaction is held across a chunk's read). */
+export const SCANNER_BLOCK_BATCH = 256
+/** On-demand scans (`o3 admin container scan`) one datanode runs at once; more are refused UNAVAILABLE. */
+export const SCANNER_ON_DEMAND_MAX = 4
+/** How long `o3 admin container scan` waits for a datanode's throttled scan of one replica (5 GiB at 5 MB/s take 17 min). */
+export const SCANNER_ON_DEMAND_WAIT_MS_MAX = 2 * 3600_000
+
 /**
  * S3 bodies of at most this many bytes are hashed (MD5 ETag, SHA-256, x-amz-checksum-*) on
  * the main thread as they arrive; larger ones in the worker pool. Measured with

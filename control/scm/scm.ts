@@ -51,6 +51,7 @@ export type DatanodeCommand =
 
 export interface ContainerReplicaReport {
   containerId: ContainerId
+  /** 'UNHEALTHY': the datanode's container scanner found the replica corrupt (persisted with markReplicaUnhealthy). */
   state: ContainerState
   usedBytes: number
   blockCount: number
@@ -115,6 +116,8 @@ export class StorageContainerManager {
   private nodeAdmin!: DatanodeAdminMonitor
   /** When this SCM last heard each datanode's container report (the admin monitor waits for one). */
   private readonly containersHeard = new Map<DatanodeId, number>()
+  /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
+  private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
   private inSafeMode = true
   private roundRobin = 0
@@ -602,6 +605,7 @@ export class StorageContainerManager {
       if (replicas === undefined) this.replicas.set(c.id, (replicas = new Map()))
       replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
       if (!this.ha.isLeader()) continue
+      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn)
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
       if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) {
@@ -620,6 +624,17 @@ export class StorageContainerManager {
         this.background(`closing container ${c.id}`, this.ha.submit('setContainerState', { id: c.id, state: 'CLOSED' }).then(() => log.info(`SCM: container ${c.id} CLOSED`)))
       }
     }
+  }
+
+  /** A replica its datanode's scanner found corrupt: persisted as a reader's report is, once (the report repeats every heartbeat). */
+  private persistUnhealthy(id: ContainerId, dn: DatanodeId): void {
+    const key = `${id}/${dn}`
+    if (this.tables.unhealthy.get(key) === true || this.markingUnhealthy.has(key)) return
+    this.markingUnhealthy.add(key)
+    const marking = this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: dn })
+      .then(() => log.warn(`SCM: replica of container ${id} on ${dn} found corrupt by its scanner, marked UNHEALTHY`))
+      .finally(() => this.markingUnhealthy.delete(key))
+    this.background(`marking replica of container ${id} on ${dn} UNHEALTHY`, marking)
   }
 
   private async reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): Promise<{ state: ContainerState }> {
@@ -760,7 +775,9 @@ export class StorageContainerManager {
       out[id] = {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
-        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state })),
+        // Replicas known corrupt come last: a reader tries them only when nothing else answers.
+        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state }))
+          .sort((x, y) => Number(x.state === 'UNHEALTHY') - Number(y.state === 'UNHEALTHY')),
       }
     }
     return out

@@ -53,6 +53,9 @@ export class RaftLmdbStore {
    * bench in one process).
    */
   async save(ready: { readonly snapshot?: Snapshot; readonly entries: readonly Entry[]; readonly hardState?: HardState }): Promise<void> {
+    // Most Readies of an idle group carry only messages (heartbeats and their answers): an
+    // empty transaction would still be a commit, ten a second per group.
+    if (ready.snapshot === undefined && ready.entries.length === 0 && ready.hardState === undefined) return
     await this.root.transaction(() => {
       if (ready.snapshot !== undefined) {
         this.meta.put('snapshot', ready.snapshot)

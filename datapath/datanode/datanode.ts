@@ -32,6 +32,7 @@ import { receiveRaftBatch } from '../../core/raft-io/index.ts'
 import { httpAgent, readError } from '../../core/rpc/client.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath, pipelineDir, pipelinesDir } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
+import { ContainerScanner, type ScannerHost } from './container-scanner.ts'
 import { writeChunkData, type ChunkData, type ChunkDataWrite, type WriteChunkArgs } from './chunk-write.ts'
 import { blockChunks } from './pipeline/block-chunks.ts'
 import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from './pipeline/entries.ts'
@@ -68,6 +69,8 @@ export interface ContainerData {
   volume: number
   /** The highest log index of a putBlock this container committed (Ozone's container BCSID): a replay at or below it changes nothing. */
   bcsid?: number
+  /** Why the container scanner marked this replica UNHEALTHY. */
+  unhealthyReason?: string
 }
 
 interface Volume {
@@ -131,6 +134,7 @@ export class Datanode implements PipelineReplica {
   /** Chunk bytes written here ahead of their writeChunk entry (chunkKey); the entry's apply drops them. */
   private readonly staged = new Map<string, StagedChunk>()
   private stagedSweeper?: ReturnType<typeof setInterval>
+  readonly scanner: ContainerScanner
   private listener?: Listener
   private heartbeatTimer?: ReturnType<typeof setTimeout>
   private beating: Promise<void> | undefined
@@ -145,6 +149,10 @@ export class Datanode implements PipelineReplica {
     this.scms = options.scmAddress.split(',').map((a) => a.trim()).filter((a) => a.length > 0).map((a) => new RpcClient('SCM', a))
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
+    this.scanner = new ContainerScanner({
+      host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
+      bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
+    })
   }
 
   get port(): number {
@@ -184,6 +192,7 @@ export class Datanode implements PipelineReplica {
         listBlock: (a) => this.listBlock(a),
         closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId')),
         listContainers: () => [...this.containers.values()],
+        scanContainer: (a) => this.scanner.scanNow(parseId<ContainerId>(a.containerId, 'containerId')),
       },
     })
     app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
@@ -210,6 +219,7 @@ export class Datanode implements PipelineReplica {
     await this.reopenPipelines()
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
+    this.scanner.start()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -219,6 +229,7 @@ export class Datanode implements PipelineReplica {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
+    await this.scanner.stop()
     await Promise.all([...this.groups.values()].map((g) => g.stop()))
     this.groups.clear()
     await this.listener?.close()
@@ -420,6 +431,33 @@ export class Datanode implements PipelineReplica {
       })
       log.debug(`datanode ${this.id}: container ${id} ${state}`)
     }
+  }
+
+  /** What the container scanner reads here, and how it marks a replica UNHEALTHY. */
+  private scannerHost(): ScannerHost {
+    return {
+      containerIds: () => [...this.containers.keys()],
+      container: (id) => this.containers.get(id),
+      blocksAfter: (c, after, limit) => [...this.volumeOf(c).blocks.getRange({ start: [c.id, after + 1], end: [c.id + 1, 0], limit }).map(({ value }) => value)],
+      block: (c, localId) => this.volumeOf(c).blocks.get([c.id, localId]),
+      packedBytes: (c, localId) => {
+        const bytes = this.volumeOf(c).packed.getBinary([c.id, localId])
+        return bytes === undefined ? undefined : new Uint8Array(bytes)
+      },
+      blockFilePath: (c, localId) => blockFile(this.volumeOf(c).dir, this.clusterId, c.id, localId),
+      containerFilePath: (c) => containerFile(this.volumeOf(c).dir, this.clusterId, c.id),
+      markUnhealthy: (c, reason) => this.markUnhealthy(c, reason),
+    }
+  }
+
+  /** A replica found corrupt: UNHEALTHY for good (its file and record say so), out of reads, reported to the SCM now. */
+  private async markUnhealthy(c: ContainerData, reason: string): Promise<void> {
+    // Deleted meanwhile: writing its file and record would bring it back.
+    if (c.state === 'UNHEALTHY' || this.containers.get(c.id) !== c) return
+    c.state = 'UNHEALTHY'
+    c.unhealthyReason = reason
+    await this.writeContainerFile(c)
+    this.heartbeatSoon()
   }
 
   /**
@@ -905,6 +943,8 @@ export class Datanode implements PipelineReplica {
     const localId = parseId<LocalId>(a.localId, 'localId')
     const c = this.containers.get(containerId)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot find container ${containerId} on this datanode`)
+    // A corrupt replica serves nothing: the client reads another (key-reader.ts).
+    if (c.state === 'UNHEALTHY') throw new O3Error('CONTAINER_UNHEALTHY', `Cannot read container ${containerId} here: this replica is UNHEALTHY (${c.unhealthyReason ?? 'corrupt'})`)
     const v = this.volumeOf(c)
     const b = v.blocks.get([containerId, localId])
     if (b === undefined) throw new O3Error('BLOCK_NOT_FOUND', `Cannot find block ${containerId}:${localId}`)

@@ -85,7 +85,6 @@ export class PipelineGroup {
       snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, sync: o.sync,
       stateMachine: {
         apply: (e) => g.apply(e),
-        skip: () => undefined,
         snapshot: async () => { await g.applying.catch(() => undefined); return g.replica.snapshotOf(g.id) },
         restore: (s, from) => g.restoreFrom(s, from),
         persistData: (entries, leader) => g.persistData(entries, leader),

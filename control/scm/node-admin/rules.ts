@@ -98,7 +98,8 @@ export interface AdminStep {
 export function adminStep(n: AdminNode, nowMs: number, maintenanceMinimum: number): AdminStep {
   const counts = { sufficient: 0, underReplicated: 0, unclosed: 0 }
   if (inMaintenance(n.state) && n.endMs !== undefined && nowMs >= n.endMs) return { to: 'IN_SERVICE', why: 'its maintenance ended', ...counts }
-  if (n.state === 'DECOMMISSIONED' || n.state === 'IN_MAINTENANCE') return { why: n.state, ...counts }
+  if (n.state === 'DECOMMISSIONED') return { why: 'safe to stop', ...counts }
+  if (n.state === 'IN_MAINTENANCE') return { why: 'may go down until its maintenance ends', ...counts }
   if (n.health === undefined) return { why: 'waiting for its container report', ...counts }
   if (n.health === 'DEAD') return { to: 'IN_SERVICE', why: `it is DEAD while ${n.state}: its replicas are re-made as any dead node's`, ...counts }
   const mode: OfflineMode = n.state === 'DECOMMISSIONING' ? 'DECOMMISSION' : 'MAINTENANCE'

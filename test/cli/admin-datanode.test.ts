@@ -182,6 +182,8 @@ test('maintenance ends by itself at its end time', async () => {
   assert.ok(r.endMs !== undefined)
   await until('back IN_SERVICE', async () => (await opState(d)) === 'IN_SERVICE', 15_000)
   assert.ok(Date.now() >= r.endMs!)
+  await until('no admin progress listed for an IN_SERVICE node', async () => (await row(d)).adminProgress === null)
+  assert.is((await row(d)).maintenanceEndMs, null)
 })
 
 test.run()

@@ -92,7 +92,9 @@ export class DatanodeAdminMonitor {
     try {
       this.closePipelines()
       const changes: NodeStateChange[] = []
-      for (const [id, record] of this.host.records()) {
+      const records = this.host.records()
+      for (const id of this.steps.keys()) if (!records.some(([r]) => r === id)) this.steps.delete(id)
+      for (const [id, record] of records) {
         const health = this.host.health(id)
         const step = adminStep({
           id, state: record.state, endMs: record.endMs, health, pipelines: this.host.livePipelinesOf(id).length,

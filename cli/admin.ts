@@ -82,6 +82,14 @@ export async function admin(inv: Invocation): Promise<void> {
         printTable(['datanode', 'address', 'state', 'used', 'blocks'], c.replicas.map((r) => [r.datanodeId, r.address, r.state, formatBytes(r.usedBytes), r.blockCount]))
       })
     }
+    case 'container replicate': {
+      const id = Number(positionals[0])
+      if (!/^\d+$/.test(positionals[0]) || !Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(positionals[0])}: expected a whole number`)
+      const target = stringOption(inv, 'target')
+      if (target === undefined || target === '') throw new UsageError('o3 admin container replicate needs --target DN (a datanode id or host:port)')
+      const r = await client.admin<{ containerId: number; target: { id: string; address: string }; sources: { id: string; address: string }[] }>('replicateContainer', { containerId: id, targetId: target })
+      return out(r, () => console.log(`container ${r.containerId}: ${r.target.address} copies it from ${r.sources.map((s) => s.address).join(', then ')}`))
+    }
     case 'container scan': {
       const id = containerId(positionals[0])
       const c = await client.admin<ContainerRow>('getContainer', { containerId: id })

@@ -230,6 +230,9 @@ again keeps every key.`,
           commands: {
             list: client('list the containers', [], 'admin', { state: { type: 'string', value: 'S', help: 'only containers in state S (OPEN, CLOSING, CLOSED)' } }),
             info: client('show a container and its replicas', [{ name: 'ID' }], 'admin'),
+            replicate: client('copy a CLOSED or QUASI_CLOSED container to datanode DN (an id or host:port): DN pulls it from a replica; it shows in container info once DN reports it', [{ name: 'ID' }], 'admin', {
+              target: { type: 'string', value: 'DN', help: 'the datanode to copy to (required)' },
+            }),
             scan: {
               ...client('scan every replica of a container now: metadata, then every chunk against its checksums; a corrupt one becomes UNHEALTHY', [{ name: 'ID' }], 'admin'),
               notes: `One row per replica: datanode, result (HEALTHY, UNHEALTHY, SKIPPED for an OPEN or CLOSING

@@ -42,6 +42,10 @@ export const ErrorCode = {
   CONTAINER_NOT_FOUND: { http: 404, retry: false },
   CONTAINER_NOT_OPEN: { http: 409, retry: false },
   CONTAINER_UNHEALTHY: { http: 500, retry: false },
+  /** The datanode holds (or is importing) a replica of the container already (Ozone's CONTAINER_EXISTS). */
+  CONTAINER_EXISTS: { http: 409, retry: false },
+  /** The replica's state does not allow it: export of an open one, delete of an open one without force (Ozone's INVALID_CONTAINER_STATE). */
+  INVALID_CONTAINER_STATE: { http: 409, retry: false },
   BLOCK_NOT_FOUND: { http: 404, retry: false },
   CHUNK_NOT_FOUND: { http: 404, retry: false },
   CHECKSUM_MISMATCH: { http: 422, retry: false },

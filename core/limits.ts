@@ -239,6 +239,27 @@ export const DIGEST_INLINE_BYTES_MAX = 16 * KiB
  */
 export const VERIFY_INLINE_BYTES_MAX = 64 * KiB
 
+/**
+ * Container copies between datanodes (issue 13; datapath/datanode/container-copy.ts). Imports
+ * one datanode runs at once (Ozone's hdds.datanode.replication.streams.limit is 10; 2 leave a
+ * small node's disks and slabs to clients), and replicate commands waiting behind them (more
+ * are dropped with a warning: the SCM's replication manager sends them again on timeout).
+ */
+export const DATANODE_IMPORTS_INFLIGHT_MAX = 2
+export const DATANODE_IMPORTS_QUEUED_MAX = 1000
+/**
+ * A copy's archive carries block rows in batches of at most this many rows; a batch closes
+ * once its rows and packed bytes pass the byte bound, so an entry exceeds it by at most one
+ * row (a 256 MiB block's BLAKE3 checksums at 512-byte windows are 16 MiB, 22 MiB as base64):
+ * the importer takes metadata entries up to the entry bound. Files are exported in pieces of
+ * the read size; a container file is small JSON.
+ */
+export const CONTAINER_COPY_BATCH_ROWS_MAX = 1000
+export const CONTAINER_COPY_BATCH_BYTES_MAX = 4 * MiB
+export const CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX = 64 * MiB
+export const CONTAINER_COPY_READ_BYTES = 1 * MiB
+export const CONTAINER_FILE_BYTES_MAX = 64 * KiB
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: datanodes one decommission, maintenance or recommission request names. */
@@ -263,6 +284,8 @@ assert(BLOCK_SIZE_BYTES_DEFAULT % CHUNK_SIZE_BYTES_DEFAULT === 0, 'block must ho
 assert(CONTAINER_SIZE_BYTES_DEFAULT % BLOCK_SIZE_BYTES_DEFAULT === 0, 'container must hold whole blocks')
 assert(HTTP_LINGER_IDLE_MS_MAX <= HTTP_LINGER_MS_MAX, 'linger idle bound exceeds the linger bound')
 assert(OM_BLOCK_BATCH_COUNT <= ALLOCATE_BLOCK_COUNT_MAX, 'OM batch exceeds SCM allocation max')
+assert(CONTAINER_COPY_BATCH_BYTES_MAX >= SMALL_BLOCK_BYTES_MAX, 'a copy batch must hold the largest packed block')
+assert(CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX > CONTAINER_COPY_BATCH_BYTES_MAX, 'a metadata entry must hold a full batch and one more row')
 assert(PIPELINE_REPORTS_MAX > DATANODE_PIPELINE_LIMIT + 1, 'a datanode must be able to report every pipeline it is in')
 assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must hold whole chunks')
 assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')

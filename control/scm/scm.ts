@@ -34,6 +34,7 @@ import {
   type PipelineCommand,
 } from './pipeline-groups.ts'
 import { planAround, planPipelines } from './pipelines.ts'
+import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
 import { operationalStateOf } from './requests/set-node-state.ts'
@@ -44,7 +45,11 @@ import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, 
  * does not know (datapath/datanode/datanode.ts heartbeat()), so new ones may go to old nodes.
  */
 export type DatanodeCommand =
-  | { type: 'closeContainer'; containerId: ContainerId }
+  | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
+  /** Pull a copy of a CLOSED/QUASI_CLOSED container from the first source that answers (the receiver is the target). */
+  | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  /** Remove the replica; without force never an OPEN or CLOSING one. */
+  | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
   | { type: 'deleteBlocks'; txId: number; containerId: ContainerId; localIds: LocalId[] }
   | { type: 'reregister' }
   | PipelineCommand
@@ -55,6 +60,8 @@ export interface ContainerReplicaReport {
   state: ContainerState
   usedBytes: number
   blockCount: number
+  /** The replica's block commit sequence id (the highest log index of a putBlock it committed). */
+  bcsid: number
 }
 
 /** A replica as its datanode last reported it (this SCM's own view, not replicated). */
@@ -182,6 +189,7 @@ export class StorageContainerManager {
         closePipeline: (a) => this.leader('closePipeline', () => this.closePipelineByAdmin(a)),
         safemodeStatus: () => this.leader('safemodeStatus', () => this.safemodeStatus()),
         closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
+        replicateContainer: (a) => this.leader('replicateContainer', () => this.replicateContainerByAdmin(a)),
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
         deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
         ...new GroupAdmin(this.ha, 'SCM', 'scm', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(false),
@@ -624,6 +632,21 @@ export class StorageContainerManager {
         this.background(`closing container ${c.id}`, this.ha.submit('setContainerState', { id: c.id, state: 'CLOSED' }).then(() => log.info(`SCM: container ${c.id} CLOSED`)))
       }
     }
+  }
+
+  /** The admin's copy of a container to a chosen datanode: queued for the target's next heartbeat, which is nudged. */
+  private replicateContainerByAdmin(a: { containerId?: unknown; targetId?: unknown }): { containerId: ContainerId; target: DatanodeDetails; sources: DatanodeDetails[] } {
+    const id = parseId<ContainerId>(a.containerId, 'containerId')
+    const c = this.tables.containers.get(id)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot replicate container ${id}: not found`)
+    const nodes = [...this.nodes.values()].map((n) => ({ id: n.id, address: n.address, health: this.health(n) }))
+    const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
+    const { target, command } = replicateCommand({ containerId: id, state: c.state, target: String(a.targetId ?? ''), nodes, replicas })
+    this.queue(target.id, command)
+    new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+      .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
+    log.info(`SCM: replicate container ${id} to ${target.id} from ${command.sources.map((s) => s.id).join(', ')} (admin request)`)
+    return { containerId: id, target, sources: command.sources }
   }
 
   /** A replica its datanode's scanner found corrupt: persisted as a reader's report is, once (the report repeats every heartbeat). */

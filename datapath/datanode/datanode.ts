@@ -37,6 +37,8 @@ import { writeChunkData, type ChunkData, type ChunkDataWrite, type WriteChunkArg
 import { blockChunks } from './pipeline/block-chunks.ts'
 import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from './pipeline/entries.ts'
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
+import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
+import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -73,7 +75,7 @@ export interface ContainerData {
   unhealthyReason?: string
 }
 
-interface Volume {
+export interface Volume {
   dir: string
   db: RootDatabase
   containers: Database<ContainerData, number>
@@ -139,6 +141,10 @@ export class Datanode implements PipelineReplica {
   private heartbeatTimer?: ReturnType<typeof setTimeout>
   private beating: Promise<void> | undefined
   private stopped = false
+  /** Container copies: export, import, delete of replicas (issue 13). */
+  readonly copies: ContainerCopies
+  /** replicateContainer commands, a bounded number at once. */
+  readonly replication: ContainerReplication
   id = '' as DatanodeId
   clusterId = ''
 
@@ -149,6 +155,16 @@ export class Datanode implements PipelineReplica {
     this.scms = options.scmAddress.split(',').map((a) => a.trim()).filter((a) => a.length > 0).map((a) => new RpcClient('SCM', a))
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
+    this.copies = new ContainerCopies({
+      name: () => `datanode ${this.id}`, clusterId: () => this.clusterId, volumes: this.volumes, containers: this.containers, slabs: this.slabs,
+      forget: async (id) => {
+        for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
+        await this.blockFiles.closeContainer(id)
+      },
+    })
+    this.replication = new ContainerReplication({
+      copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
+    })
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -190,7 +206,7 @@ export class Datanode implements PipelineReplica {
         triggerHeartbeat: () => { this.heartbeatSoon(); return {} },
         getBlock: (a) => this.getBlock(a),
         listBlock: (a) => this.listBlock(a),
-        closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId')),
+        closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), a.force === true),
         listContainers: () => [...this.containers.values()],
         scanContainer: (a) => this.scanner.scanNow(parseId<ContainerId>(a.containerId, 'containerId')),
       },
@@ -202,6 +218,7 @@ export class Datanode implements PipelineReplica {
       if (g === undefined) return c.json({ code: 'PIPELINE_NOT_FOUND', message: `Cannot deliver raft messages: no group for pipeline ${c.req.param('id')} here` }, 404)
       return receiveRaftBatch(c, (messages) => g.deliver(messages))
     })
+    app.get('/container/:id/export', (c) => observed(this.metrics, 'exportContainer', c, async () => c.body(this.copies.exportStream(parseId<ContainerId>(Number(c.req.param('id')), 'containerId')), 200, { 'content-type': 'application/x-tar' })))
     app.post('/pipeline/:id/chunk-data', (c) => observed(this.metrics, 'chunkData', c, () => this.chunkData(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
     this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
@@ -215,6 +232,7 @@ export class Datanode implements PipelineReplica {
       writeFileSync(idFile, JSON.stringify({ id: this.id, clusterId: this.clusterId }))
     }
     this.openVolumes()
+    await sweepCopyLeftovers(this.volumes, this.clusterId, `datanode ${this.id}`)
     this.sweepOrphanBlockFiles(startedAtMs)
     await this.reopenPipelines()
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
@@ -229,6 +247,7 @@ export class Datanode implements PipelineReplica {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
+    await this.replication.stop()
     await this.scanner.stop()
     await Promise.all([...this.groups.values()].map((g) => g.stop()))
     this.groups.clear()
@@ -333,7 +352,7 @@ export class Datanode implements PipelineReplica {
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
-    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount }))
+    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0 }))
     const volumes = this.volumeReports()
     const pipelines = [...this.groups.values()].map((g) => g.report())
     const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted, pipelines })))
@@ -350,15 +369,22 @@ export class Datanode implements PipelineReplica {
     // One failed command must not cost the others: each is tried on its own.
     for (const cmd of commands.slice(0, HEARTBEAT_COMMANDS_MAX)) {
       try {
-        if (cmd.type === 'reregister') await this.register(false)
-        else if (cmd.type === 'closeContainer') await this.closeContainer(parseId<ContainerId>(cmd.containerId, 'containerId'))
-        else if (cmd.type === 'deleteBlocks') await this.deleteBlocksCommand(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')), cmd.txId === undefined ? undefined : parseId<number>(cmd.txId, 'txId'))
-        else if (cmd.type === 'createPipeline') await this.createPipeline(cmd)
-        else if (cmd.type === 'closePipeline') await this.closePipeline(String(cmd.pipelineId) as PipelineId)
+        await this.command(cmd)
       } catch (err) {
         log.debug(`datanode ${this.id}: command ${cmd.type} failed: ${(err as Error).message}`)
       }
     }
+  }
+
+  /** Runs one SCM command (from a heartbeat answer; tests call it too). An unknown type is ignored. */
+  async command(cmd: { type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>): Promise<void> {
+    if (cmd.type === 'reregister') await this.register(false)
+    else if (cmd.type === 'closeContainer') await this.closeContainer(parseId<ContainerId>(cmd.containerId, 'containerId'), cmd.force === true)
+    else if (cmd.type === 'deleteBlocks') await this.deleteBlocksCommand(parseId<ContainerId>(cmd.containerId, 'containerId'), (cmd.localIds ?? []).map((l) => parseId<LocalId>(l, 'localId')), cmd.txId === undefined ? undefined : parseId<number>(cmd.txId, 'txId'))
+    else if (cmd.type === 'createPipeline') await this.createPipeline(cmd)
+    else if (cmd.type === 'closePipeline') await this.closePipeline(String(cmd.pipelineId) as PipelineId)
+    else if (cmd.type === 'replicateContainer') this.replication.add(parseReplicateCommand(cmd))
+    else if (cmd.type === 'deleteContainer') await this.copies.deleteContainer(parseId<ContainerId>(cmd.containerId, 'containerId'), cmd.force === true)
   }
 
   // --- containers -----------------------------------------------------------------------
@@ -402,11 +428,18 @@ export class Datanode implements PipelineReplica {
    * Closes a container (SCM command or RPC). One of a live pipeline is closed through its log,
    * so every replica closes at the same index: the leader proposes, a follower leaves it to
    * the leader. One whose group is gone or diverged cannot be closed in step with the others:
-   * it is QUASI_CLOSED, as in Ozone.
+   * it is QUASI_CLOSED, as in Ozone. With `force`, a QUASI_CLOSED replica is CLOSED (the SCM
+   * force-closes the quasi-closed replicas with the highest BCSID, as Ozone's does).
    */
-  async closeContainer(id: ContainerId): Promise<{ state: ContainerState }> {
+  async closeContainer(id: ContainerId, force = false): Promise<{ state: ContainerState }> {
     const c = this.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot close container ${id}: not on this datanode`)
+    if (force && c.state === 'QUASI_CLOSED') {
+      c.state = 'CLOSED'
+      await this.writeContainerFile(c)
+      log.info(`datanode ${this.id}: container ${id} force-closed from QUASI_CLOSED (bcsid ${c.bcsid ?? 0})`)
+      return { state: c.state }
+    }
     if (c.state !== 'OPEN' && c.state !== 'CLOSING') return { state: c.state }
     const g = this.groups.get(c.pipelineId as PipelineId)
     if (g !== undefined && !g.isDiverged) {

@@ -34,6 +34,11 @@ export function containerFile(volumeDir: string, clusterId: string, id: Containe
   return join(containerDir(volumeDir, clusterId, id), 'metadata', `${id}.container`)
 }
 
+/** Where container copies stage an import or a deletion (Ozone's <volume>/hdds/<clusterId>/tmp/container-copy); emptied at start. */
+export function copyTmpDir(volumeDir: string, clusterId: string): string {
+  return join(clusterRoot(volumeDir, clusterId), 'tmp', 'container-copy')
+}
+
 export function metadataDbPath(volumeDir: string, clusterId: string): string {
   return join(clusterRoot(volumeDir, clusterId), 'container.db')
 }

@@ -30,7 +30,7 @@ const PATHS = [
   ...['put', 'get', 'info', 'list', 'rename', 'delete'].map((v) => ['sh', 'key', v]),
   ['admin'], ['admin', 'datanode'], ['admin', 'datanode', 'list'],
   ['admin', 'datanode', 'decommission'], ['admin', 'datanode', 'maintenance'], ['admin', 'datanode', 'recommission'], ['admin', 'pipeline'], ['admin', 'pipeline', 'list'], ['admin', 'pipeline', 'close'],
-  ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'container', 'scan'], ['admin', 'safemode'], ['admin', 'safemode', 'status'],
+  ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'container', 'replicate'], ['admin', 'container', 'scan'], ['admin', 'safemode'], ['admin', 'safemode', 'status'],
   ['admin', 'scm'], ['admin', 'scm', 'roles'], ['admin', 'scm', 'transfer'],
   ['admin', 'om'], ['admin', 'om', 'roles'], ['admin', 'om', 'transfer'], ['admin', 'om', 'add'], ['admin', 'om', 'remove'],
   ['freon'], ['freon', 'ockg'], ['freon', 'ockr'], ['freon', 's3kg'],
@@ -201,6 +201,7 @@ test('unknown and missing commands, missing and extra arguments: exit 2 with one
     [['local', '--ports', 'some', '--data', join(work, 'bad')], /--ports must be fixed or free/, 'o3 local'],
     [['sh', 'key', 'list', '/v/b', '--max', 'ten'], /--max must be a positive whole number/, 'o3 sh key list'],
     [['admin', 'container', 'info', 'x1'], /bad container ID "x1"/, 'o3 admin container info'],
+    [['admin', 'container', 'replicate', '7'], /needs --target DN/, 'o3 admin container replicate'],
   ]
   const runs = await runAll(cases.map(([a]) => a))
   runs.forEach((r, i) => assertUsageError(r, cases[i][0].join(' ') || '(nothing)', cases[i][1], cases[i][2]))

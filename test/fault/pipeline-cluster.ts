@@ -81,7 +81,7 @@ export class PipelineCluster {
   /** Datanodes killed and not restarted. */
   readonly down = new Set<string>()
 
-  constructor(readonly scenario: string, readonly env: NodeJS.ProcessEnv = { ...process.env, ...PIPELINE_TEST_ENV }) {
+  constructor(readonly scenario: string, readonly env: NodeJS.ProcessEnv = { ...process.env, ...PIPELINE_TEST_ENV }, readonly datanodeCount = 3) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'o3-pipe-fault-'))
     this.steps = new Steps(scenario)
   }
@@ -91,8 +91,8 @@ export class PipelineCluster {
   }
 
   /** Runs `body` on a fresh cluster; see the class comment. */
-  static async run(scenario: string, body: (c: PipelineCluster) => Promise<void>): Promise<void> {
-    const c = new PipelineCluster(scenario)
+  static async run(scenario: string, body: (c: PipelineCluster) => Promise<void>, options: { datanodes?: number } = {}): Promise<void> {
+    const c = new PipelineCluster(scenario, undefined, options.datanodes)
     let failed = true
     try {
       await c.start()
@@ -109,8 +109,8 @@ export class PipelineCluster {
   }
 
   async start(): Promise<void> {
-    this.step(`start o3 local --processes --datanodes 3 in ${this.dataDir}`)
-    this.local = spawn(process.execPath, [o3, 'local', '--processes', '--datanodes', '3', '--ports', 'free', '--data', this.dataDir, '--json'], { env: this.env, stdio: ['ignore', 'pipe', 'inherit'] })
+    this.step(`start o3 local --processes --datanodes ${this.datanodeCount} in ${this.dataDir}`)
+    this.local = spawn(process.execPath, [o3, 'local', '--processes', '--datanodes', String(this.datanodeCount), '--ports', 'free', '--data', this.dataDir, '--json'], { env: this.env, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     this.endpoints = await new Promise<LocalEndpoints>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('o3 local printed no endpoints within 90 s')), 90_000)

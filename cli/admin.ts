@@ -13,7 +13,8 @@ import { formatBytes, formatTime, printFields, printJson, printTable } from './o
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
 /** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
 interface ReplicaScan { datanodeId: string; address: string; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
-interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; state: string; usedBytes: number; blockCount: number }[] }
+interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number }[] }
+interface ContainerReportRow { lifecycle: Record<string, number>; health: Record<string, number>; samples: Record<string, number[]>; inflight: { replicate: number; delete: number } }
 
 /** A pipeline's members by address, the leader (as the SCM last heard it, else the suggested one) starred. */
 function members(p: Pipeline): string {
@@ -76,10 +77,21 @@ export async function admin(inv: Invocation): Promise<void> {
     }
     case 'container info': {
       const id = containerId(positionals[0])
-      const c = await client.admin<ContainerRow & { createdAtMs: number }>('getContainer', { containerId: id })
+      const c = await client.admin<ContainerRow & { createdAtMs: number; health?: string[] }>('getContainer', { containerId: id })
       return out(c, () => {
-        printFields({ id: c.id, state: c.state, replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
-        printTable(['datanode', 'address', 'state', 'used', 'blocks'], c.replicas.map((r) => [r.datanodeId, r.address, r.state, formatBytes(r.usedBytes), r.blockCount]))
+        printFields({ id: c.id, state: c.state, health: (c.health ?? []).join(' ') || '-', replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
+        printTable(['datanode', 'address', 'node', 'state', 'bcsid', 'blocks', 'used'], c.replicas.map((r) => [r.datanodeId, r.address, r.nodeState ?? '-', r.state, r.bcsid ?? '-', r.blockCount, formatBytes(r.usedBytes)]))
+      })
+    }
+    case 'container report': {
+      const r = await client.admin<ContainerReportRow>('containerReport')
+      return out(r, () => {
+        console.log('Container Summary Report')
+        console.log('Container State Summary')
+        printTable(['state', 'containers'], ['OPEN', 'CLOSING', 'QUASI_CLOSED', 'CLOSED'].map((s) => [s, r.lifecycle[s] ?? 0]))
+        console.log('Container Health Summary')
+        printTable(['health', 'containers', 'examples'], Object.entries(r.health).map(([s, n]) => [s, n, (r.samples[s] ?? []).slice(0, 10).join(' ')]))
+        console.log(`Replication commands in flight: ${r.inflight.replicate} replicate, ${r.inflight.delete} delete`)
       })
     }
     case 'container replicate': {

@@ -46,6 +46,8 @@ export const LOCAL_DEFAULTS: Partial<O3Config> = {
   'scm.heartbeat.deadMs': 12_000,
   'datanode.heartbeatIntervalMs': 1_000,
   'scm.pipeline.destroyTimeoutMs': 5_000,
+  'scm.replication.intervalMs': 5_000,
+  'scm.replication.commandTimeoutMs': 60_000,
   'om.openKey.expireMs': 24 * 3600_000,
   'datanode.scanner.intervalMs': 60_000,
 }

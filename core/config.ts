@@ -41,6 +41,12 @@ export interface O3Config {
    * ozone.scm.pipeline.destroy.timeout, 66 s); 0: at once.
    */
   'scm.pipeline.destroyTimeoutMs': number
+  /** How often the SCM leader's replication manager looks at every container (Ozone's hdds.scm.replication.thread.interval, 300 s). */
+  'scm.replication.intervalMs': number
+  /** A replicate or delete command not seen done in reports within this is sent again (Ozone's hdds.scm.replication.event.timeout, 10 min). */
+  'scm.replication.commandTimeoutMs': number
+  /** Replicate and delete commands in flight per datanode. */
+  'scm.replication.maxInflightPerDatanode': number
   /** Replicas of a container in maintenance count while this many live ones remain (Ozone's hdds.scm.replication.maintenance.replica.minimum). */
   'maintenance.replica.minimum': number
   'om.address': string
@@ -121,6 +127,9 @@ export const DEFAULT_CONFIG: O3Config = {
   'scm.container.sizeBytes': CONTAINER_SIZE_BYTES_DEFAULT,
   'scm.block.sizeBytes': BLOCK_SIZE_BYTES_DEFAULT,
   'scm.pipeline.destroyTimeoutMs': 66_000,
+  'scm.replication.intervalMs': 300_000,
+  'scm.replication.commandTimeoutMs': 600_000,
+  'scm.replication.maxInflightPerDatanode': 20,
   'maintenance.replica.minimum': 2,
   'om.address': '127.0.0.1:9862',
   'om.port': 9862,
@@ -176,6 +185,8 @@ function validateConfig(c: O3Config): O3Config {
   if (c['raft.heartbeatTimeoutTicks'] < 1) bad('raft.heartbeatTimeoutTicks', 'must be positive')
   if (c['raft.electionTimeoutTicks'] <= c['raft.heartbeatTimeoutTicks']) bad('raft.electionTimeoutTicks', 'must exceed raft.heartbeatTimeoutTicks')
   if (c['scm.heartbeat.deadMs'] <= c['scm.heartbeat.staleMs']) bad('scm.heartbeat.deadMs', 'must exceed scm.heartbeat.staleMs')
+  if (c['scm.replication.intervalMs'] < 1) bad('scm.replication.intervalMs', 'must be positive')
+  if (c['scm.replication.maxInflightPerDatanode'] < 1) bad('scm.replication.maxInflightPerDatanode', 'must be positive')
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')

@@ -266,6 +266,8 @@ export const HEARTBEAT_COMMANDS_MAX = 1000
 export const DATANODE_ADMIN_TARGETS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
 export const SCM_DELETE_TXS_MAX = 1_000_000
+/** SCM replication manager: container record moves (Raft entries) one round makes at most; the rest wait a round. */
+export const REPLICATION_CONTAINERS_PER_ROUND_MAX = 1000
 
 /** `o3 freon`: operations of one run (each keeps an 8-byte latency), concurrent callers, and
  *  the one pattern block every payload repeats (a whole number of default chunks, so that a

@@ -34,6 +34,7 @@ import {
   type PipelineCommand,
 } from './pipeline-groups.ts'
 import { planAround, planPipelines } from './pipelines.ts'
+import { ReplicationManager, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
 import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
@@ -65,7 +66,7 @@ export interface ContainerReplicaReport {
 }
 
 /** A replica as its datanode last reported it (this SCM's own view, not replicated). */
-interface ReplicaRecord { state: ContainerState; usedBytes: number; blockCount: number; reportedAtMs: number }
+type ReplicaRecord = ReportedReplica
 
 /** A deletion not acknowledged within this many datanode heartbeats is sent again. */
 const DELETE_RESEND_HEARTBEATS = 10
@@ -123,6 +124,7 @@ export class StorageContainerManager {
   private nodeAdmin!: DatanodeAdminMonitor
   /** When this SCM last heard each datanode's container report (the admin monitor waits for one). */
   private readonly containersHeard = new Map<DatanodeId, number>()
+  private replication!: ReplicationManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
@@ -170,6 +172,7 @@ export class StorageContainerManager {
     this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => entryCount(this.tables.deletes))
     this.ha.exportMetrics(this.metrics)
     this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
+    this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
 
     const app = createServiceApp({
       service: 'SCM',
@@ -181,7 +184,10 @@ export class StorageContainerManager {
         // Heartbeats and registrations reach every SCM; everything else is the leader's.
         allocateBlock: (a) => this.leader('allocateBlock', () => this.allocateBlock(a)),
         getContainerLocations: (a) => this.leader('getContainerLocations', () => this.getContainerLocations(a)),
-        getContainer: (a) => this.leader('getContainer', () => this.containerInfo(parseId<ContainerId>(a.containerId, 'containerId'))),
+        getContainer: (a) => this.leader('getContainer', () => {
+          const id = parseId<ContainerId>(a.containerId, 'containerId')
+          return { ...this.containerInfo(id), health: this.replication.classification(id)?.states ?? [] }
+        }),
         listContainers: (a) => this.leader('listContainers', () => this.listContainers(a)),
         listDatanodes: () => this.leader('listDatanodes', () => this.listDatanodes()),
         listPipelines: () => this.leader('listPipelines', () => this.listPipelines()),
@@ -192,6 +198,8 @@ export class StorageContainerManager {
         replicateContainer: (a) => this.leader('replicateContainer', () => this.replicateContainerByAdmin(a)),
         reportCorruptReplica: (a) => this.leader('reportCorruptReplica', () => this.reportCorruptReplica(a)),
         deleteBlocks: (a) => this.leader('deleteBlocks', () => this.deleteBlocks(a)),
+        containerReport: () => this.leader('containerReport', () => this.replication.report()),
+        replicationStatus: () => this.leader('replicationStatus', () => this.replication.status()),
         ...new GroupAdmin(this.ha, 'SCM', 'scm', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(false),
         stateDigest: () => stateDigest(this.ha.db),
       },
@@ -200,11 +208,13 @@ export class StorageContainerManager {
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM' })
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
+    this.replication.start()
     log.info(`SCM ${this.clusterId} listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    await this.replication?.stop()
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
@@ -591,10 +601,11 @@ export class StorageContainerManager {
     return new Set([...(p?.nodes.map((n) => n.id) ?? []), ...(this.replicas.get(c.id)?.keys() ?? [])])
   }
 
-  /** Queues a command for a datanode's next heartbeat; a close already queued is not queued again. */
+  /** Queues a command for a datanode's next heartbeat; a container command already queued is not queued again. */
   private queue(dn: DatanodeId, command: DatanodeCommand): void {
     const q = this.commands.get(dn) ?? []
-    const dup = command.type === 'closeContainer' && q.some((c) => c.type === 'closeContainer' && c.containerId === command.containerId)
+    const dup = 'containerId' in command && command.type !== 'deleteBlocks'
+      && q.some((c) => c.type === command.type && 'containerId' in c && c.containerId === command.containerId && ('force' in c ? c.force : undefined) === ('force' in command ? command.force : undefined))
     if (!dup) q.push(command)
     this.commands.set(dn, q)
   }
@@ -606,14 +617,19 @@ export class StorageContainerManager {
 
   private processContainerReport(dn: DatanodeId, reports: ContainerReplicaReport[]): void {
     const now = Date.now()
+    const reported = new Set<ContainerId>()
     for (const r of reports) {
       const c = this.tables.containers.get(r.containerId)
       if (c === undefined) continue
+      reported.add(c.id)
       let replicas = this.replicas.get(c.id)
       if (replicas === undefined) this.replicas.set(c.id, (replicas = new Map()))
-      replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
+      const isNew = !replicas.has(dn)
+      const bcsid = Number.isSafeInteger(r.bcsid) ? r.bcsid : 0
+      replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), bcsid, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
       if (!this.ha.isLeader()) continue
       if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn)
+      if (isNew) this.background(`adding ${dn} to the block deletions of container ${c.id}`, this.addDeleteHolder(c, dn))
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
       if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) {
@@ -632,6 +648,24 @@ export class StorageContainerManager {
         this.background(`closing container ${c.id}`, this.ha.submit('setContainerState', { id: c.id, state: 'CLOSED' }).then(() => log.info(`SCM: container ${c.id} CLOSED`)))
       }
     }
+    // A report lists every container the datanode holds: one it no longer lists is gone from it.
+    for (const [id, replicas] of this.replicas) if (!reported.has(id)) replicas.delete(dn)
+  }
+
+  /**
+   * A replica the SCM first hears of on a datanode outside the container's pipeline (a copy
+   * the replication manager made) gets the container's pending block deletions too, through
+   * the log; they go out with its next heartbeat.
+   */
+  private async addDeleteHolder(c: ContainerInfo, dn: DatanodeId): Promise<void> {
+    const members = this.tables.pipelines.get(c.pipelineId)?.nodes ?? []
+    if (members.some((n) => n.id === dn)) return
+    const ids: number[] = []
+    for (const { value } of this.tables.deletes.getRange()) if (value.containerId === c.id && !value.pending.includes(dn)) ids.push(value.id)
+    if (ids.length === 0) return
+    const added = await this.ha.submit('addDeleteHolder', { datanodeId: dn, ids }) as number[]
+    for (const id of added) this.deletesOf(dn).set(id, 0)
+    if (added.length > 0) log.info(`SCM: new replica of container ${c.id} on ${dn} gets ${added.length} pending block deletion(s)`)
   }
 
   /** The admin's copy of a container to a chosen datanode: queued for the target's next heartbeat, which is nudged. */
@@ -666,7 +700,7 @@ export class StorageContainerManager {
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
     await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: a.datanodeId })
     const replicas = this.replicas.get(id) ?? new Map<DatanodeId, ReplicaRecord>()
-    replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { usedBytes: 0, blockCount: 0, reportedAtMs: Date.now() }), state: 'UNHEALTHY' })
+    replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { bcsid: 0, usedBytes: 0, blockCount: 0, reportedAtMs: Date.now() }), state: 'UNHEALTHY' })
     this.replicas.set(id, replicas)
     log.warn(`SCM: replica of container ${id} on ${a.datanodeId} reported corrupt (block ${String(a.localId)}), marked UNHEALTHY`)
     return { state: 'UNHEALTHY' }
@@ -781,6 +815,29 @@ export class StorageContainerManager {
     }
   }
 
+  /** What the replication manager sees of this SCM and may ask of it. */
+  private replicationHost(): ReplicationHost {
+    const empty = new Map<DatanodeId, ReplicaRecord>()
+    return {
+      isLeader: () => this.ha.isLeader(),
+      term: () => this.ha.raft.term(),
+      inSafeMode: () => this.inSafeMode,
+      containers: () => [...this.tables.containers.getRange()].map(({ value: c }) => ({ ...c, pipelineNodes: this.tables.pipelines.get(c.pipelineId)?.nodes.map((n) => n.id) ?? [] })),
+      replicas: (id) => this.replicas.get(id) ?? empty,
+      nodes: () => [...this.nodes.values()].filter((n) => n.lastHeartbeatMs !== 0).map((n) => ({
+        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: this.operationalState(n.id), availableBytes: nodeUsage(n).availableBytes,
+      })),
+      details: (dn) => this.details(dn),
+      markedUnhealthy: (id, dn) => this.tables.unhealthy.get(`${id}/${dn}`) === true,
+      queue: (dn, command) => this.queue(dn, command),
+      setContainerState: async (id, state, why) => {
+        if (state === 'CLOSING') return this.closeContainer(id, why)
+        const now = await this.ha.submit('setContainerState', { id, state })
+        log.info(`SCM: container ${id} ${String(now)}: ${why}`)
+      },
+    }
+  }
+
   // --- queries ---------------------------------------------------------------------------
 
   private replicaList(c: ContainerId): [DatanodeId, ReplicaRecord][] {
@@ -813,7 +870,10 @@ export class StorageContainerManager {
     return {
       id: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, allocatedBytes: this.allocatedBytes.get(c.id) ?? 0, createdAtMs: c.createdAtMs,
       pipeline: p === undefined ? null : this.resolve(p),
-      replicas: this.replicaList(id).map(([dn, r]) => ({ datanodeId: dn, address: this.nodes.get(dn)?.address ?? '', ...r })),
+      replicas: this.replicaList(id).map(([dn, r]) => {
+        const node = this.nodes.get(dn)
+        return { datanodeId: dn, address: node?.address ?? '', nodeState: node === undefined ? 'UNKNOWN' : this.health(node), ...r }
+      }),
     }
   }
 

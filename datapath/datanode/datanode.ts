@@ -569,6 +569,7 @@ export class Datanode implements PipelineReplica {
   private async createPipeline(a: Record<string, unknown>): Promise<{ pipelineId: string }> {
     const pipelineId = typeof a.pipelineId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(a.pipelineId) ? a.pipelineId as PipelineId : undefined
     if (pipelineId === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot create pipeline: pipelineId missing or malformed')
+    if (this.stopped) throw new O3Error('UNAVAILABLE', `Cannot create pipeline ${pipelineId}: this datanode is stopping`)
     const members = Array.isArray(a.members) ? a.members : []
     if (members.length < 1 || members.length > 3 || !members.every((m) => typeof m?.id === 'string' && typeof m?.address === 'string' && /^[\w.-]+:\d+$/.test(m.address))) {
       throw new O3Error('INVALID_ARGUMENT', `Cannot create pipeline ${pipelineId}: members must list 1 to 3 datanodes with id and host:port address`)
@@ -585,7 +586,9 @@ export class Datanode implements PipelineReplica {
       pipelineId, replication: typeof a.replication === 'string' ? a.replication : (list.length === 1 ? 'RATIS/ONE' : 'RATIS/THREE'), members: list, self: this.id,
       dir: this.groupDir(pipelineId), replica: this, campaign: a.suggestedLeaderId === this.id, sync: this.config['db.sync'] === 1,
     })
-    if (this.groups.has(pipelineId)) { await g.stop(); return { pipelineId } } // created meanwhile by a second command
+    // Created meanwhile by a second command, or the datanode stopped while the group opened
+    // (a heartbeat's answer handled during stop()): a group left running would outlive it.
+    if (this.groups.has(pipelineId) || this.stopped) { await g.stop(); return { pipelineId } }
     this.groups.set(pipelineId, g)
     log.info(`datanode ${this.id}: started pipeline ${pipelineId} (${list.length} members)`)
     this.heartbeatSoon()

@@ -90,9 +90,9 @@ export class PipelineCluster {
     this.steps.step(what)
   }
 
-  /** Runs `body` on a fresh cluster; see the class comment. */
-  static async run(scenario: string, body: (c: PipelineCluster) => Promise<void>, options: { datanodes?: number } = {}): Promise<void> {
-    const c = new PipelineCluster(scenario, undefined, options.datanodes)
+  /** Runs `body` on a fresh cluster (three datanodes and PIPELINE_TEST_ENV unless told); see the class comment. */
+  static async run(scenario: string, body: (c: PipelineCluster) => Promise<void>, options: { datanodes?: number; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
+    const c = new PipelineCluster(scenario, { ...process.env, ...(options.env ?? PIPELINE_TEST_ENV) }, options.datanodes ?? 3)
     let failed = true
     try {
       await c.start()
@@ -117,12 +117,15 @@ export class PipelineCluster {
       this.local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)); clearTimeout(timer) } catch { /* not all of it yet */ } })
       this.local.once('exit', (code) => { clearTimeout(timer); reject(new Error(`o3 local exited ${code}`)) })
     })
-    this.datanodes = this.endpoints.datanodes.map((address, i) => {
+    // o3 local is ready once safemode ends (three datanodes): a fourth may still be starting.
+    this.datanodes = await Promise.all(this.endpoints.datanodes.map(async (address, i) => {
       const name = `datanode-${i + 1}`
       const dir = join(this.dataDir, name)
-      const { id } = JSON.parse(readFileSync(join(dir, 'datanode.id'), 'utf8')) as { id: string }
+      const idFile = join(dir, 'datanode.id')
+      await until(`${name} wrote its id`, () => existsSync(idFile), 60_000, 100)
+      const { id } = JSON.parse(readFileSync(idFile, 'utf8')) as { id: string }
       return { name, id, address, dir }
-    })
+    }))
     this.client = new O3Client({ om: this.endpoints.om, scm: this.endpoints.scm })
   }
 

@@ -1,7 +1,8 @@
 /** @module
  * addDeleteTxs and ackDeletes: the SCM's deleted-block log (Ozone's DeletedBlockLog). A
  * transaction per container lists the datanodes that may hold it; each datanode's
- * acknowledgement takes it off the list, and a transaction with nobody left is done.
+ * acknowledgement takes it off the list, and a transaction with nobody left is done;
+ * addDeleteHolder puts a datanode that got a replica later (a copy) on the lists.
  */
 import { O3Error } from '../../../core/errors.ts'
 import { SCM_DELETE_TXS_MAX } from '../../../core/limits.ts'
@@ -50,6 +51,25 @@ export function ackDeletes(t: () => ScmTables): ReplicatedRequest<{ datanodeId: 
         } else if (pending.length < tx.pending.length) deletes.putSync(id, { ...tx, pending })
       }
       return done
+    },
+  }
+}
+
+/** A datanode that got a replica of the transactions' container later: it is on their lists too. Answers the ids it was added to. */
+export function addDeleteHolder(t: () => ScmTables): ReplicatedRequest<{ datanodeId: DatanodeId; ids: number[] }, { datanodeId: DatanodeId; ids: number[] }, number[]> {
+  return {
+    name: 'addDeleteHolder',
+    prepare: (a) => ({ datanodeId: a.datanodeId, ids: a.ids }),
+    apply: (_db, p) => {
+      const { deletes } = t()
+      const added: number[] = []
+      for (const id of p.ids) {
+        const tx = deletes.get(id)
+        if (tx === undefined || tx.pending.includes(p.datanodeId)) continue
+        deletes.putSync(id, { ...tx, pending: [...tx.pending, p.datanodeId] })
+        added.push(id)
+      }
+      return added
     },
   }
 }

@@ -6,7 +6,7 @@ import type { ScmTables } from '../tables.ts'
 import { addPipeline } from './add-pipeline.ts'
 import { closePipeline } from './close-pipeline.ts'
 import { createContainer } from './create-container.ts'
-import { ackDeletes, addDeleteTxs } from './delete-blocks.ts'
+import { ackDeletes, addDeleteHolder, addDeleteTxs } from './delete-blocks.ts'
 import { initCluster } from './init-cluster.ts'
 import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
 import { openPipeline } from './open-pipeline.ts'
@@ -17,7 +17,7 @@ import { setNodeStates } from './set-node-state.ts'
 export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unknown, unknown>[] {
   return [
     initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
-    markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t),
+    markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
     setNodeStates(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

@@ -2,7 +2,7 @@
  * payload and the tables alone: id batches never overlap, containers only move forward,
  * closing a pipeline closes its open containers, a pipeline goes ALLOCATED -> OPEN -> CLOSED
  * with its suggested leader first, deletions are numbered in the log and end
- * when every holder acknowledged, a cluster id is drawn once. Method: prepare then apply on
+ * when every holder acknowledged (a later copy's holder too), a cluster id is drawn once. Method: prepare then apply on
  * a real LMDB in a temporary directory, inside a transaction as the state machine runs it. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -96,6 +96,15 @@ test('deletions are numbered by the log and end once every holder acknowledged t
   assert.is(await run('ackDeletes', { datanodeId: dn(2), ids: [1] }), 1)
   assert.is(tables.deletes.get(1), undefined)
   assert.equal(await run('addDeleteTxs', { txs: [{ containerId: 1, localIds: [8], pending: [dn(3)] }] }), [3], 'numbers are never reused')
+})
+
+test('addDeleteHolder puts a datanode with a later copy on the lists of pending deletions, once, and not on finished ones', async () => {
+  const [id] = await run('addDeleteTxs', { txs: [{ containerId: 4, localIds: [9], pending: [dn(1)] }] }) as number[]
+  assert.equal(await run('addDeleteHolder', { datanodeId: dn(4), ids: [id, 999] }), [id], 'an unknown or finished one is skipped')
+  assert.equal(tables.deletes.get(id)?.pending, [dn(1), dn(4)])
+  assert.equal(await run('addDeleteHolder', { datanodeId: dn(4), ids: [id] }), [], 'already on it')
+  assert.is(await run('ackDeletes', { datanodeId: dn(1), ids: [id] }), 0, 'the copy has yet to acknowledge')
+  assert.is(await run('ackDeletes', { datanodeId: dn(4), ids: [id] }), 1)
 })
 
 test('markReplicaUnhealthy records a corrupt replica for every SCM', async () => {

@@ -1,0 +1,236 @@
+/** @module
+ * The SCM leader's replication loop (Ozone's ReplicationManager): every
+ * scm.replication.intervalMs it classifies every container (classify.ts), plans commands
+ * (plan.ts) and queues them for the datanodes' heartbeats. A replicate or delete command is
+ * in flight until the datanode's report shows it done (the target holds the replica, or the
+ * surplus one is gone) or scm.replication.commandTimeoutMs passes, and the next round plans
+ * it again. In-flight commands live in the leader's memory only: a new leader starts with
+ * none, and the datanodes refuse a copy they already hold. It owns no replicated state; the
+ * SCM does the Raft writes it asks for (container state moves).
+ */
+import { Counter, Gauge } from 'prom-client'
+import type { O3Config } from '../../../core/config.ts'
+import { REPLICATION_CONTAINERS_PER_ROUND_MAX } from '../../../core/limits.ts'
+import { log } from '../../../core/log.ts'
+import type { ServiceMetrics } from '../../../core/metrics.ts'
+import type { ContainerId, ContainerState, DatanodeDetails, DatanodeId } from '../../../core/wire.ts'
+import { HEALTH_STATES, type Classification, type ContainerView, type HealthState } from './classify.ts'
+import { planReplication, type InflightOp, type NodeView, type Plan, type ReplicationAction } from './plan.ts'
+
+/** The commands this loop sends (the SCM's DatanodeCommand has them as members). */
+export type ReplicationCommand =
+  | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
+  | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
+
+/** A replica as the SCM last heard it from its datanode. */
+export interface ReportedReplica { state: ContainerState; bcsid: number; usedBytes: number; blockCount: number; reportedAtMs: number }
+
+/** What the loop needs of the SCM service. */
+export interface ReplicationHost {
+  isLeader(): boolean
+  term(): number
+  inSafeMode(): boolean
+  /** Every container record, in id order. */
+  containers(): Iterable<{ id: ContainerId; state: ContainerState; replication: string; pipelineNodes: DatanodeId[] }>
+  replicas(id: ContainerId): ReadonlyMap<DatanodeId, ReportedReplica>
+  nodes(): NodeView[]
+  details(dn: DatanodeId): DatanodeDetails
+  /** Is a replica of this container on this datanode marked corrupt (so it must not get a new copy)? */
+  markedUnhealthy(id: ContainerId, dn: DatanodeId): boolean
+  queue(dn: DatanodeId, command: ReplicationCommand): void
+  setContainerState(id: ContainerId, state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED', why: string): Promise<unknown>
+}
+
+interface Sent extends InflightOp { sentAtMs: number; sources?: DatanodeId[] }
+
+export interface ContainerReport {
+  /** Containers per lifecycle state (OPEN, CLOSING, QUASI_CLOSED, CLOSED). */
+  lifecycle: Record<string, number>
+  /** Containers per health state; a container may count in several. */
+  health: Record<HealthState, number>
+  /** Up to REPORT_SAMPLE_MAX container ids per health state other than HEALTHY. */
+  samples: Partial<Record<HealthState, ContainerId[]>>
+  inflight: { replicate: number; delete: number }
+}
+
+const REPORT_SAMPLE_MAX = 100
+
+export function replicationFactor(replication: string): number {
+  if (replication.endsWith('/THREE')) return 3
+  if (replication.endsWith('/ONE')) return 1
+  return 3
+}
+
+export class ReplicationManager {
+  private timer?: ReturnType<typeof setInterval>
+  private readonly inflight = new Map<string, Sent>()
+  private term = -1
+  private leaderSinceMs = 0
+  private running?: Promise<void>
+  private readonly sent: Counter<'kind'>
+  private readonly completed: Counter<'kind'>
+  private readonly timedOut: Counter<'kind'>
+  private readonly bytes: Counter
+
+  constructor(private readonly host: ReplicationHost, private readonly config: O3Config, metrics: ServiceMetrics) {
+    const registers = [metrics.registry]
+    this.sent = new Counter({ name: 'o3_scm_replication_commands_sent_total', help: 'Replication manager commands queued for datanodes, by kind', labelNames: ['kind'], registers })
+    this.completed = new Counter({ name: 'o3_scm_replication_commands_completed_total', help: 'Replicate and delete commands seen done in datanode reports, by kind', labelNames: ['kind'], registers })
+    this.timedOut = new Counter({ name: 'o3_scm_replication_commands_timed_out_total', help: 'Replicate and delete commands not done within scm.replication.commandTimeoutMs, by kind', labelNames: ['kind'], registers })
+    this.bytes = new Counter({ name: 'o3_scm_replication_bytes_total', help: 'Bytes of container replicas made by replication', registers })
+    const self = this
+    new Gauge({
+      name: 'o3_scm_containers_health', help: 'Containers per health state (leader only; a container may count in several)', labelNames: ['state'], registers,
+      collect() {
+        if (!host.isLeader()) return
+        const health = self.report().health
+        for (const s of HEALTH_STATES) this.set({ state: s }, health[s])
+      },
+    })
+    new Gauge({ name: 'o3_scm_replication_inflight', help: 'Replicate and delete commands in flight', registers, collect() { this.set(self.inflight.size) } })
+  }
+
+  start(): void {
+    this.timer = setInterval(() => { void this.tick() }, this.config['scm.replication.intervalMs'])
+    this.timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer)
+    await this.running
+  }
+
+  /** One round, unless one is running (or this SCM does not lead); errors are logged, the next round tries again. */
+  tick(nowMs = Date.now()): Promise<void> {
+    if (this.running !== undefined) return this.running
+    this.running = this.round(nowMs)
+      .catch((err: unknown) => log.warn(`SCM: replication round failed: ${(err as Error).message}`))
+      .finally(() => { this.running = undefined })
+    return this.running
+  }
+
+  /** The plan for the cluster as it is now, acting on nothing (reports and tests). */
+  plan(): Plan {
+    const nodes = this.host.nodes()
+    const byId = new Map(nodes.map((n) => [n.id, n]))
+    const containers: ContainerView[] = []
+    for (const c of this.host.containers()) {
+      const replicas = [...this.host.replicas(c.id)].flatMap(([dn, r]) => {
+        const n = byId.get(dn)
+        // A replica of a datanode this SCM never heard register is not known to be anywhere.
+        return n === undefined ? [] : [{ datanodeId: dn, state: r.state, bcsid: r.bcsid, usedBytes: r.usedBytes, host: n.host, health: n.health, operationalState: n.operationalState }]
+      })
+      containers.push({ id: c.id, state: c.state, factor: replicationFactor(c.replication), pipelineNodes: c.pipelineNodes, replicas })
+    }
+    return planReplication({
+      containers, nodes, inflight: [...this.inflight.values()],
+      maxInflightPerDatanode: this.config['scm.replication.maxInflightPerDatanode'],
+      maintenanceMinimum: this.config['maintenance.replica.minimum'],
+      excludedTargets: (id, dn) => this.host.markedUnhealthy(id, dn),
+    })
+  }
+
+  report(): ContainerReport {
+    const lifecycle: Record<string, number> = {}
+    for (const c of this.host.containers()) lifecycle[c.state] = (lifecycle[c.state] ?? 0) + 1
+    const health = Object.fromEntries(HEALTH_STATES.map((s) => [s, 0])) as Record<HealthState, number>
+    const samples: Partial<Record<HealthState, ContainerId[]>> = {}
+    for (const cls of this.plan().classifications) {
+      for (const s of cls.states) {
+        health[s]++
+        if (s === 'HEALTHY') continue
+        const list = (samples[s] ??= [])
+        if (list.length < REPORT_SAMPLE_MAX) list.push(cls.id)
+      }
+    }
+    let replicate = 0
+    for (const op of this.inflight.values()) if (op.kind === 'replicate') replicate++
+    return { lifecycle, health, samples, inflight: { replicate, delete: this.inflight.size - replicate } }
+  }
+
+  /** The commands in flight (`replicationStatus`, for operators and tests). */
+  status(): { inflight: Sent[] } {
+    return { inflight: [...this.inflight.values()].map((op) => ({ ...op, sources: op.sources === undefined ? undefined : [...op.sources] })) }
+  }
+
+  /** The classification of one container now (`o3 admin container info`). */
+  classification(id: ContainerId): Classification | undefined {
+    return this.plan().classifications.find((c) => c.id === id)
+  }
+
+  private async round(nowMs: number): Promise<void> {
+    if (!this.host.isLeader()) {
+      this.inflight.clear()
+      this.term = -1
+      return
+    }
+    const term = this.host.term()
+    if (term !== this.term) {
+      // A new leader knows nothing of its predecessor's commands: it waits for the
+      // datanodes to report to it before it judges any container.
+      this.term = term
+      this.leaderSinceMs = nowMs
+      this.inflight.clear()
+    }
+    if (this.host.inSafeMode()) return
+    const graceMs = Math.max(this.config['scm.replication.intervalMs'], 3 * this.config['datanode.heartbeatIntervalMs'])
+    if (nowMs - this.leaderSinceMs < graceMs) return
+    this.settle(nowMs)
+    const { actions } = this.plan()
+    let moved = 0
+    for (const a of actions) {
+      if (a.type === 'setState') {
+        if (moved++ >= REPLICATION_CONTAINERS_PER_ROUND_MAX) continue
+        await this.host.setContainerState(a.containerId, a.state, 'replication manager: its replicas settled it')
+          .catch((err: unknown) => log.warn(`SCM: cannot move container ${a.containerId} to ${a.state}: ${(err as Error).message}`))
+      } else this.send(a, nowMs)
+    }
+  }
+
+  /** Commands seen done in reports leave the in-flight set; those past the timeout too, to be planned again. */
+  private settle(nowMs: number): void {
+    const timeoutMs = this.config['scm.replication.commandTimeoutMs']
+    for (const [key, op] of this.inflight) {
+      const r = this.host.replicas(op.containerId).get(op.datanodeId)
+      const done = op.kind === 'replicate'
+        ? r !== undefined && r.reportedAtMs >= op.sentAtMs && r.state !== 'OPEN' && r.state !== 'CLOSING'
+        : r === undefined
+      if (done) {
+        this.inflight.delete(key)
+        this.completed.inc({ kind: op.kind })
+        if (op.kind === 'replicate' && r !== undefined) this.bytes.inc(r.usedBytes)
+        log.info(`SCM: ${op.kind} of container ${op.containerId} on ${op.datanodeId} done`)
+      } else if (nowMs - op.sentAtMs >= timeoutMs) {
+        this.inflight.delete(key)
+        this.timedOut.inc({ kind: op.kind })
+        log.warn(`SCM: ${op.kind} of container ${op.containerId} on ${op.datanodeId} not done within ${timeoutMs} ms: planned again`)
+      }
+    }
+  }
+
+  private send(a: Exclude<ReplicationAction, { type: 'setState' }>, nowMs: number): void {
+    switch (a.type) {
+      case 'replicate': {
+        this.host.queue(a.target, { type: 'replicateContainer', containerId: a.containerId, sources: a.sources.map((dn) => this.host.details(dn)) })
+        this.inflight.set(`replicate/${a.containerId}/${a.target}`, { kind: 'replicate', containerId: a.containerId, datanodeId: a.target, sentAtMs: nowMs, sources: a.sources })
+        this.sent.inc({ kind: 'replicate' })
+        log.info(`SCM: replicating container ${a.containerId} to ${a.target} from ${a.sources.join(',')}`)
+        return
+      }
+      case 'delete': {
+        this.host.queue(a.datanodeId, { type: 'deleteContainer', containerId: a.containerId, force: a.force })
+        this.inflight.set(`delete/${a.containerId}/${a.datanodeId}`, { kind: 'delete', containerId: a.containerId, datanodeId: a.datanodeId, sentAtMs: nowMs })
+        this.sent.inc({ kind: 'delete' })
+        log.info(`SCM: deleting replica of container ${a.containerId} on ${a.datanodeId}`)
+        return
+      }
+      case 'close': {
+        this.host.queue(a.datanodeId, { type: 'closeContainer', containerId: a.containerId, ...(a.force ? { force: true } : {}) })
+        this.sent.inc({ kind: a.force ? 'forceClose' : 'close' })
+        if (a.force) log.info(`SCM: force-closing QUASI_CLOSED replica of container ${a.containerId} on ${a.datanodeId}`)
+        return
+      }
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Goal: planReplication() turns classified containers into the commands Ozone's
+ * ReplicationManager would send: copies of under-replicated containers to HEALTHY IN_SERVICE
+ * targets that hold none, most free space (and new hosts) first, pulled from the healthy
+ * replicas; deletes of left-behind and unhealthy replicas once enough healthy ones exist, then
+ * of surplus ones; force closes; container record moves; never past
+ * maxInflightPerDatanode, never a second copy for a need already in flight, never a delete
+ * while a copy of the container is in flight.
+ * Method: the pure function on hand-built clusters, one case per rule.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { planReplication, type ContainerView, type InflightOp, type NodeView, type ReplicaView } from '../../../../control/scm/replication/index.ts'
+import type { ContainerId, ContainerState, DatanodeId } from '../../../../core/wire.ts'
+
+const dn = (i: number) => `dn-0000000${i}` as DatanodeId
+const cid = (i: number) => i as ContainerId
+
+function node(i: number, more: Partial<NodeView> = {}): NodeView {
+  return { id: dn(i), host: '127.0.0.1', health: 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 * i, ...more }
+}
+
+function replica(i: number, state: ContainerState, nodes: NodeView[], more: Partial<ReplicaView> = {}): ReplicaView {
+  const n = nodes.find((x) => x.id === dn(i)) ?? node(i)
+  return { datanodeId: dn(i), state, bcsid: 10, usedBytes: 100, host: n.host, health: n.health, operationalState: n.operationalState, ...more }
+}
+
+function container(id: number, state: ContainerState, replicas: ReplicaView[]): ContainerView {
+  return { id: cid(id), state, factor: 3, pipelineNodes: [dn(1), dn(2), dn(3)], replicas }
+}
+
+function plan(containers: ContainerView[], nodes: NodeView[], inflight: InflightOp[] = [], more: { max?: number; excluded?: (c: ContainerId, d: DatanodeId) => boolean } = {}) {
+  return planReplication({ containers, nodes, inflight, maxInflightPerDatanode: more.max ?? 20, maintenanceMinimum: 2, excludedTargets: more.excluded })
+}
+
+const fourWithThirdDead = () => [node(1), node(2), node(3, { health: 'DEAD' }), node(4), node(5, { availableBytes: 10 })]
+
+test('planReplication() copies a container that lost a replica to the target with the most free space, from the healthy replicas', () => {
+  const nodes = fourWithThirdDead()
+  const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes)])
+  const { actions } = plan([c], nodes)
+  assert.equal(actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1), dn(2)] }])
+})
+
+test('planReplication() sends nothing for a healthy container', () => {
+  const nodes = [node(1), node(2), node(3), node(4)]
+  assert.equal(plan([container(1, 'CLOSED', [1, 2, 3].map((i) => replica(i, 'CLOSED', nodes)))], nodes).actions, [])
+})
+
+test('planReplication() plans no second copy while one is in flight, and a new one once it is not', () => {
+  const nodes = fourWithThirdDead()
+  const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes)])
+  assert.equal(plan([c], nodes, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(4) }]).actions, [])
+  assert.is(plan([c], nodes).actions.length, 1)
+})
+
+test('planReplication() makes two copies of a container with one replica left, on two targets', () => {
+  const nodes = [node(1), node(2, { health: 'DEAD' }), node(3, { health: 'DEAD' }), node(4), node(5)]
+  const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes)])
+  const targets = plan([c], nodes).actions.map((a) => (a.type === 'replicate' ? a.target : ''))
+  assert.equal(targets, [dn(5), dn(4)])
+})
+
+test('planReplication() keeps within maxInflightPerDatanode across containers, counting commands already in flight', () => {
+  const nodes = fourWithThirdDead()
+  const cs = [1, 2, 3].map((id) => container(id, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes)]))
+  const { actions } = plan(cs, nodes, [{ kind: 'delete', containerId: cid(9), datanodeId: dn(4) }], { max: 2 })
+  // dn4 has room for one more, dn5 (little space) for two: three copies in all.
+  assert.equal(actions.map((a) => (a.type === 'replicate' ? `${a.containerId}->${a.target}` : a.type)), ['1->dn-00000004', '2->dn-00000005', '3->dn-00000005'])
+})
+
+test('planReplication() sends no copy to a node that holds a replica, is not IN_SERVICE, not HEALTHY, or excluded', () => {
+  const nodes = [node(1), node(2), node(3, { health: 'DEAD' }), node(4, { operationalState: 'DECOMMISSIONING' }), node(5, { health: 'STALE' }), node(6), node(7)]
+  const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes), replica(6, 'UNHEALTHY', nodes)])
+  const { actions } = plan([c], nodes, [], { excluded: (_c, d) => d === dn(6) })
+  assert.equal(actions.filter((a) => a.type === 'replicate').map((a) => (a.type === 'replicate' ? a.target : '')), [dn(7)])
+})
+
+test('planReplication() prefers a target on a host without a replica over more free space', () => {
+  const nodes = [node(1, { host: 'a' }), node(2, { host: 'b' }), node(3, { host: 'c', health: 'DEAD' }), node(4, { host: 'a', availableBytes: 1e9 }), node(5, { host: 'd', availableBytes: 1 })]
+  const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes)])
+  const a = plan([c], nodes).actions[0]
+  assert.ok(a.type === 'replicate' && a.target === dn(5), JSON.stringify(a))
+})
+
+test('planReplication() deletes the surplus replica from the node with the least free space', () => {
+  const nodes = [node(1), node(2), node(3), node(4)]
+  const c = container(1, 'CLOSED', [1, 2, 3, 4].map((i) => replica(i, 'CLOSED', nodes)))
+  assert.equal(plan([c], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(1), force: false }])
+})
+
+test('planReplication() deletes unhealthy and left-behind replicas once three healthy ones exist, and not before', () => {
+  const nodes = [node(1), node(2), node(3), node(4), node(5), node(6)]
+  const full = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes), replica(4, 'UNHEALTHY', nodes), replica(5, 'QUASI_CLOSED', nodes, { bcsid: 4 })])
+  assert.equal(plan([full], nodes).actions.map((a) => a.type === 'delete' && a.datanodeId).sort(), [dn(4), dn(5)])
+  const short = container(2, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(4, 'UNHEALTHY', nodes)])
+  const actions = plan([short], nodes).actions
+  assert.equal(actions.map((a) => a.type), ['replicate'])
+  assert.ok(actions[0].type === 'replicate' && actions[0].target === dn(6), 'the unhealthy holder is no target')
+})
+
+test('planReplication() deletes nothing while a copy of the container is in flight', () => {
+  const nodes = [node(1), node(2), node(3), node(4), node(5)]
+  const c = container(1, 'CLOSED', [1, 2, 3, 4].map((i) => replica(i, 'CLOSED', nodes)))
+  assert.equal(plan([c], nodes, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(5) }]).actions, [])
+})
+
+test('planReplication() never deletes from a node that is not HEALTHY', () => {
+  const nodes = [node(1), node(2), node(3), node(4), node(5, { health: 'STALE' })]
+  const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes), replica(5, 'UNHEALTHY', nodes)])
+  assert.equal(plan([c], nodes).actions, [])
+})
+
+test('planReplication() force-closes QUASI_CLOSED replicas a majority agrees on, and copies only once they are CLOSED', () => {
+  const nodes = [node(1), node(2), node(3, { health: 'DEAD' }), node(4)]
+  const c = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', nodes, { bcsid: 20 }), replica(2, 'QUASI_CLOSED', nodes, { bcsid: 20 }), replica(3, 'OPEN', nodes)])
+  assert.equal(plan([c], nodes).actions, [
+    { type: 'close', containerId: cid(1), datanodeId: dn(1), force: true },
+    { type: 'close', containerId: cid(1), datanodeId: dn(2), force: true },
+  ])
+})
+
+test('planReplication() copies the latest replica of a QUASI_CLOSED container that is stuck', () => {
+  const nodes = [node(1), node(2, { health: 'DEAD' }), node(3, { health: 'DEAD' }), node(4), node(5)]
+  const c = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', nodes), replica(2, 'OPEN', nodes), replica(3, 'OPEN', nodes)])
+  assert.equal(plan([c], nodes).actions.map((a) => a.type), ['replicate', 'replicate'])
+})
+
+test('planReplication() moves a CLOSING container whose pipeline lost a member to QUASI_CLOSED and sends close again to open live replicas', () => {
+  const nodes = [node(1), node(2), node(3, { health: 'DEAD' })]
+  const settled = container(1, 'CLOSING', [replica(1, 'QUASI_CLOSED', nodes), replica(2, 'QUASI_CLOSED', nodes), replica(3, 'OPEN', nodes)])
+  assert.equal(plan([settled], nodes).actions, [{ type: 'setState', containerId: cid(1), state: 'QUASI_CLOSED' }])
+  const open = container(2, 'CLOSING', [replica(1, 'QUASI_CLOSED', nodes), replica(2, 'CLOSING', nodes), replica(3, 'OPEN', nodes)])
+  assert.equal(plan([open], nodes).actions, [{ type: 'close', containerId: cid(2), datanodeId: dn(2), force: false }])
+})
+
+test('planReplication() closes an OPEN container with an UNHEALTHY replica', () => {
+  const nodes = [node(1), node(2), node(3)]
+  const c = container(1, 'OPEN', [replica(1, 'OPEN', nodes), replica(2, 'OPEN', nodes), replica(3, 'UNHEALTHY', nodes)])
+  assert.equal(plan([c], nodes).actions, [{ type: 'setState', containerId: cid(1), state: 'CLOSING' }])
+})
+
+test('planReplication() fixes mis-replication with a copy to a new host first, then deletes from the crowded host', () => {
+  const nodes = [node(1, { host: 'a' }), node(2, { host: 'a' }), node(3, { host: 'b' }), node(4, { host: 'c' })]
+  const before = container(1, 'CLOSED', [1, 2, 3].map((i) => replica(i, 'CLOSED', nodes)))
+  assert.equal(plan([before], nodes).actions.map((a) => a.type === 'replicate' && a.target), [dn(4)])
+  const after = container(1, 'CLOSED', [1, 2, 3, 4].map((i) => replica(i, 'CLOSED', nodes)))
+  const del = plan([after], nodes).actions
+  assert.is(del.length, 1)
+  assert.ok(del[0].type === 'delete' && (del[0].datanodeId === dn(1) || del[0].datanodeId === dn(2)), JSON.stringify(del))
+})
+
+test('planReplication() copies a container off a decommissioning node, from it as well', () => {
+  const nodes = [node(1), node(2), node(3, { operationalState: 'DECOMMISSIONING' }), node(4)]
+  const c = container(1, 'CLOSED', [1, 2, 3].map((i) => replica(i, 'CLOSED', nodes)))
+  const a = plan([c], nodes).actions
+  assert.ok(a.length === 1 && a[0].type === 'replicate' && a[0].target === dn(4) && a[0].sources.length === 3, JSON.stringify(a))
+})
+
+test('planReplication() waits when there is no target (three datanodes, one dead)', () => {
+  const nodes = [node(1), node(2), node(3, { health: 'DEAD' })]
+  const c = container(1, 'CLOSED', [1, 2, 3].map((i) => replica(i, 'CLOSED', nodes)))
+  const p = plan([c], nodes)
+  assert.equal(p.actions, [])
+  assert.is(p.classifications[0].health, 'UNDER_REPLICATED')
+})
+
+test.run()

@@ -803,7 +803,7 @@ export class StorageContainerManager {
             id: c.id, state: c.state, factor: parseReplication(c.replication).factor,
             replicas: [...replicas].map(([id, r]) => {
               const node = this.nodes.get(id)
-              return { datanodeId: id, state: r.state, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
+              return { datanodeId: id, state: r.state, bcsid: r.bcsid, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
             }),
           })
         }

@@ -10,7 +10,7 @@ import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
 
-interface DatanodeRow { id: string; address: string; state: string; operationalState: string; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
+interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
 /** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
 interface ReplicaScan { datanodeId: string; address: string; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number }[] }
@@ -51,6 +51,15 @@ export async function admin(inv: Invocation): Promise<void> {
       const ds = await client.admin<DatanodeRow[]>('listDatanodes')
       return out(ds, () => printTable(['id', 'address', 'state', 'operational', 'last heartbeat', 'capacity', 'available', 'pipelines', 'containers'],
         ds.map((d) => [d.id, d.address, d.state, d.operationalState, formatTime(d.lastHeartbeatMs), formatBytes(d.capacityBytes), formatBytes(d.availableBytes), d.pipelines, d.containers])))
+    }
+    case 'datanode decommission':
+    case 'datanode maintenance':
+    case 'datanode recommission': {
+      const raw = stringOption(inv, 'end-hours')
+      const endHours = raw === undefined ? undefined : Number(raw)
+      if (raw !== undefined && (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(endHours))) throw new UsageError(`bad --end-hours ${JSON.stringify(raw)}: expected a number of hours, 0 for no end`)
+      const rs = await client.admin<{ id: string; address: string; from: string; state: string; endMs?: number }[]>('datanodeAdmin', { action: verb, datanodes: positionals, ...(endHours === undefined ? {} : { endHours }) })
+      return out(rs, () => printTable(['id', 'address', 'was', 'operational', 'maintenance ends'], rs.map((r) => [r.id, r.address, r.from, r.state, r.endMs === undefined ? '-' : formatTime(r.endMs)])))
     }
     case 'pipeline list': {
       const ps = await client.admin<Pipeline[]>('listPipelines')

@@ -91,7 +91,7 @@ function parseLeaf(path: string[], c: LeafCommand, args: string[]): Resolved {
   const { values, positionals } = parsed
   const required = c.args.filter((a) => !a.optional).length
   if (positionals.length < required) throw new UsageError(`missing ${c.args[positionals.length].name} for ${here}`, here)
-  if (positionals.length > c.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[c.args.length])} for ${here}`, here)
+  if (positionals.length > c.args.length && c.args.at(-1)?.repeats !== true) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[c.args.length])} for ${here}`, here)
   return { path, command: c, values: values as Invocation['values'], positionals }
 }
 

@@ -17,6 +17,8 @@ export interface OptionSpec {
 export interface ArgSpec {
   name: string
   optional?: boolean
+  /** The last argument only: it may be given more than once (`HOST|ID...`). */
+  repeats?: boolean
 }
 
 /** A command that runs: `module` names the file main.ts loads for it. */
@@ -75,6 +77,8 @@ const QUOTA_NOTES = `Space quotas count replicated bytes (a key of 1 MiB in RATI
 A quota below what is used now is refused. A volume's space quota caps the sum of its
 buckets' space quotas; a volume's namespace quota counts buckets, a bucket's counts keys.`
 
+const NODES: ArgSpec[] = [{ name: 'HOST|ID', repeats: true }]
+const NODES_NOTE = 'HOST|ID is a datanode\'s host:port address or its id, as o3 admin datanode list shows them; name several to change them together.'
 const TARGET: Record<string, OptionSpec> = { target: { type: 'string', value: 'NODE', help: 'the voter to lead (its name, e.g. om2)' } }
 
 const VOLUME = [{ name: '/volume' }]
@@ -197,7 +201,23 @@ again keeps every key.`,
     admin: {
       summary: 'the SCM\'s view of the cluster and the OM and SCM Raft groups, as `ozone admin`',
       commands: {
-        datanode: { summary: 'datanodes', commands: { list: client('list the datanodes, their state and space', [], 'admin') } },
+        datanode: {
+          summary: 'datanodes',
+          commands: {
+            list: client('list the datanodes: health (HEALTHY, STALE, DEAD), operational state, space, pipelines, containers', [], 'admin'),
+            decommission: {
+              ...client('take datanodes out for good: their pipelines close, their containers are copied to other nodes, then they are DECOMMISSIONED (safe to stop)', NODES, 'admin'),
+              notes: NODES_NOTE,
+            },
+            maintenance: {
+              ...client('put datanodes in maintenance: their pipelines close, and once every container keeps maintenance.replica.minimum replicas elsewhere they are IN_MAINTENANCE and may go down without their containers being copied', NODES, 'admin', {
+                'end-hours': { type: 'string', value: 'N', help: 'back IN_SERVICE after N hours (default 0: until recommissioned)' },
+              }),
+              notes: NODES_NOTE,
+            },
+            recommission: { ...client('put datanodes back IN_SERVICE (ends decommission or maintenance)', NODES, 'admin'), notes: NODES_NOTE },
+          },
+        },
         pipeline: {
           summary: 'pipelines',
           commands: {
@@ -289,7 +309,7 @@ One server at a time; run it again after a failure and it resumes.`,
 }
 
 function synopsis(path: string[], c: LeafCommand): string {
-  const args = c.args.map((a) => (a.optional ? `[${a.name}]` : a.name))
+  const args = c.args.map((a) => `${a.optional ? `[${a.name}]` : a.name}${a.repeats ? '...' : ''}`)
   return [...path, ...args, Object.keys(c.options).length > 0 ? '[options]' : ''].filter((s) => s !== '').join(' ')
 }
 

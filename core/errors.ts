@@ -35,6 +35,8 @@ export const ErrorCode = {
   NOT_LEADER: { http: 503, retry: true },
   NO_PIPELINE: { http: 503, retry: true },
   NODE_NOT_FOUND: { http: 404, retry: false },
+  /** An admin change a datanode's operational state does not allow, as decommissioning a node in maintenance (Ozone's InvalidNodeStateException). */
+  INVALID_NODE_STATE: { http: 409, retry: false },
   /** No such pipeline: a datanode runs no Raft group for the id, or the SCM has none by that id. */
   PIPELINE_NOT_FOUND: { http: 404, retry: false },
   CONTAINER_NOT_FOUND: { http: 404, retry: false },

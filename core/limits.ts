@@ -262,6 +262,8 @@ export const CONTAINER_FILE_BYTES_MAX = 64 * KiB
 
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
+/** SCM: datanodes one decommission, maintenance or recommission request names. */
+export const DATANODE_ADMIN_TARGETS_MAX = 1000
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
 export const SCM_DELETE_TXS_MAX = 1_000_000
 /** SCM replication manager: container record moves (Raft entries) one round makes at most; the rest wait a round. */

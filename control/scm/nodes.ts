@@ -2,7 +2,7 @@
  * The SCM's view of datanodes: registration, heartbeats, and health from heartbeat age
  * (HEALTHY -> STALE -> DEAD, Ozone's NodeStateManager). Pure: time comes in as `nowMs`.
  */
-import type { DatanodeDetails, DatanodeId, NodeHealth, NodeOperationalState } from '../../core/wire.ts'
+import type { DatanodeDetails, DatanodeId, NodeHealth } from '../../core/wire.ts'
 
 export interface VolumeReport {
   dir: string
@@ -11,8 +11,8 @@ export interface VolumeReport {
   availableBytes: number
 }
 
+/** A datanode as this SCM heard it; its operational state is replicated (tables.ts nodeStates), not here. */
 export interface NodeRecord extends DatanodeDetails {
-  operationalState: NodeOperationalState
   registeredAtMs: number
   lastHeartbeatMs: number
   volumes: VolumeReport[]

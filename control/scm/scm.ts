@@ -27,6 +27,7 @@ import {
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
+import { DatanodeAdminMonitor, parseAdminRequest, type AdminContainer, type AdminHost } from './node-admin/index.ts'
 import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import {
   everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
@@ -37,6 +38,7 @@ import { ReplicationManager, type ReplicationHost, type ReportedReplica } from '
 import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
+import { operationalStateOf } from './requests/set-node-state.ts'
 import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, type ScmTables } from './tables.ts'
 
 /**
@@ -119,6 +121,9 @@ export class StorageContainerManager {
   private readonly deletesSent = new Map<DatanodeId, Map<number, number>>()
   /** Leader: ids of the batches reserved in the log, handed out in order; void after a term change. */
   private readonly idBatches = new Map<IdKind, { term: number; next: number; last: number }>()
+  private nodeAdmin!: DatanodeAdminMonitor
+  /** When this SCM last heard each datanode's container report (the admin monitor waits for one). */
+  private readonly containersHeard = new Map<DatanodeId, number>()
   private replication!: ReplicationManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
@@ -166,6 +171,7 @@ export class StorageContainerManager {
     this.metrics.gauge('safemode', '1 while in safemode', () => (this.inSafeMode ? 1 : 0))
     this.metrics.gauge('delete_txs_pending', 'Block deletions not yet acknowledged by every datanode', () => entryCount(this.tables.deletes))
     this.ha.exportMetrics(this.metrics)
+    this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
     this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
 
     const app = createServiceApp({
@@ -185,6 +191,7 @@ export class StorageContainerManager {
         listContainers: (a) => this.leader('listContainers', () => this.listContainers(a)),
         listDatanodes: () => this.leader('listDatanodes', () => this.listDatanodes()),
         listPipelines: () => this.leader('listPipelines', () => this.listPipelines()),
+        datanodeAdmin: (a) => this.leader('datanodeAdmin', () => { const r = parseAdminRequest(a); return this.nodeAdmin.admin(r.action, r.datanodes, r.endHours) }),
         closePipeline: (a) => this.leader('closePipeline', () => this.closePipelineByAdmin(a)),
         safemodeStatus: () => this.leader('safemodeStatus', () => this.safemodeStatus()),
         closeContainer: (a) => this.leader('closeContainer', () => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), 'admin request')),
@@ -231,8 +238,7 @@ export class StorageContainerManager {
     const now = Date.now()
     const previous = this.nodes.get(a.id)
     const node: NodeRecord = {
-      id: a.id, address: a.address, operationalState: previous?.operationalState ?? 'IN_SERVICE',
-      registeredAtMs: now, lastHeartbeatMs: now, volumes: parseVolumes(a.volumes),
+      id: a.id, address: a.address, registeredAtMs: now, lastHeartbeatMs: now, volumes: parseVolumes(a.volumes),
     }
     this.nodes.set(node.id, node)
     if (previous === undefined || previous.address !== node.address) log.info(`SCM: datanode ${node.id} registered at ${node.address}`)
@@ -250,6 +256,7 @@ export class StorageContainerManager {
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
+    if (Array.isArray(a.containers)) this.containersHeard.set(node.id, node.lastHeartbeatMs)
     if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
     if (!wasHealthy) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
@@ -265,7 +272,12 @@ export class StorageContainerManager {
   }
 
   private healthyNodes(): DatanodeId[] {
-    return [...this.nodes.values()].filter((n) => n.operationalState === 'IN_SERVICE' && this.health(n) === 'HEALTHY').map((n) => n.id).sort()
+    return [...this.nodes.values()].filter((n) => this.operationalState(n.id) === 'IN_SERVICE' && this.health(n) === 'HEALTHY').map((n) => n.id).sort()
+  }
+
+  /** A datanode's operational state, as the SCM group agreed on it (issue 13): only IN_SERVICE nodes get new pipelines and replicas. */
+  operationalState(dn: DatanodeId) {
+    return operationalStateOf(this.tables, dn)
   }
 
   private details(id: DatanodeId): DatanodeDetails {
@@ -300,6 +312,7 @@ export class StorageContainerManager {
    */
   private checkHealth(): void {
     if (!this.ha.isLeader()) return
+    this.background('datanode admin', this.nodeAdmin.tick(Date.now()))
     let live: PipelineRecord[] | undefined
     for (const node of this.nodes.values()) {
       const health = this.health(node)
@@ -761,6 +774,47 @@ export class StorageContainerManager {
     await this.ha.submit('ackDeletes', { datanodeId: dn, ids })
   }
 
+  /** What the datanode admin monitor sees of this SCM and may ask of it. */
+  private adminHost(): AdminHost {
+    const pipelinesOf = (dn: DatanodeId) => this.livePipelines().filter((p) => p.nodes.some((n) => n.id === dn))
+    return {
+      isLeader: () => this.ha.isLeader(),
+      records: () => [...this.tables.nodeStates.getRange()].map(({ key, value }) => [key as DatanodeId, value]),
+      operationalState: (dn) => this.operationalState(dn),
+      nodes: () => [...this.nodes.values()].map((n) => ({ id: n.id, address: n.address })),
+      health: (dn) => {
+        const n = this.nodes.get(dn)
+        if (n === undefined) return undefined
+        const health = this.health(n)
+        // A report from after its last pipeline closed lists every container written through it.
+        const closedAtMs = Math.max(0, ...this.allPipelines().filter((p) => p.nodes.some((m) => m.id === dn)).map((p) => p.closedAtMs ?? 0))
+        return (this.containersHeard.get(dn) ?? -1) > closedAtMs || health === 'DEAD' ? health : undefined
+      },
+      livePipelinesOf: pipelinesOf,
+      closePipeline: (p, why) => this.closePipeline(p, why),
+      containersOf: (dn) => {
+        const out: AdminContainer[] = []
+        // What it reported (Ozone's NodeManager.getContainers): a container allocated on its
+        // pipelines but never written has no replica anywhere and does not hold it back.
+        for (const [id, replicas] of this.replicas) {
+          const c = this.tables.containers.get(id)
+          if (c === undefined || !replicas.has(dn)) continue
+          out.push({
+            id: c.id, state: c.state, factor: parseReplication(c.replication).factor,
+            replicas: [...replicas].map(([id, r]) => {
+              const node = this.nodes.get(id)
+              return { datanodeId: id, state: r.state, bcsid: r.bcsid, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
+            }),
+          })
+        }
+        return out
+      },
+      submit: async (changes) => await this.ha.submit('setNodeStates', { changes }) as DatanodeId[],
+      backInService: () => this.background('creating pipelines', this.createPipelines()),
+      maintenanceMinimum: this.config['maintenance.replica.minimum'],
+    }
+  }
+
   /** What the replication manager sees of this SCM and may ask of it. */
   private replicationHost(): ReplicationHost {
     const empty = new Map<DatanodeId, ReplicaRecord>()
@@ -771,7 +825,7 @@ export class StorageContainerManager {
       containers: () => [...this.tables.containers.getRange()].map(({ value: c }) => ({ ...c, pipelineNodes: this.tables.pipelines.get(c.pipelineId)?.nodes.map((n) => n.id) ?? [] })),
       replicas: (id) => this.replicas.get(id) ?? empty,
       nodes: () => [...this.nodes.values()].filter((n) => n.lastHeartbeatMs !== 0).map((n) => ({
-        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: n.operationalState, availableBytes: nodeUsage(n).availableBytes,
+        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: this.operationalState(n.id), availableBytes: nodeUsage(n).availableBytes,
       })),
       details: (dn) => this.details(dn),
       markedUnhealthy: (id, dn) => this.tables.unhealthy.get(`${id}/${dn}`) === true,
@@ -837,7 +891,8 @@ export class StorageContainerManager {
   private listDatanodes() {
     const pipelines = this.allPipelines()
     return [...this.nodes.values()].sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => ({
-      id: n.id, address: n.address, state: this.health(n), operationalState: n.operationalState,
+      id: n.id, address: n.address, state: this.health(n), operationalState: this.operationalState(n.id),
+      maintenanceEndMs: this.tables.nodeStates.get(n.id)?.endMs ?? null, adminProgress: this.nodeAdmin.progress(n.id) ?? null,
       lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n),
       pipelines: pipelines.filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
       containers: [...this.replicas.values()].filter((r) => r.has(n.id)).length,

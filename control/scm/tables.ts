@@ -4,7 +4,7 @@
  * learns from datanodes itself (registrations, heartbeats, replica reports) is not here.
  */
 import type { Database, RootDatabase } from 'lmdb'
-import type { ContainerId, ContainerState, DatanodeId, LocalId, Pipeline, PipelineId } from '../../core/wire.ts'
+import type { ContainerId, ContainerState, DatanodeId, LocalId, NodeOperationalState, Pipeline, PipelineId } from '../../core/wire.ts'
 
 /**
  * A pipeline as the SCM group agrees on it. Its `leaderId` is the leader suggested at
@@ -31,6 +31,19 @@ export interface ContainerInfo {
  */
 export interface DeleteTx { id: number; containerId: ContainerId; localIds: LocalId[]; pending: DatanodeId[] }
 
+/**
+ * A datanode taken out of service by an operator (Ozone's NodeStatus operational state and
+ * its expiry): decommissioning, decommissioned, entering or in maintenance. A node with no
+ * record is IN_SERVICE.
+ */
+export interface NodeAdminRecord {
+  state: Exclude<NodeOperationalState, 'IN_SERVICE'>
+  /** When it entered this state (the leader's clock, decided before the entry). */
+  sinceMs: number
+  /** Maintenance: when it ends and the node is IN_SERVICE again (none: until recommissioned). */
+  endMs?: number
+}
+
 export interface ScmTables {
   /** clusterId, id ceilings (`ceiling.containerId`, `ceiling.localId`), `nextDeleteTxId`. */
   readonly meta: Database<unknown, string>
@@ -39,6 +52,8 @@ export interface ScmTables {
   readonly deletes: Database<DeleteTx, number>
   /** `${containerId}/${datanodeId}` of replicas found corrupt: out of reads until replaced. */
   readonly unhealthy: Database<true, string>
+  /** Datanodes not IN_SERVICE, by id (issue 13). */
+  readonly nodeStates: Database<NodeAdminRecord, string>
 }
 
 export function openScmTables(db: RootDatabase): ScmTables {
@@ -48,6 +63,7 @@ export function openScmTables(db: RootDatabase): ScmTables {
     containers: db.openDB({ name: 'containerTable', keyEncoding: 'uint32' }),
     deletes: db.openDB({ name: 'deletedBlocksTable' }),
     unhealthy: db.openDB({ name: 'unhealthyReplicas' }),
+    nodeStates: db.openDB({ name: 'nodeOperationalStates' }),
   }
 }
 

@@ -107,6 +107,25 @@ test('scm roles lists the three SCMs with one leader; transfer moves the leader 
   assert.ok((await client.getKey('transfer', 'bkt', 'k')).equals(randomBytes(100 * KiB, 1)))
 })
 
+test('a datanode\'s maintenance is the group\'s: after a leader transfer the new leader lists it with its end, and ends it then', async () => {
+  const dn = datanodes[0].id
+  const rpc = new RpcClient('SCM', scmList)
+  // 0.005 h = 18 s: time enough to move the leadership first.
+  const [r] = await rpc.call<{ state: string; endMs: number }[]>('datanodeAdmin', { action: 'maintenance', datanodes: [dn], endHours: 0.005 })
+  assert.is(r.state, 'ENTERING_MAINTENANCE')
+  const old = await leaderName()
+  const target = ['scm1', 'scm2', 'scm3'].find((n) => n !== old)!
+  await rpc.call('transferLeadership', { target })
+  assert.is(await leaderName(), target)
+  const row = async () => (await rpc.call<{ id: string; operationalState: string; maintenanceEndMs: number | null }[]>('listDatanodes', {})).find((d) => d.id === dn)!
+  const listed = await row()
+  // Its RATIS/ONE containers have no replica elsewhere: it cannot be IN_MAINTENANCE yet.
+  assert.is(listed.operationalState, 'ENTERING_MAINTENANCE')
+  assert.is(listed.maintenanceEndMs, r.endMs, 'the end the old leader decided')
+  await until('the new leader ends the maintenance', async () => (await row()).operationalState === 'IN_SERVICE', 40_000, 200)
+  assert.ok(Date.now() >= r.endMs)
+})
+
 test('the SCM leader stops: writes keep allocating blocks at the new leader, never an id twice', async () => {
   await client.createVolume('vol')
   await client.createBucket('vol', 'bkt')

@@ -69,9 +69,17 @@ export interface ClassifyOptions {
   maintenanceMinimum: number
 }
 
-/** Does the replica's node still hold it for the cluster's purposes (not DEAD, not leaving)? */
+/**
+ * Is the replica's node still there for the cluster's purposes? Not DEAD, except IN_MAINTENANCE:
+ * a node in maintenance may be down, its replicas are not lost (Ozone's maintenance mode).
+ */
+function kept(r: ReplicaView): boolean {
+  return r.health !== 'DEAD' || r.operationalState === 'IN_MAINTENANCE'
+}
+
+/** Does the replica count toward the factor (its node kept, and not leaving for good)? */
 function countable(r: ReplicaView): boolean {
-  return r.health !== 'DEAD' && (r.operationalState === 'IN_SERVICE' || r.operationalState === 'ENTERING_MAINTENANCE' || r.operationalState === 'IN_MAINTENANCE')
+  return kept(r) && (r.operationalState === 'IN_SERVICE' || r.operationalState === 'ENTERING_MAINTENANCE' || r.operationalState === 'IN_MAINTENANCE')
 }
 
 function inMaintenance(r: ReplicaView): boolean {
@@ -104,8 +112,8 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
   }
 
   // CLOSED or QUASI_CLOSED: which replicas count.
-  const closed = present.filter((r) => r.state === 'CLOSED')
-  const quasi = present.filter((r) => r.state === 'QUASI_CLOSED')
+  const closed = c.replicas.filter((r) => kept(r) && r.state === 'CLOSED')
+  const quasi = c.replicas.filter((r) => kept(r) && r.state === 'QUASI_CLOSED')
   if (c.state === 'QUASI_CLOSED' && closed.length > 0) out.moveTo = 'CLOSED'
   let good: ReplicaView[] = []
   if (closed.length > 0) {

@@ -12,10 +12,12 @@ import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
 import { openPipeline } from './open-pipeline.ts'
 import { reserveIds } from './reserve-ids.ts'
 import { setContainerState } from './set-container-state.ts'
+import { setNodeStates } from './set-node-state.ts'
 
 export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unknown, unknown>[] {
   return [
     initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
     markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
+    setNodeStates(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

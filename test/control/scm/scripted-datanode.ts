@@ -3,7 +3,8 @@
  * RPC on loopback: it registers, heartbeats with its pipeline reports, keeps every command
  * it is answered, runs a "group" (a report) per createPipeline it chooses to obey, drops it
  * on closePipeline, and answers the SCM's triggerHeartbeat nudge. The test scripts what it
- * reports (leader, term, diverged) and when it stops heartbeating. Holds no data.
+ * reports (leader, term, diverged), the container replicas it reports, and when it stops
+ * heartbeating. Holds no data.
  */
 import { randomUUID } from 'node:crypto'
 import { serveApp, type Listener } from '../../../core/http/serve.ts'
@@ -23,6 +24,8 @@ export class ScriptedDatanode {
   nudges = 0
   /** Starts a group when told createPipeline (false: ignores it, as a node whose group fails to start). */
   forms = true
+  /** The container replicas its heartbeats report (the test sets them). */
+  containers: { containerId: ContainerId; state: string; usedBytes: number; blockCount: number; bcsid?: number }[] = []
   /** Sends `pipelines` in its heartbeats (false: a datanode from before issue 12). */
   reports = true
   private readonly scm: RpcClient
@@ -81,7 +84,7 @@ export class ScriptedDatanode {
   }
 
   heartbeatArgs(): Record<string, unknown> {
-    return { id: this.id, volumes: [], containers: [], ...(this.reports ? { pipelines: [...this.groups.values()] } : {}) }
+    return { id: this.id, volumes: [], containers: this.containers, ...(this.reports ? { pipelines: [...this.groups.values()] } : {}) }
   }
 
   /**

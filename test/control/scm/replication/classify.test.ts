@@ -141,6 +141,17 @@ test('classify() counts replicas in maintenance only while maintenance.replica.m
   assert.is(classify(container('CLOSED', [replica(1, 'CLOSED'), replica(2, 'CLOSED', m), replica(3, 'CLOSED', m)]), opts).missingCount, 2)
 })
 
+test('classify() keeps counting the replica of a DEAD node IN_MAINTENANCE while the minimum holds, not one ENTERING or leaving', () => {
+  const down = (s: 'IN_MAINTENANCE' | 'ENTERING_MAINTENANCE' | 'DECOMMISSIONED') => replica(3, 'CLOSED', { health: 'DEAD', operationalState: s })
+  const c = classify(container('CLOSED', [replica(1, 'CLOSED'), replica(2, 'CLOSED'), down('IN_MAINTENANCE')]), opts)
+  assert.equal(c.states, ['HEALTHY'])
+  assert.is(c.missingCount, 0)
+  assert.is(c.sources.length, 2, 'a DEAD node is no source')
+  assert.is(classify(container('CLOSED', [replica(1, 'CLOSED'), replica(2, 'CLOSED'), down('IN_MAINTENANCE')]), { ...opts, maintenanceMinimum: 3 }).missingCount, 1)
+  assert.is(classify(container('CLOSED', [replica(1, 'CLOSED'), replica(2, 'CLOSED'), down('ENTERING_MAINTENANCE')]), opts).missingCount, 1)
+  assert.is(classify(container('CLOSED', [replica(1, 'CLOSED'), replica(2, 'CLOSED'), down('DECOMMISSIONED')]), opts).missingCount, 1)
+})
+
 test('classify() of a RATIS/ONE container wants one replica', () => {
   const c = classify(container('CLOSED', [replica(1, 'CLOSED')], { factor: 1, pipelineNodes: [dn(1)] }), opts)
   assert.equal(c.states, ['HEALTHY'])

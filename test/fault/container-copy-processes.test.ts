@@ -23,7 +23,7 @@ import type { KeyInfo } from '../../core/om-wire.ts'
 import type { DatanodeId } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { until } from '../helpers.ts'
-import { bytesOf, payloadPool, PipelineCluster, type Dn, type PlannedKey } from './pipeline-cluster.ts'
+import { bytesOf, payloadPool, PIPELINE_TEST_ENV, PipelineCluster, type Dn, type PlannedKey } from './pipeline-cluster.ts'
 
 const SIZES = [24 * MiB, 4 * KiB, 24 * MiB + 5, 700 * KiB, 24 * MiB, 4 * KiB + 7, 24 * MiB + 1, 5 * MiB + 1, 24 * MiB, 24 * MiB, 3 * KiB, 24 * MiB + 3]
 /** Bounds on the waits (hang detectors, not speed checks: the machine has 2 shared cores). */
@@ -139,7 +139,8 @@ test('container copy: the target and then the source killed mid-copy leave nothi
     const blocks = await readsFrom(target, id, keys)
     c.step(`${blocks} blocks of ${keys.length} keys read back byte for byte from ${target.name}`)
     assert.ok(blocks > 0)
-  }, { datanodes: 4 })
+  // The copies are made by hand: the replication manager must not delete the fourth replica they make.
+  }, { datanodes: 4, env: { ...PIPELINE_TEST_ENV, O3_SCM_REPLICATION_INTERVALMS: String(3_600_000) } })
 })
 
 test.run()

@@ -1,7 +1,9 @@
 /** @module
  * Small helpers every suite shares: waiting for a condition with a deadline, reading the
- * O3Error code a promise fails with, and deterministic test bytes. Loads no service code.
+ * O3Error code a promise fails with, deterministic test bytes, a byte flipped on disk as a
+ * disk fault would. Loads no service code.
  */
+import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { O3Error } from '../core/errors.ts'
 
@@ -46,4 +48,15 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port))
     })
   })
+}
+
+/** Flips every bit of the byte at `at` of a file, as a disk fault would; the file must hold it. */
+export function flipByte(path: string, at: number): void {
+  const fd = openSync(path, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    if (readSync(fd, b, 0, 1, at) !== 1) throw new Error(`${path} holds no byte ${at}`)
+    b[0] ^= 0xff
+    writeSync(fd, b, 0, 1, at)
+  } finally { closeSync(fd) }
 }

@@ -16,7 +16,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Database } from 'lmdb'
@@ -26,7 +26,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import type { ContainerState, DatanodeDetails } from '../../core/wire.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { blockFile, type ContainerData, type Datanode } from '../../datapath/datanode/index.ts'
-import { errorCode, until } from '../helpers.ts'
+import { errorCode, flipByte, until } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const WINDOW = 16 * KiB
@@ -90,17 +90,6 @@ async function closedKey(name: string, data: Buffer): Promise<{ info: KeyInfo; c
 function pathOn(i: number, info: KeyInfo): string {
   const { containerId, localId } = info.locations[0].blockId
   return blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), dn(i).clusterId, containerId, localId)
-}
-
-/** Flips every bit of one byte of a file, as a disk fault would. */
-function flipByte(path: string, at: number): void {
-  const fd = openSync(path, 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    assert.is(readSync(fd, b, 0, 1, at), 1, `${path} holds byte ${at}`)
-    b[0] ^= 0xff
-    writeSync(fd, b, 0, 1, at)
-  } finally { closeSync(fd) }
 }
 
 /** Waits for two full passes of datanode i's scanner after now: the one running may have gone past the fault. */

@@ -15,14 +15,12 @@ import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { KiB } from '../../core/limits.ts'
-import { RpcClient } from '../../core/rpc/client.ts'
+import type { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { randomBytes } from './mini-cluster.ts'
+import { busiestNode, containers as containersOf, startReplicationCluster, writeClosedKeys, type Cluster } from './replication-cluster.ts'
 
-type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
-interface Replica { datanodeId: string; state: string }
-interface Container { id: number; state: string; replicas: Replica[] }
 interface Node { id: string; address: string; state: string; operationalState: string; adminProgress: string | null }
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
@@ -31,10 +29,7 @@ let client: O3Client
 let scm: RpcClient
 const keys = new Map<string, Buffer>()
 
-const containers = async () => {
-  const list = await scm.call<{ id: number }[]>('listContainers', {})
-  return Promise.all(list.map((c) => scm.call<Container>('getContainer', { containerId: c.id })))
-}
+const containers = () => containersOf(scm)
 const nodes = () => scm.call<Node[]>('listDatanodes', {})
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -46,17 +41,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 test.before(async () => {
-  cluster = await startMiniCluster({
-    datanodes: 4,
-    overrides: {
-      'scm.block.sizeBytes': 256 * KiB, 'client.chunkSizeBytes': 64 * KiB,
-      'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000, 'scm.pipeline.destroyTimeoutMs': 1000,
-    },
-  })
-  client = cluster.client()
-  scm = new RpcClient('SCM', cluster.scm.address)
-  await client.createVolume('vol')
-  await client.createBucket('vol', 'bkt')
+  ({ cluster, client, scm } = await startReplicationCluster())
 })
 
 test.after(async () => {
@@ -64,20 +49,9 @@ test.after(async () => {
 })
 
 test('decommission under a read load: reads never fail, the node ends DECOMMISSIONED, its containers three times elsewhere', async () => {
-  for (let i = 0; i < 8; i++) {
-    const data = randomBytes(300 * KiB, i + 1)
-    await client.putKey('vol', 'bkt', `k${i}`, data, { replication: 'RATIS/THREE' })
-    keys.set(`k${i}`, data)
-  }
-  for (const c of await containers()) await scm.call('closeContainer', { containerId: c.id })
-  const closed = await until('every container CLOSED with three CLOSED replicas', async () => {
-    const cs = await containers()
-    return cs.every((c) => c.state === 'CLOSED' && c.replicas.filter((r) => r.state === 'CLOSED').length === 3) ? cs : undefined
-  }, 30_000, 100)
+  const closed = await writeClosedKeys(client, scm, 8, keys)
   // The node holding the most containers: some of them must move to the node without a replica.
-  const counts = new Map<string, number>()
-  for (const c of closed) for (const r of c.replicas) counts.set(r.datanodeId, (counts.get(r.datanodeId) ?? 0) + 1)
-  const victim = [...counts].sort((a, b) => b[1] - a[1])[0][0]
+  const victim = busiestNode(closed)
   const held = closed.filter((c) => c.replicas.some((r) => r.datanodeId === victim)).map((c) => c.id)
   assert.ok(held.length > 0)
 

@@ -12,15 +12,11 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { KiB } from '../../core/limits.ts'
-import { RpcClient } from '../../core/rpc/client.ts'
+import type { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { busiestNode, containers as containersOf, scmCounter, startReplicationCluster, writeClosedKeys, type Cluster, type Container } from './replication-cluster.ts'
 
-type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
-interface Replica { datanodeId: string; state: string }
-interface Container { id: number; state: string; replicas: Replica[] }
 interface Node { id: string; state: string; operationalState: string }
 
 let cluster: Cluster
@@ -28,31 +24,14 @@ let client: O3Client
 let scm: RpcClient
 const keys = new Map<string, Buffer>()
 
-const containers = async () => {
-  const list = await scm.call<{ id: number }[]>('listContainers', {})
-  return Promise.all(list.map((c) => scm.call<Container>('getContainer', { containerId: c.id })))
-}
+const containers = () => containersOf(scm)
 const node = async (id: string) => (await scm.call<Node[]>('listDatanodes', {})).find((n) => n.id === id)!
 const report = () => scm.call<{ health: Record<string, number> }>('containerReport', {})
 
-async function replicatesSent(): Promise<number> {
-  const prom = await (await fetch(`http://${cluster.scm.address}/prom`)).text()
-  const m = /^o3_scm_replication_commands_sent_total\{[^}]*kind="replicate"[^}]*\} (\d+)/m.exec(prom)
-  return m === null ? 0 : Number(m[1])
-}
+const replicatesSent = () => scmCounter(cluster, 'replication_commands_sent_total', 'replicate')
 
 test.before(async () => {
-  cluster = await startMiniCluster({
-    datanodes: 4,
-    overrides: {
-      'scm.block.sizeBytes': 256 * KiB, 'client.chunkSizeBytes': 64 * KiB,
-      'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000, 'scm.pipeline.destroyTimeoutMs': 1000,
-    },
-  })
-  client = cluster.client()
-  scm = new RpcClient('SCM', cluster.scm.address)
-  await client.createVolume('vol')
-  await client.createBucket('vol', 'bkt')
+  ({ cluster, client, scm } = await startReplicationCluster())
 })
 
 test.after(async () => {
@@ -60,19 +39,8 @@ test.after(async () => {
 })
 
 test('a node IN_MAINTENANCE that goes down is not re-replicated while the minimum holds; recommissioned it is IN_SERVICE', async () => {
-  for (let i = 0; i < 8; i++) {
-    const data = randomBytes(300 * KiB, i + 1)
-    await client.putKey('vol', 'bkt', `k${i}`, data, { replication: 'RATIS/THREE' })
-    keys.set(`k${i}`, data)
-  }
-  for (const c of await containers()) await scm.call('closeContainer', { containerId: c.id })
-  const closed = await until('every container CLOSED with three CLOSED replicas', async () => {
-    const cs = await containers()
-    return cs.every((c) => c.state === 'CLOSED' && c.replicas.filter((r) => r.state === 'CLOSED').length === 3) ? cs : undefined
-  }, 30_000, 100)
-  const counts = new Map<string, number>()
-  for (const c of closed) for (const r of c.replicas) counts.set(r.datanodeId, (counts.get(r.datanodeId) ?? 0) + 1)
-  const m = [...counts].sort((a, b) => b[1] - a[1])[0][0]
+  const closed = await writeClosedKeys(client, scm, 8, keys)
+  const m = busiestNode(closed)
   const held = closed.filter((c) => c.replicas.some((r) => r.datanodeId === m))
   // Some node holds none of m's first container: a copy could go there.
   const all = cluster.datanodes.map((d) => d!.id)

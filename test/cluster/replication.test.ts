@@ -14,14 +14,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { KiB } from '../../core/limits.ts'
-import { RpcClient } from '../../core/rpc/client.ts'
+import type { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { randomBytes } from './mini-cluster.ts'
+import { containers as containersOf, scmCounter, startReplicationCluster, type Cluster, type Container } from './replication-cluster.ts'
 
-type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
-interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number; blockCount: number }
-interface Container { id: number; state: string; health: string[]; replicas: Replica[] }
 interface Inflight { kind: string; containerId: number; datanodeId: string; sources?: string[] }
 
 let cluster: Cluster
@@ -29,29 +27,11 @@ let client: O3Client
 let scm: RpcClient
 const keys = new Map<string, Buffer>()
 
-const containers = async () => {
-  const list = await scm.call<{ id: number }[]>('listContainers', {})
-  return Promise.all(list.map((c) => scm.call<Container>('getContainer', { containerId: c.id })))
-}
-
-async function counter(name: string, kind: string): Promise<number> {
-  const prom = await (await fetch(`http://${cluster.scm.address}/prom`)).text()
-  const m = new RegExp(`^o3_scm_${name}\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`, 'm').exec(prom)
-  return m === null ? 0 : Number(m[1])
-}
+const containers = () => containersOf(scm)
+const counter = (name: string, kind: string) => scmCounter(cluster, name, kind)
 
 test.before(async () => {
-  cluster = await startMiniCluster({
-    datanodes: 4,
-    overrides: {
-      'scm.block.sizeBytes': 256 * KiB, 'client.chunkSizeBytes': 64 * KiB,
-      'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 3000, 'scm.pipeline.destroyTimeoutMs': 1000,
-    },
-  })
-  client = cluster.client()
-  scm = new RpcClient('SCM', cluster.scm.address)
-  await client.createVolume('vol')
-  await client.createBucket('vol', 'bkt')
+  ({ cluster, client, scm } = await startReplicationCluster(3000))
 })
 
 test.after(async () => {

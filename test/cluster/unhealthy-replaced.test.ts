@@ -11,26 +11,15 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
-import { until } from '../helpers.ts'
+import { flipByte, until } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number }
 interface Container { id: number; state: string; health: string[]; replicas: Replica[] }
-
-function flipByte(path: string, at: number): void {
-  const fd = openSync(path, 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    assert.is(readSync(fd, b, 0, 1, at), 1, `${path} holds byte ${at}`)
-    b[0] ^= 0xff
-    writeSync(fd, b, 0, 1, at)
-  } finally { closeSync(fd) }
-}
 
 test('an UNHEALTHY replica is copied elsewhere first and deleted once three healthy replicas exist', async () => {
   const cluster = await startMiniCluster({

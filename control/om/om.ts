@@ -169,7 +169,12 @@ export class OzoneManager {
   /** Blocks from the SCM: from the batch cache when nothing is excluded, else asked afresh. */
   private async blocksFor(replication: string, count: number, exclude?: ExcludeList): Promise<AllocatedBlock[]> {
     const excluding = exclude !== undefined && (exclude.datanodes.length + exclude.containers.length + exclude.pipelines.length) > 0
-    if (excluding) return this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count, excludeList: exclude, sizeBytes: this.config['scm.block.sizeBytes'] })
+    if (excluding) {
+      // A writer excludes what just failed it (a closed container or pipeline, a dead node):
+      // cached blocks there would fail the next writers alike, one retry each.
+      for (const [r, cached] of this.blockCache) this.blockCache.set(r, cached.filter((b) => !excludes(exclude, b)))
+      return this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count, excludeList: exclude, sizeBytes: this.config['scm.block.sizeBytes'] })
+    }
     const cache = this.blockCache.get(replication) ?? []
     this.blockCache.set(replication, cache)
     while (cache.length < count) {
@@ -357,4 +362,9 @@ function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: 
     out.push(value)
   }
   return out
+}
+
+/** Whether a block lies in an excluded container or pipeline, or on an excluded datanode. */
+function excludes(x: ExcludeList, b: AllocatedBlock): boolean {
+  return x.containers.includes(b.blockId.containerId) || x.pipelines.includes(b.pipeline.id) || b.pipeline.nodes.some((n) => x.datanodes.includes(n.id))
 }

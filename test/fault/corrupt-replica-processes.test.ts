@@ -27,7 +27,7 @@ import type { BlockId, ContainerId, DatanodeId, LocalId } from '../../core/wire.
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { blockFile, containerDir } from '../../datapath/datanode/index.ts'
 import { errorCode, randomBytes, until } from '../helpers.ts'
-import { describeError, type Dn, PipelineCluster } from './pipeline-cluster.ts'
+import { describeError, type Dn, PipelineCluster, REPLICATION_TEST_ENV } from './pipeline-cluster.ts'
 
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number; blockCount: number }
 interface Container { id: number; state: string; replication: string; health: string[]; replicas: Replica[] }
@@ -35,16 +35,11 @@ interface Location { blockId: { containerId: number; localId: number }; pipeline
 
 const SCANNER_INTERVAL_MS = 3000
 const ENV: NodeJS.ProcessEnv = {
-  O3_SCM_BLOCK_SIZEBYTES: String(1 * MiB),
-  O3_SCM_CONTAINER_SIZEBYTES: String(4 * MiB),
-  O3_DATANODE_HEARTBEATINTERVALMS: '500',
+  ...REPLICATION_TEST_ENV,
   // No datanode is lost for good here: the restart must not make the node DEAD (its other
   // containers would be copied away) before it is back.
   O3_SCM_HEARTBEAT_STALEMS: '15000',
   O3_SCM_HEARTBEAT_DEADMS: '60000',
-  O3_SCM_PIPELINE_DESTROYTIMEOUTMS: '2000',
-  O3_SCM_REPLICATION_INTERVALMS: '1000',
-  O3_SCM_REPLICATION_COMMANDTIMEOUTMS: '30000',
   O3_DATANODE_SCANNER_INTERVALMS: String(SCANNER_INTERVAL_MS),
   O3_DATANODE_SCANNER_BYTESPERSEC: String(1 * GiB),
 }

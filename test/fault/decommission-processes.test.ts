@@ -19,22 +19,17 @@ import { KiB, MiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { randomBytes, until } from '../helpers.ts'
 import { o3 } from './ha-cluster.ts'
-import { describeError, PipelineCluster } from './pipeline-cluster.ts'
+import { describeError, PipelineCluster, REPLICATION_TEST_ENV } from './pipeline-cluster.ts'
 
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number; blockCount: number }
 interface Container { id: number; state: string; replication: string; replicas: Replica[] }
 interface Node { id: string; address: string; state: string; operationalState: string }
 
 const ENV: NodeJS.ProcessEnv = {
-  O3_SCM_BLOCK_SIZEBYTES: String(1 * MiB),
-  O3_SCM_CONTAINER_SIZEBYTES: String(4 * MiB),
-  O3_DATANODE_HEARTBEATINTERVALMS: '500',
+  ...REPLICATION_TEST_ENV,
   // No node turns STALE under the load of a shared machine: the decommission is the only change.
   O3_SCM_HEARTBEAT_STALEMS: '15000',
   O3_SCM_HEARTBEAT_DEADMS: '60000',
-  O3_SCM_PIPELINE_DESTROYTIMEOUTMS: '2000',
-  O3_SCM_REPLICATION_INTERVALMS: '1000',
-  O3_SCM_REPLICATION_COMMANDTIMEOUTMS: '30000',
 }
 const KEYS = 20
 const KEY_BYTES = 900 * KiB

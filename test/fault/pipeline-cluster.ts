@@ -53,6 +53,20 @@ export const PIPELINE_TEST_ENV: NodeJS.ProcessEnv = {
   O3_SCM_HEARTBEAT_DEADMS: '180000',
 }
 
+/**
+ * Settings of the replication manager's fault tests (issue 13): 1 MiB blocks in 4 MiB
+ * containers (keys fill and close several), fast heartbeats and replication rounds. Each test
+ * sets its own STALE/DEAD intervals on top.
+ */
+export const REPLICATION_TEST_ENV: NodeJS.ProcessEnv = {
+  O3_SCM_BLOCK_SIZEBYTES: String(1 * MiB),
+  O3_SCM_CONTAINER_SIZEBYTES: String(4 * MiB),
+  O3_DATANODE_HEARTBEATINTERVALMS: '500',
+  O3_SCM_PIPELINE_DESTROYTIMEOUTMS: '2000',
+  O3_SCM_REPLICATION_INTERVALMS: '1000',
+  O3_SCM_REPLICATION_COMMANDTIMEOUTMS: '30000',
+}
+
 /** Logs one step of a scenario with the seconds since it started: a failure names the last one. */
 export class Steps {
   private readonly startedAt = performance.now()

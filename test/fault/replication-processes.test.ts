@@ -18,20 +18,15 @@ import * as assert from 'uvu/assert'
 import { KiB, MiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { randomBytes, until } from '../helpers.ts'
-import { PipelineCluster } from './pipeline-cluster.ts'
+import { PipelineCluster, REPLICATION_TEST_ENV } from './pipeline-cluster.ts'
 
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number; blockCount: number }
 interface Container { id: number; state: string; replication: string; health: string[]; replicas: Replica[] }
 
 const ENV: NodeJS.ProcessEnv = {
-  O3_SCM_BLOCK_SIZEBYTES: String(1 * MiB),
-  O3_SCM_CONTAINER_SIZEBYTES: String(4 * MiB),
-  O3_DATANODE_HEARTBEATINTERVALMS: '500',
+  ...REPLICATION_TEST_ENV,
   O3_SCM_HEARTBEAT_STALEMS: '3000',
   O3_SCM_HEARTBEAT_DEADMS: '8000',
-  O3_SCM_PIPELINE_DESTROYTIMEOUTMS: '2000',
-  O3_SCM_REPLICATION_INTERVALMS: '1000',
-  O3_SCM_REPLICATION_COMMANDTIMEOUTMS: '30000',
   O3_OM_DELETEDBLOCKS_GRACEMS: '0',
   O3_OM_OPENKEY_CHECKINTERVALMS: '500',
 }

@@ -222,8 +222,10 @@ export class EcKeyWriter implements KeyWriting {
     await s.takeAll()
     for (let j = 0; j < k; j++) if (lengths[j]! < width) s.zero(j, lengths[j]!, width)
     const { checksumType, bytesPerChecksum } = this.options.session
-    const sum = (i: number, digest = this.options.digest) => {
+    // Only the data cells, in key order, feed the digest.
+    const sum = (i: number) => {
       const r = s.range(i, lengths[i]!)
+      const digest = i < k ? this.options.digest : undefined
       return checksumInSlab({ slab: r.slab, dataOffset: r.offset, length: r.length, checksumType, bytesPerChecksum, digest }).then((cs) => { s.checksums[i] = cs })
     }
     const data: Promise<void>[] = []
@@ -232,7 +234,7 @@ export class EcKeyWriter implements KeyWriting {
       codec: this.scheme.codec, k, m: this.scheme.parity,
       data: lengths.slice(0, k).map((_, j) => s.range(j, width)),
       parity: lengths.slice(k).map((_, p) => s.range(k + p, width)),
-    }).then(() => Promise.all(lengths.slice(k).map((_, p) => sum(k + p, undefined))))
+    }).then(() => Promise.all(lengths.slice(k).map((_, p) => sum(k + p))))
     const settled = await Promise.allSettled([...data, parity])
     const failed = settled.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason

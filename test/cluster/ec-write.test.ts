@@ -41,9 +41,9 @@ function schemeOf(replication: string): EcScheme {
 test.before(async () => {
   cluster = await startMiniCluster({ datanodes: 9, overrides: { 'scm.block.sizeBytes': BLOCK } })
   client = cluster.client()
-  await client.createVolume('ec')
-  await client.createBucket('ec', 'rs32', { replication: RS32 })
-  await client.createBucket('ec', 'ratis')
+  await client.createVolume('ecv')
+  await client.createBucket('ecv', 'rs32', { replication: RS32 })
+  await client.createBucket('ecv', 'ratis')
 })
 
 test.after(async () => {
@@ -92,7 +92,7 @@ async function checkGroup(loc: KeyLocation, s: EcScheme, expected: Uint8Array, w
 
 /** Checks a whole key: contiguous groups within capacity, each as checkGroup checks it. */
 async function checkKey(bucket: string, name: string, replication: string, data: Uint8Array, options: { full?: boolean } = {}): Promise<KeyLocation[]> {
-  const info = await client.headKey('ec', bucket, name)
+  const info = await client.headKey('ecv', bucket, name)
   assert.is(info.replication, replication)
   assert.is(info.size, data.length)
   const s = schemeOf(replication)
@@ -118,7 +118,7 @@ for (const replication of [RS32, XOR21]) {
   test(`putKey() with ${replication}: every size around cell, stripe and group ends is laid out as Ozone does`, async () => {
     for (const [name, size] of sizesOf(schemeOf(replication))) {
       const data = randomBytes(size, size + 3)
-      const info = await client.putKey('ec', 'ratis', `${replication}-${name}`, data, { replication })
+      const info = await client.putKey('ecv', 'ratis', `${replication}-${name}`, data, { replication })
       assert.is(info.size, size)
       const locations = await checkKey('ratis', `${replication}-${name}`, replication, data)
       assert.is(locations.length, Math.ceil(size / groupCapacityBytes(schemeOf(replication), BLOCK)), `${name}: group count`)
@@ -131,7 +131,7 @@ test(`putKey() with ${RS63}: a short stripe and two groups`, async () => {
   const s = schemeOf(RS63)
   for (const size of [stripeDataBytes(s) - CELL - 7, groupCapacityBytes(s, BLOCK) + stripeDataBytes(s) + 1]) {
     const data = randomBytes(size, 63)
-    await client.putKey('ec', 'ratis', `rs63-${size}`, data, { replication: RS63 })
+    await client.putKey('ecv', 'ratis', `rs63-${size}`, data, { replication: RS63 })
     await checkKey('ratis', `rs63-${size}`, RS63, data)
   }
 })
@@ -139,7 +139,7 @@ test(`putKey() with ${RS63}: a short stripe and two groups`, async () => {
 test('a bucket\'s EC default applies to its keys; odd-sized streamed writes with park() between them hold no slab', async () => {
   const s = schemeOf(RS32)
   const data = randomBytes(groupCapacityBytes(s, BLOCK) + 2 * CELL + 99, 5)
-  const writer = await client.openKeyWriter('ec', 'rs32', 'streamed', { sizeBytes: data.length })
+  const writer = await client.openKeyWriter('ecv', 'rs32', 'streamed', { sizeBytes: data.length })
   let at = 0
   for (const n of [1, CELL - 2, 12345, 3 * CELL, 777]) {
     await writer.write(data.subarray(at, at + n))
@@ -156,7 +156,7 @@ test('a bucket\'s EC default applies to its keys; odd-sized streamed writes with
 test('the key digest (the S3 ETag) sees an EC key\'s bytes in order', async () => {
   const data = randomBytes(3 * stripeDataBytes(schemeOf(RS32)) + 5555, 9)
   const digest = new KeyDigest(['md5', 'sha256'])
-  await client.putKey('ec', 'rs32', 'digested', data, { digest })
+  await client.putKey('ecv', 'rs32', 'digested', data, { digest })
   const d = await digest.finish()
   assert.is(d.md5!.toString('hex'), createHash('md5').update(data).digest('hex'))
   assert.is(d.sha256!.toString('hex'), createHash('sha256').update(data).digest('hex'))
@@ -168,7 +168,7 @@ test('a datanode stopped mid-write: its group ends at the last stored stripe, la
   const stripe = stripeDataBytes(s)
   const data = randomBytes(2 * groupCapacityBytes(s, BLOCK) + stripe + 4321, 11)
   // The key opened here, to know its first group: the writer fills the preallocated ones in order.
-  const session = await client.om.call<OpenKeyResult>('openKey', { volume: 'ec', bucket: 'rs32', key: 'failover', sizeBytes: data.length })
+  const session = await client.om.call<OpenKeyResult>('openKey', { volume: 'ecv', bucket: 'rs32', key: 'failover', sizeBytes: data.length })
   assert.ok(session.blocks.length > 0, 'the OM preallocates block groups')
   const writer = await client.keyWriterFor(session)
   // One stripe and a half: park() waits for the first stripe's store.

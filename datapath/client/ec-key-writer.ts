@@ -59,6 +59,8 @@ export class EcKeyWriter implements KeyWriting {
   private stored = 0
   private retries = 0
   private closed = false
+  /** abort() was called: a stripe still queued is not stored. */
+  private aborted = false
 
   constructor(private readonly options: EcKeyWriterOptions) {
     const { session } = options
@@ -157,6 +159,7 @@ export class EcKeyWriter implements KeyWriting {
   /** Gives up: the OM drops the open key and deletes what was written. Never throws. */
   async abort(): Promise<void> {
     this.closed = true
+    this.aborted = true
     this.options.digest?.abandon()
     await this.storing.catch(() => {})
     this.releaseFilling()
@@ -243,6 +246,7 @@ export class EcKeyWriter implements KeyWriting {
   /** Stores a coded stripe in the current group (a new one when full), again in a new group after a failure. */
   private async store(s: Stripe): Promise<void> {
     for (;;) {
+      if (this.aborted) throw new O3Error('INTERNAL_ERROR', 'Cannot store an EC stripe: its key was aborted')
       if (this.group !== undefined && this.group.length + s.filled > this.capacity) this.endGroup()
       const g = this.group ??= { alloc: await this.nextGroup(), length: 0 }
       assert(g.length % stripeDataBytes(this.scheme) === 0, 'stripes start at a stripe boundary of their group')

@@ -23,6 +23,7 @@ import { parseReplication, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { KeyDigest } from '../../datapath/client/index.ts'
 import { createCodec } from '../../wasm/index.ts'
+import { errorCode } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const CELL = 512 * KiB
@@ -151,6 +152,22 @@ test('a bucket\'s EC default applies to its keys; odd-sized streamed writes with
   await writer.close()
   await checkKey('rs32', 'streamed', RS32, data)
   assert.is(client.slabs.inUse, 0)
+})
+
+test('park() then close() with a short stripe pending; abort() leaves no key and no slab held', async () => {
+  const data = randomBytes(CELL + 1000, 4)
+  const writer = await client.openKeyWriter('ecv', 'rs32', 'parked-tail')
+  await writer.write(data)
+  await writer.park()
+  assert.is(client.slabs.inUse, 0)
+  await writer.close()
+  await checkKey('rs32', 'parked-tail', RS32, data)
+
+  const dropped = await client.openKeyWriter('ecv', 'rs32', 'dropped')
+  await dropped.write(randomBytes(2 * stripeDataBytes(schemeOf(RS32)) + 5, 5))
+  await dropped.abort()
+  assert.is(client.slabs.inUse, 0)
+  assert.is(await errorCode(client.headKey('ecv', 'rs32', 'dropped')), 'KEY_NOT_FOUND')
 })
 
 test('the key digest (the S3 ETag) sees an EC key\'s bytes in order', async () => {

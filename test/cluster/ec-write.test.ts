@@ -154,6 +154,14 @@ test('a bucket\'s EC default applies to its keys; odd-sized streamed writes with
   assert.is(client.slabs.inUse, 0)
 })
 
+test('a client whose chunks are smaller than a cell writes from slabs of the writer\'s own, not the shared ones', async () => {
+  const small = cluster.client({ chunkSizeBytes: 64 * KiB })
+  const data = randomBytes(stripeDataBytes(schemeOf(RS32)) + CELL + 3, 6)
+  await small.putKey('ecv', 'rs32', 'small-chunks', data)
+  assert.is(small.slabs.madeCount, 0, 'no shared slab made')
+  await checkKey('rs32', 'small-chunks', RS32, data)
+})
+
 test('park() then close() with a short stripe pending; abort() leaves no key and no slab held', async () => {
   const data = randomBytes(CELL + 1000, 4)
   const writer = await client.openKeyWriter('ecv', 'rs32', 'parked-tail')

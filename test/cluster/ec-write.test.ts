@@ -115,7 +115,7 @@ function sizesOf(s: EcScheme): [string, number][] {
   return [['0', 0], ['1', 1], ['cell-1', c - 1], ['cell', c], ['cell+1', c + 1], ['stripe-1', stripe - 1], ['stripe', stripe], ['stripe+1', stripe + 1], ['2 groups+', 2 * group + c + 12345]]
 }
 
-for (const replication of [RS32, XOR21]) {
+for (const replication of [RS32, XOR21, RS63]) {
   test(`putKey() with ${replication}: every size around cell, stripe and group ends is laid out as Ozone does`, async () => {
     for (const [name, size] of sizesOf(schemeOf(replication))) {
       const data = randomBytes(size, size + 3)
@@ -127,15 +127,6 @@ for (const replication of [RS32, XOR21]) {
     assert.is(client.slabs.inUse, 0)
   })
 }
-
-test(`putKey() with ${RS63}: a short stripe and two groups`, async () => {
-  const s = schemeOf(RS63)
-  for (const size of [stripeDataBytes(s) - CELL - 7, groupCapacityBytes(s, BLOCK) + stripeDataBytes(s) + 1]) {
-    const data = randomBytes(size, 63)
-    await client.putKey('ecv', 'ratis', `rs63-${size}`, data, { replication: RS63 })
-    await checkKey('ratis', `rs63-${size}`, RS63, data)
-  }
-})
 
 test('a bucket\'s EC default applies to its keys; odd-sized streamed writes with park() between them hold no slab', async () => {
   const s = schemeOf(RS32)

@@ -39,6 +39,9 @@ export interface ReplicationConfig {
 const EC_PATTERN = /^EC\/(rs|xor)-(\d+)-(\d+)-(\d+)k$/
 /** Replicas of an EC block group at most (the codec's shard limit, wasm/limits.ts SHARDS_MAX). */
 export const EC_REPLICAS_MAX = 32
+/** EC cell sizes: any multiple of 4k up to 4096k (Ozone's names use 1024k; small cells keep tests fast). */
+const EC_CELL_KIB_MIN = 4
+const EC_CELL_KIB_MAX = 4096
 
 export function parseReplication(text: string): ReplicationConfig {
   const t = text.trim().toUpperCase()
@@ -47,7 +50,9 @@ export function parseReplication(text: string): ReplicationConfig {
   const m = EC_PATTERN.exec(text.trim())
   if (m) {
     const cellKiB = Number(m[4])
-    if (![512, 1024, 2048, 4096].includes(cellKiB)) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: cell size must be 512k, 1024k, 2048k or 4096k`)
+    if (cellKiB < EC_CELL_KIB_MIN || cellKiB > EC_CELL_KIB_MAX || cellKiB % EC_CELL_KIB_MIN !== 0) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: cell size must be a multiple of ${EC_CELL_KIB_MIN}k from ${EC_CELL_KIB_MIN}k to ${EC_CELL_KIB_MAX}k`)
+    }
     const data = Number(m[2]), parity = Number(m[3])
     // What the codec can do (wasm/index.ts createCodec): 1 <= k, 1 <= m, k + m <= 32, XOR with one parity.
     if (data < 1 || parity < 1 || data + parity > EC_REPLICAS_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: data and parity must be at least 1 and add up to at most ${EC_REPLICAS_MAX}`)

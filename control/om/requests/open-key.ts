@@ -31,6 +31,7 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       const bucket = bucketOf(ctx.tables(), volume, bucketName)
       const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication)
       const replication = formatReplication(parsed)
+      checkEcCell(parsed, ctx.config['client.bytesPerChecksum'])
       const metadata = checkMetadata(a.metadata)
       const blockSizeBytes = ctx.config['scm.block.sizeBytes']
       const size = a.sizeBytes === undefined || a.sizeBytes === null ? 0 : parseId<number>(a.sizeBytes, 'sizeBytes')
@@ -53,6 +54,12 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       return { clientId: info.clientId, replication: info.replication, checksumType: info.checksumType, bytesPerChecksum: info.bytesPerChecksum, blockSizeBytes: info.blockSizeBytes, blocks: info.allocated }
     },
   }
+}
+
+/** An EC cell is written as one chunk, checksummed per bytesPerChecksum: a cell must be whole checksum windows. */
+export function checkEcCell(r: ReplicationConfig, bytesPerChecksum: number): void {
+  if (r.type !== 'EC' || r.ec === undefined || r.ec.cellSizeBytes % bytesPerChecksum === 0) return
+  throw new O3Error('INVALID_ARGUMENT', `Cannot write with ${formatReplication(r)}: its cell size (${r.ec.cellSizeBytes} bytes) is not a multiple of bytesPerChecksum (${bytesPerChecksum})`)
 }
 
 /** Key bytes one allocated block holds at most: a block, or an EC block group's capacity (core/ec-layout.ts). */

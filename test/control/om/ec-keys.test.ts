@@ -9,8 +9,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../../../core/config.ts'
 import { groupCapacityBytes } from '../../../core/ec-layout.ts'
+import { O3Error } from '../../../core/errors.ts'
 import type { KeyInfo, OpenKeyResult } from '../../../core/om-wire.ts'
-import { parseReplication, type ContainerLocation, type DatanodeId, type Pipeline, type PipelineId } from '../../../core/wire.ts'
+import { formatReplication, parseReplication, type ContainerLocation, type DatanodeId, type Pipeline, type PipelineId } from '../../../core/wire.ts'
 import { refreshPipeline } from '../../../control/om/locations.ts'
 import { errorCode } from '../../helpers.ts'
 import { OmReplicas } from './replicas.ts'
@@ -30,9 +31,20 @@ test.after(om.close)
 test('createBucket takes an EC default replication, and refuses schemes the codec cannot run', async () => {
   assert.is((await run('createBucket', { volume: 'vol', bucket: 'ecb', replication: RS32 }) as { replication: string }).replication, RS32)
   assert.is((await run('createBucket', { volume: 'vol', bucket: 'ratis', replication: 'RATIS/THREE' }) as { replication: string }).replication, 'RATIS/THREE')
-  for (const bad of ['EC/rs-3-0-1024k', 'EC/xor-2-2-1024k', 'EC/rs-30-3-1024k', 'EC/rs-3-2-1000k', 'EC/lrc-3-2-1024k']) {
+  for (const bad of ['EC/rs-3-0-1024k', 'EC/xor-2-2-1024k', 'EC/rs-30-3-1024k', 'EC/rs-3-2-1026k', 'EC/rs-3-2-8192k', 'EC/rs-3-2-0k', 'EC/lrc-3-2-1024k']) {
     assert.is(await errorCode(run('createBucket', { volume: 'vol', bucket: 'bad', replication: bad })), 'INVALID_ARGUMENT', bad)
   }
+})
+
+test('cell sizes: any multiple of 4k up to 4096k parses and round-trips; a cell that is not whole checksum windows is refused clearly', async () => {
+  for (const r of ['EC/rs-3-2-4k', 'EC/rs-3-2-64k', 'EC/rs-6-3-1024k', 'EC/xor-2-1-4096k']) assert.is(formatReplication(parseReplication(r)), r)
+  assert.is(parseReplication('EC/rs-3-2-64k').ec!.cellSizeBytes, 64 * 1024)
+  assert.is((await run('createBucket', { volume: 'vol', bucket: 'small-cells', replication: 'EC/rs-3-2-64k' }) as { replication: string }).replication, 'EC/rs-3-2-64k')
+  // The default bytesPerChecksum is 16 KiB: a 4k or 20k cell is not whole windows.
+  const err = await run('createBucket', { volume: 'vol', bucket: 'tiny', replication: 'EC/rs-3-2-20k' }).then(() => undefined, (e: unknown) => e as O3Error)
+  assert.is(err?.code, 'INVALID_ARGUMENT')
+  assert.is(err?.message, 'Cannot write with EC/rs-3-2-20k: its cell size (20480 bytes) is not a multiple of bytesPerChecksum (16384)')
+  assert.is(await errorCode(run('openKey', { volume: 'vol', bucket: 'ratis', key: 'tiny', replication: 'EC/rs-3-2-4k' })), 'INVALID_ARGUMENT')
 })
 
 test('openKey in an EC bucket returns EC blocks, preallocated by group capacity (k blocks of key bytes each)', async () => {

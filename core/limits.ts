@@ -265,6 +265,12 @@ export const CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX = 64 * MiB
 export const CONTAINER_COPY_READ_BYTES = 1 * MiB
 export const CONTAINER_FILE_BYTES_MAX = 64 * KiB
 
+/** A datanode's listBlocks answers at most this many blocks of a container per call (the EC
+ *  reconstruction coordinator pages on): about 60 bytes of JSON each, 600 KB a page. */
+export const DATANODE_LIST_BLOCKS_MAX = 10_000
+/** The largest EC replica index a datanode takes: k + m of the widest scheme the codec codes (wasm/ SHARDS_MAX). */
+export const EC_REPLICA_INDEX_MAX = 32
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: datanodes one decommission, maintenance or recommission request names. */

@@ -124,10 +124,10 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
       const step = planner.peek()
       if (step === undefined) return
       // One step at least; then a window of pieces (each holding a pooled buffer), and a
-      // stripe or two (each its own slab, which its pieces are views of).
+      // stripe or two (each its own buffers and slab).
       if (queue.length > 0) {
         if (step.kind === 'stripe' && queue.filter((r) => r.step.kind === 'stripe').length >= CLIENT_EC_DEGRADED_STRIPES_MAX) return
-        const windowMax = step.kind === 'cell' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
+        const windowMax = step.kind === 'cell' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
         if (step.kind !== 'stripe' && queue.filter((r) => r.step.kind !== 'stripe').length >= windowMax) return
       }
       planner.take()
@@ -167,8 +167,8 @@ function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffe
       })()
     }
     case 'stripe':
-      // Views of the stripe's own slab, not pooled: a stripe waiting for a pooled buffer per
-      // piece while holding some could wait for good with other readers doing the same.
+      // Buffers of its own, not pooled: a stripe waiting for a pooled buffer per piece while
+      // holding some could wait for good beside other readers doing the same.
       return step.group.readStripe(step.pieces)
   }
 }

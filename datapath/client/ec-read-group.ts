@@ -78,11 +78,12 @@ export class EcGroupRead {
 
   /**
    * The `pieces` (of one stripe, in key order) from k of the stripe's cells, data cells first:
-   * reads the window of the cells the pieces span from each source in parallel into one
-   * shared slab (zero-padded, as the parity was computed), rebuilds the cells not read with
-   * runEcReconstruct, and copies each piece into `outs[i]` (a pooled buffer it then holds) or
-   * returns it as a view of the slab (a buffer of its own). A source that fails is remembered
-   * and another taken; fewer than k: UNAVAILABLE naming the group.
+   * reads the window of the cells the pieces span from each source in parallel, copies them
+   * into one shared slab (zero-padded, as the parity was computed), and rebuilds the cells not
+   * read with runEcReconstruct. A piece of a cell that was read is a view of that read's
+   * buffer; a rebuilt one is copied out of the slab (which no piece keeps) into `outs[i]` (a
+   * pooled buffer it then holds) or a buffer of its own. A source that fails is remembered and
+   * another taken; fewer than k: UNAVAILABLE naming the group.
    */
   async readStripe(pieces: CellPiece[], outs: ArrayBuffer[] = []): Promise<Uint8Array[]> {
     assert(pieces.length > 0, 'a stripe read serves at least one piece')
@@ -98,39 +99,47 @@ export class EcGroupRead {
     const to = Math.max(...pieces.map((p) => p.replicaOffset - cellStart + p.length))
     assert(to <= lengths[0]!, 'a piece ends inside its stripe')
     const w = to - from
-    const slab = new SharedArrayBuffer(n * w)
-    const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab, offset: i * w, length: w }))
     // A data cell with no bytes in the window is zeros, known without a read.
-    const sources = new Set<number>()
-    for (let i = 0; i < k; i++) if (lengths[i]! <= from) sources.add(i)
+    const read = new Map<number, Uint8Array>()
+    let zeros = 0
+    for (let i = 0; i < k; i++) if (lengths[i]! <= from) zeros++
     const wanted = new Set(pieces.map((p) => p.replicaIndex - 1))
     const candidates = [...Array(n).keys()]
-      .filter((i) => !sources.has(i) && !this.failed.has(i + 1))
+      .filter((i) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1))
       .sort((a, b) => rank(a) - rank(b))
     function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
-    while (sources.size < k) {
-      const batch = candidates.splice(0, k - sources.size)
-      if (batch.length === 0) throw this.tooFew(stripe, sources.size)
+    while (zeros + read.size < k) {
+      const batch = candidates.splice(0, k - zeros - read.size)
+      if (batch.length === 0) throw this.tooFew(stripe, zeros + read.size)
       await Promise.all(batch.map(async (i) => {
         const length = Math.min(to, lengths[i]!) - from
         try {
           const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length)
           const at = cellStart + from - r.dataOffset
-          new Uint8Array(slab, i * w, length).set(r.data.subarray(at, at + length))
-          sources.add(i)
+          read.set(i, r.data.subarray(at, at + length))
         } catch (err) {
           this.fail(i + 1, err)
         }
       }))
     }
-    const missing = [...Array(n).keys()].filter((i) => !sources.has(i))
-    if ([...wanted].some((i) => !sources.has(i))) await runEcReconstruct({ codec: s.codec, k, m: s.parity, shards, missing })
+    const lost = [...wanted].filter((i) => !read.has(i))
+    let slab: SharedArrayBuffer | undefined
+    if (lost.length > 0) {
+      slab = new SharedArrayBuffer(n * w)
+      for (const [i, data] of read) new Uint8Array(slab, i * w, data.length).set(data)
+      const missing = [...Array(n).keys()].filter((i) => !read.has(i) && !(i < k && lengths[i]! <= from))
+      const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab: slab!, offset: i * w, length: w }))
+      await runEcReconstruct({ codec: s.codec, k, m: s.parity, shards, missing })
+    }
     return pieces.map((p, j) => {
-      const cell = new Uint8Array(slab, (p.replicaIndex - 1) * w + (p.replicaOffset - cellStart - from), p.length)
+      const i = p.replicaIndex - 1
+      const at = p.replicaOffset - cellStart - from
+      const data = read.get(i)
+      const piece = data !== undefined ? data.subarray(at, at + p.length) : new Uint8Array(slab!, i * w + at, p.length)
       const out = outs[j]
-      if (out === undefined) return cell
-      const copy = new Uint8Array(out, 0, p.length)
-      copy.set(cell)
+      if (out === undefined && data !== undefined) return piece
+      const copy = out === undefined ? new Uint8Array(p.length) : new Uint8Array(out, 0, p.length)
+      copy.set(piece)
       return copy
     })
   }

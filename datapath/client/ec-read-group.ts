@@ -13,7 +13,7 @@ import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type KeyLocation } from '../../core/wire.ts'
 import { runEcReconstruct, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk, type ReadInto } from './datanode-io.ts'
-import { reportCorrupt, takeBackLent } from './key-reader.ts'
+import { reportCorrupt, settleLent, takeBackLent } from './key-reader.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
 export interface Lent {
@@ -61,12 +61,12 @@ export class EcGroupRead {
         this.fail(piece.replicaIndex, err)
       }
     }
-    // The lent buffer as it came back from the worker: the piece's, or the rebuilt piece's.
-    const buffer = lent === undefined ? undefined : takeBackLent(lent.buffers, lent.buffer, into!.buffer)
     if (data !== undefined) {
-      if (buffer !== undefined && data.buffer !== buffer) lent!.buffers.release(buffer)
+      if (lent !== undefined) settleLent(lent.buffers, lent.buffer, into!.buffer, data)
       return data
     }
+    // The lent buffer as it came back from the worker holds the rebuilt piece.
+    const buffer = lent === undefined ? undefined : takeBackLent(lent.buffers, lent.buffer, into!.buffer)
     try {
       const [rebuilt] = await this.readStripe([piece], buffer === undefined ? [] : [buffer])
       return rebuilt!

@@ -11,7 +11,7 @@ import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { KeyLocation } from '../../core/wire.ts'
 import type { BufferPool } from '../workers/index.ts'
-import { EcGroupRead } from './ec-read-group.ts'
+import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
 import { isEcLocation, readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
 
 /** What one step of the reader serves: one piece, or the pieces of a stripe read around a lost cell. */
@@ -30,6 +30,7 @@ interface Span {
 
 function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyReaderOptions['scm']): Generator<Span> {
   const end = range.offset + range.length
+  const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum)
   for (const location of key.locations) {
     const from = Math.max(range.offset, location.offset)
     const to = Math.min(end, location.offset + location.length)
@@ -40,7 +41,7 @@ function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyRe
       yield { location, pieces }
       continue
     }
-    const group = new EcGroupRead(location, scm)
+    const group = new EcGroupRead(location, scm, slabs)
     const pieces: CellPiece[] = []
     for (const p of cellPieces(group.scheme, location.length, from - location.offset, to - from)) {
       for (let d = 0; d < p.length; d += requestBytes) {
@@ -167,8 +168,8 @@ function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffe
       })()
     }
     case 'stripe':
-      // Buffers of its own, not pooled: a stripe waiting for a pooled buffer per piece while
-      // holding some could wait for good beside other readers doing the same.
-      return step.group.readStripe(step.pieces)
+      // Pooled buffers only when free at once: a stripe waiting for a pooled buffer per piece
+      // while holding some could wait for good beside other readers doing the same.
+      return step.group.readStripe(step.pieces, [], buffers)
   }
 }

@@ -3,15 +3,17 @@
  * ECBlockReconstructedStripeInputStream): a piece of a data cell straight from its replica, or,
  * once a replica failed, the pieces of a stripe from any k of its k + m cells, the lost ones
  * rebuilt in the worker pool. Remembers the replicas that failed, so that the rest of the group
- * goes around them. Holds no buffer past a call: a degraded read's stripe is its own.
+ * goes around them.
  */
 import { assert } from '../../core/assert.ts'
+import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
-import { parseReplication, type KeyLocation } from '../../core/wire.ts'
-import { runEcReconstruct, type BufferPool, type SlabRange } from '../workers/index.ts'
+import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
+import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk, type ReadInto } from './datanode-io.ts'
 import { reportCorrupt, settleLent, takeBackLent } from './key-reader.ts'
 
@@ -21,12 +23,34 @@ export interface Lent {
   buffer: ArrayBuffer
 }
 
+/**
+ * The slabs a reader rebuilds stripes in, one slot per cell (a cell, the checksum windows a
+ * range read may start and end in, and the checksums that follow): made when first needed,
+ * at most CLIENT_EC_DEGRADED_STRIPES_MAX per scheme, reused, dropped with the reader.
+ */
+export class StripeSlabs {
+  private readonly pools = new Map<string, SlabPool>()
+
+  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number) {}
+
+  async acquire(s: EcScheme): Promise<{ slab: SharedArrayBuffer; slotBytes: number; release: () => void }> {
+    const window = Math.max(this.bytesPerChecksum, BYTES_PER_CHECKSUM_MIN)
+    const span = s.cellSizeBytes + 2 * window
+    const slotBytes = span + checksumsLengthBytes(this.checksumType, span, window)
+    const key = `${s.data + s.parity}x${slotBytes}`
+    let pool = this.pools.get(key)
+    if (pool === undefined) this.pools.set(key, pool = new SlabPool((s.data + s.parity) * slotBytes, CLIENT_EC_DEGRADED_STRIPES_MAX))
+    const slab = await pool.acquire(CLIENT_SLAB_WAIT_MS_MAX)
+    return { slab, slotBytes, release: () => pool.release(slab) }
+  }
+}
+
 export class EcGroupRead {
   readonly scheme: EcScheme
   /** Replica indexes (1..k+m) that failed a read, with why: not asked again in this group. */
   readonly failed = new Map<number, string>()
 
-  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined) {
+  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs) {
     const r = parseReplication(location.pipeline.replication)
     if (r.ec === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: ${location.pipeline.replication} is not EC`)
     this.scheme = r.ec
@@ -78,14 +102,15 @@ export class EcGroupRead {
 
   /**
    * The `pieces` (of one stripe, in key order) from k of the stripe's cells, data cells first:
-   * reads the window of the cells the pieces span from each source in parallel, copies them
-   * into one shared slab (zero-padded, as the parity was computed), and rebuilds the cells not
-   * read with runEcReconstruct. A piece of a cell that was read is a view of that read's
-   * buffer; a rebuilt one is copied out of the slab (which no piece keeps) into `outs[i]` (a
-   * pooled buffer it then holds) or a buffer of its own. A source that fails is remembered and
-   * another taken; fewer than k: UNAVAILABLE naming the group.
+   * reads the window of the cells the pieces span from each source in parallel, each into its
+   * slot of one of the reader's stripe slabs (verified there in the pool), zero-pads them as
+   * the parity was computed, and rebuilds the cells not read with runEcReconstruct. Each piece
+   * is copied out of the slab (which is reused) into `outs[j]` (a pooled buffer it then holds),
+   * else a buffer of `buffers` free at once, else a buffer of its own: never one it would wait
+   * for while holding others. A source that fails is remembered and another taken; fewer than
+   * k: UNAVAILABLE naming the group.
    */
-  async readStripe(pieces: CellPiece[], outs: ArrayBuffer[] = []): Promise<Uint8Array[]> {
+  async readStripe(pieces: CellPiece[], outs: ArrayBuffer[] = [], buffers?: BufferPool): Promise<Uint8Array[]> {
     assert(pieces.length > 0, 'a stripe read serves at least one piece')
     const s = this.scheme
     const k = s.data
@@ -99,49 +124,49 @@ export class EcGroupRead {
     const to = Math.max(...pieces.map((p) => p.replicaOffset - cellStart + p.length))
     assert(to <= lengths[0]!, 'a piece ends inside its stripe')
     const w = to - from
-    // A data cell with no bytes in the window is zeros, known without a read.
-    const read = new Map<number, Uint8Array>()
-    let zeros = 0
-    for (let i = 0; i < k; i++) if (lengths[i]! <= from) zeros++
     const wanted = new Set(pieces.map((p) => p.replicaIndex - 1))
-    const candidates = [...Array(n).keys()]
-      .filter((i) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1))
-      .sort((a, b) => rank(a) - rank(b))
-    function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
-    while (zeros + read.size < k) {
-      const batch = candidates.splice(0, k - zeros - read.size)
-      if (batch.length === 0) throw this.tooFew(stripe, zeros + read.size)
-      await Promise.all(batch.map(async (i) => {
-        const length = Math.min(to, lengths[i]!) - from
-        try {
-          const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length)
-          const at = cellStart + from - r.dataOffset
-          read.set(i, r.data.subarray(at, at + length))
-        } catch (err) {
-          this.fail(i + 1, err)
-        }
-      }))
+    const { slab, slotBytes, release } = await this.slabs.acquire(s)
+    try {
+      // Cell i's window at `shards[i]`: where its read landed in slot i, else slot i's start.
+      const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab, offset: i * slotBytes, length: w }))
+      const read = new Set<number>()
+      // A data cell with no bytes in the window is zeros, known without a read.
+      const zeros = [...Array(k).keys()].filter((i) => lengths[i]! <= from)
+      for (const i of zeros) new Uint8Array(slab, i * slotBytes, w).fill(0)
+      const candidates = [...Array(n).keys()]
+        .filter((i) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1))
+        .sort((a, b) => rank(a) - rank(b))
+      function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
+      while (zeros.length + read.size < k) {
+        const batch = candidates.splice(0, k - zeros.length - read.size)
+        if (batch.length === 0) throw this.tooFew(stripe, zeros.length + read.size)
+        await Promise.all(batch.map(async (i) => {
+          const length = Math.min(to, lengths[i]!) - from
+          try {
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes })
+            const data = r.data.subarray(cellStart + from - r.dataOffset)
+            if (data.buffer === slab) shards[i]!.offset = data.byteOffset
+            else new Uint8Array(slab, i * slotBytes, length).set(data.subarray(0, length)) // did not fit the slot
+            // The bytes past a short cell (its checksums, or an earlier stripe's) read as zeros.
+            new Uint8Array(slab, shards[i]!.offset + length, w - length).fill(0)
+            read.add(i)
+          } catch (err) {
+            this.fail(i + 1, err)
+          }
+        }))
+      }
+      const missing = [...Array(n).keys()].filter((i) => !read.has(i) && !zeros.includes(i))
+      if ([...wanted].some((i) => !read.has(i))) await runEcReconstruct({ codec: s.codec, k, m: s.parity, shards, missing })
+      return pieces.map((p, j) => {
+        const cell = shards[p.replicaIndex - 1]!
+        const piece = new Uint8Array(slab, cell.offset + p.replicaOffset - cellStart - from, p.length)
+        const copy = new Uint8Array(outs[j] ?? (p.length <= (buffers?.bufferBytes ?? 0) ? buffers!.tryAcquire() : undefined) ?? new ArrayBuffer(p.length), 0, p.length)
+        copy.set(piece)
+        return copy
+      })
+    } finally {
+      release()
     }
-    const lost = [...wanted].filter((i) => !read.has(i))
-    let slab: SharedArrayBuffer | undefined
-    if (lost.length > 0) {
-      slab = new SharedArrayBuffer(n * w)
-      for (const [i, data] of read) new Uint8Array(slab, i * w, data.length).set(data)
-      const missing = [...Array(n).keys()].filter((i) => !read.has(i) && !(i < k && lengths[i]! <= from))
-      const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab: slab!, offset: i * w, length: w }))
-      await runEcReconstruct({ codec: s.codec, k, m: s.parity, shards, missing })
-    }
-    return pieces.map((p, j) => {
-      const i = p.replicaIndex - 1
-      const at = p.replicaOffset - cellStart - from
-      const data = read.get(i)
-      const piece = data !== undefined ? data.subarray(at, at + p.length) : new Uint8Array(slab!, i * w + at, p.length)
-      const out = outs[j]
-      if (out === undefined && data !== undefined) return piece
-      const copy = out === undefined ? new Uint8Array(p.length) : new Uint8Array(out, 0, p.length)
-      copy.set(piece)
-      return copy
-    })
   }
 
   /** Remembers a replica that failed a read; reports a corrupt one to the SCM, as the replicated reader does. */
@@ -158,3 +183,4 @@ export class EcGroupRead {
     return new O3Error('UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) stripe ${stripe}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
   }
 }
+

@@ -237,7 +237,7 @@ test('a consumer that stops early in a degraded read gets every pooled buffer ba
   }
 })
 
-test('a flipped byte in a stored data cell: the read is right', async () => {
+test('a flipped byte in a stored data cell: the read is right, also when the cell must serve to rebuild another', async () => {
   const { name, data } = keys.find((k) => k.replication === RS && k.data.length === 2 * STRIPE + CELL + 7)!
   const info = await headKey(name)
   const { containerId, localId } = info.locations[0]!.blockId
@@ -248,6 +248,16 @@ test('a flipped byte in a stored data cell: the read is right', async () => {
   assertBytes(await getKey(name), data, 'whole key over a corrupt cell')
   const around = { offset: CELL + CELL / 2 - 3, length: 7 }
   assertBytes(await getKey(name, around), data.subarray(around.offset, around.offset + around.length), 'the corrupt bytes themselves')
+  // Replica 1 down too: the corrupt cell is then a source of the rebuilt stripes, and is found
+  // so where it lands (verified in place in the stripe's slab) and replaced by a parity cell.
+  const first = holderOf(info, 1)
+  await cluster.stopDatanode(first)
+  try {
+    assertBytes(await getKey(name), data, 'whole key, replica 1 down, over a corrupt source cell')
+    assertBytes(await readPooled(info), data, 'pooled, replica 1 down, over a corrupt source cell')
+  } finally {
+    await cluster.startDatanode(first)
+  }
 })
 
 test.run()

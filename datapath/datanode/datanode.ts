@@ -868,13 +868,15 @@ export class Datanode implements PipelineReplica {
     if (args.forward.length > 0) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: an EC write goes to each replica itself, it is not forwarded`)
     const container = this.openContainer({ ...args, replicaIndex })
     this.assertNotDeleted(container, localId, 'write chunk to')
+    const key = blockIdString({ containerId: id, localId })
+    // Writers that never commit (gone mid-key) leave their blocks pending until the container closes: bounded.
+    if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot ${action}: ${DATANODE_PENDING_BLOCKS_MAX} blocks are written here and not committed`)
     const v = this.volumeOf(container)
     const path = blockFile(v.dir, this.clusterId, id, localId)
     const written = await this.writeChunkHere({ args, body, path, packed: false, overwrites: await this.overwrites(v, container, localId, args.offset, path) })
     // Closed, deleted or its block deleted while the bytes landed: recording the chunk would outlive that.
     if (this.containers.get(id) !== container || container.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot ${action}: the container closed meanwhile`)
     this.assertNotDeleted(container, localId, 'write chunk to')
-    const key = blockIdString({ containerId: id, localId })
     const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
     pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: written.checksums })
     this.pending.set(key, pending)

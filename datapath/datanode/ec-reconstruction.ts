@@ -73,7 +73,7 @@ export function parseReconstructCommand(cmd: Record<string, unknown>): Reconstru
 }
 
 /** An index being read: its node and the blocks it listed. */
-interface Reader {
+export interface Reader {
   node: DatanodeDetails
   blocks: Map<number, ListedBlock>
 }
@@ -159,7 +159,7 @@ function holds(s: EcScheme, reader: Reader | undefined, localId: number, length:
  * hold in full (they all agree once the writer's putBlocks reached every replica), and the
  * checksums its chunks were written with.
  */
-function groupOf(cmd: ReconstructCommand, readers: Map<number, Reader>, localId: number): { length: number; checksumType: ChecksumType; bytesPerChecksum: number } {
+export function groupOf(cmd: ReconstructCommand, readers: Map<number, Reader>, localId: number): { length: number; checksumType: ChecksumType; bytesPerChecksum: number } {
   const s = cmd.scheme
   const listed = [...readers.values()].flatMap((r) => r.blocks.get(localId) ?? [])
   const lengths = [...new Set(listed.map((b) => b.blockGroupLength))].sort((x, y) => y - x)

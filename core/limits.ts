@@ -268,8 +268,6 @@ export const DATANODE_LIST_BLOCKS_MAX = 10_000
  *  dropped with a warning: the SCM sends them again on timeout). */
 export const DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX = 2
 export const DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX = 1000
-/** The largest EC replica index a datanode takes: k + m of the widest scheme the codec codes (wasm/ SHARDS_MAX). */
-export const EC_REPLICA_INDEX_MAX = 32
 
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000

@@ -6,7 +6,7 @@
  * one LMDB read; the write path itself stays in datanode.ts.
  */
 import { O3Error } from '../../core/errors.ts'
-import { DATANODE_LIST_BLOCKS_MAX, EC_REPLICA_INDEX_MAX } from '../../core/limits.ts'
+import { DATANODE_LIST_BLOCKS_MAX } from '../../core/limits.ts'
 import { parseId, parseReplication, type ChecksumType, type ContainerId, type LocalId } from '../../core/wire.ts'
 import type { ContainerData, Volume } from './datanode.ts'
 
@@ -29,7 +29,6 @@ export function ecReplicaIndex(replication: string, replicaIndex: unknown, actio
   try { parsed = parseReplication(replication) } catch { parsed = undefined }
   if (parsed?.type !== 'EC' || parsed.ec === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: ${JSON.stringify(replication)} is not an EC replication config`)
   const width = parsed.ec.data + parsed.ec.parity
-  if (width > EC_REPLICA_INDEX_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: ${replication} has ${width} replicas, at most ${EC_REPLICA_INDEX_MAX} are supported`)
   if (typeof replicaIndex !== 'number' || !Number.isInteger(replicaIndex) || replicaIndex < 1 || replicaIndex > width) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: replicaIndex must be an integer in 1..${width} for ${replication}, not ${JSON.stringify(replicaIndex)}`)
   }

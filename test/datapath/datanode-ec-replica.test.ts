@@ -21,8 +21,8 @@ import { errorCode, until } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
 import { ecPutBlock, ecWriteChunk, readReplica, schemeOf, writeGroup, type EcBlock } from './ec-group.ts'
 
-const REPLICATION = 'EC/rs-3-2-512k'
-const CELL = 512 * KiB
+const REPLICATION = 'EC/rs-3-2-64k'
+const CELL = 64 * KiB
 const STRIPE = 3 * CELL
 const CONTAINER = 930_001
 const PIPELINE = 'ec-pipeline-930001'

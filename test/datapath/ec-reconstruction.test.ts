@@ -4,7 +4,7 @@
  * each rebuilt index byte for byte what the writer's codec made, committed with its group
  * length, the replica CLOSED with the right index; a source that cannot be listed or read is
  * replaced by another index; with fewer than k sources nothing is left on the targets.
- * Method: a real in-process cluster (SCM, OM, 7 datanodes). An EC/rs-3-2-512k container is
+ * Method: a real in-process cluster (SCM, OM, 7 datanodes). An EC/rs-3-2-64k container is
  * written to datanodes 1..5 (replica indexes 1..5) as an EC writer does (test/datapath/
  * ec-group.ts: blocks of sizes around cell and stripe boundaries, partial last stripes, an
  * empty one), closed, and two replicas deleted. The command goes to the coordinator through
@@ -21,13 +21,13 @@ import { flipByte } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from '../cluster/mini-cluster.ts'
 import { readReplica, writeGroup, type EcBlock } from './ec-group.ts'
 
-const REPLICATION = 'EC/rs-3-2-512k'
-const CELL = 512 * KiB
+const REPLICATION = 'EC/rs-3-2-64k'
+const CELL = 64 * KiB
 const STRIPE = 3 * CELL
 const CONTAINER = 940_001
 const PIPELINE = 'ec-pipeline-940001'
-/** Around the boundaries: empty, 1, cell +- 1, stripe +- 1, and two stripes with a partial third (two cells and a bit). */
-const SIZES = [0, 1, CELL - 1, CELL + 1, STRIPE - 1, STRIPE, STRIPE + 1, 2 * STRIPE + 2 * CELL + 7]
+/** Around the boundaries: empty, 1, cell +- 1, stripe +- 1, two stripes with a partial third (two cells and a bit), and many stripes. */
+const SIZES = [0, 1, CELL - 1, CELL + 1, STRIPE - 1, STRIPE, STRIPE + 1, 2 * STRIPE + 2 * CELL + 7, 20 * STRIPE + CELL + 100]
 
 const cluster = await startMiniCluster({ datanodes: 7 })
 /** Each datanode's id and address, as at the start (a stopped one keeps them). */

@@ -95,6 +95,9 @@ export async function reconstructContainer(cmd: ReconstructCommand, o: { signal:
   const readers = await listSources(cmd, o.name)
   if (readers.size < s.data) throw new O3Error('UNAVAILABLE', `${what}: ${readers.size} source indexes answered, ${cmd.replication} needs ${s.data}`)
   const localIds = [...new Set([...readers.values()].flatMap((r) => [...r.blocks.keys()]))].sort((x, y) => x - y)
+  // Decided from every source's list before any read: a source dropped later must not make
+  // a block look shorter than it is (its rebuild fails instead).
+  const groups = new Map(localIds.map((localId) => [localId, groupOf(cmd, readers, localId)]))
   const created: EcReplicaRef[] = []
   try {
     for (const t of cmd.targets) {
@@ -104,7 +107,7 @@ export async function reconstructContainer(cmd: ReconstructCommand, o: { signal:
     const stripe = new StripeSlots(s)
     let bytes = 0
     for (const localId of localIds) {
-      const group = groupOf(cmd, readers, localId)
+      const group = groups.get(localId)!
       for (let n = 0; n < stripeCount(s, group.length); n++) {
         if (o.signal.aborted) throw new O3Error('UNAVAILABLE', `${what}: the datanode is stopping`)
         bytes += await rebuildStripe(cmd, readers, stripe, { localId: localId as LocalId, ...group, stripe: n, name: o.name })

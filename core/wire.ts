@@ -27,7 +27,7 @@ export function parseId<T extends number>(value: unknown, what: string): T {
 }
 
 export type ReplicationType = 'RATIS' | 'EC'
-/** RATIS/ONE, RATIS/THREE; EC ones are parsed here so that configs round-trip, and land with EC. */
+/** RATIS/ONE, RATIS/THREE, or EC/<codec>-<k>-<m>-<cell>k (issue 14). */
 export interface ReplicationConfig {
   type: ReplicationType
   /** RATIS: 1 or 3 replicas. */
@@ -37,6 +37,11 @@ export interface ReplicationConfig {
 }
 
 const EC_PATTERN = /^EC\/(rs|xor)-(\d+)-(\d+)-(\d+)k$/
+/** Replicas of an EC block group at most (the codec's shard limit, wasm/limits.ts SHARDS_MAX). */
+export const EC_REPLICAS_MAX = 32
+/** EC cell sizes: any multiple of 4k up to 4096k (Ozone's names use 1024k; small cells keep tests fast). */
+const EC_CELL_KIB_MIN = 4
+const EC_CELL_KIB_MAX = 4096
 
 export function parseReplication(text: string): ReplicationConfig {
   const t = text.trim().toUpperCase()
@@ -45,8 +50,14 @@ export function parseReplication(text: string): ReplicationConfig {
   const m = EC_PATTERN.exec(text.trim())
   if (m) {
     const cellKiB = Number(m[4])
-    if (![512, 1024, 2048, 4096].includes(cellKiB)) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: cell size must be 512k, 1024k, 2048k or 4096k`)
-    return { type: 'EC', factor: Number(m[2]) + Number(m[3]), ec: { codec: m[1] as 'rs' | 'xor', data: Number(m[2]), parity: Number(m[3]), cellSizeBytes: cellKiB * 1024 } }
+    if (cellKiB < EC_CELL_KIB_MIN || cellKiB > EC_CELL_KIB_MAX || cellKiB % EC_CELL_KIB_MIN !== 0) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: cell size must be a multiple of ${EC_CELL_KIB_MIN}k from ${EC_CELL_KIB_MIN}k to ${EC_CELL_KIB_MAX}k`)
+    }
+    const data = Number(m[2]), parity = Number(m[3])
+    // What the codec can do (wasm/index.ts createCodec): 1 <= k, 1 <= m, k + m <= 32, XOR with one parity.
+    if (data < 1 || parity < 1 || data + parity > EC_REPLICAS_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: data and parity must be at least 1 and add up to at most ${EC_REPLICAS_MAX}`)
+    if (m[1] === 'xor' && parity !== 1) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: xor has exactly one parity replica`)
+    return { type: 'EC', factor: data + parity, ec: { codec: m[1] as 'rs' | 'xor', data, parity, cellSizeBytes: cellKiB * 1024 } }
   }
   throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: expected RATIS/ONE, RATIS/THREE or EC/<codec>-<k>-<m>-<cell>k`)
 }
@@ -56,9 +67,9 @@ export function formatReplication(r: ReplicationConfig): string {
   return r.factor === 1 ? 'RATIS/ONE' : 'RATIS/THREE'
 }
 
-/** Replicated (RATIS) configs are what the datapath writes today; EC keys need the EC write path. */
-export function assertWritable(r: ReplicationConfig): void {
-  if (r.type !== 'RATIS') throw new O3Error('INVALID_ARGUMENT', `Cannot write with ${formatReplication(r)}: erasure-coded writes are not available in this build`)
+/** Is this replication string an erasure-coded one (`EC/...`)? */
+export function isEcReplication(replication: string): boolean {
+  return replication.startsWith('EC/')
 }
 
 export interface DatanodeDetails {
@@ -108,6 +119,13 @@ export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'D
 export interface AllocatedBlock {
   blockId: BlockId
   pipeline: Pipeline
+}
+
+/** A container as the SCM's getContainerLocations answers: its pipeline, and its replicas (EC: each with its index, 1..k+m). */
+export interface ContainerLocation {
+  state: ContainerState
+  pipeline: Pipeline | null
+  replicas: (DatanodeDetails & { state: ContainerState; replicaIndex: number })[]
 }
 
 /** What a writer excludes when it asks for another block after a failure (Ozone's ExcludeList). */

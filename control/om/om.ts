@@ -16,7 +16,7 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import { parseId, type AllocatedBlock, type ContainerId, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
+import { parseId, type AllocatedBlock, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
@@ -26,13 +26,14 @@ import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
 import { keyOf } from './requests/keys.ts'
+import { refreshPipeline } from './locations.ts'
 import { checkUser } from './requests/s3-secrets.ts'
 import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntry, type OmTables } from './tables.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
 const LOCATION_CACHE_COUNT_MAX = 100_000
 
-type Locations = Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }>
+type Locations = Record<string, ContainerLocation>
 
 export interface OmOptions {
   config: O3Config
@@ -329,13 +330,6 @@ async function lookupPart<T>(run: () => Promise<T>): Promise<LookupPart<T>> {
   }
 }
 
-function refreshPipeline(recorded: Pipeline, found: Locations[string] | undefined): Pipeline {
-  if (found === undefined) return recorded
-  if (found.state === 'OPEN' && found.pipeline !== null) return found.pipeline
-  const healthy = found.replicas.filter((r) => r.state !== 'UNHEALTHY').map((r) => ({ id: r.id, address: r.address }))
-  const fallback = found.pipeline?.nodes ?? recorded.nodes
-  return { ...recorded, nodes: healthy.length > 0 ? healthy : fallback }
-}
 
 
 /** An S3OpenIntent as it came off the wire; names are checked again by openKey. */

@@ -7,7 +7,7 @@
  */
 import { O3Error } from '../../core/errors.ts'
 import { PIPELINE_ALLOCATED_MS_MAX, PIPELINE_REPORTS_MAX } from '../../core/limits.ts'
-import type { DatanodeDetails, DatanodeId, Pipeline, PipelineId, PipelineReport } from '../../core/wire.ts'
+import { isEcReplication, type DatanodeDetails, type DatanodeId, type Pipeline, type PipelineId, type PipelineReport } from '../../core/wire.ts'
 import { isDatanodeId } from './nodes.ts'
 import type { PipelineRecord } from './tables.ts'
 
@@ -114,6 +114,8 @@ export function pipelineCommands(h: HeartbeatPipelines): PipelineCommand[] {
   const reported = new Set(h.reports.map((r) => r.pipelineId))
   for (const p of h.pipelines.values()) {
     if (p.state === 'CLOSED' || !p.nodes.some((n) => n.id === h.node)) continue
+    // An EC pipeline has no group: the client writes each replica directly (issue 14).
+    if (isEcReplication(p.replication)) continue
     // A group that runs is told again only when its members' addresses changed since (a
     // datanode back on another port, or an SCM that never told it).
     if (reported.has(p.id) && (h.toldAddresses === undefined || h.toldAddresses(p.id) === memberAddresses(p))) continue

@@ -20,9 +20,9 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import {
-  formatReplication, parseId, parseReplication, assertWritable,
-  type AllocatedBlock, type BlockId, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId,
-  type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport,
+  formatReplication, parseId, parseReplication,
+  type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
+  type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
@@ -33,6 +33,7 @@ import {
   everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
   type PipelineCommand,
 } from './pipeline-groups.ts'
+import { chooseEcPipeline } from './ec-pipelines.ts'
 import { planAround, planPipelines } from './pipelines.ts'
 import { ReplicationManager, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
 import { replicateCommand } from './replicate-container.ts'
@@ -63,6 +64,8 @@ export interface ContainerReplicaReport {
   blockCount: number
   /** The replica's block commit sequence id (the highest log index of a putBlock it committed). */
   bcsid: number
+  /** EC: the replica's index in its block groups, 1..k+m; 0 or absent for RATIS (issue 14). */
+  replicaIndex?: number
 }
 
 /** A replica as its datanode last reported it (this SCM's own view, not replicated). */
@@ -484,7 +487,6 @@ export class StorageContainerManager {
   private async allocateBlock(a: { replication?: unknown; sizeBytes?: unknown; count?: unknown; excludeList?: Partial<ExcludeList> }): Promise<AllocatedBlock[]> {
     if (this.inSafeMode) throw new O3Error('SAFE_MODE', `Cannot allocate blocks: SCM is in safemode (${this.healthyNodes().length}/${this.config['scm.safemode.minDatanodes']} datanodes registered)`)
     const parsed = parseReplication(String(a.replication ?? 'RATIS/THREE'))
-    assertWritable(parsed)
     const replication = formatReplication(parsed)
     const size = a.sizeBytes === undefined ? this.config['scm.block.sizeBytes'] : parseId<number>(a.sizeBytes, 'sizeBytes')
     const count = a.count === undefined ? 1 : parseId<number>(a.count, 'count')
@@ -494,6 +496,7 @@ export class StorageContainerManager {
       containers: new Set((a.excludeList?.containers ?? []) as ContainerId[]),
       pipelines: new Set((a.excludeList?.pipelines ?? []) as PipelineId[]),
     }
+    if (parsed.type === 'EC') return this.allocateOn(await this.ecPipelineFor(replication, parsed, exclude), exclude.containers, size, count)
     let healthy = new Set(this.healthyNodes())
     const fits = (p: Pipeline) => p.replication === replication && !exclude.pipelines.has(p.id)
       && p.nodes.every((n) => healthy.has(n.id) && !exclude.datanodes.has(n.id))
@@ -530,13 +533,46 @@ export class StorageContainerManager {
       }
     }
     if (candidates.length === 0) throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes (${healthy.size} healthy, ${exclude.datanodes.size} excluded)`)
-    const pipeline = candidates[this.roundRobin++ % candidates.length]
-    const container = await this.openContainerFor(pipeline, exclude.containers)
+    return this.allocateOn(candidates[this.roundRobin++ % candidates.length], exclude.containers, size, count)
+  }
+
+  /** `count` blocks in the pipeline's open container (a new one if none, or it is excluded). */
+  private async allocateOn(pipeline: Pipeline, excluded: Set<ContainerId>, size: number, count: number): Promise<AllocatedBlock[]> {
+    const container = await this.openContainerFor(pipeline, excluded)
     const first = await this.reserve('localId', count)
     this.allocatedBytes.set(container, (this.allocatedBytes.get(container) ?? 0) + size * count)
     const blocks: AllocatedBlock[] = []
     for (let i = 0; i < count; i++) blocks.push({ blockId: { containerId: container, localId: (first + i) as LocalId }, pipeline: this.resolve(pipeline) })
     return blocks
+  }
+
+  /** Leader: EC pipelines being added per replication, so that concurrent allocations add one, not one each. */
+  private readonly addingEc = new Map<string, Promise<PipelineRecord>>()
+
+  /**
+   * An EC allocation's pipeline (ec-pipelines.ts): an open one reused, else a new one on
+   * k + m distinct usable nodes, OPEN at once through the log (no Raft group to form, no
+   * createPipeline to its members: EC replicas are written directly by the client).
+   */
+  private async ecPipelineFor(replication: string, parsed: ReplicationConfig, exclude: { datanodes: Set<DatanodeId>; pipelines: Set<PipelineId>; containers: Set<ContainerId> }): Promise<Pipeline> {
+    for (let waited = 0; ; waited++) {
+      const choice = chooseEcPipeline({
+        replication, parsed, usable: this.healthyNodes(), live: this.livePipelines(), exclude,
+        openContainerOf: (id) => { const c = this.openContainerOf.get(id); return c !== undefined && this.tables.containers.get(c)?.state === 'OPEN' ? c : undefined },
+      })
+      if ('reuse' in choice) return choice.reuse[this.roundRobin++ % choice.reuse.length]
+      const running = this.addingEc.get(replication)
+      if (running !== undefined && waited < 2) { await running.catch(() => undefined); continue }
+      const adding = this.ha.submit('addPipeline', { replication, nodes: choice.create.map((id) => this.details(id)), state: 'OPEN' }) as Promise<PipelineRecord>
+      this.addingEc.set(replication, adding)
+      try {
+        const p = await adding
+        log.info(`SCM: created pipeline ${p.id} ${replication} OPEN on ${p.nodes.map((n) => n.id).join(',')} (replica indexes 1..${p.nodes.length})`)
+        return p
+      } finally {
+        if (this.addingEc.get(replication) === adding) this.addingEc.delete(replication)
+      }
+    }
   }
 
   /** Resolves at the next pipeline state change this leader makes, or after `timeoutMs`. */
@@ -626,7 +662,9 @@ export class StorageContainerManager {
       if (replicas === undefined) this.replicas.set(c.id, (replicas = new Map()))
       const isNew = !replicas.has(dn)
       const bcsid = Number.isSafeInteger(r.bcsid) ? r.bcsid : 0
-      replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), bcsid, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now })
+      // A datanode from before issue 14 sends no index: a RATIS replica's is 0.
+      const replicaIndex = typeof r.replicaIndex === 'number' && Number.isSafeInteger(r.replicaIndex) && r.replicaIndex >= 0 ? r.replicaIndex : 0
+      replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), bcsid, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now, replicaIndex })
       if (!this.ha.isLeader()) continue
       if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn)
       if (isNew) this.background(`adding ${dn} to the block deletions of container ${c.id}`, this.addDeleteHolder(c, dn))
@@ -700,7 +738,7 @@ export class StorageContainerManager {
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
     await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: a.datanodeId })
     const replicas = this.replicas.get(id) ?? new Map<DatanodeId, ReplicaRecord>()
-    replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { bcsid: 0, usedBytes: 0, blockCount: 0, reportedAtMs: Date.now() }), state: 'UNHEALTHY' })
+    replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { bcsid: 0, usedBytes: 0, blockCount: 0, reportedAtMs: Date.now(), replicaIndex: 0 }), state: 'UNHEALTHY' })
     this.replicas.set(id, replicas)
     log.warn(`SCM: replica of container ${id} on ${a.datanodeId} reported corrupt (block ${String(a.localId)}), marked UNHEALTHY`)
     return { state: 'UNHEALTHY' }
@@ -844,9 +882,9 @@ export class StorageContainerManager {
     return [...(this.replicas.get(c) ?? new Map<DatanodeId, ReplicaRecord>())]
   }
 
-  private getContainerLocations(a: { containerIds?: unknown }): Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }> {
+  private getContainerLocations(a: { containerIds?: unknown }): Record<string, ContainerLocation> {
     if (!Array.isArray(a.containerIds)) throw new O3Error('INVALID_ARGUMENT', 'Cannot look up containers: containerIds must be an array')
-    const out: Record<string, { state: ContainerState; pipeline: Pipeline | null; replicas: (DatanodeDetails & { state: ContainerState })[] }> = {}
+    const out: Record<string, ContainerLocation> = {}
     for (const raw of a.containerIds) {
       const id = parseId<ContainerId>(raw, 'containerId')
       const c = this.tables.containers.get(id)
@@ -856,7 +894,7 @@ export class StorageContainerManager {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
         // Replicas known corrupt come last: a reader tries them only when nothing else answers.
-        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state }))
+        replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state, replicaIndex: r.replicaIndex }))
           .sort((x, y) => Number(x.state === 'UNHEALTHY') - Number(y.state === 'UNHEALTHY')),
       }
     }

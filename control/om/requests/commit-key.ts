@@ -8,13 +8,13 @@
  * here, in apply, so that of writers racing for a quota's last bytes only those that fit win.
  */
 import { O3Error } from '../../../core/errors.ts'
-import { blockIdString, parseId, type BlockId, type KeyLocation } from '../../../core/wire.ts'
+import { blockIdString, parseId, parseReplication, type BlockId, type KeyLocation } from '../../../core/wire.ts'
 import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
 import { keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
-import { checkMetadata } from './open-key.ts'
+import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
 
 type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown }
 type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; ifNotExists: boolean; nowMs: number }
@@ -41,11 +41,12 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
       if (open === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${p.clientId} not found (expired, committed or aborted)`)
       const allocated = new Map(open.allocated.map((b) => [blockIdString(b.blockId), b]))
       const locations: KeyLocation[] = []
+      const capacity = keyBytesPerBlock(parseReplication(open.replication), open.blockSizeBytes)
       let offset = 0
       for (const { blockId, length } of p.blocks) {
         const block = allocated.get(blockIdString(blockId))
         if (block === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${open.name}: block ${blockIdString(blockId)} was not allocated to it`)
-        if (length > open.blockSizeBytes) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${open.name}: block ${blockIdString(blockId)} longer than a block`)
+        if (length > capacity) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${open.name}: block ${blockIdString(blockId)} holds ${length} bytes, more than the ${capacity} a ${open.replication} block holds`)
         if (length === 0) continue
         locations.push({ blockId, offset, length, pipeline: block.pipeline })
         offset += length

@@ -12,6 +12,7 @@ import { checkBucketName, checkVolumeName } from '../names.ts'
 import { bucketQuotaSum, checkQuota, checkVolumeNamespace, checkVolumeSpace, QUOTA_RESET, volumeWithUsage } from '../quota.ts'
 import { volumeOf } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
+import { checkEcCell } from './open-key.ts'
 
 type Args = { volume?: unknown; bucket?: unknown; owner?: unknown; replication?: unknown; checksumType?: unknown; quotaBytes?: unknown; quotaNamespace?: unknown }
 /** The bucket as decided, but its owner: the volume's unless given, read in apply. */
@@ -23,7 +24,9 @@ export function createBucket(ctx: OmRequestContext): ReplicatedRequest<Args, Pay
     prepare: (a) => {
       const volume = checkVolumeName(a.volume)
       const name = checkBucketName(a.bucket)
-      const replication = formatReplication(parseReplication(typeof a.replication === 'string' ? a.replication : ctx.config['client.replication']))
+      const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : ctx.config['client.replication'])
+      checkEcCell(parsed, ctx.config['client.bytesPerChecksum'])
+      const replication = formatReplication(parsed)
       const checksumType = parseChecksumType(typeof a.checksumType === 'string' ? a.checksumType : ctx.config['client.checksumType'])
       const now = Date.now()
       return {

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import { O3Error } from '../../../core/errors.ts'
 import { KEY_METADATA_BYTES_MAX, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../../core/limits.ts'
-import { assertWritable, formatReplication, parseId, parseReplication } from '../../../core/wire.ts'
+import { ecSchemeOf, groupCapacityBytes } from '../../../core/ec-layout.ts'
+import { formatReplication, parseId, parseReplication, type ReplicationConfig } from '../../../core/wire.ts'
 import type { OpenKeyInfo, OpenKeyResult } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
@@ -29,14 +30,15 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       const name = checkKeyName(a.key)
       const bucket = bucketOf(ctx.tables(), volume, bucketName)
       const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication)
-      assertWritable(parsed)
       const replication = formatReplication(parsed)
+      checkEcCell(parsed, ctx.config['client.bytesPerChecksum'])
       const metadata = checkMetadata(a.metadata)
       const blockSizeBytes = ctx.config['scm.block.sizeBytes']
       const size = a.sizeBytes === undefined || a.sizeBytes === null ? 0 : parseId<number>(a.sizeBytes, 'sizeBytes')
       // Refused before blocks are drawn from the SCM too; apply checks again against the state then.
       checkOpen(ctx.tables(), { volume, bucket: bucketName, name, sizeBytes: size, replication })
-      const count = Math.min(OPEN_KEY_PREALLOCATED_BLOCKS_MAX, Math.max(1, Math.ceil(size / blockSizeBytes)))
+      // An EC block is a group of k + m replicas holding up to k blocks of key bytes.
+      const count = Math.min(OPEN_KEY_PREALLOCATED_BLOCKS_MAX, Math.max(1, Math.ceil(size / keyBytesPerBlock(parsed, blockSizeBytes))))
       const blocks = await ctx.blocksFor(replication, count)
       return {
         clientId: randomUUID(), volume, bucket: bucketName, name, replication, checksumType: bucket.checksumType,
@@ -52,6 +54,17 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       return { clientId: info.clientId, replication: info.replication, checksumType: info.checksumType, bytesPerChecksum: info.bytesPerChecksum, blockSizeBytes: info.blockSizeBytes, blocks: info.allocated }
     },
   }
+}
+
+/** An EC cell is written as one chunk, checksummed per bytesPerChecksum: a cell must be whole checksum windows. */
+export function checkEcCell(r: ReplicationConfig, bytesPerChecksum: number): void {
+  if (r.type !== 'EC' || r.ec === undefined || r.ec.cellSizeBytes % bytesPerChecksum === 0) return
+  throw new O3Error('INVALID_ARGUMENT', `Cannot write with ${formatReplication(r)}: its cell size (${r.ec.cellSizeBytes} bytes) is not a multiple of bytesPerChecksum (${bytesPerChecksum})`)
+}
+
+/** Key bytes one allocated block holds at most: a block, or an EC block group's capacity (core/ec-layout.ts). */
+export function keyBytesPerBlock(r: ReplicationConfig, blockSizeBytes: number): number {
+  return r.type === 'EC' ? groupCapacityBytes(ecSchemeOf(r), blockSizeBytes) : blockSizeBytes
 }
 
 export function checkMetadata(raw: unknown): Record<string, string> {

@@ -13,7 +13,7 @@ import type { O3Config } from '../../../core/config.ts'
 import { REPLICATION_CONTAINERS_PER_ROUND_MAX } from '../../../core/limits.ts'
 import { log } from '../../../core/log.ts'
 import type { ServiceMetrics } from '../../../core/metrics.ts'
-import type { ContainerId, ContainerState, DatanodeDetails, DatanodeId } from '../../../core/wire.ts'
+import { isEcReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId } from '../../../core/wire.ts'
 import { HEALTH_STATES, type Classification, type ContainerView, type HealthState } from './classify.ts'
 import { planReplication, type InflightOp, type NodeView, type Plan, type ReplicationAction } from './plan.ts'
 
@@ -24,7 +24,11 @@ export type ReplicationCommand =
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
 
 /** A replica as the SCM last heard it from its datanode. */
-export interface ReportedReplica { state: ContainerState; bcsid: number; usedBytes: number; blockCount: number; reportedAtMs: number }
+export interface ReportedReplica {
+  state: ContainerState; bcsid: number; usedBytes: number; blockCount: number; reportedAtMs: number
+  /** EC: the replica's index, 1..k+m; 0 for RATIS. */
+  replicaIndex: number
+}
 
 /** What the loop needs of the SCM service. */
 export interface ReplicationHost {
@@ -116,6 +120,8 @@ export class ReplicationManager {
     const byId = new Map(nodes.map((n) => [n.id, n]))
     const containers: ContainerView[] = []
     for (const c of this.host.containers()) {
+      // EC containers are not RATIS ones: their replicas are indexes, not copies (ec-*.ts handle them).
+      if (isEcReplication(c.replication)) continue
       const replicas = [...this.host.replicas(c.id)].flatMap(([dn, r]) => {
         const n = byId.get(dn)
         // A replica of a datanode this SCM never heard register is not known to be anywhere.

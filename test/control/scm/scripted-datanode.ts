@@ -25,7 +25,7 @@ export class ScriptedDatanode {
   /** Starts a group when told createPipeline (false: ignores it, as a node whose group fails to start). */
   forms = true
   /** The container replicas its heartbeats report (the test sets them). */
-  containers: { containerId: ContainerId; state: string; usedBytes: number; blockCount: number; bcsid?: number }[] = []
+  containers: { containerId: ContainerId; state: string; usedBytes: number; blockCount: number; bcsid?: number; replicaIndex?: number }[] = []
   /** Sends `pipelines` in its heartbeats (false: a datanode from before issue 12). */
   reports = true
   private readonly scm: RpcClient

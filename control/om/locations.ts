@@ -1,0 +1,24 @@
+/** @module
+ * A key's block locations refreshed from the SCM's getContainerLocations (lookupKey): an open
+ * container is read through its pipeline; a closed one from its live replicas, and for EC
+ * (issue 14) one node per replica index in index order (`nodes[i]` holds index i + 1), the
+ * recorded member where no live replica of an index is known (the reader then reconstructs).
+ * Pure.
+ */
+import { isEcReplication, type ContainerLocation, type DatanodeDetails, type Pipeline } from '../../core/wire.ts'
+
+export function refreshPipeline(recorded: Pipeline, found: ContainerLocation | undefined): Pipeline {
+  if (found === undefined) return recorded
+  if (found.state === 'OPEN' && found.pipeline !== null) return found.pipeline
+  const live = found.replicas.filter((r) => r.state !== 'UNHEALTHY')
+  const fallback = found.pipeline?.nodes ?? recorded.nodes
+  if (isEcReplication(recorded.replication)) {
+    const nodes: DatanodeDetails[] = fallback.map((n, i) => {
+      const r = live.find((x) => x.replicaIndex === i + 1) ?? found.replicas.find((x) => x.replicaIndex === i + 1)
+      return r === undefined ? n : { id: r.id, address: r.address }
+    })
+    return { ...recorded, nodes }
+  }
+  const healthy = live.map((r) => ({ id: r.id, address: r.address }))
+  return { ...recorded, nodes: healthy.length > 0 ? healthy : fallback }
+}

@@ -9,10 +9,10 @@
 import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
 import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
-import type { KeyLocation } from '../../core/wire.ts'
+import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
 import type { BufferPool } from '../workers/index.ts'
 import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
-import { isEcLocation, readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
+import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
 
 /** What one step of the reader serves: one piece, or the pieces of a stripe read around a lost cell. */
 type Step =
@@ -35,7 +35,7 @@ function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyRe
     const from = Math.max(range.offset, location.offset)
     const to = Math.min(end, location.offset + location.length)
     if (from >= to) continue
-    if (!isEcLocation(location)) {
+    if (!isEcReplication(location.pipeline.replication)) {
       const pieces: Piece[] = []
       for (let at = from; at < to; at += requestBytes) pieces.push({ location, blockOffset: at - location.offset, length: Math.min(requestBytes, to - at) })
       yield { location, pieces }

@@ -10,7 +10,7 @@ import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS
 import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
-import type { DatanodeDetails, KeyLocation } from '../../core/wire.ts'
+import { isEcReplication, type DatanodeDetails, type KeyLocation } from '../../core/wire.ts'
 import type { BufferPool } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
 import { readEcKeyRange } from './ec-key-reader.ts'
@@ -32,11 +32,6 @@ export function resolveRange(size: number, range?: { offset?: number; length?: n
 }
 
 export interface Piece { location: KeyLocation; blockOffset: number; length: number }
-
-/** Whether a key has erasure-coded block groups: those are read by readEcKeyRange. */
-export function isEcLocation(location: KeyLocation): boolean {
-  return location.pipeline.replication.startsWith('EC/')
-}
 
 function* pieces(key: KeyInfo, range: ReadRange, requestBytes: number): Generator<Piece> {
   const end = range.offset + range.length
@@ -69,7 +64,7 @@ export interface KeyReaderOptions {
  */
 export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   await initChecksums()
-  if (key.replication.startsWith('EC/') || key.locations.some(isEcLocation)) return yield* readEcKeyRange(key, range, options)
+  if (isEcReplication(key.replication) || key.locations.some((l) => isEcReplication(l.pipeline.replication))) return yield* readEcKeyRange(key, range, options)
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
   const bad = new Set<string>()
   const queue: Promise<Uint8Array>[] = []

@@ -4,28 +4,28 @@
  * any two of five datanodes down every rs-3-2 key still reads right; a flipped byte in a stored
  * cell is read around and the replica reported to the SCM; three down fail typed, naming the
  * group; pooled buffers all come back, also when the consumer stops early.
- * Method: one real mini cluster of five datanodes (512 KiB cells, the smallest; 1 MiB blocks,
- * so a block group holds two stripes); each group written to its datanodes as an EC writer
- * does (test/datapath/ec-group.ts: cells and parity from the WASM codec, one chunk per cell,
- * putBlock per replica); datanodes stopped and started again; a byte flipped in a block file.
+ * Method: one real mini cluster of five datanodes (64 KiB cells, 256 KiB blocks, so a block
+ * group holds four stripes; 32 KiB read requests, so a cell is read in two pieces); keys
+ * written by the EC writer (putKey), read through getKey (the OM's lookupKey) and pooled
+ * pieces; datanodes stopped and started again; a byte flipped in a block file on disk.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { groupCapacityBytes, stripeDataBytes } from '../../../core/ec-layout.ts'
 import { O3Error } from '../../../core/errors.ts'
-import { KiB, MiB } from '../../../core/limits.ts'
+import { KiB } from '../../../core/limits.ts'
 import type { KeyInfo } from '../../../core/om-wire.ts'
-import { parseReplication, type BlockId, type Pipeline, type PipelineId } from '../../../core/wire.ts'
+import { parseReplication, type DatanodeId } from '../../../core/wire.ts'
 import type { O3Client } from '../../../datapath/client/index.ts'
 import { blockFile } from '../../../datapath/datanode/index.ts'
+import { RpcClient } from '../../../core/rpc/client.ts'
 import { flipByte, until } from '../../helpers.ts'
 import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
-import { writeGroup } from '../ec-group.ts'
 
-const RS = 'EC/rs-3-2-512k'
-const XOR = 'EC/xor-2-1-512k'
-const BLOCK = 1 * MiB
+const RS = 'EC/rs-3-2-64k'
+const XOR = 'EC/xor-2-1-64k'
+const BLOCK = 256 * KiB
 
 function shape(replication: string) {
   const s = parseReplication(replication).ec!
@@ -64,33 +64,8 @@ function assertBytes(got: Uint8Array, want: Uint8Array, what: string): void {
   assert.unreachable(`${what}: ${at < 0 ? `length ${g.length}, expected ${want.length}` : `first difference at byte ${at}`}`)
 }
 
-// INTERIM, until the SCM allocates EC block groups on main: the groups go to datanodes picked
-// here, in a container of this test's, and the KeyInfo is made here (the OM's lookupKey later).
-let nextLocalId = 1
-const infos = new Map<string, KeyInfo>()
-async function putEcKey(name: string, data: Buffer, replication: string): Promise<KeyInfo> {
-  const { k, m, group } = shape(replication)
-  const nodes = cluster.datanodes.slice(0, k + m).map((d) => ({ id: d!.id, address: d!.address }))
-  const id = replication === RS ? '7b0e2a52-5a8e-4a7e-9a51-0c1f0e0e0e01' : '7b0e2a52-5a8e-4a7e-9a51-0c1f0e0e0e02'
-  const containerId = replication === RS ? 900_001 : 900_002
-  const pipeline: Pipeline = { id: id as PipelineId, replication, state: 'OPEN', nodes, createdAtMs: 0 }
-  const locations: KeyInfo['locations'] = []
-  for (let at = 0; at < data.length; at += group) {
-    const bytes = data.subarray(at, Math.min(data.length, at + group))
-    const localId = nextLocalId++
-    await writeGroup(nodes, { containerId, localId, replication, pipelineId: id }, bytes)
-    locations.push({ blockId: { containerId, localId } as BlockId, offset: at, length: bytes.length, pipeline })
-  }
-  const info = { volume: 'vol', bucket: 'bkt', name, size: data.length, replication, checksumType: 'CRC32C', bytesPerChecksum: 16 * KiB, createdAtMs: 0, modifiedAtMs: 0, locations, metadata: {}, objectId: 1 } satisfies KeyInfo
-  infos.set(name, info)
-  return info
-}
-const headKey = async (name: string) => infos.get(name)!
-async function getKey(name: string, range?: { offset: number; length: number }): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for await (const p of client.readKeyInfo(await headKey(name), range)) parts.push(p as Buffer)
-  return Buffer.concat(parts)
-}
+const headKey = (name: string) => client.headKey('vol', 'bkt', name)
+const getKey = (name: string, range?: { offset: number; length: number }) => client.getKey('vol', 'bkt', name, range)
 
 /** The range's bytes through the pooled pieces (as the S3 gateway reads them), each given back at once. */
 async function readPooled(info: KeyInfo, range?: { offset: number; length: number }): Promise<Buffer> {
@@ -130,7 +105,8 @@ test.before(async () => {
     datanodes: 5,
     // Keys are read right after a node stops; the replication manager stays out (it would
     // rebuild what the test takes away).
-    overrides: { 'scm.block.sizeBytes': BLOCK, 'client.chunkSizeBytes': 256 * KiB, 'scm.replication.intervalMs': 3_600_000 },
+    // Chunks (read requests) of half a cell: a cell is read in two pieces.
+    overrides: { 'scm.block.sizeBytes': BLOCK, 'client.chunkSizeBytes': 32 * KiB, 'client.bytesPerChecksum': 16 * KiB, 'scm.replication.intervalMs': 3_600_000 },
   })
   client = cluster.client()
   await client.createVolume('vol')
@@ -139,8 +115,9 @@ test.before(async () => {
     for (const size of sizesOf(replication)) {
       const name = `${replication.slice(3)}/k${size}`
       const data = randomBytes(size, size + 1)
-      const info = await putEcKey(name, data, replication)
+      const info = await client.putKey('vol', 'bkt', name, data, { replication })
       assert.is(info.size, size)
+      assert.is(info.locations.length, Math.ceil(size / shape(replication).group), `${name}: one block group per ${shape(replication).group} bytes`)
       keys.push({ name, data, replication })
     }
   }
@@ -237,7 +214,7 @@ test('a consumer that stops early in a degraded read gets every pooled buffer ba
   }
 })
 
-test('a flipped byte in a stored data cell: the read is right, also when the cell must serve to rebuild another', async () => {
+test('a flipped byte in a stored data cell: the read is right and the replica reported to the SCM, also when the cell must serve to rebuild another', async () => {
   const { name, data } = keys.find((k) => k.replication === RS && k.data.length === 2 * STRIPE + CELL + 7)!
   const info = await headKey(name)
   const { containerId, localId } = info.locations[0]!.blockId
@@ -248,6 +225,11 @@ test('a flipped byte in a stored data cell: the read is right, also when the cel
   assertBytes(await getKey(name), data, 'whole key over a corrupt cell')
   const around = { offset: CELL + CELL / 2 - 3, length: 7 }
   assertBytes(await getKey(name, around), data.subarray(around.offset, around.offset + around.length), 'the corrupt bytes themselves')
+  const scm = new RpcClient('SCM', cluster.scm.address)
+  await until('the corrupt replica UNHEALTHY at the SCM', async () => {
+    const c = await scm.call<{ replicas: { datanodeId: DatanodeId; state: string }[] }>('getContainer', { containerId })
+    return c.replicas.find((r) => r.datanodeId === node.id)?.state === 'UNHEALTHY'
+  }, 10_000, 50)
   // Replica 1 down too: the corrupt cell is then a source of the rebuilt stripes, and is found
   // so where it lands (verified in place in the stripe's slab) and replaced by a parity cell.
   const first = holderOf(info, 1)

@@ -27,11 +27,11 @@ import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { O3Error } from '../../core/errors.ts'
 import {
   CHUNK_SIZE_BYTES_MAX, CONTAINER_COPY_BATCH_BYTES_MAX, CONTAINER_COPY_BATCH_ROWS_MAX, CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX,
-  CONTAINER_COPY_READ_BYTES, CONTAINER_FILE_BYTES_MAX, DATANODE_SLAB_WAIT_MS_MAX, EC_REPLICA_INDEX_MAX, RPC_TIMEOUT_MS_DEFAULT,
+  CONTAINER_COPY_READ_BYTES, CONTAINER_FILE_BYTES_MAX, DATANODE_SLAB_WAIT_MS_MAX, RPC_TIMEOUT_MS_DEFAULT,
 } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { httpAgent, readError, transportError } from '../../core/rpc/client.ts'
-import { parseChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type LocalId } from '../../core/wire.ts'
+import { EC_REPLICAS_MAX, parseChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type LocalId } from '../../core/wire.ts'
 import { runVerifyChunk, runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import { TAR_END, TarReader, tarHeader, tarPadding } from './container-archive.ts'
 import type { BlockData, ContainerData, Volume } from './datanode.ts'
@@ -503,7 +503,7 @@ function parseContainerJson(bytes: Uint8Array, id: ContainerId): ContainerJson {
   if (r.containerId !== id) throw bad(`the archive is of container ${JSON.stringify(r.containerId)}`)
   if (!COPYABLE.includes(r.state as ContainerState)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot import container ${id}: the archive's replica is ${JSON.stringify(r.state)}`)
   if (typeof r.replication !== 'string' || typeof r.pipelineId !== 'string' || !isCount(r.createdAtMs) || !isCount(r.bcsid) || !isCount(r.usedBytes) || !isCount(r.blockCount)) throw bad('its row is malformed')
-  if (r.replicaIndex !== undefined && (!isCount(r.replicaIndex) || r.replicaIndex > EC_REPLICA_INDEX_MAX)) throw bad(`its replica index ${JSON.stringify(r.replicaIndex)} is not in 0..${EC_REPLICA_INDEX_MAX}`)
+  if (r.replicaIndex !== undefined && (!isCount(r.replicaIndex) || r.replicaIndex > EC_REPLICAS_MAX)) throw bad(`its replica index ${JSON.stringify(r.replicaIndex)} is not in 0..${EC_REPLICAS_MAX}`)
   return r as ContainerJson
 }
 

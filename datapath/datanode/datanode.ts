@@ -6,7 +6,7 @@
  * chunk and putBlock to the followers in parallel and acknowledges only when all hold it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { appendFile, mkdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
@@ -40,6 +40,7 @@ import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
 import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
 import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
+import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -150,6 +151,8 @@ export class Datanode implements PipelineReplica {
   readonly copies: ContainerCopies
   /** replicateContainer commands, a bounded number at once. */
   readonly replication: ContainerReplication
+  /** reconstructECContainer commands this datanode coordinates, a bounded number at once. */
+  readonly reconstruction: EcReconstructions
   id = '' as DatanodeId
   clusterId = ''
 
@@ -170,6 +173,7 @@ export class Datanode implements PipelineReplica {
     this.replication = new ContainerReplication({
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
     })
+    this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon() })
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -217,6 +221,8 @@ export class Datanode implements PipelineReplica {
           return listBlocks(c, this.volumeOf(c), a)
         },
         closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), a.force === true),
+        createContainer: (a) => this.createEcContainer(a),
+        deleteContainer: async (a) => ({ deleted: await this.copies.deleteContainer(parseId<ContainerId>(a.containerId, 'containerId'), a.force === true) }),
         listContainers: () => [...this.containers.values()],
         scanContainer: (a) => this.scanner.scanNow(parseId<ContainerId>(a.containerId, 'containerId')),
       },
@@ -258,6 +264,7 @@ export class Datanode implements PipelineReplica {
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
     await this.replication.stop()
+    await this.reconstruction.stop()
     await this.scanner.stop()
     await Promise.all([...this.groups.values()].map((g) => g.stop()))
     this.groups.clear()
@@ -394,6 +401,7 @@ export class Datanode implements PipelineReplica {
     else if (cmd.type === 'createPipeline') await this.createPipeline(cmd)
     else if (cmd.type === 'closePipeline') await this.closePipeline(String(cmd.pipelineId) as PipelineId)
     else if (cmd.type === 'replicateContainer') this.replication.add(parseReplicateCommand(cmd))
+    else if (cmd.type === 'reconstructECContainer') this.reconstruction.add(parseReconstructCommand(cmd))
     else if (cmd.type === 'deleteContainer') await this.copies.deleteContainer(parseId<ContainerId>(cmd.containerId, 'containerId'), cmd.force === true)
   }
 
@@ -433,6 +441,15 @@ export class Datanode implements PipelineReplica {
     this.containers.set(id, c)
     this.writeContainerFile(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
     return c
+  }
+
+  /** An empty EC replica (the reconstruction coordinator makes one on each target first, as Ozone's createRecoveringContainer); refused where one is held. */
+  private createEcContainer(a: { containerId?: unknown; replication?: unknown; replicaIndex?: unknown; pipelineId?: unknown }): { state: ContainerState } {
+    const id = parseId<ContainerId>(a.containerId, 'containerId')
+    const replicaIndex = ecReplicaIndex(String(a.replication), a.replicaIndex, `create container ${id}`)
+    if (this.containers.has(id)) throw new O3Error('CONTAINER_EXISTS', `Cannot create container ${id}: this datanode holds a replica already`)
+    const c = this.openContainer({ containerId: id, replication: String(a.replication), pipelineId: typeof a.pipelineId === 'string' ? a.pipelineId : '', replicaIndex })
+    return { state: c.state }
   }
 
   /**
@@ -851,13 +868,15 @@ export class Datanode implements PipelineReplica {
     if (args.forward.length > 0) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: an EC write goes to each replica itself, it is not forwarded`)
     const container = this.openContainer({ ...args, replicaIndex })
     this.assertNotDeleted(container, localId, 'write chunk to')
+    const key = blockIdString({ containerId: id, localId })
+    // Writers that never commit (gone mid-key) leave their blocks pending until the container closes: bounded.
+    if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot ${action}: ${DATANODE_PENDING_BLOCKS_MAX} blocks are written here and not committed`)
     const v = this.volumeOf(container)
     const path = blockFile(v.dir, this.clusterId, id, localId)
     const written = await this.writeChunkHere({ args, body, path, packed: false, overwrites: await this.overwrites(v, container, localId, args.offset, path) })
     // Closed, deleted or its block deleted while the bytes landed: recording the chunk would outlive that.
     if (this.containers.get(id) !== container || container.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot ${action}: the container closed meanwhile`)
     this.assertNotDeleted(container, localId, 'write chunk to')
-    const key = blockIdString({ containerId: id, localId })
     const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
     pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: written.checksums })
     this.pending.set(key, pending)
@@ -956,6 +975,14 @@ export class Datanode implements PipelineReplica {
     }
     checkReplicaIndex(c, replicaIndex, action)
     this.assertNotDeleted(c, localId, 'commit')
+    // An empty replica of a block (its cells of a short group are all empty) gets no chunk,
+    // but every file-backed block has its file, as an empty chunk's write makes one: the
+    // scanner and container copies read it.
+    if (length === 0) {
+      const path = blockFile(this.volumeOf(c).dir, this.clusterId, containerId, localId)
+      await mkdir(dirname(path), { recursive: true })
+      await appendFile(path, new Uint8Array(0))
+    }
     const index = await this.commitBlock(containerId, localId, length, 'next', undefined, blockGroupLength)
     return { length, index, allCommitted: true }
   }

@@ -6,8 +6,8 @@
  * one LMDB read; the write path itself stays in datanode.ts.
  */
 import { O3Error } from '../../core/errors.ts'
-import { DATANODE_LIST_BLOCKS_MAX, EC_REPLICA_INDEX_MAX } from '../../core/limits.ts'
-import { parseId, parseReplication, type ContainerId, type LocalId } from '../../core/wire.ts'
+import { DATANODE_LIST_BLOCKS_MAX } from '../../core/limits.ts'
+import { parseId, parseReplication, type ChecksumType, type ContainerId, type LocalId } from '../../core/wire.ts'
 import type { ContainerData, Volume } from './datanode.ts'
 
 /** Whether a replication config names an erasure-coded one (`EC/rs-3-2-1024k`). */
@@ -29,7 +29,6 @@ export function ecReplicaIndex(replication: string, replicaIndex: unknown, actio
   try { parsed = parseReplication(replication) } catch { parsed = undefined }
   if (parsed?.type !== 'EC' || parsed.ec === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: ${JSON.stringify(replication)} is not an EC replication config`)
   const width = parsed.ec.data + parsed.ec.parity
-  if (width > EC_REPLICA_INDEX_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: ${replication} has ${width} replicas, at most ${EC_REPLICA_INDEX_MAX} are supported`)
   if (typeof replicaIndex !== 'number' || !Number.isInteger(replicaIndex) || replicaIndex < 1 || replicaIndex > width) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: replicaIndex must be an integer in 1..${width} for ${replication}, not ${JSON.stringify(replicaIndex)}`)
   }
@@ -46,10 +45,13 @@ export interface ListedBlock {
   localId: number
   length: number
   blockGroupLength: number
+  /** What its chunks were written with (a rebuilt replica is written alike). */
+  checksumType: ChecksumType
+  bytesPerChecksum: number
 }
 
 /**
- * listBlocks: the committed blocks of container `id` in local-id order, from `startLocalId`,
+ * listBlocks: the committed blocks of container `c` in local-id order, from `startLocalId`,
  * at most DATANODE_LIST_BLOCKS_MAX per call (a caller pages on from the last one plus 1 while
  * it gets a full page). A RATIS block's group length is its own length.
  */
@@ -59,7 +61,7 @@ export function listBlocks(c: ContainerData, v: Volume, a: { startLocalId?: unkn
   const id: ContainerId = c.id
   const blocks: ListedBlock[] = []
   for (const { value } of v.blocks.getRange({ start: [id, start], end: [id + 1, 0], limit: count })) {
-    blocks.push({ localId: value.localId, length: value.length, blockGroupLength: value.blockGroupLength ?? value.length })
+    blocks.push({ localId: value.localId, length: value.length, blockGroupLength: value.blockGroupLength ?? value.length, checksumType: value.checksumType, bytesPerChecksum: value.bytesPerChecksum })
   }
   return { replicaIndex: c.replicaIndex ?? 0, blocks }
 }

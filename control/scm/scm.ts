@@ -35,7 +35,7 @@ import {
 } from './pipeline-groups.ts'
 import { chooseEcPipeline } from './ec-pipelines.ts'
 import { planAround, planPipelines } from './pipelines.ts'
-import { ReplicationManager, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
+import { ReplicationManager, type ReconstructECContainerCommand, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
 import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
@@ -50,6 +50,8 @@ export type DatanodeCommand =
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
   /** Pull a copy of a CLOSED/QUASI_CLOSED container from the first source that answers (the receiver is the target). */
   | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  /** EC (issue 14): rebuild the targets' indexes from the sources; sent to targets[0], the coordinator. */
+  | ReconstructECContainerCommand
   /** Remove the replica; without force never an OPEN or CLOSING one. */
   | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
   | { type: 'deleteBlocks'; txId: number; containerId: ContainerId; localIds: LocalId[] }
@@ -837,11 +839,12 @@ export class StorageContainerManager {
         for (const [id, replicas] of this.replicas) {
           const c = this.tables.containers.get(id)
           if (c === undefined || !replicas.has(dn)) continue
+          const parsed = parseReplication(c.replication)
           out.push({
-            id: c.id, state: c.state, factor: parseReplication(c.replication).factor,
+            id: c.id, state: c.state, factor: parsed.factor, ...(parsed.ec === undefined ? {} : { ec: parsed.ec }),
             replicas: [...replicas].map(([id, r]) => {
               const node = this.nodes.get(id)
-              return { datanodeId: id, state: r.state, bcsid: r.bcsid, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
+              return { datanodeId: id, state: r.state, bcsid: r.bcsid, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id), replicaIndex: r.replicaIndex }
             }),
           })
         }

@@ -715,7 +715,7 @@ export class StorageContainerManager {
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot replicate container ${id}: not found`)
     const nodes = [...this.nodes.values()].map((n) => ({ id: n.id, address: n.address, health: this.health(n) }))
     const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
-    const { target, command } = replicateCommand({ containerId: id, state: c.state, target: String(a.targetId ?? ''), nodes, replicas })
+    const { target, command } = replicateCommand({ containerId: id, state: c.state, replication: c.replication, target: String(a.targetId ?? ''), nodes, replicas })
     this.queue(target.id, command)
     new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
       .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))

@@ -20,7 +20,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import {
-  formatReplication, parseId, parseReplication,
+  formatReplication, isEcReplication, parseId, parseReplication,
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
@@ -463,7 +463,8 @@ export class StorageContainerManager {
    * command; it opens once they all report the group.
    */
   private async addPipeline(replication: string, nodes: DatanodeId[]): Promise<PipelineRecord> {
-    const leaderId = suggestLeader(nodes, this.livePipelines().map((p) => this.resolve(p)))
+    // EC pipelines have no leader to count (issue 14).
+    const leaderId = suggestLeader(nodes, this.livePipelines().filter((p) => !isEcReplication(p.replication)).map((p) => this.resolve(p)))
     const p = await this.ha.submit('addPipeline', { replication, nodes: nodes.map((id) => this.details(id)), state: 'ALLOCATED', leaderId }) as PipelineRecord
     log.info(`SCM: created pipeline ${p.id} ${replication} ${p.state} on ${p.nodes.map((n) => n.id).join(',')}, suggested leader ${leaderId}`)
     this.nudge(p)

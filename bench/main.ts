@@ -23,6 +23,7 @@ import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
 import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, type FigureProfile } from './profile.ts'
 import { cpuRatio, formatOps, formatThroughput, ratio } from './report.ts'
+import { EC_BENCH_DATANODES, measureS3Ec, s3EcStepCount, type EcFigures } from './s3-ec.ts'
 import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
 import type { ServerKind } from './server-process.ts'
@@ -67,19 +68,21 @@ function usage(): never {
   --quick     about a minute: fewer iterations, no 1 MiB keys
   --profile   CPU profiles of every server process and its worker threads in
               bench/results/<time>-profile/, and where the time went per figure
-  --topology  how o3 local runs its services (default: as o3 local does by default)`)
+  --topology  how o3 local runs its services (default: as o3 local does by default)
+  --ec-only   only the erasure-coding figures (S3 on EC buckets beside RATIS/THREE)`)
   process.exit(0)
 }
 
-interface Options { quick: boolean; profile: boolean; topology: Topology }
+interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { quick: false, profile: false, topology: 'default' }
+  const o: Options = { quick: false, profile: false, topology: 'default', ecOnly: false }
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (a === '--help' || a === '-h') usage()
     else if (a === '--quick') o.quick = true
     else if (a === '--profile') o.profile = true
+    else if (a === '--ec-only') o.ecOnly = true
     else if (a === '--topology') {
       const t = args[++i]
       if (t === undefined || !(t in TOPOLOGIES)) throw new TypeError(`--topology must be one of ${Object.keys(TOPOLOGIES).join(', ')}`)
@@ -98,10 +101,11 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'o3-bench-'))
   const large = randomFillSync(Buffer.allocUnsafe(64 * MiB))
+  if (options.ecOnly) return ecOnly(dir, large, s)
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
-  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS))
+  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3EcStepCount())
   const startedAt = new Date()
   const profileDir = options.profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
@@ -170,11 +174,12 @@ async function main(): Promise<void> {
       o3[r] = f
     }
     const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, large, onStep: step })
-    progress.stop()
-    windows.end()
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
     await bench.stop()
+    const ec = await measureS3Ec({ dir: join(dir, 'ec'), profileDir, large, iterations: s.s3.largeIterations, onStep: step })
+    progress.stop()
+    windows.end()
     await stopSelfProfile?.()
     const profile = profileDir === undefined ? undefined : summarizeProfiles(profileDir, windows.windows, processNames)
 
@@ -183,7 +188,7 @@ async function main(): Promise<void> {
       machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
       topology: options.topology, checksums, packing,
       bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
-      o3, s3, profile,
+      o3, s3, ec, profile,
     }
     printReport(results)
     if (profile !== undefined) printProfile(profile, profileDir!)
@@ -193,6 +198,22 @@ async function main(): Promise<void> {
     progress.stop()
     for (const served of [...running]) await served.stop().catch(() => {})
     await bench.stop().catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** `--ec-only`: the erasure-coding figures alone. */
+async function ecOnly(dir: string, large: Buffer, s: Settings): Promise<void> {
+  const progress = new Progress(s3EcStepCount())
+  const startedAt = new Date()
+  try {
+    const ec = await measureS3Ec({ dir: join(dir, 'ec'), large, iterations: s.s3.largeIterations, onStep: (name) => progress.step(name) })
+    progress.stop()
+    console.log(`O3 benchmark, EC figures only: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
+    printEc(ec)
+    console.log(`\nJSON: ${writeResults('ec-', { startedAt: startedAt.toISOString(), settings: s, ec }, startedAt)}`)
+  } finally {
+    progress.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -214,6 +235,7 @@ function printReport(r: {
   bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }
   o3: Record<string, O3Figures>
   s3: S3Results
+  ec: Record<string, EcFigures>
 }): void {
   const out = (line = '') => console.log(line)
   out(`O3 benchmark${r.quick ? ' (--quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
@@ -249,6 +271,22 @@ function printReport(r: {
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
   }
   printS3(r.s3, b, r.o3)
+  printEc(r.ec)
+}
+
+/** The EC figures (issue 14): each EC bucket beside RATIS/THREE of the same cluster and run. */
+function printEc(ec: Record<string, EcFigures>): void {
+  const out = (line = '') => console.log(line)
+  const three = ec['RATIS/THREE']
+  out(`\nS3 on erasure-coded buckets (o3 local --processes with ${EC_BENCH_DATANODES} datanodes; one bucket per replication; goals: EC PUT and GET >= RATIS/THREE, degraded GET >= 0.5 x healthy, bytes on disk 1.67 / 1.5 per byte):`)
+  for (const [rep, f] of Object.entries(ec)) {
+    const versus = rep === 'RATIS/THREE' || three === undefined
+    out(`  ${rep}:`)
+    out(`    PUT 64 MiB: ${formatVersus(f.put64MiB, versus || 'error' in three.put64MiB ? undefined : three.put64MiB, 'RATIS/THREE')}`)
+    out(`    GET 64 MiB: ${formatVersus(f.get64MiB, versus || 'error' in three.get64MiB ? undefined : three.get64MiB, 'RATIS/THREE')}`)
+    if (f.degradedGet64MiB !== undefined) out(`    GET 64 MiB, m nodes down: ${formatVersus(f.degradedGet64MiB, 'error' in f.get64MiB ? undefined : f.get64MiB, 'healthy GET')}`)
+    if (f.diskBytesPerByte !== undefined) out(`    bytes on disk per byte written: ${f.diskBytesPerByte.toFixed(2)}`)
+  }
 }
 
 /**

@@ -32,7 +32,7 @@ export class BenchCluster {
   private child: Child<LocalEndpoints> | undefined
   private client_: O3Client | undefined
 
-  constructor(readonly dir: string, readonly options: { topology: Topology; profileDir?: string }) {}
+  constructor(readonly dir: string, readonly options: { topology: Topology; profileDir?: string; datanodes?: number }) {}
 
   get client(): O3Client {
     assert(this.client_ !== undefined, 'not started')
@@ -58,7 +58,7 @@ export class BenchCluster {
   }
 
   async start(replications: readonly string[]): Promise<void> {
-    const args = ['local', '--ports', 'free', '--fresh', '--json', '--datanodes', '3', '--data', join(this.dir, 'o3'), ...TOPOLOGIES[this.options.topology]]
+    const args = ['local', '--ports', 'free', '--fresh', '--json', '--datanodes', String(this.options.datanodes ?? 3), '--data', join(this.dir, 'o3'), ...TOPOLOGIES[this.options.topology]]
     // Short heartbeats only shorten start-up (safemode exit); they add a few small RPCs a
     // second. Other O3_* settings in the environment reach the cluster as they are.
     const env = { O3_DATANODE_HEARTBEATINTERVALMS: process.env.O3_DATANODE_HEARTBEATINTERVALMS ?? '250' }

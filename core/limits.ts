@@ -260,6 +260,15 @@ export const CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX = 64 * MiB
 export const CONTAINER_COPY_READ_BYTES = 1 * MiB
 export const CONTAINER_FILE_BYTES_MAX = 64 * KiB
 
+/** A datanode's listBlocks answers at most this many blocks of a container per call (the EC
+ *  reconstruction coordinator pages on): about 60 bytes of JSON each, 600 KB a page. */
+export const DATANODE_LIST_BLOCKS_MAX = 10_000
+/** EC reconstructions (reconstructECContainer commands) one datanode coordinates at once, each
+ *  holding one stripe (k + m cells) in memory, and commands waiting behind them (more are
+ *  dropped with a warning: the SCM sends them again on timeout). */
+export const DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX = 2
+export const DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX = 1000
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: datanodes one decommission, maintenance or recommission request names. */

@@ -13,6 +13,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
 import type { KeyDigest } from './key-digest.ts'
+import { EcKeyWriter } from './ec-key-writer.ts'
 import { KeyWriter } from './key-writer.ts'
 import { LeaderCache } from './pipeline-leader.ts'
 import { SlowDatanodes } from './slow-datanodes.ts'
@@ -38,6 +39,20 @@ export interface PutKeyOptions {
   ifNotExists?: boolean
   /** Digests of the key's bytes to compute over the writer's slabs (an S3 ETag): see KeyDigest. */
   digest?: KeyDigest
+}
+
+/**
+ * A key being written, by a KeyWriter (RATIS) or an EcKeyWriter (EC): write, then close()
+ * commits it (abort() drops it); park() gives back the slabs of a writer whose source went
+ * quiet, slabHeldMs says how long it has held them.
+ */
+export interface KeyWriting {
+  readonly bytesWritten: number
+  readonly slabHeldMs: number
+  write(bytes: Uint8Array, borrow?: boolean): Promise<void>
+  close(metadata?: Record<string, string> | (() => Promise<Record<string, string>>)): Promise<KeyInfo>
+  park(): Promise<void>
+  abort(): Promise<void>
 }
 
 export type KeySource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -105,16 +120,17 @@ export class O3Client {
   // --- keys -----------------------------------------------------------------------------
 
   /** Opens a key for writing; write, then close() commits it atomically (abort() drops it). */
-  async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriter> {
-    await initChecksums()
+  async openKeyWriter(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<KeyWriting> {
     const session = await this.om.call<OpenKeyResult>('openKey', { volume, bucket, key, replication: options.replication, metadata: options.metadata, sizeBytes: options.sizeBytes })
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
+    return this.keyWriterFor(session, options)
   }
 
-  /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`). */
-  async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriter> {
+  /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`): an EcKeyWriter for an EC key. */
+  async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriting> {
     await initChecksums()
-    return new KeyWriter({ om: this.om, session, chunkSizeBytes: this.chunkSizeBytes, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
+    const common = { om: this.om, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest }
+    if (session.replication.startsWith('EC/')) return new EcKeyWriter(common)
+    return new KeyWriter({ ...common, chunkSizeBytes: this.chunkSizeBytes, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
 
   /** Drops an open key nobody will write (its blocks go to the deleted blocks). */

@@ -1,6 +1,7 @@
 /** @module
  * The client's calls to datanodes: writeChunk (body = checksums || data) and putBlock, sent to
- * the pipeline's Raft leader and following it when it moves (pipeline-leader.ts);
+ * the pipeline's Raft leader and following it when it moves (pipeline-leader.ts), or to each
+ * node of an EC pipeline itself (writeChunkTo, putBlockTo);
  * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
  * moved there and back; tiny chunks inline).
  * Borrows every buffer it is given; copies none but the one from the socket.
@@ -102,26 +103,42 @@ async function atLeader<T>(pipeline: Pipeline, leaders: LeaderCache, send: (addr
 
 /** Writes one chunk at the pipeline's leader (resent there as it moves, from the same buffers). */
 export async function writeChunk(w: ChunkWrite): Promise<WriteAck> {
+  return atLeader(w.pipeline, w.leaders, (address, forward) => sendChunk(address, w, { forward }))
+}
+
+/**
+ * Writes one chunk of an EC replica to the node that holds it (replica index `replicaIndex`
+ * of the pipeline, its nodes[replicaIndex - 1]): standalone, no leader, no forward. A failure
+ * names the node.
+ */
+export async function writeChunkTo(node: DatanodeDetails, w: Omit<ChunkWrite, 'leaders'> & { replicaIndex: number }): Promise<WriteAck> {
+  try {
+    return await sendChunk(node.address, w, { forward: [], replicaIndex: w.replicaIndex })
+  } catch (err) {
+    throw failedAt(node.address, err)
+  }
+}
+
+/** One /chunk/write call to `address`, the body sent from the writer's buffers. */
+async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { forward: string[]; replicaIndex?: number }): Promise<WriteAck> {
   const length = w.data.length + w.checksums.length
-  return atLeader(w.pipeline, w.leaders, async (address, forward) => {
-    const args = {
-      containerId: w.blockId.containerId, localId: w.blockId.localId, offset: w.offset, length: w.data.length,
-      checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
-      forward, whole: w.whole === true, commit: w.commit === true,
-    }
-    const res = await request(`http://${address}/chunk/write`, {
-      method: 'POST', dispatcher: httpAgent(),
-      headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      // Checksums first: the datanode verifies and writes each window as it arrives. A stream
-      // is made anew for each try; it reads the same buffers, which the writer keeps until
-      // this write settles.
-      body: w.joined ?? (w.checksums.length === 0 ? w.data : Readable.from([w.checksums, w.data], { objectMode: false })),
-      headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
-    })
-    if (res.statusCode !== 200) throw await readError(res, `writeChunk on ${address}`)
-    const body = (await res.body.json()) as { result?: unknown }
-    return ackOf(body.result, `writeChunk on ${address}`)
+  const args = {
+    containerId: w.blockId.containerId, localId: w.blockId.localId, offset: w.offset, length: w.data.length,
+    checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
+    forward: to.forward, whole: w.whole === true, commit: w.commit === true, ...(to.replicaIndex !== undefined ? { replicaIndex: to.replicaIndex } : {}),
+  }
+  const res = await request(`http://${address}/chunk/write`, {
+    method: 'POST', dispatcher: httpAgent(),
+    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
+    // Checksums first: the datanode verifies and writes each window as it arrives. A stream
+    // is made anew for each try; it reads the same buffers, which the writer keeps until
+    // this write settles.
+    body: w.joined ?? (w.checksums.length === 0 ? w.data : Readable.from([w.checksums, w.data], { objectMode: false })),
+    headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
   })
+  if (res.statusCode !== 200) throw await readError(res, `writeChunk on ${address}`)
+  const body = (await res.body.json()) as { result?: unknown }
+  return ackOf(body.result, `writeChunk on ${address}`)
 }
 
 /** Commits a block up to `length` at the pipeline's leader. */
@@ -130,6 +147,22 @@ export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: num
     const answer = await new RpcClient('Datanode', address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward })
     return ackOf(answer, `putBlock on ${address}`)
   })
+}
+
+/**
+ * Commits an EC replica's block up to `length` on its node (Ozone's per-stripe putBlock of
+ * ECBlockOutputStream), with the group's key bytes so far (`blockGroupLength`); the
+ * replication and pipeline let a node that got no chunk of the block make its replica.
+ */
+export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number }): Promise<void> {
+  try {
+    await new RpcClient('Datanode', node.address).call('putBlock', {
+      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [],
+      replication: b.pipeline.replication, pipelineId: b.pipeline.id, replicaIndex: b.replicaIndex, blockGroupLength: b.blockGroupLength,
+    })
+  } catch (err) {
+    throw failedAt(node.address, err)
+  }
 }
 
 export interface CommitWatch {

@@ -17,7 +17,7 @@ import { log } from '../../core/log.ts'
 import { CLIENT_BLOCK_RETRY_COUNT_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX, CLIENT_SLOW_DATANODES_MAX, PIPELINE_WATCH_KNOWN_SLOW_MS, PIPELINE_WATCH_MS_DEFAULT } from '../../core/limits.ts'
 import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
-import { emptyExcludeList, type AllocatedBlock, type BlockId, type DatanodeId, type ExcludeList, type Pipeline, type PipelineId } from '../../core/wire.ts'
+import { emptyExcludeList, type AllocatedBlock, type BlockId, type ChecksumType, type DatanodeId, type ExcludeList, type Pipeline, type PipelineId } from '../../core/wire.ts'
 import { runChecksum, type SlabPool } from '../workers/index.ts'
 import { putBlock, watchForCommit, writeChunk, type WriteAck } from './datanode-io.ts'
 import type { KeyDigest } from './key-digest.ts'
@@ -26,6 +26,41 @@ import { SlowDatanodes } from './slow-datanodes.ts'
 
 /** Chunks at least this long get their checksums computed in the worker pool. */
 const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
+
+/**
+ * Computes the checksums of the `length` bytes at `dataOffset` of `slab` into the room right
+ * before them (checksums || data, as a datanode takes a chunk) and returns their view: in the
+ * worker pool from WORKER_CHECKSUM_BYTES_MIN up, inline below; with `digest`, in the task that
+ * feeds the bytes to the key's digests (which takes them in the order of the calls).
+ * Borrows the slab until it settles.
+ */
+export async function checksumInSlab(c: { slab: SharedArrayBuffer; dataOffset: number; length: number; checksumType: ChecksumType; bytesPerChecksum: number; digest?: KeyDigest }): Promise<Uint8Array> {
+  const { slab, dataOffset, length, checksumType: type, bytesPerChecksum } = c
+  const csLength = checksumsLengthBytes(type, length, bytesPerChecksum)
+  assert(csLength <= dataOffset, 'checksums do not fit before the data')
+  const out = { slab, offset: dataOffset - csLength, length: csLength }
+  const data = { slab, offset: dataOffset, length }
+  if (c.digest !== undefined) await c.digest.chunk(data, { type, bytesPerChecksum, out })
+  else if (length >= WORKER_CHECKSUM_BYTES_MIN) await runChecksum({ type, bytesPerChecksum, data, out })
+  else computeChecksums(type, new Uint8Array(slab, dataOffset, length), bytesPerChecksum, new Uint8Array(slab, out.offset, csLength))
+  return new Uint8Array(slab, out.offset, csLength)
+}
+
+/**
+ * Adds what a failed write to `alloc` points at to `exclude` (Ozone's ExcludeList): the
+ * container when the container refused it, else the pipeline and the node that failed, if the
+ * failure names one of its members.
+ */
+export function excludeFailed(exclude: ExcludeList, failure: O3Error, alloc: AllocatedBlock): void {
+  const add = <T>(list: T[], item: T) => { if (!list.includes(item)) list.push(item) }
+  if (failure.code === 'CONTAINER_NOT_OPEN' || failure.code === 'CONTAINER_NOT_FOUND') {
+    add(exclude.containers, alloc.blockId.containerId)
+    return
+  }
+  add(exclude.pipelines, alloc.pipeline.id)
+  const node = alloc.pipeline.nodes.find((n) => n.address === failure.node)
+  if (node !== undefined) add(exclude.datanodes, node.id)
+}
 
 interface Chunk {
   data: Uint8Array
@@ -263,24 +298,14 @@ export class KeyWriter {
   }
 
   private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer): Promise<Chunk> {
-    const { checksumType: type, bytesPerChecksum } = this.session
-    const csLength = checksumsLengthBytes(type, data.length, bytesPerChecksum)
+    const { checksumType, bytesPerChecksum } = this.session
     if (slab !== undefined) {
       assert(data.byteOffset === this.dataStart, 'chunk data not at its place in the slab')
-      assert(csLength <= this.dataStart, 'checksums do not fit before the data')
-      const csOffset = this.dataStart - csLength
-      if (this.options.digest !== undefined) {
-        // One task reads the slab for both: the chunk's checksums and the key's digests.
-        await this.options.digest.chunk({ slab, offset: this.dataStart, length: data.length }, { type, bytesPerChecksum, out: { slab, offset: csOffset, length: csLength } })
-      } else if (data.length >= WORKER_CHECKSUM_BYTES_MIN) {
-        await runChecksum({ type, bytesPerChecksum, data: { slab, offset: this.dataStart, length: data.length }, out: { slab, offset: csOffset, length: csLength } })
-      } else {
-        computeChecksums(type, data, bytesPerChecksum, new Uint8Array(slab, csOffset, csLength))
-      }
-      return { data, checksums: new Uint8Array(slab, csOffset, csLength), slab }
+      const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum, digest: this.options.digest })
+      return { data, checksums, slab }
     }
-    const checksums = new Uint8Array(csLength)
-    computeChecksums(type, data, bytesPerChecksum, checksums)
+    const checksums = new Uint8Array(checksumsLengthBytes(checksumType, data.length, bytesPerChecksum))
+    computeChecksums(checksumType, data, bytesPerChecksum, checksums)
     return { data, checksums }
   }
 
@@ -419,7 +444,7 @@ export class KeyWriter {
       const block = this.block
       assert(block !== undefined, 'failure without a block')
       log.warn(`write to block ${block.alloc.blockId.containerId}:${block.alloc.blockId.localId} on pipeline ${block.alloc.pipeline.id} failed (${failure.code}: ${failure.message}); rewriting ${block.written - block.committed} bytes to a new block`)
-      this.excludeFor(failure, block.alloc)
+      excludeFailed(this.exclude, failure, block.alloc)
       // A pipeline given up on is not watched either: its leader is what failed.
       if (this.exclude.pipelines.includes(block.alloc.pipeline.id)) this.commits.delete(block.alloc.pipeline.id)
       if (block.committed > 0) this.done.push({ blockId: block.alloc.blockId, length: block.committed })
@@ -463,15 +488,5 @@ export class KeyWriter {
       log.debug(`pipeline ${id}: watchForCommit of index ${index} failed (${toO3Error(err).code}: ${toO3Error(err).message}); the majority commit stands`)
     }).finally(() => this.watches.delete(p))
     this.watches.add(p)
-  }
-
-  private excludeFor(failure: O3Error, alloc: AllocatedBlock): void {
-    if (failure.code === 'CONTAINER_NOT_OPEN' || failure.code === 'CONTAINER_NOT_FOUND') {
-      this.exclude.containers.push(alloc.blockId.containerId)
-      return
-    }
-    this.exclude.pipelines.push(alloc.pipeline.id)
-    const node = alloc.pipeline.nodes.find((n) => n.address === failure.node)
-    if (node !== undefined && !this.exclude.datanodes.includes(node.id as DatanodeId)) this.exclude.datanodes.push(node.id)
   }
 }

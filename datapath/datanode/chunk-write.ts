@@ -39,6 +39,10 @@ export interface WriteChunkArgs {
   whole?: boolean
   /** Commit the block (putBlock) with this chunk as its end, saving a round trip. */
   commit?: boolean
+  /** EC only (`replication` EC/...): the replica index 1..k+m of the container here. The write is standalone: no group, no forward. */
+  replicaIndex?: number
+  /** EC only, with `commit`: the key bytes of the block group, kept with the block. */
+  blockGroupLength?: number
 }
 
 export interface ChunkDataWrite {

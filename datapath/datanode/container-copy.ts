@@ -8,7 +8,7 @@
  * finishes (a deletion): sweepCopyLeftovers. It decides nothing about which copies to make.
  *
  * The archive, in this order (container-archive.ts):
- *   container.json                the container's row: state, bcsid, replication, pipeline, counts
+ *   container.json                the container's row: state, bcsid, replication, pipeline, counts, replica index
  *   metadata/<id>.container       the container file, as on the source
  *   metadata/blocks-<n>.json      a batch of block rows (chunks with their checksums, base64)
  *   metadata/packed-<n>.bin       the bytes of that batch's packed blocks, in row order (if any)
@@ -31,7 +31,7 @@ import {
 } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { httpAgent, readError, transportError } from '../../core/rpc/client.ts'
-import { parseChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type LocalId } from '../../core/wire.ts'
+import { EC_REPLICAS_MAX, parseChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type LocalId } from '../../core/wire.ts'
 import { runVerifyChunk, runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import { TAR_END, TarReader, tarHeader, tarPadding } from './container-archive.ts'
 import type { BlockData, ContainerData, Volume } from './datanode.ts'
@@ -61,6 +61,8 @@ interface RowJson {
   packed: boolean
   committedAtMs: number
   bcsid?: number
+  /** EC blocks: the key bytes of the block group. */
+  blockGroupLength?: number
   chunks: { offset: number; length: number; checksums: string }[]
 }
 
@@ -73,6 +75,8 @@ interface ContainerJson {
   bcsid: number
   blockCount: number
   usedBytes: number
+  /** EC: the replica index 1..k+m the copy keeps (absent in archives from before EC: 0). */
+  replicaIndex?: number
 }
 
 const COPYABLE: readonly ContainerState[] = ['CLOSED', 'QUASI_CLOSED']
@@ -121,7 +125,7 @@ export class ContainerCopies {
     }
     const row: ContainerJson = {
       containerId: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, createdAtMs: c.createdAtMs,
-      bcsid: c.bcsid ?? 0, blockCount: c.blockCount, usedBytes: c.usedBytes,
+      bcsid: c.bcsid ?? 0, blockCount: c.blockCount, usedBytes: c.usedBytes, replicaIndex: c.replicaIndex ?? 0,
     }
     yield* whole('container.json', encoder.encode(JSON.stringify(row)))
     yield* whole(`metadata/${c.id}.container`, readFileSync(containerFile(v.dir, clusterId, c.id)))
@@ -227,7 +231,7 @@ export class ContainerCopies {
       renamed = true
       const c: ContainerData = {
         id, state: got.row.state, replication: got.row.replication, pipelineId: got.row.pipelineId, createdAtMs: got.row.createdAtMs,
-        blockCount: got.blockCount, usedBytes: got.usedBytes, volume: index, bcsid: got.row.bcsid,
+        blockCount: got.blockCount, usedBytes: got.usedBytes, volume: index, bcsid: got.row.bcsid, replicaIndex: got.row.replicaIndex ?? 0,
       }
       await v.db.transaction(() => {
         for (let n = 0; n < got.batches; n++) {
@@ -299,7 +303,7 @@ export class ContainerCopies {
     e = await entry()
     if (e.name !== `metadata/${id}.container`) throw bad(`expected its container file, found ${JSON.stringify(e.name)}`)
     const file = await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX)
-    checkContainerFile(file, id, row.state)
+    checkContainerFile(file, id, row.state, row.replicaIndex ?? 0)
     writeFileSync(join(staged, 'metadata', `${id}.container`), file)
     let batches = 0, blockCount = 0, usedBytes = 0, lastLocalId = -1
     e = await entry()
@@ -453,7 +457,7 @@ function removeRows(v: Volume, id: ContainerId): void {
 function rowJson(b: BlockData): RowJson {
   return {
     localId: b.localId, length: b.length, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, packed: b.packed,
-    committedAtMs: b.committedAtMs, bcsid: b.bcsid,
+    committedAtMs: b.committedAtMs, bcsid: b.bcsid, ...(b.blockGroupLength !== undefined ? { blockGroupLength: b.blockGroupLength } : {}),
     chunks: b.chunks.map((ch) => ({ offset: ch.offset, length: ch.length, checksums: Buffer.from(ch.checksums.buffer, ch.checksums.byteOffset, ch.checksums.byteLength).toString('base64') })),
   }
 }
@@ -488,6 +492,7 @@ function parseRows(bytes: Uint8Array, id: ContainerId): BlockData[] {
     return {
       containerId: id, localId: r.localId as LocalId, length: r.length, checksumType: type, bytesPerChecksum: r.bytesPerChecksum, chunks, packed: r.packed,
       committedAtMs: isCount(r.committedAtMs) ? r.committedAtMs : 0, ...(isCount(r.bcsid) ? { bcsid: r.bcsid } : {}),
+      ...(isCount(r.blockGroupLength) ? { blockGroupLength: r.blockGroupLength } : {}),
     }
   })
 }
@@ -498,14 +503,16 @@ function parseContainerJson(bytes: Uint8Array, id: ContainerId): ContainerJson {
   if (r.containerId !== id) throw bad(`the archive is of container ${JSON.stringify(r.containerId)}`)
   if (!COPYABLE.includes(r.state as ContainerState)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot import container ${id}: the archive's replica is ${JSON.stringify(r.state)}`)
   if (typeof r.replication !== 'string' || typeof r.pipelineId !== 'string' || !isCount(r.createdAtMs) || !isCount(r.bcsid) || !isCount(r.usedBytes) || !isCount(r.blockCount)) throw bad('its row is malformed')
+  if (r.replicaIndex !== undefined && (!isCount(r.replicaIndex) || r.replicaIndex > EC_REPLICAS_MAX)) throw bad(`its replica index ${JSON.stringify(r.replicaIndex)} is not in 0..${EC_REPLICAS_MAX}`)
   return r as ContainerJson
 }
 
-/** The container file as the source wrote it: its own SHA-256 seal, its id and state. */
-function checkContainerFile(bytes: Uint8Array, id: ContainerId, state: ContainerState): void {
-  const { checksum, ...body } = parseJson(bytes, `the container file of container ${id}`) as { containerId?: unknown; state?: unknown; checksum?: unknown }
+/** The container file as the source wrote it: its own SHA-256 seal, its id, state and replica index. */
+function checkContainerFile(bytes: Uint8Array, id: ContainerId, state: ContainerState, replicaIndex: number): void {
+  const { checksum, ...body } = parseJson(bytes, `the container file of container ${id}`) as { containerId?: unknown; state?: unknown; replicaIndex?: unknown; checksum?: unknown }
   if (checksum !== createHash('sha256').update(JSON.stringify(body)).digest('hex')) throw new O3Error('CHECKSUM_MISMATCH', `Cannot import container ${id}: its container file fails its own checksum`)
   if (body.containerId !== id || body.state !== state) throw new O3Error('INVALID_ARGUMENT', `Cannot import container ${id}: its container file names container ${JSON.stringify(body.containerId)} ${JSON.stringify(body.state)}, its row ${id} ${state}`)
+  if ((body.replicaIndex ?? 0) !== replicaIndex) throw new O3Error('INVALID_ARGUMENT', `Cannot import container ${id}: its container file says replica index ${JSON.stringify(body.replicaIndex)}, its row ${replicaIndex}`)
 }
 
 function parseManifest(bytes: Uint8Array, id: ContainerId): Manifest {

@@ -87,8 +87,12 @@ export function blockRecordError(b: BlockData, containerBcsid: number): string |
   return undefined
 }
 
-/** What is wrong with a container file (undefined: nothing): unreadable, not JSON, a checksum that does not match, another container's. */
-export async function containerFileError(path: string, id: ContainerId): Promise<string | undefined> {
+/**
+ * What is wrong with a container file (undefined: nothing): unreadable, not JSON, a checksum
+ * that does not match, another container's, or (given `replicaIndex`) another replica index
+ * than the record's: an EC replica that forgot its index would serve the wrong cells.
+ */
+export async function containerFileError(path: string, id: ContainerId, replicaIndex?: number): Promise<string | undefined> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -105,6 +109,7 @@ export async function containerFileError(path: string, id: ContainerId): Promise
   const { checksum, ...body } = parsed
   if (createHash('sha256').update(JSON.stringify(body)).digest('hex') !== checksum) return `Container file of ${id}: checksum does not match`
   if (body.containerId !== id) return `Container file of ${id} names container ${String(body.containerId)}`
+  if (replicaIndex !== undefined && (body.replicaIndex ?? 0) !== replicaIndex) return `Container file of ${id} says replica index ${String(body.replicaIndex)}, its record ${replicaIndex}`
   return undefined
 }
 
@@ -248,7 +253,7 @@ export class ContainerScanner {
 
   private async metadataScan(run: Run): Promise<string | undefined> {
     const { host } = this.options
-    const fileError = await containerFileError(host.containerFilePath(run.c), run.c.id)
+    const fileError = await containerFileError(host.containerFilePath(run.c), run.c.id, run.c.replicaIndex ?? 0)
     if (fileError !== undefined && this.stillThere(run)) return fileError
     for (const batch of this.batches(run)) {
       for (const b of batch) {

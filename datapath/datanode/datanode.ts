@@ -6,7 +6,7 @@
  * chunk and putBlock to the followers in parallel and acknowledges only when all hold it.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { appendFile, mkdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
@@ -39,6 +39,8 @@ import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from '.
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
 import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
 import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
+import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
+import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -58,6 +60,8 @@ export interface BlockData {
   committedAtMs: number
   /** The log index of the pipeline entry that committed it (Ozone's BCSID): a replay at or below it changes nothing. */
   bcsid?: number
+  /** EC: the key bytes of the block group this replica belongs to (the largest putBlock named). */
+  blockGroupLength?: number
 }
 
 export interface ContainerData {
@@ -73,6 +77,8 @@ export interface ContainerData {
   bcsid?: number
   /** Why the container scanner marked this replica UNHEALTHY. */
   unhealthyReason?: string
+  /** EC: which replica of the group this is, 1..k+m (1..k data, k+1..k+m parity); 0 or absent for RATIS. */
+  replicaIndex?: number
 }
 
 export interface Volume {
@@ -145,6 +151,8 @@ export class Datanode implements PipelineReplica {
   readonly copies: ContainerCopies
   /** replicateContainer commands, a bounded number at once. */
   readonly replication: ContainerReplication
+  /** reconstructECContainer commands this datanode coordinates, a bounded number at once. */
+  readonly reconstruction: EcReconstructions
   id = '' as DatanodeId
   clusterId = ''
 
@@ -165,6 +173,7 @@ export class Datanode implements PipelineReplica {
     this.replication = new ContainerReplication({
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
     })
+    this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon() })
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -206,7 +215,14 @@ export class Datanode implements PipelineReplica {
         triggerHeartbeat: () => { this.heartbeatSoon(); return {} },
         getBlock: (a) => this.getBlock(a),
         listBlock: (a) => this.listBlock(a),
+        listBlocks: (a) => {
+          const c = this.containers.get(parseId<ContainerId>(a.containerId, 'containerId'))
+          if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot list blocks of container ${String(a.containerId)}: not on this datanode`)
+          return listBlocks(c, this.volumeOf(c), a)
+        },
         closeContainer: (a) => this.closeContainer(parseId<ContainerId>(a.containerId, 'containerId'), a.force === true),
+        createContainer: (a) => this.createEcContainer(a),
+        deleteContainer: async (a) => ({ deleted: await this.copies.deleteContainer(parseId<ContainerId>(a.containerId, 'containerId'), a.force === true) }),
         listContainers: () => [...this.containers.values()],
         scanContainer: (a) => this.scanner.scanNow(parseId<ContainerId>(a.containerId, 'containerId')),
       },
@@ -248,6 +264,7 @@ export class Datanode implements PipelineReplica {
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
     await this.replication.stop()
+    await this.reconstruction.stop()
     await this.scanner.stop()
     await Promise.all([...this.groups.values()].map((g) => g.stop()))
     this.groups.clear()
@@ -352,7 +369,7 @@ export class Datanode implements PipelineReplica {
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
-    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0 }))
+    const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0, replicaIndex: c.replicaIndex ?? 0 }))
     const volumes = this.volumeReports()
     const pipelines = [...this.groups.values()].map((g) => g.report())
     const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted, pipelines })))
@@ -384,6 +401,7 @@ export class Datanode implements PipelineReplica {
     else if (cmd.type === 'createPipeline') await this.createPipeline(cmd)
     else if (cmd.type === 'closePipeline') await this.closePipeline(String(cmd.pipelineId) as PipelineId)
     else if (cmd.type === 'replicateContainer') this.replication.add(parseReplicateCommand(cmd))
+    else if (cmd.type === 'reconstructECContainer') this.reconstruction.add(parseReconstructCommand(cmd))
     else if (cmd.type === 'deleteContainer') await this.copies.deleteContainer(parseId<ContainerId>(cmd.containerId, 'containerId'), cmd.force === true)
   }
 
@@ -400,7 +418,7 @@ export class Datanode implements PipelineReplica {
     const v = this.volumeOf(c)
     const path = containerFile(v.dir, this.clusterId, c.id)
     mkdirSync(dirname(path), { recursive: true })
-    const body = { containerId: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, replicaIndex: 0, layout: 'FILE_PER_BLOCK', schemaVersion: 3, createdAtMs: c.createdAtMs }
+    const body = { containerId: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, replicaIndex: c.replicaIndex ?? 0, layout: 'FILE_PER_BLOCK', schemaVersion: 3, createdAtMs: c.createdAtMs }
     const text = JSON.stringify({ ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }, null, 2)
     writeFileSync(path + '.tmp', text)
     renameSync(path + '.tmp', path)
@@ -408,20 +426,30 @@ export class Datanode implements PipelineReplica {
   }
 
   /** The container, made (its file written, its record's write issued) if this is its first write here. */
-  private openContainer(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId'>): ContainerData {
+  private openContainer(args: Pick<WriteChunkArgs, 'containerId' | 'replication' | 'pipelineId' | 'replicaIndex'>): ContainerData {
     const id = args.containerId as ContainerId
     const existing = this.containers.get(id)
     if (existing !== undefined) {
+      if (args.replicaIndex !== undefined) checkReplicaIndex(existing, args.replicaIndex, `write to container ${id}`)
       if (existing.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot write to container ${id}: it is ${existing.state}`)
       return existing
     }
     // Containers are created by their first write, on the volume holding the fewest.
     const counts = this.volumes.map((_, i) => [...this.containers.values()].filter((c) => c.volume === i).length)
     const volume = counts.indexOf(Math.min(...counts))
-    const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume }
+    const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume, replicaIndex: args.replicaIndex ?? 0 }
     this.containers.set(id, c)
     this.writeContainerFile(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
     return c
+  }
+
+  /** An empty EC replica (the reconstruction coordinator makes one on each target first, as Ozone's createRecoveringContainer); refused where one is held. */
+  private createEcContainer(a: { containerId?: unknown; replication?: unknown; replicaIndex?: unknown; pipelineId?: unknown }): { state: ContainerState } {
+    const id = parseId<ContainerId>(a.containerId, 'containerId')
+    const replicaIndex = ecReplicaIndex(String(a.replication), a.replicaIndex, `create container ${id}`)
+    if (this.containers.has(id)) throw new O3Error('CONTAINER_EXISTS', `Cannot create container ${id}: this datanode holds a replica already`)
+    const c = this.openContainer({ containerId: id, replication: String(a.replication), pipelineId: typeof a.pipelineId === 'string' ? a.pipelineId : '', replicaIndex })
+    return { state: c.state }
   }
 
   /**
@@ -441,6 +469,11 @@ export class Datanode implements PipelineReplica {
       return { state: c.state }
     }
     if (c.state !== 'OPEN' && c.state !== 'CLOSING') return { state: c.state }
+    // An EC replica has no group to close in step with: it closes at once (Ozone closes EC containers on each node).
+    if (isEcReplica(c)) {
+      await this.closeReplica(c, 'CLOSED')
+      return { state: c.state }
+    }
     const g = this.groups.get(c.pipelineId as PipelineId)
     if (g !== undefined && !g.isDiverged) {
       if (g.isLeader()) await g.propose({ op: 'closeContainer', containerId: id }, 'close container')
@@ -603,7 +636,7 @@ export class Datanode implements PipelineReplica {
       await g.destroy()
       log.info(`datanode ${this.id}: closed pipeline ${pipelineId}`)
     }
-    for (const c of this.containers.values()) if (c.pipelineId === pipelineId) await this.closeReplica(c, 'QUASI_CLOSED')
+    for (const c of this.containers.values()) if (c.pipelineId === pipelineId) await this.closeReplica(c, isEcReplica(c) ? 'CLOSED' : 'QUASI_CLOSED')
   }
 
   /** A member's read of a chunk's bytes from its block file, for a follower that missed them (/pipeline/:id/chunk-data). */
@@ -767,6 +800,8 @@ export class Datanode implements PipelineReplica {
     parseChecksumType(String(a.checksumType))
     if (parseId<number>(a.bytesPerChecksum, 'bytesPerChecksum') < 1) throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: bytesPerChecksum must be positive')
     if (a.offset! % a.bytesPerChecksum! !== 0) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk at ${a.offset}: chunks must start on a checksum window (${a.bytesPerChecksum} bytes)`)
+    if (a.forward === undefined && isEcReplication(a.replication)) a.forward = []
+    if (a.replicaIndex !== undefined && a.replicaIndex !== 0 && !isEcReplication(a.replication)) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: replicaIndex ${JSON.stringify(a.replicaIndex)} with ${JSON.stringify(a.replication)}, only EC writes name one`)
     if (!Array.isArray(a.forward) || a.forward.length > 2 || !a.forward.every((f) => typeof f === 'string' && /^[\w.-]+:\d+$/.test(f))) throw new O3Error('INVALID_ARGUMENT', 'Cannot write chunk: forward must list at most two host:port addresses')
     return a as WriteChunkArgs
   }
@@ -786,6 +821,7 @@ export class Datanode implements PipelineReplica {
       await this.stageChunk(args, requestBody(c))
       return c.json({ result: { length: args.length } })
     }
+    if (isEcReplication(args.replication)) return c.json({ result: await this.writeEcChunk(args, requestBody(c)) })
     const group = this.groupOf(args.pipelineId as PipelineId, 'write chunk')
     if (!group.isLeader()) throw group.notLeader('write chunk')
     const container = this.openContainer(args)
@@ -816,6 +852,38 @@ export class Datanode implements PipelineReplica {
     this.metrics.bytesIn.inc(args.length)
     const { index } = await group.propose(entry, 'write chunk')
     return c.json({ result: { length: args.length, index, allCommitted: group.allCommitted(index) } })
+  }
+
+  /**
+   * A chunk of an EC replica (one cell, or part of one): standalone, as Ozone's EC writes are
+   * (no group, no forward). The bytes go to the block file verified as on any write, the chunk
+   * is recorded pending, and a putBlock (or `commit`) commits it. The container is made by its
+   * first write, with the write's replica index; a write naming another index is refused.
+   */
+  private async writeEcChunk(args: WriteChunkArgs, body: ReturnType<typeof requestBody>): Promise<{ length: number; index?: number }> {
+    const id = args.containerId as ContainerId
+    const localId = args.localId as LocalId
+    const action = `write chunk to block ${id}:${localId}`
+    const replicaIndex = ecReplicaIndex(args.replication, args.replicaIndex, action)
+    if (args.forward.length > 0) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: an EC write goes to each replica itself, it is not forwarded`)
+    const container = this.openContainer({ ...args, replicaIndex })
+    this.assertNotDeleted(container, localId, 'write chunk to')
+    const key = blockIdString({ containerId: id, localId })
+    // Writers that never commit (gone mid-key) leave their blocks pending until the container closes: bounded.
+    if (!this.pending.has(key) && this.pending.size >= DATANODE_PENDING_BLOCKS_MAX) throw new O3Error('UNAVAILABLE', `Cannot ${action}: ${DATANODE_PENDING_BLOCKS_MAX} blocks are written here and not committed`)
+    const v = this.volumeOf(container)
+    const path = blockFile(v.dir, this.clusterId, id, localId)
+    const written = await this.writeChunkHere({ args, body, path, packed: false, overwrites: await this.overwrites(v, container, localId, args.offset, path) })
+    // Closed, deleted or its block deleted while the bytes landed: recording the chunk would outlive that.
+    if (this.containers.get(id) !== container || container.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot ${action}: the container closed meanwhile`)
+    this.assertNotDeleted(container, localId, 'write chunk to')
+    const pending: PendingBlock = this.pending.get(key) ?? { chunks: new Map(), checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum }
+    pending.chunks.set(args.offset, { offset: args.offset, length: args.length, checksums: written.checksums })
+    this.pending.set(key, pending)
+    this.metrics.bytesIn.inc(args.length)
+    if (args.commit !== true) return { length: args.length }
+    const groupLength = args.blockGroupLength === undefined ? undefined : parseId<number>(args.blockGroupLength, 'blockGroupLength')
+    return { length: args.length, index: await this.commitBlock(id, localId, args.offset + args.length, 'next', undefined, groupLength) }
   }
 
   /** A follower's copy of a chunk's bytes, forwarded by the leader while they arrive there. */
@@ -875,15 +943,48 @@ export class Datanode implements PipelineReplica {
     return g
   }
 
-  private async putBlock(a: { containerId?: unknown; localId?: unknown; length?: unknown; pipelineId?: unknown }): Promise<{ length: number; index: number; allCommitted: boolean }> {
+  private async putBlock(a: { containerId?: unknown; localId?: unknown; length?: unknown; pipelineId?: unknown; replication?: unknown; replicaIndex?: unknown; blockGroupLength?: unknown }): Promise<{ length: number; index: number; allCommitted: boolean }> {
     const containerId = parseId<ContainerId>(a.containerId, 'containerId')
     const localId = parseId<LocalId>(a.localId, 'localId')
     const length = parseId<number>(a.length, 'length')
+    const held = this.containers.get(containerId)
+    if ((a.replicaIndex !== undefined && a.replicaIndex !== 0) || (held !== undefined && isEcReplica(held))) return this.putEcBlock(containerId, localId, length, a)
     const pipelineId = this.containers.get(containerId)?.pipelineId ?? (typeof a.pipelineId === 'string' ? a.pipelineId : undefined)
     if (pipelineId === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`)
     const group = this.groupOf(pipelineId as PipelineId, 'commit block')
     const { index } = await group.propose({ op: 'putBlock', containerId, localId, length }, 'commit block')
     return { length, index, allCommitted: group.allCommitted(index) }
+  }
+
+  /**
+   * putBlock of an EC replica: committed here and now (no group), its BCSID the container's
+   * next. A replica that got no chunk of the block (its cells of a short group are empty) is
+   * made by a putBlock of length 0, with the replication and pipeline the args name.
+   */
+  private async putEcBlock(containerId: ContainerId, localId: LocalId, length: number, a: { pipelineId?: unknown; replication?: unknown; replicaIndex?: unknown; blockGroupLength?: unknown }): Promise<{ length: number; index: number; allCommitted: boolean }> {
+    const action = `commit block ${containerId}:${localId}`
+    const replicaIndex = parseId<number>(a.replicaIndex, 'replicaIndex')
+    if (isEcReplication(a.replication)) ecReplicaIndex(a.replication as string, replicaIndex, action)
+    const blockGroupLength = a.blockGroupLength === undefined ? undefined : parseId<number>(a.blockGroupLength, 'blockGroupLength')
+    if (blockGroupLength !== undefined && blockGroupLength < length) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: blockGroupLength ${blockGroupLength} is below the replica's ${length} bytes`)
+    let c = this.containers.get(containerId)
+    if (c === undefined) {
+      if (length > 0) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot ${action}: no such container here`)
+      if (!isEcReplication(a.replication)) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: container ${containerId} is not here and the putBlock names no EC replication to make it with`)
+      c = this.openContainer({ containerId, replication: a.replication as string, pipelineId: typeof a.pipelineId === 'string' ? a.pipelineId : '', replicaIndex })
+    }
+    checkReplicaIndex(c, replicaIndex, action)
+    this.assertNotDeleted(c, localId, 'commit')
+    // An empty replica of a block (its cells of a short group are all empty) gets no chunk,
+    // but every file-backed block has its file, as an empty chunk's write makes one: the
+    // scanner and container copies read it.
+    if (length === 0) {
+      const path = blockFile(this.volumeOf(c).dir, this.clusterId, containerId, localId)
+      await mkdir(dirname(path), { recursive: true })
+      await appendFile(path, new Uint8Array(0))
+    }
+    const index = await this.commitBlock(containerId, localId, length, 'next', undefined, blockGroupLength)
+    return { length, index, allCommitted: true }
   }
 
   /** Waits (leader) until every member's log holds `index`, or the timeout: then names those that do not. */
@@ -902,9 +1003,11 @@ export class Datanode implements PipelineReplica {
 
   /**
    * Commits the recorded chunks of a block as its metadata, at log `index` (0 outside a
-   * pipeline): after this the block is durable. A replayed or shortening putBlock changes nothing.
+   * pipeline; 'next' for an EC replica: one past its container's BCSID, a local counter):
+   * after this the block is durable. A replayed or shortening putBlock changes nothing.
+   * Resolves with the BCSID the block holds. An EC block keeps the largest `blockGroupLength`.
    */
-  private commitBlock(containerId: ContainerId, localId: LocalId, length: number, index: number, given?: PendingBlock): Promise<void> {
+  private commitBlock(containerId: ContainerId, localId: LocalId, length: number, index: number | 'next', given?: PendingBlock, blockGroupLength?: number): Promise<number> {
     const c = this.containers.get(containerId)
     if (c === undefined) return Promise.reject(new O3Error('CONTAINER_NOT_FOUND', `Cannot commit block ${containerId}:${localId}: no such container here`))
     if (c.state !== 'OPEN') return Promise.reject(new O3Error('CONTAINER_NOT_OPEN', `Cannot commit block ${containerId}:${localId}: container is ${c.state}`))
@@ -919,9 +1022,11 @@ export class Datanode implements PipelineReplica {
     const issued = v.db.transaction((): Outcome => {
       if (v.deleted.doesExist([containerId, localId])) return { kind: 'deleted' }
       const previous = v.blocks.get([containerId, localId])
+      // Read in the transaction: EC putBlocks of one container commit one after another.
+      const at = index === 'next' ? (c.bcsid ?? 0) + 1 : index
       let decided
       try {
-        decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, recorded, length, index, key, c.bcsid ?? 0)
+        decided = blockChunks(previous === undefined ? undefined : { length: previous.length, chunks: previous.chunks, bcsid: previous.bcsid ?? 0 }, recorded, length, at, key, c.bcsid ?? 0)
       } catch (err) {
         if (err instanceof O3Error) return { kind: 'refused', error: err }
         throw err
@@ -931,8 +1036,10 @@ export class Datanode implements PipelineReplica {
       const block: BlockData = {
         containerId, localId, length, chunks: kept, packed: pending?.packed !== undefined && kept.length === 1,
         checksumType: pending?.checksumType ?? previous?.checksumType ?? 'NONE', bytesPerChecksum: pending?.bytesPerChecksum ?? previous?.bytesPerChecksum ?? 1,
-        committedAtMs: Date.now(), bcsid: index,
+        committedAtMs: Date.now(), bcsid: at,
       }
+      const groupLength = Math.max(blockGroupLength ?? 0, previous?.blockGroupLength ?? 0)
+      if (blockGroupLength !== undefined || previous?.blockGroupLength !== undefined) block.blockGroupLength = groupLength
       assert(checksumSizeBytes(block.checksumType) === 0 || kept.every((ch) => ch.checksums.length === checksumsLengthBytes(block.checksumType, ch.length, block.bytesPerChecksum)), 'checksums do not cover chunks')
       // The counters change in the commit that adds the block, read against the record as
       // this commit sees it: a restart then finds them exact (Ozone keeps #BLOCKCOUNT and
@@ -941,14 +1048,15 @@ export class Datanode implements PipelineReplica {
       if (block.packed) v.packed.put([containerId, localId], Buffer.from(pending!.packed!.buffer, pending!.packed!.byteOffset, pending!.packed!.byteLength))
       if (previous === undefined) c.blockCount++
       c.usedBytes += length - (previous?.length ?? 0)
-      c.bcsid = Math.max(c.bcsid ?? 0, index)
+      c.bcsid = Math.max(c.bcsid ?? 0, at)
       v.containers.put(c.id, c)
       return { kind: 'committed', block }
     })
     return issued.then(async (o) => {
       if (o.kind === 'deleted') throw new O3Error('BLOCK_NOT_FOUND', `Cannot commit block ${key}: it was deleted`)
       if (o.kind === 'refused') throw o.error
-      if (given !== undefined || pending === undefined) return
+      const bcsid = o.kind === 'committed' ? o.block.bcsid ?? 0 : o.previous?.bcsid ?? 0
+      if (given !== undefined || pending === undefined) return bcsid
       if (o.kind === 'skip') {
         // A replay (the container's state ahead of the log): what the block holds is not pending.
         for (const ch of o.previous?.chunks ?? []) {
@@ -962,6 +1070,7 @@ export class Datanode implements PipelineReplica {
       }
       if (pending.chunks.size === 0 && this.pending.get(key) === pending) this.pending.delete(key)
       if (o.kind === 'committed' && !o.block.packed) await this.blockFiles.closeIfIdle(blockFile(v.dir, this.clusterId, containerId, localId))
+      return bcsid
     })
   }
 
@@ -989,7 +1098,7 @@ export class Datanode implements PipelineReplica {
 
   private getBlock(a: { containerId?: unknown; localId?: unknown }) {
     const { b } = this.block(a)
-    return { containerId: b.containerId, localId: b.localId, length: b.length, packed: b.packed, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, chunks: b.chunks.map((ch) => ({ offset: ch.offset, length: ch.length })) }
+    return { containerId: b.containerId, localId: b.localId, length: b.length, packed: b.packed, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, chunks: b.chunks.map((ch) => ({ offset: ch.offset, length: ch.length })), ...(b.blockGroupLength !== undefined ? { blockGroupLength: b.blockGroupLength } : {}) }
   }
 
   private listBlock(a: { containerId?: unknown; startLocalId?: unknown; count?: unknown }) {

@@ -13,6 +13,7 @@ import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
 import type { ChecksumTask, ReadChunkTask, TaskResult, VerifyChunkTask, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
+import type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 
 let pool: Piscina | undefined
 
@@ -88,4 +89,14 @@ export async function runVerifyChunk(task: VerifyChunkTask): Promise<{ badWindow
 export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
   const transferList = task.data instanceof ArrayBuffer ? [task.data] : []
   return unwrap(await run(task, { name: 'digest', transferList }) as DigestResult)
+}
+
+/** Computes a stripe's m parity cells from its k data cells in a worker, in place in their slabs. */
+export async function runEcEncode(task: EcEncodeTask): Promise<void> {
+  unwrap(await run(task, { name: 'ecEncode' }) as TaskResult)
+}
+
+/** Rebuilds the `missing` cells of a stripe from the others in a worker, in place in their slabs. */
+export async function runEcReconstruct(task: EcReconstructTask): Promise<void> {
+  unwrap(await run(task, { name: 'ecReconstruct' }) as TaskResult)
 }

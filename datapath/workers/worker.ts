@@ -7,6 +7,7 @@ import { WORKER_IDLE_GC_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
 import { checksum as checksumTask, writeChunk as writeChunkTask, readChunk as readChunkTask, verifyChunk as verifyChunkTask } from './tasks.ts'
 import { digest as digestTask } from './digest.ts'
+import { ecEncode as ecEncodeTask, ecReconstruct as ecReconstructTask } from './ec.ts'
 
 function noted<T, R>(task: (t: T) => R): (t: T) => R {
   return (t) => { noteActivity(WORKER_IDLE_GC_MS); return task(t) }
@@ -17,3 +18,5 @@ export const writeChunk = noted(writeChunkTask)
 export const readChunk = noted(readChunkTask)
 export const verifyChunk = noted(verifyChunkTask)
 export const digest = noted(digestTask)
+export const ecEncode = noted(ecEncodeTask)
+export const ecReconstruct = noted(ecReconstructTask)

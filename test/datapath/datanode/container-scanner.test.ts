@@ -69,4 +69,9 @@ test('containerFileError() names a missing, unparsable, edited or foreign contai
   assert.match(await containerFileError(containerFile('other', 8), 7 as ContainerId) ?? '', 'names container 8')
 })
 
+test('containerFileError() names a file whose replica index is not the record\'s (an EC replica that lost its index)', async () => {
+  assert.is(await containerFileError(containerFile('ratis', 7), 7 as ContainerId, 0), undefined)
+  assert.match(await containerFileError(containerFile('ec', 7), 7 as ContainerId, 3) ?? '', 'says replica index 0, its record 3')
+})
+
 test.run()

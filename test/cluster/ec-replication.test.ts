@@ -5,8 +5,10 @@
  * once (no Raft group); once the member is DEAD the container is CLOSED, the replication
  * manager sends reconstructECContainer to a datanode holding no replica, whose coordinator
  * rebuilds the lost index there; every index 1..5 is then CLOSED on a live datanode, the
- * rebuilt replica holds the lost one's bytes exactly, and the container is HEALTHY.
- * Method: SCM, OM and six datanodes in-process on loopback (mini-cluster.ts: STALE after
+ * rebuilt replica holds the lost one's bytes exactly, and the container is HEALTHY. A member
+ * then decommissioned has its index copied (replicateContainer keeps the index) to the last
+ * datanode without a replica, and is DECOMMISSIONED once that copy is CLOSED.
+ * Method: SCM, OM and seven datanodes in-process on loopback (mini-cluster.ts: STALE after
  * 3 s, DEAD after 6 s), the replication manager every 300 ms; the key written by the EC writer
  * (O3Client.putKey into an EC/rs-3-2-64k bucket); replicas read with readChunk, checksums
  * verified, before and after.
@@ -42,8 +44,8 @@ const located = async (id: number) => (await scm.call<Record<string, ContainerLo
 
 test.before(async () => {
   cluster = await startMiniCluster({
-    datanodes: 6,
-    overrides: { 'scm.safemode.minDatanodes': 6, 'scm.block.sizeBytes': 4 * CELL, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 30_000 },
+    datanodes: 7,
+    overrides: { 'scm.safemode.minDatanodes': 7, 'scm.block.sizeBytes': 4 * CELL, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 30_000 },
   })
   client = cluster.client()
   scm = new RpcClient('SCM', cluster.scmAddress)
@@ -55,7 +57,7 @@ test.after(async () => {
   await cluster.dispose()
 })
 
-test('an EC key is written to one block group on 5 of the 6 datanodes, each replica reported with its index', async () => {
+test('an EC key is written to one block group on 5 of the 7 datanodes, each replica reported with its index', async () => {
   // Two full stripes and a partial one: every index holds bytes.
   const key = await client.putKey('vol', 'ecb', 'k', randomBytes(2 * 3 * CELL + CELL + 100, 7))
   assert.is(key.locations.length, 1)
@@ -95,6 +97,20 @@ test('the replication manager rebuilds the lost index on a datanode that held no
     const s = await scm.call<{ inflight: unknown[] }>('replicationStatus', {})
     return c.health.join() === 'HEALTHY' && s.inflight.length === 0
   }, 20_000)
+})
+
+test('a decommissioned member\'s index is copied to the datanode without a replica, keeping its index; then it is DECOMMISSIONED', async () => {
+  const id = location.blockId.containerId
+  const leaving = { id: location.pipeline.nodes[2].id, index: 3 }
+  await scm.call('datanodeAdmin', { action: 'decommission', datanodes: [leaving.id] })
+  const state = async () => (await scm.call<{ id: DatanodeId; operationalState: string }[]>('listDatanodes', {})).find((n) => n.id === leaving.id)?.operationalState
+  await until('DECOMMISSIONED', async () => (await state()) === 'DECOMMISSIONED', 60_000)
+  const l = await located(id)
+  const copy = l.replicas.find((r) => r.replicaIndex === leaving.index && r.id !== leaving.id)
+  assert.ok(copy !== undefined && copy.state === 'CLOSED', JSON.stringify(l.replicas))
+  assert.ok(Buffer.from(await replicaBytes(location, copy, leaving.index)).equals(original[leaving.index - 1]), 'the copy holds index 3\'s bytes')
+  const inService = l.replicas.filter((r) => r.id !== lost.id && r.id !== leaving.id && r.state === 'CLOSED')
+  assert.equal(inService.map((r) => r.replicaIndex).sort(), [1, 2, 3, 4, 5], 'every index on an in-service datanode')
 })
 
 test.run()

@@ -7,8 +7,9 @@
  * rebuilds the lost index there; every index 1..5 is then CLOSED on a live datanode, the
  * rebuilt replica holds the lost one's bytes exactly, and the container is HEALTHY. A member
  * then decommissioned has its index copied (replicateContainer keeps the index) to the last
- * datanode without a replica, and is DECOMMISSIONED once that copy is CLOSED.
- * Method: SCM, OM and seven datanodes in-process on loopback (mini-cluster.ts: STALE after
+ * datanode without a replica, and is DECOMMISSIONED once that copy is CLOSED. A replica a
+ * reader reports corrupt is rebuilt elsewhere, then deleted.
+ * Method: SCM, OM and eight datanodes in-process on loopback (mini-cluster.ts: STALE after
  * 3 s, DEAD after 6 s), the replication manager every 300 ms; the key written by the EC writer
  * (O3Client.putKey into an EC/rs-3-2-64k bucket); replicas read with readChunk, checksums
  * verified, before and after.
@@ -44,8 +45,8 @@ const located = async (id: number) => (await scm.call<Record<string, ContainerLo
 
 test.before(async () => {
   cluster = await startMiniCluster({
-    datanodes: 7,
-    overrides: { 'scm.safemode.minDatanodes': 7, 'scm.block.sizeBytes': 4 * CELL, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 30_000 },
+    datanodes: 8,
+    overrides: { 'scm.safemode.minDatanodes': 8, 'scm.block.sizeBytes': 4 * CELL, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 30_000 },
   })
   client = cluster.client()
   scm = new RpcClient('SCM', cluster.scmAddress)
@@ -57,7 +58,7 @@ test.after(async () => {
   await cluster.dispose()
 })
 
-test('an EC key is written to one block group on 5 of the 7 datanodes, each replica reported with its index', async () => {
+test('an EC key is written to one block group on 5 of the 8 datanodes, each replica reported with its index', async () => {
   // Two full stripes and a partial one: every index holds bytes.
   const key = await client.putKey('vol', 'ecb', 'k', randomBytes(2 * 3 * CELL + CELL + 100, 7))
   assert.is(key.locations.length, 1)
@@ -111,6 +112,19 @@ test('a decommissioned member\'s index is copied to the datanode without a repli
   assert.ok(Buffer.from(await replicaBytes(location, copy, leaving.index)).equals(original[leaving.index - 1]), 'the copy holds index 3\'s bytes')
   const inService = l.replicas.filter((r) => r.id !== lost.id && r.id !== leaving.id && r.state === 'CLOSED')
   assert.equal(inService.map((r) => r.replicaIndex).sort(), [1, 2, 3, 4, 5], 'every index on an in-service datanode')
+})
+
+test('a replica reported corrupt: its index is rebuilt on a datanode without a replica, then the corrupt one is deleted', async () => {
+  const id = location.blockId.containerId
+  const corrupt = { id: location.pipeline.nodes[3].id, index: 4 }
+  await scm.call('reportCorruptReplica', { containerId: id, datanodeId: corrupt.id, localId: location.blockId.localId })
+  const l = await until('index 4 CLOSED elsewhere and the corrupt replica gone', async () => {
+    const now = await located(id)
+    const rebuilt = now.replicas.find((r) => r.replicaIndex === corrupt.index && r.id !== corrupt.id && r.state === 'CLOSED')
+    return rebuilt !== undefined && !now.replicas.some((r) => r.id === corrupt.id) ? now : undefined
+  }, 60_000)
+  const rebuilt = l.replicas.find((r) => r.replicaIndex === corrupt.index)!
+  assert.ok(Buffer.from(await replicaBytes(location, rebuilt, corrupt.index)).equals(original[corrupt.index - 1]))
 })
 
 test.run()

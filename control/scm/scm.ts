@@ -897,12 +897,21 @@ export class StorageContainerManager {
       out[id] = {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
-        // Replicas known corrupt come last: a reader tries them only when nothing else answers.
+        // Replicas known corrupt come last: a reader tries them only when nothing else answers;
+        // before them those on nodes not HEALTHY, then not IN_SERVICE (an EC reader takes the
+        // first replica of each index: a rebuilt one, not the dead node's).
         replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state, replicaIndex: r.replicaIndex }))
-          .sort((x, y) => Number(x.state === 'UNHEALTHY') - Number(y.state === 'UNHEALTHY')),
+          .sort((x, y) => this.readRank(x) - this.readRank(y)),
       }
     }
     return out
+  }
+
+  /** Where a replica goes in a reader's order: 0 best. */
+  private readRank(r: { id: DatanodeId; state: ContainerState }): number {
+    const node = this.nodes.get(r.id)
+    const healthy = node !== undefined && this.health(node) === 'HEALTHY'
+    return (r.state === 'UNHEALTHY' ? 4 : 0) + (healthy ? 0 : 2) + (this.operationalState(r.id) === 'IN_SERVICE' ? 0 : 1)
   }
 
   private containerInfo(id: ContainerId) {

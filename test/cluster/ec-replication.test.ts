@@ -5,7 +5,8 @@
  * once (no Raft group); once the member is DEAD the container is CLOSED, the replication
  * manager sends reconstructECContainer to a datanode holding no replica, whose coordinator
  * rebuilds the lost index there; every index 1..5 is then CLOSED on a live datanode, the
- * rebuilt replica holds the lost one's bytes exactly, and the container is HEALTHY. A member
+ * rebuilt replica holds the lost one's bytes exactly, lookupKey names it for its index, and
+ * the container is HEALTHY. A member
  * then decommissioned has its index copied (replicateContainer keeps the index) to the last
  * datanode without a replica, and is DECOMMISSIONED once that copy is CLOSED. A replica a
  * reader reports corrupt is rebuilt elsewhere, then deleted.
@@ -18,6 +19,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { replicaLengthBytes, type EcScheme } from '../../core/ec-layout.ts'
 import { KiB } from '../../core/limits.ts'
+import type { KeyInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ContainerLocation, type DatanodeId, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
@@ -30,6 +32,7 @@ const SCHEME: EcScheme = parseReplication(RS).ec!
 let cluster: Awaited<ReturnType<typeof startMiniCluster>>
 let client: ReturnType<typeof cluster.client>
 let scm: RpcClient
+let om: RpcClient
 let location: KeyLocation
 /** Each index's bytes as written (index i at i - 1). */
 const original: Uint8Array[] = []
@@ -41,6 +44,7 @@ async function replicaBytes(loc: KeyLocation, node: { id: DatanodeId; address: s
   return r.data.subarray(r.dataOffset, r.dataOffset + length)
 }
 
+const lookup = async () => (await om.call<KeyInfo>('lookupKey', { volume: 'vol', bucket: 'ecb', key: 'k' })).locations[0].pipeline
 const located = async (id: number) => (await scm.call<Record<string, ContainerLocation>>('getContainerLocations', { containerIds: [id] }))[id]
 
 test.before(async () => {
@@ -50,6 +54,7 @@ test.before(async () => {
   })
   client = cluster.client()
   scm = new RpcClient('SCM', cluster.scmAddress)
+  om = new RpcClient('OM', cluster.omAddress)
   await client.createVolume('vol')
   await client.createBucket('vol', 'ecb', { replication: RS })
 })
@@ -93,6 +98,8 @@ test('the replication manager rebuilds the lost index on a datanode that held no
   assert.equal(live.map((r) => r.replicaIndex).sort(), [1, 2, 3, 4, 5])
   assert.equal(new Set(live.map((r) => r.id)).size, 5)
   assert.ok(Buffer.from(await replicaBytes(location, rebuilt, lost.index)).equals(original[lost.index - 1]), 'the rebuilt replica holds the lost bytes')
+  // A reader's lookup now names the rebuilt replica for index 2, not the dead node (the OM caches locations 2 s).
+  await until('lookupKey lists the rebuilt replica as index 2', async () => (await lookup()).nodes[1].id === rebuilt.id)
   await until('HEALTHY, nothing in flight', async () => {
     const c = await scm.call<{ health: string[] }>('getContainer', { containerId: id })
     const s = await scm.call<{ inflight: unknown[] }>('replicationStatus', {})
@@ -110,6 +117,7 @@ test('a decommissioned member\'s index is copied to the datanode without a repli
   const copy = l.replicas.find((r) => r.replicaIndex === leaving.index && r.id !== leaving.id)
   assert.ok(copy !== undefined && copy.state === 'CLOSED', JSON.stringify(l.replicas))
   assert.ok(Buffer.from(await replicaBytes(location, copy, leaving.index)).equals(original[leaving.index - 1]), 'the copy holds index 3\'s bytes')
+  await until('lookupKey lists the in-service copy as index 3', async () => (await lookup()).nodes[2].id === copy.id)
   const inService = l.replicas.filter((r) => r.id !== lost.id && r.id !== leaving.id && r.state === 'CLOSED')
   assert.equal(inService.map((r) => r.replicaIndex).sort(), [1, 2, 3, 4, 5], 'every index on an in-service datanode')
 })

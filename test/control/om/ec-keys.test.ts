@@ -108,6 +108,9 @@ test('refreshPipeline() of a closed EC container: one replica per index in index
   }
   const p = refreshPipeline(ecPipeline, found)
   assert.equal(p.nodes.map((n) => n.id), [dn(1).id, dn(7).id, dn(3).id, dn(4).id, dn(5).id])
+  // A rebuild in progress (OPEN, partial) listed before the CLOSED replica of its index is passed over.
+  const rebuilding = refreshPipeline(ecPipeline, { ...found, replicas: [{ ...dn(8), state: 'OPEN', replicaIndex: 4 }, ...found.replicas, { ...dn(9), state: 'CLOSED', replicaIndex: 4 }] })
+  assert.is(rebuilding.nodes[3].id, dn(9).id)
   assert.is(p.replication, RS32)
   // An open container is read through its pipeline as the SCM has it.
   assert.is(refreshPipeline(ecPipeline, { state: 'OPEN', pipeline: ecPipeline, replicas: [] }), ecPipeline)

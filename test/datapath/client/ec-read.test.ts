@@ -219,6 +219,25 @@ test('a consumer that stops early in a degraded read gets every pooled buffer ba
   }
 })
 
+test('a data replica stopped in the middle of a read: the read goes on around it, byte for byte', async () => {
+  const { name, data } = keys.find((k) => k.replication === RS && k.data.length > GROUP)!
+  const info = await headKey(name)
+  const i = holderOf(info, 3)
+  const parts: Buffer[] = []
+  try {
+    for await (const piece of await client.openKeyPieces(info, undefined, { pooled: true })) {
+      parts.push(Buffer.from(piece))
+      client.readBuffers.releaseIfMine(piece.buffer)
+      // Stopped with pieces of it in flight (the read-ahead spans every data replica).
+      if (parts.length === 4) await cluster.stopDatanode(i)
+    }
+    assertBytes(Buffer.concat(parts), data, 'read across the stop')
+  } finally {
+    await cluster.startDatanode(i)
+  }
+  assert.is(client.readBuffers.inUse, 0)
+})
+
 test('S3 GetObject of an object in an EC bucket, whole and ranged, healthy and with two datanodes down', async () => {
   gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0 })
   await gateway.start()

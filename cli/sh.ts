@@ -5,6 +5,8 @@ import { createReadStream, createWriteStream, statSync } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
+import { replicaLengthBytes } from '../core/ec-layout.ts'
+import { parseReplication, type KeyLocation } from '../core/wire.ts'
 import { O3Client, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
@@ -13,8 +15,19 @@ function keyJson(k: KeyInfo) {
   return {
     volume: k.volume, bucket: k.bucket, name: k.name, size: k.size, replication: k.replication, checksumType: k.checksumType,
     createdAt: formatTime(k.createdAtMs), modifiedAt: formatTime(k.modifiedAtMs), metadata: k.metadata,
-    blocks: k.locations.map((l) => ({ containerId: l.blockId.containerId, localId: l.blockId.localId, offset: l.offset, length: l.length, pipelineId: l.pipeline.id, datanodes: l.pipeline.nodes.map((n) => ({ id: n.id, address: n.address })) })),
+    blocks: k.locations.map((l) => ({ containerId: l.blockId.containerId, localId: l.blockId.localId, offset: l.offset, length: l.length, pipelineId: l.pipeline.id, datanodes: datanodesJson(l) })),
   }
+}
+
+/**
+ * A block's datanodes; for an EC block group (whose `length` is the group's key bytes), each
+ * with the replica index it holds (nodes[i] holds index i + 1), data or parity, and its bytes.
+ */
+function datanodesJson(l: KeyLocation): { id: string; address: string; replicaIndex?: number; role?: 'data' | 'parity'; replicaBytes?: number }[] {
+  const r = parseReplication(l.pipeline.replication)
+  if (r.ec === undefined) return l.pipeline.nodes.map((n) => ({ id: n.id, address: n.address }))
+  const s = r.ec
+  return l.pipeline.nodes.map((n, i) => ({ id: n.id, address: n.address, replicaIndex: i + 1, role: i < s.data ? 'data' : 'parity', replicaBytes: replicaLengthBytes(s, l.length, i + 1) }))
 }
 
 /** Ozone's quota units (OzoneQuota.Units), powers of 1024; KiB, MiB ... are accepted as the same. */
@@ -178,7 +191,15 @@ export async function sh(inv: Invocation): Promise<void> {
       const k = keyJson(await client.headKey(volume, bucket, key))
       return out(k, () => {
         printFields({ key: `/${k.volume}/${k.bucket}/${k.name}`, size: k.size, replication: k.replication, checksum: k.checksumType, created: k.createdAt, modified: k.modifiedAt })
-        printTable(['containerId', 'localId', 'offset', 'length', 'datanodes'], k.blocks.map((b) => [b.containerId, b.localId, b.offset, b.length, b.datanodes.map((d) => d.address).join(' ')]))
+        const isGroup = (b: (typeof k.blocks)[number]) => b.datanodes.some((d) => d.replicaIndex !== undefined)
+        const [groups, blocks] = [k.blocks.filter(isGroup), k.blocks.filter((b) => !isGroup(b))]
+        if (blocks.length > 0) printTable(['containerId', 'localId', 'offset', 'length', 'datanodes'], blocks.map((b) => [b.containerId, b.localId, b.offset, b.length, b.datanodes.map((d) => d.address).join(' ')]))
+        // An EC block group: one row per replica, with its index (1..k data, then parity).
+        if (groups.length > 0) {
+          printTable(['block group', 'offset', 'length', 'index', 'role', 'replica bytes', 'datanode'], groups.flatMap((b) => b.datanodes.map((d) => [
+            `${b.containerId}:${b.localId}`, b.offset, b.length, d.replicaIndex!, d.role!, d.replicaBytes!, d.address,
+          ])))
+        }
       })
     }
     case 'key list': {

@@ -186,7 +186,7 @@ again keeps every key.`,
           commands: {
             put: client('upload FILE as the key', [...KEY, { name: 'FILE' }], 'sh', replication('the bucket\'s')),
             get: client('download the key to FILE (written whole or not at all)', [...KEY, { name: 'FILE' }], 'sh'),
-            info: client('show a key, its blocks and their datanodes', KEY, 'sh'),
+            info: client('show a key, its blocks and their datanodes (EC: block groups, each replica with its index)', KEY, 'sh'),
             list: client('list the keys of a bucket', BUCKET, 'sh', {
               prefix: { type: 'string', value: 'P', help: 'only keys that start with P' },
               'start-after': { type: 'string', value: 'K', help: 'only keys after K (the next page)' },

@@ -151,6 +151,12 @@ export const CLIENT_SLOW_DATANODE_MS = 60_000
 export const CLIENT_SLOW_DATANODES_MAX = 1_000
 /** Read-ahead of a key reader, in chunks. */
 export const CLIENT_READ_AHEAD_CHUNKS = 2
+/** Read-ahead of an EC key reader, in data-cell pieces: two stripes' worth (2k, every data
+ *  replica read at once while the next stripe's cells come), at least
+ *  CLIENT_READ_AHEAD_CHUNKS, at most this (each holds a pooled buffer). */
+export const CLIENT_EC_READ_AHEAD_PIECES_MAX = 8
+/** Stripes an EC key reader rebuilds at once around a lost replica (each a slab of k + m cells). */
+export const CLIENT_EC_DEGRADED_STRIPES_MAX = 2
 /** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
  *  its read-ahead and the pieces its socket has not sent yet, so 32 serve 8+ at full speed;
  *  more wait (back-pressure), up to CLIENT_SLAB_WAIT_MS_MAX. */

@@ -3,7 +3,7 @@
  * the pipeline's Raft leader and following it when it moves (pipeline-leader.ts), or to each
  * node of an EC pipeline itself (writeChunkTo, putBlockTo);
  * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
- * moved there and back; tiny chunks inline).
+ * moved there and back, or read in place in a shared slab; tiny chunks inline).
  * Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
@@ -13,7 +13,7 @@ import { O3Error } from '../../core/errors.ts'
 import { PIPELINE_WATCH_ANSWER_SLACK_MS, RPC_TIMEOUT_MS_DEFAULT, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
-import { runVerifyChunk } from '../workers/index.ts'
+import { runVerifyChunk, runVerifySlab } from '../workers/index.ts'
 import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
 
 export interface ChunkWrite {
@@ -201,11 +201,21 @@ export interface ReadInto {
 }
 
 /**
- * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
- * body lands in `into.buffer` when it fits, else in a buffer of its own; the returned data is
- * a view of whichever it used (for `into`, of its buffer as it is after the call).
+ * A slot of a shared slab to read into (an EC stripe being rebuilt): the body lands at
+ * `byteOffset` when it fits from there, and is verified in place in the worker pool.
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto): Promise<ChunkRead> {
+export interface ReadIntoSlab {
+  slab: SharedArrayBuffer
+  byteOffset: number
+}
+
+/**
+ * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
+ * body lands in `into` (a lent buffer or a slab's slot) when it fits, else in a buffer of its
+ * own; the returned data is a view of whichever it used (for a lent buffer, of its buffer as
+ * it is after the call).
+ */
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab): Promise<ChunkRead> {
   let res
   try {
     res = await request(`http://${node.address}/chunk/read`, {
@@ -220,8 +230,10 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   const meta = JSON.parse(String(res.headers['x-o3-args'])) as { dataOffset: number; dataLength: number; checksumType: ChecksumType; bytesPerChecksum: number; checksumsLength: number }
   // The body goes straight into one buffer of the announced size: one copy from the socket.
   const total = meta.dataLength + meta.checksumsLength
-  const pooled = into !== undefined && into.buffer.byteLength >= total
-  let body = pooled ? Buffer.from(into.buffer, 0, total) : Buffer.allocUnsafe(total)
+  const lent = into !== undefined && 'buffer' in into ? into : undefined
+  const slot = into !== undefined && 'slab' in into && into.slab.byteLength - into.byteOffset >= total ? into : undefined
+  const pooled = lent !== undefined && lent.buffer.byteLength >= total
+  let body = pooled ? Buffer.from(lent.buffer, 0, total) : slot !== undefined ? Buffer.from(slot.slab, slot.byteOffset, total) : Buffer.allocUnsafe(total)
   let filled = 0
   try {
     for await (const part of res.body as AsyncIterable<Buffer>) {
@@ -238,17 +250,20 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
     // A buffer of its own from offset 0 can move to a worker; a small one from Node's shared
     // pool cannot, and is below the inline limit anyway.
     const movable = body.byteOffset === 0 && (body.buffer as ArrayBuffer).byteLength >= total && !(body.buffer instanceof SharedArrayBuffer)
-    if (meta.dataLength <= VERIFY_INLINE_BYTES_MAX || !movable) {
+    if (meta.dataLength <= VERIFY_INLINE_BYTES_MAX || (!movable && slot === undefined)) {
       bad = verifyChecksums(meta.checksumType, body.subarray(0, meta.dataLength), meta.bytesPerChecksum, body.subarray(meta.dataLength))
+    } else if (slot !== undefined) {
+      const at = slot.byteOffset
+      bad = await runVerifySlab({ type: meta.checksumType, bytesPerChecksum: meta.bytesPerChecksum, data: { slab: slot.slab, offset: at, length: meta.dataLength }, checksums: { slab: slot.slab, offset: at + meta.dataLength, length: meta.checksumsLength } })
     } else {
       let r
       try {
         r = await runVerifyChunk({ type: meta.checksumType, bytesPerChecksum: meta.bytesPerChecksum, body: body.buffer as ArrayBuffer, dataLength: meta.dataLength, checksumsLength: meta.checksumsLength })
       } catch (err) {
-        if (pooled) into.buffer = body.buffer as ArrayBuffer // lost with the worker: detached
+        if (pooled) lent.buffer = body.buffer as ArrayBuffer // lost with the worker: detached
         throw err
       }
-      if (pooled) into.buffer = r.body
+      if (pooled) lent.buffer = r.body
       body = Buffer.from(r.body, 0, total)
       bad = r.badWindow
     }

@@ -10,9 +10,10 @@ import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS
 import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
-import type { DatanodeDetails, KeyLocation } from '../../core/wire.ts'
+import { isEcReplication, type DatanodeDetails, type KeyLocation } from '../../core/wire.ts'
 import type { BufferPool } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
+import { readEcKeyRange } from './ec-key-reader.ts'
 
 export interface ReadRange {
   offset: number
@@ -30,7 +31,7 @@ export function resolveRange(size: number, range?: { offset?: number; length?: n
   return { offset, length }
 }
 
-interface Piece { location: KeyLocation; blockOffset: number; length: number }
+export interface Piece { location: KeyLocation; blockOffset: number; length: number }
 
 function* pieces(key: KeyInfo, range: ReadRange, requestBytes: number): Generator<Piece> {
   const end = range.offset + range.length
@@ -63,6 +64,7 @@ export interface KeyReaderOptions {
  */
 export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   await initChecksums()
+  if (isEcReplication(key.replication) || key.locations.some((l) => isEcReplication(l.pipeline.replication))) return yield* readEcKeyRange(key, range, options)
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
   const bad = new Set<string>()
   const queue: Promise<Uint8Array>[] = []
@@ -129,7 +131,7 @@ export async function startKeyRange(key: KeyInfo, range: ReadRange, options: Key
   return rest
 }
 
-async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>): Promise<Uint8Array> {
+export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>): Promise<Uint8Array> {
   const acquired = await into
   // A pooled buffer moves to a worker and back on each verified read: `lent.buffer` is always
   // the current handle on its memory.
@@ -161,13 +163,20 @@ async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefi
  * failed, or the chunk did not fit and came in a buffer of its own); lost with a worker
  * (detached), it is dropped and the pool makes another when needed.
  */
-function settleLent(buffers: BufferPool, acquired: ArrayBuffer, now: ArrayBuffer, data: Uint8Array | undefined): void {
-  if (now.byteLength === 0) { buffers.discard(); return }
-  buffers.adopt(acquired, now)
-  if (data?.buffer !== now) buffers.release(now)
+export function settleLent(buffers: BufferPool, acquired: ArrayBuffer, now: ArrayBuffer, data: Uint8Array | undefined): void {
+  const back = takeBackLent(buffers, acquired, now)
+  if (back !== undefined && data?.buffer !== back) buffers.release(back)
 }
 
-async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<void> {
+/** A pooled buffer lent to a read, as it came back: its current handle (the pool told), or
+ *  undefined when it was lost with a worker (dropped from the pool). */
+export function takeBackLent(buffers: BufferPool, acquired: ArrayBuffer, now: ArrayBuffer): ArrayBuffer | undefined {
+  if (now.byteLength === 0) { buffers.discard(); return undefined }
+  buffers.adopt(acquired, now)
+  return now
+}
+
+export async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<void> {
   log.warn(`corrupt replica of block ${location.blockId.containerId}:${location.blockId.localId} on datanode ${node.id} (${node.address}); reading another`)
   await scm?.call('reportCorruptReplica', { containerId: location.blockId.containerId, localId: location.blockId.localId, datanodeId: node.id })
     .catch((err) => log.warn(`cannot report corrupt replica to SCM: ${(err as Error).message}`))

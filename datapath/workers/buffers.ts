@@ -36,11 +36,16 @@ export class BufferPool {
 
   acquire(timeoutMs?: number): Promise<ArrayBuffer> {
     assert(timeoutMs === undefined || timeoutMs > 0, 'buffer wait timeout must be positive')
-    if (this.out < this.count) {
-      this.out++
-      return Promise.resolve(this.free.pop() ?? this.make())
-    }
+    const now = this.tryAcquire()
+    if (now !== undefined) return Promise.resolve(now)
     return this.waiters.wait(timeoutMs, () => `a read buffer (all ${this.count} are in use)`)
+  }
+
+  /** A buffer at once, or undefined when all are out: for a holder that must not wait. */
+  tryAcquire(): ArrayBuffer | undefined {
+    if (this.out >= this.count) return undefined
+    this.out++
+    return this.free.pop() ?? this.make()
   }
 
   /** Gives a buffer back (the one acquired, or what a worker moved back in its place). */

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os'
 import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-import type { ChecksumTask, ReadChunkTask, TaskResult, VerifyChunkTask, WriteChunkTask } from './tasks.ts'
+import type { ChecksumTask, ReadChunkTask, TaskResult, VerifyChunkTask, VerifySlabTask, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 import type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 
@@ -79,6 +79,12 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
 export async function runVerifyChunk(task: VerifyChunkTask): Promise<{ badWindow: number; body: ArrayBuffer }> {
   const r = unwrap(await run(task, { name: 'verifyChunk', transferList: [task.body] }) as TaskResult<{ badWindow: number; body: ArrayBuffer }>)
   return { badWindow: r.badWindow, body: r.body }
+}
+
+/** Verifies a read's data against its checksums in a worker, in place in a shared slab
+ *  (borrowed until this settles): the first window that does not match, or -1. */
+export async function runVerifySlab(task: VerifySlabTask): Promise<number> {
+  return unwrap(await run(task, { name: 'verifySlab' }) as TaskResult<{ badWindow: number }>).badWindow
 }
 
 /**

@@ -56,6 +56,14 @@ export interface VerifyChunkTask {
   checksumsLength: number
 }
 
+/** Verify a read's data in a shared slab against its checksums there, in place (no transfer). */
+export interface VerifySlabTask {
+  type: ChecksumType
+  bytesPerChecksum: number
+  data: SlabRange
+  checksums: SlabRange
+}
+
 const view = (r: SlabRange) => new Uint8Array(r.slab, r.offset, r.length)
 const ready = initChecksums()
 
@@ -135,4 +143,10 @@ export async function verifyChunk(task: VerifyChunkTask): Promise<TaskResult<{ b
   const data = new Uint8Array(task.body, 0, task.dataLength)
   const checksums = new Uint8Array(task.body, task.dataLength, task.checksumsLength)
   return movedBack({ ok: true, badWindow: verifyChecksums(task.type, data, task.bytesPerChecksum, checksums), body: task.body }, task.body)
+}
+
+/** The first window of the data that fails its checksum (-1 when none), read in place in its slab. */
+export async function verifySlab(task: VerifySlabTask): Promise<TaskResult<{ badWindow: number }>> {
+  await ready
+  return { ok: true, badWindow: verifyChecksums(task.type, view(task.data), task.bytesPerChecksum, view(task.checksums)) }
 }

@@ -47,6 +47,28 @@ test('o3 sh key put/get/info/list/rename/delete round-trip a file', async () => 
   assert.equal((await json<{ keys: unknown[] }>('sh', 'key', 'list', '/vol1/bucket1')).keys, [])
 })
 
+test('o3 sh key info lists an EC key\'s block groups with each replica\'s index, role and bytes', async () => {
+  const src = join(work, 'ec.bin'), dst = join(work, 'ec-out.bin')
+  const data = randomBytes(5 * 64 * 1024 + 3, 5)
+  writeFileSync(src, data)
+  assert.is((await run('sh', 'key', 'put', '/vol1/bucket1/ec.bin', src, '--replication', 'EC/xor-2-1-64k')).code, 0)
+  assert.is((await run('sh', 'key', 'get', '/vol1/bucket1/ec.bin', dst)).code, 0)
+  assert.ok(readFileSync(dst).equals(data))
+  type Replica = { id: string; address: string; replicaIndex: number; role: string; replicaBytes: number }
+  const info = await json<{ replication: string; blocks: { containerId: number; localId: number; length: number; datanodes: Replica[] }[] }>('sh', 'key', 'info', '/vol1/bucket1/ec.bin')
+  assert.is(info.replication, 'EC/xor-2-1-64k')
+  assert.is(info.blocks.length, 1)
+  const [group] = info.blocks
+  assert.is(group.length, data.length)
+  // Two full stripes of two 64 KiB cells, then 64 KiB + 3 bytes: replica 1 and the parity hold
+  // three cells, replica 2 two cells and 3 bytes.
+  assert.equal(group.datanodes.map((d) => [d.replicaIndex, d.role, d.replicaBytes]), [[1, 'data', 3 * 65536], [2, 'data', 2 * 65536 + 3], [3, 'parity', 3 * 65536]])
+  assert.is(new Set(group.datanodes.map((d) => d.id)).size, 3)
+  const table = await run('sh', 'key', 'info', '/vol1/bucket1/ec.bin')
+  assert.is(table.code, 0)
+  for (const d of group.datanodes) assert.match(table.stdout, new RegExp(`${group.containerId}:${group.localId}.*│ ${d.replicaIndex} .*│ ${d.role} .*│ ${d.replicaBytes} .*│ ${d.address.replace(/\./g, '\\.')}`))
+})
+
 test('o3 prints tables for people', async () => {
   const r = await run('sh', 'volume', 'list')
   assert.is(r.code, 0)

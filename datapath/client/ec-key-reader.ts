@@ -1,0 +1,175 @@
+/** @module
+ * Reads a byte range of a key made of EC block groups, in key order, as readKeyRange does a
+ * replicated key's (same pieces, same pooled-buffer rules). Healthy: the data-cell pieces of
+ * the range straight from the data replicas, a bounded window ahead over several replicas at
+ * once, no decoding. A stripe with a piece on a replica that failed: its pieces from k cells
+ * rebuilt in the worker pool, a stripe or two in flight (ec-read-group.ts). Block locations
+ * that are not EC (a multipart key of mixed parts) are read as readKeyRange reads them.
+ */
+import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
+import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import type { KeyInfo } from '../../core/om-wire.ts'
+import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
+import type { BufferPool } from '../workers/index.ts'
+import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
+import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
+
+/** What one step of the reader serves: one piece, or the pieces of a stripe read around a lost cell. */
+type Step =
+  | { kind: 'replicated'; piece: Piece }
+  | { kind: 'cell'; group: EcGroupRead; piece: CellPiece }
+  | { kind: 'stripe'; group: EcGroupRead; pieces: CellPiece[] }
+
+/** The pieces of a step, in key order, each of at most `requestBytes`. */
+interface Span {
+  location: KeyLocation
+  group?: EcGroupRead
+  /** Replicated: block pieces; EC: data-cell pieces. */
+  pieces: (Piece | CellPiece)[]
+}
+
+function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyReaderOptions['scm']): Generator<Span> {
+  const end = range.offset + range.length
+  const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum)
+  for (const location of key.locations) {
+    const from = Math.max(range.offset, location.offset)
+    const to = Math.min(end, location.offset + location.length)
+    if (from >= to) continue
+    if (!isEcReplication(location.pipeline.replication)) {
+      const pieces: Piece[] = []
+      for (let at = from; at < to; at += requestBytes) pieces.push({ location, blockOffset: at - location.offset, length: Math.min(requestBytes, to - at) })
+      yield { location, pieces }
+      continue
+    }
+    const group = new EcGroupRead(location, scm, slabs)
+    const pieces: CellPiece[] = []
+    for (const p of cellPieces(group.scheme, location.length, from - location.offset, to - from)) {
+      for (let d = 0; d < p.length; d += requestBytes) {
+        pieces.push({ ...p, replicaOffset: p.replicaOffset + d, groupOffset: p.groupOffset + d, length: Math.min(requestBytes, p.length - d) })
+      }
+    }
+    yield { location, group, pieces }
+  }
+}
+
+/**
+ * The steps of a range, made one at a time as the reader asks (peek, then take), so that each
+ * sees the replicas that failed so far: a stripe's remaining pieces are one 'stripe' step as
+ * soon as one of them is on a lost replica, else each piece is a 'cell' step.
+ */
+class Planner {
+  private span: Span | undefined
+  private at = 0
+  private next: Step | undefined
+
+  constructor(private readonly it: Generator<Span>) {}
+
+  peek(): Step | undefined {
+    if (this.next !== undefined) return this.next
+    while (this.span === undefined || this.at >= this.span.pieces.length) {
+      const n = this.it.next()
+      if (n.done === true) return undefined
+      this.span = n.value
+      this.at = 0
+    }
+    const { group, pieces } = this.span
+    if (group === undefined) return (this.next = { kind: 'replicated', piece: pieces[this.at] as Piece })
+    const rest = pieces as CellPiece[]
+    const stripe = rest[this.at]!.stripe
+    let end = this.at
+    while (end < rest.length && rest[end]!.stripe === stripe) end++
+    const left = rest.slice(this.at, end)
+    if (left.some((p) => group.isLost(p))) return (this.next = { kind: 'stripe', group, pieces: left })
+    return (this.next = { kind: 'cell', group, piece: rest[this.at]! })
+  }
+
+  take(): Step {
+    const step = this.peek()!
+    this.at += step.kind === 'stripe' ? step.pieces.length : 1
+    this.next = undefined
+    return step
+  }
+
+  /** Forgets a peeked step, to plan it again with what has failed since. */
+  replan(): void {
+    this.next = undefined
+  }
+}
+
+interface Running {
+  step: Step
+  pieces: Promise<Uint8Array[]>
+}
+
+/**
+ * Yields the bytes of the range in order, as readKeyRange (which calls this for EC keys):
+ * views of fresh buffers, or with `buffers` of pooled ones the consumer gives back. Buffers
+ * are taken in piece order, one at a time, as readKeyRange takes them.
+ */
+export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
+  const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
+  const { buffers, scm } = options
+  const planner = new Planner(spans(key, range, requestBytes, scm))
+  const bad = new Set<string>()
+  const queue: Running[] = []
+  let turn: Promise<unknown> = Promise.resolve()
+  /** Takes one pooled buffer after those asked for before it. */
+  const nextBuffer = (): Promise<ArrayBuffer> | undefined => {
+    if (buffers === undefined) return undefined
+    const into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
+    turn = into.catch(() => {})
+    return into
+  }
+  const fill = () => {
+    for (;;) {
+      const step = planner.peek()
+      if (step === undefined) return
+      // One step at least; then a window of pieces (each holding a pooled buffer), and a
+      // stripe or two (each its own buffers and slab).
+      if (queue.length > 0) {
+        if (step.kind === 'stripe' && queue.filter((r) => r.step.kind === 'stripe').length >= CLIENT_EC_DEGRADED_STRIPES_MAX) return
+        const windowMax = step.kind === 'cell' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
+        if (step.kind !== 'stripe' && queue.filter((r) => r.step.kind !== 'stripe').length >= windowMax) return
+      }
+      planner.take()
+      const pieces = start(step, bad, scm, buffers, nextBuffer)
+      pieces.catch(() => {}) // handled when awaited in order
+      queue.push({ step, pieces })
+    }
+  }
+  fill()
+  let current: Uint8Array[] = []
+  try {
+    while (queue.length > 0) {
+      current = await queue.shift()!.pieces
+      // What failed meanwhile changes how the rest of a stripe is read.
+      planner.replan()
+      fill()
+      while (current.length > 0) yield current.shift()!
+    }
+  } finally {
+    // Ended early (the consumer stopped, or a piece failed): the pieces read ahead go back.
+    if (buffers !== undefined) {
+      for (const piece of current) buffers.releaseIfMine(piece.buffer)
+      for (const r of queue.splice(0)) r.pieces.then((ps) => { for (const p of ps) buffers.releaseIfMine(p.buffer) }, () => {})
+    }
+  }
+}
+
+function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool | undefined, nextBuffer: () => Promise<ArrayBuffer> | undefined): Promise<Uint8Array[]> {
+  switch (step.kind) {
+    case 'replicated':
+      return readPiece(step.piece, bad, scm, buffers, nextBuffer()).then((p) => [p])
+    case 'cell': {
+      const into = nextBuffer()
+      return (async () => {
+        const buffer = await into
+        return [await step.group.readPiece(step.piece, buffer === undefined ? undefined : { buffers: buffers!, buffer })]
+      })()
+    }
+    case 'stripe':
+      // Pooled buffers only when free at once: a stripe waiting for a pooled buffer per piece
+      // while holding some could wait for good beside other readers doing the same.
+      return step.group.readStripe(step.pieces, [], buffers)
+  }
+}

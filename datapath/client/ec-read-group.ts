@@ -1,0 +1,186 @@
+/** @module
+ * Reads of one EC block group (Ozone's ECBlockInputStream and
+ * ECBlockReconstructedStripeInputStream): a piece of a data cell straight from its replica, or,
+ * once a replica failed, the pieces of a stripe from any k of its k + m cells, the lost ones
+ * rebuilt in the worker pool. Remembers the replicas that failed, so that the rest of the group
+ * goes around them.
+ */
+import { assert } from '../../core/assert.ts'
+import { checksumsLengthBytes } from '../../core/checksum.ts'
+import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { log } from '../../core/log.ts'
+import type { RpcClient } from '../../core/rpc/client.ts'
+import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
+import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
+import { readChunk, type ReadInto } from './datanode-io.ts'
+import { reportCorrupt, settleLent, takeBackLent } from './key-reader.ts'
+
+/** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
+export interface Lent {
+  buffers: BufferPool
+  buffer: ArrayBuffer
+}
+
+/**
+ * The slabs a reader rebuilds stripes in, one slot per cell (a cell, the checksum windows a
+ * range read may start and end in, and the checksums that follow): made when first needed,
+ * at most CLIENT_EC_DEGRADED_STRIPES_MAX per scheme, reused, dropped with the reader.
+ */
+export class StripeSlabs {
+  private readonly pools = new Map<string, SlabPool>()
+
+  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number) {}
+
+  async acquire(s: EcScheme): Promise<{ slab: SharedArrayBuffer; slotBytes: number; release: () => void }> {
+    const window = Math.max(this.bytesPerChecksum, BYTES_PER_CHECKSUM_MIN)
+    const span = s.cellSizeBytes + 2 * window
+    const slotBytes = span + checksumsLengthBytes(this.checksumType, span, window)
+    const key = `${s.data + s.parity}x${slotBytes}`
+    let pool = this.pools.get(key)
+    if (pool === undefined) this.pools.set(key, pool = new SlabPool((s.data + s.parity) * slotBytes, CLIENT_EC_DEGRADED_STRIPES_MAX))
+    const slab = await pool.acquire(CLIENT_SLAB_WAIT_MS_MAX)
+    return { slab, slotBytes, release: () => pool.release(slab) }
+  }
+}
+
+export class EcGroupRead {
+  readonly scheme: EcScheme
+  /** Replica indexes (1..k+m) that failed a read, with why: not asked again in this group. */
+  readonly failed = new Map<number, string>()
+
+  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs) {
+    const r = parseReplication(location.pipeline.replication)
+    if (r.ec === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: ${location.pipeline.replication} is not EC`)
+    this.scheme = r.ec
+    const n = r.ec.data + r.ec.parity
+    if (location.pipeline.nodes.length !== n) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: its pipeline lists ${location.pipeline.nodes.length} datanodes, ${location.pipeline.replication} has ${n} replicas`)
+  }
+
+  get name(): string {
+    return `${this.location.blockId.containerId}:${this.location.blockId.localId}`
+  }
+
+  /** Whether the replica holding `piece` failed before. */
+  isLost(piece: CellPiece): boolean {
+    return this.failed.has(piece.replicaIndex)
+  }
+
+  /**
+   * Reads `piece` from its data replica into the lent buffer (when given). A replica that
+   * fails is remembered (a corrupt one reported to the SCM) and the piece rebuilt from the
+   * others, into the lent buffer still; the buffer is then the piece's, or given back.
+   */
+  async readPiece(piece: CellPiece, lent?: Lent): Promise<Uint8Array> {
+    const into: ReadInto | undefined = lent === undefined ? undefined : { buffer: lent.buffer }
+    let data: Uint8Array | undefined
+    if (!this.isLost(piece)) {
+      const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
+      try {
+        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into)
+        const from = piece.replicaOffset - r.dataOffset
+        data = r.data.subarray(from, from + piece.length)
+      } catch (err) {
+        this.fail(piece.replicaIndex, err)
+      }
+    }
+    if (data !== undefined) {
+      if (lent !== undefined) settleLent(lent.buffers, lent.buffer, into!.buffer, data)
+      return data
+    }
+    // The lent buffer as it came back from the worker holds the rebuilt piece.
+    const buffer = lent === undefined ? undefined : takeBackLent(lent.buffers, lent.buffer, into!.buffer)
+    try {
+      const [rebuilt] = await this.readStripe([piece], buffer === undefined ? [] : [buffer])
+      return rebuilt!
+    } catch (err) {
+      if (buffer !== undefined) lent!.buffers.release(buffer)
+      throw err
+    }
+  }
+
+  /**
+   * The `pieces` (of one stripe, in key order) from k of the stripe's cells, data cells first:
+   * reads the window of the cells the pieces span from each source in parallel, each into its
+   * slot of one of the reader's stripe slabs (verified there in the pool), zero-pads them as
+   * the parity was computed, and rebuilds the cells not read with runEcReconstruct. Each piece
+   * is copied out of the slab (which is reused) into `outs[j]` (a pooled buffer it then holds),
+   * else a buffer of `buffers` free at once, else a buffer of its own: never one it would wait
+   * for while holding others. A source that fails is remembered and another taken; fewer than
+   * k: UNAVAILABLE naming the group.
+   */
+  async readStripe(pieces: CellPiece[], outs: ArrayBuffer[] = [], buffers?: BufferPool): Promise<Uint8Array[]> {
+    assert(pieces.length > 0, 'a stripe read serves at least one piece')
+    const s = this.scheme
+    const k = s.data
+    const n = s.data + s.parity
+    const stripe = pieces[0]!.stripe
+    assert(pieces.every((p) => p.stripe === stripe), 'a stripe read serves pieces of one stripe')
+    const lengths = stripeCellLengths(s, this.location.length, stripe)
+    const cellStart = stripe * s.cellSizeBytes
+    // The window of the cells the pieces span; every cell is read (or rebuilt) over it alone.
+    const from = Math.min(...pieces.map((p) => p.replicaOffset - cellStart))
+    const to = Math.max(...pieces.map((p) => p.replicaOffset - cellStart + p.length))
+    assert(to <= lengths[0]!, 'a piece ends inside its stripe')
+    const w = to - from
+    const wanted = new Set(pieces.map((p) => p.replicaIndex - 1))
+    const { slab, slotBytes, release } = await this.slabs.acquire(s)
+    try {
+      // Cell i's window at `shards[i]`: where its read landed in slot i, else slot i's start.
+      const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab, offset: i * slotBytes, length: w }))
+      const read = new Set<number>()
+      // A data cell with no bytes in the window is zeros, known without a read.
+      const zeros = [...Array(k).keys()].filter((i) => lengths[i]! <= from)
+      for (const i of zeros) new Uint8Array(slab, i * slotBytes, w).fill(0)
+      const candidates = [...Array(n).keys()]
+        .filter((i) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1))
+        .sort((a, b) => rank(a) - rank(b))
+      function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
+      while (zeros.length + read.size < k) {
+        const batch = candidates.splice(0, k - zeros.length - read.size)
+        if (batch.length === 0) throw this.tooFew(stripe, zeros.length + read.size)
+        await Promise.all(batch.map(async (i) => {
+          const length = Math.min(to, lengths[i]!) - from
+          try {
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes })
+            const data = r.data.subarray(cellStart + from - r.dataOffset)
+            if (data.buffer === slab) shards[i]!.offset = data.byteOffset
+            else new Uint8Array(slab, i * slotBytes, length).set(data.subarray(0, length)) // did not fit the slot
+            // The bytes past a short cell (its checksums, or an earlier stripe's) read as zeros.
+            new Uint8Array(slab, shards[i]!.offset + length, w - length).fill(0)
+            read.add(i)
+          } catch (err) {
+            this.fail(i + 1, err)
+          }
+        }))
+      }
+      const missing = [...Array(n).keys()].filter((i) => !read.has(i) && !zeros.includes(i))
+      if ([...wanted].some((i) => !read.has(i))) await runEcReconstruct({ codec: s.codec, k, m: s.parity, shards, missing })
+      return pieces.map((p, j) => {
+        const cell = shards[p.replicaIndex - 1]!
+        const piece = new Uint8Array(slab, cell.offset + p.replicaOffset - cellStart - from, p.length)
+        const copy = new Uint8Array(outs[j] ?? (p.length <= (buffers?.bufferBytes ?? 0) ? buffers!.tryAcquire() : undefined) ?? new ArrayBuffer(p.length), 0, p.length)
+        copy.set(piece)
+        return copy
+      })
+    } finally {
+      release()
+    }
+  }
+
+  /** Remembers a replica that failed a read; reports a corrupt one to the SCM, as the replicated reader does. */
+  private fail(replicaIndex: number, err: unknown): void {
+    const e = toO3Error(err)
+    const node = this.location.pipeline.nodes[replicaIndex - 1]!
+    if (!this.failed.has(replicaIndex) && e.code === 'CHECKSUM_MISMATCH') void reportCorrupt(this.scm, node, this.location)
+    this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
+    log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address} failed: ${e.message}; reading around it`)
+  }
+
+  private tooFew(stripe: number, available: number): O3Error {
+    const why = [...this.failed].map(([i, reason]) => `replica ${i} (${reason})`).join('; ')
+    return new O3Error('UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) stripe ${stripe}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
+  }
+}
+

@@ -37,6 +37,7 @@ let location: KeyLocation
 /** Each index's bytes as written (index i at i - 1). */
 const original: Uint8Array[] = []
 let lost: { id: DatanodeId; index: number }
+const data = randomBytes(2 * 3 * CELL + CELL + 100, 7)
 
 async function replicaBytes(loc: KeyLocation, node: { id: DatanodeId; address: string }, index: number): Promise<Uint8Array> {
   const length = replicaLengthBytes(SCHEME, loc.length, index)
@@ -65,7 +66,7 @@ test.after(async () => {
 
 test('an EC key is written to one block group on 5 of the 8 datanodes, each replica reported with its index', async () => {
   // Two full stripes and a partial one: every index holds bytes.
-  const key = await client.putKey('vol', 'ecb', 'k', randomBytes(2 * 3 * CELL + CELL + 100, 7))
+  const key = await client.putKey('vol', 'ecb', 'k', data)
   assert.is(key.locations.length, 1)
   location = key.locations[0]
   for (let i = 1; i <= 5; i++) original.push(await replicaBytes(location, location.pipeline.nodes[i - 1], i))
@@ -133,6 +134,10 @@ test('a replica reported corrupt: its index is rebuilt on a datanode without a r
   }, 60_000)
   const rebuilt = l.replicas.find((r) => r.replicaIndex === corrupt.index)!
   assert.ok(Buffer.from(await replicaBytes(location, rebuilt, corrupt.index)).equals(original[corrupt.index - 1]))
+})
+
+test('the key reads back byte for byte through the rebuilt and copied replicas', async () => {
+  assert.ok(Buffer.from(await client.getKey('vol', 'ecb', 'k')).equals(data))
 })
 
 test.run()

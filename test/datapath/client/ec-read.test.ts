@@ -3,7 +3,8 @@
  * block group boundary (rs-3-2 and xor-2-1); healthy reads ask the data replicas only; with
  * any two of five datanodes down every rs-3-2 key still reads right; a flipped byte in a stored
  * cell is read around and the replica reported to the SCM; three down fail typed, naming the
- * group; pooled buffers all come back, also when the consumer stops early.
+ * group; pooled buffers all come back, also when the consumer stops early; S3 GETs of an
+ * object in an EC bucket, whole and ranged, with two datanodes down too.
  * Method: one real mini cluster of five datanodes (64 KiB cells, 256 KiB blocks, so a block
  * group holds four stripes; 32 KiB read requests, so a cell is read in two pieces); keys
  * written by the EC writer (putKey), read through getKey (the OM's lookupKey) and pooled
@@ -12,6 +13,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { groupCapacityBytes, stripeDataBytes } from '../../../core/ec-layout.ts'
 import { O3Error } from '../../../core/errors.ts'
 import { KiB } from '../../../core/limits.ts'
@@ -19,6 +21,7 @@ import type { KeyInfo } from '../../../core/om-wire.ts'
 import { parseReplication, type DatanodeId } from '../../../core/wire.ts'
 import type { O3Client } from '../../../datapath/client/index.ts'
 import { blockFile } from '../../../datapath/datanode/index.ts'
+import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
 import { flipByte, until } from '../../helpers.ts'
 import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
@@ -55,6 +58,7 @@ function rangesOf(size: number, replication: string): { offset: number; length: 
 
 let cluster: Awaited<ReturnType<typeof startMiniCluster>>
 let client: O3Client
+let gateway: S3Gateway | undefined
 const keys: { name: string; data: Buffer; replication: string }[] = []
 
 function assertBytes(got: Uint8Array, want: Uint8Array, what: string): void {
@@ -124,6 +128,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
+  await gateway?.stop()
   await cluster?.dispose()
 })
 
@@ -212,6 +217,54 @@ test('a consumer that stops early in a degraded read gets every pooled buffer ba
   } finally {
     await cluster.startDatanode(i)
   }
+})
+
+test('a data replica stopped in the middle of a read: the read goes on around it, byte for byte', async () => {
+  const { name, data } = keys.find((k) => k.replication === RS && k.data.length > GROUP)!
+  const info = await headKey(name)
+  const i = holderOf(info, 3)
+  const parts: Buffer[] = []
+  try {
+    for await (const piece of await client.openKeyPieces(info, undefined, { pooled: true })) {
+      parts.push(Buffer.from(piece))
+      client.readBuffers.releaseIfMine(piece.buffer)
+      // Stopped with pieces of it in flight (the read-ahead spans every data replica).
+      if (parts.length === 4) await cluster.stopDatanode(i)
+    }
+    assertBytes(Buffer.concat(parts), data, 'read across the stop')
+  } finally {
+    await cluster.startDatanode(i)
+  }
+  assert.is(client.readBuffers.inUse, 0)
+})
+
+test('S3 GetObject of an object in an EC bucket, whole and ranged, healthy and with two datanodes down', async () => {
+  gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0 })
+  await gateway.start()
+  const secret = await client.getS3Secret('alice')
+  await client.createVolume('s3v')
+  await client.createBucket('s3v', 'ecb', { replication: RS, owner: 'alice' })
+  const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+  const data = randomBytes(2 * GROUP + STRIPE + 11, 77)
+  await s3.send(new PutObjectCommand({ Bucket: 'ecb', Key: 'obj', Body: data }))
+  assert.is((await client.headKey('s3v', 'ecb', 'obj')).replication, RS, 'an EC bucket\'s objects are EC')
+  const get = async (range?: [number, number]) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'ecb', Key: 'obj', Range: range && `bytes=${range[0]}-${range[1]}` }))).Body!.transformToByteArray())
+  const check = async (what: string) => {
+    assertBytes(await get(), data, `${what}: whole object`)
+    for (const [a, b] of [[0, 0], [CELL - 3, CELL + 3], [STRIPE - 1, GROUP + CELL], [data.length - STRIPE + 5, data.length - 1]] as [number, number][]) {
+      assertBytes(await get([a, b]), data.subarray(a, b + 1), `${what}: bytes ${a}-${b}`)
+    }
+  }
+  await check('healthy')
+  await cluster.stopDatanode(0)
+  await cluster.stopDatanode(2)
+  try {
+    await check('datanodes 1 and 3 down')
+  } finally {
+    await cluster.startDatanode(0)
+    await cluster.startDatanode(2)
+  }
+  await until('the gateway\'s pooled buffers back', () => gateway!.client.readBuffers.inUse === 0, 10_000)
 })
 
 test('a flipped byte in a stored data cell: the read is right and the replica reported to the SCM, also when the cell must serve to rebuild another', async () => {

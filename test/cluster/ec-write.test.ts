@@ -155,6 +155,17 @@ test('a client whose chunks are smaller than a cell writes from slabs of the wri
   await checkKey('rs32', 'small-chunks', RS32, data)
 })
 
+test('EC keys with every checksum type: each cell checksummed (or not) as its bucket says', async () => {
+  for (const checksumType of ['NONE', 'BLAKE3', 'XXH64'] as const) {
+    const bucket = `cs-${checksumType.toLowerCase()}`
+    await client.createBucket('ecv', bucket, { replication: RS32, checksumType })
+    const data = randomBytes(stripeDataBytes(schemeOf(RS32)) + CELL + 5, 8)
+    const info = await client.putKey('ecv', bucket, 'k', data)
+    assert.is(info.checksumType, checksumType)
+    await checkKey(bucket, 'k', RS32, data)
+  }
+})
+
 test('park() then close() with a short stripe pending; abort() leaves no key and no slab held', async () => {
   const data = randomBytes(CELL + 1000, 4)
   const writer = await client.openKeyWriter('ecv', 'rs32', 'parked-tail')

@@ -283,6 +283,11 @@ export const DATANODE_ADMIN_TARGETS_MAX = 1000
 export const SCM_DELETE_TXS_MAX = 1_000_000
 /** SCM replication manager: container record moves (Raft entries) one round makes at most; the rest wait a round. */
 export const REPLICATION_CONTAINERS_PER_ROUND_MAX = 1000
+/**
+ * EC replicas on nodes in maintenance count while the container's in-service indexes could
+ * lose this many more and still decode (Ozone's hdds.scm.replication.maintenance.remaining.redundancy).
+ */
+export const EC_MAINTENANCE_REDUNDANCY = 1
 
 /** `o3 freon`: operations of one run (each keeps an 8-byte latency), concurrent callers, and
  *  the one pattern block every payload repeats (a whole number of default chunks, so that a

@@ -1,8 +1,10 @@
 /** @module
  * A key's block locations refreshed from the SCM's getContainerLocations (lookupKey): an open
  * container is read through its pipeline; a closed one from its live replicas, and for EC
- * (issue 14) one node per replica index in index order (`nodes[i]` holds index i + 1), the
- * recorded member where no live replica of an index is known (the reader then reconstructs).
+ * (issue 14) one node per replica index in index order (`nodes[i]` holds index i + 1): a
+ * CLOSED replica first, in the SCM's order (getContainerLocations lists those on HEALTHY,
+ * IN_SERVICE nodes first), the recorded member where none of an index is known (the reader
+ * then reconstructs).
  * Pure.
  */
 import { isEcReplication, type ContainerLocation, type DatanodeDetails, type Pipeline } from '../../core/wire.ts'
@@ -13,8 +15,11 @@ export function refreshPipeline(recorded: Pipeline, found: ContainerLocation | u
   const live = found.replicas.filter((r) => r.state !== 'UNHEALTHY')
   const fallback = found.pipeline?.nodes ?? recorded.nodes
   if (isEcReplication(recorded.replication)) {
+    // Per index: a CLOSED replica first (a rebuild in progress leaves an OPEN, partial one),
+    // in the SCM's order (healthy, in-service nodes first), then any live one, then a corrupt one.
     const nodes: DatanodeDetails[] = fallback.map((n, i) => {
-      const r = live.find((x) => x.replicaIndex === i + 1) ?? found.replicas.find((x) => x.replicaIndex === i + 1)
+      const of = (x: { replicaIndex: number }) => x.replicaIndex === i + 1
+      const r = live.find((x) => of(x) && x.state === 'CLOSED') ?? live.find(of) ?? found.replicas.find(of)
       return r === undefined ? n : { id: r.id, address: r.address }
     })
     return { ...recorded, nodes }

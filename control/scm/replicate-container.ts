@@ -5,12 +5,14 @@
  * every other live replica that may be copied, those on HEALTHY datanodes first. Pure.
  */
 import { O3Error } from '../../core/errors.ts'
-import type { ContainerId, ContainerState, DatanodeDetails, DatanodeId, NodeHealth } from '../../core/wire.ts'
+import { isEcReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type NodeHealth } from '../../core/wire.ts'
 
 export interface ReplicateInput {
   containerId: ContainerId
   /** The container's state in the SCM's table. */
   state: ContainerState
+  /** Its replication: an EC container's replicas are distinct indexes, not copies of one another. */
+  replication?: string
   /** The target as the admin named it: a datanode id or its host:port. */
   target: string
   nodes: (DatanodeDetails & { health: NodeHealth })[]
@@ -22,6 +24,9 @@ const COPYABLE: readonly ContainerState[] = ['CLOSED', 'QUASI_CLOSED']
 
 export function replicateCommand(i: ReplicateInput): { target: DatanodeDetails; command: { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] } } {
   const what = `Cannot replicate container ${i.containerId}`
+  if (i.replication !== undefined && isEcReplication(i.replication)) {
+    throw new O3Error('INVALID_ARGUMENT', `${what}: it is erasure-coded (${i.replication}); its replicas are distinct indexes, which the replication manager copies or reconstructs`)
+  }
   if (!COPYABLE.includes(i.state)) throw new O3Error('INVALID_CONTAINER_STATE', `${what}: it is ${i.state}; only CLOSED and QUASI_CLOSED containers are copied`)
   const target = i.nodes.find((n) => n.id === i.target || n.address === i.target)
   if (target === undefined) throw new O3Error('NODE_NOT_FOUND', `${what}: no datanode ${i.target} is registered`)

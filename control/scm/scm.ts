@@ -20,7 +20,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import {
-  formatReplication, parseId, parseReplication,
+  formatReplication, isEcReplication, parseId, parseReplication,
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
@@ -35,7 +35,7 @@ import {
 } from './pipeline-groups.ts'
 import { chooseEcPipeline } from './ec-pipelines.ts'
 import { planAround, planPipelines } from './pipelines.ts'
-import { ReplicationManager, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
+import { ReplicationManager, type ReconstructECContainerCommand, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
 import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
@@ -50,6 +50,8 @@ export type DatanodeCommand =
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
   /** Pull a copy of a CLOSED/QUASI_CLOSED container from the first source that answers (the receiver is the target). */
   | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  /** EC (issue 14): rebuild the targets' indexes from the sources; sent to targets[0], the coordinator. */
+  | ReconstructECContainerCommand
   /** Remove the replica; without force never an OPEN or CLOSING one. */
   | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
   | { type: 'deleteBlocks'; txId: number; containerId: ContainerId; localIds: LocalId[] }
@@ -461,7 +463,8 @@ export class StorageContainerManager {
    * command; it opens once they all report the group.
    */
   private async addPipeline(replication: string, nodes: DatanodeId[]): Promise<PipelineRecord> {
-    const leaderId = suggestLeader(nodes, this.livePipelines().map((p) => this.resolve(p)))
+    // EC pipelines have no leader to count (issue 14).
+    const leaderId = suggestLeader(nodes, this.livePipelines().filter((p) => !isEcReplication(p.replication)).map((p) => this.resolve(p)))
     const p = await this.ha.submit('addPipeline', { replication, nodes: nodes.map((id) => this.details(id)), state: 'ALLOCATED', leaderId }) as PipelineRecord
     log.info(`SCM: created pipeline ${p.id} ${replication} ${p.state} on ${p.nodes.map((n) => n.id).join(',')}, suggested leader ${leaderId}`)
     this.nudge(p)
@@ -713,7 +716,7 @@ export class StorageContainerManager {
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot replicate container ${id}: not found`)
     const nodes = [...this.nodes.values()].map((n) => ({ id: n.id, address: n.address, health: this.health(n) }))
     const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
-    const { target, command } = replicateCommand({ containerId: id, state: c.state, target: String(a.targetId ?? ''), nodes, replicas })
+    const { target, command } = replicateCommand({ containerId: id, state: c.state, replication: c.replication, target: String(a.targetId ?? ''), nodes, replicas })
     this.queue(target.id, command)
     new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
       .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
@@ -837,11 +840,12 @@ export class StorageContainerManager {
         for (const [id, replicas] of this.replicas) {
           const c = this.tables.containers.get(id)
           if (c === undefined || !replicas.has(dn)) continue
+          const parsed = parseReplication(c.replication)
           out.push({
-            id: c.id, state: c.state, factor: parseReplication(c.replication).factor,
+            id: c.id, state: c.state, factor: parsed.factor, ...(parsed.ec === undefined ? {} : { ec: parsed.ec }),
             replicas: [...replicas].map(([id, r]) => {
               const node = this.nodes.get(id)
-              return { datanodeId: id, state: r.state, bcsid: r.bcsid, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id) }
+              return { datanodeId: id, state: r.state, bcsid: r.bcsid, health: node === undefined ? 'DEAD' : this.health(node), operationalState: this.operationalState(id), replicaIndex: r.replicaIndex }
             }),
           })
         }
@@ -893,12 +897,21 @@ export class StorageContainerManager {
       out[id] = {
         state: c.state,
         pipeline: p === undefined ? null : this.resolve(p),
-        // Replicas known corrupt come last: a reader tries them only when nothing else answers.
+        // Replicas known corrupt come last: a reader tries them only when nothing else answers;
+        // before them those on nodes not HEALTHY, then not IN_SERVICE (an EC reader takes the
+        // first replica of each index: a rebuilt one, not the dead node's).
         replicas: this.replicaList(id).filter(([dn]) => this.nodes.has(dn)).map(([dn, r]) => ({ ...this.details(dn), state: r.state, replicaIndex: r.replicaIndex }))
-          .sort((x, y) => Number(x.state === 'UNHEALTHY') - Number(y.state === 'UNHEALTHY')),
+          .sort((x, y) => this.readRank(x) - this.readRank(y)),
       }
     }
     return out
+  }
+
+  /** Where a replica goes in a reader's order: 0 best. */
+  private readRank(r: { id: DatanodeId; state: ContainerState }): number {
+    const node = this.nodes.get(r.id)
+    const healthy = node !== undefined && this.health(node) === 'HEALTHY'
+    return (r.state === 'UNHEALTHY' ? 4 : 0) + (healthy ? 0 : 2) + (this.operationalState(r.id) === 'IN_SERVICE' ? 0 : 1)
   }
 
   private containerInfo(id: ContainerId) {

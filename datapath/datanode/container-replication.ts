@@ -12,6 +12,7 @@ import { DATANODE_IMPORTS_INFLIGHT_MAX, DATANODE_IMPORTS_QUEUED_MAX } from '../.
 import { log } from '../../core/log.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import { parseId, type ContainerId, type DatanodeDetails, type DatanodeId } from '../../core/wire.ts'
+import { ContainerCommandQueue } from './command-queue.ts'
 import type { ContainerCopies } from './container-copy.ts'
 
 export interface ReplicateCommand {
@@ -42,11 +43,8 @@ export interface ReplicationOptions {
 }
 
 export class ContainerReplication {
-  private readonly queue: ReplicateCommand[] = []
-  private readonly running = new Set<ContainerId>()
-  private readonly idleWaiters: (() => void)[] = []
-  /** Aborts the running downloads at stop(). */
-  private readonly abort = new AbortController()
+  /** The copies queued and running; stop() aborts the running downloads. */
+  private readonly commands: ContainerCommandQueue<ReplicateCommand>
   private readonly copies: ContainerCopies
   private readonly self: ReplicationOptions['self']
   private readonly holds: ReplicationOptions['holds']
@@ -63,56 +61,37 @@ export class ContainerReplication {
     this.succeeded = o.metrics.counter('container_imports_total', 'Container replicas imported from another datanode')
     this.bytes = o.metrics.counter('container_import_bytes_total', 'Block bytes of the container replicas imported')
     this.failed = o.metrics.counter('container_import_failures_total', 'replicateContainer commands that failed from every source')
-    o.metrics.gauge('container_imports_inflight', 'Container copies being imported', () => this.running.size)
-    o.metrics.gauge('container_imports_queued', 'Container copies waiting to be imported', () => this.queue.length)
+    this.commands = new ContainerCommandQueue({ inflightMax: DATANODE_IMPORTS_INFLIGHT_MAX, queuedMax: DATANODE_IMPORTS_QUEUED_MAX, run: (cmd, signal) => this.copy(cmd, signal) })
+    o.metrics.gauge('container_imports_inflight', 'Container copies being imported', () => this.commands.runningCount)
+    o.metrics.gauge('container_imports_queued', 'Container copies waiting to be imported', () => this.commands.queuedCount)
   }
 
   /** Queues a copy; answers whether it was taken (not a duplicate, not held, room in the queue). */
   add(cmd: ReplicateCommand): boolean {
-    const id = cmd.containerId
-    if (this.holds(id) || this.running.has(id) || this.queue.some((q) => q.containerId === id)) return false
-    if (this.queue.length >= DATANODE_IMPORTS_QUEUED_MAX) {
-      log.warn(`${this.self().name}: replicate container ${id} dropped: ${DATANODE_IMPORTS_QUEUED_MAX} copies queued already`)
-      return false
-    }
-    this.queue.push(cmd)
-    this.pump()
-    return true
+    if (this.holds(cmd.containerId)) return false
+    const r = this.commands.add(cmd)
+    if (r === 'full') log.warn(`${this.self().name}: replicate container ${cmd.containerId} dropped: ${DATANODE_IMPORTS_QUEUED_MAX} copies queued already`)
+    return r === 'taken'
   }
 
   /** Resolves once no copy is queued or running (tests, and stop()). */
   idle(): Promise<void> {
-    if (this.queue.length === 0 && this.running.size === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+    return this.commands.idle()
   }
 
   /** Drops the queue and cuts the running copies (each removes what it had written), then waits for them. */
-  async stop(): Promise<void> {
-    this.queue.length = 0
-    this.abort.abort()
-    await this.idle()
+  stop(): Promise<void> {
+    return this.commands.stop()
   }
 
-  private pump(): void {
-    while (this.running.size < DATANODE_IMPORTS_INFLIGHT_MAX && this.queue.length > 0) {
-      const cmd = this.queue.shift()!
-      this.running.add(cmd.containerId)
-      void this.copy(cmd).finally(() => {
-        this.running.delete(cmd.containerId)
-        this.pump()
-        if (this.queue.length === 0 && this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake()
-      })
-    }
-  }
-
-  private async copy(cmd: ReplicateCommand): Promise<void> {
+  private async copy(cmd: ReplicateCommand, signal: AbortSignal): Promise<void> {
     const { id: selfId, name } = this.self()
     const id = cmd.containerId
     const errors: string[] = []
     for (const source of cmd.sources.filter((s) => s.id !== selfId)) {
-      if (this.holds(id) || this.abort.signal.aborted) return
+      if (this.holds(id) || signal.aborted) return
       try {
-        const c = await this.copies.importFrom(source, id, this.abort.signal)
+        const c = await this.copies.importFrom(source, id, signal)
         this.succeeded.inc()
         this.bytes.inc(c.usedBytes)
         this.imported(id)
@@ -123,7 +102,7 @@ export class ContainerReplication {
         log.warn(`${name}: copying container ${id} from ${source.address} failed: ${(err as Error).message}`)
       }
     }
-    if (this.abort.signal.aborted) return
+    if (signal.aborted) return
     this.failed.inc()
     log.warn(`${name}: cannot replicate container ${id}: every source failed (${errors.join('; ')})`)
   }

@@ -26,6 +26,7 @@ import { readChunk } from '../client/datanode-io.ts'
 import { runChecksum, runEcReconstruct } from '../workers/index.ts'
 import type { SlabRange } from '../workers/index.ts'
 import type { ListedBlock } from './ec-replica.ts'
+import { ContainerCommandQueue } from './command-queue.ts'
 import { closeReplica, commitBlock, createReplica, deleteReplica, sourceBlocks, writeCell } from './ec-replica-io.ts'
 
 /** A replica index and the datanode that holds it (a source) or is to hold it (a target). */
@@ -272,10 +273,8 @@ export interface ReconstructionOptions {
 
 /** A datanode's reconstructECContainer commands: at most DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX at once, the rest queued. */
 export class EcReconstructions {
-  private readonly queue: ReconstructCommand[] = []
-  private readonly running = new Set<ContainerId>()
-  private readonly idleWaiters: (() => void)[] = []
-  private readonly abort = new AbortController()
+  /** The commands queued and running; stop() aborts the running ones between stripes. */
+  private readonly commands: ContainerCommandQueue<ReconstructCommand>
   private readonly succeeded: Counter
   private readonly failed: Counter
   private readonly bytes: Counter
@@ -284,54 +283,34 @@ export class EcReconstructions {
     this.succeeded = o.metrics.counter('ec_reconstructions_total', 'EC containers this datanode rebuilt lost replicas of (as coordinator)')
     this.failed = o.metrics.counter('ec_reconstruction_failures_total', 'reconstructECContainer commands that failed (their partial replicas deleted)')
     this.bytes = o.metrics.counter('ec_reconstruction_bytes_total', 'Bytes of rebuilt cells written to the targets')
-    o.metrics.gauge('ec_reconstructions_inflight', 'EC reconstructions running', () => this.running.size)
-    o.metrics.gauge('ec_reconstructions_queued', 'EC reconstructions waiting', () => this.queue.length)
+    this.commands = new ContainerCommandQueue({ inflightMax: DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX, queuedMax: DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX, run: (cmd, signal) => this.run(cmd, signal) })
+    o.metrics.gauge('ec_reconstructions_inflight', 'EC reconstructions running', () => this.commands.runningCount)
+    o.metrics.gauge('ec_reconstructions_queued', 'EC reconstructions waiting', () => this.commands.queuedCount)
   }
 
   /** Queues a command; answers whether it was taken (not one for a container queued or running, room in the queue). */
   add(cmd: ReconstructCommand): boolean {
-    const id = cmd.containerId
-    if (this.running.has(id) || this.queue.some((q) => q.containerId === id)) return false
-    if (this.queue.length >= DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX) {
-      log.warn(`${this.o.name()}: reconstruct container ${id} dropped: ${DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX} queued already`)
-      return false
-    }
-    this.queue.push(cmd)
-    this.pump()
-    return true
+    const r = this.commands.add(cmd)
+    if (r === 'full') log.warn(`${this.o.name()}: reconstruct container ${cmd.containerId} dropped: ${DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX} queued already`)
+    return r === 'taken'
   }
 
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
-    if (this.queue.length === 0 && this.running.size === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+    return this.commands.idle()
   }
 
   /** Drops the queue and stops the running ones between stripes (each deletes what it made), then waits for them. */
-  async stop(): Promise<void> {
-    this.queue.length = 0
-    this.abort.abort()
-    await this.idle()
+  stop(): Promise<void> {
+    return this.commands.stop()
   }
 
-  private pump(): void {
-    while (this.running.size < DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX && this.queue.length > 0) {
-      const cmd = this.queue.shift()!
-      this.running.add(cmd.containerId)
-      void this.run(cmd).finally(() => {
-        this.running.delete(cmd.containerId)
-        this.pump()
-        if (this.queue.length === 0 && this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake()
-      })
-    }
-  }
-
-  private async run(cmd: ReconstructCommand): Promise<void> {
+  private async run(cmd: ReconstructCommand, signal: AbortSignal): Promise<void> {
     const name = this.o.name()
     const indexes = cmd.targets.map((t) => `${t.replicaIndex} on ${t.datanode.address}`).join(', ')
     const startedAtMs = Date.now()
     try {
-      const r = await reconstructContainer(cmd, { signal: this.abort.signal, name })
+      const r = await reconstructContainer(cmd, { signal, name })
       this.succeeded.inc()
       this.bytes.inc(r.bytes)
       log.info(`${name}: rebuilt replica ${indexes} of container ${cmd.containerId} (${r.blocks} blocks, ${r.bytes} bytes, ${Date.now() - startedAtMs} ms)`)

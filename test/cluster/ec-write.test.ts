@@ -10,7 +10,7 @@
  * per replica). Each replica is read back with readChunk (its checksums verified) and its
  * committed block listed on its datanode; the key is rebuilt from the data replicas with the
  * layout arithmetic and the parity recomputed with the codec in this test, independent of
- * the EC reader.
+ * the EC reader. One S3 PutObject through the gateway, with the AWS SDK.
  */
 import { createHash } from 'node:crypto'
 import { test } from 'uvu'
@@ -22,7 +22,9 @@ import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { parseReplication, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { KeyDigest } from '../../datapath/client/index.ts'
+import { S3Gateway } from '../../datapath/s3/index.ts'
 import { createCodec } from '../../wasm/index.ts'
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { errorCode } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
@@ -153,6 +155,17 @@ test('a client whose chunks are smaller than a cell writes from slabs of the wri
   await checkKey('rs32', 'small-chunks', RS32, data)
 })
 
+test('EC keys with every checksum type: each cell checksummed (or not) as its bucket says', async () => {
+  for (const checksumType of ['NONE', 'BLAKE3', 'XXH64'] as const) {
+    const bucket = `cs-${checksumType.toLowerCase()}`
+    await client.createBucket('ecv', bucket, { replication: RS32, checksumType })
+    const data = randomBytes(stripeDataBytes(schemeOf(RS32)) + CELL + 5, 8)
+    const info = await client.putKey('ecv', bucket, 'k', data)
+    assert.is(info.checksumType, checksumType)
+    await checkKey(bucket, 'k', RS32, data)
+  }
+})
+
 test('park() then close() with a short stripe pending; abort() leaves no key and no slab held', async () => {
   const data = randomBytes(CELL + 1000, 4)
   const writer = await client.openKeyWriter('ecv', 'rs32', 'parked-tail')
@@ -180,6 +193,28 @@ test('the key digest (the S3 ETag) sees an EC key\'s bytes in order, also a key 
     assert.is(d.md5!.toString('hex'), createHash('md5').update(data).digest('hex'), `${size} bytes: MD5`)
     assert.is(d.sha256!.toString('hex'), createHash('sha256').update(data).digest('hex'), `${size} bytes: SHA-256`)
     await checkKey('rs32', `digested-${size}`, RS32, data)
+  }
+})
+
+test('S3 PutObject into an EC bucket stores an EC key with the body\'s MD5 as its ETag (small and large bodies)', async () => {
+  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0 })
+  await gateway.start()
+  try {
+    const alice = await client.getS3Secret('alice')
+    await client.createVolume('s3v')
+    await client.createBucket('s3v', 'ecbucket', { replication: RS32, owner: 'alice' })
+    const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret } })
+    for (const size of [100, stripeDataBytes(schemeOf(RS32)) + 777]) {
+      const body = randomBytes(size, 17)
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'ecbucket', Key: `obj-${size}`, Body: body }))
+      assert.is(put.ETag, `"${createHash('md5').update(body).digest('hex')}"`)
+      const info = await client.headKey('s3v', 'ecbucket', `obj-${size}`)
+      assert.is(info.replication, RS32)
+      for (const [g, loc] of info.locations.entries()) await checkGroup(loc, schemeOf(RS32), body.subarray(loc.offset, loc.offset + loc.length), `obj-${size} group ${g}`)
+    }
+    s3.destroy()
+  } finally {
+    await gateway.stop()
   }
 })
 

@@ -9,11 +9,11 @@ import { O3Error } from '../../../core/errors.ts'
 import { KEY_METADATA_BYTES_MAX, OPEN_KEY_PREALLOCATED_BLOCKS_MAX } from '../../../core/limits.ts'
 import { ecSchemeOf, groupCapacityBytes } from '../../../core/ec-layout.ts'
 import { formatReplication, parseId, parseReplication, type ReplicationConfig } from '../../../core/wire.ts'
-import type { OpenKeyInfo, OpenKeyResult } from '../../../core/om-wire.ts'
+import type { BucketInfo, OpenKeyInfo, OpenKeyResult } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
-import { checkOpen } from '../quota.ts'
-import { bucketOf } from '../tables.ts'
+import { checkOpen, MULTIPART_VOLUME, S3_VOLUME } from '../quota.ts'
+import { bucketOf, type OmTables } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 
 export type OpenKeyArgs = { volume?: unknown; bucket?: unknown; key?: unknown; sizeBytes?: unknown; replication?: unknown; metadata?: unknown }
@@ -29,7 +29,7 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       const bucketName = checkBucketName(a.bucket)
       const name = checkKeyName(a.key)
       const bucket = bucketOf(ctx.tables(), volume, bucketName)
-      const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : bucket.replication)
+      const parsed = parseReplication(typeof a.replication === 'string' ? a.replication : defaultReplication(ctx.tables(), bucket))
       const replication = formatReplication(parsed)
       checkEcCell(parsed, ctx.config['client.bytesPerChecksum'])
       const metadata = checkMetadata(a.metadata)
@@ -54,6 +54,16 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       return { clientId: info.clientId, replication: info.replication, checksumType: info.checksumType, bytesPerChecksum: info.bytesPerChecksum, blockSizeBytes: info.blockSizeBytes, blocks: info.allocated }
     },
   }
+}
+
+/**
+ * A key's replication when its writer names none: its bucket's; for the parts of an S3
+ * multipart upload (bucket `s3v-multipart/<b>`, made with the default replication) the S3
+ * bucket `s3v/<b>`'s, so that an upload into an EC bucket is EC (its key takes its parts').
+ */
+export function defaultReplication(t: OmTables, bucket: BucketInfo): string {
+  if (bucket.volume !== MULTIPART_VOLUME) return bucket.replication
+  return t.buckets.get(`${S3_VOLUME}/${bucket.name}`)?.replication ?? bucket.replication
 }
 
 /** An EC cell is written as one chunk, checksummed per bytesPerChecksum: a cell must be whole checksum windows. */

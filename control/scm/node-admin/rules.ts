@@ -4,6 +4,7 @@
  * of a node that is decommissioning or in maintenance. Pure: no I/O, no clock (`nowMs` comes
  * in), what the SCM knows of nodes and replicas comes in as data.
  */
+import { EC_MAINTENANCE_REDUNDANCY } from '../../../core/limits.ts'
 import type { ContainerId, ContainerState, DatanodeId, NodeHealth, NodeOperationalState } from '../../../core/wire.ts'
 
 /** One replica as the SCM last heard it, with its datanode's health and operational state now. */
@@ -14,13 +15,17 @@ export interface AdminReplica {
   bcsid?: number
   health: NodeHealth
   operationalState: NodeOperationalState
+  /** EC: the replica's index, 1..k+m. */
+  replicaIndex?: number
 }
 
 export interface AdminContainer {
   id: ContainerId
   state: ContainerState
-  /** Replicas the container should have (3 for RATIS/THREE). */
+  /** Replicas the container should have (3 for RATIS/THREE; k + m for EC). */
   factor: number
+  /** EC (issue 14): k and m; its replicas are indexes, not copies. */
+  ec?: { data: number; parity: number }
   replicas: AdminReplica[]
 }
 
@@ -49,6 +54,7 @@ function inMaintenance(s: NodeOperationalState): boolean {
  */
 export function offlineCheck(c: AdminContainer, node: DatanodeId, mode: OfflineMode, maintenanceMinimum: number): OfflineCheck {
   if (c.state === 'OPEN' || c.state === 'CLOSING') return 'UNCLOSED'
+  if (c.ec !== undefined) return offlineCheckEc(c, c.ec, node, mode)
   const settled: ContainerState = c.state === 'QUASI_CLOSED' && !c.replicas.some((r) => r.state === 'CLOSED') ? 'QUASI_CLOSED' : 'CLOSED'
   const candidates = c.replicas.filter((r) => r.state === settled)
   const top = Math.max(0, ...candidates.map((r) => r.bcsid ?? 0))
@@ -59,6 +65,24 @@ export function offlineCheck(c: AdminContainer, node: DatanodeId, mode: OfflineM
   if (mode === 'MAINTENANCE') return inService >= minimum ? 'SUFFICIENT' : 'UNDER_REPLICATED'
   const counted = inService + (inService >= minimum ? maintenance : 0)
   return counted >= c.factor ? 'SUFFICIENT' : 'UNDER_REPLICATED'
+}
+
+/**
+ * EC (Ozone's ECContainerReplicaCount.isSufficientlyReplicatedForOffline): counted are the
+ * indexes with a CLOSED replica on another HEALTHY node.
+ * - DECOMMISSION: every index 1..k+m on IN_SERVICE nodes elsewhere (those on nodes in
+ *   maintenance count while k + EC_MAINTENANCE_REDUNDANCY indexes are in service).
+ * - MAINTENANCE: k + EC_MAINTENANCE_REDUNDANCY indexes in service elsewhere.
+ */
+function offlineCheckEc(c: AdminContainer, ec: { data: number; parity: number }, node: DatanodeId, mode: OfflineMode): OfflineCheck {
+  const n = ec.data + ec.parity
+  const good = c.replicas.filter((r) => r.state === 'CLOSED' && r.datanodeId !== node && r.health === 'HEALTHY'
+    && r.replicaIndex !== undefined && r.replicaIndex >= 1 && r.replicaIndex <= n)
+  const inService = new Set(good.filter((r) => r.operationalState === 'IN_SERVICE').map((r) => r.replicaIndex))
+  const redundant = inService.size >= ec.data + EC_MAINTENANCE_REDUNDANCY
+  if (mode === 'MAINTENANCE') return redundant ? 'SUFFICIENT' : 'UNDER_REPLICATED'
+  const counted = new Set([...inService, ...(redundant ? good.filter((r) => inMaintenance(r.operationalState)).map((r) => r.replicaIndex) : [])])
+  return counted.size >= n ? 'SUFFICIENT' : 'UNDER_REPLICATED'
 }
 
 /** What the monitor knows of one node not IN_SERVICE. */

@@ -13,13 +13,28 @@ import type { O3Config } from '../../../core/config.ts'
 import { REPLICATION_CONTAINERS_PER_ROUND_MAX } from '../../../core/limits.ts'
 import { log } from '../../../core/log.ts'
 import type { ServiceMetrics } from '../../../core/metrics.ts'
-import { isEcReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId } from '../../../core/wire.ts'
+import { isEcReplication, parseReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId } from '../../../core/wire.ts'
 import { HEALTH_STATES, type Classification, type ContainerView, type HealthState } from './classify.ts'
-import { planReplication, type InflightOp, type NodeView, type Plan, type ReplicationAction } from './plan.ts'
+import type { EcContainerView } from './ec-classify.ts'
+import { planEcReplication, type EcAction, type EcEndpoint } from './ec-plan.ts'
+import { planReplication, type InflightOp, type NodeView } from './plan.ts'
+
+/**
+ * EC (issue 14): rebuild the `targets`' indexes of a container from the `sources` (one node
+ * per available index), run by `targets[0]`, the coordinator (Ozone's ReconstructECContainersCommand).
+ */
+export interface ReconstructECContainerCommand {
+  type: 'reconstructECContainer'
+  containerId: ContainerId
+  replication: string
+  sources: { replicaIndex: number; datanode: DatanodeDetails }[]
+  targets: { replicaIndex: number; datanode: DatanodeDetails }[]
+}
 
 /** The commands this loop sends (the SCM's DatanodeCommand has them as members). */
 export type ReplicationCommand =
   | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  | ReconstructECContainerCommand
   | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
 
@@ -55,11 +70,20 @@ export interface ContainerReport {
   health: Record<HealthState, number>
   /** Up to REPORT_SAMPLE_MAX container ids per health state other than HEALTHY. */
   samples: Partial<Record<HealthState, ContainerId[]>>
-  inflight: { replicate: number; delete: number }
+  inflight: { replicate: number; reconstruct: number; delete: number }
+}
+
+/** What a plan says of one container, RATIS or EC alike (reports, `o3 admin container info`). */
+export type ContainerHealth = Pick<Classification, 'id' | 'health' | 'states'>
+
+export interface ManagerPlan {
+  classifications: ContainerHealth[]
+  actions: EcAction[]
 }
 
 const REPORT_SAMPLE_MAX = 100
 
+/** Replicas a RATIS container should have. */
 export function replicationFactor(replication: string): number {
   if (replication.endsWith('/THREE')) return 3
   if (replication.endsWith('/ONE')) return 1
@@ -114,27 +138,34 @@ export class ReplicationManager {
     return this.running
   }
 
-  /** The plan for the cluster as it is now, acting on nothing (reports and tests). */
-  plan(): Plan {
+  /**
+   * The plan for the cluster as it is now, acting on nothing (reports and tests): RATIS
+   * containers by plan.ts, EC ones by ec-plan.ts, which counts the RATIS commands just
+   * planned against the same per-datanode limit.
+   */
+  plan(): ManagerPlan {
     const nodes = this.host.nodes()
     const byId = new Map(nodes.map((n) => [n.id, n]))
     const containers: ContainerView[] = []
+    const ec: EcContainerView[] = []
     for (const c of this.host.containers()) {
-      // EC containers are not RATIS ones: their replicas are indexes, not copies (ec-*.ts handle them).
-      if (isEcReplication(c.replication)) continue
       const replicas = [...this.host.replicas(c.id)].flatMap(([dn, r]) => {
         const n = byId.get(dn)
         // A replica of a datanode this SCM never heard register is not known to be anywhere.
-        return n === undefined ? [] : [{ datanodeId: dn, state: r.state, bcsid: r.bcsid, usedBytes: r.usedBytes, host: n.host, health: n.health, operationalState: n.operationalState }]
+        return n === undefined ? [] : [{ datanodeId: dn, state: r.state, bcsid: r.bcsid, usedBytes: r.usedBytes, host: n.host, health: n.health, operationalState: n.operationalState, replicaIndex: r.replicaIndex }]
       })
-      containers.push({ id: c.id, state: c.state, factor: replicationFactor(c.replication), pipelineNodes: c.pipelineNodes, replicas })
+      // EC containers' replicas are indexes, not copies (issue 14).
+      const parsed = isEcReplication(c.replication) ? parseReplication(c.replication) : undefined
+      if (parsed?.ec !== undefined) ec.push({ id: c.id, state: c.state, replication: c.replication, data: parsed.ec.data, parity: parsed.ec.parity, pipelineNodes: c.pipelineNodes, replicas })
+      else containers.push({ id: c.id, state: c.state, factor: replicationFactor(c.replication), pipelineNodes: c.pipelineNodes, replicas })
     }
-    return planReplication({
-      containers, nodes, inflight: [...this.inflight.values()],
-      maxInflightPerDatanode: this.config['scm.replication.maxInflightPerDatanode'],
-      maintenanceMinimum: this.config['maintenance.replica.minimum'],
-      excludedTargets: (id, dn) => this.host.markedUnhealthy(id, dn),
-    })
+    const inflight = [...this.inflight.values()]
+    const limits = { maxInflightPerDatanode: this.config['scm.replication.maxInflightPerDatanode'], excludedTargets: (id: ContainerId, dn: DatanodeId) => this.host.markedUnhealthy(id, dn) }
+    const ratis = planReplication({ containers, nodes, inflight, maintenanceMinimum: this.config['maintenance.replica.minimum'], ...limits })
+    const planned = ratis.actions.flatMap((a): InflightOp[] => a.type === 'replicate' ? [{ kind: 'replicate', containerId: a.containerId, datanodeId: a.target }]
+      : a.type === 'delete' ? [{ kind: 'delete', containerId: a.containerId, datanodeId: a.datanodeId }] : [])
+    const erasure = planEcReplication({ containers: ec, nodes, inflight: [...inflight, ...planned], ...limits })
+    return { classifications: [...ratis.classifications, ...erasure.classifications], actions: [...ratis.actions, ...erasure.actions] }
   }
 
   report(): ContainerReport {
@@ -150,9 +181,9 @@ export class ReplicationManager {
         if (list.length < REPORT_SAMPLE_MAX) list.push(cls.id)
       }
     }
-    let replicate = 0
-    for (const op of this.inflight.values()) if (op.kind === 'replicate') replicate++
-    return { lifecycle, health, samples, inflight: { replicate, delete: this.inflight.size - replicate } }
+    const inflight = { replicate: 0, reconstruct: 0, delete: 0 }
+    for (const op of this.inflight.values()) inflight[op.kind]++
+    return { lifecycle, health, samples, inflight }
   }
 
   /** The commands in flight (`replicationStatus`, for operators and tests). */
@@ -161,7 +192,7 @@ export class ReplicationManager {
   }
 
   /** The classification of one container now (`o3 admin container info`). */
-  classification(id: ContainerId): Classification | undefined {
+  classification(id: ContainerId): ContainerHealth | undefined {
     return this.plan().classifications.find((c) => c.id === id)
   }
 
@@ -199,13 +230,15 @@ export class ReplicationManager {
     const timeoutMs = this.config['scm.replication.commandTimeoutMs']
     for (const [key, op] of this.inflight) {
       const r = this.host.replicas(op.containerId).get(op.datanodeId)
-      const done = op.kind === 'replicate'
-        ? r !== undefined && r.reportedAtMs >= op.sentAtMs && r.state !== 'OPEN' && r.state !== 'CLOSING'
-        : r === undefined
+      // A rebuilt index is done once its target reports it CLOSED with that index (the
+      // coordinator closes it last); until then it is OPEN or recovering there.
+      const done = op.kind === 'delete' ? r === undefined
+        : op.kind === 'reconstruct' ? r !== undefined && r.reportedAtMs >= op.sentAtMs && r.state === 'CLOSED' && r.replicaIndex === op.replicaIndex
+          : r !== undefined && r.reportedAtMs >= op.sentAtMs && r.state !== 'OPEN' && r.state !== 'CLOSING'
       if (done) {
         this.inflight.delete(key)
         this.completed.inc({ kind: op.kind })
-        if (op.kind === 'replicate' && r !== undefined) this.bytes.inc(r.usedBytes)
+        if (op.kind !== 'delete' && r !== undefined) this.bytes.inc(r.usedBytes)
         log.info(`SCM: ${op.kind} of container ${op.containerId} on ${op.datanodeId} done`)
       } else if (nowMs - op.sentAtMs >= timeoutMs) {
         this.inflight.delete(key)
@@ -215,13 +248,25 @@ export class ReplicationManager {
     }
   }
 
-  private send(a: Exclude<ReplicationAction, { type: 'setState' }>, nowMs: number): void {
+  private send(a: Exclude<EcAction, { type: 'setState' }>, nowMs: number): void {
     switch (a.type) {
       case 'replicate': {
         this.host.queue(a.target, { type: 'replicateContainer', containerId: a.containerId, sources: a.sources.map((dn) => this.host.details(dn)) })
-        this.inflight.set(`replicate/${a.containerId}/${a.target}`, { kind: 'replicate', containerId: a.containerId, datanodeId: a.target, sentAtMs: nowMs, sources: a.sources })
+        this.inflight.set(`replicate/${a.containerId}/${a.target}`, { kind: 'replicate', containerId: a.containerId, datanodeId: a.target, sentAtMs: nowMs, sources: a.sources, replicaIndex: a.replicaIndex })
         this.sent.inc({ kind: 'replicate' })
-        log.info(`SCM: replicating container ${a.containerId} to ${a.target} from ${a.sources.join(',')}`)
+        const index = a.replicaIndex === undefined ? '' : ` (EC index ${a.replicaIndex}, its node leaving service)`
+        log.info(`SCM: replicating container ${a.containerId} to ${a.target} from ${a.sources.join(',')}${index}`)
+        return
+      }
+      case 'reconstruct': {
+        const endpoint = (e: EcEndpoint) => ({ replicaIndex: e.replicaIndex, datanode: this.host.details(e.datanodeId) })
+        const coordinator = a.targets[0].datanodeId
+        this.host.queue(coordinator, { type: 'reconstructECContainer', containerId: a.containerId, replication: a.replication, sources: a.sources.map(endpoint), targets: a.targets.map(endpoint) })
+        for (const t of a.targets) {
+          this.inflight.set(`reconstruct/${a.containerId}/${t.datanodeId}`, { kind: 'reconstruct', containerId: a.containerId, datanodeId: t.datanodeId, replicaIndex: t.replicaIndex, sentAtMs: nowMs, sources: a.sources.map((s) => s.datanodeId) })
+        }
+        this.sent.inc({ kind: 'reconstruct' })
+        log.info(`SCM: reconstructing EC container ${a.containerId} index(es) ${a.targets.map((t) => `${t.replicaIndex}->${t.datanodeId}`).join(', ')} from index(es) ${a.sources.map((s) => s.replicaIndex).join(',')}, coordinated by ${coordinator}`)
         return
       }
       case 'delete': {

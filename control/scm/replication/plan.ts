@@ -18,11 +18,15 @@ export interface NodeView {
   availableBytes: number
 }
 
-/** A replicate or delete command sent and not yet seen done in reports (nor timed out). */
-export interface InflightOp { kind: 'replicate' | 'delete'; containerId: ContainerId; datanodeId: DatanodeId }
+/**
+ * A replicate, reconstruct (EC: one per target) or delete command sent and not yet seen done
+ * in reports (nor timed out); `datanodeId` is the node that gains or loses the replica.
+ */
+export interface InflightOp { kind: 'replicate' | 'reconstruct' | 'delete'; containerId: ContainerId; datanodeId: DatanodeId; replicaIndex?: number }
 
 export type ReplicationAction =
-  | { type: 'replicate'; containerId: ContainerId; target: DatanodeId; sources: DatanodeId[] }
+  /** EC: `replicaIndex` is the index copied (the sources hold it; the copy keeps it). */
+  | { type: 'replicate'; containerId: ContainerId; target: DatanodeId; sources: DatanodeId[]; replicaIndex?: number }
   | { type: 'delete'; containerId: ContainerId; datanodeId: DatanodeId; force: boolean }
   | { type: 'close'; containerId: ContainerId; datanodeId: DatanodeId; force: boolean }
   | { type: 'setState'; containerId: ContainerId; state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' }
@@ -50,7 +54,7 @@ export function planReplication(input: PlanInput): Plan {
   const deletes = new Map<ContainerId, DatanodeId[]>()
   for (const op of input.inflight) {
     load.set(op.datanodeId, (load.get(op.datanodeId) ?? 0) + 1)
-    const m = op.kind === 'replicate' ? adds : deletes
+    const m = op.kind === 'delete' ? deletes : adds
     m.set(op.containerId, [...(m.get(op.containerId) ?? []), op.datanodeId])
   }
   const hasRoom = (dn: DatanodeId) => (load.get(dn) ?? 0) < input.maxInflightPerDatanode

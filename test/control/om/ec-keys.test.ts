@@ -1,5 +1,6 @@
 /** Goal: the OM accepts EC (issue 14): a bucket's default and a key's own replication may be
- * EC/<codec>-<k>-<m>-<cell>k (schemes the codec cannot run are refused), openKey preallocates
+ * EC/<codec>-<k>-<m>-<cell>k (schemes the codec cannot run are refused; S3 multipart parts
+ * take their S3 bucket's), openKey preallocates
  * block groups by their capacity (k blocks of key bytes each, core/ec-layout.ts), commitKey
  * takes an EC location up to that capacity and no more, and lookupKey's refresh lists a
  * closed EC container's replicas one per index in index order (locations.ts). Method: the
@@ -68,6 +69,19 @@ test('openKey takes a key\'s own replication over its bucket\'s, EC or RATIS', a
   assert.is(await errorCode(run('openKey', { volume: 'vol', bucket: 'ecb', key: 'k3', replication: 'EC/rs-3-0-1024k' })), 'INVALID_ARGUMENT')
 })
 
+test('openKey of an S3 multipart part takes the S3 bucket\'s replication, not its parts bucket\'s default', async () => {
+  await run('createVolume', { volume: 's3v', owner: 'alice' })
+  await run('createVolume', { volume: 's3v-multipart', owner: 'alice' })
+  await run('createBucket', { volume: 's3v', bucket: 'photos', replication: RS32 })
+  // The gateway makes the parts bucket with no replication: the default (RATIS/THREE).
+  assert.is((await run('createBucket', { volume: 's3v-multipart', bucket: 'photos' }) as { replication: string }).replication, 'RATIS/THREE')
+  const part = await run('openKey', { volume: 's3v-multipart', bucket: 'photos', key: 'p/1/1' }) as OpenKeyResult
+  assert.is(part.replication, RS32)
+  assert.is(part.blocks[0].pipeline.replication, RS32)
+  const plain = await run('openKey', { volume: 'vol', bucket: 'ratis', key: 'plain' }) as OpenKeyResult
+  assert.is(plain.replication, 'RATIS/THREE')
+})
+
 test('commitKey takes an EC location up to the group capacity, not past it', async () => {
   const o = await run('openKey', { volume: 'vol', bucket: 'ecb', key: 'full', sizeBytes: CAPACITY }) as OpenKeyResult
   const over = await errorCode(run('commitKey', { clientId: o.clientId, blocks: [{ blockId: o.blocks[0].blockId, length: CAPACITY + 1 }], size: CAPACITY + 1 }))
@@ -94,6 +108,9 @@ test('refreshPipeline() of a closed EC container: one replica per index in index
   }
   const p = refreshPipeline(ecPipeline, found)
   assert.equal(p.nodes.map((n) => n.id), [dn(1).id, dn(7).id, dn(3).id, dn(4).id, dn(5).id])
+  // A rebuild in progress (OPEN, partial) listed before the CLOSED replica of its index is passed over.
+  const rebuilding = refreshPipeline(ecPipeline, { ...found, replicas: [{ ...dn(8), state: 'OPEN', replicaIndex: 4 }, ...found.replicas, { ...dn(9), state: 'CLOSED', replicaIndex: 4 }] })
+  assert.is(rebuilding.nodes[3].id, dn(9).id)
   assert.is(p.replication, RS32)
   // An open container is read through its pipeline as the SCM has it.
   assert.is(refreshPipeline(ecPipeline, { state: 'OPEN', pipeline: ecPipeline, replicas: [] }), ecPipeline)

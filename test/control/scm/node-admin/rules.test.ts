@@ -114,4 +114,23 @@ test('adminStep: DEAD while leaving goes back IN_SERVICE; DEAD in maintenance or
   assert.match(unheard.why, /container report/)
 })
 
+/** An rs-3-2 container: node i holds index i for each [node, index] given (node 1 is the one leaving). */
+function ecContainer(held: [number, number, Partial<AdminReplica>?][]): AdminContainer {
+  return { id: 8 as ContainerId, state: 'CLOSED', factor: 5, ec: { data: 3, parity: 2 }, replicas: held.map(([n, index, more]) => replica(n, { replicaIndex: index, ...more })) }
+}
+
+test('offlineCheck(DECOMMISSION) of an EC container: every index on another IN_SERVICE node, the leaving node\'s index copied', () => {
+  const written: [number, number][] = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]
+  assert.is(offlineCheck(ecContainer(written), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED', 'index 1 is only on the leaving node')
+  assert.is(offlineCheck(ecContainer([...written, [6, 1]]), ME, 'DECOMMISSION', 2), 'SUFFICIENT')
+  // Five replicas elsewhere are not enough when two hold one index (a RATIS count would pass).
+  assert.is(offlineCheck(ecContainer([...written, [6, 2]]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
+  assert.is(offlineCheck(ecContainer([...written, [6, 1, { health: 'STALE' }]]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
+})
+
+test('offlineCheck(MAINTENANCE) of an EC container: k + 1 indexes in service elsewhere', () => {
+  assert.is(offlineCheck(ecContainer([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]), ME, 'MAINTENANCE', 2), 'SUFFICIENT')
+  assert.is(offlineCheck(ecContainer([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5, { operationalState: 'IN_MAINTENANCE' }]]), ME, 'MAINTENANCE', 2), 'UNDER_REPLICATED')
+})
+
 test.run()

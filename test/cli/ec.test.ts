@@ -1,7 +1,7 @@
 /**
  * Goal: erasure coding as a person uses it from the `o3` command: an EC bucket made with
  * `sh bucket create --replication EC/...` (bad configs refused with a clear one-line message
- * and a non-zero exit), a file put with `--replication EC/xor-2-1-1024k` drawing its progress
+ * and a non-zero exit; in s3v before any S3 request too), a file put with `--replication EC/xor-2-1-1024k` drawing its progress
  * on a terminal and read back byte for byte, `sh key info` listing its block group with each
  * replica's index (table and --json), `admin container info` listing the container's
  * replicas by index, and an rs-6-3 put on five datanodes refused by the SCM with a clear
@@ -47,6 +47,17 @@ test('o3 sh bucket create --replication EC/rs-3-2-1024k makes an EC bucket; bad 
     assert.is(r.stderr.trim().split('\n').length, 1, `${bad}: one line`)
   }
   assert.equal((await json<{ name: string }[]>('sh', 'bucket', 'list', '/ecvol')).map((b) => b.name), ['rs32'], 'no bucket made by a refused create')
+})
+
+test('o3 sh bucket create /s3v/NAME --replication EC/... before any S3 request: the S3 volume is made as the gateway makes it', async () => {
+  const r = await run('sh', 'bucket', 'create', '/s3v/photos', '--replication', 'EC/rs-3-2-1024k')
+  assert.is(r.code, 0, r.stderr)
+  assert.is((await json<{ replication: string }>('sh', 'bucket', 'info', '/s3v/photos')).replication, 'EC/rs-3-2-1024k')
+  assert.is((await json<{ owner: string }>('sh', 'volume', 'info', '/s3v')).owner, 's3')
+  // Only s3v: any other missing volume is still an error.
+  const other = await run('sh', 'bucket', 'create', '/novol/photos', '--replication', 'EC/rs-3-2-1024k')
+  assert.ok(other.code !== 0)
+  assert.match(other.stderr, 'Volume novol not found (VOLUME_NOT_FOUND)')
 })
 
 test('o3 sh key put --replication EC/xor-2-1-1024k draws its progress on a terminal; key get reads it back byte for byte', async () => {

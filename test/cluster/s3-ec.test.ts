@@ -4,8 +4,9 @@
  * ranged, around cell, stripe and block group ends; HEAD answers their size and MD5 ETag;
  * CopyObject copies into and out of an EC bucket (the copy takes its bucket's replication);
  * a multipart upload into an EC bucket stores EC parts (k + m nodes each) and completes into
- * an EC object that reads back whole, ranged and by part; with two of the five datanodes
- * stopped every object still reads right.
+ * an EC object that reads back whole, ranged and by part, with copied parts too; a bucket
+ * whose scheme needs more datanodes than there are answers 503 and stores nothing; with two
+ * of the five datanodes stopped every object still reads right.
  * Method: a real mini cluster of five datanodes (2 MiB blocks, so an rs-3-2-1024k group holds
  * 6 MiB and a few-MiB object spans groups) and an S3 gateway, driven by the AWS SDK; the
  * native client checks what was stored (headKey: replication, block groups, k + m nodes).
@@ -15,7 +16,7 @@ import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
 import {
   CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
-  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
+  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3'
 import { groupCapacityBytes, stripeDataBytes } from '../../core/ec-layout.ts'
 import { KiB, MiB } from '../../core/limits.ts'
@@ -199,6 +200,43 @@ test('multipart upload into an EC bucket: EC parts on k + m nodes, a short last 
     }
     assert.is(offset, data.length)
   }
+})
+
+test('UploadPartCopy from an EC object into an EC upload: ranged and whole parts, the object byte for byte', async () => {
+  const src = objects.get('ec-rs/multi/part')!
+  const key = 'multi/copied'
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'ec-xor', Key: key }))
+  // Part 1: 5 MiB + 1 of the rs-3-2 object from an odd offset (inside its second cell);
+  // part 2: the whole xor-2-1 object of one stripe and a byte.
+  const first = { offset: MiB + 7, length: 5 * MiB + 1 }
+  const tail = objects.get(`ec-xor/obj-${shape(XOR).stripe + 1}`)!
+  const p1 = await s3.send(new UploadPartCopyCommand({ Bucket: 'ec-xor', Key: key, UploadId, PartNumber: 1, CopySource: 'ec-rs/multi/part', CopySourceRange: `bytes=${first.offset}-${first.offset + first.length - 1}` }))
+  const p2 = await s3.send(new UploadPartCopyCommand({ Bucket: 'ec-xor', Key: key, UploadId, PartNumber: 2, CopySource: `ec-xor/${tail.key}` }))
+  const parts = [src.data.subarray(first.offset, first.offset + first.length), tail.data]
+  assert.is(p1.CopyPartResult?.ETag, `"${md5(parts[0])}"`)
+  assert.is(p2.CopyPartResult?.ETag, `"${md5(parts[1])}"`)
+  await s3.send(new CompleteMultipartUploadCommand({
+    Bucket: 'ec-xor', Key: key, UploadId, MultipartUpload: { Parts: [{ ETag: p1.CopyPartResult!.ETag, PartNumber: 1 }, { ETag: p2.CopyPartResult!.ETag, PartNumber: 2 }] },
+  }))
+  const data = Buffer.concat(parts)
+  assertEcKey(await client.headKey('s3v', 'ec-xor', key), XOR, 'the copied upload')
+  objects.set(`ec-xor/${key}`, { bucket: 'ec-xor', key, data })
+  await checkObject(`ec-xor/${key}`, 'copied parts', true)
+})
+
+test('PutObject into an EC bucket the cluster cannot place (rs-6-3 on five datanodes): 503 ServiceUnavailable, nothing stored', async () => {
+  await client.createBucket('s3v', 'ec-wide', { replication: 'EC/rs-6-3-64k', owner: 'alice' })
+  for (const size of [10, 200 * KiB]) {
+    const failed = await s3.send(new PutObjectCommand({ Bucket: 'ec-wide', Key: 'k', Body: randomBytes(size, 1) })).then(() => undefined, (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } })
+    assert.ok(failed !== undefined, `${size} bytes: refused`)
+    assert.is(failed.$metadata.httpStatusCode, 503)
+    assert.is(failed.name, 'ServiceUnavailable')
+  }
+  // The upload's record is a key of the bucket's replication too: the upload is refused at once.
+  const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'ec-wide', Key: 'm' })).then(() => 'OK', (e: unknown) => (e as { name: string }).name)
+  assert.is(upload, 'ServiceUnavailable')
+  assert.equal((await client.listKeys('s3v', 'ec-wide')).keys, [], 'no object')
+  assert.equal((await client.listKeys('s3v-multipart', 'ec-wide')).keys, [], 'no upload record nor part')
 })
 
 /** Whether every group of the object keeps at least k replicas with the nodes `down` (ids) stopped. */

@@ -6,6 +6,7 @@ import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { replicaLengthBytes } from '../core/ec-layout.ts'
+import { O3Error } from '../core/errors.ts'
 import { parseReplication, type KeyLocation } from '../core/wire.ts'
 import { O3Client, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
@@ -95,6 +96,23 @@ function bucketFields(b: BucketInfo) {
   }
 }
 
+/**
+ * After `err` from an op in `volume`: if that is the S3 buckets' volume (s3v) and it does not
+ * exist yet, makes it as the S3 gateway does on first use (Ozone's OM makes it at start), so
+ * that `o3 sh bucket create /s3v/NAME --replication EC/...` works before any S3 request; then
+ * runs `op` again. Any other error is thrown.
+ */
+async function withS3Volume<T>(client: O3Client, volume: string, err: unknown, op: () => Promise<T>): Promise<T> {
+  if (!(err instanceof O3Error && err.code === 'VOLUME_NOT_FOUND')) throw err
+  // Loaded only here: the gateway's module is large for a command that does not need it.
+  const { S3_VOLUME } = await import('../datapath/s3/index.ts')
+  if (volume !== S3_VOLUME) throw err
+  await client.createVolume(volume, { owner: 's3' }).catch((e: unknown) => {
+    if (!(e instanceof O3Error && e.code === 'VOLUME_ALREADY_EXISTS')) throw e
+  })
+  return op()
+}
+
 /** Runs `o3 sh KIND VERB`; args.ts has checked its options and the number of its arguments. */
 export async function sh(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
@@ -130,7 +148,8 @@ export async function sh(inv: Invocation): Promise<void> {
     }
     case 'bucket create': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
-      const b = await client.createBucket(volume, bucket, { replication, owner: process.env.USER ?? 'o3', ...quotaOptions(inv) })
+      const create = () => client.createBucket(volume, bucket, { replication, owner: process.env.USER ?? 'o3', ...quotaOptions(inv) })
+      const b = await create().catch((err: unknown) => withS3Volume(client, volume, err, create))
       return out(b, () => console.log(`created bucket /${volume}/${bucket} (${b.replication})`))
     }
     case 'bucket info': {

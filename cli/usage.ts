@@ -55,7 +55,7 @@ const CLIENT_OPTIONS: Record<string, OptionSpec> = {
 }
 
 function replication(byDefault: string): Record<string, OptionSpec> {
-  return { replication: { type: 'string', value: 'R', help: `RATIS/THREE, RATIS/ONE or EC/<codec>-<k>-<m>-<cell>k: EC/rs-3-2-1024k, EC/rs-6-3-1024k, EC/rs-10-4-1024k, EC/xor-2-1-1024k (default: ${byDefault})` } }
+  return { replication: { type: 'string', value: 'R', help: `RATIS/THREE, RATIS/ONE or EC/<codec>-<k>-<m>-<cell>k: EC/rs-3-2-1024k, EC/rs-6-3-1024k, EC/rs-10-4-1024k, EC/xor-2-1-1024k; EC needs k + m healthy datanodes (default: ${byDefault})` } }
 }
 
 function client(summary: string, args: ArgSpec[], module: 'sh' | 'admin' | 's3', options: Record<string, OptionSpec> = {}): LeafCommand {

@@ -52,6 +52,11 @@ export class EcKeyWriter implements KeyWriting {
   private fillingSinceMs = 0
   /** The last stripe handed on: coded and stored, or the failure that ended the writer. */
   private storing: Promise<void> = Promise.resolve()
+  /**
+   * Settles once the last stripe handed on has fed its data cells to the key's digest (or
+   * will not): stripes feed it one after another, and close() ends it only after the last.
+   */
+  private fed: Promise<void> = Promise.resolve()
   /** The bytes of a stripe park() gave the slabs of back, to open the next stripe with. */
   private carry: Uint8Array | undefined
   private size = 0
@@ -123,6 +128,8 @@ export class EcKeyWriter implements KeyWriting {
       if (this.carry !== undefined) this.filling ??= await this.openStripe()
       const s = this.filling
       if (s !== undefined && s.filled > 0) await this.submit(s)
+      // The last stripe takes its parity slabs before it feeds the digest: end it after that.
+      await this.fed
       this.options.digest?.end()
       const final = typeof metadata === 'function' ? metadata() : Promise.resolve(metadata)
       final.catch(() => {}) // awaited below, after the last stripe is stored
@@ -219,10 +226,23 @@ export class EcKeyWriter implements KeyWriting {
    * through the key's digest when there is one, which takes them in key order).
    */
   private async prepare(s: Stripe): Promise<void> {
+    const previous = this.fed
+    let fed!: () => void
+    this.fed = new Promise<void>((resolve) => { fed = resolve })
+    try {
+      await this.code(s, previous, fed)
+    } finally {
+      fed()
+    }
+  }
+
+  /** prepare()'s work: the data cells go to the digest once `previous` stripes' did, then `fed()`. */
+  private async code(s: Stripe, previous: Promise<void>, fed: () => void): Promise<void> {
     const lengths = this.cellLengths(s)
     const width = lengths[0]!
     const k = this.scheme.data
     await s.takeAll()
+    await previous
     for (let j = 0; j < k; j++) if (lengths[j]! < width) s.zero(j, lengths[j]!, width)
     const { checksumType, bytesPerChecksum } = this.options.session
     // Only the data cells, in key order, feed the digest.
@@ -233,6 +253,8 @@ export class EcKeyWriter implements KeyWriting {
     }
     const data: Promise<void>[] = []
     for (let j = 0; j < k; j++) if (lengths[j]! > 0) data.push(sum(j))
+    // Each sum() has handed its cell to the digest (KeyDigest.chunk) before its first await.
+    fed()
     const parity = runEcEncode({
       codec: this.scheme.codec, k, m: this.scheme.parity,
       data: lengths.slice(0, k).map((_, j) => s.range(j, width)),

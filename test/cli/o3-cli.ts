@@ -39,6 +39,19 @@ export class CliCluster {
     })
   })
 
+  /**
+   * `run` on a terminal (util-linux `script` gives the command a pseudo-terminal, so that it
+   * draws what it draws for a person, such as progress bars): its exit code and everything
+   * it printed, stdout and stderr together.
+   */
+  readonly runTty = (...args: string[]): Promise<Run> => new Promise((resolve) => {
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`
+    const command = [process.execPath, o3, ...args, '--om', this.cluster.omAddress, '--scm', this.cluster.scmAddress].map(quote).join(' ')
+    execFile('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+
   /** `run` with --json, which must succeed: its output parsed. */
   readonly json = async <T>(...args: string[]): Promise<T> => {
     const r = await this.run(...args, '--json')

@@ -11,31 +11,21 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadConfig } from '../../../core/config.ts'
 import { O3Error } from '../../../core/errors.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
 import type { AllocatedBlock, ContainerId, ContainerLocation, DatanodeId, Pipeline } from '../../../core/wire.ts'
-import { StorageContainerManager } from '../../../control/scm/index.ts'
 import { until } from '../../helpers.ts'
-import { ScriptedDatanode } from './scripted-datanode.ts'
+import { ScriptedScm } from './scripted-datanode.ts'
 
 const RS32 = 'EC/rs-3-2-1024k'
-const dir = mkdtempSync(join(tmpdir(), 'o3-scm-ec-'))
-const config = loadConfig({
-  env: {},
-  overrides: {
-    'scm.dir': join(dir, 'scm'), 'scm.safemode.minDatanodes': 6, 'scm.heartbeat.staleMs': 3000,
-    // DEAD late: a paused node is surely still STALE when its pipelines close.
-    'scm.heartbeat.deadMs': 60_000, 'datanode.heartbeatIntervalMs': 200,
-  },
+const cluster = new ScriptedScm('o3-scm-ec-', 6, {
+  'scm.heartbeat.staleMs': 3000,
+  // DEAD late: a paused node is surely still STALE when its pipelines close.
+  'scm.heartbeat.deadMs': 60_000,
 })
-const scm = new StorageContainerManager({ config, port: 0, healthCheckIntervalMs: 100 })
+const nodes = cluster.nodes
 let rpc: RpcClient
-const nodes: ScriptedDatanode[] = []
-const byId = (id: DatanodeId) => nodes.find((n) => n.id === id)!
+const byId = (id: DatanodeId) => cluster.byId(id)
 const none = () => ({ datanodes: [] as DatanodeId[], containers: [] as ContainerId[], pipelines: [] as string[] })
 const allocate = (replication: string, excludeList = none(), count = 1) => rpc.call<AllocatedBlock[]>('allocateBlock', { replication, count, excludeList })
 const pipelines = () => rpc.call<Pipeline[]>('listPipelines', {})
@@ -48,21 +38,11 @@ async function refusal(p: Promise<unknown>): Promise<O3Error> {
 }
 
 test.before(async () => {
-  await scm.start()
-  rpc = new RpcClient('SCM', scm.address)
-  for (let i = 0; i < 6; i++) {
-    const n = new ScriptedDatanode(scm.address, { heartbeatMs: 200 })
-    nodes.push(n)
-    await n.start()
-  }
-  await until('out of safemode', async () => !(await rpc.call<{ inSafeMode: boolean }>('safemodeStatus', {})).inSafeMode)
+  await cluster.start()
+  rpc = cluster.rpc
 })
 
-test.after(async () => {
-  for (const n of nodes) await n.stop()
-  await scm.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+test.after(() => cluster.stop())
 
 test('allocateBlock EC/rs-3-2-1024k: an OPEN pipeline of 5 distinct datanodes, at once, and its container records the EC replication', async () => {
   const [block, second] = await allocate(RS32, none(), 2)

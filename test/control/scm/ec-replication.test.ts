@@ -12,30 +12,19 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadConfig } from '../../../core/config.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
 import type { AllocatedBlock, ContainerId, DatanodeDetails, DatanodeId } from '../../../core/wire.ts'
-import { StorageContainerManager } from '../../../control/scm/index.ts'
 import { errorCode, until } from '../../helpers.ts'
-import { ScriptedDatanode, type Received } from './scripted-datanode.ts'
+import { ScriptedScm, type ScriptedDatanode, type Received } from './scripted-datanode.ts'
 
 const RS32 = 'EC/rs-3-2-1024k'
-const dir = mkdtempSync(join(tmpdir(), 'o3-scm-ec-replication-'))
-const config = loadConfig({
-  env: {},
-  overrides: {
-    'scm.dir': join(dir, 'scm'), 'scm.safemode.minDatanodes': 6, 'datanode.heartbeatIntervalMs': 200,
-    'scm.heartbeat.staleMs': 1000, 'scm.heartbeat.deadMs': 2000,
-    'scm.replication.intervalMs': 200, 'scm.replication.commandTimeoutMs': 60_000,
-  },
+const cluster = new ScriptedScm('o3-scm-ec-replication-', 6, {
+  'scm.heartbeat.staleMs': 1000, 'scm.heartbeat.deadMs': 2000,
+  'scm.replication.intervalMs': 200, 'scm.replication.commandTimeoutMs': 60_000,
 })
-const scm = new StorageContainerManager({ config, port: 0, healthCheckIntervalMs: 100 })
+const nodes = cluster.nodes
 let rpc: RpcClient
-const nodes: ScriptedDatanode[] = []
-const byId = (id: DatanodeId) => nodes.find((n) => n.id === id)!
+const byId = (id: DatanodeId) => cluster.byId(id)
 let block: AllocatedBlock
 let id: ContainerId
 let members: ScriptedDatanode[]
@@ -50,21 +39,11 @@ function holds(n: ScriptedDatanode, replicaIndex: number, state = 'CLOSED'): voi
 }
 
 test.before(async () => {
-  await scm.start()
-  rpc = new RpcClient('SCM', scm.address)
-  for (let i = 0; i < 6; i++) {
-    const n = new ScriptedDatanode(scm.address, { heartbeatMs: 200 })
-    nodes.push(n)
-    await n.start()
-  }
-  await until('out of safemode', async () => !(await rpc.call<{ inSafeMode: boolean }>('safemodeStatus', {})).inSafeMode)
+  await cluster.start()
+  rpc = cluster.rpc
 })
 
-test.after(async () => {
-  for (const n of nodes) await n.stop()
-  await scm.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+test.after(() => cluster.stop())
 
 test('an EC container closes once its members report their indexes CLOSED, and is HEALTHY', async () => {
   ;[block] = await rpc.call<AllocatedBlock[]>('allocateBlock', { replication: RS32 })

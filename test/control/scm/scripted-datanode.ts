@@ -7,6 +7,12 @@
  * heartbeating. Holds no data.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig, type O3Config } from '../../../core/config.ts'
+import { StorageContainerManager } from '../../../control/scm/index.ts'
+import { until } from '../../helpers.ts'
 import { serveApp, type Listener } from '../../../core/http/serve.ts'
 import { ServiceMetrics } from '../../../core/metrics.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
@@ -121,5 +127,45 @@ export class ScriptedDatanode {
       if (!this.paused) await this.beat().catch(() => undefined)
       if (!this.stopped) this.schedule()
     }, this.options.heartbeatMs)
+  }
+}
+
+/**
+ * A real SCM on loopback (LMDB in a temp dir) with `count` scripted datanodes heartbeating
+ * to it every 200 ms: start() waits until the SCM leaves safemode; stop() removes the dir.
+ */
+export class ScriptedScm {
+  readonly dir: string
+  readonly scm: StorageContainerManager
+  readonly nodes: ScriptedDatanode[] = []
+  rpc!: RpcClient
+
+  constructor(prefix: string, private readonly count: number, overrides: Partial<O3Config>) {
+    this.dir = mkdtempSync(join(tmpdir(), prefix))
+    const config = loadConfig({ env: {}, overrides: { 'scm.dir': join(this.dir, 'scm'), 'scm.safemode.minDatanodes': count, 'datanode.heartbeatIntervalMs': 200, ...overrides } })
+    this.scm = new StorageContainerManager({ config, port: 0, healthCheckIntervalMs: 100 })
+  }
+
+  byId(id: DatanodeId): ScriptedDatanode {
+    const n = this.nodes.find((x) => x.id === id)
+    if (n === undefined) throw new Error(`no scripted datanode ${id}`)
+    return n
+  }
+
+  async start(): Promise<void> {
+    await this.scm.start()
+    this.rpc = new RpcClient('SCM', this.scm.address)
+    for (let i = 0; i < this.count; i++) {
+      const n = new ScriptedDatanode(this.scm.address, { heartbeatMs: 200 })
+      this.nodes.push(n)
+      await n.start()
+    }
+    await until('out of safemode', async () => !(await this.rpc.call<{ inSafeMode: boolean }>('safemodeStatus', {})).inSafeMode)
+  }
+
+  async stop(): Promise<void> {
+    for (const n of this.nodes) await n.stop()
+    await this.scm.stop()
+    rmSync(this.dir, { recursive: true, force: true })
   }
 }

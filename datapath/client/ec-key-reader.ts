@@ -2,7 +2,8 @@
  * Reads a byte range of a key made of EC block groups, in key order, as readKeyRange does a
  * replicated key's (same pieces, same pooled-buffer rules). Healthy: the data-cell pieces of
  * the range straight from the data replicas, a bounded window ahead over several replicas at
- * once, no decoding. A stripe with a piece on a replica that failed: its pieces from k cells
+ * once, no decoding; the cells of consecutive stripes on one replica in one request (up to
+ * requestBytes), their pieces views of one pooled buffer. A stripe with a piece on a replica that failed: its pieces from k cells
  * rebuilt in the worker pool, a stripe or two in flight (ec-read-group.ts). Block locations
  * that are not EC (a multipart key of mixed parts) are read as readKeyRange reads them.
  */
@@ -18,6 +19,7 @@ import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './
 type Step =
   | { kind: 'replicated'; piece: Piece }
   | { kind: 'cell'; group: EcGroupRead; piece: CellPiece }
+  | { kind: 'runs'; group: EcGroupRead; pieces: CellPiece[]; runs: CellPiece[][] }
   | { kind: 'stripe'; group: EcGroupRead; pieces: CellPiece[] }
 
 /** The pieces of a step, in key order, each of at most `requestBytes`. */
@@ -62,7 +64,7 @@ class Planner {
   private at = 0
   private next: Step | undefined
 
-  constructor(private readonly it: Generator<Span>) {}
+  constructor(private readonly it: Generator<Span>, private readonly requestBytes: number) {}
 
   peek(): Step | undefined {
     if (this.next !== undefined) return this.next
@@ -80,12 +82,38 @@ class Planner {
     while (end < rest.length && rest[end]!.stripe === stripe) end++
     const left = rest.slice(this.at, end)
     if (left.some((p) => group.isLost(p))) return (this.next = { kind: 'stripe', group, pieces: left })
-    return (this.next = { kind: 'cell', group, piece: rest[this.at]! })
+    return (this.next = this.runs(group, rest) ?? { kind: 'cell', group, piece: rest[this.at]! })
+  }
+
+  /**
+   * The pieces of the next stripes that fit one request per data replica (cells of consecutive
+   * stripes are contiguous in a replica's block), when no replica of theirs failed and some
+   * replica has two or more: one request each instead of one per cell.
+   */
+  private runs(group: EcGroupRead, rest: CellPiece[]): Step | undefined {
+    const stripes = Math.floor(this.requestBytes / group.scheme.cellSizeBytes)
+    if (stripes < 2) return undefined
+    const first = rest[this.at]!.stripe
+    let end = this.at
+    while (end < rest.length && rest[end]!.stripe < first + stripes) end++
+    const pieces = rest.slice(this.at, end)
+    const byReplica = new Map<number, CellPiece[]>()
+    for (const p of pieces) {
+      if (group.isLost(p)) return undefined
+      const run = byReplica.get(p.replicaIndex)
+      const last = run?.[run.length - 1]
+      if (last !== undefined && last.replicaOffset + last.length !== p.replicaOffset) return undefined
+      if (run === undefined) byReplica.set(p.replicaIndex, [p])
+      else run.push(p)
+    }
+    const runs = [...byReplica.values()]
+    if (runs.length === pieces.length) return undefined
+    return { kind: 'runs', group, pieces, runs }
   }
 
   take(): Step {
     const step = this.peek()!
-    this.at += step.kind === 'stripe' ? step.pieces.length : 1
+    this.at += step.kind === 'stripe' || step.kind === 'runs' ? step.pieces.length : 1
     this.next = undefined
     return step
   }
@@ -109,7 +137,7 @@ interface Running {
 export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
   const { buffers, scm } = options
-  const planner = new Planner(spans(key, range, requestBytes, scm))
+  const planner = new Planner(spans(key, range, requestBytes, scm), requestBytes)
   const bad = new Set<string>()
   const queue: Running[] = []
   let turn: Promise<unknown> = Promise.resolve()
@@ -128,8 +156,8 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
       // stripe or two (each its own buffers and slab).
       if (queue.length > 0) {
         if (step.kind === 'stripe' && queue.filter((r) => r.step.kind === 'stripe').length >= CLIENT_EC_DEGRADED_STRIPES_MAX) return
-        const windowMax = step.kind === 'cell' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
-        if (step.kind !== 'stripe' && queue.filter((r) => r.step.kind !== 'stripe').length >= windowMax) return
+        const windowMax = step.kind === 'cell' || step.kind === 'runs' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
+        if (step.kind !== 'stripe' && queue.reduce((n, r) => n + held(r.step), 0) + held(step) > windowMax) return
       }
       planner.take()
       const pieces = start(step, bad, scm, buffers, nextBuffer)
@@ -156,6 +184,11 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
   }
 }
 
+/** The pooled buffers a step reads into (a stripe's are its own, taken only when free). */
+function held(step: Step): number {
+  return step.kind === 'stripe' ? 0 : step.kind === 'runs' ? step.runs.length : 1
+}
+
 function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool | undefined, nextBuffer: () => Promise<ArrayBuffer> | undefined): Promise<Uint8Array[]> {
   switch (step.kind) {
     case 'replicated':
@@ -165,6 +198,29 @@ function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffe
       return (async () => {
         const buffer = await into
         return [await step.group.readPiece(step.piece, buffer === undefined ? undefined : { buffers: buffers!, buffer })]
+      })()
+    }
+    case 'runs': {
+      const { group, runs } = step
+      const reads = runs.map((run) => {
+        const into = nextBuffer()
+        return (async () => {
+          const buffer = await into
+          return group.readRun(run, buffer === undefined ? undefined : { buffers: buffers!, buffer })
+        })()
+      })
+      return (async () => {
+        const settled = await Promise.allSettled(reads)
+        const failed = settled.find((r) => r.status === 'rejected')
+        if (failed !== undefined) {
+          // The runs read stay with no one: give them back before failing.
+          for (const r of settled) if (r.status === 'fulfilled' && buffers !== undefined) for (const p of r.value) buffers.releaseIfMine(p.buffer)
+          throw failed.reason
+        }
+        // Back to key order: the pieces of each run are in it already.
+        const next = new Map(runs.map((run, i) => [run, (settled[i] as PromiseFulfilledResult<Uint8Array[]>).value]))
+        const at = new Map(runs.map((run) => [run[0]!.replicaIndex, run]))
+        return step.pieces.map((p) => next.get(at.get(p.replicaIndex)!)!.shift()!)
       })()
     }
     case 'stripe':

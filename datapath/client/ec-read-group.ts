@@ -101,6 +101,40 @@ export class EcGroupRead {
   }
 
   /**
+   * Reads `pieces` (of one data replica, consecutive stripes, contiguous in its block) with one
+   * request into the lent buffer (when given): the pieces are views of one buffer, which the
+   * pool then takes back with the last of their releases (share()). A replica that fails is
+   * remembered and each piece rebuilt from its stripe, as readPiece does.
+   */
+  async readRun(pieces: CellPiece[], lent?: Lent): Promise<Uint8Array[]> {
+    const first = pieces[0]!
+    const length = pieces.reduce((n, p) => n + p.length, 0)
+    assert(pieces.every((p, i) => p.replicaIndex === first.replicaIndex && (i === 0 || p.replicaOffset === pieces[i - 1]!.replicaOffset + pieces[i - 1]!.length)), 'a run is contiguous in one replica')
+    if (pieces.length === 1) return [await this.readPiece(first, lent)]
+    const into: ReadInto | undefined = lent === undefined ? undefined : { buffer: lent.buffer }
+    let data: Uint8Array | undefined
+    if (!this.isLost(first)) {
+      try {
+        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into)
+        data = r.data.subarray(first.replicaOffset - r.dataOffset)
+      } catch (err) {
+        this.fail(first.replicaIndex, err)
+      }
+    }
+    if (lent !== undefined) {
+      settleLent(lent.buffers, lent.buffer, into!.buffer, data)
+      if (data !== undefined && data.buffer === into!.buffer) lent.buffers.share(into!.buffer, pieces.length)
+    }
+    if (data !== undefined) {
+      let at = 0
+      return pieces.map((p) => data.subarray(at, at += p.length))
+    }
+    const out: Uint8Array[] = []
+    for (const p of pieces) out.push(...await this.readStripe([p]))
+    return out
+  }
+
+  /**
    * The `pieces` (of one stripe, in key order) from k of the stripe's cells, data cells first:
    * reads the window of the cells the pieces span from each source in parallel, each into its
    * slot of one of the reader's stripe slabs (verified there in the pool), zero-pads them as

@@ -7,7 +7,9 @@
  * A buffer moved to a worker comes back as a new ArrayBuffer object over the same memory:
  * the pool counts buffers, not identities (a holder that moves one tells it with adopt(), so
  * that releaseIfMine() still knows it). A buffer whose sending cannot be seen (discard()) is
- * dropped, and the pool makes another when needed. The client's key reader uses one too.
+ * dropped, and the pool makes another when needed. The client's key reader uses one too;
+ * its EC reader hands out several pieces of one buffer (share()): the buffer comes back with
+ * the last of their releases.
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
@@ -23,6 +25,8 @@ export class BufferPool {
    *  a new object, so the datanode's are given back with release() itself). */
   private readonly mine = new WeakSet<ArrayBuffer>()
   private trimTimer: ReturnType<typeof setTimeout> | undefined
+  /** Releases a shared buffer waits for, past the one that gives it back. */
+  private readonly extra = new Map<ArrayBuffer, number>()
 
   constructor(readonly bufferBytes: number, readonly count: number) {
     assert(bufferBytes > 0, 'buffer size must be positive')
@@ -52,6 +56,12 @@ export class BufferPool {
   release(buffer: ArrayBuffer): void {
     assert(buffer.byteLength === this.bufferBytes, 'foreign or detached buffer released')
     assert(this.out > 0, 'buffer released twice')
+    const more = this.extra.get(buffer)
+    if (more !== undefined) {
+      if (more > 1) this.extra.set(buffer, more - 1)
+      else this.extra.delete(buffer)
+      return
+    }
     noteActivity()
     if (this.waiters.handOff(() => buffer)) return
     this.out--
@@ -62,6 +72,13 @@ export class BufferPool {
   /** Gives `buffer` back if this pool made it (a view of a buffer of its own is left alone). */
   releaseIfMine(buffer: ArrayBufferLike): void {
     if (this.mine.has(buffer as ArrayBuffer)) this.release(buffer as ArrayBuffer)
+  }
+
+  /** Notes that `holders` views of `buffer` (out, not to move again) are each released once:
+   *  the buffer is given back with the last release. */
+  share(buffer: ArrayBuffer, holders: number): void {
+    assert(this.mine.has(buffer) && !this.extra.has(buffer), 'sharing a foreign or shared buffer')
+    if (holders > 1) this.extra.set(buffer, holders - 1)
   }
 
   /**

@@ -46,6 +46,23 @@ test('BufferPool: bounded, waits for a release, times out UNAVAILABLE, reuses', 
   assert.is(await pool.acquire(), b, 'a kept buffer is reused')
 })
 
+test('BufferPool: a buffer shared by views comes back with the last of their releases', async () => {
+  const pool = new BufferPool(1024, 1)
+  const a = await pool.acquire()
+  pool.share(a, 3)
+  pool.releaseIfMine(a)
+  pool.releaseIfMine(a)
+  assert.is(pool.inUse, 1, 'still out while a view of it is held')
+  assert.is(pool.tryAcquire(), undefined)
+  pool.releaseIfMine(a)
+  assert.is(pool.inUse, 0, 'back with the third release')
+  const again = await pool.acquire()
+  assert.is(again, a)
+  pool.share(again, 1)
+  pool.release(again)
+  assert.is(pool.inUse, 0, 'shared by one: one release')
+})
+
 let env: S3TestCluster
 let s3: S3Client
 const data = randomBytes(24 * MiB + 5)

@@ -1,7 +1,9 @@
 /**
  * Goal: EC keys read back byte for byte, whole and in ranges, around every cell, stripe and
  * block group boundary (rs-3-2 and xor-2-1); healthy reads ask the data replicas only; with
- * any two of five datanodes down every rs-3-2 key still reads right; a flipped byte in a stored
+ * any two of five datanodes down every rs-3-2 key still reads right; a client whose requests
+ * hold several cells reads a replica's cells of consecutive stripes in one request, and reads
+ * right also degraded and with a replica stopped midway; a flipped byte in a stored
  * cell is read around and the replica reported to the SCM; three down fail typed, naming the
  * group; pooled buffers all come back, also when the consumer stops early; S3 GETs of an
  * object in an EC bucket, whole and ranged, with two datanodes down too.
@@ -72,26 +74,32 @@ const headKey = (name: string) => client.headKey('vol', 'bkt', name)
 const getKey = (name: string, range?: { offset: number; length: number }) => client.getKey('vol', 'bkt', name, range)
 
 /** The range's bytes through the pooled pieces (as the S3 gateway reads them), each given back at once. */
-async function readPooled(info: KeyInfo, range?: { offset: number; length: number }): Promise<Buffer> {
+async function readPooled(info: KeyInfo, range?: { offset: number; length: number }, c = client): Promise<Buffer> {
   const parts: Buffer[] = []
-  for await (const piece of await client.openKeyPieces(info, range, { pooled: true })) {
+  for await (const piece of await c.openKeyPieces(info, range, { pooled: true })) {
     assert.not.instance(piece.buffer, SharedArrayBuffer, 'no piece is a view of a shared slab')
     parts.push(Buffer.from(piece))
-    client.readBuffers.releaseIfMine(piece.buffer)
+    c.readBuffers.releaseIfMine(piece.buffer)
   }
   return Buffer.concat(parts)
 }
 
 /** Reads every key of `replication` whole (streamed and pooled) and its ranges. */
-async function readAll(what: string, replication?: string): Promise<void> {
+async function readAll(what: string, replication?: string, c = client): Promise<void> {
   for (const k of keys.filter((x) => replication === undefined || x.replication === replication)) {
-    assertBytes(await getKey(k.name), k.data, `${what}: ${k.name}`)
-    assertBytes(await readPooled(await headKey(k.name)), k.data, `${what}: pooled ${k.name}`)
+    assertBytes(await c.getKey('vol', 'bkt', k.name), k.data, `${what}: ${k.name}`)
+    assertBytes(await readPooled(await headKey(k.name), undefined, c), k.data, `${what}: pooled ${k.name}`)
     for (const r of rangesOf(k.data.length, k.replication)) {
-      assertBytes(await getKey(k.name, r), k.data.subarray(r.offset, r.offset + r.length), `${what}: ${k.name} [${r.offset}, +${r.length})`)
+      assertBytes(await c.getKey('vol', 'bkt', k.name, r), k.data.subarray(r.offset, r.offset + r.length), `${what}: ${k.name} [${r.offset}, +${r.length})`)
+      assertBytes(await readPooled(await headKey(k.name), r, c), k.data.subarray(r.offset, r.offset + r.length), `${what}: pooled ${k.name} [${r.offset}, +${r.length})`)
     }
   }
-  assert.is(client.readBuffers.inUse, 0, `${what}: every pooled buffer came back`)
+  assert.is(c.readBuffers.inUse, 0, `${what}: every pooled buffer came back`)
+}
+
+/** The readChunk requests datanode i has served. */
+async function readChunks(i: number): Promise<number> {
+  return (await cluster.datanodes[i]!.metrics.rpcRequests.get()).values.filter((v) => v.labels.method === 'readChunk').reduce((n, v) => n + v.value, 0)
 }
 
 /** Datanode i (0-based) of the cluster that holds replica `index` (1-based) of the key's first group. */
@@ -147,6 +155,50 @@ test('a healthy read asks the data replicas only: no parity bytes leave a datano
     const sent = after[holderOf(info, index)]! - before[holderOf(info, index)]!
     if (index > 3) assert.is(sent, 0, `parity replica ${index} sent nothing`)
     else assert.ok(sent > 0, `data replica ${index} sent its cells`)
+  }
+})
+
+test('requests of several cells: one request per data replica for the cells of consecutive stripes, byte for byte, healthy, degraded and stopped midway', async () => {
+  // 256 KiB requests: the four 64 KiB cells a replica holds in a group come in one request.
+  const wide = cluster.client({ chunkSizeBytes: 4 * CELL })
+  await readAll('wide requests', undefined, wide)
+  // 3 full groups (a request per data replica each), then a stripe and 5 bytes (replica 1
+  // holds a cell and 5 bytes of the next stripe: one request; replicas 2 and 3 one each).
+  const { name, data } = keys.find((k) => k.replication === RS && k.data.length === 3 * GROUP + STRIPE + 5)!
+  const before = await Promise.all(cluster.datanodes.map((_, i) => readChunks(i)))
+  assertBytes(await readPooled(await headKey(name), undefined, wide), data, 'wide pooled read')
+  const after = await Promise.all(cluster.datanodes.map((_, i) => readChunks(i)))
+  assert.is(after.reduce((n, x, i) => n + x - before[i]!, 0), 4 * 3, 'one request per data replica per group')
+  for (const [what, index] of [['data', 2], ['parity', 5]] as const) {
+    const i = holderOf(await headKey(name), index)
+    await cluster.stopDatanode(i)
+    try {
+      await readAll(`wide requests, ${what} replica ${index} down`, RS, wide)
+    } finally {
+      await cluster.startDatanode(i)
+    }
+  }
+  // A data replica stopped with runs of it in flight: the rest is read around it.
+  const i = holderOf(await headKey(name), 1)
+  const parts: Buffer[] = []
+  try {
+    for await (const piece of await wide.openKeyPieces(await headKey(name), undefined, { pooled: true })) {
+      parts.push(Buffer.from(piece))
+      wide.readBuffers.releaseIfMine(piece.buffer)
+      if (parts.length === 2) await cluster.stopDatanode(i)
+    }
+    assertBytes(Buffer.concat(parts), data, 'wide read across the stop')
+  } finally {
+    await cluster.startDatanode(i)
+  }
+  // A consumer that stops early gives back every buffer, shared ones too.
+  for (const stopAfter of [1, 2, 5]) {
+    let n = 0
+    for await (const piece of await wide.openKeyPieces(await headKey(name), undefined, { pooled: true })) {
+      wide.readBuffers.releaseIfMine(piece.buffer)
+      if (++n === stopAfter) break
+    }
+    await until(`every pooled buffer back after ${stopAfter} pieces`, () => wide.readBuffers.inUse === 0, 10_000)
   }
 })
 

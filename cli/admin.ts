@@ -5,7 +5,7 @@
 import { O3Client } from '../datapath/client/index.ts'
 import { SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
 import { RpcClient } from '../core/rpc/client.ts'
-import type { Pipeline } from '../core/wire.ts'
+import { isEcReplication, type Pipeline } from '../core/wire.ts'
 import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
@@ -17,7 +17,10 @@ interface ContainerRow { id: number; state: string; replication: string; pipelin
 interface ContainerReportRow { lifecycle: Record<string, number>; health: Record<string, number>; samples: Record<string, number[]>; inflight: { replicate: number; reconstruct?: number; delete: number } }
 
 /** A pipeline's members by address, the leader (as the SCM last heard it, else the suggested one) starred. */
+/** A pipeline's members: a RATIS one's with its leader starred; an EC one's (no Raft group, no
+ *  leader) bare, in replica-index order (1..k+m). */
 function members(p: Pipeline): string {
+  if (isEcReplication(p.replication)) return p.nodes.map((n) => n.address).join(' ')
   const leader = p.leaderId ?? p.nodes[0]?.id
   return p.nodes.map((n) => (n.id === leader ? `${n.address}*` : n.address)).join(' ')
 }

@@ -108,6 +108,13 @@ test('o3 sh key info lists each block group with its replicas\' indexes (table a
   }
   assert.is(c!.replication, 'EC/rs-3-2-1024k')
   assert.equal(c!.replicas.map((r) => [r.replicaIndex, r.datanodeId]).sort((a, b) => Number(a[0]) - Number(b[0])), group.datanodes.map((d) => [d.replicaIndex, d.id]))
+  // The EC pipeline, listed with its members in replica-index order and no leader starred.
+  const pipelines = await run('admin', 'pipeline', 'list')
+  assert.is(pipelines.code, 0)
+  const row = pipelines.stdout.split('\n').find((l) => l.includes('│ EC/rs-3-2-1024k'))
+  assert.ok(row !== undefined, 'the EC pipeline is listed')
+  assert.match(row, new RegExp(`│ ${group.datanodes.map((d) => d.address.replace(/\./g, '\\.')).join(' ')}\\s+│ -`))
+  assert.not.match(row, '*')
   const shown = await run('admin', 'container', 'info', String(group.containerId))
   assert.is(shown.code, 0)
   assert.match(shown.stdout, /│ index\s+│ datanode/)

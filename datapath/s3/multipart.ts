@@ -69,7 +69,7 @@ export async function partTarget(ctx: S3Context): Promise<{ volume: string; buck
 }
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  await ownedBucket(ctx)
   const uploadId = randomBytes(16).toString('hex')
   const metadata = { ...metadataFromHeaders(ctx.req.headers), 's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()) }
   const putMarker = () => ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
@@ -77,10 +77,8 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     await putMarker()
   } catch (err) {
     // The bucket's first upload: make its multipart bucket (and the volume), then write again.
-    // Its parts take the S3 bucket's replication, so that an EC bucket's uploads are EC (the
-    // OM also gives an s3v-multipart part its S3 bucket's when the key names none).
     if (!(err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND'))) throw err
-    await withVolume(ctx, MULTIPART_VOLUME, () => ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: ctx.user, replication: bucket.replication })).catch((e: unknown) => {
+    await withVolume(ctx, MULTIPART_VOLUME, () => ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: ctx.user })).catch((e: unknown) => {
       if (!(e instanceof O3Error && e.code === 'BUCKET_ALREADY_EXISTS')) throw e
     })
     await putMarker()

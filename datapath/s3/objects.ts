@@ -12,7 +12,7 @@ import { S3Error, toS3Error } from './errors.ts'
 import {
   declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
-import { checksumHeader, partChecksums, storedChecksum } from './checksums.ts'
+import { checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -56,9 +56,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
     if (createOnly && err instanceof O3Error && err.code === 'KEY_ALREADY_EXISTS') throw preconditionFailed()
     throw err
   }
-  const headers: Record<string, string> = { etag: etagOf(info) }
-  for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
-  return new Response(null, { status: 200, headers })
+  return new Response(null, { status: 200, headers: { etag: etagOf(info), ...checksumHeaders(info.metadata) } })
 }
 
 const GET_CONDITIONS: ConditionHeaders = { ifMatch: 'if-match', ifNoneMatch: 'if-none-match', ifUnmodifiedSince: 'if-unmodified-since', ifModifiedSince: 'if-modified-since' }

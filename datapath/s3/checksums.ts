@@ -114,7 +114,7 @@ export function fullObjectChecksum(a: ChecksumAlgorithm, parts: readonly { value
 
 /** The parts' checksums as PART_CHECKSUMS_METADATA keeps them, or undefined past S3_PART_CHECKSUMS_BYTES_MAX. */
 export function encodePartChecksums(a: ChecksumAlgorithm, partValues: readonly string[]): string | undefined {
-  if (partValues.length * DIGEST_BYTES[a] * 4 / 3 + a.length + 1 > S3_PART_CHECKSUMS_BYTES_MAX) return undefined
+  if (a.length + 1 + 4 * Math.ceil(partValues.length * DIGEST_BYTES[a] / 3) > S3_PART_CHECKSUMS_BYTES_MAX) return undefined
   return `${a}:${Buffer.concat(partValues.map((v) => Buffer.from(v, 'base64'))).toString('base64')}`
 }
 

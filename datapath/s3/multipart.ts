@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
+import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
 import { withVolume } from './buckets.ts'
 import {
   declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context, type UnverifiedRequest } from './context.ts'
@@ -150,6 +151,9 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const checksums = objectChecksums(ctx, uploadChecksum(marker), listed, parts)
   const metadata: Record<string, string> = { etag, ...checksums }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
+  // The parts' checksums are kept only while the key's metadata stays within half its bound:
+  // the rest is for what may come later (tags, an ACL).
+  if (metadataBytes(metadata) > KEY_METADATA_BYTES_MAX / 2) delete metadata[PART_CHECKSUMS_METADATA]
   await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true })
   await dropUpload(ctx, uploadId)
   // S3 answers the checksum HEAD shows (SDKs and rclone read it here), with its type.
@@ -200,6 +204,13 @@ function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorith
   const kept = encodePartChecksums(algorithm, values)
   if (kept !== undefined) out[PART_CHECKSUMS_METADATA] = kept
   return out
+}
+
+/** The size of metadata as the OM counts it against KEY_METADATA_BYTES_MAX. */
+function metadataBytes(metadata: Record<string, string>): number {
+  let n = 0
+  for (const [k, v] of Object.entries(metadata)) n += k.length + v.length
+  return n
 }
 
 /** Deletes the parts left over and the upload's record. */

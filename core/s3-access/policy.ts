@@ -10,6 +10,7 @@
  * names a user as `alice`, `arn:aws:iam::alice:root`, `arn:aws:iam::<any>:user/alice` or
  * `{"CanonicalUser": "alice"}`. Anonymous requests (no principal) match only `*`.
  */
+import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, type S3Acl, type S3Grant } from './model.ts'
 import {
   checkConditionValue, conditionHolds, globLiteral, globMatches, parseCidr, parseOperator, resolvePattern,
   type Condition, type ContextKeys, type Glob, type PolicyText,
@@ -17,8 +18,6 @@ import {
 
 /** S3's limit: "Normalized policy document exceeds the maximum allowed size of 20480 bytes". */
 export const POLICY_NORMALIZED_BYTES_MAX = 20_480
-/** What a gateway reads of a PutBucketPolicy body: the limit applies to the normalized document, so the raw one may carry whitespace beyond it. */
-export const POLICY_DOCUMENT_BYTES_MAX = 4 * POLICY_NORMALIZED_BYTES_MAX
 
 /** What a policy is asked: who does what to which resource, in which context. */
 export interface PolicyRequest {
@@ -434,4 +433,14 @@ function confines(c: Condition): boolean {
   }
   // A fixed aws:userid is never the `AROLEID:*` S3 excepts: that one has a wildcard.
   return c.base !== 'IpAddress' && CONFINING_KEYS.has(c.key)
+}
+
+/** Whether a grant is public (S3 "The meaning of public"): to AllUsers or AuthenticatedUsers. */
+export function isPublicGrant(grant: S3Grant): boolean {
+  return grant.grantee.type === 'Group' && (grant.grantee.uri === ALL_USERS_GROUP || grant.grantee.uri === AUTHENTICATED_USERS_GROUP)
+}
+
+/** Whether an ACL grants anything to the public (BlockPublicAcls refuses it, IgnorePublicAcls ignores its public grants). */
+export function isPublicAcl(acl: S3Acl): boolean {
+  return acl.grants.some(isPublicGrant)
 }

@@ -35,9 +35,10 @@ function integerHeader(headers: Headers, name: string, fallback: number): number
 
 /**
  * A multipart object's parts after the marker, one page of them. The parts count as the parts
- * of a partNumber GET do, 1..count in part order. Each part is listed with its size and
- * checksum only when the object keeps its parts' checksums: S3 lists them only for an object
- * with checksums, and shows just the count otherwise.
+ * of a partNumber GET do, 1..count in part order (S3 shows the numbers they were uploaded
+ * as, which differ only where the upload skipped some). Each part is listed with its size and
+ * checksum only for a COMPOSITE object that keeps its parts' checksums: S3 lists parts only
+ * for an object with a COMPOSITE checksum, and shows just the count otherwise.
  */
 function objectParts(info: KeyInfo, headers: Headers): Record<string, unknown> | undefined {
   if (info.parts === undefined) return undefined

@@ -3,8 +3,8 @@
  * and XML, the checks on values and on a multipart upload's checksum type (COMPOSITE or
  * FULL_OBJECT), and the object checksum of a multipart upload made from its parts' checksums.
  * A key keeps its checksum as `x-amz-checksum-<algorithm>` metadata (a COMPOSITE one ends in
- * `-<parts>`, which is how its type is told) and, for a multipart object, its parts' checksums
- * as `x-o3-part-checksums` while they fit. Pure: no I/O; it reads checksums (metadata), never
+ * `-<parts>`, which is how its type is told) and, for a COMPOSITE multipart object, its parts'
+ * checksums as `x-o3-part-checksums` while they fit. Pure: no I/O; it reads checksums (metadata), never
  * payload bytes, which are hashed in the worker pool (datapath/workers/digest.ts).
  */
 import { createHash } from 'node:crypto'

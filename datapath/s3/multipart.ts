@@ -163,7 +163,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
 /**
  * The checksum metadata of a completed multipart object: `x-amz-checksum-<algorithm>` (the
  * COMPOSITE checksum of the parts' checksums, or their CRCs combined into the FULL_OBJECT
- * one) and the parts' own checksums while they fit. Checks the request against the upload:
+ * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request against the upload:
  * its x-amz-checksum-type, each listed part's checksum (required for COMPOSITE, as S3 does),
  * and a FULL_OBJECT checksum the client sends as x-amz-checksum-<algorithm>. An upload created
  * without an algorithm gets one only if every part carries the same one (as before S3 had
@@ -201,7 +201,9 @@ function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorith
   const sent = ctx.req.headers.get(checksumHeader(algorithm))
   if (type === 'FULL_OBJECT' && sent !== null && sent.trim() !== value) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
   const out: Record<string, string> = { [checksumHeader(algorithm)]: value }
-  const kept = encodePartChecksums(algorithm, values)
+  // A COMPOSITE object's parts' checksums are what a partNumber read and GetObjectAttributes
+  // answer; S3 answers none for the parts of a FULL_OBJECT one (only their count).
+  const kept = type === 'COMPOSITE' ? encodePartChecksums(algorithm, values) : undefined
   if (kept !== undefined) out[PART_CHECKSUMS_METADATA] = kept
   return out
 }

@@ -108,12 +108,12 @@ function partOf(info: KeyInfo, n: number): { range: { offset: number; length: nu
   return { range, partsCount }
 }
 
-/** The headers of part `n`'s checksum, if the object keeps its parts' checksums (S3 answers them on a partNumber read). */
-function partChecksumHeaders(metadata: Record<string, string>, n: number): Record<string, string> {
+/** The headers of part `n`'s checksum, if the object is a COMPOSITE one that keeps its parts' checksums (S3 answers them on a partNumber read). */
+function partChecksumHeaders(metadata: Record<string, string>, n: number): Record<string, string> | undefined {
   const parts = partChecksums(metadata)
   const value = parts?.values[n - 1]
-  if (parts === undefined || value === undefined) return {}
-  return { [checksumHeader(parts.algorithm)]: value, 'x-amz-checksum-type': storedChecksum(metadata)?.type ?? 'COMPOSITE' }
+  if (parts === undefined || value === undefined || storedChecksum(metadata)?.type !== 'COMPOSITE') return undefined
+  return { [checksumHeader(parts.algorithm)]: value, 'x-amz-checksum-type': 'COMPOSITE' }
 }
 
 export async function getObject(ctx: S3Context, head: boolean): Promise<Response> {
@@ -130,12 +130,15 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   if (early !== undefined) return early
   const part = partNumber === undefined ? undefined : partOf(info, partNumber)
   const range = part?.range ?? parseRange(ctx.req.headers.get('range'), info.size)
-  // The object's checksum covers the whole object: S3 returns it only for whole reads. A part
-  // of a multipart object answers with that part's own checksum, when the object keeps it.
+  // The object's checksum covers the whole object: S3 returns it only for a read of all of it
+  // (a Range or part that spans the object too). A part of a COMPOSITE multipart object
+  // answers with that part's own checksum, when the object keeps it; a part of a FULL_OBJECT
+  // one with none.
   const checksumMode = ctx.req.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED'
-  const whole = range === undefined || (part !== undefined && part.partsCount === undefined)
-  const headers = objectHeaders(info, whole && checksumMode)
-  if (checksumMode && part?.partsCount !== undefined) Object.assign(headers, partChecksumHeaders(info.metadata, partNumber!))
+  const partSum = checksumMode && part?.partsCount !== undefined ? partChecksumHeaders(info.metadata, partNumber!) : undefined
+  const whole = range === undefined || (range.offset === 0 && range.length === info.size)
+  const headers = objectHeaders(info, checksumMode && partSum === undefined && whole)
+  if (partSum !== undefined) Object.assign(headers, partSum)
   for (const o of OVERRIDES) {
     const v = ctx.query.get(`response-${o}`)
     if (v !== null) headers[o] = v

@@ -1,8 +1,8 @@
 /**
  * Goal: GetObjectAttributes answers what x-amz-object-attributes asks, as S3 does: the ETag
  * without quotes, the checksum and its type (a COMPOSITE one without its "-N"), a multipart
- * object's parts with sizes and checksums paged by MaxParts / PartNumberMarker (only the
- * count when the object has no checksums), StorageClass and ObjectSize; only what was asked;
+ * COMPOSITE object's parts with sizes and checksums paged by MaxParts / PartNumberMarker (only
+ * the count for a FULL_OBJECT one or one without checksums), StorageClass and ObjectSize; only what was asked;
  * bad attribute names are InvalidArgument and a missing key NoSuchKey. Method: a real gateway
  * over a mini cluster, driven by @aws-sdk/client-s3 (GetObjectAttributesCommand), compared with
  * digests computed here.
@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
 import { crc32 } from '@node-rs/crc32'
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, GetObjectAttributesCommand,
-  type ChecksumAlgorithm, type CompletedPart, type ObjectAttributes,
+  type ChecksumAlgorithm, type ChecksumType, type CompletedPart, type ObjectAttributes,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
@@ -27,12 +27,12 @@ let s3: S3Client
 const parts = [randomBytes(5 * MiB, 1), randomBytes(5 * MiB, 2), randomBytes(1234, 3)]
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest()
 
-async function multipart(key: string, algorithm?: ChecksumAlgorithm): Promise<string> {
-  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: key, ChecksumAlgorithm: algorithm }))
+async function multipart(key: string, algorithm?: ChecksumAlgorithm, type?: ChecksumType): Promise<string> {
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: key, ChecksumAlgorithm: algorithm, ChecksumType: type }))
   const done: CompletedPart[] = []
   for (const [i, body] of parts.entries()) {
     const r = await s3.send(new UploadPartCommand({ Bucket: B, Key: key, UploadId, PartNumber: i + 1, Body: body, ChecksumAlgorithm: algorithm }))
-    done.push({ PartNumber: i + 1, ETag: r.ETag, ChecksumSHA256: r.ChecksumSHA256 })
+    done.push({ PartNumber: i + 1, ETag: r.ETag, ChecksumSHA256: r.ChecksumSHA256, ChecksumCRC32: r.ChecksumCRC32 })
   }
   return (await s3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: key, UploadId, MultipartUpload: { Parts: done } }))).ETag!
 }
@@ -96,6 +96,16 @@ test('GetObjectAttributes pages the parts by MaxParts and PartNumberMarker', asy
   assert.is(String(second.ObjectParts?.PartNumberMarker), '2')
   assert.equal(second.ObjectParts?.Parts?.map((p) => [p.PartNumber, p.Size]), [[3, 1234]])
   assert.is(second.ObjectParts?.TotalPartsCount, 3)
+})
+
+test('GetObjectAttributes of a FULL_OBJECT multipart object: the whole CRC32, and the parts count only', async () => {
+  await multipart('mpu-full', 'CRC32', 'FULL_OBJECT')
+  const a = await attributes('mpu-full')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(Buffer.concat(parts)) >>> 0)
+  assert.equal(a.Checksum, { ChecksumCRC32: crc.toString('base64'), ChecksumType: 'FULL_OBJECT' })
+  assert.is(a.ObjectParts?.TotalPartsCount, 3)
+  assert.is(a.ObjectParts?.Parts, undefined)
 })
 
 test('GetObjectAttributes of a multipart object without checksums gives the parts count only', async () => {

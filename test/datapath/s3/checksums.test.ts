@@ -146,6 +146,11 @@ for (const a of ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const) {
     const got = await readAll(key, { ChecksumMode: 'ENABLED' })
     assert.ok(got.bytes.equals(whole))
     assert.is(got[field(a)], expected)
+    // A part answers its own checksum, which the SDK checks against the part's bytes.
+    const part = await readAll(key, { ChecksumMode: 'ENABLED', PartNumber: 2 })
+    assert.ok(part.bytes.equals(parts[1]))
+    assert.is(part[field(a)], checksumOf(a, parts[1]))
+    assert.is(part.ChecksumType, 'COMPOSITE')
   })
 }
 
@@ -161,6 +166,11 @@ for (const a of ['CRC32', 'CRC32C', 'CRC64NVME'] as const) {
     assert.is(got[field(a)], expected)
     assert.is(got.ChecksumType, 'FULL_OBJECT')
     assert.is(got.bytes.length, 2 * parts[0].length + parts[1].length)
+    // A part of a FULL_OBJECT object has no checksum of its own to answer (as S3).
+    const part = await readAll(key, { ChecksumMode: 'ENABLED', PartNumber: 2 })
+    assert.ok(part.bytes.equals(parts[0]))
+    assert.is(part[field(a)], undefined)
+    assert.is(part.PartsCount, 3)
   })
 }
 

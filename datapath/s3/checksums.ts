@@ -88,6 +88,12 @@ export function checksumXml(metadata: Record<string, string>): Record<string, st
   return c === undefined ? {} : { [checksumField(c.algorithm)]: c.value, ChecksumType: c.type }
 }
 
+/** What a listing (ListObjects, ListObjectVersions) shows of a key's checksum: its algorithm and type. */
+export function listedChecksum(metadata: Record<string, string>): Record<string, string> {
+  const c = storedChecksum(metadata)
+  return c === undefined ? {} : { ChecksumAlgorithm: c.algorithm.toUpperCase(), ChecksumType: c.type }
+}
+
 /**
  * S3's COMPOSITE checksum of a multipart object: the algorithm over the parts' binary
  * checksums in part order, then `-<parts>`. Hashes at most 32 bytes a part.

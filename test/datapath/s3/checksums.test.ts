@@ -3,7 +3,7 @@
  * PutObject (verified on the way in, BadDigest when wrong), on multipart uploads of type
  * COMPOSITE (checksum of the parts' checksums, "-N") and FULL_OBJECT (the CRC of all the
  * bytes, made from the parts' CRCs), returned with x-amz-checksum-type on GET and HEAD with
- * x-amz-checksum-mode: ENABLED, listed by ListParts, carried by copies; bad combinations and
+ * x-amz-checksum-mode: ENABLED, shown by ListParts and ListObjectsV2, carried by copies; bad combinations and
  * values are refused with AWS's codes. Method: a real gateway over a mini cluster driven by
  * @aws-sdk/client-s3 with its own checksum support (ChecksumAlgorithm, ChecksumType,
  * ChecksumMode): the SDK computes what it sends and checks the checksum of what it reads, and
@@ -18,7 +18,7 @@ import { crc32, crc32c } from '@node-rs/crc32'
 import { createCRC64 } from 'hash-wasm'
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand,
-  CompleteMultipartUploadCommand, ListPartsCommand, CopyObjectCommand, type ChecksumAlgorithm, type ChecksumType, type CompletedPart,
+  CompleteMultipartUploadCommand, ListPartsCommand, ListObjectsV2Command, CopyObjectCommand, type ChecksumAlgorithm, type ChecksumType, type CompletedPart,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
@@ -236,6 +236,18 @@ test('CopyObject computes the asked algorithm, else the source\'s, as a FULL_OBJ
   const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'copy/same', ChecksumMode: 'ENABLED' }))
   assert.is(head.ChecksumSHA1, checksumOf('SHA1', whole))
   assert.is(head.ChecksumType, 'FULL_OBJECT')
+})
+
+test('ListObjectsV2 shows each object\'s checksum algorithm and type', async () => {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'mpu/' }))
+  const byKey = new Map((listed.Contents ?? []).map((c) => [c.Key, [c.ChecksumAlgorithm, c.ChecksumType]]))
+  assert.equal(byKey.get('mpu/composite/SHA1'), [['SHA1'], 'COMPOSITE'])
+  assert.equal(byKey.get('mpu/full/CRC64NVME'), [['CRC64NVME'], 'FULL_OBJECT'])
+  // A key written without a checksum (here natively: the SDK adds a CRC32 to every PUT) shows none.
+  await env.cluster.client().putKey('s3v', B, 'raw/none', Buffer.from('no checksum'), { metadata: { etag: createHash('md5').update('no checksum').digest('hex') } })
+  const plain = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'raw/' }))
+  assert.is(plain.Contents?.[0].ChecksumAlgorithm, undefined)
+  assert.is(plain.Contents?.[0].ChecksumType, undefined)
 })
 
 test('the SDK checks the checksum it is answered: a falsified stored checksum fails the read', async () => {

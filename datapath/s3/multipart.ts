@@ -234,7 +234,6 @@ export async function listParts(ctx: S3Context): Promise<Response> {
   const markerN = Number(ctx.query.get('part-number-marker') ?? 0)
   const max = Math.min(LIST_PARTS_MAX, Number(ctx.query.get('max-parts') ?? LIST_PARTS_MAX))
   if (!Number.isSafeInteger(markerN) || markerN < 0 || !Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'part-number-marker and max-parts must be non-negative integers')
-  const declared = uploadChecksum(marker)
   const all = (await listPartKeys(ctx, uploadId)).filter((k) => partNumberOf(k) > markerN)
   const page = all.slice(0, max)
   const truncated = all.length > page.length
@@ -242,9 +241,15 @@ export async function listParts(ctx: S3Context): Promise<Response> {
     Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId,
     Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user }, StorageClass: 'STANDARD',
     PartNumberMarker: markerN, NextPartNumberMarker: page.length > 0 ? partNumberOf(page[page.length - 1]) : markerN, MaxParts: max, IsTruncated: truncated,
-    ...(declared !== undefined ? { ChecksumAlgorithm: declared.algorithm.toUpperCase(), ChecksumType: declared.type } : {}),
+    ...uploadChecksumXml(marker),
     Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, ...partChecksumXml(k) })),
   })
+}
+
+/** An upload's checksum algorithm and type, as ListParts and ListMultipartUploads show them. */
+function uploadChecksumXml(marker: KeyInfo): Record<string, string> {
+  const declared = uploadChecksum(marker)
+  return declared === undefined ? {} : { ChecksumAlgorithm: declared.algorithm.toUpperCase(), ChecksumType: declared.type }
 }
 
 /** A part's own checksum, as ListParts shows it. */
@@ -299,6 +304,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
     Upload: page.map((m) => ({
       Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
+      ...uploadChecksumXml(m),
     })),
   })
 }

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { evaluatePolicy, isPublicPolicy, MalformedPolicyError, parsePolicy, type PolicyDecision, type PolicyRequest } from '../../../core/s3-access/policy.ts'
+import { evaluatePolicy, evaluateStoredPolicy, isPublicPolicy, MalformedPolicyError, parsePolicy, type PolicyDecision, type PolicyRequest } from '../../../core/s3-access/policy.ts'
 import { globMatches, ipInCidr, parseIp, resolvePattern } from '../../../core/s3-access/policy-conditions.ts'
 
 const B = 'photos'
@@ -279,6 +279,20 @@ for (const [name, statements, expected] of publicCases) {
     assert.is(isPublicPolicy(parsePolicy(JSON.stringify({ Version: '2012-10-17', Statement: statements }), B)), expected)
   })
 }
+
+test('evaluateStoredPolicy() decides as evaluatePolicy and tells whether the document is public, parse remembered within its bound', () => {
+  const document = JSON.stringify({ Version: '2012-10-17', Statement: [allow(), deny({ Resource: `${BUCKET}/secret/*` })] })
+  const req = (key: string): PolicyRequest => ({ principal: undefined, action: 's3:GetObject', resource: obj(key), conditions: {} })
+  assert.equal(evaluateStoredPolicy(document, B, req('a')), { effect: 'Allow', isPublic: true })
+  assert.equal(evaluateStoredPolicy(document, B, req('secret/a')), { effect: 'Deny', isPublic: true })
+  // More documents than the cache holds: each still decided from its own text.
+  for (let i = 0; i < 300; i++) {
+    const d = JSON.stringify({ Statement: [allow({ Principal: { AWS: `user${i}` } })] })
+    assert.is(evaluateStoredPolicy(d, B, { ...req('a'), principal: `user${i}` }).effect, 'Allow')
+  }
+  assert.equal(evaluateStoredPolicy(document, B, req('a')), { effect: 'Allow', isPublic: true })
+  assert.throws(() => evaluateStoredPolicy('{}', B, req('a')), (e: unknown) => e instanceof MalformedPolicyError)
+})
 
 // ---- helpers ----------------------------------------------------------------------------
 

@@ -94,6 +94,7 @@ const STATEMENT_FIELDS = new Set(['Sid', 'Effect', 'Principal', 'NotPrincipal', 
  */
 export function parsePolicy(json: string, bucket: string): BucketPolicy {
   if (!json.startsWith('{')) fail("Policies must be valid JSON and the first byte must be '{'")
+  if (nestingDepth(json) > POLICY_JSON_DEPTH_MAX) fail('Invalid policy syntax.')
   let doc: unknown
   try {
     doc = JSON.parse(json)
@@ -115,6 +116,33 @@ export function parsePolicy(json: string, bucket: string): BucketPolicy {
   const policy: BucketPolicy = { version: version as BucketPolicy['version'], statements }
   if (typeof d.Id === 'string') policy.id = d.Id
   return policy
+}
+
+/**
+ * A policy nests six deep at most (document, Statement list, statement, Condition, operator,
+ * value list); past this a document is refused before JSON.parse and JSON.stringify, whose
+ * recursion a body of 30,000 brackets would overflow.
+ */
+const POLICY_JSON_DEPTH_MAX = 32
+
+/** The deepest nesting of objects and arrays in a JSON text (strings skipped); stops counting past the limit. */
+function nestingDepth(json: string): number {
+  let depth = 0, deepest = 0, inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest) deepest = depth
+      if (deepest > POLICY_JSON_DEPTH_MAX) return deepest
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+  return deepest
 }
 
 function parseStatement(raw: unknown, bucket: string, version2012: boolean): PolicyStatement {

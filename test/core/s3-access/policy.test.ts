@@ -59,6 +59,8 @@ const malformed: [string, string, string][] = [
   ['bad bool', one({ Condition: { Bool: { 'aws:SecureTransport': 'yes' } } }), 'Invalid boolean value in Conditions: yes'],
   ['object condition value', one({ Condition: { StringEquals: { 's3:prefix': { a: 1 } } } }), 'Invalid policy syntax.'],
   ['unknown statement field', one({ Sids: 'x' }), 'Statement has an invalid field: Sids'],
+  ['deep nesting', `{"Statement":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 'Invalid policy syntax.'],
+  ['deep nesting in a condition', one({ Condition: { StringEquals: { 's3:prefix': JSON.parse('['.repeat(40) + ']'.repeat(40)) } } }), 'Invalid policy syntax.'],
   ['too large', one({ Action: Array(2000).fill('s3:GetObject') }), 'Normalized policy document exceeds the maximum allowed size of 20480 bytes'],
 ]
 

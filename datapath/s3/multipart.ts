@@ -163,11 +163,12 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
 /**
  * The checksum metadata of a completed multipart object: `x-amz-checksum-<algorithm>` (the
  * COMPOSITE checksum of the parts' checksums, or their CRCs combined into the FULL_OBJECT
- * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request against the upload:
- * its x-amz-checksum-type, each listed part's checksum (required for COMPOSITE, as S3 does),
- * and a FULL_OBJECT checksum the client sends as x-amz-checksum-<algorithm>. An upload created
- * without an algorithm gets one only if every part carries the same one (as before S3 had
- * checksum types). Reads metadata only, never part bytes.
+ * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request
+ * against the upload: its x-amz-checksum-type, each listed part's checksum (required for
+ * COMPOSITE, as S3 does), and a FULL_OBJECT checksum the client sends as
+ * x-amz-checksum-<algorithm>. An upload created without an algorithm gets one only if every
+ * part carries the same one (as before S3 had checksum types). Reads metadata only, never
+ * part bytes.
  */
 function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined, listed: Record<string, unknown>[], parts: KeyInfo[]): Record<string, string> {
   const askedType = ctx.req.headers.get('x-amz-checksum-type')?.trim().toUpperCase()

@@ -32,6 +32,8 @@ export const KEY_METADATA_BYTES_MAX = 8 * KiB
 export const BUCKET_S3_FIELD_BYTES_MAX = 64 * KiB
 /** Grants in one S3 ACL (AWS: "An ACL can have up to 100 grants"); an object's ACL is kept in its metadata, so this bounds it too. */
 export const S3_ACL_GRANTS_MAX = 100
+/** Parsed bucket policies a gateway remembers (core/s3-access/authorize.ts), each at most 20 KB of JSON. */
+export const S3_POLICY_CACHE_COUNT_MAX = 256
 /** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */
 export const KEY_PARTS_COUNT_MAX = 10_000
 

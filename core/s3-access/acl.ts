@@ -7,6 +7,7 @@
  */
 import { S3_ACL_GRANTS_MAX } from '../limits.ts'
 import { S3AccessError } from './errors.ts'
+import { isPublicGrant } from './policy.ts'
 import {
   ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, LOG_DELIVERY_GROUP, OBJECT_ACL_METADATA, type S3Acl, type S3Grant, type S3Grantee, type S3Permission,
 } from './model.ts'
@@ -199,15 +200,6 @@ export function aclToXml(acl: S3Acl): Record<string, unknown> {
       })),
     },
   }
-}
-
-/** A grant to everyone or to every signed-in user: what PublicAccessBlock's BlockPublicAcls and IgnorePublicAcls are about. */
-export function isPublicGrant(g: S3Grant): boolean {
-  return g.grantee.type === 'Group' && (g.grantee.uri === ALL_USERS_GROUP || g.grantee.uri === AUTHENTICATED_USERS_GROUP)
-}
-
-export function isPublicAcl(acl: S3Acl): boolean {
-  return acl.grants.some(isPublicGrant)
 }
 
 /**

@@ -6,34 +6,15 @@
  * on the bucket), the key's for reading it and its ACL, public grants left out under
  * IgnorePublicAcls. Resource owners keep what AWS gives them whatever the ACL: the bucket owner
  * its bucket's configuration (ACL, policy, CORS, tags, PublicAccessBlock...), a key's owner
- * READ_ACP and WRITE_ACP on it. Pure: the policy step is a function passed in.
+ * READ_ACP and WRITE_ACP on it. Pure but for a bounded memo of parsed policies (parsedPolicy).
  */
 import type { BucketInfo } from '../om-wire.ts'
+import { S3_POLICY_CACHE_COUNT_MAX } from '../limits.ts'
 import { aclAllows, privateAcl } from './acl.ts'
 import type { S3Acl, S3Permission } from './model.ts'
+import { evaluatePolicy, isPublicPolicy, parsePolicy, type BucketPolicy, type PolicyRequest } from './policy.ts'
 
-/** What a policy statement is matched against (policy.ts's PolicyRequest). */
-export interface AccessRequest {
-  /** The user; undefined when the request is anonymous. */
-  principal: string | undefined
-  /** `s3:GetObject`. */
-  action: string
-  /** `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`. */
-  resource: string
-  /** Condition keys: 'aws:SourceIp', 'aws:SecureTransport', 's3:prefix', ... */
-  conditions: Record<string, string | string[] | undefined>
-}
-
-/** A bucket policy's verdict on one request, and whether the policy grants the public (for RestrictPublicBuckets). */
-export interface PolicyVerdict {
-  effect: 'Allow' | 'Deny' | 'NotApplicable'
-  isPublic: boolean
-}
-
-/** The policy step: evaluates the bucket's stored policy document (as sent) for a request. */
-export type PolicyEvaluator = (policy: string, bucket: string, req: AccessRequest) => PolicyVerdict
-
-export interface AuthorizeInput extends AccessRequest {
+export interface AuthorizeInput extends PolicyRequest {
   bucket: BucketInfo
   /** The key's ACL, for actions on an existing key (objectAcl() of its metadata). */
   objectAcl?: S3Acl
@@ -91,28 +72,50 @@ export function bucketAcl(bucket: BucketInfo): S3Acl {
   return bucket.s3?.acl ?? privateAcl(bucket.owner)
 }
 
-/** A bucket with no policy, or a policy step not wired: the ACLs decide. */
-export const NO_POLICY: PolicyEvaluator = () => ({ effect: 'NotApplicable', isPublic: false })
-
 /**
- * Decides one request (see the module header). `evaluatePolicy` is the policy step; a bucket
- * without a policy never calls it.
+ * Decides one request (see the module header). A bucket's policy is parsed once per document
+ * (parsedPolicy) and evaluated by core/s3-access/policy.ts.
  */
-export function authorize(input: AuthorizeInput, evaluatePolicy: PolicyEvaluator = NO_POLICY): Decision {
+export function authorize(input: AuthorizeInput): Decision {
   const { bucket, principal } = input
   const pab = bucket.s3?.publicAccessBlock
-  const policy = bucket.s3?.policy
+  const json = bucket.s3?.policy
   let restricted = false
-  if (policy !== undefined) {
-    const verdict = evaluatePolicy(policy, bucket.name, { principal: input.principal, action: input.action, resource: input.resource, conditions: input.conditions })
-    if (verdict.effect === 'Deny') return { allowed: false, reason: `${input.action} denied by the bucket policy` }
-    if (verdict.effect === 'Allow') {
-      if (pab?.restrictPublicBuckets !== true || !verdict.isPublic || principal === bucket.owner) return { allowed: true, reason: `${input.action} allowed by the bucket policy` }
-      restricted = true
+  if (json !== undefined) {
+    const policy = parsedPolicy(json, bucket.name)
+    // A stored document this version cannot read (stored policies were parsed when put):
+    // nobody but the bucket owner, who can replace it, is let through on ACLs it might deny.
+    if (policy === undefined) {
+      if (principal !== bucket.owner) return { allowed: false, reason: `the policy of bucket ${bucket.name} cannot be read: only its owner is let in` }
+    } else {
+      const effect = evaluatePolicy(policy, { principal, action: input.action, resource: input.resource, conditions: input.conditions })
+      if (effect === 'Deny') return { allowed: false, reason: `${input.action} denied by the bucket policy` }
+      if (effect === 'Allow') {
+        if (pab?.restrictPublicBuckets !== true || principal === bucket.owner || !isPublicPolicy(policy)) return { allowed: true, reason: `${input.action} allowed by the bucket policy` }
+        restricted = true
+      }
     }
   }
   const acl = aclDecision(input, pab?.ignorePublicAcls === true)
   return restricted && !acl.allowed ? { allowed: false, reason: `${acl.reason}; the public bucket policy's Allow is ignored (RestrictPublicBuckets)` } : acl
+}
+
+/** Parsed policies by bucket and document: a bucket's policy is parsed once, not on every request. */
+const parsed = new Map<string, BucketPolicy | undefined>()
+
+/** parsePolicy, remembered (the oldest forgotten past S3_POLICY_CACHE_COUNT_MAX); undefined if the document does not parse. */
+export function parsedPolicy(json: string, bucket: string): BucketPolicy | undefined {
+  const k = `${bucket}\0${json}`
+  if (parsed.has(k)) return parsed.get(k)
+  let policy: BucketPolicy | undefined
+  try {
+    policy = parsePolicy(json, bucket)
+  } catch {
+    policy = undefined
+  }
+  if (parsed.size >= S3_POLICY_CACHE_COUNT_MAX) parsed.delete(parsed.keys().next().value!)
+  parsed.set(k, policy)
+  return policy
 }
 
 function aclDecision(input: AuthorizeInput, ignorePublic: boolean): Decision {

@@ -9,7 +9,7 @@
  */
 import type { BucketInfo, KeyInfo } from '../client/index.ts'
 import { objectAcl } from '../../core/s3-access/acl.ts'
-import { authorize, NO_POLICY, needsObjectAcl, type AuthorizeInput, type PolicyEvaluator } from '../../core/s3-access/authorize.ts'
+import { authorize, needsObjectAcl, type AuthorizeInput } from '../../core/s3-access/authorize.ts'
 import type { S3Acl } from '../../core/s3-access/model.ts'
 import { log } from '../../core/log.ts'
 import { headObject, requestBucket, type S3Context } from './context.ts'
@@ -17,14 +17,6 @@ import { S3Error } from './errors.ts'
 
 /** Actions any signed request may take, with no bucket to judge them by. */
 const SIGNED_ONLY_ACTIONS = ['s3:ListAllMyBuckets', 's3:CreateBucket']
-
-/** The policy step (core/s3-access/policy.ts once it is wired). */
-let evaluatePolicy: PolicyEvaluator = NO_POLICY
-
-/** Sets the bucket policy step (core/s3-access/policy.ts); tests and the gateway's start call it. */
-export function setPolicyEvaluator(f: PolicyEvaluator): void {
-  evaluatePolicy = f
-}
 
 /** What a route tells authorizeRequest: its action, and whether its handler authorizes it instead (after reading what it needs). */
 export interface RouteAccess {
@@ -87,7 +79,7 @@ function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; ke
     objectAcl: target.objectAcl ?? (keyInfo === undefined ? undefined : objectAcl(keyInfo.metadata, bucket.owner)),
     conditions: conditions(ctx, keyInfo),
   }
-  return authorize(input, evaluatePolicy)
+  return authorize(input)
 }
 
 function accessDenied(ctx: S3Context, action: string, reason: string): S3Error {

@@ -6,20 +6,13 @@
  * these was decided before (access.ts); the ACLs themselves are core/s3-access/acl.ts.
  */
 import type { BucketInfo } from '../client/index.ts'
-import { aclFromHeaders, aclToXml, isPublicAcl, objectAcl, parseAclXml, privateAcl } from '../../core/s3-access/acl.ts'
+import { aclFromHeaders, aclToXml, objectAcl, parseAclXml, privateAcl } from '../../core/s3-access/acl.ts'
 import { bucketAcl } from '../../core/s3-access/authorize.ts'
 import { OBJECT_ACL_METADATA, type S3Acl } from '../../core/s3-access/model.ts'
 import { headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
+import { checkPublicAclAllowed } from './policy.ts'
 import { readXml, xmlResponse } from './xml.ts'
-
-/**
- * PublicAccessBlock's BlockPublicAcls: a request that would set a public ACL (a grant to
- * AllUsers or AuthenticatedUsers) on the bucket or a key in it is refused, AccessDenied.
- */
-export function refusePublicAcl(bucket: BucketInfo, acl: S3Acl): void {
-  if (bucket.s3?.publicAccessBlock?.blockPublicAcls === true && isPublicAcl(acl)) throw new S3Error('AccessDenied', 'Access Denied: the bucket\'s public access block refuses public ACLs (BlockPublicAcls)')
-}
 
 /**
  * The ACL a PutBucketAcl or PutObjectAcl sets: from its headers or its AccessControlPolicy
@@ -53,7 +46,7 @@ export async function getBucketAcl(ctx: S3Context): Promise<Response> {
 export async function putBucketAcl(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const acl = await requestedAcl(ctx, bucket.owner, bucket.owner)
-  refusePublicAcl(bucket, acl)
+  checkPublicAclAllowed(bucket, acl)
   await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'acl', acl)
   return new Response(null, { status: 200 })
 }
@@ -70,7 +63,7 @@ export async function putObjectAcl(ctx: S3Context): Promise<Response> {
   const info = await headObject(ctx, bucket.name, ctx.key!)
   const owner = objectAcl(info.metadata, bucket.owner).owner
   const acl = await requestedAcl(ctx, owner, bucket.owner)
-  refusePublicAcl(bucket, acl)
+  checkPublicAclAllowed(bucket, acl)
   const metadata = { ...info.metadata }
   delete metadata[OBJECT_ACL_METADATA]
   Object.assign(metadata, aclMetadata(acl, bucket))
@@ -93,12 +86,12 @@ function aclMetadata(acl: S3Acl, bucket: BucketInfo): Record<string, string> {
  * completes, PostObject with its form's `acl` field given as x-amz-acl): the writer owns it,
  * with the grants `headers` name (x-amz-acl or x-amz-grant-*), else privately. An anonymous
  * writer's key belongs to the bucket owner, who answers for the bucket. Throws the headers'
- * S3 error (InvalidArgument, InvalidRequest...) and AccessDenied under BlockPublicAcls.
+ * S3 error (InvalidArgument, InvalidRequest...) and AccessDenied under BlockPublicAcls (checkPublicAclAllowed).
  */
 export function uploadAclMetadata(ctx: Pick<S3Context, 'user'>, bucket: BucketInfo, headers: Headers): Record<string, string> {
   const writer = ctx.user ?? bucket.owner
   const acl = aclFromHeaders(headers, writer, bucket.owner) ?? privateAcl(writer)
-  refusePublicAcl(bucket, acl)
+  checkPublicAclAllowed(bucket, acl)
   return aclMetadata(acl, bucket)
 }
 

@@ -33,7 +33,9 @@ export const S3ErrorCode = {
   MethodNotAllowed: 405,
   MissingContentLength: 411,
   NoSuchBucket: 404,
+  NoSuchBucketPolicy: 404,
   NoSuchKey: 404,
+  NoSuchPublicAccessBlockConfiguration: 404,
   NoSuchUpload: 404,
   NotImplemented: 501,
   NotModified: 304,
@@ -113,7 +115,8 @@ export class S3Error extends Error {
  *  else InternalError; either way with S3's message, the original kept as the cause. */
 export function toS3Error(err: unknown): S3Error {
   if (err instanceof S3Error) return err
-  // The pure access modules' errors carry S3's code and words already.
+  // The pure access modules' errors (MalformedPolicyError too) carry S3's code and words
+  // already: core/s3-access cannot throw the gateway's S3Error itself.
   if (err instanceof S3AccessError) return new S3Error(err.code, err.message, {}, { cause: err })
   const code = err instanceof O3Error ? FROM_O3[err.code] ?? 'InternalError' : 'InternalError'
   return new S3Error(code, S3_MESSAGE[code] ?? code, {}, { cause: err })

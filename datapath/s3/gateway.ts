@@ -32,6 +32,7 @@ import { needsObjectAcl } from '../../core/s3-access/authorize.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
+import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
@@ -256,6 +257,10 @@ export class S3Gateway {
     }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning, action: 's3:GetBucketVersioning' }
+    if (ctx.key === undefined && (unsupported === 'policy' || unsupported === 'policyStatus' || unsupported === 'publicAccessBlock')) {
+      const policyRoute = bucketPolicyRoute(m, unsupported)
+      if (policyRoute !== undefined) return policyRoute
+    }
     if (unsupported !== undefined) return answerNotImplemented(`The ${unsupported} subresource`)
     if (ctx.key === undefined) {
       switch (m) {
@@ -341,6 +346,20 @@ export class S3Gateway {
     headers['content-type'] = 'application/xml'
     return new Response(errorXml(e.code, e.message, requestId, resource), { status: e.status, headers })
   }
+}
+
+/** The bucket policy and public access block calls (datapath/s3/policy.ts), by method and subresource. */
+function bucketPolicyRoute(method: string, subresource: 'policy' | 'policyStatus' | 'publicAccessBlock'): Route | undefined {
+  switch (`${method} ${subresource}`) {
+    case 'GET policy': return { name: 'GetBucketPolicy', run: getBucketPolicy, action: 's3:GetBucketPolicy' }
+    case 'PUT policy': return { name: 'PutBucketPolicy', run: putBucketPolicy, action: 's3:PutBucketPolicy' }
+    case 'DELETE policy': return { name: 'DeleteBucketPolicy', run: deleteBucketPolicy, action: 's3:DeleteBucketPolicy' }
+    case 'GET policyStatus': return { name: 'GetBucketPolicyStatus', run: getBucketPolicyStatus, action: 's3:GetBucketPolicyStatus' }
+    case 'GET publicAccessBlock': return { name: 'GetPublicAccessBlock', run: getPublicAccessBlock, action: 's3:GetBucketPublicAccessBlock' }
+    case 'PUT publicAccessBlock': return { name: 'PutPublicAccessBlock', run: putPublicAccessBlock, action: 's3:PutBucketPublicAccessBlock' }
+    case 'DELETE publicAccessBlock': return { name: 'DeletePublicAccessBlock', run: deletePublicAccessBlock, action: 's3:PutBucketPublicAccessBlock' }
+  }
+  return undefined
 }
 
 /** A request id as S3 shows them: 16 upper-case hex digits. */

@@ -7,7 +7,6 @@
  */
 import { S3_ACL_GRANTS_MAX } from '../limits.ts'
 import { S3AccessError } from './errors.ts'
-import { isPublicGrant } from './policy.ts'
 import {
   ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, LOG_DELIVERY_GROUP, OBJECT_ACL_METADATA, type S3Acl, type S3Grant, type S3Grantee, type S3Permission,
 } from './model.ts'
@@ -200,6 +199,16 @@ export function aclToXml(acl: S3Acl): Record<string, unknown> {
       })),
     },
   }
+}
+
+/** Whether a grant is public (S3 "The meaning of public"): to AllUsers or AuthenticatedUsers. */
+export function isPublicGrant(grant: S3Grant): boolean {
+  return grant.grantee.type === 'Group' && (grant.grantee.uri === ALL_USERS_GROUP || grant.grantee.uri === AUTHENTICATED_USERS_GROUP)
+}
+
+/** Whether an ACL grants anything to the public (BlockPublicAcls refuses it, IgnorePublicAcls ignores its public grants). */
+export function isPublicAcl(acl: S3Acl): boolean {
+  return acl.grants.some(isPublicGrant)
 }
 
 /**

@@ -6,13 +6,14 @@
  * on the bucket), the key's for reading it and its ACL, public grants left out under
  * IgnorePublicAcls. Resource owners keep what AWS gives them whatever the ACL: the bucket owner
  * its bucket's configuration (ACL, policy, CORS, tags, PublicAccessBlock...), a key's owner
- * READ_ACP and WRITE_ACP on it. Pure but for a bounded memo of parsed policies (parsedPolicy).
+ * READ_ACP and WRITE_ACP on it; the bucket owner is never denied managing its policy, and a
+ * policy's Allow reaches only keys the bucket owner owns (AWS). Pure (policy.ts remembers
+ * parsed documents, which changes no answer).
  */
 import type { BucketInfo } from '../om-wire.ts'
-import { S3_POLICY_CACHE_COUNT_MAX } from '../limits.ts'
 import { aclAllows, privateAcl } from './acl.ts'
 import type { S3Acl, S3Permission } from './model.ts'
-import { evaluatePolicy, isPublicPolicy, parsePolicy, type BucketPolicy, type PolicyRequest } from './policy.ts'
+import { evaluateStoredPolicy, type PolicyRequest, type PolicyVerdict } from './policy.ts'
 
 export interface AuthorizeInput extends PolicyRequest {
   bucket: BucketInfo
@@ -72,50 +73,39 @@ export function bucketAcl(bucket: BucketInfo): S3Acl {
   return bucket.s3?.acl ?? privateAcl(bucket.owner)
 }
 
+/** Policy actions the bucket owner is never denied by its own policy (AWS: the root user can always manage the bucket policy). */
+const OWNER_POLICY_ACTIONS = ['s3:GetBucketPolicy', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy']
+
 /**
- * Decides one request (see the module header). A bucket's policy is parsed once per document
- * (parsedPolicy) and evaluated by core/s3-access/policy.ts.
+ * Decides one request (see the module header). The bucket's policy document is evaluated by
+ * core/s3-access/policy.ts (evaluateStoredPolicy, parsed once per document).
  */
 export function authorize(input: AuthorizeInput): Decision {
-  const { bucket, principal } = input
+  const { bucket, principal, action } = input
   const pab = bucket.s3?.publicAccessBlock
-  const json = bucket.s3?.policy
-  let restricted = false
-  if (json !== undefined) {
-    const policy = parsedPolicy(json, bucket.name)
-    // A stored document this version cannot read (stored policies were parsed when put):
-    // nobody but the bucket owner, who can replace it, is let through on ACLs it might deny.
-    if (policy === undefined) {
+  const document = bucket.s3?.policy
+  let ignored: string | undefined
+  if (document !== undefined) {
+    let verdict: PolicyVerdict | undefined
+    try {
+      verdict = evaluateStoredPolicy(document, bucket.name, { principal, action, resource: input.resource, conditions: input.conditions })
+    } catch {
+      // A stored document this version cannot read (it was parsed when put): nobody but the
+      // bucket owner, who can replace it, is let through on ACLs it might deny.
       if (principal !== bucket.owner) return { allowed: false, reason: `the policy of bucket ${bucket.name} cannot be read: only its owner is let in` }
-    } else {
-      const effect = evaluatePolicy(policy, { principal, action: input.action, resource: input.resource, conditions: input.conditions })
-      if (effect === 'Deny') return { allowed: false, reason: `${input.action} denied by the bucket policy` }
-      if (effect === 'Allow') {
-        if (pab?.restrictPublicBuckets !== true || principal === bucket.owner || !isPublicPolicy(policy)) return { allowed: true, reason: `${input.action} allowed by the bucket policy` }
-        restricted = true
-      }
+    }
+    const owner = principal !== undefined && principal === bucket.owner
+    if (verdict?.effect === 'Deny' && !(owner && OWNER_POLICY_ACTIONS.includes(action))) return { allowed: false, reason: `${action} denied by the bucket policy` }
+    if (verdict?.effect === 'Allow') {
+      if (pab?.restrictPublicBuckets === true && verdict.isPublic && !owner) ignored = 'the public bucket policy\'s Allow is ignored (RestrictPublicBuckets)'
+      // AWS: a bucket policy grants on the objects the bucket owner owns; another's key is
+      // its owner's to share, by its ACL.
+      else if (input.objectAcl !== undefined && !isUploadAction(action) && input.objectAcl.owner !== bucket.owner) ignored = `the bucket policy's Allow does not reach a key ${input.objectAcl.owner} owns`
+      else return { allowed: true, reason: `${action} allowed by the bucket policy` }
     }
   }
   const acl = aclDecision(input, pab?.ignorePublicAcls === true)
-  return restricted && !acl.allowed ? { allowed: false, reason: `${acl.reason}; the public bucket policy's Allow is ignored (RestrictPublicBuckets)` } : acl
-}
-
-/** Parsed policies by bucket and document: a bucket's policy is parsed once, not on every request. */
-const parsed = new Map<string, BucketPolicy | undefined>()
-
-/** parsePolicy, remembered (the oldest forgotten past S3_POLICY_CACHE_COUNT_MAX); undefined if the document does not parse. */
-export function parsedPolicy(json: string, bucket: string): BucketPolicy | undefined {
-  const k = `${bucket}\0${json}`
-  if (parsed.has(k)) return parsed.get(k)
-  let policy: BucketPolicy | undefined
-  try {
-    policy = parsePolicy(json, bucket)
-  } catch {
-    policy = undefined
-  }
-  if (parsed.size >= S3_POLICY_CACHE_COUNT_MAX) parsed.delete(parsed.keys().next().value!)
-  parsed.set(k, policy)
-  return policy
+  return ignored !== undefined && !acl.allowed ? { allowed: false, reason: `${acl.reason}; ${ignored}` } : acl
 }
 
 function aclDecision(input: AuthorizeInput, ignorePublic: boolean): Decision {

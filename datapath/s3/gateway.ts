@@ -35,6 +35,7 @@ import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } fr
 import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
+import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
 
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
@@ -257,6 +258,8 @@ export class S3Gateway {
     }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning, action: 's3:GetBucketVersioning' }
+    // An object's attributes can be read; no other call takes the subresource.
+    if (ctx.key !== undefined && m === 'GET' && unsupported === 'attributes') return { name: 'GetObjectAttributes', run: getObjectAttributes, readsObject: true, action: 's3:GetObjectAttributes' }
     if (ctx.key === undefined && (unsupported === 'policy' || unsupported === 'policyStatus' || unsupported === 'publicAccessBlock')) {
       const policyRoute = bucketPolicyRoute(m, unsupported)
       if (policyRoute !== undefined) return policyRoute

@@ -6,6 +6,7 @@
  */
 import type { BucketInfo, KeyInfo } from '../client/index.ts'
 import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
+import { listedChecksum } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { keyOwner } from './acl.ts'
 import { etagOf, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
@@ -67,6 +68,7 @@ function content(k: KeyInfo, enc: (s: string) => string, owner: BucketInfo | und
   return {
     Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, StorageClass: 'STANDARD',
     ...(owner !== undefined ? { Owner: keyOwner(k.metadata, owner) } : {}),
+    ...listedChecksum(k.metadata),
   }
 }
 

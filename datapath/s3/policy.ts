@@ -7,7 +7,8 @@
  */
 import { BUCKET_S3_FIELD_BYTES_MAX } from '../../core/limits.ts'
 import type { PublicAccessBlockConfig, S3Acl } from '../../core/s3-access/model.ts'
-import { isPublicAcl, isPublicPolicy, parsePolicy, POLICY_NORMALIZED_BYTES_MAX } from '../../core/s3-access/policy.ts'
+import { isPublicAcl } from '../../core/s3-access/acl.ts'
+import { isPublicPolicy, parsePolicy, POLICY_NORMALIZED_BYTES_MAX } from '../../core/s3-access/policy.ts'
 import type { BucketInfo } from '../client/index.ts'
 import { requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'

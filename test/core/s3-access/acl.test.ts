@@ -7,8 +7,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { aclAllows, aclFromHeaders, aclToXml, CANNED_ACLS, cannedAcl, objectAcl, parseAclXml, privateAcl } from '../../../core/s3-access/acl.ts'
-import { isPublicAcl } from '../../../core/s3-access/policy.ts'
+import { aclAllows, aclFromHeaders, aclToXml, CANNED_ACLS, cannedAcl, isPublicAcl, objectAcl, parseAclXml, privateAcl } from '../../../core/s3-access/acl.ts'
 import { S3AccessError } from '../../../core/s3-access/errors.ts'
 import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, LOG_DELIVERY_GROUP, type S3Acl, type S3Permission } from '../../../core/s3-access/model.ts'
 

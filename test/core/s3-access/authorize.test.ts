@@ -9,7 +9,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cannedAcl, privateAcl } from '../../../core/s3-access/acl.ts'
-import { authorize, needsObjectAcl, parsedPolicy } from '../../../core/s3-access/authorize.ts'
+import { authorize, needsObjectAcl } from '../../../core/s3-access/authorize.ts'
 import type { BucketS3Config, S3Acl } from '../../../core/s3-access/model.ts'
 import type { BucketInfo } from '../../../core/om-wire.ts'
 
@@ -115,13 +115,25 @@ test('a policy Allow grants beyond the ACLs; RestrictPublicBuckets ignores a pub
   assert.not.ok(ask('carol', 's3:PutObject', { s3: { policy: bobs, publicAccessBlock: restrict } }))
 })
 
-test('a stored policy that does not parse lets nobody but the bucket owner in; parsedPolicy() remembers documents', () => {
+test('a stored policy that does not parse lets nobody but the bucket owner in', () => {
   const s3 = { policy: '{"Statement": 1}', acl: cannedAcl('public-read-write', 'alice', 'alice') }
   assert.not.ok(ask(undefined, 's3:ListBucket', { s3 }))
   assert.ok(ask('alice', 's3:ListBucket', { s3 }))
-  const p = policy('Allow', '*', ['s3:GetObject'])
-  assert.is(parsedPolicy(p, 'photos'), parsedPolicy(p, 'photos'))
-  assert.is(parsedPolicy(p, 'other'), undefined)
+})
+
+test("the bucket owner is never denied managing its policy; a policy's Allow reaches only keys the bucket owner owns", () => {
+  const denyAll = policy('Deny', '*', ['s3:*'])
+  for (const a of ['s3:GetBucketPolicy', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy']) {
+    assert.ok(ask('alice', a, { s3: { policy: denyAll }, resource: 'arn:aws:s3:::photos' }), a)
+    assert.not.ok(ask('bob', a, { s3: { policy: denyAll }, resource: 'arn:aws:s3:::photos' }), a)
+  }
+  assert.not.ok(ask('alice', 's3:PutBucketAcl', { s3: { policy: denyAll }, resource: 'arn:aws:s3:::photos' }))
+  const readAll = { policy: policy('Allow', '*', ['s3:GetObject']) }
+  assert.ok(ask(undefined, 's3:GetObject', { s3: readAll, objectAcl: privateAcl('alice') }))
+  assert.not.ok(ask(undefined, 's3:GetObject', { s3: readAll, objectAcl: privateAcl('bob') }))
+  assert.not.ok(ask('carol', 's3:GetObject', { s3: readAll, objectAcl: privateAcl('bob') }))
+  // A Deny reaches every key, whoever owns it.
+  assert.not.ok(ask('bob', 's3:GetObject', { s3: { policy: policy('Deny', '*', ['s3:GetObject']) }, objectAcl: privateAcl('bob') }))
 })
 
 test('IgnorePublicAcls leaves out AllUsers and AuthenticatedUsers grants, not grants to users', () => {

@@ -22,6 +22,8 @@ const SIGNED_ONLY_ACTIONS = ['s3:ListAllMyBuckets', 's3:CreateBucket']
 export interface RouteAccess {
   action?: string
   byHandler?: boolean
+  /** Answered to anyone, unjudged (a CORS preflight, which browsers never sign). */
+  anyone?: boolean
 }
 
 /**
@@ -30,6 +32,7 @@ export interface RouteAccess {
  * route whose handler authorizes (byHandler) only has its bucket checked to exist here.
  */
 export async function authorizeRequest(ctx: S3Context, route: RouteAccess): Promise<void> {
+  if (route.anyone === true) return
   const action = route.action
   // Calls O3 does not do (NotImplemented, MethodNotAllowed) are answered as such to signed
   // requests only: nothing is public about them.

@@ -45,10 +45,21 @@ export async function authorizeRequest(ctx: S3Context, route: RouteAccess): Prom
     return
   }
   const bucket = await requestBucket(ctx)
+  expectOwner(ctx, bucket, 'x-amz-expected-bucket-owner')
   if (route.byHandler === true) return
   let acl: S3Acl | undefined
   if (needsObjectAcl(action)) acl = objectAcl((await keyFor(ctx, bucket, ctx.key!)).metadata, bucket.owner)
   authorizeAction(ctx, action, { bucket, key: ctx.key, objectAcl: acl })
+}
+
+/**
+ * x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner for a copy's source):
+ * a client that names the owner it expects is refused, AccessDenied, by a bucket someone else
+ * owns, so that a bucket deleted and re-created by another user never gets its data.
+ */
+export function expectOwner(ctx: S3Context, bucket: BucketInfo, header: 'x-amz-expected-bucket-owner' | 'x-amz-source-expected-bucket-owner'): void {
+  const expected = ctx.req.headers.get(header)
+  if (expected !== null && expected !== bucket.owner) throw accessDenied(ctx, header, `bucket ${bucket.name} is not owned by ${expected}`)
 }
 
 /**

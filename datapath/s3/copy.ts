@@ -10,7 +10,7 @@ import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
   describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
-import { authorizeAction, keyFor } from './access.ts'
+import { authorizeAction, expectOwner, keyFor } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
 import { checksumHeader, checksumXml, parseAlgorithm, PART_CHECKSUMS_METADATA, storedChecksum, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
@@ -37,6 +37,7 @@ const COPY_SOURCE_CONDITIONS: ConditionHeaders = {
 async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: string; info: KeyInfo }> {
   const src = copySource(ctx)
   const bucket = await requestBucket(ctx, src.bucket)
+  expectOwner(ctx, bucket, 'x-amz-source-expected-bucket-owner')
   const info = await keyFor(ctx, bucket, src.key)
   authorizeAction(ctx, 's3:GetObject', { bucket, key: src.key, keyInfo: info })
   // A copy whose source is "not modified" is refused like a failed condition.

@@ -170,6 +170,28 @@ test('anonymous requests get AccessDenied for every one of these calls', async (
   assert.equal(await aliceSees(), before)
 })
 
+test('x-amz-expected-bucket-owner and x-amz-source-expected-bucket-owner refuse a bucket someone else owns', async () => {
+  await deniedAll([
+    ['GetObject expecting bob', () => alice.send(new GetObjectCommand({ Bucket: A, Key: SECRET, ExpectedBucketOwner: 'bob' }))],
+    ['PutObject expecting bob', () => alice.send(new PutObjectCommand({ Bucket: A, Key: 'x', Body: 'x', ExpectedBucketOwner: 'bob' }))],
+    ['CopyObject from a source expected to be bob\'s', () => alice.send(new CopyObjectCommand({ Bucket: A, Key: 'c', CopySource: `${A}/${SECRET}`, ExpectedSourceBucketOwner: 'bob' }))],
+  ])
+  assert.is((await errorOf(alice.send(new GetObjectCommand({ Bucket: A, Key: SECRET, ExpectedBucketOwner: 'alice' })))).name, 'OK')
+  assert.equal(await aliceSees(), before)
+})
+
+test('SigV2 presigned URLs signed by bob open nothing of alice\'s', async () => {
+  const { createHmac } = await import('node:crypto')
+  const expires = Math.floor(Date.now() / 1000) + 60
+  const sign = (method: string, resource: string) => encodeURIComponent(createHmac('sha1', env.bob.awsSecret).update(`${method}\n\n\n${expires}\n${resource}`).digest('base64'))
+  const url = (method: string, resource: string) => `${env.endpoint}${resource}?AWSAccessKeyId=${env.bob.awsAccessKey}&Expires=${expires}&Signature=${sign(method, resource)}`
+  // The same scheme works for bob's own key, so the refusal is authorization, not the signature.
+  assert.is(await (await fetch(url('GET', `/${BOB}/bobs`))).text(), 'bob data')
+  assert.is((await fetch(url('GET', `/${A}/${SECRET}`))).status, 403)
+  assert.is((await fetch(url('DELETE', `/${A}/${SECRET}`), { method: 'DELETE' })).status, 403)
+  assert.equal(await aliceSees(), before)
+})
+
 test('alice can still do all of it herself', async () => {
   await alice.send(new PutObjectTaggingCommand({ Bucket: A, Key: SECRET, Tagging: { TagSet: [{ Key: 'k', Value: 'v' }] } }))
   await alice.send(new CopyObjectCommand({ Bucket: A, Key: 'copy', CopySource: `${A}/${SECRET}` }))

@@ -99,6 +99,15 @@ test('each canned bucket ACL: who may list the bucket and write into it', async 
   }
 })
 
+test('CreateBucket with x-amz-grant-* headers; a bad grant creates no bucket', async () => {
+  await alice.send(new CreateBucketCommand({ Bucket: 'granted-bucket', GrantRead: 'id="bob"', GrantFullControl: 'id="alice"' }))
+  assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'granted-bucket' })))).name, 'OK')
+  assert.is((await errorOf(carol.send(new ListObjectsV2Command({ Bucket: 'granted-bucket' })))).name, 'AccessDenied')
+  assert.equal(grantsOf(await alice.send(new GetBucketAclCommand({ Bucket: 'granted-bucket' }))), ['CanonicalUser:bob:READ', 'CanonicalUser:alice:FULL_CONTROL'])
+  assert.is((await errorOf(alice.send(new CreateBucketCommand({ Bucket: 'bad-grant', GrantRead: 'uri="http://example.com/all"' })))).name, 'InvalidArgument')
+  assert.is((await errorOf(alice.send(new ListObjectsV2Command({ Bucket: 'bad-grant' })))).name, 'NoSuchBucket')
+})
+
 test("a key written into another's bucket is its writer's: the bucket owner reads it only when granted, but may delete it", async () => {
   const bucket = 'canned-public-read-write'
   await bob.send(new PutObjectCommand({ Bucket: bucket, Key: 'bobs', Body: 'mine' }))

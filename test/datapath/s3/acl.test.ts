@@ -266,4 +266,19 @@ test('a bucket policy decides before the ACLs: an Allow opens a private key to a
   assert.is((await errorOf(alice.send(new GetObjectCommand({ Bucket: 'with-policy', Key: 'open/missing' })))).name, 'NoSuchKey')
 })
 
+test("a policy's conditions see the request: aws:SourceIp from the connection, s3:prefix from the listing", async () => {
+  await alice.send(new CreateBucketCommand({ Bucket: 'conditions' }))
+  await alice.send(new PutObjectCommand({ Bucket: 'conditions', Key: 'home/bob/a', Body: 'a' }))
+  const put = (statements: unknown[]) => alice.send(new PutBucketPolicyCommand({ Bucket: 'conditions', Policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }) }))
+  const read = (cidr: string) => ({ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::conditions/*', Condition: { IpAddress: { 'aws:SourceIp': cidr } } })
+  await put([read('127.0.0.0/8')])
+  assert.is((await anon('GET', '/conditions/home/bob/a')).body, 'a')
+  await put([read('10.0.0.0/8')])
+  assert.is((await anon('GET', '/conditions/home/bob/a')).status, 403)
+  await put([{ Effect: 'Allow', Principal: { CanonicalUser: 'bob' }, Action: 's3:ListBucket', Resource: 'arn:aws:s3:::conditions', Condition: { StringLike: { 's3:prefix': 'home/bob/*' } } }])
+  assert.equal((await bob.send(new ListObjectsV2Command({ Bucket: 'conditions', Prefix: 'home/bob/' }))).Contents?.map((c) => c.Key), ['home/bob/a'])
+  assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'conditions' })))).name, 'AccessDenied')
+  assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'conditions', Prefix: 'home/' })))).name, 'AccessDenied')
+})
+
 test.run()

@@ -9,6 +9,10 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { createHash } from 'node:crypto'
+import { request } from 'node:http'
+import { SignatureV4 } from '@smithy/signature-v4'
+import { Hash } from '@smithy/hash-node'
 import {
   CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetBucketAclCommand,
   GetObjectAclCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsCommand, ListObjectsV2Command, ListPartsCommand, PutBucketAclCommand,
@@ -38,6 +42,26 @@ test.after(async () => {
 async function anon(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`${env.endpoint}${path}`, { method, body })
   return { status: res.status, body: await res.text() }
+}
+
+/** A request signed as alice, with `body` sent byte for byte (XML no SDK would write). */
+async function signedAsAlice(method: string, path: string, body: string): Promise<{ status: number; body: string }> {
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const [p, q] = path.split('?')
+  const query: Record<string, string> = {}
+  for (const [k, v] of new URLSearchParams(q ?? '')) query[k] = v
+  const port = env.gateway.port
+  const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(Buffer.byteLength(body)) }
+  const r = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path: p!, query, headers, body }, {})
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: r.headers }, (res) => {
+      const parts: Buffer[] = []
+      res.on('data', (d: Buffer) => parts.push(d))
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 /** 'OK' when `client` can read the key, else its error's name. */
@@ -181,6 +205,29 @@ test('PutObjectAcl and PutBucketAcl with an AccessControlPolicy body; a malforme
   assert.equal(grantsOf(await alice.send(new GetBucketAclCommand({ Bucket: 'acl-body' }))), ['CanonicalUser:alice:FULL_CONTROL', `Group:${ALL_USERS_GROUP}:READ`])
   await alice.send(new PutBucketAclCommand({ Bucket: 'acl-body', ACL: 'private' }))
   assert.is((await anon('GET', '/acl-body')).status, 403)
+})
+
+test('an ACL body that is not well-formed XML, has a DOCTYPE or another root is MalformedACLError and changes nothing', async () => {
+  await alice.send(new CreateBucketCommand({ Bucket: 'raw-acl', ACL: 'public-read' }))
+  const xsi = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+  const good = `<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee ${xsi} xsi:type="CanonicalUser"><ID>alice</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>`
+  const bodies = [
+    '<AccessControlPolicy><Owner>',
+    '<!DOCTYPE x [<!ENTITY e "alice">]><AccessControlPolicy><Owner><ID>&e;</ID></Owner><AccessControlList/></AccessControlPolicy>',
+    '<Tagging><TagSet/></Tagging>',
+    good.replace('FULL_CONTROL', 'ALL'),
+    good.replace('CanonicalUser', 'Nobody'),
+  ]
+  for (const body of bodies) {
+    const r = await signedAsAlice('PUT', '/raw-acl?acl', body)
+    assert.is(r.status, 400, body)
+    assert.match(r.body, '<Code>MalformedACLError</Code>', body)
+  }
+  assert.is((await anon('GET', '/raw-acl')).status, 200)
+  // The same document, well-formed, as a Go or Python client writes it (character references too).
+  assert.is((await signedAsAlice('PUT', '/raw-acl?acl', good.replace('<ID>alice</ID></Grantee>', '<ID>&#97;lice</ID></Grantee>'))).status, 200)
+  assert.is((await anon('GET', '/raw-acl')).status, 403)
+  assert.equal(grantsOf(await alice.send(new GetBucketAclCommand({ Bucket: 'raw-acl' }))), ['CanonicalUser:alice:FULL_CONTROL'])
 })
 
 test('PutObjectAcl by a grantee of WRITE_ACP; a missing key is NoSuchKey to who may list, AccessDenied to others', async () => {

@@ -67,7 +67,7 @@ export async function putObjectAcl(ctx: S3Context): Promise<Response> {
   const metadata = { ...info.metadata }
   delete metadata[OBJECT_ACL_METADATA]
   Object.assign(metadata, aclMetadata(acl, bucket))
-  await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata)
+  await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata, { keepTimes: true })
   return new Response(null, { status: 200 })
 }
 

@@ -1,7 +1,7 @@
 /** @module
  * Object tagging: Get/Put/DeleteObjectTagging. Tags live in the key's metadata as
  * `x-amz-tagging` (query-string form); a change rewrites only the key's metadata through
- * commitMultipartKey with the key as its own part, so no bytes move.
+ * commitMultipartKey with the key as its own part, so no bytes move and Last-Modified stays.
  */
 import { checkTagging, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
@@ -11,7 +11,7 @@ async function setTags(ctx: S3Context, tagging: string): Promise<void> {
   const info = await headObject(ctx, ctx.bucket!, ctx.key!)
   const metadata: Record<string, string> = { ...info.metadata, 'x-amz-tagging': tagging }
   if (tagging === '') delete metadata['x-amz-tagging']
-  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], metadata)
+  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], metadata, { keepTimes: true })
 }
 
 export async function getObjectTagging(ctx: S3Context): Promise<Response> {

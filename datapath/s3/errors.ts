@@ -6,6 +6,8 @@
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 
 export const S3ErrorCode = {
+  /** A CORS preflight (OPTIONS) that no rule of the bucket allows. */
+  AccessForbidden: 403,
   AccessDenied: 403,
   BadDigest: 400,
   BucketAlreadyExists: 409,
@@ -14,6 +16,7 @@ export const S3ErrorCode = {
   EntityTooLarge: 400,
   EntityTooSmall: 400,
   IncompleteBody: 400,
+  IncorrectNumberOfFilesInPostRequest: 400,
   InternalError: 500,
   InvalidAccessKeyId: 403,
   InvalidArgument: 400,
@@ -22,14 +25,18 @@ export const S3ErrorCode = {
   InvalidPart: 400,
   InvalidPartNumber: 416,
   InvalidPartOrder: 400,
+  InvalidPolicyDocument: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
   InvalidURI: 400,
   KeyTooLongError: 400,
+  MalformedPOSTRequest: 400,
   MalformedXML: 400,
+  MaxPostPreDataLengthExceeded: 400,
   MethodNotAllowed: 405,
   MissingContentLength: 411,
   NoSuchBucket: 404,
+  NoSuchCORSConfiguration: 404,
   NoSuchKey: 404,
   NoSuchUpload: 404,
   NotImplemented: 501,

@@ -1,7 +1,7 @@
 /** @module
  * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
  * verified by the OM, which holds the secrets, on every request so a revoked key stops at
- * once; the same OM call reads the request's bucket, and key for GET/HEAD, so a deleted
+ * once; a browser form's POST, signed in its body, by its handler; the same OM call reads the request's bucket, and key for GET/HEAD, so a deleted
  * bucket is seen at once too and a small GET makes one metadata round trip; for PutObject
  * and UploadPart it also opens the key, so a small PUT makes two), finds the bucket and key
  * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
@@ -18,8 +18,8 @@ import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import { O3Client, type S3OpenIntent } from '../client/index.ts'
-import { authenticate } from './auth.ts'
+import { O3Client, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
+import { authenticate, type RequestAuth } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
 import { S3_VOLUME, type Found, type S3Context, type UnverifiedRequest } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
@@ -27,6 +27,7 @@ import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
+import { postObject } from './post-object.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
@@ -59,6 +60,9 @@ const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'in
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
   'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
 
+/** What a request signed in its body (Route.signedInBody) starts with: nobody, until its handler authenticates it. */
+const BODY_SIGNED: { user: string; auth: RequestAuth; found: S3AuthResult } = { user: '', auth: { version: 2 }, found: { user: '' } }
+
 /** A request's handler, by the operation name metrics count it under. */
 interface Route {
   name: string
@@ -68,11 +72,11 @@ interface Route {
   /** The key the handler writes right away, if it will: the authentication call opens it (S3OpenIntent). */
   opens?: (r: UnverifiedRequest) => S3OpenIntent | undefined
   /**
-   * The answer whatever the credentials, given before authentication: for requests that
-   * carry their signature where authentication cannot look (a browser form's body), which
-   * would otherwise be told they are anonymous.
+   * The request carries its signature where header authentication cannot look (a browser
+   * form's body, PostObject): the handler authenticates it and sets the context's user and
+   * found bucket itself; the gateway does not.
    */
-  refuse?: S3Error
+  signedInBody?: true
 }
 
 export class S3Gateway {
@@ -170,14 +174,10 @@ export class S3Gateway {
       // HeadObject, the key. The handler still runs only after the signature verifies, and
       // learns nothing from the lookup that it would not have asked for.
       const route = this.route({ req, method: req.method, query, bucket, key })
-      if (route.refuse !== undefined) {
-        op = route.name
-        throw route.refuse
-      }
       // A handler that writes the request's key right away has the OM open it in the same
       // call, once the signature verified (two OM calls per small PUT, not three).
       const intent = route.opens?.({ req, method: req.method, query, bucket, key })
-      const { user, auth, found: r } = await authenticate(signed, query, {
+      const { user, auth, found: r } = route.signedInBody === true ? BODY_SIGNED : await authenticate(signed, query, {
         nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
         verify: (accessKey, proof, signingKey) => this.client.s3Authenticate({
           accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: route.readsObject === true ? key : undefined, open: intent,
@@ -265,10 +265,7 @@ export class S3Gateway {
           if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
           // A browser-based upload (PostObject: boto3's generate_presigned_post, HTML forms)
           // signs its policy in the multipart form, not in a header or the query.
-          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) {
-            const refuse = new S3Error('NotImplemented', 'Browser-based uploads with POST (PostObject) are not supported by the O3 S3 gateway')
-            return { name: 'NotImplemented', run: async () => { throw refuse }, refuse }
-          }
+          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) return { name: 'PostObject', run: postObject, signedInBody: true }
           return answerNotImplemented('POST on a bucket')
       }
       return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }

@@ -1,13 +1,15 @@
 /** @module
  * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
  * verified by the OM, which holds the secrets, on every request so a revoked key stops at
- * once; a browser form's POST, signed in its body, by its handler; the same OM call reads the request's bucket, and key for GET/HEAD, so a deleted
- * bucket is seen at once too and a small GET makes one metadata round trip; for PutObject
- * and UploadPart it also opens the key, so a small PUT makes two), finds the bucket and key
- * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
- * answers failures in S3's XML error format with a RequestId. Anything it does not implement
- * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
- * (the admin port), never on the S3 port, where `/prom` is bucket `prom`.
+ * once; a browser form's POST, signed in its body, is verified by its handler; the same OM
+ * call reads the request's bucket, and key for GET/HEAD, so a deleted bucket is seen at once
+ * too and a small GET makes one metadata round trip; for PutObject and UploadPart it also
+ * opens the key, so a small PUT makes two), finds the bucket and key (path-style, or
+ * virtual-hosted under `domain`), routes to one handler per operation and answers failures
+ * in S3's XML error format with a RequestId. A request with an Origin gets the
+ * Access-Control-* headers of its bucket's CORS rules, failures too. Anything it does not
+ * implement answers NotImplemented (501). `GET /prom` and `GET /health` are served on a
+ * second listener (the admin port), never on the S3 port, where `/prom` is bucket `prom`.
  */
 import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
@@ -18,11 +20,12 @@ import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import { O3Client, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
+import { O3Client, type BucketInfo, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { authenticate, type RequestAuth } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
 import { S3_VOLUME, type Found, type S3Context, type UnverifiedRequest } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
+import { addCorsHeaders, deleteBucketCors, getBucketCors, preflightCors, putBucketCors } from './cors.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
@@ -57,12 +60,12 @@ export interface S3GatewayOptions {
 }
 
 /** Bucket subresources S3 has and we do not: answered NotImplemented rather than misread as another call. */
-const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
   'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
 
-/** What a request signed in its body (Route.signedInBody) starts with: nobody, until its handler authenticates it. */
-const BODY_SIGNED: { user: string; auth: RequestAuth; found: S3AuthResult } = { user: '', auth: { version: 2 }, found: { user: '' } }
+/** What a request its handler authenticates (Route.authenticatesItself) starts with: nobody. */
+const UNAUTHENTICATED: { user: string; auth: RequestAuth; found: S3AuthResult } = { user: '', auth: { version: 2 }, found: { user: '' } }
 
 /** A request's handler, by the operation name metrics count it under. */
 interface Route {
@@ -73,11 +76,12 @@ interface Route {
   /** The key the handler writes right away, if it will: the authentication call opens it (S3OpenIntent). */
   opens?: (r: UnverifiedRequest) => S3OpenIntent | undefined
   /**
-   * The request carries its signature where header authentication cannot look (a browser
-   * form's body, PostObject): the handler authenticates it and sets the context's user and
-   * found bucket itself; the gateway does not.
+   * The gateway does not authenticate the request; its handler does what it needs: a browser
+   * form (PostObject) carries its signature in its body, where header authentication cannot
+   * look, and sets the context's user and found bucket once it verified; a CORS preflight
+   * (OPTIONS) is never signed, and reads only the bucket's CORS rules.
    */
-  signedInBody?: true
+  authenticatesItself?: true
 }
 
 export class S3Gateway {
@@ -160,6 +164,8 @@ export class S3Gateway {
     let resource = '/'
     let res: Response
     let found: Found = {}
+    /** The bucket whose CORS rules answer a request with an Origin (not a preflight, which answers itself). */
+    let corsBucket: string | undefined
     try {
       const url = new URL(req.url)
       const target = rawTarget !== undefined && rawTarget.startsWith('/') ? rawTarget : url.pathname + url.search
@@ -175,10 +181,11 @@ export class S3Gateway {
       // HeadObject, the key. The handler still runs only after the signature verifies, and
       // learns nothing from the lookup that it would not have asked for.
       const route = this.route({ req, method: req.method, query, bucket, key })
+      if (route.name !== 'PreflightCors') corsBucket = bucket
       // A handler that writes the request's key right away has the OM open it in the same
       // call, once the signature verified (two OM calls per small PUT, not three).
       const intent = route.opens?.({ req, method: req.method, query, bucket, key })
-      const { user, auth, found: r } = route.signedInBody === true ? BODY_SIGNED : await authenticate(signed, query, {
+      const { user, auth, found: r } = route.authenticatesItself === true ? UNAUTHENTICATED : await authenticate(signed, query, {
         nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
         verify: (accessKey, proof, signingKey) => this.client.s3Authenticate({
           accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: route.readsObject === true ? key : undefined, open: intent,
@@ -200,6 +207,8 @@ export class S3Gateway {
     }
     // A key opened early that the handler did not write (it failed first): nobody will.
     if (found.opened?.result.ok === true) await this.abortUnused(found.opened.result.value.clientId, requestId)
+    const origin = req.headers.get('origin')
+    if (origin !== null && corsBucket !== undefined) addCorsHeaders(res, await this.corsBucketInfo(corsBucket, found), origin, req.method)
     this.metrics.rpcRequests.inc({ method: op, code: String(res.status) })
     this.metrics.rpcSeconds.observe({ method: op }, (performance.now() - started) / 1000)
     res.headers.set('x-amz-request-id', requestId)
@@ -243,6 +252,8 @@ export class S3Gateway {
       if (m === 'GET') return { name: 'ListBuckets', run: listBuckets }
       return answerNotImplemented(`${m} on the service`)
     }
+    // A browser asks before a cross-origin request; the answer is the bucket's CORS rules'.
+    if (m === 'OPTIONS') return { name: 'PreflightCors', run: preflightCors, authenticatesItself: true }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning }
     if (ctx.key === undefined && (unsupported === 'policy' || unsupported === 'policyStatus' || unsupported === 'publicAccessBlock')) {
@@ -253,6 +264,7 @@ export class S3Gateway {
     if (ctx.key === undefined) {
       switch (m) {
         case 'GET':
+          if (q.has('cors')) return { name: 'GetBucketCors', run: getBucketCors }
           if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation }
           if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads }
           if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions }
@@ -261,16 +273,18 @@ export class S3Gateway {
           return { name: 'ListObjects', run: listObjectsV1 }
         case 'HEAD': return { name: 'HeadBucket', run: headBucket }
         case 'PUT':
+          if (q.has('cors')) return { name: 'PutBucketCors', run: putBucketCors }
           if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
           return { name: 'CreateBucket', run: createBucket }
         case 'DELETE':
+          if (q.has('cors')) return { name: 'DeleteBucketCors', run: deleteBucketCors }
           if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
           return { name: 'DeleteBucket', run: deleteBucket }
         case 'POST':
           if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
           // A browser-based upload (PostObject: boto3's generate_presigned_post, HTML forms)
           // signs its policy in the multipart form, not in a header or the query.
-          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) return { name: 'PostObject', run: postObject, signedInBody: true }
+          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) return { name: 'PostObject', run: postObject, authenticatesItself: true }
           return answerNotImplemented('POST on a bucket')
       }
       return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
@@ -298,6 +312,19 @@ export class S3Gateway {
         return answerNotImplemented('POST on an object')
     }
     return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
+  }
+
+  /**
+   * The bucket a request with an Origin named, for its CORS rules: as its authentication read
+   * it, else (the request failed before, or was not signed) read now; undefined if it cannot be.
+   */
+  private async corsBucketInfo(bucket: string, found: Found): Promise<BucketInfo | undefined> {
+    if (found.bucket !== undefined) return found.bucket.ok ? found.bucket.value as BucketInfo : undefined
+    try {
+      return await this.client.getBucket(S3_VOLUME, bucket)
+    } catch {
+      return undefined
+    }
   }
 
   /** Aborts a key the OM opened for a request whose handler did not take it; a failure leaves it to the OM's expiry. */

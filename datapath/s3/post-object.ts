@@ -127,7 +127,8 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     verify: (k, p) => ctx.client.s3Authenticate({ accessKey: k, proof: p, volume: S3_VOLUME, bucket: ctx.bucket }),
   }, accessKey, proof, false)
   ctx.user = found.user
-  ctx.found = { bucket: found.bucket }
+  // In place: the gateway answers CORS from the bucket found here.
+  ctx.found.bucket = found.bucket
 }
 
 /** The object's metadata from the form's fields, as a PUT's from its headers (tags from the `tagging` XML). */

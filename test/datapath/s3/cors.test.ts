@@ -3,7 +3,7 @@
  * bad rules refused with S3's codes and nothing changed); a preflight OPTIONS, unsigned,
  * answered 200 with the first matching rule's Access-Control-* headers, else 403
  * AccessForbidden; and those headers on every answer to a request with an allowed Origin,
- * errors and presigned GET/PUT included, and on none other.
+ * errors, presigned GET/PUT and browser form uploads included, and on none other.
  * Method: a real gateway over a mini cluster; configuration through @aws-sdk/client-s3;
  * preflights and cross-origin requests as a browser sends them, by fetch with an Origin
  * header (presigned URLs from @aws-sdk/s3-request-presigner).
@@ -14,6 +14,8 @@ import {
   CreateBucketCommand, DeleteBucketCorsCommand, GetBucketCorsCommand, GetObjectCommand, PutBucketCorsCommand, PutObjectCommand, S3Client, type CORSRule,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import { createHmac } from 'node:crypto'
+import { signingKeyV4 } from '../../../core/s3-signature.ts'
 import { errorOf, startS3Cluster, s3Client, type S3TestCluster } from './s3-cluster.ts'
 
 let env: S3TestCluster
@@ -151,6 +153,29 @@ test('presigned GET and PUT from an allowed origin get the Access-Control-* head
   assert.is(wildcard.headers.get('access-control-allow-origin'), 'http://cdn.example.org')
   const noOrigin = await fetch(await getSignedUrl(s3, new GetObjectCommand({ Bucket: B, Key: 'page.txt' }), { expiresIn: 300 }))
   assert.is(noOrigin.headers.get('access-control-allow-origin'), null)
+})
+
+test('a form upload (PostObject) from an allowed origin gets the Access-Control-* headers, refused or not', async () => {
+  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')
+  const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`
+  const credential = `${env.alice.awsAccessKey}/${scope}`
+  const policy = Buffer.from(JSON.stringify({
+    expiration: new Date(Date.now() + 600_000).toISOString(),
+    conditions: [{ bucket: B }, { key: 'posted.txt' }, { 'x-amz-algorithm': 'AWS4-HMAC-SHA256' }, { 'x-amz-credential': credential }, { 'x-amz-date': amzDate }],
+  })).toString('base64')
+  const form = (signature: string) => {
+    const f = new FormData()
+    for (const [k, v] of Object.entries({ key: 'posted.txt', 'x-amz-algorithm': 'AWS4-HMAC-SHA256', 'x-amz-credential': credential, 'x-amz-date': amzDate, policy, 'x-amz-signature': signature })) f.append(k, v)
+    f.append('file', new Blob(['from a page']), 'posted.txt')
+    return f
+  }
+  const good = await fetch(`${env.endpoint}/${B}`, { method: 'POST', body: form(createHmac('sha256', signingKeyV4(env.alice.awsSecret, scope)).update(policy).digest('hex')), headers: { origin: APP } })
+  assert.is(good.status, 204)
+  assert.is(good.headers.get('access-control-allow-origin'), APP)
+  assert.is(good.headers.get('access-control-expose-headers'), 'ETag, x-amz-request-id')
+  const forged = await fetch(`${env.endpoint}/${B}`, { method: 'POST', body: form('0'.repeat(64)), headers: { origin: APP } })
+  assert.is(forged.status, 403)
+  assert.is(forged.headers.get('access-control-allow-origin'), APP)
 })
 
 test('DeleteBucketCors removes the rules: 204, then NoSuchCORSConfiguration and forbidden preflights', async () => {

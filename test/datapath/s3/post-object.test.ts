@@ -138,6 +138,12 @@ test('PostObject redirects to success_action_redirect with the bucket, key and E
   assert.is(to.searchParams.get('bucket'), B)
   assert.is(to.searchParams.get('key'), 'redirected')
   assert.is(to.searchParams.get('etag'), `"${createHash('md5').update('z').digest('hex')}"`)
+  // The older `redirect` field works alike; a redirect that is not an http(s) URL is ignored for the status.
+  const legacy = await browserPost(presignedPost({ key: 'legacy', fields: { redirect: 'http://app.example/' }, conditions: [{ redirect: 'http://app.example/' }] }), { bytes: 'l' })
+  assert.is(legacy.status, 303)
+  assert.is(new URL(legacy.headers.get('location')!).searchParams.get('key'), 'legacy')
+  const ignored = await browserPost(presignedPost({ key: 'not-a-url', fields: { success_action_redirect: 'javascript:alert(1)', success_action_status: '201' }, conditions: [['starts-with', '$success_action_redirect', ''], ['starts-with', '$success_action_status', '']] }), { bytes: 'n' })
+  assert.is(ignored.status, 201)
 })
 
 test('PostObject puts the chosen file name in place of ${filename} and stores the tagging field as tags', async () => {

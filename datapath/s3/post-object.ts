@@ -95,9 +95,10 @@ function checkKey(key: string): void {
  * policy). The request then runs as the access key's user, with the bucket the OM read.
  */
 async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Promise<void> {
-  const required = (name: string) => {
+  /** A field's value by lower-case name; `shown` is how S3 names it in its error. */
+  const required = (name: string, shown = name) => {
     const v = fields.get(name)
-    if (v === undefined || v === '') throw new S3Error('InvalidArgument', `Bucket POST must contain a field named '${name}'.  If it is specified, please check the order of the fields.`)
+    if (v === undefined || v === '') throw new S3Error('InvalidArgument', `Bucket POST must contain a field named '${shown}'.  If it is specified, please check the order of the fields.`)
     return v
   }
   let accessKey: string
@@ -115,12 +116,12 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     accessKey = credential.slice(0, slash)
     proof = { version: 'post-v4', scope, policy: required('policy'), signature: required('x-amz-signature') }
   } else if (fields.has('awsaccesskeyid')) {
-    accessKey = required('awsaccesskeyid')
+    accessKey = required('awsaccesskeyid', 'AWSAccessKeyId')
     proof = { version: 2, stringsToSign: [required('policy')], signature: required('signature') }
   } else {
     // An unsigned form may write only where anyone may (a bucket granting WRITE to AllUsers),
     // which needs the ACLs of issue 15's access control; until then it is refused.
-    if (fields.has('policy')) required('awsaccesskeyid')
+    if (fields.has('policy')) required('awsaccesskeyid', 'AWSAccessKeyId')
     throw new S3Error('AccessDenied', 'Anonymous POST uploads are denied')
   }
   const found = await verifySignature({

@@ -4,12 +4,14 @@
  * evaluatePolicy decides a request against it (an explicit Deny wins, then an Allow, else
  * the policy does not apply), isPublicPolicy tells whether it grants public access (S3's
  * "meaning of public", for PublicAccessBlock and GetBucketPolicyStatus).
- * Pure: no I/O, no clock (the request's time comes in as aws:CurrentTime / aws:EpochTime).
+ * Pure: no I/O, no clock (the request's time comes in as aws:CurrentTime / aws:EpochTime);
+ * evaluateStoredPolicy remembers parsed documents, a bounded cache that changes no answer.
  *
  * Identities: an S3 user is an account whose canonical id is its user name, so a principal
  * names a user as `alice`, `arn:aws:iam::alice:root`, `arn:aws:iam::<any>:user/alice` or
  * `{"CanonicalUser": "alice"}`. Anonymous requests (no principal) match only `*`.
  */
+import { S3_POLICY_CACHE_ENTRIES_MAX } from '../limits.ts'
 import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, type S3Acl, type S3Grant } from './model.ts'
 import {
   checkConditionValue, conditionHolds, globLiteral, globMatches, parseCidr, parseOperator, resolvePattern,
@@ -92,6 +94,7 @@ const STATEMENT_FIELDS = new Set(['Sid', 'Effect', 'Principal', 'NotPrincipal', 
  */
 export function parsePolicy(json: string, bucket: string): BucketPolicy {
   if (!json.startsWith('{')) fail("Policies must be valid JSON and the first byte must be '{'")
+  if (nestingDepth(json) > POLICY_JSON_DEPTH_MAX) fail('Invalid policy syntax.')
   let doc: unknown
   try {
     doc = JSON.parse(json)
@@ -113,6 +116,33 @@ export function parsePolicy(json: string, bucket: string): BucketPolicy {
   const policy: BucketPolicy = { version: version as BucketPolicy['version'], statements }
   if (typeof d.Id === 'string') policy.id = d.Id
   return policy
+}
+
+/**
+ * A policy nests six deep at most (document, Statement list, statement, Condition, operator,
+ * value list); past this a document is refused before JSON.parse and JSON.stringify, whose
+ * recursion a body of 30,000 brackets would overflow.
+ */
+const POLICY_JSON_DEPTH_MAX = 32
+
+/** The deepest nesting of objects and arrays in a JSON text (strings skipped); stops counting past the limit. */
+function nestingDepth(json: string): number {
+  let depth = 0, deepest = 0, inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest) deepest = depth
+      if (deepest > POLICY_JSON_DEPTH_MAX) return deepest
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+  return deepest
 }
 
 function parseStatement(raw: unknown, bucket: string, version2012: boolean): PolicyStatement {
@@ -397,6 +427,33 @@ export function evaluatePolicy(policy: BucketPolicy, req: PolicyRequest): Policy
     allowed = true
   }
   return allowed ? 'Allow' : 'NotApplicable'
+}
+
+/** A stored policy's decision on a request, and whether the policy is public (RestrictPublicBuckets). */
+export interface PolicyVerdict {
+  effect: PolicyDecision
+  isPublic: boolean
+}
+
+/** Parsed stored policies by bucket and document, oldest first (a Map keeps insertion order). */
+const parsedPolicies = new Map<string, { policy: BucketPolicy; isPublic: boolean }>()
+
+/**
+ * evaluatePolicy on a policy document as the bucket stores it (BucketS3Config.policy), for
+ * the authorizer on every request: the parse is remembered (S3_POLICY_CACHE_ENTRIES_MAX
+ * documents), so a request costs the evaluation alone. The document was checked by
+ * PutBucketPolicy; one this parser refuses now throws MalformedPolicyError.
+ */
+export function evaluateStoredPolicy(document: string, bucket: string, req: PolicyRequest): PolicyVerdict {
+  const cacheKey = `${bucket}\n${document}`
+  let entry = parsedPolicies.get(cacheKey)
+  if (entry === undefined) {
+    const policy = parsePolicy(document, bucket)
+    entry = { policy, isPublic: isPublicPolicy(policy) }
+    if (parsedPolicies.size >= S3_POLICY_CACHE_ENTRIES_MAX) parsedPolicies.delete(parsedPolicies.keys().next().value!)
+    parsedPolicies.set(cacheKey, entry)
+  }
+  return { effect: evaluatePolicy(entry.policy, req), isPublic: entry.isPublic }
 }
 
 // ---- public -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { evaluatePolicy, isPublicPolicy, MalformedPolicyError, parsePolicy, type PolicyDecision, type PolicyRequest } from '../../../core/s3-access/policy.ts'
+import { evaluatePolicy, evaluateStoredPolicy, isPublicPolicy, MalformedPolicyError, parsePolicy, type PolicyDecision, type PolicyRequest } from '../../../core/s3-access/policy.ts'
 import { globMatches, ipInCidr, parseIp, resolvePattern } from '../../../core/s3-access/policy-conditions.ts'
 
 const B = 'photos'
@@ -59,6 +59,8 @@ const malformed: [string, string, string][] = [
   ['bad bool', one({ Condition: { Bool: { 'aws:SecureTransport': 'yes' } } }), 'Invalid boolean value in Conditions: yes'],
   ['object condition value', one({ Condition: { StringEquals: { 's3:prefix': { a: 1 } } } }), 'Invalid policy syntax.'],
   ['unknown statement field', one({ Sids: 'x' }), 'Statement has an invalid field: Sids'],
+  ['deep nesting', `{"Statement":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 'Invalid policy syntax.'],
+  ['deep nesting in a condition', one({ Condition: { StringEquals: { 's3:prefix': JSON.parse('['.repeat(40) + ']'.repeat(40)) } } }), 'Invalid policy syntax.'],
   ['too large', one({ Action: Array(2000).fill('s3:GetObject') }), 'Normalized policy document exceeds the maximum allowed size of 20480 bytes'],
 ]
 
@@ -279,6 +281,20 @@ for (const [name, statements, expected] of publicCases) {
     assert.is(isPublicPolicy(parsePolicy(JSON.stringify({ Version: '2012-10-17', Statement: statements }), B)), expected)
   })
 }
+
+test('evaluateStoredPolicy() decides as evaluatePolicy and tells whether the document is public, parse remembered within its bound', () => {
+  const document = JSON.stringify({ Version: '2012-10-17', Statement: [allow(), deny({ Resource: `${BUCKET}/secret/*` })] })
+  const req = (key: string): PolicyRequest => ({ principal: undefined, action: 's3:GetObject', resource: obj(key), conditions: {} })
+  assert.equal(evaluateStoredPolicy(document, B, req('a')), { effect: 'Allow', isPublic: true })
+  assert.equal(evaluateStoredPolicy(document, B, req('secret/a')), { effect: 'Deny', isPublic: true })
+  // More documents than the cache holds: each still decided from its own text.
+  for (let i = 0; i < 300; i++) {
+    const d = JSON.stringify({ Statement: [allow({ Principal: { AWS: `user${i}` } })] })
+    assert.is(evaluateStoredPolicy(d, B, { ...req('a'), principal: `user${i}` }).effect, 'Allow')
+  }
+  assert.equal(evaluateStoredPolicy(document, B, req('a')), { effect: 'Allow', isPublic: true })
+  assert.throws(() => evaluateStoredPolicy('{}', B, req('a')), (e: unknown) => e instanceof MalformedPolicyError)
+})
 
 // ---- helpers ----------------------------------------------------------------------------
 

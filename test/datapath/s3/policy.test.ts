@@ -14,7 +14,7 @@ import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import * as assert from 'uvu/assert'
 import {
-  CreateBucketCommand, DeleteBucketPolicyCommand, DeletePublicAccessBlockCommand, GetBucketPolicyCommand, GetBucketPolicyStatusCommand,
+  CreateBucketCommand, DeleteBucketCommand, DeleteBucketPolicyCommand, DeletePublicAccessBlockCommand, GetBucketPolicyCommand, GetBucketPolicyStatusCommand,
   GetPublicAccessBlockCommand, PutBucketPolicyCommand, PutPublicAccessBlockCommand, type S3Client, type S3ServiceException,
 } from '@aws-sdk/client-s3'
 import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, type S3Acl } from '../../../core/s3-access/model.ts'
@@ -189,6 +189,24 @@ test('PutBucketPolicy with a Content-MD5 the body does not match answers BadDige
   assert.is(r.status, 400)
   assert.match(r.body, '<Code>BadDigest</Code>')
   assert.is((await errorOf(s3.send(new GetBucketPolicyCommand({ Bucket: B })))).name, 'NoSuchBucketPolicy')
+})
+
+test('PutBucketPolicy with an empty body answers MalformedPolicy', async () => {
+  const r = await signed('PUT', `/${B}?policy`, '')
+  assert.is(r.status, 400)
+  assert.match(r.body, '<Code>MalformedPolicy</Code>')
+  assert.match(r.body, 'the first byte must be')
+})
+
+test('a bucket deleted and created again has neither policy nor public access block', async () => {
+  const again = 'policies-again'
+  await s3.send(new CreateBucketCommand({ Bucket: again }))
+  await s3.send(new PutBucketPolicyCommand({ Bucket: again, Policy: PRIVATE.replaceAll(B, again) }))
+  await s3.send(new PutPublicAccessBlockCommand({ Bucket: again, PublicAccessBlockConfiguration: { BlockPublicAcls: true } }))
+  await s3.send(new DeleteBucketCommand({ Bucket: again }))
+  await s3.send(new CreateBucketCommand({ Bucket: again }))
+  assert.is((await errorOf(s3.send(new GetBucketPolicyCommand({ Bucket: again })))).name, 'NoSuchBucketPolicy')
+  assert.is((await errorOf(s3.send(new GetPublicAccessBlockCommand({ Bucket: again })))).name, 'NoSuchPublicAccessBlockConfiguration')
 })
 
 test('checkPublicAclAllowed() refuses grants to AllUsers or AuthenticatedUsers under BlockPublicAcls only', () => {

@@ -34,6 +34,7 @@ import { postObject } from './post-object.ts'
 import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
+import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
 
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
@@ -256,6 +257,8 @@ export class S3Gateway {
     if (m === 'OPTIONS') return { name: 'PreflightCors', run: preflightCors, authenticatesItself: true }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning }
+    // An object's attributes can be read; no other call takes the subresource.
+    if (ctx.key !== undefined && m === 'GET' && unsupported === 'attributes') return { name: 'GetObjectAttributes', run: getObjectAttributes, readsObject: true }
     if (ctx.key === undefined && (unsupported === 'policy' || unsupported === 'policyStatus' || unsupported === 'publicAccessBlock')) {
       const policyRoute = bucketPolicyRoute(m, unsupported)
       if (policyRoute !== undefined) return policyRoute

@@ -5,14 +5,16 @@
  * form that breaks its policy (a condition, an extra field, expiry, content-length-range),
  * carries a wrong signature, or targets another user's bucket writes nothing and gets S3's
  * error. Other unsigned POSTs are still refused as anonymous.
- * Method: a real gateway over a mini cluster. Forms are built as boto3's generate_presigned_post
- * builds them (its fields and conditions) and sent as a browser sends them: by fetch with a
+ * Method: a real gateway over a mini cluster. Forms are made by boto3's generate_presigned_post
+ * itself (python3, when the aws CLI's boto3 is there) and built as it builds them (its fields
+ * and conditions) and sent as a browser sends them: by fetch with a
  * FormData (undici's multipart encoder, the file last), or as raw multipart bytes over
  * node:http where a test needs the exact bytes. Results are read back with @aws-sdk/client-s3.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash, createHmac } from 'node:crypto'
+import { execFile } from 'node:child_process'
 import { request } from 'node:http'
 import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4 } from '../../../core/s3-signature.ts'
@@ -115,6 +117,35 @@ test('PostObject stores a SigV4 form upload with its Content-Type and metadata, 
   const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'photos/cat.txt' }))
   assert.is(head.ContentType, 'text/plain')
   assert.equal(head.Metadata, { owner: 'alice' })
+})
+
+/** boto3's own generate_presigned_post, run in python3 (the aws CLI's boto3), as {url, fields}; undefined when there is no boto3. */
+function boto3PresignedPost(key: string, fields: Record<string, string>, conditions: unknown[]): Promise<{ url: string; fields: Record<string, string> } | undefined> {
+  const script = [
+    'import boto3, json, sys',
+    'a = json.loads(sys.argv[1])',
+    "s3 = boto3.client('s3', endpoint_url=a['endpoint'], region_name='us-east-1', aws_access_key_id=a['id'], aws_secret_access_key=a['secret'], config=boto3.session.Config(signature_version='s3v4', s3={'addressing_style': 'path'}))",
+    "print(json.dumps(s3.generate_presigned_post(a['bucket'], a['key'], Fields=a['fields'], Conditions=a['conditions'], ExpiresIn=600)))",
+  ].join('\n')
+  const arg = JSON.stringify({ endpoint: env.endpoint, id: env.alice.awsAccessKey, secret: env.alice.awsSecret, bucket: B, key, fields, conditions })
+  return new Promise((resolve) => {
+    execFile('python3', ['-c', script, arg], { env: { PATH: process.env.PATH, HOME: process.env.HOME } }, (err, stdout) => resolve(err ? undefined : JSON.parse(stdout)))
+  })
+}
+
+test("PostObject takes the form boto3's generate_presigned_post makes", async () => {
+  const post = await boto3PresignedPost('boto/${filename}', { 'Content-Type': 'text/csv', 'x-amz-meta-source': 'boto3' }, [['starts-with', '$Content-Type', 'text/'], { 'x-amz-meta-source': 'boto3' }, ['content-length-range', 1, 1024]])
+  if (post === undefined) {
+    console.warn('post-object.test: python3 with boto3 not found; the boto3 form is not tested')
+    return
+  }
+  assert.is(post.url, `${env.endpoint}/${B}`)
+  const r = await browserPost(post.fields, { bytes: 'a,b\n1,2\n', filename: 'table.csv' })
+  assert.is(r.status, 204, r.body)
+  assert.is(await read('boto/table.csv'), 'a,b\n1,2\n')
+  const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'boto/table.csv' }))
+  assert.is(head.ContentType, 'text/csv')
+  assert.equal(head.Metadata, { source: 'boto3' })
 })
 
 test('PostObject answers success_action_status 201 with a PostResponse, and 200 with no body', async () => {

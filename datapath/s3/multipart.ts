@@ -163,11 +163,12 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
 /**
  * The checksum metadata of a completed multipart object: `x-amz-checksum-<algorithm>` (the
  * COMPOSITE checksum of the parts' checksums, or their CRCs combined into the FULL_OBJECT
- * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request against the upload:
- * its x-amz-checksum-type, each listed part's checksum (required for COMPOSITE, as S3 does),
- * and a FULL_OBJECT checksum the client sends as x-amz-checksum-<algorithm>. An upload created
- * without an algorithm gets one only if every part carries the same one (as before S3 had
- * checksum types). Reads metadata only, never part bytes.
+ * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request
+ * against the upload: its x-amz-checksum-type, each listed part's checksum (required for
+ * COMPOSITE, as S3 does), and a FULL_OBJECT checksum the client sends as
+ * x-amz-checksum-<algorithm>. An upload created without an algorithm gets one only if every
+ * part carries the same one (as before S3 had checksum types). Reads metadata only, never
+ * part bytes.
  */
 function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined, listed: Record<string, unknown>[], parts: KeyInfo[]): Record<string, string> {
   const askedType = ctx.req.headers.get('x-amz-checksum-type')?.trim().toUpperCase()
@@ -234,7 +235,6 @@ export async function listParts(ctx: S3Context): Promise<Response> {
   const markerN = Number(ctx.query.get('part-number-marker') ?? 0)
   const max = Math.min(LIST_PARTS_MAX, Number(ctx.query.get('max-parts') ?? LIST_PARTS_MAX))
   if (!Number.isSafeInteger(markerN) || markerN < 0 || !Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'part-number-marker and max-parts must be non-negative integers')
-  const declared = uploadChecksum(marker)
   const all = (await listPartKeys(ctx, uploadId)).filter((k) => partNumberOf(k) > markerN)
   const page = all.slice(0, max)
   const truncated = all.length > page.length
@@ -242,9 +242,15 @@ export async function listParts(ctx: S3Context): Promise<Response> {
     Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId,
     Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user }, StorageClass: 'STANDARD',
     PartNumberMarker: markerN, NextPartNumberMarker: page.length > 0 ? partNumberOf(page[page.length - 1]) : markerN, MaxParts: max, IsTruncated: truncated,
-    ...(declared !== undefined ? { ChecksumAlgorithm: declared.algorithm.toUpperCase(), ChecksumType: declared.type } : {}),
+    ...uploadChecksumXml(marker),
     Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, ...partChecksumXml(k) })),
   })
+}
+
+/** An upload's checksum algorithm and type, as ListParts and ListMultipartUploads show them. */
+function uploadChecksumXml(marker: KeyInfo): Record<string, string> {
+  const declared = uploadChecksum(marker)
+  return declared === undefined ? {} : { ChecksumAlgorithm: declared.algorithm.toUpperCase(), ChecksumType: declared.type }
 }
 
 /** A part's own checksum, as ListParts shows it. */
@@ -299,6 +305,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
     Upload: page.map((m) => ({
       Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
+      ...uploadChecksumXml(m),
     })),
   })
 }

@@ -1,8 +1,9 @@
 /** @module
  * Object operations: PutObject (with If-None-Match: * create-only), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
- * response-* overrides, checksum mode: the object's checksum, or a part's), DeleteObject and DeleteObjects. Bodies stream both
- * ways; a GET answers its status only once the first piece of its body has been read.
+ * response-* overrides, checksum mode: the object's checksum, or a part's), DeleteObject and
+ * DeleteObjects. Bodies stream both ways; a GET answers its status only once the first piece
+ * of its body has been read.
  */
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
@@ -108,7 +109,8 @@ function partOf(info: KeyInfo, n: number): { range: { offset: number; length: nu
   return { range, partsCount }
 }
 
-/** The headers of part `n`'s checksum, if the object is a COMPOSITE one that keeps its parts' checksums (S3 answers them on a partNumber read). */
+/** The headers of part `n`'s checksum, if the object is a COMPOSITE one that keeps its
+ *  parts' checksums (S3 answers them on a partNumber read). */
 function partChecksumHeaders(metadata: Record<string, string>, n: number): Record<string, string> | undefined {
   const parts = partChecksums(metadata)
   const value = parts?.values[n - 1]

@@ -3,8 +3,8 @@
  * PutObject (verified on the way in, BadDigest when wrong), on multipart uploads of type
  * COMPOSITE (checksum of the parts' checksums, "-N") and FULL_OBJECT (the CRC of all the
  * bytes, made from the parts' CRCs), returned with x-amz-checksum-type on GET and HEAD with
- * x-amz-checksum-mode: ENABLED, shown by ListParts and ListObjectsV2, carried by copies; bad combinations and
- * values are refused with AWS's codes. Method: a real gateway over a mini cluster driven by
+ * x-amz-checksum-mode: ENABLED, shown by ListParts, ListMultipartUploads and ListObjectsV2,
+ * carried by copies; bad combinations and values are refused with AWS's codes. Method: a real gateway over a mini cluster driven by
  * @aws-sdk/client-s3 with its own checksum support (ChecksumAlgorithm, ChecksumType,
  * ChecksumMode): the SDK computes what it sends and checks the checksum of what it reads, and
  * the tests compare the values with digests computed here over the whole bytes. One test
@@ -18,7 +18,7 @@ import { crc32, crc32c } from '@node-rs/crc32'
 import { createCRC64 } from 'hash-wasm'
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand,
-  CompleteMultipartUploadCommand, ListPartsCommand, ListObjectsV2Command, CopyObjectCommand, type ChecksumAlgorithm, type ChecksumType, type CompletedPart,
+  CompleteMultipartUploadCommand, ListPartsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, CopyObjectCommand, type ChecksumAlgorithm, type ChecksumType, type CompletedPart,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
@@ -207,6 +207,8 @@ test('parts must use the upload\'s algorithm, and a COMPOSITE Complete must list
   assert.is(listed.ChecksumAlgorithm, 'SHA256')
   assert.is(listed.ChecksumType, 'COMPOSITE')
   assert.equal(listed.Parts!.map((p) => p.ChecksumSHA256), [checksumOf('SHA256', parts[0]), checksumOf('SHA256', parts[1])])
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: B, Prefix: key }))
+  assert.equal(uploads.Uploads?.map((u) => [u.UploadId, u.ChecksumAlgorithm, u.ChecksumType]), [[UploadId, 'SHA256', 'COMPOSITE']])
   const complete = (Parts: CompletedPart[], ChecksumType?: ChecksumType) => errorOf(s3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: key, UploadId, MultipartUpload: { Parts }, ChecksumType }))).then((e) => [e.name, e.status])
   assert.equal(await complete([{ PartNumber: 1, ETag: r1.ETag, ChecksumSHA256: r1.ChecksumSHA256 }, { PartNumber: 2, ETag: r2.ETag }]), ['InvalidRequest', 400])
   assert.equal(await complete([{ PartNumber: 1, ETag: r1.ETag, ChecksumSHA256: r1.ChecksumSHA256 }, { PartNumber: 2, ETag: r2.ETag, ChecksumSHA256: r1.ChecksumSHA256 }]), ['InvalidPart', 400])

@@ -2,8 +2,10 @@
  * PostObject: an upload from an HTML form (S3 "Browser-Based Uploads Using POST", boto3's
  * generate_presigned_post). The signature is in the form, not the headers, so this handler
  * authenticates its request itself: it reads the fields (up to the `file` part), has the OM
- * verify the signed policy (SigV4 `x-amz-*` fields or SigV2 `AWSAccessKeyId`/`signature`),
- * checks the form against the policy (post-policy.ts), then streams the file into the key,
+ * verify the signed policy (SigV4 `x-amz-*` fields or SigV2 `AWSAccessKeyId`/`signature`;
+ * a form with neither is anonymous), checks the form against the policy (post-policy.ts),
+ * authorizes s3:PutObject (access.ts), stores the `acl` field as PutObject's x-amz-acl, then
+ * streams the file into the key,
  * refusing it past content-length-range before anything is committed. It answers as the form
  * asks: a 303 to success_action_redirect, else success_action_status 200, 201 (PostResponse
  * XML) or 204. Fields after the file are ignored, as S3 does.
@@ -11,8 +13,10 @@
 import type { KeyInfo } from '../client/index.ts'
 import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { DigestName } from '../workers/index.ts'
+import { authorizeAction } from './access.ts'
+import { uploadAclMetadata } from './acl.ts'
 import { verifySignature } from './auth.ts'
-import { checkTagging, etagOf, metadataFromHeaders, OBJECT_SIZE_BYTES_MAX, ownedBucket, S3_VOLUME, storePayload, type S3Context } from './context.ts'
+import { checkTagging, etagOf, metadataFromHeaders, OBJECT_SIZE_BYTES_MAX, requestBucket, S3_VOLUME, storePayload, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { FormDataReader, formBoundary, malformedPost } from './form-data.ts'
 import { bodyDigest } from './inline-digest.ts'
@@ -24,8 +28,6 @@ import { parseXml, toXml } from './xml.ts'
 export const POST_FORM_FIELDS_BYTES_MAX = 20 * 1024
 /** The fields an upload stores as the object's headers, when the form gives them. */
 const STORED_FIELDS = ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires']
-/** The only form-set ACL stored until ACLs land (access control, issue 15): others answer NotImplemented. */
-const ACL_DEFAULT = 'private'
 
 /** The form up to its file: fields by lower-case name, and the file part. */
 interface Form {
@@ -54,11 +56,14 @@ export async function postObject(ctx: S3Context): Promise<Response> {
   await authenticateForm(ctx, fields)
   const policyField = fields.get('policy')
   const range = policyField === undefined ? undefined : checkPostPolicy(parsePostPolicy(policyField), { fields, bucket, nowMs: Date.now() })
-  await ownedBucket(ctx)
+  // Authorized as a PutObject of the form's key, by the user its signature named (or anyone).
+  const bucketInfo = await requestBucket(ctx)
+  authorizeAction(ctx, 's3:PutObject', { bucket: bucketInfo, key })
 
+  // The acl field is a canned ACL, as PutObject's x-amz-acl.
   const acl = fields.get('acl')
-  if (acl !== undefined && acl !== ACL_DEFAULT) throw new S3Error('NotImplemented', `The acl field ${acl} is not supported by the O3 S3 gateway yet`)
-  const metadata = formMetadata(fields)
+  const aclHeaders = new Headers(acl === undefined ? {} : { 'x-amz-acl': acl })
+  const metadata = { ...formMetadata(fields), ...uploadAclMetadata(ctx, bucketInfo, aclHeaders) }
   // The file's size is at most what is left of the body; the key is opened for that much.
   const payload = filePayload(form.reader.body(), Math.max(0, lengthBytes - form.reader.consumedBytes), range)
   const info = await storePayload(ctx, { volume: S3_VOLUME, bucket, key }, payload, metadata)
@@ -119,10 +124,10 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     accessKey = required('awsaccesskeyid', 'AWSAccessKeyId')
     proof = { version: 2, stringsToSign: [required('policy')], signature: required('signature') }
   } else {
-    // An unsigned form may write only where anyone may (a bucket granting WRITE to AllUsers),
-    // which needs the ACLs of issue 15's access control; until then it is refused.
+    // An unsigned form is anonymous: it may write only where anyone may (a bucket whose ACL or
+    // policy lets everyone write). A policy needs a signature to mean anything.
     if (fields.has('policy')) required('awsaccesskeyid', 'AWSAccessKeyId')
-    throw new S3Error('AccessDenied', 'Anonymous POST uploads are denied')
+    return
   }
   const found = await verifySignature({
     verify: (k, p) => ctx.client.s3Authenticate({ accessKey: k, proof: p, volume: S3_VOLUME, bucket: ctx.bucket }),

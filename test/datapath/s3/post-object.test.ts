@@ -1,10 +1,11 @@
 /**
  * Goal: browser-based uploads (PostObject) work as S3's: a form signed with SigV4 (boto3's
  * generate_presigned_post) or SigV2 stores its file with the form's metadata and tags, under
- * a key that may hold ${filename}, and answers as success_action_status / _redirect ask; a
- * form that breaks its policy (a condition, an extra field, expiry, content-length-range),
- * carries a wrong signature, or targets another user's bucket writes nothing and gets S3's
- * error. Other unsigned POSTs are still refused as anonymous.
+ * a key that may hold ${filename}, with the ACL its acl field names, and answers as
+ * success_action_status / _redirect ask; a form that breaks its policy (a condition, an extra
+ * field, expiry, content-length-range), carries a wrong signature, or is not allowed a
+ * PutObject (another user's bucket, a bucket policy's Deny, an unsigned form to a private
+ * bucket) writes nothing and gets S3's error. Other unsigned POSTs are still refused.
  * Method: a real gateway over a mini cluster. Forms are made by boto3's generate_presigned_post
  * itself (python3, when the aws CLI's boto3 is there) and built as it builds them (its fields
  * and conditions) and sent as a browser sends them: by fetch with a
@@ -16,7 +17,7 @@ import * as assert from 'uvu/assert'
 import { createHash, createHmac } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { request } from 'node:http'
-import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4 } from '../../../core/s3-signature.ts'
 import { startS3Cluster, s3Client, type S3TestCluster } from './s3-cluster.ts'
 
@@ -276,6 +277,41 @@ test('PostObject answers a malformed form with S3\'s codes: no file, no key, not
   const late = await rawPost(`/${B}`, ct, multipart(boundary, presignedPost({ key: 'late' }), 'on time').replace(`--${boundary}--`, `--${boundary}\r\nContent-Disposition: form-data; name="x-amz-meta-late"\r\n\r\nv\r\n--${boundary}--`))
   assert.is(late.status, 204, late.body)
   assert.equal((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'late' }))).Metadata, {})
+})
+
+test('PostObject stores the acl field as the key\'s ACL: public-read is readable without a signature', async () => {
+  const r = await browserPost(presignedPost({ key: 'acl/public.txt', fields: { acl: 'public-read' }, conditions: [{ acl: 'public-read' }] }), { bytes: 'for all' })
+  assert.is(r.status, 204, r.body)
+  const anonymous = await fetch(`${env.endpoint}/${B}/acl/public.txt`)
+  assert.is(anonymous.status, 200)
+  assert.is(await anonymous.text(), 'for all')
+  const acl = await s3.send(new GetObjectAclCommand({ Bucket: B, Key: 'acl/public.txt' }))
+  assert.ok(acl.Grants!.some((g) => g.Grantee?.URI === 'http://acs.amazonaws.com/groups/global/AllUsers' && g.Permission === 'READ'))
+  const priv = await browserPost(presignedPost({ key: 'acl/private.txt', fields: { acl: 'private' }, conditions: [{ acl: 'private' }] }), { bytes: 'mine' })
+  assert.is(priv.status, 204, priv.body)
+  assert.is((await fetch(`${env.endpoint}/${B}/acl/private.txt`)).status, 403)
+  const bad = await browserPost(presignedPost({ key: 'acl/bad.txt', fields: { acl: 'everyone-please' }, conditions: [{ acl: 'everyone-please' }] }), { bytes: 'x' })
+  assert.is(bad.status, 400, bad.body)
+  assert.not.ok(await exists('acl/bad.txt'))
+})
+
+test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, an open bucket takes unsigned forms', async () => {
+  await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/locked/*` }],
+  }) }))
+  try {
+    const denied = await browserPost(presignedPost({ key: 'locked/x' }), { bytes: 'x' })
+    assert.is(denied.status, 403)
+    assert.match(denied.body, '<Code>AccessDenied</Code>')
+    assert.not.ok(await exists('locked/x'))
+  } finally {
+    await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
+  }
+  await s3.send(new CreateBucketCommand({ Bucket: 'post-open', ACL: 'public-read-write' }))
+  const open = await browserPost({ key: 'dropped.txt' }, { bytes: 'anonymous drop' }, '/post-open')
+  assert.is(open.status, 204, open.body)
+  assert.is(await (await s3.send(new GetObjectCommand({ Bucket: 'post-open', Key: 'dropped.txt' }))).Body!.transformToString(), 'anonymous drop')
 })
 
 test('an unsigned form, DeleteObjects or other POST is refused as anonymous', async () => {

@@ -10,7 +10,7 @@
 import { O3Error } from '../../core/errors.ts'
 import type { CorsRule } from '../../core/s3-access/model.ts'
 import type { BucketInfo } from '../client/index.ts'
-import { ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -23,7 +23,7 @@ const FORBIDDEN = 'CORSResponse: This CORS request is not allowed. This is usual
 
 /** PutBucketCors: the CORSConfiguration body, checked as S3 checks it, replaces the bucket's. */
 export async function putBucketCors(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const rules = parseCorsXml(await readXml(ctx.req, 'CORSConfiguration', ctx.bodyIdleTimeoutMs))
   await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'cors', rules)
   return new Response(null, { status: 200 })
@@ -31,7 +31,7 @@ export async function putBucketCors(ctx: S3Context): Promise<Response> {
 
 /** GetBucketCors: the rules; NoSuchCORSConfiguration (404) when there are none. */
 export async function getBucketCors(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const rules = bucket.s3?.cors
   if (rules === undefined) throw noSuchCors()
   return xmlResponse('CORSConfiguration', {
@@ -44,7 +44,7 @@ export async function getBucketCors(ctx: S3Context): Promise<Response> {
 
 /** DeleteBucketCors: 204, with a configuration or without one. */
 export async function deleteBucketCors(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   if (bucket.s3?.cors !== undefined) await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'cors', null)
   return new Response(null, { status: 204 })
 }

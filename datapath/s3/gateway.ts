@@ -82,11 +82,11 @@ interface Route extends RouteAccess {
   /** The key the handler writes right away, if it will: the authentication call opens it (S3OpenIntent). */
   opens?: (r: UnverifiedRequest) => S3OpenIntent | undefined
   /**
-   * The gateway neither authenticates nor authorizes the request; its handler does what it
-   * needs: a browser form (PostObject) carries its signature in its body, where header
-   * authentication cannot look, sets the context's user and found bucket once it verified, and
-   * authorizes s3:PutObject; a CORS preflight (OPTIONS) is never signed, and reads only the
-   * bucket's CORS rules.
+   * The gateway does not authenticate the request (it reaches authorization as anonymous); its
+   * handler does what it needs: a browser form (PostObject, byHandler) carries its signature
+   * in its body, where header authentication cannot look, sets the context's user and found
+   * bucket once it verified, and authorizes s3:PutObject then; a CORS preflight (OPTIONS,
+   * anyone) is never signed, and reads only the bucket's CORS rules.
    */
   authenticatesItself?: true
 }
@@ -212,9 +212,8 @@ export class S3Gateway {
         responseWatch,
       }
       op = route.name
-      // Who may do what is decided here, for every route, before its handler runs; but for the
-      // routes that authenticate themselves, whose handlers authorize what they verified.
-      if (route.authenticatesItself !== true) await authorizeRequest(ctx, route)
+      // Who may do what is decided here, for every route, before its handler runs.
+      await authorizeRequest(ctx, route)
       res = await route.run(ctx)
     } catch (err) {
       res = this.errorResponse(err, requestId, resource, req.method === 'HEAD')
@@ -268,7 +267,7 @@ export class S3Gateway {
       return answerNotImplemented(`${m} on the service`)
     }
     // A browser asks before a cross-origin request; the answer is the bucket's CORS rules'.
-    if (m === 'OPTIONS') return { name: 'PreflightCors', run: preflightCors, authenticatesItself: true }
+    if (m === 'OPTIONS') return { name: 'PreflightCors', run: preflightCors, authenticatesItself: true, anyone: true }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning, action: 's3:GetBucketVersioning' }
     // An object's attributes can be read; no other call takes the subresource.

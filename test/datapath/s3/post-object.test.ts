@@ -235,7 +235,7 @@ test('PostObject refuses a form its policy does not allow: a failed condition, a
   for (const k of ['elsewhere', 'allowed', 'extra', 'expired', 'bad']) assert.not.ok(await exists(k), k)
 })
 
-test('PostObject refuses a wrong signature, an unknown access key, and another user\'s bucket', async () => {
+test('PostObject refuses a wrong signature, an unknown access key, another user\'s bucket, and a missing bucket', async () => {
   const forged = await browserPost(presignedPost({ key: 'forged', creds: { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' } }), { bytes: 'x' })
   assert.is(forged.status, 403)
   assert.match(forged.body, '<Code>SignatureDoesNotMatch</Code>')
@@ -246,6 +246,9 @@ test('PostObject refuses a wrong signature, an unknown access key, and another u
   assert.is(bobs.status, 403)
   assert.match(bobs.body, '<Code>AccessDenied</Code>')
   for (const k of ['forged', 'unknown', 'by-bob']) assert.not.ok(await exists(k), k)
+  const nowhere = await browserPost(presignedPost({ bucket: 'no-such-post-bucket', key: 'k' }), { bytes: 'x' }, '/no-such-post-bucket')
+  assert.is(nowhere.status, 404)
+  assert.match(nowhere.body, '<Code>NoSuchBucket</Code>')
 })
 
 test('PostObject takes a SigV2 form (AWSAccessKeyId, policy, signature)', async () => {

@@ -1,11 +1,13 @@
 /**
- * Goal: S3 access control works with real clients unchanged: the aws CLI's s3api ACL calls
- * (--acl, --grant-*, --access-control-policy), bucket policies (and their status), Block
- * Public Access, get-object-attributes, and --no-sign-request reads of public and private
- * objects; s3cmd's setacl (--acl-public, --acl-private, --acl-grant, --acl-revoke),
- * setpolicy/delpolicy and the ACL and policy `s3cmd info` shows; rclone writing as one user
- * into another user's bucket through a bucket policy. An ACL or tag change keeps the object's
- * Last-Modified (as S3), so `aws s3 sync` and `s3cmd info` do not see a newer object.
+ * Goal: S3 access control and browser access work with real clients unchanged: the aws CLI's
+ * s3api ACL calls (--acl, --grant-*, --access-control-policy), bucket policies (and their
+ * status), Block Public Access, get-object-attributes, CORS configuration (with curl
+ * preflights), and --no-sign-request reads of public and private objects; s3cmd's setacl
+ * (--acl-public, --acl-private, --acl-grant, --acl-revoke), setpolicy/delpolicy, setcors/delcors
+ * and what `s3cmd info` shows of them; rclone writing as one user into another user's bucket
+ * through a bucket policy; boto3's generate_presigned_post (SigV4 and SigV2) sent by requests.
+ * An ACL or tag change keeps the object's Last-Modified (as S3), so `aws s3 sync` and
+ * `s3cmd info` do not see a newer object.
  * Method: a real gateway over a mini cluster; each tool run as a child process (asynchronously,
  * since the gateway serves from this process) with credentials in its environment or a temp
  * config only, signing as alice, as bob, or not at all. A missing tool skips its tests,
@@ -18,7 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { GetObjectCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, GetObjectCommand, PutBucketCorsCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3'
 import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
 
 let env: S3TestCluster
@@ -29,6 +31,9 @@ const tools = {
   aws: spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0,
   s3cmd: spawnSync('s3cmd', ['--version'], { stdio: 'ignore' }).status === 0,
   rclone: spawnSync('rclone', ['version'], { stdio: 'ignore' }).status === 0,
+  curl: spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0,
+  // boto3 (generate_presigned_post) and requests (to send the form), in the python3 on PATH.
+  boto3: spawnSync('python3', ['-c', 'import boto3, requests'], { stdio: 'ignore' }).status === 0,
 }
 
 type Who = 'alice' | 'bob' | 'anonymous'
@@ -78,6 +83,18 @@ async function failsWith(p: Promise<unknown>, pattern: RegExp, message?: string)
     return
   }
   assert.unreachable(message ?? `expected a failure matching ${String(pattern)}`)
+}
+
+/** A request made by curl: its status and headers (names lowercased; the last of a repeated one). */
+async function curlHead(...args: string[]): Promise<{ status: number; headers: Record<string, string> }> {
+  const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-D', '-', ...args], {})
+  const [statusLine, ...rest] = stdout.trim().split(/\r?\n/)
+  const headers: Record<string, string> = {}
+  for (const line of rest) {
+    const i = line.indexOf(':')
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim()
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers }
 }
 
 const policyOf = (statements: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statements })
@@ -261,6 +278,44 @@ toolTests('aws', () => {
     await aws('alice', 's3api', 'put-object-acl', '--bucket', 'cli-policy', '--key', 'more.txt', '--acl', 'public-read')
     assert.is((await anonymousGet('cli-policy', 'more.txt')).status, 200)
   })
+
+  test('aws s3api put-bucket-cors/get-bucket-cors/delete-bucket-cors; curl preflights and CORS headers follow the rules', async () => {
+    await aws('alice', 's3api', 'create-bucket', '--bucket', 'cli-cors')
+    assert.is(await awsError('alice', 's3api', 'get-bucket-cors', '--bucket', 'cli-cors'), 'NoSuchCORSConfiguration')
+    const rules = {
+      CORSRules: [
+        { AllowedOrigins: ['https://app.example.com'], AllowedMethods: ['GET', 'PUT', 'POST'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag', 'x-amz-request-id'], MaxAgeSeconds: 3000 },
+        { AllowedOrigins: ['*'], AllowedMethods: ['GET'] },
+      ],
+    }
+    await aws('alice', 's3api', 'put-bucket-cors', '--bucket', 'cli-cors', '--cors-configuration', JSON.stringify(rules))
+    assert.equal((await aws('alice', 's3api', 'get-bucket-cors', '--bucket', 'cli-cors')).CORSRules, [
+      { AllowedHeaders: ['*'], AllowedMethods: ['GET', 'PUT', 'POST'], AllowedOrigins: ['https://app.example.com'], ExposeHeaders: ['ETag', 'x-amz-request-id'], MaxAgeSeconds: 3000 },
+      { AllowedMethods: ['GET'], AllowedOrigins: ['*'] },
+    ])
+    assert.is(await awsError('bob', 's3api', 'get-bucket-cors', '--bucket', 'cli-cors'), 'AccessDenied')
+    assert.is(await awsError('bob', 's3api', 'put-bucket-cors', '--bucket', 'cli-cors', '--cors-configuration', JSON.stringify(rules)), 'AccessDenied')
+    assert.is(await awsError('alice', 's3api', 'put-bucket-cors', '--bucket', 'cli-cors', '--cors-configuration', '{"CORSRules":[{"AllowedOrigins":["*"],"AllowedMethods":["BREW"]}]}'), 'InvalidRequest')
+
+    if (tools.curl) {
+      const preflight = await curlHead('-X', 'OPTIONS', `${env.endpoint}/cli-cors/photo.jpg`, '-H', 'Origin: https://app.example.com', '-H', 'Access-Control-Request-Method: PUT', '-H', 'Access-Control-Request-Headers: content-type, x-amz-date')
+      assert.is(preflight.status, 200)
+      assert.is(preflight.headers['access-control-allow-origin'], 'https://app.example.com')
+      assert.match(preflight.headers['access-control-allow-methods'] ?? '', /PUT/)
+      assert.match(preflight.headers['access-control-allow-headers'] ?? '', /x-amz-date/)
+      assert.is(preflight.headers['access-control-max-age'], '3000')
+      const refused = await curlHead('-X', 'OPTIONS', `${env.endpoint}/cli-cors/photo.jpg`, '-H', 'Origin: https://evil.example.com', '-H', 'Access-Control-Request-Method: PUT')
+      assert.is(refused.status, 403)
+      assert.is(refused.headers['access-control-allow-origin'], undefined)
+      // Any origin may GET by the second rule; the answer (here AccessDenied: the key is private) carries the headers.
+      const get = await curlHead(`${env.endpoint}/cli-cors/photo.jpg`, '-H', 'Origin: https://other.example.com')
+      assert.is(get.status, 403)
+      assert.is(get.headers['access-control-allow-origin'], '*')
+    }
+    await aws('alice', 's3api', 'delete-bucket-cors', '--bucket', 'cli-cors')
+    assert.is(await awsError('alice', 's3api', 'get-bucket-cors', '--bucket', 'cli-cors'), 'NoSuchCORSConfiguration')
+    if (tools.curl) assert.is((await curlHead('-X', 'OPTIONS', `${env.endpoint}/cli-cors/photo.jpg`, '-H', 'Origin: https://app.example.com', '-H', 'Access-Control-Request-Method: GET')).status, 403)
+  })
 })
 
 toolTests('s3cmd', () => {
@@ -325,6 +380,89 @@ toolTests('s3cmd', () => {
     assert.match(await s3cmd('delpolicy', 's3://cmd-acl'), /Policy deleted/)
     assert.match(await s3cmd('info', 's3://cmd-acl'), /Policy:\s+none/)
     assert.is((await anonymousGet('cmd-acl', 'a.txt')).status, 403)
+  })
+  test('s3cmd setcors/delcors: info shows the rules, which answer a browser', async () => {
+    writeFileSync(join(dir, 'cors.xml'), [
+      '<CORSConfiguration>', '<CORSRule>', '<AllowedOrigin>https://site.example</AllowedOrigin>', '<AllowedMethod>GET</AllowedMethod>',
+      '<AllowedMethod>HEAD</AllowedMethod>', '<MaxAgeSeconds>60</MaxAgeSeconds>', '</CORSRule>', '</CORSConfiguration>', '',
+    ].join('\n'))
+    assert.match(await s3cmd('info', 's3://cmd-acl'), /CORS:\s+none/)
+    await s3cmd('setcors', join(dir, 'cors.xml'), 's3://cmd-acl')
+    const info = await s3cmd('info', 's3://cmd-acl')
+    assert.match(info, /CORS:\s+<\?xml/)
+    assert.match(info, /<AllowedOrigin>https:\/\/site\.example<\/AllowedOrigin>/)
+    assert.match(info, /<MaxAgeSeconds>60<\/MaxAgeSeconds>/)
+    const res = await fetch(`${env.endpoint}/cmd-acl/a.txt`, { method: 'OPTIONS', headers: { origin: 'https://site.example', 'access-control-request-method': 'HEAD' } })
+    assert.equal([res.status, res.headers.get('access-control-allow-origin'), res.headers.get('access-control-max-age')], [200, 'https://site.example', '60'])
+    assert.match(await s3cmd('delcors', 's3://cmd-acl'), /CORS deleted/)
+    assert.match(await s3cmd('info', 's3://cmd-acl'), /CORS:\s+none/)
+  })
+})
+
+toolTests('boto3', () => {
+  /** Runs a python3 program with boto3 and requests; `env.json` in its working directory says where and who. */
+  async function python(program: string): Promise<any> {
+    writeFileSync(join(dir, 'env.json'), JSON.stringify({ endpoint: env.endpoint, alice: env.alice, bob: env.bob }))
+    const { stdout } = await run('python3', ['-c', program], { PYTHONPATH: '', PYTHONDONTWRITEBYTECODE: '1' }).catch((e: Error) => { throw new Error(e.message) })
+    return JSON.parse(stdout)
+  }
+  const prelude = () => [
+    'import boto3, json, os, requests',
+    'from botocore.config import Config',
+    `os.chdir(${JSON.stringify(dir)})`,
+    "env = json.load(open('env.json'))",
+    "def client(who, sig):",
+    "    return boto3.client('s3', endpoint_url=env['endpoint'], region_name='us-east-1', aws_access_key_id=env[who]['awsAccessKey'], aws_secret_access_key=env[who]['awsSecret'], config=Config(signature_version=sig, s3={'addressing_style': 'path'}))",
+    'def post(p, name, data, headers={}):',
+    "    r = requests.post(p['url'], data=p['fields'], files={'file': (name, data)}, headers=headers)",
+    "    return {'status': r.status_code, 'headers': {k.lower(): v for k, v in r.headers.items()}, 'body': r.text}",
+  ].join('\n')
+
+  test('boto3 generate_presigned_post (SigV4 and SigV2) sent by requests: conditions, ${filename}, acl, tagging, success_action_status, CORS, another user refused', async () => {
+    const s3 = s3Client(env)
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'py-post' }))
+      await s3.send(new PutBucketCorsCommand({ Bucket: 'py-post', CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['https://app.example.com'], AllowedMethods: ['POST'], ExposeHeaders: ['ETag'] }] } }))
+    } finally { s3.destroy() }
+    const out = await python(prelude() + '\n' + [
+      'results = {}',
+      "for sig in ['s3v4', 's3']:",
+      "    p = client('alice', sig).generate_presigned_post('py-post', sig + '/${filename}',",
+      "        Fields={'acl': 'public-read', 'success_action_status': '201', 'x-amz-meta-who': 'browser', 'Content-Type': 'text/plain', 'tagging': '<Tagging><TagSet><Tag><Key>from</Key><Value>form</Value></Tag></TagSet></Tagging>'},",
+      "        Conditions=[{'acl': 'public-read'}, {'success_action_status': '201'}, ['starts-with', '$key', sig + '/'], ['content-length-range', 1, 1000], {'x-amz-meta-who': 'browser'}, ['starts-with', '$Content-Type', 'text/'], ['starts-with', '$tagging', '']], ExpiresIn=600)",
+      "    results[sig] = {'fields': sorted(p['fields'].keys()), 'ok': post(p, 'hello.txt', b'hello from a form', {'Origin': 'https://app.example.com'}), 'big': post(p, 'big.txt', b'x' * 2000)}",
+      "p = client('bob', 's3v4').generate_presigned_post('py-post', 'bob/${filename}', ExpiresIn=600)",
+      "results['bob'] = post(p, 'b.txt', b'from bob')",
+      "p = client('alice', 's3v4').generate_presigned_post('py-post', 'tampered.txt', ExpiresIn=600)",
+      "p['fields']['key'] = 'elsewhere.txt'",
+      "results['tampered'] = post(p, 't.txt', b'tampered')",
+      "a = client('alice', 's3v4')",
+      "results['tags'] = a.get_object_tagging(Bucket='py-post', Key='s3v4/hello.txt')['TagSet']",
+      "h = a.head_object(Bucket='py-post', Key='s3/hello.txt')",
+      "results['head'] = {'type': h['ContentType'], 'meta': h['Metadata'], 'length': h['ContentLength']}",
+      "results['keys'] = sorted(o['Key'] for o in a.list_objects_v2(Bucket='py-post').get('Contents', []))",
+      'print(json.dumps(results))',
+    ].join('\n'))
+    assert.ok(out.s3v4.fields.includes('x-amz-signature') && out.s3v4.fields.includes('x-amz-credential'), 'SigV4 form fields')
+    assert.ok(out.s3.fields.includes('signature') && out.s3.fields.includes('AWSAccessKeyId'), 'SigV2 form fields')
+    for (const sig of ['s3v4', 's3']) {
+      const ok = out[sig].ok
+      assert.is(ok.status, 201, `${sig}: ${ok.body}`)
+      assert.match(ok.body, new RegExp(`<Key>${sig}/hello\\.txt</Key>`))
+      assert.match(ok.body, /<ETag>&quot;[0-9a-f]{32}&quot;<\/ETag>/)
+      assert.ok(ok.headers.location.endsWith('/hello.txt'))
+      assert.is(out[sig].big.status, 400)
+      assert.match(out[sig].big.body, /EntityTooLarge/)
+      assert.equal(await anonymousGet('py-post', `${sig}/hello.txt`), { status: 200, body: 'hello from a form' }, 'the acl field made it public-read')
+    }
+    assert.is(out.s3v4.ok.headers['access-control-allow-origin'], 'https://app.example.com')
+    assert.match(out.s3v4.ok.headers['access-control-expose-headers'], /ETag/)
+    assert.is(out.bob.status, 403, 'bob may not write into alice\'s bucket, signed form or not')
+    assert.match(out.bob.body, /AccessDenied/)
+    assert.is(out.tampered.status, 403)
+    assert.equal(out.tags, [{ Key: 'from', Value: 'form' }])
+    assert.equal(out.head, { type: 'text/plain', meta: { who: 'browser' }, length: 17 })
+    assert.equal(out.keys, ['s3/hello.txt', 's3v4/hello.txt'])
   })
 })
 

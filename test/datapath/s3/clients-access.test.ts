@@ -16,7 +16,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
@@ -467,11 +467,12 @@ toolTests('boto3', () => {
 })
 
 toolTests('rclone', () => {
+  /** rclone with the remote `o3:` signing as `who`, or unsigned (no keys: rclone's anonymous access). */
   function rclone(who: Who, ...args: string[]): Promise<Run> {
     return run('rclone', ['--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M', ...args], {
       RCLONE_CONFIG: join(dir, 'rclone.conf'),
       RCLONE_CONFIG_O3_TYPE: 's3', RCLONE_CONFIG_O3_PROVIDER: 'Other', RCLONE_CONFIG_O3_ENDPOINT: env.endpoint,
-      RCLONE_CONFIG_O3_ACCESS_KEY_ID: secretOf(who).awsAccessKey, RCLONE_CONFIG_O3_SECRET_ACCESS_KEY: secretOf(who).awsSecret,
+      ...(who === 'anonymous' ? {} : { RCLONE_CONFIG_O3_ACCESS_KEY_ID: secretOf(who).awsAccessKey, RCLONE_CONFIG_O3_SECRET_ACCESS_KEY: secretOf(who).awsSecret }),
       RCLONE_CONFIG_O3_REGION: 'us-east-1',
     })
   }
@@ -511,6 +512,22 @@ toolTests('rclone', () => {
     await rclone('bob', 'delete', 'o3:rc-shared/in')
     assert.equal((await rclone('alice', 'lsf', '-R', '--files-only', 'o3:rc-shared')).stdout.split('\n').filter(Boolean).sort(), ['granted/a.txt', 'granted/sub/big.bin'])
     await failsWith(rclone('bob', 'rmdir', 'o3:rc-shared'), /AccessDenied/, 'only the owner deletes the bucket')
+  })
+
+  test('rclone --s3-bucket-acl public-read and --s3-acl public-read: an rclone without keys lists, copies and checks; private objects stay closed to it', async () => {
+    const src = join(dir, 'rc-src')
+    await rclone('alice', 'mkdir', '--s3-bucket-acl', 'public-read', 'o3:rc-public')
+    await rclone('alice', 'copy', '--s3-acl', 'public-read', src, 'o3:rc-public/open')
+    await rclone('alice', 'copy', join(src, 'a.txt'), 'o3:rc-public/closed')
+    assert.equal((await rclone('anonymous', 'lsf', '-R', '--files-only', 'o3:rc-public')).stdout.split('\n').filter(Boolean).sort(), ['closed/a.txt', 'open/a.txt', 'open/sub/big.bin'])
+    await rclone('anonymous', 'copy', 'o3:rc-public/open', join(dir, 'rc-anon'))
+    assert.ok(readFileSync(join(dir, 'rc-anon', 'sub', 'big.bin')).equals(randomBytes(7 * MiB + 3, 7)))
+    await rclone('anonymous', 'check', src, 'o3:rc-public/open')
+    // rclone takes a 403 on HEAD for "not a file" (as from S3): it copies nothing, and the GET is refused.
+    await rclone('anonymous', 'copyto', 'o3:rc-public/closed/a.txt', join(dir, 'rc-anon', 'closed.txt'))
+    assert.not.ok(existsSync(join(dir, 'rc-anon', 'closed.txt')))
+    assert.is((await anonymousGet('rc-public', 'closed/a.txt')).status, 403)
+    await failsWith(rclone('anonymous', 'copy', src, 'o3:rc-public/anon'), /AccessDenied/, 'public-read does not let anyone write')
   })
 })
 

@@ -132,10 +132,17 @@ export function objectHeaders(info: KeyInfo, withChecksums: boolean): Record<str
   return out
 }
 
-/** The metadata of a key that describe the object (everything but the ETag and checksums). */
+/**
+ * Metadata names O3 keeps for itself on a key (`x-o3-upload-id`: the multipart upload that
+ * made it; `x-o3-acl`): no header can set them (metadataFromHeaders takes named headers
+ * only), no answer shows them, no copy carries them.
+ */
+export const RESERVED_METADATA_PREFIX = 'x-o3-'
+
+/** The metadata of a key that describe the object (everything but the ETag, checksums and O3's own). */
 export function describingMetadata(info: KeyInfo): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(info.metadata)) if (k !== 'etag' && !k.startsWith('x-amz-checksum-')) out[k] = v
+  for (const [k, v] of Object.entries(info.metadata)) if (k !== 'etag' && !k.startsWith('x-amz-checksum-') && !k.startsWith(RESERVED_METADATA_PREFIX)) out[k] = v
   return out
 }
 
@@ -173,14 +180,15 @@ export function requestPayload(ctx: S3Context): Payload {
 /**
  * Streams a payload into a key; the key appears only after every byte arrived and verified,
  * with its ETag (MD5) and checksums in its metadata. Any failure aborts the open key. With
- * `ifNotExists`, the OM commits only if the key does not exist then (KEY_ALREADY_EXISTS).
+ * `ifNotExists`, the OM commits only if the key does not exist then (KEY_ALREADY_EXISTS),
+ * with `ifMatchEtag` only if it exists with that ETag (KEY_NOT_FOUND, ETAG_MISMATCH).
  */
-export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
+export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
   // Past the inline limit, the digests are computed over the writer's slabs in the worker
   // pool, in the task that checksums each chunk: the payload is copied once, into the slab.
   const digest = payload.sizeBytes > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
   payload.storedDigest = digest
-  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, digest }
+  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, ifMatchEtag: where.ifMatchEtag, digest }
   const session = takeOpened(ctx, where, payload.sizeBytes, metadata)
   const writer = session !== undefined ? await ctx.client.keyWriterFor(session, options) : await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, options)
   // A client that stalls mid-body must not keep payload slabs from others: while its body is
@@ -211,9 +219,9 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
  * not abort it). An open the OM could not make is asked again by the caller, whose own
  * openKey then fails or succeeds as it would have without the early one.
  */
-function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, sizeBytes: number, metadata: Record<string, string>): OpenKeyResult | undefined {
+function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, sizeBytes: number, metadata: Record<string, string>): OpenKeyResult | undefined {
   const opened = ctx.found.opened
-  if (opened === undefined || !opened.result.ok) return undefined
+  if (opened === undefined || !opened.result.ok || where.ifMatchEtag !== undefined) return undefined
   const i = opened.intent
   if (i.volume !== where.volume || i.bucket !== where.bucket || i.key !== where.key || (i.ifNotExists === true) !== (where.ifNotExists === true)) return undefined
   if (i.sizeBytes !== sizeBytes || JSON.stringify(i.metadata) !== JSON.stringify(metadata)) return undefined
@@ -223,6 +231,54 @@ function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key
 
 export function etagOf(info: KeyInfo): string {
   return `"${info.metadata.etag ?? ''}"`
+}
+
+/** The condition of a conditional write, as the OM checks it when it commits (O3Client.PutKeyOptions). */
+export interface WriteCondition {
+  ifNotExists?: boolean
+  ifMatchEtag?: string
+}
+
+/**
+ * The condition of a PutObject or CompleteMultipartUpload (S3's conditional writes):
+ * `If-None-Match: *` (create only) and `If-Match: <etag>` (replace only that object; `*` any).
+ * S3 takes no other If-None-Match on a write (NotImplemented) and one ETag in If-Match.
+ */
+export function writeCondition(headers: Headers): WriteCondition {
+  const out: WriteCondition = {}
+  const noneMatch = headers.get('if-none-match')
+  if (noneMatch !== null) {
+    if (noneMatch.trim() !== '*') throw new S3Error('NotImplemented', 'A header you provided implies functionality that is not implemented', { 'x-amz-header': 'If-None-Match' })
+    out.ifNotExists = true
+  }
+  const match = headers.get('if-match')
+  if (match !== null) {
+    const etag = match.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')
+    if (etag === '' || etag.includes(',')) throw new S3Error('InvalidArgument', 'If-Match must name one ETag')
+    out.ifMatchEtag = etag
+  }
+  return out
+}
+
+/**
+ * The S3 error a conditional write's refusal by the OM is (else undefined): the key exists
+ * (If-None-Match) or has another ETag (If-Match): PreconditionFailed; it is gone (If-Match):
+ * NoSuchKey, as S3 answers an If-Match write with no object to match.
+ */
+export function conditionFailure(condition: WriteCondition, err: unknown): S3Error | undefined {
+  if (!(err instanceof O3Error)) return undefined
+  if (err.code === 'KEY_ALREADY_EXISTS' && condition.ifNotExists === true) return preconditionFailed()
+  if (err.code === 'ETAG_MISMATCH' && condition.ifMatchEtag !== undefined) return preconditionFailed()
+  if (err.code === 'KEY_NOT_FOUND' && condition.ifMatchEtag !== undefined) return new S3Error('NoSuchKey', 'The specified key does not exist')
+  return undefined
+}
+
+/** Checks a write's condition against `info` (the key now, undefined when absent) the way the OM will at commit: an early refusal that spares a body. */
+export function checkWriteCondition(condition: WriteCondition, info: KeyInfo | undefined): void {
+  if (condition.ifNotExists === true && info !== undefined) throw preconditionFailed()
+  if (condition.ifMatchEtag === undefined) return
+  if (info === undefined) throw new S3Error('NoSuchKey', 'The specified key does not exist')
+  if (condition.ifMatchEtag !== '*' && info.metadata.etag !== condition.ifMatchEtag) throw preconditionFailed()
 }
 
 /** S3's answer when a conditional request's precondition does not hold. */

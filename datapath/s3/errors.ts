@@ -57,6 +57,7 @@ const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
   BUCKET_ALREADY_EXISTS: 'BucketAlreadyExists',
   BUCKET_NOT_EMPTY: 'BucketNotEmpty',
   KEY_NOT_FOUND: 'NoSuchKey',
+  ETAG_MISMATCH: 'PreconditionFailed',
   OPEN_KEY_NOT_FOUND: 'NoSuchUpload',
   PERMISSION_DENIED: 'AccessDenied',
   QUOTA_EXCEEDED: 'QuotaExceeded',

@@ -3,7 +3,8 @@
  * upload (empty key; its metadata holds the target key and the object's metadata) and
  * `p/<uploadId>/<partNumber>` holds each part as a committed key with its MD5 ETag.
  * CompleteMultipartUpload asks the OM (commitMultipartKey) to make the object from the parts'
- * blocks: part bytes are stored once and never copied.
+ * blocks: part bytes are stored once and never copied; the object keeps its upload's id
+ * (UPLOAD_ID_METADATA), so that a retried completion answers as the first did.
  */
 import { crc32, crc32c } from '@node-rs/crc32'
 import { createHash, randomBytes } from 'node:crypto'
@@ -11,7 +12,8 @@ import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { withVolume } from './buckets.ts'
 import {
-  declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context, type UnverifiedRequest } from './context.ts'
+  conditionFailure, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
+  type UnverifiedRequest } from './context.ts'
 import { S3Error } from './errors.ts'
 import { encoder } from './list.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -108,9 +110,28 @@ async function listPartKeys(ctx: S3Context, uploadId: string): Promise<KeyInfo[]
 
 const partNumberOf = (k: KeyInfo) => Number(k.name.slice(k.name.lastIndexOf('/') + 1))
 
+/** The metadata name under which a completed key keeps the upload that made it, so that a retried CompleteMultipartUpload is recognised. */
+export const UPLOAD_ID_METADATA = 'x-o3-upload-id'
+
+/**
+ * CompleteMultipartUpload: the object made of the listed parts, with If-None-Match: * or
+ * If-Match conditioning the OM's commit (writeCondition). Repeated after it succeeded (a
+ * client that lost the answer retries), S3 answers the same result again: the key the upload
+ * made says so (UPLOAD_ID_METADATA), whether the first call still runs, failed after its
+ * commit, or is long done.
+ */
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
-  const { uploadId, marker } = await upload(ctx)
+  const condition = writeCondition(ctx.req.headers)
+  let record: { uploadId: string; marker: KeyInfo }
+  try {
+    record = await upload(ctx)
+  } catch (err) {
+    const done = err instanceof S3Error && err.code === 'NoSuchUpload' ? await completedBy(ctx, ctx.query.get('uploadId') ?? '') : undefined
+    if (done === undefined) throw err
+    return completeAnswer(ctx, done.metadata)
+  }
+  const { uploadId, marker } = record
   const body = await readXml(ctx.req, 'CompleteMultipartUpload', ctx.bodyIdleTimeoutMs)
   const listed = (body.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]
   if (!Array.isArray(listed) || listed.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part')
@@ -124,7 +145,12 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     previous = n
     const part = stored.get(n)
     const etag = String(p.ETag ?? '').trim().replace(/^"|"$/g, '')
-    if (part === undefined || part.metadata.etag !== etag) throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${n})`)
+    if (part === undefined || part.metadata.etag !== etag) {
+      // The parts are gone when the upload was completed and its record not yet dropped.
+      const done = part === undefined ? await completedBy(ctx, uploadId) : undefined
+      if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
+      throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${n})`)
+    }
     parts.push(part)
   }
   for (let i = 0; i < parts.length - 1; i++) {
@@ -136,14 +162,49 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const checksums = compositeChecksums(parts)
   const metadata: Record<string, string> = { etag, ...checksums }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
-  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true })
+  metadata[UPLOAD_ID_METADATA] = uploadId
+  try {
+    await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition })
+  } catch (err) {
+    if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw conditionFailure(condition, err) ?? err
+    // A part vanished: another CompleteMultipartUpload of this upload committed first (then
+    // this one answers as it did), or an abort dropped it; or If-Match found no object.
+    const done = await completedBy(ctx, uploadId)
+    if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
+    if (condition.ifMatchEtag !== undefined && await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!).then(() => false, () => true)) throw conditionFailure(condition, err)!
+    throw new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
+  }
   await dropUpload(ctx, uploadId)
+  return completeAnswer(ctx, metadata)
+}
+
+/** The request's key if the upload `uploadId` made it (UPLOAD_ID_METADATA), else undefined. */
+async function completedBy(ctx: S3Context, uploadId: string): Promise<KeyInfo | undefined> {
+  if (!/^[0-9a-f]{32}$/.test(uploadId)) return undefined
+  try {
+    const info = await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!)
+    return info.metadata[UPLOAD_ID_METADATA] === uploadId ? info : undefined
+  } catch (err) {
+    if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') return undefined
+    throw err
+  }
+}
+
+/** Answers a completion found done: drops what is left of its upload, as the first call would have. */
+async function finishCompleted(ctx: S3Context, uploadId: string, done: KeyInfo): Promise<Response> {
+  await dropUpload(ctx, uploadId)
+  return completeAnswer(ctx, done.metadata)
+}
+
+/** CompleteMultipartUploadResult from the completed key's metadata: the same answer for a retry. */
+function completeAnswer(ctx: S3Context, metadata: Record<string, string>): Response {
   // S3 answers the composite checksums HEAD shows (SDKs and rclone read them here), with their type.
-  const checksum = (algorithm: string) => checksums[`x-amz-checksum-${algorithm}`]
+  const checksum = (algorithm: string) => metadata[`x-amz-checksum-${algorithm}`]
+  const any = Object.keys(metadata).some((k) => k.startsWith('x-amz-checksum-'))
   return xmlResponse('CompleteMultipartUploadResult', {
-    Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"`,
+    Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${metadata.etag ?? ''}"`,
     ChecksumCRC32: checksum('crc32'), ChecksumCRC32C: checksum('crc32c'), ChecksumSHA1: checksum('sha1'), ChecksumSHA256: checksum('sha256'),
-    ChecksumType: Object.keys(checksums).length > 0 ? 'COMPOSITE' : undefined,
+    ChecksumType: any ? 'COMPOSITE' : undefined,
   })
 }
 

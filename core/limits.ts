@@ -28,6 +28,8 @@ export const LIST_KEYS_COUNT_MAX = 1000
 export const LIST_VOLUMES_COUNT_MAX = 1000
 /** Custom metadata per key (S3 allows 2 KiB of user metadata). */
 export const KEY_METADATA_BYTES_MAX = 8 * KiB
+/** One field of a bucket's S3 configuration (BucketS3Config), as JSON: above S3's 20 KB policy limit. */
+export const BUCKET_S3_FIELD_BYTES_MAX = 64 * KiB
 /** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */
 export const KEY_PARTS_COUNT_MAX = 10_000
 

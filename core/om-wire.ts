@@ -4,6 +4,7 @@
  */
 import { assert } from './assert.ts'
 import type { WireError } from './errors.ts'
+import type { BucketS3Config } from './s3-access/model.ts'
 import type { AllocatedBlock, BlockId, ChecksumType, KeyLocation } from './wire.ts'
 
 export interface VolumeInfo {
@@ -39,6 +40,8 @@ export interface BucketInfo {
   usedBytes: number
   /** Committed keys in the bucket (Ozone's usedNamespace). */
   usedNamespace: number
+  /** S3's configuration of the bucket (ACL, policy, CORS, tags...); absent: S3's defaults. */
+  s3?: BucketS3Config
 }
 
 export interface KeyInfo {

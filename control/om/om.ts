@@ -105,6 +105,7 @@ export class OzoneManager {
         deleteBucket: submit('deleteBucket'),
         setVolumeQuota: submit('setVolumeQuota'),
         setBucketQuota: submit('setBucketQuota'),
+        setBucketS3: submit('setBucketS3'),
         openKey: submit('openKey'),
         allocateBlock: (a) => this.allocateBlock(a),
         commitKey: submit('commitKey'),

@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
 import type { S3SignatureProof } from '../../core/s3-signature.ts'
+import type { BucketS3Config, BucketS3Field } from '../../core/s3-access/model.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { ChecksumType } from '../../core/wire.ts'
@@ -117,6 +118,10 @@ export class O3Client {
   /** Sets (bytes, replicated; a count of keys) or clears (-1) a bucket's quotas; one left out stays. */
   setBucketQuota(volume: string, bucket: string, quota: { quotaBytes?: number; quotaNamespace?: number }): Promise<BucketInfo> {
     return this.om.call('setBucketQuota', { volume, bucket, ...quota })
+  }
+  /** Sets one field of a bucket's S3 configuration (ACL, policy, CORS, tags...), or clears it with null. */
+  setBucketS3<F extends BucketS3Field>(volume: string, bucket: string, field: F, value: BucketS3Config[F] | null): Promise<BucketInfo> {
+    return this.om.call('setBucketS3', { volume, bucket, field, value })
   }
 
   // --- keys -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import { KeyDigest, type BucketInfo, type KeyInfo, type O3Client, type S3AuthRes
 import { O3Error, fromWire } from '../../core/errors.ts'
 import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { DIGEST_INLINE_BYTES_MAX, S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
+import { RESERVED_METADATA_PREFIX } from '../../core/s3-access/model.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { RequestAuth } from './auth.ts'
@@ -132,14 +133,8 @@ export function objectHeaders(info: KeyInfo, withChecksums: boolean): Record<str
   return out
 }
 
-/**
- * Metadata names O3 keeps for itself on a key (`x-o3-upload-id`: the multipart upload that
- * made it; `x-o3-acl`): no header can set them (metadataFromHeaders takes named headers
- * only), no answer shows them, no copy carries them.
- */
-export const RESERVED_METADATA_PREFIX = 'x-o3-'
-
-/** The metadata of a key that describe the object (everything but the ETag, checksums and O3's own). */
+/** The metadata of a key that describe the object (everything but the ETag, checksums and
+ *  O3's own records such as its ACL: a copy gets those from its own request). */
 export function describingMetadata(info: KeyInfo): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(info.metadata)) if (k !== 'etag' && !k.startsWith('x-amz-checksum-') && !k.startsWith(RESERVED_METADATA_PREFIX)) out[k] = v

@@ -10,6 +10,7 @@ import { crc32, crc32c } from '@node-rs/crc32'
 import { createHash, randomBytes } from 'node:crypto'
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
+import { UPLOAD_ID_METADATA } from '../../core/s3-access/model.ts'
 import { withVolume } from './buckets.ts'
 import {
   conditionFailure, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
@@ -109,9 +110,6 @@ async function listPartKeys(ctx: S3Context, uploadId: string): Promise<KeyInfo[]
 }
 
 const partNumberOf = (k: KeyInfo) => Number(k.name.slice(k.name.lastIndexOf('/') + 1))
-
-/** The metadata name under which a completed key keeps the upload that made it, so that a retried CompleteMultipartUpload is recognised. */
-export const UPLOAD_ID_METADATA = 'x-o3-upload-id'
 
 /**
  * CompleteMultipartUpload: the object made of the listed parts, with If-None-Match: * or

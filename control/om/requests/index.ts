@@ -17,6 +17,7 @@ import { openKey } from './open-key.ts'
 import { renameKey } from './rename-key.ts'
 import { getS3Secret, revokeS3Secret } from './s3-secrets.ts'
 import { setBucketQuota } from './set-bucket-quota.ts'
+import { setBucketS3 } from './set-bucket-s3.ts'
 import { setVolumeQuota } from './set-volume-quota.ts'
 
 export type { OmRequestContext } from './context.ts'
@@ -25,6 +26,6 @@ export function omRequests(ctx: OmRequestContext): ReplicatedRequest<unknown, un
   return [
     createVolume(ctx), deleteVolume(ctx), createBucket(ctx), deleteBucket(ctx), openKey(ctx), allocateBlock(ctx), commitKey(ctx), abortKey(ctx),
     deleteKey(ctx), renameKey(ctx), commitMultipartKey(ctx), getS3Secret(ctx), revokeS3Secret(ctx), expireOpenKeys(ctx), forgetDeleted(ctx),
-    setVolumeQuota(ctx), setBucketQuota(ctx),
+    setVolumeQuota(ctx), setBucketQuota(ctx), setBucketS3(ctx),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

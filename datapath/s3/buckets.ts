@@ -1,9 +1,11 @@
 /** @module
- * Bucket operations: ListBuckets (the requester's), CreateBucket (in volume s3v, created on
- * first use), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
+ * Bucket operations: ListBuckets (the requester's, paged), CreateBucket (in volume s3v, created
+ * on first use), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
  * GetBucketLocation, GetBucketVersioning (never versioned).
  */
 import { O3Error } from '../../core/errors.ts'
+import { LIST_VOLUMES_COUNT_MAX } from '../../core/limits.ts'
+import type { BucketInfo } from '../client/index.ts'
 import { S3Error } from './errors.ts'
 import { MULTIPART_VOLUME, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -23,11 +25,42 @@ export async function withVolume<T>(ctx: S3Context, volume: string, op: () => Pr
   }
 }
 
+/** S3's ceiling of max-buckets (and the page it answers without one). */
+const LIST_BUCKETS_COUNT_MAX = 10_000
+
+/**
+ * ListBuckets: the requester's buckets in name order, from `prefix`, after the bucket a
+ * continuation-token names, at most max-buckets (1..10000); a page that stops short of the
+ * last one carries the token of the next. The OM lists a volume's buckets by name, whoever
+ * owns them, in pages: they are read until the page is full (one more tells it is not the last).
+ */
 export async function listBuckets(ctx: S3Context): Promise<Response> {
-  const buckets = (await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME))).filter((b) => b.owner === ctx.user)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const rawMax = ctx.query.get('max-buckets')
+  const max = rawMax === null ? LIST_BUCKETS_COUNT_MAX : Number(rawMax)
+  if (rawMax !== null && (!/^\d+$/.test(rawMax) || max < 1 || max > LIST_BUCKETS_COUNT_MAX)) throw new S3Error('InvalidArgument', `Argument max-buckets must be an integer between 1 and ${LIST_BUCKETS_COUNT_MAX}`)
+  const token = ctx.query.get('continuation-token')
+  let after: string | undefined
+  if (token !== null && token !== '') {
+    after = Buffer.from(token, 'base64url').toString('utf8')
+    if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(after)) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
+  }
+  // A token from before the prefix starts the page at the prefix (the OM's listing stops at the first name outside it).
+  if (after !== undefined && after < prefix) after = undefined
+  const owned: BucketInfo[] = []
+  while (owned.length <= max) {
+    const page = await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME, { prefix, startAfter: after }))
+    owned.push(...page.filter((b) => b.owner === ctx.user))
+    if (page.length < LIST_VOLUMES_COUNT_MAX) break
+    after = page[page.length - 1].name
+  }
+  const shown = owned.slice(0, max)
+  const truncated = owned.length > max
   return xmlResponse('ListAllMyBucketsResult', {
+    Buckets: { Bucket: shown.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString(), BucketRegion: ctx.region })) },
     Owner: { ID: ctx.user, DisplayName: ctx.user },
-    Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString() })) },
+    ...(truncated ? { ContinuationToken: Buffer.from(shown[shown.length - 1].name).toString('base64url') } : {}),
+    ...(ctx.query.has('prefix') ? { Prefix: prefix } : {}),
   })
 }
 
@@ -45,6 +78,8 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
+      // S3 in us-east-1 (its legacy behaviour) answers its owner's re-creation 200; every other region BucketAlreadyOwnedByYou.
+      if (existing.owner === ctx.user && ctx.region === 'us-east-1') return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
       if (existing.owner === ctx.user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
       throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available')
     }

@@ -265,6 +265,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const prefix = ctx.query.get('prefix') ?? ''
   const keyMarker = ctx.query.get('key-marker') ?? ''
   const max = Math.min(1000, Number(ctx.query.get('max-uploads') ?? 1000))
+  if (!Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'max-uploads must be a non-negative integer')
   let markers: KeyInfo[] = []
   try {
     let startAfter: string | undefined
@@ -291,16 +292,30 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
     return order > 0 || (order === 0 && idMarker !== '' && idOf(m) > idMarker)
   })
   markers.sort((a, b) => Buffer.compare(keyOf(a), keyOf(b)) || (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0))
-  const page = markers.slice(0, max)
-  const truncated = markers.length > page.length
-  const last = page[page.length - 1]
+  // With a delimiter, the keys that have it past the prefix roll up into one common prefix each,
+  // which counts as one upload toward max-uploads (as ListObjects' do); a page that ended on
+  // one resumes past every key under it.
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const entries: ({ upload: KeyInfo; key: string } | { prefix: string; key: string })[] = []
+  let truncated = false
+  for (const m of markers) {
+    const key = m.metadata['s3:key'] ?? ''
+    const at = delimiter === '' ? -1 : key.indexOf(delimiter, prefix.length)
+    const common = at < 0 ? undefined : key.slice(0, at + delimiter.length)
+    if (common !== undefined && ((entries.at(-1) as { prefix?: string } | undefined)?.prefix === common || (keyMarker !== '' && Buffer.compare(Buffer.from(common), after) <= 0))) continue
+    if (entries.length >= max) { truncated = true; break }
+    entries.push(common !== undefined ? { prefix: common, key: common } : { upload: m, key })
+  }
+  const last = entries.at(-1)
   return xmlResponse('ListMultipartUploadsResult', {
-    Bucket: ctx.bucket, KeyMarker: enc(keyMarker), UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: enc(prefix), MaxUploads: max, IsTruncated: truncated,
-    ...(truncated ? { NextKeyMarker: enc(last.metadata['s3:key'] ?? ''), NextUploadIdMarker: idOf(last) } : {}),
+    Bucket: ctx.bucket, KeyMarker: enc(keyMarker), UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: enc(prefix), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}),
+    MaxUploads: max, IsTruncated: truncated,
+    ...(truncated && last !== undefined ? { NextKeyMarker: enc(last.key), NextUploadIdMarker: 'upload' in last ? idOf(last.upload) : '' } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
-    Upload: page.map((m) => ({
+    Upload: entries.flatMap((e) => 'upload' in e ? [e.upload] : []).map((m) => ({
       Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
     })),
+    CommonPrefixes: entries.flatMap((e) => 'prefix' in e ? [{ Prefix: enc(e.prefix) }] : []),
   })
 }

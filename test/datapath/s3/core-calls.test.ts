@@ -1,0 +1,164 @@
+/**
+ * Goal: the core S3 calls answer as AWS does where they used to differ: CreateBucket again by
+ * its owner in us-east-1, ListBuckets paging, ListObjectsV2 with an empty continuation token,
+ * encoding-type=url on every key field of every listing, bucket tagging, object tags in the
+ * order sent, PutObject with Transfer-Encoding: chunked, Expect: 100-continue only after
+ * authentication. Method: a real gateway over a mini cluster through the AWS SDK v3, and
+ * SigV4-signed raw HTTP (fetch, node:http) where the SDK cannot express the request.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { SignatureV4 } from '@smithy/signature-v4'
+import { Hash } from '@smithy/hash-node'
+import {
+  CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, ListBucketsCommand, ListMultipartUploadsCommand, ListObjectsCommand,
+  ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3'
+import { S3Gateway } from '../../../datapath/s3/index.ts'
+import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+
+let env: S3TestCluster
+let s3: S3Client
+let bob: S3Client
+const B = 'core-bucket'
+
+test.before(async () => {
+  env = await startS3Cluster()
+  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
+  bob = s3Client(env, env.bob, { maxAttempts: 1 })
+  await s3.send(new CreateBucketCommand({ Bucket: B }))
+})
+
+test.after(async () => {
+  s3.destroy()
+  bob.destroy()
+  await env.dispose()
+})
+
+interface Secret { awsAccessKey: string; awsSecret: string }
+
+/** The SigV4 headers of a request (UNSIGNED-PAYLOAD unless `payloadHash`), as the SDK would sign it. */
+async function signedHeaders(method: string, target: string, extra: Record<string, string> = {}, secret: Secret = env.alice): Promise<Record<string, string>> {
+  const url = new URL(target, env.endpoint)
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const query: Record<string, string> = {}
+  for (const [k, v] of url.searchParams) query[k] = v
+  const headers = { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...extra }
+  const signed = await signer.sign({ method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers })
+  return signed.headers as Record<string, string>
+}
+
+/** A signed request through fetch; the answer's status and body text. */
+async function signedFetch(method: string, target: string, extra: Record<string, string> = {}, secret?: Secret): Promise<{ status: number; body: string }> {
+  const headers = await signedHeaders(method, target, extra, secret)
+  delete headers.host
+  const res = await fetch(new URL(target, env.endpoint), { method, headers })
+  return { status: res.status, body: await res.text() }
+}
+
+const tag = (xml: string, name: string) => [...xml.matchAll(new RegExp(`<${name}>([^<]*)</${name}>`, 'g'))].map((m) => m[1])
+
+test('CreateBucket again by its owner answers 200 in us-east-1, BucketAlreadyOwnedByYou elsewhere; by another user BucketAlreadyExists', async () => {
+  const again = await s3.send(new CreateBucketCommand({ Bucket: B }))
+  assert.is(again.$metadata.httpStatusCode, 200)
+  const other = await errorOf(bob.send(new CreateBucketCommand({ Bucket: B })))
+  assert.equal([other.name, other.status], ['BucketAlreadyExists', 409])
+  const eu = new S3Gateway({ config: env.cluster.config, omAddress: env.cluster.omAddress, scmAddress: env.cluster.scmAddress, port: 0, region: 'eu-west-1' })
+  await eu.start()
+  const client = new S3Client({ endpoint: eu.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  try {
+    const owned = await errorOf(client.send(new CreateBucketCommand({ Bucket: B, CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } })))
+    assert.equal([owned.name, owned.status], ['BucketAlreadyOwnedByYou', 409])
+  } finally {
+    client.destroy()
+    await eu.stop()
+  }
+})
+
+test('ListBuckets pages by max-buckets and continuation-token, filters by prefix, and lists only the requester\'s', async () => {
+  const names = ['lb-a', 'lb-b', 'lb-c', 'lb-d', 'lb-e']
+  for (const n of names) await s3.send(new CreateBucketCommand({ Bucket: n }))
+  await bob.send(new CreateBucketCommand({ Bucket: 'lb-bob' }))
+  const seen: string[] = []
+  let token: string | undefined
+  let pages = 0
+  do {
+    const page = await s3.send(new ListBucketsCommand({ MaxBuckets: 2, Prefix: 'lb-', ContinuationToken: token }))
+    assert.is(page.Prefix, 'lb-')
+    assert.ok((page.Buckets ?? []).length <= 2)
+    seen.push(...(page.Buckets ?? []).map((b) => b.Name!))
+    token = page.ContinuationToken
+    pages++
+  } while (token !== undefined)
+  assert.equal(seen, names)
+  assert.is(pages, 3)
+  const all = await s3.send(new ListBucketsCommand({}))
+  assert.equal(all.Buckets?.map((b) => b.Name), [B, ...names])
+  assert.is(all.ContinuationToken, undefined)
+  assert.is(all.Prefix, undefined)
+  assert.equal((await s3.send(new ListBucketsCommand({ Prefix: 'lb-c' }))).Buckets?.map((b) => b.Name), ['lb-c'])
+  assert.equal((await bob.send(new ListBucketsCommand({ Prefix: 'lb' }))).Buckets?.map((b) => b.Name), ['lb-bob'])
+  for (const bad of ['0', '10001', 'x']) {
+    const r = await signedFetch('GET', `/?max-buckets=${bad}`)
+    assert.is(r.status, 400, bad)
+    assert.equal(tag(r.body, 'Code'), ['InvalidArgument'])
+  }
+  const badToken = await signedFetch('GET', '/?continuation-token=%21%21')
+  assert.equal([badToken.status, tag(badToken.body, 'Code')[0]], [400, 'InvalidArgument'])
+})
+
+test('ListObjectsV2 with an empty continuation-token lists from the start and echoes it', async () => {
+  for (const k of ['e/1', 'e/2']) await s3.send(new PutObjectCommand({ Bucket: B, Key: k, Body: k }))
+  const r = await signedFetch('GET', `/${B}?list-type=2&prefix=e%2F&continuation-token=`)
+  assert.is(r.status, 200, r.body)
+  assert.equal(tag(r.body, 'Key'), ['e/1', 'e/2'])
+  assert.match(r.body, /<ContinuationToken(><\/ContinuationToken>|\/>)/)
+  assert.equal(tag(r.body, 'IsTruncated'), ['false'])
+})
+
+test('encoding-type=url encodes every key field of ListObjects, ListObjectsV2, ListObjectVersions and ListMultipartUploads', async () => {
+  const P = 'enc+ d\u0001/'
+  const keys = [`${P}a b`, `${P}sub\u0002/x`, `${P}z+`]
+  for (const k of keys) await s3.send(new PutObjectCommand({ Bucket: B, Key: k, Body: 'x' }))
+  // The JS SDK hands the fields over as answered (botocore decodes them): decoded, they must be the keys as put.
+  const dec = (s: string | undefined) => s === undefined ? s : decodeURIComponent(s)
+  const v2 = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: P, Delimiter: '/', EncodingType: 'url', StartAfter: `${P}a`, MaxKeys: 1 }))
+  assert.equal(v2.Contents?.map((c) => dec(c.Key)), [`${P}a b`])
+  assert.equal([dec(v2.Prefix), dec(v2.StartAfter), dec(v2.Delimiter), v2.EncodingType], [P, `${P}a`, '/', 'url'])
+  const v2rest = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: P, Delimiter: '/', EncodingType: 'url', ContinuationToken: v2.NextContinuationToken }))
+  assert.equal(v2rest.CommonPrefixes?.map((c) => dec(c.Prefix)), [`${P}sub\u0002/`])
+  assert.equal(v2rest.Contents?.map((c) => dec(c.Key)), [`${P}z+`])
+  const v1 = await s3.send(new ListObjectsCommand({ Bucket: B, Prefix: P, Delimiter: '/', EncodingType: 'url', Marker: `${P}a`, MaxKeys: 1 }))
+  assert.equal([v1.Contents?.map((c) => dec(c.Key)), dec(v1.Prefix), dec(v1.Marker), dec(v1.NextMarker), v1.EncodingType], [[`${P}a b`], P, `${P}a`, `${P}a b`, 'url'])
+  const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: B, Prefix: P, Delimiter: '/', EncodingType: 'url', KeyMarker: `${P}a`, MaxKeys: 1 }))
+  assert.equal([versions.Versions?.map((v) => dec(v.Key)), dec(versions.Prefix), dec(versions.KeyMarker), dec(versions.NextKeyMarker), versions.EncodingType], [[`${P}a b`], P, `${P}a`, `${P}a b`, 'url'])
+  // The raw answer carries no control character and no space: each is %-encoded.
+  const raw = await signedFetch('GET', `/${B}?list-type=2&encoding-type=url&prefix=${encodeURIComponent(P)}&delimiter=%2F`)
+  assert.not.match(raw.body, /[\u0001\u0002]|&#x/)
+  assert.ok(tag(raw.body, 'Key').every((k) => !k.includes(' ') && !k.includes('+')), raw.body)
+  assert.ok(tag(raw.body, 'Prefix').every((k) => !k.includes(' ')))
+  assert.equal(tag(raw.body, 'Delimiter'), ['/'])
+  for (const k of keys) await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: k }))
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: B, Prefix: P, Delimiter: '/', EncodingType: 'url' }))
+  assert.equal(uploads.Uploads?.map((u) => dec(u.Key)), [`${P}a b`, `${P}z+`])
+  assert.equal(uploads.CommonPrefixes?.map((c) => dec(c.Prefix)), [`${P}sub\u0002/`])
+  assert.equal([dec(uploads.Prefix), dec(uploads.Delimiter), uploads.EncodingType], [P, '/', 'url'])
+  const rawUploads = await signedFetch('GET', `/${B}?uploads&encoding-type=url&prefix=${encodeURIComponent(P)}&delimiter=%2F`)
+  assert.not.match(rawUploads.body, /[\u0001\u0002]|&#x/)
+  assert.ok(tag(rawUploads.body, 'Key').every((k) => !k.includes(' ')), rawUploads.body)
+  // Paging by one: a common prefix counts as one entry and the next page resumes past it.
+  const seen: string[] = []
+  let keyMarker: string | undefined
+  let uploadIdMarker: string | undefined
+  for (let pages = 0; pages < 10; pages++) {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: B, Prefix: P, Delimiter: '/', MaxUploads: 1, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }))
+    seen.push(...(page.Uploads ?? []).map((u) => u.Key!), ...(page.CommonPrefixes ?? []).map((c) => c.Prefix!))
+    if (page.IsTruncated !== true) break
+    keyMarker = page.NextKeyMarker
+    uploadIdMarker = page.NextUploadIdMarker
+  }
+  assert.equal(seen, [`${P}a b`, `${P}sub\u0002/`, `${P}z+`])
+})
+
+test.run()

@@ -106,14 +106,33 @@ export function metadataFromHeaders(headers: Headers): Record<string, string> {
   return out
 }
 
-/** Validates a tag set (S3: at most 10 tags, keys up to 128, values up to 256 characters). */
-export function checkTagging(tags: URLSearchParams): string {
-  const keys = [...tags.keys()]
-  if (keys.length > 10) throw new S3Error('InvalidArgument', 'Object tags cannot be greater than 10')
-  if (new Set(keys).size !== keys.length) throw new S3Error('InvalidArgument', 'Cannot provide multiple Tags with the same key')
+/** S3's limits on tags: per object, per bucket, and the characters of a key and of a value. */
+export const OBJECT_TAGS_COUNT_MAX = 10
+export const BUCKET_TAGS_COUNT_MAX = 50
+const TAG_KEY_CHARS_MAX = 128
+const TAG_VALUE_CHARS_MAX = 256
+
+/**
+ * Validates tags in the order sent (S3's InvalidTag): at most `countMax`, each key 1..128 and
+ * each value 0..256 Unicode characters, no key twice, none under the `aws:` prefix S3 keeps
+ * for its own tags.
+ */
+export function checkTags(tags: readonly (readonly [string, string])[], countMax: number, what: 'Object' | 'Bucket'): void {
+  if (tags.length > countMax) throw new S3Error('InvalidTag', `${what} tags cannot be greater than ${countMax}`)
+  const seen = new Set<string>()
   for (const [k, v] of tags) {
-    if (k.length === 0 || k.length > 128 || v.length > 256) throw new S3Error('InvalidArgument', 'The TagKey or TagValue you have provided is invalid')
+    if (seen.has(k)) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key')
+    seen.add(k)
+    const keyChars = [...k].length
+    if (keyChars === 0 || keyChars > TAG_KEY_CHARS_MAX) throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid')
+    if ([...v].length > TAG_VALUE_CHARS_MAX) throw new S3Error('InvalidTag', 'The TagValue you have provided is invalid')
+    if (k.toLowerCase().startsWith('aws:')) throw new S3Error('InvalidTag', 'Your TagKey cannot be prefixed with aws:')
   }
+}
+
+/** Validates an object's tag set (checkTags) and gives its stored form: the query string, in the order sent. */
+export function checkTagging(tags: URLSearchParams): string {
+  checkTags([...tags], OBJECT_TAGS_COUNT_MAX, 'Object')
   return tags.toString()
 }
 

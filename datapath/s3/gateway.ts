@@ -28,7 +28,7 @@ import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
 import type { SignedRequest } from './sigv4.ts'
-import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
+import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTagging, putBucketTagging, putObjectTagging } from './tagging.ts'
 import { toXml } from './xml.ts'
 
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
@@ -251,15 +251,15 @@ export class S3Gateway {
           if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation }
           if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads }
           if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions }
-          if (q.has('tagging') || q.has('object-lock')) return answerNotImplemented('Bucket tagging')
+          if (q.has('tagging')) return { name: 'GetBucketTagging', run: getBucketTagging }
           if (q.get('list-type') === '2') return { name: 'ListObjectsV2', run: listObjectsV2 }
           return { name: 'ListObjects', run: listObjectsV1 }
         case 'HEAD': return { name: 'HeadBucket', run: headBucket }
         case 'PUT':
-          if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
+          if (q.has('tagging')) return { name: 'PutBucketTagging', run: putBucketTagging }
           return { name: 'CreateBucket', run: createBucket }
         case 'DELETE':
-          if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
+          if (q.has('tagging')) return { name: 'DeleteBucketTagging', run: deleteBucketTagging }
           return { name: 'DeleteBucket', run: deleteBucket }
         case 'POST':
           if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
@@ -284,8 +284,8 @@ export class S3Gateway {
         if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart, opens: uploadPartIntent }
         if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging }
         if (copy) return { name: 'CopyObject', run: copyObject }
-        // A create-only PUT (If-None-Match: *) looks for the key before taking the body.
-        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*', opens: putObjectIntent }
+        // A conditional PUT (If-None-Match, If-Match) looks at the key before taking the body.
+        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.has('if-none-match') || ctx.req.headers.has('if-match'), opens: putObjectIntent }
       case 'DELETE':
         if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload }
         if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging }

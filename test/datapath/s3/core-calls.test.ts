@@ -13,7 +13,8 @@ import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import {
   CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, ListBucketsCommand, ListMultipartUploadsCommand, ListObjectsCommand,
-  ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client,
+  ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client, GetBucketTaggingCommand, PutBucketTaggingCommand, DeleteBucketTaggingCommand,
+  GetObjectTaggingCommand, PutObjectTaggingCommand, HeadObjectCommand, type Tag,
 } from '@aws-sdk/client-s3'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
@@ -159,6 +160,58 @@ test('encoding-type=url encodes every key field of ListObjects, ListObjectsV2, L
     uploadIdMarker = page.NextUploadIdMarker
   }
   assert.equal(seen, [`${P}a b`, `${P}sub\u0002/`, `${P}z+`])
+})
+
+const tags = (n: number, key = (i: number) => `k${i}`): Tag[] => Array.from({ length: n }, (_, i) => ({ Key: key(i), Value: `v${i}` }))
+
+test('Put/Get/DeleteBucketTagging keep the tags in the order sent; NoSuchTagSet without any; limits answer InvalidTag and change nothing', async () => {
+  const none = await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: B })))
+  assert.equal([none.name, none.status], ['NoSuchTagSet', 404])
+  const sent = [{ Key: 'zeta', Value: '1' }, { Key: 'alpha', Value: '' }, { Key: 'Mid dle', Value: 'x+y=z' }]
+  const put = await s3.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet: sent } }))
+  assert.is(put.$metadata.httpStatusCode, 204)
+  assert.equal((await s3.send(new GetBucketTaggingCommand({ Bucket: B }))).TagSet, sent)
+  const fifty = tags(50)
+  await s3.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet: fifty } }))
+  assert.equal((await s3.send(new GetBucketTaggingCommand({ Bucket: B }))).TagSet, fifty)
+  for (const [what, set] of [
+    ['51 tags', tags(51)], ['a duplicate key', [{ Key: 'a', Value: '1' }, { Key: 'a', Value: '2' }]], ['a 129-character key', [{ Key: 'k'.repeat(129), Value: '' }]],
+    ['a 257-character value', [{ Key: 'k', Value: 'v'.repeat(257) }]], ['an aws: key', [{ Key: 'aws:cloudformation', Value: 'x' }]], ['an empty key', [{ Key: '', Value: 'x' }]],
+  ] as [string, Tag[]][]) {
+    const e = await errorOf(s3.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet: set } })))
+    assert.equal([e.name, e.status], ['InvalidTag', 400], what)
+  }
+  // 128 and 256 characters are within the limits, counted in characters, not UTF-16 units or bytes.
+  const wide = [{ Key: '\u{1F600}'.repeat(128), Value: 'é'.repeat(256) }]
+  await s3.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet: wide } }))
+  assert.equal((await s3.send(new GetBucketTaggingCommand({ Bucket: B }))).TagSet, wide)
+  const other = await errorOf(bob.send(new GetBucketTaggingCommand({ Bucket: B })))
+  assert.is(other.status, 403)
+  assert.is((await s3.send(new DeleteBucketTaggingCommand({ Bucket: B }))).$metadata.httpStatusCode, 204)
+  assert.is((await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: B })))).name, 'NoSuchTagSet')
+  const missing = await errorOf(s3.send(new PutBucketTaggingCommand({ Bucket: 'no-such-bucket-t', Tagging: { TagSet: sent } })))
+  assert.equal([missing.name, missing.status], ['NoSuchBucket', 404])
+})
+
+test('object tags keep the order sent, by PutObjectTagging and by x-amz-tagging; more than 10 or bad ones answer InvalidTag', async () => {
+  const sent = [{ Key: 'z', Value: '1' }, { Key: 'a', Value: '2' }, { Key: 'm m', Value: 'a&b=c' }]
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'tagged', Body: 'x', Tagging: 'z=1&a=2&m%20m=a%26b%3Dc' }))
+  assert.equal((await s3.send(new GetObjectTaggingCommand({ Bucket: B, Key: 'tagged' }))).TagSet, sent)
+  const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'tagged' }))
+  await got.Body!.transformToString()
+  assert.is(got.TagCount, 3)
+  const reversed = [...sent].reverse()
+  await s3.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'tagged', Tagging: { TagSet: reversed } }))
+  assert.equal((await s3.send(new GetObjectTaggingCommand({ Bucket: B, Key: 'tagged' }))).TagSet, reversed)
+  await s3.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'tagged', Tagging: { TagSet: tags(10) } }))
+  const eleven = await errorOf(s3.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'tagged', Tagging: { TagSet: tags(11) } })))
+  assert.equal([eleven.name, eleven.status], ['InvalidTag', 400])
+  const dup = await errorOf(s3.send(new PutObjectTaggingCommand({ Bucket: B, Key: 'tagged', Tagging: { TagSet: [{ Key: 'a', Value: '' }, { Key: 'a', Value: '' }] } })))
+  assert.is(dup.name, 'InvalidTag')
+  assert.equal((await s3.send(new GetObjectTaggingCommand({ Bucket: B, Key: 'tagged' }))).TagSet, tags(10))
+  const header = await errorOf(s3.send(new PutObjectCommand({ Bucket: B, Key: 'tagged-11', Body: 'x', Tagging: tags(11).map((t) => `${t.Key}=${t.Value}`).join('&') })))
+  assert.equal([header.name, header.status], ['InvalidTag', 400])
+  assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'tagged-11' })))).status, 404)
 })
 
 test.run()

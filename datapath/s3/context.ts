@@ -164,15 +164,17 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 export type UnverifiedRequest = Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>
 
 /**
- * The body length a request declares, as readPayload will read it, or undefined where
- * readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
+ * The body length a request declares, as readPayload will read it, or undefined where it
+ * declares none or readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
  * reads x-amz-decoded-content-length; one that is not gets the early key at the wrong size,
  * which storePayload then does not take.
  */
 export function declaredSizeBytes(req: Request): number | undefined {
   const streaming = req.headers.get('x-amz-content-sha256')?.startsWith('STREAMING-') === true
   const header = req.headers.get(streaming ? 'x-amz-decoded-content-length' : 'content-length')
-  if (header === null) return req.body === null ? 0 : undefined
+  // Not req.body: on Node, reading that property starts a web stream that takes the body
+  // from the raw one handlers read (core/http/body.ts). A body with no length opens nothing early.
+  if (header === null) return undefined
   const n = Number(header)
   return Number.isSafeInteger(n) && n >= 0 && n <= OBJECT_SIZE_BYTES_MAX ? n : undefined
 }
@@ -200,7 +202,7 @@ export function requestPayload(ctx: S3Context): Payload {
 export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
   // Past the inline limit, the digests are computed over the writer's slabs in the worker
   // pool, in the task that checksums each chunk: the payload is copied once, into the slab.
-  const digest = payload.sizeBytes > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
+  const digest = (payload.sizeBytes ?? Infinity) > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
   payload.storedDigest = digest
   const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, ifMatchEtag: where.ifMatchEtag, digest }
   const session = takeOpened(ctx, where, payload.sizeBytes, metadata)
@@ -233,7 +235,7 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
  * not abort it). An open the OM could not make is asked again by the caller, whose own
  * openKey then fails or succeeds as it would have without the early one.
  */
-function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, sizeBytes: number, metadata: Record<string, string>): OpenKeyResult | undefined {
+function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, sizeBytes: number | undefined, metadata: Record<string, string>): OpenKeyResult | undefined {
   const opened = ctx.found.opened
   if (opened === undefined || !opened.result.ok || where.ifMatchEtag !== undefined) return undefined
   const i = opened.intent

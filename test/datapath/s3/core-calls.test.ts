@@ -9,6 +9,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { connect, type Socket } from 'node:net'
+import { createHash } from 'node:crypto'
+import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import {
@@ -212,6 +215,102 @@ test('object tags keep the order sent, by PutObjectTagging and by x-amz-tagging;
   const header = await errorOf(s3.send(new PutObjectCommand({ Bucket: B, Key: 'tagged-11', Body: 'x', Tagging: tags(11).map((t) => `${t.Key}=${t.Value}`).join('&') })))
   assert.equal([header.name, header.status], ['InvalidTag', 400])
   assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'tagged-11' })))).status, 404)
+})
+
+/** A signed PUT over node:http whose body goes out chunked (no Content-Length); its status, headers and body. */
+async function chunkedPut(target: string, pieces: Uint8Array[], extra: Record<string, string> = {}): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
+  const headers = await signedHeaders('PUT', target, { 'transfer-encoding': 'chunked', ...extra })
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(target, env.endpoint), { method: 'PUT', headers }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    for (const p of pieces) req.write(p)
+    req.end()
+  })
+}
+
+const md5Hex = (pieces: Uint8Array[]) => createHash('md5').update(Buffer.concat(pieces)).digest('hex')
+
+test('PutObject with Transfer-Encoding: chunked and no Content-Length stores what arrives, small and across blocks', async () => {
+  const small = [Buffer.from('hello '), Buffer.from('chunked '), Buffer.from('world')]
+  const r = await chunkedPut(`/${B}/chunked-small`, small)
+  assert.is(r.status, 200, r.body)
+  assert.is(r.headers.etag, `"${md5Hex(small)}"`)
+  assert.is(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'chunked-small' }))).Body!.transformToString(), 'hello chunked world')
+  // 20 MiB in 1 MiB pieces: past the inline digest, over two 16 MiB blocks.
+  const big = Array.from({ length: 20 }, (_, i) => randomBytes(1024 * 1024, i + 1))
+  const rb = await chunkedPut(`/${B}/chunked-big`, big)
+  assert.is(rb.status, 200, rb.body)
+  assert.is(rb.headers.etag, `"${md5Hex(big)}"`)
+  const got = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'chunked-big' }))
+  assert.is(got.ContentLength, 20 * 1024 * 1024)
+  assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat(big)))
+  // An empty chunked body is an empty object.
+  const empty = await chunkedPut(`/${B}/chunked-empty`, [])
+  assert.is(empty.status, 200, empty.body)
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'chunked-empty' }))).ContentLength, 0)
+  // Content-MD5 is still checked against what arrived.
+  const bad = await chunkedPut(`/${B}/chunked-bad`, small, { 'content-md5': createHash('md5').update('other').digest('base64') })
+  assert.equal([bad.status, tag(bad.body, 'Code')[0]], [400, 'BadDigest'])
+  assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'chunked-bad' })))).status, 404)
+})
+
+test('aws-chunked PutObject sent with Transfer-Encoding: chunked and x-amz-decoded-content-length, no Content-Length', async () => {
+  const data = Buffer.from('streamed without a length')
+  const framed = Buffer.from(`${data.length.toString(16)}\r\n${data.toString()}\r\n0\r\n\r\n`)
+  const headers = await signedHeaders('PUT', `/${B}/aws-chunked`, { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'x-amz-decoded-content-length': String(data.length), 'content-encoding': 'aws-chunked', 'transfer-encoding': 'chunked' })
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = httpRequest(new URL(`/${B}/aws-chunked`, env.endpoint), { method: 'PUT', headers }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)) })
+    req.on('error', reject)
+    req.end(framed)
+  })
+  assert.is(status, 200)
+  assert.is(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'aws-chunked' }))).Body!.transformToString(), data.toString())
+})
+
+/** Sends a PUT head with Expect: 100-continue on a raw socket; what comes back before any body is sent (within `waitMs`). */
+async function expectContinue(target: string, secret: Secret, waitMs: number, chunked = false): Promise<{ socket: Socket; first: string }> {
+  const headers = await signedHeaders('PUT', target, { ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': '5' }), expect: '100-continue' }, secret)
+  const url = new URL(target, env.endpoint)
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = connect(Number(url.port), url.hostname, () => resolve(s))
+    s.once('error', reject)
+  })
+  let data = ''
+  socket.on('data', (d: Buffer) => { data += d.toString() })
+  socket.write(`PUT ${target} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`)
+  const until = Date.now() + waitMs
+  while (Date.now() < until && !/\r\n\r\n/.test(data)) await new Promise((r) => setTimeout(r, 10))
+  return { socket, first: data }
+}
+
+test('Expect: 100-continue is answered 100 only once the request is authenticated: a bad signature or a missing bucket gets its error first', async () => {
+  const forged = await expectContinue(`/${B}/expect-forged`, { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' }, 2000)
+  assert.match(forged.first, /^HTTP\/1\.1 403 /)
+  assert.match(forged.first, /SignatureDoesNotMatch/)
+  forged.socket.destroy()
+  const forgedChunked = await expectContinue(`/${B}/expect-forged`, { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' }, 2000, true)
+  assert.match(forgedChunked.first, /^HTTP\/1\.1 403 /)
+  forgedChunked.socket.destroy()
+  const missing = await expectContinue('/no-such-bucket-expect/k', env.alice, 2000)
+  assert.match(missing.first, /^HTTP\/1\.1 404 /)
+  missing.socket.destroy()
+  const denied = await expectContinue(`/${B}/expect-bob`, env.bob, 2000)
+  assert.match(denied.first, /^HTTP\/1\.1 403 /)
+  denied.socket.destroy()
+  const ok = await expectContinue(`/${B}/expect-ok`, env.alice, 2000)
+  assert.match(ok.first, /^HTTP\/1\.1 100 Continue\r\n\r\n$/)
+  let rest = ''
+  ok.socket.on('data', (d: Buffer) => { rest += d.toString() })
+  ok.socket.write('hello')
+  const until = Date.now() + 5000
+  while (Date.now() < until && !/\r\n\r\n/.test(rest.slice(rest.indexOf('HTTP/1.1 2')))) await new Promise((r) => setTimeout(r, 10))
+  assert.match(ok.first + rest, /HTTP\/1\.1 200 /)
+  ok.socket.destroy()
+  assert.is(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'expect-ok' }))).Body!.transformToString(), 'hello')
 })
 
 test.run()

@@ -30,6 +30,8 @@ export const LIST_VOLUMES_COUNT_MAX = 1000
 export const KEY_METADATA_BYTES_MAX = 8 * KiB
 /** One field of a bucket's S3 configuration (BucketS3Config), as JSON: above S3's 20 KB policy limit. */
 export const BUCKET_S3_FIELD_BYTES_MAX = 64 * KiB
+/** Parsed bucket policies a process keeps (core/s3-access/policy.ts evaluateStoredPolicy): at most 20 KiB each. */
+export const S3_POLICY_CACHE_ENTRIES_MAX = 256
 /** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */
 export const KEY_PARTS_COUNT_MAX = 10_000
 
@@ -237,6 +239,15 @@ export const SCANNER_ON_DEMAND_WAIT_MS_MAX = 2 * 3600_000
 export const DIGEST_INLINE_BYTES_MAX = 16 * KiB
 
 /**
+ * A multipart object keeps its parts' checksums (GetObjectAttributes' parts, a part's
+ * checksum on GET/HEAD partNumber) in its metadata up to this many bytes: 384 CRC32 parts,
+ * 192 CRC64NVME, 48 SHA-256. Past it, only the object's checksum is kept. A quarter of
+ * KEY_METADATA_BYTES_MAX, which also holds S3's 2 KiB of user metadata, tags (up to about
+ * 4 KiB, and added later) and the ACL; the upload also leaves room for what it already holds.
+ */
+export const S3_PART_CHECKSUMS_BYTES_MAX = 2 * KiB
+
+/**
  * A chunk read from a datanode of at most this many data bytes is verified against its
  * checksums on the calling thread; a larger one in the worker pool (its buffer moved there and
  * back). Measured with bench/verify-inline.ts (three runs, 2 shared vCPUs, 16 KiB windows,
@@ -300,6 +311,7 @@ export const FREON_PATTERN_BYTES = 4 * MiB
 /** The largest key `o3 freon -s` writes: S3's largest object, 5 TiB. */
 export const FREON_SIZE_BYTES_MAX = 5 * 1024 * GiB
 
+assert(S3_PART_CHECKSUMS_BYTES_MAX <= KEY_METADATA_BYTES_MAX / 4, 'part checksums must leave room for the rest of a key\'s metadata')
 assert(CHUNK_SIZE_BYTES_DEFAULT <= CHUNK_SIZE_BYTES_MAX, 'default chunk exceeds max chunk')
 assert(CHUNK_SIZE_BYTES_DEFAULT % BYTES_PER_CHECKSUM_DEFAULT === 0, 'chunk must hold whole checksums')
 assert(DATANODE_WRITE_RUN_BYTES_MIN <= CHUNK_SIZE_BYTES_MAX, 'write run exceeds max chunk')

@@ -10,6 +10,7 @@ import { O3Error, fromWire } from '../../core/errors.ts'
 import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { DIGEST_INLINE_BYTES_MAX, S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { RESERVED_METADATA_PREFIX } from '../../core/s3-access/model.ts'
+import { checksumHeaders, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
 import type { RequestAuth } from './auth.ts'
@@ -145,8 +146,8 @@ export function objectHeaders(info: KeyInfo, withChecksums: boolean): Record<str
   if (info.metadata.etag !== undefined) out.etag = `"${info.metadata.etag}"`
   for (const [k, v] of Object.entries(info.metadata)) {
     if ((STORED_HEADERS as readonly string[]).includes(k) || k.startsWith('x-amz-meta-')) out[k] = v
-    else if (withChecksums && k.startsWith('x-amz-checksum-')) out[k] = v
   }
+  if (withChecksums) Object.assign(out, checksumHeaders(info.metadata))
   const tagging = info.metadata['x-amz-tagging']
   if (tagging !== undefined && tagging !== '') out['x-amz-tagging-count'] = String([...new URLSearchParams(tagging).keys()].length)
   return out
@@ -188,9 +189,9 @@ export function metadataIfValid(headers: Headers): Record<string, string> | unde
   }
 }
 
-/** The request's body, verified as its headers declare. */
-export function requestPayload(ctx: S3Context): Payload {
-  return readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
+/** The request's body, verified as its headers declare (and with a multipart upload's checksum algorithm, for a part). */
+export function requestPayload(ctx: S3Context, checksumAlgorithm?: ChecksumAlgorithm): Payload {
+  return readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs, checksumAlgorithm })
 }
 
 /**

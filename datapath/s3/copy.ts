@@ -1,13 +1,16 @@
 /** @module
  * CopyObject (metadata directive COPY or REPLACE, x-amz-copy-source-if-* conditions) and
  * UploadPartCopy (with x-amz-copy-source-range). Bytes stream from the source key through the
- * gateway into the new key; a copy onto itself with REPLACE rewrites only the metadata.
+ * gateway into the new key, hashed as they pass for the ETag and the copy's checksum (the
+ * algorithm asked for, else the source's; an upload's own for a part); a copy onto itself
+ * with REPLACE rewrites only the metadata.
  */
 import type { KeyInfo } from '../client/index.ts'
 import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
   describingMetadata, etagOf, evaluateConditions, headObject, metadataFromHeaders, ownedBucket, preconditionFailed, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
+import { checksumHeader, checksumXml, parseAlgorithm, PART_CHECKSUMS_METADATA, storedChecksum, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { partTarget } from './multipart.ts'
 import type { Payload, PayloadResult } from './payload.ts'
@@ -43,15 +46,18 @@ async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: stri
  * are views of the client's pooled read buffers: each is valid until the consumer asks for
  * the next (storePayload's writer copies it into a slab first), then goes back.
  */
-function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; length: number }): Payload {
+function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; length: number }, algorithm?: ChecksumAlgorithm): Payload {
   let resolve!: (r: PayloadResult) => void, reject!: (e: unknown) => void
   const result = new Promise<PayloadResult>((res, rej) => { resolve = res; reject = rej })
   result.catch(() => {})
-  const done = (d: Partial<Record<DigestName, Buffer>>): PayloadResult => ({ sizeBytes: range.length, md5Hex: d.md5!.toString('hex'), checksums: {} })
-  const payload: Payload = { sizeBytes: range.length, source: source(), result, digestNames: ['md5'] }
+  const names: DigestName[] = algorithm === undefined ? ['md5'] : ['md5', algorithm]
+  const done = (d: Partial<Record<DigestName, Buffer>>): PayloadResult => ({
+    sizeBytes: range.length, md5Hex: d.md5!.toString('hex'), checksums: algorithm === undefined ? {} : { [checksumHeader(algorithm)]: d[algorithm]!.toString('base64') },
+  })
+  const payload: Payload = { sizeBytes: range.length, source: source(), result, digestNames: names }
   async function* source(): AsyncGenerator<Uint8Array> {
     const stored = payload.storedDigest
-    const digest = stored === undefined ? bodyDigest(['md5'], range.length) : undefined
+    const digest = stored === undefined ? bodyDigest(names, range.length) : undefined
     // A StreamDigest borrows pieces until it has hashed them: with one, pieces are not pooled.
     const pooled = digest === undefined || digest instanceof InlineDigest
     if (range.length > 0) {
@@ -90,12 +96,15 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
   if (src.bucket === ctx.bucket && src.key === ctx.key) {
     if (directive === 'COPY') throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
     const kept: Record<string, string> = {}
-    for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-')) kept[k] = v
+    for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
     info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket, ctx.key, [{ volume: S3_VOLUME, bucket: ctx.bucket, key: ctx.key }], { ...metadata, ...kept })
   } else {
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }), metadata)
+    // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
+    // asked for, else of the source's.
+    const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm')) ?? storedChecksum(src.info.metadata)?.algorithm
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), metadata)
   }
-  return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info) })
+  return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info), ...checksumXml(info.metadata) })
 }
 
 export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
@@ -110,6 +119,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     if (last < first || last >= src.info.size) throw new S3Error('InvalidRange', 'The requested range is not satisfiable')
     range = { offset: first, length: last - first + 1 }
   }
-  const info = await storePayload(ctx, where, keyPayload(ctx, src.info, range), {})
-  return xmlResponse('CopyPartResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info) })
+  const info = await storePayload(ctx, where, keyPayload(ctx, src.info, range, where.checksumAlgorithm), {})
+  const { ChecksumType: _, ...checksum } = checksumXml(info.metadata)
+  return xmlResponse('CopyPartResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info), ...checksum })
 }

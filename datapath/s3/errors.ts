@@ -4,6 +4,7 @@
  * operating-error codes. Pure.
  */
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
+import { MalformedPolicyError } from '../../core/s3-access/policy.ts'
 
 export const S3ErrorCode = {
   AccessDenied: 403,
@@ -27,11 +28,14 @@ export const S3ErrorCode = {
   InvalidTag: 400,
   InvalidURI: 400,
   KeyTooLongError: 400,
+  MalformedPolicy: 400,
   MalformedXML: 400,
   MethodNotAllowed: 405,
   MissingContentLength: 411,
   NoSuchBucket: 404,
+  NoSuchBucketPolicy: 404,
   NoSuchKey: 404,
+  NoSuchPublicAccessBlockConfiguration: 404,
   NoSuchTagSet: 404,
   NoSuchUpload: 404,
   NotImplemented: 501,
@@ -109,6 +113,8 @@ export class S3Error extends Error {
  *  else InternalError; either way with S3's message, the original kept as the cause. */
 export function toS3Error(err: unknown): S3Error {
   if (err instanceof S3Error) return err
+  // A policy document S3 refuses: core/s3-access cannot throw the gateway's S3Error itself.
+  if (err instanceof MalformedPolicyError) return new S3Error('MalformedPolicy', err.message)
   const code = err instanceof O3Error ? FROM_O3[err.code] ?? 'InternalError' : 'InternalError'
   return new S3Error(code, S3_MESSAGE[code] ?? code, {}, { cause: err })
 }

@@ -27,8 +27,10 @@ import { S3Error, toS3Error } from './errors.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
+import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTagging, putBucketTagging, putObjectTagging } from './tagging.ts'
+import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
 
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
@@ -244,6 +246,12 @@ export class S3Gateway {
     }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning }
+    // An object's attributes can be read; no other call takes the subresource.
+    if (ctx.key !== undefined && m === 'GET' && unsupported === 'attributes') return { name: 'GetObjectAttributes', run: getObjectAttributes, readsObject: true }
+    if (ctx.key === undefined && (unsupported === 'policy' || unsupported === 'policyStatus' || unsupported === 'publicAccessBlock')) {
+      const policyRoute = bucketPolicyRoute(m, unsupported)
+      if (policyRoute !== undefined) return policyRoute
+    }
     if (unsupported !== undefined) return answerNotImplemented(`The ${unsupported} subresource`)
     if (ctx.key === undefined) {
       switch (m) {
@@ -322,6 +330,20 @@ export class S3Gateway {
     headers['content-type'] = 'application/xml'
     return new Response(errorXml(e.code, e.message, requestId, resource), { status: e.status, headers })
   }
+}
+
+/** The bucket policy and public access block calls (datapath/s3/policy.ts), by method and subresource. */
+function bucketPolicyRoute(method: string, subresource: 'policy' | 'policyStatus' | 'publicAccessBlock'): Route | undefined {
+  switch (`${method} ${subresource}`) {
+    case 'GET policy': return { name: 'GetBucketPolicy', run: getBucketPolicy }
+    case 'PUT policy': return { name: 'PutBucketPolicy', run: putBucketPolicy }
+    case 'DELETE policy': return { name: 'DeleteBucketPolicy', run: deleteBucketPolicy }
+    case 'GET policyStatus': return { name: 'GetBucketPolicyStatus', run: getBucketPolicyStatus }
+    case 'GET publicAccessBlock': return { name: 'GetPublicAccessBlock', run: getPublicAccessBlock }
+    case 'PUT publicAccessBlock': return { name: 'PutPublicAccessBlock', run: putPublicAccessBlock }
+    case 'DELETE publicAccessBlock': return { name: 'DeletePublicAccessBlock', run: deletePublicAccessBlock }
+  }
+  return undefined
 }
 
 /** A request id as S3 shows them: 16 upper-case hex digits. */

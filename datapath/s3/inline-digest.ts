@@ -4,6 +4,7 @@
  * at most DIGEST_INLINE_BYTES_MAX: below that, handing the bytes to the worker pool costs the
  * main thread more than hashing them (bench/digest-inline.ts measures both). Larger bodies go
  * to StreamDigest in the pool, as before. `bodyDigest` picks one by the declared length.
+ * CRC-64/NVME has no native hasher here, only a WASM one: it always runs in the pool.
  */
 import { createHash, type Hash } from 'node:crypto'
 import { crc32, crc32c } from '@node-rs/crc32'
@@ -30,6 +31,7 @@ export class InlineDigest implements BodyDigest {
   /** `bytesMax`: the most it will hash (a benchmark measures past the limit). */
   constructor(names: DigestName[], private readonly bytesMax = DIGEST_INLINE_BYTES_MAX) {
     for (const n of names) {
+      assert(n !== 'crc64nvme', 'CRC-64/NVME is hashed in the worker pool')
       if (n === 'crc32' || n === 'crc32c') this.crcs[n] = 0
       else this.hashes[n] = createHash(n)
     }
@@ -58,5 +60,5 @@ export class InlineDigest implements BodyDigest {
 
 /** The digest for a body of `sizeBytes` (its declared length): inline when small, else in the pool. */
 export function bodyDigest(names: DigestName[], sizeBytes: number): BodyDigest {
-  return sizeBytes <= DIGEST_INLINE_BYTES_MAX ? new InlineDigest(names) : new StreamDigest(names)
+  return sizeBytes <= DIGEST_INLINE_BYTES_MAX && !names.includes('crc64nvme') ? new InlineDigest(names) : new StreamDigest(names)
 }

@@ -6,6 +6,7 @@
  */
 import type { KeyInfo } from '../client/index.ts'
 import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
+import { listedChecksum } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { etagOf, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { awsEncode } from './sigv4.ts'
@@ -65,6 +66,7 @@ function content(ctx: S3Context, k: KeyInfo, enc: (s: string) => string, owner: 
   return {
     Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, StorageClass: 'STANDARD',
     ...(owner ? { Owner: { ID: ctx.user, DisplayName: ctx.user } } : {}),
+    ...listedChecksum(k.metadata),
   }
 }
 

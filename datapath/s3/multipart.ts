@@ -4,17 +4,23 @@
  * `p/<uploadId>/<partNumber>` holds each part as a committed key with its MD5 ETag.
  * CompleteMultipartUpload asks the OM (commitMultipartKey) to make the object from the parts'
  * blocks: part bytes are stored once and never copied; the object keeps its upload's id
- * (UPLOAD_ID_METADATA), so that a retried completion answers as the first did.
+ * (UPLOAD_ID_METADATA), so that a retried completion answers as the first did. An upload's
+ * checksum algorithm and type (x-amz-checksum-algorithm, x-amz-checksum-type) are kept in its
+ * record; every part is hashed with that algorithm, and the object's checksum is made from the
+ * parts' (checksums.ts).
  */
-import { crc32, crc32c } from '@node-rs/crc32'
 import { createHash, randomBytes } from 'node:crypto'
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
+import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
 import { UPLOAD_ID_METADATA } from '../../core/s3-access/model.ts'
 import { withVolume } from './buckets.ts'
 import {
   conditionFailure, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
   type UnverifiedRequest } from './context.ts'
+import {
+  CHECKSUM_ALGORITHMS, checksumField, checksumHeader, checksumXml, compositeChecksum, encodePartChecksums, fullObjectChecksum, parseAlgorithm, PART_CHECKSUMS_METADATA, uploadChecksumType,
+  type ChecksumAlgorithm, type ChecksumType } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { encoder } from './list.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -63,18 +69,28 @@ export function uploadPartIntent(r: UnverifiedRequest): S3OpenIntent | undefined
   return { volume: MULTIPART_VOLUME, bucket: r.bucket, key: partKey(uploadId, n), sizeBytes, metadata: {}, requireKey: { volume: MULTIPART_VOLUME, bucket: r.bucket, key: markerKey(uploadId) } }
 }
 
-/** Where UploadPart and UploadPartCopy write the part. */
-export async function partTarget(ctx: S3Context): Promise<{ volume: string; bucket: string; key: string }> {
+/** The checksum algorithm and type a multipart upload was created with (its record keeps them). */
+function uploadChecksum(marker: KeyInfo): { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined {
+  const algorithm = marker.metadata['s3:checksumAlgorithm'] as ChecksumAlgorithm | undefined
+  const type = marker.metadata['s3:checksumType'] as ChecksumType | undefined
+  return algorithm === undefined || type === undefined ? undefined : { algorithm, type }
+}
+
+/** Where UploadPart and UploadPartCopy write the part, and the checksum algorithm every part of the upload gets. */
+export async function partTarget(ctx: S3Context): Promise<{ volume: string; bucket: string; key: string; checksumAlgorithm?: ChecksumAlgorithm }> {
   await ownedBucket(ctx)
   const n = partNumber(ctx)
-  const { uploadId } = await upload(ctx)
-  return { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n) }
+  const { uploadId, marker } = await upload(ctx)
+  return { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n), checksumAlgorithm: uploadChecksum(marker)?.algorithm }
 }
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
+  const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm'))
+  const type = uploadChecksumType(algorithm, ctx.req.headers.get('x-amz-checksum-type'))
   const uploadId = randomBytes(16).toString('hex')
-  const metadata = { ...metadataFromHeaders(ctx.req.headers), 's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()) }
+  const metadata: Record<string, string> = { ...metadataFromHeaders(ctx.req.headers), 's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()) }
+  if (algorithm !== undefined && type !== undefined) Object.assign(metadata, { 's3:checksumAlgorithm': algorithm, 's3:checksumType': type })
   const putMarker = () => ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
   try {
     await putMarker()
@@ -86,13 +102,13 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     })
     await putMarker()
   }
-  const algorithm = ctx.req.headers.get('x-amz-checksum-algorithm')
-  return xmlResponse('InitiateMultipartUploadResult', { Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId }, 200, algorithm !== null ? { 'x-amz-checksum-algorithm': algorithm } : {})
+  const headers: Record<string, string> = algorithm !== undefined && type !== undefined ? { 'x-amz-checksum-algorithm': algorithm.toUpperCase(), 'x-amz-checksum-type': type } : {}
+  return xmlResponse('InitiateMultipartUploadResult', { Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId }, 200, headers)
 }
 
 export async function uploadPart(ctx: S3Context): Promise<Response> {
   const where = await partTarget(ctx)
-  const info = await storePayload(ctx, where, requestPayload(ctx), {})
+  const info = await storePayload(ctx, where, requestPayload(ctx, where.checksumAlgorithm), {})
   const headers: Record<string, string> = { etag: etagOf(info) }
   for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
   return new Response(null, { status: 200, headers })
@@ -157,10 +173,13 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // S3's multipart ETag: MD5 of the concatenated binary MD5s of the parts, then -N.
   const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.metadata.etag!, 'hex')))
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
-  const checksums = compositeChecksums(parts)
+  const checksums = objectChecksums(ctx, uploadChecksum(marker), listed, parts)
   const metadata: Record<string, string> = { etag, ...checksums }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
   metadata[UPLOAD_ID_METADATA] = uploadId
+  // The parts' checksums are kept only while the key's metadata stays within half its bound:
+  // the rest is for what may come later (tags, an ACL).
+  if (metadataBytes(metadata) > KEY_METADATA_BYTES_MAX / 2) delete metadata[PART_CHECKSUMS_METADATA]
   try {
     await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition })
   } catch (err) {
@@ -196,37 +215,64 @@ async function finishCompleted(ctx: S3Context, uploadId: string, done: KeyInfo):
 
 /** CompleteMultipartUploadResult from the completed key's metadata: the same answer for a retry. */
 function completeAnswer(ctx: S3Context, metadata: Record<string, string>): Response {
-  // S3 answers the composite checksums HEAD shows (SDKs and rclone read them here), with their type.
-  const checksum = (algorithm: string) => metadata[`x-amz-checksum-${algorithm}`]
-  const any = Object.keys(metadata).some((k) => k.startsWith('x-amz-checksum-'))
-  return xmlResponse('CompleteMultipartUploadResult', {
-    Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${metadata.etag ?? ''}"`,
-    ChecksumCRC32: checksum('crc32'), ChecksumCRC32C: checksum('crc32c'), ChecksumSHA1: checksum('sha1'), ChecksumSHA256: checksum('sha256'),
-    ChecksumType: any ? 'COMPOSITE' : undefined,
-  })
+  // S3 answers the checksum HEAD shows (SDKs and rclone read it here), with its type.
+  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${metadata.etag ?? ''}"`, ...checksumXml(metadata) })
 }
 
 /**
- * S3's COMPOSITE checksum of a multipart object, for each algorithm every part carries: the
- * checksum of the parts' binary checksums in part order, then -N. It hashes metadata (at
- * most 32 bytes a part), never payload.
+ * The checksum metadata of a completed multipart object: `x-amz-checksum-<algorithm>` (the
+ * COMPOSITE checksum of the parts' checksums, or their CRCs combined into the FULL_OBJECT
+ * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request
+ * against the upload: its x-amz-checksum-type, each listed part's checksum (required for
+ * COMPOSITE, as S3 does), and a FULL_OBJECT checksum the client sends as
+ * x-amz-checksum-<algorithm>. An upload created without an algorithm gets one only if every
+ * part carries the same one (as before S3 had checksum types). Reads metadata only, never
+ * part bytes.
  */
-function compositeChecksums(parts: KeyInfo[]): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const algorithm of ['crc32', 'crc32c', 'sha1', 'sha256'] as const) {
-    const name = `x-amz-checksum-${algorithm}`
-    if (!parts.every((p) => typeof p.metadata[name] === 'string' && !p.metadata[name].includes('-'))) continue
-    const joined = Buffer.concat(parts.map((p) => Buffer.from(p.metadata[name], 'base64')))
-    let digest: Buffer
-    if (algorithm === 'crc32' || algorithm === 'crc32c') {
-      digest = Buffer.alloc(4)
-      digest.writeUInt32BE((algorithm === 'crc32' ? crc32(joined) : crc32c(joined)) >>> 0)
-    } else {
-      digest = createHash(algorithm).update(joined).digest()
-    }
-    out[name] = `${digest.toString('base64')}-${parts.length}`
+function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined, listed: Record<string, unknown>[], parts: KeyInfo[]): Record<string, string> {
+  const askedType = ctx.req.headers.get('x-amz-checksum-type')?.trim().toUpperCase()
+  if (declared !== undefined && askedType !== undefined && askedType !== declared.type) {
+    throw new S3Error('InvalidRequest', `The upload was created using the ${declared.type} checksum mode. The complete request must use the same checksum mode.`)
   }
+  for (const [i, p] of listed.entries()) {
+    const n = partNumberOf(parts[i])
+    for (const a of CHECKSUM_ALGORITHMS) {
+      const given = p[checksumField(a)]
+      if (given === undefined) {
+        if (declared?.algorithm === a && declared.type === 'COMPOSITE') {
+          throw new S3Error('InvalidRequest', `The upload was created using a ${a} checksum. The complete request must include the checksum for each part. It was missing for part ${n} in the request.`)
+        }
+        continue
+      }
+      if (String(given).trim() !== parts[i].metadata[checksumHeader(a)]) throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ${a} checksum did not match (part ${n})`)
+    }
+  }
+  let chosen = declared
+  if (chosen === undefined) {
+    const common = CHECKSUM_ALGORITHMS.find((a) => parts.every((p) => p.metadata[checksumHeader(a)] !== undefined))
+    if (common === undefined) return {}
+    chosen = { algorithm: common, type: common === 'crc64nvme' ? 'FULL_OBJECT' : 'COMPOSITE' }
+  }
+  const { algorithm, type } = chosen
+  const values = parts.map((p) => p.metadata[checksumHeader(algorithm)])
+  const missing = values.findIndex((v) => v === undefined || v.includes('-'))
+  if (missing >= 0) throw new S3Error('InvalidPart', `Part ${partNumberOf(parts[missing])} has no ${algorithm} checksum`)
+  const value = type === 'COMPOSITE' ? compositeChecksum(algorithm, values) : fullObjectChecksum(algorithm, parts.map((p, i) => ({ value: values[i], sizeBytes: p.size })))
+  const sent = ctx.req.headers.get(checksumHeader(algorithm))
+  if (type === 'FULL_OBJECT' && sent !== null && sent.trim() !== value) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
+  const out: Record<string, string> = { [checksumHeader(algorithm)]: value }
+  // A COMPOSITE object's parts' checksums are what a partNumber read and GetObjectAttributes
+  // answer; S3 answers none for the parts of a FULL_OBJECT one (only their count).
+  const kept = type === 'COMPOSITE' ? encodePartChecksums(algorithm, values) : undefined
+  if (kept !== undefined) out[PART_CHECKSUMS_METADATA] = kept
   return out
+}
+
+/** The size of metadata as the OM counts it against KEY_METADATA_BYTES_MAX. */
+function metadataBytes(metadata: Record<string, string>): number {
+  let n = 0
+  for (const [k, v] of Object.entries(metadata)) n += k.length + v.length
+  return n
 }
 
 /** Deletes the parts left over and the upload's record. */
@@ -244,7 +290,7 @@ export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
 
 export async function listParts(ctx: S3Context): Promise<Response> {
   await ownedBucket(ctx)
-  const { uploadId } = await upload(ctx)
+  const { uploadId, marker } = await upload(ctx)
   const markerN = Number(ctx.query.get('part-number-marker') ?? 0)
   const max = Math.min(LIST_PARTS_MAX, Number(ctx.query.get('max-parts') ?? LIST_PARTS_MAX))
   if (!Number.isSafeInteger(markerN) || markerN < 0 || !Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'part-number-marker and max-parts must be non-negative integers')
@@ -255,8 +301,25 @@ export async function listParts(ctx: S3Context): Promise<Response> {
     Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId,
     Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user }, StorageClass: 'STANDARD',
     PartNumberMarker: markerN, NextPartNumberMarker: page.length > 0 ? partNumberOf(page[page.length - 1]) : markerN, MaxParts: max, IsTruncated: truncated,
-    Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size })),
+    ...uploadChecksumXml(marker),
+    Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, ...partChecksumXml(k) })),
   })
+}
+
+/** An upload's checksum algorithm and type, as ListParts and ListMultipartUploads show them. */
+function uploadChecksumXml(marker: KeyInfo): Record<string, string> {
+  const declared = uploadChecksum(marker)
+  return declared === undefined ? {} : { ChecksumAlgorithm: declared.algorithm.toUpperCase(), ChecksumType: declared.type }
+}
+
+/** A part's own checksum, as ListParts shows it. */
+function partChecksumXml(part: KeyInfo): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const a of CHECKSUM_ALGORITHMS) {
+    const v = part.metadata[checksumHeader(a)]
+    if (v !== undefined) out[checksumField(a)] = v
+  }
+  return out
 }
 
 export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
@@ -315,6 +378,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
     Upload: entries.flatMap((e) => 'upload' in e ? [e.upload] : []).map((m) => ({
       Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
+      ...uploadChecksumXml(m),
     })),
     CommonPrefixes: entries.flatMap((e) => 'prefix' in e ? [{ Prefix: enc(e.prefix) }] : []),
   })

@@ -1,8 +1,9 @@
 /** @module
  * Object operations: PutObject (conditional with If-None-Match: * or If-Match), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
- * response-* overrides, checksum mode), DeleteObject and DeleteObjects. Bodies stream both
- * ways; a GET answers its status only once the first piece of its body has been read.
+ * response-* overrides, checksum mode: the object's checksum, or a part's), DeleteObject and
+ * DeleteObjects. Bodies stream both ways; a GET answers its status only once the first piece
+ * of its body has been read.
  */
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
@@ -13,6 +14,7 @@ import {
   checkWriteCondition, conditionFailure, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed,
   requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
+import { checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -58,9 +60,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   } catch (err) {
     throw conditionFailure(condition, err) ?? err
   }
-  const headers: Record<string, string> = { etag: etagOf(info) }
-  for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
-  return new Response(null, { status: 200, headers })
+  return new Response(null, { status: 200, headers: { etag: etagOf(info), ...checksumHeaders(info.metadata) } })
 }
 
 const GET_CONDITIONS: ConditionHeaders = { ifMatch: 'if-match', ifNoneMatch: 'if-none-match', ifUnmodifiedSince: 'if-unmodified-since', ifModifiedSince: 'if-modified-since' }
@@ -112,6 +112,15 @@ function partOf(info: KeyInfo, n: number): { range: { offset: number; length: nu
   return { range, partsCount }
 }
 
+/** The headers of part `n`'s checksum, if the object is a COMPOSITE one that keeps its
+ *  parts' checksums (S3 answers them on a partNumber read). */
+function partChecksumHeaders(metadata: Record<string, string>, n: number): Record<string, string> | undefined {
+  const parts = partChecksums(metadata)
+  const value = parts?.values[n - 1]
+  if (parts === undefined || value === undefined || storedChecksum(metadata)?.type !== 'COMPOSITE') return undefined
+  return { [checksumHeader(parts.algorithm)]: value, 'x-amz-checksum-type': 'COMPOSITE' }
+}
+
 export async function getObject(ctx: S3Context, head: boolean): Promise<Response> {
   await ownedBucket(ctx)
   let partNumber: number | undefined
@@ -126,11 +135,15 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   if (early !== undefined) return early
   const part = partNumber === undefined ? undefined : partOf(info, partNumber)
   const range = part?.range ?? parseRange(ctx.req.headers.get('range'), info.size)
-  // The stored checksums cover the whole object: S3 returns them only for whole reads. A part
-  // of a multipart object is never the whole of what they were computed over (its composite
-  // checksum is over the parts' checksums, which the object does not keep).
-  const whole = range === undefined || (part !== undefined && part.partsCount === undefined)
-  const headers = objectHeaders(info, whole && ctx.req.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED')
+  // The object's checksum covers the whole object: S3 returns it only for a read of all of it
+  // (a Range or part that spans the object too). A part of a COMPOSITE multipart object
+  // answers with that part's own checksum, when the object keeps it; a part of a FULL_OBJECT
+  // one with none.
+  const checksumMode = ctx.req.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED'
+  const partSum = checksumMode && part?.partsCount !== undefined ? partChecksumHeaders(info.metadata, partNumber!) : undefined
+  const whole = range === undefined || (range.offset === 0 && range.length === info.size)
+  const headers = objectHeaders(info, checksumMode && partSum === undefined && whole)
+  if (partSum !== undefined) Object.assign(headers, partSum)
   for (const o of OVERRIDES) {
     const v = ctx.query.get(`response-${o}`)
     if (v !== null) headers[o] = v

@@ -2,8 +2,9 @@
  * Reads an upload body as the client declared it (x-amz-content-sha256): plain (signed with
  * its SHA-256, or UNSIGNED-PAYLOAD) or aws-chunked (STREAMING-AWS4-HMAC-SHA256-PAYLOAD,
  * STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), verifying
- * chunk signatures, length, Content-MD5, the payload hash and x-amz-checksum-* (header or
- * trailer) as the bytes pass. Yields views of the received buffers: nothing is held whole.
+ * chunk signatures, length, Content-MD5, the payload hash and the one x-amz-checksum-* (header
+ * or trailer; a multipart upload's own algorithm for its parts) as the bytes pass. Yields
+ * views of the received buffers: nothing is held whole.
  * Any mismatch throws at the end of the stream, before the caller commits (with a digest the
  * consumer computes over its stored bytes, storedDigest, `result` rejects instead). A body that sends
  * nothing for idleTimeoutMs throws RequestTimeout (S3's answer to an idle upload); while it is
@@ -15,11 +16,10 @@ import type { DigestName } from '../workers/index.ts'
 import type { RequestAuth } from './auth.ts'
 import { StreamDigest } from './digests.ts'
 import { bodyDigest } from './inline-digest.ts'
+import { CHECKSUM_ALGORITHMS, checkChecksumValue, checksumHeader, parseAlgorithm, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { chunkSignature, EMPTY_SHA256, safeEqual, trailerSignature, type AuthParams } from './sigv4.ts'
 
-export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'sha1', 'sha256'] as const
-export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
 /** The longest line of an aws-chunked header or trailer we accept. */
 const CHUNK_LINE_BYTES_MAX = 4096
 
@@ -32,6 +32,11 @@ export interface PayloadOptions {
   sizeMaxBytes: number
   /** How long the body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
   idleTimeoutMs: number
+  /**
+   * The algorithm of the multipart upload a part belongs to: the body is hashed with it
+   * whether or not the request names it; a request naming another is InvalidRequest.
+   */
+  checksumAlgorithm?: ChecksumAlgorithm
 }
 
 export interface PayloadResult {
@@ -86,20 +91,29 @@ export function readPayload(o: PayloadOptions): Payload {
   if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)) throw new S3Error('InvalidArgument', `Invalid content length ${lengthHeader}`)
   if (sizeBytes !== undefined && sizeBytes > o.sizeMaxBytes) throw new S3Error('EntityTooLarge', `Your proposed upload of ${sizeBytes} bytes exceeds the maximum allowed size of ${o.sizeMaxBytes}`)
 
-  const expected: Record<string, string | undefined> = {}
-  let algorithm: ChecksumAlgorithm | undefined
+  // One additional checksum a request (x-amz-checksum-<algorithm>, as a header or a declared
+  // trailer, or just x-amz-sdk-checksum-algorithm), as S3 allows.
+  const expected: Partial<Record<ChecksumAlgorithm, string>> = {}
+  const named: ChecksumAlgorithm[] = []
   for (const a of CHECKSUM_ALGORITHMS) {
-    const v = o.headers.get(`x-amz-checksum-${a}`)
-    if (v !== null) { algorithm = a; expected[a] = v }
+    const v = o.headers.get(checksumHeader(a))
+    if (v !== null) { checkChecksumValue(a, v); expected[a] = v; named.push(a) }
   }
   const trailerNames = (o.headers.get('x-amz-trailer') ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
   for (const t of trailerNames) {
     const a = t.replace(/^x-amz-checksum-/, '') as ChecksumAlgorithm
     if (!CHECKSUM_ALGORITHMS.includes(a)) throw new S3Error('InvalidArgument', `Unsupported trailer ${t}`)
-    algorithm = a
+    named.push(a)
   }
-  const sdkAlgorithm = o.headers.get('x-amz-sdk-checksum-algorithm')?.toLowerCase()
-  if (algorithm === undefined && sdkAlgorithm !== undefined && (CHECKSUM_ALGORITHMS as readonly string[]).includes(sdkAlgorithm)) algorithm = sdkAlgorithm as ChecksumAlgorithm
+  if (new Set(named).size > 1) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.')
+  let algorithm: ChecksumAlgorithm | undefined = named[0]
+  const sdkAlgorithm = parseAlgorithm(o.headers.get('x-amz-sdk-checksum-algorithm'))
+  if (algorithm === undefined) algorithm = sdkAlgorithm
+  else if (sdkAlgorithm !== undefined && sdkAlgorithm !== algorithm) throw new S3Error('InvalidRequest', 'Value for x-amz-sdk-checksum-algorithm header is invalid.')
+  if (o.checksumAlgorithm !== undefined) {
+    if (algorithm !== undefined && algorithm !== o.checksumAlgorithm) throw new S3Error('InvalidRequest', `Checksum Type mismatch occurred, expected checksum Type: ${o.checksumAlgorithm}, actual checksum Type: ${algorithm}`)
+    algorithm = o.checksumAlgorithm
+  }
   const contentMd5 = o.headers.get('content-md5')
   if (contentMd5 !== null && !/^[A-Za-z0-9+/]{22}==$/.test(contentMd5)) throw new S3Error('InvalidDigest', 'The Content-MD5 you specified is not valid')
 
@@ -142,9 +156,10 @@ export function readPayload(o: PayloadOptions): Payload {
     const checksums: Record<string, string> = {}
     if (algorithm !== undefined) {
       const actual = d[algorithm]!.toString('base64')
-      const want = expected[algorithm] ?? trailers[`x-amz-checksum-${algorithm}`]
+      const want = expected[algorithm] ?? trailers[checksumHeader(algorithm)]
+      if (want !== undefined && want !== expected[algorithm]) checkChecksumValue(algorithm, want)
       if (want !== undefined && want !== actual) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
-      checksums[`x-amz-checksum-${algorithm}`] = actual
+      checksums[checksumHeader(algorithm)] = actual
     }
     return { sizeBytes: total, md5Hex: d.md5!.toString('hex'), checksums }
   }

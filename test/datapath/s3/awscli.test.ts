@@ -1,12 +1,14 @@
 /**
  * Goal: the S3 gateway works with the aws CLI unchanged: `aws s3 cp` of a 40 MiB file up
- * (multipart by default) and down, `aws s3 ls`, `aws s3 sync` of a small tree, `aws s3 rm`.
+ * (multipart by default) and down, `aws s3 ls`, `aws s3 sync` of a small tree, `aws s3 rm`,
+ * and `aws s3api` with SHA-256 checksums and get-object-attributes.
  * Method: a real gateway over a mini cluster; the CLI run as a child process (asynchronously,
  * since the gateway serves from this process) with credentials in its environment only.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -73,6 +75,21 @@ test('aws s3 sync of a small tree, then rm --recursive', async () => {
   assert.ok(readFileSync(join(dir, 'back', 'sub/deeper/c.bin')).equals(randomBytes(70_000, 70_000)))
   await aws('s3', 'rm', '--recursive', 's3://cli-bucket/tree/')
   assert.is(await keyCount(''), 0)
+})
+
+test('aws s3api with checksums: put-object --checksum-algorithm, get-object --checksum-mode (botocore checks it), get-object-attributes', async () => {
+  const body = randomBytes(100_000, 7)
+  writeFileSync(join(dir, 'sum.bin'), body)
+  const sha256 = createHash('sha256').update(body).digest('base64')
+  const put = JSON.parse(await aws('s3api', 'put-object', '--bucket', 'cli-bucket', '--key', 'sum.bin', '--body', join(dir, 'sum.bin'), '--checksum-algorithm', 'SHA256', '--output', 'json'))
+  assert.is(put.ChecksumSHA256, sha256)
+  const got = JSON.parse(await aws('s3api', 'get-object', '--bucket', 'cli-bucket', '--key', 'sum.bin', '--checksum-mode', 'ENABLED', join(dir, 'sum.back'), '--output', 'json'))
+  assert.is(got.ChecksumSHA256, sha256)
+  assert.ok(readFileSync(join(dir, 'sum.back')).equals(body))
+  const attributes = JSON.parse(await aws('s3api', 'get-object-attributes', '--bucket', 'cli-bucket', '--key', 'sum.bin', '--object-attributes', 'Checksum', 'ObjectSize', '--output', 'json'))
+  assert.equal(attributes.Checksum, { ChecksumSHA256: sha256, ChecksumType: 'FULL_OBJECT' })
+  assert.is(attributes.ObjectSize, body.length)
+  await aws('s3', 'rm', 's3://cli-bucket/sum.bin')
   await aws('s3', 'rb', 's3://cli-bucket')
 })
 

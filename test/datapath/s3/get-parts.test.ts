@@ -4,7 +4,8 @@
  * x-amz-mp-parts-count; an object written in one piece is its own part 1; a part past the
  * last is 416 InvalidPartNumber; partNumber with Range is 400 InvalidRequest.
  * Method: a real gateway over a mini cluster, driven by @aws-sdk/client-s3; parts of 5 MiB
- * and a smaller last one with distinct contents, compared byte for byte; the part layout
+ * and a smaller last one with distinct contents, compared byte for byte (a part's checksum
+ * against the part's own CRC32); the part layout
  * survives a metadata rewrite (CopyObject onto itself, PutObjectTagging).
  */
 import { test } from 'uvu'
@@ -13,6 +14,7 @@ import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand,
   CompleteMultipartUploadCommand, CopyObjectCommand, PutObjectTaggingCommand,
 } from '@aws-sdk/client-s3'
+import { crc32 } from '@node-rs/crc32'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { until } from '../../helpers.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
@@ -119,15 +121,24 @@ test('an object written in one piece is its own part 1, without a parts count; p
   assert.is(e.ContentRange, undefined)
 })
 
-test('checksum mode with PartNumber leaves out the object\'s composite checksum, which does not cover a part', async () => {
+test('checksum mode with PartNumber answers the part\'s own checksum, not the object\'s composite one', async () => {
   await multipart('mpu-crc', parts.slice(0, 2), undefined, 'CRC32')
   const all = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'mpu-crc', ChecksumMode: 'ENABLED' }))
   await all.Body!.transformToByteArray()
   assert.ok(/-2$/.test(all.ChecksumCRC32 ?? ''), String(all.ChecksumCRC32))
+  // The SDK checks a plain (not composite) checksum against the bytes it reads: reading the
+  // part whole is that check.
   const p = await getPart('mpu-crc', 2, { ChecksumMode: 'ENABLED' })
   assert.ok(p.bytes.equals(parts[1]))
-  assert.is(p.ChecksumCRC32, undefined)
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(parts[1]) >>> 0)
+  assert.is(p.ChecksumCRC32, crc.toString('base64'))
+  assert.is(p.ChecksumType, 'COMPOSITE')
   assert.is(p.PartsCount, 2)
+  const h = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'mpu-crc', PartNumber: 1, ChecksumMode: 'ENABLED' }))
+  const crc1 = Buffer.alloc(4)
+  crc1.writeUInt32BE(crc32(parts[0]) >>> 0)
+  assert.is(h.ChecksumCRC32, crc1.toString('base64'))
 })
 
 test('parts completed with gaps in their numbers are read as parts 1..count in order', async () => {

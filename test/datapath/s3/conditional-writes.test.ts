@@ -122,6 +122,17 @@ test('CompleteMultipartUpload repeated after success answers the same result, ev
   assert.equal([copy.name, copy.status], ['NoSuchUpload', 404])
 })
 
+test('CompleteMultipartUpload repeated answers the same checksum and checksum type', async () => {
+  const Key = 'mpu-crc-again'
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key, ChecksumAlgorithm: 'CRC32' }))
+  const part = await s3.send(new UploadPartCommand({ Bucket: B, Key, UploadId, PartNumber: 1, Body: 'crc', ChecksumAlgorithm: 'CRC32' }))
+  const u = { UploadId: UploadId!, Parts: [{ PartNumber: 1, ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32 }] }
+  const first = await complete(Key, u)
+  assert.ok(first.ChecksumCRC32 !== undefined)
+  const again = await complete(Key, u)
+  assert.equal([again.ETag, again.ChecksumCRC32, again.ChecksumType], [first.ETag, first.ChecksumCRC32, first.ChecksumType])
+})
+
 test('CompleteMultipartUpload sent twice at once: both answer the one result', async () => {
   const u = await upload('mpu-twice', 'twice')
   const [a, b] = await Promise.all([complete('mpu-twice', u), complete('mpu-twice', u)])

@@ -91,6 +91,16 @@ export async function headObject(ctx: S3Context, bucket: string, key: string): P
   }
 }
 
+/** The request's key as it is now (as the request's lookup found it, when it read it), undefined when absent. */
+export async function currentKey(ctx: S3Context): Promise<KeyInfo | undefined> {
+  try {
+    return await headObject(ctx, ctx.bucket!, ctx.key!)
+  } catch (err) {
+    if (err instanceof S3Error && err.code === 'NoSuchKey') return undefined
+    throw err
+  }
+}
+
 const STORED_HEADERS = ['content-type', 'content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'] as const
 
 /** The metadata an upload stores: system headers, x-amz-meta-*, x-amz-tagging. */

@@ -11,7 +11,7 @@ import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
-  checkWriteCondition, conditionFailure, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed,
+  checkWriteCondition, conditionFailure, currentKey, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed,
   requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
 import { checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
@@ -20,16 +20,6 @@ import { readXml, xmlResponse } from './xml.ts'
 
 /** DeleteObjects takes at most this many keys (S3's limit). */
 const DELETE_OBJECTS_COUNT_MAX = 1000
-
-/** The request's key as it is now (as the request's lookup found it, when it read it), undefined when absent. */
-async function currentKey(ctx: S3Context): Promise<KeyInfo | undefined> {
-  try {
-    return await headObject(ctx, ctx.bucket!, ctx.key!)
-  } catch (err) {
-    if (err instanceof S3Error && err.code === 'NoSuchKey') return undefined
-    throw err
-  }
-}
 
 /**
  * The key PutObject writes, for the OM to open in the call that verifies the signature: the

@@ -84,6 +84,20 @@ test('PutObject If-None-Match: * races: exactly one of concurrent creators wins'
   assert.is(results.filter((r) => r.status === 'fulfilled').length, 1)
 })
 
+test('CopyObject onto a destination with If-None-Match: * or If-Match holds the condition as PutObject does', async () => {
+  await put('copy-src', 'source')
+  const dest = (await put('copy-dest', 'dest')).ETag!
+  const copy = (Key: string, extra: { IfMatch?: string; IfNoneMatch?: string }) => s3.send(new CopyObjectCommand({ Bucket: B, Key, CopySource: `${B}/copy-src`, ...extra }))
+  assert.is((await errorOf(copy('copy-dest', { IfNoneMatch: '*' }))).status, 412)
+  assert.is((await errorOf(copy('copy-dest', { IfMatch: '"ffffffffffffffffffffffffffffffff"' }))).status, 412)
+  assert.is((await errorOf(copy('copy-none', { IfMatch: dest }))).name, 'NoSuchKey')
+  assert.is(await body('copy-dest'), 'dest')
+  await copy('copy-dest', { IfMatch: dest })
+  assert.is(await body('copy-dest'), 'source')
+  await copy('copy-new', { IfNoneMatch: '*' })
+  assert.is(await body('copy-new'), 'source')
+})
+
 test('CompleteMultipartUpload If-None-Match: * refuses over an existing key and keeps the upload; If-Match completes over the matched object', async () => {
   const etag = (await put('mpu-cond', 'old')).ETag!
   const u = await upload('mpu-cond', 'new')

@@ -288,6 +288,9 @@ async function expectContinue(target: string, secret: Secret, waitMs: number, ch
 }
 
 test('Expect: 100-continue is answered 100 only once the request is authenticated: a bad signature or a missing bucket gets its error first', async () => {
+  // Deno.serve answers 100 Continue itself as soon as the head arrives (it has no hook for
+  // it): only Node's server lets the gateway decide (core/http/serve.ts, checkContinue).
+  if ('Deno' in globalThis) return
   const forged = await expectContinue(`/${B}/expect-forged`, { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' }, 2000)
   assert.match(forged.first, /^HTTP\/1\.1 403 /)
   assert.match(forged.first, /SignatureDoesNotMatch/)

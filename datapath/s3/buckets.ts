@@ -29,7 +29,7 @@ export async function withVolume<T>(ctx: S3Context, volume: string, op: () => Pr
 const LIST_BUCKETS_COUNT_MAX = 10_000
 
 /**
- * ListBuckets: the requester's buckets in name order, from `prefix`, after the bucket a
+ * ListBuckets: the requester's buckets in name order, from `prefix` (in `bucket-region`), after the bucket a
  * continuation-token names, at most max-buckets (1..10000); a page that stops short of the
  * last one carries the token of the next. The OM lists a volume's buckets by name, whoever
  * owns them, in pages: they are read until the page is full (one more tells it is not the last).
@@ -54,6 +54,9 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
     if (page.length < LIST_VOLUMES_COUNT_MAX) break
     after = page[page.length - 1].name
   }
+  // bucket-region: every bucket here is in this endpoint's region.
+  const region = ctx.query.get('bucket-region')
+  if (region !== null && region !== ctx.region) owned.length = 0
   const shown = owned.slice(0, max)
   const truncated = owned.length > max
   return xmlResponse('ListAllMyBucketsResult', {

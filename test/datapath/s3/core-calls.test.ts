@@ -102,6 +102,8 @@ test('ListBuckets pages by max-buckets and continuation-token, filters by prefix
   assert.is(all.ContinuationToken, undefined)
   assert.is(all.Prefix, undefined)
   assert.equal((await s3.send(new ListBucketsCommand({ Prefix: 'lb-c' }))).Buckets?.map((b) => b.Name), ['lb-c'])
+  assert.equal((await s3.send(new ListBucketsCommand({ Prefix: 'lb-c', BucketRegion: 'us-east-1' }))).Buckets?.map((b) => [b.Name, b.BucketRegion]), [['lb-c', 'us-east-1']])
+  assert.equal((await s3.send(new ListBucketsCommand({ BucketRegion: 'eu-west-1' }))).Buckets ?? [], [])
   assert.equal((await bob.send(new ListBucketsCommand({ Prefix: 'lb' }))).Buckets?.map((b) => b.Name), ['lb-bob'])
   for (const bad of ['0', '10001', 'x']) {
     const r = await signedFetch('GET', `/?max-buckets=${bad}`)

@@ -1,13 +1,14 @@
 /** @module
  * Bucket operations: ListBuckets (the requester's, paged), CreateBucket (in volume s3v, created
- * on first use), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
+ * on first use; with a canned or explicit ACL), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
  * GetBucketLocation, GetBucketVersioning (never versioned).
  */
 import { O3Error } from '../../core/errors.ts'
 import { LIST_VOLUMES_COUNT_MAX } from '../../core/limits.ts'
 import type { BucketInfo } from '../client/index.ts'
 import { S3Error } from './errors.ts'
-import { MULTIPART_VOLUME, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { aclFromHeaders, privateAcl } from '../../core/s3-access/acl.ts'
+import { MULTIPART_VOLUME, requestBucket, S3_VOLUME, signedUser, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 /** Runs `op`, which needs `volume`; the first time the gateway uses a volume it does not
@@ -35,6 +36,7 @@ const LIST_BUCKETS_COUNT_MAX = 10_000
  * owns them, in pages: they are read until the page is full (one more tells it is not the last).
  */
 export async function listBuckets(ctx: S3Context): Promise<Response> {
+  const user = signedUser(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const rawMax = ctx.query.get('max-buckets')
   const max = rawMax === null ? LIST_BUCKETS_COUNT_MAX : Number(rawMax)
@@ -50,7 +52,7 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
   const owned: BucketInfo[] = []
   while (owned.length <= max) {
     const page = await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME, { prefix, startAfter: after }))
-    owned.push(...page.filter((b) => b.owner === ctx.user))
+    owned.push(...page.filter((b) => b.owner === user))
     if (page.length < LIST_VOLUMES_COUNT_MAX) break
     after = page[page.length - 1].name
   }
@@ -61,13 +63,19 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
   const truncated = owned.length > max
   return xmlResponse('ListAllMyBucketsResult', {
     Buckets: { Bucket: shown.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString(), BucketRegion: ctx.region })) },
-    Owner: { ID: ctx.user, DisplayName: ctx.user },
+    Owner: { ID: user, DisplayName: user },
     ...(truncated ? { ContinuationToken: Buffer.from(shown[shown.length - 1].name).toString('base64url') } : {}),
     ...(ctx.query.has('prefix') ? { Prefix: prefix } : {}),
   })
 }
 
+/**
+ * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
+ * so a bad one makes nothing; set right after, the bucket being private meanwhile).
+ */
 export async function createBucket(ctx: S3Context): Promise<Response> {
+  const user = signedUser(ctx)
+  const acl = aclFromHeaders(ctx.req.headers, user, user)
   const length = Number(ctx.req.headers.get('content-length') ?? 0)
   if (length > 0) {
     const body = await readXml(ctx.req, 'CreateBucketConfiguration', ctx.bodyIdleTimeoutMs)
@@ -77,22 +85,23 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
     }
   }
   try {
-    await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: ctx.user }))
+    await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: user }))
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
       // S3 in us-east-1 (its legacy behaviour) answers its owner's re-creation 200; every other region BucketAlreadyOwnedByYou.
-      if (existing.owner === ctx.user && ctx.region === 'us-east-1') return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
-      if (existing.owner === ctx.user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
+      if (existing.owner === user && ctx.region === 'us-east-1') return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
+      if (existing.owner === user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
       throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available')
     }
     throw err
   }
+  if (acl !== undefined && JSON.stringify(acl) !== JSON.stringify(privateAcl(user))) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', acl)
   return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
 }
 
 export async function headBucket(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   return new Response(null, { status: 200, headers: { 'x-amz-bucket-region': ctx.region } })
 }
 
@@ -108,7 +117,7 @@ const DROP_UPLOADS_ROUNDS_MAX = 5
  * every part and upload record goes, and the bucket's multipart bucket with them.
  */
 export async function deleteBucket(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   await ctx.client.deleteBucket(S3_VOLUME, ctx.bucket!)
   await dropUploads(ctx, ctx.bucket!)
   return new Response(null, { status: 204 })
@@ -144,11 +153,11 @@ async function dropUploads(ctx: S3Context, bucket: string): Promise<void> {
  * versioned, which S3 answers with an empty VersioningConfiguration (no Status).
  */
 export async function getBucketVersioning(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   return xmlResponse('VersioningConfiguration', {})
 }
 
 export async function getBucketLocation(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   return xmlResponse('LocationConstraint', { '#text': ctx.region === 'us-east-1' ? '' : ctx.region })
 }

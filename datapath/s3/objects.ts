@@ -11,9 +11,11 @@ import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
-  checkWriteCondition, conditionFailure, currentKey, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed,
-  requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
+  checkWriteCondition, conditionFailure, currentKey, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, preconditionFailed,
+  requestBucket, requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
+import { authorizeAction } from './access.ts'
+import { uploadAclMetadata } from './acl.ts'
 import { checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -40,13 +42,14 @@ export function putObjectIntent(r: UnverifiedRequest): S3OpenIntent | undefined 
  * atomic when writers race (S3 answers the loser 412 or 409; here it is always 412).
  */
 export async function putObject(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
+  const metadata = { ...metadataFromHeaders(ctx.req.headers), ...uploadAclMetadata(ctx, bucket, ctx.req.headers) }
   const condition = writeCondition(ctx.req.headers)
   if (condition.ifNotExists === true || condition.ifMatchEtag !== undefined) checkWriteCondition(condition, await currentKey(ctx))
   const payload = requestPayload(ctx)
   let info: KeyInfo
   try {
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition }, payload, metadataFromHeaders(ctx.req.headers))
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition }, payload, metadata)
   } catch (err) {
     throw conditionFailure(condition, err) ?? err
   }
@@ -112,7 +115,7 @@ function partChecksumHeaders(metadata: Record<string, string>, n: number): Recor
 }
 
 export async function getObject(ctx: S3Context, head: boolean): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   let partNumber: number | undefined
   if (ctx.query.has('partNumber')) {
     const raw = ctx.query.get('partNumber')!
@@ -165,7 +168,7 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   try {
     await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, ctx.key!)
   } catch (err) {
@@ -174,18 +177,33 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 204 })
 }
 
+/** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. */
 export async function deleteObjects(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const body = await readXml(ctx.req, 'Delete', ctx.bodyIdleTimeoutMs)
   const objects = (body.Object ?? []) as { Key?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
   const quiet = String(body.Quiet ?? 'false').trim() === 'true'
+  const keys = objects.map((o) => {
+    if (typeof o.Key !== 'string') throw new S3Error('MalformedXML', 'Every Object needs a Key')
+    return o.Key
+  })
+  // Each key is a DeleteObject of its own (a policy may allow some keys and not others); a
+  // request that may delete none of them is refused whole, as any other refused call is.
+  const refused = keys.map((key) => {
+    try {
+      authorizeAction(ctx, 's3:DeleteObject', { bucket, key })
+      return undefined
+    } catch (err) {
+      return toS3Error(err)
+    }
+  })
+  if (refused.every((e) => e !== undefined)) throw refused[0]!
   const deleted: { Key: string }[] = []
   const errors: { Key: string; Code: string; Message: string }[] = []
-  for (const o of objects) {
-    const key = typeof o.Key === 'string' ? o.Key : undefined
-    if (key === undefined) throw new S3Error('MalformedXML', 'Every Object needs a Key')
+  for (const [i, key] of keys.entries()) {
     try {
+      if (refused[i] !== undefined) throw refused[i]
       await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, key)
       deleted.push({ Key: key })
     } catch (err) {

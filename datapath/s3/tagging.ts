@@ -5,7 +5,7 @@
  * so no bytes move. A bucket's tags live with the bucket in the OM (BucketS3Config.tags,
  * setBucketS3). Both are checked against S3's limits (checkTags: InvalidTag).
  */
-import { BUCKET_TAGS_COUNT_MAX, checkTagging, checkTags, headObject, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { BUCKET_TAGS_COUNT_MAX, checkTagging, checkTags, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -32,26 +32,26 @@ async function readTagSet(ctx: S3Context): Promise<[string, string][]> {
 const tagSetXml = (tags: Iterable<[string, string]>) => xmlResponse('Tagging', { TagSet: { Tag: [...tags].map(([Key, Value]) => ({ Key, Value })) } })
 
 export async function getObjectTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const info = await headObject(ctx, ctx.bucket!, ctx.key!)
   return tagSetXml(new URLSearchParams(info.metadata['x-amz-tagging'] ?? ''))
 }
 
 export async function putObjectTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   await setTags(ctx, checkTagging(new URLSearchParams(await readTagSet(ctx))))
   return new Response(null, { status: 200 })
 }
 
 export async function deleteObjectTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   await setTags(ctx, '')
   return new Response(null, { status: 204 })
 }
 
 /** GetBucketTagging: the bucket's tags in the order they were put; NoSuchTagSet when it has none. */
 export async function getBucketTagging(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const tags = bucket.s3?.tags
   if (tags === undefined || tags.length === 0) throw new S3Error('NoSuchTagSet', 'The TagSet does not exist')
   return tagSetXml(tags)
@@ -59,7 +59,7 @@ export async function getBucketTagging(ctx: S3Context): Promise<Response> {
 
 /** PutBucketTagging: replaces the bucket's tag set whole (an empty one clears it, as S3 then has none). */
 export async function putBucketTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const tags = await readTagSet(ctx)
   checkTags(tags, BUCKET_TAGS_COUNT_MAX, 'Bucket')
   await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'tags', tags.length === 0 ? null : tags)
@@ -67,7 +67,7 @@ export async function putBucketTagging(ctx: S3Context): Promise<Response> {
 }
 
 export async function deleteBucketTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'tags', null)
   return new Response(null, { status: 204 })
 }

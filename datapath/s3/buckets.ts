@@ -10,6 +10,7 @@ import { S3Error } from './errors.ts'
 import { aclFromHeaders, privateAcl } from '../../core/s3-access/acl.ts'
 import { MULTIPART_VOLUME, requestBucket, S3_VOLUME, signedUser, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
+import { checkPublicAclAllowed } from './policy.ts'
 
 /** Runs `op`, which needs `volume`; the first time the gateway uses a volume it does not
  *  exist yet, so on VOLUME_NOT_FOUND it is created and `op` runs again. Asking first would
@@ -89,8 +90,14 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
-      // S3 in us-east-1 (its legacy behaviour) answers its owner's re-creation 200; every other region BucketAlreadyOwnedByYou.
-      if (existing.owner === user && ctx.region === 'us-east-1') return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
+      // S3 in us-east-1 (its legacy behaviour) answers its owner's re-creation 200 and resets
+      // the bucket's ACL to the request's (private without one); other regions BucketAlreadyOwnedByYou.
+      if (existing.owner === user && ctx.region === 'us-east-1') {
+        const reset = acl === undefined || JSON.stringify(acl) === JSON.stringify(privateAcl(user)) ? null : acl
+        if (reset !== null) checkPublicAclAllowed(existing, reset)
+        if (reset !== null || existing.s3?.acl !== undefined) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', reset)
+        return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
+      }
       if (existing.owner === user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
       throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available')
     }

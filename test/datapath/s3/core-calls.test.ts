@@ -17,7 +17,7 @@ import { Hash } from '@smithy/hash-node'
 import {
   CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, ListBucketsCommand, ListMultipartUploadsCommand, ListObjectsCommand,
   ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client, GetBucketTaggingCommand, PutBucketTaggingCommand, DeleteBucketTaggingCommand,
-  GetObjectTaggingCommand, PutObjectTaggingCommand, HeadObjectCommand, type Tag,
+  GetObjectTaggingCommand, PutObjectTaggingCommand, HeadObjectCommand, GetBucketAclCommand, type Tag,
 } from '@aws-sdk/client-s3'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
@@ -68,6 +68,12 @@ test('CreateBucket again by its owner answers 200 in us-east-1, BucketAlreadyOwn
   assert.is(again.$metadata.httpStatusCode, 200)
   const other = await errorOf(bob.send(new CreateBucketCommand({ Bucket: B })))
   assert.equal([other.name, other.status], ['BucketAlreadyExists', 409])
+  // The re-creation resets the bucket's ACL to the request's, private without one.
+  const grants = async () => (await s3.send(new GetBucketAclCommand({ Bucket: B }))).Grants?.map((g) => `${g.Grantee?.URI ?? g.Grantee?.ID}:${g.Permission}`).sort()
+  await s3.send(new CreateBucketCommand({ Bucket: B, ACL: 'public-read' }))
+  assert.equal(await grants(), ['alice:FULL_CONTROL', 'http://acs.amazonaws.com/groups/global/AllUsers:READ'])
+  await s3.send(new CreateBucketCommand({ Bucket: B }))
+  assert.equal(await grants(), ['alice:FULL_CONTROL'])
   const eu = new S3Gateway({ config: env.cluster.config, omAddress: env.cluster.omAddress, scmAddress: env.cluster.scmAddress, port: 0, region: 'eu-west-1' })
   await eu.start()
   const client = new S3Client({ endpoint: eu.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })

@@ -30,6 +30,8 @@ export const LIST_VOLUMES_COUNT_MAX = 1000
 export const KEY_METADATA_BYTES_MAX = 8 * KiB
 /** One field of a bucket's S3 configuration (BucketS3Config), as JSON: above S3's 20 KB policy limit. */
 export const BUCKET_S3_FIELD_BYTES_MAX = 64 * KiB
+/** Grants in one S3 ACL (AWS: "An ACL can have up to 100 grants"); an object's ACL is kept in its metadata, so this bounds it too. */
+export const S3_ACL_GRANTS_MAX = 100
 /** Parsed bucket policies a process keeps (core/s3-access/policy.ts evaluateStoredPolicy): at most 20 KiB each. */
 export const S3_POLICY_CACHE_ENTRIES_MAX = 256
 /** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */

@@ -175,12 +175,13 @@ export interface S3OpenIntent {
  * read afresh on every request, so a revoked key or a deleted bucket is seen by the very next
  * one: the access key's user once its signature verified and, when asked, its bucket and key,
  * the key it asked to open (with its first block) and the record that open required. `key`
- * is looked up only when the bucket exists and belongs to the user: for anyone else the
- * gateway answers AccessDenied at the bucket. The secret never comes back: for aws-chunked
+ * is looked up whenever the bucket exists, whoever owns it: the gateway authorizes (ACLs,
+ * bucket policy); a key is opened only in the user's own bucket. The secret never comes back: for aws-chunked
  * bodies, whose chunks are signed, `signingKeyHex` is the SigV4 key of the request's scope.
  */
 export interface S3AuthResult {
-  user: string
+  /** The access key's user; absent for an anonymous request (no access key). */
+  user?: string
   signingKeyHex?: string
   bucket?: LookupPart<BucketInfo>
   key?: LookupPart<KeyInfo>

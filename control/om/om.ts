@@ -263,26 +263,34 @@ export class OzoneManager {
    * (PERMISSION_DENIED, as lookupS3Secret) and the request's signature verify with its secret,
    * which never leaves the OM (SIGNATURE_MISMATCH); with no proof (the gateway found the
    * request malformed and only needs to know whether the key exists) nothing more is read.
-   * Then, if named, the bucket; if named and the bucket is the user's, the key with its
-   * current locations; and if asked, the key is opened with its first block (S3OpenIntent).
+   * With no access key at all (an anonymous request) there is no user and nothing to verify.
+   * Then, if named, the bucket; if named and the bucket exists, the key with its current
+   * locations, whoever owns it (the gateway authorizes); and if asked and the bucket is the
+   * user's, the key is opened with its first block (S3OpenIntent).
    * A bucket, key or open that fails comes back as its error code, not thrown: the gateway
    * answers it only where its handler would (NoSuchBucket, AccessDenied, NoSuchKey), and
    * aborts an open key its handler did not use. Nothing is cached on either side.
    */
   private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown; caller?: unknown }): Promise<S3AuthResult> {
-    const secret = this.lookupS3Secret(a)
-    const out: S3AuthResult = { user: secret.user }
-    if (a.proof === undefined || a.proof === null) return out
-    const proof = checkProof(a.proof)
-    const verified = verifyProof(secret.awsSecret, proof)
-    if (!verified.ok) throw new O3Error('SIGNATURE_MISMATCH', `Cannot authenticate access key ${a.accessKey as string}: the signature does not match`)
-    if (a.signingKey === true && verified.signingKey !== undefined) out.signingKeyHex = verified.signingKey.toString('hex')
+    // An anonymous request (no access key: S3 evaluates it against ACLs and policies) has
+    // nothing to verify and never opens a key; its bucket and key are read as anyone's.
+    const anonymous = a.accessKey === undefined || a.accessKey === null
+    const secret = anonymous ? undefined : this.lookupS3Secret(a)
+    const out: S3AuthResult = secret === undefined ? {} : { user: secret.user }
+    if (secret !== undefined) {
+      if (a.proof === undefined || a.proof === null) return out
+      const proof = checkProof(a.proof)
+      const verified = verifyProof(secret.awsSecret, proof)
+      if (!verified.ok) throw new O3Error('SIGNATURE_MISMATCH', `Cannot authenticate access key ${a.accessKey as string}: the signature does not match`)
+      if (a.signingKey === true && verified.signingKey !== undefined) out.signingKeyHex = verified.signingKey.toString('hex')
+    }
     if (a.bucket === undefined) return out
     const bucket = await lookupPart(async () => bucketOf(this.t, checkVolumeName(a.volume), checkBucketName(a.bucket)))
     out.bucket = bucket
-    if (!bucket.ok || bucket.value.owner !== secret.user) return out
+    if (!bucket.ok) return out
+    // The key is read whoever owns the bucket: the gateway decides who may see it (ACLs, policy).
     if (a.key !== undefined) out.key = await lookupPart(() => this.lookupKey({ volume: a.volume, bucket: a.bucket, key: a.key }))
-    if (a.open === undefined || a.open === null) return out
+    if (a.open === undefined || a.open === null || secret === undefined || bucket.value.owner !== secret.user) return out
     const open = checkOpenIntent(a.open)
     // Only the request's own bucket, which was just found to be the user's, is opened in.
     if (open.bucket !== a.bucket) throw new O3Error('INVALID_ARGUMENT', `Cannot open key ${String(open.key)} in bucket ${String(open.bucket)}: the request names bucket ${String(a.bucket)}`)

@@ -11,8 +11,8 @@
  * names a user as `alice`, `arn:aws:iam::alice:root`, `arn:aws:iam::<any>:user/alice` or
  * `{"CanonicalUser": "alice"}`. Anonymous requests (no principal) match only `*`.
  */
+import { S3AccessError } from './errors.ts'
 import { S3_POLICY_CACHE_ENTRIES_MAX } from '../limits.ts'
-import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, type S3Acl, type S3Grant } from './model.ts'
 import {
   checkConditionValue, conditionHolds, globLiteral, globMatches, parseCidr, parseOperator, resolvePattern,
   type Condition, type ContextKeys, type Glob, type PolicyText,
@@ -72,10 +72,12 @@ export interface PolicyStatement {
   conditions: Condition[]
 }
 
-/** A document S3 refuses (MalformedPolicy, 400); the gateway answers it as an S3Error. */
-export class MalformedPolicyError extends Error {
+/** A document S3 refuses (MalformedPolicy, 400); the gateway answers it as an S3Error, as every S3AccessError. */
+export class MalformedPolicyError extends S3AccessError {
   override name = 'MalformedPolicyError'
-  readonly code = 'MalformedPolicy'
+  constructor(message: string) {
+    super('MalformedPolicy', message)
+  }
 }
 
 function fail(message: string): never {
@@ -490,14 +492,4 @@ function confines(c: Condition): boolean {
   }
   // A fixed aws:userid is never the `AROLEID:*` S3 excepts: that one has a wildcard.
   return c.base !== 'IpAddress' && CONFINING_KEYS.has(c.key)
-}
-
-/** Whether a grant is public (S3 "The meaning of public"): to AllUsers or AuthenticatedUsers. */
-export function isPublicGrant(grant: S3Grant): boolean {
-  return grant.grantee.type === 'Group' && (grant.grantee.uri === ALL_USERS_GROUP || grant.grantee.uri === AUTHENTICATED_USERS_GROUP)
-}
-
-/** Whether an ACL grants anything to the public (BlockPublicAcls refuses it, IgnorePublicAcls ignores its public grants). */
-export function isPublicAcl(acl: S3Acl): boolean {
-  return acl.grants.some(isPublicGrant)
 }

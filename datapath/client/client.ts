@@ -282,9 +282,10 @@ export class O3Client {
   /**
    * Has the OM verify an S3 request's signature with the access key's secret (which stays in
    * the OM) and, in the same call, read the bucket and key and open `open` (S3AuthResult).
+   * Without an access key (an anonymous request) it only reads the bucket and key.
    * Retried like a read only when it opens nothing: a retried open would leave a second open key.
    */
-  s3Authenticate(args: { accessKey: string; proof: S3SignatureProof | null; signingKey?: boolean; volume?: string; bucket?: string; key?: string; open?: S3OpenIntent }): Promise<S3AuthResult> {
+  s3Authenticate(args: { accessKey?: string; proof: S3SignatureProof | null; signingKey?: boolean; volume?: string; bucket?: string; key?: string; open?: S3OpenIntent }): Promise<S3AuthResult> {
     return this.om.call('s3Authenticate', args, { idempotent: args.open === undefined })
   }
 

@@ -6,7 +6,7 @@
 import type { KeyInfo } from '../client/index.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { checksumField, partChecksums, storedChecksum } from './checksums.ts'
-import { headObject, ownedBucket, type S3Context } from './context.ts'
+import { headObject, requestBucket, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { xmlResponse } from './xml.ts'
@@ -59,7 +59,7 @@ function objectParts(info: KeyInfo, headers: Headers): Record<string, unknown> |
 }
 
 export async function getObjectAttributes(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const wanted = requestedAttributes(ctx.req.headers)
   const info = await headObject(ctx, ctx.bucket!, ctx.key!)
   const body: Record<string, unknown> = {}

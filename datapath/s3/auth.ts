@@ -1,10 +1,12 @@
 /** @module
  * Authenticates an S3 request: finds which scheme signed it (SigV4 or SigV2, each in a header
  * or a presigned URL), checks its time, and has the OM verify the signature with the access
- * key's secret, which never leaves the OM (core/s3-signature.ts). Its result is all the rest
+ * key's secret, which never leaves the OM (core/s3-signature.ts); a request with no signature
+ * at all is anonymous (no user), for the gateway's authorization to judge. Its result is all the rest
  * of the gateway learns about the signing: the user, what the body must satisfy (payload.ts),
  * and what the OM read in the same call. Nothing is cached, so a revoked key stops at once.
  */
+import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { S3AuthResult } from '../client/index.ts'
@@ -14,6 +16,8 @@ import { checkTime, parseAuth, proofV4, type AuthParams, type SignedRequest } fr
 
 /** How a verified request was signed, as far as reading its body is concerned. */
 export type RequestAuth =
+  /** No signature at all (anonymous): the body is read as UNSIGNED-PAYLOAD, as SigV2's. */
+  | { version: 0 }
   /** SigV2 signs no body: it is read as UNSIGNED-PAYLOAD (Content-MD5 and x-amz-checksum-* still checked). */
   | { version: 2 }
   /**
@@ -30,18 +34,35 @@ export interface AuthenticateOptions {
   /**
    * OM.s3Authenticate for this request: throws PERMISSION_DENIED or INVALID_ARGUMENT for an
    * unknown key, SIGNATURE_MISMATCH for a signature that does not verify. A null proof asks
-   * only whether the key exists; `signingKey` asks for the SigV4 signing key.
+   * only whether the key exists; `signingKey` asks for the SigV4 signing key. No access key
+   * (an anonymous request): only the bucket and key are read.
    */
-  verify: (accessKey: string, proof: S3SignatureProof | null, signingKey: boolean) => Promise<S3AuthResult>
+  verify: (accessKey: string | undefined, proof: S3SignatureProof | null, signingKey: boolean) => Promise<S3AuthResult>
 }
 
-/** Throws the S3 error of the first check that fails; else returns the user, how the request was signed and what the OM read. */
-export async function authenticate(req: SignedRequest, query: URLSearchParams, o: AuthenticateOptions): Promise<{ user: string; auth: RequestAuth; found: S3AuthResult }> {
+/**
+ * Whether a request carries no signature at all: no Authorization header and none of the
+ * presigned URL's parameters (SigV4's X-Amz-Algorithm/-Credential/-Signature, SigV2's
+ * AWSAccessKeyId/Signature). Such a request is anonymous, and S3 evaluates it (a public-read
+ * object is readable); one that tries to sign and fails is refused as before.
+ */
+export function isAnonymous(req: SignedRequest, query: URLSearchParams): boolean {
+  if (req.headers.has('authorization')) return false
+  return !['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'AWSAccessKeyId', 'Signature'].some((p) => query.has(p))
+}
+
+/**
+ * Throws the S3 error of the first check that fails; else returns the user (undefined for an
+ * anonymous request, whose bucket and key the OM still reads), how the request was signed and
+ * what the OM read.
+ */
+export async function authenticate(req: SignedRequest, query: URLSearchParams, o: AuthenticateOptions): Promise<{ user: string | undefined; auth: RequestAuth; found: S3AuthResult }> {
+  if (isAnonymous(req, query)) return { user: undefined, auth: { version: 0 }, found: await o.verify(undefined, null, false) }
   const v2 = parseAuthV2(req, query)
   if (v2 !== undefined) {
     checkTimeV2(v2, o.nowMs)
     const found = await verify(o, v2.accessKey, proofV2(req, v2, o.hostBucket), false)
-    return { user: found.user, auth: { version: 2 }, found }
+    return { user: signedUser(found), auth: { version: 2 }, found }
   }
   const params = parseAuth(req, query)
   checkTime(params, o.nowMs)
@@ -58,7 +79,13 @@ export async function authenticate(req: SignedRequest, query: URLSearchParams, o
   const found = await verify(o, params.accessKey, proof, signedChunks)
   if (proof === null) throw malformed
   const signingKey = found.signingKeyHex === undefined ? Buffer.alloc(0) : Buffer.from(found.signingKeyHex, 'hex')
-  return { user: found.user, auth: { version: 4, params, signingKey, seedSignature: params.signature }, found }
+  return { user: signedUser(found), auth: { version: 4, params, signingKey, seedSignature: params.signature }, found }
+}
+
+/** The user of a verified signature: the OM names one for every access key. */
+function signedUser(found: S3AuthResult): string {
+  assert(found.user !== undefined, 'the OM verified a signature without naming its user')
+  return found.user
 }
 
 async function verify(o: AuthenticateOptions, accessKey: string, proof: S3SignatureProof | null, signingKey: boolean): Promise<S3AuthResult> {

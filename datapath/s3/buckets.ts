@@ -1,11 +1,12 @@
 /** @module
  * Bucket operations: ListBuckets (the requester's), CreateBucket (in volume s3v, created on
- * first use), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
+ * first use; with a canned or explicit ACL), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
  * GetBucketLocation, GetBucketVersioning (never versioned).
  */
 import { O3Error } from '../../core/errors.ts'
 import { S3Error } from './errors.ts'
-import { MULTIPART_VOLUME, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { aclFromHeaders, privateAcl } from '../../core/s3-access/acl.ts'
+import { MULTIPART_VOLUME, requestBucket, S3_VOLUME, signedUser, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 /** Runs `op`, which needs `volume`; the first time the gateway uses a volume it does not
@@ -24,14 +25,21 @@ export async function withVolume<T>(ctx: S3Context, volume: string, op: () => Pr
 }
 
 export async function listBuckets(ctx: S3Context): Promise<Response> {
-  const buckets = (await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME))).filter((b) => b.owner === ctx.user)
+  const user = signedUser(ctx)
+  const buckets = (await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME))).filter((b) => b.owner === user)
   return xmlResponse('ListAllMyBucketsResult', {
-    Owner: { ID: ctx.user, DisplayName: ctx.user },
+    Owner: { ID: user, DisplayName: user },
     Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString() })) },
   })
 }
 
+/**
+ * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
+ * so a bad one makes nothing; set right after, the bucket being private meanwhile).
+ */
 export async function createBucket(ctx: S3Context): Promise<Response> {
+  const user = signedUser(ctx)
+  const acl = aclFromHeaders(ctx.req.headers, user, user)
   const length = Number(ctx.req.headers.get('content-length') ?? 0)
   if (length > 0) {
     const body = await readXml(ctx.req, 'CreateBucketConfiguration', ctx.bodyIdleTimeoutMs)
@@ -41,20 +49,21 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
     }
   }
   try {
-    await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: ctx.user }))
+    await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: user }))
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
-      if (existing.owner === ctx.user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
+      if (existing.owner === user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
       throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available')
     }
     throw err
   }
+  if (acl !== undefined && JSON.stringify(acl) !== JSON.stringify(privateAcl(user))) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', acl)
   return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
 }
 
 export async function headBucket(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   return new Response(null, { status: 200, headers: { 'x-amz-bucket-region': ctx.region } })
 }
 
@@ -70,7 +79,7 @@ const DROP_UPLOADS_ROUNDS_MAX = 5
  * every part and upload record goes, and the bucket's multipart bucket with them.
  */
 export async function deleteBucket(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   await ctx.client.deleteBucket(S3_VOLUME, ctx.bucket!)
   await dropUploads(ctx, ctx.bucket!)
   return new Response(null, { status: 204 })
@@ -106,11 +115,11 @@ async function dropUploads(ctx: S3Context, bucket: string): Promise<void> {
  * versioned, which S3 answers with an empty VersioningConfiguration (no Status).
  */
 export async function getBucketVersioning(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   return xmlResponse('VersioningConfiguration', {})
 }
 
 export async function getBucketLocation(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   return xmlResponse('LocationConstraint', { '#text': ctx.region === 'us-east-1' ? '' : ctx.region })
 }

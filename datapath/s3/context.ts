@@ -1,11 +1,12 @@
 /** @module
  * What every S3 handler gets (the authenticated request, its bucket and key, and what the
  * OM said about them when it checked the access key) and the helpers they share:
- * owned-bucket checks, object metadata to and from headers, streaming a body into a key
+ * the request's bucket, object metadata to and from headers, streaming a body into a key
  * with its ETag and checksums. Handlers return web `Response`s.
  */
 import type { ResponseWatch } from '../../core/http/body-out.ts'
 import { KeyDigest, type BucketInfo, type KeyInfo, type O3Client, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
+import { assert } from '../../core/assert.ts'
 import { O3Error, fromWire } from '../../core/errors.ts'
 import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { DIGEST_INLINE_BYTES_MAX, S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
@@ -32,12 +33,15 @@ export interface S3Context {
   query: URLSearchParams
   bucket: string | undefined
   key: string | undefined
-  user: string
-  /** How the request was signed (SigV2 or SigV4): only reading its body cares. */
+  /** Who signed the request; undefined when it is anonymous (no signature at all). */
+  user: string | undefined
+  /** The client's IP address, as the connection shows it (aws:SourceIp), when the runtime tells. */
+  remoteAddress?: string
+  /** How the request was signed (SigV2 or SigV4; 0: unsigned): only reading its body cares. */
   auth: RequestAuth
   /**
    * The request's own bucket and key as the OM found them in the call that verified its
-   * signature (OM.s3Authenticate), for this request only: ownedBucket, headObject and
+   * signature (OM.s3Authenticate), for this request only: requestBucket, headObject and
    * UploadPart's upload check answer from it instead of asking again, and storePayload writes
    * into the key it opened (`opened`, taken by the first storePayload of that very key; the
    * gateway aborts it if no handler does). Absent parts are asked for as before.
@@ -66,18 +70,36 @@ export function fromLookup<T>(part: NonNullable<S3AuthResult['bucket'] | S3AuthR
   throw fromWire(part.error, 'lookup failed')
 }
 
-/** The bucket if it exists and belongs to the requester. */
-export async function ownedBucket(ctx: S3Context, bucket = ctx.bucket!): Promise<BucketInfo> {
-  let info: BucketInfo
+/**
+ * The bucket if it exists (NoSuchBucket otherwise, for anyone, as S3 answers), from the
+ * request's lookup when it is the request's own. Whether the requester may use it was decided
+ * before the handler ran (datapath/s3/access.ts).
+ */
+export async function requestBucket(ctx: S3Context, bucket = ctx.bucket!): Promise<BucketInfo> {
   try {
     const found = bucket === ctx.bucket ? ctx.found.bucket : undefined
-    info = found !== undefined ? fromLookup<BucketInfo>(found) : await ctx.client.getBucket(S3_VOLUME, bucket)
+    return found !== undefined ? fromLookup<BucketInfo>(found) : await ctx.client.getBucket(S3_VOLUME, bucket)
   } catch (err) {
     if (err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND' || err.code === 'INVALID_BUCKET_NAME')) throw new S3Error('NoSuchBucket', `The specified bucket ${bucket} does not exist`)
     throw err
   }
+}
+
+/**
+ * The bucket if it exists and belongs to the requester: for handlers written before
+ * authorization became central (datapath/s3/access.ts); new ones use requestBucket.
+ * @deprecated
+ */
+export async function ownedBucket(ctx: S3Context, bucket = ctx.bucket!): Promise<BucketInfo> {
+  const info = await requestBucket(ctx, bucket)
   if (info.owner !== ctx.user) throw new S3Error('AccessDenied', `Access to bucket ${bucket} is denied`)
   return info
+}
+
+/** The requester of a request that authorization let through only signed (ListBuckets, CreateBucket). */
+export function signedUser(ctx: S3Context): string {
+  assert(ctx.user !== undefined, 'an anonymous request reached a handler for signed requests')
+  return ctx.user
 }
 
 /** Looks up a key; NoSuchKey when absent. */

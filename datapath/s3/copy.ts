@@ -9,7 +9,9 @@ import type { KeyInfo } from '../client/index.ts'
 import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
-  describingMetadata, etagOf, evaluateConditions, headObject, metadataFromHeaders, ownedBucket, preconditionFailed, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
+  describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
+import { authorizeAction, expectOwner, keyFor } from './access.ts'
+import { uploadAclMetadata } from './acl.ts'
 import { checksumHeader, checksumXml, parseAlgorithm, PART_CHECKSUMS_METADATA, storedChecksum, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { partTarget } from './multipart.ts'
@@ -31,10 +33,13 @@ const COPY_SOURCE_CONDITIONS: ConditionHeaders = {
   ifUnmodifiedSince: 'x-amz-copy-source-if-unmodified-since', ifModifiedSince: 'x-amz-copy-source-if-modified-since',
 }
 
+/** The copy's source, once the requester may read it (s3:GetObject on it, as S3 asks of a copy). */
 async function sourceObject(ctx: S3Context): Promise<{ bucket: string; key: string; info: KeyInfo }> {
   const src = copySource(ctx)
-  await ownedBucket(ctx, src.bucket)
-  const info = await headObject(ctx, src.bucket, src.key)
+  const bucket = await requestBucket(ctx, src.bucket)
+  expectOwner(ctx, bucket, 'x-amz-source-expected-bucket-owner')
+  const info = await keyFor(ctx, bucket, src.key)
+  authorizeAction(ctx, 's3:GetObject', { bucket, key: src.key, keyInfo: info })
   // A copy whose source is "not modified" is refused like a failed condition.
   if (evaluateConditions(ctx.req.headers, COPY_SOURCE_CONDITIONS, info) !== undefined) throw preconditionFailed()
   return { ...src, info }
@@ -78,7 +83,9 @@ function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; leng
 }
 
 export async function copyObject(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
+  // The copy is the requester's, with the ACL of this request (never the source's).
+  const acl = uploadAclMetadata(ctx, bucket, ctx.req.headers)
   const src = await sourceObject(ctx)
   const directive = (ctx.req.headers.get('x-amz-metadata-directive') ?? 'COPY').toUpperCase()
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive')
@@ -97,12 +104,12 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
     if (directive === 'COPY') throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
     const kept: Record<string, string> = {}
     for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
-    info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket, ctx.key, [{ volume: S3_VOLUME, bucket: ctx.bucket, key: ctx.key }], { ...metadata, ...kept })
+    info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket, ctx.key, [{ volume: S3_VOLUME, bucket: ctx.bucket, key: ctx.key }], { ...metadata, ...kept, ...acl })
   } else {
     // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
     // asked for, else of the source's.
     const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm')) ?? storedChecksum(src.info.metadata)?.algorithm
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), metadata)
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), { ...metadata, ...acl })
   }
   return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info), ...checksumXml(info.metadata) })
 }

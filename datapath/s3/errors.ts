@@ -1,10 +1,10 @@
 /** @module
  * The S3 error table (after Ozone's S3ErrorTable and the S3 REST error-code list): each S3
  * code with its HTTP status, the one S3Error class handlers throw, and the mapping from O3's
- * operating-error codes. Pure.
+ * operating-error codes and core/s3-access's S3AccessError. Pure.
  */
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
-import { MalformedPolicyError } from '../../core/s3-access/policy.ts'
+import { S3AccessError, type S3AccessErrorCode } from '../../core/s3-access/errors.ts'
 
 export const S3ErrorCode = {
   AccessDenied: 403,
@@ -27,6 +27,7 @@ export const S3ErrorCode = {
   InvalidRequest: 400,
   InvalidURI: 400,
   KeyTooLongError: 400,
+  MalformedACLError: 400,
   MalformedPolicy: 400,
   MalformedXML: 400,
   MethodNotAllowed: 405,
@@ -46,10 +47,14 @@ export const S3ErrorCode = {
   RequestTimeTooSkewed: 403,
   ServiceUnavailable: 503,
   SignatureDoesNotMatch: 403,
+  UnresolvableGrantByEmailAddress: 400,
   XAmzContentSHA256Mismatch: 400,
 } as const satisfies Record<string, number>
 
 export type S3ErrorCodeName = keyof typeof S3ErrorCode
+/** Every code core/s3-access throws is one of this table's. */
+const ACCESS_CODES_ARE_S3_CODES: S3AccessErrorCode extends S3ErrorCodeName ? true : never = true
+void ACCESS_CODES_ARE_S3_CODES
 
 /** What an O3 operating error is called in S3; unlisted codes are InternalError. */
 const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
@@ -110,8 +115,9 @@ export class S3Error extends Error {
  *  else InternalError; either way with S3's message, the original kept as the cause. */
 export function toS3Error(err: unknown): S3Error {
   if (err instanceof S3Error) return err
-  // A policy document S3 refuses: core/s3-access cannot throw the gateway's S3Error itself.
-  if (err instanceof MalformedPolicyError) return new S3Error('MalformedPolicy', err.message)
+  // The pure access modules' errors (MalformedPolicyError too) carry S3's code and words
+  // already: core/s3-access cannot throw the gateway's S3Error itself.
+  if (err instanceof S3AccessError) return new S3Error(err.code, err.message, {}, { cause: err })
   const code = err instanceof O3Error ? FROM_O3[err.code] ?? 'InternalError' : 'InternalError'
   return new S3Error(code, S3_MESSAGE[code] ?? code, {}, { cause: err })
 }

@@ -1,10 +1,12 @@
 /** @module
  * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
  * verified by the OM, which holds the secrets, on every request so a revoked key stops at
- * once; the same OM call reads the request's bucket, and key for GET/HEAD, so a deleted
- * bucket is seen at once too and a small GET makes one metadata round trip; for PutObject
- * and UploadPart it also opens the key, so a small PUT makes two), finds the bucket and key
- * (path-style, or virtual-hosted under `domain`), routes to one handler per operation and
+ * once; an unsigned request is anonymous; the same OM call reads the request's bucket, and
+ * key for GET/HEAD and other calls judged by the key's ACL, so a deleted bucket is seen at
+ * once too and a small GET makes one metadata round trip; for PutObject and UploadPart it
+ * also opens the key, so a small PUT makes two), finds the bucket and key (path-style, or
+ * virtual-hosted under `domain`), authorizes the route's S3 action (access.ts: bucket
+ * policy, ACLs), routes to one handler per operation and
  * answers failures in S3's XML error format with a RequestId. Anything it does not implement
  * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
  * (the admin port), never on the S3 port, where `/prom` is bucket `prom`.
@@ -19,11 +21,14 @@ import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client, type S3OpenIntent } from '../client/index.ts'
+import { authorizeRequest, type RouteAccess } from './access.ts'
+import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.ts'
 import { authenticate } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
 import { S3_VOLUME, type Found, type S3Context, type UnverifiedRequest } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
 import { S3Error, toS3Error } from './errors.ts'
+import { needsObjectAcl } from '../../core/s3-access/authorize.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
@@ -57,12 +62,12 @@ export interface S3GatewayOptions {
 }
 
 /** Bucket subresources S3 has and we do not: answered NotImplemented rather than misread as another call. */
-const UNSUPPORTED = ['acl', 'accelerate', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+const UNSUPPORTED = ['accelerate', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
   'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
 
 /** A request's handler, by the operation name metrics count it under. */
-interface Route {
+interface Route extends RouteAccess {
   name: string
   run: (ctx: S3Context) => Promise<Response>
   /** The handler reads the request's own key first (headObject): the lookup reads it too. */
@@ -96,7 +101,10 @@ export class S3Gateway {
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now
     this.app = new Hono()
-    this.app.all('*', (c) => this.handle(c.req.raw, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url, watchResponse(c), requestBody(c)))
+    this.app.all('*', (c) => {
+      const incoming = (c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string } } } | undefined)?.incoming
+      return this.handle(c.req.raw, incoming?.url, watchResponse(c), requestBody(c), incoming?.socket?.remoteAddress)
+    })
   }
 
   get port(): number {
@@ -150,7 +158,7 @@ export class S3Gateway {
    * resolves `..`; `responseWatch` says when the response's pieces are sent (core/http/body-out.ts);
    * `body` is the runtime's raw body (core/http/body.ts), else req's stream.
    */
-  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch, body: RequestBody | null = webBody(req.body)): Promise<Response> {
+  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch, body: RequestBody | null = webBody(req.body), remoteAddress?: string): Promise<Response> {
     const requestId = newRequestId()
     const started = performance.now()
     let op = 'unknown'
@@ -179,21 +187,25 @@ export class S3Gateway {
       // A handler that writes the request's key right away has the OM open it in the same
       // call, once the signature verified (two OM calls per small PUT, not three).
       const intent = route.opens?.({ req, method: req.method, query, bucket, key })
+      // Routes judged by their key's ACL read the key in the same call.
+      const readsObject = route.readsObject === true || (route.action !== undefined && route.byHandler !== true && needsObjectAcl(route.action))
       const { user, auth, found: r } = await authenticate(signed, query, {
         nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
         verify: (accessKey, proof, signingKey) => this.client.s3Authenticate({
-          accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: route.readsObject === true ? key : undefined, open: intent,
+          accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: readsObject ? key : undefined, open: intent,
         }),
       })
       found = { bucket: r.bucket, key: r.key }
       if (intent !== undefined && r.opened !== undefined) found.opened = { intent, result: r.opened }
       if (intent?.requireKey !== undefined && r.required !== undefined) found.required = { key: intent.requireKey.key, result: r.required }
       const ctx: S3Context = {
-        client: this.client, req, body, method: req.method, query, bucket, key, user, auth, found, region: this.region, requestId,
+        client: this.client, req, body, method: req.method, query, bucket, key, user, remoteAddress, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
         responseWatch,
       }
       op = route.name
+      // Who may do what is decided here, for every route, before its handler runs.
+      await authorizeRequest(ctx, route)
       res = await route.run(ctx)
     } catch (err) {
       res = this.errorResponse(err, requestId, resource, req.method === 'HEAD')
@@ -241,13 +253,13 @@ export class S3Gateway {
     const unsupported = UNSUPPORTED.find((s) => q.has(s))
     const answerNotImplemented = (what: string) => ({ name: 'NotImplemented', run: async (): Promise<Response> => { throw new S3Error('NotImplemented', `${what} is not supported by the O3 S3 gateway`) } })
     if (ctx.bucket === undefined) {
-      if (m === 'GET') return { name: 'ListBuckets', run: listBuckets }
+      if (m === 'GET') return { name: 'ListBuckets', run: listBuckets, action: 's3:ListAllMyBuckets' }
       return answerNotImplemented(`${m} on the service`)
     }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
-    if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning }
+    if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning, action: 's3:GetBucketVersioning' }
     // An object's attributes can be read; no other call takes the subresource.
-    if (ctx.key !== undefined && m === 'GET' && unsupported === 'attributes') return { name: 'GetObjectAttributes', run: getObjectAttributes, readsObject: true }
+    if (ctx.key !== undefined && m === 'GET' && unsupported === 'attributes') return { name: 'GetObjectAttributes', run: getObjectAttributes, readsObject: true, action: 's3:GetObjectAttributes' }
     if (ctx.key === undefined && (unsupported === 'policy' || unsupported === 'policyStatus' || unsupported === 'publicAccessBlock')) {
       const policyRoute = bucketPolicyRoute(m, unsupported)
       if (policyRoute !== undefined) return policyRoute
@@ -256,21 +268,24 @@ export class S3Gateway {
     if (ctx.key === undefined) {
       switch (m) {
         case 'GET':
-          if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation }
-          if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads }
-          if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions }
+          if (q.has('acl')) return { name: 'GetBucketAcl', run: getBucketAcl, action: 's3:GetBucketAcl' }
+          if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation, action: 's3:GetBucketLocation' }
+          if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads, action: 's3:ListBucketMultipartUploads' }
+          if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions, action: 's3:ListBucketVersions' }
           if (q.has('tagging') || q.has('object-lock')) return answerNotImplemented('Bucket tagging')
-          if (q.get('list-type') === '2') return { name: 'ListObjectsV2', run: listObjectsV2 }
-          return { name: 'ListObjects', run: listObjectsV1 }
-        case 'HEAD': return { name: 'HeadBucket', run: headBucket }
+          if (q.get('list-type') === '2') return { name: 'ListObjectsV2', run: listObjectsV2, action: 's3:ListBucket' }
+          return { name: 'ListObjects', run: listObjectsV1, action: 's3:ListBucket' }
+        case 'HEAD': return { name: 'HeadBucket', run: headBucket, action: 's3:ListBucket' }
         case 'PUT':
           if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
-          return { name: 'CreateBucket', run: createBucket }
+          if (q.has('acl')) return { name: 'PutBucketAcl', run: putBucketAcl, action: 's3:PutBucketAcl' }
+          return { name: 'CreateBucket', run: createBucket, action: 's3:CreateBucket' }
         case 'DELETE':
           if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
-          return { name: 'DeleteBucket', run: deleteBucket }
+          return { name: 'DeleteBucket', run: deleteBucket, action: 's3:DeleteBucket' }
         case 'POST':
-          if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects }
+          // Each key is authorized (s3:DeleteObject) as its deletion comes.
+          if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects, action: 's3:DeleteObject', byHandler: true }
           // A browser-based upload (PostObject: boto3's generate_presigned_post, HTML forms)
           // signs its policy in the multipart form, not in a header or the query.
           if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) {
@@ -284,23 +299,27 @@ export class S3Gateway {
     const copy = ctx.req.headers.has('x-amz-copy-source')
     switch (m) {
       case 'GET':
-        if (q.has('uploadId')) return { name: 'ListParts', run: listParts }
-        if (q.has('tagging')) return { name: 'GetObjectTagging', run: getObjectTagging }
-        return { name: 'GetObject', run: (c) => getObject(c, false), readsObject: true }
-      case 'HEAD': return { name: 'HeadObject', run: (c) => getObject(c, true), readsObject: true }
+        // An upload is judged by its initiator, which its handler reads.
+        if (q.has('uploadId')) return { name: 'ListParts', run: listParts, action: 's3:ListMultipartUploadParts', byHandler: true }
+        if (q.has('acl')) return { name: 'GetObjectAcl', run: getObjectAcl, action: 's3:GetObjectAcl' }
+        if (q.has('tagging')) return { name: 'GetObjectTagging', run: getObjectTagging, action: 's3:GetObjectTagging' }
+        return { name: 'GetObject', run: (c) => getObject(c, false), readsObject: true, action: 's3:GetObject' }
+      case 'HEAD': return { name: 'HeadObject', run: (c) => getObject(c, true), readsObject: true, action: 's3:GetObject' }
       case 'PUT':
-        if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy } : { name: 'UploadPart', run: uploadPart, opens: uploadPartIntent }
-        if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging }
-        if (copy) return { name: 'CopyObject', run: copyObject }
+        // A copy's source is authorized (s3:GetObject) by its handler.
+        if (q.has('uploadId') && q.has('partNumber')) return copy ? { name: 'UploadPartCopy', run: uploadPartCopy, action: 's3:PutObject' } : { name: 'UploadPart', run: uploadPart, opens: uploadPartIntent, action: 's3:PutObject' }
+        if (q.has('acl')) return { name: 'PutObjectAcl', run: putObjectAcl, action: 's3:PutObjectAcl' }
+        if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging, action: 's3:PutObjectTagging' }
+        if (copy) return { name: 'CopyObject', run: copyObject, action: 's3:PutObject' }
         // A create-only PUT (If-None-Match: *) looks for the key before taking the body.
-        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*', opens: putObjectIntent }
+        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*', opens: putObjectIntent, action: 's3:PutObject' }
       case 'DELETE':
-        if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload }
-        if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging }
-        return { name: 'DeleteObject', run: deleteObject }
+        if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload, action: 's3:AbortMultipartUpload', byHandler: true }
+        if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging, action: 's3:DeleteObjectTagging' }
+        return { name: 'DeleteObject', run: deleteObject, action: 's3:DeleteObject' }
       case 'POST':
-        if (q.has('uploads')) return { name: 'CreateMultipartUpload', run: createMultipartUpload }
-        if (q.has('uploadId')) return { name: 'CompleteMultipartUpload', run: completeMultipartUpload }
+        if (q.has('uploads')) return { name: 'CreateMultipartUpload', run: createMultipartUpload, action: 's3:PutObject' }
+        if (q.has('uploadId')) return { name: 'CompleteMultipartUpload', run: completeMultipartUpload, action: 's3:PutObject' }
         return answerNotImplemented('POST on an object')
     }
     return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
@@ -335,13 +354,13 @@ export class S3Gateway {
 /** The bucket policy and public access block calls (datapath/s3/policy.ts), by method and subresource. */
 function bucketPolicyRoute(method: string, subresource: 'policy' | 'policyStatus' | 'publicAccessBlock'): Route | undefined {
   switch (`${method} ${subresource}`) {
-    case 'GET policy': return { name: 'GetBucketPolicy', run: getBucketPolicy }
-    case 'PUT policy': return { name: 'PutBucketPolicy', run: putBucketPolicy }
-    case 'DELETE policy': return { name: 'DeleteBucketPolicy', run: deleteBucketPolicy }
-    case 'GET policyStatus': return { name: 'GetBucketPolicyStatus', run: getBucketPolicyStatus }
-    case 'GET publicAccessBlock': return { name: 'GetPublicAccessBlock', run: getPublicAccessBlock }
-    case 'PUT publicAccessBlock': return { name: 'PutPublicAccessBlock', run: putPublicAccessBlock }
-    case 'DELETE publicAccessBlock': return { name: 'DeletePublicAccessBlock', run: deletePublicAccessBlock }
+    case 'GET policy': return { name: 'GetBucketPolicy', run: getBucketPolicy, action: 's3:GetBucketPolicy' }
+    case 'PUT policy': return { name: 'PutBucketPolicy', run: putBucketPolicy, action: 's3:PutBucketPolicy' }
+    case 'DELETE policy': return { name: 'DeleteBucketPolicy', run: deleteBucketPolicy, action: 's3:DeleteBucketPolicy' }
+    case 'GET policyStatus': return { name: 'GetBucketPolicyStatus', run: getBucketPolicyStatus, action: 's3:GetBucketPolicyStatus' }
+    case 'GET publicAccessBlock': return { name: 'GetPublicAccessBlock', run: getPublicAccessBlock, action: 's3:GetBucketPublicAccessBlock' }
+    case 'PUT publicAccessBlock': return { name: 'PutPublicAccessBlock', run: putPublicAccessBlock, action: 's3:PutBucketPublicAccessBlock' }
+    case 'DELETE publicAccessBlock': return { name: 'DeletePublicAccessBlock', run: deletePublicAccessBlock, action: 's3:PutBucketPublicAccessBlock' }
   }
   return undefined
 }

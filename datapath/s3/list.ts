@@ -2,13 +2,14 @@
  * Listing: ListObjectsV2, ListObjects (v1) and ListObjectVersions (current objects under
  * version id `null`, for tools that clean up with it), over the OM's paged listKeys: prefix,
  * delimiter with CommonPrefixes, max-keys, continuation-token / marker / start-after,
- * encoding-type=url, fetch-owner.
+ * encoding-type=url, fetch-owner (each key's own owner: its writer, as its ACL records).
  */
-import type { KeyInfo } from '../client/index.ts'
+import type { BucketInfo, KeyInfo } from '../client/index.ts'
 import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
 import { listedChecksum } from './checksums.ts'
 import { S3Error } from './errors.ts'
-import { etagOf, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { keyOwner } from './acl.ts'
+import { etagOf, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { awsEncode } from './sigv4.ts'
 import { xmlResponse } from './xml.ts'
 
@@ -62,16 +63,17 @@ export function encoder(ctx: S3Context): (s: string) => string {
   return type === 'url' ? (s) => awsEncode(s, true) : (s) => s
 }
 
-function content(ctx: S3Context, k: KeyInfo, enc: (s: string) => string, owner: boolean): Record<string, unknown> {
+/** A listed key; `owner`: the bucket, whose owner owns keys written without an ACL of their own, to show the key's owner (keyOwner). */
+function content(k: KeyInfo, enc: (s: string) => string, owner: BucketInfo | undefined): Record<string, unknown> {
   return {
     Key: enc(k.name), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, StorageClass: 'STANDARD',
-    ...(owner ? { Owner: { ID: ctx.user, DisplayName: ctx.user } } : {}),
+    ...(owner !== undefined ? { Owner: keyOwner(k.metadata, owner) } : {}),
     ...listedChecksum(k.metadata),
   }
 }
 
 export async function listObjectsV2(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const enc = encoder(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const delimiter = ctx.query.get('delimiter') ?? ''
@@ -84,21 +86,21 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   }
   const max = maxKeys(ctx)
   const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter, max })
-  const owner = ctx.query.get('fetch-owner') === 'true'
+  const owner = ctx.query.get('fetch-owner') === 'true' ? bucket : undefined
   return xmlResponse('ListBucketResult', {
     Name: ctx.bucket, Prefix: enc(prefix), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}), MaxKeys: max, KeyCount: entries.length, IsTruncated: truncated,
     ...(token !== null ? { ContinuationToken: token } : {}),
     ...(truncated ? { NextContinuationToken: Buffer.from(entries[entries.length - 1].name).toString('base64url') } : {}),
     ...(startAfterParam !== '' ? { StartAfter: enc(startAfterParam) } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
-    Contents: entries.filter((e) => e.key !== undefined).map((e) => content(ctx, e.key!, enc, owner)),
+    Contents: entries.filter((e) => e.key !== undefined).map((e) => content(e.key!, enc, owner)),
     CommonPrefixes: entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) })),
   })
 }
 
 /** The request's listing parameters and the page they select, `marker` naming the start-after parameter. */
 async function page(ctx: S3Context, marker: string) {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const enc = encoder(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const delimiter = ctx.query.get('delimiter') ?? ''
@@ -108,7 +110,7 @@ async function page(ctx: S3Context, marker: string) {
   const keys = entries.filter((e) => e.key !== undefined)
   const common = entries.filter((e) => e.key === undefined).map((e) => ({ Prefix: enc(e.name) }))
   const next = truncated ? enc(entries[entries.length - 1].name) : undefined
-  return { enc, prefix, delimiter, after, max, keys, common, truncated, next }
+  return { bucket, enc, prefix, delimiter, after, max, keys, common, truncated, next }
 }
 
 export async function listObjectsV1(ctx: S3Context): Promise<Response> {
@@ -117,7 +119,7 @@ export async function listObjectsV1(ctx: S3Context): Promise<Response> {
     Name: ctx.bucket, Prefix: p.enc(p.prefix), Marker: p.enc(p.after), ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
     ...(p.next !== undefined ? { NextMarker: p.next } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
-    Contents: p.keys.map((e) => content(ctx, e.key!, p.enc, true)),
+    Contents: p.keys.map((e) => content(e.key!, p.enc, p.bucket)),
     CommonPrefixes: p.common,
   })
 }
@@ -129,7 +131,7 @@ export async function listObjectVersions(ctx: S3Context): Promise<Response> {
     ...(p.next !== undefined ? { NextKeyMarker: p.next, NextVersionIdMarker: 'null' } : {}),
     // Clients decode the names only when the answer says they are encoded (botocore does).
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
-    Version: p.keys.map((e) => ({ ...content(ctx, e.key!, p.enc, true), VersionId: 'null', IsLatest: true })),
+    Version: p.keys.map((e) => ({ ...content(e.key!, p.enc, p.bucket), VersionId: 'null', IsLatest: true })),
     CommonPrefixes: p.common,
   })
 }

@@ -13,7 +13,10 @@ import { O3Error } from '../../core/errors.ts'
 import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
 import { withVolume } from './buckets.ts'
 import {
-  declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, ownedBucket, requestPayload, S3_VOLUME, storePayload, type S3Context, type UnverifiedRequest } from './context.ts'
+  declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, type S3Context, type UnverifiedRequest } from './context.ts'
+import { privateAcl } from '../../core/s3-access/acl.ts'
+import { authorizeAction } from './access.ts'
+import { uploadAclMetadata } from './acl.ts'
 import {
   CHECKSUM_ALGORITHMS, checksumField, checksumHeader, checksumXml, compositeChecksum, encodePartChecksums, fullObjectChecksum, parseAlgorithm, PART_CHECKSUMS_METADATA, uploadChecksumType,
   type ChecksumAlgorithm, type ChecksumType } from './checksums.ts'
@@ -74,18 +77,26 @@ function uploadChecksum(marker: KeyInfo): { algorithm: ChecksumAlgorithm; type: 
 
 /** Where UploadPart and UploadPartCopy write the part, and the checksum algorithm every part of the upload gets. */
 export async function partTarget(ctx: S3Context): Promise<{ volume: string; bucket: string; key: string; checksumAlgorithm?: ChecksumAlgorithm }> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const n = partNumber(ctx)
   const { uploadId, marker } = await upload(ctx)
   return { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n), checksumAlgorithm: uploadChecksum(marker)?.algorithm }
 }
 
+/**
+ * CreateMultipartUpload: the upload's record holds the object's metadata, its ACL (x-o3-acl,
+ * from this request's headers: CompleteMultipartUpload carries it to the object) and its
+ * initiator (an anonymous one's uploads are the bucket owner's, as its keys are).
+ */
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm'))
   const type = uploadChecksumType(algorithm, ctx.req.headers.get('x-amz-checksum-type'))
   const uploadId = randomBytes(16).toString('hex')
-  const metadata: Record<string, string> = { ...metadataFromHeaders(ctx.req.headers), 's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()) }
+  const metadata: Record<string, string> = {
+    ...metadataFromHeaders(ctx.req.headers), ...uploadAclMetadata(ctx, bucket, ctx.req.headers),
+    's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()), 's3:initiator': ctx.user ?? bucket.owner,
+  }
   if (algorithm !== undefined && type !== undefined) Object.assign(metadata, { 's3:checksumAlgorithm': algorithm, 's3:checksumType': type })
   const putMarker = () => ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
   try {
@@ -93,7 +104,7 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
   } catch (err) {
     // The bucket's first upload: make its multipart bucket (and the volume), then write again.
     if (!(err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND'))) throw err
-    await withVolume(ctx, MULTIPART_VOLUME, () => ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: ctx.user })).catch((e: unknown) => {
+    await withVolume(ctx, MULTIPART_VOLUME, () => ctx.client.createBucket(MULTIPART_VOLUME, ctx.bucket!, { owner: bucket.owner })).catch((e: unknown) => {
       if (!(e instanceof O3Error && e.code === 'BUCKET_ALREADY_EXISTS')) throw e
     })
     await putMarker()
@@ -121,10 +132,12 @@ async function listPartKeys(ctx: S3Context, uploadId: string): Promise<KeyInfo[]
   }
 }
 
+const person = (id: string) => ({ ID: id, DisplayName: id })
+
 const partNumberOf = (k: KeyInfo) => Number(k.name.slice(k.name.lastIndexOf('/') + 1))
 
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const { uploadId, marker } = await upload(ctx)
   const body = await readXml(ctx.req, 'CompleteMultipartUpload', ctx.bodyIdleTimeoutMs)
   const listed = (body.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]
@@ -222,16 +235,26 @@ async function dropUpload(ctx: S3Context, uploadId: string): Promise<void> {
   await ctx.client.deleteKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId)).catch(() => {})
 }
 
+/** Who started an upload (its record's s3:initiator; uploads started before it was recorded: the bucket owner). */
+const initiatorOf = (marker: KeyInfo, bucketOwner: string) => marker.metadata['s3:initiator'] ?? bucketOwner
+
+/** The upload of the request, once the requester may `action` it (its initiator and the bucket owner may). */
+async function authorizedUpload(ctx: S3Context, action: string): Promise<{ uploadId: string; marker: KeyInfo; initiator: string }> {
+  const bucket = await requestBucket(ctx)
+  const { uploadId, marker } = await upload(ctx)
+  const initiator = initiatorOf(marker, bucket.owner)
+  authorizeAction(ctx, action, { bucket, key: ctx.key, objectAcl: privateAcl(initiator) })
+  return { uploadId, marker, initiator }
+}
+
 export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
-  const { uploadId } = await upload(ctx)
+  const { uploadId } = await authorizedUpload(ctx, 's3:AbortMultipartUpload')
   await dropUpload(ctx, uploadId)
   return new Response(null, { status: 204 })
 }
 
 export async function listParts(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
-  const { uploadId, marker } = await upload(ctx)
+  const { uploadId, marker, initiator } = await authorizedUpload(ctx, 's3:ListMultipartUploadParts')
   const markerN = Number(ctx.query.get('part-number-marker') ?? 0)
   const max = Math.min(LIST_PARTS_MAX, Number(ctx.query.get('max-parts') ?? LIST_PARTS_MAX))
   if (!Number.isSafeInteger(markerN) || markerN < 0 || !Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'part-number-marker and max-parts must be non-negative integers')
@@ -240,7 +263,7 @@ export async function listParts(ctx: S3Context): Promise<Response> {
   const truncated = all.length > page.length
   return xmlResponse('ListPartsResult', {
     Bucket: ctx.bucket, Key: ctx.key, UploadId: uploadId,
-    Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user }, StorageClass: 'STANDARD',
+    Initiator: { ID: initiator, DisplayName: initiator }, Owner: { ID: initiator, DisplayName: initiator }, StorageClass: 'STANDARD',
     PartNumberMarker: markerN, NextPartNumberMarker: page.length > 0 ? partNumberOf(page[page.length - 1]) : markerN, MaxParts: max, IsTruncated: truncated,
     ...uploadChecksumXml(marker),
     Part: page.map((k) => ({ PartNumber: partNumberOf(k), LastModified: new Date(k.modifiedAtMs).toISOString(), ETag: etagOf(k), Size: k.size, ...partChecksumXml(k) })),
@@ -264,7 +287,7 @@ function partChecksumXml(part: KeyInfo): Record<string, string> {
 }
 
 export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const enc = encoder(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const keyMarker = ctx.query.get('key-marker') ?? ''
@@ -303,7 +326,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
     ...(truncated ? { NextKeyMarker: enc(last.metadata['s3:key'] ?? ''), NextUploadIdMarker: idOf(last) } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
     Upload: page.map((m) => ({
-      Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: { ID: ctx.user, DisplayName: ctx.user }, Owner: { ID: ctx.user, DisplayName: ctx.user },
+      Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: person(initiatorOf(m, bucket.owner)), Owner: person(initiatorOf(m, bucket.owner)),
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
       ...uploadChecksumXml(m),
     })),

@@ -11,8 +11,10 @@ import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
-  declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, ownedBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context, type UnverifiedRequest,
+  declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, requestBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
+import { authorizeAction } from './access.ts'
+import { uploadAclMetadata } from './acl.ts'
 import { checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -44,7 +46,8 @@ export function putObjectIntent(r: UnverifiedRequest): S3OpenIntent | undefined 
 }
 
 export async function putObject(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
+  const metadata = { ...metadataFromHeaders(ctx.req.headers), ...uploadAclMetadata(ctx, bucket, ctx.req.headers) }
   const createOnly = ctx.req.headers.get('if-none-match') === '*'
   // The early look spares uploading a body that will be refused; the OM's conditional commit
   // is what makes create-only atomic when two writers race.
@@ -52,7 +55,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   const payload = requestPayload(ctx)
   let info: KeyInfo
   try {
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ifNotExists: createOnly }, payload, metadataFromHeaders(ctx.req.headers))
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ifNotExists: createOnly }, payload, metadata)
   } catch (err) {
     if (createOnly && err instanceof O3Error && err.code === 'KEY_ALREADY_EXISTS') throw preconditionFailed()
     throw err
@@ -119,7 +122,7 @@ function partChecksumHeaders(metadata: Record<string, string>, n: number): Recor
 }
 
 export async function getObject(ctx: S3Context, head: boolean): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   let partNumber: number | undefined
   if (ctx.query.has('partNumber')) {
     const raw = ctx.query.get('partNumber')!
@@ -172,7 +175,7 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   try {
     await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, ctx.key!)
   } catch (err) {
@@ -181,18 +184,33 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 204 })
 }
 
+/** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. */
 export async function deleteObjects(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const body = await readXml(ctx.req, 'Delete', ctx.bodyIdleTimeoutMs)
   const objects = (body.Object ?? []) as { Key?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
   const quiet = String(body.Quiet ?? 'false').trim() === 'true'
+  const keys = objects.map((o) => {
+    if (typeof o.Key !== 'string') throw new S3Error('MalformedXML', 'Every Object needs a Key')
+    return o.Key
+  })
+  // Each key is a DeleteObject of its own (a policy may allow some keys and not others); a
+  // request that may delete none of them is refused whole, as any other refused call is.
+  const refused = keys.map((key) => {
+    try {
+      authorizeAction(ctx, 's3:DeleteObject', { bucket, key })
+      return undefined
+    } catch (err) {
+      return toS3Error(err)
+    }
+  })
+  if (refused.every((e) => e !== undefined)) throw refused[0]!
   const deleted: { Key: string }[] = []
   const errors: { Key: string; Code: string; Message: string }[] = []
-  for (const o of objects) {
-    const key = typeof o.Key === 'string' ? o.Key : undefined
-    if (key === undefined) throw new S3Error('MalformedXML', 'Every Object needs a Key')
+  for (const [i, key] of keys.entries()) {
     try {
+      if (refused[i] !== undefined) throw refused[i]
       await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, key)
       deleted.push({ Key: key })
     } catch (err) {

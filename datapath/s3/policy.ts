@@ -7,9 +7,10 @@
  */
 import { BUCKET_S3_FIELD_BYTES_MAX } from '../../core/limits.ts'
 import type { PublicAccessBlockConfig, S3Acl } from '../../core/s3-access/model.ts'
-import { isPublicAcl, isPublicPolicy, parsePolicy, POLICY_NORMALIZED_BYTES_MAX } from '../../core/s3-access/policy.ts'
+import { isPublicAcl } from '../../core/s3-access/acl.ts'
+import { isPublicPolicy, parsePolicy, POLICY_NORMALIZED_BYTES_MAX } from '../../core/s3-access/policy.ts'
 import type { BucketInfo } from '../client/index.ts'
-import { ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { readPayload } from './payload.ts'
 import { readXml, xmlResponse } from './xml.ts'
@@ -22,7 +23,7 @@ const accessDenied = () => new S3Error('AccessDenied', 'Access Denied')
  * 204 (its sample, and s3-tests), not the 200 of its response syntax.
  */
 export async function putBucketPolicy(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const text = await readPolicyText(ctx)
   const policy = parsePolicy(text, bucket.name)
   if (bucket.s3?.publicAccessBlock?.blockPublicPolicy === true && isPublicPolicy(policy)) throw accessDenied()
@@ -61,7 +62,7 @@ async function readPolicyText(ctx: S3Context): Promise<string> {
 
 /** GetBucketPolicy: the document as it was sent; NoSuchBucketPolicy (404) when there is none. */
 export async function getBucketPolicy(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const policy = bucket.s3?.policy
   if (policy === undefined) throw noSuchBucketPolicy()
   return new Response(policy, { status: 200, headers: { 'content-type': 'application/json' } })
@@ -69,14 +70,14 @@ export async function getBucketPolicy(ctx: S3Context): Promise<Response> {
 
 /** DeleteBucketPolicy: 204, with a policy or without one (as S3). */
 export async function deleteBucketPolicy(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   if (bucket.s3?.policy !== undefined) await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'policy', null)
   return new Response(null, { status: 204 })
 }
 
 /** GetBucketPolicyStatus: whether the policy is public; NoSuchBucketPolicy without one (as S3 answers). */
 export async function getBucketPolicyStatus(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const policy = bucket.s3?.policy
   if (policy === undefined) throw noSuchBucketPolicy()
   // Lower case: botocore reads a boolean as text == 'true' (S3's sample's TRUE reads false).
@@ -96,7 +97,7 @@ const PUBLIC_ACCESS_BLOCK_FIELDS = [
 
 /** PutPublicAccessBlock: a PublicAccessBlockConfiguration whose four flags default to false. */
 export async function putPublicAccessBlock(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const body = await readXml(ctx.req, 'PublicAccessBlockConfiguration', ctx.bodyIdleTimeoutMs)
   const config: PublicAccessBlockConfig = { blockPublicAcls: false, ignorePublicAcls: false, blockPublicPolicy: false, restrictPublicBuckets: false }
   for (const [element, field] of PUBLIC_ACCESS_BLOCK_FIELDS) {
@@ -112,7 +113,7 @@ export async function putPublicAccessBlock(ctx: S3Context): Promise<Response> {
 
 /** GetPublicAccessBlock; NoSuchPublicAccessBlockConfiguration (404) when none was set. */
 export async function getPublicAccessBlock(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const config = bucket.s3?.publicAccessBlock
   if (config === undefined) throw new S3Error('NoSuchPublicAccessBlockConfiguration', 'The public access block configuration was not found')
   const body: Record<string, string> = {}
@@ -122,7 +123,7 @@ export async function getPublicAccessBlock(ctx: S3Context): Promise<Response> {
 
 /** DeletePublicAccessBlock: 204. */
 export async function deletePublicAccessBlock(ctx: S3Context): Promise<Response> {
-  const bucket = await ownedBucket(ctx)
+  const bucket = await requestBucket(ctx)
   if (bucket.s3?.publicAccessBlock !== undefined) await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'publicAccessBlock', null)
   return new Response(null, { status: 204 })
 }

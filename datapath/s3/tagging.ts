@@ -3,7 +3,7 @@
  * `x-amz-tagging` (query-string form); a change rewrites only the key's metadata through
  * commitMultipartKey with the key as its own part, so no bytes move.
  */
-import { checkTagging, headObject, ownedBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { checkTagging, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -15,14 +15,14 @@ async function setTags(ctx: S3Context, tagging: string): Promise<void> {
 }
 
 export async function getObjectTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const info = await headObject(ctx, ctx.bucket!, ctx.key!)
   const tags = [...new URLSearchParams(info.metadata['x-amz-tagging'] ?? '')].map(([Key, Value]) => ({ Key, Value }))
   return xmlResponse('Tagging', { TagSet: { Tag: tags } })
 }
 
 export async function putObjectTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   const body = await readXml(ctx.req, 'Tagging', ctx.bodyIdleTimeoutMs)
   const set = body.TagSet as { Tag?: { Key?: unknown; Value?: unknown }[] } | undefined
   if (set === undefined || typeof set !== 'object') throw new S3Error('MalformedXML', 'Tagging needs a TagSet')
@@ -36,7 +36,7 @@ export async function putObjectTagging(ctx: S3Context): Promise<Response> {
 }
 
 export async function deleteObjectTagging(ctx: S3Context): Promise<Response> {
-  await ownedBucket(ctx)
+  await requestBucket(ctx)
   await setTags(ctx, '')
   return new Response(null, { status: 204 })
 }

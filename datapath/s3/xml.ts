@@ -100,6 +100,12 @@ const parser = new XMLParser({
   processEntities: true, entityDecoder: strictReferences, maxNestedTags: XML_DEPTH_MAX,
 })
 
+/** The same, keeping attributes as `@_name` without their namespace prefix (an ACL Grantee's xsi:type is `@_type`). */
+const attributeParser = new XMLParser({
+  ignoreAttributes: false, attributeNamePrefix: '@_', removeNSPrefix: true, parseTagValue: false, parseAttributeValue: false, trimValues: false,
+  isArray: (name) => ['Grant'].includes(name), processEntities: true, entityDecoder: strictReferences, maxNestedTags: XML_DEPTH_MAX,
+})
+
 /** `<?xml ...?><Root xmlns=...>...</Root>`; undefined fields are left out, arrays repeat the element. */
 export function toXml(root: string, body: Record<string, unknown>, namespace = true): string {
   const content = namespace ? { '@_xmlns': S3_NS, ...body } : body
@@ -114,14 +120,14 @@ export function xmlResponse(root: string, body: Record<string, unknown>, status 
  * Reads a small XML request body; throws MalformedXML when it is not well-formed or lacks
  * `root`, RequestTimeout when it sends nothing for `idleTimeoutMs` (config s3g.bodyIdleTimeoutMs).
  */
-export async function readXml(req: Request, root: string, idleTimeoutMs: number): Promise<Record<string, unknown>> {
+export async function readXml(req: Request, root: string, idleTimeoutMs: number, options: { attributes?: boolean } = {}): Promise<Record<string, unknown>> {
   const length = Number(req.headers.get('content-length') ?? 0)
   if (length > XML_BODY_BYTES_MAX) throw new S3Error('MalformedXML', `XML body of ${length} bytes exceeds ${XML_BODY_BYTES_MAX}`)
-  return parseXml(await readTextLimited(req, XML_BODY_BYTES_MAX, idleTimeoutMs), root)
+  return parseXml(await readTextLimited(req, XML_BODY_BYTES_MAX, idleTimeoutMs), root, options)
 }
 
-/** Parses a request body's text (see readXml). */
-export function parseXml(raw: string, root: string): Record<string, unknown> {
+/** Parses a request body's text (see readXml); `attributes` keeps them (attributeParser). */
+export function parseXml(raw: string, root: string, options: { attributes?: boolean } = {}): Record<string, unknown> {
   if (raw.trim() === '') throw malformed('the body is empty')
   if (NOT_XML_CHAR.test(raw)) throw malformed('the body holds a character XML does not allow')
   // XML 1.0 §2.11: a parser reads CR LF and lone CR as LF; a CR in a key is sent as &#13;.
@@ -130,7 +136,7 @@ export function parseXml(raw: string, root: string): Record<string, unknown> {
   if (valid !== true) throw malformed(`${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`)
   let doc: Record<string, unknown>
   try {
-    doc = parser.parse(text) as Record<string, unknown>
+    doc = (options.attributes === true ? attributeParser : parser).parse(text) as Record<string, unknown>
   } catch (err) {
     if (err instanceof S3Error) throw err
     // What the validator lets through and the parser refuses: nesting past XML_DEPTH_MAX.

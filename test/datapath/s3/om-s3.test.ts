@@ -98,7 +98,7 @@ test("s3Authenticate() returns the scope's signing key only when asked, for an a
   assert.is(r.signingKeyHex, signingKeyV4(dora.awsSecret, SCOPE).toString('hex'))
 })
 
-test('s3Authenticate() opens nothing where the handler would refuse: missing or foreign bucket, existing key with ifNotExists, missing required key', async () => {
+test('s3Authenticate() opens nothing where the handler would refuse: missing or foreign bucket (whose key it still reads), existing key with ifNotExists, missing required key', async () => {
   const dora = await client.getS3Secret('dora')
   await client.createBucket('vol1', 'eds', { owner: 'ed' })
   await client.putKey('vol1', 'dora', 'exists', randomBytes(10, 4))
@@ -107,9 +107,10 @@ test('s3Authenticate() opens nothing where the handler would refuse: missing or 
   const missing = await ask('nosuch', intent('k', { bucket: 'nosuch' }))
   assert.is(missing.bucket?.ok === false && missing.bucket.error.code, 'BUCKET_NOT_FOUND')
   assert.is(missing.opened, undefined)
+  // Another's bucket: its key is read (the gateway authorizes), nothing is opened in it.
   const foreign = await ask('eds', intent('k', { bucket: 'eds' }), 'k')
   assert.ok(foreign.bucket?.ok)
-  assert.is(foreign.key, undefined)
+  assert.is(foreign.key?.ok === false && foreign.key.error.code, 'KEY_NOT_FOUND')
   assert.is(foreign.opened, undefined)
   const exists = await ask('dora', intent('exists', { ifNotExists: true }), 'exists')
   assert.ok(exists.key?.ok)
@@ -124,6 +125,19 @@ test('s3Authenticate() opens nothing where the handler would refuse: missing or 
   assert.ok(fresh.opened?.ok)
   await client.abortOpenKey(fresh.opened.value.clientId)
   assert.is(await openKeys(), before)
+})
+
+test('s3Authenticate() without an access key (anonymous) reads the bucket and key, names no user and opens nothing', async () => {
+  await client.putKey('vol1', 'dora', 'anon', randomBytes(10, 5))
+  const before = await openKeys()
+  const r = await client.s3Authenticate({ proof: null, volume: 'vol1', bucket: 'dora', key: 'anon', open: intent('anon-new') })
+  assert.is(r.user, undefined)
+  assert.ok(r.bucket?.ok)
+  assert.is(r.key?.ok === true && r.key.value.size, 10)
+  assert.is(r.opened, undefined)
+  assert.is(await openKeys(), before)
+  const none = await client.s3Authenticate({ proof: null, volume: 'vol1', bucket: 'nosuch' })
+  assert.is(none.bucket?.ok === false && none.bucket.error.code, 'BUCKET_NOT_FOUND')
 })
 
 test('s3Authenticate() refuses a revoked key on the very next call', async () => {

@@ -11,7 +11,7 @@ import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectsCommand,
   ListObjectVersionsCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand,
   ListPartsCommand, ListMultipartUploadsCommand, CopyObjectCommand, UploadPartCopyCommand, GetObjectTaggingCommand, PutObjectTaggingCommand,
-  DeleteObjectTaggingCommand, GetBucketAclCommand,
+  DeleteObjectTaggingCommand, GetBucketLifecycleConfigurationCommand,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
@@ -229,7 +229,7 @@ test('presigned GET, PUT and HEAD; unsupported operations answer NotImplemented'
   const tampered = await fetch(getUrl.replace('presigned', 'presigneX'))
   assert.is(tampered.status, 403)
   assert.match(await tampered.text(), '<Code>SignatureDoesNotMatch</Code>')
-  const e = await errorOf(s3.send(new GetBucketAclCommand({ Bucket: B })))
+  const e = await errorOf(s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: B })))
   assert.is(e.name, 'NotImplemented')
   assert.is(e.status, 501)
 })

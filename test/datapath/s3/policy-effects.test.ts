@@ -10,7 +10,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand,
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketPolicyCommand, DeleteObjectsCommand, UploadPartCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand,
   PutPublicAccessBlockCommand, DeletePublicAccessBlockCommand, type S3Client,
 } from '@aws-sdk/client-s3'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
@@ -173,6 +173,36 @@ test('an s3:ExistingObjectTag condition grants reads of objects so tagged (s3-te
   await setPolicy(policy(allow({ Principal: { AWS: 'bob' }, Condition: { StringEquals: { 's3:ExistingObjectTag/security': 'public' } } })))
   assert.is(await bobGets('tagged/public.txt'), 'OK')
   assert.is(await bobGets('tagged/secret.txt'), 'AccessDenied')
+})
+
+test('a copy needs s3:GetObject on its source: a policy Allow lets another user copy from a prefix, a Deny on s3:x-amz-copy-source refuses', async () => {
+  await bobS3.send(new CreateBucketCommand({ Bucket: 'bobs' }))
+  await setPolicy(policy(allow({ Principal: { AWS: 'bob' }, Resource: `arn:aws:s3:::${B}/public/*` })))
+  assert.is((await errorOf(bobS3.send(new CopyObjectCommand({ Bucket: 'bobs', Key: 'copied', CopySource: `${B}/public/a.txt` })))).name, 'OK')
+  assert.is((await errorOf(bobS3.send(new CopyObjectCommand({ Bucket: 'bobs', Key: 'copied', CopySource: `${B}/private/b.txt` })))).name, 'AccessDenied')
+  // The destination's policy sees the copy's source (s3-tests bucket_policy_put_obj_copy_source).
+  await setPolicy(policy(deny({ Action: 's3:PutObject', Condition: { StringLike: { 's3:x-amz-copy-source': `${B}/secret/*` } } })))
+  assert.is((await errorOf(s3.send(new CopyObjectCommand({ Bucket: B, Key: 'copy/of-secret', CopySource: `${B}/secret/c.txt` })))).name, 'AccessDenied')
+  assert.is((await errorOf(s3.send(new CopyObjectCommand({ Bucket: B, Key: 'copy/of-public', CopySource: `${B}/public/a.txt` })))).name, 'OK')
+})
+
+test('DeleteObjects asks the policy about each key: a denied one is an AccessDenied entry, the others go', async () => {
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'del/keep', Body: 'k' }))
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'del/drop', Body: 'd' }))
+  await setPolicy(policy(deny({ Principal: '*', Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${B}/del/keep` })))
+  const r = await s3.send(new DeleteObjectsCommand({ Bucket: B, Delete: { Objects: [{ Key: 'del/keep' }, { Key: 'del/drop' }] } }))
+  assert.equal(r.Deleted?.map((d) => d.Key), ['del/drop'])
+  assert.equal(r.Errors?.map((e) => [e.Key, e.Code]), [['del/keep', 'AccessDenied']])
+  assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'del/keep' })))).name, 'OK')
+})
+
+test('a policy Allow of s3:PutObject lets another user upload in parts', async () => {
+  await setPolicy(policy(allow({ Principal: { AWS: 'bob' }, Action: ['s3:PutObject', 's3:GetObject'], Resource: `arn:aws:s3:::${B}/drop/*` })))
+  const { UploadId } = await bobS3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'drop/parts.bin' }))
+  const part = await bobS3.send(new UploadPartCommand({ Bucket: B, Key: 'drop/parts.bin', UploadId, PartNumber: 1, Body: 'one part' }))
+  await bobS3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: 'drop/parts.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }))
+  assert.is(await bobGets('drop/parts.bin'), 'OK')
+  assert.is((await errorOf(bobS3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'elsewhere/parts.bin' })))).name, 'AccessDenied')
 })
 
 test.run()

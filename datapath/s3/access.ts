@@ -129,7 +129,8 @@ export function conditions(ctx: S3Context, keyInfo?: KeyInfo): Record<string, st
     'aws:UserAgent': h.get('user-agent') ?? undefined,
     'aws:Referer': h.get('referer') ?? undefined,
     'aws:username': ctx.user,
-    'aws:userid': ctx.user,
+    // IAM: for an anonymous caller (S3, SQS, SNS) aws:userid is `anonymous`; aws:username is absent.
+    'aws:userid': ctx.user ?? 'anonymous',
     'aws:PrincipalType': ctx.user === undefined ? 'Anonymous' : 'User',
     's3:signatureversion': ctx.auth.version === 4 ? 'AWS4-HMAC-SHA256' : ctx.auth.version === 2 ? 'AWS' : undefined,
     's3:authType': ctx.user === undefined ? undefined : h.has('authorization') ? 'REST-HEADER' : 'REST-QUERY-STRING',

@@ -104,6 +104,12 @@ test('a Deny on aws:SecureTransport false refuses requests over plain HTTP', asy
   assert.is((await errorOf(s3.send(new GetObjectCommand({ Bucket: B, Key: 'public/a.txt' })))).name, 'AccessDenied')
 })
 
+test('an anonymous caller is aws:userid anonymous and has no aws:username', async () => {
+  await setPolicy(policy(allow({ Condition: { StringEquals: { 'aws:userid': 'anonymous' }, Null: { 'aws:username': 'true' } } })))
+  assert.is((await anonymousGet(`${B}/public/a.txt`)).status, 200)
+  assert.is(await bobGets('public/a.txt'), 'AccessDenied')
+})
+
 test('an s3:prefix condition confines what another user may list', async () => {
   await setPolicy(policy({ Effect: 'Allow', Principal: { AWS: 'bob' }, Action: 's3:ListBucket', Resource: `arn:aws:s3:::${B}`, Condition: { StringLike: { 's3:prefix': 'public/*' } } }))
   const listed = await bobS3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'public/' }))

@@ -1,7 +1,7 @@
 /** @module
  * Checks an S3 request's signature where the secret lives (the OM), from a proof the gateway
- * builds (S3SignatureProof): AWS SigV4's string to sign from its parts, or SigV2's strings to
- * sign. The secret never leaves: a caller that needs key material for the body gets the SigV4
+ * builds (S3SignatureProof): AWS SigV4's string to sign from its parts, SigV2's strings to
+ * sign, or a browser form's (PostObject) SigV4-signed policy. The secret never leaves: a caller that needs key material for the body gets the SigV4
  * signing key, scoped to one day, region and service, as AWS designs it ("Signature Version
  * 4 signing process", step 3). Pure but for node:crypto.
  */
@@ -18,6 +18,14 @@ import { S3_SIGNATURE_BYTES_MAX, S3_STRING_TO_SIGN_BYTES_MAX, S3_V2_STRINGS_TO_S
 export type S3SignatureProof =
   | { version: 4; amzDate: string; scope: string; canonicalRequestSha256: string; signature: string }
   | { version: 2; stringsToSign: string[]; signature: string }
+  /**
+   * A POST form signed with SigV4 ("Browser-Based Uploads Using POST", "Calculating a
+   * Signature"): the string to sign is the form's base64 policy itself, HMAC-SHA256 with the
+   * signing key of the x-amz-credential scope. It cannot pass for a request signature: those
+   * start with "AWS4-HMAC-SHA256\n", which no base64 text holds. (A SigV2 form signs its
+   * policy as a version 2 string to sign.)
+   */
+  | { version: 'post-v4'; scope: string; policy: string; signature: string }
 
 /** The SigV4 signing key of `secret` for `scope` (date/region/s3/aws4_request); RangeError for any other scope. */
 export function signingKeyV4(secret: string, scope: string): Buffer {
@@ -74,7 +82,10 @@ export function checkProof(raw: unknown): S3SignatureProof {
     for (const s of all as string[]) if (s.length > S3_STRING_TO_SIGN_BYTES_MAX) throw new O3Error('SIGNATURE_MISMATCH', `Cannot verify a string to sign of ${s.length} characters: more than ${S3_STRING_TO_SIGN_BYTES_MAX}`)
     return { version: 2, stringsToSign: all as string[], signature }
   }
-  throw bad('version must be 2 or 4')
+  if (p.version === 'post-v4') {
+    return { version: 'post-v4', scope: text('scope', S3_STRING_TO_SIGN_BYTES_MAX), policy: text('policy', S3_STRING_TO_SIGN_BYTES_MAX), signature }
+  }
+  throw bad("version must be 2, 4 or 'post-v4'")
 }
 
 /**
@@ -94,7 +105,8 @@ export function verifyProof(secret: string, proof: S3SignatureProof): { ok: bool
   } catch {
     return { ok: false }
   }
-  const expected = createHmac('sha256', key).update(stringToSignV4(proof)).digest('hex')
+  const stringToSign = proof.version === 4 ? stringToSignV4(proof) : proof.policy
+  const expected = createHmac('sha256', key).update(stringToSign).digest('hex')
   return safeEqual(expected, proof.signature) ? { ok: true, signingKey: key } : { ok: false }
 }
 

@@ -61,7 +61,7 @@ export async function authenticate(req: SignedRequest, query: URLSearchParams, o
   const v2 = parseAuthV2(req, query)
   if (v2 !== undefined) {
     checkTimeV2(v2, o.nowMs)
-    const found = await verify(o, v2.accessKey, proofV2(req, v2, o.hostBucket), false)
+    const found = await verifySignature(o, v2.accessKey, proofV2(req, v2, o.hostBucket), false)
     return { user: signedUser(found), auth: { version: 2 }, found }
   }
   const params = parseAuth(req, query)
@@ -76,7 +76,7 @@ export async function authenticate(req: SignedRequest, query: URLSearchParams, o
     malformed = err
   }
   const signedChunks = params.payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
-  const found = await verify(o, params.accessKey, proof, signedChunks)
+  const found = await verifySignature(o, params.accessKey, proof, signedChunks)
   if (proof === null) throw malformed
   const signingKey = found.signingKeyHex === undefined ? Buffer.alloc(0) : Buffer.from(found.signingKeyHex, 'hex')
   return { user: signedUser(found), auth: { version: 4, params, signingKey, seedSignature: params.signature }, found }
@@ -88,7 +88,8 @@ function signedUser(found: S3AuthResult): string {
   return found.user
 }
 
-async function verify(o: AuthenticateOptions, accessKey: string, proof: S3SignatureProof | null, signingKey: boolean): Promise<S3AuthResult> {
+/** Has the OM verify a proof (also a browser form's, PostObject): its failures answered as S3 does. */
+export async function verifySignature(o: Pick<AuthenticateOptions, 'verify'>, accessKey: string, proof: S3SignatureProof | null, signingKey: boolean): Promise<S3AuthResult> {
   try {
     return await o.verify(accessKey, proof, signingKey)
   } catch (err) {

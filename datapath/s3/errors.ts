@@ -7,6 +7,8 @@ import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { S3AccessError, type S3AccessErrorCode } from '../../core/s3-access/errors.ts'
 
 export const S3ErrorCode = {
+  /** A CORS preflight (OPTIONS) that no rule of the bucket allows. */
+  AccessForbidden: 403,
   AccessDenied: 403,
   BadDigest: 400,
   BucketAlreadyExists: 409,
@@ -15,6 +17,7 @@ export const S3ErrorCode = {
   EntityTooLarge: 400,
   EntityTooSmall: 400,
   IncompleteBody: 400,
+  IncorrectNumberOfFilesInPostRequest: 400,
   InternalError: 500,
   InvalidAccessKeyId: 403,
   InvalidArgument: 400,
@@ -23,17 +26,21 @@ export const S3ErrorCode = {
   InvalidPart: 400,
   InvalidPartNumber: 416,
   InvalidPartOrder: 400,
+  InvalidPolicyDocument: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
   InvalidURI: 400,
   KeyTooLongError: 400,
   MalformedACLError: 400,
+  MalformedPOSTRequest: 400,
   MalformedPolicy: 400,
   MalformedXML: 400,
+  MaxPostPreDataLengthExceeded: 400,
   MethodNotAllowed: 405,
   MissingContentLength: 411,
   NoSuchBucket: 404,
   NoSuchBucketPolicy: 404,
+  NoSuchCORSConfiguration: 404,
   NoSuchKey: 404,
   NoSuchPublicAccessBlockConfiguration: 404,
   NoSuchUpload: 404,

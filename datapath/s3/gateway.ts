@@ -1,15 +1,17 @@
 /** @module
  * The S3 gateway (Ozone's s3gateway): a Hono app that authenticates every request (SigV4/V2,
  * verified by the OM, which holds the secrets, on every request so a revoked key stops at
- * once; an unsigned request is anonymous; the same OM call reads the request's bucket, and
- * key for GET/HEAD and other calls judged by the key's ACL, so a deleted bucket is seen at
- * once too and a small GET makes one metadata round trip; for PutObject and UploadPart it
- * also opens the key, so a small PUT makes two), finds the bucket and key (path-style, or
- * virtual-hosted under `domain`), authorizes the route's S3 action (access.ts: bucket
- * policy, ACLs), routes to one handler per operation and
- * answers failures in S3's XML error format with a RequestId. Anything it does not implement
- * answers NotImplemented (501). `GET /prom` and `GET /health` are served on a second listener
- * (the admin port), never on the S3 port, where `/prom` is bucket `prom`.
+ * once; an unsigned request is anonymous; a browser form's POST, signed in its body, is
+ * verified by its handler; the same OM call reads the request's bucket, and key for GET/HEAD
+ * and other calls judged by the key's ACL, so a deleted bucket is seen at once too and a
+ * small GET makes one metadata round trip; for PutObject and UploadPart it also opens the
+ * key, so a small PUT makes two), finds the bucket and key (path-style, or virtual-hosted
+ * under `domain`), authorizes the route's S3 action (access.ts: bucket policy, ACLs), routes
+ * to one handler per operation and answers failures in S3's XML error format with a
+ * RequestId. A request with an Origin gets the Access-Control-* headers of its bucket's CORS
+ * rules, failures too. Anything it does not implement answers NotImplemented (501).
+ * `GET /prom` and `GET /health` are served on a second listener (the admin port), never on
+ * the S3 port, where `/prom` is bucket `prom`.
  */
 import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
@@ -20,18 +22,20 @@ import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import { O3Client, type S3OpenIntent } from '../client/index.ts'
+import { O3Client, type BucketInfo, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { authorizeRequest, type RouteAccess } from './access.ts'
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.ts'
-import { authenticate } from './auth.ts'
+import { authenticate, type RequestAuth } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
 import { S3_VOLUME, type Found, type S3Context, type UnverifiedRequest } from './context.ts'
 import { copyObject, uploadPartCopy } from './copy.ts'
+import { addCorsHeaders, deleteBucketCors, getBucketCors, preflightCors, putBucketCors } from './cors.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { needsObjectAcl } from '../../core/s3-access/authorize.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
 import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
+import { postObject } from './post-object.ts'
 import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
 import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
@@ -62,9 +66,12 @@ export interface S3GatewayOptions {
 }
 
 /** Bucket subresources S3 has and we do not: answered NotImplemented rather than misread as another call. */
-const UNSUPPORTED = ['accelerate', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
+const UNSUPPORTED = ['accelerate', 'analytics', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
   'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
+
+/** What a request its handler authenticates (Route.authenticatesItself) starts with: nobody. */
+const UNAUTHENTICATED: { user: string | undefined; auth: RequestAuth; found: S3AuthResult } = { user: undefined, auth: { version: 0 }, found: {} }
 
 /** A request's handler, by the operation name metrics count it under. */
 interface Route extends RouteAccess {
@@ -75,11 +82,13 @@ interface Route extends RouteAccess {
   /** The key the handler writes right away, if it will: the authentication call opens it (S3OpenIntent). */
   opens?: (r: UnverifiedRequest) => S3OpenIntent | undefined
   /**
-   * The answer whatever the credentials, given before authentication: for requests that
-   * carry their signature where authentication cannot look (a browser form's body), which
-   * would otherwise be told they are anonymous.
+   * The gateway does not authenticate the request (it reaches authorization as anonymous); its
+   * handler does what it needs: a browser form (PostObject, byHandler) carries its signature
+   * in its body, where header authentication cannot look, sets the context's user and found
+   * bucket once it verified, and authorizes s3:PutObject then; a CORS preflight (OPTIONS,
+   * anyone) is never signed, and reads only the bucket's CORS rules.
    */
-  refuse?: S3Error
+  authenticatesItself?: true
 }
 
 export class S3Gateway {
@@ -165,6 +174,8 @@ export class S3Gateway {
     let resource = '/'
     let res: Response
     let found: Found = {}
+    /** The bucket whose CORS rules answer a request with an Origin (not a preflight, which answers itself). */
+    let corsBucket: string | undefined
     try {
       const url = new URL(req.url)
       const target = rawTarget !== undefined && rawTarget.startsWith('/') ? rawTarget : url.pathname + url.search
@@ -180,16 +191,13 @@ export class S3Gateway {
       // HeadObject, the key. The handler still runs only after the signature verifies, and
       // learns nothing from the lookup that it would not have asked for.
       const route = this.route({ req, method: req.method, query, bucket, key })
-      if (route.refuse !== undefined) {
-        op = route.name
-        throw route.refuse
-      }
+      if (route.name !== 'PreflightCors') corsBucket = bucket
       // A handler that writes the request's key right away has the OM open it in the same
       // call, once the signature verified (two OM calls per small PUT, not three).
       const intent = route.opens?.({ req, method: req.method, query, bucket, key })
       // Routes judged by their key's ACL read the key in the same call.
       const readsObject = route.readsObject === true || (route.action !== undefined && route.byHandler !== true && needsObjectAcl(route.action))
-      const { user, auth, found: r } = await authenticate(signed, query, {
+      const { user, auth, found: r } = route.authenticatesItself === true ? UNAUTHENTICATED : await authenticate(signed, query, {
         nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
         verify: (accessKey, proof, signingKey) => this.client.s3Authenticate({
           accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: readsObject ? key : undefined, open: intent,
@@ -213,6 +221,8 @@ export class S3Gateway {
     }
     // A key opened early that the handler did not write (it failed first): nobody will.
     if (found.opened?.result.ok === true) await this.abortUnused(found.opened.result.value.clientId, requestId)
+    const origin = req.headers.get('origin')
+    if (origin !== null && corsBucket !== undefined) addCorsHeaders(res, await this.corsBucketInfo(corsBucket, found), origin, req.method)
     this.metrics.rpcRequests.inc({ method: op, code: String(res.status) })
     this.metrics.rpcSeconds.observe({ method: op }, (performance.now() - started) / 1000)
     res.headers.set('x-amz-request-id', requestId)
@@ -256,6 +266,8 @@ export class S3Gateway {
       if (m === 'GET') return { name: 'ListBuckets', run: listBuckets, action: 's3:ListAllMyBuckets' }
       return answerNotImplemented(`${m} on the service`)
     }
+    // A browser asks before a cross-origin request; the answer is the bucket's CORS rules'.
+    if (m === 'OPTIONS') return { name: 'PreflightCors', run: preflightCors, authenticatesItself: true, anyone: true }
     // Versioning can be read (never enabled) but not set: PutBucketVersioning stays unsupported.
     if (ctx.key === undefined && m === 'GET' && unsupported === 'versioning') return { name: 'GetBucketVersioning', run: getBucketVersioning, action: 's3:GetBucketVersioning' }
     // An object's attributes can be read; no other call takes the subresource.
@@ -269,6 +281,7 @@ export class S3Gateway {
       switch (m) {
         case 'GET':
           if (q.has('acl')) return { name: 'GetBucketAcl', run: getBucketAcl, action: 's3:GetBucketAcl' }
+          if (q.has('cors')) return { name: 'GetBucketCors', run: getBucketCors, action: 's3:GetBucketCORS' }
           if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation, action: 's3:GetBucketLocation' }
           if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads, action: 's3:ListBucketMultipartUploads' }
           if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions, action: 's3:ListBucketVersions' }
@@ -277,10 +290,12 @@ export class S3Gateway {
           return { name: 'ListObjects', run: listObjectsV1, action: 's3:ListBucket' }
         case 'HEAD': return { name: 'HeadBucket', run: headBucket, action: 's3:ListBucket' }
         case 'PUT':
+          if (q.has('cors')) return { name: 'PutBucketCors', run: putBucketCors, action: 's3:PutBucketCORS' }
           if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
           if (q.has('acl')) return { name: 'PutBucketAcl', run: putBucketAcl, action: 's3:PutBucketAcl' }
           return { name: 'CreateBucket', run: createBucket, action: 's3:CreateBucket' }
         case 'DELETE':
+          if (q.has('cors')) return { name: 'DeleteBucketCors', run: deleteBucketCors, action: 's3:PutBucketCORS' }
           if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
           return { name: 'DeleteBucket', run: deleteBucket, action: 's3:DeleteBucket' }
         case 'POST':
@@ -288,10 +303,7 @@ export class S3Gateway {
           if (q.has('delete')) return { name: 'DeleteObjects', run: deleteObjects, action: 's3:DeleteObject', byHandler: true }
           // A browser-based upload (PostObject: boto3's generate_presigned_post, HTML forms)
           // signs its policy in the multipart form, not in a header or the query.
-          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) {
-            const refuse = new S3Error('NotImplemented', 'Browser-based uploads with POST (PostObject) are not supported by the O3 S3 gateway')
-            return { name: 'NotImplemented', run: async () => { throw refuse }, refuse }
-          }
+          if (/^multipart\/form-data\b/i.test(ctx.req.headers.get('content-type') ?? '')) return { name: 'PostObject', run: postObject, authenticatesItself: true, action: 's3:PutObject', byHandler: true }
           return answerNotImplemented('POST on a bucket')
       }
       return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
@@ -323,6 +335,19 @@ export class S3Gateway {
         return answerNotImplemented('POST on an object')
     }
     return { name: 'MethodNotAllowed', run: async () => { throw new S3Error('MethodNotAllowed', `The specified method ${m} is not allowed against this resource`) } }
+  }
+
+  /**
+   * The bucket a request with an Origin named, for its CORS rules: as its authentication read
+   * it, else (the request failed before, or was not signed) read now; undefined if it cannot be.
+   */
+  private async corsBucketInfo(bucket: string, found: Found): Promise<BucketInfo | undefined> {
+    if (found.bucket !== undefined) return found.bucket.ok ? found.bucket.value as BucketInfo : undefined
+    try {
+      return await this.client.getBucket(S3_VOLUME, bucket)
+    } catch {
+      return undefined
+    }
   }
 
   /** Aborts a key the OM opened for a request whose handler did not take it; a failure leaves it to the OM's expiry. */

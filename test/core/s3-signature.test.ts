@@ -2,12 +2,14 @@
  * Goal: the OM's S3 signature check (core/s3-signature.ts) accepts exactly what AWS signs and
  * nothing else, and refuses proofs that are not shaped like one. Method: AWS's published
  * SigV4 example ("Example: GET Object", secret wJalrXUtnFEMI/...) and the SigV2 guide's
- * example (GET /photos/puppy.jpg), each also with one byte changed.
+ * example (GET /photos/puppy.jpg), each also with one byte changed; a POST form's policy
+ * signed by AWS's recipe for browser uploads.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { O3Error } from '../../core/errors.ts'
-import { S3_SIGNATURE_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from '../../core/limits.ts'
+import { createHmac } from 'node:crypto'
+import { S3_SIGNATURE_BYTES_MAX, S3_STRING_TO_SIGN_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from '../../core/limits.ts'
 import { checkProof, isValidScope, signingKeyV4, verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
@@ -49,6 +51,26 @@ test("verifyProof() accepts the SigV2 guide's example when any candidate matches
   assert.not.ok(verifyProof(SECRET, { version: 2, stringsToSign: [V2_STRING + '/'], signature: V2_SIGNATURE }).ok)
   assert.not.ok(verifyProof('wrong', { version: 2, stringsToSign: [V2_STRING], signature: V2_SIGNATURE }).ok)
   assert.is(verifyProof(SECRET, { version: 2, stringsToSign: [V2_STRING], signature: V2_SIGNATURE }).signingKey, undefined)
+})
+
+/** A SigV4 POST form's policy (base64) and its signature, computed by the recipe of AWS's "Calculating a Signature" (HMAC-SHA256 of the base64 policy with the scope's key, hex). */
+const POLICY_B64 = Buffer.from(JSON.stringify({ expiration: '2015-12-30T12:00:00.000Z', conditions: [{ bucket: 'sigv4examplebucket' }, ['starts-with', '$key', 'user/user1/']] })).toString('base64')
+const POST_V4: S3SignatureProof = {
+  version: 'post-v4', scope: '20151229/us-east-1/s3/aws4_request', policy: POLICY_B64,
+  signature: createHmac('sha256', signingKeyV4(SECRET, '20151229/us-east-1/s3/aws4_request')).update(POLICY_B64).digest('hex'),
+}
+
+test("verifyProof() accepts a SigV4 POST form's signed policy, and nothing changed in it", () => {
+  assert.ok(verifyProof(SECRET, POST_V4).ok)
+  assert.not.ok(verifyProof(SECRET + 'x', POST_V4).ok)
+  assert.not.ok(verifyProof(SECRET, { ...POST_V4, policy: POST_V4.policy.replace(/^./, 'f') }).ok)
+  assert.not.ok(verifyProof(SECRET, { ...POST_V4, scope: '20151230/us-east-1/s3/aws4_request' }).ok)
+  assert.not.ok(verifyProof(SECRET, { ...POST_V4, scope: '20151229/us-east-1/sts/aws4_request' }).ok)
+  // The same signature does not pass as a request's (whose string to sign is not the policy).
+  assert.not.ok(verifyProof(SECRET, { ...V4, scope: POST_V4.scope, signature: POST_V4.signature }).ok)
+  assert.equal(checkProof(POST_V4), POST_V4)
+  assert.is(code(() => checkProof({ ...POST_V4, policy: 7 })), 'INVALID_ARGUMENT')
+  assert.is(code(() => checkProof({ ...POST_V4, policy: 'a'.repeat(S3_STRING_TO_SIGN_BYTES_MAX + 1) })), 'SIGNATURE_MISMATCH')
 })
 
 test('signingKeyV4() and isValidScope() take only date/region/s3/aws4_request', () => {

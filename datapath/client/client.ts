@@ -38,6 +38,8 @@ export interface PutKeyOptions {
   onProgress?: (bytesWritten: number) => void
   /** Commit only if no key of that name exists then (atomic at the OM); else KEY_ALREADY_EXISTS. */
   ifNotExists?: boolean
+  /** Commit only if the key exists then with this ETag (`*`: any), atomic at the OM; else KEY_NOT_FOUND or ETAG_MISMATCH. */
+  ifMatchEtag?: string
   /** Digests of the key's bytes to compute over the writer's slabs (an S3 ETag): see KeyDigest. */
   digest?: KeyDigest
 }
@@ -133,7 +135,7 @@ export class O3Client {
   /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`): an EcKeyWriter for an EC key. */
   async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriting> {
     await initChecksums()
-    const common = { om: this.om, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, digest: options.digest }
+    const common = { om: this.om, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, digest: options.digest }
     if (session.replication.startsWith('EC/')) return new EcKeyWriter(common)
     return new KeyWriter({ ...common, chunkSizeBytes: this.chunkSizeBytes, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
@@ -264,8 +266,8 @@ export class O3Client {
    * `asParts`, each listed key is recorded as one part of the new key (KeyInfo.parts);
    * otherwise the new key keeps the part lists of the keys it is made of.
    */
-  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean } = {}): Promise<KeyInfo> {
-    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts })
+  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean } & Pick<PutKeyOptions, 'ifNotExists' | 'ifMatchEtag'> = {}): Promise<KeyInfo> {
+    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag })
   }
 
   // --- S3 secrets -----------------------------------------------------------------------

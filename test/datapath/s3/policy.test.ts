@@ -5,10 +5,14 @@
  * PublicAccessBlock (NoSuchPublicAccessBlockConfiguration), BlockPublicPolicy refusing a
  * public policy and BlockPublicAcls refusing public ACLs; only the bucket's owner may call
  * them. Method: a real gateway over a mini cluster, driven with @aws-sdk/client-s3 as alice
- * (the owner) and bob.
+ * (the owner) and bob, and with the aws CLI (botocore's parsing of the answers).
  */
 import { test } from 'uvu'
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { request } from 'node:http'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
@@ -207,6 +211,34 @@ test('a bucket deleted and created again has neither policy nor public access bl
   await s3.send(new CreateBucketCommand({ Bucket: again }))
   assert.is((await errorOf(s3.send(new GetBucketPolicyCommand({ Bucket: again })))).name, 'NoSuchBucketPolicy')
   assert.is((await errorOf(s3.send(new GetPublicAccessBlockCommand({ Bucket: again })))).name, 'NoSuchPublicAccessBlockConfiguration')
+})
+
+/** The aws CLI as alice, its output parsed as JSON (empty output: undefined). */
+function aws(...args: string[]): Promise<unknown> {
+  const home = mkdtempSync(join(tmpdir(), 'o3-policy-aws-'))
+  return new Promise<unknown>((resolve, reject) => {
+    execFile('aws', ['--endpoint-url', env.endpoint, '--output', 'json', ...args], {
+      env: {
+        PATH: process.env.PATH, HOME: home, AWS_ACCESS_KEY_ID: env.alice.awsAccessKey, AWS_SECRET_ACCESS_KEY: env.alice.awsSecret,
+        AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: join(home, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+      },
+    }, (err, stdout, stderr) => (err ? reject(new Error(`aws ${args.join(' ')} failed: ${stderr}`)) : resolve(stdout.trim() === '' ? undefined : JSON.parse(stdout))))
+  }).finally(() => rmSync(home, { recursive: true, force: true }))
+}
+
+test('the aws CLI puts, reads and deletes a policy and a public access block', async () => {
+  const bucket = ['--bucket', B]
+  await aws('s3api', 'put-bucket-policy', ...bucket, '--policy', PUBLIC)
+  assert.equal(await aws('s3api', 'get-bucket-policy', ...bucket), { Policy: PUBLIC })
+  assert.equal(await aws('s3api', 'get-bucket-policy-status', ...bucket), { PolicyStatus: { IsPublic: true } })
+  await aws('s3api', 'put-public-access-block', ...bucket, '--public-access-block-configuration', 'BlockPublicAcls=true,RestrictPublicBuckets=true')
+  assert.equal(await aws('s3api', 'get-public-access-block', ...bucket), {
+    PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: false, BlockPublicPolicy: false, RestrictPublicBuckets: true },
+  })
+  await aws('s3api', 'delete-public-access-block', ...bucket)
+  await aws('s3api', 'delete-bucket-policy', ...bucket)
+  const e = await aws('s3api', 'get-bucket-policy', ...bucket).then(() => '', (err: Error) => err.message)
+  assert.match(e, 'NoSuchBucketPolicy')
 })
 
 test('checkPublicAclAllowed() refuses grants to AllUsers or AuthenticatedUsers under BlockPublicAcls only', () => {

@@ -56,14 +56,19 @@ export async function postObject(ctx: S3Context): Promise<Response> {
   await authenticateForm(ctx, fields)
   const policyField = fields.get('policy')
   const range = policyField === undefined ? undefined : checkPostPolicy(parsePostPolicy(policyField), { fields, bucket, nowMs: Date.now() })
-  // Authorized as a PutObject of the form's key, by the user its signature named (or anyone).
-  const bucketInfo = await requestBucket(ctx)
-  authorizeAction(ctx, 's3:PutObject', { bucket: bucketInfo, key })
-
+  const described = formMetadata(fields)
   // The acl field is a canned ACL, as PutObject's x-amz-acl.
   const acl = fields.get('acl')
   const aclHeaders = new Headers(acl === undefined ? {} : { 'x-amz-acl': acl })
-  const metadata = { ...formMetadata(fields), ...uploadAclMetadata(ctx, bucketInfo, aclHeaders) }
+  // Authorized as a PutObject of the form's key, by the user its signature named (or anyone),
+  // with the fields S3 reads as a PUT's headers for the policy's condition keys
+  // (s3:x-amz-acl, s3:RequestObjectTag/<key>).
+  const asHeaders: Record<string, string> = {}
+  if (acl !== undefined) asHeaders['x-amz-acl'] = acl
+  if (described['x-amz-tagging'] !== undefined) asHeaders['x-amz-tagging'] = described['x-amz-tagging']
+  const bucketInfo = await requestBucket(ctx)
+  authorizeAction(asPut(ctx, asHeaders), 's3:PutObject', { bucket: bucketInfo, key })
+  const metadata = { ...described, ...uploadAclMetadata(ctx, bucketInfo, aclHeaders) }
   // The file's size is at most what is left of the body; the key is opened for that much.
   const payload = filePayload(form.reader.body(), Math.max(0, lengthBytes - form.reader.consumedBytes), range)
   const info = await storePayload(ctx, { volume: S3_VOLUME, bucket, key }, payload, metadata)
@@ -135,6 +140,13 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
   ctx.user = found.user
   // In place: the gateway answers CORS from the bucket found here.
   ctx.found.bucket = found.bucket
+}
+
+/** The context as a PUT of the form's upload would have it: the request's headers and `headers` (fields S3 reads as headers). */
+function asPut(ctx: S3Context, headers: Record<string, string>): S3Context {
+  const merged = new Headers(ctx.req.headers)
+  for (const [k, v] of Object.entries(headers)) merged.set(k, v)
+  return { ...ctx, req: new Request(ctx.req.url, { method: ctx.req.method, headers: merged }) }
 }
 
 /** The object's metadata from the form's fields, as a PUT's from its headers (tags from the `tagging` XML). */

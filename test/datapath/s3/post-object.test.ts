@@ -298,7 +298,7 @@ test('PostObject stores the acl field as the key\'s ACL: public-read is readable
   assert.not.ok(await exists('acl/bad.txt'))
 })
 
-test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, an open bucket takes unsigned forms', async () => {
+test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, its conditions see the acl field, an open bucket takes unsigned forms', async () => {
   await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
     Version: '2012-10-17',
     Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/locked/*` }],
@@ -308,6 +308,19 @@ test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, an
     assert.is(denied.status, 403)
     assert.match(denied.body, '<Code>AccessDenied</Code>')
     assert.not.ok(await exists('locked/x'))
+  } finally {
+    await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
+  }
+  // The policy's condition keys see the form's fields as a PUT's headers (s3:x-amz-acl).
+  await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/shared/*`, Condition: { StringNotEquals: { 's3:x-amz-acl': 'bucket-owner-full-control' } } }],
+  }) }))
+  try {
+    const without = await browserPost(presignedPost({ key: 'shared/a' }), { bytes: 'x' })
+    assert.is(without.status, 403)
+    const withAcl = await browserPost(presignedPost({ key: 'shared/b', fields: { acl: 'bucket-owner-full-control' }, conditions: [{ acl: 'bucket-owner-full-control' }] }), { bytes: 'x' })
+    assert.is(withAcl.status, 204, withAcl.body)
   } finally {
     await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
   }

@@ -1,6 +1,6 @@
 /**
  * Goal: the gateway refuses bad requests with the right S3 error and leaves nothing behind:
- * anonymous, wrong or revoked keys, skewed clocks, expired presigned URLs, payload hash and
+ * anonymous ones where nothing is public (judged by the bucket the path or Host names), wrong or revoked keys, skewed clocks, expired presigned URLs, payload hash and
  * chunk signature mismatches, malformed XML, odd key names, short bodies and clients that hang
  * up mid-upload; and it keeps serving afterwards. Method: raw HTTP over node:http and net
  * (so that paths are sent unnormalised), signed with @smithy/signature-v4 (the AWS SDK's
@@ -81,6 +81,19 @@ test('anonymous requests are AccessDenied with an XML body and a RequestId', asy
   assert.is(code(r), 'AccessDenied')
   assert.match(r.body, /<RequestId>[0-9A-F]+<\/RequestId>/)
   assert.ok(r.headers['x-amz-request-id'])
+})
+
+test('anonymous virtual-hosted-style requests are judged by the bucket the Host header names', async () => {
+  assert.is((await signed('PUT', '/vhost-public', { headers: { 'x-amz-acl': 'public-read' } })).status, 200)
+  assert.is((await signed('PUT', '/vhost-public/k', { body: 'seen', headers: { 'x-amz-acl': 'public-read' } })).status, 200)
+  assert.is((await signed('PUT', '/vhost-public/hidden', { body: 'unseen' })).status, 200)
+  const host = (bucket: string) => ({ host: `${bucket}.s3.test:${port}` })
+  assert.is((await send('GET', '/k', host('vhost-public'))).body, 'seen')
+  assert.match((await send('GET', '/?list-type=2', host('vhost-public'))).body, '<Key>hidden</Key>')
+  assert.is(code(await send('GET', '/hidden', host('vhost-public'))), 'AccessDenied')
+  assert.is(code(await send('GET', '/missing', host('vhost-public'))), 'NoSuchKey')
+  assert.is(code(await send('GET', '/k', host(B))), 'AccessDenied')
+  assert.is(code(await send('GET', '/k', host('no-such-bucket'))), 'NoSuchBucket')
 })
 
 test('wrong secret: SignatureDoesNotMatch; unknown key: InvalidAccessKeyId; revoked key stops at once', async () => {

@@ -1,7 +1,8 @@
 /**
  * Goal: browser-based uploads (PostObject) work as S3's: a form signed with SigV4 (boto3's
  * generate_presigned_post) or SigV2 stores its file with the form's metadata and tags, under
- * a key that may hold ${filename}, with the ACL its acl field names, and answers as
+ * a key that may hold ${filename}, with the ACL its acl field names and the checksums its
+ * Content-MD5 / x-amz-checksum-* fields (verified), and answers as
  * success_action_status / _redirect ask; a form that breaks its policy (a condition, an extra
  * field, expiry, content-length-range), carries a wrong signature, or is not allowed a
  * PutObject (another user's bucket, a bucket policy's Deny, an unsigned form to a private
@@ -15,6 +16,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash, createHmac } from 'node:crypto'
+import { crc32, crc32c } from '@node-rs/crc32'
 import { execFile } from 'node:child_process'
 import { request } from 'node:http'
 import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3'
@@ -192,11 +194,45 @@ test('PostObject puts the chosen file name in place of ${filename} and stores th
 test('PostObject streams a file of several chunks and stores it whole', async () => {
   const bytes = Buffer.alloc(5 * 1024 * 1024 + 17)
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 12)) & 0xff
-  const r = await browserPost(presignedPost({ key: 'big.bin' }), { bytes })
+  // A checksum over the writer's slabs (a file past the inline digest limit), given and verified.
+  const sum = Buffer.alloc(4)
+  sum.writeUInt32BE(crc32c(bytes) >>> 0)
+  const r = await browserPost(presignedPost({ key: 'big.bin', fields: { 'x-amz-checksum-crc32c': sum.toString('base64') }, conditions: [{ 'x-amz-checksum-crc32c': sum.toString('base64') }] }), { bytes })
   assert.is(r.status, 204, r.body)
   assert.is(r.headers.get('etag'), `"${createHash('md5').update(bytes).digest('hex')}"`)
+  assert.is(r.headers.get('x-amz-checksum-crc32c'), sum.toString('base64'))
   const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'big.bin' }))).Body!.transformToByteArray())
   assert.ok(got.equals(bytes))
+})
+
+test('PostObject verifies the Content-MD5 and x-amz-checksum-* fields and keeps the checksum, as PutObject its headers', async () => {
+  const body = 'checked bytes'
+  const md5 = createHash('md5').update(body).digest('base64')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(Buffer.from(body)) >>> 0)
+  const sha = createHash('sha256').update(body).digest('base64')
+  const post = (key: string, fields: Record<string, string>) => browserPost(presignedPost({ key, fields, conditions: Object.entries(fields).map(([k, v]) => ({ [k]: v })) }), { bytes: body })
+  const good = await post('sum/good', { 'Content-MD5': md5, 'x-amz-checksum-crc32': crc.toString('base64') })
+  assert.is(good.status, 204, good.body)
+  assert.is(good.headers.get('x-amz-checksum-crc32'), crc.toString('base64'))
+  const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'sum/good', ChecksumMode: 'ENABLED' }))
+  assert.is(head.ChecksumCRC32, crc.toString('base64'))
+  const computed = await post('sum/computed', { 'x-amz-checksum-algorithm': 'SHA256' })
+  assert.is(computed.status, 204, computed.body)
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'sum/computed', ChecksumMode: 'ENABLED' }))).ChecksumSHA256, sha)
+  const badMd5 = await post('sum/bad-md5', { 'Content-MD5': createHash('md5').update('other').digest('base64') })
+  assert.is(badMd5.status, 400)
+  assert.match(badMd5.body, '<Code>BadDigest</Code>')
+  const badCrc = await post('sum/bad-crc', { 'x-amz-checksum-crc32': 'AAAAAA==' })
+  assert.is(badCrc.status, 400)
+  assert.match(badCrc.body, '<Code>BadDigest</Code>')
+  const two = await post('sum/two', { 'x-amz-checksum-crc32': crc.toString('base64'), 'x-amz-checksum-sha256': sha })
+  assert.is(two.status, 400)
+  assert.match(two.body, '<Code>InvalidRequest</Code>')
+  const malformed = await post('sum/malformed', { 'Content-MD5': 'not-an-md5' })
+  assert.is(malformed.status, 400)
+  assert.match(malformed.body, '<Code>InvalidDigest</Code>')
+  for (const k of ['sum/bad-md5', 'sum/bad-crc', 'sum/two', 'sum/malformed']) assert.not.ok(await exists(k), k)
 })
 
 test('PostObject holds the file to content-length-range: EntityTooLarge and EntityTooSmall write nothing', async () => {

@@ -139,6 +139,7 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     verify: (k, p) => ctx.client.s3Authenticate({ accessKey: k, proof: p, volume: S3_VOLUME, bucket: ctx.bucket }),
   }, accessKey, proof, false)
   ctx.user = found.user
+  ctx.auth = { version: 'form', signatureVersion: proof.version === 2 ? 2 : 4 }
   // In place: the gateway answers CORS from the bucket found here.
   ctx.found.bucket = found.bucket
 }

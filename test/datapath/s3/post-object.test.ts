@@ -19,9 +19,9 @@ import { createHash, createHmac } from 'node:crypto'
 import { crc32, crc32c } from '@node-rs/crc32'
 import { execFile } from 'node:child_process'
 import { request } from 'node:http'
-import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4 } from '../../../core/s3-signature.ts'
-import { startS3Cluster, s3Client, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, s3Client, type S3TestCluster } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -334,7 +334,7 @@ test('PostObject stores the acl field as the key\'s ACL: public-read is readable
   assert.not.ok(await exists('acl/bad.txt'))
 })
 
-test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, its conditions see the acl field, an open bucket takes unsigned forms', async () => {
+test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, its conditions see the acl field, the POST auth type and signature version, an open bucket takes unsigned forms', async () => {
   await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
     Version: '2012-10-17',
     Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/locked/*` }],
@@ -357,6 +357,22 @@ test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, it
     assert.is(without.status, 403)
     const withAcl = await browserPost(presignedPost({ key: 'shared/b', fields: { acl: 'bucket-owner-full-control' }, conditions: [{ acl: 'bucket-owner-full-control' }] }), { bytes: 'x' })
     assert.is(withAcl.status, 204, withAcl.body)
+  } finally {
+    await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
+  }
+  // s3:authType is POST for a form, s3:signatureversion its signature's.
+  await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/forms-only/*`, Condition: { StringNotEquals: { 's3:authType': 'POST' } } },
+      { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/v4-only/*`, Condition: { StringEquals: { 's3:signatureversion': 'AWS' } } },
+    ],
+  }) }))
+  try {
+    assert.is((await browserPost(presignedPost({ key: 'forms-only/a' }), { bytes: 'x' })).status, 204)
+    assert.is((await errorOf(s3.send(new PutObjectCommand({ Bucket: B, Key: 'forms-only/b', Body: 'x' })))).name, 'AccessDenied')
+    assert.is((await browserPost(presignedPost({ key: 'v4-only/a' }), { bytes: 'x' })).status, 204)
+    assert.is((await browserPost(presignedPostV2('v4-only/b'), { bytes: 'x' })).status, 403)
   } finally {
     await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
   }

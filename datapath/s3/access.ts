@@ -106,6 +106,12 @@ function accessDenied(ctx: S3Context, action: string, reason: string): S3Error {
   return new S3Error('AccessDenied', 'Access Denied')
 }
 
+/** s3:signatureversion: AWS4-HMAC-SHA256 for SigV4 (a form's too), AWS for SigV2, none unsigned. */
+function signatureVersion(auth: S3Context['auth']): string | undefined {
+  const v = auth.version === 'form' ? auth.signatureVersion : auth.version
+  return v === 4 ? 'AWS4-HMAC-SHA256' : v === 2 ? 'AWS' : undefined
+}
+
 /** Request headers S3 offers as condition keys `s3:<header>`. */
 const HEADER_KEYS = [
   'x-amz-acl', 'x-amz-grant-read', 'x-amz-grant-write', 'x-amz-grant-read-acp', 'x-amz-grant-write-acp', 'x-amz-grant-full-control', 'x-amz-copy-source',
@@ -132,8 +138,8 @@ export function conditions(ctx: S3Context, keyInfo?: KeyInfo): Record<string, st
     // IAM: for an anonymous caller (S3, SQS, SNS) aws:userid is `anonymous`; aws:username is absent.
     'aws:userid': ctx.user ?? 'anonymous',
     'aws:PrincipalType': ctx.user === undefined ? 'Anonymous' : 'User',
-    's3:signatureversion': ctx.auth.version === 4 ? 'AWS4-HMAC-SHA256' : ctx.auth.version === 2 ? 'AWS' : undefined,
-    's3:authType': ctx.user === undefined ? undefined : h.has('authorization') ? 'REST-HEADER' : 'REST-QUERY-STRING',
+    's3:signatureversion': signatureVersion(ctx.auth),
+    's3:authType': ctx.user === undefined ? undefined : ctx.auth.version === 'form' ? 'POST' : h.has('authorization') ? 'REST-HEADER' : 'REST-QUERY-STRING',
     's3:prefix': q.get('prefix') ?? undefined,
     's3:delimiter': q.get('delimiter') ?? undefined,
     's3:max-keys': q.get('max-keys') ?? undefined,

@@ -44,8 +44,8 @@ async function anon(method: string, path: string, body?: string): Promise<{ stat
   return { status: res.status, body: await res.text() }
 }
 
-/** A request signed as alice, with `body` sent byte for byte (XML no SDK would write). */
-async function signedAsAlice(method: string, path: string, body: string): Promise<{ status: number; body: string }> {
+/** A request signed as alice, with `body` sent byte for byte (XML no SDK would write); `beforeBody` runs after the headers are sent. */
+async function signedAsAlice(method: string, path: string, body: string, beforeBody?: () => Promise<void>): Promise<{ status: number; body: string }> {
   const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
   const [p, q] = path.split('?')
   const query: Record<string, string> = {}
@@ -60,7 +60,11 @@ async function signedAsAlice(method: string, path: string, body: string): Promis
       res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))
     })
     req.on('error', reject)
-    req.end(body)
+    if (beforeBody === undefined) req.end(body)
+    else {
+      req.flushHeaders()
+      beforeBody().then(() => req.end(body), reject)
+    }
   })
 }
 
@@ -326,6 +330,25 @@ test("a policy's conditions see the request: aws:SourceIp from the connection, s
   assert.equal((await bob.send(new ListObjectsV2Command({ Bucket: 'conditions', Prefix: 'home/bob/' }))).Contents?.map((c) => c.Key), ['home/bob/a'])
   assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'conditions' })))).name, 'AccessDenied')
   assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'conditions', Prefix: 'home/' })))).name, 'AccessDenied')
+})
+
+test('a PUT that lands while PutObjectAcl reads its body keeps its own ETag and bytes (the ACL is written over the new key)', async () => {
+  await alice.send(new PutObjectCommand({ Bucket: B, Key: 'raced', Body: 'old bytes' }))
+  const xsi = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+  const body = `<AccessControlPolicy><AccessControlList><Grant><Grantee ${xsi} xsi:type="CanonicalUser"><ID>alice</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>` +
+    `<Grant><Grantee ${xsi} xsi:type="Group"><URI>${ALL_USERS_GROUP}</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>`
+  // The request's headers go first: the gateway authenticates it and reads the key, then waits
+  // for the body; meanwhile another PUT replaces the key.
+  const reply = signedAsAlice('PUT', `/${B}/raced?acl`, body, async () => {
+    await new Promise((r) => setTimeout(r, 300))
+    await alice.send(new PutObjectCommand({ Bucket: B, Key: 'raced', Body: 'new bytes', ContentType: 'text/plain' }))
+  })
+  assert.is((await reply).status, 200)
+  const r = await alice.send(new GetObjectCommand({ Bucket: B, Key: 'raced' }))
+  assert.is(await r.Body!.transformToString(), 'new bytes')
+  assert.is(r.ETag, `"${createHash('md5').update('new bytes').digest('hex')}"`)
+  assert.is(r.ContentType, 'text/plain')
+  assert.is((await anon('GET', `/${B}/raced`)).body, 'new bytes')
 })
 
 test.run()

@@ -23,6 +23,8 @@ export const ErrorCode = {
   BUCKET_NOT_EMPTY: { http: 409, retry: false },
   KEY_NOT_FOUND: { http: 404, retry: false },
   KEY_ALREADY_EXISTS: { http: 409, retry: false },
+  /** A write conditioned on the key's ETag (S3's If-Match) found another one there. */
+  ETAG_MISMATCH: { http: 412, retry: false },
   OPEN_KEY_NOT_FOUND: { http: 404, retry: false },
   /** A write or a new bucket would pass a space or namespace quota (Ozone's QUOTA_EXCEEDED). */
   QUOTA_EXCEEDED: { http: 403, retry: false },

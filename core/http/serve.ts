@@ -86,6 +86,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     })
   }
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
+  // (Deno.serve, above, sends 100 Continue itself as soon as the head arrives.)
   // 100 Continue goes out when the app first reads the body (the stream's first _read), not
   // before: an answer given without reading it (NoSuchBucket, SignatureDoesNotMatch) then
   // spares the client sending a body that would be refused, as S3 does.

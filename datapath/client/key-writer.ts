@@ -115,6 +115,8 @@ export interface KeyWriterOptions {
   onProgress?: (bytes: number) => void
   /** Passed to commitKey: the OM refuses the commit when the key exists by then. */
   ifNotExists?: boolean
+  /** Passed to commitKey: the OM refuses the commit unless the key exists by then with this ETag. */
+  ifMatchEtag?: string
   /** Digests to feed every chunk to, in key order, from its slab (see key-digest.ts): the
    *  writer then copies every byte into a slab (it borrows none) and ends the digest when it
    *  has made its last chunk. */
@@ -234,7 +236,7 @@ export class KeyWriter {
       // the watches wait for the last members, and the key is acknowledged after both.
       for (const id of this.commits.keys()) this.watchCommit(id)
       const [info] = await Promise.all([
-        this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists }),
+        this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists, ifMatchEtag: this.options.ifMatchEtag }),
         Promise.all(this.watches),
       ])
       return info

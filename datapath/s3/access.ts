@@ -47,9 +47,9 @@ export async function authorizeRequest(ctx: S3Context, route: RouteAccess): Prom
   const bucket = await requestBucket(ctx)
   expectOwner(ctx, bucket, 'x-amz-expected-bucket-owner')
   if (route.byHandler === true) return
-  let acl: S3Acl | undefined
-  if (needsObjectAcl(action)) acl = objectAcl((await keyFor(ctx, bucket, ctx.key!)).metadata, bucket.owner)
-  authorizeAction(ctx, action, { bucket, key: ctx.key, objectAcl: acl })
+  // The key itself, not only its ACL: its tags are the policy's s3:ExistingObjectTag/<tag>.
+  const keyInfo = needsObjectAcl(action) ? await keyFor(ctx, bucket, ctx.key!) : undefined
+  authorizeAction(ctx, action, { bucket, key: ctx.key, keyInfo })
 }
 
 /**
@@ -71,7 +71,10 @@ export async function keyFor(ctx: S3Context, bucket: BucketInfo, key: string): P
     return await headObject(ctx, bucket.name, key)
   } catch (err) {
     if (!(err instanceof S3Error && err.code === 'NoSuchKey')) throw err
-    if (decide(ctx, 's3:ListBucket', { bucket }).allowed) throw err
+    // Whether the requester could have listed this very key: s3:ListBucket with the key as
+    // its s3:prefix (s3-tests head_object_404_with_policy_prefix: a policy allowing listing
+    // under public/ makes a missing public/object 404 and a missing private/object 403).
+    if (decide(ctx, 's3:ListBucket', { bucket }, { 's3:prefix': key }).allowed) throw err
     throw accessDenied(ctx, 's3:GetObject', `key ${key} does not exist and the requester may not list bucket ${bucket.name}`)
   }
 }
@@ -85,14 +88,15 @@ export function authorizeAction(ctx: S3Context, action: string, target: { bucket
   if (!d.allowed) throw accessDenied(ctx, action, d.reason)
 }
 
-function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }) {
+/** `override` replaces condition keys the request itself would give (s3:prefix for a key's listing check). */
+function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }, override: Record<string, string> = {}) {
   const { bucket, key, keyInfo } = target
   const input: AuthorizeInput = {
     principal: ctx.user, action, bucket,
     resource: key === undefined ? `arn:aws:s3:::${bucket.name}` : `arn:aws:s3:::${bucket.name}/${key}`,
     objectAcl: target.objectAcl ?? (keyInfo === undefined ? undefined : objectAcl(keyInfo.metadata, bucket.owner)),
     // Only a policy reads conditions: most buckets have none, and their requests skip building them.
-    conditions: bucket.s3?.policy !== undefined ? conditions(ctx, keyInfo) : {},
+    conditions: bucket.s3?.policy !== undefined ? { ...conditions(ctx, keyInfo), ...override } : {},
   }
   return authorize(input)
 }
@@ -100,6 +104,12 @@ function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; ke
 function accessDenied(ctx: S3Context, action: string, reason: string): S3Error {
   log.debug(`S3 gateway: ${action} by ${ctx.user ?? 'anonymous'} denied (request ${ctx.requestId}): ${reason}`)
   return new S3Error('AccessDenied', 'Access Denied')
+}
+
+/** s3:signatureversion: AWS4-HMAC-SHA256 for SigV4 (a form's too), AWS for SigV2, none unsigned. */
+function signatureVersion(auth: S3Context['auth']): string | undefined {
+  const v = auth.version === 'form' ? auth.signatureVersion : auth.version
+  return v === 4 ? 'AWS4-HMAC-SHA256' : v === 2 ? 'AWS' : undefined
 }
 
 /** Request headers S3 offers as condition keys `s3:<header>`. */
@@ -125,10 +135,11 @@ export function conditions(ctx: S3Context, keyInfo?: KeyInfo): Record<string, st
     'aws:UserAgent': h.get('user-agent') ?? undefined,
     'aws:Referer': h.get('referer') ?? undefined,
     'aws:username': ctx.user,
-    'aws:userid': ctx.user,
+    // IAM: for an anonymous caller (S3, SQS, SNS) aws:userid is `anonymous`; aws:username is absent.
+    'aws:userid': ctx.user ?? 'anonymous',
     'aws:PrincipalType': ctx.user === undefined ? 'Anonymous' : 'User',
-    's3:signatureversion': ctx.auth.version === 4 ? 'AWS4-HMAC-SHA256' : ctx.auth.version === 2 ? 'AWS' : undefined,
-    's3:authType': ctx.user === undefined ? undefined : h.has('authorization') ? 'REST-HEADER' : 'REST-QUERY-STRING',
+    's3:signatureversion': signatureVersion(ctx.auth),
+    's3:authType': ctx.user === undefined ? undefined : ctx.auth.version === 'form' ? 'POST' : h.has('authorization') ? 'REST-HEADER' : 'REST-QUERY-STRING',
     's3:prefix': q.get('prefix') ?? undefined,
     's3:delimiter': q.get('delimiter') ?? undefined,
     's3:max-keys': q.get('max-keys') ?? undefined,

@@ -26,6 +26,8 @@ export type RequestAuth =
    * returns only for such bodies (empty otherwise).
    */
   | { version: 4; params: AuthParams; signingKey: Buffer; seedSignature: string }
+  /** A browser form's signature (PostObject), SigV2 or SigV4 over its policy: its handler reads the body as a form. */
+  | { version: 'form'; signatureVersion: 2 | 4 }
 
 export interface AuthenticateOptions {
   nowMs: number

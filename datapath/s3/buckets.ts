@@ -1,13 +1,16 @@
 /** @module
- * Bucket operations: ListBuckets (the requester's), CreateBucket (in volume s3v, created on
- * first use; with a canned or explicit ACL), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
+ * Bucket operations: ListBuckets (the requester's, paged), CreateBucket (in volume s3v, created
+ * on first use; with a canned or explicit ACL), HeadBucket, DeleteBucket (with its incomplete multipart uploads),
  * GetBucketLocation, GetBucketVersioning (never versioned).
  */
 import { O3Error } from '../../core/errors.ts'
+import { LIST_VOLUMES_COUNT_MAX } from '../../core/limits.ts'
+import type { BucketInfo } from '../client/index.ts'
 import { S3Error } from './errors.ts'
 import { aclFromHeaders, privateAcl } from '../../core/s3-access/acl.ts'
 import { MULTIPART_VOLUME, requestBucket, S3_VOLUME, signedUser, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
+import { checkPublicAclAllowed } from './policy.ts'
 
 /** Runs `op`, which needs `volume`; the first time the gateway uses a volume it does not
  *  exist yet, so on VOLUME_NOT_FOUND it is created and `op` runs again. Asking first would
@@ -24,12 +27,46 @@ export async function withVolume<T>(ctx: S3Context, volume: string, op: () => Pr
   }
 }
 
+/** S3's ceiling of max-buckets (and the page it answers without one). */
+const LIST_BUCKETS_COUNT_MAX = 10_000
+
+/**
+ * ListBuckets: the requester's buckets in name order, from `prefix` (in `bucket-region`), after the bucket a
+ * continuation-token names, at most max-buckets (1..10000); a page that stops short of the
+ * last one carries the token of the next. The OM lists a volume's buckets by name, whoever
+ * owns them, in pages: they are read until the page is full (one more tells it is not the last).
+ */
 export async function listBuckets(ctx: S3Context): Promise<Response> {
   const user = signedUser(ctx)
-  const buckets = (await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME))).filter((b) => b.owner === user)
+  const prefix = ctx.query.get('prefix') ?? ''
+  const rawMax = ctx.query.get('max-buckets')
+  const max = rawMax === null ? LIST_BUCKETS_COUNT_MAX : Number(rawMax)
+  if (rawMax !== null && (!/^\d+$/.test(rawMax) || max < 1 || max > LIST_BUCKETS_COUNT_MAX)) throw new S3Error('InvalidArgument', `Argument max-buckets must be an integer between 1 and ${LIST_BUCKETS_COUNT_MAX}`)
+  const token = ctx.query.get('continuation-token')
+  let after: string | undefined
+  if (token !== null && token !== '') {
+    after = Buffer.from(token, 'base64url').toString('utf8')
+    if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(after)) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
+  }
+  // A token from before the prefix starts the page at the prefix (the OM's listing stops at the first name outside it).
+  if (after !== undefined && after < prefix) after = undefined
+  const owned: BucketInfo[] = []
+  while (owned.length <= max) {
+    const page = await withVolume(ctx, S3_VOLUME, () => ctx.client.listBuckets(S3_VOLUME, { prefix, startAfter: after }))
+    owned.push(...page.filter((b) => b.owner === user))
+    if (page.length < LIST_VOLUMES_COUNT_MAX) break
+    after = page[page.length - 1].name
+  }
+  // bucket-region: every bucket here is in this endpoint's region.
+  const region = ctx.query.get('bucket-region')
+  if (region !== null && region !== ctx.region) owned.length = 0
+  const shown = owned.slice(0, max)
+  const truncated = owned.length > max
   return xmlResponse('ListAllMyBucketsResult', {
+    Buckets: { Bucket: shown.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString(), BucketRegion: ctx.region })) },
     Owner: { ID: user, DisplayName: user },
-    Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAtMs).toISOString() })) },
+    ...(truncated ? { ContinuationToken: Buffer.from(shown[shown.length - 1].name).toString('base64url') } : {}),
+    ...(ctx.query.has('prefix') ? { Prefix: prefix } : {}),
   })
 }
 
@@ -53,6 +90,14 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
+      // S3 in us-east-1 (its legacy behaviour) answers its owner's re-creation 200 and resets
+      // the bucket's ACL to the request's (private without one); other regions BucketAlreadyOwnedByYou.
+      if (existing.owner === user && ctx.region === 'us-east-1') {
+        const reset = acl === undefined || JSON.stringify(acl) === JSON.stringify(privateAcl(user)) ? null : acl
+        if (reset !== null) checkPublicAclAllowed(existing, reset)
+        if (reset !== null || existing.s3?.acl !== undefined) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', reset)
+        return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
+      }
       if (existing.owner === user) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it')
       throw new S3Error('BucketAlreadyExists', 'The requested bucket name is not available')
     }

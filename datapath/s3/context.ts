@@ -113,6 +113,16 @@ export async function headObject(ctx: S3Context, bucket: string, key: string): P
   }
 }
 
+/** The request's key as it is now (as the request's lookup found it, when it read it), undefined when absent. */
+export async function currentKey(ctx: S3Context): Promise<KeyInfo | undefined> {
+  try {
+    return await headObject(ctx, ctx.bucket!, ctx.key!)
+  } catch (err) {
+    if (err instanceof S3Error && err.code === 'NoSuchKey') return undefined
+    throw err
+  }
+}
+
 const STORED_HEADERS = ['content-type', 'content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'] as const
 
 /** The metadata an upload stores: system headers, x-amz-meta-*, x-amz-tagging. */
@@ -129,14 +139,33 @@ export function metadataFromHeaders(headers: Headers): Record<string, string> {
   return out
 }
 
-/** Validates a tag set (S3: at most 10 tags, keys up to 128, values up to 256 characters). */
-export function checkTagging(tags: URLSearchParams): string {
-  const keys = [...tags.keys()]
-  if (keys.length > 10) throw new S3Error('InvalidArgument', 'Object tags cannot be greater than 10')
-  if (new Set(keys).size !== keys.length) throw new S3Error('InvalidArgument', 'Cannot provide multiple Tags with the same key')
+/** S3's limits on tags: per object, per bucket, and the characters of a key and of a value. */
+export const OBJECT_TAGS_COUNT_MAX = 10
+export const BUCKET_TAGS_COUNT_MAX = 50
+const TAG_KEY_CHARS_MAX = 128
+const TAG_VALUE_CHARS_MAX = 256
+
+/**
+ * Validates tags in the order sent (S3's InvalidTag): at most `countMax`, each key 1..128 and
+ * each value 0..256 Unicode characters, no key twice, none under the `aws:` prefix S3 keeps
+ * for its own tags.
+ */
+export function checkTags(tags: readonly (readonly [string, string])[], countMax: number, what: 'Object' | 'Bucket'): void {
+  if (tags.length > countMax) throw new S3Error('InvalidTag', `${what} tags cannot be greater than ${countMax}`)
+  const seen = new Set<string>()
   for (const [k, v] of tags) {
-    if (k.length === 0 || k.length > 128 || v.length > 256) throw new S3Error('InvalidArgument', 'The TagKey or TagValue you have provided is invalid')
+    if (seen.has(k)) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key')
+    seen.add(k)
+    const keyChars = [...k].length
+    if (keyChars === 0 || keyChars > TAG_KEY_CHARS_MAX) throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid')
+    if ([...v].length > TAG_VALUE_CHARS_MAX) throw new S3Error('InvalidTag', 'The TagValue you have provided is invalid')
+    if (k.toLowerCase().startsWith('aws:')) throw new S3Error('InvalidTag', 'Your TagKey cannot be prefixed with aws:')
   }
+}
+
+/** Validates an object's tag set (checkTags) and gives its stored form: the query string, in the order sent. */
+export function checkTagging(tags: URLSearchParams): string {
+  checkTags([...tags], OBJECT_TAGS_COUNT_MAX, 'Object')
   return tags.toString()
 }
 
@@ -168,15 +197,17 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 export type UnverifiedRequest = Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>
 
 /**
- * The body length a request declares, as readPayload will read it, or undefined where
- * readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
+ * The body length a request declares, as readPayload will read it, or undefined where it
+ * declares none or readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
  * reads x-amz-decoded-content-length; one that is not gets the early key at the wrong size,
  * which storePayload then does not take.
  */
 export function declaredSizeBytes(req: Request): number | undefined {
   const streaming = req.headers.get('x-amz-content-sha256')?.startsWith('STREAMING-') === true
   const header = req.headers.get(streaming ? 'x-amz-decoded-content-length' : 'content-length')
-  if (header === null) return req.body === null ? 0 : undefined
+  // Not req.body: on Node, reading that property starts a web stream that takes the body
+  // from the raw one handlers read (core/http/body.ts). A body with no length opens nothing early.
+  if (header === null) return undefined
   const n = Number(header)
   return Number.isSafeInteger(n) && n >= 0 && n <= OBJECT_SIZE_BYTES_MAX ? n : undefined
 }
@@ -198,14 +229,15 @@ export function requestPayload(ctx: S3Context, checksumAlgorithm?: ChecksumAlgor
 /**
  * Streams a payload into a key; the key appears only after every byte arrived and verified,
  * with its ETag (MD5) and checksums in its metadata. Any failure aborts the open key. With
- * `ifNotExists`, the OM commits only if the key does not exist then (KEY_ALREADY_EXISTS).
+ * `ifNotExists`, the OM commits only if the key does not exist then (KEY_ALREADY_EXISTS),
+ * with `ifMatchEtag` only if it exists with that ETag (KEY_NOT_FOUND, ETAG_MISMATCH).
  */
-export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
+export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
   // Past the inline limit, the digests are computed over the writer's slabs in the worker
   // pool, in the task that checksums each chunk: the payload is copied once, into the slab.
-  const digest = payload.sizeBytes > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
+  const digest = (payload.sizeBytes ?? Infinity) > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
   payload.storedDigest = digest
-  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, digest }
+  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, ifMatchEtag: where.ifMatchEtag, digest }
   const session = takeOpened(ctx, where, payload.sizeBytes, metadata)
   const writer = session !== undefined ? await ctx.client.keyWriterFor(session, options) : await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, options)
   // A client that stalls mid-body must not keep payload slabs from others: while its body is
@@ -236,9 +268,9 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
  * not abort it). An open the OM could not make is asked again by the caller, whose own
  * openKey then fails or succeeds as it would have without the early one.
  */
-function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string; ifNotExists?: boolean }, sizeBytes: number, metadata: Record<string, string>): OpenKeyResult | undefined {
+function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, sizeBytes: number | undefined, metadata: Record<string, string>): OpenKeyResult | undefined {
   const opened = ctx.found.opened
-  if (opened === undefined || !opened.result.ok) return undefined
+  if (opened === undefined || !opened.result.ok || where.ifMatchEtag !== undefined) return undefined
   const i = opened.intent
   if (i.volume !== where.volume || i.bucket !== where.bucket || i.key !== where.key || (i.ifNotExists === true) !== (where.ifNotExists === true)) return undefined
   if (i.sizeBytes !== sizeBytes || JSON.stringify(i.metadata) !== JSON.stringify(metadata)) return undefined
@@ -248,6 +280,54 @@ function takeOpened(ctx: S3Context, where: { volume: string; bucket: string; key
 
 export function etagOf(info: KeyInfo): string {
   return `"${info.metadata.etag ?? ''}"`
+}
+
+/** The condition of a conditional write, as the OM checks it when it commits (O3Client.PutKeyOptions). */
+export interface WriteCondition {
+  ifNotExists?: boolean
+  ifMatchEtag?: string
+}
+
+/**
+ * The condition of a PutObject or CompleteMultipartUpload (S3's conditional writes):
+ * `If-None-Match: *` (create only) and `If-Match: <etag>` (replace only that object; `*` any).
+ * S3 takes no other If-None-Match on a write (NotImplemented) and one ETag in If-Match.
+ */
+export function writeCondition(headers: Headers): WriteCondition {
+  const out: WriteCondition = {}
+  const noneMatch = headers.get('if-none-match')
+  if (noneMatch !== null) {
+    if (noneMatch.trim() !== '*') throw new S3Error('NotImplemented', 'A header you provided implies functionality that is not implemented', { 'x-amz-header': 'If-None-Match' })
+    out.ifNotExists = true
+  }
+  const match = headers.get('if-match')
+  if (match !== null) {
+    const etag = match.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')
+    if (etag === '' || etag.includes(',')) throw new S3Error('InvalidArgument', 'If-Match must name one ETag')
+    out.ifMatchEtag = etag
+  }
+  return out
+}
+
+/**
+ * The S3 error a conditional write's refusal by the OM is (else undefined): the key exists
+ * (If-None-Match) or has another ETag (If-Match): PreconditionFailed; it is gone (If-Match):
+ * NoSuchKey, as S3 answers an If-Match write with no object to match.
+ */
+export function conditionFailure(condition: WriteCondition, err: unknown): S3Error | undefined {
+  if (!(err instanceof O3Error)) return undefined
+  if (err.code === 'KEY_ALREADY_EXISTS' && condition.ifNotExists === true) return preconditionFailed()
+  if (err.code === 'ETAG_MISMATCH' && condition.ifMatchEtag !== undefined) return preconditionFailed()
+  if (err.code === 'KEY_NOT_FOUND' && condition.ifMatchEtag !== undefined) return new S3Error('NoSuchKey', 'The specified key does not exist')
+  return undefined
+}
+
+/** Checks a write's condition against `info` (the key now, undefined when absent) the way the OM will at commit: an early refusal that spares a body. */
+export function checkWriteCondition(condition: WriteCondition, info: KeyInfo | undefined): void {
+  if (condition.ifNotExists === true && info !== undefined) throw preconditionFailed()
+  if (condition.ifMatchEtag === undefined) return
+  if (info === undefined) throw new S3Error('NoSuchKey', 'The specified key does not exist')
+  if (condition.ifMatchEtag !== '*' && info.metadata.etag !== condition.ifMatchEtag) throw preconditionFailed()
 }
 
 /** S3's answer when a conditional request's precondition does not hold. */

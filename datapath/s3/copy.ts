@@ -1,5 +1,6 @@
 /** @module
- * CopyObject (metadata directive COPY or REPLACE, x-amz-copy-source-if-* conditions) and
+ * CopyObject (metadata directive COPY or REPLACE, x-amz-copy-source-if-* conditions on the
+ * source, If-None-Match: * and If-Match on the destination as PutObject's) and
  * UploadPartCopy (with x-amz-copy-source-range). Bytes stream from the source key through the
  * gateway into the new key, hashed as they pass for the ETag and the copy's checksum (the
  * algorithm asked for, else the source's; an upload's own for a part); a copy onto itself
@@ -9,7 +10,8 @@ import type { KeyInfo } from '../client/index.ts'
 import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
-  describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload, type ConditionHeaders, type S3Context } from './context.ts'
+  checkWriteCondition, conditionFailure, currentKey, describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload,
+  writeCondition, type ConditionHeaders, type S3Context, type WriteCondition } from './context.ts'
 import { authorizeAction, expectOwner, keyFor } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
 import { checksumHeader, checksumXml, parseAlgorithm, PART_CHECKSUMS_METADATA, storedChecksum, type ChecksumAlgorithm } from './checksums.ts'
@@ -99,17 +101,28 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
   } else if (directive === 'REPLACE' && src.info.metadata['x-amz-tagging'] !== undefined) {
     metadata = { ...metadata, 'x-amz-tagging': src.info.metadata['x-amz-tagging'] }
   }
+  // The destination's condition (S3's conditional writes), checked first and again by the OM as it commits.
+  const condition = writeCondition(ctx.req.headers)
+  if (condition.ifNotExists === true || condition.ifMatchEtag !== undefined) checkWriteCondition(condition, await currentKey(ctx))
+  try {
+    return await copyInto(ctx, src, directive, metadata, acl, condition)
+  } catch (err) {
+    throw conditionFailure(condition, err) ?? err
+  }
+}
+
+async function copyInto(ctx: S3Context, src: { bucket: string; key: string; info: KeyInfo }, directive: string, metadata: Record<string, string>, acl: Record<string, string>, condition: WriteCondition): Promise<Response> {
   let info: KeyInfo
   if (src.bucket === ctx.bucket && src.key === ctx.key) {
     if (directive === 'COPY') throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
     const kept: Record<string, string> = {}
     for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
-    info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket, ctx.key, [{ volume: S3_VOLUME, bucket: ctx.bucket, key: ctx.key }], { ...metadata, ...kept, ...acl })
+    info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], { ...metadata, ...kept, ...acl }, condition)
   } else {
     // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
     // asked for, else of the source's.
     const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm')) ?? storedChecksum(src.info.metadata)?.algorithm
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), { ...metadata, ...acl })
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), { ...metadata, ...acl })
   }
   return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info), ...checksumXml(info.metadata) })
 }

@@ -38,7 +38,7 @@ import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } fr
 import { postObject } from './post-object.ts'
 import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
-import { deleteObjectTagging, getObjectTagging, putObjectTagging } from './tagging.ts'
+import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTagging, putBucketTagging, putObjectTagging } from './tagging.ts'
 import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
 
@@ -285,18 +285,19 @@ export class S3Gateway {
           if (q.has('location')) return { name: 'GetBucketLocation', run: getBucketLocation, action: 's3:GetBucketLocation' }
           if (q.has('uploads')) return { name: 'ListMultipartUploads', run: listMultipartUploads, action: 's3:ListBucketMultipartUploads' }
           if (q.has('versions')) return { name: 'ListObjectVersions', run: listObjectVersions, action: 's3:ListBucketVersions' }
-          if (q.has('tagging') || q.has('object-lock')) return answerNotImplemented('Bucket tagging')
+          if (q.has('tagging')) return { name: 'GetBucketTagging', run: getBucketTagging, action: 's3:GetBucketTagging' }
           if (q.get('list-type') === '2') return { name: 'ListObjectsV2', run: listObjectsV2, action: 's3:ListBucket' }
           return { name: 'ListObjects', run: listObjectsV1, action: 's3:ListBucket' }
         case 'HEAD': return { name: 'HeadBucket', run: headBucket, action: 's3:ListBucket' }
         case 'PUT':
           if (q.has('cors')) return { name: 'PutBucketCors', run: putBucketCors, action: 's3:PutBucketCORS' }
-          if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
+          if (q.has('tagging')) return { name: 'PutBucketTagging', run: putBucketTagging, action: 's3:PutBucketTagging' }
           if (q.has('acl')) return { name: 'PutBucketAcl', run: putBucketAcl, action: 's3:PutBucketAcl' }
           return { name: 'CreateBucket', run: createBucket, action: 's3:CreateBucket' }
         case 'DELETE':
           if (q.has('cors')) return { name: 'DeleteBucketCors', run: deleteBucketCors, action: 's3:PutBucketCORS' }
-          if (q.has('tagging')) return answerNotImplemented('Bucket tagging')
+          // S3 authorizes DeleteBucketTagging as s3:PutBucketTagging.
+          if (q.has('tagging')) return { name: 'DeleteBucketTagging', run: deleteBucketTagging, action: 's3:PutBucketTagging' }
           return { name: 'DeleteBucket', run: deleteBucket, action: 's3:DeleteBucket' }
         case 'POST':
           // Each key is authorized (s3:DeleteObject) as its deletion comes.
@@ -323,8 +324,8 @@ export class S3Gateway {
         if (q.has('acl')) return { name: 'PutObjectAcl', run: putObjectAcl, action: 's3:PutObjectAcl' }
         if (q.has('tagging')) return { name: 'PutObjectTagging', run: putObjectTagging, action: 's3:PutObjectTagging' }
         if (copy) return { name: 'CopyObject', run: copyObject, action: 's3:PutObject' }
-        // A create-only PUT (If-None-Match: *) looks for the key before taking the body.
-        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.get('if-none-match') === '*', opens: putObjectIntent, action: 's3:PutObject' }
+        // A conditional PUT (If-None-Match, If-Match) looks at the key before taking the body.
+        return { name: 'PutObject', run: putObject, readsObject: ctx.req.headers.has('if-none-match') || ctx.req.headers.has('if-match'), opens: putObjectIntent, action: 's3:PutObject' }
       case 'DELETE':
         if (q.has('uploadId')) return { name: 'AbortMultipartUpload', run: abortMultipartUpload, action: 's3:AbortMultipartUpload', byHandler: true }
         if (q.has('tagging')) return { name: 'DeleteObjectTagging', run: deleteObjectTagging, action: 's3:DeleteObjectTagging' }

@@ -80,9 +80,11 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   const token = ctx.query.get('continuation-token')
   const startAfterParam = ctx.query.get('start-after') ?? ''
   let startAfter = startAfterParam
-  if (token !== null) {
+  // An empty token is no token: S3 lists from the start and echoes it (as Ozone's HDDS-15739
+  // found); clients that pass the last page's absent NextContinuationToken along send one.
+  if (token !== null && token !== '') {
     startAfter = Buffer.from(token, 'base64url').toString('utf8')
-    if (token === '' || !startAfter.isWellFormed()) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
+    if (!startAfter.isWellFormed()) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
   }
   const max = maxKeys(ctx)
   const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter, max })

@@ -3,17 +3,21 @@
  * upload (empty key; its metadata holds the target key and the object's metadata) and
  * `p/<uploadId>/<partNumber>` holds each part as a committed key with its MD5 ETag.
  * CompleteMultipartUpload asks the OM (commitMultipartKey) to make the object from the parts'
- * blocks: part bytes are stored once and never copied. An upload's checksum algorithm and type
- * (x-amz-checksum-algorithm, x-amz-checksum-type) are kept in its record; every part is
- * hashed with that algorithm, and the object's checksum is made from the parts' (checksums.ts).
+ * blocks: part bytes are stored once and never copied; the object keeps its upload's id
+ * (UPLOAD_ID_METADATA), so that a retried completion answers as the first did. An upload's
+ * checksum algorithm and type (x-amz-checksum-algorithm, x-amz-checksum-type) are kept in its
+ * record; every part is hashed with that algorithm, and the object's checksum is made from the
+ * parts' (checksums.ts).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
+import { UPLOAD_ID_METADATA } from '../../core/s3-access/model.ts'
 import { withVolume } from './buckets.ts'
 import {
-  declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, type S3Context, type UnverifiedRequest } from './context.ts'
+  conditionFailure, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
+  type UnverifiedRequest } from './context.ts'
 import { privateAcl } from '../../core/s3-access/acl.ts'
 import { authorizeAction } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
@@ -136,9 +140,25 @@ const person = (id: string) => ({ ID: id, DisplayName: id })
 
 const partNumberOf = (k: KeyInfo) => Number(k.name.slice(k.name.lastIndexOf('/') + 1))
 
+/**
+ * CompleteMultipartUpload: the object made of the listed parts, with If-None-Match: * or
+ * If-Match conditioning the OM's commit (writeCondition). Repeated after it succeeded (a
+ * client that lost the answer retries), S3 answers the same result again: the key the upload
+ * made says so (UPLOAD_ID_METADATA), whether the first call still runs, failed after its
+ * commit, or is long done.
+ */
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
   await requestBucket(ctx)
-  const { uploadId, marker } = await upload(ctx)
+  const condition = writeCondition(ctx.req.headers)
+  let record: { uploadId: string; marker: KeyInfo }
+  try {
+    record = await upload(ctx)
+  } catch (err) {
+    const done = err instanceof S3Error && err.code === 'NoSuchUpload' ? await completedBy(ctx, ctx.query.get('uploadId') ?? '') : undefined
+    if (done === undefined) throw err
+    return completeAnswer(ctx, done.metadata)
+  }
+  const { uploadId, marker } = record
   const body = await readXml(ctx.req, 'CompleteMultipartUpload', ctx.bodyIdleTimeoutMs)
   const listed = (body.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]
   if (!Array.isArray(listed) || listed.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part')
@@ -152,7 +172,12 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     previous = n
     const part = stored.get(n)
     const etag = String(p.ETag ?? '').trim().replace(/^"|"$/g, '')
-    if (part === undefined || part.metadata.etag !== etag) throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${n})`)
+    if (part === undefined || part.metadata.etag !== etag) {
+      // The parts are gone when the upload was completed and its record not yet dropped.
+      const done = part === undefined ? await completedBy(ctx, uploadId) : undefined
+      if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
+      throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${n})`)
+    }
     parts.push(part)
   }
   for (let i = 0; i < parts.length - 1; i++) {
@@ -164,13 +189,47 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const checksums = objectChecksums(ctx, uploadChecksum(marker), listed, parts)
   const metadata: Record<string, string> = { etag, ...checksums }
   for (const [k, v] of Object.entries(marker.metadata)) if (!k.startsWith('s3:')) metadata[k] = v
+  metadata[UPLOAD_ID_METADATA] = uploadId
   // The parts' checksums are kept only while the key's metadata stays within half its bound:
   // the rest is for what may come later (tags, an ACL).
   if (metadataBytes(metadata) > KEY_METADATA_BYTES_MAX / 2) delete metadata[PART_CHECKSUMS_METADATA]
-  await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true })
+  try {
+    await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition })
+  } catch (err) {
+    if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw conditionFailure(condition, err) ?? err
+    // A part vanished: another CompleteMultipartUpload of this upload committed first (then
+    // this one answers as it did), or an abort dropped it; or If-Match found no object.
+    const done = await completedBy(ctx, uploadId)
+    if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
+    if (condition.ifMatchEtag !== undefined && await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!).then(() => false, () => true)) throw conditionFailure(condition, err)!
+    throw new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
+  }
   await dropUpload(ctx, uploadId)
+  return completeAnswer(ctx, metadata)
+}
+
+/** The request's key if the upload `uploadId` made it (UPLOAD_ID_METADATA), else undefined. */
+async function completedBy(ctx: S3Context, uploadId: string): Promise<KeyInfo | undefined> {
+  if (!/^[0-9a-f]{32}$/.test(uploadId)) return undefined
+  try {
+    const info = await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!)
+    return info.metadata[UPLOAD_ID_METADATA] === uploadId ? info : undefined
+  } catch (err) {
+    if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') return undefined
+    throw err
+  }
+}
+
+/** Answers a completion found done: drops what is left of its upload, as the first call would have. */
+async function finishCompleted(ctx: S3Context, uploadId: string, done: KeyInfo): Promise<Response> {
+  await dropUpload(ctx, uploadId)
+  return completeAnswer(ctx, done.metadata)
+}
+
+/** CompleteMultipartUploadResult from the completed key's metadata: the same answer for a retry. */
+function completeAnswer(ctx: S3Context, metadata: Record<string, string>): Response {
   // S3 answers the checksum HEAD shows (SDKs and rclone read it here), with its type.
-  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${etag}"`, ...checksumXml(metadata) })
+  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${metadata.etag ?? ''}"`, ...checksumXml(metadata) })
 }
 
 /**
@@ -292,6 +351,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const prefix = ctx.query.get('prefix') ?? ''
   const keyMarker = ctx.query.get('key-marker') ?? ''
   const max = Math.min(1000, Number(ctx.query.get('max-uploads') ?? 1000))
+  if (!Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'max-uploads must be a non-negative integer')
   let markers: KeyInfo[] = []
   try {
     let startAfter: string | undefined
@@ -318,17 +378,31 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
     return order > 0 || (order === 0 && idMarker !== '' && idOf(m) > idMarker)
   })
   markers.sort((a, b) => Buffer.compare(keyOf(a), keyOf(b)) || (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0))
-  const page = markers.slice(0, max)
-  const truncated = markers.length > page.length
-  const last = page[page.length - 1]
+  // With a delimiter, the keys that have it past the prefix roll up into one common prefix each,
+  // which counts as one upload toward max-uploads (as ListObjects' do); a page that ended on
+  // one resumes past every key under it.
+  const delimiter = ctx.query.get('delimiter') ?? ''
+  const entries: ({ upload: KeyInfo; key: string } | { prefix: string; key: string })[] = []
+  let truncated = false
+  for (const m of markers) {
+    const key = m.metadata['s3:key'] ?? ''
+    const at = delimiter === '' ? -1 : key.indexOf(delimiter, prefix.length)
+    const common = at < 0 ? undefined : key.slice(0, at + delimiter.length)
+    if (common !== undefined && ((entries.at(-1) as { prefix?: string } | undefined)?.prefix === common || (keyMarker !== '' && Buffer.compare(Buffer.from(common), after) <= 0))) continue
+    if (entries.length >= max) { truncated = true; break }
+    entries.push(common !== undefined ? { prefix: common, key: common } : { upload: m, key })
+  }
+  const last = entries.at(-1)
   return xmlResponse('ListMultipartUploadsResult', {
-    Bucket: ctx.bucket, KeyMarker: enc(keyMarker), UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: enc(prefix), MaxUploads: max, IsTruncated: truncated,
-    ...(truncated ? { NextKeyMarker: enc(last.metadata['s3:key'] ?? ''), NextUploadIdMarker: idOf(last) } : {}),
+    Bucket: ctx.bucket, KeyMarker: enc(keyMarker), UploadIdMarker: ctx.query.get('upload-id-marker') ?? '', Prefix: enc(prefix), ...(delimiter !== '' ? { Delimiter: enc(delimiter) } : {}),
+    MaxUploads: max, IsTruncated: truncated,
+    ...(truncated && last !== undefined ? { NextKeyMarker: enc(last.key), NextUploadIdMarker: 'upload' in last ? idOf(last.upload) : '' } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
-    Upload: page.map((m) => ({
+    Upload: entries.flatMap((e) => 'upload' in e ? [e.upload] : []).map((m) => ({
       Key: enc(m.metadata['s3:key'] ?? ''), UploadId: idOf(m), Initiator: person(initiatorOf(m, bucket.owner)), Owner: person(initiatorOf(m, bucket.owner)),
       StorageClass: 'STANDARD', Initiated: new Date(Number(m.metadata['s3:initiatedAtMs'])).toISOString(),
       ...uploadChecksumXml(m),
     })),
+    CommonPrefixes: entries.flatMap((e) => 'prefix' in e ? [{ Prefix: enc(e.prefix) }] : []),
   })
 }

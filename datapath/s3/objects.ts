@@ -1,5 +1,5 @@
 /** @module
- * Object operations: PutObject (with If-None-Match: * create-only), GetObject and HeadObject
+ * Object operations: PutObject (conditional with If-None-Match: * or If-Match), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
  * response-* overrides, checksum mode: the object's checksum, or a part's), DeleteObject and
  * DeleteObjects. Bodies stream both ways; a GET answers its status only once the first piece
@@ -11,7 +11,8 @@ import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
-  declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, requestBucket, preconditionFailed, requestPayload, storePayload, S3_VOLUME, type ConditionHeaders, type S3Context, type UnverifiedRequest,
+  checkWriteCondition, conditionFailure, currentKey, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, preconditionFailed,
+  requestBucket, requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
 import { authorizeAction } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
@@ -22,43 +23,35 @@ import { readXml, xmlResponse } from './xml.ts'
 /** DeleteObjects takes at most this many keys (S3's limit). */
 const DELETE_OBJECTS_COUNT_MAX = 1000
 
-/** Whether the request's key exists now (as the request's lookup found it, when it read it). */
-async function keyExists(ctx: S3Context): Promise<boolean> {
-  try {
-    await headObject(ctx, ctx.bucket!, ctx.key!)
-    return true
-  } catch (err) {
-    if (err instanceof S3Error && err.code === 'NoSuchKey') return false
-    throw err
-  }
-}
-
 /**
  * The key PutObject writes, for the OM to open in the call that verifies the signature: the
- * same key, size, metadata and create-only condition storePayload will ask for.
+ * same key, size, metadata and create-only condition storePayload will ask for. A write
+ * conditioned on an ETag (If-Match) opens nothing early: it looks at the key first.
  */
 export function putObjectIntent(r: UnverifiedRequest): S3OpenIntent | undefined {
   const sizeBytes = declaredSizeBytes(r.req)
   const metadata = metadataIfValid(r.req.headers)
-  if (sizeBytes === undefined || metadata === undefined || r.bucket === undefined || r.key === undefined) return undefined
+  if (sizeBytes === undefined || metadata === undefined || r.bucket === undefined || r.key === undefined || r.req.headers.has('if-match')) return undefined
   const createOnly = r.req.headers.get('if-none-match') === '*'
   return { volume: S3_VOLUME, bucket: r.bucket, key: r.key, sizeBytes, metadata, ...(createOnly ? { ifNotExists: true } : {}) }
 }
 
+/**
+ * PutObject; with If-None-Match: * or If-Match: <etag> a conditional write. The early look
+ * spares uploading a body that will be refused; the OM's conditional commit is what makes it
+ * atomic when writers race (S3 answers the loser 412 or 409; here it is always 412).
+ */
 export async function putObject(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const metadata = { ...metadataFromHeaders(ctx.req.headers), ...uploadAclMetadata(ctx, bucket, ctx.req.headers) }
-  const createOnly = ctx.req.headers.get('if-none-match') === '*'
-  // The early look spares uploading a body that will be refused; the OM's conditional commit
-  // is what makes create-only atomic when two writers race.
-  if (createOnly && await keyExists(ctx)) throw preconditionFailed()
+  const condition = writeCondition(ctx.req.headers)
+  if (condition.ifNotExists === true || condition.ifMatchEtag !== undefined) checkWriteCondition(condition, await currentKey(ctx))
   const payload = requestPayload(ctx)
   let info: KeyInfo
   try {
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ifNotExists: createOnly }, payload, metadata)
+    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition }, payload, metadata)
   } catch (err) {
-    if (createOnly && err instanceof O3Error && err.code === 'KEY_ALREADY_EXISTS') throw preconditionFailed()
-    throw err
+    throw conditionFailure(condition, err) ?? err
   }
   return new Response(null, { status: 200, headers: { etag: etagOf(info), ...checksumHeaders(info.metadata) } })
 }

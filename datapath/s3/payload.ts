@@ -47,8 +47,8 @@ export interface PayloadResult {
 }
 
 export interface Payload {
-  /** The declared (decoded) length. */
-  sizeBytes: number
+  /** The declared (decoded) length; undefined for a body sent chunked without one (what arrives, up to the limit). */
+  sizeBytes: number | undefined
   source: AsyncIterable<Uint8Array>
   /** Settles after `source` is exhausted and verified. */
   result: Promise<PayloadResult>
@@ -83,10 +83,13 @@ export function readPayload(o: PayloadOptions): Payload {
   const hashed = !streaming && mode !== 'UNSIGNED-PAYLOAD'
   if (hashed && !/^[0-9a-f]{64}$/.test(mode)) throw new S3Error('InvalidArgument', `x-amz-content-sha256 must be a SHA-256 hex digest, UNSIGNED-PAYLOAD or STREAMING-*`)
   const lengthHeader = streaming ? o.headers.get('x-amz-decoded-content-length') : o.headers.get('content-length')
-  if (lengthHeader === null && o.body !== null) throw new S3Error('MissingContentLength', 'You must provide the Content-Length HTTP header')
-  const sizeBytes = lengthHeader === null ? 0 : Number(lengthHeader)
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new S3Error('InvalidArgument', `Invalid content length ${lengthHeader}`)
-  if (sizeBytes > o.sizeMaxBytes) throw new S3Error('EntityTooLarge', `Your proposed upload of ${sizeBytes} bytes exceeds the maximum allowed size of ${o.sizeMaxBytes}`)
+  // HTTP/1.1 chunked framing with no length (curl -T -, a client streaming what it does not
+  // measure first): the body is what arrives, up to sizeMaxBytes. aws-chunked still declares its size.
+  const unmeasured = lengthHeader === null && o.body !== null && !streaming && /\bchunked\b/i.test(o.headers.get('transfer-encoding') ?? '')
+  if (lengthHeader === null && o.body !== null && !unmeasured) throw new S3Error('MissingContentLength', 'You must provide the Content-Length HTTP header')
+  const sizeBytes = unmeasured ? undefined : lengthHeader === null ? 0 : Number(lengthHeader)
+  if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)) throw new S3Error('InvalidArgument', `Invalid content length ${lengthHeader}`)
+  if (sizeBytes !== undefined && sizeBytes > o.sizeMaxBytes) throw new S3Error('EntityTooLarge', `Your proposed upload of ${sizeBytes} bytes exceeds the maximum allowed size of ${o.sizeMaxBytes}`)
 
   // One additional checksum a request (x-amz-checksum-<algorithm>, as a header or a declared
   // trailer, or just x-amz-sdk-checksum-algorithm), as S3 allows.
@@ -125,28 +128,29 @@ export function readPayload(o: PayloadOptions): Payload {
   const payload: Payload = { sizeBytes, source: source(), result, digestNames: names }
   async function* source(): AsyncGenerator<Uint8Array> {
     const stored = payload.storedDigest
-    const digest = stored === undefined ? bodyDigest(names, sizeBytes) : undefined
+    const digest = stored === undefined ? bodyDigest(names, sizeBytes ?? o.sizeMaxBytes) : undefined
     try {
       const raw = o.body === null ? empty() : bodyPieces(o.body, o.idleTimeoutMs, () => payload.onIdle?.())
       const data = streaming && v4 !== undefined ? decodeChunked(raw, { signed: signedChunks, trailer, auth: v4.params, key: v4.signingKey, seed: v4.seedSignature, trailers }) : raw
       let total = 0
       for await (const piece of data) {
         total += piece.length
-        if (total > sizeBytes) throw new S3Error('InvalidRequest', `The body is longer than its declared length of ${sizeBytes} bytes`)
+        if (sizeBytes === undefined && total > o.sizeMaxBytes) throw new S3Error('EntityTooLarge', `Your upload exceeds the maximum allowed size of ${o.sizeMaxBytes} bytes`)
+        if (sizeBytes !== undefined && total > sizeBytes) throw new S3Error('InvalidRequest', `The body is longer than its declared length of ${sizeBytes} bytes`)
         await digest?.update(piece)
         yield piece
       }
-      if (total !== sizeBytes) throw new S3Error('IncompleteBody', `You did not provide the number of bytes specified by the Content-Length HTTP header (${total} of ${sizeBytes})`)
+      if (sizeBytes !== undefined && total !== sizeBytes) throw new S3Error('IncompleteBody', `You did not provide the number of bytes specified by the Content-Length HTTP header (${total} of ${sizeBytes})`)
       // A stored digest finishes after the consumer's last chunk, which it makes once this
       // source has ended: it is checked beside, and `result` tells.
-      if (stored !== undefined) stored.finish().then(verify).then(resolve, reject)
-      else resolve(verify(await digest!.finish()))
+      if (stored !== undefined) stored.finish().then((d) => verify(d, total)).then(resolve, reject)
+      else resolve(verify(await digest!.finish(), total))
     } catch (err) {
       reject(err)
       throw err
     }
   }
-  function verify(d: Partial<Record<DigestName, Buffer>>): PayloadResult {
+  function verify(d: Partial<Record<DigestName, Buffer>>, total: number): PayloadResult {
     if (hashed && d.sha256!.toString('hex') !== mode) throw new S3Error('XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed')
     if (contentMd5 !== null && d.md5!.toString('base64') !== contentMd5) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received')
     const checksums: Record<string, string> = {}
@@ -157,7 +161,7 @@ export function readPayload(o: PayloadOptions): Payload {
       if (want !== undefined && want !== actual) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
       checksums[checksumHeader(algorithm)] = actual
     }
-    return { sizeBytes, md5Hex: d.md5!.toString('hex'), checksums }
+    return { sizeBytes: total, md5Hex: d.md5!.toString('hex'), checksums }
   }
   return payload
 }

@@ -5,7 +5,7 @@
  * verify the signed policy (SigV4 `x-amz-*` fields or SigV2 `AWSAccessKeyId`/`signature`;
  * a form with neither is anonymous), checks the form against the policy (post-policy.ts),
  * authorizes s3:PutObject (access.ts), stores the `acl` field as PutObject's x-amz-acl, then
- * streams the file into the key,
+ * streams the file into the key, verifying the Content-MD5 and x-amz-checksum-* fields, and
  * refusing it past content-length-range before anything is committed. It answers as the form
  * asks: a 303 to success_action_redirect, else success_action_status 200, 201 (PostResponse
  * XML) or 204. Fields after the file are ignored, as S3 does.
@@ -17,6 +17,7 @@ import { authorizeAction } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
 import { verifySignature } from './auth.ts'
 import { checkTagging, etagOf, metadataFromHeaders, OBJECT_SIZE_BYTES_MAX, requestBucket, S3_VOLUME, storePayload, type S3Context } from './context.ts'
+import { checkChecksumValue, checksumHeader, CHECKSUM_ALGORITHMS, parseAlgorithm, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { FormDataReader, formBoundary, malformedPost } from './form-data.ts'
 import { bodyDigest } from './inline-digest.ts'
@@ -56,16 +57,21 @@ export async function postObject(ctx: S3Context): Promise<Response> {
   await authenticateForm(ctx, fields)
   const policyField = fields.get('policy')
   const range = policyField === undefined ? undefined : checkPostPolicy(parsePostPolicy(policyField), { fields, bucket, nowMs: Date.now() })
-  // Authorized as a PutObject of the form's key, by the user its signature named (or anyone).
-  const bucketInfo = await requestBucket(ctx)
-  authorizeAction(ctx, 's3:PutObject', { bucket: bucketInfo, key })
-
+  const described = formMetadata(fields)
   // The acl field is a canned ACL, as PutObject's x-amz-acl.
   const acl = fields.get('acl')
   const aclHeaders = new Headers(acl === undefined ? {} : { 'x-amz-acl': acl })
-  const metadata = { ...formMetadata(fields), ...uploadAclMetadata(ctx, bucketInfo, aclHeaders) }
+  // Authorized as a PutObject of the form's key, by the user its signature named (or anyone),
+  // with the fields S3 reads as a PUT's headers for the policy's condition keys
+  // (s3:x-amz-acl, s3:RequestObjectTag/<key>).
+  const asHeaders: Record<string, string> = {}
+  if (acl !== undefined) asHeaders['x-amz-acl'] = acl
+  if (described['x-amz-tagging'] !== undefined) asHeaders['x-amz-tagging'] = described['x-amz-tagging']
+  const bucketInfo = await requestBucket(ctx)
+  authorizeAction(asPut(ctx, asHeaders), 's3:PutObject', { bucket: bucketInfo, key })
+  const metadata = { ...described, ...uploadAclMetadata(ctx, bucketInfo, aclHeaders) }
   // The file's size is at most what is left of the body; the key is opened for that much.
-  const payload = filePayload(form.reader.body(), Math.max(0, lengthBytes - form.reader.consumedBytes), range)
+  const payload = filePayload(form.reader.body(), { sizeMaxBytes: Math.max(0, lengthBytes - form.reader.consumedBytes), range, digests: fileDigests(fields) })
   const info = await storePayload(ctx, { volume: S3_VOLUME, bucket, key }, payload, metadata)
   return answer(ctx, fields, key, info)
 }
@@ -133,8 +139,16 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     verify: (k, p) => ctx.client.s3Authenticate({ accessKey: k, proof: p, volume: S3_VOLUME, bucket: ctx.bucket }),
   }, accessKey, proof, false)
   ctx.user = found.user
+  ctx.auth = { version: 'form', signatureVersion: proof.version === 2 ? 2 : 4 }
   // In place: the gateway answers CORS from the bucket found here.
   ctx.found.bucket = found.bucket
+}
+
+/** The context as a PUT of the form's upload would have it: the request's headers and `headers` (fields S3 reads as headers). */
+function asPut(ctx: S3Context, headers: Record<string, string>): S3Context {
+  const merged = new Headers(ctx.req.headers)
+  for (const [k, v] of Object.entries(headers)) merged.set(k, v)
+  return { ...ctx, req: new Request(ctx.req.url, { method: ctx.req.method, headers: merged }) }
 }
 
 /** The object's metadata from the form's fields, as a PUT's from its headers (tags from the `tagging` XML). */
@@ -171,14 +185,48 @@ function tagsFromXml(xml: string): string {
   return checkTagging(tags)
 }
 
+/** The digests a form asks of its file, as a PUT's headers would: Content-MD5, and one x-amz-checksum-<algorithm> (or x-amz-checksum-algorithm alone, to have it computed). */
+interface FileDigests {
+  contentMd5?: string
+  algorithm?: ChecksumAlgorithm
+  /** The checksum the form gave for `algorithm`, if it gave one. */
+  expected?: string
+}
+
+/** The form's digest fields, checked as PutObject checks its headers (InvalidDigest, InvalidRequest). */
+function fileDigests(fields: Map<string, string>): FileDigests {
+  const out: FileDigests = {}
+  const named: ChecksumAlgorithm[] = []
+  for (const a of CHECKSUM_ALGORITHMS) {
+    const v = fields.get(checksumHeader(a))
+    if (v === undefined) continue
+    checkChecksumValue(a, v)
+    named.push(a)
+    out.expected = v
+  }
+  if (named.length > 1) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.')
+  const declared = parseAlgorithm(fields.get('x-amz-checksum-algorithm'))
+  if (named[0] !== undefined && declared !== undefined && declared !== named[0]) throw new S3Error('InvalidRequest', 'Value for x-amz-checksum-algorithm header is invalid.')
+  const algorithm = named[0] ?? declared
+  if (algorithm !== undefined) out.algorithm = algorithm
+  const md5 = fields.get('content-md5')
+  if (md5 !== undefined) {
+    if (!/^[A-Za-z0-9+/]{22}==$/.test(md5)) throw new S3Error('InvalidDigest', 'The Content-MD5 you specified is not valid')
+    out.contentMd5 = md5
+  }
+  return out
+}
+
 /**
- * The file part as a Payload for storePayload: MD5 (the ETag) over its bytes, its length
- * checked against content-length-range (EntityTooLarge as soon as it passes the maximum,
- * EntityTooSmall at its end), before anything is committed. `sizeMaxBytes` bounds it from
- * the request's length.
+ * The file part as a Payload for storePayload: MD5 (the ETag) and the form's checksum over
+ * its bytes, its length checked against content-length-range (EntityTooLarge as soon as it
+ * passes the maximum, EntityTooSmall at its end) and its digests against the form's
+ * (BadDigest), before anything is committed. `sizeMaxBytes` bounds it from the request's length.
  */
-function filePayload(content: AsyncIterable<Uint8Array>, sizeMaxBytes: number, range: { min: number; max: number } | undefined): Payload {
-  const names: DigestName[] = ['md5']
+function filePayload(content: AsyncIterable<Uint8Array>, o: { sizeMaxBytes: number; range: { min: number; max: number } | undefined; digests: FileDigests }): Payload {
+  const { sizeMaxBytes, range, digests } = o
+  const algorithm = digests.algorithm
+  const names: DigestName[] = algorithm === undefined ? ['md5'] : ['md5', algorithm]
   const max = Math.min(range?.max ?? OBJECT_SIZE_BYTES_MAX, OBJECT_SIZE_BYTES_MAX)
   let resolve!: (r: PayloadResult) => void, reject!: (e: unknown) => void
   const result = new Promise<PayloadResult>((res, rej) => { resolve = res; reject = rej })
@@ -196,7 +244,16 @@ function filePayload(content: AsyncIterable<Uint8Array>, sizeMaxBytes: number, r
         yield piece
       }
       if (range !== undefined && total < range.min) throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size')
-      const done = (d: Partial<Record<DigestName, Buffer>>): PayloadResult => ({ sizeBytes: total, md5Hex: d.md5!.toString('hex'), checksums: {} })
+      const done = (d: Partial<Record<DigestName, Buffer>>): PayloadResult => {
+        if (digests.contentMd5 !== undefined && d.md5!.toString('base64') !== digests.contentMd5) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received')
+        const checksums: Record<string, string> = {}
+        if (algorithm !== undefined) {
+          const actual = d[algorithm]!.toString('base64')
+          if (digests.expected !== undefined && digests.expected !== actual) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
+          checksums[checksumHeader(algorithm)] = actual
+        }
+        return { sizeBytes: total, md5Hex: d.md5!.toString('hex'), checksums }
+      }
       if (stored !== undefined) stored.finish().then(done).then(resolve, reject)
       else resolve(done(await digest!.finish()))
     } catch (err) {
@@ -216,6 +273,7 @@ function answer(ctx: S3Context, fields: Map<string, string>, key: string, info: 
   const encodedKey = key.split('/').map(encodeURIComponent).join('/')
   const location = `${url.origin}${virtualHosted ? '' : `/${encodeURIComponent(ctx.bucket!)}`}/${encodedKey}`
   const headers: Record<string, string> = { etag, location }
+  for (const [k, v] of Object.entries(info.metadata)) if (k.startsWith('x-amz-checksum-')) headers[k] = v
   const redirect = fields.get('success_action_redirect') ?? fields.get('redirect')
   const target = redirect === undefined ? undefined : URL.canParse(redirect) ? new URL(redirect) : undefined
   // A redirect S3 cannot follow (not an http(s) URL) is ignored, as S3 ignores it.

@@ -1,8 +1,9 @@
 /** @module
  * commitKey: makes an open key visible, atomically. With `ifNotExists` it fails with
- * KEY_ALREADY_EXISTS when the key exists by then (checked in apply, so of two writers racing
- * to create one key exactly one wins: S3's `If-None-Match: *`); the loser's open key stays
- * open and its writer aborts it. Blocks allocated to the key but not in it, and a replaced
+ * KEY_ALREADY_EXISTS when the key exists by then, with `ifMatchEtag` with KEY_NOT_FOUND or
+ * ETAG_MISMATCH unless it exists with that ETag (write-condition.ts; checked in apply, so of
+ * two writers racing to create one key exactly one wins: S3's `If-None-Match: *` and
+ * `If-Match`); the loser's open key stays open and its writer aborts it. Blocks allocated to the key but not in it, and a replaced
  * key's blocks, go to the deleted blocks (Ozone's OMKeyCommitRequest). The bucket's usage
  * grows by the key's replicated bytes (less a replaced key's), checked against its quotas
  * here, in apply, so that of writers racing for a quota's last bytes only those that fit win.
@@ -15,16 +16,17 @@ import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quo
 import { keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
+import { checkWriteCondition, parseWriteCondition, type WriteCondition } from './write-condition.ts'
 
-type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown }
-type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; ifNotExists: boolean; nowMs: number }
+type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
+type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; condition: WriteCondition; nowMs: number }
 
 export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
   return {
     name: 'commitKey',
     prepare: (a) => {
       if (typeof a.clientId !== 'string') throw new O3Error('INVALID_ARGUMENT', 'clientId must be a string')
-      if (a.ifNotExists !== undefined && typeof a.ifNotExists !== 'boolean') throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: ifNotExists must be a boolean')
+      const condition = parseWriteCondition(a, 'key')
       if (!Array.isArray(a.blocks)) throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: blocks must be an array')
       const blocks = (a.blocks as CommittedBlock[]).map((raw) => ({
         blockId: { containerId: parseId(raw?.blockId?.containerId, 'containerId'), localId: parseId(raw?.blockId?.localId, 'localId') } as BlockId,
@@ -32,7 +34,7 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
       }))
       return {
         clientId: a.clientId, blocks, size: parseId<number>(a.size, 'size'), metadata: a.metadata === undefined ? null : checkMetadata(a.metadata),
-        ifNotExists: a.ifNotExists === true, nowMs: Date.now(),
+        condition, nowMs: Date.now(),
       }
     },
     apply: (_db, p) => {
@@ -58,7 +60,7 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
       const path = keyPath(open.volume, open.bucket, open.name)
       const previous = t.keys.get(path)
       const full = `${id}/${open.name}`
-      if (previous !== undefined && p.ifNotExists) throw new O3Error('KEY_ALREADY_EXISTS', `Cannot commit key ${full}: it exists and ifNotExists was set`)
+      checkWriteCondition(p.condition, previous, full)
       if (previous !== undefined) recordDeleted(t, full, previous.locations.map((l) => l.blockId), p.nowMs)
       const committed = new Set(locations.map((l) => blockIdString(l.blockId)))
       recordDeleted(t, full, open.allocated.map((b) => b.blockId).filter((b) => !committed.has(blockIdString(b))), p.nowMs)

@@ -5,9 +5,11 @@
  * With `asParts` (CompleteMultipartUpload) each listed key becomes one part of the new key's
  * part list (KeyInfo.parts, read by GET ?partNumber=N); without it the new key keeps the
  * part lists of the keys it is made of (a metadata rewrite keeps the layout), or has none if
- * any of them has none. With `keepTimes` (a key listed as its own only part: S3's
- * PutObjectTagging and PutObjectAcl) the key keeps its creation and modification times, as
- * S3 keeps an object's Last-Modified when only its tags or ACL change.
+ * any of them has none. `ifNotExists` and `ifMatchEtag` condition the commit on the key as
+ * it is then (write-condition.ts: S3's conditional CompleteMultipartUpload). With `keepTimes`
+ * (a key listed as its own only part: S3's PutObjectTagging and PutObjectAcl) the key keeps
+ * its creation and modification times, as S3 keeps an object's Last-Modified when only its
+ * tags or ACL change.
  */
 import { assert } from '../../../core/assert.ts'
 import { O3Error } from '../../../core/errors.ts'
@@ -20,10 +22,11 @@ import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quo
 import { bucketOf, keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
+import { checkWriteCondition, parseWriteCondition, type WriteCondition } from './write-condition.ts'
 
-type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown }
+type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
 type Part = { volume: string; bucket: string; key: string }
-type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; nowMs: number }
+type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; condition: WriteCondition; nowMs: number }
 
 export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
   return {
@@ -42,14 +45,18 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       if (keepTimes && (parts.length !== 1 || parts[0].volume !== volume || parts[0].bucket !== bucket || parts[0].key !== name)) {
         throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: keepTimes needs the key as its only part`)
       }
+      const condition = parseWriteCondition(a, `key ${name}`)
       bucketOf(ctx.tables(), volume, bucket)
-      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, nowMs: Date.now() }
+      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, nowMs: Date.now() }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
       const { volume, bucket: bucketName, name } = p
       bucketOf(t, volume, bucketName)
       const path = keyPath(volume, bucketName, name)
+      const previous = t.keys.get(path)
+      // Before the parts: a write whose condition fails leaves them as they were.
+      checkWriteCondition(p.condition, previous, `${volume}/${bucketName}/${name}`)
       const locations: KeyLocation[] = []
       const reused = new Set<string>()
       let size = 0
@@ -77,7 +84,6 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       assert(first !== undefined, 'no parts')
       if (runs !== undefined && partCount(runs) > KEY_PARTS_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: ${partCount(runs)} parts exceed ${KEY_PARTS_COUNT_MAX}`)
       assert(runs === undefined || runs.reduce((n, r) => n + r.sizeBytes * r.count, 0) === size, 'parts do not add up to the key')
-      const previous = t.keys.get(path)
       if (previous !== undefined) {
         const dropped = previous.locations.map((l) => l.blockId).filter((id) => !reused.has(blockIdString(id)))
         recordDeleted(t, `${volume}/${bucketName}/${name}`, dropped, p.nowMs)

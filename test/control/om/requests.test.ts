@@ -36,6 +36,26 @@ test('commitKey takes only blocks allocated to the key, and If-None-Match lets o
   assert.equal([bucket.usedBytes, bucket.usedNamespace], [30, 1], "10 bytes of RATIS/THREE use 30 replicated bytes, one key")
 })
 
+test('commitKey and commitMultipartKey with ifMatchEtag commit only over the key with that ETag; a refused multipart commit keeps its parts', async () => {
+  const open = async (key: string) => await run('openKey', { volume: 'vol', bucket: 'bkt', key, sizeBytes: 5 }) as OpenKeyResult
+  const commit = (o: OpenKeyResult, args: Record<string, unknown>) => run('commitKey', { clientId: o.clientId, blocks: [{ blockId: o.blocks[0].blockId, length: 5 }], size: 5, ...args })
+  const o1 = await open('cas')
+  assert.is(await errorCode(commit(o1, { ifMatchEtag: 'e1', metadata: { etag: 'e1' } })), 'KEY_NOT_FOUND')
+  await commit(o1, { metadata: { etag: 'e1' } })
+  const o2 = await open('cas')
+  assert.is(await errorCode(commit(o2, { ifMatchEtag: 'e0', metadata: { etag: 'e2' } })), 'ETAG_MISMATCH')
+  assert.is(await errorCode(commit(o2, { ifMatchEtag: '', metadata: { etag: 'e2' } })), 'INVALID_ARGUMENT')
+  assert.is((await commit(o2, { ifMatchEtag: 'e1', metadata: { etag: 'e2' } }) as KeyInfo).metadata.etag, 'e2')
+  const part = await open('cas-part')
+  await commit(part, { metadata: { etag: 'p' } })
+  const multipart = (args: Record<string, unknown>) => run('commitMultipartKey', { volume: 'vol', bucket: 'bkt', key: 'cas', parts: [{ volume: 'vol', bucket: 'bkt', key: 'cas-part' }], metadata: { etag: 'e3' }, asParts: true, ...args })
+  assert.is(await errorCode(multipart({ ifMatchEtag: 'e1' })), 'ETAG_MISMATCH')
+  assert.is(await errorCode(multipart({ ifNotExists: true })), 'KEY_ALREADY_EXISTS')
+  assert.ok([...leader.t.keys.getRange()].some((e) => e.value.name === 'cas-part'), 'the parts of a refused commit stay')
+  assert.is((await multipart({ ifMatchEtag: '*' }) as KeyInfo).metadata.etag, 'e3')
+  assert.not.ok([...follower.t.keys.getRange()].some((e) => e.value.name === 'cas-part'))
+})
+
 test('a block allocated for an open key that vanished meanwhile goes to the deleted blocks', async () => {
   const o = await run('openKey', { volume: 'vol', bucket: 'bkt', key: 'gone' }) as OpenKeyResult
   const leaderRequest = leader.requests.get('allocateBlock')!

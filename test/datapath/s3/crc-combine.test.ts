@@ -30,12 +30,12 @@ for (const [name, spec, make] of hashers) {
   })
 }
 
-test('combineCrcs() combines 10,000 parts of equal size in well under a second', () => {
-  const started = performance.now()
+test('combineCrcs() of 10,000 parts equals combining its two halves (a FULL_OBJECT upload of the most parts S3 allows)', () => {
   const parts = Array.from({ length: 10_000 }, (_, i) => [BigInt(i) * 0x9e3779b97f4a7c15n & 0xffffffffffffffffn, i === 9999 ? 1234 : 5 * 1024 * 1024] as const)
-  combineCrcs(CRC64NVME, parts)
-  const ms = performance.now() - started
-  assert.ok(ms < 1000, `${ms.toFixed(0)} ms`)
+  const whole = combineCrcs(CRC64NVME, parts)
+  const lengthOf = (ps: typeof parts) => ps.reduce((s, p) => s + p[1], 0)
+  const [a, b] = [parts.slice(0, 3333), parts.slice(3333)]
+  assert.is(combineCrcs(CRC64NVME, [[combineCrcs(CRC64NVME, a), lengthOf(a)], [combineCrcs(CRC64NVME, b), lengthOf(b)]]), whole)
 })
 
 test.run()

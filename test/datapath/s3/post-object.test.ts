@@ -1,7 +1,8 @@
 /**
  * Goal: browser-based uploads (PostObject) work as S3's: a form signed with SigV4 (boto3's
  * generate_presigned_post) or SigV2 stores its file with the form's metadata and tags, under
- * a key that may hold ${filename}, with the ACL its acl field names, and answers as
+ * a key that may hold ${filename}, with the ACL its acl field names and the checksums its
+ * Content-MD5 / x-amz-checksum-* fields (verified), and answers as
  * success_action_status / _redirect ask; a form that breaks its policy (a condition, an extra
  * field, expiry, content-length-range), carries a wrong signature, or is not allowed a
  * PutObject (another user's bucket, a bucket policy's Deny, an unsigned form to a private
@@ -15,11 +16,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash, createHmac } from 'node:crypto'
+import { crc32, crc32c } from '@node-rs/crc32'
 import { execFile } from 'node:child_process'
 import { request } from 'node:http'
-import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4 } from '../../../core/s3-signature.ts'
-import { startS3Cluster, s3Client, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, startS3Cluster, s3Client, type S3TestCluster } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -192,11 +194,45 @@ test('PostObject puts the chosen file name in place of ${filename} and stores th
 test('PostObject streams a file of several chunks and stores it whole', async () => {
   const bytes = Buffer.alloc(5 * 1024 * 1024 + 17)
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 12)) & 0xff
-  const r = await browserPost(presignedPost({ key: 'big.bin' }), { bytes })
+  // A checksum over the writer's slabs (a file past the inline digest limit), given and verified.
+  const sum = Buffer.alloc(4)
+  sum.writeUInt32BE(crc32c(bytes) >>> 0)
+  const r = await browserPost(presignedPost({ key: 'big.bin', fields: { 'x-amz-checksum-crc32c': sum.toString('base64') }, conditions: [{ 'x-amz-checksum-crc32c': sum.toString('base64') }] }), { bytes })
   assert.is(r.status, 204, r.body)
   assert.is(r.headers.get('etag'), `"${createHash('md5').update(bytes).digest('hex')}"`)
+  assert.is(r.headers.get('x-amz-checksum-crc32c'), sum.toString('base64'))
   const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'big.bin' }))).Body!.transformToByteArray())
   assert.ok(got.equals(bytes))
+})
+
+test('PostObject verifies the Content-MD5 and x-amz-checksum-* fields and keeps the checksum, as PutObject its headers', async () => {
+  const body = 'checked bytes'
+  const md5 = createHash('md5').update(body).digest('base64')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(Buffer.from(body)) >>> 0)
+  const sha = createHash('sha256').update(body).digest('base64')
+  const post = (key: string, fields: Record<string, string>) => browserPost(presignedPost({ key, fields, conditions: Object.entries(fields).map(([k, v]) => ({ [k]: v })) }), { bytes: body })
+  const good = await post('sum/good', { 'Content-MD5': md5, 'x-amz-checksum-crc32': crc.toString('base64') })
+  assert.is(good.status, 204, good.body)
+  assert.is(good.headers.get('x-amz-checksum-crc32'), crc.toString('base64'))
+  const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'sum/good', ChecksumMode: 'ENABLED' }))
+  assert.is(head.ChecksumCRC32, crc.toString('base64'))
+  const computed = await post('sum/computed', { 'x-amz-checksum-algorithm': 'SHA256' })
+  assert.is(computed.status, 204, computed.body)
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'sum/computed', ChecksumMode: 'ENABLED' }))).ChecksumSHA256, sha)
+  const badMd5 = await post('sum/bad-md5', { 'Content-MD5': createHash('md5').update('other').digest('base64') })
+  assert.is(badMd5.status, 400)
+  assert.match(badMd5.body, '<Code>BadDigest</Code>')
+  const badCrc = await post('sum/bad-crc', { 'x-amz-checksum-crc32': 'AAAAAA==' })
+  assert.is(badCrc.status, 400)
+  assert.match(badCrc.body, '<Code>BadDigest</Code>')
+  const two = await post('sum/two', { 'x-amz-checksum-crc32': crc.toString('base64'), 'x-amz-checksum-sha256': sha })
+  assert.is(two.status, 400)
+  assert.match(two.body, '<Code>InvalidRequest</Code>')
+  const malformed = await post('sum/malformed', { 'Content-MD5': 'not-an-md5' })
+  assert.is(malformed.status, 400)
+  assert.match(malformed.body, '<Code>InvalidDigest</Code>')
+  for (const k of ['sum/bad-md5', 'sum/bad-crc', 'sum/two', 'sum/malformed']) assert.not.ok(await exists(k), k)
 })
 
 test('PostObject holds the file to content-length-range: EntityTooLarge and EntityTooSmall write nothing', async () => {
@@ -298,7 +334,7 @@ test('PostObject stores the acl field as the key\'s ACL: public-read is readable
   assert.not.ok(await exists('acl/bad.txt'))
 })
 
-test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, an open bucket takes unsigned forms', async () => {
+test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, its conditions see the acl field, the POST auth type and signature version, an open bucket takes unsigned forms', async () => {
   await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
     Version: '2012-10-17',
     Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/locked/*` }],
@@ -308,6 +344,35 @@ test('PostObject is authorized as a PutObject: a bucket policy\'s Deny holds, an
     assert.is(denied.status, 403)
     assert.match(denied.body, '<Code>AccessDenied</Code>')
     assert.not.ok(await exists('locked/x'))
+  } finally {
+    await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
+  }
+  // The policy's condition keys see the form's fields as a PUT's headers (s3:x-amz-acl).
+  await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/shared/*`, Condition: { StringNotEquals: { 's3:x-amz-acl': 'bucket-owner-full-control' } } }],
+  }) }))
+  try {
+    const without = await browserPost(presignedPost({ key: 'shared/a' }), { bytes: 'x' })
+    assert.is(without.status, 403)
+    const withAcl = await browserPost(presignedPost({ key: 'shared/b', fields: { acl: 'bucket-owner-full-control' }, conditions: [{ acl: 'bucket-owner-full-control' }] }), { bytes: 'x' })
+    assert.is(withAcl.status, 204, withAcl.body)
+  } finally {
+    await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
+  }
+  // s3:authType is POST for a form, s3:signatureversion its signature's.
+  await s3.send(new PutBucketPolicyCommand({ Bucket: B, Policy: JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/forms-only/*`, Condition: { StringNotEquals: { 's3:authType': 'POST' } } },
+      { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${B}/v4-only/*`, Condition: { StringEquals: { 's3:signatureversion': 'AWS' } } },
+    ],
+  }) }))
+  try {
+    assert.is((await browserPost(presignedPost({ key: 'forms-only/a' }), { bytes: 'x' })).status, 204)
+    assert.is((await errorOf(s3.send(new PutObjectCommand({ Bucket: B, Key: 'forms-only/b', Body: 'x' })))).name, 'AccessDenied')
+    assert.is((await browserPost(presignedPost({ key: 'v4-only/a' }), { bytes: 'x' })).status, 204)
+    assert.is((await browserPost(presignedPostV2('v4-only/b'), { bytes: 'x' })).status, 403)
   } finally {
     await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
   }

@@ -63,8 +63,9 @@ test('GET /prom and /health answer on the admin port; on the S3 port /prom is bu
   await s3.send(new DeleteBucketCommand({ Bucket: 'prom' }))
 })
 
-test('bucket errors: BucketAlreadyOwnedByYou, BucketAlreadyExists, NoSuchBucket, InvalidBucketName, BucketNotEmpty, AccessDenied', async () => {
-  assert.is((await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'BucketAlreadyOwnedByYou')
+test('bucket errors: BucketAlreadyExists, NoSuchBucket, InvalidBucketName, BucketNotEmpty, AccessDenied', async () => {
+  // Its owner creating it again is 200 in us-east-1 (core-calls.test.ts: BucketAlreadyOwnedByYou elsewhere).
+  assert.is((await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'OK')
   assert.is((await errorOf(other.send(new CreateBucketCommand({ Bucket: 'alpha' })))).name, 'BucketAlreadyExists')
   const missing = await errorOf(s3.send(new DeleteBucketCommand({ Bucket: 'nosuch' })))
   assert.is(missing.name, 'NoSuchBucket')

@@ -2,8 +2,8 @@
  * Tagging: Get/Put/DeleteObjectTagging and Get/Put/DeleteBucketTagging. An object's tags live
  * in the key's metadata as `x-amz-tagging` (query-string form, in the order sent); a change
  * rewrites only the key's metadata through commitMultipartKey with the key as its own part,
- * so no bytes move and Last-Modified stays. A bucket's tags live with the bucket in the OM (BucketS3Config.tags,
- * setBucketS3). Both are checked against S3's limits (checkTags: InvalidTag).
+ * so no bytes move and Last-Modified stays. A bucket's tags live with the bucket in the OM
+ * (BucketS3Config.tags, setBucketS3). Both are checked against S3's limits (checkTags: InvalidTag).
  */
 import { BUCKET_TAGS_COUNT_MAX, checkTagging, checkTags, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { O3Error } from '../../core/errors.ts'

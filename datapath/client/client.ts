@@ -264,10 +264,11 @@ export class O3Client {
    * Commits `key` from the blocks of committed `parts`, which disappear (no bytes move): S3
    * CompleteMultipartUpload, or a key listed as its own part to replace its metadata. With
    * `asParts`, each listed key is recorded as one part of the new key (KeyInfo.parts);
-   * otherwise the new key keeps the part lists of the keys it is made of.
+   * otherwise the new key keeps the part lists of the keys it is made of. With `keepTimes`
+   * (the key as its own only part) the key keeps its creation and modification times.
    */
-  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean } & Pick<PutKeyOptions, 'ifNotExists' | 'ifMatchEtag'> = {}): Promise<KeyInfo> {
-    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag })
+  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean; keepTimes?: boolean } & Pick<PutKeyOptions, 'ifNotExists' | 'ifMatchEtag'> = {}): Promise<KeyInfo> {
+    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts, keepTimes: options.keepTimes, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag })
   }
 
   // --- S3 secrets -----------------------------------------------------------------------

@@ -79,7 +79,7 @@ export async function putObjectAcl(ctx: S3Context): Promise<Response> {
     delete metadata[OBJECT_ACL_METADATA]
     Object.assign(metadata, aclMetadata(acl, bucket))
     try {
-      await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag })
+      await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag, keepTimes: true })
       return new Response(null, { status: 200 })
     } catch (err) {
       if (!(err instanceof O3Error && err.code === 'ETAG_MISMATCH') || attempt >= 2) throw err

@@ -2,8 +2,8 @@
  * Tagging: Get/Put/DeleteObjectTagging and Get/Put/DeleteBucketTagging. An object's tags live
  * in the key's metadata as `x-amz-tagging` (query-string form, in the order sent); a change
  * rewrites only the key's metadata through commitMultipartKey with the key as its own part,
- * so no bytes move. A bucket's tags live with the bucket in the OM (BucketS3Config.tags,
- * setBucketS3). Both are checked against S3's limits (checkTags: InvalidTag).
+ * so no bytes move and Last-Modified stays. A bucket's tags live with the bucket in the OM
+ * (BucketS3Config.tags, setBucketS3). Both are checked against S3's limits (checkTags: InvalidTag).
  */
 import { BUCKET_TAGS_COUNT_MAX, checkTagging, checkTags, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { O3Error } from '../../core/errors.ts'
@@ -19,7 +19,7 @@ async function setTags(ctx: S3Context, tagging: string): Promise<void> {
     const metadata: Record<string, string> = { ...info.metadata, 'x-amz-tagging': tagging }
     if (tagging === '') delete metadata['x-amz-tagging']
     try {
-      await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag })
+      await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag, keepTimes: true })
       return
     } catch (err) {
       if (!(err instanceof O3Error && err.code === 'ETAG_MISMATCH') || attempt >= 2) throw err

@@ -6,7 +6,10 @@
  * part list (KeyInfo.parts, read by GET ?partNumber=N); without it the new key keeps the
  * part lists of the keys it is made of (a metadata rewrite keeps the layout), or has none if
  * any of them has none. `ifNotExists` and `ifMatchEtag` condition the commit on the key as
- * it is then (write-condition.ts: S3's conditional CompleteMultipartUpload).
+ * it is then (write-condition.ts: S3's conditional CompleteMultipartUpload). With `keepTimes`
+ * (a key listed as its own only part: S3's PutObjectTagging and PutObjectAcl) the key keeps
+ * its creation and modification times, as S3 keeps an object's Last-Modified when only its
+ * tags or ACL change.
  */
 import { assert } from '../../../core/assert.ts'
 import { O3Error } from '../../../core/errors.ts'
@@ -21,9 +24,9 @@ import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from './write-condition.ts'
 
-type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
+type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
 type Part = { volume: string; bucket: string; key: string }
-type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; condition: WriteCondition; nowMs: number }
+type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; condition: WriteCondition; nowMs: number }
 
 export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
   return {
@@ -36,10 +39,15 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       if (!Array.isArray(a.parts) || a.parts.length === 0) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: parts must be a non-empty array`)
       if (a.parts.length > KEY_PARTS_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: ${a.parts.length} parts exceed ${KEY_PARTS_COUNT_MAX}`)
       if (a.asParts !== undefined && typeof a.asParts !== 'boolean') throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: asParts must be a boolean`)
+      if (a.keepTimes !== undefined && typeof a.keepTimes !== 'boolean') throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: keepTimes must be a boolean`)
       const parts = (a.parts as { volume?: unknown; bucket?: unknown; key?: unknown }[]).map((p) => ({ volume: checkVolumeName(p?.volume), bucket: checkBucketName(p?.bucket), key: checkKeyName(p?.key) }))
+      const keepTimes = a.keepTimes === true
+      if (keepTimes && (parts.length !== 1 || parts[0].volume !== volume || parts[0].bucket !== bucket || parts[0].key !== name)) {
+        throw new O3Error('INVALID_ARGUMENT', `Cannot commit key ${name}: keepTimes needs the key as its only part`)
+      }
       const condition = parseWriteCondition(a, `key ${name}`)
       bucketOf(ctx.tables(), volume, bucket)
-      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, condition, nowMs: Date.now() }
+      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, nowMs: Date.now() }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
@@ -89,7 +97,8 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       if (previous !== undefined && !found.has(`${volume}/${bucketName}/${name}`)) addUsage(changes, volume, bucketName, -replicatedBytes(previous.size, previous.replication), -1)
       const key: KeyInfo = {
         volume, bucket: bucketName, name, size, replication: first.replication, checksumType: first.checksumType,
-        bytesPerChecksum: first.bytesPerChecksum, createdAtMs: p.nowMs, modifiedAtMs: p.nowMs, locations, metadata: p.metadata, objectId: nextObjectId(t),
+        bytesPerChecksum: first.bytesPerChecksum, locations,
+        createdAtMs: p.keepTimes ? first.createdAtMs : p.nowMs, modifiedAtMs: p.keepTimes ? first.modifiedAtMs : p.nowMs, metadata: p.metadata, objectId: nextObjectId(t),
         ...(runs === undefined ? {} : { parts: runs }),
       }
       t.keys.putSync(path, key)

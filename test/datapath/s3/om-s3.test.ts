@@ -160,6 +160,11 @@ test('commitMultipartKey() concatenates the parts and removes them', async () =>
   assert.ok((await client.getKey('vol1', 'bkt', 'whole')).equals(Buffer.concat([one, two])))
   assert.is((await client.getBucket('vol1', 'bkt')).usedNamespace, 1)
   assert.is(await errorCode(client.commitMultipartKey('vol1', 'bkt', 'x', [{ volume: 'vol1', bucket: 'bkt', key: 'gone' }], {})), 'KEY_NOT_FOUND')
+  // keepTimes (S3 PutObjectTagging/PutObjectAcl): only the metadata changes, not the key's times.
+  await new Promise((r) => setTimeout(r, 5))
+  const kept = await client.commitMultipartKey('vol1', 'bkt', 'whole', [{ volume: 'vol1', bucket: 'bkt', key: 'whole' }], { tag: 'z' }, { keepTimes: true })
+  assert.equal([kept.metadata, kept.createdAtMs, kept.modifiedAtMs], [{ tag: 'z' }, again.createdAtMs, again.modifiedAtMs])
+  assert.is(await errorCode(client.commitMultipartKey('vol1', 'bkt', 'other', [{ volume: 'vol1', bucket: 'bkt', key: 'whole' }], {}, { keepTimes: true })), 'INVALID_ARGUMENT')
 })
 
 test.run()

@@ -1,0 +1,146 @@
+/**
+ * Goal: holes found by reviewing issue 15's authorization as an attacker stay closed: a bucket
+ * policy cannot hand the bucket's policy itself to another user or to anyone (AWS: only the
+ * bucket owner's account manages it), and malformed ACL, policy, CORS and tagging input is a
+ * typed 4xx error, never a 500. Method: a real gateway over a mini cluster; @aws-sdk/client-s3
+ * as alice (owner) and bob, and raw fetch for anonymous and malformed requests.
+ */
+import { test } from 'uvu'
+import { createHash } from 'node:crypto'
+import { SignatureV4 } from '@smithy/signature-v4'
+import { Hash } from '@smithy/hash-node'
+import * as assert from 'uvu/assert'
+import { CreateBucketCommand, GetBucketPolicyCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+
+let env: S3TestCluster
+let alice: S3Client, bob: S3Client
+const OPEN = 'review-open'
+const FUZZ = 'review-fuzz'
+
+test.before(async () => {
+  env = await startS3Cluster()
+  alice = s3Client(env, env.alice, { maxAttempts: 1 })
+  bob = s3Client(env, env.bob, { maxAttempts: 1 })
+  await alice.send(new CreateBucketCommand({ Bucket: OPEN }))
+  await alice.send(new CreateBucketCommand({ Bucket: FUZZ }))
+  await alice.send(new PutObjectCommand({ Bucket: FUZZ, Key: 'k', Body: 'x' }))
+})
+
+test.after(async () => {
+  alice.destroy(); bob.destroy()
+  await env.dispose()
+})
+
+test("a policy granting s3:* to everyone does not give away the bucket's policy", async () => {
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:*', Resource: [`arn:aws:s3:::${OPEN}`, `arn:aws:s3:::${OPEN}/*`] }] })
+  await alice.send(new PutBucketPolicyCommand({ Bucket: OPEN, Policy: policy }))
+  // Anonymous: read, replace, delete the policy.
+  for (const method of ['GET', 'PUT', 'DELETE']) {
+    const res = await fetch(`${env.endpoint}/${OPEN}?policy`, { method, body: method === 'PUT' ? JSON.stringify({ Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: `arn:aws:s3:::${OPEN}` }] }) : undefined })
+    await res.arrayBuffer()
+    assert.ok(res.status === 403 || res.status === 405, `anonymous ${method} policy: ${res.status}`)
+  }
+  // Another user, signed.
+  const e = await errorOf(bob.send(new PutBucketPolicyCommand({ Bucket: OPEN, Policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { AWS: 'bob' }, Action: 's3:*', Resource: `arn:aws:s3:::${OPEN}/*` }] }) })))
+  assert.ok(e.status === 403 || e.status === 405, `bob PutBucketPolicy: ${e.name}`)
+  assert.ok([403, 405].includes((await errorOf(bob.send(new GetBucketPolicyCommand({ Bucket: OPEN })))).status!))
+  assert.is((await alice.send(new GetBucketPolicyCommand({ Bucket: OPEN }))).Policy, policy)
+})
+
+/** alice signs and sends `body` to `?sub` of the fuzz bucket (or its key). */
+async function aliceSends(sub: string, body: string, key?: string, headers: Record<string, string> = {}): Promise<number> {
+  const path = key === undefined ? `/${FUZZ}` : `/${FUZZ}/${key}`
+  const url = new URL(`${env.endpoint}${path}?${sub}`)
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  const signed = await signer.sign({
+    method: 'PUT', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: { [sub]: '' },
+    headers: { host: url.host, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(Buffer.byteLength(body)), ...headers }, body,
+  })
+  const sent = { ...(signed.headers as Record<string, string>) }
+  delete sent.host
+  delete sent['content-length']
+  const res = await fetch(url, { method: 'PUT', headers: sent, body })
+  if (res.status >= 500) console.log(sub, key, headers, body, await res.text())
+  await res.arrayBuffer()
+  return res.status
+}
+
+const ACL_BODIES = [
+  '', 'x', '<AccessControlPolicy/>', '<AccessControlPolicy><Owner/></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList>x</AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant>x</Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee/></Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee>x</Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID><x>1</x></ID></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>http://x</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID>bob</ID></Grantee><Permission><a/></Permission></Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Weird"><ID>bob</ID></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID><a/></ID></Owner><AccessControlList></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>bob</ID></Owner><AccessControlList></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner>alice</Owner><AccessControlList><Grant/><Grant/></AccessControlList></AccessControlPolicy>',
+  '<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="AmazonCustomerByEmail"><EmailAddress><x/></EmailAddress></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>',
+]
+const GRANT_HEADERS = ['', 'id', 'id=', 'id=""', 'uri=', 'uri="x"', 'emailAddress="a@b"', 'x=y', '=,=', 'id="a",,', 'id="bob"; uri="x"', 'ID="bob"', '"', 'id="\u00ff"']
+const POLICIES = [
+  '', 'null', '[]', '1', '"x"', '{}', '{"Statement":null}', '{"Statement":[null]}', '{"Statement":[1]}', '{"Statement":{}}', '{"Statement":[{}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":1,"Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*"}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":{"AWS":[1]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*"}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":[null],"Resource":"arn:aws:s3:::review-fuzz/*"}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":{"a":1}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":null}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"StringEquals":null}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"StringEquals":{"s3:prefix":null}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"StringEquals":{"s3:prefix":[{}]}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"IpAddress":{"aws:SourceIp":"x"}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"IpAddress":{"aws:SourceIp":"1.2.3.4/99"}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"DateLessThan":{"aws:CurrentTime":"x"}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"NumericLessThan":{"s3:max-keys":"x"}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"Bool":{"aws:SecureTransport":{}}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"ForAnyValue:StringLike":{"s3:RequestObjectTagKeys":["*"]}}}]}',
+  '{"Statement":[{"Effect":"Allow","NotPrincipal":"*","NotAction":"s3:GetObject","NotResource":"arn:aws:s3:::review-fuzz/*"}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Sid":1}]}',
+  '{"Version":1,"Statement":[]}', '{"Id":{},"Statement":[]}', '{"__proto__":{"Statement":[]}}', '{"Statement":[{"__proto__":{}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":{"__proto__":1},"Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*"}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"constructor":{"a":"b"}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*","Condition":{"toString":{"a":"b"}}}]}',
+  '{"Statement":[{"Effect":"Allow","Principal":{"toString":"x"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::review-fuzz/*"}]}',
+]
+const CORS = [
+  '', '<CORSConfiguration/>', '<CORSConfiguration><CORSRule/></CORSConfiguration>', '<CORSConfiguration><CORSRule>x</CORSRule></CORSConfiguration>',
+  '<CORSConfiguration><CORSRule><AllowedOrigin><a/></AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>',
+  '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><MaxAgeSeconds>x</MaxAgeSeconds></CORSRule></CORSConfiguration>',
+  '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod><a/></AllowedMethod></CORSRule></CORSConfiguration>',
+]
+const TAGGING = [
+  '', '<Tagging/>', '<Tagging><TagSet>x</TagSet></Tagging>', '<Tagging><TagSet><Tag>x</Tag></TagSet></Tagging>', '<Tagging><TagSet><Tag><Key><a/></Key><Value>v</Value></Tag></TagSet></Tagging>',
+  '<Tagging><TagSet><Tag><Key>k</Key><Value><a/></Value></Tag></TagSet></Tagging>', '<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>',
+]
+
+test('malformed ACL, policy, CORS and tagging input is a 4xx, never a 500', async () => {
+  const bad: string[] = []
+  const check = (what: string, status: number) => { if (status >= 500) bad.push(`${what}: ${status}`) }
+  for (const b of ACL_BODIES) {
+    check(`PutBucketAcl ${b}`, await aliceSends('acl', b))
+    check(`PutObjectAcl ${b}`, await aliceSends('acl', b, 'k'))
+  }
+  for (const h of GRANT_HEADERS) {
+    check(`PutBucketAcl grant ${h}`, await aliceSends('acl', '', undefined, { 'x-amz-grant-read': h }))
+    check(`PutObjectAcl grant ${h}`, await aliceSends('acl', '', 'k', { 'x-amz-grant-full-control': h }))
+  }
+  // The signing works: a well-formed call goes through.
+  assert.is(await aliceSends('acl', '', 'k', { 'x-amz-acl': 'private' }), 200)
+  for (const p of POLICIES) check(`PutBucketPolicy ${p}`, await aliceSends('policy', p))
+  for (const c of CORS) check(`PutBucketCors ${c}`, await aliceSends('cors', c))
+  for (const t of TAGGING) {
+    check(`PutBucketTagging ${t}`, await aliceSends('tagging', t))
+    check(`PutObjectTagging ${t}`, await aliceSends('tagging', t, 'k'))
+  }
+  // The bucket still answers its owner (no stored configuration broke it).
+  const res = await fetch(`${env.endpoint}/${FUZZ}/k`)
+  await res.arrayBuffer()
+  assert.ok(res.status < 500, `anonymous GET after the fuzz: ${res.status}`)
+  assert.equal(bad, [])
+})
+
+test.run()

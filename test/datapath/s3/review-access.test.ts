@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import * as assert from 'uvu/assert'
-import { CreateBucketCommand, GetBucketPolicyCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, GetBucketPolicyCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
@@ -46,6 +46,25 @@ test("a policy granting s3:* to everyone does not give away the bucket's policy"
   assert.ok(e.status === 403 || e.status === 405, `bob PutBucketPolicy: ${e.name}`)
   assert.ok([403, 405].includes((await errorOf(bob.send(new GetBucketPolicyCommand({ Bucket: OPEN })))).status!))
   assert.is((await alice.send(new GetBucketPolicyCommand({ Bucket: OPEN }))).Policy, policy)
+})
+
+test('an anonymous GET cannot override the response headers of a public object (AWS: signed requests only)', async () => {
+  await alice.send(new PutObjectCommand({ Bucket: FUZZ, Key: 'page.txt', Body: '<script>alert(1)</script>', ContentType: 'text/plain', ACL: 'public-read' }))
+  const plain = await fetch(`${env.endpoint}/${FUZZ}/page.txt`)
+  assert.is(plain.status, 200)
+  assert.is(plain.headers.get('content-type'), 'text/plain')
+  await plain.arrayBuffer()
+  for (const q of ['response-content-type=text/html', 'response-content-disposition=inline', 'response-cache-control=no-cache']) {
+    const res = await fetch(`${env.endpoint}/${FUZZ}/page.txt?${q}`)
+    const body = await res.text()
+    assert.is(res.status, 400, q)
+    assert.match(body, '<Code>InvalidRequest</Code>')
+    assert.is.not(res.headers.get('content-type'), 'text/html')
+  }
+  // Signed, the override is the requester's to ask for.
+  const signed = await alice.send(new GetObjectCommand({ Bucket: FUZZ, Key: 'page.txt', ResponseContentType: 'text/html' }))
+  assert.is(signed.ContentType, 'text/html')
+  await signed.Body!.transformToString()
 })
 
 /** alice signs and sends `body` to `?sub` of the fuzz bucket (or its key). */
@@ -136,6 +155,15 @@ test('malformed ACL, policy, CORS and tagging input is a 4xx, never a 500', asyn
     check(`PutBucketTagging ${t}`, await aliceSends('tagging', t))
     check(`PutObjectTagging ${t}`, await aliceSends('tagging', t, 'k'))
   }
+  // Configurations past what the OM stores for a bucket (64 KiB a field).
+  const statement = (i: number) => ({ Sid: `s${i}`, Effect: 'Allow', Principal: { AWS: 'bob' }, Action: 's3:GetObject', Resource: `arn:aws:s3:::${FUZZ}/${'p'.repeat(200)}${i}/*` })
+  check('PutBucketPolicy of 300 statements', await aliceSends('policy', JSON.stringify({ Version: '2012-10-17', Statement: Array.from({ length: 300 }, (_, i) => statement(i)) })))
+  const grant = (i: number) => `<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID>user${i}</ID></Grantee><Permission>READ</Permission></Grant>`
+  const manyGrants = `<AccessControlPolicy><Owner><ID>alice</ID></Owner><AccessControlList>${Array.from({ length: 2000 }, (_, i) => grant(i)).join('')}</AccessControlList></AccessControlPolicy>`
+  check('PutBucketAcl of 2000 grants', await aliceSends('acl', manyGrants))
+  check('PutObjectAcl of 2000 grants', await aliceSends('acl', manyGrants, 'k'))
+  const rule = (i: number) => `<CORSRule><AllowedOrigin>https://${'o'.repeat(200)}${i}.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>`
+  check('PutBucketCors of 400 rules', await aliceSends('cors', `<CORSConfiguration>${Array.from({ length: 400 }, (_, i) => rule(i)).join('')}</CORSConfiguration>`))
   // The bucket still answers its owner (no stored configuration broke it).
   const res = await fetch(`${env.endpoint}/${FUZZ}/k`)
   await res.arrayBuffer()

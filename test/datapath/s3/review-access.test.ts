@@ -6,11 +6,12 @@
  * as alice (owner) and bob, and raw fetch for anonymous and malformed requests.
  */
 import { test } from 'uvu'
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import * as assert from 'uvu/assert'
 import { CreateBucketCommand, GetBucketPolicyCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
@@ -65,6 +66,18 @@ test('an anonymous GET cannot override the response headers of a public object (
   const signed = await alice.send(new GetObjectCommand({ Bucket: FUZZ, Key: 'page.txt', ResponseContentType: 'text/html' }))
   assert.is(signed.ContentType, 'text/html')
   await signed.Body!.transformToString()
+})
+
+test("a SigV4 request's signature (a presigned URL shows it) never verifies as a browser form's", () => {
+  const secret = env.alice.awsSecret
+  const scope = '20261203/us-east-1/s3/aws4_request'
+  const stringToSign = stringToSignV4({ amzDate: '20261203T120000Z', scope, canonicalRequestSha256: createHash('sha256').update('GET\n/b/k\n\nhost:x\n\nhost\nUNSIGNED-PAYLOAD').digest('hex') })
+  const signature = createHmac('sha256', signingKeyV4(secret, scope)).update(stringToSign).digest('hex')
+  assert.is(verifyProof(secret, { version: 4, amzDate: '20261203T120000Z', scope, canonicalRequestSha256: stringToSign.split('\n')[3], signature }).ok, true)
+  assert.is(verifyProof(secret, { version: 'post-v4', scope, policy: stringToSign, signature }).ok, false)
+  // A form's own policy still verifies.
+  const policy = Buffer.from(JSON.stringify({ expiration: '2030-01-01T00:00:00Z', conditions: [] })).toString('base64')
+  assert.is(verifyProof(secret, { version: 'post-v4', scope, policy, signature: createHmac('sha256', signingKeyV4(secret, scope)).update(policy).digest('hex') }).ok, true)
 })
 
 /** alice signs and sends `body` to `?sub` of the fuzz bucket (or its key). */

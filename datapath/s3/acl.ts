@@ -9,22 +9,26 @@ import type { BucketInfo } from '../client/index.ts'
 import { aclFromHeaders, aclToXml, objectAcl, parseAclXml, privateAcl } from '../../core/s3-access/acl.ts'
 import { bucketAcl } from '../../core/s3-access/authorize.ts'
 import { OBJECT_ACL_METADATA, type S3Acl } from '../../core/s3-access/model.ts'
+import { O3Error } from '../../core/errors.ts'
+import { authorizeAction, keyFor } from './access.ts'
 import { headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { checkPublicAclAllowed } from './policy.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 /**
- * The ACL a PutBucketAcl or PutObjectAcl sets: from its headers or its AccessControlPolicy
- * body, never both (InvalidRequest), nor neither (MalformedACLError). A body that is not an
- * AccessControlPolicy of S3's shape is MalformedACLError, and changes nothing.
+ * The ACL a PutBucketAcl or PutObjectAcl sets, for the resource's owner: from its headers or
+ * its AccessControlPolicy body, never both (InvalidRequest), nor neither (MalformedACLError).
+ * A body that is not an AccessControlPolicy of S3's shape is MalformedACLError, and changes
+ * nothing. The body is read once; the ACL is made for whichever owner the key has when it is
+ * written (a key replaced meanwhile may have another).
  */
-async function requestedAcl(ctx: S3Context, owner: string, bucketOwner: string): Promise<S3Acl> {
-  const fromHeaders = aclFromHeaders(ctx.req.headers, owner, bucketOwner)
+async function requestedAcl(ctx: S3Context, bucketOwner: string): Promise<(owner: string) => S3Acl> {
   const hasBody = Number(ctx.req.headers.get('content-length') ?? 0) > 0 || ctx.req.headers.has('transfer-encoding')
-  if (fromHeaders !== undefined) {
+  const fromHeaders = (owner: string) => aclFromHeaders(ctx.req.headers, owner, bucketOwner)
+  if (fromHeaders(bucketOwner) !== undefined) {
     if (hasBody) throw new S3Error('InvalidRequest', 'Specifying both an ACL in headers and an AccessControlPolicy body is not allowed')
-    return fromHeaders
+    return (owner) => fromHeaders(owner)!
   }
   if (!hasBody) throw new S3Error('MalformedACLError', 'The XML you provided was not well-formed or did not validate against our published schema: give x-amz-acl, x-amz-grant-* or an AccessControlPolicy body')
   let doc: Record<string, unknown>
@@ -35,7 +39,7 @@ async function requestedAcl(ctx: S3Context, owner: string, bucketOwner: string):
     if (err instanceof S3Error && err.code === 'MalformedXML') throw new S3Error('MalformedACLError', err.message)
     throw err
   }
-  return parseAclXml(doc, owner)
+  return (owner) => parseAclXml(doc, owner)
 }
 
 export async function getBucketAcl(ctx: S3Context): Promise<Response> {
@@ -45,7 +49,7 @@ export async function getBucketAcl(ctx: S3Context): Promise<Response> {
 
 export async function putBucketAcl(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
-  const acl = await requestedAcl(ctx, bucket.owner, bucket.owner)
+  const acl = (await requestedAcl(ctx, bucket.owner))(bucket.owner)
   checkPublicAclAllowed(bucket, acl)
   await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'acl', acl)
   return new Response(null, { status: 200 })
@@ -57,18 +61,32 @@ export async function getObjectAcl(ctx: S3Context): Promise<Response> {
   return xmlResponse('AccessControlPolicy', aclToXml(objectAcl(info.metadata, bucket.owner)))
 }
 
-/** Sets a key's ACL; the key keeps its owner (an ACL cannot give a key away) and its bytes. */
+/**
+ * Sets a key's ACL; the key keeps its owner (an ACL cannot give a key away) and its bytes. The
+ * OM commits the new metadata only over the key it was read from (its ETag), so a PUT racing
+ * this one never gets the old metadata with its new bytes; a lost race reads the key again,
+ * once, and authorizes again, since the new key may be someone else's.
+ */
 export async function putObjectAcl(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
-  const info = await headObject(ctx, bucket.name, ctx.key!)
-  const owner = objectAcl(info.metadata, bucket.owner).owner
-  const acl = await requestedAcl(ctx, owner, bucket.owner)
-  checkPublicAclAllowed(bucket, acl)
-  const metadata = { ...info.metadata }
-  delete metadata[OBJECT_ACL_METADATA]
-  Object.assign(metadata, aclMetadata(acl, bucket))
-  await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata)
-  return new Response(null, { status: 200 })
+  const build = await requestedAcl(ctx, bucket.owner)
+  for (let attempt = 1; ; attempt++) {
+    const info = await keyFor(ctx, bucket, ctx.key!)
+    if (attempt > 1) authorizeAction(ctx, 's3:PutObjectAcl', { bucket, key: ctx.key, keyInfo: info })
+    const acl = build(objectAcl(info.metadata, bucket.owner).owner)
+    checkPublicAclAllowed(bucket, acl)
+    const metadata = { ...info.metadata }
+    delete metadata[OBJECT_ACL_METADATA]
+    Object.assign(metadata, aclMetadata(acl, bucket))
+    try {
+      await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag })
+      return new Response(null, { status: 200 })
+    } catch (err) {
+      if (!(err instanceof O3Error && err.code === 'ETAG_MISMATCH') || attempt >= 2) throw err
+      // The next read asks the OM, not the request's lookup.
+      ctx.found.key = undefined
+    }
+  }
 }
 
 /**

@@ -10,16 +10,13 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
-import { request } from 'node:http'
-import { SignatureV4 } from '@smithy/signature-v4'
-import { Hash } from '@smithy/hash-node'
 import {
   CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetBucketAclCommand,
   GetObjectAclCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsCommand, ListObjectsV2Command, ListPartsCommand, PutBucketAclCommand,
   PutBucketPolicyCommand, PutObjectAclCommand, PutObjectCommand, PutPublicAccessBlockCommand, UploadPartCommand, type BucketCannedACL, type ObjectCannedACL, type S3Client,
 } from '@aws-sdk/client-s3'
 import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP } from '../../../core/s3-access/model.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let alice: S3Client, bob: S3Client, carol: S3Client
@@ -42,26 +39,6 @@ test.after(async () => {
 async function anon(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`${env.endpoint}${path}`, { method, body })
   return { status: res.status, body: await res.text() }
-}
-
-/** A request signed as alice, with `body` sent byte for byte (XML no SDK would write). */
-async function signedAsAlice(method: string, path: string, body: string): Promise<{ status: number; body: string }> {
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
-  const [p, q] = path.split('?')
-  const query: Record<string, string> = {}
-  for (const [k, v] of new URLSearchParams(q ?? '')) query[k] = v
-  const port = env.gateway.port
-  const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(Buffer.byteLength(body)) }
-  const r = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path: p!, query, headers, body }, {})
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: r.headers }, (res) => {
-      const parts: Buffer[] = []
-      res.on('data', (d: Buffer) => parts.push(d))
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
 }
 
 /** 'OK' when `client` can read the key, else its error's name. */
@@ -219,13 +196,13 @@ test('an ACL body that is not well-formed XML, has a DOCTYPE or another root is 
     good.replace('CanonicalUser', 'Nobody'),
   ]
   for (const body of bodies) {
-    const r = await signedAsAlice('PUT', '/raw-acl?acl', body)
+    const r = await signedRequest(env, 'PUT', '/raw-acl?acl', body)
     assert.is(r.status, 400, body)
     assert.match(r.body, '<Code>MalformedACLError</Code>', body)
   }
   assert.is((await anon('GET', '/raw-acl')).status, 200)
   // The same document, well-formed, as a Go or Python client writes it (character references too).
-  assert.is((await signedAsAlice('PUT', '/raw-acl?acl', good.replace('<ID>alice</ID></Grantee>', '<ID>&#97;lice</ID></Grantee>'))).status, 200)
+  assert.is((await signedRequest(env, 'PUT', '/raw-acl?acl', good.replace('<ID>alice</ID></Grantee>', '<ID>&#97;lice</ID></Grantee>'))).status, 200)
   assert.is((await anon('GET', '/raw-acl')).status, 403)
   assert.equal(grantsOf(await alice.send(new GetBucketAclCommand({ Bucket: 'raw-acl' }))), ['CanonicalUser:alice:FULL_CONTROL'])
 })
@@ -326,6 +303,25 @@ test("a policy's conditions see the request: aws:SourceIp from the connection, s
   assert.equal((await bob.send(new ListObjectsV2Command({ Bucket: 'conditions', Prefix: 'home/bob/' }))).Contents?.map((c) => c.Key), ['home/bob/a'])
   assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'conditions' })))).name, 'AccessDenied')
   assert.is((await errorOf(bob.send(new ListObjectsV2Command({ Bucket: 'conditions', Prefix: 'home/' })))).name, 'AccessDenied')
+})
+
+test('a PUT that lands while PutObjectAcl reads its body keeps its own ETag and bytes (the ACL is written over the new key)', async () => {
+  await alice.send(new PutObjectCommand({ Bucket: B, Key: 'raced', Body: 'old bytes' }))
+  const xsi = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+  const body = `<AccessControlPolicy><AccessControlList><Grant><Grantee ${xsi} xsi:type="CanonicalUser"><ID>alice</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>` +
+    `<Grant><Grantee ${xsi} xsi:type="Group"><URI>${ALL_USERS_GROUP}</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>`
+  // The request's headers go first: the gateway authenticates it and reads the key, then waits
+  // for the body; meanwhile another PUT replaces the key.
+  const reply = signedRequest(env, 'PUT', `/${B}/raced?acl`, body, { beforeBody: async () => {
+    await new Promise((r) => setTimeout(r, 300))
+    await alice.send(new PutObjectCommand({ Bucket: B, Key: 'raced', Body: 'new bytes', ContentType: 'text/plain' }))
+  } })
+  assert.is((await reply).status, 200)
+  const r = await alice.send(new GetObjectCommand({ Bucket: B, Key: 'raced' }))
+  assert.is(await r.Body!.transformToString(), 'new bytes')
+  assert.is(r.ETag, `"${createHash('md5').update('new bytes').digest('hex')}"`)
+  assert.is(r.ContentType, 'text/plain')
+  assert.is((await anon('GET', `/${B}/raced`)).body, 'new bytes')
 })
 
 test.run()

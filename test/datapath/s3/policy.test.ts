@@ -13,9 +13,6 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { request } from 'node:http'
-import { SignatureV4 } from '@smithy/signature-v4'
-import { Hash } from '@smithy/hash-node'
 import * as assert from 'uvu/assert'
 import {
   CreateBucketCommand, DeleteBucketCommand, DeleteBucketPolicyCommand, DeletePublicAccessBlockCommand, GetBucketPolicyCommand, GetBucketPolicyStatusCommand,
@@ -25,34 +22,12 @@ import { ALL_USERS_GROUP, AUTHENTICATED_USERS_GROUP, type S3Acl } from '../../..
 import type { BucketInfo } from '../../../datapath/client/index.ts'
 import { checkPublicAclAllowed } from '../../../datapath/s3/policy.ts'
 import { S3Error } from '../../../datapath/s3/errors.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
 let bobS3: S3Client
 const B = 'policies'
-
-/** A request signed as alice, as the SDKs sign it, with `body` sent byte for byte. */
-async function signed(method: string, path: string, body: string, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
-  const [p, q] = path.split('?')
-  const query: Record<string, string> = {}
-  for (const [k, v] of new URLSearchParams(q ?? '')) query[k] = v
-  const port = env.gateway.port
-  const headers: Record<string, string> = {
-    host: `127.0.0.1:${port}`, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(Buffer.byteLength(body)), ...extra,
-  }
-  const r = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path: p!, query, headers, body }, {})
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: r.headers }, (res) => {
-      const parts: Buffer[] = []
-      res.on('data', (d: Buffer) => parts.push(d))
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
 
 /** The S3 error code, status and message a call fails with. */
 async function failure(p: Promise<unknown>): Promise<{ name: string; status?: number; message: string }> {
@@ -182,21 +157,21 @@ test('DeletePublicAccessBlock answers 204 and lifts the block', async () => {
 
 test('PutPublicAccessBlock with a flag that is not a boolean answers MalformedXML and changes nothing', async () => {
   const body = '<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><BlockPublicAcls>maybe</BlockPublicAcls></PublicAccessBlockConfiguration>'
-  const r = await signed('PUT', `/${B}?publicAccessBlock`, body)
+  const r = await signedRequest(env, 'PUT', `/${B}?publicAccessBlock`, body)
   assert.is(r.status, 400)
   assert.match(r.body, '<Code>MalformedXML</Code>')
   assert.is((await errorOf(s3.send(new GetPublicAccessBlockCommand({ Bucket: B })))).name, 'NoSuchPublicAccessBlockConfiguration')
 })
 
 test('PutBucketPolicy with a Content-MD5 the body does not match answers BadDigest and stores nothing', async () => {
-  const r = await signed('PUT', `/${B}?policy`, PRIVATE, { 'content-md5': createHash('md5').update('other').digest('base64') })
+  const r = await signedRequest(env, 'PUT', `/${B}?policy`, PRIVATE, { headers: { 'content-md5': createHash('md5').update('other').digest('base64') } })
   assert.is(r.status, 400)
   assert.match(r.body, '<Code>BadDigest</Code>')
   assert.is((await errorOf(s3.send(new GetBucketPolicyCommand({ Bucket: B })))).name, 'NoSuchBucketPolicy')
 })
 
 test('PutBucketPolicy with an empty body answers MalformedPolicy', async () => {
-  const r = await signed('PUT', `/${B}?policy`, '')
+  const r = await signedRequest(env, 'PUT', `/${B}?policy`, '')
   assert.is(r.status, 400)
   assert.match(r.body, '<Code>MalformedPolicy</Code>')
   assert.match(r.body, 'the first byte must be')

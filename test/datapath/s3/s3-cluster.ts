@@ -6,6 +6,10 @@ import { startMiniCluster } from '../../cluster/mini-cluster.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
 import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
 import type { O3Config } from '../../../core/config.ts'
+import { createHash } from 'node:crypto'
+import { request } from 'node:http'
+import { SignatureV4 } from '@smithy/signature-v4'
+import { Hash } from '@smithy/hash-node'
 
 export interface S3TestCluster {
   cluster: Awaited<ReturnType<typeof startMiniCluster>>
@@ -45,4 +49,35 @@ export async function errorOf(p: Promise<unknown>): Promise<{ name: string; stat
  *  default); `maxAttempts: 1` where a test must see the first answer, not a retried one. */
 export function s3Client(env: S3TestCluster, secret: { awsAccessKey: string; awsSecret: string } = env.alice, options: { maxAttempts?: number } = {}): S3Client {
   return new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, ...options, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+}
+
+/**
+ * A request to the test cluster's gateway signed with SigV4 as `secret` (alice by default), as
+ * the SDKs sign it, with `body` sent byte for byte (bodies no SDK would write); `headers` are
+ * signed too; `beforeBody` runs once the headers are sent, before the body. The answer's status and body.
+ */
+export async function signedRequest(env: S3TestCluster, method: string, path: string, body: string, options: { headers?: Record<string, string>; secret?: S3Secret; beforeBody?: () => Promise<void> } = {}): Promise<{ status: number; body: string }> {
+  const secret = options.secret ?? env.alice
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
+  const [p, q] = path.split('?')
+  const query: Record<string, string> = {}
+  for (const [k, v] of new URLSearchParams(q ?? '')) query[k] = v
+  const port = env.gateway.port
+  const headers: Record<string, string> = {
+    host: `127.0.0.1:${port}`, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(Buffer.byteLength(body)), ...options.headers,
+  }
+  const r = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path: p!, query, headers, body }, {})
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: r.headers }, (res) => {
+      const parts: Buffer[] = []
+      res.on('data', (d: Buffer) => parts.push(d))
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))
+    })
+    req.on('error', reject)
+    if (options.beforeBody === undefined) req.end(body)
+    else {
+      req.flushHeaders()
+      options.beforeBody().then(() => req.end(body), reject)
+    }
+  })
 }

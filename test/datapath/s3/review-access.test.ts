@@ -7,12 +7,10 @@
  */
 import { test } from 'uvu'
 import { createHash, createHmac } from 'node:crypto'
-import { SignatureV4 } from '@smithy/signature-v4'
-import { Hash } from '@smithy/hash-node'
 import * as assert from 'uvu/assert'
 import { CreateBucketCommand, GetBucketPolicyCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let alice: S3Client, bob: S3Client
@@ -80,22 +78,11 @@ test("a SigV4 request's signature (a presigned URL shows it) never verifies as a
   assert.is(verifyProof(secret, { version: 'post-v4', scope, policy, signature: createHmac('sha256', signingKeyV4(secret, scope)).update(policy).digest('hex') }).ok, true)
 })
 
-/** alice signs and sends `body` to `?sub` of the fuzz bucket (or its key). */
+/** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */
 async function aliceSends(sub: string, body: string, key?: string, headers: Record<string, string> = {}): Promise<number> {
-  const path = key === undefined ? `/${FUZZ}` : `/${FUZZ}/${key}`
-  const url = new URL(`${env.endpoint}${path}?${sub}`)
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
-  const signed = await signer.sign({
-    method: 'PUT', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: { [sub]: '' },
-    headers: { host: url.host, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(Buffer.byteLength(body)), ...headers }, body,
-  })
-  const sent = { ...(signed.headers as Record<string, string>) }
-  delete sent.host
-  delete sent['content-length']
-  const res = await fetch(url, { method: 'PUT', headers: sent, body })
-  if (res.status >= 500) console.log(sub, key, headers, body, await res.text())
-  await res.arrayBuffer()
-  return res.status
+  const r = await signedRequest(env, 'PUT', `${key === undefined ? `/${FUZZ}` : `/${FUZZ}/${key}`}?${sub}`, body, { headers })
+  if (r.status >= 500) console.log(sub, key, headers, body, r.body)
+  return r.status
 }
 
 const ACL_BODIES = [

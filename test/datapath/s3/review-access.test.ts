@@ -1,14 +1,16 @@
 /**
  * Goal: holes found by reviewing issue 15's authorization as an attacker stay closed: a bucket
  * policy cannot hand the bucket's policy itself to another user or to anyone (AWS: only the
- * bucket owner's account manages it), and malformed ACL, policy, CORS and tagging input is a
- * typed 4xx error, never a 500. Method: a real gateway over a mini cluster; @aws-sdk/client-s3
+ * bucket owner's account manages it); an anonymous GET cannot override response headers; a
+ * SigV4 request signature never verifies as a browser form's; no header or form field sets
+ * x-o3-* metadata; virtual-hosted requests are judged as path-style ones; malformed ACL,
+ * policy, CORS and tagging input is a typed 4xx error, never a 500. Method: a real gateway over a mini cluster; @aws-sdk/client-s3
  * as alice (owner) and bob, and raw fetch for anonymous and malformed requests.
  */
 import { test } from 'uvu'
 import { createHash, createHmac } from 'node:crypto'
 import * as assert from 'uvu/assert'
-import { CreateBucketCommand, GetBucketPolicyCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
 import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
@@ -76,6 +78,65 @@ test("a SigV4 request's signature (a presigned URL shows it) never verifies as a
   // A form's own policy still verifies.
   const policy = Buffer.from(JSON.stringify({ expiration: '2030-01-01T00:00:00Z', conditions: [] })).toString('base64')
   assert.is(verifyProof(secret, { version: 'post-v4', scope, policy, signature: createHmac('sha256', signingKeyV4(secret, scope)).update(policy).digest('hex') }).ok, true)
+})
+
+test('no request, header or form field, sets O3\'s reserved x-o3-* metadata (an object\'s ACL or upload id)', async () => {
+  const W = 'review-writable'
+  await alice.send(new CreateBucketCommand({ Bucket: W, ACL: 'public-read-write' }))
+  const forged = JSON.stringify({ owner: 'alice', grants: [{ grantee: { type: 'Group', uri: 'http://acs.amazonaws.com/groups/global/AllUsers' }, permission: 'FULL_CONTROL' }] })
+  const reserved = { 'x-o3-acl': forged, 'x-o3-upload-id': 'f'.repeat(32), 'x-o3-part-checksums': 'x' }
+  // bob's PUT, and his copies onto his key (REPLACE) and into a new one.
+  assert.is((await signedRequest(env, 'PUT', `/${W}/bobs`, 'bob data', { secret: env.bob, headers: reserved })).status, 200)
+  assert.is((await signedRequest(env, 'PUT', `/${W}/bobs`, '', { secret: env.bob, headers: { ...reserved, 'x-amz-copy-source': `/${W}/bobs`, 'x-amz-metadata-directive': 'REPLACE' } })).status, 200)
+  assert.is((await signedRequest(env, 'PUT', `/${W}/bobs-copy`, '', { secret: env.bob, headers: { ...reserved, 'x-amz-copy-source': `/${W}/bobs`, 'x-amz-metadata-directive': 'REPLACE' } })).status, 200)
+  // An anonymous browser form with the same names as fields.
+  const boundary = 'r3v1ew'
+  const fields: Record<string, string> = { key: 'anon-form', ...reserved }
+  const form = Object.entries(fields).map(([k, v]) => `--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('') +
+    `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="f"\r\n\r\nform data\r\n--${boundary}--\r\n`
+  const posted = await fetch(`${env.endpoint}/${W}`, { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: form })
+  await posted.arrayBuffer()
+  assert.ok(posted.status < 300, `anonymous form: ${posted.status}`)
+  for (const key of ['bobs', 'bobs-copy', 'anon-form']) {
+    // Nobody else may read them (the forged ACL gave AllUsers FULL_CONTROL), and their ACL is their writer's.
+    const anon = await fetch(`${env.endpoint}/${W}/${key}`)
+    await anon.arrayBuffer()
+    assert.is(anon.status, 403, key)
+    const acl = await alice.send(new GetObjectAclCommand({ Bucket: W, Key: key })).catch(() => undefined)
+    if (key === 'anon-form') assert.equal(acl?.Grants?.map((g) => g.Grantee?.ID), ['alice'])
+    const head = await signedRequest(env, 'HEAD', `/${W}/${key}`, '', { secret: key === 'anon-form' ? env.alice : env.bob })
+    assert.is(head.status, 200, key)
+  }
+  // A completed upload whose record a client tried to name is not taken for another's.
+  const e = await errorOf(bob.send(new CompleteMultipartUploadCommand({ Bucket: W, Key: 'bobs', UploadId: 'f'.repeat(32), MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"x"' }] } })))
+  assert.is(e.name, 'NoSuchUpload')
+})
+
+test('a virtual-hosted request reaches only what its path-style twin reaches', async () => {
+  const vh = await startS3Cluster({ domain: 's3.review.test' })
+  try {
+    const owner = s3Client(vh, vh.alice, { maxAttempts: 1 })
+    await owner.send(new CreateBucketCommand({ Bucket: 'vh-private' }))
+    await owner.send(new PutObjectCommand({ Bucket: 'vh-private', Key: 'secret', Body: 'alice only' }))
+    owner.destroy()
+    const port = vh.gateway.port
+    const { request } = await import('node:http')
+    const get = (host: string, path: string) => new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers: { host } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)) })
+      req.on('error', reject)
+      req.end()
+    })
+    assert.is(await get(`vh-private.s3.review.test:${port}`, '/secret'), 403)
+    assert.is(await get(`vh-private.s3.review.test:${port}`, '/?list-type=2'), 403)
+    assert.is(await get(`s3.review.test:${port}`, '/vh-private/secret'), 403)
+    assert.is(await get(`vh-private.s3.review.test:${port}`, '/?policy'), 403)
+    assert.is(await get(`vh-private.s3.review.test:${port}`, '/secret?acl'), 403)
+    // bob, signed (path-style: the SDK would resolve the virtual host by DNS).
+    const r = await signedRequest(vh, 'GET', '/vh-private/secret', '', { secret: vh.bob })
+    assert.is(r.status, 403)
+  } finally {
+    await vh.dispose()
+  }
 })
 
 /** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */

@@ -10,7 +10,7 @@
 import { test } from 'uvu'
 import { createHash, createHmac } from 'node:crypto'
 import * as assert from 'uvu/assert'
-import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
 import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 

@@ -9,6 +9,7 @@
  */
 import { test } from 'uvu'
 import { createHash, createHmac } from 'node:crypto'
+import { connect } from 'node:net'
 import * as assert from 'uvu/assert'
 import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
@@ -137,6 +138,27 @@ test('a virtual-hosted request reaches only what its path-style twin reaches', a
   } finally {
     await vh.dispose()
   }
+})
+
+test('aws:SecureTransport is the connection\'s: an absolute https:// request line over plain HTTP does not make it true', async () => {
+  const T = 'review-tls-only'
+  await alice.send(new CreateBucketCommand({ Bucket: T }))
+  await alice.send(new PutObjectCommand({ Bucket: T, Key: 'k', Body: 'tls only', ACL: 'public-read' }))
+  await alice.send(new PutBucketPolicyCommand({ Bucket: T, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [
+    { Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [`arn:aws:s3:::${T}`, `arn:aws:s3:::${T}/*`], Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
+  ] }) }))
+  const port = env.gateway.port
+  /** The status of a GET whose request line is `target` (origin-form or absolute-form), over plain HTTP. */
+  const statusOf = (target: string) => new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`))
+    let text = ''
+    socket.on('data', (d) => { text += d.toString() })
+    socket.on('end', () => resolve(text.split(' ')[1] ?? ''))
+    socket.on('error', reject)
+  })
+  assert.is(await statusOf(`/${T}/k`), '403')
+  assert.is(await statusOf(`https://127.0.0.1:${port}/${T}/k`), '403')
+  assert.is(await statusOf(`http://127.0.0.1:${port}/${T}/k`), '403')
 })
 
 /** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */

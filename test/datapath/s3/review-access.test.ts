@@ -11,7 +11,7 @@ import { test } from 'uvu'
 import { createHash, createHmac } from 'node:crypto'
 import { connect } from 'node:net'
 import * as assert from 'uvu/assert'
-import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, PutPublicAccessBlockCommand, type S3Client } from '@aws-sdk/client-s3'
 import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
 import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
@@ -159,6 +159,15 @@ test('aws:SecureTransport is the connection\'s: an absolute https:// request lin
   assert.is(await statusOf(`/${T}/k`), '403')
   assert.is(await statusOf(`https://127.0.0.1:${port}/${T}/k`), '403')
   assert.is(await statusOf(`http://127.0.0.1:${port}/${T}/k`), '403')
+})
+
+test('BlockPublicPolicy refuses a policy that lets anonymous requests in by aws:userid "anonymous"', async () => {
+  const P = 'review-bpa'
+  await alice.send(new CreateBucketCommand({ Bucket: P }))
+  await alice.send(new PutPublicAccessBlockCommand({ Bucket: P, PublicAccessBlockConfiguration: { BlockPublicPolicy: true, RestrictPublicBuckets: true } }))
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${P}/*`, Condition: { StringEquals: { 'aws:userid': 'anonymous' } } }] })
+  const e = await errorOf(alice.send(new PutBucketPolicyCommand({ Bucket: P, Policy: policy })))
+  assert.is(e.name, 'AccessDenied')
 })
 
 /** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */

@@ -22,7 +22,7 @@ export type S3SignatureProof =
    * A POST form signed with SigV4 ("Browser-Based Uploads Using POST", "Calculating a
    * Signature"): the string to sign is the form's base64 policy itself, HMAC-SHA256 with the
    * signing key of the x-amz-credential scope. It cannot pass for a request signature: those
-   * start with "AWS4-HMAC-SHA256\n", which no base64 text holds. (A SigV2 form signs its
+   * start with "AWS4-HMAC-SHA256\n", which no base64 text holds (verifyProof takes base64 only). (A SigV2 form signs its
    * policy as a version 2 string to sign.)
    */
   | { version: 'post-v4'; scope: string; policy: string; signature: string }
@@ -88,6 +88,9 @@ export function checkProof(raw: unknown): S3SignatureProof {
   throw bad("version must be 2, 4 or 'post-v4'")
 }
 
+/** A browser form's policy as S3 takes it: base64, perhaps folded over lines. */
+const POST_POLICY_BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}$/
+
 /**
  * Whether `proof` was signed with `secret`; for SigV4 also the signing key it was checked
  * with. Every SigV2 candidate is computed and compared, so the time taken does not say which
@@ -99,6 +102,9 @@ export function verifyProof(secret: string, proof: S3SignatureProof): { ok: bool
     for (const s of proof.stringsToSign) ok = safeEqual(signV2(secret, s), proof.signature) || ok
     return { ok }
   }
+  // A form's policy is base64 (no '-'): a SigV4 request's string to sign ("AWS4-HMAC-SHA256\n...",
+  // whose signature a presigned URL shows anyone) never passes for one, whatever the gateway checks.
+  if (proof.version === 'post-v4' && !POST_POLICY_BASE64.test(proof.policy)) return { ok: false }
   let key: Buffer
   try {
     key = signingKeyV4(secret, proof.scope)

@@ -6,9 +6,9 @@
  * on the bucket), the key's for reading it and its ACL, public grants left out under
  * IgnorePublicAcls. Resource owners keep what AWS gives them whatever the ACL: the bucket owner
  * its bucket's configuration (ACL, policy, CORS, tags, PublicAccessBlock...), a key's owner
- * READ_ACP and WRITE_ACP on it; the bucket owner is never denied managing its policy, and a
- * policy's Allow reaches only keys the bucket owner owns (AWS). Pure (policy.ts remembers
- * parsed documents, which changes no answer).
+ * READ_ACP and WRITE_ACP on it; the bucket owner is never denied managing its policy, nobody
+ * else is ever allowed to, and a policy's Allow reaches only keys the bucket owner owns (AWS).
+ * Pure (policy.ts remembers parsed documents, which changes no answer).
  */
 import type { BucketInfo } from '../om-wire.ts'
 import { aclAllows, privateAcl } from './acl.ts'
@@ -97,7 +97,10 @@ export function authorize(input: AuthorizeInput): Decision {
     const owner = principal !== undefined && principal === bucket.owner
     if (verdict?.effect === 'Deny' && !(owner && OWNER_POLICY_ACTIONS.includes(action))) return { allowed: false, reason: `${action} denied by the bucket policy` }
     if (verdict?.effect === 'Allow') {
-      if (pab?.restrictPublicBuckets === true && verdict.isPublic && !owner) ignored = 'the public bucket policy\'s Allow is ignored (RestrictPublicBuckets)'
+      // AWS: only the bucket owner's account manages the bucket policy, whatever the policy
+      // allows (others get 405 where AWS would grant it; here AccessDenied, as without it).
+      if (OWNER_POLICY_ACTIONS.includes(action) && !owner) ignored = `the bucket policy's Allow of ${action} reaches only the owner of bucket ${bucket.name}`
+      else if (pab?.restrictPublicBuckets === true && verdict.isPublic && !owner) ignored = 'the public bucket policy\'s Allow is ignored (RestrictPublicBuckets)'
       // AWS: a bucket policy grants on the objects the bucket owner owns; another's key is
       // its owner's to share, by its ACL.
       else if (input.objectAcl !== undefined && !isUploadAction(action) && input.objectAcl.owner !== bucket.owner) ignored = `the bucket policy's Allow does not reach a key ${input.objectAcl.owner} owns`

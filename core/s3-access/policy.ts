@@ -490,6 +490,8 @@ function confines(c: Condition): boolean {
       return net !== undefined && net.prefix >= (net.ip.bits === 32 ? 8 : 32)
     })
   }
-  // A fixed aws:userid is never the `AROLEID:*` S3 excepts: that one has a wildcard.
+  // A fixed aws:userid is never the `AROLEID:*` S3 excepts: that one has a wildcard. But
+  // `anonymous` is every unsigned caller's aws:userid (access.ts): it confines nothing.
+  if (c.key === 'aws:userid' && c.values.some((v) => v.raw.toLowerCase() === 'anonymous')) return false
   return c.base !== 'IpAddress' && CONFINING_KEYS.has(c.key)
 }

@@ -129,7 +129,7 @@ export function conditions(ctx: S3Context, keyInfo?: KeyInfo): Record<string, st
   const nowMs = Date.now()
   const out: Record<string, string | string[] | undefined> = {
     'aws:SourceIp': ctx.remoteAddress?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''),
-    'aws:SecureTransport': String(new URL(ctx.req.url).protocol === 'https:'),
+    'aws:SecureTransport': String(ctx.secureTransport === true),
     'aws:CurrentTime': new Date(nowMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     'aws:EpochTime': String(Math.floor(nowMs / 1000)),
     'aws:UserAgent': h.get('user-agent') ?? undefined,

@@ -37,6 +37,8 @@ export interface S3Context {
   user: string | undefined
   /** The client's IP address, as the connection shows it (aws:SourceIp), when the runtime tells. */
   remoteAddress?: string
+  /** Whether the connection itself is TLS (aws:SecureTransport): never the request line's word, which a client writes. */
+  secureTransport?: boolean
   /** How the request was signed (SigV2 or SigV4; 0: unsigned): only reading its body cares. */
   auth: RequestAuth
   /**

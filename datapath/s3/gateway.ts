@@ -111,8 +111,9 @@ export class S3Gateway {
     this.now = options.nowMs ?? Date.now
     this.app = new Hono()
     this.app.all('*', (c) => {
-      const incoming = (c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string } } } | undefined)?.incoming
-      return this.handle(c.req.raw, incoming?.url, watchResponse(c), requestBody(c), incoming?.socket?.remoteAddress)
+      const incoming = (c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string; encrypted?: boolean } } } | undefined)?.incoming
+      // TLS is the socket's: an absolute-form request line (GET https://host/...) names a scheme the request URL takes.
+      return this.handle(c.req.raw, incoming?.url, watchResponse(c), requestBody(c), incoming?.socket?.remoteAddress, incoming?.socket?.encrypted === true)
     })
   }
 
@@ -167,7 +168,7 @@ export class S3Gateway {
    * resolves `..`; `responseWatch` says when the response's pieces are sent (core/http/body-out.ts);
    * `body` is the runtime's raw body (core/http/body.ts), else req's stream.
    */
-  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch, body: RequestBody | null = webBody(req.body), remoteAddress?: string): Promise<Response> {
+  async handle(req: Request, rawTarget?: string, responseWatch?: ResponseWatch, body: RequestBody | null = webBody(req.body), remoteAddress?: string, secureTransport = false): Promise<Response> {
     const requestId = newRequestId()
     const started = performance.now()
     let op = 'unknown'
@@ -207,7 +208,7 @@ export class S3Gateway {
       if (intent !== undefined && r.opened !== undefined) found.opened = { intent, result: r.opened }
       if (intent?.requireKey !== undefined && r.required !== undefined) found.required = { key: intent.requireKey.key, result: r.required }
       const ctx: S3Context = {
-        client: this.client, req, body, method: req.method, query, bucket, key, user, remoteAddress, auth, found, region: this.region, requestId,
+        client: this.client, req, body, method: req.method, query, bucket, key, user, remoteAddress, secureTransport, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
         responseWatch,
       }

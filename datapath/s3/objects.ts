@@ -1,8 +1,8 @@
 /** @module
  * Object operations: PutObject (conditional with If-None-Match: * or If-Match), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
- * response-* overrides, checksum mode: the object's checksum, or a part's), DeleteObject and
- * DeleteObjects. Bodies stream both ways; a GET answers its status only once the first piece
+ * response-* overrides (signed requests only, as S3), checksum mode: the object's checksum,
+ * or a part's), DeleteObject and DeleteObjects. Bodies stream both ways; a GET answers its status only once the first piece
  * of its body has been read.
  */
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
@@ -139,7 +139,10 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   if (partSum !== undefined) Object.assign(headers, partSum)
   for (const o of OVERRIDES) {
     const v = ctx.query.get(`response-${o}`)
-    if (v !== null) headers[o] = v
+    if (v === null) continue
+    // AWS: only a signed request may (else anyone could serve a public object as text/html).
+    if (ctx.user === undefined) throw new S3Error('InvalidRequest', 'Request specific response headers cannot be used for anonymous GET requests.')
+    headers[o] = v
   }
   // The ETag stays the object's (a multipart ETag "-N" for a part too), as S3 answers.
   if (part?.partsCount !== undefined) headers['x-amz-mp-parts-count'] = String(part.partsCount)

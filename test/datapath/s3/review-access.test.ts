@@ -170,6 +170,22 @@ test('BlockPublicPolicy refuses a policy that lets anonymous requests in by aws:
   assert.is(e.name, 'AccessDenied')
 })
 
+test('GetObjectAttributes needs s3:GetObject too (AWS): a policy denying reads denies the attributes', async () => {
+  const A = 'review-attrs'
+  await alice.send(new CreateBucketCommand({ Bucket: A }))
+  await alice.send(new PutObjectCommand({ Bucket: A, Key: 'hidden', Body: 'size and etag are hidden too', ACL: 'public-read' }))
+  await alice.send(new PutBucketPolicyCommand({ Bucket: A, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [
+    { Effect: 'Deny', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${A}/hidden` },
+    { Effect: 'Allow', Principal: '*', Action: 's3:GetObjectAttributes', Resource: `arn:aws:s3:::${A}/*` },
+  ] }) }))
+  const read = await fetch(`${env.endpoint}/${A}/hidden`)
+  await read.arrayBuffer()
+  assert.is(read.status, 403)
+  const attrs = await fetch(`${env.endpoint}/${A}/hidden?attributes`, { headers: { 'x-amz-object-attributes': 'ETag,ObjectSize' } })
+  const body = await attrs.text()
+  assert.is(attrs.status, 403, body)
+})
+
 /** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */
 async function aliceSends(sub: string, body: string, key?: string, headers: Record<string, string> = {}): Promise<number> {
   const r = await signedRequest(env, 'PUT', `${key === undefined ? `/${FUZZ}` : `/${FUZZ}/${key}`}?${sub}`, body, { headers })

@@ -1,10 +1,12 @@
 /** @module
  * GetObjectAttributes: what x-amz-object-attributes asks for of an object (ETag, Checksum,
  * ObjectParts paged by x-amz-max-parts / x-amz-part-number-marker, StorageClass, ObjectSize),
- * from its key's record alone: no bytes are read.
+ * from its key's record alone: no bytes are read. Authorized as S3 does: s3:GetObjectAttributes
+ * (the gateway) and s3:GetObject (here, on the key read).
  */
 import type { KeyInfo } from '../client/index.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
+import { authorizeAction } from './access.ts'
 import { checksumField, partChecksums, storedChecksum } from './checksums.ts'
 import { headObject, requestBucket, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
@@ -59,9 +61,11 @@ function objectParts(info: KeyInfo, headers: Headers): Record<string, unknown> |
 }
 
 export async function getObjectAttributes(ctx: S3Context): Promise<Response> {
-  await requestBucket(ctx)
+  const bucket = await requestBucket(ctx)
   const wanted = requestedAttributes(ctx.req.headers)
   const info = await headObject(ctx, ctx.bucket!, ctx.key!)
+  // S3 asks s3:GetObject as well as s3:GetObjectAttributes (the gateway judged that one).
+  authorizeAction(ctx, 's3:GetObject', { bucket, key: ctx.key, keyInfo: info })
   const body: Record<string, unknown> = {}
   // S3 gives the ETag here without its quotes.
   if (wanted.has('ETag')) body.ETag = info.metadata.etag ?? ''

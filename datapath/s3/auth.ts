@@ -1,7 +1,8 @@
 /** @module
  * Authenticates an S3 request: finds which scheme signed it (SigV4 or SigV2, each in a header
  * or a presigned URL), checks its time, and has the OM verify the signature with the access
- * key's secret, which never leaves the OM (core/s3-signature.ts); a request with no signature
+ * key's secret, which never leaves the OM (core/s3-signature.ts), refusing a presigned URL
+ * that carries x-amz-* headers it did not sign; a request with no signature
  * at all is anonymous (no user), for the gateway's authorization to judge. Its result is all the rest
  * of the gateway learns about the signing: the user, what the body must satisfy (payload.ts),
  * and what the OM read in the same call. Nothing is cached, so a revoked key stops at once.
@@ -80,8 +81,21 @@ export async function authenticate(req: SignedRequest, query: URLSearchParams, o
   const signedChunks = params.payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
   const found = await verifySignature(o, params.accessKey, proof, signedChunks)
   if (proof === null) throw malformed
+  if (params.kind === 'presigned') refuseUnsignedAmzHeaders(req, params.signedHeaders)
   const signingKey = found.signingKeyHex === undefined ? Buffer.alloc(0) : Buffer.from(found.signingKeyHex, 'hex')
   return { user: signedUser(found), auth: { version: 4, params, signingKey, seedSignature: params.signature }, found }
+}
+
+/**
+ * A presigned URL binds only the headers it names (X-Amz-SignedHeaders): any other x-amz-*
+ * header (x-amz-acl, x-amz-copy-source, x-amz-tagging...) would let whoever holds the URL do
+ * more than its signer allowed. S3 refuses them, all but x-amz-content-sha256, as here.
+ */
+function refuseUnsignedAmzHeaders(req: SignedRequest, signedHeaders: string[]): void {
+  const signed = new Set(signedHeaders.map((h) => h.toLowerCase()))
+  const unsigned: string[] = []
+  req.headers.forEach((_, name) => { if (name.startsWith('x-amz-') && name !== 'x-amz-content-sha256' && !signed.has(name)) unsigned.push(name) })
+  if (unsigned.length > 0) throw new S3Error('AccessDenied', `There were headers present in the request which were not signed: ${unsigned.join(', ')}`)
 }
 
 /** The user of a verified signature: the OM names one for every access key. */

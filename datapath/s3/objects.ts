@@ -2,8 +2,8 @@
  * Object operations: PutObject (conditional with If-None-Match: * or If-Match), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
  * response-* overrides (signed requests only, as S3), checksum mode: the object's checksum,
- * or a part's), DeleteObject and DeleteObjects. Bodies stream both ways; a GET answers its status only once the first piece
- * of its body has been read.
+ * or a part's), DeleteObject and DeleteObjects. Bodies stream both ways; a GET answers its
+ * status only once the first piece of its body has been read.
  */
 import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'

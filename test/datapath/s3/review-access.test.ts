@@ -12,6 +12,7 @@ import { createHash, createHmac } from 'node:crypto'
 import { connect } from 'node:net'
 import * as assert from 'uvu/assert'
 import { CompleteMultipartUploadCommand, CreateBucketCommand, GetBucketPolicyCommand, GetObjectAclCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand, PutPublicAccessBlockCommand, type S3Client } from '@aws-sdk/client-s3'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { signingKeyV4, stringToSignV4, verifyProof } from '../../../core/s3-signature.ts'
 import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
@@ -168,6 +169,44 @@ test('BlockPublicPolicy refuses a policy that lets anonymous requests in by aws:
   const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${P}/*`, Condition: { StringEquals: { 'aws:userid': 'anonymous' } } }] })
   const e = await errorOf(alice.send(new PutBucketPolicyCommand({ Bucket: P, Policy: policy })))
   assert.is(e.name, 'AccessDenied')
+})
+
+test('GetObjectAttributes needs s3:GetObject too (AWS): a policy denying reads denies the attributes', async () => {
+  const A = 'review-attrs'
+  await alice.send(new CreateBucketCommand({ Bucket: A }))
+  await alice.send(new PutObjectCommand({ Bucket: A, Key: 'hidden', Body: 'size and etag are hidden too', ACL: 'public-read' }))
+  await alice.send(new PutBucketPolicyCommand({ Bucket: A, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [
+    { Effect: 'Deny', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${A}/hidden` },
+    { Effect: 'Allow', Principal: '*', Action: 's3:GetObjectAttributes', Resource: `arn:aws:s3:::${A}/*` },
+  ] }) }))
+  const read = await fetch(`${env.endpoint}/${A}/hidden`)
+  await read.arrayBuffer()
+  assert.is(read.status, 403)
+  const attrs = await fetch(`${env.endpoint}/${A}/hidden?attributes`, { headers: { 'x-amz-object-attributes': 'ETag,ObjectSize' } })
+  const body = await attrs.text()
+  assert.is(attrs.status, 403, body)
+})
+
+test("a presigned URL's holder cannot add unsigned x-amz-* headers (ACL, grants, copy source, tagging)", async () => {
+  const U = 'review-presign'
+  await alice.send(new CreateBucketCommand({ Bucket: U }))
+  await alice.send(new PutObjectCommand({ Bucket: U, Key: 'secret', Body: 'alice only' }))
+  const url = await getSignedUrl(alice, new PutObjectCommand({ Bucket: U, Key: 'upload' }), { expiresIn: 60 })
+  const added: Record<string, string>[] = [{ 'x-amz-acl': 'public-read' }, { 'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' }, { 'x-amz-copy-source': `/${U}/secret` }, { 'x-amz-tagging': 'a=b' }]
+  for (const headers of added) {
+    const res = await fetch(url, { method: 'PUT', headers, body: headers['x-amz-copy-source'] === undefined ? 'uploaded' : undefined })
+    const body = await res.text()
+    assert.is(res.status, 403, `${JSON.stringify(headers)}: ${body}`)
+    assert.match(body, '<Code>AccessDenied</Code>')
+  }
+  const anon = await fetch(`${env.endpoint}/${U}/upload`)
+  await anon.arrayBuffer()
+  assert.is(anon.status, 403)
+  // The URL as signed still works, with headers S3 lets a presigned request carry unsigned.
+  const ok = await fetch(url, { method: 'PUT', body: 'uploaded', headers: { 'content-type': 'text/plain', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } })
+  await ok.arrayBuffer()
+  assert.is(ok.status, 200)
+  assert.is((await (await alice.send(new GetObjectCommand({ Bucket: U, Key: 'upload' }))).Body!.transformToString()), 'uploaded')
 })
 
 /** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */

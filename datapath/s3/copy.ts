@@ -6,6 +6,7 @@
  * algorithm asked for, else the source's; an upload's own for a part); a copy onto itself
  * with REPLACE rewrites only the metadata.
  */
+import { O3Error } from '../../core/errors.ts'
 import type { KeyInfo } from '../client/index.ts'
 import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
@@ -117,7 +118,14 @@ async function copyInto(ctx: S3Context, src: { bucket: string; key: string; info
     if (directive === 'COPY') throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
     const kept: Record<string, string> = {}
     for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
-    info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], { ...metadata, ...kept, ...acl }, condition)
+    // Committed only over the very key authorized and read as the source (its ETag): a PUT
+    // landing meanwhile keeps its own metadata, ACL and owner, and this copy is refused.
+    try {
+      info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], { ...metadata, ...kept, ...acl }, { ...condition, ifMatchEtag: src.info.metadata.etag })
+    } catch (err) {
+      if (condition.ifMatchEtag === undefined && err instanceof O3Error && err.code === 'ETAG_MISMATCH') throw new S3Error('OperationAborted', 'A conflicting operation replaced the object while it was copied onto itself. Please try again.')
+      throw err
+    }
   } else {
     // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
     // asked for, else of the source's.

@@ -48,6 +48,7 @@ export const S3ErrorCode = {
   NoSuchUpload: 404,
   NotImplemented: 501,
   NotModified: 304,
+  OperationAborted: 409,
   PreconditionFailed: 412,
   /** Ozone's S3ErrorTable.QUOTA_EXCEEDED: not one of AWS's codes, Ozone's gateway's own. */
   QuotaExceeded: 403,

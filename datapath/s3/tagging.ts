@@ -7,15 +7,19 @@
  */
 import { BUCKET_TAGS_COUNT_MAX, checkTagging, checkTags, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { O3Error } from '../../core/errors.ts'
+import type { BucketInfo } from '../client/index.ts'
+import { authorizeAction } from './access.ts'
 import { S3Error } from './errors.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 /** Rewrites the key's metadata with `tagging`: the OM commits it only over the key it was read
  *  from (its ETag), so a PUT racing it never gets the old metadata with its new bytes; a lost
  *  race reads the key again, once. */
-async function setTags(ctx: S3Context, tagging: string): Promise<void> {
+async function setTags(ctx: S3Context, bucket: BucketInfo, action: 's3:PutObjectTagging' | 's3:DeleteObjectTagging', tagging: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const info = attempt === 1 ? await headObject(ctx, ctx.bucket!, ctx.key!) : await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!)
+    // The key read again may be another writer's: it is authorized afresh.
+    if (attempt > 1) authorizeAction(ctx, action, { bucket, key: ctx.key, keyInfo: info })
     const metadata: Record<string, string> = { ...info.metadata, 'x-amz-tagging': tagging }
     if (tagging === '') delete metadata['x-amz-tagging']
     try {
@@ -49,14 +53,14 @@ export async function getObjectTagging(ctx: S3Context): Promise<Response> {
 }
 
 export async function putObjectTagging(ctx: S3Context): Promise<Response> {
-  await requestBucket(ctx)
-  await setTags(ctx, checkTagging(new URLSearchParams(await readTagSet(ctx))))
+  const bucket = await requestBucket(ctx)
+  await setTags(ctx, bucket, 's3:PutObjectTagging', checkTagging(new URLSearchParams(await readTagSet(ctx))))
   return new Response(null, { status: 200 })
 }
 
 export async function deleteObjectTagging(ctx: S3Context): Promise<Response> {
-  await requestBucket(ctx)
-  await setTags(ctx, '')
+  const bucket = await requestBucket(ctx)
+  await setTags(ctx, bucket, 's3:DeleteObjectTagging', '')
   return new Response(null, { status: 204 })
 }
 

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { CreateBucketCommand, GetObjectCommand, PutBucketCorsCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3'
-import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, s3Client, startS3Cluster, type S3TestCluster, s3cmdConfig } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let dir: string
@@ -338,12 +338,7 @@ toolTests('s3cmd', () => {
   const aclLines = (info: string) => info.split('\n').filter((l) => /^\s+ACL:/.test(l)).map((l) => l.replace(/^\s+ACL:\s+/, '')).sort()
 
   test('s3cmd setacl --acl-public/--acl-private, --acl-grant/--acl-revoke, put -P; info shows the ACL (V4 and --signature-v2)', async () => {
-    const host = new URL(env.endpoint).host
-    writeFileSync(join(dir, 's3cfg'), [
-      '[default]', `access_key = ${env.alice.awsAccessKey}`, `secret_key = ${env.alice.awsSecret}`,
-      `host_base = ${host}`, `host_bucket = ${host}`, 'use_https = False', 'bucket_location = us-east-1',
-      'check_ssl_certificate = False', 'progress_meter = False', '',
-    ].join('\n'))
+    writeFileSync(join(dir, 's3cfg'), s3cmdConfig(env))
     await s3cmd('mb', 's3://cmd-acl')
     await s3cmd('put', join(dir, 'small.txt'), 's3://cmd-acl/a.txt')
     assert.equal(aclLines(await s3cmd('info', 's3://cmd-acl/a.txt')), ['alice: FULL_CONTROL'])

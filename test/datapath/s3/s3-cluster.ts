@@ -81,3 +81,13 @@ export async function signedRequest(env: S3TestCluster, method: string, path: st
     }
   })
 }
+
+/** An s3cmd configuration file's text for the test cluster's gateway, signing as `secret` (alice by default). */
+export function s3cmdConfig(env: S3TestCluster, secret: S3Secret = env.alice): string {
+  const host = new URL(env.endpoint).host
+  return [
+    '[default]', `access_key = ${secret.awsAccessKey}`, `secret_key = ${secret.awsSecret}`,
+    `host_base = ${host}`, `host_bucket = ${host}`, 'use_https = False', 'bucket_location = us-east-1',
+    'check_ssl_certificate = False', 'progress_meter = False', '',
+  ].join('\n')
+}

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { startS3Cluster, type S3TestCluster, s3cmdConfig } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let dir: string
@@ -49,12 +49,7 @@ if (!present) {
   test.before(async () => {
     env = await startS3Cluster()
     dir = mkdtempSync(join(tmpdir(), 'o3-s3cmd-'))
-    const host = new URL(env.endpoint).host
-    writeFileSync(join(dir, 's3cfg'), [
-      '[default]', `access_key = ${env.alice.awsAccessKey}`, `secret_key = ${env.alice.awsSecret}`,
-      `host_base = ${host}`, `host_bucket = ${host}`, 'use_https = False', 'bucket_location = us-east-1',
-      'check_ssl_certificate = False', 'progress_meter = False', '',
-    ].join('\n'))
+    writeFileSync(join(dir, 's3cfg'), s3cmdConfig(env))
   })
 
   test.after(async () => {

@@ -78,7 +78,7 @@ test('o3 local --processes runs every service, the S3 gateway included, with a P
   assert.match(await anonymous.text(), /<Code>AccessDenied<\/Code>/)
 })
 
-test('kill -9 of a pipeline datanode mid-write: the write completes on another pipeline', async () => {
+test('kill -9 of a pipeline datanode mid-write: the write completes, every byte there', async () => {
   await client.putKey('vol', 'bkt', 'before', before)
   // The datanode in every RATIS/THREE pipeline is surely in the one being written.
   const threes = o3json<Pipeline[]>('admin', 'pipeline', 'list').filter((p) => p.replication === 'RATIS/THREE' && p.state === 'OPEN')
@@ -97,7 +97,10 @@ test('kill -9 of a pipeline datanode mid-write: the write completes on another p
   w.end()
   const key = await w.result
   assert.is(key.size, big.length)
-  assert.ok(key.locations.some((l) => !l.pipeline.nodes.some((n) => n.id === common.id)), 'some block avoids the killed node')
+  // Where the rest goes depends on the victim's role (issue 12): a follower's pipeline keeps
+  // committing by majority, so the key may stay on it; a leader's elects another or the
+  // client moves on to a new block elsewhere. Either way nothing acknowledged is lost.
+  // (test/fault/pipeline-processes checks each case on its own.)
   assert.ok((await client.getKey('vol', 'bkt', 'big')).equals(big))
 })
 

@@ -50,6 +50,9 @@ export async function authorizeRequest(ctx: S3Context, route: RouteAccess): Prom
   // The key itself, not only its ACL: its tags are the policy's s3:ExistingObjectTag/<tag>.
   const keyInfo = needsObjectAcl(action) ? await keyFor(ctx, bucket, ctx.key!) : undefined
   authorizeAction(ctx, action, { bucket, key: ctx.key, keyInfo })
+  // S3: an upload that tags its object (PutObject, CopyObject, CreateMultipartUpload with
+  // x-amz-tagging) needs s3:PutObjectTagging too, which ACLs never grant.
+  if (action === 's3:PutObject' && ctx.req.headers.has('x-amz-tagging')) authorizeAction(ctx, 's3:PutObjectTagging', { bucket, key: ctx.key })
 }
 
 /**

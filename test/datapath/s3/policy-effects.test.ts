@@ -211,4 +211,18 @@ test('a policy Allow of s3:PutObject lets another user upload in parts', async (
   assert.is((await errorOf(bobS3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'elsewhere/parts.bin' })))).name, 'AccessDenied')
 })
 
+test('an upload that tags its object needs s3:PutObjectTagging too: a policy granting only s3:PutObject lets bob write but not tag', async () => {
+  const write = { Effect: 'Allow', Principal: { AWS: 'bob' }, Action: 's3:PutObject', Resource: OBJECTS }
+  await setPolicy(policy(write))
+  assert.is((await errorOf(bobS3.send(new PutObjectCommand({ Bucket: B, Key: 'bob/plain.txt', Body: 'plain' })))).name, 'OK')
+  assert.is((await errorOf(bobS3.send(new PutObjectCommand({ Bucket: B, Key: 'bob/tagged.txt', Body: 'tagged', Tagging: 'k=v' })))).name, 'AccessDenied')
+  assert.is((await errorOf(bobS3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'bob/tagged-mpu', Tagging: 'k=v' })))).name, 'AccessDenied')
+  assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'bob/tagged.txt' })))).name, 'NotFound', 'nothing written')
+  await setPolicy(policy({ ...write, Action: ['s3:PutObject', 's3:PutObjectTagging'] }))
+  assert.is((await errorOf(bobS3.send(new PutObjectCommand({ Bucket: B, Key: 'bob/tagged.txt', Body: 'tagged', Tagging: 'k=v' })))).name, 'OK')
+  // The bucket owner tags its own uploads without any policy.
+  await s3.send(new DeleteBucketPolicyCommand({ Bucket: B }))
+  assert.is((await errorOf(s3.send(new PutObjectCommand({ Bucket: B, Key: 'own-tagged.txt', Body: 'x', Tagging: 'k=v' })))).name, 'OK')
+})
+
 test.run()

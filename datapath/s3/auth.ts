@@ -81,15 +81,17 @@ export async function authenticate(req: SignedRequest, query: URLSearchParams, o
   const signedChunks = params.payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
   const found = await verifySignature(o, params.accessKey, proof, signedChunks)
   if (proof === null) throw malformed
-  if (params.kind === 'presigned') refuseUnsignedAmzHeaders(req, params.signedHeaders)
+  refuseUnsignedAmzHeaders(req, params.signedHeaders)
   const signingKey = found.signingKeyHex === undefined ? Buffer.alloc(0) : Buffer.from(found.signingKeyHex, 'hex')
   return { user: signedUser(found), auth: { version: 4, params, signingKey, seedSignature: params.signature }, found }
 }
 
 /**
- * A presigned URL binds only the headers it names (X-Amz-SignedHeaders): any other x-amz-*
- * header (x-amz-acl, x-amz-copy-source, x-amz-tagging...) would let whoever holds the URL do
- * more than its signer allowed. S3 refuses them, all but x-amz-content-sha256, as here.
+ * A SigV4 signature binds only the headers it names (SignedHeaders, X-Amz-SignedHeaders): any
+ * other x-amz-* header (x-amz-acl, x-amz-copy-source, x-amz-tagging...) would let whoever
+ * holds a presigned URL, or replays a signed request, do more than its signer allowed. S3
+ * refuses them ("There were headers present in the request which were not signed"), as here;
+ * x-amz-content-sha256 may go unsigned, as S3 allows.
  */
 function refuseUnsignedAmzHeaders(req: SignedRequest, signedHeaders: string[]): void {
   const signed = new Set(signedHeaders.map((h) => h.toLowerCase()))

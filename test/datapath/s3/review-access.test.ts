@@ -209,6 +209,21 @@ test("a presigned URL's holder cannot add unsigned x-amz-* headers (ACL, grants,
   assert.is((await (await alice.send(new GetObjectCommand({ Bucket: U, Key: 'upload' }))).Body!.transformToString()), 'uploaded')
 })
 
+test('a header-signed request with x-amz-* headers it did not sign is refused too (a replayed request cannot be made public or a copy)', async () => {
+  const U = 'review-replay'
+  await alice.send(new CreateBucketCommand({ Bucket: U }))
+  const added: Record<string, string>[] = [{ 'x-amz-acl': 'public-read' }, { 'x-amz-tagging': 'a=b' }, { 'x-amz-meta-who': 'mallory' }]
+  for (const unsignedHeaders of added) {
+    const r = await signedRequest(env, 'PUT', `/${U}/replayed`, 'replayed', { unsignedHeaders })
+    assert.is(r.status, 403, `${JSON.stringify(unsignedHeaders)}: ${r.body}`)
+    assert.match(r.body, /<Code>AccessDenied<\/Code>.*not signed/s)
+  }
+  assert.is((await errorOf(alice.send(new GetObjectCommand({ Bucket: U, Key: 'replayed' })))).name, 'NoSuchKey', 'nothing written')
+  // Signed, the same headers are taken.
+  assert.is((await signedRequest(env, 'PUT', `/${U}/replayed`, 'replayed', { headers: { 'x-amz-meta-who': 'alice' } })).status, 200)
+  assert.is((await alice.send(new GetObjectCommand({ Bucket: U, Key: 'replayed' }))).Metadata?.who, 'alice')
+})
+
 /** alice signs (signedRequest) and sends `body` to `?sub` of the fuzz bucket (or its key): the status. */
 async function aliceSends(sub: string, body: string, key?: string, headers: Record<string, string> = {}): Promise<number> {
   const r = await signedRequest(env, 'PUT', `${key === undefined ? `/${FUZZ}` : `/${FUZZ}/${key}`}?${sub}`, body, { headers })

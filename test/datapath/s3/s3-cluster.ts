@@ -54,9 +54,10 @@ export function s3Client(env: S3TestCluster, secret: { awsAccessKey: string; aws
 /**
  * A request to the test cluster's gateway signed with SigV4 as `secret` (alice by default), as
  * the SDKs sign it, with `body` sent byte for byte (bodies no SDK would write); `headers` are
- * signed too; `beforeBody` runs once the headers are sent, before the body. The answer's status and body.
+ * signed too, `unsignedHeaders` are added after signing; `beforeBody` runs once the headers are
+ * sent, before the body. The answer's status and body.
  */
-export async function signedRequest(env: S3TestCluster, method: string, path: string, body: string, options: { headers?: Record<string, string>; secret?: S3Secret; beforeBody?: () => Promise<void> } = {}): Promise<{ status: number; body: string }> {
+export async function signedRequest(env: S3TestCluster, method: string, path: string, body: string, options: { headers?: Record<string, string>; unsignedHeaders?: Record<string, string>; secret?: S3Secret; beforeBody?: () => Promise<void> } = {}): Promise<{ status: number; body: string }> {
   const secret = options.secret ?? env.alice
   const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
   const [p, q] = path.split('?')
@@ -68,7 +69,7 @@ export async function signedRequest(env: S3TestCluster, method: string, path: st
   }
   const r = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path: p!, query, headers, body }, {})
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: r.headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...r.headers, ...options.unsignedHeaders } }, (res) => {
       const parts: Buffer[] = []
       res.on('data', (d: Buffer) => parts.push(d))
       res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))

@@ -50,10 +50,11 @@ const RULES: Record<string, Rule> = {
   's3:GetBucketAcl': { on: 'bucket', permission: 'READ_ACP', ownerKeeps: true },
   's3:PutBucketAcl': { on: 'bucket', permission: 'WRITE_ACP', ownerKeeps: true },
   's3:GetObject': { on: 'object', permission: 'READ' },
-  's3:GetObjectTagging': { on: 'object', permission: 'READ' },
   's3:GetObjectAttributes': { on: 'object', permission: 'READ' },
   's3:GetObjectAcl': { on: 'object', permission: 'READ_ACP', ownerKeeps: true },
   's3:PutObjectAcl': { on: 'object', permission: 'WRITE_ACP', ownerKeeps: true },
+  // AWS maps an object's READ to GetObject alone: its tags are its owner's, or a policy's to share.
+  's3:GetObjectTagging': { on: 'objectOwner' },
   's3:PutObjectTagging': { on: 'objectOwner' },
   's3:DeleteObjectTagging': { on: 'objectOwner' },
   // A multipart upload's key is the upload's until it completes: its initiator owns it (the

@@ -64,9 +64,11 @@ test("key actions follow the key's ACL, not the bucket's; its owner keeps READ_A
   assert.not.ok(ask('bob', 's3:GetObject', { objectAcl: bare }))
   assert.ok(ask('bob', 's3:GetObjectAcl', { objectAcl: bare }))
   assert.ok(ask('bob', 's3:PutObjectAcl', { objectAcl: bare }))
-  // Tagging writes are the key owner's alone; reading follows READ.
+  // Tags are the key owner's alone, read or written: an ACL's READ grants GetObject only (AWS's mapping).
   const pub = cannedAcl('public-read', 'bob', 'alice')
-  assert.ok(ask(undefined, 's3:GetObjectTagging', { objectAcl: pub }))
+  assert.ok(ask(undefined, 's3:GetObject', { objectAcl: pub }))
+  assert.not.ok(ask(undefined, 's3:GetObjectTagging', { objectAcl: pub }))
+  assert.ok(ask('bob', 's3:GetObjectTagging', { objectAcl: pub }))
   assert.not.ok(ask('alice', 's3:PutObjectTagging', { objectAcl: pub }))
   assert.ok(ask('bob', 's3:DeleteObjectTagging', { objectAcl: pub }))
 })

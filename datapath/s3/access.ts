@@ -12,7 +12,8 @@ import { objectAcl } from '../../core/s3-access/acl.ts'
 import { authorize, needsObjectAcl, type AuthorizeInput } from '../../core/s3-access/authorize.ts'
 import type { S3Acl } from '../../core/s3-access/model.ts'
 import { log } from '../../core/log.ts'
-import { headObject, requestBucket, type S3Context } from './context.ts'
+import { O3Error } from '../../core/errors.ts'
+import { headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 
 /** Actions any signed request may take, with no bucket to judge them by. */
@@ -89,6 +90,29 @@ export async function keyFor(ctx: S3Context, bucket: BucketInfo, key: string): P
 export function authorizeAction(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }): void {
   const d = decide(ctx, action, target)
   if (!d.allowed) throw accessDenied(ctx, action, d.reason)
+}
+
+/**
+ * Rewrites the request's key's metadata (its ACL, its tags) as `edit` makes it from the key,
+ * without moving its bytes or its Last-Modified. The OM commits only over the key version read
+ * (its ETag), so a PUT racing it never gets the old metadata with its new bytes; a lost race
+ * reads the key again, once, and authorizes `action` again, since the new key may be another
+ * writer's.
+ */
+export async function rewriteKeyMetadata(ctx: S3Context, bucket: BucketInfo, action: string, edit: (info: KeyInfo) => Record<string, string>): Promise<void> {
+  const key = ctx.key!
+  for (let attempt = 1; ; attempt++) {
+    const info = await keyFor(ctx, bucket, key)
+    if (attempt > 1) authorizeAction(ctx, action, { bucket, key, keyInfo: info })
+    try {
+      await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, key, [{ volume: S3_VOLUME, bucket: bucket.name, key }], edit(info), { ifMatchEtag: info.metadata.etag, keepTimes: true })
+      return
+    } catch (err) {
+      if (!(err instanceof O3Error && err.code === 'ETAG_MISMATCH') || attempt >= 2) throw err
+      // The next read asks the OM, not the request's lookup.
+      ctx.found.key = undefined
+    }
+  }
 }
 
 /** `override` replaces condition keys the request itself would give (s3:prefix for a key's listing check). */

@@ -9,8 +9,7 @@ import type { BucketInfo } from '../client/index.ts'
 import { aclFromHeaders, aclToXml, objectAcl, parseAclXml, privateAcl } from '../../core/s3-access/acl.ts'
 import { bucketAcl } from '../../core/s3-access/authorize.ts'
 import { OBJECT_ACL_METADATA, type S3Acl } from '../../core/s3-access/model.ts'
-import { O3Error } from '../../core/errors.ts'
-import { authorizeAction, keyFor } from './access.ts'
+import { rewriteKeyMetadata } from './access.ts'
 import { headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
 import { checkPublicAclAllowed } from './policy.ts'
@@ -61,32 +60,18 @@ export async function getObjectAcl(ctx: S3Context): Promise<Response> {
   return xmlResponse('AccessControlPolicy', aclToXml(objectAcl(info.metadata, bucket.owner)))
 }
 
-/**
- * Sets a key's ACL; the key keeps its owner (an ACL cannot give a key away) and its bytes. The
- * OM commits the new metadata only over the key it was read from (its ETag), so a PUT racing
- * this one never gets the old metadata with its new bytes; a lost race reads the key again,
- * once, and authorizes again, since the new key may be someone else's.
- */
+/** Sets a key's ACL (rewriteKeyMetadata); the key keeps its owner (an ACL cannot give a key away) and its bytes. */
 export async function putObjectAcl(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const build = await requestedAcl(ctx, bucket.owner)
-  for (let attempt = 1; ; attempt++) {
-    const info = await keyFor(ctx, bucket, ctx.key!)
-    if (attempt > 1) authorizeAction(ctx, 's3:PutObjectAcl', { bucket, key: ctx.key, keyInfo: info })
+  await rewriteKeyMetadata(ctx, bucket, 's3:PutObjectAcl', (info) => {
     const acl = build(objectAcl(info.metadata, bucket.owner).owner)
     checkPublicAclAllowed(bucket, acl)
     const metadata = { ...info.metadata }
     delete metadata[OBJECT_ACL_METADATA]
-    Object.assign(metadata, aclMetadata(acl, bucket))
-    try {
-      await ctx.client.commitMultipartKey(S3_VOLUME, bucket.name, ctx.key!, [{ volume: S3_VOLUME, bucket: bucket.name, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag, keepTimes: true })
-      return new Response(null, { status: 200 })
-    } catch (err) {
-      if (!(err instanceof O3Error && err.code === 'ETAG_MISMATCH') || attempt >= 2) throw err
-      // The next read asks the OM, not the request's lookup.
-      ctx.found.key = undefined
-    }
-  }
+    return Object.assign(metadata, aclMetadata(acl, bucket))
+  })
+  return new Response(null, { status: 200 })
 }
 
 /**

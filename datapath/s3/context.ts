@@ -11,6 +11,7 @@ import { O3Error, fromWire } from '../../core/errors.ts'
 import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { DIGEST_INLINE_BYTES_MAX, S3G_SLAB_HOLD_MS_MAX } from '../../core/limits.ts'
 import { RESERVED_METADATA_PREFIX } from '../../core/s3-access/model.ts'
+import { checkWriteCondition as checkCommitCondition } from '../../core/write-condition.ts'
 import { checksumHeaders, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
@@ -85,17 +86,6 @@ export async function requestBucket(ctx: S3Context, bucket = ctx.bucket!): Promi
     if (err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND' || err.code === 'INVALID_BUCKET_NAME')) throw new S3Error('NoSuchBucket', `The specified bucket ${bucket} does not exist`)
     throw err
   }
-}
-
-/**
- * The bucket if it exists and belongs to the requester: for handlers written before
- * authorization became central (datapath/s3/access.ts); new ones use requestBucket.
- * @deprecated
- */
-export async function ownedBucket(ctx: S3Context, bucket = ctx.bucket!): Promise<BucketInfo> {
-  const info = await requestBucket(ctx, bucket)
-  if (info.owner !== ctx.user) throw new S3Error('AccessDenied', `Access to bucket ${bucket} is denied`)
-  return info
 }
 
 /** The requester of a request that authorization let through only signed (ListBuckets, CreateBucket). */
@@ -324,12 +314,17 @@ export function conditionFailure(condition: WriteCondition, err: unknown): S3Err
   return undefined
 }
 
-/** Checks a write's condition against `info` (the key now, undefined when absent) the way the OM will at commit: an early refusal that spares a body. */
-export function checkWriteCondition(condition: WriteCondition, info: KeyInfo | undefined): void {
-  if (condition.ifNotExists === true && info !== undefined) throw preconditionFailed()
-  if (condition.ifMatchEtag === undefined) return
-  if (info === undefined) throw new S3Error('NoSuchKey', 'The specified key does not exist')
-  if (condition.ifMatchEtag !== '*' && info.metadata.etag !== condition.ifMatchEtag) throw preconditionFailed()
+/**
+ * Refuses a conditional write before its body is read, by the very check the OM makes when it
+ * commits (core/write-condition.ts), against the request's key as it is now.
+ */
+export async function checkWriteCondition(ctx: S3Context, condition: WriteCondition): Promise<void> {
+  if (condition.ifNotExists !== true && condition.ifMatchEtag === undefined) return
+  try {
+    checkCommitCondition({ ifNotExists: condition.ifNotExists === true, ifMatchEtag: condition.ifMatchEtag ?? null }, await currentKey(ctx), `${ctx.bucket!}/${ctx.key!}`)
+  } catch (err) {
+    throw conditionFailure(condition, err) ?? err
+  }
 }
 
 /** S3's answer when a conditional request's precondition does not hold. */

@@ -11,7 +11,7 @@ import type { KeyInfo } from '../client/index.ts'
 import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
-  checkWriteCondition, conditionFailure, currentKey, describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload,
+  checkWriteCondition, conditionFailure, describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload,
   writeCondition, type ConditionHeaders, type S3Context, type WriteCondition } from './context.ts'
 import { authorizeAction, expectOwner, keyFor } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
@@ -104,7 +104,7 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
   }
   // The destination's condition (S3's conditional writes), checked first and again by the OM as it commits.
   const condition = writeCondition(ctx.req.headers)
-  if (condition.ifNotExists === true || condition.ifMatchEtag !== undefined) checkWriteCondition(condition, await currentKey(ctx))
+  await checkWriteCondition(ctx, condition)
   try {
     return await copyInto(ctx, src, directive, metadata, acl, condition)
   } catch (err) {

@@ -16,7 +16,7 @@ import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
 import { UPLOAD_ID_METADATA } from '../../core/s3-access/model.ts'
 import { withVolume } from './buckets.ts'
 import {
-  conditionFailure, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
+  conditionFailure, currentKey, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
   type UnverifiedRequest } from './context.ts'
 import { privateAcl } from '../../core/s3-access/acl.ts'
 import { authorizeAction } from './access.ts'
@@ -201,7 +201,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     // this one answers as it did), or an abort dropped it; or If-Match found no object.
     const done = await completedBy(ctx, uploadId)
     if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
-    if (condition.ifMatchEtag !== undefined && await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!).then(() => false, () => true)) throw conditionFailure(condition, err)!
+    if (condition.ifMatchEtag !== undefined && await currentKey(ctx) === undefined) throw conditionFailure(condition, err)!
     throw new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
   }
   await dropUpload(ctx, uploadId)

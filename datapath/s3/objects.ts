@@ -11,7 +11,7 @@ import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
-  checkWriteCondition, conditionFailure, currentKey, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, preconditionFailed,
+  checkWriteCondition, conditionFailure, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, preconditionFailed,
   requestBucket, requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
 import { authorizeAction } from './access.ts'
@@ -45,7 +45,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const metadata = { ...metadataFromHeaders(ctx.req.headers), ...uploadAclMetadata(ctx, bucket, ctx.req.headers) }
   const condition = writeCondition(ctx.req.headers)
-  if (condition.ifNotExists === true || condition.ifMatchEtag !== undefined) checkWriteCondition(condition, await currentKey(ctx))
+  await checkWriteCondition(ctx, condition)
   const payload = requestPayload(ctx)
   let info: KeyInfo
   try {

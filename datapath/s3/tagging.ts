@@ -6,29 +6,18 @@
  * (BucketS3Config.tags, setBucketS3). Both are checked against S3's limits (checkTags: InvalidTag).
  */
 import { BUCKET_TAGS_COUNT_MAX, checkTagging, checkTags, headObject, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
-import { O3Error } from '../../core/errors.ts'
 import type { BucketInfo } from '../client/index.ts'
-import { authorizeAction } from './access.ts'
+import { rewriteKeyMetadata } from './access.ts'
 import { S3Error } from './errors.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
-/** Rewrites the key's metadata with `tagging`: the OM commits it only over the key it was read
- *  from (its ETag), so a PUT racing it never gets the old metadata with its new bytes; a lost
- *  race reads the key again, once. */
-async function setTags(ctx: S3Context, bucket: BucketInfo, action: 's3:PutObjectTagging' | 's3:DeleteObjectTagging', tagging: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const info = attempt === 1 ? await headObject(ctx, ctx.bucket!, ctx.key!) : await ctx.client.headKey(S3_VOLUME, ctx.bucket!, ctx.key!)
-    // The key read again may be another writer's: it is authorized afresh.
-    if (attempt > 1) authorizeAction(ctx, action, { bucket, key: ctx.key, keyInfo: info })
+/** Rewrites the key's tags (rewriteKeyMetadata): `tagging` in stored form, '' for none. */
+function setTags(ctx: S3Context, bucket: BucketInfo, action: 's3:PutObjectTagging' | 's3:DeleteObjectTagging', tagging: string): Promise<void> {
+  return rewriteKeyMetadata(ctx, bucket, action, (info) => {
     const metadata: Record<string, string> = { ...info.metadata, 'x-amz-tagging': tagging }
     if (tagging === '') delete metadata['x-amz-tagging']
-    try {
-      await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], metadata, { ifMatchEtag: info.metadata.etag, keepTimes: true })
-      return
-    } catch (err) {
-      if (!(err instanceof O3Error && err.code === 'ETAG_MISMATCH') || attempt >= 2) throw err
-    }
-  }
+    return metadata
+  })
 }
 
 /** The tags of a Tagging request body, in the order sent (MalformedXML when it has no TagSet or a Tag no Key). */

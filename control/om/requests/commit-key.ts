@@ -1,7 +1,7 @@
 /** @module
  * commitKey: makes an open key visible, atomically. With `ifNotExists` it fails with
  * KEY_ALREADY_EXISTS when the key exists by then, with `ifMatchEtag` with KEY_NOT_FOUND or
- * ETAG_MISMATCH unless it exists with that ETag (write-condition.ts; checked in apply, so of
+ * ETAG_MISMATCH unless it exists with that ETag (core/write-condition.ts; checked in apply, so of
  * two writers racing to create one key exactly one wins: S3's `If-None-Match: *` and
  * `If-Match`); the loser's open key stays open and its writer aborts it. Blocks allocated to the key but not in it, and a replaced
  * key's blocks, go to the deleted blocks (Ozone's OMKeyCommitRequest). The bucket's usage
@@ -16,7 +16,7 @@ import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quo
 import { keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
-import { checkWriteCondition, parseWriteCondition, type WriteCondition } from './write-condition.ts'
+import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
 
 type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
 type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; condition: WriteCondition; nowMs: number }

@@ -6,7 +6,7 @@
  * part list (KeyInfo.parts, read by GET ?partNumber=N); without it the new key keeps the
  * part lists of the keys it is made of (a metadata rewrite keeps the layout), or has none if
  * any of them has none. `ifNotExists` and `ifMatchEtag` condition the commit on the key as
- * it is then (write-condition.ts: S3's conditional CompleteMultipartUpload). With `keepTimes`
+ * it is then (core/write-condition.ts: S3's conditional CompleteMultipartUpload). With `keepTimes`
  * (a key listed as its own only part: S3's PutObjectTagging and PutObjectAcl) the key keeps
  * its creation and modification times, as S3 keeps an object's Last-Modified when only its
  * tags or ACL change.
@@ -22,7 +22,7 @@ import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quo
 import { bucketOf, keyPath, nextObjectId, recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
-import { checkWriteCondition, parseWriteCondition, type WriteCondition } from './write-condition.ts'
+import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
 
 type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
 type Part = { volume: string; bucket: string; key: string }

@@ -4,8 +4,8 @@
  * apply against the key as it is then, so of writers racing on one key the condition holds
  * for exactly the ones it should. Pure: no I/O, no clock.
  */
-import { O3Error } from '../../../core/errors.ts'
-import type { KeyInfo } from '../../../core/om-wire.ts'
+import { O3Error } from './errors.ts'
+import type { KeyInfo } from './om-wire.ts'
 
 /** An ETag as S3 writes it is at most a 32-hex MD5 and `-N`; anything far longer is not one. */
 const ETAG_CHARS_MAX = 256

@@ -33,6 +33,11 @@ export function privateAcl(owner: string): S3Acl {
   return { owner, grants: [{ grantee: user(owner), permission: 'FULL_CONTROL' }] }
 }
 
+/** Whether `acl` is `owner`'s private default (privateAcl), which is stored as no ACL at all. */
+export function isPrivateAcl(acl: S3Acl, owner: string): boolean {
+  return JSON.stringify(acl) === JSON.stringify(privateAcl(owner))
+}
+
 /**
  * The ACL a canned ACL name stands for (AWS "Canned ACL" table). `owner` owns the resource
  * (the writer of an object, the creator of a bucket); `bucketOwner` owns its bucket

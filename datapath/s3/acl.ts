@@ -6,7 +6,7 @@
  * these was decided before (access.ts); the ACLs themselves are core/s3-access/acl.ts.
  */
 import type { BucketInfo } from '../client/index.ts'
-import { aclFromHeaders, aclToXml, objectAcl, parseAclXml, privateAcl } from '../../core/s3-access/acl.ts'
+import { aclFromHeaders, aclToXml, isPrivateAcl, objectAcl, parseAclXml, privateAcl } from '../../core/s3-access/acl.ts'
 import { bucketAcl } from '../../core/s3-access/authorize.ts'
 import { OBJECT_ACL_METADATA, type S3Acl } from '../../core/s3-access/model.ts'
 import { rewriteKeyMetadata } from './access.ts'
@@ -80,8 +80,7 @@ export async function putObjectAcl(ctx: S3Context): Promise<Response> {
  * (putObjectIntent) asked for.
  */
 function aclMetadata(acl: S3Acl, bucket: BucketInfo): Record<string, string> {
-  const json = JSON.stringify(acl)
-  return json === JSON.stringify(privateAcl(bucket.owner)) ? {} : { [OBJECT_ACL_METADATA]: json }
+  return isPrivateAcl(acl, bucket.owner) ? {} : { [OBJECT_ACL_METADATA]: JSON.stringify(acl) }
 }
 
 /**

@@ -7,7 +7,7 @@ import { O3Error } from '../../core/errors.ts'
 import { LIST_VOLUMES_COUNT_MAX } from '../../core/limits.ts'
 import type { BucketInfo } from '../client/index.ts'
 import { S3Error } from './errors.ts'
-import { aclFromHeaders, privateAcl } from '../../core/s3-access/acl.ts'
+import { aclFromHeaders, isPrivateAcl } from '../../core/s3-access/acl.ts'
 import { MULTIPART_VOLUME, requestBucket, S3_VOLUME, signedUser, type S3Context } from './context.ts'
 import { readXml, xmlResponse } from './xml.ts'
 import { checkPublicAclAllowed } from './policy.ts'
@@ -93,7 +93,7 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
       // S3 in us-east-1 (its legacy behaviour) answers its owner's re-creation 200 and resets
       // the bucket's ACL to the request's (private without one); other regions BucketAlreadyOwnedByYou.
       if (existing.owner === user && ctx.region === 'us-east-1') {
-        const reset = acl === undefined || JSON.stringify(acl) === JSON.stringify(privateAcl(user)) ? null : acl
+        const reset = acl === undefined || isPrivateAcl(acl, user) ? null : acl
         if (reset !== null) checkPublicAclAllowed(existing, reset)
         if (reset !== null || existing.s3?.acl !== undefined) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', reset)
         return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
@@ -103,7 +103,7 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
     }
     throw err
   }
-  if (acl !== undefined && JSON.stringify(acl) !== JSON.stringify(privateAcl(user))) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', acl)
+  if (acl !== undefined && !isPrivateAcl(acl, user)) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', acl)
   return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
 }
 

@@ -110,6 +110,36 @@ export interface O3Config {
    * surviving kill -9 of any process.
    */
   'db.sync': number
+  /**
+   * 1: the secure cluster (Ozone's ozone.security.enabled): the SCM is the cluster's CA,
+   * every service call is mutual TLS, the OM takes only signed requests and checks ACLs,
+   * datanodes take only block tokens. 0: plain HTTP, every caller trusted.
+   */
+  'security.enabled': number
+  /** The token a service shows the SCM to get its first certificate (`o3 admin cert token` makes one; the SCM prints its first). */
+  'security.bootstrapToken': string
+  /** How long a service certificate the SCM issues is valid (Ozone's hdds.x509.default.duration, 1 year); renewed after two thirds of it. */
+  'security.certValidityMs': number
+  /** How often the SCM makes a new block-token secret key (Ozone's hdds.secret.key.rotate.duration, 1 day). */
+  'security.secretKey.rotateMs': number
+  /** How long a secret key verifies tokens after it was made (Ozone's hdds.secret.key.expiry.duration, 7 days). */
+  'security.secretKey.expiryMs': number
+  /** How long a block token is valid (Ozone's hdds.block.token.expiry.time, 1 day). */
+  'security.blockToken.expiryMs': number
+  /** Users with every right (Ozone's ozone.administrators), comma-separated. */
+  'o3.administrators': string
+  /** Where the S3 gateway keeps its key and certificate in a secure cluster. */
+  's3g.dir': string
+  /** 1: the S3 gateway serves HTTPS (s3g.https.cert/key files, else the cluster certificate). */
+  's3g.https': number
+  /** PEM certificate (chain) and key files for the gateway's HTTPS; empty: the cluster CA's. */
+  's3g.https.cert': string
+  's3g.https.key': string
+  /** The CA certificate (PEM file) a client trusts to reach a secure cluster. */
+  'client.caFile': string
+  /** The key pair a client signs OM requests with (`o3 s3 getsecret`); empty: unsigned. */
+  'client.accessKey': string
+  'client.secret': string
 }
 
 /** Ozone's defaults (heartbeat 30 s, stale 5 min, dead 10 min; `o3 local` shortens them). */
@@ -162,6 +192,20 @@ export const DEFAULT_CONFIG: O3Config = {
   'client.checksumType': 'XXH64',
   'client.replication': 'RATIS/THREE',
   'db.sync': 0,
+  'security.enabled': 0,
+  'security.bootstrapToken': '',
+  'security.certValidityMs': 365 * 24 * 3600_000,
+  'security.secretKey.rotateMs': 24 * 3600_000,
+  'security.secretKey.expiryMs': 7 * 24 * 3600_000,
+  'security.blockToken.expiryMs': 24 * 3600_000,
+  'o3.administrators': '',
+  's3g.dir': './o3-data/s3g',
+  's3g.https': 0,
+  's3g.https.cert': '',
+  's3g.https.key': '',
+  'client.caFile': '',
+  'client.accessKey': '',
+  'client.secret': '',
 }
 
 export type ConfigKey = keyof O3Config
@@ -194,6 +238,14 @@ function validateConfig(c: O3Config): O3Config {
   if (c['datanode.scanner.bytesPerSec'] < 1) bad('datanode.scanner.bytesPerSec', 'must be positive')
   if (c['datanode.scanner.intervalMs'] < SCANNER_INTERVAL_MS_MIN) bad('datanode.scanner.intervalMs', `must be at least ${SCANNER_INTERVAL_MS_MIN}`)
   if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')
+  if (c['security.enabled'] > 1) bad('security.enabled', 'must be 0 or 1')
+  if (c['s3g.https'] > 1) bad('s3g.https', 'must be 0 or 1')
+  if (c['security.certValidityMs'] < 1000) bad('security.certValidityMs', 'must be at least 1000')
+  if (c['security.secretKey.rotateMs'] < 1) bad('security.secretKey.rotateMs', 'must be positive')
+  if (c['security.secretKey.expiryMs'] < c['security.secretKey.rotateMs'] + c['security.blockToken.expiryMs']) bad('security.secretKey.expiryMs', 'must be at least security.secretKey.rotateMs + security.blockToken.expiryMs (a token must outlive its key\'s turn)')
+  if (c['security.blockToken.expiryMs'] < 1) bad('security.blockToken.expiryMs', 'must be positive')
+  if ((c['s3g.https.cert'] === '') !== (c['s3g.https.key'] === '')) bad('s3g.https.cert', 's3g.https.cert and s3g.https.key go together')
+  if ((c['client.accessKey'] === '') !== (c['client.secret'] === '')) bad('client.accessKey', 'client.accessKey and client.secret go together')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])
   return c

@@ -31,6 +31,12 @@ export const ErrorCode = {
   /** A quota change the current state does not allow: below what is used, or one a volume quota needs (Ozone's QUOTA_ERROR). */
   QUOTA_ERROR: { http: 409, retry: false },
   PERMISSION_DENIED: { http: 403, retry: false },
+  /** A call that must say who makes it did not (no certificate, no signature), or its proof does not hold. */
+  UNAUTHENTICATED: { http: 401, retry: false },
+  /** A datanode call without a valid block token for that block and mode (Ozone's BLOCK_TOKEN_VERIFICATION_FAILED). */
+  BLOCK_TOKEN_VERIFICATION_FAILED: { http: 403, retry: false },
+  /** Certificate enrollment or renewal refused: a bad bootstrap token, an identity already enrolled, a key that does not match. */
+  CERTIFICATE_ERROR: { http: 403, retry: false },
   /** An S3 request's signature does not verify with its access key's secret. */
   SIGNATURE_MISMATCH: { http: 403, retry: false },
   SAFE_MODE: { http: 503, retry: true },

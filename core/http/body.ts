@@ -36,6 +36,11 @@ export function requestBody(c: Context): RequestBody | null {
  * requestBody, so that no web Request or stream is built for it.
  */
 export async function smallBodyJson(c: Context, maxBytes: number, what: string): Promise<Record<string, unknown>> {
+  return parseJsonObject(await smallBodyText(c, maxBytes, what), what)
+}
+
+/** A small body read whole as text, at most `maxBytes` (ENTITY_TOO_LARGE past it). */
+export async function smallBodyText(c: Context, maxBytes: number, what: string): Promise<string> {
   const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
   const declared = c.req.header('content-length')
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
@@ -47,7 +52,11 @@ export async function smallBodyJson(c: Context, maxBytes: number, what: string):
     if (length > maxBytes) throw tooLarge()
     text += decoder.decode(piece, { stream: true })
   }
-  text += decoder.decode()
+  return text + decoder.decode()
+}
+
+/** A JSON object from text: '' is {}, anything but an object INVALID_ARGUMENT. */
+export function parseJsonObject(text: string, what: string): Record<string, unknown> {
   if (text.length === 0) return {}
   let value: unknown
   try { value = JSON.parse(text) } catch { throw new O3Error('INVALID_ARGUMENT', `${what}: body is not JSON`) }

@@ -15,7 +15,7 @@ export interface Listener {
 }
 
 interface DenoServe {
-  serve(options: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
+  serve(options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
 }
 
 /** How long close() waits for requests in flight before cutting their connections. */
@@ -38,6 +38,14 @@ export interface ServeOptions {
    */
   parseError?: (code: string) => ParseErrorReply
   maxHeaderBytes?: number
+  /**
+   * Serve HTTPS with this certificate and key (PEM). With `ca`, clients may present a
+   * certificate from that CA (mutual TLS); it is asked for, not required: a caller without
+   * one (a user, an S3 client) is anonymous to the route (core/security/caller.ts), which
+   * decides. `current` is read for every new connection, so a renewed certificate takes over
+   * without a restart.
+   */
+  tls?: { current: () => { key: string; cert: string; ca?: string } }
 }
 
 export async function serveApp(app: Hono, options: ServeOptions): Promise<Listener> {
@@ -53,7 +61,10 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   }
   const deno = (globalThis as { Deno?: DenoServe }).Deno
   if (deno !== undefined) {
-    const server = deno.serve({ port: options.port, hostname: options.host, onListen: () => {} }, fetch)
+    // Deno.serve takes a certificate but cannot ask clients for one: on Deno a secure
+    // listener is HTTPS without mutual TLS (every caller is anonymous to peerIdentity).
+    const tls = options.tls?.current()
+    const server = deno.serve({ port: options.port, hostname: options.host, ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }), onListen: () => {} }, fetch)
     // shutdown() stops accepting, waits for requests in flight and then releases the port; it
     // is awaited whole (bounded), since a restart on the same port must find it free.
     const close = async () => {
@@ -68,10 +79,24 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   // lazy (routes read the Node stream through core/http/body.ts, and an eager Readable.toWeb would copy
   // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
   // 500 ms or 64 MiB and calls destroySoon(); drainUnreadBody runs first and answers that.
-  const server = createAdaptorServer({
-    fetch, hostname: options.host, port: options.port,
-    serverOptions: options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes },
-  })
+  const headerLimit = options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }
+  const tls = options.tls
+  const server = tls === undefined
+    ? createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: headerLimit })
+    : createAdaptorServer({
+      fetch, hostname: options.host, port: options.port, createServer: (await import('node:https')).createServer,
+      serverOptions: { ...headerLimit, ...tlsOptions(tls.current()) },
+    })
+  if (tls !== undefined) {
+    // A renewed certificate takes over from the next connection's handshake on.
+    let served = tls.current()
+    server.on('connection', () => {
+      const now = tls.current()
+      if (now === served) return
+      served = now
+      ;(server as unknown as import('node:tls').Server).setSecureContext(tlsOptions(now))
+    })
+  }
   // Prepended: its 'finish' listener must run before @hono/node-server's.
   server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
@@ -124,6 +149,10 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       await closed
     },
   }
+}
+
+function tlsOptions(t: { key: string; cert: string; ca?: string }): import('node:tls').SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+  return { key: t.key, cert: t.cert, ...(t.ca === undefined ? {} : { ca: t.ca }), requestCert: t.ca !== undefined, rejectUnauthorized: false }
 }
 
 /**

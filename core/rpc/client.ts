@@ -8,17 +8,12 @@
  * id that the service's retry cache answers once.
  */
 import { randomUUID } from 'node:crypto'
-import { Agent, request, type Dispatcher } from 'undici'
+import { request, type Dispatcher } from 'undici'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from './transport.ts'
 import { O3Error, fromWire } from '../errors.ts'
 import { RPC_FAILOVER_MS_MAX, RPC_GROUP_BACKOFF_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
-let sharedAgent: Agent | undefined
-
-/** The process-wide connection pool; datapath clients send chunk bodies through it too. */
-export function httpAgent(): Agent {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 10_000, connections: 64, pipelining: 1, headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT })
-  return sharedAgent
-}
+export { httpAgent } from './transport.ts'
 
 /** Maps a transport failure (refused, reset, timeout) to a typed, retryable error. */
 export function transportError(address: string, err: unknown): O3Error {
@@ -49,9 +44,22 @@ export interface CallOptions {
   /** Safe to send again after a failure whose outcome is unknown. */
   idempotent?: boolean
   timeoutMs?: number
+  /** The user a trusted service acts for (the S3 gateway): sent as x-o3-on-behalf-of. */
+  onBehalfOf?: string
 }
 
+/**
+ * Headers that authenticate one call (a user's signature over it): given the service, the
+ * request path and the exact JSON body sent.
+ */
+export type RequestSigner = (call: { service: string; path: string; body: string }) => Record<string, string>
+
 export interface RpcClientOptions {
+  /** Plain HTTP (the default) or the caller's TLS identity. */
+  readonly transport?: Transport
+  /** Signs every call as a user (the native client with credentials). */
+  readonly signer?: RequestSigner
+  /** Extra headers on every call (the S3 gateway's x-o3-on-behalf-of is per call: see CallOptions). */
   /**
    * Tag every call with this client's id and a call number (`caller`), which a replicated
    * service's retry cache answers once: then any call may be sent again after a timeout.
@@ -81,7 +89,7 @@ export class RpcClient {
     for (let attempt = 0; ; attempt++) {
       const address = this.addresses[this.current % this.addresses.length]
       try {
-        return await this.once<T>(address, method, body, options.timeoutMs ?? RPC_TIMEOUT_MS_DEFAULT)
+        return await this.once<T>(address, method, body, options)
       } catch (err) {
         last = transportError(address, err)
         // NOT_LEADER and a refused connection mean the call did nothing: safe to send to
@@ -109,17 +117,24 @@ export class RpcClient {
     }
   }
 
-  private async once<T>(address: string, method: string, args: object, timeoutMs: number): Promise<T> {
-    const res = await request(`http://${address}/rpc/${this.service}.${method}`, {
+  private async once<T>(address: string, method: string, args: object, options: CallOptions): Promise<T> {
+    const transport = this.options.transport ?? PLAIN_TRANSPORT
+    const timeoutMs = options.timeoutMs ?? RPC_TIMEOUT_MS_DEFAULT
+    const path = `/rpc/${this.service}.${method}`
+    const body = JSON.stringify(args)
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (options.onBehalfOf !== undefined) headers['x-o3-on-behalf-of'] = options.onBehalfOf
+    if (this.options.signer !== undefined) Object.assign(headers, this.options.signer({ service: this.service, path, body }))
+    const res = await request(urlOf(transport, address, path), {
       method: 'POST',
-      dispatcher: httpAgent(),
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(args),
+      dispatcher: transport.dispatcher(),
+      headers,
+      body,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     })
     if (res.statusCode !== 200) throw await readError(res, `${this.service}.${method}`)
-    const body = (await res.body.json()) as { result: T }
-    return body.result
+    const parsed = (await res.body.json()) as { result: T }
+    return parsed.result
   }
 }

@@ -8,17 +8,33 @@ import { O3Error, toO3Error, ErrorCode } from '../errors.ts'
 import { RPC_BODY_BYTES_MAX } from '../limits.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import { log } from '../log.ts'
-import { smallBodyJson } from '../http/body.ts'
+import { parseJsonObject, smallBodyText } from '../http/body.ts'
+import { OPEN_CONTEXT, type Caller, type RpcContext } from '../security/caller.ts'
 
 // Handlers take an untrusted wire body: each validates what it reads (parseId, name checks).
+// `ctx` says who is calling (core/security/caller.ts).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type RpcHandler = (args: any) => unknown
+export type RpcHandler = (args: any, ctx: RpcContext) => unknown
 
 export interface ServiceAppOptions {
   service: string
   handlers: Record<string, RpcHandler>
   metrics: ServiceMetrics
   health: () => Record<string, unknown>
+  /**
+   * Who is calling, from the request and its exact body text. Default: every caller is
+   * `open` (security off). A secure service passes one that reads the peer certificate
+   * (serviceCaller) and, on the OM, a user's signature.
+   */
+  authenticate?: (c: Context, body: string) => Caller | Promise<Caller>
+  /** Checked before the handler runs (role tables, admin checks); throws to refuse. */
+  authorize?: (method: string, args: Record<string, unknown>, ctx: RpcContext) => void | Promise<void>
+}
+
+/** The RpcContext of a request: its caller and the user a trusted service acts for. */
+export function contextOf(caller: Caller, c: Context): RpcContext {
+  const behalf = c.req.header('x-o3-on-behalf-of')
+  return behalf === undefined || behalf.length === 0 ? { caller } : { caller, onBehalfOf: behalf }
 }
 
 /** Sends an O3Error as the wire error body with the status its code maps to. */
@@ -67,8 +83,11 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
       const method = full.slice(dot + 1)
       if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
       // Read through the body adapter: c.req.text() would build a web Request and stream per call.
-      const args = await smallBodyJson(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
-      const result = await handlers[method](args)
+      const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
+      const ctx = options.authenticate === undefined ? OPEN_CONTEXT : contextOf(await options.authenticate(c, text), c)
+      const args = parseJsonObject(text, `Cannot call ${full}`)
+      await options.authorize?.(method, args, ctx)
+      const result = await handlers[method](args, ctx)
       return c.json({ result: result ?? null })
     })
   })

@@ -1,0 +1,74 @@
+/** Tests: the cluster's X.509 primitives and mutual TLS through serveApp, createServiceApp and RpcClient on loopback. */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createRootCa, generateKeyPair, identityOf, issueCertificate, verifyIssued, certifiesKey } from '../../../core/security/pki.ts'
+import { requireRole } from '../../../core/security/caller.ts'
+import { serviceCaller } from '../../../core/security/caller.ts'
+import { serveApp } from '../../../core/http/serve.ts'
+import { createServiceApp } from '../../../core/rpc/server.ts'
+import { RpcClient } from '../../../core/rpc/client.ts'
+import { tlsTransport } from '../../../core/rpc/transport.ts'
+import { ServiceMetrics } from '../../../core/metrics.ts'
+import { O3Error } from '../../../core/errors.ts'
+
+const now = Date.now()
+const ca = await createRootCa({ clusterId: 'CID-test', nowMs: now, validityMs: 3600_000 })
+async function credentials(role: 'om' | 'datanode' | 'scm', id: string) {
+  const keys = await generateKeyPair()
+  const cert = await issueCertificate({ ca: { cert: ca.cert, privateKey: ca.privateKey }, publicKey: keys.publicKey, identity: { role, id }, hosts: ['127.0.0.1', 'localhost'], nowMs: now, validityMs: 3600_000 })
+  return { key: keys.privateKey, cert, ca: ca.cert, publicKey: keys.publicKey }
+}
+
+test('an issued certificate names its role and id, chains to the CA and certifies its key', async () => {
+  const c = await credentials('datanode', 'dn-1')
+  assert.equal(identityOf(c.cert), { role: 'datanode', id: 'dn-1' })
+  assert.ok(verifyIssued(c.cert, ca.cert, now))
+  assert.not.ok(verifyIssued(c.cert, ca.cert, now + 7200_000), 'expired later')
+  assert.ok(certifiesKey(c.cert, c.publicKey))
+  const other = await createRootCa({ clusterId: 'other', nowMs: now, validityMs: 3600_000 })
+  assert.not.ok(verifyIssued(c.cert, other.cert, now), 'another CA did not sign it')
+})
+
+test('a mutual-TLS call carries the peer role; no certificate is anonymous; another CA is not trusted', async () => {
+  const server = await credentials('scm', 'scm1')
+  const app = createServiceApp({
+    service: 'T', metrics: new ServiceMetrics('t'), health: () => ({}),
+    authenticate: (c) => serviceCaller(c),
+    handlers: {
+      whoami: (_a, ctx) => ctx.caller,
+      omOnly: (_a, ctx) => { requireRole(ctx, ['om'], 'call omOnly'); return 'yes' },
+    },
+  })
+  const tls = { key: server.key, cert: server.cert, ca: ca.cert }
+  const listener = await serveApp(app, { host: '127.0.0.1', port: 0, name: 't', tls: { current: () => tls } })
+  try {
+    const address = `127.0.0.1:${listener.port}`
+    const om = await credentials('om', 'om1')
+    const omTls = { ca: ca.cert, cert: om.cert, key: om.key }
+    const asOm = new RpcClient('T', address, { transport: tlsTransport(() => omTls) })
+    assert.equal(await asOm.call('whoami', {}), { kind: 'service', role: 'om', id: 'om1' })
+    assert.is(await asOm.call('omOnly', {}), 'yes')
+    const dn = await credentials('datanode', 'dn1')
+    const dnTls = { ca: ca.cert, cert: dn.cert, key: dn.key }
+    const asDn = new RpcClient('T', address, { transport: tlsTransport(() => dnTls) })
+    const denied = await asDn.call('omOnly', {}).catch((e: O3Error) => e)
+    assert.instance(denied, O3Error)
+    assert.is((denied as O3Error).code, 'PERMISSION_DENIED')
+    const anonTls = { ca: ca.cert }
+    const anon = new RpcClient('T', address, { transport: tlsTransport(() => anonTls) })
+    assert.equal(await anon.call('whoami', {}), { kind: 'anonymous' })
+    assert.is(((await anon.call('omOnly', {}).catch((e: O3Error) => e)) as O3Error).code, 'UNAUTHENTICATED')
+    // A certificate from another CA: the handshake succeeds (certificates are asked for, not
+    // required) but the peer is not authorized, so it is anonymous.
+    const rogueCa = await createRootCa({ clusterId: 'rogue', nowMs: now, validityMs: 3600_000 })
+    const rk = await generateKeyPair()
+    const rogueCert = await issueCertificate({ ca: { cert: rogueCa.cert, privateKey: rogueCa.privateKey }, publicKey: rk.publicKey, identity: { role: 'om', id: 'om1' }, hosts: ['127.0.0.1'], nowMs: now, validityMs: 3600_000 })
+    const rogueTls = { ca: ca.cert, cert: rogueCert, key: rk.privateKey }
+    const rogue = new RpcClient('T', address, { transport: tlsTransport(() => rogueTls) })
+    assert.equal(await rogue.call('whoami', {}), { kind: 'anonymous' })
+  } finally {
+    await listener.close()
+  }
+})
+
+test.run()

@@ -140,6 +140,9 @@ export interface O3Config {
   /** The key pair a client signs OM requests with (`o3 s3 getsecret`); empty: unsigned. */
   'client.accessKey': string
   'client.secret': string
+  /** A user certificate and key (PEM files) from the cluster CA, for mutual TLS as that user (administrators: `o3 admin`). */
+  'client.certFile': string
+  'client.keyFile': string
 }
 
 /** Ozone's defaults (heartbeat 30 s, stale 5 min, dead 10 min; `o3 local` shortens them). */
@@ -206,6 +209,8 @@ export const DEFAULT_CONFIG: O3Config = {
   'client.caFile': '',
   'client.accessKey': '',
   'client.secret': '',
+  'client.certFile': '',
+  'client.keyFile': '',
 }
 
 export type ConfigKey = keyof O3Config
@@ -246,6 +251,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['security.blockToken.expiryMs'] < 1) bad('security.blockToken.expiryMs', 'must be positive')
   if ((c['s3g.https.cert'] === '') !== (c['s3g.https.key'] === '')) bad('s3g.https.cert', 's3g.https.cert and s3g.https.key go together')
   if ((c['client.accessKey'] === '') !== (c['client.secret'] === '')) bad('client.accessKey', 'client.accessKey and client.secret go together')
+  if ((c['client.certFile'] === '') !== (c['client.keyFile'] === '')) bad('client.certFile', 'client.certFile and client.keyFile go together')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])
   return c

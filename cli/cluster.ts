@@ -2,7 +2,8 @@
  * An embedded cluster in one process: SCM, OM, N datanodes and (optionally) the S3 gateway, with data under one directory
  * (what `o3 local` runs and what tests start, like Ozone's MiniOzoneCluster); with `ha`, three
  * SCMs and three OMs as Raft groups (issue 11). Ports come from the design (SCM 9860, OM
- * 9862, datanode n on 9900 + n; HA node i on those + 100 (i - 1)) or free ones.
+ * 9862, datanode n on 9900 + n; HA node i on those + 100 (i - 1)) or free ones. With `secure`,
+ * every service serves and calls with a certificate from the cluster CA (mutual TLS).
  */
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -16,6 +17,10 @@ import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
 import { DatanodeThread } from './datanode-thread.ts'
+import { tlsTransport, type Transport } from '../core/rpc/transport.ts'
+import { issuingSource, type IdentitySource } from '../core/security/identity-source.ts'
+import { createRootCa, generateKeyPair, issueCertificate, type Credentials, type ServiceRole } from '../core/security/pki.ts'
+import type { ServiceIdentity } from '../core/security/identity.ts'
 
 export interface LocalClusterOptions {
   dataDir: string
@@ -33,7 +38,16 @@ export interface LocalClusterOptions {
   datanodeThread?: boolean
   /** Three SCMs and three OMs, each a Raft group (`o3 local --ha`), instead of one of each. */
   ha?: boolean
+  /**
+   * security.enabled=1 (also when the settings say so): every service gets a certificate from
+   * the cluster CA and serves HTTPS with mutual TLS; client() is an administrator's
+   * (LOCAL_ADMIN, a user certificate, named in o3.administrators).
+   */
+  secure?: boolean
 }
+
+/** The administrator a secure local cluster's client() acts as. */
+export const LOCAL_ADMIN = 'admin'
 
 /** Members of each replicated service in an `o3 local --ha` cluster. */
 export const LOCAL_HA_NODES = 3
@@ -147,6 +161,12 @@ export class LocalCluster {
   readonly config: O3Config
   private readonly datanodeConfigs: O3Config[] = []
   private readonly datanodePorts: number[] = []
+  /** Security on: the cluster CA (made here until the SCM's CA is wired in), the services' identities and the administrator's credentials. */
+  private ca: { cert: string; privateKey: string } | undefined
+  private identity: IdentitySource | undefined
+  /** Security on: the administrator's certificate (a `user` one), what client() calls with. */
+  adminCredentials: Credentials | undefined
+  private adminTransport: Transport | undefined
 
   constructor(readonly options: LocalClusterOptions) {
     const n = options.datanodes ?? 3
@@ -155,6 +175,7 @@ export class LocalCluster {
       overrides: {
         ...localOverrides(n),
         'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'),
+        ...(options.secure === true ? { 'security.enabled': 1 } : {}),
         ...options.overrides,
       },
       env: options.env ? process.env : {},
@@ -174,27 +195,66 @@ export class LocalCluster {
     return this.datanodeThread?.addresses ?? this.datanodes.flatMap((d) => d === undefined ? [] : [d.address])
   }
 
+  /** security.enabled=1: the services serve and call with certificates (mutual TLS). */
+  get secure(): boolean {
+    return this.config['security.enabled'] === 1
+  }
+
+  /** The cluster CA's certificate (PEM) when secure: what a client trusts. */
+  get caCert(): string | undefined {
+    return this.ca?.cert
+  }
+
+  /** A certificate from the cluster CA for `role`/`id` (tests: callers of every kind); secure clusters only. */
+  async issueIdentity(role: ServiceRole, id: string): Promise<ServiceIdentity> {
+    if (this.identity === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot issue an identity: the cluster is not secure (or not started)')
+    return this.identity(role, id, [this.config.host])
+  }
+
+  /** The CA, the services' identity source and the administrator's certificate of a secure cluster. */
+  private async secureSetup(): Promise<void> {
+    if (!this.secure || this.ca !== undefined) return
+    const validityMs = this.config['security.certValidityMs']
+    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
+    if (!admins.includes(LOCAL_ADMIN)) (this.config as { 'o3.administrators': string })['o3.administrators'] = [...admins, LOCAL_ADMIN].join(',')
+    for (const c of this.datanodeConfigs) c['o3.administrators'] = this.config['o3.administrators']
+    const root = await createRootCa({ clusterId: 'o3-local', nowMs: Date.now(), validityMs })
+    this.ca = { cert: root.cert, privateKey: root.privateKey }
+    this.identity = issuingSource(this.ca, validityMs)
+    const keys = await generateKeyPair()
+    const cert = await issueCertificate({ ca: this.ca, publicKey: keys.publicKey, identity: { role: 'user', id: LOCAL_ADMIN }, hosts: [], nowMs: Date.now(), validityMs })
+    const admin: Credentials = { key: keys.privateKey, cert, ca: root.cert }
+    this.adminCredentials = admin
+    this.adminTransport = tlsTransport(() => admin)
+  }
+
   async start(): Promise<void> {
     const free = this.options.freePorts === true
+    await this.secureSetup()
+    const identity = this.identity
     if (this.options.ha) {
       // A member serves only once its group has a leader: the members start together.
-      const scms = (await localGroup('scm', this.config, this.options.dataDir, free)).map((n) => new StorageContainerManager({ config: n.config }))
+      const scms = (await localGroup('scm', this.config, this.options.dataDir, free)).map((n) => new StorageContainerManager({ config: n.config, identity }))
       this.scms.push(...scms)
       await Promise.all(scms.map((s) => s.start()))
-      const oms = (await localGroup('om', this.config, this.options.dataDir, free)).map((n) => new OzoneManager({ config: n.config, scmAddress: this.scmAddress }))
+      const oms = (await localGroup('om', this.config, this.options.dataDir, free)).map((n) => new OzoneManager({ config: n.config, scmAddress: this.scmAddress, identity }))
       this.oms.push(...oms)
       await Promise.all(oms.map((o) => o.start()))
     } else {
-      this.scms.push(new StorageContainerManager({ config: this.config, port: free ? 0 : undefined }))
+      this.scms.push(new StorageContainerManager({ config: this.config, port: free ? 0 : undefined, identity }))
       await this.scms[0].start()
-      this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress }))
+      this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress, identity }))
       await this.oms[0].start()
     }
-    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({ configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scmAddress })
+    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({
+      configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scmAddress,
+      ...(this.ca === undefined ? {} : { ca: { ...this.ca, validityMs: this.config['security.certValidityMs'] } }),
+    })
     else await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
     if (this.options.s3) {
-      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined })
+      const transport = identity === undefined ? undefined : (await identity('s3g', 's3g1', [this.config.host])).transport()
+      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined, transport })
       await this.s3g.start()
     }
   }
@@ -202,7 +262,7 @@ export class LocalCluster {
   /** Starts datanode i (0-based) again on the port it had, keeping its data. */
   async startDatanode(i: number): Promise<Datanode> {
     if (this.options.datanodeThread) throw new TypeError('Cannot start one datanode: they run on their own thread')
-    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scmAddress })
+    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scmAddress, identity: this.identity })
     await dn.start()
     this.datanodePorts[i] = dn.port
     this.datanodes[i] = dn
@@ -214,12 +274,13 @@ export class LocalCluster {
     this.datanodes[i] = undefined
   }
 
+  /** A client of the cluster; when secure, the administrator's (LOCAL_ADMIN's certificate). */
   client(options: { chunkSizeBytes?: number } = {}): O3Client {
-    return new O3Client({ om: this.omAddress, scm: this.scmAddress, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'] })
+    return new O3Client({ om: this.omAddress, scm: this.scmAddress, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'], transport: this.adminTransport })
   }
 
   async waitOutOfSafeMode(timeoutMs = 30_000): Promise<void> {
-    const client = new O3Client({ om: this.omAddress, scm: this.scmAddress })
+    const client = new O3Client({ om: this.omAddress, scm: this.scmAddress, transport: this.adminTransport })
     const until = Date.now() + timeoutMs
     for (;;) {
       const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus')

@@ -8,10 +8,12 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { once } from 'node:events'
 import type { O3Config } from '../core/config.ts'
+import { issuingSource } from '../core/security/identity-source.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
 
-interface ThreadData { configs: O3Config[]; ports: number[]; scmAddress: string }
+/** `ca`: security on, the datanodes' certificates are issued in the thread from this CA (an in-process cluster's). */
+interface ThreadData { configs: O3Config[]; ports: number[]; scmAddress: string; ca?: { cert: string; privateKey: string; validityMs: number } }
 type FromThread = { kind: 'ready'; addresses: string[]; ports: number[] } | { kind: 'failed'; message: string } | { kind: 'stopped' }
 
 function threadFile(): URL {
@@ -51,7 +53,8 @@ async function runThread(data: ThreadData): Promise<void> {
   const port = parentPort!
   const datanodes: Datanode[] = []
   try {
-    for (let i = 0; i < data.configs.length; i++) datanodes.push(new Datanode({ config: data.configs[i], port: data.ports[i], scmAddress: data.scmAddress }))
+    const identity = data.ca === undefined ? undefined : issuingSource(data.ca, data.ca.validityMs)
+    for (let i = 0; i < data.configs.length; i++) datanodes.push(new Datanode({ config: data.configs[i], port: data.ports[i], scmAddress: data.scmAddress, identity }))
     await Promise.all(datanodes.map((d) => d.start()))
   } catch (err) {
     await Promise.all(datanodes.map((d) => d.stop().catch(() => {})))

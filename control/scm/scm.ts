@@ -19,6 +19,11 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
+import type { ServiceIdentity } from '../../core/security/identity.ts'
+import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
+import { administrators, certCaller } from '../../core/security/peer-access.ts'
+import { authorizeScm } from './access.ts'
 import {
   formatReplication, isEcReplication, parseId, parseReplication,
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
@@ -88,6 +93,8 @@ export interface ScmOptions {
   raftPort?: number
   /** Ticks the health check, for tests that want it faster. */
   healthCheckIntervalMs?: number
+  /** With security.enabled=1: where this SCM's identity comes from (an in-process cluster's CA). */
+  identity?: IdentitySource
 }
 
 export class StorageContainerManager {
@@ -133,6 +140,8 @@ export class StorageContainerManager {
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
+  /** Security on: the certificate this SCM serves and calls with. */
+  private identity: ServiceIdentity | undefined
   private inSafeMode = true
   private roundRobin = 0
 
@@ -150,7 +159,11 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
+    this.identity = await startIdentity({
+      enabled: this.config['security.enabled'], source: this.options.identity, role: 'scm', id: this.config['scm.id'] === '' ? 'scm1' : this.config['scm.id'], hosts: [this.config.host], what: 'SCM',
+    })
     const group = await startServiceGroup({
+      identity: this.identity,
       service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
       requests: scmRequests(() => this.tables),
@@ -179,9 +192,11 @@ export class StorageContainerManager {
     this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
     this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
 
+    const secure = this.identity === undefined ? {} : { authenticate: certCaller, authorize: authorizeScm(administrators(this.config['o3.administrators'])) }
     const app = createServiceApp({
       service: 'SCM',
       metrics: this.metrics,
+      ...secure,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
       handlers: {
         register: (a) => this.register(a),
@@ -210,7 +225,7 @@ export class StorageContainerManager {
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
-    this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM' })
+    this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     this.replication.start()
@@ -223,6 +238,12 @@ export class StorageContainerManager {
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
+    this.identity?.stop()
+  }
+
+  /** A datanode's RPC, through this SCM's identity when security is on. */
+  private datanodeRpc(address: string): RpcClient {
+    return new RpcClient('Datanode', address, { transport: this.identity?.transport() ?? PLAIN_TRANSPORT })
   }
 
   /** Runs a call the leader answers (NOT_LEADER with its address elsewhere), on state as new as any write acknowledged before it. */
@@ -435,7 +456,7 @@ export class StorageContainerManager {
   private nudge(p: Pipeline): void {
     for (const n of this.resolve(p).nodes) {
       // A datanode from before issue 12 answers that it has no such method: nothing to do.
-      new RpcClient('Datanode', n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+      this.datanodeRpc(n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
         .catch((err: unknown) => log.debug(`SCM: nudging datanode ${n.id} for pipeline ${p.id} failed: ${(err as Error).message}`))
     }
   }
@@ -718,7 +739,7 @@ export class StorageContainerManager {
     const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
     const { target, command } = replicateCommand({ containerId: id, state: c.state, replication: c.replication, target: String(a.targetId ?? ''), nodes, replicas })
     this.queue(target.id, command)
-    new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+    this.datanodeRpc(target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
       .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
     log.info(`SCM: replicate container ${id} to ${target.id} from ${command.sources.map((s) => s.id).join(', ')} (admin request)`)
     return { containerId: id, target, sources: command.sources }

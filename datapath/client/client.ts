@@ -11,6 +11,7 @@ import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { BucketS3Config, BucketS3Field } from '../../core/s3-access/model.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, type Transport } from '../../core/rpc/transport.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
 import type { KeyDigest } from './key-digest.ts'
@@ -28,6 +29,11 @@ export interface O3ClientOptions {
   chunkSizeBytes?: number
   /** Writers sharing this client at once, each with its window of chunks. */
   writersMax?: number
+  /**
+   * How the client reaches the OM, the SCM and datanodes: plain HTTP (default), or HTTPS
+   * trusting the cluster CA and showing a certificate (the S3 gateway's identity, an administrator's).
+   */
+  transport?: Transport
 }
 
 export interface PutKeyOptions {
@@ -75,8 +81,9 @@ export class O3Client {
 
   constructor(readonly options: O3ClientOptions) {
     // The OM group's members (comma-separated); every call carries a caller id for its retry cache.
-    this.om = new RpcClient('OM', options.om, { callerIds: true })
-    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm)
+    const transport = options.transport ?? PLAIN_TRANSPORT
+    this.om = new RpcClient('OM', options.om, { callerIds: true, transport })
+    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm, { transport })
     this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CONFIG['client.chunkSizeBytes']
     if (this.chunkSizeBytes < BYTES_PER_CHECKSUM_MIN || this.chunkSizeBytes > CHUNK_SIZE_BYTES_MAX) throw new RangeError(`chunkSizeBytes must be ${BYTES_PER_CHECKSUM_MIN}..${CHUNK_SIZE_BYTES_MAX}`)
     const slabBytes = this.chunkSizeBytes + checksumsLengthBytes('BLAKE3', this.chunkSizeBytes, BYTES_PER_CHECKSUM_MIN)
@@ -135,7 +142,7 @@ export class O3Client {
   /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`): an EcKeyWriter for an EC key. */
   async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriting> {
     await initChecksums()
-    const common = { om: this.om, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, digest: options.digest }
+    const common = { om: this.om, transport: this.options.transport, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, digest: options.digest }
     if (session.replication.startsWith('EC/')) return new EcKeyWriter(common)
     return new KeyWriter({ ...common, chunkSizeBytes: this.chunkSizeBytes, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
@@ -196,7 +203,7 @@ export class O3Client {
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
     const buffers = this.readBuffers
-    const pieces = readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers })
+    const pieces = readKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers })
     async function* owned(): AsyncGenerator<Buffer> {
       for await (const piece of pieces) {
         // Measured (bench/verify-inline.ts): a fresh buffer per chunk moved to the worker and
@@ -229,7 +236,7 @@ export class O3Client {
    */
   async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<AsyncGenerator<Uint8Array>> {
     const r = resolveRange(info.size, range)
-    return startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
+    return startKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
   }
 
   /**
@@ -241,7 +248,7 @@ export class O3Client {
     const r = resolveRange(info.size, range)
     const out = Buffer.allocUnsafe(r.length)
     let at = 0
-    for await (const piece of readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
+    for await (const piece of readKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
       out.set(piece, at)
       at += piece.length
       this.readBuffers.releaseIfMine(piece.buffer)

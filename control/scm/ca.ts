@@ -64,7 +64,7 @@ export class ScmCa {
     }
     ca.writeFiles()
     if (created) {
-      log.info(`SCM: created the cluster CA (${ca.caFile}); services enroll with bootstrap token ${ca.bootstrapToken()} (also in ${ca.tokenFile}, readable by this user only)`)
+      log.info(`SCM: created the cluster CA (${ca.caFile}); services enroll with bootstrap token ${ca.bootstrapToken()} (also in ${ca.tokenFile}; user certificates with ${ca.adminTokenFile}; both readable by this user only)`)
     }
     return ca
   }
@@ -82,13 +82,19 @@ export class ScmCa {
     return join(this.folder, 'bootstrap-token')
   }
 
+  /** `<scm.dir>/ca/admin-token` (0600): enrolls user certificates (enrollUser), for the operator on this host. */
+  get adminTokenFile(): string {
+    return join(this.folder, 'admin-token')
+  }
+
   private writeFiles(): void {
     mkdirSync(this.folder, { recursive: true })
     const cert = this.caCert()
     if (!existsSync(this.caFile) || readFileSync(this.caFile, 'utf8') !== cert) writeFileSync(this.caFile, cert, { mode: 0o644 })
-    const token = this.bootstrapToken()
-    if (!existsSync(this.tokenFile) || readFileSync(this.tokenFile, 'utf8').trim() !== token) writeFileSync(this.tokenFile, `${token}\n`, { mode: 0o600 })
-    chmodSync(this.tokenFile, 0o600)
+    for (const [file, token] of [[this.tokenFile, this.bootstrapToken()], [this.adminTokenFile, this.adminToken()]]) {
+      if (!existsSync(file) || readFileSync(file, 'utf8').trim() !== token) writeFileSync(file, `${token}\n`, { mode: 0o600 })
+      chmodSync(file, 0o600)
+    }
   }
 
   private root(): CaRoot {
@@ -104,6 +110,13 @@ export class ScmCa {
   /** The group's first bootstrap token (reusable, no expiry): what `o3 local --secure` hands every service. */
   bootstrapToken(): string {
     const id = this.tables().ca.get('firstToken') as string
+    const token = this.tables().ca.get(`token/${id}`) as BootstrapTokenRecord
+    return formatBootstrapToken(id, token.secret)
+  }
+
+  /** The admin token: enrolls user certificates only (reusable, no expiry); in `<scm.dir>/ca/admin-token`. */
+  adminToken(): string {
+    const id = this.tables().ca.get('adminToken') as string
     const token = this.tables().ca.get(`token/${id}`) as BootstrapTokenRecord
     return formatBootstrapToken(id, token.secret)
   }
@@ -152,7 +165,7 @@ export class ScmCa {
   private async enroll(a: Record<string, unknown>): Promise<EnrollAnswer> {
     const r = parseEnrollRequest(a)
     const who = `${r.role} ${r.id}`
-    if (!(ENROLLING_ROLES as readonly string[]).includes(r.role)) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${who}: role ${r.role} does not enroll with a bootstrap token (only ${ENROLLING_ROLES.join(', ')})`)
+    if (r.role !== 'user' && !(ENROLLING_ROLES as readonly string[]).includes(r.role)) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${who}: role ${r.role} does not enroll with a bootstrap token (only ${ENROLLING_ROLES.join(', ')}, and users with the admin token)`)
     const identity = { role: r.role as ServiceRole, id: r.id }
     checkIdentity(identity)
     const nowMs = Date.now()
@@ -162,6 +175,16 @@ export class ScmCa {
     if (token === undefined || !proofsEqual(r.proof, enrollProof(token.secret, r))) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${who}: the bootstrap token proof does not verify (wrong or unknown token)`)
     if (token.spent) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${who}: the bootstrap token was used already (it is one-time)`)
     if (token.expiresAtMs !== 0 && token.expiresAtMs < nowMs) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${who}: the bootstrap token expired`)
+    if ((r.role === 'user') !== (token.scope === 'admin')) {
+      throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${who}: ${r.role === 'user' ? 'a user certificate needs the admin token (<scm.dir>/ca/admin-token)' : 'the admin token enrolls users only'}`)
+    }
+    if (r.role === 'user') {
+      // Users are not enrolled identities: an administrator may hold certificates on several machines. Nothing to record.
+      const cert = await this.issue(identity, r.publicKey, [], r.validityMs, nowMs)
+      const ca = this.caCert()
+      log.info(`SCM: issued a user certificate for ${r.id} (admin token)`)
+      return { cert, ca, proof: answerProof(token.secret, { cert, ca, nonce: r.nonce }) }
+    }
     const existing = this.tables().ca.get(enrolledKey(r.role, r.id)) as EnrolledRecord | undefined
     const cert = existing !== undefined && existing.publicKey === r.publicKey ? existing.cert : await this.issue(identity, r.publicKey, r.hosts, r.validityMs, nowMs)
     const payload: CertificatePayload = { kind: 'enroll', role: r.role, id: r.id, publicKey: r.publicKey, cert, issuedAtMs: nowMs, nonce: r.nonce, tokenId: r.tokenId }

@@ -56,6 +56,8 @@ export interface BootstrapTokenRecord {
   /** A one-time token is spent by its first enrollment; a reusable one enrolls any number of identities. */
   reusable: boolean
   spent: boolean
+  /** 'admin': enrolls user certificates only (the SCM's admin-token file, for the operator on the SCM's host); absent: services. */
+  scope?: 'admin'
 }
 
 /** The certificate an identity (role, id) holds: one enrollment per identity, renewals replace it. */
@@ -79,7 +81,7 @@ export interface ScmTables {
   readonly unhealthy: Database<true, string>
   /** Datanodes not IN_SERVICE, by id (issue 13). */
   readonly nodeStates: Database<NodeAdminRecord, string>
-  /** The CA: `root` (CaRoot), `firstToken` (a token id), `token/<id>` (BootstrapTokenRecord), `cert/<role>/<id>` (EnrolledRecord). */
+  /** The CA: `root` (CaRoot), `firstToken` and `adminToken` (token ids), `token/<id>` (BootstrapTokenRecord), `cert/<role>/<id>` (EnrolledRecord). */
   readonly ca: Database<unknown, string>
 }
 

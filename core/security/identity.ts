@@ -92,6 +92,7 @@ export class ServiceIdentity {
     const scm = typeof o.scm === 'string' ? o.scm : [...o.scm]
     let creds = loadStored(folder, identity)
     if (creds === undefined) {
+      if (o.bootstrapToken === '') throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${o.role} ${o.id}: no certificate in ${folder} and no security.bootstrapToken to enroll with (\`o3 admin cert token\` makes one)`)
       const key = readKey(folder) ?? await newKey(folder)
       const answer = await enroll(o, key, scm)
       creds = { key: key.privateKey, cert: answer.cert, ca: answer.ca }
@@ -274,13 +275,34 @@ function loadStored(folder: string, identity: CertIdentity): Credentials | undef
   return { key, cert, ca }
 }
 
+interface EnrollOptions {
+  readonly role: EnrollingRole | 'user'
+  readonly id: string
+  readonly hosts: readonly string[]
+  readonly bootstrapToken: string
+  readonly validityMs?: number
+  readonly transport?: Transport
+}
+
+/**
+ * An O3 user's certificate (an administrator's, for `o3 admin` over mutual TLS) from the SCM,
+ * enrolled with the SCM's admin token (`<scm.dir>/ca/admin-token`, which only the operator on
+ * the SCM's host reads): a new key pair, the certificate and the CA, all checked as a
+ * service's enrollment is. Not kept anywhere: the caller writes the files it wants.
+ */
+export async function enrollUser(o: { user: string; scm: string | readonly string[]; adminToken: string; validityMs?: number; transport?: Transport }): Promise<Credentials> {
+  checkIdentity({ role: 'user', id: o.user })
+  const keys = await generateKeyPair()
+  const answer = await enroll({ role: 'user', id: o.user, hosts: [], bootstrapToken: o.adminToken, validityMs: o.validityMs, transport: o.transport }, keys, typeof o.scm === 'string' ? o.scm : [...o.scm])
+  return { key: keys.privateKey, cert: answer.cert, ca: answer.ca }
+}
+
 /**
  * Asks the SCM for a certificate with the bootstrap token, checking that the answer comes
  * from a holder of the same token. Retried with a fresh nonce while the SCM is unreachable
  * or has no leader; a refusal (bad token, identity taken) is final.
  */
-async function enroll(o: ObtainOptions, key: { publicKey: string }, scm: string | string[]): Promise<EnrollAnswer> {
-  if (o.bootstrapToken === '') throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${o.role} ${o.id}: no certificate in ${join(o.dir, 'security')} and no security.bootstrapToken to enroll with (\`o3 admin cert token\` makes one)`)
+async function enroll(o: EnrollOptions, key: { publicKey: string }, scm: string | string[]): Promise<EnrollAnswer> {
   const token = parseBootstrapToken(o.bootstrapToken)
   let agent: Agent | undefined
   const transport: Transport = o.transport ?? {
@@ -308,7 +330,7 @@ async function enroll(o: ObtainOptions, key: { publicKey: string }, scm: string 
         !proofsEqual(answer.proof, answerProof(token.secret, { cert: answer.cert, ca: answer.ca, nonce: request.nonce }))) {
         throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${o.role} ${o.id}: the answer does not prove it comes from the holder of the bootstrap token (another server at ${Array.isArray(scm) ? scm.join(',') : scm}?)`)
       }
-      checkIssued(answer.cert, answer.ca, { role: o.role, id: o.id }, key.publicKey, 'the enrolled certificate')
+      checkIssued(answer.cert, answer.ca, { role: o.role as ServiceRole, id: o.id }, key.publicKey, 'the enrolled certificate')
       return answer
     }
   } finally {

@@ -1,6 +1,7 @@
 /** @module
- * initCa: the cluster's root CA and its first bootstrap token (issue 16, Ozone's SCM root CA),
- * made once by the first leader (prepare draws the key pair and the token) and kept by every
+ * initCa: the cluster's root CA, its first bootstrap token and its admin token (user
+ * certificates; issue 16, Ozone's SCM root CA), made once by the first leader (prepare draws
+ * the key pair and the tokens) and kept by every
  * replica in the `ca` table, so that every SCM of the group issues with the same CA. A second
  * proposal keeps the first CA.
  */
@@ -12,7 +13,7 @@ import type { BootstrapTokenRecord, CaRoot, ScmTables } from '../tables.ts'
 /** The root CA's lifetime (Ozone's hdds.x509.max.duration is 5 years; service certificates are capped by it). */
 export const CA_VALIDITY_MS = 10 * 365 * 24 * 3600_000
 
-interface InitCaPayload { root: CaRoot; tokenId: string; tokenSecret: string }
+interface InitCaPayload { root: CaRoot; tokenId: string; tokenSecret: string; adminTokenId: string; adminTokenSecret: string }
 
 /** A bootstrap token's id and secret, drawn by a leader's prepare. */
 export function drawToken(): { id: string; secret: string } {
@@ -26,7 +27,8 @@ export function initCa(t: () => ScmTables): ReplicatedRequest<{ clusterId: strin
       const nowMs = Date.now()
       const ca = await createRootCa({ clusterId: a.clusterId, nowMs, validityMs: CA_VALIDITY_MS })
       const token = drawToken()
-      return { root: { cert: ca.cert, privateKey: ca.privateKey, createdAtMs: nowMs }, tokenId: token.id, tokenSecret: token.secret }
+      const admin = drawToken()
+      return { root: { cert: ca.cert, privateKey: ca.privateKey, createdAtMs: nowMs }, tokenId: token.id, tokenSecret: token.secret, adminTokenId: admin.id, adminTokenSecret: admin.secret }
     },
     apply: (_db, p) => {
       const { ca } = t()
@@ -36,6 +38,9 @@ export function initCa(t: () => ScmTables): ReplicatedRequest<{ clusterId: strin
       const token: BootstrapTokenRecord = { secret: p.tokenSecret, createdAtMs: p.root.createdAtMs, expiresAtMs: 0, reusable: true, spent: false }
       ca.putSync(`token/${p.tokenId}`, token)
       ca.putSync('firstToken', p.tokenId)
+      const admin: BootstrapTokenRecord = { secret: p.adminTokenSecret, createdAtMs: p.root.createdAtMs, expiresAtMs: 0, reusable: true, spent: false, scope: 'admin' }
+      ca.putSync(`token/${p.adminTokenId}`, admin)
+      ca.putSync('adminToken', p.adminTokenId)
       return { cert: p.root.cert, created: true }
     },
   }

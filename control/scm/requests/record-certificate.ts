@@ -47,7 +47,7 @@ export function recordCertificate(t: () => ScmTables): ReplicatedRequest<Certifi
       }
       const tokenKey = `token/${p.tokenId ?? ''}`
       const token = ca.get(tokenKey) as BootstrapTokenRecord | undefined
-      if (token === undefined) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${p.role} ${p.id}: unknown bootstrap token`)
+      if (token === undefined || token.scope === 'admin') throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${p.role} ${p.id}: unknown bootstrap token`)
       if (token.spent) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${p.role} ${p.id}: the bootstrap token was used already (it is one-time)`)
       if (token.expiresAtMs !== 0 && token.expiresAtMs < p.issuedAtMs) throw new O3Error('CERTIFICATE_ERROR', `Cannot enroll ${p.role} ${p.id}: the bootstrap token expired`)
       if (!token.reusable) ca.putSync(tokenKey, { ...token, spent: true })

@@ -1,9 +1,9 @@
 /**
  * Goal: the SCM as the cluster's CA (issue 16): the CA made once and written for clients, the
- * first bootstrap token kept 0600; ServiceIdentity.obtain enrolls over HTTPS with a token
+ * first bootstrap token and the admin token kept 0600; ServiceIdentity.obtain enrolls over HTTPS with a token
  * proof, keeps its credentials in <dir>/security and loads them on the next start; wrong,
  * unknown, spent, stale and tampered proofs are refused, an identity enrolls once (another key
- * is refused, an exact replay is refused), scm/user roles do not enroll with a token; a forged
+ * is refused, an exact replay is refused), scm never enrolls, users only with the admin token (enrollUser), which enrolls no service; a forged
  * answer (no token proof) is refused by the enroller; `createBootstrapToken` is for
  * administrators; renewal after 2/3 of the lifetime swaps the certificate new connections use,
  * for obtained and forScm identities. Method: a real secure SCM on loopback (LMDB in a temp
@@ -26,7 +26,7 @@ import { RpcClient } from '../../../core/rpc/client.ts'
 import { createServiceApp } from '../../../core/rpc/server.ts'
 import { PLAIN_TRANSPORT, tlsTransport } from '../../../core/rpc/transport.ts'
 import { enrollProof, parseBootstrapToken } from '../../../core/security/enrollment.ts'
-import { ServiceIdentity } from '../../../core/security/identity.ts'
+import { enrollUser, ServiceIdentity } from '../../../core/security/identity.ts'
 import { createRootCa, generateKeyPair, identityOf, issueCertificate, verifyIssued } from '../../../core/security/pki.ts'
 import { StorageContainerManager } from '../../../control/scm/index.ts'
 import { errorCode, until } from '../../helpers.ts'
@@ -119,9 +119,22 @@ test('an identity enrolls once: another key is refused, an exact replay is refus
   assert.is((await rpc().call<{ cert: string }>('enroll', retry)).cert, answer.cert)
 })
 
-test('scm and user identities do not enroll with a token', async () => {
+test('scm identities never enroll; users only with the admin token, which enrolls nothing else', async () => {
   assert.is(await errorCode(rpc().call('enroll', await enrollCall({ role: 'scm', id: 'scm9' }))), 'CERTIFICATE_ERROR')
   assert.is(await errorCode(rpc().call('enroll', await enrollCall({ role: 'user', id: 'admin' }))), 'CERTIFICATE_ERROR')
+  assert.is(await errorCode(enrollUser({ user: 'admin', scm: scm.address, adminToken: token })), 'CERTIFICATE_ERROR')
+  const adminToken = readFileSync(join(dir, 'scm', 'ca', 'admin-token'), 'utf8').trim()
+  assert.is(statSync(join(dir, 'scm', 'ca', 'admin-token')).mode & 0o777, 0o600)
+  assert.is(adminToken, scm.ca!.adminToken())
+  assert.is(await errorCode(obtain('dn-admintoken', 'dn-admintoken', { token: adminToken })), 'CERTIFICATE_ERROR')
+  const admin = await enrollUser({ user: 'admin', scm: scm.address, adminToken })
+  assert.equal(identityOf(admin.cert), { role: 'user', id: 'admin' })
+  assert.ok(verifyIssued(admin.cert, caCert, Date.now()))
+  // A user may hold several certificates (machines); each is usable over mutual TLS.
+  const again = await enrollUser({ user: 'admin', scm: scm.address, adminToken })
+  assert.is.not(again.cert, admin.cert)
+  const made = await new RpcClient('SCM', scm.address, { transport: tlsTransport(() => again) }).call<{ token: string }>('createBootstrapToken', {})
+  assert.match(made.token, /\./)
 })
 
 test('createBootstrapToken is for administrators; a one-time token is spent by its first enrollment', async () => {

@@ -18,9 +18,9 @@ import { O3Client } from '../datapath/client/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
 import { DatanodeThread } from './datanode-thread.ts'
 import { tlsTransport, type Transport } from '../core/rpc/transport.ts'
-import { issuingSource, type IdentitySource } from '../core/security/identity-source.ts'
-import { createRootCa, generateKeyPair, issueCertificate, type Credentials, type ServiceRole } from '../core/security/pki.ts'
-import type { ServiceIdentity } from '../core/security/identity.ts'
+import { startIdentity } from '../core/security/identity-source.ts'
+import { ServiceIdentity } from '../core/security/identity.ts'
+import { generateKeyPair, type Credentials, type ServiceRole } from '../core/security/pki.ts'
 
 export interface LocalClusterOptions {
   dataDir: string
@@ -161,12 +161,10 @@ export class LocalCluster {
   readonly config: O3Config
   private readonly datanodeConfigs: O3Config[] = []
   private readonly datanodePorts: number[] = []
-  /** Security on: the cluster CA (made here until the SCM's CA is wired in), the services' identities and the administrator's credentials. */
-  private ca: { cert: string; privateKey: string } | undefined
-  private identity: IdentitySource | undefined
-  /** Security on: the administrator's certificate (a `user` one), what client() calls with. */
+  /** Security on: the administrator's certificate (a `user` one from the SCM's CA), what client() calls with. */
   adminCredentials: Credentials | undefined
   private adminTransport: Transport | undefined
+  private s3gIdentity: ServiceIdentity | undefined
 
   constructor(readonly options: LocalClusterOptions) {
     const n = options.datanodes ?? 3
@@ -174,12 +172,16 @@ export class LocalCluster {
     this.config = loadConfig({
       overrides: {
         ...localOverrides(n),
-        'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'),
+        'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'), 's3g.dir': join(options.dataDir, 's3g'),
         ...(options.secure === true ? { 'security.enabled': 1 } : {}),
         ...options.overrides,
       },
       env: options.env ? process.env : {},
     })
+    if (this.secure) {
+      const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
+      if (!admins.includes(LOCAL_ADMIN)) this.config['o3.administrators'] = [...admins, LOCAL_ADMIN].join(',')
+    }
     for (let i = 1; i <= n; i++) {
       this.datanodeConfigs.push({ ...this.config, 'datanode.dirs': join(options.dataDir, `datanode-${i}`) })
       this.datanodePorts.push(options.freePorts ? 0 : localDatanodePort(i))
@@ -202,58 +204,58 @@ export class LocalCluster {
 
   /** The cluster CA's certificate (PEM) when secure: what a client trusts. */
   get caCert(): string | undefined {
-    return this.ca?.cert
+    return this.scm?.ca?.caCert()
   }
 
   /** A certificate from the cluster CA for `role`/`id` (tests: callers of every kind); secure clusters only. */
   async issueIdentity(role: ServiceRole, id: string): Promise<ServiceIdentity> {
-    if (this.identity === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot issue an identity: the cluster is not secure (or not started)')
-    return this.identity(role, id, [this.config.host])
+    const ca = this.scm?.ca
+    if (ca === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot issue an identity: the cluster is not secure (or not started)')
+    const keys = await generateKeyPair()
+    const cert = await ca.issuer().issue({ identity: { role, id }, publicKey: keys.publicKey, hosts: [this.config.host, '127.0.0.1', 'localhost'] })
+    return ServiceIdentity.fromCredentials(role, id, { key: keys.privateKey, cert, ca: ca.caCert() })
   }
 
-  /** The CA, the services' identity source and the administrator's certificate of a secure cluster. */
+  /** Once the SCMs run (their CA made): the others' bootstrap token, the administrator named and given a certificate. */
   private async secureSetup(): Promise<void> {
-    if (!this.secure || this.ca !== undefined) return
-    const validityMs = this.config['security.certValidityMs']
-    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
-    if (!admins.includes(LOCAL_ADMIN)) (this.config as { 'o3.administrators': string })['o3.administrators'] = [...admins, LOCAL_ADMIN].join(',')
-    for (const c of this.datanodeConfigs) c['o3.administrators'] = this.config['o3.administrators']
-    const root = await createRootCa({ clusterId: 'o3-local', nowMs: Date.now(), validityMs })
-    this.ca = { cert: root.cert, privateKey: root.privateKey }
-    this.identity = issuingSource(this.ca, validityMs)
-    const keys = await generateKeyPair()
-    const cert = await issueCertificate({ ca: this.ca, publicKey: keys.publicKey, identity: { role: 'user', id: LOCAL_ADMIN }, hosts: [], nowMs: Date.now(), validityMs })
-    const admin: Credentials = { key: keys.privateKey, cert, ca: root.cert }
+    const ca = this.scm.ca
+    if (ca === undefined) throw new O3Error('INTERNAL_ERROR', 'Cannot start a secure cluster: the SCM holds no CA')
+    const settings = { 'security.bootstrapToken': this.config['security.bootstrapToken'] || ca.bootstrapToken() }
+    Object.assign(this.config, settings)
+    for (const c of this.datanodeConfigs) Object.assign(c, settings)
+    const admin = await ca.issueUserCertificate(LOCAL_ADMIN)
     this.adminCredentials = admin
     this.adminTransport = tlsTransport(() => admin)
   }
 
   async start(): Promise<void> {
     const free = this.options.freePorts === true
-    await this.secureSetup()
-    const identity = this.identity
     if (this.options.ha) {
       // A member serves only once its group has a leader: the members start together.
-      const scms = (await localGroup('scm', this.config, this.options.dataDir, free)).map((n) => new StorageContainerManager({ config: n.config, identity }))
+      const scms = (await localGroup('scm', this.config, this.options.dataDir, free)).map((n) => new StorageContainerManager({ config: n.config }))
       this.scms.push(...scms)
       await Promise.all(scms.map((s) => s.start()))
-      const oms = (await localGroup('om', this.config, this.options.dataDir, free)).map((n) => new OzoneManager({ config: n.config, scmAddress: this.scmAddress, identity }))
+      if (this.secure) await this.secureSetup()
+      const oms = (await localGroup('om', this.config, this.options.dataDir, free)).map((n) => new OzoneManager({ config: n.config, scmAddress: this.scmAddress }))
       this.oms.push(...oms)
       await Promise.all(oms.map((o) => o.start()))
     } else {
-      this.scms.push(new StorageContainerManager({ config: this.config, port: free ? 0 : undefined, identity }))
+      this.scms.push(new StorageContainerManager({ config: this.config, port: free ? 0 : undefined }))
       await this.scms[0].start()
-      this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress, identity }))
+      if (this.secure) await this.secureSetup()
+      this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress }))
       await this.oms[0].start()
     }
-    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({
-      configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scmAddress,
-      ...(this.ca === undefined ? {} : { ca: { ...this.ca, validityMs: this.config['security.certValidityMs'] } }),
-    })
+    if (this.options.datanodeThread) this.datanodeThread = await DatanodeThread.start({ configs: this.datanodeConfigs, ports: this.datanodePorts, scmAddress: this.scmAddress })
     else await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
     if (this.options.s3) {
-      const transport = identity === undefined ? undefined : (await identity('s3g', 's3g1', [this.config.host])).transport()
+      const identity = await startIdentity({
+        enabled: this.config['security.enabled'], role: 's3g', id: 's3g1', host: this.config.host, dir: this.config['s3g.dir'],
+        scm: this.scmAddress, bootstrapToken: this.config['security.bootstrapToken'],
+      })
+      this.s3gIdentity = identity
+      const transport = identity?.transport()
       this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined, transport })
       await this.s3g.start()
     }
@@ -262,7 +264,7 @@ export class LocalCluster {
   /** Starts datanode i (0-based) again on the port it had, keeping its data. */
   async startDatanode(i: number): Promise<Datanode> {
     if (this.options.datanodeThread) throw new TypeError('Cannot start one datanode: they run on their own thread')
-    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scmAddress, identity: this.identity })
+    const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scmAddress })
     await dn.start()
     this.datanodePorts[i] = dn.port
     this.datanodes[i] = dn
@@ -294,6 +296,7 @@ export class LocalCluster {
 
   async stop(): Promise<void> {
     await this.s3g?.stop()
+    this.s3gIdentity?.stop()
     await Promise.all(this.datanodes.map((dn) => dn?.stop()))
     await this.datanodeThread?.stop()
     this.datanodeThread = undefined

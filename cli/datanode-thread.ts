@@ -8,12 +8,10 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { once } from 'node:events'
 import type { O3Config } from '../core/config.ts'
-import { issuingSource } from '../core/security/identity-source.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
 
-/** `ca`: security on, the datanodes' certificates are issued in the thread from this CA (an in-process cluster's). */
-interface ThreadData { configs: O3Config[]; ports: number[]; scmAddress: string; ca?: { cert: string; privateKey: string; validityMs: number } }
+interface ThreadData { configs: O3Config[]; ports: number[]; scmAddress: string }
 type FromThread = { kind: 'ready'; addresses: string[]; ports: number[] } | { kind: 'failed'; message: string } | { kind: 'stopped' }
 
 function threadFile(): URL {
@@ -53,8 +51,7 @@ async function runThread(data: ThreadData): Promise<void> {
   const port = parentPort!
   const datanodes: Datanode[] = []
   try {
-    const identity = data.ca === undefined ? undefined : issuingSource(data.ca, data.ca.validityMs)
-    for (let i = 0; i < data.configs.length; i++) datanodes.push(new Datanode({ config: data.configs[i], port: data.ports[i], scmAddress: data.scmAddress, identity }))
+    for (let i = 0; i < data.configs.length; i++) datanodes.push(new Datanode({ config: data.configs[i], port: data.ports[i], scmAddress: data.scmAddress }))
     await Promise.all(datanodes.map((d) => d.start()))
   } catch (err) {
     await Promise.all(datanodes.map((d) => d.stop().catch(() => {})))

@@ -348,6 +348,11 @@ export interface ServiceGroupOptions {
   readonly bootstrap?: boolean
   /** Security on: the member's identity (Raft over mutual TLS, only members of `prefix`'s role let in). */
   readonly identity?: ServiceIdentity
+  /**
+   * Security on without an identity yet (the SCM, whose CA its group holds): a group of one
+   * takes no Raft message at all (it needs none); a named group stays plain HTTP.
+   */
+  readonly closedWhenAlone?: boolean
 }
 
 /**
@@ -358,6 +363,15 @@ const REFUSALS_FROM_STATE: ReadonlySet<string> = new Set([
   'VOLUME_NOT_FOUND', 'BUCKET_NOT_FOUND', 'KEY_NOT_FOUND', 'OPEN_KEY_NOT_FOUND', 'VOLUME_ALREADY_EXISTS', 'BUCKET_ALREADY_EXISTS',
   'KEY_ALREADY_EXISTS', 'VOLUME_NOT_EMPTY', 'BUCKET_NOT_EMPTY', 'QUOTA_EXCEEDED', 'QUOTA_ERROR', 'CONTAINER_NOT_FOUND',
 ])
+
+/** The Raft security of a group member: its identity's, or for a secure group of one without one, no caller at all. */
+function raftSecurityOf(o: ServiceGroupOptions, alone: boolean): Partial<Pick<RaftHostOptions, 'transport' | 'tls' | 'accept'>> {
+  if (o.identity !== undefined) return raftSecurity(o.identity, o.prefix, o.service)
+  if (o.closedWhenAlone === true && alone) {
+    return { accept: () => { throw new O3Error('PERMISSION_DENIED', `Cannot reach the ${o.service} Raft port: a secure group of one takes no messages`) } }
+  }
+  return {}
+}
 
 /** How long a starting service waits for its group to elect a leader. */
 const LEADER_WAIT_MS = 30_000
@@ -404,7 +418,7 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     // from it after a crash, so the state's own commits need no fsync on the event loop.
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
     opened: o.opened,
-    raft: { host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...(o.identity === undefined ? {} : raftSecurity(o.identity, o.prefix, o.service)) },
+    raft: { host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined) },
   })
   const scheme = ha.scheme
   ha.start(self === undefined ? new Map([[1, `${scheme}://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `${scheme}://${n.raftAddress}`])))

@@ -44,7 +44,7 @@ export interface OmOptions {
   /** Raft port; 0 picks a free one (the default when `port` is given: a group of one needs no fixed one). */
   raftPort?: number
   scmAddress: string
-  /** With security.enabled=1: where this OM's identity comes from (an in-process cluster's CA). */
+  /** With security.enabled=1: an identity source in process (tests); default: enroll with security.bootstrapToken. */
   identity?: IdentitySource
 }
 
@@ -79,7 +79,8 @@ export class OzoneManager {
 
   async start(): Promise<void> {
     this.identity = await startIdentity({
-      enabled: this.config['security.enabled'], source: this.options.identity, role: 'om', id: this.config['om.id'] === '' ? 'om1' : this.config['om.id'], hosts: [this.config.host], what: 'OM',
+      enabled: this.config['security.enabled'], role: 'om', id: this.config['om.id'] === '' ? 'om1' : this.config['om.id'], host: this.config.host,
+      dir: this.config['om.dir'], scm: this.options.scmAddress, bootstrapToken: this.config['security.bootstrapToken'], source: this.options.identity,
     })
     this.scm = new RpcClient('SCM', this.options.scmAddress, { transport: this.identity?.transport() ?? PLAIN_TRANSPORT })
     const group = await startServiceGroup({

@@ -21,6 +21,7 @@ export const SCM_ACCESS: Readonly<Record<string, RouteRule>> = {
   enroll: { anyone: true },
   getCaCertificate: { anyone: true },
   renewCertificate: { roles: ['scm', 'om', 'datanode', 's3g', 'recon'] },
+  createBootstrapToken: { roles: ['scm'], admins: true },
   reportCorruptReplica: { authenticated: true },
   getContainer: OPERATORS,
   listContainers: OPERATORS,

@@ -1,6 +1,7 @@
 /** @module
  * The Storage Container Manager service: datanodes (register, heartbeat, health), pipelines,
- * containers and block allocation, safemode, block deletion. What the SCM group agrees on
+ * containers and block allocation, safemode, block deletion, and with security.enabled the
+ * cluster's certificate authority (ca.ts), serving HTTPS with its own certificate. What the SCM group agrees on
  * (cluster id, id batches, pipelines and their states, containers, deletions) changes only
  * through Raft entries (requests/, applied to tables.ts); what each SCM learns from datanodes
  * itself (registrations, heartbeats, replica and pipeline reports, so a pipeline's leader and
@@ -20,8 +21,6 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
-import type { ServiceIdentity } from '../../core/security/identity.ts'
-import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
 import { administrators, certCaller } from '../../core/security/peer-access.ts'
 import { authorizeScm } from './access.ts'
 import {
@@ -29,6 +28,7 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
+import { ServiceIdentity } from '../../core/security/identity.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
@@ -38,6 +38,7 @@ import {
   everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
   type PipelineCommand,
 } from './pipeline-groups.ts'
+import { ScmCa } from './ca.ts'
 import { chooseEcPipeline } from './ec-pipelines.ts'
 import { planAround, planPipelines } from './pipelines.ts'
 import { ReplicationManager, type ReconstructECContainerCommand, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
@@ -93,8 +94,6 @@ export interface ScmOptions {
   raftPort?: number
   /** Ticks the health check, for tests that want it faster. */
   healthCheckIntervalMs?: number
-  /** With security.enabled=1: where this SCM's identity comes from (an in-process cluster's CA). */
-  identity?: IdentitySource
 }
 
 export class StorageContainerManager {
@@ -140,8 +139,10 @@ export class StorageContainerManager {
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
-  /** Security on: the certificate this SCM serves and calls with. */
-  private identity: ServiceIdentity | undefined
+  /** The cluster CA (security.enabled=1): every SCM of the group holds it. */
+  ca: ScmCa | undefined
+  /** This SCM's certificate, self-issued from the CA (security.enabled=1). */
+  identity: ServiceIdentity | undefined
   private inSafeMode = true
   private roundRobin = 0
 
@@ -159,11 +160,10 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
-    this.identity = await startIdentity({
-      enabled: this.config['security.enabled'], source: this.options.identity, role: 'scm', id: this.config['scm.id'] === '' ? 'scm1' : this.config['scm.id'], hosts: [this.config.host], what: 'SCM',
-    })
+    // The SCM's certificate comes from the CA its group holds, so its Raft group starts before
+    // it has one: the SCM group's Raft stays plain HTTP (a group of one refuses every message).
     const group = await startServiceGroup({
-      identity: this.identity,
+      closedWhenAlone: this.config['security.enabled'] === 1,
       service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
       requests: scmRequests(() => this.tables),
@@ -180,6 +180,12 @@ export class StorageContainerManager {
       if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader and no cluster id within ${LEADER_WAIT_MS} ms`)
       await new Promise((r) => setTimeout(r, 10))
     }
+    const secure = this.config['security.enabled'] === 1
+    if (secure) {
+      this.ca = await ScmCa.start({ ha: this.ha, tables: () => this.tables, config: this.config, clusterId: this.clusterId })
+      const hosts = [...new Set([this.config.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
+      this.identity = await ServiceIdentity.forScm({ id: this.ha.role().name, hosts, issuer: this.ca.issuer() })
+    }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
     this.metrics.gauge('datanodes_healthy', 'Healthy datanodes', () => this.healthyNodes().length)
@@ -192,13 +198,13 @@ export class StorageContainerManager {
     this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
     this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
 
-    const secure = this.identity === undefined ? {} : { authenticate: certCaller, authorize: authorizeScm(administrators(this.config['o3.administrators'])) }
     const app = createServiceApp({
       service: 'SCM',
       metrics: this.metrics,
-      ...secure,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
+      ...(secure ? { authenticate: certCaller, authorize: authorizeScm(administrators(this.config['o3.administrators'])) } : {}),
       handlers: {
+        ...(this.ca?.handlers((what, run) => this.leader(what, run)) ?? {}),
         register: (a) => this.register(a),
         heartbeat: (a) => this.heartbeat(a),
         // Heartbeats and registrations reach every SCM; everything else is the leader's.
@@ -234,11 +240,11 @@ export class StorageContainerManager {
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    this.identity?.stop()
     await this.replication?.stop()
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
-    this.identity?.stop()
   }
 
   /** A datanode's RPC, through this SCM's identity when security is on. */

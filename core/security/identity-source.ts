@@ -1,28 +1,42 @@
 /** @module
- * Where a service gets its ServiceIdentity when security is on: a source given by whoever
- * starts it (an in-process cluster holding the CA), else none (until enrollment is wired).
+ * Where a starting OM, datanode or S3 gateway gets its ServiceIdentity when security is on:
+ * enrollment with the SCM (ServiceIdentity.obtain with security.bootstrapToken), or a source given in process (tests).
  */
-import { O3Error } from '../errors.ts'
-import { ServiceIdentity } from './identity.ts'
+import { ServiceIdentity, type EnrollingRole } from './identity.ts'
 import { generateKeyPair, issueCertificate, type ServiceRole } from './pki.ts'
 
-/** Makes the identity of one service: its role, its id (a datanode's UUID, om1, scm1) and the hosts it serves on. */
+/** Makes the identity of one service: its role, its id (a datanode's UUID, om1) and the hosts it serves on. */
 export type IdentitySource = (role: ServiceRole, id: string, hosts: readonly string[]) => Promise<ServiceIdentity>
 
-/**
- * The identity a starting service serves and calls with: undefined when security is off
- * (`security.enabled` 0: plain HTTP, as before), else the source's.
- */
-export async function startIdentity(o: { enabled: number; source: IdentitySource | undefined; role: ServiceRole; id: string; hosts: readonly string[]; what: string }): Promise<ServiceIdentity | undefined> {
-  if (o.enabled !== 1) return undefined
-  if (o.source === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot start ${o.what} with security.enabled=1: no identity source was given`)
-  return o.source(o.role, o.id, o.hosts)
+export interface StartIdentityOptions {
+  /** security.enabled. */
+  readonly enabled: number
+  readonly role: EnrollingRole
+  readonly id: string
+  /** The host the service listens on (its certificate names it, and 127.0.0.1 and localhost). */
+  readonly host: string
+  /** The service's data folder: credentials are kept in <dir>/security. */
+  readonly dir: string
+  /** The SCM group's addresses (enrollment, renewal). */
+  readonly scm: string
+  /** security.bootstrapToken: needed on the first start only. */
+  readonly bootstrapToken: string
+  /** Instead of enrolling: a source in process (tests). */
+  readonly source?: IdentitySource
 }
 
 /**
- * Issues identities in process from a CA the caller holds (a LocalCluster, tests): each call
- * draws a key pair and a certificate valid for `validityMs`.
+ * The identity a starting service serves and calls with: undefined when security is off
+ * (`security.enabled` 0: plain HTTP, as before), else the source's or the enrolled one.
  */
+export async function startIdentity(o: StartIdentityOptions): Promise<ServiceIdentity | undefined> {
+  if (o.enabled !== 1) return undefined
+  const hosts = [...new Set([o.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
+  if (o.source !== undefined) return o.source(o.role, o.id, hosts)
+  return ServiceIdentity.obtain({ role: o.role, id: o.id, dir: o.dir, hosts, scm: o.scm, bootstrapToken: o.bootstrapToken })
+}
+
+/** Issues identities in process from a CA the caller holds (tests): a key pair and a certificate per call. */
 export function issuingSource(ca: { cert: string; privateKey: string }, validityMs: number): IdentitySource {
   return async (role, id, hosts) => {
     const keys = await generateKeyPair()

@@ -115,7 +115,7 @@ export interface DatanodeOptions {
   port?: number
   /** Address of the SCM (host:port). */
   scmAddress: string
-  /** With security.enabled=1: where this datanode's identity comes from (an in-process cluster's CA). */
+  /** With security.enabled=1: an identity source in process (tests); default: enroll with security.bootstrapToken. */
   identity?: IdentitySource
 }
 
@@ -218,7 +218,8 @@ export class Datanode implements PipelineReplica {
     if (saved === undefined) writeFileSync(idFile, JSON.stringify({ id: this.id }))
     workerPool(this.config['datanode.workerThreads'])
     this.identity = await startIdentity({
-      enabled: this.config['security.enabled'], source: this.options.identity, role: 'datanode', id: this.id, hosts: [this.config.host], what: `datanode ${this.id}`,
+      enabled: this.config['security.enabled'], role: 'datanode', id: this.id, host: this.config.host,
+      dir: dirs[0], scm: this.options.scmAddress, bootstrapToken: this.config['security.bootstrapToken'], source: this.options.identity,
     })
     // Every SCM of the group hears each heartbeat (each knows the datanodes itself, as in
     // Ozone); only the leader answers with commands.

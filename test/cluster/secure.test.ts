@@ -11,6 +11,8 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import { O3Error } from '../../core/errors.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
+import { S3Gateway } from '../../datapath/s3/index.ts'
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 
 const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'security.enabled': 1 } })
 const ca = cluster.caCert!
@@ -48,6 +50,24 @@ test('a secure cluster serves HTTPS only and writes and reads keys (RATIS/THREE,
   await client.putKey('vol', 'bkt', 'big', big)
   assert.ok(Buffer.from(await client.getKey('vol', 'bkt', 'small')).equals(Buffer.from(small)))
   assert.ok(Buffer.from(await client.getKey('vol', 'bkt', 'big')).equals(Buffer.from(big)))
+})
+
+test('the S3 gateway calls the OM, SCM and datanodes with its s3g identity: PUT and GET an object', async () => {
+  const transport = (await cluster.issueIdentity('s3g', 's3g1')).transport()
+  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, transport })
+  await gateway.start()
+  try {
+    const alice = await cluster.client().getS3Secret('alice')
+    const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret } })
+    await s3.send(new CreateBucketCommand({ Bucket: 'secure-bucket' }))
+    const body = randomBytes(100_000)
+    await s3.send(new PutObjectCommand({ Bucket: 'secure-bucket', Key: 'obj', Body: body }))
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'secure-bucket', Key: 'obj' }))
+    assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(body))
+    s3.destroy()
+  } finally {
+    await gateway.stop()
+  }
 })
 
 test('SCM: no certificate is UNAUTHENTICATED; the wrong role or a non-administrator user is PERMISSION_DENIED', async () => {

@@ -17,7 +17,7 @@ import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
 import { DatanodeThread } from './datanode-thread.ts'
-import { tlsTransport, type Transport } from '../core/rpc/transport.ts'
+import { PLAIN_TRANSPORT, tlsTransport, type Transport } from '../core/rpc/transport.ts'
 import { startIdentity } from '../core/security/identity-source.ts'
 import { ServiceIdentity } from '../core/security/identity.ts'
 import { generateKeyPair, type Credentials, type ServiceRole } from '../core/security/pki.ts'
@@ -200,6 +200,11 @@ export class LocalCluster {
   /** security.enabled=1: the services serve and call with certificates (mutual TLS). */
   get secure(): boolean {
     return this.config['security.enabled'] === 1
+  }
+
+  /** How a test or tool reaches the services: plain HTTP, or when secure as the administrator (its user certificate). */
+  get transport(): Transport {
+    return this.adminTransport ?? PLAIN_TRANSPORT
   }
 
   /** The cluster CA's certificate (PEM) when secure: what a client trusts. */

@@ -35,7 +35,7 @@ import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
 import type { ServiceIdentity } from '../../core/security/identity.ts'
 import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
 import { administrators, certCaller, checkRule } from '../../core/security/peer-access.ts'
-import { authorizeDatanode, certifiedCallerCheck, checkBlockRoute, DATANODE_ACCESS, type BlockTokenCheck } from './access.ts'
+import { authorizeDatanode, untilBlockTokens, checkBlockRoute, DATANODE_ACCESS, type BlockTokenCheck } from './access.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath, pipelineDir, pipelinesDir } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
 import { ContainerScanner, type ScannerHost } from './container-scanner.ts'
@@ -139,9 +139,9 @@ export class Datanode implements PipelineReplica {
   private identity: ServiceIdentity | undefined
   /**
    * Security on: admits a caller of a block route that is not a datanode or SCM peer. Until
-   * block tokens are verified here (issue 16 part "tokens"), any caller with a cluster certificate.
+   * block tokens are verified here (issue 16 part "tokens"), every caller (untilBlockTokens).
    */
-  blockTokenCheck: BlockTokenCheck = certifiedCallerCheck
+  blockTokenCheck: BlockTokenCheck = untilBlockTokens
   private readonly slabs: SizedSlabPools
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool

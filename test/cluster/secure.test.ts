@@ -12,6 +12,7 @@ import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core
 import { O3Error } from '../../core/errors.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
+import { untilBlockTokens } from '../../datapath/datanode/access.ts'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 
 const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'security.enabled': 1 } })
@@ -107,9 +108,16 @@ test('datanode: admin and pipeline routes take SCM/datanode peers or administrat
   assert.is(await refused(rpc(await as('user', 'mallory')).call('deleteContainer', { containerId: 1 })), 'PERMISSION_DENIED')
   assert.ok(Array.isArray(await rpc(await as('scm', 'scm9')).call('listContainers', {})))
   assert.ok(Array.isArray(await rpc(await as('user', 'admin')).call('listPipelines', {})))
-  // Block routes: no certificate is refused (block tokens decide for the others).
-  assert.is(await refused(rpc(anonymous).call('getBlock', { containerId: 1, localId: 1 })), 'UNAUTHENTICATED')
-  assert.is(await post(anonymous, dn.address, '/chunk/read', { containerId: 1, localId: 1, offset: 0, length: 1 }), 401)
+  // Block routes go to Datanode.blockTokenCheck for callers that are not datanode/SCM peers (block tokens decide).
+  dn.blockTokenCheck = () => { throw new O3Error('BLOCK_TOKEN_VERIFICATION_FAILED', 'test check') }
+  try {
+    assert.is(await refused(rpc(anonymous).call('getBlock', { containerId: 1, localId: 1 })), 'BLOCK_TOKEN_VERIFICATION_FAILED')
+    assert.is(await post(await as('user', 'admin'), dn.address, '/chunk/read', { containerId: 1, localId: 1, offset: 0, length: 1 }), 403)
+    // Peers are not asked: an unknown container, not a refusal.
+    assert.is(await refused(rpc(await as('datanode', 'dn9')).call('getBlock', { containerId: 999, localId: 1 })), 'CONTAINER_NOT_FOUND')
+  } finally {
+    dn.blockTokenCheck = untilBlockTokens
+  }
   // Raw routes between datanodes.
   const om = await as('om', 'om9')
   assert.is(await post(anonymous, dn.address, '/pipeline/p/raft/messages', { messages: [] }), 401)

@@ -43,7 +43,8 @@ export function checkRule(rule: RouteRule | undefined, ctx: RpcContext, admins: 
     if (c.kind !== 'anonymous' && rule.authenticated === true) return
     if (c.kind === 'user' && rule.admins === true && admins.has(c.user)) return
   }
-  if (c.kind === 'anonymous') throw new O3Error('UNAUTHENTICATED', `Cannot ${what}: the call carries no cluster certificate`)
+  if (c.kind === 'anonymous') throw new O3Error('UNAUTHENTICATED', `Cannot ${what}: the call carries no certificate from the cluster CA`)
+  if (c.kind === 'user' && rule?.admins === true) throw new O3Error('PERMISSION_DENIED', `Cannot ${what}: user ${c.user} is not an administrator (o3.administrators)`)
   throw new O3Error('PERMISSION_DENIED', `Cannot ${what}: ${describeCaller(c)} may not (${allowed(rule)})`)
 }
 

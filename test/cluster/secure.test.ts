@@ -143,4 +143,15 @@ test('the OM Raft port takes OMs only; a secure SCM group of one takes no Raft m
   assert.is(await post(await as('om', 'om9'), omRaft, '/raft/messages', { messages: [] }), 204)
 })
 
+test('a restarted datanode serves again with the certificate it kept (no second enrollment)', async () => {
+  const before = cluster.datanodes[2]!.id
+  await cluster.stopDatanode(2)
+  const dn = await cluster.startDatanode(2)
+  assert.is(dn.id, before)
+  const client = cluster.client()
+  await client.createBucket('vol', 'after', { replication: 'RATIS/ONE' })
+  for (let i = 0; i < 6; i++) await client.putKey('vol', 'after', `k${i}`, randomBytes(5000, i))
+  for (let i = 0; i < 6; i++) assert.ok(Buffer.from(await client.getKey('vol', 'after', `k${i}`)).equals(randomBytes(5000, i)))
+})
+
 test.run()

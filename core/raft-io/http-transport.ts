@@ -1,12 +1,13 @@
 /** @module
  * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
- * by a Hono app, sent through one keep-alive undici Pool per peer. With batching on, one
+ * by a Hono app, sent through one keep-alive undici Pool per peer (or, security on, through
+ * the node's identity over mutual TLS). With batching on, one
  * request per peer is in flight and whatever queues meanwhile goes in the next body; with
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
 import { Hono, type Context } from 'hono'
-import { Pool, type Dispatcher } from 'undici'
+import { Pool } from 'undici'
 import type { Transport } from '../rpc/transport.ts'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
@@ -31,7 +32,8 @@ export interface TransportOptions {
 }
 
 interface Peer {
-  readonly pool: Dispatcher
+  /** The peer's own pool (plain HTTP); with a transport, its dispatcher is used instead. */
+  readonly pool: Pool | undefined
   readonly origin: string
   queue: Message[]
   inflight: number
@@ -91,14 +93,14 @@ export class HttpTransport {
     const old = this.peers.get(id)
     if (old !== undefined) {
       if (this.urls.get(id) === url) return
-      if (this.transport === undefined) void old.pool.destroy().catch(() => undefined)
+      void old.pool?.destroy().catch(() => undefined)
     }
     this.urls.set(id, url)
     const origin = new URL(url).origin
     // With a transport, its (shared, renewable) pool carries the messages; the queue's one
     // request in flight per peer bounds them as the per-peer Pool's one connection does.
     const pool = this.transport === undefined ? new Pool(origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }) : undefined
-    this.peers.set(id, { pool: pool ?? this.transport!.dispatcher(), origin, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    this.peers.set(id, { pool, origin, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
   }
 
   send(messages: readonly Message[]): void {
@@ -127,9 +129,8 @@ export class HttpTransport {
 
   private async post(peer: Peer, batch: Message[]): Promise<void> {
     try {
-      const pool = this.transport === undefined ? peer.pool : this.transport.dispatcher()
-      const res = await pool.request({
-        ...(this.transport === undefined ? {} : { origin: peer.origin }), path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
+      const res = await (peer.pool ?? this.transport!.dispatcher()).request({
+        origin: peer.origin, path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
       await res.body.dump()
@@ -146,6 +147,6 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    if (this.transport === undefined) await Promise.all([...this.peers.values()].map((p) => p.pool.destroy()))
+    await Promise.all([...this.peers.values()].map((p) => p.pool?.destroy()))
   }
 }

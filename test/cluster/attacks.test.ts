@@ -15,14 +15,15 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Agent as HttpsAgent } from 'node:https'
-import { createHmac, randomBytes as cryptoRandom } from 'node:crypto'
+import { randomBytes as cryptoRandom } from 'node:crypto'
 import { request } from 'undici'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { startMiniCluster, randomBytes } from './mini-cluster.ts'
-import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
-import { createRootCa, generateKeyPair, issueCertificate, type ServiceRole } from '../../core/security/pki.ts'
-import { signRequest, type UserCredentials } from '../../core/security/request-signing.ts'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
+import { generateKeyPair, type ServiceRole } from '../../core/security/pki.ts'
+import type { UserCredentials } from '../../core/security/request-signing.ts'
+import { claimsOf, craftToken, foreignCert as foreignCertOf, noPlainAnswer, post, refused as check, repointed, rpc, strangerOf, type Answer } from './attack-requests.ts'
 import { enrollProof, parseBootstrapToken } from '../../core/security/enrollment.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
@@ -37,17 +38,10 @@ const host = cluster.config.host
 // --- who the attacker can be ----------------------------------------------------------------
 
 /** HTTPS trusting the cluster CA (to see the server), showing no certificate: a stranger with curl. */
-const stranger: Transport = tlsTransport(() => ({ ca }))
+const stranger: Transport = strangerOf(ca)
 /** A certificate of the cluster CA (tests only: what a compromised service of that role would hold). */
 const certOf = async (role: ServiceRole, id: string): Promise<Transport> => (await cluster.issueIdentity(role, id)).transport()
-/** A certificate from another CA naming `role`/`id` (the attacker's own CA). */
-async function foreignCert(role: ServiceRole, id: string): Promise<Transport> {
-  const nowMs = Date.now()
-  const evil = await createRootCa({ clusterId: 'evil', nowMs, validityMs: 3600_000 })
-  const keys = await generateKeyPair()
-  const cert = await issueCertificate({ ca: { cert: evil.cert, privateKey: evil.privateKey }, publicKey: keys.publicKey, identity: { role, id }, hosts: [host, '127.0.0.1', 'localhost'], nowMs, validityMs: 3600_000 })
-  return tlsTransport(() => ({ ca, cert, key: keys.privateKey }))
-}
+const foreignCert = (role: ServiceRole, id: string) => foreignCertOf(ca, role, id, [host, '127.0.0.1', 'localhost'])
 
 // --- feature detection: parts not yet on main --------------------------------------------------
 
@@ -69,38 +63,9 @@ function attack(name: string, ready: { part: string; ok: boolean; why: string } 
 const acls = { part: 'acls', ok: ACLS, why: NEEDS_ACLS }
 const tokens = { part: 'tokens', ok: TOKENS, why: NEEDS_TOKENS }
 
-// --- raw requests -----------------------------------------------------------------------------
-
-interface Answer { status: number; code?: string; text: string; result?: unknown }
-
-/** POST /rpc/<service>.<method> as curl would: JSON body, optionally signed with `sign`'s key pair, through `t`. */
-async function rpc(t: Transport, address: string, target: string, args: object, o: { sign?: UserCredentials; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const path = `/rpc/${target}`
-  const body = JSON.stringify(args)
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...o.headers }
-  if (o.sign !== undefined) Object.assign(headers, signRequest({ credentials: o.sign, path, body, nowMs: Date.now() }))
-  return post(t, address, path, body, headers)
-}
-
-async function post(t: Transport, address: string, path: string, body: string | Uint8Array, headers: Record<string, string>): Promise<Answer> {
-  const res = await request(urlOf(t, address, path), { method: 'POST', dispatcher: t.dispatcher(), headers, body })
-  const text = Buffer.from(await res.body.arrayBuffer()).toString('latin1')
-  let parsed: { code?: string; result?: unknown } = {}
-  try { parsed = JSON.parse(text) } catch { /* a chunk body */ }
-  return { status: res.statusCode, code: parsed.code, text, result: parsed.result }
-}
-
-/** The answer is the refusal `code` with its HTTP status, and reveals no secret of the victim. */
+/** The module's refusal check, with alice's secret as the one no answer may show. */
 function refused(a: Answer, status: number, code: string, what: string): void {
-  assert.is(a.code, code, `${what}: refused with ${code} (got HTTP ${a.status} ${a.code ?? ''} ${a.text.slice(0, 200)})`)
-  assert.is(a.status, status, `${what}: HTTP ${status}`)
-  assert.not.ok(a.text.includes(alice.awsSecret), `${what}: the answer does not reveal alice's secret`)
-}
-
-/** Plain HTTP to a TLS listener gets no answer at all. */
-async function noPlainAnswer(address: string, path: string): Promise<void> {
-  const got = await post(PLAIN_TRANSPORT, address, path, '{}', { 'content-type': 'application/json' }).then((a) => `HTTP ${a.status}`, () => 'no answer')
-  assert.is(got, 'no answer', `plain HTTP to ${address}${path}`)
+  check(a, status, code, what, [alice.awsSecret])
 }
 
 // --- the victim ---------------------------------------------------------------------------------
@@ -269,13 +234,6 @@ const readArgs = () => JSON.stringify({ containerId: block.blockId.containerId, 
 const readAlice = async (t: Transport, address: string, token?: string) =>
   post(t, address, '/chunk/read', readArgs(), { 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-o3-block-token': token }) })
 
-/** A token claiming anything, signed with `secret` under key `keyId` (the documented token format). */
-function craftToken(claims: { blockId: { containerId: number; localId: number }; modes: string[]; expiresAtMs: number; owner: string; keyId: string }, secret: Uint8Array): string {
-  const payload = Buffer.from(JSON.stringify(claims)).toString('base64url')
-  return `${payload}.${createHmac('sha256', secret).update(payload).digest('base64url')}`
-}
-const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { blockId: { containerId: number; localId: number }; modes: string[]; expiresAtMs: number; owner: string; keyId: string }
-
 attack('(3) datanode /chunk/read of alice\'s committed block: no token, a token of another block, an expired or forged token: BLOCK_TOKEN_VERIFICATION_FAILED, nothing read', tokens, async () => {
   for (const node of block.pipeline.nodes) {
     await noPlainAnswer(node.address, '/chunk/read')
@@ -291,9 +249,7 @@ attack('(3) datanode /chunk/read of alice\'s committed block: no token, a token 
     refused(await readAlice(stranger, node.address, mine.token), 403, 'BLOCK_TOKEN_VERIFICATION_FAILED', 'read with bob\'s token for another block')
     // Bob's token re-pointed at alice's block, signature kept: forged.
     const claims = claimsOf(mine.token!)
-    const [, mac] = mine.token!.split('.')
-    const repointed = `${Buffer.from(JSON.stringify({ ...claims, blockId: theirs })).toString('base64url')}.${mac}`
-    refused(await readAlice(stranger, node.address, repointed), 403, 'BLOCK_TOKEN_VERIFICATION_FAILED', 'read with a re-pointed (forged) token')
+    refused(await readAlice(stranger, node.address, repointed(mine.token!, theirs)), 403, 'BLOCK_TOKEN_VERIFICATION_FAILED', 'read with a re-pointed (forged) token')
     refused(await readAlice(stranger, node.address, craftToken({ ...claims, blockId: theirs }, cryptoRandom(32))), 403, 'BLOCK_TOKEN_VERIFICATION_FAILED', 'read with a token signed by a guessed key')
     refused(await readAlice(stranger, node.address, 'garbage'), 403, 'BLOCK_TOKEN_VERIFICATION_FAILED', 'read with a malformed token')
   }

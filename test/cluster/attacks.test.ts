@@ -220,6 +220,23 @@ attack('(2) OM deleteKey/renameKey/commitKey/openKey/deleteBucket/setBucketS3/ad
   await intact()
 })
 
+attack('(2) OM Raft-group admin routes (addMember, removeMember, transferLeadership, stateDigest) by bob, a datanode or an S3 gateway certificate: PERMISSION_DENIED; the OM group unchanged', acls, async () => {
+  const om = cluster.omAddress
+  const members = JSON.stringify(await rpc(cluster.transport, om, 'OM.groupMembers', {}).then((a) => a.result))
+  const evilMember = { node: 'om-evil@127.0.0.1:1:2' }
+  const as: [string, Transport, UserCredentials | undefined][] = [
+    ['bob (signed)', stranger, bobKeys], ['a datanode certificate', await certOf('datanode', victimDn.id), undefined], ['an S3 gateway certificate', await certOf('s3g', 's3g9'), undefined],
+  ]
+  for (const [who, t, sign] of as) {
+    refused(await rpc(t, om, 'OM.addMember', evilMember, { sign }), 403, 'PERMISSION_DENIED', `OM.addMember by ${who}`)
+    refused(await rpc(t, om, 'OM.removeMember', { name: 'om1' }, { sign }), 403, 'PERMISSION_DENIED', `OM.removeMember by ${who}`)
+    refused(await rpc(t, om, 'OM.transferLeadership', { target: 'om1' }, { sign }), 403, 'PERMISSION_DENIED', `OM.transferLeadership by ${who}`)
+    refused(await rpc(t, om, 'OM.stateDigest', {}, { sign }), 403, 'PERMISSION_DENIED', `OM.stateDigest by ${who}`)
+  }
+  assert.is(JSON.stringify(await rpc(cluster.transport, om, 'OM.groupMembers', {}).then((a) => a.result)), members, 'the OM group has the same members')
+  await intact()
+})
+
 // --- (3)/(4) datanode block routes ------------------------------------------------------------
 
 /** Bob's own key: a block he may read (its token is of his block, read-only). */

@@ -8,7 +8,7 @@
  * same bytes and ETag, every replica intact, every datanode id still at its real address.
  * Method: spawn bin/o3.js local --secure --processes --json; the administrator (DATA/admin.pem)
  * makes alice's and bob's key pairs; alice writes over S3 (https, trusting DATA/ca.pem); the
- * attacks are undici requests (test/cluster/attack-requests.ts). Block-token attacks (3) run once
+ * attacks ((1), (3), (5), (6), (7), (8)) are undici requests (test/cluster/attack-requests.ts). Block-token attacks (3) run once
  * the OM hands out tokens (fix/tokens), else are skipped saying so.
  */
 import { test } from 'uvu'
@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
-import { identityOf, type ServiceRole } from '../../core/security/pki.ts'
+import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
+import { enrollProof, parseBootstrapToken } from '../../core/security/enrollment.ts'
+import { generateKeyPair, identityOf, type ServiceRole } from '../../core/security/pki.ts'
 import type { UserCredentials } from '../../core/security/request-signing.ts'
 import type { KeyInfo, S3Secret } from '../../core/om-wire.ts'
 import type { KeyLocation } from '../../core/wire.ts'
@@ -209,6 +210,48 @@ test('(6) SCM register/heartbeat as an existing datanode: no certificate, anothe
   const evil = await foreignCert('datanode', victim.id)
   refused(await rpc(evil, scm, 'SCM.register', forged), 401, 'UNAUTHENTICATED', 'register with another CA\'s certificate naming the victim')
   refused(await rpc(evil, scm, 'SCM.heartbeat', { id: victim.id }), 401, 'UNAUTHENTICATED', 'heartbeat with another CA\'s certificate naming the victim')
+  await intact()
+})
+
+/** A service's settings as `o3 local --processes` wrote them (DATA/conf/<name>.json). */
+const confOf = (name: string) => JSON.parse(readFileSync(join(dataDir, 'conf', `${name}.json`), 'utf8')) as Record<string, string | number>
+
+async function enroll(role: string, id: string, token: { id: string; secret: string }): Promise<Answer> {
+  const keys = await generateKeyPair()
+  const r = { role, id, publicKey: keys.publicKey, hosts: [host], validityMs: 0, nonce: cryptoRandom(16).toString('hex'), timeMs: Date.now(), tokenId: token.id }
+  return rpc(stranger, printed.scm, 'SCM.enroll', { ...r, proof: enrollProof(token.secret, r) })
+}
+
+test('(7) SCM enroll with a guessed token secret, an unknown token, or (with the real token) as an existing datanode: CERTIFICATE_ERROR', async () => {
+  const real = parseBootstrapToken(readFileSync(join(String(confOf('scm')['scm.dir']), 'ca', 'bootstrap-token'), 'utf8'))
+  refused(await enroll('datanode', 'dn-attacker', { id: real.id, secret: cryptoRandom(32).toString('base64url') }), 403, 'CERTIFICATE_ERROR', 'enroll with a guessed secret')
+  refused(await enroll('datanode', 'dn-attacker', { id: cryptoRandom(8).toString('hex'), secret: real.secret }), 403, 'CERTIFICATE_ERROR', 'enroll with an unknown token id')
+  refused(await enroll('datanode', onDisk[1]!.id, real), 403, 'CERTIFICATE_ERROR', 'enroll again as an existing datanode')
+  refused(await enroll('user', 'admin', real), 403, 'CERTIFICATE_ERROR', 'enroll as the administrator with a service token')
+  await intact()
+})
+
+test('(8) Raft messages to the OM, the SCM and a pipeline without the role\'s certificate: refused', async () => {
+  const denied = (s: number) => s === 401 || s === 403
+  const coup = JSON.stringify({ messages: [{ type: 'MsgVote', from: 'evil', to: 'om1', term: 1_000_000, index: 1_000_000, logTerm: 1_000_000 }] })
+  for (const [name, role] of [['om', 'om'], ['scm', 'scm']] as const) {
+    const c = confOf(name)
+    const address = `${c.host}:${c[`${name}.raft.port`]}`
+    const status = async (t: Transport) => (await post(t, address, '/raft/messages', coup, { 'content-type': 'application/json' })).status
+    const tls = await status(stranger).then(() => true, () => false)
+    if (!tls) { assert.ok(denied(await status(PLAIN_TRANSPORT)), `${name} Raft (plain port) takes no message`); continue }
+    assert.ok(denied(await status(stranger)), `${name} Raft with no certificate`)
+    assert.ok(denied(await status(await foreignCert(role, `${role}1`))), `${name} Raft with another CA's ${role} certificate`)
+    assert.ok(denied(await status(onDisk[0]!.transport)), `${name} Raft with a real datanode's certificate`)
+    assert.ok(denied(await status(adminTransport)), `${name} Raft with the administrator's certificate`)
+  }
+  for (const node of block.pipeline.nodes) {
+    const path = `/pipeline/${block.pipeline.id}/raft/messages`
+    refused(await post(stranger, node.address, path, '{"messages":[]}', { 'content-type': 'application/json' }), 401, 'UNAUTHENTICATED', 'pipeline Raft with no certificate')
+    refused(await post(await foreignCert('datanode', onDisk[1]!.id), node.address, path, '{"messages":[]}', { 'content-type': 'application/json' }), 401, 'UNAUTHENTICATED', 'pipeline Raft with another CA\'s datanode certificate')
+    refused(await post(adminTransport, node.address, path, '{"messages":[]}', { 'content-type': 'application/json' }), 403, 'PERMISSION_DENIED', 'pipeline Raft with the administrator\'s certificate')
+  }
+  await aliceS3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'after', Body: randomBytes(10_000, 8) }))
   await intact()
 })
 

@@ -16,7 +16,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Agent as HttpsAgent } from 'node:https'
 import { randomBytes as cryptoRandom } from 'node:crypto'
-import { request } from 'undici'
+import { Agent as UndiciAgent, request } from 'undici'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { startMiniCluster, randomBytes } from './mini-cluster.ts'
@@ -128,6 +128,10 @@ async function intact(): Promise<void> {
   const now = await admin.headKey(S3V, BUCKET, 'obj')
   assert.equal(now.locations.map((l) => l.blockId), keyBefore.locations.map((l) => l.blockId), 'same blocks')
   assert.is(now.objectId, keyBefore.objectId, 'same key object')
+  // Anonymous S3 (no signature) cannot read it.
+  const anonymousGet = await request(`${gateway.endpoint}/${BUCKET}/obj`, { dispatcher: new UndiciAgent({ connect: { ca } }) })
+  await anonymousGet.body.dump()
+  assert.is(anonymousGet.statusCode, 403, 'an unsigned S3 GET is refused')
   const bucket = await admin.getBucket(S3V, BUCKET)
   assert.is((bucket as { s3?: { policy?: unknown } }).s3?.policy, undefined, 'no policy planted on the bucket')
   // Every replica of the first block holds the original bytes.
@@ -413,6 +417,10 @@ test('(8) Raft messages to the OM, SCM and a pipeline without the role\'s certif
     assert.ok(denied(await status(await certOf('datanode', victimDn.id))), `${name} Raft with a datanode certificate`)
     assert.ok(denied(await status(await certOf('user', 'admin'))), `${name} Raft with an administrator's user certificate`)
     assert.ok(denied(await status(await certOf(role === 'om' ? 'scm' : 'om', 'x9'))), `${name} Raft with the other control service's certificate`)
+    // The Raft port also serves the state database's checkpoints (a follower's catch-up): the OM's holds every S3 secret.
+    const checkpoint = await request(urlOf(stranger, address, '/raft/checkpoint/x?offset=0'), { dispatcher: stranger.dispatcher() })
+    const body = await checkpoint.body.text()
+    assert.ok(denied(checkpoint.statusCode), `${name} Raft checkpoint with no certificate: ${checkpoint.statusCode} ${body.slice(0, 100)}`)
   }
   for (const node of block.pipeline.nodes) {
     const path = `/pipeline/${block.pipeline.id}/raft/messages`

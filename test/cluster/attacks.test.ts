@@ -28,6 +28,7 @@ import { enrollProof, parseBootstrapToken } from '../../core/security/enrollment
 import { O3Client } from '../../datapath/client/index.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
 import { untilBlockTokens } from '../../datapath/datanode/access.ts'
+import { SCM_ACCESS } from '../../control/scm/access.ts'
 import type { KeyInfo, S3Secret } from '../../core/om-wire.ts'
 import type { KeyLocation } from '../../core/wire.ts'
 
@@ -321,7 +322,7 @@ attack('(4) datanode /chunk/write and putBlock over alice\'s block of an open co
 
 // --- (5) SCM block and admin routes -----------------------------------------------------------
 
-test('(5) SCM deleteBlocks/allocateBlock/closeContainer/datanodeAdmin without an OM or administrator certificate: refused, every replica intact', async () => {
+test('(5) SCM deleteBlocks/allocateBlock/closeContainer/datanodeAdmin (and the CA\'s token/enrollment routes, the block-token keys) without an OM or administrator certificate: refused, every replica intact', async () => {
   const scm = cluster.scmAddress
   const calls: [string, object][] = [
     ['SCM.deleteBlocks', { blocks: keyBefore.locations.map((l) => l.blockId) }],
@@ -329,6 +330,10 @@ test('(5) SCM deleteBlocks/allocateBlock/closeContainer/datanodeAdmin without an
     ['SCM.closeContainer', { containerId: block.blockId.containerId }],
     ['SCM.datanodeAdmin', { action: 'decommission', datanodes: [victimDn.id] }],
     ['SCM.getContainerLocations', { containerIds: [block.blockId.containerId] }],
+    // The CA's own: a new bootstrap token, or forgetting an enrollment (which would let the id enroll again).
+    ['SCM.createBootstrapToken', {}],
+    // (fix/ca's forgetEnrollment, where the SCM has it.)
+    ...(SCM_ACCESS.forgetEnrollment === undefined ? [] : [['SCM.forgetEnrollment', { role: 'datanode', id: victimDn.id }] as [string, object]]),
   ]
   for (const [target, args] of calls) {
     await noPlainAnswer(scm, `/rpc/${target}`)
@@ -339,6 +344,12 @@ test('(5) SCM deleteBlocks/allocateBlock/closeContainer/datanodeAdmin without an
     refused(await rpc(await certOf('datanode', victimDn.id), scm, target, args), 403, 'PERMISSION_DENIED', `${target} with a datanode certificate`)
     refused(await rpc(await certOf('s3g', 's3g9'), scm, target, args), 403, 'PERMISSION_DENIED', `${target} with an s3g certificate`)
     refused(await rpc(await certOf('user', 'bob'), scm, target, args), 403, 'PERMISSION_DENIED', `${target} with bob's (non-administrator) user certificate`)
+  }
+  // The block-token secret keys: OMs and datanodes only (with them anyone could mint a token).
+  if (TOKENS) for (const [who, t] of [['no certificate', stranger], ['an s3g certificate', await certOf('s3g', 's3g9')], ['bob\'s user certificate', await certOf('user', 'bob')], ['another CA\'s OM certificate', await foreignCert('om', 'om1')]] as const) {
+    const a = await rpc(t, scm, 'SCM.getSecretKeys', {})
+    assert.ok(a.code === 'UNAUTHENTICATED' || a.code === 'PERMISSION_DENIED', `getSecretKeys with ${who} refused (got ${a.status} ${a.code})`)
+    assert.not.ok(/"secret"/.test(a.text), 'no key in the answer')
   }
   // Let the datanodes heartbeat a few times: a queued deletion would reach them now.
   await new Promise((r) => setTimeout(r, 1000))

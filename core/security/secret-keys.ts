@@ -114,3 +114,8 @@ export class SecretKeyCache {
     await this.learning
   }
 }
+
+/** How often a holder refreshes: twice per rotation, at least every 10 minutes (new keys show up well before tokens use them). */
+export function secretKeyRefreshMs(rotateMs: number): number {
+  return Math.max(100, Math.min(600_000, Math.floor(rotateMs / 2)))
+}

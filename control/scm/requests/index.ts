@@ -11,6 +11,7 @@ import { initCluster } from './init-cluster.ts'
 import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
 import { openPipeline } from './open-pipeline.ts'
 import { reserveIds } from './reserve-ids.ts'
+import { rotateSecretKey } from './secret-keys.ts'
 import { setContainerState } from './set-container-state.ts'
 import { setNodeStates } from './set-node-state.ts'
 
@@ -19,5 +20,6 @@ export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unkn
     initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
     markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
     setNodeStates(t),
+    rotateSecretKey(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

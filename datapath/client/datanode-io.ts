@@ -4,6 +4,8 @@
  * node of an EC pipeline itself (writeChunkTo, putBlockTo);
  * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
  * moved there and back, or read in place in a shared slab; tiny chunks inline).
+ * With security on, every call carries the block's token from the OM (x-o3-block-token on
+ * /chunk/*, `token` on putBlock), which the datanode checks (datapath/datanode/block-tokens.ts).
  * Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
@@ -30,6 +32,8 @@ export interface ChunkWrite {
   joined?: Uint8Array
   whole?: boolean
   commit?: boolean
+  /** The block's token from the OM (security on). */
+  token?: string
 }
 
 /**
@@ -129,7 +133,7 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
   }
   const res = await request(`http://${address}/chunk/write`, {
     method: 'POST', dispatcher: httpAgent(),
-    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
+    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
     // Checksums first: the datanode verifies and writes each window as it arrives. A stream
     // is made anew for each try; it reads the same buffers, which the writer keeps until
     // this write settles.
@@ -141,10 +145,15 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
   return ackOf(body.result, `writeChunk on ${address}`)
 }
 
+/** The header a block token goes in on /chunk/write and /chunk/read; none without one. */
+function tokenHeader(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { 'x-o3-block-token': token }
+}
+
 /** Commits a block up to `length` at the pipeline's leader. */
-export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache): Promise<WriteAck> {
+export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache, token?: string): Promise<WriteAck> {
   return atLeader(pipeline, leaders, async (address, forward) => {
-    const answer = await new RpcClient('Datanode', address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward })
+    const answer = await new RpcClient('Datanode', address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward, ...(token !== undefined ? { token } : {}) })
     return ackOf(answer, `putBlock on ${address}`)
   })
 }
@@ -154,10 +163,10 @@ export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: num
  * ECBlockOutputStream), with the group's key bytes so far (`blockGroupLength`); the
  * replication and pipeline let a node that got no chunk of the block make its replica.
  */
-export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number }): Promise<void> {
+export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number; token?: string }): Promise<void> {
   try {
     await new RpcClient('Datanode', node.address).call('putBlock', {
-      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [],
+      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [], ...(b.token !== undefined ? { token: b.token } : {}),
       replication: b.pipeline.replication, pipelineId: b.pipeline.id, replicaIndex: b.replicaIndex, blockGroupLength: b.blockGroupLength,
     })
   } catch (err) {
@@ -215,11 +224,11 @@ export interface ReadIntoSlab {
  * own; the returned data is a view of whichever it used (for a lent buffer, of its buffer as
  * it is after the call).
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab): Promise<ChunkRead> {
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab, token?: string): Promise<ChunkRead> {
   let res
   try {
     res = await request(`http://${node.address}/chunk/read`, {
-      method: 'POST', dispatcher: httpAgent(), headers: { 'content-type': 'application/json' },
+      method: 'POST', dispatcher: httpAgent(), headers: { 'content-type': 'application/json', ...tokenHeader(token) },
       body: JSON.stringify({ containerId: blockId.containerId, localId: blockId.localId, offset, length }),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

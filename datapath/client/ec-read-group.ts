@@ -78,7 +78,7 @@ export class EcGroupRead {
     if (!this.isLost(piece)) {
       const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
       try {
-        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into)
+        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token)
         const from = piece.replicaOffset - r.dataOffset
         data = r.data.subarray(from, from + piece.length)
       } catch (err) {
@@ -115,7 +115,7 @@ export class EcGroupRead {
     let data: Uint8Array | undefined
     if (!this.isLost(first)) {
       try {
-        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into)
+        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token)
         data = r.data.subarray(first.replicaOffset - r.dataOffset)
       } catch (err) {
         this.fail(first.replicaIndex, err)
@@ -177,7 +177,7 @@ export class EcGroupRead {
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
-            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes })
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token)
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
             else new Uint8Array(slab, i * slotBytes, length).set(data.subarray(0, length)) // did not fit the slot

@@ -381,7 +381,7 @@ export class KeyWriter {
     const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, chunk.checksums.byteOffset, chunk.checksums.length + chunk.data.length) : undefined
     const p: Promise<void> = writeChunk({
       blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, leaders: this.leaders, offset, data: chunk.data, checksums: chunk.checksums, joined,
-      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole,
+      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole, token: block.alloc.token,
     }).then((ack) => {
       this.answered(block.alloc.pipeline, ack)
       entry.acked = true
@@ -403,7 +403,7 @@ export class KeyWriter {
     }
     if (count < CLIENT_FLUSH_CHUNKS) return
     block.committing = true
-    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders)
+    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders, block.alloc.token)
       .then((ack) => { this.answered(block.alloc.pipeline, ack); this.committedUpTo(block, end) }, (err) => { this.failure ??= toO3Error(err) })
       .finally(() => { block.committing = false; this.inflight.delete(p); this.commitAhead(block) })
     this.inflight.add(p)
@@ -425,7 +425,7 @@ export class KeyWriter {
       const block = this.block
       if (block === undefined || block.committed === block.written) return
       try {
-        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders))
+        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders, block.alloc.token))
         this.committedUpTo(block, block.written)
         return
       } catch (err) {

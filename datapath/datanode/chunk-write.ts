@@ -43,6 +43,8 @@ export interface WriteChunkArgs {
   replicaIndex?: number
   /** EC only, with `commit`: the key bytes of the block group, kept with the block. */
   blockGroupLength?: number
+  /** The client's block token, put here by a pipeline leader for its followers (block-tokens.ts). */
+  token?: string
 }
 
 export interface ChunkDataWrite {

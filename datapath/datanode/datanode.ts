@@ -23,7 +23,8 @@ import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp, observed } from '../../core/rpc/server.ts'
-import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
+import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
+import { blockIdString, parseChecksumType, type BlockId, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
@@ -39,6 +40,7 @@ import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from '.
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
 import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
 import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
+import { BlockTokenGuard } from './block-tokens.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
 import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
 
@@ -153,6 +155,8 @@ export class Datanode implements PipelineReplica {
   readonly replication: ContainerReplication
   /** reconstructECContainer commands this datanode coordinates, a bounded number at once. */
   readonly reconstruction: EcReconstructions
+  /** Security on: the block-token check of chunk reads and writes, putBlock and getBlock (block-tokens.ts). */
+  private readonly blockTokens: BlockTokenGuard
   id = '' as DatanodeId
   clusterId = ''
 
@@ -174,6 +178,10 @@ export class Datanode implements PipelineReplica {
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
     })
     this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon() })
+    this.blockTokens = new BlockTokenGuard({
+      enabled: this.config['security.enabled'] === 1, name: 'datanode', rotateMs: this.config['security.secretKey.rotateMs'],
+      fetch: () => firstAnswer(this.scms.map((scm) => () => scm.call<SecretKeysAnswer>('getSecretKeys', {}))),
+    })
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -208,12 +216,18 @@ export class Datanode implements PipelineReplica {
       metrics: this.metrics,
       health: () => ({ id: this.id, clusterId: this.clusterId, containers: this.containers.size }),
       handlers: {
-        putBlock: (a) => this.putBlock(a),
+        putBlock: async (a, ctx) => {
+          await this.blockTokens.check(ctx.caller, a.token, { containerId: a.containerId, localId: a.localId } as BlockId, 'write', `commit block ${String(a.containerId)}:${String(a.localId)}`)
+          return this.putBlock(a)
+        },
         watchForCommit: (a) => this.watchForCommit(a),
         listPipelines: () => [...this.groups.values()].map((g) => g.describe()),
         createPipeline: (a) => this.createPipeline(a),
         triggerHeartbeat: () => { this.heartbeatSoon(); return {} },
-        getBlock: (a) => this.getBlock(a),
+        getBlock: async (a, ctx) => {
+          await this.blockTokens.check(ctx.caller, a.token, { containerId: a.containerId, localId: a.localId } as BlockId, 'read', `get block ${String(a.containerId)}:${String(a.localId)}`)
+          return this.getBlock(a)
+        },
         listBlock: (a) => this.listBlock(a),
         listBlocks: (a) => {
           const c = this.containers.get(parseId<ContainerId>(a.containerId, 'containerId'))
@@ -254,6 +268,7 @@ export class Datanode implements PipelineReplica {
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
     this.scanner.start()
+    this.blockTokens.start()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -263,6 +278,7 @@ export class Datanode implements PipelineReplica {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
+    this.blockTokens.stop()
     await this.replication.stop()
     await this.reconstruction.stop()
     await this.scanner.stop()
@@ -815,6 +831,7 @@ export class Datanode implements PipelineReplica {
    */
   private async writeChunk(c: Context): Promise<Response> {
     const args = this.parseWriteArgs(c.req.header('x-o3-args'))
+    await this.blockTokens.checkChunkWrite(c, args)
     const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
     if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
     if (args.stage === true) {
@@ -1121,6 +1138,7 @@ export class Datanode implements PipelineReplica {
    */
   private async readChunk(c: Context): Promise<Response> {
     const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
+    await this.blockTokens.checkChunkRead(c, a)
     const { v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')
@@ -1178,4 +1196,17 @@ export class Datanode implements PipelineReplica {
     const args = { blockLength: r.b.length, dataOffset: r.start, dataLength: r.length, checksumType: r.b.checksumType, bytesPerChecksum: r.b.bytesPerChecksum, checksumsLength: r.checksumsLength }
     return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream' })
   }
+}
+
+/** The first of `calls` to answer, tried in turn (the SCM leader answers; the others say NOT_LEADER); else the last failure. */
+async function firstAnswer<T>(calls: (() => Promise<T>)[]): Promise<T> {
+  let last: unknown = new O3Error('UNAVAILABLE', 'no SCM configured')
+  for (const call of calls) {
+    try {
+      return await call()
+    } catch (err) {
+      last = err
+    }
+  }
+  throw last
 }

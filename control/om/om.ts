@@ -120,7 +120,8 @@ export class OzoneManager {
         // Block tokens go on at this edge, after the apply (block-tokens.ts).
         openKey: async (a, ctx) => this.tokens.opened(await submit('openKey')(a) as OpenKeyResult, tokenOwner(ctx)),
         allocateBlock: async (a, ctx) => this.tokens.block(await this.allocateBlock(a), ctx),
-        commitKey: submit('commitKey'),
+        // The committed key comes back readable, as a lookup would (putKey's answer reads the key at once).
+        commitKey: async (a, ctx) => this.tokens.key(await submit('commitKey')(a) as KeyInfo, tokenOwner(ctx)),
         abortKey: submit('abortKey'),
         lookupKey: async (a, ctx) => this.tokens.key(await this.read(() => this.lookupKey(a)), tokenOwner(ctx)),
         listKeys: (a) => this.read(() => this.listKeys(a)),

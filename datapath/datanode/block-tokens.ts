@@ -4,17 +4,14 @@
  * its block and mode, signed with one of the SCM's secret keys (kept by a SecretKeyCache).
  * Other datanodes and the SCM, known by their certificate, are exempt: a pipeline leader's
  * forwards, EC reconstruction and container copies act for blocks the SCM asked them to move.
- * With security off it checks nothing.
+ * Installed as Datanode.blockTokenCheck (access.ts). With security off it checks nothing.
  */
-import type { Context } from 'hono'
 import { O3Error } from '../../core/errors.ts'
 import { readBlockToken, verifyBlockToken, type BlockTokenMode } from '../../core/security/block-token.ts'
-import { serviceCaller, type Caller } from '../../core/security/caller.ts'
+import type { Caller } from '../../core/security/caller.ts'
 import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import type { BlockId } from '../../core/wire.ts'
-
-/** The header a client sends a block's token in on /chunk/write and /chunk/read. */
-export const BLOCK_TOKEN_HEADER = 'x-o3-block-token'
+import type { BlockTokenCheck } from './access.ts'
 
 export interface BlockTokenGuardOptions {
   enabled: boolean
@@ -57,23 +54,40 @@ export class BlockTokenGuard {
   }
 
   /**
-   * /chunk/write: the token from the header, or from the args a pipeline leader forwards (it
-   * puts the client's token there, so a follower checks it too, also on plain HTTP where the
-   * leader is not known by a certificate).
+   * The check Datanode.blockTokenCheck runs for a caller that is not a datanode or SCM peer
+   * (access.ts checkBlockRoute exempts those): the block routes by their mode. watchForCommit
+   * names a pipeline, not a block, and only waits on its log: admitted. listBlock names a
+   * container: a token for any block of it.
    */
-  async checkChunkWrite(c: Context, args: { containerId: number; localId: number; token?: unknown }): Promise<void> {
-    if (this.keys === undefined) return
-    const token = c.req.header(BLOCK_TOKEN_HEADER) ?? args.token
-    await this.check(serviceCaller(c), token, blockIdOf(args), 'write', `write chunk of block ${args.containerId}:${args.localId}`)
-    if (typeof token === 'string') args.token = token
+  asCheck(): BlockTokenCheck {
+    return async (ctx, method, block, mode, token) => {
+      if (method === 'watchForCommit' || block === undefined) return
+      const m: BlockTokenMode = mode === 'WRITE' ? 'write' : 'read'
+      if (method === 'listBlock') return this.checkContainer(ctx.caller, token, block.containerId, `list the blocks of container ${String(block.containerId)}`)
+      const what = `${BLOCK_ACTIONS[method] ?? method} of block ${String(block.containerId)}:${String(block.localId)}`
+      return this.check(ctx.caller, token, blockIdOf(block), m, what)
+    }
   }
 
-  /** /chunk/read: the token from the header. */
-  async checkChunkRead(c: Context, a: { containerId?: unknown; localId?: unknown }): Promise<void> {
+  /** A token (read) for any block of `containerId`. */
+  private async checkContainer(caller: Caller, token: unknown, containerId: unknown, what: string): Promise<void> {
     if (this.keys === undefined) return
-    const blockId = blockIdOf(a)
-    await this.check(serviceCaller(c), c.req.header(BLOCK_TOKEN_HEADER), blockId, 'read', `read chunk of block ${blockId.containerId}:${blockId.localId}`)
+    if (caller.kind === 'service' && (caller.role === 'datanode' || caller.role === 'scm')) return
+    try {
+      const claims = readBlockToken(token)
+      await this.keys.learn(claims.keyId)
+      verifyBlockToken(token, { mode: 'read', nowMs: Date.now(), secretOf: (id) => this.keys!.secretOf(id) })
+      if (claims.blockId.containerId !== containerId) throw new O3Error('BLOCK_TOKEN_VERIFICATION_FAILED', `the block token is for a block of container ${claims.blockId.containerId}, not ${String(containerId)}`)
+    } catch (err) {
+      if (err instanceof O3Error && err.code === 'BLOCK_TOKEN_VERIFICATION_FAILED') throw new O3Error(err.code, `Cannot ${what}: ${err.message}`)
+      throw err
+    }
   }
+}
+
+/** What each block route does, for refusals ("Cannot write chunk of block 1:2: ..."). */
+const BLOCK_ACTIONS: Readonly<Record<string, string>> = {
+  writeChunk: 'write chunk', readChunk: 'read chunk', putBlock: 'commit', getBlock: 'get',
 }
 
 /** The block a call names; ids the route itself checks afterwards are taken as they come (a bad one matches no token). */

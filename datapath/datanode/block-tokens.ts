@@ -64,7 +64,7 @@ export class BlockTokenGuard {
       if (method === 'watchForCommit' || block === undefined) return
       const m: BlockTokenMode = mode === 'WRITE' ? 'write' : 'read'
       if (method === 'listBlock') return this.checkContainer(ctx.caller, token, block.containerId, `list the blocks of container ${String(block.containerId)}`)
-      const what = `${BLOCK_ACTIONS[method] ?? method} of block ${String(block.containerId)}:${String(block.localId)}`
+      const what = `${BLOCK_ACTIONS[method] ?? `call ${method} on`} block ${String(block.containerId)}:${String(block.localId)}`
       return this.check(ctx.caller, token, blockIdOf(block), m, what)
     }
   }
@@ -87,7 +87,7 @@ export class BlockTokenGuard {
 
 /** What each block route does, for refusals ("Cannot write chunk of block 1:2: ..."). */
 const BLOCK_ACTIONS: Readonly<Record<string, string>> = {
-  writeChunk: 'write chunk', readChunk: 'read chunk', putBlock: 'commit', getBlock: 'get',
+  writeChunk: 'write chunk of', readChunk: 'read chunk of', putBlock: 'commit', getBlock: 'get',
 }
 
 /** The block a call names; ids the route itself checks afterwards are taken as they come (a bad one matches no token). */

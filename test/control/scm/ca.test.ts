@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:https'
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TLSSocket } from 'node:tls'
+import { connect, type TLSSocket } from 'node:tls'
 import { request, Agent } from 'undici'
 import { loadConfig } from '../../../core/config.ts'
 import { serveApp } from '../../../core/http/serve.ts'
@@ -223,16 +223,36 @@ test('renewal after 2/3 of the lifetime: a new key and certificate, kept on disk
   }
 })
 
-test('forScm self-issues from the CA and renews itself too', async () => {
+/** The certificate a fresh TLS connection to 127.0.0.1:port is served, as a fingerprint. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.once('error', reject)
+  })
+}
+
+test('forScm self-issues from the CA and renews itself; a listener serving it hands new connections the new certificate', async () => {
   const id = await ServiceIdentity.forScm({ id: 'scm7', hosts: ['127.0.0.1'], issuer: scm.ca!.issuer(), validityMs: 2000 })
+  const app = createServiceApp({ service: 'T', metrics: new ServiceMetrics('t'), health: () => ({}), handlers: {} })
+  const listener = await serveApp(app, { host: '127.0.0.1', port: 0, name: 't', tls: id.serverTls() })
   try {
     const first = id.credentials()
     assert.equal(identityOf(first.cert), { role: 'scm', id: 'scm7' })
-    const served = id.serverTls()
-    await until('renewed', () => served.current().cert !== first.cert, 5000)
-    assert.ok(verifyIssued(served.current().cert, caCert, Date.now()))
+    assert.is(await servedFingerprint(listener.port), new X509Certificate(first.cert).fingerprint256)
+    await until('renewed', () => id.credentials() !== first, 5000)
+    const renewed = id.credentials()
+    assert.ok(verifyIssued(renewed.cert, caCert, Date.now()))
+    // (It renews every ~1.3 s here: compare with whatever is current when the connection is made.)
+    await until('a new connection served a renewed certificate', async () => {
+      const now = id.credentials()
+      return now !== first && (await servedFingerprint(listener.port)) === new X509Certificate(now.cert).fingerprint256
+    }, 5000)
   } finally {
     id.stop()
+    await listener.close()
   }
 })
 

@@ -1,8 +1,11 @@
 /** @module
  * `o3 admin cert token`: a bootstrap token from the SCM's CA, for an administrator (mutual TLS
  * with the user certificate named by client.certFile/keyFile, trusting client.caFile).
+ * `o3 admin cert user NAME`: a user certificate with the SCM's admin token (on its host).
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { enrollUser } from '../core/security/identity.ts'
 import { loadConfig } from '../core/config.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, tlsTransport, type Transport } from '../core/rpc/transport.ts'
@@ -21,6 +24,7 @@ function adminTransport(): Transport {
 }
 
 export async function certAdmin(inv: Invocation, verb: string): Promise<void> {
+  if (verb === 'user') return userCertificate(inv)
   if (verb !== 'token') throw new Error(`o3 admin cert ${verb} is in the command table but has no handler`)
   const raw = stringOption(inv, 'ttl-hours') ?? '24'
   const hours = Number(raw)
@@ -30,4 +34,19 @@ export async function certAdmin(inv: Invocation, verb: string): Promise<void> {
   if (flag(inv, 'json')) return printJson(made)
   console.log(made.token)
   console.error(`${made.reusable ? 'reusable' : 'one-time'} bootstrap token, valid until ${new Date(made.expiresAtMs).toISOString()}: set it as security.bootstrapToken (O3_SECURITY_BOOTSTRAPTOKEN) of the service to enroll`)
+}
+
+async function userCertificate(inv: Invocation): Promise<void> {
+  const [user] = inv.positionals
+  const tokenFile = stringOption(inv, 'token-file') ?? join(loadConfig()['scm.dir'], 'ca', 'admin-token')
+  if (!existsSync(tokenFile)) throw new UsageError(`no admin token at ${tokenFile}: run this on the SCM's host, or give --token-file`, 'o3 admin cert user')
+  const out = option(inv, 'out')
+  const creds = await enrollUser({ user, scm: option(inv, 'scm'), adminToken: readFileSync(tokenFile, 'utf8').trim() })
+  mkdirSync(out, { recursive: true })
+  const files = { cert: join(out, `${user}.pem`), key: join(out, `${user}.key`), ca: join(out, 'ca.pem') }
+  writeFileSync(files.key, creds.key, { mode: 0o600 })
+  writeFileSync(files.cert, creds.cert)
+  writeFileSync(files.ca, creds.ca)
+  if (flag(inv, 'json')) return printJson(files)
+  console.log(`export O3_CLIENT_CAFILE=${files.ca} O3_CLIENT_CERTFILE=${files.cert} O3_CLIENT_KEYFILE=${files.key}`)
 }

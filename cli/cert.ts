@@ -1,6 +1,6 @@
 /** @module
  * `o3 admin cert token`: a bootstrap token from the SCM's CA, for an administrator (mutual TLS
- * with the user certificate named by client.certFile/keyFile, trusting client.caFile).
+ * with the user certificate of client-security.ts).
  * `o3 admin cert user NAME`: a user certificate with the SCM's admin token (on its host).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -8,20 +8,9 @@ import { join } from 'node:path'
 import { enrollUser } from '../core/security/identity.ts'
 import { loadConfig } from '../core/config.ts'
 import { RpcClient } from '../core/rpc/client.ts'
-import { PLAIN_TRANSPORT, tlsTransport, type Transport } from '../core/rpc/transport.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
+import { rpcOptions } from './client-security.ts'
 import { printJson } from './output.ts'
-
-/** How an administrator reaches the SCM: HTTPS with its certificate when O3_CLIENT_CAFILE is set, else plain HTTP. */
-function adminTransport(): Transport {
-  const config = loadConfig()
-  if (config['client.caFile'] === '') return PLAIN_TRANSPORT
-  const tls = {
-    ca: readFileSync(config['client.caFile'], 'utf8'),
-    ...(config['client.certFile'] === '' ? {} : { cert: readFileSync(config['client.certFile'], 'utf8'), key: readFileSync(config['client.keyFile'], 'utf8') }),
-  }
-  return tlsTransport(() => tls)
-}
 
 export async function certAdmin(inv: Invocation, verb: string): Promise<void> {
   if (verb === 'user') return userCertificate(inv)
@@ -29,7 +18,7 @@ export async function certAdmin(inv: Invocation, verb: string): Promise<void> {
   const raw = stringOption(inv, 'ttl-hours') ?? '24'
   const hours = Number(raw)
   if (!/^\d+(\.\d+)?$/.test(raw) || !(hours > 0) || hours > 365 * 24) throw new UsageError(`bad --ttl-hours ${JSON.stringify(raw)}: expected a number of hours up to a year`, 'o3 admin cert token')
-  const rpc = new RpcClient('SCM', option(inv, 'scm'), { transport: adminTransport() })
+  const rpc = new RpcClient('SCM', option(inv, 'scm'), rpcOptions('SCM'))
   const made = await rpc.call<{ token: string; expiresAtMs: number; reusable: boolean }>('createBootstrapToken', { ttlMs: Math.round(hours * 3600_000), reusable: flag(inv, 'reusable') })
   if (flag(inv, 'json')) return printJson(made)
   console.log(made.token)

@@ -140,11 +140,16 @@ export class ScmCa {
     }
   }
 
-  /** A user certificate for `user` with a new key (administrators; `o3 local --secure`). */
+  /**
+   * A user certificate for `user` with a new key (administrators; `o3 local --secure`). An
+   * explicit `validityMs` is the in-process caller's to choose (a user certificate does not
+   * renew itself), bounded only by the CA's own expiry; else security.certValidityMs.
+   */
   issueUserCertificate(user: string, o: { validityMs?: number } = {}): Promise<Credentials> {
     const root = this.root()
     const nowMs = Date.now()
-    return issueUserCertificate({ ca: { cert: root.cert, privateKey: root.privateKey }, user, nowMs, validityMs: this.validityMs(o.validityMs, nowMs) })
+    const validityMs = o.validityMs === undefined ? this.validityMs(undefined, nowMs) : Math.min(Math.max(o.validityMs, 1000), expiresAtMs(root.cert) - nowMs)
+    return issueUserCertificate({ ca: { cert: root.cert, privateKey: root.privateKey }, user, nowMs, validityMs })
   }
 
   /** The CA's RPC handlers; `leader` runs a call on the leader (the SCM's). */

@@ -2,6 +2,7 @@
  * `o3 admin cert token`: a bootstrap token from the SCM's CA, for an administrator (mutual TLS
  * with the user certificate of client-security.ts).
  * `o3 admin cert user NAME`: a user certificate with the SCM's admin token (on its host).
+ * `o3 admin cert list|forget`: the enrolled services; letting one that lost its key enroll again.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,10 +11,11 @@ import { loadConfig } from '../core/config.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { rpcOptions } from './client-security.ts'
-import { printJson } from './output.ts'
+import { formatTime, printJson, printTable } from './output.ts'
 
 export async function certAdmin(inv: Invocation, verb: string): Promise<void> {
   if (verb === 'user') return userCertificate(inv)
+  if (verb === 'list' || verb === 'forget') return enrolled(inv, verb)
   if (verb !== 'token') throw new Error(`o3 admin cert ${verb} is in the command table but has no handler`)
   const raw = stringOption(inv, 'ttl-hours') ?? '24'
   const hours = Number(raw)
@@ -38,4 +40,18 @@ async function userCertificate(inv: Invocation): Promise<void> {
   writeFileSync(files.ca, creds.ca)
   if (flag(inv, 'json')) return printJson(files)
   console.log(`export O3_CLIENT_CAFILE=${files.ca} O3_CLIENT_CERTFILE=${files.cert} O3_CLIENT_KEYFILE=${files.key}`)
+}
+
+async function enrolled(inv: Invocation, verb: 'list' | 'forget'): Promise<void> {
+  const rpc = new RpcClient('SCM', option(inv, 'scm'), rpcOptions('SCM'))
+  if (verb === 'forget') {
+    const [role, id] = inv.positionals
+    const r = await rpc.call<{ forgotten: boolean }>('forgetEnrollment', { role, id })
+    if (flag(inv, 'json')) return printJson(r)
+    console.log(`${role} ${id} may enroll again (with a new bootstrap token and key)`)
+    return
+  }
+  const rows = await rpc.call<{ role: string; id: string; issuedAtMs: number; expiresAtMs: number }[]>('listCertificates', {}, { idempotent: true })
+  if (flag(inv, 'json')) return printJson(rows)
+  printTable(['role', 'id', 'issued', 'expires'], rows.map((r) => [r.role, r.id, formatTime(r.issuedAtMs), formatTime(r.expiresAtMs)]))
 }

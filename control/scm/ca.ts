@@ -159,7 +159,34 @@ export class ScmCa {
       enroll: (a) => leader('enroll', () => this.enroll(a)),
       renewCertificate: (a, ctx) => leader('renewCertificate', () => this.renew(a, ctx)),
       createBootstrapToken: (a, ctx) => leader('createBootstrapToken', () => this.createToken(a, ctx)),
+      listCertificates: (_a, ctx) => leader('listCertificates', () => { this.requireAdmin(ctx, 'list certificates'); return this.enrolled() }),
+      forgetEnrollment: (a, ctx) => leader('forgetEnrollment', async () => {
+        this.requireAdmin(ctx, 'forget an enrollment')
+        const made = (await this.ha.submit('forgetEnrollment', { role: a.role, id: a.id })) as { forgotten: boolean }
+        if (!made.forgotten) throw new O3Error('INVALID_ARGUMENT', `Cannot forget the enrollment of ${String(a.role)} ${String(a.id)}: it is not enrolled`)
+        log.warn(`SCM: forgot the enrollment of ${String(a.role)} ${String(a.id)}: it may enroll again with a new key (its old certificate stays valid until it expires)`)
+        return made
+      }),
     }
+  }
+
+  /** Every enrolled identity and its current certificate's dates (`o3 admin cert list`). */
+  private enrolled(): { role: string; id: string; issuedAtMs: number; expiresAtMs: number }[] {
+    const out = []
+    for (const { value } of this.tables().ca.getRange({ start: 'cert/', end: 'cert0' })) {
+      const r = value as EnrolledRecord
+      out.push({ role: r.role, id: r.id, issuedAtMs: r.issuedAtMs, expiresAtMs: expiresAtMs(r.cert) })
+    }
+    return out
+  }
+
+  /** Throws unless the caller is an SCM or an administrator's user certificate (o3.administrators). */
+  private requireAdmin(ctx: RpcContext, what: string): void {
+    const c = ctx.caller
+    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
+    const user = c.kind === 'user' ? c.user : c.kind === 'service' && c.role === 'user' ? c.id : undefined
+    if (c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || (user !== undefined && admins.includes(user))) return
+    throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', `Cannot ${what}: ${c.kind === 'anonymous' ? 'the call carries no certificate' : 'the caller is not an administrator (o3.administrators)'}`)
   }
 
   /**
@@ -218,11 +245,7 @@ export class ScmCa {
 
   /** `o3 admin cert token`: a new bootstrap token, for an SCM or an administrator. */
   private async createToken(a: Record<string, unknown>, ctx: RpcContext): Promise<{ token: string; expiresAtMs: number; reusable: boolean }> {
-    const c = ctx.caller
-    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
-    const user = c.kind === 'user' ? c.user : c.kind === 'service' && c.role === 'user' ? c.id : undefined
-    const allowed = c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || (user !== undefined && admins.includes(user))
-    if (!allowed) throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', `Cannot make a bootstrap token: ${c.kind === 'anonymous' ? 'the call carries no certificate' : 'the caller is not an administrator (o3.administrators)'}`)
+    this.requireAdmin(ctx, 'make a bootstrap token')
     const made = (await this.ha.submit('addBootstrapToken', { ttlMs: a.ttlMs, reusable: a.reusable })) as { token: string; expiresAtMs: number; reusable: boolean }
     log.info(`SCM: made a ${made.reusable ? 'reusable' : 'one-time'} bootstrap token, valid until ${new Date(made.expiresAtMs).toISOString()}`)
     return made

@@ -89,6 +89,22 @@ test('refused without a certificate, or for a user who is not an administrator; 
   assert.match(bad.stderr, /ttl-hours/)
 })
 
+test('o3 admin cert list shows the enrolled services; forget lets one enroll again', async () => {
+  const env = await userEnv('admin')
+  const list = await runCert(env, 'list', '--json')
+  assert.is(list.code, 0, list.stderr)
+  const rows = JSON.parse(list.stdout) as { role: string; id: string }[]
+  assert.ok(rows.some((r) => r.role === 'datanode' && r.id === 'dn-a'), list.stdout)
+  const table = await runCert(env, 'list')
+  assert.match(table.stdout, /datanode\s*│\s*dn-a/)
+  const forgot = await runCert(env, 'forget', 'datanode', 'dn-a')
+  assert.is(forgot.code, 0, forgot.stderr)
+  assert.match(forgot.stdout, /datanode dn-a may enroll again/)
+  const again = await runCert(env, 'forget', 'datanode', 'dn-a')
+  assert.is.not(again.code, 0)
+  assert.match(again.stderr, /not enrolled/)
+})
+
 test('o3 admin cert user writes a user certificate got with the admin token; the service token does not do', async () => {
   const out = join(dir, 'certs')
   const r = await runCert({ O3_SCM_DIR: join(dir, 'scm') }, 'user', 'admin', '--out', out)

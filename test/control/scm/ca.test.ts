@@ -5,7 +5,7 @@
  * unknown, spent, stale and tampered proofs are refused, an identity enrolls once (another key
  * is refused, an exact replay is refused), scm never enrolls, users only with the admin token (enrollUser), which enrolls no service; a forged
  * answer (no token proof) is refused by the enroller; `createBootstrapToken` is for
- * administrators; renewal after 2/3 of the lifetime swaps the certificate new connections use,
+ * administrators, as are listing enrolled services and letting one that lost its key enroll again; renewal after 2/3 of the lifetime swaps the certificate new connections use,
  * for obtained and forScm identities. Method: a real secure SCM on loopback (LMDB in a temp
  * dir, HTTPS with its forScm identity), real enrollments through RpcClient, a fake SCM for the
  * forged answer, and an mTLS echo server that reports the client certificate it saw.
@@ -154,6 +154,24 @@ test('createBootstrapToken is for administrators; a one-time token is spent by i
   assert.is(await errorCode(new RpcClient('SCM', scm.address, { transport: dn.transport() }).call('createBootstrapToken', {})), 'PERMISSION_DENIED')
   dn.stop()
   assert.is(await errorCode(admin.call('createBootstrapToken', { ttlMs: 5 })), 'INVALID_ARGUMENT')
+})
+
+test('an administrator lists the enrolled services and lets one that lost its key enroll again', async () => {
+  const adminCreds = await scm.ca!.issueUserCertificate('admin')
+  const admin = new RpcClient('SCM', scm.address, { transport: tlsTransport(() => adminCreds) })
+  const rows = await admin.call<{ role: string; id: string; expiresAtMs: number }[]>('listCertificates', {})
+  assert.ok(rows.some((r) => r.role === 'datanode' && r.id === 'dn-1' && r.expiresAtMs > Date.now()))
+  assert.is(await errorCode(rpc().call('listCertificates', {})), 'UNAUTHENTICATED')
+  const dn = await obtain('dn-lost', 'dn-lost')
+  dn.stop()
+  rmSync(join(dir, 'dn-lost'), { recursive: true })
+  assert.is(await errorCode(obtain('dn-lost', 'dn-lost')), 'CERTIFICATE_ERROR', 'the lost key cannot come back under its id')
+  assert.is(await errorCode(new RpcClient('SCM', scm.address, { transport: dn.transport() }).call('forgetEnrollment', { role: 'datanode', id: 'dn-lost' })), 'PERMISSION_DENIED')
+  await admin.call('forgetEnrollment', { role: 'datanode', id: 'dn-lost' })
+  assert.is(await errorCode(admin.call('forgetEnrollment', { role: 'datanode', id: 'dn-lost' })), 'INVALID_ARGUMENT', 'not enrolled any more')
+  const back = await obtain('dn-lost', 'dn-lost')
+  assert.equal(identityOf(back.credentials().cert), { role: 'datanode', id: 'dn-lost' })
+  back.stop()
 })
 
 test('the enroller refuses an answer that does not prove the token (a server impersonating the SCM)', async () => {

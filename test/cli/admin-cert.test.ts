@@ -80,10 +80,10 @@ test('--reusable --json: a token that enrolls several services', async () => {
 test('refused without a certificate, or for a user who is not an administrator; a bad --ttl-hours is a usage error', async () => {
   const anonymous = await run({ O3_CLIENT_CAFILE: scm.ca!.caFile })
   assert.is.not(anonymous.code, 0)
-  assert.match(anonymous.stderr, /no certificate/)
+  assert.match(anonymous.stderr, /carries no (cluster )?certificate/)
   const bob = await run(await userEnv('bob'))
   assert.is.not(bob.code, 0)
-  assert.match(bob.stderr, /not an administrator/)
+  assert.match(bob.stderr, /not an administrator|user bob may not/)
   const bad = await run(await userEnv('admin'), '--ttl-hours', 'soon')
   assert.is(bad.code, 2)
   assert.match(bad.stderr, /ttl-hours/)

@@ -1,9 +1,10 @@
 /** @module
  * The SCM as the cluster's certificate authority (issue 16, Ozone's SCM CertificateServer):
- * the root CA made once through Raft (requests/init-ca.ts) and kept only in the replicated
- * `ca` table (plus `<scm.dir>/ca/ca.crt` for clients), enrollment with bootstrap tokens,
- * renewal over mutual TLS, and administrators' user certificates. Every SCM of a group
- * issues with the same CA; issuing is the leader's, recorded per identity in the log.
+ * the root CA made once through Raft (requests/init-ca.ts) and kept only in the SCMs' state
+ * (the replicated `ca` table and the Raft log it came through; `<scm.dir>/ca/ca.crt` holds the
+ * certificate for clients), enrollment with bootstrap tokens, renewal over mutual TLS, the
+ * list of enrolled services, and user certificates. Every SCM of a group issues with the same
+ * CA; issuing is the leader's, recorded per identity in the log.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -8,6 +8,7 @@ import { addBootstrapToken } from './bootstrap-tokens.ts'
 import { closePipeline } from './close-pipeline.ts'
 import { createContainer } from './create-container.ts'
 import { ackDeletes, addDeleteHolder, addDeleteTxs } from './delete-blocks.ts'
+import { forgetEnrollment } from './forget-enrollment.ts'
 import { initCa } from './init-ca.ts'
 import { initCluster } from './init-cluster.ts'
 import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
@@ -22,7 +23,7 @@ export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unkn
   return [
     initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
     markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
-    setNodeStates(t), initCa(t), addBootstrapToken(t), recordCertificate(t),
+    setNodeStates(t), initCa(t), addBootstrapToken(t), recordCertificate(t), forgetEnrollment(t),
     rotateSecretKey(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

@@ -1,12 +1,13 @@
 /** @module
  * `o3 admin datanode|pipeline|container|safemode ...`: the SCM's view, as Ozone's admin CLI;
- * `o3 admin om|scm ...` (the Raft groups) is group-admin.ts.
+ * `o3 admin om|scm ...` (the Raft groups) is group-admin.ts, `o3 admin cert ...` (the CA) cert.ts.
  */
 import { clientSecurity, rpcOptions } from './client-security.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { isEcReplication, type Pipeline } from '../core/wire.ts'
+import { certAdmin } from './cert.ts'
 import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
@@ -46,6 +47,7 @@ async function scanReplica(id: number, r: ContainerRow['replicas'][number]): Pro
 export async function admin(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
   if (kind === 'om' || kind === 'scm') return groupAdmin(inv, kind, verb)
+  if (kind === 'cert') return certAdmin(inv, verb)
   const { positionals } = inv
   const state = stringOption(inv, 'state')
   const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })

@@ -16,10 +16,10 @@ import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { createRootCa } from '../../core/security/pki.ts'
 import { clientSecurityOf } from '../../cli/client-security.ts'
 import { UsageError } from '../../cli/args.ts'
-import { startMiniCluster } from '../cluster/mini-cluster.ts'
+import { startSecureOmCluster } from '../control/om/secure-om.ts'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
-const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'security.enabled': 1, 'o3.administrators': 'admin', 'client.replication': 'RATIS/ONE' } })
+const cluster = await startSecureOmCluster({ 'o3.administrators': 'admin' })
 const admin = await cluster.om.ensureUserSecret('admin')
 const alice = await cluster.om.ensureUserSecret('alice')
 const work = mkdtempSync(join(tmpdir(), 'o3-secure-cli-'))

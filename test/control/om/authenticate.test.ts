@@ -3,7 +3,7 @@
  * with an unknown or revoked access key, a wrong secret or a stale date are refused on every
  * route; a user's signed calls work; S3 secrets only for their user or an administrator;
  * s3Authenticate and x-o3-on-behalf-of only for the S3 gateway. Method: a real mini cluster
- * with a secure OM on plain HTTP (users sign; the certificate path is in
+ * with a secure OM on plain HTTP (secure-om.ts) (users sign; the certificate path is in
  * authenticate-peer.test.ts), native clients with and without credentials, raw RpcClients.
  */
 import { test } from 'uvu'
@@ -12,9 +12,10 @@ import { O3Error } from '../../../core/errors.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
 import { requestSigner } from '../../../core/security/request-signing.ts'
 import { O3Client } from '../../../datapath/client/index.ts'
-import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
+import { randomBytes } from '../../cluster/mini-cluster.ts'
+import { startSecureOmCluster } from './secure-om.ts'
 
-const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'security.enabled': 1, 'o3.administrators': 'admin', 'client.replication': 'RATIS/ONE' } })
+const cluster = await startSecureOmCluster({ 'o3.administrators': 'admin' })
 const admin = await cluster.om.ensureUserSecret('admin')
 const alice = await cluster.om.ensureUserSecret('alice')
 const bob = await cluster.om.ensureUserSecret('bob')

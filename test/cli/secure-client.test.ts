@@ -2,7 +2,7 @@
  * Goal: the client commands sign their OM calls with the key pair in O3_CLIENT_ACCESSKEY and
  * O3_CLIENT_SECRET, and a secure OM refuses them without it; client.* settings that cannot
  * work are a usage error. Method: bin/o3.js as a child process with and without the
- * environment against a mini cluster whose OM has security.enabled=1 (plain HTTP), and
+ * environment against a secure mini cluster (HTTPS, trusting its CA from O3_CLIENT_CAFILE), and
  * clientSecurityOf on settings and PEM files.
  */
 import { test } from 'uvu'
@@ -16,21 +16,23 @@ import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { createRootCa } from '../../core/security/pki.ts'
 import { clientSecurityOf } from '../../cli/client-security.ts'
 import { UsageError } from '../../cli/args.ts'
-import { startSecureOmCluster } from '../control/om/secure-om.ts'
+import { startMiniCluster } from '../cluster/mini-cluster.ts'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
-const cluster = await startSecureOmCluster({ 'o3.administrators': 'admin' })
+const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'security.enabled': 1, 'o3.administrators': 'admin', 'client.replication': 'RATIS/ONE' } })
 const admin = await cluster.om.ensureUserSecret('admin')
 const alice = await cluster.om.ensureUserSecret('alice')
 const work = mkdtempSync(join(tmpdir(), 'o3-secure-cli-'))
+const caFile = join(work, 'cluster-ca.pem')
+writeFileSync(caFile, cluster.caCert!)
 test.after(async () => {
   await cluster.dispose()
   rmSync(work, { recursive: true, force: true })
 })
 
-/** `o3 ...args` with the key pair `as` (or none) in the environment. */
+/** `o3 ...args` with the cluster CA and the key pair `as` (or none) in the environment. */
 function run(as: { awsAccessKey: string; awsSecret: string } | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, O3_CLIENT_ACCESSKEY: as?.awsAccessKey, O3_CLIENT_SECRET: as?.awsSecret }
+  const env: Record<string, string | undefined> = { ...process.env, O3_CLIENT_CAFILE: caFile, O3_CLIENT_ACCESSKEY: as?.awsAccessKey, O3_CLIENT_SECRET: as?.awsSecret }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
   return new Promise((resolve) => {
     execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8', env }, (err, stdout, stderr) => {

@@ -1,7 +1,8 @@
 /** @module
  * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
  * by a Hono app, sent through one keep-alive undici Pool per peer (or, security on, through
- * the node's identity over mutual TLS). With batching on, one
+ * the node's identity over mutual TLS; a node secured after it started reaches each peer
+ * plainly until that fails, then over TLS only: secure()). With batching on, one
  * request per peer is in flight and whatever queues meanwhile goes in the next body; with
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.

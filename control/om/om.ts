@@ -34,6 +34,8 @@ import { omRequests } from './requests/index.ts'
 import { keyOf } from './requests/keys.ts'
 import { refreshPipeline } from './locations.ts'
 import { checkUser } from './requests/s3-secrets.ts'
+import { BlockTokenIssuer, tokenOwner } from './block-tokens.ts'
+import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntry, type OmTables } from './tables.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
@@ -66,6 +68,9 @@ export class OzoneManager {
   private readonly blockCache = new Map<string, AllocatedBlock[]>()
   /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
   private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
+  /** Security on: the SCM's secret keys, which sign the block tokens `tokens` attaches. */
+  private secretKeys?: SecretKeyCache
+  private tokens = new BlockTokenIssuer(undefined, 0)
   /** o3.administrators: users with every right, any user's S3 secrets among them. */
   private readonly administrators: ReadonlySet<string>
 
@@ -107,6 +112,12 @@ export class OzoneManager {
     this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => entryCount(this.t.deleted))
     this.ha.exportMetrics(this.metrics)
 
+    if (this.config['security.enabled'] === 1) {
+      this.secretKeys = new SecretKeyCache({ name: 'OM', fetch: () => this.scm.call<SecretKeysAnswer>('getSecretKeys', {}), refreshMs: secretKeyRefreshMs(this.config['security.secretKey.rotateMs']) })
+      // Not awaited: a start before the SCM answers fetches again on the first token it signs.
+      void this.secretKeys.start()
+      this.tokens = new BlockTokenIssuer(this.secretKeys, this.config['security.blockToken.expiryMs'])
+    }
     const submit = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => this.ha.submit(name, a, callerIdOf(a.caller, ctx))
     const app = createServiceApp({
       service: 'OM',
@@ -126,11 +137,13 @@ export class OzoneManager {
         setVolumeQuota: submit('setVolumeQuota'),
         setBucketQuota: submit('setBucketQuota'),
         setBucketS3: submit('setBucketS3'),
-        openKey: submit('openKey'),
-        allocateBlock: (a, ctx) => this.allocateBlock(a, ctx),
-        commitKey: submit('commitKey'),
+        // Block tokens go on at this edge, after the apply (block-tokens.ts).
+        openKey: async (a, ctx) => this.tokens.opened(await submit('openKey')(a, ctx) as OpenKeyResult, tokenOwner(ctx)),
+        allocateBlock: async (a, ctx) => this.tokens.block(await this.allocateBlock(a, ctx), ctx),
+        // The committed key comes back readable, as a lookup would (putKey's answer reads the key at once).
+        commitKey: async (a, ctx) => this.tokens.key(await submit('commitKey')(a, ctx) as KeyInfo, tokenOwner(ctx)),
         abortKey: submit('abortKey'),
-        lookupKey: (a) => this.read(() => this.lookupKey(a)),
+        lookupKey: async (a, ctx) => this.tokens.key(await this.read(() => this.lookupKey(a)), tokenOwner(ctx)),
         listKeys: (a) => this.read(() => this.listKeys(a)),
         deleteKey: submit('deleteKey'),
         renameKey: submit('renameKey'),
@@ -141,9 +154,9 @@ export class OzoneManager {
           return submit('revokeS3Secret')(a, ctx)
         },
         lookupS3Secret: (a, ctx) => this.read(() => this.lookupS3Secret(a, ctx)),
-        s3Authenticate: (a, ctx) => {
+        s3Authenticate: async (a, ctx) => {
           checkGateway(ctx, 'check an S3 signature')
-          return this.read(() => this.s3Authenticate(a, ctx))
+          return this.tokens.s3(await this.read(() => this.s3Authenticate(a, ctx)), ctx)
         },
         ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
         stateDigest: () => stateDigest(this.ha.db),
@@ -166,6 +179,7 @@ export class OzoneManager {
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t)
+    this.secretKeys?.stop()
     await this.listener?.close()
     await this.background
     await this.ha?.stop()

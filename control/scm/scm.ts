@@ -44,6 +44,7 @@ import { planAround, planPipelines } from './pipelines.ts'
 import { ReplicationManager, type ReconstructECContainerCommand, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
 import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
+import { SecretKeyManager } from './secret-keys.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
 import { operationalStateOf } from './requests/set-node-state.ts'
 import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, type ScmTables } from './tables.ts'
@@ -136,6 +137,7 @@ export class StorageContainerManager {
   /** When this SCM last heard each datanode's container report (the admin monitor waits for one). */
   private readonly containersHeard = new Map<DatanodeId, number>()
   private replication!: ReplicationManager
+  private secretKeys!: SecretKeyManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
@@ -212,6 +214,7 @@ export class StorageContainerManager {
     this.ha.exportMetrics(this.metrics)
     this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
     this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
+    this.secretKeys = new SecretKeyManager(this.config, this.ha, () => this.tables)
 
     const app = createServiceApp({
       service: 'SCM',
@@ -243,6 +246,7 @@ export class StorageContainerManager {
         replicationStatus: () => this.leader('replicationStatus', () => this.replication.status()),
         ...new GroupAdmin(this.ha, 'SCM', 'scm', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(false),
         stateDigest: () => stateDigest(this.ha.db),
+        getSecretKeys: (_a, ctx) => this.leader('getSecretKeys', () => this.secretKeys.getSecretKeys(ctx)),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
@@ -250,11 +254,13 @@ export class StorageContainerManager {
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     this.replication.start()
+    this.secretKeys.start()
     log.info(`SCM ${this.clusterId} listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    this.secretKeys?.stop()
     this.identity?.stop()
     await this.replication?.stop()
     await this.listener?.close()

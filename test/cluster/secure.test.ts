@@ -12,7 +12,6 @@ import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core
 import { O3Error } from '../../core/errors.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
-import { untilBlockTokens } from '../../datapath/datanode/access.ts'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 
 const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'security.enabled': 1 } })
@@ -109,6 +108,7 @@ test('datanode: admin and pipeline routes take SCM/datanode peers or administrat
   assert.ok(Array.isArray(await rpc(await as('scm', 'scm9')).call('listContainers', {})))
   assert.ok(Array.isArray(await rpc(await as('user', 'admin')).call('listPipelines', {})))
   // Block routes go to Datanode.blockTokenCheck for callers that are not datanode/SCM peers (block tokens decide).
+  const installed = dn.blockTokenCheck
   dn.blockTokenCheck = () => { throw new O3Error('BLOCK_TOKEN_VERIFICATION_FAILED', 'test check') }
   try {
     assert.is(await refused(rpc(anonymous).call('getBlock', { containerId: 1, localId: 1 })), 'BLOCK_TOKEN_VERIFICATION_FAILED')
@@ -116,7 +116,7 @@ test('datanode: admin and pipeline routes take SCM/datanode peers or administrat
     // Peers are not asked: an unknown container, not a refusal.
     assert.is(await refused(rpc(await as('datanode', 'dn9')).call('getBlock', { containerId: 999, localId: 1 })), 'CONTAINER_NOT_FOUND')
   } finally {
-    dn.blockTokenCheck = untilBlockTokens
+    dn.blockTokenCheck = installed
   }
   // Raw routes between datanodes.
   const om = await as('om', 'om9')

@@ -14,6 +14,7 @@ import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
 import { openPipeline } from './open-pipeline.ts'
 import { recordCertificate } from './record-certificate.ts'
 import { reserveIds } from './reserve-ids.ts'
+import { rotateSecretKey } from './secret-keys.ts'
 import { setContainerState } from './set-container-state.ts'
 import { setNodeStates } from './set-node-state.ts'
 
@@ -22,5 +23,6 @@ export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unkn
     initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
     markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
     setNodeStates(t), initCa(t), addBootstrapToken(t), recordCertificate(t),
+    rotateSecretKey(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

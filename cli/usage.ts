@@ -49,7 +49,7 @@ export const HELP_OPTION: Record<string, OptionSpec> = {
 
 /** The addresses and output format every client command (sh, admin, s3) takes. */
 const CLIENT_OPTIONS: Record<string, OptionSpec> = {
-  om: { type: 'string', value: 'HOST:PORT', default: process.env.O3_OM_ADDRESS ?? '127.0.0.1:9862', help: 'the OM ($O3_OM_ADDRESS, else 127.0.0.1:9862)' },
+  om: { type: 'string', value: 'HOST:PORT', default: process.env.O3_OM_ADDRESS ?? '127.0.0.1:9862', help: 'the OM ($O3_OM_ADDRESS, else 127.0.0.1:9862); a secure cluster: $O3_CLIENT_ACCESSKEY and $O3_CLIENT_SECRET sign the calls, $O3_CLIENT_CAFILE (+ $O3_CLIENT_CERTFILE, $O3_CLIENT_KEYFILE) for HTTPS' },
   scm: { type: 'string', value: 'HOST:PORT', default: process.env.O3_SCM_ADDRESS ?? '127.0.0.1:9860', help: 'the SCM ($O3_SCM_ADDRESS, else 127.0.0.1:9860)' },
   json: { type: 'boolean', default: false, help: 'print JSON for scripts instead of tables' },
 }

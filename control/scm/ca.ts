@@ -41,7 +41,8 @@ export async function issueUserCertificate(o: { ca: { cert: string; privateKey: 
 
 export class ScmCa {
   private constructor(
-    private readonly ha: ReplicatedService,
+    /** undefined for issuerOf's issuer, which only issues from the state (nothing goes through the log). */
+    private readonly group: ReplicatedService | undefined,
     private readonly tables: () => ScmTables,
     private readonly config: O3Config,
   ) {}
@@ -51,6 +52,21 @@ export class ScmCa {
    * token, logged there once) and replicated to the others; writes `<scm.dir>/ca/ca.crt` and
    * `<scm.dir>/ca/bootstrap-token` (mode 0600) on every SCM.
    */
+  /**
+   * Issues the SCM's own certificates from a CA the group's state already holds, before the
+   * group runs (a restart: the SCM's Raft is mutual TLS from the first message); undefined
+   * while the group has made no CA yet.
+   */
+  static issuerOf(tables: () => ScmTables, config: O3Config): CertIssuer | undefined {
+    if (tables().ca.get('root') === undefined) return undefined
+    return new ScmCa(undefined, tables, config).issuer()
+  }
+
+  private get ha(): ReplicatedService {
+    if (this.group === undefined) throw new O3Error('UNAVAILABLE', 'Cannot change the CA before the SCM group runs')
+    return this.group
+  }
+
   static async start(o: { ha: ReplicatedService; tables: () => ScmTables; config: O3Config; clusterId: string }): Promise<ScmCa> {
     const ca = new ScmCa(o.ha, o.tables, o.config)
     const deadline = Date.now() + CA_WAIT_MS

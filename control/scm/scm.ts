@@ -162,10 +162,23 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
-    // The SCM's certificate comes from the CA its group holds, so its Raft group starts before
-    // it has one: the SCM group's Raft stays plain HTTP (a group of one refuses every message).
+    // The SCM's certificate comes from the CA its group holds. A group whose state holds it
+    // already (every start but the first) runs Raft over mutual TLS from the first message. A
+    // brand-new secure group elects its first leader and replicates the CA (initCa: the CA's key
+    // among it) over plain HTTP; each member then secures its Raft port (ha.secure below), after
+    // which plain Raft messages are refused (Ozone's `scm --init` likewise makes the CA before
+    // the ring is secured). A group of one takes no Raft message before it is secure.
+    const secure = this.config['security.enabled'] === 1
+    const hosts = [...new Set([this.config.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
     const group = await startServiceGroup({
-      closedWhenAlone: this.config['security.enabled'] === 1,
+      closedWhenAlone: secure,
+      identityAtStart: !secure ? undefined : async (name) => {
+        const issuer = ScmCa.issuerOf(() => this.tables, this.config)
+        if (issuer === undefined) return undefined
+        this.identity = await ServiceIdentity.forScm({ id: name, hosts, issuer })
+        log.info(`SCM ${name}: Raft over mutual TLS from the start (the group's CA is in its state)`)
+        return this.identity
+      },
       service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
       requests: scmRequests(() => this.tables),
@@ -182,11 +195,13 @@ export class StorageContainerManager {
       if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader and no cluster id within ${LEADER_WAIT_MS} ms`)
       await new Promise((r) => setTimeout(r, 10))
     }
-    const secure = this.config['security.enabled'] === 1
     if (secure) {
       this.ca = await ScmCa.start({ ha: this.ha, tables: () => this.tables, config: this.config, clusterId: this.clusterId })
-      const hosts = [...new Set([this.config.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
-      this.identity = await ServiceIdentity.forScm({ id: this.ha.role().name, hosts, issuer: this.ca.issuer() })
+      if (this.identity === undefined) {
+        this.identity = await ServiceIdentity.forScm({ id: this.ha.role().name, hosts, issuer: this.ca.issuer() })
+        await this.ha.secure(this.identity, 'scm', 'SCM', { closed: this.config['scm.nodes'].trim() === '' })
+        log.info(`SCM ${this.ha.role().name}: Raft secured (mutual TLS; plain messages refused from now on) once the group's CA existed`)
+      }
     }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)

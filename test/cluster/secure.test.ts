@@ -137,8 +137,10 @@ test('the OM Raft port takes OMs only; a secure SCM group of one takes no Raft m
   assert.is(await post(anonymous, omRaft, '/raft/messages', { messages: [] }), 401)
   assert.is(await post(await as('datanode', 'dn9'), omRaft, '/raft/messages', { messages: [] }), 403)
   assert.is(await post(await as('scm', 'scm9'), omRaft, '/raft/messages', { messages: [] }), 403)
-  // The SCM's certificate comes from the CA its group holds: its Raft port is plain, and alone it takes nothing.
-  assert.is(await post(PLAIN_TRANSPORT, scmRaft, '/raft/messages', { messages: [] }), 403)
+  // The SCM's Raft port serves TLS once its group's CA exists (plain HTTP is not even answered), and alone it takes nothing.
+  assert.ok(await post(PLAIN_TRANSPORT, scmRaft, '/raft/messages', { messages: [] }).then(() => false, () => true), 'plain refused')
+  assert.is(await post(anonymous, scmRaft, '/raft/messages', { messages: [] }), 403)
+  assert.is(await post(await as('scm', 'scm9'), scmRaft, '/raft/messages', { messages: [] }), 403)
   // A peer of the right role gets through to the batch (an empty one is accepted).
   assert.is(await post(await as('om', 'om9'), omRaft, '/raft/messages', { messages: [] }), 204)
 })

@@ -9,7 +9,8 @@
  * under `domain`), authorizes the route's S3 action (access.ts: bucket policy, ACLs), routes
  * to one handler per operation and answers failures in S3's XML error format with a
  * RequestId. A request with an Origin gets the Access-Control-* headers of its bucket's CORS
- * rules, failures too. Anything it does not implement answers NotImplemented (501).
+ * rules, failures too. Anything it does not implement answers NotImplemented (501). The S3
+ * port serves HTTPS when s3g.https or security.enabled says so (https.ts).
  * `GET /prom` and `GET /health` are served on a second listener (the admin port), never on
  * the S3 port, where `/prom` is bucket `prom`.
  */
@@ -41,6 +42,7 @@ import type { SignedRequest } from './sigv4.ts'
 import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTagging, putBucketTagging, putObjectTagging } from './tagging.ts'
 import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
+import { edgeTls, type EdgeIdentity, type EdgeTls } from './https.ts'
 
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
 const S3_HEADER_BYTES_MAX = 16 * 1024
@@ -63,6 +65,11 @@ export interface S3GatewayOptions {
   region?: string
   /** Clock for signature time checks (tests). */
   nowMs?: () => number
+  /**
+   * The gateway's identity in a secure cluster (a ServiceIdentity): its certificate is what the
+   * S3 port serves HTTPS with when s3g.https.cert/key are not set (https.ts).
+   */
+  identity?: EdgeIdentity
 }
 
 /** Bucket subresources S3 has and we do not: answered NotImplemented rather than misread as another call. */
@@ -103,12 +110,15 @@ export class S3Gateway {
   /** The virtual-host base domain, lower case, if any. */
   private readonly domain: string | undefined
   private readonly now: () => number
+  /** The S3 port's TLS, or undefined for plain HTTP; decided (and files checked) at construction. */
+  private readonly tls: EdgeTls | undefined
 
   constructor(private readonly options: S3GatewayOptions) {
     this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'] })
     this.region = options.region ?? options.config['s3g.region']
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now
+    this.tls = edgeTls(options.config, options.identity)
     this.app = new Hono()
     this.app.all('*', (c) => {
       const incoming = (c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string; encrypted?: boolean } } } | undefined)?.incoming
@@ -123,7 +133,7 @@ export class S3Gateway {
   }
 
   get endpoint(): string {
-    return `http://${this.options.config.host}:${this.port}`
+    return `${this.tls === undefined ? 'http' : 'https'}://${this.options.config.host}:${this.port}`
   }
 
   /** Where `/prom` and `/health` are served, host:port like the other services' addresses. */
@@ -135,7 +145,7 @@ export class S3Gateway {
   async start(): Promise<void> {
     const port = this.options.port ?? this.options.config['s3g.port']
     this.listener = await serveApp(this.app, {
-      host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX,
+      host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX, tls: this.tls,
       // Requests Node's parser rejects still get S3's XML error, not a bare 431 or 400.
       parseError: (code) => {
         const e = code === 'HPE_HEADER_OVERFLOW'

@@ -1,6 +1,7 @@
 /** @module
  * Test helper: a LocalCluster on free ports in a temp dir, with short timeouts (Ozone's
- * MiniOzoneCluster / ClusterForTests). One cluster per test file.
+ * MiniOzoneCluster / ClusterForTests). One cluster per test file. With O3_TEST_SECURE=1
+ * (scripts/test.mjs's `[secure]` pass over test/cluster) it is a secure cluster, as `o3 local --secure`.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,11 +11,23 @@ import type { O3Config } from '../../core/config.ts'
 /** Re-exported for the suites that start a cluster; it lives in test/helpers.ts. */
 export { randomBytes } from '../helpers.ts'
 
+/** This run's clusters are secure (O3_TEST_SECURE=1): what a suite that cannot run secure checks to skip, saying why. */
+export const TEST_SECURE = process.env.O3_TEST_SECURE === '1'
+
+/**
+ * The `secure` option of a test cluster: LocalCluster's (mutual TLS, block tokens, an
+ * administrator's client from cluster.client()) when this run is secure.
+ */
+export function secureOption(): { secure?: boolean } {
+  return TEST_SECURE ? { secure: true } : {}
+}
+
 export async function startMiniCluster(options: { datanodes?: number; overrides?: Partial<O3Config>; dataDir?: string } = {}): Promise<LocalCluster & { dispose(): Promise<void> }> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'o3-test-'))
   const cluster = new LocalCluster({
     dataDir, datanodes: options.datanodes ?? 3, freePorts: true,
     overrides: { 'datanode.heartbeatIntervalMs': 200, 'scm.heartbeat.staleMs': 3000, 'scm.heartbeat.deadMs': 6000, ...options.overrides },
+    ...secureOption(),
   })
   await cluster.start()
   return Object.assign(cluster, {

@@ -51,12 +51,12 @@ interface Settings {
 const QUICK: Settings = {
   largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
   s3: { smallCount: 200, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
-  s3Tls: { smallCount: 200, largeIterations: 1, concurrency: CONCURRENCY, rounds: 2, pipeBytes: 256 * MiB, handshakes: 200 },
+  s3Tls: { smallCount: 200, largeIterations: 1, concurrency: CONCURRENCY, rounds: 2, pipeBytes: 128 * MiB, handshakes: 200 },
 }
 const FULL: Settings = {
   largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
   s3: { smallCount: 2000, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
-  s3Tls: { smallCount: 1000, largeIterations: 2, concurrency: CONCURRENCY, rounds: 3, pipeBytes: 1024 * MiB, handshakes: 1000 },
+  s3Tls: { smallCount: 1000, largeIterations: 2, concurrency: CONCURRENCY, rounds: 3, pipeBytes: 512 * MiB, handshakes: 1000 },
 }
 
 interface O3Figures {
@@ -320,7 +320,7 @@ function printTls(tls: TlsFigures): void {
   const p = tls.pipe
   if ('error' in p) out(`  TLS alone: FAILED ${p.error}`)
   else {
-    out(`  TLS alone, one loopback connection, both ends in one process (${p.tls.cipher}):`)
+    out(`  TLS alone, one loopback connection, both ends in one process (${p.tls.cipher}; best of 3 rounds each):`)
     out(`    plain TCP ${p.plain.mbPerSec.toFixed(0)} MB/s, CPU ${p.plain.cpuMsPerMiB.toFixed(2)} ms/MiB; TLS ${p.tls.mbPerSec.toFixed(0)} MB/s, CPU ${p.tls.cpuMsPerMiB.toFixed(2)} ms/MiB: TLS adds ${(p.tls.cpuMsPerMiB - p.plain.cpuMsPerMiB).toFixed(2)} ms/MiB for both ends`)
     out(`    a full handshake (new connection): ${p.handshakeCpuUs.toFixed(0)} µs CPU for both ends`)
   }

@@ -70,7 +70,7 @@ export async function measureS3Tls(options: {
   const { bench, settings: s, large, onStep } = options
   const small = large.subarray(0, 4 * 1024)
   const tls = await makeCertificate(options.dir)
-  onStep(`TLS alone: ${s.pipeBytes / 1024 / 1024} MiB through one loopback connection, ${s.handshakes} handshakes`)
+  onStep(`TLS alone: 3 x ${s.pipeBytes / 1024 / 1024} MiB through loopback connections, ${s.handshakes} handshakes`)
   let pipe: TlsPipeFigures | Failure
   try { pipe = await measureTlsPipe({ bytes: s.pipeBytes, handshakes: s.handshakes, tls: { key: tls.key, cert: tls.cert, ca: tls.ca } }) } catch (err) { pipe = failure(err) }
   onStep('S3 TLS: start an http and an https gateway on the cluster')

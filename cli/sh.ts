@@ -8,6 +8,7 @@ import { Transform } from 'node:stream'
 import { replicaLengthBytes } from '../core/ec-layout.ts'
 import { O3Error } from '../core/errors.ts'
 import { parseReplication, type KeyLocation } from '../core/wire.ts'
+import { clientSecurity } from './client-security.ts'
 import { O3Client, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
@@ -118,7 +119,7 @@ export async function sh(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
   const { positionals } = inv
   const replication = stringOption(inv, 'replication')
-  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   const json = flag(inv, 'json')
   const out = (value: unknown, human: () => void) => (json ? printJson(value) : human())
   switch (`${kind} ${verb}`) {

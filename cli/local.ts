@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { O3Client } from '../datapath/client/index.ts'
+import { servesHttps } from '../datapath/s3/index.ts'
 import { freePort, LocalCluster, localDatanodePort, localGroup, localOverrides } from './cluster.ts'
 import { flag, option, UsageError, type Invocation } from './args.ts'
 import { PidFile, StopRequest } from './lifecycle.ts'
@@ -188,7 +189,8 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     for (const until = Date.now() + 60_000; !o.stop.requested;) {
       const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus').catch(() => ({ inSafeMode: true }))
       const omUp = await client.listVolumes().then(() => true, () => false)
-      const s3Up = await fetch(`http://${base.host}:${s3Port}/`).then(() => true, () => false)
+      // The admin port answers once the S3 port listens, and is plain HTTP even when S3 is HTTPS.
+      const s3Up = await fetch(`http://${base.host}:${s3AdminPort}/health`).then((r) => r.ok, () => false)
       if (!s.inSafeMode && omUp && s3Up) break
       if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
       await new Promise((r) => setTimeout(r, 100))
@@ -196,7 +198,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     if (!o.stop.requested) {
       const s3Key = await client.getS3Secret(S3_USER)
       const groups = o.ha ? { scms: scms.map((s) => ({ name: s.name, address: s.config['scm.address'] })), oms: oms.map((s) => ({ name: s.name, address: s.config['om.address'] })) } : {}
-      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
+      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
     }
     console.error(`o3 local: stopping (${await o.stop.promise})`)
   } finally {

@@ -19,6 +19,11 @@ export interface EdgeIdentity {
   credentials(): { key: string; cert: string }
 }
 
+/** Whether the S3 port serves HTTPS under these settings (what edgeTls decides, without reading a file). */
+export function servesHttps(config: Pick<O3Config, 's3g.https' | 'security.enabled'>): boolean {
+  return config['s3g.https'] === 1 || config['security.enabled'] === 1
+}
+
 /**
  * The TLS the S3 port serves with, or undefined for plain HTTP. HTTPS when s3g.https=1 or
  * security.enabled=1: with s3g.https.cert/key when set, else the identity's certificate. S3
@@ -26,7 +31,7 @@ export interface EdgeIdentity {
  * requests, and a browser would otherwise prompt for one.
  */
 export function edgeTls(config: O3Config, identity?: EdgeIdentity): EdgeTls | undefined {
-  if (config['s3g.https'] !== 1 && config['security.enabled'] !== 1) return undefined
+  if (!servesHttps(config)) return undefined
   if (config['s3g.https.cert'] !== '') return filesTls(config['s3g.https.cert'], config['s3g.https.key'])
   if (identity === undefined) {
     throw new O3Error('INVALID_ARGUMENT', 'Cannot serve S3 over HTTPS: set s3g.https.cert and s3g.https.key (PEM files), or run a secure cluster (security.enabled=1) for the cluster certificate')

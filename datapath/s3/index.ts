@@ -20,3 +20,4 @@
  */
 export { S3Gateway, type S3GatewayOptions } from './gateway.ts'
 export { S3_VOLUME, MULTIPART_VOLUME } from './context.ts'
+export { servesHttps } from './https.ts'

@@ -1,9 +1,12 @@
 /** @module
  * The S3 gateway's HTTPS (TLS at the edge): PEM files named by s3g.https.cert/key, read again
  * when they change (a renewed certificate takes over from the next connection, no restart), or
- * in a secure cluster the gateway's own certificate from the cluster CA. Reads files only.
+ * in a secure cluster the gateway's own certificate from the cluster CA (and which identity a
+ * gateway already holds on disk). Reads files only.
  */
-import { statSync, readFileSync } from 'node:fs'
+import { existsSync, statSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { identityOf, type CertIdentity } from '../../core/security/pki.ts'
 import { createSecureContext } from 'node:tls'
 import type { O3Config } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
@@ -46,6 +49,12 @@ export function edgeTls(config: O3Config, identity?: EdgeIdentity): EdgeTls | un
       return served!
     },
   }
+}
+
+/** The identity whose certificate a gateway keeps in `<dir>/security/cert.pem` (ServiceIdentity.obtain's folder), if any. */
+export function storedIdentity(dir: string): CertIdentity | undefined {
+  const file = join(dir, 'security', 'cert.pem')
+  return existsSync(file) ? identityOf(readFileSync(file, 'utf8')) : undefined
 }
 
 interface Loaded { key: string; cert: string; stamp: string }

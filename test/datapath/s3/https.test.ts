@@ -19,6 +19,8 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { createRootCa, generateKeyPair, issueCertificate, type CertIdentity } from '../../../core/security/pki.ts'
 import { ServiceIdentity } from '../../../core/security/identity.ts'
 import { O3Error } from '../../../core/errors.ts'
+import { loadConfig } from '../../../core/config.ts'
+import { StorageContainerManager } from '../../../control/scm/index.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { edgeTls } from '../../../datapath/s3/https.ts'
@@ -150,6 +152,35 @@ test('S3Gateway in a secure cluster serves its identity\'s cluster certificate, 
     assert.is(next.serialNumber, new X509Certificate(renewed.cert).serialNumber)
   } finally {
     await secure.stop()
+  }
+})
+
+test('S3Gateway in a secure cluster without an identity given enrolls its own with the bootstrap token, keeps it in s3g.dir, and takes it again after a restart', async () => {
+  const scmDir = join(dir, 'secure-scm')
+  const config = loadConfig({ env: {}, overrides: { 'security.enabled': 1, 'scm.dir': scmDir, 's3g.dir': join(dir, 'secure-s3g') } })
+  const scm = new StorageContainerManager({ config, port: 0 })
+  await scm.start()
+  try {
+    const settings = { ...config, 'security.bootstrapToken': scm.ca!.bootstrapToken() }
+    const trust = scm.ca!.caCert()
+    const ids: string[] = []
+    for (let start = 0; start < 2; start++) {
+      const g = new S3Gateway({ config: settings, omAddress: cluster.omAddress, scmAddress: scm.address, port: 0 })
+      await g.start()
+      try {
+        assert.match(g.endpoint, /^https:/)
+        const served = await servedCert(g.port, trust)
+        assert.instance(served, X509Certificate, String(served))
+        const id = /o3:\/\/s3g\/([^,\s]+)/.exec((served as X509Certificate).subjectAltName ?? '')?.[1]
+        assert.ok(id?.startsWith('s3g-'), String(id))
+        ids.push(id!)
+      } finally {
+        await g.stop()
+      }
+    }
+    assert.is(ids[1], ids[0], 'the same identity after a restart (one enrollment per id)')
+  } finally {
+    await scm.stop()
   }
 })
 

@@ -26,13 +26,35 @@ function walk(dir) {
 }
 
 const SECURE = '[secure] '
+// Cluster suites not run in the secure pass yet, and why: each talks to services with a client
+// of its own over plain HTTP (RpcClient, fetch, an S3Gateway, O3Client), which a secure
+// cluster's HTTPS ports close on. Taken off this list once the suite calls through the
+// cluster's administrator (LocalCluster.client(), its transport); found with a trial run
+// of the secure pass on 2026-12-03.
+const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient/fetch'
+const SECURE_PENDING = {
+  'cluster/container-copy.test.js': `${PLAIN_CLIENTS} to datanodes)`,
+  'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
+  'cluster/decommission.test.js': `${PLAIN_CLIENTS} to the SCM, replication-cluster.ts)`,
+  'cluster/ec-allocation.test.js': `${PLAIN_CLIENTS} to the SCM)`,
+  'cluster/ec-replication.test.js': `${PLAIN_CLIENTS} to the SCM)`,
+  'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
+  'cluster/maintenance.test.js': `${PLAIN_CLIENTS} to the SCM, replication-cluster.ts)`,
+  'cluster/om-block-cache.test.js': `${PLAIN_CLIENTS} to the SCM and OM /prom)`,
+  'cluster/pipeline-raft.test.js': `${PLAIN_CLIENTS} to datanodes)`,
+  'cluster/quasi-closed.test.js': `${PLAIN_CLIENTS} to the SCM)`,
+  'cluster/reclaim.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
+  'cluster/replication.test.js': `${PLAIN_CLIENTS} to the SCM, replication-cluster.ts)`,
+  'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
+}
+
 const securePass = process.env.O3_TEST_SECURE_PASS !== '0'
 const onlySecure = filters.includes(SECURE.trim())
 const pathFilters = filters.filter((x) => x !== SECURE.trim())
 // A job is a file run plainly, or a cluster file run again secure; filters match its path.
 const jobs = walk(root).sort().flatMap((f) => {
   const rel = relative(root, f)
-  const secure = securePass && rel.startsWith('cluster/') ? [{ file: f, name: SECURE + rel, env: { O3_TEST_SECURE: '1' } }] : []
+  const secure = securePass && rel.startsWith('cluster/') ? [{ file: f, name: SECURE + rel, env: { O3_TEST_SECURE: '1' }, pending: SECURE_PENDING[rel] }] : []
   return onlySecure ? secure : [{ file: f, name: rel }, ...secure]
 }).filter((j) => pathFilters.length === 0 || pathFilters.some((x) => j.file.includes(x)))
 let passed = 0
@@ -46,6 +68,10 @@ const denoTasks = onlySecure ? [] : Object.keys(JSON.parse(readFileSync(new URL(
 const deno = new URL('../node_modules/.bin/deno', import.meta.url).pathname
 
 function runFile(job) {
+  if (job.pending !== undefined) {
+    console.log(`skip ${job.name}  (not yet secure: ${job.pending})`)
+    return Promise.resolve()
+  }
   const file = job.file
   const isDeno = file.startsWith('deno task ')
   const [cmd, args] = isDeno ? [deno, ['task', '-q', file.slice('deno task '.length)]] : [process.execPath, ['--enable-source-maps', file]]

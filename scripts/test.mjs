@@ -35,18 +35,11 @@ const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient
 const SECURE_PENDING = {
   'cluster/container-copy.test.js': `${PLAIN_CLIENTS} to datanodes)`,
   'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
-  'cluster/decommission.test.js': `${PLAIN_CLIENTS} to the SCM, replication-cluster.ts)`,
-  'cluster/ec-allocation.test.js': `${PLAIN_CLIENTS} to the SCM)`,
-  'cluster/ec-replication.test.js': `${PLAIN_CLIENTS} to the SCM)`,
   'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
-  'cluster/maintenance.test.js': `${PLAIN_CLIENTS} to the SCM, replication-cluster.ts)`,
   'cluster/om-block-cache.test.js': `${PLAIN_CLIENTS} to the SCM and OM /prom)`,
   'cluster/pipeline-raft.test.js': `${PLAIN_CLIENTS} to datanodes)`,
-  'cluster/quasi-closed.test.js': `${PLAIN_CLIENTS} to the SCM)`,
   'cluster/reclaim.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
-  'cluster/replication.test.js': `${PLAIN_CLIENTS} to the SCM, replication-cluster.ts)`,
   'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
-  'cluster/unhealthy-replaced.test.js': `${PLAIN_CLIENTS} to the SCM)`,
 }
 /** Suites that start secure clusters themselves (cluster/secure*.test.js): a second pass would repeat them. */
 const securedItself = (rel) => /^cluster\/secure[^/]*\.test\.js$/.test(rel)

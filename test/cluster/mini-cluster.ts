@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalCluster } from '../../cli/cluster.ts'
 import type { O3Config } from '../../core/config.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
+import type { Credentials } from '../../core/security/pki.ts'
 /** Re-exported for the suites that start a cluster; it lives in test/helpers.ts. */
 export { randomBytes } from '../helpers.ts'
 
@@ -36,4 +39,31 @@ export async function startMiniCluster(options: { datanodes?: number; overrides?
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
     },
   })
+}
+
+const adminTransports = new WeakMap<LocalCluster, Transport>()
+
+/**
+ * How a suite calls a cluster's services itself (RpcClient, fetch of /prom): with the
+ * administrator's certificate (mutual TLS) when the cluster is secure, plain HTTP otherwise.
+ */
+export function adminTransport(cluster: LocalCluster): Transport {
+  let t = adminTransports.get(cluster)
+  if (t === undefined) {
+    const admin = (cluster as { adminCredentials?: Credentials }).adminCredentials
+    t = admin === undefined ? PLAIN_TRANSPORT : tlsTransport(() => admin)
+    adminTransports.set(cluster, t)
+  }
+  return t
+}
+
+/** An RpcClient of `service` at `address` (one or a group's, comma-separated) through adminTransport. */
+export function adminRpc(cluster: LocalCluster, service: string, address: string): RpcClient {
+  return new RpcClient(service, address, { transport: adminTransport(cluster) })
+}
+
+/** GET `path` (/prom, /health) of the service at `address` through adminTransport. */
+export function adminFetch(cluster: LocalCluster, address: string, path: string): Promise<Response> {
+  const t = adminTransport(cluster)
+  return fetch(urlOf(t, address, path), { dispatcher: t.dispatcher() } as RequestInit)
 }

@@ -26,15 +26,18 @@ function walk(dir) {
 }
 
 const SECURE = '[secure] '
-// Cluster suites not run in the secure pass yet, and why: each talks to services with a client
-// of its own over plain HTTP (RpcClient, fetch, an S3Gateway, O3Client), which a secure
+// Cluster suites not run in the secure pass yet, and why: most talk to services with a client
+// of their own over plain HTTP (RpcClient, fetch, an S3Gateway, O3Client), which a secure
 // cluster's HTTPS ports close on. Taken off this list once the suite calls through the
-// cluster's administrator (LocalCluster.client(), its transport); found with a trial run
-// of the secure pass on 2026-12-03.
+// cluster's administrator (mini-cluster.ts adminRpc/adminFetch, LocalCluster.client()) or an
+// identity of the role it plays; found with trial runs of the secure pass on 2026-12-03.
 const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient/fetch'
 const SECURE_PENDING = {
   'cluster/container-copy.test.js': `${PLAIN_CLIENTS} to datanodes)`,
   'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
+  'cluster/decommission.test.js': 'runs o3 admin as a child process without the administrator\'s O3_CLIENT_* files',
+  'cluster/ec-allocation.test.js': 'calls the SCM\'s allocateBlock as the OM does: needs an om identity (LocalCluster.issueIdentity), not the administrator',
+  'cluster/ec-replication.test.js': 'calls getContainerLocations as the OM does, and datanodes with plain clients',
   'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
   'cluster/om-block-cache.test.js': `${PLAIN_CLIENTS} to the SCM and OM /prom)`,
   'cluster/pipeline-raft.test.js': `${PLAIN_CLIENTS} to datanodes)`,

@@ -3,7 +3,7 @@
  * MiniOzoneCluster / ClusterForTests). One cluster per test file. With O3_TEST_SECURE=1
  * (scripts/test.mjs's `[secure]` pass over test/cluster) it is a secure cluster, as `o3 local --secure`.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalCluster } from '../../cli/cluster.ts'
@@ -66,4 +66,19 @@ export function adminRpc(cluster: LocalCluster, service: string, address: string
 export function adminFetch(cluster: LocalCluster, address: string, path: string): Promise<Response> {
   const t = adminTransport(cluster)
   return fetch(urlOf(t, address, path), { dispatcher: t.dispatcher() } as RequestInit)
+}
+
+/**
+ * The environment a child `o3` command (o3 admin, o3 sh) runs with against the cluster: when
+ * secure, the administrator's certificate, key and the CA in files under `dir` named by
+ * O3_CLIENT_CERTFILE/KEYFILE/CAFILE, as `o3 local --secure` prints them; otherwise none.
+ */
+export function adminEnv(cluster: LocalCluster, dir: string): Record<string, string> {
+  const admin = (cluster as { adminCredentials?: Credentials }).adminCredentials
+  if (admin === undefined) return {}
+  const files = { O3_CLIENT_CAFILE: join(dir, 'ca.pem'), O3_CLIENT_CERTFILE: join(dir, 'admin.pem'), O3_CLIENT_KEYFILE: join(dir, 'admin.key') }
+  writeFileSync(files.O3_CLIENT_CAFILE, admin.ca)
+  writeFileSync(files.O3_CLIENT_CERTFILE, admin.cert)
+  writeFileSync(files.O3_CLIENT_KEYFILE, admin.key, { mode: 0o600 })
+  return files
 }

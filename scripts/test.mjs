@@ -38,9 +38,6 @@ const SECURE_PENDING = {
   'cluster/ec-allocation.test.js': 'calls the SCM\'s allocateBlock as the OM does: needs an om identity (LocalCluster.issueIdentity), not the administrator',
   'cluster/ec-replication.test.js': 'calls getContainerLocations as the OM does, and datanodes with plain clients',
   'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
-  'cluster/om-block-cache.test.js': `${PLAIN_CLIENTS} to the SCM and OM /prom)`,
-  'cluster/pipeline-raft.test.js': `${PLAIN_CLIENTS} to datanodes)`,
-  'cluster/reclaim.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
   'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
 }
 /** Suites that start secure clusters themselves (cluster/secure*.test.js): a second pass would repeat them. */

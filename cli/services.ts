@@ -22,6 +22,7 @@ export async function runService(inv: Invocation): Promise<void> {
     const config = loadConfig({ file: stringOption(inv, 'config') })
     const service = name === 'scm' ? new StorageContainerManager({ config })
       : name === 'om' ? new OzoneManager({ config, scmAddress: config['scm.address'] })
+      // A secure gateway obtains its certificate at start (kept in s3g.dir, its id read back from there).
       : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'] })
       : new Datanode({ config, scmAddress: config['scm.address'] })
     await service.start()

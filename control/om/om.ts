@@ -16,6 +16,9 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
+import type { ServiceIdentity } from '../../core/security/identity.ts'
+import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
 import { administratorsOf } from '../../core/security/administrators.ts'
 import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
@@ -44,12 +47,16 @@ export interface OmOptions {
   /** Raft port; 0 picks a free one (the default when `port` is given: a group of one needs no fixed one). */
   raftPort?: number
   scmAddress: string
+  /** With security.enabled=1: an identity source in process (tests); default: enroll with security.bootstrapToken. */
+  identity?: IdentitySource
 }
 
 export class OzoneManager {
   readonly metrics = new ServiceMetrics('om')
   private readonly config: O3Config
-  private readonly scm: RpcClient
+  private scm!: RpcClient
+  /** Security on: the certificate this OM serves and calls the SCM and its peers with. */
+  private identity: ServiceIdentity | undefined
   private ha!: ReplicatedService
   private t!: OmTables
   private listener?: Listener
@@ -65,7 +72,6 @@ export class OzoneManager {
   constructor(private readonly options: OmOptions) {
     this.config = options.config
     this.administrators = administratorsOf(this.config['o3.administrators'])
-    this.scm = new RpcClient('SCM', options.scmAddress)
   }
 
   get port(): number {
@@ -78,7 +84,13 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
+    this.identity = await startIdentity({
+      enabled: this.config['security.enabled'], role: 'om', id: this.config['om.id'] === '' ? 'om1' : this.config['om.id'], host: this.config.host,
+      dir: this.config['om.dir'], scm: this.options.scmAddress, bootstrapToken: this.config['security.bootstrapToken'], source: this.options.identity,
+    })
+    this.scm = new RpcClient('SCM', this.options.scmAddress, { transport: this.identity?.transport() ?? PLAIN_TRANSPORT })
     const group = await startServiceGroup({
+      identity: this.identity,
       service: 'OM', prefix: 'om', dir: this.config['om.dir'], legacyDb: 'om.db', nodes: this.config['om.nodes'], id: this.config['om.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port']), sync: this.config['db.sync'] === 1,
       bootstrap: this.config['om.bootstrap'] === 1,
@@ -138,7 +150,7 @@ export class OzoneManager {
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']
-    this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM' })
+    this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
     const every = (ms: number, run: () => Promise<unknown>) => {
       const t = setInterval(() => {
         if (this.background !== undefined || !this.ha.isLeader()) return
@@ -157,6 +169,7 @@ export class OzoneManager {
     await this.listener?.close()
     await this.background
     await this.ha?.stop()
+    this.identity?.stop()
   }
 
   /** A linearizable read on the leader (NOT_LEADER on a follower). */

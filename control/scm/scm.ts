@@ -20,12 +20,14 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
+import { administrators, certCaller } from '../../core/security/peer-access.ts'
+import { authorizeScm } from './access.ts'
 import {
   formatReplication, isEcReplication, parseId, parseReplication,
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
-import { serviceCaller } from '../../core/security/caller.ts'
 import { ServiceIdentity } from '../../core/security/identity.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
@@ -158,7 +160,10 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
+    // The SCM's certificate comes from the CA its group holds, so its Raft group starts before
+    // it has one: the SCM group's Raft stays plain HTTP (a group of one refuses every message).
     const group = await startServiceGroup({
+      closedWhenAlone: this.config['security.enabled'] === 1,
       service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
       requests: scmRequests(() => this.tables),
@@ -197,7 +202,7 @@ export class StorageContainerManager {
       service: 'SCM',
       metrics: this.metrics,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
-      ...(secure ? { authenticate: serviceCaller } : {}),
+      ...(secure ? { authenticate: certCaller, authorize: authorizeScm(administrators(this.config['o3.administrators'])) } : {}),
       handlers: {
         ...(this.ca?.handlers((what, run) => this.leader(what, run)) ?? {}),
         register: (a) => this.register(a),
@@ -240,6 +245,11 @@ export class StorageContainerManager {
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
+  }
+
+  /** A datanode's RPC, through this SCM's identity when security is on. */
+  private datanodeRpc(address: string): RpcClient {
+    return new RpcClient('Datanode', address, { transport: this.identity?.transport() ?? PLAIN_TRANSPORT })
   }
 
   /** Runs a call the leader answers (NOT_LEADER with its address elsewhere), on state as new as any write acknowledged before it. */
@@ -452,7 +462,7 @@ export class StorageContainerManager {
   private nudge(p: Pipeline): void {
     for (const n of this.resolve(p).nodes) {
       // A datanode from before issue 12 answers that it has no such method: nothing to do.
-      new RpcClient('Datanode', n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+      this.datanodeRpc(n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
         .catch((err: unknown) => log.debug(`SCM: nudging datanode ${n.id} for pipeline ${p.id} failed: ${(err as Error).message}`))
     }
   }
@@ -735,7 +745,7 @@ export class StorageContainerManager {
     const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
     const { target, command } = replicateCommand({ containerId: id, state: c.state, replication: c.replication, target: String(a.targetId ?? ''), nodes, replicas })
     this.queue(target.id, command)
-    new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+    this.datanodeRpc(target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
       .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
     log.info(`SCM: replicate container ${id} to ${target.id} from ${command.sources.map((s) => s.id).join(', ')} (admin request)`)
     return { containerId: id, target, sources: command.sources }

@@ -1,12 +1,14 @@
 /** @module
  * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
- * by a Hono app, sent through one keep-alive undici Pool per peer. With batching on, one
+ * by a Hono app, sent through one keep-alive undici Pool per peer (or, security on, through
+ * the node's identity over mutual TLS). With batching on, one
  * request per peer is in flight and whatever queues meanwhile goes in the next body; with
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
 import { Hono, type Context } from 'hono'
 import { Pool } from 'undici'
+import type { Transport } from '../rpc/transport.ts'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
 import { smallBodyJson } from '../http/body.ts'
@@ -22,19 +24,36 @@ export interface TransportOptions {
   readonly batching: boolean
   /** The path below each peer's URL that takes messages (default /raft/messages). */
   readonly path?: string
+  /**
+   * The node's identity's transport (security on: HTTPS with its certificate, peer URLs
+   * `https://`): messages go through its pool. Without one, a plain keep-alive Pool per peer.
+   */
+  readonly transport?: Transport
 }
 
 interface Peer {
-  readonly pool: Pool
+  /** The peer's own pool (plain HTTP); with a transport, its dispatcher is used instead. */
+  readonly pool: Pool | undefined
+  readonly origin: string
   queue: Message[]
   inflight: number
   /** Messages dropped because the queue was full or a request failed. */
   dropped: number
 }
 
-/** The Hono app that receives batches and hands each message to `deliver`. */
-export function raftApp(deliver: (messages: Message[]) => void): Hono {
+/**
+ * The Hono app that receives batches and hands each message to `deliver`. `accept` (security
+ * on) runs before every route but /health and throws to refuse a caller (not a peer of the group).
+ */
+export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Context) => void): Hono {
   const app = new Hono()
+  if (accept !== undefined) {
+    app.use('*', async (c, next) => {
+      if (c.req.path === '/health') return next()
+      try { accept(c) } catch (err) { return errorResponse(c, err) }
+      return next()
+    })
+  }
   app.post('/raft/messages', (c) => receiveRaftBatch(c, deliver))
   app.get('/health', (c) => c.text('ok'))
   return app
@@ -59,11 +78,13 @@ export class HttpTransport {
   private readonly urls = new Map<NodeId, string>()
   private readonly batching: boolean
   private readonly path: string
+  private readonly transport: Transport | undefined
   sentRequests = 0
 
   constructor(options: TransportOptions) {
     this.batching = options.batching
     this.path = options.path ?? '/raft/messages'
+    this.transport = options.transport
     for (const [id, url] of options.peers) this.setPeer(id, url)
   }
 
@@ -72,10 +93,14 @@ export class HttpTransport {
     const old = this.peers.get(id)
     if (old !== undefined) {
       if (this.urls.get(id) === url) return
-      void old.pool.destroy().catch(() => undefined)
+      void old.pool?.destroy().catch(() => undefined)
     }
     this.urls.set(id, url)
-    this.peers.set(id, { pool: new Pool(new URL(url).origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    const origin = new URL(url).origin
+    // With a transport, its (shared, renewable) pool carries the messages; the queue's one
+    // request in flight per peer bounds them as the per-peer Pool's one connection does.
+    const pool = this.transport === undefined ? new Pool(origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }) : undefined
+    this.peers.set(id, { pool, origin, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
   }
 
   send(messages: readonly Message[]): void {
@@ -104,8 +129,8 @@ export class HttpTransport {
 
   private async post(peer: Peer, batch: Message[]): Promise<void> {
     try {
-      const res = await peer.pool.request({
-        path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
+      const res = await (peer.pool ?? this.transport!.dispatcher()).request({
+        origin: peer.origin, path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
       await res.body.dump()
@@ -122,6 +147,6 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.peers.values()].map((p) => p.pool.destroy()))
+    await Promise.all([...this.peers.values()].map((p) => p.pool?.destroy()))
   }
 }

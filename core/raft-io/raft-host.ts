@@ -10,7 +10,8 @@ import { assert } from '../assert.ts'
 import { O3Error, type ErrorCodeName } from '../errors.ts'
 import { log } from '../log.ts'
 import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
-import type { Hono } from 'hono'
+import type { Context, Hono } from 'hono'
+import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
 import { HttpTransport, raftApp } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
@@ -96,6 +97,14 @@ export interface RaftHostOptions {
   readonly distrustFsync?: boolean
   /** Sync the log to disk on each write (default); off, writes reach the OS only (the service's db.sync 0). */
   readonly sync?: boolean
+  /**
+   * Security on: messages (and checkpoints) go out through this transport (peer URLs are
+   * `https://`), the node's own port serves HTTPS with `tls`, and `accept` refuses callers
+   * that are not peers of the group (it throws).
+   */
+  readonly transport?: Transport
+  readonly tls?: { current: () => { key: string; cert: string; ca?: string } }
+  readonly accept?: (c: Context) => void
 }
 
 type Input =
@@ -180,10 +189,10 @@ export class RaftHost {
     }
     const host = new RaftHost(options, store, restored, afterCrash)
     if (options.listen === false) return host
-    const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
+    const app = raftApp((messages) => host.push({ kind: 'messages', messages }), options.accept)
     const routes = options.stateMachine.routes?.()
     if (routes !== undefined) app.route('/', routes)
-    const listener = await serveApp(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
+    const listener = await serveApp(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}`, ...(options.tls === undefined ? {} : { tls: options.tls }) })
     const port = listener.port
     host.listener = listener
     host.port = port
@@ -195,7 +204,7 @@ export class RaftHost {
     // Peers set before the start (setPeer) are kept unless `peers` names them anew.
     for (const [id, url] of peers) this.peerUrls.set(id, url)
     const others = new Map([...this.peerUrls].filter(([id]) => id !== this.id))
-    this.transport = new HttpTransport({ peers: others, batching: this.batching, path: this.options.messagesPath })
+    this.transport = new HttpTransport({ peers: others, batching: this.batching, path: this.options.messagesPath, transport: this.options.transport })
     this.timer = setInterval(() => {
       this.pendingTicks++
       this.wake?.()

@@ -54,6 +54,8 @@ export interface S3GatewayOptions {
   config: O3Config
   omAddress: string
   scmAddress?: string
+  /** How the gateway's client reaches the OM, SCM and datanodes (security on: its s3g identity's transport). */
+  transport?: Transport
   /** config's s3g.port (9878) by default; 0 picks a free port. */
   port?: number
   /**
@@ -123,7 +125,7 @@ export class S3Gateway {
   constructor(private readonly options: S3GatewayOptions) {
     // A secure gateway without an identity given obtains one at start; its client calls through it from then on.
     const obtains = options.config['security.enabled'] === 1 && options.identity === undefined
-    const transport = options.identity?.transport() ?? (obtains ? this.ownTransport() : undefined)
+    const transport = options.transport ?? options.identity?.transport() ?? (obtains ? this.ownTransport() : undefined)
     this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'], transport })
     this.region = options.region ?? options.config['s3g.region']
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()

@@ -6,11 +6,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LocalCluster } from '../../cli/cluster.ts'
+import { LocalCluster, type LocalClusterOptions } from '../../cli/cluster.ts'
 import type { O3Config } from '../../core/config.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
-import type { Credentials } from '../../core/security/pki.ts'
+import { urlOf, type Transport } from '../../core/rpc/transport.ts'
 /** Re-exported for the suites that start a cluster; it lives in test/helpers.ts. */
 export { randomBytes } from '../helpers.ts'
 
@@ -21,7 +20,7 @@ export const TEST_SECURE = process.env.O3_TEST_SECURE === '1'
  * The `secure` option of a test cluster: LocalCluster's (mutual TLS, block tokens, an
  * administrator's client from cluster.client()) when this run is secure.
  */
-export function secureOption(): { secure?: boolean } {
+export function secureOption(): Pick<LocalClusterOptions, 'secure'> {
   return TEST_SECURE ? { secure: true } : {}
 }
 
@@ -41,20 +40,12 @@ export async function startMiniCluster(options: { datanodes?: number; overrides?
   })
 }
 
-const adminTransports = new WeakMap<LocalCluster, Transport>()
-
 /**
  * How a suite calls a cluster's services itself (RpcClient, fetch of /prom): with the
  * administrator's certificate (mutual TLS) when the cluster is secure, plain HTTP otherwise.
  */
 export function adminTransport(cluster: LocalCluster): Transport {
-  let t = adminTransports.get(cluster)
-  if (t === undefined) {
-    const admin = (cluster as { adminCredentials?: Credentials }).adminCredentials
-    t = admin === undefined ? PLAIN_TRANSPORT : tlsTransport(() => admin)
-    adminTransports.set(cluster, t)
-  }
-  return t
+  return cluster.transport
 }
 
 /** An RpcClient of `service` at `address` (one or a group's, comma-separated) through adminTransport. */
@@ -74,7 +65,7 @@ export function adminFetch(cluster: LocalCluster, address: string, path: string)
  * O3_CLIENT_CERTFILE/KEYFILE/CAFILE, as `o3 local --secure` prints them; otherwise none.
  */
 export function adminEnv(cluster: LocalCluster, dir: string): Record<string, string> {
-  const admin = (cluster as { adminCredentials?: Credentials }).adminCredentials
+  const admin = cluster.adminCredentials
   if (admin === undefined) return {}
   const files = { O3_CLIENT_CAFILE: join(dir, 'ca.pem'), O3_CLIENT_CERTFILE: join(dir, 'admin.pem'), O3_CLIENT_KEYFILE: join(dir, 'admin.key') }
   writeFileSync(files.O3_CLIENT_CAFILE, admin.ca)

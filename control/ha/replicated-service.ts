@@ -13,7 +13,7 @@ import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
-import { RaftHost, type RaftHostOptions } from '../../core/raft-io/index.ts'
+import { RaftHost, type RaftHostOptions, type RaftSecurity } from '../../core/raft-io/index.ts'
 import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { NodeId } from '../../core/raft/index.ts'
@@ -100,7 +100,7 @@ export interface ReplicatedServiceOptions {
   /** Called whenever the state database is opened anew: open the service's tables. */
   readonly opened: (db: RootDatabase) => void
   /** Raft port, timings and snapshot interval (RaftHostOptions); with security, its transport, TLS and peer check. */
-  readonly raft?: Pick<RaftHostOptions, 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync' | 'transport' | 'tls' | 'accept'>
+  readonly raft?: Pick<RaftHostOptions, 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync' | 'transport' | 'tls' | 'accept' | 'securityAtStart'>
 }
 
 /**
@@ -108,7 +108,7 @@ export interface ReplicatedServiceOptions {
  * through the member's identity, its Raft port serving HTTPS with that identity, and only
  * members of the group's role (an om for the OM group, an scm for the SCM's) let in.
  */
-export function raftSecurity(identity: ServiceIdentity, role: ServiceRole, group: string): Required<Pick<RaftHostOptions, 'transport' | 'tls' | 'accept'>> {
+export function raftSecurity(identity: ServiceIdentity, role: ServiceRole, group: string): RaftSecurity {
   return {
     transport: identity.transport(),
     tls: identity.serverTls(),
@@ -185,7 +185,16 @@ export class ReplicatedService {
 
   /** http, or https for a secure group (its Raft URLs). */
   get scheme(): string {
-    return (this.options.raft?.transport ?? PLAIN_TRANSPORT).scheme
+    return this.raft.scheme
+  }
+
+  /**
+   * Secures a member that started plain (an SCM before its group's CA existed): Raft over
+   * mutual TLS with `identity` from now on, only members of `role` let in (RaftHost.secure).
+   */
+  async secure(identity: ServiceIdentity, role: ServiceRole, group: string, options: { closed?: boolean } = {}): Promise<void> {
+    const security = raftSecurity(identity, role, group)
+    await this.raft.secure(options.closed === true ? { ...security, accept: closedRaft(group) } : security)
   }
 
   /** Every member this node has heard of (current or not: the Raft membership says who is). */
@@ -353,6 +362,12 @@ export interface ServiceGroupOptions {
    * takes no Raft message at all (it needs none); a named group stays plain HTTP.
    */
   readonly closedWhenAlone?: boolean
+  /**
+   * Security on, the identity known only from the node's own state (the SCM: its CA is in the
+   * group's state once made): asked with the member's name once the state is open, before the
+   * Raft port listens. An identity makes Raft mutual TLS from the first message.
+   */
+  readonly identityAtStart?: (name: string) => Promise<ServiceIdentity | undefined>
 }
 
 /**
@@ -364,12 +379,15 @@ const REFUSALS_FROM_STATE: ReadonlySet<string> = new Set([
   'KEY_ALREADY_EXISTS', 'VOLUME_NOT_EMPTY', 'BUCKET_NOT_EMPTY', 'QUOTA_EXCEEDED', 'QUOTA_ERROR', 'CONTAINER_NOT_FOUND',
 ])
 
+/** The caller check of a secure group of one: nobody (it needs no messages). */
+function closedRaft(group: string): (c: Context) => void {
+  return () => { throw new O3Error('PERMISSION_DENIED', `Cannot reach the ${group} Raft port: a secure group of one takes no messages`) }
+}
+
 /** The Raft security of a group member: its identity's, or for a secure group of one without one, no caller at all. */
 function raftSecurityOf(o: ServiceGroupOptions, alone: boolean): Partial<Pick<RaftHostOptions, 'transport' | 'tls' | 'accept'>> {
   if (o.identity !== undefined) return raftSecurity(o.identity, o.prefix, o.service)
-  if (o.closedWhenAlone === true && alone) {
-    return { accept: () => { throw new O3Error('PERMISSION_DENIED', `Cannot reach the ${o.service} Raft port: a secure group of one takes no messages`) } }
-  }
+  if (o.closedWhenAlone === true && alone) return { accept: closedRaft(o.service) }
   return {}
 }
 
@@ -418,7 +436,15 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     // from it after a crash, so the state's own commits need no fsync on the event loop.
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
     opened: o.opened,
-    raft: { host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined) },
+    raft: {
+      host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined),
+      securityAtStart: o.identityAtStart === undefined ? undefined : async () => {
+        const known = await o.identityAtStart!(identity.name)
+        if (known === undefined) return undefined
+        const security = raftSecurity(known, o.prefix, o.service)
+        return o.closedWhenAlone === true && self === undefined ? { ...security, accept: closedRaft(o.service) } : security
+      },
+    },
   })
   const scheme = ha.scheme
   ha.start(self === undefined ? new Map([[1, `${scheme}://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `${scheme}://${n.raftAddress}`])))

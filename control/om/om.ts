@@ -26,14 +26,16 @@ import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
-import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
-import { checkGateway, checkSecretAccess, omAuthenticate } from './authenticate.ts'
+import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
+import { callerIdOf, checkGateway, checkSecretAccess, omAuthenticate } from './authenticate.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
 import { keyOf } from './requests/keys.ts'
 import { refreshPipeline } from './locations.ts'
 import { checkUser } from './requests/s3-secrets.ts'
+import { BlockTokenIssuer, tokenOwner } from './block-tokens.ts'
+import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntry, type OmTables } from './tables.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
@@ -66,6 +68,9 @@ export class OzoneManager {
   private readonly blockCache = new Map<string, AllocatedBlock[]>()
   /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
   private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
+  /** Security on: the SCM's secret keys, which sign the block tokens `tokens` attaches. */
+  private secretKeys?: SecretKeyCache
+  private tokens = new BlockTokenIssuer(undefined, 0)
   /** o3.administrators: users with every right, any user's S3 secrets among them. */
   private readonly administrators: ReadonlySet<string>
 
@@ -107,7 +112,13 @@ export class OzoneManager {
     this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => entryCount(this.t.deleted))
     this.ha.exportMetrics(this.metrics)
 
-    const submit = (name: string) => (a: Record<string, unknown>) => this.ha.submit(name, a, checkCaller(a.caller))
+    if (this.config['security.enabled'] === 1) {
+      this.secretKeys = new SecretKeyCache({ name: 'OM', fetch: () => this.scm.call<SecretKeysAnswer>('getSecretKeys', {}), refreshMs: secretKeyRefreshMs(this.config['security.secretKey.rotateMs']) })
+      // Not awaited: a start before the SCM answers fetches again on the first token it signs.
+      void this.secretKeys.start()
+      this.tokens = new BlockTokenIssuer(this.secretKeys, this.config['security.blockToken.expiryMs'])
+    }
+    const submit = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => this.ha.submit(name, a, callerIdOf(a.caller, ctx))
     const app = createServiceApp({
       service: 'OM',
       metrics: this.metrics,
@@ -126,11 +137,13 @@ export class OzoneManager {
         setVolumeQuota: submit('setVolumeQuota'),
         setBucketQuota: submit('setBucketQuota'),
         setBucketS3: submit('setBucketS3'),
-        openKey: submit('openKey'),
-        allocateBlock: (a) => this.allocateBlock(a),
-        commitKey: submit('commitKey'),
+        // Block tokens go on at this edge, after the apply (block-tokens.ts).
+        openKey: async (a, ctx) => this.tokens.opened(await submit('openKey')(a, ctx) as OpenKeyResult, tokenOwner(ctx)),
+        allocateBlock: async (a, ctx) => this.tokens.block(await this.allocateBlock(a, ctx), ctx),
+        // The committed key comes back readable, as a lookup would (putKey's answer reads the key at once).
+        commitKey: async (a, ctx) => this.tokens.key(await submit('commitKey')(a, ctx) as KeyInfo, tokenOwner(ctx)),
         abortKey: submit('abortKey'),
-        lookupKey: (a) => this.read(() => this.lookupKey(a)),
+        lookupKey: async (a, ctx) => this.tokens.key(await this.read(() => this.lookupKey(a)), tokenOwner(ctx)),
         listKeys: (a) => this.read(() => this.listKeys(a)),
         deleteKey: submit('deleteKey'),
         renameKey: submit('renameKey'),
@@ -138,12 +151,12 @@ export class OzoneManager {
         getS3Secret: (a, ctx) => this.getS3Secret(a, ctx),
         revokeS3Secret: (a, ctx) => {
           checkSecretAccess(ctx, checkUser(a.user), this.administrators, `revoke the S3 secret of ${String(a.user)}`)
-          return submit('revokeS3Secret')(a)
+          return submit('revokeS3Secret')(a, ctx)
         },
         lookupS3Secret: (a, ctx) => this.read(() => this.lookupS3Secret(a, ctx)),
-        s3Authenticate: (a, ctx) => {
+        s3Authenticate: async (a, ctx) => {
           checkGateway(ctx, 'check an S3 signature')
-          return this.read(() => this.s3Authenticate(a))
+          return this.tokens.s3(await this.read(() => this.s3Authenticate(a, ctx)), ctx)
         },
         ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
         stateDigest: () => stateDigest(this.ha.db),
@@ -166,6 +179,7 @@ export class OzoneManager {
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t)
+    this.secretKeys?.stop()
     await this.listener?.close()
     await this.background
     await this.ha?.stop()
@@ -213,8 +227,8 @@ export class OzoneManager {
     return cache.splice(0, count)
   }
 
-  private async allocateBlock(a: Record<string, unknown>): Promise<AllocatedBlock> {
-    const r = await this.ha.submit('allocateBlock', a, checkCaller(a.caller)) as AllocatedBlock | { lost: true }
+  private async allocateBlock(a: Record<string, unknown>, ctx: RpcContext): Promise<AllocatedBlock> {
+    const r = await this.ha.submit('allocateBlock', a, callerIdOf(a.caller, ctx)) as AllocatedBlock | { lost: true }
     if ('lost' in r) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot allocate a block for open key ${String(a.clientId)}: it expired or was aborted meanwhile`)
     return r
   }
@@ -285,7 +299,7 @@ export class OzoneManager {
       for (const { value } of this.t.s3Secrets.getRange()) if (value.user === user) return value
       return undefined
     })
-    return existing ?? (await this.ha.submit('getS3Secret', { user }, checkCaller(a.caller)) as S3Secret)
+    return existing ?? (await this.ha.submit('getS3Secret', { user }, callerIdOf(a.caller, ctx)) as S3Secret)
   }
 
   /** The key pair of an access key: for its user or an administrator (the OM's own reads pass OPEN_CONTEXT). */
@@ -310,7 +324,7 @@ export class OzoneManager {
    * answers it only where its handler would (NoSuchBucket, AccessDenied, NoSuchKey), and
    * aborts an open key its handler did not use. Nothing is cached on either side.
    */
-  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown; caller?: unknown }): Promise<S3AuthResult> {
+  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown; caller?: unknown }, ctx: RpcContext): Promise<S3AuthResult> {
     // An anonymous request (no access key: S3 evaluates it against ACLs and policies) has
     // nothing to verify and never opens a key; its bucket and key are read as anyone's.
     const anonymous = a.accessKey === undefined || a.accessKey === null
@@ -339,7 +353,7 @@ export class OzoneManager {
       if (!out.required.ok) return out
     }
     // A retried s3Authenticate (same caller) gets the key it opened the first time.
-    out.opened = await lookupPart(async () => await this.ha.submit('openKey', open, checkCaller(a.caller)) as OpenKeyResult)
+    out.opened = await lookupPart(async () => await this.ha.submit('openKey', open, callerIdOf(a.caller, ctx)) as OpenKeyResult)
     return out
   }
 

@@ -22,6 +22,8 @@ export const SCM_ACCESS: Readonly<Record<string, RouteRule>> = {
   getCaCertificate: { anyone: true },
   renewCertificate: { roles: ['scm', 'om', 'datanode', 's3g', 'recon'] },
   createBootstrapToken: { roles: ['scm'], admins: true },
+  listCertificates: { roles: ['scm'], admins: true },
+  forgetEnrollment: { roles: ['scm'], admins: true },
   reportCorruptReplica: { authenticated: true },
   getContainer: OPERATORS,
   listContainers: OPERATORS,

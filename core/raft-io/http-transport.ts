@@ -1,7 +1,8 @@
 /** @module
  * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
  * by a Hono app, sent through one keep-alive undici Pool per peer (or, security on, through
- * the node's identity over mutual TLS). With batching on, one
+ * the node's identity over mutual TLS; a node secured after it started reaches each peer
+ * plainly until that fails, then over TLS only: secure()). With batching on, one
  * request per peer is in flight and whatever queues meanwhile goes in the next body; with
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
@@ -32,9 +33,12 @@ export interface TransportOptions {
 }
 
 interface Peer {
-  /** The peer's own pool (plain HTTP); with a transport, its dispatcher is used instead. */
-  readonly pool: Pool | undefined
-  readonly origin: string
+  /** The peer's own pool (plain HTTP, made when first needed); over TLS the transport's dispatcher is used instead. */
+  pool: Pool | undefined
+  /** The peer's origin, http:// or https:// as it is reached now. */
+  origin: string
+  /** Reached over TLS: from an https:// URL, or since a plain request to it failed once this node was secured. Never back. */
+  tls: boolean
   queue: Message[]
   inflight: number
   /** Messages dropped because the queue was full or a request failed. */
@@ -78,7 +82,7 @@ export class HttpTransport {
   private readonly urls = new Map<NodeId, string>()
   private readonly batching: boolean
   private readonly path: string
-  private readonly transport: Transport | undefined
+  private transport: Transport | undefined
   sentRequests = 0
 
   constructor(options: TransportOptions) {
@@ -97,10 +101,25 @@ export class HttpTransport {
     }
     this.urls.set(id, url)
     const origin = new URL(url).origin
-    // With a transport, its (shared, renewable) pool carries the messages; the queue's one
+    // Over TLS the transport's (shared, renewable) pool carries the messages; the queue's one
     // request in flight per peer bounds them as the per-peer Pool's one connection does.
-    const pool = this.transport === undefined ? new Pool(origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }) : undefined
-    this.peers.set(id, { pool, origin, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    const tls = origin.startsWith('https:') || old?.tls === true
+    this.peers.set(id, { pool: undefined, origin: tls ? origin.replace(/^http:/, 'https:') : origin, tls, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+  }
+
+  /**
+   * This node has its certificate now (a secure SCM group once its CA exists): peers known by
+   * https:// URLs are reached through `transport`; a peer still known by http:// keeps its plain
+   * pool until a request to it fails (it has secured its own port meanwhile), and from then on
+   * is reached over TLS only.
+   */
+  secure(transport: Transport): void {
+    this.transport = transport
+  }
+
+  private poolOf(peer: Peer): Pool {
+    peer.pool ??= new Pool(peer.origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 })
+    return peer.pool
   }
 
   send(messages: readonly Message[]): void {
@@ -128,8 +147,9 @@ export class HttpTransport {
   }
 
   private async post(peer: Peer, batch: Message[]): Promise<void> {
+    const tls = peer.tls && this.transport !== undefined
     try {
-      const res = await (peer.pool ?? this.transport!.dispatcher()).request({
+      const res = await (tls ? this.transport!.dispatcher() : this.poolOf(peer)).request({
         origin: peer.origin, path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
@@ -137,6 +157,13 @@ export class HttpTransport {
       if (res.statusCode !== 204) peer.dropped += batch.length
     } catch {
       peer.dropped += batch.length // the peer is down or unreachable: Raft retries on its own
+      if (!tls && this.transport !== undefined) {
+        // A secured node's plain request failed: the peer serves TLS now (or is down). TLS from here on.
+        void peer.pool?.destroy().catch(() => undefined)
+        peer.pool = undefined
+        peer.tls = true
+        peer.origin = peer.origin.replace(/^http:/, 'https:')
+      }
     }
   }
 

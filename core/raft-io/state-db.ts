@@ -56,6 +56,13 @@ export class LmdbStateMachine implements StateMachine {
   private readonly checkpoints: CheckpointStore
   private readonly path: string
 
+  /** Set by useTransport (a node secured after it started); else the options'. */
+  private transport: Transport | undefined
+
+  useTransport(transport: Transport): void {
+    this.transport = transport
+  }
+
   constructor(private readonly options: LmdbStateMachineOptions) {
     mkdirSync(options.dir, { recursive: true })
     this.path = join(options.dir, 'state.mdb')
@@ -188,7 +195,7 @@ export class LmdbStateMachine implements StateMachine {
     if (from === undefined) throw new O3Error('UNAVAILABLE', `Cannot fetch checkpoint ${checkpoint}: no leader known`)
     for (let attempt = 1; ; attempt++) {
       try {
-        await fetchCheckpoint(from, checkpoint, this.checkpoints.path(checkpoint), this.options.transport?.dispatcher())
+        await fetchCheckpoint(from, checkpoint, this.checkpoints.path(checkpoint), (this.transport ?? this.options.transport)?.dispatcher())
         return
       } catch (err) {
         if (attempt >= CHECKPOINT_FETCH_TRIES || (err instanceof O3Error && err.code === 'CHECKPOINT_NOT_FOUND')) throw err

@@ -4,6 +4,8 @@
  * node of an EC pipeline itself (writeChunkTo, putBlockTo);
  * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
  * moved there and back, or read in place in a shared slab; tiny chunks inline).
+ * With security on, every call carries the block's token from the OM (x-o3-block-token on
+ * /chunk/*, `token` on putBlock), which the datanode checks (datapath/datanode/block-tokens.ts).
  * Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
@@ -31,6 +33,8 @@ export interface ChunkWrite {
   joined?: Uint8Array
   whole?: boolean
   commit?: boolean
+  /** The block's token from the OM (security on). */
+  token?: string
   /** How the client reaches datanodes: plain HTTP (default) or its TLS identity. */
   transport?: Transport
 }
@@ -133,7 +137,7 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
   const t = w.transport ?? PLAIN_TRANSPORT
   const res = await request(urlOf(t, address, '/chunk/write'), {
     method: 'POST', dispatcher: t.dispatcher(),
-    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
+    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
     // Checksums first: the datanode verifies and writes each window as it arrives. A stream
     // is made anew for each try; it reads the same buffers, which the writer keeps until
     // this write settles.
@@ -145,10 +149,15 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
   return ackOf(body.result, `writeChunk on ${address}`)
 }
 
+/** The header a block token goes in on /chunk/write and /chunk/read; none without one. */
+function tokenHeader(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { 'x-o3-block-token': token }
+}
+
 /** Commits a block up to `length` at the pipeline's leader. */
-export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache, transport: Transport = PLAIN_TRANSPORT): Promise<WriteAck> {
+export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache, token?: string, transport: Transport = PLAIN_TRANSPORT): Promise<WriteAck> {
   return atLeader(pipeline, leaders, async (address, forward) => {
-    const answer = await new RpcClient('Datanode', address, { transport }).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward })
+    const answer = await new RpcClient('Datanode', address, { transport }).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward, ...(token !== undefined ? { token } : {}) })
     return ackOf(answer, `putBlock on ${address}`)
   })
 }
@@ -158,10 +167,10 @@ export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: num
  * ECBlockOutputStream), with the group's key bytes so far (`blockGroupLength`); the
  * replication and pipeline let a node that got no chunk of the block make its replica.
  */
-export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number; transport?: Transport }): Promise<void> {
+export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number; token?: string; transport?: Transport }): Promise<void> {
   try {
     await new RpcClient('Datanode', node.address, { transport: b.transport ?? PLAIN_TRANSPORT }).call('putBlock', {
-      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [],
+      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [], ...(b.token !== undefined ? { token: b.token } : {}),
       replication: b.pipeline.replication, pipelineId: b.pipeline.id, replicaIndex: b.replicaIndex, blockGroupLength: b.blockGroupLength,
     })
   } catch (err) {
@@ -219,11 +228,11 @@ export interface ReadIntoSlab {
  * own; the returned data is a view of whichever it used (for a lent buffer, of its buffer as
  * it is after the call).
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab, transport: Transport = PLAIN_TRANSPORT): Promise<ChunkRead> {
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT): Promise<ChunkRead> {
   let res
   try {
     res = await request(urlOf(transport, node.address, '/chunk/read'), {
-      method: 'POST', dispatcher: transport.dispatcher(), headers: { 'content-type': 'application/json' },
+      method: 'POST', dispatcher: transport.dispatcher(), headers: { 'content-type': 'application/json', ...tokenHeader(token) },
       body: JSON.stringify({ containerId: blockId.containerId, localId: blockId.localId, offset, length }),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

@@ -288,18 +288,18 @@ export class EcKeyWriter implements KeyWriting {
    */
   private async storeIn(g: Group, s: Stripe): Promise<O3Error[]> {
     const lengths = this.cellLengths(s)
-    const { blockId, pipeline } = g.alloc
+    const { blockId, pipeline, token } = g.alloc
     const { checksumType, bytesPerChecksum } = this.options.session
     const offset = (g.length / stripeDataBytes(this.scheme)) * this.scheme.cellSizeBytes
     const writes = pipeline.nodes.flatMap((node, i) => lengths[i]! === 0 ? [] : [writeChunkTo(node, {
       blockId, pipeline, offset, data: s.bytes(i, lengths[i]!), checksums: s.checksums[i]!, joined: s.joined(i, lengths[i]!),
-      checksumType, bytesPerChecksum, replicaIndex: i + 1, transport: this.options.transport,
+      checksumType, bytesPerChecksum, replicaIndex: i + 1, token, transport: this.options.transport,
     })])
     const written = rejections(await Promise.allSettled(writes))
     if (written.length > 0) return written
     const groupLength = g.length + s.filled
     return rejections(await Promise.allSettled(pipeline.nodes.map((node, i) => putBlockTo(node, {
-      blockId, pipeline, replicaIndex: i + 1, length: replicaLengthBytes(this.scheme, groupLength, i + 1), blockGroupLength: groupLength, transport: this.options.transport,
+      blockId, pipeline, replicaIndex: i + 1, length: replicaLengthBytes(this.scheme, groupLength, i + 1), blockGroupLength: groupLength, token, transport: this.options.transport,
     }))))
   }
 

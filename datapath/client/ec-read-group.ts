@@ -79,7 +79,7 @@ export class EcGroupRead {
     if (!this.isLost(piece)) {
       const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
       try {
-        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.transport)
+        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport)
         const from = piece.replicaOffset - r.dataOffset
         data = r.data.subarray(from, from + piece.length)
       } catch (err) {
@@ -116,7 +116,7 @@ export class EcGroupRead {
     let data: Uint8Array | undefined
     if (!this.isLost(first)) {
       try {
-        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.transport)
+        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport)
         data = r.data.subarray(first.replicaOffset - r.dataOffset)
       } catch (err) {
         this.fail(first.replicaIndex, err)
@@ -178,7 +178,7 @@ export class EcGroupRead {
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
-            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.transport)
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport)
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
             else new Uint8Array(slab, i * slotBytes, length).set(data.subarray(0, length)) // did not fit the slot

@@ -144,7 +144,7 @@ export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient |
   let data: Uint8Array | undefined
   for (const node of nodes) {
     try {
-      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent, transport)
+      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport)
       const from = piece.blockOffset - r.dataOffset
       data = r.data.subarray(from, from + piece.length)
       break

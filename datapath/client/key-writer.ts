@@ -384,7 +384,7 @@ export class KeyWriter {
     const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, chunk.checksums.byteOffset, chunk.checksums.length + chunk.data.length) : undefined
     const p: Promise<void> = writeChunk({
       blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, leaders: this.leaders, offset, data: chunk.data, checksums: chunk.checksums, joined,
-      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole, transport: this.options.transport,
+      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole, token: block.alloc.token, transport: this.options.transport,
     }).then((ack) => {
       this.answered(block.alloc.pipeline, ack)
       entry.acked = true
@@ -406,7 +406,7 @@ export class KeyWriter {
     }
     if (count < CLIENT_FLUSH_CHUNKS) return
     block.committing = true
-    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders, this.options.transport)
+    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders, block.alloc.token, this.options.transport)
       .then((ack) => { this.answered(block.alloc.pipeline, ack); this.committedUpTo(block, end) }, (err) => { this.failure ??= toO3Error(err) })
       .finally(() => { block.committing = false; this.inflight.delete(p); this.commitAhead(block) })
     this.inflight.add(p)
@@ -428,7 +428,7 @@ export class KeyWriter {
       const block = this.block
       if (block === undefined || block.committed === block.written) return
       try {
-        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders, this.options.transport))
+        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders, block.alloc.token, this.options.transport))
         this.committedUpTo(block, block.written)
         return
       } catch (err) {

@@ -23,6 +23,7 @@ import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp, errorResponse, observed } from '../../core/rpc/server.ts'
+import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
@@ -45,6 +46,7 @@ import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from '.
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
 import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
 import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
+import { BlockTokenGuard } from './block-tokens.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
 import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
 
@@ -168,6 +170,8 @@ export class Datanode implements PipelineReplica {
   readonly replication: ContainerReplication
   /** reconstructECContainer commands this datanode coordinates, a bounded number at once. */
   readonly reconstruction: EcReconstructions
+  /** Security on: the block-token check of chunk reads and writes, putBlock and getBlock (block-tokens.ts). */
+  private readonly blockTokens: BlockTokenGuard
   id = '' as DatanodeId
   clusterId = ''
 
@@ -189,6 +193,11 @@ export class Datanode implements PipelineReplica {
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
     })
     this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon(), transport: () => this.transport() })
+    this.blockTokens = new BlockTokenGuard({
+      enabled: this.config['security.enabled'] === 1, name: 'datanode', rotateMs: this.config['security.secretKey.rotateMs'],
+      fetch: () => firstAnswer(this.scms.map((scm) => () => scm.call<SecretKeysAnswer>('getSecretKeys', {}))),
+    })
+    if (this.config['security.enabled'] === 1) this.blockTokenCheck = this.blockTokens.asCheck()
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -281,6 +290,7 @@ export class Datanode implements PipelineReplica {
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
     this.scanner.start()
+    this.blockTokens.start()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -290,6 +300,7 @@ export class Datanode implements PipelineReplica {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
+    this.blockTokens.stop()
     await this.replication.stop()
     await this.reconstruction.stop()
     await this.scanner.stop()
@@ -1232,4 +1243,17 @@ export class Datanode implements PipelineReplica {
     const args = { blockLength: r.b.length, dataOffset: r.start, dataLength: r.length, checksumType: r.b.checksumType, bytesPerChecksum: r.b.bytesPerChecksum, checksumsLength: r.checksumsLength }
     return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream' })
   }
+}
+
+/** The first of `calls` to answer, tried in turn (the SCM leader answers; the others say NOT_LEADER); else the last failure. */
+async function firstAnswer<T>(calls: (() => Promise<T>)[]): Promise<T> {
+  let last: unknown = new O3Error('UNAVAILABLE', 'no SCM configured')
+  for (const call of calls) {
+    try {
+      return await call()
+    } catch (err) {
+      last = err
+    }
+  }
+  throw last
 }

@@ -12,8 +12,9 @@ import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core
 import { O3Error } from '../../core/errors.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
-import { untilBlockTokens } from '../../datapath/datanode/access.ts'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
+import { Agent as HttpsAgent } from 'node:https'
 
 const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'security.enabled': 1 } })
 const ca = cluster.caCert!
@@ -53,13 +54,17 @@ test('a secure cluster serves HTTPS only and writes and reads keys (RATIS/THREE,
   assert.ok(Buffer.from(await client.getKey('vol', 'bkt', 'big')).equals(Buffer.from(big)))
 })
 
-test('the S3 gateway calls the OM, SCM and datanodes with its s3g identity: PUT and GET an object', async () => {
-  const transport = (await cluster.issueIdentity('s3g', 's3g1')).transport()
-  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, transport })
+test('the S3 gateway calls the OM, SCM and datanodes with its s3g identity and serves HTTPS with it: PUT and GET an object', async () => {
+  const identity = await cluster.issueIdentity('s3g', 's3g1')
+  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, transport: identity.transport(), identity })
   await gateway.start()
   try {
     const alice = await cluster.client().getS3Secret('alice')
-    const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret } })
+    assert.match(gateway.endpoint, /^https:/)
+    const s3 = new S3Client({
+      endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret },
+      requestHandler: new NodeHttpHandler({ httpsAgent: new HttpsAgent({ ca: cluster.caCert }) }),
+    })
     await s3.send(new CreateBucketCommand({ Bucket: 'secure-bucket' }))
     const body = randomBytes(100_000)
     await s3.send(new PutObjectCommand({ Bucket: 'secure-bucket', Key: 'obj', Body: body }))
@@ -109,6 +114,7 @@ test('datanode: admin and pipeline routes take SCM/datanode peers or administrat
   assert.ok(Array.isArray(await rpc(await as('scm', 'scm9')).call('listContainers', {})))
   assert.ok(Array.isArray(await rpc(await as('user', 'admin')).call('listPipelines', {})))
   // Block routes go to Datanode.blockTokenCheck for callers that are not datanode/SCM peers (block tokens decide).
+  const installed = dn.blockTokenCheck
   dn.blockTokenCheck = () => { throw new O3Error('BLOCK_TOKEN_VERIFICATION_FAILED', 'test check') }
   try {
     assert.is(await refused(rpc(anonymous).call('getBlock', { containerId: 1, localId: 1 })), 'BLOCK_TOKEN_VERIFICATION_FAILED')
@@ -116,7 +122,7 @@ test('datanode: admin and pipeline routes take SCM/datanode peers or administrat
     // Peers are not asked: an unknown container, not a refusal.
     assert.is(await refused(rpc(await as('datanode', 'dn9')).call('getBlock', { containerId: 999, localId: 1 })), 'CONTAINER_NOT_FOUND')
   } finally {
-    dn.blockTokenCheck = untilBlockTokens
+    dn.blockTokenCheck = installed
   }
   // Raw routes between datanodes.
   const om = await as('om', 'om9')
@@ -137,8 +143,10 @@ test('the OM Raft port takes OMs only; a secure SCM group of one takes no Raft m
   assert.is(await post(anonymous, omRaft, '/raft/messages', { messages: [] }), 401)
   assert.is(await post(await as('datanode', 'dn9'), omRaft, '/raft/messages', { messages: [] }), 403)
   assert.is(await post(await as('scm', 'scm9'), omRaft, '/raft/messages', { messages: [] }), 403)
-  // The SCM's certificate comes from the CA its group holds: its Raft port is plain, and alone it takes nothing.
-  assert.is(await post(PLAIN_TRANSPORT, scmRaft, '/raft/messages', { messages: [] }), 403)
+  // The SCM's Raft port serves TLS once its group's CA exists (plain HTTP is not even answered), and alone it takes nothing.
+  assert.ok(await post(PLAIN_TRANSPORT, scmRaft, '/raft/messages', { messages: [] }).then(() => false, () => true), 'plain refused')
+  assert.is(await post(anonymous, scmRaft, '/raft/messages', { messages: [] }), 403)
+  assert.is(await post(await as('scm', 'scm9'), scmRaft, '/raft/messages', { messages: [] }), 403)
   // A peer of the right role gets through to the batch (an empty one is accepted).
   assert.is(await post(await as('om', 'om9'), omRaft, '/raft/messages', { messages: [] }), 204)
 })

@@ -111,4 +111,13 @@ test('s3Authenticate and x-o3-on-behalf-of are for the S3 gateway only, not for 
   assert.is(await codeOf(as(admin).getVolume('bobs')), 'VOLUME_NOT_FOUND')
 })
 
+test("the retry cache answers a call id once per user: another user's same id is a call of its own", async () => {
+  const signed = (s: typeof alice) => new RpcClient('OM', cluster.omAddress, { transport, signer: requestSigner({ accessKey: s.awsAccessKey, secret: s.awsSecret }) })
+  const caller = { client: 'shared-client-id', call: 0 }
+  assert.is((await signed(alice).call<{ name: string }>('createVolume', { volume: 'alice-retry', owner: 'alice', caller })).name, 'alice-retry')
+  assert.is((await signed(alice).call<{ name: string }>('createVolume', { volume: 'alice-retry', owner: 'alice', caller })).name, 'alice-retry', 'her retry: her answer')
+  assert.is((await signed(bob).call<{ name: string }>('createVolume', { volume: 'bob-retry', owner: 'bob', caller })).name, 'bob-retry')
+  assert.is((await as(admin).getVolume('bob-retry')).owner, 'bob')
+})
+
 test.run()

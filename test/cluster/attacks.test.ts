@@ -8,9 +8,9 @@
  * holds the original bytes, and every datanode id still points at its real address.
  * Method: one cluster; the victim (alice) writes through an S3 gateway; the attacker (bob, or a
  * stranger) replays each attack; `intact()` checks after every group. Attacks that need a part
- * not yet on main (block tokens: fix/tokens; native ACLs: fix/acl) are skipped with the reason,
+ * not yet on main (native ACLs: fix/acl) are skipped with the reason,
  * detected at run time, so they run by themselves once that part is merged. O3_ATTACK_PENDING=1
- * (or acls / tokens) runs them anyway (on main they fail: the attack succeeds, see /work/wt/attack.STATUS).
+ * runs them anyway (on main they fail: the attack succeeds, see /work/wt/attack.STATUS).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -27,7 +27,6 @@ import { claimsOf, craftToken, foreignCert as foreignCertOf, noPlainAnswer, post
 import { enrollProof, parseBootstrapToken } from '../../core/security/enrollment.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
-import { untilBlockTokens } from '../../datapath/datanode/access.ts'
 import { SCM_ACCESS } from '../../control/scm/access.ts'
 import type { KeyInfo, S3Secret } from '../../core/om-wire.ts'
 import type { KeyLocation } from '../../core/wire.ts'
@@ -46,14 +45,11 @@ const foreignCert = (role: ServiceRole, id: string) => foreignCertOf(ca, role, i
 
 // --- feature detection: parts not yet on main --------------------------------------------------
 
-/** O3_ATTACK_PENDING=acls,tokens (or 1: both) runs the skipped attacks anyway, to see them succeed on main. */
-const RUN_PENDING = new Set((process.env.O3_ATTACK_PENDING ?? '').split(',').flatMap((p) => p === '1' ? ['acls', 'tokens'] : [p.trim()]))
+/** O3_ATTACK_PENDING=acls (or 1) runs the skipped attacks anyway, to see them succeed on main. */
+const RUN_PENDING = new Set((process.env.O3_ATTACK_PENDING ?? '').split(',').flatMap((p) => p === '1' ? ['acls'] : [p.trim()]))
 /** Native ACLs (fix/acl) give the OM an authorizer (OzoneManager.authorize); without it any signed user may touch any key. */
 const ACLS = typeof (cluster.om as unknown as { authorize?: unknown }).authorize === 'function'
-/** Block tokens (fix/tokens) replace the datanodes' admit-all check (untilBlockTokens). */
-const TOKENS = cluster.datanodes.every((d) => d !== undefined && d.blockTokenCheck !== untilBlockTokens)
 const NEEDS_ACLS = 'needs native ACLs (fix/acl): main has no OM authorizer, any signed user or service certificate may change any key'
-const NEEDS_TOKENS = 'needs block tokens (fix/tokens): main admits every caller on datanode block routes (untilBlockTokens)'
 
 /** A test that runs once `ready`, else is skipped naming why. */
 function attack(name: string, ready: { part: string; ok: boolean; why: string } | undefined, run: () => Promise<void>): void {
@@ -62,7 +58,6 @@ function attack(name: string, ready: { part: string; ok: boolean; why: string } 
   test.skip(name, run)
 }
 const acls = { part: 'acls', ok: ACLS, why: NEEDS_ACLS }
-const tokens = { part: 'tokens', ok: TOKENS, why: NEEDS_TOKENS }
 
 /** The module's refusal check, with alice's secret as the one no answer may show. */
 function refused(a: Answer, status: number, code: string, what: string): void {
@@ -256,7 +251,7 @@ const readArgs = () => JSON.stringify({ containerId: block.blockId.containerId, 
 const readAlice = async (t: Transport, address: string, token?: string) =>
   post(t, address, '/chunk/read', readArgs(), { 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-o3-block-token': token }) })
 
-attack('(3) datanode /chunk/read of alice\'s committed block: no token, a token of another block, an expired or forged token: BLOCK_TOKEN_VERIFICATION_FAILED, nothing read', tokens, async () => {
+attack('(3) datanode /chunk/read of alice\'s committed block: no token, a token of another block, an expired or forged token: BLOCK_TOKEN_VERIFICATION_FAILED, nothing read', undefined, async () => {
   for (const node of block.pipeline.nodes) {
     await noPlainAnswer(node.address, '/chunk/read')
     refused(await readAlice(stranger, node.address), 403, 'BLOCK_TOKEN_VERIFICATION_FAILED', `read on ${node.address} without a token`)
@@ -298,7 +293,7 @@ async function writeOver(t: Transport, address: string, data: Uint8Array, token?
 const putBlockOver = (t: Transport, address: string, token?: string) =>
   rpc(t, address, 'Datanode.putBlock', { containerId: block.blockId.containerId, localId: block.blockId.localId, length: 4096, forward: block.pipeline.nodes.map((n) => n.address).filter((a) => a !== address), ...(token === undefined ? {} : { token }) })
 
-attack('(4) datanode /chunk/write and putBlock over alice\'s block of an open container, and a read token used to write: refused, S3 GET returns the original bytes under the original ETag', tokens, async () => {
+attack('(4) datanode /chunk/write and putBlock over alice\'s block of an open container, and a read token used to write: refused, S3 GET returns the original bytes under the original ETag', undefined, async () => {
   const c = await admin.admin<{ state: string }>('getContainer', { containerId: block.blockId.containerId })
   assert.is(c.state, 'OPEN', 'the container is still open (the attack needs it)')
   const mine = await bobsBlock()
@@ -346,7 +341,7 @@ test('(5) SCM deleteBlocks/allocateBlock/closeContainer/datanodeAdmin (and the C
     refused(await rpc(await certOf('user', 'bob'), scm, target, args), 403, 'PERMISSION_DENIED', `${target} with bob's (non-administrator) user certificate`)
   }
   // The block-token secret keys: OMs and datanodes only (with them anyone could mint a token).
-  if (TOKENS) for (const [who, t] of [['no certificate', stranger], ['an s3g certificate', await certOf('s3g', 's3g9')], ['bob\'s user certificate', await certOf('user', 'bob')], ['another CA\'s OM certificate', await foreignCert('om', 'om1')]] as const) {
+  for (const [who, t] of [['no certificate', stranger], ['an s3g certificate', await certOf('s3g', 's3g9')], ['bob\'s user certificate', await certOf('user', 'bob')], ['another CA\'s OM certificate', await foreignCert('om', 'om1')]] as const) {
     const a = await rpc(t, scm, 'SCM.getSecretKeys', {})
     assert.ok(a.code === 'UNAUTHENTICATED' || a.code === 'PERMISSION_DENIED', `getSecretKeys with ${who} refused (got ${a.status} ${a.code})`)
     assert.not.ok(/"secret"/.test(a.text), 'no key in the answer')

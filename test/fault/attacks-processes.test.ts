@@ -8,8 +8,7 @@
  * same bytes and ETag, every replica intact, every datanode id still at its real address.
  * Method: spawn bin/o3.js local --secure --processes --json; the administrator (DATA/admin.pem)
  * makes alice's and bob's key pairs; alice writes over S3 (https, trusting DATA/ca.pem); the
- * attacks ((1), (3), (5), (6), (7), (8)) are undici requests (test/cluster/attack-requests.ts). Block-token attacks (3) run once
- * the OM hands out tokens (fix/tokens), else are skipped saying so.
+ * attacks ((1), (3), (5), (6), (7), (8)) are undici requests (test/cluster/attack-requests.ts).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -94,9 +93,6 @@ const keyBefore: KeyInfo = await admin.headKey(S3V, BUCKET, 'obj')
 const block = keyBefore.locations[0]! as KeyLocation & { token?: string }
 const datanodesBefore = await admin.admin<{ id: string; address: string }[]>('listDatanodes')
 
-/** Block tokens (fix/tokens): the OM attaches one to every looked-up block. */
-const TOKENS = typeof block.token === 'string'
-const NEEDS_TOKENS = 'needs block tokens (fix/tokens): without them every datanode serves any block to anyone'
 
 function refused(a: Answer, status: number, code: string, what: string): void {
   check(a, status, code, what, [alice.awsSecret])
@@ -157,9 +153,7 @@ const readArgs = () => JSON.stringify({ containerId: block.blockId.containerId, 
 const readAlice = (t: Transport, address: string, token?: string) =>
   post(t, address, '/chunk/read', readArgs(), { 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-o3-block-token': token }) })
 
-const tokensTest = TOKENS || process.env.O3_ATTACK_PENDING?.includes('tokens') === true ? test : test.skip
-if (!TOKENS) console.log(`  skip: (3): ${NEEDS_TOKENS}`)
-tokensTest('(3) datanode /chunk/read of alice\'s block: no token, bob\'s token of his own block, a re-pointed or guessed-key token: BLOCK_TOKEN_VERIFICATION_FAILED', async () => {
+test('(3) datanode /chunk/read of alice\'s block: no token, bob\'s token of his own block, a re-pointed or guessed-key token: BLOCK_TOKEN_VERIFICATION_FAILED', async () => {
   const bobClient = new O3Client({ om: printed.om, scm: printed.scm, transport: stranger, credentials: bobKeys })
   await bobClient.createVolume('bobvol').catch(() => undefined)
   await bobClient.createBucket('bobvol', 'bobbkt', { replication: 'RATIS/THREE' }).catch(() => undefined)

@@ -211,7 +211,7 @@ attack('(2) OM deleteKey/renameKey/commitKey/openKey/deleteBucket/setBucketS3/ad
       refused(await rpc(t, om, 'OM.openKey', { volume: S3V, bucket: BUCKET, key: 'obj' }, o), 403, 'PERMISSION_DENIED', `openKey over alice's key by ${who}`)
       refused(await rpc(t, om, 'OM.deleteBucket', { volume: S3V, bucket: BUCKET }, o), 403, 'PERMISSION_DENIED', `deleteBucket by ${who}`)
       refused(await rpc(t, om, 'OM.setBucketS3', { volume: S3V, bucket: BUCKET, field: 'policy', value: publicPolicy }, o), 403, 'PERMISSION_DENIED', `setBucketS3 policy by ${who}`)
-      refused(await rpc(t, om, 'OM.addAcl', { type: 'bucket', volume: S3V, bucket: BUCKET, path: `/${S3V}/${BUCKET}`, acl: 'user:bob:a' }, o), 403, 'PERMISSION_DENIED', `addAcl by ${who}`)
+      refused(await rpc(t, om, 'OM.addAcl', { kind: 'bucket', volume: S3V, bucket: BUCKET, acl: 'user:bob:a' }, o), 403, 'PERMISSION_DENIED', `addAcl by ${who}`)
       refused(await rpc(t, om, 'OM.lookupKey', { volume: S3V, bucket: BUCKET, key: 'obj' }, o), 403, 'PERMISSION_DENIED', `lookupKey (block locations and tokens) by ${who}`)
     }
   } finally {

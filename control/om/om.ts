@@ -16,15 +16,18 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import type { RpcContext } from '../../core/security/caller.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
+import { actingUser, omAuthorizer, volumeVisible } from './access.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
+import { aclsOf, checkAclObject } from './requests/acls.ts'
 import { keyOf } from './requests/keys.ts'
 import { refreshPipeline } from './locations.ts'
 import { checkUser } from './requests/s3-secrets.ts'
@@ -90,23 +93,35 @@ export class OzoneManager {
     this.ha.exportMetrics(this.metrics)
 
     const submit = (name: string) => (a: Record<string, unknown>) => this.ha.submit(name, a, checkCaller(a.caller))
+    /** A create request whose new record is owned by the calling user (never by what the wire says). */
+    const submitOwned = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
+      const { owner: _ignored, ...rest } = a
+      const owner = actingUser(ctx)
+      return this.ha.submit(name, owner === undefined ? rest : { ...rest, owner }, checkCaller(a.caller))
+    }
+    /** createVolume, createBucket: the owner given, else the calling user (Ozone's default), else the record's default. */
+    const submitDefaultOwner = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
+      const owner = actingUser(ctx)
+      return this.ha.submit(name, a.owner === undefined && owner !== undefined ? { ...a, owner } : a, checkCaller(a.caller))
+    }
     const app = createServiceApp({
       service: 'OM',
       metrics: this.metrics,
       health: () => ({}),
+      authorize: omAuthorizer({ tables: () => this.t, config: this.config }),
       handlers: {
-        createVolume: submit('createVolume'),
+        createVolume: submitDefaultOwner('createVolume'),
         getVolume: (a) => this.read(() => this.getVolume(a)),
-        listVolumes: (a) => this.read(() => listByName(this.t.volumes, '', a)),
+        listVolumes: (a, ctx) => this.read(() => listByName(this.t.volumes, '', a, (v) => volumeVisible(this.config, ctx, v))),
         deleteVolume: submit('deleteVolume'),
-        createBucket: submit('createBucket'),
+        createBucket: submitDefaultOwner('createBucket'),
         getBucket: (a) => this.read(() => withUsage(this.t, bucketOf(this.t, checkVolumeName(a.volume), checkBucketName(a.bucket)))),
         listBuckets: (a) => this.read(() => this.listBuckets(a)),
         deleteBucket: submit('deleteBucket'),
         setVolumeQuota: submit('setVolumeQuota'),
         setBucketQuota: submit('setBucketQuota'),
         setBucketS3: submit('setBucketS3'),
-        openKey: submit('openKey'),
+        openKey: submitOwned('openKey'),
         allocateBlock: (a) => this.allocateBlock(a),
         commitKey: submit('commitKey'),
         abortKey: submit('abortKey'),
@@ -114,7 +129,11 @@ export class OzoneManager {
         listKeys: (a) => this.read(() => this.listKeys(a)),
         deleteKey: submit('deleteKey'),
         renameKey: submit('renameKey'),
-        commitMultipartKey: submit('commitMultipartKey'),
+        commitMultipartKey: submitOwned('commitMultipartKey'),
+        getAcl: (a) => this.read(() => ({ acls: aclsOf(this.t, checkAclObject(a)) })),
+        addAcl: submit('addAcl'),
+        removeAcl: submit('removeAcl'),
+        setAcl: submit('setAcl'),
         getS3Secret: (a) => this.getS3Secret(a),
         revokeS3Secret: submit('revokeS3Secret'),
         lookupS3Secret: (a) => this.read(() => this.lookupS3Secret(a)),
@@ -300,7 +319,7 @@ export class OzoneManager {
       if (!out.required.ok) return out
     }
     // A retried s3Authenticate (same caller) gets the key it opened the first time.
-    out.opened = await lookupPart(async () => await this.ha.submit('openKey', open, checkCaller(a.caller)) as OpenKeyResult)
+    out.opened = await lookupPart(async () => await this.ha.submit('openKey', { ...open, owner: secret.user }, checkCaller(a.caller)) as OpenKeyResult)
     return out
   }
 
@@ -355,14 +374,14 @@ function checkOpenIntent(raw: unknown): S3OpenIntent {
 /** Up to maxCount (at most LIST_VOLUMES_COUNT_MAX) records of `table` whose names, after the
  *  key's `scope` (a volume's 'vol/' for buckets, '' for volumes), start with `prefix` and
  *  sort after `startAfter`: the paging of listVolumes and listBuckets. */
-function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): T[] {
+function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }, visible: (record: T) => boolean = () => true): T[] {
   const prefix = `${scope}${typeof a.prefix === 'string' ? a.prefix : ''}`
   const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
   const start = typeof a.startAfter === 'string' ? `${scope}${a.startAfter}\0` : prefix
   const out: T[] = []
   for (const { key, value } of table.getRange({ start })) {
     if (!key.startsWith(prefix) || out.length >= max) break
-    out.push(value)
+    if (visible(value)) out.push(value)
   }
   return out
 }

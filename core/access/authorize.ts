@@ -26,6 +26,18 @@ export interface NativeRequest {
    * being created: CREATE is asked on its bucket then.
    */
   target: NativeTarget
+  /**
+   * The S3 gateway asks with `s3Acls: false`, having judged the S3 ACLs itself, and with
+   * `ignorePublic` under PublicAccessBlock's IgnorePublicAcls (world and anonymous ACLs left out).
+   */
+  s3Acls?: boolean
+  ignorePublic?: boolean
+}
+
+/** Which ACLs of a record count (NativeRequest.s3Acls, ignorePublic). */
+export interface AclView {
+  s3Acls?: boolean
+  ignorePublic?: boolean
 }
 
 export interface NativeDecision {
@@ -42,6 +54,7 @@ export interface NativeDecision {
  */
 export function authorizeNative(req: NativeRequest): NativeDecision {
   const { principal, right, target } = req
+  const view: AclView = { s3Acls: req.s3Acls, ignorePublic: req.ignorePublic }
   const who = principal.user === undefined ? 'an anonymous caller' : `user ${principal.user}`
   const allow = (why: string): NativeDecision => ({ allowed: true, reason: `${who} may ${right}: ${why}` })
   if (req.admin) return allow('an administrator')
@@ -50,35 +63,37 @@ export function authorizeNative(req: NativeRequest): NativeDecision {
   if (target.kind === 'volume') {
     const v = target.volume
     if (owns(v.owner)) return allow(`owns volume ${v.name}`)
-    return evaluate(principal, volumeAcls(v), right) ? allow(`volume ${v.name}'s ACL`) : deny(`volume ${v.name}`, right)
+    return evaluate(principal, volumeAcls(v, view), right) ? allow(`volume ${v.name}'s ACL`) : deny(`volume ${v.name}`, right)
   }
   const b = target.bucket
   const bucketName = `${b.volume}/${b.name}`
   if (owns(b.owner)) return allow(`owns bucket ${bucketName}`)
   const v = target.volume
-  if (v !== undefined && !owns(v.owner) && !evaluate(principal, volumeAcls(v), 'READ')) return deny(`volume ${v.name}`, 'READ')
-  if (target.kind === 'bucket') return evaluate(principal, bucketAcls(b), right) ? allow(`bucket ${bucketName}'s ACL`) : deny(`bucket ${bucketName}`, right)
+  if (v !== undefined && !owns(v.owner) && !evaluate(principal, volumeAcls(v, view), 'READ')) return deny(`volume ${v.name}`, 'READ')
+  if (target.kind === 'bucket') return evaluate(principal, bucketAcls(b, view), right) ? allow(`bucket ${bucketName}'s ACL`) : deny(`bucket ${bucketName}`, right)
   const k = target.key
-  if (k === undefined) return evaluate(principal, bucketAcls(b), right) ? allow(`bucket ${bucketName}'s ACL`) : deny(`bucket ${bucketName}`, right)
-  if (!evaluate(principal, bucketAcls(b), 'READ')) return deny(`bucket ${bucketName}`, 'READ')
-  return evaluate(principal, keyAcls(k, b.owner), right) ? allow(`key ${bucketName}/${k.name}'s ACL`) : deny(`key ${bucketName}/${k.name}`, right)
+  if (k === undefined) return evaluate(principal, bucketAcls(b, view), right) ? allow(`bucket ${bucketName}'s ACL`) : deny(`bucket ${bucketName}`, right)
+  if (!evaluate(principal, bucketAcls(b, view), 'READ')) return deny(`bucket ${bucketName}`, 'READ')
+  return evaluate(principal, keyAcls(k, b.owner, view), right) ? allow(`key ${bucketName}/${k.name}'s ACL`) : deny(`key ${bucketName}/${k.name}`, right)
 }
 
 /** A volume's ACLs; a volume written before ACLs has its owner's alone (which owning gives anyway). */
-export function volumeAcls(v: VolumeInfo): OzoneAcl[] {
-  return v.acls ?? []
+export function volumeAcls(v: VolumeInfo, view: AclView = {}): OzoneAcl[] {
+  return visible(v.acls ?? [], view)
 }
 
+const visible = (acls: OzoneAcl[], view: AclView) => view.ignorePublic === true ? acls.filter((a) => a.type === 'user' || a.type === 'group') : acls
+
 /** A bucket's native ACLs and its S3 ACL's grants as native ones. */
-export function bucketAcls(b: BucketInfo): OzoneAcl[] {
+export function bucketAcls(b: BucketInfo, view: AclView = {}): OzoneAcl[] {
   const s3 = b.s3?.acl
-  return s3 === undefined ? b.acls ?? [] : [...b.acls ?? [], ...s3ToNative(s3, 'bucket')]
+  return visible(s3 === undefined || view.s3Acls === false ? b.acls ?? [] : [...b.acls ?? [], ...s3ToNative(s3, 'bucket')], view)
 }
 
 /** A key's native ACLs and, when S3 set one, its S3 ACL's grants as native ones. */
-export function keyAcls(k: KeyInfo, bucketOwner: string): OzoneAcl[] {
-  if (k.metadata[OBJECT_ACL_METADATA] === undefined) return k.acls ?? []
-  return [...k.acls ?? [], ...s3ToNative(objectAcl(k.metadata, bucketOwner), 'key')]
+export function keyAcls(k: KeyInfo, bucketOwner: string, view: AclView = {}): OzoneAcl[] {
+  if (k.metadata[OBJECT_ACL_METADATA] === undefined || view.s3Acls === false) return visible(k.acls ?? [], view)
+  return visible([...k.acls ?? [], ...s3ToNative(objectAcl(k.metadata, bucketOwner), 'key')], view)
 }
 
 /**

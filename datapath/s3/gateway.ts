@@ -13,6 +13,7 @@
  * `GET /prom` and `GET /health` are served on a second listener (the admin port), never on
  * the S3 port, where `/prom` is bucket `prom`.
  */
+import { parseGroups } from '../../core/access/native-acl.ts'
 import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
@@ -100,11 +101,14 @@ export class S3Gateway {
   private listener?: Listener
   private adminListener?: Listener
   private readonly region: string
+  /** o3.groups by user, for native group ACLs. */
+  private readonly groups: Map<string, string[]>
   /** The virtual-host base domain, lower case, if any. */
   private readonly domain: string | undefined
   private readonly now: () => number
 
   constructor(private readonly options: S3GatewayOptions) {
+    this.groups = parseGroups(options.config['o3.groups'])
     this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'] })
     this.region = options.region ?? options.config['s3g.region']
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
@@ -210,7 +214,7 @@ export class S3Gateway {
       const ctx: S3Context = {
         client: this.client, req, body, method: req.method, query, bucket, key, user, remoteAddress, secureTransport, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
-        responseWatch,
+        responseWatch, groups: user === undefined ? [] : this.groups.get(user) ?? [],
       }
       op = route.name
       // Who may do what is decided here, for every route, before its handler runs.

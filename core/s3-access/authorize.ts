@@ -153,6 +153,9 @@ function nativeDecision(input: AuthorizeInput, ignorePublic: boolean): Decision 
   const mapped = nativeRightForS3(input.action)
   if (mapped === undefined) return undefined
   if (mapped.on === 'key' && input.key === undefined) return undefined
+  // An owner's rights through S3 are S3's to decide (AWS: an owner who granted itself nothing
+  // has only what ownership keeps), not the ALL its native owner ACL gives it.
+  if (input.principal !== undefined && (input.principal === input.bucket.owner || (mapped.on === 'key' && input.principal === input.objectAcl?.owner))) return undefined
   const target = mapped.on === 'bucket' ? { kind: 'bucket' as const, bucket: input.bucket } : { kind: 'key' as const, bucket: input.bucket, key: input.key }
   const d = authorizeNative({ principal: { user: input.principal, groups: input.groups ?? [] }, admin: false, right: mapped.right, target, s3Acls: false, ignorePublic })
   return d.allowed ? { allowed: true, reason: `${input.action}: native ACLs: ${d.reason}` } : undefined

@@ -23,7 +23,7 @@ import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
-import { actingUser, omAuthorizer, volumeVisible } from './access.ts'
+import { actingUser, omAuthorizer, volumeVisible, type OmAuthorize } from './access.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
@@ -49,6 +49,8 @@ export interface OmOptions {
 export class OzoneManager {
   readonly metrics = new ServiceMetrics('om')
   private readonly config: O3Config
+  /** The `authorize` option of the OM's RPC edge (control/om/access.ts): public for tests that build RpcContexts. */
+  readonly authorize: OmAuthorize
   private readonly scm: RpcClient
   private ha!: ReplicatedService
   private t!: OmTables
@@ -62,6 +64,7 @@ export class OzoneManager {
 
   constructor(private readonly options: OmOptions) {
     this.config = options.config
+    this.authorize = omAuthorizer({ tables: () => this.t, config: this.config })
     this.scm = new RpcClient('SCM', options.scmAddress)
   }
 
@@ -108,7 +111,7 @@ export class OzoneManager {
       service: 'OM',
       metrics: this.metrics,
       health: () => ({}),
-      authorize: omAuthorizer({ tables: () => this.t, config: this.config }),
+      authorize: this.authorize,
       handlers: {
         createVolume: submitDefaultOwner('createVolume'),
         getVolume: (a) => this.read(() => this.getVolume(a)),

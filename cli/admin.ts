@@ -1,11 +1,13 @@
 /** @module
  * `o3 admin datanode|pipeline|container|safemode ...`: the SCM's view, as Ozone's admin CLI;
- * `o3 admin om|scm ...` (the Raft groups) is group-admin.ts.
+ * `o3 admin om|scm ...` (the Raft groups) is group-admin.ts, `o3 admin cert ...` (the CA) cert.ts.
  */
+import { clientSecurity, rpcOptions } from './client-security.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { isEcReplication, type Pipeline } from '../core/wire.ts'
+import { certAdmin } from './cert.ts'
 import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
@@ -34,7 +36,7 @@ function containerId(arg: string): number {
 /** Has the replica's datanode scan it now (throttled there as its background scans are); a datanode that fails to answer is a FAILED row. */
 async function scanReplica(id: number, r: ContainerRow['replicas'][number]): Promise<ReplicaScan> {
   try {
-    const s = await new RpcClient('Datanode', r.address).call<Omit<ReplicaScan, 'datanodeId' | 'address'>>('scanContainer', { containerId: id }, { idempotent: true, timeoutMs: SCANNER_ON_DEMAND_WAIT_MS_MAX })
+    const s = await new RpcClient('Datanode', r.address, rpcOptions('Datanode')).call<Omit<ReplicaScan, 'datanodeId' | 'address'>>('scanContainer', { containerId: id }, { idempotent: true, timeoutMs: SCANNER_ON_DEMAND_WAIT_MS_MAX })
     return { datanodeId: r.datanodeId, address: r.address, result: s.result, state: s.state, bytesScanned: s.bytesScanned, blocksScanned: s.blocksScanned, ...(s.error === undefined ? {} : { error: s.error }) }
   } catch (err) {
     return { datanodeId: r.datanodeId, address: r.address, result: 'FAILED', bytesScanned: 0, blocksScanned: 0, error: (err as Error).message }
@@ -45,9 +47,10 @@ async function scanReplica(id: number, r: ContainerRow['replicas'][number]): Pro
 export async function admin(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
   if (kind === 'om' || kind === 'scm') return groupAdmin(inv, kind, verb)
+  if (kind === 'cert') return certAdmin(inv, verb)
   const { positionals } = inv
   const state = stringOption(inv, 'state')
-  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   const out = (value: unknown, human: () => void) => (flag(inv, 'json') ? printJson(value) : human())
   switch (`${kind} ${verb}`) {
     case 'datanode list': {

@@ -6,6 +6,7 @@ import { O3Error } from '../core/errors.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import type { NodeRole } from '../control/ha/replicated-service.ts'
 import { GROUP_CATCHUP_WAIT_MS, GROUP_TRANSFER_WAIT_MS } from '../control/ha/limits.ts'
+import { rpcOptions } from './client-security.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { printJson, printTable } from './output.ts'
 
@@ -26,7 +27,7 @@ const ROLES_TIMEOUT_MS = 3000
 async function roleOf(service: string, address: string): Promise<NodeRole | undefined> {
   try {
     // One try each: a member that does not answer is reported, not waited for.
-    const [r] = await new RpcClient(service, address).call<NodeRole[]>('roles', {}, { timeoutMs: ROLES_TIMEOUT_MS })
+    const [r] = await new RpcClient(service, address, rpcOptions(service)).call<NodeRole[]>('roles', {}, { timeoutMs: ROLES_TIMEOUT_MS })
     return r
   } catch {
     return undefined
@@ -72,7 +73,7 @@ export async function groupAdmin(inv: Invocation, kind: 'om' | 'scm', verb: stri
     const given = addresses(inv, kind)
     const rows = await groupRoles(service, given).catch(() => [])
     const leaderFirst = [...rows].sort((a, b) => Number(b.role === 'LEADER') - Number(a.role === 'LEADER')).map((r) => r.address)
-    return new RpcClient(service, [...new Set([...leaderFirst, ...given])].filter((a) => a !== ''))
+    return new RpcClient(service, [...new Set([...leaderFirst, ...given])].filter((a) => a !== ''), rpcOptions(service))
   }
   switch (verb) {
     case 'roles': {

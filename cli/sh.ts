@@ -9,6 +9,7 @@ import { replicaLengthBytes } from '../core/ec-layout.ts'
 import { O3Error } from '../core/errors.ts'
 import { parseReplication, type KeyLocation } from '../core/wire.ts'
 import { formatAcl, parseAcl, type OzoneAcl } from '../core/access/native-acl.ts'
+import { clientSecurity } from './client-security.ts'
 import { O3Client, type AclObject, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
@@ -119,7 +120,7 @@ export async function sh(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
   const { positionals } = inv
   const replication = stringOption(inv, 'replication')
-  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   const json = flag(inv, 'json')
   const out = (value: unknown, human: () => void) => (json ? printJson(value) : human())
   if (verb === 'addacl' || verb === 'removeacl' || verb === 'setacl' || verb === 'getacl') return aclCommand(client, kind as AclObject['kind'], verb, inv, json)

@@ -262,6 +262,21 @@ datanode reads at datanode.scanner.bytesPerSec, as its background scanner does.`
           },
         },
         safemode: { summary: 'safe mode', commands: { status: client('whether the SCM is in safe mode', [], 'admin') } },
+        cert: {
+          summary: 'the cluster CA (security.enabled=1)',
+          commands: {
+            token: {
+              ...client('make a bootstrap token a new service (OM, datanode, S3 gateway) enrolls with: set it as security.bootstrapToken', [], 'admin', {
+                'ttl-hours': { type: 'string', value: 'H', help: 'valid for H hours (default 24)' },
+                reusable: { type: 'boolean', default: false, help: 'may enroll several services (default: one-time, spent by its first enrollment)' },
+              }),
+              notes: `Needs an administrator's certificate (o3.administrators): O3_CLIENT_CERTFILE and O3_CLIENT_KEYFILE
+with O3_CLIENT_CAFILE, as o3 local --secure prints them. The token is printed once; the SCM
+keeps it in its replicated state until it is spent or expires. A service enrolls once: later
+starts use the certificate in its data folder and renew it before it expires.`,
+            },
+          },
+        },
         om: {
           summary: 'the OM group (Raft)',
           commands: {

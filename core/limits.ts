@@ -49,6 +49,15 @@ export const S3_SIGNATURE_BYTES_MAX = 128
 export const S3_STRING_TO_SIGN_BYTES_MAX = 20 * KiB
 export const S3_V2_STRINGS_TO_SIGN_COUNT_MAX = 4
 
+/**
+ * A signed native call (core/security/request-signing.ts): its x-amz-date may be this far off
+ * the OM's clock, as S3 allows (RequestTimeTooSkewed); its Authorization header this long and
+ * its SignedHeaders this many (our client signs 2).
+ */
+export const REQUEST_SIGNATURE_SKEW_MS_MAX = 15 * 60_000
+export const REQUEST_AUTHORIZATION_BYTES_MAX = 1 * KiB
+export const REQUEST_SIGNED_HEADERS_COUNT_MAX = 16
+
 /** JSON control messages on the RPC wire. */
 export const RPC_BODY_BYTES_MAX = 4 * MiB
 export const RPC_TIMEOUT_MS_DEFAULT = 30_000

@@ -27,17 +27,24 @@ export type S3SignatureProof =
    */
   | { version: 'post-v4'; scope: string; policy: string; signature: string }
 
-/** The SigV4 signing key of `secret` for `scope` (date/region/s3/aws4_request); RangeError for any other scope. */
-export function signingKeyV4(secret: string, scope: string): Buffer {
-  const [date, region, service, terminator] = scope.split('/')
-  if (!isValidScope(scope)) throw new RangeError(`Invalid credential scope ${scope}`)
-  return hmac(hmac(hmac(hmac('AWS4' + secret, date!), region!), service!), terminator!)
+/**
+ * The services a key pair signs for: `s3` (S3 requests through the gateway) and `o3` (the
+ * native client's OM calls, core/security/request-signing.ts). Each check names the one it
+ * expects, so a signature made for one protocol never verifies as the other's.
+ */
+export type SigningService = 's3' | 'o3'
+
+/** The SigV4 signing key of `secret` for `scope` (date/region/<service>/aws4_request); RangeError for any other scope. */
+export function signingKeyV4(secret: string, scope: string, service: SigningService = 's3'): Buffer {
+  const [date, region, , terminator] = scope.split('/')
+  if (!isValidScope(scope, service)) throw new RangeError(`Invalid credential scope ${scope}`)
+  return hmac(hmac(hmac(hmac('AWS4' + secret, date!), region!), service), terminator!)
 }
 
-/** Whether a SigV4 credential scope is one we sign with: an 8-digit date, a region, s3, aws4_request. */
-export function isValidScope(scope: string): boolean {
-  const [date, , service, terminator] = scope.split('/')
-  return terminator === 'aws4_request' && service === 's3' && /^\d{8}$/.test(date ?? '')
+/** Whether a SigV4 credential scope is one we sign with: an 8-digit date, a region, `service` (s3 unless named), aws4_request. */
+export function isValidScope(scope: string, service: SigningService = 's3'): boolean {
+  const [date, , named, terminator] = scope.split('/')
+  return terminator === 'aws4_request' && named === service && /^\d{8}$/.test(date ?? '')
 }
 
 /** The SigV4 string to sign of a request, from its parts. */
@@ -94,9 +101,9 @@ const POST_POLICY_BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}$/
 /**
  * Whether `proof` was signed with `secret`; for SigV4 also the signing key it was checked
  * with. Every SigV2 candidate is computed and compared, so the time taken does not say which
- * matched. An invalid SigV4 scope does not verify.
+ * matched. An invalid SigV4 scope (or one for another service than `service`) does not verify.
  */
-export function verifyProof(secret: string, proof: S3SignatureProof): { ok: boolean; signingKey?: Buffer } {
+export function verifyProof(secret: string, proof: S3SignatureProof, service: SigningService = 's3'): { ok: boolean; signingKey?: Buffer } {
   if (proof.version === 2) {
     let ok = false
     for (const s of proof.stringsToSign) ok = safeEqual(signV2(secret, s), proof.signature) || ok
@@ -107,7 +114,7 @@ export function verifyProof(secret: string, proof: S3SignatureProof): { ok: bool
   if (proof.version === 'post-v4' && !POST_POLICY_BASE64.test(proof.policy)) return { ok: false }
   let key: Buffer
   try {
-    key = signingKeyV4(secret, proof.scope)
+    key = signingKeyV4(secret, proof.scope, service)
   } catch {
     return { ok: false }
   }

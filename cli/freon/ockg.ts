@@ -6,6 +6,7 @@
  * full size.
  */
 import { O3Error } from '../../core/errors.ts'
+import { clientSecurity } from '../client-security.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { option, stringOption, type Invocation } from '../args.ts'
 import { patternFor, payloadParts } from './payload.ts'
@@ -31,7 +32,7 @@ export async function run(inv: Invocation): Promise<void> {
   const sizeBytes = o.sizeBytes ?? SIZE_BYTES_DEFAULT
   const volume = option(inv, 'volume'), bucket = option(inv, 'bucket')
   const replication = stringOption(inv, 'replication')
-  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   await ensureVolumeAndBucket(client, volume, bucket, replication)
   const pat = patternFor(sizeBytes)
   const outcome = await runOps({

@@ -5,6 +5,7 @@
  * is a failure, never a fast success. With -s, every key must also have that size.
  */
 import { FREON_PATTERN_BYTES } from '../../core/limits.ts'
+import { clientSecurity } from '../client-security.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { option, type Invocation } from '../args.ts'
 import { pattern, patternFor, PayloadCheck } from './payload.ts'
@@ -13,7 +14,7 @@ import { freonOptions, keyName, report, runOps, summarize } from './runner.ts'
 export async function run(inv: Invocation): Promise<void> {
   const o = freonOptions(inv)
   const volume = option(inv, 'volume'), bucket = option(inv, 'bucket')
-  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm') })
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   // Without -s a key may be of any size, so the whole pattern is needed to check it.
   const pat = o.sizeBytes === undefined ? pattern(FREON_PATTERN_BYTES) : patternFor(o.sizeBytes)
   const sizes = new Set<number>()

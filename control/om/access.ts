@@ -13,6 +13,7 @@ import type { O3Config } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { log } from '../../core/log.ts'
 import type { BucketInfo, KeyInfo, VolumeInfo } from '../../core/om-wire.ts'
+import { administratorsOf, isAdministrator } from '../../core/security/administrators.ts'
 import { describeCaller, type RpcContext } from '../../core/security/caller.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { MULTIPART_VOLUME, S3_VOLUME } from './quota.ts'
@@ -24,10 +25,8 @@ type Rule =
   | { admin: true }
   /** Any authenticated caller: the handler shows each only what is theirs (listVolumes) or nothing secret. */
   | { anyone: true }
-  /** The S3 gateway (and the OM's own services) alone: the calls that see secrets. */
-  | { gateway: true }
-  /** The user the call names (args.user), or an administrator. */
-  | { self: true }
+  /** The handler decides (control/om/authenticate.ts: S3 secrets for their user or an administrator, s3Authenticate for the gateway). */
+  | { handler: true }
   /** A right on the object the args name. `newKey`: CREATE on the bucket a key is made in. */
   | { on: 'volume' | 'bucket' | 'key' | 'newKey'; right: AclRight }
   /** An ACL request: READ_ACL or WRITE_ACL on the object its `kind` names. */
@@ -64,10 +63,10 @@ const RULES: Record<string, Rule> = {
   addAcl: { acl: 'WRITE_ACL' },
   removeAcl: { acl: 'WRITE_ACL' },
   setAcl: { acl: 'WRITE_ACL' },
-  getS3Secret: { self: true },
-  revokeS3Secret: { self: true },
-  lookupS3Secret: { gateway: true },
-  s3Authenticate: { gateway: true },
+  getS3Secret: { handler: true },
+  revokeS3Secret: { handler: true },
+  lookupS3Secret: { handler: true },
+  s3Authenticate: { handler: true },
   roles: { anyone: true },
 }
 
@@ -80,12 +79,6 @@ export interface OmAccessOptions {
 }
 
 export type OmAuthorize = (method: string, args: Record<string, unknown>, ctx: RpcContext) => void
-
-/** Whether `user` is one of `o3.administrators` (comma-separated; `*`: every user). */
-export function isAdministrator(config: O3Config, user: string): boolean {
-  const admins = config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s.length > 0)
-  return admins.includes('*') || admins.includes(user)
-}
 
 /**
  * The user a call acts as: a signed user, or the user the S3 gateway names (onBehalfOf, honoured
@@ -100,7 +93,8 @@ export function actingUser(ctx: RpcContext): string | undefined {
 
 /** The OM's authorize option (see the module header). */
 export function omAuthorizer(options: OmAccessOptions): OmAuthorize {
-  const groupsOf = (): Map<string, string[]> => parseGroups(options.config['o3.groups'])
+  const groups = parseGroups(options.config['o3.groups'])
+  const administrators = administratorsOf(options.config['o3.administrators'])
   return (method, args, ctx) => {
     const c = ctx.caller
     if (c.kind === 'open') return
@@ -111,18 +105,13 @@ export function omAuthorizer(options: OmAccessOptions): OmAuthorize {
       throw new O3Error('PERMISSION_DENIED', `Cannot call OM.${method}: ${describeCaller(c)} may not`)
     }
     const user = c.user
-    const principal: AclPrincipal = { user, groups: groupsOf().get(user) ?? [] }
-    const admin = isAdministrator(options.config, user)
+    const principal: AclPrincipal = { user, groups: groups.get(user) ?? [] }
+    const admin = isAdministrator(c, administrators)
     const refuse = (why: string) => new O3Error('PERMISSION_DENIED', `Cannot call OM.${method}: ${why}`)
     const rule = RULES[method]
     if (admin) return
     if (rule === undefined || 'admin' in rule) throw refuse(`user ${user} is not an administrator`)
-    if ('anyone' in rule) return
-    if ('gateway' in rule) throw refuse(`only the S3 gateway may, not user ${user}`)
-    if ('self' in rule) {
-      if (args.user === user) return
-      throw refuse(`user ${user} may manage only their own S3 secret, not ${String(args.user)}'s`)
-    }
+    if ('anyone' in rule || 'handler' in rule) return
     const t = options.tables()
     const need = (target: NativeTarget | undefined, right: AclRight) => {
       if (target === undefined) return
@@ -170,7 +159,7 @@ export function omAuthorizer(options: OmAccessOptions): OmAuthorize {
  */
 export function volumeVisible(config: O3Config, ctx: RpcContext, v: VolumeInfo): boolean {
   const c = ctx.caller
-  if (c.kind !== 'user' || isAdministrator(config, c.user)) return true
+  if (c.kind !== 'user' || isAdministrator(c, administratorsOf(config['o3.administrators']))) return true
   if (v.owner === c.user) return true
   const principal: AclPrincipal = { user: c.user, groups: parseGroups(config['o3.groups']).get(c.user) ?? [] }
   return evaluate(principal, v.acls, 'READ') || evaluate(principal, v.acls, 'LIST')

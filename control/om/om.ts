@@ -16,7 +16,8 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import type { RpcContext } from '../../core/security/caller.ts'
+import { administratorsOf } from '../../core/security/administrators.ts'
+import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
@@ -24,6 +25,7 @@ import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { actingUser, omAuthorizer, volumeVisible, type OmAuthorize } from './access.ts'
+import { checkGateway, checkSecretAccess, omAuthenticate } from './authenticate.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
@@ -61,9 +63,12 @@ export class OzoneManager {
   private readonly blockCache = new Map<string, AllocatedBlock[]>()
   /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
   private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
+  /** o3.administrators: users with every right, any user's S3 secrets among them. */
+  private readonly administrators: ReadonlySet<string>
 
   constructor(private readonly options: OmOptions) {
     this.config = options.config
+    this.administrators = administratorsOf(this.config['o3.administrators'])
     this.authorize = omAuthorizer({ tables: () => this.t, config: this.config })
     this.scm = new RpcClient('SCM', options.scmAddress)
   }
@@ -111,6 +116,9 @@ export class OzoneManager {
       service: 'OM',
       metrics: this.metrics,
       health: () => ({}),
+      // Security on: every call names a user (signature, user certificate) or a service (its certificate).
+      authenticate: this.config['security.enabled'] === 1 ? omAuthenticate({ secretOf: (accessKey) => this.t.s3Secrets.get(accessKey) }) : undefined,
+      // Then the native ACLs decide what a user may (control/om/access.ts); open callers pass.
       authorize: this.authorize,
       handlers: {
         createVolume: submitDefaultOwner('createVolume'),
@@ -137,10 +145,16 @@ export class OzoneManager {
         addAcl: submit('addAcl'),
         removeAcl: submit('removeAcl'),
         setAcl: submit('setAcl'),
-        getS3Secret: (a) => this.getS3Secret(a),
-        revokeS3Secret: submit('revokeS3Secret'),
-        lookupS3Secret: (a) => this.read(() => this.lookupS3Secret(a)),
-        s3Authenticate: (a) => this.read(() => this.s3Authenticate(a)),
+        getS3Secret: (a, ctx) => this.getS3Secret(a, ctx),
+        revokeS3Secret: (a, ctx) => {
+          checkSecretAccess(ctx, checkUser(a.user), this.administrators, `revoke the S3 secret of ${String(a.user)}`)
+          return submit('revokeS3Secret')(a)
+        },
+        lookupS3Secret: (a, ctx) => this.read(() => this.lookupS3Secret(a, ctx)),
+        s3Authenticate: (a, ctx) => {
+          checkGateway(ctx, 'check an S3 signature')
+          return this.read(() => this.s3Authenticate(a))
+        },
         ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
         stateDigest: () => stateDigest(this.ha.db),
       },
@@ -263,9 +277,19 @@ export class OzoneManager {
 
   // --- S3 secrets (Ozone's S3SecretManager) ----------------------------------------------
 
-  /** Returns the user's key pair, creating one (through the log) on first call. */
-  private async getS3Secret(a: { user?: unknown; caller?: unknown }): Promise<S3Secret> {
+  /**
+   * The user's key pair, created on first call, asked for in-process with no caller to check:
+   * how `o3 local --secure` gives its administrator a key before anyone can sign a call. On the
+   * OM group's leader (NOT_LEADER elsewhere).
+   */
+  ensureUserSecret(user: string): Promise<S3Secret> {
+    return this.getS3Secret({ user }, OPEN_CONTEXT)
+  }
+
+  /** Returns the user's key pair, creating one (through the log) on first call: for that user or an administrator. */
+  private async getS3Secret(a: { user?: unknown; caller?: unknown }, ctx: RpcContext): Promise<S3Secret> {
     const user = checkUser(a.user)
+    checkSecretAccess(ctx, user, this.administrators, `get the S3 secret of ${user}`)
     const existing = await this.read(() => {
       for (const { value } of this.t.s3Secrets.getRange()) if (value.user === user) return value
       return undefined
@@ -273,10 +297,12 @@ export class OzoneManager {
     return existing ?? (await this.ha.submit('getS3Secret', { user }, checkCaller(a.caller)) as S3Secret)
   }
 
-  private lookupS3Secret(a: { accessKey?: unknown }): S3Secret {
+  /** The key pair of an access key: for its user or an administrator (the OM's own reads pass OPEN_CONTEXT). */
+  private lookupS3Secret(a: { accessKey?: unknown }, ctx: RpcContext): S3Secret {
     if (typeof a.accessKey !== 'string' || a.accessKey.length === 0) throw new O3Error('INVALID_ARGUMENT', 'accessKey must be a non-empty string')
     const secret = this.t.s3Secrets.get(a.accessKey)
     if (secret === undefined) throw new O3Error('PERMISSION_DENIED', `Access key ${a.accessKey} not found`)
+    checkSecretAccess(ctx, secret.user, this.administrators, `look up access key ${a.accessKey}`)
     return secret
   }
 
@@ -297,7 +323,7 @@ export class OzoneManager {
     // An anonymous request (no access key: S3 evaluates it against ACLs and policies) has
     // nothing to verify and never opens a key; its bucket and key are read as anyone's.
     const anonymous = a.accessKey === undefined || a.accessKey === null
-    const secret = anonymous ? undefined : this.lookupS3Secret(a)
+    const secret = anonymous ? undefined : this.lookupS3Secret(a, OPEN_CONTEXT)
     const out: S3AuthResult = secret === undefined ? {} : { user: secret.user }
     if (secret !== undefined) {
       if (a.proof === undefined || a.proof === null) return out

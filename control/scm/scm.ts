@@ -1,6 +1,7 @@
 /** @module
  * The Storage Container Manager service: datanodes (register, heartbeat, health), pipelines,
- * containers and block allocation, safemode, block deletion. What the SCM group agrees on
+ * containers and block allocation, safemode, block deletion, and with security.enabled the
+ * cluster's certificate authority (ca.ts), serving HTTPS with its own certificate. What the SCM group agrees on
  * (cluster id, id batches, pipelines and their states, containers, deletions) changes only
  * through Raft entries (requests/, applied to tables.ts); what each SCM learns from datanodes
  * itself (registrations, heartbeats, replica and pipeline reports, so a pipeline's leader and
@@ -24,6 +25,8 @@ import {
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
+import { serviceCaller } from '../../core/security/caller.ts'
+import { ServiceIdentity } from '../../core/security/identity.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
@@ -33,6 +36,7 @@ import {
   everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
   type PipelineCommand,
 } from './pipeline-groups.ts'
+import { ScmCa } from './ca.ts'
 import { chooseEcPipeline } from './ec-pipelines.ts'
 import { planAround, planPipelines } from './pipelines.ts'
 import { ReplicationManager, type ReconstructECContainerCommand, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
@@ -133,6 +137,10 @@ export class StorageContainerManager {
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
+  /** The cluster CA (security.enabled=1): every SCM of the group holds it. */
+  ca: ScmCa | undefined
+  /** This SCM's certificate, self-issued from the CA (security.enabled=1). */
+  identity: ServiceIdentity | undefined
   private inSafeMode = true
   private roundRobin = 0
 
@@ -167,6 +175,12 @@ export class StorageContainerManager {
       if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader and no cluster id within ${LEADER_WAIT_MS} ms`)
       await new Promise((r) => setTimeout(r, 10))
     }
+    const secure = this.config['security.enabled'] === 1
+    if (secure) {
+      this.ca = await ScmCa.start({ ha: this.ha, tables: () => this.tables, config: this.config, clusterId: this.clusterId })
+      const hosts = [...new Set([this.config.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
+      this.identity = await ServiceIdentity.forScm({ id: this.ha.role().name, hosts, issuer: this.ca.issuer() })
+    }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
     this.metrics.gauge('datanodes_healthy', 'Healthy datanodes', () => this.healthyNodes().length)
@@ -183,7 +197,9 @@ export class StorageContainerManager {
       service: 'SCM',
       metrics: this.metrics,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
+      ...(secure ? { authenticate: serviceCaller } : {}),
       handlers: {
+        ...(this.ca?.handlers((what, run) => this.leader(what, run)) ?? {}),
         register: (a) => this.register(a),
         heartbeat: (a) => this.heartbeat(a),
         // Heartbeats and registrations reach every SCM; everything else is the leader's.
@@ -210,7 +226,7 @@ export class StorageContainerManager {
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
-    this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM' })
+    this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     this.replication.start()
@@ -219,6 +235,7 @@ export class StorageContainerManager {
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    this.identity?.stop()
     await this.replication?.stop()
     await this.listener?.close()
     await this.creating

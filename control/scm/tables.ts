@@ -44,6 +44,33 @@ export interface NodeAdminRecord {
   endMs?: number
 }
 
+/** The cluster's root CA (issue 16): made once by the first leader, the same on every SCM. */
+export interface CaRoot { cert: string; privateKey: string; createdAtMs: number }
+
+/** A bootstrap token a service enrolls with; its secret is shown only to whoever made it. */
+export interface BootstrapTokenRecord {
+  secret: string
+  createdAtMs: number
+  /** 0: never expires (the first token, which `o3 local --secure` hands every service). */
+  expiresAtMs: number
+  /** A one-time token is spent by its first enrollment; a reusable one enrolls any number of identities. */
+  reusable: boolean
+  spent: boolean
+  /** 'admin': enrolls user certificates only (the SCM's admin-token file, for the operator on the SCM's host); absent: services. */
+  scope?: 'admin'
+}
+
+/** The certificate an identity (role, id) holds: one enrollment per identity, renewals replace it. */
+export interface EnrolledRecord {
+  role: string
+  id: string
+  publicKey: string
+  cert: string
+  issuedAtMs: number
+  /** The enrollment's nonce (a renewal keeps it): an exact replay of the request is refused. */
+  nonce: string
+}
+
 export interface ScmTables {
   /** clusterId, id ceilings (`ceiling.containerId`, `ceiling.localId`), `nextDeleteTxId`. */
   readonly meta: Database<unknown, string>
@@ -54,6 +81,8 @@ export interface ScmTables {
   readonly unhealthy: Database<true, string>
   /** Datanodes not IN_SERVICE, by id (issue 13). */
   readonly nodeStates: Database<NodeAdminRecord, string>
+  /** The CA: `root` (CaRoot), `firstToken` and `adminToken` (token ids), `token/<id>` (BootstrapTokenRecord), `cert/<role>/<id>` (EnrolledRecord). */
+  readonly ca: Database<unknown, string>
 }
 
 export function openScmTables(db: RootDatabase): ScmTables {
@@ -64,6 +93,7 @@ export function openScmTables(db: RootDatabase): ScmTables {
     deletes: db.openDB({ name: 'deletedBlocksTable' }),
     unhealthy: db.openDB({ name: 'unhealthyReplicas' }),
     nodeStates: db.openDB({ name: 'nodeOperationalStates' }),
+    ca: db.openDB({ name: 'ca' }),
   }
 }
 

@@ -11,7 +11,9 @@ import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { BucketS3Config, BucketS3Field } from '../../core/s3-access/model.ts'
 import type { OzoneAcl } from '../../core/access/native-acl.ts'
 import type { AclObject, BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
-import { RpcClient } from '../../core/rpc/client.ts'
+import { RpcClient, type CallOptions } from '../../core/rpc/client.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
+import { requestSigner, type UserCredentials } from '../../core/security/request-signing.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
 import type { KeyDigest } from './key-digest.ts'
@@ -29,6 +31,10 @@ export interface O3ClientOptions {
   chunkSizeBytes?: number
   /** Writers sharing this client at once, each with its window of chunks. */
   writersMax?: number
+  /** A user's key pair (getS3Secret's): every OM call is signed with it (a secure cluster refuses unsigned ones). */
+  credentials?: UserCredentials
+  /** How the OM and SCM are reached: plain HTTP (the default) or TLS trusting the cluster CA, with a certificate or not. */
+  transport?: Transport
 }
 
 export interface PutKeyOptions {
@@ -76,14 +82,31 @@ export class O3Client {
 
   constructor(readonly options: O3ClientOptions) {
     // The OM group's members (comma-separated); every call carries a caller id for its retry cache.
-    this.om = new RpcClient('OM', options.om, { callerIds: true })
-    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm)
+    const signer = options.credentials === undefined ? undefined : requestSigner(options.credentials)
+    this.om = new RpcClient('OM', options.om, { callerIds: true, transport: options.transport, signer })
+    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm, { transport: options.transport })
     this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CONFIG['client.chunkSizeBytes']
     if (this.chunkSizeBytes < BYTES_PER_CHECKSUM_MIN || this.chunkSizeBytes > CHUNK_SIZE_BYTES_MAX) throw new RangeError(`chunkSizeBytes must be ${BYTES_PER_CHECKSUM_MIN}..${CHUNK_SIZE_BYTES_MAX}`)
     const slabBytes = this.chunkSizeBytes + checksumsLengthBytes('BLAKE3', this.chunkSizeBytes, BYTES_PER_CHECKSUM_MIN)
     this.slabs = new SlabPool(slabBytes, (options.writersMax ?? 8) * (CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS))
     const readBytes = this.chunkSizeBytes + 2 * BYTES_PER_CHECKSUM_DEFAULT
     this.readBuffers = new BufferPool(readBytes + checksumsLengthBytes('BLAKE3', readBytes, BYTES_PER_CHECKSUM_MIN), CLIENT_READ_BUFFERS)
+  }
+
+  /**
+   * This client acting for `user`: every OM call of the view carries x-o3-on-behalf-of, so that
+   * what it creates is the user's. The S3 gateway's, per request, once it has authenticated and
+   * authorized the user (the OM honours the header only from the gateway's certificate). The
+   * view shares everything else (connections, pools, caches) with this client.
+   */
+  as(user: string): O3Client {
+    if (user.length === 0) throw new TypeError('Cannot act for a user without a name')
+    const base = this.om
+    const om = Object.create(base) as RpcClient
+    Object.defineProperty(om, 'call', { value: <T>(method: string, args: object, options: CallOptions = {}): Promise<T> => base.call<T>(method, args, { ...options, onBehalfOf: user }) })
+    const view = Object.create(this) as O3Client
+    Object.defineProperty(view, 'om', { value: om })
+    return view
   }
 
   // --- volumes and buckets --------------------------------------------------------------

@@ -212,7 +212,9 @@ export class S3Gateway {
       if (intent !== undefined && r.opened !== undefined) found.opened = { intent, result: r.opened }
       if (intent?.requireKey !== undefined && r.required !== undefined) found.required = { key: intent.requireKey.key, result: r.required }
       const ctx: S3Context = {
-        client: this.client, req, body, method: req.method, query, bucket, key, user, remoteAddress, secureTransport, auth, found, region: this.region, requestId,
+        // The user's own OM calls go out on their behalf (what they create is theirs); an
+        // anonymous request's as the gateway's, which the authorization below allowed.
+        client: user === undefined ? this.client : this.client.as(user), req, body, method: req.method, query, bucket, key, user, remoteAddress, secureTransport, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
         responseWatch, groups: user === undefined ? [] : this.groups.get(user) ?? [],
       }

@@ -170,14 +170,8 @@ test('admin-only routes, S3 secrets, gateway-only calls and unknown methods', as
     assert.is(await denied(m, { volume: 'x' }, user('alice')), 'PERMISSION_DENIED', m)
     authorize(m, { volume: 'x' }, user('root'))
   }
-  authorize('getS3Secret', { user: 'bob' }, user('bob'))
-  authorize('revokeS3Secret', { user: 'bob' }, user('bob'))
-  assert.is(await denied('getS3Secret', { user: 'alice' }, user('bob')), 'PERMISSION_DENIED')
-  authorize('getS3Secret', { user: 'alice' }, user('root'))
-  for (const m of ['s3Authenticate', 'lookupS3Secret']) {
-    assert.is(await denied(m, {}, user('bob')), 'PERMISSION_DENIED', m)
-    authorize(m, {}, as({ kind: 'service', role: 's3g', id: 's3g-1' }))
-  }
+  // S3 secrets and s3Authenticate are their handlers' to check (control/om/authenticate.ts, its own suite).
+  for (const m of ['getS3Secret', 'revokeS3Secret', 'lookupS3Secret', 's3Authenticate']) authorize(m, { user: 'alice' }, user('bob'))
   authorize('listVolumes', {}, user('bob'))
   authorize('roles', {}, user('bob'))
 })

@@ -2,7 +2,8 @@
  * An embedded cluster in one process: SCM, OM, N datanodes and (optionally) the S3 gateway, with data under one directory
  * (what `o3 local` runs and what tests start, like Ozone's MiniOzoneCluster); with `ha`, three
  * SCMs and three OMs as Raft groups (issue 11). Ports come from the design (SCM 9860, OM
- * 9862, datanode n on 9900 + n; HA node i on those + 100 (i - 1)) or free ones.
+ * 9862, datanode n on 9900 + n; HA node i on those + 100 (i - 1)) or free ones. With `secure`,
+ * every service serves and calls with a certificate from the cluster CA (mutual TLS).
  */
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -16,6 +17,10 @@ import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
 import { DatanodeThread } from './datanode-thread.ts'
+import { PLAIN_TRANSPORT, tlsTransport, type Transport } from '../core/rpc/transport.ts'
+import { startIdentity } from '../core/security/identity-source.ts'
+import { ServiceIdentity } from '../core/security/identity.ts'
+import { generateKeyPair, type Credentials, type ServiceRole } from '../core/security/pki.ts'
 
 export interface LocalClusterOptions {
   dataDir: string
@@ -33,7 +38,16 @@ export interface LocalClusterOptions {
   datanodeThread?: boolean
   /** Three SCMs and three OMs, each a Raft group (`o3 local --ha`), instead of one of each. */
   ha?: boolean
+  /**
+   * security.enabled=1 (also when the settings say so): every service gets a certificate from
+   * the cluster CA and serves HTTPS with mutual TLS; client() is an administrator's
+   * (LOCAL_ADMIN, a user certificate, named in o3.administrators).
+   */
+  secure?: boolean
 }
+
+/** The administrator a secure local cluster's client() acts as. */
+export const LOCAL_ADMIN = 'admin'
 
 /** Members of each replicated service in an `o3 local --ha` cluster. */
 export const LOCAL_HA_NODES = 3
@@ -147,6 +161,10 @@ export class LocalCluster {
   readonly config: O3Config
   private readonly datanodeConfigs: O3Config[] = []
   private readonly datanodePorts: number[] = []
+  /** Security on: the administrator's certificate (a `user` one from the SCM's CA), what client() calls with. */
+  adminCredentials: Credentials | undefined
+  private adminTransport: Transport | undefined
+  private s3gIdentity: ServiceIdentity | undefined
 
   constructor(readonly options: LocalClusterOptions) {
     const n = options.datanodes ?? 3
@@ -154,11 +172,16 @@ export class LocalCluster {
     this.config = loadConfig({
       overrides: {
         ...localOverrides(n),
-        'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'),
+        'scm.dir': join(options.dataDir, 'scm'), 'om.dir': join(options.dataDir, 'om'), 's3g.dir': join(options.dataDir, 's3g'),
+        ...(options.secure === true ? { 'security.enabled': 1 } : {}),
         ...options.overrides,
       },
       env: options.env ? process.env : {},
     })
+    if (this.secure) {
+      const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
+      if (!admins.includes(LOCAL_ADMIN)) this.config['o3.administrators'] = [...admins, LOCAL_ADMIN].join(',')
+    }
     for (let i = 1; i <= n; i++) {
       this.datanodeConfigs.push({ ...this.config, 'datanode.dirs': join(options.dataDir, `datanode-${i}`) })
       this.datanodePorts.push(options.freePorts ? 0 : localDatanodePort(i))
@@ -174,6 +197,42 @@ export class LocalCluster {
     return this.datanodeThread?.addresses ?? this.datanodes.flatMap((d) => d === undefined ? [] : [d.address])
   }
 
+  /** security.enabled=1: the services serve and call with certificates (mutual TLS). */
+  get secure(): boolean {
+    return this.config['security.enabled'] === 1
+  }
+
+  /** How a test or tool reaches the services: plain HTTP, or when secure as the administrator (its user certificate). */
+  get transport(): Transport {
+    return this.adminTransport ?? PLAIN_TRANSPORT
+  }
+
+  /** The cluster CA's certificate (PEM) when secure: what a client trusts. */
+  get caCert(): string | undefined {
+    return this.scm?.ca?.caCert()
+  }
+
+  /** A certificate from the cluster CA for `role`/`id` (tests: callers of every kind); secure clusters only. */
+  async issueIdentity(role: ServiceRole, id: string): Promise<ServiceIdentity> {
+    const ca = this.scm?.ca
+    if (ca === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot issue an identity: the cluster is not secure (or not started)')
+    const keys = await generateKeyPair()
+    const cert = await ca.issuer().issue({ identity: { role, id }, publicKey: keys.publicKey, hosts: [this.config.host, '127.0.0.1', 'localhost'] })
+    return ServiceIdentity.fromCredentials(role, id, { key: keys.privateKey, cert, ca: ca.caCert() })
+  }
+
+  /** Once the SCMs run (their CA made): the others' bootstrap token, the administrator named and given a certificate. */
+  private async secureSetup(): Promise<void> {
+    const ca = this.scm.ca
+    if (ca === undefined) throw new O3Error('INTERNAL_ERROR', 'Cannot start a secure cluster: the SCM holds no CA')
+    const settings = { 'security.bootstrapToken': this.config['security.bootstrapToken'] || ca.bootstrapToken() }
+    Object.assign(this.config, settings)
+    for (const c of this.datanodeConfigs) Object.assign(c, settings)
+    const admin = await ca.issueUserCertificate(LOCAL_ADMIN)
+    this.adminCredentials = admin
+    this.adminTransport = tlsTransport(() => admin)
+  }
+
   async start(): Promise<void> {
     const free = this.options.freePorts === true
     if (this.options.ha) {
@@ -181,12 +240,14 @@ export class LocalCluster {
       const scms = (await localGroup('scm', this.config, this.options.dataDir, free)).map((n) => new StorageContainerManager({ config: n.config }))
       this.scms.push(...scms)
       await Promise.all(scms.map((s) => s.start()))
+      if (this.secure) await this.secureSetup()
       const oms = (await localGroup('om', this.config, this.options.dataDir, free)).map((n) => new OzoneManager({ config: n.config, scmAddress: this.scmAddress }))
       this.oms.push(...oms)
       await Promise.all(oms.map((o) => o.start()))
     } else {
       this.scms.push(new StorageContainerManager({ config: this.config, port: free ? 0 : undefined }))
       await this.scms[0].start()
+      if (this.secure) await this.secureSetup()
       this.oms.push(new OzoneManager({ config: this.config, port: free ? 0 : undefined, scmAddress: this.scmAddress }))
       await this.oms[0].start()
     }
@@ -194,7 +255,13 @@ export class LocalCluster {
     else await Promise.all(this.datanodeConfigs.map((_, i) => this.startDatanode(i)))
     await this.waitOutOfSafeMode()
     if (this.options.s3) {
-      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined })
+      const identity = await startIdentity({
+        enabled: this.config['security.enabled'], role: 's3g', id: 's3g1', host: this.config.host, dir: this.config['s3g.dir'],
+        scm: this.scmAddress, bootstrapToken: this.config['security.bootstrapToken'],
+      })
+      this.s3gIdentity = identity
+      const transport = identity?.transport()
+      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined, transport })
       await this.s3g.start()
     }
   }
@@ -214,12 +281,13 @@ export class LocalCluster {
     this.datanodes[i] = undefined
   }
 
+  /** A client of the cluster; when secure, the administrator's (LOCAL_ADMIN's certificate). */
   client(options: { chunkSizeBytes?: number } = {}): O3Client {
-    return new O3Client({ om: this.omAddress, scm: this.scmAddress, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'] })
+    return new O3Client({ om: this.omAddress, scm: this.scmAddress, chunkSizeBytes: options.chunkSizeBytes ?? this.config['client.chunkSizeBytes'], transport: this.adminTransport })
   }
 
   async waitOutOfSafeMode(timeoutMs = 30_000): Promise<void> {
-    const client = new O3Client({ om: this.omAddress, scm: this.scmAddress })
+    const client = new O3Client({ om: this.omAddress, scm: this.scmAddress, transport: this.adminTransport })
     const until = Date.now() + timeoutMs
     for (;;) {
       const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus')
@@ -233,6 +301,7 @@ export class LocalCluster {
 
   async stop(): Promise<void> {
     await this.s3g?.stop()
+    this.s3gIdentity?.stop()
     await Promise.all(this.datanodes.map((dn) => dn?.stop()))
     await this.datanodeThread?.stop()
     this.datanodeThread = undefined

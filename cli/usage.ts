@@ -49,7 +49,7 @@ export const HELP_OPTION: Record<string, OptionSpec> = {
 
 /** The addresses and output format every client command (sh, admin, s3) takes. */
 const CLIENT_OPTIONS: Record<string, OptionSpec> = {
-  om: { type: 'string', value: 'HOST:PORT', default: process.env.O3_OM_ADDRESS ?? '127.0.0.1:9862', help: 'the OM ($O3_OM_ADDRESS, else 127.0.0.1:9862)' },
+  om: { type: 'string', value: 'HOST:PORT', default: process.env.O3_OM_ADDRESS ?? '127.0.0.1:9862', help: 'the OM ($O3_OM_ADDRESS, else 127.0.0.1:9862); a secure cluster: $O3_CLIENT_ACCESSKEY and $O3_CLIENT_SECRET sign the calls, $O3_CLIENT_CAFILE (+ $O3_CLIENT_CERTFILE, $O3_CLIENT_KEYFILE) for HTTPS' },
   scm: { type: 'string', value: 'HOST:PORT', default: process.env.O3_SCM_ADDRESS ?? '127.0.0.1:9860', help: 'the SCM ($O3_SCM_ADDRESS, else 127.0.0.1:9860)' },
   json: { type: 'boolean', default: false, help: 'print JSON for scripts instead of tables' },
 }
@@ -274,6 +274,23 @@ datanode reads at datanode.scanner.bytesPerSec, as its background scanner does.`
 with O3_CLIENT_CAFILE, as o3 local --secure prints them. The token is printed once; the SCM
 keeps it in its replicated state until it is spent or expires. A service enrolls once: later
 starts use the certificate in its data folder and renew it before it expires.`,
+            },
+            list: client('list the enrolled services: role, id, when their certificate was issued and when it expires', [], 'admin'),
+            forget: {
+              ...client('let a service whose data folder (and key) is lost enroll again with a new token', [{ name: 'ROLE' }, { name: 'ID' }], 'admin'),
+              notes: `ROLE is om, datanode, s3g or recon; ID as o3 admin cert list shows it. An identity enrolls
+once, so a service that lost its key cannot come back under the same id until this is done.
+Its old certificate stays valid until it expires: forget only an identity whose key is gone.`,
+            },
+            user: {
+              ...client('get a user certificate (mutual TLS as that user; an administrator\'s for o3 admin) with the SCM\'s admin token', [{ name: 'NAME' }], 'admin', {
+                'token-file': { type: 'string', value: 'FILE', help: 'the SCM\'s admin token (default: <scm.dir>/ca/admin-token, readable on the SCM\'s host only)' },
+                out: { type: 'string', value: 'DIR', default: '.', help: 'where to write NAME.pem, NAME.key (0600) and ca.pem (default: the current folder)' },
+              }),
+              notes: `Then O3_CLIENT_CAFILE=DIR/ca.pem O3_CLIENT_CERTFILE=DIR/NAME.pem O3_CLIENT_KEYFILE=DIR/NAME.key
+make o3 admin (and o3 sh) call as NAME; NAME counts as an administrator when it is in
+o3.administrators. A user may hold several certificates; each expires after
+security.certValidityMs.`,
             },
           },
         },

@@ -119,6 +119,11 @@ export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'D
 export interface AllocatedBlock {
   blockId: BlockId
   pipeline: Pipeline
+  /**
+   * The block token (core/security/block-token.ts) the OM attaches when security is on: what
+   * the datanodes ask for before they read or write the block. Never stored.
+   */
+  token?: string
 }
 
 /** A container as the SCM's getContainerLocations answers: its pipeline, and its replicas (EC: each with its index, 1..k+m). */
@@ -146,6 +151,8 @@ export interface KeyLocation {
   offset: number
   length: number
   pipeline: Pipeline
+  /** The block token (read) the OM attaches to a looked-up key when security is on. Never stored. */
+  token?: string
 }
 
 export type ChecksumType = 'CRC32C' | 'XXH64' | 'BLAKE3' | 'NONE'

@@ -13,12 +13,17 @@ import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
-import { RaftHost, type RaftHostOptions } from '../../core/raft-io/index.ts'
+import { RaftHost, type RaftHostOptions, type RaftSecurity } from '../../core/raft-io/index.ts'
 import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { NodeId } from '../../core/raft/index.ts'
 import { log } from '../../core/log.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
+import { requireRole, serviceCaller } from '../../core/security/caller.ts'
+import type { ServiceIdentity } from '../../core/security/identity.ts'
+import type { ServiceRole } from '../../core/security/pki.ts'
+import type { Context } from 'hono'
 import { GROUP_JOIN_WAIT_MS } from './limits.ts'
 import { openMembersTable, readIdentity, recordedMembers, setMembersRequest, writeIdentity, type Identity, type MemberRecord } from './members.ts'
 import { parseGroup, selfIn, type GroupMember } from './nodes.ts'
@@ -94,8 +99,21 @@ export interface ReplicatedServiceOptions {
   readonly open: (path: string) => RootDatabase
   /** Called whenever the state database is opened anew: open the service's tables. */
   readonly opened: (db: RootDatabase) => void
-  /** Raft port, timings and snapshot interval (RaftHostOptions). */
-  readonly raft?: Pick<RaftHostOptions, 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync'>
+  /** Raft port, timings and snapshot interval (RaftHostOptions); with security, its transport, TLS and peer check. */
+  readonly raft?: Pick<RaftHostOptions, 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync' | 'transport' | 'tls' | 'accept' | 'securityAtStart'>
+}
+
+/**
+ * What a Raft node of a secure group needs (security.enabled): messages and checkpoints sent
+ * through the member's identity, its Raft port serving HTTPS with that identity, and only
+ * members of the group's role (an om for the OM group, an scm for the SCM's) let in.
+ */
+export function raftSecurity(identity: ServiceIdentity, role: ServiceRole, group: string): RaftSecurity {
+  return {
+    transport: identity.transport(),
+    tls: identity.serverTls(),
+    accept: (c: Context) => requireRole({ caller: serviceCaller(c) }, [role], `reach the ${group} group's Raft port`),
+  }
 }
 
 export class ReplicatedService {
@@ -140,6 +158,7 @@ export class ReplicatedService {
       },
       apply: (db, data, at) => applyEntry(requests, retries, db, data, at),
       refused: (_db, data, at, err) => refuseEntry(retries, data, at, err),
+      transport: options.raft?.transport,
     })
     const raft = await RaftHost.create({ id: options.id, dir: `${options.dir}/raft`, voters: options.voters, stateMachine: state, ...options.raft })
     service = new ReplicatedService(options, requests, state, raft, retries, membersTable)
@@ -156,12 +175,26 @@ export class ReplicatedService {
   private learn(records: readonly MemberRecord[]): void {
     for (const r of records) {
       this.book.set(r.id, r)
-      if (r.raftAddress !== '') this.raft.setPeer(r.id, `http://${r.raftAddress}`)
+      if (r.raftAddress !== '') this.raft.setPeer(r.id, `${this.scheme}://${r.raftAddress}`)
     }
   }
 
   get id(): NodeId {
     return this.options.id
+  }
+
+  /** http, or https for a secure group (its Raft URLs). */
+  get scheme(): string {
+    return this.raft.scheme
+  }
+
+  /**
+   * Secures a member that started plain (an SCM before its group's CA existed): Raft over
+   * mutual TLS with `identity` from now on, only members of `role` let in (RaftHost.secure).
+   */
+  async secure(identity: ServiceIdentity, role: ServiceRole, group: string, options: { closed?: boolean } = {}): Promise<void> {
+    const security = raftSecurity(identity, role, group)
+    await this.raft.secure(options.closed === true ? { ...security, accept: closedRaft(group) } : security)
   }
 
   /** Every member this node has heard of (current or not: the Raft membership says who is). */
@@ -322,6 +355,19 @@ export interface ServiceGroupOptions {
   readonly opened: (db: RootDatabase) => void
   /** Join a running group (`om.bootstrap=1`) when this node has no state yet, instead of founding one. */
   readonly bootstrap?: boolean
+  /** Security on: the member's identity (Raft over mutual TLS, only members of `prefix`'s role let in). */
+  readonly identity?: ServiceIdentity
+  /**
+   * Security on without an identity yet (the SCM, whose CA its group holds): a group of one
+   * takes no Raft message at all (it needs none); a named group stays plain HTTP.
+   */
+  readonly closedWhenAlone?: boolean
+  /**
+   * Security on, the identity known only from the node's own state (the SCM: its CA is in the
+   * group's state once made): asked with the member's name once the state is open, before the
+   * Raft port listens. An identity makes Raft mutual TLS from the first message.
+   */
+  readonly identityAtStart?: (name: string) => Promise<ServiceIdentity | undefined>
 }
 
 /**
@@ -332,6 +378,18 @@ const REFUSALS_FROM_STATE: ReadonlySet<string> = new Set([
   'VOLUME_NOT_FOUND', 'BUCKET_NOT_FOUND', 'KEY_NOT_FOUND', 'OPEN_KEY_NOT_FOUND', 'VOLUME_ALREADY_EXISTS', 'BUCKET_ALREADY_EXISTS',
   'KEY_ALREADY_EXISTS', 'VOLUME_NOT_EMPTY', 'BUCKET_NOT_EMPTY', 'QUOTA_EXCEEDED', 'QUOTA_ERROR', 'CONTAINER_NOT_FOUND',
 ])
+
+/** The caller check of a secure group of one: nobody (it needs no messages). */
+function closedRaft(group: string): (c: Context) => void {
+  return () => { throw new O3Error('PERMISSION_DENIED', `Cannot reach the ${group} Raft port: a secure group of one takes no messages`) }
+}
+
+/** The Raft security of a group member: its identity's, or for a secure group of one without one, no caller at all. */
+function raftSecurityOf(o: ServiceGroupOptions, alone: boolean): Partial<Pick<RaftHostOptions, 'transport' | 'tls' | 'accept'>> {
+  if (o.identity !== undefined) return raftSecurity(o.identity, o.prefix, o.service)
+  if (o.closedWhenAlone === true && alone) return { accept: closedRaft(o.service) }
+  return {}
+}
 
 /** How long a starting service waits for its group to elect a leader. */
 const LEADER_WAIT_MS = 30_000
@@ -378,9 +436,18 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     // from it after a crash, so the state's own commits need no fsync on the event loop.
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
     opened: o.opened,
-    raft: { host: raftHost, port: raftPort, ...o.timing, sync: o.sync },
+    raft: {
+      host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined),
+      securityAtStart: o.identityAtStart === undefined ? undefined : async () => {
+        const known = await o.identityAtStart!(identity.name)
+        if (known === undefined) return undefined
+        const security = raftSecurity(known, o.prefix, o.service)
+        return o.closedWhenAlone === true && self === undefined ? { ...security, accept: closedRaft(o.service) } : security
+      },
+    },
   })
-  ha.start(self === undefined ? new Map([[1, `http://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `http://${n.raftAddress}`])))
+  const scheme = ha.scheme
+  ha.start(self === undefined ? new Map([[1, `${scheme}://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `${scheme}://${n.raftAddress}`])))
   // A joiner hears of its leader once the leader has made it a learner.
   const waitMs = joining ? GROUP_JOIN_WAIT_MS : LEADER_WAIT_MS
   const deadline = Date.now() + waitMs
@@ -399,7 +466,7 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
 async function joinGroup(o: ServiceGroupOptions, configured: readonly GroupMember[], self: GroupMember): Promise<Identity> {
   const others = configured.filter((n) => n.name !== self.name).map((n) => n.address)
   if (others.length === 0) throw new O3Error('INVALID_ARGUMENT', `Cannot join the ${o.service} group as ${self.name}: ${o.prefix}.nodes lists no other member`)
-  const rpc = new RpcClient(o.service, others)
+  const rpc = new RpcClient(o.service, others, { transport: o.identity?.transport() ?? PLAIN_TRANSPORT })
   const deadline = Date.now() + GROUP_JOIN_WAIT_MS
   log.info(`${o.service} ${self.name}: waiting to be added to the group (o3 admin ${o.prefix} add ${self.name}@${self.address.split(':')[0]}:${self.address.split(':')[1]}:${self.raftAddress.split(':')[1]})`)
   let last = 'no answer yet'

@@ -14,6 +14,7 @@ import { verifyProof } from '../../core/s3-signature.ts'
 import { isAdministrator } from '../../core/security/administrators.ts'
 import { describeCaller, peerIdentity, type Caller, type RpcContext } from '../../core/security/caller.ts'
 import { NATIVE_SIGNING_SERVICE, readSignedRequest } from '../../core/security/request-signing.ts'
+import { checkCaller, type CallerId } from '../ha/replicated-service.ts'
 
 export interface OmAuthenticateOptions {
   /** The key pair of an access key, as the OM's s3Secrets table holds it now (a revoked one is gone). */
@@ -78,4 +79,21 @@ export function checkGateway(ctx: RpcContext, what: string): void {
   const c = ctx.caller
   if (c.kind === 'open' || (c.kind === 'service' && c.role === 's3g')) return
   throw new O3Error('PERMISSION_DENIED', `Cannot ${what}: only the S3 gateway may, not ${describeCaller(c)}`)
+}
+
+/**
+ * A call's retry-cache id (its `caller` field) bound to who made it: the retry cache answers a
+ * (client, call) pair once, so without the caller's name in it one user who learnt another's
+ * client id could be given that user's recorded answer. Open callers keep the id as sent.
+ */
+export function callerIdOf(raw: unknown, ctx: RpcContext): CallerId | undefined {
+  const id = checkCaller(raw)
+  if (id === undefined) return undefined
+  const c = ctx.caller
+  switch (c.kind) {
+    case 'open': return id
+    case 'user': return { client: `user:${c.user}/${id.client}`, call: id.call }
+    case 'service': return { client: `${c.role}:${c.id}/${id.client}`, call: id.call }
+    case 'anonymous': return { client: `anonymous/${id.client}`, call: id.call }
+  }
 }

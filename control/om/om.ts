@@ -16,6 +16,9 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
+import type { ServiceIdentity } from '../../core/security/identity.ts'
+import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
 import { administratorsOf } from '../../core/security/administrators.ts'
 import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
@@ -23,9 +26,9 @@ import { checkProof, verifyProof } from '../../core/s3-signature.ts'
 import type { BucketInfo, KeyInfo, ListKeysResult, LookupPart, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
-import { checkCaller, startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
+import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
+import { callerIdOf, checkGateway, checkSecretAccess, omAuthenticate } from './authenticate.ts'
 import { actingUser, omAuthorizer, volumeVisible, type OmAuthorize } from './access.ts'
-import { checkGateway, checkSecretAccess, omAuthenticate } from './authenticate.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
@@ -33,6 +36,8 @@ import { aclsOf, checkAclObject } from './requests/acls.ts'
 import { keyOf } from './requests/keys.ts'
 import { refreshPipeline } from './locations.ts'
 import { checkUser } from './requests/s3-secrets.ts'
+import { BlockTokenIssuer, tokenOwner } from './block-tokens.ts'
+import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntry, type OmTables } from './tables.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
@@ -46,6 +51,8 @@ export interface OmOptions {
   /** Raft port; 0 picks a free one (the default when `port` is given: a group of one needs no fixed one). */
   raftPort?: number
   scmAddress: string
+  /** With security.enabled=1: an identity source in process (tests); default: enroll with security.bootstrapToken. */
+  identity?: IdentitySource
 }
 
 export class OzoneManager {
@@ -53,7 +60,9 @@ export class OzoneManager {
   private readonly config: O3Config
   /** The `authorize` option of the OM's RPC edge (control/om/access.ts): public for tests that build RpcContexts. */
   readonly authorize: OmAuthorize
-  private readonly scm: RpcClient
+  private scm!: RpcClient
+  /** Security on: the certificate this OM serves and calls the SCM and its peers with. */
+  private identity: ServiceIdentity | undefined
   private ha!: ReplicatedService
   private t!: OmTables
   private listener?: Listener
@@ -63,6 +72,9 @@ export class OzoneManager {
   private readonly blockCache = new Map<string, AllocatedBlock[]>()
   /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
   private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
+  /** Security on: the SCM's secret keys, which sign the block tokens `tokens` attaches. */
+  private secretKeys?: SecretKeyCache
+  private tokens = new BlockTokenIssuer(undefined, 0)
   /** o3.administrators: users with every right, any user's S3 secrets among them. */
   private readonly administrators: ReadonlySet<string>
 
@@ -70,7 +82,6 @@ export class OzoneManager {
     this.config = options.config
     this.administrators = administratorsOf(this.config['o3.administrators'])
     this.authorize = omAuthorizer({ tables: () => this.t, config: this.config })
-    this.scm = new RpcClient('SCM', options.scmAddress)
   }
 
   get port(): number {
@@ -83,7 +94,13 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
+    this.identity = await startIdentity({
+      enabled: this.config['security.enabled'], role: 'om', id: this.config['om.id'] === '' ? 'om1' : this.config['om.id'], host: this.config.host,
+      dir: this.config['om.dir'], scm: this.options.scmAddress, bootstrapToken: this.config['security.bootstrapToken'], source: this.options.identity,
+    })
+    this.scm = new RpcClient('SCM', this.options.scmAddress, { transport: this.identity?.transport() ?? PLAIN_TRANSPORT })
     const group = await startServiceGroup({
+      identity: this.identity,
       service: 'OM', prefix: 'om', dir: this.config['om.dir'], legacyDb: 'om.db', nodes: this.config['om.nodes'], id: this.config['om.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['om.raft.port']), sync: this.config['db.sync'] === 1,
       bootstrap: this.config['om.bootstrap'] === 1,
@@ -100,17 +117,23 @@ export class OzoneManager {
     this.metrics.gauge('deleted_pending', 'Deleted-key entries whose blocks await the SCM', () => entryCount(this.t.deleted))
     this.ha.exportMetrics(this.metrics)
 
-    const submit = (name: string) => (a: Record<string, unknown>) => this.ha.submit(name, a, checkCaller(a.caller))
+    if (this.config['security.enabled'] === 1) {
+      this.secretKeys = new SecretKeyCache({ name: 'OM', fetch: () => this.scm.call<SecretKeysAnswer>('getSecretKeys', {}), refreshMs: secretKeyRefreshMs(this.config['security.secretKey.rotateMs']) })
+      // Not awaited: a start before the SCM answers fetches again on the first token it signs.
+      void this.secretKeys.start()
+      this.tokens = new BlockTokenIssuer(this.secretKeys, this.config['security.blockToken.expiryMs'])
+    }
+    const submit = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => this.ha.submit(name, a, callerIdOf(a.caller, ctx))
     /** A create request whose new record is owned by the calling user (never by what the wire says). */
     const submitOwned = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
       const { owner: _ignored, ...rest } = a
       const owner = actingUser(ctx)
-      return this.ha.submit(name, owner === undefined ? rest : { ...rest, owner }, checkCaller(a.caller))
+      return this.ha.submit(name, owner === undefined ? rest : { ...rest, owner }, callerIdOf(a.caller, ctx))
     }
     /** createVolume, createBucket: the owner given, else the calling user (Ozone's default), else the record's default. */
     const submitDefaultOwner = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
       const owner = actingUser(ctx)
-      return this.ha.submit(name, a.owner === undefined && owner !== undefined ? { ...a, owner } : a, checkCaller(a.caller))
+      return this.ha.submit(name, a.owner === undefined && owner !== undefined ? { ...a, owner } : a, callerIdOf(a.caller, ctx))
     }
     const app = createServiceApp({
       service: 'OM',
@@ -132,11 +155,13 @@ export class OzoneManager {
         setVolumeQuota: submit('setVolumeQuota'),
         setBucketQuota: submit('setBucketQuota'),
         setBucketS3: submit('setBucketS3'),
-        openKey: submitOwned('openKey'),
-        allocateBlock: (a) => this.allocateBlock(a),
-        commitKey: submit('commitKey'),
+        // Block tokens go on at this edge, after the apply (block-tokens.ts).
+        openKey: async (a, ctx) => this.tokens.opened(await submitOwned('openKey')(a, ctx) as OpenKeyResult, tokenOwner(ctx)),
+        allocateBlock: async (a, ctx) => this.tokens.block(await this.allocateBlock(a, ctx), ctx),
+        // The committed key comes back readable, as a lookup would (putKey's answer reads the key at once).
+        commitKey: async (a, ctx) => this.tokens.key(await submit('commitKey')(a, ctx) as KeyInfo, tokenOwner(ctx)),
         abortKey: submit('abortKey'),
-        lookupKey: (a) => this.read(() => this.lookupKey(a)),
+        lookupKey: async (a, ctx) => this.tokens.key(await this.read(() => this.lookupKey(a)), tokenOwner(ctx)),
         listKeys: (a) => this.read(() => this.listKeys(a)),
         deleteKey: submit('deleteKey'),
         renameKey: submit('renameKey'),
@@ -148,19 +173,19 @@ export class OzoneManager {
         getS3Secret: (a, ctx) => this.getS3Secret(a, ctx),
         revokeS3Secret: (a, ctx) => {
           checkSecretAccess(ctx, checkUser(a.user), this.administrators, `revoke the S3 secret of ${String(a.user)}`)
-          return submit('revokeS3Secret')(a)
+          return submit('revokeS3Secret')(a, ctx)
         },
         lookupS3Secret: (a, ctx) => this.read(() => this.lookupS3Secret(a, ctx)),
-        s3Authenticate: (a, ctx) => {
+        s3Authenticate: async (a, ctx) => {
           checkGateway(ctx, 'check an S3 signature')
-          return this.read(() => this.s3Authenticate(a))
+          return this.tokens.s3(await this.read(() => this.s3Authenticate(a, ctx)), ctx)
         },
         ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
         stateDigest: () => stateDigest(this.ha.db),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']
-    this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM' })
+    this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
     const every = (ms: number, run: () => Promise<unknown>) => {
       const t = setInterval(() => {
         if (this.background !== undefined || !this.ha.isLeader()) return
@@ -176,9 +201,11 @@ export class OzoneManager {
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t)
+    this.secretKeys?.stop()
     await this.listener?.close()
     await this.background
     await this.ha?.stop()
+    this.identity?.stop()
   }
 
   /** A linearizable read on the leader (NOT_LEADER on a follower). */
@@ -222,8 +249,8 @@ export class OzoneManager {
     return cache.splice(0, count)
   }
 
-  private async allocateBlock(a: Record<string, unknown>): Promise<AllocatedBlock> {
-    const r = await this.ha.submit('allocateBlock', a, checkCaller(a.caller)) as AllocatedBlock | { lost: true }
+  private async allocateBlock(a: Record<string, unknown>, ctx: RpcContext): Promise<AllocatedBlock> {
+    const r = await this.ha.submit('allocateBlock', a, callerIdOf(a.caller, ctx)) as AllocatedBlock | { lost: true }
     if ('lost' in r) throw new O3Error('OPEN_KEY_NOT_FOUND', `Cannot allocate a block for open key ${String(a.clientId)}: it expired or was aborted meanwhile`)
     return r
   }
@@ -294,7 +321,7 @@ export class OzoneManager {
       for (const { value } of this.t.s3Secrets.getRange()) if (value.user === user) return value
       return undefined
     })
-    return existing ?? (await this.ha.submit('getS3Secret', { user }, checkCaller(a.caller)) as S3Secret)
+    return existing ?? (await this.ha.submit('getS3Secret', { user }, callerIdOf(a.caller, ctx)) as S3Secret)
   }
 
   /** The key pair of an access key: for its user or an administrator (the OM's own reads pass OPEN_CONTEXT). */
@@ -319,7 +346,7 @@ export class OzoneManager {
    * answers it only where its handler would (NoSuchBucket, AccessDenied, NoSuchKey), and
    * aborts an open key its handler did not use. Nothing is cached on either side.
    */
-  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown; caller?: unknown }): Promise<S3AuthResult> {
+  private async s3Authenticate(a: { accessKey?: unknown; proof?: unknown; signingKey?: unknown; volume?: unknown; bucket?: unknown; key?: unknown; open?: unknown; caller?: unknown }, ctx: RpcContext): Promise<S3AuthResult> {
     // An anonymous request (no access key: S3 evaluates it against ACLs and policies) has
     // nothing to verify and never opens a key; its bucket and key are read as anyone's.
     const anonymous = a.accessKey === undefined || a.accessKey === null
@@ -348,7 +375,7 @@ export class OzoneManager {
       if (!out.required.ok) return out
     }
     // A retried s3Authenticate (same caller) gets the key it opened the first time.
-    out.opened = await lookupPart(async () => await this.ha.submit('openKey', { ...open, owner: secret.user }, checkCaller(a.caller)) as OpenKeyResult)
+    out.opened = await lookupPart(async () => await this.ha.submit('openKey', { ...open, owner: secret.user }, callerIdOf(a.caller, ctx)) as OpenKeyResult)
     return out
   }
 

@@ -1,9 +1,10 @@
 /** @module
  * The SCM as the cluster's certificate authority (issue 16, Ozone's SCM CertificateServer):
- * the root CA made once through Raft (requests/init-ca.ts) and kept only in the replicated
- * `ca` table (plus `<scm.dir>/ca/ca.crt` for clients), enrollment with bootstrap tokens,
- * renewal over mutual TLS, and administrators' user certificates. Every SCM of a group
- * issues with the same CA; issuing is the leader's, recorded per identity in the log.
+ * the root CA made once through Raft (requests/init-ca.ts) and kept only in the SCMs' state
+ * (the replicated `ca` table and the Raft log it came through; `<scm.dir>/ca/ca.crt` holds the
+ * certificate for clients), enrollment with bootstrap tokens, renewal over mutual TLS, the
+ * list of enrolled services, and user certificates. Every SCM of a group issues with the same
+ * CA; issuing is the leader's, recorded per identity in the log.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -40,7 +41,8 @@ export async function issueUserCertificate(o: { ca: { cert: string; privateKey: 
 
 export class ScmCa {
   private constructor(
-    private readonly ha: ReplicatedService,
+    /** undefined for issuerOf's issuer, which only issues from the state (nothing goes through the log). */
+    private readonly group: ReplicatedService | undefined,
     private readonly tables: () => ScmTables,
     private readonly config: O3Config,
   ) {}
@@ -50,6 +52,21 @@ export class ScmCa {
    * token, logged there once) and replicated to the others; writes `<scm.dir>/ca/ca.crt` and
    * `<scm.dir>/ca/bootstrap-token` (mode 0600) on every SCM.
    */
+  /**
+   * Issues the SCM's own certificates from a CA the group's state already holds, before the
+   * group runs (a restart: the SCM's Raft is mutual TLS from the first message); undefined
+   * while the group has made no CA yet.
+   */
+  static issuerOf(tables: () => ScmTables, config: O3Config): CertIssuer | undefined {
+    if (tables().ca.get('root') === undefined) return undefined
+    return new ScmCa(undefined, tables, config).issuer()
+  }
+
+  private get ha(): ReplicatedService {
+    if (this.group === undefined) throw new O3Error('UNAVAILABLE', 'Cannot change the CA before the SCM group runs')
+    return this.group
+  }
+
   static async start(o: { ha: ReplicatedService; tables: () => ScmTables; config: O3Config; clusterId: string }): Promise<ScmCa> {
     const ca = new ScmCa(o.ha, o.tables, o.config)
     const deadline = Date.now() + CA_WAIT_MS
@@ -140,11 +157,16 @@ export class ScmCa {
     }
   }
 
-  /** A user certificate for `user` with a new key (administrators; `o3 local --secure`). */
+  /**
+   * A user certificate for `user` with a new key (administrators; `o3 local --secure`). An
+   * explicit `validityMs` is the in-process caller's to choose (a user certificate does not
+   * renew itself), bounded only by the CA's own expiry; else security.certValidityMs.
+   */
   issueUserCertificate(user: string, o: { validityMs?: number } = {}): Promise<Credentials> {
     const root = this.root()
     const nowMs = Date.now()
-    return issueUserCertificate({ ca: { cert: root.cert, privateKey: root.privateKey }, user, nowMs, validityMs: this.validityMs(o.validityMs, nowMs) })
+    const validityMs = o.validityMs === undefined ? this.validityMs(undefined, nowMs) : Math.min(Math.max(o.validityMs, 1000), expiresAtMs(root.cert) - nowMs)
+    return issueUserCertificate({ ca: { cert: root.cert, privateKey: root.privateKey }, user, nowMs, validityMs })
   }
 
   /** The CA's RPC handlers; `leader` runs a call on the leader (the SCM's). */
@@ -154,7 +176,34 @@ export class ScmCa {
       enroll: (a) => leader('enroll', () => this.enroll(a)),
       renewCertificate: (a, ctx) => leader('renewCertificate', () => this.renew(a, ctx)),
       createBootstrapToken: (a, ctx) => leader('createBootstrapToken', () => this.createToken(a, ctx)),
+      listCertificates: (_a, ctx) => leader('listCertificates', () => { this.requireAdmin(ctx, 'list certificates'); return this.enrolled() }),
+      forgetEnrollment: (a, ctx) => leader('forgetEnrollment', async () => {
+        this.requireAdmin(ctx, 'forget an enrollment')
+        const made = (await this.ha.submit('forgetEnrollment', { role: a.role, id: a.id })) as { forgotten: boolean }
+        if (!made.forgotten) throw new O3Error('INVALID_ARGUMENT', `Cannot forget the enrollment of ${String(a.role)} ${String(a.id)}: it is not enrolled`)
+        log.warn(`SCM: forgot the enrollment of ${String(a.role)} ${String(a.id)}: it may enroll again with a new key (its old certificate stays valid until it expires)`)
+        return made
+      }),
     }
+  }
+
+  /** Every enrolled identity and its current certificate's dates (`o3 admin cert list`). */
+  private enrolled(): { role: string; id: string; issuedAtMs: number; expiresAtMs: number }[] {
+    const out = []
+    for (const { value } of this.tables().ca.getRange({ start: 'cert/', end: 'cert0' })) {
+      const r = value as EnrolledRecord
+      out.push({ role: r.role, id: r.id, issuedAtMs: r.issuedAtMs, expiresAtMs: expiresAtMs(r.cert) })
+    }
+    return out
+  }
+
+  /** Throws unless the caller is an SCM or an administrator's user certificate (o3.administrators). */
+  private requireAdmin(ctx: RpcContext, what: string): void {
+    const c = ctx.caller
+    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
+    const user = c.kind === 'user' ? c.user : c.kind === 'service' && c.role === 'user' ? c.id : undefined
+    if (c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || (user !== undefined && admins.includes(user))) return
+    throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', `Cannot ${what}: ${c.kind === 'anonymous' ? 'the call carries no certificate' : 'the caller is not an administrator (o3.administrators)'}`)
   }
 
   /**
@@ -213,11 +262,7 @@ export class ScmCa {
 
   /** `o3 admin cert token`: a new bootstrap token, for an SCM or an administrator. */
   private async createToken(a: Record<string, unknown>, ctx: RpcContext): Promise<{ token: string; expiresAtMs: number; reusable: boolean }> {
-    const c = ctx.caller
-    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
-    const user = c.kind === 'user' ? c.user : c.kind === 'service' && c.role === 'user' ? c.id : undefined
-    const allowed = c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || (user !== undefined && admins.includes(user))
-    if (!allowed) throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', `Cannot make a bootstrap token: ${c.kind === 'anonymous' ? 'the call carries no certificate' : 'the caller is not an administrator (o3.administrators)'}`)
+    this.requireAdmin(ctx, 'make a bootstrap token')
     const made = (await this.ha.submit('addBootstrapToken', { ttlMs: a.ttlMs, reusable: a.reusable })) as { token: string; expiresAtMs: number; reusable: boolean }
     log.info(`SCM: made a ${made.reusable ? 'reusable' : 'one-time'} bootstrap token, valid until ${new Date(made.expiresAtMs).toISOString()}`)
     return made

@@ -20,12 +20,14 @@ import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
+import { administrators, certCaller } from '../../core/security/peer-access.ts'
+import { authorizeScm } from './access.ts'
 import {
   formatReplication, isEcReplication, parseId, parseReplication,
   type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
-import { serviceCaller } from '../../core/security/caller.ts'
 import { ServiceIdentity } from '../../core/security/identity.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
@@ -42,6 +44,7 @@ import { planAround, planPipelines } from './pipelines.ts'
 import { ReplicationManager, type ReconstructECContainerCommand, type ReplicationHost, type ReportedReplica } from './replication/index.ts'
 import { replicateCommand } from './replicate-container.ts'
 import { scmRequests } from './requests/index.ts'
+import { SecretKeyManager } from './secret-keys.ts'
 import type { IdKind } from './requests/reserve-ids.ts'
 import { operationalStateOf } from './requests/set-node-state.ts'
 import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, type ScmTables } from './tables.ts'
@@ -134,6 +137,7 @@ export class StorageContainerManager {
   /** When this SCM last heard each datanode's container report (the admin monitor waits for one). */
   private readonly containersHeard = new Map<DatanodeId, number>()
   private replication!: ReplicationManager
+  private secretKeys!: SecretKeyManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
   private clusterId = ''
@@ -158,7 +162,23 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
+    // The SCM's certificate comes from the CA its group holds. A group whose state holds it
+    // already (every start but the first) runs Raft over mutual TLS from the first message. A
+    // brand-new secure group elects its first leader and replicates the CA (initCa: the CA's key
+    // among it) over plain HTTP; each member then secures its Raft port (ha.secure below), after
+    // which plain Raft messages are refused (Ozone's `scm --init` likewise makes the CA before
+    // the ring is secured). A group of one takes no Raft message before it is secure.
+    const secure = this.config['security.enabled'] === 1
+    const hosts = [...new Set([this.config.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
     const group = await startServiceGroup({
+      closedWhenAlone: secure,
+      identityAtStart: !secure ? undefined : async (name) => {
+        const issuer = ScmCa.issuerOf(() => this.tables, this.config)
+        if (issuer === undefined) return undefined
+        this.identity = await ServiceIdentity.forScm({ id: name, hosts, issuer })
+        log.info(`SCM ${name}: Raft over mutual TLS from the start (the group's CA is in its state)`)
+        return this.identity
+      },
       service: 'SCM', prefix: 'scm', dir: this.config['scm.dir'], legacyDb: 'scm.db', nodes: this.config['scm.nodes'], id: this.config['scm.id'],
       host: this.config.host, raftPort: this.options.raftPort ?? (this.options.port !== undefined ? 0 : this.config['scm.raft.port']), sync: this.config['db.sync'] === 1,
       requests: scmRequests(() => this.tables),
@@ -175,11 +195,13 @@ export class StorageContainerManager {
       if (Date.now() > deadline) throw new O3Error('UNAVAILABLE', `Cannot start SCM: no Raft leader and no cluster id within ${LEADER_WAIT_MS} ms`)
       await new Promise((r) => setTimeout(r, 10))
     }
-    const secure = this.config['security.enabled'] === 1
     if (secure) {
       this.ca = await ScmCa.start({ ha: this.ha, tables: () => this.tables, config: this.config, clusterId: this.clusterId })
-      const hosts = [...new Set([this.config.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
-      this.identity = await ServiceIdentity.forScm({ id: this.ha.role().name, hosts, issuer: this.ca.issuer() })
+      if (this.identity === undefined) {
+        this.identity = await ServiceIdentity.forScm({ id: this.ha.role().name, hosts, issuer: this.ca.issuer() })
+        await this.ha.secure(this.identity, 'scm', 'SCM', { closed: this.config['scm.nodes'].trim() === '' })
+        log.info(`SCM ${this.ha.role().name}: Raft secured (mutual TLS; plain messages refused from now on) once the group's CA existed`)
+      }
     }
 
     this.metrics.gauge('datanodes', 'Registered datanodes', () => this.nodes.size)
@@ -192,12 +214,13 @@ export class StorageContainerManager {
     this.ha.exportMetrics(this.metrics)
     this.nodeAdmin = new DatanodeAdminMonitor(this.adminHost())
     this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
+    this.secretKeys = new SecretKeyManager(this.config, this.ha, () => this.tables)
 
     const app = createServiceApp({
       service: 'SCM',
       metrics: this.metrics,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
-      ...(secure ? { authenticate: serviceCaller } : {}),
+      ...(secure ? { authenticate: certCaller, authorize: authorizeScm(administrators(this.config['o3.administrators'])) } : {}),
       handlers: {
         ...(this.ca?.handlers((what, run) => this.leader(what, run)) ?? {}),
         register: (a) => this.register(a),
@@ -223,6 +246,7 @@ export class StorageContainerManager {
         replicationStatus: () => this.leader('replicationStatus', () => this.replication.status()),
         ...new GroupAdmin(this.ha, 'SCM', 'scm', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(false),
         stateDigest: () => stateDigest(this.ha.db),
+        getSecretKeys: (_a, ctx) => this.leader('getSecretKeys', () => this.secretKeys.getSecretKeys(ctx)),
       },
     })
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
@@ -230,16 +254,23 @@ export class StorageContainerManager {
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     this.replication.start()
+    this.secretKeys.start()
     log.info(`SCM ${this.clusterId} listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer)
+    this.secretKeys?.stop()
     this.identity?.stop()
     await this.replication?.stop()
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
+  }
+
+  /** A datanode's RPC, through this SCM's identity when security is on. */
+  private datanodeRpc(address: string): RpcClient {
+    return new RpcClient('Datanode', address, { transport: this.identity?.transport() ?? PLAIN_TRANSPORT })
   }
 
   /** Runs a call the leader answers (NOT_LEADER with its address elsewhere), on state as new as any write acknowledged before it. */
@@ -452,7 +483,7 @@ export class StorageContainerManager {
   private nudge(p: Pipeline): void {
     for (const n of this.resolve(p).nodes) {
       // A datanode from before issue 12 answers that it has no such method: nothing to do.
-      new RpcClient('Datanode', n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+      this.datanodeRpc(n.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
         .catch((err: unknown) => log.debug(`SCM: nudging datanode ${n.id} for pipeline ${p.id} failed: ${(err as Error).message}`))
     }
   }
@@ -735,7 +766,7 @@ export class StorageContainerManager {
     const replicas = this.replicaList(id).map(([dn, r]) => ({ id: dn, state: r.state }))
     const { target, command } = replicateCommand({ containerId: id, state: c.state, replication: c.replication, target: String(a.targetId ?? ''), nodes, replicas })
     this.queue(target.id, command)
-    new RpcClient('Datanode', target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
+    this.datanodeRpc(target.address).call('triggerHeartbeat', {}, { timeoutMs: PIPELINE_NUDGE_TIMEOUT_MS })
       .catch((err: unknown) => log.debug(`SCM: nudging datanode ${target.id} for container ${id} failed: ${(err as Error).message}`))
     log.info(`SCM: replicate container ${id} to ${target.id} from ${command.sources.map((s) => s.id).join(', ')} (admin request)`)
     return { containerId: id, target, sources: command.sources }

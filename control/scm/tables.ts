@@ -4,6 +4,7 @@
  * learns from datanodes itself (registrations, heartbeats, replica reports) is not here.
  */
 import type { Database, RootDatabase } from 'lmdb'
+import type { SecretKey } from '../../core/security/secret-keys.ts'
 import type { ContainerId, ContainerState, DatanodeId, LocalId, NodeOperationalState, Pipeline, PipelineId } from '../../core/wire.ts'
 
 /**
@@ -81,6 +82,8 @@ export interface ScmTables {
   readonly unhealthy: Database<true, string>
   /** Datanodes not IN_SERVICE, by id (issue 13). */
   readonly nodeStates: Database<NodeAdminRecord, string>
+  /** Block-token secret keys by id (issue 16), made by requests/secret-keys.ts; expired ones are dropped. */
+  readonly secretKeys: Database<SecretKey, string>
   /** The CA: `root` (CaRoot), `firstToken` and `adminToken` (token ids), `token/<id>` (BootstrapTokenRecord), `cert/<role>/<id>` (EnrolledRecord). */
   readonly ca: Database<unknown, string>
 }
@@ -93,6 +96,7 @@ export function openScmTables(db: RootDatabase): ScmTables {
     deletes: db.openDB({ name: 'deletedBlocksTable' }),
     unhealthy: db.openDB({ name: 'unhealthyReplicas' }),
     nodeStates: db.openDB({ name: 'nodeOperationalStates' }),
+    secretKeys: db.openDB({ name: 'secretKeys' }),
     ca: db.openDB({ name: 'ca' }),
   }
 }

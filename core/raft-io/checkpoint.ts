@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { crc32c } from '@node-rs/crc32'
 import { Hono } from 'hono'
 import type { RootDatabase } from 'lmdb'
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
 import { readError, transportError } from '../rpc/client.ts'
@@ -137,9 +137,10 @@ export function checkpointApp(store: CheckpointStore): Hono {
  * Fetches checkpoint `name` from the node at `baseUrl` into `target`: range by range into
  * one reused buffer (memory bounded by the range size whatever the database's size), each
  * range checked against its CRC32C, written to `target.partial`, synced, then renamed over
- * `target`. On any failure the partial file is removed and `target` is untouched.
+ * `target`. On any failure the partial file is removed and `target` is untouched. `dispatcher`:
+ * the node's identity's pool when security is on (the leader's URL is https then).
  */
-export async function fetchCheckpoint(baseUrl: string, name: string, target: string): Promise<CheckpointInfo> {
+export async function fetchCheckpoint(baseUrl: string, name: string, target: string, dispatcher?: Dispatcher): Promise<CheckpointInfo> {
   const at = parseName(name)
   if (at === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot fetch checkpoint ${name}: not a checkpoint name`)
   const partial = `${target}.partial`
@@ -148,7 +149,7 @@ export async function fetchCheckpoint(baseUrl: string, name: string, target: str
   let sizeBytes = -1
   try {
     for (let offset = 0; sizeBytes < 0 || offset < sizeBytes;) {
-      const res = await request(`${baseUrl}/raft/checkpoint/${name}?offset=${offset}`).catch((err: unknown) => { throw transportError(baseUrl, err) })
+      const res = await request(`${baseUrl}/raft/checkpoint/${name}?offset=${offset}`, dispatcher === undefined ? {} : { dispatcher }).catch((err: unknown) => { throw transportError(baseUrl, err) })
       if (res.statusCode !== 200) throw await readError(res, `Cannot fetch checkpoint ${name} at ${offset}`)
       const size = Number(res.headers['x-o3-checkpoint-size'])
       const crc = Number(res.headers['x-o3-crc32c'])

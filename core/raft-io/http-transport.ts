@@ -1,12 +1,15 @@
 /** @module
  * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
- * by a Hono app, sent through one keep-alive undici Pool per peer. With batching on, one
+ * by a Hono app, sent through one keep-alive undici Pool per peer (or, security on, through
+ * the node's identity over mutual TLS; a node secured after it started reaches each peer
+ * plainly until that fails, then over TLS only: secure()). With batching on, one
  * request per peer is in flight and whatever queues meanwhile goes in the next body; with
  * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
  * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
 import { Hono, type Context } from 'hono'
 import { Pool } from 'undici'
+import type { Transport } from '../rpc/transport.ts'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
 import { smallBodyJson } from '../http/body.ts'
@@ -22,19 +25,39 @@ export interface TransportOptions {
   readonly batching: boolean
   /** The path below each peer's URL that takes messages (default /raft/messages). */
   readonly path?: string
+  /**
+   * The node's identity's transport (security on: HTTPS with its certificate, peer URLs
+   * `https://`): messages go through its pool. Without one, a plain keep-alive Pool per peer.
+   */
+  readonly transport?: Transport
 }
 
 interface Peer {
-  readonly pool: Pool
+  /** The peer's own pool (plain HTTP, made when first needed); over TLS the transport's dispatcher is used instead. */
+  pool: Pool | undefined
+  /** The peer's origin, http:// or https:// as it is reached now. */
+  origin: string
+  /** Reached over TLS: from an https:// URL, or since a plain request to it failed once this node was secured. Never back. */
+  tls: boolean
   queue: Message[]
   inflight: number
   /** Messages dropped because the queue was full or a request failed. */
   dropped: number
 }
 
-/** The Hono app that receives batches and hands each message to `deliver`. */
-export function raftApp(deliver: (messages: Message[]) => void): Hono {
+/**
+ * The Hono app that receives batches and hands each message to `deliver`. `accept` (security
+ * on) runs before every route but /health and throws to refuse a caller (not a peer of the group).
+ */
+export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Context) => void): Hono {
   const app = new Hono()
+  if (accept !== undefined) {
+    app.use('*', async (c, next) => {
+      if (c.req.path === '/health') return next()
+      try { accept(c) } catch (err) { return errorResponse(c, err) }
+      return next()
+    })
+  }
   app.post('/raft/messages', (c) => receiveRaftBatch(c, deliver))
   app.get('/health', (c) => c.text('ok'))
   return app
@@ -59,11 +82,13 @@ export class HttpTransport {
   private readonly urls = new Map<NodeId, string>()
   private readonly batching: boolean
   private readonly path: string
+  private transport: Transport | undefined
   sentRequests = 0
 
   constructor(options: TransportOptions) {
     this.batching = options.batching
     this.path = options.path ?? '/raft/messages'
+    this.transport = options.transport
     for (const [id, url] of options.peers) this.setPeer(id, url)
   }
 
@@ -72,10 +97,29 @@ export class HttpTransport {
     const old = this.peers.get(id)
     if (old !== undefined) {
       if (this.urls.get(id) === url) return
-      void old.pool.destroy().catch(() => undefined)
+      void old.pool?.destroy().catch(() => undefined)
     }
     this.urls.set(id, url)
-    this.peers.set(id, { pool: new Pool(new URL(url).origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 }), queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    const origin = new URL(url).origin
+    // Over TLS the transport's (shared, renewable) pool carries the messages; the queue's one
+    // request in flight per peer bounds them as the per-peer Pool's one connection does.
+    const tls = origin.startsWith('https:') || old?.tls === true
+    this.peers.set(id, { pool: undefined, origin: tls ? origin.replace(/^http:/, 'https:') : origin, tls, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+  }
+
+  /**
+   * This node has its certificate now (a secure SCM group once its CA exists): peers known by
+   * https:// URLs are reached through `transport`; a peer still known by http:// keeps its plain
+   * pool until a request to it fails (it has secured its own port meanwhile), and from then on
+   * is reached over TLS only.
+   */
+  secure(transport: Transport): void {
+    this.transport = transport
+  }
+
+  private poolOf(peer: Peer): Pool {
+    peer.pool ??= new Pool(peer.origin, { connections: this.batching ? 1 : 8, pipelining: 1, keepAliveTimeout: 30_000 })
+    return peer.pool
   }
 
   send(messages: readonly Message[]): void {
@@ -103,15 +147,23 @@ export class HttpTransport {
   }
 
   private async post(peer: Peer, batch: Message[]): Promise<void> {
+    const tls = peer.tls && this.transport !== undefined
     try {
-      const res = await peer.pool.request({
-        path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
+      const res = await (tls ? this.transport!.dispatcher() : this.poolOf(peer)).request({
+        origin: peer.origin, path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
       await res.body.dump()
       if (res.statusCode !== 204) peer.dropped += batch.length
     } catch {
       peer.dropped += batch.length // the peer is down or unreachable: Raft retries on its own
+      if (!tls && this.transport !== undefined) {
+        // A secured node's plain request failed: the peer serves TLS now (or is down). TLS from here on.
+        void peer.pool?.destroy().catch(() => undefined)
+        peer.pool = undefined
+        peer.tls = true
+        peer.origin = peer.origin.replace(/^http:/, 'https:')
+      }
     }
   }
 
@@ -122,6 +174,6 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.peers.values()].map((p) => p.pool.destroy()))
+    await Promise.all([...this.peers.values()].map((p) => p.pool?.destroy()))
   }
 }

@@ -6,7 +6,7 @@
  * (NOT_LEADER names the leader otherwise), `readBarrier()` before a linearizable read,
  * and `stop()`.
  */
-export { RaftHost, type AppliedOutcome, type RaftHostOptions, type StateMachine } from './raft-host.ts'
+export { RaftHost, type AppliedOutcome, type RaftHostOptions, type RaftSecurity, type StateMachine } from './raft-host.ts'
 export { RaftLmdbStore } from './lmdb-store.ts'
 export { HttpTransport, raftApp, receiveRaftBatch, type TransportOptions } from './http-transport.ts'
 export { decodeMessage, encodeMessage } from './codec.ts'

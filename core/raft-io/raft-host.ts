@@ -10,7 +10,8 @@ import { assert } from '../assert.ts'
 import { O3Error, type ErrorCodeName } from '../errors.ts'
 import { log } from '../log.ts'
 import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
-import type { Hono } from 'hono'
+import type { Context, Hono } from 'hono'
+import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
 import { HttpTransport, raftApp } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
@@ -48,6 +49,8 @@ export interface StateMachine {
   applyAll?(entries: readonly Entry[]): AppliedOutcome[]
   /** The last index the state holds (a state that persists itself), checked against the log at start. */
   appliedIndex?(): number
+  /** Security on from now: fetch what restore() needs through this transport. */
+  useTransport?(transport: Transport): void
   /** Routes served beside the Raft messages on the node's port (a snapshot's bytes, for one). */
   routes?(): Hono
   /**
@@ -96,6 +99,27 @@ export interface RaftHostOptions {
   readonly distrustFsync?: boolean
   /** Sync the log to disk on each write (default); off, writes reach the OS only (the service's db.sync 0). */
   readonly sync?: boolean
+  /**
+   * Security on: messages (and checkpoints) go out through this transport (peer URLs are
+   * `https://`), the node's own port serves HTTPS with `tls`, and `accept` refuses callers
+   * that are not peers of the group (it throws).
+   */
+  readonly transport?: Transport
+  readonly tls?: { current: () => { key: string; cert: string; ca?: string } }
+  readonly accept?: (c: Context) => void
+  /**
+   * Security decided once the state is restored, before the port listens (the SCM, whose
+   * certificate comes from the CA its own state holds): what it answers replaces transport,
+   * tls and accept; undefined keeps them. secure() switches later.
+   */
+  readonly securityAtStart?: () => Promise<RaftSecurity | undefined>
+}
+
+/** How a secure node's Raft traffic goes: out through `transport`, in on a port serving `tls`, each caller checked by `accept` (throws to refuse). */
+export interface RaftSecurity {
+  readonly transport: Transport
+  readonly tls: { current: () => { key: string; cert: string; ca?: string } }
+  readonly accept: (c: Context) => void
 }
 
 type Input =
@@ -144,12 +168,16 @@ export class RaftHost {
   private snapshotInFlight: Promise<void> | undefined
   private lastConfChangeIndex = 0
   private peerUrls = new Map<NodeId, string>()
+  /** Security now: the options', securityAtStart's, or secure()'s. */
+  private security: Partial<RaftSecurity>
+  private app: Hono | undefined
 
   private constructor(options: RaftHostOptions, store: RaftLmdbStore, restored: Restored, afterCrash: boolean) {
     this.id = options.id
     this.options = options
     this.batching = options.batching ?? true
     this.store = store
+    this.security = { transport: options.transport, tls: options.tls, accept: options.accept }
     this.lastSnapshotIndex = restored.snapshot.meta.index
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
@@ -179,15 +207,49 @@ export class RaftHost {
       throw new O3Error('INTERNAL_ERROR', `Cannot start raft node ${options.id}: its state holds entry ${applied} but its log ends at ${lastIndex} (writes lost in a crash without fsync); restore this node's data from a peer`)
     }
     const host = new RaftHost(options, store, restored, afterCrash)
+    const atStart = await options.securityAtStart?.()
+    if (atStart !== undefined) {
+      host.security = atStart
+      options.stateMachine.useTransport?.(atStart.transport)
+    }
     if (options.listen === false) return host
-    const app = raftApp((messages) => host.push({ kind: 'messages', messages }))
+    // The caller check is read per request: secure() replaces it.
+    host.app = raftApp((messages) => host.push({ kind: 'messages', messages }), (c) => host.security.accept?.(c))
     const routes = options.stateMachine.routes?.()
-    if (routes !== undefined) app.route('/', routes)
-    const listener = await serveApp(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 0, name: `raft node ${options.id}` })
-    const port = listener.port
-    host.listener = listener
-    host.port = port
+    if (routes !== undefined) host.app.route('/', routes)
+    await host.listen(options.port ?? 0)
     return host
+  }
+
+  private async listen(port: number): Promise<void> {
+    const tls = this.security.tls
+    this.listener = await serveApp(this.app!, { host: this.options.host ?? '127.0.0.1', port, name: `raft node ${this.options.id}`, ...(tls === undefined ? {} : { tls }) })
+    this.port = this.listener.port
+  }
+
+  /** http, or https once the node is secure (its peers' URLs). */
+  get scheme(): 'http' | 'https' {
+    return this.security.transport?.scheme ?? 'http'
+  }
+
+  /**
+   * Makes a plain node secure from now on: its port serves TLS only (the plain listener is
+   * closed and the same port opened again with `tls`; messages sent meanwhile are lost, as Raft
+   * allows), every caller is checked by `accept`, checkpoints and messages go out through
+   * `transport` (a peer still plain is reached plainly until it secures its own port: see
+   * HttpTransport.secure). Does nothing on a node secure already.
+   */
+  async secure(security: RaftSecurity): Promise<void> {
+    if (this.security.tls !== undefined || this.stopped) return
+    this.security = security
+    // Checkpoints come from the leader's port, TLS from now on (messages: see HttpTransport.secure).
+    for (const [id, url] of this.peerUrls) this.peerUrls.set(id, url.replace(/^http:/, 'https:'))
+    this.options.stateMachine.useTransport?.(security.transport)
+    this.transport?.secure(security.transport)
+    if (this.listener === undefined) return
+    await this.listener.close()
+    this.listener = undefined
+    await this.listen(this.port)
   }
 
   start(peers: ReadonlyMap<NodeId, string>): void {
@@ -195,7 +257,7 @@ export class RaftHost {
     // Peers set before the start (setPeer) are kept unless `peers` names them anew.
     for (const [id, url] of peers) this.peerUrls.set(id, url)
     const others = new Map([...this.peerUrls].filter(([id]) => id !== this.id))
-    this.transport = new HttpTransport({ peers: others, batching: this.batching, path: this.options.messagesPath })
+    this.transport = new HttpTransport({ peers: others, batching: this.batching, path: this.options.messagesPath, transport: this.security.transport })
     this.timer = setInterval(() => {
       this.pendingTicks++
       this.wake?.()

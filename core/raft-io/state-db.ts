@@ -14,6 +14,7 @@ import { O3Error } from '../errors.ts'
 import type { Entry, Snapshot } from '../raft/index.ts'
 import { CheckpointStore, checkpointApp, fetchCheckpoint } from './checkpoint.ts'
 import type { AppliedOutcome, StateMachine } from './raft-host.ts'
+import type { Transport } from '../rpc/transport.ts'
 
 export interface Applied {
   readonly index: number
@@ -35,6 +36,8 @@ export interface LmdbStateMachineOptions {
   readonly apply: (db: RootDatabase, data: Uint8Array, at: Applied) => unknown
   /** Inside the transaction that marks a refused entry applied (its own writes rolled back): record the refusal (a retry cache). */
   readonly refused?: (db: RootDatabase, data: Uint8Array, at: Applied, err: O3Error) => void
+  /** Security on: checkpoints are fetched from the leader through this transport. */
+  readonly transport?: Transport
 }
 
 const APPLIED_KEY = 'applied'
@@ -52,6 +55,13 @@ export class LmdbStateMachine implements StateMachine {
   private raft!: Database<Applied, string>
   private readonly checkpoints: CheckpointStore
   private readonly path: string
+
+  /** Set by useTransport (a node secured after it started); else the options'. */
+  private transport: Transport | undefined
+
+  useTransport(transport: Transport): void {
+    this.transport = transport
+  }
 
   constructor(private readonly options: LmdbStateMachineOptions) {
     mkdirSync(options.dir, { recursive: true })
@@ -185,7 +195,7 @@ export class LmdbStateMachine implements StateMachine {
     if (from === undefined) throw new O3Error('UNAVAILABLE', `Cannot fetch checkpoint ${checkpoint}: no leader known`)
     for (let attempt = 1; ; attempt++) {
       try {
-        await fetchCheckpoint(from, checkpoint, this.checkpoints.path(checkpoint))
+        await fetchCheckpoint(from, checkpoint, this.checkpoints.path(checkpoint), (this.transport ?? this.options.transport)?.dispatcher())
         return
       } catch (err) {
         if (attempt >= CHECKPOINT_FETCH_TRIES || (err instanceof O3Error && err.code === 'CHECKPOINT_NOT_FOUND')) throw err

@@ -183,7 +183,8 @@ export class ServiceIdentity {
       this.renew().then(() => this.arm(), (err: unknown) => {
         const left = this.expiresAtMs() - Date.now()
         log.warn(`${this.role} ${this.id}: renewing the certificate failed (${(err as Error).message}); ${left > 0 ? `it expires in ${Math.round(left / 1000)} s, trying again` : 'it has expired'}`)
-        this.arm(Math.max(1000, Math.min(30_000, Math.floor(left / 10))))
+        // Before expiry, again soon (a tenth of what is left, 1..30 s); after it, every 30 s (an operator must act).
+        this.arm(left <= 0 ? 30_000 : Math.max(1000, Math.min(30_000, Math.floor(left / 10))))
       })
     }, Math.min(dueMs, TIMER_MS_MAX))
     this.timer.unref?.()

@@ -33,7 +33,10 @@ export interface O3ClientOptions {
   writersMax?: number
   /** A user's key pair (getS3Secret's): every OM call is signed with it (a secure cluster refuses unsigned ones). */
   credentials?: UserCredentials
-  /** How the OM and SCM are reached: plain HTTP (the default) or TLS trusting the cluster CA, with a certificate or not. */
+  /**
+   * How the client reaches the OM, the SCM and datanodes: plain HTTP (default), or HTTPS
+   * trusting the cluster CA, with a certificate (the S3 gateway's identity, an administrator's) or not.
+   */
   transport?: Transport
 }
 
@@ -111,7 +114,7 @@ export class O3Client {
 
   // --- volumes and buckets --------------------------------------------------------------
 
-  createVolume(volume: string, options: { owner?: string; quotaBytes?: number; quotaNamespace?: number } = {}): Promise<VolumeInfo> {
+  createVolume(volume: string, options: { owner?: string; quotaBytes?: number; quotaNamespace?: number; acls?: (OzoneAcl | string)[] } = {}): Promise<VolumeInfo> {
     return this.om.call('createVolume', { volume, ...options })
   }
   getVolume(volume: string): Promise<VolumeInfo> {
@@ -178,7 +181,7 @@ export class O3Client {
   /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`): an EcKeyWriter for an EC key. */
   async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriting> {
     await initChecksums()
-    const common = { om: this.om, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, digest: options.digest }
+    const common = { om: this.om, transport: this.options.transport, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, digest: options.digest }
     if (session.replication.startsWith('EC/')) return new EcKeyWriter(common)
     return new KeyWriter({ ...common, chunkSizeBytes: this.chunkSizeBytes, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
@@ -239,7 +242,7 @@ export class O3Client {
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
     const buffers = this.readBuffers
-    const pieces = readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers })
+    const pieces = readKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers })
     async function* owned(): AsyncGenerator<Buffer> {
       for await (const piece of pieces) {
         // Measured (bench/verify-inline.ts): a fresh buffer per chunk moved to the worker and
@@ -272,7 +275,7 @@ export class O3Client {
    */
   async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<AsyncGenerator<Uint8Array>> {
     const r = resolveRange(info.size, range)
-    return startKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
+    return startKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
   }
 
   /**
@@ -284,7 +287,7 @@ export class O3Client {
     const r = resolveRange(info.size, range)
     const out = Buffer.allocUnsafe(r.length)
     let at = 0
-    for await (const piece of readKeyRange(info, r, { scm: this.scm, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
+    for await (const piece of readKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
       out.set(piece, at)
       at += piece.length
       this.readBuffers.releaseIfMine(piece.buffer)

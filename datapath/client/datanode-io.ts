@@ -4,6 +4,8 @@
  * node of an EC pipeline itself (writeChunkTo, putBlockTo);
  * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
  * moved there and back, or read in place in a shared slab; tiny chunks inline).
+ * With security on, every call carries the block's token from the OM (x-o3-block-token on
+ * /chunk/*, `token` on putBlock), which the datanode checks (datapath/datanode/block-tokens.ts).
  * Borrows every buffer it is given; copies none but the one from the socket.
  */
 import { Readable } from 'node:stream'
@@ -11,7 +13,8 @@ import { request } from 'undici'
 import { checksumSizeBytes, verifyChecksums } from '../../core/checksum.ts'
 import { O3Error } from '../../core/errors.ts'
 import { PIPELINE_WATCH_ANSWER_SLACK_MS, RPC_TIMEOUT_MS_DEFAULT, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
-import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import { readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { runVerifyChunk, runVerifySlab } from '../workers/index.ts'
 import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
@@ -30,6 +33,10 @@ export interface ChunkWrite {
   joined?: Uint8Array
   whole?: boolean
   commit?: boolean
+  /** The block's token from the OM (security on). */
+  token?: string
+  /** How the client reaches datanodes: plain HTTP (default) or its TLS identity. */
+  transport?: Transport
 }
 
 /**
@@ -127,9 +134,10 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
     checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
     forward: to.forward, whole: w.whole === true, commit: w.commit === true, ...(to.replicaIndex !== undefined ? { replicaIndex: to.replicaIndex } : {}),
   }
-  const res = await request(`http://${address}/chunk/write`, {
-    method: 'POST', dispatcher: httpAgent(),
-    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length) },
+  const t = w.transport ?? PLAIN_TRANSPORT
+  const res = await request(urlOf(t, address, '/chunk/write'), {
+    method: 'POST', dispatcher: t.dispatcher(),
+    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
     // Checksums first: the datanode verifies and writes each window as it arrives. A stream
     // is made anew for each try; it reads the same buffers, which the writer keeps until
     // this write settles.
@@ -141,10 +149,15 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
   return ackOf(body.result, `writeChunk on ${address}`)
 }
 
+/** The header a block token goes in on /chunk/write and /chunk/read; none without one. */
+function tokenHeader(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { 'x-o3-block-token': token }
+}
+
 /** Commits a block up to `length` at the pipeline's leader. */
-export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache): Promise<WriteAck> {
+export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: number, leaders: LeaderCache, token?: string, transport: Transport = PLAIN_TRANSPORT): Promise<WriteAck> {
   return atLeader(pipeline, leaders, async (address, forward) => {
-    const answer = await new RpcClient('Datanode', address).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward })
+    const answer = await new RpcClient('Datanode', address, { transport }).call('putBlock', { containerId: blockId.containerId, localId: blockId.localId, length, forward, ...(token !== undefined ? { token } : {}) })
     return ackOf(answer, `putBlock on ${address}`)
   })
 }
@@ -154,10 +167,10 @@ export async function putBlock(blockId: BlockId, pipeline: Pipeline, length: num
  * ECBlockOutputStream), with the group's key bytes so far (`blockGroupLength`); the
  * replication and pipeline let a node that got no chunk of the block make its replica.
  */
-export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number }): Promise<void> {
+export async function putBlockTo(node: DatanodeDetails, b: { blockId: BlockId; pipeline: Pipeline; replicaIndex: number; length: number; blockGroupLength: number; token?: string; transport?: Transport }): Promise<void> {
   try {
-    await new RpcClient('Datanode', node.address).call('putBlock', {
-      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [],
+    await new RpcClient('Datanode', node.address, { transport: b.transport ?? PLAIN_TRANSPORT }).call('putBlock', {
+      containerId: b.blockId.containerId, localId: b.blockId.localId, length: b.length, forward: [], ...(b.token !== undefined ? { token: b.token } : {}),
       replication: b.pipeline.replication, pipelineId: b.pipeline.id, replicaIndex: b.replicaIndex, blockGroupLength: b.blockGroupLength,
     })
   } catch (err) {
@@ -176,9 +189,9 @@ export interface CommitWatch {
  * `timeoutMs` with those that do not (Ozone's watchForCommit ALL_COMMITTED). Looks for the
  * leader no longer than `timeoutMs` either.
  */
-export async function watchForCommit(pipeline: Pipeline, index: number, timeoutMs: number, leaders: LeaderCache): Promise<CommitWatch> {
+export async function watchForCommit(pipeline: Pipeline, index: number, timeoutMs: number, leaders: LeaderCache, transport: Transport = PLAIN_TRANSPORT): Promise<CommitWatch> {
   return atLeader(pipeline, leaders, async (address) => {
-    const answer = await new RpcClient('Datanode', address).call<Partial<CommitWatch> | null>('watchForCommit', { pipelineId: pipeline.id, index, timeoutMs }, { timeoutMs: timeoutMs + PIPELINE_WATCH_ANSWER_SLACK_MS })
+    const answer = await new RpcClient('Datanode', address, { transport }).call<Partial<CommitWatch> | null>('watchForCommit', { pipelineId: pipeline.id, index, timeoutMs }, { timeoutMs: timeoutMs + PIPELINE_WATCH_ANSWER_SLACK_MS })
     const lagging = Array.isArray(answer?.lagging) ? answer.lagging.filter((id): id is DatanodeId => typeof id === 'string') : []
     return { allCommitted: answer?.allCommitted === true, lagging }
   }, timeoutMs)
@@ -215,11 +228,11 @@ export interface ReadIntoSlab {
  * own; the returned data is a view of whichever it used (for a lent buffer, of its buffer as
  * it is after the call).
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab): Promise<ChunkRead> {
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT): Promise<ChunkRead> {
   let res
   try {
-    res = await request(`http://${node.address}/chunk/read`, {
-      method: 'POST', dispatcher: httpAgent(), headers: { 'content-type': 'application/json' },
+    res = await request(urlOf(transport, node.address, '/chunk/read'), {
+      method: 'POST', dispatcher: transport.dispatcher(), headers: { 'content-type': 'application/json', ...tokenHeader(token) },
       body: JSON.stringify({ containerId: blockId.containerId, localId: blockId.localId, offset, length }),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

@@ -30,7 +30,7 @@ interface Span {
   pieces: (Piece | CellPiece)[]
 }
 
-function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyReaderOptions['scm']): Generator<Span> {
+function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyReaderOptions['scm'], transport: KeyReaderOptions['transport']): Generator<Span> {
   const end = range.offset + range.length
   const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum)
   for (const location of key.locations) {
@@ -43,7 +43,7 @@ function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyRe
       yield { location, pieces }
       continue
     }
-    const group = new EcGroupRead(location, scm, slabs)
+    const group = new EcGroupRead(location, scm, slabs, transport)
     const pieces: CellPiece[] = []
     for (const p of cellPieces(group.scheme, location.length, from - location.offset, to - from)) {
       for (let d = 0; d < p.length; d += requestBytes) {
@@ -136,8 +136,8 @@ interface Running {
  */
 export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
-  const { buffers, scm } = options
-  const planner = new Planner(spans(key, range, requestBytes, scm), requestBytes)
+  const { buffers, scm, transport } = options
+  const planner = new Planner(spans(key, range, requestBytes, scm, transport), requestBytes)
   const bad = new Set<string>()
   const queue: Running[] = []
   let turn: Promise<unknown> = Promise.resolve()
@@ -160,7 +160,7 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
         if (step.kind !== 'stripe' && queue.reduce((n, r) => n + held(r.step), 0) + held(step) > windowMax) return
       }
       planner.take()
-      const pieces = start(step, bad, scm, buffers, nextBuffer)
+      const pieces = start(step, bad, scm, buffers, nextBuffer, transport)
       pieces.catch(() => {}) // handled when awaited in order
       queue.push({ step, pieces })
     }
@@ -189,10 +189,10 @@ function held(step: Step): number {
   return step.kind === 'stripe' ? 0 : step.kind === 'runs' ? step.runs.length : 1
 }
 
-function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool | undefined, nextBuffer: () => Promise<ArrayBuffer> | undefined): Promise<Uint8Array[]> {
+function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool | undefined, nextBuffer: () => Promise<ArrayBuffer> | undefined, transport: KeyReaderOptions['transport']): Promise<Uint8Array[]> {
   switch (step.kind) {
     case 'replicated':
-      return readPiece(step.piece, bad, scm, buffers, nextBuffer()).then((p) => [p])
+      return readPiece(step.piece, bad, scm, buffers, nextBuffer(), transport).then((p) => [p])
     case 'cell': {
       const into = nextBuffer()
       return (async () => {

@@ -25,7 +25,7 @@ import { putBlockTo, writeChunkTo } from './datanode-io.ts'
 import { cellSlots, slabsPerStripe, Stripe, type CellSlots } from './ec-stripe.ts'
 import { checksumInSlab, excludeFailed, type KeyWriterOptions } from './key-writer.ts'
 
-export type EcKeyWriterOptions = Pick<KeyWriterOptions, 'om' | 'session' | 'slabs' | 'metadata' | 'onProgress' | 'ifNotExists' | 'ifMatchEtag' | 'digest'>
+export type EcKeyWriterOptions = Pick<KeyWriterOptions, 'om' | 'session' | 'slabs' | 'metadata' | 'onProgress' | 'ifNotExists' | 'ifMatchEtag' | 'digest' | 'transport'>
 
 /** A block group being written: its key bytes stored so far (whole stripes but maybe the last). */
 interface Group {
@@ -288,18 +288,18 @@ export class EcKeyWriter implements KeyWriting {
    */
   private async storeIn(g: Group, s: Stripe): Promise<O3Error[]> {
     const lengths = this.cellLengths(s)
-    const { blockId, pipeline } = g.alloc
+    const { blockId, pipeline, token } = g.alloc
     const { checksumType, bytesPerChecksum } = this.options.session
     const offset = (g.length / stripeDataBytes(this.scheme)) * this.scheme.cellSizeBytes
     const writes = pipeline.nodes.flatMap((node, i) => lengths[i]! === 0 ? [] : [writeChunkTo(node, {
       blockId, pipeline, offset, data: s.bytes(i, lengths[i]!), checksums: s.checksums[i]!, joined: s.joined(i, lengths[i]!),
-      checksumType, bytesPerChecksum, replicaIndex: i + 1,
+      checksumType, bytesPerChecksum, replicaIndex: i + 1, token, transport: this.options.transport,
     })])
     const written = rejections(await Promise.allSettled(writes))
     if (written.length > 0) return written
     const groupLength = g.length + s.filled
     return rejections(await Promise.allSettled(pipeline.nodes.map((node, i) => putBlockTo(node, {
-      blockId, pipeline, replicaIndex: i + 1, length: replicaLengthBytes(this.scheme, groupLength, i + 1), blockGroupLength: groupLength,
+      blockId, pipeline, replicaIndex: i + 1, length: replicaLengthBytes(this.scheme, groupLength, i + 1), blockGroupLength: groupLength, token, transport: this.options.transport,
     }))))
   }
 

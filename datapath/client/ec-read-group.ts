@@ -15,6 +15,7 @@ import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
 import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk, type ReadInto } from './datanode-io.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
 import { reportCorrupt, settleLent, takeBackLent } from './key-reader.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
@@ -50,7 +51,7 @@ export class EcGroupRead {
   /** Replica indexes (1..k+m) that failed a read, with why: not asked again in this group. */
   readonly failed = new Map<number, string>()
 
-  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs) {
+  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs, private readonly transport?: Transport) {
     const r = parseReplication(location.pipeline.replication)
     if (r.ec === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: ${location.pipeline.replication} is not EC`)
     this.scheme = r.ec
@@ -78,7 +79,7 @@ export class EcGroupRead {
     if (!this.isLost(piece)) {
       const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
       try {
-        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into)
+        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport)
         const from = piece.replicaOffset - r.dataOffset
         data = r.data.subarray(from, from + piece.length)
       } catch (err) {
@@ -115,7 +116,7 @@ export class EcGroupRead {
     let data: Uint8Array | undefined
     if (!this.isLost(first)) {
       try {
-        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into)
+        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport)
         data = r.data.subarray(first.replicaOffset - r.dataOffset)
       } catch (err) {
         this.fail(first.replicaIndex, err)
@@ -177,7 +178,7 @@ export class EcGroupRead {
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
-            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes })
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport)
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
             else new Uint8Array(slab, i * slotBytes, length).set(data.subarray(0, length)) // did not fit the slot

@@ -13,6 +13,7 @@ import type { RpcClient } from '../../core/rpc/client.ts'
 import { isEcReplication, type DatanodeDetails, type KeyLocation } from '../../core/wire.ts'
 import type { BufferPool } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
 import { readEcKeyRange } from './ec-key-reader.ts'
 
 export interface ReadRange {
@@ -46,6 +47,8 @@ function* pieces(key: KeyInfo, range: ReadRange, requestBytes: number): Generato
 
 export interface KeyReaderOptions {
   scm?: RpcClient
+  /** How the reader reaches datanodes (the client's: plain HTTP, or its TLS identity). */
+  transport?: Transport
   requestBytes?: number
   /**
    * Receive chunks into these pooled buffers instead of fresh ones: every piece yielded is then
@@ -80,7 +83,7 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
         into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
         turn = into.catch(() => {})
       }
-      const p = readPiece(next.value, bad, options.scm, buffers, into)
+      const p = readPiece(next.value, bad, options.scm, buffers, into, options.transport)
       p.catch(() => {}) // handled when awaited in order
       queue.push(p)
     }
@@ -131,7 +134,7 @@ export async function startKeyRange(key: KeyInfo, range: ReadRange, options: Key
   return rest
 }
 
-export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>): Promise<Uint8Array> {
+export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>, transport?: Transport): Promise<Uint8Array> {
   const acquired = await into
   // A pooled buffer moves to a worker and back on each verified read: `lent.buffer` is always
   // the current handle on its memory.
@@ -141,7 +144,7 @@ export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient |
   let data: Uint8Array | undefined
   for (const node of nodes) {
     try {
-      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent)
+      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport)
       const from = piece.blockOffset - r.dataOffset
       data = r.data.subarray(from, from + piece.length)
       break

@@ -20,6 +20,7 @@ import type { RpcClient } from '../../core/rpc/client.ts'
 import { emptyExcludeList, type AllocatedBlock, type BlockId, type ChecksumType, type DatanodeId, type ExcludeList, type Pipeline, type PipelineId } from '../../core/wire.ts'
 import { runChecksum, type SlabPool } from '../workers/index.ts'
 import { putBlock, watchForCommit, writeChunk, type WriteAck } from './datanode-io.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
 import type { KeyDigest } from './key-digest.ts'
 import { LeaderCache } from './pipeline-leader.ts'
 import { SlowDatanodes } from './slow-datanodes.ts'
@@ -125,6 +126,8 @@ export interface KeyWriterOptions {
   leaders?: LeaderCache
   /** The client's datanodes to avoid for a while (one of the writer's own when not given). */
   slow?: SlowDatanodes
+  /** How the writer reaches datanodes (the client's: plain HTTP, or its TLS identity). */
+  transport?: Transport
 }
 
 export class KeyWriter {
@@ -381,7 +384,7 @@ export class KeyWriter {
     const joined = chunk.slab !== undefined ? new Uint8Array(chunk.slab, chunk.checksums.byteOffset, chunk.checksums.length + chunk.data.length) : undefined
     const p: Promise<void> = writeChunk({
       blockId: block.alloc.blockId, pipeline: block.alloc.pipeline, leaders: this.leaders, offset, data: chunk.data, checksums: chunk.checksums, joined,
-      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole,
+      checksumType: this.session.checksumType, bytesPerChecksum: this.session.bytesPerChecksum, whole, commit: whole, token: block.alloc.token, transport: this.options.transport,
     }).then((ack) => {
       this.answered(block.alloc.pipeline, ack)
       entry.acked = true
@@ -403,7 +406,7 @@ export class KeyWriter {
     }
     if (count < CLIENT_FLUSH_CHUNKS) return
     block.committing = true
-    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders)
+    const p: Promise<void> = putBlock(block.alloc.blockId, block.alloc.pipeline, end, this.leaders, block.alloc.token, this.options.transport)
       .then((ack) => { this.answered(block.alloc.pipeline, ack); this.committedUpTo(block, end) }, (err) => { this.failure ??= toO3Error(err) })
       .finally(() => { block.committing = false; this.inflight.delete(p); this.commitAhead(block) })
     this.inflight.add(p)
@@ -425,7 +428,7 @@ export class KeyWriter {
       const block = this.block
       if (block === undefined || block.committed === block.written) return
       try {
-        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders))
+        this.answered(block.alloc.pipeline, await putBlock(block.alloc.blockId, block.alloc.pipeline, block.written, this.leaders, block.alloc.token, this.options.transport))
         this.committedUpTo(block, block.written)
         return
       } catch (err) {
@@ -479,7 +482,7 @@ export class KeyWriter {
     // A member known to lag (a datanode down) is not waited for the whole watch on every key:
     // a short one tells whether it is back.
     const waitMs = this.slow.anyLagging(c.pipeline.nodes.map((n) => n.id), Date.now()) ? PIPELINE_WATCH_KNOWN_SLOW_MS : PIPELINE_WATCH_MS_DEFAULT
-    const p: Promise<void> = watchForCommit(c.pipeline, index, waitMs, this.leaders).then((w) => {
+    const p: Promise<void> = watchForCommit(c.pipeline, index, waitMs, this.leaders, this.options.transport).then((w) => {
       if (w.allCommitted && c.index === index) c.allCommitted = true
       const lagging = w.lagging.filter((n) => c.pipeline.nodes.some((m) => m.id === n))
       if (lagging.length === 0) return

@@ -16,6 +16,7 @@ import { runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import type { BlockFiles, HeldFile } from './block-files.ts'
 import { PieceFeed, readBodyInto } from './body.ts'
 import { allSettledOrThrow, forwardChunk } from './followers.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
 import { nextWriteRun, writeRunBytesMin } from './write-runs.ts'
 
 /**
@@ -67,6 +68,8 @@ export interface ChunkDataWrite {
    * the bytes before it acknowledges the chunk's entry).
    */
   forwardsNeeded?: number
+  /** How forwards reach the followers (the datanode's identity when security is on). */
+  transport?: Transport
 }
 
 export interface ChunkData {
@@ -99,7 +102,7 @@ export async function writeChunkData(w: ChunkDataWrite): Promise<ChunkData> {
     // not after the whole chunk. A body that fails here fails the forwards mid-body, so no
     // follower holds a chunk the leader did not get whole.
     const feeds = args.forward.map(() => new PieceFeed())
-    forwarded = args.forward.map((address, i) => forwardChunk(address, { ...args, forward: [], stage: true }, feeds[i]!, total))
+    forwarded = args.forward.map((address, i) => forwardChunk(address, { ...args, forward: [], stage: true }, feeds[i]!, total, w.transport))
     for (const f of forwarded) f.catch(() => {})
     const local = w.packed ? undefined : new LocalRuns(w, slab, csLength)
     try {

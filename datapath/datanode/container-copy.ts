@@ -30,7 +30,8 @@ import {
   CONTAINER_COPY_READ_BYTES, CONTAINER_FILE_BYTES_MAX, DATANODE_SLAB_WAIT_MS_MAX, RPC_TIMEOUT_MS_DEFAULT,
 } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
-import { httpAgent, readError, transportError } from '../../core/rpc/client.ts'
+import { readError, transportError } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import { EC_REPLICAS_MAX, parseChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type LocalId } from '../../core/wire.ts'
 import { runVerifyChunk, runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import { TAR_END, TarReader, tarHeader, tarPadding } from './container-archive.ts'
@@ -47,6 +48,8 @@ export interface CopyHost {
   readonly slabs: SizedSlabPools
   /** Forgets what the datanode keeps of a container in memory besides its row (pending chunks, open files). */
   forget(id: ContainerId): Promise<void>
+  /** How imports reach other datanodes (the datanode's identity when security is on). */
+  transport?(): Transport
 }
 
 interface ManifestFile { name: string; length: number; crc32c: number }
@@ -189,8 +192,9 @@ export class ContainerCopies {
     this.refuseHeld(id)
     let res
     try {
-      res = await request(`http://${source.address}/container/${id}/export`, {
-        method: 'GET', dispatcher: httpAgent(), headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
+      const t = this.host.transport?.() ?? PLAIN_TRANSPORT
+      res = await request(urlOf(t, source.address, `/container/${id}/export`), {
+        method: 'GET', dispatcher: t.dispatcher(), headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
       })
     } catch (err) {
       throw transportError(source.address, err)

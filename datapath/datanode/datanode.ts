@@ -22,14 +22,21 @@ import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, C
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import { createServiceApp, observed } from '../../core/rpc/server.ts'
+import { createServiceApp, errorResponse, observed } from '../../core/rpc/server.ts'
+import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
 import { request } from 'undici'
 import { receiveRaftBatch } from '../../core/raft-io/index.ts'
-import { httpAgent, readError } from '../../core/rpc/client.ts'
+import { readError } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
+import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
+import type { ServiceIdentity } from '../../core/security/identity.ts'
+import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
+import { administrators, certCaller, checkRule } from '../../core/security/peer-access.ts'
+import { authorizeDatanode, untilBlockTokens, checkBlockRoute, DATANODE_ACCESS, type BlockTokenCheck } from './access.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath, pipelineDir, pipelinesDir } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
 import { ContainerScanner, type ScannerHost } from './container-scanner.ts'
@@ -39,6 +46,7 @@ import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from '.
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
 import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
 import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
+import { BlockTokenGuard } from './block-tokens.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
 import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
 
@@ -109,6 +117,8 @@ export interface DatanodeOptions {
   port?: number
   /** Address of the SCM (host:port). */
   scmAddress: string
+  /** With security.enabled=1: an identity source in process (tests); default: enroll with security.bootstrapToken. */
+  identity?: IdentitySource
 }
 
 const SLAB_BYTES = CHUNK_SIZE_BYTES_MAX + CHECKSUM_BYTES_MAX
@@ -126,7 +136,14 @@ interface StagedChunk {
 export class Datanode implements PipelineReplica {
   readonly metrics = new ServiceMetrics('datanode')
   private readonly config: O3Config
-  private readonly scms: RpcClient[]
+  private scms: RpcClient[] = []
+  /** Security on: the certificate this datanode serves and calls with (its id is the datanode's). */
+  private identity: ServiceIdentity | undefined
+  /**
+   * Security on: admits a caller of a block route that is not a datanode or SCM peer. Until
+   * block tokens are verified here (issue 16 part "tokens"), every caller (untilBlockTokens).
+   */
+  blockTokenCheck: BlockTokenCheck = untilBlockTokens
   private readonly slabs: SizedSlabPools
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool
@@ -153,6 +170,8 @@ export class Datanode implements PipelineReplica {
   readonly replication: ContainerReplication
   /** reconstructECContainer commands this datanode coordinates, a bounded number at once. */
   readonly reconstruction: EcReconstructions
+  /** Security on: the block-token check of chunk reads and writes, putBlock and getBlock (block-tokens.ts). */
+  private readonly blockTokens: BlockTokenGuard
   id = '' as DatanodeId
   clusterId = ''
 
@@ -160,7 +179,6 @@ export class Datanode implements PipelineReplica {
     this.config = options.config
     // Every SCM of the group hears each heartbeat (each knows the datanodes itself, as in
     // Ozone); only the leader answers with commands.
-    this.scms = options.scmAddress.split(',').map((a) => a.trim()).filter((a) => a.length > 0).map((a) => new RpcClient('SCM', a))
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
     this.copies = new ContainerCopies({
@@ -169,11 +187,17 @@ export class Datanode implements PipelineReplica {
         for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
         await this.blockFiles.closeContainer(id)
       },
+      transport: () => this.transport(),
     })
     this.replication = new ContainerReplication({
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
     })
-    this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon() })
+    this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon(), transport: () => this.transport() })
+    this.blockTokens = new BlockTokenGuard({
+      enabled: this.config['security.enabled'] === 1, name: 'datanode', rotateMs: this.config['security.secretKey.rotateMs'],
+      fetch: () => firstAnswer(this.scms.map((scm) => () => scm.call<SecretKeysAnswer>('getSecretKeys', {}))),
+    })
+    if (this.config['security.enabled'] === 1) this.blockTokenCheck = this.blockTokens.asCheck()
     this.scanner = new ContainerScanner({
       host: this.scannerHost(), metrics: this.metrics, name: () => `datanode ${this.id}`,
       bytesPerSec: this.config['datanode.scanner.bytesPerSec'], intervalMs: this.config['datanode.scanner.intervalMs'],
@@ -202,10 +226,18 @@ export class Datanode implements PipelineReplica {
     this.id = saved?.id ?? (randomUUID() as DatanodeId)
     if (saved === undefined) writeFileSync(idFile, JSON.stringify({ id: this.id }))
     workerPool(this.config['datanode.workerThreads'])
-
+    this.identity = await startIdentity({
+      enabled: this.config['security.enabled'], role: 'datanode', id: this.id, host: this.config.host,
+      dir: dirs[0], scm: this.options.scmAddress, bootstrapToken: this.config['security.bootstrapToken'], source: this.options.identity,
+    })
+    // Every SCM of the group hears each heartbeat (each knows the datanodes itself, as in
+    // Ozone); only the leader answers with commands.
+    this.scms = this.options.scmAddress.split(',').map((a) => a.trim()).filter((a) => a.length > 0).map((a) => new RpcClient('SCM', a, { transport: this.transport() }))
+    const admins = administrators(this.config['o3.administrators'])
     const app = createServiceApp({
       service: 'Datanode',
       metrics: this.metrics,
+      ...(this.identity === undefined ? {} : { authenticate: certCaller, authorize: authorizeDatanode(admins, () => this.blockTokenCheck) }),
       health: () => ({ id: this.id, clusterId: this.clusterId, containers: this.containers.size }),
       handlers: {
         putBlock: (a) => this.putBlock(a),
@@ -230,16 +262,20 @@ export class Datanode implements PipelineReplica {
     app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
     app.post('/chunk/read', (c) => observed(this.metrics, 'readChunk', c, () => this.readChunk(c)))
     app.post('/pipeline/:id/raft/messages', (c) => {
+      try { this.allowPeers(c, 'raftMessages') } catch (err) { return errorResponse(c, err) }
       const g = this.groups.get(c.req.param('id') as PipelineId)
       if (g === undefined) return c.json({ code: 'PIPELINE_NOT_FOUND', message: `Cannot deliver raft messages: no group for pipeline ${c.req.param('id')} here` }, 404)
       return receiveRaftBatch(c, (messages) => g.deliver(messages))
     })
-    app.get('/container/:id/export', (c) => observed(this.metrics, 'exportContainer', c, async () => c.body(this.copies.exportStream(parseId<ContainerId>(Number(c.req.param('id')), 'containerId')), 200, { 'content-type': 'application/x-tar' })))
+    app.get('/container/:id/export', (c) => observed(this.metrics, 'exportContainer', c, async () => {
+      this.allowPeers(c, 'exportContainer')
+      return c.body(this.copies.exportStream(parseId<ContainerId>(Number(c.req.param('id')), 'containerId')), 200, { 'content-type': 'application/x-tar' })
+    }))
     app.post('/pipeline/:id/chunk-data', (c) => observed(this.metrics, 'chunkData', c, () => this.chunkData(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
     this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
-    this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode' })
+    this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
 
     // The cluster id comes from the SCM at first registration; afterwards the volumes hold it.
     this.clusterId = saved?.clusterId ?? ''
@@ -254,6 +290,7 @@ export class Datanode implements PipelineReplica {
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
     this.scanner.start()
+    this.blockTokens.start()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     log.info(`datanode ${this.id} listening on ${this.address}`)
@@ -263,6 +300,7 @@ export class Datanode implements PipelineReplica {
     this.stopped = true
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
+    this.blockTokens.stop()
     await this.replication.stop()
     await this.reconstruction.stop()
     await this.scanner.stop()
@@ -273,6 +311,29 @@ export class Datanode implements PipelineReplica {
     await this.beating
     for (const v of this.volumes) await v.db.close()
     this.volumes.length = 0
+    this.identity?.stop()
+  }
+
+  /** How this datanode calls the others and the SCM: plain HTTP, or its identity when security is on. */
+  transport(): Transport {
+    return this.identity?.transport() ?? PLAIN_TRANSPORT
+  }
+
+  /** Who called a raw route: open when security is off, else the peer certificate's. */
+  private contextOf(c: Context): RpcContext {
+    return this.identity === undefined ? OPEN_CONTEXT : { caller: certCaller(c) }
+  }
+
+  /** A raw route between datanodes (raft messages, chunk data, container export): throws unless the caller may. */
+  private allowPeers(c: Context, route: 'raftMessages' | 'chunkData' | 'exportContainer'): void {
+    checkRule(DATANODE_ACCESS[route], this.contextOf(c), new Set(), `call the datanode's ${route}`)
+  }
+
+  /** A raw block route (/chunk/write, /chunk/read): a datanode or SCM peer, or what blockTokenCheck admits. */
+  private async allowBlock(c: Context, method: 'writeChunk' | 'readChunk', a: { containerId?: unknown; localId?: unknown; token?: unknown }): Promise<void> {
+    if (this.identity === undefined) return
+    const token = c.req.header('x-o3-block-token') ?? (typeof a.token === 'string' ? a.token : undefined)
+    await checkBlockRoute(this.contextOf(c), method, { containerId: a.containerId, localId: a.localId }, token, this.blockTokenCheck)
   }
 
   private openVolumes(): void {
@@ -590,7 +651,7 @@ export class Datanode implements PipelineReplica {
       const file = PipelineGroup.readMembers(dir)
       if (file === undefined || file.pipelineId !== name) continue
       try {
-        const g = await PipelineGroup.open({ pipelineId: file.pipelineId, replication: file.replication, members: file.members, self: this.id, dir, replica: this, campaign: false, sync: this.config['db.sync'] === 1 })
+        const g = await PipelineGroup.open({ pipelineId: file.pipelineId, replication: file.replication, members: file.members, self: this.id, dir, replica: this, campaign: false, sync: this.config['db.sync'] === 1, transport: this.identity?.transport() })
         this.groups.set(g.id, g)
       } catch (err) {
         log.warn(`datanode ${this.id}: cannot reopen pipeline ${name}: ${(err as Error).message}`)
@@ -617,7 +678,7 @@ export class Datanode implements PipelineReplica {
     if (this.groups.size >= PIPELINE_GROUPS_MAX) throw new O3Error('UNAVAILABLE', `Cannot create pipeline ${pipelineId}: this datanode runs ${PIPELINE_GROUPS_MAX} already`)
     const g = await PipelineGroup.open({
       pipelineId, replication: typeof a.replication === 'string' ? a.replication : (list.length === 1 ? 'RATIS/ONE' : 'RATIS/THREE'), members: list, self: this.id,
-      dir: this.groupDir(pipelineId), replica: this, campaign: a.suggestedLeaderId === this.id, sync: this.config['db.sync'] === 1,
+      dir: this.groupDir(pipelineId), replica: this, campaign: a.suggestedLeaderId === this.id, sync: this.config['db.sync'] === 1, transport: this.identity?.transport(),
     })
     // Created meanwhile by a second command, or the datanode stopped while the group opened
     // (a heartbeat's answer handled during stop()): a group left running would outlive it.
@@ -641,6 +702,7 @@ export class Datanode implements PipelineReplica {
 
   /** A member's read of a chunk's bytes from its block file, for a follower that missed them (/pipeline/:id/chunk-data). */
   private async chunkData(c: Context): Promise<Response> {
+    this.allowPeers(c, 'chunkData')
     const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk data')
     const containerId = parseId<ContainerId>(a.containerId, 'containerId')
     const localId = parseId<LocalId>(a.localId, 'localId')
@@ -689,8 +751,9 @@ export class Datanode implements PipelineReplica {
 
   /** Fetches a chunk's bytes from a member and writes them here, verified against the entry's checksums. */
   private async fetchChunk(pipelineId: PipelineId, e: WriteChunkEntry, address: string): Promise<void> {
-    const res = await request(`http://${address}/pipeline/${pipelineId}/chunk-data`, {
-      method: 'POST', dispatcher: httpAgent(), headers: { 'content-type': 'application/json' },
+    const t = this.transport()
+    const res = await request(urlOf(t, address, `/pipeline/${pipelineId}/chunk-data`), {
+      method: 'POST', dispatcher: t.dispatcher(), headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ containerId: e.containerId, localId: e.localId, offset: e.offset, length: e.length }),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })
@@ -815,6 +878,7 @@ export class Datanode implements PipelineReplica {
    */
   private async writeChunk(c: Context): Promise<Response> {
     const args = this.parseWriteArgs(c.req.header('x-o3-args'))
+    await this.allowBlock(c, 'writeChunk', args)
     const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
     if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
     if (args.stage === true) {
@@ -915,7 +979,7 @@ export class Datanode implements PipelineReplica {
 
   /** writeChunkData with this datanode's slabs, open block files and body timeout. */
   private writeChunkHere(w: Omit<ChunkDataWrite, 'slabs' | 'blockFiles' | 'bodyIdleTimeoutMs'>): Promise<ChunkData> {
-    return writeChunkData({ ...w, slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'] })
+    return writeChunkData({ ...w, slabs: this.slabs, blockFiles: this.blockFiles, bodyIdleTimeoutMs: this.config['datanode.bodyIdleTimeoutMs'], transport: this.transport() })
   }
 
   /** Writes a chunk's bytes here, staged under `key` while they land (a follower's persistData waits on them); resolves with their checksums. */
@@ -1121,6 +1185,7 @@ export class Datanode implements PipelineReplica {
    */
   private async readChunk(c: Context): Promise<Response> {
     const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
+    await this.allowBlock(c, 'readChunk', a)
     const { v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')
@@ -1178,4 +1243,17 @@ export class Datanode implements PipelineReplica {
     const args = { blockLength: r.b.length, dataOffset: r.start, dataLength: r.length, checksumType: r.b.checksumType, bytesPerChecksum: r.b.bytesPerChecksum, checksumsLength: r.checksumsLength }
     return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream' })
   }
+}
+
+/** The first of `calls` to answer, tried in turn (the SCM leader answers; the others say NOT_LEADER); else the last failure. */
+async function firstAnswer<T>(calls: (() => Promise<T>)[]): Promise<T> {
+  let last: unknown = new O3Error('UNAVAILABLE', 'no SCM configured')
+  for (const call of calls) {
+    try {
+      return await call()
+    } catch (err) {
+      last = err
+    }
+  }
+  throw last
 }

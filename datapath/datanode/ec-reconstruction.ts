@@ -23,6 +23,7 @@ import { log } from '../../core/log.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import { parseId, parseReplication, type ChecksumType, type ContainerId, type DatanodeDetails, type LocalId } from '../../core/wire.ts'
 import { readChunk } from '../client/datanode-io.ts'
+import { PLAIN_TRANSPORT, type Transport } from '../../core/rpc/transport.ts'
 import { runChecksum, runEcReconstruct } from '../workers/index.ts'
 import type { SlabRange } from '../workers/index.ts'
 import type { ListedBlock } from './ec-replica.ts'
@@ -89,11 +90,12 @@ export interface ReconstructResult {
  * Runs one command to the end: the targets hold CLOSED replicas of their indexes, or (it
  * throws) none made by this run. `signal` stops it between stripes.
  */
-export async function reconstructContainer(cmd: ReconstructCommand, o: { signal: AbortSignal; name: string }): Promise<ReconstructResult> {
+export async function reconstructContainer(cmd: ReconstructCommand, o: { signal: AbortSignal; name: string; transport?: Transport }): Promise<ReconstructResult> {
+  const t = o.transport ?? PLAIN_TRANSPORT
   const { containerId: id, scheme: s } = cmd
   const what = `Cannot reconstruct container ${id}`
   await initChecksums()
-  const readers = await listSources(cmd, o.name)
+  const readers = await listSources(cmd, o.name, t)
   if (readers.size < s.data) throw new O3Error('UNAVAILABLE', `${what}: ${readers.size} source indexes answered, ${cmd.replication} needs ${s.data}`)
   const localIds = [...new Set([...readers.values()].flatMap((r) => [...r.blocks.keys()]))].sort((x, y) => x - y)
   // Decided from every source's list before any read: a source dropped later must not make
@@ -101,9 +103,9 @@ export async function reconstructContainer(cmd: ReconstructCommand, o: { signal:
   const groups = new Map(localIds.map((localId) => [localId, groupOf(cmd, readers, localId)]))
   const created: EcReplicaRef[] = []
   try {
-    for (const t of cmd.targets) {
-      await createReplica(t.datanode, { containerId: id, replication: cmd.replication, replicaIndex: t.replicaIndex })
-      created.push(t)
+    for (const target of cmd.targets) {
+      await createReplica(target.datanode, { containerId: id, replication: cmd.replication, replicaIndex: target.replicaIndex }, t)
+      created.push(target)
     }
     const stripe = new StripeSlots(s)
     let bytes = 0
@@ -111,25 +113,25 @@ export async function reconstructContainer(cmd: ReconstructCommand, o: { signal:
       const group = groups.get(localId)!
       for (let n = 0; n < stripeCount(s, group.length); n++) {
         if (o.signal.aborted) throw new O3Error('UNAVAILABLE', `${what}: the datanode is stopping`)
-        bytes += await rebuildStripe(cmd, readers, stripe, { localId: localId as LocalId, ...group, stripe: n, name: o.name })
+        bytes += await rebuildStripe(cmd, readers, stripe, { localId: localId as LocalId, ...group, stripe: n, name: o.name, transport: t })
       }
-      await Promise.all(cmd.targets.map((t) => commitBlock(t.datanode, {
-        containerId: id, localId: localId as LocalId, length: replicaLengthBytes(s, group.length, t.replicaIndex), replicaIndex: t.replicaIndex, blockGroupLength: group.length, replication: cmd.replication,
-      })))
+      await Promise.all(cmd.targets.map((target) => commitBlock(target.datanode, {
+        containerId: id, localId: localId as LocalId, length: replicaLengthBytes(s, group.length, target.replicaIndex), replicaIndex: target.replicaIndex, blockGroupLength: group.length, replication: cmd.replication,
+      }, t)))
     }
-    await Promise.all(cmd.targets.map((t) => closeReplica(t.datanode, id)))
+    await Promise.all(cmd.targets.map((target) => closeReplica(target.datanode, id, t)))
     return { blocks: localIds.length, bytes }
   } catch (err) {
     // Nothing half-made stays behind: the SCM would count it as a replica of its index.
-    await Promise.all(created.map((t) => deleteReplica(t.datanode, id).catch((e: unknown) => {
-      log.warn(`${o.name}: cannot delete the partial replica ${t.replicaIndex} of container ${id} on ${t.datanode.address}: ${(e as Error).message}`)
+    await Promise.all(created.map((target) => deleteReplica(target.datanode, id, t).catch((e: unknown) => {
+      log.warn(`${o.name}: cannot delete the partial replica ${target.replicaIndex} of container ${id} on ${target.datanode.address}: ${(e as Error).message}`)
     })))
     throw err
   }
 }
 
 /** The block lists of one node per source index (the first that answers with that index); targets' indexes are not read. */
-async function listSources(cmd: ReconstructCommand, name: string): Promise<Map<number, Reader>> {
+async function listSources(cmd: ReconstructCommand, name: string, transport: Transport): Promise<Map<number, Reader>> {
   const targets = new Set(cmd.targets.map((t) => t.replicaIndex))
   const byIndex = new Map<number, DatanodeDetails[]>()
   for (const src of cmd.sources) {
@@ -140,7 +142,7 @@ async function listSources(cmd: ReconstructCommand, name: string): Promise<Map<n
   await Promise.all([...byIndex].map(async ([index, nodes]) => {
     for (const node of nodes) {
       try {
-        const listed = await sourceBlocks(node, cmd.containerId, DATANODE_LIST_BLOCKS_MAX)
+        const listed = await sourceBlocks(node, cmd.containerId, DATANODE_LIST_BLOCKS_MAX, transport)
         if (listed.replicaIndex !== index) throw new O3Error('INVALID_ARGUMENT', `it holds replica index ${listed.replicaIndex}, not ${index}`)
         readers.set(index, { node, blocks: new Map(listed.blocks.map((b) => [b.localId, b])) })
         return
@@ -207,6 +209,7 @@ interface StripeJob {
   bytesPerChecksum: number
   stripe: number
   name: string
+  transport: Transport
 }
 
 /** Rebuilds the targets' cells of one stripe and writes them; answers the bytes written. */
@@ -233,7 +236,7 @@ async function rebuildStripe(cmd: ReconstructCommand, readers: Map<number, Reade
       if (lengths[i] === 0) { view.fill(0); return }
       const n = lengths[i]!
       const into = { buffer: slots.slabs[i] as unknown as ArrayBuffer }
-      const r = await readChunk(readers.get(i + 1)!.node, blockId, offset, n, into)
+      const r = await readChunk(readers.get(i + 1)!.node, blockId, offset, n, into, undefined, j.transport)
       // Lands at the slab's start when it fits (it does, but for a window that starts before `offset`).
       if (r.data.buffer !== slots.slabs[i] || r.data.byteOffset !== 0 || r.dataOffset !== offset) view.set(r.data.subarray(offset - r.dataOffset, offset - r.dataOffset + n))
       view.fill(0, n)
@@ -256,7 +259,7 @@ async function rebuildStripe(cmd: ReconstructCommand, readers: Map<number, Reade
     await writeCell(t.datanode, {
       containerId: cmd.containerId, localId: j.localId, replication: cmd.replication, replicaIndex: t.replicaIndex, offset, length: n,
       checksumType: j.checksumType, bytesPerChecksum: j.bytesPerChecksum, body: new Uint8Array(slab, slots.roomBytes - csLength, csLength + n),
-    })
+    }, j.transport)
   }))
   return needed.reduce((sum, t) => sum + lengths[t.replicaIndex - 1]!, 0)
 }
@@ -269,6 +272,8 @@ export interface ReconstructionOptions {
   name: () => string
   /** Called when a run completes (the datanode heartbeats soon, to report its replica). */
   done: (id: ContainerId) => void
+  /** How the coordinator reaches sources and targets (the datanode's identity when security is on). */
+  transport?: () => Transport
 }
 
 /** A datanode's reconstructECContainer commands: at most DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX at once, the rest queued. */
@@ -310,7 +315,7 @@ export class EcReconstructions {
     const indexes = cmd.targets.map((t) => `${t.replicaIndex} on ${t.datanode.address}`).join(', ')
     const startedAtMs = Date.now()
     try {
-      const r = await reconstructContainer(cmd, { signal, name })
+      const r = await reconstructContainer(cmd, { signal, name, transport: this.o.transport?.() })
       this.succeeded.inc()
       this.bytes.inc(r.bytes)
       log.info(`${name}: rebuilt replica ${indexes} of container ${cmd.containerId} (${r.blocks} blocks, ${r.bytes} bytes, ${Date.now() - startedAtMs} ms)`)

@@ -8,21 +8,22 @@
 import { request } from 'undici'
 import { O3Error } from '../../core/errors.ts'
 import { RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
-import { httpAgent, readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import { readError, RpcClient, transportError } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import type { ChecksumType, ContainerId, DatanodeDetails, LocalId } from '../../core/wire.ts'
 import type { ListedBlock } from './ec-replica.ts'
 
 
-function rpc(node: DatanodeDetails): RpcClient {
-  return new RpcClient('Datanode', node.address)
+function rpc(node: DatanodeDetails, transport: Transport): RpcClient {
+  return new RpcClient('Datanode', node.address, { transport })
 }
 
 /** Every committed block of container `id` on `node`, page by page. */
-export async function sourceBlocks(node: DatanodeDetails, id: ContainerId, pageMax: number): Promise<{ replicaIndex: number; blocks: ListedBlock[] }> {
+export async function sourceBlocks(node: DatanodeDetails, id: ContainerId, pageMax: number, transport: Transport = PLAIN_TRANSPORT): Promise<{ replicaIndex: number; blocks: ListedBlock[] }> {
   const blocks: ListedBlock[] = []
   let replicaIndex = 0
   for (let start = 0; ;) {
-    const page = await rpc(node).call<{ replicaIndex: number; blocks: ListedBlock[] }>('listBlocks', { containerId: id, startLocalId: start }, { idempotent: true })
+    const page = await rpc(node, transport).call<{ replicaIndex: number; blocks: ListedBlock[] }>('listBlocks', { containerId: id, startLocalId: start }, { idempotent: true })
     replicaIndex = page.replicaIndex
     blocks.push(...page.blocks)
     if (page.blocks.length < pageMax) return { replicaIndex, blocks }
@@ -31,8 +32,8 @@ export async function sourceBlocks(node: DatanodeDetails, id: ContainerId, pageM
 }
 
 /** Makes an empty EC replica of container `id` on `node` (CONTAINER_EXISTS when it holds one). */
-export async function createReplica(node: DatanodeDetails, a: { containerId: ContainerId; replication: string; replicaIndex: number }): Promise<void> {
-  await rpc(node).call('createContainer', a)
+export async function createReplica(node: DatanodeDetails, a: { containerId: ContainerId; replication: string; replicaIndex: number }, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
+  await rpc(node, transport).call('createContainer', a)
 }
 
 export interface CellWrite {
@@ -49,15 +50,15 @@ export interface CellWrite {
 }
 
 /** Writes one rebuilt cell to a target's replica (a standalone EC /chunk/write). */
-export async function writeCell(node: DatanodeDetails, w: CellWrite): Promise<void> {
+export async function writeCell(node: DatanodeDetails, w: CellWrite, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
   const args = {
     containerId: w.containerId, localId: w.localId, offset: w.offset, length: w.length, checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum,
     replication: w.replication, pipelineId: '', replicaIndex: w.replicaIndex, forward: [],
   }
   let res
   try {
-    res = await request(`http://${node.address}/chunk/write`, {
-      method: 'POST', dispatcher: httpAgent(), body: w.body,
+    res = await request(urlOf(transport, node.address, '/chunk/write'), {
+      method: 'POST', dispatcher: transport.dispatcher(), body: w.body,
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(w.body.length) },
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })
@@ -69,19 +70,19 @@ export async function writeCell(node: DatanodeDetails, w: CellWrite): Promise<vo
 }
 
 /** Commits a rebuilt block on a target with its replica length and the group's. */
-export async function commitBlock(node: DatanodeDetails, a: { containerId: ContainerId; localId: LocalId; length: number; replicaIndex: number; blockGroupLength: number; replication: string }): Promise<void> {
-  await rpc(node).call('putBlock', { ...a, pipelineId: '' })
+export async function commitBlock(node: DatanodeDetails, a: { containerId: ContainerId; localId: LocalId; length: number; replicaIndex: number; blockGroupLength: number; replication: string }, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
+  await rpc(node, transport).call('putBlock', { ...a, pipelineId: '' })
 }
 
-export async function closeReplica(node: DatanodeDetails, id: ContainerId): Promise<string> {
-  const r = await rpc(node).call<{ state: string }>('closeContainer', { containerId: id }, { idempotent: true })
+export async function closeReplica(node: DatanodeDetails, id: ContainerId, transport: Transport = PLAIN_TRANSPORT): Promise<string> {
+  const r = await rpc(node, transport).call<{ state: string }>('closeContainer', { containerId: id }, { idempotent: true })
   if (r.state !== 'CLOSED') throw new O3Error('INVALID_CONTAINER_STATE', `Cannot close rebuilt container ${id} on ${node.address}: it is ${r.state}`)
   // Reported now rather than at the next heartbeat: the SCM's replication manager waits for it.
-  await rpc(node).call('triggerHeartbeat', {}).catch(() => {})
+  await rpc(node, transport).call('triggerHeartbeat', {}).catch(() => {})
   return r.state
 }
 
 /** Deletes a partial replica this coordinator made (force: it is still OPEN). */
-export async function deleteReplica(node: DatanodeDetails, id: ContainerId): Promise<void> {
-  await rpc(node).call('deleteContainer', { containerId: id, force: true }, { idempotent: true })
+export async function deleteReplica(node: DatanodeDetails, id: ContainerId, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
+  await rpc(node, transport).call('deleteContainer', { containerId: id, force: true }, { idempotent: true })
 }

@@ -6,17 +6,19 @@ import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
-import { httpAgent, readError, transportError } from '../../core/rpc/client.ts'
+import { readError, transportError } from '../../core/rpc/client.ts'
+import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 
 /**
  * Sends a chunk body to a follower's /chunk/write as its pieces come (`pieces` ends or
  * fails with the leader's own body; a failure cuts the request mid-body, so the follower
- * commits nothing). `args` go as they are: the caller empties their forward list.
+ * commits nothing). `args` go as they are: the caller empties their forward list. `transport`:
+ * the leader's identity when security is on.
  */
-export async function forwardChunk(address: string, args: object, pieces: AsyncIterable<Uint8Array>, lengthBytes: number): Promise<void> {
+export async function forwardChunk(address: string, args: object, pieces: AsyncIterable<Uint8Array>, lengthBytes: number, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
   try {
-    const res = await request(`http://${address}/chunk/write`, {
-      method: 'POST', dispatcher: httpAgent(), body: Readable.from(pieces, { objectMode: false }),
+    const res = await request(urlOf(transport, address, '/chunk/write'), {
+      method: 'POST', dispatcher: transport.dispatcher(), body: Readable.from(pieces, { objectMode: false }),
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(lengthBytes) },
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

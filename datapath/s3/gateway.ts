@@ -23,6 +23,7 @@ import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
 import { O3Client, type BucketInfo, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { authorizeRequest, type RouteAccess } from './access.ts'
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.ts'
@@ -50,6 +51,8 @@ export interface S3GatewayOptions {
   config: O3Config
   omAddress: string
   scmAddress?: string
+  /** How the gateway's client reaches the OM, SCM and datanodes (security on: its s3g identity's transport). */
+  transport?: Transport
   /** config's s3g.port (9878) by default; 0 picks a free port. */
   port?: number
   /**
@@ -109,7 +112,7 @@ export class S3Gateway {
 
   constructor(private readonly options: S3GatewayOptions) {
     this.groups = parseGroups(options.config['o3.groups'])
-    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'] })
+    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'], transport: options.transport })
     this.region = options.region ?? options.config['s3g.region']
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now

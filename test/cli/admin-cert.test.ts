@@ -3,19 +3,21 @@
  * an administrator's user certificate it prints a one-time token a service then enrolls with
  * (once), --reusable and --json as documented; without a certificate, or as a user who is not
  * an administrator, it is refused with one clear line and a non-zero exit; a bad --ttl-hours is
- * a usage error. Method: bin/o3.js as a child process (O3_CLIENT_* environment) against a real
+ * a usage error; `o3 admin cert user` writes a user certificate got with the admin token (not
+ * with a service token). Method: bin/o3.js as a child process (O3_CLIENT_* environment) against a real
  * secure SCM in this process on loopback (LMDB in a temp dir), ServiceIdentity.obtain to use
  * the token.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../../core/config.ts'
 import { ServiceIdentity } from '../../core/security/identity.ts'
+import { identityOf } from '../../core/security/pki.ts'
 import { StorageContainerManager } from '../../control/scm/index.ts'
 import { errorCode } from '../helpers.ts'
 
@@ -26,8 +28,11 @@ const scm = new StorageContainerManager({ config, port: 0 })
 
 interface Run { code: number; stdout: string; stderr: string }
 function run(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return runCert(env, 'token', ...args)
+}
+function runCert(env: Record<string, string>, verb: string, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [o3, 'admin', 'cert', 'token', ...args, '--scm', scm.address], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [o3, 'admin', 'cert', verb, ...args, '--scm', scm.address], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })
@@ -75,13 +80,45 @@ test('--reusable --json: a token that enrolls several services', async () => {
 test('refused without a certificate, or for a user who is not an administrator; a bad --ttl-hours is a usage error', async () => {
   const anonymous = await run({ O3_CLIENT_CAFILE: scm.ca!.caFile })
   assert.is.not(anonymous.code, 0)
-  assert.match(anonymous.stderr, /no certificate/)
+  assert.match(anonymous.stderr, /carries no (cluster )?certificate/)
   const bob = await run(await userEnv('bob'))
   assert.is.not(bob.code, 0)
-  assert.match(bob.stderr, /not an administrator/)
+  assert.match(bob.stderr, /not an administrator|user bob may not/)
   const bad = await run(await userEnv('admin'), '--ttl-hours', 'soon')
   assert.is(bad.code, 2)
   assert.match(bad.stderr, /ttl-hours/)
+})
+
+test('o3 admin cert list shows the enrolled services; forget lets one enroll again', async () => {
+  const env = await userEnv('admin')
+  const list = await runCert(env, 'list', '--json')
+  assert.is(list.code, 0, list.stderr)
+  const rows = JSON.parse(list.stdout) as { role: string; id: string }[]
+  assert.ok(rows.some((r) => r.role === 'datanode' && r.id === 'dn-a'), list.stdout)
+  const table = await runCert(env, 'list')
+  assert.match(table.stdout, /datanode\s*│\s*dn-a/)
+  const forgot = await runCert(env, 'forget', 'datanode', 'dn-a')
+  assert.is(forgot.code, 0, forgot.stderr)
+  assert.match(forgot.stdout, /datanode dn-a may enroll again/)
+  const again = await runCert(env, 'forget', 'datanode', 'dn-a')
+  assert.is.not(again.code, 0)
+  assert.match(again.stderr, /not enrolled/)
+})
+
+test('o3 admin cert user writes a user certificate got with the admin token; the service token does not do', async () => {
+  const out = join(dir, 'certs')
+  const r = await runCert({ O3_SCM_DIR: join(dir, 'scm') }, 'user', 'admin', '--out', out)
+  assert.is(r.code, 0, r.stderr)
+  assert.match(r.stdout, /O3_CLIENT_CERTFILE=.*admin\.pem/)
+  assert.is(statSync(join(out, 'admin.key')).mode & 0o777, 0o600)
+  assert.equal(identityOf(readFileSync(join(out, 'admin.pem'), 'utf8')), { role: 'user', id: 'admin' })
+  const env = { O3_CLIENT_CAFILE: join(out, 'ca.pem'), O3_CLIENT_CERTFILE: join(out, 'admin.pem'), O3_CLIENT_KEYFILE: join(out, 'admin.key') }
+  assert.is((await run(env)).code, 0, 'the certificate makes tokens as an administrator')
+  const refused = await runCert({}, 'user', 'eve', '--out', out, '--token-file', join(dir, 'scm', 'ca', 'bootstrap-token'))
+  assert.is.not(refused.code, 0)
+  assert.match(refused.stderr, /admin token/)
+  const missing = await runCert({ O3_SCM_DIR: join(dir, 'nowhere') }, 'user', 'admin')
+  assert.is(missing.code, 2)
 })
 
 test.run()

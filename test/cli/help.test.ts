@@ -31,7 +31,7 @@ const PATHS = [
   ...['addacl', 'removeacl', 'setacl', 'getacl'].flatMap((v) => [['sh', 'volume', v], ['sh', 'bucket', v], ['sh', 'key', v]]),
   ['admin'], ['admin', 'datanode'], ['admin', 'datanode', 'list'],
   ['admin', 'datanode', 'decommission'], ['admin', 'datanode', 'maintenance'], ['admin', 'datanode', 'recommission'], ['admin', 'pipeline'], ['admin', 'pipeline', 'list'], ['admin', 'pipeline', 'close'],
-  ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'container', 'report'], ['admin', 'container', 'replicate'], ['admin', 'container', 'scan'], ['admin', 'safemode'], ['admin', 'safemode', 'status'], ['admin', 'cert'], ['admin', 'cert', 'token'],
+  ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'container', 'report'], ['admin', 'container', 'replicate'], ['admin', 'container', 'scan'], ['admin', 'safemode'], ['admin', 'safemode', 'status'], ['admin', 'cert'], ['admin', 'cert', 'token'], ['admin', 'cert', 'user'], ['admin', 'cert', 'list'], ['admin', 'cert', 'forget'],
   ['admin', 'scm'], ['admin', 'scm', 'roles'], ['admin', 'scm', 'transfer'],
   ['admin', 'om'], ['admin', 'om', 'roles'], ['admin', 'om', 'transfer'], ['admin', 'om', 'add'], ['admin', 'om', 'remove'],
   ['freon'], ['freon', 'ockg'], ['freon', 'ockr'], ['freon', 's3kg'],

@@ -55,7 +55,7 @@ async function readsBack(dn: Datanode): Promise<number> {
   for (const [key, info] of infos) {
     for (const l of info.locations) {
       if (l.blockId.containerId !== containerId) continue
-      const got = await readChunk(details(dn), l.blockId, 0, l.length)
+      const got = await readChunk(details(dn), l.blockId, 0, l.length, undefined, l.token)
       assert.is(got.dataOffset, 0)
       assert.ok(Buffer.from(got.data.subarray(0, l.length)).equals(data.get(key)!.subarray(l.offset, l.offset + l.length)), `${key} block ${l.blockId.localId} from ${dn.address}`)
       blocks++

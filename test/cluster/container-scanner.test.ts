@@ -112,7 +112,7 @@ async function promValue(i: number, name: string): Promise<number> {
 /** A raw /chunk/read on one datanode: the error code it answers, or 'OK'. */
 async function readCode(address: string, info: KeyInfo): Promise<string> {
   const { containerId, localId } = info.locations[0].blockId
-  const res = await fetch(`http://${address}/chunk/read`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ containerId, localId, offset: 0, length: 100 }) })
+  const res = await fetch(`http://${address}/chunk/read`, { method: 'POST', headers: { 'content-type': 'application/json', ...(info.locations[0].token !== undefined ? { 'x-o3-block-token': info.locations[0].token } : {}) }, body: JSON.stringify({ containerId, localId, offset: 0, length: 100 }) })
   if (res.status === 200) { await res.arrayBuffer(); return 'OK' }
   return ((await res.json()) as { code: string }).code
 }
@@ -132,7 +132,7 @@ test('a flipped byte in a small block packed in LMDB: UNHEALTHY within one pass'
   const data = randomBytes(10 * KiB, 15)
   const { info, containerId } = await closedKey('packed', data)
   const { localId } = info.locations[0].blockId
-  const block = await new RpcClient('Datanode', dn(2).address).call<{ packed: boolean }>('getBlock', { containerId, localId })
+  const block = await new RpcClient('Datanode', dn(2).address).call<{ packed: boolean }>('getBlock', { containerId, localId, token: info.locations[0].token })
   assert.ok(block.packed, 'the block is packed in LMDB')
   const replica = await replicaOn(2, containerId)
   // The datanode's own LMDB, written as a disk fault would change it.
@@ -174,7 +174,7 @@ test('a flipped byte in a chunk of a closed replica: UNHEALTHY within one pass, 
   assert.equal(replicas.map((r) => r.state), ['CLOSED', 'CLOSED', 'UNHEALTHY'], 'the UNHEALTHY replica comes last')
 
   assert.is(await readCode(dn(0).address, info), 'CONTAINER_UNHEALTHY', 'the corrupt replica refuses reads')
-  assert.is(await errorCode(new RpcClient('Datanode', dn(0).address).call('getBlock', info.locations[0].blockId)), 'CONTAINER_UNHEALTHY')
+  assert.is(await errorCode(new RpcClient('Datanode', dn(0).address).call('getBlock', { ...info.locations[0].blockId, token: info.locations[0].token })), 'CONTAINER_UNHEALTHY')
   assert.ok((await client.getKey('vol', 'three', 'flipped')).equals(flipped.data), 'the key reads back')
   // The corrupt replica first, as a client with the locations of before the fault has them.
   const first = (nodes: DatanodeDetails[]) => [...nodes.filter((n) => n.id === dn(0).id), ...nodes.filter((n) => n.id !== dn(0).id)]

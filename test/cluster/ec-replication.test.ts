@@ -41,7 +41,7 @@ const data = randomBytes(2 * 3 * CELL + CELL + 100, 7)
 
 async function replicaBytes(loc: KeyLocation, node: { id: DatanodeId; address: string }, index: number): Promise<Uint8Array> {
   const length = replicaLengthBytes(SCHEME, loc.length, index)
-  const r = await readChunk(node, loc.blockId, 0, length)
+  const r = await readChunk(node, loc.blockId, 0, length, undefined, loc.token)
   return r.data.subarray(r.dataOffset, r.dataOffset + length)
 }
 

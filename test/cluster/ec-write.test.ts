@@ -57,7 +57,7 @@ test.after(async () => {
 async function replica(loc: KeyLocation, s: EcScheme, i: number): Promise<Uint8Array> {
   const length = replicaLengthBytes(s, loc.length, i + 1)
   if (length === 0) return new Uint8Array(0)
-  const r = await readChunk(loc.pipeline.nodes[i]!, loc.blockId, 0, length)
+  const r = await readChunk(loc.pipeline.nodes[i]!, loc.blockId, 0, length, undefined, loc.token)
   assert.is(r.dataOffset, 0)
   return r.data.subarray(0, length)
 }

@@ -12,6 +12,7 @@ import { O3Error } from '../../../core/errors.ts'
 import { log } from '../../../core/log.ts'
 import type { Entry, Message, NodeId, Snapshot } from '../../../core/raft/index.ts'
 import { RaftHost } from '../../../core/raft-io/index.ts'
+import type { Transport } from '../../../core/rpc/transport.ts'
 import { PIPELINE_CAMPAIGN_TRIES, PIPELINE_ELECTION_TIMEOUT_TICKS, PIPELINE_SNAPSHOT_EVERY_ENTRIES, PIPELINE_TICK_MS } from '../../../core/limits.ts'
 import type { DatanodeDetails, DatanodeId, PipelineId, PipelineReport } from '../../../core/wire.ts'
 import { decodeEntry, encodeEntry, type PipelineEntry, type WriteChunkEntry } from './entries.ts'
@@ -42,6 +43,8 @@ export interface PipelineGroupOptions {
   campaign: boolean
   /** Sync the log on each write (db.sync 1), or let writes reach the OS only, as the chunk files do (db.sync 0). */
   sync: boolean
+  /** Security on: the datanode's identity's transport (members' URLs are https; the route checks the peer is a datanode). */
+  transport?: Transport
 }
 
 interface MembersFile { pipelineId: PipelineId; replication: string; members: DatanodeDetails[] }
@@ -53,6 +56,7 @@ export class PipelineGroup {
   private readonly self: DatanodeId
   private readonly dir: string
   private readonly replica: PipelineReplica
+  private readonly scheme: string
   private host!: RaftHost
   /** Settles once every apply handed to the replica so far has settled. */
   private applying: Promise<unknown> = Promise.resolve()
@@ -68,6 +72,7 @@ export class PipelineGroup {
     this.self = o.self
     this.dir = o.dir
     this.replica = o.replica
+    this.scheme = o.transport?.scheme ?? 'http'
     assert(this.raftId(o.self) !== undefined, 'a group holds its own node')
   }
 
@@ -82,7 +87,7 @@ export class PipelineGroup {
       id: g.raftId(o.self)!, dir: join(o.dir, 'log'), voters: o.members.map((_, i) => i + 1), listen: false,
       messagesPath: `/pipeline/${o.pipelineId}/raft/messages`,
       tickMs: PIPELINE_TICK_MS, electionTimeoutTicks: PIPELINE_ELECTION_TIMEOUT_TICKS, heartbeatTimeoutTicks: 2,
-      snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, sync: o.sync,
+      snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, sync: o.sync, transport: o.transport,
       stateMachine: {
         apply: (e) => g.apply(e),
         snapshot: async () => { await g.applying.catch(() => undefined); return g.replica.snapshotOf(g.id) },
@@ -90,7 +95,7 @@ export class PipelineGroup {
         persistData: (entries, leader) => g.persistData(entries, leader),
       },
     })
-    g.host.start(new Map(o.members.map((m, i) => [i + 1, `http://${m.address}`])))
+    g.host.start(new Map(o.members.map((m, i) => [i + 1, `${g.scheme}://${m.address}`])))
     if (o.campaign || o.members.length === 1) g.campaignUntilLed()
     return g
   }
@@ -130,7 +135,7 @@ export class PipelineGroup {
       if (id === undefined) continue
       if (this.members[id - 1].address !== m.address) {
         this.members[id - 1] = { ...m }
-        this.host.setPeer(id, `http://${m.address}`)
+        this.host.setPeer(id, `${this.scheme}://${m.address}`)
       }
     }
     writeFileSync(join(this.dir, 'members.json'), JSON.stringify({ pipelineId: this.id, replication: this.replication, members: this.members } satisfies MembersFile))

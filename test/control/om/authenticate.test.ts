@@ -3,14 +3,16 @@
  * with an unknown or revoked access key, a wrong secret or a stale date are refused on every
  * route; a user's signed calls work; S3 secrets only for their user or an administrator;
  * s3Authenticate and x-o3-on-behalf-of only for the S3 gateway. Method: a real mini cluster
- * with a secure OM on plain HTTP (users sign; the certificate path is in
- * authenticate-peer.test.ts), native clients with and without credentials, raw RpcClients.
+ * with a secure OM over HTTPS, callers trusting its CA without a certificate of their own (users
+ * sign; the certificate path is in authenticate-peer.test.ts), native clients with and without
+ * credentials, raw RpcClients.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { O3Error } from '../../../core/errors.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
 import { requestSigner } from '../../../core/security/request-signing.ts'
+import { tlsTransport } from '../../../core/rpc/transport.ts'
 import { O3Client } from '../../../datapath/client/index.ts'
 import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
 
@@ -18,7 +20,9 @@ const cluster = await startMiniCluster({ datanodes: 1, overrides: { 'security.en
 const admin = await cluster.om.ensureUserSecret('admin')
 const alice = await cluster.om.ensureUserSecret('alice')
 const bob = await cluster.om.ensureUserSecret('bob')
-const as = (s: { awsAccessKey: string; awsSecret: string }) => new O3Client({ om: cluster.omAddress, scm: cluster.scmAddress, credentials: { accessKey: s.awsAccessKey, secret: s.awsSecret } })
+/** HTTPS trusting the cluster CA, no certificate: what a user's client is. */
+const transport = tlsTransport(() => ({ ca: cluster.caCert! }))
+const as = (s: { awsAccessKey: string; awsSecret: string }) => new O3Client({ om: cluster.omAddress, scm: cluster.scmAddress, transport, credentials: { accessKey: s.awsAccessKey, secret: s.awsSecret } })
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -45,7 +49,7 @@ const ROUTES: [string, object][] = [
 ]
 
 test('without credentials every OM route is UNAUTHENTICATED and nothing changes', async () => {
-  const anonymous = new RpcClient('OM', cluster.omAddress)
+  const anonymous = new RpcClient('OM', cluster.omAddress, { transport })
   for (const [method, args] of ROUTES) assert.is(await codeOf(anonymous.call(method, args)), 'UNAUTHENTICATED', method)
   const err = await anonymous.call('listVolumes', {}).catch((e: O3Error) => e)
   assert.match((err as O3Error).message, /neither signed by a user/)
@@ -54,9 +58,9 @@ test('without credentials every OM route is UNAUTHENTICATED and nothing changes'
 })
 
 test('a wrong secret is SIGNATURE_MISMATCH, an unknown access key or a stale date UNAUTHENTICATED, on every route', async () => {
-  const forged = new RpcClient('OM', cluster.omAddress, { signer: requestSigner({ accessKey: alice.awsAccessKey, secret: bob.awsSecret }) })
-  const unknown = new RpcClient('OM', cluster.omAddress, { signer: requestSigner({ accessKey: 'O3NOBODY', secret: 'x' }) })
-  const stale = new RpcClient('OM', cluster.omAddress, { signer: requestSigner({ accessKey: alice.awsAccessKey, secret: alice.awsSecret }, () => Date.now() - 20 * 60_000) })
+  const forged = new RpcClient('OM', cluster.omAddress, { transport, signer: requestSigner({ accessKey: alice.awsAccessKey, secret: bob.awsSecret }) })
+  const unknown = new RpcClient('OM', cluster.omAddress, { transport, signer: requestSigner({ accessKey: 'O3NOBODY', secret: 'x' }) })
+  const stale = new RpcClient('OM', cluster.omAddress, { transport, signer: requestSigner({ accessKey: alice.awsAccessKey, secret: alice.awsSecret }, () => Date.now() - 20 * 60_000) })
   for (const [method, args] of ROUTES) {
     assert.is(await codeOf(forged.call(method, args)), 'SIGNATURE_MISMATCH', method)
     assert.is(await codeOf(unknown.call(method, args)), 'UNAUTHENTICATED', method)
@@ -107,6 +111,17 @@ test('s3Authenticate and x-o3-on-behalf-of are for the S3 gateway only, not for 
   assert.is(await codeOf(as(alice).as('bob').listVolumes()), 'PERMISSION_DENIED')
   assert.is(await codeOf(as(alice).as('bob').createVolume('bobs', { owner: 'bob' })), 'PERMISSION_DENIED')
   assert.is(await codeOf(as(admin).getVolume('bobs')), 'VOLUME_NOT_FOUND')
+})
+
+test("the retry cache answers a call id once per user: another user's same id is a call of its own", async () => {
+  const signed = (s: typeof alice) => new RpcClient('OM', cluster.omAddress, { transport, signer: requestSigner({ accessKey: s.awsAccessKey, secret: s.awsSecret }) })
+  const caller = { client: 'shared-client-id', call: 0 }
+  // Volumes are the administrators'; any user may make buckets in this one (world::c).
+  await as(admin).createVolume('retry', { acls: ['world::c'] })
+  assert.is((await signed(alice).call<{ name: string }>('createBucket', { volume: 'retry', bucket: 'alice-retry', caller })).name, 'alice-retry')
+  assert.is((await signed(alice).call<{ name: string }>('createBucket', { volume: 'retry', bucket: 'alice-retry', caller })).name, 'alice-retry', 'her retry: her answer')
+  assert.is((await signed(bob).call<{ name: string }>('createBucket', { volume: 'retry', bucket: 'bob-retry', caller })).name, 'bob-retry')
+  assert.is((await as(admin).getBucket('retry', 'bob-retry')).owner, 'bob')
 })
 
 test.run()

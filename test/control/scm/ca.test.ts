@@ -5,7 +5,7 @@
  * unknown, spent, stale and tampered proofs are refused, an identity enrolls once (another key
  * is refused, an exact replay is refused), scm never enrolls, users only with the admin token (enrollUser), which enrolls no service; a forged
  * answer (no token proof) is refused by the enroller; `createBootstrapToken` is for
- * administrators; renewal after 2/3 of the lifetime swaps the certificate new connections use,
+ * administrators, as are listing enrolled services and letting one that lost its key enroll again; renewal after 2/3 of the lifetime swaps the certificate new connections use,
  * for obtained and forScm identities. Method: a real secure SCM on loopback (LMDB in a temp
  * dir, HTTPS with its forScm identity), real enrollments through RpcClient, a fake SCM for the
  * forged answer, and an mTLS echo server that reports the client certificate it saw.
@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:https'
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TLSSocket } from 'node:tls'
+import { connect, type TLSSocket } from 'node:tls'
 import { request, Agent } from 'undici'
 import { loadConfig } from '../../../core/config.ts'
 import { serveApp } from '../../../core/http/serve.ts'
@@ -156,6 +156,24 @@ test('createBootstrapToken is for administrators; a one-time token is spent by i
   assert.is(await errorCode(admin.call('createBootstrapToken', { ttlMs: 5 })), 'INVALID_ARGUMENT')
 })
 
+test('an administrator lists the enrolled services and lets one that lost its key enroll again', async () => {
+  const adminCreds = await scm.ca!.issueUserCertificate('admin')
+  const admin = new RpcClient('SCM', scm.address, { transport: tlsTransport(() => adminCreds) })
+  const rows = await admin.call<{ role: string; id: string; expiresAtMs: number }[]>('listCertificates', {})
+  assert.ok(rows.some((r) => r.role === 'datanode' && r.id === 'dn-1' && r.expiresAtMs > Date.now()))
+  assert.is(await errorCode(rpc().call('listCertificates', {})), 'UNAUTHENTICATED')
+  const dn = await obtain('dn-lost', 'dn-lost')
+  dn.stop()
+  rmSync(join(dir, 'dn-lost'), { recursive: true })
+  assert.is(await errorCode(obtain('dn-lost', 'dn-lost')), 'CERTIFICATE_ERROR', 'the lost key cannot come back under its id')
+  assert.is(await errorCode(new RpcClient('SCM', scm.address, { transport: dn.transport() }).call('forgetEnrollment', { role: 'datanode', id: 'dn-lost' })), 'PERMISSION_DENIED')
+  await admin.call('forgetEnrollment', { role: 'datanode', id: 'dn-lost' })
+  assert.is(await errorCode(admin.call('forgetEnrollment', { role: 'datanode', id: 'dn-lost' })), 'INVALID_ARGUMENT', 'not enrolled any more')
+  const back = await obtain('dn-lost', 'dn-lost')
+  assert.equal(identityOf(back.credentials().cert), { role: 'datanode', id: 'dn-lost' })
+  back.stop()
+})
+
 test('the enroller refuses an answer that does not prove the token (a server impersonating the SCM)', async () => {
   const rogueCa = await createRootCa({ clusterId: 'rogue', nowMs: Date.now(), validityMs: 3600_000 })
   const app = createServiceApp({
@@ -223,16 +241,36 @@ test('renewal after 2/3 of the lifetime: a new key and certificate, kept on disk
   }
 })
 
-test('forScm self-issues from the CA and renews itself too', async () => {
+/** The certificate a fresh TLS connection to 127.0.0.1:port is served, as a fingerprint. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.once('error', reject)
+  })
+}
+
+test('forScm self-issues from the CA and renews itself; a listener serving it hands new connections the new certificate', async () => {
   const id = await ServiceIdentity.forScm({ id: 'scm7', hosts: ['127.0.0.1'], issuer: scm.ca!.issuer(), validityMs: 2000 })
+  const app = createServiceApp({ service: 'T', metrics: new ServiceMetrics('t'), health: () => ({}), handlers: {} })
+  const listener = await serveApp(app, { host: '127.0.0.1', port: 0, name: 't', tls: id.serverTls() })
   try {
     const first = id.credentials()
     assert.equal(identityOf(first.cert), { role: 'scm', id: 'scm7' })
-    const served = id.serverTls()
-    await until('renewed', () => served.current().cert !== first.cert, 5000)
-    assert.ok(verifyIssued(served.current().cert, caCert, Date.now()))
+    assert.is(await servedFingerprint(listener.port), new X509Certificate(first.cert).fingerprint256)
+    await until('renewed', () => id.credentials() !== first, 5000)
+    const renewed = id.credentials()
+    assert.ok(verifyIssued(renewed.cert, caCert, Date.now()))
+    // (It renews every ~1.3 s here: compare with whatever is current when the connection is made.)
+    await until('a new connection served a renewed certificate', async () => {
+      const now = id.credentials()
+      return now !== first && (await servedFingerprint(listener.port)) === new X509Certificate(now.cert).fingerprint256
+    }, 5000)
   } finally {
     id.stop()
+    await listener.close()
   }
 })
 

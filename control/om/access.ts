@@ -2,8 +2,9 @@
  * The OM's `authorize` option (Ozone's OzoneManager.checkAcls over OzoneNativeAuthorizer): for
  * every RPC, which right on which volume, bucket or key the caller needs, decided by
  * core/access/authorize.ts. Open callers (security off) pass unchecked; anonymous ones are
- * refused; the OM's and SCM's own calls and the S3 gateway's (which authorizes its users
- * itself, onBehalfOf) are trusted; users need the right, administrators have them all. A
+ * refused; the OM's and SCM's own calls are trusted, the S3 gateway's for the calls it makes
+ * (GATEWAY_METHODS: it authorizes its users itself, onBehalfOf) and no others; recon reads;
+ * users need the right, administrators have them all. A
  * record that does not exist passes: the handler answers it not found (or NOT_LEADER).
  * Reads the tables; writes nothing.
  */
@@ -67,8 +68,19 @@ const RULES: Record<string, Rule> = {
   revokeS3Secret: { handler: true },
   lookupS3Secret: { handler: true },
   s3Authenticate: { handler: true },
-  roles: { anyone: true },
+  // Group administration (roles, transferLeadership, members, stateDigest) has no rule: administrators only.
 }
+
+/**
+ * The calls the S3 gateway makes (its users' namespace calls, onBehalfOf, whose authorization
+ * it did itself, and the signature check): nothing else. Group administration (members,
+ * leadership, roles, stateDigest), volume quotas and the like are never the gateway's, so an
+ * s3g certificate alone cannot reshape the OM group.
+ */
+const GATEWAY_METHODS = [
+  'createVolume', 'getVolume', 'listVolumes', 'createBucket', 'getBucket', 'listBuckets', 'deleteBucket', 'setBucketS3', 'openKey', 'allocateBlock',
+  'commitKey', 'abortKey', 'lookupKey', 'listKeys', 'deleteKey', 'renameKey', 'commitMultipartKey', 'getAcl', 's3Authenticate', 'lookupS3Secret', 'getS3Secret',
+]
 
 /** Recon reads the namespace; these are the calls it may make. */
 const RECON_METHODS = ['getVolume', 'listVolumes', 'getBucket', 'listBuckets', 'lookupKey', 'listKeys', 'getAcl', 'roles', 'stateDigest']
@@ -100,7 +112,8 @@ export function omAuthorizer(options: OmAccessOptions): OmAuthorize {
     if (c.kind === 'open') return
     if (c.kind === 'anonymous') throw new O3Error('UNAUTHENTICATED', `Cannot call OM.${method}: the call is neither signed by a user nor made with a cluster certificate`)
     if (c.kind === 'service') {
-      if (c.role === 'om' || c.role === 'scm' || c.role === 's3g') return
+      if (c.role === 'om' || c.role === 'scm') return
+      if (c.role === 's3g' && GATEWAY_METHODS.includes(method)) return
       if (c.role === 'recon' && RECON_METHODS.includes(method)) return
       throw new O3Error('PERMISSION_DENIED', `Cannot call OM.${method}: ${describeCaller(c)} may not`)
     }

@@ -173,7 +173,20 @@ test('admin-only routes, S3 secrets, gateway-only calls and unknown methods', as
   // S3 secrets and s3Authenticate are their handlers' to check (control/om/authenticate.ts, its own suite).
   for (const m of ['getS3Secret', 'revokeS3Secret', 'lookupS3Secret', 's3Authenticate']) authorize(m, { user: 'alice' }, user('bob'))
   authorize('listVolumes', {}, user('bob'))
-  authorize('roles', {}, user('bob'))
+  assert.is(await denied('roles', {}, user('bob')), 'PERMISSION_DENIED')
+})
+
+test('the S3 gateway\'s certificate reaches only the calls the gateway makes: never group administration or quotas', async () => {
+  const s3g = as({ kind: 'service', role: 's3g', id: 's3g-1' })
+  const denied = async (method: string, ctx: RpcContext) => errorCode(Promise.resolve().then(() => authorize(method, { volume: 'vol', target: 'om2', node: {}, name: 'om2' }, ctx)))
+  for (const m of ['addMember', 'removeMember', 'transferLeadership', 'groupMembers', 'roles', 'stateDigest', 'setVolumeQuota', 'deleteVolume', 'setAcl', 'addAcl', 'noSuchMethod']) {
+    assert.is(await denied(m, s3g), 'PERMISSION_DENIED', `s3g ${m}`)
+    assert.is(await denied(m, as({ kind: 'service', role: 's3g', id: 's3g-1' }, 'alice')), 'PERMISSION_DENIED', `s3g for alice ${m}`)
+    assert.is(await denied(m, as({ kind: 'service', role: 'datanode', id: 'dn' })), 'PERMISSION_DENIED', `datanode ${m}`)
+    assert.is(await denied(m, as({ kind: 'service', role: 'om', id: 'om2' })), 'OK', `om ${m}`)
+    assert.is(await denied(m, user('root')), 'OK', `administrator ${m}`)
+  }
+  for (const m of ['s3Authenticate', 'createBucket', 'openKey', 'commitKey', 'lookupKey', 'deleteKey', 'setBucketS3']) assert.is(await denied(m, s3g), 'OK', `s3g ${m}`)
 })
 
 test('callers: open passes unchecked, anonymous is UNAUTHENTICATED, om/scm/s3g are trusted, recon reads, a datanode nothing', async () => {
@@ -181,8 +194,8 @@ test('callers: open passes unchecked, anonymous is UNAUTHENTICATED, om/scm/s3g a
   authorize('deleteVolume', { volume: 'vol' }, as({ kind: 'open' }))
   assert.is(await denied(as({ kind: 'anonymous' })), 'UNAUTHENTICATED')
   assert.is(await denied(as({ kind: 'anonymous' }), 'getVolume'), 'UNAUTHENTICATED')
-  for (const role of ['om', 'scm', 's3g'] as const) authorize('deleteVolume', { volume: 'vol' }, as({ kind: 'service', role, id: 'x' }))
-  authorize('deleteVolume', { volume: 'vol' }, as({ kind: 'service', role: 's3g', id: 'x' }, 'bob'))
+  for (const role of ['om', 'scm'] as const) authorize('deleteVolume', { volume: 'vol' }, as({ kind: 'service', role, id: 'x' }))
+  authorize('deleteBucket', { volume: 'vol', bucket: 'bkt' }, as({ kind: 'service', role: 's3g', id: 'x' }, 'bob'))
   authorize('getVolume', { volume: 'vol' }, as({ kind: 'service', role: 'recon', id: 'r' }))
   assert.is(await denied(as({ kind: 'service', role: 'recon', id: 'r' })), 'PERMISSION_DENIED')
   assert.is(await denied(as({ kind: 'service', role: 'datanode', id: 'dn' }), 'getVolume'), 'PERMISSION_DENIED')

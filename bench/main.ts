@@ -4,8 +4,8 @@
  * checksum and small-block packing measurements behind two datapath defaults. Prints figures
  * and ratios on stdout, progress on stderr, and writes a JSON copy to bench/results/.
  * Steps: checksums, packing, bare HTTP, then `o3 local` with three datanodes (native client,
- * then S3). Every server runs in a child process, never beside the load generator; with
- * --profile each writes CPU profiles and the run ends with where the time went per figure.
+ * then S3, then S3 over HTTPS beside plain HTTP: what TLS at the edge costs). Every server
+ * runs in a child process, never beside the load generator; with --profile each writes CPU profiles and the run ends with where the time went per figure.
  * Each server figure also carries the CPU time the server used per MiB or per operation.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -24,6 +24,7 @@ import { Progress } from './progress.ts'
 import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, type FigureProfile } from './profile.ts'
 import { cpuRatio, formatOps, formatThroughput, ratio } from './report.ts'
 import { EC_BENCH_DATANODES, measureS3Ec, s3EcStepCount, type EcFigures } from './s3-ec.ts'
+import { measureS3Tls, s3TlsStepCount, TLS_SCHEMES, type S3TlsSettings, type TlsFigures } from './s3-tls.ts'
 import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
 import type { ServerKind } from './server-process.ts'
@@ -43,15 +44,19 @@ interface Settings {
   packConcurrentCount: number
   checksumMs: number
   s3: S3Settings
+  /** The TLS cost at the edge: an http and an https gateway on the same cluster (bench/s3-tls.ts). */
+  s3Tls: S3TlsSettings
 }
 
 const QUICK: Settings = {
   largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
   s3: { smallCount: 200, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
+  s3Tls: { smallCount: 200, largeIterations: 1, concurrency: CONCURRENCY, rounds: 2, pipeBytes: 128 * MiB, handshakes: 200 },
 }
 const FULL: Settings = {
   largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
   s3: { smallCount: 2000, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
+  s3Tls: { smallCount: 1000, largeIterations: 2, concurrency: CONCURRENCY, rounds: 3, pipeBytes: 512 * MiB, handshakes: 1000 },
 }
 
 interface O3Figures {
@@ -69,20 +74,22 @@ function usage(): never {
   --profile   CPU profiles of every server process and its worker threads in
               bench/results/<time>-profile/, and where the time went per figure
   --topology  how o3 local runs its services (default: as o3 local does by default)
-  --ec-only   only the erasure-coding figures (S3 on EC buckets beside RATIS/THREE)`)
+  --ec-only   only the erasure-coding figures (S3 on EC buckets beside RATIS/THREE)
+  --tls-only  only the TLS-at-the-edge figures (S3 over HTTPS beside plain HTTP)`)
   process.exit(0)
 }
 
-interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean }
+interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean; tlsOnly: boolean }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { quick: false, profile: false, topology: 'default', ecOnly: false }
+  const o: Options = { quick: false, profile: false, topology: 'default', ecOnly: false, tlsOnly: false }
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (a === '--help' || a === '-h') usage()
     else if (a === '--quick') o.quick = true
     else if (a === '--profile') o.profile = true
     else if (a === '--ec-only') o.ecOnly = true
+    else if (a === '--tls-only') o.tlsOnly = true
     else if (a === '--topology') {
       const t = args[++i]
       if (t === undefined || !(t in TOPOLOGIES)) throw new TypeError(`--topology must be one of ${Object.keys(TOPOLOGIES).join(', ')}`)
@@ -102,10 +109,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'o3-bench-'))
   const large = randomFillSync(Buffer.allocUnsafe(64 * MiB))
   if (options.ecOnly) return ecOnly(dir, large, s)
+  if (options.tlsOnly) return tlsOnly(dir, large, s, options.topology)
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
-  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3EcStepCount())
+  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount())
   const startedAt = new Date()
   const profileDir = options.profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
@@ -174,6 +182,7 @@ async function main(): Promise<void> {
       o3[r] = f
     }
     const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, large, onStep: step })
+    const tls = await measureS3Tls({ bench, dir: join(dir, 'tls'), profileDir, settings: s.s3Tls, large, onStep: step, onProcess: (pid, name) => processNames.set(pid, name) })
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
     await bench.stop()
@@ -188,7 +197,7 @@ async function main(): Promise<void> {
       machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
       topology: options.topology, checksums, packing,
       bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
-      o3, s3, ec, profile,
+      o3, s3, tls, ec, profile,
     }
     printReport(results)
     if (profile !== undefined) printProfile(profile, profileDir!)
@@ -218,6 +227,26 @@ async function ecOnly(dir: string, large: Buffer, s: Settings): Promise<void> {
   }
 }
 
+/** `--tls-only`: the TLS-at-the-edge figures alone. */
+async function tlsOnly(dir: string, large: Buffer, s: Settings, topology: Topology): Promise<void> {
+  const progress = new Progress(1 + s3TlsStepCount(s.s3Tls))
+  const startedAt = new Date()
+  const bench = new BenchCluster(dir, { topology })
+  try {
+    progress.step(`O3: start o3 local, 3 datanodes (topology ${topology})`)
+    await bench.start([])
+    const tls = await measureS3Tls({ bench, dir: join(dir, 'tls'), settings: s.s3Tls, large, onStep: (name) => progress.step(name) })
+    progress.stop()
+    console.log(`O3 benchmark, TLS figures only: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
+    printTls(tls)
+    console.log(`\nJSON: ${writeResults('tls-', { startedAt: startedAt.toISOString(), settings: s, tls }, startedAt)}`)
+  } finally {
+    progress.stop()
+    await bench.stop().catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 function expectLength(actual: number, expected: number): void {
   if (actual !== expected) throw new Error(`Read ${actual} bytes, expected ${expected}`)
 }
@@ -235,6 +264,7 @@ function printReport(r: {
   bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }
   o3: Record<string, O3Figures>
   s3: S3Results
+  tls: TlsFigures
   ec: Record<string, EcFigures>
 }): void {
   const out = (line = '') => console.log(line)
@@ -271,7 +301,29 @@ function printReport(r: {
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
   }
   printS3(r.s3, b, r.o3)
+  printTls(r.tls)
   printEc(r.ec)
+}
+
+/** The TLS cost at the edge (issue 16): each figure over HTTPS beside the same over plain HTTP, same cluster, same run. */
+function printTls(tls: TlsFigures): void {
+  const out = (line = '') => console.log(line)
+  out('\nTLS at the edge (two S3 gateways in their own processes on the same o3 local, plain HTTP and HTTPS, TLS 1.3 with an ECDSA P-256 certificate; one RATIS/ONE bucket; taking turns; CPU = the gateway process):')
+  for (const op of ['put4KiB', 'get4KiB', 'put64MiB', 'get64MiB'] as const) {
+    const http = tls.http[op]
+    for (const scheme of TLS_SCHEMES) {
+      const f = tls[scheme][op]
+      const versus = scheme === 'https' && !('error' in http) ? http : undefined
+      out(`  ${op.padEnd(9)} ${scheme.padEnd(5)} ${formatVersus(f, versus, 'http')}`)
+    }
+  }
+  const p = tls.pipe
+  if ('error' in p) out(`  TLS alone: FAILED ${p.error}`)
+  else {
+    out(`  TLS alone, one loopback connection, both ends in one process (${p.tls.cipher}; best of 3 rounds each):`)
+    out(`    plain TCP ${p.plain.mbPerSec.toFixed(0)} MB/s, CPU ${p.plain.cpuMsPerMiB.toFixed(2)} ms/MiB; TLS ${p.tls.mbPerSec.toFixed(0)} MB/s, CPU ${p.tls.cpuMsPerMiB.toFixed(2)} ms/MiB: TLS adds ${(p.tls.cpuMsPerMiB - p.plain.cpuMsPerMiB).toFixed(2)} ms/MiB for both ends`)
+    out(`    a full handshake (new connection): ${p.handshakeCpuUs.toFixed(0)} µs CPU for both ends`)
+  }
 }
 
 /** The EC figures (issue 14): each EC bucket beside RATIS/THREE of the same cluster and run. */

@@ -4,7 +4,7 @@
  * the gateway's verifier). Bodies are sent as `UNSIGNED-PAYLOAD`, as presigned uploads and
  * the AWS CLI over TLS do, so that the generator hashes nothing: its cost per request is one
  * HMAC chain and one HTTP exchange, and `S3Sink` shows what that costs on this machine.
- * Only loopback endpoints.
+ * Only loopback endpoints, http or https (trusting a given CA).
  */
 import { Hash } from '@smithy/hash-node'
 import { SignatureV4 } from '@smithy/signature-v4'
@@ -24,15 +24,16 @@ export class S3Load {
   private readonly signer: SignatureV4
   private readonly url: URL
 
-  constructor(endpoint: string, credentials: S3Credentials, options: { connections?: number } = {}) {
+  /** `ca`: the CA certificate (PEM) an https endpoint's certificate chains to. */
+  constructor(endpoint: string, credentials: S3Credentials, options: { connections?: number; ca?: string } = {}) {
     this.url = new URL(endpoint)
-    this.pool = new Pool(this.url.origin, { connections: options.connections ?? 64, pipelining: 1, bodyTimeout: 0, headersTimeout: 0 })
+    this.pool = new Pool(this.url.origin, { connections: options.connections ?? 64, pipelining: 1, bodyTimeout: 0, headersTimeout: 0, ...(options.ca === undefined ? {} : { connect: { ca: options.ca } }) })
     this.signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
   }
 
   private async signed(method: string, path: string, headers: Record<string, string> = {}): Promise<Record<string, string>> {
     const all = { ...headers, host: this.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }
-    const r = await this.signer.sign({ method, protocol: 'http:', hostname: this.url.hostname, port: Number(this.url.port), path, query: {}, headers: all })
+    const r = await this.signer.sign({ method, protocol: this.url.protocol, hostname: this.url.hostname, port: Number(this.url.port), path, query: {}, headers: all })
     return r.headers as Record<string, string>
   }
 

@@ -1,15 +1,17 @@
 /** @module
- * A baseline server of the benchmark in its own process (`node dist/bench/server-process.js
- * KIND DIR`): `bare` (bench/bare-http.ts), `sink` (bench/s3.ts) or `s3rver`. Prints
+ * A server of the benchmark in its own process (`node dist/bench/server-process.js KIND DIR`):
+ * `bare` (bench/bare-http.ts), `sink` (bench/s3.ts), `s3rver`, or `s3g`, an O3 S3 gateway
+ * on a free port from O3_* settings (om.address, s3g.https, ...: bench/s3-tls.ts). Prints
  * `{"endpoint": ...}` once listening; stops on SIGTERM, SIGINT or when its stdin closes (the
  * benchmark exited), then exits so that a --cpu-prof profile is written.
  */
 import { join } from 'node:path'
 import S3rver from 's3rver'
+import { loadConfig } from '../core/config.ts'
 import { BareServer } from './bare-http.ts'
 import { Sink } from './sink.ts'
 
-export type ServerKind = 'bare' | 'sink' | 's3rver'
+export type ServerKind = 'bare' | 'sink' | 's3rver' | 's3g'
 
 async function start(kind: string, dir: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   switch (kind) {
@@ -26,14 +28,23 @@ async function start(kind: string, dir: string): Promise<{ endpoint: string; sto
       const address = await s3rver.run()
       return { endpoint: `http://127.0.0.1:${address.port}`, stop: () => s3rver.close() }
     }
+    case 's3g': {
+      // Loaded only here: the baseline servers' processes stay as lean as they were.
+      const { S3Gateway } = await import('../datapath/s3/index.ts')
+      const { closeWorkerPool } = await import('../datapath/workers/index.ts')
+      const config = loadConfig({ env: process.env })
+      const gateway = new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'], port: 0 })
+      await gateway.start()
+      return { endpoint: gateway.endpoint, stop: async () => { await gateway.stop(); await closeWorkerPool() } }
+    }
     default:
-      throw new TypeError(`Unknown server ${kind}: expected bare, sink or s3rver`)
+      throw new TypeError(`Unknown server ${kind}: expected bare, sink, s3rver or s3g`)
   }
 }
 
 async function main(): Promise<void> {
   const [kind, dir] = process.argv.slice(2)
-  if (dir === undefined) throw new TypeError('Usage: server-process.js bare|sink|s3rver DIR')
+  if (dir === undefined) throw new TypeError('Usage: server-process.js bare|sink|s3rver|s3g DIR')
   const server = await start(kind, dir)
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve())

@@ -261,7 +261,7 @@ export class LocalCluster {
       })
       this.s3gIdentity = identity
       const transport = identity?.transport()
-      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined, transport })
+      this.s3g = new S3Gateway({ config: this.config, omAddress: this.omAddress, scmAddress: this.scmAddress, port: free ? 0 : undefined, transport, identity })
       await this.s3g.start()
     }
   }

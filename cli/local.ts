@@ -14,11 +14,17 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
-import { O3Client } from '../datapath/client/index.ts'
+import { O3Client, type S3Secret } from '../datapath/client/index.ts'
+import { servesHttps } from '../datapath/s3/index.ts'
 import { freePort, LocalCluster, localDatanodePort, localGroup, localOverrides } from './cluster.ts'
 import { flag, option, UsageError, type Invocation } from './args.ts'
 import { PidFile, StopRequest } from './lifecycle.ts'
 import { printJson, printTable } from './output.ts'
+import { adminS3Key, secureLines, secureSettings, SECURE_ADMIN, waitForCaFiles, writeClientFiles, type ScmCaFiles, type SecureClient } from './local-secure.ts'
+import { Agent, fetch as undiciFetch } from 'undici'
+import { tlsTransport } from '../core/rpc/transport.ts'
+import { enrollUser } from '../core/security/identity.ts'
+import type { Credentials } from '../core/security/pki.ts'
 
 /** How long a service process may take to stop on SIGTERM before it is killed. */
 const SERVICE_STOP_GRACE_MS = 15_000
@@ -60,8 +66,11 @@ export async function local(inv: Invocation): Promise<void> {
   try {
     const free = ports === 'free'
     if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
-    if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, ha, stop, onForce: (f) => { forceStop = f } })
-    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread'), ha })
+    const secure = flag(inv, 'secure')
+    if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, ha, secure, stop, onForce: (f) => { forceStop = f } })
+    // Secure: security.enabled=1 makes LocalCluster give every service a certificate from the SCM's CA.
+    const overrides = secure ? secureSettings(loadConfig({ env: process.env })) : undefined
+    const cluster = new LocalCluster({ dataDir, datanodes: n, freePorts: free, env: true, s3: true, datanodeThread: flag(inv, 'datanode-thread'), ha, overrides })
     try {
       await cluster.start()
     } catch (err) {
@@ -70,9 +79,17 @@ export async function local(inv: Invocation): Promise<void> {
     }
     try {
       if (!stop.requested) {
-        const s3Key = await cluster.client().getS3Secret(S3_USER)
+        let s3Key: S3Secret, client: SecureClient | undefined
+        if (secure) {
+          // The administrator's certificate straight from the CA this process holds.
+          const ca = cluster.scm.ca
+          if (ca === undefined) throw new O3Error('INTERNAL_ERROR', 'Cannot start a secure cluster: the SCM holds no CA')
+          const admin = await ca.issueUserCertificate(SECURE_ADMIN)
+          client = writeClientFiles(dataDir, admin)
+          s3Key = await adminS3Key({ om: cluster.omAddress, scm: cluster.scmAddress, admin })
+        } else s3Key = await cluster.client().getS3Secret(S3_USER)
         const groups = ha ? { scms: cluster.scms.map((s, i) => ({ name: `scm${i + 1}`, address: s.address })), oms: cluster.oms.map((o, i) => ({ name: `om${i + 1}`, address: o.address })) } : {}
-        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodeAddresses, dataDir }, json)
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Key, datanodes: cluster.datanodeAddresses, dataDir, ...(client === undefined ? {} : { secure: client }) }, json)
       }
       console.error(`o3 local: stopping (${await stop.promise})`)
     } finally {
@@ -92,21 +109,28 @@ const S3_USER = process.env.USER || 'o3'
 interface Endpoints {
   scm: string; om: string; scms?: GroupEndpoint[]; oms?: GroupEndpoint[]
   s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; datanodes: string[]; dataDir: string; pids?: Record<string, number>
+  /** --secure: the CA and administrator files clients read (s3Key is then the administrator's). */
+  secure?: SecureClient
 }
 interface GroupEndpoint { name: string; address: string }
 
 function printEndpoints(e: Endpoints, json: boolean): void {
   if (json) return printJson(e)
-  console.log(`O3 is ready (data in ${e.dataDir})`)
+  const scheme = e.secure === undefined ? 'http' : 'https'
+  console.log(`O3 is ready${e.secure === undefined ? '' : ', secure'} (data in ${e.dataDir})`)
   printTable(['service', 'endpoint'], [
     ['S3 gateway', e.s3],
-    ...(e.scms?.map((s) => [`SCM ${s.name}`, `http://${s.address}`]) ?? [['SCM', `http://${e.scm}`]]),
-    ...(e.oms?.map((o) => [`OM ${o.name}`, `http://${o.address}`]) ?? [['OM', `http://${e.om}`]]),
-    ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `http://${d}`]),
+    ...(e.scms?.map((s) => [`SCM ${s.name}`, `${scheme}://${s.address}`]) ?? [['SCM', `${scheme}://${e.scm}`]]),
+    ...(e.oms?.map((o) => [`OM ${o.name}`, `${scheme}://${o.address}`]) ?? [['OM', `${scheme}://${e.om}`]]),
+    ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `${scheme}://${d}`]),
   ])
-  console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
-  console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1`)
-  console.log(`  aws --endpoint-url ${e.s3} s3 mb s3://bucket1 && aws --endpoint-url ${e.s3} s3 cp ./README.md s3://bucket1/`)
+  if (e.secure !== undefined) {
+    for (const line of secureLines({ client: e.secure, s3Key: e.s3Key, s3: e.s3 })) console.log(line)
+  } else {
+    console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
+    console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1`)
+    console.log(`  aws --endpoint-url ${e.s3} s3 mb s3://bucket1 && aws --endpoint-url ${e.s3} s3 cp ./README.md s3://bucket1/`)
+  }
   const d = DEFAULT_CONFIG
   const at = e.om === `${d.host}:${d['om.port']}` && e.scm === `${d.host}:${d['scm.port']}` ? '' : ` --om ${e.om} --scm ${e.scm}`
   console.log(`Native: npx o3 sh volume create /vol1${at} && npx o3 sh bucket create /vol1/bucket1${at} && npx o3 sh key put /vol1/bucket1/hello ./README.md${at}`)
@@ -117,9 +141,12 @@ function printEndpoints(e: Endpoints, json: boolean): void {
 /** A service process of `o3 local --processes`: its name (pids/<name>.pid), command and settings. */
 interface ServiceProcess { name: string; command: 'scm' | 'om' | 'datanode' | 's3g'; config: O3Config }
 
-async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean; ha: boolean; stop: StopRequest; onForce: (f: () => void) => void }): Promise<void> {
+async function localProcesses(o: { dataDir: string; n: number; free: boolean; json: boolean; ha: boolean; secure: boolean; stop: StopRequest; onForce: (f: () => void) => void }): Promise<void> {
   const port = async (fixed: number) => (o.free ? freePort() : fixed)
-  const base = loadConfig({ overrides: localOverrides(o.n) })
+  const plain = loadConfig({ overrides: localOverrides(o.n) })
+  // Secure: every service with security.enabled=1; the OMs, datanodes and gateway also get the
+  // SCM's bootstrap token once it has made its CA (below), and enroll with it.
+  const base = o.secure ? loadConfig({ overrides: { ...localOverrides(o.n), ...secureSettings(plain) } }) : plain
   const s3Port = await port(base['s3g.port']), s3AdminPort = await port(base['s3g.adminPort'])
   let scms: ServiceProcess[], oms: ServiceProcess[]
   if (o.ha) {
@@ -138,7 +165,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   for (let i = 1; i <= o.n; i++) {
     datanodes.push({ name: `datanode-${i}`, command: 'datanode', config: { ...base, 'datanode.port': await port(localDatanodePort(i)), 'scm.address': scmAddress, 'datanode.dirs': join(o.dataDir, `datanode-${i}`), 'datanode.workerThreads': 1 } })
   }
-  const s3g: ServiceProcess = { name: 's3g', command: 's3g', config: { ...base, 's3g.port': s3Port, 's3g.adminPort': s3AdminPort, 'om.address': omAddress, 'scm.address': scmAddress } }
+  const s3g: ServiceProcess = { name: 's3g', command: 's3g', config: { ...base, 's3g.port': s3Port, 's3g.adminPort': s3AdminPort, 'om.address': omAddress, 'scm.address': scmAddress, 's3g.dir': join(o.dataDir, 's3g') } }
   const services = [...scms, ...oms, ...datanodes, s3g]
   if (!o.free) {
     for (const s of scms) {
@@ -156,6 +183,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
   const children = new Map<string, ChildProcess>()
+  let caFiles: ScmCaFiles | undefined
   const pidPath = (name: string) => join(o.dataDir, 'pids', `${name}.pid`)
   let stopping = false
   o.onForce(() => {
@@ -182,21 +210,38 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       })
       // An SCM serves once its group has a leader: the members start together, and the
       // OMs (which ask the SCM at start) after them.
-      if (name === scms[scms.length - 1].name) for (const s of scms) await waitHealthy(s.config['scm.address'], o.stop)
+      if (name === scms[scms.length - 1].name) {
+        if (o.secure) {
+          // Every SCM writes the group's CA and tokens once the CA exists (control/scm/ca.ts).
+          for (const s of scms) caFiles = await waitForCaFiles(s.config['scm.dir'], () => o.stop.requested)
+          if (caFiles === undefined) break
+          for (const other of [...oms, ...datanodes, s3g]) other.config = { ...other.config, 'security.bootstrapToken': caFiles.bootstrapToken }
+        }
+        for (const s of scms) await waitHealthy(s.config['scm.address'], o.stop, caFiles?.ca)
+      }
     }
-    const client = new O3Client({ om: omAddress, scm: scmAddress })
+    let admin: Credentials | undefined
+    let secureClient: SecureClient | undefined
+    if (o.secure && caFiles !== undefined && !o.stop.requested) {
+      // The administrator's certificate from the SCM with its admin token: the CA's key stays in the SCM.
+      admin = await enrollUser({ user: SECURE_ADMIN, scm: scmAddress, adminToken: caFiles.adminToken })
+      secureClient = writeClientFiles(o.dataDir, admin)
+    }
+    const adminCredentials = admin
+    const client = new O3Client({ om: omAddress, scm: scmAddress, ...(adminCredentials === undefined ? {} : { transport: tlsTransport(() => adminCredentials) }) })
     for (const until = Date.now() + 60_000; !o.stop.requested;) {
       const s = await client.admin<{ inSafeMode: boolean }>('safemodeStatus').catch(() => ({ inSafeMode: true }))
       const omUp = await client.listVolumes().then(() => true, () => false)
-      const s3Up = await fetch(`http://${base.host}:${s3Port}/`).then(() => true, () => false)
+      // The admin port answers once the S3 port listens, and is plain HTTP even when S3 is HTTPS.
+      const s3Up = await fetch(`http://${base.host}:${s3AdminPort}/health`).then((r) => r.ok, () => false)
       if (!s.inSafeMode && omUp && s3Up) break
       if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
       await new Promise((r) => setTimeout(r, 100))
     }
     if (!o.stop.requested) {
-      const s3Key = await client.getS3Secret(S3_USER)
+      const s3Key = await client.getS3Secret(secureClient === undefined ? S3_USER : SECURE_ADMIN)
       const groups = o.ha ? { scms: scms.map((s) => ({ name: s.name, address: s.config['scm.address'] })), oms: oms.map((s) => ({ name: s.name, address: s.config['om.address'] })) } : {}
-      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `http://${base.host}:${s3Port}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids }, o.json)
+      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids, ...(secureClient === undefined ? {} : { secure: secureClient }) }, o.json)
     }
     console.error(`o3 local: stopping (${await o.stop.promise})`)
   } finally {
@@ -216,11 +261,17 @@ function stopChild(c: ChildProcess): Promise<void> {
   })
 }
 
-async function waitHealthy(address: string, stop: StopRequest): Promise<void> {
-  for (const until = Date.now() + 30_000; Date.now() < until && !stop.requested;) {
-    const ok = await fetch(`http://${address}/health`).then((r) => r.ok, () => false)
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
+/** Waits for `address`'s /health; over HTTPS trusting `ca` when given (a secure cluster). */
+async function waitHealthy(address: string, stop: StopRequest, ca?: string): Promise<void> {
+  const dispatcher = ca === undefined ? undefined : new Agent({ connect: { ca } })
+  try {
+    for (const until = Date.now() + 30_000; Date.now() < until && !stop.requested;) {
+      const ok = await undiciFetch(`${ca === undefined ? 'http' : 'https'}://${address}/health`, { dispatcher }).then((r) => r.ok, () => false)
+      if (ok) return
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  } finally {
+    await dispatcher?.close()
   }
   if (stop.requested) return
   throw new Error(`Cannot start cluster: nothing answers on ${address}`)

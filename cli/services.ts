@@ -3,9 +3,7 @@
  * `--config FILE` (JSON of settings) plus O3_* environment overrides; stops on SIGTERM/SIGINT,
  * and, when `o3 local --processes` started it, when that `o3 local` exits.
  */
-import { loadConfig, type O3Config } from '../core/config.ts'
-import type { ServiceIdentity } from '../core/security/identity.ts'
-import { startIdentity } from '../core/security/identity-source.ts'
+import { loadConfig } from '../core/config.ts'
 import { StorageContainerManager } from '../control/scm/index.ts'
 import { OzoneManager } from '../control/om/index.ts'
 import { Datanode } from '../datapath/datanode/index.ts'
@@ -13,14 +11,6 @@ import { S3Gateway } from '../datapath/s3/index.ts'
 import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { stringOption, type Invocation } from './args.ts'
 import { StopRequest } from './lifecycle.ts'
-
-/** The S3 gateway's s3g identity when security is on (enrolled with security.bootstrapToken, kept in s3g.dir). */
-function gatewayIdentity(config: O3Config): Promise<ServiceIdentity | undefined> {
-  return startIdentity({
-    enabled: config['security.enabled'], role: 's3g', id: `s3g-${config.host}-${config['s3g.port']}`, host: config.host, dir: config['s3g.dir'],
-    scm: config['scm.address'], bootstrapToken: config['security.bootstrapToken'],
-  })
-}
 
 export async function runService(inv: Invocation): Promise<void> {
   const name = inv.path[1] as 'scm' | 'om' | 'datanode' | 's3g'
@@ -32,7 +22,8 @@ export async function runService(inv: Invocation): Promise<void> {
     const config = loadConfig({ file: stringOption(inv, 'config') })
     const service = name === 'scm' ? new StorageContainerManager({ config })
       : name === 'om' ? new OzoneManager({ config, scmAddress: config['scm.address'] })
-      : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'], transport: (await gatewayIdentity(config))?.transport() })
+      // A secure gateway obtains its certificate at start (kept in s3g.dir, its id read back from there).
+      : name === 's3g' ? new S3Gateway({ config, omAddress: config['om.address'], scmAddress: config['scm.address'] })
       : new Datanode({ config, scmAddress: config['scm.address'] })
     await service.start()
     console.log(`o3 ${name} ready on ${'endpoint' in service ? service.endpoint : service.address}`)

@@ -1,6 +1,10 @@
 // Runs every compiled uvu test file (dist/test/**/*.test.js) in its own process, a few at a
-// time, and ends with the line CI reads: `N passed, N failed`.
-// Usage: node scripts/test.mjs [filter...]   (a filter keeps files whose path contains it)
+// time, and ends with the line CI reads: `N passed, N failed`. Every test/cluster suite runs a
+// second time as `[secure] cluster/...` with O3_TEST_SECURE=1, where startMiniCluster starts a
+// secure cluster (mutual TLS, block tokens, signed users: `o3 local --secure`);
+// O3_TEST_SECURE_PASS=0 leaves that pass out.
+// Usage: node scripts/test.mjs [filter...]   (a filter keeps files whose path contains it;
+// `[secure]` keeps only the secure pass of what the others keep)
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -21,23 +25,54 @@ function walk(dir) {
   return out
 }
 
-const files = walk(root).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort()
+const SECURE = '[secure] '
+// Cluster suites not run in the secure pass yet, and why: most talk to services with a client
+// of their own over plain HTTP (RpcClient, fetch, an S3Gateway, O3Client), which a secure
+// cluster's HTTPS ports close on. Taken off this list once the suite calls through the
+// cluster's administrator (mini-cluster.ts adminRpc/adminFetch, LocalCluster.client()) or an
+// identity of the role it plays; found with trial runs of the secure pass on 2026-12-03.
+const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient/fetch'
+const SECURE_PENDING = {
+  'cluster/container-copy.test.js': `${PLAIN_CLIENTS} to datanodes)`,
+  'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
+  'cluster/ec-allocation.test.js': 'calls the SCM\'s allocateBlock as the OM does: needs an om identity (LocalCluster.issueIdentity), not the administrator',
+  'cluster/ec-replication.test.js': 'calls getContainerLocations as the OM does, and datanodes with plain clients',
+  'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
+  'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
+}
+/** Suites that start secure clusters themselves (cluster/secure*.test.js): a second pass would repeat them. */
+const securedItself = (rel) => /^cluster\/secure[^/]*\.test\.js$/.test(rel)
+
+const securePass = process.env.O3_TEST_SECURE_PASS !== '0'
+const onlySecure = filters.includes(SECURE.trim())
+const pathFilters = filters.filter((x) => x !== SECURE.trim())
+// A job is a file run plainly, or a cluster file run again secure; filters match its path.
+const jobs = walk(root).sort().flatMap((f) => {
+  const rel = relative(root, f)
+  const secure = securePass && rel.startsWith('cluster/') && !securedItself(rel) ? [{ file: f, name: SECURE + rel, env: { O3_TEST_SECURE: '1' }, pending: SECURE_PENDING[rel] }] : []
+  return onlySecure ? secure : [{ file: f, name: rel }, ...secure]
+}).filter((j) => pathFilters.length === 0 || pathFilters.some((x) => j.file.includes(x)))
 let passed = 0
 let failed = 0
 let skipped = 0
 const failures = []
 
 // Deno runs the same uvu suites from source: every deno.json task named `test:*` is one job.
-const denoTasks = Object.keys(JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')).tasks ?? {})
-  .filter((t) => t.startsWith('test:') && (filters.length === 0 || filters.some((x) => t.includes(x))))
+const denoTasks = onlySecure ? [] : Object.keys(JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')).tasks ?? {})
+  .filter((t) => t.startsWith('test:') && (pathFilters.length === 0 || pathFilters.some((x) => t.includes(x))))
 const deno = new URL('../node_modules/.bin/deno', import.meta.url).pathname
 
-function runFile(file) {
+function runFile(job) {
+  if (job.pending !== undefined) {
+    console.log(`skip ${job.name}  (not yet secure: ${job.pending})`)
+    return Promise.resolve()
+  }
+  const file = job.file
   const isDeno = file.startsWith('deno task ')
   const [cmd, args] = isDeno ? [deno, ['task', '-q', file.slice('deno task '.length)]] : [process.execPath, ['--enable-source-maps', file]]
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, cwd: new URL('..', import.meta.url).pathname })
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...job.env }, cwd: new URL('..', import.meta.url).pathname })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
@@ -50,7 +85,7 @@ function runFile(file) {
       let p = ok ?? 0, f = total !== undefined && ok !== undefined ? total - ok : 0
       if (code !== 0 && f === 0) f = 1 // crashed or failed outside a test
       passed += p; failed += f; skipped += skip
-      const name = isDeno ? file : relative(root, file)
+      const name = job.name
       const secs = ((Date.now() - started) / 1000).toFixed(1)
       console.log(`${f === 0 ? 'ok  ' : 'FAIL'} ${name}  (${p} passed, ${f} failed, ${secs}s)`)
       if (f !== 0) { failures.push(name); console.log(out.split('\n').map((l) => '   | ' + l).join('\n')) }
@@ -59,7 +94,7 @@ function runFile(file) {
   })
 }
 
-const queue = [...files, ...denoTasks.map((t) => `deno task ${t}`)]
+const queue = [...jobs, ...denoTasks.map((t) => ({ file: `deno task ${t}`, name: `deno task ${t}` }))]
 await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
   while (queue.length > 0) await runFile(queue.shift())
 }))

@@ -88,9 +88,11 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       serverOptions: { ...headerLimit, ...tlsOptions(tls.current()) },
     })
   if (tls !== undefined) {
-    // A renewed certificate takes over from the next connection's handshake on.
+    // A renewed certificate takes over from the next connection's handshake on. Prepended:
+    // tls.Server's own 'connection' listener, added first, wraps the socket in TLS with the
+    // context current at that moment, so a swap after it would only reach the connection after.
     let served = tls.current()
-    server.on('connection', () => {
+    server.prependListener('connection', () => {
       const now = tls.current()
       if (now === served) return
       served = now

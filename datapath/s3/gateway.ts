@@ -9,7 +9,8 @@
  * under `domain`), authorizes the route's S3 action (access.ts: bucket policy, ACLs), routes
  * to one handler per operation and answers failures in S3's XML error format with a
  * RequestId. A request with an Origin gets the Access-Control-* headers of its bucket's CORS
- * rules, failures too. Anything it does not implement answers NotImplemented (501).
+ * rules, failures too. Anything it does not implement answers NotImplemented (501). The S3
+ * port serves HTTPS when s3g.https or security.enabled says so (https.ts).
  * `GET /prom` and `GET /health` are served on a second listener (the admin port), never on
  * the S3 port, where `/prom` is bucket `prom`.
  */
@@ -23,7 +24,6 @@ import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
-import type { Transport } from '../../core/rpc/transport.ts'
 import { O3Client, type BucketInfo, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { authorizeRequest, type RouteAccess } from './access.ts'
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.ts'
@@ -43,6 +43,10 @@ import type { SignedRequest } from './sigv4.ts'
 import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTagging, putBucketTagging, putObjectTagging } from './tagging.ts'
 import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
+import { edgeTls, servesHttps, storedIdentity, type EdgeTls } from './https.ts'
+import { O3Error } from '../../core/errors.ts'
+import type { Transport } from '../../core/rpc/transport.ts'
+import { ServiceIdentity } from '../../core/security/identity.ts'
 
 /** The request line and headers together: Node's default, above S3's 8 KB of headers, so any request S3 takes fits. */
 const S3_HEADER_BYTES_MAX = 16 * 1024
@@ -67,6 +71,13 @@ export interface S3GatewayOptions {
   region?: string
   /** Clock for signature time checks (tests). */
   nowMs?: () => number
+  /**
+   * The gateway's identity in a secure cluster: its certificate is what the S3 port serves
+   * HTTPS with when s3g.https.cert/key are not set (https.ts), and what its client calls the
+   * OM, SCM and datanodes with. Without it a secure gateway obtains its own at start
+   * (enrolled with security.bootstrapToken, kept in s3g.dir), as the OM and datanodes do.
+   */
+  identity?: ServiceIdentity
 }
 
 /** Bucket subresources S3 has and we do not: answered NotImplemented rather than misread as another call. */
@@ -109,13 +120,21 @@ export class S3Gateway {
   /** The virtual-host base domain, lower case, if any. */
   private readonly domain: string | undefined
   private readonly now: () => number
+  /** The S3 port's TLS, or undefined for plain HTTP; decided (and files checked) at construction, or at start for an identity obtained then. */
+  private tls: EdgeTls | undefined
+  /** The identity this gateway obtained itself at start (security on, none given); stopped with it. */
+  private ownIdentity: ServiceIdentity | undefined
 
   constructor(private readonly options: S3GatewayOptions) {
     this.groups = parseGroups(options.config['o3.groups'])
-    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'], transport: options.transport })
+    // A secure gateway without an identity given obtains one at start; its client calls through it from then on.
+    const obtains = options.config['security.enabled'] === 1 && options.identity === undefined
+    const transport = options.transport ?? options.identity?.transport() ?? (obtains ? this.ownTransport() : undefined)
+    this.client = new O3Client({ om: options.omAddress, scm: options.scmAddress, chunkSizeBytes: options.config['client.chunkSizeBytes'], transport })
     this.region = options.region ?? options.config['s3g.region']
     this.domain = (options.domain ?? (options.config['s3g.domain'] || undefined))?.toLowerCase()
     this.now = options.nowMs ?? Date.now
+    this.tls = obtains && options.config['s3g.https.cert'] === '' ? undefined : edgeTls(options.config, options.identity)
     this.app = new Hono()
     this.app.all('*', (c) => {
       const incoming = (c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string; encrypted?: boolean } } } | undefined)?.incoming
@@ -130,7 +149,7 @@ export class S3Gateway {
   }
 
   get endpoint(): string {
-    return `http://${this.options.config.host}:${this.port}`
+    return `${servesHttps(this.options.config) ? 'https' : 'http'}://${this.options.config.host}:${this.port}`
   }
 
   /** Where `/prom` and `/health` are served, host:port like the other services' addresses. */
@@ -139,10 +158,39 @@ export class S3Gateway {
     return `${this.options.config.host}:${this.adminListener.port}`
   }
 
+  /** Calls through the identity obtained at start (security on, none given). */
+  private ownTransport(): Transport {
+    return {
+      scheme: 'https',
+      dispatcher: () => {
+        if (this.ownIdentity === undefined) throw new O3Error('UNAVAILABLE', 'Cannot call out: the S3 gateway has not obtained its certificate yet (not started)')
+        return this.ownIdentity.transport().dispatcher()
+      },
+    }
+  }
+
+  /**
+   * A secure gateway's own identity: the one kept in s3g.dir, or a new one enrolled with the
+   * bootstrap token under a new id (s3g-<random>), so that every gateway of a cluster has its own.
+   */
+  private async obtainIdentity(): Promise<ServiceIdentity> {
+    const c = this.options.config
+    if (this.options.scmAddress === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot start a secure S3 gateway: it needs scm.address to obtain its certificate')
+    const dir = c['s3g.dir']
+    const stored = storedIdentity(dir)
+    const id = stored?.role === 's3g' ? stored.id : `s3g-${randomBytes(4).toString('hex')}`
+    const hosts = [...new Set([c.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
+    return ServiceIdentity.obtain({ role: 's3g', id, dir, hosts, scm: this.options.scmAddress, bootstrapToken: c['security.bootstrapToken'] })
+  }
+
   async start(): Promise<void> {
+    if (this.options.config['security.enabled'] === 1 && this.options.identity === undefined && this.ownIdentity === undefined) {
+      this.ownIdentity = await this.obtainIdentity()
+      this.tls ??= edgeTls(this.options.config, this.ownIdentity)
+    }
     const port = this.options.port ?? this.options.config['s3g.port']
     this.listener = await serveApp(this.app, {
-      host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX,
+      host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX, tls: this.tls,
       // Requests Node's parser rejects still get S3's XML error, not a bare 431 or 400.
       parseError: (code) => {
         const e = code === 'HPE_HEADER_OVERFLOW'
@@ -168,6 +216,12 @@ export class S3Gateway {
     await this.adminListener?.close()
     this.listener = undefined
     this.adminListener = undefined
+    if (this.ownIdentity !== undefined) {
+      // A later start obtains it again (from s3g.dir) with its renewal timer running.
+      this.ownIdentity.stop()
+      this.ownIdentity = undefined
+      if (this.options.config['s3g.https.cert'] === '') this.tls = undefined
+    }
   }
 
   /**

@@ -18,7 +18,7 @@ import { KiB } from '../../core/limits.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { until } from '../helpers.ts'
-import { randomBytes } from './mini-cluster.ts'
+import { adminEnv, randomBytes } from './mini-cluster.ts'
 import { busiestNode, containers as containersOf, startReplicationCluster, writeClosedKeys, type Cluster } from './replication-cluster.ts'
 
 interface Node { id: string; address: string; state: string; operationalState: string; adminProgress: string | null }
@@ -34,7 +34,7 @@ const nodes = () => scm.call<Node[]>('listDatanodes', {})
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [o3, 'admin', 'datanode', ...args, '--om', cluster.omAddress, '--scm', cluster.scm.address], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [o3, 'admin', 'datanode', ...args, '--om', cluster.omAddress, '--scm', cluster.scm.address], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...adminEnv(cluster, cluster.options.dataDir) } }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })

@@ -86,6 +86,9 @@ test('hostile key names store and read back, and nothing lands outside the data 
         || /^(scm|om)\/ha\/state\/state\.mdb(-lock)?$/.test(rel)
         || /^(scm|om)\/ha\/state\/checkpoints\/checkpoint-\d+-\d+\.mdb$/.test(rel)
         || /^datanode-\d\/datanode\.id$/.test(rel)
+        // A secure cluster's certificates and CA files (ServiceIdentity.obtain, the SCM's CA).
+        || /^(om|s3g|datanode-\d)\/security\/(key|cert|ca)\.pem(\.next)?$/.test(rel)
+        || /^scm\/ca\/(ca\.crt|bootstrap-token|admin-token)$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/container\.db(-lock)?$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/ratis\/[0-9a-f-]+\/(members\.json|diverged|log\/(data|lock)\.mdb)$/.test(rel)
         || /^datanode-\d\/o3\/CID-[0-9a-f-]+\/current\/containerDir\d+\/\d+\/(chunks\/\d+\.block|metadata\/\d+\.container)$/.test(rel)

@@ -24,7 +24,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ContainerLocation, type DatanodeId, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const RS = 'EC/rs-3-2-64k'
 const CELL = 64 * KiB
@@ -54,8 +54,8 @@ test.before(async () => {
     overrides: { 'scm.safemode.minDatanodes': 8, 'scm.block.sizeBytes': 4 * CELL, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 30_000 },
   })
   client = cluster.client()
-  scm = new RpcClient('SCM', cluster.scmAddress)
-  om = new RpcClient('OM', cluster.omAddress)
+  scm = adminRpc(cluster, 'SCM', cluster.scmAddress)
+  om = adminRpc(cluster, 'OM', cluster.omAddress)
   await client.createVolume('vol')
   await client.createBucket('vol', 'ecb', { replication: RS })
 })

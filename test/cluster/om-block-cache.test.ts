@@ -12,12 +12,12 @@ import * as assert from 'uvu/assert'
 import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
-async function refusedWrites(addresses: string[]): Promise<number> {
+async function refusedWrites(cluster: Awaited<ReturnType<typeof startMiniCluster>>, addresses: string[]): Promise<number> {
   let n = 0
   for (const a of addresses) {
-    const prom = await (await fetch(`http://${a}/prom`)).text()
+    const prom = await (await adminFetch(cluster, a, '/prom')).text()
     for (const m of prom.matchAll(/^o3_datanode_rpc_requests_total\{([^}]*)\} (\d+)$/gm)) {
       if (m[1].includes('method="writeChunk"') && !m[1].includes('code="OK"')) n += Number(m[2])
     }
@@ -29,7 +29,7 @@ test('after a pipeline closes, one write fails on a cached block there; the next
   const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'scm.pipeline.destroyTimeoutMs': 1000 } })
   try {
     const client = cluster.client()
-    const scm = new RpcClient('SCM', cluster.scm.address)
+    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
     await client.createVolume('vol')
     await client.createBucket('vol', 'bkt', { replication: 'RATIS/THREE' })
     const first = await client.putKey('vol', 'bkt', 'first', randomBytes(100 * KiB))
@@ -40,13 +40,13 @@ test('after a pipeline closes, one write fails on a cached block there; the next
       return ps.some((p) => p.id !== pipelineId && p.replication === 'RATIS/THREE' && p.state === 'OPEN')
     }, 30_000, 100)
     const addresses = cluster.datanodes.map((d) => d!.address)
-    const before = await refusedWrites(addresses)
+    const before = await refusedWrites(cluster, addresses)
     const data = randomBytes(100 * KiB, 7)
     for (let i = 0; i < 5; i++) {
       const info = await client.putKey('vol', 'bkt', `after-${i}`, data)
       assert.is.not(info.locations[0].pipeline.id, pipelineId, `after-${i} is on an open pipeline`)
     }
-    const refused = (await refusedWrites(addresses)) - before
+    const refused = (await refusedWrites(cluster, addresses)) - before
     assert.ok(refused <= 1, `chunk writes refused after the close: ${refused} (one per key would be 5)`)
     for (let i = 0; i < 5; i++) assert.ok((await client.getKey('vol', 'bkt', `after-${i}`)).equals(data))
   } finally {

@@ -18,7 +18,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { PipelineReport } from '../../core/wire.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 /** A liveness bound for catching up and electing, far above an honest wait. */
 const WAIT_MS = 30_000
@@ -26,8 +26,8 @@ const WAIT_MS = 30_000
 type Described = PipelineReport & { replication: string; members: { id: string; address: string }[]; leader: boolean }
 type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
 
-async function groupsOn(address: string): Promise<Described[]> {
-  return await new RpcClient('Datanode', address).call<Described[]>('listPipelines', {})
+async function groupsOn(cluster: Cluster, address: string): Promise<Described[]> {
+  return await adminRpc(cluster, 'Datanode', address).call<Described[]>('listPipelines', {})
 }
 
 /** The RATIS/THREE group and the index in cluster.datanodes of its leader, once one leads. */
@@ -36,7 +36,7 @@ async function threeGroup(cluster: Cluster): Promise<{ id: string; leader: numbe
   for (;;) {
     for (const [i, dn] of cluster.datanodes.entries()) {
       if (dn === undefined) continue
-      const g = (await groupsOn(dn.address).catch(() => [])).find((x) => x.replication === 'RATIS/THREE' && x.leader)
+      const g = (await groupsOn(cluster, dn.address).catch(() => [])).find((x) => x.replication === 'RATIS/THREE' && x.leader)
       if (g !== undefined) return { id: g.pipelineId, leader: i, followers: [0, 1, 2].filter((j) => j !== i) }
     }
     if (Date.now() > until) throw new Error('no RATIS/THREE group elected a leader')
@@ -47,8 +47,8 @@ async function threeGroup(cluster: Cluster): Promise<{ id: string; leader: numbe
 async function waitCaughtUp(cluster: Cluster, pipelineId: string, node: number, leader: number): Promise<void> {
   const until = Date.now() + WAIT_MS
   for (;;) {
-    const mine = (await groupsOn(cluster.datanodes[node]!.address)).find((g) => g.pipelineId === pipelineId)
-    const lead = (await groupsOn(cluster.datanodes[leader]!.address)).find((g) => g.pipelineId === pipelineId)
+    const mine = (await groupsOn(cluster, cluster.datanodes[node]!.address)).find((g) => g.pipelineId === pipelineId)
+    const lead = (await groupsOn(cluster, cluster.datanodes[leader]!.address)).find((g) => g.pipelineId === pipelineId)
     if (mine !== undefined && lead !== undefined && mine.applied >= lead.applied && !mine.diverged) return
     if (Date.now() > until) throw new Error(`datanode ${node} did not catch up: applied ${mine?.applied} of ${lead?.applied}`)
     await new Promise((r) => setTimeout(r, 50))

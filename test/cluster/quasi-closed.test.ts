@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert'
 import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number }
 interface Container { id: number; state: string; health: string[]; replicas: Replica[] }
@@ -27,7 +27,7 @@ test('a QUASI_CLOSED container is force-closed once a majority of its pipeline h
   })
   try {
     const client = cluster.client()
-    const scm = new RpcClient('SCM', cluster.scm.address)
+    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
     const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
     await client.createVolume('vol')
     await client.createBucket('vol', 'bkt')

@@ -25,7 +25,7 @@ import { StorageContainerManager } from '../../control/scm/index.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { errorCode, until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const CHUNK = 64 * KiB
 const overrides = {
@@ -76,7 +76,7 @@ async function leftovers(cluster: Cluster, dataDir: string, client: O3Client, bu
     }
     const dn = cluster.datanodes[i]
     if (dn === undefined) continue
-    const rpc = new RpcClient('Datanode', dn.address)
+    const rpc = adminRpc(cluster, 'Datanode', dn.address)
     for (const c of await rpc.call<{ id: number }[]>('listContainers', {})) {
       for (const b of await rpc.call<{ localId: number }[]>('listBlock', { containerId: c.id })) {
         const id = `${c.id}:${b.localId}`
@@ -150,7 +150,7 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
   await client.deleteKey('vol', 'three', 'gone')
   await until('the deleted key\'s blocks gone from every datanode', async () => {
     for (const dn of cluster.datanodes) {
-      const rpc = new RpcClient('Datanode', dn!.address)
+      const rpc = adminRpc(cluster, 'Datanode', dn!.address)
       for (const l of gone.locations) {
         const listed = await rpc.call<{ localId: number }[]>('listBlock', { containerId: l.blockId.containerId })
         if (listed.some((b) => b.localId === l.blockId.localId)) return undefined
@@ -170,7 +170,7 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
       expected.set(l.blockId.containerId, { blockCount: e.blockCount + 1, usedBytes: e.usedBytes + l.length })
     }
   }
-  const scm = new RpcClient('SCM', cluster.scmAddress)
+  const scm = adminRpc(cluster, 'SCM', cluster.scmAddress)
   const replicas = async (id: number) => (await scm.call<{ replicas: ReplicaRow[] }>('getContainer', { containerId: id })).replicas
   const counts = (r: ReplicaRow) => ({ blockCount: r.blockCount, usedBytes: r.usedBytes })
   // Before the restart: every replica reports what the keys hold (the deletion has run).
@@ -193,7 +193,7 @@ test('a restarted datanode reports the blockCount and usedBytes its containers h
     assert.equal(counts(r), want, `container ${id} as the SCM sees it after the restart`)
   }
   // The datanode's own view agrees.
-  const listed = await new RpcClient('Datanode', cluster.datanodes[0]!.address).call<{ id: number; blockCount: number; usedBytes: number }[]>('listContainers', {})
+  const listed = await adminRpc(cluster, 'Datanode', cluster.datanodes[0]!.address).call<{ id: number; blockCount: number; usedBytes: number }[]>('listContainers', {})
   for (const [id, want] of expected) {
     const c = listed.find((x) => x.id === id)
     assert.ok(c !== undefined)
@@ -247,7 +247,7 @@ test('a deletion outlives an SCM restart and reaches a datanode that was down', 
   await client.deleteKey('vol', 'one', 'late')
   // The OM has handed the blocks to the SCM (its deleted table is empty)...
   await until('the OM to hand the deleted blocks to the SCM', async () => {
-    const prom = await (await fetch(`http://${cluster.omAddress}/prom`)).text()
+    const prom = await (await adminFetch(cluster, cluster.omAddress, '/prom')).text()
     return /^o3_om_deleted_pending\{[^}]*\} 0$/m.test(prom) ? true : undefined
   }, 20_000, 50)
   // ...and the SCM restarts on the same port and directory before the datanode is back.

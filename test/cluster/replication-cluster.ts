@@ -7,7 +7,7 @@ import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 export type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
 /** A replica as the SCM's getContainer lists it. */
@@ -24,7 +24,7 @@ export async function startReplicationCluster(commandTimeoutMs = 10_000): Promis
     },
   })
   const client = cluster.client()
-  const scm = new RpcClient('SCM', cluster.scm.address)
+  const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
   await client.createVolume('vol')
   await client.createBucket('vol', 'bkt')
   return { cluster, client, scm }
@@ -38,7 +38,7 @@ export async function containers(scm: RpcClient): Promise<Container[]> {
 
 /** The SCM's /prom counter `o3_scm_<name>` of one command kind (0 before its first count). */
 export async function scmCounter(cluster: Cluster, name: string, kind: string): Promise<number> {
-  const prom = await (await fetch(`http://${cluster.scm.address}/prom`)).text()
+  const prom = await (await adminFetch(cluster, cluster.scm.address, '/prom')).text()
   const m = new RegExp(`^o3_scm_${name}\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`, 'm').exec(prom)
   return m === null ? 0 : Number(m[1])
 }

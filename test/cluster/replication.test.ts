@@ -17,7 +17,7 @@ import { KiB } from '../../core/limits.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { until } from '../helpers.ts'
-import { randomBytes } from './mini-cluster.ts'
+import { adminFetch, randomBytes } from './mini-cluster.ts'
 import { containers as containersOf, scmCounter, startReplicationCluster, type Cluster, type Container } from './replication-cluster.ts'
 
 interface Inflight { kind: string; containerId: number; datanodeId: string; sources?: string[] }
@@ -56,7 +56,7 @@ test('closed containers count HEALTHY in containerReport, and getContainer lists
   assert.is(report.lifecycle.CLOSED, all.length)
   assert.is(report.health.UNDER_REPLICATED, 0)
   assert.is(report.health.MISSING, 0)
-  const prom = await (await fetch(`http://${cluster.scm.address}/prom`)).text()
+  const prom = await (await adminFetch(cluster, cluster.scm.address, '/prom')).text()
   assert.match(prom, new RegExp(`^o3_scm_containers_health\\{[^}]*state="HEALTHY"[^}]*\\} ${all.length}$`, 'm'))
   assert.match(prom, /^o3_scm_containers_health\{[^}]*state="UNDER_REPLICATED"[^}]*\} 0$/m)
   for (const c of all) {

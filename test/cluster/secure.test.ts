@@ -13,6 +13,8 @@ import { O3Error } from '../../core/errors.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
+import { Agent as HttpsAgent } from 'node:https'
 
 const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'security.enabled': 1 } })
 const ca = cluster.caCert!
@@ -52,13 +54,17 @@ test('a secure cluster serves HTTPS only and writes and reads keys (RATIS/THREE,
   assert.ok(Buffer.from(await client.getKey('vol', 'bkt', 'big')).equals(Buffer.from(big)))
 })
 
-test('the S3 gateway calls the OM, SCM and datanodes with its s3g identity: PUT and GET an object', async () => {
-  const transport = (await cluster.issueIdentity('s3g', 's3g1')).transport()
-  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, transport })
+test('the S3 gateway calls the OM, SCM and datanodes with its s3g identity and serves HTTPS with it: PUT and GET an object', async () => {
+  const identity = await cluster.issueIdentity('s3g', 's3g1')
+  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0, transport: identity.transport(), identity })
   await gateway.start()
   try {
     const alice = await cluster.client().getS3Secret('alice')
-    const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret } })
+    assert.match(gateway.endpoint, /^https:/)
+    const s3 = new S3Client({
+      endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret },
+      requestHandler: new NodeHttpHandler({ httpsAgent: new HttpsAgent({ ca: cluster.caCert }) }),
+    })
     await s3.send(new CreateBucketCommand({ Bucket: 'secure-bucket' }))
     const body = randomBytes(100_000)
     await s3.send(new PutObjectCommand({ Bucket: 'secure-bucket', Key: 'obj', Body: body }))

@@ -16,7 +16,7 @@ import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import { flipByte, until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number }
 interface Container { id: number; state: string; health: string[]; replicas: Replica[] }
@@ -31,7 +31,7 @@ test('an UNHEALTHY replica is copied elsewhere first and deleted once three heal
   })
   try {
     const client = cluster.client()
-    const scm = new RpcClient('SCM', cluster.scm.address)
+    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
     const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
     await client.createVolume('vol')
     await client.createBucket('vol', 'bkt')
@@ -56,7 +56,7 @@ test('an UNHEALTHY replica is copied elsewhere first and deleted once three heal
     }, 60_000, 100)
     assert.ok(repaired.replicas.some((r) => r.datanodeId === spare), `the copy is on the datanode that held none (${spare})`)
     assert.equal(repaired.health, ['HEALTHY'])
-    const held = await new RpcClient('Datanode', cluster.datanodes[i]!.address).call<{ id: number }[]>('listContainers', {})
+    const held = await adminRpc(cluster, 'Datanode', cluster.datanodes[i]!.address).call<{ id: number }[]>('listContainers', {})
     assert.not.ok(held.some((c) => c.id === id), 'the corrupt replica is deleted on its datanode')
     assert.ok((await client.getKey('vol', 'bkt', 'key')).equals(data))
   } finally {

@@ -8,7 +8,7 @@
  * same bytes and ETag, every replica intact, every datanode id still at its real address.
  * Method: spawn bin/o3.js local --secure --processes --json; the administrator (DATA/admin.pem)
  * makes alice's and bob's key pairs; alice writes over S3 (https, trusting DATA/ca.pem); the
- * attacks ((1), (3), (5), (6), (7), (8)) are undici requests (test/cluster/attack-requests.ts).
+ * attacks ((1), (2), (3), (5), (6), (7), (8)) are undici requests (test/cluster/attack-requests.ts).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -149,13 +149,27 @@ test('(1) OM getS3Secret/revokeS3Secret/lookupS3Secret of alice: no credentials,
   await intact()
 })
 
+test('(2) OM deleteKey/renameKey/deleteBucket/lookupKey/addMember on alice\'s things, signed by bob or with a real datanode\'s certificate: PERMISSION_DENIED', async () => {
+  const om = printed.om
+  for (const [who, t, sign] of [['bob (signed)', stranger, bobKeys], ['a real datanode\'s certificate', onDisk[0]!.transport, undefined]] as const) {
+    const o = { sign }
+    refused(await rpc(t, om, 'OM.deleteKey', { volume: S3V, bucket: BUCKET, key: 'obj' }, o), 403, 'PERMISSION_DENIED', `deleteKey by ${who}`)
+    refused(await rpc(t, om, 'OM.renameKey', { volume: S3V, bucket: BUCKET, key: 'obj', toKey: 'stolen' }, o), 403, 'PERMISSION_DENIED', `renameKey by ${who}`)
+    refused(await rpc(t, om, 'OM.deleteBucket', { volume: S3V, bucket: BUCKET }, o), 403, 'PERMISSION_DENIED', `deleteBucket by ${who}`)
+    refused(await rpc(t, om, 'OM.lookupKey', { volume: S3V, bucket: BUCKET, key: 'obj' }, o), 403, 'PERMISSION_DENIED', `lookupKey by ${who}`)
+    refused(await rpc(t, om, 'OM.addMember', { node: 'om-evil@127.0.0.1:1:2' }, o), 403, 'PERMISSION_DENIED', `OM.addMember by ${who}`)
+  }
+  await intact()
+})
+
 const readArgs = () => JSON.stringify({ containerId: block.blockId.containerId, localId: block.blockId.localId, offset: 0, length: 4096 })
 const readAlice = (t: Transport, address: string, token?: string) =>
   post(t, address, '/chunk/read', readArgs(), { 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-o3-block-token': token }) })
 
 test('(3) datanode /chunk/read of alice\'s block: no token, bob\'s token of his own block, a re-pointed or guessed-key token: BLOCK_TOKEN_VERIFICATION_FAILED', async () => {
   const bobClient = new O3Client({ om: printed.om, scm: printed.scm, transport: stranger, credentials: bobKeys })
-  await bobClient.createVolume('bobvol').catch(() => undefined)
+  // Volumes are the administrators' to make (Ozone); bob owns his.
+  await admin.createVolume('bobvol', { owner: 'bob' }).catch(() => undefined)
   await bobClient.createBucket('bobvol', 'bobbkt', { replication: 'RATIS/THREE' }).catch(() => undefined)
   await bobClient.putKey('bobvol', 'bobbkt', 'mine', randomBytes(5000, 3))
   const mine = (await bobClient.headKey('bobvol', 'bobbkt', 'mine')).locations[0]! as KeyLocation & { token?: string }

@@ -40,8 +40,8 @@ const SECURE_PENDING = {
   'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
   'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
 }
-/** Suites that start secure clusters themselves (cluster/secure*.test.js): a second pass would repeat them. */
-const securedItself = (rel) => /^cluster\/secure[^/]*\.test\.js$/.test(rel)
+/** Suites that start secure clusters themselves (cluster/secure*.test.js, cluster/attacks.test.js): a second pass would repeat them. */
+const securedItself = (rel) => /^cluster\/(secure[^/]*|attacks)\.test\.js$/.test(rel)
 
 const securePass = process.env.O3_TEST_SECURE_PASS !== '0'
 const onlySecure = filters.includes(SECURE.trim())

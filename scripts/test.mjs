@@ -35,7 +35,6 @@ const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient
 const SECURE_PENDING = {
   'cluster/container-copy.test.js': `${PLAIN_CLIENTS} to datanodes)`,
   'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
-  'cluster/ec-replication.test.js': 'calls getContainerLocations as the OM does, and datanodes with plain clients',
   'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
   'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
 }

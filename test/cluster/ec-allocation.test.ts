@@ -16,7 +16,7 @@ import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type AllocatedBlock, type DatanodeId, type Pipeline } from '../../core/wire.ts'
 import { until } from '../helpers.ts'
-import { adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminRpc, omRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const RS32 = 'EC/rs-3-2-1024k'
 const BLOCK = 4096 * KiB
@@ -33,9 +33,7 @@ test.before(async () => {
   await cluster.waitOutOfSafeMode()
   client = cluster.client()
   // allocateBlock is the OM's call: on a secure cluster it is made with an om certificate.
-  scm = cluster.secure
-    ? new RpcClient('SCM', cluster.scmAddress, { transport: (await cluster.issueIdentity('om', 'om-test')).transport() })
-    : adminRpc(cluster, 'SCM', cluster.scmAddress)
+  scm = await omRpc(cluster, 'SCM', cluster.scmAddress)
   om = adminRpc(cluster, 'OM', cluster.omAddress)
   await client.createVolume('vol')
 })

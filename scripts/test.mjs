@@ -33,7 +33,6 @@ const SECURE = '[secure] '
 // identity of the role it plays; found with trial runs of the secure pass on 2026-12-03.
 const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient/fetch'
 const SECURE_PENDING = {
-  'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
   'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
   'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
 }

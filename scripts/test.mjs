@@ -30,8 +30,8 @@ const SECURE = '[secure] '
 // cluster's administrator, mini-cluster.ts adminRpc/adminFetch/omRpc, LocalCluster.client(), or an
 // identity of the role it plays). A suite named here is skipped in that pass with its reason.
 const SECURE_PENDING = {}
-/** Suites that start secure clusters themselves (cluster/secure*.test.js): a second pass would repeat them. */
-const securedItself = (rel) => /^cluster\/secure[^/]*\.test\.js$/.test(rel)
+/** Suites that start secure clusters themselves (cluster/secure*.test.js, cluster/attacks.test.js): a second pass would repeat them. */
+const securedItself = (rel) => /^cluster\/(secure[^/]*|attacks)\.test\.js$/.test(rel)
 
 const securePass = process.env.O3_TEST_SECURE_PASS !== '0'
 const onlySecure = filters.includes(SECURE.trim())

@@ -81,10 +81,11 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
     const { full, dot, name } = methodOf(c)
     return observed(metrics, name, c, async () => {
       const method = full.slice(dot + 1)
-      if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
       // Read through the body adapter: c.req.text() would build a web Request and stream per call.
       const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
+      // Authenticated before the method is looked up: a stranger learns nothing of which methods exist.
       const ctx = options.authenticate === undefined ? OPEN_CONTEXT : contextOf(await options.authenticate(c, text), c)
+      if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
       const args = parseJsonObject(text, `Cannot call ${full}`)
       await options.authorize?.(method, args, ctx)
       const result = await handlers[method](args, ctx)

@@ -71,4 +71,22 @@ test('a mutual-TLS call carries the peer role; no certificate is anonymous; anot
   }
 })
 
+test('a caller the service cannot name learns nothing of its methods: UNAUTHENTICATED before "no such method"', async () => {
+  const app = createServiceApp({
+    service: 'T', metrics: new ServiceMetrics('t2'), health: () => ({}),
+    authenticate: () => { throw new O3Error('UNAUTHENTICATED', 'Cannot call T: no certificate or signature') },
+    handlers: { known: () => 'yes' },
+  })
+  const listener = await serveApp(app, { host: '127.0.0.1', port: 0, name: 't2' })
+  try {
+    const client = new RpcClient('T', `127.0.0.1:${listener.port}`)
+    for (const method of ['known', 'noSuchMethod']) {
+      const err = await client.call(method, {}).catch((e: O3Error) => e)
+      assert.is((err as O3Error).code, 'UNAUTHENTICATED', method)
+    }
+  } finally {
+    await listener.close()
+  }
+})
+
 test.run()

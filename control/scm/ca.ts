@@ -48,11 +48,6 @@ export class ScmCa {
   ) {}
 
   /**
-   * The group's CA, made by the leader on the group's first start (with its first bootstrap
-   * token, logged there once) and replicated to the others; writes `<scm.dir>/ca/ca.crt` and
-   * `<scm.dir>/ca/bootstrap-token` (mode 0600) on every SCM.
-   */
-  /**
    * Issues the SCM's own certificates from a CA the group's state already holds, before the
    * group runs (a restart: the SCM's Raft is mutual TLS from the first message); undefined
    * while the group has made no CA yet.
@@ -67,6 +62,11 @@ export class ScmCa {
     return this.group
   }
 
+  /**
+   * The group's CA, made by the leader on the group's first start (with its first bootstrap
+   * token, whose file the log names) and replicated to the others; writes `<scm.dir>/ca/ca.crt` and
+   * `<scm.dir>/ca/bootstrap-token` (mode 0600) on every SCM.
+   */
   static async start(o: { ha: ReplicatedService; tables: () => ScmTables; config: O3Config; clusterId: string }): Promise<ScmCa> {
     const ca = new ScmCa(o.ha, o.tables, o.config)
     const deadline = Date.now() + CA_WAIT_MS
@@ -81,7 +81,8 @@ export class ScmCa {
     }
     ca.writeFiles()
     if (created) {
-      log.info(`SCM: created the cluster CA (${ca.caFile}); services enroll with bootstrap token ${ca.bootstrapToken()} (also in ${ca.tokenFile}; user certificates with ${ca.adminTokenFile}; both readable by this user only)`)
+      // The token's path, never the token: a log is read by more people than a 0600 file.
+      log.info(`SCM: created the cluster CA (${ca.caFile}); services enroll with the bootstrap token in ${ca.tokenFile}, user certificates with ${ca.adminTokenFile} (both readable by this user only)`)
     }
     return ca
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { O3Config } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { log } from '../../core/log.ts'
+import { administratorsOf, isAdministrator } from '../../core/security/administrators.ts'
 import type { RpcContext } from '../../core/security/caller.ts'
 import { answerProof, enrollProof, formatBootstrapToken, parseEnrollRequest, proofsEqual, type EnrollAnswer } from '../../core/security/enrollment.ts'
 import type { CertIssuer } from '../../core/security/identity.ts'
@@ -201,9 +202,7 @@ export class ScmCa {
   /** Throws unless the caller is an SCM or an administrator's user certificate (o3.administrators). */
   private requireAdmin(ctx: RpcContext, what: string): void {
     const c = ctx.caller
-    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
-    const user = c.kind === 'user' ? c.user : c.kind === 'service' && c.role === 'user' ? c.id : undefined
-    if (c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || (user !== undefined && admins.includes(user))) return
+    if (c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || isAdministrator(c, administratorsOf(this.config['o3.administrators']))) return
     throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', `Cannot ${what}: ${c.kind === 'anonymous' ? 'the call carries no certificate' : 'the caller is not an administrator (o3.administrators)'}`)
   }
 

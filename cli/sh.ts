@@ -8,8 +8,9 @@ import { Transform } from 'node:stream'
 import { replicaLengthBytes } from '../core/ec-layout.ts'
 import { O3Error } from '../core/errors.ts'
 import { parseReplication, type KeyLocation } from '../core/wire.ts'
+import { formatAcl, parseAcl, type OzoneAcl } from '../core/access/native-acl.ts'
 import { clientSecurity } from './client-security.ts'
-import { O3Client, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
+import { O3Client, type AclObject, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
 
@@ -122,6 +123,7 @@ export async function sh(inv: Invocation): Promise<void> {
   const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   const json = flag(inv, 'json')
   const out = (value: unknown, human: () => void) => (json ? printJson(value) : human())
+  if (verb === 'addacl' || verb === 'removeacl' || verb === 'setacl' || verb === 'getacl') return aclCommand(client, kind as AclObject['kind'], verb, inv, json)
   switch (`${kind} ${verb}`) {
     case 'volume create': {
       const { volume } = parsePath(positionals[0], 'volume')
@@ -249,4 +251,40 @@ export async function sh(inv: Invocation): Promise<void> {
     default:
       throw new Error(`o3 sh ${kind} ${verb} is in the command table but has no handler`)
   }
+}
+
+/** The object a path names for an ACL command of `kind`. */
+function aclObject(kind: AclObject['kind'], path: string | undefined): AclObject {
+  if (kind === 'volume') return { kind, volume: parsePath(path, 'volume').volume }
+  if (kind === 'bucket') {
+    const { volume, bucket } = parsePath(path, 'bucket')
+    return { kind, volume, bucket }
+  }
+  const { volume, bucket, key } = parsePath(path, 'key')
+  return { kind, volume, bucket, key }
+}
+
+const objectPath = (o: AclObject) => (o.kind === 'volume' ? `/${o.volume}` : o.kind === 'bucket' ? `/${o.volume}/${o.bucket}` : `/${o.volume}/${o.bucket}/${o.key}`)
+
+/** getacl's table and JSON (Ozone's getacl prints type, name, scope and rights). */
+function printAcls(acls: OzoneAcl[], json: boolean): void {
+  if (json) return printJson(acls.map((a) => ({ type: a.type, name: a.name, scope: a.scope, rights: a.rights, acl: formatAcl(a) })))
+  printTable(['type', 'name', 'rights', 'scope', 'acl'], acls.map((a) => [a.type, a.name === '' ? '-' : a.name, a.rights.join(','), a.scope, formatAcl(a)]))
+}
+
+/** `o3 sh volume|bucket|key addacl|removeacl|setacl|getacl PATH [-a ACL]`. */
+async function aclCommand(client: O3Client, kind: AclObject['kind'], verb: 'addacl' | 'removeacl' | 'setacl' | 'getacl', inv: Invocation, json: boolean): Promise<void> {
+  const object = aclObject(kind, inv.positionals[0])
+  if (verb === 'getacl') return printAcls(await client.getAcl(object), json)
+  const text = stringOption(inv, 'acl')
+  if (text === undefined || text.trim() === '') throw new UsageError(`${verb} needs --acl (-a), e.g. -a user:bob:rw`)
+  // Parsed here too, so that a typo is a usage error before any call.
+  const parse = (t: string) => {
+    try { return parseAcl(t) } catch (err) { throw new UsageError((err as Error).message) }
+  }
+  const r = verb === 'setacl' ? await client.setAcl(object, text.split(',').map(parse))
+    : verb === 'addacl' ? await client.addAcl(object, parse(text)) : await client.removeAcl(object, parse(text))
+  if (json) return printJson({ object: objectPath(object), changed: r.changed, acls: r.acls.map(formatAcl) })
+  const what = verb === 'setacl' ? 'set the ACLs of' : verb === 'addacl' ? (r.changed ? 'added ACL to' : 'ACL already on') : (r.changed ? 'removed ACL from' : 'ACL not on')
+  console.log(`${what} ${kind} ${objectPath(object)}: ${r.acls.map(formatAcl).join(' ') || '(none)'}`)
 }

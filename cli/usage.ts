@@ -54,6 +54,22 @@ const CLIENT_OPTIONS: Record<string, OptionSpec> = {
   json: { type: 'boolean', default: false, help: 'print JSON for scripts instead of tables' },
 }
 
+/** `o3 sh volume|bucket|key addacl|removeacl|setacl|getacl` (Ozone's `ozone sh ... addacl -a user:bob:rw`). */
+const ACL_NOTES = `An ACL is type:name:rights[scope]: type user, group (members from the OM's o3.groups), world
+(every authenticated user) or anonymous (anyone); rights as letters r(ead) w(rite) c(reate) l(ist)
+d(elete) x (read ACL) y (write ACL) a(ll) n(one); scope [ACCESS] (the default) or [DEFAULT], which
+new buckets of a volume and new keys of a bucket inherit. Examples: user:bob:rw, group:dev:a[DEFAULT],
+world::r. Checked only when security.enabled=1 (owners and o3.administrators have every right).`
+function aclCommands(object: string, args: ArgSpec[]): Record<string, LeafCommand> {
+  const acl = (help: string): Record<string, OptionSpec> => ({ acl: { type: 'string', short: 'a', value: 'ACL', help } })
+  return {
+    addacl: { ...client(`add an ACL to the ${object} (its rights join an ACL of the same identity and scope)`, args, 'sh', acl('the ACL to add, e.g. user:bob:rw')), notes: ACL_NOTES },
+    removeacl: { ...client(`remove an ACL's rights from the ${object}`, args, 'sh', acl('the ACL to remove, e.g. user:bob:w')), notes: ACL_NOTES },
+    setacl: { ...client(`replace all ACLs of the ${object}`, args, 'sh', acl('the ACLs, comma-separated, e.g. user:alice:a,group:dev:r')), notes: ACL_NOTES },
+    getacl: { ...client(`show the ${object}'s ACLs`, args, 'sh'), notes: ACL_NOTES },
+  }
+}
+
 function replication(byDefault: string): Record<string, OptionSpec> {
   return { replication: { type: 'string', value: 'R', help: `RATIS/THREE, RATIS/ONE or EC/<codec>-<k>-<m>-<cell>k: EC/rs-3-2-1024k, EC/rs-6-3-1024k, EC/rs-10-4-1024k, EC/xor-2-1-1024k; EC needs k + m healthy datanodes (default: ${byDefault})` } }
 }
@@ -169,6 +185,7 @@ again keeps every key.`,
             delete: client('delete an empty volume', VOLUME, 'sh'),
             setquota: { ...client('set the volume\'s space and/or namespace quota', VOLUME, 'sh', setQuota('buckets')), notes: QUOTA_NOTES },
             clrquota: client('clear the volume\'s space and/or namespace quota', VOLUME, 'sh', CLEAR_QUOTA),
+            ...aclCommands('volume', VOLUME),
           },
         },
         bucket: {
@@ -180,6 +197,7 @@ again keeps every key.`,
             delete: client('delete an empty bucket', BUCKET, 'sh'),
             setquota: { ...client('set the bucket\'s space and/or namespace quota', BUCKET, 'sh', setQuota('keys')), notes: QUOTA_NOTES },
             clrquota: client('clear the bucket\'s space and/or namespace quota', BUCKET, 'sh', CLEAR_QUOTA),
+            ...aclCommands('bucket', BUCKET),
           },
         },
         key: {
@@ -195,6 +213,7 @@ again keeps every key.`,
             }),
             rename: client('rename the key within its bucket', [...KEY, { name: 'NEWKEY' }], 'sh'),
             delete: client('delete a key', KEY, 'sh'),
+            ...aclCommands('key', KEY),
           },
         },
       },

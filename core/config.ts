@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { O3Error } from './errors.ts'
+import { parseGroups } from './access/native-acl.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
   CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
@@ -128,6 +129,8 @@ export interface O3Config {
   'security.blockToken.expiryMs': number
   /** Users with every right (Ozone's ozone.administrators), comma-separated. */
   'o3.administrators': string
+  /** Group members for native ACLs (group:dev:rw), `group:user1,user2;group2:user3` (Ozone asks Hadoop's group mapping). */
+  'o3.groups': string
   /** Where the S3 gateway keeps its key and certificate in a secure cluster. */
   's3g.dir': string
   /** 1: the S3 gateway serves HTTPS (s3g.https.cert/key files, else the cluster certificate). */
@@ -202,6 +205,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'security.secretKey.expiryMs': 7 * 24 * 3600_000,
   'security.blockToken.expiryMs': 24 * 3600_000,
   'o3.administrators': '',
+  'o3.groups': '',
   's3g.dir': './o3-data/s3g',
   's3g.https': 0,
   's3g.https.cert': '',
@@ -254,6 +258,7 @@ function validateConfig(c: O3Config): O3Config {
   if ((c['client.certFile'] === '') !== (c['client.keyFile'] === '')) bad('client.certFile', 'client.certFile and client.keyFile go together')
   parseChecksumType(c['client.checksumType'])
   parseReplication(c['client.replication'])
+  parseGroups(c['o3.groups'])
   return c
 }
 

@@ -34,6 +34,8 @@ export const BUCKET_S3_FIELD_BYTES_MAX = 64 * KiB
 export const S3_ACL_GRANTS_MAX = 100
 /** Parsed bucket policies a process keeps (core/s3-access/policy.ts evaluateStoredPolicy): at most 20 KiB each. */
 export const S3_POLICY_CACHE_ENTRIES_MAX = 256
+/** Native ACLs on one volume, bucket or key (each identity and scope once), so that a record stays small. */
+export const NATIVE_ACL_COUNT_MAX = 100
 /** Parts of one key made by commitMultipartKey (S3: part numbers 1..10,000). */
 export const KEY_PARTS_COUNT_MAX = 10_000
 

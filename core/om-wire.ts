@@ -4,6 +4,7 @@
  */
 import { assert } from './assert.ts'
 import type { WireError } from './errors.ts'
+import type { OzoneAcl } from './access/native-acl.ts'
 import type { BucketS3Config } from './s3-access/model.ts'
 import type { AllocatedBlock, BlockId, ChecksumType, KeyLocation } from './wire.ts'
 
@@ -21,6 +22,8 @@ export interface VolumeInfo {
   usedNamespace?: number
   /** Answered by getVolume, not stored: the replicated bytes its buckets use, summed. */
   usedBytes?: number
+  /** Native ACLs (Ozone's OmVolumeArgs.acls); absent in volumes written before ACLs. */
+  acls?: OzoneAcl[]
 }
 
 export interface BucketInfo {
@@ -42,6 +45,8 @@ export interface BucketInfo {
   usedNamespace: number
   /** S3's configuration of the bucket (ACL, policy, CORS, tags...); absent: S3's defaults. */
   s3?: BucketS3Config
+  /** Native ACLs, DEFAULT ones handed to new keys; absent in buckets written before ACLs. */
+  acls?: OzoneAcl[]
 }
 
 export interface KeyInfo {
@@ -63,6 +68,8 @@ export interface KeyInfo {
    * one piece. Run-length coded (see PartRun) so that 10,000 equal parts take one entry.
    */
   parts?: PartRun[]
+  /** Native ACLs: its writer's ALL and its bucket's DEFAULT ACLs; absent in keys written before ACLs. */
+  acls?: OzoneAcl[]
 }
 
 /**
@@ -120,6 +127,8 @@ export interface OpenKeyInfo {
   createdAtMs: number
   /** Blocks handed to this writer; commitKey may use only these. */
   allocated: AllocatedBlock[]
+  /** The user writing it (the caller, or the user the S3 gateway acts for): the key's owner ACL. */
+  owner?: string
 }
 
 export interface OpenKeyResult {
@@ -188,3 +197,6 @@ export interface S3AuthResult {
   opened?: LookupPart<OpenKeyResult>
   required?: LookupPart<KeyInfo>
 }
+
+/** A volume, bucket or key by name: what the native ACL calls (getAcl, addAcl, removeAcl, setAcl) name. */
+export type AclObject = { kind: 'volume'; volume: string } | { kind: 'bucket'; volume: string; bucket: string } | { kind: 'key'; volume: string; bucket: string; key: string }

@@ -26,20 +26,10 @@ function walk(dir) {
 }
 
 const SECURE = '[secure] '
-// Cluster suites not run in the secure pass yet, and why: most talk to services with a client
-// of their own over plain HTTP (RpcClient, fetch, an S3Gateway, O3Client), which a secure
-// cluster's HTTPS ports close on. Taken off this list once the suite calls through the
-// cluster's administrator (mini-cluster.ts adminRpc/adminFetch, LocalCluster.client()) or an
-// identity of the role it plays; found with trial runs of the secure pass on 2026-12-03.
-const PLAIN_CLIENTS = 'calls services with its own plain-HTTP clients (RpcClient/fetch'
-const SECURE_PENDING = {
-  'cluster/container-copy.test.js': `${PLAIN_CLIENTS} to datanodes)`,
-  'cluster/container-scanner.test.js': `${PLAIN_CLIENTS} to datanodes and the SCM)`,
-  'cluster/ec-allocation.test.js': 'calls the SCM\'s allocateBlock as the OM does: needs an om identity (LocalCluster.issueIdentity), not the administrator',
-  'cluster/ec-replication.test.js': 'calls getContainerLocations as the OM does, and datanodes with plain clients',
-  'cluster/ec-write.test.js': `${PLAIN_CLIENTS} to the SCM, an S3Gateway without the cluster's identity)`,
-  'cluster/s3-ec.test.js': `${PLAIN_CLIENTS}: an S3Gateway without the cluster's identity)`,
-}
+// Cluster suites not run in the secure pass, and why (none now: every suite calls through the
+// cluster's administrator, mini-cluster.ts adminRpc/adminFetch/omRpc, LocalCluster.client(), or an
+// identity of the role it plays). A suite named here is skipped in that pass with its reason.
+const SECURE_PENDING = {}
 /** Suites that start secure clusters themselves (cluster/secure*.test.js): a second pass would repeat them. */
 const securedItself = (rel) => /^cluster\/secure[^/]*\.test\.js$/.test(rel)
 

@@ -28,9 +28,11 @@ import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { callerIdOf, checkGateway, checkSecretAccess, omAuthenticate } from './authenticate.ts'
+import { actingUser, omAuthorizer, volumeVisible, type OmAuthorize } from './access.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { bucketsOf, volumeWithUsage, withUsage } from './quota.ts'
 import { omRequests } from './requests/index.ts'
+import { aclsOf, checkAclObject } from './requests/acls.ts'
 import { keyOf } from './requests/keys.ts'
 import { refreshPipeline } from './locations.ts'
 import { checkUser } from './requests/s3-secrets.ts'
@@ -56,6 +58,8 @@ export interface OmOptions {
 export class OzoneManager {
   readonly metrics = new ServiceMetrics('om')
   private readonly config: O3Config
+  /** The `authorize` option of the OM's RPC edge (control/om/access.ts): public for tests that build RpcContexts. */
+  readonly authorize: OmAuthorize
   private scm!: RpcClient
   /** Security on: the certificate this OM serves and calls the SCM and its peers with. */
   private identity: ServiceIdentity | undefined
@@ -77,6 +81,7 @@ export class OzoneManager {
   constructor(private readonly options: OmOptions) {
     this.config = options.config
     this.administrators = administratorsOf(this.config['o3.administrators'])
+    this.authorize = omAuthorizer({ tables: () => this.t, config: this.config })
   }
 
   get port(): number {
@@ -119,18 +124,31 @@ export class OzoneManager {
       this.tokens = new BlockTokenIssuer(this.secretKeys, this.config['security.blockToken.expiryMs'])
     }
     const submit = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => this.ha.submit(name, a, callerIdOf(a.caller, ctx))
+    /** A create request whose new record is owned by the calling user (never by what the wire says). */
+    const submitOwned = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
+      const { owner: _ignored, ...rest } = a
+      const owner = actingUser(ctx)
+      return this.ha.submit(name, owner === undefined ? rest : { ...rest, owner }, callerIdOf(a.caller, ctx))
+    }
+    /** createVolume, createBucket: the owner given, else the calling user (Ozone's default), else the record's default. */
+    const submitDefaultOwner = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
+      const owner = actingUser(ctx)
+      return this.ha.submit(name, a.owner === undefined && owner !== undefined ? { ...a, owner } : a, callerIdOf(a.caller, ctx))
+    }
     const app = createServiceApp({
       service: 'OM',
       metrics: this.metrics,
       health: () => ({}),
       // Security on: every call names a user (signature, user certificate) or a service (its certificate).
       authenticate: this.config['security.enabled'] === 1 ? omAuthenticate({ secretOf: (accessKey) => this.t.s3Secrets.get(accessKey) }) : undefined,
+      // Then the native ACLs decide what a user may (control/om/access.ts); open callers pass.
+      authorize: this.authorize,
       handlers: {
-        createVolume: submit('createVolume'),
+        createVolume: submitDefaultOwner('createVolume'),
         getVolume: (a) => this.read(() => this.getVolume(a)),
-        listVolumes: (a) => this.read(() => listByName(this.t.volumes, '', a)),
+        listVolumes: (a, ctx) => this.read(() => listByName(this.t.volumes, '', a, (v) => volumeVisible(this.config, ctx, v))),
         deleteVolume: submit('deleteVolume'),
-        createBucket: submit('createBucket'),
+        createBucket: submitDefaultOwner('createBucket'),
         getBucket: (a) => this.read(() => withUsage(this.t, bucketOf(this.t, checkVolumeName(a.volume), checkBucketName(a.bucket)))),
         listBuckets: (a) => this.read(() => this.listBuckets(a)),
         deleteBucket: submit('deleteBucket'),
@@ -138,7 +156,7 @@ export class OzoneManager {
         setBucketQuota: submit('setBucketQuota'),
         setBucketS3: submit('setBucketS3'),
         // Block tokens go on at this edge, after the apply (block-tokens.ts).
-        openKey: async (a, ctx) => this.tokens.opened(await submit('openKey')(a, ctx) as OpenKeyResult, tokenOwner(ctx)),
+        openKey: async (a, ctx) => this.tokens.opened(await submitOwned('openKey')(a, ctx) as OpenKeyResult, tokenOwner(ctx)),
         allocateBlock: async (a, ctx) => this.tokens.block(await this.allocateBlock(a, ctx), ctx),
         // The committed key comes back readable, as a lookup would (putKey's answer reads the key at once).
         commitKey: async (a, ctx) => this.tokens.key(await submit('commitKey')(a, ctx) as KeyInfo, tokenOwner(ctx)),
@@ -147,7 +165,11 @@ export class OzoneManager {
         listKeys: (a) => this.read(() => this.listKeys(a)),
         deleteKey: submit('deleteKey'),
         renameKey: submit('renameKey'),
-        commitMultipartKey: submit('commitMultipartKey'),
+        commitMultipartKey: submitOwned('commitMultipartKey'),
+        getAcl: (a) => this.read(() => ({ acls: aclsOf(this.t, checkAclObject(a)) })),
+        addAcl: submit('addAcl'),
+        removeAcl: submit('removeAcl'),
+        setAcl: submit('setAcl'),
         getS3Secret: (a, ctx) => this.getS3Secret(a, ctx),
         revokeS3Secret: (a, ctx) => {
           checkSecretAccess(ctx, checkUser(a.user), this.administrators, `revoke the S3 secret of ${String(a.user)}`)
@@ -353,7 +375,7 @@ export class OzoneManager {
       if (!out.required.ok) return out
     }
     // A retried s3Authenticate (same caller) gets the key it opened the first time.
-    out.opened = await lookupPart(async () => await this.ha.submit('openKey', open, callerIdOf(a.caller, ctx)) as OpenKeyResult)
+    out.opened = await lookupPart(async () => await this.ha.submit('openKey', { ...open, owner: secret.user }, callerIdOf(a.caller, ctx)) as OpenKeyResult)
     return out
   }
 
@@ -408,14 +430,14 @@ function checkOpenIntent(raw: unknown): S3OpenIntent {
 /** Up to maxCount (at most LIST_VOLUMES_COUNT_MAX) records of `table` whose names, after the
  *  key's `scope` (a volume's 'vol/' for buckets, '' for volumes), start with `prefix` and
  *  sort after `startAfter`: the paging of listVolumes and listBuckets. */
-function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }): T[] {
+function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }, visible: (record: T) => boolean = () => true): T[] {
   const prefix = `${scope}${typeof a.prefix === 'string' ? a.prefix : ''}`
   const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
   const start = typeof a.startAfter === 'string' ? `${scope}${a.startAfter}\0` : prefix
   const out: T[] = []
   for (const { key, value } of table.getRange({ start })) {
     if (!key.startsWith(prefix) || out.length >= max) break
-    out.push(value)
+    if (visible(value)) out.push(value)
   }
   return out
 }

@@ -8,9 +8,11 @@
  * its bucket's configuration (ACL, policy, CORS, tags, PublicAccessBlock...), a key's owner
  * READ_ACP and WRITE_ACP on it; the bucket owner is never denied managing its policy, nobody
  * else is ever allowed to, and a policy's Allow reaches only keys the bucket owner owns (AWS).
- * Pure (policy.ts remembers parsed documents, which changes no answer).
+ * Where the S3 ACL says no, the native ACLs may say yes (core/access/authorize.ts, the OM's
+ * one authorizer), for the actions an S3 ACL could grant. Pure (policy.ts remembers parsed documents, which changes no answer).
  */
-import type { BucketInfo } from '../om-wire.ts'
+import { authorizeNative, nativeRightForS3 } from '../access/authorize.ts'
+import type { BucketInfo, KeyInfo } from '../om-wire.ts'
 import { aclAllows, privateAcl } from './acl.ts'
 import type { S3Acl, S3Permission } from './model.ts'
 import { evaluateStoredPolicy, type PolicyRequest, type PolicyVerdict } from './policy.ts'
@@ -19,6 +21,10 @@ export interface AuthorizeInput extends PolicyRequest {
   bucket: BucketInfo
   /** The key's ACL, for actions on an existing key (objectAcl() of its metadata). */
   objectAcl?: S3Acl
+  /** The key acted on, for its native ACLs (the S3 ACL is objectAcl). */
+  key?: KeyInfo
+  /** The principal's groups (o3.groups), for native group ACLs. */
+  groups?: readonly string[]
 }
 
 export interface Decision {
@@ -108,7 +114,8 @@ export function authorize(input: AuthorizeInput): Decision {
       else return { allowed: true, reason: `${action} allowed by the bucket policy` }
     }
   }
-  const acl = aclDecision(input, pab?.ignorePublicAcls === true)
+  const s3 = aclDecision(input, pab?.ignorePublicAcls === true)
+  const acl = s3.allowed ? s3 : nativeDecision(input, pab?.ignorePublicAcls === true) ?? s3
   return ignored !== undefined && !acl.allowed ? { allowed: false, reason: `${acl.reason}; ${ignored}` } : acl
 }
 
@@ -134,6 +141,24 @@ function aclDecision(input: AuthorizeInput, ignorePublic: boolean): Decision {
   return aclAllows(acl, principal, rule.permission, { ignorePublic })
     ? { allowed: true, reason: `${action}: the key's ACL grants ${who} ${rule.permission}` }
     : { allowed: false, reason: `${action}: the key's ACL does not grant ${who} ${rule.permission}` }
+}
+
+/**
+ * Where the S3 ACL says no: the bucket's or key's native ACLs (core/access/authorize.ts), as the
+ * OM would decide the same right for an `o3 sh` call, so `ozone sh bucket addacl -a user:bob:l`
+ * lets bob list through S3 too. Only the actions S3 ACLs could grant are asked (nativeRightForS3);
+ * a key's right needs READ on its bucket, as in Ozone. Undefined: native ACLs do not decide it.
+ */
+function nativeDecision(input: AuthorizeInput, ignorePublic: boolean): Decision | undefined {
+  const mapped = nativeRightForS3(input.action)
+  if (mapped === undefined) return undefined
+  if (mapped.on === 'key' && input.key === undefined) return undefined
+  // An owner's rights through S3 are S3's to decide (AWS: an owner who granted itself nothing
+  // has only what ownership keeps), not the ALL its native owner ACL gives it.
+  if (input.principal !== undefined && (input.principal === input.bucket.owner || (mapped.on === 'key' && input.principal === input.objectAcl?.owner))) return undefined
+  const target = mapped.on === 'bucket' ? { kind: 'bucket' as const, bucket: input.bucket } : { kind: 'key' as const, bucket: input.bucket, key: input.key }
+  const d = authorizeNative({ principal: { user: input.principal, groups: input.groups ?? [] }, admin: false, right: mapped.right, target, s3Acls: false, ignorePublic })
+  return d.allowed ? { allowed: true, reason: `${input.action}: native ACLs: ${d.reason}` } : undefined
 }
 
 const isUploadAction = (action: string) => action === 's3:ListMultipartUploadParts' || action === 's3:AbortMultipartUpload'

@@ -9,7 +9,8 @@ import { O3Error } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
 import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { BucketS3Config, BucketS3Field } from '../../core/s3-access/model.ts'
-import type { BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
+import type { OzoneAcl } from '../../core/access/native-acl.ts'
+import type { AclObject, BucketInfo, KeyInfo, ListKeysResult, OpenKeyResult, S3AuthResult, S3OpenIntent, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
 import { RpcClient, type CallOptions } from '../../core/rpc/client.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { requestSigner, type UserCredentials } from '../../core/security/request-signing.ts'
@@ -113,7 +114,7 @@ export class O3Client {
 
   // --- volumes and buckets --------------------------------------------------------------
 
-  createVolume(volume: string, options: { owner?: string; quotaBytes?: number; quotaNamespace?: number } = {}): Promise<VolumeInfo> {
+  createVolume(volume: string, options: { owner?: string; quotaBytes?: number; quotaNamespace?: number; acls?: (OzoneAcl | string)[] } = {}): Promise<VolumeInfo> {
     return this.om.call('createVolume', { volume, ...options })
   }
   getVolume(volume: string): Promise<VolumeInfo> {
@@ -145,6 +146,25 @@ export class O3Client {
   setBucketQuota(volume: string, bucket: string, quota: { quotaBytes?: number; quotaNamespace?: number }): Promise<BucketInfo> {
     return this.om.call('setBucketQuota', { volume, bucket, ...quota })
   }
+  // --- native ACLs (ozone sh ... addacl/removeacl/setacl/getacl) ----------------------------
+
+  /** The native ACLs of a volume, bucket or key. */
+  async getAcl(object: AclObject): Promise<OzoneAcl[]> {
+    return (await this.om.call<{ acls: OzoneAcl[] }>('getAcl', object, { idempotent: true })).acls
+  }
+  /** Adds an ACL (`user:bob:rw`, or the record); its rights join an ACL of the same identity and scope. */
+  addAcl(object: AclObject, acl: OzoneAcl | string): Promise<{ acls: OzoneAcl[]; changed: boolean }> {
+    return this.om.call('addAcl', { ...object, acl })
+  }
+  /** Removes an ACL's rights from the ACL of the same identity and scope. */
+  removeAcl(object: AclObject, acl: OzoneAcl | string): Promise<{ acls: OzoneAcl[]; changed: boolean }> {
+    return this.om.call('removeAcl', { ...object, acl })
+  }
+  /** Replaces all of an object's ACLs. */
+  setAcl(object: AclObject, acls: (OzoneAcl | string)[]): Promise<{ acls: OzoneAcl[]; changed: boolean }> {
+    return this.om.call('setAcl', { ...object, acls })
+  }
+
   /** Sets one field of a bucket's S3 configuration (ACL, policy, CORS, tags...), or clears it with null. */
   setBucketS3<F extends BucketS3Field>(volume: string, bucket: string, field: F, value: BucketS3Config[F] | null): Promise<BucketInfo> {
     return this.om.call('setBucketS3', { volume, bucket, field, value })

@@ -119,7 +119,7 @@ export async function rewriteKeyMetadata(ctx: S3Context, bucket: BucketInfo, act
 function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }, override: Record<string, string> = {}) {
   const { bucket, key, keyInfo } = target
   const input: AuthorizeInput = {
-    principal: ctx.user, action, bucket,
+    principal: ctx.user, action, bucket, key: keyInfo, groups: ctx.groups,
     resource: key === undefined ? `arn:aws:s3:::${bucket.name}` : `arn:aws:s3:::${bucket.name}/${key}`,
     objectAcl: target.objectAcl ?? (keyInfo === undefined ? undefined : objectAcl(keyInfo.metadata, bucket.owner)),
     // Only a policy reads conditions: most buckets have none, and their requests skip building them.

@@ -58,6 +58,8 @@ export interface S3Context {
   responseWatch?: ResponseWatch
   /** How long an upload body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
   bodyIdleTimeoutMs: number
+  /** The user's groups (o3.groups), for native group ACLs. */
+  groups?: readonly string[]
 }
 
 /** What OM.s3Authenticate read for a request's handler (S3Context.found). */

@@ -14,6 +14,7 @@
  * `GET /prom` and `GET /health` are served on a second listener (the admin port), never on
  * the S3 port, where `/prom` is bucket `prom`.
  */
+import { parseGroups } from '../../core/access/native-acl.ts'
 import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
@@ -114,6 +115,8 @@ export class S3Gateway {
   private listener?: Listener
   private adminListener?: Listener
   private readonly region: string
+  /** o3.groups by user, for native group ACLs. */
+  private readonly groups: Map<string, string[]>
   /** The virtual-host base domain, lower case, if any. */
   private readonly domain: string | undefined
   private readonly now: () => number
@@ -123,6 +126,7 @@ export class S3Gateway {
   private ownIdentity: ServiceIdentity | undefined
 
   constructor(private readonly options: S3GatewayOptions) {
+    this.groups = parseGroups(options.config['o3.groups'])
     // A secure gateway without an identity given obtains one at start; its client calls through it from then on.
     const obtains = options.config['security.enabled'] === 1 && options.identity === undefined
     const transport = options.transport ?? options.identity?.transport() ?? (obtains ? this.ownTransport() : undefined)
@@ -269,7 +273,7 @@ export class S3Gateway {
         // anonymous request's as the gateway's, which the authorization below allowed.
         client: user === undefined ? this.client : this.client.as(user), req, body, method: req.method, query, bucket, key, user, remoteAddress, secureTransport, auth, found, region: this.region, requestId,
         bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'],
-        responseWatch,
+        responseWatch, groups: user === undefined ? [] : this.groups.get(user) ?? [],
       }
       op = route.name
       // Who may do what is decided here, for every route, before its handler runs.

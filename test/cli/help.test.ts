@@ -28,6 +28,7 @@ const PATHS = [
   ['sh'], ['sh', 'volume'], ['sh', 'bucket'], ['sh', 'key'],
   ...['create', 'info', 'list', 'delete', 'setquota', 'clrquota'].flatMap((v) => [['sh', 'volume', v], ['sh', 'bucket', v]]),
   ...['put', 'get', 'info', 'list', 'rename', 'delete'].map((v) => ['sh', 'key', v]),
+  ...['addacl', 'removeacl', 'setacl', 'getacl'].flatMap((v) => [['sh', 'volume', v], ['sh', 'bucket', v], ['sh', 'key', v]]),
   ['admin'], ['admin', 'datanode'], ['admin', 'datanode', 'list'],
   ['admin', 'datanode', 'decommission'], ['admin', 'datanode', 'maintenance'], ['admin', 'datanode', 'recommission'], ['admin', 'pipeline'], ['admin', 'pipeline', 'list'], ['admin', 'pipeline', 'close'],
   ['admin', 'container'], ['admin', 'container', 'list'], ['admin', 'container', 'info'], ['admin', 'container', 'report'], ['admin', 'container', 'replicate'], ['admin', 'container', 'scan'], ['admin', 'safemode'], ['admin', 'safemode', 'status'], ['admin', 'cert'], ['admin', 'cert', 'token'], ['admin', 'cert', 'user'], ['admin', 'cert', 'list'], ['admin', 'cert', 'forget'],

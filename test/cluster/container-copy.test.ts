@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { KiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
+import { urlOf, type Transport } from '../../core/rpc/transport.ts'
 import type { ContainerId, DatanodeDetails, DatanodeId } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { containerDir, type Datanode } from '../../datapath/datanode/index.ts'
@@ -25,7 +26,7 @@ import { copyTmpDir } from '../../datapath/datanode/layout.ts'
 import { TAR_END, tarHeader, tarPadding } from '../../datapath/datanode/container-archive.ts'
 import { crc32c } from '@node-rs/crc32'
 import { errorCode, until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminTransport, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const CHUNK = 64 * KiB
 /** The copies here are made by hand: the SCM's replication manager must not delete the fourth replica they make. */
@@ -41,9 +42,15 @@ const infos = new Map<string, KeyInfo>()
 let containerId: ContainerId
 let holders: Datanode[]
 let target: Datanode
+/**
+ * How this suite calls the datanodes' own routes (listContainers, listBlock, the export a copy
+ * reads): as a fellow datanode does, with a datanode certificate when the cluster is secure.
+ */
+let peer: Transport
 
 const details = (dn: Datanode): DatanodeDetails => ({ id: dn.id, address: dn.address })
-const rpc = (dn: Datanode) => new RpcClient('Datanode', dn.address)
+const rpc = (dn: Datanode) => new RpcClient('Datanode', dn.address, { transport: peer })
+const peerFetch = (address: string, path: string) => fetch(urlOf(peer, address, path), { dispatcher: peer.dispatcher() } as RequestInit)
 const replicaOf = async (dn: Datanode, id: number) => (await rpc(dn).call<{ id: number; state: string; bcsid?: number; blockCount: number; usedBytes: number }[]>('listContainers', {})).find((c) => c.id === id)
 /** Bytes as a socket would give them, piece by piece. */
 async function* stream(pieces: Uint8Array[]): AsyncGenerator<Uint8Array> { yield* pieces }
@@ -55,7 +62,7 @@ async function readsBack(dn: Datanode): Promise<number> {
   for (const [key, info] of infos) {
     for (const l of info.locations) {
       if (l.blockId.containerId !== containerId) continue
-      const got = await readChunk(details(dn), l.blockId, 0, l.length, undefined, l.token)
+      const got = await readChunk(details(dn), l.blockId, 0, l.length, undefined, l.token, adminTransport(cluster))
       assert.is(got.dataOffset, 0)
       assert.ok(Buffer.from(got.data.subarray(0, l.length)).equals(data.get(key)!.subarray(l.offset, l.offset + l.length)), `${key} block ${l.blockId.localId} from ${dn.address}`)
       blocks++
@@ -74,7 +81,7 @@ function leavesNothing(dn: Datanode, id: number): void {
 }
 
 async function exportBytes(dn: Datanode, id: number): Promise<Buffer> {
-  const res = await fetch(`http://${dn.address}/container/${id}/export`)
+  const res = await peerFetch(dn.address, `/container/${id}/export`)
   assert.is(res.status, 200)
   return Buffer.from(await res.arrayBuffer())
 }
@@ -105,6 +112,7 @@ function withManifestOf(archive: Buffer): Buffer {
 test.before(async () => {
   cluster = await startMiniCluster({ datanodes: 4, overrides })
   client = cluster.client({ chunkSizeBytes: CHUNK })
+  peer = cluster.secure ? (await cluster.issueIdentity('datanode', 'copy-test-peer')).transport() : adminTransport(cluster)
   await client.createVolume('vol')
   await client.createBucket('vol', 'bkt')
   // Each size three times in a row: the SCM hands out its RATIS/THREE pipelines in turn, so each kind lands in each.
@@ -139,10 +147,10 @@ test('the export route refuses an OPEN container and one not held', async () => 
   const info = await client.headKey('vol', 'bkt', 'open-one')
   const open = info.locations[0].blockId.containerId
   const holder = live().find((d) => info.locations[0].pipeline.nodes.some((n) => n.id === d.id))!
-  const res = await fetch(`http://${holder.address}/container/${open}/export`)
+  const res = await peerFetch(holder.address, `/container/${open}/export`)
   assert.is(res.status, 409)
   assert.is((await res.json() as { code: string }).code, 'INVALID_CONTAINER_STATE')
-  const missing = await fetch(`http://${target.address}/container/${containerId}/export`)
+  const missing = await peerFetch(target.address, `/container/${containerId}/export`)
   assert.is(missing.status, 404)
   await missing.body?.cancel()
 })
@@ -190,7 +198,7 @@ test('replicateContainer copies a CLOSED container whole: state, bcsid, every bl
   assert.is(copy.usedBytes, source!.usedBytes)
   const blocks = await readsBack(target)
   assert.ok(blocks >= 5, `${blocks} blocks read`)
-  const prom = await (await fetch(`http://${target.address}/prom`)).text()
+  const prom = await (await adminFetch(cluster, target.address, '/prom')).text()
   assert.match(prom, /^o3_datanode_container_imports_total\{service="datanode"\} 1$/m)
   assert.match(prom, new RegExp(`^o3_datanode_container_import_bytes_total\\{service="datanode"\\} ${copy.usedBytes}$`, 'm'))
   assert.match(prom, /^o3_datanode_container_import_failures_total\{service="datanode"\} 0$/m)

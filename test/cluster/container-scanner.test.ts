@@ -22,12 +22,12 @@ import { fileURLToPath } from 'node:url'
 import type { Database } from 'lmdb'
 import { KiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
-import { RpcClient } from '../../core/rpc/client.ts'
+import { urlOf } from '../../core/rpc/transport.ts'
 import type { ContainerState, DatanodeDetails } from '../../core/wire.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { blockFile, type ContainerData, type Datanode } from '../../datapath/datanode/index.ts'
 import { errorCode, flipByte, until } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminEnv, adminFetch, adminRpc, adminTransport, omRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const WINDOW = 16 * KiB
 const CHUNK = 256 * KiB
@@ -69,7 +69,7 @@ function indexOf(id: string): number {
 
 /** The replica as its datanode holds it (its listContainers RPC). */
 async function replicaOn(i: number, containerId: number): Promise<ContainerData | undefined> {
-  const all = await new RpcClient('Datanode', dn(i).address).call<ContainerData[]>('listContainers', {})
+  const all = await adminRpc(cluster, 'Datanode', dn(i).address).call<ContainerData[]>('listContainers', {})
   return all.find((c) => c.id === containerId)
 }
 
@@ -103,7 +103,7 @@ async function scmState(containerId: number, datanodeId: string): Promise<Contai
 }
 
 async function promValue(i: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://${dn(i).address}/prom`)).text()
+  const text = await (await adminFetch(cluster, dn(i).address, '/prom')).text()
   const m = new RegExp(`^${name}\\{service="datanode"\\} (\\d+)`, 'm').exec(text)
   assert.ok(m !== null, `/prom of datanode ${i} has ${name}`)
   return Number(m[1])
@@ -112,14 +112,15 @@ async function promValue(i: number, name: string): Promise<number> {
 /** A raw /chunk/read on one datanode: the error code it answers, or 'OK'. */
 async function readCode(address: string, info: KeyInfo): Promise<string> {
   const { containerId, localId } = info.locations[0].blockId
-  const res = await fetch(`http://${address}/chunk/read`, { method: 'POST', headers: { 'content-type': 'application/json', ...(info.locations[0].token !== undefined ? { 'x-o3-block-token': info.locations[0].token } : {}) }, body: JSON.stringify({ containerId, localId, offset: 0, length: 100 }) })
+  const t = adminTransport(cluster)
+  const res = await fetch(urlOf(t, address, '/chunk/read'), { dispatcher: t.dispatcher(), method: 'POST', headers: { 'content-type': 'application/json', ...(info.locations[0].token !== undefined ? { 'x-o3-block-token': info.locations[0].token } : {}) }, body: JSON.stringify({ containerId, localId, offset: 0, length: 100 }) } as RequestInit)
   if (res.status === 200) { await res.arrayBuffer(); return 'OK' }
   return ((await res.json()) as { code: string }).code
 }
 
 function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...adminEnv(cluster, cluster.options.dataDir) } }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })
@@ -132,7 +133,7 @@ test('a flipped byte in a small block packed in LMDB: UNHEALTHY within one pass'
   const data = randomBytes(10 * KiB, 15)
   const { info, containerId } = await closedKey('packed', data)
   const { localId } = info.locations[0].blockId
-  const block = await new RpcClient('Datanode', dn(2).address).call<{ packed: boolean }>('getBlock', { containerId, localId, token: info.locations[0].token })
+  const block = await adminRpc(cluster, 'Datanode', dn(2).address).call<{ packed: boolean }>('getBlock', { containerId, localId, token: info.locations[0].token })
   assert.ok(block.packed, 'the block is packed in LMDB')
   const replica = await replicaOn(2, containerId)
   // The datanode's own LMDB, written as a disk fault would change it.
@@ -168,13 +169,15 @@ test('a flipped byte in a chunk of a closed replica: UNHEALTHY within one pass, 
   assert.is((await replicaOn(2, containerId))?.state, 'CLOSED', 'a healthy replica stays CLOSED')
 
   await until('the SCM sees the replica UNHEALTHY', async () => (await scmState(containerId, dn(0).id)) === 'UNHEALTHY')
-  const locations = await client.admin<Record<string, { replicas: (DatanodeDetails & { state: ContainerState })[] }>>('getContainerLocations', { containerIds: [containerId] })
+  // The OM's call (an om certificate when secure).
+  const scmAsOm = await omRpc(cluster, 'SCM', cluster.scmAddress)
+  const locations = await scmAsOm.call<Record<string, { replicas: (DatanodeDetails & { state: ContainerState })[] }>>('getContainerLocations', { containerIds: [containerId] })
   const replicas = locations[containerId].replicas
   assert.is(replicas.length, 3)
   assert.equal(replicas.map((r) => r.state), ['CLOSED', 'CLOSED', 'UNHEALTHY'], 'the UNHEALTHY replica comes last')
 
   assert.is(await readCode(dn(0).address, info), 'CONTAINER_UNHEALTHY', 'the corrupt replica refuses reads')
-  assert.is(await errorCode(new RpcClient('Datanode', dn(0).address).call('getBlock', { ...info.locations[0].blockId, token: info.locations[0].token })), 'CONTAINER_UNHEALTHY')
+  assert.is(await errorCode(adminRpc(cluster, 'Datanode', dn(0).address).call('getBlock', { ...info.locations[0].blockId, token: info.locations[0].token })), 'CONTAINER_UNHEALTHY')
   assert.ok((await client.getKey('vol', 'three', 'flipped')).equals(flipped.data), 'the key reads back')
   // The corrupt replica first, as a client with the locations of before the fault has them.
   const first = (nodes: DatanodeDetails[]) => [...nodes.filter((n) => n.id === dn(0).id), ...nodes.filter((n) => n.id !== dn(0).id)]

@@ -16,7 +16,7 @@ import type { KeyInfo, OpenKeyResult } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type AllocatedBlock, type DatanodeId, type Pipeline } from '../../core/wire.ts'
 import { until } from '../helpers.ts'
-import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminRpc, omRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const RS32 = 'EC/rs-3-2-1024k'
 const BLOCK = 4096 * KiB
@@ -32,7 +32,8 @@ test.before(async () => {
   cluster = await startMiniCluster({ datanodes: 6, overrides: { 'scm.block.sizeBytes': BLOCK, 'scm.safemode.minDatanodes': 6 } })
   await cluster.waitOutOfSafeMode()
   client = cluster.client()
-  scm = adminRpc(cluster, 'SCM', cluster.scmAddress)
+  // allocateBlock is the OM's call: on a secure cluster it is made with an om certificate.
+  scm = await omRpc(cluster, 'SCM', cluster.scmAddress)
   om = adminRpc(cluster, 'OM', cluster.omAddress)
   await client.createVolume('vol')
 })

@@ -24,7 +24,7 @@ import { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ContainerLocation, type DatanodeId, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { until } from '../helpers.ts'
-import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminRpc, adminTransport, omRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const RS = 'EC/rs-3-2-64k'
 const CELL = 64 * KiB
@@ -32,6 +32,8 @@ const SCHEME: EcScheme = parseReplication(RS).ec!
 let cluster: Awaited<ReturnType<typeof startMiniCluster>>
 let client: ReturnType<typeof cluster.client>
 let scm: RpcClient
+/** The SCM called as the OM calls it (getContainerLocations). */
+let scmAsOm: RpcClient
 let om: RpcClient
 let location: KeyLocation
 /** Each index's bytes as written (index i at i - 1). */
@@ -41,12 +43,12 @@ const data = randomBytes(2 * 3 * CELL + CELL + 100, 7)
 
 async function replicaBytes(loc: KeyLocation, node: { id: DatanodeId; address: string }, index: number): Promise<Uint8Array> {
   const length = replicaLengthBytes(SCHEME, loc.length, index)
-  const r = await readChunk(node, loc.blockId, 0, length, undefined, loc.token)
+  const r = await readChunk(node, loc.blockId, 0, length, undefined, loc.token, adminTransport(cluster))
   return r.data.subarray(r.dataOffset, r.dataOffset + length)
 }
 
 const lookup = async () => (await om.call<KeyInfo>('lookupKey', { volume: 'vol', bucket: 'ecb', key: 'k' })).locations[0].pipeline
-const located = async (id: number) => (await scm.call<Record<string, ContainerLocation>>('getContainerLocations', { containerIds: [id] }))[id]
+const located = async (id: number) => (await scmAsOm.call<Record<string, ContainerLocation>>('getContainerLocations', { containerIds: [id] }))[id]
 
 test.before(async () => {
   cluster = await startMiniCluster({
@@ -55,6 +57,7 @@ test.before(async () => {
   })
   client = cluster.client()
   scm = adminRpc(cluster, 'SCM', cluster.scmAddress)
+  scmAsOm = await omRpc(cluster, 'SCM', cluster.scmAddress)
   om = adminRpc(cluster, 'OM', cluster.omAddress)
   await client.createVolume('vol')
   await client.createBucket('vol', 'ecb', { replication: RS })

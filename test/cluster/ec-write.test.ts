@@ -17,16 +17,15 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cellPieces, groupCapacityBytes, replicaLengthBytes, stripeCellLengths, stripeCount, stripeDataBytes, type EcScheme } from '../../core/ec-layout.ts'
 import { KiB } from '../../core/limits.ts'
-import { RpcClient } from '../../core/rpc/client.ts'
 import type { OpenKeyResult } from '../../core/om-wire.ts'
 import { parseReplication, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { KeyDigest } from '../../datapath/client/index.ts'
-import { S3Gateway } from '../../datapath/s3/index.ts'
 import { createCodec } from '../../wasm/index.ts'
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { errorCode } from '../helpers.ts'
-import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminRpc, adminTransport, randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { gatewayClientOptions, startGateway } from './mini-gateway.ts'
 
 const CELL = 512 * KiB
 const BLOCK = 2 * CELL
@@ -57,7 +56,7 @@ test.after(async () => {
 async function replica(loc: KeyLocation, s: EcScheme, i: number): Promise<Uint8Array> {
   const length = replicaLengthBytes(s, loc.length, i + 1)
   if (length === 0) return new Uint8Array(0)
-  const r = await readChunk(loc.pipeline.nodes[i]!, loc.blockId, 0, length, undefined, loc.token)
+  const r = await readChunk(loc.pipeline.nodes[i]!, loc.blockId, 0, length, undefined, loc.token, adminTransport(cluster))
   assert.is(r.dataOffset, 0)
   return r.data.subarray(0, length)
 }
@@ -71,7 +70,7 @@ async function checkGroup(loc: KeyLocation, s: EcScheme, expected: Uint8Array, w
   const k = s.data, m = s.parity, c = s.cellSizeBytes
   assert.is(loc.pipeline.nodes.length, k + m, `${where}: k+m nodes`)
   for (const [i, node] of loc.pipeline.nodes.entries()) {
-    const listed = await new RpcClient('Datanode', node.address).call<{ replicaIndex: number; blocks: { localId: number; length: number; blockGroupLength: number }[] }>('listBlocks', { containerId: loc.blockId.containerId })
+    const listed = await adminRpc(cluster, 'Datanode', node.address).call<{ replicaIndex: number; blocks: { localId: number; length: number; blockGroupLength: number }[] }>('listBlocks', { containerId: loc.blockId.containerId })
     assert.is(listed.replicaIndex, i + 1, `${where}: replica index on node ${i}`)
     const b = listed.blocks.find((x) => x.localId === loc.blockId.localId)
     assert.ok(b !== undefined, `${where}: block committed on node ${i}`)
@@ -197,13 +196,12 @@ test('the key digest (the S3 ETag) sees an EC key\'s bytes in order, also a key 
 })
 
 test('S3 PutObject into an EC bucket stores an EC key with the body\'s MD5 as its ETag (small and large bodies)', async () => {
-  const gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0 })
-  await gateway.start()
+  const gateway = await startGateway(cluster)
   try {
     const alice = await client.getS3Secret('alice')
     await client.createVolume('s3v')
     await client.createBucket('s3v', 'ecbucket', { replication: RS32, owner: 'alice' })
-    const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret } })
+    const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: alice.awsAccessKey, secretAccessKey: alice.awsSecret }, ...gatewayClientOptions(cluster) })
     for (const size of [100, stripeDataBytes(schemeOf(RS32)) + 777]) {
       const body = randomBytes(size, 17)
       const put = await s3.send(new PutObjectCommand({ Bucket: 'ecbucket', Key: `obj-${size}`, Body: body }))

@@ -53,6 +53,17 @@ export function adminRpc(cluster: LocalCluster, service: string, address: string
   return new RpcClient(service, address, { transport: adminTransport(cluster) })
 }
 
+/**
+ * An RpcClient of `service` at `address` calling as the OM does (the SCM's allocateBlock,
+ * getContainerLocations): with an `om` certificate from the cluster CA when the cluster is
+ * secure (those routes refuse the administrator), through adminTransport otherwise.
+ */
+export async function omRpc(cluster: LocalCluster, service: string, address: string): Promise<RpcClient> {
+  if (!cluster.secure) return adminRpc(cluster, service, address)
+  const om = await cluster.issueIdentity('om', 'om-test')
+  return new RpcClient(service, address, { transport: om.transport() })
+}
+
 /** GET `path` (/prom, /health) of the service at `address` through adminTransport. */
 export function adminFetch(cluster: LocalCluster, address: string, path: string): Promise<Response> {
   const t = adminTransport(cluster)

@@ -23,9 +23,10 @@ import { KiB, MiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { parseReplication } from '../../core/wire.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
-import { S3Gateway } from '../../datapath/s3/index.ts'
+import type { S3Gateway } from '../../datapath/s3/index.ts'
 import { until } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { gatewayClientOptions, startGateway } from './mini-gateway.ts'
 
 const RS = 'EC/rs-3-2-1024k'
 const XOR = 'EC/xor-2-1-64k'
@@ -99,10 +100,9 @@ test.before(async () => {
     overrides: { 'scm.block.sizeBytes': BLOCK, 'scm.replication.intervalMs': 3_600_000 },
   })
   client = cluster.client()
-  gateway = new S3Gateway({ config: cluster.config, omAddress: cluster.omAddress, scmAddress: cluster.scmAddress, port: 0 })
-  await gateway.start()
+  gateway = await startGateway(cluster)
   const secret = await client.getS3Secret('alice')
-  s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+  s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, ...gatewayClientOptions(cluster) })
   // S3 makes RATIS buckets; an EC bucket is made with the native client (as `o3 sh bucket
   // create /s3v/NAME --replication EC/...`), owned by the S3 user.
   await s3.send(new CreateBucketCommand({ Bucket: 'plain' }))

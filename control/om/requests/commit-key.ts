@@ -8,6 +8,7 @@
  * grows by the key's replicated bytes (less a replaced key's), checked against its quotas
  * here, in apply, so that of writers racing for a quota's last bytes only those that fit win.
  */
+import { inheritedAcls } from '../../../core/access/native-acl.ts'
 import { O3Error } from '../../../core/errors.ts'
 import { blockIdString, parseId, parseReplication, type BlockId, type KeyLocation } from '../../../core/wire.ts'
 import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
@@ -67,6 +68,8 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
       const key: KeyInfo = {
         volume: open.volume, bucket: open.bucket, name: open.name, size: p.size, replication: open.replication, checksumType: open.checksumType,
         bytesPerChecksum: open.bytesPerChecksum, createdAtMs: p.nowMs, modifiedAtMs: p.nowMs, locations, metadata: p.metadata ?? open.metadata, objectId: nextObjectId(t),
+        // Ozone's OMKeyRequest: the writer's ALL (the bucket owner's when nobody is named) and the bucket's DEFAULT ACLs.
+        acls: inheritedAcls(open.owner ?? bucket.owner, bucket.acls, false),
       }
       t.keys.putSync(path, key)
       t.openKeys.removeSync(p.clientId)

@@ -11,6 +11,7 @@
  * its creation and modification times, as S3 keeps an object's Last-Modified when only its
  * tags or ACL change.
  */
+import { inheritedAcls } from '../../../core/access/native-acl.ts'
 import { assert } from '../../../core/assert.ts'
 import { O3Error } from '../../../core/errors.ts'
 import { KEY_PARTS_COUNT_MAX } from '../../../core/limits.ts'
@@ -24,9 +25,10 @@ import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
 
-type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
+/** `owner` is set by the OM's handler from the caller, never taken from the wire. */
+type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown; owner?: unknown }
 type Part = { volume: string; bucket: string; key: string }
-type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; condition: WriteCondition; nowMs: number }
+type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; condition: WriteCondition; nowMs: number; owner?: string }
 
 export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
   return {
@@ -47,12 +49,13 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       }
       const condition = parseWriteCondition(a, `key ${name}`)
       bucketOf(ctx.tables(), volume, bucket)
-      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, nowMs: Date.now() }
+      const owner = typeof a.owner === 'string' && a.owner.length > 0 ? { owner: a.owner } : {}
+      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, nowMs: Date.now(), ...owner }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
       const { volume, bucket: bucketName, name } = p
-      bucketOf(t, volume, bucketName)
+      const target = bucketOf(t, volume, bucketName)
       const path = keyPath(volume, bucketName, name)
       const previous = t.keys.get(path)
       // Before the parts: a write whose condition fails leaves them as they were.
@@ -100,6 +103,8 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
         bytesPerChecksum: first.bytesPerChecksum, locations,
         createdAtMs: p.keepTimes ? first.createdAtMs : p.nowMs, modifiedAtMs: p.keepTimes ? first.modifiedAtMs : p.nowMs, metadata: p.metadata, objectId: nextObjectId(t),
         ...(runs === undefined ? {} : { parts: runs }),
+        // A metadata rewrite (keepTimes) keeps the key's ACLs; a new key gets its writer's and the bucket's DEFAULT ones.
+        acls: p.keepTimes && first.acls !== undefined ? first.acls : inheritedAcls(p.owner ?? target.owner, target.acls, false),
       }
       t.keys.putSync(path, key)
       addUsage(changes, volume, bucketName, replicatedBytes(size, key.replication), 1)

@@ -1,12 +1,14 @@
-/** @module createVolume: a new volume, owned by the caller's user or 'o3', with its quotas if given (`ozone sh volume create --space-quota --namespace-quota`). */
+/** @module createVolume: a new volume, owned by the caller's user or 'o3', with its quotas if given (`ozone sh volume create --space-quota --namespace-quota`)
+ * and its owner's ALL ACL, plus any ACLs the request names (OmVolumeArgs.acls). */
 import { O3Error } from '../../../core/errors.ts'
+import { checkAcl, mergeAcls, ownerAcl, type OzoneAcl } from '../../../core/access/native-acl.ts'
 import type { VolumeInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkVolumeName } from '../names.ts'
 import { checkQuota, QUOTA_RESET } from '../quota.ts'
 import type { OmRequestContext } from './context.ts'
 
-type Args = { volume?: unknown; owner?: unknown; quotaBytes?: unknown; quotaNamespace?: unknown }
+type Args = { volume?: unknown; owner?: unknown; quotaBytes?: unknown; quotaNamespace?: unknown; acls?: unknown }
 
 export function createVolume(ctx: OmRequestContext): ReplicatedRequest<Args, VolumeInfo, VolumeInfo> {
   return {
@@ -18,6 +20,7 @@ export function createVolume(ctx: OmRequestContext): ReplicatedRequest<Args, Vol
       return {
         name, owner, admin: owner, createdAtMs: now, modifiedAtMs: now,
         quotaBytes: checkQuota(a.quotaBytes, 'space') ?? QUOTA_RESET, quotaNamespace: checkQuota(a.quotaNamespace, 'namespace') ?? QUOTA_RESET, usedNamespace: 0,
+        acls: initialAcls(owner, a.acls),
       }
     },
     apply: (_db, v) => {
@@ -27,4 +30,11 @@ export function createVolume(ctx: OmRequestContext): ReplicatedRequest<Args, Vol
       return v
     },
   }
+}
+
+/** The owner's ALL and the ACLs a create request names (checked; each identity and scope once). */
+export function initialAcls(owner: string, raw: unknown): OzoneAcl[] {
+  if (raw === undefined || raw === null) return [ownerAcl(owner)]
+  if (!Array.isArray(raw)) throw new O3Error('INVALID_ARGUMENT', 'acls must be a list of ACLs')
+  return mergeAcls([ownerAcl(owner), ...raw.map(checkAcl)])
 }

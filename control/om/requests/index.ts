@@ -3,6 +3,7 @@
  */
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { abortKey } from './abort-key.ts'
+import { addAclRequest, removeAclRequest, setAclRequest } from './acls.ts'
 import { allocateBlock } from './allocate-block.ts'
 import { expireOpenKeys, forgetDeleted } from './background.ts'
 import { commitKey } from './commit-key.ts'
@@ -26,6 +27,6 @@ export function omRequests(ctx: OmRequestContext): ReplicatedRequest<unknown, un
   return [
     createVolume(ctx), deleteVolume(ctx), createBucket(ctx), deleteBucket(ctx), openKey(ctx), allocateBlock(ctx), commitKey(ctx), abortKey(ctx),
     deleteKey(ctx), renameKey(ctx), commitMultipartKey(ctx), getS3Secret(ctx), revokeS3Secret(ctx), expireOpenKeys(ctx), forgetDeleted(ctx),
-    setVolumeQuota(ctx), setBucketQuota(ctx), setBucketS3(ctx),
+    setVolumeQuota(ctx), setBucketQuota(ctx), setBucketS3(ctx), addAclRequest(ctx), removeAclRequest(ctx), setAclRequest(ctx),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]
 }

@@ -16,7 +16,8 @@ import { checkOpen, MULTIPART_VOLUME, S3_VOLUME } from '../quota.ts'
 import { bucketOf, type OmTables } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 
-export type OpenKeyArgs = { volume?: unknown; bucket?: unknown; key?: unknown; sizeBytes?: unknown; replication?: unknown; metadata?: unknown }
+/** `owner` is set by the OM's handler from the caller, never taken from the wire. */
+export type OpenKeyArgs = { volume?: unknown; bucket?: unknown; key?: unknown; sizeBytes?: unknown; replication?: unknown; metadata?: unknown; owner?: unknown }
 
 /** The open key as decided, with the size its writer declared (0: unknown) for the early quota check. */
 type Payload = OpenKeyInfo & { sizeBytes?: number }
@@ -43,6 +44,7 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
       return {
         clientId: randomUUID(), volume, bucket: bucketName, name, replication, checksumType: bucket.checksumType,
         bytesPerChecksum: ctx.config['client.bytesPerChecksum'], blockSizeBytes, metadata, createdAtMs: Date.now(), allocated: blocks, sizeBytes: size,
+        ...(typeof a.owner === 'string' && a.owner.length > 0 ? { owner: a.owner } : {}),
       }
     },
     apply: (_db, p) => {

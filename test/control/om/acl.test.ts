@@ -213,7 +213,10 @@ test('another writer\'s open key is refused; a missing record passes to the hand
   await run('abortKey', { clientId: open.clientId })
   for (const g of [VOL_READ, ['bucket', 'user:bob:c'], ['bucket', 'user:carol:c']] as Grant[]) await revoke(g)
   authorize('getVolume', { volume: 'nope' }, user('bob'))
-  authorize('lookupKey', { volume: 'vol', bucket: 'nope', key: 'nope' }, user('bob'))
+  authorize('lookupKey', { volume: 'vol', bucket: 'nope', key: 'nope' }, user('alice'))
+  // A bucket not there is checked on its volume: bob may not delete one about to be made in alice's volume.
+  assert.is(await errorCode(Promise.resolve().then(() => authorize('deleteBucket', { volume: 'vol', bucket: 'soon' }, user('bob')))), 'PERMISSION_DENIED')
+  authorize('deleteBucket', { volume: 'vol', bucket: 'soon' }, user('alice'))
   // A key not there is checked on its bucket: its owner passes (the handler answers KEY_NOT_FOUND), others do not.
   authorize('lookupKey', { volume: 'vol', bucket: 'bkt', key: 'nope' }, user('alice'))
   assert.is(await errorCode(Promise.resolve().then(() => authorize('lookupKey', { volume: 'vol', bucket: 'bkt', key: 'nope' }, user('bob')))), 'PERMISSION_DENIED')

@@ -4,7 +4,7 @@
  * `o3 admin cert user NAME`: a user certificate with the SCM's admin token (on its host).
  * `o3 admin cert list|forget`: the enrolled services; letting one that lost its key enroll again.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { enrollUser } from '../core/security/identity.ts'
 import { loadConfig } from '../core/config.ts'
@@ -35,7 +35,10 @@ async function userCertificate(inv: Invocation): Promise<void> {
   const creds = await enrollUser({ user, scm: option(inv, 'scm'), adminToken: readFileSync(tokenFile, 'utf8').trim() })
   mkdirSync(out, { recursive: true })
   const files = { cert: join(out, `${user}.pem`), key: join(out, `${user}.key`), ca: join(out, 'ca.pem') }
-  writeFileSync(files.key, creds.key, { mode: 0o600 })
+  // mode applies only to a new file: an older key file (maybe world-readable) goes first, so
+  // the new key is never in a file others may read, not even for a moment.
+  rmSync(files.key, { force: true })
+  writeFileSync(files.key, creds.key, { mode: 0o600, flag: 'wx' })
   writeFileSync(files.cert, creds.cert)
   writeFileSync(files.ca, creds.ca)
   if (flag(inv, 'json')) return printJson(files)

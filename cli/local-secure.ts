@@ -4,11 +4,12 @@
  * clients read (DATA/ca.pem, the administrator's certificate DATA/admin.pem and key
  * DATA/admin.key), the administrator's S3 key pair, and the lines printed to paste.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { tlsTransport } from '../core/rpc/transport.ts'
+import { administratorsOf } from '../core/security/administrators.ts'
 import type { Credentials } from '../core/security/pki.ts'
 import { O3Client, type S3Secret } from '../datapath/client/index.ts'
 
@@ -20,8 +21,7 @@ const CA_FILES_WAIT_MS = 60_000
 
 /** The settings every service of a secure local cluster runs with, on top of `config`'s. */
 export function secureSettings(config: Pick<O3Config, 'o3.administrators'>): Partial<O3Config> {
-  const admins = config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
-  return { 'security.enabled': 1, 'o3.administrators': [...new Set([...admins, SECURE_ADMIN])].join(',') }
+  return { 'security.enabled': 1, 'o3.administrators': [...new Set([...administratorsOf(config['o3.administrators']), SECURE_ADMIN])].join(',') }
 }
 
 /** Where a secure local cluster's client files are, and the administrator's S3 key pair. */
@@ -37,8 +37,9 @@ export function writeClientFiles(dataDir: string, admin: Credentials): SecureCli
   const files = { caFile: join(dataDir, 'ca.pem'), admin: SECURE_ADMIN, certFile: join(dataDir, 'admin.pem'), keyFile: join(dataDir, 'admin.key') }
   writeFileSync(files.caFile, admin.ca, { mode: 0o644 })
   writeFileSync(files.certFile, admin.cert, { mode: 0o644 })
-  writeFileSync(files.keyFile, admin.key, { mode: 0o600 })
-  chmodSync(files.keyFile, 0o600)
+  // A new file, so 0600 from its first byte (mode does not apply to a file that exists: one of an earlier start).
+  rmSync(files.keyFile, { force: true })
+  writeFileSync(files.keyFile, admin.key, { mode: 0o600, flag: 'wx' })
   return files
 }
 

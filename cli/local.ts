@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
@@ -180,7 +180,10 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     await checkPortFree(s3AdminPort, 'S3 gateway admin')
     for (const d of datanodes) await checkPortFree(d.config['datanode.port'], d.name)
   }
+  // conf/ holds each service's settings, security.bootstrapToken among them with --secure (it
+  // enrolls any om, datanode or s3g identity), and logs/ what the services say: the owner's only.
   for (const dir of ['conf', 'pids', 'logs']) mkdirSync(join(o.dataDir, dir), { recursive: true })
+  for (const dir of ['conf', 'logs']) chmodSync(join(o.dataDir, dir), 0o700)
   const o3 = fileURLToPath(new URL('../../bin/o3.js', import.meta.url))
   const children = new Map<string, ChildProcess>()
   let caFiles: ScmCaFiles | undefined
@@ -195,8 +198,11 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     for (const { name, command, config } of services) {
       if (o.stop.requested) break
       const confFile = join(o.dataDir, 'conf', `${name}.json`)
-      writeFileSync(confFile, JSON.stringify(config, null, 2))
-      const log = openSync(join(o.dataDir, 'logs', `${name}.log`), 'a')
+      writeFileSync(confFile, JSON.stringify(config, null, 2), { mode: 0o600 })
+      chmodSync(confFile, 0o600)
+      const logFile = join(o.dataDir, 'logs', `${name}.log`)
+      const log = openSync(logFile, 'a', 0o600)
+      chmodSync(logFile, 0o600)
       // The IPC channel is how the child knows this process is gone even after kill -9:
       // it closes, and the service stops (lifecycle.ts).
       // The services run with this process's Node flags (--cpu-prof, --max-old-space-size, ...).

@@ -5,7 +5,8 @@
  * refused; the OM's and SCM's own calls are trusted, the S3 gateway's for the calls it makes
  * (GATEWAY_METHODS: it authorizes its users itself, onBehalfOf) and no others; recon reads;
  * users need the right, administrators have them all. A
- * record that does not exist passes: the handler answers it not found (or NOT_LEADER).
+ * key that does not exist is checked on its bucket, a bucket on its volume; a missing volume
+ * passes: the handler answers it not found (or NOT_LEADER).
  * Reads the tables; writes nothing.
  */
 import { authorizeNative, type NativeTarget } from '../../core/access/authorize.ts'
@@ -204,7 +205,8 @@ function bucketOf(t: OmTables, volume: unknown, bucket: unknown): BucketInfo | u
 
 function bucketTarget(t: OmTables, volume: unknown, bucket: unknown): NativeTarget | undefined {
   const b = bucketOf(t, volume, bucket)
-  return b === undefined ? undefined : { kind: 'bucket', bucket: b, volume: parentVolume(t, b.volume) }
+  // A bucket not there (yet) is checked on its volume, as a missing key on its bucket (keyTarget).
+  return b === undefined ? volumeTarget(t, volume) : { kind: 'bucket', bucket: b, volume: parentVolume(t, b.volume) }
 }
 
 function keyTarget(t: OmTables, volume: unknown, bucket: unknown, key: unknown): NativeTarget | undefined {
@@ -214,5 +216,9 @@ function keyTarget(t: OmTables, volume: unknown, bucket: unknown, key: unknown):
   try {
     k = t.keys.get(keyPath(b.volume, b.name, checkKeyName(key)))
   } catch { return undefined }
-  return k === undefined ? undefined : { kind: 'key', bucket: b, key: k, volume: parentVolume(t, b.volume) }
+  // A key not there (yet) is checked on its bucket, as Ozone's checkAccess does: let through
+  // unchecked, a deleteKey or renameKey refused nothing at authorize and then applied to a key
+  // its owner committed meanwhile (another user's delete racing the commit), and told anyone
+  // which keys exist.
+  return k === undefined ? { kind: 'bucket', bucket: b, volume: parentVolume(t, b.volume) } : { kind: 'key', bucket: b, key: k, volume: parentVolume(t, b.volume) }
 }

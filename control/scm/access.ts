@@ -20,7 +20,8 @@ export const SCM_ACCESS: Readonly<Record<string, RouteRule>> = {
   // Enrollment proves itself with a bootstrap token; the CA certificate is public.
   enroll: { anyone: true },
   getCaCertificate: { anyone: true },
-  renewCertificate: { roles: ['scm', 'om', 'datanode', 's3g', 'recon'] },
+  // The services that enroll (ca.ts ENROLLING_ROLES); an SCM renews its own in-process, never over RPC.
+  renewCertificate: { roles: ['om', 'datanode', 's3g', 'recon'] },
   createBootstrapToken: { roles: ['scm'], admins: true },
   listCertificates: { roles: ['scm'], admins: true },
   forgetEnrollment: { roles: ['scm'], admins: true },

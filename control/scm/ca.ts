@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { O3Config } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { log } from '../../core/log.ts'
+import { administratorsOf, isAdministrator } from '../../core/security/administrators.ts'
 import type { RpcContext } from '../../core/security/caller.ts'
 import { answerProof, enrollProof, formatBootstrapToken, parseEnrollRequest, proofsEqual, type EnrollAnswer } from '../../core/security/enrollment.ts'
 import type { CertIssuer } from '../../core/security/identity.ts'
@@ -48,11 +49,6 @@ export class ScmCa {
   ) {}
 
   /**
-   * The group's CA, made by the leader on the group's first start (with its first bootstrap
-   * token, logged there once) and replicated to the others; writes `<scm.dir>/ca/ca.crt` and
-   * `<scm.dir>/ca/bootstrap-token` (mode 0600) on every SCM.
-   */
-  /**
    * Issues the SCM's own certificates from a CA the group's state already holds, before the
    * group runs (a restart: the SCM's Raft is mutual TLS from the first message); undefined
    * while the group has made no CA yet.
@@ -67,6 +63,11 @@ export class ScmCa {
     return this.group
   }
 
+  /**
+   * The group's CA, made by the leader on the group's first start (with its first bootstrap
+   * token, whose file the log names) and replicated to the others; writes `<scm.dir>/ca/ca.crt` and
+   * `<scm.dir>/ca/bootstrap-token` (mode 0600) on every SCM.
+   */
   static async start(o: { ha: ReplicatedService; tables: () => ScmTables; config: O3Config; clusterId: string }): Promise<ScmCa> {
     const ca = new ScmCa(o.ha, o.tables, o.config)
     const deadline = Date.now() + CA_WAIT_MS
@@ -81,7 +82,8 @@ export class ScmCa {
     }
     ca.writeFiles()
     if (created) {
-      log.info(`SCM: created the cluster CA (${ca.caFile}); services enroll with bootstrap token ${ca.bootstrapToken()} (also in ${ca.tokenFile}; user certificates with ${ca.adminTokenFile}; both readable by this user only)`)
+      // The token's path, never the token: a log is read by more people than a 0600 file.
+      log.info(`SCM: created the cluster CA (${ca.caFile}); services enroll with the bootstrap token in ${ca.tokenFile}, user certificates with ${ca.adminTokenFile} (both readable by this user only)`)
     }
     return ca
   }
@@ -200,9 +202,7 @@ export class ScmCa {
   /** Throws unless the caller is an SCM or an administrator's user certificate (o3.administrators). */
   private requireAdmin(ctx: RpcContext, what: string): void {
     const c = ctx.caller
-    const admins = this.config['o3.administrators'].split(',').map((s) => s.trim()).filter((s) => s !== '')
-    const user = c.kind === 'user' ? c.user : c.kind === 'service' && c.role === 'user' ? c.id : undefined
-    if (c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || (user !== undefined && admins.includes(user))) return
+    if (c.kind === 'open' || (c.kind === 'service' && c.role === 'scm') || isAdministrator(c, administratorsOf(this.config['o3.administrators']))) return
     throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', `Cannot ${what}: ${c.kind === 'anonymous' ? 'the call carries no certificate' : 'the caller is not an administrator (o3.administrators)'}`)
   }
 

@@ -21,7 +21,8 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
-import { administrators, certCaller } from '../../core/security/peer-access.ts'
+import { administratorsOf } from '../../core/security/administrators.ts'
+import { certCaller } from '../../core/security/peer-access.ts'
 import { authorizeScm } from './access.ts'
 import {
   formatReplication, isEcReplication, parseId, parseReplication,
@@ -220,7 +221,7 @@ export class StorageContainerManager {
       service: 'SCM',
       metrics: this.metrics,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
-      ...(secure ? { authenticate: certCaller, authorize: authorizeScm(administrators(this.config['o3.administrators'])) } : {}),
+      ...(secure ? { authenticate: certCaller, authorize: authorizeScm(administratorsOf(this.config['o3.administrators'])) } : {}),
       handlers: {
         ...(this.ca?.handlers((what, run) => this.leader(what, run)) ?? {}),
         register: (a) => this.register(a),

@@ -29,11 +29,6 @@ export function certCaller(c: Context): Caller {
   return peer.role === 'user' ? { kind: 'user', user: peer.id } : { kind: 'service', role: peer.role, id: peer.id }
 }
 
-/** The administrators' names of the setting o3.administrators (comma-separated). */
-export function administrators(setting: string): ReadonlySet<string> {
-  return new Set(setting.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
-}
-
 /** Throws UNAUTHENTICATED / PERMISSION_DENIED unless `rule` lets the caller in; no rule refuses every caller but `open`. */
 export function checkRule(rule: RouteRule | undefined, ctx: RpcContext, admins: ReadonlySet<string>, what: string): void {
   const c = ctx.caller

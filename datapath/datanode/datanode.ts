@@ -35,7 +35,8 @@ import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport
 import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
 import type { ServiceIdentity } from '../../core/security/identity.ts'
 import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
-import { administrators, certCaller, checkRule } from '../../core/security/peer-access.ts'
+import { administratorsOf } from '../../core/security/administrators.ts'
+import { certCaller, checkRule } from '../../core/security/peer-access.ts'
 import { authorizeDatanode, untilBlockTokens, checkBlockRoute, DATANODE_ACCESS, type BlockTokenCheck } from './access.ts'
 import { blockFile, chunksDir, containerFile, metadataDbPath, pipelineDir, pipelinesDir } from './layout.ts'
 import { BlockFiles } from './block-files.ts'
@@ -233,7 +234,7 @@ export class Datanode implements PipelineReplica {
     // Every SCM of the group hears each heartbeat (each knows the datanodes itself, as in
     // Ozone); only the leader answers with commands.
     this.scms = this.options.scmAddress.split(',').map((a) => a.trim()).filter((a) => a.length > 0).map((a) => new RpcClient('SCM', a, { transport: this.transport() }))
-    const admins = administrators(this.config['o3.administrators'])
+    const admins = administratorsOf(this.config['o3.administrators'])
     const app = createServiceApp({
       service: 'Datanode',
       metrics: this.metrics,

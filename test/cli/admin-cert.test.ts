@@ -11,7 +11,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -119,6 +119,16 @@ test('o3 admin cert user writes a user certificate got with the admin token; the
   assert.match(refused.stderr, /admin token/)
   const missing = await runCert({ O3_SCM_DIR: join(dir, 'nowhere') }, 'user', 'admin')
   assert.is(missing.code, 2)
+})
+
+test('o3 admin cert user over an earlier, world-readable key file leaves the new key its owner\'s only', async () => {
+  const out = join(dir, 'certs-again')
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, 'admin.key'), 'an older key\n', { mode: 0o644 })
+  chmodSync(join(out, 'admin.key'), 0o644)
+  const r = await runCert({ O3_SCM_DIR: join(dir, 'scm') }, 'user', 'admin', '--out', out)
+  assert.is(r.code, 0, r.stderr)
+  assert.is(statSync(join(out, 'admin.key')).mode & 0o777, 0o600)
 })
 
 test.run()

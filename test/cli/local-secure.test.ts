@@ -9,7 +9,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { Agent as HttpsAgent } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -113,6 +113,16 @@ test('o3 local --secure --processes --json names the CA and administrator files 
   const p = JSON.parse(out) as Printed
   assert.match(p.s3, /^https:\/\//)
   assert.equal(p.secure, { caFile: join(dataDir, 'ca.pem'), admin: 'admin', certFile: join(dataDir, 'admin.pem'), keyFile: join(dataDir, 'admin.key') })
+  // The services' settings carry the reusable bootstrap token (enrolls any om/datanode/s3g
+  // identity: an s3g acts for any user): another user of the host must not read it there, nor in a log.
+  const token = readFileSync(join(dataDir, 'scm', 'ca', 'bootstrap-token'), 'utf8').trim()
+  for (const sub of ['conf', 'logs']) {
+    assert.is(statSync(join(dataDir, sub)).mode & 0o077, 0, `DATA/${sub} is for its owner only`)
+    for (const f of readdirSync(join(dataDir, sub))) {
+      assert.is(statSync(join(dataDir, sub, f)).mode & 0o077, 0, `DATA/${sub}/${f} is readable by its owner only`)
+      if (sub === 'logs') assert.not.ok(readFileSync(join(dataDir, sub, f), 'utf8').includes(token.split('.')[1]!), `DATA/logs/${f} holds no bootstrap token`)
+    }
+  }
   const s3 = new S3Client({
     endpoint: p.s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1,
     credentials: { accessKeyId: p.s3Key.awsAccessKey, secretAccessKey: p.s3Key.awsSecret },

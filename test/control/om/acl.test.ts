@@ -213,7 +213,26 @@ test('another writer\'s open key is refused; a missing record passes to the hand
   await run('abortKey', { clientId: open.clientId })
   for (const g of [VOL_READ, ['bucket', 'user:bob:c'], ['bucket', 'user:carol:c']] as Grant[]) await revoke(g)
   authorize('getVolume', { volume: 'nope' }, user('bob'))
-  authorize('lookupKey', { volume: 'vol', bucket: 'bkt', key: 'nope' }, user('bob'))
+  authorize('lookupKey', { volume: 'vol', bucket: 'nope', key: 'nope' }, user('alice'))
+  // A bucket not there is checked on its volume: bob may not delete one about to be made in alice's volume.
+  assert.is(await errorCode(Promise.resolve().then(() => authorize('deleteBucket', { volume: 'vol', bucket: 'soon' }, user('bob')))), 'PERMISSION_DENIED')
+  authorize('deleteBucket', { volume: 'vol', bucket: 'soon' }, user('alice'))
+  // A key not there is checked on its bucket: its owner passes (the handler answers KEY_NOT_FOUND), others do not.
+  authorize('lookupKey', { volume: 'vol', bucket: 'bkt', key: 'nope' }, user('alice'))
+  assert.is(await errorCode(Promise.resolve().then(() => authorize('lookupKey', { volume: 'vol', bucket: 'bkt', key: 'nope' }, user('bob')))), 'PERMISSION_DENIED')
+})
+
+test('a delete or rename of a key not committed yet needs the right on its bucket: it cannot pass authorize and then remove the key its writer commits meanwhile', async () => {
+  await grant(VOL_READ)
+  await grant(['bucket', 'user:bob:r'])
+  for (const [method, args] of [['deleteKey', { key: 'soon' }], ['renameKey', { key: 'soon', toKey: 'mine' }]] as const) {
+    // bob is refused before the key exists, as he would be after (he has no DELETE on bkt or the key).
+    assert.is(await errorCode(Promise.resolve().then(() => authorize(method, { volume: 'vol', bucket: 'bkt', ...args }, user('bob')))), 'PERMISSION_DENIED', method)
+  }
+  await writeKey('soon', 'carol')
+  assert.is(await errorCode(Promise.resolve().then(() => authorize('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'soon' }, user('bob')))), 'PERMISSION_DENIED')
+  await run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'soon' })
+  for (const g of [VOL_READ, ['bucket', 'user:bob:r']] as Grant[]) await revoke(g)
 })
 
 test('volumeVisible(): a user sees the volumes they own or may READ or LIST; administrators see all', async () => {

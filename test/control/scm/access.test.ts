@@ -35,6 +35,9 @@ test('SCM: each route takes its roles; administrators the admin routes; enrollme
   assert.is(await code(() => scm('getSecretKeys', {}, { caller: svc('s3g') })), 'PERMISSION_DENIED')
   assert.is(await code(() => scm('reportCorruptReplica', {}, { caller: user('bob') })), 'OK')
   assert.is(await code(() => scm('reportCorruptReplica', {}, { caller: anonymous })), 'UNAUTHENTICATED')
+  // The table and the CA agree on who renews over RPC: enrolled services, not an SCM (it issues its own in-process).
+  assert.is(await code(() => scm('renewCertificate', {}, { caller: svc('datanode') })), 'OK')
+  assert.is(await code(() => scm('renewCertificate', {}, { caller: svc('scm') })), 'PERMISSION_DENIED')
   for (const m of Object.keys(SCM_ACCESS)) assert.is(await code(() => scm(m, { id: 'scm1' }, { caller: { kind: 'open' } })), 'OK', m)
 })
 

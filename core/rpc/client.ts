@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { request, type Dispatcher } from 'undici'
-import { PLAIN_TRANSPORT, urlOf, type Transport } from './transport.ts'
+import { PLAIN_TRANSPORT, roleOfService, urlOf, type Transport } from './transport.ts'
 import { O3Error, fromWire } from '../errors.ts'
 import { RPC_FAILOVER_MS_MAX, RPC_GROUP_BACKOFF_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
@@ -127,7 +127,7 @@ export class RpcClient {
     if (this.options.signer !== undefined) Object.assign(headers, this.options.signer({ service: this.service, path, body }))
     const res = await request(urlOf(transport, address, path), {
       method: 'POST',
-      dispatcher: transport.dispatcher(),
+      dispatcher: transport.dispatcher(roleOfService(this.service)),
       headers,
       body,
       headersTimeout: timeoutMs,

@@ -3,13 +3,19 @@
  * or HTTPS that trusts the cluster CA and, for a service, shows its own certificate (mutual
  * TLS). Each service owns one Transport; in-process clusters hold several, one per identity.
  */
+import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import { Agent, type Dispatcher } from 'undici'
+import { identityOfSan, type ServiceRole } from '../security/pki.ts'
 import { RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
 export interface Transport {
   readonly scheme: 'http' | 'https'
-  /** The pool to send through; may change when a certificate is renewed. */
-  dispatcher(): Dispatcher
+  /**
+   * The pool to send through; may change when a certificate is renewed. Over TLS the server
+   * must show a cluster certificate naming a service, and `expect`'s role when given: any
+   * holder of some cluster certificate who binds a stopped service's port is not that service.
+   */
+  dispatcher(expect?: ServiceRole): Dispatcher
 }
 
 /** Keep-alive pool settings shared by plain and TLS transports. */
@@ -36,17 +42,38 @@ export function urlOf(t: Transport, address: string, path: string): string {
  * closed gracefully).
  */
 export function tlsTransport(current: () => { ca: string; cert?: string; key?: string }): Transport {
-  let made: { for: ReturnType<typeof current>; agent: Agent } | undefined
+  let made: { for: ReturnType<typeof current>; agents: Map<string, Agent> } | undefined
   return {
     scheme: 'https',
-    dispatcher() {
+    dispatcher(expect?: ServiceRole) {
       const tls = current()
       if (made?.for !== tls) {
-        const old = made?.agent
-        made = { for: tls, agent: new Agent({ ...AGENT_OPTIONS, connect: { ca: tls.ca, cert: tls.cert, key: tls.key } }) }
-        void old?.close().catch(() => {})
+        const old = made?.agents
+        made = { for: tls, agents: new Map() }
+        for (const a of old?.values() ?? []) void a.close().catch(() => {})
       }
-      return made.agent
+      const key = expect ?? ''
+      let agent = made.agents.get(key)
+      if (agent === undefined) {
+        agent = new Agent({ ...AGENT_OPTIONS, connect: { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: (host, cert) => serverIdentityError(host, cert, expect) } })
+        made.agents.set(key, agent)
+      }
+      return agent
     },
   }
+}
+
+/** The host name check, then the role: a server must name a service (`o3://role/id`), `expect` when given. */
+function serverIdentityError(host: string, cert: PeerCertificate, expect: ServiceRole | undefined): Error | undefined {
+  const hostError = checkServerIdentity(host, cert)
+  if (hostError !== undefined) return hostError
+  const id = identityOfSan(cert.subjectaltname)
+  if (id === undefined || id.role === 'user') return new Error(`the server at ${host} shows no service certificate of this cluster`)
+  if (expect !== undefined && id.role !== expect) return new Error(`the server at ${host} is ${id.role} ${id.id}, where ${expect} was expected`)
+  return undefined
+}
+
+/** The role that serves a service's RPC (RpcClient's service name), if it is one of ours. */
+export function roleOfService(service: string): ServiceRole | undefined {
+  return ({ OM: 'om', SCM: 'scm', Datanode: 'datanode' } as Record<string, ServiceRole>)[service]
 }

@@ -136,7 +136,7 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
   }
   const t = w.transport ?? PLAIN_TRANSPORT
   const res = await request(urlOf(t, address, '/chunk/write'), {
-    method: 'POST', dispatcher: t.dispatcher(),
+    method: 'POST', dispatcher: t.dispatcher('datanode'),
     headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
     // Checksums first: the datanode verifies and writes each window as it arrives. A stream
     // is made anew for each try; it reads the same buffers, which the writer keeps until
@@ -232,7 +232,7 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   let res
   try {
     res = await request(urlOf(transport, node.address, '/chunk/read'), {
-      method: 'POST', dispatcher: transport.dispatcher(), headers: { 'content-type': 'application/json', ...tokenHeader(token) },
+      method: 'POST', dispatcher: transport.dispatcher('datanode'), headers: { 'content-type': 'application/json', ...tokenHeader(token) },
       body: JSON.stringify({ containerId: blockId.containerId, localId: blockId.localId, offset, length }),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

@@ -194,7 +194,7 @@ export class ContainerCopies {
     try {
       const t = this.host.transport?.() ?? PLAIN_TRANSPORT
       res = await request(urlOf(t, source.address, `/container/${id}/export`), {
-        method: 'GET', dispatcher: t.dispatcher(), headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
+        method: 'GET', dispatcher: t.dispatcher('datanode'), headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
       })
     } catch (err) {
       throw transportError(source.address, err)

@@ -754,7 +754,7 @@ export class Datanode implements PipelineReplica {
   private async fetchChunk(pipelineId: PipelineId, e: WriteChunkEntry, address: string): Promise<void> {
     const t = this.transport()
     const res = await request(urlOf(t, address, `/pipeline/${pipelineId}/chunk-data`), {
-      method: 'POST', dispatcher: t.dispatcher(), headers: { 'content-type': 'application/json' },
+      method: 'POST', dispatcher: t.dispatcher('datanode'), headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ containerId: e.containerId, localId: e.localId, offset: e.offset, length: e.length }),
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

@@ -58,7 +58,7 @@ export async function writeCell(node: DatanodeDetails, w: CellWrite, transport: 
   let res
   try {
     res = await request(urlOf(transport, node.address, '/chunk/write'), {
-      method: 'POST', dispatcher: transport.dispatcher(), body: w.body,
+      method: 'POST', dispatcher: transport.dispatcher('datanode'), body: w.body,
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(w.body.length) },
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

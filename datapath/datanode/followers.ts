@@ -18,7 +18,7 @@ import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport
 export async function forwardChunk(address: string, args: object, pieces: AsyncIterable<Uint8Array>, lengthBytes: number, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
   try {
     const res = await request(urlOf(transport, address, '/chunk/write'), {
-      method: 'POST', dispatcher: transport.dispatcher(), body: Readable.from(pieces, { objectMode: false }),
+      method: 'POST', dispatcher: transport.dispatcher('datanode'), body: Readable.from(pieces, { objectMode: false }),
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(lengthBytes) },
       headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT,
     })

@@ -162,9 +162,9 @@ export class S3Gateway {
   private ownTransport(): Transport {
     return {
       scheme: 'https',
-      dispatcher: () => {
+      dispatcher: (expect) => {
         if (this.ownIdentity === undefined) throw new O3Error('UNAVAILABLE', 'Cannot call out: the S3 gateway has not obtained its certificate yet (not started)')
-        return this.ownIdentity.transport().dispatcher()
+        return this.ownIdentity.transport().dispatcher(expect)
       },
     }
   }

@@ -71,6 +71,26 @@ test('a mutual-TLS call carries the peer role; no certificate is anonymous; anot
   }
 })
 
+test('a client checks who answers: an OM client refuses a server whose certificate names another role', async () => {
+  const impostor = await credentials('datanode', 'dn-evil')
+  const app = createServiceApp({ service: 'OM', metrics: new ServiceMetrics('t3'), health: () => ({}), handlers: { getVolume: () => 'secrets' } })
+  const listener = await serveApp(app, { host: '127.0.0.1', port: 0, name: 't3', tls: { current: () => ({ key: impostor.key, cert: impostor.cert, ca: ca.cert }) } })
+  try {
+    const om = await credentials('om', 'om1')
+    const creds = { ca: ca.cert, cert: om.cert, key: om.key }
+    const client = new RpcClient('OM', `127.0.0.1:${listener.port}`, { transport: tlsTransport(() => creds) })
+    const err = await client.call('getVolume', {}).catch((e: O3Error) => e)
+    assert.instance(err, O3Error)
+    assert.match((err as O3Error).message, /datanode dn-evil, where om was expected/)
+    // The same server is fine for a client that expects a datanode.
+    const asDatanodeClient = new RpcClient('Datanode', `127.0.0.1:${listener.port}`, { transport: tlsTransport(() => creds) })
+    const wrongService = await asDatanodeClient.call('getVolume', {}).catch((e: O3Error) => e)
+    assert.is((wrongService as O3Error).code, 'INVALID_ARGUMENT', 'reached the server (no such method on OM for service Datanode)')
+  } finally {
+    await listener.close()
+  }
+})
+
 test('a caller the service cannot name learns nothing of its methods: UNAUTHENTICATED before "no such method"', async () => {
   const app = createServiceApp({
     service: 'T', metrics: new ServiceMetrics('t2'), health: () => ({}),

@@ -10,14 +10,9 @@ import { O3Error } from '../../../core/errors.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import type { BootstrapTokenRecord, EnrolledRecord, ScmTables } from '../tables.ts'
 
-export interface CertificatePayload {
+/** The record to keep (EnrolledRecord), and how it came. */
+export interface CertificatePayload extends EnrolledRecord {
   kind: 'enroll' | 'renew'
-  role: string
-  id: string
-  publicKey: string
-  cert: string
-  issuedAtMs: number
-  nonce: string
   /** enroll: the token it used. */
   tokenId?: string
 }

@@ -16,11 +16,11 @@ import { O3Error } from '../../core/errors.ts'
 import { RaftHost, type RaftHostOptions, type RaftSecurity } from '../../core/raft-io/index.ts'
 import { LmdbStateMachine, type Applied } from '../../core/raft-io/state-db.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
-import type { NodeId } from '../../core/raft/index.ts'
+import type { Message, NodeId } from '../../core/raft/index.ts'
 import { log } from '../../core/log.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
-import { requireRole, serviceCaller } from '../../core/security/caller.ts'
+import { peerIdentity, requireRole, serviceCaller } from '../../core/security/caller.ts'
 import type { ServiceIdentity } from '../../core/security/identity.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
 import type { Context } from 'hono'
@@ -108,11 +108,19 @@ export interface ReplicatedServiceOptions {
  * through the member's identity, its Raft port serving HTTPS with that identity, and only
  * members of the group's role (an om for the OM group, an scm for the SCM's) let in.
  */
-export function raftSecurity(identity: ServiceIdentity, role: ServiceRole, group: string): RaftSecurity {
+export function raftSecurity(identity: ServiceIdentity, role: ServiceRole, group: string, nameOf: (id: NodeId) => string | undefined): RaftSecurity {
   return {
     transport: identity.transport(),
     tls: identity.serverTls(),
     accept: (c: Context) => requireRole({ caller: serviceCaller(c) }, [role], `reach the ${group} group's Raft port`),
+    // Any member's certificate opens the port; each message must come from the member it names,
+    // or one member (or anyone enrolled with the role) could speak as the leader.
+    senders: (c: Context, messages: readonly Message[]) => {
+      const peer = peerIdentity(c)
+      for (const m of messages) {
+        if (peer === undefined || nameOf(m.from) !== peer.id) throw new O3Error('PERMISSION_DENIED', `Cannot deliver a ${group} Raft message from member ${m.from}: the caller's certificate names ${peer?.id ?? 'nobody'}, not that member`)
+      }
+    },
   }
 }
 
@@ -193,8 +201,13 @@ export class ReplicatedService {
    * mutual TLS with `identity` from now on, only members of `role` let in (RaftHost.secure).
    */
   async secure(identity: ServiceIdentity, role: ServiceRole, group: string, options: { closed?: boolean } = {}): Promise<void> {
-    const security = raftSecurity(identity, role, group)
+    const security = raftSecurity(identity, role, group, (id) => this.book.get(id)?.name)
     await this.raft.secure(options.closed === true ? { ...security, accept: closedRaft(group) } : security)
+  }
+
+  /** The name of the member with this Raft id, if this node has heard of it. */
+  memberName(id: NodeId): string | undefined {
+    return this.book.get(id)?.name
   }
 
   /** Every member this node has heard of (current or not: the Raft membership says who is). */
@@ -385,8 +398,8 @@ function closedRaft(group: string): (c: Context) => void {
 }
 
 /** The Raft security of a group member: its identity's, or for a secure group of one without one, no caller at all. */
-function raftSecurityOf(o: ServiceGroupOptions, alone: boolean): Partial<Pick<RaftHostOptions, 'transport' | 'tls' | 'accept'>> {
-  if (o.identity !== undefined) return raftSecurity(o.identity, o.prefix, o.service)
+function raftSecurityOf(o: ServiceGroupOptions, alone: boolean, nameOf: (id: NodeId) => string | undefined): Partial<Pick<RaftHostOptions, 'transport' | 'tls' | 'accept' | 'senders'>> {
+  if (o.identity !== undefined) return raftSecurity(o.identity, o.prefix, o.service, nameOf)
   if (o.closedWhenAlone === true && alone) return { accept: closedRaft(o.service) }
   return {}
 }
@@ -429,6 +442,9 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
   }
   const [raftHost, raftPort] = self === undefined ? [o.host, o.raftPort] : [self.raftAddress.split(':')[0], Number(self.raftAddress.split(':')[1])]
   const joining = identity.members !== undefined
+  // Member names by Raft id: the service's book once it exists (it learns members added later).
+  let service: ReplicatedService | undefined
+  const nameOf = (id: NodeId): string | undefined => service?.memberName(id) ?? members.find((m) => m.id === id)?.name
   const ha = await ReplicatedService.create({
     id: identity.id, dir: haDir, voters: joining ? [] : self === undefined ? [1] : configured.map((n) => n.id),
     serviceAddresses: new Map(members.map((n) => [n.id, n.address])), members, requests: o.requests,
@@ -437,15 +453,16 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
     opened: o.opened,
     raft: {
-      host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined),
+      host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined, nameOf),
       securityAtStart: o.identityAtStart === undefined ? undefined : async () => {
         const known = await o.identityAtStart!(identity.name)
         if (known === undefined) return undefined
-        const security = raftSecurity(known, o.prefix, o.service)
+        const security = raftSecurity(known, o.prefix, o.service, nameOf)
         return o.closedWhenAlone === true && self === undefined ? { ...security, accept: closedRaft(o.service) } : security
       },
     },
   })
+  service = ha
   const scheme = ha.scheme
   ha.start(self === undefined ? new Map([[1, `${scheme}://127.0.0.1:${ha.raft.port}`]]) : new Map(members.map((n) => [n.id, `${scheme}://${n.raftAddress}`])))
   // A joiner hears of its leader once the leader has made it a learner.

@@ -49,7 +49,7 @@ interface Peer {
  * The Hono app that receives batches and hands each message to `deliver`. `accept` (security
  * on) runs before every route but /health and throws to refuse a caller (not a peer of the group).
  */
-export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Context) => void): Hono {
+export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Context) => void, senders?: (c: Context, messages: readonly Message[]) => void): Hono {
   const app = new Hono()
   if (accept !== undefined) {
     app.use('*', async (c, next) => {
@@ -58,19 +58,22 @@ export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Con
       return next()
     })
   }
-  app.post('/raft/messages', (c) => receiveRaftBatch(c, deliver))
+  app.post('/raft/messages', (c) => receiveRaftBatch(c, deliver, senders))
   app.get('/health', (c) => c.text('ok'))
   return app
 }
 
 /** Reads one batch of messages from a request and hands it to `deliver` (a route of raftApp, or of a server hosting many groups). */
-export async function receiveRaftBatch(c: Context, deliver: (messages: Message[]) => void): Promise<Response> {
+export async function receiveRaftBatch(c: Context, deliver: (messages: Message[]) => void, senders?: (c: Context, messages: readonly Message[]) => void): Promise<Response> {
   try {
     const body = await smallBodyJson(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
     if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
       throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
     }
-    deliver(body.messages.map(decodeMessage))
+    const messages = body.messages.map(decodeMessage)
+    // A member speaks only for itself: the certificate must name the member each message is from.
+    senders?.(c, messages)
+    deliver(messages)
     return c.body(null, 204)
   } catch (err) {
     return errorResponse(c, err)

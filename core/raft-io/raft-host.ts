@@ -107,6 +107,7 @@ export interface RaftHostOptions {
   readonly transport?: Transport
   readonly tls?: { current: () => { key: string; cert: string; ca?: string } }
   readonly accept?: (c: Context) => void
+  readonly senders?: (c: Context, messages: readonly Message[]) => void
   /**
    * Security decided once the state is restored, before the port listens (the SCM, whose
    * certificate comes from the CA its own state holds): what it answers replaces transport,
@@ -120,6 +121,8 @@ export interface RaftSecurity {
   readonly transport: Transport
   readonly tls: { current: () => { key: string; cert: string; ca?: string } }
   readonly accept: (c: Context) => void
+  /** Refuses a batch holding a message from a member the caller's certificate does not name (throws). */
+  readonly senders?: (c: Context, messages: readonly Message[]) => void
 }
 
 type Input =
@@ -177,7 +180,7 @@ export class RaftHost {
     this.options = options
     this.batching = options.batching ?? true
     this.store = store
-    this.security = { transport: options.transport, tls: options.tls, accept: options.accept }
+    this.security = { transport: options.transport, tls: options.tls, accept: options.accept, senders: options.senders }
     this.lastSnapshotIndex = restored.snapshot.meta.index
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
@@ -214,7 +217,7 @@ export class RaftHost {
     }
     if (options.listen === false) return host
     // The caller check is read per request: secure() replaces it.
-    host.app = raftApp((messages) => host.push({ kind: 'messages', messages }), (c) => host.security.accept?.(c))
+    host.app = raftApp((messages) => host.push({ kind: 'messages', messages }), (c) => host.security.accept?.(c), (c, m) => host.security.senders?.(c, m))
     const routes = options.stateMachine.routes?.()
     if (routes !== undefined) host.app.route('/', routes)
     await host.listen(options.port ?? 0)

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
 import type { Context } from 'hono'
+import type { Message } from '../../core/raft/index.ts'
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, checksumSizeBytes } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
@@ -32,7 +33,7 @@ import { request } from 'undici'
 import { receiveRaftBatch } from '../../core/raft-io/index.ts'
 import { readError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
-import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
+import { OPEN_CONTEXT, peerIdentity, type RpcContext } from '../../core/security/caller.ts'
 import type { ServiceIdentity } from '../../core/security/identity.ts'
 import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
 import { administratorsOf } from '../../core/security/administrators.ts'
@@ -266,7 +267,15 @@ export class Datanode implements PipelineReplica {
       try { this.allowPeers(c, 'raftMessages') } catch (err) { return errorResponse(c, err) }
       const g = this.groups.get(c.req.param('id') as PipelineId)
       if (g === undefined) return c.json({ code: 'PIPELINE_NOT_FOUND', message: `Cannot deliver raft messages: no group for pipeline ${c.req.param('id')} here` }, 404)
-      return receiveRaftBatch(c, (messages) => g.deliver(messages))
+      // Secure: each message must come from the member the caller's certificate names, or any
+      // datanode could speak as another pipeline's leader.
+      const senders = this.config['security.enabled'] === 1 ? (ctx: Context, messages: readonly Message[]) => {
+        const peer = peerIdentity(ctx)
+        for (const m of messages) {
+          if (peer === undefined || g.memberId(m.from) !== peer.id) throw new O3Error('PERMISSION_DENIED', `Cannot deliver a Raft message of pipeline ${c.req.param('id')} from member ${m.from}: the caller's certificate names ${peer?.id ?? 'nobody'}, not that member`)
+        }
+      } : undefined
+      return receiveRaftBatch(c, (messages) => g.deliver(messages), senders)
     })
     app.get('/container/:id/export', (c) => observed(this.metrics, 'exportContainer', c, async () => {
       this.allowPeers(c, 'exportContainer')

@@ -5,6 +5,7 @@
  * SCMs' Raft is mutual TLS once their CA exists (plain and non-SCM callers refused), elects
  * again after its leader stops, and a restarted SCM is on TLS from its first message.
  */
+import { encodeMessage } from '../../core/raft-io/codec.ts'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -54,6 +55,30 @@ test('an OM Raft port refuses a caller without a certificate and a datanode', as
     await res.body.dump()
     assert.is(res.statusCode, status)
   }
+})
+
+test('an OM Raft message must come from the member the certificate names: another OM certificate cannot speak as the leader', async () => {
+  const [i, om] = [...cluster.oms.entries()].find(([n]) => n !== stopped)!
+  const address = `${cluster.config.host}:${(om as unknown as { ha: { raft: { port: number } } }).ha.raft.port}`
+  const asLeader = (from: number) => JSON.stringify({ messages: [encodeMessage({ type: 'heartbeat', from, to: i + 1, term: 1_000_000, commit: 0, context: '' })] })
+  const post = async (t: Transport, body: string) => {
+    const res = await request(urlOf(t, address, '/raft/messages'), { method: 'POST', dispatcher: t.dispatcher(), headers: { 'content-type': 'application/json' }, body })
+    const text = await res.body.text()
+    return { status: res.statusCode, text }
+  }
+  const other = (i + 1) % 3 === stopped ? (i + 2) % 3 : (i + 1) % 3
+  // A certificate enrolled as some other OM, and a real member's (om<other+1>) claiming member <other+2>'s id.
+  for (const [t, from, what] of [
+    [(await cluster.issueIdentity('om', 'om-evil')).transport(), other + 1, 'om-evil as a member'],
+    [(await cluster.issueIdentity('om', `om${other + 1}`)).transport(), ((other + 1) % 3) + 1, 'a member as another'],
+  ] as const) {
+    const r = await post(t, asLeader(from))
+    assert.is(r.status, 403, what)
+    assert.match(r.text, /PERMISSION_DENIED/, what)
+  }
+  // The group was not moved to the forged term: it still serves.
+  const roles = await new RpcClient('OM', om.address, { transport: cluster.transport! }).call<{ term: number }[]>('roles', {})
+  assert.ok(roles.every((r) => (r.term ?? 0) < 1_000_000), 'no member took the forged term')
 })
 
 /** The status of an empty Raft batch POSTed to `address` through `t`, or 'refused' when no HTTP answer came (plain to a TLS port). */

@@ -10,6 +10,7 @@ import { startMiniCluster, randomBytes } from './mini-cluster.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, tlsTransport, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import { O3Error } from '../../core/errors.ts'
+import { encodeMessage } from '../../core/raft-io/codec.ts'
 import type { ServiceRole } from '../../core/security/pki.ts'
 import { S3Gateway } from '../../datapath/s3/index.ts'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
@@ -134,6 +135,17 @@ test('datanode: admin and pipeline routes take SCM/datanode peers or administrat
   assert.is(exported.statusCode, 403)
   // A datanode peer passes the check (no such pipeline here: 404, not 401/403).
   assert.is(await post(await as('datanode', 'dn9'), dn.address, '/pipeline/p/raft/messages', { messages: [] }), 404)
+  // A pipeline's Raft message must come from the member the certificate names: another datanode
+  // (or a member claiming another member's id) cannot speak as the leader.
+  const groups = await rpc(await as('scm', 'scm9')).call<{ pipelineId: string; members: { id: string }[] }[]>('listPipelines', {})
+  const g = groups.find((p) => p.members.length === 3)
+  assert.ok(g !== undefined, 'a RATIS/THREE group on the datanode')
+  const self = g.members.findIndex((m) => m.id === dn.id)
+  const other = (self + 1) % 3
+  const forged = (from: number) => ({ messages: [encodeMessage({ type: 'heartbeat', from, to: self + 1, term: 1_000_000, commit: 0, context: '' })] })
+  assert.is(await post(await as('datanode', 'dn9'), dn.address, `/pipeline/${g.pipelineId}/raft/messages`, forged(other + 1)), 403)
+  const third = [0, 1, 2].find((i) => i !== self && i !== other)!
+  assert.is(await post(await as('datanode', g.members[other]!.id), dn.address, `/pipeline/${g.pipelineId}/raft/messages`, forged(third + 1)), 403)
 })
 
 test('the OM Raft port takes OMs only; a secure SCM group of one takes no Raft message', async () => {

@@ -124,6 +124,11 @@ export class PipelineGroup {
     return i < 0 ? undefined : i + 1
   }
 
+  /** The datanode id of Raft member `raftId` (what its certificate names). */
+  memberId(raftId: NodeId): DatanodeId | undefined {
+    return this.member(raftId)?.id
+  }
+
   private member(raftId: NodeId): DatanodeDetails | undefined {
     return this.members[raftId - 1]
   }

@@ -99,6 +99,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       ;(server as unknown as import('node:tls').Server).setSecureContext(tlsOptions(now))
     })
   }
+  let boundPort = options.port
   if (tls !== undefined) {
     // A plain-HTTP request to this HTTPS port (http:// where https:// was meant) fails TLS with
     // OpenSSL's "http request"; rather than a bare reset (which a client reports as "connection
@@ -106,7 +107,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     server.on('tlsClientError', (err: NodeJS.ErrnoException, tlsSocket: import('node:tls').TLSSocket) => {
       const raw = (tlsSocket as unknown as { _parent?: import('node:net').Socket })._parent
       if (err.code !== 'ERR_SSL_HTTP_REQUEST' || raw === undefined || !raw.writable) { tlsSocket.destroy(); return }
-      const message = `${options.name} serves HTTPS on port ${options.port === 0 ? 'this port' : options.port}: call https:// instead of http://`
+      const message = `${options.name} on port ${boundPort} serves HTTPS only and this request was plain HTTP: call https:// (o3 clients: set client.caFile, O3_CLIENT_CAFILE, to the cluster CA)`
       const reply = options.parseError?.('ERR_SSL_HTTP_REQUEST') ?? { status: 400, contentType: 'text/plain', body: `${message}\n` }
       const body = Buffer.from(reply.body)
       raw.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
@@ -150,6 +151,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   })
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : options.port
+  boundPort = port
   const http = server as unknown as import('node:http').Server
   http.keepAliveTimeout = 30_000
   http.headersTimeout = 60_000

@@ -99,6 +99,20 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       ;(server as unknown as import('node:tls').Server).setSecureContext(tlsOptions(now))
     })
   }
+  let boundPort = options.port
+  if (tls !== undefined) {
+    // A plain-HTTP request to this HTTPS port (http:// where https:// was meant) fails TLS with
+    // OpenSSL's "http request"; rather than a bare reset (which a client reports as "connection
+    // closed" or "empty reply"), answer it in plain HTTP with a 400 that says so, as nginx does.
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, tlsSocket: import('node:tls').TLSSocket) => {
+      const raw = (tlsSocket as unknown as { _parent?: import('node:net').Socket })._parent
+      if (err.code !== 'ERR_SSL_HTTP_REQUEST' || raw === undefined || !raw.writable) { tlsSocket.destroy(); return }
+      const message = `${options.name} on port ${boundPort} serves HTTPS only and this request was plain HTTP: call https:// (o3 clients: set client.caFile, O3_CLIENT_CAFILE, to the cluster CA)`
+      const reply = options.parseError?.('ERR_SSL_HTTP_REQUEST') ?? { status: 400, contentType: 'text/plain', body: `${message}\n` }
+      const body = Buffer.from(reply.body)
+      raw.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
+    })
+  }
   // Prepended: its 'finish' listener must run before @hono/node-server's.
   server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
@@ -137,6 +151,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   })
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : options.port
+  boundPort = port
   const http = server as unknown as import('node:http').Server
   http.keepAliveTimeout = 30_000
   http.headersTimeout = 60_000

@@ -195,7 +195,9 @@ export class S3Gateway {
       parseError: (code) => {
         const e = code === 'HPE_HEADER_OVERFLOW'
           ? { code: 'RequestHeaderSectionTooLarge', message: `Your request header section exceeds the maximum allowed size of ${S3_HEADER_BYTES_MAX} bytes` }
-          : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
+          : code === 'ERR_SSL_HTTP_REQUEST'
+            ? { code: 'InvalidRequest', message: `This S3 endpoint serves HTTPS: use ${this.endpoint}, not http://` }
+            : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
         return { status: 400, contentType: 'application/xml', body: errorXml(e.code, e.message, newRequestId()) }
       },
     })

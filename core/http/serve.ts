@@ -100,7 +100,9 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     })
   }
   let boundPort = options.port
-  if (tls !== undefined) {
+  // Only where people point clients (the S3 gateway, which answers parse errors itself): a
+  // service's plain-HTTP caller (a Raft peer not yet switched to TLS) must see the failure.
+  if (tls !== undefined && options.parseError !== undefined) {
     // A plain-HTTP request to this HTTPS port (http:// where https:// was meant) fails TLS with
     // OpenSSL's "http request"; rather than a bare reset (which a client reports as "connection
     // closed" or "empty reply"), answer it in plain HTTP with a 400 that says so, as nginx does.

@@ -2,7 +2,7 @@
  * Who may call each datanode route when security is on: block routes take a datanode or SCM
  * peer or a caller the block-token check admits; pipeline, copy and admin routes take peers.
  */
-import type { RpcContext } from '../../core/security/caller.ts'
+import type { Caller, RpcContext } from '../../core/security/caller.ts'
 import { checkRule, type RouteRule } from '../../core/security/peer-access.ts'
 
 /** What a block route does to its block: the mode a block token must grant. */
@@ -48,11 +48,16 @@ export const DATANODE_ACCESS: Readonly<Record<string, RouteRule>> = {
   exportContainer: DATANODES,
 }
 
+/** Whether the caller is a datanode or SCM peer: they move blocks (forwarding, reconstruction, copies) without tokens. */
+export function isBlockPeer(c: Caller): boolean {
+  return c.kind === 'service' && (c.role === 'datanode' || c.role === 'scm')
+}
+
 /** A block route: a datanode or SCM peer passes (forwarding, reconstruction, copies); anyone else goes to `check`. */
 export async function checkBlockRoute(ctx: RpcContext, method: string, block: { containerId: unknown; localId: unknown } | undefined, token: string | undefined, check: BlockTokenCheck): Promise<void> {
   const c = ctx.caller
   if (c.kind === 'open') return
-  if (c.kind === 'service' && (c.role === 'datanode' || c.role === 'scm')) return
+  if (isBlockPeer(c)) return
   await check(ctx, method, block, BLOCK_ROUTES[method] ?? 'READ', token)
 }
 

@@ -11,7 +11,7 @@ import { readBlockToken, verifyBlockToken, type BlockTokenMode } from '../../cor
 import type { Caller } from '../../core/security/caller.ts'
 import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import type { BlockId } from '../../core/wire.ts'
-import type { BlockTokenCheck } from './access.ts'
+import { isBlockPeer, type BlockTokenCheck } from './access.ts'
 
 export interface BlockTokenGuardOptions {
   enabled: boolean
@@ -42,7 +42,7 @@ export class BlockTokenGuard {
    */
   async check(caller: Caller, token: unknown, blockId: BlockId, mode: BlockTokenMode, what: string): Promise<void> {
     if (this.keys === undefined) return
-    if (caller.kind === 'service' && (caller.role === 'datanode' || caller.role === 'scm')) return
+    if (isBlockPeer(caller)) return
     try {
       const claims = readBlockToken(token)
       await this.keys.learn(claims.keyId)
@@ -72,7 +72,7 @@ export class BlockTokenGuard {
   /** A token (read) for any block of `containerId`. */
   private async checkContainer(caller: Caller, token: unknown, containerId: unknown, what: string): Promise<void> {
     if (this.keys === undefined) return
-    if (caller.kind === 'service' && (caller.role === 'datanode' || caller.role === 'scm')) return
+    if (isBlockPeer(caller)) return
     try {
       const claims = readBlockToken(token)
       await this.keys.learn(claims.keyId)

@@ -34,6 +34,7 @@ const ENV: NodeJS.ProcessEnv = {
 const KEYS = 20
 const KEY_BYTES = 900 * KiB
 const CLOSED_CONTAINERS_MIN = 3
+const KEYS_PER_CONTAINER = 4
 
 function cli(c: PipelineCluster, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -60,6 +61,9 @@ test('decommission of one of four datanodes under a read load: no read fails, it
     const data = randomBytes(KEY_BYTES, i + 1)
     await c.client.putKey('vol', 'bkt', `k${i}`, data, { replication: 'RATIS/THREE' })
     keys.set(`k${i}`, data)
+    // The SCM closes a full container from a heartbeat's report, which a fast writer outruns:
+    // close each one after KEYS_PER_CONTAINER keys so that the keys span several containers.
+    if ((i + 1) % KEYS_PER_CONTAINER === 0) for (const x of await containers()) if (x.state === 'OPEN') await scm.call('closeContainer', { containerId: x.id })
   }
   for (const x of await containers()) if (x.state === 'OPEN') await scm.call('closeContainer', { containerId: x.id })
   const closed = await until('every RATIS/THREE container CLOSED with three CLOSED replicas', async () => {

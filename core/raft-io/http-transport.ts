@@ -4,8 +4,12 @@
  * the node's identity over mutual TLS; a node secured after it started reaches each peer
  * plainly until that fails, then over TLS only: secure()). With batching on, one
  * request per peer is in flight and whatever queues meanwhile goes in the next body; with
- * it off, every message is its own request. Delivery is best effort: Raft tolerates loss,
- * so a failed request or a full queue drops messages. Decides nothing about Raft.
+ * it off, every message is its own request. With batching on, a request also asks for
+ * replies: the receiver holds its answer until its node has handled the batch (one Ready
+ * pass) and carries back what the node sends the caller meanwhile (a follower's append
+ * answers), so a Raft round costs one HTTP exchange per follower, not two. Delivery is best
+ * effort: Raft tolerates loss, so a failed request or a full queue drops messages. Decides
+ * nothing about Raft.
  */
 import { Hono, type Context } from 'hono'
 import { Pool } from 'undici'
@@ -30,9 +34,27 @@ export interface TransportOptions {
    * `https://`): messages go through its pool. Without one, a plain keep-alive Pool per peer.
    */
   readonly transport?: Transport
+  /** Messages a peer carried back in the answer to a request (batching on): handed to the node as if received. */
+  readonly replies?: (messages: Message[]) => void
+}
+
+/** The header by which a request asks the receiver to carry its node's answers back (an older node ignores it). */
+export const RAFT_REPLIES_HEADER = 'x-o3-raft-replies'
+
+/**
+ * A received batch's answer, held open while the node handles the batch: active once the
+ * node stepped the batch's messages; what the node sends the caller until released rides back.
+ */
+export interface ReplyHold {
+  readonly peer: NodeId
+  readonly messages: Message[]
+  active: boolean
+  readonly release: () => void
+  readonly replied: Promise<Message[]>
 }
 
 interface Peer {
+  readonly id: NodeId
   /** The peer's own pool (plain HTTP, made when first needed); over TLS the transport's dispatcher is used instead. */
   pool: Pool | undefined
   /** The peer's origin, http:// or https:// as it is reached now. */
@@ -49,7 +71,7 @@ interface Peer {
  * The Hono app that receives batches and hands each message to `deliver`. `accept` (security
  * on) runs before every route but /health and throws to refuse a caller (not a peer of the group).
  */
-export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Context) => void, senders?: (c: Context, messages: readonly Message[]) => void): Hono {
+export function raftApp(deliver: Deliver, accept?: (c: Context) => void, senders?: (c: Context, messages: readonly Message[]) => void): Hono {
   const app = new Hono()
   if (accept !== undefined) {
     app.use('*', async (c, next) => {
@@ -63,8 +85,14 @@ export function raftApp(deliver: (messages: Message[]) => void, accept?: (c: Con
   return app
 }
 
+/**
+ * Hands a batch to the node; when the caller asks for replies (`wantReplies`), may return the
+ * promise of what the node sends the caller while it handles the batch (RaftHost.deliver).
+ */
+export type Deliver = (messages: Message[], wantReplies: boolean) => void | Promise<Message[]>
+
 /** Reads one batch of messages from a request and hands it to `deliver` (a route of raftApp, or of a server hosting many groups). */
-export async function receiveRaftBatch(c: Context, deliver: (messages: Message[]) => void, senders?: (c: Context, messages: readonly Message[]) => void): Promise<Response> {
+export async function receiveRaftBatch(c: Context, deliver: Deliver, senders?: (c: Context, messages: readonly Message[]) => void): Promise<Response> {
   try {
     const body = await smallBodyJson(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
     if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
@@ -73,8 +101,9 @@ export async function receiveRaftBatch(c: Context, deliver: (messages: Message[]
     const messages = body.messages.map(decodeMessage)
     // A member speaks only for itself: the certificate must name the member each message is from.
     senders?.(c, messages)
-    deliver(messages)
-    return c.body(null, 204)
+    const replies = await deliver(messages, c.req.header(RAFT_REPLIES_HEADER) === '1')
+    if (replies === undefined || replies.length === 0) return c.body(null, 204)
+    return c.json({ messages: replies.map(encodeMessage) })
   } catch (err) {
     return errorResponse(c, err)
   }
@@ -86,12 +115,18 @@ export class HttpTransport {
   private readonly batching: boolean
   private readonly path: string
   private transport: Transport | undefined
+  private readonly replies: ((messages: Message[]) => void) | undefined
+  /** Received batches' answers held open, at most one per peer (a batching peer has one request in flight). */
+  private readonly holds = new Map<NodeId, ReplyHold>()
   sentRequests = 0
+  /** Messages that rode back in answers instead of requests of their own. */
+  repliedMessages = 0
 
   constructor(options: TransportOptions) {
     this.batching = options.batching
     this.path = options.path ?? '/raft/messages'
     this.transport = options.transport
+    this.replies = options.replies
     for (const [id, url] of options.peers) this.setPeer(id, url)
   }
 
@@ -107,7 +142,7 @@ export class HttpTransport {
     // Over TLS the transport's (shared, renewable) pool carries the messages; the queue's one
     // request in flight per peer bounds them as the per-peer Pool's one connection does.
     const tls = origin.startsWith('https:') || old?.tls === true
-    this.peers.set(id, { pool: undefined, origin: tls ? origin.replace(/^http:/, 'https:') : origin, tls, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    this.peers.set(id, { id, pool: undefined, origin: tls ? origin.replace(/^http:/, 'https:') : origin, tls, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
   }
 
   /**
@@ -125,8 +160,39 @@ export class HttpTransport {
     return peer.pool
   }
 
+  /**
+   * Holds the answer to a batch from `peer` open (a newer one from it replaces the older,
+   * which goes back with what it gathered). The node activates it once it stepped the batch
+   * and releases it at the end of that pass.
+   */
+  hold(peer: NodeId): ReplyHold {
+    this.holds.get(peer)?.release()
+    let resolve!: (m: Message[]) => void
+    const replied = new Promise<Message[]>((r) => (resolve = r))
+    const hold: ReplyHold = {
+      peer, messages: [], active: false, replied,
+      release: () => {
+        if (this.holds.get(peer) === hold) this.holds.delete(peer)
+        resolve(hold.messages)
+      },
+    }
+    this.holds.set(peer, hold)
+    return hold
+  }
+
+  /** Sends every held answer back with what it gathered (the node finished a pass, or stops). */
+  releaseHolds(activeOnly: boolean): void {
+    for (const hold of [...this.holds.values()]) if (hold.active || !activeOnly) hold.release()
+  }
+
   send(messages: readonly Message[]): void {
     for (const m of messages) {
+      const hold = this.holds.get(m.to)
+      if (hold?.active === true && hold.messages.length < RAFT_TRANSPORT_BATCH_COUNT_MAX && isSmall(m)) {
+        hold.messages.push(m)
+        this.repliedMessages++
+        continue
+      }
       const peer = this.peers.get(m.to)
       if (peer === undefined) continue // not a peer we know (a removed member): nothing to do
       if (peer.queue.length >= RAFT_TRANSPORT_QUEUE_COUNT_MAX) peer.dropped++
@@ -153,9 +219,14 @@ export class HttpTransport {
     const tls = peer.tls && this.transport !== undefined
     try {
       const res = await (tls ? this.transport!.dispatcher() : this.poolOf(peer)).request({
-        origin: peer.origin, path: this.path, method: 'POST', headers: { 'content-type': 'application/json' },
+        origin: peer.origin, path: this.path, method: 'POST',
+        headers: this.batching ? { 'content-type': 'application/json', [RAFT_REPLIES_HEADER]: '1' } : { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
+      if (res.statusCode === 200 && this.batching) {
+        this.replied(peer, await boundedText(res.body, RAFT_TRANSPORT_BODY_BYTES_MAX))
+        return
+      }
       await res.body.dump()
       if (res.statusCode !== 204) peer.dropped += batch.length
     } catch {
@@ -170,6 +241,21 @@ export class HttpTransport {
     }
   }
 
+  /** The messages a peer's answer carried: only those from that peer itself count (its certificate was checked on the way). */
+  private replied(peer: Peer, text: string | undefined): void {
+    if (text === undefined) return
+    let messages: Message[]
+    try {
+      const body = JSON.parse(text) as { messages?: unknown }
+      if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) return
+      messages = body.messages.map(decodeMessage)
+    } catch {
+      return // a malformed answer is a lost message: Raft retries
+    }
+    const fromPeer = messages.filter((m) => m.from === peer.id)
+    if (fromPeer.length > 0) this.replies?.(fromPeer)
+  }
+
   droppedCount(): number {
     let n = 0
     for (const p of this.peers.values()) n += p.dropped
@@ -177,6 +263,31 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
+    this.releaseHolds(false)
     await Promise.all([...this.peers.values()].map((p) => p.pool?.destroy()))
   }
+}
+
+/**
+ * An answer carries only messages of a few dozen bytes (the answers Raft's requests draw):
+ * entries and snapshots go in requests of their own, so an answer never outgrows the body
+ * limit nor delays the caller's next request behind megabytes.
+ */
+function isSmall(m: Message): boolean {
+  return !(m.type === 'snap' || (m.type === 'app' && m.entries.length > 0))
+}
+
+/** A response body read whole as text, or undefined (and the rest dropped) past `maxBytes`. */
+async function boundedText(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, maxBytes: number): Promise<string | undefined> {
+  const pieces: Uint8Array[] = []
+  let bytes = 0
+  for await (const piece of body) {
+    bytes += piece.length
+    if (bytes > maxBytes) {
+      body.destroy()
+      return undefined
+    }
+    pieces.push(piece)
+  }
+  return Buffer.concat(pieces, bytes).toString('utf8')
 }

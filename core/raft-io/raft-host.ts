@@ -13,7 +13,7 @@ import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored,
 import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
-import { HttpTransport, raftApp } from './http-transport.ts'
+import { HttpTransport, raftApp, type ReplyHold } from './http-transport.ts'
 import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
 
@@ -126,7 +126,7 @@ export interface RaftSecurity {
 }
 
 type Input =
-  | { readonly kind: 'messages'; readonly messages: Message[] }
+  | { readonly kind: 'messages'; readonly messages: Message[]; readonly hold?: ReplyHold }
   | { readonly kind: 'propose'; readonly data: Uint8Array; readonly waiter: Waiter }
   | { readonly kind: 'confChange'; readonly change: ConfChange; readonly waiter: Waiter }
   | { readonly kind: 'read'; readonly waiter: Waiter }
@@ -217,7 +217,7 @@ export class RaftHost {
     }
     if (options.listen === false) return host
     // The caller check is read per request: secure() replaces it.
-    host.app = raftApp((messages) => host.push({ kind: 'messages', messages }), (c) => host.security.accept?.(c), (c, m) => host.security.senders?.(c, m))
+    host.app = raftApp((messages, wantReplies) => host.deliver(messages, wantReplies), (c) => host.security.accept?.(c), (c, m) => host.security.senders?.(c, m))
     const routes = options.stateMachine.routes?.()
     if (routes !== undefined) host.app.route('/', routes)
     await host.listen(options.port ?? 0)
@@ -260,7 +260,10 @@ export class RaftHost {
     // Peers set before the start (setPeer) are kept unless `peers` names them anew.
     for (const [id, url] of peers) this.peerUrls.set(id, url)
     const others = new Map([...this.peerUrls].filter(([id]) => id !== this.id))
-    this.transport = new HttpTransport({ peers: others, batching: this.batching, path: this.options.messagesPath, transport: this.security.transport })
+    this.transport = new HttpTransport({
+      peers: others, batching: this.batching, path: this.options.messagesPath, transport: this.security.transport,
+      replies: (messages) => this.push({ kind: 'messages', messages }),
+    })
     this.timer = setInterval(() => {
       this.pendingTicks++
       this.wake?.()
@@ -268,6 +271,7 @@ export class RaftHost {
     this.loopDone = this.loop().catch((err: unknown) => {
       // The node cannot keep its promises any more: it stops taking input, and says why.
       this.stopped = true
+      this.transport?.releaseHolds(false)
       log.error(`raft node ${this.id} stopped: ${(err as Error).message}`, err)
       const failed = new O3Error('UNAVAILABLE', `Cannot serve: raft node ${this.id} stopped after a failure`)
       for (const p of this.proposals.values()) p.waiter.reject(failed)
@@ -277,9 +281,20 @@ export class RaftHost {
     })
   }
 
-  /** Hands the node a batch of peer messages its caller's server received (listen: false). */
-  deliver(messages: Message[]): void {
-    this.push({ kind: 'messages', messages })
+  /**
+   * Hands the node a batch of peer messages its server received. With `wantReplies` (the
+   * sender batches), resolves with what the node sends the sender while it handles the batch:
+   * the answer to the request carries them, and the node posts them no request of its own.
+   */
+  deliver(messages: Message[], wantReplies = false): void | Promise<Message[]> {
+    const from = messages[0]?.from
+    if (!wantReplies || this.transport === undefined || from === undefined || this.stopped) {
+      this.push({ kind: 'messages', messages })
+      return
+    }
+    const hold = this.transport.hold(from)
+    if (!this.push({ kind: 'messages', messages, hold })) hold.release()
+    return hold.replied
   }
 
   /** Starts an election now (a new group's suggested leader need not wait out a timeout). */
@@ -287,17 +302,19 @@ export class RaftHost {
     this.push({ kind: 'campaign' })
   }
 
-  private push(input: Input): void {
+  /** Queues an input for the loop; false if it was refused (stopped, inbox full). */
+  private push(input: Input): boolean {
     if (this.stopped) {
       if ('waiter' in input) input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: it stopped`))
-      return
+      return false
     }
     if (this.inbox.length >= RAFT_INBOX_COUNT_MAX) {
       if ('waiter' in input) input.waiter.reject(new O3Error('UNAVAILABLE', `Cannot queue request at raft node ${this.id}: inbox full`))
-      return
+      return false
     }
     this.inbox.push(input)
     this.wake?.()
+    return true
   }
 
   private waiter(resolve: (v: unknown) => void, reject: (e: O3Error) => void): Waiter {
@@ -380,6 +397,7 @@ export class RaftHost {
         this.expireWaiters()
       }
       while (this.raw.hasReady() && !this.stopped) await this.handleReady(this.raw.ready())
+      this.transport!.releaseHolds(true)
     }
   }
 
@@ -387,6 +405,8 @@ export class RaftHost {
     switch (input.kind) {
       case 'messages':
         for (const m of input.messages) if (m.to === this.id) this.raw.step(m)
+        // What this pass sends the batch's sender rides back in the held answer.
+        if (input.hold !== undefined) input.hold.active = true
         break
       case 'propose':
       case 'confChange': {
@@ -561,6 +581,8 @@ export class RaftHost {
     this.proposals.clear()
     this.reads.clear()
     this.inbox = []
+    // Answers still held go back now, or closing the listener would wait out its drain for them.
+    this.transport?.releaseHolds(false)
     await this.listener?.close()
     await this.transport?.close()
     await this.lastWrite
@@ -570,8 +592,8 @@ export class RaftHost {
     await this.store.close()
   }
 
-  /** Transport counters: HTTP requests sent, and messages dropped (peer down, queue full). */
-  transportStats(): { requests: number; dropped: number } {
-    return { requests: this.transport?.sentRequests ?? 0, dropped: this.transport?.droppedCount() ?? 0 }
+  /** Transport counters: HTTP requests sent, messages carried back in answers instead, and messages dropped (peer down, queue full). */
+  transportStats(): { requests: number; replied: number; dropped: number } {
+    return { requests: this.transport?.sentRequests ?? 0, replied: this.transport?.repliedMessages ?? 0, dropped: this.transport?.droppedCount() ?? 0 }
   }
 }

@@ -275,7 +275,7 @@ export class Datanode implements PipelineReplica {
           if (peer === undefined || g.memberId(m.from) !== peer.id) throw new O3Error('PERMISSION_DENIED', `Cannot deliver a Raft message of pipeline ${c.req.param('id')} from member ${m.from}: the caller's certificate names ${peer?.id ?? 'nobody'}, not that member`)
         }
       } : undefined
-      return receiveRaftBatch(c, (messages) => g.deliver(messages), senders)
+      return receiveRaftBatch(c, (messages, wantReplies) => g.deliver(messages, wantReplies), senders)
     })
     app.get('/container/:id/export', (c) => observed(this.metrics, 'exportContainer', c, async () => {
       this.allowPeers(c, 'exportContainer')

@@ -146,8 +146,9 @@ export class PipelineGroup {
     writeFileSync(join(this.dir, 'members.json'), JSON.stringify({ pipelineId: this.id, replication: this.replication, members: this.members } satisfies MembersFile))
   }
 
-  deliver(messages: Message[]): void {
-    this.host.deliver(messages)
+  /** Hands the group a batch its route received; with `wantReplies`, the promise of the group's answers to the sender (RaftHost.deliver). */
+  deliver(messages: Message[], wantReplies = false): void | Promise<Message[]> {
+    return this.host.deliver(messages, wantReplies)
   }
 
   isLeader(): boolean {

@@ -62,6 +62,11 @@ test('RaftHost.propose() commits entries and every node applies them in order', 
   assert.equal(results.length, 40)
   await until('all applied', () => ids.every((id) => machines.get(id)!.values.length === 40) || undefined)
   for (const id of ids) assert.equal(machines.get(id)!.values, Array.from({ length: 40 }, (_, i) => `v${i}`))
+  // The followers' answers rode back in the answers to the leader's requests, not requests of their own.
+  const leader = leaderOf(hosts)!
+  const followers = hosts.filter((h) => h !== leader)
+  assert.ok(followers.every((h) => h.transportStats().replied > 0), `followers' replied: ${followers.map((h) => h.transportStats().replied).join(', ')}`)
+  assert.ok(followers.every((h) => h.transportStats().requests < leader.transportStats().requests), 'a follower sends fewer requests than the leader')
 })
 
 test('RaftHost.propose() on a follower fails with NOT_LEADER naming the leader', async () => {

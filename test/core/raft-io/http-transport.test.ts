@@ -9,7 +9,14 @@ import type { Message } from '../../../core/raft/index.ts'
 import { RAFT_TRANSPORT_BODY_BYTES_MAX } from '../../../core/raft-io/limits.ts'
 
 const received: Message[] = []
-const listener = await serveApp(raftApp((ms) => received.push(...ms)), { host: '127.0.0.1', port: 0, name: 'raft transport test' })
+/** What the test server's node answers a batch that asks for replies (none: a 204). */
+let answer: (ms: Message[]) => Message[] = () => []
+const asked: boolean[] = []
+const listener = await serveApp(raftApp((ms, wantReplies) => {
+  received.push(...ms)
+  asked.push(wantReplies)
+  return wantReplies ? Promise.resolve(answer(ms)) : undefined
+}), { host: '127.0.0.1', port: 0, name: 'raft transport test' })
 const port = listener.port
 const url = `http://127.0.0.1:${port}`
 const heartbeats = (n: number): Message[] => Array.from({ length: n }, (_, i) => ({ type: 'heartbeat', from: 1, to: 2, term: 1, commit: i, context: '' }))
@@ -37,6 +44,53 @@ test('HttpTransport without batching sends one request per message', async () =>
   await until(() => received.length === 20)
   assert.is(received.length, 20)
   assert.is(t.sentRequests, 20)
+  await t.close()
+})
+
+test('HttpTransport with batching asks for replies and hands the answers the peer carried back to the node, only those from that peer', async () => {
+  received.length = 0
+  asked.length = 0
+  answer = (ms) => [
+    ...ms.map((m): Message => ({ type: 'heartbeatResp', from: 2, to: 1, term: 1, context: '' })),
+    { type: 'heartbeatResp', from: 3, to: 1, term: 1, context: '' }, // not the peer asked: dropped
+  ]
+  const replies: Message[] = []
+  const t = new HttpTransport({ peers: new Map([[2, url]]), batching: true, replies: (ms) => replies.push(...ms) })
+  t.send(heartbeats(3))
+  await until(() => replies.length === 3)
+  assert.is(received.length, 3)
+  assert.ok(asked.every((x) => x), 'every request asked for replies')
+  assert.is(replies.length, 3)
+  assert.ok(replies.every((m) => m.from === 2 && m.type === 'heartbeatResp'))
+  assert.is(t.sentRequests, 1)
+  answer = () => []
+  await t.close()
+})
+
+test('HttpTransport without batching does not ask for replies', async () => {
+  asked.length = 0
+  const t = new HttpTransport({ peers: new Map([[2, url]]), batching: false, replies: () => assert.unreachable('no replies without batching') })
+  t.send(heartbeats(2))
+  await until(() => asked.length === 2)
+  assert.equal(asked, [false, false])
+  await t.close()
+})
+
+test('a held answer carries what the node sends the caller while the hold is active, and goes back at release', async () => {
+  const t = new HttpTransport({ peers: new Map([[2, 'http://127.0.0.1:1']]), batching: true })
+  const hold = t.hold(2)
+  t.send([{ type: 'heartbeatResp', from: 1, to: 2, term: 1, context: 'before' }]) // not active yet: queued for a request
+  hold.active = true
+  t.send([{ type: 'heartbeatResp', from: 1, to: 2, term: 1, context: 'during' }])
+  t.releaseHolds(true)
+  const carried = await hold.replied
+  assert.equal(carried.map((m) => (m as { context: string }).context), ['during'])
+  assert.is(t.repliedMessages, 1)
+  // A newer batch from the same peer releases the older hold.
+  const first = t.hold(2)
+  const second = t.hold(2)
+  assert.equal(await first.replied, [])
+  second.release()
   await t.close()
 })
 

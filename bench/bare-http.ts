@@ -3,9 +3,12 @@
  * nothing in between (no checksums, no metadata, no replication protocol; the benchmark runs
  * it in a child process, bench/server-process.ts), and the undici client that drives it. What
  * O3 does on the same machine is reported as a ratio to these figures.
- * Routes: PUT /large?files=N (the body into N files, written in parallel), GET /large (the
- * first file back), PUT /small/<n> (the body into a new file), GET /small/<n> (that file
- * back). Only loopback.
+ * Routes: PUT /large?files=N (the body into N new files, written in parallel), GET /large
+ * (the first file of the last PUT back), PUT /small/<n> (the body into a new file), GET
+ * /small/<n> (that file back). Only loopback.
+ * Every PUT writes new files, as a store does: rewriting the same files would measure the
+ * kernel reusing their page-cache pages, which on this VM costs a tenth of writing new data
+ * (bench/README.md, "The bare baseline writes new files").
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { createReadStream, createWriteStream, mkdirSync, statSync, type WriteStream } from 'node:fs'
@@ -17,6 +20,8 @@ import { assert } from '../core/assert.ts'
 
 export class BareServer {
   private server: Server | undefined
+  /** Large PUTs so far: each writes files of its own. */
+  private largePuts = 0
 
   constructor(readonly dir: string) {
     mkdirSync(join(dir, 'small'), { recursive: true })
@@ -26,7 +31,7 @@ export class BareServer {
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
       if (req.method === 'GET') {
-        const path = join(this.dir, req.url === '/large' ? 'large-0' : new URL(req.url ?? '/', 'http://localhost').pathname)
+        const path = join(this.dir, req.url === '/large' ? `large-${this.largePuts - 1}-0` : new URL(req.url ?? '/', 'http://localhost').pathname)
         res.setHeader('content-length', statSync(path).size)
         // 1 MiB reads rather than the default 64 KiB: the baseline should be the best plain Node can do.
         createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(res)
@@ -51,7 +56,8 @@ export class BareServer {
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (url.pathname === '/large') {
       const files = Number(url.searchParams.get('files') ?? '1')
-      const streams = Array.from({ length: files }, (_, i) => createWriteStream(join(this.dir, `large-${i}`)))
+      const put = this.largePuts++
+      const streams = Array.from({ length: files }, (_, i) => createWriteStream(join(this.dir, `large-${put}-${i}`)))
       await teeInto(req, streams)
       return
     }

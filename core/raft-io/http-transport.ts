@@ -7,9 +7,9 @@
  * it off, every message is its own request. With batching on, a request also asks for
  * replies: the receiver holds its answer until its node has handled the batch (one Ready
  * pass) and carries back what the node sends the caller meanwhile (a follower's append
- * answers), so a Raft round costs one HTTP exchange per follower, not two. Delivery is best
- * effort: Raft tolerates loss, so a failed request or a full queue drops messages. Decides
- * nothing about Raft.
+ * answers), so a Raft round costs one HTTP exchange per follower, not two (over plain HTTP:
+ * see asksReplies). Delivery is best effort: Raft tolerates loss, so a failed request or a
+ * full queue drops messages. Decides nothing about Raft.
  */
 import { Hono, type Context } from 'hono'
 import { Pool } from 'undici'
@@ -220,10 +220,10 @@ export class HttpTransport {
     try {
       const res = await (tls ? this.transport!.dispatcher() : this.poolOf(peer)).request({
         origin: peer.origin, path: this.path, method: 'POST',
-        headers: this.batching ? { 'content-type': 'application/json', [RAFT_REPLIES_HEADER]: '1' } : { 'content-type': 'application/json' },
+        headers: this.asksReplies(tls) ? { 'content-type': 'application/json', [RAFT_REPLIES_HEADER]: '1' } : { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
-      if (res.statusCode === 200 && this.batching) {
+      if (res.statusCode === 200 && this.asksReplies(tls)) {
         this.replied(peer, await boundedText(res.body, RAFT_TRANSPORT_BODY_BYTES_MAX))
         return
       }
@@ -239,6 +239,17 @@ export class HttpTransport {
         peer.origin = peer.origin.replace(/^http:/, 'https:')
       }
     }
+  }
+
+  /**
+   * Whether a request asks the peer to carry its answers back: with batching, over plain
+   * HTTP. Over TLS the server's certificate is checked for the cluster, not for the member
+   * at that address, so an answer's messages could not be bound to their sender as the
+   * receiving route binds a request's (RaftHost options.senders): a secure group keeps one
+   * request per direction.
+   */
+  private asksReplies(tls: boolean): boolean {
+    return this.batching && !tls
   }
 
   /** The messages a peer's answer carried: only those from that peer itself count (its certificate was checked on the way). */

@@ -10,6 +10,8 @@ import { RpcClient } from '../../../core/rpc/client.ts'
 import { tlsTransport } from '../../../core/rpc/transport.ts'
 import { ServiceMetrics } from '../../../core/metrics.ts'
 import { O3Error } from '../../../core/errors.ts'
+import { HttpTransport, raftApp } from '../../../core/raft-io/index.ts'
+import type { Message } from '../../../core/raft/index.ts'
 
 const now = Date.now()
 const ca = await createRootCa({ clusterId: 'CID-test', nowMs: now, validityMs: 3600_000 })
@@ -104,6 +106,33 @@ test('a caller the service cannot name learns nothing of its methods: UNAUTHENTI
       const err = await client.call(method, {}).catch((e: O3Error) => e)
       assert.is((err as O3Error).code, 'UNAUTHENTICATED', method)
     }
+  } finally {
+    await listener.close()
+  }
+})
+
+test('Raft over mutual TLS: a request does not ask the peer to carry its answers back (they could not be bound to the member), and answers nothing extra', async () => {
+  const server = await credentials('om', 'om2')
+  const asked: boolean[] = []
+  const app = raftApp((ms, wantReplies) => {
+    asked.push(wantReplies)
+    return wantReplies ? Promise.resolve(ms.map((m): Message => ({ type: 'heartbeatResp', from: 2, to: 1, term: m.term, context: '' }))) : undefined
+  })
+  const listener = await serveApp(app, { host: '127.0.0.1', port: 0, name: 'raft tls', tls: { current: () => ({ key: server.key, cert: server.cert, ca: ca.cert }) } })
+  try {
+    const om = await credentials('om', 'om1')
+    const replies: Message[] = []
+    const t = new HttpTransport({
+      peers: new Map([[2, `https://127.0.0.1:${listener.port}`]]), batching: true,
+      transport: tlsTransport(() => ({ ca: ca.cert, cert: om.cert, key: om.key })), replies: (ms) => replies.push(...ms),
+    })
+    t.send([{ type: 'heartbeat', from: 1, to: 2, term: 1, commit: 0, context: '' }])
+    for (let i = 0; i < 400 && asked.length === 0; i++) await new Promise((r) => setTimeout(r, 5))
+    await new Promise((r) => setTimeout(r, 50))
+    assert.equal(asked, [false], 'delivered once, without asking for replies')
+    assert.is(replies.length, 0)
+    assert.is(t.droppedCount(), 0)
+    await t.close()
   } finally {
     await listener.close()
   }

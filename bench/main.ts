@@ -108,7 +108,7 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'o3-bench-'))
   const large = randomFillSync(Buffer.allocUnsafe(64 * MiB))
-  if (options.ecOnly) return ecOnly(dir, large, s)
+  if (options.ecOnly) return ecOnly(dir, large, s, options.profile)
   if (options.tlsOnly) return tlsOnly(dir, large, s, options.topology)
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
     await bench.stop()
-    const ec = await measureS3Ec({ dir: join(dir, 'ec'), profileDir, large, iterations: s.s3.largeIterations, onStep: step })
+    const ec = await measureS3Ec({ dir: join(dir, 'ec'), profileDir, large, iterations: s.s3.largeIterations, onStep: step, onProcess: (pid, name) => processNames.set(pid, name) })
     progress.stop()
     windows.end()
     await stopSelfProfile?.()
@@ -212,14 +212,23 @@ async function main(): Promise<void> {
 }
 
 /** `--ec-only`: the erasure-coding figures alone. */
-async function ecOnly(dir: string, large: Buffer, s: Settings): Promise<void> {
+async function ecOnly(dir: string, large: Buffer, s: Settings, profile: boolean): Promise<void> {
   const progress = new Progress(s3EcStepCount())
   const startedAt = new Date()
+  const profileDir = profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  const windows = new FigureWindows()
+  const processNames = new Map<number, string>()
   try {
-    const ec = await measureS3Ec({ dir: join(dir, 'ec'), large, iterations: s.s3.largeIterations, onStep: (name) => progress.step(name) })
+    const ec = await measureS3Ec({
+      dir: join(dir, 'ec'), profileDir, large, iterations: s.s3.largeIterations,
+      onStep: (name) => { progress.step(name); windows.mark(name) }, onProcess: (pid, name) => processNames.set(pid, name),
+    })
     progress.stop()
+    windows.end()
     console.log(`O3 benchmark, EC figures only: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
     printEc(ec)
+    if (profileDir !== undefined) printProfile(summarizeProfiles(profileDir, windows.windows, processNames), profileDir)
     console.log(`\nJSON: ${writeResults('ec-', { startedAt: startedAt.toISOString(), settings: s, ec }, startedAt)}`)
   } finally {
     progress.stop()

@@ -45,13 +45,18 @@ function blockBytes(dir: string): number {
   return n
 }
 
-export async function measureS3Ec(options: { dir: string; profileDir?: string; large: Uint8Array; iterations: number; onStep: (name: string) => void }): Promise<Record<string, EcFigures>> {
+export async function measureS3Ec(options: {
+  dir: string; profileDir?: string; large: Uint8Array; iterations: number; onStep: (name: string) => void
+  /** Each server process the run starts, so that --profile can name its profiles. */
+  onProcess?: (pid: number, name: string) => void
+}): Promise<Record<string, EcFigures>> {
   const { large, iterations, onStep } = options
   onStep(`S3 EC: start o3 local, ${EC_BENCH_DATANODES} datanodes (one process each)`)
   const bench = new BenchCluster(options.dir, { topology: 'processes', profileDir: options.profileDir, datanodes: EC_BENCH_DATANODES })
   const results: Record<string, EcFigures> = {}
   try {
     await bench.start([])
+    for (const [pid, name] of bench.processNames()) options.onProcess?.(pid, `ec ${name}`)
     const client = bench.client
     const secret = await client.getS3Secret(USER)
     await client.createVolume(S3_VOLUME)

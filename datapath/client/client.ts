@@ -77,7 +77,7 @@ export class O3Client {
   /** The payload slabs every writer of this client shares (tests and metrics read `inUse`). */
   readonly slabs: SlabPool
   /** The buffers pooled reads (openKeyPieces with `pooled`) receive chunks into. */
-  readonly readBuffers: BufferPool
+  readonly readBuffers: BufferPool<SharedArrayBuffer>
   /** The leader of each pipeline as this client's writes last found it. */
   readonly pipelineLeaders = new LeaderCache()
   /** Datanodes that lagged behind this client's writes: new blocks avoid them for a while. */
@@ -93,7 +93,7 @@ export class O3Client {
     const slabBytes = this.chunkSizeBytes + checksumsLengthBytes('BLAKE3', this.chunkSizeBytes, BYTES_PER_CHECKSUM_MIN)
     this.slabs = new SlabPool(slabBytes, (options.writersMax ?? 8) * (CLIENT_CHUNKS_INFLIGHT_MAX + CLIENT_FLUSH_CHUNKS))
     const readBytes = this.chunkSizeBytes + 2 * BYTES_PER_CHECKSUM_DEFAULT
-    this.readBuffers = new BufferPool(readBytes + checksumsLengthBytes('BLAKE3', readBytes, BYTES_PER_CHECKSUM_MIN), CLIENT_READ_BUFFERS)
+    this.readBuffers = BufferPool.shared(readBytes + checksumsLengthBytes('BLAKE3', readBytes, BYTES_PER_CHECKSUM_MIN), CLIENT_READ_BUFFERS)
   }
 
   /**

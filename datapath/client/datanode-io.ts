@@ -204,18 +204,11 @@ export interface ChunkRead {
 }
 
 /**
- * A buffer lent to readChunk for the body (a pooled one the caller owns). The body moves to a
- * worker to be verified and comes back as a new ArrayBuffer over the same memory: readChunk
- * puts that one in `buffer`, also when it throws. Should the worker be lost with it, `buffer`
- * is left detached (byteLength 0).
- */
-export interface ReadInto {
-  buffer: ArrayBuffer
-}
-
-/**
- * A slot of a shared slab to read into (an EC stripe being rebuilt): the body lands at
- * `byteOffset` when it fits from there, and is verified in place in the worker pool.
+ * Shared memory to read into (a pooled read buffer at offset 0, or a slot of an EC stripe
+ * being rebuilt): the body lands at `byteOffset` when it fits from there, and is verified in
+ * place in the worker pool. Nothing moves: a buffer moved to a worker and back is a new
+ * ArrayBuffer to V8, counted as fresh external memory, and a 4 MiB one per read kept the
+ * gateway in back-to-back full GCs (bench/README.md).
  */
 export interface ReadIntoSlab {
   slab: SharedArrayBuffer
@@ -224,11 +217,10 @@ export interface ReadIntoSlab {
 
 /**
  * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
- * body lands in `into` (a lent buffer or a slab's slot) when it fits, else in a buffer of its
- * own; the returned data is a view of whichever it used (for a lent buffer, of its buffer as
- * it is after the call).
+ * body lands in `into` when it fits, else in a buffer of its own; the returned data is a view
+ * of whichever it used.
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadInto | ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT): Promise<ChunkRead> {
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT): Promise<ChunkRead> {
   let res
   try {
     res = await request(urlOf(transport, node.address, '/chunk/read'), {
@@ -243,10 +235,8 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   const meta = JSON.parse(String(res.headers['x-o3-args'])) as { dataOffset: number; dataLength: number; checksumType: ChecksumType; bytesPerChecksum: number; checksumsLength: number }
   // The body goes straight into one buffer of the announced size: one copy from the socket.
   const total = meta.dataLength + meta.checksumsLength
-  const lent = into !== undefined && 'buffer' in into ? into : undefined
-  const slot = into !== undefined && 'slab' in into && into.slab.byteLength - into.byteOffset >= total ? into : undefined
-  const pooled = lent !== undefined && lent.buffer.byteLength >= total
-  let body = pooled ? Buffer.from(lent.buffer, 0, total) : slot !== undefined ? Buffer.from(slot.slab, slot.byteOffset, total) : Buffer.allocUnsafe(total)
+  const slot = into !== undefined && into.slab.byteLength - into.byteOffset >= total ? into : undefined
+  let body = slot !== undefined ? Buffer.from(slot.slab, slot.byteOffset, total) : Buffer.allocUnsafe(total)
   let filled = 0
   try {
     for await (const part of res.body as AsyncIterable<Buffer>) {
@@ -269,14 +259,7 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
       const at = slot.byteOffset
       bad = await runVerifySlab({ type: meta.checksumType, bytesPerChecksum: meta.bytesPerChecksum, data: { slab: slot.slab, offset: at, length: meta.dataLength }, checksums: { slab: slot.slab, offset: at + meta.dataLength, length: meta.checksumsLength } })
     } else {
-      let r
-      try {
-        r = await runVerifyChunk({ type: meta.checksumType, bytesPerChecksum: meta.bytesPerChecksum, body: body.buffer as ArrayBuffer, dataLength: meta.dataLength, checksumsLength: meta.checksumsLength })
-      } catch (err) {
-        if (pooled) lent.buffer = body.buffer as ArrayBuffer // lost with the worker: detached
-        throw err
-      }
-      if (pooled) lent.buffer = r.body
+      const r = await runVerifyChunk({ type: meta.checksumType, bytesPerChecksum: meta.bytesPerChecksum, body: body.buffer as ArrayBuffer, dataLength: meta.dataLength, checksumsLength: meta.checksumsLength })
       body = Buffer.from(r.body, 0, total)
       bad = r.badWindow
     }

@@ -142,7 +142,7 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
   const queue: Running[] = []
   let turn: Promise<unknown> = Promise.resolve()
   /** Takes one pooled buffer after those asked for before it. */
-  const nextBuffer = (): Promise<ArrayBuffer> | undefined => {
+  const nextBuffer = (): Promise<SharedArrayBuffer> | undefined => {
     if (buffers === undefined) return undefined
     const into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
     turn = into.catch(() => {})
@@ -189,7 +189,7 @@ function held(step: Step): number {
   return step.kind === 'stripe' ? 0 : step.kind === 'runs' ? step.runs.length : 1
 }
 
-function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool | undefined, nextBuffer: () => Promise<ArrayBuffer> | undefined, transport: KeyReaderOptions['transport']): Promise<Uint8Array[]> {
+function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool<SharedArrayBuffer> | undefined, nextBuffer: () => Promise<SharedArrayBuffer> | undefined, transport: KeyReaderOptions['transport']): Promise<Uint8Array[]> {
   switch (step.kind) {
     case 'replicated':
       return readPiece(step.piece, bad, scm, buffers, nextBuffer(), transport).then((p) => [p])

@@ -14,14 +14,14 @@ import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
 import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
-import { readChunk, type ReadInto } from './datanode-io.ts'
+import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
-import { reportCorrupt, settleLent, takeBackLent } from './key-reader.ts'
+import { reportCorrupt, settleLent } from './key-reader.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
 export interface Lent {
-  buffers: BufferPool
-  buffer: ArrayBuffer
+  buffers: BufferPool<SharedArrayBuffer>
+  buffer: SharedArrayBuffer
 }
 
 /**
@@ -74,7 +74,7 @@ export class EcGroupRead {
    * others, into the lent buffer still; the buffer is then the piece's, or given back.
    */
   async readPiece(piece: CellPiece, lent?: Lent): Promise<Uint8Array> {
-    const into: ReadInto | undefined = lent === undefined ? undefined : { buffer: lent.buffer }
+    const into = lent === undefined ? undefined : { slab: lent.buffer, byteOffset: 0 }
     let data: Uint8Array | undefined
     if (!this.isLost(piece)) {
       const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
@@ -87,16 +87,15 @@ export class EcGroupRead {
       }
     }
     if (data !== undefined) {
-      if (lent !== undefined) settleLent(lent.buffers, lent.buffer, into!.buffer, data)
+      if (lent !== undefined) settleLent(lent.buffers, lent.buffer, data)
       return data
     }
-    // The lent buffer as it came back from the worker holds the rebuilt piece.
-    const buffer = lent === undefined ? undefined : takeBackLent(lent.buffers, lent.buffer, into!.buffer)
+    // The lent buffer holds the rebuilt piece.
     try {
-      const [rebuilt] = await this.readStripe([piece], buffer === undefined ? [] : [buffer])
+      const [rebuilt] = await this.readStripe([piece], lent === undefined ? [] : [lent.buffer])
       return rebuilt!
     } catch (err) {
-      if (buffer !== undefined) lent!.buffers.release(buffer)
+      if (lent !== undefined) lent.buffers.release(lent.buffer)
       throw err
     }
   }
@@ -112,7 +111,7 @@ export class EcGroupRead {
     const length = pieces.reduce((n, p) => n + p.length, 0)
     assert(pieces.every((p, i) => p.replicaIndex === first.replicaIndex && (i === 0 || p.replicaOffset === pieces[i - 1]!.replicaOffset + pieces[i - 1]!.length)), 'a run is contiguous in one replica')
     if (pieces.length === 1) return [await this.readPiece(first, lent)]
-    const into: ReadInto | undefined = lent === undefined ? undefined : { buffer: lent.buffer }
+    const into = lent === undefined ? undefined : { slab: lent.buffer, byteOffset: 0 }
     let data: Uint8Array | undefined
     if (!this.isLost(first)) {
       try {
@@ -123,8 +122,8 @@ export class EcGroupRead {
       }
     }
     if (lent !== undefined) {
-      settleLent(lent.buffers, lent.buffer, into!.buffer, data)
-      if (data !== undefined && data.buffer === into!.buffer) lent.buffers.share(into!.buffer, pieces.length)
+      settleLent(lent.buffers, lent.buffer, data)
+      if (data !== undefined && data.buffer === lent.buffer) lent.buffers.share(lent.buffer, pieces.length)
     }
     if (data !== undefined) {
       let at = 0
@@ -145,7 +144,7 @@ export class EcGroupRead {
    * for while holding others. A source that fails is remembered and another taken; fewer than
    * k: UNAVAILABLE naming the group.
    */
-  async readStripe(pieces: CellPiece[], outs: ArrayBuffer[] = [], buffers?: BufferPool): Promise<Uint8Array[]> {
+  async readStripe(pieces: CellPiece[], outs: SharedArrayBuffer[] = [], buffers?: BufferPool<SharedArrayBuffer>): Promise<Uint8Array[]> {
     assert(pieces.length > 0, 'a stripe read serves at least one piece')
     const s = this.scheme
     const k = s.data

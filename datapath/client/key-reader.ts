@@ -55,7 +55,7 @@ export interface KeyReaderOptions {
    * a view of one of them, which the consumer gives back (buffers.releaseIfMine(piece.buffer))
    * once it is done with the piece. Pieces read ahead and never yielded are given back here.
    */
-  buffers?: BufferPool
+  buffers?: BufferPool<SharedArrayBuffer>
 }
 
 /**
@@ -78,7 +78,7 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
     while (queue.length < CLIENT_READ_AHEAD_CHUNKS) {
       const next = it.next()
       if (next.done) return
-      let into: Promise<ArrayBuffer | undefined> | undefined
+      let into: Promise<SharedArrayBuffer | undefined> | undefined
       if (buffers !== undefined) {
         into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
         turn = into.catch(() => {})
@@ -134,11 +134,9 @@ export async function startKeyRange(key: KeyInfo, range: ReadRange, options: Key
   return rest
 }
 
-export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool, into?: Promise<ArrayBuffer | undefined>, transport?: Transport): Promise<Uint8Array> {
+export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool<SharedArrayBuffer>, into?: Promise<SharedArrayBuffer | undefined>, transport?: Transport): Promise<Uint8Array> {
   const acquired = await into
-  // A pooled buffer moves to a worker and back on each verified read: `lent.buffer` is always
-  // the current handle on its memory.
-  const lent = acquired === undefined ? undefined : { buffer: acquired }
+  const lent = acquired === undefined ? undefined : { slab: acquired, byteOffset: 0 }
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => Number(bad.has(a.address)) - Number(bad.has(b.address)))
   let last: O3Error | undefined
   let data: Uint8Array | undefined
@@ -155,28 +153,15 @@ export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient |
       log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
     }
   }
-  if (lent !== undefined) settleLent(buffers!, acquired!, lent.buffer, data)
+  if (acquired !== undefined) settleLent(buffers!, acquired, data)
   if (data !== undefined) return data
   throw last ?? new O3Error('UNAVAILABLE', `Cannot read block ${piece.location.blockId.containerId}:${piece.location.blockId.localId}: no replica`)
 }
 
-/**
- * The pooled buffer after a piece's reads: the pool learns its handle as it came back from
- * the worker; it goes back to the pool unless `data` (the piece) is a view of it (every read
- * failed, or the chunk did not fit and came in a buffer of its own); lost with a worker
- * (detached), it is dropped and the pool makes another when needed.
- */
-export function settleLent(buffers: BufferPool, acquired: ArrayBuffer, now: ArrayBuffer, data: Uint8Array | undefined): void {
-  const back = takeBackLent(buffers, acquired, now)
-  if (back !== undefined && data?.buffer !== back) buffers.release(back)
-}
-
-/** A pooled buffer lent to a read, as it came back: its current handle (the pool told), or
- *  undefined when it was lost with a worker (dropped from the pool). */
-export function takeBackLent(buffers: BufferPool, acquired: ArrayBuffer, now: ArrayBuffer): ArrayBuffer | undefined {
-  if (now.byteLength === 0) { buffers.discard(); return undefined }
-  buffers.adopt(acquired, now)
-  return now
+/** Gives a pooled buffer lent to a read back, unless `data` (the piece) is a view of it: it is
+ *  not when every read failed, or the chunk did not fit and came in a buffer of its own. */
+export function settleLent(buffers: BufferPool<SharedArrayBuffer>, lent: SharedArrayBuffer, data: Uint8Array | undefined): void {
+  if (data?.buffer !== lent) buffers.release(lent)
 }
 
 export async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<void> {

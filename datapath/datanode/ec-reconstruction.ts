@@ -235,8 +235,7 @@ async function rebuildStripe(cmd: ReconstructCommand, readers: Map<number, Reade
       const view = new Uint8Array(slots.slabs[i]!, 0, cellBytes)
       if (lengths[i] === 0) { view.fill(0); return }
       const n = lengths[i]!
-      const into = { buffer: slots.slabs[i] as unknown as ArrayBuffer }
-      const r = await readChunk(readers.get(i + 1)!.node, blockId, offset, n, into, undefined, j.transport)
+      const r = await readChunk(readers.get(i + 1)!.node, blockId, offset, n, { slab: slots.slabs[i]!, byteOffset: 0 }, undefined, j.transport)
       // Lands at the slab's start when it fits (it does, but for a window that starts before `offset`).
       if (r.data.buffer !== slots.slabs[i] || r.data.byteOffset !== 0 || r.dataOffset !== offset) view.set(r.data.subarray(offset - r.dataOffset, offset - r.dataOffset + n))
       view.fill(0, n)

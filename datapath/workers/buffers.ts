@@ -1,15 +1,17 @@
 /** @module
- * A bounded pool of plain ArrayBuffers of one size, reused: the datanode reads chunk data
- * into one (the buffer is transferred to a worker and back, never copied) and gives it back
- * once the response that carries it has been sent. A fresh 4 MiB buffer per read made the
- * large GET path spend about half its CPU in GC. acquire() waits when all are out (the
+ * A bounded pool of buffers of one size, reused: the datanode reads chunk data into one (a
+ * plain ArrayBuffer, transferred to a worker and back, never copied) and gives it back once
+ * the response that carries it has been sent. A fresh 4 MiB buffer per read made the large
+ * GET path spend about half its CPU in GC. acquire() waits when all are out (the
  * back-pressure), bounded by a timeout that fails UNAVAILABLE (retryable).
  * A buffer moved to a worker comes back as a new ArrayBuffer object over the same memory:
  * the pool counts buffers, not identities (a holder that moves one tells it with adopt(), so
  * that releaseIfMine() still knows it). A buffer whose sending cannot be seen (discard()) is
- * dropped, and the pool makes another when needed. The client's key reader uses one too;
- * its EC reader hands out several pieces of one buffer (share()): the buffer comes back with
- * the last of their releases.
+ * dropped, and the pool makes another when needed. The client's key reader uses a pool of
+ * SharedArrayBuffers (BufferPool.shared()): workers verify them in place, so they never move
+ * and V8 never sees a new 4 MiB ArrayBuffer per read (each counted as fresh external memory,
+ * which kept the S3 gateway in back-to-back full GCs); its EC reader hands out several pieces
+ * of one buffer (share()): the buffer comes back with the last of their releases.
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
@@ -17,20 +19,26 @@ import { SLAB_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
 import { WaitQueue } from './wait-queue.ts'
 
-export class BufferPool {
-  private readonly free: ArrayBuffer[] = []
-  private readonly waiters = new WaitQueue<ArrayBuffer>()
+export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer> {
+  private readonly free: B[] = []
+  private readonly waiters = new WaitQueue<B>()
   private out = 0
   /** The buffers made here, to tell them from others (a buffer moved to a worker and back is
    *  a new object, so the datanode's are given back with release() itself). */
-  private readonly mine = new WeakSet<ArrayBuffer>()
+  private readonly mine = new WeakSet<B>()
   private trimTimer: ReturnType<typeof setTimeout> | undefined
   /** Releases a shared buffer waits for, past the one that gives it back. */
-  private readonly extra = new Map<ArrayBuffer, number>()
+  private readonly extra = new Map<B, number>()
 
-  constructor(readonly bufferBytes: number, readonly count: number) {
+  /** A pool of plain ArrayBuffers; `allocate` is for shared(). */
+  constructor(readonly bufferBytes: number, readonly count: number, private readonly allocate: (bytes: number) => B = (bytes) => new ArrayBuffer(bytes) as B) {
     assert(bufferBytes > 0, 'buffer size must be positive')
     assert(count > 0, 'buffer count must be positive')
+  }
+
+  /** A pool of SharedArrayBuffers: lent to readers whose workers verify them in place. */
+  static shared(bufferBytes: number, count: number): BufferPool<SharedArrayBuffer> {
+    return new BufferPool(bufferBytes, count, (bytes) => new SharedArrayBuffer(bytes))
   }
 
   /** Buffers handed out and not yet given back. */
@@ -38,7 +46,7 @@ export class BufferPool {
   /** Buffers that exist now, out or free. */
   get madeCount(): number { return this.out + this.free.length }
 
-  acquire(timeoutMs?: number): Promise<ArrayBuffer> {
+  acquire(timeoutMs?: number): Promise<B> {
     assert(timeoutMs === undefined || timeoutMs > 0, 'buffer wait timeout must be positive')
     const now = this.tryAcquire()
     if (now !== undefined) return Promise.resolve(now)
@@ -46,14 +54,14 @@ export class BufferPool {
   }
 
   /** A buffer at once, or undefined when all are out: for a holder that must not wait. */
-  tryAcquire(): ArrayBuffer | undefined {
+  tryAcquire(): B | undefined {
     if (this.out >= this.count) return undefined
     this.out++
     return this.free.pop() ?? this.make()
   }
 
   /** Gives a buffer back (the one acquired, or what a worker moved back in its place). */
-  release(buffer: ArrayBuffer): void {
+  release(buffer: B): void {
     assert(buffer.byteLength === this.bufferBytes, 'foreign or detached buffer released')
     assert(this.out > 0, 'buffer released twice')
     const more = this.extra.get(buffer)
@@ -69,14 +77,19 @@ export class BufferPool {
     this.scheduleTrim()
   }
 
+  /** Whether this pool made `buffer` (as it is now, for one moved to a worker and back). */
+  owns(buffer: ArrayBufferLike): boolean {
+    return this.mine.has(buffer as B)
+  }
+
   /** Gives `buffer` back if this pool made it (a view of a buffer of its own is left alone). */
   releaseIfMine(buffer: ArrayBufferLike): void {
-    if (this.mine.has(buffer as ArrayBuffer)) this.release(buffer as ArrayBuffer)
+    if (this.owns(buffer)) this.release(buffer as B)
   }
 
   /** Notes that `holders` views of `buffer` (out, not to move again) are each released once:
    *  the buffer is given back with the last release. */
-  share(buffer: ArrayBuffer, holders: number): void {
+  share(buffer: B, holders: number): void {
     assert(this.mine.has(buffer) && !this.extra.has(buffer), 'sharing a foreign or shared buffer')
     if (holders > 1) this.extra.set(buffer, holders - 1)
   }
@@ -85,7 +98,7 @@ export class BufferPool {
    * Notes that `moved` is `buffer` come back from a worker (the same memory under a new
    * ArrayBuffer object; `buffer` is detached): releaseIfMine() knows it from now on.
    */
-  adopt(buffer: ArrayBuffer, moved: ArrayBuffer): void {
+  adopt(buffer: B, moved: B): void {
     if (moved === buffer) return
     assert(this.mine.has(buffer), 'adopting for a foreign buffer')
     assert(moved.byteLength === this.bufferBytes, 'adopted buffer of another size')
@@ -93,8 +106,8 @@ export class BufferPool {
     this.mine.add(moved)
   }
 
-  private make(): ArrayBuffer {
-    const b = new ArrayBuffer(this.bufferBytes)
+  private make(): B {
+    const b = this.allocate(this.bufferBytes)
     this.mine.add(b)
     return b
   }

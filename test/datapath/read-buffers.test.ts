@@ -68,7 +68,7 @@ let s3: S3Client
 const data = randomBytes(24 * MiB + 5)
 
 async function settled(what: string, gatewayToo = true): Promise<void> {
-  const pools = [{ name: 'datanode', pool: env.cluster.datanodes[0]!.readBuffers, bound: DATANODE_READ_BUFFERS }]
+  const pools: { name: string; pool: BufferPool<ArrayBuffer> | BufferPool<SharedArrayBuffer>; bound: number }[] = [{ name: 'datanode', pool: env.cluster.datanodes[0]!.readBuffers, bound: DATANODE_READ_BUFFERS }]
   if (gatewayToo) pools.push({ name: 'gateway client', pool: env.gateway.client.readBuffers, bound: CLIENT_READ_BUFFERS })
   for (const { name, pool, bound } of pools) {
     for (const until = Date.now() + SETTLE_MS; pool.inUse > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 20))

@@ -6,7 +6,7 @@ import { Readable, Writable } from 'node:stream'
 import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_EC_STRIPE_SLABS, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
 import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { BucketS3Config, BucketS3Field } from '../../core/s3-access/model.ts'
 import type { OzoneAcl } from '../../core/access/native-acl.ts'
@@ -21,7 +21,9 @@ import { EcKeyWriter } from './ec-key-writer.ts'
 import { KeyWriter } from './key-writer.ts'
 import { LeaderCache } from './pipeline-leader.ts'
 import { SlowDatanodes } from './slow-datanodes.ts'
-import { readKeyRange, resolveRange, startKeyRange } from './key-reader.ts'
+import { readKeyRange, resolveRange, startKeyRange, type KeyReaderOptions } from './key-reader.ts'
+import { StripeSlabPools } from './ec-read-group.ts'
+import { FailedNodes } from './failed-nodes.ts'
 
 export interface O3ClientOptions {
   /** OM address, host:port. */
@@ -78,6 +80,10 @@ export class O3Client {
   readonly slabs: SlabPool
   /** The buffers pooled reads (openKeyPieces with `pooled`) receive chunks into. */
   readonly readBuffers: BufferPool<SharedArrayBuffer>
+  /** The slabs its EC readers rebuild stripes in around a lost replica, reused across reads. */
+  readonly stripeSlabs = new StripeSlabPools(CLIENT_EC_STRIPE_SLABS)
+  /** The datanodes its reads could not reach lately, which its next reads go around. */
+  readonly failedNodes = new FailedNodes()
   /** The leader of each pipeline as this client's writes last found it. */
   readonly pipelineLeaders = new LeaderCache()
   /** Datanodes that lagged behind this client's writes: new blocks avoid them for a while. */
@@ -222,6 +228,10 @@ export class O3Client {
     return Object.assign(stream, { result })
   }
 
+  private readerOptions(buffers: BufferPool<SharedArrayBuffer> | undefined): KeyReaderOptions {
+    return { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers, stripeSlabs: this.stripeSlabs, failedNodes: this.failedNodes }
+  }
+
   headKey(volume: string, bucket: string, key: string): Promise<KeyInfo> {
     return this.om.call('lookupKey', { volume, bucket, key }, { idempotent: true })
   }
@@ -242,7 +252,7 @@ export class O3Client {
   readKeyInfo(info: KeyInfo, range?: { offset?: number; length?: number }): Readable {
     const r = resolveRange(info.size, range)
     const buffers = this.readBuffers
-    const pieces = readKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers })
+    const pieces = readKeyRange(info, r, this.readerOptions(buffers))
     async function* owned(): AsyncGenerator<Buffer> {
       for await (const piece of pieces) {
         // Measured (bench/verify-inline.ts): a fresh buffer per chunk moved to the worker and
@@ -275,7 +285,7 @@ export class O3Client {
    */
   async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<AsyncGenerator<Uint8Array>> {
     const r = resolveRange(info.size, range)
-    return startKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers: options.pooled === true ? this.readBuffers : undefined })
+    return startKeyRange(info, r, this.readerOptions(options.pooled === true ? this.readBuffers : undefined))
   }
 
   /**
@@ -287,7 +297,7 @@ export class O3Client {
     const r = resolveRange(info.size, range)
     const out = Buffer.allocUnsafe(r.length)
     let at = 0
-    for await (const piece of readKeyRange(info, r, { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers: this.readBuffers })) {
+    for await (const piece of readKeyRange(info, r, this.readerOptions(this.readBuffers))) {
       out.set(piece, at)
       at += piece.length
       this.readBuffers.releaseIfMine(piece.buffer)

@@ -11,7 +11,6 @@ import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
 import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
-import type { BufferPool } from '../workers/index.ts'
 import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
 import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
 
@@ -30,9 +29,10 @@ interface Span {
   pieces: (Piece | CellPiece)[]
 }
 
-function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyReaderOptions['scm'], transport: KeyReaderOptions['transport']): Generator<Span> {
+function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, options: KeyReaderOptions): Generator<Span> {
+  const { scm, transport } = options
   const end = range.offset + range.length
-  const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum)
+  const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum, options.stripeSlabs)
   for (const location of key.locations) {
     const from = Math.max(range.offset, location.offset)
     const to = Math.min(end, location.offset + location.length)
@@ -43,7 +43,7 @@ function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, scm: KeyRe
       yield { location, pieces }
       continue
     }
-    const group = new EcGroupRead(location, scm, slabs, transport)
+    const group = new EcGroupRead(location, scm, slabs, transport, options.failedNodes)
     const pieces: CellPiece[] = []
     for (const p of cellPieces(group.scheme, location.length, from - location.offset, to - from)) {
       for (let d = 0; d < p.length; d += requestBytes) {
@@ -136,8 +136,8 @@ interface Running {
  */
 export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
-  const { buffers, scm, transport } = options
-  const planner = new Planner(spans(key, range, requestBytes, scm, transport), requestBytes)
+  const { buffers } = options
+  const planner = new Planner(spans(key, range, requestBytes, options), requestBytes)
   const bad = new Set<string>()
   const queue: Running[] = []
   let turn: Promise<unknown> = Promise.resolve()
@@ -160,7 +160,7 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
         if (step.kind !== 'stripe' && queue.reduce((n, r) => n + held(r.step), 0) + held(step) > windowMax) return
       }
       planner.take()
-      const pieces = start(step, bad, scm, buffers, nextBuffer, transport)
+      const pieces = start(step, bad, options, nextBuffer)
       pieces.catch(() => {}) // handled when awaited in order
       queue.push({ step, pieces })
     }
@@ -189,10 +189,11 @@ function held(step: Step): number {
   return step.kind === 'stripe' ? 0 : step.kind === 'runs' ? step.runs.length : 1
 }
 
-function start(step: Step, bad: Set<string>, scm: KeyReaderOptions['scm'], buffers: BufferPool<SharedArrayBuffer> | undefined, nextBuffer: () => Promise<SharedArrayBuffer> | undefined, transport: KeyReaderOptions['transport']): Promise<Uint8Array[]> {
+function start(step: Step, bad: Set<string>, options: KeyReaderOptions, nextBuffer: () => Promise<SharedArrayBuffer> | undefined): Promise<Uint8Array[]> {
+  const { buffers } = options
   switch (step.kind) {
     case 'replicated':
-      return readPiece(step.piece, bad, scm, buffers, nextBuffer(), transport).then((p) => [p])
+      return readPiece(step.piece, bad, options, nextBuffer()).then((p) => [p])
     case 'cell': {
       const into = nextBuffer()
       return (async () => {

@@ -9,13 +9,14 @@ import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_FAILED_NODE_MS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
 import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
+import { FailedNodes } from './failed-nodes.ts'
 import { reportCorrupt, settleLent } from './key-reader.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
@@ -25,24 +26,74 @@ export interface Lent {
 }
 
 /**
- * The slabs a reader rebuilds stripes in, one slot per cell (a cell, the checksum windows a
- * range read may start and end in, and the checksums that follow): made when first needed,
- * at most CLIENT_EC_DEGRADED_STRIPES_MAX per scheme, reused, dropped with the reader.
+ * Slab pools by stripe shape (cells x slot size), each of at most `slabsPerShape` slabs: one
+ * per client, shared by its EC readers, so that a slab outlives the read that made it (a
+ * fresh one per GET is external memory V8 must collect); idle slabs are dropped (SlabPool).
  */
-export class StripeSlabs {
+export class StripeSlabPools {
   private readonly pools = new Map<string, SlabPool>()
 
-  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number) {}
+  constructor(private readonly slabsPerShape: number) {
+    assert(slabsPerShape >= CLIENT_EC_DEGRADED_STRIPES_MAX, 'room for one reader\'s stripes at least')
+  }
+
+  pool(cells: number, slotBytes: number): SlabPool {
+    const key = `${cells}x${slotBytes}`
+    let pool = this.pools.get(key)
+    if (pool === undefined) this.pools.set(key, pool = new SlabPool(cells * slotBytes, this.slabsPerShape))
+    return pool
+  }
+}
+
+/**
+ * The slabs a reader rebuilds stripes in, one slot per cell (a cell, the checksum windows a
+ * range read may start and end in, and the checksums that follow), from the client's pools
+ * (or pools of its own, CLIENT_EC_DEGRADED_STRIPES_MAX per shape, dropped with the reader).
+ */
+export class StripeSlabs {
+  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number, private readonly pools = new StripeSlabPools(CLIENT_EC_DEGRADED_STRIPES_MAX)) {}
 
   async acquire(s: EcScheme): Promise<{ slab: SharedArrayBuffer; slotBytes: number; release: () => void }> {
     const window = Math.max(this.bytesPerChecksum, BYTES_PER_CHECKSUM_MIN)
     const span = s.cellSizeBytes + 2 * window
     const slotBytes = span + checksumsLengthBytes(this.checksumType, span, window)
-    const key = `${s.data + s.parity}x${slotBytes}`
-    let pool = this.pools.get(key)
-    if (pool === undefined) this.pools.set(key, pool = new SlabPool((s.data + s.parity) * slotBytes, CLIENT_EC_DEGRADED_STRIPES_MAX))
+    const pool = this.pools.pool(s.data + s.parity, slotBytes)
     const slab = await pool.acquire(CLIENT_SLAB_WAIT_MS_MAX)
     return { slab, slotBytes, release: () => pool.release(slab) }
+  }
+}
+
+/**
+ * Where a rebuilt stripe's pieces are copied out to: pooled buffers free at once, as many
+ * pieces to one as fit (the buffer comes back with the last of their releases, share()), so
+ * that a stripe of k cells takes one or two of the pool's chunk-sized buffers rather than k;
+ * a buffer of its own for a piece when none is free.
+ */
+class PieceBuffers {
+  private buffer: SharedArrayBuffer | undefined
+  private used = 0
+  private holders = 0
+
+  constructor(private readonly buffers: BufferPool<SharedArrayBuffer> | undefined) {}
+
+  take(length: number): Uint8Array {
+    const pool = this.buffers
+    if (pool === undefined || length > pool.bufferBytes) return new Uint8Array(length)
+    if (this.buffer !== undefined && this.used + length > pool.bufferBytes) this.seal()
+    this.buffer ??= pool.tryAcquire()
+    if (this.buffer === undefined) return new Uint8Array(length)
+    const view = new Uint8Array(this.buffer, this.used, length)
+    this.used += length
+    this.holders++
+    return view
+  }
+
+  /** Done with the current buffer: its pieces are its holders. */
+  seal(): void {
+    if (this.buffer !== undefined) this.buffers!.share(this.buffer, this.holders)
+    this.buffer = undefined
+    this.used = 0
+    this.holders = 0
   }
 }
 
@@ -50,13 +101,26 @@ export class EcGroupRead {
   readonly scheme: EcScheme
   /** Replica indexes (1..k+m) that failed a read, with why: not asked again in this group. */
   readonly failed = new Map<number, string>()
+  /** Those of `failed` only because the client's reads failed to reach them lately: asked
+   *  after all when too few others are left (they may be back). */
+  private readonly assumed = new Set<number>()
 
-  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs, private readonly transport?: Transport) {
+  /**
+   * `failedNodes`: the client's datanodes that failed reads lately; the group reads around up
+   * to m of them from the start, and notes those it cannot reach.
+   */
+  constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs, private readonly transport?: Transport, private readonly failedNodes?: FailedNodes) {
     const r = parseReplication(location.pipeline.replication)
     if (r.ec === undefined) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: ${location.pipeline.replication} is not EC`)
     this.scheme = r.ec
     const n = r.ec.data + r.ec.parity
     if (location.pipeline.nodes.length !== n) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: its pipeline lists ${location.pipeline.nodes.length} datanodes, ${location.pipeline.replication} has ${n} replicas`)
+    const known = location.pipeline.nodes.flatMap((node, i) => failedNodes?.has(node.address) === true ? [i + 1] : [])
+    if (known.length > r.ec.parity) return
+    for (const i of known) {
+      this.failed.set(i, `${location.pipeline.nodes[i - 1]!.address}: a read failed to reach it in the last ${CLIENT_FAILED_NODE_MS / 1000} s`)
+      this.assumed.add(i)
+    }
   }
 
   get name(): string {
@@ -140,8 +204,8 @@ export class EcGroupRead {
    * slot of one of the reader's stripe slabs (verified there in the pool), zero-pads them as
    * the parity was computed, and rebuilds the cells not read with runEcReconstruct. Each piece
    * is copied out of the slab (which is reused) into `outs[j]` (a pooled buffer it then holds),
-   * else a buffer of `buffers` free at once, else a buffer of its own: never one it would wait
-   * for while holding others. A source that fails is remembered and another taken; fewer than
+   * else into buffers of `buffers` free at once, several pieces to one (PieceBuffers), else a
+   * buffer of its own: never one it would wait for while holding others. A source that fails is remembered and another taken; fewer than
    * k: UNAVAILABLE naming the group.
    */
   async readStripe(pieces: CellPiece[], outs: SharedArrayBuffer[] = [], buffers?: BufferPool<SharedArrayBuffer>): Promise<Uint8Array[]> {
@@ -167,13 +231,21 @@ export class EcGroupRead {
       // A data cell with no bytes in the window is zeros, known without a read.
       const zeros = [...Array(k).keys()].filter((i) => lengths[i]! <= from)
       for (const i of zeros) new Uint8Array(slab, i * slotBytes, w).fill(0)
-      const candidates = [...Array(n).keys()]
-        .filter((i) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1))
-        .sort((a, b) => rank(a) - rank(b))
+      const readable = (i: number) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1)
+      const candidates = [...Array(n).keys()].filter(readable).sort((a, b) => rank(a) - rank(b))
       function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
+      const asked = new Set<number>()
       while (zeros.length + read.size < k) {
-        const batch = candidates.splice(0, k - zeros.length - read.size)
+        let batch = candidates.splice(0, k - zeros.length - read.size)
+        if (batch.length === 0) {
+          // Too few without the replicas only assumed failed (this stripe's, or another's
+          // that gave them up already): ask them after all.
+          for (const i of this.assumed) this.failed.delete(i)
+          this.assumed.clear()
+          batch = [...Array(n).keys()].filter((i) => readable(i) && !asked.has(i)).slice(0, k - zeros.length - read.size)
+        }
         if (batch.length === 0) throw this.tooFew(stripe, zeros.length + read.size)
+        for (const i of batch) asked.add(i)
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
@@ -184,6 +256,7 @@ export class EcGroupRead {
             // The bytes past a short cell (its checksums, or an earlier stripe's) read as zeros.
             new Uint8Array(slab, shards[i]!.offset + length, w - length).fill(0)
             read.add(i)
+            this.failedNodes?.forget(this.location.pipeline.nodes[i]!.address)
           } catch (err) {
             this.fail(i + 1, err)
           }
@@ -191,13 +264,16 @@ export class EcGroupRead {
       }
       const missing = [...Array(n).keys()].filter((i) => !read.has(i) && !zeros.includes(i))
       if ([...wanted].some((i) => !read.has(i))) await runEcReconstruct({ codec: s.codec, k, m: s.parity, shards, missing })
-      return pieces.map((p, j) => {
+      const out = new PieceBuffers(buffers)
+      const copies = pieces.map((p, j) => {
         const cell = shards[p.replicaIndex - 1]!
         const piece = new Uint8Array(slab, cell.offset + p.replicaOffset - cellStart - from, p.length)
-        const copy = new Uint8Array(outs[j] ?? (p.length <= (buffers?.bufferBytes ?? 0) ? buffers!.tryAcquire() : undefined) ?? new ArrayBuffer(p.length), 0, p.length)
+        const copy = outs[j] !== undefined ? new Uint8Array(outs[j], 0, p.length) : out.take(p.length)
         copy.set(piece)
         return copy
       })
+      out.seal()
+      return copies
     } finally {
       release()
     }
@@ -209,6 +285,8 @@ export class EcGroupRead {
     const node = this.location.pipeline.nodes[replicaIndex - 1]!
     if (!this.failed.has(replicaIndex) && e.code === 'CHECKSUM_MISMATCH') void reportCorrupt(this.scm, node, this.location)
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
+    this.assumed.delete(replicaIndex)
+    if (FailedNodes.unreachable(e)) this.failedNodes?.note(node.address)
     log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address} failed: ${e.message}; reading around it`)
   }
 

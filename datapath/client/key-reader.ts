@@ -15,6 +15,8 @@ import type { BufferPool } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { readEcKeyRange } from './ec-key-reader.ts'
+import type { StripeSlabPools } from './ec-read-group.ts'
+import { FailedNodes } from './failed-nodes.ts'
 
 export interface ReadRange {
   offset: number
@@ -56,6 +58,10 @@ export interface KeyReaderOptions {
    * once it is done with the piece. Pieces read ahead and never yielded are given back here.
    */
   buffers?: BufferPool<SharedArrayBuffer>
+  /** The slabs EC readers rebuild stripes in: the client's, else the reader's own. */
+  stripeSlabs?: StripeSlabPools
+  /** The client's datanodes that failed reads lately: asked last, or read around (EC). */
+  failedNodes?: FailedNodes
 }
 
 /**
@@ -83,7 +89,7 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
         into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
         turn = into.catch(() => {})
       }
-      const p = readPiece(next.value, bad, options.scm, buffers, into, options.transport)
+      const p = readPiece(next.value, bad, options, into)
       p.catch(() => {}) // handled when awaited in order
       queue.push(p)
     }
@@ -134,10 +140,17 @@ export async function startKeyRange(key: KeyInfo, range: ReadRange, options: Key
   return rest
 }
 
-export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient | undefined, buffers?: BufferPool<SharedArrayBuffer>, into?: Promise<SharedArrayBuffer | undefined>, transport?: Transport): Promise<Uint8Array> {
+/**
+ * Reads a piece of a replicated block into the pooled buffer `into` (when given) from the
+ * first replica that answers: those that failed this read (`bad`) or the client's reads
+ * lately (`options.failedNodes`) last.
+ */
+export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, into?: Promise<SharedArrayBuffer | undefined>): Promise<Uint8Array> {
+  const { scm, buffers, transport, failedNodes } = options
   const acquired = await into
   const lent = acquired === undefined ? undefined : { slab: acquired, byteOffset: 0 }
-  const nodes = [...piece.location.pipeline.nodes].sort((a, b) => Number(bad.has(a.address)) - Number(bad.has(b.address)))
+  const rank = (address: string) => Number(bad.has(address)) * 2 + Number(failedNodes?.has(address) === true)
+  const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
   let last: O3Error | undefined
   let data: Uint8Array | undefined
   for (const node of nodes) {
@@ -145,10 +158,12 @@ export async function readPiece(piece: Piece, bad: Set<string>, scm: RpcClient |
       const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport)
       const from = piece.blockOffset - r.dataOffset
       data = r.data.subarray(from, from + piece.length)
+      failedNodes?.forget(node.address)
       break
     } catch (err) {
       last = toO3Error(err)
       bad.add(node.address)
+      if (FailedNodes.unreachable(last)) failedNodes?.note(node.address)
       if (last.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, node, piece.location)
       log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
     }

@@ -231,6 +231,34 @@ test('xor-2-1: any one of its three datanodes down, every key still reads right'
   }
 })
 
+test('a datanode a read could not reach: the client\'s next reads go around it from the first stripe, and ask it after all when too few others are left', async () => {
+  const reader = cluster.client()
+  const { name, data } = keys.find((k) => k.replication === RS && k.data.length === 2 * STRIPE + CELL + 7)!
+  const info = await headKey(name)
+  const [first, second, third] = [1, 2, 3].map((index) => holderOf(info, index)) as [number, number, number]
+  const address = cluster.datanodes[first]!.address
+  await cluster.stopDatanode(first)
+  try {
+    assertBytes(await reader.getKey('vol', 'bkt', name), data, 'replica 1 down')
+    assert.ok(reader.failedNodes.has(address), 'the client remembers the datanode it could not reach')
+  } finally {
+    await cluster.startDatanode(first)
+  }
+  const served = await readChunks(first)
+  assertBytes(await reader.getKey('vol', 'bkt', name), data, 'replica 1 back, still remembered as failed')
+  assert.is(await readChunks(first), served, 'a datanode remembered as failed is not asked')
+  await cluster.stopDatanode(second)
+  await cluster.stopDatanode(third)
+  try {
+    assertBytes(await reader.getKey('vol', 'bkt', name), data, 'replicas 2 and 3 down, 1 remembered as failed but back')
+    assert.ok(await readChunks(first) > served, 'with too few others left, the remembered one is asked after all')
+    assert.not.ok(reader.failedNodes.has(address), 'a datanode that answered is forgotten as failed')
+  } finally {
+    await cluster.startDatanode(second)
+    await cluster.startDatanode(third)
+  }
+})
+
 test('three datanodes down: UNAVAILABLE naming the block group; no pooled buffer kept', async () => {
   const { name } = keys.find((k) => k.replication === RS && k.data.length === STRIPE + 1)!
   const info = await headKey(name)
@@ -321,6 +349,9 @@ test('S3 GetObject of an object in an EC bucket, whole and ranged, healthy and w
 })
 
 test('a flipped byte in a stored data cell: the read is right and the replica reported to the SCM, also when the cell must serve to rebuild another', async () => {
+  // A client that has not seen the datanodes the tests above stopped (its reads would go
+  // around those for a while, the corrupt one among them).
+  client = cluster.client()
   const { name, data } = keys.find((k) => k.replication === RS && k.data.length === 2 * STRIPE + CELL + 7)!
   const info = await headKey(name)
   const { containerId, localId } = info.locations[0]!.blockId

@@ -1,6 +1,7 @@
 /**
  * Goal: the client's read verification, which runs in the worker pool for chunks above
- * VERIFY_INLINE_BYTES_MAX (the buffer moved there and back), returns exact bytes and catches
+ * VERIFY_INLINE_BYTES_MAX (a pooled buffer verified in place, shared memory; a buffer of the
+ * read's own moved there and back), returns exact bytes and catches
  * corruption: a corrupt window on one replica of RATIS/THREE is read from another, on the only
  * replica of RATIS/ONE fails CHECKSUM_MISMATCH; pooled buffers all come back; readers of one
  * key at once each get its bytes, and a consumer of readKey() that keeps its pieces finds them

@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
-  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount())
+  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
   const profileDir = options.profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
 
 /** `--ec-only`: the erasure-coding figures alone. */
 async function ecOnly(dir: string, large: Buffer, s: Settings, profile: boolean): Promise<void> {
-  const progress = new Progress(s3EcStepCount())
+  const progress = new Progress(s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
   const profileDir = profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })

@@ -41,12 +41,13 @@ export function cpuPerUnit(r: ThroughputResult | OpsResult): number | undefined 
 
 /**
  * Runs `op` once untimed (warming up JIT, connections and caches: the first of each was a
- * third slower here), then `iterations` times one after another; each moves `bytes`. MB/s is
- * total bytes over total time. The warm-up gets the index `iterations`.
+ * third slower here; `warmUp: false` for a caller that warmed up itself), then `iterations`
+ * times one after another; each moves `bytes`. MB/s is total bytes over total time. The
+ * warm-up gets the index `iterations`.
  */
-export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void>; cpu?: CpuClock }): Promise<ThroughputResult> {
+export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void>; cpu?: CpuClock; warmUp?: boolean }): Promise<ThroughputResult> {
   assert(options.iterations > 0, 'iterations must be positive')
-  await options.op(options.iterations)
+  if (options.warmUp !== false) await options.op(options.iterations)
   const cpuBefore = options.cpu?.()
   const samples: number[] = []
   let seconds = 0
@@ -100,6 +101,27 @@ export async function measureOps(options: { count: number; concurrency: number; 
 
 
 /** A failed figure: recorded so the run goes on, and the run then exits non-zero. */
+/**
+ * The rounds of one figure as one (figures measured in turns with others, so that each sees
+ * the same machine): total work over total time, latencies of the slowest round; the first
+ * failure if any.
+ */
+export function combineRounds(rounds: (OpsResult | ThroughputResult | { error: string })[]): OpsResult | ThroughputResult | { error: string } {
+  const failed = rounds.find((r): r is { error: string } => 'error' in r)
+  if (failed !== undefined || rounds.length === 0) return failed ?? { error: 'not run' }
+  const cpu = (r: OpsResult | ThroughputResult) => r.serverCpuMs
+  const serverCpuMs = rounds.every((r) => cpu(r as OpsResult) !== undefined) ? rounds.reduce((a, r) => a + cpu(r as OpsResult)!, 0) : undefined
+  const seconds = rounds.reduce((a, r) => a + (r as OpsResult).seconds, 0)
+  if ('mbPerSec' in rounds[0]) {
+    const all = rounds as ThroughputResult[]
+    const bytes = all.reduce((a, r) => a + r.bytes, 0)
+    return { bytes, seconds, mbPerSec: bytes / MB / seconds, samplesMbPerSec: all.flatMap((r) => r.samplesMbPerSec), serverCpuMs }
+  }
+  const all = rounds as OpsResult[]
+  const ops = all.reduce((a, r) => a + r.ops, 0)
+  return { ops, concurrency: all[0].concurrency, seconds, opsPerSec: ops / seconds, p50Ms: Math.max(...all.map((r) => r.p50Ms)), p99Ms: Math.max(...all.map((r) => r.p99Ms)), serverCpuMs }
+}
+
 export function failure(err: unknown): { error: string } {
   process.exitCode = 1
   return { error: `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}` }

@@ -1,14 +1,15 @@
 /** @module
  * The erasure-coding part of `npm run bench` (issue 14): a second `o3 local`, nine datanodes
  * each in a process of its own, buckets of RATIS/THREE, EC rs-3-2 and EC rs-6-3 side by side;
- * 64 MiB PUT and GET through the S3 gateway, bytes on disk per byte written, then a degraded
- * GET of each EC bucket with m of its key's data replicas killed (kill -9 of their processes).
+ * 64 MiB PUT and GET through the S3 gateway, the replications taking turns (one transfer each
+ * per round, the order rotated), bytes on disk per byte written, then a degraded GET of each
+ * EC bucket with m of its key's data replicas killed (kill -9 of their processes).
  */
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { parseReplication } from '../core/wire.ts'
-import { measureThroughput, type ThroughputResult, failure } from './measure.ts'
+import { combineRounds, measureThroughput, type ThroughputResult, failure } from './measure.ts'
 import { BenchCluster, bucketName } from './o3-cluster.ts'
 import { cpuMs } from './proc-cpu.ts'
 import { S3Load } from './s3-load.ts'
@@ -28,9 +29,16 @@ export interface EcFigures {
   diskBytesPerByte?: number
 }
 
-/** Progress steps measureS3Ec announces. */
-export function s3EcStepCount(): number {
-  return 1 + EC_BENCH_REPLICATIONS.length * 2 + (EC_BENCH_REPLICATIONS.length - 1)
+/** Progress steps measureS3Ec announces for `rounds` timed transfers per figure. */
+export function s3EcStepCount(rounds: number): number {
+  return 2 + 2 * rounds * EC_BENCH_REPLICATIONS.length + (EC_BENCH_REPLICATIONS.length - 1)
+}
+
+/** The replications in the order of round `round`: rotated each round, so that none always
+ *  runs first or right after the same other (a cache or disk another warmed). */
+function inTurn<T>(items: readonly T[], round: number): T[] {
+  const at = round % items.length
+  return [...items.slice(at), ...items.slice(0, at)]
 }
 
 /** Bytes of block data under a datanode folder: every file but LMDB's and the logs. */
@@ -71,26 +79,45 @@ export async function measureS3Ec(options: {
       try { return await fn() } catch (err) { return failure(err) }
     }
     try {
+      const bucketOf = (r: string) => `s3-${bucketName(r)}`
+      // Untimed first: each bucket's first PUT (its growth on disk gives bytes per byte) and
+      // GET, warming up connections, pipelines and JIT for all of them.
+      onStep('S3 EC: one untimed PUT and GET per bucket')
+      const disk = new Map<string, number>()
       for (const r of EC_BENCH_REPLICATIONS) {
-        const bucket = `s3-${bucketName(r)}`
-        await client.createBucket(S3_VOLUME, bucket, { replication: r, owner: USER })
+        await client.createBucket(S3_VOLUME, bucketOf(r), { replication: r, owner: USER })
         const before = onDisk()
-        const put64MiB = await step(`${r} PUT 64 MiB`, () => measureThroughput({ iterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large), cpu }))
-        // measureThroughput ran one warm-up too: iterations + 1 keys.
-        const diskBytesPerByte = 'error' in put64MiB ? undefined : (onDisk() - before) / ((iterations + 1) * large.length)
-        const get64MiB = await step(`${r} GET 64 MiB`, async () => {
-          const t = await measureThroughput({ iterations, bytes: large.length, op: async (i) => expect(await load.get(bucket, `large-${i}`)), cpu })
-          if (!(await client.getKey(S3_VOLUME, bucket, 'large-0')).equals(large)) throw new Error(`${bucket}/large-0 read back different bytes`)
-          return t
-        })
-        results[r] = { put64MiB, get64MiB, diskBytesPerByte }
+        await load.put(bucketOf(r), 'warm', large)
+        disk.set(r, (onDisk() - before) / large.length)
+        expect(await load.get(bucketOf(r), 'warm'))
+      }
+      // Then the timed transfers in turns, one per replication per round, so that every
+      // replication meets the same machine (a load that comes or goes moves them all).
+      type Figure = ThroughputResult | Failure
+      const puts = new Map<string, Figure[]>(), gets = new Map<string, Figure[]>()
+      const timed = async (into: Map<string, Figure[]>, r: string, name: string, op: () => Promise<void>) => {
+        onStep(`S3 EC: ${r} ${name}`)
+        let f: Figure
+        try { f = await measureThroughput({ iterations: 1, warmUp: false, bytes: large.length, op, cpu }) } catch (err) { f = failure(err) }
+        into.set(r, [...into.get(r) ?? [], f])
+      }
+      for (let round = 0; round < iterations; round++) {
+        for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(puts, r, `PUT 64 MiB, round ${round + 1}`, () => load.put(bucketOf(r), `large-${round}`, large))
+      }
+      for (let round = 0; round < iterations; round++) {
+        for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(gets, r, `GET 64 MiB, round ${round + 1}`, async () => expect(await load.get(bucketOf(r), `large-${round}`)))
+      }
+      for (const r of EC_BENCH_REPLICATIONS) {
+        let get64MiB = combineRounds(gets.get(r) ?? []) as Figure
+        if (!('error' in get64MiB) && !(await client.getKey(S3_VOLUME, bucketOf(r), 'large-0')).equals(large)) get64MiB = failure(new Error(`${bucketOf(r)}/large-0 read back different bytes`))
+        results[r] = { put64MiB: combineRounds(puts.get(r) ?? []) as Figure, get64MiB, diskBytesPerByte: disk.get(r) }
       }
       // Degraded reads last: they kill datanodes for good.
       const pids = bench.endpoints.pids ?? {}
       const byAddress = new Map(bench.endpoints.datanodes.map((a, i) => [a, pids[`datanode-${i + 1}`]]))
       const killed = new Set<string>()
       for (const r of EC_BENCH_REPLICATIONS.filter((x) => x.startsWith('EC/'))) {
-        const bucket = `s3-${bucketName(r)}`
+        const bucket = bucketOf(r)
         const m = parseReplication(r).ec!.parity
         results[r].degradedGet64MiB = await step(`${r} GET 64 MiB with ${m} data replicas down`, async () => {
           const info = await client.headKey(S3_VOLUME, bucket, 'large-0')

@@ -13,7 +13,7 @@ import { createRootCa, generateKeyPair, issueCertificate } from '../core/securit
 import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 import { moduleCommand, startChild, stopChild, type Child } from './child.ts'
-import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { combineRounds, measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
 import { S3Load } from './s3-load.ts'
@@ -128,29 +128,12 @@ export async function measureS3Tls(options: {
       }
     }
     const figures = { http: {}, https: {}, pipe } as TlsFigures
-    for (const scheme of TLS_SCHEMES) for (const op of OPS) (figures[scheme] as unknown as Record<string, unknown>)[op] = combine(rounds.get(`${scheme} ${op}`) ?? [])
+    for (const scheme of TLS_SCHEMES) for (const op of OPS) (figures[scheme] as unknown as Record<string, unknown>)[op] = combineRounds(rounds.get(`${scheme} ${op}`) ?? [])
     return figures
   } finally {
     for (const load of loads.values()) await load.close().catch(() => {})
     for (const child of gateways.values()) await stopChild(child.process).catch(() => {})
   }
-}
-
-/** The rounds of one figure as one: total work over total time, latencies of the slowest round; the first failure if any. */
-function combine(rounds: (OpsResult | ThroughputResult | Failure)[]): OpsResult | ThroughputResult | Failure {
-  const failed = rounds.find((r): r is Failure => 'error' in r)
-  if (failed !== undefined || rounds.length === 0) return failed ?? { error: 'not run' }
-  const cpu = (r: OpsResult | ThroughputResult) => r.serverCpuMs
-  const serverCpuMs = rounds.every((r) => cpu(r as OpsResult) !== undefined) ? rounds.reduce((a, r) => a + cpu(r as OpsResult)!, 0) : undefined
-  const seconds = rounds.reduce((a, r) => a + (r as OpsResult).seconds, 0)
-  if ('mbPerSec' in rounds[0]) {
-    const all = rounds as ThroughputResult[]
-    const bytes = all.reduce((a, r) => a + r.bytes, 0)
-    return { bytes, seconds, mbPerSec: bytes / 1e6 / seconds, samplesMbPerSec: all.flatMap((r) => r.samplesMbPerSec), serverCpuMs }
-  }
-  const all = rounds as OpsResult[]
-  const ops = all.reduce((a, r) => a + r.ops, 0)
-  return { ops, concurrency: all[0].concurrency, seconds, opsPerSec: ops / seconds, p50Ms: Math.max(...all.map((r) => r.p50Ms)), p99Ms: Math.max(...all.map((r) => r.p99Ms)), serverCpuMs }
 }
 
 /** A CA and the gateway's certificate for 127.0.0.1, written as PEM files under `dir`. */

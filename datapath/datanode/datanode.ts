@@ -148,7 +148,7 @@ export class Datanode implements PipelineReplica {
   blockTokenCheck: BlockTokenCheck = untilBlockTokens
   private readonly slabs: SizedSlabPools
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
-  readonly readBuffers: BufferPool
+  readonly readBuffers: BufferPool<SharedArrayBuffer>
   private readonly volumes: Volume[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
@@ -182,7 +182,7 @@ export class Datanode implements PipelineReplica {
     // Every SCM of the group hears each heartbeat (each knows the datanodes itself, as in
     // Ozone); only the leader answers with commands.
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
-    this.readBuffers = new BufferPool(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
+    this.readBuffers = BufferPool.shared(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
     this.copies = new ContainerCopies({
       name: () => `datanode ${this.id}`, clusterId: () => this.clusterId, volumes: this.volumes, containers: this.containers, slabs: this.slabs,
       forget: async (id) => {
@@ -1227,19 +1227,19 @@ export class Datanode implements PipelineReplica {
     } else {
       // A pooled buffer when the read fits one and the runtime says when the response has
       // gone (so the buffer goes back only then); a buffer of its own otherwise.
+      // Pooled buffers are shared memory the worker fills in place: a buffer moved to a worker
+      // and back is a new ArrayBuffer to V8 on every read, fresh external memory that drove
+      // back-to-back mark-compacts in `o3 local`, where the gateway shares this isolate.
       const done = length + checksumsLength <= this.readBuffers.bufferBytes ? watchResponse(c)?.done : undefined
-      const into = done === undefined ? new ArrayBuffer(length + checksumsLength) : await this.readBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
+      const pooled = done === undefined ? undefined : await this.readBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
       let data: Uint8Array
       try {
-        data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into })
+        data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into: pooled ?? new ArrayBuffer(length + checksumsLength) })
       } catch (err) {
-        if (done !== undefined) this.readBuffers.discard()
+        if (pooled !== undefined) this.readBuffers.release(pooled)
         throw err
       }
-      if (done !== undefined) {
-        const back = data.buffer as ArrayBuffer
-        void done.then(() => this.readBuffers.release(back))
-      }
+      if (pooled !== undefined) void done!.then(() => this.readBuffers.release(pooled))
       if (data.length < length) throw new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${start + data.length} of ${b.length} bytes`)
       body = new Uint8Array(data.buffer, 0, length + checksumsLength)
     }

@@ -65,10 +65,13 @@ export async function runWriteChunk(task: WriteChunkTask): Promise<void> {
   unwrap(await run(task, { name: 'writeChunk' }) as TaskResult)
 }
 
-/** Reads into `task.into`, which is transferred to the worker and back (never copied). */
+/** Reads into `task.into`: an ArrayBuffer is transferred to the worker and back, a
+ *  SharedArrayBuffer filled in place (never copied either way). */
 export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
-  const r = unwrap(await run(task, { name: 'readChunk', transferList: [task.into] }) as TaskResult<{ into: ArrayBuffer; length: number }>)
-  return new Uint8Array(r.into, 0, r.length)
+  const shared = task.into instanceof SharedArrayBuffer
+  const r = unwrap(await run(task, { name: 'readChunk', transferList: shared ? [] : [task.into as ArrayBuffer] }) as TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }>)
+  // A shared buffer was filled in place: the worker's handle on it is not this one.
+  return new Uint8Array(shared ? task.into : r.into, 0, r.length)
 }
 
 /**

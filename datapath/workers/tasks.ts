@@ -42,8 +42,9 @@ export interface ReadChunkTask {
   path: string
   fileOffset: number
   length: number
-  /** A buffer the worker fills and hands back (transferred, not copied). */
-  into: ArrayBuffer
+  /** A buffer the worker fills: an ArrayBuffer is handed back (transferred, not copied); a
+   *  SharedArrayBuffer (a pooled one, borrowed until the task settles) is filled in place. */
+  into: ArrayBuffer | SharedArrayBuffer
 }
 
 export interface VerifyChunkTask {
@@ -113,11 +114,12 @@ export function movedBack<T extends object>(result: T, buffer: ArrayBuffer): T {
   return Piscina.move({ [Piscina.transferableSymbol]: buffer, [Piscina.valueSymbol]: result } as never) as T
 }
 
-export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer; length: number }> {
-  return movedBack(readInto(task), task.into)
+export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }> {
+  const r = readInto(task)
+  return task.into instanceof SharedArrayBuffer ? r : movedBack(r, task.into)
 }
 
-function readInto(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer; length: number }> {
+function readInto(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }> {
   const into = new Uint8Array(task.into, 0, task.length)
   try {
     const fd = openSync(task.path, 'r')

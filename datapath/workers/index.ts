@@ -1,6 +1,7 @@
 /** @module
  * Off-main-thread datapath work. Take a slab from a SlabPool, fill it once, then hand views of
- * it to runChecksum / runWriteChunk; runReadChunk fills a transferred buffer; release the slab.
+ * it to runChecksum / runWriteChunk; runReadChunk fills a pooled shared buffer in place (or
+ * a plain one it moves there and back); release the slab.
  */
 export { SlabPool, SizedSlabPools } from './slabs.ts'
 export { BufferPool } from './buffers.ts'

@@ -174,8 +174,9 @@ export const CLIENT_READ_AHEAD_CHUNKS = 2
 export const CLIENT_EC_READ_AHEAD_PIECES_MAX = 8
 /** Stripes an EC key reader rebuilds at once around a lost replica (each a slab of k + m cells). */
 export const CLIENT_EC_DEGRADED_STRIPES_MAX = 2
-/** Stripe slabs per stripe shape a client keeps for all its EC readers (each takes at most
- *  CLIENT_EC_DEGRADED_STRIPES_MAX; more wait): an rs-6-3 slab of 1 MiB cells is about 9.5 MiB. */
+/** Stripe slabs per stripe shape a client keeps for all its EC readers, reused across reads
+ *  (a reader finding none free makes one of its own for the stripe instead of waiting): an
+ *  rs-6-3 slab of 1 MiB cells is about 9.5 MiB. */
 export const CLIENT_EC_STRIPE_SLABS = 8
 /** How long a client's reads go around a datanode they could not reach (FailedNodes): about
  *  a heartbeat timeout's worth, after which the SCM has closed its pipelines anyway. */

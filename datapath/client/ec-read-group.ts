@@ -9,7 +9,7 @@ import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_FAILED_NODE_MS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_FAILED_NODE_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
@@ -29,6 +29,7 @@ export interface Lent {
  * Slab pools by stripe shape (cells x slot size), each of at most `slabsPerShape` slabs: one
  * per client, shared by its EC readers, so that a slab outlives the read that made it (a
  * fresh one per GET is external memory V8 must collect); idle slabs are dropped (SlabPool).
+ * A reader never waits on another's slabs: when none is free it takes one of its own.
  */
 export class StripeSlabPools {
   private readonly pools = new Map<string, SlabPool>()
@@ -53,13 +54,16 @@ export class StripeSlabPools {
 export class StripeSlabs {
   constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number, private readonly pools = new StripeSlabPools(CLIENT_EC_DEGRADED_STRIPES_MAX)) {}
 
-  async acquire(s: EcScheme): Promise<{ slab: SharedArrayBuffer; slotBytes: number; release: () => void }> {
+  /** A slab for a stripe of `s`: the client's when one is free (a reader stalled on a source
+   *  must not hold up another's reads), else one of the reader's own, made for this stripe. */
+  acquire(s: EcScheme): { slab: SharedArrayBuffer; slotBytes: number; release: () => void } {
     const window = Math.max(this.bytesPerChecksum, BYTES_PER_CHECKSUM_MIN)
     const span = s.cellSizeBytes + 2 * window
     const slotBytes = span + checksumsLengthBytes(this.checksumType, span, window)
     const pool = this.pools.pool(s.data + s.parity, slotBytes)
-    const slab = await pool.acquire(CLIENT_SLAB_WAIT_MS_MAX)
-    return { slab, slotBytes, release: () => pool.release(slab) }
+    const pooled = pool.tryAcquire()
+    if (pooled !== undefined) return { slab: pooled, slotBytes, release: () => pool.release(pooled) }
+    return { slab: new SharedArrayBuffer((s.data + s.parity) * slotBytes), slotBytes, release: () => {} }
   }
 }
 
@@ -129,7 +133,14 @@ export class EcGroupRead {
 
   /** Whether the replica holding `piece` failed before. */
   isLost(piece: CellPiece): boolean {
-    return this.failed.has(piece.replicaIndex)
+    const i = piece.replicaIndex
+    // Only assumed failed, and the client has forgotten it since (its time ran out, or another
+    // read reached it): ask it again.
+    if (this.assumed.has(i) && this.failedNodes?.has(this.location.pipeline.nodes[i - 1]!.address) !== true) {
+      this.assumed.delete(i)
+      this.failed.delete(i)
+    }
+    return this.failed.has(i)
   }
 
   /**
@@ -146,6 +157,7 @@ export class EcGroupRead {
         const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport)
         const from = piece.replicaOffset - r.dataOffset
         data = r.data.subarray(from, from + piece.length)
+        this.failedNodes?.forget(node.address)
       } catch (err) {
         this.fail(piece.replicaIndex, err)
       }
@@ -181,6 +193,7 @@ export class EcGroupRead {
       try {
         const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport)
         data = r.data.subarray(first.replicaOffset - r.dataOffset)
+        this.failedNodes?.forget(this.location.pipeline.nodes[first.replicaIndex - 1]!.address)
       } catch (err) {
         this.fail(first.replicaIndex, err)
       }
@@ -223,7 +236,7 @@ export class EcGroupRead {
     assert(to <= lengths[0]!, 'a piece ends inside its stripe')
     const w = to - from
     const wanted = new Set(pieces.map((p) => p.replicaIndex - 1))
-    const { slab, slotBytes, release } = await this.slabs.acquire(s)
+    const { slab, slotBytes, release } = this.slabs.acquire(s)
     try {
       // Cell i's window at `shards[i]`: where its read landed in slot i, else slot i's start.
       const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab, offset: i * slotBytes, length: w }))

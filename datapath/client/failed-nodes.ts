@@ -6,7 +6,7 @@
  * CLIENT_FAILED_NODE_MS, or as soon as a read from one succeeds. Bounded; no I/O.
  */
 import { assert } from '../../core/assert.ts'
-import type { O3Error } from '../../core/errors.ts'
+import { O3Error } from '../../core/errors.ts'
 import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX } from '../../core/limits.ts'
 
 export class FailedNodes {
@@ -17,9 +17,18 @@ export class FailedNodes {
     assert(forgetAfterMs > 0, 'a failed node is remembered for a positive time')
   }
 
-  /** Whether a read of `address` failed with `err` because the node could not be reached. */
+  /**
+   * Whether a read failed with `err` because its node could not be reached: a connection
+   * that failed or timed out (transportError wraps the network error), not an answer the
+   * node sent (a busy datanode's UNAVAILABLE, a missing block: O3Errors all the way down).
+   */
   static unreachable(err: O3Error): boolean {
-    return err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT'
+    let e: O3Error = err
+    for (;;) {
+      if (e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT') return false
+      if (!(e.cause instanceof O3Error)) return e.cause !== undefined
+      e = e.cause
+    }
   }
 
   note(address: string): void {

@@ -1236,7 +1236,8 @@ export class Datanode implements PipelineReplica {
       try {
         data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into: pooled ?? new ArrayBuffer(length + checksumsLength) })
       } catch (err) {
-        if (pooled !== undefined) this.readBuffers.release(pooled)
+        // Dropped, not given back: a worker lost with the task may still write into it.
+        if (pooled !== undefined) this.readBuffers.discard()
         throw err
       }
       if (pooled !== undefined) void done!.then(() => this.readBuffers.release(pooled))

@@ -1,17 +1,18 @@
 /** @module
- * A bounded pool of buffers of one size, reused: the datanode reads chunk data into one (a
- * plain ArrayBuffer, transferred to a worker and back, never copied) and gives it back once
- * the response that carries it has been sent. A fresh 4 MiB buffer per read made the large
- * GET path spend about half its CPU in GC. acquire() waits when all are out (the
- * back-pressure), bounded by a timeout that fails UNAVAILABLE (retryable).
- * A buffer moved to a worker comes back as a new ArrayBuffer object over the same memory:
- * the pool counts buffers, not identities (a holder that moves one tells it with adopt(), so
- * that releaseIfMine() still knows it). A buffer whose sending cannot be seen (discard()) is
- * dropped, and the pool makes another when needed. The client's key reader uses a pool of
- * SharedArrayBuffers (BufferPool.shared()): workers verify them in place, so they never move
- * and V8 never sees a new 4 MiB ArrayBuffer per read (each counted as fresh external memory,
- * which kept the S3 gateway in back-to-back full GCs); its EC reader hands out several pieces
- * of one buffer (share()): the buffer comes back with the last of their releases.
+ * A bounded pool of buffers of one size, reused: the datanode reads chunk data into one and
+ * gives it back once the response that carries it has been sent; the client receives chunks
+ * into one and its consumer gives it back. A fresh 4 MiB buffer per read made the large GET
+ * path spend about half its CPU in GC. acquire() waits when all are out (the back-pressure),
+ * bounded by a timeout that fails UNAVAILABLE (retryable). Both pools hold SharedArrayBuffers
+ * (BufferPool.shared()), which workers fill or verify in place: a buffer moved to a worker
+ * and back is a new ArrayBuffer to V8 on every read, counted as fresh external memory, which
+ * kept `o3 local` and the S3 gateway in back-to-back full GCs. A pool of plain ArrayBuffers
+ * (the default) still supports the moving kind: the pool counts buffers, not identities, and
+ * a holder that moves one tells it with adopt() so that releaseIfMine() still knows it. A
+ * buffer whose fate cannot be known (discard(): lost with a worker, or its sending cannot be
+ * seen) is dropped, and the pool makes another when needed. The client's EC reader hands out
+ * several pieces of one buffer (share()): the buffer comes back with the last of their
+ * releases.
  */
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'

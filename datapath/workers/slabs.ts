@@ -59,6 +59,16 @@ export class SlabPool {
     return this.waiters.wait(timeoutMs, () => `a payload buffer (all ${this.count} are in use)`)
   }
 
+  /** A slab at once (free, or made while under `count`), else undefined: for a holder that
+   *  must not wait on others. */
+  tryAcquire(): SharedArrayBuffer | undefined {
+    const slab = this.free.pop()
+    if (slab !== undefined) return slab
+    if (this.made >= this.count) return undefined
+    this.made++
+    return new SharedArrayBuffer(this.slabBytes)
+  }
+
   release(slab: SharedArrayBuffer): void {
     assert(slab.byteLength === this.slabBytes, 'foreign slab released')
     noteActivity()

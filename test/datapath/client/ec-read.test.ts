@@ -247,11 +247,17 @@ test('a datanode a read could not reach: the client\'s next reads go around it f
   const served = await readChunks(first)
   assertBytes(await reader.getKey('vol', 'bkt', name), data, 'replica 1 back, still remembered as failed')
   assert.is(await readChunks(first), served, 'a datanode remembered as failed is not asked')
+  // Its time runs out (forgotten here rather than waited for): the next read asks it again.
+  reader.failedNodes.forget(address)
+  assertBytes(await reader.getKey('vol', 'bkt', name), data, 'replica 1 forgotten as failed')
+  assert.ok(await readChunks(first) > served, 'a datanode no longer remembered is asked again')
+  reader.failedNodes.note(address)
+  const servedBefore = await readChunks(first)
   await cluster.stopDatanode(second)
   await cluster.stopDatanode(third)
   try {
     assertBytes(await reader.getKey('vol', 'bkt', name), data, 'replicas 2 and 3 down, 1 remembered as failed but back')
-    assert.ok(await readChunks(first) > served, 'with too few others left, the remembered one is asked after all')
+    assert.ok(await readChunks(first) > servedBefore, 'with too few others left, the remembered one is asked after all')
     assert.not.ok(reader.failedNodes.has(address), 'a datanode that answered is forgotten as failed')
   } finally {
     await cluster.startDatanode(second)

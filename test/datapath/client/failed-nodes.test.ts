@@ -1,13 +1,14 @@
 /**
  * Goal: the client's memory of datanodes its reads could not reach (FailedNodes) holds one for
  * CLIENT_FAILED_NODE_MS, forgets it at once when a read from it succeeds, counts only
- * unreachable nodes (not a corrupt replica or a missing block), and stays within
+ * unreachable nodes (not a busy node's answer, a corrupt replica or a missing block), and stays within
  * CLIENT_FAILED_NODES_MAX entries, the oldest dropped first.
  * Method: FailedNodes on its own with a clock the test moves; real O3Errors.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { O3Error } from '../../../core/errors.ts'
+import { O3Error, fromWire } from '../../../core/errors.ts'
+import { transportError } from '../../../core/rpc/client.ts'
 import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX } from '../../../core/limits.ts'
 import { FailedNodes } from '../../../datapath/client/failed-nodes.ts'
 
@@ -38,11 +39,20 @@ test('noting a node again restarts its time', () => {
   assert.not.ok(nodes.has('a:1'))
 })
 
-test('only unreachable nodes count: connection errors and timeouts, not a corrupt replica or a missing block', () => {
-  assert.ok(FailedNodes.unreachable(new O3Error('UNAVAILABLE', 'Cannot reach 127.0.0.1:1: ECONNREFUSED')))
-  assert.ok(FailedNodes.unreachable(new O3Error('TIMEOUT', 'Cannot reach 127.0.0.1:1: UND_ERR_HEADERS_TIMEOUT')))
+test('only unreachable nodes count: a refused or timed-out connection, not an answer the node sent (busy, corrupt, missing)', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+  const timedOut = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' })
+  assert.ok(FailedNodes.unreachable(transportError('127.0.0.1:1', refused)))
+  assert.ok(FailedNodes.unreachable(transportError('127.0.0.1:1', timedOut)))
+  // As readChunk wraps it, naming the node.
+  const named = transportError('127.0.0.1:1', refused)
+  assert.ok(FailedNodes.unreachable(new O3Error(named.code, named.message, { node: '127.0.0.1:1', cause: named })))
+  // Answers the datanode sent, read back with fromWire (and wrapped the same way).
+  const busy = fromWire({ code: 'UNAVAILABLE', message: 'a read buffer (all 8 are in use)' }, 'readChunk')
+  assert.not.ok(FailedNodes.unreachable(busy))
+  assert.not.ok(FailedNodes.unreachable(new O3Error(busy.code, busy.message, { node: '127.0.0.1:1', cause: busy })))
   assert.not.ok(FailedNodes.unreachable(new O3Error('CHECKSUM_MISMATCH', 'Checksum mismatch')))
-  assert.not.ok(FailedNodes.unreachable(new O3Error('BLOCK_NOT_FOUND', 'no block')))
+  assert.not.ok(FailedNodes.unreachable(fromWire({ code: 'BLOCK_NOT_FOUND', message: 'no block' }, 'readChunk')))
 })
 
 test('bounded: past CLIENT_FAILED_NODES_MAX the oldest is dropped first', () => {

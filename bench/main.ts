@@ -115,8 +115,7 @@ async function main(): Promise<void> {
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
   const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
-  const profileDir = options.profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
-  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  const profileDir = options.profile ? makeProfileDir(startedAt) : undefined
   const stopSelfProfile = profileDir === undefined ? undefined : await profileThisProcess(profileDir)
   const windows = new FigureWindows()
   const step = (name: string) => { progress.step(name); windows.mark(name) }
@@ -211,12 +210,18 @@ async function main(): Promise<void> {
   }
 }
 
+/** bench/results/<start time>-profile/, made: where `--profile` has the CPU profiles written. */
+function makeProfileDir(startedAt: Date): string {
+  const dir = resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`)
+  mkdirSync(dir, { recursive: true })
+  return dir
+}
+
 /** `--ec-only`: the erasure-coding figures alone. */
 async function ecOnly(dir: string, large: Buffer, s: Settings, profile: boolean): Promise<void> {
   const progress = new Progress(s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
-  const profileDir = profile ? resultsPath(`${startedAt.toISOString().replace(/[:.]/g, '-')}-profile`) : undefined
-  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  const profileDir = profile ? makeProfileDir(startedAt) : undefined
   const windows = new FigureWindows()
   const processNames = new Map<number, string>()
   try {

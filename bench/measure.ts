@@ -100,7 +100,6 @@ export async function measureOps(options: { count: number; concurrency: number; 
 }
 
 
-/** A failed figure: recorded so the run goes on, and the run then exits non-zero. */
 /**
  * The rounds of one figure as one (figures measured in turns with others, so that each sees
  * the same machine): total work over total time, latencies of the slowest round; the first
@@ -122,6 +121,7 @@ export function combineRounds(rounds: (OpsResult | ThroughputResult | { error: s
   return { ops, concurrency: all[0].concurrency, seconds, opsPerSec: ops / seconds, p50Ms: Math.max(...all.map((r) => r.p50Ms)), p99Ms: Math.max(...all.map((r) => r.p99Ms)), serverCpuMs }
 }
 
+/** A failed figure: recorded so the run goes on, and the run then exits non-zero. */
 export function failure(err: unknown): { error: string } {
   process.exitCode = 1
   return { error: `${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}` }

@@ -16,7 +16,7 @@ import { parseReplication, type ChecksumType, type KeyLocation } from '../../cor
 import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
-import { FailedNodes } from './failed-nodes.ts'
+import type { FailedNodes } from './failed-nodes.ts'
 import { reportCorrupt, settleLent } from './key-reader.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
@@ -299,7 +299,7 @@ export class EcGroupRead {
     if (!this.failed.has(replicaIndex) && e.code === 'CHECKSUM_MISMATCH') void reportCorrupt(this.scm, node, this.location)
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
     this.assumed.delete(replicaIndex)
-    if (FailedNodes.unreachable(e)) this.failedNodes?.note(node.address)
+    this.failedNodes?.readFailed(node.address, e)
     log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address} failed: ${e.message}; reading around it`)
   }
 

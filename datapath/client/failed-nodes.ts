@@ -7,14 +7,16 @@
  */
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
+import { ExpiringSet } from '../../core/expiring-set.ts'
 import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX } from '../../core/limits.ts'
 
 export class FailedNodes {
-  /** Address -> when it is forgotten (ms); in the order noted, oldest first. */
-  private readonly until = new Map<string, number>()
+  /** Addresses, each until it is forgotten. */
+  private readonly nodes: ExpiringSet<string>
 
-  constructor(private readonly forgetAfterMs = CLIENT_FAILED_NODE_MS, private readonly now: () => number = Date.now) {
+  constructor(forgetAfterMs = CLIENT_FAILED_NODE_MS, private readonly now: () => number = Date.now) {
     assert(forgetAfterMs > 0, 'a failed node is remembered for a positive time')
+    this.nodes = new ExpiringSet(forgetAfterMs, CLIENT_FAILED_NODES_MAX)
   }
 
   /**
@@ -32,21 +34,20 @@ export class FailedNodes {
   }
 
   note(address: string): void {
-    this.until.delete(address)
-    this.until.set(address, this.now() + this.forgetAfterMs)
-    if (this.until.size > CLIENT_FAILED_NODES_MAX) this.until.delete(this.until.keys().next().value!)
+    this.nodes.add(address, this.now())
+  }
+
+  /** A read from `address` failed with `err`: noted when the node could not be reached. */
+  readFailed(address: string, err: O3Error): void {
+    if (FailedNodes.unreachable(err)) this.note(address)
   }
 
   /** A read from `address` succeeded: it is not failed any more. */
   forget(address: string): void {
-    this.until.delete(address)
+    this.nodes.delete(address)
   }
 
   has(address: string): boolean {
-    const until = this.until.get(address)
-    if (until === undefined) return false
-    if (until > this.now()) return true
-    this.until.delete(address)
-    return false
+    return this.nodes.has(address, this.now())
   }
 }

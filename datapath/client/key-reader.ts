@@ -16,7 +16,7 @@ import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { readEcKeyRange } from './ec-key-reader.ts'
 import type { StripeSlabPools } from './ec-read-group.ts'
-import { FailedNodes } from './failed-nodes.ts'
+import type { FailedNodes } from './failed-nodes.ts'
 
 export interface ReadRange {
   offset: number
@@ -163,7 +163,7 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     } catch (err) {
       last = toO3Error(err)
       bad.add(node.address)
-      if (FailedNodes.unreachable(last)) failedNodes?.note(node.address)
+      failedNodes?.readFailed(node.address, last)
       if (last.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, node, piece.location)
       log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
     }

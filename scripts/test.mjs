@@ -46,6 +46,24 @@ let passed = 0
 let failed = 0
 let skipped = 0
 const failures = []
+/** Each failed file's reasons, printed again at the end. */
+const reports = []
+
+/** uvu's report of each failed test (from "FAIL" to the blank line after its stack), the runner's kill notice, or the output's last lines. */
+function failureReport(out) {
+  const lines = out.split('\n')
+  const picked = []
+  for (let i = 0; i < lines.length; i++) {
+    if (/^\s+FAIL\s+"/.test(lines[i])) {
+      let j = i
+      while (j < lines.length && !/^\s+Total:/.test(lines[j]) && !(j > i + 2 && lines[j].trim() === '' && lines[j - 1].trim() === '')) j++
+      picked.push(...lines.slice(i, Math.min(j, i + 30)).filter((l) => l.trim() !== '' && !l.includes('/node_modules/')))
+      i = j
+    } else if (lines[i].startsWith('[test runner]')) picked.push(lines[i])
+  }
+  if (picked.length === 0) picked.push(...lines.filter((l) => l.trim() !== '').slice(-15))
+  return picked.map((l) => '   ' + l).join('\n')
+}
 
 // Deno runs the same uvu suites from source: every deno.json task named `test:*` is one job.
 const denoTasks = onlySecure ? [] : Object.keys(JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')).tasks ?? {})
@@ -78,7 +96,11 @@ function runFile(job) {
       const name = job.name
       const secs = ((Date.now() - started) / 1000).toFixed(1)
       console.log(`${f === 0 ? 'ok  ' : 'FAIL'} ${name}  (${p} passed, ${f} failed, ${secs}s)`)
-      if (f !== 0) { failures.push(name); console.log(out.split('\n').map((l) => '   | ' + l).join('\n')) }
+      if (f !== 0) {
+        failures.push(name)
+        reports.push(`${name}:\n${failureReport(out)}`)
+        console.log(out.split('\n').map((l) => '   | ' + l).join('\n'))
+      }
       resolve()
     })
   })
@@ -88,6 +110,8 @@ const queue = [...jobs, ...denoTasks.map((t) => ({ file: `deno task ${t}`, name:
 await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
   while (queue.length > 0) await runFile(queue.shift())
 }))
+// The reasons again at the end, where a log cut to its head and tail still shows them.
+if (reports.length > 0) console.log(`why they failed:\n${reports.join('\n')}`)
 if (failures.length > 0) console.log(`failed files: ${failures.join(', ')}`)
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
 process.exit(failed === 0 && queue.length === 0 && passed > 0 ? 0 : 1)

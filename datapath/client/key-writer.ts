@@ -68,9 +68,11 @@ interface Chunk {
   checksums: Uint8Array
   /**
    * Set when checksums and data live in a pooled slab, back to back (checksums first, as the
-   * datanode takes them), returned when the chunk is committed.
+   * datanode takes them), returned when the chunk is committed and `hashed` has settled.
    */
   slab?: SharedArrayBuffer
+  /** The key's digest reading the chunk's data in its slab: settles once it is done with it. */
+  hashed?: Promise<void>
 }
 
 /** A chunk written to the current block and kept until putBlock covers it. */
@@ -166,6 +168,8 @@ export class KeyWriter {
   private carry: Uint8Array | undefined
   /** When the chunk being filled took its slab (performance.now()). */
   private partialSinceMs = 0
+  /** The last chunk's digest task (see makeChunk), settled either way. */
+  private hashing: Promise<void> = Promise.resolve()
   private size = 0
   private retries = 0
   private closed = false
@@ -299,15 +303,29 @@ export class KeyWriter {
   }
 
   private releaseChunk(c: Chunk): void {
-    if (c.slab !== undefined) { this.slabs.release(c.slab); c.slab = undefined }
+    const slab = c.slab
+    if (slab === undefined) return
+    c.slab = undefined
+    if (c.hashed === undefined) this.slabs.release(slab)
+    else void c.hashed.then(() => this.slabs.release(slab), () => this.slabs.release(slab))
   }
 
   private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer): Promise<Chunk> {
     const { checksumType, bytesPerChecksum } = this.session
     if (slab !== undefined) {
       assert(data.byteOffset === this.dataStart, 'chunk data not at its place in the slab')
-      const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum, digest: this.options.digest })
-      return { data, checksums, slab }
+      // The key's digest (an S3 ETag) reads the chunk in a task of its own, beside its
+      // checksums: the chunk goes to the datanodes while it is hashed, and the digest is
+      // needed only at commit. It may trail by one chunk, which bounds the slabs it holds.
+      const digest = this.options.digest
+      let hashed: Promise<void> | undefined
+      if (digest !== undefined) {
+        await this.hashing
+        hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
+        this.hashing = hashed.catch(() => {})
+      }
+      const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum })
+      return { data, checksums, slab, hashed }
     }
     const checksums = new Uint8Array(checksumsLengthBytes(checksumType, data.length, bytesPerChecksum))
     computeChecksums(checksumType, data, bytesPerChecksum, checksums)

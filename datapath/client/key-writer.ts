@@ -324,8 +324,13 @@ export class KeyWriter {
         hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
         this.hashing = hashed.catch(() => {})
       }
-      const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum })
-      return { data, checksums, slab, hashed }
+      try {
+        const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum })
+        return { data, checksums, slab, hashed }
+      } catch (err) {
+        this.releaseChunk({ data, checksums: new Uint8Array(0), slab, hashed })
+        throw err
+      }
     }
     const checksums = new Uint8Array(checksumsLengthBytes(checksumType, data.length, bytesPerChecksum))
     computeChecksums(checksumType, data, bytesPerChecksum, checksums)

@@ -49,19 +49,24 @@ const failures = []
 /** Each failed file's reasons, printed again at the end. */
 const reports = []
 
-/** uvu's report of each failed test (from "FAIL" to the blank line after its stack), the runner's kill notice, or the output's last lines. */
+/**
+ * Why a file failed: uvu's report of each failed test (from its FAIL line, suite name or not,
+ * to the blank lines after its stack), errors printed outside a test (a crash, a failed hook),
+ * and, when uvu printed no totals (a crash or a kill), the runner's notice and the output's
+ * last lines too.
+ */
 function failureReport(out) {
   const lines = out.split('\n')
   const picked = []
   for (let i = 0; i < lines.length; i++) {
-    if (/^\s+FAIL\s+"/.test(lines[i])) {
+    if (/^\s+FAIL\s.*"/.test(lines[i])) {
       let j = i
       while (j < lines.length && !/^\s+Total:/.test(lines[j]) && !(j > i + 2 && lines[j].trim() === '' && lines[j - 1].trim() === '')) j++
       picked.push(...lines.slice(i, Math.min(j, i + 30)).filter((l) => l.trim() !== '' && !l.includes('/node_modules/')))
       i = j
-    } else if (lines[i].startsWith('[test runner]')) picked.push(lines[i])
+    } else if (/^(\w*Error\b|Uncaught\b|\[test runner\])/.test(lines[i])) picked.push(lines[i])
   }
-  if (picked.length === 0) picked.push(...lines.filter((l) => l.trim() !== '').slice(-15))
+  if (!/^\s+Total:/m.test(out) || picked.length === 0) picked.push(...lines.filter((l) => l.trim() !== '').slice(-15))
   return picked.map((l) => '   ' + l).join('\n')
 }
 

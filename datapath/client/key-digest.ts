@@ -1,8 +1,10 @@
 /** @module
  * Digests of a key's bytes as its writer stores them (the S3 ETag MD5, a signed payload's
- * SHA-256, x-amz-checksum-*): the KeyWriter feeds each chunk, in key order, as a range of its
- * slab, which a worker reads in place in the same task that computes the chunk's checksums.
- * So the payload is neither copied nor cloned to be hashed, and never hashed on the main thread.
+ * SHA-256, x-amz-checksum-*): the writer feeds each chunk (a KeyWriter) or data cell (an
+ * EcKeyWriter), in key order, as a range of its slab, which a worker reads in place; the
+ * KeyWriter in a task of its own beside the chunk's checksums (the chunk goes to the
+ * datanodes meanwhile), the EcKeyWriter in the task that computes the cell's checksums. So
+ * the payload is neither copied nor cloned to be hashed, and never hashed on the main thread.
  * The writer calls end() after its last chunk (or abandon() when it gives up); finish() waits
  * for that and returns the digests.
  */

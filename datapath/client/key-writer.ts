@@ -168,8 +168,9 @@ export class KeyWriter {
   private carry: Uint8Array | undefined
   /** When the chunk being filled took its slab (performance.now()). */
   private partialSinceMs = 0
-  /** The last chunk's digest task (see makeChunk), settled either way. */
+  /** The last chunk's digest task (see makeChunk), settled either way; the first failure. */
   private hashing: Promise<void> = Promise.resolve()
+  private hashFailure: unknown
   private size = 0
   private retries = 0
   private closed = false
@@ -236,6 +237,9 @@ export class KeyWriter {
       const final = typeof metadata === 'function' ? metadata() : Promise.resolve(metadata)
       final.catch(() => {}) // awaited below, after the flush
       await this.flush()
+      // Every chunk is hashed before the key is committed: a digest that failed fails the write.
+      await this.hashing
+      if (this.hashFailure !== undefined) throw this.hashFailure
       const meta = await final
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
       this.block = undefined
@@ -306,8 +310,18 @@ export class KeyWriter {
     const slab = c.slab
     if (slab === undefined) return
     c.slab = undefined
-    if (c.hashed === undefined) this.slabs.release(slab)
-    else void c.hashed.then(() => this.slabs.release(slab), () => this.slabs.release(slab))
+    if (c.hashed === undefined) {
+      this.slabs.release(slab)
+      return
+    }
+    const release = () => {
+      try {
+        this.slabs.release(slab)
+      } catch (err) {
+        log.error(`key writer: cannot give a slab back after its digest: ${(err as Error).message}`, err)
+      }
+    }
+    void c.hashed.then(release, release)
   }
 
   private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer): Promise<Chunk> {
@@ -319,15 +333,16 @@ export class KeyWriter {
       // needed only at commit. It may trail by one chunk, which bounds the slabs it holds.
       const digest = this.options.digest
       let hashed: Promise<void> | undefined
-      if (digest !== undefined) {
-        await this.hashing
-        hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
-        this.hashing = hashed.catch(() => {})
-      }
       try {
+        if (digest !== undefined) {
+          await this.hashing
+          hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
+          this.hashing = hashed.then(() => {}, (err: unknown) => { this.hashFailure ??= err })
+        }
         const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum })
         return { data, checksums, slab, hashed }
       } catch (err) {
+        // Not a chunk (its checksums failed, or the digest ended meanwhile: an abort).
         this.releaseChunk({ data, checksums: new Uint8Array(0), slab, hashed })
         throw err
       }

@@ -228,7 +228,7 @@ export function requestPayload(ctx: S3Context, checksumAlgorithm?: ChecksumAlgor
  */
 export async function storePayload(ctx: S3Context, where: { volume: string; bucket: string; key: string } & WriteCondition, payload: Payload, metadata: Record<string, string>): Promise<KeyInfo> {
   // Past the inline limit, the digests are computed over the writer's slabs in the worker
-  // pool, in the task that checksums each chunk: the payload is copied once, into the slab.
+  // pool, beside each chunk's checksums: the payload is copied once, into the slab.
   const digest = (payload.sizeBytes ?? Infinity) > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
   payload.storedDigest = digest
   const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, ifMatchEtag: where.ifMatchEtag, digest }

@@ -8,14 +8,15 @@
  * a temp dir), small chunks and blocks, and clients with the smallest slab pools (one
  * writer's worth; four for four writers at once), so that slabs go round many times per
  * key; the digests checked against node:crypto's, and the key read back. A digest made to
- * wait (as behind a busy pool) shows that a committed key keeps its slab until it is hashed.
+ * wait (as behind a busy pool) shows that a chunk committed on its datanode keeps its slab
+ * until it is hashed, and that the key is committed only after.
  */
 import { createHash } from 'node:crypto'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { KiB } from '../../core/limits.ts'
 import { KeyDigest, O3Client } from '../../datapath/client/index.ts'
-import { until } from '../helpers.ts'
+import { errorCode, until } from '../helpers.ts'
 import { randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const WINDOW = 16 * KiB
@@ -57,32 +58,61 @@ test('digests of keys at every size boundary, RATIS/ONE and RATIS/THREE, with sl
   await until('every slab back in the pool', () => client.slabs.inUse === 0, 5_000)
 })
 
-/** A digest whose pool is busy: each chunk waits `delayMs` before it is hashed (in order, as before). */
-class BusyDigest extends KeyDigest {
-  private readonly delayed: Promise<unknown>[] = []
-  constructor(names: ConstructorParameters<typeof KeyDigest>[0], private readonly delayMs: number) { super(names) }
-  override chunk(...args: Parameters<KeyDigest['chunk']>): Promise<void> {
-    const hashed = new Promise((resolve) => setTimeout(resolve, this.delayMs)).then(() => super.chunk(...args))
-    this.delayed.push(hashed.catch(() => {}))
-    return hashed
+/** A digest whose pool is busy: its chunks wait until open() (in order, as before), and so does its end. */
+class GatedDigest extends KeyDigest {
+  private readonly gate: Promise<void>
+  open!: () => void
+  /** Chunks held at the gate. */
+  held = 0
+
+  constructor(names: ConstructorParameters<typeof KeyDigest>[0]) {
+    super(names)
+    this.gate = new Promise<void>((resolve) => { this.open = resolve })
   }
 
-  /** The writer's end, once the chunks fed before it have reached the digest. */
+  override chunk(...args: Parameters<KeyDigest['chunk']>): Promise<void> {
+    this.held++
+    return this.gate.then(() => super.chunk(...args))
+  }
+
   override end(): void {
-    void Promise.all(this.delayed).then(() => super.end())
+    void this.gate.then(() => super.end())
   }
 }
 
-// Catches: a slab given back once its chunk is committed but before its digest has read it.
-// A key of one chunk is committed with its write, well before its busy digest runs; the pool
-// hands out the slab given back last first, so the next key would write over those bytes.
-test('a key committed before its digest ran keeps its slab until the digest read it', async () => {
-  const data = randomBytes(100 * KiB, 90)
-  const digest = new BusyDigest(['md5'], 300)
-  await client.putKey('vol', 'one', 'busy-digest', data, { digest })
-  await client.putKey('vol', 'one', 'after-busy-digest', randomBytes(100 * KiB, 91))
+// Catches: a slab given back once its chunk is committed on the datanode but before its
+// digest has read it. A key of one chunk is written and committed on its datanode in one
+// request while its digest waits; the pool hands out the slab given back last first, so the
+// next key would write over those bytes.
+test('a chunk committed before its digest ran keeps its slab until the digest read it', async () => {
+  const data = randomBytes(CHUNK - 4 * KiB, 90)
+  const digest = new GatedDigest(['md5'])
+  const first = client.putKey('vol', 'one', 'gated-digest', data, { digest })
+  await until('the chunk waits for its digest', () => digest.held === 1)
+  // Time for its write and block commit; a slab given back then would show here.
+  await until('the slab is back (it must not be)', () => client.slabs.inUse === 0, 1_000).catch(() => undefined)
+  assert.is(client.slabs.inUse, 1, 'the slab stays out while its digest waits')
+  await client.putKey('vol', 'one', 'after-gated-digest', randomBytes(CHUNK - 4 * KiB, 91))
+  assert.is(await errorCode(client.headKey('vol', 'one', 'gated-digest')), 'KEY_NOT_FOUND', 'not committed before it is hashed')
+  digest.open()
+  await first
   const d = await digest.finish()
   assert.is(d.md5!.toString('hex'), createHash('md5').update(data).digest('hex'), 'the digest saw the key\'s own bytes')
+  assert.ok((await client.getKey('vol', 'one', 'gated-digest')).equals(data))
+  await until('every slab back in the pool', () => client.slabs.inUse === 0, 5_000)
+})
+
+// Catches: a key committed although its digest failed (its ETag would be wrong), or a slab lost with it.
+test('a digest that fails fails the write: nothing committed, every slab back', async () => {
+  class FailingDigest extends KeyDigest {
+    override chunk(): Promise<void> {
+      return Promise.reject(new Error('the pool lost the task'))
+    }
+  }
+  const err = await client.putKey('vol', 'one', 'failed-digest', randomBytes(3 * CHUNK + 1, 92), { digest: new FailingDigest(['md5']) }).then(() => undefined, (e: unknown) => e as Error)
+  assert.ok(err !== undefined, 'the write fails')
+  assert.match(err.message, 'the pool lost the task')
+  assert.is(await errorCode(client.headKey('vol', 'one', 'failed-digest')), 'KEY_NOT_FOUND')
   await until('every slab back in the pool', () => client.slabs.inUse === 0, 5_000)
 })
 

@@ -134,6 +134,8 @@ export class EcKeyWriter implements KeyWriting {
       const final = typeof metadata === 'function' ? metadata() : Promise.resolve(metadata)
       final.catch(() => {}) // awaited below, after the last stripe is stored
       await this.storing
+      // Every cell is hashed before the key is committed: a digest that failed fails the write.
+      await this.options.digest?.hashed()
       const meta = await final
       this.endGroup()
       assert(this.stored === this.size, 'every byte stored before the commit')
@@ -222,8 +224,8 @@ export class EcKeyWriter implements KeyWriting {
 
   /**
    * Codes a stripe in place: the data cells of a short stripe zero-padded to its first cell's
-   * length, parity from the codec, then every cell's checksums before it (the data cells'
-   * through the key's digest when there is one, which takes them in key order).
+   * length, parity from the codec, then every cell's checksums before it; the data cells go
+   * to the key's digest, when there is one, in key order.
    */
   private async prepare(s: Stripe): Promise<void> {
     const previous = this.fed
@@ -245,16 +247,23 @@ export class EcKeyWriter implements KeyWriting {
     await previous
     for (let j = 0; j < k; j++) if (lengths[j]! < width) s.zero(j, lengths[j]!, width)
     const { checksumType, bytesPerChecksum } = this.options.session
-    // Only the data cells, in key order, feed the digest.
+    // Only the data cells, in key order, feed the digest, in tasks of their own beside the
+    // checksums; the stripe keeps its slabs until they are hashed. The digest may trail by one
+    // stripe: the one before must be hashed first.
+    const digest = this.options.digest
+    if (digest !== undefined) {
+      await digest.hashed()
+      const cells: Promise<void>[] = []
+      for (let j = 0; j < k; j++) if (lengths[j]! > 0) cells.push(digest.chunk(s.range(j, lengths[j]!)))
+      s.hashed = Promise.allSettled(cells)
+    }
+    fed()
     const sum = (i: number) => {
       const r = s.range(i, lengths[i]!)
-      const digest = i < k ? this.options.digest : undefined
-      return checksumInSlab({ slab: r.slab, dataOffset: r.offset, length: r.length, checksumType, bytesPerChecksum, digest }).then((cs) => { s.checksums[i] = cs })
+      return checksumInSlab({ slab: r.slab, dataOffset: r.offset, length: r.length, checksumType, bytesPerChecksum }).then((cs) => { s.checksums[i] = cs })
     }
     const data: Promise<void>[] = []
     for (let j = 0; j < k; j++) if (lengths[j]! > 0) data.push(sum(j))
-    // Each sum() has handed its cell to the digest (KeyDigest.chunk) before its first await.
-    fed()
     const parity = runEcEncode({
       codec: this.scheme.codec, k, m: this.scheme.parity,
       data: lengths.slice(0, k).map((_, j) => s.range(j, width)),

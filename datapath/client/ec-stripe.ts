@@ -46,6 +46,8 @@ export class Stripe {
   private readonly held: (SharedArrayBuffer | undefined)[] = []
   private taking = false
   private released = false
+  /** The key's digest reading the data cells (all settled): release() gives the slabs back after it. */
+  hashed?: Promise<unknown>
 
   constructor(readonly slots: CellSlots, private readonly pool: SlabPool) {
     assert(slots.slotsPerSlab >= 1, 'a cell fits in a slab')
@@ -125,14 +127,18 @@ export class Stripe {
   }
 
   /**
-   * Gives every slab back; the stripe is not used again. A slab being taken now (a writer
-   * aborted while it waits for one) goes back when it comes, and its fill() fails.
+   * Gives every slab back (once `hashed` settles); the stripe is not used again. A slab being
+   * taken now (a writer aborted while it waits for one) goes back when it comes, and its
+   * fill() fails.
    */
   release(): void {
     if (this.released) return
     this.released = true
-    for (const s of this.held) if (s !== undefined) this.pool.release(s)
+    const slabs = this.held.filter((x): x is SharedArrayBuffer => x !== undefined)
     this.held.length = 0
+    const give = () => { for (const x of slabs) this.pool.release(x) }
+    if (this.hashed === undefined) give()
+    else void this.hashed.then(give)
   }
 
   private dataOffset(i: number): number {

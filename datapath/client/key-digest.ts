@@ -1,16 +1,15 @@
 /** @module
  * Digests of a key's bytes as its writer stores them (the S3 ETag MD5, a signed payload's
  * SHA-256, x-amz-checksum-*): the writer feeds each chunk (a KeyWriter) or data cell (an
- * EcKeyWriter), in key order, as a range of its slab, which a worker reads in place; the
- * KeyWriter in a task of its own beside the chunk's checksums (the chunk goes to the
- * datanodes meanwhile), the EcKeyWriter in the task that computes the cell's checksums. So
- * the payload is neither copied nor cloned to be hashed, and never hashed on the main thread.
- * The writer calls end() after its last chunk (or abandon() when it gives up); finish() waits
- * for that and returns the digests.
+ * EcKeyWriter), in key order, as a range of its slab, which a worker reads in place in a
+ * task of its own, beside the chunk's checksums: the chunk goes to the datanodes meanwhile,
+ * its slab comes back once it is hashed, and the key is committed once hashed() resolves.
+ * So the payload is neither copied nor cloned to be hashed, never hashed on the main thread,
+ * and its digest is not on the way of its writes. The writer calls end() after its last
+ * chunk (or abandon() when it gives up); finish() waits for that and returns the digests.
  */
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
-import type { ChecksumType } from '../../core/wire.ts'
 import { runDigest, type DigestName, type SlabRange } from '../workers/index.ts'
 
 export class KeyDigest {
@@ -30,17 +29,20 @@ export class KeyDigest {
     this.done.catch(() => {})
   }
 
-  /**
-   * Hashes the chunk at `data` (a slab range, borrowed until this settles) after the chunks
-   * before it, writing its checksums to `checksums.out` in the same task when asked.
-   */
-  chunk(data: SlabRange, checksums?: { type: ChecksumType; bytesPerChecksum: number; out: SlabRange }): Promise<void> {
+  /** Hashes the chunk at `data` (a slab range, borrowed until this settles) after the chunks before it. */
+  chunk(data: SlabRange): Promise<void> {
     assert(!this.ended, 'key digest fed after its end')
     const run = this.last.then(async () => {
-      this.states = (await runDigest({ states: this.states, data, checksums, finish: false })).states
+      this.states = (await runDigest({ states: this.states, data, finish: false })).states
     })
     this.last = run.catch((err: unknown) => { this.failure ??= err })
     return run
+  }
+
+  /** Resolves once every chunk fed so far is hashed; rejects with the first that could not be. */
+  async hashed(): Promise<void> {
+    await this.last
+    if (this.failure !== undefined) throw this.failure
   }
 
   /** The writer's last chunk has been fed. */

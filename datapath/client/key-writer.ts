@@ -31,18 +31,14 @@ const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
 /**
  * Computes the checksums of the `length` bytes at `dataOffset` of `slab` into the room right
  * before them (checksums || data, as a datanode takes a chunk) and returns their view: in the
- * worker pool from WORKER_CHECKSUM_BYTES_MIN up, inline below; with `digest`, in the task that
- * feeds the bytes to the key's digests (which takes them in the order of the calls).
- * Borrows the slab until it settles.
+ * worker pool from WORKER_CHECKSUM_BYTES_MIN up, inline below. Borrows the slab until it settles.
  */
-export async function checksumInSlab(c: { slab: SharedArrayBuffer; dataOffset: number; length: number; checksumType: ChecksumType; bytesPerChecksum: number; digest?: KeyDigest }): Promise<Uint8Array> {
+export async function checksumInSlab(c: { slab: SharedArrayBuffer; dataOffset: number; length: number; checksumType: ChecksumType; bytesPerChecksum: number }): Promise<Uint8Array> {
   const { slab, dataOffset, length, checksumType: type, bytesPerChecksum } = c
   const csLength = checksumsLengthBytes(type, length, bytesPerChecksum)
   assert(csLength <= dataOffset, 'checksums do not fit before the data')
   const out = { slab, offset: dataOffset - csLength, length: csLength }
-  const data = { slab, offset: dataOffset, length }
-  if (c.digest !== undefined) await c.digest.chunk(data, { type, bytesPerChecksum, out })
-  else if (length >= WORKER_CHECKSUM_BYTES_MIN) await runChecksum({ type, bytesPerChecksum, data, out })
+  if (length >= WORKER_CHECKSUM_BYTES_MIN) await runChecksum({ type, bytesPerChecksum, data: { slab, offset: dataOffset, length }, out })
   else computeChecksums(type, new Uint8Array(slab, dataOffset, length), bytesPerChecksum, new Uint8Array(slab, out.offset, csLength))
   return new Uint8Array(slab, out.offset, csLength)
 }
@@ -168,9 +164,6 @@ export class KeyWriter {
   private carry: Uint8Array | undefined
   /** When the chunk being filled took its slab (performance.now()). */
   private partialSinceMs = 0
-  /** The last chunk's digest task (see makeChunk), settled either way; the first failure. */
-  private hashing: Promise<void> = Promise.resolve()
-  private hashFailure: unknown
   private size = 0
   private retries = 0
   private closed = false
@@ -238,8 +231,7 @@ export class KeyWriter {
       final.catch(() => {}) // awaited below, after the flush
       await this.flush()
       // Every chunk is hashed before the key is committed: a digest that failed fails the write.
-      await this.hashing
-      if (this.hashFailure !== undefined) throw this.hashFailure
+      await this.options.digest?.hashed()
       const meta = await final
       if (this.block !== undefined && this.block.committed > 0) this.done.push({ blockId: this.block.alloc.blockId, length: this.block.committed })
       this.block = undefined
@@ -335,9 +327,9 @@ export class KeyWriter {
       let hashed: Promise<void> | undefined
       try {
         if (digest !== undefined) {
-          await this.hashing
+          await digest.hashed()
           hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
-          this.hashing = hashed.then(() => {}, (err: unknown) => { this.hashFailure ??= err })
+          hashed.catch(() => {}) // its failure is the digest's: hashed() throws it before the commit
         }
         const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum })
         return { data, checksums, slab, hashed }

@@ -3,12 +3,10 @@
  * each task resumes the hashers from their saved states, feeds one piece of data, and hands
  * the states back, so a body of any size is hashed piece by piece on whichever worker is free.
  * The piece is a transferred ArrayBuffer, or a range of a shared slab (a key writer's chunk,
- * read in place; its chunk checksums can be computed in the same task). Uses hash-wasm, whose
- * hashers can save and load their state. Runs only in workers.
+ * read in place). Uses hash-wasm, whose hashers can save and load their state. Runs only in
+ * workers.
  */
 import { createCRC32, createCRC64, createMD5, createSHA1, createSHA256, type IHasher } from 'hash-wasm'
-import { computeChecksums, initChecksums } from '../../core/checksum.ts'
-import type { ChecksumType } from '../../core/wire.ts'
 import { movedBack, type SlabRange, type TaskResult } from './tasks.ts'
 
 export type DigestName = 'md5' | 'crc32' | 'crc32c' | 'crc64nvme' | 'sha1' | 'sha256'
@@ -20,8 +18,6 @@ export interface DigestTask {
    *  Deno 2.9 copies a view's bytes into the message even when its buffer is transferred), or
    *  a range of a SharedArrayBuffer slab, read in place. */
   data: ArrayBuffer | SlabRange
-  /** Also write the chunk checksums of `data` (a slab range) here, in the same pass. */
-  checksums?: { type: ChecksumType; bytesPerChecksum: number; out: SlabRange }
   /** Also return the final digests. */
   finish: boolean
 }
@@ -49,13 +45,7 @@ const hashers: Record<DigestName, Promise<IHasher>> = {
 export async function digest(task: DigestTask): Promise<DigestResult> {
   if (task.data instanceof ArrayBuffer) return movedBack(await update(task, new Uint8Array(task.data)), task.data)
   const r = task.data
-  const bytes = new Uint8Array(r.slab, r.offset, r.length)
-  if (task.checksums !== undefined) {
-    const c = task.checksums
-    await initChecksums()
-    computeChecksums(c.type, bytes, c.bytesPerChecksum, new Uint8Array(c.out.slab, c.out.offset, c.out.length))
-  }
-  return update(task, bytes)
+  return update(task, new Uint8Array(r.slab, r.offset, r.length))
 }
 
 async function update(task: DigestTask, bytes: Uint8Array): Promise<DigestResult> {

@@ -23,7 +23,8 @@ import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { KeyDigest } from '../../datapath/client/index.ts'
 import { createCodec } from '../../wasm/index.ts'
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { errorCode } from '../helpers.ts'
+import { errorCode, until } from '../helpers.ts'
+import { GatedDigest } from './gated-digest.ts'
 import { adminRpc, adminTransport, randomBytes, startMiniCluster } from './mini-cluster.ts'
 import { gatewayClientOptions, startGateway } from './mini-gateway.ts'
 
@@ -193,6 +194,27 @@ test('the key digest (the S3 ETag) sees an EC key\'s bytes in order, also a key 
     assert.is(d.sha256!.toString('hex'), createHash('sha256').update(data).digest('hex'), `${size} bytes: SHA-256`)
     await checkKey('rs32', `digested-${size}`, RS32, data)
   }
+})
+
+// Catches: a stripe that gives its slabs back once stored but before the key's digest read
+// its data cells (the next key's stripe would write over them), or a key committed first.
+test('an EC stripe stored before its digest ran keeps its slabs until the digest read them', async () => {
+  const data = randomBytes(CELL + 5555, 93)
+  const digest = new GatedDigest(['md5'])
+  const first = client.putKey('ecv', 'rs32', 'gated-digest', data, { digest })
+  await until('the cells wait for their digest', () => digest.held === 2)
+  const held = client.slabs.inUse
+  assert.ok(held > 0)
+  // Time for the stripe's store; slabs given back then would show here.
+  await until('the slabs are back (they must not be)', () => client.slabs.inUse < held, 1_000).catch(() => undefined)
+  assert.is(client.slabs.inUse, held, 'the stripe keeps its slabs while its digest waits')
+  assert.is(await errorCode(client.headKey('ecv', 'rs32', 'gated-digest')), 'KEY_NOT_FOUND', 'not committed before it is hashed')
+  await client.putKey('ecv', 'rs32', 'after-gated-digest', randomBytes(CELL + 5555, 94))
+  digest.open()
+  await first
+  assert.is((await digest.finish()).md5!.toString('hex'), createHash('md5').update(data).digest('hex'), 'the digest saw the key\'s own bytes')
+  await checkKey('rs32', 'gated-digest', RS32, data)
+  await until('every slab back in the pool', () => client.slabs.inUse === 0, 5_000)
 })
 
 test('S3 PutObject into an EC bucket stores an EC key with the body\'s MD5 as its ETag (small and large bodies)', async () => {

@@ -198,8 +198,9 @@ export class EcKeyWriter implements KeyWriting {
 
   /**
    * Hands a filled stripe on: its coding starts now, beside the store of the one before;
-   * returns once that store is done (so at most two stripes are held) and this one's has
-   * started. A failure of the writer is thrown here.
+   * returns once that store is done and its cells hashed, so that their slabs are back (at
+   * most two stripes are held), and this one's store has started. A failure of the writer
+   * is thrown here.
    */
   private async submit(s: Stripe): Promise<void> {
     this.filling = undefined
@@ -212,7 +213,8 @@ export class EcKeyWriter implements KeyWriting {
       s.release()
       throw err
     }
-    const storing = prepared.then(() => this.store(s)).finally(() => s.release())
+    // The key's digest may still read the stripe once it is stored: its slabs come back after.
+    const storing = prepared.then(() => this.store(s)).finally(() => s.release()).then(async () => { await s.hashed })
     storing.catch(() => {}) // thrown at the next submit, park or close
     this.storing = storing
   }
@@ -238,7 +240,7 @@ export class EcKeyWriter implements KeyWriting {
     }
   }
 
-  /** prepare()'s work: the data cells go to the digest once `previous` stripes' did, then `fed()`. */
+  /** prepare()'s work: the data cells go to the digest once `previous` stripes' did and were hashed, then `fed()`. */
   private async code(s: Stripe, previous: Promise<void>, fed: () => void): Promise<void> {
     const lengths = this.cellLengths(s)
     const width = lengths[0]!
@@ -253,6 +255,8 @@ export class EcKeyWriter implements KeyWriting {
     const digest = this.options.digest
     if (digest !== undefined) {
       await digest.hashed()
+      // Aborted meanwhile: the digest has ended, and nothing is stored any more.
+      if (this.aborted) throw new O3Error('INTERNAL_ERROR', 'Cannot code an EC stripe: its key was aborted')
       const cells: Promise<void>[] = []
       for (let j = 0; j < k; j++) if (lengths[j]! > 0) cells.push(digest.chunk(s.range(j, lengths[j]!)))
       s.hashed = Promise.allSettled(cells)

@@ -157,6 +157,8 @@ export class KeyWriter {
   private readonly lagging: DatanodeId[] = []
   /** The SCM found no pipeline without the lagging and slow datanodes: stop asking for one. */
   private avoidingFailed = false
+  /** abort() ran: no chunk is made any more. */
+  private aborted = false
   private block: BlockState | undefined
   private failure: O3Error | undefined
   private partial: { slab: SharedArrayBuffer; filled: number } | undefined
@@ -276,6 +278,7 @@ export class KeyWriter {
   /** Gives up: the OM drops the open key and deletes what was written. Never throws. */
   async abort(): Promise<void> {
     this.closed = true
+    this.aborted = true
     this.options.digest?.abandon()
     await Promise.allSettled(this.inflight)
     this.releaseAll()
@@ -328,13 +331,15 @@ export class KeyWriter {
       try {
         if (digest !== undefined) {
           await digest.hashed()
+          // Aborted meanwhile: the digest has ended, and nothing is written any more.
+          if (this.aborted) throw new O3Error('INTERNAL_ERROR', 'Cannot write a chunk: its key was aborted')
           hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
           hashed.catch(() => {}) // its failure is the digest's: hashed() throws it before the commit
         }
         const checksums = await checksumInSlab({ slab, dataOffset: this.dataStart, length: data.length, checksumType, bytesPerChecksum })
         return { data, checksums, slab, hashed }
       } catch (err) {
-        // Not a chunk (its checksums failed, or the digest ended meanwhile: an abort).
+        // Not a chunk (its checksums or the chunks before it could not be hashed, or an abort).
         this.releaseChunk({ data, checksums: new Uint8Array(0), slab, hashed })
         throw err
       }

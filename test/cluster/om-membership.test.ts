@@ -22,7 +22,14 @@ const acked = new Map<string, number>()
 /** Every running OM holds the same tables (members that join take longer). */
 const converged = (what: string) => g.converged(what, 30_000)
 
-/** Writes keys until `stop()`; every acknowledged one is recorded. */
+/** Writers not stopped yet: the next test stops them (a test that failed did not). */
+const writers = new Set<{ stop(): Promise<number> }>()
+
+/**
+ * Writes keys until `stop()`, which returns how many were acknowledged (each is recorded) or
+ * throws the write that failed. A failure waits for stop(): it never escapes as an unhandled
+ * rejection, which would end the file before uvu reports why a test failed.
+ */
 function writer(prefix: string): { stop(): Promise<number> } {
   let running = true
   let n = 0
@@ -34,8 +41,15 @@ function writer(prefix: string): { stop(): Promise<number> } {
       n++
     }
   })()
-  return { stop: async () => { running = false; await done; return n } }
+  done.catch(() => {}) // thrown by stop()
+  const w = { stop: async () => { running = false; writers.delete(w); await done; return n } }
+  writers.add(w)
+  return w
 }
+
+test.before.each(async () => {
+  for (const w of [...writers]) await w.stop().catch(() => undefined)
+})
 
 async function allAckedReadable(): Promise<void> {
   for (const [key, seed] of acked) assert.ok((await client.getKey('vol', 'bkt', key)).equals(randomBytes(1000 + (seed % 7), seed)), key)
@@ -178,6 +192,9 @@ test('an add that stopped after its book entry resumes with the id the new node 
   assert.equal((await groupRoles('OM', [addressOf('om1')])).map((r) => [r.name, r.id]), [['om1', 1], ['om3', 3], ['om4', 4], ['om5', 7]])
 })
 
-test.after(() => g.stop())
+test.after(async () => {
+  for (const w of [...writers]) await w.stop().catch(() => undefined)
+  await g.stop()
+})
 
 test.run()

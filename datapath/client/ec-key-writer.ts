@@ -254,9 +254,7 @@ export class EcKeyWriter implements KeyWriting {
     // stripe: the one before must be hashed first.
     const digest = this.options.digest
     if (digest !== undefined) {
-      await digest.hashed()
-      // Aborted meanwhile: the digest has ended, and nothing is stored any more.
-      if (this.aborted) throw new O3Error('INTERNAL_ERROR', 'Cannot code an EC stripe: its key was aborted')
+      await digest.ready()
       const cells: Promise<void>[] = []
       for (let j = 0; j < k; j++) if (lengths[j]! > 0) cells.push(digest.chunk(s.range(j, lengths[j]!)))
       s.hashed = Promise.allSettled(cells)

@@ -8,7 +8,6 @@
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
-import { log } from '../../core/log.ts'
 import type { SlabPool, SlabRange } from '../workers/index.ts'
 
 /** How a stripe's cells sit in slabs: each cell in a slot of its checksum room then its bytes. */
@@ -135,17 +134,8 @@ export class Stripe {
   release(): void {
     if (this.released) return
     this.released = true
-    const slabs = this.held.filter((x): x is SharedArrayBuffer => x !== undefined)
+    this.pool.releaseAfter(this.hashed, this.held.filter((x): x is SharedArrayBuffer => x !== undefined))
     this.held.length = 0
-    const give = () => {
-      try {
-        for (const x of slabs) this.pool.release(x)
-      } catch (err) {
-        log.error(`EC stripe: cannot give its slabs back: ${(err as Error).message}`, err)
-      }
-    }
-    if (this.hashed === undefined) give()
-    else void this.hashed.then(give)
   }
 
   private dataOffset(i: number): number {

@@ -45,6 +45,16 @@ export class KeyDigest {
     if (this.failure !== undefined) throw this.failure
   }
 
+  /**
+   * Resolves when the next chunk may be fed: the ones before it are hashed (a writer's digest
+   * trails its writes by one chunk at most). Rejects when one of them could not be, or when the
+   * digest ended meanwhile (its write was given up).
+   */
+  async ready(): Promise<void> {
+    await this.hashed()
+    if (this.ended) throw new O3Error('INTERNAL_ERROR', 'Cannot feed a key digest that has ended: its write was given up')
+  }
+
   /** The writer's last chunk has been fed. */
   end(): void {
     this.ended = true
@@ -60,8 +70,7 @@ export class KeyDigest {
   /** The digests of every chunk fed, once the writer has ended. */
   async finish(): Promise<Partial<Record<DigestName, Buffer>>> {
     await this.done
-    await this.last
-    if (this.failure !== undefined) throw this.failure
+    await this.hashed()
     const r = await runDigest({ states: this.states, data: new ArrayBuffer(0), finish: true })
     const out: Partial<Record<DigestName, Buffer>> = {}
     for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)

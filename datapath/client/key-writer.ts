@@ -157,8 +157,6 @@ export class KeyWriter {
   private readonly lagging: DatanodeId[] = []
   /** The SCM found no pipeline without the lagging and slow datanodes: stop asking for one. */
   private avoidingFailed = false
-  /** abort() ran: no chunk is made any more. */
-  private aborted = false
   private block: BlockState | undefined
   private failure: O3Error | undefined
   private partial: { slab: SharedArrayBuffer; filled: number } | undefined
@@ -278,7 +276,6 @@ export class KeyWriter {
   /** Gives up: the OM drops the open key and deletes what was written. Never throws. */
   async abort(): Promise<void> {
     this.closed = true
-    this.aborted = true
     this.options.digest?.abandon()
     await Promise.allSettled(this.inflight)
     this.releaseAll()
@@ -305,18 +302,7 @@ export class KeyWriter {
     const slab = c.slab
     if (slab === undefined) return
     c.slab = undefined
-    if (c.hashed === undefined) {
-      this.slabs.release(slab)
-      return
-    }
-    const release = () => {
-      try {
-        this.slabs.release(slab)
-      } catch (err) {
-        log.error(`key writer: cannot give a slab back after its digest: ${(err as Error).message}`, err)
-      }
-    }
-    void c.hashed.then(release, release)
+    this.slabs.releaseAfter(c.hashed, [slab])
   }
 
   private async makeChunk(data: Uint8Array, slab?: SharedArrayBuffer): Promise<Chunk> {
@@ -330,9 +316,7 @@ export class KeyWriter {
       let hashed: Promise<void> | undefined
       try {
         if (digest !== undefined) {
-          await digest.hashed()
-          // Aborted meanwhile: the digest has ended, and nothing is written any more.
-          if (this.aborted) throw new O3Error('INTERNAL_ERROR', 'Cannot write a chunk: its key was aborted')
+          await digest.ready()
           hashed = digest.chunk({ slab, offset: this.dataStart, length: data.length })
           hashed.catch(() => {}) // its failure is the digest's: hashed() throws it before the commit
         }

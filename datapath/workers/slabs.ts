@@ -11,6 +11,7 @@
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
 import { SLAB_IDLE_MS } from '../../core/limits.ts'
+import { log } from '../../core/log.ts'
 import { noteActivity } from './idle.ts'
 import { WaitQueue } from './wait-queue.ts'
 
@@ -78,6 +79,26 @@ export class SlabPool {
       this.releasedAtMs.set(slab, Date.now())
       this.scheduleTrim()
     }
+  }
+
+  /**
+   * Gives `slabs` back once `reader` settles (a worker task still reading them, whatever its
+   * outcome), or now without one. A release that fails its checks then is logged: there is
+   * no caller left to throw to.
+   */
+  releaseAfter(reader: Promise<unknown> | undefined, slabs: readonly SharedArrayBuffer[]): void {
+    if (reader === undefined) {
+      for (const slab of slabs) this.release(slab)
+      return
+    }
+    const give = () => {
+      try {
+        for (const slab of slabs) this.release(slab)
+      } catch (err) {
+        log.error(`cannot give slabs back after their reader: ${(err as Error).message}`, err)
+      }
+    }
+    void reader.then(give, give)
   }
 
   /**

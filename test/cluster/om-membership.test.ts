@@ -47,9 +47,12 @@ function writer(prefix: string): { stop(): Promise<number> } {
   return w
 }
 
-test.before.each(async () => {
+/** Stops the writers a failed test left running (their failure is that test's, reported already). */
+async function stopLeftWriters(): Promise<void> {
   for (const w of [...writers]) await w.stop().catch(() => undefined)
-})
+}
+
+test.before.each(stopLeftWriters)
 
 async function allAckedReadable(): Promise<void> {
   for (const [key, seed] of acked) assert.ok((await client.getKey('vol', 'bkt', key)).equals(randomBytes(1000 + (seed % 7), seed)), key)
@@ -193,7 +196,7 @@ test('an add that stopped after its book entry resumes with the id the new node 
 })
 
 test.after(async () => {
-  for (const w of [...writers]) await w.stop().catch(() => undefined)
+  await stopLeftWriters()
   await g.stop()
 })
 

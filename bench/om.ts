@@ -9,13 +9,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { loadConfig, type O3Config } from '../core/config.ts'
 import { percentile } from '../core/percentile.ts'
 import { RpcClient } from '../core/rpc/client.ts'
+import { freePort } from '../cli/free-port.ts'
 import { moduleCommand } from './child.ts'
 import { cpuMs } from './proc-cpu.ts'
 import { Progress } from './progress.ts'
@@ -41,14 +41,6 @@ const VOLUME = 'bench'
 const BUCKET = 'omkg'
 
 interface Role { id: number; role: string; leader: number; term: number; commit: number; applied: number; address: string }
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer()
-    s.once('error', rej)
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) })
-  })
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -5,8 +5,6 @@
  * 9862, datanode n on 9900 + n; HA node i on those + 100 (i - 1)) or free ones. With `secure`,
  * every service serves and calls with a certificate from the cluster CA (mutual TLS).
  */
-import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
@@ -17,6 +15,7 @@ import { closeWorkerPool } from '../datapath/workers/index.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { S3Gateway } from '../datapath/s3/index.ts'
 import { DatanodeThread } from './datanode-thread.ts'
+import { freePort } from './free-port.ts'
 import { PLAIN_TRANSPORT, tlsTransport, type Transport } from '../core/rpc/transport.ts'
 import { startIdentity } from '../core/security/identity-source.ts'
 import { ServiceIdentity } from '../core/security/identity.ts'
@@ -75,45 +74,6 @@ export function localOverrides(n: number): Partial<O3Config> {
 /** Datanode i's (1-based) port in an `o3 local` cluster on fixed ports. */
 export function localDatanodePort(i: number): number {
   return 9900 + i
-}
-
-/** Lowest port freePort picks: above every fixed port of `o3 local` (HA ones included). */
-const FREE_PORT_MIN = 10_240
-/** Tries at a random port before freePort settles for one the OS picks. */
-const FREE_PORT_TRIES_MAX = 50
-
-/** Where the OS takes ports for outgoing connections and port 0 (Linux: ip_local_port_range). */
-function ephemeralPortsFrom(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
-    if (Number.isSafeInteger(low) && low > FREE_PORT_MIN + 1000) return low
-  } catch { /* not Linux */ }
-  return 32_768
-}
-
-function listenOnce(port: number): Promise<number | undefined> {
-  return new Promise((res) => {
-    const s = createServer()
-    s.once('error', () => res(undefined))
-    s.listen(port, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)) })
-  })
-}
-
-/**
- * A loopback port free right now, for settings that must name ports before anything listens
- * (`--ports free`, Raft groups). Picked below the ephemeral range: a port from there (what
- * port 0 gives) can be taken by any outgoing connection before the service binds it, which
- * a busy machine does within the seconds a cluster takes to start.
- */
-export async function freePort(): Promise<number> {
-  const high = ephemeralPortsFrom()
-  for (let i = 0; i < FREE_PORT_TRIES_MAX; i++) {
-    const p = await listenOnce(FREE_PORT_MIN + Math.floor(Math.random() * (high - FREE_PORT_MIN)))
-    if (p !== undefined) return p
-  }
-  const p = await listenOnce(0)
-  if (p === undefined) throw new O3Error('UNAVAILABLE', 'Cannot find a free port on 127.0.0.1')
-  return p
 }
 
 /** One member of a local SCM or OM group: its name (scm1, om2, ...) and settings. */

@@ -9,14 +9,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { O3Client, type S3Secret } from '../datapath/client/index.ts'
 import { servesHttps } from '../datapath/s3/index.ts'
-import { freePort, LocalCluster, localDatanodePort, localGroup, localOverrides } from './cluster.ts'
+import { LocalCluster, localDatanodePort, localGroup, localOverrides } from './cluster.ts'
+import { freePort } from './free-port.ts'
 import { flag, option, UsageError, type Invocation } from './args.ts'
 import { PidFile, StopRequest } from './lifecycle.ts'
 import { printJson, printTable } from './output.ts'
@@ -189,12 +190,18 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   let caFiles: ScmCaFiles | undefined
   const pidPath = (name: string) => join(o.dataDir, 'pids', `${name}.pid`)
   let stopping = false
+  // A service that exits before the cluster is up fails the start, with the end of its log.
+  let started = false
+  let failStart!: (err: Error) => void
+  const startFailed = new Promise<never>((_, rej) => { failStart = rej })
+  startFailed.catch(() => { /* raced below; unobserved when the start succeeds */ })
   o.onForce(() => {
     for (const c of children.values()) c.kill('SIGKILL')
     process.exit(1)
   })
-  try {
-    const pids: Record<string, number> = {}
+  const pids: Record<string, number> = {}
+  /** Starts every service and waits until the cluster serves; gives what to print (none if stopped meanwhile). */
+  const start = async (): Promise<{ s3Key: S3Secret; secureClient?: SecureClient } | undefined> => {
     for (const { name, command, config } of services) {
       if (o.stop.requested) break
       const confFile = join(o.dataDir, 'conf', `${name}.json`)
@@ -212,7 +219,10 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       pids[name] = child.pid!
       writeFileSync(pidPath(name), String(child.pid))
       child.on('exit', (code, signal) => {
-        if (!stopping) console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
+        if (stopping) return
+        if (started) return console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
+        o.stop.request(`${name} exited while the cluster started`)
+        failStart(new O3Error('UNAVAILABLE', `Cannot start cluster: ${name} exited (${signal ?? code}) while starting; the end of ${logFile}:\n${logTail(logFile)}`))
       })
       // An SCM serves once its group has a leader: the members start together, and the
       // OMs (which ask the SCM at start) after them.
@@ -244,8 +254,15 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       if (Date.now() > until) throw new Error(`Cannot start cluster: not ready after 60 s (see ${join(o.dataDir, 'logs')})`)
       await new Promise((r) => setTimeout(r, 100))
     }
-    if (!o.stop.requested) {
-      const s3Key = await client.getS3Secret(secureClient === undefined ? S3_USER : SECURE_ADMIN)
+    if (o.stop.requested) return undefined
+    const s3Key = await client.getS3Secret(secureClient === undefined ? S3_USER : SECURE_ADMIN)
+    return { s3Key, ...(secureClient === undefined ? {} : { secureClient }) }
+  }
+  try {
+    const up = await Promise.race([start(), startFailed])
+    started = true
+    if (up !== undefined && !o.stop.requested) {
+      const { s3Key, secureClient } = up
       const groups = o.ha ? { scms: scms.map((s) => ({ name: s.name, address: s.config['scm.address'] })), oms: oms.map((s) => ({ name: s.name, address: s.config['om.address'] })) } : {}
       printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids, ...(secureClient === undefined ? {} : { secure: secureClient }) }, o.json)
     }
@@ -254,6 +271,15 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     stopping = true
     await Promise.all([...children.values()].map((c) => stopChild(c)))
     for (const name of children.keys()) rmSync(pidPath(name), { force: true })
+  }
+}
+
+/** The last `lines` lines of a service's log (what it said before it exited). */
+function logTail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+  } catch (err) {
+    return `(cannot read it: ${(err as Error).message})`
   }
 }
 

@@ -1,11 +1,12 @@
 /** @module
  * Small helpers every suite shares: waiting for a condition with a deadline, reading the
  * O3Error code a promise fails with, deterministic test bytes, a byte flipped on disk as a
- * disk fault would. Loads no service code.
+ * disk fault would, a free port (cli/free-port.ts). Loads no service code.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs'
-import { createServer } from 'node:net'
 import type { O3Error } from '../core/errors.ts'
+
+export { freePort } from '../cli/free-port.ts'
 
 /**
  * Polls `check` until it gives something other than undefined or false, and returns that;
@@ -36,18 +37,6 @@ export function randomBytes(n: number, seed = n): Buffer {
     out[i] = x & 0xff
   }
   return out
-}
-
-/** A loopback port free right now (for settings that must name ports before anything listens). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 /** Flips every bit of the byte at `at` of a file, as a disk fault would; the file must hold it. */

@@ -11,7 +11,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -209,6 +209,25 @@ test('o3 local --processes: SIGTERM while it is still starting leaves no service
   assert.is(await exited, 0)
   // Whatever it had started by then must be gone: no process runs with DIR on its command line.
   await until('every service process gone', () => !alive(scmPid) && processesWith(dataDir).length === 0, STOP_DEADLINE_MS, 100)
+  assert.equal(readdirSync(join(dataDir, 'pids')), [], 'every PID file removed')
+})
+
+test('o3 local --processes: a service that exits while the cluster starts fails the start, naming it and quoting its log', async () => {
+  const dataDir = join(root, 'processes-service-dies')
+  mkdirSync(dataDir)
+  writeFileSync(join(dataDir, 'scm'), 'a file where the SCM wants its folder\n')
+  const child = spawn(process.execPath, [o3, 'local', '--processes', '--ports', 'free', '--datanodes', '1', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  seen.add(child.pid!)
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+  assert.is(code, 1, out)
+  // Not a timeout's "nothing answers": the service, its exit and what it said before it.
+  assert.match(out, /Cannot start cluster: scm exited \(1\) while starting; the end of .*logs\/scm\.log:/)
+  assert.match(out, /ENOTDIR: not a directory/)
+  assert.not.match(out, /endpoints|s3Key/)
+  await until('every service process gone', () => processesWith(dataDir).length === 0, STOP_DEADLINE_MS, 100)
   assert.equal(readdirSync(join(dataDir, 'pids')), [], 'every PID file removed')
 })
 

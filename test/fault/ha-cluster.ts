@@ -28,13 +28,34 @@ export interface HaEndpoints {
 export interface Role { id: number; address: string; role: string; leader: number; term: number; commit: number; applied: number; members: number[] }
 export interface Digest { applied: { index: number; term: number }; tables: Record<string, string>; entries: number }
 
+/**
+ * Passes `child`'s stderr (spawned with stdio[2] 'pipe') on to ours and keeps its last lines:
+ * a test that fails because the child exited says what the child said, even where the run's
+ * log is cut short.
+ */
+export function teeStderr(child: ChildProcess, maxLines = 15): () => string {
+  let tail: string[] = []
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (d: string) => {
+    process.stderr.write(d)
+    tail = [...tail, ...d.split('\n').filter((l) => l !== '')].slice(-maxLines)
+  })
+  return () => tail.join('\n')
+}
+
+/** Why `o3 local` exited before printing its endpoints, with the last of what it said. */
+export function exitedEarly(code: number | null, signal: NodeJS.Signals | null, said: string): Error {
+  return new Error(`o3 local exited ${signal ?? code} before it printed its endpoints; its last words:\n${said === '' ? '(nothing)' : said}`)
+}
+
 /** `o3 local --ha --processes --ports free` on `dataDir`, started, with its printed endpoints. */
 export async function startHaLocal(dataDir: string, env: NodeJS.ProcessEnv, datanodes = 3): Promise<{ local: ChildProcess; endpoints: HaEndpoints }> {
-  const local = spawn(process.execPath, [o3, 'local', '--ha', '--processes', '--datanodes', String(datanodes), '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const local = spawn(process.execPath, [o3, 'local', '--ha', '--processes', '--datanodes', String(datanodes), '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const said = teeStderr(local)
   let out = ''
   const endpoints = await new Promise<HaEndpoints>((resolve, reject) => {
     local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)) } catch { /* not all of it yet */ } })
-    local.once('exit', (code) => reject(new Error(`o3 local exited ${code}`)))
+    local.once('exit', (code, signal) => reject(exitedEarly(code, signal, said())))
   })
   return { local, endpoints }
 }

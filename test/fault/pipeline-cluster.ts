@@ -18,7 +18,7 @@ import type { BlockId, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { O3Client } from '../../datapath/client/index.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import { randomBytes, until } from '../helpers.ts'
-import { o3, pidOf, rng } from './ha-cluster.ts'
+import { exitedEarly, o3, pidOf, rng, teeStderr } from './ha-cluster.ts'
 
 const execFileAsync = promisify(execFile)
 
@@ -124,12 +124,13 @@ export class PipelineCluster {
 
   async start(): Promise<void> {
     this.step(`start o3 local --processes --datanodes ${this.datanodeCount} in ${this.dataDir}`)
-    this.local = spawn(process.execPath, [o3, 'local', '--processes', '--datanodes', String(this.datanodeCount), '--ports', 'free', '--data', this.dataDir, '--json'], { env: this.env, stdio: ['ignore', 'pipe', 'inherit'] })
+    this.local = spawn(process.execPath, [o3, 'local', '--processes', '--datanodes', String(this.datanodeCount), '--ports', 'free', '--data', this.dataDir, '--json'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const said = teeStderr(this.local)
     let out = ''
     this.endpoints = await new Promise<LocalEndpoints>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('o3 local printed no endpoints within 90 s')), 90_000)
       this.local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)); clearTimeout(timer) } catch { /* not all of it yet */ } })
-      this.local.once('exit', (code) => { clearTimeout(timer); reject(new Error(`o3 local exited ${code}`)) })
+      this.local.once('exit', (code, signal) => { clearTimeout(timer); reject(exitedEarly(code, signal, said())) })
     })
     // o3 local is ready once safemode ends (three datanodes): a fourth may still be starting.
     this.datanodes = await Promise.all(this.endpoints.datanodes.map(async (address, i) => {

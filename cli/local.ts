@@ -221,6 +221,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       child.on('exit', (code, signal) => {
         if (stopping) return
         if (started) return console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
+        if (o.stop.requested) return // asked to stop while starting (Ctrl-C reaches the children too)
         o.stop.request(`${name} exited while the cluster started`)
         failStart(new O3Error('UNAVAILABLE', `Cannot start cluster: ${name} exited (${signal ?? code}) while starting; the end of ${logFile}:\n${logTail(logFile)}`))
       })

@@ -18,13 +18,17 @@ import { uploadAclMetadata } from './acl.ts'
 import { checksumHeader, checksumXml, parseAlgorithm, PART_CHECKSUMS_METADATA, storedChecksum, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { partTarget } from './multipart.ts'
+import { checkVersionId } from './objects.ts'
 import type { Payload, PayloadResult } from './payload.ts'
 import { xmlResponse } from './xml.ts'
 
 function copySource(ctx: S3Context): { bucket: string; key: string } {
   const raw = ctx.req.headers.get('x-amz-copy-source')!
+  const question = raw.indexOf('?')
+  // bucket/key?versionId=ID: only the null version exists here (objects.ts checkVersionId).
+  if (question >= 0) checkVersionId(new URLSearchParams(raw.slice(question + 1)).get('versionId'))
   let decoded: string
-  try { decoded = decodeURIComponent(raw.split('?')[0]) } catch { throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey') }
+  try { decoded = decodeURIComponent(question >= 0 ? raw.slice(0, question) : raw) } catch { throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey') }
   decoded = decoded.replace(/^\//, '')
   const slash = decoded.indexOf('/')
   if (slash <= 0 || slash === decoded.length - 1) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey')
@@ -114,8 +118,14 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
 
 async function copyInto(ctx: S3Context, src: { bucket: string; key: string; info: KeyInfo }, directive: string, metadata: Record<string, string>, acl: Record<string, string>, condition: WriteCondition): Promise<Response> {
   let info: KeyInfo
-  if (src.bucket === ctx.bucket && src.key === ctx.key) {
-    if (directive === 'COPY') throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+  const onItself = src.bucket === ctx.bucket && src.key === ctx.key
+  // A new checksum algorithm needs the bytes read again: a copy onto itself then goes the
+  // way of any copy (below), still only over the very key read as the source.
+  const newAlgorithm = ctx.req.headers.has('x-amz-checksum-algorithm')
+  if (onItself && !newAlgorithm) {
+    // Naming a storage class is a change S3 accepts (how tools set one); every object here is
+    // STANDARD, so the copy changes its metadata only when the directive says REPLACE.
+    if (directive === 'COPY' && !ctx.req.headers.has('x-amz-storage-class')) throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
     const kept: Record<string, string> = {}
     for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
     // Committed only over the very key authorized and read as the source (its ETag): a PUT
@@ -130,7 +140,13 @@ async function copyInto(ctx: S3Context, src: { bucket: string; key: string; info
     // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
     // asked for, else of the source's.
     const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm')) ?? storedChecksum(src.info.metadata)?.algorithm
-    info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), { ...metadata, ...acl })
+    const over = onItself && condition.ifMatchEtag === undefined ? { ifMatchEtag: src.info.metadata.etag } : {}
+    try {
+      info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition, ...over }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), { ...metadata, ...acl })
+    } catch (err) {
+      if (onItself && condition.ifMatchEtag === undefined && err instanceof O3Error && err.code === 'ETAG_MISMATCH') throw new S3Error('OperationAborted', 'A conflicting operation replaced the object while it was copied onto itself. Please try again.')
+      throw err
+    }
   }
   return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info), ...checksumXml(info.metadata) })
 }

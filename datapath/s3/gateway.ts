@@ -36,7 +36,7 @@ import { S3Error, toS3Error } from './errors.ts'
 import { needsObjectAcl } from '../../core/s3-access/authorize.ts'
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts'
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartIntent } from './multipart.ts'
-import { deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
+import { checkVersionId, deleteObject, deleteObjects, getObject, putObject, putObjectIntent } from './objects.ts'
 import { postObject } from './post-object.ts'
 import { deleteBucketPolicy, deletePublicAccessBlock, getBucketPolicy, getBucketPolicyStatus, getPublicAccessBlock, putBucketPolicy, putPublicAccessBlock } from './policy.ts'
 import type { SignedRequest } from './sigv4.ts'
@@ -84,6 +84,16 @@ export interface S3GatewayOptions {
 const UNSUPPORTED = ['accelerate', 'analytics', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics', 'notification',
   'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'website', 'versioning', 'legal-hold',
   'retention', 'torrent', 'restore', 'select', 'attributes', 'session', 'renameObject']
+
+/**
+ * Request headers of S3 features the gateway does not have (server-side encryption, SSE-C,
+ * object lock): answered NotImplemented. Taken and ignored, they would let a client believe
+ * its data is encrypted, needs its key to be read, or cannot be deleted until a date.
+ */
+const UNSUPPORTED_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id', 'x-amz-server-side-encryption-context',
+  'x-amz-server-side-encryption-bucket-key-enabled', 'x-amz-server-side-encryption-customer-algorithm', 'x-amz-server-side-encryption-customer-key',
+  'x-amz-server-side-encryption-customer-key-md5', 'x-amz-copy-source-server-side-encryption-customer-algorithm', 'x-amz-copy-source-server-side-encryption-customer-key',
+  'x-amz-copy-source-server-side-encryption-customer-key-md5', 'x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date', 'x-amz-object-lock-legal-hold']
 
 /** What a request its handler authenticates (Route.authenticatesItself) starts with: nobody. */
 const UNAUTHENTICATED: { user: string | undefined; auth: RequestAuth; found: S3AuthResult } = { user: undefined, auth: { version: 0 }, found: {} }
@@ -324,6 +334,25 @@ export class S3Gateway {
 
   /** The handler of a request, from its method, bucket, key, query and headers alone. */
   private route(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>): Route {
+    const route = this.handlerOf(ctx)
+    // Refusals decided from the request alone, answered after its authentication and
+    // authorization as the operation it names (so they tell an anonymous caller nothing).
+    const refuse = (err: S3Error): Route => ({ name: route.name, action: route.action, byHandler: route.byHandler, anyone: route.anyone, authenticatesItself: route.authenticatesItself, run: async () => { throw err } })
+    if (route.name === 'NotImplemented' || route.name === 'MethodNotAllowed') return route
+    const header = UNSUPPORTED_HEADERS.find((h) => ctx.req.headers.has(h))
+    if (header !== undefined) return refuse(new S3Error('NotImplemented', `The ${header} header is not supported by the O3 S3 gateway (no server-side encryption or object lock)`))
+    if (ctx.key === undefined && ctx.method === 'PUT' && /^true$/i.test(ctx.req.headers.get('x-amz-bucket-object-lock-enabled') ?? '')) return refuse(new S3Error('NotImplemented', 'Object lock is not supported by the O3 S3 gateway'))
+    if (ctx.key !== undefined) {
+      try {
+        checkVersionId(ctx.query.get('versionId'))
+      } catch (err) {
+        return refuse(err as S3Error)
+      }
+    }
+    return route
+  }
+
+  private handlerOf(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>): Route {
     const q = ctx.query
     const m = ctx.method
     const unsupported = UNSUPPORTED.find((s) => q.has(s))
@@ -435,6 +464,10 @@ export class S3Gateway {
   private errorResponse(err: unknown, requestId: string, resource: string, head: boolean): Response {
     const e = toS3Error(err)
     if (e.code === 'InternalError') log.error(`S3 gateway: internal error on ${resource}: ${e.message}`, err)
+    // The client gets S3's generic words for a 503 (SlowDown, ServiceUnavailable); why it
+    // came (no pipeline, too few datanodes for an EC block, an unreadable stripe) is the
+    // O3 cause, which only the log can say.
+    else if (e.status >= 500) log.warn(`S3 gateway: ${e.code} on ${resource} (request ${requestId}): ${e.cause instanceof Error ? e.cause.message : e.message}`)
     else log.debug(`S3 gateway: ${e.code} on ${resource}: ${e.message}`)
     const headers: Record<string, string> = { ...e.extraHeaders }
     if (head) return new Response(null, { status: e.status, headers })

@@ -181,16 +181,27 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
 }
 
 /** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. */
+/**
+ * A version id other than `null` (the only version an object has here: versioning is never
+ * enabled) names nothing: S3 answers InvalidArgument for it on an unversioned bucket. Taken
+ * as the current object, a DeleteObject for an old version would delete the live one.
+ */
+export function checkVersionId(versionId: string | null | undefined): void {
+  if (versionId !== null && versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified')
+}
+
 export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const body = await readXml(ctx.req, 'Delete', ctx.bodyIdleTimeoutMs)
-  const objects = (body.Object ?? []) as { Key?: unknown }[]
+  const objects = (body.Object ?? []) as { Key?: unknown; VersionId?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
   const quiet = String(body.Quiet ?? 'false').trim() === 'true'
   const keys = objects.map((o) => {
     if (typeof o.Key !== 'string') throw new S3Error('MalformedXML', 'Every Object needs a Key')
+    if (o.VersionId !== undefined && typeof o.VersionId !== 'string') throw new S3Error('MalformedXML', 'A VersionId must be text')
     return o.Key
   })
+  const versionIds = objects.map((o) => o.VersionId as string | undefined)
   // Each key is a DeleteObject of its own (a policy may allow some keys and not others); a
   // request that may delete none of them is refused whole, as any other refused call is.
   const refused = keys.map((key) => {
@@ -202,19 +213,22 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     }
   })
   if (refused.every((e) => e !== undefined)) throw refused[0]!
-  const deleted: { Key: string }[] = []
-  const errors: { Key: string; Code: string; Message: string }[] = []
+  const deleted: { Key: string; VersionId?: string }[] = []
+  const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = []
   for (const [i, key] of keys.entries()) {
+    // The version named is echoed back, as S3 does.
+    const version = versionIds[i] === undefined ? {} : { VersionId: versionIds[i] }
     try {
       if (refused[i] !== undefined) throw refused[i]
+      checkVersionId(versionIds[i])
       await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, key)
-      deleted.push({ Key: key })
+      deleted.push({ Key: key, ...version })
     } catch (err) {
-      if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') deleted.push({ Key: key })
+      if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') deleted.push({ Key: key, ...version })
       else {
         // S3's code and words, never the O3 message (it names internal volumes).
         const e = toS3Error(err)
-        errors.push({ Key: key, Code: e.code, Message: e.message })
+        errors.push({ Key: key, ...version, Code: e.code, Message: e.message })
       }
     }
   }

@@ -74,7 +74,19 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
  * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
  * so a bad one makes nothing; set right after, the bucket being private meanwhile).
  */
+/**
+ * S3's reserved bucket name prefixes and suffixes (Punycode, access point aliases, S3 Express
+ * directory buckets, Object Lambda aliases), on top of the OM's naming rules: a client that
+ * made such a bucket here could not make it on S3, and one named like an alias could be
+ * mistaken for one. Checked at creation only: existing buckets keep being served.
+ */
+const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-']
+const RESERVED_BUCKET_SUFFIXES = ['-s3alias', '--ol-s3', '--x-s3', '.mrap']
+
 export async function createBucket(ctx: S3Context): Promise<Response> {
+  const name = ctx.bucket!
+  const reserved = RESERVED_BUCKET_PREFIXES.find((p) => name.startsWith(p)) ?? RESERVED_BUCKET_SUFFIXES.find((x) => name.endsWith(x))
+  if (reserved !== undefined) throw new S3Error('InvalidBucketName', `The specified bucket is not valid: names with ${JSON.stringify(reserved)} are reserved by S3`)
   const user = signedUser(ctx)
   const acl = aclFromHeaders(ctx.req.headers, user, user)
   const length = Number(ctx.req.headers.get('content-length') ?? 0)

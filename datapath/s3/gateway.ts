@@ -246,6 +246,8 @@ export class S3Gateway {
     const started = performance.now()
     let op = 'unknown'
     let resource = '/'
+    /** The request's key, which a NoSuchKey error names. */
+    let requestKey: string | undefined
     let res: Response
     let found: Found = {}
     /** The bucket whose CORS rules answer a request with an Origin (not a preflight, which answers itself). */
@@ -259,6 +261,7 @@ export class S3Gateway {
       resource = rawPath
       const query = new URLSearchParams(rawQuery.replace(/\+/g, '%2B'))
       const { bucket, key, virtualHosted } = this.locate(rawPath, req.headers.get('host') ?? url.host)
+      requestKey = key
       const signed: SignedRequest = { method: req.method, rawPath, rawQuery, headers: req.headers }
       // The route is chosen from the request line alone, so that the one OM call that verifies
       // the signature also reads what the handler will need: the bucket and, for GetObject and
@@ -292,7 +295,7 @@ export class S3Gateway {
       await authorizeRequest(ctx, route)
       res = await route.run(ctx)
     } catch (err) {
-      res = this.errorResponse(err, requestId, resource, req.method === 'HEAD')
+      res = this.errorResponse(err, requestId, resource, req.method === 'HEAD', requestKey)
       op = `${op}:${res.status}`
     }
     // A key opened early that the handler did not write (it failed first): nobody will.
@@ -461,18 +464,18 @@ export class S3Gateway {
     log.warn(`S3 gateway: ${method} ${resource} (request ${requestId}) cut its body after the status line: ${err instanceof Error ? err.message : String(err)}`)
   }
 
-  private errorResponse(err: unknown, requestId: string, resource: string, head: boolean): Response {
+  private errorResponse(err: unknown, requestId: string, resource: string, head: boolean, key?: string): Response {
     const e = toS3Error(err)
     if (e.code === 'InternalError') log.error(`S3 gateway: internal error on ${resource}: ${e.message}`, err)
     // The client gets S3's generic words for a 503 (SlowDown, ServiceUnavailable); why it
     // came (no pipeline, too few datanodes for an EC block, an unreadable stripe) is the
     // O3 cause, which only the log can say.
-    else if (e.status >= 500) log.warn(`S3 gateway: ${e.code} on ${resource} (request ${requestId}): ${e.cause instanceof Error ? e.cause.message : e.message}`)
+    else if (e.status >= 500 && e.code !== 'NotImplemented') log.warn(`S3 gateway: ${e.code} on ${resource} (request ${requestId}): ${e.cause instanceof Error ? e.cause.message : e.message}`)
     else log.debug(`S3 gateway: ${e.code} on ${resource}: ${e.message}`)
     const headers: Record<string, string> = { ...e.extraHeaders }
     if (head) return new Response(null, { status: e.status, headers })
     headers['content-type'] = 'application/xml'
-    return new Response(errorXml(e.code, e.message, requestId, resource), { status: e.status, headers })
+    return new Response(errorXml(e.code, e.message, requestId, resource, e.code === 'NoSuchKey' ? key : undefined), { status: e.status, headers })
   }
 }
 
@@ -502,6 +505,6 @@ function newRequestId(): string {
 }
 
 /** S3's XML error body. */
-function errorXml(code: string, message: string, requestId: string, resource?: string): string {
-  return toXml('Error', { Code: code, Message: message, ...(resource === undefined ? {} : { Resource: resource }), RequestId: requestId }, false)
+function errorXml(code: string, message: string, requestId: string, resource?: string, key?: string): string {
+  return toXml('Error', { Code: code, Message: message, ...(key === undefined ? {} : { Key: key }), ...(resource === undefined ? {} : { Resource: resource }), RequestId: requestId }, false)
 }

@@ -83,8 +83,11 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   // An empty token is no token: S3 lists from the start and echoes it (as Ozone's HDDS-15739
   // found); clients that pass the last page's absent NextContinuationToken along send one.
   if (token !== null && token !== '') {
-    startAfter = Buffer.from(token, 'base64url').toString('utf8')
-    if (!startAfter.isWellFormed()) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
+    // A token is what NextContinuationToken gave: a key name in base64url. Node decodes any
+    // text leniently (skipping what is not base64), so a token is taken only if it encodes back to itself.
+    const decoded = Buffer.from(token, 'base64url')
+    startAfter = decoded.toString('utf8')
+    if (decoded.toString('base64url') !== token || !startAfter.isWellFormed() || Buffer.byteLength(startAfter) !== decoded.length) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect')
   }
   const max = maxKeys(ctx)
   const { entries, truncated } = max === 0 ? { entries: [], truncated: false } : await walk(ctx, { prefix, delimiter, startAfter, max })

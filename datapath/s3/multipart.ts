@@ -229,7 +229,11 @@ async function finishCompleted(ctx: S3Context, uploadId: string, done: KeyInfo):
 /** CompleteMultipartUploadResult from the completed key's metadata: the same answer for a retry. */
 function completeAnswer(ctx: S3Context, metadata: Record<string, string>): Response {
   // S3 answers the checksum HEAD shows (SDKs and rclone read it here), with its type.
-  return xmlResponse('CompleteMultipartUploadResult', { Location: `/${ctx.bucket}/${ctx.key}`, Bucket: ctx.bucket, Key: ctx.key, ETag: `"${metadata.etag ?? ''}"`, ...checksumXml(metadata) })
+  // The object's URL as the client addressed it (path or virtual-hosted style), as S3 gives it.
+  const location = new URL(ctx.req.url)
+  location.protocol = ctx.secureTransport === true ? 'https:' : 'http:'
+  location.search = ''
+  return xmlResponse('CompleteMultipartUploadResult', { Location: location.toString(), Bucket: ctx.bucket, Key: ctx.key, ETag: `"${metadata.etag ?? ''}"`, ...checksumXml(metadata) })
 }
 
 /**

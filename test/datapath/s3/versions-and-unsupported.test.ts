@@ -4,7 +4,10 @@
  * call and in a DeleteObjects entry, and deletes or reads nothing (it used to delete the live
  * object); server-side encryption, SSE-C and object lock headers answer NotImplemented and
  * store nothing; a copy onto itself that names a storage class or a new checksum algorithm is
- * accepted, as S3 accepts it; a 503's O3 cause reaches the gateway's log.
+ * accepted, as S3 accepts it; a 503's O3 cause reaches the gateway's log. And the small
+ * departures they showed: a continuation token that is not one is InvalidArgument, S3's
+ * reserved bucket names are InvalidBucketName, CompleteMultipartUpload's Location is a URL,
+ * NoSuchKey names the key.
  * Method: @aws-sdk/client-s3 (one attempt per call) against a real gateway over a mini cluster.
  */
 import { test } from 'uvu'
@@ -12,10 +15,11 @@ import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand,
-  CopyObjectCommand, CreateMultipartUploadCommand, GetObjectTaggingCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateMultipartUploadCommand, GetObjectTaggingCommand, HeadBucketCommand, ListObjectsV2Command, UploadPartCommand,
+  CompleteMultipartUploadCommand,
 } from '@aws-sdk/client-s3'
 import { S3_VOLUME } from '../../../datapath/s3/index.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -137,6 +141,41 @@ test("a 503's O3 cause is in the gateway's log (the client gets S3's generic wor
   assert.ok(line !== undefined, `no warning logged; got:\n${lines.join('\n')}`)
   assert.ok(line.includes(`request ${e.requestId}`), line)
   assert.not.match(line, /Service is unable to handle request/, 'the log says the O3 cause, not the S3 words')
+})
+
+test('a continuation token that is not one of ours is InvalidArgument; one that is pages on', async () => {
+  for (const k of ['t/a', 't/b', 't/c']) await s3.send(new PutObjectCommand({ Bucket: B, Key: k, Body: 'x' }))
+  const first = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 't/', MaxKeys: 2 }))
+  assert.equal(first.Contents?.map((c) => c.Key), ['t/a', 't/b'])
+  const next = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 't/', MaxKeys: 2, ContinuationToken: first.NextContinuationToken }))
+  assert.equal(next.Contents?.map((c) => c.Key), ['t/c'])
+  for (const token of ['garbage!!', 'dC9h=', '%%%', Buffer.from([0xff, 0xfe]).toString('base64url')]) {
+    const e = await errorOf(s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 't/', ContinuationToken: token })))
+    assert.equal([e.name, e.status], ['InvalidArgument', 400], token)
+  }
+})
+
+test("S3's reserved bucket names are InvalidBucketName, and no bucket is made", async () => {
+  // (A name ending --x-s3 the SDK takes for a directory bucket and signs differently: raw below.)
+  for (const name of ['xn--abc', 'sthree-bucket', 'abc-s3alias', 'abc--ol-s3']) {
+    const e = await errorOf(s3.send(new CreateBucketCommand({ Bucket: name })))
+    assert.equal([e.name, e.status], ['InvalidBucketName', 400], name)
+    assert.is((await errorOf(s3.send(new HeadBucketCommand({ Bucket: name })))).name, 'NotFound', name)
+  }
+  const express = await signedRequest(env, 'PUT', '/abc--x-s3', '')
+  assert.equal([express.status, /<Code>([^<]*)</.exec(express.body)?.[1]], [400, 'InvalidBucketName'])
+})
+
+test("CompleteMultipartUpload's Location is the object's URL; NoSuchKey names the key", async () => {
+  const key = 'mpu/with space'
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: key }))
+  const part = await s3.send(new UploadPartCommand({ Bucket: B, Key: key, UploadId, PartNumber: 1, Body: 'one part' }))
+  const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }))
+  assert.is(done.Location, `${env.endpoint}/${B}/mpu/with%20space`)
+  const missing = await signedRequest(env, 'GET', `/${B}/no/such-key`, '')
+  assert.is(missing.status, 404)
+  assert.match(missing.body, '<Code>NoSuchKey</Code>')
+  assert.match(missing.body, '<Key>no/such-key</Key>')
 })
 
 test.run()

@@ -29,6 +29,7 @@ export const S3ErrorCode = {
   InvalidPolicyDocument: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
+  InvalidStorageClass: 400,
   InvalidTag: 400,
   InvalidURI: 400,
   KeyTooLongError: 400,

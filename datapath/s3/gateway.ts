@@ -95,6 +95,13 @@ const UNSUPPORTED_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-
   'x-amz-server-side-encryption-customer-key-md5', 'x-amz-copy-source-server-side-encryption-customer-algorithm', 'x-amz-copy-source-server-side-encryption-customer-key',
   'x-amz-copy-source-server-side-encryption-customer-key-md5', 'x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date', 'x-amz-object-lock-legal-hold']
 
+/**
+ * S3's storage classes: a request may name any (every object here is stored, and listed, as
+ * STANDARD); a name outside them is InvalidStorageClass, as S3 answers, not taken silently.
+ */
+const STORAGE_CLASSES = new Set(['STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER', 'DEEP_ARCHIVE',
+  'OUTPOSTS', 'GLACIER_IR', 'SNOW', 'EXPRESS_ONEZONE'])
+
 /** What a request its handler authenticates (Route.authenticatesItself) starts with: nobody. */
 const UNAUTHENTICATED: { user: string | undefined; auth: RequestAuth; found: S3AuthResult } = { user: undefined, auth: { version: 0 }, found: {} }
 
@@ -344,6 +351,8 @@ export class S3Gateway {
     if (route.name === 'NotImplemented' || route.name === 'MethodNotAllowed') return route
     const header = UNSUPPORTED_HEADERS.find((h) => ctx.req.headers.has(h))
     if (header !== undefined) return refuse(new S3Error('NotImplemented', `The ${header} header is not supported by the O3 S3 gateway (no server-side encryption or object lock)`))
+    const storageClass = ctx.req.headers.get('x-amz-storage-class')
+    if (storageClass !== null && !STORAGE_CLASSES.has(storageClass)) return refuse(new S3Error('InvalidStorageClass', 'The storage class you specified is not valid'))
     if (ctx.key === undefined && ctx.method === 'PUT' && /^true$/i.test(ctx.req.headers.get('x-amz-bucket-object-lock-enabled') ?? '')) return refuse(new S3Error('NotImplemented', 'Object lock is not supported by the O3 S3 gateway'))
     if (ctx.key !== undefined) {
       try {

@@ -109,8 +109,11 @@ test('server-side encryption, SSE-C and object lock headers answer NotImplemente
   }
 })
 
-test('a copy onto itself naming a storage class, or a new checksum algorithm, is accepted; one changing nothing is still refused', async () => {
+test('a copy onto itself naming a storage class, or a new checksum algorithm, is accepted; one changing nothing is still refused; an unknown class is InvalidStorageClass', async () => {
   await s3.send(new PutObjectCommand({ Bucket: B, Key: 'self/k', Body: BODY, Metadata: { color: 'blue' } }))
+  const unknownClass = await signedRequest(env, 'PUT', `/${B}/self/other`, 'x', { headers: { 'x-amz-storage-class': 'CHEAPEST' } })
+  assert.equal([unknownClass.status, /<Code>([^<]*)</.exec(unknownClass.body)?.[1]], [400, 'InvalidStorageClass'])
+  assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'self/other' })))).name, 'NotFound')
   const nothing = await errorOf(s3.send(new CopyObjectCommand({ Bucket: B, Key: 'self/k', CopySource: `${B}/self/k` })))
   assert.equal([nothing.name, nothing.status], ['InvalidRequest', 400])
   const classed = await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'self/k', CopySource: `${B}/self/k`, StorageClass: 'STANDARD' }))

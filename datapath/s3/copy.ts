@@ -119,34 +119,29 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
 async function copyInto(ctx: S3Context, src: { bucket: string; key: string; info: KeyInfo }, directive: string, metadata: Record<string, string>, acl: Record<string, string>, condition: WriteCondition): Promise<Response> {
   let info: KeyInfo
   const onItself = src.bucket === ctx.bucket && src.key === ctx.key
+  // Onto itself, a copy is committed only over the very key authorized and read as the source
+  // (its ETag): a PUT landing meanwhile keeps its own metadata, ACL and owner, and this copy is refused.
+  const over = onItself && condition.ifMatchEtag === undefined ? { ifMatchEtag: src.info.metadata.etag } : {}
   // A new checksum algorithm needs the bytes read again: a copy onto itself then goes the
-  // way of any copy (below), still only over the very key read as the source.
+  // way of any copy (below).
   const newAlgorithm = ctx.req.headers.has('x-amz-checksum-algorithm')
-  if (onItself && !newAlgorithm) {
-    // Naming a storage class is a change S3 accepts (how tools set one); every object here is
-    // STANDARD, so the copy changes its metadata only when the directive says REPLACE.
-    if (directive === 'COPY' && !ctx.req.headers.has('x-amz-storage-class')) throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
-    const kept: Record<string, string> = {}
-    for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
-    // Committed only over the very key authorized and read as the source (its ETag): a PUT
-    // landing meanwhile keeps its own metadata, ACL and owner, and this copy is refused.
-    try {
+  try {
+    if (onItself && !newAlgorithm) {
+      // Naming a storage class is a change S3 accepts (how tools set one); every object here is
+      // STANDARD, so the copy changes its metadata only when the directive says REPLACE.
+      if (directive === 'COPY' && !ctx.req.headers.has('x-amz-storage-class')) throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+      const kept: Record<string, string> = {}
+      for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
       info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], { ...metadata, ...kept, ...acl }, { ...condition, ifMatchEtag: src.info.metadata.etag })
-    } catch (err) {
-      if (condition.ifMatchEtag === undefined && err instanceof O3Error && err.code === 'ETAG_MISMATCH') throw new S3Error('OperationAborted', 'A conflicting operation replaced the object while it was copied onto itself. Please try again.')
-      throw err
-    }
-  } else {
-    // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
-    // asked for, else of the source's.
-    const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm')) ?? storedChecksum(src.info.metadata)?.algorithm
-    const over = onItself && condition.ifMatchEtag === undefined ? { ifMatchEtag: src.info.metadata.etag } : {}
-    try {
+    } else {
+      // The copy is written in one piece: its checksum is a FULL_OBJECT one, of the algorithm
+      // asked for, else of the source's.
+      const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm')) ?? storedChecksum(src.info.metadata)?.algorithm
       info = await storePayload(ctx, { volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key!, ...condition, ...over }, keyPayload(ctx, src.info, { offset: 0, length: src.info.size }, algorithm), { ...metadata, ...acl })
-    } catch (err) {
-      if (onItself && condition.ifMatchEtag === undefined && err instanceof O3Error && err.code === 'ETAG_MISMATCH') throw new S3Error('OperationAborted', 'A conflicting operation replaced the object while it was copied onto itself. Please try again.')
-      throw err
     }
+  } catch (err) {
+    if ('ifMatchEtag' in over && err instanceof O3Error && err.code === 'ETAG_MISMATCH') throw new S3Error('OperationAborted', 'A conflicting operation replaced the object while it was copied onto itself. Please try again.')
+    throw err
   }
   return xmlResponse('CopyObjectResult', { LastModified: new Date(info.modifiedAtMs).toISOString(), ETag: etagOf(info), ...checksumXml(info.metadata) })
 }

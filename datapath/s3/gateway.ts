@@ -102,6 +102,23 @@ const UNSUPPORTED_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-
 const STORAGE_CLASSES = new Set(['STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER', 'DEEP_ARCHIVE',
   'OUTPOSTS', 'GLACIER_IR', 'SNOW', 'EXPRESS_ONEZONE'])
 
+/** Why a request naming a feature O3 does not have (or a version, a class that names nothing) is refused, if it is. */
+function refusalOf(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'key'>): S3Error | undefined {
+  const header = UNSUPPORTED_HEADERS.find((h) => ctx.req.headers.has(h))
+  if (header !== undefined) return new S3Error('NotImplemented', `The ${header} header is not supported by the O3 S3 gateway (no server-side encryption or object lock)`)
+  const storageClass = ctx.req.headers.get('x-amz-storage-class')
+  if (storageClass !== null && !STORAGE_CLASSES.has(storageClass)) return new S3Error('InvalidStorageClass', 'The storage class you specified is not valid')
+  if (ctx.key === undefined && ctx.method === 'PUT' && /^true$/i.test(ctx.req.headers.get('x-amz-bucket-object-lock-enabled') ?? '')) return new S3Error('NotImplemented', 'Object lock is not supported by the O3 S3 gateway')
+  if (ctx.key !== undefined) {
+    try {
+      checkVersionId(ctx.query.get('versionId'))
+    } catch (err) {
+      return err as S3Error
+    }
+  }
+  return undefined
+}
+
 /** What a request its handler authenticates (Route.authenticatesItself) starts with: nobody. */
 const UNAUTHENTICATED: { user: string | undefined; auth: RequestAuth; found: S3AuthResult } = { user: undefined, auth: { version: 0 }, found: {} }
 
@@ -345,23 +362,12 @@ export class S3Gateway {
   /** The handler of a request, from its method, bucket, key, query and headers alone. */
   private route(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>): Route {
     const route = this.handlerOf(ctx)
-    // Refusals decided from the request alone, answered after its authentication and
-    // authorization as the operation it names (so they tell an anonymous caller nothing).
-    const refuse = (err: S3Error): Route => ({ name: route.name, action: route.action, byHandler: route.byHandler, anyone: route.anyone, authenticatesItself: route.authenticatesItself, run: async () => { throw err } })
     if (route.name === 'NotImplemented' || route.name === 'MethodNotAllowed') return route
-    const header = UNSUPPORTED_HEADERS.find((h) => ctx.req.headers.has(h))
-    if (header !== undefined) return refuse(new S3Error('NotImplemented', `The ${header} header is not supported by the O3 S3 gateway (no server-side encryption or object lock)`))
-    const storageClass = ctx.req.headers.get('x-amz-storage-class')
-    if (storageClass !== null && !STORAGE_CLASSES.has(storageClass)) return refuse(new S3Error('InvalidStorageClass', 'The storage class you specified is not valid'))
-    if (ctx.key === undefined && ctx.method === 'PUT' && /^true$/i.test(ctx.req.headers.get('x-amz-bucket-object-lock-enabled') ?? '')) return refuse(new S3Error('NotImplemented', 'Object lock is not supported by the O3 S3 gateway'))
-    if (ctx.key !== undefined) {
-      try {
-        checkVersionId(ctx.query.get('versionId'))
-      } catch (err) {
-        return refuse(err as S3Error)
-      }
-    }
-    return route
+    // Refused from the request alone, but answered after its authentication and authorization
+    // as the operation it names (so the refusal tells an anonymous caller nothing); nothing is
+    // read or opened for it.
+    const refusal = refusalOf(ctx)
+    return refusal === undefined ? route : { ...route, readsObject: false, opens: undefined, run: async () => { throw refusal } }
   }
 
   private handlerOf(ctx: Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>): Route {

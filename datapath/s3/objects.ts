@@ -201,7 +201,6 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     if (o.VersionId !== undefined && typeof o.VersionId !== 'string') throw new S3Error('MalformedXML', 'A VersionId must be text')
     return o.Key
   })
-  const versionIds = objects.map((o) => o.VersionId as string | undefined)
   // Each key is a DeleteObject of its own (a policy may allow some keys and not others); a
   // request that may delete none of them is refused whole, as any other refused call is.
   const refused = keys.map((key) => {
@@ -217,10 +216,11 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = []
   for (const [i, key] of keys.entries()) {
     // The version named is echoed back, as S3 does.
-    const version = versionIds[i] === undefined ? {} : { VersionId: versionIds[i] }
+    const versionId = objects[i]!.VersionId as string | undefined
+    const version = versionId === undefined ? {} : { VersionId: versionId }
     try {
       if (refused[i] !== undefined) throw refused[i]
-      checkVersionId(versionIds[i])
+      checkVersionId(versionId)
       await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, key)
       deleted.push({ Key: key, ...version })
     } catch (err) {

@@ -18,6 +18,9 @@ export class RaftLmdbStore {
   private readonly root: RootDatabase
   private readonly log: Database<StoredEntry, number>
   private readonly meta: Database<unknown, string>
+  /** The hard state last written, and a newer one that differs from it only in its commit index (not written yet: see save). */
+  private savedHardState: HardState | undefined
+  private unsavedHardState: HardState | undefined
 
   private constructor(path: string, sync: boolean) {
     // Without overlapping sync an LMDB commit is durable when it completes; commits run on
@@ -38,6 +41,7 @@ export class RaftLmdbStore {
     const snapshot = this.meta.get('snapshot') as Snapshot | undefined
     if (snapshot === undefined) return undefined
     const hardState = (this.meta.get('hardState') as HardState | undefined) ?? EMPTY_HARD_STATE
+    this.savedHardState = hardState
     const entries: Entry[] = []
     for (const { key, value } of this.log.getRange({ start: snapshot.meta.index + 1 })) {
       assert(key === snapshot.meta.index + 1 + entries.length, 'stored entries are contiguous')
@@ -53,9 +57,21 @@ export class RaftLmdbStore {
    * bench in one process).
    */
   async save(ready: { readonly snapshot?: Snapshot; readonly entries: readonly Entry[]; readonly hardState?: HardState }): Promise<void> {
+    const hardState = ready.hardState ?? this.unsavedHardState
     // Most Readies of an idle group carry only messages (heartbeats and their answers): an
-    // empty transaction would still be a commit, ten a second per group.
-    if (ready.snapshot === undefined && ready.entries.length === 0 && ready.hardState === undefined) return
+    // empty transaction would still be a commit, ten a second per group. A leader's Ready after
+    // each round of answers moves only the commit index: nothing needs it on disk (a restarted
+    // node learns it again from the leader, or, alone, by committing a new entry; etcd does not
+    // sync it either), so it waits for the next write instead of costing a commit of its own.
+    if (ready.snapshot === undefined && ready.entries.length === 0) {
+      if (hardState === undefined) return
+      if (this.savedHardState !== undefined && hardState.term === this.savedHardState.term && hardState.vote === this.savedHardState.vote) {
+        this.unsavedHardState = hardState
+        return
+      }
+    }
+    this.unsavedHardState = undefined
+    if (hardState !== undefined) this.savedHardState = hardState
     await this.root.transaction(() => {
       if (ready.snapshot !== undefined) {
         this.meta.put('snapshot', ready.snapshot)
@@ -66,7 +82,7 @@ export class RaftLmdbStore {
         for (const key of this.log.getKeys({ start: first })) this.log.remove(key)
         for (const e of ready.entries) this.log.put(e.index, { term: e.term, type: e.type, data: e.data })
       }
-      if (ready.hardState !== undefined) this.meta.put('hardState', ready.hardState)
+      if (hardState !== undefined) this.meta.put('hardState', hardState)
     })
   }
 
@@ -85,6 +101,9 @@ export class RaftLmdbStore {
 
   /** Records, durably, that the node stopped cleanly: everything before is on disk. */
   async markCleanStop(): Promise<void> {
+    const unsaved = this.unsavedHardState
+    this.unsavedHardState = undefined
+    if (unsaved !== undefined) await this.meta.put('hardState', unsaved)
     await this.meta.put('cleanStop', true)
     await this.sync()
   }

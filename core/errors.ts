@@ -26,6 +26,8 @@ export const ErrorCode = {
   /** A write conditioned on the key's ETag (S3's If-Match) found another one there. */
   ETAG_MISMATCH: { http: 412, retry: false },
   OPEN_KEY_NOT_FOUND: { http: 404, retry: false },
+  /** A write conditioned on another key (an S3 part on its upload's record) found that key gone. */
+  REQUIRED_KEY_NOT_FOUND: { http: 404, retry: false },
   /** A write or a new bucket would pass a space or namespace quota (Ozone's QUOTA_EXCEEDED). */
   QUOTA_EXCEEDED: { http: 403, retry: false },
   /** A quota change the current state does not allow: below what is used, or one a volume quota needs (Ozone's QUOTA_ERROR). */

@@ -48,6 +48,11 @@ export function recordDeleted(t: OmTables, key: string, blocks: BlockId[], nowMs
   t.deleted.putSync(next, { key, blocks, deletedAtMs: nowMs })
 }
 
+/** Inside an apply: throws REQUIRED_KEY_NOT_FOUND (`what`: the refused change) unless key `k` exists, when a request names one it needs. */
+export function requireKey(t: OmTables, k: { volume: string; bucket: string; key: string } | undefined, what: string): void {
+  if (k !== undefined && t.keys.get(keyPath(k.volume, k.bucket, k.key)) === undefined) throw new O3Error('REQUIRED_KEY_NOT_FOUND', `${what}: key ${k.volume}/${k.bucket}/${k.key} it requires does not exist`)
+}
+
 export function volumeOf(t: OmTables, name: string): VolumeInfo {
   const v = t.volumes.get(name)
   if (v === undefined) throw new O3Error('VOLUME_NOT_FOUND', `Volume ${name} not found`)

@@ -80,12 +80,13 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
   // 500 ms or 64 MiB and calls destroySoon(); drainUnreadBody runs first and answers that.
   const headerLimit = options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }
+  const nodeOptions = { ...headerLimit, ServerResponse: await byteHeadersResponse() }
   const tls = options.tls
   const server = tls === undefined
-    ? createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: headerLimit })
+    ? createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: nodeOptions })
     : createAdaptorServer({
       fetch, hostname: options.host, port: options.port, createServer: (await import('node:https')).createServer,
-      serverOptions: { ...headerLimit, ...tlsOptions(tls.current()) },
+      serverOptions: { ...nodeOptions, ...tlsOptions(tls.current()) },
     })
   if (tls !== undefined) {
     // A renewed certificate takes over from the next connection's handshake on. Prepended:
@@ -227,4 +228,25 @@ function drainUnreadBody(req: IncomingMessage): void {
   req.once('end', () => { if (!lingering) stop() })
   socket.once('close', stop)
   req.resume()
+}
+
+/**
+ * Node's ServerResponse, but flushHeaders() sends the header bytes as they are. Header values
+ * are strings of one character per byte (a UTF-8 metadata value or file name is several
+ * characters), which Node writes as latin1, except in flushHeaders(): it sends the header as
+ * an empty string body, encoded UTF-8, so every byte past 0x7F went out as two (a UTF-8
+ * x-amz-meta-* or Content-Disposition came back garbled on GET: @hono/node-server flushes the
+ * headers of a streamed body whose first piece is not ready yet).
+ */
+async function byteHeadersResponse(): Promise<typeof import('node:http').ServerResponse> {
+  const { ServerResponse } = await import('node:http')
+  type Internals = { _header: string | null; _implicitHeader(): void; _send(data: string, encoding: BufferEncoding): boolean }
+  class ByteHeadersResponse extends ServerResponse {
+    override flushHeaders(): void {
+      const self = this as unknown as Internals
+      if (self._header === null || self._header === undefined) self._implicitHeader()
+      self._send('', 'latin1')
+    }
+  }
+  return ByteHeadersResponse as typeof ServerResponse
 }

@@ -52,6 +52,8 @@ export interface PutKeyOptions {
   ifNotExists?: boolean
   /** Commit only if the key exists then with this ETag (`*`: any), atomic at the OM; else KEY_NOT_FOUND or ETAG_MISMATCH. */
   ifMatchEtag?: string
+  /** Commit only while this other key exists (atomic at the OM); else REQUIRED_KEY_NOT_FOUND. */
+  whileKeyExists?: { volume: string; bucket: string; key: string }
   /** Digests of the key's bytes to compute over the writer's slabs (an S3 ETag): see KeyDigest. */
   digest?: KeyDigest
 }
@@ -187,7 +189,7 @@ export class O3Client {
   /** A writer for a key the OM has already opened (OM.s3Authenticate's `opened`): an EcKeyWriter for an EC key. */
   async keyWriterFor(session: OpenKeyResult, options: PutKeyOptions = {}): Promise<KeyWriting> {
     await initChecksums()
-    const common = { om: this.om, transport: this.options.transport, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, digest: options.digest }
+    const common = { om: this.om, transport: this.options.transport, session, slabs: this.slabs, metadata: options.metadata, onProgress: options.onProgress, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, whileKeyExists: options.whileKeyExists, digest: options.digest }
     if (session.replication.startsWith('EC/')) return new EcKeyWriter(common)
     return new KeyWriter({ ...common, chunkSizeBytes: this.chunkSizeBytes, leaders: this.pipelineLeaders, slow: this.slowDatanodes })
   }
@@ -323,8 +325,8 @@ export class O3Client {
    * otherwise the new key keeps the part lists of the keys it is made of. With `keepTimes`
    * (the key as its own only part) the key keeps its creation and modification times.
    */
-  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean; keepTimes?: boolean } & Pick<PutKeyOptions, 'ifNotExists' | 'ifMatchEtag'> = {}): Promise<KeyInfo> {
-    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts, keepTimes: options.keepTimes, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag })
+  commitMultipartKey(volume: string, bucket: string, key: string, parts: { volume: string; bucket: string; key: string }[], metadata: Record<string, string>, options: { asParts?: boolean; keepTimes?: boolean } & Pick<PutKeyOptions, 'ifNotExists' | 'ifMatchEtag' | 'whileKeyExists'> = {}): Promise<KeyInfo> {
+    return this.om.call('commitMultipartKey', { volume, bucket, key, parts, metadata, asParts: options.asParts, keepTimes: options.keepTimes, ifNotExists: options.ifNotExists, ifMatchEtag: options.ifMatchEtag, whileKeyExists: options.whileKeyExists })
   }
 
   // --- S3 secrets -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ import { putBlockTo, writeChunkTo } from './datanode-io.ts'
 import { cellSlots, slabsPerStripe, Stripe, type CellSlots } from './ec-stripe.ts'
 import { checksumInSlab, excludeFailed, type KeyWriterOptions } from './key-writer.ts'
 
-export type EcKeyWriterOptions = Pick<KeyWriterOptions, 'om' | 'session' | 'slabs' | 'metadata' | 'onProgress' | 'ifNotExists' | 'ifMatchEtag' | 'digest' | 'transport'>
+export type EcKeyWriterOptions = Pick<KeyWriterOptions, 'om' | 'session' | 'slabs' | 'metadata' | 'onProgress' | 'ifNotExists' | 'ifMatchEtag' | 'whileKeyExists' | 'digest' | 'transport'>
 
 /** A block group being written: its key bytes stored so far (whole stripes but maybe the last). */
 interface Group {
@@ -139,7 +139,7 @@ export class EcKeyWriter implements KeyWriting {
       const meta = await final
       this.endGroup()
       assert(this.stored === this.size, 'every byte stored before the commit')
-      return await this.options.om.call<KeyInfo>('commitKey', { clientId: this.options.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists, ifMatchEtag: this.options.ifMatchEtag })
+      return await this.options.om.call<KeyInfo>('commitKey', { clientId: this.options.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists, ifMatchEtag: this.options.ifMatchEtag, whileKeyExists: this.options.whileKeyExists })
     } catch (err) {
       await this.abort()
       throw err

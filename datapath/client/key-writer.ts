@@ -116,6 +116,8 @@ export interface KeyWriterOptions {
   ifNotExists?: boolean
   /** Passed to commitKey: the OM refuses the commit unless the key exists by then with this ETag. */
   ifMatchEtag?: string
+  /** Passed to commitKey: the OM refuses the commit (REQUIRED_KEY_NOT_FOUND) unless this other key exists by then. */
+  whileKeyExists?: { volume: string; bucket: string; key: string }
   /** Digests to feed every chunk to, in key order, from its slab (see key-digest.ts): the
    *  writer then copies every byte into a slab (it borrows none) and ends the digest when it
    *  has made its last chunk. */
@@ -239,7 +241,7 @@ export class KeyWriter {
       // the watches wait for the last members, and the key is acknowledged after both.
       for (const id of this.commits.keys()) this.watchCommit(id)
       const [info] = await Promise.all([
-        this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists, ifMatchEtag: this.options.ifMatchEtag }),
+        this.om.call<KeyInfo>('commitKey', { clientId: this.session.clientId, blocks: this.done, size: this.size, metadata: meta ?? this.options.metadata, ifNotExists: this.options.ifNotExists, ifMatchEtag: this.options.ifMatchEtag, whileKeyExists: this.options.whileKeyExists }),
         Promise.all(this.watches),
       ])
       return info

@@ -119,7 +119,10 @@ export async function currentKey(ctx: S3Context): Promise<KeyInfo | undefined> {
 
 const STORED_HEADERS = ['content-type', 'content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'] as const
 
-/** The metadata an upload stores: system headers, x-amz-meta-*, x-amz-tagging. */
+/** S3's bound on user-defined metadata: the bytes of its names (without x-amz-meta-) and values. */
+export const USER_METADATA_BYTES_MAX = 2048
+
+/** The metadata an upload stores: system headers, x-amz-meta-* (MetadataTooLarge past S3's bound), x-amz-tagging. */
 export function metadataFromHeaders(headers: Headers): Record<string, string> {
   const out: Record<string, string> = { 'content-type': 'binary/octet-stream' }
   for (const h of STORED_HEADERS) {
@@ -127,7 +130,14 @@ export function metadataFromHeaders(headers: Headers): Record<string, string> {
     if (h === 'content-encoding' && v !== null) v = v.split(',').map((s) => s.trim()).filter((s) => s !== 'aws-chunked' && s !== '').join(', ') || null
     if (v !== null) out[h] = v
   }
-  headers.forEach((value, name) => { if (name.startsWith('x-amz-meta-')) out[name] = value })
+  let userBytes = 0
+  headers.forEach((value, name) => {
+    if (!name.startsWith('x-amz-meta-')) return
+    out[name] = value
+    // A header value is one character per byte sent (see sigv4.ts sentBytes).
+    userBytes += name.length - 'x-amz-meta-'.length + value.length
+  })
+  if (userBytes > USER_METADATA_BYTES_MAX) throw new S3Error('MetadataTooLarge', `Your metadata headers exceed the maximum allowed metadata size: ${userBytes} bytes of user metadata, at most ${USER_METADATA_BYTES_MAX}`)
   const tagging = headers.get('x-amz-tagging')
   if (tagging !== null) out['x-amz-tagging'] = checkTagging(new URLSearchParams(tagging))
   return out
@@ -231,7 +241,7 @@ export async function storePayload(ctx: S3Context, where: { volume: string; buck
   // pool, beside each chunk's checksums: the payload is copied once, into the slab.
   const digest = (payload.sizeBytes ?? Infinity) > DIGEST_INLINE_BYTES_MAX ? new KeyDigest(payload.digestNames) : undefined
   payload.storedDigest = digest
-  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, ifMatchEtag: where.ifMatchEtag, digest }
+  const options = { sizeBytes: payload.sizeBytes, metadata, ifNotExists: where.ifNotExists, ifMatchEtag: where.ifMatchEtag, whileKeyExists: where.whileKeyExists, digest }
   const session = takeOpened(ctx, where, payload.sizeBytes, metadata)
   const writer = session !== undefined ? await ctx.client.keyWriterFor(session, options) : await ctx.client.openKeyWriter(where.volume, where.bucket, where.key, options)
   // A client that stalls mid-body must not keep payload slabs from others: while its body is
@@ -280,6 +290,8 @@ export function etagOf(info: KeyInfo): string {
 export interface WriteCondition {
   ifNotExists?: boolean
   ifMatchEtag?: string
+  /** Commit only while this other key exists (an upload's record, for its parts), else REQUIRED_KEY_NOT_FOUND (NoSuchUpload). */
+  whileKeyExists?: { volume: string; bucket: string; key: string }
 }
 
 /**

@@ -10,6 +10,7 @@ export const S3ErrorCode = {
   /** A CORS preflight (OPTIONS) that no rule of the bucket allows. */
   AccessForbidden: 403,
   AccessDenied: 403,
+  AuthorizationQueryParametersError: 400,
   BadDigest: 400,
   BucketAlreadyExists: 409,
   BucketAlreadyOwnedByYou: 409,
@@ -38,6 +39,7 @@ export const S3ErrorCode = {
   MalformedPolicy: 400,
   MalformedXML: 400,
   MaxPostPreDataLengthExceeded: 400,
+  MetadataTooLarge: 400,
   MethodNotAllowed: 405,
   MissingContentLength: 411,
   NoSuchBucket: 404,
@@ -79,6 +81,8 @@ const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
   KEY_NOT_FOUND: 'NoSuchKey',
   ETAG_MISMATCH: 'PreconditionFailed',
   OPEN_KEY_NOT_FOUND: 'NoSuchUpload',
+  // Only an upload's record is required by a write (a part's, a completion's).
+  REQUIRED_KEY_NOT_FOUND: 'NoSuchUpload',
   PERMISSION_DENIED: 'AccessDenied',
   QUOTA_EXCEEDED: 'QuotaExceeded',
   // A bucket created in a volume with a space quota needs one (Ozone answers InternalError).

@@ -37,19 +37,20 @@ const markerKey = (uploadId: string) => `u/${uploadId}`
 const partPrefix = (uploadId: string) => `p/${uploadId}/`
 const partKey = (uploadId: string, n: number) => `${partPrefix(uploadId)}${String(n).padStart(5, '0')}`
 
+const noSuchUpload = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
+
 /** The upload's record, checked against the request's key; NoSuchUpload otherwise. */
 async function upload(ctx: S3Context): Promise<{ uploadId: string; marker: KeyInfo }> {
   const uploadId = ctx.query.get('uploadId') ?? ''
-  const missing = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
-  if (!/^[0-9a-f]{32}$/.test(uploadId)) throw missing()
+  if (!/^[0-9a-f]{32}$/.test(uploadId)) throw noSuchUpload()
   try {
     // UploadPart's authentication call read the record (when it opened the part's key early).
     const required = ctx.found.required?.key === markerKey(uploadId) ? ctx.found.required.result : undefined
     const marker = required !== undefined ? fromLookup<KeyInfo>(required) : await ctx.client.headKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId))
-    if (marker.metadata['s3:key'] !== ctx.key) throw missing()
+    if (marker.metadata['s3:key'] !== ctx.key) throw noSuchUpload()
     return { uploadId, marker }
   } catch (err) {
-    if (err instanceof O3Error && (err.code === 'KEY_NOT_FOUND' || err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')) throw missing()
+    if (err instanceof O3Error && (err.code === 'KEY_NOT_FOUND' || err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')) throw noSuchUpload()
     throw err
   }
 }
@@ -79,12 +80,29 @@ function uploadChecksum(marker: KeyInfo): { algorithm: ChecksumAlgorithm; type: 
   return algorithm === undefined || type === undefined ? undefined : { algorithm, type }
 }
 
-/** Where UploadPart and UploadPartCopy write the part, and the checksum algorithm every part of the upload gets. */
-export async function partTarget(ctx: S3Context): Promise<{ volume: string; bucket: string; key: string; checksumAlgorithm?: ChecksumAlgorithm }> {
+/**
+ * Where UploadPart and UploadPartCopy write the part, and the checksum algorithm every part of
+ * the upload gets. The part commits only while the upload's record exists: an upload aborted
+ * or completed while the part was in flight refuses it (NoSuchUpload), where it would have
+ * stayed behind, unlisted and counted against the bucket's quota.
+ */
+export async function partTarget(ctx: S3Context): Promise<{ volume: string; bucket: string; key: string; checksumAlgorithm?: ChecksumAlgorithm; whileKeyExists: { volume: string; bucket: string; key: string } }> {
   await requestBucket(ctx)
   const n = partNumber(ctx)
   const { uploadId, marker } = await upload(ctx)
-  return { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n), checksumAlgorithm: uploadChecksum(marker)?.algorithm }
+  return {
+    volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n), checksumAlgorithm: uploadChecksum(marker)?.algorithm,
+    whileKeyExists: { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: markerKey(uploadId) },
+  }
+}
+
+/**
+ * An upload id: 32 hex digits, the first 12 the time it was started in milliseconds, the rest
+ * random. Uploads of one key are listed by id (ListMultipartUploads), and S3 lists them in the
+ * order they were started.
+ */
+export function newUploadId(nowMs: number): string {
+  return nowMs.toString(16).padStart(12, '0') + randomBytes(10).toString('hex')
 }
 
 /**
@@ -96,10 +114,11 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const algorithm = parseAlgorithm(ctx.req.headers.get('x-amz-checksum-algorithm'))
   const type = uploadChecksumType(algorithm, ctx.req.headers.get('x-amz-checksum-type'))
-  const uploadId = randomBytes(16).toString('hex')
+  const nowMs = Date.now()
+  const uploadId = newUploadId(nowMs)
   const metadata: Record<string, string> = {
     ...metadataFromHeaders(ctx.req.headers), ...uploadAclMetadata(ctx, bucket, ctx.req.headers),
-    's3:key': ctx.key!, 's3:initiatedAtMs': String(Date.now()), 's3:initiator': ctx.user ?? bucket.owner,
+    's3:key': ctx.key!, 's3:initiatedAtMs': String(nowMs), 's3:initiator': ctx.user ?? bucket.owner,
   }
   if (algorithm !== undefined && type !== undefined) Object.assign(metadata, { 's3:checksumAlgorithm': algorithm, 's3:checksumType': type })
   const putMarker = () => ctx.client.putKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId), new Uint8Array(0), { metadata })
@@ -173,9 +192,11 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     const part = stored.get(n)
     const etag = String(p.ETag ?? '').trim().replace(/^"|"$/g, '')
     if (part === undefined || part.metadata.etag !== etag) {
-      // The parts are gone when the upload was completed and its record not yet dropped.
+      // The parts are gone when the upload was completed and its record not yet dropped, or
+      // it was aborted meanwhile (its record goes first).
       const done = part === undefined ? await completedBy(ctx, uploadId) : undefined
       if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
+      if (part === undefined) await upload(ctx)
       throw new S3Error('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${n})`)
     }
     parts.push(part)
@@ -194,7 +215,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // the rest is for what may come later (tags, an ACL).
   if (metadataBytes(metadata) > KEY_METADATA_BYTES_MAX / 2) delete metadata[PART_CHECKSUMS_METADATA]
   try {
-    await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition })
+    await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition, whileKeyExists: { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: markerKey(uploadId) } })
   } catch (err) {
     if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw conditionFailure(condition, err) ?? err
     // A part vanished: another CompleteMultipartUpload of this upload committed first (then
@@ -202,7 +223,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     const done = await completedBy(ctx, uploadId)
     if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
     if (condition.ifMatchEtag !== undefined && await currentKey(ctx) === undefined) throw conditionFailure(condition, err)!
-    throw new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
+    throw noSuchUpload()
   }
   await dropUpload(ctx, uploadId)
   return completeAnswer(ctx, metadata)
@@ -292,10 +313,19 @@ function metadataBytes(metadata: Record<string, string>): number {
   return n
 }
 
-/** Deletes the parts left over and the upload's record. */
+/**
+ * Removes an upload: its parts, its record, then the parts again. No part outlives it: one
+ * that commits before the record goes is deleted by one of the passes, and none can commit
+ * after (partTarget's whileKeyExists). The record goes after the first pass so that a gateway
+ * stopped midway leaves an upload still listed, which an abort can take again.
+ */
 async function dropUpload(ctx: S3Context, uploadId: string): Promise<void> {
-  for (const k of await listPartKeys(ctx, uploadId)) await ctx.client.deleteKey(MULTIPART_VOLUME, ctx.bucket!, k.name).catch(() => {})
+  const dropParts = async () => {
+    for (const k of await listPartKeys(ctx, uploadId)) await ctx.client.deleteKey(MULTIPART_VOLUME, ctx.bucket!, k.name).catch(() => {})
+  }
+  await dropParts()
   await ctx.client.deleteKey(MULTIPART_VOLUME, ctx.bucket!, markerKey(uploadId)).catch(() => {})
+  await dropParts()
 }
 
 /** Who started an upload (its record's s3:initiator; uploads started before it was recorded: the bucket owner). */

@@ -114,6 +114,17 @@ function partChecksumHeaders(metadata: Record<string, string>, n: number): Recor
   return { [checksumHeader(parts.algorithm)]: value, 'x-amz-checksum-type': 'COMPOSITE' }
 }
 
+/**
+ * A response-* override as the header's value: its UTF-8 bytes (one character per byte, as
+ * headers are written), so that a non-ASCII file name is served as sent; a control character,
+ * which no header may carry, is InvalidArgument (it was a 500 from the header check).
+ */
+function overrideHeader(name: string, value: string): string {
+  const bytes = Buffer.from(value, 'utf8').toString('latin1')
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(bytes)) throw new S3Error('InvalidArgument', `response-${name} cannot be sent as a header: it holds a control character`)
+  return bytes
+}
+
 export async function getObject(ctx: S3Context, head: boolean): Promise<Response> {
   await requestBucket(ctx)
   let partNumber: number | undefined
@@ -142,7 +153,7 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
     if (v === null) continue
     // AWS: only a signed request may (else anyone could serve a public object as text/html).
     if (ctx.user === undefined) throw new S3Error('InvalidRequest', 'Request specific response headers cannot be used for anonymous GET requests.')
-    headers[o] = v
+    headers[o] = overrideHeader(o, v)
   }
   // The ETag stays the object's (a multipart ETag "-N" for a part too), as S3 answers.
   if (part?.partsCount !== undefined) headers['x-amz-mp-parts-count'] = String(part.partsCount)

@@ -11,7 +11,7 @@
  */
 import { verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
 import { S3Error } from './errors.ts'
-import { CLOCK_SKEW_MS_MAX, type SignedRequest } from './sigv4.ts'
+import { CLOCK_SKEW_MS_MAX, sentBytes, type SignedRequest } from './sigv4.ts'
 
 /**
  * The query parameters that name a subresource and so are part of the signed resource: the
@@ -113,7 +113,10 @@ export function canonicalResources(req: SignedRequest, hostBucket: string | unde
 /** The strings to sign the request may have been signed over (one per canonical resource), for the OM to check. */
 export function proofV2(req: SignedRequest, auth: V2Params, hostBucket: string | undefined): S3SignatureProof {
   const head = stringToSignHead(req, auth)
-  return { version: 2, stringsToSign: canonicalResources(req, hostBucket).map((resource) => head + resource), signature: auth.signature }
+  // The OM signs the text as UTF-8: the header bytes the client signed (see sentBytes) go as
+  // the UTF-8 text they spell (bytes that are not UTF-8 match no signature).
+  const signed = sentBytes(head).toString('utf8')
+  return { version: 2, stringsToSign: canonicalResources(req, hostBucket).map((resource) => signed + resource), signature: auth.signature }
 }
 
 /** Throws SignatureDoesNotMatch unless the request is signed with `secret` over one of its canonical resources (tests; the gateway asks the OM). */

@@ -111,7 +111,7 @@ export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParam
     const slash = credential.indexOf('/')
     const expires = Number(query.get('X-Amz-Expires'))
     if (slash < 0 || !query.get('X-Amz-Date') || !query.get('X-Amz-SignedHeaders') || !query.get('X-Amz-Signature')) throw new S3Error('AccessDenied', 'Presigned URL lacks X-Amz-Credential, -Date, -SignedHeaders or -Signature')
-    if (!Number.isSafeInteger(expires) || expires < 1 || expires > PRESIGN_EXPIRES_SECONDS_MAX) throw new S3Error('AccessDenied', `X-Amz-Expires must be 1..${PRESIGN_EXPIRES_SECONDS_MAX}`)
+    if (!Number.isSafeInteger(expires) || expires < 1 || expires > PRESIGN_EXPIRES_SECONDS_MAX) throw new S3Error('AuthorizationQueryParametersError', `X-Amz-Expires must be a whole number of seconds from 1 to ${PRESIGN_EXPIRES_SECONDS_MAX} (a week)`)
     return {
       kind: 'presigned', accessKey: credential.slice(0, slash), scope: credential.slice(slash + 1), amzDate: query.get('X-Amz-Date')!,
       signedHeaders: query.get('X-Amz-SignedHeaders')!.split(';'), signature: query.get('X-Amz-Signature')!,
@@ -148,6 +148,18 @@ export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
 }
 
 /**
+ * The bytes a client signed, from text built of what it sent: header values reach us as
+ * latin1 strings, one character per byte on the wire (Node's parser and the Fetch Headers
+ * alike), so a UTF-8 metadata value is several characters here and must be hashed as those
+ * bytes, not encoded again (s3cmd's non-ASCII metadata failed to verify); the rest is ASCII.
+ * A character past 0xFF cannot have been sent: such text matches no signature.
+ */
+export function sentBytes(text: string): Buffer {
+  if (/[^\x00-\xff]/.test(text)) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  return Buffer.from(text, 'latin1')
+}
+
+/**
  * What the OM needs to verify the request's signature with the secret only it holds
  * (core/s3-signature.ts): the parts of the string to sign and the signature. Throws
  * AccessDenied for a scope we do not sign with or an unsigned host.
@@ -155,7 +167,7 @@ export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
 export function proofV4(req: SignedRequest, auth: AuthParams): S3SignatureProof {
   checkScope(auth.scope)
   if (!auth.signedHeaders.includes('host')) throw new S3Error('AccessDenied', 'host must be a signed header')
-  return { version: 4, amzDate: auth.amzDate, scope: auth.scope, canonicalRequestSha256: sha256Hex(canonicalRequest(req, auth)), signature: auth.signature }
+  return { version: 4, amzDate: auth.amzDate, scope: auth.scope, canonicalRequestSha256: sha256Hex(sentBytes(canonicalRequest(req, auth))), signature: auth.signature }
 }
 
 /** Throws SignatureDoesNotMatch unless the request is signed with `secret` (tests; the gateway asks the OM). */

@@ -7,6 +7,9 @@
  * key's blocks, go to the deleted blocks (Ozone's OMKeyCommitRequest). The bucket's usage
  * grows by the key's replicated bytes (less a replaced key's), checked against its quotas
  * here, in apply, so that of writers racing for a quota's last bytes only those that fit win.
+ * With `whileKeyExists` the commit fails with REQUIRED_KEY_NOT_FOUND unless that other key exists by
+ * then (an S3 part commits only while its upload's record does: a part in flight when the
+ * upload is aborted or completed must not outlive it where no call can reach it).
  */
 import { inheritedAcls } from '../../../core/access/native-acl.ts'
 import { O3Error } from '../../../core/errors.ts'
@@ -14,13 +17,14 @@ import { blockIdString, parseId, parseReplication, type BlockId, type KeyLocatio
 import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
-import { keyPath, nextObjectId, recordDeleted } from '../tables.ts'
+import { keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
+import { checkFullKeyName, type FullKeyName } from '../names.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
 
-type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown }
-type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; condition: WriteCondition; nowMs: number }
+type Args = { clientId?: unknown; blocks?: unknown; size?: unknown; metadata?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown; whileKeyExists?: unknown }
+type Payload = { clientId: string; blocks: { blockId: BlockId; length: number }[]; size: number; metadata: Record<string, string> | null; condition: WriteCondition; whileKeyExists?: FullKeyName; nowMs: number }
 
 export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
   return {
@@ -33,15 +37,17 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
         blockId: { containerId: parseId(raw?.blockId?.containerId, 'containerId'), localId: parseId(raw?.blockId?.localId, 'localId') } as BlockId,
         length: parseId<number>(raw?.length, 'length'),
       }))
+      const required = a.whileKeyExists === undefined || a.whileKeyExists === null ? {} : { whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists') }
       return {
         clientId: a.clientId, blocks, size: parseId<number>(a.size, 'size'), metadata: a.metadata === undefined ? null : checkMetadata(a.metadata),
-        condition, nowMs: Date.now(),
+        condition, ...required, nowMs: Date.now(),
       }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
       const open = t.openKeys.get(p.clientId)
       if (open === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${p.clientId} not found (expired, committed or aborted)`)
+      requireKey(t, p.whileKeyExists, `Cannot commit key ${open.name}`)
       const allocated = new Map(open.allocated.map((b) => [blockIdString(b.blockId), b]))
       const locations: KeyLocation[] = []
       const capacity = keyBytesPerBlock(parseReplication(open.replication), open.blockSizeBytes)
@@ -83,3 +89,4 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
     },
   }
 }
+

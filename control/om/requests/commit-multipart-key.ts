@@ -9,7 +9,8 @@
  * it is then (core/write-condition.ts: S3's conditional CompleteMultipartUpload). With `keepTimes`
  * (a key listed as its own only part: S3's PutObjectTagging and PutObjectAcl) the key keeps
  * its creation and modification times, as S3 keeps an object's Last-Modified when only its
- * tags or ACL change.
+ * tags or ACL change. With `whileKeyExists` it commits only while that other key exists (an
+ * S3 upload completes only while its record does: an abort that came first wins).
  */
 import { inheritedAcls } from '../../../core/access/native-acl.ts'
 import { assert } from '../../../core/assert.ts'
@@ -18,17 +19,17 @@ import { KEY_PARTS_COUNT_MAX } from '../../../core/limits.ts'
 import { blockIdString, type KeyLocation } from '../../../core/wire.ts'
 import { appendParts, partCount, type KeyInfo, type PartRun } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
-import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
+import { checkBucketName, checkFullKeyName, checkKeyName, checkVolumeName, type FullKeyName } from '../names.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
-import { bucketOf, keyPath, nextObjectId, recordDeleted } from '../tables.ts'
+import { bucketOf, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
 
 /** `owner` is set by the OM's handler from the caller, never taken from the wire. */
-type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown; owner?: unknown }
+type Args = { volume?: unknown; bucket?: unknown; key?: unknown; parts?: unknown; metadata?: unknown; asParts?: unknown; keepTimes?: unknown; ifNotExists?: unknown; ifMatchEtag?: unknown; whileKeyExists?: unknown; owner?: unknown }
 type Part = { volume: string; bucket: string; key: string }
-type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; condition: WriteCondition; nowMs: number; owner?: string }
+type Payload = { volume: string; bucket: string; name: string; metadata: Record<string, string>; parts: Part[]; asParts: boolean; keepTimes: boolean; condition: WriteCondition; whileKeyExists?: FullKeyName; nowMs: number; owner?: string }
 
 export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payload, KeyInfo> {
   return {
@@ -50,7 +51,8 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       const condition = parseWriteCondition(a, `key ${name}`)
       bucketOf(ctx.tables(), volume, bucket)
       const owner = typeof a.owner === 'string' && a.owner.length > 0 ? { owner: a.owner } : {}
-      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, nowMs: Date.now(), ...owner }
+      const required = a.whileKeyExists === undefined || a.whileKeyExists === null ? {} : { whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists') }
+      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, ...required, nowMs: Date.now(), ...owner }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
@@ -60,6 +62,7 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       const previous = t.keys.get(path)
       // Before the parts: a write whose condition fails leaves them as they were.
       checkWriteCondition(p.condition, previous, `${volume}/${bucketName}/${name}`)
+      requireKey(t, p.whileKeyExists, `Cannot commit key ${name}`)
       const locations: KeyLocation[] = []
       const reused = new Set<string>()
       let size = 0

@@ -75,10 +75,13 @@ export async function signedRequest(env: S3TestCluster, method: string, path: st
       res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString() }))
     })
     req.on('error', reject)
-    if (options.beforeBody === undefined) req.end(body)
+    // As bytes: a string body goes out with the headers in one UTF-8 write, which would send
+    // a header value's bytes past 0x7F as two each (Node writes headers alone as latin1).
+    const bytes = Buffer.from(body)
+    if (options.beforeBody === undefined) req.end(bytes)
     else {
       req.flushHeaders()
-      options.beforeBody().then(() => req.end(body), reject)
+      options.beforeBody().then(() => req.end(bytes), reject)
     }
   })
 }

@@ -18,6 +18,7 @@ import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport
 import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { runVerifyChunk, runVerifySlab } from '../workers/index.ts'
 import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 export interface ChunkWrite {
   blockId: BlockId
@@ -241,7 +242,7 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   try {
     for await (const part of res.body as AsyncIterable<Buffer>) {
       if (filled + part.length > body.length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: body longer than announced`, { node: node.address })
-      part.copy(body, filled)
+      copyBytes(body, filled, part)
       filled += part.length
     }
   } catch (err) {

@@ -9,6 +9,7 @@ import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import type { SlabPool, SlabRange } from '../workers/index.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 /** How a stripe's cells sit in slabs: each cell in a slot of its checksum room then its bytes. */
 export interface CellSlots {
@@ -77,7 +78,7 @@ export class Stripe {
       const within = this.filled - j * c
       const n = Math.min(c - within, bytes.length - at)
       const slab = await this.take(j)
-      new Uint8Array(slab, this.dataOffset(j) + within, n).set(bytes.subarray(at, at + n))
+      copyBytes(new Uint8Array(slab, this.dataOffset(j) + within, n), 0, bytes.subarray(at, at + n))
       at += n
       this.filled += n
     }

@@ -24,6 +24,7 @@ import type { Transport } from '../../core/rpc/transport.ts'
 import type { KeyDigest } from './key-digest.ts'
 import { LeaderCache } from './pipeline-leader.ts'
 import { SlowDatanodes } from './slow-datanodes.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 /** Chunks at least this long get their checksums computed in the worker pool. */
 const WORKER_CHECKSUM_BYTES_MIN = 256 * 1024
@@ -209,7 +210,7 @@ export class KeyWriter {
       }
       this.partial ??= await this.openPartial()
       const n = Math.min(this.chunkSize - this.partial.filled, bytes.length - at)
-      new Uint8Array(this.partial.slab, this.dataStart + this.partial.filled, n).set(bytes.subarray(at, at + n))
+      copyBytes(new Uint8Array(this.partial.slab, this.dataStart + this.partial.filled, n), 0, bytes.subarray(at, at + n))
       this.partial.filled += n
       at += n
       if (this.partial.filled === this.chunkSize) await this.submitPartial(false)

@@ -5,6 +5,7 @@
  */
 import { O3Error } from '../../core/errors.ts'
 import type { RequestBody } from '../../core/http/body.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 /**
  * Fills `into` with exactly `length` bytes of the body; a shorter or longer body is an error,
@@ -16,7 +17,7 @@ export async function readBodyInto(body: RequestBody | null, into: Uint8Array, l
   let filled = 0
   const take = (part: Uint8Array) => {
     if (filled + part.length > length) throw new O3Error('INVALID_ARGUMENT', `Cannot read body: more than the ${length} bytes announced`)
-    into.set(part, filled)
+    copyBytes(into, filled, part)
     filled += part.length
     filledRange?.(filled - part.length, filled)
   }

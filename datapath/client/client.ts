@@ -24,6 +24,7 @@ import { SlowDatanodes } from './slow-datanodes.ts'
 import { readKeyRange, resolveRange, startKeyRange, type KeyReaderOptions } from './key-reader.ts'
 import { StripeSlabPools } from './ec-read-group.ts'
 import { FailedNodes } from './failed-nodes.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 export interface O3ClientOptions {
   /** OM address, host:port. */
@@ -260,7 +261,7 @@ export class O3Client {
         // Measured (bench/verify-inline.ts): a fresh buffer per chunk moved to the worker and
         // back costs more CPU than a pooled one plus this copy.
         const out = Buffer.allocUnsafe(piece.length)
-        out.set(piece)
+        copyBytes(out, 0, piece)
         buffers.releaseIfMine(piece.buffer)
         yield out
       }
@@ -300,7 +301,7 @@ export class O3Client {
     const out = Buffer.allocUnsafe(r.length)
     let at = 0
     for await (const piece of readKeyRange(info, r, this.readerOptions(this.readBuffers))) {
-      out.set(piece, at)
+      copyBytes(out, at, piece)
       at += piece.length
       this.readBuffers.releaseIfMine(piece.buffer)
     }

@@ -18,6 +18,7 @@ import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import type { FailedNodes } from './failed-nodes.ts'
 import { reportCorrupt, settleLent } from './key-reader.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
 export interface Lent {
@@ -282,7 +283,7 @@ export class EcGroupRead {
         const cell = shards[p.replicaIndex - 1]!
         const piece = new Uint8Array(slab, cell.offset + p.replicaOffset - cellStart - from, p.length)
         const copy = outs[j] !== undefined ? new Uint8Array(outs[j], 0, p.length) : out.take(p.length)
-        copy.set(piece)
+        copyBytes(copy, 0, piece)
         return copy
       })
       out.seal()

@@ -43,6 +43,11 @@ export interface O3ClientOptions {
   transport?: Transport
 }
 
+/** Keys deleteBucketWithKeys deletes at once. */
+const KEYS_DELETED_CONCURRENTLY_MAX = 16
+/** Rounds of deleteBucketWithKeys, each after a key written while the last emptied the bucket. */
+const DELETE_BUCKET_ROUNDS_MAX = 5
+
 export interface PutKeyOptions {
   replication?: string
   metadata?: Record<string, string>
@@ -146,6 +151,33 @@ export class O3Client {
   }
   deleteBucket(volume: string, bucket: string): Promise<void> {
     return this.om.call('deleteBucket', { volume, bucket })
+  }
+
+  /**
+   * Deletes a bucket and every key in it (an S3 bucket's multipart bucket: parts and upload
+   * records), nothing when it does not exist. A key written meanwhile makes the OM refuse the
+   * bucket (BUCKET_NOT_EMPTY); then another round deletes it, up to a bound.
+   */
+  async deleteBucketWithKeys(volume: string, bucket: string): Promise<void> {
+    const gone = (err: unknown) => err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')
+    for (let round = 1; ; round++) {
+      try {
+        for (;;) {
+          const page = await this.listKeys(volume, bucket)
+          if (page.keys.length === 0) break
+          for (let i = 0; i < page.keys.length; i += KEYS_DELETED_CONCURRENTLY_MAX) {
+            await Promise.all(page.keys.slice(i, i + KEYS_DELETED_CONCURRENTLY_MAX).map((k) => this.deleteKey(volume, bucket, k.name).catch((err: unknown) => {
+              if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw err
+            })))
+          }
+        }
+        await this.deleteBucket(volume, bucket)
+        return
+      } catch (err) {
+        if (gone(err)) return
+        if (!(err instanceof O3Error && err.code === 'BUCKET_NOT_EMPTY') || round >= DELETE_BUCKET_ROUNDS_MAX) throw err
+      }
+    }
   }
   /** Sets (bytes, replicated; a count of buckets) or clears (-1) a volume's quotas; one left out stays. */
   setVolumeQuota(volume: string, quota: { quotaBytes?: number; quotaNamespace?: number }): Promise<VolumeInfo> {

@@ -97,6 +97,9 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
       throw new S3Error('InvalidArgument', `The ${region} location constraint is incompatible with the region of this endpoint (${ctx.region})`)
     }
   }
+  // Uploads left by an earlier bucket of this name that went without S3 (`o3 sh bucket delete`
+  // before it dropped them too, a gateway stopped midway) are not the new bucket's.
+  if (!(await s3BucketExists(ctx, name))) await ctx.client.deleteBucketWithKeys(MULTIPART_VOLUME, name)
   try {
     await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: user }))
   } catch (err) {
@@ -119,15 +122,20 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
 }
 
+async function s3BucketExists(ctx: S3Context, name: string): Promise<boolean> {
+  try {
+    await ctx.client.getBucket(S3_VOLUME, name)
+    return true
+  } catch (err) {
+    if (err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')) return false
+    throw err
+  }
+}
+
 export async function headBucket(ctx: S3Context): Promise<Response> {
   await requestBucket(ctx)
   return new Response(null, { status: 200, headers: { 'x-amz-bucket-region': ctx.region } })
 }
-
-/** Parts and upload records deleted at once while DeleteBucket drops a bucket's uploads. */
-const UPLOAD_KEYS_DELETED_CONCURRENTLY_MAX = 16
-/** Rounds of dropping uploads, each after an upload created while the last was dropped. */
-const DROP_UPLOADS_ROUNDS_MAX = 5
 
 /**
  * S3 deletes a bucket that holds no objects even with multipart uploads in progress, and
@@ -138,34 +146,10 @@ const DROP_UPLOADS_ROUNDS_MAX = 5
 export async function deleteBucket(ctx: S3Context): Promise<Response> {
   await requestBucket(ctx)
   await ctx.client.deleteBucket(S3_VOLUME, ctx.bucket!)
-  await dropUploads(ctx, ctx.bucket!)
+  await ctx.client.deleteBucketWithKeys(MULTIPART_VOLUME, ctx.bucket!)
   return new Response(null, { status: 204 })
 }
 
-/** Deletes a bucket's multipart bucket and every key in it (parts, upload records). An upload
- *  created meanwhile (it passed its bucket check before the bucket went) leaves a key that
- *  makes the OM refuse; then another round deletes it. */
-async function dropUploads(ctx: S3Context, bucket: string): Promise<void> {
-  const gone = (err: unknown) => err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')
-  for (let round = 1; ; round++) {
-    try {
-      for (;;) {
-        const page = await ctx.client.listKeys(MULTIPART_VOLUME, bucket)
-        if (page.keys.length === 0) break
-        for (let i = 0; i < page.keys.length; i += UPLOAD_KEYS_DELETED_CONCURRENTLY_MAX) {
-          await Promise.all(page.keys.slice(i, i + UPLOAD_KEYS_DELETED_CONCURRENTLY_MAX).map((k) => ctx.client.deleteKey(MULTIPART_VOLUME, bucket, k.name).catch((err: unknown) => {
-            if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw err
-          })))
-        }
-      }
-      await ctx.client.deleteBucket(MULTIPART_VOLUME, bucket)
-      return
-    } catch (err) {
-      if (gone(err)) return
-      if (!(err instanceof O3Error && err.code === 'BUCKET_NOT_EMPTY') || round >= DROP_UPLOADS_ROUNDS_MAX) throw err
-    }
-  }
-}
 
 /**
  * GetBucketVersioning: O3 keeps one version of a key, so every bucket is one S3 never

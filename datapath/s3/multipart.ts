@@ -37,6 +37,11 @@ const markerKey = (uploadId: string) => `u/${uploadId}`
 const partPrefix = (uploadId: string) => `p/${uploadId}/`
 const partKey = (uploadId: string, n: number) => `${partPrefix(uploadId)}${String(n).padStart(5, '0')}`
 
+/** Whether a key of the multipart bucket is an upload's record as CreateMultipartUpload writes it. */
+function isUploadRecord(k: KeyInfo): boolean {
+  return /^u\/[0-9a-f]{32}$/.test(k.name) && typeof k.metadata['s3:key'] === 'string' && Number.isSafeInteger(Number(k.metadata['s3:initiatedAtMs'] ?? NaN))
+}
+
 const noSuchUpload = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
 
 /** The upload's record, checked against the request's key; NoSuchUpload otherwise. */
@@ -406,6 +411,9 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const idOf = (m: KeyInfo) => m.name.slice(2)
   const after = Buffer.from(keyMarker)
   markers = markers.filter((m) => {
+    // Only records this gateway wrote (a key put into the internal volume by other means is
+    // not an upload, and made every listing of the bucket an InternalError).
+    if (!isUploadRecord(m)) return false
     if (!(m.metadata['s3:key'] ?? '').startsWith(prefix)) return false
     if (keyMarker === '') return true
     const order = Buffer.compare(keyOf(m), after)

@@ -5,7 +5,9 @@
  * UTF-8 and one with a control character is InvalidArgument, not a 500; a part still in flight
  * when its upload is aborted is refused (NoSuchUpload) and leaves no part behind, where it used
  * to stay unlisted and counted against the quota; the OM's `whileKeyExists` commit condition
- * under that is atomic; uploads of one key are listed in the order they were started; user
+ * under that is atomic; uploads of one key are listed in the order they were started, and
+ * a key there that is no upload record does not break the listing; a bucket created again does
+ * not inherit the uploads a natively deleted one left; user
  * metadata past 2 KB is MetadataTooLarge; a presigned URL's bad X-Amz-Expires is
  * AuthorizationQueryParametersError.
  * Method: @aws-sdk/client-s3 (one attempt per call), requests signed by @smithy/signature-v4
@@ -107,6 +109,21 @@ test('uploads of one key are listed in the order they were started', async () =>
   const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: B, Prefix: 'mp/same' }))
   assert.equal(listed.Uploads?.map((u) => u.UploadId), started)
   for (const id of started) await s3.send(new AbortMultipartUploadCommand({ Bucket: B, Key: 'mp/same', UploadId: id }))
+})
+
+test('a key in the multipart volume that is no upload record is skipped by ListMultipartUploads; a new bucket does not inherit an old one\'s uploads', async () => {
+  const client = env.cluster.client()
+  const { UploadId: live } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'mp/live' }))
+  await client.putKey(MULTIPART_VOLUME, B, 'u/bogus', new Uint8Array(0))
+  const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: B, Prefix: 'mp/live' }))
+  assert.equal(listed.Uploads?.map((u) => u.UploadId), [live])
+  await s3.send(new AbortMultipartUploadCommand({ Bucket: B, Key: 'mp/live', UploadId: live }))
+
+  // What a bucket of this name deleted without S3 left behind (o3 sh before it dropped them).
+  await client.createBucket(MULTIPART_VOLUME, 'reborn')
+  await client.putKey(MULTIPART_VOLUME, 'reborn', `u/${'b'.repeat(32)}`, new Uint8Array(0), { metadata: { 's3:key': 'old', 's3:initiatedAtMs': '1' } })
+  await s3.send(new CreateBucketCommand({ Bucket: 'reborn' }))
+  assert.equal((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'reborn' }))).Uploads ?? [], [])
 })
 
 test('user metadata past 2 KB is MetadataTooLarge and stores nothing; 2 KB is accepted', async () => {

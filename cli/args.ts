@@ -85,7 +85,14 @@ function parseLeaf(path: string[], c: LeafCommand, args: string[]): Resolved {
   try {
     parsed = parseArgs({ args, options, strict: true, allowPositionals: true })
   } catch (err) {
-    // parseArgs' first line says what is wrong ("Option '--user <value>' argument missing").
+    // parseArgs' first line says what is wrong ("Option '--user <value>' argument missing"),
+    // except for a value that starts with a dash, which it calls ambiguous.
+    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec((err as Error).message)
+    if (ambiguous !== null) {
+      const name = ambiguous[1]
+      const given = args[args.indexOf(name) + 1] ?? ''
+      throw new UsageError(/^-\d/.test(given) ? `${name} ${given}: a negative value is not allowed for ${here}` : `${name} needs a value for ${here} (one that starts with a dash is written ${name}=-VALUE)`, here)
+    }
     throw new UsageError(`${(err as Error).message.split('\n')[0].replace(/\.$/, '')} for ${here}`, here)
   }
   const { values, positionals } = parsed
@@ -122,8 +129,13 @@ export function parsePath(path: string | undefined, want: 'volume' | 'bucket' | 
   const second = rest.indexOf('/')
   const bucket = second < 0 ? rest : rest.slice(0, second)
   const key = second < 0 ? '' : rest.slice(second + 1)
+  const expected = `/volume${want === 'volume' ? '' : '/bucket'}${want === 'key' ? '/key' : ''}`
   if (volume === '' || (want !== 'volume' && bucket === '') || (want === 'key' && key === '')) {
-    throw new UsageError(`bad path ${JSON.stringify(path)}: expected /volume${want === 'volume' ? '' : '/bucket'}${want === 'key' ? '/key' : ''}`)
+    throw new UsageError(`bad path ${JSON.stringify(path)}: expected ${expected}`)
   }
+  // A path longer than the command takes names something else: `bucket delete /v/b/k` must
+  // not delete /v/b (Ozone refuses it too: "Delimiters (/) not allowed in bucket name").
+  const extra = want === 'volume' ? rest.replace(/\/+$/, '') : want === 'bucket' ? key.replace(/\/+$/, '') : ''
+  if (extra !== '') throw new UsageError(`bad path ${JSON.stringify(path)}: expected ${expected}, not a ${want === 'volume' ? 'bucket or key' : 'key'} inside it`)
   return { volume, bucket, key }
 }

@@ -35,18 +35,35 @@ async function main(argv: string[]): Promise<void> {
   await run(r)
 }
 
+/**
+ * Exits once what was written to stdout and stderr is out: to a pipe Node writes them
+ * asynchronously, and process.exit() right after a large console.log cut the output at 64 KiB
+ * (`o3 sh key list --json | jq` read half a document, and the command still exited 0).
+ */
+async function exitAfterOutput(code: number): Promise<never> {
+  const drained = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve()
+    stream.write('', () => resolve())
+  })
+  await Promise.all([drained(process.stdout), drained(process.stderr)])
+  process.exit(code)
+}
+
 main(process.argv.slice(2)).then(
   // Every command returns only once it is done (a service or `o3 local` once stopped), so
   // nothing may keep the process alive past this point.
-  () => process.exit(0),
+  () => exitAfterOutput(0),
   (err: unknown) => {
     if (err instanceof UsageError) {
       console.error(`o3: ${err.message}${err.command === undefined ? '' : `; see '${err.command} --help'`}`)
-      process.exit(2)
+      return exitAfterOutput(2)
     }
-    if (err instanceof O3Error) { console.error(`o3: ${err.message} (${err.code})`); process.exit(1) }
+    if (err instanceof O3Error) {
+      console.error(`o3: ${err.message} (${err.code})`)
+      return exitAfterOutput(1)
+    }
     const e = err as NodeJS.ErrnoException
     console.error(`o3: ${e?.code === 'ENOENT' ? `no such file: ${e.path}` : e?.message ?? String(err)}`)
-    process.exit(1)
+    return exitAfterOutput(1)
   },
 )

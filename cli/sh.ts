@@ -1,8 +1,9 @@
 /** @module
  * `o3 sh volume|bucket|key ...`: the namespace commands of Ozone's shell, on the native client.
  */
-import { createReadStream, createWriteStream, statSync } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs'
+import { lstat, realpath, rename, rm, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { replicaLengthBytes } from '../core/ec-layout.ts'
@@ -174,6 +175,9 @@ export async function sh(inv: Invocation): Promise<void> {
     case 'bucket delete': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
       await client.deleteBucket(volume, bucket)
+      // An S3 bucket's unfinished uploads go with it, as S3's DeleteBucket drops them.
+      const { S3_VOLUME, MULTIPART_VOLUME } = await import('../datapath/s3/index.ts')
+      if (volume === S3_VOLUME) await client.deleteBucketWithKeys(MULTIPART_VOLUME, bucket)
       return out({ deleted: `${volume}/${bucket}` }, () => console.log(`deleted bucket /${volume}/${bucket}`))
     }
     case 'key put': {
@@ -193,20 +197,17 @@ export async function sh(inv: Invocation): Promise<void> {
       const { volume, bucket, key } = parsePath(positionals[0], 'key')
       const file = positionals[1]
       if (file === undefined) throw new UsageError('key get needs a FILE to write')
+      // Where it goes is settled before a byte is read: a directory or a refused overwrite costs no download.
+      const target = await downloadTarget(file, key, flag(inv, 'force'))
       const r = await client.readKey(volume, bucket, key)
       const bar = await progressBar(r.key.size, 'get')
       let done = 0
       const count = new Transform({ transform(chunk: Buffer, _e, cb) { done += chunk.length; bar.update(done); cb(null, chunk) } })
-      // Written beside the target and renamed, so that a failed read leaves no partial file.
-      const tmp = `${file}.o3-part`
       try {
-        await pipeline(r, count, createWriteStream(tmp))
-        await rename(tmp, file)
-      } catch (err) {
-        await rm(tmp, { force: true })
-        throw err
+        if (target.inPlace) await pipeline(r, count, createWriteStream(target.path))
+        else await writeWhole(target.path, (into) => pipeline(r, count, into))
       } finally { bar.stop() }
-      return out({ key: `${volume}/${bucket}/${key}`, file, size: done }, () => console.log(`got /${volume}/${bucket}/${key} -> ${file} (${formatBytes(done)})`))
+      return out({ key: `${volume}/${bucket}/${key}`, file: target.path, size: done }, () => console.log(`got /${volume}/${bucket}/${key} -> ${target.path} (${formatBytes(done)})`))
     }
     case 'key info': {
       const { volume, bucket, key } = parsePath(positionals[0], 'key')
@@ -287,4 +288,54 @@ async function aclCommand(client: O3Client, kind: AclObject['kind'], verb: 'adda
   if (json) return printJson({ object: objectPath(object), changed: r.changed, acls: r.acls.map(formatAcl) })
   const what = verb === 'setacl' ? 'set the ACLs of' : verb === 'addacl' ? (r.changed ? 'added ACL to' : 'ACL already on') : (r.changed ? 'removed ACL from' : 'ACL not on')
   console.log(`${what} ${kind} ${objectPath(object)}: ${r.acls.map(formatAcl).join(' ') || '(none)'}`)
+}
+
+/**
+ * Where `key get` writes: into DIR/<the key's last name> for a directory (as Ozone's get);
+ * a pipe, device or socket in place (renaming a file over it would replace /dev/null or a
+ * FIFO for everyone); through a symbolic link to the file it names (the link stays). An
+ * existing file is replaced only with --force (Ozone: "Download would overwrite an existing
+ * file. Aborting."), and refused before anything is downloaded.
+ */
+async function downloadTarget(file: string, key: string, force: boolean): Promise<{ path: string; inPlace: boolean }> {
+  let path = file
+  let st = await stat(path).catch(() => undefined)
+  if (st?.isDirectory() === true) {
+    const name = basename(key)
+    if (name === '' || name === '.' || name === '..') throw new UsageError(`cannot name a file in ${file} after key ${JSON.stringify(key)}`)
+    path = join(file, name)
+    st = await stat(path).catch(() => undefined)
+    if (st?.isDirectory() === true) throw new UsageError(`${path} is a directory`)
+  }
+  if (st !== undefined && !st.isFile()) return { path, inPlace: true }
+  const linked = await lstat(path).catch(() => undefined)
+  if (linked !== undefined && !force) throw new UsageError(`${path} exists: the download would replace it (add --force)`)
+  // A link to a file: the file it names is replaced, beside itself; a dangling link itself.
+  if (linked?.isSymbolicLink() === true && st !== undefined) path = await realpath(path)
+  return { path, inPlace: false }
+}
+
+/**
+ * Writes `path` whole or not at all: into a new file beside it, renamed over it once
+ * complete; removed when the write fails or the command is interrupted (Ctrl-C, SIGTERM).
+ */
+async function writeWhole(path: string, write: (into: NodeJS.WritableStream) => Promise<void>): Promise<void> {
+  const tmp = `${path}.o3-part`
+  const interrupted = (signal: NodeJS.Signals) => {
+    rmSync(tmp, { force: true })
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  try {
+    // 'wx': a file or link already at the temporary name is not written through.
+    await write(createWriteStream(tmp, { flags: 'wx' }))
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  } finally {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
+  }
 }

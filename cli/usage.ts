@@ -204,7 +204,9 @@ again keeps every key.`,
           summary: 'keys',
           commands: {
             put: client('upload FILE as the key', [...KEY, { name: 'FILE' }], 'sh', replication('the bucket\'s')),
-            get: client('download the key to FILE (written whole or not at all)', [...KEY, { name: 'FILE' }], 'sh'),
+            get: client('download the key to FILE (written whole or not at all; into DIR/<key name> when FILE is a directory; a pipe or device is written in place)', [...KEY, { name: 'FILE' }], 'sh', {
+              force: { type: 'boolean', help: 'replace FILE when it exists (as Ozone, refused without it)' },
+            }),
             info: client('show a key, its blocks and their datanodes (EC: block groups, each replica with its index)', KEY, 'sh'),
             list: client('list the keys of a bucket', BUCKET, 'sh', {
               prefix: { type: 'string', value: 'P', help: 'only keys that start with P' },

@@ -45,9 +45,28 @@ export class CliCluster {
    * it printed, stdout and stderr together.
    */
   readonly runTty = (...args: string[]): Promise<Run> => new Promise((resolve) => {
-    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`
-    const command = [process.execPath, o3, ...args, '--om', this.cluster.omAddress, '--scm', this.cluster.scmAddress].map(quote).join(' ')
+    const command = this.shellCommand(args)
     execFile('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    })
+  })
+
+  /** `o3 ...args --om OM --scm SCM` as one shell word list. */
+  private shellCommand(args: readonly string[]): string {
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`
+    return [process.execPath, o3, ...args, '--om', this.cluster.omAddress, '--scm', this.cluster.scmAddress].map(quote).join(' ')
+  }
+
+  /** The cluster's native client (to set up what a command then works on). */
+  readonly client = () => this.cluster.client()
+
+  /**
+   * `o3 ...args | tail` through sh, as a script pipes it (`tail` a shell command reading the
+   * pipe, e.g. `(sleep 1; cat)`): o3's exit code (bash's pipefail) and what `tail` printed.
+   */
+  readonly runPiped = (tail: string, ...args: string[]): Promise<Run> => new Promise((resolve) => {
+    const command = this.shellCommand(args)
+    execFile('bash', ['-o', 'pipefail', '-c', `${command} | ${tail}`], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })

@@ -244,8 +244,14 @@ export async function sh(inv: Invocation): Promise<void> {
     }
     case 'key rename': {
       const { volume, bucket, key } = parsePath(positionals[0], 'key')
-      const to = positionals[1]
+      let to = positionals[1]
       if (to === undefined) throw new UsageError('key rename needs the NEWKEY name')
+      // NEWKEY given as a full path (as the source is): the same bucket's key it names, not a key called "/v/b/k".
+      if (to.startsWith('/') || to.startsWith('o3://')) {
+        const target = parsePath(to, 'key')
+        if (target.volume !== volume || target.bucket !== bucket) throw new UsageError(`key rename stays within its bucket: ${to} is not in /${volume}/${bucket}`)
+        to = target.key
+      }
       await client.renameKey(volume, bucket, key, to)
       return out({ renamed: `${volume}/${bucket}/${key}`, to }, () => console.log(`renamed /${volume}/${bucket}/${key} -> ${to}`))
     }

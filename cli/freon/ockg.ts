@@ -8,7 +8,8 @@
 import { O3Error } from '../../core/errors.ts'
 import { clientSecurity } from '../client-security.ts'
 import { O3Client } from '../../datapath/client/index.ts'
-import { option, stringOption, type Invocation } from '../args.ts'
+import { option, stringOption, UsageError, type Invocation } from '../args.ts'
+import { parseReplication } from '../../core/wire.ts'
 import { patternFor, payloadParts } from './payload.ts'
 import { freonOptions, keyName, report, runOps, summarize } from './runner.ts'
 
@@ -32,6 +33,10 @@ export async function run(inv: Invocation): Promise<void> {
   const sizeBytes = o.sizeBytes ?? SIZE_BYTES_DEFAULT
   const volume = option(inv, 'volume'), bucket = option(inv, 'bucket')
   const replication = stringOption(inv, 'replication')
+  // Refused before the run, not as each of its operations fails.
+  if (replication !== undefined) {
+    try { parseReplication(replication) } catch (err) { throw new UsageError(`--replication ${replication}: ${(err as Error).message}`) }
+  }
   const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
   await ensureVolumeAndBucket(client, volume, bucket, replication)
   const pat = patternFor(sizeBytes)

@@ -5,7 +5,8 @@
  * link stays a link (the file it names is written), a FIFO is written in place; a path longer
  * than the command takes is refused instead of acting on its first parts (`bucket delete
  * /v/b/k` deleted /v/b); deleting an S3 bucket natively drops its unfinished uploads; a
- * negative option value is named as such.
+ * negative option value is named as such; key rename takes a whole path as the new key;
+ * freon refuses a bad replication up front.
  * Method: bin/o3.js as a child process (through bash for pipes) against a real in-process
  * cluster on free ports; files, links and FIFOs in a temp dir.
  */
@@ -111,6 +112,22 @@ test('deleting an S3 bucket with o3 sh drops its unfinished uploads too', async 
   const r = await run('sh', 'bucket', 'delete', '/s3v/gone')
   assert.is(r.code, 0, r.stderr)
   assert.equal((await client.listBuckets('s3v-multipart')).map((b) => b.name).filter((n) => n === 'gone'), [])
+})
+
+test('key rename takes the new key as a name or as the whole path in the same bucket; another bucket is refused', async () => {
+  const client = cli.client()
+  await client.putKey('vtg', 'btg', 'r/one', new Uint8Array(3))
+  assert.is((await run('sh', 'key', 'rename', '/vtg/btg/r/one', '/vtg/btg/r/two')).code, 0)
+  assert.equal((await client.listKeys('vtg', 'btg', { prefix: 'r/' })).keys.map((k) => k.name), ['r/two'])
+  const elsewhere = await run('sh', 'key', 'rename', '/vtg/btg/r/two', '/vtg/other/r/three')
+  assert.is(elsewhere.code, 2)
+  assert.match(elsewhere.stderr, /stays within its bucket/)
+})
+
+test('freon ockg refuses a replication it cannot use before it runs', async () => {
+  const r = await run('freon', 'ockg', '-n', '3', '--replication', 'FOO')
+  assert.is(r.code, 2, r.stderr)
+  assert.match(r.stderr, /--replication FOO/)
 })
 
 test('a negative option value is named as such, not as an ambiguous argument', async () => {

@@ -12,11 +12,11 @@ import * as assert from 'uvu/assert'
 import { createHash } from 'node:crypto'
 import { crc32 } from '@node-rs/crc32'
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, GetObjectAttributesCommand,
+  S3Client, PutObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, GetObjectAttributesCommand,
   type ChecksumAlgorithm, type ChecksumType, type CompletedPart, type ObjectAttributes,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 const B = 'attrs'
@@ -40,16 +40,8 @@ async function multipart(key: string, algorithm?: ChecksumAlgorithm, type?: Chec
 const attributes = (Key: string, ObjectAttributes = ALL, extra: { MaxParts?: number; PartNumberMarker?: string } = {}) =>
   s3.send(new GetObjectAttributesCommand({ Bucket: B, Key, ObjectAttributes, ...extra }))
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 test('GetObjectAttributes of an object written in one piece: ETag unquoted, checksum and type, size, storage class, no parts', async () => {
   const body = randomBytes(100_000, 9)

@@ -17,11 +17,11 @@ import { createHash } from 'node:crypto'
 import { crc32, crc32c } from '@node-rs/crc32'
 import { createCRC64 } from 'hash-wasm'
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand,
+  S3Client, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand,
   CompleteMultipartUploadCommand, ListPartsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, CopyObjectCommand, type ChecksumAlgorithm, type ChecksumType, type CompletedPart,
 } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 import { workerPool } from '../../../datapath/workers/index.ts'
 
 const MiB = 1024 * 1024
@@ -75,16 +75,8 @@ async function multipart(key: string, algorithm: Algorithm, type: ChecksumType |
   return { created, completed }
 }
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 for (const a of ALGORITHMS) {
   test(`PutObject with ${a}: stored, answered, and returned with its type on GET and HEAD in checksum mode`, async () => {

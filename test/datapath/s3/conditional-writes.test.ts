@@ -7,25 +7,17 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
   PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3'
-import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
+import { errorOf, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
 const B = 'cond-bucket'
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 const put = (Key: string, Body: string, extra: { IfMatch?: string; IfNoneMatch?: string } = {}) => s3.send(new PutObjectCommand({ Bucket: B, Key, Body, ...extra }))
 const body = async (Key: string) => (await s3.send(new GetObjectCommand({ Bucket: B, Key }))).Body!.transformToString()

@@ -11,13 +11,13 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand,
+  S3Client, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CreateMultipartUploadCommand, UploadPartCommand,
   CompleteMultipartUploadCommand, CopyObjectCommand, PutObjectTaggingCommand,
 } from '@aws-sdk/client-s3'
 import { crc32 } from '@node-rs/crc32'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { until } from '../../helpers.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 const B = 'parts-bucket'
@@ -45,16 +45,8 @@ async function getPart(key: string, n: number, extra: { ChecksumMode?: 'ENABLED'
   return { ...r, bytes: Buffer.from(await r.Body!.transformToByteArray()) }
 }
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 test('GetObject with PartNumber returns each part of a multipart object with its range and the parts count', async () => {
   const etag = await multipart('mpu', parts)

@@ -11,10 +11,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
+import { S3Client, PutObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { blockFile } from '../../../datapath/datanode/index.ts'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 const MiB = 1024 * 1024
 const B = 'unreadable'
@@ -35,16 +35,8 @@ async function bodyFailures(): Promise<number> {
   return m === null ? -1 : Number(m[1])
 }
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 test('GetObject of an object whose first chunk is corrupt on every replica answers 500 InternalError, not 200', async () => {
   const body = randomBytes(3 * MiB, 1)

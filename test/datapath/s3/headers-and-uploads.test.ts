@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { O3Error } from '../../../core/errors.ts'
 import { MULTIPART_VOLUME, S3_VOLUME } from '../../../datapath/s3/index.ts'
-import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, signedRequest, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -31,16 +31,8 @@ const B = 'headers-uploads'
 const onTheWire = (text: string) => Buffer.from(text, 'utf8').toString('latin1')
 const fromTheWire = (value: string | undefined) => Buffer.from(value ?? '', 'latin1').toString('utf8')
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 test('a UTF-8 metadata value signed over its bytes (SigV4) is accepted and comes back byte for byte', async () => {
   const city = 'Zürich 中文 ✓'

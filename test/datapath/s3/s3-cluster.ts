@@ -4,7 +4,7 @@
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { startMiniCluster } from '../../cluster/mini-cluster.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
-import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
 import type { O3Config } from '../../../core/config.ts'
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
@@ -34,6 +34,20 @@ export async function startS3Cluster(options: { domain?: string; overrides?: Par
     cluster, gateway, endpoint: gateway.endpoint, alice, bob,
     async dispose() { await gateway.stop(); await cluster.dispose() },
   }
+}
+
+/** A suite's usual start: a cluster, alice's SDK client (one attempt per call) and `bucket` made through it. */
+export async function startWithBucket(bucket: string): Promise<{ env: S3TestCluster; s3: S3Client }> {
+  const env = await startS3Cluster()
+  const s3 = s3Client(env, env.alice, { maxAttempts: 1 })
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }))
+  return { env, s3 }
+}
+
+/** The end of a suite started with startWithBucket. */
+export async function stopWithBucket(started: { env: S3TestCluster; s3: S3Client }): Promise<void> {
+  started.s3.destroy()
+  await started.env.dispose()
 }
 
 /** The S3 error name, status and request id an SDK call fails with, or name 'OK'. */

@@ -19,7 +19,7 @@ import {
   CompleteMultipartUploadCommand,
 } from '@aws-sdk/client-s3'
 import { S3_VOLUME } from '../../../datapath/s3/index.ts'
-import { errorOf, signedRequest, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, signedRequest, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -27,16 +27,8 @@ const B = 'versions-unsupported'
 const BODY = 'live bytes that must survive'
 const md5Hex = (s: string) => createHash('md5').update(s).digest('hex')
 
-test.before(async () => {
-  env = await startS3Cluster()
-  s3 = s3Client(env, env.alice, { maxAttempts: 1 })
-  await s3.send(new CreateBucketCommand({ Bucket: B }))
-})
-
-test.after(async () => {
-  s3.destroy()
-  await env.dispose()
-})
+test.before(async () => { ({ env, s3 } = await startWithBucket(B)) })
+test.after(() => stopWithBucket({ env, s3 }))
 
 async function bodyOf(key: string): Promise<string> {
   return (await s3.send(new GetObjectCommand({ Bucket: B, Key: key }))).Body!.transformToString()

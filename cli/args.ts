@@ -112,6 +112,8 @@ export function stringOption(inv: Invocation, name: string): string | undefined 
 export function option(inv: Invocation, name: string): string {
   const v = stringOption(inv, name)
   if (v === undefined) throw new Error(`--${name} of ${inv.path.join(' ')} has no default in the command table`)
+  // An option with a default (an address, a port) is never meant empty: `--om ""` is a usage error.
+  if (v.trim() === '') throw new UsageError(`--${name} needs a value`)
   return v
 }
 

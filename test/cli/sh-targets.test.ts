@@ -12,9 +12,10 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { CliCluster } from './o3-cli.ts'
 
 const cli = new CliCluster('o3-cli-targets-')
@@ -130,10 +131,15 @@ test('freon ockg refuses a replication it cannot use before it runs', async () =
   assert.match(r.stderr, /--replication FOO/)
 })
 
-test('a negative option value is named as such, not as an ambiguous argument', async () => {
+test('a negative option value is named as such, not as an ambiguous argument; an empty address is a usage error', async () => {
   const r = await run('sh', 'key', 'list', '/vtg/bt', '--max', '-1')
   assert.is(r.code, 2)
   assert.match(r.stderr, /--max -1: a negative value is not allowed/)
+  // An address given empty is a usage error (exit 2) too, not a failed call.
+  const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
+  const empty = spawnSync(process.execPath, [o3, 'sh', 'volume', 'list', '--om', ''], { encoding: 'utf8' })
+  assert.is(empty.status, 2, empty.stderr)
+  assert.match(empty.stderr, /--om needs a value/)
 })
 
 test.run()

@@ -17,6 +17,8 @@ export function copyBytes(target: Uint8Array, offset: number, source: Uint8Array
   if (n === 0) return
   // Between ArrayBuffers set is as fast, and needs no detour; shared memory on either side
   // makes it the relaxed copy.
-  if (nativeFill === undefined || !(target.buffer instanceof SharedArrayBuffer || source.buffer instanceof SharedArrayBuffer)) target.set(source, offset)
+  // Within one buffer the ranges may overlap, which memcpy does not allow: set copies as memmove.
+  const shared = target.buffer instanceof SharedArrayBuffer || source.buffer instanceof SharedArrayBuffer
+  if (nativeFill === undefined || !shared || target.buffer === source.buffer) target.set(source, offset)
   else nativeFill.call(target, source, offset, offset + n)
 }

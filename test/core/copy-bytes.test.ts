@@ -38,6 +38,13 @@ test('a source from a shared slab copies too, and an empty one changes nothing',
   }
 })
 
+test('overlapping ranges of one shared slab copy as memmove does', () => {
+  const slab = new Uint8Array(new SharedArrayBuffer(64))
+  for (let i = 0; i < 64; i++) slab[i] = i
+  copyBytes(slab, 8, slab.subarray(0, 32))
+  assert.equal([...slab.subarray(8, 40)], Array.from({ length: 32 }, (_, i) => i))
+})
+
 test('a copy past the end of the target is refused', () => {
   for (const [what, target] of targets(16)) {
     assert.throws(() => copyBytes(target, 10, new Uint8Array(7)), /fits/, what)

@@ -209,6 +209,10 @@ export class RaftHost {
     if (applied > lastIndex) {
       throw new O3Error('INTERNAL_ERROR', `Cannot start raft node ${options.id}: its state holds entry ${applied} but its log ends at ${lastIndex} (writes lost in a crash without fsync); restore this node's data from a peer`)
     }
+    // The state may be ahead of the commit index on disk (the store holds back a commit-only
+    // change, and a crash can fall between an apply and the next write): what was applied was
+    // committed, and a snapshot of that state must not claim an index past the node's commit.
+    if (applied > restored.hardState.commit) restored = { ...restored, hardState: { ...restored.hardState, commit: applied } }
     const host = new RaftHost(options, store, restored, afterCrash)
     const atStart = await options.securityAtStart?.()
     if (atStart !== undefined) {

@@ -11,8 +11,9 @@ import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { O3Error } from '../../../core/errors.ts'
 import { RaftHost } from '../../../core/raft-io/index.ts'
+import { RaftLmdbStore } from '../../../core/raft-io/lmdb-store.ts'
 import { LmdbStateMachine } from '../../../core/raft-io/state-db.ts'
-import type { NodeId } from '../../../core/raft/index.ts'
+import { bootstrap, type NodeId } from '../../../core/raft/index.ts'
 import { errorCode, until } from '../../helpers.ts'
 
 /** A tiny replicated service: counters, and a request it refuses after writing. */
@@ -222,6 +223,36 @@ test('an apply that fails for a reason of this node (not a refusal) stops the no
   assert.is((await errorCode(h.propose(new Uint8Array([3])))), 'UNAVAILABLE', 'a stopped node takes nothing more')
   await h.stop()
   await machine.close()
+})
+
+test('a node whose state is ahead of the commit index its log holds (a crash after an apply) starts, snapshots and serves', async () => {
+  const dir = join(root, 'ahead')
+  const raftDir = join(dir, 'raft'), stateDir = join(dir, 'state')
+  const incr = new TextEncoder().encode(JSON.stringify({ incr: 'c' }))
+  const start = bootstrap({ voters: [1], learners: [] })
+  const entries = [2, 3, 4, 5, 6, 7].map((index) => ({ index, term: 1, type: 'normal' as const, data: incr }))
+  // The log as a crash leaves it: six entries, the commit index on disk still at 5 (a first
+  // Ready applies up to it and is due a snapshot, while the state holds 7).
+  const store = RaftLmdbStore.open(raftDir)
+  await store.save({ snapshot: start.snapshot, hardState: start.hardState, entries: [] })
+  await store.save({ entries, hardState: { term: 1, vote: 1, commit: 5 } })
+  await store.close()
+  // The state had applied all six.
+  const before = new Counters(stateDir)
+  await before.machine.restore(start.snapshot, undefined)
+  for (const e of entries) before.machine.apply(e)
+  assert.is(before.get('c'), 6)
+  await before.machine.close()
+
+  const after = new Counters(stateDir)
+  const h = await RaftHost.create({ id: 1, dir: raftDir, voters: [1], stateMachine: after.machine, tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2, snapshotEveryEntries: 3 })
+  h.start(new Map([[1, `http://127.0.0.1:${h.port}`]]))
+  await until('leading', () => h.status().role === 'leader' || undefined)
+  assert.is(await h.propose(incr), 7, 'nothing applied twice')
+  await until('a snapshot', () => h.snapshotIndex() >= 7 || undefined)
+  assert.is(await h.propose(incr), 8, 'the node still serves after its snapshot')
+  await h.stop()
+  await after.machine.close()
 })
 
 test.after(async () => {

@@ -7,6 +7,7 @@ import type { Database, RootDatabase } from 'lmdb'
 import { O3Error } from '../../core/errors.ts'
 import type { BlockId } from '../../core/wire.ts'
 import type { BucketInfo, KeyInfo, OpenKeyInfo, S3Secret, VolumeInfo } from '../../core/om-wire.ts'
+import { MULTIPART_VOLUME, S3_VOLUME } from './quota.ts'
 
 /** Blocks of a deleted, replaced or abandoned key, waiting to be handed to the SCM. */
 export interface DeletedEntry { key: string; blocks: BlockId[]; deletedAtMs: number }
@@ -46,6 +47,17 @@ export function recordDeleted(t: OmTables, key: string, blocks: BlockId[], nowMs
   let next = 1
   for (const { key: last } of t.deleted.getRange({ reverse: true, limit: 1 })) next = last + 1
   t.deleted.putSync(next, { key, blocks, deletedAtMs: nowMs })
+}
+
+/**
+ * Where a key a write requires (whileKeyExists) may be: in the bucket written, or, for a write
+ * into an S3 bucket, in that bucket's multipart bucket (an upload's record). A writer learns
+ * whether such a key exists, as it can with ifNotExists on its own bucket already; no further.
+ */
+export function checkRequiredKeyPlace(volume: string, bucket: string, k: { volume: string; bucket: string }, what: string): void {
+  const same = k.volume === volume && k.bucket === bucket
+  const uploadOf = volume === S3_VOLUME && k.volume === MULTIPART_VOLUME && k.bucket === bucket
+  if (!same && !uploadOf) throw new O3Error('INVALID_ARGUMENT', `${what}: a required key must be in the bucket written (or its S3 multipart bucket), not ${k.volume}/${k.bucket}`)
 }
 
 /** Inside an apply: throws REQUIRED_KEY_NOT_FOUND (`what`: the refused change) unless key `k` exists, when a request names one it needs. */

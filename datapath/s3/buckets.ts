@@ -97,11 +97,9 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
       throw new S3Error('InvalidArgument', `The ${region} location constraint is incompatible with the region of this endpoint (${ctx.region})`)
     }
   }
-  // Uploads left by an earlier bucket of this name that went without S3 (`o3 sh bucket delete`
-  // before it dropped them too, a gateway stopped midway) are not the new bucket's.
-  if (!(await s3BucketExists(ctx, name))) await ctx.client.deleteBucketWithKeys(MULTIPART_VOLUME, name)
+  let created: BucketInfo
   try {
-    await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: user }))
+    created = await withVolume(ctx, S3_VOLUME, () => ctx.client.createBucket(S3_VOLUME, ctx.bucket!, { owner: user }))
   } catch (err) {
     if (err instanceof O3Error && err.code === 'BUCKET_ALREADY_EXISTS') {
       const existing = await ctx.client.getBucket(S3_VOLUME, ctx.bucket!)
@@ -119,16 +117,32 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
     throw err
   }
   if (acl !== undefined && !isPrivateAcl(acl, user)) await ctx.client.setBucketS3(S3_VOLUME, ctx.bucket!, 'acl', acl)
+  await dropUploadsBefore(ctx, name, created.createdAtMs)
   return new Response(null, { status: 200, headers: { location: `/${ctx.bucket}` } })
 }
 
-async function s3BucketExists(ctx: S3Context, name: string): Promise<boolean> {
+/**
+ * Uploads left by an earlier bucket of this name that went without S3 (`o3 sh bucket delete`
+ * before it dropped them too, a gateway stopped midway) are not the new bucket's: every key of
+ * its multipart bucket older than the bucket goes (both times are the OM's clock), and none
+ * an upload started since wrote.
+ */
+async function dropUploadsBefore(ctx: S3Context, bucket: string, createdAtMs: number): Promise<void> {
+  let startAfter: string | undefined
   try {
-    await ctx.client.getBucket(S3_VOLUME, name)
-    return true
+    for (;;) {
+      const page = await ctx.client.listKeys(MULTIPART_VOLUME, bucket, { startAfter })
+      for (const k of page.keys) {
+        if (k.createdAtMs >= createdAtMs) continue
+        await ctx.client.deleteKey(MULTIPART_VOLUME, bucket, k.name).catch((err: unknown) => {
+          if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw err
+        })
+      }
+      if (!page.truncated || page.nextStartAfter === null) return
+      startAfter = page.nextStartAfter
+    }
   } catch (err) {
-    if (err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND')) return false
-    throw err
+    if (!(err instanceof O3Error && (err.code === 'BUCKET_NOT_FOUND' || err.code === 'VOLUME_NOT_FOUND'))) throw err
   }
 }
 

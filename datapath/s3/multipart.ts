@@ -39,7 +39,9 @@ const partKey = (uploadId: string, n: number) => `${partPrefix(uploadId)}${Strin
 
 /** Whether a key of the multipart bucket is an upload's record as CreateMultipartUpload writes it. */
 function isUploadRecord(k: KeyInfo): boolean {
-  return /^u\/[0-9a-f]{32}$/.test(k.name) && typeof k.metadata['s3:key'] === 'string' && Number.isSafeInteger(Number(k.metadata['s3:initiatedAtMs'] ?? NaN))
+  const at = Number(k.metadata['s3:initiatedAtMs'] ?? NaN)
+  // A time a Date can hold (its ISO form is the listing's Initiated).
+  return /^u\/[0-9a-f]{32}$/.test(k.name) && typeof k.metadata['s3:key'] === 'string' && Number.isSafeInteger(at) && Math.abs(at) <= 8.64e15
 }
 
 const noSuchUpload = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.')
@@ -222,9 +224,10 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   try {
     await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition, whileKeyExists: { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: markerKey(uploadId) } })
   } catch (err) {
-    if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw conditionFailure(condition, err) ?? err
-    // A part vanished: another CompleteMultipartUpload of this upload committed first (then
-    // this one answers as it did), or an abort dropped it; or If-Match found no object.
+    if (!(err instanceof O3Error && (err.code === 'KEY_NOT_FOUND' || err.code === 'REQUIRED_KEY_NOT_FOUND'))) throw conditionFailure(condition, err) ?? err
+    // A part or the upload's record vanished: another CompleteMultipartUpload of this upload
+    // committed first (then this one answers as it did), or an abort dropped it; or If-Match
+    // found no object.
     const done = await completedBy(ctx, uploadId)
     if (done !== undefined) return await finishCompleted(ctx, uploadId, done)
     if (condition.ifMatchEtag !== undefined && await currentKey(ctx) === undefined) throw conditionFailure(condition, err)!

@@ -87,7 +87,11 @@ export function stringToSignHead(req: SignedRequest, auth: V2Params): string {
   // botocore's HmacV1QueryAuth moves x-amz-*, Content-Type and Content-MD5 into the query of
   // a presigned URL, signed as headers; a header sent with the request wins.
   const presignedQuery = auth.kind === 'presigned' ? parseQuery(req.rawQuery) : []
-  const header = (name: string) => (req.headers.get(name) ?? presignedQuery.find(([k]) => k.toLowerCase() === name)?.[1] ?? '').trim()
+  const sent = req.headers
+  const header = (name: string) => {
+    const value = sent.get(name)
+    return (value !== null ? signedText(value) : presignedQuery.find(([k]) => k.toLowerCase() === name)?.[1] ?? '').trim()
+  }
   const date = auth.kind === 'presigned' ? auth.expires : req.headers.has('x-amz-date') ? '' : header('date')
   return [req.method, header('content-md5'), header('content-type'), date, ''].join('\n') + canonicalAmzHeaders(req.headers, presignedQuery)
 }
@@ -113,15 +117,29 @@ export function canonicalResources(req: SignedRequest, hostBucket: string | unde
 /** The strings to sign the request may have been signed over (one per canonical resource), for the OM to check. */
 export function proofV2(req: SignedRequest, auth: V2Params, hostBucket: string | undefined): S3SignatureProof {
   const head = stringToSignHead(req, auth)
-  // The OM signs the text as UTF-8: the header bytes the client signed (see sentBytes) go as
-  // the UTF-8 text they spell (bytes that are not UTF-8 match no signature).
-  const signed = sentBytes(head).toString('utf8')
-  return { version: 2, stringsToSign: canonicalResources(req, hostBucket).map((resource) => signed + resource), signature: auth.signature }
+  return { version: 2, stringsToSign: canonicalResources(req, hostBucket).map((resource) => head + resource), signature: auth.signature }
 }
 
 /** Throws SignatureDoesNotMatch unless the request is signed with `secret` over one of its canonical resources (tests; the gateway asks the OM). */
 export function verifySignatureV2(req: SignedRequest, auth: V2Params, secret: string, hostBucket: string | undefined): void {
   if (!verifyProof(secret, proofV2(req, auth, hostBucket)).ok) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * A header value as the text the client signed: the OM signs the string to sign as UTF-8, and a
+ * header arrives one character per byte (see sigv4.ts sentBytes), so its bytes go as the UTF-8
+ * text they spell. Bytes that are not UTF-8 spell no text: such a request matches no signature.
+ * (A presigned URL's values come from its query, decoded already.)
+ */
+function signedText(value: string): string {
+  try {
+    return strictUtf8.decode(sentBytes(value))
+  } catch (err) {
+    if (err instanceof S3Error) throw err
+    throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  }
 }
 
 /** `name:value\n` for each x-amz-* header, names lower-cased and sorted, values trimmed. */
@@ -130,7 +148,7 @@ function canonicalAmzHeaders(headers: Headers, presignedQuery: [string, string, 
   for (const [k, v] of presignedQuery) if (k.toLowerCase().startsWith('x-amz-')) amz.set(k.toLowerCase(), v.trim())
   // Headers are lower-case here; a repeated header arrives joined by ", " (WHATWG Headers),
   // where the guide joins with ",": such requests do not verify.
-  headers.forEach((value, name) => { if (name.startsWith('x-amz-')) amz.set(name, value.trim()) })
+  headers.forEach((value, name) => { if (name.startsWith('x-amz-')) amz.set(name, signedText(value).trim()) })
   return [...amz.keys()].sort().map((name) => `${name}:${amz.get(name)!}\n`).join('')
 }
 

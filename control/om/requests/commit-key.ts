@@ -17,7 +17,7 @@ import { blockIdString, parseId, parseReplication, type BlockId, type KeyLocatio
 import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
-import { keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
+import { checkRequiredKeyPlace, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
 import { checkFullKeyName, type FullKeyName } from '../names.ts'
@@ -47,6 +47,7 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
       const t = ctx.tables()
       const open = t.openKeys.get(p.clientId)
       if (open === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${p.clientId} not found (expired, committed or aborted)`)
+      if (p.whileKeyExists !== undefined) checkRequiredKeyPlace(open.volume, open.bucket, p.whileKeyExists, `Cannot commit key ${open.name}`)
       requireKey(t, p.whileKeyExists, `Cannot commit key ${open.name}`)
       const allocated = new Map(open.allocated.map((b) => [blockIdString(b.blockId), b]))
       const locations: KeyLocation[] = []

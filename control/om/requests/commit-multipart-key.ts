@@ -21,7 +21,7 @@ import { appendParts, partCount, type KeyInfo, type PartRun } from '../../../cor
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkFullKeyName, checkKeyName, checkVolumeName, type FullKeyName } from '../names.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
-import { bucketOf, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
+import { bucketOf, checkRequiredKeyPlace, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
@@ -52,6 +52,7 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       bucketOf(ctx.tables(), volume, bucket)
       const owner = typeof a.owner === 'string' && a.owner.length > 0 ? { owner: a.owner } : {}
       const required = a.whileKeyExists === undefined || a.whileKeyExists === null ? {} : { whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists') }
+      if (required.whileKeyExists !== undefined) checkRequiredKeyPlace(volume, bucket, required.whileKeyExists, `Cannot commit key ${name}`)
       return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, ...required, nowMs: Date.now(), ...owner }
     },
     apply: (_db, p) => {

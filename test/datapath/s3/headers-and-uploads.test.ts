@@ -89,6 +89,16 @@ test('the OM commits a key with whileKeyExists only while that key exists (REQUI
     code = err instanceof O3Error ? err.code : String(err)
   }
   assert.is(code, 'REQUIRED_KEY_NOT_FOUND')
+  // Only a key of the bucket written (or its S3 multipart bucket) may be required: a writer
+  // learns nothing of keys elsewhere.
+  await client.createBucket(S3_VOLUME, 'elsewhere', { owner: 'alice' }).catch(() => undefined)
+  try {
+    await client.putKey(S3_VOLUME, B, 'om/probe', new TextEncoder().encode('x'), { whileKeyExists: { volume: S3_VOLUME, bucket: 'elsewhere', key: 'secret' } })
+    code = 'OK'
+  } catch (err) {
+    code = err instanceof O3Error ? err.code : String(err)
+  }
+  assert.is(code, 'INVALID_ARGUMENT')
   assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'om/refused' })))).name, 'NotFound')
 })
 

@@ -4,6 +4,7 @@
 import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs'
 import { lstat, realpath, rename, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { replicaLengthBytes } from '../core/ec-layout.ts'
@@ -204,10 +205,14 @@ export async function sh(inv: Invocation): Promise<void> {
       let done = 0
       const count = new Transform({ transform(chunk: Buffer, _e, cb) { done += chunk.length; bar.update(done); cb(null, chunk) } })
       try {
-        if (target.inPlace) await pipeline(r, count, createWriteStream(target.path))
+        if (target.path === '-') await pipeline(r, count, process.stdout, { end: false })
+        else if (target.inPlace) await pipeline(r, count, createWriteStream(target.path))
         else await writeWhole(target.path, (into) => pipeline(r, count, into))
       } finally { bar.stop() }
-      return out({ key: `${volume}/${bucket}/${key}`, file: target.path, size: done }, () => console.log(`got /${volume}/${bucket}/${key} -> ${target.path} (${formatBytes(done)})`))
+      const summary = { key: `${volume}/${bucket}/${key}`, file: target.path, size: done }
+      // Written to standard output: what is said about it goes to stderr, apart from the bytes.
+      if (target.path === '-') return console.error(json ? JSON.stringify(summary) : `got /${volume}/${bucket}/${key} -> standard output (${formatBytes(done)})`)
+      return out(summary, () => console.log(`got /${volume}/${bucket}/${key} -> ${target.path} (${formatBytes(done)})`))
     }
     case 'key info': {
       const { volume, bucket, key } = parsePath(positionals[0], 'key')
@@ -297,13 +302,15 @@ async function aclCommand(client: O3Client, kind: AclObject['kind'], verb: 'adda
 }
 
 /**
- * Where `key get` writes: into DIR/<the key's last name> for a directory (as Ozone's get);
- * a pipe, device or socket in place (renaming a file over it would replace /dev/null or a
- * FIFO for everyone); through a symbolic link to the file it names (the link stays). An
- * existing file is replaced only with --force (Ozone: "Download would overwrite an existing
- * file. Aborting."), and refused before anything is downloaded.
+ * Where `key get` writes: standard output for `-` or /dev/stdout (whatever it is redirected
+ * to); into DIR/<the key's last name> for a directory (as Ozone's get); a pipe, character
+ * device or socket in place (renaming a file over it would replace /dev/null or a FIFO for
+ * everyone), a block device in place only with --force; through a symbolic link to the file it
+ * names (the link stays). An existing file is replaced only with --force (Ozone: "Download
+ * would overwrite an existing file. Aborting."), and refused before anything is downloaded.
  */
 async function downloadTarget(file: string, key: string, force: boolean): Promise<{ path: string; inPlace: boolean }> {
+  if (file === '-' || file === '/dev/stdout') return { path: '-', inPlace: true }
   let path = file
   let st = await stat(path).catch(() => undefined)
   if (st?.isDirectory() === true) {
@@ -313,6 +320,7 @@ async function downloadTarget(file: string, key: string, force: boolean): Promis
     st = await stat(path).catch(() => undefined)
     if (st?.isDirectory() === true) throw new UsageError(`${path} is a directory`)
   }
+  if (st?.isBlockDevice() === true && !force) throw new UsageError(`${path} is a block device: writing the key over it needs --force`)
   if (st !== undefined && !st.isFile()) return { path, inPlace: true }
   const linked = await lstat(path).catch(() => undefined)
   if (linked !== undefined && !force) throw new UsageError(`${path} exists: the download would replace it (add --force)`)
@@ -326,7 +334,8 @@ async function downloadTarget(file: string, key: string, force: boolean): Promis
  * complete; removed when the write fails or the command is interrupted (Ctrl-C, SIGTERM).
  */
 async function writeWhole(path: string, write: (into: NodeJS.WritableStream) => Promise<void>): Promise<void> {
-  const tmp = `${path}.o3-part`
+  // Its own name: another get of the same file at the same time has its own part file.
+  const tmp = `${path}.o3-part-${process.pid}-${randomBytes(4).toString('hex')}`
   const interrupted = (signal: NodeJS.Signals) => {
     rmSync(tmp, { force: true })
     process.exit(signal === 'SIGINT' ? 130 : 143)

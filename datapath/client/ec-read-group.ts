@@ -266,7 +266,7 @@ export class EcGroupRead {
             const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport)
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
-            else new Uint8Array(slab, i * slotBytes, length).set(data.subarray(0, length)) // did not fit the slot
+            else copyBytes(new Uint8Array(slab, i * slotBytes, length), 0, data.subarray(0, length)) // did not fit the slot
             // The bytes past a short cell (its checksums, or an earlier stripe's) read as zeros.
             new Uint8Array(slab, shards[i]!.offset + length, w - length).fill(0)
             read.add(i)

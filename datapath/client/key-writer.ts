@@ -292,7 +292,7 @@ export class KeyWriter {
     const carry = this.carry
     this.carry = undefined
     if (carry === undefined) return { slab, filled: 0 }
-    new Uint8Array(slab, this.dataStart, carry.length).set(carry)
+    copyBytes(new Uint8Array(slab, this.dataStart, carry.length), 0, carry)
     return { slab, filled: carry.length }
   }
 

@@ -51,6 +51,7 @@ import { ContainerReplication, parseReplicateCommand } from './container-replica
 import { BlockTokenGuard } from './block-tokens.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
 import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
+import { copyBytes } from '../../core/copy-bytes.ts'
 
 export interface ChunkInfo {
   offset: number
@@ -1245,7 +1246,7 @@ export class Datanode implements PipelineReplica {
       body = new Uint8Array(data.buffer, 0, length + checksumsLength)
     }
     let at = length
-    for (const part of parts) { body.set(part, at); at += part.length }
+    for (const part of parts) { copyBytes(body, at, part); at += part.length }
     return this.chunkResponse(c, body, { b, start, length, checksumsLength })
   }
 

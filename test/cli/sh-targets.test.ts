@@ -13,7 +13,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createReadStream, lstatSync, readdirSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CliCluster } from './o3-cli.ts'
@@ -53,7 +53,14 @@ test('key get refuses to replace an existing file unless --force, and then repla
   const forced = await run('sh', 'key', 'get', '/vtg/btg/dir/k1', file, '--force')
   assert.is(forced.code, 0, forced.stderr)
   assert.ok(readFileSync(file).equals(KEY_BYTES))
-  assert.not.ok(existsSync(`${file}.o3-part`))
+  assert.equal(readdirSync(work).filter((f) => f.includes('.o3-part')), [], 'no part file left')
+})
+
+test('key get to - writes the key to standard output, and what it says about it to stderr', async () => {
+  const r = await run('sh', 'key', 'get', '/vtg/btg/dir/k1', '-')
+  assert.is(r.code, 0, r.stderr)
+  assert.is(r.stdout, KEY_BYTES.toString())
+  assert.match(r.stderr, /standard output/)
 })
 
 test('key get into a directory writes DIR/<the key\'s last name>', async () => {

@@ -41,9 +41,10 @@ export function checkKeyName(name: unknown): string {
 /** A key named in full (volume, bucket, key), as a request may name another key than its own. */
 export interface FullKeyName { volume: string; bucket: string; key: string }
 
-/** prepare: a key named in full, from the wire; `field` names the argument in the error. */
-export function checkFullKeyName(v: unknown, field: string): FullKeyName {
-  if (typeof v !== 'object' || v === null) throw new O3Error('INVALID_ARGUMENT', `${field} must name a volume, bucket and key`)
+/** prepare: an optional key named in full, from the wire (undefined when absent); `field` names the argument in the error. */
+export function checkFullKeyName(v: unknown, field: string): FullKeyName | undefined {
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'object') throw new O3Error('INVALID_ARGUMENT', `${field} must name a volume, bucket and key`)
   const o = v as { volume?: unknown; bucket?: unknown; key?: unknown }
   return { volume: checkVolumeName(o.volume), bucket: checkBucketName(o.bucket), key: checkKeyName(o.key) }
 }

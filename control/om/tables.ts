@@ -50,19 +50,18 @@ export function recordDeleted(t: OmTables, key: string, blocks: BlockId[], nowMs
 }
 
 /**
- * Where a key a write requires (whileKeyExists) may be: in the bucket written, or, for a write
- * into an S3 bucket, in that bucket's multipart bucket (an upload's record). A writer learns
- * whether such a key exists, as it can with ifNotExists on its own bucket already; no further.
+ * Inside an apply, for a write into `volume`/`bucket` that names a key it requires
+ * (whileKeyExists; `what`: the refused change): the key must be in the bucket written or, for
+ * an S3 bucket, in its multipart bucket (an upload's record), so that a writer learns no more
+ * than ifNotExists tells it of its own bucket (INVALID_ARGUMENT); and it must exist
+ * (REQUIRED_KEY_NOT_FOUND).
  */
-export function checkRequiredKeyPlace(volume: string, bucket: string, k: { volume: string; bucket: string }, what: string): void {
+export function requireKey(t: OmTables, k: { volume: string; bucket: string; key: string } | undefined, volume: string, bucket: string, what: string): void {
+  if (k === undefined) return
   const same = k.volume === volume && k.bucket === bucket
   const uploadOf = volume === S3_VOLUME && k.volume === MULTIPART_VOLUME && k.bucket === bucket
   if (!same && !uploadOf) throw new O3Error('INVALID_ARGUMENT', `${what}: a required key must be in the bucket written (or its S3 multipart bucket), not ${k.volume}/${k.bucket}`)
-}
-
-/** Inside an apply: throws REQUIRED_KEY_NOT_FOUND (`what`: the refused change) unless key `k` exists, when a request names one it needs. */
-export function requireKey(t: OmTables, k: { volume: string; bucket: string; key: string } | undefined, what: string): void {
-  if (k !== undefined && t.keys.get(keyPath(k.volume, k.bucket, k.key)) === undefined) throw new O3Error('REQUIRED_KEY_NOT_FOUND', `${what}: key ${k.volume}/${k.bucket}/${k.key} it requires does not exist`)
+  if (t.keys.get(keyPath(k.volume, k.bucket, k.key)) === undefined) throw new O3Error('REQUIRED_KEY_NOT_FOUND', `${what}: key ${k.volume}/${k.bucket}/${k.key} it requires does not exist`)
 }
 
 export function volumeOf(t: OmTables, name: string): VolumeInfo {

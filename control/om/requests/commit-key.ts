@@ -17,7 +17,7 @@ import { blockIdString, parseId, parseReplication, type BlockId, type KeyLocatio
 import type { CommittedBlock, KeyInfo } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
-import { checkRequiredKeyPlace, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
+import { keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
 import { checkFullKeyName, type FullKeyName } from '../names.ts'
@@ -37,18 +37,16 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
         blockId: { containerId: parseId(raw?.blockId?.containerId, 'containerId'), localId: parseId(raw?.blockId?.localId, 'localId') } as BlockId,
         length: parseId<number>(raw?.length, 'length'),
       }))
-      const required = a.whileKeyExists === undefined || a.whileKeyExists === null ? {} : { whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists') }
       return {
         clientId: a.clientId, blocks, size: parseId<number>(a.size, 'size'), metadata: a.metadata === undefined ? null : checkMetadata(a.metadata),
-        condition, ...required, nowMs: Date.now(),
+        condition, whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists'), nowMs: Date.now(),
       }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
       const open = t.openKeys.get(p.clientId)
       if (open === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${p.clientId} not found (expired, committed or aborted)`)
-      if (p.whileKeyExists !== undefined) checkRequiredKeyPlace(open.volume, open.bucket, p.whileKeyExists, `Cannot commit key ${open.name}`)
-      requireKey(t, p.whileKeyExists, `Cannot commit key ${open.name}`)
+      requireKey(t, p.whileKeyExists, open.volume, open.bucket, `Cannot commit key ${open.name}`)
       const allocated = new Map(open.allocated.map((b) => [blockIdString(b.blockId), b]))
       const locations: KeyLocation[] = []
       const capacity = keyBytesPerBlock(parseReplication(open.replication), open.blockSizeBytes)
@@ -90,4 +88,3 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
     },
   }
 }
-

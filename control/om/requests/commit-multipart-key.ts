@@ -21,7 +21,7 @@ import { appendParts, partCount, type KeyInfo, type PartRun } from '../../../cor
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkFullKeyName, checkKeyName, checkVolumeName, type FullKeyName } from '../names.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
-import { bucketOf, checkRequiredKeyPlace, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
+import { bucketOf, keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
 import { checkMetadata } from './open-key.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
@@ -51,9 +51,8 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       const condition = parseWriteCondition(a, `key ${name}`)
       bucketOf(ctx.tables(), volume, bucket)
       const owner = typeof a.owner === 'string' && a.owner.length > 0 ? { owner: a.owner } : {}
-      const required = a.whileKeyExists === undefined || a.whileKeyExists === null ? {} : { whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists') }
-      if (required.whileKeyExists !== undefined) checkRequiredKeyPlace(volume, bucket, required.whileKeyExists, `Cannot commit key ${name}`)
-      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, ...required, nowMs: Date.now(), ...owner }
+      const whileKeyExists = checkFullKeyName(a.whileKeyExists, 'whileKeyExists')
+      return { volume, bucket, name, metadata, parts, asParts: a.asParts === true, keepTimes, condition, whileKeyExists, nowMs: Date.now(), ...owner }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
@@ -63,7 +62,7 @@ export function commitMultipartKey(ctx: OmRequestContext): ReplicatedRequest<Arg
       const previous = t.keys.get(path)
       // Before the parts: a write whose condition fails leaves them as they were.
       checkWriteCondition(p.condition, previous, `${volume}/${bucketName}/${name}`)
-      requireKey(t, p.whileKeyExists, `Cannot commit key ${name}`)
+      requireKey(t, p.whileKeyExists, volume, bucketName, `Cannot commit key ${name}`)
       const locations: KeyLocation[] = []
       const reused = new Set<string>()
       let size = 0

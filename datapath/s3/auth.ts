@@ -13,7 +13,7 @@ import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { S3AuthResult } from '../client/index.ts'
 import { S3Error } from './errors.ts'
 import { checkTimeV2, parseAuthV2, proofV2 } from './sigv2.ts'
-import { checkTime, parseAuth, proofV4, type AuthParams, type SignedRequest } from './sigv4.ts'
+import { checkTime, parseAuth, proofV4, signatureDoesNotMatch, type AuthParams, type SignedRequest } from './sigv4.ts'
 
 /** How a verified request was signed, as far as reading its body is concerned. */
 export type RequestAuth =
@@ -112,7 +112,7 @@ export async function verifySignature(o: Pick<AuthenticateOptions, 'verify'>, ac
     return await o.verify(accessKey, proof, signingKey)
   } catch (err) {
     if (err instanceof O3Error && (err.code === 'PERMISSION_DENIED' || err.code === 'INVALID_ARGUMENT')) throw new S3Error('InvalidAccessKeyId', 'The AWS access key Id you provided does not exist in our records')
-    if (err instanceof O3Error && err.code === 'SIGNATURE_MISMATCH') throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+    if (err instanceof O3Error && err.code === 'SIGNATURE_MISMATCH') throw signatureDoesNotMatch()
     throw err
   }
 }

@@ -71,10 +71,6 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
 }
 
 /**
- * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
- * so a bad one makes nothing; set right after, the bucket being private meanwhile).
- */
-/**
  * S3's reserved bucket name prefixes and suffixes (Punycode, access point aliases, S3 Express
  * directory buckets, Object Lambda aliases), on top of the OM's naming rules: a client that
  * made such a bucket here could not make it on S3, and one named like an alias could be
@@ -83,6 +79,10 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
 const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-']
 const RESERVED_BUCKET_SUFFIXES = ['-s3alias', '--ol-s3', '--x-s3', '.mrap']
 
+/**
+ * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
+ * so a bad one makes nothing; set right after, the bucket being private meanwhile).
+ */
 export async function createBucket(ctx: S3Context): Promise<Response> {
   const name = ctx.bucket!
   const reserved = RESERVED_BUCKET_PREFIXES.find((p) => name.startsWith(p)) ?? RESERVED_BUCKET_SUFFIXES.find((x) => name.endsWith(x))
@@ -163,7 +163,6 @@ export async function deleteBucket(ctx: S3Context): Promise<Response> {
   await ctx.client.deleteBucketWithKeys(MULTIPART_VOLUME, ctx.bucket!)
   return new Response(null, { status: 204 })
 }
-
 
 /**
  * GetBucketVersioning: O3 keeps one version of a key, so every bucket is one S3 never

@@ -34,6 +34,8 @@ export const PART_SIZE_BYTES_MIN = 5 * 1024 * 1024
 const LIST_PARTS_MAX = 1000
 
 const markerKey = (uploadId: string) => `u/${uploadId}`
+/** An upload's record named in full: what its parts and its completion require (whileKeyExists). */
+const recordOf = (ctx: S3Context, uploadId: string) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: markerKey(uploadId) })
 const partPrefix = (uploadId: string) => `p/${uploadId}/`
 const partKey = (uploadId: string, n: number) => `${partPrefix(uploadId)}${String(n).padStart(5, '0')}`
 
@@ -99,7 +101,7 @@ export async function partTarget(ctx: S3Context): Promise<{ volume: string; buck
   const { uploadId, marker } = await upload(ctx)
   return {
     volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: partKey(uploadId, n), checksumAlgorithm: uploadChecksum(marker)?.algorithm,
-    whileKeyExists: { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: markerKey(uploadId) },
+    whileKeyExists: recordOf(ctx, uploadId),
   }
 }
 
@@ -222,7 +224,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // the rest is for what may come later (tags, an ACL).
   if (metadataBytes(metadata) > KEY_METADATA_BYTES_MAX / 2) delete metadata[PART_CHECKSUMS_METADATA]
   try {
-    await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition, whileKeyExists: { volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: markerKey(uploadId) } })
+    await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, parts.map((p) => ({ volume: MULTIPART_VOLUME, bucket: ctx.bucket!, key: p.name })), metadata, { asParts: true, ...condition, whileKeyExists: recordOf(ctx, uploadId) })
   } catch (err) {
     if (!(err instanceof O3Error && (err.code === 'KEY_NOT_FOUND' || err.code === 'REQUIRED_KEY_NOT_FOUND'))) throw conditionFailure(condition, err) ?? err
     // A part or the upload's record vanished: another CompleteMultipartUpload of this upload

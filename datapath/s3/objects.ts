@@ -191,7 +191,6 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 204 })
 }
 
-/** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. */
 /**
  * A version id other than `null` (the only version an object has here: versioning is never
  * enabled) names nothing: S3 answers InvalidArgument for it on an unversioned bucket. Taken
@@ -201,6 +200,7 @@ export function checkVersionId(versionId: string | null | undefined): void {
   if (versionId !== null && versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified')
 }
 
+/** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. */
 export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const body = await readXml(ctx.req, 'Delete', ctx.bodyIdleTimeoutMs)

@@ -11,7 +11,7 @@
  */
 import { verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
 import { S3Error } from './errors.ts'
-import { CLOCK_SKEW_MS_MAX, sentBytes, type SignedRequest } from './sigv4.ts'
+import { CLOCK_SKEW_MS_MAX, sentBytes, signatureDoesNotMatch, type SignedRequest } from './sigv4.ts'
 
 /**
  * The query parameters that name a subresource and so are part of the signed resource: the
@@ -87,9 +87,8 @@ export function stringToSignHead(req: SignedRequest, auth: V2Params): string {
   // botocore's HmacV1QueryAuth moves x-amz-*, Content-Type and Content-MD5 into the query of
   // a presigned URL, signed as headers; a header sent with the request wins.
   const presignedQuery = auth.kind === 'presigned' ? parseQuery(req.rawQuery) : []
-  const sent = req.headers
   const header = (name: string) => {
-    const value = sent.get(name)
+    const value = req.headers.get(name)
     return (value !== null ? signedText(value) : presignedQuery.find(([k]) => k.toLowerCase() === name)?.[1] ?? '').trim()
   }
   const date = auth.kind === 'presigned' ? auth.expires : req.headers.has('x-amz-date') ? '' : header('date')
@@ -122,7 +121,7 @@ export function proofV2(req: SignedRequest, auth: V2Params, hostBucket: string |
 
 /** Throws SignatureDoesNotMatch unless the request is signed with `secret` over one of its canonical resources (tests; the gateway asks the OM). */
 export function verifySignatureV2(req: SignedRequest, auth: V2Params, secret: string, hostBucket: string | undefined): void {
-  if (!verifyProof(secret, proofV2(req, auth, hostBucket)).ok) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  if (!verifyProof(secret, proofV2(req, auth, hostBucket)).ok) throw signatureDoesNotMatch()
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -138,7 +137,7 @@ function signedText(value: string): string {
     return strictUtf8.decode(sentBytes(value))
   } catch (err) {
     if (err instanceof S3Error) throw err
-    throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+    throw signatureDoesNotMatch()
   }
 }
 

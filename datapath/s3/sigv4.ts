@@ -147,6 +147,9 @@ export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
   return [req.method, canonicalPath(req.rawPath), query, headers, auth.signedHeaders.join(';'), auth.payloadHash].join('\n')
 }
 
+/** The answer to a request whose signature does not verify, whatever the reason. */
+export const signatureDoesNotMatch = () => new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+
 /**
  * The bytes a client signed, from text built of what it sent: header values reach us as
  * latin1 strings, one character per byte on the wire (Node's parser and the Fetch Headers
@@ -155,7 +158,7 @@ export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
  * A character past 0xFF cannot have been sent: such text matches no signature.
  */
 export function sentBytes(text: string): Buffer {
-  if (/[^\x00-\xff]/.test(text)) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  if (/[^\x00-\xff]/.test(text)) throw signatureDoesNotMatch()
   return Buffer.from(text, 'latin1')
 }
 
@@ -172,7 +175,7 @@ export function proofV4(req: SignedRequest, auth: AuthParams): S3SignatureProof 
 
 /** Throws SignatureDoesNotMatch unless the request is signed with `secret` (tests; the gateway asks the OM). */
 export function verifySignature(req: SignedRequest, auth: AuthParams, secret: string): void {
-  if (!verifyProof(secret, proofV4(req, auth)).ok) throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided')
+  if (!verifyProof(secret, proofV4(req, auth)).ok) throw signatureDoesNotMatch()
 }
 
 /** The signature of one aws-chunked chunk, chained from the previous one. */

@@ -205,13 +205,13 @@ export async function sh(inv: Invocation): Promise<void> {
       let done = 0
       const count = new Transform({ transform(chunk: Buffer, _e, cb) { done += chunk.length; bar.update(done); cb(null, chunk) } })
       try {
-        if (target.path === '-') await pipeline(r, count, process.stdout, { end: false })
-        else if (target.inPlace) await pipeline(r, count, createWriteStream(target.path))
+        if (target.into === 'stdout') await pipeline(r, count, process.stdout, { end: false })
+        else if (target.into === 'in place') await pipeline(r, count, createWriteStream(target.path))
         else await writeWhole(target.path, (into) => pipeline(r, count, into))
       } finally { bar.stop() }
       const summary = { key: `${volume}/${bucket}/${key}`, file: target.path, size: done }
       // Written to standard output: what is said about it goes to stderr, apart from the bytes.
-      if (target.path === '-') return console.error(json ? JSON.stringify(summary) : `got /${volume}/${bucket}/${key} -> standard output (${formatBytes(done)})`)
+      if (target.into === 'stdout') return console.error(json ? JSON.stringify(summary) : `got /${volume}/${bucket}/${key} -> standard output (${formatBytes(done)})`)
       return out(summary, () => console.log(`got /${volume}/${bucket}/${key} -> ${target.path} (${formatBytes(done)})`))
     }
     case 'key info': {
@@ -309,8 +309,8 @@ async function aclCommand(client: O3Client, kind: AclObject['kind'], verb: 'adda
  * names (the link stays). An existing file is replaced only with --force (Ozone: "Download
  * would overwrite an existing file. Aborting."), and refused before anything is downloaded.
  */
-async function downloadTarget(file: string, key: string, force: boolean): Promise<{ path: string; inPlace: boolean }> {
-  if (file === '-' || file === '/dev/stdout') return { path: '-', inPlace: true }
+async function downloadTarget(file: string, key: string, force: boolean): Promise<{ path: string; into: 'stdout' | 'in place' | 'whole' }> {
+  if (file === '-' || file === '/dev/stdout') return { path: '-', into: 'stdout' }
   let path = file
   let st = await stat(path).catch(() => undefined)
   if (st?.isDirectory() === true) {
@@ -321,12 +321,12 @@ async function downloadTarget(file: string, key: string, force: boolean): Promis
     if (st?.isDirectory() === true) throw new UsageError(`${path} is a directory`)
   }
   if (st?.isBlockDevice() === true && !force) throw new UsageError(`${path} is a block device: writing the key over it needs --force`)
-  if (st !== undefined && !st.isFile()) return { path, inPlace: true }
+  if (st !== undefined && !st.isFile()) return { path, into: 'in place' }
   const linked = await lstat(path).catch(() => undefined)
   if (linked !== undefined && !force) throw new UsageError(`${path} exists: the download would replace it (add --force)`)
   // A link to a file: the file it names is replaced, beside itself; a dangling link itself.
   if (linked?.isSymbolicLink() === true && st !== undefined) path = await realpath(path)
-  return { path, inPlace: false }
+  return { path, into: 'whole' }
 }
 
 /**

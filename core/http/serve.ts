@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Hono } from 'hono'
 import { O3Error } from '../errors.ts'
+import type { DenoRequestEnv } from './connection.ts'
 import { HTTP_BODY_DRAIN_BYTES_MAX, HTTP_BODY_DRAIN_MS_MAX, HTTP_LINGER_IDLE_MS_MAX, HTTP_LINGER_MS_MAX } from '../limits.ts'
 
 export interface Listener {
@@ -14,15 +15,23 @@ export interface Listener {
   close(): Promise<void>
 }
 
+interface DenoServeInfo {
+  remoteAddr?: { hostname?: string }
+  /** Settles once the response has been sent (or abandoned). */
+  completed?: Promise<void>
+}
+
 interface DenoServe {
-  serve(options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
+  serve(options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (a: { port: number }) => void }, handler: (r: Request, info: DenoServeInfo) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
 }
 
 /** How long close() waits for requests in flight before cutting their connections. */
 const DRAIN_TIMEOUT_MS = 10_000
+/** How long close() lets a connection whose answer is out deliver its last bytes (Node). */
+const CLOSE_LINGER_MS = 5_000
 
-/** The answer to a request Node's HTTP parser rejects before the app sees it. */
-export interface ParseErrorReply {
+/** An answer the server gives itself, before or instead of the app: to a request Node's HTTP parser rejects, or one that comes while the server stops. */
+export interface ServerReply {
   status: number
   contentType: string
   body: string
@@ -36,8 +45,13 @@ export interface ServeOptions {
    * Answers requests the HTTP parser rejects (headers over maxHeaderBytes, malformed
    * framing), which would otherwise get Node's bare 431/400; the connection is closed after.
    */
-  parseError?: (code: string) => ParseErrorReply
+  parseError?: (code: string) => ServerReply
   maxHeaderBytes?: number
+  /**
+   * The answer to a request that arrives while the server stops (its status is 503); by
+   * default an O3 wire error UNAVAILABLE, which O3's clients retry.
+   */
+  stopping?: () => ServerReply
   /**
    * Serve HTTPS with this certificate and key (PEM). With `ca`, clients may present a
    * certificate from that CA (mutual TLS); it is asked for, not required: a caller without
@@ -49,12 +63,19 @@ export interface ServeOptions {
 }
 
 export async function serveApp(app: Hono, options: ServeOptions): Promise<Listener> {
-  // Requests in flight are counted so that close() lets them finish before the service
-  // releases what they use (its LMDB environment): stop never pulls state from under a handler.
+  // Requests in flight are counted, each until its response has been sent (a streamed body
+  // too), so that close() lets them finish before the service releases what they use (its
+  // LMDB environment): stop never pulls state from under a handler, nor cuts a transfer.
   let inflight = 0
-  const fetch = async (request: Request, env?: unknown): Promise<Response> => {
-    inflight++
-    try { return await app.fetch(request, env) } finally { inflight-- }
+  const ended = () => { inflight-- }
+  /** Set by close(): requests that arrive after it are turned away, to be retried elsewhere or later. */
+  let closing = false
+  const fetch = (request: Request, env?: unknown): Response | Promise<Response> => {
+    if (closing) {
+      const reply = options.stopping?.() ?? { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'UNAVAILABLE', message: `${options.name} is stopping` }) }
+      return new Response(reply.body, { status: reply.status, headers: { 'content-type': reply.contentType, 'retry-after': '1', connection: 'close' } })
+    }
+    return app.fetch(request, env)
   }
   const drained = async () => {
     for (const until = Date.now() + DRAIN_TIMEOUT_MS; inflight > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10))
@@ -64,10 +85,27 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     // Deno.serve takes a certificate but cannot ask clients for one: on Deno a secure
     // listener is HTTPS without mutual TLS (every caller is anonymous to peerIdentity).
     const tls = options.tls?.current()
-    const server = deno.serve({ port: options.port, hostname: options.host, ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }), onListen: () => {} }, fetch)
-    // shutdown() stops accepting, waits for requests in flight and then releases the port; it
-    // is awaited whole (bounded), since a restart on the same port must find it free.
+    const handler = async (request: Request, info: DenoServeInfo): Promise<Response> => {
+      inflight++
+      let response: Response | undefined
+      try {
+        const env: DenoRequestEnv = { deno: info, secure: tls !== undefined }
+        response = await fetch(request, env)
+        return response
+      } finally {
+        // Older Deno tells no completion: then the request counts until its handler answered.
+        if (response === undefined || info.completed === undefined) ended()
+        else info.completed.then(ended, ended)
+      }
+    }
+    const server = deno.serve({ port: options.port, hostname: options.host, ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }), onListen: () => {} }, handler)
+    // Requests in flight finish first: Deno 2's shutdown() makes the bodies of requests still
+    // being received unreadable (denoland/deno#36809), which an upload in progress would see
+    // as its client's fault. Then shutdown() stops accepting and releases the port; it is
+    // awaited whole (bounded), since a restart on the same port must find it free.
     const close = async () => {
+      closing = true
+      await drained()
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([server.shutdown(), new Promise<void>((r) => { timer = setTimeout(r, DRAIN_TIMEOUT_MS) })])
       clearTimeout(timer)
@@ -116,8 +154,15 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       raw.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
     })
   }
+  const sockets = new Set<import('node:net').Socket>()
+  server.on('connection', (socket: import('node:net').Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
   // Prepended: its 'finish' listener must run before @hono/node-server's.
   server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+    inflight++
+    res.once('close', ended)
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
   })
   const parseError = options.parseError
@@ -162,9 +207,16 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   return {
     port,
     close: async () => {
+      closing = true
+      // close() stops accepting and drops the idle keep-alive connections.
       const closed = new Promise<void>((resolve) => http.close(() => resolve()))
-      http.closeIdleConnections()
       await drained()
+      // The rest have answered: each ends after its last bytes (a FIN behind them; a reset now
+      // could drop what the client has not read yet), then whatever still lingers is cut.
+      for (const socket of sockets) socket.end()
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([closed, new Promise<void>((r) => { timer = setTimeout(r, CLOSE_LINGER_MS) })])
+      clearTimeout(timer)
       http.closeAllConnections()
       await closed
     },

@@ -15,6 +15,7 @@
  * the S3 port, where `/prom` is bucket `prom`.
  */
 import { parseGroups } from '../../core/access/native-acl.ts'
+import { connectionOf } from '../../core/http/connection.ts'
 import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
@@ -171,9 +172,9 @@ export class S3Gateway {
     this.tls = obtains && options.config['s3g.https.cert'] === '' ? undefined : edgeTls(options.config, options.identity)
     this.app = new Hono()
     this.app.all('*', (c) => {
-      const incoming = (c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string; encrypted?: boolean } } } | undefined)?.incoming
-      // TLS is the socket's: an absolute-form request line (GET https://host/...) names a scheme the request URL takes.
-      return this.handle(c.req.raw, incoming?.url, watchResponse(c), requestBody(c), incoming?.socket?.remoteAddress, incoming?.socket?.encrypted === true)
+      // TLS is the connection's: an absolute-form request line (GET https://host/...) names a scheme the request URL takes.
+      const { rawTarget, remoteAddress, secure } = connectionOf(c)
+      return this.handle(c.req.raw, rawTarget, watchResponse(c), requestBody(c), remoteAddress, secure)
     })
   }
 
@@ -234,6 +235,7 @@ export class S3Gateway {
             : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
         return { status: 400, contentType: 'application/xml', body: errorXml(e.code, e.message, newRequestId()) }
       },
+      stopping: () => ({ status: 503, contentType: 'application/xml', body: errorXml('ServiceUnavailable', 'The S3 gateway is stopping; retry the request', newRequestId()) }),
     })
     // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
     // health get their own listener, as Ozone's s3g serves them on its web admin port.

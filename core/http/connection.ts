@@ -1,0 +1,43 @@
+/** @module
+ * What the runtime knows of a request beyond its web Request: the client's address, whether
+ * it came over TLS, and the request line's target as sent. serve.ts hands a route the
+ * runtime's objects as Hono's env (Node: @hono/node-server's `incoming`; Deno: DenoRequestEnv);
+ * routes read them through this and never reach into them themselves.
+ */
+import type { Context } from 'hono'
+
+export interface RequestConnection {
+  /** The client's IP address as the socket saw it (undefined for an app called without a server). */
+  readonly remoteAddress: string | undefined
+  /** The request came over TLS. */
+  readonly secure: boolean
+  /**
+   * The request line's target as sent (Node). Undefined on Deno, which hands on only a parsed
+   * URL: its path has `.` and `..` segments resolved, so a route must use the URL as it is.
+   */
+  readonly rawTarget: string | undefined
+}
+
+/** The env serve.ts passes the app under Deno: Deno.serve's handler info and whether the listener is TLS. */
+export interface DenoRequestEnv {
+  readonly deno: { readonly remoteAddr?: { readonly hostname?: string } }
+  readonly secure: boolean
+}
+
+interface NodeIncoming {
+  readonly url?: string
+  readonly socket?: { readonly remoteAddress?: string; readonly encrypted?: boolean }
+}
+
+const NONE: RequestConnection = Object.freeze({ remoteAddress: undefined, secure: false, rawTarget: undefined })
+
+export function connectionOf(c: Context): RequestConnection {
+  const env = c.env as { incoming?: NodeIncoming } | Partial<DenoRequestEnv> | undefined
+  if (env === undefined || env === null) return NONE
+  if ('incoming' in env && env.incoming !== undefined) {
+    const { url, socket } = env.incoming
+    return { remoteAddress: socket?.remoteAddress, secure: socket?.encrypted === true, rawTarget: url }
+  }
+  if ('deno' in env && env.deno !== undefined) return { remoteAddress: env.deno.remoteAddr?.hostname, secure: env.secure === true, rawTarget: undefined }
+  return NONE
+}

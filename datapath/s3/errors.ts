@@ -10,6 +10,7 @@ export const S3ErrorCode = {
   /** A CORS preflight (OPTIONS) that no rule of the bucket allows. */
   AccessForbidden: 403,
   AccessDenied: 403,
+  AuthorizationHeaderMalformed: 400,
   AuthorizationQueryParametersError: 400,
   BadDigest: 400,
   BucketAlreadyExists: 409,

@@ -93,8 +93,12 @@ export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParam
       if (eq > 0) fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim()
     }
     const { Credential: credential, SignedHeaders: signed, Signature: signature } = fields
-    if (!credential || !signed || !signature) throw new S3Error('AccessDenied', 'Authorization header lacks Credential, SignedHeaders or Signature')
+    if (!credential || !signed || !signature) throw new S3Error('AuthorizationHeaderMalformed', 'The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.')
     const slash = credential.indexOf('/')
+    if (slash <= 0) throw new S3Error('AuthorizationHeaderMalformed', 'The authorization header is malformed; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+    // S3 asks every header-signed request to name its payload's hash (or UNSIGNED-PAYLOAD), which the signature covers.
+    const payloadHash = req.headers.get('x-amz-content-sha256')
+    if (payloadHash === null) throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256')
     let amzDate = req.headers.get('x-amz-date')
     if (amzDate === null) {
       const date = req.headers.get('date')
@@ -103,7 +107,7 @@ export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParam
     }
     return {
       kind: 'header', accessKey: credential.slice(0, slash), scope: credential.slice(slash + 1), amzDate,
-      signedHeaders: signed.split(';'), signature, payloadHash: req.headers.get('x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD',
+      signedHeaders: signed.split(';'), signature, payloadHash,
     }
   }
   if (query.get('X-Amz-Algorithm') === 'AWS4-HMAC-SHA256') {

@@ -106,6 +106,20 @@ test('wrong secret: SignatureDoesNotMatch; unknown key: InvalidAccessKeyId; revo
   assert.is(code(await signed('GET', '/', { secret: carol })), 'InvalidAccessKeyId')
 })
 
+test('a SigV4 Authorization header without its parts is AuthorizationHeaderMalformed; a header-signed request without x-amz-content-sha256 is InvalidRequest', async () => {
+  for (const authorization of ['AWS4-HMAC-SHA256 garbage', 'AWS4-HMAC-SHA256 Credential=x, SignedHeaders=host', `AWS4-HMAC-SHA256 Credential=nokeyscope, SignedHeaders=host, Signature=${'0'.repeat(64)}`]) {
+    const r = await send('GET', '/', { authorization, 'x-amz-date': '20261204T000000Z', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' })
+    assert.equal([r.status, code(r)], [400, 'AuthorizationHeaderMalformed'], authorization)
+  }
+  // Signed as a generic SigV4 client signs (curl --aws-sigv4): the body's hash in the signature, no header naming it.
+  const signer = signerFor(env.alice)
+  const unnamed = (await signer.sign({ method: 'GET', protocol: 'http:', hostname: '127.0.0.1', port, path: '/', query: {}, headers: { host: `127.0.0.1:${port}` } })).headers as Record<string, string>
+  delete unnamed['x-amz-content-sha256']
+  const r = await send('GET', '/', unnamed)
+  assert.equal([r.status, code(r)], [400, 'InvalidRequest'])
+  assert.match(r.body, 'Missing required header for this request: x-amz-content-sha256')
+})
+
 test('a clock 20 minutes off is RequestTimeTooSkewed; an expired presigned URL is AccessDenied', async () => {
   const r = await signed('GET', '/', { date: new Date(Date.now() - 20 * 60_000) })
   assert.is(r.status, 403)

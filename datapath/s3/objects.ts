@@ -177,8 +177,33 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   const watch = ctx.responseWatch
   const pieces = await ctx.client.openKeyPieces(info, range ?? { offset: 0, length: info.size }, { pooled: watch !== undefined })
   const buffers = ctx.client.readBuffers
+  const release = (p: Uint8Array) => buffers.releaseIfMine(p.buffer)
+  const first = await pieces.next()
+  if (!first.done && first.value.length === length) {
+    // All of it in one piece (a small object): one body, no stream; its buffer comes back once sent.
+    await pieces.return(undefined)
+    void watch?.done.then(() => release(first.value))
+    // (On Node the piece may view a SharedArrayBuffer, which Node's response writes as it is.)
+    return new Response(first.value as Uint8Array<ArrayBuffer>, { status, headers })
+  }
+  // The first piece again, then the rest; an iterator rather than a generator, since a response
+  // abandoned before its body was read returns it unstarted, and the pieces must come back then too.
+  let held = first.done === true ? undefined : first.value
+  const all: AsyncIterator<Uint8Array> = {
+    next: () => {
+      if (held === undefined) return pieces.next()
+      const value = held
+      held = undefined
+      return Promise.resolve({ value, done: false })
+    },
+    return: (value) => {
+      if (held !== undefined) release(held)
+      held = undefined
+      return pieces.return(value)
+    },
+  }
   // After the status line a failure can only cut the connection; the gateway logs and counts it.
-  return new Response(streamBody(pieces, { onError: (err) => ctx.bodyFailed(err), watch, release: (p) => buffers.releaseIfMine(p.buffer) }), { status, headers })
+  return new Response(streamBody({ [Symbol.asyncIterator]: () => all }, { onError: (err) => ctx.bodyFailed(err), watch, release }), { status, headers })
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {

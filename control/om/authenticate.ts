@@ -9,6 +9,7 @@
  */
 import type { Context } from 'hono'
 import { O3Error } from '../../core/errors.ts'
+import { requestHeader } from '../../core/http/connection.ts'
 import type { S3Secret } from '../../core/om-wire.ts'
 import { verifyProof } from '../../core/s3-signature.ts'
 import { isAdministrator } from '../../core/security/administrators.ts'
@@ -34,7 +35,7 @@ export function omAuthenticate(options: OmAuthenticateOptions): (c: Context, bod
   return (c, body) => {
     const path = c.req.path
     const caller = callerOf(c, path, body, options.secretOf, nowMs())
-    if (c.req.header('x-o3-on-behalf-of') !== undefined && !(caller.kind === 'service' && caller.role === 's3g')) {
+    if (requestHeader(c, 'x-o3-on-behalf-of') !== undefined && !(caller.kind === 'service' && caller.role === 's3g')) {
       throw new O3Error('PERMISSION_DENIED', `Cannot call ${path} on behalf of another user: only the S3 gateway may, not ${describeCaller(caller)}`)
     }
     return caller
@@ -45,7 +46,7 @@ function callerOf(c: Context, path: string, body: string, secretOf: OmAuthentica
   // A certificate of the cluster CA says who the peer is; a signature on top adds nothing.
   const peer = peerIdentity(c)
   if (peer !== undefined) return peer.role === 'user' ? { kind: 'user', user: peer.id } : { kind: 'service', role: peer.role, id: peer.id }
-  const signed = readSignedRequest({ path, header: (name) => c.req.header(name), body, nowMs })
+  const signed = readSignedRequest({ path, header: (name) => requestHeader(c, name.toLowerCase()), body, nowMs })
   if (signed === undefined) {
     throw new O3Error('UNAUTHENTICATED', `Cannot call ${path}: the call is neither signed by a user (client.accessKey and client.secret) nor made with a certificate of the cluster CA`)
   }

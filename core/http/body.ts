@@ -11,6 +11,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { O3Error } from '../errors.ts'
+import { requestHeader } from './connection.ts'
 
 export interface RequestBody extends AsyncIterable<Uint8Array> {
   /** One iterator per body; a second call throws. */
@@ -42,7 +43,7 @@ export async function smallBodyJson(c: Context, maxBytes: number, what: string):
 /** A small body read whole as text, at most `maxBytes` (ENTITY_TOO_LARGE past it). */
 export async function smallBodyText(c: Context, maxBytes: number, what: string): Promise<string> {
   const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
-  const declared = c.req.header('content-length')
+  const declared = requestHeader(c, 'content-length')
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
   const decoder = new TextDecoder()
   let text = ''

@@ -1,6 +1,7 @@
 /** @module
  * What the runtime knows of a request beyond its web Request: the client's address, whether
- * it came over TLS, and the request line's target as sent. serve.ts hands a route the
+ * it came over TLS, and the request line's target as sent; and a request header read without
+ * building the web Headers of the whole request. serve.ts hands a route the
  * runtime's objects as Hono's env (Node: @hono/node-server's `incoming`; Deno: DenoRequestEnv);
  * routes read them through this and never reach into them themselves.
  */
@@ -26,6 +27,7 @@ export interface DenoRequestEnv {
 
 interface NodeIncoming {
   readonly url?: string
+  readonly headers?: Record<string, string | string[] | undefined>
   readonly socket?: { readonly remoteAddress?: string; readonly encrypted?: boolean }
 }
 
@@ -40,4 +42,16 @@ export function connectionOf(c: Context): RequestConnection {
   }
   if ('deno' in env && env.deno !== undefined) return { remoteAddress: env.deno.remoteAddr?.hostname, secure: env.secure === true, rawTarget: undefined }
   return NONE
+}
+
+/**
+ * The request header `name` (lower case), as Hono's c.req.header answers it. On Node it is read
+ * from the IncomingMessage: @hono/node-server builds the web Headers of the whole request on
+ * the first c.req.header(), a cost every internal call paid for one or two headers.
+ */
+export function requestHeader(c: Context, name: string): string | undefined {
+  const headers = (c.env as { incoming?: NodeIncoming } | undefined)?.incoming?.headers
+  if (headers === undefined) return c.req.header(name)
+  const value = headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
 }

@@ -17,6 +17,7 @@ import type { Transport } from '../rpc/transport.ts'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
 import { smallBodyJson } from '../http/body.ts'
+import { requestHeader } from '../http/connection.ts'
 import type { Message, NodeId } from '../raft/index.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import {
@@ -101,7 +102,7 @@ export async function receiveRaftBatch(c: Context, deliver: Deliver, senders?: (
     const messages = body.messages.map(decodeMessage)
     // A member speaks only for itself: the certificate must name the member each message is from.
     senders?.(c, messages)
-    const replies = await deliver(messages, c.req.header(RAFT_REPLIES_HEADER) === '1')
+    const replies = await deliver(messages, requestHeader(c, RAFT_REPLIES_HEADER) === '1')
     if (replies === undefined || replies.length === 0) return c.body(null, 204)
     return c.json({ messages: replies.map(encodeMessage) })
   } catch (err) {

@@ -9,6 +9,7 @@ import { RPC_BODY_BYTES_MAX } from '../limits.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import { log } from '../log.ts'
 import { parseJsonObject, smallBodyText } from '../http/body.ts'
+import { requestHeader } from '../http/connection.ts'
 import { OPEN_CONTEXT, type Caller, type RpcContext } from '../security/caller.ts'
 
 // Handlers take an untrusted wire body: each validates what it reads (parseId, name checks).
@@ -33,7 +34,7 @@ export interface ServiceAppOptions {
 
 /** The RpcContext of a request: its caller and the user a trusted service acts for. */
 export function contextOf(caller: Caller, c: Context): RpcContext {
-  const behalf = c.req.header('x-o3-on-behalf-of')
+  const behalf = requestHeader(c, 'x-o3-on-behalf-of')
   return behalf === undefined || behalf.length === 0 ? { caller } : { caller, onBehalfOf: behalf }
 }
 

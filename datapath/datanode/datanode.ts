@@ -29,6 +29,7 @@ import { blockIdString, parseChecksumType, parseId, type ChecksumType, type Cont
 import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
+import { requestHeader } from '../../core/http/connection.ts'
 import { request } from 'undici'
 import { receiveRaftBatch } from '../../core/raft-io/index.ts'
 import { readError } from '../../core/rpc/client.ts'
@@ -343,7 +344,7 @@ export class Datanode implements PipelineReplica {
   /** A raw block route (/chunk/write, /chunk/read): a datanode or SCM peer, or what blockTokenCheck admits. */
   private async allowBlock(c: Context, method: 'writeChunk' | 'readChunk', a: { containerId?: unknown; localId?: unknown; token?: unknown }): Promise<void> {
     if (this.identity === undefined) return
-    const token = c.req.header('x-o3-block-token') ?? (typeof a.token === 'string' ? a.token : undefined)
+    const token = requestHeader(c, 'x-o3-block-token') ?? (typeof a.token === 'string' ? a.token : undefined)
     await checkBlockRoute(this.contextOf(c), method, { containerId: a.containerId, localId: a.localId }, token, this.blockTokenCheck)
   }
 
@@ -888,10 +889,10 @@ export class Datanode implements PipelineReplica {
    * With `stage`, at a follower: the bytes only, for the entry to come.
    */
   private async writeChunk(c: Context): Promise<Response> {
-    const args = this.parseWriteArgs(c.req.header('x-o3-args'))
+    const args = this.parseWriteArgs(requestHeader(c, 'x-o3-args'))
     await this.allowBlock(c, 'writeChunk', args)
     const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
-    if (Number(c.req.header('content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
+    if (Number(requestHeader(c, 'content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
     if (args.stage === true) {
       await this.stageChunk(args, requestBody(c))
       return c.json({ result: { length: args.length } })

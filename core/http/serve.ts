@@ -154,8 +154,9 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       raw.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
     })
   }
+  // The sockets HTTP runs over (over TLS the TLS sockets, whose end() flushes and closes the session).
   const sockets = new Set<import('node:net').Socket>()
-  server.on('connection', (socket: import('node:net').Socket) => {
+  server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: import('node:net').Socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
   })

@@ -106,7 +106,10 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
       else if (present.some((r) => r.state === 'QUASI_CLOSED')) out.moveTo = 'QUASI_CLOSED'
     }
     // No replica at all is not MISSING here: a container is made on a datanode by its first
-    // write, and one allocated but never written has none.
+    // write, and one allocated but never written has none. One written (replicas reported)
+    // whose every replica is on a DEAD node cannot be read until one comes back: MISSING
+    // (Ozone's ClosingContainerHandler: a closing container with keys and no replica).
+    if (c.replicas.length > 0 && !c.replicas.some(kept)) add('MISSING')
     finish(out)
     return out
   }

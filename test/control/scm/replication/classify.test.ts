@@ -117,6 +117,14 @@ test('classify() does not call an OPEN or CLOSING container without replicas MIS
   assert.equal(classify(container('OPEN', []), opts).states, ['HEALTHY'])
 })
 
+test('classify() calls a written OPEN or CLOSING container whose replicas are all on DEAD nodes MISSING; one live or in maintenance keeps it', () => {
+  for (const state of ['OPEN', 'CLOSING'] as const) {
+    assert.equal(classify(container(state, [replica(1, 'OPEN', { health: 'DEAD' }), replica(2, 'CLOSED', { health: 'DEAD' })]), opts).states, ['MISSING'], state)
+    assert.equal(classify(container(state, [replica(1, 'OPEN', { health: 'DEAD' }), replica(2, 'OPEN', { health: 'STALE' })]), opts).states, ['HEALTHY'], state)
+    assert.equal(classify(container(state, [replica(1, 'OPEN', { health: 'DEAD', operationalState: 'IN_MAINTENANCE' })]), opts).states, ['HEALTHY'], state)
+  }
+})
+
 test('classify() calls an OPEN container with an UNHEALTHY replica OPEN_UNHEALTHY and plans no copy of it', () => {
   const c = classify(container('OPEN', [replica(1, 'OPEN'), replica(2, 'UNHEALTHY')]), opts)
   assert.is(c.health, 'OPEN_UNHEALTHY')

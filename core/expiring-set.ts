@@ -13,10 +13,11 @@ export class ExpiringSet<K> {
     assert(sizeMax > 0, 'size limit must be positive')
   }
 
-  /** Adds `key` (again) at `nowMs`: kept until `keepMs` later. */
-  add(key: K, nowMs: number): void {
+  /** Adds `key` (again) at `nowMs`: kept until `keepMs` (the set's, unless given) later. */
+  add(key: K, nowMs: number, keepMs = this.keepMs): void {
+    assert(keepMs >= 0, 'expiry must not be negative')
     this.until.delete(key)
-    this.until.set(key, nowMs + this.keepMs)
+    this.until.set(key, nowMs + keepMs)
     if (this.until.size > this.sizeMax) this.until.delete(this.until.keys().next().value!)
   }
 

@@ -181,6 +181,9 @@ export const CLIENT_EC_STRIPE_SLABS = 8
 /** How long a client's reads go around a datanode they could not reach (FailedNodes): about
  *  a heartbeat timeout's worth, after which the SCM has closed its pipelines anyway. */
 export const CLIENT_FAILED_NODE_MS = 10_000
+/** ... and around one a read waited a whole timeout on (a frozen process, a lost host): finding
+ *  it out again costs every read that timeout (RPC_TIMEOUT_MS_DEFAULT), so it is kept longer. */
+export const CLIENT_TIMED_OUT_NODE_MS = 60_000
 /** Datanodes a client remembers as failed at once (the oldest forgotten first). */
 export const CLIENT_FAILED_NODES_MAX = 1024
 /** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
@@ -349,6 +352,7 @@ assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must
 assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')
 assert(PIPELINE_WATCH_MS_DEFAULT < PIPELINE_LEADER_WAIT_MS_MAX, 'a key end waits for the slowest member shorter than for a leader')
 assert(PIPELINE_WATCH_MS_DEFAULT + PIPELINE_WATCH_ANSWER_SLACK_MS < RPC_TIMEOUT_MS_DEFAULT, 'a watch answers within an RPC timeout')
+assert(CLIENT_TIMED_OUT_NODE_MS >= RPC_TIMEOUT_MS_DEFAULT && CLIENT_TIMED_OUT_NODE_MS >= CLIENT_FAILED_NODE_MS, 'a node that cost a read its timeout is remembered at least that long')
 
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an
  *  idle process keeps no payload buffers, a busy one reuses them well within this time. */

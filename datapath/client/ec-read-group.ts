@@ -9,7 +9,7 @@ import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_FAILED_NODE_MS } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
@@ -123,7 +123,7 @@ export class EcGroupRead {
     const known = location.pipeline.nodes.flatMap((node, i) => failedNodes?.has(node.address) === true ? [i + 1] : [])
     if (known.length > r.ec.parity) return
     for (const i of known) {
-      this.failed.set(i, `${location.pipeline.nodes[i - 1]!.address}: a read failed to reach it in the last ${CLIENT_FAILED_NODE_MS / 1000} s`)
+      this.failed.set(i, `${location.pipeline.nodes[i - 1]!.address}: a read failed to reach it lately`)
       this.assumed.add(i)
     }
   }

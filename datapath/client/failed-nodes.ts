@@ -3,19 +3,20 @@
  * DeadNodeDetector): a replicated read asks them last, an EC read plans around them from its
  * first stripe, instead of every new read finding out again (and an EC read rebuilding the
  * stripes it had planned as plain reads, one piece at a time). Forgotten after
- * CLIENT_FAILED_NODE_MS, or as soon as a read from one succeeds. Bounded; no I/O.
+ * CLIENT_FAILED_NODE_MS (CLIENT_TIMED_OUT_NODE_MS for one a read waited a whole timeout on),
+ * or as soon as a read from one succeeds. Bounded; no I/O.
  */
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { ExpiringSet } from '../../core/expiring-set.ts'
-import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX } from '../../core/limits.ts'
+import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../core/limits.ts'
 
 export class FailedNodes {
   /** Addresses, each until it is forgotten. */
   private readonly nodes: ExpiringSet<string>
 
-  constructor(forgetAfterMs = CLIENT_FAILED_NODE_MS, private readonly now: () => number = Date.now) {
-    assert(forgetAfterMs > 0, 'a failed node is remembered for a positive time')
+  constructor(forgetAfterMs = CLIENT_FAILED_NODE_MS, private readonly now: () => number = Date.now, private readonly timedOutForgetAfterMs = CLIENT_TIMED_OUT_NODE_MS) {
+    assert(forgetAfterMs > 0 && timedOutForgetAfterMs >= forgetAfterMs, 'a failed node is remembered for a positive time, a timed-out one at least as long')
     this.nodes = new ExpiringSet(forgetAfterMs, CLIENT_FAILED_NODES_MAX)
   }
 
@@ -33,13 +34,19 @@ export class FailedNodes {
     }
   }
 
-  note(address: string): void {
-    this.nodes.add(address, this.now())
+  /** Whether `err` is a wait for the node that ran out its time (TIMEOUT anywhere in its causes). */
+  static timedOut(err: O3Error): boolean {
+    for (let e: unknown = err; e instanceof O3Error; e = e.cause) if (e.code === 'TIMEOUT') return true
+    return false
   }
 
-  /** A read from `address` failed with `err`: noted when the node could not be reached. */
+  note(address: string, keepMs?: number): void {
+    this.nodes.add(address, this.now(), keepMs)
+  }
+
+  /** A read from `address` failed with `err`: noted when the node could not be reached, longer when the read waited out its timeout. */
   readFailed(address: string, err: O3Error): void {
-    if (FailedNodes.unreachable(err)) this.note(address)
+    if (FailedNodes.unreachable(err)) this.note(address, FailedNodes.timedOut(err) ? this.timedOutForgetAfterMs : undefined)
   }
 
   /** A read from `address` succeeded: it is not failed any more. */

@@ -1,6 +1,6 @@
 /**
  * Goal: the client's memory of datanodes its reads could not reach (FailedNodes) holds one for
- * CLIENT_FAILED_NODE_MS, forgets it at once when a read from it succeeds, counts only
+ * CLIENT_FAILED_NODE_MS (one a read waited a whole timeout on for CLIENT_TIMED_OUT_NODE_MS), forgets it at once when a read from it succeeds, counts only
  * unreachable nodes (not a busy node's answer, a corrupt replica or a missing block), and stays within
  * CLIENT_FAILED_NODES_MAX entries, the oldest dropped first.
  * Method: FailedNodes on its own with a clock the test moves; real O3Errors.
@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { O3Error, fromWire } from '../../../core/errors.ts'
 import { transportError } from '../../../core/rpc/client.ts'
-import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX } from '../../../core/limits.ts'
+import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../../core/limits.ts'
 import { FailedNodes } from '../../../datapath/client/failed-nodes.ts'
 
 test('a failed node is remembered for its time, then forgotten; a read that succeeds forgets it at once', () => {
@@ -53,6 +53,24 @@ test('only unreachable nodes count: a refused or timed-out connection, not an an
   assert.not.ok(FailedNodes.unreachable(new O3Error(busy.code, busy.message, { node: '127.0.0.1:1', cause: busy })))
   assert.not.ok(FailedNodes.unreachable(new O3Error('CHECKSUM_MISMATCH', 'Checksum mismatch')))
   assert.not.ok(FailedNodes.unreachable(fromWire({ code: 'BLOCK_NOT_FOUND', message: 'no block' }, 'readChunk')))
+})
+
+test('a node a read waited out its timeout on is remembered for CLIENT_TIMED_OUT_NODE_MS, a refused one for CLIENT_FAILED_NODE_MS', () => {
+  let now = 0
+  const nodes = new FailedNodes(CLIENT_FAILED_NODE_MS, () => now)
+  const refused = transportError('127.0.0.1:1', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))
+  const frozen = transportError('127.0.0.2:1', Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+  assert.ok(FailedNodes.timedOut(frozen))
+  assert.not.ok(FailedNodes.timedOut(refused))
+  nodes.readFailed('127.0.0.1:1', refused)
+  nodes.readFailed('127.0.0.2:1', new O3Error(frozen.code, frozen.message, { node: '127.0.0.2:1', cause: frozen }))
+  now = CLIENT_FAILED_NODE_MS
+  assert.not.ok(nodes.has('127.0.0.1:1'), 'a refused node is tried again soon: finding it out costs little')
+  assert.ok(nodes.has('127.0.0.2:1'), 'a node that cost a whole timeout is still gone around')
+  now = CLIENT_TIMED_OUT_NODE_MS - 1
+  assert.ok(nodes.has('127.0.0.2:1'))
+  now = CLIENT_TIMED_OUT_NODE_MS
+  assert.not.ok(nodes.has('127.0.0.2:1'))
 })
 
 test('bounded: past CLIENT_FAILED_NODES_MAX the oldest is dropped first', () => {

@@ -5,7 +5,8 @@
  *    GETs from memory: the ceiling of the generator itself;
  * 2. s3rver (npm), a Koa S3 emulator storing objects as files (the reference S3 server);
  * 3. O3's S3 gateway of the benchmark's `o3 local`, one bucket per replication.
- * Each gets 4 KiB PUT/GET at 32 concurrent (ops/s, p50, p99), then 1 MiB and 64 MiB PUT/GET
+ * Each gets an untimed warm-up (200 4 KiB PUT+GET pairs), then 4 KiB PUT/GET at 32 concurrent
+ * (ops/s, p50, p99), then 1 MiB and 64 MiB PUT/GET
  * one at a time (MB/s). A failing step is recorded and the run goes on.
  */
 import { S3_VOLUME } from '../datapath/s3/index.ts'
@@ -46,6 +47,8 @@ export function s3StepCount(replications: readonly string[]): number {
 export type S3Results = Record<string, S3Figures>
 
 const USER = 'bench'
+/** 4 KiB PUT+GET pairs each target gets, untimed, before its 4 KiB figures. */
+const SMALL_WARM_UP_OPS = 200
 
 export async function measureS3(options: {
   serve: (kind: ServerKind) => Promise<Served>
@@ -69,6 +72,11 @@ export async function measureS3(options: {
     }
     const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
     try {
+      // Untimed, as the large figures' first run is: every server's first requests pay for its
+      // JIT and connections, which a quick run's 200 timed operations would mostly measure.
+      await step('4 KiB warm-up (untimed)', () => measureOps({
+        count: SMALL_WARM_UP_OPS, concurrency: s.concurrency, op: async (i) => { await load.put(bucket, `warm-${i}`, small); expect(await load.get(bucket, `warm-${i}`), small.length) },
+      }))
       const put4KiB = await step(`PUT 4 KiB, ${s.concurrency} concurrent`, () => measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(bucket, `small-${i}`, small) , cpu }))
       const get4KiB = await step(`GET 4 KiB, ${s.concurrency} concurrent`, () => 'error' in put4KiB ? Promise.reject(new Error('not run: the 4 KiB PUTs failed')) : measureOps({
         count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(bucket, `small-${i}`), small.length), cpu,

@@ -3,7 +3,8 @@
  * it came over TLS, and the request line's target as sent; and a request header read without
  * building the web Headers of the whole request. serve.ts hands a route the
  * runtime's objects as Hono's env (Node: @hono/node-server's `incoming`; Deno: DenoRequestEnv);
- * routes read them through this and never reach into them themselves.
+ * routes read them through this or the other core/http adapters (body.ts, body-out.ts) and
+ * core/security/caller.ts (a peer's certificate), never themselves.
  */
 import type { Context } from 'hono'
 
@@ -45,13 +46,14 @@ export function connectionOf(c: Context): RequestConnection {
 }
 
 /**
- * The request header `name` (lower case), as Hono's c.req.header answers it. On Node it is read
- * from the IncomingMessage: @hono/node-server builds the web Headers of the whole request on
- * the first c.req.header(), a cost every internal call paid for one or two headers.
+ * The request header `name` (any case). On Node it is read from the IncomingMessage:
+ * @hono/node-server builds the web Headers of the whole request on the first c.req.header(),
+ * a cost every internal call paid for one or two headers. (Node keeps the first of a repeated
+ * authorization, content-type or user-agent header where web Headers joins them.)
  */
 export function requestHeader(c: Context, name: string): string | undefined {
   const headers = (c.env as { incoming?: NodeIncoming } | undefined)?.incoming?.headers
   if (headers === undefined) return c.req.header(name)
-  const value = headers[name]
+  const value = headers[name.toLowerCase()]
   return Array.isArray(value) ? value.join(', ') : value
 }

@@ -25,10 +25,10 @@ interface DenoServe {
   serve(options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (a: { port: number }) => void }, handler: (r: Request, info: DenoServeInfo) => Response | Promise<Response>): { finished: Promise<void>; shutdown(): Promise<void>; addr: { port: number } }
 }
 
-/** How long close() waits for requests in flight before cutting their connections. */
-const DRAIN_TIMEOUT_MS = 10_000
-/** How long close() lets a connection whose answer is out deliver its last bytes (Node). */
-const CLOSE_LINGER_MS = 5_000
+/** How long close() takes at most: requests in flight finish within it or are cut. */
+const CLOSE_TIMEOUT_MS = 10_000
+/** Of that, how long a connection whose answer is out may take to deliver its last bytes (Node). */
+const CLOSE_LINGER_MS = 2_000
 
 /** An answer the server gives itself, before or instead of the app: to a request Node's HTTP parser rejects, or one that comes while the server stops. */
 export interface ServerReply {
@@ -77,8 +77,15 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     }
     return app.fetch(request, env)
   }
-  const drained = async () => {
-    for (const until = Date.now() + DRAIN_TIMEOUT_MS; inflight > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 10))
+  /** Waits until no request is in flight or `until` (Date.now() time) passes. */
+  const drained = async (until: number) => {
+    while (inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+  }
+  /** Resolves `p` or at `until`, whichever comes first. */
+  const by = async (p: Promise<unknown>, until: number) => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([p, new Promise<void>((r) => { timer = setTimeout(r, Math.max(0, until - Date.now())) })])
+    clearTimeout(timer)
   }
   const deno = (globalThis as { Deno?: DenoServe }).Deno
   if (deno !== undefined) {
@@ -104,11 +111,10 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     // as its client's fault. Then shutdown() stops accepting and releases the port; it is
     // awaited whole (bounded), since a restart on the same port must find it free.
     const close = async () => {
+      const until = Date.now() + CLOSE_TIMEOUT_MS
       closing = true
-      await drained()
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([server.shutdown(), new Promise<void>((r) => { timer = setTimeout(r, DRAIN_TIMEOUT_MS) })])
-      clearTimeout(timer)
+      await drained(until)
+      await by(server.shutdown(), Math.max(until, Date.now() + CLOSE_LINGER_MS))
     }
     return { port: server.addr.port, close }
   }
@@ -154,16 +160,30 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       raw.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
     })
   }
-  // The sockets HTTP runs over (over TLS the TLS sockets, whose end() flushes and closes the session).
+  // The sockets HTTP runs over (over TLS the TLS sockets, whose end() flushes and closes the
+  // session), and every accepted one (a TLS socket still in its handshake is known only so).
   const sockets = new Set<import('node:net').Socket>()
-  server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: import('node:net').Socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
+  const accepted = new Set<import('node:net').Socket>()
+  const track = (set: Set<import('node:net').Socket>) => (socket: import('node:net').Socket) => {
+    set.add(socket)
+    socket.once('close', () => set.delete(socket))
+  }
+  server.on('connection', track(accepted))
+  server.on(tls === undefined ? 'connection' : 'secureConnection', track(sockets))
   // Prepended: its 'finish' listener must run before @hono/node-server's.
   server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     inflight++
-    res.once('close', ended)
+    // Counted until its response is sent, or its connection is gone (a pipelined request
+    // queued behind another never gets to emit 'close' when its socket closes first).
+    let counted = true
+    const end = () => {
+      if (!counted) return
+      counted = false
+      ended()
+      req.socket.off('close', end)
+    }
+    res.once('close', end)
+    req.socket.once('close', end)
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
   })
   const parseError = options.parseError
@@ -208,17 +228,22 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   return {
     port,
     close: async () => {
+      const until = Date.now() + CLOSE_TIMEOUT_MS
       closing = true
       // close() stops accepting and drops the idle keep-alive connections.
       const closed = new Promise<void>((resolve) => http.close(() => resolve()))
-      await drained()
-      // The rest have answered: each ends after its last bytes (a FIN behind them; a reset now
-      // could drop what the client has not read yet), then whatever still lingers is cut.
-      for (const socket of sockets) socket.end()
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([closed, new Promise<void>((r) => { timer = setTimeout(r, CLOSE_LINGER_MS) })])
-      clearTimeout(timer)
+      await drained(until - CLOSE_LINGER_MS)
+      // A connection whose answer is out ends after its last bytes (a FIN behind them: a reset
+      // now could drop what the client has not read yet); one still answering is cut. What
+      // lingers past the bound is cut too.
+      for (const socket of sockets) {
+        const response = (socket as { _httpMessage?: { writableFinished?: boolean } | null })._httpMessage
+        if (response !== undefined && response !== null && response.writableFinished !== true) socket.destroy()
+        else socket.end()
+      }
+      await by(closed, until)
       http.closeAllConnections()
+      for (const socket of accepted) socket.destroy()
       await closed
     },
   }

@@ -34,9 +34,15 @@ export class FailedNodes {
     }
   }
 
-  /** Whether `err` is a wait for the node that ran out its time (TIMEOUT anywhere in its causes). */
+  /**
+   * Whether `err` is a wait for the node that ran out its time: TIMEOUT anywhere in its
+   * causes, or a connection attempt that timed out (undici's connect timeout: a lost host).
+   */
   static timedOut(err: O3Error): boolean {
-    for (let e: unknown = err; e instanceof O3Error; e = e.cause) if (e.code === 'TIMEOUT') return true
+    for (let e: unknown = err; e !== undefined && e !== null; e = (e as { cause?: unknown }).cause) {
+      if (e instanceof O3Error ? e.code === 'TIMEOUT' : (e as { code?: unknown }).code === 'UND_ERR_CONNECT_TIMEOUT') return true
+      if (!(e instanceof O3Error)) return false
+    }
     return false
   }
 

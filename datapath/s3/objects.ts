@@ -181,8 +181,8 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   const first = await pieces.next()
   if (!first.done && first.value.length === length) {
     // All of it in one piece (a small object): one body, no stream; its buffer comes back once sent.
-    await pieces.return(undefined)
     void watch?.done.then(() => release(first.value))
+    await pieces.return(undefined)
     // (On Node the piece may view a SharedArrayBuffer, which Node's response writes as it is.)
     return new Response(first.value as Uint8Array<ArrayBuffer>, { status, headers })
   }

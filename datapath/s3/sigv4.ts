@@ -95,7 +95,7 @@ export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParam
     const { Credential: credential, SignedHeaders: signed, Signature: signature } = fields
     if (!credential || !signed || !signature) throw new S3Error('AuthorizationHeaderMalformed', 'The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.')
     const slash = credential.indexOf('/')
-    if (slash <= 0) throw new S3Error('AuthorizationHeaderMalformed', 'The authorization header is malformed; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+    if (slash <= 0 || credential.split('/').length !== 5) throw new S3Error('AuthorizationHeaderMalformed', 'The authorization header is malformed; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
     // S3 asks every header-signed request to name its payload's hash (or UNSIGNED-PAYLOAD), which the signature covers.
     const payloadHash = req.headers.get('x-amz-content-sha256')
     if (payloadHash === null) throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256')

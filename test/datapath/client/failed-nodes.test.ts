@@ -61,6 +61,7 @@ test('a node a read waited out its timeout on is remembered for CLIENT_TIMED_OUT
   const refused = transportError('127.0.0.1:1', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))
   const frozen = transportError('127.0.0.2:1', Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
   assert.ok(FailedNodes.timedOut(frozen))
+  assert.ok(FailedNodes.timedOut(transportError('127.0.0.3:1', Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }))), 'a lost host: the connection attempt timed out')
   assert.not.ok(FailedNodes.timedOut(refused))
   nodes.readFailed('127.0.0.1:1', refused)
   nodes.readFailed('127.0.0.2:1', new O3Error(frozen.code, frozen.message, { node: '127.0.0.2:1', cause: frozen }))

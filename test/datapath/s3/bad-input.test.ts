@@ -107,7 +107,7 @@ test('wrong secret: SignatureDoesNotMatch; unknown key: InvalidAccessKeyId; revo
 })
 
 test('a SigV4 Authorization header without its parts is AuthorizationHeaderMalformed; a header-signed request without x-amz-content-sha256 is InvalidRequest', async () => {
-  for (const authorization of ['AWS4-HMAC-SHA256 garbage', 'AWS4-HMAC-SHA256 Credential=x, SignedHeaders=host', `AWS4-HMAC-SHA256 Credential=nokeyscope, SignedHeaders=host, Signature=${'0'.repeat(64)}`]) {
+  for (const authorization of ['AWS4-HMAC-SHA256 garbage', 'AWS4-HMAC-SHA256 Credential=x, SignedHeaders=host', `AWS4-HMAC-SHA256 Credential=nokeyscope, SignedHeaders=host, Signature=${'0'.repeat(64)}`, `AWS4-HMAC-SHA256 Credential=AKID/x, SignedHeaders=host, Signature=${'0'.repeat(64)}`]) {
     const r = await send('GET', '/', { authorization, 'x-amz-date': '20261204T000000Z', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' })
     assert.equal([r.status, code(r)], [400, 'AuthorizationHeaderMalformed'], authorization)
   }

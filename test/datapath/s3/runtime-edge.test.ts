@@ -124,9 +124,10 @@ test('stopping a gateway lets a GET streaming out finish and turns new requests 
   const reader = get.body!.getReader()
   const pieces: Uint8Array[] = [(await reader.read()).value!]
   const stopping = gateway.stop()
-  // A new request meanwhile is not served: refused (Node stopped listening) or S3's 503 (Deno).
+  // A new request meanwhile is not served: Node stopped listening; Deno, still listening while
+  // it drains, answers S3's 503.
   const late = await fetch(`${base}/${B}/k`, { headers: { connection: 'close' } }).then(async (r) => `${r.status} ${/<Code>(\w+)<\/Code>/.exec(await r.text())?.[1]}`, () => 'refused')
-  assert.ok(late === '503 ServiceUnavailable' || late === 'refused', late)
+  assert.is(late, 'Deno' in globalThis ? '503 ServiceUnavailable' : 'refused')
   // The reader goes on, a turn of the event loop per piece.
   for (;;) {
     await new Promise((r) => setImmediate(r))
@@ -138,6 +139,8 @@ test('stopping a gateway lets a GET streaming out finish and turns new requests 
   await stopping
 })
 
+// Node counted a request until its handler returned before too; this one guards Deno, whose
+// shutdown() made the bodies of requests still arriving unreadable.
 test('stopping a gateway lets a PUT whose body is still arriving finish', async () => {
   const gateway = await ownGateway()
   // The PUT's headers are out and its body comes in pieces over about half a second.

@@ -113,8 +113,8 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     const close = async () => {
       const until = Date.now() + CLOSE_TIMEOUT_MS
       closing = true
-      await drained(until)
-      await by(server.shutdown(), Math.max(until, Date.now() + CLOSE_LINGER_MS))
+      await drained(until - CLOSE_LINGER_MS)
+      await by(server.shutdown(), until)
     }
     return { port: server.addr.port, close }
   }

@@ -20,9 +20,16 @@ export interface RequestConnection {
   readonly rawTarget: string | undefined
 }
 
+/** What Deno.serve tells its handler of a request (the part O3 reads). */
+export interface DenoServeInfo {
+  readonly remoteAddr?: { readonly hostname?: string }
+  /** Settles once the response has been sent (or abandoned). */
+  readonly completed?: Promise<void>
+}
+
 /** The env serve.ts passes the app under Deno: Deno.serve's handler info and whether the listener is TLS. */
 export interface DenoRequestEnv {
-  readonly deno: { readonly remoteAddr?: { readonly hostname?: string } }
+  readonly deno: DenoServeInfo
   readonly secure: boolean
 }
 

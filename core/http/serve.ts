@@ -7,18 +7,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Hono } from 'hono'
 import { O3Error } from '../errors.ts'
-import type { DenoRequestEnv } from './connection.ts'
+import type { DenoRequestEnv, DenoServeInfo } from './connection.ts'
 import { HTTP_BODY_DRAIN_BYTES_MAX, HTTP_BODY_DRAIN_MS_MAX, HTTP_LINGER_IDLE_MS_MAX, HTTP_LINGER_MS_MAX } from '../limits.ts'
 
 export interface Listener {
   port: number
   close(): Promise<void>
-}
-
-interface DenoServeInfo {
-  remoteAddr?: { hostname?: string }
-  /** Settles once the response has been sent (or abandoned). */
-  completed?: Promise<void>
 }
 
 interface DenoServe {

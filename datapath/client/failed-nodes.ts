@@ -39,11 +39,9 @@ export class FailedNodes {
    * causes, or a connection attempt that timed out (undici's connect timeout: a lost host).
    */
   static timedOut(err: O3Error): boolean {
-    for (let e: unknown = err; e !== undefined && e !== null; e = (e as { cause?: unknown }).cause) {
-      if (e instanceof O3Error ? e.code === 'TIMEOUT' : (e as { code?: unknown }).code === 'UND_ERR_CONNECT_TIMEOUT') return true
-      if (!(e instanceof O3Error)) return false
-    }
-    return false
+    let e: unknown = err
+    for (; e instanceof O3Error; e = e.cause) if (e.code === 'TIMEOUT') return true
+    return (e as { code?: unknown } | undefined)?.code === 'UND_ERR_CONNECT_TIMEOUT'
   }
 
   note(address: string, keepMs?: number): void {

@@ -14,7 +14,7 @@ import { formatBytes, formatTime, printFields, printJson, printTable } from './o
 
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
 /** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
-interface ReplicaScan { datanodeId: string; address: string; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
+interface ReplicaScan { datanodeId: string; address: string; replicaIndex?: number; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number; replicaIndex?: number }[] }
 interface ContainerReportRow { lifecycle: Record<string, number>; health: Record<string, number>; samples: Record<string, number[]>; inflight: { replicate: number; reconstruct?: number; delete: number } }
 
@@ -33,13 +33,18 @@ function containerId(arg: string): number {
   return id
 }
 
+/** An EC replica's index (1..k+m) for its row; a RATIS replica has none. */
+function indexOf(r: ContainerRow['replicas'][number]): { replicaIndex?: number } {
+  return r.replicaIndex === undefined || r.replicaIndex === 0 ? {} : { replicaIndex: r.replicaIndex }
+}
+
 /** Has the replica's datanode scan it now (throttled there as its background scans are); a datanode that fails to answer is a FAILED row. */
 async function scanReplica(id: number, r: ContainerRow['replicas'][number]): Promise<ReplicaScan> {
   try {
     const s = await new RpcClient('Datanode', r.address, rpcOptions('Datanode')).call<Omit<ReplicaScan, 'datanodeId' | 'address'>>('scanContainer', { containerId: id }, { idempotent: true, timeoutMs: SCANNER_ON_DEMAND_WAIT_MS_MAX })
-    return { datanodeId: r.datanodeId, address: r.address, result: s.result, state: s.state, bytesScanned: s.bytesScanned, blocksScanned: s.blocksScanned, ...(s.error === undefined ? {} : { error: s.error }) }
+    return { datanodeId: r.datanodeId, address: r.address, ...indexOf(r), result: s.result, state: s.state, bytesScanned: s.bytesScanned, blocksScanned: s.blocksScanned, ...(s.error === undefined ? {} : { error: s.error }) }
   } catch (err) {
-    return { datanodeId: r.datanodeId, address: r.address, result: 'FAILED', bytesScanned: 0, blocksScanned: 0, error: (err as Error).message }
+    return { datanodeId: r.datanodeId, address: r.address, ...indexOf(r), result: 'FAILED', bytesScanned: 0, blocksScanned: 0, error: (err as Error).message }
   }
 }
 
@@ -115,10 +120,11 @@ export async function admin(inv: Invocation): Promise<void> {
     case 'container scan': {
       const id = containerId(positionals[0])
       const c = await client.admin<ContainerRow>('getContainer', { containerId: id })
-      const scans = await Promise.all(c.replicas.map((r) => scanReplica(id, r)))
+      const replicas = [...c.replicas].sort((x, y) => (x.replicaIndex ?? 0) - (y.replicaIndex ?? 0))
+      const scans = await Promise.all(replicas.map((r) => scanReplica(id, r)))
       return out(scans, () => {
         if (scans.length === 0) console.log(`container ${id} has no replica reported to the SCM`)
-        else printTable(['datanode', 'address', 'result', 'state', 'scanned', 'blocks', 'first error'], scans.map((s) => [s.datanodeId, s.address, s.result, s.state ?? '-', formatBytes(s.bytesScanned), s.blocksScanned, s.error ?? '-']))
+        else printTable(['index', 'datanode', 'address', 'result', 'state', 'scanned', 'blocks', 'first error'], scans.map((s) => [s.replicaIndex ?? '-', s.datanodeId, s.address, s.result, s.state ?? '-', formatBytes(s.bytesScanned), s.blocksScanned, s.error ?? '-']))
       })
     }
     case 'safemode status': {

@@ -119,6 +119,12 @@ test('o3 sh key info lists each block group with its replicas\' indexes (table a
   assert.is(shown.code, 0)
   assert.match(shown.stdout, /│ index\s+│ datanode/)
   for (const d of group.datanodes) assert.match(shown.stdout, new RegExp(`│ ${d.replicaIndex}\\s+│ ${d.id}\\s+│ ${d.address.replace(/\./g, '\\.')}`))
+  // An on-demand scan names each replica's index too (an open replica is SKIPPED: only closed ones are scanned).
+  const scans = await json<{ datanodeId: string; replicaIndex?: number; result: string }[]>('admin', 'container', 'scan', String(group.containerId))
+  assert.equal(scans.map((s) => [s.replicaIndex, s.datanodeId]), group.datanodes.map((d) => [d.replicaIndex, d.id]))
+  const scanned = await run('admin', 'container', 'scan', String(group.containerId))
+  assert.is(scanned.code, 0)
+  for (const d of group.datanodes) assert.match(scanned.stdout, new RegExp(`│ ${d.replicaIndex}\\s+│ ${d.id}\\s+│ ${d.address.replace(/\./g, '\\.')}\\s+│ (SKIPPED|HEALTHY)`))
 })
 
 test('an rs-6-3 key on five datanodes: the SCM\'s refusal is one clear line, the exit non-zero, and no key is left', async () => {

@@ -21,7 +21,7 @@ import { EcKeyWriter } from './ec-key-writer.ts'
 import { KeyWriter } from './key-writer.ts'
 import { LeaderCache } from './pipeline-leader.ts'
 import { SlowDatanodes } from './slow-datanodes.ts'
-import { readKeyRange, resolveRange, startKeyRange, type KeyReaderOptions } from './key-reader.ts'
+import { allPieces, readKeyRange, resolveRange, startKeyRange, type KeyReaderOptions, type Pieces, type StartedRange } from './key-reader.ts'
 import { StripeSlabPools } from './ec-read-group.ts'
 import { FailedNodes } from './failed-nodes.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
@@ -313,14 +313,21 @@ export class O3Client {
 
   /**
    * openKeyReader's pieces themselves, a chunk's worth each, for a consumer that hands them on
-   * as they are (the S3 gateway's response body): no stream between copies or merges them.
-   * With `pooled`, they are views of `readBuffers`, and the consumer gives each back
-   * (readBuffers.releaseIfMine(piece.buffer)) once done with it; ending the iteration early
-   * gives back those read ahead.
+   * as they are: no stream between copies or merges them. With `pooled`, they are views of
+   * `readBuffers`, and the consumer gives each back (readBuffers.releaseIfMine(piece.buffer))
+   * once done with it; ending the iteration early gives back those read ahead.
    */
-  async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<AsyncGenerator<Uint8Array>> {
-    const r = resolveRange(info.size, range)
-    return startKeyRange(info, r, this.readerOptions(options.pooled === true ? this.readBuffers : undefined))
+  async openKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<Pieces> {
+    return allPieces(await this.startKeyPieces(info, range, options), options.pooled === true ? this.readBuffers : undefined)
+  }
+
+  /**
+   * openKeyPieces as its first piece and the rest (the S3 gateway's response body: a small
+   * object's one piece is the body itself). The first piece, when pooled, is the caller's to
+   * give back; so are the rest's, as openKeyPieces'.
+   */
+  async startKeyPieces(info: KeyInfo, range?: { offset?: number; length?: number }, options: { pooled?: boolean } = {}): Promise<StartedRange> {
+    return startKeyRange(info, resolveRange(info.size, range), this.readerOptions(options.pooled === true ? this.readBuffers : undefined))
   }
 
   /**

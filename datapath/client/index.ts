@@ -6,6 +6,6 @@ export { O3Client, type O3ClientOptions, type PutKeyOptions, type KeySource, typ
 export { KeyWriter } from './key-writer.ts'
 export { EcKeyWriter } from './ec-key-writer.ts'
 export { KeyDigest } from './key-digest.ts'
-export { resolveRange } from './key-reader.ts'
+export { allPieces, resolveRange, type Pieces, type StartedRange } from './key-reader.ts'
 export type { AclObject, VolumeInfo, BucketInfo, KeyInfo, ListKeysResult, S3AuthResult, S3OpenIntent, S3Secret } from '../../core/om-wire.ts'
 export type { OzoneAcl } from '../../core/access/native-acl.ts'

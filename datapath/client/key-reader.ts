@@ -107,37 +107,52 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
   }
 }
 
+/** A range's pieces, in order; ending them early (return) gives back those read ahead. */
+export interface Pieces extends AsyncIterableIterator<Uint8Array> {
+  return(value?: unknown): Promise<IteratorResult<Uint8Array>>
+}
+
+/** A range whose first piece has been read (startKeyRange). */
+export interface StartedRange {
+  /** The first piece (none for an empty range): the caller's, given back to the pool once done with, if pooled. */
+  readonly first: Uint8Array | undefined
+  /** The pieces after it; returning early gives back those read ahead. */
+  readonly rest: AsyncGenerator<Uint8Array>
+}
+
 /**
- * Starts reading the range and waits for its first piece: the returned pieces (the first one
- * included) are those of readKeyRange, but a range whose first piece no replica can serve
- * rejects here, before the caller has handed anything on.
+ * Starts reading the range and waits for its first piece: a range whose first piece no
+ * replica can serve rejects here, before the caller has handed anything on (the S3
+ * gateway's status line).
  */
-export async function startKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): Promise<AsyncGenerator<Uint8Array>> {
-  const it = readKeyRange(key, range, options)
-  const first = await it.next()
-  let handedFirst = false
-  const rest = (async function* () {
-    try {
-      if (first.done === true) return
-      handedFirst = true
-      yield first.value
-      yield* it
-    } finally {
-      // Stopped at the first piece: the inner reader gives back what it read ahead.
-      await it.return(undefined)
-    }
-  })()
-  // A generator returned before it started skips its finally (a response abandoned before its
-  // body was read): the inner reader and the first piece's buffer are given back here.
-  const end = rest.return.bind(rest)
-  rest.return = async (value) => {
-    const r = await end(value)
-    await it.return(undefined)
-    if (!handedFirst && first.done !== true) options.buffers?.releaseIfMine(first.value.buffer)
-    handedFirst = true
-    return r
+export async function startKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): Promise<StartedRange> {
+  const rest = readKeyRange(key, range, options)
+  const first = await rest.next()
+  return { first: first.done === true ? undefined : first.value, rest }
+}
+
+/**
+ * A started range's pieces, its first one included, as one iterator. Not a generator: one
+ * returned before it starts (a response abandoned before its body was read) must still give
+ * back the first piece, if pooled, and what was read ahead.
+ */
+export function allPieces(started: StartedRange, buffers?: BufferPool<SharedArrayBuffer>): Pieces {
+  let held = started.first
+  return {
+    next: () => {
+      if (held === undefined) return started.rest.next()
+      const value = held
+      held = undefined
+      return Promise.resolve({ value, done: false })
+    },
+    return: async () => {
+      if (held !== undefined) buffers?.releaseIfMine(held.buffer)
+      held = undefined
+      await started.rest.return(undefined)
+      return { value: undefined, done: true }
+    },
+    [Symbol.asyncIterator]() { return this },
   }
-  return rest
 }
 
 /**

@@ -5,7 +5,7 @@
  * or a part's), DeleteObject and DeleteObjects. Bodies stream both ways; a GET answers its
  * status only once the first piece of its body has been read.
  */
-import type { KeyInfo, S3OpenIntent } from '../client/index.ts'
+import { allPieces, type KeyInfo, type S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
@@ -175,35 +175,21 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   // The pieces go out as they are (Readable.toWeb copied each one). They land in the client's
   // pooled buffers when the runtime says when each has been sent (Node), fresh ones otherwise.
   const watch = ctx.responseWatch
-  const pieces = await ctx.client.openKeyPieces(info, range ?? { offset: 0, length: info.size }, { pooled: watch !== undefined })
+  const started = await ctx.client.startKeyPieces(info, range ?? { offset: 0, length: info.size }, { pooled: watch !== undefined })
   const buffers = ctx.client.readBuffers
   const release = (p: Uint8Array) => buffers.releaseIfMine(p.buffer)
-  const first = await pieces.next()
-  if (!first.done && first.value.length === length) {
+  const first = started.first
+  if (first !== undefined && first.length === length) {
     // All of it in one piece (a small object): one body, no stream; its buffer comes back once sent.
-    void watch?.done.then(() => release(first.value))
-    await pieces.return(undefined)
+    void watch?.done.then(() => release(first))
+    await started.rest.return(undefined)
     // (On Node the piece may view a SharedArrayBuffer, which Node's response writes as it is.)
-    return new Response(first.value as Uint8Array<ArrayBuffer>, { status, headers })
+    return new Response(first as Uint8Array<ArrayBuffer>, { status, headers })
   }
-  // The first piece again, then the rest; an iterator rather than a generator, since a response
-  // abandoned before its body was read returns it unstarted, and the pieces must come back then too.
-  let held = first.done === true ? undefined : first.value
-  const all: AsyncIterator<Uint8Array> = {
-    next: () => {
-      if (held === undefined) return pieces.next()
-      const value = held
-      held = undefined
-      return Promise.resolve({ value, done: false })
-    },
-    return: (value) => {
-      if (held !== undefined) release(held)
-      held = undefined
-      return pieces.return(value)
-    },
-  }
+  // The first piece again, then the rest; returned early, even unstarted, it gives them back.
+  const all = allPieces(started, buffers)
   // After the status line a failure can only cut the connection; the gateway logs and counts it.
-  return new Response(streamBody({ [Symbol.asyncIterator]: () => all }, { onError: (err) => ctx.bodyFailed(err), watch, release }), { status, headers })
+  return new Response(streamBody(all, { onError: (err) => ctx.bodyFailed(err), watch, release }), { status, headers })
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {

@@ -124,6 +124,13 @@ export const DATANODE_WRITE_RUN_BYTES_FLOOR = 256 * KiB
 
 /** Blocks the OM fetches from the SCM in one allocateBlock call and keeps ready per replication. */
 export const OM_BLOCK_BATCH_COUNT = 8
+/**
+ * How long the OM keeps such a block before handing it out: one fetched earlier may sit in a
+ * container the SCM has closed since (full, or its pipeline closed with a node), which costs
+ * its writer a failed write, or a stalled one on a frozen node. Under load a batch lasts far
+ * less; an idle OM asks the SCM afresh.
+ */
+export const OM_BLOCK_CACHE_AGE_MS_MAX = 2_000
 /** Blocks preallocated in one openKey (Ozone's ozone.key.preallocation.maxblocks is 64). */
 export const OPEN_KEY_PREALLOCATED_BLOCKS_MAX = 64
 export const ALLOCATE_BLOCK_COUNT_MAX = 64

@@ -10,7 +10,7 @@ import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT } from '../../core/limits.ts'
+import { LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OM_BLOCK_CACHE_AGE_MS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
@@ -69,7 +69,8 @@ export class OzoneManager {
   private timers: ReturnType<typeof setInterval>[] = []
   /** The background task running now (one at a time), awaited by stop(). */
   private background: Promise<unknown> | undefined
-  private readonly blockCache = new Map<string, AllocatedBlock[]>()
+  /** Blocks from the SCM's last batches, by replication, each with when it was fetched. */
+  private readonly blockCache = new Map<string, { block: AllocatedBlock; fetchedAtMs: number }[]>()
   /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
   private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
   /** Security on: the SCM's secret keys, which sign the block tokens `tokens` attaches. */
@@ -237,16 +238,20 @@ export class OzoneManager {
     if (excluding) {
       // A writer excludes what just failed it (a closed container or pipeline, a dead node):
       // cached blocks there would fail the next writers alike, one retry each.
-      for (const [r, cached] of this.blockCache) this.blockCache.set(r, cached.filter((b) => !excludes(exclude, b)))
+      for (const [r, cached] of this.blockCache) this.blockCache.set(r, cached.filter((c) => !excludes(exclude, c.block)))
       return this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count, excludeList: exclude, sizeBytes: this.config['scm.block.sizeBytes'] })
     }
     const cache = this.blockCache.get(replication) ?? []
     this.blockCache.set(replication, cache)
+    // Fetched in order: the stale ones are at the front.
+    const freshFromMs = Date.now() - OM_BLOCK_CACHE_AGE_MS_MAX
+    while (cache.length > 0 && cache[0].fetchedAtMs < freshFromMs) cache.shift()
     while (cache.length < count) {
       const batch = await this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count: Math.max(OM_BLOCK_BATCH_COUNT, count - cache.length), sizeBytes: this.config['scm.block.sizeBytes'] })
-      cache.push(...batch)
+      const fetchedAtMs = Date.now()
+      cache.push(...batch.map((block) => ({ block, fetchedAtMs })))
     }
-    return cache.splice(0, count)
+    return cache.splice(0, count).map((c) => c.block)
   }
 
   private async allocateBlock(a: Record<string, unknown>, ctx: RpcContext): Promise<AllocatedBlock> {

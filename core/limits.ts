@@ -185,6 +185,13 @@ export const CLIENT_EC_DEGRADED_STRIPES_MAX = 2
  *  (a reader finding none free makes one of its own for the stripe instead of waiting): an
  *  rs-6-3 slab of 1 MiB cells is about 9.5 MiB. */
 export const CLIENT_EC_STRIPE_SLABS = 8
+/**
+ * A replicated read that has no answer from one replica this long asks the next one too and
+ * takes whichever answers first (HDFS's hedged reads): a frozen datanode (a stopped process, a
+ * hung disk) costs a read this, not RPC_TIMEOUT_MS_DEFAULT per frozen replica. A busy but
+ * healthy replica costs at worst a second read.
+ */
+export const CLIENT_READ_HEDGE_MS = 2_000
 /** How long a client's reads go around a datanode they could not reach (FailedNodes): about
  *  a heartbeat timeout's worth, after which the SCM has closed its pipelines anyway. */
 export const CLIENT_FAILED_NODE_MS = 10_000
@@ -359,6 +366,7 @@ assert(FREON_PATTERN_BYTES % CHUNK_SIZE_BYTES_DEFAULT === 0, 'freon pattern must
 assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must be verified in the pool')
 assert(PIPELINE_WATCH_MS_DEFAULT < PIPELINE_LEADER_WAIT_MS_MAX, 'a key end waits for the slowest member shorter than for a leader')
 assert(PIPELINE_WATCH_MS_DEFAULT + PIPELINE_WATCH_ANSWER_SLACK_MS < RPC_TIMEOUT_MS_DEFAULT, 'a watch answers within an RPC timeout')
+assert(CLIENT_READ_HEDGE_MS < RPC_TIMEOUT_MS_DEFAULT, 'a read asks another replica before the first one times out')
 assert(CLIENT_TIMED_OUT_NODE_MS >= RPC_TIMEOUT_MS_DEFAULT && CLIENT_TIMED_OUT_NODE_MS >= CLIENT_FAILED_NODE_MS, 'a node that cost a read its timeout is remembered at least that long')
 
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an

@@ -6,7 +6,7 @@
  */
 import { initChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_READ_HEDGE_MS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
@@ -155,37 +155,94 @@ export function allPieces(started: StartedRange, buffers?: BufferPool<SharedArra
   }
 }
 
+/** One replica's read of a piece, in flight or settled. */
+interface Attempt {
+  readonly node: DatanodeDetails
+  readonly abort: AbortController
+  /** The attempt reads into the lent slab (at most one at a time does). */
+  readonly intoSlab: boolean
+  readonly startedMs: number
+  /** Settles once the read is over (never rejects): its piece, or why it failed. */
+  readonly outcome: Promise<{ attempt: Attempt; data?: Uint8Array; err?: O3Error }>
+  over: boolean
+}
+
 /**
  * Reads a piece of a replicated block into the pooled buffer `into` (when given) from the
  * first replica that answers: those that failed this read (`bad`) or the client's reads
- * lately (`options.failedNodes`) last.
+ * lately (`options.failedNodes`) last. A replica with no answer after CLIENT_READ_HEDGE_MS
+ * gets company: the next one is asked too (into a buffer of its own), the first answer wins
+ * and the other read is abandoned. A failed read moves on to the next replica at once.
  */
 export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, into?: Promise<SharedArrayBuffer | undefined>): Promise<Uint8Array> {
   const { scm, buffers, transport, failedNodes } = options
   const acquired = await into
-  const lent = acquired === undefined ? undefined : { slab: acquired, byteOffset: 0 }
   const rank = (address: string) => Number(bad.has(address)) * 2 + Number(failedNodes?.has(address) === true)
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
-  let last: O3Error | undefined
-  let data: Uint8Array | undefined
-  for (const node of nodes) {
-    try {
-      const r = await readChunk(node, piece.location.blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport)
-      const from = piece.blockOffset - r.dataOffset
-      data = r.data.subarray(from, from + piece.length)
-      failedNodes?.forget(node.address)
-      break
-    } catch (err) {
-      last = toO3Error(err)
-      bad.add(node.address)
-      failedNodes?.readFailed(node.address, last)
-      if (last.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, node, piece.location)
-      log.debug(`read of block ${piece.location.blockId.containerId}:${piece.location.blockId.localId} from ${node.address} failed: ${last.message}`)
-    }
+  const { blockId } = piece.location
+  if (nodes.length === 0) {
+    if (acquired !== undefined) buffers!.release(acquired)
+    throw new O3Error('UNAVAILABLE', `Cannot read block ${blockId.containerId}:${blockId.localId}: no replica`)
   }
+  const attempts: Attempt[] = []
+  const launch = (): void => {
+    const node = nodes[attempts.length]
+    const abort = new AbortController()
+    const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && !a.over)
+    const lent = intoSlab ? { slab: acquired, byteOffset: 0 } : undefined
+    const attempt: Attempt = {
+      node, abort, intoSlab, startedMs: Date.now(), over: false,
+      outcome: readChunk(node, blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport, abort.signal).then(
+        (r) => ({ attempt, data: r.data.subarray(piece.blockOffset - r.dataOffset, piece.blockOffset - r.dataOffset + piece.length) }),
+        (err: unknown) => ({ attempt, err: toO3Error(err) }),
+      ).finally(() => { attempt.over = true }),
+    }
+    attempts.push(attempt)
+  }
+  let data: Uint8Array | undefined
+  let last: O3Error | undefined
+  launch()
+  while (data === undefined) {
+    const running = attempts.filter((a) => !a.over)
+    if (running.length === 0) {
+      if (attempts.length === nodes.length) break
+      launch()
+      continue
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const hedge = attempts.length < nodes.length ? new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), CLIENT_READ_HEDGE_MS) }) : undefined
+    const first = await Promise.race([...running.map((a) => a.outcome), ...(hedge === undefined ? [] : [hedge])])
+    clearTimeout(timer)
+    if (first === undefined) {
+      log.debug(`read of block ${blockId.containerId}:${blockId.localId}: no answer from ${running.map((a) => a.node.address).join(', ')} in ${CLIENT_READ_HEDGE_MS} ms, asking ${nodes[attempts.length].address} too`)
+      launch()
+      continue
+    }
+    const { attempt, err } = first
+    if (err === undefined) {
+      data = first.data
+      failedNodes?.forget(attempt.node.address)
+      break
+    }
+    last = err
+    bad.add(attempt.node.address)
+    failedNodes?.readFailed(attempt.node.address, err)
+    if (err.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, attempt.node, piece.location)
+    log.debug(`read of block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address} failed: ${err.message}`)
+    if (attempts.length < nodes.length) launch()
+  }
+  // The reads that lost are abandoned; the slab goes back only once the one reading into it is over.
+  const losers = attempts.filter((a) => !a.over)
+  const nowMs = Date.now()
+  for (const a of losers) {
+    a.abort.abort()
+    // One that had no answer for a whole hedge time while another replica did: asked last for a while.
+    if (nowMs - a.startedMs >= CLIENT_READ_HEDGE_MS) failedNodes?.note(a.node.address)
+  }
+  await Promise.all(losers.map((a) => a.outcome))
   if (acquired !== undefined) settleLent(buffers!, acquired, data)
   if (data !== undefined) return data
-  throw last ?? new O3Error('UNAVAILABLE', `Cannot read block ${piece.location.blockId.containerId}:${piece.location.blockId.localId}: no replica`)
+  throw last!
 }
 
 /** Gives a pooled buffer lent to a read back, unless `data` (the piece) is a view of it: it is

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { O3Client } from '../../datapath/client/index.ts'
-import { KiB, MiB } from '../../core/limits.ts'
+import { KiB, MiB, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
 import type { Pipeline } from '../../core/wire.ts'
 import { randomBytes, until } from '../helpers.ts'
 
@@ -137,6 +137,25 @@ test('a killed datanode restarted later rejoins', async () => {
   restarted.push(child)
   await until('the datanode to be HEALTHY again', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state === 'HEALTHY'), 20_000, 200)
   assert.ok((await client.getKey('vol', 'bkt', 'big')).equals(big))
+})
+
+test('a frozen datanode (SIGSTOP) costs a read a hedge, not the RPC timeout: the next replica is asked too and answers', async () => {
+  const data = randomBytes(MiB + 7, 3)
+  await client.putKey('vol', 'bkt', 'frozen-read', data)
+  // A reader that has seen no failure yet asks the replicas in the pipeline's order: freeze the first.
+  const reader = new O3Client({ om: endpoints.om, scm: endpoints.scm, chunkSizeBytes: 256 * KiB })
+  const first = (await reader.headKey('vol', 'bkt', 'frozen-read')).locations[0].pipeline.nodes[0]
+  const name = datanodeName(first.address)
+  const pid = name === victim ? restarted.at(-1)!.pid! : Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
+  process.kill(pid, 'SIGSTOP')
+  try {
+    const t0 = Date.now()
+    assert.ok((await reader.getKey('vol', 'bkt', 'frozen-read')).equals(data), 'the key reads back from the other replicas')
+    // Without asking another replica, the frozen one's read would wait its whole timeout first.
+    assert.ok(Date.now() - t0 < RPC_TIMEOUT_MS_DEFAULT, `read in ${Date.now() - t0} ms, under the ${RPC_TIMEOUT_MS_DEFAULT} ms RPC timeout`)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
 })
 
 test.run()

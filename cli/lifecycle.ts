@@ -5,6 +5,7 @@
  * service: the command stops its own and then calls dispose().
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { processAlive } from '../core/dir-lock.ts'
 import { O3Error } from '../core/errors.ts'
 
 /** How often the parent is checked. A parent's exit sends no signal to its children, and
@@ -13,16 +14,6 @@ export const PARENT_POLL_MS = 500
 
 /** Ancestors looked at, at most: a bound on the /proc walk. */
 const ANCESTORS_MAX = 32
-
-/** Whether a process runs (EPERM: it does, as someone else). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** Linux: a process's state, parent and process group from /proc; undefined when gone. */
 function procStat(pid: number | 'self'): { state: string; ppid: number; pgrp: number } | undefined {

@@ -8,6 +8,7 @@
 import type { Database, RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
+import { DirLock } from '../../core/dir-lock.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OM_BLOCK_CACHE_AGE_MS_MAX } from '../../core/limits.ts'
@@ -67,6 +68,8 @@ export class OzoneManager {
   private t!: OmTables
   private listener?: Listener
   private timers: ReturnType<typeof setInterval>[] = []
+  /** The data directory's in_use.lock, held from start to stop. */
+  private dirLock: DirLock | undefined
   /** The background task running now (one at a time), awaited by stop(). */
   private background: Promise<unknown> | undefined
   /** Blocks from the SCM's last batches, by replication, each with when it was fetched. */
@@ -95,6 +98,8 @@ export class OzoneManager {
   }
 
   async start(): Promise<void> {
+    // A second process on this directory would share its LMDB files.
+    this.dirLock = DirLock.acquire(this.config['om.dir'], `the OM on ${this.config['om.dir']}`)
     this.identity = await startIdentity({
       enabled: this.config['security.enabled'], role: 'om', id: this.config['om.id'] === '' ? 'om1' : this.config['om.id'], host: this.config.host,
       dir: this.config['om.dir'], scm: this.options.scmAddress, bootstrapToken: this.config['security.bootstrapToken'], source: this.options.identity,
@@ -207,6 +212,7 @@ export class OzoneManager {
     await this.background
     await this.ha?.stop()
     this.identity?.stop()
+    this.dirLock?.release()
   }
 
   /** A linearizable read on the leader (NOT_LEADER on a follower). */

@@ -10,6 +10,7 @@
 import type { RootDatabase } from 'lmdb'
 import { assert } from '../../core/assert.ts'
 import type { O3Config } from '../../core/config.ts'
+import { DirLock } from '../../core/dir-lock.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import {
@@ -105,6 +106,8 @@ export class StorageContainerManager {
   private tables!: ScmTables
   private listener?: Listener
   private timer?: ReturnType<typeof setInterval>
+  /** The data directory's in_use.lock, held from start to stop. */
+  private dirLock: DirLock | undefined
 
   private readonly nodes = new Map<DatanodeId, NodeRecord>()
   private readonly replicas = new Map<ContainerId, Map<DatanodeId, ReplicaRecord>>()
@@ -163,6 +166,8 @@ export class StorageContainerManager {
   }
 
   async start(): Promise<void> {
+    // A second process on this directory would share its LMDB files.
+    this.dirLock = DirLock.acquire(this.config['scm.dir'], `the SCM on ${this.config['scm.dir']}`)
     // The SCM's certificate comes from the CA its group holds. A group whose state holds it
     // already (every start but the first) runs Raft over mutual TLS from the first message. A
     // brand-new secure group elects its first leader and replicates the CA (initCa: the CA's key
@@ -267,6 +272,7 @@ export class StorageContainerManager {
     await this.listener?.close()
     await this.creating
     await this.ha?.stop()
+    this.dirLock?.release()
   }
 
   /** A datanode's RPC, through this SCM's identity when security is on. */

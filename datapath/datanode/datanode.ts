@@ -15,6 +15,7 @@ import type { Message } from '../../core/raft/index.ts'
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes, checksumSizeBytes } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
+import { DirLock } from '../../core/dir-lock.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error } from '../../core/errors.ts'
 import { requestBody } from '../../core/http/body.ts'
@@ -152,6 +153,8 @@ export class Datanode implements PipelineReplica {
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool<SharedArrayBuffer>
   private readonly volumes: Volume[] = []
+  /** Each volume's in_use.lock, held from start to stop. */
+  private locks: DirLock[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
   private readonly pending = new Map<string, PendingBlock>()
   /** Block files open for writing between chunks. */
@@ -224,7 +227,14 @@ export class Datanode implements PipelineReplica {
   async start(): Promise<void> {
     const startedAtMs = Date.now()
     const dirs = this.dirs
-    for (const d of dirs) mkdirSync(d, { recursive: true })
+    // Before anything reads them: a second process on these volumes would share their id and files.
+    this.locks = []
+    try {
+      for (const d of dirs) this.locks.push(DirLock.acquire(d, `datanode on ${d}`))
+    } catch (err) {
+      this.releaseLocks()
+      throw err
+    }
     const idFile = join(dirs[0], 'datanode.id')
     const saved = existsSync(idFile) ? JSON.parse(readFileSync(idFile, 'utf8')) as { id: DatanodeId; clusterId?: string } : undefined
     this.id = saved?.id ?? (randomUUID() as DatanodeId)
@@ -324,6 +334,11 @@ export class Datanode implements PipelineReplica {
     for (const v of this.volumes) await v.db.close()
     this.volumes.length = 0
     this.identity?.stop()
+    this.releaseLocks()
+  }
+
+  private releaseLocks(): void {
+    for (const l of this.locks.splice(0)) l.release()
   }
 
   /** How this datanode calls the others and the SCM: plain HTTP, or its identity when security is on. */

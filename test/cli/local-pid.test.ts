@@ -225,7 +225,7 @@ test('o3 local --processes: a service that exits while the cluster starts fails 
   assert.is(code, 1, out)
   // Not a timeout's "nothing answers": the service, its exit and what it said before it.
   assert.match(out, /Cannot start cluster: scm exited \(1\) while starting; the end of .*logs\/scm\.log:/)
-  assert.match(out, /ENOTDIR: not a directory/)
+  assert.match(out, /Cannot start the SCM on .*\/scm: .*\/scm is not a directory/)
   assert.not.match(out, /endpoints|s3Key/)
   await until('every service process gone', () => processesWith(dataDir).length === 0, STOP_DEADLINE_MS, 100)
   assert.equal(readdirSync(join(dataDir, 'pids')), [], 'every PID file removed')

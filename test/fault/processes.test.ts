@@ -6,8 +6,8 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, openSync, readSync, writeSync, closeSync } from 'node:fs'
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, openSync, readSync, writeSync, writeFileSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -137,6 +137,23 @@ test('a killed datanode restarted later rejoins', async () => {
   restarted.push(child)
   await until('the datanode to be HEALTHY again', () => o3json<{ address: string; state: string }[]>('admin', 'datanode', 'list').some((d) => datanodeName(d.address) === victim && d.state === 'HEALTHY'), 20_000, 200)
   assert.ok((await client.getKey('vol', 'bkt', 'big')).equals(big))
+})
+
+test('a second datanode or OM on a running one\'s directory is refused, and the running one keeps its address', () => {
+  // A datanode still run by `o3 local` (the killed one was restarted by this test, with no PID file).
+  const datanode = ['datanode-1', 'datanode-2', 'datanode-3'].find((n) => n !== victim)!
+  for (const [name, command, ports] of [[datanode, 'datanode', ['datanode.port']], ['om', 'om', ['om.port', 'om.raft.port']]] as const) {
+    // The running service's own settings, on other ports: all that differs is the process.
+    const conf = JSON.parse(readFileSync(join(dataDir, 'conf', `${name}.json`), 'utf8')) as Record<string, unknown>
+    for (const p of ports) conf[p] = 0
+    const file = join(dataDir, `dup-${name}.json`)
+    writeFileSync(file, JSON.stringify(conf))
+    const r = spawnSync(process.execPath, [o3, command, '--config', file], { env, encoding: 'utf8', timeout: 60_000 })
+    assert.ok(r.status !== 0 && r.status !== null, `${name}: the second process exits non-zero (${r.status})`)
+    assert.match(r.stderr, new RegExp(`process ${endpoints.pids[name]} uses`), `${name}: it names the running process`)
+  }
+  const datanodes = o3json<{ address: string }[]>('admin', 'datanode', 'list').map((d) => d.address).sort()
+  assert.equal(datanodes, [...endpoints.datanodes].sort(), 'every datanode keeps its address at the SCM')
 })
 
 test('a frozen datanode (SIGSTOP) costs a read a hedge, not the RPC timeout: the next replica is asked too and answers', async () => {

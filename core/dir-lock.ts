@@ -1,0 +1,85 @@
+/** @module
+ * One service per data directory (HDFS's in_use.lock): DIR/in_use.lock names the PID of the
+ * process using DIR. A second process on the same directory is refused with a clear error
+ * instead of sharing its LMDB and block files (and, for a datanode, its id: the SCM took the
+ * newcomer's address for the running node's). A lock left by a process that died (kill -9) is
+ * taken over. Within one process a directory is its own concern (tests restart services in place).
+ */
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { O3Error } from './errors.ts'
+
+export const DIR_LOCK_FILE = 'in_use.lock'
+
+/** Whether a process runs (EPERM: it does, as someone else); on Linux a zombie does not. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  if (process.platform !== 'linux') return true
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+function holderOf(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim())
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+export class DirLock {
+  private constructor(readonly path: string) {}
+
+  /**
+   * Makes DIR if need be and takes its lock for this process (`what` names the service in the
+   * error), or throws UNAVAILABLE while another live process holds it. The lock file appears
+   * whole or not at all (written aside, then linked), so two starting processes cannot both take it.
+   */
+  static acquire(dir: string, what: string): DirLock {
+    try {
+      mkdirSync(dir, { recursive: true })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw new O3Error('INVALID_ARGUMENT', `Cannot start ${what}: ${dir} is not a directory`)
+      throw err
+    }
+    const path = join(dir, DIR_LOCK_FILE)
+    const aside = `${path}.${process.pid}`
+    writeFileSync(aside, `${process.pid}\n`)
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          linkSync(aside, path)
+          return new DirLock(path)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+        }
+        const held = holderOf(path)
+        if (held === process.pid) return new DirLock(path)
+        if (held !== undefined && processAlive(held)) {
+          throw new O3Error('UNAVAILABLE', `Cannot start ${what}: process ${held} uses ${dir} (${path}); stop it first, or delete the file if that process is something else`)
+        }
+        // Left by a process that is gone: taken over.
+        rmSync(path, { force: true })
+      }
+      throw new O3Error('UNAVAILABLE', `Cannot start ${what}: cannot take ${path} (is another process starting on ${dir}?)`)
+    } finally {
+      rmSync(aside, { force: true })
+    }
+  }
+
+  /** Gives the directory up, if the lock still names this process. */
+  release(): void {
+    if (holderOf(this.path) === process.pid) rmSync(this.path, { force: true })
+  }
+}

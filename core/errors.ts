@@ -112,7 +112,7 @@ function isErrorCode(code: unknown): code is ErrorCodeName {
 export function fromWire(body: unknown, fallbackMessage: string): O3Error {
   const b = (body ?? {}) as Partial<WireError>
   const code = isErrorCode(b.code) ? b.code : 'INTERNAL_ERROR'
-  const message = typeof b.message === 'string' ? b.message : fallbackMessage
+  const message = typeof b.message === 'string' && b.message !== '' ? b.message : fallbackMessage
   return new O3Error(code, message, { leader: typeof b.leader === 'string' ? b.leader : undefined, node: typeof b.node === 'string' ? b.node : undefined })
 }
 

@@ -100,7 +100,7 @@ export interface ReplicatedServiceOptions {
   /** Called whenever the state database is opened anew: open the service's tables. */
   readonly opened: (db: RootDatabase) => void
   /** Raft port, timings and snapshot interval (RaftHostOptions); with security, its transport, TLS and peer check. */
-  readonly raft?: Pick<RaftHostOptions, 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync' | 'transport' | 'tls' | 'accept' | 'securityAtStart'>
+  readonly raft?: Pick<RaftHostOptions, 'name' | 'host' | 'port' | 'tickMs' | 'electionTimeoutTicks' | 'heartbeatTimeoutTicks' | 'snapshotEveryEntries' | 'distrustFsync' | 'sync' | 'transport' | 'tls' | 'accept' | 'securityAtStart'>
 }
 
 /**
@@ -453,7 +453,7 @@ export async function startServiceGroup(o: ServiceGroupOptions): Promise<{ ha: R
     open: (path) => openMetadataDb(path, { 'db.sync': 0 }),
     opened: o.opened,
     raft: {
-      host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined, nameOf),
+      name: `${o.service} ${identity.name}`, host: raftHost, port: raftPort, ...o.timing, sync: o.sync, ...raftSecurityOf(o, self === undefined, nameOf),
       securityAtStart: o.identityAtStart === undefined ? undefined : async () => {
         const known = await o.identityAtStart!(identity.name)
         if (known === undefined) return undefined

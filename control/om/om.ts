@@ -42,6 +42,12 @@ import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../..
 import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntry, type OmTables } from './tables.ts'
 
 const LOCATION_CACHE_TTL_MS = 2000
+/**
+ * A refresh of locations fails over between SCMs this long at most (the recorded pipelines
+ * serve meanwhile: readers fall back between replicas); once one failed (no SCM leader), the
+ * next reads skip it for as long, instead of each paying the SCM group's whole failover.
+ */
+const LOCATION_REFRESH_MS_MAX = 1000
 const LOCATION_CACHE_COUNT_MAX = 100_000
 
 type Locations = Record<string, ContainerLocation>
@@ -76,6 +82,8 @@ export class OzoneManager {
   private readonly blockCache = new Map<string, { block: AllocatedBlock; fetchedAtMs: number }[]>()
   /** Container locations from the SCM, kept briefly: readers fall back between replicas anyway. */
   private readonly locationCache = new Map<ContainerId, { loc: Locations[string]; expiresAtMs: number }>()
+  /** No location refresh before this time (one failed just now). */
+  private locationRefreshAfterMs = 0
   /** Security on: the SCM's secret keys, which sign the block tokens `tokens` attaches. */
   private secretKeys?: SecretKeyCache
   private tokens = new BlockTokenIssuer(undefined, 0)
@@ -276,12 +284,13 @@ export class OzoneManager {
     if (key.locations.length === 0) return key
     const now = Date.now()
     const missing = [...new Set(key.locations.map((l) => l.blockId.containerId))].filter((id) => (this.locationCache.get(id)?.expiresAtMs ?? 0) <= now)
-    if (missing.length > 0) {
+    if (missing.length > 0 && now >= this.locationRefreshAfterMs) {
       try {
-        const found = await this.scm.call<Locations>('getContainerLocations', { containerIds: missing }, { idempotent: true, timeoutMs: 5000 })
+        const found = await this.scm.call<Locations>('getContainerLocations', { containerIds: missing }, { idempotent: true, timeoutMs: 5000, failoverMs: LOCATION_REFRESH_MS_MAX })
         if (this.locationCache.size > LOCATION_CACHE_COUNT_MAX) this.locationCache.clear()
         for (const [id, loc] of Object.entries(found)) this.locationCache.set(Number(id) as ContainerId, { loc, expiresAtMs: now + LOCATION_CACHE_TTL_MS })
       } catch (err) {
+        this.locationRefreshAfterMs = Date.now() + LOCATION_REFRESH_MS_MAX
         log.warn(`OM: cannot refresh locations from SCM, using recorded pipelines: ${(err as Error).message}`)
       }
     }

@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
 import { O3Error, type ErrorCodeName } from '../errors.ts'
 import { log } from '../log.ts'
-import { bootstrap, joiner, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import { bootstrap, joiner, NONE, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
 import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
@@ -69,6 +69,8 @@ export interface AppliedOutcome {
 
 export interface RaftHostOptions {
   readonly id: NodeId
+  /** What the log calls this node (`OM om2`, `pipeline 9bac…`); default `raft node <id>`. */
+  readonly name?: string
   /** The LMDB directory of this node's log and hard state. */
   readonly dir: string
   /** Voters of a brand-new group, or none for a node that joins an existing one (ignored when the store holds state). */
@@ -444,6 +446,7 @@ export class RaftHost {
 
   /** Persist, sync, send, apply, advance: the order the core's safety depends on. */
   private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== undefined) this.logRole(rd.softState)
     // Only a Ready with a snapshot needs to know whom to fetch it from.
     const from = rd.snapshot === undefined ? undefined : this.peerUrls.get(this.raw.status().leader)
     if (rd.snapshot !== undefined) await this.options.stateMachine.prepareRestore?.(rd.snapshot, from)
@@ -509,6 +512,15 @@ export class RaftHost {
     this.lastSnapshotIndex = snapshot.meta.index
     // The loop waits for the snapshot: how long it took is how long this node stood still.
     log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
+  }
+
+  /** Elections and leader changes, for whoever reads the log after a failover. */
+  private logRole(soft: { leader: NodeId; role: string }): void {
+    const name = this.options.name ?? `raft node ${this.id}`
+    const term = this.raw.status().hardState.term
+    if (soft.role === 'leader') log.info(`${name}: leader at term ${term}`)
+    else if (soft.role === 'follower' && soft.leader !== NONE) log.info(`${name}: follower of node ${soft.leader} (${this.peerUrls.get(soft.leader) ?? 'address unknown'}) at term ${term}`)
+    else if (soft.role === 'candidate') log.info(`${name}: campaigning at term ${term}`)
   }
 
   /**

@@ -27,7 +27,8 @@ export function transportError(address: string, err: unknown): O3Error {
 export async function readError(res: Dispatcher.ResponseData, what: string): Promise<O3Error> {
   const text = await res.body.text()
   let body: unknown
-  try { body = JSON.parse(text) } catch { body = { message: text } }
+  // Not JSON: whatever answered is no O3 service (a proxy, an S3 gateway's port given as an OM's).
+  try { body = JSON.parse(text) } catch { body = { message: `${what}: HTTP ${res.statusCode} from a server that is not an O3 service${text.trim() === '' ? '' : `: ${text.trim().slice(0, 200)}`}` } }
   return fromWire(body, `${what}: HTTP ${res.statusCode}`)
 }
 
@@ -46,6 +47,8 @@ export interface CallOptions {
   timeoutMs?: number
   /** The user a trusted service acts for (the S3 gateway): sent as x-o3-on-behalf-of. */
   onBehalfOf?: string
+  /** How long the call may keep trying, over all its tries (default RPC_FAILOVER_MS_MAX): less for a call its caller can do without. */
+  failoverMs?: number
 }
 
 /**
@@ -82,8 +85,14 @@ export class RpcClient {
   async call<T>(method: string, args: object, options: CallOptions = {}): Promise<T> {
     const body = this.options.callerIds ? { ...args, caller: { client: this.clientId, call: this.nextCall++ } } : args
     const resendable = options.idempotent === true || this.options.callerIds === true
-    // One address: a few tries. A group: until a new leader had time to be elected.
-    const deadline = Date.now() + (this.addresses.length > 1 ? RPC_FAILOVER_MS_MAX : 0)
+    // One address: a few tries. A group: until a new leader had time to be elected. Either
+    // way no try follows an answer after `budget`: a service that answers UNAVAILABLE once its
+    // own calls gave up (the OM when no SCM leads) has spent that time already, and a caller
+    // asking it five times would multiply it. (A try that timed out has not heard from the
+    // group: the next member may have been elected meanwhile.)
+    const startedMs = Date.now()
+    const budget = options.failoverMs ?? RPC_FAILOVER_MS_MAX
+    const deadline = startedMs + (this.addresses.length > 1 ? budget : 0)
     let last: O3Error | undefined
     let followedHint = false
     for (let attempt = 0; ; attempt++) {
@@ -99,7 +108,8 @@ export class RpcClient {
         const hinted = last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)
         if (hinted) this.current = this.addresses.indexOf(last.leader!)
         else this.current++
-        if (attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) {
+        const answered = err instanceof O3Error
+        if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || (answered && Date.now() - startedMs >= budget)) {
           throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')})`, { leader: last.leader, node: last.node })
         }
         // A member that names the leader is followed at once (but not twice in a row: two

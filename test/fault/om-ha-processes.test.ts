@@ -12,6 +12,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { until } from '../helpers.ts'
 import {
   ackedPutsSince, assertFailoverSafe, convergedTables, HaCluster, servedAfter, kill9, leaderOf, pidOf, rng, roleOf, startS3Load, type Member,
@@ -49,6 +51,8 @@ test('kill -9 of the OM leader under 8 S3 clients: a new leader within 3 s, noth
   const servedMs = await servedAfter('OM', ha.others(leader), 'listVolumes', killedAt)
   const next = await leaderOf('OM', ha.others(leader))
   assert.is.not(next.name, leader.name)
+  // The failover is in the new leader's log, with its term, for whoever looks into it later.
+  await until('the new leader to log its election', () => new RegExp(`INFO OM ${next.name}: leader at term \\d+`).test(readFileSync(join(ha.dataDir, 'logs', `${next.name}.log`), 'utf8')), 5000, 50)
   const renamesBefore = acked.rename ?? 0
   await until('writes after the failover', async () => ackedPutsSince(history, killedAt + servedMs) >= 16 && (acked.rename ?? 0) >= renamesBefore + 2, 20_000)
   load.stop()

@@ -84,7 +84,7 @@ export class PipelineGroup {
     const g = new PipelineGroup(o)
     g.diverged_ = existsSync(join(o.dir, 'diverged'))
     g.host = await RaftHost.create({
-      id: g.raftId(o.self)!, dir: join(o.dir, 'log'), voters: o.members.map((_, i) => i + 1), listen: false,
+      id: g.raftId(o.self)!, name: `pipeline ${o.pipelineId} member ${g.raftId(o.self)!}`, dir: join(o.dir, 'log'), voters: o.members.map((_, i) => i + 1), listen: false,
       messagesPath: `/pipeline/${o.pipelineId}/raft/messages`,
       tickMs: PIPELINE_TICK_MS, electionTimeoutTicks: PIPELINE_ELECTION_TIMEOUT_TICKS, heartbeatTimeoutTicks: 2,
       snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, sync: o.sync, transport: o.transport,

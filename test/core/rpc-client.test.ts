@@ -1,0 +1,76 @@
+/**
+ * Goal: the RPC client's retries stay bounded in time and its errors say what answered. A
+ * service that answers UNAVAILABLE only after its own calls gave up (the OM when no SCM
+ * leads) is not asked again once the call's failover time has passed (before, five times
+ * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried; a server
+ * that is no O3 service (an empty 404 from a proxy, an S3 gateway's XML) gives an error
+ * naming the call, the status and what it said, never an empty message.
+ * Method: node:http servers on loopback answering each request as scripted, counting them.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createServer, type Server } from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { O3Error } from '../../core/errors.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
+
+const servers: Server[] = []
+test.after(() => { for (const s of servers) s.close() })
+
+/** A server that answers every request after `delayMs` with `status` and `body`; counts requests. */
+async function serve(delayMs: number, status: number, body: string, type = 'application/json'): Promise<{ address: string; requests: () => number }> {
+  let n = 0
+  const server = createServer((req, res) => {
+    n++
+    req.resume()
+    setTimeout(() => res.writeHead(status, { 'content-type': type }).end(body), delayMs)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  servers.push(server)
+  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => n }
+}
+
+async function failure(p: Promise<unknown>): Promise<O3Error> {
+  try {
+    await p
+  } catch (err) {
+    assert.instance(err, O3Error)
+    return err as O3Error
+  }
+  throw new Error('the call succeeded')
+}
+
+const unavailable = JSON.stringify({ code: 'UNAVAILABLE', message: 'Cannot allocateBlock: no SCM leader' })
+
+test('an UNAVAILABLE answered after the failover time is not asked again; a quick one is, five times', async () => {
+  const slow = await serve(300, 503, unavailable)
+  const err = await failure(new RpcClient('OM', slow.address).call('openKey', {}, { idempotent: true, failoverMs: 200 }))
+  assert.is(err.code, 'UNAVAILABLE')
+  assert.match(err.message, 'no SCM leader')
+  assert.is(slow.requests(), 1, 'one try: the service spent the call\'s time already')
+  // A group alike: the first member's slow answer ends the call.
+  const other = await serve(0, 503, unavailable)
+  const group = await failure(new RpcClient('OM', [slow.address, other.address]).call('openKey', {}, { idempotent: true, failoverMs: 200 }))
+  assert.is(group.code, 'UNAVAILABLE')
+  assert.is(slow.requests() + other.requests(), 2)
+  const quick = await serve(0, 503, unavailable)
+  await failure(new RpcClient('OM', quick.address).call('openKey', {}, { idempotent: true }))
+  assert.is(quick.requests(), 5, 'quick refusals are retried as before')
+})
+
+test('a server that is no O3 service: the error names the call, the status and what it said', async () => {
+  const empty = await serve(0, 404, '', 'text/plain')
+  const e1 = await failure(new RpcClient('OM', empty.address).call('listVolumes', {}))
+  assert.is(e1.message, 'OM.listVolumes: HTTP 404 from a server that is not an O3 service')
+  const s3 = await serve(0, 403, '<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>', 'application/xml')
+  const e2 = await failure(new RpcClient('OM', s3.address).call('listVolumes', {}))
+  assert.is(e2.message, 'OM.listVolumes: HTTP 403 from a server that is not an O3 service: <?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>')
+  // JSON with an empty message: the status, not nothing.
+  const blank = await serve(0, 500, JSON.stringify({ code: 'INTERNAL_ERROR', message: '' }))
+  const e3 = await failure(new RpcClient('OM', blank.address).call('listVolumes', {}))
+  assert.is(e3.message, 'OM.listVolumes: HTTP 500')
+})
+
+test.run()

@@ -91,8 +91,14 @@ export class GroupAdmin {
     for (;;) {
       const s = this.ha.raft.status()
       if (s.leader === to.id) return { leader: name, term: s.hardState.term }
-      // The core drops a transfer that did not finish in an election timeout: ask again.
+      // The core drops a transfer that did not finish in an election timeout: ask again, but
+      // only a target that answers the leader. While a transfer is pending the leader takes no
+      // writes: asking a stopped node again and again stalled every write for the whole wait.
       if (s.role === 'leader' && s.leadTransferee === 0 && Date.now() - askedAt >= 100) {
+        const quiet = this.ha.raft.progress().find((p) => p.id === to.id)?.quietTicks ?? Infinity
+        if (quiet > this.ha.raft.electionTimeoutTicks) {
+          throw new O3Error('UNAVAILABLE', `Cannot transfer leadership to ${name}: it has not answered the leader for ${quiet === Infinity ? 'ever' : `${quiet} ticks`} (more than an election timeout: stopped or cut off?)`)
+        }
         this.ha.raft.transferLeadership(to.id)
         askedAt = Date.now()
       }

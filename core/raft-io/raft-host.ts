@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
 import { O3Error, type ErrorCodeName } from '../errors.ts'
 import { log } from '../log.ts'
-import { bootstrap, joiner, NONE, RawNode, type ConfChange, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import { bootstrap, joiner, NONE, RawNode, type ConfChange, type MemberProgress, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
 import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
@@ -354,7 +354,12 @@ export class RaftHost {
   }
 
   /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up. */
-  progress(): { readonly id: NodeId; readonly match: number; readonly next: number; readonly state: string }[] {
+  /** Ticks of this node's election timeout (what quietTicks in progress() are measured against). */
+  get electionTimeoutTicks(): number {
+    return this.options.electionTimeoutTicks ?? 10
+  }
+
+  progress(): MemberProgress[] {
     return this.raw.progress()
   }
 

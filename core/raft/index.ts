@@ -24,7 +24,7 @@
  * 4. Now and then, `compact(stateMachineImage)` to snapshot at the applied index and drop
  *    the log before it; persist the returned snapshot.
  */
-export { RawNode, type Status } from './raw-node.ts'
+export { RawNode, type MemberProgress, type Status } from './raw-node.ts'
 export { makeConfig, quorum, type Config, type ConfigOptions } from './config.ts'
 export { decodeConfChange, encodeConfChange, type ProposeResult } from './raft.ts'
 export * from './types.ts'

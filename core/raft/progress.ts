@@ -21,6 +21,8 @@ export class Progress {
   snapshotTicks = 0
   /** Heard from in the current check-quorum period. */
   recentActive = false
+  /** Leader ticks since this member last answered (0: in the last tick): whether it is there at all. */
+  quietTicks = 0
   isLearner: boolean
   /** The follower's incarnation its answers carry; a greater one means it restarted (Raft.recovery). */
   incarnation = 0

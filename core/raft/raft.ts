@@ -254,6 +254,7 @@ export class Raft {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++
     this.electionElapsed++
+    for (const pr of this.prs.values()) pr.quietTicks++
     for (const [id, pr] of this.prs) {
       if (id !== this.id && pr.state === 'snapshot' && ++pr.snapshotTicks > this.config.electionTimeoutTicks) pr.becomeProbe()
     }
@@ -510,6 +511,7 @@ export class Raft {
         if (m.incarnation < pr.incarnation) break
         if (m.incarnation > pr.incarnation) pr.restarted(m.incarnation, this.log.lastIndex() + 1)
         pr.recentActive = true
+        pr.quietTicks = 0
         if (m.reject) {
           if (pr.maybeDecrTo(m.index, m.hint)) {
             if (pr.state === 'replicate') pr.becomeProbe()
@@ -534,6 +536,7 @@ export class Raft {
       case 'heartbeatResp':
         if (pr === undefined) break
         pr.recentActive = true
+        pr.quietTicks = 0
         pr.probeSent = false
         // Appends in a full window may all have been lost: free one slot per heartbeat so
         // replication resumes (etcd FreeFirstOne); a gap makes the follower reject and probe.

@@ -10,6 +10,16 @@ import { RAFT_COMMITTED_ENTRIES_COUNT_MAX } from './limits.ts'
 import { decodeConfChange, encodeConfChange, Raft, type ProposeResult } from './raft.ts'
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, Restored, Role, Snapshot, SoftState } from './types.ts'
 
+/** The leader's view of one member's replication (etcd's Progress). */
+export interface MemberProgress {
+  readonly id: NodeId
+  readonly match: number
+  readonly next: number
+  readonly state: string
+  /** Ticks since the member last answered the leader (0 for the leader itself). */
+  readonly quietTicks: number
+}
+
 export interface Status {
   readonly id: NodeId
   readonly role: Role
@@ -183,9 +193,9 @@ export class RawNode {
   }
 
   /** The leader's view of each member's replication (etcd Status.Progress); empty unless leading. */
-  progress(): { readonly id: NodeId; readonly match: number; readonly next: number; readonly state: string }[] {
+  progress(): MemberProgress[] {
     if (this.raft.role !== 'leader') return []
-    return [...this.raft.prs].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state }))
+    return [...this.raft.prs].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, quietTicks: id === this.raft.id ? 0 : pr.quietTicks }))
   }
 
   /** The entries from `lo` to the last index (for simulators checking log matching); borrowed. */

@@ -101,6 +101,25 @@ test('transfer hands leadership to the named voter and writes go on; an unknown 
   await allAckedReadable()
 })
 
+test('a transfer to a stopped voter fails at once (UNAVAILABLE, not a 10 s TIMEOUT) and writes go on meanwhile', async () => {
+  const leader = await leaderName()
+  const target = ['om1', 'om2', 'om3'].find((n) => n !== leader)!
+  await stopOm(target)
+  try {
+    const rpc = new RpcClient('OM', ['om1', 'om2', 'om3'].map(addressOf))
+    const transfer = rpc.call('transferLeadership', { target })
+    // While the leader asks a transfer it takes no writes: asked again and again, it took none for the whole wait.
+    await client.putKey('vol', 'bkt', 'during-transfer', randomBytes(10, 2))
+    const err = await transfer.then(() => undefined, (e: Error & { code?: string }) => e)
+    assert.is(err?.code, 'UNAVAILABLE')
+    assert.match(err!.message, `Cannot transfer leadership to ${target}: it has not answered the leader`)
+    assert.is(await leaderName(), leader)
+  } finally {
+    await startOm(target)
+  }
+  await converged('the stopped OM back')
+})
+
 test('a fourth OM joins the running group under writes, catches up, and the four survive a leader stop', async () => {
   const w = writer('add')
   const starting = startOm('om4')

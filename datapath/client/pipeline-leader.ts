@@ -87,6 +87,7 @@ export function isLeaderError(err: O3Error): boolean {
 /**
  * Decides the next try after `err` at `search.current` (and records it in `search`):
  * - not a leader error: fail with it, as it is;
+ * - a one-member pipeline's member not reached: fail at once;
  * - NOT_LEADER naming a leader: go there, at once the first time (a second hint in a row waits);
  * - else the leader a sibling write of the same pipeline learned meanwhile (`cached`), if
  *   it is another address, else the next member; the first round over the members goes at
@@ -98,6 +99,11 @@ export function isLeaderError(err: O3Error): boolean {
 export function nextTry(search: LeaderSearch, err: O3Error, nowMs: number, cached?: string): NextTry {
   if (!isLeaderError(err)) return { error: err }
   search.failures++
+  // A group of one (RATIS/ONE) has no other member to elect: its member not reached (down,
+  // hung) fails the write at once, and the writer moves the block to another pipeline.
+  if (search.members.length === 1 && err.code !== 'NOT_LEADER') {
+    return { error: new O3Error(err.code, `Cannot write to pipeline ${search.pipelineId}: its one member ${search.members[0]} is not reachable (${err.message})`, { cause: err, node: err.node }) }
+  }
   let address: string
   let delayMs = 0
   const hint = err.code === 'NOT_LEADER' && err.leader !== undefined && err.leader.length > 0 ? err.leader : undefined

@@ -86,6 +86,8 @@ test('hostile key names store and read back, and nothing lands outside the data 
         || /^(scm|om)\/ha\/state\/state\.mdb(-lock)?$/.test(rel)
         || /^(scm|om)\/ha\/state\/checkpoints\/checkpoint-\d+-\d+\.mdb$/.test(rel)
         || /^datanode-\d\/datanode\.id$/.test(rel)
+        // Each service's hold on its directory while it runs (core/dir-lock.ts).
+        || /^(scm|om|datanode-\d)\/in_use\.lock$/.test(rel)
         // A secure cluster's certificates and CA files (ServiceIdentity.obtain, the SCM's CA).
         || /^(om|s3g|datanode-\d)\/security\/(key|cert|ca)\.pem(\.next)?$/.test(rel)
         || /^scm\/ca\/(ca\.crt|bootstrap-token|admin-token)$/.test(rel)

@@ -56,6 +56,19 @@ test('LeaderCache drops the oldest pipeline past its size', () => {
   assert.is(cache.cached('p3' as PipelineId), B)
 })
 
+test('nextTry() on a one-member pipeline: a member not reached fails the write at once; NOT_LEADER (no leader yet) waits as in a group', () => {
+  const one = pipeline({ replication: 'RATIS/ONE', nodes: [{ id: 'a' as DatanodeId, address: A }] })
+  for (const err of [refused(A), new O3Error('TIMEOUT', `Cannot reach ${A}: UND_ERR_HEADERS_TIMEOUT`, { node: A })]) {
+    const t = nextTry(startSearch(one, A, 0), err, 1)
+    assert.ok('error' in t, 'no second try')
+    const e = (t as { error: O3Error }).error
+    assert.is(e.code, err.code)
+    assert.is(e.node, A, 'the failed node is named: the writer excludes its pipeline')
+    assert.is(e.message, `Cannot write to pipeline p1: its one member ${A} is not reachable (${err.message})`)
+  }
+  assert.is(address(nextTry(startSearch(one, A, 0), notLeader(), 1)), A)
+})
+
 test('nextTry() follows a NOT_LEADER hint at once, a second hint in a row after a pause', () => {
   const s = startSearch(pipeline({ leaderId: 'a' as DatanodeId }), A, 0)
   const first = nextTry(s, notLeader(C), 0)

@@ -108,8 +108,9 @@ export interface PipelineReport {
   /** This member's applied index in the group's log. */
   applied: number
   /**
-   * This member fell behind past the leader's retained log (it installed a snapshot) and
-   * cannot hold the pipeline's containers consistently: the SCM closes the pipeline.
+   * This member fell behind past the leader's retained log (it installed a snapshot), or its
+   * Raft node stopped after a failure (a log write on a full or broken disk), and cannot hold
+   * the pipeline's containers consistently: the SCM closes the pipeline.
    */
   diverged: boolean
 }

@@ -469,7 +469,7 @@ export class StorageContainerManager {
     for (const r of known) {
       const p = byId.get(r.pipelineId)
       if (p === undefined || p.state === 'CLOSED' || !p.nodes.some((n) => n.id === dn)) continue
-      if (r.diverged) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, `datanode ${dn} diverged from its group`))
+      if (r.diverged) this.background(`closing pipeline ${p.id}`, this.closePipeline(p, `datanode ${dn} diverged from its group or its Raft node failed`))
       else if (everyMemberReports(p, reportOf(p))) this.background(`opening pipeline ${p.id}`, this.openPipeline(p))
     }
     // Only the pipelines this node is in or reports matter here.

@@ -162,6 +162,7 @@ export class RaftHost {
   private timer: NodeJS.Timeout | undefined
   private loopDone: Promise<void> | undefined
   private stopped = false
+  private failed_ = false
   private lastWrite: Promise<void> = Promise.resolve()
   private writeError: unknown = undefined
   private readonly proposals = new Map<number, { term: number; waiter: Waiter }>()
@@ -277,6 +278,7 @@ export class RaftHost {
     this.loopDone = this.loop().catch((err: unknown) => {
       // The node cannot keep its promises any more: it stops taking input, and says why.
       this.stopped = true
+      this.failed_ = true
       this.transport?.releaseHolds(false)
       log.error(`raft node ${this.id} stopped: ${(err as Error).message}`, err)
       const failed = new O3Error('UNAVAILABLE', `Cannot serve: raft node ${this.id} stopped after a failure`)
@@ -354,6 +356,11 @@ export class RaftHost {
   }
 
   /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up. */
+  /** The node stopped after a failure (a log write that failed: a full or broken disk), not by stop(). */
+  get failed(): boolean {
+    return this.failed_
+  }
+
   /** Ticks of this node's election timeout (what quietTicks in progress() are measured against). */
   get electionTimeoutTicks(): number {
     return this.options.electionTimeoutTicks ?? 10

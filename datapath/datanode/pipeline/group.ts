@@ -202,7 +202,8 @@ export class PipelineGroup {
 
   report(): PipelineReport {
     const s = this.host.status()
-    return { pipelineId: this.id, leaderId: this.member(s.leader)?.id ?? '', term: s.hardState.term, applied: this.appliedIndex(s.applied), diverged: this.diverged_ }
+    // A member whose Raft node stopped after a failure cannot go on with the group either.
+    return { pipelineId: this.id, leaderId: this.member(s.leader)?.id ?? '', term: s.hardState.term, applied: this.appliedIndex(s.applied), diverged: this.diverged_ || this.host.failed }
   }
 
   /**

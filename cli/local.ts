@@ -7,6 +7,7 @@
  * SIGTERM or the exit of the process that started it stops everything it started, and data
  * stays in DIR.
  */
+import { surviveLmdbCommitFailures } from '../core/lmdb-failures.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -41,6 +42,7 @@ async function checkPortFree(port: number, name: string): Promise<void> {
 
 /** Runs `o3 local`; args.ts has checked its options. */
 export async function local(inv: Invocation): Promise<void> {
+  surviveLmdbCommitFailures()
   const datanodes = option(inv, 'datanodes')
   const n = Number(datanodes)
   if (!/^\d+$/.test(datanodes) || !Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')

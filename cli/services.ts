@@ -3,6 +3,7 @@
  * `--config FILE` (JSON of settings) plus O3_* environment overrides; stops on SIGTERM/SIGINT,
  * and, when `o3 local --processes` started it, when that `o3 local` exits.
  */
+import { surviveLmdbCommitFailures } from '../core/lmdb-failures.ts'
 import { loadConfig } from '../core/config.ts'
 import { StorageContainerManager } from '../control/scm/index.ts'
 import { OzoneManager } from '../control/om/index.ts'
@@ -14,6 +15,7 @@ import { StopRequest } from './lifecycle.ts'
 
 export async function runService(inv: Invocation): Promise<void> {
   const name = inv.path[1] as 'scm' | 'om' | 'datanode' | 's3g'
+  surviveLmdbCommitFailures()
   // Listening from the start: a SIGTERM while starting stops the service once it is up
   // instead of killing it half-written. A service is not tied to the shell that started
   // it (deployments run it under nohup or a supervisor), only to an o3 local parent.

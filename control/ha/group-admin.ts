@@ -7,7 +7,7 @@
  */
 import { O3Error } from '../../core/errors.ts'
 import type { ConfChange, NodeId } from '../../core/raft/index.ts'
-import { GROUP_CATCHUP_LAG_ENTRIES_MAX, GROUP_CATCHUP_WAIT_MS, GROUP_CONF_PENDING_WAIT_MS, GROUP_TRANSFER_WAIT_MS } from './limits.ts'
+import { GROUP_CATCHUP_LAG_ENTRIES_MAX, GROUP_CATCHUP_WAIT_MS, GROUP_CONF_PENDING_WAIT_MS, GROUP_TRANSFER_QUIET_TIMEOUTS, GROUP_TRANSFER_WAIT_MS } from './limits.ts'
 import { SET_MEMBERS_REQUEST, type MemberRecord } from './members.ts'
 import { parseGroup } from './nodes.ts'
 import type { ReplicatedService } from './replicated-service.ts'
@@ -79,7 +79,7 @@ export class GroupAdmin {
     return name
   }
 
-  /** Hands leadership to `target` (thesis §3.10) and waits until it leads, or fails after a bound. */
+  /** Hands leadership to `target` (thesis §3.10) and waits until it leads, or fails after a bound (at once when it stopped answering). */
   async transfer(target: unknown): Promise<{ leader: string; term: number }> {
     const name = this.checkName('transfer leadership', target)
     this.ha.requireLeader(`transfer leadership to ${name}`)
@@ -92,12 +92,13 @@ export class GroupAdmin {
       const s = this.ha.raft.status()
       if (s.leader === to.id) return { leader: name, term: s.hardState.term }
       // The core drops a transfer that did not finish in an election timeout: ask again, but
-      // only a target that answers the leader. While a transfer is pending the leader takes no
-      // writes: asking a stopped node again and again stalled every write for the whole wait.
+      // only a target that still answers the leader. While a transfer is pending the leader
+      // takes no writes: asking a stopped node again and again stalled every write for the
+      // whole wait. (A busy machine delays answers by ticks: the bound is a few timeouts.)
       if (s.role === 'leader' && s.leadTransferee === 0 && Date.now() - askedAt >= 100) {
-        const quiet = this.ha.raft.progress().find((p) => p.id === to.id)?.quietTicks ?? Infinity
-        if (quiet > this.ha.raft.electionTimeoutTicks) {
-          throw new O3Error('UNAVAILABLE', `Cannot transfer leadership to ${name}: it has not answered the leader for ${quiet === Infinity ? 'ever' : `${quiet} ticks`} (more than an election timeout: stopped or cut off?)`)
+        const quiet = this.ha.raft.progress().find((p) => p.id === to.id)?.quietTicks ?? 0
+        if (askedAt > 0 && quiet > GROUP_TRANSFER_QUIET_TIMEOUTS * this.ha.raft.electionTimeoutTicks) {
+          throw new O3Error('UNAVAILABLE', `Cannot transfer leadership to ${name}: it has not answered the leader for ${quiet} ticks (${GROUP_TRANSFER_QUIET_TIMEOUTS} election timeouts: stopped or cut off?)`)
         }
         this.ha.raft.transferLeadership(to.id)
         askedAt = Date.now()

@@ -8,6 +8,8 @@ export const RETRY_CACHE_EXPIRY_MS = 10 * 60 * 1000
 export const RETRY_CACHE_ENTRIES_MAX = 100_000
 /** How long `transfer` waits for the target to lead (the core retries within an election timeout; we ask again). */
 export const GROUP_TRANSFER_WAIT_MS = 10_000
+/** A transfer is asked again only while its target has answered the leader within this many election timeouts. */
+export const GROUP_TRANSFER_QUIET_TIMEOUTS = 3
 /** How long `add` waits for a learner to catch up before it gives up (and leaves it a learner). */
 export const GROUP_CATCHUP_WAIT_MS = 120_000
 /** A learner this close to the leader's commit index is promoted (Ratis's staging catch-up gap). */

@@ -107,10 +107,10 @@ test('a transfer to a stopped voter fails at once (UNAVAILABLE, not a 10 s TIMEO
   await stopOm(target)
   try {
     const rpc = new RpcClient('OM', ['om1', 'om2', 'om3'].map(addressOf))
-    const transfer = rpc.call('transferLeadership', { target })
+    const transfer = rpc.call('transferLeadership', { target }).then(() => undefined, (e: Error & { code?: string }) => e)
     // While the leader asks a transfer it takes no writes: asked again and again, it took none for the whole wait.
     await client.putKey('vol', 'bkt', 'during-transfer', randomBytes(10, 2))
-    const err = await transfer.then(() => undefined, (e: Error & { code?: string }) => e)
+    const err = await transfer
     assert.is(err?.code, 'UNAVAILABLE')
     assert.match(err!.message, `Cannot transfer leadership to ${target}: it has not answered the leader`)
     assert.is(await leaderName(), leader)

@@ -5,7 +5,7 @@
  * newcomer's address for the running node's). A lock left by a process that died (kill -9) is
  * taken over. Within one process a directory is its own concern (tests restart services in place).
  */
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { O3Error } from './errors.ts'
 
@@ -55,9 +55,10 @@ export class DirLock {
     }
     const path = join(dir, DIR_LOCK_FILE)
     const aside = `${path}.${process.pid}`
+    const inUse = (pid: number) => new O3Error('UNAVAILABLE', `Cannot start ${what}: process ${pid} uses ${dir} (${path}); stop it first, or delete the file if that process is something else`)
     writeFileSync(aside, `${process.pid}\n`)
     try {
-      for (let attempt = 0; attempt < 2; attempt++) {
+      for (let attempt = 0; attempt < 3; attempt++) {
         try {
           linkSync(aside, path)
           return new DirLock(path)
@@ -67,10 +68,24 @@ export class DirLock {
         const held = holderOf(path)
         if (held === process.pid) return new DirLock(path)
         if (held !== undefined && processAlive(held)) {
-          throw new O3Error('UNAVAILABLE', `Cannot start ${what}: process ${held} uses ${dir} (${path}); stop it first, or delete the file if that process is something else`)
+          throw inUse(held)
         }
-        // Left by a process that is gone: taken over.
-        rmSync(path, { force: true })
+        // Left by a process that is gone: moved aside (one rename wins), then checked: a lock
+        // another starting process took over meanwhile (it read the same dead holder) goes back.
+        const stale = `${path}.stale.${process.pid}`
+        try {
+          renameSync(path, stale)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+          throw err
+        }
+        const moved = holderOf(stale)
+        if (moved !== undefined && moved !== held && processAlive(moved)) {
+          try { linkSync(stale, path) } catch { /* a third took it: it holds the directory */ }
+          rmSync(stale, { force: true })
+          throw inUse(moved)
+        }
+        rmSync(stale, { force: true })
       }
       throw new O3Error('UNAVAILABLE', `Cannot start ${what}: cannot take ${path} (is another process starting on ${dir}?)`)
     } finally {

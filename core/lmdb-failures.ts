@@ -9,10 +9,15 @@
  */
 import { log } from './log.ts'
 
-/** Whether `err` comes from lmdb-js's write path (a commit that failed), by its stack. */
+/**
+ * Whether `err` is lmdb-js's own (a commit that failed): made in its write path, by the top
+ * frame of its stack. An error of ours thrown inside a transaction callback has our frame on top.
+ */
 export function isLmdbCommitFailure(err: unknown): boolean {
   const stack = (err as { stack?: unknown } | null)?.stack
-  return typeof stack === 'string' && /[\\/]lmdb[\\/]write\.js:/.test(stack)
+  if (typeof stack !== 'string') return false
+  const top = stack.split('\n').find((line) => line.trimStart().startsWith('at '))
+  return top !== undefined && /[\\/]lmdb[\\/]write\.js:/.test(top)
 }
 
 let installed = false

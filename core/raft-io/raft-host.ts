@@ -355,7 +355,6 @@ export class RaftHost {
     this.transport?.setPeer(id, url)
   }
 
-  /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up. */
   /** The node stopped after a failure (a log write that failed: a full or broken disk), not by stop(). */
   get failed(): boolean {
     return this.failed_
@@ -366,6 +365,7 @@ export class RaftHost {
     return this.options.electionTimeoutTicks ?? 10
   }
 
+  /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up, how long it has been quiet. */
   progress(): MemberProgress[] {
     return this.raw.progress()
   }

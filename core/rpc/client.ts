@@ -108,7 +108,8 @@ export class RpcClient {
         const hinted = last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)
         if (hinted) this.current = this.addresses.indexOf(last.leader!)
         else this.current++
-        const answered = err instanceof O3Error
+        // A NOT_LEADER is no such answer: it points to the leader a frozen one's timeout let the group elect.
+        const answered = err instanceof O3Error && last.code !== 'NOT_LEADER'
         if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || (answered && Date.now() - startedMs >= budget)) {
           throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')})`, { leader: last.leader, node: last.node })
         }

@@ -185,10 +185,14 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     throw new O3Error('UNAVAILABLE', `Cannot read block ${blockId.containerId}:${blockId.localId}: no replica`)
   }
   const attempts: Attempt[] = []
+  // Attempts whose outcome has not been looked at: two may settle in one turn, and the one
+  // that did not win the race is still to be read (its piece, or its failure recorded).
+  const pending = new Set<Attempt>()
   const launch = (): void => {
     const node = nodes[attempts.length]
     const abort = new AbortController()
-    const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && !a.over)
+    // One attempt at a time reads into the slab: until it is over and its piece looked at.
+    const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && (!a.over || pending.has(a)))
     const lent = intoSlab ? { slab: acquired, byteOffset: 0 } : undefined
     const attempt: Attempt = {
       node, abort, intoSlab, startedMs: Date.now(), over: false,
@@ -198,27 +202,23 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
       ).finally(() => { attempt.over = true }),
     }
     attempts.push(attempt)
+    pending.add(attempt)
   }
   let data: Uint8Array | undefined
   let last: O3Error | undefined
   launch()
-  while (data === undefined) {
-    const running = attempts.filter((a) => !a.over)
-    if (running.length === 0) {
-      if (attempts.length === nodes.length) break
-      launch()
-      continue
-    }
+  while (data === undefined && pending.size > 0) {
     let timer: ReturnType<typeof setTimeout> | undefined
     const hedge = attempts.length < nodes.length ? new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), CLIENT_READ_HEDGE_MS) }) : undefined
-    const first = await Promise.race([...running.map((a) => a.outcome), ...(hedge === undefined ? [] : [hedge])])
+    const first = await Promise.race([...[...pending].map((a) => a.outcome), ...(hedge === undefined ? [] : [hedge])])
     clearTimeout(timer)
     if (first === undefined) {
-      log.debug(`read of block ${blockId.containerId}:${blockId.localId}: no answer from ${running.map((a) => a.node.address).join(', ')} in ${CLIENT_READ_HEDGE_MS} ms, asking ${nodes[attempts.length].address} too`)
+      log.debug(`read of block ${blockId.containerId}:${blockId.localId}: no answer from ${[...pending].map((a) => a.node.address).join(', ')} in ${CLIENT_READ_HEDGE_MS} ms, asking ${nodes[attempts.length].address} too`)
       launch()
       continue
     }
     const { attempt, err } = first
+    pending.delete(attempt)
     if (err === undefined) {
       data = first.data
       failedNodes?.forget(attempt.node.address)
@@ -229,14 +229,16 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     failedNodes?.readFailed(attempt.node.address, err)
     if (err.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, attempt.node, piece.location)
     log.debug(`read of block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address} failed: ${err.message}`)
-    if (attempts.length < nodes.length) launch()
+    if (pending.size === 0 && attempts.length < nodes.length) launch()
   }
   // The reads that lost are abandoned; the slab goes back only once the one reading into it is over.
-  const losers = attempts.filter((a) => !a.over)
+  const losers = [...pending]
   const nowMs = Date.now()
   for (const a of losers) {
     a.abort.abort()
-    // One that had no answer for a whole hedge time while another replica did: asked last for a while.
+    // Slow to answer while another replica did: the rest of this read asks it last, and,
+    // after a whole hedge time without an answer, the client's other reads too for a while.
+    bad.add(a.node.address)
     if (nowMs - a.startedMs >= CLIENT_READ_HEDGE_MS) failedNodes?.note(a.node.address)
   }
   await Promise.all(losers.map((a) => a.outcome))

@@ -100,9 +100,10 @@ export function nextTry(search: LeaderSearch, err: O3Error, nowMs: number, cache
   if (!isLeaderError(err)) return { error: err }
   search.failures++
   // A group of one (RATIS/ONE) has no other member to elect: its member not reached (down,
-  // hung) fails the write at once, and the writer moves the block to another pipeline.
+  // hung) or unable (a failed Raft node) fails the write at once, and the writer moves the
+  // block to another pipeline.
   if (search.members.length === 1 && err.code !== 'NOT_LEADER') {
-    return { error: new O3Error(err.code, `Cannot write to pipeline ${search.pipelineId}: its one member ${search.members[0]} is not reachable (${err.message})`, { cause: err, node: err.node }) }
+    return { error: new O3Error(err.code, `Cannot write to pipeline ${search.pipelineId}: its one member ${search.members[0]} did not take the write (${err.message})`, { cause: err, node: err.node }) }
   }
   let address: string
   let delayMs = 0

@@ -1,8 +1,9 @@
 /**
  * Goal: one process per data directory. While a process holds DIR's lock another process is
  * refused with UNAVAILABLE naming the holder; once released, or once the holder died without
- * releasing it (kill -9), another process takes it; the holder itself may take it again; a
- * path that is a file is refused as such.
+ * releasing it (kill -9), another process takes it, and of several starting together on
+ * such a lock exactly one; the holder itself may take it again; a path that is a file is
+ * refused as such.
  * Method: real files in a temp dir and real child processes (`node -e`) taking the lock.
  */
 import { test } from 'uvu'
@@ -56,6 +57,22 @@ test('a lock left by a process killed with -9 is taken over', async () => {
   // And a file naming no process at all (garbage) is no lock either.
   writeFileSync(join(dir, DIR_LOCK_FILE), 'not a pid\n')
   assert.is(otherProcessTakes().out, 'took it')
+})
+
+test('processes starting together on a stale lock: exactly one takes it', async () => {
+  const holdScript = `import(${JSON.stringify(module)}).then(({ DirLock }) => { DirLock.acquire(${JSON.stringify(dir)}, 'x'); console.log('took'); setTimeout(() => {}, 1500) }).catch((e) => console.log(e.code))`
+  for (let trial = 0; trial < 5; trial++) {
+    writeFileSync(join(dir, DIR_LOCK_FILE), '999999999\n') // no such process
+    const children = Array.from({ length: 6 }, () => spawn(process.execPath, ['-e', holdScript], { stdio: ['ignore', 'pipe', 'inherit'] }))
+    const outs = await Promise.all(children.map(async (c) => {
+      let out = ''
+      c.stdout!.on('data', (d) => (out += d))
+      await once(c, 'exit')
+      return out.trim()
+    }))
+    assert.is(outs.filter((o) => o === 'took').length, 1, `trial ${trial}: ${outs.join(', ')}`)
+    assert.ok(outs.every((o) => o === 'took' || o === 'UNAVAILABLE'), outs.join(', '))
+  }
 })
 
 test('a path that is a file is no data directory: a clear error, nothing written', () => {

@@ -2,7 +2,8 @@
  * Goal: the RPC client's retries stay bounded in time and its errors say what answered. A
  * service that answers UNAVAILABLE only after its own calls gave up (the OM when no SCM
  * leads) is not asked again once the call's failover time has passed (before, five times
- * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried; a server
+ * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried, and a
+ * NOT_LEADER after a frozen leader's timeout still leads to the new leader; a server
  * that is no O3 service (an empty 404 from a proxy, an S3 gateway's XML) gives an error
  * naming the call, the status and what it said, never an empty message.
  * Method: node:http servers on loopback answering each request as scripted, counting them.
@@ -16,7 +17,7 @@ import { O3Error } from '../../core/errors.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 
 const servers: Server[] = []
-test.after(() => { for (const s of servers) s.close() })
+test.after(() => { for (const s of servers) { s.closeAllConnections(); s.close() } })
 
 /** A server that answers every request after `delayMs` with `status` and `body`; counts requests. */
 async function serve(delayMs: number, status: number, body: string, type = 'application/json'): Promise<{ address: string; requests: () => number }> {
@@ -24,7 +25,8 @@ async function serve(delayMs: number, status: number, body: string, type = 'appl
   const server = createServer((req, res) => {
     n++
     req.resume()
-    setTimeout(() => res.writeHead(status, { 'content-type': type }).end(body), delayMs)
+    // unref: a server still 'frozen' keeps no process alive after the tests.
+    setTimeout(() => res.writeHead(status, { 'content-type': type }).end(body), delayMs).unref()
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -58,6 +60,15 @@ test('an UNAVAILABLE answered after the failover time is not asked again; a quic
   const quick = await serve(0, 503, unavailable)
   await failure(new RpcClient('OM', quick.address).call('openKey', {}, { idempotent: true }))
   assert.is(quick.requests(), 5, 'quick refusals are retried as before')
+})
+
+test('a frozen leader past the failover time: the next member\'s NOT_LEADER hint is still followed to the new leader', async () => {
+  const frozen = await serve(60_000, 200, '{}')
+  const leader = await serve(0, 200, JSON.stringify({ result: 'opened' }))
+  const follower = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader', leader: leader.address }))
+  const result = await new RpcClient('OM', [frozen.address, follower.address, leader.address]).call('openKey', {}, { idempotent: true, timeoutMs: 300, failoverMs: 200 })
+  assert.is(result, 'opened')
+  assert.equal([frozen.requests(), follower.requests(), leader.requests()], [1, 1, 1])
 })
 
 test('a server that is no O3 service: the error names the call, the status and what it said', async () => {

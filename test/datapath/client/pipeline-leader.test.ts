@@ -64,7 +64,7 @@ test('nextTry() on a one-member pipeline: a member not reached fails the write a
     const e = (t as { error: O3Error }).error
     assert.is(e.code, err.code)
     assert.is(e.node, A, 'the failed node is named: the writer excludes its pipeline')
-    assert.is(e.message, `Cannot write to pipeline p1: its one member ${A} is not reachable (${err.message})`)
+    assert.is(e.message, `Cannot write to pipeline p1: its one member ${A} did not take the write (${err.message})`)
   }
   assert.is(address(nextTry(startSearch(one, A, 0), notLeader(), 1)), A)
 })

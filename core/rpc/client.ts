@@ -37,6 +37,15 @@ function isRefused(err: unknown): boolean {
   return code === 'ECONNREFUSED'
 }
 
+/** A group member as its last answer showed it, in a few words. */
+function memberState(err: O3Error | undefined): string {
+  if (err === undefined) return 'not tried'
+  if (err.code === 'NOT_LEADER') return err.leader === undefined || err.leader === '' ? 'up, knows no leader' : `up, names ${err.leader} leader`
+  if (err.code === 'TIMEOUT') return 'no answer in time'
+  if (err.cause !== undefined && !(err.cause instanceof O3Error)) return 'unreachable'
+  return `answered ${err.code}`
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
@@ -95,12 +104,16 @@ export class RpcClient {
     const deadline = startedMs + (this.addresses.length > 1 ? budget : 0)
     let last: O3Error | undefined
     let followedHint = false
+    // A group's members' last answers, for the give-up message: the last address alone (a
+    // dead member's refused connection) hid that a live one answered there was no leader.
+    const lastByAddress = new Map<string, O3Error>()
     for (let attempt = 0; ; attempt++) {
       const address = this.addresses[this.current % this.addresses.length]
       try {
         return await this.once<T>(address, method, body, options)
       } catch (err) {
         last = transportError(address, err)
+        lastByAddress.set(address, last)
         // NOT_LEADER and a refused connection mean the call did nothing: safe to send to
         // another member of a group. (One address keeps the old rule: retried if resendable.)
         const didNothing = this.addresses.length > 1 && (last.code === 'NOT_LEADER' || isRefused(err))
@@ -111,7 +124,8 @@ export class RpcClient {
         // A NOT_LEADER is no such answer: it points to the leader a frozen one's timeout let the group elect.
         const answered = err instanceof O3Error && last.code !== 'NOT_LEADER'
         if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || (answered && Date.now() - startedMs >= budget)) {
-          throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')})`, { leader: last.leader, node: last.node })
+          const members = this.addresses.length === 1 ? '' : `; ${this.addresses.map((a) => `${a}: ${memberState(lastByAddress.get(a))}`).join(', ')}`
+          throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')}${members})`, { leader: last.leader, node: last.node })
         }
         // A member that names the leader is followed at once (but not twice in a row: two
         // stale hints could send the call back and forth). In a group, the pause grows per

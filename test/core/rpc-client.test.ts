@@ -3,7 +3,8 @@
  * service that answers UNAVAILABLE only after its own calls gave up (the OM when no SCM
  * leads) is not asked again once the call's failover time has passed (before, five times
  * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried, and a
- * NOT_LEADER after a frozen leader's timeout still leads to the new leader; a server
+ * NOT_LEADER after a frozen leader's timeout still leads to the new leader; a group that
+ * gives up says how each member answered; a server
  * that is no O3 service (an empty 404 from a proxy, an S3 gateway's XML) gives an error
  * naming the call, the status and what it said, never an empty message.
  * Method: node:http servers on loopback answering each request as scripted, counting them.
@@ -69,6 +70,15 @@ test('a frozen leader past the failover time: the next member\'s NOT_LEADER hint
   const result = await new RpcClient('OM', [frozen.address, follower.address, leader.address]).call('openKey', {}, { idempotent: true, timeoutMs: 300, failoverMs: 200 })
   assert.is(result, 'opened')
   assert.equal([frozen.requests(), follower.requests(), leader.requests()], [1, 1, 1])
+})
+
+test('a group without a leader: the error says how each member answered, not only the last one tried', async () => {
+  const gone = await serve(0, 200, '{}')
+  servers.pop()!.close()
+  const alone = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot listKeys: not the leader (none known)', leader: '' }))
+  const err = await failure(new RpcClient('OM', [alone.address, gone.address]).call('listKeys', {}, { idempotent: true, failoverMs: 300 }))
+  assert.match(err.message, `(gave up on OM.listKeys after `)
+  assert.match(err.message, `; ${alone.address}: up, knows no leader, ${gone.address}: unreachable)`)
 })
 
 test('a server that is no O3 service: the error names the call, the status and what it said', async () => {

@@ -164,7 +164,6 @@ interface Attempt {
   readonly startedMs: number
   /** Settles once the read is over (never rejects): its piece, or why it failed. */
   readonly outcome: Promise<{ attempt: Attempt; data?: Uint8Array; err?: O3Error }>
-  over: boolean
 }
 
 /**
@@ -191,15 +190,15 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
   const launch = (): void => {
     const node = nodes[attempts.length]
     const abort = new AbortController()
-    // One attempt at a time reads into the slab: until it is over and its piece looked at.
-    const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && (!a.over || pending.has(a)))
+    // One attempt at a time reads into the slab: until its outcome has been looked at.
+    const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && pending.has(a))
     const lent = intoSlab ? { slab: acquired, byteOffset: 0 } : undefined
     const attempt: Attempt = {
-      node, abort, intoSlab, startedMs: Date.now(), over: false,
+      node, abort, intoSlab, startedMs: Date.now(),
       outcome: readChunk(node, blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport, abort.signal).then(
         (r) => ({ attempt, data: r.data.subarray(piece.blockOffset - r.dataOffset, piece.blockOffset - r.dataOffset + piece.length) }),
         (err: unknown) => ({ attempt, err: toO3Error(err) }),
-      ).finally(() => { attempt.over = true }),
+      ),
     }
     attempts.push(attempt)
     pending.add(attempt)

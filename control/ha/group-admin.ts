@@ -79,7 +79,7 @@ export class GroupAdmin {
     return name
   }
 
-  /** Hands leadership to `target` (thesis §3.10) and waits until it leads, or fails after a bound (at once when it stopped answering). */
+  /** Hands leadership to `target` (thesis §3.10) and waits until it leads, or fails after a bound (within a few election timeouts when it stopped answering). */
   async transfer(target: unknown): Promise<{ leader: string; term: number }> {
     const name = this.checkName('transfer leadership', target)
     this.ha.requireLeader(`transfer leadership to ${name}`)

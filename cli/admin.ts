@@ -12,7 +12,7 @@ import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
 
-interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; pipelines: number; containers: number }
+interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; full?: boolean; pipelines: number; containers: number }
 /** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
 interface ReplicaScan { datanodeId: string; address: string; replicaIndex?: number; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number; replicaIndex?: number }[] }
@@ -61,7 +61,7 @@ export async function admin(inv: Invocation): Promise<void> {
     case 'datanode list': {
       const ds = await client.admin<DatanodeRow[]>('listDatanodes')
       return out(ds, () => printTable(['id', 'address', 'state', 'operational', 'last heartbeat', 'capacity', 'available', 'pipelines', 'containers'],
-        ds.map((d) => [d.id, d.address, d.state, d.operationalState, formatTime(d.lastHeartbeatMs), formatBytes(d.capacityBytes), formatBytes(d.availableBytes), d.pipelines, d.containers])))
+        ds.map((d) => [d.id, d.address, d.state, d.operationalState, formatTime(d.lastHeartbeatMs), formatBytes(d.capacityBytes), `${formatBytes(d.availableBytes)}${d.full === true ? ' (full)' : ''}`, d.pipelines, d.containers])))
     }
     case 'datanode decommission':
     case 'datanode maintenance':

@@ -226,9 +226,10 @@ export class LocalCluster {
     }
   }
 
-  /** Starts datanode i (0-based) again on the port it had, keeping its data. */
-  async startDatanode(i: number): Promise<Datanode> {
+  /** Starts datanode i (0-based) again on the port it had, keeping its data; `overrides` change its settings from now on (tests). */
+  async startDatanode(i: number, overrides: Partial<O3Config> = {}): Promise<Datanode> {
     if (this.options.datanodeThread) throw new TypeError('Cannot start one datanode: they run on their own thread')
+    this.datanodeConfigs[i] = { ...this.datanodeConfigs[i], ...overrides }
     const dn = new Datanode({ config: this.datanodeConfigs[i], port: this.datanodePorts[i], scmAddress: this.scmAddress })
     await dn.start()
     this.datanodePorts[i] = dn.port

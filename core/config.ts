@@ -8,7 +8,7 @@ import { O3Error } from './errors.ts'
 import { parseGroups } from './access/native-acl.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
-  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
+  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, VOLUME_MIN_FREE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
   SCANNER_INTERVAL_MS_MIN,
 } from './limits.ts'
 import { parseChecksumType, parseReplication, type ChecksumType } from './wire.ts'
@@ -85,6 +85,12 @@ export interface O3Config {
   /** Blocks written in one chunk below this size are packed instead of getting a file. */
   'datanode.smallBlockBytes': number
   'datanode.workerThreads': number
+  /**
+   * Bytes each data volume keeps free (Ozone's hdds.datanode.volume.min.free.space): below it
+   * the volume is full, takes no new containers or chunks as a write's entry point, and its
+   * open containers are closed; writes already under way use the reserve.
+   */
+  'datanode.volume.minFreeBytes': number
   /** The container scanner's read rate: it re-reads closed replicas at most this fast, so client I/O keeps the disk (Ozone: 5 MB/s). */
   'datanode.scanner.bytesPerSec': number
   /** The shortest time one full pass of the container scanner takes (Ozone's data scan interval, 7 days; `o3 local` 60 s). */
@@ -185,6 +191,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'datanode.heartbeatIntervalMs': 30_000,
   'datanode.smallBlockBytes': 64 * 1024,
   'datanode.workerThreads': 2,
+  'datanode.volume.minFreeBytes': VOLUME_MIN_FREE_BYTES_DEFAULT,
   'datanode.scanner.bytesPerSec': 5 * 1024 * 1024,
   'datanode.scanner.intervalMs': 7 * 24 * 3600_000,
   's3g.port': 9878,

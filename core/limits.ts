@@ -327,6 +327,11 @@ export const DATANODE_LIST_BLOCKS_MAX = 10_000
 export const DATANODE_EC_RECONSTRUCTIONS_INFLIGHT_MAX = 2
 export const DATANODE_EC_RECONSTRUCTIONS_QUEUED_MAX = 1000
 
+/** A datanode volume's default reserve (datanode.volume.minFreeBytes; Ozone's is 5 GB, for disks of terabytes). */
+export const VOLUME_MIN_FREE_BYTES_DEFAULT = GiB
+/** How stale a datanode's free-space reading of a volume may be: statfs is a system call, not made per chunk. */
+export const VOLUME_SPACE_REFRESH_MS = 1000
+
 /** Container reports and heartbeat commands per message. */
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: datanodes one decommission, maintenance or recommission request names. */

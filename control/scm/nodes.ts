@@ -9,6 +9,10 @@ export interface VolumeReport {
   capacityBytes: number
   usedBytes: number
   availableBytes: number
+  /** What the datanode keeps free there (datanode.volume.minFreeBytes); 0 from a datanode that reports none. */
+  reservedBytes: number
+  /** Less than the reserve left: the volume takes no new containers. */
+  full: boolean
 }
 
 /** A datanode as this SCM heard it; its operational state is replicated (tables.ts nodeStates), not here. */
@@ -38,6 +42,14 @@ export function nodeUsage(node: NodeRecord): { capacityBytes: number; usedBytes:
     availableBytes += v.availableBytes
   }
   return { capacityBytes, usedBytes, availableBytes }
+}
+
+/**
+ * Whether a node can take a new container: one of its volumes is not full (Ozone's
+ * SCMCommonPlacementPolicy.hasEnoughSpace). A node that reported no volumes is given the benefit.
+ */
+export function hasRoom(node: Pick<NodeRecord, 'volumes'>): boolean {
+  return node.volumes.length === 0 || node.volumes.some((v) => !v.full)
 }
 
 export function isDatanodeId(value: unknown): value is DatanodeId {

@@ -35,7 +35,7 @@ import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
 import { DatanodeAdminMonitor, parseAdminRequest, type AdminContainer, type AdminHost } from './node-admin/index.ts'
-import { isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
+import { hasRoom, isDatanodeId, nodeHealth, nodeUsage, type NodeRecord, type VolumeReport } from './nodes.ts'
 import {
   everyMemberReports, formingTooLong, isPipelineId, leaderFromReports, memberAddresses, parsePipelineReports, pipelineCommands, suggestLeader,
   type PipelineCommand,
@@ -302,23 +302,31 @@ export class StorageContainerManager {
     }
     this.nodes.set(node.id, node)
     if (previous === undefined || previous.address !== node.address) log.info(`SCM: datanode ${node.id} registered at ${node.address}`)
+    this.noteRoom(node, previous === undefined || hasRoom(previous))
     this.checkSafeMode()
     this.background('creating pipelines', this.createPipelines())
     return { clusterId: this.clusterId }
   }
 
-  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; deleted?: unknown; pipelines?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
+  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; containerActions?: unknown; deleted?: unknown; pipelines?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
     if (!isDatanodeId(a.id)) throw new O3Error('INVALID_ARGUMENT', 'Cannot accept heartbeat: id missing or malformed')
     const reports = parsePipelineReports(a.pipelines, `datanode ${a.id}`)
     const node = this.nodes.get(a.id)
     if (node === undefined || node.lastHeartbeatMs === 0) return { commands: [{ type: 'reregister' }] }
     const wasHealthy = this.health(node) === 'HEALTHY'
+    const hadRoom = hasRoom(node)
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
+    this.noteRoom(node, hadRoom)
+    if (this.ha.isLeader()) {
+      for (const id of closeActions(a.containerActions)) {
+        if (this.tables.containers.get(id)?.state === 'OPEN') this.background(`closing container ${id}`, this.closeContainer(id, `its volume on ${node.id} is full`))
+      }
+    }
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
     if (Array.isArray(a.containers)) this.containersHeard.set(node.id, node.lastHeartbeatMs)
     if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
-    if (!wasHealthy) this.background('creating pipelines', this.createPipelines())
+    if (!wasHealthy || (!hadRoom && hasRoom(node))) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
     const queued = this.commands.get(node.id) ?? []
     const commands = queued.splice(0, HEARTBEAT_COMMANDS_MAX)
@@ -333,6 +341,16 @@ export class StorageContainerManager {
 
   private healthyNodes(): DatanodeId[] {
     return [...this.nodes.values()].filter((n) => this.operationalState(n.id) === 'IN_SERVICE' && this.health(n) === 'HEALTHY').map((n) => n.id).sort()
+  }
+
+  private noteRoom(node: NodeRecord, hadRoom: boolean): void {
+    if (hadRoom && !hasRoom(node)) log.warn(`SCM: datanode ${node.id} has every volume full: no new pipelines or containers go on it`)
+    if (!hadRoom && hasRoom(node)) log.info(`SCM: datanode ${node.id} has room again`)
+  }
+
+  /** Healthy, in-service nodes with room for a new container: what new pipelines and blocks go on. */
+  private writableNodes(): DatanodeId[] {
+    return this.healthyNodes().filter((id) => hasRoom(this.nodes.get(id)!))
   }
 
   /** A datanode's operational state, as the SCM group agreed on it (issue 13): only IN_SERVICE nodes get new pipelines and replicas. */
@@ -503,7 +521,7 @@ export class StorageContainerManager {
   private createPipelines(): Promise<void> {
     const run = async () => {
       if (!this.ha.isLeader()) return
-      for (const plan of planPipelines({ healthy: this.healthyNodes(), open: this.livePipelines(), limit: DATANODE_PIPELINE_LIMIT })) {
+      for (const plan of planPipelines({ healthy: this.writableNodes(), open: this.livePipelines(), limit: DATANODE_PIPELINE_LIMIT })) {
         await this.addPipeline(plan.replication, plan.nodes)
       }
     }
@@ -555,7 +573,7 @@ export class StorageContainerManager {
       pipelines: new Set((a.excludeList?.pipelines ?? []) as PipelineId[]),
     }
     if (parsed.type === 'EC') return this.allocateOn(await this.ecPipelineFor(replication, parsed, exclude), exclude.containers, size, count)
-    let healthy = new Set(this.healthyNodes())
+    let healthy = new Set(this.writableNodes())
     const fits = (p: Pipeline) => p.replication === replication && !exclude.pipelines.has(p.id)
       && p.nodes.every((n) => healthy.has(n.id) && !exclude.datanodes.has(n.id))
     const usable = () => this.allPipelines().filter((p) => p.state === 'OPEN' && fits(p))
@@ -577,7 +595,7 @@ export class StorageContainerManager {
       const deadline = Date.now() + PIPELINE_OPEN_WAIT_MS
       while (candidates.length === 0 && forming().length > 0 && Date.now() < deadline) {
         await this.pipelineChange(deadline - Date.now())
-        healthy = new Set(this.healthyNodes())
+        healthy = new Set(this.writableNodes())
         candidates = usable()
       }
       if (candidates.length === 0) {
@@ -590,7 +608,10 @@ export class StorageContainerManager {
         }
       }
     }
-    if (candidates.length === 0) throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes (${healthy.size} healthy, ${exclude.datanodes.size} excluded)`)
+    if (candidates.length === 0) {
+      const full = this.healthyNodes().length - healthy.size
+      throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes with room (${healthy.size} healthy with room${full > 0 ? `, ${full} with every volume full` : ''}, ${exclude.datanodes.size} excluded)`)
+    }
     return this.allocateOn(candidates[this.roundRobin++ % candidates.length], exclude.containers, size, count)
   }
 
@@ -615,7 +636,7 @@ export class StorageContainerManager {
   private async ecPipelineFor(replication: string, parsed: ReplicationConfig, exclude: { datanodes: Set<DatanodeId>; pipelines: Set<PipelineId>; containers: Set<ContainerId> }): Promise<Pipeline> {
     for (let waited = 0; ; waited++) {
       const choice = chooseEcPipeline({
-        replication, parsed, usable: this.healthyNodes(), live: this.livePipelines(), exclude,
+        replication, parsed, usable: this.writableNodes(), live: this.livePipelines(), exclude,
         openContainerOf: (id) => { const c = this.openContainerOf.get(id); return c !== undefined && this.tables.containers.get(c)?.state === 'OPEN' ? c : undefined },
       })
       if ('reuse' in choice) return choice.reuse[this.roundRobin++ % choice.reuse.length]
@@ -922,7 +943,7 @@ export class StorageContainerManager {
       containers: () => [...this.tables.containers.getRange()].map(({ value: c }) => ({ ...c, pipelineNodes: this.tables.pipelines.get(c.pipelineId)?.nodes.map((n) => n.id) ?? [] })),
       replicas: (id) => this.replicas.get(id) ?? empty,
       nodes: () => [...this.nodes.values()].filter((n) => n.lastHeartbeatMs !== 0).map((n) => ({
-        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: this.operationalState(n.id), availableBytes: nodeUsage(n).availableBytes,
+        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: this.operationalState(n.id), availableBytes: nodeUsage(n).availableBytes, full: !hasRoom(n),
       })),
       details: (dn) => this.details(dn),
       markedUnhealthy: (id, dn) => this.tables.unhealthy.get(`${id}/${dn}`) === true,
@@ -999,7 +1020,7 @@ export class StorageContainerManager {
     return [...this.nodes.values()].sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => ({
       id: n.id, address: n.address, state: this.health(n), operationalState: this.operationalState(n.id),
       maintenanceEndMs: this.tables.nodeStates.get(n.id)?.endMs ?? null, adminProgress: this.nodeAdmin.progress(n.id) ?? null,
-      lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n),
+      lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n), full: !hasRoom(n),
       pipelines: pipelines.filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
       containers: [...this.replicas.values()].filter((r) => r.has(n.id)).length,
     }))
@@ -1018,5 +1039,13 @@ function parseVolumes(raw: unknown): VolumeReport[] {
   if (!Array.isArray(raw)) return []
   return raw.slice(0, 64).map((v: Partial<VolumeReport>) => ({
     dir: String(v.dir ?? ''), capacityBytes: Number(v.capacityBytes) || 0, usedBytes: Number(v.usedBytes) || 0, availableBytes: Number(v.availableBytes) || 0,
+    reservedBytes: Number(v.reservedBytes) || 0, full: v.full === true,
   }))
+}
+
+/** A heartbeat's container actions (Ozone's ContainerAction): the ids of containers the datanode asks to close, bounded. */
+function closeActions(raw: unknown): ContainerId[] {
+  if (!Array.isArray(raw)) return []
+  return raw.slice(0, HEARTBEAT_COMMANDS_MAX).flatMap((a: { containerId?: unknown; action?: unknown }) =>
+    a !== null && typeof a === 'object' && a.action === 'CLOSE' && Number.isSafeInteger(a.containerId) && (a.containerId as number) >= 0 ? [a.containerId as ContainerId] : [])
 }

@@ -16,7 +16,7 @@
  *   ... further batches ...
  *   manifest.json                 every entry before it: name, length, CRC32C
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
@@ -37,6 +37,7 @@ import { runVerifyChunk, runWriteChunk, type SizedSlabPools } from '../workers/i
 import { TAR_END, TarReader, tarHeader, tarPadding } from './container-archive.ts'
 import type { BlockData, ContainerData, Volume } from './datanode.ts'
 import { blockFile, containerDir, containerFile, copyTmpDir } from './layout.ts'
+import type { VolumeSpace } from './volume-space.ts'
 
 /** What a copy needs of its datanode: the volumes, the replicas held, receive slabs. */
 export interface CopyHost {
@@ -44,6 +45,8 @@ export interface CopyHost {
   name(): string
   clusterId(): string
   readonly volumes: readonly Volume[]
+  /** Their free space against the reserve: a copy goes to the roomiest and must leave the reserve. */
+  readonly space: VolumeSpace
   readonly containers: Map<ContainerId, ContainerData>
   readonly slabs: SizedSlabPools
   /** Forgets what the datanode keeps of a container in memory besides its row (pending chunks, open files). */
@@ -216,7 +219,8 @@ export class ContainerCopies {
     this.refuseHeld(id)
     this.importing.add(id)
     const clusterId = this.host.clusterId()
-    const { index, v, availableBytes } = this.roomiest()
+    const { index, spareBytes } = this.host.space.roomiest()
+    const v = this.host.volumes[index]
     const tmp = join(copyTmpDir(v.dir, clusterId), `import-${id}-${randomUUID().slice(0, 8)}`)
     const staged = join(tmp, 'container')
     const target = containerDir(v.dir, clusterId, id)
@@ -225,7 +229,7 @@ export class ContainerCopies {
       mkdirSync(join(staged, 'chunks'), { recursive: true })
       mkdirSync(join(staged, 'metadata'), { recursive: true })
       mkdirSync(join(tmp, 'rows'), { recursive: true })
-      const got = await this.receive(id, source, { v, availableBytes }, tmp, staged)
+      const got = await this.receive(id, source, { v, spareBytes }, tmp, staged)
       // The last check before the replica appears: nothing else may have made it meanwhile.
       this.refuseHeld(id, false)
       mkdirSync(dirname(target), { recursive: true })
@@ -271,20 +275,8 @@ export class ContainerCopies {
     if (orImporting && this.importing.has(id)) throw new O3Error('CONTAINER_EXISTS', `Cannot import container ${id}: this datanode is importing it already`)
   }
 
-  /** The volume with the most free space (as Ozone's RoundRobin/CapacityVolumeChoosingPolicy would pick for a copy). */
-  private roomiest(): { index: number; v: Volume; availableBytes: number } {
-    let best: { index: number; v: Volume; availableBytes: number } | undefined
-    this.host.volumes.forEach((v, index) => {
-      let availableBytes = 0
-      try { const s = statfsSync(v.dir); availableBytes = s.bavail * s.bsize } catch { /* unreadable: no room */ }
-      if (best === undefined || availableBytes > best.availableBytes) best = { index, v, availableBytes }
-    })
-    assert(best !== undefined, 'a datanode has at least one volume')
-    return best
-  }
-
   /** Reads and checks every entry into the temp folder; answers what the rows need. */
-  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; availableBytes: number }, tmp: string, staged: string) {
+  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; spareBytes: number }, tmp: string, staged: string) {
     const reader = new TarReader(source)
     const seen: ManifestFile[] = []
     const what = `Cannot import container ${id}`
@@ -303,7 +295,7 @@ export class ContainerCopies {
     let e = await entry()
     if (e.name !== 'container.json') throw bad(`the archive starts with ${JSON.stringify(e.name)}, not container.json`)
     const row = parseContainerJson(await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX), id)
-    if (room.availableBytes < row.usedBytes) throw new O3Error('DISK_FULL', `${what}: it holds ${row.usedBytes} bytes, volume ${room.v.dir} has ${room.availableBytes} free`)
+    if (room.spareBytes < row.usedBytes) throw new O3Error('DISK_FULL', `${what}: it holds ${row.usedBytes} bytes, volume ${room.v.dir} has ${Math.max(0, room.spareBytes)} free beyond its reserve (datanode.volume.minFreeBytes)`)
     e = await entry()
     if (e.name !== `metadata/${id}.container`) throw bad(`expected its container file, found ${JSON.stringify(e.name)}`)
     const file = await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX)

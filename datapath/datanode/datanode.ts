@@ -5,7 +5,7 @@
  * node and container reports to the SCM. As leader of a RATIS/THREE pipeline it forwards each
  * chunk and putBlock to the followers in parallel and acknowledges only when all hold it.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, existsSync, renameSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync, renameSync } from 'node:fs'
 import { appendFile, mkdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
@@ -54,6 +54,12 @@ import { BlockTokenGuard } from './block-tokens.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
 import { EcReconstructions, parseReconstructCommand } from './ec-reconstruction.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
+import { fullVolumeMessage, VolumeSpace } from './volume-space.ts'
+
+/** A chunk fetched from a member that this datanode failed to write (holdChunk stops asking members). */
+class LocalWriteError extends Error {
+  constructor(override readonly cause: O3Error) { super(cause.message) }
+}
 
 export interface ChunkInfo {
   offset: number
@@ -153,6 +159,8 @@ export class Datanode implements PipelineReplica {
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool<SharedArrayBuffer>
   private readonly volumes: Volume[] = []
+  /** Each volume's free space against its reserve (datanode.volume.minFreeBytes). */
+  readonly space: VolumeSpace
   /** Each volume's in_use.lock, held from start to stop. */
   private locks: DirLock[] = []
   private readonly containers = new Map<ContainerId, ContainerData>()
@@ -188,8 +196,13 @@ export class Datanode implements PipelineReplica {
     // Ozone); only the leader answers with commands.
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = BufferPool.shared(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
+    this.space = new VolumeSpace(this.dirs, this.config['datanode.volume.minFreeBytes'], (dir, room) => {
+      log.warn(`datanode ${this.id}: ${fullVolumeMessage(dir, room)}: it takes no new containers, and its open ones are to be closed`)
+      // Registering (which reports the volumes) tells the SCM already; once beating, the next beat does, now.
+      if (this.heartbeatTimer !== undefined) this.heartbeatSoon()
+    })
     this.copies = new ContainerCopies({
-      name: () => `datanode ${this.id}`, clusterId: () => this.clusterId, volumes: this.volumes, containers: this.containers, slabs: this.slabs,
+      name: () => `datanode ${this.id}`, clusterId: () => this.clusterId, volumes: this.volumes, space: this.space, containers: this.containers, slabs: this.slabs,
       forget: async (id) => {
         for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
         await this.blockFiles.closeContainer(id)
@@ -415,12 +428,33 @@ export class Datanode implements PipelineReplica {
     // One pass over the containers, not one per volume: this runs on every heartbeat.
     const used = new Array<number>(this.dirs.length).fill(0)
     for (const c of this.containers.values()) used[c.volume] += c.usedBytes
-    return this.dirs.map((dir, i) => {
-      try {
-        const s = statfsSync(dir)
-        return { dir, capacityBytes: s.blocks * s.bsize, availableBytes: s.bavail * s.bsize, usedBytes: used[i] }
-      } catch { return { dir, capacityBytes: 0, availableBytes: 0, usedBytes: 0 } }
-    })
+    return this.dirs.map((dir, i) => ({ dir, ...this.space.room(i), usedBytes: used[i] }))
+  }
+
+  /**
+   * Ozone's container actions: a CLOSE for every open container on a full volume (the SCM
+   * closes it through its pipeline), sent with each heartbeat until it is closed.
+   */
+  private containerActions(): { containerId: ContainerId; action: 'CLOSE'; reason: 'VOLUME_FULL' }[] {
+    const full = this.dirs.map((_, i) => this.space.room(i).full)
+    const out: { containerId: ContainerId; action: 'CLOSE'; reason: 'VOLUME_FULL' }[] = []
+    for (const c of this.containers.values()) {
+      if (c.state === 'OPEN' && full[c.volume] && out.length < HEARTBEAT_COMMANDS_MAX) out.push({ containerId: c.id, action: 'CLOSE', reason: 'VOLUME_FULL' })
+    }
+    return out
+  }
+
+  /**
+   * Refuses a write entering the cluster here (a pipeline leader's chunk, an EC replica's)
+   * into a full volume: DISK_FULL naming this node, so the writer excludes it. Entries a
+   * group already agreed on are applied regardless: that is what the reserve is for.
+   */
+  private refuseIfFull(containerId: number, action: string): void {
+    const c = this.containers.get(containerId as ContainerId)
+    const volumes = c !== undefined ? [c.volume] : this.dirs.map((_, i) => i)
+    if (volumes.some((i) => !this.space.room(i).full)) return
+    const i = volumes[0]
+    throw new O3Error('DISK_FULL', `Cannot ${action} on datanode ${this.address}: ${c !== undefined ? fullVolumeMessage(this.dirs[i], this.space.room(i)) : `every volume is full (${fullVolumeMessage(this.dirs[i], this.space.room(i))})`}`, { node: this.address })
   }
 
   private async register(retryForever: boolean): Promise<void> {
@@ -459,8 +493,9 @@ export class Datanode implements PipelineReplica {
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
     const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0, replicaIndex: c.replicaIndex ?? 0 }))
     const volumes = this.volumeReports()
+    const containerActions = this.containerActions()
     const pipelines = [...this.groups.values()].map((g) => g.report())
-    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, deleted, pipelines })))
+    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, containerActions, deleted, pipelines })))
     const commands: Commands['commands'] = []
     for (const a of answers) {
       if (a.status === 'fulfilled') commands.push(...a.value.commands)
@@ -522,9 +557,11 @@ export class Datanode implements PipelineReplica {
       if (existing.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot write to container ${id}: it is ${existing.state}`)
       return existing
     }
-    // Containers are created by their first write, on the volume holding the fewest.
-    const counts = this.volumes.map((_, i) => [...this.containers.values()].filter((c) => c.volume === i).length)
-    const volume = counts.indexOf(Math.min(...counts))
+    // Containers are created by their first write, on the volume with room holding the
+    // fewest; with every one full (an entry the group agreed on), on the roomiest.
+    const counts = this.volumes.map(() => 0)
+    for (const c of this.containers.values()) counts[c.volume]++
+    const volume = this.space.choose(counts) ?? this.space.roomiest().index
     const c: ContainerData = { id, state: 'OPEN', replication: args.replication, pipelineId: args.pipelineId, createdAtMs: Date.now(), blockCount: 0, usedBytes: 0, volume, replicaIndex: args.replicaIndex ?? 0 }
     this.containers.set(id, c)
     this.writeContainerFile(c).catch((err: unknown) => log.error(`datanode ${this.id}: cannot record container ${id}: ${(err as Error).message}`))
@@ -760,6 +797,7 @@ export class Datanode implements PipelineReplica {
       if (checksums !== undefined && sameBytes(checksums, e.checksums)) return
     }
     const deadline = Date.now() + PIPELINE_FETCH_MS_MAX
+    const lastError = new Map<string, string>()
     for (let attempt = 0; ; attempt++) {
       for (const address of from) {
         try {
@@ -768,10 +806,16 @@ export class Datanode implements PipelineReplica {
         } catch (err) {
           // Deleted on the leader since (a deleteBlocks entry follows in the log): nothing will read these bytes.
           if (err instanceof O3Error && err.code === 'BLOCK_NOT_FOUND') return
+          // The bytes came and this node could not write them (a full or failing disk): no member can help.
+          if (err instanceof LocalWriteError) throw new O3Error(err.cause.code, `Cannot hold chunk ${key} of pipeline ${pipelineId}: writing it here failed: ${err.cause.message}`)
+          lastError.set(address, (err as Error).message)
           log.debug(`datanode ${this.id}: fetching chunk ${key} of pipeline ${pipelineId} from ${address} failed: ${(err as Error).message}`)
         }
       }
-      if (Date.now() >= deadline || this.stopped) throw new O3Error('UNAVAILABLE', `Cannot hold chunk ${key} of pipeline ${pipelineId}: no member could send its bytes in ${PIPELINE_FETCH_MS_MAX} ms`)
+      if (Date.now() >= deadline || this.stopped) {
+        const why = [...lastError].map(([address, message]) => `${address}: ${message}`).join('; ')
+        throw new O3Error('UNAVAILABLE', `Cannot hold chunk ${key} of pipeline ${pipelineId}: no member could send its bytes in ${PIPELINE_FETCH_MS_MAX} ms${why === '' ? '' : ` (${why})`}`)
+      }
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)))
     }
   }
@@ -800,7 +844,13 @@ export class Datanode implements PipelineReplica {
     }
     const container = this.openContainer(args)
     const v = this.volumeOf(container)
-    await this.stageWrite(chunkKey(e.containerId, e.localId, e.offset, e.length), { args, body, path: blockFile(v.dir, this.clusterId, container.id, e.localId), packed: false, overwrites: true })
+    try {
+      await this.stageWrite(chunkKey(e.containerId, e.localId, e.offset, e.length), { args, body, path: blockFile(v.dir, this.clusterId, container.id, e.localId), packed: false, overwrites: true })
+    } catch (err) {
+      // The member's failures are the transfer's; a disk's failure here is this node's.
+      if (err instanceof O3Error && (err.code === 'DISK_FULL' || err.code === 'IO_ERROR')) throw new LocalWriteError(err)
+      throw err
+    }
   }
 
   async applyEntry(pipelineId: PipelineId, e: PipelineEntry, index: number): Promise<unknown> {
@@ -913,6 +963,8 @@ export class Datanode implements PipelineReplica {
       return c.json({ result: { length: args.length } })
     }
     if (isEcReplication(args.replication)) return c.json({ result: await this.writeEcChunk(args, requestBody(c)) })
+    // A full node refuses even as a follower: the writer is to leave its pipeline, not look for the leader.
+    this.refuseIfFull(args.containerId, `write chunk to block ${args.containerId}:${args.localId}`)
     const group = this.groupOf(args.pipelineId as PipelineId, 'write chunk')
     if (!group.isLeader()) throw group.notLeader('write chunk')
     const container = this.openContainer(args)
@@ -957,6 +1009,7 @@ export class Datanode implements PipelineReplica {
     const action = `write chunk to block ${id}:${localId}`
     const replicaIndex = ecReplicaIndex(args.replication, args.replicaIndex, action)
     if (args.forward.length > 0) throw new O3Error('INVALID_ARGUMENT', `Cannot ${action}: an EC write goes to each replica itself, it is not forwarded`)
+    this.refuseIfFull(id, action)
     const container = this.openContainer({ ...args, replicaIndex })
     this.assertNotDeleted(container, localId, 'write chunk to')
     const key = blockIdString({ containerId: id, localId })

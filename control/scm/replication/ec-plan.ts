@@ -62,7 +62,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     const holders = new Set([...c.replicas.map((r) => r.datanodeId), ...adding.map((op) => op.datanodeId)])
     const hosts = new Set(c.replicas.filter((r) => r.health !== 'DEAD').map((r) => r.host))
     const target = (): NodeView | undefined => {
-      const candidates = usable.filter((n) => !holders.has(n.id) && hasRoom(n.id) && input.excludedTargets?.(c.id, n.id) !== true)
+      const candidates = usable.filter((n) => !holders.has(n.id) && hasRoom(n.id) && n.full !== true && input.excludedTargets?.(c.id, n.id) !== true)
       // Spread over hosts first (a host's datanodes fail together), then the most free space.
       candidates.sort((a, b) => Number(hosts.has(a.host)) - Number(hosts.has(b.host)) || b.availableBytes - a.availableBytes)
       const t = candidates[0]

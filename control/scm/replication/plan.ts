@@ -16,6 +16,8 @@ export interface NodeView {
   health: NodeHealth
   operationalState: NodeOperationalState
   availableBytes: number
+  /** Every volume below its reserve: no copy goes there. */
+  full?: boolean
 }
 
 /**
@@ -79,7 +81,7 @@ export function planReplication(input: PlanInput): Plan {
     const usedHosts = new Set(cls.healthy.map((r) => r.host))
     for (const dn of adding) { const n = nodes.find((x) => x.id === dn); if (n !== undefined) usedHosts.add(n.host) }
     const target = (newHostOnly: boolean): NodeView | undefined => {
-      const candidates = usable.filter((n) => !holders.has(n.id) && !adding.includes(n.id) && !chosen.includes(n.id) && hasRoom(n.id)
+      const candidates = usable.filter((n) => !holders.has(n.id) && !adding.includes(n.id) && !chosen.includes(n.id) && hasRoom(n.id) && n.full !== true
         && input.excludedTargets?.(c.id, n.id) !== true && (!newHostOnly || !usedHosts.has(n.host)))
       // Spread over hosts first (a host's datanodes fail together), then the most free space.
       candidates.sort((a, b) => Number(usedHosts.has(a.host)) - Number(usedHosts.has(b.host)) || b.availableBytes - a.availableBytes)

@@ -172,6 +172,13 @@ test('planEcReplication(): a missing index is rebuilt on the emptiest node holdi
   }])
 })
 
+test('planEcReplication(): a full node (every volume below its reserve) is no target, however much the disk has', () => {
+  const nodes = cluster({ 3: { health: 'DEAD' }, 9: { full: true, availableBytes: 1e12 } })
+  const [a] = plan([container(written(nodes, 1, 2, 3, 4, 5))], nodes)
+  assert.ok(a !== undefined && a.type === 'reconstruct')
+  if (a.type === 'reconstruct') assert.equal(a.targets, [{ replicaIndex: 3, datanodeId: dn(8) }])
+})
+
 test('planEcReplication(): two missing indexes go to two distinct targets in one command; too few targets rebuild what fits', () => {
   const nodes = cluster({ 2: { health: 'DEAD' }, 4: { health: 'DEAD' } })
   const [a] = plan([container(written(nodes, 1, 2, 3, 4, 5))], nodes)

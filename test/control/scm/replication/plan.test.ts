@@ -69,8 +69,8 @@ test('planReplication() keeps within maxInflightPerDatanode across containers, c
   assert.equal(actions.map((a) => (a.type === 'replicate' ? `${a.containerId}->${a.target}` : a.type)), ['1->dn-00000004', '2->dn-00000005', '3->dn-00000005'])
 })
 
-test('planReplication() sends no copy to a node that holds a replica, is not IN_SERVICE, not HEALTHY, or excluded', () => {
-  const nodes = [node(1), node(2), node(3, { health: 'DEAD' }), node(4, { operationalState: 'DECOMMISSIONING' }), node(5, { health: 'STALE' }), node(6), node(7)]
+test('planReplication() sends no copy to a node that holds a replica, is not IN_SERVICE, not HEALTHY, excluded, or full', () => {
+  const nodes = [node(1), node(2), node(3, { health: 'DEAD' }), node(4, { operationalState: 'DECOMMISSIONING' }), node(5, { health: 'STALE' }), node(6), node(7), node(8, { full: true, availableBytes: 1e12 })]
   const c = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'CLOSED', nodes), replica(6, 'UNHEALTHY', nodes)])
   const { actions } = plan([c], nodes, [], { excluded: (_c, d) => d === dn(6) })
   assert.equal(actions.filter((a) => a.type === 'replicate').map((a) => (a.type === 'replicate' ? a.target : '')), [dn(7)])

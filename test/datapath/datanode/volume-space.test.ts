@@ -1,0 +1,88 @@
+/**
+ * Goal: a datanode's view of its volumes' free space keeps its promises: a volume is full
+ * below its reserve (or when statfs fails), the datanode hears once per turn to full, a
+ * reading is reused within VOLUME_SPACE_REFRESH_MS and taken again after, new containers go
+ * on the volume with room holding the fewest, and a copy's target is the roomiest.
+ * Method: VolumeSpace with a scripted statfs (bytes free per directory) and a given clock;
+ * the real statfs against a temp directory once.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { VOLUME_SPACE_REFRESH_MS } from '../../../core/limits.ts'
+import { VolumeSpace } from '../../../datapath/datanode/volume-space.ts'
+
+const RESERVE = 1000
+
+/** A statfs whose free bytes per directory the test sets (blocks of 1 byte); a missing one throws, as an unreadable volume. */
+function disks(free: Record<string, number>) {
+  const calls: string[] = []
+  const statfs = (dir: string) => {
+    calls.push(dir)
+    if (!(dir in free)) throw new Error(`ENOENT: ${dir}`)
+    return { blocks: 1_000_000, bavail: free[dir]!, bsize: 1 }
+  }
+  return { free, calls, statfs }
+}
+
+test('a volume is full below its reserve; the datanode hears each turn to full once; fits() keeps the reserve', () => {
+  const d = disks({ a: 5000, b: 999 })
+  const turned: string[] = []
+  const space = new VolumeSpace(['a', 'b'], RESERVE, (dir) => turned.push(dir), d.statfs)
+  assert.equal(space.room(0, 0), { capacityBytes: 1_000_000, availableBytes: 5000, reservedBytes: RESERVE, full: false })
+  assert.is(space.room(1, 0).full, true)
+  assert.ok(space.fits(0, 4000, 0))
+  assert.not.ok(space.fits(0, 4001, 0), 'a write that would eat into the reserve does not fit')
+  assert.equal(turned, ['b'])
+  // Still full at the next reading: not told again; room back, then full again: told again.
+  space.room(1, VOLUME_SPACE_REFRESH_MS)
+  d.free.b = 2000
+  assert.is(space.room(1, 2 * VOLUME_SPACE_REFRESH_MS).full, false)
+  d.free.b = 10
+  assert.is(space.room(1, 3 * VOLUME_SPACE_REFRESH_MS).full, true)
+  assert.equal(turned, ['b', 'b'])
+})
+
+test('a reading is reused within VOLUME_SPACE_REFRESH_MS and taken again after it', () => {
+  const d = disks({ a: 5000 })
+  const space = new VolumeSpace(['a'], RESERVE, () => {}, d.statfs)
+  space.room(0, 100)
+  d.free.a = 0
+  assert.is(space.room(0, 100 + VOLUME_SPACE_REFRESH_MS - 1).full, false)
+  assert.is(d.calls.length, 1)
+  assert.is(space.room(0, 100 + VOLUME_SPACE_REFRESH_MS).full, true)
+  assert.is(d.calls.length, 2)
+})
+
+test('a volume statfs cannot read is full', () => {
+  const space = new VolumeSpace(['gone'], RESERVE, () => {}, disks({}).statfs)
+  assert.equal(space.room(0, 0), { capacityBytes: 0, availableBytes: 0, reservedBytes: RESERVE, full: true })
+})
+
+test('choose() takes the volume with room holding the fewest containers; undefined when all are full; roomiest() the most spare', () => {
+  const d = disks({ a: 5000, b: 900, c: 3000 })
+  const space = new VolumeSpace(['a', 'b', 'c'], RESERVE, () => {}, d.statfs)
+  assert.is(space.choose([4, 0, 2], 0), 2, 'b holds fewest but is full')
+  assert.is(space.choose([1, 0, 1], 0), 0, 'ties go to the lower index')
+  assert.equal(space.roomiest(0), { index: 0, spareBytes: 4000 })
+  d.free.a = 10
+  d.free.c = 10
+  assert.is(space.choose([0, 0, 0], VOLUME_SPACE_REFRESH_MS), undefined)
+  assert.ok(space.roomiest(VOLUME_SPACE_REFRESH_MS).spareBytes < 0)
+})
+
+test('the real statfs of a temp directory: capacity and free space, full only with a reserve past the free space', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'o3-volume-space-'))
+  try {
+    const room = new VolumeSpace([dir], 0).room(0)
+    assert.ok(room.capacityBytes > 0 && room.availableBytes > 0 && room.availableBytes <= room.capacityBytes, JSON.stringify(room))
+    assert.is(room.full, false)
+    assert.is(new VolumeSpace([dir], room.availableBytes * 2 + 2 ** 40).room(0).full, true)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test.run()

@@ -1,12 +1,11 @@
 /** @module
  * When a long-running command (`o3 local`, a service) must stop: on SIGTERM or SIGINT, when
  * the process that started it exits, or, for a service `o3 local --processes` started, when
- * `o3 local` goes (its IPC channel closes). Also the PID file `o3 local` keeps. Owns no
+ * `o3 local` goes (its IPC channel closes). Owns no
  * service: the command stops its own and then calls dispose().
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { processAlive } from '../core/dir-lock.ts'
-import { O3Error } from '../core/errors.ts'
 
 /** How often the parent is checked. A parent's exit sends no signal to its children, and
  *  Node has no prctl(PR_SET_PDEATHSIG), so polling is the portable way. */
@@ -115,40 +114,5 @@ export class StopRequest {
 
   dispose(): void {
     for (const c of this.cleanups.splice(0)) c()
-  }
-}
-
-/** DIR/pids/local.pid: the PID of the `o3 local` running on DIR, for scripts to stop it by. */
-export class PidFile {
-  constructor(readonly path: string) {}
-
-  /** Throws while another live process holds the file (a stale one, left by kill -9, is fine). */
-  checkFree(what: string): void {
-    let held: number
-    try {
-      held = Number(readFileSync(this.path, 'utf8').trim())
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw err
-    }
-    if (Number.isSafeInteger(held) && held > 0 && held !== process.pid && processAlive(held)) {
-      throw new O3Error('UNAVAILABLE', `Cannot start ${what}: pid ${held} in ${this.path} runs on this data directory (stop it, or delete the file if that pid is something else)`)
-    }
-  }
-
-  /** Writes this process's PID, after checkFree. */
-  claim(what: string): void {
-    this.checkFree(what)
-    writeFileSync(this.path, `${process.pid}\n`)
-  }
-
-  /** Removes the file if it still names this process. */
-  release(): void {
-    try {
-      if (Number(readFileSync(this.path, 'utf8').trim()) !== process.pid) return
-    } catch {
-      return
-    }
-    rmSync(this.path, { force: true })
   }
 }

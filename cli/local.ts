@@ -20,7 +20,8 @@ import { servesHttps } from '../datapath/s3/index.ts'
 import { LocalCluster, localDatanodePort, localGroup, localOverrides } from './cluster.ts'
 import { freePort } from './free-port.ts'
 import { flag, option, UsageError, type Invocation } from './args.ts'
-import { PidFile, StopRequest } from './lifecycle.ts'
+import { StopRequest } from './lifecycle.ts'
+import { DirLock } from '../core/dir-lock.ts'
 import { printJson, printTable } from './output.ts'
 import { adminS3Key, secureLines, secureSettings, SECURE_ADMIN, waitForCaFiles, writeClientFiles, type ScmCaFiles, type SecureClient } from './local-secure.ts'
 import { Agent, fetch as undiciFetch } from 'undici'
@@ -51,22 +52,24 @@ export async function local(inv: Invocation): Promise<void> {
   const dataDir = resolve(option(inv, 'data'))
   const json = flag(inv, 'json')
   const ha = flag(inv, 'ha')
-  const pidFile = new PidFile(join(dataDir, 'pids', 'local.pid'))
-  // Before --fresh: wiping the data of a running cluster would lose it.
-  pidFile.checkFree('o3 local')
-  if (flag(inv, 'fresh')) rmSync(dataDir, { recursive: true, force: true })
-  mkdirSync(join(dataDir, 'pids'), { recursive: true })
-  // The two layouts keep their state in different folders (DIR/scm, DIR/scm1..3): starting
-  // one on the other's data would look like an empty cluster.
-  if (ha && existsSync(join(dataDir, 'scm'))) throw new UsageError(`${dataDir} holds a cluster started without --ha: drop --ha, or use another --data`)
-  if (!ha && existsSync(join(dataDir, 'scm1'))) throw new UsageError(`${dataDir} holds a cluster started with --ha: add --ha, or use another --data`)
+  // DIR/pids/local.pid names this process while it runs (scripts stop it by that PID); taken
+  // before --fresh, since wiping the data of a running cluster would lose it, and again after.
+  const pids = join(dataDir, 'pids')
+  let pidFile = DirLock.acquire(pids, 'o3 local', LOCAL_PID_FILE)
+  if (flag(inv, 'fresh')) {
+    rmSync(dataDir, { recursive: true, force: true })
+    pidFile = DirLock.acquire(pids, 'o3 local', LOCAL_PID_FILE)
+  }
   // The stop request listens before anything starts: a SIGTERM that comes while the
   // cluster starts stops it once started, instead of killing this process and leaving its
   // children (--processes) running.
   let forceStop: () => void = () => process.exit(1)
   const stop = new StopRequest({ watchParent: !flag(inv, 'outlive-parent'), onRepeat: () => forceStop() })
-  pidFile.claim('o3 local')
   try {
+    // The two layouts keep their state in different folders (DIR/scm, DIR/scm1..3): starting
+    // one on the other's data would look like an empty cluster.
+    if (ha && existsSync(join(dataDir, 'scm'))) throw new UsageError(`${dataDir} holds a cluster started without --ha: drop --ha, or use another --data`)
+    if (!ha && existsSync(join(dataDir, 'scm1'))) throw new UsageError(`${dataDir} holds a cluster started with --ha: add --ha, or use another --data`)
     const free = ports === 'free'
     if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
     const secure = flag(inv, 'secure')
@@ -103,6 +106,9 @@ export async function local(inv: Invocation): Promise<void> {
     pidFile.release()
   }
 }
+
+/** DIR/pids/local.pid: the PID of the `o3 local` running on DIR, its lock on DIR and what scripts stop it by. */
+const LOCAL_PID_FILE = 'local.pid'
 
 /** The user whose S3 key pair `o3 local` prints (created on first start, the same after). */
 const S3_USER = process.env.USER || 'o3'

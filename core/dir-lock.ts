@@ -44,8 +44,9 @@ export class DirLock {
    * Makes DIR if need be and takes its lock for this process (`what` names the service in the
    * error), or throws UNAVAILABLE while another live process holds it. The lock file appears
    * whole or not at all (written aside, then linked), so two starting processes cannot both take it.
+   * `file` names the lock (`o3 local` holds DIR/pids/local.pid, which scripts read to stop it).
    */
-  static acquire(dir: string, what: string): DirLock {
+  static acquire(dir: string, what: string, file = DIR_LOCK_FILE): DirLock {
     try {
       mkdirSync(dir, { recursive: true })
     } catch (err) {
@@ -53,7 +54,7 @@ export class DirLock {
       if (code === 'EEXIST' || code === 'ENOTDIR') throw new O3Error('INVALID_ARGUMENT', `Cannot start ${what}: ${dir} is not a directory`)
       throw err
     }
-    const path = join(dir, DIR_LOCK_FILE)
+    const path = join(dir, file)
     const aside = `${path}.${process.pid}`
     const inUse = (pid: number) => new O3Error('UNAVAILABLE', `Cannot start ${what}: process ${pid} uses ${dir} (${path}); stop it first, or delete the file if that process is something else`)
     writeFileSync(aside, `${process.pid}\n`)

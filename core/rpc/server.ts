@@ -21,7 +21,8 @@ export interface ServiceAppOptions {
   service: string
   handlers: Record<string, RpcHandler>
   metrics: ServiceMetrics
-  health: () => Record<string, unknown>
+  /** What /health adds to `{service, status: 'UP'}`; a `status` other than UP answers 503 (a readiness probe's "not ready"). */
+  health: () => Record<string, unknown> | Promise<Record<string, unknown>>
   /**
    * Who is calling, from the request and its exact body text. Default: every caller is
    * `open` (security off). A secure service passes one that reads the peer certificate
@@ -66,7 +67,10 @@ export async function observed(metrics: ServiceMetrics, method: string, c: Conte
 export function createServiceApp(options: ServiceAppOptions): Hono {
   const { service, handlers, metrics } = options
   const app = new Hono()
-  app.get('/health', (c) => c.json({ service, status: 'UP', ...options.health() }))
+  app.get('/health', async (c) => {
+    const body = { service, status: 'UP', ...(await options.health()) }
+    return c.json(body, body.status === 'UP' ? 200 : 503)
+  })
   app.get('/prom', async (c) => c.text(await metrics.text(), 200, { 'content-type': metrics.registry.contentType }))
   /** `Service.method` from the path, and the method name metrics count it under: one of the
    *  handlers' names, or `unknown`. A name from the path would make a new label set, kept for

@@ -27,6 +27,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client, type BucketInfo, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { authorizeRequest, type RouteAccess } from './access.ts'
+import { S3G_HEALTH_PROBE_MS } from '../../core/limits.ts'
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.ts'
 import { authenticate, type RequestAuth } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
@@ -45,7 +46,7 @@ import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTa
 import { getObjectAttributes } from './attributes.ts'
 import { toXml } from './xml.ts'
 import { edgeTls, servesHttps, storedIdentity, type EdgeTls } from './https.ts'
-import { O3Error } from '../../core/errors.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { ServiceIdentity } from '../../core/security/identity.ts'
 
@@ -218,6 +219,30 @@ export class S3Gateway {
     return ServiceIdentity.obtain({ role: 's3g', id, dir, hosts, scm: this.options.scmAddress, bootstrapToken: c['security.bootstrapToken'] })
   }
 
+  private omProbe: { atMs: number; answer: Promise<{ status: 'UP' | 'DOWN'; om: string }> } | undefined
+
+  /**
+   * /health: UP while an OM leader answers, else DOWN (503) saying why, so that a load
+   * balancer or readiness probe stops sending S3 requests that can only fail. One probe of
+   * the OM at a time, at most every S3G_HEALTH_PROBE_MS.
+   */
+  private async health(): Promise<Record<string, unknown>> {
+    const now = Date.now()
+    if (this.omProbe === undefined || now - this.omProbe.atMs >= S3G_HEALTH_PROBE_MS) this.omProbe = { atMs: now, answer: this.probeOm() }
+    return { endpoint: this.endpoint, ...(await this.omProbe.answer) }
+  }
+
+  private async probeOm(): Promise<{ status: 'UP' | 'DOWN'; om: string }> {
+    try {
+      await this.client.om.call('getVolume', { volume: S3_VOLUME }, { idempotent: true, timeoutMs: S3G_HEALTH_PROBE_MS, failoverMs: S3G_HEALTH_PROBE_MS })
+    } catch (err) {
+      const e = toO3Error(err)
+      // A leader that answers "no" (no s3v volume yet, a refusal) is an OM that serves.
+      if (e.spec.retry || e.code === 'INTERNAL_ERROR') return { status: 'DOWN', om: e.message }
+    }
+    return { status: 'UP', om: 'a leader answers' }
+  }
+
   async start(): Promise<void> {
     if (this.options.config['security.enabled'] === 1 && this.options.identity === undefined && this.ownIdentity === undefined) {
       this.ownIdentity = await this.obtainIdentity()
@@ -239,7 +264,7 @@ export class S3Gateway {
     })
     // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
     // health get their own listener, as Ozone's s3g serves them on its web admin port.
-    const admin = createServiceApp({ service: 'S3Gateway', handlers: {}, metrics: this.metrics, health: () => ({ endpoint: this.endpoint }) })
+    const admin = createServiceApp({ service: 'S3Gateway', handlers: {}, metrics: this.metrics, health: () => this.health() })
     try {
       this.adminListener = await serveApp(admin, { host: this.options.config.host, port: this.options.adminPort ?? (port === 0 ? 0 : this.options.config['s3g.adminPort']), name: 'S3 gateway admin' })
     } catch (err) {

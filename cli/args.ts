@@ -87,11 +87,12 @@ function parseLeaf(path: string[], c: LeafCommand, args: string[]): Resolved {
   } catch (err) {
     // parseArgs' first line says what is wrong ("Option '--user <value>' argument missing"),
     // except for a value that starts with a dash, which it calls ambiguous.
-    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec((err as Error).message)
+    const ambiguous = /^Option '(--?[\w-]+)' argument is ambiguous/.exec((err as Error).message)
     if (ambiguous !== null) {
       const name = ambiguous[1]
       const given = args[args.indexOf(name) + 1] ?? ''
-      throw new UsageError(/^-\d/.test(given) ? `${name} ${given}: a negative value is not allowed for ${here}` : `${name} needs a value for ${here} (one that starts with a dash is written ${name}=-VALUE)`, here)
+      const joined = name.startsWith('--') ? `${name}=-VALUE` : `${name}-VALUE`
+      throw new UsageError(/^-\d/.test(given) ? `${name} ${given}: a negative value is not allowed for ${here}` : `${name} needs a value for ${here} (one that starts with a dash is written ${joined})`, here)
     }
     throw new UsageError(`${(err as Error).message.split('\n')[0].replace(/\.$/, '')} for ${here}`, here)
   }

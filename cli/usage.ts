@@ -233,7 +233,7 @@ again keeps every key.`,
             },
             maintenance: {
               ...client('put datanodes in maintenance: their pipelines close, and once every container keeps maintenance.replica.minimum replicas elsewhere they are IN_MAINTENANCE and may go down without their containers being copied', NODES, 'admin', {
-                'end-hours': { type: 'string', value: 'N', help: 'back IN_SERVICE after N hours (default 0: until recommissioned)' },
+                'end-hours': { type: 'string', value: 'N', help: 'back IN_SERVICE after N hours, at most 8760 (a year; default 0: until recommissioned)' },
               }),
               notes: NODES_NOTE,
             },

@@ -338,6 +338,8 @@ export const VOLUME_SPACE_REFRESH_MS = 1000
 export const HEARTBEAT_COMMANDS_MAX = 1000
 /** SCM: datanodes one decommission, maintenance or recommission request names. */
 export const DATANODE_ADMIN_TARGETS_MAX = 1000
+/** The latest end a maintenance may be given, in hours from now (a year): a longer one is a typo, or a decommission. */
+export const MAINTENANCE_END_HOURS_MAX = 24 * 365
 /** SCM: block-deletion transactions (one per container) waiting for datanodes to acknowledge. */
 export const SCM_DELETE_TXS_MAX = 1_000_000
 /** SCM replication manager: container record moves (Raft entries) one round makes at most; the rest wait a round. */

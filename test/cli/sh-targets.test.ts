@@ -142,6 +142,10 @@ test('a negative option value is named as such, not as an ambiguous argument; an
   const r = await run('sh', 'key', 'list', '/vtg/bt', '--max', '-1')
   assert.is(r.code, 2)
   assert.match(r.stderr, /--max -1: a negative value is not allowed/)
+  // A short option too.
+  const short = await run('freon', 'ockg', '-n', '-5')
+  assert.is(short.code, 2, short.stderr)
+  assert.match(short.stderr, /-n -5: a negative value is not allowed for o3 freon ockg/)
   // An address given empty is a usage error (exit 2) too, not a failed call.
   const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
   const empty = spawnSync(process.execPath, [o3, 'sh', 'volume', 'list', '--om', ''], { encoding: 'utf8' })

@@ -7,7 +7,7 @@
  * the SCM goes through AdminHost.
  */
 import { O3Error } from '../../../core/errors.ts'
-import { DATANODE_ADMIN_TARGETS_MAX } from '../../../core/limits.ts'
+import { DATANODE_ADMIN_TARGETS_MAX, MAINTENANCE_END_HOURS_MAX } from '../../../core/limits.ts'
 import { log } from '../../../core/log.ts'
 import type { DatanodeId, NodeHealth, NodeOperationalState, Pipeline } from '../../../core/wire.ts'
 import type { NodeStateChange } from '../requests/set-node-state.ts'
@@ -132,8 +132,8 @@ export function parseAdminRequest(a: { action?: unknown; datanodes?: unknown; en
   if (!Array.isArray(a.datanodes) || !a.datanodes.every((d) => typeof d === 'string') || a.datanodes.length > DATANODE_ADMIN_TARGETS_MAX) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot ${String(a.action)}: datanodes must be 1..${DATANODE_ADMIN_TARGETS_MAX} ids or host:port addresses`)
   }
-  if (a.endHours !== undefined && (typeof a.endHours !== 'number' || !Number.isFinite(a.endHours) || a.endHours < 0)) {
-    throw new O3Error('INVALID_ARGUMENT', `Cannot ${String(a.action)}: endHours must be 0 (no end) or more`)
+  if (a.endHours !== undefined && (typeof a.endHours !== 'number' || !Number.isFinite(a.endHours) || a.endHours < 0 || a.endHours > MAINTENANCE_END_HOURS_MAX)) {
+    throw new O3Error('INVALID_ARGUMENT', `Cannot ${String(a.action)}: endHours must be 0 (no end) to ${MAINTENANCE_END_HOURS_MAX} (a year), not ${JSON.stringify(a.endHours)}`)
   }
   return { action: a.action as AdminAction, datanodes: a.datanodes as string[], ...(a.endHours !== undefined ? { endHours: a.endHours } : {}) }
 }

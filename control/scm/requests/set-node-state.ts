@@ -8,6 +8,7 @@
  */
 import { assert } from '../../../core/assert.ts'
 import { O3Error } from '../../../core/errors.ts'
+import { MAINTENANCE_END_HOURS_MAX } from '../../../core/limits.ts'
 import type { DatanodeId, NodeOperationalState } from '../../../core/wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { isDatanodeId } from '../nodes.ts'
@@ -33,7 +34,7 @@ export function setNodeStates(t: () => ScmTables): ReplicatedRequest<{ changes: 
         if (!isDatanodeId(c.id)) throw new O3Error('INVALID_ARGUMENT', `Cannot change datanode ${JSON.stringify(c.id)}: not a datanode id`)
         if (!OPERATIONAL_STATES.includes(c.from) || !OPERATIONAL_STATES.includes(c.to)) throw new O3Error('INVALID_ARGUMENT', `Cannot move datanode ${c.id} from ${c.from} to ${c.to}: unknown state`)
         const hours = c.endHours ?? 0
-        if (!Number.isFinite(hours) || hours < 0) throw new O3Error('INVALID_ARGUMENT', `Cannot put datanode ${c.id} in maintenance for ${hours} hours: expected 0 (no end) or more`)
+        if (!Number.isFinite(hours) || hours < 0 || hours > MAINTENANCE_END_HOURS_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot put datanode ${c.id} in maintenance for ${hours} hours: expected 0 (no end) to ${MAINTENANCE_END_HOURS_MAX} (a year)`)
         const maintenance = c.to === 'ENTERING_MAINTENANCE' || c.to === 'IN_MAINTENANCE'
         return { id: c.id, from: c.from, to: c.to, ...(maintenance && hours > 0 ? { endMs: atMs + Math.round(hours * 3_600_000) } : {}) }
       })

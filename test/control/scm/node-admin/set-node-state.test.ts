@@ -10,6 +10,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { MAINTENANCE_END_HOURS_MAX } from '../../../../core/limits.ts'
 import { join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
 import type { DatanodeId } from '../../../../core/wire.ts'
@@ -78,6 +79,8 @@ test('setNodeStates refuses a malformed id, an unknown state or a negative end i
   assert.is(await errorCode(prepare({ changes: [{ id: 'x', from: 'IN_SERVICE', to: 'DECOMMISSIONING' }] })), 'INVALID_ARGUMENT')
   assert.is(await errorCode(prepare({ changes: [{ id: dn(6), from: 'IN_SERVICE', to: 'GONE' }] })), 'INVALID_ARGUMENT')
   assert.is(await errorCode(prepare({ changes: [{ id: dn(6), from: 'IN_SERVICE', to: 'ENTERING_MAINTENANCE', endHours: -1 }] })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(prepare({ changes: [{ id: dn(6), from: 'IN_SERVICE', to: 'ENTERING_MAINTENANCE', endHours: MAINTENANCE_END_HOURS_MAX + 1 }] })), 'INVALID_ARGUMENT')
+  assert.ok((await prepare({ changes: [{ id: dn(6), from: 'IN_SERVICE', to: 'ENTERING_MAINTENANCE', endHours: MAINTENANCE_END_HOURS_MAX }] })) !== undefined)
 })
 
 test.after(async () => {

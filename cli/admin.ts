@@ -15,7 +15,7 @@ import { formatBytes, formatTime, printFields, printJson, printTable } from './o
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; full?: boolean; pipelines: number; containers: number }
 /** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
 interface ReplicaScan { datanodeId: string; address: string; replicaIndex?: number; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
-interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; allocatedBytes: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number; replicaIndex?: number }[] }
+interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; usedBytes: number; blockCount: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number; replicaIndex?: number }[] }
 interface ContainerReportRow { lifecycle: Record<string, number>; health: Record<string, number>; samples: Record<string, number[]>; inflight: { replicate: number; reconstruct?: number; delete: number } }
 
 /** A pipeline's members by address, the leader (as the SCM last heard it, else the suggested one) starred. */
@@ -84,13 +84,13 @@ export async function admin(inv: Invocation): Promise<void> {
     }
     case 'container list': {
       const cs = await client.admin<ContainerRow[]>('listContainers', state === undefined ? {} : { state })
-      return out(cs, () => printTable(['id', 'state', 'replication', 'allocated', 'replicas'], cs.map((c) => [c.id, c.state, c.replication, formatBytes(c.allocatedBytes), c.replicas.map((r) => `${r.address}:${r.state}${r.replicaIndex ? `#${r.replicaIndex}` : ''}`).join(' ')])))
+      return out(cs, () => printTable(['id', 'state', 'replication', 'used', 'blocks', 'replicas'], cs.map((c) => [c.id, c.state, c.replication, formatBytes(c.usedBytes), c.blockCount, c.replicas.map((r) => `${r.address}:${r.state}${r.replicaIndex ? `#${r.replicaIndex}` : ''}`).join(' ')])))
     }
     case 'container info': {
       const id = containerId(positionals[0])
       const c = await client.admin<ContainerRow & { createdAtMs: number; health?: string[] }>('getContainer', { containerId: id })
       return out(c, () => {
-        printFields({ id: c.id, state: c.state, health: (c.health ?? []).join(' ') || '-', replication: c.replication, pipeline: c.pipelineId, allocated: formatBytes(c.allocatedBytes), created: formatTime(c.createdAtMs) })
+        printFields({ id: c.id, state: c.state, health: (c.health ?? []).join(' ') || '-', replication: c.replication, pipeline: c.pipelineId, used: formatBytes(c.usedBytes), blocks: c.blockCount, created: formatTime(c.createdAtMs) })
         // An EC container's replicas are its indexes 1..k+m (issue 14): shown in index order.
         if (c.replication.startsWith('EC/')) {
           const rows = [...c.replicas].sort((x, y) => (x.replicaIndex ?? 0) - (y.replicaIndex ?? 0))

@@ -112,7 +112,6 @@ export class StorageContainerManager {
   private readonly nodes = new Map<DatanodeId, NodeRecord>()
   private readonly replicas = new Map<ContainerId, Map<DatanodeId, ReplicaRecord>>()
   /** Block sizes reserved by allocations per container (a statistic; reported usage decides closing). */
-  private readonly allocatedBytes = new Map<ContainerId, number>()
   /** Leader: an OPEN container per pipeline to allocate from (a hint, checked against the table). */
   private readonly openContainerOf = new Map<PipelineId, ContainerId>()
   /** Leader: the container being created per pipeline. */
@@ -564,7 +563,8 @@ export class StorageContainerManager {
     if (this.inSafeMode) throw new O3Error('SAFE_MODE', `Cannot allocate blocks: SCM is in safemode (${this.healthyNodes().length}/${this.config['scm.safemode.minDatanodes']} datanodes registered)`)
     const parsed = parseReplication(String(a.replication ?? 'RATIS/THREE'))
     const replication = formatReplication(parsed)
-    const size = a.sizeBytes === undefined ? this.config['scm.block.sizeBytes'] : parseId<number>(a.sizeBytes, 'sizeBytes')
+    // A block's size reserves nothing here: containers close on what their replicas report holding.
+    if (a.sizeBytes !== undefined) parseId<number>(a.sizeBytes, 'sizeBytes')
     const count = a.count === undefined ? 1 : parseId<number>(a.count, 'count')
     if (count < 1 || count > ALLOCATE_BLOCK_COUNT_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot allocate ${count} blocks: count must be 1..${ALLOCATE_BLOCK_COUNT_MAX}`)
     const exclude = {
@@ -572,7 +572,7 @@ export class StorageContainerManager {
       containers: new Set((a.excludeList?.containers ?? []) as ContainerId[]),
       pipelines: new Set((a.excludeList?.pipelines ?? []) as PipelineId[]),
     }
-    if (parsed.type === 'EC') return this.allocateOn(await this.ecPipelineFor(replication, parsed, exclude), exclude.containers, size, count)
+    if (parsed.type === 'EC') return this.allocateOn(await this.ecPipelineFor(replication, parsed, exclude), exclude.containers, count)
     let healthy = new Set(this.writableNodes())
     const fits = (p: Pipeline) => p.replication === replication && !exclude.pipelines.has(p.id)
       && p.nodes.every((n) => healthy.has(n.id) && !exclude.datanodes.has(n.id))
@@ -612,14 +612,13 @@ export class StorageContainerManager {
       const full = this.healthyNodes().length - healthy.size
       throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes with room (${healthy.size} healthy with room${full > 0 ? `, ${full} with every volume full` : ''}, ${exclude.datanodes.size} excluded)`)
     }
-    return this.allocateOn(candidates[this.roundRobin++ % candidates.length], exclude.containers, size, count)
+    return this.allocateOn(candidates[this.roundRobin++ % candidates.length], exclude.containers, count)
   }
 
   /** `count` blocks in the pipeline's open container (a new one if none, or it is excluded). */
-  private async allocateOn(pipeline: Pipeline, excluded: Set<ContainerId>, size: number, count: number): Promise<AllocatedBlock[]> {
+  private async allocateOn(pipeline: Pipeline, excluded: Set<ContainerId>, count: number): Promise<AllocatedBlock[]> {
     const container = await this.openContainerFor(pipeline, excluded)
     const first = await this.reserve('localId', count)
-    this.allocatedBytes.set(container, (this.allocatedBytes.get(container) ?? 0) + size * count)
     const blocks: AllocatedBlock[] = []
     for (let i = 0; i < count; i++) blocks.push({ blockId: { containerId: container, localId: (first + i) as LocalId }, pipeline: this.resolve(pipeline) })
     return blocks
@@ -994,10 +993,13 @@ export class StorageContainerManager {
     const c = this.tables.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot find container ${id}`)
     const p = this.tables.pipelines.get(c.pipelineId)
+    const replicas = this.replicaList(id)
     return {
-      id: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, allocatedBytes: this.allocatedBytes.get(c.id) ?? 0, createdAtMs: c.createdAtMs,
+      id: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, createdAtMs: c.createdAtMs,
+      // What the fullest replica reports its blocks hold (Ozone's container usedBytes and key count).
+      usedBytes: Math.max(0, ...replicas.map(([, r]) => r.usedBytes)), blockCount: Math.max(0, ...replicas.map(([, r]) => r.blockCount)),
       pipeline: p === undefined ? null : this.resolve(p),
-      replicas: this.replicaList(id).map(([dn, r]) => {
+      replicas: replicas.map(([dn, r]) => {
         const node = this.nodes.get(dn)
         return { datanodeId: dn, address: node?.address ?? '', nodeState: node === undefined ? 'UNKNOWN' : this.health(node), ...r }
       }),

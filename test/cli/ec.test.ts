@@ -99,7 +99,7 @@ test('o3 sh key info lists each block group with its replicas\' indexes (table a
     assert.match(table.stdout, new RegExp(`│ ${group.containerId}:${group.localId}\\s+│ 0\\s+│ ${data.length}\\s+│ ${d.replicaIndex}\\s+│ ${d.role}\\s+│ ${d.replicaBytes}\\s+│ ${d.address.replace(/\./g, '\\.')}`))
   }
 
-  type Container = { replication: string; replicas: { datanodeId: string; address: string; replicaIndex: number; blockCount: number }[] }
+  type Container = { replication: string; usedBytes: number; blockCount: number; replicas: { datanodeId: string; address: string; replicaIndex: number; blockCount: number; usedBytes: number }[] }
   // Replicas report on their heartbeats: wait for all five.
   let c: Container | undefined
   for (let tries = 0; tries < 100 && (c === undefined || c.replicas.length < 5); tries++) {
@@ -107,6 +107,10 @@ test('o3 sh key info lists each block group with its replicas\' indexes (table a
     c = await json<Container>('admin', 'container', 'info', String(group.containerId))
   }
   assert.is(c!.replication, 'EC/rs-3-2-1024k')
+  // The container's used bytes and blocks are its fullest replica's (index 1 and the parity: 2 MiB + 5).
+  assert.is(c!.usedBytes, Math.max(...c!.replicas.map((r) => r.usedBytes)))
+  assert.is(c!.usedBytes, 2 * MiB + 5)
+  assert.is(c!.blockCount, 1)
   assert.equal(c!.replicas.map((r) => [r.replicaIndex, r.datanodeId]).sort((a, b) => Number(a[0]) - Number(b[0])), group.datanodes.map((d) => [d.replicaIndex, d.id]))
   // The EC pipeline, listed with its members in replica-index order and no leader starred.
   const pipelines = await run('admin', 'pipeline', 'list')

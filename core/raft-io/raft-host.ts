@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto'
 import { assert } from '../assert.ts'
 import { O3Error, type ErrorCodeName } from '../errors.ts'
 import { log } from '../log.ts'
-import { bootstrap, joiner, NONE, RawNode, type ConfChange, type MemberProgress, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
+import { bootstrap, joiner, NONE, RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT, RawNode, type ConfChange, type MemberProgress, type Entry, type Restored, type Message, type NodeId, type Ready, type Snapshot, type Status } from '../raft/index.ts'
 import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
@@ -186,7 +186,7 @@ export class RaftHost {
     this.security = { transport: options.transport, tls: options.tls, accept: options.accept, senders: options.senders }
     this.lastSnapshotIndex = restored.snapshot.meta.index
     this.raw = new RawNode({
-      id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? 10,
+      id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT,
       heartbeatTimeoutTicks: options.heartbeatTimeoutTicks ?? 2, appendEntriesCountMax: this.batching ? undefined : 1,
       // The clock at start grows from one start to the next, even if the disk lost a counter.
       ...(options.distrustFsync === true ? { restartedAfterCrash: afterCrash, incarnation: Date.now() } : {}),
@@ -362,7 +362,7 @@ export class RaftHost {
 
   /** Ticks of this node's election timeout (what quietTicks in progress() are measured against). */
   get electionTimeoutTicks(): number {
-    return this.options.electionTimeoutTicks ?? 10
+    return this.options.electionTimeoutTicks ?? RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT
   }
 
   /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up, how long it has been quiet. */

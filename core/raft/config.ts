@@ -5,7 +5,7 @@
  */
 import { assert } from '../assert.ts'
 import {
-  RAFT_APPEND_BYTES_MAX, RAFT_APPEND_ENTRIES_COUNT_MAX, RAFT_ELECTION_TIMEOUT_TICKS_MAX,
+  RAFT_APPEND_BYTES_MAX, RAFT_APPEND_ENTRIES_COUNT_MAX, RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT, RAFT_ELECTION_TIMEOUT_TICKS_MAX,
   RAFT_ELECTION_TIMEOUT_TICKS_MIN, RAFT_INFLIGHT_COUNT_MAX,
 } from './limits.ts'
 import { NONE, type ConfState, type NodeId } from './types.ts'
@@ -43,7 +43,7 @@ export type ConfigOptions = Pick<Config, 'id' | 'randomInt'> & Partial<Omit<Conf
 /** Fills defaults and checks every field; throws RangeError on a bad value. */
 export function makeConfig(options: ConfigOptions): Config {
   const config: Config = {
-    electionTimeoutTicks: 10,
+    electionTimeoutTicks: RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT,
     heartbeatTimeoutTicks: 1,
     preVote: true,
     checkQuorum: true,

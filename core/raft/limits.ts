@@ -22,7 +22,8 @@ export const RAFT_UNCOMMITTED_ENTRIES_COUNT_MAX = 8192
 export const RAFT_COMMITTED_ENTRIES_COUNT_MAX = 4096
 /** ReadIndex requests waiting for their heartbeat quorum (or for the leader's first commit). */
 export const RAFT_READ_INDEX_PENDING_COUNT_MAX = 4096
-/** Election timeout bounds, in ticks. */
+/** Election timeout bounds and default, in ticks. */
+export const RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT = 10
 export const RAFT_ELECTION_TIMEOUT_TICKS_MIN = 2
 export const RAFT_ELECTION_TIMEOUT_TICKS_MAX = 10_000
 

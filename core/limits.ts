@@ -194,6 +194,8 @@ export const CLIENT_EC_STRIPE_SLABS = 8
  * healthy replica costs at worst a second read.
  */
 export const CLIENT_READ_HEDGE_MS = 2_000
+/** An EC replica read whose datanode has not begun to answer after this is read around (its cells rebuilt from the others). */
+export const CLIENT_EC_READ_ANSWER_MS = 5_000
 /** How long a client's reads go around a datanode they could not reach (FailedNodes): about
  *  a heartbeat timeout's worth, after which the SCM has closed its pipelines anyway. */
 export const CLIENT_FAILED_NODE_MS = 10_000
@@ -376,6 +378,7 @@ assert(VERIFY_INLINE_BYTES_MAX < CHUNK_SIZE_BYTES_DEFAULT, 'default chunks must 
 assert(PIPELINE_WATCH_MS_DEFAULT < PIPELINE_LEADER_WAIT_MS_MAX, 'a key end waits for the slowest member shorter than for a leader')
 assert(PIPELINE_WATCH_MS_DEFAULT + PIPELINE_WATCH_ANSWER_SLACK_MS < RPC_TIMEOUT_MS_DEFAULT, 'a watch answers within an RPC timeout')
 assert(CLIENT_READ_HEDGE_MS < RPC_TIMEOUT_MS_DEFAULT, 'a read asks another replica before the first one times out')
+assert(CLIENT_EC_READ_ANSWER_MS < RPC_TIMEOUT_MS_DEFAULT, 'an EC read goes around a silent replica before the RPC times out')
 assert(CLIENT_TIMED_OUT_NODE_MS >= RPC_TIMEOUT_MS_DEFAULT && CLIENT_TIMED_OUT_NODE_MS >= CLIENT_FAILED_NODE_MS, 'a node that cost a read its timeout is remembered at least that long')
 
 /** A free slab unused this long is dropped from its pool (the GC gives its memory back): an

@@ -216,19 +216,26 @@ export interface ReadIntoSlab {
   byteOffset: number
 }
 
+/** How long a chunk read may wait: `signal` abandons it, `answerTimeoutMs` bounds the wait for the answer's headers. */
+export interface ReadLimits {
+  signal?: AbortSignal
+  answerTimeoutMs?: number
+}
+
 /**
  * Reads [offset, offset+length) of a block from one datanode and verifies its checksums. The
  * body lands in `into` when it fits, else in a buffer of its own; the returned data is a view
  * of whichever it used. `signal` abandons the read (a faster replica answered): it settles
- * soon after, rejected, and writes nothing more into `into`.
+ * soon after, rejected, and writes nothing more into `into`. A datanode that has not begun
+ * to answer after `answerTimeoutMs` (default: the RPC timeout) fails the read with TIMEOUT.
  */
-export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT, signal?: AbortSignal): Promise<ChunkRead> {
+export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT, limits: ReadLimits = {}): Promise<ChunkRead> {
   let res
   try {
     res = await request(urlOf(transport, node.address, '/chunk/read'), {
       method: 'POST', dispatcher: transport.dispatcher('datanode'), headers: { 'content-type': 'application/json', ...tokenHeader(token) },
       body: JSON.stringify({ containerId: blockId.containerId, localId: blockId.localId, offset, length }),
-      headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
+      headersTimeout: limits.answerTimeoutMs ?? RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal: limits.signal,
     })
   } catch (err) {
     throw failedAt(node.address, err)

@@ -9,12 +9,12 @@ import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_ANSWER_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
 import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
-import { readChunk } from './datanode-io.ts'
+import { readChunk, type ReadLimits } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import type { FailedNodes } from './failed-nodes.ts'
 import { reportCorrupt, settleLent } from './key-reader.ts'
@@ -102,6 +102,13 @@ class PieceBuffers {
   }
 }
 
+/**
+ * A replica that has not begun to answer after CLIENT_EC_READ_ANSWER_MS (a frozen or lost
+ * datanode) is read around, its cells rebuilt from the others, instead of waiting the RPC
+ * timeout; the client then plans around it (FailedNodes) for its next reads.
+ */
+const EC_READ_LIMITS: ReadLimits = { answerTimeoutMs: CLIENT_EC_READ_ANSWER_MS }
+
 export class EcGroupRead {
   readonly scheme: EcScheme
   /** Replica indexes (1..k+m) that failed a read, with why: not asked again in this group. */
@@ -155,7 +162,7 @@ export class EcGroupRead {
     if (!this.isLost(piece)) {
       const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
       try {
-        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport)
+        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport, EC_READ_LIMITS)
         const from = piece.replicaOffset - r.dataOffset
         data = r.data.subarray(from, from + piece.length)
         this.failedNodes?.forget(node.address)
@@ -192,7 +199,7 @@ export class EcGroupRead {
     let data: Uint8Array | undefined
     if (!this.isLost(first)) {
       try {
-        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport)
+        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport, EC_READ_LIMITS)
         data = r.data.subarray(first.replicaOffset - r.dataOffset)
         this.failedNodes?.forget(this.location.pipeline.nodes[first.replicaIndex - 1]!.address)
       } catch (err) {
@@ -263,7 +270,7 @@ export class EcGroupRead {
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
-            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport)
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport, EC_READ_LIMITS)
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
             else copyBytes(new Uint8Array(slab, i * slotBytes, length), 0, data.subarray(0, length)) // did not fit the slot

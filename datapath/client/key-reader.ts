@@ -195,7 +195,7 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     const lent = intoSlab ? { slab: acquired, byteOffset: 0 } : undefined
     const attempt: Attempt = {
       node, abort, intoSlab, startedMs: Date.now(),
-      outcome: readChunk(node, blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport, abort.signal).then(
+      outcome: readChunk(node, blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport, { signal: abort.signal }).then(
         (r) => ({ attempt, data: r.data.subarray(piece.blockOffset - r.dataOffset, piece.blockOffset - r.dataOffset + piece.length) }),
         (err: unknown) => ({ attempt, err: toO3Error(err) }),
       ),

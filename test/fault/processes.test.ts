@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { O3Client } from '../../datapath/client/index.ts'
-import { KiB, MiB, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
+import { CLIENT_EC_READ_ANSWER_MS, KiB, MiB, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
 import type { Pipeline } from '../../core/wire.ts'
 import { randomBytes, until } from '../helpers.ts'
 
@@ -170,6 +170,31 @@ test('a frozen datanode (SIGSTOP) costs a read a hedge, not the RPC timeout: the
     assert.ok((await reader.getKey('vol', 'bkt', 'frozen-read')).equals(data), 'the key reads back from the other replicas')
     // Without asking another replica, the frozen one's read would wait its whole timeout first.
     assert.ok(Date.now() - t0 < RPC_TIMEOUT_MS_DEFAULT / 2, `read in ${Date.now() - t0} ms, under half the ${RPC_TIMEOUT_MS_DEFAULT} ms RPC timeout`)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+})
+
+test('a frozen datanode (SIGSTOP) holding an EC data replica costs a read CLIENT_EC_READ_ANSWER_MS, not the RPC timeout: its cells are rebuilt from the others', async () => {
+  await client.createBucket('vol', 'ecb', { replication: 'EC/rs-2-1-64k' })
+  const data = randomBytes(300 * KiB + 11, 4)
+  await client.putKey('vol', 'ecb', 'frozen-ec', data)
+  const reader = new O3Client({ om: endpoints.om, scm: endpoints.scm, chunkSizeBytes: 256 * KiB })
+  // Replica index 1 holds the first data cell: a read of the key starts there.
+  const first = (await reader.headKey('vol', 'ecb', 'frozen-ec')).locations[0].pipeline.nodes[0]
+  const name = datanodeName(first.address)
+  const pid = name === victim ? restarted.at(-1)!.pid! : Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
+  process.kill(pid, 'SIGSTOP')
+  try {
+    const t0 = Date.now()
+    assert.ok((await reader.getKey('vol', 'ecb', 'frozen-ec')).equals(data), 'the key reads back, its first replica rebuilt')
+    const ms = Date.now() - t0
+    assert.ok(ms >= CLIENT_EC_READ_ANSWER_MS - 100, `read in ${ms} ms: the frozen replica was waited for first`)
+    assert.ok(ms < RPC_TIMEOUT_MS_DEFAULT / 2, `read in ${ms} ms, under half the ${RPC_TIMEOUT_MS_DEFAULT} ms RPC timeout`)
+    // The client now plans around it: a second read does not wait again.
+    const t1 = Date.now()
+    assert.ok((await reader.getKey('vol', 'ecb', 'frozen-ec')).equals(data))
+    assert.ok(Date.now() - t1 < CLIENT_EC_READ_ANSWER_MS, `second read in ${Date.now() - t1} ms`)
   } finally {
     process.kill(pid, 'SIGCONT')
   }

@@ -46,8 +46,10 @@ const LOCATION_CACHE_TTL_MS = 2000
  * A refresh of locations fails over between SCMs this long at most (the recorded pipelines
  * serve meanwhile: readers fall back between replicas); once one failed (no SCM leader), the
  * next reads skip it for as long, instead of each paying the SCM group's whole failover.
+ * One SCM that does not answer (hung) costs a lookup LOCATION_REFRESH_TIMEOUT_MS, once.
  */
 const LOCATION_REFRESH_MS_MAX = 1000
+const LOCATION_REFRESH_TIMEOUT_MS = 2000
 const LOCATION_CACHE_COUNT_MAX = 100_000
 
 type Locations = Record<string, ContainerLocation>
@@ -286,7 +288,7 @@ export class OzoneManager {
     const missing = [...new Set(key.locations.map((l) => l.blockId.containerId))].filter((id) => (this.locationCache.get(id)?.expiresAtMs ?? 0) <= now)
     if (missing.length > 0 && now >= this.locationRefreshAfterMs) {
       try {
-        const found = await this.scm.call<Locations>('getContainerLocations', { containerIds: missing }, { idempotent: true, timeoutMs: 5000, failoverMs: LOCATION_REFRESH_MS_MAX })
+        const found = await this.scm.call<Locations>('getContainerLocations', { containerIds: missing }, { idempotent: true, timeoutMs: LOCATION_REFRESH_TIMEOUT_MS, failoverMs: LOCATION_REFRESH_MS_MAX })
         if (this.locationCache.size > LOCATION_CACHE_COUNT_MAX) this.locationCache.clear()
         for (const [id, loc] of Object.entries(found)) this.locationCache.set(Number(id) as ContainerId, { loc, expiresAtMs: now + LOCATION_CACHE_TTL_MS })
       } catch (err) {

@@ -98,7 +98,9 @@ export class RpcClient {
     // way no try follows an answer after `budget`: a service that answers UNAVAILABLE once its
     // own calls gave up (the OM when no SCM leads) has spent that time already, and a caller
     // asking it five times would multiply it. (A try that timed out has not heard from the
-    // group: the next member may have been elected meanwhile.)
+    // group: the next member may have been elected meanwhile. One address that timed out has
+    // no one else to ask: after `budget`, no try follows that either: a hung server cost five
+    // whole timeouts.)
     const startedMs = Date.now()
     const budget = options.failoverMs ?? RPC_FAILOVER_MS_MAX
     const deadline = startedMs + (this.addresses.length > 1 ? budget : 0)
@@ -123,7 +125,8 @@ export class RpcClient {
         else this.current++
         // A NOT_LEADER is no such answer: it points to the leader a frozen one's timeout let the group elect.
         const answered = err instanceof O3Error && last.code !== 'NOT_LEADER'
-        if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || (answered && Date.now() - startedMs >= budget)) {
+        const heard = answered || (this.addresses.length === 1 && last.code === 'TIMEOUT')
+        if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || (heard && Date.now() - startedMs >= budget)) {
           const members = this.addresses.length === 1 ? '' : `; ${this.addresses.map((a) => `${a}: ${memberState(lastByAddress.get(a))}`).join(', ')}`
           throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')}${members})`, { leader: last.leader, node: last.node })
         }

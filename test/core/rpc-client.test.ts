@@ -3,7 +3,8 @@
  * service that answers UNAVAILABLE only after its own calls gave up (the OM when no SCM
  * leads) is not asked again once the call's failover time has passed (before, five times
  * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried, and a
- * NOT_LEADER after a frozen leader's timeout still leads to the new leader; a group that
+ * NOT_LEADER after a frozen leader's timeout still leads to the new leader; one address that
+ * does not answer in time is not asked again past the failover time; a group that
  * gives up says how each member answered; a server
  * that is no O3 service (an empty 404 from a proxy, an S3 gateway's XML) gives an error
  * naming the call, the status and what it said, never an empty message.
@@ -70,6 +71,22 @@ test('a frozen leader past the failover time: the next member\'s NOT_LEADER hint
   const result = await new RpcClient('OM', [frozen.address, follower.address, leader.address]).call('openKey', {}, { idempotent: true, timeoutMs: 300, failoverMs: 200 })
   assert.is(result, 'opened')
   assert.equal([frozen.requests(), follower.requests(), leader.requests()], [1, 1, 1])
+})
+
+test('one address that does not answer in time is not asked again past the failover time; a group member\'s timeout is followed by the next member', async () => {
+  const hung = await serve(60_000, 200, '{}')
+  const t0 = Date.now()
+  // (undici's timeouts tick in whole seconds: 1000 ms is the shortest that means what it says.)
+  const err = await failure(new RpcClient('SCM', hung.address).call('getContainerLocations', {}, { idempotent: true, timeoutMs: 1000, failoverMs: 100 }))
+  assert.is(err.code, 'TIMEOUT')
+  assert.is(hung.requests(), 1, 'one try: a hung server cost five whole timeouts')
+  assert.ok(Date.now() - t0 < 3000, `gave up in ${Date.now() - t0} ms`)
+  // Within the failover time a timed-out try is still tried again (it may have been a pause).
+  const before = hung.requests()
+  await failure(new RpcClient('SCM', hung.address).call('getContainerLocations', {}, { idempotent: true, timeoutMs: 1000, failoverMs: 2500 }))
+  assert.ok(hung.requests() - before >= 2, `${hung.requests() - before} tries within the failover time`)
+  const answers = await serve(0, 200, JSON.stringify({ result: 'found' }))
+  assert.is(await new RpcClient('SCM', [hung.address, answers.address]).call('getContainerLocations', {}, { idempotent: true, timeoutMs: 1000, failoverMs: 100 }), 'found')
 })
 
 test('a group without a leader: the error says how each member answered, not only the last one tried', async () => {

@@ -194,6 +194,8 @@ export const CLIENT_EC_STRIPE_SLABS = 8
  * healthy replica costs at worst a second read.
  */
 export const CLIENT_READ_HEDGE_MS = 2_000
+/** Hedged reads one client has in flight at once (HDFS's dfs.client.hedged.read.threadpool.size). */
+export const CLIENT_HEDGED_READS_MAX = 16
 /** An EC replica read whose datanode has not begun to answer after this is read around (its cells rebuilt from the others). */
 export const CLIENT_EC_READ_ANSWER_MS = 5_000
 /** How long a client's reads go around a datanode they could not reach (FailedNodes): about

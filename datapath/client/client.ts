@@ -21,7 +21,7 @@ import { EcKeyWriter } from './ec-key-writer.ts'
 import { KeyWriter } from './key-writer.ts'
 import { LeaderCache } from './pipeline-leader.ts'
 import { SlowDatanodes } from './slow-datanodes.ts'
-import { allPieces, readKeyRange, resolveRange, startKeyRange, type KeyReaderOptions, type Pieces, type StartedRange } from './key-reader.ts'
+import { allPieces, HedgeBudget, readKeyRange, resolveRange, startKeyRange, type KeyReaderOptions, type Pieces, type StartedRange } from './key-reader.ts'
 import { StripeSlabPools } from './ec-read-group.ts'
 import { FailedNodes } from './failed-nodes.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
@@ -92,6 +92,8 @@ export class O3Client {
   readonly stripeSlabs = new StripeSlabPools(CLIENT_EC_STRIPE_SLABS)
   /** The datanodes its reads could not reach lately, which its next reads go around. */
   readonly failedNodes = new FailedNodes()
+  /** Its hedged reads in flight, bounded (key-reader.ts). */
+  readonly hedges = new HedgeBudget()
   /** The leader of each pipeline as this client's writes last found it. */
   readonly pipelineLeaders = new LeaderCache()
   /** Datanodes that lagged behind this client's writes: new blocks avoid them for a while. */
@@ -264,7 +266,7 @@ export class O3Client {
   }
 
   private readerOptions(buffers: BufferPool<SharedArrayBuffer> | undefined): KeyReaderOptions {
-    return { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers, stripeSlabs: this.stripeSlabs, failedNodes: this.failedNodes }
+    return { scm: this.scm, transport: this.options.transport, requestBytes: this.chunkSizeBytes, buffers, stripeSlabs: this.stripeSlabs, failedNodes: this.failedNodes, hedges: this.hedges }
   }
 
   headKey(volume: string, bucket: string, key: string): Promise<KeyInfo> {

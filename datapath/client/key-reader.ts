@@ -6,7 +6,8 @@
  */
 import { initChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_READ_HEDGE_MS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_HEDGED_READS_MAX, CLIENT_READ_AHEAD_CHUNKS, CLIENT_READ_HEDGE_MS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { assert } from '../../core/assert.ts'
 import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
@@ -62,6 +63,28 @@ export interface KeyReaderOptions {
   stripeSlabs?: StripeSlabPools
   /** The client's datanodes that failed reads lately: asked last, or read around (EC). */
   failedNodes?: FailedNodes
+  /** The client's hedged reads in flight, bounded (none: unbounded). */
+  hedges?: HedgeBudget
+}
+
+/**
+ * A client's hedged reads in flight, at most `max` (HDFS's hedged-read pool): on a cluster
+ * slow everywhere, reads do not each double their load; one that finds none left waits
+ * another hedge time and asks again.
+ */
+export class HedgeBudget {
+  private inflight = 0
+  constructor(readonly max = CLIENT_HEDGED_READS_MAX) {}
+  get used(): number { return this.inflight }
+  tryTake(): boolean {
+    if (this.inflight >= this.max) return false
+    this.inflight++
+    return true
+  }
+  give(): void {
+    assert(this.inflight > 0, 'a hedge given back was taken')
+    this.inflight--
+  }
 }
 
 /**
@@ -161,6 +184,8 @@ interface Attempt {
   readonly abort: AbortController
   /** The attempt reads into the lent slab (at most one at a time does). */
   readonly intoSlab: boolean
+  /** A hedge: it holds one of the client's HedgeBudget until it settles. */
+  readonly hedged: boolean
   readonly startedMs: number
   /** Settles once the read is over (never rejects): its piece, or why it failed. */
   readonly outcome: Promise<{ attempt: Attempt; data?: Uint8Array; err?: O3Error }>
@@ -171,10 +196,11 @@ interface Attempt {
  * first replica that answers: those that failed this read (`bad`) or the client's reads
  * lately (`options.failedNodes`) last. A replica with no answer after CLIENT_READ_HEDGE_MS
  * gets company: the next one is asked too (into a buffer of its own), the first answer wins
- * and the other read is abandoned. A failed read moves on to the next replica at once.
+ * and the other read is abandoned; with `options.hedges`' budget spent, it waits another hedge
+ * time first. A failed read moves on to the next replica at once.
  */
 export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, into?: Promise<SharedArrayBuffer | undefined>): Promise<Uint8Array> {
-  const { scm, buffers, transport, failedNodes } = options
+  const { scm, buffers, transport, failedNodes, hedges } = options
   const acquired = await into
   const rank = (address: string) => Number(bad.has(address)) * 2 + Number(failedNodes?.has(address) === true)
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
@@ -187,33 +213,38 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
   // Attempts whose outcome has not been looked at: two may settle in one turn, and the one
   // that did not win the race is still to be read (its piece, or its failure recorded).
   const pending = new Set<Attempt>()
-  const launch = (): void => {
+  const launch = (hedged: boolean): void => {
     const node = nodes[attempts.length]
     const abort = new AbortController()
     // One attempt at a time reads into the slab: until its outcome has been looked at.
     const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && pending.has(a))
     const lent = intoSlab ? { slab: acquired, byteOffset: 0 } : undefined
     const attempt: Attempt = {
-      node, abort, intoSlab, startedMs: Date.now(),
+      node, abort, intoSlab, hedged, startedMs: Date.now(),
       outcome: readChunk(node, blockId, piece.blockOffset, piece.length, lent, piece.location.token, transport, { signal: abort.signal }).then(
         (r) => ({ attempt, data: r.data.subarray(piece.blockOffset - r.dataOffset, piece.blockOffset - r.dataOffset + piece.length) }),
         (err: unknown) => ({ attempt, err: toO3Error(err) }),
-      ),
+      ).finally(() => { if (hedged) hedges?.give() }),
     }
     attempts.push(attempt)
     pending.add(attempt)
   }
   let data: Uint8Array | undefined
   let last: O3Error | undefined
-  launch()
+  launch(false)
   while (data === undefined && pending.size > 0) {
     let timer: ReturnType<typeof setTimeout> | undefined
     const hedge = attempts.length < nodes.length ? new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), CLIENT_READ_HEDGE_MS) }) : undefined
     const first = await Promise.race([...[...pending].map((a) => a.outcome), ...(hedge === undefined ? [] : [hedge])])
     clearTimeout(timer)
     if (first === undefined) {
-      log.debug(`read of block ${blockId.containerId}:${blockId.localId}: no answer from ${[...pending].map((a) => a.node.address).join(', ')} in ${CLIENT_READ_HEDGE_MS} ms, asking ${nodes[attempts.length].address} too`)
-      launch()
+      const silent = `no answer from ${[...pending].map((a) => a.node.address).join(', ')} in ${CLIENT_READ_HEDGE_MS} ms`
+      if (hedges !== undefined && !hedges.tryTake()) {
+        log.debug(`read of block ${blockId.containerId}:${blockId.localId}: ${silent}; the client's ${hedges.max} hedged reads are all in flight`)
+        continue
+      }
+      log.debug(`read of block ${blockId.containerId}:${blockId.localId}: ${silent}, asking ${nodes[attempts.length].address} too`)
+      launch(hedges !== undefined)
       continue
     }
     const { attempt, err } = first
@@ -228,7 +259,7 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     failedNodes?.readFailed(attempt.node.address, err)
     if (err.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, attempt.node, piece.location)
     log.debug(`read of block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address} failed: ${err.message}`)
-    if (pending.size === 0 && attempts.length < nodes.length) launch()
+    if (pending.size === 0 && attempts.length < nodes.length) launch(false)
   }
   // The reads that lost are abandoned; the slab goes back only once the one reading into it is over.
   const losers = [...pending]

@@ -156,36 +156,40 @@ test('a second datanode or OM on a running one\'s directory is refused, and the 
   assert.equal(datanodes, [...endpoints.datanodes].sort(), 'every datanode keeps its address at the SCM')
 })
 
-test('a frozen datanode (SIGSTOP) costs a read a hedge, not the RPC timeout: the next replica is asked too and answers', async () => {
-  const data = randomBytes(MiB + 7, 3)
-  await client.putKey('vol', 'bkt', 'frozen-read', data)
-  // A reader that has seen no failure yet asks the replicas in the pipeline's order: freeze the first.
+/**
+ * Runs `read` with a new client while the datanode listed first for the key's first block is
+ * frozen (SIGSTOP): a client that has seen no failure yet asks it first.
+ */
+async function withFirstFrozen(bucket: string, key: string, read: (reader: O3Client) => Promise<void>): Promise<void> {
   const reader = new O3Client({ om: endpoints.om, scm: endpoints.scm, chunkSizeBytes: 256 * KiB })
-  const first = (await reader.headKey('vol', 'bkt', 'frozen-read')).locations[0].pipeline.nodes[0]
+  const first = (await reader.headKey('vol', bucket, key)).locations[0].pipeline.nodes[0]
   const name = datanodeName(first.address)
   const pid = name === victim ? restarted.at(-1)!.pid! : Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
   process.kill(pid, 'SIGSTOP')
   try {
+    await read(reader)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+}
+
+test('a frozen datanode (SIGSTOP) costs a read a hedge, not the RPC timeout: the next replica is asked too and answers', async () => {
+  const data = randomBytes(MiB + 7, 3)
+  await client.putKey('vol', 'bkt', 'frozen-read', data)
+  await withFirstFrozen('bkt', 'frozen-read', async (reader) => {
     const t0 = Date.now()
     assert.ok((await reader.getKey('vol', 'bkt', 'frozen-read')).equals(data), 'the key reads back from the other replicas')
     // Without asking another replica, the frozen one's read would wait its whole timeout first.
     assert.ok(Date.now() - t0 < RPC_TIMEOUT_MS_DEFAULT / 2, `read in ${Date.now() - t0} ms, under half the ${RPC_TIMEOUT_MS_DEFAULT} ms RPC timeout`)
-  } finally {
-    process.kill(pid, 'SIGCONT')
-  }
+  })
 })
 
 test('a frozen datanode (SIGSTOP) holding an EC data replica costs a read CLIENT_EC_READ_ANSWER_MS, not the RPC timeout: its cells are rebuilt from the others', async () => {
   await client.createBucket('vol', 'ecb', { replication: 'EC/rs-2-1-64k' })
   const data = randomBytes(300 * KiB + 11, 4)
   await client.putKey('vol', 'ecb', 'frozen-ec', data)
-  const reader = new O3Client({ om: endpoints.om, scm: endpoints.scm, chunkSizeBytes: 256 * KiB })
   // Replica index 1 holds the first data cell: a read of the key starts there.
-  const first = (await reader.headKey('vol', 'ecb', 'frozen-ec')).locations[0].pipeline.nodes[0]
-  const name = datanodeName(first.address)
-  const pid = name === victim ? restarted.at(-1)!.pid! : Number(readFileSync(join(dataDir, 'pids', `${name}.pid`), 'utf8'))
-  process.kill(pid, 'SIGSTOP')
-  try {
+  await withFirstFrozen('ecb', 'frozen-ec', async (reader) => {
     const t0 = Date.now()
     assert.ok((await reader.getKey('vol', 'ecb', 'frozen-ec')).equals(data), 'the key reads back, its first replica rebuilt')
     const ms = Date.now() - t0
@@ -195,9 +199,7 @@ test('a frozen datanode (SIGSTOP) holding an EC data replica costs a read CLIENT
     const t1 = Date.now()
     assert.ok((await reader.getKey('vol', 'ecb', 'frozen-ec')).equals(data))
     assert.ok(Date.now() - t1 < CLIENT_EC_READ_ANSWER_MS, `second read in ${Date.now() - t1} ms`)
-  } finally {
-    process.kill(pid, 'SIGCONT')
-  }
+  })
 })
 
 test.run()

@@ -104,18 +104,30 @@ class PieceBuffers {
 
 /**
  * A replica that has not begun to answer after CLIENT_EC_READ_ANSWER_MS (a frozen or lost
- * datanode) is read around, its cells rebuilt from the others, instead of waiting the RPC
- * timeout; the client then plans around it (FailedNodes) for its next reads.
+ * datanode, or a busy one) is read around, its cells rebuilt from the others, instead of
+ * waiting the RPC timeout; it is asked again, with the whole timeout, when too few others are
+ * left, and the client's next reads plan around it for a while (FailedNodes).
  */
 const EC_READ_LIMITS: ReadLimits = { answerTimeoutMs: CLIENT_EC_READ_ANSWER_MS }
+
+/** Whether a read failed because its datanode had not begun to answer in time (undici's headers timeout). */
+function noAnswerInTime(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
+    if (e.code === 'UND_ERR_HEADERS_TIMEOUT') return true
+  }
+  return false
+}
 
 export class EcGroupRead {
   readonly scheme: EcScheme
   /** Replica indexes (1..k+m) that failed a read, with why: not asked again in this group. */
   readonly failed = new Map<number, string>()
-  /** Those of `failed` only because the client's reads failed to reach them lately: asked
-   *  after all when too few others are left (they may be back). */
+  /** Those of `failed` only because the client's reads failed to reach them lately, or they
+   *  did not answer in CLIENT_EC_READ_ANSWER_MS: asked after all when too few others are left
+   *  (they may be back, or only busy). */
   private readonly assumed = new Set<number>()
+  /** Replicas that did not answer in CLIENT_EC_READ_ANSWER_MS once: asked again, they get the whole RPC timeout. */
+  private readonly silent = new Set<number>()
 
   /**
    * `failedNodes`: the client's datanodes that failed reads lately; the group reads around up
@@ -143,8 +155,8 @@ export class EcGroupRead {
   isLost(piece: CellPiece): boolean {
     const i = piece.replicaIndex
     // Only assumed failed, and the client has forgotten it since (its time ran out, or another
-    // read reached it): ask it again.
-    if (this.assumed.has(i) && this.failedNodes?.has(this.location.pipeline.nodes[i - 1]!.address) !== true) {
+    // read reached it): ask it again. One silent in this group is asked only when too few are left.
+    if (this.assumed.has(i) && !this.silent.has(i) && this.failedNodes?.has(this.location.pipeline.nodes[i - 1]!.address) !== true) {
       this.assumed.delete(i)
       this.failed.delete(i)
     }
@@ -162,7 +174,7 @@ export class EcGroupRead {
     if (!this.isLost(piece)) {
       const node = this.location.pipeline.nodes[piece.replicaIndex - 1]!
       try {
-        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport, EC_READ_LIMITS)
+        const r = await readChunk(node, this.location.blockId, piece.replicaOffset, piece.length, into, this.location.token, this.transport, this.limits(piece.replicaIndex))
         const from = piece.replicaOffset - r.dataOffset
         data = r.data.subarray(from, from + piece.length)
         this.failedNodes?.forget(node.address)
@@ -199,7 +211,7 @@ export class EcGroupRead {
     let data: Uint8Array | undefined
     if (!this.isLost(first)) {
       try {
-        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport, EC_READ_LIMITS)
+        const r = await readChunk(this.location.pipeline.nodes[first.replicaIndex - 1]!, this.location.blockId, first.replicaOffset, length, into, this.location.token, this.transport, this.limits(first.replicaIndex))
         data = r.data.subarray(first.replicaOffset - r.dataOffset)
         this.failedNodes?.forget(this.location.pipeline.nodes[first.replicaIndex - 1]!.address)
       } catch (err) {
@@ -256,21 +268,26 @@ export class EcGroupRead {
       const candidates = [...Array(n).keys()].filter(readable).sort((a, b) => rank(a) - rank(b))
       function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
       const asked = new Set<number>()
+      // Asked twice in this stripe: silent at first, then given the whole timeout.
+      const again = new Set<number>()
       while (zeros.length + read.size < k) {
         let batch = candidates.splice(0, k - zeros.length - read.size)
         if (batch.length === 0) {
           // Too few without the replicas only assumed failed (this stripe's, or another's
-          // that gave them up already): ask them after all.
+          // that gave them up already): ask them after all, a silent one of this stripe too.
           for (const i of this.assumed) this.failed.delete(i)
           this.assumed.clear()
-          batch = [...Array(n).keys()].filter((i) => readable(i) && !asked.has(i)).slice(0, k - zeros.length - read.size)
+          batch = [...Array(n).keys()].filter((i) => readable(i) && (!asked.has(i) || (this.silent.has(i + 1) && !again.has(i)))).slice(0, k - zeros.length - read.size)
         }
         if (batch.length === 0) throw this.tooFew(stripe, zeros.length + read.size)
-        for (const i of batch) asked.add(i)
+        for (const i of batch) {
+          if (asked.has(i)) again.add(i)
+          asked.add(i)
+        }
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
-            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport, EC_READ_LIMITS)
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport, this.limits(i + 1))
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
             else copyBytes(new Uint8Array(slab, i * slotBytes, length), 0, data.subarray(0, length)) // did not fit the slot
@@ -300,10 +317,25 @@ export class EcGroupRead {
     }
   }
 
-  /** Remembers a replica that failed a read; reports a corrupt one to the SCM, as the replicated reader does. */
+  private limits(replicaIndex: number): ReadLimits {
+    return this.silent.has(replicaIndex) ? {} : EC_READ_LIMITS
+  }
+
+  /**
+   * Remembers a replica that failed a read; reports a corrupt one to the SCM, as the
+   * replicated reader does. One that did not answer in time is only assumed failed.
+   */
   private fail(replicaIndex: number, err: unknown): void {
     const e = toO3Error(err)
     const node = this.location.pipeline.nodes[replicaIndex - 1]!
+    if (!this.silent.has(replicaIndex) && noAnswerInTime(err)) {
+      this.silent.add(replicaIndex)
+      this.failed.set(replicaIndex, `${node.address}: no answer in ${CLIENT_EC_READ_ANSWER_MS} ms`)
+      this.assumed.add(replicaIndex)
+      this.failedNodes?.note(node.address)
+      log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address}: no answer in ${CLIENT_EC_READ_ANSWER_MS} ms; reading around it`)
+      return
+    }
     if (!this.failed.has(replicaIndex) && e.code === 'CHECKSUM_MISMATCH') void reportCorrupt(this.scm, node, this.location)
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
     this.assumed.delete(replicaIndex)

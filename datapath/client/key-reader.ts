@@ -69,8 +69,8 @@ export interface KeyReaderOptions {
 
 /**
  * A client's hedged reads in flight, at most `max` (HDFS's hedged-read pool): on a cluster
- * slow everywhere, reads do not each double their load; one that finds none left waits
- * another hedge time and asks again.
+ * slow everywhere, reads do not each double their load; one that finds none left gives its
+ * silent replica up for the next one instead.
  */
 export class HedgeBudget {
   private inflight = 0
@@ -196,8 +196,9 @@ interface Attempt {
  * first replica that answers: those that failed this read (`bad`) or the client's reads
  * lately (`options.failedNodes`) last. A replica with no answer after CLIENT_READ_HEDGE_MS
  * gets company: the next one is asked too (into a buffer of its own), the first answer wins
- * and the other read is abandoned; with `options.hedges`' budget spent, it waits another hedge
- * time first. A failed read moves on to the next replica at once.
+ * and the other read is abandoned; with `options.hedges`' budget spent, the silent read is
+ * abandoned for the next replica instead (HDFS runs such a hedge in the caller: no delay, and
+ * here no second read either). A failed read moves on to the next replica at once.
  */
 export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, into?: Promise<SharedArrayBuffer | undefined>): Promise<Uint8Array> {
   const { scm, buffers, transport, failedNodes, hedges } = options
@@ -231,6 +232,8 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
   }
   let data: Uint8Array | undefined
   let last: O3Error | undefined
+  // Attempts given up for the next replica when no hedge was left: their end is no failure to record.
+  const switched = new Set<Attempt>()
   launch(false)
   while (data === undefined && pending.size > 0) {
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -240,7 +243,15 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     if (first === undefined) {
       const silent = `no answer from ${[...pending].map((a) => a.node.address).join(', ')} in ${CLIENT_READ_HEDGE_MS} ms`
       if (hedges !== undefined && !hedges.tryTake()) {
-        log.debug(`read of block ${blockId.containerId}:${blockId.localId}: ${silent}; the client's ${hedges.max} hedged reads are all in flight`)
+        // No hedge left: the next replica instead of the silent ones, so the load stays one read.
+        log.debug(`read of block ${blockId.containerId}:${blockId.localId}: ${silent}; the client's ${hedges.max} hedged reads are all in flight, asking ${nodes[attempts.length].address} instead`)
+        for (const a of pending) {
+          a.abort.abort()
+          switched.add(a)
+          bad.add(a.node.address)
+          failedNodes?.note(a.node.address)
+        }
+        launch(false)
         continue
       }
       log.debug(`read of block ${blockId.containerId}:${blockId.localId}: ${silent}, asking ${nodes[attempts.length].address} too`)
@@ -253,6 +264,11 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
       data = first.data
       failedNodes?.forget(attempt.node.address)
       break
+    }
+    if (switched.has(attempt)) {
+      last ??= new O3Error('TIMEOUT', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address}: no answer in ${CLIENT_READ_HEDGE_MS} ms`, { node: attempt.node.address })
+      if (pending.size === 0 && attempts.length < nodes.length) launch(false)
+      continue
     }
     last = err
     bad.add(attempt.node.address)

@@ -10,7 +10,7 @@
 import { surviveLmdbCommitFailures } from '../core/lmdb-failures.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG, loadConfig, type O3Config } from '../core/config.ts'
@@ -53,12 +53,13 @@ export async function local(inv: Invocation): Promise<void> {
   const json = flag(inv, 'json')
   const ha = flag(inv, 'ha')
   // DIR/pids/local.pid names this process while it runs (scripts stop it by that PID); taken
-  // before --fresh, since wiping the data of a running cluster would lose it, and again after.
+  // before --fresh, since wiping the data of a running cluster would lose it, and kept
+  // through the wipe, so that no other o3 local starts on DIR meanwhile.
   const pids = join(dataDir, 'pids')
-  let pidFile = DirLock.acquire(pids, 'o3 local', LOCAL_PID_FILE)
+  const pidFile = DirLock.acquire(pids, 'o3 local', LOCAL_PID_FILE)
   if (flag(inv, 'fresh')) {
-    rmSync(dataDir, { recursive: true, force: true })
-    pidFile = DirLock.acquire(pids, 'o3 local', LOCAL_PID_FILE)
+    for (const entry of readdirSync(dataDir)) if (entry !== 'pids') rmSync(join(dataDir, entry), { recursive: true, force: true })
+    for (const entry of readdirSync(pids)) if (entry !== LOCAL_PID_FILE) rmSync(join(pids, entry), { recursive: true, force: true })
   }
   // The stop request listens before anything starts: a SIGTERM that comes while the
   // cluster starts stops it once started, instead of killing this process and leaving its

@@ -46,7 +46,9 @@ const LOCATION_CACHE_TTL_MS = 2000
  * A refresh of locations fails over between SCMs this long at most (the recorded pipelines
  * serve meanwhile: readers fall back between replicas); once one failed (no SCM leader), the
  * next reads skip it for as long, instead of each paying the SCM group's whole failover.
- * One SCM that does not answer (hung) costs a lookup LOCATION_REFRESH_TIMEOUT_MS, once.
+ * A single SCM that does not answer (hung) costs a lookup LOCATION_REFRESH_TIMEOUT_MS, then
+ * lookups skip it for LOCATION_REFRESH_MS_MAX; in a group, a hung leader its members still
+ * point to may cost a few of those timeouts.
  */
 const LOCATION_REFRESH_MS_MAX = 1000
 const LOCATION_REFRESH_TIMEOUT_MS = 2000

@@ -12,8 +12,10 @@ export interface EcChoiceInput {
   /** `EC/rs-3-2-1024k` as formatReplication writes it. */
   replication: string
   parsed: ReplicationConfig
-  /** HEALTHY, IN_SERVICE datanodes. */
+  /** HEALTHY, IN_SERVICE datanodes with room for a new container. */
   usable: DatanodeId[]
+  /** HEALTHY, IN_SERVICE datanodes without that room (named in a refusal). */
+  full?: number
   /** Every pipeline not CLOSED (of any replication: they all load their members). */
   live: Pipeline[]
   exclude: { datanodes: Set<DatanodeId>; pipelines: Set<PipelineId>; containers: Set<ContainerId> }
@@ -42,7 +44,7 @@ export function chooseEcPipeline(i: EcChoiceInput): EcChoice {
   const same = nodes === undefined ? [] : fits.filter((p) => sameNodes(p, nodes))
   if (nodes !== undefined && same.length === 0) return { create: nodes }
   if (fits.length > 0) return { reuse: same.length > 0 ? same : fits }
-  throw ecRefusal(i.replication, i.parsed.factor, i.usable, i.exclude.datanodes)
+  throw ecRefusal(i.replication, i.parsed.factor, i.usable, i.exclude.datanodes, i.full ?? 0)
 }
 
 function sameNodes(p: Pipeline, nodes: readonly DatanodeId[]): boolean {
@@ -59,9 +61,9 @@ export function placeEcPipeline(usable: readonly DatanodeId[], excluded: Readonl
   return candidates.length >= required ? candidates.slice(0, required) : undefined
 }
 
-/** The refusal when fewer than k + m datanodes are usable: what is needed, what there is, how many of them were excluded. */
-export function ecRefusal(replication: string, required: number, usable: readonly DatanodeId[], excluded: ReadonlySet<DatanodeId>): O3Error {
+/** The refusal when fewer than k + m datanodes are usable: what is needed, what there is, how many of them were excluded, how many more are full. */
+export function ecRefusal(replication: string, required: number, usable: readonly DatanodeId[], excluded: ReadonlySet<DatanodeId>, full = 0): O3Error {
   const excludedUsable = usable.filter((id) => excluded.has(id)).length
   const n = usable.length
-  return new O3Error('NO_PIPELINE', `Cannot allocate an ${replication} block: it needs ${required} healthy in-service datanodes, ${n} ${n === 1 ? 'is' : 'are'}${excludedUsable > 0 ? ` (${excludedUsable} of them excluded)` : ''}`)
+  return new O3Error('NO_PIPELINE', `Cannot allocate an ${replication} block: it needs ${required} healthy in-service datanodes with room, ${n} ${n === 1 ? 'is' : 'are'}${excludedUsable > 0 ? ` (${excludedUsable} of them excluded)` : ''}${full > 0 ? `; ${full} more ${full === 1 ? 'is' : 'are'} full` : ''}`)
 }

@@ -45,11 +45,13 @@ export function nodeUsage(node: NodeRecord): { capacityBytes: number; usedBytes:
 }
 
 /**
- * Whether a node can take a new container: one of its volumes is not full (Ozone's
- * SCMCommonPlacementPolicy.hasEnoughSpace). A node that reported no volumes is given the benefit.
+ * Whether a node can take a new container: one of its volumes has `needBytes` free beyond
+ * its reserve (Ozone's SCMCommonPlacementPolicy.hasEnoughSpace asks for a whole container;
+ * here a block, since a datanode closes its containers once their volume reaches the
+ * reserve). A node that reported no volumes is given the benefit.
  */
-export function hasRoom(node: Pick<NodeRecord, 'volumes'>): boolean {
-  return node.volumes.length === 0 || node.volumes.some((v) => !v.full)
+export function hasRoom(node: Pick<NodeRecord, 'volumes'>, needBytes: number): boolean {
+  return node.volumes.length === 0 || node.volumes.some((v) => !v.full && v.availableBytes - v.reservedBytes >= needBytes)
 }
 
 export function isDatanodeId(value: unknown): value is DatanodeId {

@@ -111,9 +111,10 @@ export class StorageContainerManager {
 
   private readonly nodes = new Map<DatanodeId, NodeRecord>()
   private readonly replicas = new Map<ContainerId, Map<DatanodeId, ReplicaRecord>>()
-  /** Block sizes reserved by allocations per container (a statistic; reported usage decides closing). */
   /** Leader: an OPEN container per pipeline to allocate from (a hint, checked against the table). */
   private readonly openContainerOf = new Map<PipelineId, ContainerId>()
+  /** Leader: containers being closed because a holder's volume is full (its close actions repeat every heartbeat). */
+  private readonly closingFull = new Set<ContainerId>()
   /** Leader: the container being created per pipeline. */
   private readonly creatingContainer = new Map<PipelineId, Promise<ContainerId>>()
   /** The term deletesSent was built for: a new leader rebuilds it from the table. */
@@ -301,7 +302,7 @@ export class StorageContainerManager {
     }
     this.nodes.set(node.id, node)
     if (previous === undefined || previous.address !== node.address) log.info(`SCM: datanode ${node.id} registered at ${node.address}`)
-    this.noteRoom(node, previous === undefined || hasRoom(previous))
+    this.noteRoom(node, previous === undefined || this.hasRoom(previous))
     this.checkSafeMode()
     this.background('creating pipelines', this.createPipelines())
     return { clusterId: this.clusterId }
@@ -313,19 +314,23 @@ export class StorageContainerManager {
     const node = this.nodes.get(a.id)
     if (node === undefined || node.lastHeartbeatMs === 0) return { commands: [{ type: 'reregister' }] }
     const wasHealthy = this.health(node) === 'HEALTHY'
-    const hadRoom = hasRoom(node)
+    const hadRoom = this.hasRoom(node)
     node.lastHeartbeatMs = Date.now()
     node.volumes = parseVolumes(a.volumes)
     this.noteRoom(node, hadRoom)
     if (this.ha.isLeader()) {
       for (const id of closeActions(a.containerActions)) {
-        if (this.tables.containers.get(id)?.state === 'OPEN') this.background(`closing container ${id}`, this.closeContainer(id, `its volume on ${node.id} is full`))
+        const c = this.tables.containers.get(id)
+        // Only a holder's word counts, and one close at a time (each member of the pipeline asks).
+        if (c === undefined || c.state !== 'OPEN' || !this.holders(c).has(node.id) || this.closingFull.has(id)) continue
+        this.closingFull.add(id)
+        this.background(`closing container ${id}`, this.closeContainer(id, `its volume on ${node.id} is full`).finally(() => this.closingFull.delete(id)))
       }
     }
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
     if (Array.isArray(a.containers)) this.containersHeard.set(node.id, node.lastHeartbeatMs)
     if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
-    if (!wasHealthy || (!hadRoom && hasRoom(node))) this.background('creating pipelines', this.createPipelines())
+    if (!wasHealthy || (!hadRoom && this.hasRoom(node))) this.background('creating pipelines', this.createPipelines())
     if (Array.isArray(a.deleted)) await this.ackDeletes(node.id, a.deleted)
     const queued = this.commands.get(node.id) ?? []
     const commands = queued.splice(0, HEARTBEAT_COMMANDS_MAX)
@@ -342,14 +347,19 @@ export class StorageContainerManager {
     return [...this.nodes.values()].filter((n) => this.operationalState(n.id) === 'IN_SERVICE' && this.health(n) === 'HEALTHY').map((n) => n.id).sort()
   }
 
+  /** Room for a new container on the node: a volume that takes a block beyond its reserve. */
+  private hasRoom(node: Pick<NodeRecord, 'volumes'>): boolean {
+    return hasRoom(node, this.config['scm.block.sizeBytes'])
+  }
+
   private noteRoom(node: NodeRecord, hadRoom: boolean): void {
-    if (hadRoom && !hasRoom(node)) log.warn(`SCM: datanode ${node.id} has every volume full: no new pipelines or containers go on it`)
-    if (!hadRoom && hasRoom(node)) log.info(`SCM: datanode ${node.id} has room again`)
+    if (hadRoom && !this.hasRoom(node)) log.warn(`SCM: datanode ${node.id} has no volume with room for a block beyond its reserve: no new pipelines or containers go on it`)
+    if (!hadRoom && this.hasRoom(node)) log.info(`SCM: datanode ${node.id} has room again`)
   }
 
   /** Healthy, in-service nodes with room for a new container: what new pipelines and blocks go on. */
   private writableNodes(): DatanodeId[] {
-    return this.healthyNodes().filter((id) => hasRoom(this.nodes.get(id)!))
+    return this.healthyNodes().filter((id) => this.hasRoom(this.nodes.get(id)!))
   }
 
   /** A datanode's operational state, as the SCM group agreed on it (issue 13): only IN_SERVICE nodes get new pipelines and replicas. */
@@ -610,7 +620,7 @@ export class StorageContainerManager {
     }
     if (candidates.length === 0) {
       const full = this.healthyNodes().length - healthy.size
-      throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes with room (${healthy.size} healthy with room${full > 0 ? `, ${full} with every volume full` : ''}, ${exclude.datanodes.size} excluded)`)
+      throw new O3Error('NO_PIPELINE', `Cannot allocate a ${replication} block: no open pipeline of healthy datanodes with room (${healthy.size} healthy with room${full > 0 ? `, ${full} full` : ''}, ${exclude.datanodes.size} excluded)`)
     }
     return this.allocateOn(candidates[this.roundRobin++ % candidates.length], exclude.containers, count)
   }
@@ -635,7 +645,7 @@ export class StorageContainerManager {
   private async ecPipelineFor(replication: string, parsed: ReplicationConfig, exclude: { datanodes: Set<DatanodeId>; pipelines: Set<PipelineId>; containers: Set<ContainerId> }): Promise<Pipeline> {
     for (let waited = 0; ; waited++) {
       const choice = chooseEcPipeline({
-        replication, parsed, usable: this.writableNodes(), live: this.livePipelines(), exclude,
+        replication, parsed, usable: this.writableNodes(), full: this.healthyNodes().length - this.writableNodes().length, live: this.livePipelines(), exclude,
         openContainerOf: (id) => { const c = this.openContainerOf.get(id); return c !== undefined && this.tables.containers.get(c)?.state === 'OPEN' ? c : undefined },
       })
       if ('reuse' in choice) return choice.reuse[this.roundRobin++ % choice.reuse.length]
@@ -942,7 +952,7 @@ export class StorageContainerManager {
       containers: () => [...this.tables.containers.getRange()].map(({ value: c }) => ({ ...c, pipelineNodes: this.tables.pipelines.get(c.pipelineId)?.nodes.map((n) => n.id) ?? [] })),
       replicas: (id) => this.replicas.get(id) ?? empty,
       nodes: () => [...this.nodes.values()].filter((n) => n.lastHeartbeatMs !== 0).map((n) => ({
-        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: this.operationalState(n.id), availableBytes: nodeUsage(n).availableBytes, full: !hasRoom(n),
+        id: n.id, host: n.address.slice(0, n.address.lastIndexOf(':')), health: this.health(n), operationalState: this.operationalState(n.id), availableBytes: nodeUsage(n).availableBytes, full: !this.hasRoom(n),
       })),
       details: (dn) => this.details(dn),
       markedUnhealthy: (id, dn) => this.tables.unhealthy.get(`${id}/${dn}`) === true,
@@ -997,7 +1007,7 @@ export class StorageContainerManager {
     return {
       id: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, createdAtMs: c.createdAtMs,
       // What the fullest replica reports its blocks hold (Ozone's container usedBytes and key count).
-      usedBytes: Math.max(0, ...replicas.map(([, r]) => r.usedBytes)), blockCount: Math.max(0, ...replicas.map(([, r]) => r.blockCount)),
+      usedBytes: Math.max(0, ...replicas.map(([, r]) => r.usedBytes || 0)), blockCount: Math.max(0, ...replicas.map(([, r]) => r.blockCount || 0)),
       pipeline: p === undefined ? null : this.resolve(p),
       replicas: replicas.map(([dn, r]) => {
         const node = this.nodes.get(dn)
@@ -1022,7 +1032,7 @@ export class StorageContainerManager {
     return [...this.nodes.values()].sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => ({
       id: n.id, address: n.address, state: this.health(n), operationalState: this.operationalState(n.id),
       maintenanceEndMs: this.tables.nodeStates.get(n.id)?.endMs ?? null, adminProgress: this.nodeAdmin.progress(n.id) ?? null,
-      lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n), full: !hasRoom(n),
+      lastHeartbeatMs: n.lastHeartbeatMs, ...nodeUsage(n), full: !this.hasRoom(n),
       pipelines: pipelines.filter((p) => p.state === 'OPEN' && p.nodes.some((x) => x.id === n.id)).length,
       containers: [...this.replicas.values()].filter((r) => r.has(n.id)).length,
     }))

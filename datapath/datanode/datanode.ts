@@ -61,6 +61,16 @@ class LocalWriteError extends Error {
   constructor(override readonly cause: O3Error) { super(cause.message) }
 }
 
+/** Codes of a failing or full disk from the file system (opening a block file, making its folder). */
+const DISK_ERRNOS: Record<string, 'DISK_FULL' | 'IO_ERROR'> = { ENOSPC: 'DISK_FULL', EDQUOT: 'DISK_FULL', EIO: 'IO_ERROR', EROFS: 'IO_ERROR' }
+
+/** `err` as this node's disk failing a write (the worker's DISK_FULL or IO_ERROR, or a file system call's), else undefined. */
+function localDiskError(err: unknown): O3Error | undefined {
+  if (err instanceof O3Error) return err.code === 'DISK_FULL' || err.code === 'IO_ERROR' ? err : undefined
+  const code = DISK_ERRNOS[String((err as NodeJS.ErrnoException | undefined)?.code)]
+  return code === undefined ? undefined : new O3Error(code, (err as Error).message, { cause: err })
+}
+
 export interface ChunkInfo {
   offset: number
   length: number
@@ -198,8 +208,9 @@ export class Datanode implements PipelineReplica {
     this.readBuffers = BufferPool.shared(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
     this.space = new VolumeSpace(this.dirs, this.config['datanode.volume.minFreeBytes'], (dir, room) => {
       log.warn(`datanode ${this.id}: ${fullVolumeMessage(dir, room)}: it takes no new containers, and its open ones are to be closed`)
-      // Registering (which reports the volumes) tells the SCM already; once beating, the next beat does, now.
-      if (this.heartbeatTimer !== undefined) this.heartbeatSoon()
+      // Registering (which reports the volumes) tells the SCM already; once beating, the next
+      // beat does, now: after the one being built, if this was found building it.
+      if (this.heartbeatTimer !== undefined) queueMicrotask(() => this.heartbeatSoon())
     })
     this.copies = new ContainerCopies({
       name: () => `datanode ${this.id}`, clusterId: () => this.clusterId, volumes: this.volumes, space: this.space, containers: this.containers, slabs: this.slabs,
@@ -451,10 +462,13 @@ export class Datanode implements PipelineReplica {
    */
   private refuseIfFull(containerId: number, action: string): void {
     const c = this.containers.get(containerId as ContainerId)
-    const volumes = c !== undefined ? [c.volume] : this.dirs.map((_, i) => i)
-    if (volumes.some((i) => !this.space.room(i).full)) return
-    const i = volumes[0]
-    throw new O3Error('DISK_FULL', `Cannot ${action} on datanode ${this.address}: ${c !== undefined ? fullVolumeMessage(this.dirs[i], this.space.room(i)) : `every volume is full (${fullVolumeMessage(this.dirs[i], this.space.room(i))})`}`, { node: this.address })
+    const refusal = this.space.refusal(c?.volume)
+    if (refusal === undefined) return
+    const i = c?.volume ?? 0
+    const why = fullVolumeMessage(this.dirs[i], this.space.room(i))
+    // Another volume has room: the writer takes a new container (made there), and keeps this node.
+    if (refusal === 'container') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot ${action}: container ${containerId} is on a full volume (${why}); it is to be closed`)
+    throw new O3Error('DISK_FULL', `Cannot ${action} on datanode ${this.address}: every volume is full (${why})`, { node: this.address })
   }
 
   private async register(retryForever: boolean): Promise<void> {
@@ -558,7 +572,8 @@ export class Datanode implements PipelineReplica {
       return existing
     }
     // Containers are created by their first write, on the volume with room holding the
-    // fewest; with every one full (an entry the group agreed on), on the roomiest.
+    // fewest; with every one full (an entry the group agreed on), on the roomiest. Which
+    // volume is this node's own affair, not the group's state: free space may decide it, in apply too.
     const counts = this.volumes.map(() => 0)
     for (const c of this.containers.values()) counts[c.volume]++
     const volume = this.space.choose(counts) ?? this.space.roomiest().index
@@ -573,6 +588,7 @@ export class Datanode implements PipelineReplica {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
     const replicaIndex = ecReplicaIndex(String(a.replication), a.replicaIndex, `create container ${id}`)
     if (this.containers.has(id)) throw new O3Error('CONTAINER_EXISTS', `Cannot create container ${id}: this datanode holds a replica already`)
+    this.refuseIfFull(id, `create container ${id}`)
     const c = this.openContainer({ containerId: id, replication: String(a.replication), pipelineId: typeof a.pipelineId === 'string' ? a.pipelineId : '', replicaIndex })
     return { state: c.state }
   }
@@ -848,7 +864,8 @@ export class Datanode implements PipelineReplica {
       await this.stageWrite(chunkKey(e.containerId, e.localId, e.offset, e.length), { args, body, path: blockFile(v.dir, this.clusterId, container.id, e.localId), packed: false, overwrites: true })
     } catch (err) {
       // The member's failures are the transfer's; a disk's failure here is this node's.
-      if (err instanceof O3Error && (err.code === 'DISK_FULL' || err.code === 'IO_ERROR')) throw new LocalWriteError(err)
+      const local = localDiskError(err)
+      if (local !== undefined) throw new LocalWriteError(local)
       throw err
     }
   }

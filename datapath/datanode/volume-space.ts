@@ -14,10 +14,12 @@ export interface VolumeRoom {
   reservedBytes: number
   /** Less than the reserve is left, or the volume cannot be read (statfs failed). */
   full: boolean
+  /** statfs answered (a volume it fails on is full and the last choice for anything). */
+  readable: boolean
 }
 
 export class VolumeSpace {
-  private readonly rooms: (VolumeRoom & { checkedAtMs: number })[] = []
+  private readonly rooms: { room: VolumeRoom; checkedAtMs: number }[] = []
 
   /**
    * `onFull` runs once each time a volume turns full (the datanode tells the SCM at once);
@@ -33,24 +35,18 @@ export class VolumeSpace {
   /** Volume `i` as seen at most VOLUME_SPACE_REFRESH_MS ago: statfs is a system call, not made per chunk. */
   room(i: number, nowMs = Date.now()): VolumeRoom {
     const known = this.rooms[i]
-    if (known !== undefined && nowMs - known.checkedAtMs < VOLUME_SPACE_REFRESH_MS) return known
+    if (known !== undefined && nowMs - known.checkedAtMs < VOLUME_SPACE_REFRESH_MS) return known.room
     let room: VolumeRoom
     try {
       const s = this.statfs(this.dirs[i])
       const availableBytes = s.bavail * s.bsize
-      room = { capacityBytes: s.blocks * s.bsize, availableBytes, reservedBytes: this.reservedBytes, full: availableBytes < this.reservedBytes }
+      room = { capacityBytes: s.blocks * s.bsize, availableBytes, reservedBytes: this.reservedBytes, full: availableBytes < this.reservedBytes, readable: true }
     } catch {
-      room = { capacityBytes: 0, availableBytes: 0, reservedBytes: this.reservedBytes, full: true }
+      room = { capacityBytes: 0, availableBytes: 0, reservedBytes: this.reservedBytes, full: true, readable: false }
     }
-    this.rooms[i] = { ...room, checkedAtMs: nowMs }
-    if (room.full && known?.full !== true) this.onFull(this.dirs[i], room)
+    this.rooms[i] = { room, checkedAtMs: nowMs }
+    if (room.full && known?.room.full !== true) this.onFull(this.dirs[i], room)
     return room
-  }
-
-  /** Whether volume `i` can take `bytes` more and keep its reserve. */
-  fits(i: number, bytes: number, nowMs = Date.now()): boolean {
-    const r = this.room(i, nowMs)
-    return !r.full && r.availableBytes - r.reservedBytes >= bytes
   }
 
   /**
@@ -66,15 +62,31 @@ export class VolumeSpace {
     return best
   }
 
-  /** The volume with the most space beyond its reserve (a container copy's target), and that space; it may be negative. */
+  /**
+   * The volume with the most space beyond its reserve (a container copy's target, or where a
+   * container goes when every volume is full), and that space; negative below the reserve,
+   * -Infinity when no volume can be read.
+   */
   roomiest(nowMs = Date.now()): { index: number; spareBytes: number } {
     let best = { index: 0, spareBytes: -Infinity }
     for (let i = 0; i < this.dirs.length; i++) {
       const r = this.room(i, nowMs)
-      const spareBytes = r.full ? -1 : r.availableBytes - r.reservedBytes
+      const spareBytes = r.readable ? r.availableBytes - r.reservedBytes : -Infinity
       if (spareBytes > best.spareBytes) best = { index: i, spareBytes }
     }
     return best
+  }
+
+  /**
+   * What a write entering the cluster here into `container`'s volume (undefined: a new
+   * container) must be refused for: 'container' when that volume is full but another has
+   * room (the writer takes a new container, the datanode makes it on a volume with room),
+   * 'node' when every volume is full (the writer leaves this datanode); undefined to accept.
+   */
+  refusal(containerVolume: number | undefined, nowMs = Date.now()): 'container' | 'node' | undefined {
+    if (containerVolume !== undefined && !this.room(containerVolume, nowMs).full) return undefined
+    for (let i = 0; i < this.dirs.length; i++) if (!this.room(i, nowMs).full) return containerVolume === undefined ? undefined : 'container'
+    return 'node'
   }
 }
 

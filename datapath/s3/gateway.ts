@@ -219,7 +219,7 @@ export class S3Gateway {
     return ServiceIdentity.obtain({ role: 's3g', id, dir, hosts, scm: this.options.scmAddress, bootstrapToken: c['security.bootstrapToken'] })
   }
 
-  private omProbe: { atMs: number; answer: Promise<{ status: 'UP' | 'DOWN'; om: string }> } | undefined
+  private omProbe: { atMs: number; done: boolean; answer: Promise<{ status: 'UP' | 'DOWN'; om: string }> } | undefined
 
   /**
    * /health: UP while an OM leader answers, else DOWN (503) saying why, so that a load
@@ -228,7 +228,11 @@ export class S3Gateway {
    */
   private async health(): Promise<Record<string, unknown>> {
     const now = Date.now()
-    if (this.omProbe === undefined || now - this.omProbe.atMs >= S3G_HEALTH_PROBE_MS) this.omProbe = { atMs: now, answer: this.probeOm() }
+    if (this.omProbe === undefined || (this.omProbe.done && now - this.omProbe.atMs >= S3G_HEALTH_PROBE_MS)) {
+      const probe = { atMs: now, done: false, answer: this.probeOm() }
+      void probe.answer.finally(() => { probe.done = true })
+      this.omProbe = probe
+    }
     return { endpoint: this.endpoint, ...(await this.omProbe.answer) }
   }
 

@@ -137,7 +137,7 @@ test('an rs-6-3 key on five datanodes: the SCM\'s refusal is one clear line, the
   for (const args of [['--replication', 'EC/rs-6-3-1024k'], ['--replication', 'EC/rs-6-3-1024k', '--json']]) {
     const r = await run('sh', 'key', 'put', '/ecvol/rs32/rs63.bin', src, ...args)
     assert.ok(r.code !== 0, 'a non-zero exit')
-    assert.match(r.stderr, /Cannot allocate an EC\/rs-6-3-1024k block: it needs 9 healthy in-service datanodes, 5 are/)
+    assert.match(r.stderr, /Cannot allocate an EC\/rs-6-3-1024k block: it needs 9 healthy in-service datanodes with room, 5 are/)
     assert.match(r.stderr, /NO_PIPELINE/)
     assert.is(r.stderr.trim().split('\n').length, 1, 'one line')
   }
@@ -145,7 +145,7 @@ test('an rs-6-3 key on five datanodes: the SCM\'s refusal is one clear line, the
   assert.is((await run('sh', 'bucket', 'create', '/ecvol/rs63', '--replication', 'EC/rs-6-3-1024k')).code, 0)
   const r = await run('sh', 'key', 'put', '/ecvol/rs63/k', src)
   assert.ok(r.code !== 0)
-  assert.match(r.stderr, /it needs 9 healthy in-service datanodes, 5 are/)
+  assert.match(r.stderr, /it needs 9 healthy in-service datanodes with room, 5 are/)
   const listed = await json<{ keys: { name: string }[] }>('sh', 'key', 'list', '/ecvol/rs32')
   assert.not.ok(listed.keys.some((k) => k.name === 'rs63.bin'), 'no partial key')
   assert.equal((await json<{ keys: unknown[] }>('sh', 'key', 'list', '/ecvol/rs63')).keys, [])

@@ -67,7 +67,7 @@ test('allocateBlock refuses EC clearly with fewer than 5 usable datanodes', asyn
   const err = await allocate({ ...none(), datanodes: two }).then(() => undefined, (e: unknown) => e as O3Error)
   assert.ok(err !== undefined, 'refused')
   assert.is(err.code, 'NO_PIPELINE')
-  assert.is(err.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes, 6 are (2 of them excluded)`)
+  assert.is(err.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes with room, 6 are (2 of them excluded)`)
 })
 
 test('openKey in an EC bucket answers EC block groups; commitKey takes a group up to its capacity; lookupKey lists its 5 nodes', async () => {

@@ -40,7 +40,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
   const usable = nodes.filter((n) => n.health === 'HEALTHY' && n.operationalState === 'IN_SERVICE')
   const load = new Map<DatanodeId, number>()
   for (const op of input.inflight) load.set(op.datanodeId, (load.get(op.datanodeId) ?? 0) + 1)
-  const hasRoom = (dn: DatanodeId) => (load.get(dn) ?? 0) < input.maxInflightPerDatanode
+  const underLimit = (dn: DatanodeId) => (load.get(dn) ?? 0) < input.maxInflightPerDatanode
   const take = (dn: DatanodeId) => load.set(dn, (load.get(dn) ?? 0) + 1)
 
   const classifications: EcClassification[] = []
@@ -62,7 +62,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     const holders = new Set([...c.replicas.map((r) => r.datanodeId), ...adding.map((op) => op.datanodeId)])
     const hosts = new Set(c.replicas.filter((r) => r.health !== 'DEAD').map((r) => r.host))
     const target = (): NodeView | undefined => {
-      const candidates = usable.filter((n) => !holders.has(n.id) && hasRoom(n.id) && n.full !== true && input.excludedTargets?.(c.id, n.id) !== true)
+      const candidates = usable.filter((n) => !holders.has(n.id) && underLimit(n.id) && n.full !== true && input.excludedTargets?.(c.id, n.id) !== true)
       // Spread over hosts first (a host's datanodes fail together), then the most free space.
       candidates.sort((a, b) => Number(hosts.has(a.host)) - Number(hosts.has(b.host)) || b.availableBytes - a.availableBytes)
       const t = candidates[0]
@@ -96,7 +96,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
 
     if (adding.length > 0 || deleting.length > 0 || actions.some((a) => a.containerId === c.id && (a.type === 'reconstruct' || a.type === 'replicate'))) continue
     const del = (r: EcReplicaView, force: boolean) => {
-      if (r.health !== 'HEALTHY' || !hasRoom(r.datanodeId)) return
+      if (r.health !== 'HEALTHY' || !underLimit(r.datanodeId)) return
       take(r.datanodeId)
       actions.push({ type: 'delete', containerId: c.id, datanodeId: r.datanodeId, force })
     }

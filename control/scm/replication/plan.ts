@@ -59,7 +59,7 @@ export function planReplication(input: PlanInput): Plan {
     const m = op.kind === 'delete' ? deletes : adds
     m.set(op.containerId, [...(m.get(op.containerId) ?? []), op.datanodeId])
   }
-  const hasRoom = (dn: DatanodeId) => (load.get(dn) ?? 0) < input.maxInflightPerDatanode
+  const underLimit = (dn: DatanodeId) => (load.get(dn) ?? 0) < input.maxInflightPerDatanode
   const take = (dn: DatanodeId) => load.set(dn, (load.get(dn) ?? 0) + 1)
 
   const classifications: Classification[] = []
@@ -81,7 +81,7 @@ export function planReplication(input: PlanInput): Plan {
     const usedHosts = new Set(cls.healthy.map((r) => r.host))
     for (const dn of adding) { const n = nodes.find((x) => x.id === dn); if (n !== undefined) usedHosts.add(n.host) }
     const target = (newHostOnly: boolean): NodeView | undefined => {
-      const candidates = usable.filter((n) => !holders.has(n.id) && !adding.includes(n.id) && !chosen.includes(n.id) && hasRoom(n.id) && n.full !== true
+      const candidates = usable.filter((n) => !holders.has(n.id) && !adding.includes(n.id) && !chosen.includes(n.id) && underLimit(n.id) && n.full !== true
         && input.excludedTargets?.(c.id, n.id) !== true && (!newHostOnly || !usedHosts.has(n.host)))
       // Spread over hosts first (a host's datanodes fail together), then the most free space.
       candidates.sort((a, b) => Number(usedHosts.has(a.host)) - Number(usedHosts.has(b.host)) || b.availableBytes - a.availableBytes)
@@ -110,7 +110,7 @@ export function planReplication(input: PlanInput): Plan {
     // live nodes (a DEAD one cannot do it): never the last good copies.
     if (adding.length > 0 || deleting.length > 0) continue
     const del = (r: ReplicaView) => {
-      if (r.health !== 'HEALTHY' || !hasRoom(r.datanodeId)) return
+      if (r.health !== 'HEALTHY' || !underLimit(r.datanodeId)) return
       take(r.datanodeId)
       actions.push({ type: 'delete', containerId: c.id, datanodeId: r.datanodeId, force: false })
     }

@@ -103,10 +103,10 @@ test('allocateBlock refuses EC with NO_PIPELINE when fewer than k + m datanodes 
   const two = nodes.slice(0, 2).map((n) => n.id)
   const err = await refusal(allocate(RS32, { ...none(), datanodes: two }))
   assert.is(err.code, 'NO_PIPELINE')
-  assert.is(err.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes, 6 are (2 of them excluded)`)
+  assert.is(err.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes with room, 6 are (2 of them excluded)`)
   const wide = await refusal(allocate('EC/rs-6-3-1024k'))
   assert.is(wide.code, 'NO_PIPELINE')
-  assert.match(wide.message, 'it needs 9 healthy in-service datanodes, 6 are')
+  assert.match(wide.message, 'it needs 9 healthy in-service datanodes with room, 6 are')
 })
 
 test('replica reports keep each replica\'s replicaIndex; getContainer and getContainerLocations list it (none sent: 0)', async () => {

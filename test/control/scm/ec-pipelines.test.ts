@@ -70,7 +70,7 @@ test('chooseEcPipeline() passes over a pipeline with an excluded, unhealthy or o
   // Node 6 not usable (STALE, or decommissioning) rules out b, excluded node 1 rules out a, and 4 nodes cannot hold a new one.
   const none = refusal(() => chooseEcPipeline(input({ live, usable: nodes(1, 2, 3, 4, 5), exclude: { datanodes: new Set([dn(1)]), pipelines: new Set(), containers: new Set() } })))
   assert.is(none.code, 'NO_PIPELINE')
-  assert.is(none.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes, 5 are (1 of them excluded)`)
+  assert.is(none.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes with room, 5 are (1 of them excluded)`)
 })
 
 test('chooseEcPipeline() places a new pipeline rather than reuse one whose open container is excluded, and reuses it when it cannot', () => {
@@ -88,10 +88,11 @@ test('chooseEcPipeline() places a new pipeline rather than reuse one whose open 
 test('chooseEcPipeline() refuses with NO_PIPELINE when fewer than k + m nodes are usable, saying how many and how many were excluded', () => {
   const few = refusal(() => chooseEcPipeline(input({ usable: nodes(1, 2, 3) })))
   assert.is(few.code, 'NO_PIPELINE')
-  assert.is(few.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes, 3 are`)
+  assert.is(few.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes with room, 3 are`)
   const excluded = refusal(() => chooseEcPipeline(input({ exclude: { datanodes: new Set([dn(1), dn(2), dn(9)]), pipelines: new Set(), containers: new Set() } })))
-  assert.is(excluded.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes, 6 are (2 of them excluded)`)
-  assert.is(ecRefusal('EC/rs-6-3-1024k', 9, nodes(1), new Set()).message, 'Cannot allocate an EC/rs-6-3-1024k block: it needs 9 healthy in-service datanodes, 1 is')
+  assert.is(excluded.message, `Cannot allocate an ${RS32} block: it needs 5 healthy in-service datanodes with room, 6 are (2 of them excluded)`)
+  assert.is(ecRefusal('EC/rs-6-3-1024k', 9, nodes(1), new Set()).message, 'Cannot allocate an EC/rs-6-3-1024k block: it needs 9 healthy in-service datanodes with room, 1 is')
+  assert.is(ecRefusal('EC/rs-6-3-1024k', 9, nodes(1, 2, 3, 4, 5, 6), new Set(), 3).message, 'Cannot allocate an EC/rs-6-3-1024k block: it needs 9 healthy in-service datanodes with room, 6 are; 3 more are full')
 })
 
 test.run()

@@ -27,14 +27,12 @@ function disks(free: Record<string, number>) {
   return { free, calls, statfs }
 }
 
-test('a volume is full below its reserve; the datanode hears each turn to full once; fits() keeps the reserve', () => {
+test('a volume is full below its reserve; the datanode hears each turn to full once', () => {
   const d = disks({ a: 5000, b: 999 })
   const turned: string[] = []
   const space = new VolumeSpace(['a', 'b'], RESERVE, (dir) => turned.push(dir), d.statfs)
-  assert.equal(space.room(0, 0), { capacityBytes: 1_000_000, availableBytes: 5000, reservedBytes: RESERVE, full: false })
+  assert.equal(space.room(0, 0), { capacityBytes: 1_000_000, availableBytes: 5000, reservedBytes: RESERVE, full: false, readable: true })
   assert.is(space.room(1, 0).full, true)
-  assert.ok(space.fits(0, 4000, 0))
-  assert.not.ok(space.fits(0, 4001, 0), 'a write that would eat into the reserve does not fit')
   assert.equal(turned, ['b'])
   // Still full at the next reading: not told again; room back, then full again: told again.
   space.room(1, VOLUME_SPACE_REFRESH_MS)
@@ -58,7 +56,7 @@ test('a reading is reused within VOLUME_SPACE_REFRESH_MS and taken again after i
 
 test('a volume statfs cannot read is full', () => {
   const space = new VolumeSpace(['gone'], RESERVE, () => {}, disks({}).statfs)
-  assert.equal(space.room(0, 0), { capacityBytes: 0, availableBytes: 0, reservedBytes: RESERVE, full: true })
+  assert.equal(space.room(0, 0), { capacityBytes: 0, availableBytes: 0, reservedBytes: RESERVE, full: true, readable: false })
 })
 
 test('choose() takes the volume with room holding the fewest containers; undefined when all are full; roomiest() the most spare', () => {
@@ -70,7 +68,25 @@ test('choose() takes the volume with room holding the fewest containers; undefin
   d.free.a = 10
   d.free.c = 10
   assert.is(space.choose([0, 0, 0], VOLUME_SPACE_REFRESH_MS), undefined)
-  assert.ok(space.roomiest(VOLUME_SPACE_REFRESH_MS).spareBytes < 0)
+  // Every one full: the least far below its reserve, not the first.
+  assert.equal(space.roomiest(VOLUME_SPACE_REFRESH_MS), { index: 1, spareBytes: -100 })
+})
+
+test('roomiest() never takes a volume statfs cannot read while another answers', () => {
+  const space = new VolumeSpace(['gone', 'b'], RESERVE, () => {}, disks({ b: 10 }).statfs)
+  assert.equal(space.roomiest(0), { index: 1, spareBytes: -990 })
+  assert.equal(new VolumeSpace(['gone'], RESERVE, () => {}, disks({}).statfs).roomiest(0), { index: 0, spareBytes: -Infinity })
+})
+
+test('refusal(): accept a volume with room; a full one beside one with room refuses the container; all full refuses the node', () => {
+  const d = disks({ a: 5000, b: 10 })
+  const space = new VolumeSpace(['a', 'b'], RESERVE, () => {}, d.statfs)
+  assert.is(space.refusal(0, 0), undefined)
+  assert.is(space.refusal(undefined, 0), undefined, 'a new container goes on a volume with room')
+  assert.is(space.refusal(1, 0), 'container', 'the writer takes a new container and keeps the node')
+  d.free.a = 20
+  assert.is(space.refusal(1, VOLUME_SPACE_REFRESH_MS), 'node')
+  assert.is(space.refusal(undefined, VOLUME_SPACE_REFRESH_MS), 'node')
 })
 
 test('the real statfs of a temp directory: capacity and free space, full only with a reserve past the free space', () => {

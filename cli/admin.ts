@@ -4,7 +4,7 @@
  */
 import { clientSecurity, rpcOptions } from './client-security.ts'
 import { O3Client } from '../datapath/client/index.ts'
-import { SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
+import { MAINTENANCE_END_HOURS_MAX, SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { isEcReplication, type Pipeline } from '../core/wire.ts'
 import { certAdmin } from './cert.ts'
@@ -69,6 +69,7 @@ export async function admin(inv: Invocation): Promise<void> {
       const raw = stringOption(inv, 'end-hours')
       const endHours = raw === undefined ? undefined : Number(raw)
       if (raw !== undefined && (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(endHours))) throw new UsageError(`bad --end-hours ${JSON.stringify(raw)}: expected a number of hours, 0 for no end`)
+      if (endHours !== undefined && endHours > MAINTENANCE_END_HOURS_MAX) throw new UsageError(`bad --end-hours ${raw}: at most ${MAINTENANCE_END_HOURS_MAX} (a year), 0 for no end`)
       const rs = await client.admin<{ id: string; address: string; from: string; state: string; endMs?: number }[]>('datanodeAdmin', { action: verb, datanodes: positionals, ...(endHours === undefined ? {} : { endHours }) })
       return out(rs, () => printTable(['id', 'address', 'was', 'operational', 'maintenance ends'], rs.map((r) => [r.id, r.address, r.from, r.state, r.endMs === undefined ? '-' : formatTime(r.endMs)])))
     }

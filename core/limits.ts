@@ -72,8 +72,10 @@ export const RPC_GROUP_BACKOFF_MS_MAX = 200
  * RequestTimeout (S3 closes a connection idle for about 20 s). Config: s3g.bodyIdleTimeoutMs.
  */
 export const S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT = 20_000
-/** The S3 gateway's /health asks the OM at most this often (probes in between share the answer), and waits at most this long. */
+/** The S3 gateway's /health asks the OM at most this often (probes in between share the answer), each try waiting this long. */
 export const S3G_HEALTH_PROBE_MS = 1000
+/** ... and answers within this, DOWN if no OM leader answered by then (frozen OMs: the probe's tries go on behind it). */
+export const S3G_HEALTH_ANSWER_MS = 2000
 /**
  * How often a silent upload body is checked (at most; an eighth of the idle timeout when that
  * is shorter): each time, if others wait for payload slabs, its writer sends what it has and

@@ -207,6 +207,10 @@ export class Datanode implements PipelineReplica {
     this.slabs = new SizedSlabPools(CHUNK_SLAB_BYTES, DATANODE_CHUNK_SLABS, SLAB_BYTES, DATANODE_LARGE_CHUNK_SLABS)
     this.readBuffers = BufferPool.shared(READ_BUFFER_BYTES, DATANODE_READ_BUFFERS)
     this.space = new VolumeSpace(this.dirs, this.config['datanode.volume.minFreeBytes'], (dir, room) => {
+      if (!room.full) {
+        log.info(`datanode ${this.id}: volume ${dir} has room again (${room.availableBytes} bytes free, reserve ${room.reservedBytes})`)
+        return
+      }
       log.warn(`datanode ${this.id}: ${fullVolumeMessage(dir, room)}: it takes no new containers, and its open ones are to be closed`)
       // Registering (which reports the volumes) tells the SCM already; once beating, the next
       // beat does, now: after the one being built, if this was found building it.

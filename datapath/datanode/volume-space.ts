@@ -22,13 +22,13 @@ export class VolumeSpace {
   private readonly rooms: { room: VolumeRoom; checkedAtMs: number }[] = []
 
   /**
-   * `onFull` runs once each time a volume turns full (the datanode tells the SCM at once);
-   * `statfs` is the system call, replaceable in tests.
+   * `onTurn` runs once each time a volume turns full (the datanode tells the SCM at once) or
+   * has room again; `statfs` is the system call, replaceable in tests.
    */
   constructor(
     private readonly dirs: readonly string[],
     private readonly reservedBytes: number,
-    private readonly onFull: (dir: string, room: VolumeRoom) => void = () => {},
+    private readonly onTurn: (dir: string, room: VolumeRoom) => void = () => {},
     private readonly statfs: (dir: string) => Pick<StatsFs, 'blocks' | 'bavail' | 'bsize'> = statfsSync,
   ) {}
 
@@ -45,7 +45,7 @@ export class VolumeSpace {
       room = { capacityBytes: 0, availableBytes: 0, reservedBytes: this.reservedBytes, full: true, readable: false }
     }
     this.rooms[i] = { room, checkedAtMs: nowMs }
-    if (room.full && known?.room.full !== true) this.onFull(this.dirs[i], room)
+    if (room.full ? known?.room.full !== true : known?.room.full === true) this.onTurn(this.dirs[i], room)
     return room
   }
 

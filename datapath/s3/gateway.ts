@@ -27,7 +27,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { createServiceApp } from '../../core/rpc/server.ts'
 import { O3Client, type BucketInfo, type S3AuthResult, type S3OpenIntent } from '../client/index.ts'
 import { authorizeRequest, type RouteAccess } from './access.ts'
-import { S3G_HEALTH_PROBE_MS } from '../../core/limits.ts'
+import { S3G_HEALTH_ANSWER_MS, S3G_HEALTH_PROBE_MS } from '../../core/limits.ts'
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.ts'
 import { authenticate, type RequestAuth } from './auth.ts'
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './buckets.ts'
@@ -224,13 +224,19 @@ export class S3Gateway {
   /**
    * /health: UP while an OM leader answers, else DOWN (503) saying why, so that a load
    * balancer or readiness probe stops sending S3 requests that can only fail. One probe of
-   * the OM at a time, at most every S3G_HEALTH_PROBE_MS.
+   * the OM at a time, at most every S3G_HEALTH_PROBE_MS; /health answers within
+   * S3G_HEALTH_ANSWER_MS even while the probe waits on OMs that do not answer (frozen).
    */
   private async health(): Promise<Record<string, unknown>> {
     const now = Date.now()
     if (this.omProbe === undefined || (this.omProbe.done && now - this.omProbe.atMs >= S3G_HEALTH_PROBE_MS)) {
-      const probe = { atMs: now, done: false, answer: this.probeOm() }
-      void probe.answer.finally(() => { probe.done = true })
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = new Promise<{ status: 'DOWN'; om: string }>((resolve) => {
+        timer = setTimeout(() => resolve({ status: 'DOWN', om: `no OM leader answered in ${S3G_HEALTH_ANSWER_MS} ms` }), S3G_HEALTH_ANSWER_MS)
+      })
+      const call = this.probeOm()
+      const probe = { atMs: now, done: false, answer: Promise.race([call, late]).finally(() => clearTimeout(timer)) }
+      void call.finally(() => { probe.done = true })
       this.omProbe = probe
     }
     return { endpoint: this.endpoint, ...(await this.omProbe.answer) }

@@ -103,6 +103,9 @@ test('decommission, maintenance, recommission: an unknown node is NODE_NOT_FOUND
   const bad = await run('maintenance', a.id, '--end-hours', 'soon')
   assert.is(bad.code, 2)
   assert.match(bad.stderr, /bad --end-hours "soon"/)
+  const far = await run('maintenance', a.id, '--end-hours', '9000')
+  assert.is(far.code, 2)
+  assert.match(far.stderr, /bad --end-hours 9000: at most 8760 \(a year\)/)
 })
 
 test('decommission HOST: pipelines close, nothing new lands on it, DECOMMISSIONED once its container has three replicas elsewhere', async () => {

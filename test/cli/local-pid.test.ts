@@ -24,7 +24,7 @@ const root = mkdtempSync(join(tmpdir(), 'o3-local-pid-'))
 const seen = new Set<number>()
 const STOP_DEADLINE_MS = 60_000
 
-interface Endpoints { scm: string; om: string; s3: string; datanodes: string[]; pids?: Record<string, number> }
+interface Endpoints { scm: string; om: string; s3: string; s3Admin: string; datanodes: string[]; pids?: Record<string, number> }
 interface Started { wrapper: ChildProcess; dataDir: string; endpoints: Endpoints; localPid: number; servicePids: Record<string, number>; output: () => string }
 
 /** `sh -c 'o3 local ...; echo ...'`: the command after it keeps sh alive as the parent
@@ -90,7 +90,7 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 function ports(e: Endpoints): number[] {
-  return [e.scm, e.om, e.s3, ...e.datanodes].map((a) => Number(a.slice(a.lastIndexOf(':') + 1)))
+  return [e.scm, e.om, e.s3, e.s3Admin, ...e.datanodes].map((a) => Number(a.slice(a.lastIndexOf(':') + 1)))
 }
 
 /** Polls until every process of the cluster has exited and every port refuses. */
@@ -125,6 +125,7 @@ test('o3 local writes its own PID to DIR/pids/local.pid; SIGTERM to it stops the
   const s = await startUnderWrapper('term')
   assert.ok(s.localPid > 0 && s.localPid !== s.wrapper.pid && alive(s.localPid))
   for (const p of ports(s.endpoints)) assert.ok(await portOpen(p), `port ${p} serves`)
+  assert.is((await fetch(`http://${s.endpoints.s3Admin}/health`)).status, 200, 'the printed admin address serves /health')
   // A second o3 local on the same data directory is refused and changes nothing, --fresh included.
   for (const fresh of [[], ['--fresh']]) {
     const second = await new Promise<{ code: number; stderr: string }>((resolve) => {

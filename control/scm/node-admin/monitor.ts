@@ -133,7 +133,7 @@ export function parseAdminRequest(a: { action?: unknown; datanodes?: unknown; en
     throw new O3Error('INVALID_ARGUMENT', `Cannot ${String(a.action)}: datanodes must be 1..${DATANODE_ADMIN_TARGETS_MAX} ids or host:port addresses`)
   }
   if (a.endHours !== undefined && (typeof a.endHours !== 'number' || !Number.isFinite(a.endHours) || a.endHours < 0 || a.endHours > MAINTENANCE_END_HOURS_MAX)) {
-    throw new O3Error('INVALID_ARGUMENT', `Cannot ${String(a.action)}: endHours must be 0 (no end) to ${MAINTENANCE_END_HOURS_MAX} (a year), not ${JSON.stringify(a.endHours)}`)
+    throw new O3Error('INVALID_ARGUMENT', `Cannot put datanodes in maintenance: its end (endHours, --end-hours) must be 0 (no end) to ${MAINTENANCE_END_HOURS_MAX} hours (a year), not ${JSON.stringify(a.endHours)}`)
   }
   return { action: a.action as AdminAction, datanodes: a.datanodes as string[], ...(a.endHours !== undefined ? { endHours: a.endHours } : {}) }
 }

@@ -27,20 +27,21 @@ function disks(free: Record<string, number>) {
   return { free, calls, statfs }
 }
 
-test('a volume is full below its reserve; the datanode hears each turn to full once', () => {
+test('a volume is full below its reserve; the datanode hears each turn, to full and back, once', () => {
   const d = disks({ a: 5000, b: 999 })
   const turned: string[] = []
   const space = new VolumeSpace(['a', 'b'], RESERVE, (dir) => turned.push(dir), d.statfs)
   assert.equal(space.room(0, 0), { capacityBytes: 1_000_000, availableBytes: 5000, reservedBytes: RESERVE, full: false, readable: true })
   assert.is(space.room(1, 0).full, true)
   assert.equal(turned, ['b'])
-  // Still full at the next reading: not told again; room back, then full again: told again.
+  // Still full at the next reading: not told again; room back, then full again: told each time.
   space.room(1, VOLUME_SPACE_REFRESH_MS)
   d.free.b = 2000
   assert.is(space.room(1, 2 * VOLUME_SPACE_REFRESH_MS).full, false)
+  space.room(1, 3 * VOLUME_SPACE_REFRESH_MS)
   d.free.b = 10
-  assert.is(space.room(1, 3 * VOLUME_SPACE_REFRESH_MS).full, true)
-  assert.equal(turned, ['b', 'b'])
+  assert.is(space.room(1, 4 * VOLUME_SPACE_REFRESH_MS).full, true)
+  assert.equal(turned, ['b', 'b', 'b'])
 })
 
 test('a reading is reused within VOLUME_SPACE_REFRESH_MS and taken again after it', () => {

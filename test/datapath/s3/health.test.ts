@@ -1,13 +1,18 @@
 /**
  * Goal: the S3 gateway's /health (admin port) tells a load balancer whether S3 requests can
  * succeed: 200 UP while an OM leader answers, 503 DOWN saying why while none does (the OM
- * stopped), UP again once it is back; probes in between share one OM call.
+ * stopped), UP again once it is back; probes in between share one OM call; with the OM frozen
+ * it still answers DOWN in bounded time.
  * Method: a mini cluster with a gateway; the OM stopped and started again on its port, real HTTP.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { OzoneManager } from '../../../control/om/index.ts'
-import { S3G_HEALTH_PROBE_MS } from '../../../core/limits.ts'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { S3G_HEALTH_ANSWER_MS, S3G_HEALTH_PROBE_MS } from '../../../core/limits.ts'
+import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { until } from '../../helpers.ts'
 import { startS3Cluster } from './s3-cluster.ts'
 
@@ -44,6 +49,28 @@ test('probes within S3G_HEALTH_PROBE_MS share one OM call', async () => {
   const before = await count()
   await Promise.all(Array.from({ length: 10 }, () => health()))
   assert.is(await count() - before, 1)
+})
+
+test('with a group of frozen OMs (they take connections and never answer) /health answers DOWN within S3G_HEALTH_ANSWER_MS', async () => {
+  const frozen = [createServer((req) => { req.resume() }), createServer((req) => { req.resume() })]
+  for (const f of frozen) f.listen(0, '127.0.0.1')
+  await Promise.all(frozen.map((f) => once(f, 'listening')))
+  const omAddress = frozen.map((f) => `127.0.0.1:${(f.address() as AddressInfo).port}`).join(',')
+  const gateway = new S3Gateway({ config: env.cluster.config, omAddress, scmAddress: env.cluster.scmAddress, port: 0, adminPort: 0 })
+  await gateway.start()
+  try {
+    for (let i = 0; i < 2; i++) {
+      const t0 = Date.now()
+      const res = await fetch(`http://${gateway.adminAddress}/health`)
+      const ms = Date.now() - t0
+      assert.is(res.status, 503)
+      assert.ok(ms < S3G_HEALTH_ANSWER_MS + 500, `answered in ${ms} ms`)
+      assert.match(((await res.json()) as { om: string }).om, `no OM leader answered in ${S3G_HEALTH_ANSWER_MS} ms`)
+    }
+  } finally {
+    await gateway.stop()
+    for (const f of frozen) { f.closeAllConnections(); f.close() }
+  }
 })
 
 test.run()

@@ -26,6 +26,7 @@ import { copyTmpDir } from '../../datapath/datanode/layout.ts'
 import { TAR_END, tarHeader, tarPadding } from '../../datapath/datanode/container-archive.ts'
 import { crc32c } from '@node-rs/crc32'
 import { errorCode, until } from '../helpers.ts'
+import type { O3Error } from '../../core/errors.ts'
 import { adminFetch, adminTransport, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const CHUNK = 64 * KiB
@@ -268,6 +269,19 @@ test('start() rolls back an import a crash left and finishes a deletion', async 
   mkdirSync(join(copyTmpDir(dir, clusterId), 'unknown-leftover'), { recursive: true })
   target = await cluster.startDatanode(i)
   leavesNothing(target, stray)
+})
+
+test('importContainer() must leave the volume its reserve: refused DISK_FULL, nothing left', async () => {
+  const archive = await exportBytes(holders[0], containerId)
+  const i = cluster.datanodes.indexOf(target)
+  await cluster.stopDatanode(i)
+  target = await cluster.startDatanode(i, { 'datanode.volume.minFreeBytes': 2 ** 50 })
+  let failure: O3Error | undefined
+  await target.copies.importContainer(containerId, stream([archive])).catch((err: unknown) => { failure = err as O3Error })
+  assert.is(failure?.code, 'DISK_FULL', failure?.message)
+  assert.match(failure!.message, /free beyond its reserve \(datanode\.volume\.minFreeBytes\)/)
+  assert.is(await replicaOf(target, containerId), undefined)
+  leavesNothing(target, containerId)
 })
 
 test.run()

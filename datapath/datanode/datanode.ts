@@ -461,8 +461,9 @@ export class Datanode implements PipelineReplica {
 
   /**
    * Refuses a write entering the cluster here (a pipeline leader's chunk, an EC replica's)
-   * into a full volume: DISK_FULL naming this node, so the writer excludes it. Entries a
-   * group already agreed on are applied regardless: that is what the reserve is for.
+   * into a full volume: CONTAINER_NOT_OPEN while another volume has room (the writer takes a
+   * new container, which goes there), else DISK_FULL naming this node (the writer excludes
+   * it). Entries a group already agreed on are applied regardless: that is what the reserve is for.
    */
   private refuseIfFull(containerId: number, action: string): void {
     const c = this.containers.get(containerId as ContainerId)

@@ -12,6 +12,7 @@ import { O3Error } from '../core/errors.ts'
 import { parseReplication, type KeyLocation } from '../core/wire.ts'
 import { formatAcl, parseAcl, type OzoneAcl } from '../core/access/native-acl.ts'
 import { clientSecurity } from './client-security.ts'
+import { PLAIN_TRANSPORT } from '../core/rpc/transport.ts'
 import { O3Client, type AclObject, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
 import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
@@ -122,14 +123,18 @@ export async function sh(inv: Invocation): Promise<void> {
   const [, , kind, verb] = inv.path
   const { positionals } = inv
   const replication = stringOption(inv, 'replication')
-  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...clientSecurity() })
+  const security = clientSecurity()
+  const client = new O3Client({ om: option(inv, 'om'), scm: option(inv, 'scm'), ...security })
+  // Without security the OM knows no caller: new volumes and buckets are this login's. With
+  // it, the OM makes them the signed-in user's: naming $USER would hand them to whoever that says.
+  const owner = security.credentials === undefined && security.transport === PLAIN_TRANSPORT ? process.env.USER || 'o3' : undefined
   const json = flag(inv, 'json')
   const out = (value: unknown, human: () => void) => (json ? printJson(value) : human())
   if (verb === 'addacl' || verb === 'removeacl' || verb === 'setacl' || verb === 'getacl') return aclCommand(client, kind as AclObject['kind'], verb, inv, json)
   switch (`${kind} ${verb}`) {
     case 'volume create': {
       const { volume } = parsePath(positionals[0], 'volume')
-      const v = await client.createVolume(volume, { owner: process.env.USER ?? 'o3', ...quotaOptions(inv) })
+      const v = await client.createVolume(volume, { owner, ...quotaOptions(inv) })
       return out(v, () => console.log(`created volume /${v.name}`))
     }
     case 'volume info': {
@@ -153,7 +158,7 @@ export async function sh(inv: Invocation): Promise<void> {
     }
     case 'bucket create': {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
-      const create = () => client.createBucket(volume, bucket, { replication, owner: process.env.USER ?? 'o3', ...quotaOptions(inv) })
+      const create = () => client.createBucket(volume, bucket, { replication, owner, ...quotaOptions(inv) })
       const b = await create().catch((err: unknown) => withS3Volume(client, volume, err, create))
       return out(b, () => console.log(`created bucket /${volume}/${bucket} (${b.replication})`))
     }

@@ -20,7 +20,7 @@ import { createServiceApp } from '../../core/rpc/server.ts'
 import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
 import type { ServiceIdentity } from '../../core/security/identity.ts'
 import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
-import { administratorsOf } from '../../core/security/administrators.ts'
+import { administratorsOf, isAdministrator } from '../../core/security/administrators.ts'
 import { OPEN_CONTEXT, type RpcContext } from '../../core/security/caller.ts'
 import { parseId, type AllocatedBlock, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type ExcludeList, type Pipeline } from '../../core/wire.ts'
 import { checkProof, verifyProof } from '../../core/s3-signature.ts'
@@ -148,9 +148,16 @@ export class OzoneManager {
       const owner = actingUser(ctx)
       return this.ha.submit(name, owner === undefined ? rest : { ...rest, owner }, callerIdOf(a.caller, ctx))
     }
-    /** createVolume, createBucket: the owner given, else the calling user (Ozone's default), else the record's default. */
+    /**
+     * createVolume, createBucket: the owner given, else the calling user (Ozone's default), else
+     * the record's default. A signed user names only itself as owner, an administrator anyone;
+     * the S3 gateway, which authorizes its users itself, names the owner it decided.
+     */
     const submitDefaultOwner = (name: string) => (a: Record<string, unknown>, ctx: RpcContext) => {
       const owner = actingUser(ctx)
+      if (ctx.caller.kind === 'user' && a.owner !== undefined && a.owner !== owner && !isAdministrator(ctx.caller, this.administrators)) {
+        throw new O3Error('PERMISSION_DENIED', `Cannot ${name} owned by ${String(a.owner)}: user ${owner} is not an administrator, and may only own what it creates`)
+      }
       return this.ha.submit(name, a.owner === undefined && owner !== undefined ? { ...a, owner } : a, callerIdOf(a.caller, ctx))
     }
     const app = createServiceApp({

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { createRootCa } from '../../core/security/pki.ts'
 import { clientSecurityOf } from '../../cli/client-security.ts'
+import type { O3Error } from '../../core/errors.ts'
+import { O3Client } from '../../datapath/client/index.ts'
 import { UsageError } from '../../cli/args.ts'
 import { startMiniCluster } from '../cluster/mini-cluster.ts'
 
@@ -30,9 +32,9 @@ test.after(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-/** `o3 ...args` with the cluster CA and the key pair `as` (or none) in the environment. */
-function run(as: { awsAccessKey: string; awsSecret: string } | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, O3_CLIENT_CAFILE: caFile, O3_CLIENT_ACCESSKEY: as?.awsAccessKey, O3_CLIENT_SECRET: as?.awsSecret }
+/** `o3 ...args` with the cluster CA and the key pair `as` (or none) in the environment, and `as.login` as $USER if given. */
+function run(as: { awsAccessKey: string; awsSecret: string; login?: string } | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, O3_CLIENT_CAFILE: caFile, O3_CLIENT_ACCESSKEY: as?.awsAccessKey, O3_CLIENT_SECRET: as?.awsSecret, ...(as?.login === undefined ? {} : { USER: as.login }) }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
   return new Promise((resolve) => {
     execFile(process.execPath, [o3, ...args, '--om', cluster.omAddress, '--scm', cluster.scmAddress], { encoding: 'utf8', env }, (err, stdout, stderr) => {
@@ -64,6 +66,25 @@ test('o3 sh signs with O3_CLIENT_ACCESSKEY/SECRET; without them the secure OM re
   const wrong = await run({ ...alice, awsSecret: 'nope' }, 'sh', 'volume', 'list')
   assert.is.not(wrong.code, 0)
   assert.match(wrong.stderr, /signature does not match/)
+})
+
+test('new volumes and buckets are the signed-in user\'s, whatever $USER says; a user cannot name another owner', async () => {
+  const made = await run({ ...admin, login: 'mallory' }, 'sh', 'volume', 'create', '/ownvol')
+  assert.is(made.code, 0, made.stderr)
+  const volume = JSON.parse((await run(admin, 'sh', 'volume', 'info', '/ownvol', '--json')).stdout) as { owner: string }
+  assert.is(volume.owner, 'admin')
+  assert.is((await run(admin, 'sh', 'volume', 'addacl', '/ownvol', '-a', 'user:alice:rlc')).code, 0)
+  const bucket = await run({ ...alice, login: 'bob' }, 'sh', 'bucket', 'create', '/ownvol/alicebkt')
+  assert.is(bucket.code, 0, bucket.stderr)
+  assert.is((JSON.parse((await run(alice, 'sh', 'bucket', 'info', '/ownvol/alicebkt', '--json')).stdout) as { owner: string }).owner, 'alice')
+  // Over the wire, signed as alice, naming bob: refused; an administrator may name anyone.
+  const settings = { 'client.caFile': caFile, 'client.certFile': '', 'client.keyFile': '' }
+  const asAlice = new O3Client({ om: cluster.omAddress, scm: cluster.scmAddress, ...clientSecurityOf({ ...settings, 'client.accessKey': alice.awsAccessKey, 'client.secret': alice.awsSecret }) })
+  const refused = await asAlice.createBucket('ownvol', 'bobbkt', { owner: 'bob' }).then(() => undefined, (err: unknown) => err as O3Error)
+  assert.is(refused?.code, 'PERMISSION_DENIED', refused?.message)
+  assert.match(refused!.message, 'user alice is not an administrator')
+  const asAdmin = new O3Client({ om: cluster.omAddress, scm: cluster.scmAddress, ...clientSecurityOf({ ...settings, 'client.accessKey': admin.awsAccessKey, 'client.secret': admin.awsSecret }) })
+  assert.is((await asAdmin.createBucket('ownvol', 'forbob', { owner: 'bob' })).owner, 'bob')
 })
 
 test('o3 s3 getsecret: a user for itself, an administrator for anyone, not one user for another', async () => {

@@ -26,6 +26,13 @@ async function run(inv: Invocation): Promise<void> {
   }
 }
 
+// A reader that went away (`o3 ... | head`) ends the command quietly, as it does any Unix tool:
+// an unhandled EPIPE printed a stack trace and exit 1.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0)
+  throw err
+})
+
 async function main(argv: string[]): Promise<void> {
   const r = resolveCommand(argv)
   if ('help' in r) {

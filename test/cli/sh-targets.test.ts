@@ -41,6 +41,13 @@ test('output piped to a reader that waits comes whole (past the 64 KiB a pipe ho
   assert.ok(r.stdout.length > 128 * 1024, `only ${r.stdout.length} bytes`)
   const listed = JSON.parse(r.stdout) as { keys: { name: string }[] }
   assert.equal(listed.keys.map((k) => k.name), names)
+  // A reader that stops early (head): the command ends quietly, no EPIPE stack trace.
+  for (let i = 0; i < 3; i++) {
+    const cut = await cli.runPiped('head -c 100', 'sh', 'key', 'list', '/vtg/many')
+    assert.is(cut.code, 0, cut.stderr)
+    assert.is(cut.stdout.length, 100)
+    assert.not.match(cut.stderr, /EPIPE|Unhandled/)
+  }
 })
 
 test('key get refuses to replace an existing file unless --force, and then replaces it whole', async () => {

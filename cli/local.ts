@@ -96,7 +96,7 @@ export async function local(inv: Invocation): Promise<void> {
           s3Key = await adminS3Key({ om: cluster.omAddress, scm: cluster.scmAddress, admin })
         } else s3Key = await cluster.client().getS3Secret(S3_USER)
         const groups = ha ? { scms: cluster.scms.map((s, i) => ({ name: `scm${i + 1}`, address: s.address })), oms: cluster.oms.map((o, i) => ({ name: `om${i + 1}`, address: o.address })) } : {}
-        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Admin: cluster.s3g!.adminAddress, s3Key, datanodes: cluster.datanodeAddresses, dataDir, ...(client === undefined ? {} : { secure: client }) }, json)
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Admin: `http://${cluster.s3g!.adminAddress}`, s3Key, datanodes: cluster.datanodeAddresses, dataDir, ...(client === undefined ? {} : { secure: client }) }, json)
       }
       console.error(`o3 local: stopping (${await stop.promise})`)
     } finally {
@@ -119,7 +119,7 @@ const S3_USER = process.env.USER || 'o3'
 interface Endpoints {
   scm: string; om: string; scms?: GroupEndpoint[]; oms?: GroupEndpoint[]
   s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; datanodes: string[]; dataDir: string; pids?: Record<string, number>
-  /** The gateway's admin port (plain HTTP): /prom and /health. */
+  /** The gateway's admin endpoint (plain HTTP): /prom and /health. */
   s3Admin: string
   /** --secure: the CA and administrator files clients read (s3Key is then the administrator's). */
   secure?: SecureClient
@@ -132,7 +132,7 @@ function printEndpoints(e: Endpoints, json: boolean): void {
   console.log(`O3 is ready${e.secure === undefined ? '' : ', secure'} (data in ${e.dataDir})`)
   printTable(['service', 'endpoint'], [
     ['S3 gateway', e.s3],
-    ['S3 gateway /prom, /health', `http://${e.s3Admin}`],
+    ['S3 gateway /prom, /health', e.s3Admin],
     ...(e.scms?.map((s) => [`SCM ${s.name}`, `${scheme}://${s.address}`]) ?? [['SCM', `${scheme}://${e.scm}`]]),
     ...(e.oms?.map((o) => [`OM ${o.name}`, `${scheme}://${o.address}`]) ?? [['OM', `${scheme}://${e.om}`]]),
     ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `${scheme}://${d}`]),
@@ -277,7 +277,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     if (up !== undefined && !o.stop.requested) {
       const { s3Key, secureClient } = up
       const groups = o.ha ? { scms: scms.map((s) => ({ name: s.name, address: s.config['scm.address'] })), oms: oms.map((s) => ({ name: s.name, address: s.config['om.address'] })) } : {}
-      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Admin: `${base.host}:${s3AdminPort}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids, ...(secureClient === undefined ? {} : { secure: secureClient }) }, o.json)
+      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Admin: `http://${base.host}:${s3AdminPort}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids, ...(secureClient === undefined ? {} : { secure: secureClient }) }, o.json)
     }
     console.error(`o3 local: stopping (${await o.stop.promise})`)
   } finally {

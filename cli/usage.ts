@@ -152,7 +152,7 @@ export const COMMANDS: GroupCommand = {
         ha: { type: 'boolean', default: false, help: 'three SCMs and three OMs, each trio a Raft group (node i: DIR/scm<i>, DIR/om<i>; fixed ports + 100 (i - 1))' },
         processes: { type: 'boolean', default: false, help: 'one child process per service, PIDs in DIR/pids/<service>.pid, logs in DIR/logs' },
         'datanode-thread': { type: 'boolean', default: false, help: 'the datanodes on a worker thread of their own, beside the SCM, OM and gateway (for more than 2 cores; see bench/README.md)' },
-        ports: { type: 'string', value: 'fixed|free', default: 'fixed', help: 'fixed: S3 9878, SCM 9860, OM 9862, datanode n 9900+n (default); free: any free ones' },
+        ports: { type: 'string', value: 'fixed|free', default: 'fixed', help: 'fixed: S3 9878 (admin 19878), SCM 9860, OM 9862, datanode n 9900+n (default); free: any free ones' },
         secure: { type: 'boolean', default: false, help: 'a secure cluster: mutual TLS between services (certificates from the SCM\'s CA), HTTPS endpoints, signed users, block tokens; writes DIR/ca.pem and the administrator admin\'s DIR/admin.pem and DIR/admin.key, and prints admin\'s key pair and the O3_CLIENT_* / AWS_* lines to paste' },
         json: { type: 'boolean', default: false, help: 'print the endpoints as JSON' },
         'outlive-parent': { type: 'boolean', default: false, help: 'keep running when the process that started it exits (a CI step that starts it in the background)' },

@@ -125,7 +125,7 @@ test('o3 local writes its own PID to DIR/pids/local.pid; SIGTERM to it stops the
   const s = await startUnderWrapper('term')
   assert.ok(s.localPid > 0 && s.localPid !== s.wrapper.pid && alive(s.localPid))
   for (const p of ports(s.endpoints)) assert.ok(await portOpen(p), `port ${p} serves`)
-  assert.is((await fetch(`http://${s.endpoints.s3Admin}/health`)).status, 200, 'the printed admin address serves /health')
+  assert.is((await fetch(`${s.endpoints.s3Admin}/health`)).status, 200, 'the printed admin endpoint serves /health')
   // A second o3 local on the same data directory is refused and changes nothing, --fresh included.
   for (const fresh of [[], ['--fresh']]) {
     const second = await new Promise<{ code: number; stderr: string }>((resolve) => {

@@ -128,6 +128,17 @@ export class S3Error extends Error {
   }
 }
 
+/**
+ * Why the service is unavailable, where the cause is the cluster's state and telling it helps
+ * the operator reading the client's error (the gateway's log has the details). None names a
+ * volume, key or block.
+ */
+const UNAVAILABLE_WHY: Partial<Record<ErrorCodeName, string>> = {
+  SAFE_MODE: 'Service is unable to handle request: the cluster is starting (safe mode, too few datanodes registered). Please try again.',
+  NO_PIPELINE: 'Service is unable to handle request: too few healthy datanodes with room for this bucket\'s replication. Please try again.',
+  DISK_FULL: 'Service is unable to handle request: the datanodes are out of space. Please try again.',
+}
+
 /** Turns anything thrown by a handler into an S3Error: O3 codes through the table, anything
  *  else InternalError; either way with S3's message, the original kept as the cause. */
 export function toS3Error(err: unknown): S3Error {
@@ -136,5 +147,6 @@ export function toS3Error(err: unknown): S3Error {
   // already: core/s3-access cannot throw the gateway's S3Error itself.
   if (err instanceof S3AccessError) return new S3Error(err.code, err.message, {}, { cause: err })
   const code = err instanceof O3Error ? FROM_O3[err.code] ?? 'InternalError' : 'InternalError'
-  return new S3Error(code, S3_MESSAGE[code] ?? code, {}, { cause: err })
+  const why = err instanceof O3Error ? UNAVAILABLE_WHY[err.code] : undefined
+  return new S3Error(code, why ?? S3_MESSAGE[code] ?? code, {}, { cause: err })
 }

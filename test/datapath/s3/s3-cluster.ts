@@ -51,10 +51,10 @@ export async function stopWithBucket(started: { env: S3TestCluster; s3: S3Client
 }
 
 /** The S3 error name, status and request id an SDK call fails with, or name 'OK'. */
-export async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: number; requestId?: string }> {
+export async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: number; requestId?: string; message?: string }> {
   try { await p } catch (err) {
     const e = err as S3ServiceException
-    return { name: e.name, status: e.$metadata?.httpStatusCode, requestId: e.$metadata?.requestId }
+    return { name: e.name, status: e.$metadata?.httpStatusCode, requestId: e.$metadata?.requestId, message: e.message }
   }
   return { name: 'OK' }
 }

@@ -119,7 +119,7 @@ test('a copy onto itself naming a storage class, or a new checksum algorithm, is
   assert.equal((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'self/k' }))).Metadata, { color: 'blue' })
 })
 
-test("a 503's O3 cause is in the gateway's log (the client gets S3's generic words)", async () => {
+test("a 503's O3 cause is in the gateway's log; the client is told what is short, in S3's words, and nothing internal", async () => {
   // rs-6-3 needs nine datanodes; this cluster has one, so no block can be allocated.
   await env.cluster.client().createBucket(S3_VOLUME, 'ec-too-wide', { replication: 'EC/rs-6-3-1024k', owner: 'alice' })
   const lines: string[] = []
@@ -132,6 +132,7 @@ test("a 503's O3 cause is in the gateway's log (the client gets S3's generic wor
     console.error = original
   }
   assert.equal([e.name, e.status], ['ServiceUnavailable', 503])
+  assert.is(e.message, 'Service is unable to handle request: too few healthy datanodes with room for this bucket\'s replication. Please try again.')
   const line = lines.find((l) => l.includes('WARN S3 gateway: ServiceUnavailable on /ec-too-wide/k'))
   assert.ok(line !== undefined, `no warning logged; got:\n${lines.join('\n')}`)
   assert.ok(line.includes(`request ${e.requestId}`), line)

@@ -71,6 +71,8 @@ export async function local(inv: Invocation): Promise<void> {
     // one on the other's data would look like an empty cluster.
     if (ha && existsSync(join(dataDir, 'scm'))) throw new UsageError(`${dataDir} holds a cluster started without --ha: drop --ha, or use another --data`)
     if (!ha && existsSync(join(dataDir, 'scm1'))) throw new UsageError(`${dataDir} holds a cluster started with --ha: add --ha, or use another --data`)
+    // A secure cluster's data started without security would serve it to anyone, its ACLs unenforced.
+    if (!flag(inv, 'secure') && existsSync(join(dataDir, 'ca.pem'))) throw new UsageError(`${dataDir} holds a cluster started with --secure: add --secure, or use another --data`)
     const free = ports === 'free'
     if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
     const secure = flag(inv, 'secure')

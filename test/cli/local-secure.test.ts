@@ -9,7 +9,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { Agent as HttpsAgent } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -106,6 +106,16 @@ test('o3 local --secure (in-process) prints https endpoints, writes the CA and t
   } finally {
     s3.destroy()
   }
+})
+
+test('a data directory a secure cluster wrote (its ca.pem) is not started without --secure', async () => {
+  const dataDir = join(root, 'was-secure')
+  mkdirSync(dataDir, { recursive: true })
+  writeFileSync(join(dataDir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n')
+  const r = await o3Run(['local', '--ports', 'free', '--datanodes', '1', '--data', dataDir], {})
+  assert.is(r.code, 2, r.stderr)
+  assert.match(r.stderr, `${dataDir} holds a cluster started with --secure: add --secure, or use another --data`)
+  assert.not.ok(existsSync(join(dataDir, 'scm')), 'nothing started')
 })
 
 test('o3 local --secure --processes --json names the CA and administrator files and an https gateway that works', async () => {

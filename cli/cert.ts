@@ -8,12 +8,25 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path'
 import { enrollUser } from '../core/security/identity.ts'
 import { loadConfig } from '../core/config.ts'
+import { O3Error } from '../core/errors.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { rpcOptions } from './client-security.ts'
 import { formatTime, printJson, printTable } from './output.ts'
 
 export async function certAdmin(inv: Invocation, verb: string): Promise<void> {
+  try {
+    await certCommand(inv, verb)
+  } catch (err) {
+    // An SCM without security has no certificate routes at all.
+    if (err instanceof O3Error && err.code === 'INVALID_ARGUMENT' && /no such method on SCM/.test(err.message)) {
+      throw new O3Error('INVALID_ARGUMENT', `Cannot run o3 admin cert ${verb}: security is off on this cluster (security.enabled=0; o3 local --secure starts a secure one)`)
+    }
+    throw err
+  }
+}
+
+async function certCommand(inv: Invocation, verb: string): Promise<void> {
   if (verb === 'user') return userCertificate(inv)
   if (verb === 'list' || verb === 'forget') return enrolled(inv, verb)
   if (verb !== 'token') throw new Error(`o3 admin cert ${verb} is in the command table but has no handler`)

@@ -115,6 +115,10 @@ export class RpcClient {
         return await this.once<T>(address, method, body, options)
       } catch (err) {
         last = transportError(address, err)
+        // Plain HTTP to a TLS port: the server closes the connection without a word.
+        if ((this.options.transport ?? PLAIN_TRANSPORT).scheme === 'http' && (err as { code?: string }).code === 'UND_ERR_SOCKET') {
+          last = new O3Error(last.code, `${last.message} (if it speaks HTTPS, as a secure cluster's services do, the client needs its CA: O3_CLIENT_CAFILE)`, { cause: err })
+        }
         lastByAddress.set(address, last)
         // NOT_LEADER and a refused connection mean the call did nothing: safe to send to
         // another member of a group. (One address keeps the old rule: retried if resendable.)

@@ -155,6 +155,7 @@ test('o3 sh with the printed O3_CLIENT_* env: a 30 MiB key put and got back (blo
   assert.is.not(plain.code, 0)
   // A service's HTTPS port does not answer plain HTTP (a Raft peer must see that as a failure): the CLI says it cannot reach the OM.
   assert.match(plain.stderr, /Cannot reach|UNAVAILABLE/)
+  assert.match(plain.stderr, 'the client needs its CA: O3_CLIENT_CAFILE', 'and what it likely lacks')
 })
 
 test.run()

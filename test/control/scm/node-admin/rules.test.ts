@@ -88,6 +88,7 @@ test('adminStep: DECOMMISSIONING -> DECOMMISSIONED once pipelines are closed and
   assert.is(waiting.to, undefined)
   assert.equal([waiting.sufficient, waiting.underReplicated, waiting.unclosed], [1, 1, 0])
   assert.match(waiting.why, /1 under-replicated/)
+  assert.match(waiting.why, 'RATIS/THREE needs a fourth', 'what a copy needs, in case the cluster is too small')
   const open = adminStep(node({ containers: [good], pipelines: 1 }), 0, 2)
   assert.is(open.to, undefined)
   assert.match(open.why, /1 pipeline/)

@@ -61,8 +61,7 @@ test('kill -9 of the SCM leader under 8 S3 clients: a new leader within 3 s, blo
   const fresh = await until('a committed write on a block allocated after the failover', async () => {
     const ids = await blockIdsOf('load').catch(() => [])
     return ids.some((id) => id > marker.blockId.localId) && (acked.rename ?? 0) >= 4 ? ids : undefined
-  }, 30_000, 200)
-  load.stop()
+  }, 30_000, 200).finally(() => load.stop())
   assertFailoverSafe('SCM', servedMs, load, await load.done, CLIENTS)
   assert.ok(ackedPutsSince(history, killedAt + servedMs) > 0)
   const ids = await blockIdsOf('load')
@@ -100,12 +99,16 @@ test('replicas converge: every SCM request type, a leader kill in the middle, id
   // A dead datanode: its pipelines close (closePipeline) and the rest get one (addPipeline).
   const victim = `datanode-${ha.endpoints.datanodes.indexOf(dns[dns.length - 1].address) + 1}`
   kill9(ha.dataDir, victim)
-  await until(`${victim} to be declared dead`, async () => {
-    const list = await ha.client.admin<{ id: string; state: string }[]>('listDatanodes').catch(() => [])
-    return list.some((d) => d.id === dns[dns.length - 1].id && d.state === 'DEAD')
-  }, 30_000, 200)
-  await until('writes after the failover', async () => ackedPutsSince(history, killedAt) >= 20, 30_000)
-  load.stop()
+  try {
+    await until(`${victim} to be declared dead`, async () => {
+      const list = await ha.client.admin<{ id: string; state: string }[]>('listDatanodes').catch(() => [])
+      return list.some((d) => d.id === dns[dns.length - 1].id && d.state === 'DEAD')
+    }, 30_000, 200)
+    await until('writes after the failover', async () => ackedPutsSince(history, killedAt) >= 20, 30_000)
+  } finally {
+    // A failed wait must not leave the load running: the file would never end.
+    load.stop()
+  }
   const r = await load.done
   assert.equal(r.anomalies, [])
   assert.equal(checkLinearizable(history), [])

@@ -358,8 +358,8 @@ export class StorageContainerManager {
   }
 
   /** Healthy, in-service nodes with room for a new container: what new pipelines and blocks go on. */
-  private writableNodes(): DatanodeId[] {
-    return this.healthyNodes().filter((id) => this.hasRoom(this.nodes.get(id)!))
+  private writableNodes(healthy = this.healthyNodes()): DatanodeId[] {
+    return healthy.filter((id) => this.hasRoom(this.nodes.get(id)!))
   }
 
   /** A datanode's operational state, as the SCM group agreed on it (issue 13): only IN_SERVICE nodes get new pipelines and replicas. */
@@ -644,8 +644,10 @@ export class StorageContainerManager {
    */
   private async ecPipelineFor(replication: string, parsed: ReplicationConfig, exclude: { datanodes: Set<DatanodeId>; pipelines: Set<PipelineId>; containers: Set<ContainerId> }): Promise<Pipeline> {
     for (let waited = 0; ; waited++) {
+      const healthy = this.healthyNodes()
+      const usable = this.writableNodes(healthy)
       const choice = chooseEcPipeline({
-        replication, parsed, usable: this.writableNodes(), full: this.healthyNodes().length - this.writableNodes().length, live: this.livePipelines(), exclude,
+        replication, parsed, usable, full: healthy.length - usable.length, live: this.livePipelines(), exclude,
         openContainerOf: (id) => { const c = this.openContainerOf.get(id); return c !== undefined && this.tables.containers.get(c)?.state === 'OPEN' ? c : undefined },
       })
       if ('reuse' in choice) return choice.reuse[this.roundRobin++ % choice.reuse.length]

@@ -240,6 +240,8 @@ export interface LoadOptions {
   /** Filled as the load runs (the caller watches progress): every operation, and answered ones by kind. */
   history: Operation[]
   acked: Record<string, number>
+  /** Calls that got no answer, as they happen: when (performance.now()) and what the client saw. */
+  failures: { at: number; what: string }[]
 }
 
 export interface LoadResult {
@@ -277,9 +279,9 @@ function s3Status(err: unknown): number | undefined {
  * at the same times, an operation without an answer returns at Infinity.
  */
 export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise<LoadResult> {
-  const { history, acked } = o
+  const { history, acked, failures } = o
   const anomalies: string[] = []
-  const errors: string[] = []
+  const errors = { push: (what: string) => failures.push({ at: performance.now(), what }) }
   let stopped = false
   void stop.then(() => { stopped = true })
   const s3s = Array.from({ length: o.clients }, () => new S3Client({
@@ -401,23 +403,51 @@ export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise
     }
   }
   for (const s of s3s) s.destroy()
-  return { anomalies, errors }
+  return { anomalies, errors: failures.map((f) => f.what) }
 }
 
 /** A load started by `startS3Load`: its history and answers as they come, `stop` to end it. */
 export interface RunningLoad {
   history: Operation[]
   acked: Record<string, number>
+  failures: LoadOptions['failures']
   stop: () => void
   done: Promise<LoadResult>
 }
 
-export function startS3Load(o: Omit<LoadOptions, 'history' | 'acked'>): RunningLoad {
+export function startS3Load(o: Omit<LoadOptions, 'history' | 'acked' | 'failures'>): RunningLoad {
   const history: Operation[] = []
   const acked: Record<string, number> = {}
+  const failures: LoadOptions['failures'] = []
   let stop!: () => void
   const stopped = new Promise<void>((r) => { stop = r })
-  return { history, acked, stop, done: runS3Load({ ...o, history, acked }, stopped) }
+  return { history, acked, failures, stop, done: runS3Load({ ...o, history, acked, failures }, stopped) }
+}
+
+/**
+ * For a wait under load that failed: stops the load, lets it finish (its final reads), and
+ * returns the error with what the clients saw since `since`.
+ */
+export async function failedUnderLoad(load: RunningLoad, since: number, err: unknown): Promise<Error> {
+  const seen = loadSince(load, since)
+  load.stop()
+  await load.done.catch(() => undefined)
+  return new Error(`${(err as Error).message}: ${seen}`)
+}
+
+/**
+ * What the load's clients saw since `since` (performance.now()), for a failed wait's message:
+ * answers by kind, calls without an answer (the last few), and how long ago the last answer came.
+ */
+function loadSince(load: RunningLoad, since: number): string {
+  const t = performance.now()
+  const answered = load.history.filter((h) => h.callTime >= since && h.returnTime !== Infinity)
+  const byKind: Record<string, number> = {}
+  for (const h of answered) byKind[h.kind] = (byKind[h.kind] ?? 0) + 1
+  const last = answered.reduce((a, h) => Math.max(a, h.returnTime), -Infinity)
+  const failed = load.failures.filter((f) => f.at >= since)
+  return `in the ${((t - since) / 1000).toFixed(1)} s since: answered ${JSON.stringify(byKind)}, the last ${last === -Infinity ? 'never' : `${((t - last) / 1000).toFixed(1)} s ago`}; `
+    + `${failed.length} without an answer${failed.length > 0 ? `, the last: ${failed.slice(-3).map((f) => `${((f.at - since) / 1000).toFixed(1)} s ${f.what}`).join('; ')}` : ''}`
 }
 
 /**

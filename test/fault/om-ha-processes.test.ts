@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { until } from '../helpers.ts'
 import {
-  ackedPutsSince, assertFailoverSafe, convergedTables, HaCluster, servedAfter, kill9, leaderOf, pidOf, rng, roleOf, startS3Load, type Member,
+  ackedPutsSince, assertFailoverSafe, failedUnderLoad, convergedTables, HaCluster, servedAfter, kill9, leaderOf, pidOf, rng, roleOf, startS3Load, type Member,
 } from './ha-cluster.ts'
 
 const ha = new HaCluster('OM', { ...process.env })
@@ -55,7 +55,8 @@ test('kill -9 of the OM leader under 8 S3 clients: a new leader within 3 s, noth
   await until('the new leader to log its election', () => new RegExp(`INFO OM ${next.name}: leader at term \\d+`).test(readFileSync(join(ha.dataDir, 'logs', `${next.name}.log`), 'utf8')), 5000, 50)
   const renamesBefore = acked.rename ?? 0
   await until('writes after the failover', async () => ackedPutsSince(history, killedAt + servedMs) >= 16 && (acked.rename ?? 0) >= renamesBefore + 2, 20_000)
-  load.stop()
+    .catch(async (err: unknown) => { throw await failedUnderLoad(load, killedAt, err) })
+    .finally(() => load.stop())
   assertFailoverSafe('OM', servedMs, load, await load.done, CLIENTS)
 })
 

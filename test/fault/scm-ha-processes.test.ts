@@ -17,7 +17,7 @@ import type { AllocatedBlock } from '../../core/wire.ts'
 import { checkLinearizable } from '../sim/linearizability.ts'
 import { until } from '../helpers.ts'
 import {
-  ackedPutsSince, assertFailoverSafe, convergedTables, HaCluster, servedAfter, kill9, leaderOf, roleOf, startS3Load, type Member,
+  ackedPutsSince, assertFailoverSafe, failedUnderLoad, convergedTables, HaCluster, servedAfter, kill9, leaderOf, roleOf, startS3Load, type Member,
 } from './ha-cluster.ts'
 
 const BLOCK = 64 * KiB
@@ -61,7 +61,7 @@ test('kill -9 of the SCM leader under 8 S3 clients: a new leader within 3 s, blo
   const fresh = await until('a committed write on a block allocated after the failover', async () => {
     const ids = await blockIdsOf('load').catch(() => [])
     return ids.some((id) => id > marker.blockId.localId) && (acked.rename ?? 0) >= 4 ? ids : undefined
-  }, 30_000, 200).finally(() => load.stop())
+  }, 30_000, 200).catch(async (err: unknown) => { throw await failedUnderLoad(load, killedAt, err) }).finally(() => load.stop())
   assertFailoverSafe('SCM', servedMs, load, await load.done, CLIENTS)
   assert.ok(ackedPutsSince(history, killedAt + servedMs) > 0)
   const ids = await blockIdsOf('load')
@@ -84,27 +84,31 @@ test('replicas converge: every SCM request type, a leader kill in the middle, id
   // Blocks and containers (reserveIds, createContainer, setContainerState as they fill), block deletions (addDeleteTxs, ackDeletes).
   const load = startS3Load({ endpoints: ha.endpoints, bucket: 'converge', clients: 4, objectBytes: OBJECT, seed: 3 })
   const { history, acked } = load
-  await until('the load to run', async () => (acked.put ?? 0) >= 20, 30_000)
-  type Container = { id: number; state: string; replicas?: { datanodeId: string }[] }
-  const containers = await ha.client.admin<Container[]>('listContainers', {})
-  // An admin close (setContainerState) and a corrupt replica (markReplicaUnhealthy).
-  const open = containers.filter((c) => c.state === 'OPEN')
-  assert.ok(open.length > 0)
-  await ha.client.admin('closeContainer', { containerId: open[0].id })
-  const dns = await ha.client.admin<{ id: string; address: string }[]>('listDatanodes')
-  await ha.client.admin('reportCorruptReplica', { containerId: containers[0].id, datanodeId: dns[0].id, localId: 1 })
-  const leader = await leaderOf('SCM', ha.endpoints.scms)
-  const killedAt = performance.now()
-  ha.kill(leader.name)
-  // A dead datanode: its pipelines close (closePipeline) and the rest get one (addPipeline).
-  const victim = `datanode-${ha.endpoints.datanodes.indexOf(dns[dns.length - 1].address) + 1}`
-  kill9(ha.dataDir, victim)
+  let killedAt = performance.now()
+  let leader: Member
   try {
+    await until('the load to run', async () => (acked.put ?? 0) >= 20, 30_000)
+    type Container = { id: number; state: string; replicas?: { datanodeId: string }[] }
+    const containers = await ha.client.admin<Container[]>('listContainers', {})
+    // An admin close (setContainerState) and a corrupt replica (markReplicaUnhealthy).
+    const open = containers.filter((c) => c.state === 'OPEN')
+    assert.ok(open.length > 0)
+    await ha.client.admin('closeContainer', { containerId: open[0].id })
+    const dns = await ha.client.admin<{ id: string; address: string }[]>('listDatanodes')
+    await ha.client.admin('reportCorruptReplica', { containerId: containers[0].id, datanodeId: dns[0].id, localId: 1 })
+    leader = await leaderOf('SCM', ha.endpoints.scms)
+    killedAt = performance.now()
+    ha.kill(leader.name)
+    // A dead datanode: its pipelines close (closePipeline) and the rest get one (addPipeline).
+    const victim = `datanode-${ha.endpoints.datanodes.indexOf(dns[dns.length - 1].address) + 1}`
+    kill9(ha.dataDir, victim)
     await until(`${victim} to be declared dead`, async () => {
       const list = await ha.client.admin<{ id: string; state: string }[]>('listDatanodes').catch(() => [])
       return list.some((d) => d.id === dns[dns.length - 1].id && d.state === 'DEAD')
     }, 30_000, 200)
     await until('writes after the failover', async () => ackedPutsSince(history, killedAt) >= 20, 30_000)
+  } catch (err) {
+    throw await failedUnderLoad(load, killedAt, err)
   } finally {
     // A failed wait must not leave the load running: the file would never end.
     load.stop()

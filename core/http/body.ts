@@ -56,6 +56,21 @@ export async function smallBodyText(c: Context, maxBytes: number, what: string):
   return text + decoder.decode()
 }
 
+/** A small body read whole as bytes (one Buffer), at most `maxBytes` (ENTITY_TOO_LARGE past it). */
+export async function smallBodyBytes(c: Context, maxBytes: number, what: string): Promise<Buffer> {
+  const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
+  const declared = requestHeader(c, 'content-length')
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
+  const pieces: Uint8Array[] = []
+  let length = 0
+  for await (const piece of requestBody(c) ?? []) {
+    length += piece.length
+    if (length > maxBytes) throw tooLarge()
+    pieces.push(piece)
+  }
+  return pieces.length === 1 ? Buffer.from(pieces[0].buffer, pieces[0].byteOffset, pieces[0].byteLength) : Buffer.concat(pieces, length)
+}
+
 /** A JSON object from text: '' is {}, anything but an object INVALID_ARGUMENT. */
 export function parseJsonObject(text: string, what: string): Record<string, unknown> {
   if (text.length === 0) return {}

@@ -1,5 +1,5 @@
 /** @module
- * Raft messages over HTTP/1.1: `POST /raft/messages` with a JSON body of messages, served
+ * Raft messages over HTTP/1.1: `POST /raft/messages` with a body of messages, served
  * by a Hono app, sent through one keep-alive undici Pool per peer (or, security on, through
  * the node's identity over mutual TLS; a node secured after it started reaches each peer
  * plainly until that fails, then over TLS only: secure()). With batching on, one
@@ -8,18 +8,20 @@
  * replies: the receiver holds its answer until its node has handled the batch (one Ready
  * pass) and carries back what the node sends the caller meanwhile (a follower's append
  * answers), so a Raft round costs one HTTP exchange per follower, not two (over plain HTTP:
- * see asksReplies). Delivery is best effort: Raft tolerates loss, so a failed request or a
- * full queue drops messages. Decides nothing about Raft.
+ * see asksReplies). A body is a binary batch (codec.ts, no base64 of entries) once the peer
+ * said it reads one (its answers carry RAFT_BINARY_HEADER), JSON before that and to older
+ * nodes; an answer comes in its request's form. Delivery is best effort: Raft tolerates loss,
+ * so a failed request or a full queue drops messages. Decides nothing about Raft.
  */
 import { Hono, type Context } from 'hono'
 import { Pool } from 'undici'
 import type { Transport } from '../rpc/transport.ts'
 import { O3Error } from '../errors.ts'
 import { errorResponse } from '../rpc/server.ts'
-import { smallBodyJson } from '../http/body.ts'
+import { parseJsonObject, smallBodyBytes } from '../http/body.ts'
 import { requestHeader } from '../http/connection.ts'
 import type { Message, NodeId } from '../raft/index.ts'
-import { decodeMessage, encodeMessage } from './codec.ts'
+import { decodeBatch, decodeMessage, encodeBatch, encodeMessage, RAFT_BATCH_BINARY_TYPE } from './codec.ts'
 import {
   RAFT_TRANSPORT_BATCH_COUNT_MAX, RAFT_TRANSPORT_BODY_BYTES_MAX, RAFT_TRANSPORT_QUEUE_COUNT_MAX, RAFT_TRANSPORT_UNBATCHED_INFLIGHT_MAX,
 } from './limits.ts'
@@ -41,6 +43,9 @@ export interface TransportOptions {
 
 /** The header by which a request asks the receiver to carry its node's answers back (an older node ignores it). */
 export const RAFT_REPLIES_HEADER = 'x-o3-raft-replies'
+
+/** The header by which a node's answers say it reads binary batches (an older node sends none, and gets JSON). */
+export const RAFT_BINARY_HEADER = 'x-o3-raft-binary'
 
 /**
  * A received batch's answer, held open while the node handles the batch: active once the
@@ -66,6 +71,8 @@ interface Peer {
   inflight: number
   /** Messages dropped because the queue was full or a request failed. */
   dropped: number
+  /** The peer said it reads binary batches (RAFT_BINARY_HEADER on an answer). */
+  binary: boolean
 }
 
 /**
@@ -94,20 +101,28 @@ export type Deliver = (messages: Message[], wantReplies: boolean) => void | Prom
 
 /** Reads one batch of messages from a request and hands it to `deliver` (a route of raftApp, or of a server hosting many groups). */
 export async function receiveRaftBatch(c: Context, deliver: Deliver, senders?: (c: Context, messages: readonly Message[]) => void): Promise<Response> {
+  c.header(RAFT_BINARY_HEADER, '1')
   try {
-    const body = await smallBodyJson(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
-    if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
-      throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
-    }
-    const messages = body.messages.map(decodeMessage)
+    const body = await smallBodyBytes(c, RAFT_TRANSPORT_BODY_BYTES_MAX, 'Cannot accept raft batch')
+    const binary = requestHeader(c, 'content-type') === RAFT_BATCH_BINARY_TYPE
+    const messages = binary ? decodeBatch(body, RAFT_TRANSPORT_BATCH_COUNT_MAX) : jsonBatch(parseJsonObject(body.toString('utf8'), 'Cannot accept raft batch'))
     // A member speaks only for itself: the certificate must name the member each message is from.
     senders?.(c, messages)
     const replies = await deliver(messages, requestHeader(c, RAFT_REPLIES_HEADER) === '1')
     if (replies === undefined || replies.length === 0) return c.body(null, 204)
-    return c.json({ messages: replies.map(encodeMessage) })
+    if (!binary) return c.json({ messages: replies.map(encodeMessage) })
+    return c.body(encodeBatch(replies), 200, { 'content-type': RAFT_BATCH_BINARY_TYPE })
   } catch (err) {
     return errorResponse(c, err)
   }
+}
+
+/** The messages of a JSON batch. */
+function jsonBatch(body: Record<string, unknown>): Message[] {
+  if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) {
+    throw new O3Error('INVALID_ARGUMENT', 'Cannot accept raft batch: messages is not a list of allowed length')
+  }
+  return body.messages.map(decodeMessage)
 }
 
 export class HttpTransport {
@@ -143,7 +158,7 @@ export class HttpTransport {
     // Over TLS the transport's (shared, renewable) pool carries the messages; the queue's one
     // request in flight per peer bounds them as the per-peer Pool's one connection does.
     const tls = origin.startsWith('https:') || old?.tls === true
-    this.peers.set(id, { id, pool: undefined, origin: tls ? origin.replace(/^http:/, 'https:') : origin, tls, queue: [], inflight: 0, dropped: old?.dropped ?? 0 })
+    this.peers.set(id, { id, pool: undefined, origin: tls ? origin.replace(/^http:/, 'https:') : origin, tls, queue: [], inflight: 0, dropped: old?.dropped ?? 0, binary: old?.binary ?? false })
   }
 
   /**
@@ -219,13 +234,15 @@ export class HttpTransport {
   private async post(peer: Peer, batch: Message[]): Promise<void> {
     const tls = peer.tls && this.transport !== undefined
     try {
+      const headers: Record<string, string> = { 'content-type': peer.binary ? RAFT_BATCH_BINARY_TYPE : 'application/json' }
+      if (this.asksReplies(tls)) headers[RAFT_REPLIES_HEADER] = '1'
       const res = await (tls ? this.transport!.dispatcher() : this.poolOf(peer)).request({
-        origin: peer.origin, path: this.path, method: 'POST',
-        headers: this.asksReplies(tls) ? { 'content-type': 'application/json', [RAFT_REPLIES_HEADER]: '1' } : { 'content-type': 'application/json' },
-        body: JSON.stringify({ messages: batch.map(encodeMessage) }),
+        origin: peer.origin, path: this.path, method: 'POST', headers,
+        body: peer.binary ? encodeBatch(batch) : JSON.stringify({ messages: batch.map(encodeMessage) }),
       })
+      if (res.headers[RAFT_BINARY_HEADER] === '1') peer.binary = true
       if (res.statusCode === 200 && this.asksReplies(tls)) {
-        this.replied(peer, await boundedText(res.body, RAFT_TRANSPORT_BODY_BYTES_MAX))
+        this.replied(peer, await boundedBytes(res.body, RAFT_TRANSPORT_BODY_BYTES_MAX), res.headers['content-type'] === RAFT_BATCH_BINARY_TYPE)
         return
       }
       await res.body.dump()
@@ -254,13 +271,11 @@ export class HttpTransport {
   }
 
   /** The messages a peer's answer carried: only those from that peer itself count (its certificate was checked on the way). */
-  private replied(peer: Peer, text: string | undefined): void {
-    if (text === undefined) return
+  private replied(peer: Peer, body: Buffer | undefined, binary: boolean): void {
+    if (body === undefined) return
     let messages: Message[]
     try {
-      const body = JSON.parse(text) as { messages?: unknown }
-      if (!Array.isArray(body.messages) || body.messages.length > RAFT_TRANSPORT_BATCH_COUNT_MAX) return
-      messages = body.messages.map(decodeMessage)
+      messages = binary ? decodeBatch(body, RAFT_TRANSPORT_BATCH_COUNT_MAX) : jsonBatch(parseJsonObject(body.toString('utf8'), 'Cannot read raft answers'))
     } catch {
       return // a malformed answer is a lost message: Raft retries
     }
@@ -289,8 +304,8 @@ function isSmall(m: Message): boolean {
   return !(m.type === 'snap' || (m.type === 'app' && m.entries.length > 0))
 }
 
-/** A response body read whole as text, or undefined (and the rest dropped) past `maxBytes`. */
-async function boundedText(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, maxBytes: number): Promise<string | undefined> {
+/** A response body read whole, or undefined (and the rest dropped) past `maxBytes`. */
+async function boundedBytes(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, maxBytes: number): Promise<Buffer | undefined> {
   const pieces: Uint8Array[] = []
   let bytes = 0
   for await (const piece of body) {
@@ -301,5 +316,5 @@ async function boundedText(body: AsyncIterable<Uint8Array> & { destroy(): unknow
     }
     pieces.push(piece)
   }
-  return Buffer.concat(pieces, bytes).toString('utf8')
+  return Buffer.concat(pieces, bytes)
 }

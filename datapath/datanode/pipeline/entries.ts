@@ -40,26 +40,70 @@ export interface DeleteBlocksEntry { op: 'deleteBlocks'; containerId: ContainerI
 
 export type PipelineEntry = WriteChunkEntry | PutSmallFileEntry | PutBlockEntry | CloseContainerEntry | DeleteBlocksEntry
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
+/** The first byte of an entry in binary form (a JSON entry, as written before it, starts with '{'). */
+const BINARY_ENTRY = 1
 
+/**
+ * An entry as log bytes: BINARY_ENTRY, u32 (big-endian) length of the header, the header (the
+ * entry as JSON without its checksums and data, their lengths instead), the checksums, the
+ * data. A small file's bytes are copied once, into the entry, and never base64'd.
+ */
 export function encodeEntry(e: PipelineEntry): Uint8Array {
+  const checksums = 'checksums' in e ? e.checksums : EMPTY
+  const data = 'data' in e ? e.data : EMPTY
   const wire: Record<string, unknown> = { ...e }
-  if ('checksums' in e) wire.checksums = Buffer.from(e.checksums.buffer, e.checksums.byteOffset, e.checksums.byteLength).toString('base64')
-  if ('data' in e) wire.data = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).toString('base64')
-  return encoder.encode(JSON.stringify(wire))
+  if ('checksums' in e) wire.checksums = checksums.byteLength
+  if ('data' in e) wire.data = data.byteLength
+  const header = Buffer.from(JSON.stringify(wire))
+  const out = Buffer.allocUnsafe(5 + header.length + checksums.byteLength + data.byteLength)
+  out[0] = BINARY_ENTRY
+  out.writeUInt32BE(header.length, 1)
+  header.copy(out, 5)
+  out.set(checksums, 5 + header.length)
+  out.set(data, 5 + header.length + checksums.byteLength)
+  return out
 }
 
-function bytes(v: unknown, what: string): Uint8Array {
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Decodes and validates an entry; anything malformed is INVALID_ARGUMENT (refused alike on
+ * every replica). Entries in the log since before the binary form (JSON, bytes in base64)
+ * decode too. A binary entry's data is a view of `data`; its checksums are a copy (kept with
+ * the block, they must not hold the whole message alive).
+ */
+export function decodeEntry(data: Uint8Array): PipelineEntry {
+  if (data[0] === 0x7b) {
+    let w: unknown
+    try { w = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: not JSON') }
+    return fromWire(w, (v, what) => base64Bytes(v, what))
+  }
+  if (data[0] !== BINARY_ENTRY || data.byteLength < 5) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: neither JSON nor binary form')
+  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const headerBytes = view.readUInt32BE(1)
+  if (5 + headerBytes > data.byteLength) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: its header runs past its end')
+  let w: unknown
+  try { w = JSON.parse(view.toString('utf8', 5, 5 + headerBytes)) } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: header not JSON') }
+  let at = 5 + headerBytes
+  const entry = fromWire(w, (v, what) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || at + v > data.byteLength) throw new O3Error('INVALID_ARGUMENT', `Cannot decode pipeline entry: ${what} runs past its end`)
+    const bytes = new Uint8Array(data.buffer, data.byteOffset + at, v)
+    at += v
+    return what === 'checksums' ? new Uint8Array(bytes) : bytes
+  })
+  if (at !== data.byteLength) throw new O3Error('INVALID_ARGUMENT', `Cannot decode pipeline entry: ${data.byteLength - at} bytes its header does not account for`)
+  return entry
+}
+
+function base64Bytes(v: unknown, what: string): Uint8Array {
   if (typeof v !== 'string') throw new O3Error('INVALID_ARGUMENT', `Cannot decode pipeline entry: ${what} is not base64`)
   return new Uint8Array(Buffer.from(v, 'base64'))
 }
 
-/** Decodes and validates an entry; anything malformed is INVALID_ARGUMENT (refused alike on every replica). */
-export function decodeEntry(data: Uint8Array): PipelineEntry {
-  let w: Record<string, unknown>
-  try { w = JSON.parse(decoder.decode(data)) as Record<string, unknown> } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: not JSON') }
-  if (typeof w !== 'object' || w === null) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: not an object')
+/** The entry a decoded header names, its checksums and data from `bytes` (checksums first). */
+function fromWire(v: unknown, bytes: (v: unknown, what: 'checksums' | 'data') => Uint8Array): PipelineEntry {
+  if (typeof v !== 'object' || v === null) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: not an object')
+  const w = v as Record<string, unknown>
   const containerId = parseId<ContainerId>(w.containerId, 'containerId')
   switch (w.op) {
     case 'writeChunk': {
@@ -72,11 +116,12 @@ export function decodeEntry(data: Uint8Array): PipelineEntry {
       }
     }
     case 'putSmallFile': {
+      const checksums = bytes(w.checksums, 'checksums')
       const d = bytes(w.data, 'data')
       if (d.length > SMALL_BLOCK_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot decode putSmallFile of ${d.length} bytes`)
       return {
         op: 'putSmallFile', containerId, localId: parseId<LocalId>(w.localId, 'localId'), checksumType: parseChecksumType(String(w.checksumType)),
-        bytesPerChecksum: parseId<number>(w.bytesPerChecksum, 'bytesPerChecksum'), checksums: bytes(w.checksums, 'checksums'), replication: String(w.replication), data: d,
+        bytesPerChecksum: parseId<number>(w.bytesPerChecksum, 'bytesPerChecksum'), checksums, replication: String(w.replication), data: d,
       }
     }
     case 'putBlock':

@@ -1,10 +1,14 @@
 /** Goal: HttpTransport delivers every message over real HTTP and, with batching on, packs
- * the messages queued for one peer into few requests; the server rejects malformed
+ * the messages queued for one peer into few requests; it sends binary batches once the peer
+ * said it reads them, JSON to a node that never says so; the server rejects malformed
  * batches. Method: a raftApp listener on a loopback port and transports pointed at it. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Hono } from 'hono'
 import { serveApp } from '../../../core/http/serve.ts'
-import { HttpTransport, raftApp } from '../../../core/raft-io/index.ts'
+import { parseJsonObject, smallBodyText } from '../../../core/http/body.ts'
+import { HttpTransport, raftApp, receiveRaftBatch } from '../../../core/raft-io/index.ts'
+import { decodeMessage, RAFT_BATCH_BINARY_TYPE } from '../../../core/raft-io/codec.ts'
 import type { Message } from '../../../core/raft/index.ts'
 import { RAFT_TRANSPORT_BODY_BYTES_MAX } from '../../../core/raft-io/limits.ts'
 
@@ -100,6 +104,60 @@ test('HttpTransport drops messages to a peer that is down, and to unknown peers'
   await until(() => t.droppedCount() === 1)
   assert.is(t.droppedCount(), 1)
   await t.close()
+})
+
+test('HttpTransport sends binary batches once the peer said it reads them, entries intact, and reads binary answers', async () => {
+  const types: (string | undefined)[] = []
+  const got: Message[] = []
+  const app = new Hono()
+  app.post('/raft/messages', (c) => {
+    types.push(c.req.header('content-type'))
+    return receiveRaftBatch(c, (ms) => {
+      got.push(...ms)
+      return Promise.resolve(ms.map((m): Message => ({ type: 'appResp', from: 2, to: 1, term: 1, index: m.type === 'app' ? m.prevIndex + m.entries.length : 0, reject: false, hint: 0, incarnation: 0 })))
+    })
+  })
+  const spy = await serveApp(app, { host: '127.0.0.1', port: 0, name: 'raft binary spy' })
+  const replies: Message[] = []
+  const t = new HttpTransport({ peers: new Map([[2, `http://127.0.0.1:${spy.port}`]]), batching: true, replies: (ms) => replies.push(...ms) })
+  const data = new Uint8Array(5000).map((_, i) => (i * 31) & 0xff)
+  const append = (i: number): Message => ({ type: 'app', from: 1, to: 2, term: 1, prevIndex: i, prevTerm: 1, commit: i, entries: [{ term: 1, index: i + 1, type: 'normal', data }] })
+  t.send([append(0)])
+  await until(() => replies.length === 1)
+  t.send([append(1)])
+  await until(() => replies.length === 2)
+  assert.equal(types, ['application/json', RAFT_BATCH_BINARY_TYPE])
+  assert.equal(got, [append(0), append(1)])
+  assert.equal(replies.map((m) => (m as { index: number }).index), [1, 2])
+  await t.close()
+  await spy.close()
+})
+
+test('HttpTransport keeps sending JSON to a node that never says it reads binary batches (an older node)', async () => {
+  const types: (string | undefined)[] = []
+  const app = new Hono()
+  app.post('/raft/messages', async (c) => {
+    types.push(c.req.header('content-type'))
+    const body = parseJsonObject(await smallBodyText(c, 1 << 20, 'older node'), 'older node')
+    ;(body.messages as unknown[]).map(decodeMessage)
+    return c.body(null, 204)
+  })
+  const older = await serveApp(app, { host: '127.0.0.1', port: 0, name: 'older raft node' })
+  const t = new HttpTransport({ peers: new Map([[2, `http://127.0.0.1:${older.port}`]]), batching: true })
+  for (let i = 0; i < 3; i++) {
+    t.send(heartbeats(2))
+    await until(() => types.length === i + 1)
+  }
+  assert.equal(types, ['application/json', 'application/json', 'application/json'])
+  assert.is(t.droppedCount(), 0)
+  await t.close()
+  await older.close()
+})
+
+test('raftApp() answers a malformed binary batch with 400 INVALID_ARGUMENT', async () => {
+  const res = await fetch(`${url}/raft/messages`, { method: 'POST', headers: { 'content-type': RAFT_BATCH_BINARY_TYPE }, body: new Uint8Array([0, 0, 0, 50, 123]) })
+  assert.is(res.status, 400)
+  assert.is(((await res.json()) as { code: string }).code, 'INVALID_ARGUMENT')
 })
 
 test('raftApp() answers a malformed batch with 400 INVALID_ARGUMENT', async () => {

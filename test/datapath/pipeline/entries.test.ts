@@ -23,6 +23,44 @@ test('entries round-trip, bytes included', () => {
   for (const e of all) assert.equal(decodeEntry(encodeEntry(e)), e)
 })
 
+test('a small file\'s bytes are in its entry as they are (no base64), and entries logged as JSON before the binary form still decode', () => {
+  const data = new Uint8Array(4096).map((_, i) => (i * 13) & 0xff)
+  const e: PipelineEntry = { op: 'putSmallFile', containerId: 3 as ContainerId, localId: 10 as LocalId, checksumType: 'CRC32C', bytesPerChecksum: 4096, checksums: cs(2), replication: 'RATIS/THREE', data }
+  const bytes = encodeEntry(e)
+  assert.ok(bytes.byteLength < data.byteLength + 300, `${bytes.byteLength} bytes`)
+  assert.ok(Buffer.from(bytes).includes(Buffer.from(data)))
+  const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64')
+  const legacy = new TextEncoder().encode(JSON.stringify({ ...e, checksums: b64(e.checksums), data: b64(data) }))
+  assert.equal(decodeEntry(legacy), e)
+  const chunk: PipelineEntry = { op: 'writeChunk', containerId: 3 as ContainerId, localId: 9 as LocalId, offset: 0, length: 8, checksumType: 'CRC32C', bytesPerChecksum: 4, checksums: cs(5), replication: 'RATIS/THREE', commit: true }
+  assert.equal(decodeEntry(new TextEncoder().encode(JSON.stringify({ ...chunk, checksums: b64(cs(5)) }))), chunk)
+})
+
+test('binary entries whose lengths do not account for their bytes are refused with INVALID_ARGUMENT', () => {
+  const e: PipelineEntry = { op: 'putSmallFile', containerId: 3 as ContainerId, localId: 10 as LocalId, checksumType: 'CRC32C', bytesPerChecksum: 4096, checksums: cs(2), replication: 'RATIS/THREE', data: new Uint8Array(16) }
+  const good = Buffer.from(encodeEntry(e))
+  const withHeader = (o: unknown, tail: number) => {
+    const json = Buffer.from(JSON.stringify(o))
+    const b = Buffer.alloc(5 + json.length + tail)
+    b[0] = 1
+    b.writeUInt32BE(json.length, 1)
+    json.copy(b, 5)
+    return b
+  }
+  for (const [why, bytes] of [
+    ['empty', new Uint8Array(0)], ['unknown form', Buffer.from([7, 0, 0, 0, 0])], ['header past the end', good.subarray(0, 9)],
+    ['data cut short', good.subarray(0, good.length - 1)], ['bytes left over', Buffer.concat([good, Buffer.from([0])])],
+    ['lengths as base64', withHeader({ ...e, checksums: 'AQID', data: 'AQID' }, 0)], ['negative length', withHeader({ ...e, checksums: -4, data: 0 }, 0)],
+  ] as const) {
+    try {
+      decodeEntry(bytes)
+      assert.unreachable(why)
+    } catch (err) {
+      assert.ok(err instanceof O3Error && err.code === 'INVALID_ARGUMENT', `${why}: ${(err as Error).message}`)
+    }
+  }
+})
+
 test('malformed entries are refused with INVALID_ARGUMENT', () => {
   for (const text of ['nope', '{"op":"writeChunk"}', '{"op":"dance","containerId":1}', '{"op":"putBlock","containerId":-1,"localId":1,"length":1}', '{"op":"deleteBlocks","containerId":1,"localIds":"x","txId":1}']) {
     try {

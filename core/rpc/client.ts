@@ -3,7 +3,8 @@
  * process). Errors come back as O3Error with the remote code; connection failures become
  * UNAVAILABLE. Failover between a service's addresses (its Raft group's members): a
  * NOT_LEADER answer sends the call to the leader it names, a connection error to the next
- * address, with backoff, until a bounded time. A call whose outcome is unknown (a timeout, a
+ * address, with backoff, until a bounded time; a retryable answer of the leader itself
+ * (NO_PIPELINE, SAFE_MODE) gets as few tries as one address would, and is what the caller is told. A call whose outcome is unknown (a timeout, a
  * dropped connection) is sent again only when that is safe: idempotent, or carrying a caller
  * id that the service's retry cache answers once.
  */
@@ -105,6 +106,10 @@ export class RpcClient {
     const budget = options.failoverMs ?? RPC_FAILOVER_MS_MAX
     const deadline = startedMs + (this.addresses.length > 1 ? budget : 0)
     let last: O3Error | undefined
+    // Answers other than NOT_LEADER (the leader's own refusal, say NO_PIPELINE): a group gets
+    // as few tries of those as one address, and the last one is what the caller is told.
+    let answeredTries = 0
+    let lastAnswered: O3Error | undefined
     let followedHint = false
     // A group's members' last answers, for the give-up message: the last address alone (a
     // dead member's refused connection) hid that a live one answered there was no leader.
@@ -125,14 +130,21 @@ export class RpcClient {
         const didNothing = this.addresses.length > 1 && (last.code === 'NOT_LEADER' || isRefused(err))
         if (!last.spec.retry || !(resendable || didNothing)) throw last
         const hinted = last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)
-        if (hinted) this.current = this.addresses.indexOf(last.leader!)
-        else this.current++
         // A NOT_LEADER is no such answer: it points to the leader a frozen one's timeout let the group elect.
         const answered = err instanceof O3Error && last.code !== 'NOT_LEADER'
+        if (answered) {
+          answeredTries++
+          lastAnswered = last
+        }
+        // The member that answered is asked again (it leads, or thinks so); any other failure moves on.
+        if (hinted) this.current = this.addresses.indexOf(last.leader!)
+        else if (!answered) this.current++
         const heard = answered || (this.addresses.length === 1 && last.code === 'TIMEOUT')
-        if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || (heard && Date.now() - startedMs >= budget)) {
+        if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || answeredTries >= RPC_RETRY_COUNT_MAX || (heard && Date.now() - startedMs >= budget)) {
           const members = this.addresses.length === 1 ? '' : `; ${this.addresses.map((a) => `${a}: ${memberState(lastByAddress.get(a))}`).join(', ')}`
-          throw new O3Error(last.code, `${last.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')}${members})`, { leader: last.leader, node: last.node })
+          // A follower's NOT_LEADER tells less than what the leader answered before it.
+          const told = last.code === 'NOT_LEADER' && lastAnswered !== undefined ? lastAnswered : last
+          throw new O3Error(told.code, `${told.message} (gave up on ${this.service}.${method} after ${attempt + 1} tries over ${this.addresses.join(', ')}${members})`, { leader: told.leader, node: told.node })
         }
         // A member that names the leader is followed at once (but not twice in a row: two
         // stale hints could send the call back and forth). In a group, the pause grows per
@@ -142,9 +154,9 @@ export class RpcClient {
           continue
         }
         followedHint = false
-        await sleep(this.addresses.length > 1
+        await sleep(this.addresses.length > 1 && !answered
           ? Math.min(RPC_GROUP_BACKOFF_MS_MAX, 25 * 2 ** Math.min(Math.floor(attempt / this.addresses.length), 4))
-          : Math.min(1000, 50 * 2 ** Math.min(attempt, 5)))
+          : Math.min(1000, 50 * 2 ** Math.min(this.addresses.length > 1 ? answeredTries - 1 : attempt, 5)))
       }
     }
   }

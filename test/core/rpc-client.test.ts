@@ -4,7 +4,8 @@
  * leads) is not asked again once the call's failover time has passed (before, five times
  * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried, and a
  * NOT_LEADER after a frozen leader's timeout still leads to the new leader; one address that
- * does not answer in time is not asked again past the failover time; a group that
+ * does not answer in time is not asked again past the failover time; a leader's own
+ * refusal (NO_PIPELINE) gets five tries and is what the caller is told; a group that
  * gives up says how each member answered; a server
  * that is no O3 service (an empty 404 from a proxy, an S3 gateway's XML) gives an error
  * naming the call, the status and what it said, never an empty message.
@@ -87,6 +88,17 @@ test('one address that does not answer in time is not asked again past the failo
   assert.ok(hung.requests() - before >= 2, `${hung.requests() - before} tries within the failover time`)
   const answers = await serve(0, 200, JSON.stringify({ result: 'found' }))
   assert.is(await new RpcClient('SCM', [hung.address, answers.address]).call('getContainerLocations', {}, { idempotent: true, timeoutMs: 1000, failoverMs: 100 }), 'found')
+})
+
+test('a group whose leader refuses (NO_PIPELINE): five tries of the leader, about as long as one address takes, and the caller is told NO_PIPELINE, not a follower\'s NOT_LEADER', async () => {
+  const leader = await serve(0, 503, JSON.stringify({ code: 'NO_PIPELINE', message: 'Cannot allocate an EC/rs-6-3-1024k block: it needs 9 healthy in-service datanodes with room, 4 are' }))
+  const follower = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader', leader: leader.address }))
+  const t0 = Date.now()
+  const err = await failure(new RpcClient('OM', [follower.address, leader.address]).call('openKey', {}, { idempotent: true }))
+  assert.is(err.code, 'NO_PIPELINE')
+  assert.match(err.message, 'it needs 9 healthy in-service datanodes')
+  assert.equal([leader.requests(), follower.requests()], [5, 1])
+  assert.ok(Date.now() - t0 < 3000, `gave up after ${Date.now() - t0} ms (it took 16 s)`)
 })
 
 test('a group without a leader: the error says how each member answered, not only the last one tried', async () => {

@@ -6,7 +6,7 @@ import { clientSecurity, rpcOptions } from './client-security.ts'
 import { O3Client } from '../datapath/client/index.ts'
 import { MAINTENANCE_END_HOURS_MAX, SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../core/limits.ts'
 import { RpcClient } from '../core/rpc/client.ts'
-import { isEcReplication, type Pipeline } from '../core/wire.ts'
+import { CONTAINER_STATE_ORDER, isEcReplication, type Pipeline } from '../core/wire.ts'
 import { certAdmin } from './cert.ts'
 import { groupAdmin } from './group-admin.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
@@ -60,8 +60,15 @@ export async function admin(inv: Invocation): Promise<void> {
   switch (`${kind} ${verb}`) {
     case 'datanode list': {
       const ds = await client.admin<DatanodeRow[]>('listDatanodes')
-      return out(ds, () => printTable(['id', 'address', 'state', 'operational', 'last heartbeat', 'capacity', 'available', 'pipelines', 'containers'],
-        ds.map((d) => [d.id, d.address, d.state, d.operationalState, formatTime(d.lastHeartbeatMs), formatBytes(d.capacityBytes), `${formatBytes(d.availableBytes)}${d.full === true ? ' (full)' : ''}`, d.pipelines, d.containers])))
+      return out(ds, () => {
+        printTable(['id', 'address', 'state', 'operational', 'last heartbeat', 'capacity', 'available', 'pipelines', 'containers'],
+          ds.map((d) => [d.id, d.address, d.state, d.operationalState, formatTime(d.lastHeartbeatMs), formatBytes(d.capacityBytes), `${formatBytes(d.availableBytes)}${d.full === true ? ' (full)' : ''}`, d.pipelines, d.containers]))
+        // What a decommission or maintenance waits for (or that it is done), and when maintenance ends.
+        for (const d of ds) {
+          const ends = d.maintenanceEndMs === undefined || d.maintenanceEndMs === null ? '' : `; maintenance ends ${formatTime(d.maintenanceEndMs)}`
+          if ((d.adminProgress ?? '') !== '' || ends !== '') console.log(`${d.address} ${d.operationalState}: ${d.adminProgress ?? '-'}${ends}`)
+        }
+      })
     }
     case 'datanode decommission':
     case 'datanode maintenance':
@@ -84,7 +91,9 @@ export async function admin(inv: Invocation): Promise<void> {
       return out(r, () => console.log(`pipeline ${r.id} is ${r.state}${r.closing.length > 0 ? `; closing containers ${r.closing.join(', ')}` : ''}`))
     }
     case 'container list': {
-      const cs = await client.admin<ContainerRow[]>('listContainers', state === undefined ? {} : { state })
+      const wanted = state?.toUpperCase()
+      if (wanted !== undefined && !(CONTAINER_STATE_ORDER as readonly string[]).includes(wanted)) throw new UsageError(`bad --state ${JSON.stringify(state)}: expected one of ${CONTAINER_STATE_ORDER.join(', ')}`)
+      const cs = await client.admin<ContainerRow[]>('listContainers', wanted === undefined ? {} : { state: wanted })
       return out(cs, () => printTable(['id', 'state', 'replication', 'used', 'blocks', 'replicas'], cs.map((c) => [c.id, c.state, c.replication, formatBytes(c.usedBytes), c.blockCount, c.replicas.map((r) => `${r.address}:${r.state}${r.replicaIndex ? `#${r.replicaIndex}` : ''}`).join(' ')])))
     }
     case 'container info': {

@@ -250,7 +250,7 @@ again keeps every key.`,
         container: {
           summary: 'containers',
           commands: {
-            list: client('list the containers', [], 'admin', { state: { type: 'string', value: 'S', help: 'only containers in state S (OPEN, CLOSING, CLOSED)' } }),
+            list: client('list the containers', [], 'admin', { state: { type: 'string', value: 'S', help: 'only containers in state S (OPEN, CLOSING, QUASI_CLOSED, CLOSED)' } }),
             info: client('show a container, its health and its replicas: datanode, node state, replica state, bcsid, blocks, used bytes', [{ name: 'ID' }], 'admin'),
             report: client('containers per lifecycle state and per health state (healthy, under-, over-, mis-replicated, missing, unhealthy, QUASI_CLOSED stuck), as `ozone admin container report`', [], 'admin'),
             replicate: client('copy a CLOSED or QUASI_CLOSED container to datanode DN (an id or host:port): DN pulls it from a replica; it shows in container info once DN reports it', [{ name: 'ID' }], 'admin', {

@@ -117,6 +117,9 @@ export interface PipelineReport {
 
 export type ContainerState = 'OPEN' | 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' | 'DELETING' | 'DELETED' | 'UNHEALTHY'
 
+/** The states an SCM container record moves through, in order (replicas also report DELETING, DELETED, UNHEALTHY). */
+export const CONTAINER_STATE_ORDER: readonly ContainerState[] = ['OPEN', 'CLOSING', 'QUASI_CLOSED', 'CLOSED']
+
 export interface AllocatedBlock {
   blockId: BlockId
   pipeline: Pipeline

@@ -27,7 +27,7 @@ import { certCaller } from '../../core/security/peer-access.ts'
 import { authorizeScm } from './access.ts'
 import {
   formatReplication, isEcReplication, parseId, parseReplication,
-  type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
+  CONTAINER_STATE_ORDER, type AllocatedBlock, type BlockId, type ContainerId, type ContainerLocation, type ContainerState, type DatanodeDetails, type DatanodeId,
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
 import { ServiceIdentity } from '../../core/security/identity.ts'
@@ -1021,6 +1021,7 @@ export class StorageContainerManager {
   private listContainers(a: { state?: unknown; start?: unknown; count?: unknown }) {
     const start = a.start === undefined ? 0 : parseId<number>(a.start, 'start')
     const count = a.count === undefined ? 1000 : Math.min(1000, parseId<number>(a.count, 'count'))
+    if (a.state !== undefined && !(CONTAINER_STATE_ORDER as readonly unknown[]).includes(a.state)) throw new O3Error('INVALID_ARGUMENT', `Cannot list containers in state ${JSON.stringify(a.state)}: a container is ${CONTAINER_STATE_ORDER.join(', ')}`)
     const out = []
     for (const { value } of this.tables.containers.getRange({ start })) {
       if (out.length >= count) break

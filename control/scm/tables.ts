@@ -101,4 +101,4 @@ export function openScmTables(db: RootDatabase): ScmTables {
   }
 }
 
-export const CONTAINER_STATE_ORDER: readonly ContainerState[] = ['OPEN', 'CLOSING', 'QUASI_CLOSED', 'CLOSED']
+export { CONTAINER_STATE_ORDER } from '../../core/wire.ts'

@@ -119,6 +119,9 @@ test('decommission HOST: pipelines close, nothing new lands on it, DECOMMISSIONE
   // Two replicas elsewhere is not enough to leave for good.
   await until('monitor says why it waits', async () => /1 under-replicated/.test((await row(a)).adminProgress ?? ''))
   assert.is(await opState(a), 'DECOMMISSIONING')
+  // The table says it too, under the table (the README's promise), not only --json.
+  const waiting = await run('list')
+  assert.match(waiting.stdout, new RegExp(`\\n${a.address} DECOMMISSIONING: waiting for 1 under-replicated`))
   for (let i = 0; i < 8; i++) {
     const [block] = await rpc().call<AllocatedBlock[]>('allocateBlock', { replication: 'RATIS/THREE', sizeBytes: 1024 })
     assert.not.ok(block.pipeline.nodes.some((n) => n.id === a.id), 'no block on a decommissioning node')
@@ -140,6 +143,7 @@ test('maintenance ID --end-hours: IN_MAINTENANCE with two IN_SERVICE replicas el
   // c and d hold it IN_SERVICE (a is DECOMMISSIONED and does not count).
   await until('IN_MAINTENANCE', async () => (await opState(b)) === 'IN_MAINTENANCE', 15_000)
   assert.is((await row(b)).maintenanceEndMs, r.endMs)
+  assert.match((await run('list')).stdout, new RegExp(`\\n${b.address} IN_MAINTENANCE: .*; maintenance ends `))
   const refused = await run('decommission', b.address)
   assert.is(refused.code, 1)
   assert.match(refused.stderr, /^o3: Cannot decommission datanode .*: it is IN_MAINTENANCE \(recommission it first\) \(INVALID_NODE_STATE\)\n$/)

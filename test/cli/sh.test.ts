@@ -85,6 +85,11 @@ test('o3 admin datanode/pipeline/container/safemode answer in JSON', async () =>
   assert.is(ps.filter((p) => p.replication === 'RATIS/ONE').length, 3)
   const cs = await json<{ id: number }[]>('admin', 'container', 'list')
   assert.ok(cs.length > 0)
+  // A state in any case is the state; one that is none is a usage error, not an empty list.
+  assert.equal((await json<{ id: number; state: string }[]>('admin', 'container', 'list', '--state', 'open')).map((c) => c.state), cs.filter((c) => (c as { state?: string }).state === 'OPEN').map(() => 'OPEN'))
+  const bogus = await run('admin', 'container', 'list', '--state', 'bogus')
+  assert.is(bogus.code, 2)
+  assert.match(bogus.stderr, /bad --state "bogus": expected one of OPEN, CLOSING, QUASI_CLOSED, CLOSED/)
   const info = await json<{ id: number; health: string[]; replicas: { datanodeId: string; nodeState: string; bcsid: number; blockCount: number }[] }>('admin', 'container', 'info', String(cs[0].id))
   assert.is(info.id, cs[0].id)
   assert.ok(info.health.length > 0 && info.replicas.length > 0, JSON.stringify(info))

@@ -115,7 +115,21 @@ export function option(inv: Invocation, name: string): string {
   if (v === undefined) throw new Error(`--${name} of ${inv.path.join(' ')} has no default in the command table`)
   // An option with a default (an address, a port) is never meant empty: `--om ""` is a usage error.
   if (v.trim() === '') throw new UsageError(`--${name} needs a value`)
+  if (ADDRESS_LIST_OPTIONS.has(name)) checkAddressList(name, v)
   return v
+}
+
+/** Options naming a service's addresses (a Raft group's members, comma-separated). */
+const ADDRESS_LIST_OPTIONS = new Set(['om', 'scm'])
+const HOST_PORT = /^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/
+
+/** host:port[,host:port...] with ports 1-65535: anything else is a usage error, not an unreachable server. */
+function checkAddressList(name: string, value: string): void {
+  for (const a of value.split(',').map((x) => x.trim()).filter((x) => x.length > 0)) {
+    const m = HOST_PORT.exec(a)
+    const port = m === null ? 0 : Number(m[1])
+    if (port < 1 || port > 65535) throw new UsageError(`bad --${name} ${JSON.stringify(value)}: ${JSON.stringify(a)} is not host:port (port 1-65535); a group is host:port,host:port,...`)
+  }
 }
 
 export function flag(inv: Invocation, name: string): boolean {

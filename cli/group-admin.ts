@@ -6,6 +6,7 @@ import { O3Error } from '../core/errors.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import type { NodeRole } from '../control/ha/replicated-service.ts'
 import { GROUP_CATCHUP_WAIT_MS, GROUP_TRANSFER_WAIT_MS } from '../control/ha/limits.ts'
+import { parseGroup } from '../control/ha/nodes.ts'
 import { rpcOptions } from './client-security.ts'
 import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
 import { printJson, printTable } from './output.ts'
@@ -88,7 +89,11 @@ export async function groupAdmin(inv: Invocation, kind: 'om' | 'scm', verb: stri
       return json ? printJson(r) : console.log(`${r.leader} leads the ${service} group (term ${r.term})`)
     }
     case 'add': {
-      const r = await (await rpc()).call<{ id: number; name: string }>('addMember', { node: inv.positionals[0] }, { timeoutMs: GROUP_CATCHUP_WAIT_MS + 30_000 })
+      const node = inv.positionals[0]
+      try { parseGroup('NODE', node) } catch {
+        throw new UsageError(`bad NODE ${JSON.stringify(node)}: expected name@host:port:raftPort (e.g. ${kind}4@host4:${kind === 'om' ? '9862:9872' : '9860:9894'})`)
+      }
+      const r = await (await rpc()).call<{ id: number; name: string }>('addMember', { node }, { timeoutMs: GROUP_CATCHUP_WAIT_MS + 30_000 })
       return json ? printJson(r) : console.log(`${r.name} is a voter of the ${service} group (id ${r.id})`)
     }
     case 'remove': {

@@ -30,9 +30,9 @@ export function formatTime(ms: number): string {
 }
 
 /** A progress bar on stderr when it is a terminal and the transfer is large; a no-op
- *  otherwise. cli-progress loads only then, not with every command. */
-export async function progressBar(totalBytes: number, label: string): Promise<{ update(bytes: number): void; stop(): void }> {
-  if (!process.stderr.isTTY || totalBytes < 8 * 1024 * 1024) return { update() {}, stop() {} }
+ *  otherwise (and with `quiet`: --json). cli-progress loads only then, not with every command. */
+export async function progressBar(totalBytes: number, label: string, quiet = false): Promise<{ update(bytes: number): void; stop(): void }> {
+  if (quiet || !process.stderr.isTTY || totalBytes < 8 * 1024 * 1024) return { update() {}, stop() {} }
   const { default: cliProgress } = await import('cli-progress')
   const bar = new cliProgress.SingleBar({
     stream: process.stderr, format: `${label} [{bar}] {percentage}% | {done}/{size} | {speed}`, hideCursor: true,

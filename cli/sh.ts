@@ -3,7 +3,7 @@
  */
 import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs'
 import { lstat, realpath, rename, rm, stat } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
@@ -190,8 +190,10 @@ export async function sh(inv: Invocation): Promise<void> {
       const { volume, bucket, key } = parsePath(positionals[0], 'key')
       const file = positionals[1]
       if (file === undefined) throw new UsageError('key put needs a FILE to upload')
-      const size = statSync(file).size
-      const bar = await progressBar(size, 'put')
+      const st = statSync(file)
+      if (st.isDirectory()) throw new UsageError(`${file} is a directory: key put uploads one file`)
+      const size = st.size
+      const bar = await progressBar(size, 'put', json)
       const w = await client.createKey(volume, bucket, key, { replication, sizeBytes: size, onProgress: (n) => bar.update(n) })
       try {
         await pipeline(createReadStream(file, { highWaterMark: client.chunkSizeBytes }), w)
@@ -206,7 +208,7 @@ export async function sh(inv: Invocation): Promise<void> {
       // Where it goes is settled before a byte is read: a directory or a refused overwrite costs no download.
       const target = await downloadTarget(file, key, flag(inv, 'force'))
       const r = await client.readKey(volume, bucket, key)
-      const bar = await progressBar(r.key.size, 'get')
+      const bar = await progressBar(r.key.size, 'get', json)
       let done = 0
       const count = new Transform({ transform(chunk: Buffer, _e, cb) { done += chunk.length; bar.update(done); cb(null, chunk) } })
       try {
@@ -327,6 +329,9 @@ async function downloadTarget(file: string, key: string, force: boolean): Promis
   }
   if (st?.isBlockDevice() === true && !force) throw new UsageError(`${path} is a block device: writing the key over it needs --force`)
   if (st !== undefined && !st.isFile()) return { path, into: 'in place' }
+  // The file is written beside its place, then renamed: its directory must exist.
+  const dir = dirname(path)
+  if ((await stat(dir).catch(() => undefined))?.isDirectory() !== true) throw new UsageError(`cannot write ${path}: there is no directory ${dir}`)
   const linked = await lstat(path).catch(() => undefined)
   if (linked !== undefined && !force) throw new UsageError(`${path} exists: the download would replace it (add --force)`)
   // A link to a file: the file it names is replaced, beside itself; a dangling link itself.
@@ -353,6 +358,9 @@ async function writeWhole(path: string, write: (into: NodeJS.WritableStream) => 
     await rename(tmp, path)
   } catch (err) {
     await rm(tmp, { force: true })
+    // The part file's name means nothing to the user: say which file could not be written, and why.
+    const e = err as NodeJS.ErrnoException
+    if (e.path === tmp && e.code !== undefined) throw new Error(`cannot write ${path}: ${e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? `${dirname(path)} does not take new files` : e.code === 'ENOSPC' ? 'no space left on the device' : e.message} (${e.code})`)
     throw err
   } finally {
     process.off('SIGINT', interrupted)

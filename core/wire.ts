@@ -36,7 +36,8 @@ export interface ReplicationConfig {
   ec?: { codec: 'rs' | 'xor'; data: number; parity: number; cellSizeBytes: number }
 }
 
-const EC_PATTERN = /^EC\/(rs|xor)-(\d+)-(\d+)-(\d+)k$/
+/** Any case, as Ozone takes `RS-3-2-1024K`; formatReplication gives the canonical `EC/rs-3-2-1024k`. */
+const EC_PATTERN = /^EC\/(rs|xor)-(\d+)-(\d+)-(\d+)k$/i
 /** Replicas of an EC block group at most (the codec's shard limit, wasm/limits.ts SHARDS_MAX). */
 export const EC_REPLICAS_MAX = 32
 /** EC cell sizes: any multiple of 4k up to 4096k (Ozone's names use 1024k; small cells keep tests fast). */
@@ -56,8 +57,9 @@ export function parseReplication(text: string): ReplicationConfig {
     const data = Number(m[2]), parity = Number(m[3])
     // What the codec can do (wasm/index.ts createCodec): 1 <= k, 1 <= m, k + m <= 32, XOR with one parity.
     if (data < 1 || parity < 1 || data + parity > EC_REPLICAS_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: data and parity must be at least 1 and add up to at most ${EC_REPLICAS_MAX}`)
-    if (m[1] === 'xor' && parity !== 1) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: xor has exactly one parity replica`)
-    return { type: 'EC', factor: data + parity, ec: { codec: m[1] as 'rs' | 'xor', data, parity, cellSizeBytes: cellKiB * 1024 } }
+    const codec = m[1].toLowerCase() as 'rs' | 'xor'
+    if (codec === 'xor' && parity !== 1) throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: xor has exactly one parity replica`)
+    return { type: 'EC', factor: data + parity, ec: { codec, data, parity, cellSizeBytes: cellKiB * 1024 } }
   }
   throw new O3Error('INVALID_ARGUMENT', `Cannot parse replication ${text}: expected RATIS/ONE, RATIS/THREE or EC/<codec>-<k>-<m>-<cell>k`)
 }

@@ -27,7 +27,7 @@ export function parseGroup(setting: string, spec: string): GroupMember[] {
   const out: GroupMember[] = []
   for (const [i, p] of parts.entries()) {
     const m = MEMBER.exec(p)
-    if (m === null) throw new O3Error('INVALID_ARGUMENT', `Cannot use setting ${setting}: member ${JSON.stringify(p)} is not name@host:port:raftPort`)
+    if (m === null || [m[3], m[4]].some((port) => Number(port) < 1 || Number(port) > 65535)) throw new O3Error('INVALID_ARGUMENT', `Cannot use setting ${setting}: member ${JSON.stringify(p)} is not name@host:port:raftPort`)
     out.push({ name: m[1], id: i + 1, address: `${m[2]}:${m[3]}`, raftAddress: `${m[2]}:${m[4]}` })
   }
   if (new Set(out.map((n) => n.name)).size !== out.length) throw new O3Error('INVALID_ARGUMENT', `Cannot use setting ${setting}: a member is listed twice`)

@@ -121,9 +121,11 @@ test('o3 admin om add admits a new OM (started with om.bootstrap=1) as a voter; 
 })
 
 test('o3 admin om add|remove refuse a malformed node, a non-member and the last voter', async () => {
-  const bad = await run(['admin', 'om', 'add', 'om5@nowhere'])
-  assert.is(bad.code, 1)
-  assert.match(bad.stderr, 'is not name@host:port:raftPort (INVALID_ARGUMENT)')
+  for (const node of ['om5@nowhere', 'om5', 'om5@host:99999:9872']) {
+    const bad = await run(['admin', 'om', 'add', node])
+    assert.is(bad.code, 2, node)
+    assert.match(bad.stderr, `o3: bad NODE ${JSON.stringify(node)}: expected name@host:port:raftPort (e.g. om4@host4:9862:9872)`)
+  }
   const stranger = await run(['admin', 'om', 'remove', 'om9'])
   assert.is(stranger.code, 1)
   assert.match(stranger.stderr, 'Cannot remove om9 from the OM group: not a member (members: om1, om2, om3) (INVALID_ARGUMENT)')

@@ -47,6 +47,11 @@ test('o3 sh bucket create --replication EC/rs-3-2-1024k makes an EC bucket; bad 
     assert.is(r.stderr.trim().split('\n').length, 1, `${bad}: one line`)
   }
   assert.equal((await json<{ name: string }[]>('sh', 'bucket', 'list', '/ecvol')).map((b) => b.name), ['rs32'], 'no bucket made by a refused create')
+  // Any case, as Ozone takes it; stored as the canonical name.
+  const upper = await run('sh', 'bucket', 'create', '/ecvol/upper', '--replication', 'ec/RS-3-2-1024K')
+  assert.is(upper.code, 0, upper.stderr)
+  assert.is((await json<{ replication: string }>('sh', 'bucket', 'info', '/ecvol/upper')).replication, 'EC/rs-3-2-1024k')
+  assert.is((await run('sh', 'bucket', 'delete', '/ecvol/upper')).code, 0)
 })
 
 test('o3 sh bucket create /s3v/NAME --replication EC/... before any S3 request: the S3 volume is made as the gateway makes it', async () => {
@@ -69,6 +74,11 @@ test('o3 sh key put --replication EC/xor-2-1-1024k draws its progress on a termi
   assert.is(put.code, 0, put.stdout)
   assert.match(put.stdout, /put \[[█░]+\] 100% \| 9\.1 MiB\/9\.1 MiB/, 'the progress bar reaches 100%')
   assert.match(put.stdout, 'put /ecvol/rs32/xor.bin (9.1 MiB)')
+  // Again with --json, on the same terminal: the JSON alone, no bar (freon does the same).
+  const quiet = await runTty('sh', 'key', 'put', '/ecvol/rs32/xor.bin', src, '--replication', 'EC/xor-2-1-1024k', '--json')
+  assert.is(quiet.code, 0, quiet.stdout)
+  assert.not.match(quiet.stdout, /\[[█░]+\]/)
+  assert.is((JSON.parse(quiet.stdout) as { size: number }).size, data.length)
   const got = await run('sh', 'key', 'get', '/ecvol/rs32/xor.bin', dst)
   assert.is(got.code, 0, got.stderr)
   assert.ok(readFileSync(dst).equals(data), 'key get gives the bytes put')

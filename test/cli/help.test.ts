@@ -203,6 +203,10 @@ test('unknown and missing commands, missing and extra arguments: exit 2 with one
     [['sh', 'key', 'list', '/v/b', '--max', 'ten'], /--max must be a positive whole number/, 'o3 sh key list'],
     [['admin', 'container', 'info', 'x1'], /bad container ID "x1"/, 'o3 admin container info'],
     [['admin', 'container', 'replicate', '7'], /needs --target DN/, 'o3 admin container replicate'],
+    // A malformed address is no server to try (it was retried five times as one that is down).
+    [['sh', 'volume', 'list', '--om', '127.0.0.1:99999'], /bad --om "127\.0\.0\.1:99999": "127\.0\.0\.1:99999" is not host:port/, 'o3 sh volume list'],
+    [['admin', 'om', 'roles', '--om', 'badaddr'], /bad --om "badaddr"/, 'o3 admin om roles'],
+    [['admin', 'datanode', 'list', '--scm', 'h1:9860,h2'], /"h2" is not host:port/, 'o3 admin datanode list'],
   ]
   const runs = await runAll(cases.map(([a]) => a))
   runs.forEach((r, i) => assertUsageError(r, cases[i][0].join(' ') || '(nothing)', cases[i][1], cases[i][2]))

@@ -69,6 +69,20 @@ test('key get refuses to replace an existing file unless --force, and then repla
   assert.equal(readdirSync(work).filter((f) => f.includes('.o3-part')), [], 'no part file left')
 })
 
+test('key get and put name the user\'s file and the real cause: a missing directory, a place that takes no new file, a directory to upload', async () => {
+  const missing = await run('sh', 'key', 'get', '/vtg/btg/dir/k1', join(work, 'no-such-dir', 'x'))
+  assert.is(missing.code, 2)
+  assert.match(missing.stderr, `o3: cannot write ${join(work, 'no-such-dir', 'x')}: there is no directory ${join(work, 'no-such-dir')}`)
+  // /proc/version exists; /proc takes no new file beside it (the part file the download goes to first).
+  const proc = await run('sh', 'key', 'get', '/vtg/btg/dir/k1', '/proc/version', '--force')
+  assert.is(proc.code, 1)
+  assert.match(proc.stderr, /^o3: cannot write \/proc\/version: \/proc does not take new files \(E[A-Z]+\)\n$/)
+  assert.not.match(proc.stderr, 'o3-part')
+  const dir = await run('sh', 'key', 'put', '/vtg/btg/dir/k9', work)
+  assert.is(dir.code, 2)
+  assert.match(dir.stderr, `o3: ${work} is a directory: key put uploads one file`)
+})
+
 test('key get to - writes the key to standard output, and what it says about it to stderr', async () => {
   const r = await run('sh', 'key', 'get', '/vtg/btg/dir/k1', '-')
   assert.is(r.code, 0, r.stderr)

@@ -284,7 +284,11 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     console.error(`o3 local: stopping (${await o.stop.promise})`)
   } finally {
     stopping = true
-    await Promise.all([...children.values()].map((c) => stopChild(c)))
+    // In the order the in-process cluster stops: the gateway first, while the datanodes, OMs
+    // and SCMs still serve, so that the uploads it drains can finish; then the datanodes, OMs, SCMs.
+    for (const tier of STOP_ORDER) {
+      await Promise.all([...children].filter(([name]) => tier(name)).map(([, c]) => stopChild(c)))
+    }
     for (const name of children.keys()) rmSync(pidPath(name), { force: true })
   }
 }
@@ -297,6 +301,11 @@ function logTail(path: string, lines = 20): string {
     return `(cannot read it: ${(err as Error).message})`
   }
 }
+
+/** Which services stop in each turn (by process name): gateway, datanodes, OMs, then the rest (SCMs). */
+const STOP_ORDER: readonly ((name: string) => boolean)[] = [
+  (name) => name === 's3g', (name) => name.startsWith('datanode'), (name) => name.startsWith('om'), () => true,
+]
 
 /** SIGTERM, then SIGKILL if the service has not stopped after SERVICE_STOP_GRACE_MS. */
 function stopChild(c: ChildProcess): Promise<void> {

@@ -15,6 +15,8 @@ import { O3Client } from '../../datapath/client/index.ts'
 import { CLIENT_EC_READ_ANSWER_MS, KiB, MiB, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
 import type { Pipeline } from '../../core/wire.ts'
 import { randomBytes, until } from '../helpers.ts'
+import { Readable } from 'node:stream'
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'o3-fault-'))
@@ -44,13 +46,18 @@ function findBlockFile(name: string, containerId: number, localId: number): stri
   return join(root, cid, 'current', `containerDir${Math.floor(containerId / 512) % 256}`, String(containerId), 'chunks', `${localId}.block`)
 }
 
-test.before(async () => {
+/** Starts `o3 local --processes` on dataDir (again, after a stop: on its data) and waits for its endpoints. */
+async function startLocal(): Promise<void> {
   local = spawn(process.execPath, [o3, 'local', '--processes', '--datanodes', '4', '--ports', 'free', '--data', dataDir, '--json'], { env, stdio: ['ignore', 'pipe', 'ignore'] })
   let out = ''
   endpoints = await new Promise((resolve, reject) => {
     local.stdout!.on('data', (d) => { out += d; try { resolve(JSON.parse(out)) } catch { /* not all of it yet */ } })
     local.once('exit', (code) => reject(new Error(`o3 local exited ${code}`)))
   })
+}
+
+test.before(async () => {
+  await startLocal()
   client = new O3Client({ om: endpoints.om, scm: endpoints.scm, chunkSizeBytes: 256 * KiB })
   await client.createVolume('vol')
   await client.createBucket('vol', 'bkt', { replication: 'RATIS/THREE' })
@@ -58,8 +65,11 @@ test.before(async () => {
 
 test.after(async () => {
   for (const p of restarted) p.kill('SIGKILL')
-  local.kill('SIGTERM')
-  await new Promise((r) => local.once('exit', r))
+  if (local.exitCode === null && local.signalCode === null) {
+    const exited = new Promise((r) => local.once('exit', r))
+    local.kill('SIGTERM')
+    await exited
+  }
   rmSync(dataDir, { recursive: true, force: true })
 })
 
@@ -200,6 +210,33 @@ test('a frozen datanode (SIGSTOP) holding an EC data replica costs a read CLIENT
     assert.ok((await reader.getKey('vol', 'ecb', 'frozen-ec')).equals(data))
     assert.ok(Date.now() - t1 < CLIENT_EC_READ_ANSWER_MS, `second read in ${Date.now() - t1} ms`)
   })
+})
+
+test('SIGTERM of o3 local lets an S3 upload in flight finish: the gateway stops first, while the datanodes and OM still serve', async () => {
+  const { s3Key } = endpoints as unknown as { s3Key: { awsAccessKey: string; awsSecret: string } }
+  const s3 = new S3Client({ endpoint: endpoints.s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: s3Key.awsAccessKey, secretAccessKey: s3Key.awsSecret } })
+  await s3.send(new CreateBucketCommand({ Bucket: 'drain' }))
+  const data = randomBytes(4 * MiB + 7, 9)
+  // A body that takes about 2 s to arrive: the stop comes in the middle of it.
+  async function* slowly(): AsyncGenerator<Buffer> {
+    for (let at = 0; at < data.length; at += 256 * KiB) {
+      yield data.subarray(at, at + 256 * KiB)
+      await new Promise((r) => setTimeout(r, 120))
+    }
+  }
+  const put = s3.send(new PutObjectCommand({ Bucket: 'drain', Key: 'in-flight', Body: Readable.from(slowly()), ContentLength: data.length }))
+  await new Promise((r) => setTimeout(r, 500))
+  const exited = new Promise((r) => local.once('exit', r))
+  local.kill('SIGTERM')
+  const answer = await put
+  assert.ok(answer.ETag !== undefined, 'the upload was answered 200')
+  s3.destroy()
+  await exited
+  // Started again on the same data (the datanode an earlier test restarted by hand goes too: it holds its directory): the object is there, whole.
+  await Promise.all(restarted.map((p) => p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => { p.once('exit', r); p.kill('SIGKILL') })))
+  await startLocal()
+  const reader = new O3Client({ om: endpoints.om, scm: endpoints.scm })
+  assert.ok((await reader.getKey('s3v', 'drain', 'in-flight')).equals(data), 'the object reads back whole after the restart')
 })
 
 test.run()

@@ -805,7 +805,7 @@ export class Datanode implements PipelineReplica {
 
   // --- pipeline replica (the group's state machine calls these) ---------------------------
 
-  async holdChunk(pipelineId: PipelineId, e: WriteChunkEntry, from: string[]): Promise<void> {
+  async holdChunk(pipelineId: PipelineId, e: WriteChunkEntry, from: () => string[]): Promise<void> {
     const c = this.containers.get(e.containerId)
     // A replica that cannot take the chunk refuses its entry at apply, like the others would.
     if (c !== undefined && (c.state !== 'OPEN' || this.isDeleted(c, e.localId))) return
@@ -820,7 +820,7 @@ export class Datanode implements PipelineReplica {
     const deadline = Date.now() + PIPELINE_FETCH_MS_MAX
     const lastError = new Map<string, string>()
     for (let attempt = 0; ; attempt++) {
-      for (const address of from) {
+      for (const address of from()) {
         try {
           await this.fetchChunk(pipelineId, e, address)
           return

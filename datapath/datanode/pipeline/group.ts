@@ -22,7 +22,8 @@ export interface PipelineReplica {
   /** Applies one committed entry at `index`; runs strictly after the previous one settled. */
   applyEntry(pipelineId: PipelineId, entry: PipelineEntry, index: number): Promise<unknown>
   /** Makes the chunk's bytes durable here (staged already, or fetched from `from`, in order) before the entry is appended. */
-  holdChunk(pipelineId: PipelineId, entry: WriteChunkEntry, from: string[]): Promise<void>
+  /** `from`: the members to fetch the bytes from, asked again before every round of tries (their addresses may change). */
+  holdChunk(pipelineId: PipelineId, entry: WriteChunkEntry, from: () => string[]): Promise<void>
   /** The replica's in-memory state of this pipeline (chunks recorded but not committed), as snapshot data. */
   snapshotOf(pipelineId: PipelineId): Uint8Array
   /** Restores what snapshotOf saved, at start. */
@@ -242,9 +243,12 @@ export class PipelineGroup {
     // A diverged replica must not help commit anything more (its containers cannot hold it):
     // refusing stops its Raft node until the SCM closes the pipeline.
     if (this.diverged_) throw new O3Error('UNAVAILABLE', `Cannot append to pipeline ${this.id}: this replica diverged`)
-    const from = [this.member(leader)?.address, ...this.members.map((m) => m.address)].filter((a, i, all): a is string => a !== undefined && all.indexOf(a) === i)
-    const selfAddress = this.members[this.raftId(this.self)! - 1].address
-    const sources = from.filter((a) => a !== selfAddress)
+    // Read again on every round of tries: members restarted on other ports get their new
+    // addresses from the SCM (updateMembers) while a fetch is still trying the old ones.
+    const sources = (): string[] => {
+      const selfAddress = this.members[this.raftId(this.self)! - 1].address
+      return [this.member(leader)?.address, ...this.members.map((m) => m.address)].filter((a, i, all): a is string => a !== undefined && a !== selfAddress && all.indexOf(a) === i)
+    }
     const holds: Promise<void>[] = []
     for (const e of entries) {
       if (e.type !== 'normal' || e.data.byteLength === 0) continue

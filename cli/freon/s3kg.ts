@@ -5,7 +5,8 @@
  * with AWS Signature V4 (@smithy/signature-v4, the AWS SDK's signer, not the gateway's
  * verifier) over the payload's SHA-256, which the gateway checks on every PUT. The payload is
  * one pattern (payload.ts), hashed once per run; an object counts only when the gateway
- * answers 200 with the ETag of that payload (its MD5).
+ * answers 200 with the ETag of that payload (its MD5). An https:// gateway is trusted with the
+ * CA of O3_CLIENT_CAFILE or AWS_CA_BUNDLE (s3-trust.ts).
  */
 import { SignatureV4 } from '@smithy/signature-v4'
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto'
@@ -13,6 +14,7 @@ import { Readable } from 'node:stream'
 import { Pool } from 'undici'
 import { option, stringOption, UsageError, type Invocation } from '../args.ts'
 import { patternFor, payloadParts } from './payload.ts'
+import { s3TrustOf, withTrustHint } from './s3-trust.ts'
 import { freonOptions, keyName, report, runOps, summarize } from './runner.ts'
 
 /** Ozone's -s default: 10 KiB. */
@@ -59,7 +61,17 @@ export async function run(inv: Invocation): Promise<void> {
   if (!accessKeyId || !secretAccessKey) throw new UsageError('an S3 key pair is needed: --access-key and --secret-key, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (o3 s3 getsecret makes one)')
 
   const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId, secretAccessKey }, sha256: Sha256, uriEscapePath: false, applyChecksum: false })
-  const pool = new Pool(endpoint.origin, { connections: o.threads, pipelining: 1 })
+  // undici's Pool takes no CA from the environment but NODE_EXTRA_CA_CERTS: the one o3 users
+  // set (O3_CLIENT_CAFILE) and the one aws CLI users set (AWS_CA_BUNDLE) go in here.
+  const trust = endpoint.protocol === 'https:' ? s3TrustOf(process.env) : { ca: undefined, sources: [] }
+  const pool = new Pool(endpoint.origin, { connections: o.threads, pipelining: 1, ...(trust.ca === undefined ? {} : { connect: { ca: trust.ca } }) })
+  const request = async (options: Parameters<Pool['request']>[0]) => {
+    try {
+      return await pool.request(options)
+    } catch (err) {
+      throw withTrustHint(err, trust, endpoint.origin)
+    }
+  }
   const signed = async (method: string, path: string, headers: Record<string, string>) => {
     const r = await signer.sign({ method, protocol: endpoint.protocol, hostname: endpoint.hostname, port: endpoint.port === '' ? undefined : Number(endpoint.port), path, query: {}, headers: { ...headers, host: endpoint.host } })
     return r.headers as Record<string, string>
@@ -69,7 +81,7 @@ export async function run(inv: Invocation): Promise<void> {
     // BucketAlreadyExists when another owns it (whether we may write there, the PUTs tell).
     const bucketPath = `/${encodeURIComponent(bucket)}`
     const empty = createHash('sha256').digest('hex')
-    const created = await pool.request({ method: 'PUT', path: bucketPath, headers: await signed('PUT', bucketPath, { 'x-amz-content-sha256': empty }) })
+    const created = await request({ method: 'PUT', path: bucketPath, headers: await signed('PUT', bucketPath, { 'x-amz-content-sha256': empty }) })
     const createdBody = await created.body.text()
     if (created.statusCode !== 200 && !['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(s3Code(createdBody))) {
       throw new Error(`Cannot create bucket ${bucket} at ${endpoint.origin}: ${created.statusCode} ${s3Code(createdBody)}`)
@@ -88,7 +100,7 @@ export async function run(inv: Invocation): Promise<void> {
         const headers = await signed('PUT', path, { 'content-length': String(sizeBytes), 'x-amz-content-sha256': payloadSha256 })
         // One part: the pattern itself, sent as is; more: its views, streamed.
         const body = sizeBytes <= pat.length ? pat : Readable.from(payloadParts(pat, sizeBytes), { objectMode: false })
-        const r = await pool.request({ method: 'PUT', path, headers, body })
+        const r = await request({ method: 'PUT', path, headers, body })
         const text = await r.body.text()
         if (r.statusCode !== 200) throw new Error(`Cannot PUT ${path}: ${r.statusCode} ${s3Code(text)}`)
         if (r.headers.etag !== etag) throw new Error(`Cannot PUT ${path}: ETag ${String(r.headers.etag)}, not the payload's ${etag}`)

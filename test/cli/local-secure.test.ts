@@ -4,7 +4,8 @@
  * only), admin's S3 key pair, and lines that, pasted, make `o3 sh`, `o3 admin` and an S3 client
  * work over TLS; without them a client is refused. In-process and as processes. Method: start
  * `o3 local --secure --ports free --datanodes 1` (once `--json`, once as printed for a person),
- * then bin/o3.js with the printed O3_CLIENT_* environment and the AWS SDK trusting DATA/ca.pem.
+ * then bin/o3.js with the printed O3_CLIENT_* environment and the AWS SDK trusting DATA/ca.pem;
+ * `o3 freon s3kg` against its https gateway with the CA from each variable, and from none.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -20,6 +21,8 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'o3-local-secure-'))
 const started: ChildProcess[] = []
+/** What the in-process cluster of the first test printed: its pasted environment and S3 endpoint. */
+let inproc: { env: Record<string, string>; endpoint: string } | undefined
 
 interface Printed { scm: string; om: string; s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; secure?: { caFile: string; admin: string; certFile: string; keyFile: string } }
 
@@ -93,6 +96,7 @@ test('o3 local --secure (in-process) prints https endpoints, writes the CA and t
   assert.is(safemode.code, 0, safemode.stderr)
   // S3 with the printed AWS lines, trusting the printed CA.
   const endpoint = out.match(/aws --endpoint-url (https:\/\/\S+)/)![1]
+  inproc = { env, endpoint }
   const s3 = new S3Client({
     endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1,
     credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
@@ -106,6 +110,31 @@ test('o3 local --secure (in-process) prints https endpoints, writes the CA and t
   } finally {
     s3.destroy()
   }
+})
+
+test('o3 freon s3kg trusts the CA from O3_CLIENT_CAFILE or AWS_CA_BUNDLE; without it, the error names both', async () => {
+  assert.ok(inproc, 'the in-process cluster of the first test runs')
+  const { env, endpoint } = inproc
+  const caFile = env.O3_CLIENT_CAFILE
+  const s3kg = (bucket: string, trust: Record<string, string>) => o3Run(
+    ['freon', 's3kg', '-n', '3', '-t', '2', '-s', '1KiB', '-b', bucket, '-e', endpoint, '--access-key', env.AWS_ACCESS_KEY_ID, '--secret-key', env.AWS_SECRET_ACCESS_KEY, '--json'],
+    // Only what each case names: the host may set AWS_CA_BUNDLE itself.
+    { O3_CLIENT_CAFILE: '', AWS_CA_BUNDLE: '', NODE_EXTRA_CA_CERTS: '', ...trust })
+  for (const [bucket, trust] of [['freon-o3ca', { O3_CLIENT_CAFILE: caFile }], ['freon-awsca', { AWS_CA_BUNDLE: caFile }]] as const) {
+    const r = await s3kg(bucket, trust)
+    assert.is(r.code, 0, `${Object.keys(trust)[0]}: ${r.stderr}`)
+    assert.is((JSON.parse(r.stdout) as { succeeded: number }).succeeded, 3)
+  }
+  const none = await s3kg('freon-noca', {})
+  assert.is(none.code, 1, none.stdout)
+  assert.match(none.stderr, /^o3: Cannot verify the certificate of https:\/\/127\.0\.0\.1:\d+: .*; set O3_CLIENT_CAFILE or AWS_CA_BUNDLE to the CA that signed it/)
+  // A CA that did not sign the gateway's certificate (admin's own certificate): named in the hint.
+  const wrong = await s3kg('freon-wrongca', { AWS_CA_BUNDLE: env.O3_CLIENT_CERTFILE })
+  assert.is(wrong.code, 1, wrong.stdout)
+  assert.match(wrong.stderr, `AWS_CA_BUNDLE=${env.O3_CLIENT_CERTFILE} did not verify it`)
+  const unreadable = await s3kg('freon-noca', { O3_CLIENT_CAFILE: join(root, 'missing.pem') })
+  assert.is(unreadable.code, 2, unreadable.stdout)
+  assert.match(unreadable.stderr, `o3: Cannot read O3_CLIENT_CAFILE ${join(root, 'missing.pem')}`)
 })
 
 test('a data directory a secure cluster wrote (its ca.pem) is not started without --secure', async () => {

@@ -52,7 +52,8 @@ export function parseSpaceQuota(text: string): number {
     throw new UsageError(`invalid space quota ${JSON.stringify(text)}: a positive whole number of B, KB, MB, GB, TB or PB (powers of 1024), e.g. 10GB`)
   }
   const bytes = Number(digits) * scale
-  if (!Number.isSafeInteger(bytes)) throw new UsageError(`invalid space quota ${JSON.stringify(text)}: more than ${Number.MAX_SAFE_INTEGER} bytes (8 PB), the most O3 stores exactly`)
+  // 8PB is 2^53 bytes, one past the limit: the message gives the limit in bytes, not as a unit it refuses.
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`invalid space quota ${JSON.stringify(text)}: more than 2^53 - 1 bytes (${Number.MAX_SAFE_INTEGER}, just under 8 PiB), the most O3 stores exactly`)
   return bytes
 }
 

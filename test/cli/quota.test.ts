@@ -89,6 +89,8 @@ test('bad quota input: one line, exit 2, naming the flag\'s --help', async () =>
   await fails(2, /invalid space quota "1\.5GB".*powers of 1024.*see 'o3 sh volume setquota --help'/, 'sh', 'volume', 'setquota', '/qvol', '--space-quota', '1.5GB')
   await fails(2, /invalid space quota "0"/, 'sh', 'bucket', 'setquota', '/qvol/bkt', '--space-quota', '0')
   await fails(2, /invalid space quota "10XB"/, 'sh', 'bucket', 'create', '/qvol/other', '--space-quota', '10XB')
+  // 8PB is 2^53 bytes: the limit is named in bytes, not as the 8 PB just refused.
+  await fails(2, /invalid space quota "8PB": more than 2\^53 - 1 bytes \(9007199254740991, just under 8 PiB\), the most O3 stores exactly/, 'sh', 'bucket', 'setquota', '/qvol/bkt', '--space-quota', '8PB')
   await fails(2, /invalid namespace quota "many"/, 'sh', 'volume', 'create', '/other', '--namespace-quota', 'many')
   await fails(2, /setquota needs --space-quota SIZE, --namespace-quota N or both/, 'sh', 'bucket', 'setquota', '/qvol/bkt')
   await fails(2, /clrquota needs --space-quota, --namespace-quota or both/, 'sh', 'volume', 'clrquota', '/qvol')

@@ -18,8 +18,9 @@ export function printFields(fields: Record<string, unknown>): void {
   printTable(['field', 'value'], Object.entries(fields).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]))
 }
 
+/** `n` bytes for people, in powers of 1024 up to PiB (the largest quota, 2^53 - 1 bytes, is 8.0 PiB). */
 export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
   let i = 0
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`

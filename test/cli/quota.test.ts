@@ -85,6 +85,15 @@ test('o3 sh volume setquota --namespace-quota counts buckets; clrquota clears; a
   assert.match(r.stdout, /bucket \/qvol\/bkt: space quota none, namespace quota 7/)
 })
 
+test('the largest space quota, 2^53 - 1 bytes, is shown in PiB', async () => {
+  assert.is((await json<VolumeInfo>('sh', 'volume', 'create', '/bigq')).name, 'bigq')
+  const r = await run('sh', 'volume', 'setquota', '/bigq', '--space-quota', String(Number.MAX_SAFE_INTEGER))
+  assert.is(r.code, 0, r.stderr)
+  assert.match(r.stdout, /space quota 8\.0 PiB \(9007199254740991 bytes\)/)
+  const info = await run('sh', 'volume', 'info', '/bigq')
+  assert.match(info.stdout, /spaceQuota\s+│ 8\.0 PiB \(9007199254740991 bytes\)/)
+})
+
 test('bad quota input: one line, exit 2, naming the flag\'s --help', async () => {
   await fails(2, /invalid space quota "1\.5GB".*powers of 1024.*see 'o3 sh volume setquota --help'/, 'sh', 'volume', 'setquota', '/qvol', '--space-quota', '1.5GB')
   await fails(2, /invalid space quota "0"/, 'sh', 'bucket', 'setquota', '/qvol/bkt', '--space-quota', '0')

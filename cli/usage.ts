@@ -95,7 +95,8 @@ buckets' space quotas; a volume's namespace quota counts buckets, a bucket's cou
 
 const NODES: ArgSpec[] = [{ name: 'HOST|ID', repeats: true }]
 const NODES_NOTE = 'HOST|ID is a datanode\'s host:port address or its id, as o3 admin datanode list shows them; name several to change them together.'
-const TARGET: Record<string, OptionSpec> = { target: { type: 'string', value: 'NODE', help: 'the voter to lead (its name, e.g. om2)' } }
+/** --target of `om transfer` and `scm transfer`: the example names a node of that group. */
+const target = (example: string): Record<string, OptionSpec> => ({ target: { type: 'string', value: 'NODE', help: `the voter to lead (its name, e.g. ${example})` } })
 
 const VOLUME = [{ name: '/volume' }]
 const BUCKET = [{ name: '/volume/bucket' }]
@@ -301,7 +302,7 @@ security.certValidityMs.`,
           summary: 'the OM group (Raft)',
           commands: {
             roles: client('every OM of the group: node, address, LEADER/FOLLOWER/LEARNER or UNREACHABLE, term, commit and applied index', [], 'admin'),
-            transfer: client('hand leadership to another OM and wait until it leads', [], 'admin', TARGET),
+            transfer: client('hand leadership to another OM and wait until it leads', [], 'admin', target('om2')),
             add: {
               ...client('add an OM to the running group: a learner until it has caught up, then a voter', [{ name: 'NODE' }], 'admin'),
               notes: `NODE is name@host:port:raftPort, as in om.nodes. Start the new OM first, empty, with om.bootstrap=1,
@@ -315,7 +316,7 @@ One server at a time; run it again after a failure and it resumes.`,
           summary: 'the SCM group (Raft)',
           commands: {
             roles: client('every SCM of the group: node, address, LEADER/FOLLOWER or UNREACHABLE, term, commit and applied index', [], 'admin'),
-            transfer: client('hand leadership to another SCM and wait until it leads', [], 'admin', TARGET),
+            transfer: client('hand leadership to another SCM and wait until it leads', [], 'admin', target('scm2')),
           },
         },
       },

@@ -110,6 +110,9 @@ test('--help and -h: every command and subcommand prints its own usage and exits
   assert.match(texts.get('o3 scm')!, /--config FILE/)
   assert.match(texts.get('o3 sh key')!, /rename \/volume\/bucket\/key NEWKEY/)
   assert.not.match(texts.get('o3 sh key')!, /volume create/)
+  // Each group's transfer names a node of its own group.
+  assert.match(texts.get('o3 admin om transfer')!, /--target NODE\s+the voter to lead \(its name, e\.g\. om2\)/)
+  assert.match(texts.get('o3 admin scm transfer')!, /--target NODE\s+the voter to lead \(its name, e\.g\. scm2\)/)
 })
 
 test('--help wins wherever it is and whatever else is on the line; o3 help CMD is CMD --help', async () => {

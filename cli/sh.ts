@@ -226,7 +226,7 @@ export async function sh(inv: Invocation): Promise<void> {
       const { volume, bucket, key } = parsePath(positionals[0], 'key')
       const k = keyJson(await client.headKey(volume, bucket, key))
       return out(k, () => {
-        printFields({ key: `/${k.volume}/${k.bucket}/${k.name}`, size: k.size, replication: k.replication, checksum: k.checksumType, created: k.createdAt, modified: k.modifiedAt })
+        printFields({ key: `/${k.volume}/${k.bucket}/${k.name}`, size: `${formatBytes(k.size)} (${k.size} bytes)`, replication: k.replication, checksum: k.checksumType, created: k.createdAt, modified: k.modifiedAt })
         const isGroup = (b: (typeof k.blocks)[number]) => b.datanodes.some((d) => d.replicaIndex !== undefined)
         const [groups, blocks] = [k.blocks.filter(isGroup), k.blocks.filter((b) => !isGroup(b))]
         if (blocks.length > 0) printTable(['containerId', 'localId', 'offset', 'length', 'datanodes'], blocks.map((b) => [b.containerId, b.localId, b.offset, b.length, b.datanodes.map((d) => d.address).join(' ')]))
@@ -246,7 +246,7 @@ export async function sh(inv: Invocation): Promise<void> {
       const r = await client.listKeys(volume, bucket, { prefix: stringOption(inv, 'prefix'), startAfter: stringOption(inv, 'start-after'), maxKeys })
       const keys = r.keys.map((k) => ({ name: k.name, size: k.size, replication: k.replication, modifiedAt: formatTime(k.modifiedAtMs) }))
       return out({ keys, truncated: r.truncated, nextStartAfter: r.nextStartAfter }, () => {
-        printTable(['key', 'size', 'replication', 'modified'], keys.map((k) => [k.name, k.size, k.replication, k.modifiedAt]))
+        printTable(['key', 'size', 'replication', 'modified'], keys.map((k) => [k.name, formatBytes(k.size), k.replication, k.modifiedAt]))
         if (r.truncated) console.log(`(more: --start-after ${r.nextStartAfter})`)
       })
     }

@@ -44,9 +44,12 @@ export function parseAcl(text: string): OzoneAcl {
   const bad = (why: string) => new O3Error('INVALID_ARGUMENT', `Cannot parse ACL ${JSON.stringify(text)}: ${why} (expected type:name:rights[scope], e.g. user:bob:rw or group:dev:a[DEFAULT])`)
   let body = text.trim()
   let scope: AclScope = 'ACCESS'
-  const m = /\[(ACCESS|DEFAULT)\]$/i.exec(body)
+  // Any bracketed suffix is a scope, so that a wrong one is named as a scope, not read as rights.
+  const m = /\[([^\]]*)\]$/.exec(body)
   if (m !== null) {
-    scope = m[1]!.toUpperCase() as AclScope
+    const named = m[1]!.trim().toUpperCase()
+    if (named !== 'ACCESS' && named !== 'DEFAULT') throw bad(`unknown scope ${m[1]}: use ACCESS or DEFAULT`)
+    scope = named
     body = body.slice(0, m.index)
   }
   const parts = body.split(':')

@@ -51,6 +51,9 @@ test('a malformed ACL or a missing -a is a usage error (exit 2, one line); a mis
     assert.is(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
     assert.is(r.stderr.trim().split('\n').length, 1, r.stderr)
   }
+  const scope = await run('sh', 'bucket', 'addacl', '/avol/abkt', '-a', 'user:bob:r[FOO]')
+  assert.is(scope.code, 2, scope.stderr)
+  assert.match(scope.stderr, /Cannot parse ACL "user:bob:r\[FOO\]": unknown scope FOO: use ACCESS or DEFAULT/)
   const missing = await run('sh', 'bucket', 'getacl', '/avol/nope')
   assert.is(missing.code, 1, missing.stderr)
   assert.match(missing.stderr, /not found/i)

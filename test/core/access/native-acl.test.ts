@@ -37,6 +37,11 @@ test('parseAcl() refuses malformed ACLs with INVALID_ARGUMENT naming the ACL', (
     }
   }
   assert.throws(() => checkAcl({ type: 'user', name: 'bob', rights: ['FLY'], scope: 'ACCESS' }), (e: O3Error) => e.code === 'INVALID_ARGUMENT')
+  // A bad scope is named as a scope, not as an unknown right.
+  for (const [bad, scope] of [['user:bob:r[FOO]', 'FOO'], ['group:dev:READ[defaults]', 'defaults'], ['world::r[]', '']]) {
+    assert.throws(() => parseAcl(bad), (e: O3Error) => e.message.includes(`unknown scope ${scope}: use ACCESS or DEFAULT`) && !e.message.includes('unknown right'), bad)
+  }
+  assert.is(parseAcl('user:bob:r[default]').scope, 'DEFAULT')
 })
 
 test('addAcl() merges rights into the ACL of the same identity and scope; removeAcl() takes them out and drops an empty ACL', () => {

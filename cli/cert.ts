@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { enrollUser } from '../core/security/identity.ts'
+import { enrollUser, ENROLLING_ROLES } from '../core/security/identity.ts'
 import { loadConfig } from '../core/config.ts'
 import { O3Error } from '../core/errors.ts'
 import { RpcClient } from '../core/rpc/client.ts'
@@ -59,9 +59,13 @@ async function userCertificate(inv: Invocation): Promise<void> {
 }
 
 async function enrolled(inv: Invocation, verb: 'list' | 'forget'): Promise<void> {
+  const [role, id] = inv.positionals
+  // Checked here: the SCM would only find no such enrollment, which reads as if the role were right.
+  if (verb === 'forget' && !(ENROLLING_ROLES as readonly string[]).includes(role)) {
+    throw new UsageError(`unknown role ${JSON.stringify(role)}: ROLE is one of ${ENROLLING_ROLES.join(', ')} (the services that enroll)`, 'o3 admin cert forget')
+  }
   const rpc = new RpcClient('SCM', option(inv, 'scm'), rpcOptions('SCM'))
   if (verb === 'forget') {
-    const [role, id] = inv.positionals
     const r = await rpc.call<{ forgotten: boolean }>('forgetEnrollment', { role, id })
     if (flag(inv, 'json')) return printJson(r)
     console.log(`${role} ${id} may enroll again (with a new bootstrap token and key)`)

@@ -14,7 +14,7 @@ import { log } from '../../core/log.ts'
 import { administratorsOf, isAdministrator } from '../../core/security/administrators.ts'
 import type { RpcContext } from '../../core/security/caller.ts'
 import { answerProof, enrollProof, formatBootstrapToken, parseEnrollRequest, proofsEqual, type EnrollAnswer } from '../../core/security/enrollment.ts'
-import type { CertIssuer } from '../../core/security/identity.ts'
+import { ENROLLING_ROLES, type CertIssuer } from '../../core/security/identity.ts'
 import { checkIdentity, expiresAtMs, generateKeyPair, issueCertificate, type CertIdentity, type Credentials, type ServiceRole } from '../../core/security/pki.ts'
 import type { ReplicatedService } from '../ha/replicated-service.ts'
 import { enrolledKey, type CertificatePayload } from './requests/record-certificate.ts'
@@ -24,8 +24,6 @@ import type { BootstrapTokenRecord, CaRoot, EnrolledRecord, ScmTables } from './
 export const ENROLL_CLOCK_SKEW_MS = 5 * 60_000
 /** How long start() waits for the group to make or replicate the CA. */
 const CA_WAIT_MS = 30_000
-/** Roles a bootstrap token may enroll: services. The SCM issues its own; users' come from an administrator. */
-const ENROLLING_ROLES: readonly ServiceRole[] = ['om', 'datanode', 's3g', 'recon']
 
 /**
  * A certificate for an O3 user (an administrator using `o3 admin`, `o3 local --secure`'s
@@ -247,7 +245,7 @@ export class ScmCa {
   private async renew(a: Record<string, unknown>, ctx: RpcContext): Promise<{ cert: string; ca: string }> {
     const c = ctx.caller
     if (c.kind !== 'service') throw new O3Error(c.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED', 'Cannot renew a certificate: the call must come over mutual TLS with the certificate being renewed')
-    if (!ENROLLING_ROLES.includes(c.role)) throw new O3Error('PERMISSION_DENIED', `Cannot renew the certificate of ${c.role} ${c.id}: only enrolled services renew with the SCM`)
+    if (!(ENROLLING_ROLES as readonly string[]).includes(c.role)) throw new O3Error('PERMISSION_DENIED', `Cannot renew the certificate of ${c.role} ${c.id}: only enrolled services renew with the SCM`)
     if (typeof a.publicKey !== 'string' || a.publicKey.length > 4096) throw new O3Error('INVALID_ARGUMENT', 'Cannot renew a certificate: publicKey must be a PEM public key')
     const hosts = Array.isArray(a.hosts) && a.hosts.length <= 32 && a.hosts.every((h) => typeof h === 'string' && /^[\w.:-]{1,253}$/.test(h)) ? a.hosts as string[] : undefined
     if (hosts === undefined) throw new O3Error('INVALID_ARGUMENT', 'Cannot renew a certificate: hosts must be up to 32 host names or addresses')

@@ -16,7 +16,8 @@ import { answerProof, enrollProof, parseBootstrapToken, proofsEqual, type Enroll
 import { certifiesKey, checkIdentity, generateKeyPair, identityOf, verifyIssued, type CertIdentity, type Credentials, type ServiceRole } from './pki.ts'
 
 /** Roles that enroll with a bootstrap token (the SCM issues its own; users get theirs from an administrator). */
-export type EnrollingRole = Exclude<ServiceRole, 'scm' | 'user'>
+export const ENROLLING_ROLES = ['om', 'datanode', 's3g', 'recon'] as const satisfies readonly ServiceRole[]
+export type EnrollingRole = (typeof ENROLLING_ROLES)[number]
 
 /** What issues certificates in-process: the SCM's CA (control/scm/ca.ts), for the SCM's own identity. */
 export interface CertIssuer {

@@ -103,6 +103,10 @@ test('o3 admin cert list shows the enrolled services; forget lets one enroll aga
   const again = await runCert(env, 'forget', 'datanode', 'dn-a')
   assert.is.not(again.code, 0)
   assert.match(again.stderr, /not enrolled/)
+  // A role that never enrolls is the caller's mistake: a usage error naming the roles, not 'not enrolled'.
+  const bogus = await runCert(env, 'forget', 'bogusrole', 'x')
+  assert.is(bogus.code, 2, bogus.stderr)
+  assert.is(bogus.stderr.trim(), `o3: unknown role "bogusrole": ROLE is one of om, datanode, s3g, recon (the services that enroll); see 'o3 admin cert forget --help'`)
 })
 
 test('o3 admin cert user writes a user certificate got with the admin token; the service token does not do', async () => {

@@ -28,8 +28,10 @@ function members(p: Pipeline): string {
 }
 
 function containerId(arg: string): number {
+  if (!/^\d+$/.test(arg)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: expected a whole number`)
   const id = Number(arg)
-  if (!/^\d+$/.test(arg) || !Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: expected a whole number`)
+  // Digits past 2^53 - 1 are a whole number still, one no container has (ids are safe integers on the wire).
+  if (!Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: out of range (at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER})`)
   return id
 }
 
@@ -120,8 +122,7 @@ export async function admin(inv: Invocation): Promise<void> {
       })
     }
     case 'container replicate': {
-      const id = Number(positionals[0])
-      if (!/^\d+$/.test(positionals[0]) || !Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(positionals[0])}: expected a whole number`)
+      const id = containerId(positionals[0])
       const target = stringOption(inv, 'target')
       if (target === undefined || target === '') throw new UsageError('o3 admin container replicate needs --target DN (a datanode id or host:port)')
       const r = await client.admin<{ containerId: number; target: { id: string; address: string }; sources: { id: string; address: string }[] }>('replicateContainer', { containerId: id, targetId: target })

@@ -60,7 +60,8 @@ export function parseSpaceQuota(text: string): number {
 /** A namespace quota as Ozone's OzoneQuota.parseNameSpaceQuota reads it: a positive whole number. */
 export function parseNamespaceQuota(text: string): number {
   const n = Number(text.trim())
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: a positive whole number`)
+  if (!/^\d+$/.test(text.trim()) || n < 1) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: a positive whole number`)
+  if (!Number.isSafeInteger(n)) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: out of range (at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER})`)
   return n
 }
 
@@ -242,7 +243,8 @@ export async function sh(inv: Invocation): Promise<void> {
       const { volume, bucket } = parsePath(positionals[0], 'bucket')
       const max = stringOption(inv, 'max')
       const maxKeys = max === undefined ? undefined : Number(max)
-      if (maxKeys !== undefined && (!/^\d+$/.test(max!) || !Number.isSafeInteger(maxKeys) || maxKeys < 1)) throw new UsageError(`--max must be a positive whole number, not ${JSON.stringify(max)}`)
+      if (maxKeys !== undefined && (!/^\d+$/.test(max!) || maxKeys < 1)) throw new UsageError(`--max must be a positive whole number, not ${JSON.stringify(max)}`)
+      if (maxKeys !== undefined && !Number.isSafeInteger(maxKeys)) throw new UsageError(`--max ${max} is out of range (at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER}; a page holds up to 1000 keys)`)
       const r = await client.listKeys(volume, bucket, { prefix: stringOption(inv, 'prefix'), startAfter: stringOption(inv, 'start-after'), maxKeys })
       const keys = r.keys.map((k) => ({ name: k.name, size: k.size, replication: k.replication, modifiedAt: formatTime(k.modifiedAtMs) }))
       return out({ keys, truncated: r.truncated, nextStartAfter: r.nextStartAfter }, () => {

@@ -204,7 +204,13 @@ test('unknown and missing commands, missing and extra arguments: exit 2 with one
     [['local', '--datanodes', '0', '--data', join(work, 'bad')], /--datanodes must be 1\.\.32/, 'o3 local'],
     [['local', '--ports', 'some', '--data', join(work, 'bad')], /--ports must be fixed or free/, 'o3 local'],
     [['sh', 'key', 'list', '/v/b', '--max', 'ten'], /--max must be a positive whole number/, 'o3 sh key list'],
-    [['admin', 'container', 'info', 'x1'], /bad container ID "x1"/, 'o3 admin container info'],
+    [['admin', 'container', 'info', 'x1'], /bad container ID "x1": expected a whole number/, 'o3 admin container info'],
+    // A whole number too large for an id is out of range, not malformed.
+    [['admin', 'container', 'info', '99999999999999999999'], /bad container ID "99999999999999999999": out of range \(at most 2\^53 - 1, 9007199254740991\)/, 'o3 admin container info'],
+    [['admin', 'container', 'scan', '99999999999999999999'], /bad container ID "99999999999999999999": out of range/, 'o3 admin container scan'],
+    [['admin', 'container', 'replicate', '99999999999999999999', '--target', 'dn1'], /bad container ID "99999999999999999999": out of range/, 'o3 admin container replicate'],
+    [['sh', 'key', 'list', '/v/b', '--max', '99999999999999999999'], /--max 99999999999999999999 is out of range/, 'o3 sh key list'],
+    [['sh', 'volume', 'setquota', '/v', '--namespace-quota', '99999999999999999999'], /invalid namespace quota "99999999999999999999": out of range/, 'o3 sh volume setquota'],
     [['admin', 'container', 'replicate', '7'], /needs --target DN/, 'o3 admin container replicate'],
     // A malformed address is no server to try (it was retried five times as one that is down).
     [['sh', 'volume', 'list', '--om', '127.0.0.1:99999'], /bad --om "127\.0\.0\.1:99999": "127\.0\.0\.1:99999" is not host:port/, 'o3 sh volume list'],

@@ -49,6 +49,8 @@ export async function local(inv: Invocation): Promise<void> {
   if (!/^\d+$/.test(datanodes) || !Number.isSafeInteger(n) || n < 1 || n > 32) throw new UsageError('--datanodes must be 1..32')
   const ports = option(inv, 'ports')
   if (ports !== 'fixed' && ports !== 'free') throw new UsageError('--ports must be fixed or free')
+  // Every check of the options alone comes before DIR/pids is made: a refused command leaves nothing on disk.
+  if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
   const dataDir = resolve(option(inv, 'data'))
   const json = flag(inv, 'json')
   const ha = flag(inv, 'ha')
@@ -74,7 +76,6 @@ export async function local(inv: Invocation): Promise<void> {
     // A secure cluster's data started without security would serve it to anyone, its ACLs unenforced.
     if (!flag(inv, 'secure') && existsSync(join(dataDir, 'ca.pem'))) throw new UsageError(`${dataDir} holds a cluster started with --secure: add --secure, or use another --data`)
     const free = ports === 'free'
-    if (flag(inv, 'processes') && flag(inv, 'datanode-thread')) throw new UsageError('--processes and --datanode-thread do not go together: --processes already runs each datanode in a process of its own')
     const secure = flag(inv, 'secure')
     if (flag(inv, 'processes')) return await localProcesses({ dataDir, n, free, json, ha, secure, stop, onForce: (f) => { forceStop = f } })
     // Secure: security.enabled=1 makes LocalCluster give every service a certificate from the SCM's CA.

@@ -203,6 +203,7 @@ test('unknown and missing commands, missing and extra arguments: exit 2 with one
     // Checked values, before anything starts or connects.
     [['local', '--datanodes', '0', '--data', join(work, 'bad')], /--datanodes must be 1\.\.32/, 'o3 local'],
     [['local', '--ports', 'some', '--data', join(work, 'bad')], /--ports must be fixed or free/, 'o3 local'],
+    [['local', '--processes', '--datanode-thread', '--data', join(work, 'bad')], /--processes and --datanode-thread do not go together/, 'o3 local'],
     [['sh', 'key', 'list', '/v/b', '--max', 'ten'], /--max must be a positive whole number/, 'o3 sh key list'],
     [['admin', 'container', 'info', 'x1'], /bad container ID "x1": expected a whole number/, 'o3 admin container info'],
     // A whole number too large for an id is out of range, not malformed.

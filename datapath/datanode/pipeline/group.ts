@@ -21,8 +21,11 @@ import { decodeEntry, encodeEntry, type PipelineEntry, type WriteChunkEntry } fr
 export interface PipelineReplica {
   /** Applies one committed entry at `index`; runs strictly after the previous one settled. */
   applyEntry(pipelineId: PipelineId, entry: PipelineEntry, index: number): Promise<unknown>
-  /** Makes the chunk's bytes durable here (staged already, or fetched from `from`, in order) before the entry is appended. */
-  /** `from`: the members to fetch the bytes from, asked again before every round of tries (their addresses may change). */
+  /**
+   * Makes the chunk's bytes durable here (staged already, or fetched from `from()`, in order)
+   * before the entry is appended; `from` is asked again before every round of tries (members'
+   * addresses change when they restart on other ports).
+   */
   holdChunk(pipelineId: PipelineId, entry: WriteChunkEntry, from: () => string[]): Promise<void>
   /** The replica's in-memory state of this pipeline (chunks recorded but not committed), as snapshot data. */
   snapshotOf(pipelineId: PipelineId): Uint8Array

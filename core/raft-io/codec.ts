@@ -1,11 +1,12 @@
 /** @module
  * The wire form of Raft messages, checked field by field on the way in (ids and indexes
  * must be safe integers). Two forms of a batch: JSON with entry and snapshot bytes in base64
- * (what every node reads), and the binary batch (`RAFT_BATCH_BINARY_TYPE`): a u32 length, the
- * same JSON with each entry's and snapshot's bytes replaced by their length, then those
+ * (what every node reads), and the binary batch (`RAFT_BATCH_BINARY_TYPE`, core/json-frame.ts):
+ * the same JSON with each entry's and snapshot's bytes replaced by their length, then those
  * bytes in order, so no payload is base64'd, stringified or parsed. Owns no I/O.
  */
 import { O3Error } from '../errors.ts'
+import { encodeJsonFrame, readJsonFrame } from '../json-frame.ts'
 import type { ConfState, Entry, Message, Snapshot } from '../raft/index.ts'
 
 type Json = Record<string, unknown>
@@ -72,38 +73,26 @@ function decodeSnapshot(v: unknown, bytes: Bytes): Snapshot {
 export const RAFT_BATCH_BINARY_TYPE = 'application/x-o3-raft-batch'
 
 /**
- * A batch in binary form: u32 (big-endian) length of the header, the header (the batch as
- * JSON, each entry's and snapshot's `data` its length in bytes), then those bytes in message
- * and entry order. One copy of each payload, into the body.
+ * A batch in binary form (core/json-frame.ts): the batch as JSON, each entry's and snapshot's
+ * `data` its length, then those bytes in message and entry order. One copy of each payload.
  */
 export function encodeBatch(messages: readonly Message[]): Uint8Array<ArrayBuffer> {
-  const tail: Uint8Array[] = []
-  let tailBytes = 0
-  const take = (data: Uint8Array): number => {
-    tail.push(data)
-    tailBytes += data.byteLength
+  const fields: Uint8Array[] = []
+  const field = (data: Uint8Array): number => {
+    fields.push(data)
     return data.byteLength
   }
   const header = messages.map((m) => {
     switch (m.type) {
       case 'app':
-        return m.entries.length === 0 ? m : { ...m, entries: m.entries.map((e) => ({ ...e, data: take(e.data) })) }
+        return m.entries.length === 0 ? m : { ...m, entries: m.entries.map((e) => ({ ...e, data: field(e.data) })) }
       case 'snap':
-        return { ...m, snapshot: { meta: m.snapshot.meta, data: take(m.snapshot.data) } }
+        return { ...m, snapshot: { meta: m.snapshot.meta, data: field(m.snapshot.data) } }
       default:
         return m
     }
   })
-  const json = Buffer.from(JSON.stringify({ messages: header }))
-  const out = Buffer.allocUnsafe(4 + json.length + tailBytes)
-  out.writeUInt32BE(json.length, 0)
-  json.copy(out, 4)
-  let at = 4 + json.length
-  for (const data of tail) {
-    out.set(data, at)
-    at += data.byteLength
-  }
-  return out
+  return encodeJsonFrame({ messages: header }, fields)
 }
 
 /**
@@ -112,24 +101,11 @@ export function encodeBatch(messages: readonly Message[]): Uint8Array<ArrayBuffe
  * of `body`, which the caller hands over (it is not reused).
  */
 export function decodeBatch(body: Uint8Array, countMax: number): Message[] {
-  if (body.byteLength < 4) throw bad('binary batch shorter than its header length')
-  const view = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
-  const headerBytes = view.readUInt32BE(0)
-  if (4 + headerBytes > body.byteLength) throw bad('binary batch header runs past the body')
-  let header: unknown
-  try { header = JSON.parse(view.toString('utf8', 4, 4 + headerBytes)) } catch { throw bad('binary batch header is not JSON') }
-  const list = (header as Json | null)?.messages
+  const frame = readJsonFrame(body, 0, 'raft message batch')
+  const list = (frame.header as Json | null)?.messages
   if (!Array.isArray(list) || list.length > countMax) throw bad('messages is not a list of allowed length')
-  let at = 4 + headerBytes
-  const bytes: Bytes = (v) => {
-    const n = int(v, 'data length')
-    if (at + n > body.byteLength) throw bad('binary batch data runs past the body')
-    const data = new Uint8Array(body.buffer, body.byteOffset + at, n)
-    at += n
-    return data
-  }
-  const messages = list.map((m) => decodeMessageWith(m, bytes))
-  if (at !== body.byteLength) throw bad(`binary batch has ${body.byteLength - at} bytes no message accounts for`)
+  const messages = list.map((m) => decodeMessageWith(m, (v) => frame.field(v)))
+  frame.end()
   return messages
 }
 

@@ -6,6 +6,7 @@
  * Pure: encode, decode and validate; no I/O.
  */
 import { O3Error } from '../../../core/errors.ts'
+import { encodeJsonFrame, readJsonFrame } from '../../../core/json-frame.ts'
 import { CHUNK_SIZE_BYTES_MAX, SMALL_BLOCK_BYTES_MAX } from '../../../core/limits.ts'
 import { parseChecksumType, parseId, type ChecksumType, type ContainerId, type LocalId } from '../../../core/wire.ts'
 
@@ -44,27 +45,17 @@ export type PipelineEntry = WriteChunkEntry | PutSmallFileEntry | PutBlockEntry 
 const BINARY_ENTRY = 1
 
 /**
- * An entry as log bytes: BINARY_ENTRY, u32 (big-endian) length of the header, the header (the
- * entry as JSON without its checksums and data, their lengths instead), the checksums, the
- * data. A small file's bytes are copied once, into the entry, and never base64'd.
+ * An entry as log bytes: BINARY_ENTRY, then a JSON frame (core/json-frame.ts): the entry
+ * without its checksums and data, their lengths instead, then the checksums and the data. A
+ * small file's bytes are copied once, into the entry, and never base64'd.
  */
 export function encodeEntry(e: PipelineEntry): Uint8Array {
-  const checksums = 'checksums' in e ? e.checksums : EMPTY
-  const data = 'data' in e ? e.data : EMPTY
   const wire: Record<string, unknown> = { ...e }
-  if ('checksums' in e) wire.checksums = checksums.byteLength
-  if ('data' in e) wire.data = data.byteLength
-  const header = Buffer.from(JSON.stringify(wire))
-  const out = Buffer.allocUnsafe(5 + header.length + checksums.byteLength + data.byteLength)
-  out[0] = BINARY_ENTRY
-  out.writeUInt32BE(header.length, 1)
-  header.copy(out, 5)
-  out.set(checksums, 5 + header.length)
-  out.set(data, 5 + header.length + checksums.byteLength)
-  return out
+  if ('checksums' in e) wire.checksums = e.checksums.byteLength
+  if ('data' in e) wire.data = e.data.byteLength
+  const fields = [...('checksums' in e ? [e.checksums] : []), ...('data' in e ? [e.data] : [])]
+  return encodeJsonFrame(wire, fields, [BINARY_ENTRY])
 }
-
-const EMPTY = new Uint8Array(0)
 
 /**
  * Decodes and validates an entry; anything malformed is INVALID_ARGUMENT (refused alike on
@@ -78,20 +69,10 @@ export function decodeEntry(data: Uint8Array): PipelineEntry {
     try { w = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: not JSON') }
     return fromWire(w, (v, what) => base64Bytes(v, what))
   }
-  if (data[0] !== BINARY_ENTRY || data.byteLength < 5) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: neither JSON nor binary form')
-  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  const headerBytes = view.readUInt32BE(1)
-  if (5 + headerBytes > data.byteLength) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: its header runs past its end')
-  let w: unknown
-  try { w = JSON.parse(view.toString('utf8', 5, 5 + headerBytes)) } catch { throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: header not JSON') }
-  let at = 5 + headerBytes
-  const entry = fromWire(w, (v, what) => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || at + v > data.byteLength) throw new O3Error('INVALID_ARGUMENT', `Cannot decode pipeline entry: ${what} runs past its end`)
-    const bytes = new Uint8Array(data.buffer, data.byteOffset + at, v)
-    at += v
-    return what === 'checksums' ? new Uint8Array(bytes) : bytes
-  })
-  if (at !== data.byteLength) throw new O3Error('INVALID_ARGUMENT', `Cannot decode pipeline entry: ${data.byteLength - at} bytes its header does not account for`)
+  if (data[0] !== BINARY_ENTRY) throw new O3Error('INVALID_ARGUMENT', 'Cannot decode pipeline entry: neither JSON nor binary form')
+  const frame = readJsonFrame(data, 1, 'pipeline entry')
+  const entry = fromWire(frame.header, (v, what) => what === 'checksums' ? new Uint8Array(frame.field(v)) : frame.field(v))
+  frame.end()
   return entry
 }
 

@@ -100,5 +100,3 @@ export function openScmTables(db: RootDatabase): ScmTables {
     ca: db.openDB({ name: 'ca' }),
   }
 }
-
-export { CONTAINER_STATE_ORDER } from '../../core/wire.ts'

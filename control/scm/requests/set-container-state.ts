@@ -3,9 +3,9 @@
  * QUASI_CLOSED -> CLOSED), never back; answers the state it has after the entry.
  */
 import { O3Error } from '../../../core/errors.ts'
-import type { ContainerId, ContainerState } from '../../../core/wire.ts'
+import { CONTAINER_STATE_ORDER, type ContainerId, type ContainerState } from '../../../core/wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
-import { CONTAINER_STATE_ORDER, type ScmTables } from '../tables.ts'
+import type { ScmTables } from '../tables.ts'
 
 export function setContainerState(t: () => ScmTables): ReplicatedRequest<{ id: ContainerId; state: ContainerState }, { id: ContainerId; state: ContainerState }, ContainerState> {
   return {

@@ -9,7 +9,7 @@ import { RpcClient } from '../core/rpc/client.ts'
 import { CONTAINER_STATE_ORDER, isEcReplication, type Pipeline } from '../core/wire.ts'
 import { certAdmin } from './cert.ts'
 import { groupAdmin } from './group-admin.ts'
-import { flag, option, stringOption, UsageError, type Invocation } from './args.ts'
+import { flag, option, SAFE_RANGE, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable } from './output.ts'
 
 interface DatanodeRow { id: string; address: string; state: string; operationalState: string; maintenanceEndMs?: number | null; adminProgress?: string | null; lastHeartbeatMs: number; capacityBytes: number; usedBytes: number; availableBytes: number; full?: boolean; pipelines: number; containers: number }
@@ -31,7 +31,7 @@ function containerId(arg: string): number {
   if (!/^\d+$/.test(arg)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: expected a whole number`)
   const id = Number(arg)
   // Digits past 2^53 - 1 are a whole number still, one no container has (ids are safe integers on the wire).
-  if (!Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: out of range (at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER})`)
+  if (!Number.isSafeInteger(id)) throw new UsageError(`bad container ID ${JSON.stringify(arg)}: out of range (${SAFE_RANGE})`)
   return id
 }
 

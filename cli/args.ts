@@ -132,6 +132,9 @@ function checkAddressList(name: string, value: string): void {
   }
 }
 
+/** The range of a whole number on the command line (an id, a count): past it none is exact. */
+export const SAFE_RANGE = `at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER}`
+
 export function flag(inv: Invocation, name: string): boolean {
   return inv.values[name] === true
 }

@@ -14,7 +14,7 @@ import { formatAcl, parseAcl, type OzoneAcl } from '../core/access/native-acl.ts
 import { clientSecurity } from './client-security.ts'
 import { PLAIN_TRANSPORT } from '../core/rpc/transport.ts'
 import { O3Client, type AclObject, type BucketInfo, type KeyInfo, type VolumeInfo } from '../datapath/client/index.ts'
-import { flag, option, parsePath, stringOption, UsageError, type Invocation } from './args.ts'
+import { flag, option, parsePath, SAFE_RANGE, stringOption, UsageError, type Invocation } from './args.ts'
 import { formatBytes, formatTime, printFields, printJson, printTable, progressBar } from './output.ts'
 
 function keyJson(k: KeyInfo) {
@@ -61,7 +61,7 @@ export function parseSpaceQuota(text: string): number {
 export function parseNamespaceQuota(text: string): number {
   const n = Number(text.trim())
   if (!/^\d+$/.test(text.trim()) || n < 1) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: a positive whole number`)
-  if (!Number.isSafeInteger(n)) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: out of range (at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER})`)
+  if (!Number.isSafeInteger(n)) throw new UsageError(`invalid namespace quota ${JSON.stringify(text)}: out of range (${SAFE_RANGE})`)
   return n
 }
 
@@ -244,7 +244,7 @@ export async function sh(inv: Invocation): Promise<void> {
       const max = stringOption(inv, 'max')
       const maxKeys = max === undefined ? undefined : Number(max)
       if (maxKeys !== undefined && (!/^\d+$/.test(max!) || maxKeys < 1)) throw new UsageError(`--max must be a positive whole number, not ${JSON.stringify(max)}`)
-      if (maxKeys !== undefined && !Number.isSafeInteger(maxKeys)) throw new UsageError(`--max ${max} is out of range (at most 2^53 - 1, ${Number.MAX_SAFE_INTEGER}; a page holds up to 1000 keys)`)
+      if (maxKeys !== undefined && !Number.isSafeInteger(maxKeys)) throw new UsageError(`--max ${max} is out of range (${SAFE_RANGE}; a page holds up to 1000 keys)`)
       const r = await client.listKeys(volume, bucket, { prefix: stringOption(inv, 'prefix'), startAfter: stringOption(inv, 'start-after'), maxKeys })
       const keys = r.keys.map((k) => ({ name: k.name, size: k.size, replication: k.replication, modifiedAt: formatTime(k.modifiedAtMs) }))
       return out({ keys, truncated: r.truncated, nextStartAfter: r.nextStartAfter }, () => {
@@ -363,10 +363,17 @@ async function writeWhole(path: string, write: (into: NodeJS.WritableStream) => 
     await rm(tmp, { force: true })
     // The part file's name means nothing to the user: say which file could not be written, and why.
     const e = err as NodeJS.ErrnoException
-    if (e.path === tmp && e.code !== undefined) throw new Error(`cannot write ${path}: ${e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? `${dirname(path)} does not take new files` : e.code === 'ENOSPC' ? 'no space left on the device' : e.message} (${e.code})`)
+    if (e.path === tmp && e.code !== undefined) throw new Error(`cannot write ${path}: ${whyNotWritten(path, e)} (${e.code})`)
     throw err
   } finally {
     process.off('SIGINT', interrupted)
     process.off('SIGTERM', interrupted)
   }
+}
+
+/** Why the part file beside `path` could not be made or written, in the user's terms. */
+function whyNotWritten(path: string, e: NodeJS.ErrnoException): string {
+  if (e.code === 'ENOSPC') return 'no space left on the device'
+  if (['ENOENT', 'EACCES', 'EPERM', 'EROFS'].includes(e.code!)) return `${dirname(path)} does not take new files`
+  return e.message
 }

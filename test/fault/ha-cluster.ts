@@ -281,7 +281,8 @@ function s3Status(err: unknown): number | undefined {
 export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise<LoadResult> {
   const { history, acked, failures } = o
   const anomalies: string[] = []
-  const errors = { push: (what: string) => failures.push({ at: performance.now(), what }) }
+  /** A call without an answer, with when it failed. */
+  const noAnswer = (what: string) => failures.push({ at: performance.now(), what })
   let stopped = false
   void stop.then(() => { stopped = true })
   const s3s = Array.from({ length: o.clients }, () => new S3Client({
@@ -313,7 +314,7 @@ export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise
           ack('put')
           if (known.has(key)) known.set(key, value)
         } catch (err) {
-          errors.push(`PUT ${key}: ${(err as Error).name} ${(err as Error).message}`)
+          noAnswer(`PUT ${key}: ${(err as Error).name} ${(err as Error).message}`)
           history.push({ client: c, key, kind: 'put', value, callTime, returnTime: Infinity })
           if (known.has(key)) known.set(key, undefined)
         }
@@ -325,7 +326,7 @@ export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise
           ack('delete')
           if (known.has(key)) known.set(key, '')
         } catch (err) {
-          errors.push(`DELETE ${key}: ${(err as Error).name} ${(err as Error).message}`)
+          noAnswer(`DELETE ${key}: ${(err as Error).name} ${(err as Error).message}`)
           history.push({ client: c, key, kind: 'put', value: '', callTime, returnTime: Infinity })
           if (known.has(key)) known.set(key, undefined)
         }
@@ -340,7 +341,7 @@ export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise
           if (s3Status(err) === 404 && (err as Error).name === 'NoSuchKey') {
             history.push({ client: c, key, kind: 'get', value: '', callTime, returnTime: now() })
             ack('get')
-          } else errors.push(`GET ${key}: ${(err as Error).name} ${(err as Error).message}`)
+          } else noAnswer(`GET ${key}: ${(err as Error).name} ${(err as Error).message}`)
         }
       } else {
         // Rename one of its own keys that holds a known value to one known absent.
@@ -356,7 +357,7 @@ export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise
             ack('put')
             known.set(key, value)
           } catch (err) {
-            errors.push(`PUT ${key}: ${(err as Error).name} ${(err as Error).message}`)
+            noAnswer(`PUT ${key}: ${(err as Error).name} ${(err as Error).message}`)
             history.push({ client: c, key, kind: 'put', value, callTime, returnTime: Infinity })
             known.set(key, undefined)
           }
@@ -378,7 +379,7 @@ export async function runS3Load(o: LoadOptions, stop: Promise<unknown>): Promise
             known.set(from, undefined)
             known.set(to, undefined)
           } else {
-            errors.push(`RENAME ${from}: ${code ?? (err as Error).name} ${(err as Error).message}`)
+            noAnswer(`RENAME ${from}: ${code ?? (err as Error).name} ${(err as Error).message}`)
             history.push({ client: c, key: to, kind: 'put', value, callTime, returnTime: Infinity }, { client: c, key: from, kind: 'put', value: '', callTime, returnTime: Infinity })
             known.set(from, undefined)
             known.set(to, undefined)

@@ -13,13 +13,17 @@ export function checkUser(raw: unknown): string {
   return raw
 }
 
-/** The user's pair, created on first call: one per user, even when two calls race. */
+/**
+ * The user's pair, created on first call: one per user, even when two calls race. The secret
+ * is 40 characters of base64, AWS's own format: base64url began one secret in 64 with '-', which
+ * a command line (`--secret-key -…`) reads as an option.
+ */
 export function getS3Secret(ctx: OmRequestContext): ReplicatedRequest<{ user?: unknown }, S3Secret, S3Secret> {
   return {
     name: 'getS3Secret',
     prepare: (a) => {
       const user = checkUser(a.user)
-      return { user, awsAccessKey: `O3${randomBytes(9).toString('hex').toUpperCase()}`, awsSecret: randomBytes(30).toString('base64url') }
+      return { user, awsAccessKey: `O3${randomBytes(9).toString('hex').toUpperCase()}`, awsSecret: randomBytes(30).toString('base64') }
     },
     apply: (_db, s) => {
       const t = ctx.tables()

@@ -183,12 +183,13 @@ export const CLIENT_READ_AHEAD_CHUNKS = 2
  *  replica read at once while the next stripe's cells come), at least
  *  CLIENT_READ_AHEAD_CHUNKS, at most this (each holds a pooled buffer). */
 export const CLIENT_EC_READ_AHEAD_PIECES_MAX = 8
-/** Stripes an EC key reader rebuilds at once around a lost replica (each a slab of k + m cells). */
+/** Reads an EC key reader has in flight around a lost replica, each of a stripe or of a run of
+ *  whole stripes (up to a request's bytes per cell) and each a slab of k + m cells. */
 export const CLIENT_EC_DEGRADED_STRIPES_MAX = 2
-/** Stripe slabs per stripe shape a client keeps for all its EC readers, reused across reads
- *  (a reader finding none free makes one of its own for the stripe instead of waiting): an
- *  rs-6-3 slab of 1 MiB cells is about 9.5 MiB. */
-export const CLIENT_EC_STRIPE_SLABS = 8
+/** Bytes of stripe slabs per slab shape a client keeps for all its EC readers, reused across
+ *  reads (a reader finding none free makes one of its own instead of waiting): an rs-6-3 slab
+ *  of 1 MiB cells is about 9.5 MiB for one stripe, 37 MiB for a run of four. */
+export const CLIENT_EC_STRIPE_SLAB_BYTES = 80 * MiB
 /**
  * A replicated read that has no answer from one replica this long asks the next one too and
  * takes whichever answers first (HDFS's hedged reads): a frozen datanode (a stopped process, a

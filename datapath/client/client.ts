@@ -6,7 +6,7 @@ import { Readable, Writable } from 'node:stream'
 import { checksumsLengthBytes, initChecksums } from '../../core/checksum.ts'
 import { DEFAULT_CONFIG } from '../../core/config.ts'
 import { O3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_EC_STRIPE_SLABS, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_MAX, CLIENT_CHUNKS_INFLIGHT_MAX, CLIENT_EC_STRIPE_SLAB_BYTES, CLIENT_FLUSH_CHUNKS, CLIENT_READ_BUFFERS } from '../../core/limits.ts'
 import type { S3SignatureProof } from '../../core/s3-signature.ts'
 import type { BucketS3Config, BucketS3Field } from '../../core/s3-access/model.ts'
 import type { OzoneAcl } from '../../core/access/native-acl.ts'
@@ -89,7 +89,7 @@ export class O3Client {
   /** The buffers pooled reads (openKeyPieces with `pooled`) receive chunks into. */
   readonly readBuffers: BufferPool<SharedArrayBuffer>
   /** The slabs its EC readers rebuild stripes in around a lost replica, reused across reads. */
-  readonly stripeSlabs = new StripeSlabPools(CLIENT_EC_STRIPE_SLABS)
+  readonly stripeSlabs = new StripeSlabPools(CLIENT_EC_STRIPE_SLAB_BYTES)
   /** The datanodes its reads could not reach lately, which its next reads go around. */
   readonly failedNodes = new FailedNodes()
   /** Its hedged reads in flight, bounded (key-reader.ts). */

@@ -3,8 +3,10 @@
  * replicated key's (same pieces, same pooled-buffer rules). Healthy: the data-cell pieces of
  * the range straight from the data replicas, a bounded window ahead over several replicas at
  * once, no decoding; the cells of consecutive stripes on one replica in one request (up to
- * requestBytes), their pieces views of one pooled buffer. A stripe with a piece on a replica that failed: its pieces from k cells
- * rebuilt in the worker pool, a stripe or two in flight (ec-read-group.ts). Block locations
+ * requestBytes), their pieces views of one pooled buffer. A stripe with a piece on a replica
+ * that failed: its pieces, and the next whole stripes' up to requestBytes per cell, from k
+ * cells (one request each) rebuilt in the worker pool, two such reads in flight
+ * (ec-read-group.ts). Block locations
  * that are not EC (a multipart key of mixed parts) are read as readKeyRange reads them.
  */
 import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
@@ -14,7 +16,7 @@ import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
 import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
 import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
 
-/** What one step of the reader serves: one piece, or the pieces of a stripe read around a lost cell. */
+/** What one step of the reader serves: one piece, or the pieces of a stripe (or of whole stripes in a row) read around a lost cell. */
 type Step =
   | { kind: 'replicated'; piece: Piece }
   | { kind: 'cell'; group: EcGroupRead; piece: CellPiece }
@@ -80,9 +82,22 @@ class Planner {
     const stripe = rest[this.at]!.stripe
     let end = this.at
     while (end < rest.length && rest[end]!.stripe === stripe) end++
-    const left = rest.slice(this.at, end)
-    if (left.some((p) => group.isLost(p))) return (this.next = { kind: 'stripe', group, pieces: left })
+    if (rest.slice(this.at, end).some((p) => group.isLost(p))) return (this.next = { kind: 'stripe', group, pieces: this.degraded(group, rest, end) })
     return (this.next = this.runs(group, rest) ?? { kind: 'cell', group, piece: rest[this.at]! })
+  }
+
+  /**
+   * The pieces of a stripe read around a lost replica (those of rest[this.at..end)), and of
+   * the whole stripes after it while one request per source still covers them all.
+   */
+  private degraded(group: EcGroupRead, rest: CellPiece[], end: number): CellPiece[] {
+    const first = rest[this.at]!.stripe
+    const stripes = Math.max(1, Math.floor(this.requestBytes / group.scheme.cellSizeBytes))
+    while (end < rest.length && rest[end]!.stripe < first + stripes && group.wholeStripes(first, rest[end]!.stripe)) {
+      const stripe = rest[end]!.stripe
+      while (end < rest.length && rest[end]!.stripe === stripe) end++
+    }
+    return rest.slice(this.at, end)
   }
 
   /**

@@ -27,39 +27,41 @@ export interface Lent {
 }
 
 /**
- * Slab pools by stripe shape (cells x slot size), each of at most `slabsPerShape` slabs: one
- * per client, shared by its EC readers, so that a slab outlives the read that made it (a
- * fresh one per GET is external memory V8 must collect); idle slabs are dropped (SlabPool).
- * A reader never waits on another's slabs: when none is free it takes one of its own.
+ * Slab pools by shape (cells x slot size), each of at most `slabBytesPerShape` bytes of slabs
+ * (and CLIENT_EC_DEGRADED_STRIPES_MAX slabs at least): one per client, shared by its EC
+ * readers, so that a slab outlives the read that made it (a fresh one per GET is external
+ * memory V8 must collect); idle slabs are dropped (SlabPool). A reader never waits on
+ * another's slabs: when none is free it takes one of its own.
  */
 export class StripeSlabPools {
   private readonly pools = new Map<string, SlabPool>()
 
-  constructor(private readonly slabsPerShape: number) {
-    assert(slabsPerShape >= CLIENT_EC_DEGRADED_STRIPES_MAX, 'room for one reader\'s stripes at least')
-  }
+  constructor(private readonly slabBytesPerShape: number) {}
 
   pool(cells: number, slotBytes: number): SlabPool {
     const key = `${cells}x${slotBytes}`
     let pool = this.pools.get(key)
-    if (pool === undefined) this.pools.set(key, pool = new SlabPool(cells * slotBytes, this.slabsPerShape))
+    if (pool === undefined) {
+      const slabBytes = cells * slotBytes
+      this.pools.set(key, pool = new SlabPool(slabBytes, Math.max(CLIENT_EC_DEGRADED_STRIPES_MAX, Math.floor(this.slabBytesPerShape / slabBytes))))
+    }
     return pool
   }
 }
 
 /**
- * The slabs a reader rebuilds stripes in, one slot per cell (a cell, the checksum windows a
- * range read may start and end in, and the checksums that follow), from the client's pools
- * (or pools of its own, CLIENT_EC_DEGRADED_STRIPES_MAX per shape, dropped with the reader).
+ * The slabs a reader rebuilds stripes in, one slot per cell (the cells of the stripes read,
+ * the checksum windows a range read may start and end in, and the checksums that follow),
+ * from the client's pools (or pools of its own, dropped with the reader).
  */
 export class StripeSlabs {
-  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number, private readonly pools = new StripeSlabPools(CLIENT_EC_DEGRADED_STRIPES_MAX)) {}
+  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number, private readonly pools = new StripeSlabPools(0)) {}
 
-  /** A slab for a stripe of `s`: the client's when one is free (a reader stalled on a source
-   *  must not hold up another's reads), else one of the reader's own, made for this stripe. */
-  acquire(s: EcScheme): { slab: SharedArrayBuffer; slotBytes: number; release: () => void } {
+  /** A slab for `stripes` consecutive stripes of `s`: the client's when one is free (a reader
+   *  stalled on a source must not hold up another's reads), else one of the reader's own. */
+  acquire(s: EcScheme, stripes: number): { slab: SharedArrayBuffer; slotBytes: number; release: () => void } {
     const window = Math.max(this.bytesPerChecksum, BYTES_PER_CHECKSUM_MIN)
-    const span = s.cellSizeBytes + 2 * window
+    const span = stripes * s.cellSizeBytes + 2 * window
     const slotBytes = span + checksumsLengthBytes(this.checksumType, span, window)
     const pool = this.pools.pool(s.data + s.parity, slotBytes)
     const pooled = pool.tryAcquire()
@@ -226,20 +228,31 @@ export class EcGroupRead {
       let at = 0
       return pieces.map((p) => data.subarray(at, at += p.length))
     }
+    if (this.wholeStripes(first.stripe, pieces[pieces.length - 1]!.stripe)) return await this.readStripe(pieces)
     const out: Uint8Array[] = []
     for (const p of pieces) out.push(...await this.readStripe([p]))
     return out
   }
 
+  /** Whether stripes `first`..`last` of the group are whole (none is the short last one):
+   *  those are read and rebuilt together. */
+  wholeStripes(first: number, last: number): boolean {
+    return (last + 1) * this.scheme.data * this.scheme.cellSizeBytes <= this.location.length
+  }
+
   /**
-   * The `pieces` (of one stripe, in key order) from k of the stripe's cells, data cells first:
-   * reads the window of the cells the pieces span from each source in parallel, each into its
-   * slot of one of the reader's stripe slabs (verified there in the pool), zero-pads them as
-   * the parity was computed, and rebuilds the cells not read with runEcReconstruct. Each piece
-   * is copied out of the slab (which is reused) into `outs[j]` (a pooled buffer it then holds),
-   * else into buffers of `buffers` free at once, several pieces to one (PieceBuffers), else a
-   * buffer of its own: never one it would wait for while holding others. A source that fails is remembered and another taken; fewer than
-   * k: UNAVAILABLE naming the group.
+   * The `pieces` (in key order) of one stripe, or of consecutive whole stripes, from k of the
+   * stripes' cells, data cells first. Every replica holds stripe j's cell at j x cellSizeBytes
+   * of its block, and the code works byte by byte across the cells: k replicas' same range
+   * rebuilds the others' over it, however many stripes it crosses. So each source is read once
+   * over the window the pieces span (one request where a stripe at a time took one per
+   * stripe), each into its slot of one of the reader's slabs (verified there in the pool),
+   * zero-padded as the parity was computed, and the cells not read are rebuilt with one
+   * runEcReconstruct. Each piece is copied out of the slab (which is reused) into `outs[j]` (a
+   * pooled buffer it then holds), else into buffers of `buffers` free at once, several pieces
+   * to one (PieceBuffers), else a buffer of its own: never one it would wait for while holding
+   * others. A source that fails is remembered and another taken; fewer than k: UNAVAILABLE
+   * naming the group.
    */
   async readStripe(pieces: CellPiece[], outs: SharedArrayBuffer[] = [], buffers?: BufferPool<SharedArrayBuffer>): Promise<Uint8Array[]> {
     assert(pieces.length > 0, 'a stripe read serves at least one piece')
@@ -247,16 +260,20 @@ export class EcGroupRead {
     const k = s.data
     const n = s.data + s.parity
     const stripe = pieces[0]!.stripe
-    assert(pieces.every((p) => p.stripe === stripe), 'a stripe read serves pieces of one stripe')
-    const lengths = stripeCellLengths(s, this.location.length, stripe)
+    const last = pieces[pieces.length - 1]!.stripe
+    assert(pieces.every((p) => p.stripe >= stripe && p.stripe <= last), 'the pieces of a stripe read are in stripe order')
+    assert(stripe === last || this.wholeStripes(stripe, last), 'a read of several stripes reads whole stripes')
+    // Each cell's bytes from the first stripe's on: a stripe's own (the group's last may be
+    // short), or all the whole stripes' cells in a row.
+    const lengths = stripe === last ? stripeCellLengths(s, this.location.length, stripe) : new Array<number>(n).fill((last - stripe + 1) * s.cellSizeBytes)
     const cellStart = stripe * s.cellSizeBytes
     // The window of the cells the pieces span; every cell is read (or rebuilt) over it alone.
     const from = Math.min(...pieces.map((p) => p.replicaOffset - cellStart))
     const to = Math.max(...pieces.map((p) => p.replicaOffset - cellStart + p.length))
-    assert(to <= lengths[0]!, 'a piece ends inside its stripe')
+    assert(to <= lengths[0]!, 'a piece ends inside its stripes')
     const w = to - from
     const wanted = new Set(pieces.map((p) => p.replicaIndex - 1))
-    const { slab, slotBytes, release } = this.slabs.acquire(s)
+    const { slab, slotBytes, release } = this.slabs.acquire(s, last - stripe + 1)
     try {
       // Cell i's window at `shards[i]`: where its read landed in slot i, else slot i's start.
       const shards: SlabRange[] = Array.from({ length: n }, (_, i) => ({ slab, offset: i * slotBytes, length: w }))
@@ -279,7 +296,7 @@ export class EcGroupRead {
           this.assumed.clear()
           batch = [...Array(n).keys()].filter((i) => readable(i) && (!asked.has(i) || (this.silent.has(i + 1) && !again.has(i)))).slice(0, k - zeros.length - read.size)
         }
-        if (batch.length === 0) throw this.tooFew(stripe, zeros.length + read.size)
+        if (batch.length === 0) throw this.tooFew(stripe === last ? `stripe ${stripe}` : `stripes ${stripe}-${last}`, zeros.length + read.size)
         for (const i of batch) {
           if (asked.has(i)) again.add(i)
           asked.add(i)
@@ -343,9 +360,9 @@ export class EcGroupRead {
     log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address} failed: ${e.message}; reading around it`)
   }
 
-  private tooFew(stripe: number, available: number): O3Error {
+  private tooFew(stripes: string, available: number): O3Error {
     const why = [...this.failed].map(([i, reason]) => `replica ${i} (${reason})`).join('; ')
-    return new O3Error('UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) stripe ${stripe}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
+    return new O3Error('UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
   }
 }
 

@@ -3,7 +3,8 @@
  * block group boundary (rs-3-2 and xor-2-1); healthy reads ask the data replicas only; with
  * any two of five datanodes down every rs-3-2 key still reads right; a client whose requests
  * hold several cells reads a replica's cells of consecutive stripes in one request, and reads
- * right also degraded and with a replica stopped midway; a flipped byte in a stored
+ * right also degraded (a request per source for a run of whole stripes) and with a replica
+ * stopped midway; a flipped byte in a stored
  * cell is read around and the replica reported to the SCM; three down fail typed, naming the
  * group; pooled buffers all come back, also when the consumer stops early; S3 GETs of an
  * object in an EC bucket, whole and ranged, with two datanodes down too.
@@ -175,6 +176,29 @@ test('requests of several cells: one request per data replica for the cells of c
     await cluster.stopDatanode(i)
     try {
       await readAll(`wide requests, ${what} replica ${index} down`, RS, wide)
+    } finally {
+      await cluster.startDatanode(i)
+    }
+  }
+  // Degraded, a request per source for a run of whole stripes: with a data replica known
+  // down (the client's first read found it so), each group's four whole stripes come from
+  // three replicas in one request each (stripe by stripe they took twelve); the last group's
+  // whole stripe takes three, its 5 bytes one more (rebuilt from parity when replica 1 is the
+  // one down), or three in all when the node holds parity there.
+  {
+    const i = holderOf(await headKey(name), 2)
+    const id = cluster.datanodes[i]!.id
+    await cluster.stopDatanode(i)
+    try {
+      const degraded = cluster.client({ chunkSizeBytes: 4 * CELL })
+      assertBytes(await readPooled(await headKey(name), undefined, degraded), data, 'first degraded wide read')
+      const served = () => Promise.all(cluster.datanodes.map((_, j) => j === i ? 0 : readChunks(j)))
+      const before = await served()
+      assertBytes(await readPooled(await headKey(name), undefined, degraded), data, 'second degraded wide read')
+      const after = await served()
+      const groups = (await headKey(name)).locations
+      const lastHoldsData = groups.at(-1)!.pipeline.nodes.findIndex((n) => n.id === id) < 3
+      assert.is(after.reduce((n, x, j) => n + x - before[j]!, 0), 3 * (groups.length - 1) + (lastHoldsData ? 4 : 3), 'one request per source per run of whole stripes')
     } finally {
       await cluster.startDatanode(i)
     }

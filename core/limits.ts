@@ -184,12 +184,16 @@ export const CLIENT_READ_AHEAD_CHUNKS = 2
  *  CLIENT_READ_AHEAD_CHUNKS, at most this (each holds a pooled buffer). */
 export const CLIENT_EC_READ_AHEAD_PIECES_MAX = 8
 /** Reads an EC key reader has in flight around a lost replica, each of a stripe or of a run of
- *  whole stripes (up to a request's bytes per cell) and each a slab of k + m cells. */
+ *  whole stripes and each a slab of k + m cells. */
 export const CLIENT_EC_DEGRADED_STRIPES_MAX = 2
+/** The largest slab of a degraded read's run of whole stripes (k + m cells of the run each):
+ *  four stripes of 1 MiB cells for rs-6-3 (about 37 MiB), two for rs-10-4. A run is also at
+ *  most a request's bytes per cell. */
+export const CLIENT_EC_DEGRADED_SLAB_BYTES_MAX = 40 * MiB
 /** Bytes of stripe slabs per slab shape a client keeps for all its EC readers, reused across
- *  reads (a reader finding none free makes one of its own instead of waiting): an rs-6-3 slab
- *  of 1 MiB cells is about 9.5 MiB for one stripe, 37 MiB for a run of four. */
-export const CLIENT_EC_STRIPE_SLAB_BYTES = 80 * MiB
+ *  reads (a reader finding none free makes one of its own instead of waiting): three runs'
+ *  slabs of rs-6-3, thirteen single stripes' (about 9.5 MiB each). */
+export const CLIENT_EC_STRIPE_SLAB_BYTES = 128 * MiB
 /**
  * A replicated read that has no answer from one replica this long asks the next one too and
  * takes whichever answers first (HDFS's hedged reads): a frozen datanode (a stopped process, a

@@ -13,7 +13,7 @@ import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
 import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
-import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
+import { degradedRunStripes, EcGroupRead, StripeSlabs } from './ec-read-group.ts'
 import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
 
 /** What one step of the reader serves: one piece, or the pieces of a stripe (or of whole stripes in a row) read around a lost cell. */
@@ -34,7 +34,7 @@ interface Span {
 function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, options: KeyReaderOptions): Generator<Span> {
   const { scm, transport } = options
   const end = range.offset + range.length
-  const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum, options.stripeSlabs)
+  const slabs = new StripeSlabs(key.checksumType, key.bytesPerChecksum, requestBytes, options.stripeSlabs)
   for (const location of key.locations) {
     const from = Math.max(range.offset, location.offset)
     const to = Math.min(end, location.offset + location.length)
@@ -58,8 +58,10 @@ function* spans(key: KeyInfo, range: ReadRange, requestBytes: number, options: K
 
 /**
  * The steps of a range, made one at a time as the reader asks (peek, then take), so that each
- * sees the replicas that failed so far: a stripe's remaining pieces are one 'stripe' step as
- * soon as one of them is on a lost replica, else each piece is a 'cell' step.
+ * sees the replicas that failed so far: a stripe's remaining pieces, with the next whole
+ * stripes', are one 'stripe' step as soon as one of them is on a lost replica; else the
+ * pieces of the next stripes are one 'runs' step when a data replica holds several of them
+ * in a row, or each piece a 'cell' step.
  */
 class Planner {
   private span: Span | undefined
@@ -88,12 +90,12 @@ class Planner {
 
   /**
    * The pieces of a stripe read around a lost replica (those of rest[this.at..end)), and of
-   * the whole stripes after it while one request per source still covers them all.
+   * the whole stripes after it, up to degradedRunStripes in all.
    */
   private degraded(group: EcGroupRead, rest: CellPiece[], end: number): CellPiece[] {
     const first = rest[this.at]!.stripe
-    const stripes = Math.max(1, Math.floor(this.requestBytes / group.scheme.cellSizeBytes))
-    while (end < rest.length && rest[end]!.stripe < first + stripes && group.wholeStripes(first, rest[end]!.stripe)) {
+    const stripes = degradedRunStripes(group.scheme, this.requestBytes)
+    while (end < rest.length && rest[end]!.stripe < first + stripes && group.wholeThrough(rest[end]!.stripe)) {
       const stripe = rest[end]!.stripe
       while (end < rest.length && rest[end]!.stripe === stripe) end++
     }
@@ -167,8 +169,8 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
     for (;;) {
       const step = planner.peek()
       if (step === undefined) return
-      // One step at least; then a window of pieces (each holding a pooled buffer), and a
-      // stripe or two (each its own buffers and slab).
+      // One step at least; then a window of pieces (each holding a pooled buffer), and
+      // CLIENT_EC_DEGRADED_STRIPES_MAX stripe reads (each its own buffers and slab).
       if (queue.length > 0) {
         if (step.kind === 'stripe' && queue.filter((r) => r.step.kind === 'stripe').length >= CLIENT_EC_DEGRADED_STRIPES_MAX) return
         const windowMax = step.kind === 'cell' || step.kind === 'runs' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS

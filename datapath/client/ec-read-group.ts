@@ -1,15 +1,15 @@
 /** @module
  * Reads of one EC block group (Ozone's ECBlockInputStream and
  * ECBlockReconstructedStripeInputStream): a piece of a data cell straight from its replica, or,
- * once a replica failed, the pieces of a stripe from any k of its k + m cells, the lost ones
- * rebuilt in the worker pool. Remembers the replicas that failed, so that the rest of the group
+ * once a replica failed, the pieces of a stripe (or of a run of whole stripes) from any k of
+ * its k + m cells, the lost ones rebuilt in the worker pool. Remembers the replicas that failed, so that the rest of the group
  * goes around them.
  */
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_ANSWER_MS } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_SLAB_BYTES_MAX, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_ANSWER_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
@@ -24,6 +24,16 @@ import { copyBytes } from '../../core/copy-bytes.ts'
 export interface Lent {
   buffers: BufferPool<SharedArrayBuffer>
   buffer: SharedArrayBuffer
+}
+
+/**
+ * Whole stripes a degraded read takes at once: as many as one request per source covers
+ * (`requestBytes` per cell), while their slab of k + m cells stays under
+ * CLIENT_EC_DEGRADED_SLAB_BYTES_MAX; one at least.
+ */
+export function degradedRunStripes(s: EcScheme, requestBytes: number): number {
+  const bySlab = Math.floor(CLIENT_EC_DEGRADED_SLAB_BYTES_MAX / ((s.data + s.parity) * s.cellSizeBytes))
+  return Math.max(1, Math.min(Math.floor(requestBytes / s.cellSizeBytes), bySlab))
 }
 
 /**
@@ -55,13 +65,21 @@ export class StripeSlabPools {
  * from the client's pools (or pools of its own, dropped with the reader).
  */
 export class StripeSlabs {
-  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number, private readonly pools = new StripeSlabPools(0)) {}
+  constructor(private readonly checksumType: ChecksumType, private readonly bytesPerChecksum: number, private readonly requestBytes: number, private readonly pools = new StripeSlabPools(0)) {}
 
-  /** A slab for `stripes` consecutive stripes of `s`: the client's when one is free (a reader
-   *  stalled on a source must not hold up another's reads), else one of the reader's own. */
+  /** A slab for `stripes` consecutive stripes of `s` (a run of any length gets a full run's,
+   *  so that runs share one pool): the client's when one is free (a reader stalled on a
+   *  source must not hold up another's reads), else one of the reader's own. */
+  /** Whole stripes a degraded read of `s` takes at once, for this reader's requests. */
+  runStripes(s: EcScheme): number {
+    return degradedRunStripes(s, this.requestBytes)
+  }
+
   acquire(s: EcScheme, stripes: number): { slab: SharedArrayBuffer; slotBytes: number; release: () => void } {
+    const runStripes = this.runStripes(s)
+    assert(stripes <= runStripes, 'a run of at most degradedRunStripes')
     const window = Math.max(this.bytesPerChecksum, BYTES_PER_CHECKSUM_MIN)
-    const span = stripes * s.cellSizeBytes + 2 * window
+    const span = (stripes === 1 ? 1 : runStripes) * s.cellSizeBytes + 2 * window
     const slotBytes = span + checksumsLengthBytes(this.checksumType, span, window)
     const pool = this.pools.pool(s.data + s.parity, slotBytes)
     const pooled = pool.tryAcquire()
@@ -202,7 +220,8 @@ export class EcGroupRead {
    * Reads `pieces` (of one data replica, consecutive stripes, contiguous in its block) with one
    * request into the lent buffer (when given): the pieces are views of one buffer, which the
    * pool then takes back with the last of their releases (share()). A replica that fails is
-   * remembered and each piece rebuilt from its stripe, as readPiece does.
+   * remembered and the pieces rebuilt from the others: those of whole stripes in one stripe
+   * read, the short last stripe's on its own.
    */
   async readRun(pieces: CellPiece[], lent?: Lent): Promise<Uint8Array[]> {
     const first = pieces[0]!
@@ -228,16 +247,28 @@ export class EcGroupRead {
       let at = 0
       return pieces.map((p) => data.subarray(at, at += p.length))
     }
-    if (this.wholeStripes(first.stripe, pieces[pieces.length - 1]!.stripe)) return await this.readStripe(pieces)
     const out: Uint8Array[] = []
-    for (const p of pieces) out.push(...await this.readStripe([p]))
+    for (const stripes of this.degradedSteps(pieces)) out.push(...await this.readStripe(stripes))
     return out
   }
 
-  /** Whether stripes `first`..`last` of the group are whole (none is the short last one):
-   *  those are read and rebuilt together. */
-  wholeStripes(first: number, last: number): boolean {
-    return (last + 1) * this.scheme.data * this.scheme.cellSizeBytes <= this.location.length
+  /** `pieces` (in stripe order) cut for readStripe: whole stripes in runs of at most
+   *  degradedRunStripes, a short last stripe's on their own. */
+  private degradedSteps(pieces: CellPiece[]): CellPiece[][] {
+    const runStripes = this.slabs.runStripes(this.scheme)
+    const steps: CellPiece[][] = []
+    for (const p of pieces) {
+      const step = steps[steps.length - 1]
+      if (step !== undefined && this.wholeThrough(p.stripe) && p.stripe < step[0]!.stripe + runStripes) step.push(p)
+      else steps.push([p])
+    }
+    return steps
+  }
+
+  /** Whether stripe `stripe` and every one before it are whole (the group's last one may be
+   *  short): whole stripes in a row are read and rebuilt together. */
+  wholeThrough(stripe: number): boolean {
+    return (stripe + 1) * this.scheme.data * this.scheme.cellSizeBytes <= this.location.length
   }
 
   /**
@@ -261,8 +292,8 @@ export class EcGroupRead {
     const n = s.data + s.parity
     const stripe = pieces[0]!.stripe
     const last = pieces[pieces.length - 1]!.stripe
-    assert(pieces.every((p) => p.stripe >= stripe && p.stripe <= last), 'the pieces of a stripe read are in stripe order')
-    assert(stripe === last || this.wholeStripes(stripe, last), 'a read of several stripes reads whole stripes')
+    assert(pieces.every((p, i) => i === 0 || p.stripe >= pieces[i - 1]!.stripe), 'the pieces of a stripe read are in stripe order')
+    assert(stripe === last || this.wholeThrough(last), 'a read of several stripes reads whole stripes')
     // Each cell's bytes from the first stripe's on: a stripe's own (the group's last may be
     // short), or all the whole stripes' cells in a row.
     const lengths = stripe === last ? stripeCellLengths(s, this.location.length, stripe) : new Array<number>(n).fill((last - stripe + 1) * s.cellSizeBytes)

@@ -25,6 +25,7 @@ import { parseReplication, type DatanodeId } from '../../../core/wire.ts'
 import type { O3Client } from '../../../datapath/client/index.ts'
 import { blockFile } from '../../../datapath/datanode/index.ts'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
+import { degradedRunStripes } from '../../../datapath/client/ec-read-group.ts'
 import { RpcClient } from '../../../core/rpc/client.ts'
 import { flipByte, until } from '../../helpers.ts'
 import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
@@ -140,6 +141,16 @@ test.before(async () => {
 test.after(async () => {
   await gateway?.stop()
   await cluster?.dispose()
+})
+
+test('a degraded read runs over as many whole stripes as a request per cell covers, its slab under the limit', () => {
+  const ec = (name: string) => parseReplication(name).ec!
+  const MiB = 1024 * KiB
+  assert.is(degradedRunStripes(ec('EC/rs-3-2-1024k'), 4 * MiB), 4)
+  assert.is(degradedRunStripes(ec('EC/rs-6-3-1024k'), 4 * MiB), 4, 'nine cells of four stripes: 36 MiB')
+  assert.is(degradedRunStripes(ec('EC/rs-10-4-1024k'), 4 * MiB), 2, 'fourteen cells of four stripes would be 56 MiB')
+  assert.is(degradedRunStripes(ec('EC/rs-3-2-1024k'), 16 * MiB), 8, 'five cells of eight stripes: 40 MiB')
+  assert.is(degradedRunStripes(ec('EC/rs-3-2-64k'), 32 * KiB), 1, 'a cell over a request: stripe by stripe')
 })
 
 test('EC keys of every boundary size read back byte for byte, whole and in ranges', async () => {

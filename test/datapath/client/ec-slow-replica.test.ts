@@ -57,7 +57,7 @@ test('a slow replica is read around after the limit, then asked again with the w
     pipeline: { id: 'p-00000002' as PipelineId, replication: 'EC/xor-2-1-64k', state: 'OPEN', nodes: [slow, gone, parityNode].map(({ id, address }) => ({ id, address })), createdAtMs: 0 },
   }
   const failedNodes = new FailedNodes()
-  const group = new EcGroupRead(location, undefined, new StripeSlabs('NONE', 16 * KiB), undefined, failedNodes)
+  const group = new EcGroupRead(location, undefined, new StripeSlabs('NONE', 16 * KiB, 4 * 1024 * KiB), undefined, failedNodes)
   // Cell 2 (replica 2, gone): rebuilt from replica 1 (slow) and the parity.
   const t0 = Date.now()
   const piece = await group.readPiece({ stripe: 0, replicaIndex: 2, replicaOffset: 0, groupOffset: CELL, length: CELL })

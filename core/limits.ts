@@ -215,7 +215,8 @@ export const CLIENT_TIMED_OUT_NODE_MS = 60_000
 export const CLIENT_FAILED_NODES_MAX = 1024
 /** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
  *  its read-ahead and the pieces its socket has not sent yet, so 32 serve 8+ at full speed;
- *  more wait (back-pressure), up to CLIENT_SLAB_WAIT_MS_MAX. */
+ *  with all out, reads stop reading ahead and take their next piece's buffer past the pool
+ *  (BufferPool.take), never waiting on others' clients. */
 export const CLIENT_READ_BUFFERS = 32
 
 /** Datanode: pooled buffers chunk reads land in (each a default chunk and its checksums);

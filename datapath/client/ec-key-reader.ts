@@ -10,7 +10,7 @@
  * that are not EC (a multipart key of mixed parts) are read as readKeyRange reads them.
  */
 import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
-import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
 import { degradedRunStripes, EcGroupRead, StripeSlabs } from './ec-read-group.ts'
@@ -148,8 +148,9 @@ interface Running {
 
 /**
  * Yields the bytes of the range in order, as readKeyRange (which calls this for EC keys):
- * views of fresh buffers, or with `buffers` of pooled ones the consumer gives back. Buffers
- * are taken in piece order, one at a time, as readKeyRange takes them.
+ * views of fresh buffers, or with `buffers` of pooled ones the consumer gives back. As
+ * readKeyRange, never waits on the pool: it reads ahead only into free pooled buffers, and the
+ * step its consumer waits for next takes its buffers at once (BufferPool.take).
  */
 export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
@@ -157,14 +158,7 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
   const planner = new Planner(spans(key, range, requestBytes, options), requestBytes)
   const bad = new Set<string>()
   const queue: Running[] = []
-  let turn: Promise<unknown> = Promise.resolve()
-  /** Takes one pooled buffer after those asked for before it. */
-  const nextBuffer = (): Promise<SharedArrayBuffer> | undefined => {
-    if (buffers === undefined) return undefined
-    const into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
-    turn = into.catch(() => {})
-    return into
-  }
+  const nextBuffer = (): Promise<SharedArrayBuffer> | undefined => buffers === undefined ? undefined : Promise.resolve(buffers.take())
   const fill = () => {
     for (;;) {
       const step = planner.peek()
@@ -175,6 +169,7 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
         if (step.kind === 'stripe' && queue.filter((r) => r.step.kind === 'stripe').length >= CLIENT_EC_DEGRADED_STRIPES_MAX) return
         const windowMax = step.kind === 'cell' || step.kind === 'runs' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
         if (step.kind !== 'stripe' && queue.reduce((n, r) => n + held(r.step), 0) + held(step) > windowMax) return
+        if (buffers !== undefined && buffers.available < held(step)) return
       }
       planner.take()
       const pieces = start(step, bad, options, nextBuffer)

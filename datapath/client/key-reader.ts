@@ -6,7 +6,7 @@
  */
 import { initChecksums } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_HEDGED_READS_MAX, CLIENT_READ_AHEAD_CHUNKS, CLIENT_READ_HEDGE_MS, CLIENT_SLAB_WAIT_MS_MAX } from '../../core/limits.ts'
+import { CHUNK_SIZE_BYTES_DEFAULT, CLIENT_HEDGED_READS_MAX, CLIENT_READ_AHEAD_CHUNKS, CLIENT_READ_HEDGE_MS } from '../../core/limits.ts'
 import { assert } from '../../core/assert.ts'
 import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
@@ -89,10 +89,12 @@ export class HedgeBudget {
 
 /**
  * Yields the bytes of the range in order: views of fresh buffers the caller may keep, or with
- * `buffers`, of pooled ones it gives back. A reader takes its buffers in piece order, one at a
- * time, so that readers waiting on a full pool never each hold a later piece's buffer while
- * waiting for an earlier one's (which would wait for good); a consumer that keeps its pieces
- * makes the reader wait, never allocate more.
+ * `buffers`, of pooled ones it gives back. A reader never waits on the pool: it reads ahead
+ * only into free pooled buffers, and the piece its consumer waits for next (none in flight)
+ * gets one at once, past the pool's count when all are out (BufferPool.take). Readers whose
+ * consumers keep their pieces (clients that stopped reading) thus cost memory, one piece each
+ * past the pool, and slow no other read; a waiting reader stalled every GET of the gateway
+ * for the pool's 30 s once a few stalled clients held all its buffers.
  */
 export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   await initChecksums()
@@ -102,17 +104,12 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
   const queue: Promise<Uint8Array>[] = []
   const it = pieces(key, range, requestBytes)
   const { buffers } = options
-  let turn: Promise<unknown> = Promise.resolve()
   const fill = () => {
     while (queue.length < CLIENT_READ_AHEAD_CHUNKS) {
+      if (buffers !== undefined && queue.length > 0 && buffers.available === 0) return
       const next = it.next()
       if (next.done) return
-      let into: Promise<SharedArrayBuffer | undefined> | undefined
-      if (buffers !== undefined) {
-        into = turn.then(() => buffers.acquire(CLIENT_SLAB_WAIT_MS_MAX))
-        turn = into.catch(() => {})
-      }
-      const p = readPiece(next.value, bad, options, into)
+      const p = readPiece(next.value, bad, options, buffers === undefined ? undefined : Promise.resolve(buffers.take()))
       p.catch(() => {}) // handled when awaited in order
       queue.push(p)
     }

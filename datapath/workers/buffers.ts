@@ -3,7 +3,9 @@
  * gives it back once the response that carries it has been sent; the client receives chunks
  * into one and its consumer gives it back. A fresh 4 MiB buffer per read made the large GET
  * path spend about half its CPU in GC. acquire() waits when all are out (the back-pressure),
- * bounded by a timeout that fails UNAVAILABLE (retryable). Both pools hold SharedArrayBuffers
+ * bounded by a timeout that fails UNAVAILABLE (retryable); take() never waits: past the count
+ * it makes a buffer that is dropped when given back (a reader's next piece, which must not
+ * wait on other readers' consumers). Both pools hold SharedArrayBuffers
  * (BufferPool.shared()), which workers fill or verify in place: a buffer moved to a worker
  * and back is a new ArrayBuffer to V8 on every read, counted as fresh external memory, which
  * kept `o3 local` and the S3 gateway in back-to-back full GCs. A pool of plain ArrayBuffers
@@ -44,8 +46,10 @@ export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
 
   /** Buffers handed out and not yet given back. */
   get inUse(): number { return this.out }
-  /** Buffers that exist now, out or free. */
+  /** Buffers that exist now, out or free (past `count` while take() has made extra). */
   get madeCount(): number { return this.out + this.free.length }
+  /** Buffers that can be taken now without going past `count`. */
+  get available(): number { return Math.max(0, this.count - this.out) }
 
   acquire(timeoutMs?: number): Promise<B> {
     assert(timeoutMs === undefined || timeoutMs > 0, 'buffer wait timeout must be positive')
@@ -61,6 +65,19 @@ export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     return this.free.pop() ?? this.make()
   }
 
+  /**
+   * A buffer at once, for a holder that must make progress without waiting on the others (a
+   * reader's next piece: when every buffer is held by readers whose clients stopped reading,
+   * waiting would stall every other read): a free one, or one made past `count`, dropped when
+   * given back.
+   */
+  take(): B {
+    const free = this.tryAcquire()
+    if (free !== undefined) return free
+    this.out++
+    return this.make()
+  }
+
   /** Gives a buffer back (the one acquired, or what a worker moved back in its place). */
   release(buffer: B): void {
     assert(buffer.byteLength === this.bufferBytes, 'foreign or detached buffer released')
@@ -74,7 +91,8 @@ export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     noteActivity()
     if (this.waiters.handOff(() => buffer)) return
     this.out--
-    this.free.push(buffer)
+    // One made past the count by take() is dropped.
+    if (this.out + this.free.length < this.count) this.free.push(buffer)
     this.scheduleTrim()
   }
 

@@ -7,7 +7,8 @@
  * a one-datanode mini cluster (the gateway's client pools its chunk buffers too): a 24 MiB key read whole through S3 (byte for byte) and
  * through the native client, read part way and dropped, and 20 S3 GETs aborted after their
  * first bytes; after each, the datanode's pool has no buffer out and never made more than
- * its bound (under Deno, which does not say when a response was sent: never used).
+ * its bound (under Deno, which does not say when a response was sent: never used). With
+ * every gateway buffer held (stalled clients), a GET still returns the key at once.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -44,6 +45,17 @@ test('BufferPool: bounded, waits for a release, times out UNAVAILABLE, reuses', 
   assert.is(pool.inUse, 0)
   assert.is(pool.madeCount, 1, 'a discarded buffer is dropped, a released one kept')
   assert.is(await pool.acquire(), b, 'a kept buffer is reused')
+})
+
+test('BufferPool.take(): at once, past the count when all are out; those past it are dropped when given back', async () => {
+  const pool = new BufferPool(1024, 2)
+  const a = pool.take(), b = pool.take()
+  assert.is(pool.available, 0)
+  const c = pool.take()
+  assert.equal([pool.inUse, pool.madeCount], [3, 3], 'a third made past the count')
+  assert.ok(pool.owns(c), 'and the pool\'s, so that releaseIfMine() gives it back')
+  for (const x of [a, b, c]) pool.release(x)
+  assert.equal([pool.inUse, pool.madeCount, pool.available], [0, 2, 2], 'the pool keeps its count, no more')
 })
 
 test('BufferPool: a buffer shared by views comes back with the last of their releases', async () => {
@@ -145,6 +157,23 @@ test('large GETs read into pooled buffers that come back, also after aborts', as
     const again = await s3.send(new GetObjectCommand({ Bucket: 'big', Key: 'k' }))
     assert.ok(Buffer.from(await again.Body!.transformToByteArray()).equals(data), 'reads after the aborts still return the key')
     await settled('a GET after the aborts')
+
+    // Every pooled buffer held (as by GETs whose clients stopped reading): a GET neither waits
+    // for them (it waited the pool's 30 s and failed 503) nor reads ahead; it reads a piece at a
+    // time into buffers made past the pool, which go away once given back.
+    if (!DENO) {
+      const pool = env.gateway.client.readBuffers
+      const held: SharedArrayBuffer[] = []
+      while (pool.available > 0) held.push(await pool.acquire())
+      try {
+        const starved = await s3.send(new GetObjectCommand({ Bucket: 'big', Key: 'k' }))
+        assert.ok(Buffer.from(await starved.Body!.transformToByteArray()).equals(data), 'a GET with every pooled buffer held returns the key')
+        assert.is(pool.inUse, CLIENT_READ_BUFFERS, 'its own buffers went away when given back')
+      } finally {
+        for (const b of held) pool.release(b)
+      }
+      await settled('a GET with every pooled buffer held')
+    }
   } finally {
     s3?.destroy()
     await env.dispose()

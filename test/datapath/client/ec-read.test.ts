@@ -3,8 +3,8 @@
  * block group boundary (rs-3-2 and xor-2-1); healthy reads ask the data replicas only; with
  * any two of five datanodes down every rs-3-2 key still reads right; a client whose requests
  * hold several cells reads a replica's cells of consecutive stripes in one request, and reads
- * right also degraded (a request per source for a run of whole stripes) and with a replica
- * stopped midway; a flipped byte in a stored
+ * right also degraded (a request per source for a run of whole stripes), with a replica
+ * stopped midway, and with every pooled buffer held elsewhere (no wait); a flipped byte in a stored
  * cell is read around and the replica reported to the SCM; three down fail typed, naming the
  * group; pooled buffers all come back, also when the consumer stops early; S3 GETs of an
  * object in an EC bucket, whole and ranged, with two datanodes down too.
@@ -212,6 +212,19 @@ test('requests of several cells: one request per data replica for the cells of c
       assert.is(after.reduce((n, x, j) => n + x - before[j]!, 0), 3 * (groups.length - 1) + (lastHoldsData ? 4 : 3), 'one request per source per run of whole stripes')
     } finally {
       await cluster.startDatanode(i)
+    }
+  }
+  // Every pooled buffer held (GETs whose clients stopped reading): a read waits for none, reads
+  // no further ahead than its next step, and its buffers made past the pool go away.
+  {
+    const held: SharedArrayBuffer[] = []
+    while (wide.readBuffers.available > 0) held.push(await wide.readBuffers.acquire())
+    try {
+      assertBytes(await readPooled(await headKey(name), undefined, wide), data, 'wide read with every pooled buffer held')
+      assertBytes(await readPooled(await headKey(name), { offset: CELL - 3, length: GROUP + 7 }, wide), data.subarray(CELL - 3, CELL + GROUP + 4), 'a range of it')
+      assert.is(wide.readBuffers.madeCount, held.length, 'the buffers made past the pool went away')
+    } finally {
+      for (const b of held) wide.readBuffers.release(b)
     }
   }
   // A data replica stopped with runs of it in flight: the rest is read around it.

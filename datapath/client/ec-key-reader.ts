@@ -6,8 +6,8 @@
  * requestBytes), their pieces views of one pooled buffer. A stripe with a piece on a replica
  * that failed: its pieces, and the next whole stripes' up to requestBytes per cell, from k
  * cells (one request each) rebuilt in the worker pool, two such reads in flight
- * (ec-read-group.ts). Block locations
- * that are not EC (a multipart key of mixed parts) are read as readKeyRange reads them.
+ * (ec-read-group.ts). Block locations that are not EC (a multipart key of mixed parts) are
+ * read as readKeyRange reads them.
  */
 import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
 import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS } from '../../core/limits.ts'

@@ -8,7 +8,7 @@ import { O3Error } from './errors.ts'
 import { parseGroups } from './access/native-acl.ts'
 import {
   BLOCK_SIZE_BYTES_DEFAULT, BYTES_PER_CHECKSUM_DEFAULT, BYTES_PER_CHECKSUM_MIN, CHUNK_SIZE_BYTES_DEFAULT,
-  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, VOLUME_MIN_FREE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
+  CHUNK_SIZE_BYTES_MAX, CONTAINER_SIZE_BYTES_DEFAULT, VOLUME_MIN_FREE_BYTES_DEFAULT, S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT, S3G_SEND_IDLE_TIMEOUT_MS_DEFAULT, DATANODE_BODY_IDLE_TIMEOUT_MS,
   SCANNER_INTERVAL_MS_MIN,
 } from './limits.ts'
 import { parseChecksumType, parseReplication, type ChecksumType } from './wire.ts'
@@ -106,6 +106,8 @@ export interface O3Config {
    * frees what the upload holds (S3's is about 20 s).
    */
   's3g.bodyIdleTimeoutMs': number
+  /** How long a GET's client may take no byte of the body before the gateway cuts it and frees what it holds. */
+  's3g.sendIdleTimeoutMs': number
   'datanode.bodyIdleTimeoutMs': number
   'client.chunkSizeBytes': number
   'client.bytesPerChecksum': number
@@ -199,6 +201,7 @@ export const DEFAULT_CONFIG: O3Config = {
   's3g.domain': '',
   's3g.region': 'us-east-1',
   's3g.bodyIdleTimeoutMs': S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT,
+  's3g.sendIdleTimeoutMs': S3G_SEND_IDLE_TIMEOUT_MS_DEFAULT,
   'datanode.bodyIdleTimeoutMs': DATANODE_BODY_IDLE_TIMEOUT_MS,
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
@@ -249,6 +252,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['scm.replication.maxInflightPerDatanode'] < 1) bad('scm.replication.maxInflightPerDatanode', 'must be positive')
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
+  if (c['s3g.sendIdleTimeoutMs'] < 1) bad('s3g.sendIdleTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   if (c['datanode.scanner.bytesPerSec'] < 1) bad('datanode.scanner.bytesPerSec', 'must be positive')

@@ -72,6 +72,12 @@ export const RPC_GROUP_BACKOFF_MS_MAX = 200
  * RequestTimeout (S3 closes a connection idle for about 20 s). Config: s3g.bodyIdleTimeoutMs.
  */
 export const S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT = 20_000
+/**
+ * S3 gateway: how long a GET's client may take no byte of the body (its socket full, nothing
+ * drained) before the connection is cut and the pieces it holds go back: a client that stopped
+ * reading, or a host gone without a word, holds them no longer. Config: s3g.sendIdleTimeoutMs.
+ */
+export const S3G_SEND_IDLE_TIMEOUT_MS_DEFAULT = 120_000
 /** The S3 gateway's /health asks the OM at most this often (probes in between share the answer), each try waiting this long. */
 export const S3G_HEALTH_PROBE_MS = 1000
 /** ... and answers within this, DOWN if no OM leader answered by then (frozen OMs: the probe's tries go on behind it). */

@@ -7,18 +7,22 @@
  * @hono/node-server writes to the socket as they are and Deno.serve sends as they are.
  */
 import type { Context } from 'hono'
+import { O3Error } from '../errors.ts'
 
 /** What the runtime tells of a response in progress: how many bytes still wait to be handed to
  *  the OS, and when the response is over (sent or abandoned). */
 export interface ResponseWatch {
   pendingBytes(): number
   done: Promise<void>
+  /** Ends the response at once, its connection with it (the client is not reading). */
+  cut(): void
 }
 
 interface NodeOutgoing {
   once(event: 'close', f: () => void): unknown
   readonly closed?: boolean
   readonly writableLength: number
+  destroy(): void
 }
 
 /**
@@ -31,7 +35,7 @@ export function watchResponse(c: Context): ResponseWatch | undefined {
   const outgoing = (c.env as { outgoing?: NodeOutgoing } | undefined)?.outgoing
   if (outgoing === undefined || typeof outgoing.once !== 'function' || typeof outgoing.closed !== 'boolean') return undefined
   const done = outgoing.closed ? Promise.resolve() : new Promise<void>((resolve) => { outgoing.once('close', () => resolve()) })
-  return { pendingBytes: () => outgoing.writableLength, done }
+  return { pendingBytes: () => outgoing.writableLength, done, cut: () => outgoing.destroy() }
 }
 
 export interface StreamBodyOptions {
@@ -41,6 +45,9 @@ export interface StreamBodyOptions {
    *  response is over), so that its buffer can be reused. Never called without `watch`. */
   release?: (piece: Uint8Array) => void
   watch?: ResponseWatch
+  /** With `watch`: a client that takes no byte this long (bytes wait to be sent and the runtime
+   *  asks for no more) is cut, onError told why; what it held then goes back. */
+  sendIdleMs?: number
 }
 
 /**
@@ -48,7 +55,8 @@ export interface StreamBodyOptions {
  * when the runtime asks for it); a cancelled body (the client went away) returns the source,
  * which ends its reads. Pieces handed on are released when the runtime has no byte of the
  * response left to send (checked at each pull, which on Node follows the socket's 'drain'),
- * and all of them when the response is over.
+ * and all of them when the response is over. With `sendIdleMs`, a client that stops taking
+ * bytes is cut after that long.
  */
 export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBodyOptions): ReadableStream<Uint8Array> {
   const it = source[Symbol.asyncIterator]()
@@ -59,8 +67,12 @@ export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBod
   const releaseSent = () => { if (release !== undefined) for (const p of sent.splice(0)) release(p) }
   // A response abandoned before its body was read is never cancelled by the runtime: ending
   // the source here is what gives back the pieces it read ahead.
+  let pulling = false
+  let lastPullMs = Date.now()
+  const idle = watch === undefined || options.sendIdleMs === undefined ? undefined : watchSending(watch, options.sendIdleMs, () => !pulling && Date.now() - lastPullMs >= options.sendIdleMs!, options.onError)
   void watch?.done.then(() => {
     over = true
+    if (idle !== undefined) clearInterval(idle)
     releaseSent()
     it.return?.(undefined).catch(() => {})
   })
@@ -68,12 +80,16 @@ export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBod
     async pull(controller) {
       if (watch !== undefined && watch.pendingBytes() === 0) releaseSent()
       let next: IteratorResult<Uint8Array>
+      pulling = true
       try {
         next = await it.next()
       } catch (err) {
         options.onError(err)
         controller.error(err)
         return
+      } finally {
+        pulling = false
+        lastPullMs = Date.now()
       }
       if (next.done === true) { controller.close(); return }
       if (over) { release?.(next.value); return }
@@ -86,4 +102,19 @@ export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBod
       releaseSent()
     },
   }, { highWaterMark: 0 })
+}
+
+/**
+ * Cuts the response once `stalled()` holds with bytes still waiting to go out (the runtime has
+ * asked for nothing for `idleMs`: its socket takes no byte); checked a few times per `idleMs`.
+ */
+function watchSending(watch: ResponseWatch, idleMs: number, stalled: () => boolean, onError: (err: unknown) => void): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    if (!stalled() || watch.pendingBytes() === 0) return
+    clearInterval(timer)
+    onError(new O3Error('TIMEOUT', `the client took no byte of the body for ${idleMs} ms: connection cut`))
+    watch.cut()
+  }, Math.max(50, Math.floor(idleMs / 4)))
+  timer.unref()
+  return timer
 }

@@ -189,7 +189,7 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   // The first piece again, then the rest; returned early, even unstarted, it gives them back.
   const all = allPieces(started, buffers)
   // After the status line a failure can only cut the connection; the gateway logs and counts it.
-  return new Response(streamBody(all, { onError: (err) => ctx.bodyFailed(err), watch, release }), { status, headers })
+  return new Response(streamBody(all, { onError: (err) => ctx.bodyFailed(err), watch, release, sendIdleMs: ctx.sendIdleTimeoutMs }), { status, headers })
 }
 
 export async function deleteObject(ctx: S3Context): Promise<Response> {

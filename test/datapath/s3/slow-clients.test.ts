@@ -4,11 +4,13 @@
  * s3g.bodyIdleTimeoutMs and give their payload slabs back, and while they stall a normal
  * client's PUTs and GETs go on; an error the gateway answers before the body is read (bad
  * signature, missing bucket) reaches a client that is still sending its body as the S3 XML
- * error, not as a connection reset. Method: a real gateway over a mini cluster with a short
+ * error, not as a connection reset; a download whose client stops reading is cut and frees
+ * what it holds. Method: a real gateway over a mini cluster with a short
  * body idle timeout; raw sockets (node:net) send signed request heads and then as much of
  * the body as the case needs (64 KiB and stall; nothing; all of it before reading the answer,
  * with and without Connection: close), and @aws-sdk/client-s3 is the normal client and the
- * one sending large bodies, fast and paced, that the gateway refuses before reading them.
+ * one sending large bodies, fast and paced, that the gateway refuses before reading them. A
+ * GET whose client reads nothing is cut after s3g.sendIdleTimeoutMs, its read buffers back.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -23,6 +25,8 @@ import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-clus
 
 /** Short, so that stalled uploads are answered within the test; real gateways use S3's ~20 s. */
 const BODY_IDLE_TIMEOUT_MS = 3000
+/** Short too: a GET whose client takes nothing is cut after it (real gateways: 120 s). */
+const SEND_IDLE_TIMEOUT_MS = 2000
 /** More than the gateway's 64 payload slabs: before the fix these alone stopped every PUT. */
 const STALLED_UPLOADS = 100
 const KiB = 1024
@@ -139,7 +143,7 @@ async function sendThenRead(path: string, contentLength: number, options: { secr
 }
 
 test.before(async () => {
-  env = await startS3Cluster({ overrides: { 's3g.bodyIdleTimeoutMs': BODY_IDLE_TIMEOUT_MS } })
+  env = await startS3Cluster({ overrides: { 's3g.bodyIdleTimeoutMs': BODY_IDLE_TIMEOUT_MS, 's3g.sendIdleTimeoutMs': SEND_IDLE_TIMEOUT_MS } })
   port = env.gateway.port
   s3 = s3Client(env)
   await s3.send(new CreateBucketCommand({ Bucket: B }))
@@ -242,6 +246,30 @@ test('100 uploads that trickle (never quiet, never done) do not stop a normal cl
     for (const t of trickles) { clearInterval(t.timer); t.socket.destroy() }
   }
   await eventually(10_000, 'every slab back in the pool', () => slabs.inUse === 0)
+})
+
+test('a GET whose client takes no byte is cut after s3g.sendIdleTimeoutMs and gives its read buffers back; a normal GET meanwhile is served', async () => {
+  const data = randomBytes(32 * MiB + 3)
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'unread', Body: data }))
+  const pool = env.gateway.client.readBuffers
+  const socket = await open()
+  socket.pause()
+  let received = 0
+  try {
+    socket.write(await requestHead('GET', `/${B}/unread`, 0))
+    await eventually(10_000, 'the unread GET holds read buffers', () => pool.inUse > 0)
+    const got = await within(60_000, 'GET beside the unread one', s3.send(new GetObjectCommand({ Bucket: B, Key: 'unread' })))
+    assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(data), 'the normal GET returns the object')
+    // Cut (the socket's bytes stay in the kernel for the reader): every piece comes back.
+    await eventually(10 * SEND_IDLE_TIMEOUT_MS, 'the unread GET is cut and its buffers come back', () => pool.inUse === 0)
+    const ended = new Promise<void>((resolve) => { socket.on('close', () => resolve()); socket.on('error', () => resolve()) })
+    socket.on('data', (d: Buffer) => { received += d.length })
+    socket.resume()
+    await within(30_000, 'the cut connection ends', ended)
+    assert.ok(received < data.length, `the client got part of the body only (${received} bytes)`)
+  } finally {
+    socket.destroy()
+  }
 })
 
 test('an upload, or an XML body, that stalls before it is whole is answered RequestTimeout', async () => {

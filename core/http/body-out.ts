@@ -45,72 +45,99 @@ export interface StreamBodyOptions {
    *  response is over), so that its buffer can be reused. Never called without `watch`. */
   release?: (piece: Uint8Array) => void
   watch?: ResponseWatch
-  /** With `watch`: a client that takes no byte this long (bytes wait to be sent and the runtime
-   *  asks for no more) is cut, onError told why; what it held then goes back. */
+  /** With `watch`: a client that takes no slice (SEND_SLICE_BYTES) of the body this long
+   *  (bytes wait to be sent and the runtime asks for no more) is cut, onError told why; what
+   *  it held then goes back. */
   sendIdleMs?: number
 }
+
+/** Bytes handed to the runtime per pull: a piece (up to a chunk, 4 MiB) goes out in slices,
+ *  so that a slow client's progress shows as pulls (a write of a whole piece tells nothing
+ *  until it is done: a client taking 20 KB/s would look idle for over three minutes). */
+const SEND_SLICE_BYTES = 1024 * 1024
 
 /**
  * A body of `source`'s pieces, pulled one at a time (back-pressure: the next piece is read
  * when the runtime asks for it); a cancelled body (the client went away) returns the source,
  * which ends its reads. Pieces handed on are released when the runtime has no byte of the
  * response left to send (checked at each pull, which on Node follows the socket's 'drain'),
- * and all of them when the response is over. With `sendIdleMs`, a client that stops taking
- * bytes is cut after that long.
+ * and all of them when the response is over. A piece goes out in slices, one per pull; with
+ * `sendIdleMs`, a client that takes no slice that long is cut.
  */
 export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBodyOptions): ReadableStream<Uint8Array> {
   const it = source[Symbol.asyncIterator]()
   const { watch } = options
   const release = watch === undefined ? undefined : options.release
+  /** Pieces whose every byte went to the runtime, held until it has sent them. */
   const sent: Uint8Array[] = []
+  /** The piece being handed on, a slice per pull, and how far. */
+  let current: Uint8Array | undefined
+  let at = 0
   let over = false
   const releaseSent = () => { if (release !== undefined) for (const p of sent.splice(0)) release(p) }
+  const releaseAll = () => {
+    if (current !== undefined) sent.push(current)
+    current = undefined
+    releaseSent()
+  }
+  // When the runtime last asked for bytes (now, while a piece is being read): a client taking
+  // bytes makes it ask at least once per slice.
+  let reading = false
+  let askedMs = Date.now()
+  const idle = watch === undefined || options.sendIdleMs === undefined ? undefined : watchSending(watch, options.sendIdleMs, () => reading ? Date.now() : askedMs, options.onError)
   // A response abandoned before its body was read is never cancelled by the runtime: ending
   // the source here is what gives back the pieces it read ahead.
-  let pulling = false
-  let lastPullMs = Date.now()
-  const idle = watch === undefined || options.sendIdleMs === undefined ? undefined : watchSending(watch, options.sendIdleMs, () => !pulling && Date.now() - lastPullMs >= options.sendIdleMs!, options.onError)
   void watch?.done.then(() => {
     over = true
     if (idle !== undefined) clearInterval(idle)
-    releaseSent()
+    releaseAll()
     it.return?.(undefined).catch(() => {})
   })
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      askedMs = Date.now()
       if (watch !== undefined && watch.pendingBytes() === 0) releaseSent()
-      let next: IteratorResult<Uint8Array>
-      pulling = true
-      try {
-        next = await it.next()
-      } catch (err) {
-        options.onError(err)
-        controller.error(err)
-        return
-      } finally {
-        pulling = false
-        lastPullMs = Date.now()
+      if (current === undefined) {
+        let next: IteratorResult<Uint8Array>
+        reading = true
+        try {
+          next = await it.next()
+        } catch (err) {
+          options.onError(err)
+          controller.error(err)
+          return
+        } finally {
+          reading = false
+          askedMs = Date.now()
+        }
+        if (next.done === true) { controller.close(); return }
+        if (over) { release?.(next.value); return }
+        current = next.value
+        at = 0
       }
-      if (next.done === true) { controller.close(); return }
-      if (over) { release?.(next.value); return }
-      sent.push(next.value)
-      controller.enqueue(next.value)
+      const slice = current.subarray(at, at + SEND_SLICE_BYTES)
+      at += slice.length
+      if (at >= current.length) {
+        sent.push(current)
+        current = undefined
+      }
+      controller.enqueue(slice)
     },
     async cancel() {
       over = true
       await it.return?.(undefined)
-      releaseSent()
+      releaseAll()
     },
   }, { highWaterMark: 0 })
 }
 
 /**
- * Cuts the response once `stalled()` holds with bytes still waiting to go out (the runtime has
- * asked for nothing for `idleMs`: its socket takes no byte); checked a few times per `idleMs`.
+ * Cuts the response once bytes wait to go out and the runtime has asked for none since
+ * `lastAskMs()`, `idleMs` ago (its socket took no slice); checked a few times per `idleMs`.
  */
-function watchSending(watch: ResponseWatch, idleMs: number, stalled: () => boolean, onError: (err: unknown) => void): NodeJS.Timeout {
+function watchSending(watch: ResponseWatch, idleMs: number, lastAskMs: () => number, onError: (err: unknown) => void): NodeJS.Timeout {
   const timer = setInterval(() => {
-    if (!stalled() || watch.pendingBytes() === 0) return
+    if (watch.pendingBytes() === 0 || Date.now() - lastAskMs() < idleMs) return
     clearInterval(timer)
     onError(new O3Error('TIMEOUT', `the client took no byte of the body for ${idleMs} ms: connection cut`))
     watch.cut()

@@ -272,6 +272,32 @@ test('a GET whose client takes no byte is cut after s3g.sendIdleTimeoutMs and gi
   }
 })
 
+test('a GET whose client reads slowly (a slice of the body per much less than s3g.sendIdleTimeoutMs, a piece per more) is not cut', async () => {
+  const data = randomBytes(32 * MiB + 5)
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'slow-read', Body: data }))
+  const socket = await open()
+  socket.pause()
+  try {
+    const ended = new Promise<void>((resolve) => { socket.on('close', () => resolve()); socket.on('error', () => resolve()) })
+    socket.write(await requestHead('GET', `/${B}/slow-read`, 0, env.alice, 'close'))
+    const parts: Buffer[] = []
+    // 64 KiB per 50 ms (1.3 MB/s) for 4 * SEND_IDLE_TIMEOUT_MS: a 4 MiB piece takes over 3 s.
+    for (const until = Date.now() + 4 * SEND_IDLE_TIMEOUT_MS; Date.now() < until;) {
+      const d = socket.read(64 * KiB) as Buffer | null
+      if (d !== null) parts.push(d)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    socket.on('data', (d: Buffer) => parts.push(d))
+    socket.resume()
+    await within(60_000, 'the slow GET ends', ended)
+    const all = Buffer.concat(parts)
+    const body = all.subarray(all.indexOf('\r\n\r\n') + 4)
+    assert.ok(body.equals(data), `the slow reader got the whole object (${body.length} of ${data.length} bytes)`)
+  } finally {
+    socket.destroy()
+  }
+})
+
 test('an upload, or an XML body, that stalls before it is whole is answered RequestTimeout', async () => {
   for (const [method, target, sent] of [['PUT', `/${B}/no-body`, ''], ['POST', `/${B}?delete`, '<Delete><Object><Key>a</Key>']] as const) {
     const socket = await open()

@@ -106,7 +106,7 @@ export interface O3Config {
    * frees what the upload holds (S3's is about 20 s).
    */
   's3g.bodyIdleTimeoutMs': number
-  /** How long a GET's client may take no byte of the body before the gateway cuts it and frees what it holds. */
+  /** How long a GET's client may take no 1 MiB slice of the body before the gateway cuts it and frees what it holds. */
   's3g.sendIdleTimeoutMs': number
   'datanode.bodyIdleTimeoutMs': number
   'client.chunkSizeBytes': number

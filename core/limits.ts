@@ -73,9 +73,10 @@ export const RPC_GROUP_BACKOFF_MS_MAX = 200
  */
 export const S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT = 20_000
 /**
- * S3 gateway: how long a GET's client may take no byte of the body (its socket full, nothing
- * drained) before the connection is cut and the pieces it holds go back: a client that stopped
- * reading, or a host gone without a word, holds them no longer. Config: s3g.sendIdleTimeoutMs.
+ * S3 gateway: how long a GET's client may take no 1 MiB slice of the body (its socket full,
+ * nothing drained) before the connection is cut and the pieces it holds go back: a client that
+ * stopped reading, or a host gone without a word, holds them no longer (a client below about
+ * 8.7 KB/s is cut too). Config: s3g.sendIdleTimeoutMs.
  */
 export const S3G_SEND_IDLE_TIMEOUT_MS_DEFAULT = 120_000
 /** The S3 gateway's /health asks the OM at most this often (probes in between share the answer), each try waiting this long. */

@@ -54,7 +54,7 @@ export interface StreamBodyOptions {
 /** Bytes handed to the runtime per pull: a piece (up to a chunk, 4 MiB) goes out in slices,
  *  so that a slow client's progress shows as pulls (a write of a whole piece tells nothing
  *  until it is done: a client taking 20 KB/s would look idle for over three minutes). */
-const SEND_SLICE_BYTES = 1024 * 1024
+export const SEND_SLICE_BYTES = 1024 * 1024
 
 /**
  * A body of `source`'s pieces, pulled one at a time (back-pressure: the next piece is read
@@ -125,6 +125,7 @@ export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBod
     },
     async cancel() {
       over = true
+      if (idle !== undefined) clearInterval(idle)
       await it.return?.(undefined)
       releaseAll()
     },
@@ -139,7 +140,7 @@ function watchSending(watch: ResponseWatch, idleMs: number, lastAskMs: () => num
   const timer = setInterval(() => {
     if (watch.pendingBytes() === 0 || Date.now() - lastAskMs() < idleMs) return
     clearInterval(timer)
-    onError(new O3Error('TIMEOUT', `the client took no byte of the body for ${idleMs} ms: connection cut`))
+    onError(new O3Error('TIMEOUT', `the client took no slice of the body (${SEND_SLICE_BYTES} bytes) in ${idleMs} ms: connection cut`))
     watch.cut()
   }, Math.max(50, Math.floor(idleMs / 4)))
   timer.unref()

@@ -149,8 +149,9 @@ interface Running {
 /**
  * Yields the bytes of the range in order, as readKeyRange (which calls this for EC keys):
  * views of fresh buffers, or with `buffers` of pooled ones the consumer gives back. As
- * readKeyRange, never waits on the pool: it reads ahead only into free pooled buffers, and the
- * step its consumer waits for next takes its buffers at once (BufferPool.take).
+ * readKeyRange, never waits on the pool: it reads ahead only while pooled buffers are free
+ * (a stripe read's pieces take free ones or fresh memory), and the step its consumer asks for
+ * with none in flight takes its buffers at once (BufferPool.take), up to k past the pool.
  */
 export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   const requestBytes = options.requestBytes ?? CHUNK_SIZE_BYTES_DEFAULT
@@ -159,32 +160,36 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
   const bad = new Set<string>()
   const queue: Running[] = []
   const nextBuffer = (): Promise<SharedArrayBuffer> | undefined => buffers === undefined ? undefined : Promise.resolve(buffers.take())
-  const fill = () => {
+  /** Starts steps: with `asked` and none in flight, one at least (past the pool if need be);
+   *  then read-ahead into free pooled buffers only: a window of pieces (each holding a pooled
+   *  buffer), and CLIENT_EC_DEGRADED_STRIPES_MAX stripe reads (each its own buffers and slab). */
+  const fill = (asked: boolean) => {
     for (;;) {
       const step = planner.peek()
       if (step === undefined) return
-      // One step at least; then a window of pieces (each holding a pooled buffer), and
-      // CLIENT_EC_DEGRADED_STRIPES_MAX stripe reads (each its own buffers and slab).
       if (queue.length > 0) {
         if (step.kind === 'stripe' && queue.filter((r) => r.step.kind === 'stripe').length >= CLIENT_EC_DEGRADED_STRIPES_MAX) return
         const windowMax = step.kind === 'cell' || step.kind === 'runs' ? Math.max(CLIENT_READ_AHEAD_CHUNKS, Math.min(2 * step.group.scheme.data, CLIENT_EC_READ_AHEAD_PIECES_MAX)) : CLIENT_READ_AHEAD_CHUNKS
         if (step.kind !== 'stripe' && queue.reduce((n, r) => n + held(r.step), 0) + held(step) > windowMax) return
-        if (buffers !== undefined && buffers.available < held(step)) return
       }
+      if ((queue.length > 0 || !asked) && buffers !== undefined && buffers.available < Math.max(1, held(step))) return
       planner.take()
       const pieces = start(step, bad, options, nextBuffer)
       pieces.catch(() => {}) // handled when awaited in order
       queue.push({ step, pieces })
     }
   }
-  fill()
   let current: Uint8Array[] = []
   try {
-    while (queue.length > 0) {
+    for (;;) {
+      // The consumer asks for more: a step starts now if none is in flight; one that stops
+      // asking takes nothing past the pool.
+      fill(true)
+      if (queue.length === 0) return
       current = await queue.shift()!.pieces
       // What failed meanwhile changes how the rest of a stripe is read.
       planner.replan()
-      fill()
+      fill(false)
       while (current.length > 0) yield current.shift()!
     }
   } finally {

@@ -90,11 +90,12 @@ export class HedgeBudget {
 /**
  * Yields the bytes of the range in order: views of fresh buffers the caller may keep, or with
  * `buffers`, of pooled ones it gives back. A reader never waits on the pool: it reads ahead
- * only into free pooled buffers, and the piece its consumer waits for next (none in flight)
- * gets one at once, past the pool's count when all are out (BufferPool.take). Readers whose
- * consumers keep their pieces (clients that stopped reading) thus cost memory, one piece each
- * past the pool, and slow no other read; a waiting reader stalled every GET of the gateway
- * for the pool's 30 s once a few stalled clients held all its buffers.
+ * only into free pooled buffers, and the piece its consumer asks for with none in flight gets
+ * one at once, past the pool's count when all are out (BufferPool.take). A consumer that
+ * stops asking (a client that stopped reading) thus holds its pieces and what was read ahead
+ * into free buffers, takes nothing past the pool, and slows no other read; a waiting reader
+ * stalled every GET of the gateway for the pool's 30 s once a few stalled clients held all
+ * its buffers.
  */
 export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: KeyReaderOptions = {}): AsyncGenerator<Uint8Array> {
   await initChecksums()
@@ -104,21 +105,27 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
   const queue: Promise<Uint8Array>[] = []
   const it = pieces(key, range, requestBytes)
   const { buffers } = options
-  const fill = () => {
-    while (queue.length < CLIENT_READ_AHEAD_CHUNKS) {
-      if (buffers !== undefined && queue.length > 0 && buffers.available === 0) return
-      const next = it.next()
-      if (next.done) return
-      const p = readPiece(next.value, bad, options, buffers === undefined ? undefined : Promise.resolve(buffers.take()))
-      p.catch(() => {}) // handled when awaited in order
-      queue.push(p)
-    }
+  let done = false
+  const start = () => {
+    const next = it.next()
+    if (next.done === true) { done = true; return }
+    const p = readPiece(next.value, bad, options, buffers === undefined ? undefined : Promise.resolve(buffers.take()))
+    p.catch(() => {}) // handled when awaited in order
+    queue.push(p)
   }
-  fill()
+  /** Reads ahead, into free pooled buffers only. */
+  const readAhead = () => {
+    while (!done && queue.length < CLIENT_READ_AHEAD_CHUNKS && (buffers === undefined || buffers.available > 0)) start()
+  }
   try {
-    while (queue.length > 0) {
+    for (;;) {
+      // The consumer asks for a piece: with none in flight, its read starts now (past the pool
+      // if need be); a consumer that stops asking takes nothing past the pool.
+      if (queue.length === 0 && !done) start()
+      if (queue.length === 0) return
+      readAhead()
       const data = await queue.shift()!
-      fill()
+      readAhead()
       yield data
     }
   } finally {

@@ -58,7 +58,7 @@ export interface S3Context {
   responseWatch?: ResponseWatch
   /** How long an upload body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
   bodyIdleTimeoutMs: number
-  /** How long a GET's client may take no byte of the body before it is cut (config s3g.sendIdleTimeoutMs). */
+  /** How long a GET's client may take no 1 MiB slice of the body before it is cut (config s3g.sendIdleTimeoutMs). */
   sendIdleTimeoutMs: number
   /** The user's groups (o3.groups), for native group ACLs. */
   groups?: readonly string[]

@@ -7,7 +7,7 @@
  */
 import { allPieces, type KeyInfo, type S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
-import { streamBody } from '../../core/http/body-out.ts'
+import { SEND_SLICE_BYTES, streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
@@ -179,8 +179,9 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   const buffers = ctx.client.readBuffers
   const release = (p: Uint8Array) => buffers.releaseIfMine(p.buffer)
   const first = started.first
-  if (first !== undefined && first.length === length) {
-    // All of it in one piece (a small object): one body, no stream; its buffer comes back once sent.
+  if (first !== undefined && first.length === length && length <= SEND_SLICE_BYTES) {
+    // All of it in one slice (a small object): one body, no stream; its buffer comes back once
+    // sent. A larger piece goes out in slices, so that a client that stops reading is cut.
     void watch?.done.then(() => release(first))
     await started.rest.return(undefined)
     // (On Node the piece may view a SharedArrayBuffer, which Node's response writes as it is.)

@@ -169,6 +169,14 @@ test('large GETs read into pooled buffers that come back, also after aborts', as
         const starved = await s3.send(new GetObjectCommand({ Bucket: 'big', Key: 'k' }))
         assert.ok(Buffer.from(await starved.Body!.transformToByteArray()).equals(data), 'a GET with every pooled buffer held returns the key')
         assert.is(pool.inUse, CLIENT_READ_BUFFERS, 'its own buffers went away when given back')
+        // A reader whose consumer stops asking takes nothing more past the pool.
+        const stopped = await env.gateway.client.openKeyPieces(await client.headKey('s3v', 'big', 'k'), undefined, { pooled: true })
+        const first = await stopped.next()
+        await new Promise((r) => setTimeout(r, 200))
+        assert.is(pool.madeCount, CLIENT_READ_BUFFERS + 1, 'only the piece its consumer asked for was taken past the pool')
+        pool.releaseIfMine((first.value as Uint8Array).buffer)
+        await stopped.return(undefined)
+        assert.is(pool.madeCount, CLIENT_READ_BUFFERS, 'and given back')
       } finally {
         for (const b of held) pool.release(b)
       }

@@ -13,7 +13,7 @@ import { cellPieces, type CellPiece } from '../../core/ec-layout.ts'
 import { CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_AHEAD_PIECES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CLIENT_READ_AHEAD_CHUNKS } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { isEcReplication, type KeyLocation } from '../../core/wire.ts'
-import { degradedRunStripes, EcGroupRead, StripeSlabs } from './ec-read-group.ts'
+import { EcGroupRead, StripeSlabs } from './ec-read-group.ts'
 import { readPiece, type KeyReaderOptions, type Piece, type ReadRange } from './key-reader.ts'
 
 /** What one step of the reader serves: one piece, or the pieces of a stripe (or of whole stripes in a row) read around a lost cell. */
@@ -90,11 +90,11 @@ class Planner {
 
   /**
    * The pieces of a stripe read around a lost replica (those of rest[this.at..end)), and of
-   * the whole stripes after it, up to degradedRunStripes in all.
+   * the whole stripes after it, up to the group's runStripes in all.
    */
   private degraded(group: EcGroupRead, rest: CellPiece[], end: number): CellPiece[] {
     const first = rest[this.at]!.stripe
-    const stripes = degradedRunStripes(group.scheme, this.requestBytes)
+    const stripes = group.runStripes
     while (end < rest.length && rest[end]!.stripe < first + stripes && group.wholeThrough(rest[end]!.stripe)) {
       const stripe = rest[end]!.stripe
       while (end < rest.length && rest[end]!.stripe === stripe) end++

@@ -255,7 +255,7 @@ export class EcGroupRead {
   /** `pieces` (in stripe order) cut for readStripe: whole stripes in runs of at most
    *  degradedRunStripes, a short last stripe's on their own. */
   private degradedSteps(pieces: CellPiece[]): CellPiece[][] {
-    const runStripes = this.slabs.runStripes(this.scheme)
+    const runStripes = this.runStripes
     const steps: CellPiece[][] = []
     for (const p of pieces) {
       const step = steps[steps.length - 1]
@@ -263,6 +263,11 @@ export class EcGroupRead {
       else steps.push([p])
     }
     return steps
+  }
+
+  /** Whole stripes a degraded read of this group takes at once (degradedRunStripes). */
+  get runStripes(): number {
+    return this.slabs.runStripes(this.scheme)
   }
 
   /** Whether stripe `stripe` and every one before it are whole (the group's last one may be

@@ -86,6 +86,12 @@ export interface O3Config {
   'datanode.smallBlockBytes': number
   'datanode.workerThreads': number
   /**
+   * 1 (default): readers in the datanode's own process (`o3 local`'s gateway) read its chunks
+   * without HTTP, a worker reading the block file into the reader's buffer (short-circuit
+   * reads; never with security on); 0: every read goes over HTTP.
+   */
+  'datanode.shortCircuitReads': number
+  /**
    * Bytes each data volume keeps free (Ozone's hdds.datanode.volume.min.free.space): below it
    * the volume is full, takes no new containers or chunks as a write's entry point, and its
    * open containers are closed; writes already under way use the reserve.
@@ -193,6 +199,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'datanode.heartbeatIntervalMs': 30_000,
   'datanode.smallBlockBytes': 64 * 1024,
   'datanode.workerThreads': 2,
+  'datanode.shortCircuitReads': 1,
   'datanode.volume.minFreeBytes': VOLUME_MIN_FREE_BYTES_DEFAULT,
   'datanode.scanner.bytesPerSec': 5 * 1024 * 1024,
   'datanode.scanner.intervalMs': 7 * 24 * 3600_000,
@@ -255,6 +262,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['s3g.sendIdleTimeoutMs'] < 1) bad('s3g.sendIdleTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
+  if (c['datanode.shortCircuitReads'] > 1) bad('datanode.shortCircuitReads', 'must be 0 or 1')
   if (c['datanode.scanner.bytesPerSec'] < 1) bad('datanode.scanner.bytesPerSec', 'must be positive')
   if (c['datanode.scanner.intervalMs'] < SCANNER_INTERVAL_MS_MIN) bad('datanode.scanner.intervalMs', `must be at least ${SCANNER_INTERVAL_MS_MIN}`)
   if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')

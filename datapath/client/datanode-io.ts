@@ -17,6 +17,7 @@ import { readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { runVerifyChunk, runVerifySlab } from '../workers/index.ts'
+import { localDatanode } from './local-datanodes.ts'
 import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
 
@@ -228,8 +229,11 @@ export interface ReadLimits {
  * of whichever it used. `signal` abandons the read (a faster replica answered): it settles
  * soon after, rejected, and writes nothing more into `into`. A datanode that has not begun
  * to answer after `answerTimeoutMs` (default: the RPC timeout) fails the read with TIMEOUT.
+ * A read into `into` from a datanode serving in this process skips HTTP (local-datanodes.ts).
  */
 export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT, limits: ReadLimits = {}): Promise<ChunkRead> {
+  const local = into === undefined ? undefined : await readLocally(node, blockId, offset, length, into, limits)
+  if (local !== undefined) return local
   let res
   try {
     res = await request(urlOf(transport, node.address, '/chunk/read'), {
@@ -277,4 +281,30 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
   const data = body.subarray(0, meta.dataLength)
   if (meta.dataOffset > offset || meta.dataOffset + data.length < offset + length) throw new O3Error('IO_ERROR', `Cannot read block ${blockId.containerId}:${blockId.localId} from ${node.address}: range not covered`, { node: node.address })
   return { dataOffset: meta.dataOffset, data }
+}
+
+/**
+ * A short-circuit read into `into` when the datanode serves in this process and the range
+ * fits there; undefined otherwise (the caller reads over HTTP). Fails as the HTTP read would:
+ * the datanode's refusal as it answers it, a checksum mismatch, a short file.
+ */
+async function readLocally(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into: ReadIntoSlab, limits: ReadLimits): Promise<ChunkRead | undefined> {
+  const datanode = localDatanode(node.address)
+  if (datanode === undefined) return undefined
+  const abandoned = (): boolean => limits.signal?.aborted === true
+  if (abandoned()) throw failedAt(node.address, limits.signal!.reason)
+  let r
+  try {
+    r = await datanode.readChunkInto({ blockId, offset, length, into })
+  } catch (err) {
+    // The datanode's refusal is thrown as the HTTP answer would carry it.
+    throw err instanceof O3Error ? err : failedAt(node.address, err)
+  }
+  if (r === undefined) return undefined
+  const what = `block ${blockId.containerId}:${blockId.localId}`
+  if (r.badWindow >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Checksum mismatch in ${what} at ${r.dataOffset + r.badWindow * r.bytesPerChecksum} on ${node.address}`, { node: node.address })
+  // The bytes are in `into` either way: an abandoned read only says it lost.
+  if (abandoned()) throw failedAt(node.address, limits.signal!.reason)
+  if (r.dataOffset > offset || r.dataOffset + r.dataLength < offset + length) throw new O3Error('IO_ERROR', `Cannot read ${what} from ${node.address}: range not covered`, { node: node.address })
+  return { dataOffset: r.dataOffset, data: Buffer.from(into.slab, into.byteOffset, r.dataLength) }
 }

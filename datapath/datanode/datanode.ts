@@ -13,21 +13,22 @@ import type { Database, RootDatabase } from 'lmdb'
 import type { Context } from 'hono'
 import type { Message } from '../../core/raft/index.ts'
 import { assert } from '../../core/assert.ts'
-import { checksumsLengthBytes, checksumSizeBytes } from '../../core/checksum.ts'
+import { checksumsLengthBytes, checksumSizeBytes, verifyChecksums } from '../../core/checksum.ts'
 import type { O3Config } from '../../core/config.ts'
 import { DirLock } from '../../core/dir-lock.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
-import { O3Error } from '../../core/errors.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
 import { requestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { createServiceApp, errorResponse, observed } from '../../core/rpc/server.ts'
 import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
-import { BufferPool, SizedSlabPools, runReadChunk, workerPool } from '../workers/index.ts'
+import { BufferPool, SizedSlabPools, runReadChunk, runReadVerify, runVerifySlab, workerPool } from '../workers/index.ts'
+import { serveLocally, type LocalChunkAnswer, type LocalChunkRead, type LocalDatanode } from '../client/local-datanodes.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
 import { requestHeader } from '../../core/http/connection.ts'
@@ -154,7 +155,7 @@ interface StagedChunk {
   atMs: number
 }
 
-export class Datanode implements PipelineReplica {
+export class Datanode implements PipelineReplica, LocalDatanode {
   readonly metrics = new ServiceMetrics('datanode')
   private readonly config: O3Config
   private scms: RpcClient[] = []
@@ -189,6 +190,8 @@ export class Datanode implements PipelineReplica {
   private heartbeatTimer?: ReturnType<typeof setTimeout>
   private beating: Promise<void> | undefined
   private stopped = false
+  /** Ends the short-circuit reads of this process's readers (serveLocally), once they began. */
+  private leaveLocal: (() => void) | undefined
   /** Container copies: export, import, delete of replicas (issue 13). */
   readonly copies: ContainerCopies
   /** replicateContainer commands, a bounded number at once. */
@@ -343,11 +346,16 @@ export class Datanode implements PipelineReplica {
     this.blockTokens.start()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
+    // With security on, reads stay on HTTPS: the caller's certificate and block token are checked there.
+    if (this.identity === undefined && this.config['datanode.shortCircuitReads'] === 1) this.leaveLocal = serveLocally(this.address, this)
     log.info(`datanode ${this.id} listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
     this.stopped = true
+    // Readers in this process reach it over HTTP from now on, as any stopped datanode.
+    this.leaveLocal?.()
+    this.leaveLocal = undefined
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
     this.blockTokens.stop()
@@ -1285,9 +1293,12 @@ export class Datanode implements PipelineReplica {
    * windows; windows line up across chunks because every chunk but the last holds whole
    * windows. The body is data || checksums; x-o3-args says where the data starts.
    */
-  private async readChunk(c: Context): Promise<Response> {
-    const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
-    await this.allowBlock(c, 'readChunk', a)
+  /**
+   * What a read of [offset, offset + length) of a block serves (a readChunk request's
+   * arguments, checked): the range widened to whole checksum windows, and those windows'
+   * checksums from the block's record.
+   */
+  private readPlan(a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }): ReadPlan {
     const { v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')
@@ -1297,25 +1308,37 @@ export class Datanode implements PipelineReplica {
     const bpc = b.bytesPerChecksum
     const start = size === 0 ? offset : Math.floor(offset / bpc) * bpc
     const end = size === 0 ? offset + wanted : Math.min(b.length, Math.ceil((offset + wanted) / bpc) * bpc)
-    const length = end - start
-    const parts: Uint8Array[] = []
+    const checksums: Uint8Array[] = []
     let checksumsLength = 0
     if (size > 0) {
       for (const ch of b.chunks) {
         if (ch.offset + ch.length <= start || ch.offset >= end) continue
         const from = Math.max(start, ch.offset) - ch.offset, to = Math.min(end, ch.offset + ch.length) - ch.offset
         const part = ch.checksums.subarray((from / bpc) * size, Math.ceil(to / bpc) * size)
-        parts.push(part)
+        checksums.push(part)
         checksumsLength += part.length
       }
     }
+    return { v, b, start, length: end - start, checksums, checksumsLength }
+  }
+
+  /** A packed block's bytes of the plan's range (a view of LMDB's answer, valid until the next read of it). */
+  private packedRange(p: ReadPlan): Uint8Array {
+    const all = p.v.packed.getBinary([p.b.containerId, p.b.localId])
+    if (all === undefined) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read packed block ${p.b.containerId}:${p.b.localId}`)
+    return all.subarray(p.start, p.start + p.length)
+  }
+
+  private async readChunk(c: Context): Promise<Response> {
+    const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
+    await this.allowBlock(c, 'readChunk', a)
+    const p = this.readPlan(a)
+    const { v, b, start, length, checksumsLength } = p
     // Data and checksums go out as one body, from one buffer with room left behind the data.
     let body: Uint8Array
     if (b.packed) {
-      const all = v.packed.getBinary([b.containerId, b.localId])
-      if (all === undefined) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read packed block ${b.containerId}:${b.localId}`)
       body = new Uint8Array(length + checksumsLength)
-      body.set(all.subarray(start, end))
+      body.set(this.packedRange(p))
     } else {
       // A pooled buffer when the read fits one and the runtime says when the response has
       // gone (so the buffer goes back only then); a buffer of its own otherwise.
@@ -1333,12 +1356,52 @@ export class Datanode implements PipelineReplica {
         throw err
       }
       if (pooled !== undefined) void done!.then(() => this.readBuffers.release(pooled))
-      if (data.length < length) throw new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${start + data.length} of ${b.length} bytes`)
+      if (data.length < length) throw shortFile(b, start, data.length)
       body = new Uint8Array(data.buffer, 0, length + checksumsLength)
     }
     let at = length
-    for (const part of parts) { copyBytes(body, at, part); at += part.length }
+    for (const part of p.checksums) { copyBytes(body, at, part); at += part.length }
     return this.chunkResponse(c, body, { b, start, length, checksumsLength })
+  }
+
+  /**
+   * A short-circuit read (LocalDatanode, for readers in this process): the range read
+   * straight into the reader's buffer and verified there, by one worker task; a packed
+   * block's bytes copied in. Counted as `readChunkLocal` in the RPC metrics.
+   */
+  async readChunkInto(read: LocalChunkRead): Promise<LocalChunkAnswer | undefined> {
+    const started = performance.now()
+    let code = 'OK'
+    try {
+      const p = this.readPlan({ containerId: read.blockId.containerId, localId: read.blockId.localId, offset: read.offset, length: read.length })
+      const { v, b, start, length } = p
+      if (read.into.slab.byteLength - read.into.byteOffset < length) return undefined
+      // A compact copy (a few KiB): a view would clone its whole backing buffer to the worker.
+      const checksums = new Uint8Array(p.checksumsLength)
+      let at = 0
+      for (const part of p.checksums) { checksums.set(part, at); at += part.length }
+      const into = { slab: read.into.slab, offset: read.into.byteOffset, length }
+      let badWindow: number
+      if (b.packed) {
+        const data = new Uint8Array(into.slab, into.offset, length)
+        data.set(this.packedRange(p))
+        badWindow = length <= VERIFY_INLINE_BYTES_MAX
+          ? verifyChecksums(b.checksumType, data, b.bytesPerChecksum, checksums)
+          : await runVerifySlab({ type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, data: into, checksums: { slab: checksums.buffer, offset: 0, length: checksums.length } })
+      } else {
+        const r = await runReadVerify({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, into, type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, checksums })
+        if (r.length < length) throw shortFile(b, start, r.length)
+        badWindow = r.badWindow
+      }
+      this.metrics.bytesOut.inc(length)
+      return { dataOffset: start, dataLength: length, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, badWindow }
+    } catch (err) {
+      code = toO3Error(err).code
+      throw err
+    } finally {
+      this.metrics.rpcRequests.inc({ method: 'readChunkLocal', code })
+      this.metrics.rpcSeconds.observe({ method: 'readChunkLocal' }, (performance.now() - started) / 1000)
+    }
   }
 
   private chunkResponse(c: Context, body: Uint8Array, r: { b: BlockData; start: number; length: number; checksumsLength: number }): Response {
@@ -1346,6 +1409,22 @@ export class Datanode implements PipelineReplica {
     const args = { blockLength: r.b.length, dataOffset: r.start, dataLength: r.length, checksumType: r.b.checksumType, bytesPerChecksum: r.b.bytesPerChecksum, checksumsLength: r.checksumsLength }
     return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream' })
   }
+}
+
+/** What a read of a block range serves (Datanode.readPlan). */
+interface ReadPlan {
+  readonly v: Volume
+  readonly b: BlockData
+  /** The range widened to whole checksum windows: from `start`, `length` bytes. */
+  readonly start: number
+  readonly length: number
+  /** The windows' checksums, in order, `checksumsLength` bytes in all. */
+  readonly checksums: readonly Uint8Array[]
+  readonly checksumsLength: number
+}
+
+function shortFile(b: BlockData, start: number, read: number): O3Error {
+  return new O3Error('IO_ERROR', `Cannot read block ${b.containerId}:${b.localId}: file holds ${start + read} of ${b.length} bytes`)
 }
 
 /** The first of `calls` to answer, tried in turn (the SCM leader answers; the others say NOT_LEADER); else the last failure. */

@@ -5,7 +5,7 @@
  */
 export { SlabPool, SizedSlabPools } from './slabs.ts'
 export { BufferPool } from './buffers.ts'
-export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runVerifyChunk, runVerifySlab, runDigest, runEcEncode, runEcReconstruct } from './pool.ts'
+export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runReadVerify, runVerifyChunk, runVerifySlab, runDigest, runEcEncode, runEcReconstruct } from './pool.ts'
 export type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 export type { DigestName } from './digest.ts'
 export type { SlabRange } from './tasks.ts'

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os'
 import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
-import type { ChecksumTask, ReadChunkTask, TaskResult, VerifyChunkTask, VerifySlabTask, WriteChunkTask } from './tasks.ts'
+import type { ChecksumTask, ReadChunkTask, ReadVerifyTask, TaskResult, VerifyChunkTask, VerifySlabTask, WriteChunkTask } from './tasks.ts'
 import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 import type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 
@@ -72,6 +72,13 @@ export async function runReadChunk(task: ReadChunkTask): Promise<Uint8Array> {
   const r = unwrap(await run(task, { name: 'readChunk', transferList: shared ? [] : [task.into as ArrayBuffer] }) as TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }>)
   // A shared buffer was filled in place: the worker's handle on it is not this one.
   return new Uint8Array(shared ? task.into : r.into, 0, r.length)
+}
+
+/** Reads a range of a block file into a reader's shared slab and verifies it, in one task:
+ *  the bytes read and the first window that does not match (-1 when none). */
+export async function runReadVerify(task: ReadVerifyTask): Promise<{ length: number; badWindow: number }> {
+  const r = unwrap(await run(task, { name: 'readVerify' }) as TaskResult<{ length: number; badWindow: number }>)
+  return { length: r.length, badWindow: r.badWindow }
 }
 
 /**

@@ -1,7 +1,8 @@
 /** @module
  * The tasks the worker pool runs, off the main thread: checksum a chunk, verify and write a
- * chunk to its block file, read a range of a block file, verify a chunk read from a datanode. Inputs are views of shared slabs (no
- * copy); results are plain objects, errors returned as codes (structuredClone drops classes).
+ * chunk to its block file, read a range of a block file (and verify it, for a reader in the
+ * datanode's process), verify a chunk read from a datanode. Inputs are views of shared slabs
+ * (no copy); results are plain objects, errors returned as codes (structuredClone drops classes).
  */
 import { openSync, closeSync, writeSync, readSync, mkdirSync, constants } from 'node:fs'
 import { dirname } from 'node:path'
@@ -55,6 +56,21 @@ export interface VerifyChunkTask {
   body: ArrayBuffer
   dataLength: number
   checksumsLength: number
+}
+
+/**
+ * Read a range of a block file into a reader's shared slab and verify it against the block's
+ * checksums of that range (a short-circuit read: the reader runs in the datanode's process).
+ */
+export interface ReadVerifyTask {
+  path: string
+  fileOffset: number
+  /** The reader's slab, written in place from `into.offset` for `into.length` bytes. */
+  into: SlabRange & { slab: SharedArrayBuffer }
+  type: ChecksumType
+  bytesPerChecksum: number
+  /** The checksums of the range's windows, from the block's record (a few KiB, cloned). */
+  checksums: Uint8Array
 }
 
 /** Verify a read's data in a shared slab against its checksums there, in place (no transfer). */
@@ -120,22 +136,37 @@ export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer |
 }
 
 function readInto(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }> {
-  const into = new Uint8Array(task.into, 0, task.length)
+  const r = readFileRange(task.path, task.fileOffset, new Uint8Array(task.into, 0, task.length))
+  return r.ok ? { ok: true, into: task.into, length: r.length } : r
+}
+
+/** Reads `into.length` bytes of the file from `fileOffset` (fewer at its end): how many. */
+function readFileRange(path: string, fileOffset: number, into: Uint8Array): TaskResult<{ length: number }> {
   try {
-    const fd = openSync(task.path, 'r')
+    const fd = openSync(path, 'r')
     try {
       let read = 0
-      while (read < task.length) {
-        const n = readSync(fd, into, read, task.length - read, task.fileOffset + read)
+      while (read < into.length) {
+        const n = readSync(fd, into, read, into.length - read, fileOffset + read)
         if (n === 0) break
         read += n
       }
-      return { ok: true, into: task.into, length: read }
+      return { ok: true, length: read }
     } finally { closeSync(fd) }
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     return { ok: false, code: e.code === 'ENOENT' ? 'CHUNK_NOT_FOUND' : 'IO_ERROR', message: `Cannot read block file: ${e.message}` }
   }
+}
+
+/** Reads the range into the reader's slab, then verifies what was read: the bytes read and the
+ *  first window that does not match (-1 when none; a short read is the caller's to refuse). */
+export async function readVerify(task: ReadVerifyTask): Promise<TaskResult<{ length: number; badWindow: number }>> {
+  await ready
+  const into = view(task.into)
+  const r = readFileRange(task.path, task.fileOffset, into)
+  if (!r.ok || r.length < into.length) return r.ok ? { ok: true, length: r.length, badWindow: -1 } : r
+  return { ok: true, length: r.length, badWindow: verifyChecksums(task.type, into, task.bytesPerChecksum, task.checksums) }
 }
 
 /** The first window of the body's data that fails its checksum (-1 when none); the body goes

@@ -100,9 +100,9 @@ async function readAll(what: string, replication?: string, c = client): Promise<
   assert.is(c.readBuffers.inUse, 0, `${what}: every pooled buffer came back`)
 }
 
-/** The readChunk requests datanode i has served. */
+/** The chunk reads datanode i has served: over HTTP (readChunk) or to a reader in this process (readChunkLocal). */
 async function readChunks(i: number): Promise<number> {
-  return (await cluster.datanodes[i]!.metrics.rpcRequests.get()).values.filter((v) => v.labels.method === 'readChunk').reduce((n, v) => n + v.value, 0)
+  return (await cluster.datanodes[i]!.metrics.rpcRequests.get()).values.filter((v) => v.labels.method === 'readChunk' || v.labels.method === 'readChunkLocal').reduce((n, v) => n + v.value, 0)
 }
 
 /** Datanode i (0-based) of the cluster that holds replica `index` (1-based) of the key's first group. */

@@ -3,8 +3,10 @@
  * buffer (the datanode's and the client's pools) is filled in place and stays the caller's
  * (never moved, so V8 never sees a new ArrayBuffer per read), a plain one is moved to the
  * worker and back; a short file reads short, a missing one fails CHUNK_NOT_FOUND and leaves
- * a shared buffer usable.
- * Method: real files in a temp dir, the real Piscina pool.
+ * a shared buffer usable. A short-circuit read (readVerify) fills a reader's slab from an
+ * offset in it, touches nothing around, and names the first window that does not match its
+ * checksum (a byte changed on disk), -1 when all do.
+ * Method: real files in a temp dir, the real Piscina pool, checksums made by core/checksum.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -12,7 +14,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { closeWorkerPool, runReadChunk } from '../../../datapath/workers/index.ts'
+import { computeChecksums, initChecksums } from '../../../core/checksum.ts'
+import { closeWorkerPool, runReadChunk, runReadVerify } from '../../../datapath/workers/index.ts'
 import { errorCode } from '../../helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'o3-read-chunk-'))
@@ -45,6 +48,31 @@ test('a read past the end is short; a missing file fails CHUNK_NOT_FOUND and the
   assert.is(short.length, 3)
   assert.is(await errorCode(runReadChunk({ path: join(dir, 'none'), fileOffset: 0, length: 10, into })), 'CHUNK_NOT_FOUND')
   assert.is(into.byteLength, 300 * 1024)
+})
+
+test('readVerify: a slab filled from an offset and verified; a changed byte names its window', async () => {
+  await initChecksums()
+  const window = 16 * 1024
+  const at = 3 * window + 100, length = 5 * window
+  const checksums = new Uint8Array(5 * 4)
+  computeChecksums('CRC32C', bytes.subarray(at, at + length), window, checksums)
+  const slab = new SharedArrayBuffer(length + 64)
+  new Uint8Array(slab).fill(0xee)
+  const into = { slab, offset: 32, length }
+  const ok = await runReadVerify({ path: file, fileOffset: at, into, type: 'CRC32C', bytesPerChecksum: window, checksums })
+  assert.equal(ok, { length, badWindow: -1 })
+  assert.ok(Buffer.from(slab, 32, length).equals(bytes.subarray(at, at + length)), 'the range landed at the offset')
+  assert.ok(new Uint8Array(slab, 0, 32).every((b) => b === 0xee) && new Uint8Array(slab, 32 + length).every((b) => b === 0xee), 'nothing around it written')
+  // The same range of a file with one byte changed in its fourth window.
+  const changed = join(dir, 'changed')
+  const copy = Buffer.from(bytes)
+  copy[at + 3 * window + 9] ^= 0x40
+  writeFileSync(changed, copy)
+  assert.equal(await runReadVerify({ path: changed, fileOffset: at, into, type: 'CRC32C', bytesPerChecksum: window, checksums }), { length, badWindow: 3 })
+  // Past the file's end: short, not verified (the caller refuses it).
+  const short = await runReadVerify({ path: file, fileOffset: bytes.length - 10, into, type: 'CRC32C', bytesPerChecksum: window, checksums })
+  assert.is(short.length, 10)
+  assert.is(await errorCode(runReadVerify({ path: join(dir, 'none'), fileOffset: 0, into, type: 'CRC32C', bytesPerChecksum: window, checksums })), 'CHUNK_NOT_FOUND')
 })
 
 test.after(async () => {

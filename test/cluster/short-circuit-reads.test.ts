@@ -1,0 +1,161 @@
+/**
+ * Goal: a reader in the datanodes' process (the S3 gateway of `o3 local`'s default topology)
+ * reads their chunks without HTTP, byte for byte as over HTTP: whole objects at every size
+ * boundary (empty, small blocks packed in LMDB, a checksum window, a chunk, a block, more), ranges
+ * inside windows and across chunks and blocks; a flipped byte in one replica's block file is
+ * caught (CHECKSUM_MISMATCH) and the read served by another replica; a stopped datanode is
+ * read around; with `datanode.shortCircuitReads` 0 every read goes over HTTP again. With
+ * security on (the `[secure]` pass) datanodes serve reads over HTTPS only.
+ * Method: a real mini cluster of three datanodes (RATIS/THREE, small chunks and blocks) with
+ * an S3 gateway in this process, driven by the AWS SDK; the datanodes' own Prometheus
+ * counters tell which way each read went (`readChunkLocal` against `readChunk`).
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { join } from 'node:path'
+import { KiB, MiB } from '../../core/limits.ts'
+import { blockFile } from '../../datapath/datanode/index.ts'
+import type { S3Gateway } from '../../datapath/s3/index.ts'
+import { flipByte } from '../helpers.ts'
+import { adminFetch, randomBytes, startMiniCluster, TEST_SECURE } from './mini-cluster.ts'
+import { gatewayClientOptions, startGateway } from './mini-gateway.ts'
+
+const WINDOW = 16 * KiB
+const CHUNK = 256 * KiB
+const BLOCK = 1 * MiB
+/** Packed in LMDB at or below this: 96 KiB, so that a packed block past VERIFY_INLINE_BYTES_MAX is verified in a worker. */
+const SMALL = 96 * KiB
+const overrides = { 'client.chunkSizeBytes': CHUNK, 'client.bytesPerChecksum': WINDOW, 'scm.block.sizeBytes': BLOCK, 'datanode.smallBlockBytes': SMALL, 'client.replication': 'RATIS/THREE' }
+
+type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
+
+let cluster: Cluster
+let gateway: S3Gateway
+let s3: S3Client
+
+async function s3Of(c: Cluster, g: S3Gateway): Promise<S3Client> {
+  const secret = await c.client().getS3Secret('alice')
+  return new S3Client({
+    endpoint: `${c.secure ? 'https' : 'http'}://127.0.0.1:${g.port}`, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, ...gatewayClientOptions(c),
+  })
+}
+
+/** readChunk requests (HTTP) and readChunkLocal reads (short-circuit) the cluster's running datanodes have served so far. */
+async function reads(c: Cluster): Promise<{ http: number; local: number }> {
+  const n = { http: 0, local: 0 }
+  for (const dn of c.datanodes) {
+    if (dn === undefined) continue
+    const prom = await (await adminFetch(c, dn.address, '/prom')).text()
+    for (const m of prom.matchAll(/^o3_datanode_rpc_requests_total\{([^}]*)\} (\d+)$/gm)) {
+      const method = /method="([^"]*)"/.exec(m[1])?.[1]
+      if (method === 'readChunk') n.http += Number(m[2])
+      if (method === 'readChunkLocal') n.local += Number(m[2])
+    }
+  }
+  return n
+}
+
+async function get(client: S3Client, key: string, range?: [number, number]): Promise<Buffer> {
+  const r = await client.send(new GetObjectCommand({ Bucket: 'reads', Key: key, Range: range && `bytes=${range[0]}-${range[1]}` }))
+  return Buffer.from(await r.Body!.transformToByteArray())
+}
+
+function assertBytes(got: Buffer, want: Uint8Array, what: string): void {
+  if (got.equals(want)) return
+  const at = got.length !== want.length ? -1 : got.findIndex((b, i) => b !== want[i])
+  assert.unreachable(`${what}: ${at < 0 ? `length ${got.length}, expected ${want.length}` : `first difference at byte ${at}`}`)
+}
+
+const SIZES = [0, 1, SMALL - 1, SMALL + 1, WINDOW - 1, WINDOW, CHUNK - 1, CHUNK, CHUNK + 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17]
+const objects = new Map(SIZES.map((n) => [`k${n}`, randomBytes(n, n + 7)]))
+
+test.before(async () => {
+  cluster = await startMiniCluster({ overrides })
+  gateway = await startGateway(cluster)
+  s3 = await s3Of(cluster, gateway)
+  await s3.send(new CreateBucketCommand({ Bucket: 'reads' }))
+  for (const [key, data] of objects) await s3.send(new PutObjectCommand({ Bucket: 'reads', Key: key, Body: data }))
+})
+
+test.after(async () => {
+  s3.destroy()
+  await gateway.stop()
+  await cluster.dispose()
+})
+
+test('GETs at every size boundary read back byte for byte, without HTTP unless the cluster is secure', async () => {
+  const before = await reads(cluster)
+  for (const [key, data] of objects) assertBytes(await get(s3, key), data, key)
+  const after = await reads(cluster)
+  const local = after.local - before.local, http = after.http - before.http
+  if (TEST_SECURE) {
+    assert.is(local, 0, 'a secure datanode serves no short-circuit reads')
+    assert.ok(http > 0, 'reads went over HTTPS')
+  } else {
+    assert.is(http, 0, `no chunk read went over HTTP (${local} short-circuit reads)`)
+    // Every non-empty object is at least one read (the empty one none).
+    assert.ok(local >= SIZES.length - 1, `short-circuit reads: ${local}`)
+  }
+})
+
+test('ranges inside a window, across windows, chunks and blocks', async () => {
+  const data = objects.get(`k${3 * BLOCK + 17}`)!
+  const ranges: [number, number][] = [
+    [0, 0], [7, 7], [WINDOW - 1, WINDOW], [WINDOW + 3, 3 * WINDOW + 5], [CHUNK - 5, CHUNK + 5], [BLOCK - 1, BLOCK],
+    [BLOCK - 100, 2 * BLOCK + 100], [3 * BLOCK, 3 * BLOCK + 16], [0, 3 * BLOCK + 16],
+  ]
+  for (const [from, to] of ranges) assertBytes(await get(s3, `k${3 * BLOCK + 17}`, [from, to]), data.subarray(from, to + 1), `bytes ${from}-${to}`)
+  const small = objects.get(`k${SMALL - 1}`)!
+  assertBytes(await get(s3, `k${SMALL - 1}`, [10, 200]), small.subarray(10, 201), 'a range of a packed block')
+})
+
+test('a flipped byte in one replica is caught and the read served by another', async () => {
+  const data = randomBytes(2 * CHUNK, 99)
+  await s3.send(new PutObjectCommand({ Bucket: 'reads', Key: 'flipped', Body: data }))
+  const info = await cluster.client().headKey('s3v', 'reads', 'flipped')
+  const loc = info.locations[0]
+  // Two replicas corrupt in the first chunk (a read asks for a chunk at a time): whichever a
+  // read asks first, a clean one is left; with all three corrupt there, the read must fail,
+  // not return bad bytes.
+  const paths = cluster.datanodes.map((dn, i) => blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), dn!.clusterId, loc.blockId.containerId, loc.blockId.localId))
+  flipByte(paths[0], 3 * WINDOW + 5)
+  flipByte(paths[1], 5 * WINDOW + 11)
+  assertBytes(await get(s3, 'flipped'), data, 'two replicas corrupt')
+  flipByte(paths[2], 7)
+  let failed: unknown
+  try { await get(s3, 'flipped') } catch (err) { failed = err }
+  assert.ok(failed !== undefined, 'with every replica corrupt, the GET fails')
+})
+
+test('a stopped datanode is read around', async () => {
+  await cluster.stopDatanode(0)
+  try {
+    for (const key of [`k${CHUNK + 1}`, `k${3 * BLOCK + 17}`]) assertBytes(await get(s3, key), objects.get(key)!, `${key} with datanode 1 stopped`)
+  } finally {
+    await cluster.startDatanode(0)
+  }
+})
+
+test('datanode.shortCircuitReads 0: every read goes over HTTP', async () => {
+  const off = await startMiniCluster({ overrides: { ...overrides, 'datanode.shortCircuitReads': 0 } })
+  const offGateway = await startGateway(off)
+  const client = await s3Of(off, offGateway)
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: 'reads' }))
+    const data = objects.get(`k${BLOCK + 1}`)!
+    await client.send(new PutObjectCommand({ Bucket: 'reads', Key: 'k', Body: data }))
+    const before = await reads(off)
+    assertBytes(await get(client, 'k'), data, 'over HTTP')
+    const after = await reads(off)
+    assert.is(after.local - before.local, 0, 'no short-circuit read')
+    assert.ok(after.http - before.http >= 2, `HTTP reads: ${after.http - before.http}`)
+  } finally {
+    client.destroy()
+    await offGateway.stop()
+    await off.dispose()
+  }
+})
+
+test.run()

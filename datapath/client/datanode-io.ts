@@ -11,12 +11,12 @@
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { checksumSizeBytes, verifyChecksums } from '../../core/checksum.ts'
-import { O3Error } from '../../core/errors.ts'
+import { O3Error, toO3Error } from '../../core/errors.ts'
 import { PIPELINE_WATCH_ANSWER_SLACK_MS, RPC_TIMEOUT_MS_DEFAULT, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
-import { runVerifyChunk, runVerifySlab } from '../workers/index.ts'
+import { noteLateWrite, runVerifyChunk, runVerifySlab } from '../workers/index.ts'
 import { localDatanode } from './local-datanodes.ts'
 import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
@@ -286,25 +286,52 @@ export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset:
 /**
  * A short-circuit read into `into` when the datanode serves in this process and the range
  * fits there; undefined otherwise (the caller reads over HTTP). Fails as the HTTP read would:
- * the datanode's refusal as it answers it, a checksum mismatch, a short file.
+ * the datanode's refusal as it answers it, a checksum mismatch, a short file; abandoned on
+ * `signal` or after `answerTimeoutMs` (the RPC timeout) like an HTTP read that got no
+ * answer, the worker still reading into `into` then (its pool takes it back after).
  */
 async function readLocally(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into: ReadIntoSlab, limits: ReadLimits): Promise<ChunkRead | undefined> {
   const datanode = localDatanode(node.address)
   if (datanode === undefined) return undefined
-  const abandoned = (): boolean => limits.signal?.aborted === true
-  if (abandoned()) throw failedAt(node.address, limits.signal!.reason)
-  let r
-  try {
-    r = await datanode.readChunkInto({ blockId, offset, length, into })
-  } catch (err) {
-    // The datanode's refusal is thrown as the HTTP answer would carry it.
-    throw err instanceof O3Error ? err : failedAt(node.address, err)
-  }
+  if (limits.signal?.aborted === true) throw failedAt(node.address, limits.signal.reason)
+  const r = await abandonable(datanode.readChunkInto({ blockId, offset, length, into }), node.address, into.slab, limits)
   if (r === undefined) return undefined
   const what = `block ${blockId.containerId}:${blockId.localId}`
   if (r.badWindow >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Checksum mismatch in ${what} at ${r.dataOffset + r.badWindow * r.bytesPerChecksum} on ${node.address}`, { node: node.address })
-  // The bytes are in `into` either way: an abandoned read only says it lost.
-  if (abandoned()) throw failedAt(node.address, limits.signal!.reason)
   if (r.dataOffset > offset || r.dataOffset + r.dataLength < offset + length) throw new O3Error('IO_ERROR', `Cannot read ${what} from ${node.address}: range not covered`, { node: node.address })
   return { dataOffset: r.dataOffset, data: Buffer.from(into.slab, into.byteOffset, r.dataLength) }
+}
+
+/**
+ * The local read's answer, or its abandonment: on `limits.signal`, or with no answer after
+ * `answerTimeoutMs` (an error as undici's headers timeout, which the readers tell apart).
+ * An abandoned read's worker may still write into `slab`: it is noted (late-writes.ts).
+ */
+async function abandonable<T>(work: Promise<T>, address: string, slab: SharedArrayBuffer, limits: ReadLimits): Promise<T> {
+  const outcome = work.then((value) => ({ value }), (err: unknown) => ({ err }))
+  const timeoutMs = limits.answerTimeoutMs ?? RPC_TIMEOUT_MS_DEFAULT
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let onAbort: (() => void) | undefined
+  const gaveUp = new Promise<{ gaveUp: O3Error }>((resolve) => {
+    const noAnswer = Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' })
+    timer = setTimeout(() => resolve({ gaveUp: failedAt(address, noAnswer) }), timeoutMs)
+    onAbort = () => resolve({ gaveUp: failedAt(address, limits.signal!.reason) })
+    limits.signal?.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    const first = await Promise.race([outcome, gaveUp])
+    if ('gaveUp' in first) {
+      noteLateWrite(slab, outcome)
+      throw first.gaveUp
+    }
+    if ('err' in first) {
+      // The datanode's refusal is thrown as the HTTP answer would carry it; anything else as
+      // its INTERNAL_ERROR answer would be (not as an unreachable node).
+      throw first.err instanceof O3Error ? first.err : toO3Error(first.err)
+    }
+    return first.value
+  } finally {
+    clearTimeout(timer)
+    if (onAbort !== undefined) limits.signal?.removeEventListener('abort', onAbort)
+  }
 }

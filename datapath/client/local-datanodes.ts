@@ -4,7 +4,7 @@
  * the datanodes share one process, and every chunk a GET read went out through a socket
  * and back in. Here the datanode plans the read as for /chunk/read, and a worker reads the
  * block file straight into the reader's buffer and verifies it against the block's
- * checksums. A datanode registers once it serves and leaves before it stops; only a
+ * checksums (a small block packed in LMDB is copied in and verified). A datanode registers once it serves and leaves before it stops; only a
  * datanode without security registers (with it, reads stay on HTTPS, where the caller's
  * certificate and block token are checked).
  */
@@ -30,7 +30,7 @@ export interface LocalChunkAnswer {
 }
 
 export interface LocalDatanode {
-  /** The read, done; undefined when it cannot be done here (a packed block, or a range larger than `into`): read over HTTP. Refusals throw as /chunk/read answers them. */
+  /** The read, done; undefined when the (window-aligned) range is larger than `into`: read it over HTTP. Refusals throw as /chunk/read answers them. */
   readChunkInto(read: LocalChunkRead): Promise<LocalChunkAnswer | undefined>
 }
 

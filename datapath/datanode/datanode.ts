@@ -347,7 +347,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
     // With security on, reads stay on HTTPS: the caller's certificate and block token are checked there.
-    if (this.identity === undefined && this.config['datanode.shortCircuitReads'] === 1) this.leaveLocal = serveLocally(this.address, this)
+    if (!this.stopped && this.identity === undefined && this.config['datanode.shortCircuitReads'] === 1) this.leaveLocal = serveLocally(this.address, this)
     log.info(`datanode ${this.id} listening on ${this.address}`)
   }
 
@@ -1289,14 +1289,10 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   }
 
   /**
-   * Serves a byte range of a block (at most one chunk's worth), widened to whole checksum
-   * windows; windows line up across chunks because every chunk but the last holds whole
-   * windows. The body is data || checksums; x-o3-args says where the data starts.
-   */
-  /**
    * What a read of [offset, offset + length) of a block serves (a readChunk request's
-   * arguments, checked): the range widened to whole checksum windows, and those windows'
-   * checksums from the block's record.
+   * arguments, checked; at most one chunk's worth): the range widened to whole checksum
+   * windows (they line up across chunks: every chunk but the last holds whole windows), and
+   * those windows' checksums from the block's record.
    */
   private readPlan(a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }): ReadPlan {
     const { v, b } = this.block(a)
@@ -1326,9 +1322,11 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   private packedRange(p: ReadPlan): Uint8Array {
     const all = p.v.packed.getBinary([p.b.containerId, p.b.localId])
     if (all === undefined) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read packed block ${p.b.containerId}:${p.b.localId}`)
+    if (all.length < p.start + p.length) throw shortFile(p.b, 0, all.length)
     return all.subarray(p.start, p.start + p.length)
   }
 
+  /** /chunk/read: the plan's range as one body, data || checksums; x-o3-args says where the data starts. */
   private async readChunk(c: Context): Promise<Response> {
     const a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown } = await smallBodyJson(c, RPC_BODY_BYTES_MAX, 'Cannot read chunk')
     await this.allowBlock(c, 'readChunk', a)
@@ -1372,10 +1370,15 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   async readChunkInto(read: LocalChunkRead): Promise<LocalChunkAnswer | undefined> {
     const started = performance.now()
     let code = 'OK'
+    // A range larger than the reader's buffer is read over HTTP instead, and counted there.
+    let fellBack = false
     try {
       const p = this.readPlan({ containerId: read.blockId.containerId, localId: read.blockId.localId, offset: read.offset, length: read.length })
       const { v, b, start, length } = p
-      if (read.into.slab.byteLength - read.into.byteOffset < length) return undefined
+      if (read.into.slab.byteLength - read.into.byteOffset < length) {
+        fellBack = true
+        return undefined
+      }
       // A compact copy (a few KiB): a view would clone its whole backing buffer to the worker.
       const checksums = new Uint8Array(p.checksumsLength)
       let at = 0
@@ -1399,8 +1402,10 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       code = toO3Error(err).code
       throw err
     } finally {
-      this.metrics.rpcRequests.inc({ method: 'readChunkLocal', code })
-      this.metrics.rpcSeconds.observe({ method: 'readChunkLocal' }, (performance.now() - started) / 1000)
+      if (!fellBack) {
+        this.metrics.rpcRequests.inc({ method: 'readChunkLocal', code })
+        this.metrics.rpcSeconds.observe({ method: 'readChunkLocal' }, (performance.now() - started) / 1000)
+      }
     }
   }
 

@@ -64,6 +64,8 @@ export const RPC_TIMEOUT_MS_DEFAULT = 30_000
 export const RPC_RETRY_COUNT_MAX = 5
 /** How long a call to a Raft group (several addresses) keeps failing over before it gives up. */
 export const RPC_FAILOVER_MS_MAX = 15_000
+/** Addresses one client knows for a service's group: those it was given, and leaders named in NOT_LEADER answers (Raft groups here have 3 or 5 members). */
+export const RPC_GROUP_ADDRESSES_MAX = 16
 /** The longest pause between tries over a Raft group's members while it elects a leader. */
 export const RPC_GROUP_BACKOFF_MS_MAX = 200
 

@@ -2,8 +2,9 @@
  * RPC calls to another service over undici (HTTP/1.1 keep-alive, one shared Agent per
  * process). Errors come back as O3Error with the remote code; connection failures become
  * UNAVAILABLE. Failover between a service's addresses (its Raft group's members): a
- * NOT_LEADER answer sends the call to the leader it names, a connection error to the next
- * address, with backoff, until a bounded time; a retryable answer of the leader itself
+ * NOT_LEADER answer sends the call to the leader it names (an OM's or SCM's leader learned as
+ * one of the group's addresses when the client was not given it: a CLI given one member), a connection error
+ * to the next address, with backoff, until a bounded time; a retryable answer of the leader itself
  * (NO_PIPELINE, SAFE_MODE) gets as few tries as one address would, and is what the caller is
  * told. A call whose outcome is unknown (a timeout, a dropped connection) is sent again only
  * when that is safe: idempotent, or carrying a caller id that the service's retry cache
@@ -13,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import { request, type Dispatcher } from 'undici'
 import { PLAIN_TRANSPORT, roleOfService, urlOf, type Transport } from './transport.ts'
 import { O3Error, fromWire } from '../errors.ts'
-import { RPC_FAILOVER_MS_MAX, RPC_GROUP_BACKOFF_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
+import { RPC_FAILOVER_MS_MAX, RPC_GROUP_ADDRESSES_MAX, RPC_GROUP_BACKOFF_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
 export { httpAgent } from './transport.ts'
 
@@ -105,7 +106,7 @@ export class RpcClient {
     // whole timeouts.)
     const startedMs = Date.now()
     const budget = options.failoverMs ?? RPC_FAILOVER_MS_MAX
-    const deadline = startedMs + (this.addresses.length > 1 ? budget : 0)
+    let deadline = startedMs + (this.addresses.length > 1 ? budget : 0)
     let last: O3Error | undefined
     // Answers other than NOT_LEADER (the leader's own refusal, say NO_PIPELINE): a group gets
     // as few tries of those as one address, and the last one is what the caller is told.
@@ -126,6 +127,9 @@ export class RpcClient {
           last = new O3Error(last.code, `${last.message} (if it speaks HTTPS, as a secure cluster's services do, the client needs its CA: O3_CLIENT_CAFILE)`, { cause: err })
         }
         lastByAddress.set(address, last)
+        // A member naming a leader this client was not given (one member's address, say):
+        // that address joins the group's from now on, and the call gets a group's time.
+        if (this.learnLeader(last)) deadline = startedMs + budget
         // NOT_LEADER and a refused connection mean the call did nothing: safe to send to
         // another member of a group. (One address keeps the old rule: retried if resendable.)
         const didNothing = this.addresses.length > 1 && (last.code === 'NOT_LEADER' || isRefused(err))
@@ -160,6 +164,19 @@ export class RpcClient {
           : Math.min(1000, 50 * 2 ** Math.min(this.addresses.length > 1 ? answeredTries - 1 : attempt, 5)))
       }
     }
+  }
+
+  /**
+   * Adds a NOT_LEADER's leader address to the group's (a few at most); whether it was new.
+   * The OM's and SCM's groups only: a datanode's NOT_LEADER is its pipeline's, which the
+   * datapath follows itself (pipeline-leader.ts), with arguments for that leader.
+   */
+  private learnLeader(err: O3Error): boolean {
+    if (this.service !== 'OM' && this.service !== 'SCM') return false
+    const leader = err.code === 'NOT_LEADER' ? err.leader : undefined
+    if (leader === undefined || leader === '' || this.addresses.includes(leader) || this.addresses.length >= RPC_GROUP_ADDRESSES_MAX) return false
+    this.addresses.push(leader)
+    return true
   }
 
   private async once<T>(address: string, method: string, args: object, options: CallOptions): Promise<T> {

@@ -3,7 +3,8 @@
  * service that answers UNAVAILABLE only after its own calls gave up (the OM when no SCM
  * leads) is not asked again once the call's failover time has passed (before, five times
  * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried, and a
- * NOT_LEADER after a frozen leader's timeout still leads to the new leader; one address that
+ * NOT_LEADER after a frozen leader's timeout still leads to the new leader, also one the
+ * client was not given (a CLI given one member of an HA group); one address that
  * does not answer in time is not asked again past the failover time; a leader's own
  * refusal (NO_PIPELINE) gets five tries and is what the caller is told; a group that
  * gives up says how each member answered; a server
@@ -72,6 +73,21 @@ test('a frozen leader past the failover time: the next member\'s NOT_LEADER hint
   const result = await new RpcClient('OM', [frozen.address, follower.address, leader.address]).call('openKey', {}, { idempotent: true, timeoutMs: 300, failoverMs: 200 })
   assert.is(result, 'opened')
   assert.equal([frozen.requests(), follower.requests(), leader.requests()], [1, 1, 1])
+})
+
+test('a client given one member follows its NOT_LEADER to a leader it was not given, and keeps it', async () => {
+  const leader = await serve(0, 200, JSON.stringify({ result: 'opened' }))
+  const follower = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader', leader: leader.address }))
+  const client = new RpcClient('OM', follower.address)
+  assert.is(await client.call('openKey', {}), 'opened')
+  assert.equal([follower.requests(), leader.requests()], [1, 1])
+  // The next call goes to the leader it learned, at once.
+  assert.is(await client.call('openKey', {}), 'opened')
+  assert.equal([follower.requests(), leader.requests()], [1, 2])
+  // A member naming no address (no leader known) is asked again, five times, as one address is.
+  const lost = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader (none known)' }))
+  const err = await failure(new RpcClient('OM', lost.address).call('openKey', {}, { failoverMs: 200 }))
+  assert.is(err.code, 'NOT_LEADER')
 })
 
 test('one address that does not answer in time is not asked again past the failover time; a group member\'s timeout is followed by the next member', async () => {

@@ -137,9 +137,17 @@ export function checkTime(auth: AuthParams, nowMs: number): void {
   if (Math.abs(nowMs - at) > CLOCK_SKEW_MS_MAX) throw new S3Error('RequestTimeTooSkewed', 'The difference between the request time and the server time is too large')
 }
 
-/** Throws AccessDenied for a credential scope we do not sign with (date/region/s3/aws4_request). */
-export function checkScope(scope: string): void {
-  if (!isValidScope(scope)) throw new S3Error('AccessDenied', `Invalid credential scope ${scope}`)
+/**
+ * Throws AccessDenied for a credential scope we do not sign with (date/region/s3/aws4_request),
+ * and, as S3 does, a malformed-authorization error for a scope dated another day than the
+ * request (X-Amz-Date): a signing key is derived for one day and must not sign for others.
+ */
+export function checkScope(auth: Pick<AuthParams, 'scope' | 'amzDate' | 'kind'>): void {
+  if (!isValidScope(auth.scope)) throw new S3Error('AccessDenied', `Invalid credential scope ${auth.scope}`)
+  const date = auth.scope.slice(0, 8)
+  if (date !== auth.amzDate.slice(0, 8)) {
+    throw new S3Error(auth.kind === 'presigned' ? 'AuthorizationQueryParametersError' : 'AuthorizationHeaderMalformed', `Invalid credential date ${date}: the date is not the same as X-Amz-Date (${auth.amzDate.slice(0, 8)})`)
+  }
 }
 
 export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {
@@ -169,10 +177,10 @@ export function sentBytes(text: string): Buffer {
 /**
  * What the OM needs to verify the request's signature with the secret only it holds
  * (core/s3-signature.ts): the parts of the string to sign and the signature. Throws
- * AccessDenied for a scope we do not sign with or an unsigned host.
+ * for a scope we do not sign with or dated another day, and for an unsigned host.
  */
 export function proofV4(req: SignedRequest, auth: AuthParams): S3SignatureProof {
-  checkScope(auth.scope)
+  checkScope(auth)
   if (!auth.signedHeaders.includes('host')) throw new S3Error('AccessDenied', 'host must be a signed header')
   return { version: 4, amzDate: auth.amzDate, scope: auth.scope, canonicalRequestSha256: sha256Hex(sentBytes(canonicalRequest(req, auth))), signature: auth.signature }
 }

@@ -1,6 +1,6 @@
 /**
  * Goal: the gateway refuses bad requests with the right S3 error and leaves nothing behind:
- * anonymous ones where nothing is public (judged by the bucket the path or Host names), wrong or revoked keys, skewed clocks, expired presigned URLs, payload hash and
+ * anonymous ones where nothing is public (judged by the bucket the path or Host names), wrong or revoked keys, skewed clocks, credential scopes of another day, expired presigned URLs, payload hash and
  * chunk signature mismatches, malformed XML, odd key names, short bodies and clients that hang
  * up mid-upload; and it keeps serving afterwards. Method: raw HTTP over node:http and net
  * (so that paths are sent unnormalised), signed with @smithy/signature-v4 (the AWS SDK's
@@ -129,6 +129,35 @@ test('a clock 20 minutes off is RequestTimeTooSkewed; an expired presigned URL i
   const res = await fetch(url)
   assert.is(res.status, 403)
   assert.match(await res.text(), /<Code>AccessDenied<\/Code><Message>Request has expired/)
+  s3.destroy()
+})
+
+test('a credential scope dated another day than X-Amz-Date is refused, even with a signature that matches it', async () => {
+  // Signed here with a key derived for the scope's date, so that only the date check can refuse it.
+  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
+  const hmac = (k: Buffer | string, d: string) => createHmac('sha256', k).update(d).digest()
+  const signedFor = (scopeDate: string) => {
+    const scope = `${scopeDate}/us-east-1/s3/aws4_request`
+    const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': sha256(''), 'x-amz-date': amzDate }
+    const names = Object.keys(headers).sort()
+    const canonical = ['GET', '/', '', names.map((n) => `${n}:${headers[n as keyof typeof headers]}\n`).join(''), names.join(';'), sha256('')].join('\n')
+    const key = hmac(hmac(hmac(hmac('AWS4' + env.alice.awsSecret, scopeDate), 'us-east-1'), 's3'), 'aws4_request')
+    const signature = createHmac('sha256', key).update(['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n')).digest('hex')
+    return send('GET', '/', { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${env.alice.awsAccessKey}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}` })
+  }
+  assert.is((await signedFor(amzDate.slice(0, 8))).status, 200, 'the same request with the scope of its own date is served')
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10).replace(/-/g, '')
+  for (const scopeDate of [yesterday, '99999999']) {
+    const r = await signedFor(scopeDate)
+    assert.is(r.status, 400, r.body)
+    assert.is(code(r), 'AuthorizationHeaderMalformed')
+  }
+  const s3 = s3Client(env)
+  const url = new URL(await getSignedUrl(s3, new GetObjectCommand({ Bucket: B, Key: 'x' }), { expiresIn: 60 }))
+  url.searchParams.set('X-Amz-Credential', String(url.searchParams.get('X-Amz-Credential')).replace(/\/\d{8}\//, `/${yesterday}/`))
+  const res = await fetch(url)
+  assert.is(res.status, 400)
+  assert.match(await res.text(), /<Code>AuthorizationQueryParametersError<\/Code>/)
   s3.destroy()
 })
 

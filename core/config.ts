@@ -263,6 +263,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   if (c['datanode.shortCircuitReads'] > 1) bad('datanode.shortCircuitReads', 'must be 0 or 1')
+  if (c['datanode.workerThreads'] < 1) bad('datanode.workerThreads', 'must be positive')
   if (c['datanode.scanner.bytesPerSec'] < 1) bad('datanode.scanner.bytesPerSec', 'must be positive')
   if (c['datanode.scanner.intervalMs'] < SCANNER_INTERVAL_MS_MIN) bad('datanode.scanner.intervalMs', `must be at least ${SCANNER_INTERVAL_MS_MIN}`)
   if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')

@@ -32,7 +32,7 @@ export function setVolumeQuota(ctx: OmRequestContext): ReplicatedRequest<Args, P
       if (p.quotaBytes !== undefined) {
         if (p.quotaBytes > 0) {
           const { sumBytes, unset } = bucketQuotaSum(t, v.name)
-          if (unset > 0) throw new O3Error('QUOTA_ERROR', `Cannot set a space quota on volume ${v.name}: ${unset} of its buckets have none (set theirs first)`)
+          if (unset > 0) throw new O3Error('QUOTA_ERROR', `Cannot set a space quota on volume ${v.name}: ${unset} of its buckets ${unset === 1 ? 'has' : 'have'} none (set theirs first)`)
           checkVolumeSpace({ ...v, quotaBytes: p.quotaBytes }, sumBytes, `set the space quota of volume ${v.name} to ${p.quotaBytes} bytes`)
         }
         next.quotaBytes = p.quotaBytes

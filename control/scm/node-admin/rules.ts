@@ -136,7 +136,10 @@ export function adminStep(n: AdminNode, nowMs: number, maintenanceMinimum: numbe
   if (n.pipelines > 0) return { why: `waiting for ${n.pipelines} pipeline(s) to close`, ...counts }
   if (counts.underReplicated > 0 || counts.unclosed > 0) {
     // A copy needs a node that holds none: with too few datanodes it waits for good, so say so.
-    const hint = counts.underReplicated > 0 ? ' (each is copied to an in-service datanode that holds none: RATIS/THREE needs a fourth, EC rs-k-m a (k + m + 1)th)' : ''
+    const rule = mode === 'DECOMMISSION'
+      ? 'each is copied to an in-service datanode that holds none: RATIS/THREE needs a fourth, EC rs-k-m a (k + m + 1)th'
+      : `each keeps ${maintenanceMinimum} replicas (maintenance.replica.minimum), EC k + ${EC_MAINTENANCE_REDUNDANCY} indexes, on in-service datanodes, copied to ones that hold none`
+    const hint = counts.underReplicated > 0 ? ` (${rule})` : ''
     return { why: `waiting for ${counts.underReplicated} under-replicated and ${counts.unclosed} unclosed container(s)${hint}`, ...counts }
   }
   return { to: mode === 'DECOMMISSION' ? 'DECOMMISSIONED' : 'IN_MAINTENANCE', why: `every one of its ${counts.sufficient} container(s) is replicated elsewhere`, ...counts }

@@ -98,7 +98,10 @@ test('adminStep: DECOMMISSIONING -> DECOMMISSIONED once pipelines are closed and
 test('adminStep: ENTERING_MAINTENANCE -> IN_MAINTENANCE with the minimum elsewhere; both end at endMs', () => {
   const two = container([replica(1), replica(2), replica(3)])
   assert.is(adminStep(node({ state: 'ENTERING_MAINTENANCE', containers: [two] }), 0, 2).to, 'IN_MAINTENANCE')
-  assert.is(adminStep(node({ state: 'ENTERING_MAINTENANCE', containers: [two] }), 0, 3).to, undefined)
+  const waiting = adminStep(node({ state: 'ENTERING_MAINTENANCE', containers: [two] }), 0, 3)
+  assert.is(waiting.to, undefined)
+  assert.match(waiting.why, 'each keeps 3 replicas (maintenance.replica.minimum)', 'the maintenance rule, not the decommission one')
+  assert.not.match(waiting.why, 'needs a fourth')
   assert.is(adminStep(node({ state: 'IN_MAINTENANCE', endMs: 1000 }), 999, 2).to, undefined)
   assert.is(adminStep(node({ state: 'IN_MAINTENANCE', endMs: 1000 }), 1000, 2).to, 'IN_SERVICE')
   assert.is(adminStep(node({ state: 'ENTERING_MAINTENANCE', endMs: 1000, pipelines: 2 }), 1000, 2).to, 'IN_SERVICE')

@@ -32,7 +32,7 @@ async function requestedAcl(ctx: S3Context, bucketOwner: string): Promise<(owner
   if (!hasBody) throw new S3Error('MalformedACLError', 'The XML you provided was not well-formed or did not validate against our published schema: give x-amz-acl, x-amz-grant-* or an AccessControlPolicy body')
   let doc: Record<string, unknown>
   try {
-    doc = await readXml(ctx.req, 'AccessControlPolicy', ctx.bodyIdleTimeoutMs, { attributes: true })
+    doc = await readXml(ctx, 'AccessControlPolicy', { attributes: true })
   } catch (err) {
     // S3 names a bad ACL document MalformedACLError, whatever is wrong with it.
     if (err instanceof S3Error && err.code === 'MalformedXML') throw new S3Error('MalformedACLError', err.message)

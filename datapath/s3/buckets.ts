@@ -91,7 +91,7 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   const acl = aclFromHeaders(ctx.req.headers, user, user)
   const length = Number(ctx.req.headers.get('content-length') ?? 0)
   if (length > 0) {
-    const body = await readXml(ctx.req, 'CreateBucketConfiguration', ctx.bodyIdleTimeoutMs)
+    const body = await readXml(ctx, 'CreateBucketConfiguration')
     const region = body.LocationConstraint
     if (region !== undefined && typeof region === 'string' && region !== '' && region !== ctx.region) {
       throw new S3Error('InvalidArgument', `The ${region} location constraint is incompatible with the region of this endpoint (${ctx.region})`)

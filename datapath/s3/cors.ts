@@ -24,7 +24,7 @@ const FORBIDDEN = 'CORSResponse: This CORS request is not allowed. This is usual
 /** PutBucketCors: the CORSConfiguration body, checked as S3 checks it, replaces the bucket's. */
 export async function putBucketCors(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
-  const rules = parseCorsXml(await readXml(ctx.req, 'CORSConfiguration', ctx.bodyIdleTimeoutMs))
+  const rules = parseCorsXml(await readXml(ctx, 'CORSConfiguration'))
   await ctx.client.setBucketS3(S3_VOLUME, bucket.name, 'cors', rules)
   return new Response(null, { status: 200 })
 }

@@ -187,7 +187,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     return completeAnswer(ctx, done.metadata)
   }
   const { uploadId, marker } = record
-  const body = await readXml(ctx.req, 'CompleteMultipartUpload', ctx.bodyIdleTimeoutMs)
+  const body = await readXml(ctx, 'CompleteMultipartUpload', { objectChecksums: true })
   const listed = (body.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]
   if (!Array.isArray(listed) || listed.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part')
   const stored = new Map((await listPartKeys(ctx, uploadId)).map((k) => [partNumberOf(k), k]))

@@ -16,7 +16,7 @@ import {
 } from './context.ts'
 import { authorizeAction } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
-import { checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
+import { CHECKSUM_ALGORITHMS, checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
@@ -212,10 +212,15 @@ export function checkVersionId(versionId: string | null | undefined): void {
   if (versionId !== null && versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified')
 }
 
-/** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. */
+/** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. The body's digest is required. */
 export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
-  const body = await readXml(ctx.req, 'Delete', ctx.bodyIdleTimeoutMs)
+  // S3 takes a multi-object delete only with a digest of its body (Content-MD5 or an
+  // x-amz-checksum-*, sent or declared as a trailer), which readXml verifies; one without is
+  // refused once its keys are known to be the caller's (a stranger is AccessDenied first).
+  const h = ctx.req.headers
+  const digested = h.get('content-md5') !== null || CHECKSUM_ALGORITHMS.some((a) => h.get(checksumHeader(a)) !== null) || /x-amz-checksum-/i.test(h.get('x-amz-trailer') ?? '')
+  const body = await readXml(ctx, 'Delete')
   const objects = (body.Object ?? []) as { Key?: unknown; VersionId?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
   const quiet = String(body.Quiet ?? 'false').trim() === 'true'
@@ -235,6 +240,7 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     }
   })
   if (refused.every((e) => e !== undefined)) throw refused[0]!
+  if (!digested) throw new S3Error('InvalidRequest', 'Missing required header for this request: Content-MD5')
   const deleted: { Key: string; VersionId?: string }[] = []
   const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = []
   for (const [i, key] of keys.entries()) {

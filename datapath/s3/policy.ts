@@ -98,7 +98,7 @@ const PUBLIC_ACCESS_BLOCK_FIELDS = [
 /** PutPublicAccessBlock: a PublicAccessBlockConfiguration whose four flags default to false. */
 export async function putPublicAccessBlock(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
-  const body = await readXml(ctx.req, 'PublicAccessBlockConfiguration', ctx.bodyIdleTimeoutMs)
+  const body = await readXml(ctx, 'PublicAccessBlockConfiguration')
   const config: PublicAccessBlockConfig = { blockPublicAcls: false, ignorePublicAcls: false, blockPublicPolicy: false, restrictPublicBuckets: false }
   for (const [element, field] of PUBLIC_ACCESS_BLOCK_FIELDS) {
     const v = body[element]

@@ -22,7 +22,7 @@ function setTags(ctx: S3Context, bucket: BucketInfo, action: 's3:PutObjectTaggin
 
 /** The tags of a Tagging request body, in the order sent (MalformedXML when it has no TagSet or a Tag no Key). */
 async function readTagSet(ctx: S3Context): Promise<[string, string][]> {
-  const body = await readXml(ctx.req, 'Tagging', ctx.bodyIdleTimeoutMs)
+  const body = await readXml(ctx, 'Tagging')
   const set = body.TagSet as { Tag?: { Key?: unknown; Value?: unknown }[] } | undefined
   if (set === undefined || typeof set !== 'object') throw new S3Error('MalformedXML', 'Tagging needs a TagSet')
   const tags: [string, string][] = []

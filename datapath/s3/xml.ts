@@ -11,8 +11,9 @@
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser'
 import { S3Error } from './errors.ts'
-import { webBody } from '../../core/http/body.ts'
-import { bodyPieces } from './payload.ts'
+import type { RequestBody } from '../../core/http/body.ts'
+import type { RequestAuth } from './auth.ts'
+import { readPayload } from './payload.ts'
 
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 /** Request XML bodies (DeleteObjects of 1000 keys, CompleteMultipartUpload of 10000 parts) stay under this. */
@@ -116,14 +117,55 @@ export function xmlResponse(root: string, body: Record<string, unknown>, status 
   return new Response(toXml(root, body), { status, headers: { 'content-type': 'application/xml', ...headers } })
 }
 
+/** What readXml needs of a request: its body, headers and authentication (S3Context's). */
+export interface XmlRequest {
+  readonly req: Request
+  readonly body: RequestBody | null
+  readonly auth: RequestAuth
+  readonly bodyIdleTimeoutMs: number
+}
+
 /**
- * Reads a small XML request body; throws MalformedXML when it is not well-formed or lacks
- * `root`, RequestTimeout when it sends nothing for `idleTimeoutMs` (config s3g.bodyIdleTimeoutMs).
+ * Reads a small XML request body, verified as an object's body is (the signed
+ * x-amz-content-sha256, Content-MD5, an x-amz-checksum-* unless `objectChecksums` says those
+ * name the object's: XAmzContentSHA256Mismatch, BadDigest), before it is parsed: a signature covers a body only through its hash, so an
+ * unverified body could be another than the one signed. Throws MalformedXML when it is not
+ * well-formed or lacks `root`, RequestTimeout when it sends nothing for the request's
+ * idle timeout (config s3g.bodyIdleTimeoutMs).
  */
-export async function readXml(req: Request, root: string, idleTimeoutMs: number, options: { attributes?: boolean } = {}): Promise<Record<string, unknown>> {
-  const length = Number(req.headers.get('content-length') ?? 0)
+export async function readXml(r: XmlRequest, root: string, options: { attributes?: boolean; objectChecksums?: boolean } = {}): Promise<Record<string, unknown>> {
+  const length = Number(r.req.headers.get('content-length') ?? 0)
   if (length > XML_BODY_BYTES_MAX) throw new S3Error('MalformedXML', `XML body of ${length} bytes exceeds ${XML_BODY_BYTES_MAX}`)
-  return parseXml(await readTextLimited(req, XML_BODY_BYTES_MAX, idleTimeoutMs), root, options)
+  if (r.body === null) return parseXml('', root, options)
+  let payload
+  try {
+    payload = readPayload({ body: r.body, headers: options.objectChecksums === true ? withoutChecksums(r.req.headers) : r.req.headers, auth: r.auth, sizeMaxBytes: XML_BODY_BYTES_MAX, idleTimeoutMs: r.bodyIdleTimeoutMs })
+  } catch (err) {
+    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw new S3Error('MalformedXML', `XML body exceeds ${XML_BODY_BYTES_MAX} bytes`)
+    throw err
+  }
+  const parts: Uint8Array[] = []
+  try {
+    for await (const piece of payload.source) parts.push(piece)
+  } catch (err) {
+    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw new S3Error('MalformedXML', `XML body exceeds ${XML_BODY_BYTES_MAX} bytes`)
+    throw err
+  }
+  await payload.result
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(parts))
+  } catch {
+    throw malformed('the body is not UTF-8')
+  }
+  return parseXml(text, root, options)
+}
+
+/** The headers without x-amz-checksum-*: where they name the object's checksum (CompleteMultipartUpload's), not the body's. */
+function withoutChecksums(headers: Headers): Headers {
+  const kept = new Headers()
+  headers.forEach((value, name) => { if (!name.startsWith('x-amz-checksum-') && name !== 'x-amz-sdk-checksum-algorithm') kept.set(name, value) })
+  return kept
 }
 
 /** Parses a request body's text (see readXml); `attributes` keeps them (attributeParser). */
@@ -149,18 +191,3 @@ export function parseXml(raw: string, root: string, options: { attributes?: bool
   return (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
 }
 
-async function readTextLimited(req: Request, max: number, idleTimeoutMs: number): Promise<string> {
-  if (req.body === null) return ''
-  const parts: Uint8Array[] = []
-  let total = 0
-  for await (const p of bodyPieces(webBody(req.body)!, idleTimeoutMs)) {
-    total += p.length
-    if (total > max) throw new S3Error('MalformedXML', `XML body exceeds ${max} bytes`)
-    parts.push(p)
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(parts))
-  } catch {
-    throw malformed('the body is not UTF-8')
-  }
-}

@@ -1,7 +1,7 @@
 /**
  * Goal: the gateway refuses bad requests with the right S3 error and leaves nothing behind:
  * anonymous ones where nothing is public (judged by the bucket the path or Host names), wrong or revoked keys, skewed clocks, credential scopes of another day, expired presigned URLs, payload hash and
- * chunk signature mismatches, malformed XML, odd key names, short bodies and clients that hang
+ * chunk signature mismatches, XML bodies that are not the ones signed or lack a required digest, malformed XML, odd key names, short bodies and clients that hang
  * up mid-upload; and it keeps serving afterwards. Method: raw HTTP over node:http and net
  * (so that paths are sent unnormalised), signed with @smithy/signature-v4 (the AWS SDK's
  * reference signer) and, for aws-chunked bodies, chunk signatures computed here from the AWS
@@ -270,8 +270,34 @@ test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the signed trailer checksum is
   assert.is((await signed('HEAD', `/${B}/trailer-bad`)).status, 404)
 })
 
+const md5 = (b: string) => createHash('md5').update(b).digest('base64')
+
+test('an XML body is verified before it is parsed: its signed SHA-256, its Content-MD5; a multi-object delete needs a digest', async () => {
+  assert.is((await signed('PUT', `/${B}/kept`, { body: 'kept' })).status, 200)
+  const signedBody = '<Delete><Object><Key>other</Key></Object></Delete>'
+  const sent = '<Delete><Object><Key>kept</Key></Object></Delete>'
+  // Signed for one body, another sent: the signature covers the body only through its hash.
+  const swapped = await signed('POST', `/${B}?delete`, { body: sent, contentSha: sha256(signedBody), headers: { 'content-md5': md5(sent) } })
+  assert.is(code(swapped), 'XAmzContentSHA256Mismatch', swapped.body)
+  const badMd5 = await signed('POST', `/${B}?delete`, { body: sent, headers: { 'content-md5': md5(signedBody) } })
+  assert.is(code(badMd5), 'BadDigest', badMd5.body)
+  const noDigest = await signed('POST', `/${B}?delete`, { body: sent })
+  assert.is(noDigest.status, 400)
+  assert.is(code(noDigest), 'InvalidRequest')
+  assert.match(noDigest.body, 'Content-MD5')
+  assert.is((await signed('HEAD', `/${B}/kept`)).status, 200, 'no refused delete deleted anything')
+  // The same verification for every XML body: tags, say.
+  const tags = '<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>'
+  const tagged = await signed('PUT', `/${B}/kept?tagging`, { body: tags, contentSha: sha256(tags.replace('b', 'c')) })
+  assert.is(code(tagged), 'XAmzContentSHA256Mismatch', tagged.body)
+  const deleted = await signed('POST', `/${B}?delete`, { body: sent, headers: { 'content-md5': md5(sent) } })
+  assert.is(deleted.status, 200, deleted.body)
+  assert.match(deleted.body, '<Deleted><Key>kept</Key></Deleted>')
+  assert.is((await signed('HEAD', `/${B}/kept`)).status, 404)
+})
+
 test('malformed XML is MalformedXML; unknown methods and subresources are answered, not crashed on', async () => {
-  const r = await signed('POST', `/${B}?delete`, { body: '<Delete><Object><Key>a</Key></Object>' })
+  const r = await signed('POST', `/${B}?delete`, { body: '<Delete><Object><Key>a</Key></Object>', headers: { 'content-md5': md5('<Delete><Object><Key>a</Key></Object>') } })
   assert.is(r.status, 400)
   assert.is(code(r), 'MalformedXML')
   assert.is(code(await signed('POST', `/${B}/k?uploadId=${'a'.repeat(32)}`, { body: 'not xml at all' })), 'NoSuchUpload')

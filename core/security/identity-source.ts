@@ -2,6 +2,7 @@
  * Where a starting OM, datanode or S3 gateway gets its ServiceIdentity when security is on:
  * enrollment with the SCM (ServiceIdentity.obtain with security.bootstrapToken), or a source given in process (tests).
  */
+import { O3Error } from '../errors.ts'
 import { ServiceIdentity, type EnrollingRole } from './identity.ts'
 import { generateKeyPair, issueCertificate, type ServiceRole } from './pki.ts'
 
@@ -31,6 +32,8 @@ export interface StartIdentityOptions {
  */
 export async function startIdentity(o: StartIdentityOptions): Promise<ServiceIdentity | undefined> {
   if (o.enabled !== 1) return undefined
+  // Said plainly, not as the certificate check that would fail later under Deno.
+  if ('Deno' in globalThis) throw new O3Error('INVALID_ARGUMENT', `Cannot start the ${o.role} with security.enabled=1 under Deno: Deno's HTTP server cannot ask callers for certificates (mutual TLS); run a secure cluster on Node`)
   const hosts = [...new Set([o.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
   if (o.source !== undefined) return o.source(o.role, o.id, hosts)
   return ServiceIdentity.obtain({ role: o.role, id: o.id, dir: o.dir, hosts, scm: o.scm, bootstrapToken: o.bootstrapToken })

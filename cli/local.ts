@@ -235,7 +235,12 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       writeFileSync(pidPath(name), String(child.pid))
       child.on('exit', (code, signal) => {
         if (stopping) return
-        if (started) return console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it`)
+        if (started) {
+          // With none left there is no cluster to go on: stop as asked to (pid files removed, a last word).
+          const alive = [...children.values()].filter((c) => c.exitCode === null && c.signalCode === null).length
+          if (alive === 0) return o.stop.request(`every service exited, the last ${name} (pid ${child.pid}, ${signal ?? code})`)
+          return console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it (${alive} service(s) left)`)
+        }
         if (o.stop.requested) return // asked to stop while starting (Ctrl-C reaches the children too)
         o.stop.request(`${name} exited while the cluster started`)
         failStart(new O3Error('UNAVAILABLE', `Cannot start cluster: ${name} exited (${signal ?? code}) while starting; the end of ${logFile}:\n${logTail(logFile)}`))

@@ -221,6 +221,13 @@ export interface ReadIntoSlab {
 export interface ReadLimits {
   signal?: AbortSignal
   answerTimeoutMs?: number
+  /**
+   * false: over HTTP even from a datanode in this process. For a read into a buffer its caller
+   * fills otherwise once it gives the read up (an EC stripe's slot, rebuilt from the other
+   * cells): an abandoned short-circuit read's worker may still write there; an HTTP read
+   * stops writing when abandoned.
+   */
+  shortCircuit?: boolean
 }
 
 /**
@@ -232,7 +239,7 @@ export interface ReadLimits {
  * A read into `into` from a datanode serving in this process skips HTTP (local-datanodes.ts).
  */
 export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT, limits: ReadLimits = {}): Promise<ChunkRead> {
-  const local = into === undefined ? undefined : await readLocally(node, blockId, offset, length, into, limits)
+  const local = into === undefined || limits.shortCircuit === false ? undefined : await readLocally(node, blockId, offset, length, into, limits)
   if (local !== undefined) return local
   let res
   try {

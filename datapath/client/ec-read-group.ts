@@ -13,7 +13,7 @@ import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_SLAB_BYTES_MAX, CLIENT_EC_DE
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ChecksumType, type KeyLocation } from '../../core/wire.ts'
-import { runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
+import { lateWrites, runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk, type ReadLimits } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import type { FailedNodes } from './failed-nodes.ts'
@@ -206,12 +206,16 @@ export class EcGroupRead {
       if (lent !== undefined) settleLent(lent.buffers, lent.buffer, data)
       return data
     }
-    // The lent buffer holds the rebuilt piece.
+    // The lent buffer holds the rebuilt piece, unless a short-circuit read given up in time
+    // may still write into it: then the piece gets a buffer of its own, and the lent one goes
+    // back once that write is over (late-writes.ts).
+    const rebuildInto = lent !== undefined && lateWrites(lent.buffer) === undefined ? lent : undefined
+    if (lent !== undefined && rebuildInto === undefined) lent.buffers.release(lent.buffer)
     try {
-      const [rebuilt] = await this.readStripe([piece], lent === undefined ? [] : [lent.buffer])
+      const [rebuilt] = await this.readStripe([piece], rebuildInto === undefined ? [] : [rebuildInto.buffer])
       return rebuilt!
     } catch (err) {
-      if (lent !== undefined) lent.buffers.release(lent.buffer)
+      if (rebuildInto !== undefined) rebuildInto.buffers.release(rebuildInto.buffer)
       throw err
     }
   }
@@ -340,7 +344,8 @@ export class EcGroupRead {
         await Promise.all(batch.map(async (i) => {
           const length = Math.min(to, lengths[i]!) - from
           try {
-            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport, this.limits(i + 1))
+            // Over HTTP: a cell not read in time is rebuilt into its slot (shortCircuit).
+            const r = await readChunk(this.location.pipeline.nodes[i]!, this.location.blockId, cellStart + from, length, { slab, byteOffset: i * slotBytes }, this.location.token, this.transport, { ...this.limits(i + 1), shortCircuit: false })
             const data = r.data.subarray(cellStart + from - r.dataOffset)
             if (data.buffer === slab) shards[i]!.offset = data.byteOffset
             else copyBytes(new Uint8Array(slab, i * slotBytes, length), 0, data.subarray(0, length)) // did not fit the slot

@@ -235,7 +235,8 @@ async function rebuildStripe(cmd: ReconstructCommand, readers: Map<number, Reade
       const view = new Uint8Array(slots.slabs[i]!, 0, cellBytes)
       if (lengths[i] === 0) { view.fill(0); return }
       const n = lengths[i]!
-      const r = await readChunk(readers.get(i + 1)!.node, blockId, offset, n, { slab: slots.slabs[i]!, byteOffset: 0 }, undefined, j.transport)
+      // Over HTTP: a source given up is replaced and its slab reused (ReadLimits.shortCircuit).
+      const r = await readChunk(readers.get(i + 1)!.node, blockId, offset, n, { slab: slots.slabs[i]!, byteOffset: 0 }, undefined, j.transport, { shortCircuit: false })
       // Lands at the slab's start when it fits (it does, but for a window that starts before `offset`).
       if (r.data.buffer !== slots.slabs[i] || r.data.byteOffset !== 0 || r.dataOffset !== offset) view.set(r.data.subarray(offset - r.dataOffset, offset - r.dataOffset + n))
       view.fill(0, n)

@@ -5,7 +5,7 @@
  */
 export { SlabPool, SizedSlabPools } from './slabs.ts'
 export { BufferPool } from './buffers.ts'
-export { noteLateWrite } from './late-writes.ts'
+export { lateWrites, noteLateWrite } from './late-writes.ts'
 export { workerPool, closeWorkerPool, runChecksum, runWriteChunk, runReadChunk, runReadVerify, runVerifyChunk, runVerifySlab, runDigest, runEcEncode, runEcReconstruct } from './pool.ts'
 export type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 export type { DigestName } from './digest.ts'

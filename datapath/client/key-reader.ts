@@ -12,7 +12,7 @@ import { log } from '../../core/log.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
 import { isEcReplication, type DatanodeDetails, type KeyLocation } from '../../core/wire.ts'
-import type { BufferPool } from '../workers/index.ts'
+import { lateWrites, type BufferPool } from '../workers/index.ts'
 import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { readEcKeyRange } from './ec-key-reader.ts'
@@ -221,8 +221,9 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
   const launch = (hedged: boolean): void => {
     const node = nodes[attempts.length]
     const abort = new AbortController()
-    // One attempt at a time reads into the slab: until its outcome has been looked at.
-    const intoSlab = acquired !== undefined && !attempts.some((a) => a.intoSlab && pending.has(a))
+    // One attempt at a time reads into the slab: until its outcome has been looked at, and
+    // none after a short-circuit read given up in time, whose worker may still write there.
+    const intoSlab = acquired !== undefined && lateWrites(acquired) === undefined && !attempts.some((a) => a.intoSlab && pending.has(a))
     const lent = intoSlab ? { slab: acquired, byteOffset: 0 } : undefined
     const attempt: Attempt = {
       node, abort, intoSlab, hedged, startedMs: Date.now(),

@@ -55,5 +55,7 @@ export function rpcOptions(service: string, security: ClientSecurity = clientSec
   return {
     transport: security.transport,
     signer: service === 'OM' && security.credentials !== undefined ? requestSigner(security.credentials) : undefined,
+    // A command given one member of an HA group (o3 local's default address) reaches its leader.
+    followsLeaders: true,
   }
 }

@@ -205,6 +205,8 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
   let caFiles: ScmCaFiles | undefined
   const pidPath = (name: string) => join(o.dataDir, 'pids', `${name}.pid`)
   let stopping = false
+  /** Why the cluster stopped when no service was left: `o3 local` then fails (exit 1), not stops. */
+  let allExited: string | undefined
   // A service that exits before the cluster is up fails the start, with the end of its log.
   let started = false
   let failStart!: (err: Error) => void
@@ -238,7 +240,10 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
         if (started) {
           // With none left there is no cluster to go on: stop as asked to (pid files removed, a last word).
           const alive = [...children.values()].filter((c) => c.exitCode === null && c.signalCode === null).length
-          if (alive === 0) return o.stop.request(`every service exited, the last ${name} (pid ${child.pid}, ${signal ?? code})`)
+          if (alive === 0) {
+            allExited = `every service exited, the last ${name} (pid ${child.pid}, ${signal ?? code})`
+            return o.stop.request(allExited)
+          }
           return console.error(`o3 local: ${name} (pid ${child.pid}) exited (${signal ?? code}); the cluster goes on without it (${alive} service(s) left)`)
         }
         if (o.stop.requested) return // asked to stop while starting (Ctrl-C reaches the children too)
@@ -297,6 +302,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     }
     for (const name of children.keys()) rmSync(pidPath(name), { force: true })
   }
+  if (allExited !== undefined) throw new O3Error('UNAVAILABLE', `The cluster is gone: ${allExited} (their logs: ${join(o.dataDir, 'logs')})`)
 }
 
 /** The last `lines` lines of a service's log (what it said before it exited). */

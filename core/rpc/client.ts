@@ -2,8 +2,9 @@
  * RPC calls to another service over undici (HTTP/1.1 keep-alive, one shared Agent per
  * process). Errors come back as O3Error with the remote code; connection failures become
  * UNAVAILABLE. Failover between a service's addresses (its Raft group's members): a
- * NOT_LEADER answer sends the call to the leader it names (an OM's or SCM's leader learned as
- * one of the group's addresses when the client was not given it: a CLI given one member), a connection error
+ * NOT_LEADER answer sends the call to the leader it names (with followsLeaders, an OM's or
+ * SCM's leader learned as one of the group's addresses when the client was not given it: a
+ * CLI given one member), a connection error
  * to the next address, with backoff, until a bounded time; a retryable answer of the leader itself
  * (NO_PIPELINE, SAFE_MODE) gets as few tries as one address would, and is what the caller is
  * told. A call whose outcome is unknown (a timeout, a dropped connection) is sent again only
@@ -80,6 +81,13 @@ export interface RpcClientOptions {
    * service's retry cache answers once: then any call may be sent again after a timeout.
    */
   readonly callerIds?: boolean
+  /**
+   * Follow an OM's or SCM's NOT_LEADER to the leader it names even when it is not one of
+   * `addresses` (a CLI given one member of an HA group): the address joins them. Not for a
+   * client that must keep talking to the member it was given (a datanode's heartbeats to
+   * each SCM).
+   */
+  readonly followsLeaders?: boolean
 }
 
 export class RpcClient {
@@ -167,12 +175,13 @@ export class RpcClient {
   }
 
   /**
-   * Adds a NOT_LEADER's leader address to the group's (a few at most); whether it was new.
-   * The OM's and SCM's groups only: a datanode's NOT_LEADER is its pipeline's, which the
-   * datapath follows itself (pipeline-leader.ts), with arguments for that leader.
+   * Adds a NOT_LEADER's leader address to the group's (a few at most; followsLeaders clients
+   * only); whether it was new. The OM's and SCM's groups only: a datanode's NOT_LEADER is its
+   * pipeline's, which the datapath follows itself (pipeline-leader.ts), with arguments for
+   * that leader.
    */
   private learnLeader(err: O3Error): boolean {
-    if (this.service !== 'OM' && this.service !== 'SCM') return false
+    if (this.options.followsLeaders !== true || (this.service !== 'OM' && this.service !== 'SCM')) return false
     const leader = err.code === 'NOT_LEADER' ? err.leader : undefined
     if (leader === undefined || leader === '' || this.addresses.includes(leader) || this.addresses.length >= RPC_GROUP_ADDRESSES_MAX) return false
     this.addresses.push(leader)

@@ -102,8 +102,8 @@ export class O3Client {
   constructor(readonly options: O3ClientOptions) {
     // The OM group's members (comma-separated); every call carries a caller id for its retry cache.
     const signer = options.credentials === undefined ? undefined : requestSigner(options.credentials)
-    this.om = new RpcClient('OM', options.om, { callerIds: true, transport: options.transport, signer })
-    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm, { transport: options.transport })
+    this.om = new RpcClient('OM', options.om, { callerIds: true, transport: options.transport, signer, followsLeaders: true })
+    this.scm = options.scm === undefined ? undefined : new RpcClient('SCM', options.scm, { transport: options.transport, followsLeaders: true })
     this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CONFIG['client.chunkSizeBytes']
     if (this.chunkSizeBytes < BYTES_PER_CHECKSUM_MIN || this.chunkSizeBytes > CHUNK_SIZE_BYTES_MAX) throw new RangeError(`chunkSizeBytes must be ${BYTES_PER_CHECKSUM_MIN}..${CHUNK_SIZE_BYTES_MAX}`)
     const slabBytes = this.chunkSizeBytes + checksumsLengthBytes('BLAKE3', this.chunkSizeBytes, BYTES_PER_CHECKSUM_MIN)

@@ -219,7 +219,8 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
   // x-amz-checksum-*, sent or declared as a trailer), which readXml verifies; one without is
   // refused once its keys are known to be the caller's (a stranger is AccessDenied first).
   const h = ctx.req.headers
-  const digested = h.get('content-md5') !== null || CHECKSUM_ALGORITHMS.some((a) => h.get(checksumHeader(a)) !== null) || /x-amz-checksum-/i.test(h.get('x-amz-trailer') ?? '')
+  const trailed = (h.get('x-amz-content-sha256') ?? '').endsWith('-TRAILER') && /x-amz-checksum-/i.test(h.get('x-amz-trailer') ?? '')
+  const digested = h.get('content-md5') !== null || CHECKSUM_ALGORITHMS.some((a) => h.get(checksumHeader(a)) !== null) || trailed
   const body = await readXml(ctx, 'Delete')
   const objects = (body.Object ?? []) as { Key?: unknown; VersionId?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)

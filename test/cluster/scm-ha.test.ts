@@ -85,8 +85,8 @@ test('every SCM knows the datanodes; one leads and the others answer NOT_LEADER 
     const answer = await res.json() as { code?: string; leader?: string }
     assert.is(answer.code, 'NOT_LEADER')
     assert.is(answer.leader, scms.get(leader)!.address)
-    // A client given only this follower's address follows it to the leader.
-    const listed = await new RpcClient('SCM', scm.address).call<unknown[]>('listDatanodes', {})
+    // A client given only this follower's address follows it to the leader (as the CLI's do).
+    const listed = await new RpcClient('SCM', scm.address, { followsLeaders: true }).call<unknown[]>('listDatanodes', {})
     assert.is(listed.length, 3, 'a client given a follower reaches the leader')
   }
   const dns = await client.admin<{ state: string }[]>('listDatanodes')

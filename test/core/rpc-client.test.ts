@@ -78,16 +78,22 @@ test('a frozen leader past the failover time: the next member\'s NOT_LEADER hint
 test('a client given one member follows its NOT_LEADER to a leader it was not given, and keeps it', async () => {
   const leader = await serve(0, 200, JSON.stringify({ result: 'opened' }))
   const follower = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader', leader: leader.address }))
-  const client = new RpcClient('OM', follower.address)
+  const client = new RpcClient('OM', follower.address, { followsLeaders: true })
   assert.is(await client.call('openKey', {}), 'opened')
   assert.equal([follower.requests(), leader.requests()], [1, 1])
   // The next call goes to the leader it learned, at once.
   assert.is(await client.call('openKey', {}), 'opened')
   assert.equal([follower.requests(), leader.requests()], [1, 2])
-  // A member naming no address (no leader known) is asked again, five times, as one address is.
+  // A member naming no address (no leader known): one address, a call not safe to send
+  // again, so the caller is told NOT_LEADER after that one request.
   const lost = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader (none known)' }))
-  const err = await failure(new RpcClient('OM', lost.address).call('openKey', {}, { failoverMs: 200 }))
+  const err = await failure(new RpcClient('OM', lost.address, { followsLeaders: true }).call('openKey', {}, { failoverMs: 200 }))
   assert.is(err.code, 'NOT_LEADER')
+  assert.is(lost.requests(), 1)
+  // A client that keeps to the member it was given (a datanode's heartbeats to each SCM) does not follow.
+  const pinned = await failure(new RpcClient('OM', follower.address).call('openKey', {}))
+  assert.is(pinned.code, 'NOT_LEADER')
+  assert.is(leader.requests(), 2, 'the leader was not asked by a client without followsLeaders')
 })
 
 test('one address that does not answer in time is not asked again past the failover time; a group member\'s timeout is followed by the next member', async () => {

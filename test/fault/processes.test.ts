@@ -1,7 +1,7 @@
 /**
  * Goal: the cluster survives what real nodes do: a datanode killed with -9 mid-write, a
  * replica whose disk returns flipped bits, a node that comes back; and with every service
- * killed, `o3 local` stops itself as if asked to, leaving no PID file. Method: `o3 local
+ * killed, `o3 local` stops itself and fails (exit 1), leaving no PID file. Method: `o3 local
  * --processes` with four datanodes as real child processes; kill -9 by the PID file; flip a
  * byte in a real block file; restart the node from its config file; check through the CLI.
  */
@@ -240,13 +240,13 @@ test('SIGTERM of o3 local lets an S3 upload in flight finish: the gateway stops 
   assert.ok((await reader.getKey('s3v', 'drain', 'in-flight')).equals(data), 'the object reads back whole after the restart')
 })
 
-test('every service killed -9: o3 local stops as asked to stop, and leaves no PID file', async () => {
+test('every service killed -9: o3 local stops, fails (exit 1), and leaves no PID file', async () => {
   const exited = new Promise<number | null>((r) => local.once('exit', (code) => r(code)))
   for (const pid of Object.values(endpoints.pids)) {
     try { process.kill(pid, 'SIGKILL') } catch { /* gone already */ }
   }
   const timeout = new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000).unref())
-  assert.is.not(await Promise.race([exited, timeout]), 'hung', 'o3 local stopped once no service was left')
+  assert.is(await Promise.race([exited, timeout]), 1, 'o3 local stopped once no service was left, and failed')
   assert.equal(readdirSync(join(dataDir, 'pids')), [], 'no PID file left behind')
 })
 

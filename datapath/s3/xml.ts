@@ -126,32 +126,27 @@ export interface XmlRequest {
 }
 
 /**
- * Reads a small XML request body, verified as an object's body is (the signed
- * x-amz-content-sha256, Content-MD5, an x-amz-checksum-* unless `objectChecksums` says those
- * name the object's: XAmzContentSHA256Mismatch, BadDigest), before it is parsed: a signature covers a body only through its hash, so an
- * unverified body could be another than the one signed. Throws MalformedXML when it is not
- * well-formed or lacks `root`, RequestTimeout when it sends nothing for the request's
- * idle timeout (config s3g.bodyIdleTimeoutMs).
+ * Reads a small XML request body, verified as an object's body is before it is parsed (the
+ * signed x-amz-content-sha256, Content-MD5, an x-amz-checksum-* unless `objectChecksums`
+ * says those name the object's: XAmzContentSHA256Mismatch, BadDigest): a signature covers a
+ * body only through its hash, so an unverified body could be another than the one signed.
+ * Throws MalformedXML when it is not well-formed, lacks `root` or is too large,
+ * RequestTimeout when it sends nothing for the request's idle timeout (s3g.bodyIdleTimeoutMs).
  */
 export async function readXml(r: XmlRequest, root: string, options: { attributes?: boolean; objectChecksums?: boolean } = {}): Promise<Record<string, unknown>> {
   const length = Number(r.req.headers.get('content-length') ?? 0)
   if (length > XML_BODY_BYTES_MAX) throw new S3Error('MalformedXML', `XML body of ${length} bytes exceeds ${XML_BODY_BYTES_MAX}`)
   if (r.body === null) return parseXml('', root, options)
-  let payload
-  try {
-    payload = readPayload({ body: r.body, headers: options.objectChecksums === true ? withoutChecksums(r.req.headers) : r.req.headers, auth: r.auth, sizeMaxBytes: XML_BODY_BYTES_MAX, idleTimeoutMs: r.bodyIdleTimeoutMs })
-  } catch (err) {
-    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw new S3Error('MalformedXML', `XML body exceeds ${XML_BODY_BYTES_MAX} bytes`)
-    throw err
-  }
   const parts: Uint8Array[] = []
   try {
+    const payload = readPayload({ body: r.body, headers: options.objectChecksums === true ? withoutChecksums(r.req.headers) : r.req.headers, auth: r.auth, sizeMaxBytes: XML_BODY_BYTES_MAX, idleTimeoutMs: r.bodyIdleTimeoutMs })
     for await (const piece of payload.source) parts.push(piece)
+    await payload.result
   } catch (err) {
+    // A body past the limit (declared or sent) is malformed XML here, not a large object.
     if (err instanceof S3Error && err.code === 'EntityTooLarge') throw new S3Error('MalformedXML', `XML body exceeds ${XML_BODY_BYTES_MAX} bytes`)
     throw err
   }
-  await payload.result
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(parts))

@@ -54,6 +54,8 @@ export interface S3Context {
   requestId: string
   /** Reports a response body that failed after its status line was sent (logged and counted). */
   bodyFailed(err: unknown): void
+  /** Counts payload bytes received (a verified request body) or handed to the response (/prom's bytes_in/out). */
+  countBytes(direction: 'in' | 'out', bytes: number): void
   /** What the runtime tells of the response's progress (undefined: nothing, never reuse its buffers). */
   responseWatch?: ResponseWatch
   /** How long an upload body may send nothing before RequestTimeout (config s3g.bodyIdleTimeoutMs). */
@@ -229,7 +231,10 @@ export function metadataIfValid(headers: Headers): Record<string, string> | unde
 
 /** The request's body, verified as its headers declare (and with a multipart upload's checksum algorithm, for a part). */
 export function requestPayload(ctx: S3Context, checksumAlgorithm?: ChecksumAlgorithm): Payload {
-  return readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs, checksumAlgorithm })
+  const payload = readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: OBJECT_SIZE_BYTES_MAX, idleTimeoutMs: ctx.bodyIdleTimeoutMs, checksumAlgorithm })
+  // Counted once whole and verified; a failed body is the handler's to answer.
+  payload.result.then((r) => ctx.countBytes('in', r.sizeBytes), () => undefined)
+  return payload
 }
 
 /**

@@ -348,7 +348,8 @@ export class S3Gateway {
         // The user's own OM calls go out on their behalf (what they create is theirs); an
         // anonymous request's as the gateway's, which the authorization below allowed.
         client: user === undefined ? this.client : this.client.as(user), req, body, method: req.method, query, bucket, key, user, remoteAddress, secureTransport, auth, found, region: this.region, requestId,
-        bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'], sendIdleTimeoutMs: this.options.config['s3g.sendIdleTimeoutMs'],
+        bodyFailed: (err) => this.bodyFailed(req.method, resource, requestId, err),
+        countBytes: (direction, bytes) => (direction === 'in' ? this.metrics.bytesIn : this.metrics.bytesOut).inc(bytes), bodyIdleTimeoutMs: this.options.config['s3g.bodyIdleTimeoutMs'], sendIdleTimeoutMs: this.options.config['s3g.sendIdleTimeoutMs'],
         responseWatch, groups: user === undefined ? [] : this.groups.get(user) ?? [],
       }
       op = route.name

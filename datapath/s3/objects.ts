@@ -5,7 +5,7 @@
  * or a part's), DeleteObject and DeleteObjects. Bodies stream both ways; a GET answers its
  * status only once the first piece of its body has been read.
  */
-import { allPieces, type KeyInfo, type S3OpenIntent } from '../client/index.ts'
+import { allPieces, type KeyInfo, type Pieces, type S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { SEND_SLICE_BYTES, streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
@@ -184,11 +184,12 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
     // sent. A larger piece goes out in slices, so that a client that stops reading is cut.
     void watch?.done.then(() => release(first))
     await started.rest.return(undefined)
+    ctx.countBytes('out', first.length)
     // (On Node the piece may view a SharedArrayBuffer, which Node's response writes as it is.)
     return new Response(first as Uint8Array<ArrayBuffer>, { status, headers })
   }
   // The first piece again, then the rest; returned early, even unstarted, it gives them back.
-  const all = allPieces(started, buffers)
+  const all = counted(allPieces(started, buffers), (n) => ctx.countBytes('out', n))
   // After the status line a failure can only cut the connection; the gateway logs and counts it.
   return new Response(streamBody(all, { onError: (err) => ctx.bodyFailed(err), watch, release, sendIdleMs: ctx.sendIdleTimeoutMs }), { status, headers })
 }
@@ -210,6 +211,19 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
  */
 export function checkVersionId(versionId: string | null | undefined): void {
   if (versionId !== null && versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified')
+}
+
+/** The pieces as they come, each counted as it is handed on; returned early (even unstarted), so are they. */
+function counted(pieces: Pieces, count: (bytes: number) => void): Pieces {
+  return {
+    next: async () => {
+      const r = await pieces.next()
+      if (r.done !== true) count(r.value.length)
+      return r
+    },
+    return: (value?: unknown) => pieces.return(value),
+    [Symbol.asyncIterator]() { return this },
+  }
 }
 
 /** DeleteObjects: each key is authorized as a DeleteObject of its own; a refused one is an Error entry (AccessDenied), all refused is AccessDenied. The body's digest is required. */

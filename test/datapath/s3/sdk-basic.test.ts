@@ -56,6 +56,23 @@ test('GET /prom and /health answer on the admin port; on the S3 port /prom is bu
   await s3.send(new PutObjectCommand({ Bucket: 'prom', Key: 'k', Body: 'v' }))
   const prom = await (await fetch(`http://${env.gateway.adminAddress}/prom`)).text()
   assert.match(prom, /o3_s3g_rpc_requests_total\{[^}]*method="PutObject"/)
+  // Payload bytes: a PUT's verified body in, a GET's body out (one piece, then a streamed one).
+  const bytes = async () => {
+    const text = await (await fetch(`http://${env.gateway.adminAddress}/prom`)).text()
+    const of = (name: string) => Number(new RegExp(`^o3_s3g_${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+    return { in: of('bytes_in_total'), out: of('bytes_out_total') }
+  }
+  const before = await bytes()
+  const big = Buffer.alloc(3 * 1024 * 1024 + 5, 7)
+  await s3.send(new PutObjectCommand({ Bucket: 'prom', Key: 'big', Body: big }))
+  const got = await s3.send(new GetObjectCommand({ Bucket: 'prom', Key: 'big' }))
+  assert.is((await got.Body!.transformToByteArray()).length, big.length)
+  const small = await s3.send(new GetObjectCommand({ Bucket: 'prom', Key: 'k' }))
+  assert.is(await small.Body!.transformToString(), 'v')
+  const after = await bytes()
+  assert.is(after.in - before.in, big.length, 'bytes in: the PUT\'s body')
+  assert.is(after.out - before.out, big.length + 1, 'bytes out: both GETs\' bodies')
+  await s3.send(new DeleteObjectCommand({ Bucket: 'prom', Key: 'big' }))
   const anonymous = await fetch(`${env.endpoint}/prom`)
   assert.is(anonymous.status, 403)
   assert.match(await anonymous.text(), '<Code>AccessDenied</Code>')

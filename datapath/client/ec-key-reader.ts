@@ -159,7 +159,7 @@ export async function* readEcKeyRange(key: KeyInfo, range: ReadRange, options: K
   const planner = new Planner(spans(key, range, requestBytes, options), requestBytes)
   const bad = new Set<string>()
   const queue: Running[] = []
-  const nextBuffer = (): Promise<SharedArrayBuffer> | undefined => buffers === undefined ? undefined : Promise.resolve(buffers.take())
+  const nextBuffer = (): SharedArrayBuffer | undefined => buffers?.take()
   /** Starts steps: with `asked` and none in flight, one at least (past the pool if need be);
    *  then read-ahead into free pooled buffers only: a window of pieces (each holding a pooled
    *  buffer), and CLIENT_EC_DEGRADED_STRIPES_MAX stripe reads (each its own buffers and slab). */
@@ -206,27 +206,21 @@ function held(step: Step): number {
   return step.kind === 'stripe' ? 0 : step.kind === 'runs' ? step.runs.length : 1
 }
 
-function start(step: Step, bad: Set<string>, options: KeyReaderOptions, nextBuffer: () => Promise<SharedArrayBuffer> | undefined): Promise<Uint8Array[]> {
+function start(step: Step, bad: Set<string>, options: KeyReaderOptions, nextBuffer: () => SharedArrayBuffer | undefined): Promise<Uint8Array[]> {
   const { buffers } = options
+  /** A pooled buffer lent to one read, when the reader pools them. */
+  const lend = () => {
+    const buffer = nextBuffer()
+    return buffer === undefined ? undefined : { buffers: buffers!, buffer }
+  }
   switch (step.kind) {
     case 'replicated':
       return readPiece(step.piece, bad, options, nextBuffer()).then((p) => [p])
-    case 'cell': {
-      const into = nextBuffer()
-      return (async () => {
-        const buffer = await into
-        return [await step.group.readPiece(step.piece, buffer === undefined ? undefined : { buffers: buffers!, buffer })]
-      })()
-    }
+    case 'cell':
+      return step.group.readPiece(step.piece, lend()).then((p) => [p])
     case 'runs': {
       const { group, runs } = step
-      const reads = runs.map((run) => {
-        const into = nextBuffer()
-        return (async () => {
-          const buffer = await into
-          return group.readRun(run, buffer === undefined ? undefined : { buffers: buffers!, buffer })
-        })()
-      })
+      const reads = runs.map((run) => group.readRun(run, lend()))
       return (async () => {
         const settled = await Promise.allSettled(reads)
         const failed = settled.find((r) => r.status === 'rejected')

@@ -109,7 +109,7 @@ export async function* readKeyRange(key: KeyInfo, range: ReadRange, options: Key
   const start = () => {
     const next = it.next()
     if (next.done === true) { done = true; return }
-    const p = readPiece(next.value, bad, options, buffers === undefined ? undefined : Promise.resolve(buffers.take()))
+    const p = readPiece(next.value, bad, options, buffers?.take())
     p.catch(() => {}) // handled when awaited in order
     queue.push(p)
   }
@@ -196,7 +196,7 @@ interface Attempt {
 }
 
 /**
- * Reads a piece of a replicated block into the pooled buffer `into` (when given) from the
+ * Reads a piece of a replicated block into the pooled buffer `acquired` (when given) from the
  * first replica that answers: those that failed this read (`bad`) or the client's reads
  * lately (`options.failedNodes`) last. A replica with no answer after CLIENT_READ_HEDGE_MS
  * gets company: the next one is asked too (into a buffer of its own), the first answer wins
@@ -204,9 +204,8 @@ interface Attempt {
  * abandoned for the next replica instead (HDFS runs such a hedge in the caller: no delay, and
  * here no second read either). A failed read moves on to the next replica at once.
  */
-export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, into?: Promise<SharedArrayBuffer | undefined>): Promise<Uint8Array> {
+export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, acquired?: SharedArrayBuffer): Promise<Uint8Array> {
   const { scm, buffers, transport, failedNodes, hedges } = options
-  const acquired = await into
   const rank = (address: string) => Number(bad.has(address)) * 2 + Number(failedNodes?.has(address) === true)
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
   const { blockId } = piece.location

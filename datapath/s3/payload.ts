@@ -166,6 +166,30 @@ export function readPayload(o: PayloadOptions): Payload {
   return payload
 }
 
+/**
+ * A small request body (an XML document, a bucket policy) as UTF-8 text, verified as
+ * readPayload verifies any body (the signed x-amz-content-sha256, Content-MD5,
+ * x-amz-checksum-*) before a byte of it is used; '' when there is none. One past
+ * `o.sizeMaxBytes` (declared or sent) throws `errors.tooLarge()`, text not UTF-8 `errors.notUtf8()`.
+ */
+export async function readBodyText(o: Omit<PayloadOptions, 'checksumAlgorithm'>, errors: { tooLarge: () => S3Error; notUtf8: () => S3Error }): Promise<string> {
+  if (o.body === null) return ''
+  const parts: Uint8Array[] = []
+  try {
+    const payload = readPayload(o)
+    for await (const piece of payload.source) parts.push(piece)
+    await payload.result
+  } catch (err) {
+    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw errors.tooLarge()
+    throw err
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(parts))
+  } catch {
+    throw errors.notUtf8()
+  }
+}
+
 async function* empty(): AsyncGenerator<Uint8Array> {}
 
 /** S3's answer to an upload whose body stops coming (its RequestTimeout, word for word). */

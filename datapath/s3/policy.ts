@@ -12,7 +12,7 @@ import { isPublicPolicy, parsePolicy, POLICY_NORMALIZED_BYTES_MAX } from '../../
 import type { BucketInfo } from '../client/index.ts'
 import { requestBucket, S3_VOLUME, type S3Context } from './context.ts'
 import { S3Error } from './errors.ts'
-import { readPayload } from './payload.ts'
+import { readBodyText } from './payload.ts'
 import { readXml, xmlResponse } from './xml.ts'
 
 const accessDenied = () => new S3Error('AccessDenied', 'Access Denied')
@@ -34,28 +34,13 @@ export async function putBucketPolicy(ctx: S3Context): Promise<Response> {
 /** The request body as text: verified as its headers declare (Content-MD5, checksums, aws-chunked), UTF-8. */
 async function readPolicyText(ctx: S3Context): Promise<string> {
   const tooLarge = () => new S3Error('MalformedPolicy', `Normalized policy document exceeds the maximum allowed size of ${POLICY_NORMALIZED_BYTES_MAX} bytes`)
-  let payload
-  try {
-    // The OM keeps at most BUCKET_S3_FIELD_BYTES_MAX of JSON per field; past the 20 KiB of
-    // a normalized policy, what room is left holds the sender's whitespace.
-    payload = ctx.body === null
-      ? undefined
-      : readPayload({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: BUCKET_S3_FIELD_BYTES_MAX / 2, idleTimeoutMs: ctx.bodyIdleTimeoutMs })
-  } catch (err) {
-    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw tooLarge()
-    throw err
-  }
-  if (payload === undefined) return ''
-  const parts: Uint8Array[] = []
-  for await (const piece of payload.source) parts.push(piece)
-  await payload.result
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(parts))
-  } catch {
+  // The OM keeps at most BUCKET_S3_FIELD_BYTES_MAX of JSON per field; past the 20 KiB of a
+  // normalized policy, what room is left holds the sender's whitespace.
+  const text = await readBodyText({ body: ctx.body, headers: ctx.req.headers, auth: ctx.auth, sizeMaxBytes: BUCKET_S3_FIELD_BYTES_MAX / 2, idleTimeoutMs: ctx.bodyIdleTimeoutMs }, {
+    tooLarge,
     // IAM: "all policies must be in UTF-8".
-    throw new S3Error('MalformedPolicy', 'This policy contains invalid Json')
-  }
+    notUtf8: () => new S3Error('MalformedPolicy', 'This policy contains invalid Json'),
+  })
   if (Buffer.byteLength(JSON.stringify(text)) > BUCKET_S3_FIELD_BYTES_MAX) throw tooLarge()
   return text
 }

@@ -13,7 +13,7 @@ import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser'
 import { S3Error } from './errors.ts'
 import type { RequestBody } from '../../core/http/body.ts'
 import type { RequestAuth } from './auth.ts'
-import { readPayload } from './payload.ts'
+import { readBodyText } from './payload.ts'
 
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 /** Request XML bodies (DeleteObjects of 1000 keys, CompleteMultipartUpload of 10000 parts) stay under this. */
@@ -136,23 +136,10 @@ export interface XmlRequest {
 export async function readXml(r: XmlRequest, root: string, options: { attributes?: boolean; objectChecksums?: boolean } = {}): Promise<Record<string, unknown>> {
   const length = Number(r.req.headers.get('content-length') ?? 0)
   if (length > XML_BODY_BYTES_MAX) throw new S3Error('MalformedXML', `XML body of ${length} bytes exceeds ${XML_BODY_BYTES_MAX}`)
-  if (r.body === null) return parseXml('', root, options)
-  const parts: Uint8Array[] = []
-  try {
-    const payload = readPayload({ body: r.body, headers: options.objectChecksums === true ? withoutChecksums(r.req.headers) : r.req.headers, auth: r.auth, sizeMaxBytes: XML_BODY_BYTES_MAX, idleTimeoutMs: r.bodyIdleTimeoutMs })
-    for await (const piece of payload.source) parts.push(piece)
-    await payload.result
-  } catch (err) {
-    // A body past the limit (declared or sent) is malformed XML here, not a large object.
-    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw new S3Error('MalformedXML', `XML body exceeds ${XML_BODY_BYTES_MAX} bytes`)
-    throw err
-  }
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(parts))
-  } catch {
-    throw malformed('the body is not UTF-8')
-  }
+  const text = await readBodyText({ body: r.body, headers: options.objectChecksums === true ? withoutChecksums(r.req.headers) : r.req.headers, auth: r.auth, sizeMaxBytes: XML_BODY_BYTES_MAX, idleTimeoutMs: r.bodyIdleTimeoutMs }, {
+    tooLarge: () => new S3Error('MalformedXML', `XML body exceeds ${XML_BODY_BYTES_MAX} bytes`),
+    notUtf8: () => malformed('the body is not UTF-8'),
+  })
   return parseXml(text, root, options)
 }
 

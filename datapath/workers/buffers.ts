@@ -19,9 +19,8 @@
 import { setTimeout } from 'node:timers'
 import { assert } from '../../core/assert.ts'
 import { SLAB_IDLE_MS } from '../../core/limits.ts'
-import { log } from '../../core/log.ts'
 import { noteActivity } from './idle.ts'
-import { lateWrites } from './late-writes.ts'
+import { releaseAfterLateWrites } from './late-writes.ts'
 import { WaitQueue } from './wait-queue.ts'
 
 export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer> {
@@ -83,11 +82,7 @@ export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
   /** Gives a buffer back (the one acquired, or what a worker moved back in its place); one an
    *  abandoned read still writes into comes back once that write is over. */
   release(buffer: B): void {
-    const late = lateWrites(buffer)
-    if (late !== undefined) {
-      void late.then(() => this.releaseLogged(buffer))
-      return
-    }
+    if (releaseAfterLateWrites(buffer, () => this.release(buffer))) return
     assert(buffer.byteLength === this.bufferBytes, 'foreign or detached buffer released')
     assert(this.out > 0, 'buffer released twice')
     const more = this.extra.get(buffer)
@@ -102,15 +97,6 @@ export class BufferPool<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     // One made past the count by take() is dropped.
     if (this.out + this.free.length < this.count) this.free.push(buffer)
     this.scheduleTrim()
-  }
-
-  /** release() when there is no caller left to throw to: a failed check is logged. */
-  private releaseLogged(buffer: B): void {
-    try {
-      this.release(buffer)
-    } catch (err) {
-      log.error(`cannot give a read buffer back after a late write: ${(err as Error).message}`, err)
-    }
   }
 
   /** Whether this pool made `buffer` (as it is now, for one moved to a worker and back). */

@@ -13,7 +13,7 @@ import { assert } from '../../core/assert.ts'
 import { SLAB_IDLE_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { noteActivity } from './idle.ts'
-import { lateWrites } from './late-writes.ts'
+import { releaseAfterLateWrites } from './late-writes.ts'
 import { WaitQueue } from './wait-queue.ts'
 
 export class SlabPool {
@@ -73,11 +73,7 @@ export class SlabPool {
 
   /** Gives a slab back; one an abandoned read still writes into comes back once that write is over. */
   release(slab: SharedArrayBuffer): void {
-    const late = lateWrites(slab)
-    if (late !== undefined) {
-      this.releaseAfter(late, [slab])
-      return
-    }
+    if (releaseAfterLateWrites(slab, () => this.release(slab))) return
     assert(slab.byteLength === this.slabBytes, 'foreign slab released')
     noteActivity()
     if (!this.waiters.handOff(() => slab)) {

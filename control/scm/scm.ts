@@ -31,6 +31,7 @@ import {
   type ExcludeList, type LocalId, type Pipeline, type PipelineId, type PipelineReport, type ReplicationConfig,
 } from '../../core/wire.ts'
 import { ServiceIdentity } from '../../core/security/identity.ts'
+import { refuseSecureUnderDeno } from '../../core/security/identity-source.ts'
 import { GroupAdmin } from '../ha/group-admin.ts'
 import { stateDigest } from '../ha/state-digest.ts'
 import { startServiceGroup, type ReplicatedService } from '../ha/replicated-service.ts'
@@ -167,8 +168,7 @@ export class StorageContainerManager {
 
   async start(): Promise<void> {
     // A second process on this directory would share its LMDB files.
-    // Said plainly, not as the certificate check that would fail later under Deno (as startIdentity does for the others).
-    if (this.config['security.enabled'] === 1 && 'Deno' in globalThis) throw new O3Error('INVALID_ARGUMENT', 'Cannot start the scm with security.enabled=1 under Deno: Deno\'s HTTP server cannot ask callers for certificates (mutual TLS); run a secure cluster on Node')
+    if (this.config['security.enabled'] === 1) refuseSecureUnderDeno('scm')
     this.dirLock = DirLock.acquire(this.config['scm.dir'], `the SCM on ${this.config['scm.dir']}`)
     // The SCM's certificate comes from the CA its group holds. A group whose state holds it
     // already (every start but the first) runs Raft over mutual TLS from the first message. A

@@ -4,8 +4,8 @@
  * UNAVAILABLE. Failover between a service's addresses (its Raft group's members): a
  * NOT_LEADER answer sends the call to the leader it names (with followsLeaders, an OM's or
  * SCM's leader learned as one of the group's addresses when the client was not given it: a
- * CLI given one member), a connection error
- * to the next address, with backoff, until a bounded time; a retryable answer of the leader itself
+ * CLI given one member), a connection error to the next address, with backoff, until a
+ * bounded time; a retryable answer of the leader itself
  * (NO_PIPELINE, SAFE_MODE) gets as few tries as one address would, and is what the caller is
  * told. A call whose outcome is unknown (a timeout, a dropped connection) is sent again only
  * when that is safe: idempotent, or carrying a caller id that the service's retry cache

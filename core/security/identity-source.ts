@@ -32,11 +32,19 @@ export interface StartIdentityOptions {
  */
 export async function startIdentity(o: StartIdentityOptions): Promise<ServiceIdentity | undefined> {
   if (o.enabled !== 1) return undefined
-  // Said plainly, not as the certificate check that would fail later under Deno.
-  if ('Deno' in globalThis) throw new O3Error('INVALID_ARGUMENT', `Cannot start the ${o.role} with security.enabled=1 under Deno: Deno's HTTP server cannot ask callers for certificates (mutual TLS); run a secure cluster on Node`)
+  refuseSecureUnderDeno(o.role)
   const hosts = [...new Set([o.host, '127.0.0.1', 'localhost'])].filter((h) => h !== '0.0.0.0' && h !== '::')
   if (o.source !== undefined) return o.source(o.role, o.id, hosts)
   return ServiceIdentity.obtain({ role: o.role, id: o.id, dir: o.dir, hosts, scm: o.scm, bootstrapToken: o.bootstrapToken })
+}
+
+/**
+ * Throws INVALID_ARGUMENT under Deno for a service starting with security on: Deno's HTTP
+ * server cannot ask callers for certificates (mutual TLS). Said plainly at start, not as the
+ * certificate check that would fail later.
+ */
+export function refuseSecureUnderDeno(role: string): void {
+  if ('Deno' in globalThis) throw new O3Error('INVALID_ARGUMENT', `Cannot start the ${role} with security.enabled=1 under Deno: Deno's HTTP server cannot ask callers for certificates (mutual TLS); run a secure cluster on Node`)
 }
 
 /** Issues identities in process from a CA the caller holds (tests): a key pair and a certificate per call. */

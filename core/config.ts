@@ -92,6 +92,12 @@ export interface O3Config {
    */
   'datanode.shortCircuitReads': number
   /**
+   * 1 (default): writers in the datanode's own process (`o3 local`'s gateway, a pipeline
+   * leader forwarding to a follower) hand it their chunks without HTTP, and it copies them
+   * into its slab as from a socket (short-circuit writes; never with security on); 0: over HTTP.
+   */
+  'datanode.shortCircuitWrites': number
+  /**
    * Bytes each data volume keeps free (Ozone's hdds.datanode.volume.min.free.space): below it
    * the volume is full, takes no new containers or chunks as a write's entry point, and its
    * open containers are closed; writes already under way use the reserve.
@@ -200,6 +206,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'datanode.smallBlockBytes': 64 * 1024,
   'datanode.workerThreads': 2,
   'datanode.shortCircuitReads': 1,
+  'datanode.shortCircuitWrites': 1,
   'datanode.volume.minFreeBytes': VOLUME_MIN_FREE_BYTES_DEFAULT,
   'datanode.scanner.bytesPerSec': 5 * 1024 * 1024,
   'datanode.scanner.intervalMs': 7 * 24 * 3600_000,
@@ -263,6 +270,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   if (c['datanode.shortCircuitReads'] > 1) bad('datanode.shortCircuitReads', 'must be 0 or 1')
+  if (c['datanode.shortCircuitWrites'] > 1) bad('datanode.shortCircuitWrites', 'must be 0 or 1')
   if (c['datanode.workerThreads'] < 1) bad('datanode.workerThreads', 'must be positive')
   if (c['datanode.scanner.bytesPerSec'] < 1) bad('datanode.scanner.bytesPerSec', 'must be positive')
   if (c['datanode.scanner.intervalMs'] < SCANNER_INTERVAL_MS_MIN) bad('datanode.scanner.intervalMs', `must be at least ${SCANNER_INTERVAL_MS_MIN}`)

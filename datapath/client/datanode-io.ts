@@ -3,7 +3,8 @@
  * the pipeline's Raft leader and following it when it moves (pipeline-leader.ts), or to each
  * node of an EC pipeline itself (writeChunkTo, putBlockTo);
  * watchForCommit; and readChunk with checksum verification (in the worker pool, the body
- * moved there and back, or read in place in a shared slab; tiny chunks inline).
+ * moved there and back, or read in place in a shared slab; tiny chunks inline). A datanode
+ * serving in this process is read and written without HTTP (local-datanodes.ts).
  * With security on, every call carries the block's token from the OM (x-o3-block-token on
  * /chunk/*, `token` on putBlock), which the datanode checks (datapath/datanode/block-tokens.ts).
  * Borrows every buffer it is given; copies none but the one from the socket.
@@ -17,7 +18,7 @@ import { readError, RpcClient, transportError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import type { BlockId, ChecksumType, DatanodeDetails, DatanodeId, Pipeline } from '../../core/wire.ts'
 import { noteLateWrite, runVerifyChunk, runVerifySlab } from '../workers/index.ts'
-import { localDatanode } from './local-datanodes.ts'
+import { abandonable, localBody, localDatanode, type LocalChunkAnswer } from './local-datanodes.ts'
 import { nextTry, startSearch, type LeaderCache } from './pipeline-leader.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
 
@@ -128,7 +129,7 @@ export async function writeChunkTo(node: DatanodeDetails, w: Omit<ChunkWrite, 'l
   }
 }
 
-/** One /chunk/write call to `address`, the body sent from the writer's buffers. */
+/** One /chunk/write call to `address`, the body sent from the writer's buffers; to a datanode in this process, its short-circuit write. */
 async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { forward: string[]; replicaIndex?: number }): Promise<WriteAck> {
   const length = w.data.length + w.checksums.length
   const args = {
@@ -136,10 +137,19 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
     checksumType: w.checksumType, bytesPerChecksum: w.bytesPerChecksum, replication: w.pipeline.replication, pipelineId: w.pipeline.id,
     forward: to.forward, whole: w.whole === true, commit: w.commit === true, ...(to.replicaIndex !== undefined ? { replicaIndex: to.replicaIndex } : {}),
   }
+  const argsJson = JSON.stringify(args)
+  const datanode = localDatanode(address)
+  if (datanode !== undefined) {
+    // Short-circuit (local-datanodes.ts): the datanode copies the pieces into its slab as
+    // from a socket; given up, the body is cut, so nothing reads the buffers after.
+    const body = localBody(w.joined !== undefined ? [w.joined] : w.checksums.length === 0 ? [w.data] : [w.checksums, w.data])
+    const answer = await abandonable(datanode.writeChunkFrom({ args: argsJson, lengthBytes: length, body }), {}, () => body.cut())
+    if (answer !== undefined) return ackOf(answer, `writeChunk on ${address}`)
+  }
   const t = w.transport ?? PLAIN_TRANSPORT
   const res = await request(urlOf(t, address, '/chunk/write'), {
     method: 'POST', dispatcher: t.dispatcher('datanode'),
-    headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
+    headers: { 'x-o3-args': argsJson, 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
     // Checksums first: the datanode verifies and writes each window as it arrives. A stream
     // is made anew for each try; it reads the same buffers, which the writer keeps until
     // this write settles.
@@ -301,44 +311,15 @@ async function readLocally(node: DatanodeDetails, blockId: BlockId, offset: numb
   const datanode = localDatanode(node.address)
   if (datanode === undefined) return undefined
   if (limits.signal?.aborted === true) throw failedAt(node.address, limits.signal.reason)
-  const r = await abandonable(datanode.readChunkInto({ blockId, offset, length, into }), node.address, into.slab, limits)
+  let r: LocalChunkAnswer | undefined
+  try {
+    r = await abandonable(datanode.readChunkInto({ blockId, offset, length, into }), limits, (running) => noteLateWrite(into.slab, running))
+  } catch (err) {
+    throw err instanceof O3Error ? err : failedAt(node.address, err)
+  }
   if (r === undefined) return undefined
   const what = `block ${blockId.containerId}:${blockId.localId}`
   if (r.badWindow >= 0) throw new O3Error('CHECKSUM_MISMATCH', `Checksum mismatch in ${what} at ${r.dataOffset + r.badWindow * r.bytesPerChecksum} on ${node.address}`, { node: node.address })
   if (r.dataOffset > offset || r.dataOffset + r.dataLength < offset + length) throw new O3Error('IO_ERROR', `Cannot read ${what} from ${node.address}: range not covered`, { node: node.address })
   return { dataOffset: r.dataOffset, data: Buffer.from(into.slab, into.byteOffset, r.dataLength) }
-}
-
-/**
- * The local read's answer, or its abandonment: on `limits.signal`, or with no answer after
- * `answerTimeoutMs` (an error as undici's headers timeout, which the readers tell apart).
- * An abandoned read's worker may still write into `slab`: it is noted (late-writes.ts).
- */
-async function abandonable<T>(work: Promise<T>, address: string, slab: SharedArrayBuffer, limits: ReadLimits): Promise<T> {
-  const outcome = work.then((value) => ({ value }), (err: unknown) => ({ err }))
-  const timeoutMs = limits.answerTimeoutMs ?? RPC_TIMEOUT_MS_DEFAULT
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let onAbort: (() => void) | undefined
-  const gaveUp = new Promise<{ gaveUp: O3Error }>((resolve) => {
-    const noAnswer = Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' })
-    timer = setTimeout(() => resolve({ gaveUp: failedAt(address, noAnswer) }), timeoutMs)
-    onAbort = () => resolve({ gaveUp: failedAt(address, limits.signal!.reason) })
-    limits.signal?.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    const first = await Promise.race([outcome, gaveUp])
-    if ('gaveUp' in first) {
-      noteLateWrite(slab, outcome)
-      throw first.gaveUp
-    }
-    if ('err' in first) {
-      // The datanode's refusal is thrown as the HTTP answer would carry it; anything else as
-      // its INTERNAL_ERROR answer would be (not as an unreachable node).
-      throw first.err instanceof O3Error ? first.err : toO3Error(first.err)
-    }
-    return first.value
-  } finally {
-    clearTimeout(timer)
-    if (onAbort !== undefined) limits.signal?.removeEventListener('abort', onAbort)
-  }
 }

@@ -18,7 +18,7 @@ import type { O3Config } from '../../core/config.ts'
 import { DirLock } from '../../core/dir-lock.ts'
 import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { requestBody } from '../../core/http/body.ts'
+import { requestBody, type RequestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
@@ -28,7 +28,7 @@ import { createServiceApp, errorResponse, observed } from '../../core/rpc/server
 import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, runReadVerify, runVerifySlab, workerPool } from '../workers/index.ts'
-import { serveLocally, type LocalChunkAnswer, type LocalChunkRead, type LocalDatanode } from '../client/local-datanodes.ts'
+import { serveLocally, type LocalChunkAnswer, type LocalChunkRead, type LocalChunkWrite, type LocalDatanode } from '../client/local-datanodes.ts'
 import { watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
 import { requestHeader } from '../../core/http/connection.ts'
@@ -150,6 +150,13 @@ const READ_BUFFER_BYTES = CHUNK_SIZE_BYTES_DEFAULT + (CHUNK_SIZE_BYTES_DEFAULT /
 const CHUNK_SLAB_BYTES = READ_BUFFER_BYTES
 
 /** A chunk's bytes on this node ahead of its entry: the checksums they were verified against, once written. */
+/** What /chunk/write answers in `result`: the length written and, at a pipeline's leader, its entry's log index and whether every member holds it. */
+interface WriteChunkAnswer {
+  length: number
+  index?: number
+  allCommitted?: boolean
+}
+
 interface StagedChunk {
   checksums: Promise<Uint8Array>
   atMs: number
@@ -346,14 +353,15 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     this.blockTokens.start()
     if (saved?.clusterId !== undefined) await this.register(false).catch((err) => log.warn(`datanode ${this.id}: SCM not reachable yet: ${(err as Error).message}`))
     this.scheduleHeartbeat()
-    // With security on, reads stay on HTTPS: the caller's certificate and block token are checked there.
-    if (!this.stopped && this.identity === undefined && this.config['datanode.shortCircuitReads'] === 1) this.leaveLocal = serveLocally(this.address, this)
+    // With security on, calls stay on HTTPS: the caller's certificate and block token are checked there.
+    const shortCircuit = this.config['datanode.shortCircuitReads'] === 1 || this.config['datanode.shortCircuitWrites'] === 1
+    if (!this.stopped && this.identity === undefined && shortCircuit) this.leaveLocal = serveLocally(this.address, this)
     log.info(`datanode ${this.id} listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
     this.stopped = true
-    // Readers in this process reach it over HTTP from now on, as any stopped datanode.
+    // Readers and writers in this process reach it over HTTP from now on, as any stopped datanode.
     this.leaveLocal?.()
     this.leaveLocal = undefined
     clearTimeout(this.heartbeatTimer)
@@ -986,13 +994,42 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   private async writeChunk(c: Context): Promise<Response> {
     const args = this.parseWriteArgs(requestHeader(c, 'x-o3-args'))
     await this.allowBlock(c, 'writeChunk', args)
-    const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
-    if (Number(requestHeader(c, 'content-length')) !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
-    if (args.stage === true) {
-      await this.stageChunk(args, requestBody(c))
-      return c.json({ result: { length: args.length } })
+    return c.json({ result: await this.writeChunkBody(args, Number(requestHeader(c, 'content-length')), requestBody(c)) })
+  }
+
+  /**
+   * A short-circuit write (LocalDatanode, for writers in this process and pipeline leaders
+   * forwarding here): /chunk/write's work on the body handed in, the same checks, entries
+   * and answer. Counted as `writeChunkLocal` in the RPC metrics.
+   */
+  async writeChunkFrom(write: LocalChunkWrite): Promise<WriteChunkAnswer | undefined> {
+    if (this.config['datanode.shortCircuitWrites'] !== 1) return undefined
+    return this.countedLocal('writeChunkLocal', () => this.writeChunkBody(this.parseWriteArgs(write.args), write.lengthBytes, write.body))
+  }
+
+  /** A call without HTTP counted and timed in the RPC metrics as a route's (observed) is. */
+  private async countedLocal<T>(method: string, run: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    let code = 'OK'
+    try {
+      return await run()
+    } catch (err) {
+      code = toO3Error(err).code
+      throw err
+    } finally {
+      this.metrics.rpcRequests.inc({ method, code })
+      this.metrics.rpcSeconds.observe({ method }, (performance.now() - started) / 1000)
     }
-    if (isEcReplication(args.replication)) return c.json({ result: await this.writeEcChunk(args, requestBody(c)) })
+  }
+
+  private async writeChunkBody(args: WriteChunkArgs, lengthBytes: number, body: RequestBody | null): Promise<WriteChunkAnswer> {
+    const total = checksumsLengthBytes(args.checksumType, args.length, args.bytesPerChecksum) + args.length
+    if (lengthBytes !== total) throw new O3Error('INVALID_ARGUMENT', `Cannot write chunk: body must be ${total} bytes (checksums and data)`)
+    if (args.stage === true) {
+      await this.stageChunk(args, body)
+      return { length: args.length }
+    }
+    if (isEcReplication(args.replication)) return this.writeEcChunk(args, body)
     // A full node refuses even as a follower: the writer is to leave its pipeline, not look for the leader.
     this.refuseIfFull(args.containerId, `write chunk to block ${args.containerId}:${args.localId}`)
     const group = this.groupOf(args.pipelineId as PipelineId, 'write chunk')
@@ -1004,7 +1041,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     const small = args.whole === true && args.commit === true && args.offset === 0 && args.length <= Math.min(SMALL_BLOCK_BYTES_MAX, this.config['datanode.smallBlockBytes'])
     let entry: PipelineEntry
     if (small) {
-      const written = await this.writeChunkHere({ args: { ...args, forward: [] }, body: requestBody(c), path, packed: true, overwrites: false })
+      const written = await this.writeChunkHere({ args: { ...args, forward: [] }, body, path, packed: true, overwrites: false })
       entry = {
         op: 'putSmallFile', containerId: container.id, localId: args.localId as LocalId, checksumType: args.checksumType, bytesPerChecksum: args.bytesPerChecksum,
         checksums: written.checksums, replication: args.replication, data: written.packed!,
@@ -1013,7 +1050,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       const key = chunkKey(args.containerId, args.localId, args.offset, args.length)
       const followers = group.followerAddresses()
       const checksums = await this.stageWrite(key, {
-        args: { ...args, forward: followers }, body: requestBody(c), path, packed: false, overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path),
+        args: { ...args, forward: followers }, body, path, packed: false, overwrites: await this.overwrites(v, container, args.localId as LocalId, args.offset, path),
         // With the leader, a majority holds the bytes; a follower left behind fetches them.
         forwardsNeeded: Math.floor(group.memberCount / 2),
       })
@@ -1024,7 +1061,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     }
     this.metrics.bytesIn.inc(args.length)
     const { index } = await group.propose(entry, 'write chunk')
-    return c.json({ result: { length: args.length, index, allCommitted: group.allCommitted(index) } })
+    return { length: args.length, index, allCommitted: group.allCommitted(index) }
   }
 
   /**
@@ -1033,7 +1070,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
    * is recorded pending, and a putBlock (or `commit`) commits it. The container is made by its
    * first write, with the write's replica index; a write naming another index is refused.
    */
-  private async writeEcChunk(args: WriteChunkArgs, body: ReturnType<typeof requestBody>): Promise<{ length: number; index?: number }> {
+  private async writeEcChunk(args: WriteChunkArgs, body: RequestBody | null): Promise<{ length: number; index?: number }> {
     const id = args.containerId as ContainerId
     const localId = args.localId as LocalId
     const action = `write chunk to block ${id}:${localId}`
@@ -1061,7 +1098,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   }
 
   /** A follower's copy of a chunk's bytes, forwarded by the leader while they arrive there. */
-  private async stageChunk(args: WriteChunkArgs, body: ReturnType<typeof requestBody>): Promise<void> {
+  private async stageChunk(args: WriteChunkArgs, body: RequestBody | null): Promise<void> {
     const container = this.openContainer(args)
     this.assertNotDeleted(container, args.localId as LocalId, 'write chunk to')
     const v = this.volumeOf(container)
@@ -1368,6 +1405,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
    * block's bytes copied in. Counted as `readChunkLocal` in the RPC metrics.
    */
   async readChunkInto(read: LocalChunkRead): Promise<LocalChunkAnswer | undefined> {
+    if (this.config['datanode.shortCircuitReads'] !== 1) return undefined
     const started = performance.now()
     let code = 'OK'
     // A range larger than the reader's buffer is read over HTTP instead, and counted there.

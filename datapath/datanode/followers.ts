@@ -8,15 +8,23 @@ import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
 import { readError, transportError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
+import { abandonable, localBody, localDatanode } from '../client/local-datanodes.ts'
 
 /**
  * Sends a chunk body to a follower's /chunk/write as its pieces come (`pieces` ends or
  * fails with the leader's own body; a failure cuts the request mid-body, so the follower
- * commits nothing). `args` go as they are: the caller empties their forward list. `transport`:
+ * commits nothing); to a follower in this process, its short-circuit write. `args` go as they are: the caller empties their forward list. `transport`:
  * the leader's identity when security is on.
  */
 export async function forwardChunk(address: string, args: object, pieces: AsyncIterable<Uint8Array>, lengthBytes: number, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
   try {
+    const follower = localDatanode(address)
+    if (follower !== undefined) {
+      // A follower in this process (local-datanodes.ts) copies the pieces into its own slab;
+      // given up on, the body is cut, so it reads no view of this slab after.
+      const body = localBody(pieces)
+      if (await abandonable(follower.writeChunkFrom({ args: JSON.stringify(args), lengthBytes, body }), {}, () => body.cut()) !== undefined) return
+    }
     const res = await request(urlOf(transport, address, '/chunk/write'), {
       method: 'POST', dispatcher: transport.dispatcher('datanode'), body: Readable.from(pieces, { objectMode: false }),
       headers: { 'x-o3-args': JSON.stringify(args), 'content-type': 'application/octet-stream', 'content-length': String(lengthBytes) },

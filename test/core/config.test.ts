@@ -26,11 +26,13 @@ test('datanode.workerThreads must be positive', () => {
   assert.is(loadConfig({ env: { O3_DATANODE_WORKERTHREADS: '1' } })['datanode.workerThreads'], 1)
 })
 
-test('datanode.shortCircuitReads is 0 or 1, on by default', () => {
-  assert.is(loadConfig({ env: {} })['datanode.shortCircuitReads'], 1)
-  assert.is(loadConfig({ env: { O3_DATANODE_SHORTCIRCUITREADS: '0' } })['datanode.shortCircuitReads'], 0)
-  const err = refusal({ O3_DATANODE_SHORTCIRCUITREADS: '2' })
-  assert.match(err.message, 'datanode.shortCircuitReads')
-})
+for (const [key, env] of [['datanode.shortCircuitReads', 'O3_DATANODE_SHORTCIRCUITREADS'], ['datanode.shortCircuitWrites', 'O3_DATANODE_SHORTCIRCUITWRITES']] as const) {
+  test(`${key} is 0 or 1, on by default`, () => {
+    assert.is(loadConfig({ env: {} })[key], 1)
+    assert.is(loadConfig({ env: { [env]: '0' } })[key], 0)
+    const err = refusal({ [env]: '2' })
+    assert.match(err.message, key)
+  })
+}
 
 test.run()

@@ -87,7 +87,8 @@ test('PutObject of 4 KiB: three OM calls (lookup, openKey with its block, commit
   assert.ok(total(calls.om) <= 3, show(calls))
   assert.is(calls.om.get('allocateBlock'), undefined, show(calls))
   assert.is(total(calls.datanode), 1, show(calls))
-  assert.is(calls.datanode.get('writeChunk'), 1, show(calls))
+  // Over HTTP, or short-circuit from this process's gateway (local-datanodes.ts): one either way.
+  assert.is((calls.datanode.get('writeChunk') ?? 0) + (calls.datanode.get('writeChunkLocal') ?? 0), 1, show(calls))
 })
 
 test('PutObject of 4 KiB: two OM calls (s3Authenticate that opens the key, commitKey)', async () => {

@@ -132,6 +132,12 @@ export interface O3Config {
    */
   'db.sync': number
   /**
+   * 1 (default): an OM or SCM answers RPCs from clients in its own process (`o3 local`'s
+   * gateway, datanodes and OM in the default topology) without HTTP, through the same
+   * dispatch as its route (core/rpc/local-services.ts; never with security on); 0: over HTTP.
+   */
+  'rpc.shortCircuit': number
+  /**
    * 1: the secure cluster (Ozone's ozone.security.enabled): the SCM is the cluster's CA,
    * every service call is mutual TLS, the OM takes only signed requests and checks ACLs,
    * datanodes take only block tokens. 0: plain HTTP, every caller trusted.
@@ -222,6 +228,7 @@ export const DEFAULT_CONFIG: O3Config = {
   'client.checksumType': 'XXH64',
   'client.replication': 'RATIS/THREE',
   'db.sync': 0,
+  'rpc.shortCircuit': 1,
   'security.enabled': 0,
   'security.bootstrapToken': '',
   'security.certValidityMs': 365 * 24 * 3600_000,
@@ -276,6 +283,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['datanode.scanner.intervalMs'] < SCANNER_INTERVAL_MS_MIN) bad('datanode.scanner.intervalMs', `must be at least ${SCANNER_INTERVAL_MS_MIN}`)
   if (c['om.bootstrap'] > 1) bad('om.bootstrap', 'must be 0 or 1')
   if (c['security.enabled'] > 1) bad('security.enabled', 'must be 0 or 1')
+  if (c['rpc.shortCircuit'] > 1) bad('rpc.shortCircuit', 'must be 0 or 1')
   if (c['s3g.https'] > 1) bad('s3g.https', 'must be 0 or 1')
   if (c['security.certValidityMs'] < 1000) bad('security.certValidityMs', 'must be at least 1000')
   if (c['security.secretKey.rotateMs'] < 1) bad('security.secretKey.rotateMs', 'must be positive')

@@ -16,7 +16,8 @@ import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import { createServiceApp } from '../../core/rpc/server.ts'
+import { createServiceApp, localServiceCall, type ServiceAppOptions } from '../../core/rpc/server.ts'
+import { serveRpcLocally } from '../../core/rpc/local-services.ts'
 import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
 import type { ServiceIdentity } from '../../core/security/identity.ts'
 import { startIdentity, type IdentitySource } from '../../core/security/identity-source.ts'
@@ -77,6 +78,8 @@ export class OzoneManager {
   private ha!: ReplicatedService
   private t!: OmTables
   private listener?: Listener
+  /** Ends the local calls of this process's clients (serveRpcLocally), once they began. */
+  private leaveLocal: (() => void) | undefined
   private timers: ReturnType<typeof setInterval>[] = []
   /** The data directory's in_use.lock, held from start to stop. */
   private dirLock: DirLock | undefined
@@ -160,7 +163,7 @@ export class OzoneManager {
       }
       return this.ha.submit(name, a.owner === undefined && owner !== undefined ? { ...a, owner } : a, callerIdOf(a.caller, ctx))
     }
-    const app = createServiceApp({
+    const service: ServiceAppOptions = {
       service: 'OM',
       metrics: this.metrics,
       health: () => ({}),
@@ -208,9 +211,12 @@ export class OzoneManager {
         ...new GroupAdmin(this.ha, 'OM', 'om', () => ({ address: this.address, raftAddress: `${this.config.host}:${this.ha.raft.port}` })).handlers(true),
         stateDigest: () => stateDigest(this.ha.db),
       },
-    })
+    }
+    const app = createServiceApp(service)
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
+    // Clients in this process call without HTTP (never with security on: calls stay on HTTPS).
+    if (service.authenticate === undefined && this.config['rpc.shortCircuit'] === 1) this.leaveLocal = serveRpcLocally('OM', this.address, localServiceCall(service))
     const every = (ms: number, run: () => Promise<unknown>) => {
       const t = setInterval(() => {
         if (this.background !== undefined || !this.ha.isLeader()) return
@@ -225,6 +231,9 @@ export class OzoneManager {
   }
 
   async stop(): Promise<void> {
+    // Clients in this process reach it over HTTP from now on, as any stopped service.
+    this.leaveLocal?.()
+    this.leaveLocal = undefined
     for (const t of this.timers) clearInterval(t)
     this.secretKeys?.stop()
     await this.listener?.close()

@@ -20,7 +20,8 @@ import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
-import { createServiceApp } from '../../core/rpc/server.ts'
+import { createServiceApp, localServiceCall, type ServiceAppOptions } from '../../core/rpc/server.ts'
+import { serveRpcLocally } from '../../core/rpc/local-services.ts'
 import { PLAIN_TRANSPORT } from '../../core/rpc/transport.ts'
 import { administratorsOf } from '../../core/security/administrators.ts'
 import { certCaller } from '../../core/security/peer-access.ts'
@@ -106,6 +107,8 @@ export class StorageContainerManager {
   private ha!: ReplicatedService
   private tables!: ScmTables
   private listener?: Listener
+  /** Ends the local calls of this process's clients (serveRpcLocally), once they began. */
+  private leaveLocal: (() => void) | undefined
   private timer?: ReturnType<typeof setInterval>
   /** The data directory's in_use.lock, held from start to stop. */
   private dirLock: DirLock | undefined
@@ -224,7 +227,7 @@ export class StorageContainerManager {
     this.replication = new ReplicationManager(this.replicationHost(), this.config, this.metrics)
     this.secretKeys = new SecretKeyManager(this.config, this.ha, () => this.tables)
 
-    const app = createServiceApp({
+    const service: ServiceAppOptions = {
       service: 'SCM',
       metrics: this.metrics,
       health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
@@ -256,9 +259,12 @@ export class StorageContainerManager {
         stateDigest: () => stateDigest(this.ha.db),
         getSecretKeys: (_a, ctx) => this.leader('getSecretKeys', () => this.secretKeys.getSecretKeys(ctx)),
       },
-    })
+    }
+    const app = createServiceApp(service)
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
+    // Clients in this process call without HTTP (never with security on: calls stay on HTTPS).
+    if (service.authenticate === undefined && this.config['rpc.shortCircuit'] === 1) this.leaveLocal = serveRpcLocally('SCM', this.address, localServiceCall(service))
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     this.replication.start()
@@ -267,6 +273,9 @@ export class StorageContainerManager {
   }
 
   async stop(): Promise<void> {
+    // Clients in this process reach it over HTTP from now on, as any stopped service.
+    this.leaveLocal?.()
+    this.leaveLocal = undefined
     clearInterval(this.timer)
     this.secretKeys?.stop()
     this.identity?.stop()

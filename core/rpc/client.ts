@@ -9,10 +9,11 @@
  * (NO_PIPELINE, SAFE_MODE) gets as few tries as one address would, and is what the caller is
  * told. A call whose outcome is unknown (a timeout, a dropped connection) is sent again only
  * when that is safe: idempotent, or carrying a caller id that the service's retry cache
- * answers once.
+ * answers once. A service answering in this process is called without HTTP (local-services.ts).
  */
 import { randomUUID } from 'node:crypto'
 import { request, type Dispatcher } from 'undici'
+import { abandonable, localRpc } from './local-services.ts'
 import { PLAIN_TRANSPORT, roleOfService, urlOf, type Transport } from './transport.ts'
 import { O3Error, fromWire } from '../errors.ts'
 import { RPC_FAILOVER_MS_MAX, RPC_GROUP_ADDRESSES_MAX, RPC_GROUP_BACKOFF_MS_MAX, RPC_RETRY_COUNT_MAX, RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
@@ -193,6 +194,10 @@ export class RpcClient {
     const timeoutMs = options.timeoutMs ?? RPC_TIMEOUT_MS_DEFAULT
     const path = `/rpc/${this.service}.${method}`
     const body = JSON.stringify(args)
+    // A service in this process (local-services.ts; never a secure one, and never for a
+    // signed call): the route's work without the socket, given up as an HTTP call would be.
+    const local = this.options.signer === undefined && transport.scheme === 'http' ? localRpc(this.service, address) : undefined
+    if (local !== undefined) return (JSON.parse(await abandonable(local(method, body), { answerTimeoutMs: timeoutMs }, () => {})) as { result: T }).result
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (options.onBehalfOf !== undefined) headers['x-o3-on-behalf-of'] = options.onBehalfOf
     if (this.options.signer !== undefined) Object.assign(headers, this.options.signer({ service: this.service, path, body }))

@@ -4,13 +4,15 @@
  * raw-body routes (chunk data) to the app it returns.
  */
 import { Hono, type Context } from 'hono'
-import { O3Error, toO3Error, ErrorCode } from '../errors.ts'
+import { assert } from '../assert.ts'
+import { O3Error, toO3Error, ErrorCode, fromWire } from '../errors.ts'
 import { RPC_BODY_BYTES_MAX } from '../limits.ts'
 import type { ServiceMetrics } from '../metrics.ts'
 import { log } from '../log.ts'
 import { parseJsonObject, smallBodyText } from '../http/body.ts'
 import { requestHeader } from '../http/connection.ts'
 import { OPEN_CONTEXT, type Caller, type RpcContext } from '../security/caller.ts'
+import type { LocalRpc } from './local-services.ts'
 
 // Handlers take an untrusted wire body: each validates what it reads (parseId, name checks).
 // `ctx` says who is calling (core/security/caller.ts).
@@ -64,38 +66,77 @@ export async function observed(metrics: ServiceMetrics, method: string, c: Conte
   }
 }
 
+/**
+ * The work of one call once its caller is known: the method looked up (after authentication,
+ * so that a stranger learns nothing of which methods exist), its JSON arguments parsed,
+ * authorized and handled. The route and a local call both run it.
+ */
+function dispatcher(options: ServiceAppOptions): (full: string, text: string, ctx: RpcContext) => Promise<unknown> {
+  const { service, handlers } = options
+  return async (full, text, ctx) => {
+    const dot = full.indexOf('.')
+    const method = full.slice(dot + 1)
+    if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
+    const args = parseJsonObject(text, `Cannot call ${full}`)
+    await options.authorize?.(method, args, ctx)
+    return handlers[method](args, ctx)
+  }
+}
+
+/** The method name metrics count a call under: one of the handlers' names, or `unknown` (a name from the path would make a new label set, kept for good, for every made-up method a client sends). */
+function metricName(options: ServiceAppOptions, full: string): string {
+  const dot = full.indexOf('.')
+  const method = full.slice(dot + 1)
+  return dot >= 0 && full.slice(0, dot) === options.service && Object.hasOwn(options.handlers, method) ? method : 'unknown'
+}
+
 export function createServiceApp(options: ServiceAppOptions): Hono {
-  const { service, handlers, metrics } = options
+  const { service, metrics } = options
+  const dispatch = dispatcher(options)
   const app = new Hono()
   app.get('/health', async (c) => {
     const body = { service, status: 'UP', ...(await options.health()) }
     return c.json(body, body.status === 'UP' ? 200 : 503)
   })
   app.get('/prom', async (c) => c.text(await metrics.text(), 200, { 'content-type': metrics.registry.contentType }))
-  /** `Service.method` from the path, and the method name metrics count it under: one of the
-   *  handlers' names, or `unknown`. A name from the path would make a new label set, kept for
-   *  good, for every made-up method a client sends. */
-  const methodOf = (c: Context): { full: string; name: string; dot: number } => {
-    const full = c.req.param('method') ?? ''
-    const dot = full.indexOf('.')
-    const method = full.slice(dot + 1)
-    const known = dot >= 0 && full.slice(0, dot) === service && Object.hasOwn(handlers, method)
-    return { full, dot, name: known ? method : 'unknown' }
-  }
   app.post('/rpc/:method', (c) => {
-    const { full, dot, name } = methodOf(c)
-    return observed(metrics, name, c, async () => {
-      const method = full.slice(dot + 1)
+    const full = c.req.param('method') ?? ''
+    return observed(metrics, metricName(options, full), c, async () => {
       // Read through the body adapter: c.req.text() would build a web Request and stream per call.
       const text = await smallBodyText(c, RPC_BODY_BYTES_MAX, `Cannot call ${full}`)
-      // Authenticated before the method is looked up: a stranger learns nothing of which methods exist.
       const ctx = options.authenticate === undefined ? OPEN_CONTEXT : contextOf(await options.authenticate(c, text), c)
-      if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
-      const args = parseJsonObject(text, `Cannot call ${full}`)
-      await options.authorize?.(method, args, ctx)
-      const result = await handlers[method](args, ctx)
-      return c.json({ result: result ?? null })
+      return c.json({ result: (await dispatch(full, text, ctx)) ?? null })
     })
   })
   return app
+}
+
+/**
+ * The route's work without HTTP, for clients in this process (local-services.ts): the same
+ * dispatch, counted and timed under the same method names, the answer as the JSON text the
+ * route sends and a refusal as the O3Error a client reads off the wire. For a service
+ * without security only: every caller is open.
+ */
+export function localServiceCall(options: ServiceAppOptions): LocalRpc {
+  assert(options.authenticate === undefined, 'a secure service answers over HTTPS only')
+  const dispatch = dispatcher(options)
+  return async (method, text) => {
+    const full = `${options.service}.${method}`
+    const name = metricName(options, full)
+    const started = performance.now()
+    let code = 'OK'
+    try {
+      // UTF-8 is at most three bytes per UTF-16 unit: most bodies need no encoding to tell.
+      if (text.length > RPC_BODY_BYTES_MAX / 3 && new TextEncoder().encode(text).length > RPC_BODY_BYTES_MAX) throw new O3Error('ENTITY_TOO_LARGE', `Cannot call ${full}: body exceeds ${RPC_BODY_BYTES_MAX} bytes`)
+      return JSON.stringify({ result: (await dispatch(full, text, OPEN_CONTEXT)) ?? null })
+    } catch (err) {
+      const e = toO3Error(err)
+      code = e.code
+      if (e.code === 'INTERNAL_ERROR') log.error(`internal error: ${e.message}`, e.cause ?? e)
+      throw fromWire(e.toWire(), `${full}: ${e.code}`)
+    } finally {
+      options.metrics.rpcRequests.inc({ method: name, code })
+      options.metrics.rpcSeconds.observe({ method: name }, (performance.now() - started) / 1000)
+    }
+  }
 }

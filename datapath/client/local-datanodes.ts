@@ -9,12 +9,13 @@
  * views (copied once into its slab, as from a socket), and a pipeline leader forwards to a
  * follower in this process the same way. A datanode registers once it serves and leaves
  * before it stops; only a datanode without security registers (with it, calls stay on
- * HTTPS, where the caller's certificate and block token are checked).
+ * HTTPS, where the caller's certificate and block token are checked). A local call is given
+ * up as core/rpc/local-services.ts `abandonable` says.
  */
 import { assert } from '../../core/assert.ts'
-import { O3Error, toO3Error } from '../../core/errors.ts'
+import { O3Error } from '../../core/errors.ts'
 import type { RequestBody } from '../../core/http/body.ts'
-import { LOCAL_BODY_PIECE_BYTES, RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
+import { LOCAL_BODY_PIECE_BYTES } from '../../core/limits.ts'
 import type { BlockId, ChecksumType } from '../../core/wire.ts'
 
 /** A read of [offset, offset + length) of a block into `into` (a reader's shared buffer, from `byteOffset`). */
@@ -63,43 +64,6 @@ export function serveLocally(address: string, datanode: LocalDatanode): () => vo
 /** The datanode at `address` if it serves in this process. */
 export function localDatanode(address: string): LocalDatanode | undefined {
   return datanodes.get(address)
-}
-
-/** How long a local call may take: `signal` abandons it, and so does no answer in `answerTimeoutMs` (default the RPC timeout), as undici's headers timeout would. */
-export interface LocalCallLimits {
-  readonly signal?: AbortSignal
-  readonly answerTimeoutMs?: number
-}
-
-/**
- * A local call's answer, or its abandonment as an HTTP call's: the datanode's refusal thrown
- * as its answer would carry it (anything else as its INTERNAL_ERROR answer would be); on
- * `signal` its reason, and with no answer in time an error as undici's headers timeout (both
- * not O3Errors: the caller turns them into the failure of the node, as a transport error).
- * `abandoned` is told of the work still running then, which nothing can stop.
- */
-export async function abandonable<T>(work: Promise<T>, limits: LocalCallLimits, abandoned: (running: Promise<unknown>) => void): Promise<T> {
-  const outcome = work.then((value) => ({ value }), (err: unknown) => ({ err }))
-  const timeoutMs = limits.answerTimeoutMs ?? RPC_TIMEOUT_MS_DEFAULT
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let onAbort: (() => void) | undefined
-  const gaveUp = new Promise<{ gaveUp: unknown }>((resolve) => {
-    timer = setTimeout(() => resolve({ gaveUp: Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' }) }), timeoutMs)
-    onAbort = () => resolve({ gaveUp: limits.signal!.reason })
-    limits.signal?.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    const first = await Promise.race([outcome, gaveUp])
-    if ('gaveUp' in first) {
-      abandoned(outcome)
-      throw first.gaveUp
-    }
-    if ('err' in first) throw first.err instanceof O3Error ? first.err : toO3Error(first.err)
-    return first.value
-  } finally {
-    clearTimeout(timer)
-    if (onAbort !== undefined) limits.signal?.removeEventListener('abort', onAbort)
-  }
 }
 
 /** A body of views its writer holds, for a local write; cut() it when the write is abandoned. */

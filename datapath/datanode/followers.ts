@@ -8,7 +8,8 @@ import { O3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { RPC_TIMEOUT_MS_DEFAULT } from '../../core/limits.ts'
 import { readError, transportError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
-import { abandonable, localBody, localDatanode } from '../client/local-datanodes.ts'
+import { abandonable } from '../../core/rpc/local-services.ts'
+import { localBody, localDatanode } from '../client/local-datanodes.ts'
 
 /**
  * Sends a chunk body to a follower's /chunk/write as its pieces come (`pieces` ends or

@@ -26,7 +26,7 @@ test('datanode.workerThreads must be positive', () => {
   assert.is(loadConfig({ env: { O3_DATANODE_WORKERTHREADS: '1' } })['datanode.workerThreads'], 1)
 })
 
-for (const [key, env] of [['datanode.shortCircuitReads', 'O3_DATANODE_SHORTCIRCUITREADS'], ['datanode.shortCircuitWrites', 'O3_DATANODE_SHORTCIRCUITWRITES']] as const) {
+for (const [key, env] of [['datanode.shortCircuitReads', 'O3_DATANODE_SHORTCIRCUITREADS'], ['datanode.shortCircuitWrites', 'O3_DATANODE_SHORTCIRCUITWRITES'], ['rpc.shortCircuit', 'O3_RPC_SHORTCIRCUIT']] as const) {
   test(`${key} is 0 or 1, on by default`, () => {
     assert.is(loadConfig({ env: {} })[key], 1)
     assert.is(loadConfig({ env: { [env]: '0' } })[key], 0)

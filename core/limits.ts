@@ -127,15 +127,6 @@ export const DATANODE_SLAB_WAIT_MS_MAX = RPC_TIMEOUT_MS_DEFAULT
 export const DATANODE_WRITE_RUN_BYTES_MIN = 1 * MiB
 
 /**
- * A short-circuit write's body (datapath/client/local-datanodes.ts) is handed to the datanode
- * in views of at most this size, as a socket would deliver it: each piece is copied into the
- * leader's slab, on to its followers' and to the block files while it is still in the CPU's
- * cache. Handed whole, a 4 MiB chunk of a RATIS/THREE write cost 12-13 ms of CPU per MiB
- * (half of it the kernel's copy into the page cache), against 8.6-10.1 in 256 KiB views and
- * 11.9-12.7 over HTTP (S3 PUTs of 64 MiB, 2026-12-05).
- */
-export const LOCAL_BODY_PIECE_BYTES = 256 * KiB
-/**
  * ...but a shorter chunk still goes in about DATANODE_WRITE_RUNS_PER_CHUNK runs, none below
  * DATANODE_WRITE_RUN_BYTES_FLOOR: with one run of 1 MiB, a 1 MiB chunk (a 1 MiB S3 object)
  * was verified and written only after its last byte, all of it on the critical path. Measured
@@ -144,6 +135,16 @@ export const LOCAL_BODY_PIECE_BYTES = 256 * KiB
  */
 export const DATANODE_WRITE_RUNS_PER_CHUNK = 4
 export const DATANODE_WRITE_RUN_BYTES_FLOOR = 256 * KiB
+
+/**
+ * A short-circuit write's body (datapath/client/local-datanodes.ts) is handed to the datanode
+ * in views of at most this size, as a socket would deliver it: each piece is copied into the
+ * leader's slab and on to its followers' while it is still in the CPU's cache. Handed whole, a
+ * 4 MiB chunk of a RATIS/THREE write cost 12-13 ms of CPU per MiB (half of it the kernel's
+ * copy into the page cache), against 8.6-10.1 in 256 KiB views and 11.9-12.7 over HTTP (S3
+ * PUTs of 64 MiB, 2026-12-05).
+ */
+export const LOCAL_BODY_PIECE_BYTES = 256 * KiB
 
 /** Blocks the OM fetches from the SCM in one allocateBlock call and keeps ready per replication. */
 export const OM_BLOCK_BATCH_COUNT = 8

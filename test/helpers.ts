@@ -1,10 +1,10 @@
 /** @module
- * Small helpers every suite shares: waiting for a condition with a deadline, reading the
- * O3Error code a promise fails with, deterministic test bytes, a byte flipped on disk as a
+ * Small helpers every suite shares: waiting for a condition with a deadline, the O3Error (or
+ * its code) a promise fails with, deterministic test bytes, a byte flipped on disk as a
  * disk fault would, a free port (cli/free-port.ts). Loads no service code.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs'
-import type { O3Error } from '../core/errors.ts'
+import { O3Error } from '../core/errors.ts'
 
 export { freePort } from '../cli/free-port.ts'
 
@@ -20,6 +20,17 @@ export async function until<T>(what: string, check: () => T | undefined | false 
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, pollMs))
   }
+}
+
+/** The O3Error `p` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function refusalOf(p: Promise<unknown>): Promise<O3Error> {
+  try {
+    await p
+  } catch (err) {
+    if (err instanceof O3Error) return err
+    throw new Error(`rejected with ${String(err)}, not an O3Error`)
+  }
+  throw new Error('resolved, not refused')
 }
 
 /** The code of the O3Error `p` rejects with, or 'OK' when it resolves. */

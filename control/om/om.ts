@@ -79,7 +79,9 @@ export class OzoneManager {
   private t!: OmTables
   private listener?: Listener
   /** Ends the local calls of this process's clients (serveRpcLocally), once they began. */
-  private leaveLocal: (() => void) | undefined
+  private leaveLocal: (() => Promise<void>) | undefined
+  /** stop() was called: a start still under way registers nothing. */
+  private stopping = false
   private timers: ReturnType<typeof setInterval>[] = []
   /** The data directory's in_use.lock, held from start to stop. */
   private dirLock: DirLock | undefined
@@ -215,8 +217,6 @@ export class OzoneManager {
     const app = createServiceApp(service)
     const port = group.rpcPort ?? this.options.port ?? this.config['om.port']
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'OM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
-    // Clients in this process call without HTTP (never with security on: calls stay on HTTPS).
-    if (service.authenticate === undefined && this.config['rpc.shortCircuit'] === 1) this.leaveLocal = serveRpcLocally('OM', this.address, localServiceCall(service))
     const every = (ms: number, run: () => Promise<unknown>) => {
       const t = setInterval(() => {
         if (this.background !== undefined || !this.ha.isLeader()) return
@@ -227,13 +227,18 @@ export class OzoneManager {
     }
     every(this.config['om.openKey.checkIntervalMs'], () => this.expireOpenKeys())
     every(2000, () => this.purgeDeletedBlocks())
+    // Last, once started: clients in this process call without HTTP (never with security on: calls stay on HTTPS).
+    if (service.authenticate === undefined && this.config['rpc.shortCircuit'] === 1 && !this.stopping) this.leaveLocal = serveRpcLocally('OM', this.address, localServiceCall(service))
     log.info(`OM listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
-    // Clients in this process reach it over HTTP from now on, as any stopped service.
-    this.leaveLocal?.()
+    this.stopping = true
+    // Clients in this process reach it over HTTP from now on, as any stopped service; the
+    // local calls under way settle first, as the listener's requests do.
+    const leaving = this.leaveLocal?.()
     this.leaveLocal = undefined
+    await leaving
     for (const t of this.timers) clearInterval(t)
     this.secretKeys?.stop()
     await this.listener?.close()

@@ -108,7 +108,9 @@ export class StorageContainerManager {
   private tables!: ScmTables
   private listener?: Listener
   /** Ends the local calls of this process's clients (serveRpcLocally), once they began. */
-  private leaveLocal: (() => void) | undefined
+  private leaveLocal: (() => Promise<void>) | undefined
+  /** stop() was called: a start still under way registers nothing. */
+  private stopping = false
   private timer?: ReturnType<typeof setInterval>
   /** The data directory's in_use.lock, held from start to stop. */
   private dirLock: DirLock | undefined
@@ -263,19 +265,22 @@ export class StorageContainerManager {
     const app = createServiceApp(service)
     const port = group.rpcPort ?? this.options.port ?? this.config['scm.port']
     this.listener = await serveApp(app, { host: this.config.host, port, name: 'SCM', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
-    // Clients in this process call without HTTP (never with security on: calls stay on HTTPS).
-    if (service.authenticate === undefined && this.config['rpc.shortCircuit'] === 1) this.leaveLocal = serveRpcLocally('SCM', this.address, localServiceCall(service))
     this.timer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs ?? Math.max(100, Math.min(1000, this.config['scm.heartbeat.staleMs'] / 4)))
     this.timer.unref()
     this.replication.start()
     this.secretKeys.start()
+    // Last, once started: clients in this process call without HTTP (never with security on: calls stay on HTTPS).
+    if (service.authenticate === undefined && this.config['rpc.shortCircuit'] === 1 && !this.stopping) this.leaveLocal = serveRpcLocally('SCM', this.address, localServiceCall(service))
     log.info(`SCM ${this.clusterId} listening on ${this.address}`)
   }
 
   async stop(): Promise<void> {
-    // Clients in this process reach it over HTTP from now on, as any stopped service.
-    this.leaveLocal?.()
+    this.stopping = true
+    // Clients in this process reach it over HTTP from now on, as any stopped service; the
+    // local calls under way settle first, as the listener's requests do.
+    const leaving = this.leaveLocal?.()
     this.leaveLocal = undefined
+    await leaving
     clearInterval(this.timer)
     this.secretKeys?.stop()
     this.identity?.stop()

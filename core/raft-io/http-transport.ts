@@ -22,6 +22,7 @@ import { parseJsonObject, smallBodyBytes } from '../http/body.ts'
 import { requestHeader } from '../http/connection.ts'
 import type { Message, NodeId } from '../raft/index.ts'
 import { decodeBatch, decodeMessage, encodeBatch, encodeMessage, RAFT_BATCH_BINARY_TYPE } from './codec.ts'
+import { localRaftDelivery, type LocalRaftDelivery } from './local-peers.ts'
 import {
   RAFT_TRANSPORT_BATCH_COUNT_MAX, RAFT_TRANSPORT_BODY_BYTES_MAX, RAFT_TRANSPORT_QUEUE_COUNT_MAX, RAFT_TRANSPORT_UNBATCHED_INFLIGHT_MAX,
 } from './limits.ts'
@@ -233,6 +234,8 @@ export class HttpTransport {
 
   private async post(peer: Peer, batch: Message[]): Promise<void> {
     const tls = peer.tls && this.transport !== undefined
+    const local = tls ? undefined : localRaftDelivery(peer.origin)
+    if (local !== undefined) return this.postLocally(peer, batch, local)
     try {
       const headers: Record<string, string> = { 'content-type': peer.binary ? RAFT_BATCH_BINARY_TYPE : 'application/json' }
       if (this.asksReplies(tls)) headers[RAFT_REPLIES_HEADER] = '1'
@@ -260,6 +263,26 @@ export class HttpTransport {
   }
 
   /**
+   * A batch to a peer in this process (local-peers.ts): encoded and decoded as over HTTP, so
+   * that neither side holds the other's objects, then handed to its group; its answers come
+   * back as an HTTP answer's would. After a turn of the event loop, as a socket's delivery.
+   */
+  private async postLocally(peer: Peer, batch: Message[], deliver: LocalRaftDelivery): Promise<void> {
+    try {
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      const delivered = deliver(this.path, decodeBatch(encodeBatch(batch), RAFT_TRANSPORT_BATCH_COUNT_MAX), this.asksReplies(false))
+      if (delivered === null) {
+        peer.dropped += batch.length
+        return
+      }
+      const replies = await delivered
+      if (replies !== undefined && replies.length > 0) this.fromPeer(peer, decodeBatch(encodeBatch(replies), RAFT_TRANSPORT_BATCH_COUNT_MAX))
+    } catch {
+      peer.dropped += batch.length
+    }
+  }
+
+  /**
    * Whether a request asks the peer to carry its answers back: with batching, over plain
    * HTTP. Over TLS the server's certificate is checked for the cluster, not for the member
    * at that address, so an answer's messages could not be bound to their sender as the
@@ -270,7 +293,7 @@ export class HttpTransport {
     return this.batching && !tls
   }
 
-  /** The messages a peer's answer carried: only those from that peer itself count (its certificate was checked on the way). */
+  /** The messages a peer's answer carried. */
   private replied(peer: Peer, body: Buffer | undefined, binary: boolean): void {
     if (body === undefined) return
     let messages: Message[]
@@ -279,6 +302,11 @@ export class HttpTransport {
     } catch {
       return // a malformed answer is a lost message: Raft retries
     }
+    this.fromPeer(peer, messages)
+  }
+
+  /** Hands the node what a peer's answer carried: only the messages from that peer itself count (its certificate was checked on the way). */
+  private fromPeer(peer: Peer, messages: Message[]): void {
     const fromPeer = messages.filter((m) => m.from === peer.id)
     if (fromPeer.length > 0) this.replies?.(fromPeer)
   }

@@ -16,13 +16,46 @@ export type LocalRpc = (method: string, body: string) => Promise<string>
 
 const services = new Map<string, LocalRpc>()
 
-/** Lets this process's clients call `service` at `address` directly; returns the call that stops it. */
-export function serveRpcLocally(service: string, address: string, call: LocalRpc): () => void {
+/**
+ * Lets this process's clients call `service` at `address` directly; returns the call that
+ * stops it: no new call arrives after, and it resolves once the calls under way have
+ * settled (bounded), as a listener's close waits for the requests in flight.
+ */
+export function serveRpcLocally(service: string, address: string, call: LocalRpc): () => Promise<void> {
   const key = `${service}@${address}`
   assert(!services.has(key), `one ${service} answers locally at ${address}`)
-  services.set(key, call)
+  const running = new LocalCalls()
+  const tracked: LocalRpc = (method, body) => running.track(call(method, body))
+  services.set(key, tracked)
   return () => {
-    if (services.get(key) === call) services.delete(key)
+    if (services.get(key) === tracked) services.delete(key)
+    return running.settled()
+  }
+}
+
+/** How long a service's stop waits for the local calls under way (as core/http/serve.ts waits for requests in flight). */
+const LOCAL_CALLS_SETTLE_MS_MAX = 10_000
+
+/** The local calls a service is answering, for its stop to wait on. */
+export class LocalCalls {
+  private readonly running = new Set<Promise<unknown>>()
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work)
+    const done = () => { this.running.delete(work) }
+    work.then(done, done)
+    return work
+  }
+
+  /** Resolves once every call under way now has settled, or after LOCAL_CALLS_SETTLE_MS_MAX. */
+  async settled(): Promise<void> {
+    if (this.running.size === 0) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      Promise.allSettled([...this.running]),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, LOCAL_CALLS_SETTLE_MS_MAX) }),
+    ])
+    clearTimeout(timer)
   }
 }
 

@@ -139,7 +139,9 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
     forward: to.forward, whole: w.whole === true, commit: w.commit === true, ...(to.replicaIndex !== undefined ? { replicaIndex: to.replicaIndex } : {}),
   }
   const argsJson = JSON.stringify(args)
-  const datanode = localDatanode(address)
+  const t = w.transport ?? PLAIN_TRANSPORT
+  // Never a call that carries a block token or goes over TLS: those are checked on HTTPS.
+  const datanode = w.token === undefined && t.scheme === 'http' ? localDatanode(address) : undefined
   if (datanode !== undefined) {
     // Short-circuit (local-datanodes.ts): the datanode copies the pieces into its slab as
     // from a socket; given up, the body is cut, so nothing reads the buffers after.
@@ -147,7 +149,6 @@ async function sendChunk(address: string, w: Omit<ChunkWrite, 'leaders'>, to: { 
     const answer = await abandonable(datanode.writeChunkFrom({ args: argsJson, lengthBytes: length, body }), {}, () => body.cut())
     if (answer !== undefined) return ackOf(answer, `writeChunk on ${address}`)
   }
-  const t = w.transport ?? PLAIN_TRANSPORT
   const res = await request(urlOf(t, address, '/chunk/write'), {
     method: 'POST', dispatcher: t.dispatcher('datanode'),
     headers: { 'x-o3-args': argsJson, 'content-type': 'application/octet-stream', 'content-length': String(length), ...tokenHeader(w.token) },
@@ -250,7 +251,8 @@ export interface ReadLimits {
  * A read into `into` from a datanode serving in this process skips HTTP (local-datanodes.ts).
  */
 export async function readChunk(node: DatanodeDetails, blockId: BlockId, offset: number, length: number, into?: ReadIntoSlab, token?: string, transport: Transport = PLAIN_TRANSPORT, limits: ReadLimits = {}): Promise<ChunkRead> {
-  const local = into === undefined || limits.shortCircuit === false ? undefined : await readLocally(node, blockId, offset, length, into, limits)
+  // Never a read that carries a block token or goes over TLS: those are checked on HTTPS.
+  const local = into === undefined || limits.shortCircuit === false || token !== undefined || transport.scheme !== 'http' ? undefined : await readLocally(node, blockId, offset, length, into, limits)
   if (local !== undefined) return local
   let res
   try {

@@ -52,7 +52,7 @@ export interface LocalDatanode {
 
 const datanodes = new Map<string, LocalDatanode>()
 
-/** Lets this process's readers reach the datanode at `address` directly; returns the call that stops it. */
+/** Lets this process's readers and writers reach the datanode at `address` directly; returns the call that stops it. */
 export function serveLocally(address: string, datanode: LocalDatanode): () => void {
   assert(!datanodes.has(address), `one datanode serves locally at ${address}`)
   datanodes.set(address, datanode)

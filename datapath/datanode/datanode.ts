@@ -34,6 +34,8 @@ import { smallBodyJson } from '../../core/http/body.ts'
 import { requestHeader } from '../../core/http/connection.ts'
 import { request } from 'undici'
 import { receiveRaftBatch } from '../../core/raft-io/index.ts'
+import { serveRaftLocally } from '../../core/raft-io/local-peers.ts'
+import { LocalCalls } from '../../core/rpc/local-services.ts'
 import { readError } from '../../core/rpc/client.ts'
 import { PLAIN_TRANSPORT, urlOf, type Transport } from '../../core/rpc/transport.ts'
 import { OPEN_CONTEXT, peerIdentity, type RpcContext } from '../../core/security/caller.ts'
@@ -149,7 +151,6 @@ const READ_BUFFER_BYTES = CHUNK_SIZE_BYTES_DEFAULT + (CHUNK_SIZE_BYTES_DEFAULT /
 /** Chunks up to the default size are received into slabs of this size, larger ones into SLAB_BYTES. */
 const CHUNK_SLAB_BYTES = READ_BUFFER_BYTES
 
-/** A chunk's bytes on this node ahead of its entry: the checksums they were verified against, once written. */
 /** What /chunk/write answers in `result`: the length written and, at a pipeline's leader, its entry's log index and whether every member holds it. */
 interface WriteChunkAnswer {
   length: number
@@ -157,6 +158,7 @@ interface WriteChunkAnswer {
   allCommitted?: boolean
 }
 
+/** A chunk's bytes on this node ahead of its entry: the checksums they were verified against, once written. */
 interface StagedChunk {
   checksums: Promise<Uint8Array>
   atMs: number
@@ -199,6 +201,10 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   private stopped = false
   /** Ends the short-circuit reads of this process's readers (serveLocally), once they began. */
   private leaveLocal: (() => void) | undefined
+  /** Calls without HTTP under way (short-circuit reads and writes, Raft batches): stop() waits for them. */
+  private readonly localCalls = new LocalCalls()
+  /** Ends the local Raft deliveries of this process's pipeline peers (serveRaftLocally), once they began. */
+  private leaveLocalRaft: (() => void) | undefined
   /** Container copies: export, import, delete of replicas (issue 13). */
   readonly copies: ContainerCopies
   /** replicateContainer commands, a bounded number at once. */
@@ -356,6 +362,16 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     // With security on, calls stay on HTTPS: the caller's certificate and block token are checked there.
     const shortCircuit = this.config['datanode.shortCircuitReads'] === 1 || this.config['datanode.shortCircuitWrites'] === 1
     if (!this.stopped && this.identity === undefined && shortCircuit) this.leaveLocal = serveLocally(this.address, this)
+    // Pipeline peers in this process hand their Raft batches over without HTTP, as forwards go.
+    if (!this.stopped && this.identity === undefined && this.config['datanode.shortCircuitWrites'] === 1) {
+      this.leaveLocalRaft = serveRaftLocally(`http://${this.address}`, (path, messages, wantReplies) => {
+        const id = /^\/pipeline\/([^/]+)\/raft\/messages$/.exec(path)?.[1]
+        const g = id === undefined || !this.servesLocally() ? undefined : this.groups.get(id as PipelineId)
+        if (g === undefined) return null
+        const delivered = g.deliver(messages, wantReplies)
+        return delivered === undefined ? undefined : this.localCalls.track(delivered)
+      })
+    }
     log.info(`datanode ${this.id} listening on ${this.address}`)
   }
 
@@ -364,6 +380,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     // Readers and writers in this process reach it over HTTP from now on, as any stopped datanode.
     this.leaveLocal?.()
     this.leaveLocal = undefined
+    this.leaveLocalRaft?.()
+    this.leaveLocalRaft = undefined
     clearTimeout(this.heartbeatTimer)
     clearInterval(this.stagedSweeper)
     this.blockTokens.stop()
@@ -372,7 +390,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     await this.scanner.stop()
     await Promise.all([...this.groups.values()].map((g) => g.stop()))
     this.groups.clear()
-    await this.listener?.close()
+    // The local calls under way settle as the listener's requests do, before files and databases close.
+    await Promise.all([this.listener?.close(), this.localCalls.settled()])
     await this.blockFiles.closeAll()
     await this.beating
     for (const v of this.volumes) await v.db.close()
@@ -1003,23 +1022,35 @@ export class Datanode implements PipelineReplica, LocalDatanode {
    * and answer. Counted as `writeChunkLocal` in the RPC metrics.
    */
   async writeChunkFrom(write: LocalChunkWrite): Promise<WriteChunkAnswer | undefined> {
-    if (this.config['datanode.shortCircuitWrites'] !== 1) return undefined
+    if (this.config['datanode.shortCircuitWrites'] !== 1 || !this.servesLocally()) return undefined
     return this.countedLocal('writeChunkLocal', () => this.writeChunkBody(this.parseWriteArgs(write.args), write.lengthBytes, write.body))
   }
 
-  /** A call without HTTP counted and timed in the RPC metrics as a route's (observed) is. */
-  private async countedLocal<T>(method: string, run: () => Promise<T>): Promise<T> {
+  /** Whether a call without HTTP may be served: never once stopping (the caller goes over HTTP and is refused there), never with security on (HTTPS checks the caller's certificate and block token). */
+  private servesLocally(): boolean {
+    return !this.stopped && this.identity === undefined
+  }
+
+  /**
+   * A call without HTTP, tracked for stop() to wait on, counted and timed in the RPC metrics as
+   * a route's (observed) is, and an internal error logged as errorResponse logs it; an answer
+   * of undefined (the call goes over HTTP instead, and is counted there) is not counted.
+   */
+  private countedLocal<T>(method: string, run: () => Promise<T>): Promise<T> {
     const started = performance.now()
-    let code = 'OK'
-    try {
-      return await run()
-    } catch (err) {
-      code = toO3Error(err).code
-      throw err
-    } finally {
+    const count = (code: string) => {
       this.metrics.rpcRequests.inc({ method, code })
       this.metrics.rpcSeconds.observe({ method }, (performance.now() - started) / 1000)
     }
+    return this.localCalls.track(run().then((answer) => {
+      if (answer !== undefined) count('OK')
+      return answer
+    }, (err: unknown) => {
+      const e = toO3Error(err)
+      if (e.code === 'INTERNAL_ERROR') log.error(`internal error: ${e.message}`, e.cause ?? e)
+      count(e.code)
+      throw err
+    }))
   }
 
   private async writeChunkBody(args: WriteChunkArgs, lengthBytes: number, body: RequestBody | null): Promise<WriteChunkAnswer> {
@@ -1405,18 +1436,12 @@ export class Datanode implements PipelineReplica, LocalDatanode {
    * block's bytes copied in. Counted as `readChunkLocal` in the RPC metrics.
    */
   async readChunkInto(read: LocalChunkRead): Promise<LocalChunkAnswer | undefined> {
-    if (this.config['datanode.shortCircuitReads'] !== 1) return undefined
-    const started = performance.now()
-    let code = 'OK'
-    // A range larger than the reader's buffer is read over HTTP instead, and counted there.
-    let fellBack = false
-    try {
+    if (this.config['datanode.shortCircuitReads'] !== 1 || !this.servesLocally()) return undefined
+    return this.countedLocal('readChunkLocal', async () => {
       const p = this.readPlan({ containerId: read.blockId.containerId, localId: read.blockId.localId, offset: read.offset, length: read.length })
       const { v, b, start, length } = p
-      if (read.into.slab.byteLength - read.into.byteOffset < length) {
-        fellBack = true
-        return undefined
-      }
+      // A range larger than the reader's buffer is read over HTTP instead, and counted there.
+      if (read.into.slab.byteLength - read.into.byteOffset < length) return undefined
       // A compact copy (a few KiB): a view would clone its whole backing buffer to the worker.
       const checksums = new Uint8Array(p.checksumsLength)
       let at = 0
@@ -1436,16 +1461,9 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       }
       this.metrics.bytesOut.inc(length)
       return { dataOffset: start, dataLength: length, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, badWindow }
-    } catch (err) {
-      code = toO3Error(err).code
-      throw err
-    } finally {
-      if (!fellBack) {
-        this.metrics.rpcRequests.inc({ method: 'readChunkLocal', code })
-        this.metrics.rpcSeconds.observe({ method: 'readChunkLocal' }, (performance.now() - started) / 1000)
-      }
-    }
+    })
   }
+
 
   private chunkResponse(c: Context, body: Uint8Array, r: { b: BlockData; start: number; length: number; checksumsLength: number }): Response {
     this.metrics.bytesOut.inc(r.length)

@@ -19,7 +19,7 @@ import { localBody, localDatanode } from '../client/local-datanodes.ts'
  */
 export async function forwardChunk(address: string, args: object, pieces: AsyncIterable<Uint8Array>, lengthBytes: number, transport: Transport = PLAIN_TRANSPORT): Promise<void> {
   try {
-    const follower = localDatanode(address)
+    const follower = transport.scheme === 'http' ? localDatanode(address) : undefined
     if (follower !== undefined) {
       // A follower in this process (local-datanodes.ts) copies the pieces into its own slab;
       // given up on, the body is cut, so it reads no view of this slab after.

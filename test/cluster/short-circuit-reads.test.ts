@@ -17,7 +17,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { execFileSync } from 'node:child_process'
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -27,7 +27,7 @@ import { blockFile } from '../../datapath/datanode/index.ts'
 import type { S3Gateway } from '../../datapath/s3/index.ts'
 import { flipByte, until } from '../helpers.ts'
 import { adminFetch, randomBytes, startMiniCluster, TEST_SECURE } from './mini-cluster.ts'
-import { gatewayClientOptions, startGateway } from './mini-gateway.ts'
+import { gatewayClient, startGateway } from './mini-gateway.ts'
 
 const WINDOW = 16 * KiB
 const CHUNK = 256 * KiB
@@ -41,14 +41,6 @@ type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
 let cluster: Cluster
 let gateway: S3Gateway
 let s3: S3Client
-
-async function s3Of(c: Cluster, g: S3Gateway): Promise<S3Client> {
-  const secret = await c.client().getS3Secret('alice')
-  return new S3Client({
-    endpoint: `${c.secure ? 'https' : 'http'}://127.0.0.1:${g.port}`, region: 'us-east-1', forcePathStyle: true,
-    credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, ...gatewayClientOptions(c),
-  })
-}
 
 /** readChunk requests (HTTP) and readChunkLocal reads (short-circuit) the cluster's running datanodes have served so far. */
 async function reads(c: Cluster): Promise<{ http: number; local: number }> {
@@ -82,7 +74,7 @@ const objects = new Map(SIZES.map((n) => [`k${n}`, randomBytes(n, n + 7)]))
 test.before(async () => {
   cluster = await startMiniCluster({ overrides })
   gateway = await startGateway(cluster)
-  s3 = await s3Of(cluster, gateway)
+  s3 = await gatewayClient(cluster, gateway)
   await s3.send(new CreateBucketCommand({ Bucket: 'reads' }))
   for (const [key, data] of objects) await s3.send(new PutObjectCommand({ Bucket: 'reads', Key: key, Body: data }))
 })
@@ -188,7 +180,7 @@ test('a stopped datanode leaves the readers\' map and is read around; restarted,
 test('datanode.shortCircuitReads 0: every read goes over HTTP', async () => {
   const off = await startMiniCluster({ overrides: { ...overrides, 'datanode.shortCircuitReads': 0 } })
   const offGateway = await startGateway(off)
-  const client = await s3Of(off, offGateway)
+  const client = await gatewayClient(off, offGateway)
   try {
     await client.send(new CreateBucketCommand({ Bucket: 'reads' }))
     const data = objects.get(`k${BLOCK + 1}`)!

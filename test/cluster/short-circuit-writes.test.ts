@@ -8,25 +8,26 @@
  * CHECKSUM_MISMATCH with nothing committed); a writer that gives a local write up cuts its
  * body, and the datanode reads no piece of it after; with `datanode.shortCircuitWrites` 0
  * every write goes over HTTP again. With security on (the `[secure]` pass) datanodes take
- * writes over HTTPS only.
+ * writes over HTTPS only. The OM and SCM likewise answer this process's RPCs without HTTP
+ * unless secure or `rpc.shortCircuit` is 0, and leave at stop.
  * Method: a real mini cluster of three datanodes (RATIS/THREE, small chunks and blocks) with
  * an S3 gateway in this process, driven by the AWS SDK; the datanodes' own Prometheus
  * counters tell which way each write went (`writeChunkLocal` against `writeChunk`).
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { checksumsLengthBytes, computeChecksums, initChecksums } from '../../core/checksum.ts'
 import { O3Error } from '../../core/errors.ts'
 import { KiB, LOCAL_BODY_PIECE_BYTES, MiB } from '../../core/limits.ts'
 import type { KeyLocation } from '../../core/wire.ts'
-import { abandonable } from '../../core/rpc/local-services.ts'
+import { abandonable, localRpc } from '../../core/rpc/local-services.ts'
 import { localBody, localDatanode } from '../../datapath/client/local-datanodes.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
 import type { S3Gateway } from '../../datapath/s3/index.ts'
-import { until } from '../helpers.ts'
+import { refusalOf, until } from '../helpers.ts'
 import { adminFetch, adminTransport, randomBytes, startMiniCluster, TEST_SECURE } from './mini-cluster.ts'
-import { gatewayClientOptions, startGateway } from './mini-gateway.ts'
+import { gatewayClient, startGateway } from './mini-gateway.ts'
 
 const WINDOW = 16 * KiB
 const CHUNK = 256 * KiB
@@ -39,14 +40,6 @@ type Cluster = Awaited<ReturnType<typeof startMiniCluster>>
 let cluster: Cluster
 let gateway: S3Gateway
 let s3: S3Client
-
-async function s3Of(c: Cluster, g: S3Gateway): Promise<S3Client> {
-  const secret = await c.client().getS3Secret('alice')
-  return new S3Client({
-    endpoint: `${c.secure ? 'https' : 'http'}://127.0.0.1:${g.port}`, region: 'us-east-1', forcePathStyle: true,
-    credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, ...gatewayClientOptions(c),
-  })
-}
 
 /** writeChunk requests (HTTP) and writeChunkLocal writes (short-circuit) each datanode has served, by address and answer code. */
 async function writes(c: Cluster): Promise<Map<string, { http: number; local: number; localFailed: number }>> {
@@ -100,7 +93,7 @@ const SIZES = [0, 1, SMALL - 1, SMALL + 1, WINDOW - 1, WINDOW, CHUNK - 1, CHUNK,
 test.before(async () => {
   cluster = await startMiniCluster({ overrides })
   gateway = await startGateway(cluster)
-  s3 = await s3Of(cluster, gateway)
+  s3 = await gatewayClient(cluster, gateway)
   await s3.send(new CreateBucketCommand({ Bucket: 'writes' }))
 })
 
@@ -150,14 +143,13 @@ function checksummed(data: Uint8Array): Uint8Array[] {
   return [checksums, data]
 }
 
-async function refusal(work: Promise<unknown>): Promise<O3Error> {
-  try {
-    await work
-  } catch (err) {
-    assert.instance(err, O3Error)
-    return err as O3Error
+/** The address of the pipeline's leader as its members answer now (the location's leaderId may be stale): an empty body is refused NOT_LEADER by a follower before it reads anything, for being short by the leader. */
+async function leaderOf(loc: KeyLocation, localId: number): Promise<string> {
+  for (const node of loc.pipeline.nodes) {
+    const err = await refusalOf(localDatanode(node.address)!.writeChunkFrom({ args: argsFor(loc, localId, 0, WINDOW), lengthBytes: WINDOW + 8, body: localBody([]) }))
+    if (err.code !== 'NOT_LEADER') return node.address
   }
-  return assert.unreachable('the write was refused') as never
+  return assert.unreachable('no member leads') as never
 }
 
 test('a local write is refused as /chunk/write refuses it: NOT_LEADER, a short body, bad checksums', async () => {
@@ -173,7 +165,7 @@ test('a local write is refused as /chunk/write refuses it: NOT_LEADER, a short b
   // naming the leader), the leader once it has read it all.
   const answers = new Map<string, O3Error>()
   for (const node of loc.pipeline.nodes) {
-    answers.set(node.address, await refusal(localDatanode(node.address)!.writeChunkFrom({ args: argsFor(loc, localId, 0, 2 * WINDOW), lengthBytes: length, body: localBody([checksums!, data.subarray(0, WINDOW)]) })))
+    answers.set(node.address, await refusalOf(localDatanode(node.address)!.writeChunkFrom({ args: argsFor(loc, localId, 0, 2 * WINDOW), lengthBytes: length, body: localBody([checksums!, data.subarray(0, WINDOW)]) })))
   }
   const leaders = [...answers].filter(([, err]) => err.code !== 'NOT_LEADER')
   assert.is(leaders.length, 1, `one leader: ${[...answers].map(([a, e]) => `${a} ${e.code}`).join(', ')}`)
@@ -184,12 +176,24 @@ test('a local write is refused as /chunk/write refuses it: NOT_LEADER, a short b
 
   const bad = checksummed(data)
   bad[0]![3]! ^= 0xff
-  const mismatch = await refusal(localDatanode(leaderAddress)!.writeChunkFrom({ args: argsFor(loc, localId, 0, 2 * WINDOW), lengthBytes: length, body: localBody(bad) }))
+  const mismatch = await refusalOf(localDatanode(leaderAddress)!.writeChunkFrom({ args: argsFor(loc, localId, 0, 2 * WINDOW), lengthBytes: length, body: localBody(bad) }))
   assert.is(mismatch.code, 'CHECKSUM_MISMATCH')
-  // Nothing committed: the block is unknown to every replica.
+  // A small whole block commits with its write (putSmallFile): with a bad checksum nothing
+  // is committed; the same write with good ones is, on every replica.
+  const small = (id: number) => JSON.stringify({ ...JSON.parse(argsFor(loc, id, 0, 2 * WINDOW)), whole: true, commit: true })
+  const smallBad = checksummed(data)
+  smallBad[0]![9]! ^= 0x01
+  assert.is((await refusalOf(localDatanode(leaderAddress)!.writeChunkFrom({ args: small(localId), lengthBytes: length, body: localBody(smallBad) }))).code, 'CHECKSUM_MISMATCH')
   for (const node of loc.pipeline.nodes) {
-    const err = await refusal(readChunk(node, { containerId: loc.blockId.containerId, localId: localId as typeof loc.blockId.localId }, 0, 1))
+    const err = await refusalOf(readChunk(node, { containerId: loc.blockId.containerId, localId: localId as typeof loc.blockId.localId }, 0, 1))
     assert.is(err.code, 'BLOCK_NOT_FOUND', `${node.address}: ${err.message}`)
+  }
+  const good = localId + 1
+  await localDatanode(leaderAddress)!.writeChunkFrom({ args: small(good), lengthBytes: length, body: localBody(checksummed(data)) })
+  for (const node of loc.pipeline.nodes) {
+    await until(`${node.address} applied the small block`, async () => (await readChunk(node, { containerId: loc.blockId.containerId, localId: good as typeof loc.blockId.localId }, 0, 2 * WINDOW).then(() => true, () => false)), 5_000)
+    const got = await readChunk(node, { containerId: loc.blockId.containerId, localId: good as typeof loc.blockId.localId }, 0, 2 * WINDOW)
+    assertBytes(got.data.subarray(0, 2 * WINDOW), data, `the good small block on ${node.address}`)
   }
 })
 
@@ -197,7 +201,7 @@ test('a writer that gives a local write up cuts its body: the datanode reads non
   if (TEST_SECURE) return
   await initChecksums()
   const loc = await firstBlock('abandoned', randomBytes(CHUNK, 7))
-  const leaderAddress = loc.pipeline.nodes.find((n) => n.id === loc.pipeline.leaderId)?.address ?? loc.pipeline.nodes[0]!.address
+  const leaderAddress = await leaderOf(loc, loc.blockId.localId + 3_000_000)
   const data = randomBytes(2 * WINDOW, 8)
   const [checksums] = checksummed(data)
   // The writer's pieces: the checksums, then nothing until the test lets the data through.
@@ -242,10 +246,31 @@ test('a body is handed out in views of at most LOCAL_BODY_PIECE_BYTES, in order,
   assert.instance(err, O3Error, 'a cut body hands out nothing')
 })
 
+test('the OM and SCM answer this process\'s RPCs without HTTP unless secure; rpc.shortCircuit 0 or a stop ends it', async () => {
+  assert.is(localRpc('OM', cluster.omAddress) !== undefined, !TEST_SECURE, 'the OM answers locally unless secure')
+  assert.is(localRpc('SCM', cluster.scmAddress) !== undefined, !TEST_SECURE, 'the SCM answers locally unless secure')
+  const off = await startMiniCluster({ datanodes: 1, overrides: { ...overrides, 'client.replication': 'RATIS/ONE', 'rpc.shortCircuit': 0 } })
+  const om = off.omAddress, scm = off.scmAddress
+  try {
+    assert.is(localRpc('OM', om), undefined)
+    assert.is(localRpc('SCM', scm), undefined)
+    await off.client().createVolume('vol')
+  } finally {
+    await off.dispose()
+  }
+  if (TEST_SECURE) return
+  const on = await startMiniCluster({ datanodes: 1, overrides: { ...overrides, 'client.replication': 'RATIS/ONE' } })
+  const [onOm, onScm] = [on.omAddress, on.scmAddress]
+  assert.ok(localRpc('OM', onOm) !== undefined && localRpc('SCM', onScm) !== undefined)
+  await on.dispose()
+  assert.is(localRpc('OM', onOm), undefined, 'a stopped OM has left')
+  assert.is(localRpc('SCM', onScm), undefined, 'a stopped SCM has left')
+})
+
 test('datanode.shortCircuitWrites 0: every write goes over HTTP', async () => {
   const off = await startMiniCluster({ overrides: { ...overrides, 'datanode.shortCircuitWrites': 0 } })
   const offGateway = await startGateway(off)
-  const client = await s3Of(off, offGateway)
+  const client = await gatewayClient(off, offGateway)
   try {
     await client.send(new CreateBucketCommand({ Bucket: 'writes' }))
     const data = randomBytes(BLOCK + 1, 12)

@@ -3,8 +3,9 @@
  * HTTP route does: the same results, not aliased to the service's own objects; the same
  * errors (an O3Error's code, message, leader and node; anything else INTERNAL_ERROR; an
  * unknown method INVALID_ARGUMENT; a body past RPC_BODY_BYTES_MAX ENTITY_TOO_LARGE), counted
- * under the same method names; no answer within the call's timeout is a TIMEOUT; a signed
- * call, and any call once the service has left, goes over HTTP.
+ * under the same method names; no answer within the call's timeout is a TIMEOUT; leaving
+ * waits for the calls under way; a signed call, and any call once the service has left, goes
+ * over HTTP.
  * Method: one real service app on a loopback port, also registered with serveRpcLocally
  * through a wrapper that counts the local calls; RpcClient calls both ways.
  */
@@ -17,6 +18,7 @@ import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { localRpc, serveRpcLocally } from '../../core/rpc/local-services.ts'
 import { createServiceApp, localServiceCall, type ServiceAppOptions } from '../../core/rpc/server.ts'
+import { refusalOf } from '../helpers.ts'
 
 const kept = { list: [1, 2, 3] }
 const metrics = new ServiceMetrics('rpclocal')
@@ -39,17 +41,6 @@ const local = localServiceCall(service)
 let localCalls = 0
 let leave = serveRpcLocally('Test', address, (method, body) => { localCalls++; return local(method, body) })
 
-/** The failure of `work`, an O3Error. */
-async function refusal(work: Promise<unknown>): Promise<O3Error> {
-  try {
-    await work
-  } catch (err) {
-    assert.instance(err, O3Error)
-    return err as O3Error
-  }
-  return assert.unreachable('refused') as never
-}
-
 /** Runs `call` once over HTTP (the service not registered) and once locally; returns both outcomes. */
 async function bothWays<T>(call: (client: RpcClient) => Promise<T>): Promise<{ http: T; local: T }> {
   const client = new RpcClient('Test', address)
@@ -63,7 +54,7 @@ async function bothWays<T>(call: (client: RpcClient) => Promise<T>): Promise<{ h
   return { http, local: localOutcome }
 }
 
-const failure = (method: string, args: object = {}) => (c: RpcClient) => refusal(c.call(method, args)).then((e) => ({ code: e.code, message: e.message, leader: e.leader, node: e.node }))
+const failure = (method: string, args: object = {}) => (c: RpcClient) => refusalOf(c.call(method, args)).then((e) => ({ code: e.code, message: e.message, leader: e.leader, node: e.node }))
 
 test('results are the same either way, and a local result is no alias of the service\'s objects', async () => {
   const args = { a: 1, nested: { b: [true, null, 'x'] }, text: 'é ✓' }
@@ -100,8 +91,8 @@ test('a local call is counted as the route counts it', async () => {
   const client = new RpcClient('Test', address)
   const before = localCalls
   await client.call('echo', {})
-  await refusal(client.call('refuse', {}))
-  await refusal(client.call('madeUp', {}))
+  await refusalOf(client.call('refuse', {}))
+  await refusalOf(client.call('madeUp', {}))
   assert.is(localCalls - before, 3 + 0, 'all three locally (NOT_LEADER from one address is not followed)')
   assert.is(await count('echo', 'OK'), echo + 1)
   assert.is(await count('refuse', 'NOT_LEADER'), refused + 1)
@@ -109,8 +100,27 @@ test('a local call is counted as the route counts it', async () => {
 })
 
 test('no answer within the call\'s timeout is a TIMEOUT, as over HTTP', async () => {
-  const err = await refusal(new RpcClient('Test', address).call('hang', {}, { timeoutMs: 200 }))
+  const before = localCalls
+  const err = await refusalOf(new RpcClient('Test', address).call('hang', {}, { timeoutMs: 200 }))
   assert.is(err.code, 'TIMEOUT')
+  assert.is(localCalls, before + 1, 'given up locally, not over HTTP')
+})
+
+test('leaving waits for the local calls under way, as a listener\'s close waits for its requests', async () => {
+  let finish!: () => void
+  const slow = localServiceCall({ ...service, handlers: { slow: () => new Promise<string>((resolve) => { finish = () => resolve('done') }) } })
+  const leaveSlow = serveRpcLocally('Slow', address, slow)
+  const call = new RpcClient('Slow', address).call('slow', {})
+  await new Promise((r) => setTimeout(r, 20))
+  let left = false
+  const leaving = leaveSlow().then(() => { left = true })
+  assert.is(localRpc('Slow', address), undefined, 'no new call arrives once leaving')
+  await new Promise((r) => setTimeout(r, 50))
+  assert.is(left, false, 'still waiting for the call under way')
+  finish()
+  assert.is(await call, 'done')
+  await leaving
+  assert.ok(left)
 })
 
 test('a signed call goes over HTTP; so does every call once the service has left', async () => {

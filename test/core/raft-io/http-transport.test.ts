@@ -1,7 +1,11 @@
 /** Goal: HttpTransport delivers every message over real HTTP and, with batching on, packs
  * the messages queued for one peer into few requests; it sends binary batches once the peer
  * said it reads them, JSON to a node that never says so; the server rejects malformed
- * batches. Method: a raftApp listener on a loopback port and transports pointed at it. */
+ * batches; a peer answering in this process (local-peers.ts) gets its batches without HTTP,
+ * as copies, and its answers come back the same way, and a batch for a group it does not
+ * have is dropped. Method: a raftApp listener on a loopback port and transports pointed at
+ * it; for the local path, a delivery registered with serveRaftLocally at an origin where no
+ * server listens. */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Hono } from 'hono'
@@ -11,6 +15,7 @@ import { HttpTransport, raftApp, receiveRaftBatch } from '../../../core/raft-io/
 import { decodeMessage, RAFT_BATCH_BINARY_TYPE } from '../../../core/raft-io/codec.ts'
 import type { Message } from '../../../core/raft/index.ts'
 import { RAFT_TRANSPORT_BODY_BYTES_MAX } from '../../../core/raft-io/limits.ts'
+import { serveRaftLocally } from '../../../core/raft-io/local-peers.ts'
 
 const received: Message[] = []
 /** What the test server's node answers a batch that asks for replies (none: a 204). */
@@ -152,6 +157,40 @@ test('HttpTransport keeps sending JSON to a node that never says it reads binary
   assert.is(t.droppedCount(), 0)
   await t.close()
   await older.close()
+})
+
+test('a peer in this process gets its batches without HTTP, as copies, and answers the same way; a batch for a group it lacks is dropped', async () => {
+  // Port 1: nothing listens there, so a message can only arrive through the local delivery.
+  const origin = 'http://127.0.0.1:1'
+  const got: { path: string; messages: Message[]; wantReplies: boolean }[] = []
+  const leave = serveRaftLocally(origin, (path, messages, wantReplies) => {
+    if (path !== '/group/a/raft') return null
+    got.push({ path, messages, wantReplies })
+    return Promise.resolve(messages.map((m): Message => ({ type: 'appResp', from: 2, to: 1, term: 1, index: m.type === 'app' ? m.prevIndex + m.entries.length : 0, reject: false, hint: 0, incarnation: 0 })))
+  })
+  const replies: Message[] = []
+  const t = new HttpTransport({ peers: new Map([[2, origin]]), batching: true, path: '/group/a/raft', replies: (ms) => replies.push(...ms) })
+  try {
+    const data = new Uint8Array(3000).map((_, i) => (i * 7) & 0xff)
+    const sent: Message = { type: 'app', from: 1, to: 2, term: 1, prevIndex: 4, prevTerm: 1, commit: 4, entries: [{ term: 1, index: 5, type: 'normal', data }] }
+    t.send([sent])
+    await until(() => replies.length === 1)
+    assert.is(got.length, 1)
+    assert.equal(got[0]!.messages, [sent], 'the batch arrives whole')
+    assert.ok(got[0]!.wantReplies, 'with batching, answers are asked for')
+    const arrived = got[0]!.messages[0] as Extract<Message, { type: 'app' }>
+    assert.ok(arrived !== sent && arrived.entries[0]!.data !== data, 'the receiver holds copies, not the sender\'s objects')
+    assert.equal(replies.map((m) => [m.from, (m as { index: number }).index]), [[2, 5]], 'the answer came back to the sender')
+    assert.is(t.droppedCount(), 0)
+    const other = new HttpTransport({ peers: new Map([[2, origin]]), batching: true, path: '/group/b/raft' })
+    other.send([{ type: 'timeoutNow', from: 1, to: 2, term: 1 }])
+    await until(() => other.droppedCount() === 1)
+    assert.is(other.droppedCount(), 1, 'no such group there: dropped, as its 404 would be')
+    await other.close()
+  } finally {
+    leave()
+    await t.close()
+  }
 })
 
 test('raftApp() answers a malformed binary batch with 400 INVALID_ARGUMENT', async () => {

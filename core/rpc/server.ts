@@ -66,28 +66,32 @@ export async function observed(metrics: ServiceMetrics, method: string, c: Conte
   }
 }
 
+/** The handler name in `Service.method`, and whether it is one of this service's. */
+function methodOf(options: ServiceAppOptions, full: string): { method: string; known: boolean } {
+  const dot = full.indexOf('.')
+  const method = full.slice(dot + 1)
+  return { method, known: dot >= 0 && full.slice(0, dot) === options.service && Object.hasOwn(options.handlers, method) }
+}
+
 /**
  * The work of one call once its caller is known: the method looked up (after authentication,
  * so that a stranger learns nothing of which methods exist), its JSON arguments parsed,
  * authorized and handled. The route and a local call both run it.
  */
 function dispatcher(options: ServiceAppOptions): (full: string, text: string, ctx: RpcContext) => Promise<unknown> {
-  const { service, handlers } = options
   return async (full, text, ctx) => {
-    const dot = full.indexOf('.')
-    const method = full.slice(dot + 1)
-    if (dot < 0 || full.slice(0, dot) !== service || !Object.hasOwn(handlers, method)) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${service}`)
+    const { method, known } = methodOf(options, full)
+    if (!known) throw new O3Error('INVALID_ARGUMENT', `Cannot call ${full}: no such method on ${options.service}`)
     const args = parseJsonObject(text, `Cannot call ${full}`)
     await options.authorize?.(method, args, ctx)
-    return handlers[method](args, ctx)
+    return options.handlers[method](args, ctx)
   }
 }
 
 /** The method name metrics count a call under: one of the handlers' names, or `unknown` (a name from the path would make a new label set, kept for good, for every made-up method a client sends). */
 function metricName(options: ServiceAppOptions, full: string): string {
-  const dot = full.indexOf('.')
-  const method = full.slice(dot + 1)
-  return dot >= 0 && full.slice(0, dot) === options.service && Object.hasOwn(options.handlers, method) ? method : 'unknown'
+  const { method, known } = methodOf(options, full)
+  return known ? method : 'unknown'
 }
 
 export function createServiceApp(options: ServiceAppOptions): Hono {

@@ -17,6 +17,7 @@ import { BareClient } from './bare-http.ts'
 import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
 import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { setPageWarming, warmPagesForPuts } from './page-pool.ts'
 import { cpuMs } from './proc-cpu.ts'
 import { BenchCluster, TOPOLOGIES, type Topology } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
@@ -69,20 +70,21 @@ interface O3Figures {
 }
 
 function usage(): never {
-  console.log(`Usage: npm run bench [-- --quick] [--profile] [--topology ${Object.keys(TOPOLOGIES).join('|')}]
+  console.log(`Usage: npm run bench [-- --quick] [--profile] [--cold-pages] [--topology ${Object.keys(TOPOLOGIES).join('|')}]
   --quick     about a minute: fewer iterations, no 1 MiB keys
   --profile   CPU profiles of every server process and its worker threads in
               bench/results/<time>-profile/, and where the time went per figure
   --topology  how o3 local runs its services (default: as o3 local does by default)
   --ec-only   only the erasure-coding figures (S3 on EC buckets beside RATIS/THREE)
-  --tls-only  only the TLS-at-the-edge figures (S3 over HTTPS beside plain HTTP)`)
+  --tls-only  only the TLS-at-the-edge figures (S3 over HTTPS beside plain HTTP)
+  --cold-pages  no warm pages before each PUT figure (bench/page-pool.ts; for an A/B of it)`)
   process.exit(0)
 }
 
-interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean; tlsOnly: boolean }
+interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean; tlsOnly: boolean; coldPages: boolean }
 
 function parseOptions(args: string[]): Options {
-  const o: Options = { quick: false, profile: false, topology: 'default', ecOnly: false, tlsOnly: false }
+  const o: Options = { quick: false, profile: false, topology: 'default', ecOnly: false, tlsOnly: false, coldPages: false }
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (a === '--help' || a === '-h') usage()
@@ -90,6 +92,7 @@ function parseOptions(args: string[]): Options {
     else if (a === '--profile') o.profile = true
     else if (a === '--ec-only') o.ecOnly = true
     else if (a === '--tls-only') o.tlsOnly = true
+    else if (a === '--cold-pages') o.coldPages = true
     else if (a === '--topology') {
       const t = args[++i]
       if (t === undefined || !(t in TOPOLOGIES)) throw new TypeError(`--topology must be one of ${Object.keys(TOPOLOGIES).join(', ')}`)
@@ -102,6 +105,7 @@ function parseOptions(args: string[]): Options {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
+  setPageWarming(!options.coldPages)
   const quick = options.quick
   const s = quick ? QUICK : FULL
   process.env.O3_LOG ??= 'warn'
@@ -140,9 +144,9 @@ async function main(): Promise<void> {
     const bare = new BareClient(bareServer.endpoint)
     const bareCpu = () => cpuMs([bareServer.pid])
     step('bare: PUT 64 MiB into 1 file')
-    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large), cpu: bareCpu })
+    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large), cpu: bareCpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) })
     step('bare: PUT 64 MiB into 3 files')
-    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large), cpu: bareCpu })
+    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large), cpu: bareCpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) })
     step('bare: GET 64 MiB')
     const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length), cpu: bareCpu })
     step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
@@ -163,14 +167,14 @@ async function main(): Promise<void> {
         step(`O3 ${r}: ${name}`)
         try { return await run() } catch (err) { return failure(err) }
       }
-      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu }))
+      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) }))
       f.get64MiB = await figure('get 64 MiB keys', async () => {
         const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length), cpu: o3Cpu })
         if (!(await bench.get(r, 'large-0')).equals(large)) throw new Error('key large-0 read back different bytes')
         return t
       })
       if (s.mediumIterations > 0) {
-        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu }))
+        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu, beforeTimed: () => warmPagesForPuts(medium.length, s.mediumIterations) }))
         f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length), cpu: o3Cpu }))
       }
       f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small), cpu: o3Cpu }))
@@ -192,7 +196,7 @@ async function main(): Promise<void> {
     const profile = profileDir === undefined ? undefined : summarizeProfiles(profileDir, windows.windows, processNames)
 
     const results = {
-      startedAt: startedAt.toISOString(), quick, settings: s,
+      startedAt: startedAt.toISOString(), quick, settings: s, warmPages: !options.coldPages,
       machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
       topology: options.topology, checksums, packing,
       bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
@@ -280,9 +284,10 @@ function printReport(r: {
   s3: S3Results
   tls: TlsFigures
   ec: Record<string, EcFigures>
+  warmPages: boolean
 }): void {
   const out = (line = '') => console.log(line)
-  out(`O3 benchmark${r.quick ? ' (--quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes`)
+  out(`O3 benchmark${r.quick ? ' (--quick)' : ''}: ${availableParallelism()} CPUs, Node ${process.version}; MB = 10^6 bytes; PUT figures on ${r.warmPages ? 'warm pages' : 'cold pages (--cold-pages)'}`)
   out('\nChecksums (16 KiB windows of a 4 MiB buffer, one thread):')
   const fastest = [...r.checksums].sort((a, b) => b.mbPerSec - a.mbPerSec)[0]
   for (const c of r.checksums) out(`  ${c.type.padEnd(7)} ${c.mbPerSec.toFixed(0).padStart(6)} MB/s = ${ratio(c.mbPerSec, fastest.mbPerSec)} x ${fastest.type}`)

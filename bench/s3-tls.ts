@@ -14,6 +14,7 @@ import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 import { moduleCommand, startChild, stopChild, type Child } from './child.ts'
 import { combineRounds, measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { warmPagesForPuts } from './page-pool.ts'
 import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
 import { S3Load } from './s3-load.ts'
@@ -119,7 +120,7 @@ export async function measureS3Tls(options: {
             switch (op) {
               case 'put4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(BUCKET, name(i), small), cpu })
               case 'get4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(BUCKET, `${scheme}-${round}-4KiB-${i}`), small.length), cpu })
-              case 'put64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(BUCKET, name(i), large), cpu })
+              case 'put64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(BUCKET, name(i), large), cpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) })
               case 'get64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(BUCKET, `${scheme}-${round}-64MiB-${i}`), large.length), cpu })
             }
           }

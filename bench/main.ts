@@ -81,6 +81,9 @@ function usage(): never {
   process.exit(0)
 }
 
+/** A command line the bench does not take: said in one line, exit code 2. */
+class UsageError extends Error {}
+
 interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean; tlsOnly: boolean; coldPages: boolean }
 
 function parseOptions(args: string[]): Options {
@@ -95,9 +98,9 @@ function parseOptions(args: string[]): Options {
     else if (a === '--cold-pages') o.coldPages = true
     else if (a === '--topology') {
       const t = args[++i]
-      if (t === undefined || !(t in TOPOLOGIES)) throw new TypeError(`--topology must be one of ${Object.keys(TOPOLOGIES).join(', ')}`)
+      if (t === undefined || !(t in TOPOLOGIES)) throw new UsageError(`--topology must be one of ${Object.keys(TOPOLOGIES).join(', ')}`)
       o.topology = t as Topology
-    } else throw new TypeError(`Unknown option ${a} (try --help)`)
+    } else throw new UsageError(`Unknown option ${a} (try --help)`)
   }
   return o
 }
@@ -427,6 +430,11 @@ function formatVersus(f: ThroughputResult | OpsResult | Failure | undefined, bas
 }
 
 main().catch((err: Error) => {
+  if (err instanceof UsageError) {
+    console.error(`bench: ${err.message}`)
+    process.exitCode = 2
+    return
+  }
   console.error(`bench failed: ${err.stack ?? err.message}`)
   process.exitCode = 1
 })

@@ -18,6 +18,7 @@ import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
 import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { setPageWarming, warmPagesForPuts } from './page-pool.ts'
+import { UsageError } from '../cli/args.ts'
 import { cpuMs } from './proc-cpu.ts'
 import { BenchCluster, TOPOLOGIES, type Topology } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
@@ -80,9 +81,6 @@ function usage(): never {
   --cold-pages  no warm pages before each PUT figure (bench/page-pool.ts; for an A/B of it)`)
   process.exit(0)
 }
-
-/** A command line the bench does not take: said in one line, exit code 2. */
-class UsageError extends Error {}
 
 interface Options { quick: boolean; profile: boolean; topology: Topology; ecOnly: boolean; tlsOnly: boolean; coldPages: boolean }
 
@@ -430,6 +428,7 @@ function formatVersus(f: ThroughputResult | OpsResult | Failure | undefined, bas
 }
 
 main().catch((err: Error) => {
+  // A command line the bench does not take: one line, exit code 2, as the o3 CLI says it.
   if (err instanceof UsageError) {
     console.error(`bench: ${err.message}`)
     process.exitCode = 2

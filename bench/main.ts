@@ -145,9 +145,9 @@ async function main(): Promise<void> {
     const bare = new BareClient(bareServer.endpoint)
     const bareCpu = () => cpuMs([bareServer.pid])
     step('bare: PUT 64 MiB into 1 file')
-    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large), cpu: bareCpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) })
+    const barePut1 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=1', large), cpu: bareCpu, beforeTimed: warmPagesForPuts })
     step('bare: PUT 64 MiB into 3 files')
-    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large), cpu: bareCpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) })
+    const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large), cpu: bareCpu, beforeTimed: warmPagesForPuts })
     step('bare: GET 64 MiB')
     const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length), cpu: bareCpu })
     step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
@@ -168,14 +168,14 @@ async function main(): Promise<void> {
         step(`O3 ${r}: ${name}`)
         try { return await run() } catch (err) { return failure(err) }
       }
-      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) }))
+      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu, beforeTimed: warmPagesForPuts }))
       f.get64MiB = await figure('get 64 MiB keys', async () => {
         const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length), cpu: o3Cpu })
         if (!(await bench.get(r, 'large-0')).equals(large)) throw new Error('key large-0 read back different bytes')
         return t
       })
       if (s.mediumIterations > 0) {
-        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu, beforeTimed: () => warmPagesForPuts(medium.length, s.mediumIterations) }))
+        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu, beforeTimed: warmPagesForPuts }))
         f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length), cpu: o3Cpu }))
       }
       f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small), cpu: o3Cpu }))

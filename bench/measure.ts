@@ -43,13 +43,13 @@ export function cpuPerUnit(r: ThroughputResult | OpsResult): number | undefined 
  * Runs `op` once untimed (warming up JIT, connections and caches: the first of each was a
  * third slower here; `warmUp: false` for a caller that warmed up itself), then `iterations`
  * times one after another; each moves `bytes`. MB/s is total bytes over total time. The
- * warm-up gets the index `iterations`; `beforeTimed` runs between it and the timed part
- * (a PUT figure's warm pages, bench/page-pool.ts).
+ * warm-up gets the index `iterations`; `beforeTimed` runs between it and the timed part,
+ * given the bytes the timed part moves (a PUT figure's warm pages, bench/page-pool.ts).
  */
-export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void>; cpu?: CpuClock; warmUp?: boolean; beforeTimed?: () => unknown }): Promise<ThroughputResult> {
+export async function measureThroughput(options: { iterations: number; bytes: number; op: (iteration: number) => Promise<void>; cpu?: CpuClock; warmUp?: boolean; beforeTimed?: (timedBytes: number) => unknown }): Promise<ThroughputResult> {
   assert(options.iterations > 0, 'iterations must be positive')
   if (options.warmUp !== false) await options.op(options.iterations)
-  options.beforeTimed?.()
+  options.beforeTimed?.(options.bytes * options.iterations)
   const cpuBefore = options.cpu?.()
   const samples: number[] = []
   let seconds = 0

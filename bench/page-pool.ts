@@ -53,7 +53,7 @@ const PUT_COPIES_MAX = 3
  */
 const WARM_MARGIN = 1.5
 
-/** Warm pages for `puts` PUTs of `bytesPerPut`, whatever their replication: a `beforeTimed` for measureThroughput. */
-export function warmPagesForPuts(bytesPerPut: number, puts: number): void {
-  warmPages(Math.ceil(bytesPerPut * puts * PUT_COPIES_MAX * WARM_MARGIN))
+/** Warm pages for PUTs of `timedBytes` in all, whatever their replication: measureThroughput's `beforeTimed` for a PUT figure. */
+export function warmPagesForPuts(timedBytes: number): void {
+  warmPages(Math.ceil(timedBytes * PUT_COPIES_MAX * WARM_MARGIN))
 }

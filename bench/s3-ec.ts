@@ -96,14 +96,14 @@ export async function measureS3Ec(options: {
       // replication meets the same machine (a load that comes or goes moves them all).
       type Figure = ThroughputResult | Failure
       const puts = new Map<string, Figure[]>(), gets = new Map<string, Figure[]>()
-      const timed = async (into: Map<string, Figure[]>, r: string, name: string, op: () => Promise<void>, beforeTimed?: () => void) => {
+      const timed = async (into: Map<string, Figure[]>, r: string, name: string, op: () => Promise<void>, beforeTimed?: (timedBytes: number) => void) => {
         onStep(`S3 EC: ${r} ${name}`)
         let f: Figure
         try { f = await measureThroughput({ iterations: 1, warmUp: false, bytes: large.length, op, cpu, beforeTimed }) } catch (err) { f = failure(err) }
         into.set(r, [...into.get(r) ?? [], f])
       }
       for (let round = 0; round < iterations; round++) {
-        for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(puts, r, `PUT 64 MiB, round ${round + 1}`, () => load.put(bucketOf(r), `large-${round}`, large), () => warmPagesForPuts(large.length, 1))
+        for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(puts, r, `PUT 64 MiB, round ${round + 1}`, () => load.put(bucketOf(r), `large-${round}`, large), warmPagesForPuts)
       }
       for (let round = 0; round < iterations; round++) {
         for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(gets, r, `GET 64 MiB, round ${round + 1}`, async () => expect(await load.get(bucketOf(r), `large-${round}`)))

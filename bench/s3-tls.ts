@@ -120,7 +120,7 @@ export async function measureS3Tls(options: {
             switch (op) {
               case 'put4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(BUCKET, name(i), small), cpu })
               case 'get4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(BUCKET, `${scheme}-${round}-4KiB-${i}`), small.length), cpu })
-              case 'put64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(BUCKET, name(i), large), cpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) })
+              case 'put64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(BUCKET, name(i), large), cpu, beforeTimed: warmPagesForPuts })
               case 'get64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(BUCKET, `${scheme}-${round}-64MiB-${i}`), large.length), cpu })
             }
           }

@@ -82,9 +82,9 @@ export async function measureS3(options: {
       const get4KiB = await step(`GET 4 KiB, ${s.concurrency} concurrent`, () => 'error' in put4KiB ? Promise.reject(new Error('not run: the 4 KiB PUTs failed')) : measureOps({
         count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(bucket, `small-${i}`), small.length), cpu,
       }))
-      const put1MiB = await step('PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => load.put(bucket, `medium-${i}`, medium), cpu, beforeTimed: () => warmPagesForPuts(medium.length, s.mediumIterations) }))
+      const put1MiB = await step('PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => load.put(bucket, `medium-${i}`, medium), cpu, beforeTimed: warmPagesForPuts }))
       const get1MiB = await step('GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await load.get(bucket, `medium-${i}`), medium.length), cpu }))
-      const put64MiB = await step('PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large), cpu, beforeTimed: () => warmPagesForPuts(large.length, s.largeIterations) }))
+      const put64MiB = await step('PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large), cpu, beforeTimed: warmPagesForPuts }))
       const get64MiB = await step('GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(bucket, `large-${i}`), large.length), cpu }))
       results[target] = { put4KiB, get4KiB, put1MiB, get1MiB, put64MiB, get64MiB }
     } finally {

@@ -310,6 +310,12 @@ export const SCANNER_ON_DEMAND_WAIT_MS_MAX = 2 * 3600_000
  * 16 KiB, 44-64 us at 32 KiB (above the hand-off for MD5 + SHA-256) and 85-130 us at 64 KiB.
  */
 export const DIGEST_INLINE_BYTES_MAX = 16 * KiB
+/**
+ * Bodies being hashed at once on one digest lane's thread (datapath/workers/digest-lanes.ts):
+ * each holds a few hundred bytes of hasher state there. A body past it is refused UNAVAILABLE
+ * (S3 503 ServiceUnavailable) rather than hashed on a thread that holds too many.
+ */
+export const DIGEST_SESSIONS_PER_LANE_MAX = 4096
 
 /**
  * A multipart object keeps its parts' checksums (GetObjectAttributes' parts, a part's

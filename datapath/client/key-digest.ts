@@ -1,8 +1,8 @@
 /** @module
  * Digests of a key's bytes as its writer stores them (the S3 ETag MD5, a signed payload's
  * SHA-256, x-amz-checksum-*): the writer feeds each chunk (a KeyWriter) or data cell (an
- * EcKeyWriter), in key order, as a range of its slab, which a worker reads in place in a
- * task of its own, beside the chunk's checksums: the chunk goes to the datanodes meanwhile,
+ * EcKeyWriter), in key order, as a range of its slab, which the thread of its digest lane
+ * (a DigestSession) reads in place in a task of its own, beside the chunk's checksums: the chunk goes to the datanodes meanwhile,
  * its slab comes back once it is hashed, and the key is committed once hashed() resolves.
  * So the payload is neither copied nor cloned to be hashed, never hashed on the main thread,
  * and its digest is not on the way of its writes. The writer calls end() after its last
@@ -10,10 +10,10 @@
  */
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
-import { runDigest, type DigestName, type SlabRange } from '../workers/index.ts'
+import { DigestSession, type DigestName, type SlabRange } from '../workers/index.ts'
 
 export class KeyDigest {
-  private states: Partial<Record<DigestName, Uint8Array | null>> = {}
+  private readonly session: DigestSession
   /** The last chunk's task: chunks are hashed one after another, in key order. */
   private last: Promise<void> = Promise.resolve()
   private ended = false
@@ -24,7 +24,7 @@ export class KeyDigest {
 
   constructor(readonly names: DigestName[]) {
     assert(names.length > 0, 'a key digest of no digest')
-    for (const n of names) this.states[n] = null
+    this.session = new DigestSession(names)
     this.done = new Promise<void>((resolve, reject) => { this.settle = (err) => (err === undefined ? resolve() : reject(err)) })
     this.done.catch(() => {})
   }
@@ -32,9 +32,7 @@ export class KeyDigest {
   /** Hashes the chunk at `data` (a slab range, borrowed until this settles) after the chunks before it. */
   chunk(data: SlabRange): Promise<void> {
     assert(!this.ended, 'key digest fed after its end')
-    const run = this.last.then(async () => {
-      this.states = (await runDigest({ states: this.states, data, finish: false })).states
-    })
+    const run = this.last.then(() => this.session.update(data))
     this.last = run.catch((err: unknown) => { this.failure ??= err })
     return run
   }
@@ -64,16 +62,19 @@ export class KeyDigest {
   /** The writer gave up: finish() fails. */
   abandon(): void {
     this.ended = true
+    this.session.drop()
     this.settle(new O3Error('INTERNAL_ERROR', 'Cannot finish the digest of a key whose write was abandoned'))
   }
 
   /** The digests of every chunk fed, once the writer has ended. */
   async finish(): Promise<Partial<Record<DigestName, Buffer>>> {
     await this.done
-    await this.hashed()
-    const r = await runDigest({ states: this.states, data: new ArrayBuffer(0), finish: true })
-    const out: Partial<Record<DigestName, Buffer>> = {}
-    for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)
-    return out
+    try {
+      await this.hashed()
+    } catch (err) {
+      this.session.drop()
+      throw err
+    }
+    return this.session.finish()
   }
 }

@@ -72,19 +72,24 @@ function keyPayload(ctx: S3Context, info: KeyInfo, range: { offset: number; leng
     const digest = stored === undefined ? bodyDigest(names, range.length) : undefined
     // A StreamDigest borrows pieces until it has hashed them: with one, pieces are not pooled.
     const pooled = digest === undefined || digest instanceof InlineDigest
-    if (range.length > 0) {
-      const buffers = ctx.client.readBuffers
-      for await (const piece of await ctx.client.openKeyPieces(info, range, { pooled })) {
-        try {
-          await digest?.update(piece)
-          yield piece
-        } finally {
-          buffers.releaseIfMine(piece.buffer)
+    try {
+      if (range.length > 0) {
+        const buffers = ctx.client.readBuffers
+        for await (const piece of await ctx.client.openKeyPieces(info, range, { pooled })) {
+          try {
+            await digest?.update(piece)
+            yield piece
+          } finally {
+            buffers.releaseIfMine(piece.buffer)
+          }
         }
       }
+      if (stored !== undefined) stored.finish().then(done).then(resolve, reject)
+      else resolve(done(await digest!.finish()))
+    } finally {
+      // A copy that failed, or that its consumer stopped reading: its digest ends unfinished.
+      digest?.drop()
     }
-    if (stored !== undefined) stored.finish().then(done).then(resolve, reject)
-    else resolve(done(await digest!.finish()))
   }
   return payload
 }

@@ -1,15 +1,15 @@
 /** @module
- * A streaming digest of a request or copy body, computed in the worker pool (never on the
- * main thread): pieces are queued, coalesced and fed to the saved hasher states one task at
- * a time. update() waits while too many bytes are queued: that is the back-pressure.
+ * A streaming digest of a request or copy body, computed on a digest lane's thread (never on
+ * the main thread): pieces are queued, coalesced and fed to its DigestSession one task at a
+ * time. update() waits while too many bytes are queued: that is the back-pressure.
  */
-import { runDigest, type DigestName } from '../workers/index.ts'
+import { DigestSession, type DigestName } from '../workers/index.ts'
 
 /** Bytes queued for hashing before update() makes the producer wait. */
 const DIGEST_QUEUED_BYTES_MAX = 8 * 1024 * 1024
 
 export class StreamDigest {
-  private states: Partial<Record<DigestName, Uint8Array | null>> = {}
+  private readonly session: DigestSession
   private queued: Uint8Array[] = []
   private queuedBytes = 0
   private running: Promise<void> | undefined
@@ -17,7 +17,7 @@ export class StreamDigest {
   private drained: (() => void)[] = []
 
   constructor(names: DigestName[]) {
-    for (const n of names) this.states[n] = null
+    this.session = new DigestSession(names)
   }
 
   /** Borrows `bytes` until hashed: the caller must not change them. */
@@ -33,13 +33,18 @@ export class StreamDigest {
   /** Hashes what is queued and returns the digests. */
   async finish(): Promise<Partial<Record<DigestName, Buffer>>> {
     while (this.running !== undefined) await this.running
-    if (this.failure !== undefined) throw this.failure
-    const data = concat(this.queued)
+    if (this.failure !== undefined) {
+      this.session.drop()
+      throw this.failure
+    }
+    if (this.queued.length > 0) await this.session.update(concat(this.queued.splice(0)).buffer)
+    return this.session.finish()
+  }
+
+  /** Gives the digest up (its body failed): its session ends without hashing what is left. */
+  drop(): void {
     this.queued = []
-    const r = await runDigest({ states: this.states, data: data.buffer, finish: true })
-    const out: Partial<Record<DigestName, Buffer>> = {}
-    for (const [k, v] of Object.entries(r.digests)) out[k as DigestName] = Buffer.from(v)
-    return out
+    this.session.drop()
   }
 
   private async pump(): Promise<void> {
@@ -49,8 +54,7 @@ export class StreamDigest {
         this.queued = []
         this.queuedBytes = 0
         for (const wake of this.drained.splice(0)) wake()
-        const r = await runDigest({ states: this.states, data: data.buffer, finish: false })
-        this.states = r.states
+        await this.session.update(data.buffer)
       }
     } catch (err) {
       this.failure = err
@@ -62,7 +66,7 @@ export class StreamDigest {
 }
 
 /**
- * The parts copied into one new buffer that runDigest takes (transfers to the worker). The
+ * The parts copied into one new buffer that the session takes (transfers to its lane). The
  * copy replaces the structured clone a borrowed view would get, which copies the view's whole
  * backing buffer (a socket read's pool, say), not just the view.
  */

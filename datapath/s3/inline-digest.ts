@@ -1,22 +1,23 @@
 /** @module
  * The digests of a small body (S3 ETag MD5, SHA-256 of a signed payload, x-amz-checksum-*
  * CRC32/CRC32C/SHA-1/SHA-256) computed on the main thread as the pieces arrive, for bodies of
- * at most DIGEST_INLINE_BYTES_MAX: below that, handing the bytes to the worker pool costs the
+ * at most DIGEST_INLINE_BYTES_MAX: below that, handing the bytes to another thread costs the
  * main thread more than hashing them (bench/digest-inline.ts measures both). Larger bodies go
- * to StreamDigest in the pool, as before. `bodyDigest` picks one by the declared length.
- * CRC-64/NVME has no native hasher here, only a WASM one: it always runs in the pool.
+ * to StreamDigest, on a digest lane. `bodyDigest` picks one by the declared length.
+ * CRC-64/NVME has no native hasher here, only a WASM one: it always runs on a lane.
  */
-import { createHash, type Hash } from 'node:crypto'
-import { crc32, crc32c } from '@node-rs/crc32'
 import { assert } from '../../core/assert.ts'
 import { DIGEST_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import type { DigestName } from '../workers/index.ts'
+import { Hashers } from '../workers/hashers.ts'
 import { StreamDigest } from './digests.ts'
 
-/** What payload.ts needs of a digest: StreamDigest's two methods. */
+/** What payload.ts needs of a digest: StreamDigest's methods. */
 export interface BodyDigest {
   update(bytes: Uint8Array): Promise<void>
   finish(): Promise<Partial<Record<DigestName, Buffer>>>
+  /** The body failed: the digest is given up. */
+  drop(): void
 }
 
 /**
@@ -24,41 +25,29 @@ export interface BodyDigest {
  * bytes before it returns and keeps no reference to them.
  */
 export class InlineDigest implements BodyDigest {
-  private readonly hashes: Partial<Record<'md5' | 'sha1' | 'sha256', Hash>> = {}
-  private readonly crcs: Partial<Record<'crc32' | 'crc32c', number>> = {}
+  private readonly hashers: Hashers
   private hashedBytes = 0
 
   /** `bytesMax`: the most it will hash (a benchmark measures past the limit). */
   constructor(names: DigestName[], private readonly bytesMax = DIGEST_INLINE_BYTES_MAX) {
-    for (const n of names) {
-      assert(n !== 'crc64nvme', 'CRC-64/NVME is hashed in the worker pool')
-      if (n === 'crc32' || n === 'crc32c') this.crcs[n] = 0
-      else this.hashes[n] = createHash(n)
-    }
+    assert(!names.includes('crc64nvme'), 'CRC-64/NVME is hashed on a digest lane')
+    this.hashers = new Hashers(names)
   }
 
   async update(bytes: Uint8Array): Promise<void> {
     this.hashedBytes += bytes.length
     assert(this.hashedBytes <= this.bytesMax, 'inline digest past its limit')
-    for (const h of Object.values(this.hashes)) h.update(bytes)
-    if (this.crcs.crc32 !== undefined) this.crcs.crc32 = crc32(bytes, this.crcs.crc32)
-    if (this.crcs.crc32c !== undefined) this.crcs.crc32c = crc32c(bytes, this.crcs.crc32c)
+    this.hashers.update(bytes)
   }
 
   async finish(): Promise<Partial<Record<DigestName, Buffer>>> {
-    const out: Partial<Record<DigestName, Buffer>> = {}
-    for (const [name, h] of Object.entries(this.hashes)) out[name as DigestName] = h.digest()
-    // S3 sends a CRC as its 4 bytes big-endian, base64 coded (as hash-wasm's binary digest).
-    for (const [name, crc] of Object.entries(this.crcs)) {
-      const b = Buffer.allocUnsafe(4)
-      b.writeUInt32BE(crc >>> 0)
-      out[name as DigestName] = b
-    }
-    return out
+    return this.hashers.digest()
   }
+
+  drop(): void {}
 }
 
-/** The digest for a body of `sizeBytes` (its declared length): inline when small, else in the pool. */
+/** The digest for a body of `sizeBytes` (its declared length): inline when small, else on a digest lane. */
 export function bodyDigest(names: DigestName[], sizeBytes: number): BodyDigest {
   return sizeBytes <= DIGEST_INLINE_BYTES_MAX && !names.includes('crc64nvme') ? new InlineDigest(names) : new StreamDigest(names)
 }

@@ -148,6 +148,9 @@ export function readPayload(o: PayloadOptions): Payload {
     } catch (err) {
       reject(err)
       throw err
+    } finally {
+      // A body that failed, or that its consumer stopped reading: its digest ends unfinished.
+      digest?.drop()
     }
   }
   function verify(d: Partial<Record<DigestName, Buffer>>, total: number): PayloadResult {
@@ -294,56 +297,64 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
       if (signature === undefined || !safeEqual(trailerSignature(o.key, o.auth, previous, canonical), signature)) throw new S3Error('SignatureDoesNotMatch', 'The trailer signature does not match')
     }
   }
-  for await (const buf of raw) {
-    let at = 0
-    while (at < buf.length && state !== 'done') {
-      if (state === 'data') {
-        const n = Math.min(remaining, buf.length - at)
-        const piece = buf.subarray(at, at + n)
-        if (o.signed) await hash.update(piece)
-        at += n
-        remaining -= n
-        yield piece
-        if (remaining === 0) { state = 'crlf'; crlf = 0 }
-        continue
-      }
-      if (state === 'crlf') {
-        if (buf[at] !== (crlf === 0 ? 13 : 10)) throw bad('missing CRLF after chunk data')
-        at++
-        if (++crlf === 2) {
-          const done = hash
-          verifyChunk(done.finish().then((d) => d.sha256!.toString('hex')))
-          hash = new StreamDigest(['sha256'])
-          state = 'header'
-        }
-        continue
-      }
-      // header or trailer: read a line
-      const nl = buf.indexOf(10, at)
-      const end = nl < 0 ? buf.length : nl + 1
-      line += Buffer.from(buf.buffer, buf.byteOffset + at, end - at).toString('latin1')
-      at = end
-      if (line.length > CHUNK_LINE_BYTES_MAX) throw bad('line too long')
-      if (nl < 0) continue
-      const text = line.replace(/\r?\n$/, '')
-      line = ''
-      if (state === 'trailer') {
-        if (text === '') { await checked; endTrailer(); state = 'done' }
-        else trailerLines.push(text)
-        continue
-      }
-      const [sizeHex, ...exts] = text.split(';')
-      if (!/^[0-9a-fA-F]{1,12}$/.test(sizeHex)) throw bad(`chunk size ${JSON.stringify(sizeHex)}`)
-      chunkSig = exts.map((e) => e.trim()).find((e) => e.startsWith('chunk-signature='))?.slice('chunk-signature='.length) ?? ''
-      if (o.signed && chunkSig === '') throw new S3Error('SignatureDoesNotMatch', 'A chunk has no signature')
-      remaining = parseInt(sizeHex, 16)
-      if (remaining === 0) {
-        verifyChunk(EMPTY_SHA256)
-        state = 'trailer'
-      } else state = 'data'
-    }
+  try {
+    yield* chunks()
+  } finally {
+    // The chunk being hashed when the body failed or its reader stopped (else a fresh one).
+    hash.drop()
   }
-  await checked
-  if (state === 'trailer' && line === '') { endTrailer(); return }
-  if (state !== 'done') throw bad('body ended inside a chunk')
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for await (const buf of raw) {
+      let at = 0
+      while (at < buf.length && state !== 'done') {
+        if (state === 'data') {
+          const n = Math.min(remaining, buf.length - at)
+          const piece = buf.subarray(at, at + n)
+          if (o.signed) await hash.update(piece)
+          at += n
+          remaining -= n
+          yield piece
+          if (remaining === 0) { state = 'crlf'; crlf = 0 }
+          continue
+        }
+        if (state === 'crlf') {
+          if (buf[at] !== (crlf === 0 ? 13 : 10)) throw bad('missing CRLF after chunk data')
+          at++
+          if (++crlf === 2) {
+            const done = hash
+            verifyChunk(done.finish().then((d) => d.sha256!.toString('hex')))
+            hash = new StreamDigest(['sha256'])
+            state = 'header'
+          }
+          continue
+        }
+        // header or trailer: read a line
+        const nl = buf.indexOf(10, at)
+        const end = nl < 0 ? buf.length : nl + 1
+        line += Buffer.from(buf.buffer, buf.byteOffset + at, end - at).toString('latin1')
+        at = end
+        if (line.length > CHUNK_LINE_BYTES_MAX) throw bad('line too long')
+        if (nl < 0) continue
+        const text = line.replace(/\r?\n$/, '')
+        line = ''
+        if (state === 'trailer') {
+          if (text === '') { await checked; endTrailer(); state = 'done' }
+          else trailerLines.push(text)
+          continue
+        }
+        const [sizeHex, ...exts] = text.split(';')
+        if (!/^[0-9a-fA-F]{1,12}$/.test(sizeHex)) throw bad(`chunk size ${JSON.stringify(sizeHex)}`)
+        chunkSig = exts.map((e) => e.trim()).find((e) => e.startsWith('chunk-signature='))?.slice('chunk-signature='.length) ?? ''
+        if (o.signed && chunkSig === '') throw new S3Error('SignatureDoesNotMatch', 'A chunk has no signature')
+        remaining = parseInt(sizeHex, 16)
+        if (remaining === 0) {
+          verifyChunk(EMPTY_SHA256)
+          state = 'trailer'
+        } else state = 'data'
+      }
+    }
+    await checked
+    if (state === 'trailer' && line === '') { endTrailer(); return }
+    if (state !== 'done') throw bad('body ended inside a chunk')
+  }
 }

@@ -1,63 +1,57 @@
 /** @module
- * Streaming digests in a worker (S3 ETag MD5, x-amz-checksum-* CRC32/CRC32C/CRC64NVME/SHA-1/SHA-256):
- * each task resumes the hashers from their saved states, feeds one piece of data, and hands
- * the states back, so a body of any size is hashed piece by piece on whichever worker is free.
- * The piece is a transferred ArrayBuffer, or a range of a shared slab (a key writer's chunk,
- * read in place). Uses hash-wasm, whose hashers can save and load their state. Runs only in
- * workers.
+ * The worker side of digest sessions (digest-lanes.ts): a body's hashers (hashers.ts) live in
+ * the one thread of its lane from its first piece to its end, so they keep their state in
+ * place: OpenSSL's MD5 and SHAs need no state saved and moved between threads. Runs only in
+ * a lane's worker.
  */
-import { createCRC32, createCRC64, createMD5, createSHA1, createSHA256, type IHasher } from 'hash-wasm'
-import { movedBack, type SlabRange, type TaskResult } from './tasks.ts'
-
-export type DigestName = 'md5' | 'crc32' | 'crc32c' | 'crc64nvme' | 'sha1' | 'sha256'
+import { DIGEST_SESSIONS_PER_LANE_MAX } from '../../core/limits.ts'
+import { Hashers, type DigestName } from './hashers.ts'
+import type { SlabRange, TaskResult } from './tasks.ts'
 
 export interface DigestTask {
-  /** Saved state per digest; null starts it afresh. */
-  states: Partial<Record<DigestName, Uint8Array | null>>
-  /** A piece of the data: an ArrayBuffer transferred in and moved back (not a view of one:
-   *  Deno 2.9 copies a view's bytes into the message even when its buffer is transferred), or
-   *  a range of a SharedArrayBuffer slab, read in place. */
-  data: ArrayBuffer | SlabRange
-  /** Also return the final digests. */
-  finish: boolean
+  /** The session, numbered by the process that opened it. */
+  session: number
+  /** The digests to compute: with a session's first task, which opens it here. */
+  open?: DigestName[]
+  /** The next piece: a transferred ArrayBuffer (dropped here once hashed), or a range of a
+   *  shared slab, read in place. */
+  data?: ArrayBuffer | SlabRange
+  /** After the piece: 'finish' returns the digests, 'drop' forgets them; both end the session. */
+  end?: 'finish' | 'drop'
 }
 
-export type DigestResult = TaskResult<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }>
+export type DigestResult = TaskResult<{ digests?: Partial<Record<DigestName, Uint8Array>> }>
 
-/** CRC-32C (Castagnoli), reflected polynomial. */
-const CRC32C_POLYNOMIAL = 0x82f63b78
-/**
- * CRC-64/NVME (S3's CRC64NVME), reflected polynomial, in hash-wasm's hex form. hash-wasm's
- * CRC-64 (WASM) hashed 16 MiB at about 1.3 GB/s where @aws-sdk/crc64-nvme's JavaScript did
- * 0.5 GB/s on this machine, and it saves and loads its state like the other hashers here.
- */
-const CRC64NVME_POLYNOMIAL = '9a6c9329ac4bc9b5'
-
-const hashers: Record<DigestName, Promise<IHasher>> = {
-  md5: createMD5(),
-  crc32: createCRC32(),
-  crc32c: createCRC32(CRC32C_POLYNOMIAL),
-  crc64nvme: createCRC64(CRC64NVME_POLYNOMIAL),
-  sha1: createSHA1(),
-  sha256: createSHA256(),
-}
+const sessions = new Map<number, Hashers>()
 
 export async function digest(task: DigestTask): Promise<DigestResult> {
-  if (task.data instanceof ArrayBuffer) return movedBack(await update(task, new Uint8Array(task.data)), task.data)
-  const r = task.data
-  return update(task, new Uint8Array(r.slab, r.offset, r.length))
+  if (task.open !== undefined) {
+    if (sessions.size >= DIGEST_SESSIONS_PER_LANE_MAX) return { ok: false, code: 'UNAVAILABLE', message: `Cannot open a digest: ${sessions.size} bodies are being hashed on this thread already` }
+    sessions.set(task.session, await Hashers.create(task.open))
+  }
+  const hashers = sessions.get(task.session)
+  if (hashers === undefined) {
+    // A drop may come for a session whose thread was replaced: nothing to forget.
+    if (task.end === 'drop') return { ok: true }
+    return { ok: false, code: 'INTERNAL_ERROR', message: `Cannot hash: digest session ${task.session} is not open on this thread (its thread restarted?)` }
+  }
+  if (task.end === 'drop') {
+    sessions.delete(task.session)
+    return { ok: true }
+  }
+  if (task.data !== undefined) {
+    const d = task.data
+    hashers.update(d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.slab, d.offset, d.length))
+  }
+  if (task.end !== 'finish') return { ok: true }
+  sessions.delete(task.session)
+  // Copied out of Buffers that may view a shared pool, which a structured clone would copy whole.
+  const digests: Partial<Record<DigestName, Uint8Array>> = {}
+  for (const [name, b] of Object.entries(hashers.digest())) digests[name as DigestName] = new Uint8Array(b)
+  return { ok: true, digests }
 }
 
-async function update(task: DigestTask, bytes: Uint8Array): Promise<DigestResult> {
-  const states: Partial<Record<DigestName, Uint8Array>> = {}
-  const digests: Partial<Record<DigestName, Uint8Array>> = {}
-  for (const [name, state] of Object.entries(task.states) as [DigestName, Uint8Array | null][]) {
-    const h = await hashers[name]
-    if (state === null) h.init()
-    else h.load(state)
-    h.update(bytes)
-    states[name] = h.save()
-    if (task.finish) digests[name] = h.digest('binary')
-  }
-  return { ok: true, states, digests }
+/** Sessions open on this thread (tests). */
+export function digestSessionsOpen(): number {
+  return sessions.size
 }

@@ -12,12 +12,12 @@ import { O3Error } from '../../core/errors.ts'
 import { WORKER_IDLE_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
 import type { ChecksumTask, ReadChunkTask, ReadVerifyTask, TaskResult, VerifyChunkTask, VerifySlabTask, WriteChunkTask } from './tasks.ts'
-import type { DigestName, DigestResult, DigestTask } from './digest.ts'
 import type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 
 let pool: Piscina | undefined
 
-function workerFile(): string {
+/** The worker entry (worker.ts), for this pool and the digest lanes' (digest-lanes.ts). */
+export function workerFile(): string {
   // Under Node the compiled worker.js sits beside this file; Deno runs the TypeScript source.
   return new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href
 }
@@ -40,7 +40,8 @@ export function workerPool(threads?: number): Piscina {
   return pool
 }
 
-export async function closeWorkerPool(): Promise<void> {
+/** Closes the shared pool (closeWorkerPool in index.ts also closes the digest lanes). */
+export async function closeSharedPool(): Promise<void> {
   const p = pool
   pool = undefined
   await p?.destroy()
@@ -95,16 +96,6 @@ export async function runVerifyChunk(task: VerifyChunkTask): Promise<{ badWindow
  *  (borrowed until this settles): the first window that does not match, or -1. */
 export async function runVerifySlab(task: VerifySlabTask): Promise<number> {
   return unwrap(await run(task, { name: 'verifySlab' }) as TaskResult<{ badWindow: number }>).badWindow
-}
-
-/**
- * Feeds one piece of data to saved digest states in a worker; returns the new states (and
- * digests when finishing). Takes `task.data` when it is an ArrayBuffer: it is transferred
- * (detached here); a slab range is read in place, and borrowed until this settles.
- */
-export async function runDigest(task: DigestTask): Promise<{ states: Partial<Record<DigestName, Uint8Array>>; digests: Partial<Record<DigestName, Uint8Array>> }> {
-  const transferList = task.data instanceof ArrayBuffer ? [task.data] : []
-  return unwrap(await run(task, { name: 'digest', transferList }) as DigestResult)
 }
 
 /** Computes a stripe's m parity cells from its k data cells in a worker, in place in their slabs. */

@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { readFileSync } from 'node:fs'
 import { WORKER_IDLE_GC_MS, WORKER_IDLE_MS } from '../../../core/limits.ts'
-import { closeWorkerPool, runChecksum, workerPool } from '../../../datapath/workers/pool.ts'
+import { closeSharedPool, runChecksum, workerPool } from '../../../datapath/workers/pool.ts'
 import { collectGarbage } from '../../../datapath/workers/idle.ts'
 import { trimMallocHeap } from '../../../datapath/workers/malloc-trim.ts'
 
@@ -47,7 +47,7 @@ test('slabs sent to the pool\'s workers are freed once the workers are idle', as
   trimMallocHeap()
   const after = rssAnonBytes()
   assert.ok(before - after > 100 * MiB, `anonymous RSS ${(before / MiB).toFixed(0)} MiB with the slabs, ${(after / MiB).toFixed(0)} MiB after`)
-  await closeWorkerPool()
+  await closeSharedPool()
 })
 
 test.run()

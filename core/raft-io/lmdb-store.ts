@@ -6,6 +6,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { assert } from '../assert.ts'
+import { LMDB_VALUE_ENCODING } from '../metadata-db.ts'
 import { EMPTY_HARD_STATE, type Entry, type HardState, type Restored, type Snapshot } from '../raft/index.ts'
 
 interface StoredEntry {
@@ -27,7 +28,7 @@ export class RaftLmdbStore {
     // lmdb's write thread, so awaiting one never blocks the event loop. Without sync (the
     // service's db.sync 0) a commit reaches the OS: it survives a killed process, not a lost
     // machine, the same promise the service's own database makes.
-    this.root = open({ path, overlappingSync: false, noSync: !sync })
+    this.root = open({ path, overlappingSync: false, noSync: !sync, ...LMDB_VALUE_ENCODING })
     this.log = this.root.openDB<StoredEntry, number>({ name: 'raftLog' })
     this.meta = this.root.openDB<unknown, string>({ name: 'raftMeta' })
   }

@@ -11,6 +11,7 @@ import type { Hono } from 'hono'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
+import { LMDB_VALUE_ENCODING } from '../metadata-db.ts'
 import type { Entry, Snapshot } from '../raft/index.ts'
 import { CheckpointStore, checkpointApp, fetchCheckpoint } from './checkpoint.ts'
 import type { AppliedOutcome, StateMachine } from './raft-host.ts'
@@ -217,7 +218,7 @@ export class LmdbStateMachine implements StateMachine {
    */
   async snapshotBehind(): Promise<{ data: Uint8Array; index: number; term: number }> {
     const info = await this.checkpoints.create(this.env, async (copyPath) => {
-      const copy = open({ path: copyPath, readOnly: true, compression: false })
+      const copy = open({ path: copyPath, readOnly: true, compression: false, ...LMDB_VALUE_ENCODING })
       try {
         return copy.openDB<Applied, string>({ name: 'raftApplied' }).get(APPLIED_KEY) ?? { index: 0, term: 0 }
       } finally {

@@ -4,9 +4,10 @@
  * pinned to one lane from its first piece to its end, so that its hashers keep their state in
  * that thread (digest.ts): OpenSSL's MD5 and SHA-256 there hash 1.3 and 5 x faster here than
  * hash-wasm's, whose state could be saved and carried to any worker of the shared pool.
- * Lanes are made on demand, at most as many as the pool has threads, a new session going to
- * the lane with the fewest open; under Node a lane with none open for WORKER_IDLE_MS closes
- * (its thread and heap go), under Deno it stays, as the pool's threads do (pool.ts).
+ * Lanes are made on demand, a new session going to the lane with the fewest open; under Node
+ * at most as many as the pool has threads, and a lane with none open for WORKER_IDLE_MS closes
+ * (its thread and heap go); under Deno one, which stays, as the pool's threads do (pool.ts).
+ * A lane's thread loads only the digest task (digest-worker.ts).
  */
 import { Piscina } from 'piscina'
 import { O3Error } from '../../core/errors.ts'
@@ -32,12 +33,20 @@ let tasksRun = 0
 /** Under Deno 2.9 a worker that ends keeps its memory and thread (pool.ts): lanes stay. */
 const lanesClose = !('Deno' in globalThis)
 
+/**
+ * Lanes a process makes at most: as many as the pool has threads under Node; one under Deno,
+ * where a lane's thread stays for good (about 10 MiB at rest each, measured with bench/rss.ts).
+ */
+function lanesMax(): number {
+  return lanesClose ? workerPool().maxThreads : 1
+}
+
 function pickLane(): Lane {
   let best: Lane | undefined
   for (const l of lanes) if (best === undefined || l.open < best.open) best = l
-  if (best === undefined || (best.open > 0 && lanes.length < workerPool().maxThreads)) {
+  if (best === undefined || (best.open > 0 && lanes.length < lanesMax())) {
     best = {
-      pool: new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: lanesClose ? 'sync' : 'disabled' }),
+      pool: new Piscina({ filename: workerFile('digest-worker'), minThreads: 1, maxThreads: 1, idleTimeout: Infinity, atomics: lanesClose ? 'sync' : 'disabled' }),
       open: 0,
     }
     lanes.push(best)
@@ -87,8 +96,8 @@ export class DigestSession {
   constructor(readonly names: DigestName[]) {}
 
   /**
-   * Hashes the next piece: an ArrayBuffer is transferred (detached here, dropped there), a
-   * slab range is read in place and borrowed until this settles.
+   * Hashes the next piece: an ArrayBuffer is transferred (detached here; it comes back, to
+   * be dropped), a slab range is read in place and borrowed until this settles.
    */
   async update(data: ArrayBuffer | SlabRange): Promise<void> {
     if (this.ended) throw new O3Error('INTERNAL_ERROR', 'Cannot hash: the digest session has ended')

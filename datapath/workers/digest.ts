@@ -6,6 +6,7 @@
  */
 import { DIGEST_SESSIONS_PER_LANE_MAX } from '../../core/limits.ts'
 import { Hashers, type DigestName } from './hashers.ts'
+import { movedBack } from './moved-back.ts'
 import type { SlabRange, TaskResult } from './tasks.ts'
 
 export interface DigestTask {
@@ -13,7 +14,8 @@ export interface DigestTask {
   session: number
   /** The digests to compute: with a session's first task, which opens it here. */
   open?: DigestName[]
-  /** The next piece: a transferred ArrayBuffer (dropped here once hashed), or a range of a
+  /** The next piece: a transferred ArrayBuffer (moved back once hashed: under Deno a buffer
+   *  left to a worker's heap was not freed, bench/README.md "Memory at rest"), or a range of a
    *  shared slab, read in place. */
   data?: ArrayBuffer | SlabRange
   /** After the piece: 'finish' returns the digests, 'drop' forgets them; both end the session. */
@@ -25,6 +27,11 @@ export type DigestResult = TaskResult<{ digests?: Partial<Record<DigestName, Uin
 const sessions = new Map<number, Hashers>()
 
 export async function digest(task: DigestTask): Promise<DigestResult> {
+  const result = await digestOf(task)
+  return task.data instanceof ArrayBuffer ? movedBack(result, task.data) : result
+}
+
+async function digestOf(task: DigestTask): Promise<DigestResult> {
   if (task.open !== undefined) {
     if (sessions.size >= DIGEST_SESSIONS_PER_LANE_MAX) return { ok: false, code: 'UNAVAILABLE', message: `Cannot open a digest: ${sessions.size} bodies are being hashed on this thread already` }
     sessions.set(task.session, await Hashers.create(task.open))

@@ -16,10 +16,10 @@ import type { EcEncodeTask, EcReconstructTask } from './ec.ts'
 
 let pool: Piscina | undefined
 
-/** The worker entry (worker.ts), for this pool and the digest lanes' (digest-lanes.ts). */
-export function workerFile(): string {
-  // Under Node the compiled worker.js sits beside this file; Deno runs the TypeScript source.
-  return new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href
+/** A worker entry beside this file: `worker` (this pool's tasks) or `digest-worker` (a digest lane's). */
+export function workerFile(name: 'worker' | 'digest-worker' = 'worker'): string {
+  // Under Node the compiled .js sits beside this file; Deno runs the TypeScript source.
+  return new URL(`./${name}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href
 }
 
 export function workerPool(threads?: number): Piscina {

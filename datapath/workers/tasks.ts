@@ -6,7 +6,7 @@
  */
 import { openSync, closeSync, writeSync, readSync, mkdirSync, constants } from 'node:fs'
 import { dirname } from 'node:path'
-import { Piscina } from 'piscina'
+import { movedBack } from './moved-back.ts'
 import { computeChecksums, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import type { ErrorCodeName } from '../../core/errors.ts'
@@ -120,15 +120,6 @@ function openForWrite(path: string): number {
   }
 }
 
-/**
- * A result that Piscina transfers back instead of cloning: `buffer` goes back to the caller.
- * A cloned buffer is a copy, and under Deno the worker's garbage copies (and buffers sent in and
- * dropped here) are not counted by the worker's GC, so they pile up: 4 MiB reads held the
- * process at gigabytes. Whatever large buffer comes in must go back out this way.
- */
-export function movedBack<T extends object>(result: T, buffer: ArrayBuffer): T {
-  return Piscina.move({ [Piscina.transferableSymbol]: buffer, [Piscina.valueSymbol]: result } as never) as T
-}
 
 export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }> {
   const r = readInto(task)

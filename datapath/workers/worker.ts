@@ -6,7 +6,6 @@
 import { WORKER_IDLE_GC_MS } from '../../core/limits.ts'
 import { noteActivity } from './idle.ts'
 import { checksum as checksumTask, writeChunk as writeChunkTask, readChunk as readChunkTask, readVerify as readVerifyTask, verifyChunk as verifyChunkTask, verifySlab as verifySlabTask } from './tasks.ts'
-import { digest as digestTask } from './digest.ts'
 import { ecEncode as ecEncodeTask, ecReconstruct as ecReconstructTask } from './ec.ts'
 
 function noted<T, R>(task: (t: T) => R): (t: T) => R {
@@ -19,6 +18,5 @@ export const readChunk = noted(readChunkTask)
 export const readVerify = noted(readVerifyTask)
 export const verifyChunk = noted(verifyChunkTask)
 export const verifySlab = noted(verifySlabTask)
-export const digest = noted(digestTask)
 export const ecEncode = noted(ecEncodeTask)
 export const ecReconstruct = noted(ecReconstructTask)

@@ -2,8 +2,9 @@
  * Digests of a key's bytes as its writer stores them (the S3 ETag MD5, a signed payload's
  * SHA-256, x-amz-checksum-*): the writer feeds each chunk (a KeyWriter) or data cell (an
  * EcKeyWriter), in key order, as a range of its slab, which the thread of its digest lane
- * (a DigestSession) reads in place in a task of its own, beside the chunk's checksums: the chunk goes to the datanodes meanwhile,
- * its slab comes back once it is hashed, and the key is committed once hashed() resolves.
+ * (a DigestSession) reads in place in a task of its own, beside the chunk's checksums: the
+ * chunk goes to the datanodes meanwhile, its slab comes back once it is hashed, and the key
+ * is committed once hashed() resolves.
  * So the payload is neither copied nor cloned to be hashed, never hashed on the main thread,
  * and its digest is not on the way of its writes. The writer calls end() after its last
  * chunk (or abandon() when it gives up); finish() waits for that and returns the digests.

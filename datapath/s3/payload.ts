@@ -298,12 +298,6 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
     }
   }
   try {
-    yield* chunks()
-  } finally {
-    // The chunk being hashed when the body failed or its reader stopped (else a fresh one).
-    hash.drop()
-  }
-  async function* chunks(): AsyncGenerator<Uint8Array> {
     for await (const buf of raw) {
       let at = 0
       while (at < buf.length && state !== 'done') {
@@ -356,5 +350,8 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
     await checked
     if (state === 'trailer' && line === '') { endTrailer(); return }
     if (state !== 'done') throw bad('body ended inside a chunk')
+  } finally {
+    // The chunk being hashed when the body failed or its reader stopped (else a fresh one).
+    hash.drop()
   }
 }

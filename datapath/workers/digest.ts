@@ -57,8 +57,3 @@ async function digestOf(task: DigestTask): Promise<DigestResult> {
   for (const [name, b] of Object.entries(hashers.digest())) digests[name as DigestName] = new Uint8Array(b)
   return { ok: true, digests }
 }
-
-/** Sessions open on this thread (tests). */
-export function digestSessionsOpen(): number {
-  return sessions.size
-}

@@ -277,7 +277,13 @@ export class OzoneManager {
     if (excluding) {
       // A writer excludes what just failed it (a closed container or pipeline, a dead node):
       // cached blocks there would fail the next writers alike, one retry each.
-      for (const [r, cached] of this.blockCache) this.blockCache.set(r, cached.filter((c) => !excludes(exclude, c.block)))
+      // In place: a call waiting for a batch holds its cache and takes from it afterwards; a
+      // copy would leave both holding the same blocks, handed out twice.
+      for (const cached of this.blockCache.values()) {
+        let kept = 0
+        for (const c of cached) if (!excludes(exclude, c.block)) cached[kept++] = c
+        cached.length = kept
+      }
       return this.scm.call<AllocatedBlock[]>('allocateBlock', { replication, count, excludeList: exclude, sizeBytes: this.config['scm.block.sizeBytes'] })
     }
     const cache = this.blockCache.get(replication) ?? []

@@ -85,6 +85,30 @@ test('containers close when full and their keys stay readable', async () => {
   assert.is(new Set(ids).size, ids.length)
 })
 
+test('the OM hands out no block twice: not when a writer excludes a node while others wait for blocks from the SCM', async () => {
+  type Opened = { clientId: string; blocks: { blockId: { containerId: number; localId: number } }[] }
+  const open = (key: string, sizeBytes: number) => client.om.call<Opened>('openKey', { volume: 'vol', bucket: 'bkt', key, sizeBytes })
+  const opened: Opened[] = []
+  const handedOut: string[] = []
+  const took = (blocks: Opened['blocks']) => handedOut.push(...blocks.map((b) => `${b.blockId.containerId}:${b.blockId.localId}`))
+  for (let round = 0; round < 16; round++) {
+    // Two small keys leave the OM's batch cache holding some blocks, whatever it held before.
+    for (const i of [0, 1]) { opened.push(await open(`cache-${round}-${i}`, 1)); took(opened.at(-1)!.blocks) }
+    // A key of many blocks waits for a batch from the SCM while a writer's allocation
+    // excludes a node: the cache it filters must stay the one the waiting key takes from.
+    const big = open(`big-${round}`, 40 * 64 * KiB)
+    await sleep(1)
+    const excluding = client.om.call<Opened['blocks'][number]>('allocateBlock', { clientId: opened.at(-1)!.clientId, excludeList: { datanodes: ['no-such-datanode'] } })
+    opened.push(await big)
+    took(opened.at(-1)!.blocks)
+    took([await excluding])
+    for (const i of [2, 3, 4]) { opened.push(await open(`cache-${round}-${i}`, 1)); took(opened.at(-1)!.blocks) }
+  }
+  for (const o of opened) await client.om.call('abortKey', { clientId: o.clientId })
+  const twice = handedOut.filter((b, i) => handedOut.indexOf(b) !== i)
+  assert.equal(twice, [], `blocks handed out twice among ${handedOut.length}`)
+})
+
 test('container and local ids are never reused across an SCM restart', async () => {
   const used = async () => {
     const ids: { containerId: number; localId: number }[] = []

@@ -5,6 +5,7 @@
  * the same JSON with each entry's and snapshot's bytes replaced by their length, then those
  * bytes in order, so no payload is base64'd, stringified or parsed. Owns no I/O.
  */
+import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
 import { encodeJsonFrame, readJsonFrame } from '../json-frame.ts'
 import type { ConfState, Entry, Message, Snapshot } from '../raft/index.ts'
@@ -41,10 +42,16 @@ function ids(v: unknown, name: string): number[] {
   return v.map((x) => int(x, name))
 }
 
+/** An entry about to leave the node: never one whose data was evicted (RaftHost loads those back first). */
+function whole(e: Entry): Entry {
+  assert(e.evictedBytes === undefined, `entry ${e.index} is sent with its data`)
+  return e
+}
+
 export function encodeMessage(m: Message): Json {
   switch (m.type) {
     case 'app':
-      return { ...m, entries: m.entries.map((e) => ({ ...e, data: b64(e.data) })) }
+      return { ...m, entries: m.entries.map((e) => ({ ...e, data: b64(whole(e).data) })) }
     case 'snap':
       return { ...m, snapshot: { meta: m.snapshot.meta, data: b64(m.snapshot.data) } }
     default:
@@ -85,7 +92,7 @@ export function encodeBatch(messages: readonly Message[]): Uint8Array<ArrayBuffe
   const header = messages.map((m) => {
     switch (m.type) {
       case 'app':
-        return m.entries.length === 0 ? m : { ...m, entries: m.entries.map((e) => ({ ...e, data: field(e.data) })) }
+        return m.entries.length === 0 ? m : { ...m, entries: m.entries.map((e) => ({ ...e, data: field(whole(e).data) })) }
       case 'snap':
         return { ...m, snapshot: { meta: m.snapshot.meta, data: field(m.snapshot.data) } }
       default:

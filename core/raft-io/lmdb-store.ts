@@ -87,6 +87,17 @@ export class RaftLmdbStore {
     })
   }
 
+  /**
+   * The entry at `index`, read back (an applied entry whose data the node dropped from
+   * memory: RaftLog.evictData). It is on disk, since only persisted entries are evicted and
+   * compaction drops an entry from memory before it drops it here.
+   */
+  entry(index: number, term: number): Entry {
+    const value = this.log.get(index)
+    assert(value !== undefined && value.term === term, `the log on disk holds entry ${index} of term ${term}`)
+    return { index, term, type: value.type, data: new Uint8Array(value.data) }
+  }
+
   /** Records our own snapshot and drops the entries it covers. */
   async compact(snapshot: Snapshot): Promise<void> {
     await this.root.transaction(() => {

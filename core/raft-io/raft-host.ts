@@ -94,6 +94,13 @@ export interface RaftHostOptions {
   /** Applied entries between snapshots. */
   readonly snapshotEveryEntries?: number
   /**
+   * Applied entries of at least this many bytes keep only their size in memory, and are read
+   * back from the log on disk when a member that lags needs them (RaftLog.evictData): a log of
+   * snapshotEveryEntries entries that carry payload (a pipeline's small blocks) would
+   * otherwise hold all of it in memory. Unset: every entry stays whole until its snapshot.
+   */
+  readonly evictAppliedBytesMin?: number
+  /**
    * The disk's fsync may report success and lose the writes (a volatile write cache): after
    * a start that did not follow a clean stop, the node learns from its peers what it may have
    * lost before it votes or acknowledges (Raft.recovery). Off by default, as in etcd and Ratis.
@@ -380,6 +387,13 @@ export class RaftHost {
   }
 
   /** The index the log was last compacted to (this node's snapshot, or one installed from the leader). */
+  /** Bytes of entry data this node's in-memory log holds (entries whose data was evicted hold none). */
+  logBytesInMemory(): number {
+    let bytes = 0
+    for (const e of this.raw.entriesFrom(this.raw.firstIndex())) bytes += e.data.byteLength
+    return bytes
+  }
+
   snapshotIndex(): number {
     return this.lastSnapshotIndex
   }
@@ -466,13 +480,13 @@ export class RaftHost {
     // entry only once it holds the data beside it.
     if (rd.entries.length > 0) await this.options.stateMachine.persistData?.(rd.entries, this.raw.status().leader)
     // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
-    this.transport!.send(rd.earlyMessages)
+    this.transport!.send(this.withData(rd.earlyMessages))
     const written = this.store.save(rd)
     // What must be durable before it is answered (vote, term, entries) is awaited; a Ready
     // that only moves the commit index may be written behind the sends (etcd MustSync).
     if (rd.mustSync) await written
     else this.writeBehind(written)
-    this.transport!.send(rd.messages)
+    this.transport!.send(this.withData(rd.messages))
     if (rd.snapshot !== undefined) {
       // The state is replaced: a copy of it still being made finishes first.
       await this.snapshotInFlight
@@ -495,6 +509,7 @@ export class RaftHost {
       if (r !== undefined) r.index = rs.index
     }
     this.raw.advance(rd)
+    if (this.options.evictAppliedBytesMin !== undefined) this.raw.evictData(this.options.evictAppliedBytesMin)
     const applied = this.raw.status().applied
     for (const [ctx, r] of this.reads) {
       if (r.index !== undefined && r.index <= applied) {
@@ -524,6 +539,12 @@ export class RaftHost {
     this.lastSnapshotIndex = snapshot.meta.index
     // The loop waits for the snapshot: how long it took is how long this node stood still.
     log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
+  }
+
+  /** `messages` with the entries whose data this node evicted read back from its log on disk. */
+  private withData(messages: readonly Message[]): readonly Message[] {
+    if (this.options.evictAppliedBytesMin === undefined) return messages
+    return messages.map((m) => m.type !== 'app' || !m.entries.some((e) => e.evictedBytes !== undefined) ? m : { ...m, entries: m.entries.map((e) => e.evictedBytes === undefined ? e : this.store.entry(e.index, e.term)) })
   }
 
   /** Elections and leader changes, for whoever reads the log after a failover. */

@@ -7,6 +7,9 @@
 import { assert } from '../assert.ts'
 import type { Entry, Snapshot } from './types.ts'
 
+/** The data of an entry whose bytes the host dropped (see RaftLog.evictData). */
+const EVICTED_DATA = new Uint8Array(0)
+
 export class RaftLog {
   /** The snapshot the log starts after; entries[i].index === snapshot.meta.index + 1 + i. */
   snapshot: Snapshot
@@ -18,6 +21,8 @@ export class RaftLog {
   committed: number
   /** Highest index handed to the host to apply. */
   applied: number
+  /** Entries up to this index have been looked at by evictData. */
+  private dataEvictedTo = 0
 
   constructor(snapshot: Snapshot, entries: readonly Entry[], committed: number) {
     this.snapshot = snapshot
@@ -79,7 +84,7 @@ export class RaftLog {
     let bytes = 0
     for (let i = lo; i < hi && out.length < countMax; i++) {
       const e = this.entries[i - this.offset() - 1]
-      bytes += e.data.byteLength
+      bytes += e.evictedBytes ?? e.data.byteLength
       if (out.length > 0 && bytes > bytesMax) break
       out.push(e)
     }
@@ -154,6 +159,25 @@ export class RaftLog {
     this.committed = snapshot.meta.index
     this.applied = snapshot.meta.index
     this.pendingSnapshot = snapshot
+  }
+
+  /**
+   * Drops the data of entries that are persisted and applied and hold at least `minBytes`:
+   * such an entry stays in the log with its term, type and size (Entry.evictedBytes), and the
+   * host, which has it on disk, loads it back only to send it to a member that lags. Raft needs
+   * an applied entry's data for nothing else, and the log between snapshots holds the payload
+   * of thousands of entries (a pipeline's small blocks) that would otherwise stay in memory.
+   */
+  evictData(minBytes: number): void {
+    const upTo = Math.min(this.applied, this.unstableFrom - 1)
+    for (let i = Math.max(this.dataEvictedTo, this.offset()) + 1; i <= upTo; i++) {
+      const at = i - this.offset() - 1
+      const e = this.entries[at]
+      if (e.evictedBytes === undefined && e.data.byteLength >= minBytes) {
+        this.entries[at] = { term: e.term, index: e.index, type: e.type, data: EVICTED_DATA, evictedBytes: e.data.byteLength }
+      }
+    }
+    this.dataEvictedTo = Math.max(this.dataEvictedTo, upTo)
   }
 
   /** Drops entries up to the host's own snapshot (taken at `snapshot.meta.index` <= applied). */

@@ -170,6 +170,11 @@ export class RawNode {
     return snapshot
   }
 
+  /** Drops the data of persisted, applied entries of at least `minBytes` (RaftLog.evictData). */
+  evictData(minBytes: number): void {
+    this.raft.log.evictData(minBytes)
+  }
+
   isLeader(): boolean {
     return this.raft.role === 'leader'
   }

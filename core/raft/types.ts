@@ -16,6 +16,12 @@ export interface Entry {
   readonly index: number
   readonly type: EntryType
   readonly data: Uint8Array
+  /**
+   * Set on an entry of the in-memory log whose data the host had dropped (RaftLog.evictData):
+   * `data` is empty and this is its length. The host loads such an entry back from its disk
+   * before it sends it; nothing else ever sees one.
+   */
+  readonly evictedBytes?: number
 }
 
 /** What must be durable before the node answers anyone (Raft §5.1: currentTerm, votedFor). */

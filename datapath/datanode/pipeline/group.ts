@@ -13,7 +13,7 @@ import { log } from '../../../core/log.ts'
 import type { Entry, Message, NodeId, Snapshot } from '../../../core/raft/index.ts'
 import { RaftHost } from '../../../core/raft-io/index.ts'
 import type { Transport } from '../../../core/rpc/transport.ts'
-import { PIPELINE_CAMPAIGN_TRIES, PIPELINE_ELECTION_TIMEOUT_TICKS, PIPELINE_SNAPSHOT_EVERY_ENTRIES, PIPELINE_TICK_MS } from '../../../core/limits.ts'
+import { PIPELINE_CAMPAIGN_TRIES, PIPELINE_ELECTION_TIMEOUT_TICKS, PIPELINE_EVICT_APPLIED_BYTES_MIN, PIPELINE_SNAPSHOT_EVERY_ENTRIES, PIPELINE_TICK_MS } from '../../../core/limits.ts'
 import type { DatanodeDetails, DatanodeId, PipelineId, PipelineReport } from '../../../core/wire.ts'
 import { decodeEntry, encodeEntry, type PipelineEntry, type WriteChunkEntry } from './entries.ts'
 
@@ -91,7 +91,7 @@ export class PipelineGroup {
       id: g.raftId(o.self)!, name: `pipeline ${o.pipelineId} member ${g.raftId(o.self)!}`, dir: join(o.dir, 'log'), voters: o.members.map((_, i) => i + 1), listen: false,
       messagesPath: `/pipeline/${o.pipelineId}/raft/messages`,
       tickMs: PIPELINE_TICK_MS, electionTimeoutTicks: PIPELINE_ELECTION_TIMEOUT_TICKS, heartbeatTimeoutTicks: 2,
-      snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, sync: o.sync, transport: o.transport,
+      snapshotEveryEntries: PIPELINE_SNAPSHOT_EVERY_ENTRIES, evictAppliedBytesMin: PIPELINE_EVICT_APPLIED_BYTES_MIN, sync: o.sync, transport: o.transport,
       stateMachine: {
         apply: (e) => g.apply(e),
         snapshot: async () => { await g.applying.catch(() => undefined); return g.replica.snapshotOf(g.id) },

@@ -10,6 +10,28 @@ const snap = (index: number, term: number): Snapshot => ({ meta: { index, term, 
 const ents = (...terms: number[]): Entry[] => terms.map((term, i) => ({ term, index: i + 1, type: 'normal', data: new Uint8Array(0) }))
 const terms = (log: RaftLog) => log.entries.map((e) => e.term)
 
+test('evictData() drops the data of persisted, applied entries of at least minBytes, keeping their size for slice()', () => {
+  const sized = (...sizes: number[]): Entry[] => sizes.map((n, i) => ({ term: 1, index: i + 1, type: 'normal', data: new Uint8Array(n).fill(i + 1) }))
+  const log = new RaftLog(snap(0, 0), [], 0)
+  log.truncateAndAppend(sized(100, 10, 200, 300, 400))
+  log.stableTo(4, 1)
+  log.commitTo(5)
+  log.appliedTo(3)
+  log.evictData(50)
+  // 1 and 3 are applied and large; 2 is small; 4 is persisted but not applied; 5 is not persisted.
+  assert.equal(log.entries.map((e) => e.evictedBytes), [100, undefined, 200, undefined, undefined])
+  assert.equal(log.entries.map((e) => e.data.byteLength), [0, 10, 0, 300, 400])
+  assert.equal(log.entries.map((e) => e.term), [1, 1, 1, 1, 1])
+  // slice() bounds a message's bytes by the entries' sizes, evicted or not.
+  assert.equal(log.slice(1, 6, Infinity, 310).map((e) => e.index), [1, 2, 3])
+  log.appliedTo(5)
+  log.stableTo(5, 1)
+  log.evictData(50)
+  assert.equal(log.entries.map((e) => e.evictedBytes), [100, undefined, 200, 300, 400])
+  log.compact(snap(3, 1))
+  assert.equal(log.entries.map((e) => e.index), [4, 5])
+})
+
 test('maybeAppend() truncates a conflicting suffix', () => {
   const log = new RaftLog(snap(0, 0), ents(1, 1, 2, 2), 1)
   const last = log.maybeAppend(2, 1, 1, [{ term: 3, index: 3, type: 'normal', data: new Uint8Array(0) }])

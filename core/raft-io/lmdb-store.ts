@@ -89,12 +89,14 @@ export class RaftLmdbStore {
 
   /**
    * The entry at `index`, read back (an applied entry whose data the node dropped from
-   * memory: RaftLog.evictData). It is on disk, since only persisted entries are evicted and
-   * compaction drops an entry from memory before it drops it here.
+   * memory: RaftLog.evictData); undefined once a compaction dropped it (only persisted entries
+   * are evicted, and compaction drops an entry from memory before it drops it here, so only
+   * a message the core made before a compaction can ask for one that is gone).
    */
-  entry(index: number, term: number): Entry {
+  entry(index: number, term: number): Entry | undefined {
     const value = this.log.get(index)
-    assert(value !== undefined && value.term === term, `the log on disk holds entry ${index} of term ${term}`)
+    if (value === undefined) return undefined
+    assert(value.term === term, `the log on disk holds entry ${index} of term ${term}, not ${value.term}`)
     return { index, term, type: value.type, data: new Uint8Array(value.data) }
   }
 

@@ -386,14 +386,23 @@ export class RaftHost {
     return this.raw.isLeader()
   }
 
-  /** The index the log was last compacted to (this node's snapshot, or one installed from the leader). */
-  /** Bytes of entry data this node's in-memory log holds (entries whose data was evicted hold none). */
-  logBytesInMemory(): number {
-    let bytes = 0
-    for (const e of this.raw.entriesFrom(this.raw.firstIndex())) bytes += e.data.byteLength
-    return bytes
+  /**
+   * Bytes of entry data this node's in-memory log holds (entries whose data was evicted hold
+   * none), and the bytes of the buffers under them (a view keeps its whole buffer alive).
+   */
+  logBytesInMemory(): { data: number; buffers: number } {
+    let data = 0
+    const buffers = new Set<ArrayBufferLike>()
+    for (const e of this.raw.entriesFrom(this.raw.firstIndex())) {
+      data += e.data.byteLength
+      buffers.add(e.data.buffer)
+    }
+    let under = 0
+    for (const b of buffers) under += b.byteLength
+    return { data, buffers: under }
   }
 
+  /** The index the log was last compacted to (this node's snapshot, or one installed from the leader). */
   snapshotIndex(): number {
     return this.lastSnapshotIndex
   }
@@ -541,10 +550,30 @@ export class RaftHost {
     log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
   }
 
-  /** `messages` with the entries whose data this node evicted read back from its log on disk. */
+  /**
+   * `messages` with the entries whose data this node evicted read back from its log on disk.
+   * An append whose entries the disk no longer holds (compacted by a snapshot since the core
+   * made the message) is dropped, as a lost message would be: the core sends the member what
+   * it needs next (the snapshot) when it hears from it again.
+   */
   private withData(messages: readonly Message[]): readonly Message[] {
     if (this.options.evictAppliedBytesMin === undefined) return messages
-    return messages.map((m) => m.type !== 'app' || !m.entries.some((e) => e.evictedBytes !== undefined) ? m : { ...m, entries: m.entries.map((e) => e.evictedBytes === undefined ? e : this.store.entry(e.index, e.term)) })
+    const out: Message[] = []
+    for (const m of messages) {
+      if (m.type !== 'app' || !m.entries.some((e) => e.evictedBytes !== undefined)) {
+        out.push(m)
+        continue
+      }
+      const entries: Entry[] = []
+      for (const e of m.entries) {
+        const whole = e.evictedBytes === undefined ? e : this.store.entry(e.index, e.term)
+        if (whole === undefined) break
+        entries.push(whole)
+      }
+      if (entries.length === m.entries.length) out.push({ ...m, entries })
+      else log.debug(`raft node ${this.id}: an append to ${m.to} from ${m.entries[0].index} dropped: its entries were compacted meanwhile`)
+    }
+    return out
   }
 
   /** Elections and leader changes, for whoever reads the log after a failover. */

@@ -173,8 +173,13 @@ export class RaftLog {
     for (let i = Math.max(this.dataEvictedTo, this.offset()) + 1; i <= upTo; i++) {
       const at = i - this.offset() - 1
       const e = this.entries[at]
-      if (e.evictedBytes === undefined && e.data.byteLength >= minBytes) {
+      if (e.evictedBytes !== undefined) continue
+      if (e.data.byteLength >= minBytes) {
         this.entries[at] = { term: e.term, index: e.index, type: e.type, data: EVICTED_DATA, evictedBytes: e.data.byteLength }
+      } else if (e.data.byteLength < e.data.buffer.byteLength) {
+        // A small entry kept whole gets bytes of its own: as a view of the batch it arrived in,
+        // it would keep that whole batch alive, evicted payload and all.
+        this.entries[at] = { term: e.term, index: e.index, type: e.type, data: new Uint8Array(e.data) }
       }
     }
     this.dataEvictedTo = Math.max(this.dataEvictedTo, upTo)

@@ -32,6 +32,19 @@ test('evictData() drops the data of persisted, applied entries of at least minBy
   assert.equal(log.entries.map((e) => e.index), [4, 5])
 })
 
+test('evictData() gives a small entry kept whole bytes of its own, not a view of the batch it came in', () => {
+  const batch = new Uint8Array(4096).fill(7)
+  const log = new RaftLog(snap(0, 0), [], 0)
+  log.truncateAndAppend([{ term: 1, index: 1, type: 'normal', data: batch.subarray(0, 3000) }, { term: 1, index: 2, type: 'normal', data: batch.subarray(3000, 3010) }, { term: 1, index: 3, type: 'normal', data: batch.subarray(3010, 3010) }])
+  log.stableTo(3, 1)
+  log.commitTo(3)
+  log.appliedTo(3)
+  log.evictData(1024)
+  assert.equal(log.entries.map((e) => e.evictedBytes), [3000, undefined, undefined])
+  assert.equal(log.entries.map((e) => e.data.buffer.byteLength), [0, 10, 0])
+  assert.equal([...log.entries[1].data], new Array(10).fill(7))
+})
+
 test('maybeAppend() truncates a conflicting suffix', () => {
   const log = new RaftLog(snap(0, 0), ents(1, 1, 2, 2), 1)
   const last = log.maybeAppend(2, 1, 1, [{ term: 3, index: 3, type: 'normal', data: new Uint8Array(0) }])

@@ -173,7 +173,6 @@ export class RaftLog {
     for (let i = Math.max(this.dataEvictedTo, this.offset()) + 1; i <= upTo; i++) {
       const at = i - this.offset() - 1
       const e = this.entries[at]
-      if (e.evictedBytes !== undefined) continue
       if (e.data.byteLength >= minBytes) {
         this.entries[at] = { term: e.term, index: e.index, type: e.type, data: EVICTED_DATA, evictedBytes: e.data.byteLength }
       } else if (e.data.byteLength < e.data.buffer.byteLength) {

@@ -4,11 +4,7 @@
  * Its task notes activity, so that an idle lane runs one GC of its own heap (idle.ts), as the
  * pool's workers do (worker.ts).
  */
-import { WORKER_IDLE_GC_MS } from '../../core/limits.ts'
-import { digest as digestTask, type DigestResult, type DigestTask } from './digest.ts'
-import { noteActivity } from './idle.ts'
+import { digest as digestTask } from './digest.ts'
+import { workerTask } from './idle.ts'
 
-export function digest(task: DigestTask): Promise<DigestResult> {
-  noteActivity(WORKER_IDLE_GC_MS)
-  return digestTask(task)
-}
+export const digest = workerTask(digestTask)

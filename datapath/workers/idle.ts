@@ -17,7 +17,7 @@
 import { setTimeout } from 'node:timers'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { IDLE_GC_MS, MALLOC_TRIM_AFTER_GC_MS } from '../../core/limits.ts'
+import { IDLE_GC_MS, MALLOC_TRIM_AFTER_GC_MS, WORKER_IDLE_GC_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { trimMallocHeap } from './malloc-trim.ts'
 
@@ -32,6 +32,11 @@ export function noteActivity(afterMs = IDLE_GC_MS): void {
   lastActivityMs = Date.now()
   idleGcMs = afterMs
   if (timer === undefined) arm(idleGcMs)
+}
+
+/** A worker thread's task that notes activity when it runs, so that the idle worker collects its own heap (worker.ts, digest-worker.ts). */
+export function workerTask<T, R>(task: (t: T) => R): (t: T) => R {
+  return (t) => { noteActivity(WORKER_IDLE_GC_MS); return task(t) }
 }
 
 function arm(delayMs: number): void {

@@ -120,7 +120,6 @@ function openForWrite(path: string): number {
   }
 }
 
-
 export function readChunk(task: ReadChunkTask): TaskResult<{ into: ArrayBuffer | SharedArrayBuffer; length: number }> {
   const r = readInto(task)
   return task.into instanceof SharedArrayBuffer ? r : movedBack(r, task.into)

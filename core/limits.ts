@@ -48,6 +48,8 @@ export const KEY_PARTS_COUNT_MAX = 10_000
 export const S3_SIGNATURE_BYTES_MAX = 128
 export const S3_STRING_TO_SIGN_BYTES_MAX = 20 * KiB
 export const S3_V2_STRINGS_TO_SIGN_COUNT_MAX = 4
+/** SigV4 signing keys the OM keeps derived (core/s3-signature.ts): one per key pair, day, region and service in use. */
+export const S3_SIGNING_KEYS_CACHED_MAX = 1024
 
 /**
  * A signed native call (core/security/request-signing.ts): its x-amz-date may be this far off

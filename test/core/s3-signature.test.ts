@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { O3Error } from '../../core/errors.ts'
 import { createHmac } from 'node:crypto'
-import { S3_SIGNATURE_BYTES_MAX, S3_STRING_TO_SIGN_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from '../../core/limits.ts'
+import { S3_SIGNATURE_BYTES_MAX, S3_SIGNING_KEYS_CACHED_MAX, S3_STRING_TO_SIGN_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from '../../core/limits.ts'
 import { checkProof, isValidScope, signingKeyV4, verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
@@ -79,6 +79,29 @@ test('signingKeyV4() and isValidScope() take only date/region/s3/aws4_request', 
     assert.not.ok(isValidScope(scope), scope)
     assert.throws(() => signingKeyV4(SECRET, scope), RangeError)
   }
+})
+
+test('signingKeyV4() answers from its cache what the four HMACs give, per secret, scope and service, past its bound', () => {
+  const derive = (secret: string, scope: string, service: string) => {
+    const [date, region, , terminator] = scope.split('/')
+    let key: Buffer = createHmac('sha256', 'AWS4' + secret).update(date!).digest()
+    for (const part of [region!, service, terminator!]) key = createHmac('sha256', key).update(part).digest()
+    return key
+  }
+  const o3Scope = V4.scope.replace('/s3/', '/o3/')
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < S3_SIGNING_KEYS_CACHED_MAX + 10; i++) {
+      const secret = `${SECRET}${i}`
+      assert.ok(signingKeyV4(secret, V4.scope).equals(derive(secret, V4.scope, 's3')), `secret ${i}, round ${round}`)
+    }
+  }
+  assert.ok(signingKeyV4(SECRET, o3Scope, 'o3').equals(derive(SECRET, o3Scope, 'o3')))
+  assert.not.ok(signingKeyV4(SECRET, V4.scope).equals(signingKeyV4(SECRET, o3Scope, 'o3')))
+  // A cached key answers only for its own secret and service: AWS's example with another secret, or checked for o3, fails.
+  assert.ok(verifyProof(SECRET, V4).ok)
+  assert.not.ok(verifyProof(`${SECRET}0`, V4).ok)
+  assert.not.ok(verifyProof(SECRET, V4, 'o3').ok)
+  assert.ok(verifyProof(SECRET, V4).ok)
 })
 
 test('checkProof() refuses a malformed proof (INVALID_ARGUMENT) and an oversized one as a mismatch', () => {

@@ -496,10 +496,6 @@ export class RaftHost {
     if (rd.mustSync) await written
     else this.writeBehind(written)
     this.transport!.send(this.withData(rd.messages))
-    // The answers to the batches this pass stepped are complete (a follower's append answer
-    // is among rd.messages): they go back now, not after the apply below, which would sit in
-    // every Raft round's path at the leader.
-    this.transport!.releaseHolds(true)
     if (rd.snapshot !== undefined) {
       // The state is replaced: a copy of it still being made finishes first.
       await this.snapshotInFlight

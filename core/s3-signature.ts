@@ -46,7 +46,8 @@ const signingKeys = new Map<string, Buffer>()
  * for any other scope. The buffer may be shared with other callers: read it, never write it.
  */
 export function signingKeyV4(secret: string, scope: string, service: SigningService = 's3'): Buffer {
-  const cacheKey = `${service}\u0000${scope}\u0000${secret}`
+  // The scope's length makes the key unambiguous whatever characters scope and secret hold.
+  const cacheKey = `${service}:${scope.length}:${scope}${secret}`
   const cached = signingKeys.get(cacheKey)
   if (cached !== undefined) return cached
   const [date, region, , terminator] = scope.split('/')

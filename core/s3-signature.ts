@@ -6,6 +6,7 @@
  * 4 signing process", step 3). Pure but for node:crypto and a bounded cache of signing keys.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import { BoundedMemo } from './bounded-memo.ts'
 import { O3Error } from './errors.ts'
 import { S3_SIGNATURE_BYTES_MAX, S3_SIGNING_KEYS_CACHED_MAX, S3_STRING_TO_SIGN_BYTES_MAX, S3_V2_STRINGS_TO_SIGN_COUNT_MAX } from './limits.ts'
 
@@ -39,7 +40,7 @@ export type SigningService = 's3' | 'o3'
  * four chained HMACs were 7 % of a 4 KiB S3 GET's CPU when derived per request (AWS's SDKs
  * cache them alike). Bounded; the oldest derived goes first. A changed secret is another key.
  */
-const signingKeys = new Map<string, Buffer>()
+const signingKeys = new BoundedMemo<string, Buffer>(S3_SIGNING_KEYS_CACHED_MAX)
 
 /**
  * The SigV4 signing key of `secret` for `scope` (date/region/<service>/aws4_request); RangeError
@@ -47,15 +48,11 @@ const signingKeys = new Map<string, Buffer>()
  */
 export function signingKeyV4(secret: string, scope: string, service: SigningService = 's3'): Buffer {
   // The scope's length makes the key unambiguous whatever characters scope and secret hold.
-  const cacheKey = `${service}:${scope.length}:${scope}${secret}`
-  const cached = signingKeys.get(cacheKey)
-  if (cached !== undefined) return cached
-  const [date, region, , terminator] = scope.split('/')
-  if (!isValidScope(scope, service)) throw new RangeError(`Invalid credential scope ${scope}`)
-  const key = hmac(hmac(hmac(hmac('AWS4' + secret, date!), region!), service), terminator!)
-  if (signingKeys.size >= S3_SIGNING_KEYS_CACHED_MAX) signingKeys.delete(signingKeys.keys().next().value!)
-  signingKeys.set(cacheKey, key)
-  return key
+  return signingKeys.get(`${service}:${scope.length}:${scope}${secret}`, () => {
+    const [date, region, , terminator] = scope.split('/')
+    if (!isValidScope(scope, service)) throw new RangeError(`Invalid credential scope ${scope}`)
+    return hmac(hmac(hmac(hmac('AWS4' + secret, date!), region!), service), terminator!)
+  })
 }
 
 /** Whether a SigV4 credential scope is one we sign with: an 8-digit date, a region, `service` (s3 unless named), aws4_request. */

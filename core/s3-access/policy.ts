@@ -13,6 +13,7 @@
  */
 import { S3AccessError } from './errors.ts'
 import { S3_POLICY_CACHE_ENTRIES_MAX } from '../limits.ts'
+import { BoundedMemo } from '../bounded-memo.ts'
 import {
   checkConditionValue, conditionHolds, globLiteral, globMatches, parseCidr, parseOperator, resolvePattern,
   type Condition, type ContextKeys, type Glob, type PolicyText,
@@ -437,8 +438,8 @@ export interface PolicyVerdict {
   isPublic: boolean
 }
 
-/** Parsed stored policies by bucket and document, oldest first (a Map keeps insertion order). */
-const parsedPolicies = new Map<string, { policy: BucketPolicy; isPublic: boolean }>()
+/** Parsed stored policies by bucket and document (the oldest parsed dropped first). */
+const parsedPolicies = new BoundedMemo<string, { policy: BucketPolicy; isPublic: boolean }>(S3_POLICY_CACHE_ENTRIES_MAX)
 
 /**
  * evaluatePolicy on a policy document as the bucket stores it (BucketS3Config.policy), for
@@ -447,14 +448,10 @@ const parsedPolicies = new Map<string, { policy: BucketPolicy; isPublic: boolean
  * PutBucketPolicy; one this parser refuses now throws MalformedPolicyError.
  */
 export function evaluateStoredPolicy(document: string, bucket: string, req: PolicyRequest): PolicyVerdict {
-  const cacheKey = `${bucket}\n${document}`
-  let entry = parsedPolicies.get(cacheKey)
-  if (entry === undefined) {
+  const entry = parsedPolicies.get(`${bucket}\n${document}`, () => {
     const policy = parsePolicy(document, bucket)
-    entry = { policy, isPublic: isPublicPolicy(policy) }
-    if (parsedPolicies.size >= S3_POLICY_CACHE_ENTRIES_MAX) parsedPolicies.delete(parsedPolicies.keys().next().value!)
-    parsedPolicies.set(cacheKey, entry)
-  }
+    return { policy, isPublic: isPublicPolicy(policy) }
+  })
   return { effect: evaluatePolicy(entry.policy, req), isPublic: entry.isPublic }
 }
 

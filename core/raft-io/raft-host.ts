@@ -40,6 +40,15 @@ export interface StateMachine {
    * answers with the entry's term.
    */
   snapshotBehind?(): Promise<{ readonly data: Uint8Array; readonly index: number; readonly term: number }>
+  /**
+   * A state that persists itself (preferred over both snapshot methods for compacting the
+   * log): make it durable as of some applied index at or after the one when called, and answer
+   * that index as a snapshot that is the state itself, not a copy (installable() says false).
+   * A member that needs a snapshot then gets one made for it by snapshotBehind().
+   */
+  persisted?(): Promise<{ readonly data: Uint8Array; readonly index: number; readonly term: number }>
+  /** Whether a member can install this snapshot as it is (default yes); false for what persisted() answered. */
+  installable?(snapshot: Snapshot): boolean
   /** A committed entry apply() is not called for (a leader's no-op, a membership change): its index is applied too. */
   skip?(entry: Entry): void
   /**
@@ -141,7 +150,7 @@ type Input =
   | { readonly kind: 'read'; readonly waiter: Waiter }
   | { readonly kind: 'transfer'; readonly to: NodeId }
   | { readonly kind: 'campaign' }
-  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number }
+  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number; readonly copy: boolean }
 
 interface Waiter {
   readonly resolve: (value: unknown) => void
@@ -176,8 +185,12 @@ export class RaftHost {
   private readonly reads = new Map<string, { index: number | undefined; waiter: Waiter }>()
   private readCounter = 0
   private lastSnapshotIndex: number
-  /** A snapshot is being made off the loop (StateMachine.snapshotBehind). */
+  /** A snapshot is being made off the loop (StateMachine.snapshotBehind or persisted). */
   private snapshotting = false
+  /** Whether members can install the log's snapshot as it is (StateMachine.installable). */
+  private snapshotInstallable: boolean
+  /** A member needs the snapshot and it is not installable: make a copy (snapshotBehind) next. */
+  private copyWanted = false
   private snapshotInFlight: Promise<void> | undefined
   private lastConfChangeIndex = 0
   private peerUrls = new Map<NodeId, string>()
@@ -192,6 +205,7 @@ export class RaftHost {
     this.store = store
     this.security = { transport: options.transport, tls: options.tls, accept: options.accept, senders: options.senders }
     this.lastSnapshotIndex = restored.snapshot.meta.index
+    this.snapshotInstallable = options.stateMachine.installable?.(restored.snapshot) ?? true
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT,
       heartbeatTimeoutTicks: options.heartbeatTimeoutTicks ?? 2, appendEntriesCountMax: this.batching ? undefined : 1,
@@ -439,6 +453,7 @@ export class RaftHost {
       }
       while (this.raw.hasReady() && !this.stopped) await this.handleReady(this.raw.ready())
       this.transport!.releaseHolds(true)
+      if (!this.stopped) await this.maybeSnapshot()
     }
   }
 
@@ -489,18 +504,19 @@ export class RaftHost {
     // entry only once it holds the data beside it.
     if (rd.entries.length > 0) await this.options.stateMachine.persistData?.(rd.entries, this.raw.status().leader)
     // A leader's appends leave while its own write is in flight: the two fsyncs overlap.
-    this.transport!.send(this.withData(rd.earlyMessages))
+    this.transport!.send(this.outgoing(rd.earlyMessages))
     const written = this.store.save(rd)
     // What must be durable before it is answered (vote, term, entries) is awaited; a Ready
     // that only moves the commit index may be written behind the sends (etcd MustSync).
     if (rd.mustSync) await written
     else this.writeBehind(written)
-    this.transport!.send(this.withData(rd.messages))
+    this.transport!.send(this.outgoing(rd.messages))
     if (rd.snapshot !== undefined) {
       // The state is replaced: a copy of it still being made finishes first.
       await this.snapshotInFlight
       await this.options.stateMachine.restore(rd.snapshot, from)
       this.lastSnapshotIndex = rd.snapshot.meta.index
+      this.snapshotInstallable = this.options.stateMachine.installable?.(rd.snapshot) ?? true
     }
     for (const e of rd.committedEntries) if (e.type === 'confChange') this.lastConfChangeIndex = e.index
     const outcomes = this.applyCommitted(rd.committedEntries)
@@ -526,15 +542,30 @@ export class RaftHost {
         r.waiter.resolve(undefined)
       }
     }
-    if (this.snapshotting || applied - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
+  }
+
+  /**
+   * Every snapshotEveryEntries applied entries, the log is compacted to a snapshot: the state
+   * persisted in place when the state machine can (no copy), else a copy made off the loop,
+   * else one made here. A member that needs the snapshot while it is not installable gets a
+   * copy made for it (outgoing() asked for one).
+   */
+  private async maybeSnapshot(): Promise<void> {
+    if (this.snapshotting) return
     const sm = this.options.stateMachine
-    if (sm.snapshotBehind !== undefined) {
-      // Off the loop: the node goes on replicating and applying while the copy is made; the
-      // copy comes back as an input (snapshotTaken) and the log is compacted to what it holds.
+    const applied = this.raw.status().applied
+    const copy = this.copyWanted && !this.snapshotInstallable
+    this.copyWanted = false
+    if (!copy && applied - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
+    const take = copy ? sm.snapshotBehind : sm.persisted ?? sm.snapshotBehind
+    if (take !== undefined) {
+      assert(!copy || sm.snapshotBehind !== undefined, 'a state machine whose snapshots are not installable makes copies (snapshotBehind)')
+      // Off the loop: the node goes on replicating and applying while the state is made
+      // durable or copied; it comes back as an input (snapshotTaken) and the log is compacted to it.
       this.snapshotting = true
       const startedAt = applied, startedMs = Date.now()
-      this.snapshotInFlight = sm.snapshotBehind().then((taken) => {
-        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs })
+      this.snapshotInFlight = take.call(sm).then((taken) => {
+        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs, copy })
         this.wake?.()
       }, (err: unknown) => {
         this.snapshotting = false
@@ -546,8 +577,21 @@ export class RaftHost {
     const snapshot = this.raw.compact(await sm.snapshot())
     await this.store.compact(snapshot)
     this.lastSnapshotIndex = snapshot.meta.index
+    this.snapshotInstallable = true
     // The loop waits for the snapshot: how long it took is how long this node stood still.
     log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - startedMs} ms`)
+  }
+
+  /**
+   * What goes out: withData(messages), less any snapshot a member cannot install (the state
+   * machine's own state, persisted()); for that member a copy is made next, and the core sends
+   * it when its wait for the dropped one times out (a lost message, as far as Raft knows).
+   */
+  private outgoing(messages: readonly Message[]): readonly Message[] {
+    const sm = this.options.stateMachine
+    if (sm.installable === undefined || !messages.some((m) => m.type === 'snap' && !sm.installable!(m.snapshot))) return this.withData(messages)
+    this.copyWanted = true
+    return this.withData(messages.filter((m) => m.type !== 'snap' || sm.installable!(m.snapshot)))
   }
 
   /**
@@ -593,13 +637,19 @@ export class RaftHost {
    */
   private snapshotTaken(t: Extract<Input, { kind: 'snapshotTaken' }>): void {
     this.snapshotting = false
-    if (t.index <= this.lastSnapshotIndex || this.lastConfChangeIndex > t.startedAt) return
+    // A copy made for a member replaces the state's own snapshot at the same index too.
+    const newer = t.index > this.lastSnapshotIndex || (t.index === this.lastSnapshotIndex && t.copy && !this.snapshotInstallable)
+    if (!newer || this.lastConfChangeIndex > t.startedAt) {
+      if (t.copy) this.copyWanted = true
+      return
+    }
     assert(t.index >= t.startedAt && t.index <= this.raw.status().applied, 'a snapshot holds an applied entry at or after the one it began at')
     const snapshot = this.raw.compact(t.data, t.index)
     assert(snapshot.meta.term === t.term, 'the snapshot holds the log\'s entry at its index')
     this.writeBehind(this.store.compact(snapshot))
     this.lastSnapshotIndex = snapshot.meta.index
-    log.info(`raft node ${this.id}: snapshot at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
+    this.snapshotInstallable = this.options.stateMachine.installable?.(snapshot) ?? true
+    log.info(`raft node ${this.id}: ${t.copy ? 'copy for a member that lags' : 'snapshot'} at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
   }
 
   /** Applies a Ready's committed entries: all at once if the state machine can, else one by one. */

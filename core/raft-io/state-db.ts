@@ -2,10 +2,11 @@
  * LmdbStateMachine: a replicated service's state in one LMDB environment that is also its
  * Raft snapshot (Ozone's OM DB with its transaction info). Each entry applies in one
  * transaction with the applied index and term, so a restart replays only what the database
- * lacks; a snapshot is a checkpoint of the database, fetched by a follower from its leader.
+ * lacks. The log is compacted to the database itself, synced (no copy); a checkpoint (a copy)
+ * is made only for a member that lags behind the log, and fetched by it from its leader.
  */
 import { mkdirSync, renameSync, rmSync } from 'node:fs'
-import { copyFile } from 'node:fs/promises'
+import { copyFile, open as openFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
 import { open, type Database, type RootDatabase } from 'lmdb'
@@ -44,6 +45,18 @@ export interface LmdbStateMachineOptions {
 const APPLIED_KEY = 'applied'
 /** Tries to fetch a checkpoint from the leader before the node gives up on the snapshot (and stops). */
 const CHECKPOINT_FETCH_TRIES = 3
+
+/**
+ * A snapshot's data when it is the node's own database as of at least the snapshot's index
+ * (a compaction point: Ozone's OM snapshot, the flushed DB and its transaction index), not a
+ * copy a member can fetch.
+ */
+const OWN_DATABASE = new TextEncoder().encode(JSON.stringify({ state: 'own database' }))
+
+function isOwnDatabase(snapshot: Snapshot): boolean {
+  const data = snapshot.data
+  return data.byteLength === OWN_DATABASE.byteLength && data.every((b, i) => b === OWN_DATABASE[i])
+}
 
 function checkpointName(snapshot: Snapshot): string {
   const { checkpoint } = JSON.parse(new TextDecoder().decode(snapshot.data)) as { checkpoint?: unknown }
@@ -191,6 +204,7 @@ export class LmdbStateMachine implements StateMachine {
   /** Fetches the snapshot's checkpoint from the leader into our store, before Raft records the snapshot (a few tries). */
   async prepareRestore(snapshot: Snapshot, from: string | undefined): Promise<void> {
     if (snapshot.meta.index <= this.applied().index || snapshot.data.byteLength === 0) return
+    if (isOwnDatabase(snapshot)) throw this.behindOwnSnapshot(snapshot)
     const checkpoint = checkpointName(snapshot)
     if (this.checkpoints.info(checkpoint) !== undefined) return
     if (from === undefined) throw new O3Error('UNAVAILABLE', `Cannot fetch checkpoint ${checkpoint}: no leader known`)
@@ -203,6 +217,33 @@ export class LmdbStateMachine implements StateMachine {
         await new Promise((r) => setTimeout(r, 200 * attempt))
       }
     }
+  }
+
+  /**
+   * The log's compaction point, with no copy: the database synced to disk (its commits skip
+   * fsync: the log is the write-ahead log, and the entries it drops must be durable here first),
+   * answered as the entry it holds. A member that needs a snapshot gets a checkpoint made then
+   * (snapshotBehind): a copy of a database of some GB every few thousand entries would cost
+   * more than the service does, and the disk twice over.
+   */
+  async persisted(): Promise<{ data: Uint8Array; index: number; term: number }> {
+    const at = this.applied()
+    const fh = await openFile(this.path, 'r')
+    try {
+      await fh.datasync()
+    } finally {
+      await fh.close()
+    }
+    return { data: OWN_DATABASE, index: at.index, term: at.term }
+  }
+
+  /** Whether a member can install `snapshot` (a checkpoint, or the founding empty state), or it is only this node's own database (persisted()). */
+  installable(snapshot: Snapshot): boolean {
+    return !isOwnDatabase(snapshot)
+  }
+
+  private behindOwnSnapshot(snapshot: Snapshot): O3Error {
+    return new O3Error('INTERNAL_ERROR', `Cannot restore snapshot at ${snapshot.meta.index}: it is this node's own state database, which holds only entry ${this.applied().index} (writes lost in a crash without fsync, or a snapshot no copy holds); restore this node's data from a peer`)
   }
 
   /** Checkpoints the database at its applied entry; the snapshot's data names the checkpoint. */
@@ -242,6 +283,7 @@ export class LmdbStateMachine implements StateMachine {
       assert(this.applied().index === 0, 'only a new database starts from the founding snapshot')
       return
     }
+    if (isOwnDatabase(snapshot)) throw this.behindOwnSnapshot(snapshot)
     const checkpoint = checkpointName(snapshot)
     if (this.checkpoints.info(checkpoint) === undefined) await this.prepareRestore(snapshot, from)
     const incoming = `${this.path}.incoming`

@@ -192,6 +192,12 @@ export class RaftHost {
   /** A member needs the snapshot and it is not installable: make a copy (snapshotBehind) next. */
   private copyWanted = false
   private snapshotInFlight: Promise<void> | undefined
+  /**
+   * A leader's snapshot whose data is being fetched (StateMachine.prepareRestore, off the
+   * loop), and the last one fetched: a snap message is stepped only once its data is here.
+   */
+  private snapshotFetching: string | undefined
+  private snapshotFetched: string | undefined
   private lastConfChangeIndex = 0
   private peerUrls = new Map<NodeId, string>()
   /** Security now: the options', securityAtStart's, or secure()'s. */
@@ -460,7 +466,11 @@ export class RaftHost {
   private handle(input: Input): void {
     switch (input.kind) {
       case 'messages':
-        for (const m of input.messages) if (m.to === this.id) this.raw.step(m)
+        for (const m of input.messages) {
+          if (m.to !== this.id) continue
+          if (m.type === 'snap' && !this.snapshotHere(m)) continue
+          this.raw.step(m)
+        }
         // What this pass sends the batch's sender rides back in the held answer.
         if (input.hold !== undefined) input.hold.active = true
         break
@@ -488,6 +498,31 @@ export class RaftHost {
         this.snapshotTaken(input)
         break
     }
+  }
+
+  /**
+   * Whether the data of a leader's snapshot is here to install (or there is nothing to
+   * fetch); if not, fetches it off the loop and the message is dropped meanwhile: once the
+   * data is here the message is stepped, and a failed fetch is a lost message (the leader
+   * sends the snapshot again when its wait times out) instead of a node stopped on a leader
+   * that died or a network that failed during the copy.
+   */
+  private snapshotHere(m: Extract<Message, { type: 'snap' }>): boolean {
+    const sm = this.options.stateMachine
+    const key = `${m.snapshot.meta.index}:${m.snapshot.meta.term}`
+    if (sm.prepareRestore === undefined || this.snapshotFetched === key) return true
+    if (this.snapshotFetching !== undefined) return false
+    this.snapshotFetching = key
+    const from = this.peerUrls.get(m.from)
+    sm.prepareRestore(m.snapshot, from).then(() => {
+      this.snapshotFetching = undefined
+      this.snapshotFetched = key
+      this.push({ kind: 'messages', messages: [m] })
+    }, (err: unknown) => {
+      this.snapshotFetching = undefined
+      log.warn(`raft node ${this.id}: could not fetch the snapshot at ${m.snapshot.meta.index} from ${from ?? 'an unknown leader'}, waiting for the leader to send it again: ${(err as Error).message}`)
+    })
+    return false
   }
 
   private notLeader(leader: NodeId, why: string): O3Error {

@@ -7,9 +7,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
+import { request } from 'undici'
 import { O3Error } from '../../../core/errors.ts'
 import { RaftHost } from '../../../core/raft-io/index.ts'
 import { RaftLmdbStore } from '../../../core/raft-io/lmdb-store.ts'
@@ -128,6 +131,58 @@ test('a follower behind the leader\'s compacted log installs the leader\'s check
   assert.not.ok(existsSync(join(root, `n${id}`, 'state', 'state.mdb.incoming')))
   await propose({ incr: 'a' })
   await everywhere('a', 68)
+})
+
+test('a follower whose checkpoint fetch fails keeps running, and installs the checkpoint once the leader serves it', async () => {
+  const l = await until('a leader', leader)
+  const follower = [...hosts.values()].find((h) => h !== l)!
+  const id = follower.id
+  await follower.stop()
+  const stoppedAt = services.get(id)!.machine.applied().index
+  await services.get(id)!.machine.close()
+  for (let i = 0; i < 60; i++) await propose({ incr: 'a' })
+  await until('the leader\'s log compacted past the follower', () => l.snapshotIndex() > stoppedAt + 1 || undefined)
+  // The follower reaches the leader through a proxy that resets every checkpoint fetch for a
+  // while (a leader that died or a network that failed during the copy); Raft messages pass.
+  let refusing = true
+  let refused = 0
+  const leaderUrl = peers().get(l.id)!
+  const proxy = createServer((req, res) => {
+    if (refusing && req.url!.startsWith('/raft/checkpoint/')) {
+      refused++
+      req.socket.destroy()
+      return
+    }
+    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'connection'))
+    request(`${leaderUrl}${req.url}`, { method: req.method as 'GET' | 'POST', headers: headers as Record<string, string>, body: req.method === 'GET' ? undefined : req })
+      .then(async (up) => {
+        res.writeHead(up.statusCode, Object.fromEntries(Object.entries(up.headers).filter(([k]) => k !== 'connection' && k !== 'transfer-encoding')) as Record<string, string>)
+        for await (const piece of up.body) res.write(piece)
+        res.end()
+      }, () => res.socket?.destroy())
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  try {
+    const again = await create(id)
+    again.start(new Map([...peers(), [l.id, `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`]]))
+    // Two fetches given up (each tries three times): the node is still up, and behind.
+    await until('two failed fetches', () => refused >= 6 || undefined, 15_000)
+    assert.not.ok(again.failed, 'a failed fetch does not stop the node')
+    assert.ok(services.get(id)!.machine.applied().index <= stoppedAt, 'nothing installed yet')
+    refusing = false
+    await everywhere('a', 128)
+    assert.not.ok(again.failed)
+    assert.equal(readdirSync(join(root, `n${id}`, 'state', 'checkpoints')).filter((f) => !/^checkpoint-\d+-\d+\.mdb$/.test(f)), [], 'no partial copy left behind')
+    await propose({ incr: 'a' })
+    await everywhere('a', 129)
+  } finally {
+    // The follower goes back to the leader's own address before the proxy closes.
+    await hosts.get(id)!.stop()
+    await services.get(id)!.machine.close()
+    proxy.closeAllConnections()
+    await new Promise((resolve) => proxy.close(resolve))
+    ;(await create(id)).start(peers())
+  }
 })
 
 /** A group of one in `dir` that snapshots at every entry, started and leading. */

@@ -19,6 +19,12 @@ export const RAFT_INBOX_COUNT_MAX = 65_536
 export const RAFT_CHECKPOINT_RANGE_BYTES = 4 * 1024 * 1024
 /** Checkpoints a node keeps on disk (the newest; a follower may still be fetching the one before). */
 export const RAFT_CHECKPOINTS_KEPT = 2
+/**
+ * A leader keeps log entries that a member that answers still lacks for at most this many
+ * snapshot intervals (snapshotEveryEntries) past its state's own snapshot; beyond, such a
+ * member gets a snapshot. Bounds the log a slow member holds on disk and in memory.
+ */
+export const RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS = 10
 /** How long a proposal or read waits for its answer before TIMEOUT. */
 export const RAFT_REQUEST_TIMEOUT_MS = 10_000
 

@@ -14,7 +14,7 @@ import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
 import { HttpTransport, raftApp, type ReplyHold } from './http-transport.ts'
-import { RAFT_INBOX_COUNT_MAX, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
+import { RAFT_INBOX_COUNT_MAX, RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
 
 /** What the replicated service supplies: it applies committed entries and snapshots itself. */
@@ -150,7 +150,7 @@ type Input =
   | { readonly kind: 'read'; readonly waiter: Waiter }
   | { readonly kind: 'transfer'; readonly to: NodeId }
   | { readonly kind: 'campaign' }
-  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number; readonly copy: boolean }
+  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number; readonly copy: boolean; readonly own: boolean }
 
 interface Waiter {
   readonly resolve: (value: unknown) => void
@@ -583,7 +583,8 @@ export class RaftHost {
    * Every snapshotEveryEntries applied entries, the log is compacted to a snapshot: the state
    * persisted in place when the state machine can (no copy), else a copy made off the loop,
    * else one made here. A member that needs the snapshot while it is not installable gets a
-   * copy made for it (outgoing() asked for one).
+   * copy made for it (outgoing() asked for one). The state's own snapshot waits while a
+   * member that answers still needs the entries it would drop (compactionIndex).
    */
   private async maybeSnapshot(): Promise<void> {
     if (this.snapshotting) return
@@ -591,7 +592,10 @@ export class RaftHost {
     const applied = this.raw.status().applied
     const copy = this.copyWanted && !this.snapshotInstallable
     this.copyWanted = false
-    if (!copy && applied - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
+    const own = !copy && sm.persisted !== undefined
+    // The state's own snapshot may stop short of `applied` for a member that lags (compactionIndex).
+    const reach = own ? this.compactionIndex(applied) : applied
+    if (!copy && reach - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
     const take = copy ? sm.snapshotBehind : sm.persisted ?? sm.snapshotBehind
     if (take !== undefined) {
       assert(!copy || sm.snapshotBehind !== undefined, 'a state machine whose snapshots are not installable makes copies (snapshotBehind)')
@@ -600,7 +604,7 @@ export class RaftHost {
       this.snapshotting = true
       const startedAt = applied, startedMs = Date.now()
       this.snapshotInFlight = take.call(sm).then((taken) => {
-        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs, copy })
+        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs, copy, own })
         this.wake?.()
       }, (err: unknown) => {
         this.snapshotting = false
@@ -672,19 +676,41 @@ export class RaftHost {
    */
   private snapshotTaken(t: Extract<Input, { kind: 'snapshotTaken' }>): void {
     this.snapshotting = false
+    // The state's own database holds every entry up to t.index, so the log may keep more of itself.
+    const index = t.own ? this.compactionIndex(t.index) : t.index
     // A copy made for a member replaces the state's own snapshot at the same index too.
-    const newer = t.index > this.lastSnapshotIndex || (t.index === this.lastSnapshotIndex && t.copy && !this.snapshotInstallable)
+    const newer = index > this.lastSnapshotIndex || (index === this.lastSnapshotIndex && t.copy && !this.snapshotInstallable)
     if (!newer || this.lastConfChangeIndex > t.startedAt) {
       if (t.copy) this.copyWanted = true
       return
     }
     assert(t.index >= t.startedAt && t.index <= this.raw.status().applied, 'a snapshot holds an applied entry at or after the one it began at')
-    const snapshot = this.raw.compact(t.data, t.index)
-    assert(snapshot.meta.term === t.term, 'the snapshot holds the log\'s entry at its index')
+    const snapshot = this.raw.compact(t.data, index)
+    assert(index !== t.index || snapshot.meta.term === t.term, 'the snapshot holds the log\'s entry at its index')
     this.writeBehind(this.store.compact(snapshot))
     this.lastSnapshotIndex = snapshot.meta.index
     this.snapshotInstallable = this.options.stateMachine.installable?.(snapshot) ?? true
     log.info(`raft node ${this.id}: ${t.copy ? 'copy for a member that lags' : 'snapshot'} at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
+  }
+
+  /**
+   * Where a leader compacts its log to its state's own database at `at`: not past an entry a
+   * member that answers still lacks (Ratis too keeps the log down to its followers' indexes),
+   * so that a member slightly behind needs no snapshot, and one installing a copy finds the
+   * entries after it: without this, a copy that takes longer to fetch than the log takes to
+   * pass it is never enough. Bounded: a log held longer than RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS
+   * snapshot intervals, or across a membership change, is compacted to `at` all the same.
+   */
+  private compactionIndex(at: number): number {
+    if (!this.raw.isLeader()) return at
+    let needed = at
+    for (const p of this.raw.progress()) {
+      if (p.id !== this.id && p.quietTicks < this.electionTimeoutTicks) needed = Math.min(needed, p.match)
+    }
+    const keepFrom = Math.max(needed, this.lastSnapshotIndex)
+    const every = this.options.snapshotEveryEntries ?? 10_000
+    if (at - keepFrom > every * RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS || this.lastConfChangeIndex > keepFrom) return at
+    return keepFrom
   }
 
   /** Applies a Ready's committed entries: all at once if the state machine can, else one by one. */

@@ -15,7 +15,7 @@ import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
 import { readError, transportError } from '../rpc/client.ts'
 import { errorResponse } from '../rpc/server.ts'
-import { RAFT_CHECKPOINT_RANGE_BYTES, RAFT_CHECKPOINTS_KEPT } from './limits.ts'
+import { RAFT_CHECKPOINT_RANGE_BYTES, RAFT_CHECKPOINT_RANGE_TIMEOUT_MS, RAFT_CHECKPOINTS_KEPT } from './limits.ts'
 
 /** One checkpoint: the state as of Raft index `index` (term `term`), `sizeBytes` long. */
 export interface CheckpointInfo {
@@ -67,6 +67,11 @@ export class CheckpointStore {
     renameSync(partial, join(this.dir, name))
     for (const old of this.list().slice(RAFT_CHECKPOINTS_KEPT)) rmSync(join(this.dir, old.name), { force: true })
     return this.info(name)!
+  }
+
+  /** Removes every checkpoint but `name` (all of them when undefined). */
+  keepOnly(name: string | undefined): void {
+    for (const c of this.list()) if (c.name !== name) rmSync(join(this.dir, c.name), { force: true })
   }
 
   /** Newest first. */
@@ -149,7 +154,9 @@ export async function fetchCheckpoint(baseUrl: string, name: string, target: str
   let sizeBytes = -1
   try {
     for (let offset = 0; sizeBytes < 0 || offset < sizeBytes;) {
-      const res = await request(`${baseUrl}/raft/checkpoint/${name}?offset=${offset}`, dispatcher === undefined ? {} : { dispatcher }).catch((err: unknown) => { throw transportError(baseUrl, err) })
+      // A leader that stops answering (partitioned, not refusing) fails the range in bounded time.
+      const timeouts = { headersTimeout: RAFT_CHECKPOINT_RANGE_TIMEOUT_MS, bodyTimeout: RAFT_CHECKPOINT_RANGE_TIMEOUT_MS }
+      const res = await request(`${baseUrl}/raft/checkpoint/${name}?offset=${offset}`, dispatcher === undefined ? timeouts : { dispatcher, ...timeouts }).catch((err: unknown) => { throw transportError(baseUrl, err) })
       if (res.statusCode !== 200) throw await readError(res, `Cannot fetch checkpoint ${name} at ${offset}`)
       const size = Number(res.headers['x-o3-checkpoint-size'])
       const crc = Number(res.headers['x-o3-crc32c'])

@@ -25,6 +25,10 @@ export const RAFT_CHECKPOINTS_KEPT = 2
  * member gets a snapshot. Bounds the log a slow member holds on disk and in memory.
  */
 export const RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS = 10
+/** After a snapshot failed (a full or failing disk), how long before the next try. */
+export const RAFT_SNAPSHOT_RETRY_MS = 1000
+/** How long one range of a checkpoint may take to arrive (its headers, then its body) before the fetch tries again. */
+export const RAFT_CHECKPOINT_RANGE_TIMEOUT_MS = 30_000
 /** How long a proposal or read waits for its answer before TIMEOUT. */
 export const RAFT_REQUEST_TIMEOUT_MS = 10_000
 

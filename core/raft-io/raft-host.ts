@@ -14,7 +14,7 @@ import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
 import { HttpTransport, raftApp, type ReplyHold } from './http-transport.ts'
-import { RAFT_INBOX_COUNT_MAX, RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS, RAFT_REQUEST_TIMEOUT_MS } from './limits.ts'
+import { RAFT_INBOX_COUNT_MAX, RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS, RAFT_REQUEST_TIMEOUT_MS, RAFT_SNAPSHOT_RETRY_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
 
 /** What the replicated service supplies: it applies committed entries and snapshots itself. */
@@ -49,6 +49,8 @@ export interface StateMachine {
   persisted?(): Promise<{ readonly data: Uint8Array; readonly index: number; readonly term: number }>
   /** Whether a member can install this snapshot as it is (default yes); false for what persisted() answered. */
   installable?(snapshot: Snapshot): boolean
+  /** The log was compacted to `snapshot` (this node's own): copies made before it may go. */
+  compacted?(snapshot: Snapshot): void
   /** A committed entry apply() is not called for (a leader's no-op, a membership change): its index is applied too. */
   skip?(entry: Entry): void
   /**
@@ -191,12 +193,14 @@ export class RaftHost {
   private snapshotInstallable: boolean
   /** A member needs the snapshot and it is not installable: make a copy (snapshotBehind) next. */
   private copyWanted = false
+  /** After a failed snapshot, none is tried before this time. */
+  private snapshotRetryAtMs = 0
   private snapshotInFlight: Promise<void> | undefined
   /**
    * A leader's snapshot whose data is being fetched (StateMachine.prepareRestore, off the
    * loop), and the last one fetched: a snap message is stepped only once its data is here.
    */
-  private snapshotFetching: string | undefined
+  private snapshotFetching: { readonly key: string; readonly term: number } | undefined
   private snapshotFetched: string | undefined
   private lastConfChangeIndex = 0
   private peerUrls = new Map<NodeId, string>()
@@ -511,15 +515,19 @@ export class RaftHost {
     const sm = this.options.stateMachine
     const key = `${m.snapshot.meta.index}:${m.snapshot.meta.term}`
     if (sm.prepareRestore === undefined || this.snapshotFetched === key) return true
-    if (this.snapshotFetching !== undefined) return false
-    this.snapshotFetching = key
+    // One the core will not install (an old leader's, or behind what is committed here) needs no data.
+    if (m.term < this.raw.currentTerm() || m.snapshot.meta.index <= this.raw.status().hardState.commit) return true
+    // One fetch at a time, unless a newer leader sends its own.
+    if (this.snapshotFetching !== undefined && m.term <= this.snapshotFetching.term) return false
+    const fetching = { key, term: m.term }
+    this.snapshotFetching = fetching
     const from = this.peerUrls.get(m.from)
     sm.prepareRestore(m.snapshot, from).then(() => {
-      this.snapshotFetching = undefined
+      if (this.snapshotFetching === fetching) this.snapshotFetching = undefined
       this.snapshotFetched = key
       this.push({ kind: 'messages', messages: [m] })
     }, (err: unknown) => {
-      this.snapshotFetching = undefined
+      if (this.snapshotFetching === fetching) this.snapshotFetching = undefined
       log.warn(`raft node ${this.id}: could not fetch the snapshot at ${m.snapshot.meta.index} from ${from ?? 'an unknown leader'}, waiting for the leader to send it again: ${(err as Error).message}`)
     })
     return false
@@ -587,10 +595,11 @@ export class RaftHost {
    * member that answers still needs the entries it would drop (compactionIndex).
    */
   private async maybeSnapshot(): Promise<void> {
-    if (this.snapshotting) return
+    if (this.snapshotting || Date.now() < this.snapshotRetryAtMs) return
     const sm = this.options.stateMachine
     const applied = this.raw.status().applied
-    const copy = this.copyWanted && !this.snapshotInstallable
+    // Only a leader sends snapshots: one that stepped down since it was asked copies nothing.
+    const copy = this.copyWanted && !this.snapshotInstallable && this.raw.isLeader()
     this.copyWanted = false
     const own = !copy && sm.persisted !== undefined
     // The state's own snapshot may stop short of `applied` for a member that lags (compactionIndex).
@@ -598,7 +607,6 @@ export class RaftHost {
     if (!copy && reach - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
     const take = copy ? sm.snapshotBehind : sm.persisted ?? sm.snapshotBehind
     if (take !== undefined) {
-      assert(!copy || sm.snapshotBehind !== undefined, 'a state machine whose snapshots are not installable makes copies (snapshotBehind)')
       // Off the loop: the node goes on replicating and applying while the state is made
       // durable or copied; it comes back as an input (snapshotTaken) and the log is compacted to it.
       this.snapshotting = true
@@ -608,6 +616,8 @@ export class RaftHost {
         this.wake?.()
       }, (err: unknown) => {
         this.snapshotting = false
+        // Not again at once (a full or failing disk): the next try after a pause.
+        this.snapshotRetryAtMs = Date.now() + RAFT_SNAPSHOT_RETRY_MS
         log.warn(`raft node ${this.id}: snapshot failed, the log keeps its entries: ${(err as Error).message}`)
       })
       return
@@ -615,6 +625,7 @@ export class RaftHost {
     const startedMs = Date.now()
     const snapshot = this.raw.compact(await sm.snapshot())
     await this.store.compact(snapshot)
+    this.compacted(snapshot)
     this.lastSnapshotIndex = snapshot.meta.index
     this.snapshotInstallable = true
     // The loop waits for the snapshot: how long it took is how long this node stood still.
@@ -629,7 +640,10 @@ export class RaftHost {
   private outgoing(messages: readonly Message[]): readonly Message[] {
     const sm = this.options.stateMachine
     if (sm.installable === undefined || !messages.some((m) => m.type === 'snap' && !sm.installable!(m.snapshot))) return this.withData(messages)
-    this.copyWanted = true
+    // A member that does not answer (down while it waited for a snapshot: the core sends it one
+    // again when its wait times out) gets no copy made for it; it is sent one once it answers.
+    const answering = new Set(this.raw.progress().filter((p) => p.quietTicks < this.electionTimeoutTicks).map((p) => p.id))
+    if (messages.some((m) => m.type === 'snap' && !sm.installable!(m.snapshot) && answering.has(m.to))) this.copyWanted = true
     return this.withData(messages.filter((m) => m.type !== 'snap' || sm.installable!(m.snapshot)))
   }
 
@@ -690,7 +704,18 @@ export class RaftHost {
     this.writeBehind(this.store.compact(snapshot))
     this.lastSnapshotIndex = snapshot.meta.index
     this.snapshotInstallable = this.options.stateMachine.installable?.(snapshot) ?? true
+    // Now, in this pass: a copy begun after it must not be taken for an old one.
+    this.compacted(snapshot)
     log.info(`raft node ${this.id}: ${t.copy ? 'copy for a member that lags' : 'snapshot'} at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
+  }
+
+  /** Tells the state machine its log was compacted (it drops copies no longer sent); a failure there costs only disk. */
+  private compacted(snapshot: Snapshot): void {
+    try {
+      this.options.stateMachine.compacted?.(snapshot)
+    } catch (err) {
+      log.warn(`raft node ${this.id}: could not drop the copies before the snapshot at ${snapshot.meta.index}: ${(err as Error).message}`)
+    }
   }
 
   /**

@@ -64,6 +64,16 @@ function checkpointName(snapshot: Snapshot): string {
   return checkpoint
 }
 
+/** fsync of a file (its bytes) or a folder (its entries). */
+async function syncPath(path: string): Promise<void> {
+  const fh = await openFile(path, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
 export class LmdbStateMachine implements StateMachine {
   private env!: RootDatabase
   private raft!: Database<Applied, string>
@@ -228,13 +238,14 @@ export class LmdbStateMachine implements StateMachine {
    */
   async persisted(): Promise<{ data: Uint8Array; index: number; term: number }> {
     const at = this.applied()
-    const fh = await openFile(this.path, 'r')
-    try {
-      await fh.datasync()
-    } finally {
-      await fh.close()
-    }
+    await syncPath(this.path)
+    await syncPath(this.options.dir)
     return { data: OWN_DATABASE, index: at.index, term: at.term }
+  }
+
+  /** The log was compacted to `snapshot`: checkpoints it does not name are no longer sent to anyone (a fetched one stays until then: a restart may install it again). */
+  compacted(snapshot: Snapshot): void {
+    this.checkpoints.keepOnly(isOwnDatabase(snapshot) || snapshot.data.byteLength === 0 ? undefined : checkpointName(snapshot))
   }
 
   /** Whether a member can install `snapshot` (a checkpoint, or the founding empty state), or it is only this node's own database (persisted()). */
@@ -288,10 +299,13 @@ export class LmdbStateMachine implements StateMachine {
     if (this.checkpoints.info(checkpoint) === undefined) await this.prepareRestore(snapshot, from)
     const incoming = `${this.path}.incoming`
     await copyFile(this.checkpoints.path(checkpoint), incoming)
+    // The database is all the log's snapshot stands on once the log compacts to it: on disk, and named, before it is used.
+    await syncPath(incoming)
     await this.env.close()
     rmSync(`${this.path}-lock`, { force: true })
     renameSync(incoming, this.path)
     this.openEnv()
+    await syncPath(this.options.dir)
     const now = this.applied()
     assert(now.index === at && now.term === snapshot.meta.term, `the checkpoint holds entry ${at} (term ${snapshot.meta.term}), not ${now.index} (term ${now.term})`)
   }

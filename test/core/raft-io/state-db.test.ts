@@ -78,7 +78,15 @@ async function propose(op: object): Promise<unknown> {
   }
 }
 
-const everywhere = (key: string, n: number) => until(`${key} = ${n} on every node`, () => ids.every((id) => services.get(id)!.get(key) === n) || undefined)
+// A node installing a checkpoint swaps its database (closed, then opened anew): that node is not there yet.
+const valueAt = (id: NodeId, key: string) => {
+  try {
+    return services.get(id)!.get(key)
+  } catch {
+    return undefined
+  }
+}
+const everywhere = (key: string, n: number) => until(`${key} = ${n} on every node`, () => ids.every((id) => valueAt(id, key) === n) || undefined)
 
 test('entries apply once on every replica; a refused entry rolls back its writes everywhere', async () => {
   for (const id of ids) await create(id)
@@ -133,65 +141,86 @@ test('a follower behind the leader\'s compacted log installs the leader\'s check
   await everywhere('a', 68)
 })
 
-test('a follower whose checkpoint fetch fails keeps running, holds the leader\'s log after its copy, and installs it once the leader serves it', async () => {
-  const l = await until('a leader', leader)
-  const follower = [...hosts.values()].find((h) => h !== l)!
-  const id = follower.id
-  await follower.stop()
-  const stoppedAt = services.get(id)!.machine.applied().index
-  await services.get(id)!.machine.close()
-  for (let i = 0; i < 60; i++) await propose({ incr: 'a' })
-  await until('the leader\'s log compacted past the follower', () => l.snapshotIndex() > stoppedAt + 1 || undefined)
-  // The follower reaches the leader through a proxy that resets every checkpoint fetch for a
-  // while (a leader that died or a network that failed during the copy); Raft messages pass.
-  let refusing = true
-  let refused = 0
-  const leaderUrl = peers().get(l.id)!
-  const proxy = createServer((req, res) => {
-    if (refusing && req.url!.startsWith('/raft/checkpoint/')) {
-      refused++
+/**
+ * A real HTTP proxy in front of `target` (a leader's Raft port) that resets every checkpoint
+ * fetch while `refusing` (a leader that died or a network that failed during the copy);
+ * Raft messages pass.
+ */
+async function checkpointProxy(target: string): Promise<{ url: string; refusing: boolean; refused: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (proxy.refusing && req.url!.startsWith('/raft/checkpoint/')) {
+      proxy.refused++
       req.socket.destroy()
       return
     }
     const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'connection'))
-    request(`${leaderUrl}${req.url}`, { method: req.method as 'GET' | 'POST', headers: headers as Record<string, string>, body: req.method === 'GET' ? undefined : req })
+    request(`${target}${req.url}`, { method: req.method as 'GET' | 'POST', headers: headers as Record<string, string>, body: req.method === 'GET' ? undefined : req })
       .then(async (up) => {
         res.writeHead(up.statusCode, Object.fromEntries(Object.entries(up.headers).filter(([k]) => k !== 'connection' && k !== 'transfer-encoding')) as Record<string, string>)
         for await (const piece of up.body) res.write(piece)
         res.end()
       }, () => res.socket?.destroy())
   })
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const proxy = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, refusing: true, refused: 0,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+  return proxy
+}
+
+/** Stops follower `id` and closes its database; answers the index it had applied. */
+async function stopFollower(id: NodeId): Promise<number> {
+  await hosts.get(id)!.stop()
+  const at = services.get(id)!.machine.applied().index
+  await services.get(id)!.machine.close()
+  return at
+}
+
+const checkpointsOf = (id: NodeId) => readdirSync(join(root, `n${id}`, 'state', 'checkpoints'))
+
+test('a follower whose checkpoint fetch fails keeps running, holds the leader\'s log after its copy, and installs it once the leader serves it', async () => {
+  const l = await until('a leader', leader)
+  const id = [...hosts.values()].find((h) => h !== l)!.id
+  const stoppedAt = await stopFollower(id)
+  for (let i = 0; i < 60; i++) await propose({ incr: 'a' })
+  await until('the leader\'s log compacted past the follower', () => l.snapshotIndex() > stoppedAt + 1 || undefined)
+  const proxy = await checkpointProxy(peers().get(l.id)!)
   try {
     const again = await create(id)
-    again.start(new Map([...peers(), [l.id, `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`]]))
+    again.start(new Map([...peers(), [l.id, proxy.url]]))
     // Two fetches given up (each tries three times): the node is still up, and behind.
-    await until('two failed fetches', () => refused >= 6 || undefined, 15_000)
+    await until('two failed fetches', () => proxy.refused >= 6 || undefined)
     assert.not.ok(again.failed, 'a failed fetch does not stop the node')
     assert.ok(services.get(id)!.machine.applied().index <= stoppedAt, 'nothing installed yet')
     // The leader made a copy for the member; while the member answers (heartbeats pass the
     // proxy), the leader keeps the log after that copy: 60 more entries compact nothing, so
     // the member needs no second copy however long its fetch takes.
     const copyAt = l.snapshotIndex()
-    const copies = readdirSync(join(root, `n${l.id}`, 'state', 'checkpoints'))
-    assert.ok(copies.includes(`checkpoint-${copyAt}-${l.term()}.mdb`), `a copy at ${copyAt}: ${copies.join(' ')}`)
+    const copies = checkpointsOf(l.id)
+    assert.equal(copies, [`checkpoint-${copyAt}-${l.term()}.mdb`], 'one copy, made for the member')
     for (let i = 0; i < 60; i++) await propose({ incr: 'a' })
+    await new Promise((resolve) => setTimeout(resolve, 200))
     assert.is(l.snapshotIndex(), copyAt, 'the log after the copy is kept for the member')
-    refusing = false
+    proxy.refusing = false
     await everywhere('a', 188)
     assert.not.ok(again.failed)
-    assert.equal(readdirSync(join(root, `n${l.id}`, 'state', 'checkpoints')), copies, 'the member caught up from its copy and the log')
-    assert.equal(readdirSync(join(root, `n${id}`, 'state', 'checkpoints')).filter((f) => !/^checkpoint-\d+-\d+\.mdb$/.test(f)), [], 'no partial copy left behind')
-    // Caught up, it holds nothing back: the leader compacts past the copy again.
+    assert.ok(checkpointsOf(l.id).every((f) => copies.includes(f)), 'the member caught up from its copy and the log: no second copy')
+    assert.equal(checkpointsOf(id).filter((f) => !/^checkpoint-\d+-\d+\.mdb$/.test(f)), [], 'no partial copy left behind')
+    // Caught up, it holds nothing back: the leader compacts past the copy again, and drops it.
     for (let i = 0; i < 40; i++) await propose({ incr: 'a' })
     await until('a compaction past the copy', () => l.snapshotIndex() > copyAt || undefined)
+    await until('the copy dropped', () => checkpointsOf(l.id).length === 0 || undefined)
+    // The member's fetched copy stays until its own log compacts past it (a restart in between may install it again).
+    await until('the fetched copy dropped', () => checkpointsOf(id).length === 0 || undefined)
     await everywhere('a', 228)
   } finally {
     // The follower goes back to the leader's own address before the proxy closes.
-    await hosts.get(id)!.stop()
-    await services.get(id)!.machine.close()
-    proxy.closeAllConnections()
-    await new Promise((resolve) => proxy.close(resolve))
+    await stopFollower(id)
+    await proxy.close()
     ;(await create(id)).start(peers())
   }
 })

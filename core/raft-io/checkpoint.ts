@@ -35,6 +35,16 @@ function parseName(name: string): { index: number; term: number } | undefined {
   return m === null ? undefined : { index: Number(m[1]), term: Number(m[2]) }
 }
 
+/** fsync of a file (its bytes) or a folder (its entries). */
+export async function syncPath(path: string): Promise<void> {
+  const fh = await openFile(path, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
 /** The checkpoints of one node, in `dir`: taken from its state database, served to followers. */
 export class CheckpointStore {
   constructor(private readonly dir: string) {
@@ -55,12 +65,7 @@ export class CheckpointStore {
     const partial = join(this.dir, `copy-${++this.copies}.partial.mdb`)
     rmSync(partial, { force: true })
     await db.backup(partial, true)
-    const fh = await openFile(partial, 'r+')
-    try {
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
+    await syncPath(partial)
     const held = typeof at === 'function' ? await at(partial) : at
     assert(Number.isSafeInteger(held.index) && held.index >= 0 && Number.isSafeInteger(held.term) && held.term >= 0, 'a checkpoint is at an index and term')
     const name = `checkpoint-${held.index}-${held.term}.mdb`

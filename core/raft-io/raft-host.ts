@@ -152,7 +152,10 @@ type Input =
   | { readonly kind: 'read'; readonly waiter: Waiter }
   | { readonly kind: 'transfer'; readonly to: NodeId }
   | { readonly kind: 'campaign' }
-  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number; readonly copy: boolean; readonly own: boolean }
+  | { readonly kind: 'snapshotTaken'; readonly data: Uint8Array; readonly index: number; readonly term: number; readonly startedAt: number; readonly startedMs: number; readonly made: SnapshotMade }
+
+/** How a snapshot was made: the state's own database persisted (no copy), a copy made for a member that lags, or a copy made to compact (a state machine without persisted()). */
+type SnapshotMade = 'own' | 'copyForMember' | 'copy'
 
 interface Waiter {
   readonly resolve: (value: unknown) => void
@@ -601,18 +604,18 @@ export class RaftHost {
     // Only a leader sends snapshots: one that stepped down since it was asked copies nothing.
     const copy = this.copyWanted && !this.snapshotInstallable && this.raw.isLeader()
     this.copyWanted = false
-    const own = !copy && sm.persisted !== undefined
-    // The state's own snapshot may stop short of `applied` for a member that lags (compactionIndex).
-    const reach = own ? this.compactionIndex(applied) : applied
-    if (!copy && reach - this.lastSnapshotIndex < (this.options.snapshotEveryEntries ?? 10_000)) return
-    const take = copy ? sm.snapshotBehind : sm.persisted ?? sm.snapshotBehind
+    const made: SnapshotMade = copy ? 'copyForMember' : sm.persisted !== undefined ? 'own' : 'copy'
+    const every = this.options.snapshotEveryEntries ?? 10_000
+    // The state's own snapshot may stop short of `applied` for a member that lags (compactionIndex, asked only when due).
+    if (!copy && (applied - this.lastSnapshotIndex < every || (made === 'own' && this.compactionIndex(applied) - this.lastSnapshotIndex < every))) return
+    const take = made === 'own' ? sm.persisted : sm.snapshotBehind
     if (take !== undefined) {
       // Off the loop: the node goes on replicating and applying while the state is made
       // durable or copied; it comes back as an input (snapshotTaken) and the log is compacted to it.
       this.snapshotting = true
       const startedAt = applied, startedMs = Date.now()
       this.snapshotInFlight = take.call(sm).then((taken) => {
-        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs, copy, own })
+        this.inbox.push({ kind: 'snapshotTaken', ...taken, startedAt, startedMs, made })
         this.wake?.()
       }, (err: unknown) => {
         this.snapshotting = false
@@ -639,12 +642,13 @@ export class RaftHost {
    */
   private outgoing(messages: readonly Message[]): readonly Message[] {
     const sm = this.options.stateMachine
-    if (sm.installable === undefined || !messages.some((m) => m.type === 'snap' && !sm.installable!(m.snapshot))) return this.withData(messages)
+    const held = (m: Message) => m.type === 'snap' && sm.installable?.(m.snapshot) === false
+    if (!messages.some(held)) return this.withData(messages)
     // A member that does not answer (down while it waited for a snapshot: the core sends it one
     // again when its wait times out) gets no copy made for it; it is sent one once it answers.
     const answering = new Set(this.raw.progress().filter((p) => p.quietTicks < this.electionTimeoutTicks).map((p) => p.id))
-    if (messages.some((m) => m.type === 'snap' && !sm.installable!(m.snapshot) && answering.has(m.to))) this.copyWanted = true
-    return this.withData(messages.filter((m) => m.type !== 'snap' || sm.installable!(m.snapshot)))
+    if (messages.some((m) => held(m) && answering.has(m.to))) this.copyWanted = true
+    return this.withData(messages.filter((m) => !held(m)))
   }
 
   /**
@@ -691,11 +695,12 @@ export class RaftHost {
   private snapshotTaken(t: Extract<Input, { kind: 'snapshotTaken' }>): void {
     this.snapshotting = false
     // The state's own database holds every entry up to t.index, so the log may keep more of itself.
-    const index = t.own ? this.compactionIndex(t.index) : t.index
+    const index = t.made === 'own' ? this.compactionIndex(t.index) : t.index
     // A copy made for a member replaces the state's own snapshot at the same index too.
-    const newer = index > this.lastSnapshotIndex || (index === this.lastSnapshotIndex && t.copy && !this.snapshotInstallable)
+    const forMember = t.made === 'copyForMember'
+    const newer = index > this.lastSnapshotIndex || (index === this.lastSnapshotIndex && forMember && !this.snapshotInstallable)
     if (!newer || this.lastConfChangeIndex > t.startedAt) {
-      if (t.copy) this.copyWanted = true
+      if (forMember) this.copyWanted = true
       return
     }
     assert(t.index >= t.startedAt && t.index <= this.raw.status().applied, 'a snapshot holds an applied entry at or after the one it began at')
@@ -706,7 +711,7 @@ export class RaftHost {
     this.snapshotInstallable = this.options.stateMachine.installable?.(snapshot) ?? true
     // Now, in this pass: a copy begun after it must not be taken for an old one.
     this.compacted(snapshot)
-    log.info(`raft node ${this.id}: ${t.copy ? 'copy for a member that lags' : 'snapshot'} at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
+    log.info(`raft node ${this.id}: ${forMember ? 'copy for a member that lags' : 'snapshot'} at ${snapshot.meta.index} in ${Date.now() - t.startedMs} ms, off the loop`)
   }
 
   /** Tells the state machine its log was compacted (it drops copies no longer sent); a failure there costs only disk. */

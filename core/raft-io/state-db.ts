@@ -6,7 +6,7 @@
  * is made only for a member that lags behind the log, and fetched by it from its leader.
  */
 import { mkdirSync, renameSync, rmSync } from 'node:fs'
-import { copyFile, open as openFile } from 'node:fs/promises'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
 import { open, type Database, type RootDatabase } from 'lmdb'
@@ -14,7 +14,7 @@ import { assert } from '../assert.ts'
 import { O3Error } from '../errors.ts'
 import { LMDB_VALUE_ENCODING } from '../metadata-db.ts'
 import type { Entry, Snapshot } from '../raft/index.ts'
-import { CheckpointStore, checkpointApp, fetchCheckpoint } from './checkpoint.ts'
+import { CheckpointStore, checkpointApp, fetchCheckpoint, syncPath } from './checkpoint.ts'
 import type { AppliedOutcome, StateMachine } from './raft-host.ts'
 import type { Transport } from '../rpc/transport.ts'
 
@@ -62,16 +62,6 @@ function checkpointName(snapshot: Snapshot): string {
   const { checkpoint } = JSON.parse(new TextDecoder().decode(snapshot.data)) as { checkpoint?: unknown }
   if (typeof checkpoint !== 'string') throw new O3Error('INVALID_ARGUMENT', `Cannot restore snapshot at ${snapshot.meta.index}: its data names no checkpoint`)
   return checkpoint
-}
-
-/** fsync of a file (its bytes) or a folder (its entries). */
-async function syncPath(path: string): Promise<void> {
-  const fh = await openFile(path, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
 }
 
 export class LmdbStateMachine implements StateMachine {

@@ -16,7 +16,7 @@ import { DEFAULT_CONFIG } from '../core/config.ts'
 import { BareClient } from './bare-http.ts'
 import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
-import { measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { measureOps, measureThroughput, warmUpWithPairs, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { setPageWarming, warmPagesForPuts } from './page-pool.ts'
 import { UsageError } from '../cli/args.ts'
 import { cpuMs } from './proc-cpu.ts'
@@ -24,10 +24,10 @@ import { BenchCluster, TOPOLOGIES, type Topology } from './o3-cluster.ts'
 import { measurePacking } from './packing.ts'
 import { Progress } from './progress.ts'
 import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, type FigureProfile } from './profile.ts'
-import { cpuRatio, formatOps, formatThroughput, ratio } from './report.ts'
+import { cpuRatio, formatOps, formatThroughput, formatWarmUp, ratio } from './report.ts'
 import { EC_BENCH_DATANODES, measureS3Ec, s3EcStepCount, type EcFigures } from './s3-ec.ts'
 import { measureS3Tls, s3TlsStepCount, TLS_SCHEMES, type S3TlsSettings, type TlsFigures } from './s3-tls.ts'
-import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served } from './s3.ts'
+import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served, type WarmUps } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
 import type { ServerKind } from './server-process.ts'
 
@@ -45,6 +45,8 @@ interface Settings {
   packSequentialCount: number
   packConcurrentCount: number
   checksumMs: number
+  /** Untimed rounds until a server's rate settles (measure.ts warmUntilSettled) before the bare server's 4 KiB figures, the native client's 1 MiB (full run) and 4 KiB ones, and the S3 ones. */
+  warmUp: WarmUps
   s3: S3Settings
   /** The TLS cost at the edge: an http and an https gateway on the same cluster (bench/s3-tls.ts). */
   s3Tls: S3TlsSettings
@@ -52,11 +54,13 @@ interface Settings {
 
 const QUICK: Settings = {
   largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
+  warmUp: { small: { roundOps: 200, roundsMax: 6 }, medium: { roundOps: 4, roundsMax: 4 } },
   s3: { smallCount: 200, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
   s3Tls: { smallCount: 200, largeIterations: 1, concurrency: CONCURRENCY, rounds: 2, pipeBytes: 128 * MiB, handshakes: 200 },
 }
 const FULL: Settings = {
   largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
+  warmUp: { small: { roundOps: 500, roundsMax: 12 }, medium: { roundOps: 32, roundsMax: 8 } },
   s3: { smallCount: 2000, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
   s3Tls: { smallCount: 1000, largeIterations: 2, concurrency: CONCURRENCY, rounds: 3, pipeBytes: 512 * MiB, handshakes: 1000 },
 }
@@ -68,6 +72,9 @@ interface O3Figures {
   get1MiB?: ThroughputResult | Failure
   put4KiB?: OpsResult | Failure
   get4KiB?: OpsResult | Failure
+  /** PUT+GET pairs a second in each untimed warm-up round before the 1 MiB and the 4 KiB figures. */
+  warmUp1MiB?: number[] | Failure
+  warmUp4KiB?: number[] | Failure
 }
 
 function usage(): never {
@@ -117,8 +124,8 @@ async function main(): Promise<void> {
   if (options.tlsOnly) return tlsOnly(dir, large, s, options.topology)
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
-  const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 6 : 4)
-  const progress = new Progress(1 + 6 + 5 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
+  const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 8 : 5)
+  const progress = new Progress(1 + 6 + 6 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
   const profileDir = options.profile ? makeProfileDir(startedAt) : undefined
   const stopSelfProfile = profileDir === undefined ? undefined : await profileThisProcess(profileDir)
@@ -150,6 +157,8 @@ async function main(): Promise<void> {
     const barePut3 = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: () => bare.put('/large?files=3', large), cpu: bareCpu, beforeTimed: warmPagesForPuts })
     step('bare: GET 64 MiB')
     const bareGet = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async () => expectLength(await bare.getLength('/large'), large.length), cpu: bareCpu })
+    step('bare: 4 KiB warm-up (untimed, until settled)')
+    const bareWarmUp = await warmUpWithPairs(s.warmUp.small, CONCURRENCY, bare, '/small/warm-', small)
     step(`bare: PUT 4 KiB into new files, ${CONCURRENCY} concurrent`)
     const barePutSmall = await measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bare.put(`/small/${i}`, small), cpu: bareCpu })
     step(`bare: GET 4 KiB files, ${CONCURRENCY} concurrent`)
@@ -168,6 +177,7 @@ async function main(): Promise<void> {
         step(`O3 ${r}: ${name}`)
         try { return await run() } catch (err) { return failure(err) }
       }
+      const io = { put: (key: string, body: Uint8Array) => bench.put(r, key, body), getLength: (key: string) => bench.getLength(r, key) }
       f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu, beforeTimed: warmPagesForPuts }))
       f.get64MiB = await figure('get 64 MiB keys', async () => {
         const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length), cpu: o3Cpu })
@@ -175,9 +185,11 @@ async function main(): Promise<void> {
         return t
       })
       if (s.mediumIterations > 0) {
+        f.warmUp1MiB = await figure('1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(s.warmUp.medium, 1, io, 'warm-medium-', medium))
         f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu, beforeTimed: warmPagesForPuts }))
         f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length), cpu: o3Cpu }))
       }
+      f.warmUp4KiB = await figure('4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(s.warmUp.small, CONCURRENCY, io, 'warm-', small))
       f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small), cpu: o3Cpu }))
       f.get4KiB = await figure(`get 4 KiB keys, ${CONCURRENCY} concurrent`, () => 'error' in f.put4KiB! ? Promise.reject(new Error('not run: the 4 KiB puts failed')) : measureOps({
         count: s.smallCount, concurrency: CONCURRENCY,
@@ -185,7 +197,7 @@ async function main(): Promise<void> {
       }))
       o3[r] = f
     }
-    const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, large, onStep: step })
+    const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, warmUp: s.warmUp, large, onStep: step })
     const tls = await measureS3Tls({ bench, dir: join(dir, 'tls'), profileDir, settings: s.s3Tls, large, onStep: step, onProcess: (pid, name) => processNames.set(pid, name) })
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
@@ -200,7 +212,7 @@ async function main(): Promise<void> {
       startedAt: startedAt.toISOString(), quick, settings: s, warmPages: !options.coldPages,
       machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
       topology: options.topology, checksums, packing,
-      bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall },
+      bare: { put64MiB1File: barePut1, put64MiB3Files: barePut3, get64MiB: bareGet, put4KiB: barePutSmall, get4KiB: bareGetSmall, warmUp4KiB: bareWarmUp },
       o3, s3, tls, ec, profile,
     }
     printReport(results)
@@ -280,7 +292,7 @@ function printReport(r: {
   topology: Topology
   checksums: Awaited<ReturnType<typeof measureChecksums>>
   packing: Awaited<ReturnType<typeof measurePacking>>
-  bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }
+  bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult; warmUp4KiB: number[] }
   o3: Record<string, O3Figures>
   s3: S3Results
   tls: TlsFigures
@@ -309,6 +321,7 @@ function printReport(r: {
   out(`  GET 64 MiB:              ${formatThroughput(b.get64MiB)}`)
   out(`  PUT 4 KiB new files:     ${formatOps(b.put4KiB)}`)
   out(`  GET 4 KiB files:         ${formatOps(b.get4KiB)}`)
+  out(`  untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(b.warmUp4KiB)}`)
 
   for (const [rep, f] of Object.entries(r.o3)) {
     const putBase = rep === 'RATIS/THREE' ? { t: b.put64MiB3Files, name: 'bare 3 files' } : { t: b.put64MiB1File, name: 'bare 1 file' }
@@ -319,6 +332,7 @@ function printReport(r: {
     if (f.get1MiB !== undefined) out(`  get 1 MiB:  ${formatVersus(f.get1MiB)}`)
     out(`  put 4 KiB:  ${formatVersus(f.put4KiB, b.put4KiB, 'bare')}`)
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
+    out(`  untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp4KiB)}${f.warmUp1MiB === undefined ? '' : `; 1 MiB ${formatWarmUp(f.warmUp1MiB)}`}`)
   }
   printS3(r.s3, b, r.o3)
   printTls(r.tls)
@@ -370,7 +384,7 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
   const sink = s3.sink
   const ok = <T extends object>(f: T | Failure | undefined): T | undefined => f === undefined || 'error' in f ? undefined : f
   out('\nS3, one load generator (undici + SigV4, UNSIGNED-PAYLOAD; 4 KiB at 32 concurrent, 1 MiB and 64 MiB one at a time):')
-  const ops: (keyof S3Figures)[] = ['put4KiB', 'get4KiB', 'put1MiB', 'get1MiB', 'put64MiB', 'get64MiB']
+  const ops: S3Op[] = ['put4KiB', 'get4KiB', 'put1MiB', 'get1MiB', 'put64MiB', 'get64MiB']
   // The generator is not the bottleneck when the sink, served by the same generator, is well
   // above every server on every operation.
   for (const [servers, which] of [['O3', (t: string) => t.startsWith('O3')], ['any server', (t: string) => t !== 'sink']] as const) {
@@ -382,6 +396,7 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
   }
   for (const [target, f] of Object.entries(s3)) {
     out(`  ${target}:`)
+    out(`    untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}`)
     for (const op of ops) {
       const parts = [formatVersus(f[op])]
       if (target !== 'sink' && ok(sink?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(sink[op] as Measured))} x sink`)
@@ -397,7 +412,7 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
 }
 
 /** The bare node:http figure an S3 operation is compared with (none for 1 MiB: the bare run has none). */
-function bareFor(op: keyof S3Figures, three: boolean, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }): { t: Measured; name: string } | undefined {
+function bareFor(op: S3Op, three: boolean, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }): { t: Measured; name: string } | undefined {
   switch (op) {
     case 'put4KiB': return { t: b.put4KiB, name: 'bare PUT 4 KiB' }
     case 'get4KiB': return { t: b.get4KiB, name: 'bare GET 4 KiB' }
@@ -408,6 +423,8 @@ function bareFor(op: keyof S3Figures, three: boolean, b: { put64MiB1File: Throug
 }
 
 type Measured = ThroughputResult | OpsResult
+/** The timed S3 figures (S3Figures without its warm-up rounds). */
+type S3Op = Exclude<keyof S3Figures, 'warmUp'>
 
 function value(x: Measured): number {
   return 'mbPerSec' in x ? x.mbPerSec : x.opsPerSec

@@ -102,6 +102,71 @@ export async function measureOps(options: { count: number; concurrency: number; 
 }
 
 
+/** How long warmUntilSettled runs: ops per round, and the rounds it runs at most. */
+export interface WarmUpSettings { roundOps: number; roundsMax: number }
+
+/**
+ * A round counts as faster when it beats every round before it by more than this: the
+ * rounds of a server that has settled move by a few percent here.
+ */
+const WARM_UP_FASTER = 1.05
+/** Rounds in a row that must not be faster before the server counts as settled. */
+const WARM_UP_SETTLED_ROUNDS = 2
+
+/**
+ * Whether a server whose warm-up rounds ran at `rates` (ops/s, in order) has settled: the
+ * last WARM_UP_SETTLED_ROUNDS rounds each no faster (by WARM_UP_FASTER) than the best round
+ * before it. Pure.
+ */
+export function warmUpSettled(rates: readonly number[]): boolean {
+  if (rates.length <= WARM_UP_SETTLED_ROUNDS) return false
+  let best = 0
+  let notFaster = 0
+  for (const rate of rates) {
+    notFaster = rate > best * WARM_UP_FASTER ? 0 : notFaster + 1
+    best = Math.max(best, rate)
+  }
+  return notFaster >= WARM_UP_SETTLED_ROUNDS
+}
+
+/**
+ * Untimed rounds of `settings.roundOps` ops from `concurrency` callers until the rates
+ * settle (warmUpSettled), at most `settings.roundsMax`: a server's first few thousand
+ * requests run while V8 still compiles its code (O3's 4 KiB S3 GET cost 850 us of CPU in its
+ * first 1000 and 230 after 7000), so a figure measured after a fixed short warm-up measured
+ * the compiler. Every target gets the same rule. Answers each round's ops/s, in order; an op
+ * that fails fails the warm-up.
+ */
+export async function warmUntilSettled(settings: WarmUpSettings, concurrency: number, op: (index: number) => Promise<void>): Promise<number[]> {
+  assert(settings.roundsMax > 0, 'roundsMax must be positive')
+  const rates: number[] = []
+  while (rates.length < settings.roundsMax && !warmUpSettled(rates)) {
+    const base = rates.length * settings.roundOps
+    const round = await measureOps({ count: settings.roundOps, concurrency, op: (i) => op(base + i) })
+    rates.push(round.opsPerSec)
+  }
+  return rates
+}
+
+/** Where a warm-up's PUT+GET pairs go: a server's PUT and its GET, answering the bytes read. */
+export interface PairIo {
+  put(key: string, body: Uint8Array): Promise<unknown>
+  getLength(key: string): Promise<number>
+}
+
+/**
+ * warmUntilSettled with PUT+GET pairs: op i puts `body` at `${prefix}${i}` and reads it back
+ * whole (a short read fails the warm-up).
+ */
+export function warmUpWithPairs(settings: WarmUpSettings, concurrency: number, io: PairIo, prefix: string, body: Uint8Array): Promise<number[]> {
+  return warmUntilSettled(settings, concurrency, async (i) => {
+    const key = `${prefix}${i}`
+    await io.put(key, body)
+    const n = await io.getLength(key)
+    if (n !== body.length) throw new Error(`Read ${n} bytes of ${key}, expected ${body.length}`)
+  })
+}
+
 /**
  * The rounds of one figure as one (figures measured in turns with others, so that each sees
  * the same machine): total work over total time, latencies of the slowest round; the first

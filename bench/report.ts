@@ -15,6 +15,12 @@ export function formatOps(o: OpsResult): string {
   return `${o.opsPerSec.toFixed(0).padStart(6)} ops/s, p50 ${o.p50Ms.toFixed(1)} ms, p99 ${o.p99Ms.toFixed(1)} ms${formatCpu(o)}`
 }
 
+/** Each untimed warm-up round's rate (warmUntilSettled), or why there is none. */
+export function formatWarmUp(rates: readonly number[] | { error: string } | undefined): string {
+  if (rates === undefined) return 'none'
+  return 'error' in rates ? `FAILED ${rates.error}` : rates.map((x) => x.toFixed(0)).join(', ')
+}
+
 export function ratio(value: number, base: number): string {
   return base > 0 ? (value / base).toFixed(2) : 'n/a'
 }

@@ -5,12 +5,13 @@
  *    GETs from memory: the ceiling of the generator itself;
  * 2. s3rver (npm), a Koa S3 emulator storing objects as files (the reference S3 server);
  * 3. O3's S3 gateway of the benchmark's `o3 local`, one bucket per replication.
- * Each gets an untimed warm-up (200 4 KiB PUT+GET pairs), then 4 KiB PUT/GET at 32 concurrent
- * (ops/s, p50, p99), then 1 MiB and 64 MiB PUT/GET
- * one at a time (MB/s). A failing step is recorded and the run goes on.
+ * Each gets untimed rounds of 4 KiB PUT+GET pairs until its rate settles (measure.ts
+ * warmUntilSettled), then 4 KiB PUT/GET at 32 concurrent (ops/s, p50, p99), then the same
+ * warm-up with 1 MiB pairs one at a time, then 1 MiB and 64 MiB PUT/GET one at a time
+ * (MB/s). A failing step is recorded and the run goes on.
  */
 import { S3_VOLUME } from '../datapath/s3/index.ts'
-import { measureOps, measureThroughput, type CpuClock, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { measureOps, measureThroughput, warmUpWithPairs, type CpuClock, type OpsResult, type ThroughputResult, type WarmUpSettings, failure } from './measure.ts'
 import { warmPagesForPuts } from './page-pool.ts'
 import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
@@ -28,6 +29,9 @@ export interface S3Settings {
   concurrency: number
 }
 
+/** Untimed rounds before the 4 KiB figures (4 KiB PUT+GET pairs, `concurrency` at once) and before the 1 MiB ones (one pair at a time). */
+export interface WarmUps { small: WarmUpSettings; medium: WarmUpSettings }
+
 export interface Failure { error: string }
 
 export interface S3Figures {
@@ -37,25 +41,26 @@ export interface S3Figures {
   get1MiB: ThroughputResult | Failure
   put64MiB: ThroughputResult | Failure
   get64MiB: ThroughputResult | Failure
+  /** PUT+GET pairs a second in each untimed warm-up round, 4 KiB and 1 MiB. */
+  warmUp: { small: number[] | Failure; medium: number[] | Failure }
 }
 
 /** Progress steps measureS3 announces for `replications` O3 buckets. */
 export function s3StepCount(replications: readonly string[]): number {
-  return 3 + (2 + replications.length) * 6
+  return 3 + (2 + replications.length) * 8
 }
 
 /** Figures by target: `sink`, `s3rver`, `O3 RATIS/ONE`, ... */
 export type S3Results = Record<string, S3Figures>
 
 const USER = 'bench'
-/** 4 KiB PUT+GET pairs each target gets, untimed, before its 4 KiB figures. */
-const SMALL_WARM_UP_OPS = 200
 
 export async function measureS3(options: {
   serve: (kind: ServerKind) => Promise<Served>
   bench: BenchCluster
   replications: readonly string[]
   settings: S3Settings
+  warmUp: WarmUps
   large: Uint8Array
   onStep: (name: string) => void
 }): Promise<S3Results> {
@@ -73,20 +78,20 @@ export async function measureS3(options: {
     }
     const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
     try {
-      // Untimed, as the large figures' first run is: every server's first requests pay for its
-      // JIT and connections, which a quick run's 200 timed operations would mostly measure.
-      await step('4 KiB warm-up (untimed)', () => measureOps({
-        count: SMALL_WARM_UP_OPS, concurrency: s.concurrency, op: async (i) => { await load.put(bucket, `warm-${i}`, small); expect(await load.get(bucket, `warm-${i}`), small.length) },
-      }))
+      // Untimed, as the large figures' first run is: a server's first few thousand requests
+      // pay for its JIT, connections and caches, which the timed figures would mostly measure.
+      const io = { put: (key: string, body: Uint8Array) => load.put(bucket, key, body), getLength: (key: string) => load.get(bucket, key) }
+      const small4KiBWarmUp = await step('4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.small, s.concurrency, io, 'warm-', small))
       const put4KiB = await step(`PUT 4 KiB, ${s.concurrency} concurrent`, () => measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(bucket, `small-${i}`, small) , cpu }))
       const get4KiB = await step(`GET 4 KiB, ${s.concurrency} concurrent`, () => 'error' in put4KiB ? Promise.reject(new Error('not run: the 4 KiB PUTs failed')) : measureOps({
         count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(bucket, `small-${i}`), small.length), cpu,
       }))
+      const medium1MiBWarmUp = await step('1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.medium, 1, io, 'warm-medium-', medium))
       const put1MiB = await step('PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => load.put(bucket, `medium-${i}`, medium), cpu, beforeTimed: warmPagesForPuts }))
       const get1MiB = await step('GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await load.get(bucket, `medium-${i}`), medium.length), cpu }))
       const put64MiB = await step('PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large), cpu, beforeTimed: warmPagesForPuts }))
       const get64MiB = await step('GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(bucket, `large-${i}`), large.length), cpu }))
-      results[target] = { put4KiB, get4KiB, put1MiB, get1MiB, put64MiB, get64MiB }
+      results[target] = { put4KiB, get4KiB, put1MiB, get1MiB, put64MiB, get64MiB, warmUp: { small: small4KiBWarmUp, medium: medium1MiBWarmUp } }
     } finally {
       await load.close()
     }

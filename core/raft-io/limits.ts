@@ -19,6 +19,8 @@ export const RAFT_INBOX_COUNT_MAX = 65_536
 export const RAFT_CHECKPOINT_RANGE_BYTES = 4 * 1024 * 1024
 /** Checkpoints a node keeps on disk (the newest; a follower may still be fetching the one before). */
 export const RAFT_CHECKPOINTS_KEPT = 2
+/** Applied entries between a node's snapshots when its options name none. */
+export const RAFT_SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000
 /**
  * A leader keeps log entries that a member that answers still lacks for at most this many
  * snapshot intervals (snapshotEveryEntries) past its state's own snapshot; beyond, such a

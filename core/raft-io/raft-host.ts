@@ -14,7 +14,7 @@ import type { Context, Hono } from 'hono'
 import type { Transport } from '../rpc/transport.ts'
 import { serveApp, type Listener } from '../http/serve.ts'
 import { HttpTransport, raftApp, type ReplyHold } from './http-transport.ts'
-import { RAFT_INBOX_COUNT_MAX, RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS, RAFT_REQUEST_TIMEOUT_MS, RAFT_SNAPSHOT_RETRY_MS } from './limits.ts'
+import { RAFT_INBOX_COUNT_MAX, RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS, RAFT_REQUEST_TIMEOUT_MS, RAFT_SNAPSHOT_EVERY_ENTRIES_DEFAULT, RAFT_SNAPSHOT_RETRY_MS } from './limits.ts'
 import { RaftLmdbStore } from './lmdb-store.ts'
 
 /** What the replicated service supplies: it applies committed entries and snapshots itself. */
@@ -102,7 +102,7 @@ export interface RaftHostOptions {
   readonly heartbeatTimeoutTicks?: number
   /** Group commit and per-peer message batching (on), or one proposal per Ready and one message per request (off). */
   readonly batching?: boolean
-  /** Applied entries between snapshots. */
+  /** Applied entries between snapshots (default RAFT_SNAPSHOT_EVERY_ENTRIES_DEFAULT). */
   readonly snapshotEveryEntries?: number
   /**
    * Applied entries of at least this many bytes keep only their size in memory, and are read
@@ -399,6 +399,11 @@ export class RaftHost {
     return this.options.electionTimeoutTicks ?? RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT
   }
 
+  /** Applied entries between this node's snapshots. */
+  private get snapshotEveryEntries(): number {
+    return this.options.snapshotEveryEntries ?? RAFT_SNAPSHOT_EVERY_ENTRIES_DEFAULT
+  }
+
   /** The leader's view of each member's replication (empty unless leading): how far a new member has caught up, how long it has been quiet. */
   progress(): MemberProgress[] {
     return this.raw.progress()
@@ -605,7 +610,7 @@ export class RaftHost {
     const copy = this.copyWanted && !this.snapshotInstallable && this.raw.isLeader()
     this.copyWanted = false
     const made: SnapshotMade = copy ? 'copyForMember' : sm.persisted !== undefined ? 'own' : 'copy'
-    const every = this.options.snapshotEveryEntries ?? 10_000
+    const every = this.snapshotEveryEntries
     // The state's own snapshot may stop short of `applied` for a member that lags (compactionIndex, asked only when due).
     if (!copy && (applied - this.lastSnapshotIndex < every || (made === 'own' && this.compactionIndex(applied) - this.lastSnapshotIndex < every))) return
     const take = made === 'own' ? sm.persisted : sm.snapshotBehind
@@ -738,7 +743,7 @@ export class RaftHost {
       if (p.id !== this.id && p.quietTicks < this.electionTimeoutTicks) needed = Math.min(needed, p.match)
     }
     const keepFrom = Math.max(needed, this.lastSnapshotIndex)
-    const every = this.options.snapshotEveryEntries ?? 10_000
+    const every = this.snapshotEveryEntries
     if (at - keepFrom > every * RAFT_LOG_HELD_FOR_MEMBERS_INTERVALS || this.lastConfChangeIndex > keepFrom) return at
     return keepFrom
   }

@@ -4,18 +4,20 @@
  */
 
 /**
- * At most 4 MiB per semi-space (V8's default on 64-bit is 16). Node's HTTP server hands a
- * request body to JavaScript as a fresh ArrayBuffer per piece (llhttp on_body -> Buffer::Copy),
- * so an `o3 local` on one event loop makes 4 MiB of them per 1 MiB RATIS/THREE PUT (the
- * gateway's and three datanodes'). They die young, but V8 counts them as external memory until
- * a scavenge sweeps them, and counts external memory grown since the last mark-compact
- * against the old generation's limit: with a 16 MiB new space the scavenges came too seldom,
- * the dead bodies reached that limit every 2-7 PUTs and each time started a full
- * mark-compact of a 16 MB heap. A smaller new space is scavenged every PUT or two, which
- * frees them in time. 2 MiB removed the rest on RATIS/THREE too but cost 4 KiB operations
- * 10-25% more CPU (more scavenges); 4 did not: bench/README.md "GC on the PUT path".
+ * At most 16 MiB per semi-space: what V8 picks by itself on a 64-bit host with a few GB of
+ * memory (less on a small one), pinned so that neither a smaller host nor another V8 changes
+ * it unmeasured. A request's objects live as long as its Raft rounds (milliseconds, 32 at a
+ * time), so a small new space promotes them and the old generation collects them: with the
+ * 4 MiB of 2026-12-02 to 12-06 a steady 4 KiB S3 PUT spent 116-140 us of main-thread GC
+ * pauses per operation, with 16 53-69, and `o3 local` 830-980 against 700-830 us of CPU per
+ * PUT (bench/README.md "GC on the PUT path, again"). 4 MiB had been chosen when one 1 MiB
+ * RATIS/THREE PUT handed one isolate 4 MiB of dead HTTP body pieces (the gateway's and three
+ * datanodes'), which V8 counts as external memory until a scavenge, so a large new space
+ * let them start a full mark-compact every few PUTs. Since short-circuit writes a PUT leaves
+ * only the gateway's own 1 MiB, and 200 sequential 1 MiB RATIS/THREE PUTs, ten 64 MiB PUTs
+ * and ten 64 MiB GETs made no mark-compact with 16.
  */
-export const SEMI_SPACE_MAX_MIB = 4
+export const SEMI_SPACE_MAX_MIB = 16
 
 /** The flags, as `node` takes them on its command line (and in NODE_OPTIONS). */
 export const SERVER_V8_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MAX_MIB}`]

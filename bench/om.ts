@@ -1,10 +1,11 @@
 /** @module
  * `npm run bench:om [-- --quick] [--json] [--concurrency C] [--seconds S] [--rounds R] [--kills K] [--profile] [--keep]`:
  * OM key create+commit pairs per second (openKey then commitKey of a zero-byte key, Ozone's
- * freon omkg) against a single OM and against a 3-OM Raft group, in interleaved rounds of the
- * same run (ratio HA / single), then the failover time over K kill -9s of the group's leader
- * (until a pair succeeds through the failover-aware client). Every OM, the SCM and one
- * datanode are real `o3` processes on loopback in a temp dir; the load runs in this process.
+ * freon omkg) against a single OM and against a 3-OM Raft group, each warmed up until its
+ * rate settles, in interleaved rounds of the same run (ratio HA / single), then the failover
+ * time over K kill -9s of the group's leader (until a pair succeeds through the
+ * failover-aware client). Every OM, the SCM and one datanode are real `o3` processes on
+ * loopback in a temp dir; the load runs in this process.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -17,8 +18,10 @@ import { percentile } from '../core/percentile.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { freePort } from '../cli/free-port.ts'
 import { moduleCommand } from './child.ts'
+import { warmUntilSettled } from './measure.ts'
 import { cpuMs } from './proc-cpu.ts'
 import { Progress } from './progress.ts'
+import { formatWarmUp } from './report.ts'
 import { positiveOption, resultsPath, writeResults } from './results.ts'
 
 const quick = process.argv.includes('--quick')
@@ -37,6 +40,10 @@ const READY_TIMEOUT_MS = 60_000
 const CATCH_UP_TIMEOUT_MS = 60_000
 /** How long the group may take to serve again after its leader is killed before the benchmark fails. */
 const FAILOVER_TIMEOUT_MS = 60_000
+/** Untimed warm-up per target until its rate settles: pairs per round, and the most rounds. */
+const WARM_UP = quick ? { roundOps: 1000, roundsMax: 4 } : { roundOps: 4000, roundsMax: 10 }
+/** Tries of one warm-up pair before the run fails (10 ms apart: an election takes a few hundred). */
+const WARM_UP_PAIR_TRIES_MAX = 500
 const VOLUME = 'bench'
 const BUCKET = 'omkg'
 
@@ -98,6 +105,9 @@ interface Target {
   readonly label: string
   readonly oms: Service[]
   readonly client: RpcClient
+  /** Pairs/s of each untimed warm-up round, and the pairs that failed (and were tried again) in them. */
+  warmUp?: number[]
+  warmUpFailed?: number
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -267,11 +277,24 @@ async function main(): Promise<void> {
     for (const t of targets) {
       await t.client.call('createVolume', { volume: VOLUME, owner: 'bench' })
       await t.client.call('createBucket', { volume: VOLUME, bucket: BUCKET, replication: 'RATIS/ONE', owner: 'bench' })
-      // An untimed round's length of load: three processes on two cores take longer to warm
-      // up (JIT, LMDB's maps) than one. With 1 s, a full run's group rose from 1006 to 1440
-      // pairs/s between its first and last timed rounds, the single OM from 2202 to 2491.
-      const endAt = performance.now() + seconds * 1000
-      await load(t.client, concurrency, () => performance.now() >= endAt)
+      // Untimed rounds until the target's rate settles (bench/measure.ts warmUntilSettled,
+      // the S3 bench's rule): three processes on two cores take longer to warm up (JIT,
+      // LMDB's maps) than one. After a fixed 8 s a full run's group still rose from 1292 to
+      // 1599-1672 pairs/s between its first timed round and the next.
+      // A failed pair is tried again after 10 ms, as the timed load waits one out (load()),
+      // so that a round's rate counts pairs made; WARM_UP_PAIR_TRIES_MAX failures end the run.
+      let failed = 0
+      t.warmUp = await warmUntilSettled(WARM_UP, concurrency, async (i) => {
+        for (let tries = 1; ; tries++) {
+          try { return await pair(t.client, `warm-${keySeq++}-${i}`) } catch (err) {
+            failed++
+            if (tries >= WARM_UP_PAIR_TRIES_MAX) throw err
+            await sleep(10)
+          }
+        }
+      })
+      t.warmUpFailed = failed
+      if (!json) process.stderr.write(`  ${t.label}: untimed warm-up, pairs/s by round: ${formatWarmUp(t.warmUp)}; ${failed} failed pairs tried again\n`)
     }
 
     // Interleaved A/B rounds, the order alternating; the target not measured is paused.
@@ -313,7 +336,7 @@ async function main(): Promise<void> {
       return {
         target: t.label, pairsPerSecond: pairs / secs, rounds: rs.map((x) => Math.round(x.pairsPerSecond)), p50Ms: median(rs.map((x) => x.p50Ms)), p99Ms: median(rs.map((x) => x.p99Ms)),
         cpuUsPerPair: median(rs.map((x) => x.cpuUsPerPair)), busiestCpuUsPerPair: median(rs.map((x) => x.busiestCpuUsPerPair)), errors: rs.reduce((n, x) => n + x.errors, 0),
-        newTerms: rs.reduce((n, x) => n + x.newTerms, 0),
+        newTerms: rs.reduce((n, x) => n + x.newTerms, 0), warmUpPairsPerSecond: (t.warmUp ?? []).map((x) => Math.round(x)), warmUpFailedPairs: t.warmUpFailed ?? 0,
       }
     })
     const roundRatios = of('3-OM group').map((h, i) => h.pairsPerSecond / of('single OM')[i].pairsPerSecond)

@@ -14,6 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { loadConfig, type O3Config } from '../core/config.ts'
+import { ErrorCode, O3Error } from '../core/errors.ts'
 import { percentile } from '../core/percentile.ts'
 import { RpcClient } from '../core/rpc/client.ts'
 import { freePort } from '../cli/free-port.ts'
@@ -42,8 +43,8 @@ const CATCH_UP_TIMEOUT_MS = 60_000
 const FAILOVER_TIMEOUT_MS = 60_000
 /** Untimed warm-up per target until its rate settles: pairs per round, and the most rounds. */
 const WARM_UP = quick ? { roundOps: 1000, roundsMax: 4 } : { roundOps: 4000, roundsMax: 10 }
-/** Tries of one warm-up pair before the run fails (10 ms apart: an election takes a few hundred). */
-const WARM_UP_PAIR_TRIES_MAX = 500
+/** A warm-up pair refused for a passing reason (a retryable code) is tried again this long after, until FAILOVER_TIMEOUT_MS. */
+const WARM_UP_RETRY_MS = 10
 const VOLUME = 'bench'
 const BUCKET = 'omkg'
 
@@ -105,9 +106,9 @@ interface Target {
   readonly label: string
   readonly oms: Service[]
   readonly client: RpcClient
-  /** Pairs/s of each untimed warm-up round, and the pairs that failed (and were tried again) in them. */
+  /** Pairs/s of each untimed warm-up round, and the pairs in them made only on a later try. */
   warmUp?: number[]
-  warmUpFailed?: number
+  warmUpRetried?: number
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -281,20 +282,25 @@ async function main(): Promise<void> {
       // the S3 bench's rule): three processes on two cores take longer to warm up (JIT,
       // LMDB's maps) than one. After a fixed 8 s a full run's group still rose from 1292 to
       // 1599-1672 pairs/s between its first timed round and the next.
-      // A failed pair is tried again after 10 ms, as the timed load waits one out (load()),
-      // so that a round's rate counts pairs made; WARM_UP_PAIR_TRIES_MAX failures end the run.
-      let failed = 0
+      // A pair refused for a passing reason (a retryable code: no leader for a moment) is
+      // tried again after 10 ms, as the timed load waits one out (load()), so that a round's
+      // rate counts pairs made; any other refusal, or one past FAILOVER_TIMEOUT_MS, ends the run.
+      let retried = 0
       t.warmUp = await warmUntilSettled(WARM_UP, concurrency, async (i) => {
+        const giveUpAt = performance.now() + FAILOVER_TIMEOUT_MS
         for (let tries = 1; ; tries++) {
-          try { return await pair(t.client, `warm-${keySeq++}-${i}`) } catch (err) {
-            failed++
-            if (tries >= WARM_UP_PAIR_TRIES_MAX) throw err
-            await sleep(10)
+          try {
+            await pair(t.client, `warm-${keySeq++}-${i}`)
+            if (tries > 1) retried++
+            return
+          } catch (err) {
+            if (!(err instanceof O3Error) || !ErrorCode[err.code].retry || performance.now() >= giveUpAt) throw err
+            await sleep(WARM_UP_RETRY_MS)
           }
         }
       })
-      t.warmUpFailed = failed
-      if (!json) process.stderr.write(`  ${t.label}: untimed warm-up, pairs/s by round: ${formatWarmUp(t.warmUp)}; ${failed} failed pairs tried again\n`)
+      t.warmUpRetried = retried
+      if (!json) process.stderr.write(`  ${t.label}: untimed warm-up, pairs/s by round: ${formatWarmUp(t.warmUp)}; ${retried} pairs made only on a later try\n`)
     }
 
     // Interleaved A/B rounds, the order alternating; the target not measured is paused.
@@ -336,7 +342,7 @@ async function main(): Promise<void> {
       return {
         target: t.label, pairsPerSecond: pairs / secs, rounds: rs.map((x) => Math.round(x.pairsPerSecond)), p50Ms: median(rs.map((x) => x.p50Ms)), p99Ms: median(rs.map((x) => x.p99Ms)),
         cpuUsPerPair: median(rs.map((x) => x.cpuUsPerPair)), busiestCpuUsPerPair: median(rs.map((x) => x.busiestCpuUsPerPair)), errors: rs.reduce((n, x) => n + x.errors, 0),
-        newTerms: rs.reduce((n, x) => n + x.newTerms, 0), warmUpPairsPerSecond: (t.warmUp ?? []).map((x) => Math.round(x)), warmUpFailedPairs: t.warmUpFailed ?? 0,
+        newTerms: rs.reduce((n, x) => n + x.newTerms, 0), warmUpPairsPerSecond: (t.warmUp ?? []).map((x) => Math.round(x)), warmUpRetriedPairs: t.warmUpRetried ?? 0,
       }
     })
     const roundRatios = of('3-OM group').map((h, i) => h.pairsPerSecond / of('single OM')[i].pairsPerSecond)

@@ -100,7 +100,7 @@ function command(runtime: Runtime, dataDir: string): { file: string; args: strin
   if (runtime === 'node') return { file: process.execPath, args: [...SERVER_V8_FLAGS, join(root, 'bin/o3.js'), ...local] }
   const deno = join(root, 'node_modules/deno/deno')
   if (!existsSync(deno)) throw new Error(`Cannot run under Deno: ${deno} is missing (npm install)`)
-  return { file: deno, args: ['run', '-A', join(root, 'cli/main.ts'), ...local] }
+  return { file: deno, args: ['run', '-A', `--v8-flags=${SERVER_V8_FLAGS.join(',')}`, join(root, 'cli/main.ts'), ...local] }
 }
 
 /** Runs `op(i)` for i in [0, count), `concurrency` at a time. */

@@ -21,6 +21,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LocalCluster } from '../cli/cluster.ts'
 import { S3Gateway, S3_VOLUME } from '../datapath/s3/index.ts'
+import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 import { S3Load } from './s3-load.ts'
 
 const MiB = 1024 * 1024
@@ -89,7 +90,8 @@ async function main(): Promise<void> {
   if (freeBytes < lengthBytes + 2 * GiB) throw new Error(`Cannot run: ${dir} has ${(freeBytes / GiB).toFixed(1)} GiB free, needs ${(lengthBytes / GiB + 2).toFixed(1)}`)
 
   const self = fileURLToPath(import.meta.url)
-  const child: ChildProcess = spawn(process.execPath, [...process.execArgv, self, '--serve', join(dir, 'o3')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  // The server runs with the flags O3's servers run with (bin/o3.js), whatever this process got.
+  const child: ChildProcess = spawn(process.execPath, [...process.execArgv, ...SERVER_V8_FLAGS, self, '--serve', join(dir, 'o3')], { stdio: ['pipe', 'pipe', 'inherit'] })
   let load: S3Load | undefined
   let peakSampledBytes = 0
   const sampler = setInterval(() => {

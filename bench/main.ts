@@ -55,13 +55,13 @@ interface Settings {
 const QUICK: Settings = {
   largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
   warmUp: { small: { roundOps: 200, roundsMax: 6 }, medium: { roundOps: 4, roundsMax: 4 } },
-  s3: { smallCount: 200, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
+  s3: { smallCount: 200, smallRounds: 2, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
   s3Tls: { smallCount: 200, largeIterations: 1, concurrency: CONCURRENCY, rounds: 2, pipeBytes: 128 * MiB, handshakes: 200 },
 }
 const FULL: Settings = {
   largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
   warmUp: { small: { roundOps: 500, roundsMax: 12 }, medium: { roundOps: 32, roundsMax: 8 } },
-  s3: { smallCount: 2000, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
+  s3: { smallCount: 2000, smallRounds: 4, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
   s3Tls: { smallCount: 1000, largeIterations: 2, concurrency: CONCURRENCY, rounds: 3, pipeBytes: 512 * MiB, handshakes: 1000 },
 }
 
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
   const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 8 : 5)
-  const progress = new Progress(1 + 6 + 6 + 1 + o3Steps + s3StepCount(REPLICATIONS) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
+  const progress = new Progress(1 + 6 + 6 + 1 + o3Steps + s3StepCount(REPLICATIONS, s.s3) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
   const profileDir = options.profile ? makeProfileDir(startedAt) : undefined
   const stopSelfProfile = profileDir === undefined ? undefined : await profileThisProcess(profileDir)

@@ -1,17 +1,19 @@
 /** @module
  * The S3 part of `npm run bench` (issue 3): the same load generator (bench/s3-load.ts), in
- * this process, drives three servers in turn, each in a child process, over loopback:
+ * this process, drives three servers, each in a child process, over loopback:
  * 1. a sink, a bare node:http server that accepts any request, drains PUT bodies and answers
- *    GETs from memory: the ceiling of the generator itself;
+ *    GETs from memory: the ceiling of the generator itself, measured alone first;
  * 2. s3rver (npm), a Koa S3 emulator storing objects as files (the reference S3 server);
  * 3. O3's S3 gateway of the benchmark's `o3 local`, one bucket per replication.
  * Each gets untimed rounds of 4 KiB PUT+GET pairs until its rate settles (measure.ts
- * warmUntilSettled), then 4 KiB PUT/GET at 32 concurrent (ops/s, p50, p99), then the same
- * warm-up with 1 MiB pairs one at a time, then 1 MiB and 64 MiB PUT/GET one at a time
- * (MB/s). A failing step is recorded and the run goes on.
+ * warmUntilSettled); then the 4 KiB PUTs at 32 concurrent (ops/s, p50, p99) are timed in
+ * rounds that s3rver and O3's buckets take in turns, the order rotating, and so are the GETs,
+ * so that each ratio compares figures of the same minutes of a shared machine. Then, target
+ * by target, the same warm-up with 1 MiB pairs one at a time, then 1 MiB and 64 MiB PUT/GET
+ * one at a time (MB/s). A failing step is recorded and the run goes on.
  */
 import { S3_VOLUME } from '../datapath/s3/index.ts'
-import { measureOps, measureThroughput, warmUpWithPairs, type CpuClock, type OpsResult, type ThroughputResult, type WarmUpSettings, failure } from './measure.ts'
+import { combineRounds, measureOps, measureThroughput, warmUpWithPairs, type CpuClock, type OpsResult, type ThroughputResult, type WarmUpSettings, failure } from './measure.ts'
 import { warmPagesForPuts } from './page-pool.ts'
 import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
@@ -23,7 +25,9 @@ import type { ServerKind } from './server-process.ts'
 export interface Served { endpoint: string; pid: number; stop(): Promise<void> }
 
 export interface S3Settings {
+  /** 4 KiB PUTs (and GETs) per target, timed in `smallRounds` rounds taken in turns with the other targets. */
   smallCount: number
+  smallRounds: number
   mediumIterations: number
   largeIterations: number
   concurrency: number
@@ -46,14 +50,17 @@ export interface S3Figures {
 }
 
 /** Progress steps measureS3 announces for `replications` O3 buckets. */
-export function s3StepCount(replications: readonly string[]): number {
-  return 3 + (2 + replications.length) * 8
+export function s3StepCount(replications: readonly string[], settings: S3Settings): number {
+  return 3 + (2 + replications.length) * (6 + 2 * settings.smallRounds)
 }
 
 /** Figures by target: `sink`, `s3rver`, `O3 RATIS/ONE`, ... */
 export type S3Results = Record<string, S3Figures>
 
 const USER = 'bench'
+
+/** A server the load generator drives: where, as whom, into which bucket, and whose CPU it costs. */
+interface Target { name: string; endpoint: string; credentials: S3Credentials; bucket: string; pids: readonly number[] }
 
 export async function measureS3(options: {
   serve: (kind: ServerKind) => Promise<Served>
@@ -68,60 +75,77 @@ export async function measureS3(options: {
   const medium = large.subarray(0, 1024 * 1024)
   const small = large.subarray(0, 4 * 1024)
   const results: S3Results = {}
+  const step = async <T>(target: Target, name: string, fn: () => Promise<T>): Promise<T | Failure> => {
+    onStep(`S3 ${target.name}: ${name}`)
+    try { return await fn() } catch (err) { return failure(err) }
+  }
+  const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
 
-  const run = async (target: string, endpoint: string, credentials: S3Credentials, bucket: string, pids: readonly number[]) => {
-    const cpu: CpuClock = () => cpuMs(pids)
-    const load = new S3Load(endpoint, credentials)
-    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | Failure> => {
-      onStep(`S3 ${target}: ${name}`)
-      try { return await fn() } catch (err) { return failure(err) }
-    }
-    const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
+  /** Every figure of `targets`: their 4 KiB ones in rounds taken in turns, the rest target by target. */
+  const measure = async (targets: Target[]) => {
+    const loads = targets.map((t) => new S3Load(t.endpoint, t.credentials))
     try {
+      const cpu = (k: number): CpuClock => () => cpuMs(targets[k].pids)
+      const io = (k: number) => ({ put: (key: string, body: Uint8Array): Promise<void> => loads[k].put(targets[k].bucket, key, body), getLength: (key: string) => loads[k].get(targets[k].bucket, key) })
       // Untimed, as the large figures' first run is: a server's first few thousand requests
       // pay for its JIT, connections and caches, which the timed figures would mostly measure.
-      const io = { put: (key: string, body: Uint8Array) => load.put(bucket, key, body), getLength: (key: string) => load.get(bucket, key) }
-      const small4KiBWarmUp = await step('4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.small, s.concurrency, io, 'warm-', small))
-      const put4KiB = await step(`PUT 4 KiB, ${s.concurrency} concurrent`, () => measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(bucket, `small-${i}`, small) , cpu }))
-      const get4KiB = await step(`GET 4 KiB, ${s.concurrency} concurrent`, () => 'error' in put4KiB ? Promise.reject(new Error('not run: the 4 KiB PUTs failed')) : measureOps({
-        count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(bucket, `small-${i}`), small.length), cpu,
-      }))
-      const medium1MiBWarmUp = await step('1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.medium, 1, io, 'warm-medium-', medium))
-      const put1MiB = await step('PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => load.put(bucket, `medium-${i}`, medium), cpu, beforeTimed: warmPagesForPuts }))
-      const get1MiB = await step('GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await load.get(bucket, `medium-${i}`), medium.length), cpu }))
-      const put64MiB = await step('PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(bucket, `large-${i}`, large), cpu, beforeTimed: warmPagesForPuts }))
-      const get64MiB = await step('GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(bucket, `large-${i}`), large.length), cpu }))
-      results[target] = { put4KiB, get4KiB, put1MiB, get1MiB, put64MiB, get64MiB, warmUp: { small: small4KiBWarmUp, medium: medium1MiBWarmUp } }
+      const smallWarmUps: (number[] | Failure)[] = []
+      for (const [k, t] of targets.entries()) smallWarmUps.push(await step(t, '4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.small, s.concurrency, io(k), 'warm-', small)))
+      const rounds = Math.max(1, Math.min(s.smallRounds, s.smallCount))
+      const perRound = Math.ceil(s.smallCount / rounds)
+      const inTurns = async (what: string, op: (k: number, index: number) => Promise<void>, skip: (k: number) => string | undefined) => {
+        const byTarget: (OpsResult | Failure)[][] = targets.map(() => [])
+        for (let r = 0; r < rounds; r++) {
+          for (let j = 0; j < targets.length; j++) {
+            const k = (r + j) % targets.length
+            const not = skip(k)
+            byTarget[k].push(await step(targets[k], `${what}, round ${r + 1} of ${rounds}`, () => not !== undefined ? Promise.reject(new Error(not)) : measureOps({
+              count: perRound, concurrency: s.concurrency, op: (i) => op(k, r * perRound + i), cpu: cpu(k),
+            })))
+          }
+        }
+        return byTarget.map((rs) => combineRounds(rs) as OpsResult | Failure)
+      }
+      const put4KiB = await inTurns(`PUT 4 KiB, ${s.concurrency} concurrent`, (k, i) => io(k).put(`small-${i}`, small), () => undefined)
+      const get4KiB = await inTurns(`GET 4 KiB, ${s.concurrency} concurrent`, async (k, i) => expect(await io(k).getLength(`small-${i}`), small.length), (k) => 'error' in put4KiB[k] ? 'not run: the 4 KiB PUTs failed' : undefined)
+      for (const [k, t] of targets.entries()) {
+        const medium1MiBWarmUp = await step(t, '1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.medium, 1, io(k), 'warm-medium-', medium))
+        const put1MiB = await step(t, 'PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => io(k).put(`medium-${i}`, medium), cpu: cpu(k), beforeTimed: warmPagesForPuts }))
+        const get1MiB = await step(t, 'GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await io(k).getLength(`medium-${i}`), medium.length), cpu: cpu(k) }))
+        const put64MiB = await step(t, 'PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => io(k).put(`large-${i}`, large), cpu: cpu(k), beforeTimed: warmPagesForPuts }))
+        const get64MiB = await step(t, 'GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await io(k).getLength(`large-${i}`), large.length), cpu: cpu(k) }))
+        results[t.name] = { put4KiB: put4KiB[k], get4KiB: get4KiB[k], put1MiB, get1MiB, put64MiB, get64MiB, warmUp: { small: smallWarmUps[k], medium: medium1MiBWarmUp } }
+      }
     } finally {
-      await load.close()
+      await Promise.all(loads.map((l) => l.close()))
     }
   }
 
   onStep('S3: start the sink (load generator ceiling)')
   const sink = await options.serve('sink')
   try {
-    await run('sink', sink.endpoint, { accessKeyId: 'any', secretAccessKey: 'any' }, 'sink', [sink.pid])
+    await measure([{ name: 'sink', endpoint: sink.endpoint, credentials: { accessKeyId: 'any', secretAccessKey: 'any' }, bucket: 'sink', pids: [sink.pid] }])
   } finally {
     await sink.stop()
   }
 
-  onStep('S3: start s3rver')
-  const s3rver = await options.serve('s3rver')
-  try {
-    await run('s3rver', s3rver.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, 'bench', [s3rver.pid])
-  } finally {
-    await s3rver.stop()
-  }
-
-  onStep('S3: the O3 gateway of o3 local')
+  onStep('S3: buckets of the O3 gateway of o3 local')
   const client = options.bench.client
   const secret = await client.getS3Secret(USER)
   await client.createVolume(S3_VOLUME)
+  const o3: Target[] = []
   for (const r of options.replications) {
     // Buckets made with the native client: S3's CreateBucket has no replication parameter.
     const bucket = `s3-${bucketName(r)}`
     await client.createBucket(S3_VOLUME, bucket, { replication: r, owner: USER })
-    await run(`O3 ${r}`, options.bench.endpoints.s3, { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, bucket, options.bench.pids())
+    o3.push({ name: `O3 ${r}`, endpoint: options.bench.endpoints.s3, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, bucket, pids: options.bench.pids() })
+  }
+  onStep('S3: start s3rver')
+  const s3rver = await options.serve('s3rver')
+  try {
+    await measure([{ name: 's3rver', endpoint: s3rver.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, bucket: 'bench', pids: [s3rver.pid] }, ...o3])
+  } finally {
+    await s3rver.stop()
   }
   return results
 }

@@ -43,8 +43,8 @@ const CATCH_UP_TIMEOUT_MS = 60_000
 const FAILOVER_TIMEOUT_MS = 60_000
 /** Untimed warm-up per target until its rate settles: pairs per round, and the most rounds. */
 const WARM_UP = quick ? { roundOps: 1000, roundsMax: 4 } : { roundOps: 4000, roundsMax: 10 }
-/** A warm-up pair refused for a passing reason (a retryable code) is tried again this long after, until FAILOVER_TIMEOUT_MS. */
-const WARM_UP_RETRY_MS = 10
+/** How long a writer waits after a failed pair before its next (the timed load), or before trying a warm-up pair again (retryable codes, until FAILOVER_TIMEOUT_MS). */
+const PAIR_RETRY_MS = 10
 const VOLUME = 'bench'
 const BUCKET = 'omkg'
 
@@ -161,7 +161,7 @@ async function load(client: RpcClient, workers: number, stop: () => boolean): Pr
         latencies.push(performance.now() - t0)
       } catch {
         errors++
-        await sleep(10)
+        await sleep(PAIR_RETRY_MS)
       }
     }
   }
@@ -295,7 +295,7 @@ async function main(): Promise<void> {
             return
           } catch (err) {
             if (!(err instanceof O3Error) || !ErrorCode[err.code].retry || performance.now() >= giveUpAt) throw err
-            await sleep(WARM_UP_RETRY_MS)
+            await sleep(PAIR_RETRY_MS)
           }
         }
       })

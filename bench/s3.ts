@@ -86,19 +86,20 @@ export async function measureS3(options: {
     const loads = targets.map((t) => new S3Load(t.endpoint, t.credentials))
     try {
       const cpu = (k: number): CpuClock => () => cpuMs(targets[k].pids)
-      const io = (k: number) => ({ put: (key: string, body: Uint8Array): Promise<void> => loads[k].put(targets[k].bucket, key, body), getLength: (key: string) => loads[k].get(targets[k].bucket, key) })
+      const ios = targets.map((t, k) => ({ put: (key: string, body: Uint8Array): Promise<void> => loads[k].put(t.bucket, key, body), getLength: (key: string) => loads[k].get(t.bucket, key) }))
       // Untimed, as the large figures' first run is: a server's first few thousand requests
       // pay for its JIT, connections and caches, which the timed figures would mostly measure.
       const smallWarmUps: (number[] | Failure)[] = []
-      for (const [k, t] of targets.entries()) smallWarmUps.push(await step(t, '4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.small, s.concurrency, io(k), 'warm-', small)))
+      for (const [k, t] of targets.entries()) smallWarmUps.push(await step(t, '4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.small, s.concurrency, ios[k], 'warm-', small)))
       const rounds = Math.max(1, Math.min(s.smallRounds, s.smallCount))
       const perRound = Math.ceil(s.smallCount / rounds)
-      const inTurns = async (what: string, op: (k: number, index: number) => Promise<void>, skip: (k: number) => string | undefined) => {
+      /** `op` in rounds taken in turns, combined per target; a target `skipped` names fails its rounds with that reason. */
+      const inTurns = async (what: string, op: (k: number, index: number) => Promise<void>, skipped?: (k: number) => string | undefined) => {
         const byTarget: (OpsResult | Failure)[][] = targets.map(() => [])
         for (let r = 0; r < rounds; r++) {
           for (let j = 0; j < targets.length; j++) {
             const k = (r + j) % targets.length
-            const not = skip(k)
+            const not = skipped?.(k)
             byTarget[k].push(await step(targets[k], `${what}, round ${r + 1} of ${rounds}`, () => not !== undefined ? Promise.reject(new Error(not)) : measureOps({
               count: perRound, concurrency: s.concurrency, op: (i) => op(k, r * perRound + i), cpu: cpu(k),
             })))
@@ -106,14 +107,14 @@ export async function measureS3(options: {
         }
         return byTarget.map((rs) => combineRounds(rs) as OpsResult | Failure)
       }
-      const put4KiB = await inTurns(`PUT 4 KiB, ${s.concurrency} concurrent`, (k, i) => io(k).put(`small-${i}`, small), () => undefined)
-      const get4KiB = await inTurns(`GET 4 KiB, ${s.concurrency} concurrent`, async (k, i) => expect(await io(k).getLength(`small-${i}`), small.length), (k) => 'error' in put4KiB[k] ? 'not run: the 4 KiB PUTs failed' : undefined)
+      const put4KiB = await inTurns(`PUT 4 KiB, ${s.concurrency} concurrent`, (k, i) => ios[k].put(`small-${i}`, small))
+      const get4KiB = await inTurns(`GET 4 KiB, ${s.concurrency} concurrent`, async (k, i) => expect(await ios[k].getLength(`small-${i}`), small.length), (k) => 'error' in put4KiB[k] ? 'not run: the 4 KiB PUTs failed' : undefined)
       for (const [k, t] of targets.entries()) {
-        const medium1MiBWarmUp = await step(t, '1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.medium, 1, io(k), 'warm-medium-', medium))
-        const put1MiB = await step(t, 'PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => io(k).put(`medium-${i}`, medium), cpu: cpu(k), beforeTimed: warmPagesForPuts }))
-        const get1MiB = await step(t, 'GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await io(k).getLength(`medium-${i}`), medium.length), cpu: cpu(k) }))
-        const put64MiB = await step(t, 'PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => io(k).put(`large-${i}`, large), cpu: cpu(k), beforeTimed: warmPagesForPuts }))
-        const get64MiB = await step(t, 'GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await io(k).getLength(`large-${i}`), large.length), cpu: cpu(k) }))
+        const medium1MiBWarmUp = await step(t, '1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(options.warmUp.medium, 1, ios[k], 'warm-medium-', medium))
+        const put1MiB = await step(t, 'PUT 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => ios[k].put(`medium-${i}`, medium), cpu: cpu(k), beforeTimed: warmPagesForPuts }))
+        const get1MiB = await step(t, 'GET 1 MiB', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expect(await ios[k].getLength(`medium-${i}`), medium.length), cpu: cpu(k) }))
+        const put64MiB = await step(t, 'PUT 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => ios[k].put(`large-${i}`, large), cpu: cpu(k), beforeTimed: warmPagesForPuts }))
+        const get64MiB = await step(t, 'GET 64 MiB', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await ios[k].getLength(`large-${i}`), large.length), cpu: cpu(k) }))
         results[t.name] = { put4KiB: put4KiB[k], get4KiB: get4KiB[k], put1MiB, get1MiB, put64MiB, get64MiB, warmUp: { small: smallWarmUps[k], medium: medium1MiBWarmUp } }
       }
     } finally {

@@ -3,8 +3,8 @@
  * the same run on the same machine (a plain node:http server writing files), plus the
  * checksum and small-block packing measurements behind two datapath defaults. Prints figures
  * and ratios on stdout, progress on stderr, and writes a JSON copy to bench/results/.
- * Steps: checksums, packing, bare HTTP, then `o3 local` with three datanodes (native client,
- * then S3, then S3 over HTTPS beside plain HTTP: what TLS at the edge costs). Every server
+ * Steps: checksums, packing, bare HTTP, then `o3 local` with three datanodes (the native
+ * client and S3 in turns, then S3 over HTTPS beside plain HTTP: what TLS at the edge costs). Every server
  * runs in a child process, never beside the load generator; with --profile each writes CPU profiles and the run ends with where the time went per figure.
  * Each server figure also carries the CPU time the server used per MiB or per operation.
  */
@@ -27,7 +27,7 @@ import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, t
 import { cpuRatio, formatOps, formatThroughput, formatWarmUp, ratio } from './report.ts'
 import { EC_BENCH_DATANODES, measureS3Ec, s3EcStepCount, type EcFigures } from './s3-ec.ts'
 import { measureS3Tls, s3TlsStepCount, TLS_SCHEMES, type S3TlsSettings, type TlsFigures } from './s3-tls.ts'
-import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served, type WarmUps } from './s3.ts'
+import { measureS3, nativeTarget, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served, type WarmUps } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
 import type { ServerKind } from './server-process.ts'
 
@@ -37,9 +37,8 @@ const REPLICATIONS = ['RATIS/ONE', 'RATIS/THREE'] as const
 const CONCURRENCY = 32
 
 interface Settings {
+  /** The bare node:http baseline's 64 MiB transfers and 4 KiB operations (the native client's and S3's are in `s3`). */
   largeIterations: number
-  /** 1 MiB keys, only in the long run (0 skips them). */
-  mediumIterations: number
   smallCount: number
   /** Blocks stored one after another per packing method: each waits for an LMDB commit (fsync), a few ms here. */
   packSequentialCount: number
@@ -53,33 +52,21 @@ interface Settings {
 }
 
 const QUICK: Settings = {
-  largeIterations: 2, mediumIterations: 0, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
+  largeIterations: 2, smallCount: 500, packSequentialCount: 2000, packConcurrentCount: 2000, checksumMs: 600,
   warmUp: { small: { roundOps: 200, roundsMax: 6 }, medium: { roundOps: 4, roundsMax: 4 } },
-  s3: { smallCount: 200, smallRounds: 2, mediumIterations: 6, largeIterations: 1, concurrency: CONCURRENCY },
+  s3: { smallCount: 200, mediumIterations: 6, largeIterations: 1, rounds: 2, concurrency: CONCURRENCY },
   s3Tls: { smallCount: 200, largeIterations: 1, concurrency: CONCURRENCY, rounds: 2, pipeBytes: 128 * MiB, handshakes: 200 },
 }
 const FULL: Settings = {
-  largeIterations: 6, mediumIterations: 32, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
+  largeIterations: 6, smallCount: 3000, packSequentialCount: 2000, packConcurrentCount: 10_000, checksumMs: 3000,
   warmUp: { small: { roundOps: 500, roundsMax: 12 }, medium: { roundOps: 32, roundsMax: 8 } },
-  s3: { smallCount: 2000, smallRounds: 4, mediumIterations: 32, largeIterations: 4, concurrency: CONCURRENCY },
+  s3: { smallCount: 2000, mediumIterations: 32, largeIterations: 4, rounds: 4, concurrency: CONCURRENCY },
   s3Tls: { smallCount: 1000, largeIterations: 2, concurrency: CONCURRENCY, rounds: 3, pipeBytes: 512 * MiB, handshakes: 1000 },
-}
-
-interface O3Figures {
-  put64MiB?: ThroughputResult | Failure
-  get64MiB?: ThroughputResult | Failure
-  put1MiB?: ThroughputResult | Failure
-  get1MiB?: ThroughputResult | Failure
-  put4KiB?: OpsResult | Failure
-  get4KiB?: OpsResult | Failure
-  /** PUT+GET pairs a second in each untimed warm-up round before the 1 MiB and the 4 KiB figures. */
-  warmUp1MiB?: number[] | Failure
-  warmUp4KiB?: number[] | Failure
 }
 
 function usage(): never {
   console.log(`Usage: npm run bench [-- --quick] [--profile] [--cold-pages] [--topology ${Object.keys(TOPOLOGIES).join('|')}]
-  --quick     about a minute: fewer iterations, no 1 MiB keys
+  --quick     about a minute and a half: fewer iterations and rounds
   --profile   CPU profiles of every server process and its worker threads in
               bench/results/<time>-profile/, and where the time went per figure
   --topology  how o3 local runs its services (default: as o3 local does by default)
@@ -124,8 +111,7 @@ async function main(): Promise<void> {
   if (options.tlsOnly) return tlsOnly(dir, large, s, options.topology)
   const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
-  const o3Steps = REPLICATIONS.length * (s.mediumIterations > 0 ? 8 : 5)
-  const progress = new Progress(1 + 6 + 6 + 1 + o3Steps + s3StepCount(REPLICATIONS, s.s3) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
+  const progress = new Progress(1 + 6 + 6 + 1 + s3StepCount(REPLICATIONS, s.s3) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()
   const profileDir = options.profile ? makeProfileDir(startedAt) : undefined
   const stopSelfProfile = profileDir === undefined ? undefined : await profileThisProcess(profileDir)
@@ -168,36 +154,9 @@ async function main(): Promise<void> {
 
     step(`O3: start o3 local, 3 datanodes (topology ${options.topology})`)
     await bench.start(REPLICATIONS)
-    const o3: Record<string, O3Figures> = {}
-    const o3Cpu = () => cpuMs(bench.pids())
-    for (const r of REPLICATIONS) {
-      const f: O3Figures = {}
-      // A failing step is recorded and the run goes on: a datapath bug should cost one figure, not the run.
-      const figure = async <T>(name: string, run: () => Promise<T>): Promise<T | Failure> => {
-        step(`O3 ${r}: ${name}`)
-        try { return await run() } catch (err) { return failure(err) }
-      }
-      const io = { put: (key: string, body: Uint8Array) => bench.put(r, key, body), getLength: (key: string) => bench.getLength(r, key) }
-      f.put64MiB = await figure('put 64 MiB keys', () => measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => bench.put(r, `large-${i}`, large), cpu: o3Cpu, beforeTimed: warmPagesForPuts }))
-      f.get64MiB = await figure('get 64 MiB keys', async () => {
-        const t = await measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await bench.getLength(r, `large-${i}`), large.length), cpu: o3Cpu })
-        if (!(await bench.get(r, 'large-0')).equals(large)) throw new Error('key large-0 read back different bytes')
-        return t
-      })
-      if (s.mediumIterations > 0) {
-        f.warmUp1MiB = await figure('1 MiB warm-up (untimed, until settled)', () => warmUpWithPairs(s.warmUp.medium, 1, io, 'warm-medium-', medium))
-        f.put1MiB = await figure('put 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: (i) => bench.put(r, `medium-${i}`, medium), cpu: o3Cpu, beforeTimed: warmPagesForPuts }))
-        f.get1MiB = await figure('get 1 MiB keys', () => measureThroughput({ iterations: s.mediumIterations, bytes: medium.length, op: async (i) => expectLength(await bench.getLength(r, `medium-${i}`), medium.length), cpu: o3Cpu }))
-      }
-      f.warmUp4KiB = await figure('4 KiB warm-up (untimed, until settled)', () => warmUpWithPairs(s.warmUp.small, CONCURRENCY, io, 'warm-', small))
-      f.put4KiB = await figure(`put 4 KiB keys, ${CONCURRENCY} concurrent`, () => measureOps({ count: s.smallCount, concurrency: CONCURRENCY, op: (i) => bench.put(r, `small-${i}`, small), cpu: o3Cpu }))
-      f.get4KiB = await figure(`get 4 KiB keys, ${CONCURRENCY} concurrent`, () => 'error' in f.put4KiB! ? Promise.reject(new Error('not run: the 4 KiB puts failed')) : measureOps({
-        count: s.smallCount, concurrency: CONCURRENCY,
-        op: async (i) => { if (!(await bench.get(r, `small-${i}`)).equals(small)) throw new Error(`key small-${i} read back different bytes`) }, cpu: o3Cpu,
-      }))
-      o3[r] = f
-    }
+    // The native client's figures are taken in the S3 figures' turns (bench/s3.ts).
     const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, warmUp: s.warmUp, large, onStep: step })
+    const o3 = Object.fromEntries(REPLICATIONS.map((r) => [r, s3[nativeTarget(r)]]))
     const tls = await measureS3Tls({ bench, dir: join(dir, 'tls'), profileDir, settings: s.s3Tls, large, onStep: step, onProcess: (pid, name) => processNames.set(pid, name) })
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
@@ -293,7 +252,7 @@ function printReport(r: {
   checksums: Awaited<ReturnType<typeof measureChecksums>>
   packing: Awaited<ReturnType<typeof measurePacking>>
   bare: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult; warmUp4KiB: number[] }
-  o3: Record<string, O3Figures>
+  o3: Record<string, S3Figures>
   s3: S3Results
   tls: TlsFigures
   ec: Record<string, EcFigures>
@@ -325,14 +284,14 @@ function printReport(r: {
 
   for (const [rep, f] of Object.entries(r.o3)) {
     const putBase = rep === 'RATIS/THREE' ? { t: b.put64MiB3Files, name: 'bare 3 files' } : { t: b.put64MiB1File, name: 'bare 1 file' }
-    out(`\nO3 ${rep} (native client in this process; o3 local with 3 datanodes, topology ${r.topology}):`)
+    out(`\nO3 ${rep} (native client in this process, in turns with the S3 figures; o3 local with 3 datanodes, topology ${r.topology}):`)
     out(`  put 64 MiB: ${formatVersus(f.put64MiB, putBase.t, putBase.name)}`)
     out(`  get 64 MiB: ${formatVersus(f.get64MiB, b.get64MiB, 'bare GET')}`)
-    if (f.put1MiB !== undefined) out(`  put 1 MiB:  ${formatVersus(f.put1MiB)}`)
-    if (f.get1MiB !== undefined) out(`  get 1 MiB:  ${formatVersus(f.get1MiB)}`)
+    out(`  put 1 MiB:  ${formatVersus(f.put1MiB)}`)
+    out(`  get 1 MiB:  ${formatVersus(f.get1MiB)}`)
     out(`  put 4 KiB:  ${formatVersus(f.put4KiB, b.put4KiB, 'bare')}`)
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
-    out(`  untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp4KiB)}${f.warmUp1MiB === undefined ? '' : `; 1 MiB ${formatWarmUp(f.warmUp1MiB)}`}`)
+    out(`  untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}`)
   }
   printS3(r.s3, b, r.o3)
   printTls(r.tls)
@@ -379,22 +338,24 @@ function printEc(ec: Record<string, EcFigures>): void {
  * The S3 figures: each server beside the sink (the generator's ceiling), O3 beside s3rver and
  * beside the bare node:http baseline, all from this run.
  */
-function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }, native: Record<string, O3Figures>): void {
+function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3Files: ThroughputResult; get64MiB: ThroughputResult; put4KiB: OpsResult; get4KiB: OpsResult }, native: Record<string, S3Figures>): void {
   const out = (line = '') => console.log(line)
   const sink = s3.sink
   const ok = <T extends object>(f: T | Failure | undefined): T | undefined => f === undefined || 'error' in f ? undefined : f
-  out('\nS3, one load generator (undici + SigV4, UNSIGNED-PAYLOAD; 4 KiB at 32 concurrent, 1 MiB and 64 MiB one at a time):')
+  // The native client's figures (taken in the same turns) are the O3 sections above, not S3 servers.
+  const serverFigures = Object.entries(s3).filter(([t]) => !Object.keys(native).some((r) => t === nativeTarget(r)))
+  out('\nS3, one load generator (undici + SigV4, UNSIGNED-PAYLOAD; 4 KiB at 32 concurrent, 1 MiB and 64 MiB one at a time; s3rver, O3 and the native client in turns):')
   const ops: S3Op[] = ['put4KiB', 'get4KiB', 'put1MiB', 'get1MiB', 'put64MiB', 'get64MiB']
   // The generator is not the bottleneck when the sink, served by the same generator, is well
   // above every server on every operation.
   for (const [servers, which] of [['O3', (t: string) => t.startsWith('O3')], ['any server', (t: string) => t !== 'sink']] as const) {
     const headroom = ops.flatMap((op) => {
-      const best = Math.max(0, ...Object.entries(s3).filter(([t]) => which(t)).map(([, f]) => ok(f[op]) === undefined ? 0 : value(f[op] as Measured)))
+      const best = Math.max(0, ...serverFigures.filter(([t]) => which(t)).map(([, f]) => ok(f[op]) === undefined ? 0 : value(f[op] as Measured)))
       return ok(sink?.[op]) === undefined || best === 0 ? [] : [{ op, times: value(sink[op] as Measured) / best }]
     }).sort((x, y) => x.times - y.times)[0]
     if (headroom !== undefined) out(`  load generator ceiling (sink) over ${servers}: at least ${headroom.times.toFixed(1)} x (closest on ${headroom.op})`)
   }
-  for (const [target, f] of Object.entries(s3)) {
+  for (const [target, f] of serverFigures) {
     out(`  ${target}:`)
     out(`    untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}`)
     for (const op of ops) {

@@ -188,6 +188,24 @@ export function combineRounds(rounds: (OpsResult | ThroughputResult | { error: s
   return { ops, concurrency: all[0].concurrency, seconds, opsPerSec: ops / seconds, p50Ms: Math.max(...all.map((r) => r.p50Ms)), p99Ms: Math.max(...all.map((r) => r.p99Ms)), serverCpuMs }
 }
 
+/**
+ * `rounds` rounds in which each of `targets` targets runs `round(k, r)` once, round r starting
+ * with target r mod `targets` (so no target always runs first, or right after the same one);
+ * answers each target's results in round order. A target whose round answered a failure (an
+ * object with `error`) is not run again: its later rounds answer `{ error: 'not run: an
+ * earlier round failed' }`.
+ */
+export async function takeTurns<T extends object>(targets: number, rounds: number, round: (k: number, r: number) => Promise<T | { error: string }>): Promise<(T | { error: string })[][]> {
+  const byTarget: (T | { error: string })[][] = Array.from({ length: targets }, () => [])
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < targets; j++) {
+      const k = (r + j) % targets
+      byTarget[k].push(byTarget[k].some((x) => 'error' in x) ? { error: 'not run: an earlier round failed' } : await round(k, r))
+    }
+  }
+  return byTarget
+}
+
 /** A failed figure: recorded so the run goes on, and the run then exits non-zero. */
 export function failure(err: unknown): { error: string } {
   process.exitCode = 1

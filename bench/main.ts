@@ -16,7 +16,7 @@ import { DEFAULT_CONFIG } from '../core/config.ts'
 import { BareClient } from './bare-http.ts'
 import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
-import { measureOps, measureThroughput, warmUpWithPairs, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { expectLength, measureOps, measureThroughput, warmUpWithPairs, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { setPageWarming, warmPagesForPuts } from './page-pool.ts'
 import { UsageError } from '../cli/args.ts'
 import { cpuMs } from './proc-cpu.ts'
@@ -27,7 +27,7 @@ import { FigureWindows, formatProfiles, profileThisProcess, summarizeProfiles, t
 import { cpuRatio, formatOps, formatThroughput, formatWarmUp, ratio } from './report.ts'
 import { EC_BENCH_DATANODES, measureS3Ec, s3EcStepCount, type EcFigures } from './s3-ec.ts'
 import { measureS3Tls, s3TlsStepCount, TLS_SCHEMES, type S3TlsSettings, type TlsFigures } from './s3-tls.ts'
-import { measureS3, nativeTarget, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served, type WarmUps } from './s3.ts'
+import { measureS3, s3StepCount, type Failure, type S3Figures, type S3Results, type S3Settings, type Served, type WarmUps } from './s3.ts'
 import { resultsPath, writeResults } from './results.ts'
 import type { ServerKind } from './server-process.ts'
 
@@ -37,14 +37,15 @@ const REPLICATIONS = ['RATIS/ONE', 'RATIS/THREE'] as const
 const CONCURRENCY = 32
 
 interface Settings {
-  /** The bare node:http baseline's 64 MiB transfers and 4 KiB operations (the native client's and S3's are in `s3`). */
+  /** The bare node:http baseline's 64 MiB transfers (the native client's and S3's counts are in `s3`). */
   largeIterations: number
+  /** The bare node:http baseline's 4 KiB operations. */
   smallCount: number
   /** Blocks stored one after another per packing method: each waits for an LMDB commit (fsync), a few ms here. */
   packSequentialCount: number
   packConcurrentCount: number
   checksumMs: number
-  /** Untimed rounds until a server's rate settles (measure.ts warmUntilSettled) before the bare server's 4 KiB figures, the native client's 1 MiB (full run) and 4 KiB ones, and the S3 ones. */
+  /** Untimed rounds until a server's rate settles (measure.ts warmUntilSettled) before the bare server's 4 KiB figures and before every target's 4 KiB and 1 MiB figures in bench/s3.ts. */
   warmUp: WarmUps
   s3: S3Settings
   /** The TLS cost at the edge: an http and an https gateway on the same cluster (bench/s3-tls.ts). */
@@ -155,8 +156,7 @@ async function main(): Promise<void> {
     step(`O3: start o3 local, 3 datanodes (topology ${options.topology})`)
     await bench.start(REPLICATIONS)
     // The native client's figures are taken in the S3 figures' turns (bench/s3.ts).
-    const s3 = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, warmUp: s.warmUp, large, onStep: step })
-    const o3 = Object.fromEntries(REPLICATIONS.map((r) => [r, s3[nativeTarget(r)]]))
+    const { servers: s3, native: o3 } = await measureS3({ serve, bench, replications: REPLICATIONS, settings: s.s3, warmUp: s.warmUp, large, onStep: step })
     const tls = await measureS3Tls({ bench, dir: join(dir, 'tls'), profileDir, settings: s.s3Tls, large, onStep: step, onProcess: (pid, name) => processNames.set(pid, name) })
     for (const [pid, name] of bench.processNames()) processNames.set(pid, name)
     // Profiles are written when the processes exit.
@@ -237,10 +237,6 @@ async function tlsOnly(dir: string, large: Buffer, s: Settings, topology: Topolo
   }
 }
 
-function expectLength(actual: number, expected: number): void {
-  if (actual !== expected) throw new Error(`Read ${actual} bytes, expected ${expected}`)
-}
-
 function printProfile(profile: FigureProfile[], dir: string): void {
   console.log(`\nWhere the time went (CPU profiles in ${dir}; busy = share of the figure's wall time; per figure the 4 busiest of: each main thread, the datanode thread, each process's pool workers summed; at 10% or more):`)
   for (const line of formatProfiles(profile)) console.log(line)
@@ -291,7 +287,7 @@ function printReport(r: {
     out(`  get 1 MiB:  ${formatVersus(f.get1MiB)}`)
     out(`  put 4 KiB:  ${formatVersus(f.put4KiB, b.put4KiB, 'bare')}`)
     out(`  get 4 KiB:  ${formatVersus(f.get4KiB, b.get4KiB, 'bare')}`)
-    out(`  untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}`)
+    out(`  untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}; 64 MiB ${formatWarmUp(f.warmUp.large)}`)
   }
   printS3(r.s3, b, r.o3)
   printTls(r.tls)
@@ -342,8 +338,7 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
   const out = (line = '') => console.log(line)
   const sink = s3.sink
   const ok = <T extends object>(f: T | Failure | undefined): T | undefined => f === undefined || 'error' in f ? undefined : f
-  // The native client's figures (taken in the same turns) are the O3 sections above, not S3 servers.
-  const serverFigures = Object.entries(s3).filter(([t]) => !Object.keys(native).some((r) => t === nativeTarget(r)))
+  const serverFigures = Object.entries(s3)
   out('\nS3, one load generator (undici + SigV4, UNSIGNED-PAYLOAD; 4 KiB at 32 concurrent, 1 MiB and 64 MiB one at a time; s3rver, O3 and the native client in turns):')
   const ops: S3Op[] = ['put4KiB', 'get4KiB', 'put1MiB', 'get1MiB', 'put64MiB', 'get64MiB']
   // The generator is not the bottleneck when the sink, served by the same generator, is well
@@ -357,7 +352,7 @@ function printS3(s3: S3Results, b: { put64MiB1File: ThroughputResult; put64MiB3F
   }
   for (const [target, f] of serverFigures) {
     out(`  ${target}:`)
-    out(`    untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}`)
+    out(`    untimed warm-up, PUT+GET pairs/s by round: 4 KiB ${formatWarmUp(f.warmUp.small)}; 1 MiB ${formatWarmUp(f.warmUp.medium)}; 64 MiB ${formatWarmUp(f.warmUp.large)}`)
     for (const op of ops) {
       const parts = [formatVersus(f[op])]
       if (target !== 'sink' && ok(sink?.[op]) !== undefined && ok(f[op]) !== undefined) parts.push(`${ratio(value(f[op] as Measured), value(sink[op] as Measured))} x sink`)

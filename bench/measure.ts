@@ -189,21 +189,59 @@ export function combineRounds(rounds: (OpsResult | ThroughputResult | { error: s
 }
 
 /**
- * `rounds` rounds in which each of `targets` targets runs `round(k, r)` once, round r starting
- * with target r mod `targets` (so no target always runs first, or right after the same one);
- * answers each target's results in round order. A target whose round answered a failure (an
- * object with `error`) is not run again: its later rounds answer `{ error: 'not run: an
- * earlier round failed' }`.
+ * The order targets 0..n-1 take their turns in round `round`: rounds go in pairs, the second
+ * the first reversed, and each pair starts two further along, so that over a few rounds no
+ * target always goes first or last, nor always right after the same other (whose caches,
+ * disk or page cache it would meet). With two targets, who goes first alternates. Pure.
  */
-export async function takeTurns<T extends object>(targets: number, rounds: number, round: (k: number, r: number) => Promise<T | { error: string }>): Promise<(T | { error: string })[][]> {
+export function turnOrder(n: number, round: number): number[] {
+  assert(n > 0, 'at least one target')
+  const rotated = Array.from({ length: n }, (_, j) => (round - (round % 2) + j) % n)
+  return round % 2 === 0 ? rotated : rotated.reverse()
+}
+
+/**
+ * `total` operations split over `rounds` rounds as evenly as they go (the first rounds one
+ * more): each round's first index and count, the counts adding up to `total`. Pure.
+ */
+export function splitCount(total: number, rounds: number): { first: number; count: number }[] {
+  assert(Number.isSafeInteger(total) && total >= rounds && rounds > 0, 'at least one operation per round')
+  const base = Math.floor(total / rounds)
+  const out: { first: number; count: number }[] = []
+  let first = 0
+  for (let r = 0; r < rounds; r++) {
+    const count = base + (r < total % rounds ? 1 : 0)
+    out.push({ first, count })
+    first += count
+  }
+  return out
+}
+
+/** What a target's later rounds answer once one of its rounds failed. */
+export const NOT_RUN_AFTER_FAILURE = 'not run: an earlier round failed'
+
+/**
+ * `rounds` rounds in which each of `targets` targets runs `round(k, r)` once, in turnOrder;
+ * answers each target's results in round order. A target whose round answered a failure (an
+ * object with `error`) is not run again: `skipped(k, r)` is told instead, and its later
+ * rounds answer `{ error: NOT_RUN_AFTER_FAILURE }`.
+ */
+export async function takeTurns<T extends object>(targets: number, rounds: number, round: (k: number, r: number) => Promise<T | { error: string }>, skipped?: (k: number, r: number) => void): Promise<(T | { error: string })[][]> {
   const byTarget: (T | { error: string })[][] = Array.from({ length: targets }, () => [])
   for (let r = 0; r < rounds; r++) {
-    for (let j = 0; j < targets; j++) {
-      const k = (r + j) % targets
-      byTarget[k].push(byTarget[k].some((x) => 'error' in x) ? { error: 'not run: an earlier round failed' } : await round(k, r))
+    for (const k of turnOrder(targets, r)) {
+      if (byTarget[k].some((x) => 'error' in x)) {
+        skipped?.(k, r)
+        byTarget[k].push({ error: NOT_RUN_AFTER_FAILURE })
+      } else byTarget[k].push(await round(k, r))
     }
   }
   return byTarget
+}
+
+/** Fails unless a read answered `expected` bytes. */
+export function expectLength(n: number, expected: number): void {
+  if (n !== expected) throw new Error(`Read ${n} bytes, expected ${expected}`)
 }
 
 /** A failed figure: recorded so the run goes on, and the run then exits non-zero. */

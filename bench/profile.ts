@@ -122,7 +122,7 @@ function readThread(file: string, pid: number, tid: number): ThreadSamples {
 }
 
 /**
- * Sums the profiles in `dir` over each window. `processNames` names the PIDs to report
+ * Sums the profiles in `dir` over each figure's windows. `processNames` names the PIDs to report
  * (others are left out); threads are grouped as ThreadGroup says.
  */
 export function summarizeProfiles(dir: string, windows: readonly FigureWindow[], processNames: ReadonlyMap<number, string>): FigureProfile[] {
@@ -132,14 +132,20 @@ export function summarizeProfiles(dir: string, windows: readonly FigureWindow[],
     if (m === null || !processNames.has(Number(m[1]))) continue
     threads.push(readThread(join(dir, f), Number(m[1]), Number(m[2])))
   }
-  return windows.map((w) => {
+  // A figure taken in rounds (bench/s3.ts: "..., round 2 of 4") is one figure: its windows summed.
+  const byFigure = new Map<string, FigureWindow[]>()
+  for (const w of windows) {
+    const figure = w.name.replace(ROUND_SUFFIX, '')
+    byFigure.set(figure, [...byFigure.get(figure) ?? [], w])
+  }
+  return [...byFigure].map(([figure, ws]) => {
     const groups = new Map<string, TimeSpent>()
     for (const th of threads) {
       const kind = th.group
       const key = `${th.pid}/${kind}`
       let g = groups.get(key)
       for (let i = 0; i < th.atUs.length; i++) {
-        if (th.atUs[i] < w.startUs || th.atUs[i] >= w.endUs || th.category[i] === 'idle') continue
+        if (th.category[i] === 'idle' || !ws.some((w) => th.atUs[i] >= w.startUs && th.atUs[i] < w.endUs)) continue
         g ??= { process: processNames.get(th.pid)!, threads: kind, busyUs: 0, byCategory: {}, byFunction: {} }
         const d = th.durationUs[i]
         g.busyUs += d
@@ -148,9 +154,12 @@ export function summarizeProfiles(dir: string, windows: readonly FigureWindow[],
       }
       if (g !== undefined) groups.set(key, g)
     }
-    return { figure: w.name, seconds: (w.endUs - w.startUs) / 1e6, spent: [...groups.values()] }
+    return { figure, seconds: ws.reduce((a, w) => a + (w.endUs - w.startUs), 0) / 1e6, spent: [...groups.values()] }
   })
 }
+
+/** How a step of a figure taken in rounds ends its name. */
+const ROUND_SUFFIX = /, round \d+ of \d+$/
 
 /** A few lines per figure: the busiest processes' busy share, top categories and functions. */
 export function formatProfiles(figures: readonly FigureProfile[], options: { busyMin?: number; groupsMax?: number } = {}): string[] {

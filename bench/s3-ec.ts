@@ -2,14 +2,14 @@
  * The erasure-coding part of `npm run bench` (issue 14): a second `o3 local`, nine datanodes
  * each in a process of its own, buckets of RATIS/THREE, EC rs-3-2 and EC rs-6-3 side by side;
  * 64 MiB PUT and GET through the S3 gateway, the replications taking turns (one transfer each
- * per round, the order rotated), bytes on disk per byte written, then a degraded GET of each
+ * per round, the order changing: measure.ts turnOrder), bytes on disk per byte written, then a degraded GET of each
  * EC bucket with m of its key's data replicas killed (kill -9 of their processes).
  */
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { parseReplication } from '../core/wire.ts'
-import { combineRounds, measureThroughput, type ThroughputResult, failure } from './measure.ts'
+import { combineRounds, expectLength, measureThroughput, turnOrder, type ThroughputResult, failure } from './measure.ts'
 import { warmPagesForPuts } from './page-pool.ts'
 import { BenchCluster, bucketName } from './o3-cluster.ts'
 import { cpuMs } from './proc-cpu.ts'
@@ -35,11 +35,9 @@ export function s3EcStepCount(rounds: number): number {
   return 2 + 2 * rounds * EC_BENCH_REPLICATIONS.length + (EC_BENCH_REPLICATIONS.length - 1)
 }
 
-/** The replications in the order of round `round`: rotated each round, so that none always
- *  runs first or right after the same other (a cache or disk another warmed). */
+/** The replications in the order of round `round` (measure.ts turnOrder). */
 function inTurn<T>(items: readonly T[], round: number): T[] {
-  const at = round % items.length
-  return [...items.slice(at), ...items.slice(0, at)]
+  return turnOrder(items.length, round).map((i) => items[i])
 }
 
 /** Bytes of block data under a datanode folder: every file but LMDB's and the logs. */
@@ -74,7 +72,7 @@ export async function measureS3Ec(options: {
     const dataDir = join(options.dir, 'o3')
     const datanodeDirs = () => readdirSync(dataDir).filter((d) => d.startsWith('datanode-')).map((d) => join(dataDir, d))
     const onDisk = () => datanodeDirs().reduce((sum, d) => sum + blockBytes(d), 0)
-    const expect = (n: number) => { if (n !== large.length) throw new Error(`Read ${n} bytes, expected ${large.length}`) }
+    const expect = (n: number) => expectLength(n, large.length)
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | Failure> => {
       onStep(`S3 EC: ${name}`)
       try { return await fn() } catch (err) { return failure(err) }

@@ -13,7 +13,7 @@ import { createRootCa, generateKeyPair, issueCertificate } from '../core/securit
 import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 import { moduleCommand, startChild, stopChild, type Child } from './child.ts'
-import { combineRounds, measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { combineRounds, expectLength, measureOps, measureThroughput, turnOrder, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { warmPagesForPuts } from './page-pool.ts'
 import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
@@ -105,10 +105,9 @@ export async function measureS3Tls(options: {
     type Figure = OpsResult | ThroughputResult | Failure
     const rounds = new Map<string, Figure[]>()
     const record = (scheme: TlsScheme, op: string, f: Figure) => { rounds.set(`${scheme} ${op}`, [...rounds.get(`${scheme} ${op}`) ?? [], f]) }
-    const expect = (n: number, length: number) => { if (n !== length) throw new Error(`Read ${n} bytes, expected ${length}`) }
     for (let round = 0; round < s.rounds; round++) {
-      // Who goes first alternates: neither scheme always meets a cache or a disk the other warmed.
-      const order = round % 2 === 0 ? TLS_SCHEMES : [...TLS_SCHEMES].reverse()
+      // Who goes first alternates (measure.ts turnOrder): neither scheme always meets a cache or a disk the other warmed.
+      const order = turnOrder(TLS_SCHEMES.length, round).map((i) => TLS_SCHEMES[i])
       for (const op of OPS) {
         for (const scheme of order) {
           onStep(`S3 TLS: ${scheme} ${op}, round ${round + 1}`)
@@ -119,9 +118,9 @@ export async function measureS3Tls(options: {
           const run = (): Promise<OpsResult | ThroughputResult> => {
             switch (op) {
               case 'put4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: (i) => load.put(BUCKET, name(i), small), cpu })
-              case 'get4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: async (i) => expect(await load.get(BUCKET, `${scheme}-${round}-4KiB-${i}`), small.length), cpu })
+              case 'get4KiB': return measureOps({ count: s.smallCount, concurrency: s.concurrency, op: async (i) => expectLength(await load.get(BUCKET, `${scheme}-${round}-4KiB-${i}`), small.length), cpu })
               case 'put64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: (i) => load.put(BUCKET, name(i), large), cpu, beforeTimed: warmPagesForPuts })
-              case 'get64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expect(await load.get(BUCKET, `${scheme}-${round}-64MiB-${i}`), large.length), cpu })
+              case 'get64MiB': return measureThroughput({ iterations: s.largeIterations, bytes: large.length, op: async (i) => expectLength(await load.get(BUCKET, `${scheme}-${round}-64MiB-${i}`), large.length), cpu })
             }
           }
           try { record(scheme, op, await run()) } catch (err) { record(scheme, op, failure(err)) }

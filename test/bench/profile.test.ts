@@ -64,4 +64,24 @@ test('summarizeProfiles() sums self time per window, process and thread group', 
   }
 })
 
+test('summarizeProfiles() sums the rounds of a figure taken in turns as one figure', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'o3-profile-'))
+  try {
+    const route = { functionName: 'handle', url: 'file:///r/dist/datapath/s3/put.js' }
+    writeFileSync(join(dir, 'CPU.20261202.100000.100.0.001.cpuprofile'), profile([route], [[2, 1100], [2, 1300], [2, 2100], [2, 3100], [2, 3300], [2, 3500]], 1000))
+    const figures = summarizeProfiles(dir, [
+      { name: 'S3 s3rver: PUT, round 1 of 2', startUs: 1000, endUs: 2000 },
+      { name: 'S3 O3: PUT, round 1 of 2', startUs: 2000, endUs: 3000 },
+      { name: 'S3 s3rver: PUT, round 2 of 2', startUs: 3000, endUs: 4000 },
+    ], new Map([[100, 's3g']]))
+    assert.equal(figures.map((f) => [f.figure, f.seconds]), [['S3 s3rver: PUT', 0.002], ['S3 O3: PUT', 0.001]])
+    // A sample stands for the time until the next: 1100 (200 us), 1300 (800), 3100 (200), 3300
+    // (200) and 3500 (the last, 0) are in s3rver's windows, 2100 (1000) in O3's.
+    assert.is(figures[0].spent[0].busyUs, 1400)
+    assert.is(figures[1].spent[0].busyUs, 1000)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test.run()

@@ -16,7 +16,7 @@ import { DEFAULT_CONFIG } from '../core/config.ts'
 import { BareClient } from './bare-http.ts'
 import { moduleCommand, startChild, stopChild } from './child.ts'
 import { measureChecksums } from './checksums.ts'
-import { expectLength, measureOps, measureThroughput, warmUpWithPairs, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { expectLength, measureOps, measureThroughput, warmUpWithPairs, type OpsResult, type ThroughputResult } from './measure.ts'
 import { setPageWarming, warmPagesForPuts } from './page-pool.ts'
 import { UsageError } from '../cli/args.ts'
 import { cpuMs } from './proc-cpu.ts'
@@ -110,7 +110,6 @@ async function main(): Promise<void> {
   const large = randomFillSync(Buffer.allocUnsafe(64 * MiB))
   if (options.ecOnly) return ecOnly(dir, large, s, options.profile)
   if (options.tlsOnly) return tlsOnly(dir, large, s, options.topology)
-  const medium = large.subarray(0, MiB)
   const small = large.subarray(0, 4 * KiB)
   const progress = new Progress(1 + 6 + 6 + 1 + s3StepCount(REPLICATIONS, s.s3) + s3TlsStepCount(s.s3Tls) + s3EcStepCount(s.s3.largeIterations))
   const startedAt = new Date()

@@ -16,7 +16,7 @@
  * VmRSS over the last 5 s of the settle time. Linux only (procfs). Not part of npm test or
  * `npm run bench -- --quick` (it takes about 1.5 minutes per runtime here).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'

@@ -200,6 +200,11 @@ export function turnOrder(n: number, round: number): number[] {
   return round % 2 === 0 ? rotated : rotated.reverse()
 }
 
+/** `items` in the order of round `round` (turnOrder). */
+export function inTurnOrder<T>(items: readonly T[], round: number): T[] {
+  return turnOrder(items.length, round).map((i) => items[i])
+}
+
 /**
  * `total` operations split over `rounds` rounds as evenly as they go (the first rounds one
  * more): each round's first index and count, the counts adding up to `total`. Pure.

@@ -9,7 +9,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { parseReplication } from '../core/wire.ts'
-import { combineRounds, expectLength, measureThroughput, turnOrder, type ThroughputResult, failure } from './measure.ts'
+import { combineRounds, expectLength, inTurnOrder, measureThroughput, type ThroughputResult, failure } from './measure.ts'
 import { warmPagesForPuts } from './page-pool.ts'
 import { BenchCluster, bucketName } from './o3-cluster.ts'
 import { cpuMs } from './proc-cpu.ts'
@@ -33,11 +33,6 @@ export interface EcFigures {
 /** Progress steps measureS3Ec announces for `rounds` timed transfers per figure. */
 export function s3EcStepCount(rounds: number): number {
   return 2 + 2 * rounds * EC_BENCH_REPLICATIONS.length + (EC_BENCH_REPLICATIONS.length - 1)
-}
-
-/** The replications in the order of round `round` (measure.ts turnOrder). */
-function inTurn<T>(items: readonly T[], round: number): T[] {
-  return turnOrder(items.length, round).map((i) => items[i])
 }
 
 /** Bytes of block data under a datanode folder: every file but LMDB's and the logs. */
@@ -101,10 +96,10 @@ export async function measureS3Ec(options: {
         into.set(r, [...into.get(r) ?? [], f])
       }
       for (let round = 0; round < iterations; round++) {
-        for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(puts, r, `PUT 64 MiB, round ${round + 1}`, () => load.put(bucketOf(r), `large-${round}`, large), warmPagesForPuts)
+        for (const r of inTurnOrder(EC_BENCH_REPLICATIONS, round)) await timed(puts, r, `PUT 64 MiB, round ${round + 1}`, () => load.put(bucketOf(r), `large-${round}`, large), warmPagesForPuts)
       }
       for (let round = 0; round < iterations; round++) {
-        for (const r of inTurn(EC_BENCH_REPLICATIONS, round)) await timed(gets, r, `GET 64 MiB, round ${round + 1}`, async () => expect(await load.get(bucketOf(r), `large-${round}`)))
+        for (const r of inTurnOrder(EC_BENCH_REPLICATIONS, round)) await timed(gets, r, `GET 64 MiB, round ${round + 1}`, async () => expect(await load.get(bucketOf(r), `large-${round}`)))
       }
       for (const r of EC_BENCH_REPLICATIONS) {
         let get64MiB = combineRounds(gets.get(r) ?? []) as Figure

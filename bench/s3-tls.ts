@@ -13,7 +13,7 @@ import { createRootCa, generateKeyPair, issueCertificate } from '../core/securit
 import { S3_VOLUME } from '../datapath/s3/index.ts'
 import { SERVER_V8_FLAGS } from '../cli/v8-flags.ts'
 import { moduleCommand, startChild, stopChild, type Child } from './child.ts'
-import { combineRounds, expectLength, measureOps, measureThroughput, turnOrder, type OpsResult, type ThroughputResult, failure } from './measure.ts'
+import { combineRounds, expectLength, inTurnOrder, measureOps, measureThroughput, type OpsResult, type ThroughputResult, failure } from './measure.ts'
 import { warmPagesForPuts } from './page-pool.ts'
 import { cpuMs } from './proc-cpu.ts'
 import type { BenchCluster } from './o3-cluster.ts'
@@ -106,8 +106,8 @@ export async function measureS3Tls(options: {
     const rounds = new Map<string, Figure[]>()
     const record = (scheme: TlsScheme, op: string, f: Figure) => { rounds.set(`${scheme} ${op}`, [...rounds.get(`${scheme} ${op}`) ?? [], f]) }
     for (let round = 0; round < s.rounds; round++) {
-      // Who goes first alternates (measure.ts turnOrder): neither scheme always meets a cache or a disk the other warmed.
-      const order = turnOrder(TLS_SCHEMES.length, round).map((i) => TLS_SCHEMES[i])
+      // Who goes first alternates (measure.ts inTurnOrder): neither scheme always meets a cache or a disk the other warmed.
+      const order = inTurnOrder(TLS_SCHEMES, round)
       for (const op of OPS) {
         for (const scheme of order) {
           onStep(`S3 TLS: ${scheme} ${op}, round ${round + 1}`)

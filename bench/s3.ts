@@ -133,15 +133,15 @@ export async function measureS3(options: {
   assert(SIZES.every((size) => size.operations(s) > 0), 'every S3 figure needs operations')
   assert(large.length === SIZES[SIZES.length - 1].bytes, 'the large object is 64 MiB')
   const body = (size: Size) => large.subarray(0, size.bytes)
-  const results: S3Results = {}
   const step = async <T>(target: Target, name: string, fn: () => Promise<T>): Promise<T | Failure> => {
     onStep(`${target.label}: ${name}`)
     try { return await fn() } catch (err) { return failure(err) }
   }
 
-  /** Every figure of `targets`, size by size, each in rounds taken in turns. */
-  const measure = async (targets: Target[]) => {
-    const figures = targets.map((): Omit<Partial<S3Figures>, 'warmUp'> & { warmUp: Partial<S3Figures['warmUp']> } => ({ warmUp: {} }))
+  /** Every figure of `targets` (in their order), size by size, each in rounds taken in turns. */
+  const measure = async (targets: Target[]): Promise<S3Figures[]> => {
+    // Each size below sets its figures; none is left at this.
+    const figures = targets.map(() => failedFigures({ error: 'not run' }))
     /** A figure of `total` operations in rounds taken in turns, combined per target; not run where `skipped` gives a reason. */
     const inTurns = async <T extends OpsResult | ThroughputResult>(what: string, total: number, run: (k: number, first: number, count: number) => Promise<T>, skipped: (k: number) => string | undefined): Promise<(T | Failure)[]> => {
       const parts = splitCount(total, roundsOf(total, s))
@@ -162,7 +162,7 @@ export async function measureS3(options: {
         figures[k].warmUp[size.warmUp] = await step(t, `${size.label} warm-up (untimed${size.warmUp === 'large' ? ', one pair' : ', until settled'})`, () => warmUpWithPairs(size.warmUpSettings(options.warmUp), concurrency, t.io, `warm-${size.prefix}-`, bytes))
       }
       const key = (i: number) => `${size.prefix}-${i}`
-      const warmedUp = (k: number) => 'error' in figures[k].warmUp[size.warmUp]! ? `not run: the ${size.label} warm-up failed` : undefined
+      const warmedUp = (k: number) => 'error' in figures[k].warmUp[size.warmUp] ? `not run: the ${size.label} warm-up failed` : undefined
       const timed = <T extends OpsResult | ThroughputResult>(what: string, op: (k: number, i: number) => Promise<unknown>, put: boolean, skipped: (k: number) => string | undefined) =>
         inTurns<T>(what, size.operations(s), (k, first, count) => (concurrency > 1
           ? measureOps({ count, concurrency, op: async (i) => { await op(k, first + i) }, cpu: cpu(k) })
@@ -175,35 +175,36 @@ export async function measureS3(options: {
     // The timed GETs count bytes; here each target's first key of each size comes back whole.
     onStep('every target: one key of each size read back and compared')
     for (const [k, t] of targets.entries()) {
-      const f = figures[k] as unknown as S3Figures
+      const f = figures[k]
       for (const size of SIZES) {
         if (t.read === undefined || 'error' in f[size.get]) continue
         try {
-          if (!Buffer.from(body(size)).equals(await t.read(`${size.prefix}-0`))) f[size.get] = failure(new Error(`${size.prefix}-0 read back different bytes`))
+          if (Buffer.compare(body(size), await t.read(`${size.prefix}-0`)) !== 0) f[size.get] = failure(new Error(`${size.prefix}-0 read back different bytes`))
         } catch (err) {
           f[size.get] = failure(err)
         }
       }
-      results[t.name] = f
     }
+    return figures
   }
 
-  /** A server to start for `targets`: on failure its figures all say why, and the rest go on. */
-  const started = async (kind: ServerKind, name: string): Promise<Served | undefined> => {
+  /** A server started, or why not (its figures then all say so, and the rest go on). */
+  const started = async (kind: ServerKind): Promise<Served | Failure> => {
     try {
       return await options.serve(kind)
     } catch (err) {
-      results[name] = failedFigures(failure(err))
-      return undefined
+      return failure(err)
     }
   }
 
   onStep('S3: start the sink (load generator ceiling)')
-  const sink = await started('sink', 'sink')
-  if (sink !== undefined) {
+  const sink = await started('sink')
+  let sinkFigures: S3Figures
+  if ('error' in sink) sinkFigures = failedFigures(sink)
+  else {
     const sinkLoad = new S3Load(sink.endpoint, { accessKeyId: 'any', secretAccessKey: 'any' })
     try {
-      await measure([s3Target('sink', sinkLoad, 'sink', [sink.pid], false)])
+      [sinkFigures] = await measure([s3Target('sink', sinkLoad, 'sink', [sink.pid], false)])
     } finally {
       await sinkLoad.close()
       await sink.stop()
@@ -212,9 +213,9 @@ export async function measureS3(options: {
 
   onStep('S3: buckets of the O3 gateway of o3 local')
   const bench = options.bench
-  const o3Name = (r: string) => `O3 ${r}`
   let o3Load: S3Load | undefined
   const o3: Target[] = []
+  let o3Failed: Failure | undefined
   try {
     const client = bench.client
     const secret = await client.getS3Secret(USER)
@@ -224,29 +225,35 @@ export async function measureS3(options: {
       // Buckets made with the native client: S3's CreateBucket has no replication parameter.
       const bucket = `s3-${bucketName(r)}`
       await client.createBucket(S3_VOLUME, bucket, { replication: r, owner: USER })
-      o3.push(s3Target(o3Name(r), o3Load, bucket, bench.pids()))
+      o3.push(s3Target(`O3 ${r}`, o3Load, bucket, bench.pids()))
     }
   } catch (err) {
-    const reason = failure(err)
-    for (const r of options.replications) results[o3Name(r)] ??= failedFigures(reason)
+    o3Failed = failure(err)
     o3.length = 0
   }
-  const nativeName = (r: string) => `native ${r}`
   const native = options.replications.map((r): Target => ({
-    name: nativeName(r), label: `native ${r}`, pids: bench.pids(),
+    name: `native ${r}`, label: `native ${r}`, pids: bench.pids(),
     io: { put: (key, bytes) => bench.put(r, key, bytes), getLength: (key) => bench.getLength(r, key) },
     read: (key) => bench.get(r, key),
   }))
   onStep('S3: start s3rver')
-  const s3rver = await started('s3rver', 's3rver')
-  const s3rverLoad = s3rver === undefined ? undefined : new S3Load(s3rver.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' })
+  const s3rver = await started('s3rver')
+  const s3rverLoad = 'error' in s3rver ? undefined : new S3Load(s3rver.endpoint, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' })
+  const served = [...(s3rverLoad === undefined || 'error' in s3rver ? [] : [s3Target('s3rver', s3rverLoad, 'bench', [s3rver.pid])]), ...o3]
+  let figures: S3Figures[]
   try {
-    await measure([...(s3rver === undefined ? [] : [s3Target('s3rver', s3rverLoad!, 'bench', [s3rver.pid])]), ...o3, ...native])
+    figures = await measure([...served, ...native])
   } finally {
     await Promise.all([s3rverLoad?.close(), o3Load?.close()])
-    await s3rver?.stop()
+    if (!('error' in s3rver)) await s3rver.stop()
   }
-  const servers: S3Results = {}
-  for (const name of ['sink', 's3rver', ...options.replications.map(o3Name)]) if (results[name] !== undefined) servers[name] = results[name]
-  return { servers, native: Object.fromEntries(options.replications.map((r) => [r, results[nativeName(r)]])) }
+  const of = (name: string) => figures[served.findIndex((t) => t.name === name)]
+  return {
+    servers: {
+      sink: sinkFigures,
+      s3rver: 'error' in s3rver ? failedFigures(s3rver) : of('s3rver'),
+      ...Object.fromEntries(options.replications.map((r) => [`O3 ${r}`, o3Failed !== undefined ? failedFigures(o3Failed) : of(`O3 ${r}`)])),
+    },
+    native: Object.fromEntries(options.replications.map((r, j) => [r, figures[served.length + j]])),
+  }
 }

@@ -25,6 +25,8 @@ export const ErrorCode = {
   KEY_ALREADY_EXISTS: { http: 409, retry: false },
   /** A write conditioned on the key's ETag (S3's If-Match) found another one there. */
   ETAG_MISMATCH: { http: 412, retry: false },
+  /** A delete conditioned on the key's size or modification time (S3's x-amz-if-match-*) found others. */
+  KEY_CONDITION_FAILED: { http: 412, retry: false },
   OPEN_KEY_NOT_FOUND: { http: 404, retry: false },
   /** A write conditioned on another key (an S3 part on its upload's record) found that key gone. */
   REQUIRED_KEY_NOT_FOUND: { http: 404, retry: false },

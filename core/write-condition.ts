@@ -1,8 +1,9 @@
 /** @module
  * The condition a key write may carry (S3's conditional writes, `If-None-Match: *` and
- * `If-Match: <etag>` on PutObject and CompleteMultipartUpload): parsed in prepare, checked in
- * apply against the key as it is then, so of writers racing on one key the condition holds
- * for exactly the ones it should. Pure: no I/O, no clock.
+ * `If-Match: <etag>` on PutObject and CompleteMultipartUpload) and the one a key delete may
+ * carry (S3's conditional deletes): parsed in prepare, checked in apply against the key as it
+ * is then, so of writers racing on one key the condition holds for exactly the ones it should.
+ * Pure: no I/O, no clock.
  */
 import { O3Error } from './errors.ts'
 import type { KeyInfo } from './om-wire.ts'
@@ -20,11 +21,13 @@ export interface WriteCondition {
 /** prepare: the condition of a request's `ifNotExists` and `ifMatchEtag` arguments. */
 export function parseWriteCondition(a: { ifNotExists?: unknown; ifMatchEtag?: unknown }, what: string): WriteCondition {
   if (a.ifNotExists !== undefined && a.ifNotExists !== null && typeof a.ifNotExists !== 'boolean') throw new O3Error('INVALID_ARGUMENT', `Cannot commit ${what}: ifNotExists must be a boolean`)
-  const etag = a.ifMatchEtag
-  if (etag !== undefined && etag !== null && (typeof etag !== 'string' || etag.length === 0 || etag.length > ETAG_CHARS_MAX)) {
-    throw new O3Error('INVALID_ARGUMENT', `Cannot commit ${what}: ifMatchEtag must be a string of 1..${ETAG_CHARS_MAX} characters`)
-  }
-  return { ifNotExists: a.ifNotExists === true, ifMatchEtag: typeof etag === 'string' ? etag : null }
+  return { ifNotExists: a.ifNotExists === true, ifMatchEtag: parseEtag(a.ifMatchEtag, `commit ${what}`) }
+}
+
+function parseEtag(etag: unknown, what: string): string | null {
+  if (etag === undefined || etag === null) return null
+  if (typeof etag !== 'string' || etag.length === 0 || etag.length > ETAG_CHARS_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot ${what}: ifMatchEtag must be a string of 1..${ETAG_CHARS_MAX} characters`)
+  return etag
 }
 
 /** apply: throws unless `previous` (the key as it is now, undefined when absent) satisfies the condition. */
@@ -33,4 +36,40 @@ export function checkWriteCondition(c: WriteCondition, previous: KeyInfo | undef
   if (c.ifMatchEtag === null) return
   if (previous === undefined) throw new O3Error('KEY_NOT_FOUND', `Cannot commit key ${full}: it does not exist and ifMatchEtag was set`)
   if (c.ifMatchEtag !== '*' && previous.metadata.etag !== c.ifMatchEtag) throw new O3Error('ETAG_MISMATCH', `Cannot commit key ${full}: its ETag is not ${c.ifMatchEtag}`)
+}
+
+/**
+ * The condition of a key delete (S3's DeleteObject `If-Match`, `x-amz-if-match-size`,
+ * `x-amz-if-match-last-modified-time`, and a DeleteObjects entry's ETag, Size, LastModifiedTime).
+ * A missing key fails the delete (KEY_NOT_FOUND) whatever the condition; whether that is an
+ * error is the caller's to say (S3: only with If-Match).
+ */
+export interface DeleteCondition {
+  /** Delete only if the key has this `etag` metadata, or any with `*` (ETAG_MISMATCH). */
+  ifMatchEtag: string | null
+  /** Delete only if the key holds this many bytes (KEY_CONDITION_FAILED). */
+  ifMatchSize: number | null
+  /** Delete only if the key was last modified in this second since the epoch, as Last-Modified names it (KEY_CONDITION_FAILED). */
+  ifMatchModifiedSeconds: number | null
+}
+
+export const NO_DELETE_CONDITION: DeleteCondition = { ifMatchEtag: null, ifMatchSize: null, ifMatchModifiedSeconds: null }
+
+/** prepare: the condition of a delete's `ifMatchEtag`, `ifMatchSize` and `ifMatchModifiedSeconds` arguments. */
+export function parseDeleteCondition(a: { ifMatchEtag?: unknown; ifMatchSize?: unknown; ifMatchModifiedSeconds?: unknown }): DeleteCondition {
+  const whole = (v: unknown, name: string): number | null => {
+    if (v === undefined || v === null) return null
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new O3Error('INVALID_ARGUMENT', `Cannot delete key: ${name} must be a whole number, 0 or more`)
+    return v
+  }
+  return { ifMatchEtag: parseEtag(a.ifMatchEtag, 'delete key'), ifMatchSize: whole(a.ifMatchSize, 'ifMatchSize'), ifMatchModifiedSeconds: whole(a.ifMatchModifiedSeconds, 'ifMatchModifiedSeconds') }
+}
+
+/** apply: throws unless `current`, the key as it is now, satisfies the delete's condition. */
+export function checkDeleteCondition(c: DeleteCondition, current: KeyInfo, full: string): void {
+  if (c.ifMatchEtag !== null && c.ifMatchEtag !== '*' && current.metadata.etag !== c.ifMatchEtag) throw new O3Error('ETAG_MISMATCH', `Cannot delete key ${full}: its ETag is not ${c.ifMatchEtag}`)
+  if (c.ifMatchSize !== null && current.size !== c.ifMatchSize) throw new O3Error('KEY_CONDITION_FAILED', `Cannot delete key ${full}: it holds ${current.size} bytes, not ${c.ifMatchSize}`)
+  if (c.ifMatchModifiedSeconds !== null && Math.floor(current.modifiedAtMs / 1000) !== c.ifMatchModifiedSeconds) {
+    throw new O3Error('KEY_CONDITION_FAILED', `Cannot delete key ${full}: it was last modified at ${Math.floor(current.modifiedAtMs / 1000)} s, not ${c.ifMatchModifiedSeconds} s`)
+  }
 }

@@ -15,6 +15,7 @@ import { RpcClient, type CallOptions } from '../../core/rpc/client.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { requestSigner, type UserCredentials } from '../../core/security/request-signing.ts'
 import type { ChecksumType } from '../../core/wire.ts'
+import type { DeleteCondition } from '../../core/write-condition.ts'
 import { BufferPool, SlabPool } from '../workers/index.ts'
 import type { KeyDigest } from './key-digest.ts'
 import { EcKeyWriter } from './ec-key-writer.ts'
@@ -353,8 +354,13 @@ export class O3Client {
   listKeys(volume: string, bucket: string, options: { prefix?: string; startAfter?: string; maxKeys?: number } = {}): Promise<ListKeysResult> {
     return this.om.call('listKeys', { volume, bucket, ...options }, { idempotent: true })
   }
-  deleteKey(volume: string, bucket: string, key: string): Promise<void> {
-    return this.om.call('deleteKey', { volume, bucket, key })
+  /**
+   * Deletes a key; with a condition only if the key, when the OM applies the delete, has that
+   * ETag (`*`: any; else ETAG_MISMATCH), size or Last-Modified second (else KEY_CONDITION_FAILED).
+   * A missing key is KEY_NOT_FOUND either way.
+   */
+  deleteKey(volume: string, bucket: string, key: string, condition: Partial<DeleteCondition> = {}): Promise<void> {
+    return this.om.call('deleteKey', { volume, bucket, key, ...condition })
   }
   renameKey(volume: string, bucket: string, key: string, toKey: string): Promise<void> {
     return this.om.call('renameKey', { volume, bucket, key, toKey })

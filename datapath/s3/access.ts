@@ -143,6 +143,8 @@ function signatureVersion(auth: S3Context['auth']): string | undefined {
 const HEADER_KEYS = [
   'x-amz-acl', 'x-amz-grant-read', 'x-amz-grant-write', 'x-amz-grant-read-acp', 'x-amz-grant-write-acp', 'x-amz-grant-full-control', 'x-amz-copy-source',
   'x-amz-metadata-directive', 'x-amz-server-side-encryption', 'x-amz-storage-class', 'x-amz-content-sha256', 'x-amz-website-redirect-location',
+  // S3's keys for enforcing conditional writes and deletes (s3:if-match, s3:if-none-match).
+  'if-match', 'if-none-match',
 ]
 
 /**

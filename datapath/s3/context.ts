@@ -314,12 +314,15 @@ export function writeCondition(headers: Headers): WriteCondition {
     out.ifNotExists = true
   }
   const match = headers.get('if-match')
-  if (match !== null) {
-    const etag = match.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')
-    if (etag === '' || etag.includes(',')) throw new S3Error('InvalidArgument', 'If-Match must name one ETag')
-    out.ifMatchEtag = etag
-  }
+  if (match !== null) out.ifMatchEtag = oneEtag(match, 'If-Match')
   return out
+}
+
+/** The one ETag a conditional write or delete names (quotes and a weak W/ taken off; `*` as is), else InvalidArgument. */
+export function oneEtag(value: string, what: string): string {
+  const etag = value.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')
+  if (etag === '' || etag.includes(',')) throw new S3Error('InvalidArgument', `${what} must name one ETag`)
+  return etag
 }
 
 /**

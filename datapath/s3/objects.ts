@@ -2,19 +2,21 @@
  * Object operations: PutObject (conditional with If-None-Match: * or If-Match), GetObject and HeadObject
  * (Range or partNumber, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since,
  * response-* overrides (signed requests only, as S3), checksum mode: the object's checksum,
- * or a part's), DeleteObject and DeleteObjects. Bodies stream both ways; a GET answers its
- * status only once the first piece of its body has been read.
+ * or a part's), DeleteObject and DeleteObjects (conditional with If-Match, a size or a
+ * Last-Modified). Bodies stream both ways; a GET answers its status only once the first piece
+ * of its body has been read.
  */
-import { allPieces, type KeyInfo, type Pieces, type S3OpenIntent } from '../client/index.ts'
+import { allPieces, type BucketInfo, type KeyInfo, type Pieces, type S3OpenIntent } from '../client/index.ts'
 import { O3Error } from '../../core/errors.ts'
 import { SEND_SLICE_BYTES, streamBody } from '../../core/http/body-out.ts'
 import { partCount, partRange } from '../../core/om-wire.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import {
   checkWriteCondition, conditionFailure, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, preconditionFailed,
-  requestBucket, requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
+  oneEtag, requestBucket, requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
-import { authorizeAction } from './access.ts'
+import type { DeleteCondition } from '../../core/write-condition.ts'
+import { authorizeAction, keyFor } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
 import { CHECKSUM_ALGORITHMS, checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
 import { PART_NUMBER_MAX } from './multipart.ts'
@@ -194,14 +196,53 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
   return new Response(streamBody(all, { onError: (err) => ctx.bodyFailed(err), watch, release, sendIdleMs: ctx.sendIdleTimeoutMs }), { status, headers })
 }
 
+/**
+ * DeleteObject. A missing key is deleted already (204), unless the request names an ETag to
+ * match (If-Match: NoSuchKey, as S3's conditional deletes answer). The conditions are checked
+ * by the OM as it deletes (PreconditionFailed when one fails), so a write racing the delete is
+ * never lost to it.
+ */
 export async function deleteObject(ctx: S3Context): Promise<Response> {
-  await requestBucket(ctx)
+  const bucket = await requestBucket(ctx)
+  const h = ctx.req.headers
+  const condition = deleteCondition(h.get('if-match'), h.get('x-amz-if-match-size'), h.get('x-amz-if-match-last-modified-time'), 'x-amz-if-match-last-modified-time')
+  await deleteKeyIf(ctx, bucket, ctx.key!, condition)
+  return new Response(null, { status: 204 })
+}
+
+/**
+ * A delete's condition from what S3 names it with: an ETag, a size in bytes, a Last-Modified
+ * time (an HTTP date in a header, ISO 8601 in XML; matched to the second, as Last-Modified
+ * names it); InvalidArgument for a malformed one.
+ */
+function deleteCondition(etag: string | null, size: string | null, modified: string | null, modifiedName: string): Partial<DeleteCondition> {
+  const out: Partial<DeleteCondition> = {}
+  if (etag !== null) out.ifMatchEtag = oneEtag(etag, 'If-Match')
+  if (size !== null) {
+    if (!/^\d{1,15}$/.test(size.trim())) throw new S3Error('InvalidArgument', `The size to match must be a whole number of bytes, not ${JSON.stringify(size)}`)
+    out.ifMatchSize = Number(size.trim())
+  }
+  if (modified !== null) {
+    const ms = Date.parse(modified.trim())
+    if (!Number.isFinite(ms) || ms < 0) throw new S3Error('InvalidArgument', `${modifiedName} must be a date, not ${JSON.stringify(modified)}`)
+    out.ifMatchModifiedSeconds = Math.floor(ms / 1000)
+  }
+  return out
+}
+
+/**
+ * Deletes a key on the OM's check of `condition`. S3: a delete that names an ETag needs
+ * s3:GetObject as well (it tells whether the ETag matches), and finds a missing key NoSuchKey;
+ * without one a missing key is simply gone.
+ */
+async function deleteKeyIf(ctx: S3Context, bucket: BucketInfo, key: string, condition: Partial<DeleteCondition>): Promise<void> {
+  if (condition.ifMatchEtag !== undefined && condition.ifMatchEtag !== '*') authorizeAction(ctx, 's3:GetObject', { bucket, key, keyInfo: await keyFor(ctx, bucket, key) })
   try {
-    await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, ctx.key!)
+    await ctx.client.deleteKey(S3_VOLUME, bucket.name, key, condition)
   } catch (err) {
     if (!(err instanceof O3Error && err.code === 'KEY_NOT_FOUND')) throw err
+    if (condition.ifMatchEtag !== undefined) throw new S3Error('NoSuchKey', 'The specified key does not exist')
   }
-  return new Response(null, { status: 204 })
 }
 
 /**
@@ -236,14 +277,19 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const trailed = (h.get('x-amz-content-sha256') ?? '').endsWith('-TRAILER') && /x-amz-checksum-/i.test(h.get('x-amz-trailer') ?? '')
   const digested = h.get('content-md5') !== null || CHECKSUM_ALGORITHMS.some((a) => h.get(checksumHeader(a)) !== null) || trailed
   const body = await readXml(ctx, 'Delete')
-  const objects = (body.Object ?? []) as { Key?: unknown; VersionId?: unknown }[]
+  const objects = (body.Object ?? []) as { Key?: unknown; VersionId?: unknown; ETag?: unknown; Size?: unknown; LastModifiedTime?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
   const quiet = String(body.Quiet ?? 'false').trim() === 'true'
   const keys = objects.map((o) => {
     if (typeof o.Key !== 'string') throw new S3Error('MalformedXML', 'Every Object needs a Key')
-    if (o.VersionId !== undefined && typeof o.VersionId !== 'string') throw new S3Error('MalformedXML', 'A VersionId must be text')
+    for (const field of ['VersionId', 'ETag', 'Size', 'LastModifiedTime'] as const) {
+      if (o[field] !== undefined && typeof o[field] !== 'string') throw new S3Error('MalformedXML', `An Object's ${field} must be text`)
+    }
     return o.Key
   })
+  // Each entry's condition (S3's conditional deletes); a malformed one refuses the request.
+  const text = (v: unknown) => (v as string | undefined) ?? null
+  const deleteConditions = objects.map((o) => deleteCondition(text(o.ETag), text(o.Size), text(o.LastModifiedTime), 'LastModifiedTime'))
   // Each key is a DeleteObject of its own (a policy may allow some keys and not others); a
   // request that may delete none of them is refused whole, as any other refused call is.
   const refused = keys.map((key) => {
@@ -265,7 +311,7 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     try {
       if (refused[i] !== undefined) throw refused[i]
       checkVersionId(versionId)
-      await ctx.client.deleteKey(S3_VOLUME, ctx.bucket!, key)
+      await deleteKeyIf(ctx, bucket, key, deleteConditions[i]!)
       deleted.push({ Key: key, ...version })
     } catch (err) {
       if (err instanceof O3Error && err.code === 'KEY_NOT_FOUND') deleted.push({ Key: key, ...version })

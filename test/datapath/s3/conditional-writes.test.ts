@@ -1,16 +1,18 @@
 /**
  * Goal: S3's conditional writes (If-None-Match: *, If-Match: <etag>) on PutObject and
  * CompleteMultipartUpload hold atomically, and a CompleteMultipartUpload repeated after it
- * succeeded answers the same result. Method: a real gateway over a mini cluster through the
+ * succeeded answers the same result; conditional deletes (DeleteObject's If-Match, size and
+ * Last-Modified, DeleteObjects' per-key ETag, Size, LastModifiedTime) delete only a key that
+ * meets them and never the key a racing writer replaced it with. Method: a real gateway over a mini cluster through the
  * AWS SDK v3; races are concurrent requests of which exactly the right ones must win.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
-  PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand, type CompletedPart,
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand,
+  PutBucketAclCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3'
-import { errorOf, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
+import { errorOf, s3Client, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -144,6 +146,110 @@ test('CompleteMultipartUpload sent twice at once: both answer the one result', a
   const [a, b] = await Promise.all([complete('mpu-twice', u), complete('mpu-twice', u)])
   assert.is(a.ETag, b.ETag)
   assert.is(await body('mpu-twice'), 'twice')
+})
+
+
+const del = (Key: string, extra: { IfMatch?: string; IfMatchSize?: number; IfMatchLastModifiedTime?: Date } = {}) => s3.send(new DeleteObjectCommand({ Bucket: B, Key, ...extra }))
+const exists = async (Key: string) => {
+  const e = await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key })))
+  if (e.name === 'OK') return true
+  assert.is(e.status, 404)
+  return false
+}
+
+test('DeleteObject If-Match deletes only the object with that ETag: 412 on another (kept), * any, NoSuchKey when absent', async () => {
+  const etag = (await put('del-cas', 'v1')).ETag!
+  const stale = await errorOf(del('del-cas', { IfMatch: '"0123456789abcdef0123456789abcdef"' }))
+  assert.equal([stale.name, stale.status], ['PreconditionFailed', 412])
+  assert.is(await body('del-cas'), 'v1')
+  assert.is((await del('del-cas', { IfMatch: etag })).$metadata.httpStatusCode, 204)
+  assert.is(await exists('del-cas'), false)
+  // A conditional delete is there to find the object: gone, it is NoSuchKey (an unconditional one is 204).
+  for (const IfMatch of [etag, '*']) assert.equal(await errorOf(del('del-cas', { IfMatch })).then((e) => [e.name, e.status]), ['NoSuchKey', 404])
+  assert.is((await del('del-cas')).$metadata.httpStatusCode, 204)
+  await put('del-cas', 'v2')
+  await del('del-cas', { IfMatch: '*' })
+  assert.is(await exists('del-cas'), false)
+})
+
+test('DeleteObject with a size or a Last-Modified to match: 412 and kept when either differs; deleted when both hold', async () => {
+  await put('del-size', 'four')
+  const modified = (await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'del-size' }))).LastModified!
+  const bySize = await errorOf(del('del-size', { IfMatchSize: 5 }))
+  assert.equal([bySize.name, bySize.status], ['PreconditionFailed', 412])
+  const byTime = await errorOf(del('del-size', { IfMatchSize: 4, IfMatchLastModifiedTime: new Date(Date.UTC(2015, 0, 1)) }))
+  assert.equal([byTime.name, byTime.status], ['PreconditionFailed', 412])
+  assert.is(await body('del-size'), 'four')
+  await del('del-size', { IfMatchSize: 4, IfMatchLastModifiedTime: modified })
+  assert.is(await exists('del-size'), false)
+  // Without an ETag to match, a missing key is deleted already, as an unconditional delete.
+  assert.is((await del('del-size', { IfMatchSize: 5 })).$metadata.httpStatusCode, 204)
+})
+
+test('DeleteObject with a malformed condition is InvalidArgument and deletes nothing', async () => {
+  await put('del-bad', 'x')
+  const raw = (headers: Record<string, string>) => {
+    const cmd = new DeleteObjectCommand({ Bucket: B, Key: 'del-bad' })
+    cmd.middlewareStack.add((next) => async (args) => {
+      Object.assign((args.request as { headers: Record<string, string> }).headers, headers)
+      return next(args)
+    }, { step: 'build' })
+    return s3.send(cmd)
+  }
+  for (const h of <Record<string, string>[]>[{ 'x-amz-if-match-size': '-1' }, { 'x-amz-if-match-size': 'ten' }, { 'x-amz-if-match-last-modified-time': 'yesterday' }, { 'if-match': '"a", "b"' }]) {
+    const e = await errorOf(raw(h))
+    assert.equal([e.name, e.status], ['InvalidArgument', 400], JSON.stringify(h))
+  }
+  assert.is(await body('del-bad'), 'x')
+})
+
+test('DeleteObject If-Match races a writer: the delete never removes the object that replaced the one it matched', async () => {
+  for (let round = 0; round < 5; round++) {
+    const Key = `del-race-${round}`
+    const etag = (await put(Key, 'old')).ETag!
+    const [deleted, written] = await Promise.allSettled([del(Key, { IfMatch: etag }), put(Key, 'new')])
+    assert.is(written.status, 'fulfilled')
+    // Either the delete came first (the new object stands) or it found the new ETag (412): the new body is there.
+    if (deleted.status === 'rejected') assert.is((deleted.reason as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode, 412)
+    assert.is(await body(Key), 'new')
+  }
+})
+
+test('DeleteObjects: each entry\'s ETag, Size and LastModifiedTime hold for it alone (PreconditionFailed, NoSuchKey entries), the rest are deleted', async () => {
+  const a = (await put('dm-a', 'aaa')).ETag!
+  await put('dm-b', 'bbb')
+  await put('dm-c', 'ccc')
+  await put('dm-d', 'ddd')
+  const dModified = (await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'dm-d' }))).LastModified!
+  const out = await s3.send(new DeleteObjectsCommand({
+    Bucket: B,
+    Delete: {
+      Objects: [
+        { Key: 'dm-a', ETag: a }, { Key: 'dm-b', ETag: a }, { Key: 'dm-c', Size: 4 }, { Key: 'dm-d', LastModifiedTime: dModified, Size: 3 },
+        { Key: 'dm-gone', ETag: a }, { Key: 'dm-gone2', Size: 1 },
+      ],
+    },
+  }))
+  assert.equal((out.Deleted ?? []).map((d) => d.Key).sort(), ['dm-a', 'dm-d', 'dm-gone2'])
+  assert.equal((out.Errors ?? []).map((e) => [e.Key, e.Code]).sort(), [['dm-b', 'PreconditionFailed'], ['dm-c', 'PreconditionFailed'], ['dm-gone', 'NoSuchKey']])
+  assert.equal([await exists('dm-a'), await exists('dm-b'), await exists('dm-c'), await exists('dm-d')], [false, true, true, false])
+})
+
+test('DeleteObject If-Match with an ETag needs s3:GetObject too (it tells whether the ETag matches); If-Match: * does not', async () => {
+  // Bob may write (and so delete) in the bucket but not read alice's key.
+  await s3.send(new PutBucketAclCommand({ Bucket: B, GrantFullControl: `id=${env.alice.user}`, GrantWrite: 'id=bob' }))
+  const bob = s3Client(env, env.bob, { maxAttempts: 1 })
+  try {
+    const etag = (await put('del-acl', 'alice')).ETag!
+    const e = await errorOf(bob.send(new DeleteObjectCommand({ Bucket: B, Key: 'del-acl', IfMatch: etag })))
+    assert.equal([e.name, e.status], ['AccessDenied', 403])
+    assert.is(await body('del-acl'), 'alice')
+    await bob.send(new DeleteObjectCommand({ Bucket: B, Key: 'del-acl', IfMatch: '*' }))
+    assert.is(await exists('del-acl'), false)
+  } finally {
+    bob.destroy()
+    await s3.send(new PutBucketAclCommand({ Bucket: B, ACL: 'private' }))
+  }
 })
 
 test.run()

@@ -306,8 +306,12 @@ function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorith
   const missing = values.findIndex((v) => v === undefined || v.includes('-'))
   if (missing >= 0) throw new S3Error('InvalidPart', `Part ${partNumberOf(parts[missing])} has no ${algorithm} checksum`)
   const value = type === 'COMPOSITE' ? compositeChecksum(algorithm, values) : fullObjectChecksum(algorithm, parts.map((p, i) => ({ value: values[i], sizeBytes: p.size })))
-  const sent = ctx.req.headers.get(checksumHeader(algorithm))
-  if (type === 'FULL_OBJECT' && sent !== null && sent.trim() !== value) throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
+  // The object's checksum the client sends is checked as S3 checks it: a COMPOSITE one with or
+  // without its -N (clients send either), a FULL_OBJECT one as is.
+  const sent = ctx.req.headers.get(checksumHeader(algorithm))?.trim()
+  if (sent !== undefined && sent !== value && !(type === 'COMPOSITE' && value.startsWith(sent) && /^-\d+$/.test(value.slice(sent.length)))) {
+    throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
+  }
   const out: Record<string, string> = { [checksumHeader(algorithm)]: value }
   // A COMPOSITE object's parts' checksums are what a partNumber read and GetObjectAttributes
   // answer; S3 answers none for the parts of a FULL_OBJECT one (only their count).

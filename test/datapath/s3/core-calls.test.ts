@@ -17,7 +17,7 @@ import { Hash } from '@smithy/hash-node'
 import {
   CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, ListBucketsCommand, ListMultipartUploadsCommand, ListObjectsCommand,
   ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client, GetBucketTaggingCommand, PutBucketTaggingCommand, DeleteBucketTaggingCommand,
-  GetObjectTaggingCommand, PutObjectTaggingCommand, HeadObjectCommand, GetBucketAclCommand, type Tag,
+  GetObjectTaggingCommand, PutObjectTaggingCommand, HeadObjectCommand, GetBucketAclCommand, HeadBucketCommand, DeleteBucketCommand, type Tag,
 } from '@aws-sdk/client-s3'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
@@ -84,6 +84,25 @@ test('CreateBucket again by its owner answers 200 in us-east-1, BucketAlreadyOwn
     client.destroy()
     await eu.stop()
   }
+})
+
+test('CreateBucket takes x-amz-object-ownership ObjectWriter; the settings that turn ACLs off are NotImplemented, a bad one InvalidArgument, and make no bucket', async () => {
+  await s3.send(new CreateBucketCommand({ Bucket: 'own-writer', ObjectOwnership: 'ObjectWriter' }))
+  await s3.send(new HeadBucketCommand({ Bucket: 'own-writer' }))
+  for (const [ObjectOwnership, code, status] of [['BucketOwnerEnforced', 'NotImplemented', 501], ['BucketOwnerPreferred', 'NotImplemented', 501], ['Bogus', 'InvalidArgument', 400]] as const) {
+    const e = await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'own-other', ObjectOwnership: ObjectOwnership as 'ObjectWriter' })))
+    assert.equal([e.name, e.status], [code, status], ObjectOwnership)
+  }
+  assert.is((await errorOf(s3.send(new HeadBucketCommand({ Bucket: 'own-other' })))).status, 404)
+  await s3.send(new DeleteBucketCommand({ Bucket: 'own-writer' }))
+})
+
+test('CreateBucket\'s LocationConstraint: us-east-1 is InvalidLocationConstraint (S3 takes none there), another region IllegalLocationConstraintException', async () => {
+  const eu = await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'loc-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } })))
+  assert.equal([eu.name, eu.status], ['IllegalLocationConstraintException', 400])
+  const east = await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'loc-east', CreateBucketConfiguration: { LocationConstraint: 'us-east-1' as 'eu-west-1' } })))
+  assert.equal([east.name, east.status], ['InvalidLocationConstraint', 400])
+  for (const Bucket of ['loc-eu', 'loc-east']) assert.is((await errorOf(s3.send(new HeadBucketCommand({ Bucket })))).status, 404)
 })
 
 test('ListBuckets pages by max-buckets and continuation-token, filters by prefix, and lists only the requester\'s', async () => {

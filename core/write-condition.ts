@@ -53,23 +53,41 @@ export interface DeleteCondition {
   ifMatchModifiedSeconds: number | null
 }
 
-export const NO_DELETE_CONDITION: DeleteCondition = { ifMatchEtag: null, ifMatchSize: null, ifMatchModifiedSeconds: null }
-
-/** prepare: the condition of a delete's `ifMatchEtag`, `ifMatchSize` and `ifMatchModifiedSeconds` arguments. */
-export function parseDeleteCondition(a: { ifMatchEtag?: unknown; ifMatchSize?: unknown; ifMatchModifiedSeconds?: unknown }): DeleteCondition {
+/**
+ * prepare: the condition of a delete's `ifMatchEtag`, `ifMatchSize` and
+ * `ifMatchModifiedSeconds` arguments; undefined when it names none (an unconditional delete,
+ * logged as before conditional deletes).
+ */
+export function parseDeleteCondition(a: DeleteConditionArgs): DeleteCondition | undefined {
   const whole = (v: unknown, name: string): number | null => {
     if (v === undefined || v === null) return null
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new O3Error('INVALID_ARGUMENT', `Cannot delete key: ${name} must be a whole number, 0 or more`)
     return v
   }
-  return { ifMatchEtag: parseEtag(a.ifMatchEtag, 'delete key'), ifMatchSize: whole(a.ifMatchSize, 'ifMatchSize'), ifMatchModifiedSeconds: whole(a.ifMatchModifiedSeconds, 'ifMatchModifiedSeconds') }
+  const c = { ifMatchEtag: parseEtag(a.ifMatchEtag, 'delete key'), ifMatchSize: whole(a.ifMatchSize, 'ifMatchSize'), ifMatchModifiedSeconds: whole(a.ifMatchModifiedSeconds, 'ifMatchModifiedSeconds') }
+  return c.ifMatchEtag === null && c.ifMatchSize === null && c.ifMatchModifiedSeconds === null ? undefined : c
 }
 
-/** apply: throws unless `current`, the key as it is now, satisfies the delete's condition. */
+export type DeleteConditionArgs = { ifMatchEtag?: unknown; ifMatchSize?: unknown; ifMatchModifiedSeconds?: unknown }
+
+/**
+ * Whether a delete's condition tells its caller something of the key beyond its existence (an
+ * ETag other than `*`, a size, a time): who may delete a key without reading it must not learn
+ * them by probing (S3 asks s3:GetObject of such a delete; the OM asks READ).
+ */
+export function deleteConditionReads(a: DeleteConditionArgs): boolean {
+  const given = (v: unknown) => v !== undefined && v !== null
+  return (given(a.ifMatchEtag) && a.ifMatchEtag !== '*') || given(a.ifMatchSize) || given(a.ifMatchModifiedSeconds)
+}
+
+/**
+ * apply: throws unless `current`, the key as it is now, satisfies the delete's condition. The
+ * messages name what was asked, never the key's own values (a native caller reads them).
+ */
 export function checkDeleteCondition(c: DeleteCondition, current: KeyInfo, full: string): void {
   if (c.ifMatchEtag !== null && c.ifMatchEtag !== '*' && current.metadata.etag !== c.ifMatchEtag) throw new O3Error('ETAG_MISMATCH', `Cannot delete key ${full}: its ETag is not ${c.ifMatchEtag}`)
-  if (c.ifMatchSize !== null && current.size !== c.ifMatchSize) throw new O3Error('KEY_CONDITION_FAILED', `Cannot delete key ${full}: it holds ${current.size} bytes, not ${c.ifMatchSize}`)
+  if (c.ifMatchSize !== null && current.size !== c.ifMatchSize) throw new O3Error('KEY_CONDITION_FAILED', `Cannot delete key ${full}: it does not hold ${c.ifMatchSize} bytes`)
   if (c.ifMatchModifiedSeconds !== null && Math.floor(current.modifiedAtMs / 1000) !== c.ifMatchModifiedSeconds) {
-    throw new O3Error('KEY_CONDITION_FAILED', `Cannot delete key ${full}: it was last modified at ${Math.floor(current.modifiedAtMs / 1000)} s, not ${c.ifMatchModifiedSeconds} s`)
+    throw new O3Error('KEY_CONDITION_FAILED', `Cannot delete key ${full}: it was not last modified in second ${c.ifMatchModifiedSeconds}`)
   }
 }

@@ -17,6 +17,7 @@ import { log } from '../../core/log.ts'
 import type { BucketInfo, KeyInfo, VolumeInfo } from '../../core/om-wire.ts'
 import { administratorsOf, isAdministrator } from '../../core/security/administrators.ts'
 import { describeCaller, type RpcContext } from '../../core/security/caller.ts'
+import { deleteConditionReads } from '../../core/write-condition.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { MULTIPART_VOLUME, S3_VOLUME } from './quota.ts'
 import { keyPath, type OmTables } from './tables.ts'
@@ -138,7 +139,11 @@ export function omAuthorizer(options: OmAccessOptions): OmAuthorize {
     if ('on' in rule) {
       if (rule.on === 'volume') return need(volumeTarget(t, args.volume), rule.right)
       if (rule.on === 'bucket' || rule.on === 'newKey') return need(bucketTarget(t, args.volume, args.bucket), rule.right)
-      return need(keyTarget(t, args.volume, args.bucket, args.key), rule.right)
+      const key = keyTarget(t, args.volume, args.bucket, args.key)
+      need(key, rule.right)
+      // A conditional delete tells whether the key has that ETag, size or time: READ as well.
+      if (method === 'deleteKey' && deleteConditionReads(args)) need(key, 'READ')
+      return
     }
     if ('acl' in rule) {
       const target = args.kind === 'volume' ? volumeTarget(t, args.volume) : args.kind === 'bucket' ? bucketTarget(t, args.volume, args.bucket) : args.kind === 'key' ? keyTarget(t, args.volume, args.bucket, args.key) : undefined

@@ -86,9 +86,11 @@ export async function keyFor(ctx: S3Context, bucket: BucketInfo, key: string): P
 /**
  * Throws AccessDenied unless the requester may do `action` on `target` (its bucket, and key if
  * any: `objectAcl`, or the ACL in `keyInfo`'s metadata, for actions judged by the key's ACL).
+ * `override` replaces condition keys the request's headers would give (a DeleteObjects entry's
+ * own ETag is its s3:if-match).
  */
-export function authorizeAction(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }): void {
-  const d = decide(ctx, action, target)
+export function authorizeAction(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }, override: ConditionOverride = {}): void {
+  const d = decide(ctx, action, target, override)
   if (!d.allowed) throw accessDenied(ctx, action, d.reason)
 }
 
@@ -115,8 +117,11 @@ export async function rewriteKeyMetadata(ctx: S3Context, bucket: BucketInfo, act
   }
 }
 
+/** Condition keys set for one decision; undefined: absent, whatever the request says. */
+type ConditionOverride = Record<string, string | undefined>
+
 /** `override` replaces condition keys the request itself would give (s3:prefix for a key's listing check). */
-function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }, override: Record<string, string> = {}) {
+function decide(ctx: S3Context, action: string, target: { bucket: BucketInfo; key?: string; keyInfo?: KeyInfo; objectAcl?: S3Acl }, override: ConditionOverride = {}) {
   const { bucket, key, keyInfo } = target
   const input: AuthorizeInput = {
     principal: ctx.user, action, bucket, key: keyInfo, groups: ctx.groups,

@@ -80,33 +80,34 @@ const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-']
 const RESERVED_BUCKET_SUFFIXES = ['-s3alias', '--ol-s3', '--x-s3', '.mrap']
 
 /**
- * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
- * so a bad one makes nothing; set right after, the bucket being private meanwhile).
- */
-/**
  * A CreateBucket's x-amz-object-ownership: ObjectWriter is what O3 does (a key belongs to its
  * writer, ACLs apply); the two settings that change that, BucketOwnerPreferred and
  * BucketOwnerEnforced (ACLs off), are NotImplemented rather than taken and not kept, which would
  * leave ACLs granting what the client believes disabled; any other value is InvalidArgument, as S3.
  */
 function checkObjectOwnership(value: string | null): void {
-  if (value === null || value.trim() === 'ObjectWriter') return
-  if (value.trim() === 'BucketOwnerPreferred' || value.trim() === 'BucketOwnerEnforced') {
-    throw new S3Error('NotImplemented', `Object ownership ${value.trim()} is not supported by the O3 S3 gateway: keys belong to their writers and ACLs apply (ObjectWriter)`, { 'x-amz-header': 'x-amz-object-ownership' })
+  if (value === null || value === 'ObjectWriter') return
+  if (value === 'BucketOwnerPreferred' || value === 'BucketOwnerEnforced') {
+    throw new S3Error('NotImplemented', `Object ownership ${value} is not supported by the O3 S3 gateway: keys belong to their writers and ACLs apply (ObjectWriter)`, { 'x-amz-header': 'x-amz-object-ownership' })
   }
   throw new S3Error('InvalidArgument', `Invalid x-amz-object-ownership ${JSON.stringify(value)}: ObjectWriter, BucketOwnerPreferred or BucketOwnerEnforced`)
 }
 
 /**
- * A CreateBucketConfiguration's LocationConstraint, as S3 judges it: the endpoint's region, but
- * never us-east-1 (its buckets are made without one: InvalidLocationConstraint); another region
- * is IllegalLocationConstraintException.
+ * A CreateBucketConfiguration's LocationConstraint: never us-east-1 (S3 makes its buckets
+ * without one: InvalidLocationConstraint); any region but the endpoint's is
+ * IllegalLocationConstraintException, as a regional S3 endpoint answers (one gateway serves one
+ * region; S3's global endpoint would make the bucket in the region named).
  */
 function checkLocationConstraint(region: string, endpointRegion: string): void {
   if (region === 'us-east-1') throw new S3Error('InvalidLocationConstraint', 'The specified location-constraint is not valid')
   if (region !== endpointRegion) throw new S3Error('IllegalLocationConstraintException', `The ${region} location constraint is incompatible for the region specific endpoint this request was sent to (${endpointRegion}).`)
 }
 
+/**
+ * CreateBucket, with the ACL of x-amz-acl or x-amz-grant-* (checked before the bucket is made,
+ * so a bad one makes nothing; set right after, the bucket being private meanwhile).
+ */
 export async function createBucket(ctx: S3Context): Promise<Response> {
   const name = ctx.bucket!
   const reserved = RESERVED_BUCKET_PREFIXES.find((p) => name.startsWith(p)) ?? RESERVED_BUCKET_SUFFIXES.find((x) => name.endsWith(x))

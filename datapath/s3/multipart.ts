@@ -272,8 +272,8 @@ function completeAnswer(ctx: S3Context, metadata: Record<string, string>): Respo
  * COMPOSITE checksum of the parts' checksums, or their CRCs combined into the FULL_OBJECT
  * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request
  * against the upload: its x-amz-checksum-type, each listed part's checksum (required for
- * COMPOSITE, as S3 does), and a FULL_OBJECT checksum the client sends as
- * x-amz-checksum-<algorithm>. An upload created without an algorithm gets one only if every
+ * COMPOSITE, as S3 does), and the object checksum the client sends as
+ * x-amz-checksum-<algorithm> (BadDigest). An upload created without an algorithm gets one only if every
  * part carries the same one (as before S3 had checksum types). Reads metadata only, never
  * part bytes.
  */
@@ -306,10 +306,13 @@ function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorith
   const missing = values.findIndex((v) => v === undefined || v.includes('-'))
   if (missing >= 0) throw new S3Error('InvalidPart', `Part ${partNumberOf(parts[missing])} has no ${algorithm} checksum`)
   const value = type === 'COMPOSITE' ? compositeChecksum(algorithm, values) : fullObjectChecksum(algorithm, parts.map((p, i) => ({ value: values[i], sizeBytes: p.size })))
-  // The object's checksum the client sends is checked as S3 checks it: a COMPOSITE one with or
-  // without its -N (clients send either), a FULL_OBJECT one as is.
+  // The object's checksum the client sends is checked as S3 checks it: a FULL_OBJECT one as is,
+  // one of an upload declared COMPOSITE with or without its -N (clients send either). An upload
+  // that declared no algorithm has a COMPOSITE checksum only by inference here, and a client may
+  // send the CRC of its bytes instead: not compared, as before.
   const sent = ctx.req.headers.get(checksumHeader(algorithm))?.trim()
-  if (sent !== undefined && sent !== value && !(type === 'COMPOSITE' && value.startsWith(sent) && /^-\d+$/.test(value.slice(sent.length)))) {
+  const compared = type === 'FULL_OBJECT' || declared !== undefined
+  if (compared && sent !== undefined && sent !== value && !(type === 'COMPOSITE' && value.startsWith(sent) && /^-\d+$/.test(value.slice(sent.length)))) {
     throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
   }
   const out: Record<string, string> = { [checksumHeader(algorithm)]: value }

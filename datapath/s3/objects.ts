@@ -15,7 +15,7 @@ import {
   checkWriteCondition, conditionFailure, declaredSizeBytes, etagOf, evaluateConditions, headObject, metadataFromHeaders, metadataIfValid, objectHeaders, preconditionFailed,
   oneEtag, requestBucket, requestPayload, storePayload, S3_VOLUME, writeCondition, type ConditionHeaders, type S3Context, type UnverifiedRequest,
 } from './context.ts'
-import type { DeleteCondition } from '../../core/write-condition.ts'
+import { deleteConditionReads, type DeleteCondition } from '../../core/write-condition.ts'
 import { authorizeAction, keyFor } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
 import { CHECKSUM_ALGORITHMS, checksumHeader, checksumHeaders, partChecksums, storedChecksum } from './checksums.ts'
@@ -199,44 +199,63 @@ export async function getObject(ctx: S3Context, head: boolean): Promise<Response
 /**
  * DeleteObject. A missing key is deleted already (204), unless the request names an ETag to
  * match (If-Match: NoSuchKey, as S3's conditional deletes answer). The conditions are checked
- * by the OM as it deletes (PreconditionFailed when one fails), so a write racing the delete is
- * never lost to it.
+ * by the OM as it deletes (PreconditionFailed when one fails): one naming the ETag read is
+ * never met by an object a writer put there meanwhile.
  */
 export async function deleteObject(ctx: S3Context): Promise<Response> {
   const bucket = await requestBucket(ctx)
   const h = ctx.req.headers
-  const condition = deleteCondition(h.get('if-match'), h.get('x-amz-if-match-size'), h.get('x-amz-if-match-last-modified-time'), 'x-amz-if-match-last-modified-time')
+  const condition = deleteCondition({ etag: h.get('if-match'), size: h.get('x-amz-if-match-size'), modified: h.get('x-amz-if-match-last-modified-time') }, DELETE_HEADERS)
   await deleteKeyIf(ctx, bucket, ctx.key!, condition)
   return new Response(null, { status: 204 })
 }
 
+/** What a delete's conditions are called where they come from, for the errors that name them. */
+type ConditionNames = { etag: string; size: string; modified: string }
+const DELETE_HEADERS: ConditionNames = { etag: 'If-Match', size: 'x-amz-if-match-size', modified: 'x-amz-if-match-last-modified-time' }
+const DELETE_ENTRY_FIELDS: ConditionNames = { etag: 'ETag', size: 'Size', modified: 'LastModifiedTime' }
+
+/** An HTTP date (IMF-fixdate, as Last-Modified is written) or ISO 8601 with its zone (as XML's timestamps). */
+const TIMESTAMP = /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2}))$/
+
 /**
  * A delete's condition from what S3 names it with: an ETag, a size in bytes, a Last-Modified
- * time (an HTTP date in a header, ISO 8601 in XML; matched to the second, as Last-Modified
- * names it); InvalidArgument for a malformed one.
+ * time (matched to the second, as Last-Modified names it); InvalidArgument for a malformed one.
  */
-function deleteCondition(etag: string | null, size: string | null, modified: string | null, modifiedName: string): Partial<DeleteCondition> {
+function deleteCondition(given: { etag: string | null; size: string | null; modified: string | null }, names: ConditionNames): Partial<DeleteCondition> {
   const out: Partial<DeleteCondition> = {}
-  if (etag !== null) out.ifMatchEtag = oneEtag(etag, 'If-Match')
-  if (size !== null) {
-    if (!/^\d{1,15}$/.test(size.trim())) throw new S3Error('InvalidArgument', `The size to match must be a whole number of bytes, not ${JSON.stringify(size)}`)
-    out.ifMatchSize = Number(size.trim())
+  if (given.etag !== null) out.ifMatchEtag = oneEtag(given.etag, names.etag)
+  if (given.size !== null) {
+    if (!/^\d{1,15}$/.test(given.size.trim())) throw new S3Error('InvalidArgument', `${names.size} must be a whole number of bytes, not ${JSON.stringify(given.size)}`)
+    out.ifMatchSize = Number(given.size.trim())
   }
-  if (modified !== null) {
-    const ms = Date.parse(modified.trim())
-    if (!Number.isFinite(ms) || ms < 0) throw new S3Error('InvalidArgument', `${modifiedName} must be a date, not ${JSON.stringify(modified)}`)
+  if (given.modified !== null) {
+    const text = given.modified.trim()
+    const ms = TIMESTAMP.test(text) ? Date.parse(text) : NaN
+    if (!Number.isFinite(ms) || ms < 0) throw new S3Error('InvalidArgument', `${names.modified} must be an HTTP date or an ISO 8601 time with its zone, not ${JSON.stringify(given.modified)}`)
     out.ifMatchModifiedSeconds = Math.floor(ms / 1000)
   }
   return out
 }
 
 /**
- * Deletes a key on the OM's check of `condition`. S3: a delete that names an ETag needs
- * s3:GetObject as well (it tells whether the ETag matches), and finds a missing key NoSuchKey;
- * without one a missing key is simply gone.
+ * Deletes a key on the OM's check of `condition`. A conditional delete first looks the key up
+ * as a read does (keyFor: a missing key is NoSuchKey only to who may list the bucket, else
+ * AccessDenied), and one that tells more than the key's existence (an ETag other than `*`, a
+ * size, a time) needs s3:GetObject, as S3 asks of a delete with an ETag. A missing key is
+ * NoSuchKey when an ETag (or `*`) was to match it, else deleted already.
  */
 async function deleteKeyIf(ctx: S3Context, bucket: BucketInfo, key: string, condition: Partial<DeleteCondition>): Promise<void> {
-  if (condition.ifMatchEtag !== undefined && condition.ifMatchEtag !== '*') authorizeAction(ctx, 's3:GetObject', { bucket, key, keyInfo: await keyFor(ctx, bucket, key) })
+  if (Object.keys(condition).length > 0) {
+    let current: KeyInfo
+    try {
+      current = await keyFor(ctx, bucket, key)
+    } catch (err) {
+      if (err instanceof S3Error && err.code === 'NoSuchKey' && condition.ifMatchEtag === undefined) return
+      throw err
+    }
+    if (deleteConditionReads(condition)) authorizeAction(ctx, 's3:GetObject', { bucket, key, keyInfo: current })
+  }
   try {
     await ctx.client.deleteKey(S3_VOLUME, bucket.name, key, condition)
   } catch (err) {
@@ -287,14 +306,13 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     }
     return o.Key
   })
-  // Each entry's condition (S3's conditional deletes); a malformed one refuses the request.
   const text = (v: unknown) => (v as string | undefined) ?? null
-  const deleteConditions = objects.map((o) => deleteCondition(text(o.ETag), text(o.Size), text(o.LastModifiedTime), 'LastModifiedTime'))
   // Each key is a DeleteObject of its own (a policy may allow some keys and not others); a
   // request that may delete none of them is refused whole, as any other refused call is.
-  const refused = keys.map((key) => {
+  // Its s3:if-match is the entry's ETag, never the request's If-Match header, which no entry obeys.
+  const refused = keys.map((key, i) => {
     try {
-      authorizeAction(ctx, 's3:DeleteObject', { bucket, key })
+      authorizeAction(ctx, 's3:DeleteObject', { bucket, key }, { 's3:if-match': text(objects[i]!.ETag) ?? undefined })
       return undefined
     } catch (err) {
       return toS3Error(err)
@@ -302,6 +320,8 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
   })
   if (refused.every((e) => e !== undefined)) throw refused[0]!
   if (!digested) throw new S3Error('InvalidRequest', 'Missing required header for this request: Content-MD5')
+  // Each entry's condition (S3's conditional deletes); a malformed one refuses the request.
+  const deleteConditions = objects.map((o) => deleteCondition({ etag: text(o.ETag), size: text(o.Size), modified: text(o.LastModifiedTime) }, DELETE_ENTRY_FIELDS))
   const deleted: { Key: string; VersionId?: string }[] = []
   const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = []
   for (const [i, key] of keys.entries()) {

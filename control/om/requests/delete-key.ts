@@ -11,11 +11,11 @@ import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from '../names.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
 import { keyPath, recordDeleted } from '../tables.ts'
-import { checkDeleteCondition, NO_DELETE_CONDITION, parseDeleteCondition, type DeleteCondition } from '../../../core/write-condition.ts'
+import { checkDeleteCondition, parseDeleteCondition, type DeleteCondition, type DeleteConditionArgs } from '../../../core/write-condition.ts'
 import type { OmRequestContext } from './context.ts'
 import { keyOf } from './keys.ts'
 
-type Args = { volume?: unknown; bucket?: unknown; key?: unknown; ifMatchEtag?: unknown; ifMatchSize?: unknown; ifMatchModifiedSeconds?: unknown }
+type Args = { volume?: unknown; bucket?: unknown; key?: unknown } & DeleteConditionArgs
 /** `condition` is absent from entries logged before conditional deletes (unconditional). */
 type Payload = { volume: string; bucket: string; name: string; condition?: DeleteCondition; nowMs: number }
 
@@ -24,14 +24,13 @@ export function deleteKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
     name: 'deleteKey',
     prepare: (a) => {
       const condition = parseDeleteCondition(a)
-      const conditional = condition.ifMatchEtag !== null || condition.ifMatchSize !== null || condition.ifMatchModifiedSeconds !== null
-      return { volume: checkVolumeName(a.volume), bucket: checkBucketName(a.bucket), name: checkKeyName(a.key), ...(conditional ? { condition } : {}), nowMs: Date.now() }
+      return { volume: checkVolumeName(a.volume), bucket: checkBucketName(a.bucket), name: checkKeyName(a.key), ...(condition !== undefined ? { condition } : {}), nowMs: Date.now() }
     },
     apply: (_db, p) => {
       const t = ctx.tables()
       const path = keyPath(p.volume, p.bucket, p.name)
       const current = keyOf(t, p)
-      checkDeleteCondition(p.condition ?? NO_DELETE_CONDITION, current, `${p.volume}/${p.bucket}/${p.name}`)
+      if (p.condition !== undefined) checkDeleteCondition(p.condition, current, `${p.volume}/${p.bucket}/${p.name}`)
       recordDeleted(t, `${p.volume}/${p.bucket}/${p.name}`, current.locations.map((l) => l.blockId), p.nowMs)
       t.keys.removeSync(path)
       const changes: UsageChanges = new Map()

@@ -148,6 +148,19 @@ test('a key\'s right needs READ on its bucket and volume, as Ozone\'s native aut
   for (const g of [['key', 'user:bob:r'], VOL_READ, BUCKET_READ] as Grant[]) await revoke(g)
 })
 
+test('a conditional deleteKey needs READ as well as DELETE unless its condition is If-Match *: a failed condition would tell the ETag, size or time', async () => {
+  const base = { volume: 'vol', bucket: 'bkt', key: 'k' }
+  const denied = (args: Record<string, unknown>) => errorCode(Promise.resolve().then(() => authorize('deleteKey', { ...base, ...args }, user('bob'))))
+  const grants: Grant[] = [VOL_READ, BUCKET_READ, ['key', 'user:bob:d']]
+  for (const g of grants) await grant(g)
+  authorize('deleteKey', base, user('bob'))
+  authorize('deleteKey', { ...base, ifMatchEtag: '*' }, user('bob'))
+  for (const c of [{ ifMatchEtag: 'e1' }, { ifMatchSize: 0 }, { ifMatchModifiedSeconds: 0 }]) assert.is(await denied(c), 'PERMISSION_DENIED', JSON.stringify(c))
+  await grant(['key', 'user:bob:r'])
+  for (const c of [{ ifMatchEtag: 'e1' }, { ifMatchSize: 0 }, { ifMatchModifiedSeconds: 0 }]) assert.is(await denied(c), 'OK', JSON.stringify(c))
+  for (const g of [...grants, ['key', 'user:bob:r']] as Grant[]) await revoke(g)
+})
+
 test('DEFAULT ACLs inherited by a new bucket and key grant on them: group dev (erin) may list both', async () => {
   // group:dev:l[DEFAULT] on the volume -> bucket b has group:dev:l (+ DEFAULT) -> key k has group:dev:l.
   await grant(['volume', 'group:dev:r'])

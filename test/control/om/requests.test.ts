@@ -127,6 +127,33 @@ test('deleteKey and renameKey decide in apply whether the key exists: a leader w
   assert.is(digest(follower), digest(leader))
 })
 
+test('deleteKey with a condition decides in apply: a delete prepared over one ETag refuses the key a writer committed before it applied; an entry logged without a condition deletes', async () => {
+  const prepare = async (args: unknown) => JSON.parse(JSON.stringify(await leader.requests.get('deleteKey')!.prepare(args, leader.db))) as unknown
+  const put = async (key: string, etag: string) => {
+    const o = await run('openKey', { volume: 'vol', bucket: 'bkt', key, sizeBytes: 4 }) as OpenKeyResult
+    await run('commitKey', { clientId: o.clientId, blocks: [{ blockId: o.blocks[0].blockId, length: 4 }], size: 4, metadata: { etag } })
+  }
+  await put('cond', 'e1')
+  const stale = await prepare({ volume: 'vol', bucket: 'bkt', key: 'cond', ifMatchEtag: 'e1' })
+  const bySize = await prepare({ volume: 'vol', bucket: 'bkt', key: 'cond', ifMatchSize: 5 })
+  await put('cond', 'e2')
+  // What a leader logged before conditional deletes: no condition field at all.
+  const old = { volume: 'vol', bucket: 'bkt', name: 'cond', nowMs: 1 }
+  for (const r of [leader, follower]) {
+    const apply = (payload: unknown) => r.db.transactionSync(() => r.requests.get('deleteKey')!.apply(r.db, payload, { index: ++om.index, term: 1 }))
+    assert.is(await errorCode(Promise.resolve().then(() => apply(stale))), 'ETAG_MISMATCH')
+    assert.is(await errorCode(Promise.resolve().then(() => apply(bySize))), 'KEY_CONDITION_FAILED')
+    assert.is(r.t.keys.get(new TextEncoder().encode('vol/bkt/cond'))?.metadata.etag, 'e2')
+    apply(old)
+    assert.is(r.t.keys.get(new TextEncoder().encode('vol/bkt/cond')), undefined)
+  }
+  await put('cond', 'e3')
+  assert.is(await errorCode(run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'cond', ifMatchEtag: '' })), 'INVALID_ARGUMENT')
+  assert.is(await errorCode(run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'cond', ifMatchSize: -1 })), 'INVALID_ARGUMENT')
+  await run('deleteKey', { volume: 'vol', bucket: 'bkt', key: 'cond', ifMatchEtag: '*', ifMatchSize: 4 })
+  assert.is(digest(follower), digest(leader))
+})
+
 test.after(om.close)
 
 test.run()

@@ -9,7 +9,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand,
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, ListObjectsV2Command, PutBucketPolicyCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand,
   PutBucketAclCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3'
 import { errorOf, s3Client, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
@@ -235,21 +235,69 @@ test('DeleteObjects: each entry\'s ETag, Size and LastModifiedTime hold for it a
   assert.equal([await exists('dm-a'), await exists('dm-b'), await exists('dm-c'), await exists('dm-d')], [false, true, true, false])
 })
 
-test('DeleteObject If-Match with an ETag needs s3:GetObject too (it tells whether the ETag matches); If-Match: * does not', async () => {
-  // Bob may write (and so delete) in the bucket but not read alice's key.
+test('a conditional delete tells no more than a read would: an ETag, size or time needs s3:GetObject, and a missing key is AccessDenied to who may not list', async () => {
+  // Bob may write (and so delete) in the bucket but neither read alice's key nor list.
   await s3.send(new PutBucketAclCommand({ Bucket: B, GrantFullControl: `id=${env.alice.user}`, GrantWrite: 'id=bob' }))
   const bob = s3Client(env, env.bob, { maxAttempts: 1 })
+  const bobDel = (Key: string, extra: { IfMatch?: string; IfMatchSize?: number }) => errorOf(bob.send(new DeleteObjectCommand({ Bucket: B, Key, ...extra }))).then((e) => [e.name, e.status])
   try {
     const etag = (await put('del-acl', 'alice')).ETag!
-    const e = await errorOf(bob.send(new DeleteObjectCommand({ Bucket: B, Key: 'del-acl', IfMatch: etag })))
-    assert.equal([e.name, e.status], ['AccessDenied', 403])
+    assert.equal(await bobDel('del-acl', { IfMatch: etag }), ['AccessDenied', 403])
+    assert.equal(await bobDel('del-acl', { IfMatchSize: 5 }), ['AccessDenied', 403])
     assert.is(await body('del-acl'), 'alice')
-    await bob.send(new DeleteObjectCommand({ Bucket: B, Key: 'del-acl', IfMatch: '*' }))
+    // A missing key: no 204 for a size that cannot match, no NoSuchKey for *: bob may not know it is missing.
+    assert.equal(await bobDel('del-none', { IfMatchSize: 5 }), ['AccessDenied', 403])
+    assert.equal(await bobDel('del-none', { IfMatch: '*' }), ['AccessDenied', 403])
+    assert.equal(await bobDel('del-acl', { IfMatch: '*' }), ['OK', undefined])
     assert.is(await exists('del-acl'), false)
   } finally {
     bob.destroy()
     await s3.send(new PutBucketAclCommand({ Bucket: B, ACL: 'private' }))
   }
+})
+
+test('a policy requiring s3:if-match (S3\'s enforced conditional deletes): DeleteObjects judges each entry by its own ETag, never by a request header no entry obeys', async () => {
+  const P = 'cond-policy'
+  await s3.send(new CreateBucketCommand({ Bucket: P }))
+  await s3.send(new PutBucketPolicyCommand({
+    Bucket: P,
+    Policy: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { AWS: 'bob' }, Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${P}/*`, Condition: { Null: { 's3:if-match': 'false' } } },
+        { Effect: 'Allow', Principal: { AWS: 'bob' }, Action: 's3:GetObject', Resource: `arn:aws:s3:::${P}/*` },
+      ],
+    }),
+  }))
+  const bob = s3Client(env, env.bob, { maxAttempts: 1 })
+  try {
+    const etags: Record<string, string> = {}
+    for (const Key of ['a', 'b', 'c']) etags[Key] = (await s3.send(new PutObjectCommand({ Bucket: P, Key, Body: Key }))).ETag!
+    assert.equal(await errorOf(bob.send(new DeleteObjectCommand({ Bucket: P, Key: 'a' }))).then((e) => e.name), 'AccessDenied')
+    // Entries without an ETag, sent with an If-Match header: refused, nothing deleted.
+    const withHeader = new DeleteObjectsCommand({ Bucket: P, Delete: { Objects: [{ Key: 'b' }, { Key: 'c' }] } })
+    withHeader.middlewareStack.add((next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['if-match'] = '*'
+      return next(args)
+    }, { step: 'build' })
+    assert.equal(await errorOf(bob.send(withHeader)).then((e) => e.name), 'AccessDenied')
+    const mixed = await bob.send(new DeleteObjectsCommand({ Bucket: P, Delete: { Objects: [{ Key: 'a', ETag: etags.a }, { Key: 'b' }] } }))
+    assert.equal((mixed.Deleted ?? []).map((d) => d.Key), ['a'])
+    assert.equal((mixed.Errors ?? []).map((e) => [e.Key, e.Code]), [['b', 'AccessDenied']])
+    await bob.send(new DeleteObjectCommand({ Bucket: P, Key: 'c', IfMatch: etags.c }))
+    const left = await s3.send(new ListObjectsV2Command({ Bucket: P }))
+    assert.equal((left.Contents ?? []).map((o) => o.Key), ['b'])
+  } finally {
+    bob.destroy()
+  }
+})
+
+test('conditions in their exact forms: a Last-Modified with milliseconds (as listings give it) matches its second; an ETag with quotes or without', async () => {
+  const etag = (await put('del-forms', 'x')).ETag!
+  const listed = (await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'del-forms' }))).Contents![0]!
+  const at = new Date(listed.LastModified!.getTime() + 999 - (listed.LastModified!.getTime() % 1000))
+  const out = await s3.send(new DeleteObjectsCommand({ Bucket: B, Delete: { Objects: [{ Key: 'del-forms', ETag: etag.replace(/"/g, ''), LastModifiedTime: at }] } }))
+  assert.equal((out.Deleted ?? []).map((d) => d.Key), ['del-forms'])
 })
 
 test.run()

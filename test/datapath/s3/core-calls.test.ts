@@ -103,6 +103,17 @@ test('CreateBucket\'s LocationConstraint: us-east-1 is InvalidLocationConstraint
   const east = await errorOf(s3.send(new CreateBucketCommand({ Bucket: 'loc-east', CreateBucketConfiguration: { LocationConstraint: 'us-east-1' as 'eu-west-1' } })))
   assert.equal([east.name, east.status], ['InvalidLocationConstraint', 400])
   for (const Bucket of ['loc-eu', 'loc-east']) assert.is((await errorOf(s3.send(new HeadBucketCommand({ Bucket })))).status, 404)
+  // The endpoint's own region is taken.
+  const gateway = new S3Gateway({ config: env.cluster.config, omAddress: env.cluster.omAddress, scmAddress: env.cluster.scmAddress, port: 0, region: 'eu-west-1' })
+  await gateway.start()
+  const client = new S3Client({ endpoint: gateway.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: 'loc-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }))
+    await client.send(new DeleteBucketCommand({ Bucket: 'loc-eu' }))
+  } finally {
+    client.destroy()
+    await gateway.stop()
+  }
 })
 
 test('ListBuckets pages by max-buckets and continuation-token, filters by prefix, and lists only the requester\'s', async () => {

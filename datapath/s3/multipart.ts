@@ -273,9 +273,9 @@ function completeAnswer(ctx: S3Context, metadata: Record<string, string>): Respo
  * one) and, for COMPOSITE, the parts' own checksums while they fit. Checks the request
  * against the upload: its x-amz-checksum-type, each listed part's checksum (required for
  * COMPOSITE, as S3 does), and the object checksum the client sends as
- * x-amz-checksum-<algorithm> (BadDigest). An upload created without an algorithm gets one only if every
- * part carries the same one (as before S3 had checksum types). Reads metadata only, never
- * part bytes.
+ * x-amz-checksum-<algorithm> (BadDigest). An upload created without an algorithm gets one
+ * only if every part carries the same one (as before S3 had checksum types). Reads metadata
+ * only, never part bytes.
  */
 function objectChecksums(ctx: S3Context, declared: { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined, listed: Record<string, unknown>[], parts: KeyInfo[]): Record<string, string> {
   const askedType = ctx.req.headers.get('x-amz-checksum-type')?.trim().toUpperCase()

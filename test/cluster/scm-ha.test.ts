@@ -109,7 +109,14 @@ test('scm roles lists the three SCMs with one leader; transfer moves the leader 
 })
 
 test('a datanode\'s maintenance is the group\'s: after a leader transfer the new leader lists it with its end, and ends it then', async () => {
-  const dn = datanodes[0].id
+  // The datanode holding a block just written: its RATIS/ONE container has no replica elsewhere
+  // (a datanode holding none would go IN_MAINTENANCE at once, and which one holds the earlier
+  // tests' blocks is the SCM's choice).
+  await client.createVolume('maint')
+  await client.createBucket('maint', 'bkt')
+  await client.putKey('maint', 'bkt', 'k', randomBytes(10 * KiB, 3))
+  const dn = (await client.headKey('maint', 'bkt', 'k')).locations[0].pipeline.nodes[0].id
+  assert.ok(datanodes.some((d) => d.id === dn))
   const rpc = new RpcClient('SCM', scmList)
   // 0.005 h = 18 s: time enough to move the leadership first.
   const [r] = await rpc.call<{ state: string; endMs: number }[]>('datanodeAdmin', { action: 'maintenance', datanodes: [dn], endHours: 0.005 })

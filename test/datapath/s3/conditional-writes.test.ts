@@ -12,7 +12,7 @@ import {
   CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, ListObjectsV2Command, PutBucketPolicyCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand,
   PutBucketAclCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3'
-import { errorOf, s3Client, type S3TestCluster, startWithBucket, stopWithBucket } from './s3-cluster.ts'
+import { errorOf, keyExists, s3Client, type S3TestCluster, startWithBucket, stopWithBucket, withHeaders } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let s3: S3Client
@@ -150,12 +150,7 @@ test('CompleteMultipartUpload sent twice at once: both answer the one result', a
 
 
 const del = (Key: string, extra: { IfMatch?: string; IfMatchSize?: number; IfMatchLastModifiedTime?: Date } = {}) => s3.send(new DeleteObjectCommand({ Bucket: B, Key, ...extra }))
-const exists = async (Key: string) => {
-  const e = await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key })))
-  if (e.name === 'OK') return true
-  assert.is(e.status, 404)
-  return false
-}
+const exists = (Key: string) => keyExists(s3, B, Key)
 
 test('DeleteObject If-Match deletes only the object with that ETag: 412 on another (kept), * any, NoSuchKey when absent', async () => {
   const etag = (await put('del-cas', 'v1')).ETag!
@@ -188,14 +183,7 @@ test('DeleteObject with a size or a Last-Modified to match: 412 and kept when ei
 
 test('DeleteObject with a malformed condition is InvalidArgument and deletes nothing', async () => {
   await put('del-bad', 'x')
-  const raw = (headers: Record<string, string>) => {
-    const cmd = new DeleteObjectCommand({ Bucket: B, Key: 'del-bad' })
-    cmd.middlewareStack.add((next) => async (args) => {
-      Object.assign((args.request as { headers: Record<string, string> }).headers, headers)
-      return next(args)
-    }, { step: 'build' })
-    return s3.send(cmd)
-  }
+  const raw = (headers: Record<string, string>) => s3.send(withHeaders(new DeleteObjectCommand({ Bucket: B, Key: 'del-bad' }), headers))
   for (const h of <Record<string, string>[]>[{ 'x-amz-if-match-size': '-1' }, { 'x-amz-if-match-size': 'ten' }, { 'x-amz-if-match-last-modified-time': 'yesterday' }, { 'if-match': '"a", "b"' }]) {
     const e = await errorOf(raw(h))
     assert.equal([e.name, e.status], ['InvalidArgument', 400], JSON.stringify(h))
@@ -275,11 +263,7 @@ test('a policy requiring s3:if-match (S3\'s enforced conditional deletes): Delet
     for (const Key of ['a', 'b', 'c']) etags[Key] = (await s3.send(new PutObjectCommand({ Bucket: P, Key, Body: Key }))).ETag!
     assert.equal(await errorOf(bob.send(new DeleteObjectCommand({ Bucket: P, Key: 'a' }))).then((e) => e.name), 'AccessDenied')
     // Entries without an ETag, sent with an If-Match header: refused, nothing deleted.
-    const withHeader = new DeleteObjectsCommand({ Bucket: P, Delete: { Objects: [{ Key: 'b' }, { Key: 'c' }] } })
-    withHeader.middlewareStack.add((next) => async (args) => {
-      (args.request as { headers: Record<string, string> }).headers['if-match'] = '*'
-      return next(args)
-    }, { step: 'build' })
+    const withHeader = withHeaders(new DeleteObjectsCommand({ Bucket: P, Delete: { Objects: [{ Key: 'b' }, { Key: 'c' }] } }), { 'if-match': '*' })
     assert.equal(await errorOf(bob.send(withHeader)).then((e) => e.name), 'AccessDenied')
     const mixed = await bob.send(new DeleteObjectsCommand({ Bucket: P, Delete: { Objects: [{ Key: 'a', ETag: etags.a }, { Key: 'b' }] } }))
     assert.equal((mixed.Deleted ?? []).map((d) => d.Key), ['a'])

@@ -4,7 +4,7 @@
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { startMiniCluster } from '../../cluster/mini-cluster.ts'
 import type { S3Secret } from '../../../datapath/client/index.ts'
-import { CreateBucketCommand, S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, HeadObjectCommand, S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
 import type { O3Config } from '../../../core/config.ts'
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
@@ -57,6 +57,26 @@ export async function errorOf(p: Promise<unknown>): Promise<{ name: string; stat
     return { name: e.name, status: e.$metadata?.httpStatusCode, requestId: e.$metadata?.requestId, message: e.message }
   }
   return { name: 'OK' }
+}
+
+/** Whether `key` exists in `bucket` (HeadObject): 404 is no, any other refusal throws. */
+export async function keyExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  const e = await errorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })))
+  if (e.name === 'OK') return true
+  if (e.status !== 404) throw new Error(`HEAD ${bucket}/${key}: ${e.name} (${e.status})`)
+  return false
+}
+
+/** An SDK command's middleware stack, as far as adding a build step goes. */
+type BuildSteps = { add(step: (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => Promise<unknown>, options: { step: 'build' }): void }
+
+/** `command` with `headers` set on its request before it is signed (headers no SDK parameter sends). */
+export function withHeaders<C extends { middlewareStack: unknown }>(command: C, headers: Record<string, string>): C {
+  (command.middlewareStack as BuildSteps).add((next) => async (args) => {
+    Object.assign((args.request as { headers: Record<string, string> }).headers, headers)
+    return next(args)
+  }, { step: 'build' })
+  return command
 }
 
 /** An AWS SDK client of the test cluster's gateway, path-style, signing as `secret` (alice by

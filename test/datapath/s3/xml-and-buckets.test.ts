@@ -24,7 +24,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { O3Error } from '../../../core/errors.ts'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
-import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
+import { errorOf, keyExists, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 let env: S3TestCluster
 let port: number
@@ -73,9 +73,7 @@ const NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 const goEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;')
   .replace(/\t/g, '&#x9;').replace(/\n/g, '&#xA;').replace(/\r/g, '&#xD;')
 
-async function exists(key: string, bucket = B): Promise<boolean> {
-  return (await errorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })))).name === 'OK'
-}
+const exists = (key: string, bucket = B) => keyExists(s3, bucket, key)
 
 test.before(async () => {
   env = await startS3Cluster()

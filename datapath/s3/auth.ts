@@ -34,6 +34,8 @@ export interface AuthenticateOptions {
   nowMs: number
   /** The bucket named by the Host header of a virtual-hosted-style request (SigV2 signs it as a path prefix). */
   hostBucket: string | undefined
+  /** The endpoint's region (s3g.region): a SigV4 scope must name it. */
+  region: string
   /**
    * OM.s3Authenticate for this request: throws PERMISSION_DENIED or INVALID_ARGUMENT for an
    * unknown key, SIGNATURE_MISMATCH for a signature that does not verify. A null proof asks
@@ -74,7 +76,7 @@ export async function authenticate(req: SignedRequest, query: URLSearchParams, o
   let proof: S3SignatureProof | null = null
   let malformed: unknown
   try {
-    proof = proofV4(req, params)
+    proof = proofV4(req, params, o.region)
   } catch (err) {
     malformed = err
   }

@@ -123,8 +123,11 @@ const S3_MESSAGE: Partial<Record<S3ErrorCodeName, string>> = {
 
 export class S3Error extends Error {
   override name = 'S3Error'
-  constructor(readonly code: S3ErrorCodeName, message: string, readonly extraHeaders: Record<string, string> = {}, options?: { cause?: unknown }) {
+  /** Elements of the error body after Message (S3's <Region> of a wrongly signed region). */
+  readonly xml: Readonly<Record<string, string>>
+  constructor(readonly code: S3ErrorCodeName, message: string, readonly extraHeaders: Record<string, string> = {}, options?: { cause?: unknown; xml?: Record<string, string> }) {
     super(message, options)
+    this.xml = options?.xml ?? {}
   }
   get status(): number {
     return S3ErrorCode[this.code]

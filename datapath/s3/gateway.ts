@@ -336,7 +336,7 @@ export class S3Gateway {
       // Routes judged by their key's ACL read the key in the same call.
       const readsObject = route.readsObject === true || (route.action !== undefined && route.byHandler !== true && needsObjectAcl(route.action))
       const { user, auth, found: r } = route.authenticatesItself === true ? UNAUTHENTICATED : await authenticate(signed, query, {
-        nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined,
+        nowMs: this.now(), hostBucket: virtualHosted ? bucket : undefined, region: this.region,
         verify: (accessKey, proof, signingKey) => this.client.s3Authenticate({
           accessKey, proof, signingKey, volume: S3_VOLUME, bucket, key: readsObject ? key : undefined, open: intent,
         }),
@@ -528,7 +528,7 @@ export class S3Gateway {
     const headers: Record<string, string> = { ...e.extraHeaders }
     if (head) return new Response(null, { status: e.status, headers })
     headers['content-type'] = 'application/xml'
-    return new Response(errorXml(e.code, e.message, requestId, resource, e.code === 'NoSuchKey' ? key : undefined), { status: e.status, headers })
+    return new Response(errorXml(e.code, e.message, requestId, resource, e.code === 'NoSuchKey' ? key : undefined, e.xml), { status: e.status, headers })
   }
 }
 
@@ -558,6 +558,6 @@ function newRequestId(): string {
 }
 
 /** S3's XML error body. */
-function errorXml(code: string, message: string, requestId: string, resource?: string, key?: string): string {
-  return toXml('Error', { Code: code, Message: message, ...(key === undefined ? {} : { Key: key }), ...(resource === undefined ? {} : { Resource: resource }), RequestId: requestId }, false)
+function errorXml(code: string, message: string, requestId: string, resource?: string, key?: string, extra: Readonly<Record<string, string>> = {}): string {
+  return toXml('Error', { Code: code, Message: message, ...extra, ...(key === undefined ? {} : { Key: key }), ...(resource === undefined ? {} : { Resource: resource }), RequestId: requestId }, false)
 }

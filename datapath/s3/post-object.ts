@@ -124,6 +124,8 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     if (slash <= 0 || !/^\d{8}T\d{6}Z$/.test(date) || !scope.startsWith(date.slice(0, 8) + '/')) {
       throw new S3Error('InvalidArgument', `Invalid x-amz-credential ${credential} or x-amz-date ${date}: the credential must be <key>/<date of x-amz-date>/<region>/s3/aws4_request`)
     }
+    const region = scope.split('/')[1]
+    if (region !== ctx.region) throw new S3Error('AuthorizationQueryParametersError', `Error parsing the X-Amz-Credential parameter; the region '${region}' is wrong; expecting '${ctx.region}'`, {}, { xml: { Region: ctx.region } })
     accessKey = credential.slice(0, slash)
     proof = { version: 'post-v4', scope, policy: required('policy'), signature: required('x-amz-signature') }
   } else if (fields.has('awsaccesskeyid')) {

@@ -140,13 +140,21 @@ export function checkTime(auth: AuthParams, nowMs: number): void {
 /**
  * Throws AccessDenied for a credential scope we do not sign with (date/region/s3/aws4_request),
  * and, as S3 does, a malformed-authorization error for a scope dated another day than the
- * request (X-Amz-Date): a signing key is derived for one day and must not sign for others.
+ * request (X-Amz-Date), a signing key being derived for one day and must not sign for others,
+ * or naming another region than the endpoint's `region` (with S3's <Region> element, from which
+ * SDKs learn where to sign: botocore's region redirector reads it).
  */
-export function checkScope(auth: Pick<AuthParams, 'scope' | 'amzDate' | 'kind'>): void {
+export function checkScope(auth: Pick<AuthParams, 'scope' | 'amzDate' | 'kind'>, region: string): void {
   if (!isValidScope(auth.scope)) throw new S3Error('AccessDenied', `Invalid credential scope ${auth.scope}`)
+  const malformed = auth.kind === 'presigned' ? 'AuthorizationQueryParametersError' : 'AuthorizationHeaderMalformed'
   const date = auth.scope.slice(0, 8)
   if (date !== auth.amzDate.slice(0, 8)) {
-    throw new S3Error(auth.kind === 'presigned' ? 'AuthorizationQueryParametersError' : 'AuthorizationHeaderMalformed', `Invalid credential date ${date}: the date is not the same as X-Amz-Date (${auth.amzDate.slice(0, 8)})`)
+    throw new S3Error(malformed, `Invalid credential date ${date}: the date is not the same as X-Amz-Date (${auth.amzDate.slice(0, 8)})`)
+  }
+  const scopeRegion = auth.scope.split('/')[1]
+  if (scopeRegion !== region) {
+    const what = auth.kind === 'presigned' ? 'Error parsing the X-Amz-Credential parameter' : 'The authorization header is malformed'
+    throw new S3Error(malformed, `${what}; the region '${scopeRegion}' is wrong; expecting '${region}'`, {}, { xml: { Region: region } })
   }
 }
 
@@ -179,15 +187,10 @@ export function sentBytes(text: string): Buffer {
  * (core/s3-signature.ts): the parts of the string to sign and the signature. Throws
  * for a scope we do not sign with or dated another day, and for an unsigned host.
  */
-export function proofV4(req: SignedRequest, auth: AuthParams): S3SignatureProof {
-  checkScope(auth)
+export function proofV4(req: SignedRequest, auth: AuthParams, region: string): S3SignatureProof {
+  checkScope(auth, region)
   if (!auth.signedHeaders.includes('host')) throw new S3Error('AccessDenied', 'host must be a signed header')
   return { version: 4, amzDate: auth.amzDate, scope: auth.scope, canonicalRequestSha256: sha256Hex(sentBytes(canonicalRequest(req, auth))), signature: auth.signature }
-}
-
-/** Throws SignatureDoesNotMatch unless the request is signed with `secret` (tests; the gateway asks the OM). */
-export function verifySignature(req: SignedRequest, auth: AuthParams, secret: string): void {
-  if (!verifyProof(secret, proofV4(req, auth)).ok) throw signatureDoesNotMatch()
 }
 
 /** The signature of one aws-chunked chunk, chained from the previous one. */

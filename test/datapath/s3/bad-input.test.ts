@@ -1,6 +1,6 @@
 /**
  * Goal: the gateway refuses bad requests with the right S3 error and leaves nothing behind:
- * anonymous ones where nothing is public (judged by the bucket the path or Host names), wrong or revoked keys, skewed clocks, credential scopes of another day, expired presigned URLs, payload hash and
+ * anonymous ones where nothing is public (judged by the bucket the path or Host names), wrong or revoked keys, skewed clocks, credential scopes of another day or region, expired presigned URLs, payload hash and
  * chunk signature mismatches, XML bodies that are not the ones signed or lack a required digest, malformed XML, odd key names, short bodies and clients that hang
  * up mid-upload; and it keeps serving afterwards. Method: raw HTTP over node:http and net
  * (so that paths are sent unnormalised), signed with @smithy/signature-v4 (the AWS SDK's
@@ -15,7 +15,7 @@ import { connect } from 'node:net'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'
+import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { crc32 } from '@node-rs/crc32'
 import { startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
@@ -159,6 +159,28 @@ test('a credential scope dated another day than X-Amz-Date is refused, even with
   assert.is(res.status, 400)
   assert.match(await res.text(), /<Code>AuthorizationQueryParametersError<\/Code>/)
   s3.destroy()
+})
+
+test('a SigV4 scope naming another region than the endpoint\'s is AuthorizationHeaderMalformed (a presigned URL AuthorizationQueryParametersError) with S3\'s Region, and writes nothing', async () => {
+  const eu = new S3Client({ endpoint: env.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  try {
+    const e = await eu.send(new PutObjectCommand({ Bucket: B, Key: 'eu-signed', Body: 'x' })).then(() => undefined, (err: unknown) => err as { name: string; message: string; $metadata: { httpStatusCode?: number }; Region?: string })
+    assert.ok(e !== undefined, 'a PUT signed for eu-west-1 is refused by a us-east-1 endpoint')
+    assert.equal([e.name, e.$metadata.httpStatusCode, e.Region], ['AuthorizationHeaderMalformed', 400, 'us-east-1'])
+    assert.is(e.message, "The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'")
+    const url = await getSignedUrl(eu, new GetObjectCommand({ Bucket: B, Key: 'x' }), { expiresIn: 60 })
+    const res = await fetch(url)
+    assert.is(res.status, 400)
+    assert.match((await res.text()).replaceAll('&apos;', "'"), /<Code>AuthorizationQueryParametersError<\/Code><Message>Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; expecting 'us-east-1'<\/Message><Region>us-east-1<\/Region>/)
+  } finally {
+    eu.destroy()
+  }
+  // An unknown access key is still InvalidAccessKeyId first, whatever region it signed for.
+  const stranger = new S3Client({ endpoint: env.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: 'NOSUCHKEY', secretAccessKey: 'x' } })
+  const unknown = await stranger.send(new GetObjectCommand({ Bucket: B, Key: 'x' })).then(() => undefined, (err: unknown) => err as { name: string })
+  stranger.destroy()
+  assert.is(unknown?.name, 'InvalidAccessKeyId')
+  assert.is((await signed('HEAD', `/${B}/eu-signed`)).status, 404, 'nothing was written')
 })
 
 test('a body that does not match x-amz-content-sha256 is XAmzContentSHA256Mismatch and not stored', async () => {

@@ -34,11 +34,11 @@ interface Creds { awsAccessKey: string; awsSecret: string }
  * `fields` and `conditions` added as boto3 adds them (a key ending in ${filename} becomes a
  * starts-with condition).
  */
-function presignedPost(o: { bucket?: string; key: string; fields?: Record<string, string>; conditions?: unknown[]; expiresSeconds?: number; creds?: Creds; now?: Date }): Record<string, string> {
+function presignedPost(o: { bucket?: string; key: string; fields?: Record<string, string>; conditions?: unknown[]; expiresSeconds?: number; creds?: Creds; now?: Date; region?: string }): Record<string, string> {
   const creds = o.creds ?? env.alice
   const now = o.now ?? new Date()
   const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')
-  const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`
+  const scope = `${amzDate.slice(0, 8)}/${o.region ?? 'us-east-1'}/s3/aws4_request`
   const fields: Record<string, string> = { ...o.fields }
   const conditions: unknown[] = [...(o.conditions ?? [])]
   conditions.push({ bucket: o.bucket ?? B })
@@ -271,7 +271,7 @@ test('PostObject refuses a form its policy does not allow: a failed condition, a
   for (const k of ['elsewhere', 'allowed', 'extra', 'expired', 'bad']) assert.not.ok(await exists(k), k)
 })
 
-test('PostObject refuses a wrong signature, an unknown access key, another user\'s bucket, and a missing bucket', async () => {
+test('PostObject refuses a wrong signature, an unknown access key, another region, another user\'s bucket, and a missing bucket', async () => {
   const forged = await browserPost(presignedPost({ key: 'forged', creds: { awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' } }), { bytes: 'x' })
   assert.is(forged.status, 403)
   assert.match(forged.body, '<Code>SignatureDoesNotMatch</Code>')
@@ -281,7 +281,11 @@ test('PostObject refuses a wrong signature, an unknown access key, another user\
   const bobs = await browserPost(presignedPost({ key: 'by-bob', creds: env.bob }), { bytes: 'x' })
   assert.is(bobs.status, 403)
   assert.match(bobs.body, '<Code>AccessDenied</Code>')
-  for (const k of ['forged', 'unknown', 'by-bob']) assert.not.ok(await exists(k), k)
+  // Signed for another region than the endpoint's (S3: AuthorizationQueryParametersError, naming the endpoint's region).
+  const elsewhere = await browserPost(presignedPost({ key: 'elsewhere', region: 'eu-west-1' }), { bytes: 'x' })
+  assert.is(elsewhere.status, 400)
+  assert.match(elsewhere.body.replaceAll('&apos;', "'"), "<Code>AuthorizationQueryParametersError</Code><Message>Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; expecting 'us-east-1'</Message><Region>us-east-1</Region>")
+  for (const k of ['forged', 'unknown', 'by-bob', 'elsewhere']) assert.not.ok(await exists(k), k)
   const nowhere = await browserPost(presignedPost({ bucket: 'no-such-post-bucket', key: 'k' }), { bytes: 'x' }, '/no-such-post-bucket')
   assert.is(nowhere.status, 404)
   assert.match(nowhere.body, '<Code>NoSuchBucket</Code>')

@@ -121,7 +121,22 @@ export async function currentKey(ctx: S3Context): Promise<KeyInfo | undefined> {
   }
 }
 
-const STORED_HEADERS = ['content-type', 'content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'] as const
+/** Where a website endpoint would redirect a GET of the object: stored and answered as sent, never followed here (O3 serves no website endpoint). */
+export const WEBSITE_REDIRECT_HEADER = 'x-amz-website-redirect-location'
+const STORED_HEADERS = ['content-type', 'content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires', WEBSITE_REDIRECT_HEADER] as const
+
+/** S3's bound on a website redirect location (2 KB). */
+const WEBSITE_REDIRECT_BYTES_MAX = 2048
+
+/** A request's x-amz-website-redirect-location, checked as S3 checks it (InvalidRedirectLocation); undefined when absent. */
+export function websiteRedirect(headers: Headers): string | undefined {
+  const v = headers.get(WEBSITE_REDIRECT_HEADER)
+  if (v === null) return undefined
+  if (!/^(\/|https?:\/\/)/.test(v)) throw new S3Error('InvalidRedirectLocation', "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.")
+  // A header value is one character per byte sent (see sigv4.ts sentBytes).
+  if (v.length > WEBSITE_REDIRECT_BYTES_MAX) throw new S3Error('InvalidRedirectLocation', `The length of the website redirect location cannot exceed ${WEBSITE_REDIRECT_BYTES_MAX} characters.`)
+  return v
+}
 
 /** S3's bound on user-defined metadata: the bytes of its names (without x-amz-meta-) and values. */
 export const USER_METADATA_BYTES_MAX = 2048
@@ -130,7 +145,7 @@ export const USER_METADATA_BYTES_MAX = 2048
 export function metadataFromHeaders(headers: Headers): Record<string, string> {
   const out: Record<string, string> = { 'content-type': 'binary/octet-stream' }
   for (const h of STORED_HEADERS) {
-    let v = headers.get(h)
+    let v = h === WEBSITE_REDIRECT_HEADER ? websiteRedirect(headers) ?? null : headers.get(h)
     if (h === 'content-encoding' && v !== null) v = v.split(',').map((s) => s.trim()).filter((s) => s !== 'aws-chunked' && s !== '').join(', ') || null
     if (v !== null) out[h] = v
   }

@@ -11,7 +11,7 @@ import type { KeyInfo } from '../client/index.ts'
 import type { DigestName } from '../workers/index.ts'
 import { bodyDigest, InlineDigest } from './inline-digest.ts'
 import {
-  checkWriteCondition, conditionFailure, describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload,
+  checkWriteCondition, conditionFailure, describingMetadata, etagOf, evaluateConditions, metadataFromHeaders, preconditionFailed, requestBucket, S3_VOLUME, storePayload, WEBSITE_REDIRECT_HEADER, websiteRedirect,
   writeCondition, type ConditionHeaders, type S3Context, type WriteCondition } from './context.ts'
 import { authorizeAction, expectOwner, keyFor } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
@@ -102,6 +102,13 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
   const directive = (ctx.req.headers.get('x-amz-metadata-directive') ?? 'COPY').toUpperCase()
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive')
   let metadata = directive === 'COPY' ? describingMetadata(src.info) : metadataFromHeaders(ctx.req.headers)
+  // S3 never copies the source's website redirect location: the copy has the request's, if any.
+  if (directive === 'COPY') {
+    const redirect = websiteRedirect(ctx.req.headers)
+    metadata = { ...metadata }
+    delete metadata[WEBSITE_REDIRECT_HEADER]
+    if (redirect !== undefined) metadata[WEBSITE_REDIRECT_HEADER] = redirect
+  }
   const taggingDirective = (ctx.req.headers.get('x-amz-tagging-directive') ?? 'COPY').toUpperCase()
   if (taggingDirective === 'REPLACE') {
     const tags = metadataFromHeaders(ctx.req.headers)['x-amz-tagging']
@@ -134,7 +141,7 @@ async function copyInto(ctx: S3Context, src: { bucket: string; key: string; info
     if (onItself && !newAlgorithm) {
       // Naming a storage class is a change S3 accepts (how tools set one); every object here is
       // STANDARD, so the copy changes its metadata only when the directive says REPLACE.
-      if (directive === 'COPY' && !ctx.req.headers.has('x-amz-storage-class')) throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+      if (directive === 'COPY' && !ctx.req.headers.has('x-amz-storage-class') && !ctx.req.headers.has(WEBSITE_REDIRECT_HEADER)) throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
       const kept: Record<string, string> = {}
       for (const [k, v] of Object.entries(src.info.metadata)) if (k === 'etag' || k.startsWith('x-amz-checksum-') || k === PART_CHECKSUMS_METADATA) kept[k] = v
       info = await ctx.client.commitMultipartKey(S3_VOLUME, ctx.bucket!, ctx.key!, [{ volume: S3_VOLUME, bucket: ctx.bucket!, key: ctx.key! }], { ...metadata, ...kept, ...acl }, { ...condition, ifMatchEtag: src.info.metadata.etag })

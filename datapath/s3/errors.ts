@@ -32,6 +32,7 @@ export const S3ErrorCode = {
   InvalidPartOrder: 400,
   InvalidPolicyDocument: 400,
   InvalidRange: 416,
+  InvalidRedirectLocation: 400,
   InvalidRequest: 400,
   InvalidStorageClass: 400,
   InvalidTag: 400,

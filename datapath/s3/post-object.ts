@@ -16,7 +16,7 @@ import type { DigestName } from '../workers/index.ts'
 import { authorizeAction } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'
 import { verifySignature } from './auth.ts'
-import { checkTagging, etagOf, metadataFromHeaders, OBJECT_SIZE_BYTES_MAX, requestBucket, S3_VOLUME, storePayload, type S3Context } from './context.ts'
+import { checkTagging, etagOf, metadataFromHeaders, OBJECT_SIZE_BYTES_MAX, requestBucket, S3_VOLUME, storePayload, WEBSITE_REDIRECT_HEADER, type S3Context } from './context.ts'
 import { checkChecksumValue, checksumHeader, CHECKSUM_ALGORITHMS, parseAlgorithm, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { FormDataReader, formBoundary, malformedPost } from './form-data.ts'
@@ -28,7 +28,7 @@ import { parseXml, toXml } from './xml.ts'
 /** The form's fields before the file, all together (S3's limit: MaxPostPreDataLengthExceeded past it). */
 export const POST_FORM_FIELDS_BYTES_MAX = 20 * 1024
 /** The fields an upload stores as the object's headers, when the form gives them. */
-const STORED_FIELDS = ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires']
+const STORED_FIELDS = ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires', WEBSITE_REDIRECT_HEADER]
 
 /** The form up to its file: fields by lower-case name, and the file part. */
 interface Form {

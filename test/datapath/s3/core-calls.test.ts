@@ -3,7 +3,7 @@
  * its owner in us-east-1, ListBuckets paging, ListObjectsV2 with an empty continuation token,
  * encoding-type=url on every key field of every listing, bucket tagging, object tags in the
  * order sent, PutObject with Transfer-Encoding: chunked, Expect: 100-continue only after
- * authentication. Method: a real gateway over a mini cluster through the AWS SDK v3, and
+ * authentication, x-amz-website-redirect-location kept and answered. Method: a real gateway over a mini cluster through the AWS SDK v3, and
  * SigV4-signed raw HTTP (fetch, node:http) where the SDK cannot express the request.
  */
 import { test } from 'uvu'
@@ -18,6 +18,7 @@ import {
   CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, ListBucketsCommand, ListMultipartUploadsCommand, ListObjectsCommand,
   ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client, GetBucketTaggingCommand, PutBucketTaggingCommand, DeleteBucketTaggingCommand,
   GetObjectTaggingCommand, PutObjectTaggingCommand, HeadObjectCommand, GetBucketAclCommand, HeadBucketCommand, DeleteBucketCommand, type Tag,
+  CopyObjectCommand, UploadPartCommand, CompleteMultipartUploadCommand,
 } from '@aws-sdk/client-s3'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
 import { errorOf, s3Client, startS3Cluster, type S3TestCluster } from './s3-cluster.ts'
@@ -352,6 +353,29 @@ test('Expect: 100-continue is answered 100 only once the request is authenticate
   assert.match(ok.first + rest, /HTTP\/1\.1 200 /)
   ok.socket.destroy()
   assert.is(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'expect-ok' }))).Body!.transformToString(), 'hello')
+})
+
+test('x-amz-website-redirect-location is stored and answered by GET and HEAD, checked as S3 checks it, never copied from a copy\'s source; a multipart upload keeps it', async () => {
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'redirected', Body: 'r', WebsiteRedirectLocation: '/elsewhere.html' }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirected' }))).WebsiteRedirectLocation, '/elsewhere.html')
+  assert.is((await s3.send(new GetObjectCommand({ Bucket: B, Key: 'redirected' }))).WebsiteRedirectLocation, '/elsewhere.html')
+  for (const bad of ['elsewhere.html', 'ftp://host/x', '/' + 'a'.repeat(2048)]) {
+    const e = await errorOf(s3.send(new PutObjectCommand({ Bucket: B, Key: 'bad-redirect', Body: 'r', WebsiteRedirectLocation: bad })))
+    assert.equal([e.name, e.status], ['InvalidRedirectLocation', 400], bad.slice(0, 20))
+  }
+  assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'bad-redirect' })))).status, 404)
+  // CopyObject: not the source's (whatever the directive), the request's if it names one.
+  await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'redirect-copy', CopySource: `${B}/redirected` }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirect-copy' }))).WebsiteRedirectLocation, undefined)
+  await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'redirect-copy', CopySource: `${B}/redirected`, WebsiteRedirectLocation: 'https://example.com/' }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirect-copy' }))).WebsiteRedirectLocation, 'https://example.com/')
+  // Onto itself, a new redirect location is a change S3 takes.
+  await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'redirected', CopySource: `${B}/redirected`, WebsiteRedirectLocation: '/moved.html' }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirected' }))).WebsiteRedirectLocation, '/moved.html')
+  const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'redirect-mpu', WebsiteRedirectLocation: '/mpu.html' }))
+  const part = await s3.send(new UploadPartCommand({ Bucket: B, Key: 'redirect-mpu', UploadId: upload.UploadId, PartNumber: 1, Body: 'p' }))
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: 'redirect-mpu', UploadId: upload.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirect-mpu' }))).WebsiteRedirectLocation, '/mpu.html')
 })
 
 test.run()

@@ -110,8 +110,8 @@ test.after(async () => {
   await env.dispose()
 })
 
-test('PostObject stores a SigV4 form upload with its Content-Type and metadata, and answers 204 with its ETag', async () => {
-  const fields = presignedPost({ key: 'photos/cat.txt', fields: { 'Content-Type': 'text/plain', 'x-amz-meta-owner': 'alice' }, conditions: [{ 'Content-Type': 'text/plain' }, ['starts-with', '$x-amz-meta-owner', '']] })
+test('PostObject stores a SigV4 form upload with its Content-Type, metadata and website redirect location, and answers 204 with its ETag', async () => {
+  const fields = presignedPost({ key: 'photos/cat.txt', fields: { 'Content-Type': 'text/plain', 'x-amz-meta-owner': 'alice', 'x-amz-website-redirect-location': '/dog.txt' }, conditions: [{ 'Content-Type': 'text/plain' }, ['starts-with', '$x-amz-meta-owner', ''], { 'x-amz-website-redirect-location': '/dog.txt' }] })
   const r = await browserPost(fields, { bytes: 'meow' })
   assert.is(r.status, 204, r.body)
   assert.is(r.headers.get('etag'), `"${createHash('md5').update('meow').digest('hex')}"`)
@@ -120,6 +120,7 @@ test('PostObject stores a SigV4 form upload with its Content-Type and metadata, 
   const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'photos/cat.txt' }))
   assert.is(head.ContentType, 'text/plain')
   assert.equal(head.Metadata, { owner: 'alice' })
+  assert.is(head.WebsiteRedirectLocation, '/dog.txt')
 })
 
 /** boto3's own generate_presigned_post, run in python3 (the aws CLI's boto3), as {url, fields}; undefined when there is no boto3. */

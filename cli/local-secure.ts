@@ -68,14 +68,14 @@ export async function waitForCaFiles(scmDir: string, stopped: () => boolean): Pr
 }
 
 /** The lines `o3 local --secure` prints for a user to paste: where the CA is, the administrator's files and keys. */
-export function secureLines(o: { client: SecureClient; s3Key: { awsAccessKey: string; awsSecret: string }; s3: string }): string[] {
+export function secureLines(o: { client: SecureClient; s3Key: { awsAccessKey: string; awsSecret: string }; s3: string; s3Region: string }): string[] {
   const c = o.client
   return [
     `Secure cluster: mutual TLS between services, signed users, block tokens. Clients trust the cluster CA in ${c.caFile}.`,
     `Administrator ${c.admin} (o3.administrators): certificate ${c.certFile}, key ${c.keyFile}, and this S3 key pair, which also signs native calls:`,
     `  export O3_CLIENT_CAFILE=${c.caFile} O3_CLIENT_ACCESSKEY=${o.s3Key.awsAccessKey} O3_CLIENT_SECRET=${o.s3Key.awsSecret}`,
     `  export O3_CLIENT_CERTFILE=${c.certFile} O3_CLIENT_KEYFILE=${c.keyFile}   # o3 admin: SCM and datanode admin calls`,
-    `  export AWS_ACCESS_KEY_ID=${o.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${o.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1 AWS_CA_BUNDLE=${c.caFile}`,
+    `  export AWS_ACCESS_KEY_ID=${o.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${o.s3Key.awsSecret} AWS_DEFAULT_REGION=${o.s3Region} AWS_CA_BUNDLE=${c.caFile}`,
     `  aws --endpoint-url ${o.s3} s3 mb s3://bucket1 && aws --endpoint-url ${o.s3} s3 cp ./README.md s3://bucket1/`,
     `Other users: o3 s3 getsecret --user NAME (as the administrator) gives them a key pair; they set O3_CLIENT_CAFILE and their own O3_CLIENT_ACCESSKEY/SECRET.`,
   ]

@@ -99,7 +99,7 @@ export async function local(inv: Invocation): Promise<void> {
           s3Key = await adminS3Key({ om: cluster.omAddress, scm: cluster.scmAddress, admin })
         } else s3Key = await cluster.client().getS3Secret(S3_USER)
         const groups = ha ? { scms: cluster.scms.map((s, i) => ({ name: `scm${i + 1}`, address: s.address })), oms: cluster.oms.map((o, i) => ({ name: `om${i + 1}`, address: o.address })) } : {}
-        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Admin: `http://${cluster.s3g!.adminAddress}`, s3Key, datanodes: cluster.datanodeAddresses, dataDir, ...(client === undefined ? {} : { secure: client }) }, json)
+        printEndpoints({ scm: cluster.scmAddress, om: cluster.omAddress, ...groups, s3: cluster.s3g!.endpoint, s3Region: cluster.s3g!.region, s3Admin: `http://${cluster.s3g!.adminAddress}`, s3Key, datanodes: cluster.datanodeAddresses, dataDir, ...(client === undefined ? {} : { secure: client }) }, json)
       }
       console.error(`o3 local: stopping (${await stop.promise})`)
     } finally {
@@ -122,6 +122,8 @@ const S3_USER = process.env.USER || 'o3'
 interface Endpoints {
   scm: string; om: string; scms?: GroupEndpoint[]; oms?: GroupEndpoint[]
   s3: string; s3Key: { awsAccessKey: string; awsSecret: string }; datanodes: string[]; dataDir: string; pids?: Record<string, number>
+  /** The region S3 clients sign for (s3g.region). */
+  s3Region: string
   /** The gateway's admin endpoint (plain HTTP): /prom and /health. */
   s3Admin: string
   /** --secure: the CA and administrator files clients read (s3Key is then the administrator's). */
@@ -141,10 +143,10 @@ function printEndpoints(e: Endpoints, json: boolean): void {
     ...e.datanodes.map((d, i) => [`datanode-${i + 1}`, `${scheme}://${d}`]),
   ])
   if (e.secure !== undefined) {
-    for (const line of secureLines({ client: e.secure, s3Key: e.s3Key, s3: e.s3 })) console.log(line)
+    for (const line of secureLines({ client: e.secure, s3Key: e.s3Key, s3: e.s3, s3Region: e.s3Region })) console.log(line)
   } else {
     console.log(`S3 key pair of ${S3_USER} (o3 s3 getsecret --user ${S3_USER} shows it again):`)
-    console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=us-east-1`)
+    console.log(`  export AWS_ACCESS_KEY_ID=${e.s3Key.awsAccessKey} AWS_SECRET_ACCESS_KEY=${e.s3Key.awsSecret} AWS_DEFAULT_REGION=${e.s3Region}`)
     console.log(`  aws --endpoint-url ${e.s3} s3 mb s3://bucket1 && aws --endpoint-url ${e.s3} s3 cp ./README.md s3://bucket1/`)
   }
   const d = DEFAULT_CONFIG
@@ -290,7 +292,7 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
     if (up !== undefined && !o.stop.requested) {
       const { s3Key, secureClient } = up
       const groups = o.ha ? { scms: scms.map((s) => ({ name: s.name, address: s.config['scm.address'] })), oms: oms.map((s) => ({ name: s.name, address: s.config['om.address'] })) } : {}
-      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Admin: `http://${base.host}:${s3AdminPort}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids, ...(secureClient === undefined ? {} : { secure: secureClient }) }, o.json)
+      printEndpoints({ scm: scmAddress, om: omAddress, ...groups, s3: `${servesHttps(s3g.config) ? 'https' : 'http'}://${base.host}:${s3Port}`, s3Region: base['s3g.region'], s3Admin: `http://${base.host}:${s3AdminPort}`, s3Key, datanodes: datanodes.map(({ config: c }) => `${c.host}:${c['datanode.port']}`), dataDir: o.dataDir, pids, ...(secureClient === undefined ? {} : { secure: secureClient }) }, o.json)
     }
     console.error(`o3 local: stopping (${await o.stop.promise})`)
   } finally {

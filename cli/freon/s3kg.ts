@@ -60,7 +60,9 @@ export async function run(inv: Invocation): Promise<void> {
   const secretAccessKey = stringOption(inv, 'secret-key') ?? process.env.AWS_SECRET_ACCESS_KEY
   if (!accessKeyId || !secretAccessKey) throw new UsageError('an S3 key pair is needed: --access-key and --secret-key, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (o3 s3 getsecret makes one)')
 
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId, secretAccessKey }, sha256: Sha256, uriEscapePath: false, applyChecksum: false })
+  // The gateway refuses a signature for another region than its own, as S3 does.
+  const region = stringOption(inv, 'region') || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1'
+  const signer = new SignatureV4({ service: 's3', region, credentials: { accessKeyId, secretAccessKey }, sha256: Sha256, uriEscapePath: false, applyChecksum: false })
   // undici's Pool takes no CA from the environment but NODE_EXTRA_CA_CERTS: the one o3 users
   // set (O3_CLIENT_CAFILE) and the one aws CLI users set (AWS_CA_BUNDLE) go in here.
   const trust = endpoint.protocol === 'https:' ? s3TrustOf(process.env) : { ca: undefined, sources: [] }

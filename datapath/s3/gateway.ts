@@ -69,7 +69,7 @@ export interface S3GatewayOptions {
   adminPort?: number
   /** Virtual-hosted-style base domain, `bucket.<domain>` naming the bucket: config's s3g.domain by default. */
   domain?: string
-  /** The region this endpoint answers for (GetBucketLocation, LocationConstraint): config's s3g.region by default. */
+  /** The region this endpoint answers for (GetBucketLocation, LocationConstraint) and every SigV4 scope must name: config's s3g.region by default. */
   region?: string
   /** Clock for signature time checks (tests). */
   nowMs?: () => number
@@ -150,7 +150,8 @@ export class S3Gateway {
   readonly client: O3Client
   private listener?: Listener
   private adminListener?: Listener
-  private readonly region: string
+  /** The region this endpoint answers for and SigV4 scopes must name (s3g.region unless given). */
+  readonly region: string
   /** o3.groups by user, for native group ACLs. */
   private readonly groups: Map<string, string[]>
   /** The virtual-host base domain, lower case, if any. */

@@ -23,6 +23,7 @@ import { FormDataReader, formBoundary, malformedPost } from './form-data.ts'
 import { bodyDigest } from './inline-digest.ts'
 import { bodyPieces, type Payload, type PayloadResult } from './payload.ts'
 import { checkPostPolicy, parsePostPolicy } from './post-policy.ts'
+import { wrongRegion } from './sigv4.ts'
 import { parseXml, toXml } from './xml.ts'
 
 /** The form's fields before the file, all together (S3's limit: MaxPostPreDataLengthExceeded past it). */
@@ -124,9 +125,13 @@ async function authenticateForm(ctx: S3Context, fields: Map<string, string>): Pr
     if (slash <= 0 || !/^\d{8}T\d{6}Z$/.test(date) || !scope.startsWith(date.slice(0, 8) + '/')) {
       throw new S3Error('InvalidArgument', `Invalid x-amz-credential ${credential} or x-amz-date ${date}: the credential must be <key>/<date of x-amz-date>/<region>/s3/aws4_request`)
     }
-    const region = scope.split('/')[1]
-    if (region !== ctx.region) throw new S3Error('AuthorizationQueryParametersError', `Error parsing the X-Amz-Credential parameter; the region '${region}' is wrong; expecting '${ctx.region}'`, {}, { xml: { Region: ctx.region } })
     accessKey = credential.slice(0, slash)
+    const region = scope.split('/')[1]!
+    if (region !== ctx.region) {
+      // As a header's scope: answered only once the access key is known to exist.
+      await verifySignature({ verify: (k, p) => ctx.client.s3Authenticate({ accessKey: k, proof: p }) }, accessKey, null, false)
+      throw wrongRegion(region, ctx.region, 'presigned')
+    }
     proof = { version: 'post-v4', scope, policy: required('policy'), signature: required('x-amz-signature') }
   } else if (fields.has('awsaccesskeyid')) {
     accessKey = required('awsaccesskeyid', 'AWSAccessKeyId')

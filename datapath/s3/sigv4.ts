@@ -7,7 +7,7 @@
  * node:crypto; time comes in as nowMs.
  */
 import { createHash, createHmac } from 'node:crypto'
-import { isValidScope, verifyProof, type S3SignatureProof } from '../../core/s3-signature.ts'
+import { isValidScope, type S3SignatureProof } from '../../core/s3-signature.ts'
 import { S3Error } from './errors.ts'
 
 export { safeEqual } from '../../core/s3-signature.ts'
@@ -151,11 +151,21 @@ export function checkScope(auth: Pick<AuthParams, 'scope' | 'amzDate' | 'kind'>,
   if (date !== auth.amzDate.slice(0, 8)) {
     throw new S3Error(malformed, `Invalid credential date ${date}: the date is not the same as X-Amz-Date (${auth.amzDate.slice(0, 8)})`)
   }
-  const scopeRegion = auth.scope.split('/')[1]
-  if (scopeRegion !== region) {
-    const what = auth.kind === 'presigned' ? 'Error parsing the X-Amz-Credential parameter' : 'The authorization header is malformed'
-    throw new S3Error(malformed, `${what}; the region '${scopeRegion}' is wrong; expecting '${region}'`, {}, { xml: { Region: region } })
-  }
+  const scopeRegion = auth.scope.split('/')[1]!
+  if (scopeRegion !== region) throw wrongRegion(scopeRegion, region, auth.kind)
+}
+
+/**
+ * S3's answer to a signature for `signed` at an endpoint of `region`: the region in the body
+ * (<Region>) and in x-amz-bucket-region, as S3 sends it; a HEAD's answer has no body, and SDKs
+ * look for the header there (botocore's region redirector, the JS SDK's followRegionRedirects).
+ * `presigned` covers a browser form's x-amz-credential too.
+ */
+export function wrongRegion(signed: string, region: string, kind: AuthParams['kind']): S3Error {
+  const [code, what] = kind === 'presigned'
+    ? ['AuthorizationQueryParametersError', 'Error parsing the X-Amz-Credential parameter'] as const
+    : ['AuthorizationHeaderMalformed', 'The authorization header is malformed'] as const
+  return new S3Error(code, `${what}; the region '${signed}' is wrong; expecting '${region}'`, { 'x-amz-bucket-region': region }, { xml: { Region: region } })
 }
 
 export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {

@@ -19,7 +19,8 @@ let s3: S3TestCluster
 interface Run { code: number; stdout: string; stderr: string }
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [o3, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
+    // The cluster's gateway answers for us-east-1: a region the machine's environment names would not sign for it.
+    execFile(process.execPath, [o3, ...args], { encoding: 'utf8', env: { ...process.env, AWS_REGION: '', AWS_DEFAULT_REGION: '', ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })
@@ -158,10 +159,18 @@ test('s3kg PUTs through the gateway with the key pair from the environment', asy
   assert.is(summary(readBig).succeeded, 2, readBig.stderr)
 })
 
-test('s3kg with a wrong secret: every PUT refused, counted, exit 1; no key pair: usage error', async () => {
+test('s3kg with a wrong secret or region: every PUT refused, counted, exit 1; no key pair: usage error', async () => {
   const r = await run(['freon', 's3kg', '-n', '4', '-t', '2', '-b', 'freon-s3', '-e', s3.endpoint, '--access-key', s3.alice.awsAccessKey, '--secret-key', 'wrong', '--json'])
   assert.is(r.code, 1)
   assert.match(r.stderr, /SignatureDoesNotMatch/)
+  // Signed for another region than the gateway's (--region, or the environment's): refused as S3 refuses it.
+  const key = { AWS_ACCESS_KEY_ID: s3.alice.awsAccessKey, AWS_SECRET_ACCESS_KEY: s3.alice.awsSecret }
+  for (const [args, env] of [[['--region', 'eu-west-1'], key], [[], { ...key, AWS_DEFAULT_REGION: 'eu-west-1' }]] as const) {
+    const elsewhere = await run(['freon', 's3kg', '-n', '2', '-t', '1', '-b', 'freon-s3', '-e', s3.endpoint, ...args, '--json'], env)
+    assert.is(elsewhere.code, 1, elsewhere.stderr)
+    assert.match(elsewhere.stderr, /AuthorizationHeaderMalformed/)
+  }
+  assert.is((await run(['freon', 's3kg', '-n', '1', '-t', '1', '-b', 'freon-s3', '-e', s3.endpoint, '--region', 'us-east-1', '--json'], { ...key, AWS_REGION: 'eu-west-1' })).code, 0, '--region wins over the environment')
   const none = await run(['freon', 's3kg', '-n', '1', '-e', s3.endpoint], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' })
   assert.is(none.code, 2)
   assert.match(none.stderr, /S3 key pair is needed/)

@@ -24,7 +24,7 @@ const root = mkdtempSync(join(tmpdir(), 'o3-local-pid-'))
 const seen = new Set<number>()
 const STOP_DEADLINE_MS = 60_000
 
-interface Endpoints { scm: string; om: string; s3: string; s3Admin: string; datanodes: string[]; pids?: Record<string, number> }
+interface Endpoints { scm: string; om: string; s3: string; s3Admin: string; s3Region: string; datanodes: string[]; pids?: Record<string, number> }
 interface Started { wrapper: ChildProcess; dataDir: string; endpoints: Endpoints; localPid: number; servicePids: Record<string, number>; output: () => string }
 
 /** `sh -c 'o3 local ...; echo ...'`: the command after it keeps sh alive as the parent
@@ -129,6 +129,7 @@ test('o3 local writes its own PID to DIR/pids/local.pid; SIGTERM to it stops the
   assert.ok(s.localPid > 0 && s.localPid !== s.wrapper.pid && alive(s.localPid))
   for (const p of ports(s.endpoints)) assert.ok(await portOpen(p), `port ${p} serves`)
   assert.is((await fetch(`${s.endpoints.s3Admin}/health`)).status, 200, 'the printed admin endpoint serves /health')
+  assert.is(s.endpoints.s3Region, 'us-east-1', 'the region S3 clients sign for')
   // A second o3 local on the same data directory is refused and changes nothing, --fresh included.
   for (const fresh of [[], ['--fresh']]) {
     const second = await new Promise<{ code: number; stderr: string }>((resolve) => {

@@ -15,7 +15,7 @@ import { connect } from 'node:net'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { crc32 } from '@node-rs/crc32'
 import { startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
@@ -168,6 +168,10 @@ test('a SigV4 scope naming another region than the endpoint\'s is AuthorizationH
     assert.ok(e !== undefined, 'a PUT signed for eu-west-1 is refused by a us-east-1 endpoint')
     assert.equal([e.name, e.$metadata.httpStatusCode, e.Region], ['AuthorizationHeaderMalformed', 400, 'us-east-1'])
     assert.is(e.message, "The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'")
+    // A HEAD's answer has no body: the region is in x-amz-bucket-region, where SDKs look for it.
+    const head = await eu.send(new HeadObjectCommand({ Bucket: B, Key: 'x' })).then(() => undefined, (err: unknown) => err as { $metadata: { httpStatusCode?: number }; $response?: { headers: Record<string, string> } })
+    assert.is(head?.$metadata.httpStatusCode, 400)
+    assert.is(head?.$response?.headers['x-amz-bucket-region'], 'us-east-1')
     const url = await getSignedUrl(eu, new GetObjectCommand({ Bucket: B, Key: 'x' }), { expiresIn: 60 })
     const res = await fetch(url)
     assert.is(res.status, 400)

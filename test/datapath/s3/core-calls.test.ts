@@ -364,8 +364,13 @@ test('x-amz-website-redirect-location is stored and answered by GET and HEAD, ch
     assert.equal([e.name, e.status], ['InvalidRedirectLocation', 400], bad.slice(0, 20))
   }
   assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'bad-redirect' })))).status, 404)
+  const longest = '/' + 'a'.repeat(2047)
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'long-redirect', Body: 'r', WebsiteRedirectLocation: longest }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'long-redirect' }))).WebsiteRedirectLocation, longest)
   // CopyObject: not the source's (whatever the directive), the request's if it names one.
   await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'redirect-copy', CopySource: `${B}/redirected` }))
+  assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirect-copy' }))).WebsiteRedirectLocation, undefined)
+  await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'redirect-copy', CopySource: `${B}/redirected`, MetadataDirective: 'REPLACE' }))
   assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirect-copy' }))).WebsiteRedirectLocation, undefined)
   await s3.send(new CopyObjectCommand({ Bucket: B, Key: 'redirect-copy', CopySource: `${B}/redirected`, WebsiteRedirectLocation: 'https://example.com/' }))
   assert.is((await s3.send(new HeadObjectCommand({ Bucket: B, Key: 'redirect-copy' }))).WebsiteRedirectLocation, 'https://example.com/')

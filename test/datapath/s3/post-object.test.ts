@@ -286,6 +286,10 @@ test('PostObject refuses a wrong signature, an unknown access key, another regio
   const elsewhere = await browserPost(presignedPost({ key: 'elsewhere', region: 'eu-west-1' }), { bytes: 'x' })
   assert.is(elsewhere.status, 400)
   assert.match(elsewhere.body.replaceAll('&apos;', "'"), "<Code>AuthorizationQueryParametersError</Code><Message>Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; expecting 'us-east-1'</Message><Region>us-east-1</Region>")
+  assert.is(elsewhere.headers.get('x-amz-bucket-region'), 'us-east-1')
+  // An unknown access key is InvalidAccessKeyId first, whatever region it names (as with a header's scope).
+  const unknownElsewhere = await browserPost(presignedPost({ key: 'elsewhere', region: 'eu-west-1', creds: { awsAccessKey: 'AKIDNOSUCHKEY', awsSecret: 's' } }), { bytes: 'x' })
+  assert.match(unknownElsewhere.body, '<Code>InvalidAccessKeyId</Code>')
   for (const k of ['forged', 'unknown', 'by-bob', 'elsewhere']) assert.not.ok(await exists(k), k)
   const nowhere = await browserPost(presignedPost({ bucket: 'no-such-post-bucket', key: 'k' }), { bytes: 'x' }, '/no-such-post-bucket')
   assert.is(nowhere.status, 404)

@@ -208,11 +208,12 @@ export function objectHeaders(info: KeyInfo, withChecksums: boolean): Record<str
   return out
 }
 
-/** The metadata of a key that describe the object (everything but the ETag, checksums and
- *  O3's own records such as its ACL: a copy gets those from its own request). */
+/** The metadata of a key that describe the object (everything but the ETag, checksums, the
+ *  website redirect location, which S3 never copies, and O3's own records such as its ACL: a
+ *  copy gets those from its own request). */
 export function describingMetadata(info: KeyInfo): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(info.metadata)) if (k !== 'etag' && !k.startsWith('x-amz-checksum-') && !k.startsWith(RESERVED_METADATA_PREFIX)) out[k] = v
+  for (const [k, v] of Object.entries(info.metadata)) if (k !== 'etag' && k !== WEBSITE_REDIRECT_HEADER && !k.startsWith('x-amz-checksum-') && !k.startsWith(RESERVED_METADATA_PREFIX)) out[k] = v
   return out
 }
 

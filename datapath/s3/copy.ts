@@ -102,13 +102,9 @@ export async function copyObject(ctx: S3Context): Promise<Response> {
   const directive = (ctx.req.headers.get('x-amz-metadata-directive') ?? 'COPY').toUpperCase()
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive')
   let metadata = directive === 'COPY' ? describingMetadata(src.info) : metadataFromHeaders(ctx.req.headers)
-  // S3 never copies the source's website redirect location: the copy has the request's, if any.
-  if (directive === 'COPY') {
-    const redirect = websiteRedirect(ctx.req.headers)
-    metadata = { ...metadata }
-    delete metadata[WEBSITE_REDIRECT_HEADER]
-    if (redirect !== undefined) metadata[WEBSITE_REDIRECT_HEADER] = redirect
-  }
+  // The source's website redirect location is never copied (describingMetadata): the copy has the request's, if any.
+  const redirect = directive === 'COPY' ? websiteRedirect(ctx.req.headers) : undefined
+  if (redirect !== undefined) metadata[WEBSITE_REDIRECT_HEADER] = redirect
   const taggingDirective = (ctx.req.headers.get('x-amz-tagging-directive') ?? 'COPY').toUpperCase()
   if (taggingDirective === 'REPLACE') {
     const tags = metadataFromHeaders(ctx.req.headers)['x-amz-tagging']

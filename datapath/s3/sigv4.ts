@@ -137,19 +137,20 @@ export function checkTime(auth: AuthParams, nowMs: number): void {
   if (Math.abs(nowMs - at) > CLOCK_SKEW_MS_MAX) throw new S3Error('RequestTimeTooSkewed', 'The difference between the request time and the server time is too large')
 }
 
+/** S3's code for a malformed signature of each kind (a browser form's x-amz-credential counts as presigned). */
+const MALFORMED = { header: 'AuthorizationHeaderMalformed', presigned: 'AuthorizationQueryParametersError' } as const
+
 /**
  * Throws AccessDenied for a credential scope we do not sign with (date/region/s3/aws4_request),
  * and, as S3 does, a malformed-authorization error for a scope dated another day than the
- * request (X-Amz-Date), a signing key being derived for one day and must not sign for others,
- * or naming another region than the endpoint's `region` (with S3's <Region> element, from which
- * SDKs learn where to sign: botocore's region redirector reads it).
+ * request (X-Amz-Date: a signing key is derived for one day and must not sign for others) or
+ * naming another region than the endpoint's `region` (wrongRegion).
  */
 export function checkScope(auth: Pick<AuthParams, 'scope' | 'amzDate' | 'kind'>, region: string): void {
   if (!isValidScope(auth.scope)) throw new S3Error('AccessDenied', `Invalid credential scope ${auth.scope}`)
-  const malformed = auth.kind === 'presigned' ? 'AuthorizationQueryParametersError' : 'AuthorizationHeaderMalformed'
   const date = auth.scope.slice(0, 8)
   if (date !== auth.amzDate.slice(0, 8)) {
-    throw new S3Error(malformed, `Invalid credential date ${date}: the date is not the same as X-Amz-Date (${auth.amzDate.slice(0, 8)})`)
+    throw new S3Error(MALFORMED[auth.kind], `Invalid credential date ${date}: the date is not the same as X-Amz-Date (${auth.amzDate.slice(0, 8)})`)
   }
   const scopeRegion = auth.scope.split('/')[1]!
   if (scopeRegion !== region) throw wrongRegion(scopeRegion, region, auth.kind)
@@ -159,13 +160,10 @@ export function checkScope(auth: Pick<AuthParams, 'scope' | 'amzDate' | 'kind'>,
  * S3's answer to a signature for `signed` at an endpoint of `region`: the region in the body
  * (<Region>) and in x-amz-bucket-region, as S3 sends it; a HEAD's answer has no body, and SDKs
  * look for the header there (botocore's region redirector, the JS SDK's followRegionRedirects).
- * `presigned` covers a browser form's x-amz-credential too.
  */
 export function wrongRegion(signed: string, region: string, kind: AuthParams['kind']): S3Error {
-  const [code, what] = kind === 'presigned'
-    ? ['AuthorizationQueryParametersError', 'Error parsing the X-Amz-Credential parameter'] as const
-    : ['AuthorizationHeaderMalformed', 'The authorization header is malformed'] as const
-  return new S3Error(code, `${what}; the region '${signed}' is wrong; expecting '${region}'`, { 'x-amz-bucket-region': region }, { xml: { Region: region } })
+  const what = kind === 'presigned' ? 'Error parsing the X-Amz-Credential parameter' : 'The authorization header is malformed'
+  return new S3Error(MALFORMED[kind], `${what}; the region '${signed}' is wrong; expecting '${region}'`, { 'x-amz-bucket-region': region }, { xml: { Region: region } })
 }
 
 export function canonicalRequest(req: SignedRequest, auth: AuthParams): string {

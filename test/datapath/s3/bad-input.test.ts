@@ -15,7 +15,7 @@ import { connect } from 'node:net'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { crc32 } from '@node-rs/crc32'
 import { startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
@@ -162,7 +162,7 @@ test('a credential scope dated another day than X-Amz-Date is refused, even with
 })
 
 test('a SigV4 scope naming another region than the endpoint\'s is AuthorizationHeaderMalformed (a presigned URL AuthorizationQueryParametersError) with S3\'s Region, and writes nothing', async () => {
-  const eu = new S3Client({ endpoint: env.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: env.alice.awsAccessKey, secretAccessKey: env.alice.awsSecret } })
+  const eu = s3Client(env, env.alice, { maxAttempts: 1, region: 'eu-west-1' })
   try {
     const e = await eu.send(new PutObjectCommand({ Bucket: B, Key: 'eu-signed', Body: 'x' })).then(() => undefined, (err: unknown) => err as { name: string; message: string; $metadata: { httpStatusCode?: number }; Region?: string })
     assert.ok(e !== undefined, 'a PUT signed for eu-west-1 is refused by a us-east-1 endpoint')
@@ -180,7 +180,7 @@ test('a SigV4 scope naming another region than the endpoint\'s is AuthorizationH
     eu.destroy()
   }
   // An unknown access key is still InvalidAccessKeyId first, whatever region it signed for.
-  const stranger = new S3Client({ endpoint: env.endpoint, region: 'eu-west-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: 'NOSUCHKEY', secretAccessKey: 'x' } })
+  const stranger = s3Client(env, { awsAccessKey: 'NOSUCHKEY', awsSecret: 'x' }, { maxAttempts: 1, region: 'eu-west-1' })
   const unknown = await stranger.send(new GetObjectCommand({ Bucket: B, Key: 'x' })).then(() => undefined, (err: unknown) => err as { name: string })
   stranger.destroy()
   assert.is(unknown?.name, 'InvalidAccessKeyId')

@@ -80,8 +80,8 @@ export function withHeaders<C extends { middlewareStack: unknown }>(command: C, 
 }
 
 /** An AWS SDK client of the test cluster's gateway, path-style, signing as `secret` (alice by
- *  default); `maxAttempts: 1` where a test must see the first answer, not a retried one. */
-export function s3Client(env: S3TestCluster, secret: { awsAccessKey: string; awsSecret: string } = env.alice, options: { maxAttempts?: number } = {}): S3Client {
+ *  default) for us-east-1 unless `region` says; `maxAttempts: 1` where a test must see the first answer, not a retried one. */
+export function s3Client(env: S3TestCluster, secret: { awsAccessKey: string; awsSecret: string } = env.alice, options: { maxAttempts?: number; region?: string } = {}): S3Client {
   return new S3Client({ endpoint: env.endpoint, region: 'us-east-1', forcePathStyle: true, ...options, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
 }
 

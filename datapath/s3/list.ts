@@ -122,7 +122,9 @@ export async function listObjectsV1(ctx: S3Context): Promise<Response> {
   const p = await page(ctx, 'marker')
   return xmlResponse('ListBucketResult', {
     Name: ctx.bucket, Prefix: p.enc(p.prefix), Marker: p.enc(p.after), ...(p.delimiter !== '' ? { Delimiter: p.enc(p.delimiter) } : {}), MaxKeys: p.max, IsTruncated: p.truncated,
-    ...(p.next !== undefined ? { NextMarker: p.next } : {}),
+    // S3 answers NextMarker only to a request with a delimiter; without one a client takes the
+    // last key, which it has decoded (minio-js sends an answered NextMarker on still encoded).
+    ...(p.next !== undefined && p.delimiter !== '' ? { NextMarker: p.next } : {}),
     ...(ctx.query.get('encoding-type') === 'url' ? { EncodingType: 'url' } : {}),
     Contents: p.keys.map((e) => content(e.key!, p.enc, p.bucket)),
     CommonPrefixes: p.common,

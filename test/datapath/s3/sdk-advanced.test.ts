@@ -87,6 +87,7 @@ test('ListObjects (v1) pages with marker; ListObjectVersions answers version nul
   const first = await s3.send(new ListObjectsCommand({ Bucket: B, Prefix: 'list/', MaxKeys: 3 }))
   assert.is(first.IsTruncated, true)
   assert.equal(first.Contents?.map((c) => c.Key), ['list/a/1', 'list/a/2', 'list/a/b/3'])
+  assert.is(first.NextMarker, undefined, 'S3 answers NextMarker only with a delimiter')
   const second = await s3.send(new ListObjectsCommand({ Bucket: B, Prefix: 'list/', Marker: 'list/a/b/3' }))
   assert.is(second.IsTruncated, false)
   assert.equal(second.Contents?.map((c) => c.Key), ['list/b/1', 'list/c', 'list/d e', 'list/z/9'])

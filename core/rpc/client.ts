@@ -146,14 +146,18 @@ export class RpcClient {
         const hinted = last.code === 'NOT_LEADER' && last.leader !== undefined && this.addresses.includes(last.leader)
         // A NOT_LEADER is no such answer: it points to the leader a frozen one's timeout let the group elect.
         const answered = err instanceof O3Error && last.code !== 'NOT_LEADER'
+        // A group member's own TIMEOUT (its proposal not committed in time) tells as little as
+        // no answer: a leader frozen past the group's election timeout answers it once it runs
+        // again, before it learns it was deposed. The next member is asked, whatever time is left.
+        const groupTimeout = this.addresses.length > 1 && last.code === 'TIMEOUT'
         if (answered) {
           answeredTries++
           lastAnswered = last
         }
         // The member that answered is asked again (it leads, or thinks so); any other failure moves on.
         if (hinted) this.current = this.addresses.indexOf(last.leader!)
-        else if (!answered) this.current++
-        const heard = answered || (this.addresses.length === 1 && last.code === 'TIMEOUT')
+        else if (!answered || groupTimeout) this.current++
+        const heard = (answered && !groupTimeout) || (this.addresses.length === 1 && last.code === 'TIMEOUT')
         if ((attempt + 1 >= RPC_RETRY_COUNT_MAX && Date.now() >= deadline) || answeredTries >= RPC_RETRY_COUNT_MAX || (heard && Date.now() - startedMs >= budget)) {
           const members = this.addresses.length === 1 ? '' : `; ${this.addresses.map((a) => `${a}: ${memberState(lastByAddress.get(a))}`).join(', ')}`
           // A follower's NOT_LEADER tells less than what the leader answered before it.

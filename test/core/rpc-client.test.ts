@@ -4,7 +4,7 @@
  * leads) is not asked again once the call's failover time has passed (before, five times
  * over: a PUT waited a minute for its 503); a quick UNAVAILABLE is still retried, and a
  * NOT_LEADER after a frozen leader's timeout still leads to the new leader, also one the
- * client was not given (a CLI given one member of an HA group); one address that
+ * client was not given, and so does the frozen leader's own TIMEOUT answered past the failover time (a CLI given one member of an HA group); one address that
  * does not answer in time is not asked again past the failover time; a leader's own
  * refusal (NO_PIPELINE) gets five tries and is what the caller is told; a group that
  * gives up says how each member answered; a server
@@ -73,6 +73,24 @@ test('a frozen leader past the failover time: the next member\'s NOT_LEADER hint
   const result = await new RpcClient('OM', [frozen.address, follower.address, leader.address]).call('openKey', {}, { idempotent: true, timeoutMs: 300, failoverMs: 200 })
   assert.is(result, 'opened')
   assert.equal([frozen.requests(), follower.requests(), leader.requests()], [1, 1, 1])
+})
+
+test('a leader frozen past the failover time answers its proposal\'s TIMEOUT: the call goes on to the next member and the new leader', async () => {
+  // As a Raft host answers a proposal it held past RAFT_REQUEST_TIMEOUT_MS (kill -STOP of the OM leader, then -CONT).
+  const deposed = await serve(400, 504, JSON.stringify({ code: 'TIMEOUT', message: 'Cannot finish proposal 4418 at raft node 3: no answer in 10000 ms' }))
+  const leader = await serve(0, 200, JSON.stringify({ result: 'opened' }))
+  const follower = await serve(0, 503, JSON.stringify({ code: 'NOT_LEADER', message: 'Cannot openKey: not the leader', leader: leader.address }))
+  const result = await new RpcClient('OM', [deposed.address, follower.address, leader.address], { callerIds: true }).call('openKey', {}, { failoverMs: 200 })
+  assert.is(result, 'opened')
+  assert.equal([deposed.requests(), follower.requests(), leader.requests()], [1, 1, 1])
+  // One address has no one else to ask: its TIMEOUT after the failover time is what the caller is told, after one try.
+  const alone = await failure(new RpcClient('OM', deposed.address, { callerIds: true }).call('openKey', {}, { failoverMs: 200 }))
+  assert.is(alone.code, 'TIMEOUT')
+  assert.is(deposed.requests(), 2)
+  // A call that is not safe to send again is not: its outcome is unknown.
+  const unsafe = await failure(new RpcClient('OM', [deposed.address, leader.address]).call('openKey', {}, { failoverMs: 200 }))
+  assert.is(unsafe.code, 'TIMEOUT')
+  assert.equal([deposed.requests(), leader.requests()], [3, 1])
 })
 
 test('a client given one member follows its NOT_LEADER to a leader it was not given, and keeps it', async () => {

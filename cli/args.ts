@@ -78,7 +78,9 @@ function parseLeaf(path: string[], c: LeafCommand, args: string[]): Resolved {
   // A lenient pass first: --help wins over any other mistake on the line, and an unknown
   // flag is named as it was typed (strict parseArgs names it inside a long hint).
   const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true })
-  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return { help: helpText(path, c) }
+  // Only a -h or --help of its own: in a group of short flags (`-dash`, a name with a dash
+  // typed without `--`) its h is no request for help, and the group's unknown flag is named.
+  if (tokens.some((t) => t.kind === 'option' && t.name === 'help' && isHelp(args[t.index]))) return { help: helpText(path, c) }
   const unknown = tokens.find((t) => t.kind === 'option' && !Object.hasOwn(specs, t.name))
   if (unknown?.kind === 'option') throw new UsageError(`unknown option ${unknown.rawName} for ${here}`, here)
   let parsed

@@ -167,6 +167,9 @@ test('an unknown flag on any command is an error naming it (exit 2), never ignor
     [['local', '--om', '127.0.0.1:1'], /unknown option --om/, 'o3 local'],
     [['scm', '--json'], /unknown option --json/, 'o3 scm'],
     [['admin', 'safemode', 'status', '-x'], /unknown option -x/, 'o3 admin safemode status'],
+    // A name with a dash typed without `--`: a group of short flags whose h is no --help.
+    [['sh', 'key', 'rename', '/v/b/k', '-dash'], /unknown option -d/, 'o3 sh key rename'],
+    [['sh', 'volume', 'create', '-h-vol'], /unknown option|unexpected argument/, 'o3 sh volume create'],
     [['--bogus'], /unknown option --bogus/, 'o3'],
     [['sh', '--json', 'volume', 'list'], /unknown option --json/, 'o3 sh'],
     [['s3', 'getsecret', '--user'], /--user/, 'o3 s3 getsecret'],

@@ -68,6 +68,8 @@ export const ErrorCode = {
   TIMEOUT: { http: 504, retry: true },
   UNAVAILABLE: { http: 503, retry: true },
   ENTITY_TOO_LARGE: { http: 413, retry: false },
+  /** The request's body was cut before it ended (the client hung up mid-upload): the caller's doing, not the service's. */
+  INCOMPLETE_BODY: { http: 400, retry: true },
   INTERNAL_ERROR: { http: 500, retry: false },
 } as const satisfies Record<string, ErrorSpec>
 

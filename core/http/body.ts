@@ -95,6 +95,8 @@ export function webBody(stream: ReadableStream<Uint8Array> | null): RequestBody 
           try {
             const { done, value } = await r.read()
             return done ? { done: true, value: undefined } : { done: false, value }
+          } catch (err) {
+            throw incomplete(err)
           } finally { pending-- }
         },
         return: async () => {
@@ -109,6 +111,12 @@ export function webBody(stream: ReadableStream<Uint8Array> | null): RequestBody 
       else void stream.cancel().catch(() => {})
     },
   }
+}
+
+/** A body cut before its end (a client that hung up: Node's 'aborted', a closed stream) as the typed error routes answer and count. */
+function incomplete(err: unknown): O3Error {
+  if (err instanceof O3Error) return err
+  return new O3Error('INCOMPLETE_BODY', `The request body ended early: ${(err as Error).message ?? String(err)}`, { cause: err })
 }
 
 /**
@@ -156,7 +164,7 @@ function nodeBody(req: IncomingMessage): RequestBody {
           for (;;) {
             const piece = queue.shift()
             if (piece !== undefined) return { done: false, value: piece }
-            if (failed !== undefined) { detach(); throw failed }
+            if (failed !== undefined) { detach(); throw incomplete(failed) }
             if (ended) { detach(); return { done: true, value: undefined } }
             await new Promise<void>((resolve) => { wake = resolve; req.resume() })
           }

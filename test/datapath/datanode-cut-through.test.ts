@@ -3,7 +3,8 @@
  * (cut-through); a follower that fails mid-chunk does not fail it (the leader and the other
  * follower are a majority: they hold and commit it, the leader names the failed one as
  * lagging and serves it the bytes, and once back it catches up to the same chunk); a body cut
- * mid-chunk commits nothing anywhere and adds nothing to the log.
+ * mid-chunk commits nothing anywhere and adds nothing to the log, and is counted as the
+ * client's INCOMPLETE_BODY, not an internal error.
  * Method: a real in-process cluster of three datanodes and the SCM's RATIS/THREE pipeline on
  * them (its Raft group formed by the SCM through heartbeats); raw chunk writes (commit: true)
  * to the group's leader. (a) The client sends half the body and hangs up once both
@@ -115,6 +116,10 @@ test('a body cut mid-chunk reaches no follower as a chunk: nothing is committed 
     const after = (await groupView(address, group.pipelineId))!
     assert.ok(after.applied - before <= after.term - termBefore, `${address}: entries after the cut: applied ${before} -> ${after.applied}, term ${termBefore} -> ${after.term}`)
   }
+  // The client's hang-up is counted as its doing (INCOMPLETE_BODY), never as the service's internal error.
+  const codes = async (m: Member) => (await datanodeOf(cluster, m).metrics.rpcRequests.get()).values.filter((v) => v.labels.method === 'writeChunk' && v.value > 0).map((v) => String(v.labels.code))
+  assert.ok((await codes(group.leader)).includes('INCOMPLETE_BODY'), `the leader's writeChunk codes: ${await codes(group.leader)}`)
+  for (const m of [group.leader, ...group.followers]) assert.not.ok((await codes(m)).includes('INTERNAL_ERROR'), `${m.address}: ${await codes(m)}`)
 })
 
 test('a follower that fails mid-chunk got the bytes while they arrived; the majority commits the chunk, the leader serves it for the failed one, which catches up once back', async () => {

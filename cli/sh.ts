@@ -196,10 +196,34 @@ export async function sh(inv: Invocation): Promise<void> {
       if (st.isDirectory()) throw new UsageError(`${file} is a directory: key put uploads one file`)
       const size = st.size
       const bar = await progressBar(size, 'put', json)
-      const w = await client.createKey(volume, bucket, key, { replication, sizeBytes: size, onProgress: (n) => bar.update(n) })
+      // Ctrl-C (or SIGTERM) aborts the key, so that its blocks are not kept for the OM's
+      // open-key expiry; the exit waits for that. Again, and it quits at once.
+      let w: Awaited<ReturnType<typeof client.createKey>> | undefined
+      let stoppedBy: NodeJS.Signals | undefined
+      const stop = () => w?.destroy(new Error(`interrupted by ${stoppedBy}`))
+      const interrupted = (signal: NodeJS.Signals) => {
+        stoppedBy = signal
+        process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143))
+        stop()
+      }
+      process.once('SIGINT', interrupted)
+      process.once('SIGTERM', interrupted)
       try {
+        w = await client.createKey(volume, bucket, key, { replication, sizeBytes: size, onProgress: (n) => bar.update(n) })
+        if (stoppedBy !== undefined) stop()
         await pipeline(createReadStream(file, { highWaterMark: client.chunkSizeBytes }), w)
-      } finally { bar.stop() }
+      } catch (err) {
+        await w?.result.catch(() => {})
+        if (stoppedBy !== undefined) {
+          bar.stop()
+          process.exit(stoppedBy === 'SIGINT' ? 130 : 143)
+        }
+        throw err
+      } finally {
+        bar.stop()
+        process.off('SIGINT', interrupted)
+        process.off('SIGTERM', interrupted)
+      }
       const k = await w.result
       return out(keyJson(k), () => console.log(`put /${volume}/${bucket}/${key} (${formatBytes(k.size)})`))
     }

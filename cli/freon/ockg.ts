@@ -42,12 +42,15 @@ export async function run(inv: Invocation): Promise<void> {
   const pat = patternFor(sizeBytes)
   const outcome = await runOps({
     label: 'ockg', freon: o, what: `writing keys of ${sizeBytes} bytes to /${volume}/${bucket}`,
-    async op(i) {
+    async op(i, signal) {
       const key = keyName(o.prefix, i)
       const w = await client.openKeyWriter(volume, bucket, key, { replication, sizeBytes })
       try {
         // Borrowed: the pattern is never changed, so whole chunks go out without a copy.
-        for (const part of payloadParts(pat, sizeBytes)) await w.write(part, true)
+        for (const part of payloadParts(pat, sizeBytes)) {
+          signal.throwIfAborted()
+          await w.write(part, true)
+        }
       } catch (err) {
         await w.abort()
         throw err

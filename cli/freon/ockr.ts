@@ -20,7 +20,7 @@ export async function run(inv: Invocation): Promise<void> {
   const sizes = new Set<number>()
   const outcome = await runOps({
     label: 'ockr', freon: o, what: `reading and verifying keys of /${volume}/${bucket}`,
-    async op(i) {
+    async op(i, signal) {
       const key = keyName(o.prefix, i)
       const what = `/${volume}/${bucket}/${key}`
       const r = await client.readKey(volume, bucket, key)
@@ -30,7 +30,10 @@ export async function run(inv: Invocation): Promise<void> {
         throw new Error(`Cannot verify ${what}: it has ${sizeBytes} bytes, not the ${o.sizeBytes} of --size`)
       }
       const check = new PayloadCheck(pat, sizeBytes, what)
-      for await (const part of r) check.update(part as Uint8Array)
+      for await (const part of r) {
+        if (signal.aborted) { r.destroy(); signal.throwIfAborted() }
+        check.update(part as Uint8Array)
+      }
       check.end()
       sizes.add(sizeBytes)
       return sizeBytes

@@ -73,18 +73,22 @@ export interface OpsOutcome {
  * op settles (a closed loop, as Ozone's task runners do). Unless -f, the first failure stops
  * the callers from taking more; so does Ctrl-C, and the summary still prints (Ozone prints
  * its report from a shutdown hook); a second Ctrl-C quits at once. The ops in flight settle
- * first either way. `op` resolves with the bytes it moved. `what` is announced on stderr
+ * first either way; at Ctrl-C they are given up through `signal` (a key being written is
+ * aborted, not left open with its blocks for the OM's expiry), and one given up so is no
+ * failure. `op` resolves with the bytes it moved. `what` is announced on stderr
  * (not with --json), once Ctrl-C is handled.
  */
-export async function runOps(options: { label: string; freon: FreonOptions; what: string; op: (i: number) => Promise<number> }): Promise<OpsOutcome> {
+export async function runOps(options: { label: string; freon: FreonOptions; what: string; op: (i: number, signal: AbortSignal) => Promise<number> }): Promise<OpsOutcome> {
   const { count, threads, failAtEnd, json } = options.freon
   const latenciesMs = new Float64Array(count)
   let next = 0, succeeded = 0, failures = 0, bytes = 0
   let firstError: unknown
   let interrupted = false
+  const stopping = new AbortController()
   const onSigint = () => {
     interrupted = true
-    process.stderr.write(`\nfreon ${options.label}: stopping at Ctrl-C once the operations in flight end (Ctrl-C again quits now)\n`)
+    stopping.abort(new Error(`freon ${options.label}: interrupted`))
+    process.stderr.write(`\nfreon ${options.label}: stopping at Ctrl-C; the operations in flight are given up, their keys not written (Ctrl-C again quits now)\n`)
     process.once('SIGINT', () => process.exit(130))
   }
   process.once('SIGINT', onSigint)
@@ -99,10 +103,11 @@ export async function runOps(options: { label: string; freon: FreonOptions; what
         try {
           // Not `bytes += await op(i)`: that reads `bytes` before the await and loses
           // what the other callers added meanwhile.
-          const moved = await options.op(i)
+          const moved = await options.op(i, stopping.signal)
           latenciesMs[succeeded++] = performance.now() - t
           bytes += moved
         } catch (err) {
+          if (stopping.signal.aborted) continue
           if (failures++ === 0) firstError = err
         }
         bar?.update(succeeded + failures, failures)
@@ -114,7 +119,8 @@ export async function runOps(options: { label: string; freon: FreonOptions; what
   }
   const elapsedSeconds = (performance.now() - started) / 1000
   const timed = latenciesMs.subarray(0, succeeded).sort()
-  return { attempted: succeeded + failures, succeeded, failures, bytes, elapsedSeconds, latenciesMs: timed, firstError, interrupted }
+  // A Ctrl-C after the last operation ended stopped nothing.
+  return { attempted: succeeded + failures, succeeded, failures, bytes, elapsedSeconds, latenciesMs: timed, firstError, interrupted: interrupted && succeeded + failures < count }
 }
 
 /** A bar of operations done on stderr, only on a terminal; cli-progress loads only then. */

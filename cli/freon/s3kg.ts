@@ -97,12 +97,13 @@ export async function run(inv: Invocation): Promise<void> {
 
     const outcome = await runOps({
       label: 's3kg', freon: o, what: `putting objects of ${sizeBytes} bytes to ${endpoint.origin}/${bucket}`,
-      async op(i) {
+      async op(i, signal) {
         const path = objectPath(bucket, keyName(o.prefix, i))
         const headers = await signed('PUT', path, { 'content-length': String(sizeBytes), 'x-amz-content-sha256': payloadSha256 })
         // One part: the pattern itself, sent as is; more: its views, streamed.
         const body = sizeBytes <= pat.length ? pat : Readable.from(payloadParts(pat, sizeBytes), { objectMode: false })
-        const r = await request({ method: 'PUT', path, headers, body })
+        // Given up at Ctrl-C: the request is cut, and the gateway aborts the key it was writing.
+        const r = await request({ method: 'PUT', path, headers, body, signal })
         const text = await r.body.text()
         if (r.statusCode !== 200) throw new Error(`Cannot PUT ${path}: ${r.statusCode} ${s3Code(text)}`)
         if (r.headers.etag !== etag) throw new Error(`Cannot PUT ${path}: ETag ${String(r.headers.etag)}, not the payload's ${etag}`)

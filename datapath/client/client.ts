@@ -249,7 +249,7 @@ export class O3Client {
     return writer.close()
   }
 
-  /** A writable stream for a key; `result` settles with the committed key once the stream finishes. */
+  /** A writable stream for a key; `result` settles with the committed key once the stream finishes, or fails once a destroyed one's key is aborted. */
   async createKey(volume: string, bucket: string, key: string, options: PutKeyOptions = {}): Promise<Writable & { result: Promise<KeyInfo> }> {
     const writer = await this.openKeyWriter(volume, bucket, key, options)
     let resolve!: (k: KeyInfo) => void, reject!: (e: unknown) => void
@@ -259,7 +259,8 @@ export class O3Client {
       highWaterMark: this.chunkSizeBytes,
       write(chunk: Buffer, _enc, done) { writer.write(chunk).then(() => done(), done) },
       final(done) { writer.close().then((k) => { resolve(k); done() }, (e) => { reject(e); done(e) }) },
-      destroy(err, done) { if (err) { void writer.abort(); reject(err) } done(err) },
+      // `result` fails once the open key is aborted, so that a caller leaving at it (Ctrl-C) leaves nothing open.
+      destroy(err, done) { if (err) void writer.abort().finally(() => reject(err)); done(err) },
     })
     // Callers that await `result` need not listen for 'error' too; pipeline() still sees it.
     stream.on('error', () => {})

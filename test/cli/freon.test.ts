@@ -176,7 +176,31 @@ test('s3kg with a wrong secret or region: every PUT refused, counted, exit 1; no
   assert.match(none.stderr, /S3 key pair is needed/)
 })
 
-test('Ctrl-C stops taking operations, lets those in flight end, prints the summary and exits 1', async () => {
+/** The OM's open keys (its o3_om_open_keys gauge): keys being written, or left open by a writer that never ended. */
+async function openKeys(): Promise<number> {
+  const text = await (await fetch(`http://${s3.cluster.omAddress}/prom`)).text()
+  return Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? NaN)
+}
+
+test('Ctrl-C gives up the writes in flight: their keys are aborted, not left open with their blocks, and none appears', async () => {
+  const before = await openKeys()
+  assert.ok(Number.isFinite(before), 'the OM exports o3_om_open_keys')
+  const child = spawn(process.execPath, [o3, 'freon', 'ockg', '-n', '2', '-t', '2', '-s', '1GiB', '-p', 'cut', '-v', 'vol1', '-b', 'bucket1', ...cluster()], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => { stderr += d })
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  // Both writers hold an open key: Ctrl-C while their chunks go out.
+  for (let i = 0; i < 600 && await openKeys() < before + 2; i++) await new Promise((r) => setTimeout(r, 50))
+  assert.ok(await openKeys() >= before + 2, 'two keys being written')
+  child.kill('SIGINT')
+  assert.is(await exited, 1, stderr)
+  assert.match(stderr, /stopping at Ctrl-C; the operations in flight are given up/)
+  assert.is(await openKeys(), before, 'no key left open')
+  // Both were cut early (1 GiB each; finishing them would have committed them).
+  assert.equal((await s3.cluster.client().listKeys('vol1', 'bucket1', { prefix: 'cut/' })).keys, [])
+})
+
+test('Ctrl-C stops taking operations, gives up those in flight, prints the summary and exits 1', async () => {
   const child = spawn(process.execPath, [o3, 'freon', 'ockg', '-n', '1000000', '-t', '2', '-s', '1KB', '-p', 'interrupted', ...cluster()], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = '', stderr = ''
   child.stdout.on('data', (d) => { stdout += d })

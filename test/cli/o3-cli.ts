@@ -3,7 +3,7 @@
  * cluster on free ports (started in test.before, disposed in test.after), and a temp work dir.
  */
 import * as assert from 'uvu/assert'
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -38,6 +38,16 @@ export class CliCluster {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })
+
+  /** `o3 ...args --om OM --scm SCM` started, not awaited (to signal it mid-run); its output piped. */
+  readonly launch = (...args: string[]): ChildProcess =>
+    spawn(process.execPath, [o3, ...args, '--om', this.cluster.omAddress, '--scm', this.cluster.scmAddress], { stdio: ['ignore', 'pipe', 'pipe'] })
+
+  /** The OM's gauge of open keys (o3_om_open_keys): keys being written, or left open by a writer that never ended. */
+  readonly openKeys = async (): Promise<number> => {
+    const text = await (await fetch(`http://${this.cluster.omAddress}/prom`)).text()
+    return Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? NaN)
+  }
 
   /**
    * `run` on a terminal (util-linux `script` gives the command a pseudo-terminal, so that it

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { readFileSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from '../cluster/mini-cluster.ts'
 import { CliCluster } from './o3-cli.ts'
@@ -45,6 +45,26 @@ test('o3 sh key put/get/info/list/rename/delete round-trip a file', async () => 
   assert.is((await json<{ size: number }>('sh', 'key', 'info', '/vol1/bucket1/moved.bin')).size, data.length)
   assert.is((await run('sh', 'key', 'delete', '/vol1/bucket1/moved.bin')).code, 0)
   assert.equal((await json<{ keys: unknown[] }>('sh', 'key', 'list', '/vol1/bucket1')).keys, [])
+})
+
+test('Ctrl-C during o3 sh key put aborts the key: exit 130, nothing left open, no key', async () => {
+  const src = join(work, 'big.bin')
+  // Sparse: 2 GiB that cost no disk, far more than goes out before the Ctrl-C.
+  writeFileSync(src, 'x')
+  truncateSync(src, 2 * 1024 ** 3)
+  const before = await cli.openKeys()
+  assert.ok(Number.isFinite(before), 'the OM exports o3_om_open_keys')
+  const child = cli.launch('sh', 'key', 'put', '/vol1/bucket1/cut.bin', src)
+  let stderr = ''
+  child.stderr!.on('data', (d) => { stderr += d })
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  for (let i = 0; i < 600 && await cli.openKeys() === before; i++) await new Promise((r) => setTimeout(r, 50))
+  assert.is(await cli.openKeys(), before + 1, 'the key being written')
+  child.kill('SIGINT')
+  assert.is(await exited, 130, stderr)
+  assert.is(await cli.openKeys(), before, 'no key left open')
+  assert.is((await run('sh', 'key', 'info', '/vol1/bucket1/cut.bin')).code, 1, 'no key')
+  rmSync(src)
 })
 
 test('o3 sh key info lists an EC key\'s block groups with each replica\'s index, role and bytes', async () => {

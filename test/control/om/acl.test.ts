@@ -97,8 +97,6 @@ const ROUTES: { method: string; args: () => Promise<Record<string, unknown>> | R
   { method: 'listKeys', args: () => ({ volume: 'vol', bucket: 'bkt' }), parents: [VOL_READ], grant: ['bucket', 'user:bob:l'] },
   { method: 'deleteBucket', args: () => ({ volume: 'vol', bucket: 'bkt' }), parents: [VOL_READ], grant: ['bucket', 'user:bob:d'] },
   { method: 'setBucketQuota', args: () => ({ volume: 'vol', bucket: 'bkt', quotaBytes: 1 }), parents: [VOL_READ], grant: ['bucket', 'user:bob:w'] },
-  { method: 'setBucketS3', args: () => ({ volume: 'vol', bucket: 'bkt', field: 'cors', value: null }), parents: [VOL_READ], grant: ['bucket', 'user:bob:w'] },
-  { method: 'setBucketS3', args: () => ({ volume: 'vol', bucket: 'bkt', field: 'acl', value: null }), parents: [VOL_READ], grant: ['bucket', 'user:bob:y'] },
   { method: 'addAcl', args: () => ({ ...B, acl: 'user:zed:r' }), parents: [VOL_READ], grant: ['bucket', 'user:bob:y'] },
   { method: 'getAcl', args: () => B, parents: [VOL_READ], grant: ['bucket', 'user:bob:x'] },
   { method: 'openKey', args: () => ({ volume: 'vol', bucket: 'bkt', key: 'new' }), parents: [VOL_READ], grant: ['bucket', 'user:bob:c'] },
@@ -183,6 +181,18 @@ test('admin-only routes, S3 secrets, gateway-only calls and unknown methods', as
     assert.is(await denied(m, { volume: 'x' }, user('alice')), 'PERMISSION_DENIED', m)
     authorize(m, { volume: 'x' }, user('root'))
   }
+  // A bucket's S3 configuration only through the gateway (which checks as S3 does) or by an
+  // administrator: not by a user with every right on the bucket, nor by its owner natively.
+  await grant(['volume', 'user:bob:r'])
+  await grant(['bucket', 'user:bob:a'])
+  for (const field of ['policy', 'publicAccessBlock', 'cors', 'tags', 'acl']) {
+    const args = { volume: 'vol', bucket: 'bkt', field, value: null }
+    assert.is(await denied('setBucketS3', args, user('bob')), 'PERMISSION_DENIED', `bob ${field}`)
+    assert.is(await denied('setBucketS3', args, user('alice')), 'PERMISSION_DENIED', `the owner ${field}`)
+    authorize('setBucketS3', args, user('root'))
+  }
+  await revoke(['bucket', 'user:bob:a'])
+  await revoke(['volume', 'user:bob:r'])
   // S3 secrets and s3Authenticate are their handlers' to check (control/om/authenticate.ts, its own suite).
   for (const m of ['getS3Secret', 'revokeS3Secret', 'lookupS3Secret', 's3Authenticate']) authorize(m, { user: 'alice' }, user('bob'))
   authorize('listVolumes', {}, user('bob'))

@@ -4,10 +4,13 @@
  * instead of sharing its LMDB and block files (and, for a datanode, its id: the SCM took the
  * newcomer's address for the running node's). A lock left by a process that died (kill -9) is
  * taken over. Within one process a directory is its own concern (tests restart services in place).
+ * The directory is its owner's alone (0700, as Ozone's datanode and metadata directories): it
+ * holds LMDB files with the CA's key, S3 secrets and block data, whatever the umask.
  */
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { O3Error } from './errors.ts'
+import { log } from './log.ts'
 
 export const DIR_LOCK_FILE = 'in_use.lock'
 
@@ -37,6 +40,17 @@ function holderOf(path: string): number | undefined {
   }
 }
 
+/** Takes group's and others' rights off `dir` (one made before, or by a looser umask). */
+function ownerOnly(dir: string): void {
+  const mode = statSync(dir).mode & 0o7777
+  if ((mode & 0o077) === 0) return
+  try {
+    chmodSync(dir, mode & ~0o077)
+  } catch (err) {
+    log.warn(`${dir} is readable by other users (mode ${mode.toString(8)}) and cannot be made private: ${(err as Error).message}`)
+  }
+}
+
 export class DirLock {
   private constructor(readonly path: string) {}
 
@@ -48,12 +62,13 @@ export class DirLock {
    */
   static acquire(dir: string, what: string, file = DIR_LOCK_FILE): DirLock {
     try {
-      mkdirSync(dir, { recursive: true })
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'EEXIST' || code === 'ENOTDIR') throw new O3Error('INVALID_ARGUMENT', `Cannot start ${what}: ${dir} is not a directory`)
       throw err
     }
+    ownerOnly(dir)
     const path = join(dir, file)
     const aside = `${path}.${process.pid}`
     const inUse = (pid: number) => new O3Error('UNAVAILABLE', `Cannot start ${what}: process ${pid} uses ${dir} (${path}); stop it first, or delete the file if that process is something else`)

@@ -3,13 +3,13 @@
  * refused with UNAVAILABLE naming the holder; once released, or once the holder died without
  * releasing it (kill -9), another process takes it, and of several starting together on
  * such a lock exactly one; the holder itself may take it again; a path that is a file is
- * refused as such.
+ * refused as such; the directory is made, or made again, its owner's alone (0700).
  * Method: real files in a temp dir and real child processes (`node -e`) taking the lock.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
@@ -80,6 +80,22 @@ test('a path that is a file is no data directory: a clear error, nothing written
   writeFileSync(file, 'x')
   assert.throws(() => DirLock.acquire(file, 'the test service'), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && e.message === `Cannot start the test service: ${file} is not a directory`)
   assert.is(readFileSync(file, 'utf8'), 'x')
+})
+
+test('the directory is its owner\'s alone (0700): made so, and an existing one made so, whatever the umask', () => {
+  const made = join(dir, 'private', 'new')
+  const before = process.umask(0o022)
+  try {
+    DirLock.acquire(made, 'x').release()
+    assert.is(statSync(made).mode & 0o777, 0o700)
+    const open = join(dir, 'open')
+    mkdirSync(open)
+    chmodSync(open, 0o755)
+    DirLock.acquire(open, 'x').release()
+    assert.is(statSync(open).mode & 0o777, 0o700)
+  } finally {
+    process.umask(before)
+  }
 })
 
 test.run()

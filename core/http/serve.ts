@@ -23,6 +23,8 @@ interface DenoServe {
 const CLOSE_TIMEOUT_MS = 10_000
 /** Of that, how long a connection whose answer is out may take to deliver its last bytes (Node). */
 const CLOSE_LINGER_MS = 2_000
+/** How long a connection refused at its head (a parse error, a headers timeout) stays for its answer to be read. */
+const CLIENT_ERROR_LINGER_MS = 2_000
 
 /** An answer the server gives itself, before or instead of the app: to a request Node's HTTP parser rejects, or one that comes while the server stops. */
 export interface ServerReply {
@@ -187,6 +189,9 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       const reply = parseError(err.code ?? 'HPE_INVALID')
       const body = Buffer.from(reply.body)
       socket.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
+      // A client that keeps its side open (a header trickle cut by headersTimeout, say) would
+      // hold the descriptor for good: the socket goes once the answer had time to be read.
+      setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()
     })
   }
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.

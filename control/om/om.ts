@@ -11,7 +11,7 @@ import type { O3Config } from '../../core/config.ts'
 import { DirLock } from '../../core/dir-lock.ts'
 import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OM_BLOCK_CACHE_AGE_MS_MAX } from '../../core/limits.ts'
+import { KEY_NAME_BYTES_MAX, LIST_KEYS_COUNT_MAX, LIST_VOLUMES_COUNT_MAX, OM_BLOCK_BATCH_COUNT, OM_BLOCK_CACHE_AGE_MS_MAX, VOLUME_NAME_LENGTH_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
@@ -334,10 +334,17 @@ export class OzoneManager {
     bucketOf(this.t, volume, bucket)
     const prefix = typeof a.prefix === 'string' ? a.prefix : ''
     const max = a.maxKeys === undefined ? LIST_KEYS_COUNT_MAX : Math.min(LIST_KEYS_COUNT_MAX, parseId<number>(a.maxKeys, 'maxKeys'))
+    // No key is longer than KEY_NAME_BYTES_MAX: a longer prefix matches none (as in S3), and
+    // one longer than the database's key size would fail LMDB's range (a 500 at the gateway).
+    if (Buffer.byteLength(prefix) > KEY_NAME_BYTES_MAX) return { keys: [], truncated: false, nextStartAfter: null }
     const full = keyPath(volume, bucket, prefix)
     let start = full
     if (typeof a.startAfter === 'string' && a.startAfter.length > 0) {
-      const after = keyPath(volume, bucket, a.startAfter)
+      let after = keyPath(volume, bucket, a.startAfter)
+      // A longer startAfter: the keys after it are those after its first KEY_NAME_BYTES_MAX
+      // bytes (a key that long or shorter sorts after the whole exactly when after its start).
+      const over = Buffer.byteLength(a.startAfter) - KEY_NAME_BYTES_MAX
+      if (over > 0) after = after.subarray(0, after.length - over)
       const next = new Uint8Array(after.length + 1)
       next.set(after)
       if (Buffer.compare(next, start) > 0) start = next
@@ -483,8 +490,11 @@ function checkOpenIntent(raw: unknown): S3OpenIntent {
  *  sort after `startAfter`: the paging of listVolumes and listBuckets. */
 function listByName<T>(table: Database<T, string>, scope: string, a: { prefix?: unknown; startAfter?: unknown; maxCount?: unknown }, visible: (record: T) => boolean = () => true): T[] {
   const prefix = `${scope}${typeof a.prefix === 'string' ? a.prefix : ''}`
+  // Names are ASCII of at most VOLUME_NAME_LENGTH_MAX: a longer prefix matches none, and the
+  // names after a longer startAfter are those after its first VOLUME_NAME_LENGTH_MAX characters.
+  if (prefix.length - scope.length > VOLUME_NAME_LENGTH_MAX) return []
   const max = Math.min(LIST_VOLUMES_COUNT_MAX, typeof a.maxCount === 'number' ? a.maxCount : LIST_VOLUMES_COUNT_MAX)
-  const start = typeof a.startAfter === 'string' ? `${scope}${a.startAfter}\0` : prefix
+  const start = typeof a.startAfter === 'string' ? `${scope}${a.startAfter.slice(0, VOLUME_NAME_LENGTH_MAX)}\0` : prefix
   const out: T[] = []
   for (const { key, value } of table.getRange({ start })) {
     if (!key.startsWith(prefix) || out.length >= max) break

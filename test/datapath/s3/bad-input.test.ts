@@ -348,6 +348,23 @@ test("keys with '..' and '//' are kept as sent; NUL and invalid UTF-8 are refuse
   assert.is(code(await signed('PUT', `/${B}/${'k'.repeat(1025)}`, { body: 'x' })), 'KeyTooLongError')
 })
 
+test('a prefix, marker or start-after longer than any key or name lists as S3 does: nothing matches a prefix, keys after a marker still come', async () => {
+  assert.is((await signed('PUT', `/${B}/zz-after-long`, { body: 'x' })).status, 200)
+  const long = 'x'.repeat(5000)
+  for (const path of [`/${B}?list-type=2&prefix=${long}`, `/${B}?prefix=${long}`, `/${B}?versions&prefix=${long}`, `/?prefix=${long}`]) {
+    const r = await signed('GET', path)
+    assert.is(r.status, 200, `${path.slice(0, 40)}: ${r.body.slice(0, 200)}`)
+    assert.not.match(r.body, '<Key>', path.slice(0, 40))
+  }
+  for (const path of [`/${B}?list-type=2&start-after=${long}`, `/${B}?marker=${long}`, `/${B}?versions&key-marker=${long}`]) {
+    const r = await signed('GET', path)
+    assert.is(r.status, 200, `${path.slice(0, 40)}: ${r.body.slice(0, 200)}`)
+    assert.match(r.body, '<Key>zz-after-long</Key>', path.slice(0, 40))
+    assert.not.match(r.body, '<Key>dots/', 'keys before the marker')
+  }
+  assert.is((await signed('GET', `/?max-buckets=10&continuation-token=${Buffer.from('x'.repeat(5000)).toString('base64url')}`)).status < 500, true)
+})
+
 test('a connection refused at its head is closed by the gateway even while its client keeps it open: no descriptor held', async () => {
   const socket = connect(port, '127.0.0.1')
   let answer = ''

@@ -28,6 +28,8 @@ export const S3ErrorCode = {
   InvalidDigest: 400,
   InvalidLocationConstraint: 400,
   InvalidPart: 400,
+  /** A trailer that does not carry what x-amz-trailer declared, or carries a checksum it did not declare. */
+  MalformedTrailerError: 400,
   InvalidPartNumber: 416,
   InvalidPartOrder: 400,
   InvalidPolicyDocument: 400,

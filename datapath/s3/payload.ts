@@ -154,6 +154,14 @@ export function readPayload(o: PayloadOptions): Payload {
     }
   }
   function verify(d: Partial<Record<DigestName, Buffer>>, total: number): PayloadResult {
+    // The trailer carries what x-amz-trailer declared, and no checksum it did not: for an
+    // unsigned payload it is the only check of the bytes, and one missing is no pass.
+    for (const name of trailerNames) {
+      if (trailers[name] === undefined) throw new S3Error('MalformedTrailerError', `x-amz-trailer declares ${name}, which the request's trailer did not carry`)
+    }
+    for (const name of Object.keys(trailers)) {
+      if (name.startsWith('x-amz-checksum-') && !trailerNames.includes(name)) throw new S3Error('MalformedTrailerError', `The trailer carries ${name}, which x-amz-trailer did not declare`)
+    }
     if (hashed && d.sha256!.toString('hex') !== mode) throw new S3Error('XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed')
     if (contentMd5 !== null && d.md5!.toString('base64') !== contentMd5) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received')
     const checksums: Record<string, string> = {}

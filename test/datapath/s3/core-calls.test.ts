@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { createHash } from 'node:crypto'
+import { crc32 } from '@node-rs/crc32'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
@@ -308,6 +309,33 @@ test('aws-chunked PutObject sent with Transfer-Encoding: chunked and x-amz-decod
   })
   assert.is(status, 200)
   assert.is(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'aws-chunked' }))).Body!.transformToString(), data.toString())
+})
+
+test('STREAMING-UNSIGNED-PAYLOAD-TRAILER: the trailer must carry the checksum x-amz-trailer declares, and no other; the object is kept only then', async () => {
+  const data = Buffer.from('trailed bytes')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(data))
+  const put = async (key: string, trailer: string, declared: string | undefined) => {
+    const framed = Buffer.from(`${data.length.toString(16)}\r\n${data.toString()}\r\n0\r\n${trailer}\r\n`)
+    const extra: Record<string, string> = declared === undefined ? {} : { 'x-amz-trailer': declared }
+    const headers = await signedHeaders('PUT', `/${B}/${key}`, { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'x-amz-decoded-content-length': String(data.length), 'content-encoding': 'aws-chunked', 'content-length': String(framed.length), ...extra })
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(new URL(`/${B}/${key}`, env.endpoint), { method: 'PUT', headers }, (res) => { let body = ''; res.on('data', (c) => { body += c }); res.on('end', () => resolve({ status: res.statusCode!, body })) })
+      req.on('error', reject)
+      req.end(framed)
+    })
+  }
+  const ok = await put('trailed-ok', `x-amz-checksum-crc32:${crc.toString('base64')}\r\n`, 'x-amz-checksum-crc32')
+  assert.is(ok.status, 200, ok.body)
+  for (const [key, trailer, declared] of [
+    ['trailed-none', '', 'x-amz-checksum-crc32'],
+    ['trailed-other', `x-amz-checksum-sha256:${Buffer.alloc(32).toString('base64')}\r\n`, 'x-amz-checksum-crc32'],
+    ['trailed-undeclared', `x-amz-checksum-crc32:${crc.toString('base64')}\r\n`, undefined],
+  ] as const) {
+    const r = await put(key, trailer, declared)
+    assert.equal([r.status, tag(r.body, 'Code')[0]], [400, 'MalformedTrailerError'], key)
+    assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: key })))).status, 404, key)
+  }
 })
 
 /** Sends a PUT head with Expect: 100-continue on a raw socket; what comes back before any body is sent (within `waitMs`). */

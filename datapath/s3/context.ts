@@ -221,6 +221,15 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 export type UnverifiedRequest = Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>
 
 /**
+ * A whole number of a request (a query parameter; an XML element's text, trimmed) as S3
+ * reads one: decimal digits only, no sign, exponent, hex or fraction (`0x10`, `1e3`, `+1`
+ * are not 16, 1000 and 1); NaN otherwise, which the caller refuses with its own error.
+ */
+export function wholeNumber(raw: string | null | undefined): number {
+  return raw !== null && raw !== undefined && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN
+}
+
+/**
  * The body length a request declares, as readPayload will read it, or undefined where it
  * declares none or readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
  * reads x-amz-decoded-content-length; one that is not gets the early key at the wrong size,

@@ -9,7 +9,7 @@ import { LIST_KEYS_COUNT_MAX } from '../../core/limits.ts'
 import { listedChecksum } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { keyOwner } from './acl.ts'
-import { etagOf, requestBucket, S3_VOLUME, type S3Context } from './context.ts'
+import { etagOf, requestBucket, S3_VOLUME, wholeNumber, type S3Context } from './context.ts'
 import { awsEncode } from './sigv4.ts'
 import { xmlResponse } from './xml.ts'
 
@@ -50,8 +50,8 @@ async function walk(ctx: S3Context, o: { prefix: string; delimiter: string; star
 function maxKeys(ctx: S3Context): number {
   const raw = ctx.query.get('max-keys')
   if (raw === null) return LIST_MAX_KEYS
-  const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n < 0) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer')
+  const n = wholeNumber(raw)
+  if (Number.isNaN(n)) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer')
   return Math.min(n, LIST_MAX_KEYS)
 }
 

@@ -16,7 +16,7 @@ import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
 import { UPLOAD_ID_METADATA } from '../../core/s3-access/model.ts'
 import { withVolume } from './buckets.ts'
 import {
-  conditionFailure, currentKey, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
+  conditionFailure, currentKey, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, wholeNumber, writeCondition, type S3Context,
   type UnverifiedRequest } from './context.ts'
 import { privateAcl } from '../../core/s3-access/acl.ts'
 import { authorizeAction } from './access.ts'
@@ -65,7 +65,7 @@ async function upload(ctx: S3Context): Promise<{ uploadId: string; marker: KeyIn
 }
 
 function partNumber(ctx: S3Context): number {
-  const n = Number(ctx.query.get('partNumber'))
+  const n = wholeNumber(ctx.query.get('partNumber'))
   if (!Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${PART_NUMBER_MAX}, inclusive`)
   return n
 }
@@ -76,7 +76,7 @@ function partNumber(ctx: S3Context): number {
  */
 export function uploadPartIntent(r: UnverifiedRequest): S3OpenIntent | undefined {
   const uploadId = r.query.get('uploadId') ?? ''
-  const n = Number(r.query.get('partNumber'))
+  const n = wholeNumber(r.query.get('partNumber'))
   const sizeBytes = declaredSizeBytes(r.req)
   if (r.bucket === undefined || !/^[0-9a-f]{32}$/.test(uploadId) || !Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX || sizeBytes === undefined) return undefined
   return { volume: MULTIPART_VOLUME, bucket: r.bucket, key: partKey(uploadId, n), sizeBytes, metadata: {}, requireKey: { volume: MULTIPART_VOLUME, bucket: r.bucket, key: markerKey(uploadId) } }
@@ -194,7 +194,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const parts: KeyInfo[] = []
   let previous = 0
   for (const p of listed) {
-    const n = Number(p.PartNumber)
+    const n = wholeNumber(typeof p.PartNumber === 'string' ? p.PartNumber.trim() : undefined)
     if (!Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX) throw new S3Error('InvalidPart', `Part number ${String(p.PartNumber)} is not valid`)
     if (n <= previous) throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order of the part number.')
     previous = n
@@ -365,8 +365,8 @@ export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
 
 export async function listParts(ctx: S3Context): Promise<Response> {
   const { uploadId, marker, initiator } = await authorizedUpload(ctx, 's3:ListMultipartUploadParts')
-  const markerN = Number(ctx.query.get('part-number-marker') ?? 0)
-  const max = Math.min(LIST_PARTS_MAX, Number(ctx.query.get('max-parts') ?? LIST_PARTS_MAX))
+  const markerN = wholeNumber(ctx.query.get('part-number-marker') ?? '0')
+  const max = Math.min(LIST_PARTS_MAX, wholeNumber(ctx.query.get('max-parts') ?? String(LIST_PARTS_MAX)))
   if (!Number.isSafeInteger(markerN) || markerN < 0 || !Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'part-number-marker and max-parts must be non-negative integers')
   const all = (await listPartKeys(ctx, uploadId)).filter((k) => partNumberOf(k) > markerN)
   const page = all.slice(0, max)
@@ -401,7 +401,7 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const enc = encoder(ctx)
   const prefix = ctx.query.get('prefix') ?? ''
   const keyMarker = ctx.query.get('key-marker') ?? ''
-  const max = Math.min(1000, Number(ctx.query.get('max-uploads') ?? 1000))
+  const max = Math.min(1000, wholeNumber(ctx.query.get('max-uploads') ?? '1000'))
   if (!Number.isSafeInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'max-uploads must be a non-negative integer')
   let markers: KeyInfo[] = []
   try {

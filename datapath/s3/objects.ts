@@ -298,7 +298,10 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const body = await readXml(ctx, 'Delete')
   const objects = (body.Object ?? []) as { Key?: unknown; VersionId?: unknown; ETag?: unknown; Size?: unknown; LastModifiedTime?: unknown }[]
   if (!Array.isArray(objects) || objects.length === 0 || objects.length > DELETE_OBJECTS_COUNT_MAX) throw new S3Error('MalformedXML', `Delete must list 1..${DELETE_OBJECTS_COUNT_MAX} objects`)
-  const quiet = String(body.Quiet ?? 'false').trim() === 'true'
+  // An xs:boolean, as S3's schema has it; anything else is no answer to "quiet?".
+  const quietText = String(body.Quiet ?? 'false').trim()
+  if (!['true', 'false', '1', '0'].includes(quietText)) throw new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema: Quiet must be true or false')
+  const quiet = quietText === 'true' || quietText === '1'
   const keys = objects.map((o) => {
     if (typeof o.Key !== 'string') throw new S3Error('MalformedXML', 'Every Object needs a Key')
     for (const field of ['VersionId', 'ETag', 'Size', 'LastModifiedTime'] as const) {

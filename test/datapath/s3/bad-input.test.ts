@@ -282,6 +282,9 @@ test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad 
   assert.is(code(await signed('GET', `/${B}?list-type=2&max-keys=-1`)), 'InvalidArgument')
   assert.is(code(await signed('GET', `/${B}?list-type=2&encoding-type=base64`)), 'InvalidArgument')
   assert.is(code(await signed('PUT', `/${B}/k?partNumber=0&uploadId=${'a'.repeat(32)}`, { body: 'x' })), 'InvalidArgument')
+  // Whole numbers are decimal digits, as S3 reads them: not hex, exponents or signs.
+  for (const n of ['0x10', '1e3', '+1', ' 1']) assert.is(code(await signed('PUT', `/${B}/k?partNumber=${encodeURIComponent(n)}&uploadId=${'a'.repeat(32)}`, { body: 'x' })), 'InvalidArgument', n)
+  assert.is(code(await signed('GET', `/${B}?list-type=2&max-keys=1e2`)), 'InvalidArgument')
 })
 
 test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the signed trailer checksum is verified and stored', async () => {

@@ -99,6 +99,11 @@ test('CompleteMultipartUpload takes ETags written &#34;...&#34; (rclone), for up
     `<Part><ETag>${goEscape(copied.CopyPartResult!.ETag!)}</ETag><PartNumber>1</PartNumber></Part>` +
     `<Part><ETag>${goEscape(uploaded.ETag!)}</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>`
   assert.match(body, /<ETag>&#34;[0-9a-f]{32}&#34;<\/ETag>/)
+  // A part number is decimal digits, as S3 reads it: not +1, 0x1 or 1e0 (each was part 1).
+  for (const n of ['+1', '0x1', '1e0', '1.0']) {
+    const bad = await signed('POST', `/${B}/mpu/rclone?uploadId=${UploadId}`, body.replace('<PartNumber>1</PartNumber>', `<PartNumber>${n}</PartNumber>`))
+    assert.is(/<Code>([^<]*)/.exec(bad.body)?.[1], 'InvalidPart', n)
+  }
   const r = await signed('POST', `/${B}/mpu/rclone?uploadId=${UploadId}`, body)
   assert.is(r.status, 200, r.body)
   assert.match(r.body, /<ETag>&quot;[0-9a-f]{32}-2&quot;<\/ETag>/)
@@ -116,6 +121,10 @@ test('DeleteObjects decodes &#39;, &amp;, &lt;, &#xD;&#xA; and &#NN; in keys and
   for (const key of keys) assert.not.ok(await exists(key), `${JSON.stringify(key)} is deleted`)
   assert.ok(await exists('it&#39;s.txt'), 'the key spelled with the reference itself stays')
   assert.ok(await exists('A=&#233;'))
+  // Quiet is an xs:boolean: anything else is MalformedXML, and nothing is deleted.
+  const maybe = await signed('POST', `/${B}?delete`, `<Delete><Object><Key>it&#39;s.txt</Key></Object><Quiet>maybe</Quiet></Delete>`)
+  assert.is(/<Code>([^<]*)/.exec(maybe.body)?.[1], 'MalformedXML')
+  assert.ok(await exists('it&#39;s.txt'))
   // References are decoded once: &amp;#39; is the text &#39;.
   const once = await signed('POST', `/${B}?delete`, '<Delete><Object><Key>it&amp;#39;s.txt</Key></Object></Delete>')
   assert.match(once.body, /<Deleted><Key>it&amp;#39;s.txt<\/Key><\/Deleted>/)

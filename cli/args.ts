@@ -99,6 +99,11 @@ function parseLeaf(path: string[], c: LeafCommand, args: string[]): Resolved {
     throw new UsageError(`${(err as Error).message.split('\n')[0].replace(/\.$/, '')} for ${here}`, here)
   }
   const { values, positionals } = parsed
+  // An h in a group of short flags (`-fh`, `-h-vol`) is neither help nor ignored.
+  if (values.help === true) {
+    const group = args.find((a) => /^-[^-]/.test(a) && a.length > 2 && a.includes('h')) ?? '-h'
+    throw new UsageError(`unexpected argument ${JSON.stringify(group)} for ${here}: -h asks for help on its own, and a name that starts with - goes after --`, here)
+  }
   const required = c.args.filter((a) => !a.optional).length
   if (positionals.length < required) throw new UsageError(`missing ${c.args[positionals.length].name} for ${here}`, here)
   if (positionals.length > c.args.length && c.args.at(-1)?.repeats !== true) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[c.args.length])} for ${here}`, here)

@@ -200,7 +200,8 @@ export async function sh(inv: Invocation): Promise<void> {
       // open-key expiry; the exit waits for that. Again, and it quits at once.
       let w: Awaited<ReturnType<typeof client.createKey>> | undefined
       let stoppedBy: NodeJS.Signals | undefined
-      const stop = () => w?.destroy(new Error(`interrupted by ${stoppedBy}`))
+      // Once the file is read whole the key is being committed: it finishes, and is reported.
+      const stop = () => { if (w !== undefined && !w.writableEnded) w.destroy(new Error(`interrupted by ${stoppedBy}`)) }
       const interrupted = (signal: NodeJS.Signals) => {
         stoppedBy = signal
         process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143))

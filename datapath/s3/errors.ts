@@ -95,6 +95,7 @@ const FROM_O3: Partial<Record<ErrorCodeName, S3ErrorCodeName>> = {
   // A bucket created in a volume with a space quota needs one (Ozone answers InternalError).
   QUOTA_ERROR: 'QuotaExceeded',
   ENTITY_TOO_LARGE: 'EntityTooLarge',
+  INCOMPLETE_BODY: 'IncompleteBody',
   SAFE_MODE: 'ServiceUnavailable',
   NOT_LEADER: 'ServiceUnavailable',
   NO_PIPELINE: 'ServiceUnavailable',

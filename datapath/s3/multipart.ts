@@ -194,7 +194,8 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const parts: KeyInfo[] = []
   let previous = 0
   for (const p of listed) {
-    const n = wholeNumber(typeof p.PartNumber === 'string' ? p.PartNumber.trim() : undefined)
+    // xs:int's lexical form allows one leading +.
+    const n = wholeNumber(typeof p.PartNumber === 'string' ? p.PartNumber.trim().replace(/^\+/, '') : undefined)
     if (!Number.isSafeInteger(n) || n < 1 || n > PART_NUMBER_MAX) throw new S3Error('InvalidPart', `Part number ${String(p.PartNumber)} is not valid`)
     if (n <= previous) throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order of the part number.')
     previous = n

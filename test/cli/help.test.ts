@@ -170,6 +170,8 @@ test('an unknown flag on any command is an error naming it (exit 2), never ignor
     // A name with a dash typed without `--`: a group of short flags whose h is no --help.
     [['sh', 'key', 'rename', '/v/b/k', '-dash'], /unknown option -d/, 'o3 sh key rename'],
     [['sh', 'volume', 'create', '-h-vol'], /unknown option|unexpected argument/, 'o3 sh volume create'],
+    // An h in a group of flags the command has (-f of freon): neither help nor ignored.
+    [['freon', 'ockg', '-fh'], /unexpected argument "-fh".*-h asks for help on its own/, 'o3 freon ockg'],
     [['--bogus'], /unknown option --bogus/, 'o3'],
     [['sh', '--json', 'volume', 'list'], /unknown option --json/, 'o3 sh'],
     [['s3', 'getsecret', '--user'], /--user/, 'o3 s3 getsecret'],

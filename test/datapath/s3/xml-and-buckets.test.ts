@@ -99,8 +99,8 @@ test('CompleteMultipartUpload takes ETags written &#34;...&#34; (rclone), for up
     `<Part><ETag>${goEscape(copied.CopyPartResult!.ETag!)}</ETag><PartNumber>1</PartNumber></Part>` +
     `<Part><ETag>${goEscape(uploaded.ETag!)}</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>`
   assert.match(body, /<ETag>&#34;[0-9a-f]{32}&#34;<\/ETag>/)
-  // A part number is decimal digits, as S3 reads it: not +1, 0x1 or 1e0 (each was part 1).
-  for (const n of ['+1', '0x1', '1e0', '1.0']) {
+  // A part number is an xs:int's digits: not 0x1, 1e0 or 1.0 (each was part 1).
+  for (const n of ['0x1', '1e0', '1.0', '-1']) {
     const bad = await signed('POST', `/${B}/mpu/rclone?uploadId=${UploadId}`, body.replace('<PartNumber>1</PartNumber>', `<PartNumber>${n}</PartNumber>`))
     assert.is(/<Code>([^<]*)/.exec(bad.body)?.[1], 'InvalidPart', n)
   }

@@ -204,7 +204,7 @@ export async function sh(inv: Invocation): Promise<void> {
       const stop = () => { if (w !== undefined && !w.writableEnded) w.destroy(new Error(`interrupted by ${stoppedBy}`)) }
       const interrupted = (signal: NodeJS.Signals) => {
         stoppedBy = signal
-        process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143))
+        process.once(signal, () => process.exit(signalExitCode(signal)))
         stop()
       }
       process.once('SIGINT', interrupted)
@@ -217,7 +217,7 @@ export async function sh(inv: Invocation): Promise<void> {
         await w?.result.catch(() => {})
         if (stoppedBy !== undefined) {
           bar.stop()
-          process.exit(stoppedBy === 'SIGINT' ? 130 : 143)
+          process.exit(signalExitCode(stoppedBy))
         }
         throw err
       } finally {
@@ -367,6 +367,11 @@ async function downloadTarget(file: string, key: string, force: boolean): Promis
   return { path, into: 'whole' }
 }
 
+/** A shell's exit code for a command stopped by `signal` (128 + its number). */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 130 : 143
+}
+
 /**
  * Writes `path` whole or not at all: into a new file beside it, renamed over it once
  * complete; removed when the write fails or the command is interrupted (Ctrl-C, SIGTERM).
@@ -376,7 +381,7 @@ async function writeWhole(path: string, write: (into: NodeJS.WritableStream) => 
   const tmp = `${path}.o3-part-${process.pid}-${randomBytes(4).toString('hex')}`
   const interrupted = (signal: NodeJS.Signals) => {
     rmSync(tmp, { force: true })
-    process.exit(signal === 'SIGINT' ? 130 : 143)
+    process.exit(signalExitCode(signal))
   }
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)

@@ -60,3 +60,9 @@ export function flipByte(path: string, at: number): void {
     writeSync(fd, b, 0, 1, at)
   } finally { closeSync(fd) }
 }
+
+/** An OM's gauge of open keys (o3_om_open_keys on its /prom): keys being written, or left open by a writer that never ended. */
+export async function openKeyCount(omAddress: string): Promise<number> {
+  const text = await (await fetch(`http://${omAddress}/prom`)).text()
+  return Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? NaN)
+}

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { startS3Cluster, type S3TestCluster } from '../datapath/s3/s3-cluster.ts'
 import { pattern, parseSize, PayloadCheck } from '../../cli/freon/payload.ts'
 import { FREON_PATTERN_BYTES } from '../../core/limits.ts'
+import { openKeyCount } from '../helpers.ts'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 let s3: S3TestCluster
@@ -176,11 +177,7 @@ test('s3kg with a wrong secret or region: every PUT refused, counted, exit 1; no
   assert.match(none.stderr, /S3 key pair is needed/)
 })
 
-/** The OM's open keys (its o3_om_open_keys gauge): keys being written, or left open by a writer that never ended. */
-async function openKeys(): Promise<number> {
-  const text = await (await fetch(`http://${s3.cluster.omAddress}/prom`)).text()
-  return Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? NaN)
-}
+const openKeys = () => openKeyCount(s3.cluster.omAddress)
 
 test('Ctrl-C gives up the writes in flight: their keys are aborted, not left open with their blocks, and none appears', async () => {
   const before = await openKeys()

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startMiniCluster } from '../cluster/mini-cluster.ts'
+import { openKeyCount } from '../helpers.ts'
 
 const o3 = fileURLToPath(new URL('../../../bin/o3.js', import.meta.url))
 
@@ -44,10 +45,7 @@ export class CliCluster {
     spawn(process.execPath, [o3, ...args, '--om', this.cluster.omAddress, '--scm', this.cluster.scmAddress], { stdio: ['ignore', 'pipe', 'pipe'] })
 
   /** The OM's gauge of open keys (o3_om_open_keys): keys being written, or left open by a writer that never ended. */
-  readonly openKeys = async (): Promise<number> => {
-    const text = await (await fetch(`http://${this.cluster.omAddress}/prom`)).text()
-    return Number(/^o3_om_open_keys(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? NaN)
-  }
+  readonly openKeys = (): Promise<number> => openKeyCount(this.cluster.omAddress)
 
   /**
    * `run` on a terminal (util-linux `script` gives the command a pseudo-terminal, so that it

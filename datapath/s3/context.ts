@@ -15,6 +15,7 @@ import { checkWriteCondition as checkCommitCondition } from '../../core/write-co
 import { checksumHeaders, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { readPayload, type Payload } from './payload.ts'
+import { wholeNumber } from './whole-number.ts'
 import type { RequestAuth } from './auth.ts'
 import type { RequestBody } from '../../core/http/body.ts'
 
@@ -221,15 +222,6 @@ export function describingMetadata(info: KeyInfo): Record<string, string> {
 export type UnverifiedRequest = Pick<S3Context, 'req' | 'method' | 'query' | 'bucket' | 'key'>
 
 /**
- * A whole number of a request (a query parameter; an XML element's text, trimmed) as S3
- * reads one: decimal digits only, no sign, exponent, hex or fraction (`0x10`, `1e3`, `+1`
- * are not 16, 1000 and 1); NaN otherwise, which the caller refuses with its own error.
- */
-export function wholeNumber(raw: string | null | undefined): number {
-  return raw !== null && raw !== undefined && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN
-}
-
-/**
  * The body length a request declares, as readPayload will read it, or undefined where it
  * declares none or readPayload will refuse it (that request then opens nothing early). Only a SigV4 request
  * reads x-amz-decoded-content-length; one that is not gets the early key at the wrong size,
@@ -241,7 +233,7 @@ export function declaredSizeBytes(req: Request): number | undefined {
   // Not req.body: on Node, reading that property starts a web stream that takes the body
   // from the raw one handlers read (core/http/body.ts). A body with no length opens nothing early.
   if (header === null) return undefined
-  const n = Number(header)
+  const n = wholeNumber(header)
   return Number.isSafeInteger(n) && n >= 0 && n <= OBJECT_SIZE_BYTES_MAX ? n : undefined
 }
 

@@ -25,6 +25,8 @@ export const S3ErrorCode = {
   InvalidAccessKeyId: 403,
   InvalidArgument: 400,
   InvalidBucketName: 400,
+  /** A signed aws-chunked chunk under 8 KiB that is not the last. */
+  InvalidChunkSizeError: 403,
   InvalidDigest: 400,
   InvalidLocationConstraint: 400,
   InvalidPart: 400,

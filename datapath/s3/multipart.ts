@@ -16,8 +16,9 @@ import { KEY_METADATA_BYTES_MAX } from '../../core/limits.ts'
 import { UPLOAD_ID_METADATA } from '../../core/s3-access/model.ts'
 import { withVolume } from './buckets.ts'
 import {
-  conditionFailure, currentKey, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, wholeNumber, writeCondition, type S3Context,
+  conditionFailure, currentKey, declaredSizeBytes, etagOf, fromLookup, metadataFromHeaders, MULTIPART_VOLUME, requestBucket, requestPayload, S3_VOLUME, storePayload, writeCondition, type S3Context,
   type UnverifiedRequest } from './context.ts'
+import { wholeNumber } from './whole-number.ts'
 import { privateAcl } from '../../core/s3-access/acl.ts'
 import { authorizeAction } from './access.ts'
 import { uploadAclMetadata } from './acl.ts'

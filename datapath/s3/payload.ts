@@ -18,10 +18,18 @@ import { StreamDigest } from './digests.ts'
 import { bodyDigest } from './inline-digest.ts'
 import { CHECKSUM_ALGORITHMS, checkChecksumValue, checksumHeader, parseAlgorithm, type ChecksumAlgorithm } from './checksums.ts'
 import { S3Error } from './errors.ts'
+import { wholeNumber } from './whole-number.ts'
 import { chunkSignature, EMPTY_SHA256, safeEqual, trailerSignature, type AuthParams } from './sigv4.ts'
 
 /** The longest line of an aws-chunked header or trailer we accept. */
 const CHUNK_LINE_BYTES_MAX = 4096
+/**
+ * The least a signed aws-chunked chunk but the last may carry (S3's rule): each costs a
+ * SHA-256 and an HMAC, which a body of 1-byte chunks would pay per byte. Unsigned chunks
+ * (STREAMING-UNSIGNED-PAYLOAD-TRAILER) cost a header line only and are taken at any size:
+ * the JavaScript SDK sends its input stream's pieces as they come.
+ */
+const SIGNED_CHUNK_BYTES_MIN = 8192
 
 export interface PayloadOptions {
   /** The raw body from core/http/body.ts (requestBody), null when there is none. */
@@ -87,7 +95,7 @@ export function readPayload(o: PayloadOptions): Payload {
   // measure first): the body is what arrives, up to sizeMaxBytes. aws-chunked still declares its size.
   const unmeasured = lengthHeader === null && o.body !== null && !streaming && /\bchunked\b/i.test(o.headers.get('transfer-encoding') ?? '')
   if (lengthHeader === null && o.body !== null && !unmeasured) throw new S3Error('MissingContentLength', 'You must provide the Content-Length HTTP header')
-  const sizeBytes = unmeasured ? undefined : lengthHeader === null ? 0 : Number(lengthHeader)
+  const sizeBytes = unmeasured ? undefined : lengthHeader === null ? 0 : wholeNumber(lengthHeader)
   if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)) throw new S3Error('InvalidArgument', `Invalid content length ${lengthHeader}`)
   if (sizeBytes !== undefined && sizeBytes > o.sizeMaxBytes) throw new S3Error('EntityTooLarge', `Your proposed upload of ${sizeBytes} bytes exceeds the maximum allowed size of ${o.sizeMaxBytes}`)
 
@@ -274,6 +282,8 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
   let crlf = 0
   let previous = o.seed
   let chunkSig = ''
+  let chunks = 0
+  let previousChunkBytes = 0
   // Chunk hashes run in the worker pool; their signatures are checked in order as the hashes
   // arrive, and all of them before the body ends (so before anything is committed).
   let hash = new StreamDigest(['sha256'])
@@ -308,7 +318,13 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
   try {
     for await (const buf of raw) {
       let at = 0
-      while (at < buf.length && state !== 'done') {
+      while (at < buf.length) {
+        if (state === 'done') {
+          // minio-go ends its trailer with one CRLF more than the blank line; nothing else may follow.
+          if (buf[at] !== 13 && buf[at] !== 10) throw bad('data after the final chunk')
+          at++
+          continue
+        }
         if (state === 'data') {
           const n = Math.min(remaining, buf.length - at)
           const piece = buf.subarray(at, at + n)
@@ -349,6 +365,11 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
         chunkSig = exts.map((e) => e.trim()).find((e) => e.startsWith('chunk-signature='))?.slice('chunk-signature='.length) ?? ''
         if (o.signed && chunkSig === '') throw new S3Error('SignatureDoesNotMatch', 'A chunk has no signature')
         remaining = parseInt(sizeHex, 16)
+        if (o.signed && remaining > 0 && chunks > 0 && previousChunkBytes < SIGNED_CHUNK_BYTES_MIN) {
+          throw new S3Error('InvalidChunkSizeError', `Only the last chunk is allowed to have a size less than ${SIGNED_CHUNK_BYTES_MIN} bytes`, {}, { xml: { Chunk: String(chunks + 1), BadChunkSize: String(previousChunkBytes) } })
+        }
+        chunks++
+        previousChunkBytes = remaining
         if (remaining === 0) {
           verifyChunk(EMPTY_SHA256)
           state = 'trailer'

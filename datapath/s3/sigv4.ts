@@ -9,6 +9,7 @@
 import { createHash, createHmac } from 'node:crypto'
 import { isValidScope, type S3SignatureProof } from '../../core/s3-signature.ts'
 import { S3Error } from './errors.ts'
+import { wholeNumber } from './whole-number.ts'
 
 export { safeEqual } from '../../core/s3-signature.ts'
 
@@ -113,7 +114,7 @@ export function parseAuth(req: SignedRequest, query: URLSearchParams): AuthParam
   if (query.get('X-Amz-Algorithm') === 'AWS4-HMAC-SHA256') {
     const credential = query.get('X-Amz-Credential') ?? ''
     const slash = credential.indexOf('/')
-    const expires = Number(query.get('X-Amz-Expires'))
+    const expires = wholeNumber(query.get('X-Amz-Expires'))
     if (slash < 0 || !query.get('X-Amz-Date') || !query.get('X-Amz-SignedHeaders') || !query.get('X-Amz-Signature')) throw new S3Error('AccessDenied', 'Presigned URL lacks X-Amz-Credential, -Date, -SignedHeaders or -Signature')
     if (!Number.isSafeInteger(expires) || expires < 1 || expires > PRESIGN_EXPIRES_SECONDS_MAX) throw new S3Error('AuthorizationQueryParametersError', `X-Amz-Expires must be a whole number of seconds from 1 to ${PRESIGN_EXPIRES_SECONDS_MAX} (a week)`)
     return {

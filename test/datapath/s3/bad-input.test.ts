@@ -265,6 +265,14 @@ test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD: chunk signatures are verified', async 
   const bad = await streamingPut('chunked-bad', data, true)
   assert.is(code(bad), 'SignatureDoesNotMatch')
   assert.is((await signed('HEAD', `/${B}/chunked-bad`)).status, 404)
+  // Each signed chunk costs a SHA-256 and an HMAC: as S3, only the last may be under 8 KiB.
+  const small = await streamingPut('chunked-small', [Buffer.alloc(9000, 1), Buffer.alloc(3000, 2), Buffer.alloc(9000, 3)], false)
+  assert.is(small.status, 403, small.body)
+  assert.is(code(small), 'InvalidChunkSizeError')
+  assert.match(small.body, '<Chunk>3</Chunk><BadChunkSize>3000</BadChunkSize>')
+  assert.is((await signed('HEAD', `/${B}/chunked-small`)).status, 404)
+  const edge = await streamingPut('chunked-edge', [Buffer.alloc(8192, 1), Buffer.alloc(8192, 2), Buffer.alloc(1, 3)], false)
+  assert.is(edge.status, 200, edge.body)
 })
 
 test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad arguments are InvalidArgument', async () => {
@@ -285,6 +293,9 @@ test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad 
   // Whole numbers are decimal digits, as S3 reads them: not hex, exponents or signs.
   for (const n of ['0x10', '1e3', '+1', ' 1']) assert.is(code(await signed('PUT', `/${B}/k?partNumber=${encodeURIComponent(n)}&uploadId=${'a'.repeat(32)}`, { body: 'x' })), 'InvalidArgument', n)
   assert.is(code(await signed('GET', `/${B}?list-type=2&max-keys=1e2`)), 'InvalidArgument')
+  const framed = { body: '5\r\nhello\r\n0\r\n\r\n', contentSha: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' }
+  for (const n of ['5e0', '0x5', '+5']) assert.is(code(await signed('PUT', `/${B}/decoded-${n.length}`, { ...framed, headers: { 'x-amz-decoded-content-length': n, 'content-encoding': 'aws-chunked' } })), 'InvalidArgument', n)
+  assert.is((await signed('PUT', `/${B}/decoded-5`, { ...framed, headers: { 'x-amz-decoded-content-length': '5', 'content-encoding': 'aws-chunked' } })).status, 200)
 })
 
 test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the signed trailer checksum is verified and stored', async () => {

@@ -137,8 +137,8 @@ test('user metadata past 2 KB is MetadataTooLarge and stores nothing; 2 KB is ac
   assert.is(e2.name, 'MetadataTooLarge')
 })
 
-test('a presigned URL whose X-Amz-Expires is past a week, zero or not a number is AuthorizationQueryParametersError', async () => {
-  for (const expires of ['604801', '0', '-5', 'abc']) {
+test('a presigned URL whose X-Amz-Expires is past a week, zero or not a whole number is AuthorizationQueryParametersError', async () => {
+  for (const expires of ['604801', '0', '-5', 'abc', '1e3', '0x10', '+60', '60.0']) {
     const q = new URLSearchParams({
       'X-Amz-Algorithm': 'AWS4-HMAC-SHA256', 'X-Amz-Credential': `${env.alice.awsAccessKey}/20261204/us-east-1/s3/aws4_request`, 'X-Amz-Date': '20261204T000000Z',
       'X-Amz-Expires': expires, 'X-Amz-SignedHeaders': 'host', 'X-Amz-Signature': '0'.repeat(64),

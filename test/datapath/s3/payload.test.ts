@@ -28,8 +28,15 @@ test('decodeChunked() reads unsigned aws-chunked bodies with trailers however th
   }
 })
 
-test('decodeChunked() refuses truncated and malformed framing', async () => {
-  for (const wire of ['5\r\nhel', '5\r\nhelloXX0\r\n\r\n', 'zz\r\n', '5;chunk-signature=\r\nhello\r\n']) {
+test("decodeChunked() reads minio-go's trailer (LF-ended lines, one CRLF more) however the bytes are split", async () => {
+  const wire = '5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\n\r\n\r\n'
+  for (const n of [1, 2, 5, 1000]) {
+    assert.equal(await decode(wire, n), { data: 'hello', trailers: { 'x-amz-checksum-crc32': 'AAAAAA==' } }, `pieces of ${n}`)
+  }
+})
+
+test('decodeChunked() refuses truncated and malformed framing, and anything after the final chunk', async () => {
+  for (const wire of ['5\r\nhel', '5\r\nhelloXX0\r\n\r\n', 'zz\r\n', '5;chunk-signature=\r\nhello\r\n', '5\r\nhello\r\n0\r\n\r\nmore', '5\r\nhello\r\n0\r\n\r\n3\r\nabc\r\n0\r\n\r\n']) {
     let err: unknown
     try { await decode(wire, 3) } catch (e) { err = e }
     assert.instance(err, S3Error, wire)

@@ -66,7 +66,8 @@ main(process.argv.slice(2)).then(
       return exitAfterOutput(2)
     }
     if (err instanceof O3Error) {
-      console.error(`o3: ${err.message} (${err.code})`)
+      // A message passed on from another node's error may already name its code.
+      console.error(`o3: ${err.message.endsWith(`(${err.code})`) ? err.message : `${err.message} (${err.code})`}`)
       return exitAfterOutput(1)
     }
     const e = err as NodeJS.ErrnoException

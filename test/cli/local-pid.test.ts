@@ -236,4 +236,21 @@ test('o3 local --processes: a service that exits while the cluster starts fails 
   assert.equal(readdirSync(join(dataDir, 'pids')), [], 'every PID file removed')
 })
 
+test("o3 local --processes: a service refused for a data folder another process uses is named once, its code not repeated", async () => {
+  const dataDir = join(root, 'processes-service-locked')
+  mkdirSync(join(dataDir, 'scm'), { recursive: true })
+  // This test's own process, alive, holds the SCM's folder.
+  writeFileSync(join(dataDir, 'scm', 'in_use.lock'), `${process.pid}\n`)
+  const child = spawn(process.execPath, [o3, 'local', '--processes', '--ports', 'free', '--datanodes', '1', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  seen.add(child.pid!)
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  assert.is(await new Promise<number | null>((r) => child.once('exit', (c) => r(c))), 1, out)
+  assert.match(out, new RegExp(`Cannot start the SCM on .*: process ${process.pid} uses .*/scm`))
+  // The quoted log ends with the service's own "(UNAVAILABLE)"; o3 local's is the same code.
+  assert.not.match(out, /\(UNAVAILABLE\) \(UNAVAILABLE\)/)
+  await until('every service process gone', () => processesWith(dataDir).length === 0, STOP_DEADLINE_MS, 100)
+})
+
 test.run()

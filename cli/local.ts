@@ -239,6 +239,8 @@ async function localProcesses(o: { dataDir: string; n: number; free: boolean; js
       writeFileSync(pidPath(name), String(child.pid))
       child.on('exit', (code, signal) => {
         if (stopping) return
+        // Its PID names nothing of ours now (soon, perhaps, another process): the file goes.
+        rmSync(pidPath(name), { force: true })
         if (started) {
           // With none left there is no cluster to go on: stop as asked to (pid files removed, a last word).
           const alive = [...children.values()].filter((c) => c.exitCode === null && c.signalCode === null).length

@@ -174,11 +174,16 @@ test('o3 local --outlive-parent keeps running when its parent is killed -9; SIGT
   assert.not.ok(existsSync(join(s.dataDir, 'pids', 'local.pid')))
 })
 
-test('o3 local --processes: SIGTERM to local.pid stops every service process and removes every PID file', async () => {
+test('o3 local --processes: a killed service\'s PID file goes; SIGTERM to local.pid stops every service process and removes every PID file', async () => {
   const s = await startUnderWrapper('processes-term', ['--processes'])
   assert.equal(Object.keys(s.servicePids).sort(), ['datanode-1', 'om', 's3g', 'scm'])
   assert.equal(s.servicePids, s.endpoints.pids)
   for (const pid of Object.values(s.servicePids)) assert.ok(alive(pid))
+  // A service killed -9 leaves no PID file naming a dead process (or, later, someone else's).
+  process.kill(s.servicePids['datanode-1'], 'SIGKILL')
+  await until('the killed datanode\'s PID file removed', () => !existsSync(join(s.dataDir, 'pids', 'datanode-1.pid')), STOP_DEADLINE_MS, 50)
+  assert.ok(alive(s.localPid), 'o3 local goes on without it')
+  assert.ok(existsSync(join(s.dataDir, 'pids', 'om.pid')))
   process.kill(s.localPid, 'SIGTERM')
   await assertAllGone(s, 'SIGTERM to local.pid (--processes)')
   assert.equal(readdirSync(join(s.dataDir, 'pids')), [], 'every PID file removed')

@@ -118,6 +118,8 @@ export interface O3Config {
    * frees what the upload holds (S3's is about 20 s).
    */
   's3g.bodyIdleTimeoutMs': number
+  /** How long a connection may take to send a request's headers before the gateway answers RequestTimeout and closes it (slow-header defense; Node). */
+  's3g.headersTimeoutMs': number
   /** How long a GET's client may take no 1 MiB slice of the body before the gateway cuts it and frees what it holds. */
   's3g.sendIdleTimeoutMs': number
   'datanode.bodyIdleTimeoutMs': number
@@ -222,6 +224,7 @@ export const DEFAULT_CONFIG: O3Config = {
   's3g.region': 'us-east-1',
   's3g.bodyIdleTimeoutMs': S3G_BODY_IDLE_TIMEOUT_MS_DEFAULT,
   's3g.sendIdleTimeoutMs': S3G_SEND_IDLE_TIMEOUT_MS_DEFAULT,
+  's3g.headersTimeoutMs': 60_000,
   'datanode.bodyIdleTimeoutMs': DATANODE_BODY_IDLE_TIMEOUT_MS,
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
@@ -274,6 +277,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['datanode.dirs'].split(',').filter(Boolean).length === 0) bad('datanode.dirs', 'needs at least one directory')
   if (c['s3g.bodyIdleTimeoutMs'] < 1) bad('s3g.bodyIdleTimeoutMs', 'must be positive')
   if (c['s3g.sendIdleTimeoutMs'] < 1) bad('s3g.sendIdleTimeoutMs', 'must be positive')
+  if (c['s3g.headersTimeoutMs'] < 1) bad('s3g.headersTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   if (c['datanode.shortCircuitReads'] > 1) bad('datanode.shortCircuitReads', 'must be 0 or 1')

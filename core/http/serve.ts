@@ -25,6 +25,7 @@ const CLOSE_TIMEOUT_MS = 10_000
 const CLOSE_LINGER_MS = 2_000
 /** How long a connection refused at its head (a parse error, a headers timeout) stays for its answer to be read. */
 const CLIENT_ERROR_LINGER_MS = 2_000
+const HEADERS_TIMEOUT_MS_DEFAULT = 60_000
 
 /** An answer the server gives itself, before or instead of the app: to a request Node's HTTP parser rejects, or one that comes while the server stops. */
 export interface ServerReply {
@@ -43,6 +44,12 @@ export interface ServeOptions {
    */
   parseError?: (code: string) => ServerReply
   maxHeaderBytes?: number
+  /**
+   * How long a connection may take to send a request's head (Node's headersTimeout, checked
+   * every quarter of it at most): past it, parseError answers ERR_HTTP_REQUEST_TIMEOUT and the
+   * connection closes. Default 60 s. Deno's server keeps its own.
+   */
+  headersTimeoutMs?: number
   /**
    * The answer to a request that arrives while the server stops (its status is 503); by
    * default an O3 wire error UNAVAILABLE, which O3's clients retry.
@@ -120,7 +127,11 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
   // 500 ms or 64 MiB and calls destroySoon(); drainUnreadBody runs first and answers that.
   const headerLimit = options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }
-  const nodeOptions = { ...headerLimit, ServerResponse: await byteHeadersResponse() }
+  const headersTimeoutMs = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS_DEFAULT
+  const nodeOptions = {
+    ...headerLimit, ServerResponse: await byteHeadersResponse(),
+    headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(headersTimeoutMs / 4))),
+  }
   const tls = options.tls
   const server = tls === undefined
     ? createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: nodeOptions })
@@ -183,9 +194,20 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
   })
   const parseError = options.parseError
+  const refused = new WeakSet<object>()
   if (parseError !== undefined) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
+      const answering = (socket as { _httpMessage?: import('node:http').ServerResponse | null })._httpMessage ?? undefined
+      if (answering?.req.complete === true) {
+        // A request pipelined behind one received whole and still being answered: an answer
+        // written now would land inside that response, or be read as its answer. It finishes,
+        // then the connection closes with the bad request unanswered (clients retry those).
+        if (!refused.has(socket)) { refused.add(socket); answering.once('close', () => socket.destroy()) }
+        return
+      }
+      // The request being answered is itself the broken one: answered, unless its answer has begun.
+      if (answering?.headersSent === true) { socket.destroy(); return }
       const reply = parseError(err.code ?? 'HPE_INVALID')
       const body = Buffer.from(reply.body)
       socket.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
@@ -222,7 +244,6 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   boundPort = port
   const http = server as unknown as import('node:http').Server
   http.keepAliveTimeout = 30_000
-  http.headersTimeout = 60_000
   http.requestTimeout = 0
   return {
     port,

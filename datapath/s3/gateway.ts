@@ -262,10 +262,13 @@ export class S3Gateway {
     const port = this.options.port ?? this.options.config['s3g.port']
     this.listener = await serveApp(this.app, {
       host: this.options.config.host, port, name: 'S3 gateway', maxHeaderBytes: S3_HEADER_BYTES_MAX, tls: this.tls,
+      headersTimeoutMs: this.options.config['s3g.headersTimeoutMs'],
       // Requests Node's parser rejects still get S3's XML error, not a bare 431 or 400.
       parseError: (code) => {
         const e = code === 'HPE_HEADER_OVERFLOW'
           ? { code: 'RequestHeaderSectionTooLarge', message: `Your request header section exceeds the maximum allowed size of ${S3_HEADER_BYTES_MAX} bytes` }
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? { code: 'RequestTimeout', message: 'Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.' }
           : code === 'ERR_SSL_HTTP_REQUEST'
             ? { code: 'InvalidRequest', message: `This S3 endpoint serves HTTPS: use ${this.endpoint}, not http://` }
             : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }

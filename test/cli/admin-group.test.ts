@@ -115,6 +115,15 @@ test('o3 admin om add admits a new OM (started with om.bootstrap=1) as a voter; 
   const removed = await run(['admin', 'om', 'remove', 'om4', '--json'])
   assert.is(removed.code, 0, removed.stderr)
   assert.equal(JSON.parse(removed.stdout), { id: 4, name: 'om4', removed: true })
+  // Still running, the removed OM sends whoever asks it to the group: its roles are the group's
+  // (not its own stale membership), and a call through it alone sees what the group wrote since.
+  const fromRemoved = await run(['admin', 'om', 'roles', '--json'], addressOf('om4'))
+  assert.is(fromRemoved.code, 0, fromRemoved.stderr)
+  assert.equal((JSON.parse(fromRemoved.stdout) as Row[]).map((r) => r.name), ['om1', 'om2', 'om3'])
+  assert.is((await run(['sh', 'volume', 'create', 'after-removal'])).code, 0)
+  const through = await run(['sh', 'volume', 'list', '--json'], addressOf('om4'))
+  assert.is(through.code, 0, through.stderr)
+  assert.match(through.stdout, 'after-removal')
   await oms.get('om4')!.stop()
   oms.delete('om4')
   assert.equal((await roles()).map((r) => r.name), ['om1', 'om2', 'om3'])

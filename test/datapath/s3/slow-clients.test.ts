@@ -11,6 +11,8 @@
  * with and without Connection: close), and @aws-sdk/client-s3 is the normal client and the
  * one sending large bodies, fast and paced, that the gateway refuses before reading them. A
  * GET whose client reads nothing is cut after s3g.sendIdleTimeoutMs, its read buffers back.
+ * A request head that trickles in is answered after s3g.headersTimeoutMs and its connection
+ * closed; a malformed request pipelined behind a GET leaves that GET's answer whole.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -27,6 +29,8 @@ import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-clus
 const BODY_IDLE_TIMEOUT_MS = 3000
 /** Short too: a GET whose client takes nothing is cut after it (real gateways: 120 s). */
 const SEND_IDLE_TIMEOUT_MS = 2000
+/** Short too: a request head still arriving after it is answered RequestTimeout (real gateways: 60 s). */
+const HEADERS_TIMEOUT_MS = 1500
 /** More than the gateway's 64 payload slabs: before the fix these alone stopped every PUT. */
 const STALLED_UPLOADS = 100
 const KiB = 1024
@@ -143,7 +147,7 @@ async function sendThenRead(path: string, contentLength: number, options: { secr
 }
 
 test.before(async () => {
-  env = await startS3Cluster({ overrides: { 's3g.bodyIdleTimeoutMs': BODY_IDLE_TIMEOUT_MS, 's3g.sendIdleTimeoutMs': SEND_IDLE_TIMEOUT_MS } })
+  env = await startS3Cluster({ overrides: { 's3g.bodyIdleTimeoutMs': BODY_IDLE_TIMEOUT_MS, 's3g.sendIdleTimeoutMs': SEND_IDLE_TIMEOUT_MS, 's3g.headersTimeoutMs': HEADERS_TIMEOUT_MS } })
   port = env.gateway.port
   s3 = s3Client(env)
   await s3.send(new CreateBucketCommand({ Bucket: B }))
@@ -375,6 +379,50 @@ test('the AWS SDK sees S3 errors, not EPIPE, on a large PUT answered early', asy
     } finally {
       client.destroy()
     }
+  }
+})
+
+test('a request head that trickles in is answered RequestTimeout after s3g.headersTimeoutMs and closed, though its client never ends its side', async () => {
+  const socket = await open()
+  let answer = ''
+  socket.on('data', (d) => { answer += d })
+  socket.on('error', () => {})
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())))
+  const started = Date.now()
+  socket.write(`GET /${B}/trickle HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n`)
+  // A header line every 200 ms, for ever: a slow-header client that keeps every byte coming.
+  const timer = setInterval(() => { if (!socket.destroyed) socket.write('x-trickle: 1\r\n') }, 200)
+  try {
+    const at = await within(4 * HEADERS_TIMEOUT_MS + 10_000, 'the trickling connection is closed by the gateway', closed)
+    assert.match(answer, /^HTTP\/1.1 400 /)
+    assert.match(answer, '<Code>RequestTimeout</Code>')
+    assert.ok(at - started >= HEADERS_TIMEOUT_MS, `closed after ${at - started} ms`)
+  } finally {
+    clearInterval(timer)
+    socket.destroy()
+  }
+})
+
+test('a malformed request pipelined behind a GET: the GET is answered whole, then the connection closes', async () => {
+  const data = randomBytes(8 * MiB + 1)
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'pipelined', Body: data }))
+  const socket = await open()
+  const parts: Buffer[] = []
+  socket.on('data', (d: Buffer) => parts.push(d))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+  try {
+    socket.write((await requestHead('GET', `/${B}/pipelined`, 0)) + 'NOT-HTTP / HTTP/1.1\r\nhost: x\r\n\r\n')
+    await within(60_000, 'the connection closes after the GET', closed)
+    const all = Buffer.concat(parts)
+    const headEnd = all.indexOf('\r\n\r\n')
+    assert.match(all.subarray(0, headEnd).toString(), /^HTTP\/1.1 200 /)
+    const body = all.subarray(headEnd + 4)
+    // Before, the parse error's 400 went out first and was read as the GET's answer.
+    assert.is(body.length, data.length, 'the GET body, and nothing after it')
+    assert.ok(body.equals(data))
+  } finally {
+    socket.destroy()
   }
 })
 

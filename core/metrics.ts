@@ -31,6 +31,17 @@ export class ServiceMetrics {
     new Gauge({ name: `o3_${this.service}_${name}`, help, registers: [this.registry], collect() { this.set(read()) } })
   }
 
+  /** A gauge with one series per `label` value, as `read` lists them at scrape time (series gone from it are dropped). */
+  labeledGauge(name: string, help: string, label: string, read: () => Iterable<readonly [string, number]>): void {
+    new Gauge({
+      name: `o3_${this.service}_${name}`, help, labelNames: [label], registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const [value, n] of read()) this.set({ [label]: value }, n)
+      },
+    })
+  }
+
   text(): Promise<string> {
     return this.registry.metrics()
   }

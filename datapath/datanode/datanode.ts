@@ -341,6 +341,12 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)
     this.metrics.gauge('open_block_files', 'Block files held open for writing between chunks', () => this.blockFiles.size)
     this.metrics.gauge('pending_blocks', 'Blocks written but not committed', () => this.pending.size)
+    // Each pipeline's Raft group as this member sees it (the OM's and SCM's are raft_*).
+    const perPipeline = (read: (s: ReturnType<PipelineGroup['raftStatus']>) => number) => () => [...this.groups.values()].map((g) => [g.id, read(g.raftStatus())] as const)
+    this.metrics.labeledGauge('pipeline_raft_term', 'Raft term of each pipeline this datanode is a member of', 'pipeline', perPipeline((s) => s.term))
+    this.metrics.labeledGauge('pipeline_raft_leader', '1 for each pipeline this datanode leads', 'pipeline', perPipeline((s) => (s.leader ? 1 : 0)))
+    this.metrics.labeledGauge('pipeline_raft_commit_index', 'Raft commit index of each pipeline', 'pipeline', perPipeline((s) => s.commit))
+    this.metrics.labeledGauge('pipeline_raft_applied_index', 'Raft applied index of each pipeline (its replica state)', 'pipeline', perPipeline((s) => s.applied))
     this.listener = await serveApp(app, { host: this.config.host, port: this.options.port ?? this.config['datanode.port'], name: 'datanode', ...(this.identity === undefined ? {} : { tls: this.identity.serverTls() }) })
 
     // The cluster id comes from the SCM at first registration; afterwards the volumes hold it.

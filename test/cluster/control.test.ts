@@ -170,6 +170,11 @@ test('every service serves /health and Prometheus metrics on /prom', async () =>
   }
   const dnProm = await (await fetch(`http://${datanodes[0].address}/prom`)).text()
   assert.match(dnProm, /o3_datanode_bytes_in_total\{service="datanode"\} [1-9]/)
+  // Each pipeline's Raft group as the datanode sees it: its RATIS/ONE pipeline it leads, and
+  // the writes above went through its log.
+  for (const [metric, value] of [['term', '[1-9]\\d*'], ['leader', '1'], ['commit_index', '[1-9]\\d*'], ['applied_index', '[1-9]\\d*']]) {
+    assert.match(dnProm, new RegExp(`o3_datanode_pipeline_raft_${metric}\\{pipeline="[^"]+",service="datanode"\\} ${value}\\n`), metric)
+  }
   const scmProm = await (await fetch(`http://${scm.address}/prom`)).text()
   assert.match(scmProm, /o3_scm_datanodes_healthy\{service="scm"\} 2/)
   assert.match(scmProm, /o3_scm_raft_leader\{service="scm"\} 1/)

@@ -222,6 +222,12 @@ export class PipelineGroup {
     return Math.min(hostApplied, lowest - 1)
   }
 
+  /** This member's Raft state, for the datanode's /prom. */
+  raftStatus(): { term: number; leader: boolean; commit: number; applied: number } {
+    const s = this.host.status()
+    return { term: s.hardState.term, leader: this.isLeader(), commit: s.hardState.commit, applied: this.appliedIndex(s.applied) }
+  }
+
   describe() {
     return { ...this.report(), replication: this.replication, members: this.members, leader: this.isLeader() }
   }

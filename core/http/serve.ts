@@ -65,6 +65,23 @@ export interface ServeOptions {
   tls?: { current: () => { key: string; cert: string; ca?: string } }
 }
 
+type ServerResponse = import('node:http').ServerResponse
+
+/** The response a Node HTTP connection is sending (queued ones for pipelined requests follow it). */
+function responseOn(socket: object): ServerResponse | undefined {
+  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
+}
+
+/** Destroys `socket` once `response` and the responses queued behind it have been sent (or cut). */
+function closeAfterAnswers(socket: import('node:stream').Duplex, response: ServerResponse): void {
+  response.once('close', () => {
+    // Node hands the socket to the next queued response before this one's 'close'.
+    const next = responseOn(socket)
+    if (next === undefined || next === response || socket.destroyed) socket.destroy()
+    else closeAfterAnswers(socket, next)
+  })
+}
+
 export async function serveApp(app: Hono, options: ServeOptions): Promise<Listener> {
   // Requests in flight are counted, each until its response has been sent (a streamed body
   // too), so that close() lets them finish before the service releases what they use (its
@@ -198,12 +215,12 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   if (parseError !== undefined) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
-      const answering = (socket as { _httpMessage?: import('node:http').ServerResponse | null })._httpMessage ?? undefined
+      const answering = responseOn(socket)
       if (answering?.req.complete === true) {
-        // A request pipelined behind one received whole and still being answered: an answer
-        // written now would land inside that response, or be read as its answer. It finishes,
-        // then the connection closes with the bad request unanswered (clients retry those).
-        if (!refused.has(socket)) { refused.add(socket); answering.once('close', () => socket.destroy()) }
+        // A request pipelined behind ones received whole and still being answered: an answer
+        // written now would land inside theirs, or be read as one of them. They finish, then
+        // the connection closes with the bad request unanswered (clients retry those).
+        if (!refused.has(socket)) { refused.add(socket); closeAfterAnswers(socket, answering) }
         return
       }
       // The request being answered is itself the broken one: answered, unless its answer has begun.

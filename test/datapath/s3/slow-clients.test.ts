@@ -403,7 +403,7 @@ test('a request head that trickles in is answered RequestTimeout after s3g.heade
   }
 })
 
-test('a malformed request pipelined behind a GET: the GET is answered whole, then the connection closes', async () => {
+test('a malformed request pipelined behind a GET and a PUT: both are answered whole, then the connection closes', async () => {
   const data = randomBytes(8 * MiB + 1)
   await s3.send(new PutObjectCommand({ Bucket: B, Key: 'pipelined', Body: data }))
   const socket = await open()
@@ -412,15 +412,19 @@ test('a malformed request pipelined behind a GET: the GET is answered whole, the
   socket.on('error', () => {})
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
   try {
-    socket.write((await requestHead('GET', `/${B}/pipelined`, 0)) + 'NOT-HTTP / HTTP/1.1\r\nhost: x\r\n\r\n')
-    await within(60_000, 'the connection closes after the GET', closed)
+    socket.write((await requestHead('GET', `/${B}/pipelined`, 0)) + (await putHead(`/${B}/pipelined-put`, 5)) + 'fiveb' + 'NOT-HTTP / HTTP/1.1\r\nhost: x\r\n\r\n')
+    await within(60_000, 'the connection closes after the GET and the PUT', closed)
     const all = Buffer.concat(parts)
     const headEnd = all.indexOf('\r\n\r\n')
     assert.match(all.subarray(0, headEnd).toString(), /^HTTP\/1.1 200 /)
-    const body = all.subarray(headEnd + 4)
     // Before, the parse error's 400 went out first and was read as the GET's answer.
-    assert.is(body.length, data.length, 'the GET body, and nothing after it')
-    assert.ok(body.equals(data))
+    const body = all.subarray(headEnd + 4, headEnd + 4 + data.length)
+    assert.ok(body.equals(data), 'the GET body whole')
+    const rest = all.subarray(headEnd + 4 + data.length).toString()
+    assert.match(rest, /^HTTP\/1.1 200 /, 'then the PUT\'s answer')
+    assert.not.match(rest, /HTTP\/1.1 400/)
+    const put = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'pipelined-put' }))
+    assert.is(await put.Body!.transformToString(), 'fiveb')
   } finally {
     socket.destroy()
   }

@@ -163,7 +163,8 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     const m = /^bytes=(\d+)-(\d+)$/.exec(header.trim())
     if (m === null) throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last')
     const first = Number(m[1]), last = Number(m[2])
-    if (last < first || last >= src.info.size) throw new S3Error('InvalidRange', 'The requested range is not satisfiable')
+    // AWS's answer (not GET's InvalidRange 416), word for word.
+    if (last < first || last >= src.info.size) throw new S3Error('InvalidArgument', `Range specified is not valid for source object of size: ${src.info.size}`)
     range = { offset: first, length: last - first + 1 }
   }
   const info = await storePayload(ctx, where, keyPayload(ctx, src.info, range, where.checksumAlgorithm), {})

@@ -202,6 +202,12 @@ test('CopyObject with COPY and REPLACE directives and copy-source conditions; Up
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: B, Key: 'copy/mpu' }))
   const pc1 = await s3.send(new UploadPartCopyCommand({ Bucket: B, Key: 'copy/mpu', UploadId, PartNumber: 1, CopySource: `${B}/copy/src`, CopySourceRange: `bytes=0-${5 * MiB - 1}` }))
   const pc2 = await s3.send(new UploadPartCopyCommand({ Bucket: B, Key: 'copy/mpu', UploadId, PartNumber: 2, CopySource: `${B}/copy/src`, CopySourceRange: `bytes=${5 * MiB}-${src.length - 1}` }))
+  // A range past the source's end, or backwards, is what AWS answers it (InvalidArgument naming the size).
+  for (const range of [`bytes=0-${src.length}`, 'bytes=10-5']) {
+    const e = await errorOf(s3.send(new UploadPartCopyCommand({ Bucket: B, Key: 'copy/mpu', UploadId, PartNumber: 3, CopySource: `${B}/copy/src`, CopySourceRange: range })))
+    assert.is(e.name, 'InvalidArgument', range)
+    assert.is(e.message, `Range specified is not valid for source object of size: ${src.length}`)
+  }
   await s3.send(new CompleteMultipartUploadCommand({ Bucket: B, Key: 'copy/mpu', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: pc1.CopyPartResult?.ETag }, { PartNumber: 2, ETag: pc2.CopyPartResult?.ETag }] } }))
   assert.ok(Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: B, Key: 'copy/mpu' }))).Body!.transformToByteArray()).equals(src))
 })

@@ -147,7 +147,7 @@ export function metadataFromHeaders(headers: Headers): Record<string, string> {
   const out: Record<string, string> = { 'content-type': 'binary/octet-stream' }
   for (const h of STORED_HEADERS) {
     let v = h === WEBSITE_REDIRECT_HEADER ? websiteRedirect(headers) ?? null : headers.get(h)
-    if (h === 'content-encoding' && v !== null) v = v.split(',').map((s) => s.trim()).filter((s) => s !== 'aws-chunked' && s !== '').join(', ') || null
+    if (h === 'content-encoding' && v !== null) v = v.split(',').map((s) => s.trim()).filter((s) => s.toLowerCase() !== 'aws-chunked' && s !== '').join(', ') || null
     if (v !== null) out[h] = v
   }
   let userBytes = 0

@@ -30,6 +30,14 @@ const CHUNK_LINE_BYTES_MAX = 4096
  * the JavaScript SDK sends its input stream's pieces as they come.
  */
 const SIGNED_CHUNK_BYTES_MIN = 8192
+/**
+ * Unsigned chunks' data shorter than this is gathered (copied) into runs of STAGED_BYTES
+ * before it is handed on: each piece handed on costs far more than its copy.
+ */
+const SMALL_PIECE_BYTES = 4096
+const STAGED_BYTES = 65536
+/** The most an aws-chunked trailer may hold (S3's carry a checksum and a signature, about 200 bytes). */
+const TRAILER_BYTES_MAX = 8192
 
 export interface PayloadOptions {
   /** The raw body from core/http/body.ts (requestBody), null when there is none. */
@@ -90,10 +98,16 @@ export function readPayload(o: PayloadOptions): Payload {
   if (streaming && !signedChunks && mode !== 'STREAMING-UNSIGNED-PAYLOAD-TRAILER') throw new S3Error('InvalidArgument', `Unsupported x-amz-content-sha256 ${mode}`)
   const hashed = !streaming && mode !== 'UNSIGNED-PAYLOAD'
   if (hashed && !/^[0-9a-f]{64}$/.test(mode)) throw new S3Error('InvalidArgument', `x-amz-content-sha256 must be a SHA-256 hex digest, UNSIGNED-PAYLOAD or STREAMING-*`)
+  // A transfer coding other than chunked (gzip, chunked) would be stored still coded, as the
+  // object's bytes: S3's answer to a header it does not implement.
+  const transferEncoding = o.headers.get('transfer-encoding')
+  if (transferEncoding !== null && transferEncoding.trim().toLowerCase() !== 'chunked') {
+    throw new S3Error('NotImplemented', 'A header you provided implies functionality that is not implemented', { 'x-amz-header': 'Transfer-Encoding' })
+  }
   const lengthHeader = streaming ? o.headers.get('x-amz-decoded-content-length') : o.headers.get('content-length')
   // HTTP/1.1 chunked framing with no length (curl -T -, a client streaming what it does not
   // measure first): the body is what arrives, up to sizeMaxBytes. aws-chunked still declares its size.
-  const unmeasured = lengthHeader === null && o.body !== null && !streaming && /\bchunked\b/i.test(o.headers.get('transfer-encoding') ?? '')
+  const unmeasured = lengthHeader === null && o.body !== null && !streaming && transferEncoding !== null
   if (lengthHeader === null && o.body !== null && !unmeasured) throw new S3Error('MissingContentLength', 'You must provide the Content-Length HTTP header')
   const sizeBytes = unmeasured ? undefined : lengthHeader === null ? 0 : wholeNumber(lengthHeader)
   if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)) throw new S3Error('InvalidArgument', `Invalid content length ${lengthHeader}`)
@@ -289,6 +303,17 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
   let hash = new StreamDigest(['sha256'])
   let checked: Promise<void> = Promise.resolve()
   const trailerLines: string[] = []
+  let trailerBytes = 0
+  let staged: Buffer | undefined
+  let stagedBytes = 0
+  function* flushStaged(): Generator<Uint8Array> {
+    if (staged === undefined || stagedBytes === 0) return
+    const run = staged.subarray(0, stagedBytes)
+    // A fresh buffer for the next run: the consumer may hold this one until it has hashed it.
+    staged = undefined
+    stagedBytes = 0
+    yield run
+  }
   const bad = (why: string) => new S3Error('IncompleteBody', `Malformed aws-chunked body: ${why}`)
   const verifyChunk = (sha: Promise<string> | string) => {
     if (!o.signed) return
@@ -331,7 +356,15 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
           if (o.signed) await hash.update(piece)
           at += n
           remaining -= n
-          yield piece
+          if (!o.signed && n < SMALL_PIECE_BYTES) {
+            if (stagedBytes + n > STAGED_BYTES) yield* flushStaged()
+            staged ??= Buffer.allocUnsafe(STAGED_BYTES)
+            staged.set(piece, stagedBytes)
+            stagedBytes += n
+          } else {
+            yield* flushStaged()
+            yield piece
+          }
           if (remaining === 0) { state = 'crlf'; crlf = 0 }
           continue
         }
@@ -339,9 +372,13 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
           if (buf[at] !== (crlf === 0 ? 13 : 10)) throw bad('missing CRLF after chunk data')
           at++
           if (++crlf === 2) {
-            const done = hash
-            verifyChunk(done.finish().then((d) => d.sha256!.toString('hex')))
-            hash = new StreamDigest(['sha256'])
+            // Unsigned chunks are hashed by nobody: no digest per chunk (a body of 1-byte chunks
+            // paid one each).
+            if (o.signed) {
+              const done = hash
+              verifyChunk(done.finish().then((d) => d.sha256!.toString('hex')))
+              hash = new StreamDigest(['sha256'])
+            }
             state = 'header'
           }
           continue
@@ -356,8 +393,12 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
         const text = line.replace(/\r?\n$/, '')
         line = ''
         if (state === 'trailer') {
-          if (text === '') { await checked; endTrailer(); state = 'done' }
-          else trailerLines.push(text)
+          if (text === '') { await checked; endTrailer(); state = 'done'; continue }
+          // Bounded, and only where the request declared a trailer: nothing else holds the lines.
+          if (!o.trailer) throw bad('a trailer the request did not declare (x-amz-content-sha256 names no -TRAILER)')
+          trailerBytes += text.length
+          if (trailerBytes > TRAILER_BYTES_MAX) throw bad(`a trailer over ${TRAILER_BYTES_MAX} bytes`)
+          trailerLines.push(text)
           continue
         }
         const [sizeHex, ...exts] = text.split(';')
@@ -372,6 +413,7 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
         previousChunkBytes = remaining
         if (remaining === 0) {
           verifyChunk(EMPTY_SHA256)
+          yield* flushStaged()
           state = 'trailer'
         } else state = 'data'
       }

@@ -298,6 +298,26 @@ test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad 
   assert.is((await signed('PUT', `/${B}/decoded-5`, { ...framed, headers: { 'x-amz-decoded-content-length': '5', 'content-encoding': 'aws-chunked' } })).status, 200)
 })
 
+test('a transfer coding other than chunked is NotImplemented, not stored still coded', async () => {
+  const signer = signerFor(env.alice)
+  const raw = async (key: string, te: string) => {
+    const headers = (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/${key}`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'transfer-encoding': te } })).headers
+    return new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`PUT /${B}/${key} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`))
+      let out = ''
+      socket.on('data', (d) => { out += d })
+      socket.on('close', () => resolve(out))
+      socket.on('error', () => {})
+    })
+  }
+  const gz = await raw('te-gzip', 'gzip, chunked')
+  assert.match(gz, /^HTTP\/1.1 501 /)
+  assert.match(gz, '<Code>NotImplemented</Code>')
+  assert.is((await signed('HEAD', `/${B}/te-gzip`)).status, 404)
+  assert.match(await raw('te-chunked', 'Chunked'), /^HTTP\/1.1 200 /)
+  assert.is((await signed('GET', `/${B}/te-chunked`)).body, 'hello')
+})
+
 test('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the signed trailer checksum is verified and stored', async () => {
   const data = [Buffer.alloc(20_000, 3), Buffer.alloc(5, 4)]
   const crc = Buffer.alloc(4)

@@ -12,14 +12,37 @@ import { S3Error } from '../../../datapath/s3/errors.ts'
 
 const auth: AuthParams = { kind: 'header', accessKey: 'k', scope: '20250101/us-east-1/s3/aws4_request', amzDate: '20250101T000000Z', signedHeaders: ['host'], signature: '', payloadHash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' }
 
-async function decode(wire: string, pieceBytes: number): Promise<{ data: string; trailers: Record<string, string> }> {
+async function decode(wire: string, pieceBytes: number, o: { trailer?: boolean; out?: { pieces: number } } = {}): Promise<{ data: string; trailers: Record<string, string> }> {
   const bytes = Buffer.from(wire)
   async function* pieces() { for (let i = 0; i < bytes.length; i += pieceBytes) yield bytes.subarray(i, i + pieceBytes) }
   const trailers: Record<string, string> = {}
-  let data = ''
-  for await (const p of decodeChunked(pieces(), { signed: false, trailer: true, auth, key: Buffer.alloc(32), seed: '', trailers })) data += Buffer.from(p).toString()
-  return { data, trailers }
+  const parts: Buffer[] = []
+  for await (const p of decodeChunked(pieces(), { signed: false, trailer: o.trailer ?? true, auth, key: Buffer.alloc(32), seed: '', trailers })) parts.push(Buffer.from(p))
+  if (o.out !== undefined) o.out.pieces = parts.length
+  return { data: Buffer.concat(parts).toString(), trailers }
 }
+
+test('decodeChunked() hands on tiny unsigned chunks gathered in runs, in order, among large ones', async () => {
+  const tiny = Array.from({ length: 100_000 }, (_, i) => String.fromCharCode(97 + (i % 26)))
+  const large = 'L'.repeat(10_000)
+  const wire = tiny.slice(0, 50_000).map((c) => `1\r\n${c}\r\n`).join('') + `${large.length.toString(16)}\r\n${large}\r\n` + tiny.slice(50_000).map((c) => `1\r\n${c}\r\n`).join('') + '0\r\n\r\n'
+  const out = { pieces: 0 }
+  const { data } = await decode(wire, 65536, { out })
+  assert.is(data, tiny.slice(0, 50_000).join('') + large + tiny.slice(50_000).join(''))
+  // 100,000 one-byte chunks: a handful of 64 KiB runs (and the large chunk's pieces), not 100,000 pieces.
+  assert.ok(out.pieces < 20, `${out.pieces} pieces`)
+})
+
+test('decodeChunked() refuses a trailer over 8 KiB, and any trailer where none is declared', async () => {
+  const flood = '5\r\nhello\r\n0\r\n' + 'x-a:b\r\n'.repeat(2000) + '\r\n'
+  for (const [wire, trailer] of [[flood, true], ['5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n', false]] as const) {
+    let err: unknown
+    try { await decode(wire, 4096, { trailer }) } catch (e) { err = e }
+    assert.instance(err, S3Error, wire.slice(0, 40))
+    assert.is((err as S3Error).code, 'IncompleteBody')
+  }
+  assert.is((await decode('5\r\nhello\r\n0\r\n\r\n', 3, { trailer: false })).data, 'hello')
+})
 
 test('decodeChunked() reads unsigned aws-chunked bodies with trailers however the bytes are split', async () => {
   const wire = '5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n'

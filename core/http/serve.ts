@@ -215,6 +215,9 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   if (parseError !== undefined) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
+      // The rest of a body answered early (a refused upload) that turns out malformed: its
+      // request has its answer; another would be read as the next request's.
+      if (drainingBodies.has(socket)) { socket.destroy(); return }
       const answering = responseOn(socket)
       if (answering?.req.complete === true) {
         // A request pipelined behind ones received whole and still being answered: an answer
@@ -300,14 +303,19 @@ function tlsOptions(t: { key: string; cert: string; ca?: string }): import('node
  * sending for HTTP_LINGER_IDLE_MS_MAX or HTTP_LINGER_MS_MAX passes (nginx's lingering close),
  * and only then closed. Node's own IncomingMessage._dump discards the same way.
  */
+/** Sockets whose answered request's body is still being read and dropped (drainUnreadBody). */
+const drainingBodies = new WeakSet<object>()
+
 function drainUnreadBody(req: IncomingMessage): void {
   const socket = req.socket
   if (socket.destroyed || socket.writableFinished) return
+  drainingBodies.add(socket)
   let bytes = 0
   let lingering = false
   let lingerTimer: NodeJS.Timeout | undefined
   let idle: NodeJS.Timeout | undefined
   const stop = () => {
+    drainingBodies.delete(socket)
     clearTimeout(drainTimer); clearTimeout(lingerTimer); clearTimeout(idle)
     socket.off('close', stop)
     // Back to Socket.prototype.destroySoon (see below).

@@ -298,6 +298,25 @@ test('a declared size over 5 GiB is EntityTooLarge before any byte is read; bad 
   assert.is((await signed('PUT', `/${B}/decoded-5`, { ...framed, headers: { 'x-amz-decoded-content-length': '5', 'content-encoding': 'aws-chunked' } })).status, 200)
 })
 
+test('a refused upload whose rest of body turns out malformed gets one answer, not a second one for that rest', async () => {
+  const signer = signerFor({ awsAccessKey: env.alice.awsAccessKey, awsSecret: 'not-the-secret' })
+  const headers = (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/forged`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'transfer-encoding': 'chunked' } })).headers
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`PUT /${B}/forged HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n5\r\nhello\r\n`)
+      // Once the refusal is out, the body goes on, malformed.
+      setTimeout(() => socket.write('zz\r\nbroken\r\n'), 500)
+    })
+    let out = ''
+    socket.on('data', (d) => { out += d })
+    const timer = setTimeout(() => { socket.destroy(); resolve(out) }, 5000)
+    socket.on('close', () => { clearTimeout(timer); resolve(out) })
+    socket.on('error', () => {})
+  })
+  assert.match(answer, /^HTTP\/1.1 403 /, answer)
+  assert.is(answer.match(/HTTP\/1.1 /g)?.length, 1, answer)
+})
+
 test('a transfer coding other than chunked is NotImplemented, not stored still coded', async () => {
   const signer = signerFor(env.alice)
   const raw = async (key: string, te: string) => {

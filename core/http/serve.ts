@@ -156,6 +156,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       fetch, hostname: options.host, port: options.port, createServer: (await import('node:https')).createServer,
       serverOptions: { ...nodeOptions, ...tlsOptions(tls.current()) },
     })
+  answerInTurn(server as unknown as import('node:http').Server)
   if (tls !== undefined) {
     // A renewed certificate takes over from the next connection's handshake on. Prepended:
     // tls.Server's own 'connection' listener, added first, wraps the socket in TLS with the
@@ -303,6 +304,26 @@ function tlsOptions(t: { key: string; cert: string; ca?: string }): import('node
  * sending for HTTP_LINGER_IDLE_MS_MAX or HTTP_LINGER_MS_MAX passes (nginx's lingering close),
  * and only then closed. Node's own IncomingMessage._dump discards the same way.
  */
+/**
+ * Hands the app a connection's requests one at a time: each once the answer before it is
+ * out. Node emits every pipelined request as soon as it is parsed, and only queues their
+ * answers, so a GET pipelined behind a PUT or DELETE of its key ran beside it and could miss
+ * it (HTTP/1.1 lets only safe methods run so), and a few hundred pipelined GETs each held
+ * their first read buffers while their answers waited. O3's own clients never pipeline.
+ */
+function answerInTurn(server: import('node:http').Server): void {
+  const app = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[]
+  server.removeAllListeners('request')
+  const dispatch = (req: IncomingMessage, res: ServerResponse) => { for (const listener of app) listener.call(server, req, res) }
+  const turns = new WeakMap<object, { res: ServerResponse; answered: Promise<void> }>()
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const before = turns.get(req.socket)
+    turns.set(req.socket, { res, answered: new Promise<void>((resolve) => res.once('close', () => resolve())) })
+    if (before === undefined || before.res.writableFinished) return dispatch(req, res)
+    void before.answered.then(() => { if (!req.socket.destroyed) dispatch(req, res) })
+  })
+}
+
 /** Sockets whose answered request's body is still being read and dropped (drainUnreadBody). */
 const drainingBodies = new WeakSet<object>()
 

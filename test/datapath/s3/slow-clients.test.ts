@@ -382,6 +382,28 @@ test('the AWS SDK sees S3 errors, not EPIPE, on a large PUT answered early', asy
   }
 })
 
+test('pipelined requests are answered as if sent one after another: a GET behind a PUT or DELETE of its key sees it', async () => {
+  const exchange = async (wire: string, answers: number) => {
+    const socket = await open()
+    let out = ''
+    socket.on('data', (d) => { out += d })
+    socket.on('error', () => {})
+    socket.write(wire)
+    await eventually(30_000, `${answers} answers`, () => (out.match(/HTTP\/1.1 \d{3} /g)?.length ?? 0) >= answers && /(\r\n\r\n[^]*)$/.test(out))
+    await new Promise((r) => setTimeout(r, 200))
+    socket.destroy()
+    return out
+  }
+  for (let round = 0; round < 5; round++) {
+    const key = `in-turn-${round}`
+    const put = await exchange((await putHead(`/${B}/${key}`, 2)) + 'v1' + (await requestHead('GET', `/${B}/${key}`, 0)), 2)
+    assert.equal(put.match(/HTTP\/1.1 (\d{3})/g), ['HTTP/1.1 200', 'HTTP/1.1 200'], put)
+    assert.match(put, /v1$/)
+    const del = await exchange((await requestHead('DELETE', `/${B}/${key}`, 0)) + (await requestHead('GET', `/${B}/${key}`, 0)), 2)
+    assert.equal(del.match(/HTTP\/1.1 (\d{3})/g), ['HTTP/1.1 204', 'HTTP/1.1 404'], del)
+  }
+})
+
 test('a request head that trickles in is answered RequestTimeout after s3g.headersTimeoutMs and closed, though its client never ends its side', async () => {
   const socket = await open()
   let answer = ''

@@ -32,6 +32,14 @@ export interface ServerReply {
   status: number
   contentType: string
   body: string
+  /** More response headers (latin1 names and values: an S3 request id). */
+  headers?: Record<string, string>
+}
+
+/** A ServerReply as the bytes of an HTTP/1.1 response that closes its connection. */
+function rawReply(reply: ServerReply): string {
+  const extra = Object.entries(reply.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  return `HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${Buffer.byteLength(reply.body)}\r\n${extra}connection: close\r\n\r\n${reply.body}`
 }
 
 export interface ServeOptions {
@@ -93,7 +101,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   const fetch = (request: Request, env?: unknown): Response | Promise<Response> => {
     if (closing) {
       const reply = options.stopping?.() ?? { status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'UNAVAILABLE', message: `${options.name} is stopping` }) }
-      return new Response(reply.body, { status: reply.status, headers: { 'content-type': reply.contentType, 'retry-after': '1', connection: 'close' } })
+      return new Response(reply.body, { status: reply.status, headers: { ...reply.headers, 'content-type': reply.contentType, 'retry-after': '1', connection: 'close' } })
     }
     return app.fetch(request, env)
   }
@@ -181,8 +189,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       if (err.code !== 'ERR_SSL_HTTP_REQUEST' || raw === undefined || !raw.writable) { tlsSocket.destroy(); return }
       const message = `${options.name} on port ${boundPort} serves HTTPS only and this request was plain HTTP: call https:// (o3 clients: set client.caFile, O3_CLIENT_CAFILE, to the cluster CA)`
       const reply = options.parseError?.('ERR_SSL_HTTP_REQUEST') ?? { status: 400, contentType: 'text/plain', body: `${message}\n` }
-      const body = Buffer.from(reply.body)
-      raw.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
+      raw.end(rawReply(reply))
     })
   }
   // The sockets HTTP runs over (over TLS the TLS sockets, whose end() flushes and closes the
@@ -230,8 +237,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       // The request being answered is itself the broken one: answered, unless its answer has begun.
       if (answering?.headersSent === true) { socket.destroy(); return }
       const reply = parseError(err.code ?? 'HPE_INVALID')
-      const body = Buffer.from(reply.body)
-      socket.end(`HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reply.body}`)
+      socket.end(rawReply(reply))
       // A client that keeps its side open (a header trickle cut by headersTimeout, say) would
       // hold the descriptor for good: the socket goes once the answer had time to be read.
       setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()

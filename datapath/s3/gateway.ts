@@ -267,14 +267,20 @@ export class S3Gateway {
       parseError: (code) => {
         const e = code === 'HPE_HEADER_OVERFLOW'
           ? { code: 'RequestHeaderSectionTooLarge', message: `Your request header section exceeds the maximum allowed size of ${S3_HEADER_BYTES_MAX} bytes` }
+          : code === 'HPE_INVALID_EOF_STATE'
+            ? { code: 'IncompleteBody', message: 'You did not provide the number of bytes specified by the Content-Length HTTP header' }
           : code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? { code: 'RequestTimeout', message: 'Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.' }
           : code === 'ERR_SSL_HTTP_REQUEST'
             ? { code: 'InvalidRequest', message: `This S3 endpoint serves HTTPS: use ${this.endpoint}, not http://` }
             : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
-        return { status: 400, contentType: 'application/xml', body: errorXml(e.code, e.message, newRequestId()) }
+        const requestId = newRequestId()
+        return { status: 400, contentType: 'application/xml', body: errorXml(e.code, e.message, requestId), headers: { 'x-amz-request-id': requestId } }
       },
-      stopping: () => ({ status: 503, contentType: 'application/xml', body: errorXml('ServiceUnavailable', 'The S3 gateway is stopping; retry the request', newRequestId()) }),
+      stopping: () => {
+        const requestId = newRequestId()
+        return { status: 503, contentType: 'application/xml', body: errorXml('ServiceUnavailable', 'The S3 gateway is stopping; retry the request', requestId), headers: { 'x-amz-request-id': requestId } }
+      },
     })
     // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
     // health get their own listener, as Ozone's s3g serves them on its web admin port.

@@ -431,7 +431,23 @@ test('a connection refused at its head is closed by the gateway even while its c
   const at = await closed
   clearTimeout(timer)
   assert.match(answer, /^HTTP\/1.1 400 /)
+  assert.match(answer, /\r\nx-amz-request-id: [0-9A-F]{16}\r\n/)
   assert.ok(at - started < 10_000, `closed after ${at - started} ms`)
+})
+
+test('a client that ends its side mid-body is answered IncompleteBody, and nothing is stored', async () => {
+  const signer = signerFor(env.alice)
+  const headers = (await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', port, path: `/${B}/half`, query: {}, headers: { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': '10' } })).headers
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(`PUT /${B}/half HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\nhello`))
+    let out = ''
+    socket.on('data', (d) => { out += d })
+    socket.on('close', () => resolve(out))
+    socket.on('error', () => {})
+  })
+  assert.match(answer, /^HTTP\/1.1 400 /)
+  assert.match(answer, '<Code>IncompleteBody</Code>')
+  assert.is((await signed('HEAD', `/${B}/half`)).status, 404)
 })
 
 test('oversize headers and a body longer than its Content-Length do not hurt the gateway', async () => {

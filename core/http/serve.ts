@@ -80,14 +80,25 @@ function responseOn(socket: object): ServerResponse | undefined {
   return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
 }
 
-/** Destroys `socket` once `response` and the responses queued behind it have been sent (or cut). */
+/**
+ * Ends `socket` once `response` and the responses queued behind it have been sent (or cut),
+ * and destroys it once the last had time to be read: a reset at once, with the client still
+ * sending, could drop the tail of what it has not read yet.
+ */
 function closeAfterAnswers(socket: import('node:stream').Duplex, response: ServerResponse): void {
   response.once('close', () => {
     // Node hands the socket to the next queued response before this one's 'close'.
     const next = responseOn(socket)
-    if (next === undefined || next === response || socket.destroyed) socket.destroy()
-    else closeAfterAnswers(socket, next)
+    if (next !== undefined && next !== response && !socket.destroyed) return closeAfterAnswers(socket, next)
+    endThenDestroy(socket)
   })
+}
+
+/** Ends `socket` and destroys it CLIENT_ERROR_LINGER_MS later (the client may keep its side open). */
+function endThenDestroy(socket: import('node:stream').Duplex, answer?: string): void {
+  if (answer === undefined) socket.end()
+  else socket.end(answer)
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()
 }
 
 export async function serveApp(app: Hono, options: ServeOptions): Promise<Listener> {
@@ -155,7 +166,8 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   const headersTimeoutMs = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS_DEFAULT
   const nodeOptions = {
     ...headerLimit, ServerResponse: await byteHeadersResponse(),
-    headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(headersTimeoutMs / 4))),
+    // requestTimeout here, not after: Node refuses a headersTimeout over its default 300 s one.
+    headersTimeout: headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(headersTimeoutMs / 4))),
   }
   const tls = options.tls
   const server = tls === undefined
@@ -225,7 +237,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
       // The rest of a body answered early (a refused upload) that turns out malformed: its
       // request has its answer; another would be read as the next request's.
-      if (drainingBodies.has(socket)) { socket.destroy(); return }
+      if (drainingBodies.has(socket)) { endThenDestroy(socket); return }
       const answering = responseOn(socket)
       if (answering?.req.complete === true) {
         // A request pipelined behind ones received whole and still being answered: an answer
@@ -237,10 +249,9 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       // The request being answered is itself the broken one: answered, unless its answer has begun.
       if (answering?.headersSent === true) { socket.destroy(); return }
       const reply = parseError(err.code ?? 'HPE_INVALID')
-      socket.end(rawReply(reply))
       // A client that keeps its side open (a header trickle cut by headersTimeout, say) would
       // hold the descriptor for good: the socket goes once the answer had time to be read.
-      setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()
+      endThenDestroy(socket, rawReply(reply))
     })
   }
   // S3 clients send `Expect: 100-continue` and others; answer 100 ourselves rather than 417.
@@ -271,7 +282,6 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   boundPort = port
   const http = server as unknown as import('node:http').Server
   http.keepAliveTimeout = 30_000
-  http.requestTimeout = 0
   return {
     port,
     close: async () => {
@@ -321,12 +331,19 @@ function answerInTurn(server: import('node:http').Server): void {
   const app = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[]
   server.removeAllListeners('request')
   const dispatch = (req: IncomingMessage, res: ServerResponse) => { for (const listener of app) listener.call(server, req, res) }
-  const turns = new WeakMap<object, { res: ServerResponse; answered: Promise<void> }>()
+  // Runs `res`'s request once the connection is sending `res`: Node attaches a queued answer
+  // to the socket when the one before it is out, or never (that one closed the connection;
+  // Node answered a request itself in between, which it then closes): then it is dropped.
+  const inTurn = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.socket.destroyed) return
+    const sending = responseOn(req.socket)
+    if (sending === res) return dispatch(req, res)
+    if (sending !== undefined && !sending.writableFinished) sending.once('close', () => inTurn(req, res))
+  }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const before = turns.get(req.socket)
-    turns.set(req.socket, { res, answered: new Promise<void>((resolve) => res.once('close', () => resolve())) })
-    if (before === undefined || before.res.writableFinished) return dispatch(req, res)
-    void before.answered.then(() => { if (!req.socket.destroyed) dispatch(req, res) })
+    const sending = responseOn(req.socket)
+    if (sending === undefined || sending === res || sending.writableFinished) return dispatch(req, res)
+    sending.once('close', () => inTurn(req, res))
   })
 }
 

@@ -308,9 +308,13 @@ export async function* decodeChunked(raw: AsyncIterable<Uint8Array>, o: ChunkedO
   let stagedBytes = 0
   function* flushStaged(): Generator<Uint8Array> {
     if (staged === undefined || stagedBytes === 0) return
-    const run = staged.subarray(0, stagedBytes)
-    // A fresh buffer for the next run: the consumer may hold this one until it has hashed it.
-    staged = undefined
+    // A run of half the buffer or more goes on in it (a fresh buffer for the next: the consumer
+    // may hold this one until it has hashed it); a shorter one as a copy of its own size.
+    let run: Buffer
+    if (stagedBytes >= STAGED_BYTES / 2) {
+      run = staged.subarray(0, stagedBytes)
+      staged = undefined
+    } else run = Buffer.from(staged.subarray(0, stagedBytes))
     stagedBytes = 0
     yield run
   }

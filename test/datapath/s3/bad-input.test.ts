@@ -304,11 +304,14 @@ test('a refused upload whose rest of body turns out malformed gets one answer, n
   const answer = await new Promise<string>((resolve) => {
     const socket = connect(port, '127.0.0.1', () => {
       socket.write(`PUT /${B}/forged HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n5\r\nhello\r\n`)
-      // Once the refusal is out, the body goes on, malformed.
-      setTimeout(() => socket.write('zz\r\nbroken\r\n'), 500)
     })
     let out = ''
-    socket.on('data', (d) => { out += d })
+    let more = false
+    socket.on('data', (d) => {
+      out += d
+      // Once the refusal is out, the body goes on, malformed.
+      if (!more && out.includes('</Error>')) { more = true; socket.write('zz\r\nbroken\r\n') }
+    })
     const timer = setTimeout(() => { socket.destroy(); resolve(out) }, 5000)
     socket.on('close', () => { clearTimeout(timer); resolve(out) })
     socket.on('error', () => {})

@@ -16,8 +16,9 @@ async function decode(wire: string, pieceBytes: number, o: { trailer?: boolean; 
   const bytes = Buffer.from(wire)
   async function* pieces() { for (let i = 0; i < bytes.length; i += pieceBytes) yield bytes.subarray(i, i + pieceBytes) }
   const trailers: Record<string, string> = {}
-  const parts: Buffer[] = []
-  for await (const p of decodeChunked(pieces(), { signed: false, trailer: o.trailer ?? true, auth, key: Buffer.alloc(32), seed: '', trailers })) parts.push(Buffer.from(p))
+  // Each piece kept as handed on (a view, not a copy): a buffer the decoder reused would show.
+  const parts: Uint8Array[] = []
+  for await (const p of decodeChunked(pieces(), { signed: false, trailer: o.trailer ?? true, auth, key: Buffer.alloc(32), seed: '', trailers })) parts.push(p)
   if (o.out !== undefined) o.out.pieces = parts.length
   return { data: Buffer.concat(parts).toString(), trailers }
 }

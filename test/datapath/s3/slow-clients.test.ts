@@ -404,6 +404,24 @@ test('pipelined requests are answered as if sent one after another: a GET behind
   }
 })
 
+test('a request pipelined behind one Node answers itself and closes on (no Host) is not run: its answer could not be sent', async () => {
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'not-run', Body: 'kept' }))
+  const socket = await open()
+  let out = ''
+  socket.on('data', (d) => { out += d })
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+  try {
+    socket.write((await requestHead('GET', `/${B}/pipelined`, 0)) + 'GET / HTTP/1.1\r\n\r\n' + (await requestHead('DELETE', `/${B}/not-run`, 0)))
+    await within(60_000, 'the connection closes', closed)
+    assert.is(out.match(/HTTP\/1.1 \d{3} /g)?.length, 2, 'the GET and Node\'s 400, nothing for the DELETE')
+    const kept = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'not-run' }))
+    assert.is(await kept.Body!.transformToString(), 'kept')
+  } finally {
+    socket.destroy()
+  }
+})
+
 test('a request head that trickles in is answered RequestTimeout after s3g.headersTimeoutMs and closed, though its client never ends its side', async () => {
   const socket = await open()
   let answer = ''

@@ -294,8 +294,8 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       // now could drop what the client has not read yet); one still answering is cut. What
       // lingers past the bound is cut too.
       for (const socket of sockets) {
-        const response = (socket as { _httpMessage?: { writableFinished?: boolean } | null })._httpMessage
-        if (response !== undefined && response !== null && response.writableFinished !== true) socket.destroy()
+        const response = responseOn(socket)
+        if (response !== undefined && !response.writableFinished) socket.destroy()
         else socket.end()
       }
       await by(closed, until)
@@ -310,16 +310,6 @@ function tlsOptions(t: { key: string; cert: string; ca?: string }): import('node
   return { key: t.key, cert: t.cert, ...(t.ca === undefined ? {} : { ca: t.ca }), requestCert: t.ca !== undefined, rejectUnauthorized: false }
 }
 
-/**
- * Reads and discards what is left of a request body after its answer was sent (an early S3
- * error, a RequestTimeout, a 503), so that a client still sending its body reads the answer:
- * closing a socket with unread input makes the kernel send a RST, which the client sees as
- * ECONNRESET/EPIPE and which drops the answer from its receive buffer. If the body ends within
- * HTTP_BODY_DRAIN_BYTES_MAX and HTTP_BODY_DRAIN_MS_MAX the connection stays reusable; otherwise
- * it is half-closed (FIN after the answer) and input is still discarded until the client stops
- * sending for HTTP_LINGER_IDLE_MS_MAX or HTTP_LINGER_MS_MAX passes (nginx's lingering close),
- * and only then closed. Node's own IncomingMessage._dump discards the same way.
- */
 /**
  * Hands the app a connection's requests one at a time: each once the answer before it is
  * out. Node emits every pipelined request as soon as it is parsed, and only queues their
@@ -350,6 +340,16 @@ function answerInTurn(server: import('node:http').Server): void {
 /** Sockets whose answered request's body is still being read and dropped (drainUnreadBody). */
 const drainingBodies = new WeakSet<object>()
 
+/**
+ * Reads and discards what is left of a request body after its answer was sent (an early S3
+ * error, a RequestTimeout, a 503), so that a client still sending its body reads the answer:
+ * closing a socket with unread input makes the kernel send a RST, which the client sees as
+ * ECONNRESET/EPIPE and which drops the answer from its receive buffer. If the body ends within
+ * HTTP_BODY_DRAIN_BYTES_MAX and HTTP_BODY_DRAIN_MS_MAX the connection stays reusable; otherwise
+ * it is half-closed (FIN after the answer) and input is still discarded until the client stops
+ * sending for HTTP_LINGER_IDLE_MS_MAX or HTTP_LINGER_MS_MAX passes (nginx's lingering close),
+ * and only then closed. Node's own IncomingMessage._dump discards the same way.
+ */
 function drainUnreadBody(req: IncomingMessage): void {
   const socket = req.socket
   if (socket.destroyed || socket.writableFinished) return

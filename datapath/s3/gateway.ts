@@ -20,7 +20,7 @@ import { watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type { O3Config } from '../../core/config.ts'
-import { serveApp, type Listener } from '../../core/http/serve.ts'
+import { serveApp, type Listener, type ServerReply } from '../../core/http/serve.ts'
 import { requestBody, webBody, type RequestBody } from '../../core/http/body.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
@@ -274,13 +274,9 @@ export class S3Gateway {
           : code === 'ERR_SSL_HTTP_REQUEST'
             ? { code: 'InvalidRequest', message: `This S3 endpoint serves HTTPS: use ${this.endpoint}, not http://` }
             : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }
-        const requestId = newRequestId()
-        return { status: 400, contentType: 'application/xml', body: errorXml(e.code, e.message, requestId), headers: { 'x-amz-request-id': requestId } }
+        return xmlReply(400, e.code, e.message)
       },
-      stopping: () => {
-        const requestId = newRequestId()
-        return { status: 503, contentType: 'application/xml', body: errorXml('ServiceUnavailable', 'The S3 gateway is stopping; retry the request', requestId), headers: { 'x-amz-request-id': requestId } }
-      },
+      stopping: () => xmlReply(503, 'ServiceUnavailable', 'The S3 gateway is stopping; retry the request'),
     })
     // Every path of the S3 port is S3's (path-style /prom is bucket "prom"), so metrics and
     // health get their own listener, as Ozone's s3g serves them on its web admin port.
@@ -565,6 +561,12 @@ let requestCount = 0x1000000
 function newRequestId(): string {
   if (++requestCount >= 0x1000000) { requestIdPrefix = randomBytes(5).toString('hex').toUpperCase(); requestCount = 0 }
   return requestIdPrefix + requestCount.toString(16).toUpperCase().padStart(6, '0')
+}
+
+/** An answer the server gives before the app (core/http/serve.ts): S3's XML error, its request id in the header too. */
+function xmlReply(status: number, code: string, message: string): ServerReply {
+  const requestId = newRequestId()
+  return { status, contentType: 'application/xml', body: errorXml(code, message, requestId), headers: { 'x-amz-request-id': requestId } }
 }
 
 /** S3's XML error body. */

@@ -33,8 +33,11 @@ async function walk(ctx: S3Context, o: { prefix: string; delimiter: string; star
         const at = k.name.indexOf(o.delimiter, o.prefix.length)
         if (at >= 0) {
           const cp = k.name.slice(0, at + o.delimiter.length)
-          if (cp === lastPrefix || Buffer.compare(Buffer.from(cp), Buffer.from(o.startAfter)) <= 0) continue
+          if (cp === lastPrefix) continue
           lastPrefix = cp
+          // S3 leaves out a common prefix that does not sort after StartAfter (its documented
+          // rule), even when keys after StartAfter fall inside it.
+          if (Buffer.compare(Buffer.from(cp), Buffer.from(o.startAfter)) <= 0) continue
           entry = { name: cp }
         }
       }

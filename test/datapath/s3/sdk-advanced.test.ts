@@ -68,6 +68,13 @@ test('ListObjectsV2 pages with prefix, delimiter, max-keys, continuation-token, 
   assert.is(enc.EncodingType, 'url')
   const sub = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'list/a/', Delimiter: '/' }))
   assert.equal(sub.CommonPrefixes?.map((p) => p.Prefix), ['list/a/b/'])
+  // S3's rule: a common prefix is left out unless it sorts after StartAfter, even when keys
+  // after StartAfter fall inside it; one that sorts after StartAfter stays.
+  const inside = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'list/', Delimiter: '/', StartAfter: 'list/a/1' }))
+  assert.equal(inside.CommonPrefixes?.map((p) => p.Prefix), ['list/b/', 'list/z/'])
+  assert.equal(inside.Contents?.map((c) => c.Key), ['list/c', 'list/d e'])
+  const before = await s3.send(new ListObjectsV2Command({ Bucket: B, Prefix: 'list/', Delimiter: '/', StartAfter: 'list/a' }))
+  assert.equal(before.CommonPrefixes?.map((p) => p.Prefix), ['list/a/', 'list/b/', 'list/z/'])
 })
 
 test('ListObjectsV2 with a delimiter skips a common prefix of more than one OM page of keys', async () => {
@@ -81,6 +88,10 @@ test('ListObjectsV2 with a delimiter skips a common prefix of more than one OM p
   assert.equal(r.Contents?.map((c) => c.Key), ['zz'])
   const page = await s3.send(new ListObjectsV2Command({ Bucket: 'wide-bucket', Prefix: 'deep/', StartAfter: 'deep/01000' }))
   assert.is(page.KeyCount, 99)
+  // A start-after inside the wide prefix: the prefix is left out, the walk jumps past its keys.
+  const inside = await s3.send(new ListObjectsV2Command({ Bucket: 'wide-bucket', Delimiter: '/', StartAfter: 'deep/00001' }))
+  assert.is(inside.CommonPrefixes, undefined)
+  assert.equal(inside.Contents?.map((c) => c.Key), ['zz'])
 })
 
 test('ListObjects (v1) pages with marker; ListObjectVersions answers version null', async () => {

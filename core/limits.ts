@@ -111,6 +111,13 @@ export const HTTP_BODY_DRAIN_BYTES_MAX = 64 * MiB
 export const HTTP_BODY_DRAIN_MS_MAX = 5_000
 export const HTTP_LINGER_IDLE_MS_MAX = 5_000
 export const HTTP_LINGER_MS_MAX = 30_000
+/**
+ * HTTP on Node (every service): requests a client pipelines wait, parsed, until the answers
+ * before them are out (they run one at a time). Past this many waiting on one connection, it
+ * stops being read, the waiting ones are answered, and it closes; the rest are not run (a
+ * client resends what a closed connection left unanswered). No O3 or S3 client pipelines.
+ */
+export const HTTP_PIPELINED_REQUESTS_MAX = 64
 
 /**
  * Datanode: a chunk body that sends nothing this long is abandoned (its slab freed), and a

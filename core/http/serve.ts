@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Hono } from 'hono'
 import { O3Error } from '../errors.ts'
 import type { DenoRequestEnv, DenoServeInfo } from './connection.ts'
-import { HTTP_BODY_DRAIN_BYTES_MAX, HTTP_BODY_DRAIN_MS_MAX, HTTP_LINGER_IDLE_MS_MAX, HTTP_LINGER_MS_MAX } from '../limits.ts'
+import { HTTP_BODY_DRAIN_BYTES_MAX, HTTP_BODY_DRAIN_MS_MAX, HTTP_LINGER_IDLE_MS_MAX, HTTP_LINGER_MS_MAX, HTTP_PIPELINED_REQUESTS_MAX } from '../limits.ts'
 
 export interface Listener {
   port: number
@@ -86,13 +86,18 @@ function responseOn(socket: object): ServerResponse | undefined {
  * sending, could drop the tail of what it has not read yet.
  */
 function closeAfterAnswers(socket: import('node:stream').Duplex, response: ServerResponse): void {
+  refusedSockets.add(socket)
   response.once('close', () => {
-    // Node hands the socket to the next queued response before this one's 'close'.
+    // Node hands the socket to the next queued response before this one's 'close'. One whose
+    // request is not whole is the broken one: its body will never come (answerInTurn skips it).
     const next = responseOn(socket)
-    if (next !== undefined && next !== response && !socket.destroyed) return closeAfterAnswers(socket, next)
+    if (next !== undefined && next !== response && !socket.destroyed && next.req.complete && !unanswered.has(next)) return closeAfterAnswers(socket, next)
     endThenDestroy(socket)
   })
 }
+
+/** Connections that close once the requests they have been answering are answered (closeAfterAnswers): their parser failed, or too many requests were pipelined. */
+const refusedSockets = new WeakSet<object>()
 
 /** Ends `socket` and destroys it CLIENT_ERROR_LINGER_MS later (the client may keep its side open). */
 function endThenDestroy(socket: import('node:stream').Duplex, answer?: string): void {
@@ -176,7 +181,6 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
       fetch, hostname: options.host, port: options.port, createServer: (await import('node:https')).createServer,
       serverOptions: { ...nodeOptions, ...tlsOptions(tls.current()) },
     })
-  answerInTurn(server as unknown as import('node:http').Server)
   if (tls !== undefined) {
     // A renewed certificate takes over from the next connection's handshake on. Prepended:
     // tls.Server's own 'connection' listener, added first, wraps the socket in TLS with the
@@ -217,8 +221,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   // Prepended: its 'finish' listener must run before @hono/node-server's.
   server.prependListener('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     inflight++
-    // Counted until its response is sent, or its connection is gone (a pipelined request
-    // queued behind another never gets to emit 'close' when its socket closes first).
+    // Counted from its turn (answerInTurn) until its response is sent, or its connection is gone.
     let counted = true
     const end = () => {
       if (!counted) return
@@ -230,8 +233,9 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     req.socket.once('close', end)
     res.once('finish', () => { if (!req.complete) drainUnreadBody(req) })
   })
+  // After every 'request' listener: those above run for a request only when its turn comes.
+  answerInTurn(server as unknown as import('node:http').Server)
   const parseError = options.parseError
-  const refused = new WeakSet<object>()
   if (parseError !== undefined) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
@@ -243,7 +247,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
         // A request pipelined behind ones received whole and still being answered: an answer
         // written now would land inside theirs, or be read as one of them. They finish, then
         // the connection closes with the bad request unanswered (clients retry those).
-        if (!refused.has(socket)) { refused.add(socket); closeAfterAnswers(socket, answering) }
+        if (!refusedSockets.has(socket)) closeAfterAnswers(socket, answering)
         return
       }
       // The request being answered is itself the broken one: answered, unless its answer has begun.
@@ -316,26 +320,59 @@ function tlsOptions(t: { key: string; cert: string; ca?: string }): import('node
  * answers, so a GET pipelined behind a PUT or DELETE of its key ran beside it and could miss
  * it (HTTP/1.1 lets only safe methods run so), and a few hundred pipelined GETs each held
  * their first read buffers while their answers waited. O3's own clients never pipeline.
+ * Waiting requests are bounded (HTTP_PIPELINED_REQUESTS_MAX): Node stops reading a
+ * connection only when its answers back up, and these have none yet.
  */
 function answerInTurn(server: import('node:http').Server): void {
   const app = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[]
   server.removeAllListeners('request')
   const dispatch = (req: IncomingMessage, res: ServerResponse) => { for (const listener of app) listener.call(server, req, res) }
-  // Runs `res`'s request once the connection is sending `res`: Node attaches a queued answer
-  // to the socket when the one before it is out, or never (that one closed the connection;
-  // Node answered a request itself in between, which it then closes): then it is dropped.
-  const inTurn = (req: IncomingMessage, res: ServerResponse) => {
-    if (req.socket.destroyed) return
-    const sending = responseOn(req.socket)
-    if (sending === res) return dispatch(req, res)
-    if (sending !== undefined && !sending.writableFinished) sending.once('close', () => inTurn(req, res))
+  /** Per connection, the requests parsed and not yet run, oldest first. */
+  const waiting = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }[]>()
+  // Runs the oldest waiting request once the connection is sending its answer: Node attaches
+  // a queued answer to the socket when the one before it is out, or never (that one closed
+  // the connection; Node answered a request itself in between, which it then closes): then
+  // the rest are dropped. One listener per connection, on the answer being sent.
+  const runNext = (socket: import('node:net').Socket) => {
+    const queue = waiting.get(socket)
+    if (queue === undefined) return
+    const head = queue[0]
+    const sending = responseOn(socket)
+    // On a connection whose parser failed, a request not received whole is the broken one:
+    // run, it would wait for a body that cannot come (closeAfterAnswers closes the connection).
+    if (socket.destroyed || (refusedSockets.has(socket) && !head.req.complete)) { waiting.delete(socket); return }
+    if (sending === head.res) {
+      queue.shift()
+      if (queue.length === 0) waiting.delete(socket)
+      else head.res.once('close', () => runNext(socket))
+      return dispatch(head.req, head.res)
+    }
+    if (sending !== undefined && !sending.writableFinished) sending.once('close', () => runNext(socket))
+    else waiting.delete(socket)
   }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const sending = responseOn(req.socket)
-    if (sending === undefined || sending === res || sending.writableFinished) return dispatch(req, res)
-    sending.once('close', () => inTurn(req, res))
+    const socket = req.socket
+    const queue = waiting.get(socket)
+    const sending = responseOn(socket)
+    if (refusedSockets.has(socket)) { unanswered.add(res); return }
+    if (queue === undefined && (sending === undefined || sending === res || sending.writableFinished)) return dispatch(req, res)
+    if (queue === undefined) {
+      waiting.set(socket, [{ req, res }])
+      sending!.once('close', () => runNext(socket))
+      return
+    }
+    if (queue.length < HTTP_PIPELINED_REQUESTS_MAX) { queue.push({ req, res }); return }
+    // Too many waiting: stop reading (as Node does when answers back up; the parser pauses
+    // after the data in hand), answer those waiting, then close; this one and later ones never run.
+    unanswered.add(res)
+    ;(socket as unknown as { _paused: boolean })._paused = true
+    socket.pause()
+    if (sending !== undefined) closeAfterAnswers(socket, sending)
   })
 }
+
+/** Answers of requests that will not run (past HTTP_PIPELINED_REQUESTS_MAX, or after a refusal). */
+const unanswered = new WeakSet<ServerResponse>()
 
 /** Sockets whose answered request's body is still being read and dropped (drainUnreadBody). */
 const drainingBodies = new WeakSet<object>()

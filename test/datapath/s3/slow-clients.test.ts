@@ -20,9 +20,10 @@ import { connect, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Hash } from '@smithy/hash-node'
-import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3'
+import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { randomBytes } from '../../cluster/mini-cluster.ts'
 import { S3Gateway } from '../../../datapath/s3/index.ts'
+import { HTTP_PIPELINED_REQUESTS_MAX } from '../../../core/limits.ts'
 import { errorOf, startS3Cluster, type S3TestCluster, s3Client } from './s3-cluster.ts'
 
 /** Short, so that stalled uploads are answered within the test; real gateways use S3's ~20 s. */
@@ -48,11 +49,11 @@ function putHead(path: string, contentLength: number, secret: Secret = env.alice
   return requestHead('PUT', path, contentLength, secret, connection)
 }
 
-async function requestHead(method: string, target: string, contentLength: number, secret: Secret = env.alice, connection = 'keep-alive'): Promise<string> {
+async function requestHead(method: string, target: string, contentLength: number | 'chunked', secret: Secret = env.alice, connection = 'keep-alive'): Promise<string> {
   const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
   const [path, q] = target.split('?')
   const query = Object.fromEntries(new URLSearchParams(q ?? ''))
-  const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(contentLength) }
+  const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(contentLength === 'chunked' ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(contentLength) }) }
   const signed = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path, query, headers })
   return `${method} ${target} HTTP/1.1\r\nconnection: ${connection}\r\n${Object.entries(signed.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`
 }
@@ -404,6 +405,42 @@ test('pipelined requests are answered as if sent one after another: a GET behind
   }
 })
 
+test('pipelined requests: up to HTTP_PIPELINED_REQUESTS_MAX waiting are each answered in turn; a flood is cut after those, and the gateway stays responsive', async () => {
+  const exchange = async (wire: string) => {
+    const socket = await open()
+    let out = ''
+    socket.on('data', (d) => { out += d })
+    socket.on('error', () => {})
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+    socket.write(wire)
+    return { socket, closed, out: () => out }
+  }
+  const keys = Array.from({ length: 40 }, (_, i) => `turn-${String(i).padStart(2, '0')}`)
+  for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: B, Key: key, Body: key }))
+  const polite = await exchange((await Promise.all(keys.map((k) => requestHead('GET', `/${B}/${k}`, 0)))).join(''))
+  try {
+    await eventually(30_000, 'every pipelined GET answered', () => (polite.out().match(/HTTP\/1.1 200 /g)?.length ?? 0) === keys.length && polite.out().endsWith(keys.at(-1)!))
+    // Each answer carries its own key, in the order asked.
+    assert.equal(keys.map((k) => polite.out().indexOf(`\r\n\r\n${k}`) > 0), keys.map(() => true))
+    assert.ok(keys.every((k, i) => i === 0 || polite.out().indexOf(`\r\n\r\n${k}`) > polite.out().indexOf(`\r\n\r\n${keys[i - 1]}`)))
+  } finally {
+    polite.socket.destroy()
+  }
+  // 20,000 anonymous GETs in one go (0.9 MB): before, every one was parsed and waited, each
+  // adding a listener to the answer in flight, and the gateway's loop froze.
+  const head = `GET /${B}/flood HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`
+  const flood = await exchange(head.repeat(20_000))
+  try {
+    await within(30_000, 'the flooding connection is closed', flood.closed)
+    const answers = flood.out().match(/HTTP\/1.1 \d{3} /g)?.length ?? 0
+    assert.ok(answers >= 1 && answers <= HTTP_PIPELINED_REQUESTS_MAX + 1, `${answers} answers`)
+  } finally {
+    flood.socket.destroy()
+  }
+  const after = await s3.send(new GetObjectCommand({ Bucket: B, Key: keys[0] }))
+  assert.is(await after.Body!.transformToString(), keys[0])
+})
+
 test('a request pipelined behind one Node answers itself and closes on (no Host) is not run: its answer could not be sent', async () => {
   await s3.send(new PutObjectCommand({ Bucket: B, Key: 'not-run', Body: 'kept' }))
   const socket = await open()
@@ -465,6 +502,33 @@ test('a malformed request pipelined behind a GET and a PUT: both are answered wh
     assert.not.match(rest, /HTTP\/1.1 400/)
     const put = await s3.send(new GetObjectCommand({ Bucket: B, Key: 'pipelined-put' }))
     assert.is(await put.Body!.transformToString(), 'fiveb')
+  } finally {
+    socket.destroy()
+  }
+})
+
+test('a malformed body in a request pipelined behind a GET: the GET is answered whole, the broken request is not run, the connection closes at once', async () => {
+  const data = randomBytes(8 * MiB + 1)
+  await s3.send(new PutObjectCommand({ Bucket: B, Key: 'pipelined', Body: data }))
+  // A PUT streamed with chunked framing and no length, whose second chunk size is not hex.
+  const chunkedHead = await requestHead('PUT', `/${B}/broken-chunked`, 'chunked')
+  const socket = await open()
+  const parts: Buffer[] = []
+  socket.on('data', (d: Buffer) => parts.push(d))
+  socket.on('error', () => {})
+  const started = Date.now()
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())))
+  try {
+    socket.write((await requestHead('GET', `/${B}/pipelined`, 0)) + chunkedHead + '5\r\nhello\r\nZZ\r\n')
+    const at = await within(60_000, 'the connection closes after the GET', closed)
+    const all = Buffer.concat(parts)
+    const headEnd = all.indexOf('\r\n\r\n')
+    assert.match(all.subarray(0, headEnd).toString(), /^HTTP\/1.1 200 /)
+    assert.ok(all.subarray(headEnd + 4, headEnd + 4 + data.length).equals(data), 'the GET body whole')
+    assert.is(all.subarray(headEnd + 4 + data.length).toString(), '', 'nothing after the GET\'s answer')
+    // Run, the PUT would wait out the body idle timeout for bytes that cannot come.
+    assert.ok(at - started < BODY_IDLE_TIMEOUT_MS, `closed ${at - started} ms after the requests were sent`)
+    assert.is((await errorOf(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'broken-chunked' })))).name, 'NotFound')
   } finally {
     socket.destroy()
   }

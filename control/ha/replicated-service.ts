@@ -71,8 +71,24 @@ export function applyEntry(requests: ReadonlyMap<string, AnyRequest>, retries: R
   const entry = JSON.parse(new TextDecoder().decode(data)) as LogEntry
   const request = requests.get(entry.r)
   assert(request !== undefined, `request ${entry.r} is known to every replica`)
-  if (entry.caller === undefined) return request.apply(db, entry.p, at)
-  return retries.applyOnce(entry.caller, at, entry.t ?? 0, () => request.apply(db, entry.p, at))
+  const apply = () => {
+    try {
+      return request.apply(db, entry.p, at)
+    } catch (err) {
+      // A key over LMDB's size limit fails alike on every replica (it depends on the entry
+      // alone): a refusal, not this node's failure, which would stop it at every replay.
+      // Each request's prepare bounds what it takes; this is the net under a bound missed.
+      if (isKeyTooLarge(err)) throw new O3Error('INVALID_ARGUMENT', `Cannot ${entry.r}: a name or id is longer than the database takes`)
+      throw err
+    }
+  }
+  if (entry.caller === undefined) return apply()
+  return retries.applyOnce(entry.caller, at, entry.t ?? 0, apply)
+}
+
+/** lmdb-js's refusal of a key past its size limit (a write's, and a read's). */
+function isKeyTooLarge(err: unknown): boolean {
+  return err instanceof Error && (err.message.startsWith('Key size is larger than the maximum key size') || (err instanceof RangeError && err.message === 'String does not fit in target buffer'))
 }
 
 /** Every replica, when an entry's apply refused it: a call's refusal is its answer in the retry cache. */

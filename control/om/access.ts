@@ -20,6 +20,7 @@ import { describeCaller, type RpcContext } from '../../core/security/caller.ts'
 import { deleteConditionReads } from '../../core/write-condition.ts'
 import { checkBucketName, checkKeyName, checkVolumeName } from './names.ts'
 import { MULTIPART_VOLUME, S3_VOLUME } from './quota.ts'
+import { isClientId } from './requests/open-key.ts'
 import { keyPath, type OmTables } from './tables.ts'
 
 /** What a method needs of a user. */
@@ -154,7 +155,7 @@ export function omAuthorizer(options: OmAccessOptions): OmAuthorize {
       return need(target, rule.acl)
     }
     if ('openKey' in rule) {
-      const open = typeof args.clientId === 'string' ? t.openKeys.get(args.clientId) : undefined
+      const open = isClientId(args.clientId) ? t.openKeys.get(args.clientId) : undefined
       if (open === undefined) return
       if (open.owner !== undefined && open.owner !== user) throw refuse(`open key ${open.volume}/${open.bucket}/${open.name} is being written by another user`)
       return need(bucketTarget(t, open.volume, open.bucket), 'CREATE')

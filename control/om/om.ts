@@ -37,7 +37,7 @@ import { omRequests } from './requests/index.ts'
 import { aclsOf, checkAclObject } from './requests/acls.ts'
 import { keyOf } from './requests/keys.ts'
 import { refreshPipeline } from './locations.ts'
-import { checkUser } from './requests/s3-secrets.ts'
+import { checkUser, secretOf } from './requests/s3-secrets.ts'
 import { BlockTokenIssuer, tokenOwner } from './block-tokens.ts'
 import { SecretKeyCache, secretKeyRefreshMs, type SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { bucketOf, keyPath, openOmTables, startsWith, volumeOf, type DeletedEntry, type OmTables } from './tables.ts'
@@ -170,7 +170,7 @@ export class OzoneManager {
       metrics: this.metrics,
       health: () => ({}),
       // Security on: every call names a user (signature, user certificate) or a service (its certificate).
-      authenticate: this.config['security.enabled'] === 1 ? omAuthenticate({ secretOf: (accessKey) => this.t.s3Secrets.get(accessKey) }) : undefined,
+      authenticate: this.config['security.enabled'] === 1 ? omAuthenticate({ secretOf: (accessKey) => secretOf(this.t, accessKey) }) : undefined,
       // Then the native ACLs decide what a user may (control/om/access.ts); open callers pass.
       authorize: this.authorize,
       handlers: {
@@ -385,7 +385,7 @@ export class OzoneManager {
   /** The key pair of an access key: for its user or an administrator (the OM's own reads pass OPEN_CONTEXT). */
   private lookupS3Secret(a: { accessKey?: unknown }, ctx: RpcContext): S3Secret {
     if (typeof a.accessKey !== 'string' || a.accessKey.length === 0) throw new O3Error('INVALID_ARGUMENT', 'accessKey must be a non-empty string')
-    const secret = this.t.s3Secrets.get(a.accessKey)
+    const secret = secretOf(this.t, a.accessKey)
     if (secret === undefined) throw new O3Error('PERMISSION_DENIED', `Access key ${a.accessKey} not found`)
     checkSecretAccess(ctx, secret.user, this.administrators, `look up access key ${a.accessKey}`)
     return secret

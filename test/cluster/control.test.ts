@@ -193,4 +193,20 @@ test('RPC rejects bad input with typed errors', async () => {
   assert.is(((await big.json()) as { code: string }).code, 'INVALID_ARGUMENT')
 })
 
+test('an id longer than the database takes is refused, and the OM goes on: it once stopped its Raft node, and again at every restart', async () => {
+  const call = async (method: string, body: unknown) => {
+    const res = await fetch(`http://${om.address}/rpc/OM.${method}`, { method: 'POST', body: JSON.stringify(body) })
+    return { status: res.status, code: ((await res.json()) as { code: string }).code }
+  }
+  const long = 'a'.repeat(100_000)
+  for (const method of ['commitKey', 'abortKey', 'allocateBlock']) {
+    assert.equal(await call(method, { clientId: long, blocks: [], size: 0 }), { status: 400, code: 'INVALID_ARGUMENT' }, method)
+  }
+  assert.equal(await call('lookupS3Secret', { accessKey: long }), { status: 403, code: 'PERMISSION_DENIED' })
+  assert.equal(await call('s3Authenticate', { accessKey: long }), { status: 403, code: 'PERMISSION_DENIED' })
+  const data = randomBytes(1000)
+  await client.putKey('vol', 'bkt', 'after-long-id', data)
+  assert.equal(Buffer.from(await client.getKey('vol', 'bkt', 'after-long-id')), data)
+})
+
 test.run()

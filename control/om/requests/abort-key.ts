@@ -2,15 +2,16 @@
 import { O3Error } from '../../../core/errors.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { recordDeleted } from '../tables.ts'
+import { checkClientId } from './open-key.ts'
 import type { OmRequestContext } from './context.ts'
 
 export function abortKey(ctx: OmRequestContext): ReplicatedRequest<{ clientId?: unknown }, { clientId: string; nowMs: number }, null> {
   return {
     name: 'abortKey',
     prepare: (a) => {
-      if (typeof a.clientId !== 'string') throw new O3Error('INVALID_ARGUMENT', 'clientId must be a string')
-      if (ctx.tables().openKeys.get(a.clientId) === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${a.clientId} not found (expired, committed or aborted)`)
-      return { clientId: a.clientId, nowMs: Date.now() }
+      const clientId = checkClientId(a.clientId)
+      if (ctx.tables().openKeys.get(clientId) === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${clientId} not found (expired, committed or aborted)`)
+      return { clientId, nowMs: Date.now() }
     },
     apply: (_db, p) => {
       const t = ctx.tables()

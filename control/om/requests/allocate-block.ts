@@ -8,6 +8,7 @@ import type { AllocatedBlock, ExcludeList } from '../../../core/wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { recordDeleted } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
+import { checkClientId } from './open-key.ts'
 
 type Payload = { clientId: string; key: string; block: AllocatedBlock; nowMs: number }
 
@@ -34,8 +35,7 @@ export function allocateBlock(ctx: OmRequestContext): ReplicatedRequest<{ client
 }
 
 export function openKeyOf(ctx: OmRequestContext, clientId: unknown) {
-  if (typeof clientId !== 'string') throw new O3Error('INVALID_ARGUMENT', 'clientId must be a string')
-  const info = ctx.tables().openKeys.get(clientId)
+  const info = ctx.tables().openKeys.get(checkClientId(clientId))
   if (info === undefined) throw new O3Error('OPEN_KEY_NOT_FOUND', `Open key ${clientId} not found (expired, committed or aborted)`)
   return info
 }

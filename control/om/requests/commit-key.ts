@@ -19,7 +19,7 @@ import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
 import { addUsage, applyUsage, replicatedBytes, type UsageChanges } from '../quota.ts'
 import { keyPath, nextObjectId, recordDeleted, requireKey } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
-import { checkMetadata, keyBytesPerBlock } from './open-key.ts'
+import { checkClientId, checkMetadata, keyBytesPerBlock } from './open-key.ts'
 import { checkFullKeyName, type FullKeyName } from '../names.ts'
 import { checkWriteCondition, parseWriteCondition, type WriteCondition } from '../../../core/write-condition.ts'
 
@@ -30,7 +30,7 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
   return {
     name: 'commitKey',
     prepare: (a) => {
-      if (typeof a.clientId !== 'string') throw new O3Error('INVALID_ARGUMENT', 'clientId must be a string')
+      const clientId = checkClientId(a.clientId)
       const condition = parseWriteCondition(a, 'key')
       if (!Array.isArray(a.blocks)) throw new O3Error('INVALID_ARGUMENT', 'Cannot commit key: blocks must be an array')
       const blocks = (a.blocks as CommittedBlock[]).map((raw) => ({
@@ -38,7 +38,7 @@ export function commitKey(ctx: OmRequestContext): ReplicatedRequest<Args, Payloa
         length: parseId<number>(raw?.length, 'length'),
       }))
       return {
-        clientId: a.clientId, blocks, size: parseId<number>(a.size, 'size'), metadata: a.metadata === undefined ? null : checkMetadata(a.metadata),
+        clientId, blocks, size: parseId<number>(a.size, 'size'), metadata: a.metadata === undefined ? null : checkMetadata(a.metadata),
         condition, whileKeyExists: checkFullKeyName(a.whileKeyExists, 'whileKeyExists'), nowMs: Date.now(),
       }
     },

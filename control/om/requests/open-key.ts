@@ -63,6 +63,20 @@ export function openKey(ctx: OmRequestContext): ReplicatedRequest<OpenKeyArgs, P
  * multipart upload (bucket `s3v-multipart/<b>`, made with the default replication) the S3
  * bucket `s3v/<b>`'s, so that an upload into an EC bucket is EC (its key takes its parts').
  */
+/** An open key's id as openKey draws it (a UUID). */
+const CLIENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** Whether `raw` can name an open key: anything else names none, and must not reach LMDB as a key (its keys are bounded). */
+export function isClientId(raw: unknown): raw is string {
+  return typeof raw === 'string' && CLIENT_ID.test(raw)
+}
+
+/** `raw` as an open key's id, or INVALID_ARGUMENT. */
+export function checkClientId(raw: unknown): string {
+  if (!isClientId(raw)) throw new O3Error('INVALID_ARGUMENT', 'clientId must be an open key\'s id, as openKey answers it (a UUID)')
+  return raw
+}
+
 export function defaultReplication(t: OmTables, bucket: BucketInfo): string {
   if (bucket.volume !== MULTIPART_VOLUME) return bucket.replication
   return t.buckets.get(`${S3_VOLUME}/${bucket.name}`)?.replication ?? bucket.replication

@@ -6,7 +6,16 @@ import { randomBytes } from 'node:crypto'
 import { O3Error } from '../../../core/errors.ts'
 import type { S3Secret } from '../../../core/om-wire.ts'
 import type { ReplicatedRequest } from '../../ha/replicated-service.ts'
+import type { OmTables } from '../tables.ts'
 import type { OmRequestContext } from './context.ts'
+
+/** Longer access keys name no pair (ours are 20 characters, AWS's at most 128) and are not looked up: LMDB's keys are bounded. */
+const ACCESS_KEY_LENGTH_MAX = 128
+
+/** The key pair of `accessKey`, if there is one. */
+export function secretOf(t: OmTables, accessKey: string): S3Secret | undefined {
+  return accessKey.length > ACCESS_KEY_LENGTH_MAX ? undefined : t.s3Secrets.get(accessKey)
+}
 
 export function checkUser(raw: unknown): string {
   if (typeof raw !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(raw)) throw new O3Error('INVALID_ARGUMENT', `Invalid user name ${JSON.stringify(raw)}: 1-64 letters, digits, '.', '_', '@' or '-'`)

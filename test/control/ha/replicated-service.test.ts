@@ -109,6 +109,15 @@ test('values the leader decides in prepare are the same on every replica', async
   assert.is((await codeOf(l.submit('nope', {}))).code, 'INVALID_ARGUMENT')
 })
 
+test('an entry whose apply writes a key over LMDB\'s size limit is refused on every replica alike; the group goes on', async () => {
+  const l = await leader()
+  // prepare takes any non-empty name: the net under a bound a request missed.
+  assert.is((await codeOf(l.submit('createItem', { name: 'x'.repeat(3000) }))).code, 'INVALID_ARGUMENT')
+  const after = (await l.submit('createItem', { name: 'after-long' })) as Item
+  await until('on every replica', () => ids.every((id) => tables.get(id)!.items.get('after-long') !== undefined) || undefined)
+  for (const id of ids) assert.equal(tables.get(id)!.items.get('after-long'), after, `node ${id}`)
+})
+
 test('a follower answers NOT_LEADER with the leader\'s service address, for writes and reads', async () => {
   const l = await leader()
   const follower = live().find((s) => s !== l)!

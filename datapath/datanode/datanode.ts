@@ -1336,8 +1336,9 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     const localId = parseId<LocalId>(a.localId, 'localId')
     const c = this.containers.get(containerId)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot find container ${containerId} on this datanode`)
-    // A corrupt replica serves nothing: the client reads another (key-reader.ts).
-    if (c.state === 'UNHEALTHY') throw new O3Error('CONTAINER_UNHEALTHY', `Cannot read container ${containerId} here: this replica is UNHEALTHY (${c.unhealthyReason ?? 'corrupt'})`)
+    // An UNHEALTHY replica still serves reads, as Ozone's do: its intact blocks may be the only
+    // copies left of them (each replica of a container corrupt in a different block), and a
+    // reader verifies every window it gets, going to another replica on a mismatch (key-reader.ts).
     const v = this.volumeOf(c)
     const b = v.blocks.get([containerId, localId])
     if (b === undefined) throw new O3Error('BLOCK_NOT_FOUND', `Cannot find block ${containerId}:${localId}`)

@@ -203,6 +203,11 @@ export class ReplicatedService {
     }
   }
 
+  /** What the service's /health adds: DOWN (503) once its Raft node stopped after a failure, which only a restart clears. */
+  health(): { status?: 'DOWN'; reason?: string } {
+    return this.raft.failed ? { status: 'DOWN', reason: `raft node ${this.id} stopped after a failure (see the log); restart the service` } : {}
+  }
+
   get id(): NodeId {
     return this.options.id
   }

@@ -168,7 +168,7 @@ export class OzoneManager {
     const service: ServiceAppOptions = {
       service: 'OM',
       metrics: this.metrics,
-      health: () => ({}),
+      health: () => this.ha.health(),
       // Security on: every call names a user (signature, user certificate) or a service (its certificate).
       authenticate: this.config['security.enabled'] === 1 ? omAuthenticate({ secretOf: (accessKey) => secretOf(this.t, accessKey) }) : undefined,
       // Then the native ACLs decide what a user may (control/om/access.ts); open callers pass.

@@ -232,7 +232,7 @@ export class StorageContainerManager {
     const service: ServiceAppOptions = {
       service: 'SCM',
       metrics: this.metrics,
-      health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode }),
+      health: () => ({ clusterId: this.clusterId, safemode: this.inSafeMode, ...this.ha.health() }),
       ...(secure ? { authenticate: certCaller, authorize: authorizeScm(administratorsOf(this.config['o3.administrators'])) } : {}),
       handlers: {
         ...(this.ca?.handlers((what, run) => this.leader(what, run)) ?? {}),

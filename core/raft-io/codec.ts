@@ -22,8 +22,15 @@ function bad(why: string): O3Error {
   return new O3Error('INVALID_ARGUMENT', `Cannot decode raft message: ${why}`)
 }
 
+/**
+ * Above any term, index or id a peer reaches (2^48: a term a millisecond for 8,900 years), and
+ * far enough below 2^53 that counting up from it stays exact: a term of 2^53 - 1 taken from a
+ * forged message made its node's next term inexact, and every peer refused its messages.
+ */
+const WIRE_NUMBER_MAX = 2 ** 48
+
 function int(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${name} is not a non-negative safe integer`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > WIRE_NUMBER_MAX) throw bad(`${name} is not an integer from 0 to 2^48`)
   return v
 }
 

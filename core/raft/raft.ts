@@ -507,6 +507,8 @@ export class Raft {
     switch (m.type) {
       case 'appResp':
         if (pr === undefined) break
+        // No follower acknowledges or probes past its leader's log: forged or corrupt, dropped.
+        if (m.index > this.log.lastIndex()) break
         // From before the follower's restart: what it acknowledged then may be lost.
         if (m.incarnation < pr.incarnation) break
         if (m.incarnation > pr.incarnation) pr.restarted(m.incarnation, this.log.lastIndex() + 1)
@@ -552,8 +554,8 @@ export class Raft {
       case 'app':
       case 'heartbeat':
       case 'snap':
-        // Another leader in our own term would break election safety.
-        assert(false, `leader ${this.id} got ${m.type} from ${m.from} in its own term ${this.term}`)
+        // Another leader in our own term: no correct peer sends this (election safety), so it
+        // is forged or corrupt (the Raft port of a plain cluster takes anyone's): dropped.
         break
       case 'voteResp':
       case 'timeoutNow':
@@ -598,7 +600,9 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
-    this.log.commitTo(m.commit)
+    // A leader sends at most what we hold (etcd: min(match, committed)); a commit past our log
+    // is no leader's (forged or corrupt) and moves nothing.
+    if (m.commit <= this.log.lastIndex()) this.log.commitTo(m.commit)
     this.send({ type: 'heartbeatResp', to: m.from, context: m.context })
   }
 

@@ -210,6 +210,23 @@ test('RetryCache keeps the answers of the last RETRY_CACHE_ENTRIES_MAX log index
   }
 })
 
+test('health() says DOWN once the Raft node stopped after a failure (an apply that throws what is no refusal)', async () => {
+  const broken: ReplicatedRequest<unknown, unknown, unknown> = { name: 'breakApply', prepare: () => ({}), apply: () => { throw new Error('a disk turned read-only') } }
+  const alone = await ReplicatedService.create({
+    id: 9, dir: join(root, 'alone'), voters: [9], serviceAddresses: new Map([[9, 'alone.example:9862']]), requests: [broken],
+    open: (path) => open({ path, compression: false }), opened: () => {}, raft: { tickMs: 10, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 2 },
+  })
+  try {
+    alone.start(new Map([[9, `http://127.0.0.1:${alone.raft.port}`]]))
+    await until('it leads', () => alone.isLeader() || undefined)
+    assert.equal(alone.health(), {})
+    assert.is((await codeOf(alone.submit('breakApply', {}))).code, 'UNAVAILABLE')
+    assert.is(alone.health().status, 'DOWN')
+  } finally {
+    await alone.stop()
+  }
+})
+
 test.after(async () => {
   for (const s of services.values()) await s.stop()
   rmSync(root, { recursive: true, force: true })

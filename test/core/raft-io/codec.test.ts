@@ -29,7 +29,9 @@ test('decodeMessage(encodeMessage(m)) gives m back for every type', () => {
 test('decodeMessage() rejects malformed messages with INVALID_ARGUMENT', () => {
   const bad = [null, 7, {}, { ...env, type: 'nope' }, { ...env, type: 'appResp', index: -1, reject: false, hint: 0, incarnation: 0 },
     { ...env, from: 2 ** 60, type: 'timeoutNow' }, { ...env, type: 'app', prevIndex: 1, prevTerm: 1, commit: 1, entries: 'x' },
-    { ...env, type: 'vote', pre: 'yes', lastIndex: 1, lastTerm: 1, transfer: false }]
+    { ...env, type: 'vote', pre: 'yes', lastIndex: 1, lastTerm: 1, transfer: false },
+    // A term past 2^48: taken, its node's next term (2^53) was inexact and its peers refused it.
+    { ...env, term: Number.MAX_SAFE_INTEGER, type: 'heartbeat', commit: 0, context: '' }, { ...env, term: 2 ** 48 + 1, type: 'timeoutNow' }]
   for (const b of bad) {
     try {
       decodeMessage(b)

@@ -123,6 +123,8 @@ export interface O3Config {
   /** How long a GET's client may take no 1 MiB slice of the body before the gateway cuts it and frees what it holds. */
   's3g.sendIdleTimeoutMs': number
   'datanode.bodyIdleTimeoutMs': number
+  /** How long a chunk read's answer may wait with no byte leaving (its client not reading) before the datanode cuts it and frees its buffer. */
+  'datanode.sendIdleTimeoutMs': number
   'client.chunkSizeBytes': number
   'client.bytesPerChecksum': number
   'client.checksumType': ChecksumType
@@ -226,6 +228,7 @@ export const DEFAULT_CONFIG: O3Config = {
   's3g.sendIdleTimeoutMs': S3G_SEND_IDLE_TIMEOUT_MS_DEFAULT,
   's3g.headersTimeoutMs': 60_000,
   'datanode.bodyIdleTimeoutMs': DATANODE_BODY_IDLE_TIMEOUT_MS,
+  'datanode.sendIdleTimeoutMs': DATANODE_BODY_IDLE_TIMEOUT_MS,
   'client.chunkSizeBytes': CHUNK_SIZE_BYTES_DEFAULT,
   'client.bytesPerChecksum': BYTES_PER_CHECKSUM_DEFAULT,
   'client.checksumType': 'XXH64',
@@ -279,6 +282,7 @@ function validateConfig(c: O3Config): O3Config {
   if (c['s3g.sendIdleTimeoutMs'] < 1) bad('s3g.sendIdleTimeoutMs', 'must be positive')
   if (c['s3g.headersTimeoutMs'] < 1) bad('s3g.headersTimeoutMs', 'must be positive')
   if (c['datanode.bodyIdleTimeoutMs'] < 1) bad('datanode.bodyIdleTimeoutMs', 'must be positive')
+  if (c['datanode.sendIdleTimeoutMs'] < 1) bad('datanode.sendIdleTimeoutMs', 'must be positive')
   if (c['db.sync'] > 1) bad('db.sync', 'must be 0 or 1')
   if (c['datanode.shortCircuitReads'] > 1) bad('datanode.shortCircuitReads', 'must be 0 or 1')
   if (c['datanode.shortCircuitWrites'] > 1) bad('datanode.shortCircuitWrites', 'must be 0 or 1')

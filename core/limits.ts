@@ -118,6 +118,13 @@ export const HTTP_LINGER_MS_MAX = 30_000
  * client resends what a closed connection left unanswered). No O3 or S3 client pipelines.
  */
 export const HTTP_PIPELINED_REQUESTS_MAX = 64
+/**
+ * HTTP (every service): a small body read whole (an RPC's arguments, a Raft batch, a chunk
+ * read's) that sends nothing this long is cut, its connection with it: a client that sent a
+ * head and part of a body, then nothing, held its connection and descriptor for good
+ * (20,000 of them made the OM refuse its own callers).
+ */
+export const HTTP_SMALL_BODY_IDLE_MS_MAX = 30_000
 
 /**
  * Datanode: a chunk body that sends nothing this long is abandoned (its slab freed), and a
@@ -251,6 +258,11 @@ export const CLIENT_READ_BUFFERS = 32
 /** Datanode: pooled buffers chunk reads land in (each a default chunk and its checksums);
  *  a read waits for one when all are out, up to DATANODE_SLAB_WAIT_MS_MAX. */
 export const DATANODE_READ_BUFFERS = 8
+/**
+ * Datanode: buffers (of CHUNK_SIZE_BYTES_MAX) for a pipeline member's read of chunk bytes a
+ * follower missed (/pipeline/ID/chunk-data), a rare path: more reads at once wait for one.
+ */
+export const DATANODE_CHUNK_DATA_BUFFERS = 2
 /** A datanode's receive slabs for chunks up to the default size (4 MiB and their checksums)... */
 export const DATANODE_CHUNK_SLABS = 8
 /** ...and for larger chunks (up to CHUNK_SIZE_BYTES_MAX): few, since few clients raise the chunk size. */

@@ -133,6 +133,27 @@ export function streamBody(source: AsyncIterable<Uint8Array>, options: StreamBod
 }
 
 /**
+ * Cuts a response handed over whole (c.body) once its bytes stop leaving: some wait to be
+ * sent and none has left for `idleMs` (a client that stopped reading holds the buffer the
+ * body points at, a pooled one too, for as long as its connection stays). Checked a few times
+ * per `idleMs`; over with the response.
+ */
+export function cutWhenStalled(watch: ResponseWatch, idleMs: number): void {
+  let pending = watch.pendingBytes()
+  let movedMs = Date.now()
+  const timer = setInterval(() => {
+    const now = watch.pendingBytes()
+    if (now === 0 || now < pending) movedMs = Date.now()
+    pending = now
+    if (Date.now() - movedMs < idleMs) return
+    clearInterval(timer)
+    watch.cut()
+  }, Math.max(50, Math.floor(idleMs / 4)))
+  timer.unref()
+  void watch.done.then(() => clearInterval(timer))
+}
+
+/**
  * Cuts the response once bytes wait to go out and the runtime has asked for none since
  * `lastAskMs()`, `idleMs` ago (its socket took no slice); checked a few times per `idleMs`.
  */

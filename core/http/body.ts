@@ -11,6 +11,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { O3Error } from '../errors.ts'
+import { HTTP_SMALL_BODY_IDLE_MS_MAX } from '../limits.ts'
 import { requestHeader } from './connection.ts'
 
 export interface RequestBody extends AsyncIterable<Uint8Array> {
@@ -40,15 +41,36 @@ export async function smallBodyJson(c: Context, maxBytes: number, what: string):
   return parseJsonObject(await smallBodyText(c, maxBytes, what), what)
 }
 
+/**
+ * `body`'s pieces, cut (TIMEOUT, the connection closed) when none comes for `idleMs`: a
+ * small body is sent at once by any live client.
+ */
+async function* whileSending(body: RequestBody | null, idleMs: number, what: string): AsyncGenerator<Uint8Array> {
+  if (body === null) return
+  let idle = false
+  const timer = setTimeout(() => { idle = true; body.cancel() }, idleMs)
+  try {
+    for await (const piece of body) {
+      timer.refresh()
+      yield piece
+    }
+  } catch (err) {
+    if (idle) throw new O3Error('TIMEOUT', `${what}: the body sent nothing for ${idleMs} ms`)
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** A small body read whole as text, at most `maxBytes` (ENTITY_TOO_LARGE past it). */
-export async function smallBodyText(c: Context, maxBytes: number, what: string): Promise<string> {
+export async function smallBodyText(c: Context, maxBytes: number, what: string, idleMs = HTTP_SMALL_BODY_IDLE_MS_MAX): Promise<string> {
   const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
   const declared = requestHeader(c, 'content-length')
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
   const decoder = new TextDecoder()
   let text = ''
   let length = 0
-  for await (const piece of requestBody(c) ?? []) {
+  for await (const piece of whileSending(requestBody(c), idleMs, what)) {
     length += piece.length
     if (length > maxBytes) throw tooLarge()
     text += decoder.decode(piece, { stream: true })
@@ -57,13 +79,13 @@ export async function smallBodyText(c: Context, maxBytes: number, what: string):
 }
 
 /** A small body read whole as bytes (one Buffer), at most `maxBytes` (ENTITY_TOO_LARGE past it). */
-export async function smallBodyBytes(c: Context, maxBytes: number, what: string): Promise<Buffer> {
+export async function smallBodyBytes(c: Context, maxBytes: number, what: string, idleMs = HTTP_SMALL_BODY_IDLE_MS_MAX): Promise<Buffer> {
   const tooLarge = () => new O3Error('ENTITY_TOO_LARGE', `${what}: body exceeds ${maxBytes} bytes`)
   const declared = requestHeader(c, 'content-length')
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
   const pieces: Uint8Array[] = []
   let length = 0
-  for await (const piece of requestBody(c) ?? []) {
+  for await (const piece of whileSending(requestBody(c), idleMs, what)) {
     length += piece.length
     if (length > maxBytes) throw tooLarge()
     pieces.push(piece)

@@ -20,7 +20,7 @@ import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { requestBody, type RequestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_CHUNK_DATA_BUFFERS, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
@@ -29,7 +29,7 @@ import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, runReadVerify, runVerifySlab, workerPool } from '../workers/index.ts'
 import { serveLocally, type LocalChunkAnswer, type LocalChunkRead, type LocalChunkWrite, type LocalDatanode } from '../client/local-datanodes.ts'
-import { watchResponse } from '../../core/http/body-out.ts'
+import { cutWhenStalled, watchResponse } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
 import { requestHeader } from '../../core/http/connection.ts'
 import { request } from 'undici'
@@ -178,6 +178,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   private readonly slabs: SizedSlabPools
   /** Chunk reads land here (default-size chunks; a larger read gets a buffer of its own). */
   readonly readBuffers: BufferPool<SharedArrayBuffer>
+  /** For /pipeline/ID/chunk-data: bounds what its reads hold at once. */
+  private readonly chunkDataBuffers = BufferPool.shared(CHUNK_SIZE_BYTES_MAX, DATANODE_CHUNK_DATA_BUFFERS)
   private readonly volumes: Volume[] = []
   /** Each volume's free space against its reserve (datanode.volume.minFreeBytes). */
   readonly space: VolumeSpace
@@ -836,10 +838,24 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     const length = parseId<number>(a.length, 'length')
     if (length > CHUNK_SIZE_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${length} bytes of chunk data: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
     const container = this.containers.get(containerId)
-    if (container === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot read chunk data of container ${containerId}: not on this datanode`)
+    // Only a member of the container's pipeline asks, through that pipeline.
+    if (container === undefined || container.pipelineId !== c.req.param('id')) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot read chunk data of container ${containerId}: not on this datanode in pipeline ${c.req.param('id')}`)
     this.assertNotDeleted(container, localId, 'read chunk data of')
     const path = blockFile(this.volumeOf(container).dir, this.clusterId, containerId, localId)
-    const data = await runReadChunk({ path, fileOffset: offset, length, into: new ArrayBuffer(length) })
+    // A pooled buffer where the runtime says when the answer has gone (Node), so that reads at
+    // once hold at most DATANODE_CHUNK_DATA_BUFFERS of them; and a stalled answer is cut.
+    const watch = watchResponse(c)
+    if (watch !== undefined) cutWhenStalled(watch, this.config['datanode.sendIdleTimeoutMs'])
+    const pooled = watch === undefined ? undefined : await this.chunkDataBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
+    let data: Uint8Array
+    try {
+      data = await runReadChunk({ path, fileOffset: offset, length, into: pooled ?? new ArrayBuffer(length) })
+    } catch (err) {
+      // Dropped, not given back: a worker lost with the task may still write into it.
+      if (pooled !== undefined) this.chunkDataBuffers.discard()
+      throw err
+    }
+    if (pooled !== undefined) void watch!.done.then(() => this.chunkDataBuffers.release(pooled))
     if (data.length < length) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read chunk data ${containerId}:${localId} at ${offset}: the file holds ${data.length} of ${length} bytes`)
     return c.body(data as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream' })
   }
@@ -1407,6 +1423,9 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     await this.allowBlock(c, 'readChunk', a)
     const p = this.readPlan(a)
     const { v, b, start, length, checksumsLength } = p
+    // A client that stops reading would hold the body's buffer (a pooled one too) for good.
+    const watch = watchResponse(c)
+    if (watch !== undefined) cutWhenStalled(watch, this.config['datanode.sendIdleTimeoutMs'])
     // Data and checksums go out as one body, from one buffer with room left behind the data.
     let body: Uint8Array
     if (b.packed) {
@@ -1418,7 +1437,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       // Pooled buffers are shared memory the worker fills in place: a buffer moved to a worker
       // and back is a new ArrayBuffer to V8 on every read, fresh external memory that drove
       // back-to-back mark-compacts in `o3 local`, where the gateway shares this isolate.
-      const done = length + checksumsLength <= this.readBuffers.bufferBytes ? watchResponse(c)?.done : undefined
+      const done = length + checksumsLength <= this.readBuffers.bufferBytes ? watch?.done : undefined
       const pooled = done === undefined ? undefined : await this.readBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
       let data: Uint8Array
       try {

@@ -93,12 +93,31 @@ export async function smallBodyBytes(c: Context, maxBytes: number, what: string,
   return pieces.length === 1 ? Buffer.from(pieces[0].buffer, pieces[0].byteOffset, pieces[0].byteLength) : Buffer.concat(pieces, length)
 }
 
-/** A JSON object from text: '' is {}, anything but an object INVALID_ARGUMENT. */
+/**
+ * Nesting past which a JSON body is refused: no call nests more than a few levels, and what
+ * describes a bad value (an error's message: JSON.stringify, String) recurses through it, so
+ * 5,000 levels answered 500 "Maximum call stack size exceeded".
+ */
+const JSON_DEPTH_MAX = 64
+
+/** Whether `value` nests objects or arrays more than `max` deep (walked without recursion). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (depth > max) return true
+    for (const child of Array.isArray(v) ? v : Object.values(v as object)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1])
+  }
+  return false
+}
+
+/** A JSON object from text: '' is {}, anything but an object (or one nested past JSON_DEPTH_MAX) INVALID_ARGUMENT. */
 export function parseJsonObject(text: string, what: string): Record<string, unknown> {
   if (text.length === 0) return {}
   let value: unknown
   try { value = JSON.parse(text) } catch { throw new O3Error('INVALID_ARGUMENT', `${what}: body is not JSON`) }
   if (typeof value !== 'object' || value === null) throw new O3Error('INVALID_ARGUMENT', `${what}: body is not a JSON object`)
+  if (nestedDeeperThan(value, JSON_DEPTH_MAX)) throw new O3Error('INVALID_ARGUMENT', `${what}: body nests deeper than ${JSON_DEPTH_MAX} levels`)
   return value as Record<string, unknown>
 }
 

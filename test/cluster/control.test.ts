@@ -191,6 +191,11 @@ test('RPC rejects bad input with typed errors', async () => {
   assert.is(((await unknown.json()) as { code: string }).code, 'INVALID_ARGUMENT')
   const big = await fetch(`http://${scm.address}/rpc/SCM.allocateBlock`, { method: 'POST', body: JSON.stringify({ count: 2 ** 60 }) })
   assert.is(((await big.json()) as { code: string }).code, 'INVALID_ARGUMENT')
+  // 5,000 levels of arrays: refused, where an error message describing the value once overflowed the stack (500).
+  const deep = await fetch(`http://${om.address}/rpc/OM.getVolume`, { method: 'POST', body: `{"volume":${'['.repeat(5000)}${']'.repeat(5000)}}` })
+  assert.equal([deep.status, ((await deep.json()) as { code: string }).code], [400, 'INVALID_ARGUMENT'])
+  const deepScm = await fetch(`http://${scm.address}/rpc/SCM.getContainer`, { method: 'POST', body: `{"containerId":${'['.repeat(5000)}${']'.repeat(5000)}}` })
+  assert.equal([deepScm.status, ((await deepScm.json()) as { code: string }).code], [400, 'INVALID_ARGUMENT'])
 })
 
 test('an id longer than the database takes is refused, and the OM goes on: it once stopped its Raft node, and again at every restart', async () => {

@@ -255,11 +255,19 @@ export class ContainerScanner {
     const { host } = this.options
     const fileError = await containerFileError(host.containerFilePath(run.c), run.c.id, run.c.replicaIndex ?? 0)
     if (fileError !== undefined && this.stillThere(run)) return fileError
-    for (const batch of this.batches(run)) {
-      for (const b of batch) {
-        const error = blockRecordError(b, run.c.bcsid ?? 0) ?? await this.storedBytesError(run.c, b)
-        if (error !== undefined && this.stillThere(run, b)) return error
+    try {
+      for (const batch of this.batches(run)) {
+        for (const b of batch) {
+          const error = blockRecordError(b, run.c.bcsid ?? 0) ?? await this.storedBytesError(run.c, b)
+          if (error !== undefined && this.stillThere(run, b)) return error
+        }
       }
+    } catch (err) {
+      // Records that cannot be decoded (a damaged metadata database) are corruption of this
+      // replica, not a scan that failed: once only logged, the replica stayed CLOSED and its
+      // reads answered 500 for good.
+      if (err instanceof O3Error) throw err
+      return `Block records of container ${run.c.id} cannot be read: ${(err as Error).message}`
     }
     return undefined
   }

@@ -19,7 +19,7 @@ import { execFile } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Database } from 'lmdb'
+import type { Database, RootDatabase } from 'lmdb'
 import { KiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
 import { urlOf } from '../../core/rpc/transport.ts'
@@ -197,6 +197,26 @@ test('a flipped byte in a chunk of a closed replica: UNHEALTHY within one pass, 
   assert.ok(await promValue(0, 'o3_datanode_scanner_bytes_scanned_total') > 0, 'scanned bytes are counted')
   assert.ok(await promValue(0, 'o3_datanode_scanner_containers_scanned_total') > 0, 'scanned containers are counted')
   assert.is(await promValue(1, 'o3_datanode_scanner_failures_total'), 0, 'a healthy datanode counts no failure')
+})
+
+// Catches: records that cannot be decoded (a damaged container.db) taken as a scan that failed,
+// only logged: the replica stayed CLOSED, counted by the SCM, its reads answering 500.
+test('a block record that cannot be decoded: the metadata scan marks the replica UNHEALTHY', async () => {
+  const data = randomBytes(300 * KiB, 16)
+  const { info, containerId } = await closedKey('bad-record', data)
+  const { localId } = info.locations[0].blockId
+  const replica = await replicaOn(1, containerId)
+  // The datanode's own LMDB, the record's bytes cut in half as a disk fault would leave them.
+  const volumes = (dn(1) as unknown as { volumes: { db: RootDatabase }[] }).volumes
+  const raw = volumes[replica!.volume].db.openDB<Buffer, [number, number]>({ name: 'blocks', encoding: 'binary' })
+  const bytes = raw.getBinary([containerId, localId])!
+  raw.putSync([containerId, localId], Buffer.from(bytes.subarray(0, Math.floor(bytes.length / 2))))
+  await twoPasses(1)
+  const after = await replicaOn(1, containerId)
+  assert.is(after?.state, 'UNHEALTHY')
+  assert.match(after!.unhealthyReason ?? '', 'cannot be read')
+  await until('the SCM sees the replica UNHEALTHY', async () => (await scmState(containerId, dn(1).id)) === 'UNHEALTHY')
+  assert.ok((await client.getKey('vol', 'three', 'bad-record')).equals(data), 'the key reads back')
 })
 
 // Catches: a metadata scan that trusts block records without looking at their files.

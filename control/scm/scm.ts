@@ -794,6 +794,26 @@ export class StorageContainerManager {
     }
     // A report lists every container the datanode holds: one it no longer lists is gone from it.
     for (const [id, replicas] of this.replicas) if (!reported.has(id)) replicas.delete(dn)
+    if (this.ha.isLeader()) this.clearGoneUnhealthy(dn, reported)
+  }
+
+  /**
+   * Marks of UNHEALTHY replicas `dn` no longer holds go: kept, a mark made a later copy of the
+   * container to that datanode UNHEALTHY at once (deleted as surplus) and barred it as a target
+   * for good, so a container could stay under-replicated with a datanode free to take it.
+   */
+  private clearGoneUnhealthy(dn: DatanodeId, reported: ReadonlySet<ContainerId>): void {
+    const suffix = `/${dn}`
+    for (const key of this.tables.unhealthy.getKeys()) {
+      if (typeof key !== 'string' || !key.endsWith(suffix)) continue
+      const id = Number(key.slice(0, -suffix.length)) as ContainerId
+      if (reported.has(id) || this.markingUnhealthy.has(key)) continue
+      this.markingUnhealthy.add(key)
+      const clearing = this.ha.submit('clearReplicaUnhealthy', { containerId: id, datanodeId: dn })
+        .then(() => log.info(`SCM: replica of container ${id} on ${dn} is gone; its UNHEALTHY mark cleared`))
+        .finally(() => this.markingUnhealthy.delete(key))
+      this.background(`clearing the UNHEALTHY mark of container ${id} on ${dn}`, clearing)
+    }
   }
 
   /**

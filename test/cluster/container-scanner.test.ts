@@ -287,4 +287,18 @@ test('o3 admin container scan ID scans every replica and prints each result', as
   assert.match(unknown.stderr, 'CONTAINER_NOT_FOUND')
 })
 
+// Catches: an UNHEALTHY mark kept after its replica is gone: a later copy to that datanode was
+// UNHEALTHY at once (and deleted as surplus), and the datanode barred as a target for good.
+test('a replica gone from its datanode takes its UNHEALTHY mark with it: a copy made there later is CLOSED', async () => {
+  const { containerId, datanodeId } = flipped
+  const i = indexOf(datanodeId)
+  assert.is(await scmState(containerId, datanodeId), 'UNHEALTHY')
+  await adminRpc(cluster, 'Datanode', dn(i).address).call('deleteContainer', { containerId, force: true })
+  await until('the SCM hears the replica is gone', async () => (await scmState(containerId, datanodeId)) === undefined || undefined, 30_000, 100)
+  const r = await run('admin', 'container', 'replicate', String(containerId), '--target', dn(i).address)
+  assert.is(r.code, 0, r.stderr)
+  await until('the copy on the datanode reported CLOSED', async () => (await scmState(containerId, datanodeId)) === 'CLOSED' || undefined, 30_000, 100)
+  assert.is((await replicaOn(i, containerId))?.state, 'CLOSED')
+})
+
 test.run()

@@ -11,7 +11,7 @@ import { ackDeletes, addDeleteHolder, addDeleteTxs } from './delete-blocks.ts'
 import { forgetEnrollment } from './forget-enrollment.ts'
 import { initCa } from './init-ca.ts'
 import { initCluster } from './init-cluster.ts'
-import { markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
+import { clearReplicaUnhealthy, markReplicaUnhealthy } from './mark-replica-unhealthy.ts'
 import { openPipeline } from './open-pipeline.ts'
 import { recordCertificate } from './record-certificate.ts'
 import { reserveIds } from './reserve-ids.ts'
@@ -22,7 +22,7 @@ import { setNodeStates } from './set-node-state.ts'
 export function scmRequests(t: () => ScmTables): ReplicatedRequest<unknown, unknown, unknown>[] {
   return [
     initCluster(t), reserveIds(t), addPipeline(t), openPipeline(t), closePipeline(t), createContainer(t), setContainerState(t),
-    markReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
+    markReplicaUnhealthy(t), clearReplicaUnhealthy(t), addDeleteTxs(t), ackDeletes(t), addDeleteHolder(t),
     setNodeStates(t), initCa(t), addBootstrapToken(t), recordCertificate(t), forgetEnrollment(t),
     rotateSecretKey(t),
   ] as ReplicatedRequest<unknown, unknown, unknown>[]

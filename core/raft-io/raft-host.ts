@@ -222,6 +222,8 @@ export class RaftHost {
     this.raw = new RawNode({
       id: options.id, randomInt: (n) => randomInt(n), electionTimeoutTicks: options.electionTimeoutTicks ?? RAFT_ELECTION_TIMEOUT_TICKS_DEFAULT,
       heartbeatTimeoutTicks: options.heartbeatTimeoutTicks ?? 2, appendEntriesCountMax: this.batching ? undefined : 1,
+      // Anyone may send to a plain cluster's Raft port: a message no correct peer sends is dropped.
+      dropped: (why) => log.warn(`raft node ${options.id}: dropped a message no correct peer sends (forged or corrupt): ${why}`),
       // The clock at start grows from one start to the next, even if the disk lost a counter.
       ...(options.distrustFsync === true ? { restartedAfterCrash: afterCrash, incarnation: Date.now() } : {}),
     }, restored)

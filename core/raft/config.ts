@@ -36,6 +36,15 @@ export interface Config {
   readonly restartedAfterCrash: boolean
   /** Grows with every start of this node (a boot counter or clock); tags its append answers. */
   readonly incarnation: number
+  /**
+   * A message no correct peer sends (another leader in our term, a commit past our log, an
+   * acknowledgement past a leader's log; an append below the commit index is answered with
+   * it, so none rewrites a committed entry): with this
+   * set, the message is dropped and this is told why (a host on a network where anyone may
+   * send, which logs it); unset, it is an assertion failure (the simulator and tests, where
+   * only our own code sends, and such a message is a bug to catch).
+   */
+  readonly dropped?: (why: string) => void
 }
 
 export type ConfigOptions = Pick<Config, 'id' | 'randomInt'> & Partial<Omit<Config, 'id' | 'randomInt'>>

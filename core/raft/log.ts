@@ -96,10 +96,10 @@ export class RaftLog {
     if (!this.matchTerm(prevIndex, prevTerm)) return undefined
     const lastNew = prevIndex + entries.length
     const conflict = this.findConflict(entries)
-    // A leader never rewrites a committed entry: entries that would are no leader's (forged or
-    // corrupt), and are refused as a mismatch.
-    if (conflict !== 0 && conflict <= this.committed) return undefined
-    if (conflict !== 0) this.truncateAndAppend(entries.slice(conflict - entries[0].index))
+    if (conflict !== 0) {
+      assert(conflict > this.committed, 'a leader never rewrites a committed entry')
+      this.truncateAndAppend(entries.slice(conflict - entries[0].index))
+    }
     this.commitTo(Math.min(committed, lastNew))
     return lastNew
   }

@@ -507,8 +507,10 @@ export class Raft {
     switch (m.type) {
       case 'appResp':
         if (pr === undefined) break
-        // No follower acknowledges or probes past its leader's log: forged or corrupt, dropped.
-        if (m.index > this.log.lastIndex()) break
+        if (m.index > this.log.lastIndex()) {
+          this.violation(`leader ${this.id} got appResp from ${m.from} at ${m.index}, past its last entry ${this.log.lastIndex()}`)
+          break
+        }
         // From before the follower's restart: what it acknowledged then may be lost.
         if (m.incarnation < pr.incarnation) break
         if (m.incarnation > pr.incarnation) pr.restarted(m.incarnation, this.log.lastIndex() + 1)
@@ -554,8 +556,8 @@ export class Raft {
       case 'app':
       case 'heartbeat':
       case 'snap':
-        // Another leader in our own term: no correct peer sends this (election safety), so it
-        // is forged or corrupt (the Raft port of a plain cluster takes anyone's): dropped.
+        // Another leader in our own term would break election safety.
+        this.violation(`leader ${this.id} got ${m.type} from ${m.from} in its own term ${this.term}`)
         break
       case 'voteResp':
       case 'timeoutNow':
@@ -567,6 +569,12 @@ export class Raft {
       default:
         unreachable(m, 'message')
     }
+  }
+
+  /** A message no correct peer sends: dropped and told (config.dropped), or, with no one to tell, a failed assertion. */
+  private violation(why: string): void {
+    if (this.config.dropped === undefined) assert(false, why)
+    this.config.dropped(why)
   }
 
   private handleFromLeader(m: Extract<Message, { type: 'app' | 'heartbeat' | 'snap' }>): void {
@@ -600,9 +608,9 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
-    // A leader sends at most what we hold (etcd: min(match, committed)); a commit past our log
-    // is no leader's (forged or corrupt) and moves nothing.
-    if (m.commit <= this.log.lastIndex()) this.log.commitTo(m.commit)
+    // A leader sends at most what we hold (etcd: min(match, committed)).
+    if (m.commit > this.log.lastIndex()) return this.violation(`${this.id} got heartbeat from ${m.from} committing ${m.commit}, past its last entry ${this.log.lastIndex()}`)
+    this.log.commitTo(m.commit)
     this.send({ type: 'heartbeatResp', to: m.from, context: m.context })
   }
 

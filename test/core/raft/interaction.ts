@@ -24,6 +24,8 @@ export class Interaction {
   private nodes = new Map<NodeId, Node>()
   private queue: Message[] = []
   private cut = new Set<string>()
+  /** Why the nodes dropped messages no correct peer sends, since the last look. */
+  private readonly droppedWhy: string[] = []
   private options = { preVote: true, checkQuorum: true, appendEntriesCountMax: 64 }
 
   /** `raft` is the core under test: a planted-bug copy when a mutant is checked by a script. */
@@ -43,7 +45,9 @@ export class Interaction {
   private newRaw(id: NodeId, storage: SimStorage, afterCrash?: { incarnation: number }): RawNode {
     // Fixed jitter per node (1: +3, 2: +6, 3: +9 ticks of 10), so lower ids time out first.
     const crash = afterCrash === undefined ? {} : { restartedAfterCrash: true, incarnation: afterCrash.incarnation }
-    return new this.raft.RawNode({ id, randomInt: (n) => (id * 3) % n, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1, ...this.options, ...crash }, storage.restore())
+    // Dropped messages (no correct peer's) show in the output, as the host logs them.
+    const dropped = (why: string) => { this.droppedWhy.push(why) }
+    return new this.raft.RawNode({ id, randomInt: (n) => (id * 3) % n, electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1, dropped, ...this.options, ...crash }, storage.restore())
   }
 
   /** Runs one command line and returns its output lines. */
@@ -223,7 +227,7 @@ export class Interaction {
     const msg = m as unknown as Message
     const before = this.queue.length
     this.node(to).raw.step(msg)
-    const out: string[] = []
+    const out = this.droppedWhy.splice(0).map((why) => `dropped: ${why}`)
     // Show what the addressee answers right away (its Ready is processed below).
     this.process(out)
     for (const r of this.queue.slice(before)) out.push(`${r.from}->${r.to} ${describe(r)}`)

@@ -42,10 +42,10 @@ export async function smallBodyJson(c: Context, maxBytes: number, what: string):
 }
 
 /**
- * `body`'s pieces, cut (TIMEOUT, the connection closed) when none comes for `idleMs`: a
- * small body is sent at once by any live client.
+ * `body`'s pieces; when none comes for `idleMs` the body is cut (its connection with it) and
+ * `timedOut()` thrown. One timer for the whole body, pushed back by every piece.
  */
-async function* whileSending(body: RequestBody | null, idleMs: number, what: string): AsyncGenerator<Uint8Array> {
+export async function* piecesUntilIdle(body: RequestBody | null, idleMs: number, timedOut: () => Error): AsyncGenerator<Uint8Array> {
   if (body === null) return
   let idle = false
   const timer = setTimeout(() => { idle = true; body.cancel() }, idleMs)
@@ -55,11 +55,17 @@ async function* whileSending(body: RequestBody | null, idleMs: number, what: str
       yield piece
     }
   } catch (err) {
-    if (idle) throw new O3Error('TIMEOUT', `${what}: the body sent nothing for ${idleMs} ms`)
+    if (idle) throw timedOut()
     throw err
   } finally {
     clearTimeout(timer)
   }
+  if (idle) throw timedOut()
+}
+
+/** A small body's pieces, cut as TIMEOUT when it stops coming: any live client sends one at once. */
+function smallBodyPieces(c: Context, idleMs: number, what: string): AsyncGenerator<Uint8Array> {
+  return piecesUntilIdle(requestBody(c), idleMs, () => new O3Error('TIMEOUT', `${what}: the body sent nothing for ${idleMs} ms`))
 }
 
 /** A small body read whole as text, at most `maxBytes` (ENTITY_TOO_LARGE past it). */
@@ -70,7 +76,7 @@ export async function smallBodyText(c: Context, maxBytes: number, what: string, 
   const decoder = new TextDecoder()
   let text = ''
   let length = 0
-  for await (const piece of whileSending(requestBody(c), idleMs, what)) {
+  for await (const piece of smallBodyPieces(c, idleMs, what)) {
     length += piece.length
     if (length > maxBytes) throw tooLarge()
     text += decoder.decode(piece, { stream: true })
@@ -85,7 +91,7 @@ export async function smallBodyBytes(c: Context, maxBytes: number, what: string,
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge()
   const pieces: Uint8Array[] = []
   let length = 0
-  for await (const piece of whileSending(requestBody(c), idleMs, what)) {
+  for await (const piece of smallBodyPieces(c, idleMs, what)) {
     length += piece.length
     if (length > maxBytes) throw tooLarge()
     pieces.push(piece)

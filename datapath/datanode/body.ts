@@ -4,7 +4,7 @@
  * for the idle timeout is cut, so a stalled sender cannot keep the slab.
  */
 import { O3Error } from '../../core/errors.ts'
-import type { RequestBody } from '../../core/http/body.ts'
+import { piecesUntilIdle, type RequestBody } from '../../core/http/body.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
 
 /**
@@ -22,18 +22,7 @@ export async function readBodyInto(body: RequestBody | null, into: Uint8Array, l
     filledRange?.(filled - part.length, filled)
   }
   const timedOut = () => new O3Error('TIMEOUT', `Cannot read body: nothing arrived for ${idleTimeoutMs} ms (${filled} of ${length} bytes)`)
-  let idle = false
-  // One timer for the whole body, pushed back by every piece: cheaper than one per read.
-  const timer = setTimeout(() => { idle = true; body?.cancel() }, idleTimeoutMs)
-  try {
-    if (body !== null) for await (const part of body) { timer.refresh(); take(part) }
-  } catch (err) {
-    if (idle) throw timedOut()
-    throw err
-  } finally {
-    clearTimeout(timer)
-  }
-  if (idle) throw timedOut()
+  for await (const part of piecesUntilIdle(body, idleTimeoutMs, timedOut)) take(part)
   if (filled !== length) throw new O3Error('INVALID_ARGUMENT', `Cannot read body: got ${filled} of ${length} bytes`)
 }
 

@@ -352,14 +352,13 @@ function answerInTurn(server: import('node:http').Server): void {
   }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket
-    const queue = waiting.get(socket)
-    const sending = responseOn(socket)
     if (refusedSockets.has(socket)) { unanswered.add(res); return }
-    if (queue === undefined && (sending === undefined || sending === res || sending.writableFinished)) return dispatch(req, res)
+    const sending = responseOn(socket)
+    let queue = waiting.get(socket)
     if (queue === undefined) {
-      waiting.set(socket, [{ req, res }])
-      sending!.once('close', () => runNext(socket))
-      return
+      if (sending === undefined || sending === res || sending.writableFinished) return dispatch(req, res)
+      waiting.set(socket, queue = [])
+      sending.once('close', () => runNext(socket))
     }
     if (queue.length < HTTP_PIPELINED_REQUESTS_MAX) { queue.push({ req, res }); return }
     // Too many waiting: stop reading (as Node does when answers back up; the parser pauses

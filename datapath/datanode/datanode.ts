@@ -29,7 +29,7 @@ import type { SecretKeysAnswer } from '../../core/security/secret-keys.ts'
 import { blockIdString, parseChecksumType, parseId, type ChecksumType, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId, type LocalId, type PipelineId } from '../../core/wire.ts'
 import { BufferPool, SizedSlabPools, runReadChunk, runReadVerify, runVerifySlab, workerPool } from '../workers/index.ts'
 import { serveLocally, type LocalChunkAnswer, type LocalChunkRead, type LocalChunkWrite, type LocalDatanode } from '../client/local-datanodes.ts'
-import { cutWhenStalled, watchResponse } from '../../core/http/body-out.ts'
+import { cutWhenStalled, watchResponse, type ResponseWatch } from '../../core/http/body-out.ts'
 import { smallBodyJson } from '../../core/http/body.ts'
 import { requestHeader } from '../../core/http/connection.ts'
 import { request } from 'undici'
@@ -842,20 +842,10 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     if (container === undefined || container.pipelineId !== c.req.param('id')) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot read chunk data of container ${containerId}: not on this datanode in pipeline ${c.req.param('id')}`)
     this.assertNotDeleted(container, localId, 'read chunk data of')
     const path = blockFile(this.volumeOf(container).dir, this.clusterId, containerId, localId)
-    // A pooled buffer where the runtime says when the answer has gone (Node), so that reads at
-    // once hold at most DATANODE_CHUNK_DATA_BUFFERS of them; and a stalled answer is cut.
+    // Reads at once hold at most DATANODE_CHUNK_DATA_BUFFERS pooled buffers; a stalled answer is cut.
     const watch = watchResponse(c)
     if (watch !== undefined) cutWhenStalled(watch, this.config['datanode.sendIdleTimeoutMs'])
-    const pooled = watch === undefined ? undefined : await this.chunkDataBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
-    let data: Uint8Array
-    try {
-      data = await runReadChunk({ path, fileOffset: offset, length, into: pooled ?? new ArrayBuffer(length) })
-    } catch (err) {
-      // Dropped, not given back: a worker lost with the task may still write into it.
-      if (pooled !== undefined) this.chunkDataBuffers.discard()
-      throw err
-    }
-    if (pooled !== undefined) void watch!.done.then(() => this.chunkDataBuffers.release(pooled))
+    const data = await this.readInto(this.chunkDataBuffers, watch, { path, fileOffset: offset, length }, length)
     if (data.length < length) throw new O3Error('CHUNK_NOT_FOUND', `Cannot read chunk data ${containerId}:${localId} at ${offset}: the file holds ${data.length} of ${length} bytes`)
     return c.body(data as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream' })
   }
@@ -1437,23 +1427,33 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       // Pooled buffers are shared memory the worker fills in place: a buffer moved to a worker
       // and back is a new ArrayBuffer to V8 on every read, fresh external memory that drove
       // back-to-back mark-compacts in `o3 local`, where the gateway shares this isolate.
-      const done = length + checksumsLength <= this.readBuffers.bufferBytes ? watch?.done : undefined
-      const pooled = done === undefined ? undefined : await this.readBuffers.acquire(DATANODE_SLAB_WAIT_MS_MAX)
-      let data: Uint8Array
-      try {
-        data = await runReadChunk({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length, into: pooled ?? new ArrayBuffer(length + checksumsLength) })
-      } catch (err) {
-        // Dropped, not given back: a worker lost with the task may still write into it.
-        if (pooled !== undefined) this.readBuffers.discard()
-        throw err
-      }
-      if (pooled !== undefined) void done!.then(() => this.readBuffers.release(pooled))
+      const pool = length + checksumsLength <= this.readBuffers.bufferBytes ? this.readBuffers : undefined
+      const data = await this.readInto(pool, watch, { path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length }, length + checksumsLength)
       if (data.length < length) throw shortFile(b, start, data.length)
       body = new Uint8Array(data.buffer, 0, length + checksumsLength)
     }
     let at = length
     for (const part of p.checksums) { copyBytes(body, at, part); at += part.length }
     return this.chunkResponse(c, body, { b, start, length, checksumsLength })
+  }
+
+  /**
+   * Reads a block file range into a buffer of `pool` (`bytes` long at least) when the runtime
+   * says when the answer carrying it has gone (`watch`: the buffer goes back only then), or
+   * into a buffer of its own (`bytes` long) otherwise.
+   */
+  private async readInto(pool: BufferPool<SharedArrayBuffer> | undefined, watch: ResponseWatch | undefined, read: { path: string; fileOffset: number; length: number }, bytes: number): Promise<Uint8Array> {
+    const pooled = pool === undefined || watch === undefined ? undefined : await pool.acquire(DATANODE_SLAB_WAIT_MS_MAX)
+    let data: Uint8Array
+    try {
+      data = await runReadChunk({ ...read, into: pooled ?? new ArrayBuffer(bytes) })
+    } catch (err) {
+      // Dropped, not given back: a worker lost with the task may still write into it.
+      if (pooled !== undefined) pool!.discard()
+      throw err
+    }
+    if (pooled !== undefined) void watch!.done.then(() => pool!.release(pooled))
+    return data
   }
 
   /**

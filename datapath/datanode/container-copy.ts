@@ -36,6 +36,7 @@ import { EC_REPLICAS_MAX, parseChecksumType, type ContainerId, type ContainerSta
 import { runVerifyChunk, runWriteChunk, type SizedSlabPools } from '../workers/index.ts'
 import { TAR_END, TarReader, tarHeader, tarPadding } from './container-archive.ts'
 import type { BlockData, ContainerData, Volume } from './datanode.ts'
+import { isEcReplica } from './ec-replica.ts'
 import { blockFile, containerDir, containerFile, copyTmpDir } from './layout.ts'
 import type { VolumeSpace } from './volume-space.ts'
 
@@ -441,8 +442,13 @@ export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: 
   }
 }
 
-/** Inside a write transaction: every row of container `id` on `v`. */
+/**
+ * Inside a write transaction: every row of container `id` on `v`; a RATIS replica is recorded
+ * deleted, as its pipeline's log may name it again (Volume.deletedContainers).
+ */
 function removeRows(v: Volume, id: ContainerId): void {
+  const row = v.containers.get(id)
+  if (row !== undefined && !isEcReplica(row) && row.pipelineId !== '') v.deletedContainers.put(id, row.pipelineId)
   const range = { start: [id, 0] as [number, number], end: [id + 1, 0] as [number, number] }
   for (const key of v.blocks.getKeys(range)) v.blocks.remove(key)
   for (const key of v.packed.getKeys(range)) v.packed.remove(key)

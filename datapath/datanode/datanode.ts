@@ -126,6 +126,13 @@ export interface Volume {
    * which no write is taken anyway. Local ids are never reused, so no new block is refused.
    */
   deleted: Database<boolean, [number, number]>
+  /**
+   * RATIS replicas deleted from this volume, by container id, each with the pipeline whose
+   * log may name it: a replay of that log (at a restart, or a follower catching up) would make
+   * the container again, empty and OPEN. Entries for one are refused instead. Dropped with the
+   * pipeline's group (its log is gone then); a copy imported later is held, and wins.
+   */
+  deletedContainers: Database<string, number>
 }
 
 interface PendingBlock {
@@ -361,6 +368,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     await sweepCopyLeftovers(this.volumes, this.clusterId, `datanode ${this.id}`)
     this.sweepOrphanBlockFiles(startedAtMs)
     await this.reopenPipelines()
+    await this.forgetDeletedContainers((pipelineId) => !this.groups.has(pipelineId as PipelineId))
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
     this.scanner.start()
@@ -443,6 +451,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         blocks: db.openDB({ name: 'blocks' }),
         packed: db.openDB({ name: 'packedBlocks', encoding: 'binary' }),
         deleted: db.openDB({ name: 'deletedBlocks' }),
+        deletedContainers: db.openDB({ name: 'deletedContainers', keyEncoding: 'uint32' }),
       }
       this.volumes.push(volume)
       for (const { value } of volume.containers.getRange()) this.containers.set(value.id, { ...value, volume: index })
@@ -619,6 +628,9 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       if (existing.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot write to container ${id}: it is ${existing.state}`)
       return existing
     }
+    if (this.volumes.some((v) => v.deletedContainers.get(id) !== undefined)) {
+      throw new O3Error('CONTAINER_NOT_FOUND', `Cannot write to container ${id}: its replica was deleted from this datanode, and is not made again`)
+    }
     // Containers are created by their first write, on the volume with room holding the
     // fewest; with every one full (an entry the group agreed on), on the roomiest. Which
     // volume is this node's own affair, not the group's state: free space may decide it, in apply too.
@@ -770,6 +782,15 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     return pipelineDir(this.dirs[0], this.clusterId, pipelineId)
   }
 
+  /** Drops the deletion records of containers whose pipeline log matches `gone`: no log is left to replay them. */
+  private async forgetDeletedContainers(gone: (pipelineId: string) => boolean): Promise<void> {
+    for (const v of this.volumes) {
+      await v.db.transaction(() => {
+        for (const { key, value } of v.deletedContainers.getRange()) if (gone(value)) v.deletedContainers.remove(key)
+      })
+    }
+  }
+
   /** Starts the groups this datanode ran before it stopped (their logs replay what was not applied). */
   private async reopenPipelines(): Promise<void> {
     let names: string[]
@@ -825,6 +846,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       await g.destroy()
       log.info(`datanode ${this.id}: closed pipeline ${pipelineId}`)
     }
+    await this.forgetDeletedContainers((id) => id === pipelineId)
     for (const c of this.containers.values()) if (c.pipelineId === pipelineId) await this.closeReplica(c, isEcReplica(c) ? 'CLOSED' : 'QUASI_CLOSED')
   }
 
@@ -854,8 +876,9 @@ export class Datanode implements PipelineReplica, LocalDatanode {
 
   async holdChunk(pipelineId: PipelineId, e: WriteChunkEntry, from: () => string[]): Promise<void> {
     const c = this.containers.get(e.containerId)
-    // A replica that cannot take the chunk refuses its entry at apply, like the others would.
-    if (c !== undefined && (c.state !== 'OPEN' || this.isDeleted(c, e.localId))) return
+    // A replica that cannot take the chunk refuses its entry at apply, like the others would
+    // (one deleted here too: it is not made again).
+    if (c !== undefined ? c.state !== 'OPEN' || this.isDeleted(c, e.localId) : this.volumes.some((v) => v.deletedContainers.get(e.containerId) !== undefined)) return
     const key = chunkKey(e.containerId, e.localId, e.offset, e.length)
     const staged = this.staged.get(key)
     if (staged !== undefined) {

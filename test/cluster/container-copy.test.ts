@@ -284,4 +284,36 @@ test('importContainer() must leave the volume its reserve: refused DISK_FULL, no
   leavesNothing(target, containerId)
 })
 
+// Catches: a deleted RATIS replica made again, empty and OPEN, by its pipeline's log (replayed
+// at a restart): the SCM heard of a replica with nothing in it, and no copy could go there.
+test('a replica deleted from a pipeline member stays deleted when its log replays; a copy made there later is kept', async () => {
+  const member = holders[2]
+  const i = cluster.datanodes.indexOf(member)
+  const pipelineId = (await replicaOf(member, containerId) as { pipelineId?: string } | undefined)?.pipelineId
+  assert.ok(pipelineId !== undefined && pipelineId !== '', 'the replica names its pipeline')
+  await member.command({ type: 'deleteContainer', containerId, force: false })
+  assert.is(await replicaOf(member, containerId), undefined)
+  type Group = { pipelineId: string; applied: number }
+  const applied = async (dn: Datanode) => (await rpc(dn).call<Group[]>('listPipelines', {})).find((g) => g.pipelineId === pipelineId)?.applied ?? -1
+  const before = Math.max(...await Promise.all(holders.slice(0, 2).map(applied)))
+  assert.ok(before > 0, `the pipeline applied ${before} entries`)
+  await cluster.stopDatanode(i)
+  let restarted = await cluster.startDatanode(i)
+  await until('the restarted member replayed its pipeline log', async () => await applied(restarted) >= before, 30_000, 50)
+  assert.is(await replicaOf(restarted, containerId), undefined, 'not made again by the replay')
+  leavesNothing(restarted, containerId)
+  // A copy is what brings it back, and the log's entries leave that copy alone.
+  await restarted.command({ type: 'replicateContainer', containerId, sources: [details(holders[0])] })
+  await restarted.replication.idle()
+  assert.is((await replicaOf(restarted, containerId))?.state, 'CLOSED')
+  const blocks = await readsBack(holders[0])
+  assert.is(await readsBack(restarted), blocks)
+  await cluster.stopDatanode(i)
+  restarted = await cluster.startDatanode(i)
+  await until('the restarted member replayed its pipeline log', async () => await applied(restarted) >= before, 30_000, 50)
+  assert.is((await replicaOf(restarted, containerId))?.state, 'CLOSED')
+  assert.is(await readsBack(restarted), blocks)
+  holders[2] = restarted
+})
+
 test.run()

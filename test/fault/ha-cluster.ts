@@ -121,8 +121,9 @@ export function kill9(dataDir: string, name: string): void {
 }
 
 /** Starts `o3 <command> --config DATA/conf/<name>.json`, as an operator would bring a node back. */
-export function restartFromConf(dataDir: string, command: 'om' | 'scm', name: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [o3, command, '--config', join(dataDir, 'conf', `${name}.json`)], { env, stdio: 'ignore' })
+export function restartFromConf(dataDir: string, command: 'om' | 'scm', name: string, env: NodeJS.ProcessEnv): { child: ChildProcess; said: () => string } {
+  const child = spawn(process.execPath, [o3, command, '--config', join(dataDir, 'conf', `${name}.json`)], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+  return { child, said: teeStderr(child) }
 }
 
 /**
@@ -152,8 +153,9 @@ export class HaCluster {
   endpoints!: HaEndpoints
   client!: O3Client
   s3!: S3Client
-  /** Members this test started again (its own to stop), by name. */
+  /** Members this test started again (its own to stop), by name, with their last words. */
   readonly restarted = new Map<string, ChildProcess>()
+  private readonly lastWords = new Map<string, () => string>()
 
   constructor(readonly service: 'OM' | 'SCM', readonly env: NodeJS.ProcessEnv, readonly datanodes = 3) {
     this.dataDir = mkdtempSync(join(tmpdir(), `o3-${service.toLowerCase()}-ha-`))
@@ -192,7 +194,9 @@ export class HaCluster {
 
   /** Starts member `name` again from DATA/conf (as an operator would). */
   restart(name: string): void {
-    this.restarted.set(name, restartFromConf(this.dataDir, this.service === 'OM' ? 'om' : 'scm', name, this.env))
+    const { child, said } = restartFromConf(this.dataDir, this.service === 'OM' ? 'om' : 'scm', name, this.env)
+    this.restarted.set(name, child)
+    this.lastWords.set(name, said)
   }
 
   others(m: Member): Member[] {
@@ -209,6 +213,11 @@ export class HaCluster {
     const leader = await leaderOf(this.service, this.others(m))
     const target = (await roleOf(this.service, leader.address))!.commit
     const r = await until(`${m.name} to catch up to index ${target} and follow the leader`, async () => {
+      // Restarted and gone (a port taken meanwhile, say): no use waiting, and its words say why.
+      const child = this.restarted.get(m.name)
+      if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+        throw new Error(`${m.name}, restarted, exited ${child.signalCode ?? child.exitCode}; its last words:\n${this.lastWords.get(m.name)?.() || '(nothing)'}`)
+      }
       const role = await roleOf(this.service, m.address)
       if (role === undefined || role.role !== 'FOLLOWER' || role.applied < target) return undefined
       for (const other of this.others(m)) {
@@ -216,7 +225,7 @@ export class HaCluster {
         if (theirs?.role === 'LEADER' && theirs.id === role.leader && theirs.term === role.term) return role
       }
       return undefined
-    }, 20_000, 50)
+    }, 45_000, 50)
     assert.equal([...r.members].sort(), [1, 2, 3])
   }
 }

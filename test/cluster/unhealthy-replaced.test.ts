@@ -64,4 +64,37 @@ test('an UNHEALTHY replica is copied elsewhere first and deleted once three heal
   }
 })
 
+// Catches: an open container whose every replica a reader found corrupt staying CLOSING for
+// good and reported HEALTHY (no replica was left to settle it).
+test('an open container whose every replica is corrupt closes to QUASI_CLOSED and is reported UNHEALTHY', async () => {
+  const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300 } })
+  try {
+    const client = cluster.client()
+    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
+    const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
+    await client.createVolume('vol')
+    await client.createBucket('vol', 'bkt')
+    const info = await client.putKey('vol', 'bkt', 'key', randomBytes(300 * KiB))
+    const { containerId: id, localId } = info.locations[0].blockId
+    assert.is((await get(id)).state, 'OPEN')
+    cluster.datanodes.forEach((d, i) => flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), d!.clusterId, id, localId), 100_000))
+    // The reader tries every replica, reports each corrupt one, and fails.
+    const read = await client.getKey('vol', 'bkt', 'key').then(() => undefined, (err: Error) => err)
+    assert.ok(read !== undefined, 'no replica can give the key back')
+    const settled = await until('the container QUASI_CLOSED and reported UNHEALTHY', async () => {
+      const c = await get(id)
+      return c.state === 'QUASI_CLOSED' && c.health.includes('UNHEALTHY') ? c : undefined
+    }, 30_000, 100)
+    assert.equal(settled.replicas.map((r) => r.state), ['UNHEALTHY', 'UNHEALTHY', 'UNHEALTHY'])
+    assert.not.ok(settled.health.includes('HEALTHY'))
+    // The datanodes close their replicas too: none is left taking writes.
+    await until('every replica closed on its datanode', async () => {
+      const states = await Promise.all(cluster.datanodes.map(async (d) => (await adminRpc(cluster, 'Datanode', d!.address).call<{ id: number; state: string }[]>('listContainers', {})).find((c) => c.id === id)?.state))
+      return states.every((st) => st !== undefined && st !== 'OPEN' && st !== 'CLOSING')
+    }, 30_000, 100)
+  } finally {
+    await cluster.dispose()
+  }
+})
+
 test.run()

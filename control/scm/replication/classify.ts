@@ -104,6 +104,10 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
       // QUASI_CLOSED one quasi-closes it). A replica on a STALE node may still be open: wait.
       if (present.some((r) => r.state === 'CLOSED')) out.moveTo = 'CLOSED'
       else if (present.some((r) => r.state === 'QUASI_CLOSED')) out.moveTo = 'QUASI_CLOSED'
+      // Every replica corrupt (a reader's report marks one whatever its datanode says): none
+      // will settle the record, which Ozone's ClosingContainerHandler moves to QUASI_CLOSED,
+      // where the classification below says UNHEALTHY.
+      else if (present.length > 0 && present.every((r) => r.state === 'UNHEALTHY')) out.moveTo = 'QUASI_CLOSED'
     }
     // No replica at all is not MISSING here: a container is made on a datanode by its first
     // write, and one allocated but never written has none. One written (replicas reported)

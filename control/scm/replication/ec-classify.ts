@@ -78,7 +78,8 @@ export function classifyEc(c: EcContainerView): EcClassification {
     // OpenContainerHandler); a closing one follows its replicas once none alive is open.
     // EC replicas close on their own, CLOSED, never QUASI_CLOSED.
     if (c.state === 'OPEN' && out.unhealthy.length > 0) add('OPEN_UNHEALTHY')
-    if (c.state === 'CLOSING' && out.open.length === 0 && alive.some((r) => r.state === 'CLOSED')) out.moveTo = 'CLOSED'
+    // Every replica corrupt: CLOSED as well (Ozone's ClosingContainerHandler), to be reconstructed or reported.
+    if (c.state === 'CLOSING' && out.open.length === 0 && (alive.some((r) => r.state === 'CLOSED') || (alive.length > 0 && alive.every((r) => r.state === 'UNHEALTHY')))) out.moveTo = 'CLOSED'
     // Written, and every replica on a DEAD node: MISSING, as for RATIS (none reported yet: never written).
     if (c.replicas.length > 0 && !c.replicas.some(kept)) add('MISSING')
     return finish(out)

@@ -105,6 +105,17 @@ test('classify() moves a CLOSING container with a CLOSED replica and no open liv
   assert.is(classify(container('CLOSING', [replica(1, 'CLOSED'), replica(2, 'QUASI_CLOSED'), replica(3, 'OPEN', { health: 'DEAD' })]), opts).moveTo, 'CLOSED')
 })
 
+// Catches: a closing container whose replicas were all found corrupt staying CLOSING for good, reported HEALTHY.
+test('classify() moves a CLOSING container whose live replicas are all UNHEALTHY to QUASI_CLOSED (Ozone), where it is UNHEALTHY', () => {
+  const closing = classify(container('CLOSING', [replica(1, 'UNHEALTHY'), replica(2, 'UNHEALTHY'), replica(3, 'OPEN', { health: 'DEAD' })]), opts)
+  assert.is(closing.moveTo, 'QUASI_CLOSED')
+  assert.is(classify(container('CLOSING', [replica(1, 'UNHEALTHY'), replica(2, 'OPEN')]), opts).moveTo, undefined, 'one may still close')
+  assert.is(classify(container('CLOSING', [replica(1, 'UNHEALTHY'), replica(2, 'CLOSED')]), opts).moveTo, 'CLOSED')
+  const quasi = classify(container('QUASI_CLOSED', [replica(1, 'UNHEALTHY'), replica(2, 'UNHEALTHY'), replica(3, 'UNHEALTHY')]), opts)
+  assert.equal(quasi.states, ['UNHEALTHY'])
+  assert.is(quasi.unhealthy.length, 3)
+})
+
 test('classify() waits on a CLOSING container while a replica on a live (even STALE) node is still open', () => {
   const c = classify(container('CLOSING', [replica(1, 'CLOSED'), replica(2, 'CLOSING', { health: 'STALE' })]), opts)
   assert.is(c.moveTo, undefined)

@@ -146,6 +146,7 @@ test('classifyEc(): a CLOSING container moves to CLOSED once no live replica is 
   const stale = cluster({ 5: { health: 'STALE' } })
   assert.is(classifyEc(container([...written(stale, 1, 2, 3, 4), replica(5, 5, stale, 'OPEN')], 'CLOSING')).moveTo, undefined, 'a STALE node may still close it')
   const nodes = cluster()
+  assert.is(classifyEc(container([1, 2, 3, 4, 5].map((i) => replica(i, i, nodes, 'UNHEALTHY')), 'CLOSING')).moveTo, 'CLOSED', 'every replica corrupt')
   const open = classifyEc(container([replica(1, 1, nodes, 'OPEN'), replica(2, 2, nodes, 'UNHEALTHY')], 'OPEN'))
   assert.equal(open.states, ['OPEN_UNHEALTHY'])
   assert.equal(classifyEc(container([], 'OPEN')).states, ['HEALTHY'], 'an open container never written has no replica and is fine')

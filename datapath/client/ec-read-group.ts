@@ -8,7 +8,7 @@
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
-import { O3Error, toO3Error } from '../../core/errors.ts'
+import { ErrorCode, O3Error, toO3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_SLAB_BYTES_MAX, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_ANSWER_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
@@ -148,6 +148,8 @@ export class EcGroupRead {
   private readonly assumed = new Set<number>()
   /** Replicas that did not answer in CLIENT_EC_READ_ANSWER_MS once: asked again, they get the whole RPC timeout. */
   private readonly silent = new Set<number>()
+  /** Why each replica that answered failed (one only assumed failed has no entry). */
+  private readonly failedWith = new Map<number, ErrorCodeName>()
 
   /**
    * `failedNodes`: the client's datanodes that failed reads lately; the group reads around up
@@ -396,14 +398,23 @@ export class EcGroupRead {
     }
     if (!this.failed.has(replicaIndex) && e.code === 'CHECKSUM_MISMATCH') void reportCorrupt(this.scm, node, this.location)
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
+    this.failedWith.set(replicaIndex, e.code)
     this.assumed.delete(replicaIndex)
     this.failedNodes?.readFailed(node.address, e)
     log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address} failed: ${e.message}; reading around it`)
   }
 
+  /**
+   * Too few cells: UNAVAILABLE (worth a retry) while a replica may only be out of reach; when
+   * every failed one answered with a lasting failure (a checksum mismatch, a block gone), a
+   * retry reads the same, and the error says so (as a replicated read's last failure does).
+   */
   private tooFew(stripes: string, available: number): O3Error {
     const why = [...this.failed].map(([i, reason]) => `replica ${i} (${reason})`).join('; ')
-    return new O3Error('UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
+    const codes = [...this.failed.keys()].map((i) => this.failedWith.get(i))
+    const lasting = codes.length > 0 && codes.every((c) => c !== undefined && !ErrorCode[c].retry)
+    const code = !lasting ? 'UNAVAILABLE' : codes.includes('CHECKSUM_MISMATCH') ? 'CHECKSUM_MISMATCH' : codes[0]!
+    return new O3Error(code, `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
   }
 }
 

@@ -433,4 +433,38 @@ test('a flipped byte in a stored data cell: the read is right and the replica re
   }
 })
 
+// Catches: a stripe lost for good (more corrupt cells than parity) answered UNAVAILABLE, 503
+// ServiceUnavailable through S3: clients retried a read that can only fail the same way.
+test('a stripe with more corrupt cells than parity fails typed and for good: CHECKSUM_MISMATCH, S3 500 InternalError; the other stripes read', async () => {
+  assert.ok(gateway !== undefined, 'the S3 test above started the gateway')
+  const secret = await client.getS3Secret('alice')
+  const s3 = new S3Client({ endpoint: gateway.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: secret.awsAccessKey, secretAccessKey: secret.awsSecret } })
+  try {
+    const data = randomBytes(2 * STRIPE, 91)
+    await s3.send(new PutObjectCommand({ Bucket: 'ecb', Key: 'lost', Body: data }))
+    const info = await client.headKey('s3v', 'ecb', 'lost')
+    const { containerId, localId } = info.locations[0]!.blockId
+    // Stripe 1's cells of replicas 1, 2 (data) and 4 (parity): three of five, past what rs-3-2 rebuilds.
+    for (const index of [1, 2, 4]) {
+      const i = holderOf(info, index)
+      flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, containerId, localId), CELL + CELL / 2)
+    }
+    const err = await client.getKey('s3v', 'ecb', 'lost').then(() => undefined, (e: unknown) => e)
+    assert.instance(err, O3Error)
+    assert.is((err as O3Error).code, 'CHECKSUM_MISMATCH', (err as Error).message)
+    assert.match((err as O3Error).message, `block group ${containerId}:${localId}`)
+    assert.not.ok((err as O3Error).spec.retry)
+    assertBytes(await client.getKey('s3v', 'ecb', 'lost', { offset: 0, length: STRIPE }), data.subarray(0, STRIPE), 'stripe 0 still reads')
+    const get = (range: string) => s3.send(new GetObjectCommand({ Bucket: 'ecb', Key: 'lost', Range: range }))
+    // The flipped bytes themselves (a read verifies only the checksum windows it needs).
+    const lost = await get(`bytes=${STRIPE + CELL / 2 - 2}-${STRIPE + CELL / 2 + 2}`).then(() => undefined, (e: unknown) => e as { name?: string; $metadata?: { httpStatusCode?: number } })
+    assert.is(lost?.$metadata?.httpStatusCode, 500, 'the status, before any byte')
+    assert.is(lost?.name, 'InternalError')
+    assertBytes(Buffer.from(await (await get(`bytes=3-${STRIPE - 1}`)).Body!.transformToByteArray()), data.subarray(3, STRIPE), 'S3: stripe 0')
+    await until('the gateway\'s pooled buffers back', () => gateway!.client.readBuffers.inUse === 0, 10_000)
+  } finally {
+    s3.destroy()
+  }
+})
+
 test.run()

@@ -46,6 +46,9 @@ test.before(async () => {
     overrides: {
       'scm.block.sizeBytes': BLOCK, 'client.chunkSizeBytes': CHUNK, 'client.bytesPerChecksum': WINDOW,
       'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
+      // Copies here are the admin's: the replication manager (every 5 s in a local cluster)
+      // would copy a container that lost a replica to the one datanode without it first.
+      'scm.replication.intervalMs': 3_600_000,
     },
   })
   client = cluster.client({ chunkSizeBytes: CHUNK })

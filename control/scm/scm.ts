@@ -59,8 +59,8 @@ import { openScmTables, type ContainerInfo, type DeleteTx, type PipelineRecord, 
  */
 export type DatanodeCommand =
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
-  /** Pull a copy of a CLOSED/QUASI_CLOSED container from the first source that answers (the receiver is the target). */
-  | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  /** Pull a copy of a CLOSED/QUASI_CLOSED container from the first source that answers (the receiver is the target); `asIs`: of corrupt ones. */
+  | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[]; asIs?: true }
   /** EC (issue 14): rebuild the targets' indexes from the sources; sent to targets[0], the coordinator. */
   | ReconstructECContainerCommand
   /** Remove the replica; without force never an OPEN or CLOSING one. */

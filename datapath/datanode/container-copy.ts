@@ -52,6 +52,8 @@ export interface CopyHost {
   readonly slabs: SizedSlabPools
   /** Forgets what the datanode keeps of a container in memory besides its row (pending chunks, open files). */
   forget(id: ContainerId): Promise<void>
+  /** Writes a replica's container file and row again (a copy made as is, now UNHEALTHY). */
+  rewrite(c: ContainerData): Promise<unknown>
   /** How imports reach other datanodes (the datanode's identity when security is on). */
   transport?(): Transport
 }
@@ -87,6 +89,17 @@ interface ContainerJson {
 }
 
 const COPYABLE: readonly ContainerState[] = ['CLOSED', 'QUASI_CLOSED']
+/** A corrupt replica is copied only as is (ImportOptions.asIs), when no healthy one is left. */
+const COPYABLE_AS_IS: readonly ContainerState[] = [...COPYABLE, 'UNHEALTHY']
+
+export interface ImportOptions {
+  /**
+   * The sources are corrupt replicas, the only ones left (the SCM's replicateContainer
+   * asIs): blocks that fail their checksums are kept as they are, and the copy is UNHEALTHY
+   * then (or when its source was); readers verify each block and go to another copy.
+   */
+  asIs?: boolean
+}
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -102,7 +115,7 @@ export class ContainerCopies {
   exportStream(id: ContainerId): ReadableStream<Uint8Array> {
     const c = this.host.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot export container ${id}: not on this datanode`)
-    if (!COPYABLE.includes(c.state)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot export container ${id}: it is ${c.state}, only a CLOSED or QUASI_CLOSED one is copied`)
+    if (!COPYABLE_AS_IS.includes(c.state)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot export container ${id}: it is ${c.state}, only a CLOSED, QUASI_CLOSED or UNHEALTHY one is copied`)
     const pieces = this.exportPieces(c)
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -192,7 +205,7 @@ export class ContainerCopies {
   // --- import ---------------------------------------------------------------------------
 
   /** Downloads container `id` from `source` (GET /container/:id/export) and imports it. */
-  async importFrom(source: DatanodeDetails, id: ContainerId, signal?: AbortSignal): Promise<ContainerData> {
+  async importFrom(source: DatanodeDetails, id: ContainerId, signal?: AbortSignal, options: ImportOptions = {}): Promise<ContainerData> {
     this.refuseHeld(id)
     let res
     try {
@@ -205,7 +218,7 @@ export class ContainerCopies {
     }
     if (res.statusCode !== 200) throw await readError(res, `export of container ${id} from ${source.address}`)
     try {
-      return await this.importContainer(id, res.body)
+      return await this.importContainer(id, res.body, { ...options, from: source.address })
     } finally {
       res.body.destroy()
     }
@@ -216,7 +229,7 @@ export class ContainerCopies {
    * failure) until every entry checked out; then the folder is renamed into place and the rows
    * written in one transaction. Refuses a container held or being imported here.
    */
-  async importContainer(id: ContainerId, source: AsyncIterable<Uint8Array>): Promise<ContainerData> {
+  async importContainer(id: ContainerId, source: AsyncIterable<Uint8Array>, options: ImportOptions & { from?: string } = {}): Promise<ContainerData> {
     this.refuseHeld(id)
     this.importing.add(id)
     const clusterId = this.host.clusterId()
@@ -230,7 +243,7 @@ export class ContainerCopies {
       mkdirSync(join(staged, 'chunks'), { recursive: true })
       mkdirSync(join(staged, 'metadata'), { recursive: true })
       mkdirSync(join(tmp, 'rows'), { recursive: true })
-      const got = await this.receive(id, source, { v, spareBytes }, tmp, staged)
+      const got = await this.receive(id, source, { v, spareBytes }, tmp, staged, options.asIs === true)
       // The last check before the replica appears: nothing else may have made it meanwhile.
       this.refuseHeld(id, false)
       mkdirSync(dirname(target), { recursive: true })
@@ -241,6 +254,12 @@ export class ContainerCopies {
       const c: ContainerData = {
         id, state: got.row.state, replication: got.row.replication, pipelineId: got.row.pipelineId, createdAtMs: got.row.createdAtMs,
         blockCount: got.blockCount, usedBytes: got.usedBytes, volume: index, bcsid: got.row.bcsid, replicaIndex: got.row.replicaIndex ?? 0,
+      }
+      if (got.row.state === 'UNHEALTHY' || got.corrupt.length > 0) {
+        const from = options.from === undefined ? '' : ` from ${options.from}`
+        c.state = 'UNHEALTHY'
+        c.unhealthyReason = got.corrupt.length === 0 ? `copied as is${from}, an UNHEALTHY replica`
+          : `copied as is${from}: ${got.corrupt.length} blocks fail their checksums (first ${got.corrupt[0]})`
       }
       await v.db.transaction(() => {
         for (let n = 0; n < got.batches; n++) {
@@ -260,6 +279,8 @@ export class ContainerCopies {
         v.containers.put(id, c)
       })
       this.host.containers.set(id, c)
+      // Its row says so already; its container file (the source's) is written again to match.
+      if (c.state === 'UNHEALTHY') await this.host.rewrite(c)
       log.info(`${this.host.name()}: imported container ${id} (${c.state}, bcsid ${c.bcsid}, ${c.blockCount} blocks, ${c.usedBytes} bytes)`)
       return c
     } catch (err) {
@@ -277,7 +298,7 @@ export class ContainerCopies {
   }
 
   /** Reads and checks every entry into the temp folder; answers what the rows need. */
-  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; spareBytes: number }, tmp: string, staged: string) {
+  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; spareBytes: number }, tmp: string, staged: string, asIs: boolean) {
     const reader = new TarReader(source)
     const seen: ManifestFile[] = []
     const what = `Cannot import container ${id}`
@@ -295,7 +316,17 @@ export class ContainerCopies {
     }
     let e = await entry()
     if (e.name !== 'container.json') throw bad(`the archive starts with ${JSON.stringify(e.name)}, not container.json`)
-    const row = parseContainerJson(await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX), id)
+    const row = parseContainerJson(await small(e.name, e.sizeBytes, CONTAINER_FILE_BYTES_MAX), id, asIs)
+    /** Blocks kept as they are though they fail their checksums (asIs only). */
+    const corrupt: number[] = []
+    const tolerate = async (localId: number, check: Promise<unknown>) => {
+      try {
+        await check
+      } catch (err) {
+        if (!asIs || !(err instanceof O3Error) || err.code !== 'CHECKSUM_MISMATCH') throw err
+        corrupt.push(localId)
+      }
+    }
     if (room.spareBytes < row.usedBytes) throw new O3Error('DISK_FULL', `${what}: it holds ${row.usedBytes} bytes, volume ${room.v.dir} has ${Math.max(0, room.spareBytes)} free beyond its reserve (datanode.volume.minFreeBytes)`)
     e = await entry()
     if (e.name !== `metadata/${id}.container`) throw bad(`expected its container file, found ${JSON.stringify(e.name)}`)
@@ -326,7 +357,7 @@ export class ContainerCopies {
         const packed = await small(e.name, e.sizeBytes, CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX)
         let at = 0
         for (const b of packedRows) {
-          await verifyPacked(b, packed.subarray(at, at + b.length), what)
+          await tolerate(b.localId, verifyPacked(b, packed.subarray(at, at + b.length), what))
           at += b.length
         }
         writeFileSync(join(tmp, 'rows', `packed-${batches}.bin`), packed)
@@ -337,7 +368,7 @@ export class ContainerCopies {
         if (b === undefined) throw bad(`expected a block file of batch ${batches}, found ${JSON.stringify(e.name)}`)
         if (e.sizeBytes !== b.length) throw bad(`${e.name} holds ${e.sizeBytes} bytes, its row says ${b.length}`)
         files.delete(e.name)
-        seen.push({ name: e.name, length: e.sizeBytes, crc32c: await this.receiveBlock(reader, b, join(staged, 'chunks', `${b.localId}.block`), what) })
+        seen.push({ name: e.name, length: e.sizeBytes, crc32c: await this.receiveBlock(reader, b, join(staged, 'chunks', `${b.localId}.block`), what, asIs ? corrupt : undefined) })
         e = await entry()
       }
       batches++
@@ -350,7 +381,7 @@ export class ContainerCopies {
       if (f.name !== s.name || f.length !== s.length) throw bad(`the manifest lists ${f.name} (${f.length} bytes) where the archive holds ${s.name} (${s.length} bytes)`)
       if (f.crc32c !== s.crc32c) throw new O3Error('CHECKSUM_MISMATCH', `${what}: ${s.name} fails the manifest's CRC32C`)
     })
-    return { row, batches, blockCount, usedBytes }
+    return { row, batches, blockCount, usedBytes, corrupt }
   }
 
   /**
@@ -358,7 +389,7 @@ export class ContainerCopies {
    * checksums, then verified and written at its offset by the worker pool (the write path's
    * own task). Answers the file's CRC32C for the manifest.
    */
-  private async receiveBlock(reader: TarReader, b: BlockData, path: string, what: string): Promise<number> {
+  private async receiveBlock(reader: TarReader, b: BlockData, path: string, what: string, corrupt?: number[]): Promise<number> {
     let crc = 0
     for (const ch of b.chunks) {
       const csLength = ch.checksums.length
@@ -371,9 +402,13 @@ export class ContainerCopies {
         await runWriteChunk({
           path, fileOffset: ch.offset, type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum,
           data: { slab, offset: csLength, length: ch.length }, checksums: { slab, offset: 0, length: csLength },
-        }).catch((err: unknown) => {
-          if (err instanceof O3Error && err.code === 'CHECKSUM_MISMATCH') throw new O3Error('CHECKSUM_MISMATCH', `${what}: block ${b.localId} fails its checksums: ${err.message}`)
-          throw err
+        }).catch(async (err: unknown) => {
+          if (!(err instanceof O3Error) || err.code !== 'CHECKSUM_MISMATCH') throw err
+          if (corrupt === undefined) throw new O3Error('CHECKSUM_MISMATCH', `${what}: block ${b.localId} fails its checksums: ${err.message}`)
+          // Copied as is: the bytes go where they belong, unverified (the worker wrote nothing).
+          if (corrupt.at(-1) !== b.localId) corrupt.push(b.localId)
+          const fh = await open(path, existsSync(path) ? 'r+' : 'w')
+          try { await fh.write(data, 0, data.length, ch.offset) } finally { await fh.close() }
         })
       } finally {
         this.host.slabs.release(slab)
@@ -499,11 +534,11 @@ function parseRows(bytes: Uint8Array, id: ContainerId): BlockData[] {
   })
 }
 
-function parseContainerJson(bytes: Uint8Array, id: ContainerId): ContainerJson {
+function parseContainerJson(bytes: Uint8Array, id: ContainerId, asIs: boolean): ContainerJson {
   const r = parseJson(bytes, `container ${id}`) as Partial<ContainerJson>
   const bad = (why: string) => new O3Error('INVALID_ARGUMENT', `Cannot import container ${id}: ${why}`)
   if (r.containerId !== id) throw bad(`the archive is of container ${JSON.stringify(r.containerId)}`)
-  if (!COPYABLE.includes(r.state as ContainerState)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot import container ${id}: the archive's replica is ${JSON.stringify(r.state)}`)
+  if (!(asIs ? COPYABLE_AS_IS : COPYABLE).includes(r.state as ContainerState)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot import container ${id}: the archive's replica is ${JSON.stringify(r.state)}`)
   if (typeof r.replication !== 'string' || typeof r.pipelineId !== 'string' || !isCount(r.createdAtMs) || !isCount(r.bcsid) || !isCount(r.usedBytes) || !isCount(r.blockCount)) throw bad('its row is malformed')
   if (r.replicaIndex !== undefined && (!isCount(r.replicaIndex) || r.replicaIndex > EC_REPLICAS_MAX)) throw bad(`its replica index ${JSON.stringify(r.replicaIndex)} is not in 0..${EC_REPLICAS_MAX}`)
   return r as ContainerJson

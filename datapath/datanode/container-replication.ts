@@ -18,6 +18,8 @@ import type { ContainerCopies } from './container-copy.ts'
 export interface ReplicateCommand {
   containerId: ContainerId
   sources: DatanodeDetails[]
+  /** The sources are corrupt replicas, the only ones left: copy them as they are (ImportOptions.asIs). */
+  asIs?: boolean
 }
 
 /** A replicate command's fields from a heartbeat answer, checked (a source names an id and a host:port). */
@@ -27,7 +29,7 @@ export function parseReplicateCommand(cmd: Record<string, unknown>): ReplicateCo
   if (sources.length === 0 || sources.length > 16 || !sources.every((s) => typeof s?.id === 'string' && typeof s?.address === 'string' && /^[\w.-]+:\d+$/.test(s.address))) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot replicate container ${containerId}: sources must list 1 to 16 datanodes with id and host:port address`)
   }
-  return { containerId, sources: sources.map((s: DatanodeDetails) => ({ id: s.id, address: s.address })) }
+  return { containerId, sources: sources.map((s: DatanodeDetails) => ({ id: s.id, address: s.address })), ...(cmd.asIs === true ? { asIs: true } : {}) }
 }
 
 type Counter = ReturnType<ServiceMetrics['counter']>
@@ -91,7 +93,7 @@ export class ContainerReplication {
     for (const source of cmd.sources.filter((s) => s.id !== selfId)) {
       if (this.holds(id) || signal.aborted) return
       try {
-        const c = await this.copies.importFrom(source, id, signal)
+        const c = await this.copies.importFrom(source, id, signal, { asIs: cmd.asIs === true })
         this.succeeded.inc()
         this.bytes.inc(c.usedBytes)
         this.imported(id)

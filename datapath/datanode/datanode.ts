@@ -247,6 +247,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
         await this.blockFiles.closeContainer(id)
       },
+      rewrite: (c) => this.writeContainerFile(c),
       transport: () => this.transport(),
     })
     this.replication = new ContainerReplication({

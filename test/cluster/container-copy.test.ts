@@ -177,6 +177,18 @@ test('importContainer() refuses a corrupt or cut archive and leaves nothing', as
     assert.is(await replicaOf(target, containerId), undefined, what)
     leavesNothing(target, containerId)
   }
+  // Copied as is (the SCM's asIs, when only corrupt replicas are left): the bad bytes of a
+  // source are kept and the copy is UNHEALTHY; what is wrong with the archive itself is not taken.
+  for (const [what, bytes] of [['block file', withManifestOf(flipped(entryData(archive, 'chunks/') + 1000))], ['packed block', withManifestOf(flipped(entryData(archive, 'metadata/packed-') + 10))]] as const) {
+    const copy = await target.copies.importContainer(containerId, stream([bytes]), { asIs: true, from: 'the test' })
+    assert.is(copy.state, 'UNHEALTHY', what)
+    assert.match(copy.unhealthyReason ?? '', /^copied as is from the test: 1 blocks fail their checksums \(first \d+\)$/, what)
+    assert.is((await replicaOf(target, containerId))?.state, 'UNHEALTHY', what)
+    assert.ok(await target.copies.deleteContainer(containerId, false))
+    leavesNothing(target, containerId)
+  }
+  assert.is(await errorCode(target.copies.importContainer(containerId, stream([flipped(entryData(archive, 'chunks/') + 1000)]), { asIs: true })), 'CHECKSUM_MISMATCH', 'as is, the manifest still holds')
+  leavesNothing(target, containerId)
   // The same archive unharmed imports (then goes again, for the copy test below).
   const pieces = [archive.subarray(0, 777), archive.subarray(777)]
   await target.copies.importContainer(containerId, stream(pieces))

@@ -97,4 +97,69 @@ test('an open container whose every replica is corrupt closes to QUASI_CLOSED an
   }
 })
 
+// Catches: a container whose every replica holds a corrupt block (each a different one) never
+// copied again, "block N fails its checksums" at every import: one more lost replica and the
+// blocks only it still held good were gone.
+test('with every replica corrupt, a lost one is replaced by a copy of the others as they are; every key still reads', async () => {
+  const cluster = await startMiniCluster({
+    datanodes: 4,
+    overrides: {
+      'scm.block.sizeBytes': 128 * KiB, 'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
+      'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
+    },
+  })
+  try {
+    const client = cluster.client()
+    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
+    const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
+    await client.createVolume('vol')
+    await client.createBucket('vol', 'bkt')
+    // Keys of one block each (a file each: too large to pack) until three of them share a container.
+    const keys = new Map<string, { data: Buffer; containerId: number; localId: number }>()
+    let id: number | undefined
+    for (let n = 0; id === undefined && n < 30; n++) {
+      const data = randomBytes(100 * KiB, 500 + n)
+      const { blockId } = (await client.putKey('vol', 'bkt', `k${n}`, data)).locations[0]
+      keys.set(`k${n}`, { data, containerId: blockId.containerId, localId: blockId.localId })
+      if ([...keys.values()].filter((k) => k.containerId === blockId.containerId).length === 3) id = blockId.containerId
+    }
+    assert.ok(id !== undefined, 'three keys in one container')
+    const blocks = [...keys.values()].filter((k) => k.containerId === id).map((k) => k.localId)
+    await scm.call('closeContainer', { containerId: id })
+    const closed = await until('three CLOSED replicas', async () => {
+      const c = await get(id!)
+      return c.state === 'CLOSED' && c.replicas.filter((r) => r.state === 'CLOSED').length === 3 ? c : undefined
+    }, 30_000, 100)
+    // A different block flipped on each replica: every block keeps two good copies, no replica is whole.
+    const holders = closed.replicas.map((r) => cluster.datanodes.findIndex((d) => d?.id === r.datanodeId))
+    holders.forEach((i, n) => flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, id!, blocks[n]), 1000))
+    await until('every replica UNHEALTHY at the SCM', async () => (await get(id!)).replicas.filter((r) => r.state === 'UNHEALTHY').length === 3, 30_000, 100)
+    assert.equal((await get(id)).health, ['UNHEALTHY'])
+
+    // One of them is lost: the SCM copies one of the two left, as it is, to a datanode without one.
+    await adminRpc(cluster, 'Datanode', cluster.datanodes[holders[2]]!.address).call('deleteContainer', { containerId: id, force: true })
+    const kept = [closed.replicas[0].datanodeId, closed.replicas[1].datanodeId]
+    type Held = { id: number; state: string; unhealthyReason?: string; blockCount: number }
+    const heldOn = async (i: number) => (await adminRpc(cluster, 'Datanode', cluster.datanodes[i]!.address).call<Held[]>('listContainers', {})).find((c) => c.id === id)
+    const copy = await until('a third replica copied from the two corrupt ones left', async () => {
+      for (const [i, d] of cluster.datanodes.entries()) {
+        if (kept.includes(d!.id)) continue
+        const held = await heldOn(i)
+        if (held !== undefined) return { i, held }
+      }
+      return undefined
+    }, 60_000, 100)
+    assert.is(copy.held.state, 'UNHEALTHY', 'a copy of a corrupt replica is corrupt too')
+    assert.match(copy.held.unhealthyReason ?? '', /^copied as is from .*: 1 blocks fail their checksums/)
+    assert.is(copy.held.blockCount, (await heldOn(holders[0]))!.blockCount)
+    await until('the SCM lists the copy UNHEALTHY beside the two', async () => {
+      const c = await get(id!)
+      return c.replicas.length === 3 && c.replicas.find((r) => r.datanodeId === cluster.datanodes[copy.i]!.id)?.state === 'UNHEALTHY'
+    }, 30_000, 100)
+    for (const [name, k] of keys) assert.ok((await client.getKey('vol', 'bkt', name)).equals(k.data), `${name} reads back`)
+  } finally {
+    await cluster.dispose()
+  }
+})
+
 test.run()

@@ -50,6 +50,12 @@ export interface Classification {
   unhealthy: ReplicaView[]
   /** Healthy replicas on HEALTHY nodes, whatever their operational state: where copies come from. */
   sources: ReplicaView[]
+  /**
+   * No healthy replica left, and fewer corrupt ones than the factor: copies are made of those,
+   * as they are (Ozone's RatisUnhealthyReplicationCheckHandler keeps the most of what is left;
+   * readers verify every block and go to another copy on a mismatch). Best (highest bcsid) first.
+   */
+  unhealthySources: ReplicaView[]
   /** Replicas still OPEN or CLOSING on a node not DEAD (they need a close, not a copy). */
   open: ReplicaView[]
   /** QUASI_CLOSED replicas with the highest bcsid that may be force-closed (a majority of the pipeline agrees). */
@@ -87,7 +93,7 @@ function inMaintenance(r: ReplicaView): boolean {
 }
 
 export function classify(c: ContainerView, o: ClassifyOptions): Classification {
-  const out: Classification = { id: c.id, health: 'HEALTHY', states: [], healthy: [], sources: [], unhealthy: [], open: [], forceClose: [], missingCount: 0, surplusCount: 0 }
+  const out: Classification = { id: c.id, health: 'HEALTHY', states: [], healthy: [], sources: [], unhealthySources: [], unhealthy: [], open: [], forceClose: [], missingCount: 0, surplusCount: 0 }
   const present = c.replicas.filter((r) => r.health !== 'DEAD')
   out.open = present.filter((r) => r.state === 'OPEN' || r.state === 'CLOSING')
   const add = (s: HealthState) => { if (!out.states.includes(s)) out.states.push(s) }
@@ -156,7 +162,12 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
   out.surplusCount = Math.max(0, onHealthy - c.factor)
   out.sources = good.filter((r) => r.health === 'HEALTHY')
   if (present.length === 0) add('MISSING')
-  else if (good.length === 0 && out.forceClose.length === 0) add('UNHEALTHY')
+  else if (good.length === 0 && out.forceClose.length === 0) {
+    add('UNHEALTHY')
+    const corrupt = c.replicas.filter((r) => countable(r) && r.state === 'UNHEALTHY')
+    out.missingCount = Math.max(0, c.factor - corrupt.length)
+    if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY').sort((a, b) => b.bcsid - a.bcsid || (a.datanodeId < b.datanodeId ? -1 : 1))
+  }
   if (out.missingCount > 0 && (good.length > 0 || out.forceClose.length > 0)) add('UNDER_REPLICATED')
   if (out.surplusCount > 0) add('OVER_REPLICATED')
   const hosts = new Set(live.map((r) => r.host))

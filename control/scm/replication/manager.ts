@@ -33,7 +33,8 @@ export interface ReconstructECContainerCommand {
 
 /** The commands this loop sends (the SCM's DatanodeCommand has them as members). */
 export type ReplicationCommand =
-  | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[] }
+  /** `asIs`: the sources are corrupt replicas, the only ones left: copy what they hold, verified or not. */
+  | { type: 'replicateContainer'; containerId: ContainerId; sources: DatanodeDetails[]; asIs?: true }
   | ReconstructECContainerCommand
   | { type: 'deleteContainer'; containerId: ContainerId; force: boolean }
   | { type: 'closeContainer'; containerId: ContainerId; force?: boolean }
@@ -251,11 +252,12 @@ export class ReplicationManager {
   private send(a: Exclude<EcAction, { type: 'setState' }>, nowMs: number): void {
     switch (a.type) {
       case 'replicate': {
-        this.host.queue(a.target, { type: 'replicateContainer', containerId: a.containerId, sources: a.sources.map((dn) => this.host.details(dn)) })
+        const asIs = 'asIs' in a && a.asIs === true
+        this.host.queue(a.target, { type: 'replicateContainer', containerId: a.containerId, sources: a.sources.map((dn) => this.host.details(dn)), ...(asIs ? { asIs: true as const } : {}) })
         this.inflight.set(`replicate/${a.containerId}/${a.target}`, { kind: 'replicate', containerId: a.containerId, datanodeId: a.target, sentAtMs: nowMs, sources: a.sources, replicaIndex: a.replicaIndex })
         this.sent.inc({ kind: 'replicate' })
         const index = a.replicaIndex === undefined ? '' : ` (EC index ${a.replicaIndex}, its node leaving service)`
-        log.info(`SCM: replicating container ${a.containerId} to ${a.target} from ${a.sources.join(',')}${index}`)
+        log.info(`SCM: replicating container ${a.containerId} to ${a.target} from ${a.sources.join(',')}${index}${asIs ? ' (its UNHEALTHY replicas, the only ones left, as they are)' : ''}`)
         return
       }
       case 'reconstruct': {

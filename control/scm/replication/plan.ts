@@ -28,7 +28,7 @@ export interface InflightOp { kind: 'replicate' | 'reconstruct' | 'delete'; cont
 
 export type ReplicationAction =
   /** EC: `replicaIndex` is the index copied (the sources hold it; the copy keeps it). */
-  | { type: 'replicate'; containerId: ContainerId; target: DatanodeId; sources: DatanodeId[]; replicaIndex?: number }
+  | { type: 'replicate'; containerId: ContainerId; target: DatanodeId; sources: DatanodeId[]; replicaIndex?: number; asIs?: true }
   | { type: 'delete'; containerId: ContainerId; datanodeId: DatanodeId; force: boolean }
   | { type: 'close'; containerId: ContainerId; datanodeId: DatanodeId; force: boolean }
   | { type: 'setState'; containerId: ContainerId; state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' }
@@ -90,13 +90,13 @@ export function planReplication(input: PlanInput): Plan {
     const sources = cls.sources
       .sort((a, b) => (load.get(a.datanodeId) ?? 0) - (load.get(b.datanodeId) ?? 0) || (a.datanodeId < b.datanodeId ? -1 : 1))
       .map((r) => r.datanodeId)
-    const replicate = (newHostOnly: boolean): boolean => {
+    const replicate = (newHostOnly: boolean, from = sources, asIs = false): boolean => {
       const t = target(newHostOnly)
       if (t === undefined) return false
       chosen.push(t.id)
       usedHosts.add(t.host)
       take(t.id)
-      actions.push({ type: 'replicate', containerId: c.id, target: t.id, sources })
+      actions.push({ type: 'replicate', containerId: c.id, target: t.id, sources: from, ...(asIs ? { asIs: true as const } : {}) })
       return true
     }
     // A QUASI_CLOSED container whose replicas are being force-closed is copied once they are CLOSED.
@@ -104,6 +104,11 @@ export function planReplication(input: PlanInput): Plan {
       for (let need = cls.missingCount - adding.length; need > 0; need--) if (!replicate(false)) break
       // Mis-replicated: one more copy on a host without one; the surplus goes once it is there.
       if (cls.states.includes('MIS_REPLICATED') && adding.length === 0) replicate(true)
+    }
+    // Nothing healthy to copy: the corrupt replicas are, as they are (the copy is as good as its source).
+    if (sources.length === 0 && cls.unhealthySources.length > 0) {
+      const from = cls.unhealthySources.map((r) => r.datanodeId)
+      for (let need = cls.missingCount - adding.length; need > 0; need--) if (!replicate(false, from, true)) break
     }
 
     // Deletes only once nothing is being added or deleted for this container, and only from

@@ -53,7 +53,9 @@ test('one CA for the group: the same certificate and first token on every SCM, e
 })
 
 test('enrollment through the leader is replicated; renewal goes on through the next leader', async () => {
-  const id = await obtain('dn-ha', { validityMs: 4000 })
+  // Short enough to renew within the test, long enough that a loaded CI machine's leader
+  // change (the renewal waits for it) ends before it expires (4 s did not, once).
+  const id = await obtain('dn-ha', { validityMs: 9000 })
   try {
     const first = id.credentials()
     const [leaderName, leader] = [...scms].find(([, s]) => isLeader(s))!
@@ -64,7 +66,7 @@ test('enrollment through the leader is replicated; renewal goes on through the n
     rmSync(join(dir, 'dn-ha-copy'), { recursive: true, force: true })
     const taken = await ServiceIdentity.obtain({ role: 'datanode', id: 'dn-ha', dir: join(dir, 'dn-ha-copy'), hosts: [], scm: addresses, bootstrapToken: scms.values().next().value!.ca!.bootstrapToken() }).catch((e: { code?: string }) => e)
     assert.is((taken as { code?: string }).code, 'CERTIFICATE_ERROR', 'the new leader knows the identity is enrolled')
-    await until('renewed through the new leader', () => id.credentials() !== first, 10_000)
+    await until('renewed through the new leader', () => id.credentials() !== first, 20_000)
     assert.equal(identityOf(id.credentials().cert), { role: 'datanode', id: 'dn-ha' })
   } finally {
     id.stop()

@@ -14,6 +14,7 @@ import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
+import type { ContainerId, LocalId } from '../../core/wire.ts'
 import { blockFile } from '../../datapath/datanode/index.ts'
 import { flipByte, until } from '../helpers.ts'
 import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
@@ -132,7 +133,7 @@ test('with every replica corrupt, a lost one is replaced by a copy of the others
     }, 30_000, 100)
     // A different block flipped on each replica: every block keeps two good copies, no replica is whole.
     const holders = closed.replicas.map((r) => cluster.datanodes.findIndex((d) => d?.id === r.datanodeId))
-    holders.forEach((i, n) => flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, id!, blocks[n]), 1000))
+    holders.forEach((i, n) => flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, id! as ContainerId, blocks[n] as LocalId), 1000))
     await until('every replica UNHEALTHY at the SCM', async () => (await get(id!)).replicas.filter((r) => r.state === 'UNHEALTHY').length === 3, 30_000, 100)
     assert.equal((await get(id)).health, ['UNHEALTHY'])
 

@@ -8,7 +8,7 @@
 import { assert } from '../../core/assert.ts'
 import { checksumsLengthBytes } from '../../core/checksum.ts'
 import { stripeCellLengths, type CellPiece, type EcScheme } from '../../core/ec-layout.ts'
-import { ErrorCode, O3Error, toO3Error, type ErrorCodeName } from '../../core/errors.ts'
+import { O3Error, toO3Error, type ErrorCodeName } from '../../core/errors.ts'
 import { BYTES_PER_CHECKSUM_MIN, CLIENT_EC_DEGRADED_SLAB_BYTES_MAX, CLIENT_EC_DEGRADED_STRIPES_MAX, CLIENT_EC_READ_ANSWER_MS } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { RpcClient } from '../../core/rpc/client.ts'
@@ -406,15 +406,15 @@ export class EcGroupRead {
 
   /**
    * Too few cells: UNAVAILABLE (worth a retry) while a replica may only be out of reach; when
-   * every failed one answered with a lasting failure (a checksum mismatch, a block gone), a
-   * retry reads the same, and the error says so (as a replicated read's last failure does).
+   * every failed one answered that its bytes are corrupt, a retry reads the same, and the error
+   * says so (CHECKSUM_MISMATCH, as a replicated read's last failure). A block or container not
+   * found may be a stale location (a rebuilt index moved), an expired token: worth a retry.
    */
   private tooFew(stripes: string, available: number): O3Error {
     const why = [...this.failed].map(([i, reason]) => `replica ${i} (${reason})`).join('; ')
     const codes = [...this.failed.keys()].map((i) => this.failedWith.get(i))
-    const lasting = codes.length > 0 && codes.every((c) => c !== undefined && !ErrorCode[c].retry)
-    const code = !lasting ? 'UNAVAILABLE' : codes.includes('CHECKSUM_MISMATCH') ? 'CHECKSUM_MISMATCH' : codes[0]!
-    return new O3Error(code, `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
+    const corrupt = codes.length > 0 && codes.every((c) => c === 'CHECKSUM_MISMATCH')
+    return new O3Error(corrupt ? 'CHECKSUM_MISMATCH' : 'UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
   }
 }
 

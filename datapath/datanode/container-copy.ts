@@ -52,8 +52,6 @@ export interface CopyHost {
   readonly slabs: SizedSlabPools
   /** Forgets what the datanode keeps of a container in memory besides its row (pending chunks, open files). */
   forget(id: ContainerId): Promise<void>
-  /** Writes a replica's container file and row again (a copy made as is, now UNHEALTHY). */
-  rewrite(c: ContainerData): Promise<unknown>
   /** How imports reach other datanodes (the datanode's identity when security is on). */
   transport?(): Transport
 }
@@ -246,11 +244,6 @@ export class ContainerCopies {
       const got = await this.receive(id, source, { v, spareBytes }, tmp, staged, options.asIs === true)
       // The last check before the replica appears: nothing else may have made it meanwhile.
       this.refuseHeld(id, false)
-      mkdirSync(dirname(target), { recursive: true })
-      // Not held here, so a folder by its name is a leftover (a replica deleted or never recorded).
-      rmSync(target, { recursive: true, force: true })
-      renameSync(staged, target)
-      renamed = true
       const c: ContainerData = {
         id, state: got.row.state, replication: got.row.replication, pipelineId: got.row.pipelineId, createdAtMs: got.row.createdAtMs,
         blockCount: got.blockCount, usedBytes: got.usedBytes, volume: index, bcsid: got.row.bcsid, replicaIndex: got.row.replicaIndex ?? 0,
@@ -260,7 +253,14 @@ export class ContainerCopies {
         c.state = 'UNHEALTHY'
         c.unhealthyReason = got.corrupt.length === 0 ? `copied as is${from}, an UNHEALTHY replica`
           : `copied as is${from}: ${got.corrupt.length} blocks fail their checksums (first ${got.corrupt[0]})`
+        // Its container file says so before it appears: the row and the file agree, as every later copy checks.
+        writeFileSync(join(staged, 'metadata', `${id}.container`), containerFileText(c))
       }
+      mkdirSync(dirname(target), { recursive: true })
+      // Not held here, so a folder by its name is a leftover (a replica deleted or never recorded).
+      rmSync(target, { recursive: true, force: true })
+      renameSync(staged, target)
+      renamed = true
       await v.db.transaction(() => {
         for (let n = 0; n < got.batches; n++) {
           const rows = parseRows(readFileSync(join(tmp, 'rows', `blocks-${n}.json`)), id)
@@ -279,8 +279,6 @@ export class ContainerCopies {
         v.containers.put(id, c)
       })
       this.host.containers.set(id, c)
-      // Its row says so already; its container file (the source's) is written again to match.
-      if (c.state === 'UNHEALTHY') await this.host.rewrite(c)
       log.info(`${this.host.name()}: imported container ${id} (${c.state}, bcsid ${c.bcsid}, ${c.blockCount} blocks, ${c.usedBytes} bytes)`)
       return c
     } catch (err) {
@@ -408,7 +406,10 @@ export class ContainerCopies {
           // Copied as is: the bytes go where they belong, unverified (the worker wrote nothing).
           if (corrupt.at(-1) !== b.localId) corrupt.push(b.localId)
           const fh = await open(path, existsSync(path) ? 'r+' : 'w')
-          try { await fh.write(data, 0, data.length, ch.offset) } finally { await fh.close() }
+          try {
+            const { bytesWritten } = await fh.write(data, 0, data.length, ch.offset)
+            if (bytesWritten !== data.length) throw new O3Error('IO_ERROR', `${what}: block ${b.localId}: ${bytesWritten} of ${data.length} bytes written`)
+          } finally { await fh.close() }
         })
       } finally {
         this.host.slabs.release(slab)
@@ -542,6 +543,12 @@ function parseContainerJson(bytes: Uint8Array, id: ContainerId, asIs: boolean): 
   if (typeof r.replication !== 'string' || typeof r.pipelineId !== 'string' || !isCount(r.createdAtMs) || !isCount(r.bcsid) || !isCount(r.usedBytes) || !isCount(r.blockCount)) throw bad('its row is malformed')
   if (r.replicaIndex !== undefined && (!isCount(r.replicaIndex) || r.replicaIndex > EC_REPLICAS_MAX)) throw bad(`its replica index ${JSON.stringify(r.replicaIndex)} is not in 0..${EC_REPLICAS_MAX}`)
   return r as ContainerJson
+}
+
+/** A replica's container file (Ozone's .container): what it is, sealed with its own SHA-256. */
+export function containerFileText(c: ContainerData): string {
+  const body = { containerId: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, replicaIndex: c.replicaIndex ?? 0, layout: 'FILE_PER_BLOCK', schemaVersion: 3, createdAtMs: c.createdAtMs }
+  return JSON.stringify({ ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }, null, 2)
 }
 
 /** The container file as the source wrote it: its own SHA-256 seal, its id, state and replica index. */

@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync, statSync, existsSync, renameSync } from 'node:fs'
 import { appendFile, mkdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { Database, RootDatabase } from 'lmdb'
 import type { Context } from 'hono'
 import type { Message } from '../../core/raft/index.ts'
@@ -51,7 +51,7 @@ import { writeChunkData, type ChunkData, type ChunkDataWrite, type WriteChunkArg
 import { blockChunks } from './pipeline/block-chunks.ts'
 import { chunkKey, sameBytes, type PipelineEntry, type WriteChunkEntry } from './pipeline/entries.ts'
 import { PipelineGroup, type PipelineReplica } from './pipeline/group.ts'
-import { ContainerCopies, sweepCopyLeftovers } from './container-copy.ts'
+import { ContainerCopies, containerFileText, sweepCopyLeftovers } from './container-copy.ts'
 import { ContainerReplication, parseReplicateCommand } from './container-replication.ts'
 import { BlockTokenGuard } from './block-tokens.ts'
 import { checkReplicaIndex, ecReplicaIndex, isEcReplica, isEcReplication, listBlocks } from './ec-replica.ts'
@@ -247,7 +247,6 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
         await this.blockFiles.closeContainer(id)
       },
-      rewrite: (c) => this.writeContainerFile(c),
       transport: () => this.transport(),
     })
     this.replication = new ContainerReplication({
@@ -369,7 +368,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     await sweepCopyLeftovers(this.volumes, this.clusterId, `datanode ${this.id}`)
     this.sweepOrphanBlockFiles(startedAtMs)
     await this.reopenPipelines()
-    await this.forgetDeletedContainers((pipelineId) => !this.groups.has(pipelineId as PipelineId))
+    // Only where the group's log is gone: one that failed to open keeps its folder, and a later createPipeline replays it.
+    await this.forgetDeletedContainers((pipelineId) => !existsSync(this.groupDir(pipelineId)))
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
     this.scanner.start()
@@ -613,9 +613,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     const v = this.volumeOf(c)
     const path = containerFile(v.dir, this.clusterId, c.id)
     mkdirSync(dirname(path), { recursive: true })
-    const body = { containerId: c.id, state: c.state, replication: c.replication, pipelineId: c.pipelineId, replicaIndex: c.replicaIndex ?? 0, layout: 'FILE_PER_BLOCK', schemaVersion: 3, createdAtMs: c.createdAtMs }
-    const text = JSON.stringify({ ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }, null, 2)
-    writeFileSync(path + '.tmp', text)
+    writeFileSync(path + '.tmp', containerFileText(c))
     renameSync(path + '.tmp', path)
     return v.containers.put(c.id, c)
   }

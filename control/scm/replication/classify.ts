@@ -53,7 +53,7 @@ export interface Classification {
   /**
    * No healthy replica left, and fewer corrupt ones than the factor: copies are made of those,
    * as they are (Ozone's RatisUnhealthyReplicationCheckHandler keeps the most of what is left;
-   * readers verify every block and go to another copy on a mismatch). Best (highest bcsid) first.
+   * readers verify every block and go to another copy on a mismatch). Those at the highest bcsid only.
    */
   unhealthySources: ReplicaView[]
   /** Replicas still OPEN or CLOSING on a node not DEAD (they need a close, not a copy). */
@@ -166,7 +166,9 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
     add('UNHEALTHY')
     const corrupt = c.replicas.filter((r) => countable(r) && r.state === 'UNHEALTHY')
     out.missingCount = Math.max(0, c.factor - corrupt.length)
-    if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY').sort((a, b) => b.bcsid - a.bcsid || (a.datanodeId < b.datanodeId ? -1 : 1))
+    // Only those at the highest bcsid (Ozone's getSources): an older one may lack committed blocks.
+    const top = Math.max(...corrupt.map((r) => r.bcsid))
+    if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY' && r.bcsid === top).sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1))
   }
   if (out.missingCount > 0 && (good.length > 0 || out.forceClose.length > 0)) add('UNDER_REPLICATED')
   if (out.surplusCount > 0) add('OVER_REPLICATED')

@@ -119,7 +119,9 @@ export function planReplication(input: PlanInput): Plan {
       take(r.datanodeId)
       actions.push({ type: 'delete', containerId: c.id, datanodeId: r.datanodeId, force: false })
     }
-    if (cls.healthy.length >= c.factor && cls.missingCount === 0) for (const r of cls.unhealthy) del(r)
+    // Never one ahead of the healthy replicas (a higher bcsid): it may hold the only copies of later blocks.
+    const healthyTop = Math.max(...cls.healthy.map((r) => r.bcsid))
+    if (cls.healthy.length >= c.factor && cls.missingCount === 0) for (const r of cls.unhealthy) if (r.state !== 'UNHEALTHY' || r.bcsid <= healthyTop) del(r)
     if (cls.surplusCount > 0 && !cls.states.includes('MIS_REPLICATED')) {
       // Keep one replica per host as long as possible: delete from crowded hosts first, then
       // from the fullest node.

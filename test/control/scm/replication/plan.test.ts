@@ -167,16 +167,20 @@ test('planReplication() waits when there is no target (three datanodes, one dead
 
 // Catches: a container whose every replica is corrupt left at what it has (one more lost and the
 // good blocks they still hold are gone), or copied from healthy-only rules that find no source.
-test('planReplication() copies the corrupt replicas as they are when no healthy one is left: best bcsid first, up to the factor, never deleting them', () => {
+test('planReplication() copies the corrupt replicas as they are when no healthy one is left: those at the highest bcsid, up to the factor, never deleting them', () => {
   const nodes = [node(1), node(2), node(3, { health: 'DEAD' }), node(4), node(5, { availableBytes: 10 })]
   const c = container(1, 'CLOSED', [replica(1, 'UNHEALTHY', nodes), replica(2, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(3, 'UNHEALTHY', nodes)])
-  assert.equal(plan([c], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(2), dn(1)], asIs: true }])
+  assert.equal(plan([c], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(2)], asIs: true }], 'never from one behind (it may lack later blocks)')
   // As many corrupt copies as the factor: nothing to do, and none of them is deleted.
   const full = container(1, 'CLOSED', [1, 2, 4].map((i) => replica(i, 'UNHEALTHY', nodes)))
   assert.equal(plan([full], nodes).actions, [])
   // One healthy replica: copies are made from it alone, never as is.
   const one = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'UNHEALTHY', nodes)])
   assert.equal(plan([one], nodes).actions.filter((a) => a.type === 'replicate').map((a) => a.type === 'replicate' && [a.sources, a.asIs]), [[[dn(1)], undefined], [[dn(1)], undefined]])
+  // Three healthy copies again: a corrupt replica goes, unless it is ahead of them (later blocks only it may hold).
+  const healed = (bcsid: number) => container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(4, 'CLOSED', nodes), replica(5, 'CLOSED', nodes), replica(2, 'UNHEALTHY', nodes, { bcsid })])
+  assert.equal(plan([healed(10)], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: false }])
+  assert.equal(plan([healed(12)], nodes).actions, [])
 })
 
 test.run()

@@ -22,20 +22,30 @@ import { adminFetch, adminRpc, randomBytes, startMiniCluster } from './mini-clus
 interface Replica { datanodeId: string; state: string; nodeState: string; bcsid: number }
 interface Container { id: number; state: string; health: string[]; replicas: Replica[] }
 
+/** A mini cluster for one test, with its client, the SCM's admin RPC and /vol/bkt made; disposed after. */
+async function withCluster(options: Parameters<typeof startMiniCluster>[0], body: (c: {
+  cluster: Awaited<ReturnType<typeof startMiniCluster>>; client: ReturnType<Awaited<ReturnType<typeof startMiniCluster>>['client']>; scm: RpcClient; get: (id: number) => Promise<Container>
+}) => Promise<void>): Promise<void> {
+  const cluster = await startMiniCluster(options)
+  try {
+    const client = cluster.client()
+    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
+    await client.createVolume('vol')
+    await client.createBucket('vol', 'bkt')
+    await body({ cluster, client, scm, get: (id) => scm.call<Container>('getContainer', { containerId: id }) })
+  } finally {
+    await cluster.dispose()
+  }
+}
+
 test('an UNHEALTHY replica is copied elsewhere first and deleted once three healthy replicas exist', async () => {
-  const cluster = await startMiniCluster({
+  await withCluster({
     datanodes: 4,
     overrides: {
       'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
       'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
     },
-  })
-  try {
-    const client = cluster.client()
-    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
-    const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
-    await client.createVolume('vol')
-    await client.createBucket('vol', 'bkt')
+  }, async ({ cluster, client, scm, get }) => {
     const data = randomBytes(300 * KiB)
     const info = await client.putKey('vol', 'bkt', 'key', data)
     const { containerId: id, localId } = info.locations[0].blockId
@@ -60,21 +70,13 @@ test('an UNHEALTHY replica is copied elsewhere first and deleted once three heal
     const held = await adminRpc(cluster, 'Datanode', cluster.datanodes[i]!.address).call<{ id: number }[]>('listContainers', {})
     assert.not.ok(held.some((c) => c.id === id), 'the corrupt replica is deleted on its datanode')
     assert.ok((await client.getKey('vol', 'bkt', 'key')).equals(data))
-  } finally {
-    await cluster.dispose()
-  }
+  })
 })
 
 // Catches: an open container whose every replica a reader found corrupt staying CLOSING for
 // good and reported HEALTHY (no replica was left to settle it).
 test('an open container whose every replica is corrupt closes to QUASI_CLOSED and is reported UNHEALTHY', async () => {
-  const cluster = await startMiniCluster({ datanodes: 3, overrides: { 'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300 } })
-  try {
-    const client = cluster.client()
-    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
-    const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
-    await client.createVolume('vol')
-    await client.createBucket('vol', 'bkt')
+  await withCluster({ datanodes: 3, overrides: { 'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300 } }, async ({ cluster, client, scm, get }) => {
     const info = await client.putKey('vol', 'bkt', 'key', randomBytes(300 * KiB))
     const { containerId: id, localId } = info.locations[0].blockId
     assert.is((await get(id)).state, 'OPEN')
@@ -93,28 +95,20 @@ test('an open container whose every replica is corrupt closes to QUASI_CLOSED an
       const states = await Promise.all(cluster.datanodes.map(async (d) => (await adminRpc(cluster, 'Datanode', d!.address).call<{ id: number; state: string }[]>('listContainers', {})).find((c) => c.id === id)?.state))
       return states.every((st) => st !== undefined && st !== 'OPEN' && st !== 'CLOSING')
     }, 30_000, 100)
-  } finally {
-    await cluster.dispose()
-  }
+  })
 })
 
 // Catches: a container whose every replica holds a corrupt block (each a different one) never
 // copied again, "block N fails its checksums" at every import: one more lost replica and the
 // blocks only it still held good were gone.
 test('with every replica corrupt, a lost one is replaced by a copy of the others as they are; every key still reads', async () => {
-  const cluster = await startMiniCluster({
+  await withCluster({
     datanodes: 4,
     overrides: {
       'scm.block.sizeBytes': 128 * KiB, 'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
       'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
     },
-  })
-  try {
-    const client = cluster.client()
-    const scm = adminRpc(cluster, 'SCM', cluster.scm.address)
-    const get = (id: number) => scm.call<Container>('getContainer', { containerId: id })
-    await client.createVolume('vol')
-    await client.createBucket('vol', 'bkt')
+  }, async ({ cluster, client, scm, get }) => {
     // Keys of one block each (a file each: too large to pack) until three of them share a container.
     const keys = new Map<string, { data: Buffer; containerId: number; localId: number }>()
     let id: number | undefined
@@ -158,9 +152,7 @@ test('with every replica corrupt, a lost one is replaced by a copy of the others
       return c.replicas.length === 3 && c.replicas.find((r) => r.datanodeId === cluster.datanodes[copy.i]!.id)?.state === 'UNHEALTHY'
     }, 30_000, 100)
     for (const [name, k] of keys) assert.ok((await client.getKey('vol', 'bkt', name)).equals(k.data), `${name} reads back`)
-  } finally {
-    await cluster.dispose()
-  }
+  })
 })
 
 test.run()

@@ -779,11 +779,7 @@ export class StorageContainerManager {
       if (c.state === 'OPEN' && r.usedBytes >= CONTAINER_CLOSE_THRESHOLD * this.config['scm.container.sizeBytes']) {
         this.background(`closing container ${c.id}`, this.closeContainer(c.id, `full (${r.usedBytes} bytes on ${dn})`))
       }
-      // A replica still open on its datanode once the record is past OPEN is closed too: the
-      // record may move on without it (every replica marked corrupt: QUASI_CLOSED).
-      if ((c.state === 'CLOSING' && r.state !== 'CLOSED') || (c.state !== 'OPEN' && (r.state === 'OPEN' || r.state === 'CLOSING'))) {
-        this.queue(dn, { type: 'closeContainer', containerId: c.id })
-      }
+      if (c.state === 'CLOSING' && r.state !== 'CLOSED') this.queue(dn, { type: 'closeContainer', containerId: c.id })
       const live = [...replicas.values()].filter((x) => x.state !== 'UNHEALTHY')
       // Every pipeline member not known DEAD must have reported since this SCM started (or
       // registered again after its restart): one that has not may hold a replica still open

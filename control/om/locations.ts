@@ -1,6 +1,6 @@
 /** @module
  * A key's block locations refreshed from the SCM's getContainerLocations (lookupKey): an open
- * container is read through its pipeline; a closed one from its live replicas, and for EC
+ * container is read through its pipeline; a closed one from its replicas, corrupt ones last, and for EC
  * (issue 14) one node per replica index in index order (`nodes[i]` holds index i + 1): a
  * CLOSED replica first, in the SCM's order (getContainerLocations lists those on HEALTHY,
  * IN_SERVICE nodes first), the recorded member where none of an index is known (the reader
@@ -24,6 +24,9 @@ export function refreshPipeline(recorded: Pipeline, found: ContainerLocation | u
     })
     return { ...recorded, nodes }
   }
-  const healthy = live.map((r) => ({ id: r.id, address: r.address }))
-  return { ...recorded, nodes: healthy.length > 0 ? healthy : fallback }
+  // Corrupt replicas last, not left out: each block of one may be the only good copy left
+  // reachable (a healthy holder down); the reader verifies every window and moves on.
+  const corrupt = found.replicas.filter((r) => r.state === 'UNHEALTHY')
+  const nodes = [...live, ...corrupt].map((r) => ({ id: r.id, address: r.address }))
+  return { ...recorded, nodes: nodes.length > 0 ? nodes : fallback }
 }

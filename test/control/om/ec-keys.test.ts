@@ -117,6 +117,10 @@ test('refreshPipeline() of a closed EC container: one replica per index in index
   // A RATIS container still lists its healthy replicas, whatever their index field.
   const ratis: Pipeline = { ...ecPipeline, replication: 'RATIS/THREE', nodes: [1, 2, 3].map(dn) }
   assert.equal(refreshPipeline(ratis, { state: 'CLOSED', pipeline: ratis, replicas: [{ ...dn(3), state: 'CLOSED', replicaIndex: 0 }] }).nodes, [dn(3)])
+  // Its corrupt replicas come last, still listed: a block bad on one may be good on another,
+  // and the healthy holder may be down (then they are all a reader can reach).
+  const corrupt = refreshPipeline(ratis, { state: 'CLOSED', pipeline: ratis, replicas: [{ ...dn(1), state: 'UNHEALTHY', replicaIndex: 0 }, { ...dn(3), state: 'CLOSED', replicaIndex: 0 }, { ...dn(2), state: 'UNHEALTHY', replicaIndex: 0 }] })
+  assert.equal(corrupt.nodes, [dn(3), dn(1), dn(2)])
 })
 
 test.run()

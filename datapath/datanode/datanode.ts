@@ -627,7 +627,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       if (existing.state !== 'OPEN') throw new O3Error('CONTAINER_NOT_OPEN', `Cannot write to container ${id}: it is ${existing.state}`)
       return existing
     }
-    if (this.volumes.some((v) => v.deletedContainers.get(id) !== undefined)) {
+    if (this.wasDeleted(id)) {
       throw new O3Error('CONTAINER_NOT_FOUND', `Cannot write to container ${id}: its replica was deleted from this datanode, and is not made again`)
     }
     // Containers are created by their first write, on the volume with room holding the
@@ -781,6 +781,11 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     return pipelineDir(this.dirs[0], this.clusterId, pipelineId)
   }
 
+  /** Was this datanode's replica of container `id` deleted while its pipeline's log may still name it (Volume.deletedContainers)? */
+  private wasDeleted(id: ContainerId): boolean {
+    return this.volumes.some((v) => v.deletedContainers.get(id) !== undefined)
+  }
+
   /** Drops the deletion records of containers whose pipeline log matches `gone`: no log is left to replay them. */
   private async forgetDeletedContainers(gone: (pipelineId: string) => boolean): Promise<void> {
     for (const v of this.volumes) {
@@ -877,7 +882,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     const c = this.containers.get(e.containerId)
     // A replica that cannot take the chunk refuses its entry at apply, like the others would
     // (one deleted here too: it is not made again).
-    if (c !== undefined ? c.state !== 'OPEN' || this.isDeleted(c, e.localId) : this.volumes.some((v) => v.deletedContainers.get(e.containerId) !== undefined)) return
+    if (c !== undefined ? c.state !== 'OPEN' || this.isDeleted(c, e.localId) : this.wasDeleted(e.containerId)) return
     const key = chunkKey(e.containerId, e.localId, e.offset, e.length)
     const staged = this.staged.get(key)
     if (staged !== undefined) {

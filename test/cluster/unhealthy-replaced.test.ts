@@ -73,6 +73,37 @@ test('an UNHEALTHY replica is copied elsewhere first and deleted once three heal
   })
 })
 
+// Catches: with every datanode holding a replica, a corrupt one left in place for good (the
+// copy had no target, and the corrupt replica went only once three healthy ones existed).
+test('with no datanode free, the corrupt replica is deleted to make room and a healthy copy takes its place', async () => {
+  await withCluster({
+    datanodes: 3,
+    overrides: {
+      'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
+      'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
+    },
+  }, async ({ cluster, client, scm, get }) => {
+    const data = randomBytes(300 * KiB)
+    const info = await client.putKey('vol', 'bkt', 'key', data)
+    const { containerId: id, localId } = info.locations[0].blockId
+    await scm.call('closeContainer', { containerId: id })
+    await until('three CLOSED replicas', async () => (await get(id)).replicas.filter((r) => r.state === 'CLOSED').length === 3, 30_000, 100)
+    const i = 1
+    const corrupt = cluster.datanodes[i]!.id
+    flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, id, localId), 100_000)
+    await until('the corrupt replica gone from its datanode', async () => !(await get(id)).replicas.some((r) => r.datanodeId === corrupt), 30_000, 100)
+    const repaired = await until('three CLOSED replicas again', async () => {
+      const c = await get(id)
+      return c.replicas.filter((r) => r.state === 'CLOSED' && r.nodeState === 'HEALTHY').length === 3 ? c : undefined
+    }, 60_000, 100)
+    assert.ok(repaired.replicas.some((r) => r.datanodeId === corrupt), 'the copy is on the datanode that held the corrupt replica')
+    assert.equal(repaired.health, ['HEALTHY'])
+    const held = await adminRpc(cluster, 'Datanode', cluster.datanodes[i]!.address).call<{ id: number; state: string }[]>('listContainers', {})
+    assert.equal(held.find((c) => c.id === id)?.state, 'CLOSED', 'the datanode holds a healthy copy')
+    assert.ok((await client.getKey('vol', 'bkt', 'key')).equals(data))
+  })
+})
+
 // Catches: an open container whose every replica a reader found corrupt staying CLOSING for
 // good and reported HEALTHY (no replica was left to settle it).
 test('an open container whose every replica is corrupt closes to QUASI_CLOSED and is reported UNHEALTHY', async () => {

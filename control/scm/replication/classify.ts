@@ -56,6 +56,11 @@ export interface Classification {
    * readers verify every block and go to another copy on a mismatch). Those at the highest bcsid only.
    */
   unhealthySources: ReplicaView[]
+  /**
+   * No healthy replica and more corrupt ones than the factor (an as-is copy made while one was
+   * away): those to delete, the oldest (lowest bcsid) first, on IN_SERVICE nodes.
+   */
+  unhealthySurplus: ReplicaView[]
   /** Replicas still OPEN or CLOSING on a node not DEAD (they need a close, not a copy). */
   open: ReplicaView[]
   /** QUASI_CLOSED replicas with the highest bcsid that may be force-closed (a majority of the pipeline agrees). */
@@ -93,7 +98,7 @@ function inMaintenance(r: ReplicaView): boolean {
 }
 
 export function classify(c: ContainerView, o: ClassifyOptions): Classification {
-  const out: Classification = { id: c.id, health: 'HEALTHY', states: [], healthy: [], sources: [], unhealthySources: [], unhealthy: [], open: [], forceClose: [], missingCount: 0, surplusCount: 0 }
+  const out: Classification = { id: c.id, health: 'HEALTHY', states: [], healthy: [], sources: [], unhealthySources: [], unhealthySurplus: [], unhealthy: [], open: [], forceClose: [], missingCount: 0, surplusCount: 0 }
   const present = c.replicas.filter((r) => r.health !== 'DEAD')
   out.open = present.filter((r) => r.state === 'OPEN' || r.state === 'CLOSING')
   const add = (s: HealthState) => { if (!out.states.includes(s)) out.states.push(s) }
@@ -169,6 +174,11 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
     // Only those at the highest bcsid (Ozone's getSources): an older one may lack committed blocks.
     const top = Math.max(...corrupt.map((r) => r.bcsid))
     if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY' && r.bcsid === top).sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1))
+    const surplus = corrupt.length - c.factor
+    if (surplus > 0) {
+      out.unhealthySurplus = corrupt.filter((r) => r.operationalState === 'IN_SERVICE')
+        .sort((a, b) => a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? 1 : -1)).slice(0, surplus)
+    }
   }
   if (out.missingCount > 0 && (good.length > 0 || out.forceClose.length > 0)) add('UNDER_REPLICATED')
   if (out.surplusCount > 0) add('OVER_REPLICATED')

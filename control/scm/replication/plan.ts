@@ -99,9 +99,10 @@ export function planReplication(input: PlanInput): Plan {
       actions.push({ type: 'replicate', containerId: c.id, target: t.id, sources: from, ...(asIs ? { asIs: true as const } : {}) })
       return true
     }
+    let unplaced = 0
     // A QUASI_CLOSED container whose replicas are being force-closed is copied once they are CLOSED.
     if (sources.length > 0 && !(c.state === 'QUASI_CLOSED' && cls.forceClose.length > 0)) {
-      for (let need = cls.missingCount - adding.length; need > 0; need--) if (!replicate(false)) break
+      for (let need = cls.missingCount - adding.length; need > 0; need--) if (!replicate(false)) { unplaced = need; break }
       // Mis-replicated: one more copy on a host without one; the surplus goes once it is there.
       if (cls.states.includes('MIS_REPLICATED') && adding.length === 0) replicate(true)
     }
@@ -111,17 +112,31 @@ export function planReplication(input: PlanInput): Plan {
       for (let need = cls.missingCount - adding.length; need > 0; need--) if (!replicate(false, from, true)) break
     }
 
-    // Deletes only once nothing is being added or deleted for this container, and only from
-    // live nodes (a DEAD one cannot do it): never the last good copies.
-    if (adding.length > 0 || deleting.length > 0) continue
-    const del = (r: ReplicaView) => {
-      if (r.health !== 'HEALTHY' || !underLimit(r.datanodeId)) return
+    // Deletes only from live nodes (a DEAD one cannot do it), never the last good copies. A
+    // corrupt replica goes with force, as in Ozone: its datanode may still hold it OPEN.
+    const del = (r: ReplicaView): boolean => {
+      if (r.health !== 'HEALTHY' || !underLimit(r.datanodeId)) return false
       take(r.datanodeId)
-      actions.push({ type: 'delete', containerId: c.id, datanodeId: r.datanodeId, force: false })
+      actions.push({ type: 'delete', containerId: c.id, datanodeId: r.datanodeId, force: r.state === 'UNHEALTHY' })
+      return true
     }
     // Never one ahead of the healthy replicas (a higher bcsid): it may hold the only copies of later blocks.
     const healthyTop = Math.max(...cls.healthy.map((r) => r.bcsid))
-    if (cls.healthy.length >= c.factor && cls.missingCount === 0) for (const r of cls.unhealthy) if (r.state !== 'UNHEALTHY' || r.bcsid <= healthyTop) del(r)
+    const replaceable = cls.unhealthy.filter((r) => r.state !== 'UNHEALTHY' || r.bcsid <= healthyTop)
+    // A copy with no target left (every usable node holds a replica): one replaceable replica
+    // makes room, on a node that can then take the copy (Ozone's RatisUnderReplicationHandler
+    // removes an unhealthy replica to unblock under-replication). Left-behind ones first, then
+    // the oldest.
+    if (unplaced > 0 && deleting.length === 0) {
+      const takesCopy = (r: ReplicaView) => usable.some((n) => n.id === r.datanodeId && n.full !== true)
+      const room = replaceable.filter(takesCopy)
+        .sort((a, b) => Number(a.state === 'UNHEALTHY') - Number(b.state === 'UNHEALTHY') || a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? -1 : 1))
+      for (const r of room) if (del(r)) break
+    }
+    // Other deletes only once nothing is being added or deleted for this container.
+    if (adding.length > 0 || deleting.length > 0) continue
+    if (cls.healthy.length >= c.factor && cls.missingCount === 0) for (const r of replaceable) del(r)
+    for (const r of cls.unhealthySurplus) del(r)
     if (cls.surplusCount > 0 && !cls.states.includes('MIS_REPLICATED')) {
       // Keep one replica per host as long as possible: delete from crowded hosts first, then
       // from the fullest node.

@@ -179,8 +179,40 @@ test('planReplication() copies the corrupt replicas as they are when no healthy 
   assert.equal(plan([one], nodes).actions.filter((a) => a.type === 'replicate').map((a) => a.type === 'replicate' && [a.sources, a.asIs]), [[[dn(1)], undefined], [[dn(1)], undefined]])
   // Three healthy copies again: a corrupt replica goes, unless it is ahead of them (later blocks only it may hold).
   const healed = (bcsid: number) => container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(4, 'CLOSED', nodes), replica(5, 'CLOSED', nodes), replica(2, 'UNHEALTHY', nodes, { bcsid })])
-  assert.equal(plan([healed(10)], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: false }])
+  assert.equal(plan([healed(10)], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }], 'with force: its datanode may hold it OPEN')
   assert.equal(plan([healed(12)], nodes).actions, [])
+})
+
+// Catches: a container left under-replicated for good once every usable node holds a replica,
+// healthy or not (seen with 5 datanodes: 2 CLOSED + 3 UNHEALTHY, no command for 8 minutes).
+test('planReplication() deletes a corrupt or left-behind replica to make room when a copy has no target, then copies there', () => {
+  const nodes = [1, 2, 3, 4, 5].map((i) => node(i))
+  const stuck = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 8 }),
+    replica(4, 'UNHEALTHY', nodes, { bcsid: 9 }), replica(5, 'CLOSED', nodes, { bcsid: 7 })])
+  assert.equal(plan([stuck], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(5), force: false }], 'a left-behind replica first')
+  const corruptOnly = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 9 }),
+    replica(4, 'UNHEALTHY', nodes, { bcsid: 8 }), replica(5, 'UNHEALTHY', nodes)])
+  assert.equal(plan([corruptOnly], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(4), force: true }], 'then the oldest corrupt one')
+  // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.
+  assert.equal(plan([corruptOnly], nodes, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(4) }]).actions, [])
+  const freed = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 9 }), replica(5, 'UNHEALTHY', nodes)])
+  assert.equal(plan([freed], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1), dn(2)] }])
+  // Never one ahead of the healthy replicas, nor one whose node could not take the copy.
+  const ahead = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 12 })])
+  const three = [node(1), node(2), node(3)]
+  assert.equal(plan([ahead], three).actions, [])
+  const leaving = [node(1), node(2), node(3, { operationalState: 'DECOMMISSIONING' })]
+  assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', leaving), replica(2, 'CLOSED', leaving), replica(3, 'UNHEALTHY', leaving)])], leaving).actions, [])
+})
+
+// Catches: a container with no healthy replica keeping one corrupt replica over the factor for good.
+test('planReplication() deletes corrupt replicas over the factor when none is healthy, the oldest first', () => {
+  const nodes = [1, 2, 3, 4, 5].map((i) => node(i))
+  const four = container(1, 'CLOSED', [replica(1, 'UNHEALTHY', nodes), replica(2, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(3, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(4, 'UNHEALTHY', nodes, { bcsid: 12 })])
+  assert.equal(plan([four], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(1), force: true }])
+  assert.equal(plan([four], nodes, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(5) }]).actions, [], 'not while a copy is in flight')
+  const five = container(1, 'CLOSED', [1, 2, 3, 4, 5].map((i) => replica(i, 'UNHEALTHY', nodes)))
+  assert.equal(plan([five], nodes).actions.map((a) => a.type === 'delete' && a.datanodeId), [dn(5), dn(4)])
 })
 
 test.run()

@@ -158,8 +158,14 @@ export class ContainerCopies {
         after = value.localId
         bytes += 256 + value.chunks.reduce((s, ch) => s + ch.checksums.length * 2, 0)
         if (value.packed) {
-          const data = v.packed.getBinary([c.id, value.localId])
-          if (data === undefined) throw new O3Error('CHUNK_NOT_FOUND', `Cannot export container ${c.id}: packed block ${value.localId} has no bytes`)
+          // Missing or of another length (a corrupt replica): its row's length goes, zeros where bytes lack.
+          let data = v.packed.getBinary([c.id, value.localId])
+          if (data === undefined || data.length !== value.length) {
+            log.warn(`${this.host.name()}: export of container ${c.id}: packed block ${value.localId} holds ${data?.length ?? 0} of its ${value.length} bytes, sent as ${value.length}`)
+            const fitted = Buffer.alloc(value.length)
+            data?.copy(fitted, 0, 0, value.length)
+            data = fitted
+          }
           packed.push(data)
           bytes += data.length
         }
@@ -178,25 +184,38 @@ export class ContainerCopies {
     yield TAR_END
   }
 
-  /** A block file's committed bytes (the first `length`), read a piece at a time. */
+  /**
+   * A block file's committed bytes (the first `length`), read a piece at a time. What the file
+   * lacks (missing, or cut short by a disk fault) goes as zeros, as Ozone copies what a corrupt
+   * replica holds: the receiver's checksums find those chunks bad, so only a copy made as is
+   * keeps them, and it is UNHEALTHY.
+   */
   private async *blockPieces(path: string, name: string, length: number, nowMs: number, files: ManifestFile[]): AsyncGenerator<Uint8Array> {
-    const fh = await open(path, 'r')
+    const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
     try {
       yield tarHeader(name, length, nowMs)
       let crc = 0
+      /** Where the file's bytes end (the first read that finds none). */
+      let held = fh === undefined ? 0 : length
       for (let at = 0; at < length;) {
-        const piece = Buffer.allocUnsafe(Math.min(CONTAINER_COPY_READ_BYTES, length - at))
-        const { bytesRead } = await fh.read(piece, 0, piece.length, at)
-        if (bytesRead === 0) throw new O3Error('IO_ERROR', `Cannot export ${name}: the file holds ${at} of its ${length} committed bytes`)
-        const got = piece.subarray(0, bytesRead)
+        const want = Math.min(CONTAINER_COPY_READ_BYTES, length - at)
+        let got = Buffer.alloc(0)
+        if (fh !== undefined && at < held) {
+          got = Buffer.allocUnsafe(want)
+          const { bytesRead } = await fh.read(got, 0, want, at)
+          if (bytesRead === 0) held = at
+          got = got.subarray(0, bytesRead)
+        }
+        if (got.length === 0) got = Buffer.alloc(want)
         crc = crc32c(got, crc)
-        at += bytesRead
+        at += got.length
         yield got
       }
+      if (held < length) log.warn(`${this.host.name()}: export of ${path}: the file holds ${held} of its ${length} committed bytes, the rest sent as zeros`)
       files.push({ name, length, crc32c: crc })
       yield tarPadding(length)
     } finally {
-      await fh.close()
+      await fh?.close()
     }
   }
 

@@ -13,7 +13,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KiB } from '../../core/limits.ts'
 import type { KeyInfo } from '../../core/om-wire.ts'
@@ -192,6 +192,29 @@ test('importContainer() refuses a corrupt or cut archive and leaves nothing', as
   // The same archive unharmed imports (then goes again, for the copy test below).
   const pieces = [archive.subarray(0, 777), archive.subarray(777)]
   await target.copies.importContainer(containerId, stream(pieces))
+  assert.ok(await target.copies.deleteContainer(containerId, false))
+  leavesNothing(target, containerId)
+})
+
+// Catches: a corrupt replica whose block file is missing or cut short never exported, so the
+// copies made as is of the last replicas failed (and were planned again) for good.
+test('a replica with a block file missing and one cut short exports what it holds; only a copy made as is takes it, UNHEALTHY', async () => {
+  const copy = await target.copies.importContainer(containerId, stream([await exportBytes(holders[0], containerId)]))
+  const chunks = join(containerDir(target.dirs[copy.volume], target.clusterId, containerId), 'chunks')
+  const files = readdirSync(chunks).sort()
+  assert.ok(files.length >= 2, `two block files: ${files.join(', ')}`)
+  const cut = join(chunks, files[0])
+  truncateSync(cut, Math.floor(statSync(cut).size / 2))
+  rmSync(join(chunks, files[1]))
+  const archive = await exportBytes(target, containerId)
+  assert.ok(await target.copies.deleteContainer(containerId, false))
+  leavesNothing(target, containerId)
+  assert.is(await errorCode(target.copies.importContainer(containerId, stream([archive]))), 'CHECKSUM_MISMATCH')
+  leavesNothing(target, containerId)
+  const asIs = await target.copies.importContainer(containerId, stream([archive]), { asIs: true })
+  assert.is(asIs.state, 'UNHEALTHY')
+  assert.match(asIs.unhealthyReason ?? '', /: 2 blocks fail their checksums/)
+  assert.is(asIs.blockCount, copy.blockCount)
   assert.ok(await target.copies.deleteContainer(containerId, false))
   leavesNothing(target, containerId)
 })

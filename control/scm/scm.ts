@@ -324,7 +324,7 @@ export class StorageContainerManager {
     return { clusterId: this.clusterId }
   }
 
-  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; containerActions?: unknown; deleted?: unknown; pipelines?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
+  private async heartbeat(a: { id?: unknown; volumes?: unknown; containers?: unknown; containerActions?: unknown; deleted?: unknown; failedCopies?: unknown; pipelines?: unknown }): Promise<{ commands: DatanodeCommand[] }> {
     if (!isDatanodeId(a.id)) throw new O3Error('INVALID_ARGUMENT', 'Cannot accept heartbeat: id missing or malformed')
     const reports = parsePipelineReports(a.pipelines, `datanode ${a.id}`)
     const node = this.nodes.get(a.id)
@@ -344,6 +344,10 @@ export class StorageContainerManager {
       }
     }
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
+    // Copies that failed from every source: planned again now, not at their command timeout.
+    if (this.ha.isLeader() && Array.isArray(a.failedCopies)) {
+      for (const id of a.failedCopies.slice(0, HEARTBEAT_COMMANDS_MAX)) if (Number.isSafeInteger(id) && id > 0) this.replication.copyFailed(id as ContainerId, node.id)
+    }
     if (Array.isArray(a.containers)) this.containersHeard.set(node.id, node.lastHeartbeatMs)
     if (reports !== undefined) this.pipelineReports.set(node.id, new Map(reports.map((r) => [r.pipelineId, r])))
     if (!wasHealthy || (!hadRoom && this.hasRoom(node))) this.background('creating pipelines', this.createPipelines())

@@ -3,9 +3,10 @@
  * DownloadAndImportReplicator): at most DATANODE_IMPORTS_INFLIGHT_MAX imports at once, the
  * rest queued in arrival order (up to DATANODE_IMPORTS_QUEUED_MAX); each pulls the container
  * from its sources in the order given, the next one on any failure. A command for a container
- * held, queued or being imported here is dropped. It reports nothing itself: the imported
- * replica shows in the next heartbeat's container report, which is how the SCM learns the
- * copy is done, and a copy that failed from every source is sent again by the SCM.
+ * held, queued or being imported here is dropped. The imported replica shows in the next
+ * heartbeat's container report, which is how the SCM learns the copy is done; a copy that
+ * failed from every source is named in the next heartbeat (`failed`), so the SCM plans it
+ * again at once instead of waiting out its command timeout.
  */
 import { O3Error } from '../../core/errors.ts'
 import { DATANODE_IMPORTS_INFLIGHT_MAX, DATANODE_IMPORTS_QUEUED_MAX } from '../../core/limits.ts'
@@ -42,6 +43,8 @@ export interface ReplicationOptions {
   holds: (id: ContainerId) => boolean
   /** Called when an import completes (the datanode heartbeats soon, to report it). */
   imported: (id: ContainerId) => void
+  /** Called when a copy failed from every source (the datanode tells the SCM in its next heartbeat). */
+  failed: (id: ContainerId) => void
 }
 
 export class ContainerReplication {
@@ -51,6 +54,7 @@ export class ContainerReplication {
   private readonly self: ReplicationOptions['self']
   private readonly holds: ReplicationOptions['holds']
   private readonly imported: ReplicationOptions['imported']
+  private readonly failedCopy: ReplicationOptions['failed']
   private readonly succeeded: Counter
   private readonly bytes: Counter
   private readonly failed: Counter
@@ -60,6 +64,7 @@ export class ContainerReplication {
     this.self = o.self
     this.holds = o.holds
     this.imported = o.imported
+    this.failedCopy = o.failed
     this.succeeded = o.metrics.counter('container_imports_total', 'Container replicas imported from another datanode')
     this.bytes = o.metrics.counter('container_import_bytes_total', 'Block bytes of the container replicas imported')
     this.failed = o.metrics.counter('container_import_failures_total', 'replicateContainer commands that failed from every source')
@@ -107,5 +112,6 @@ export class ContainerReplication {
     if (signal.aborted) return
     this.failed.inc()
     log.warn(`${name}: cannot replicate container ${id}: every source failed (${errors.join('; ')})`)
+    this.failedCopy(id)
   }
 }

@@ -198,6 +198,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   private readonly blockFiles = new BlockFiles(DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_BLOCK_FILE_IDLE_MS)
   /** Block-deletion transactions done here, to acknowledge in the next heartbeat. Lost ones are sent again by the SCM. */
   private readonly deletedTxIds: number[] = []
+  /** Containers whose replicate command failed from every source, for the next heartbeat (the SCM plans them again). */
+  private readonly failedCopies = new Set<ContainerId>()
   /** The Raft group of each pipeline this datanode serves. */
   private readonly groups = new Map<PipelineId, PipelineGroup>()
   /** Chunk bytes written here ahead of their writeChunk entry (chunkKey); the entry's apply drops them. */
@@ -251,6 +253,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     })
     this.replication = new ContainerReplication({
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
+      failed: (id) => { this.failedCopies.add(id); this.heartbeatSoon() },
     })
     this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon(), transport: () => this.transport() })
     this.blockTokens = new BlockTokenGuard({
@@ -562,12 +565,14 @@ export class Datanode implements PipelineReplica, LocalDatanode {
 
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
+    const failedCopies = [...this.failedCopies].slice(0, HEARTBEAT_COMMANDS_MAX)
+    for (const id of failedCopies) this.failedCopies.delete(id)
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
     const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0, replicaIndex: c.replicaIndex ?? 0 }))
     const volumes = this.volumeReports()
     const containerActions = this.containerActions()
     const pipelines = [...this.groups.values()].map((g) => g.report())
-    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, containerActions, deleted, pipelines })))
+    const answers = await Promise.allSettled(this.scms.map((scm) => scm.call<Commands>('heartbeat', { id: this.id, volumes, containers, containerActions, deleted, failedCopies, pipelines })))
     const commands: Commands['commands'] = []
     for (const a of answers) {
       if (a.status === 'fulfilled') commands.push(...a.value.commands)
@@ -576,6 +581,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     // Acknowledged deletions go to every SCM; the leader records them. Heard by none: again next time.
     if (answers.every((a) => a.status === 'rejected')) {
       this.deletedTxIds.unshift(...deleted)
+      for (const id of failedCopies) if (!this.containers.has(id)) this.failedCopies.add(id)
       return
     }
     // One failed command must not cost the others: each is tried on its own.

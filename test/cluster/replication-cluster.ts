@@ -3,6 +3,7 @@
  * with replication rounds every 300 ms, the SCM's view of every container, its /prom
  * counters, and RATIS/THREE keys written into containers that are then closed.
  */
+import type { O3Config } from '../../core/config.ts'
 import { KiB } from '../../core/limits.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
@@ -15,12 +16,12 @@ export interface Replica { datanodeId: string; state: string; nodeState: string;
 export interface Container { id: number; state: string; health: string[]; replicas: Replica[] }
 
 /** The cluster, with volume `vol` and bucket `bkt`; `commandTimeoutMs` is how soon an unanswered command is sent again. */
-export async function startReplicationCluster(commandTimeoutMs = 10_000): Promise<{ cluster: Cluster; client: O3Client; scm: RpcClient }> {
+export async function startReplicationCluster(commandTimeoutMs = 10_000, overrides: Partial<O3Config> = {}): Promise<{ cluster: Cluster; client: O3Client; scm: RpcClient }> {
   const cluster = await startMiniCluster({
     datanodes: 4,
     overrides: {
       'scm.block.sizeBytes': 256 * KiB, 'client.chunkSizeBytes': 64 * KiB,
-      'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': commandTimeoutMs, 'scm.pipeline.destroyTimeoutMs': 1000,
+      'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': commandTimeoutMs, 'scm.pipeline.destroyTimeoutMs': 1000, ...overrides,
     },
   })
   const client = cluster.client()

@@ -100,6 +100,7 @@ export class ReplicationManager {
   private readonly sent: Counter<'kind'>
   private readonly completed: Counter<'kind'>
   private readonly timedOut: Counter<'kind'>
+  private readonly failed: Counter<'kind'>
   private readonly bytes: Counter
 
   constructor(private readonly host: ReplicationHost, private readonly config: O3Config, metrics: ServiceMetrics) {
@@ -107,6 +108,7 @@ export class ReplicationManager {
     this.sent = new Counter({ name: 'o3_scm_replication_commands_sent_total', help: 'Replication manager commands queued for datanodes, by kind', labelNames: ['kind'], registers })
     this.completed = new Counter({ name: 'o3_scm_replication_commands_completed_total', help: 'Replicate and delete commands seen done in datanode reports, by kind', labelNames: ['kind'], registers })
     this.timedOut = new Counter({ name: 'o3_scm_replication_commands_timed_out_total', help: 'Replicate and delete commands not done within scm.replication.commandTimeoutMs, by kind', labelNames: ['kind'], registers })
+    this.failed = new Counter({ name: 'o3_scm_replication_commands_failed_total', help: 'Replicate commands a datanode reported failed from every source, by kind', labelNames: ['kind'], registers })
     this.bytes = new Counter({ name: 'o3_scm_replication_bytes_total', help: 'Bytes of container replicas made by replication', registers })
     const self = this
     new Gauge({
@@ -224,6 +226,19 @@ export class ReplicationManager {
           .catch((err: unknown) => log.warn(`SCM: cannot move container ${a.containerId} to ${a.state}: ${(err as Error).message}`))
       } else this.send(a, nowMs)
     }
+  }
+
+  /**
+   * A datanode says its copy of container `id` failed from every source (a source died before
+   * the SCM knew it, say): the command leaves the in-flight set, so the next round plans it
+   * again, from the sources then known, instead of waiting out scm.replication.commandTimeoutMs.
+   */
+  copyFailed(id: ContainerId, dn: DatanodeId): void {
+    const key = `replicate/${id}/${dn}`
+    if (!this.inflight.has(key)) return
+    this.inflight.delete(key)
+    this.failed.inc({ kind: 'replicate' })
+    log.warn(`SCM: replicate of container ${id} on ${dn} failed from every source: planned again`)
   }
 
   /** Commands seen done in reports leave the in-flight set; those past the timeout too, to be planned again. */

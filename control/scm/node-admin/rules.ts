@@ -45,8 +45,8 @@ function inMaintenance(s: NodeOperationalState): boolean {
 /**
  * Whether `node` may go offline as far as container `c` goes (Ozone's
  * ContainerReplicaCount.isSufficientlyReplicatedForOffline). Good replicas are those on
- * other HEALTHY nodes, in the container's settled state (CLOSED; QUASI_CLOSED for a
- * QUASI_CLOSED container without a CLOSED replica) at the highest sequence id, not UNHEALTHY.
+ * other HEALTHY nodes, in the container's settled state (CLOSED; QUASI_CLOSED without a
+ * CLOSED replica; UNHEALTHY when no other is left) at the highest sequence id.
  * - DECOMMISSION: the node's replica does not count, so the good ones elsewhere must reach
  *   the factor: those on IN_SERVICE nodes, plus those on nodes in maintenance as long as
  *   min(maintenanceMinimum, factor) IN_SERVICE ones remain (the replication manager's rule).
@@ -55,7 +55,10 @@ function inMaintenance(s: NodeOperationalState): boolean {
 export function offlineCheck(c: AdminContainer, node: DatanodeId, mode: OfflineMode, maintenanceMinimum: number): OfflineCheck {
   if (c.state === 'OPEN' || c.state === 'CLOSING') return 'UNCLOSED'
   if (c.ec !== undefined) return offlineCheckEc(c, c.ec, node, mode)
-  const settled: ContainerState = c.state === 'QUASI_CLOSED' && !c.replicas.some((r) => r.state === 'CLOSED') ? 'QUASI_CLOSED' : 'CLOSED'
+  // With no replica in a settled state, the corrupt ones are all there is: they count once
+  // copied elsewhere as they are (Ozone considers UNHEALTHY replicas when no other is left).
+  const settled: ContainerState = !c.replicas.some((r) => r.state === 'CLOSED' || r.state === 'QUASI_CLOSED') ? 'UNHEALTHY'
+    : c.state === 'QUASI_CLOSED' && !c.replicas.some((r) => r.state === 'CLOSED') ? 'QUASI_CLOSED' : 'CLOSED'
   const candidates = c.replicas.filter((r) => r.state === settled)
   const top = Math.max(0, ...candidates.map((r) => r.bcsid ?? 0))
   const good = candidates.filter((r) => r.datanodeId !== node && r.health === 'HEALTHY' && (r.bcsid ?? 0) === top)

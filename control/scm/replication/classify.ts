@@ -169,14 +169,16 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
   if (present.length === 0) add('MISSING')
   else if (good.length === 0 && out.forceClose.length === 0) {
     add('UNHEALTHY')
-    const corrupt = c.replicas.filter((r) => countable(r) && r.state === 'UNHEALTHY')
-    out.missingCount = Math.max(0, c.factor - corrupt.length)
+    // Those on a node leaving for good do not count, but are copied from all the same.
+    const corrupt = c.replicas.filter((r) => kept(r) && r.state === 'UNHEALTHY')
+    const counted = corrupt.filter(countable)
+    out.missingCount = Math.max(0, c.factor - counted.length)
     // Only those at the highest bcsid (Ozone's getSources): an older one may lack committed blocks.
     const top = Math.max(...corrupt.map((r) => r.bcsid))
     if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY' && r.bcsid === top).sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1))
-    const surplus = corrupt.length - c.factor
+    const surplus = counted.length - c.factor
     if (surplus > 0) {
-      out.unhealthySurplus = corrupt.filter((r) => r.operationalState === 'IN_SERVICE')
+      out.unhealthySurplus = counted.filter((r) => r.operationalState === 'IN_SERVICE')
         .sort((a, b) => a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? 1 : -1)).slice(0, surplus)
     }
   }

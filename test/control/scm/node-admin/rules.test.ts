@@ -49,6 +49,17 @@ test('offlineCheck: a QUASI_CLOSED container counts its QUASI_CLOSED replicas un
   assert.is(offlineCheck(container([...quasi, { ...q('CLOSED'), datanodeId: dn(5) }], 'QUASI_CLOSED'), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
 })
 
+// Catches: a decommission waiting for good on a container whose replicas are all corrupt
+// (none ever counts, though the replication manager copies them off as they are).
+test('offlineCheck: with every replica UNHEALTHY, the corrupt ones elsewhere count', () => {
+  const corrupt = (i: number, more: Partial<AdminReplica> = {}) => replica(i, { state: 'UNHEALTHY', ...more })
+  assert.is(offlineCheck(container([corrupt(1), corrupt(2), corrupt(3)]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
+  assert.is(offlineCheck(container([corrupt(1), corrupt(2), corrupt(3), corrupt(4)]), ME, 'DECOMMISSION', 2), 'SUFFICIENT')
+  assert.is(offlineCheck(container([corrupt(1), corrupt(2, { bcsid: 9 }), corrupt(3, { bcsid: 9 }), corrupt(4, { bcsid: 8 })]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED', 'not one behind')
+  // One healthy replica left: the corrupt ones do not count.
+  assert.is(offlineCheck(container([replica(1), corrupt(2), corrupt(3), replica(4)]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
+})
+
 test('offlineCheck: an OPEN or CLOSING container is UNCLOSED whatever its replicas', () => {
   const many = [replica(1), replica(2), replica(3), replica(4), replica(5)]
   assert.is(offlineCheck(container(many, 'OPEN'), ME, 'DECOMMISSION', 2), 'UNCLOSED')

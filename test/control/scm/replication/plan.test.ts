@@ -205,6 +205,17 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', leaving), replica(2, 'CLOSED', leaving), replica(3, 'UNHEALTHY', leaving)])], leaving).actions, [])
 })
 
+// Catches: corrupt replicas on a decommissioning node never copied (they do not count, and were
+// no sources either), so the container was not copied and the decommission waited for good.
+test('planReplication() copies corrupt replicas off a decommissioning node as they are, counting only those staying', () => {
+  const nodes = [node(1, { operationalState: 'DECOMMISSIONING' }), node(2), node(3), node(4)]
+  const c = container(1, 'CLOSED', [replica(1, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(2, 'UNHEALTHY', nodes), replica(3, 'UNHEALTHY', nodes)])
+  assert.equal(plan([c], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1)], asIs: true }])
+  // Copied: three corrupt replicas stay, nothing more to do (the leaving one is not deleted as surplus).
+  const copied = container(1, 'CLOSED', [...c.replicas, replica(4, 'UNHEALTHY', nodes, { bcsid: 12 })])
+  assert.equal(plan([copied], nodes).actions, [])
+})
+
 // Catches: a container with no healthy replica keeping one corrupt replica over the factor for good.
 test('planReplication() deletes corrupt replicas over the factor when none is healthy, the oldest first', () => {
   const nodes = [1, 2, 3, 4, 5].map((i) => node(i))

@@ -102,7 +102,8 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     }
     for (const r of cls.surplus) del(r, false)
     // An UNHEALTHY replica goes once its index is healthy elsewhere (rebuilt first if it was the only one).
-    for (const r of cls.unhealthy) if (cls.present.includes(r.replicaIndex) && !cls.leaving.includes(r.replicaIndex)) del(r, false)
+    // With force, as in Ozone: its datanode may still hold it OPEN (a reader found it corrupt).
+    for (const r of cls.unhealthy) if (cls.present.includes(r.replicaIndex) && !cls.leaving.includes(r.replicaIndex)) del(r, true)
     // Unclosed replicas of a CLOSED container that no command is writing (nothing is added now).
     for (const r of cls.leftover) del(r, true)
   }

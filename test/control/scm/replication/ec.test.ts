@@ -234,7 +234,7 @@ test('planEcReplication(): a second replica of an index is deleted, never the la
 test('planEcReplication(): an UNHEALTHY replica is deleted once its index is healthy elsewhere; alone, its index is rebuilt elsewhere first', () => {
   const nodes = cluster()
   const beside = container([...written(nodes, 1, 2, 3, 4, 5), replica(6, 2, nodes, 'UNHEALTHY')])
-  assert.equal(plan([beside], nodes), [{ type: 'delete', containerId: cid(1), datanodeId: dn(6), force: false }])
+  assert.equal(plan([beside], nodes), [{ type: 'delete', containerId: cid(1), datanodeId: dn(6), force: true }], 'with force: its datanode may hold it OPEN')
   const alone = container([...written(nodes, 1, 3, 4, 5), replica(2, 2, nodes, 'UNHEALTHY')])
   const actions = plan([alone], nodes)
   assert.equal(actions.map((a) => a.type), ['reconstruct'])
@@ -244,7 +244,7 @@ test('planEcReplication(): an UNHEALTHY replica is deleted once its index is hea
     assert.ok(a.sources.every((s) => s.datanodeId !== dn(2)), 'never read from the corrupt replica')
   }
   // Rebuilt: now the corrupt one goes.
-  assert.equal(plan([container([...alone.replicas, replica(9, 2, nodes)])], nodes), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: false }])
+  assert.equal(plan([container([...alone.replicas, replica(9, 2, nodes)])], nodes), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])
 })
 
 test('planEcReplication(): an unclosed replica of a CLOSED container is deleted with force once its index is rebuilt', () => {

@@ -453,6 +453,9 @@ export class ContainerCopies {
     }
     const v = this.volume(c)
     const clusterId = this.host.clusterId()
+    // Recorded before the replica leaves memory: a log entry naming it in between must find
+    // the record, not make the container again, empty and OPEN.
+    if (keepsDeletionRecord(c)) await v.deletedContainers.put(id, c.pipelineId)
     this.host.containers.delete(id)
     await this.host.forget(id)
     const trash = join(copyTmpDir(v.dir, clusterId), `delete-${id}-${randomUUID().slice(0, 8)}`)
@@ -503,12 +506,17 @@ export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: 
  */
 function removeRows(v: Volume, id: ContainerId): void {
   const row = v.containers.get(id)
-  if (row !== undefined && !isEcReplica(row) && row.pipelineId !== '') v.deletedContainers.put(id, row.pipelineId)
+  if (row !== undefined && keepsDeletionRecord(row)) v.deletedContainers.put(id, row.pipelineId)
   const range = { start: [id, 0] as [number, number], end: [id + 1, 0] as [number, number] }
   for (const key of v.blocks.getKeys(range)) v.blocks.remove(key)
   for (const key of v.packed.getKeys(range)) v.packed.remove(key)
   for (const key of v.deleted.getKeys(range)) v.deleted.remove(key)
   v.containers.remove(id)
+}
+
+/** A RATIS replica written through a pipeline: its log may name it again once deleted. */
+function keepsDeletionRecord(c: ContainerData): boolean {
+  return !isEcReplica(c) && c.pipelineId !== ''
 }
 
 function rowJson(b: BlockData): RowJson {

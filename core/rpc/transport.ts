@@ -5,7 +5,7 @@
  */
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import { Agent, type Dispatcher } from 'undici'
-import { identityOfSan, type ServiceRole } from '../security/pki.ts'
+import { identityOfSan, type ServiceRole } from '../security/service-identity.ts'
 import { RPC_TIMEOUT_MS_DEFAULT } from '../limits.ts'
 
 export interface Transport {

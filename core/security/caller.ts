@@ -6,7 +6,7 @@
 import type { TLSSocket } from 'node:tls'
 import type { Context } from 'hono'
 import { O3Error } from '../errors.ts'
-import { identityOfSan, type ServiceRole } from './pki.ts'
+import { identityOfSan, type ServiceRole } from './service-identity.ts'
 
 export type Caller =
   /** Security is off (`security.enabled` 0): every caller is trusted, as O3 was before. */

@@ -5,7 +5,7 @@
 import type { Context } from 'hono'
 import { O3Error } from '../errors.ts'
 import { describeCaller, peerIdentity, type Caller, type RpcContext } from './caller.ts'
-import type { ServiceRole } from './pki.ts'
+import type { ServiceRole } from './service-identity.ts'
 
 /** Who may call one route; a caller passes when any clause lets it in. */
 export interface RouteRule {

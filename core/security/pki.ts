@@ -8,18 +8,11 @@ import 'reflect-metadata'
 import { webcrypto, X509Certificate, createPublicKey, randomBytes } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { O3Error } from '../errors.ts'
+import { CERT_URI_PREFIX, identityOfSan, SERVICE_ROLES, type CertIdentity, type ServiceRole } from './service-identity.ts'
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto)
 
-/** Roles a certificate can name; a service checks its peer's role on every call. */
-export const SERVICE_ROLES = ['scm', 'om', 'datanode', 's3g', 'recon', 'user'] as const
-export type ServiceRole = (typeof SERVICE_ROLES)[number]
-
-/** What a certificate says its holder is: role and id (a datanode's UUID, om1, an administrator's user name). */
-export interface CertIdentity {
-  readonly role: ServiceRole
-  readonly id: string
-}
+export { SERVICE_ROLES, identityOfSan, type CertIdentity, type ServiceRole } from './service-identity.ts'
 
 /** A PEM key pair: PKCS#8 private key, SPKI public key. */
 export interface KeyPairPem {
@@ -35,7 +28,6 @@ export interface Credentials {
 }
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
-const URI_PREFIX = 'o3://'
 
 function pem(label: string, der: ArrayBuffer): string {
   const b64 = Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')
@@ -108,7 +100,7 @@ export async function issueCertificate(options: {
   const { identity } = options
   checkIdentity(identity)
   const caCert = new x509.X509Certificate(options.ca.cert)
-  const names: x509.JsonGeneralName[] = [{ type: 'url', value: `${URI_PREFIX}${identity.role}/${encodeURIComponent(identity.id)}` }]
+  const names: x509.JsonGeneralName[] = [{ type: 'url', value: `${CERT_URI_PREFIX}${identity.role}/${encodeURIComponent(identity.id)}` }]
   for (const h of new Set(options.hosts)) names.push({ type: /^[\d.]+$|:/.test(h) ? 'ip' : 'dns', value: h })
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -138,16 +130,6 @@ export function checkIdentity(identity: CertIdentity): void {
 export function identityOf(cert: X509Certificate | string): CertIdentity | undefined {
   const c = typeof cert === 'string' ? new X509Certificate(cert) : cert
   return identityOfSan(c.subjectAltName)
-}
-
-/** The identity in a SAN string as node:tls reports it (`URI:o3://datanode/abc, IP Address:...`). */
-export function identityOfSan(san: string | undefined): CertIdentity | undefined {
-  for (const part of (san ?? '').split(/,\s*/)) {
-    if (!part.startsWith(`URI:${URI_PREFIX}`)) continue
-    const [role, id] = part.slice(4 + URI_PREFIX.length).split('/')
-    if ((SERVICE_ROLES as readonly string[]).includes(role ?? '') && id !== undefined && id.length > 0) return { role: role as ServiceRole, id: decodeURIComponent(id) }
-  }
-  return undefined
 }
 
 /** Whether `cert` was signed by `caCert` and is valid at nowMs (for certificates read from disk or the wire). */

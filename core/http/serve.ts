@@ -42,6 +42,10 @@ function rawReply(reply: ServerReply): string {
   return `HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${Buffer.byteLength(reply.body)}\r\n${extra}connection: close\r\n\r\n${reply.body}`
 }
 
+function replyResponse(reply: ServerReply): Response {
+  return new Response(reply.body, { status: reply.status, headers: { 'content-type': reply.contentType, ...reply.headers } })
+}
+
 export interface ServeOptions {
   host: string
   port: number
@@ -162,7 +166,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     }
     return { port: server.addr.port, close }
   }
-  const { createAdaptorServer } = await import('@hono/node-server')
+  const { getRequestListener } = await import('@hono/node-server')
   // @hono/node-server's autoCleanupIncoming stays on: it is what keeps the request's web body
   // lazy (routes read the Node stream through core/http/body.ts, and an eager Readable.toWeb would copy
   // every piece into a queue nobody reads). Its cleanup of an unread body gives up after
@@ -175,12 +179,18 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
     headersTimeout: headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(headersTimeoutMs / 4))),
   }
   const tls = options.tls
+  const parseError = options.parseError
+  const listener = getRequestListener(fetch, {
+    hostname: options.host,
+    // A request no URL can be made of (a malformed Host header) gets the service's own answer
+    // to a malformed request, not a bare 400. Other errors are answered as by default.
+    errorHandler: (err: unknown) => (parseError !== undefined && err instanceof Error && err.name === 'RequestError'
+      ? replyResponse(parseError('HPE_INVALID_HOST'))
+      : new Response(null, { status: err instanceof Error && err.name === 'RequestError' ? 400 : 500 })),
+  })
   const server = tls === undefined
-    ? createAdaptorServer({ fetch, hostname: options.host, port: options.port, serverOptions: nodeOptions })
-    : createAdaptorServer({
-      fetch, hostname: options.host, port: options.port, createServer: (await import('node:https')).createServer,
-      serverOptions: { ...nodeOptions, ...tlsOptions(tls.current()) },
-    })
+    ? (await import('node:http')).createServer(nodeOptions, listener)
+    : (await import('node:https')).createServer({ ...nodeOptions, ...tlsOptions(tls.current()) }, listener)
   if (tls !== undefined) {
     // A renewed certificate takes over from the next connection's handshake on. Prepended:
     // tls.Server's own 'connection' listener, added first, wraps the socket in TLS with the
@@ -235,7 +245,6 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   })
   // After every 'request' listener: those above run for a request only when its turn comes.
   answerInTurn(server as unknown as import('node:http').Server)
-  const parseError = options.parseError
   if (parseError !== undefined) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }

@@ -480,6 +480,22 @@ test('oversize headers and a body longer than its Content-Length do not hurt the
   assert.is((await signed('PUT', `/${B}/after-junk`, { body: 'ok' })).status, 200)
 })
 
+// Catches: a malformed Host header answered with a bare, empty 400 (@hono/node-server's default).
+test('a malformed Host header gets S3\'s XML error, and the connection keeps serving', async () => {
+  for (const host of ['bad host', 'a/b', '[::1']) {
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`GET / HTTP/1.1\r\nhost: ${host}\r\n\r\nGET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`))
+      let out = ''
+      socket.on('data', (d) => { out += d })
+      socket.on('close', () => resolve(out))
+      socket.on('error', () => {})
+    })
+    assert.match(answer, /^HTTP\/1.1 400 /, host)
+    assert.match(answer, '<Code>InvalidArgument</Code><Message>The Host header is not a valid host name</Message>', host)
+    assert.match(answer, /<\/Error>HTTP\/1.1 403 [^]*<Code>AccessDenied<\/Code>/, `${host}: the next request on the connection is answered`)
+  }
+})
+
 /** Sends headers and part of a body over a raw socket, then hangs up. */
 function hangUp(path: string, headers: Record<string, string>, partial: Buffer): Promise<void> {
   return new Promise((resolve) => {

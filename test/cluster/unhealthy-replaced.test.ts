@@ -38,22 +38,32 @@ async function withCluster(options: Parameters<typeof startMiniCluster>[0], body
   }
 }
 
+/** `datanodes` datanodes, replication rounds every 300 ms, a scanner pass every 200 ms over every byte. */
+const scanned = (datanodes: number) => ({
+  datanodes,
+  overrides: {
+    'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
+    'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
+  },
+})
+
+/** A 300 KiB key in a container closed through the SCM, once its three replicas are CLOSED. */
+async function closedKey({ client, scm, get }: Parameters<Parameters<typeof withCluster>[1]>[0]) {
+  const data = randomBytes(300 * KiB)
+  const info = await client.putKey('vol', 'bkt', 'key', data)
+  const { containerId: id, localId } = info.locations[0].blockId
+  await scm.call('closeContainer', { containerId: id })
+  const closed = await until('three CLOSED replicas', async () => {
+    const c = await get(id)
+    return c.state === 'CLOSED' && c.replicas.filter((r) => r.state === 'CLOSED').length === 3 ? c : undefined
+  }, 30_000, 100)
+  return { data, id, localId, closed }
+}
+
 test('an UNHEALTHY replica is copied elsewhere first and deleted once three healthy replicas exist', async () => {
-  await withCluster({
-    datanodes: 4,
-    overrides: {
-      'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
-      'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
-    },
-  }, async ({ cluster, client, scm, get }) => {
-    const data = randomBytes(300 * KiB)
-    const info = await client.putKey('vol', 'bkt', 'key', data)
-    const { containerId: id, localId } = info.locations[0].blockId
-    await scm.call('closeContainer', { containerId: id })
-    const closed = await until('three CLOSED replicas', async () => {
-      const c = await get(id)
-      return c.state === 'CLOSED' && c.replicas.filter((r) => r.state === 'CLOSED').length === 3 ? c : undefined
-    }, 30_000, 100)
+  await withCluster(scanned(4), async (c) => {
+    const { cluster, client, get } = c
+    const { data, id, localId, closed } = await closedKey(c)
     const corrupt = closed.replicas[0].datanodeId
     const i = cluster.datanodes.findIndex((d) => d?.id === corrupt)
     const spare = cluster.datanodes.find((d) => d !== undefined && !closed.replicas.some((r) => r.datanodeId === d.id))!.id
@@ -76,18 +86,9 @@ test('an UNHEALTHY replica is copied elsewhere first and deleted once three heal
 // Catches: with every datanode holding a replica, a corrupt one left in place for good (the
 // copy had no target, and the corrupt replica went only once three healthy ones existed).
 test('with no datanode free, the corrupt replica is deleted to make room and a healthy copy takes its place', async () => {
-  await withCluster({
-    datanodes: 3,
-    overrides: {
-      'client.chunkSizeBytes': 64 * KiB, 'scm.replication.intervalMs': 300, 'scm.replication.commandTimeoutMs': 10_000,
-      'datanode.scanner.intervalMs': 200, 'datanode.scanner.bytesPerSec': 1024 * 1024 * 1024,
-    },
-  }, async ({ cluster, client, scm, get }) => {
-    const data = randomBytes(300 * KiB)
-    const info = await client.putKey('vol', 'bkt', 'key', data)
-    const { containerId: id, localId } = info.locations[0].blockId
-    await scm.call('closeContainer', { containerId: id })
-    await until('three CLOSED replicas', async () => (await get(id)).replicas.filter((r) => r.state === 'CLOSED').length === 3, 30_000, 100)
+  await withCluster(scanned(3), async (c) => {
+    const { cluster, client, get } = c
+    const { data, id, localId } = await closedKey(c)
     const i = 1
     const corrupt = cluster.datanodes[i]!.id
     flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, id, localId), 100_000)

@@ -193,6 +193,9 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   const corruptOnly = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 9 }),
     replica(4, 'UNHEALTHY', nodes, { bcsid: 8 }), replica(5, 'UNHEALTHY', nodes)])
   assert.equal(plan([corruptOnly], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(4), force: true }], 'then the oldest corrupt one')
+  // Not when a free node is only busy (at maxInflightPerDatanode): the copy waits for it.
+  const six = [1, 2, 3, 4, 5, 6].map((i) => node(i))
+  assert.equal(plan([corruptOnly], six, [{ kind: 'replicate', containerId: cid(2), datanodeId: dn(6) }], { max: 1 }).actions, [])
   // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.
   assert.equal(plan([corruptOnly], nodes, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(4) }]).actions, [])
   const freed = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 9 }), replica(5, 'UNHEALTHY', nodes)])

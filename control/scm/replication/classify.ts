@@ -57,8 +57,9 @@ export interface Classification {
    */
   unhealthySources: ReplicaView[]
   /**
-   * No healthy replica and more corrupt ones than the factor (an as-is copy made while one was
-   * away): those to delete, the oldest (lowest bcsid) first, on IN_SERVICE nodes.
+   * No healthy replica, and as many corrupt ones at the highest bcsid as the factor: the older
+   * corrupt ones and the newest beyond the factor (an as-is copy made while one was away), to
+   * delete, on IN_SERVICE nodes.
    */
   unhealthySurplus: ReplicaView[]
   /** Replicas still OPEN or CLOSING on a node not DEAD (they need a close, not a copy). */
@@ -169,17 +170,19 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
   if (present.length === 0) add('MISSING')
   else if (good.length === 0 && out.forceClose.length === 0) {
     add('UNHEALTHY')
-    // Those on a node leaving for good do not count, but are copied from all the same.
+    // Only those at the highest bcsid count and are copied (Ozone's getSources): an older one
+    // may lack committed blocks. Those on a node leaving for good do not count, but are copied
+    // from all the same.
     const corrupt = c.replicas.filter((r) => kept(r) && r.state === 'UNHEALTHY')
-    const counted = corrupt.filter(countable)
-    out.missingCount = Math.max(0, c.factor - counted.length)
-    // Only those at the highest bcsid (Ozone's getSources): an older one may lack committed blocks.
     const top = Math.max(...corrupt.map((r) => r.bcsid))
+    const newest = corrupt.filter((r) => countable(r) && r.bcsid === top)
+    out.missingCount = Math.max(0, c.factor - newest.length)
     if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY' && r.bcsid === top).sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1))
-    const surplus = counted.length - c.factor
-    if (surplus > 0) {
-      out.unhealthySurplus = counted.filter((r) => r.operationalState === 'IN_SERVICE')
-        .sort((a, b) => a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? 1 : -1)).slice(0, surplus)
+    // Once the newest reach the factor, the older ones go (oldest first), then the newest beyond it.
+    if (newest.length >= c.factor) {
+      const byId = (a: ReplicaView, b: ReplicaView) => (a.datanodeId < b.datanodeId ? 1 : -1)
+      const older = corrupt.filter((r) => countable(r) && r.bcsid < top).sort((a, b) => a.bcsid - b.bcsid || byId(a, b))
+      out.unhealthySurplus = [...older, ...newest.sort(byId).slice(0, newest.length - c.factor)].filter((r) => r.operationalState === 'IN_SERVICE')
     }
   }
   if (out.missingCount > 0 && (good.length > 0 || out.forceClose.length > 0)) add('UNDER_REPLICATED')

@@ -80,10 +80,13 @@ export function planReplication(input: PlanInput): Plan {
     const chosen: DatanodeId[] = []
     const usedHosts = new Set(cls.healthy.map((r) => r.host))
     for (const dn of adding) { const n = nodes.find((x) => x.id === dn); if (n !== undefined) usedHosts.add(n.host) }
-    /** Nodes that could take a copy, busy or not. */
-    const free = () => usable.filter((n) => !holders.has(n.id) && !adding.includes(n.id) && !chosen.includes(n.id) && n.full !== true && input.excludedTargets?.(c.id, n.id) !== true)
+    /**
+     * Nodes that could take a copy, busy or not, and those whose corrupt replica is gone but
+     * still marked (the mark is cleared through the log a moment later).
+     */
+    const free = () => usable.filter((n) => !holders.has(n.id) && !adding.includes(n.id) && !chosen.includes(n.id) && n.full !== true)
     const target = (newHostOnly: boolean): NodeView | undefined => {
-      const candidates = free().filter((n) => underLimit(n.id) && (!newHostOnly || !usedHosts.has(n.host)))
+      const candidates = free().filter((n) => underLimit(n.id) && input.excludedTargets?.(c.id, n.id) !== true && (!newHostOnly || !usedHosts.has(n.host)))
       // Spread over hosts first (a host's datanodes fail together), then the most free space.
       candidates.sort((a, b) => Number(usedHosts.has(a.host)) - Number(usedHosts.has(b.host)) || b.availableBytes - a.availableBytes)
       return candidates[0]
@@ -124,11 +127,14 @@ export function planReplication(input: PlanInput): Plan {
     // Never one ahead of the healthy replicas (a higher bcsid): it may hold the only copies of later blocks.
     const healthyTop = Math.max(...cls.healthy.map((r) => r.bcsid))
     const replaceable = cls.unhealthy.filter((r) => r.state !== 'UNHEALTHY' || r.bcsid <= healthyTop)
-    // A copy with no target left (every usable node holds a replica; not one merely busy): one
-    // replaceable replica makes room, on a node that can then take the copy (Ozone's
-    // RatisUnderReplicationHandler removes an unhealthy replica to unblock under-replication).
-    // Left-behind ones first, then the oldest.
-    if (unplaced > 0 && deleting.length === 0 && free().length === 0) {
+    // A copy of a CLOSED container with no target left (every usable node holds a replica; not
+    // one merely busy, nor one being freed): one replaceable replica makes room, on a node that
+    // can then take the copy (Ozone's RatisUnderReplicationHandler removes an unhealthy replica
+    // to unblock under-replication). Left-behind ones first, then the oldest; never while a copy
+    // is in flight, nor below two live replicas (Ozone's rule). A QUASI_CLOSED container's
+    // replicas are left alone: without their origins, one may hold what no other does.
+    const liveReplicas = c.replicas.filter((r) => r.health !== 'DEAD').length
+    if (unplaced > 0 && c.state === 'CLOSED' && adding.length === 0 && deleting.length === 0 && liveReplicas > 2 && free().length === 0) {
       const takesCopy = (r: ReplicaView) => usable.some((n) => n.id === r.datanodeId && n.full !== true)
       const room = replaceable.filter(takesCopy)
         .sort((a, b) => Number(a.state === 'UNHEALTHY') - Number(b.state === 'UNHEALTHY') || a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? -1 : 1))

@@ -170,7 +170,11 @@ test('planReplication() waits when there is no target (three datanodes, one dead
 test('planReplication() copies the corrupt replicas as they are when no healthy one is left: those at the highest bcsid, up to the factor, never deleting them', () => {
   const nodes = [node(1), node(2), node(3, { health: 'DEAD' }), node(4), node(5, { availableBytes: 10 })]
   const c = container(1, 'CLOSED', [replica(1, 'UNHEALTHY', nodes), replica(2, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(3, 'UNHEALTHY', nodes)])
-  assert.equal(plan([c], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(2)], asIs: true }], 'never from one behind (it may lack later blocks)')
+  // Only the newest count: two copies of it, never from one behind (it may lack later blocks).
+  assert.equal(plan([c], nodes).actions, [
+    { type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(2)], asIs: true },
+    { type: 'replicate', containerId: cid(1), target: dn(5), sources: [dn(2)], asIs: true },
+  ])
   // As many corrupt copies as the factor: nothing to do, and none of them is deleted.
   const full = container(1, 'CLOSED', [1, 2, 4].map((i) => replica(i, 'UNHEALTHY', nodes)))
   assert.equal(plan([full], nodes).actions, [])
@@ -196,13 +200,22 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   // Not when a free node is only busy (at maxInflightPerDatanode): the copy waits for it.
   const six = [1, 2, 3, 4, 5, 6].map((i) => node(i))
   assert.equal(plan([corruptOnly], six, [{ kind: 'replicate', containerId: cid(2), datanodeId: dn(6) }], { max: 1 }).actions, [])
+  // Not while the freed node's mark is being cleared (it is no target yet, but no other replica need go).
+  const marked = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 9 }), replica(5, 'UNHEALTHY', nodes)])
+  assert.equal(plan([marked], nodes, [], { excluded: (_, d) => d === dn(4) }).actions, [])
+  // Never below two live replicas, never while a copy is in flight, never in a QUASI_CLOSED container.
+  const three = [node(1), node(2), node(3)]
+  assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(2, 'UNHEALTHY', three), replica(3, 'CLOSED', three, { health: 'DEAD' })])], three).actions, [])
+  const copying = container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(3, 'UNHEALTHY', three)])
+  assert.equal(plan([copying], three, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(2) }]).actions, [])
+  const quasi = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', three, { bcsid: 12 }), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])
+  assert.equal(plan([quasi], three).actions, [], 'no delete in a QUASI_CLOSED container (stuck: one origin of three)')
   // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.
   assert.equal(plan([corruptOnly], nodes, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(4) }]).actions, [])
   const freed = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 9 }), replica(5, 'UNHEALTHY', nodes)])
   assert.equal(plan([freed], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1), dn(2)] }])
   // Never one ahead of the healthy replicas, nor one whose node could not take the copy.
   const ahead = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 12 })])
-  const three = [node(1), node(2), node(3)]
   assert.equal(plan([ahead], three).actions, [])
   const leaving = [node(1), node(2), node(3, { operationalState: 'DECOMMISSIONING' })]
   assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', leaving), replica(2, 'CLOSED', leaving), replica(3, 'UNHEALTHY', leaving)])], leaving).actions, [])
@@ -214,9 +227,12 @@ test('planReplication() copies corrupt replicas off a decommissioning node as th
   const nodes = [node(1, { operationalState: 'DECOMMISSIONING' }), node(2), node(3), node(4)]
   const c = container(1, 'CLOSED', [replica(1, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(2, 'UNHEALTHY', nodes), replica(3, 'UNHEALTHY', nodes)])
   assert.equal(plan([c], nodes).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1)], asIs: true }])
-  // Copied: three corrupt replicas stay, nothing more to do (the leaving one is not deleted as surplus).
+  // Copied once; no target is left for the two more the newest need, and nothing is deleted
+  // (the older ones may hold blocks the newest have corrupt; the leaving one is not surplus).
   const copied = container(1, 'CLOSED', [...c.replicas, replica(4, 'UNHEALTHY', nodes, { bcsid: 12 })])
-  assert.equal(plan([copied], nodes).actions, [])
+  const after = plan([copied], nodes)
+  assert.equal(after.actions, [])
+  assert.is(after.classifications[0].missingCount, 2)
 })
 
 // Catches: a container with no healthy replica keeping one corrupt replica over the factor for good.

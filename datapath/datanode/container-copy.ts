@@ -57,7 +57,13 @@ export interface CopyHost {
 }
 
 interface ManifestFile { name: string; length: number; crc32c: number }
-interface Manifest { version: 1; containerId: number; files: ManifestFile[] }
+interface Manifest {
+  version: 1
+  containerId: number
+  files: ManifestFile[]
+  /** Blocks an as-is export filled with zeros where their bytes were missing: corrupt whatever their checksums say. */
+  zeroFilled?: number[]
+}
 
 /** A block row as the archive carries it. */
 interface RowJson {
@@ -109,12 +115,16 @@ export class ContainerCopies {
 
   // --- export ---------------------------------------------------------------------------
 
-  /** The archive of container `id` as a stream (pulled: a file piece is read when the last one has gone). */
-  exportStream(id: ContainerId): ReadableStream<Uint8Array> {
+  /**
+   * The archive of container `id` as a stream (pulled: a file piece is read when the last one
+   * has gone). `asIs` (for a copy made as is): a block whose bytes are missing or short goes
+   * with zeros in their place, listed in the manifest; otherwise such a block fails the export.
+   */
+  exportStream(id: ContainerId, options: { asIs?: boolean } = {}): ReadableStream<Uint8Array> {
     const c = this.host.containers.get(id)
     if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot export container ${id}: not on this datanode`)
     if (!COPYABLE_AS_IS.includes(c.state)) throw new O3Error('INVALID_CONTAINER_STATE', `Cannot export container ${id}: it is ${c.state}, only a CLOSED, QUASI_CLOSED or UNHEALTHY one is copied`)
-    const pieces = this.exportPieces(c)
+    const pieces = this.exportPieces(c, options.asIs === true)
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
@@ -130,10 +140,11 @@ export class ContainerCopies {
     }, { highWaterMark: 0 })
   }
 
-  private async *exportPieces(c: ContainerData): AsyncGenerator<Uint8Array> {
+  private async *exportPieces(c: ContainerData, asIs: boolean): AsyncGenerator<Uint8Array> {
     const v = this.volume(c)
     const clusterId = this.host.clusterId()
     const files: ManifestFile[] = []
+    const zeroFilled: number[] = []
     const nowMs = Date.now()
     function* whole(name: string, bytes: Uint8Array): Generator<Uint8Array> {
       files.push({ name, length: bytes.length, crc32c: crc32c(bytes as Buffer) })
@@ -158,10 +169,13 @@ export class ContainerCopies {
         after = value.localId
         bytes += 256 + value.chunks.reduce((s, ch) => s + ch.checksums.length * 2, 0)
         if (value.packed) {
-          // Missing or of another length (a corrupt replica): its row's length goes, zeros where bytes lack.
+          // Missing or of another length (a corrupt replica): as is, its row's length goes, zeros where bytes lack.
           let data = v.packed.getBinary([c.id, value.localId])
           if (data === undefined || data.length !== value.length) {
-            log.warn(`${this.host.name()}: export of container ${c.id}: packed block ${value.localId} holds ${data?.length ?? 0} of its ${value.length} bytes, sent as ${value.length}`)
+            const holds = `packed block ${value.localId} holds ${data?.length ?? 0} of its ${value.length} bytes`
+            if (!asIs) throw new O3Error('CHUNK_NOT_FOUND', `Cannot export container ${c.id}: ${holds}`)
+            log.warn(`${this.host.name()}: export of container ${c.id} as is: ${holds}, sent as ${value.length}`)
+            zeroFilled.push(value.localId)
             const fitted = Buffer.alloc(value.length)
             data?.copy(fitted, 0, 0, value.length)
             data = fitted
@@ -174,9 +188,13 @@ export class ContainerCopies {
       if (rows.length === 0) break
       yield* whole(`metadata/blocks-${n}.json`, encoder.encode(JSON.stringify(rows.map(rowJson))))
       if (packed.length > 0) yield* whole(`metadata/packed-${n}.bin`, Buffer.concat(packed))
-      for (const b of rows) if (!b.packed) yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files)
+      for (const b of rows) {
+        if (b.packed) continue
+        const filled = yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files, asIs)
+        if (filled) zeroFilled.push(b.localId)
+      }
     }
-    const manifest: Manifest = { version: 1, containerId: c.id, files }
+    const manifest: Manifest = { version: 1, containerId: c.id, files, ...(zeroFilled.length > 0 ? { zeroFilled } : {}) }
     const text = encoder.encode(JSON.stringify(manifest))
     yield tarHeader('manifest.json', text.length, nowMs)
     yield text
@@ -185,13 +203,13 @@ export class ContainerCopies {
   }
 
   /**
-   * A block file's committed bytes (the first `length`), read a piece at a time. What the file
-   * lacks (missing, or cut short by a disk fault) goes as zeros, as Ozone copies what a corrupt
-   * replica holds: the receiver's checksums find those chunks bad, so only a copy made as is
-   * keeps them, and it is UNHEALTHY.
+   * A block file's committed bytes (the first `length`), read a piece at a time; answers
+   * whether zeros stood in for some. What the file lacks (missing, or cut short by a disk
+   * fault) fails the export, or with `asIs` goes as zeros, as Ozone copies what a corrupt
+   * replica holds: the manifest lists the block, and the copy counts it corrupt.
    */
-  private async *blockPieces(path: string, name: string, length: number, nowMs: number, files: ManifestFile[]): AsyncGenerator<Uint8Array> {
-    const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
+  private async *blockPieces(path: string, name: string, length: number, nowMs: number, files: ManifestFile[], asIs: boolean): AsyncGenerator<Uint8Array, boolean> {
+    const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT' && asIs) return undefined; throw err })
     try {
       yield tarHeader(name, length, nowMs)
       let crc = 0
@@ -203,6 +221,7 @@ export class ContainerCopies {
         if (fh !== undefined && at < held) {
           got = Buffer.allocUnsafe(want)
           const { bytesRead } = await fh.read(got, 0, want, at)
+          if (bytesRead === 0 && !asIs) throw new O3Error('IO_ERROR', `Cannot export ${name}: the file holds ${at} of its ${length} committed bytes`)
           if (bytesRead === 0) held = at
           got = got.subarray(0, bytesRead)
         }
@@ -211,9 +230,10 @@ export class ContainerCopies {
         at += got.length
         yield got
       }
-      if (held < length) log.warn(`${this.host.name()}: export of ${path}: the file holds ${held} of its ${length} committed bytes, the rest sent as zeros`)
+      if (held < length) log.warn(`${this.host.name()}: export of ${path} as is: the file holds ${held} of its ${length} committed bytes, the rest sent as zeros`)
       files.push({ name, length, crc32c: crc })
       yield tarPadding(length)
+      return held < length
     } finally {
       await fh?.close()
     }
@@ -228,7 +248,7 @@ export class ContainerCopies {
     try {
       const t = this.host.transport?.() ?? PLAIN_TRANSPORT
       res = await request(urlOf(t, source.address, `/container/${id}/export`), {
-        method: 'GET', dispatcher: t.dispatcher('datanode'), headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
+        method: 'GET', query: options.asIs === true ? { asIs: '1' } : undefined, dispatcher: t.dispatcher('datanode'), headersTimeout: RPC_TIMEOUT_MS_DEFAULT, bodyTimeout: RPC_TIMEOUT_MS_DEFAULT, signal,
       })
     } catch (err) {
       throw transportError(source.address, err)
@@ -391,6 +411,11 @@ export class ContainerCopies {
       batches++
     }
     const manifest = parseManifest(await reader.readAll(CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX), id)
+    // Blocks the source filled with zeros are corrupt whatever their checksums say (a NONE one says nothing).
+    for (const localId of manifest.zeroFilled ?? []) {
+      if (!asIs) throw bad(`block ${localId} was sent with zeros for missing bytes; only a copy made as is takes it`)
+      if (!corrupt.includes(localId)) corrupt.push(localId)
+    }
     if (await reader.next() !== undefined) throw bad('entries follow the manifest')
     if (manifest.files.length !== seen.length) throw bad(`the manifest lists ${manifest.files.length} entries, the archive holds ${seen.length}`)
     manifest.files.forEach((f, i) => {
@@ -588,7 +613,8 @@ function checkContainerFile(bytes: Uint8Array, id: ContainerId, state: Container
 
 function parseManifest(bytes: Uint8Array, id: ContainerId): Manifest {
   const m = parseJson(bytes, `the manifest of container ${id}`) as Partial<Manifest>
-  if (m.version !== 1 || m.containerId !== id || !Array.isArray(m.files) || !m.files.every((f) => typeof f?.name === 'string' && isCount(f.length) && isCount(f.crc32c))) {
+  if (m.version !== 1 || m.containerId !== id || !Array.isArray(m.files) || !m.files.every((f) => typeof f?.name === 'string' && isCount(f.length) && isCount(f.crc32c))
+    || (m.zeroFilled !== undefined && (!Array.isArray(m.zeroFilled) || !m.zeroFilled.every(isCount)))) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot import container ${id}: its manifest is malformed`)
   }
   return m as Manifest

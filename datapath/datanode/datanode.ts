@@ -347,7 +347,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     })
     app.get('/container/:id/export', (c) => observed(this.metrics, 'exportContainer', c, async () => {
       this.allowPeers(c, 'exportContainer')
-      return c.body(this.copies.exportStream(parseId<ContainerId>(Number(c.req.param('id')), 'containerId')), 200, { 'content-type': 'application/x-tar' })
+      const asIs = c.req.query('asIs') === '1'
+      return c.body(this.copies.exportStream(parseId<ContainerId>(Number(c.req.param('id')), 'containerId'), { asIs }), 200, { 'content-type': 'application/x-tar' })
     }))
     app.post('/pipeline/:id/chunk-data', (c) => observed(this.metrics, 'chunkData', c, () => this.chunkData(c)))
     this.metrics.gauge('containers', 'Containers on this datanode', () => this.containers.size)

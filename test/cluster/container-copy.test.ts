@@ -81,8 +81,8 @@ function leavesNothing(dn: Datanode, id: number): void {
   }
 }
 
-async function exportBytes(dn: Datanode, id: number): Promise<Buffer> {
-  const res = await peerFetch(dn.address, `/container/${id}/export`)
+async function exportBytes(dn: Datanode, id: number, query = ''): Promise<Buffer> {
+  const res = await peerFetch(dn.address, `/container/${id}/export${query}`)
   assert.is(res.status, 200)
   return Buffer.from(await res.arrayBuffer())
 }
@@ -96,7 +96,7 @@ function entryData(archive: Buffer, prefix: string): number {
 }
 
 /** The archive with its manifest made again from the entries it holds, as a source that read bad bytes would send it. */
-function withManifestOf(archive: Buffer): Buffer {
+function withManifestOf(archive: Buffer, more: { zeroFilled?: number[] } = {}): Buffer {
   const files: { name: string; length: number; crc32c: number }[] = []
   let at = 0
   for (;;) {
@@ -106,7 +106,7 @@ function withManifestOf(archive: Buffer): Buffer {
     files.push({ name, length: size, crc32c: crc32c(archive.subarray(at + 512, at + 512 + size)) })
     at += 512 + Math.ceil(size / 512) * 512
   }
-  const manifest = Buffer.from(JSON.stringify({ version: 1, containerId, files }))
+  const manifest = Buffer.from(JSON.stringify({ version: 1, containerId, files, ...more }))
   return Buffer.concat([archive.subarray(0, at), tarHeader('manifest.json', manifest.length, Date.now()), manifest, tarPadding(manifest.length), TAR_END])
 }
 
@@ -197,24 +197,38 @@ test('importContainer() refuses a corrupt or cut archive and leaves nothing', as
 })
 
 // Catches: a corrupt replica whose block file is missing or cut short never exported, so the
-// copies made as is of the last replicas failed (and were planned again) for good.
-test('a replica with a block file missing and one cut short exports what it holds; only a copy made as is takes it, UNHEALTHY', async () => {
-  const copy = await target.copies.importContainer(containerId, stream([await exportBytes(holders[0], containerId)]))
+// copies made as is of the last replicas failed (and were planned again) for good; and zeros
+// standing in for lost bytes taken as a healthy copy (a NONE checksum cannot tell them).
+test('a replica with a block file missing and one cut short exports what it holds only as is; the copy is UNHEALTHY', async () => {
+  const healthy = await exportBytes(holders[0], containerId)
+  const copy = await target.copies.importContainer(containerId, stream([healthy]))
   const chunks = join(containerDir(target.dirs[copy.volume], target.clusterId, containerId), 'chunks')
   const files = readdirSync(chunks).sort()
   assert.ok(files.length >= 2, `two block files: ${files.join(', ')}`)
   const cut = join(chunks, files[0])
   truncateSync(cut, Math.floor(statSync(cut).size / 2))
   rmSync(join(chunks, files[1]))
-  const archive = await exportBytes(target, containerId)
+  const plain = await peerFetch(target.address, `/container/${containerId}/export`)
+  const read = await plain.arrayBuffer().then(() => 'whole', (err: Error) => err.message)
+  assert.is.not(read, 'whole', 'without asIs the export fails')
+  const archive = await exportBytes(target, containerId, '?asIs=1')
   assert.ok(await target.copies.deleteContainer(containerId, false))
   leavesNothing(target, containerId)
-  assert.is(await errorCode(target.copies.importContainer(containerId, stream([archive]))), 'CHECKSUM_MISMATCH')
+  assert.is(await errorCode(target.copies.importContainer(containerId, stream([archive]))), 'CHECKSUM_MISMATCH', 'zeros are taken only as is')
   leavesNothing(target, containerId)
   const asIs = await target.copies.importContainer(containerId, stream([archive]), { asIs: true })
   assert.is(asIs.state, 'UNHEALTHY')
   assert.match(asIs.unhealthyReason ?? '', /: 2 blocks fail their checksums/)
   assert.is(asIs.blockCount, copy.blockCount)
+  assert.ok(await target.copies.deleteContainer(containerId, false))
+  leavesNothing(target, containerId)
+  // A block listed zero-filled is corrupt even where its checksums pass (NONE, or bytes that were zeros).
+  const zeroFilled = withManifestOf(healthy, { zeroFilled: [Number(files[0].split('.')[0])] })
+  assert.is(await errorCode(target.copies.importContainer(containerId, stream([zeroFilled]))), 'INVALID_ARGUMENT')
+  leavesNothing(target, containerId)
+  const listed = await target.copies.importContainer(containerId, stream([zeroFilled]), { asIs: true })
+  assert.is(listed.state, 'UNHEALTHY')
+  assert.match(listed.unhealthyReason ?? '', /: 1 blocks fail their checksums/)
   assert.ok(await target.copies.deleteContainer(containerId, false))
   leavesNothing(target, containerId)
 })

@@ -411,6 +411,15 @@ export const SCM_DELETE_TXS_MAX = 1_000_000
 /** SCM replication manager: container record moves (Raft entries) one round makes at most; the rest wait a round. */
 export const REPLICATION_CONTAINERS_PER_ROUND_MAX = 1000
 /**
+ * SCM replication manager: a copy a datanode reported failed from every source is planned
+ * again after this, doubled with each failure in a row (to scm.replication.commandTimeoutMs).
+ */
+export const REPLICATION_RETRY_BASE_MS = 1000
+/** SCM replication manager: (container, target) pairs whose failures in a row it counts; the oldest go first. */
+export const REPLICATION_FAILURES_TRACKED_MAX = 10_000
+/** Datanode: copies failed from every source it keeps to name in its next heartbeat (at most what one heartbeat carries). */
+export const DATANODE_FAILED_COPIES_REPORTED_MAX = 1000
+/**
  * EC replicas on nodes in maintenance count while the container's in-service indexes could
  * lose this many more and still decode (Ozone's hdds.scm.replication.maintenance.remaining.redundancy).
  */

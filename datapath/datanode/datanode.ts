@@ -20,7 +20,7 @@ import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { requestBody, type RequestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_CHUNK_DATA_BUFFERS, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_CHUNK_DATA_BUFFERS, DATANODE_FAILED_COPIES_REPORTED_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
@@ -253,7 +253,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     })
     this.replication = new ContainerReplication({
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
-      failed: (id) => { this.failedCopies.add(id); this.heartbeatSoon() },
+      failed: (id) => { if (this.failedCopies.size < DATANODE_FAILED_COPIES_REPORTED_MAX) this.failedCopies.add(id); this.heartbeatSoon() },
     })
     this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon(), transport: () => this.transport() })
     this.blockTokens = new BlockTokenGuard({
@@ -566,7 +566,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
 
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
-    const failedCopies = [...this.failedCopies].slice(0, HEARTBEAT_COMMANDS_MAX)
+    const failedCopies = [...this.failedCopies]
     for (const id of failedCopies) this.failedCopies.delete(id)
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
     const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0, replicaIndex: c.replicaIndex ?? 0 }))

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge } from 'prom-client'
 import type { O3Config } from '../../../core/config.ts'
-import { REPLICATION_CONTAINERS_PER_ROUND_MAX } from '../../../core/limits.ts'
+import { REPLICATION_CONTAINERS_PER_ROUND_MAX, REPLICATION_FAILURES_TRACKED_MAX, REPLICATION_RETRY_BASE_MS } from '../../../core/limits.ts'
 import { log } from '../../../core/log.ts'
 import type { ServiceMetrics } from '../../../core/metrics.ts'
 import { isEcReplication, parseReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId } from '../../../core/wire.ts'
@@ -62,7 +62,12 @@ export interface ReplicationHost {
   setContainerState(id: ContainerId, state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED', why: string): Promise<unknown>
 }
 
-interface Sent extends InflightOp { sentAtMs: number; sources?: DatanodeId[] }
+interface Sent extends InflightOp {
+  sentAtMs: number
+  sources?: DatanodeId[]
+  /** The target said it failed from every source: planned again from then (a back-off), not at the timeout. */
+  retryAtMs?: number
+}
 
 export interface ContainerReport {
   /** Containers per lifecycle state (OPEN, CLOSING, QUASI_CLOSED, CLOSED). */
@@ -94,6 +99,8 @@ export function replicationFactor(replication: string): number {
 export class ReplicationManager {
   private timer?: ReturnType<typeof setInterval>
   private readonly inflight = new Map<string, Sent>()
+  /** Copies failed in a row, by `containerId/target` (the back-off's exponent); a copy done clears its count. */
+  private readonly failuresInRow = new Map<string, number>()
   private term = -1
   private leaderSinceMs = 0
   private running?: Promise<void>
@@ -233,12 +240,22 @@ export class ReplicationManager {
    * the SCM knew it, say): the command leaves the in-flight set, so the next round plans it
    * again, from the sources then known, instead of waiting out scm.replication.commandTimeoutMs.
    */
-  copyFailed(id: ContainerId, dn: DatanodeId): void {
-    const key = `replicate/${id}/${dn}`
-    if (!this.inflight.has(key)) return
-    this.inflight.delete(key)
+  copyFailed(id: ContainerId, dn: DatanodeId, nowMs = Date.now()): void {
+    const op = this.inflight.get(`replicate/${id}/${dn}`)
+    if (op === undefined || op.retryAtMs !== undefined) return
+    // A copy that keeps failing (a source corrupt but not known so yet, a full target) backs off.
+    const pair = `${id}/${dn}`
+    const inRow = (this.failuresInRow.get(pair) ?? 0) + 1
+    this.failuresInRow.delete(pair)
+    this.failuresInRow.set(pair, inRow)
+    for (const oldest of this.failuresInRow.keys()) {
+      if (this.failuresInRow.size <= REPLICATION_FAILURES_TRACKED_MAX) break
+      this.failuresInRow.delete(oldest)
+    }
+    const waitMs = Math.min(this.config['scm.replication.commandTimeoutMs'], REPLICATION_RETRY_BASE_MS * 2 ** Math.min(inRow - 1, 30))
+    op.retryAtMs = nowMs + waitMs
     this.failed.inc({ kind: 'replicate' })
-    log.warn(`SCM: replicate of container ${id} on ${dn} failed from every source: planned again`)
+    log.warn(`SCM: replicate of container ${id} on ${dn} failed from every source (${inRow} in a row): planned again in ${waitMs} ms`)
   }
 
   /** Commands seen done in reports leave the in-flight set; those past the timeout too, to be planned again. */
@@ -253,9 +270,12 @@ export class ReplicationManager {
           : r !== undefined && r.reportedAtMs >= op.sentAtMs && r.state !== 'OPEN' && r.state !== 'CLOSING'
       if (done) {
         this.inflight.delete(key)
+        this.failuresInRow.delete(`${op.containerId}/${op.datanodeId}`)
         this.completed.inc({ kind: op.kind })
         if (op.kind !== 'delete' && r !== undefined) this.bytes.inc(r.usedBytes)
         log.info(`SCM: ${op.kind} of container ${op.containerId} on ${op.datanodeId} done`)
+      } else if (op.retryAtMs !== undefined && nowMs >= op.retryAtMs) {
+        this.inflight.delete(key)
       } else if (nowMs - op.sentAtMs >= timeoutMs) {
         this.inflight.delete(key)
         this.timedOut.inc({ kind: op.kind })

@@ -42,7 +42,18 @@ function rawReply(reply: ServerReply): string {
   return `HTTP/1.1 ${reply.status} Bad Request\r\ncontent-type: ${reply.contentType}\r\ncontent-length: ${Buffer.byteLength(reply.body)}\r\n${extra}connection: close\r\n\r\n${reply.body}`
 }
 
-function replyResponse(reply: ServerReply): Response {
+/**
+ * The answer to a request @hono/node-server could not make a web Request of (its RequestError:
+ * a malformed Host header, a backslash in the path): the service's own answer to a malformed
+ * request (`parseError`, with HPE_INVALID_HOST or HPE_INVALID_URL), not its bare 400. Any
+ * other error it hands here is answered as it would by default (504 for a timeout, else 500).
+ */
+function requestErrorResponse(err: unknown, parseError: ((code: string) => ServerReply) | undefined): Response {
+  const name = err instanceof Error ? err.name : ''
+  if (name !== 'RequestError') return new Response(null, { status: name === 'TimeoutError' ? 504 : 500 })
+  if (parseError === undefined) return new Response(null, { status: 400 })
+  const message = (err as Error).message
+  const reply = parseError(message === 'Invalid URL' || /host header/i.test(message) ? 'HPE_INVALID_HOST' : 'HPE_INVALID_URL')
   return new Response(reply.body, { status: reply.status, headers: { 'content-type': reply.contentType, ...reply.headers } })
 }
 
@@ -182,11 +193,7 @@ export async function serveApp(app: Hono, options: ServeOptions): Promise<Listen
   const parseError = options.parseError
   const listener = getRequestListener(fetch, {
     hostname: options.host,
-    // A request no URL can be made of (a malformed Host header) gets the service's own answer
-    // to a malformed request, not a bare 400. Other errors are answered as by default.
-    errorHandler: (err: unknown) => (parseError !== undefined && err instanceof Error && err.name === 'RequestError'
-      ? replyResponse(parseError('HPE_INVALID_HOST'))
-      : new Response(null, { status: err instanceof Error && err.name === 'RequestError' ? 400 : 500 })),
+    errorHandler: (err: unknown) => requestErrorResponse(err, parseError),
   })
   const server = tls === undefined
     ? (await import('node:http')).createServer(nodeOptions, listener)

@@ -273,6 +273,8 @@ export class S3Gateway {
             ? { code: 'RequestTimeout', message: 'Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.' }
           : code === 'HPE_INVALID_HOST'
             ? { code: 'InvalidArgument', message: 'The Host header is not a valid host name' }
+          : code === 'HPE_INVALID_URL'
+            ? { code: 'InvalidURI', message: 'Couldn\'t parse the specified URI.' }
           : code === 'ERR_SSL_HTTP_REQUEST'
             ? { code: 'InvalidRequest', message: `This S3 endpoint serves HTTPS: use ${this.endpoint}, not http://` }
             : { code: 'InvalidRequest', message: `The request could not be parsed (${code})` }

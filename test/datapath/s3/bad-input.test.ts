@@ -494,6 +494,9 @@ test('a malformed Host header gets S3\'s XML error, and the connection keeps ser
     assert.match(answer, '<Code>InvalidArgument</Code><Message>The Host header is not a valid host name</Message>', host)
     assert.match(answer, /<\/Error>HTTP\/1.1 403 [^]*<Code>AccessDenied<\/Code>/, `${host}: the next request on the connection is answered`)
   }
+  const backslash = await send('GET', '/a\\b', {})
+  assert.is(backslash.status, 400)
+  assert.match(backslash.body, '<Code>InvalidURI</Code>')
 })
 
 /** Sends headers and part of a body over a raw socket, then hangs up. */

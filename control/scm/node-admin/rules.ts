@@ -57,7 +57,8 @@ export function offlineCheck(c: AdminContainer, node: DatanodeId, mode: OfflineM
   if (c.ec !== undefined) return offlineCheckEc(c, c.ec, node, mode)
   // With no replica in a settled state, the corrupt ones are all there is: they count once
   // copied elsewhere as they are (Ozone considers UNHEALTHY replicas when no other is left).
-  const settled: ContainerState = !c.replicas.some((r) => r.state === 'CLOSED' || r.state === 'QUASI_CLOSED') ? 'UNHEALTHY'
+  // (A replica on a DEAD node does not decide it: the replication manager leaves it aside too.)
+  const settled: ContainerState = !c.replicas.some((r) => r.health !== 'DEAD' && (r.state === 'CLOSED' || r.state === 'QUASI_CLOSED')) ? 'UNHEALTHY'
     : c.state === 'QUASI_CLOSED' && !c.replicas.some((r) => r.state === 'CLOSED') ? 'QUASI_CLOSED' : 'CLOSED'
   const candidates = c.replicas.filter((r) => r.state === settled)
   const top = Math.max(0, ...candidates.map((r) => r.bcsid ?? 0))

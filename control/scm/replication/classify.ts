@@ -57,9 +57,9 @@ export interface Classification {
    */
   unhealthySources: ReplicaView[]
   /**
-   * No healthy replica, and as many corrupt ones at the highest bcsid as the factor: the older
-   * corrupt ones and the newest beyond the factor (an as-is copy made while one was away), to
-   * delete, on IN_SERVICE nodes.
+   * No healthy replica, as many corrupt ones at the highest bcsid as the factor, and none
+   * holding a byte: the older corrupt ones and the newest beyond the factor (an as-is copy
+   * made while one was away), to delete, on IN_SERVICE nodes.
    */
   unhealthySurplus: ReplicaView[]
   /** Replicas still OPEN or CLOSING on a node not DEAD (they need a close, not a copy). */
@@ -178,8 +178,11 @@ export function classify(c: ContainerView, o: ClassifyOptions): Classification {
     const newest = corrupt.filter((r) => countable(r) && r.bcsid === top)
     out.missingCount = Math.max(0, c.factor - newest.length)
     if (out.missingCount > 0) out.unhealthySources = corrupt.filter((r) => r.health === 'HEALTHY' && r.bcsid === top).sort((a, b) => (a.datanodeId < b.datanodeId ? -1 : 1))
-    // Once the newest reach the factor, the older ones go (oldest first), then the newest beyond it.
-    if (newest.length >= c.factor) {
+    // Corrupt replicas differ in which blocks they lost: any one may hold the only good copy
+    // of a block, so none is deleted while no healthy replica exists, unless none holds a
+    // byte (a container emptied by deletions): then, once the newest reach the factor, the
+    // older ones go (oldest first), then the newest beyond it.
+    if (newest.length >= c.factor && corrupt.every((r) => r.usedBytes === 0)) {
       const byId = (a: ReplicaView, b: ReplicaView) => (a.datanodeId < b.datanodeId ? 1 : -1)
       const older = corrupt.filter((r) => countable(r) && r.bcsid < top).sort((a, b) => a.bcsid - b.bcsid || byId(a, b))
       out.unhealthySurplus = [...older, ...newest.sort(byId).slice(0, newest.length - c.factor)].filter((r) => r.operationalState === 'IN_SERVICE')

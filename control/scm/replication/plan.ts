@@ -125,7 +125,8 @@ export function planReplication(input: PlanInput): Plan {
       return true
     }
     // Never one ahead of the healthy replicas (a higher bcsid): it may hold the only copies of later blocks.
-    const healthyTop = Math.max(...cls.healthy.map((r) => r.bcsid))
+    // (Healthy replicas on nodes leaving for good count here too: they are what copies come from.)
+    const healthyTop = Math.max(...[...cls.healthy, ...cls.sources].map((r) => r.bcsid))
     const replaceable = cls.unhealthy.filter((r) => r.state !== 'UNHEALTHY' || r.bcsid <= healthyTop)
     // A copy of a CLOSED container with no target left (every usable node holds a replica; not
     // one merely busy, nor one being freed): one replaceable replica makes room, on a node that

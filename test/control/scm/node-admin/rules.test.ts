@@ -56,8 +56,9 @@ test('offlineCheck: with every replica UNHEALTHY, the corrupt ones elsewhere cou
   assert.is(offlineCheck(container([corrupt(1), corrupt(2), corrupt(3)]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
   assert.is(offlineCheck(container([corrupt(1), corrupt(2), corrupt(3), corrupt(4)]), ME, 'DECOMMISSION', 2), 'SUFFICIENT')
   assert.is(offlineCheck(container([corrupt(1), corrupt(2, { bcsid: 9 }), corrupt(3, { bcsid: 9 }), corrupt(4, { bcsid: 8 })]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED', 'not one behind')
-  // One healthy replica left: the corrupt ones do not count.
+  // One healthy replica left: the corrupt ones do not count; one on a DEAD node is not left (found by a probe).
   assert.is(offlineCheck(container([replica(1), corrupt(2), corrupt(3), replica(4)]), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
+  assert.is(offlineCheck(container([corrupt(1), corrupt(2), corrupt(3), corrupt(4), replica(5, { health: 'DEAD' })]), ME, 'DECOMMISSION', 2), 'SUFFICIENT')
 })
 
 test('offlineCheck: an OPEN or CLOSING container is UNCLOSED whatever its replicas', () => {

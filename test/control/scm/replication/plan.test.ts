@@ -217,6 +217,10 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   // Never one ahead of the healthy replicas, nor one whose node could not take the copy.
   const ahead = container(1, 'CLOSED', [replica(1, 'CLOSED', nodes), replica(2, 'CLOSED', nodes), replica(3, 'UNHEALTHY', nodes, { bcsid: 12 })])
   assert.equal(plan([ahead], three).actions, [])
+  // The healthy replicas all on leaving nodes (found by a probe): the corrupt one still makes room.
+  const bothLeaving = [node(1, { operationalState: 'DECOMMISSIONING' }), node(2, { operationalState: 'DECOMMISSIONING' }), node(3), node(4), node(5)]
+  const onLeaving = container(1, 'CLOSED', [replica(1, 'CLOSED', bothLeaving), replica(2, 'CLOSED', bothLeaving), replica(3, 'UNHEALTHY', bothLeaving), replica(4, 'UNHEALTHY', bothLeaving), replica(5, 'UNHEALTHY', bothLeaving)])
+  assert.equal(plan([onLeaving], bothLeaving).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(3), force: true }])
   const leaving = [node(1), node(2), node(3, { operationalState: 'DECOMMISSIONING' })]
   assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', leaving), replica(2, 'CLOSED', leaving), replica(3, 'UNHEALTHY', leaving)])], leaving).actions, [])
 })
@@ -235,13 +239,17 @@ test('planReplication() copies corrupt replicas off a decommissioning node as th
   assert.is(after.classifications[0].missingCount, 2)
 })
 
-// Catches: a container with no healthy replica keeping one corrupt replica over the factor for good.
-test('planReplication() deletes corrupt replicas over the factor when none is healthy, the oldest first', () => {
+// Catches: a container with no healthy replica keeping corrupt replicas over the factor for good
+// once emptied, and (found by a probe with real processes) a corrupt replica deleted as surplus
+// while it held the only good copy of a block, its key unreadable after.
+test('planReplication() deletes corrupt replicas over the factor only when none is healthy and none holds a byte', () => {
   const nodes = [1, 2, 3, 4, 5].map((i) => node(i))
-  const four = container(1, 'CLOSED', [replica(1, 'UNHEALTHY', nodes), replica(2, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(3, 'UNHEALTHY', nodes, { bcsid: 12 }), replica(4, 'UNHEALTHY', nodes, { bcsid: 12 })])
-  assert.equal(plan([four], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(1), force: true }])
-  assert.equal(plan([four], nodes, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(5) }]).actions, [], 'not while a copy is in flight')
-  const five = container(1, 'CLOSED', [1, 2, 3, 4, 5].map((i) => replica(i, 'UNHEALTHY', nodes)))
+  const corrupt = (i: number, bcsid: number, usedBytes: number) => replica(i, 'UNHEALTHY', nodes, { bcsid, usedBytes })
+  const four = (usedBytes: number) => container(1, 'CLOSED', [corrupt(1, 10, usedBytes), corrupt(2, 12, usedBytes), corrupt(3, 12, usedBytes), corrupt(4, 12, usedBytes)])
+  assert.equal(plan([four(100)], nodes).actions, [], 'each may hold the only good copy of a block')
+  assert.equal(plan([four(0)], nodes).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(1), force: true }])
+  assert.equal(plan([four(0)], nodes, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(5) }]).actions, [], 'not while a copy is in flight')
+  const five = container(1, 'CLOSED', [1, 2, 3, 4, 5].map((i) => corrupt(i, 10, 0)))
   assert.equal(plan([five], nodes).actions.map((a) => a.type === 'delete' && a.datanodeId), [dn(5), dn(4)])
 })
 

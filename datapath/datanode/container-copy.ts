@@ -103,6 +103,11 @@ export interface ImportOptions {
    * then (or when its source was); readers verify each block and go to another copy.
    */
   asIs?: boolean
+  /**
+   * As is, but not an archive whose source filled lost bytes with zeros (CHUNK_NOT_FOUND):
+   * another source may still hold them. Tried on every source before any such archive is taken.
+   */
+  refuseZeroFilled?: boolean
 }
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -280,7 +285,7 @@ export class ContainerCopies {
       mkdirSync(join(staged, 'chunks'), { recursive: true })
       mkdirSync(join(staged, 'metadata'), { recursive: true })
       mkdirSync(join(tmp, 'rows'), { recursive: true })
-      const got = await this.receive(id, source, { v, spareBytes }, tmp, staged, options.asIs === true)
+      const got = await this.receive(id, source, { v, spareBytes }, tmp, staged, options)
       // The last check before the replica appears: nothing else may have made it meanwhile.
       this.refuseHeld(id, false)
       const c: ContainerData = {
@@ -335,7 +340,8 @@ export class ContainerCopies {
   }
 
   /** Reads and checks every entry into the temp folder; answers what the rows need. */
-  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; spareBytes: number }, tmp: string, staged: string, asIs: boolean) {
+  private async receive(id: ContainerId, source: AsyncIterable<Uint8Array>, room: { v: Volume; spareBytes: number }, tmp: string, staged: string, options: ImportOptions) {
+    const asIs = options.asIs === true
     const reader = new TarReader(source)
     const seen: ManifestFile[] = []
     const what = `Cannot import container ${id}`
@@ -412,7 +418,11 @@ export class ContainerCopies {
     }
     const manifest = parseManifest(await reader.readAll(CONTAINER_COPY_METADATA_ENTRY_BYTES_MAX), id)
     // Blocks the source filled with zeros are corrupt whatever their checksums say (a NONE one says nothing).
-    for (const localId of manifest.zeroFilled ?? []) {
+    const zeroFilled = manifest.zeroFilled ?? []
+    if (zeroFilled.length > 0 && asIs && options.refuseZeroFilled === true) {
+      throw new O3Error('CHUNK_NOT_FOUND', `${what}: its source lacks bytes of ${zeroFilled.length} blocks (sent as zeros)`)
+    }
+    for (const localId of zeroFilled) {
       if (!asIs) throw bad(`block ${localId} was sent with zeros for missing bytes; only a copy made as is takes it`)
       if (!corrupt.includes(localId)) corrupt.push(localId)
     }

@@ -95,16 +95,22 @@ export class ContainerReplication {
     const { id: selfId, name } = this.self()
     const id = cmd.containerId
     const errors: string[] = []
-    for (const source of cmd.sources.filter((s) => s.id !== selfId)) {
+    // As is: first only from a source that holds every byte; one that lacked some (zeros in
+    // their place) is taken only if no source does better.
+    const asIs = cmd.asIs === true
+    const sources = cmd.sources.filter((s) => s.id !== selfId).map((s) => ({ source: s, refuseZeroFilled: asIs }))
+    for (let i = 0; i < sources.length; i++) {
+      const { source, refuseZeroFilled } = sources[i]
       if (this.holds(id) || signal.aborted) return
       try {
-        const c = await this.copies.importFrom(source, id, signal, { asIs: cmd.asIs === true })
+        const c = await this.copies.importFrom(source, id, signal, { asIs, refuseZeroFilled })
         this.succeeded.inc()
         this.bytes.inc(c.usedBytes)
         this.imported(id)
         return
       } catch (err) {
         if (err instanceof O3Error && err.code === 'CONTAINER_EXISTS') return
+        if (refuseZeroFilled && err instanceof O3Error && err.code === 'CHUNK_NOT_FOUND') sources.push({ source, refuseZeroFilled: false })
         errors.push(`${source.address}: ${(err as Error).message}`)
         log.warn(`${name}: copying container ${id} from ${source.address} failed: ${(err as Error).message}`)
       }

@@ -216,6 +216,9 @@ test('a replica with a block file missing and one cut short exports what it hold
   leavesNothing(target, containerId)
   assert.is(await errorCode(target.copies.importContainer(containerId, stream([archive]))), 'CHECKSUM_MISMATCH', 'zeros are taken only as is')
   leavesNothing(target, containerId)
+  // A replicate as is tries first for a source that holds every byte.
+  assert.is(await errorCode(target.copies.importContainer(containerId, stream([archive]), { asIs: true, refuseZeroFilled: true })), 'CHUNK_NOT_FOUND')
+  leavesNothing(target, containerId)
   const asIs = await target.copies.importContainer(containerId, stream([archive]), { asIs: true })
   assert.is(asIs.state, 'UNHEALTHY')
   assert.match(asIs.unhealthyReason ?? '', /: 2 blocks fail their checksums/)

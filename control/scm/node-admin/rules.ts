@@ -59,7 +59,7 @@ export function offlineCheck(c: AdminContainer, node: DatanodeId, mode: OfflineM
   // copied elsewhere as they are (Ozone considers UNHEALTHY replicas when no other is left).
   // (A replica on a DEAD node does not decide it: the replication manager leaves it aside too.)
   const settled: ContainerState = !c.replicas.some((r) => r.health !== 'DEAD' && (r.state === 'CLOSED' || r.state === 'QUASI_CLOSED')) ? 'UNHEALTHY'
-    : c.state === 'QUASI_CLOSED' && !c.replicas.some((r) => r.state === 'CLOSED') ? 'QUASI_CLOSED' : 'CLOSED'
+    : c.state === 'QUASI_CLOSED' && !c.replicas.some((r) => r.health !== 'DEAD' && r.state === 'CLOSED') ? 'QUASI_CLOSED' : 'CLOSED'
   const candidates = c.replicas.filter((r) => r.state === settled)
   const top = Math.max(0, ...candidates.map((r) => r.bcsid ?? 0))
   const good = candidates.filter((r) => r.datanodeId !== node && r.health === 'HEALTHY' && (r.bcsid ?? 0) === top)

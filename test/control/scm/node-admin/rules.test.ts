@@ -47,6 +47,8 @@ test('offlineCheck: a QUASI_CLOSED container counts its QUASI_CLOSED replicas un
   const quasi = [replica(1, { state: 'QUASI_CLOSED' }), replica(2, { state: 'QUASI_CLOSED' }), replica(3, { state: 'QUASI_CLOSED' }), replica(4, { state: 'QUASI_CLOSED' })]
   assert.is(offlineCheck(container(quasi, 'QUASI_CLOSED'), ME, 'DECOMMISSION', 2), 'SUFFICIENT')
   assert.is(offlineCheck(container([...quasi, { ...q('CLOSED'), datanodeId: dn(5) }], 'QUASI_CLOSED'), ME, 'DECOMMISSION', 2), 'UNDER_REPLICATED')
+  // A CLOSED one on a DEAD node does not decide it (the replication manager leaves it aside too).
+  assert.is(offlineCheck(container([...quasi, { ...q('CLOSED'), datanodeId: dn(5), health: 'DEAD' }], 'QUASI_CLOSED'), ME, 'DECOMMISSION', 2), 'SUFFICIENT')
 })
 
 // Catches: a decommission waiting for good on a container whose replicas are all corrupt

@@ -206,8 +206,9 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   // Never below two live replicas, never while a copy is in flight, never in a QUASI_CLOSED container.
   const three = [node(1), node(2), node(3)]
   assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(2, 'UNHEALTHY', three), replica(3, 'CLOSED', three, { health: 'DEAD' })])], three).actions, [])
-  const copying = container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(3, 'UNHEALTHY', three)])
-  assert.equal(plan([copying], three, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(2) }]).actions, [])
+  const four = [node(1), node(2), node(3), node(4)]
+  const copying = container(1, 'CLOSED', [replica(1, 'CLOSED', four), replica(3, 'UNHEALTHY', four), replica(4, 'UNHEALTHY', four)])
+  assert.equal(plan([copying], four, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(2) }]).actions, [], 'three live replicas, one copy in flight')
   const quasi = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', three, { bcsid: 12 }), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])
   assert.equal(plan([quasi], three).actions, [], 'no delete in a QUASI_CLOSED container (stuck: one origin of three)')
   // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.

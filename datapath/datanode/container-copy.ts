@@ -16,7 +16,7 @@
  *   ... further batches ...
  *   manifest.json                 every entry before it: name, length, CRC32C
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createHash, randomUUID } from 'node:crypto'
@@ -57,12 +57,17 @@ export interface CopyHost {
 }
 
 interface ManifestFile { name: string; length: number; crc32c: number }
+interface ZeroFilled { localId: number; heldBytes: number }
 interface Manifest {
   version: 1
   containerId: number
   files: ManifestFile[]
-  /** Blocks an as-is export filled with zeros where their bytes were missing: corrupt whatever their checksums say. */
-  zeroFilled?: number[]
+  /**
+   * Blocks an as-is export filled with zeros where their bytes were missing, with how many
+   * leading bytes it did hold: corrupt whatever their checksums say, and kept as short in the
+   * copy (the zeros are not data; a NONE checksum would serve them as such).
+   */
+  zeroFilled?: ZeroFilled[]
 }
 
 /** A block row as the archive carries it. */
@@ -149,7 +154,7 @@ export class ContainerCopies {
     const v = this.volume(c)
     const clusterId = this.host.clusterId()
     const files: ManifestFile[] = []
-    const zeroFilled: number[] = []
+    const zeroFilled: ZeroFilled[] = []
     const nowMs = Date.now()
     function* whole(name: string, bytes: Uint8Array): Generator<Uint8Array> {
       files.push({ name, length: bytes.length, crc32c: crc32c(bytes as Buffer) })
@@ -180,7 +185,7 @@ export class ContainerCopies {
             const holds = `packed block ${value.localId} holds ${data?.length ?? 0} of its ${value.length} bytes`
             if (!asIs) throw new O3Error('CHUNK_NOT_FOUND', `Cannot export container ${c.id}: ${holds}`)
             log.warn(`${this.host.name()}: export of container ${c.id} as is: ${holds}, sent as ${value.length}`)
-            zeroFilled.push(value.localId)
+            zeroFilled.push({ localId: value.localId, heldBytes: 0 })
             const fitted = Buffer.alloc(value.length)
             data?.copy(fitted, 0, 0, value.length)
             data = fitted
@@ -195,8 +200,8 @@ export class ContainerCopies {
       if (packed.length > 0) yield* whole(`metadata/packed-${n}.bin`, Buffer.concat(packed))
       for (const b of rows) {
         if (b.packed) continue
-        const filled = yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files, asIs)
-        if (filled) zeroFilled.push(b.localId)
+        const heldBytes = yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files, asIs)
+        if (heldBytes < b.length) zeroFilled.push({ localId: b.localId, heldBytes })
       }
     }
     const manifest: Manifest = { version: 1, containerId: c.id, files, ...(zeroFilled.length > 0 ? { zeroFilled } : {}) }
@@ -208,12 +213,12 @@ export class ContainerCopies {
   }
 
   /**
-   * A block file's committed bytes (the first `length`), read a piece at a time; answers
-   * whether zeros stood in for some. What the file lacks (missing, or cut short by a disk
+   * A block file's committed bytes (the first `length`), read a piece at a time; answers how
+   * many the file held (zeros stood in for the rest). What the file lacks (missing, or cut short by a disk
    * fault) fails the export, or with `asIs` goes as zeros, as Ozone copies what a corrupt
    * replica holds: the manifest lists the block, and the copy counts it corrupt.
    */
-  private async *blockPieces(path: string, name: string, length: number, nowMs: number, files: ManifestFile[], asIs: boolean): AsyncGenerator<Uint8Array, boolean> {
+  private async *blockPieces(path: string, name: string, length: number, nowMs: number, files: ManifestFile[], asIs: boolean): AsyncGenerator<Uint8Array, number> {
     const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT' && asIs) return undefined; throw err })
     try {
       yield tarHeader(name, length, nowMs)
@@ -238,7 +243,7 @@ export class ContainerCopies {
       if (held < length) log.warn(`${this.host.name()}: export of ${path} as is: the file holds ${held} of its ${length} committed bytes, the rest sent as zeros`)
       files.push({ name, length, crc32c: crc })
       yield tarPadding(length)
-      return held < length
+      return Math.min(held, length)
     } finally {
       await fh?.close()
     }
@@ -315,7 +320,7 @@ export class ContainerCopies {
             v.blocks.put([id, b.localId], b)
             if (b.packed) {
               assert(packed !== undefined, 'packed rows without packed bytes')
-              v.packed.put([id, b.localId], packed.subarray(at, at + b.length))
+              if (!got.unstored.has(b.localId)) v.packed.put([id, b.localId], packed.subarray(at, at + b.length))
               at += b.length
             }
           }
@@ -422,7 +427,7 @@ export class ContainerCopies {
     if (zeroFilled.length > 0 && asIs && options.refuseZeroFilled === true) {
       throw new O3Error('CHUNK_NOT_FOUND', `${what}: its source lacks bytes of ${zeroFilled.length} blocks (sent as zeros)`)
     }
-    for (const localId of zeroFilled) {
+    for (const { localId } of zeroFilled) {
       if (!asIs) throw bad(`block ${localId} was sent with zeros for missing bytes; only a copy made as is takes it`)
       if (!corrupt.includes(localId)) corrupt.push(localId)
     }
@@ -433,7 +438,16 @@ export class ContainerCopies {
       if (f.name !== s.name || f.length !== s.length) throw bad(`the manifest lists ${f.name} (${f.length} bytes) where the archive holds ${s.name} (${s.length} bytes)`)
       if (f.crc32c !== s.crc32c) throw new O3Error('CHECKSUM_MISMATCH', `${what}: ${s.name} fails the manifest's CRC32C`)
     })
-    return { row, batches, blockCount, usedBytes, corrupt }
+    // The zeros are no data: a zero-filled block stays as short as its source held it (none:
+    // no file, no packed bytes), so reads of it fail as on the source and go to another copy.
+    const unstored = new Set<number>()
+    for (const { localId, heldBytes } of zeroFilled) {
+      const file = join(staged, 'chunks', `${localId}.block`)
+      if (!existsSync(file)) unstored.add(localId)
+      else if (heldBytes === 0) rmSync(file)
+      else truncateSync(file, Math.min(heldBytes, statSync(file).size))
+    }
+    return { row, batches, blockCount, usedBytes, corrupt, unstored }
   }
 
   /**
@@ -624,7 +638,7 @@ function checkContainerFile(bytes: Uint8Array, id: ContainerId, state: Container
 function parseManifest(bytes: Uint8Array, id: ContainerId): Manifest {
   const m = parseJson(bytes, `the manifest of container ${id}`) as Partial<Manifest>
   if (m.version !== 1 || m.containerId !== id || !Array.isArray(m.files) || !m.files.every((f) => typeof f?.name === 'string' && isCount(f.length) && isCount(f.crc32c))
-    || (m.zeroFilled !== undefined && (!Array.isArray(m.zeroFilled) || !m.zeroFilled.every(isCount)))) {
+    || (m.zeroFilled !== undefined && (!Array.isArray(m.zeroFilled) || !m.zeroFilled.every((z) => isCount(z?.localId) && isCount(z?.heldBytes))))) {
     throw new O3Error('INVALID_ARGUMENT', `Cannot import container ${id}: its manifest is malformed`)
   }
   return m as Manifest

@@ -96,7 +96,7 @@ function entryData(archive: Buffer, prefix: string): number {
 }
 
 /** The archive with its manifest made again from the entries it holds, as a source that read bad bytes would send it. */
-function withManifestOf(archive: Buffer, more: { zeroFilled?: number[] } = {}): Buffer {
+function withManifestOf(archive: Buffer, more: { zeroFilled?: { localId: number; heldBytes: number }[] } = {}): Buffer {
   const files: { name: string; length: number; crc32c: number }[] = []
   let at = 0
   for (;;) {
@@ -206,7 +206,8 @@ test('a replica with a block file missing and one cut short exports what it hold
   const files = readdirSync(chunks).sort()
   assert.ok(files.length >= 2, `two block files: ${files.join(', ')}`)
   const cut = join(chunks, files[0])
-  truncateSync(cut, Math.floor(statSync(cut).size / 2))
+  const heldBytes = Math.floor(statSync(cut).size / 2)
+  truncateSync(cut, heldBytes)
   rmSync(join(chunks, files[1]))
   const plain = await peerFetch(target.address, `/container/${containerId}/export`)
   const read = await plain.arrayBuffer().then(() => 'whole', (err: Error) => err.message)
@@ -223,15 +224,25 @@ test('a replica with a block file missing and one cut short exports what it hold
   assert.is(asIs.state, 'UNHEALTHY')
   assert.match(asIs.unhealthyReason ?? '', /: 2 blocks fail their checksums/)
   assert.is(asIs.blockCount, copy.blockCount)
+  // The zeros are not kept as data: the copy's files are as short as the source's.
+  const copied = join(containerDir(target.dirs[asIs.volume], target.clusterId, containerId), 'chunks')
+  assert.is(statSync(join(copied, files[0])).size, heldBytes, 'a block file cut short at the source is as short in the copy')
+  assert.not.ok(existsSync(join(copied, files[1])), 'a block file missing at the source is missing in the copy')
   assert.ok(await target.copies.deleteContainer(containerId, false))
   leavesNothing(target, containerId)
   // A block listed zero-filled is corrupt even where its checksums pass (NONE, or bytes that were zeros).
-  const zeroFilled = withManifestOf(healthy, { zeroFilled: [Number(files[0].split('.')[0])] })
+  const zeroFilled = withManifestOf(healthy, { zeroFilled: [{ localId: Number(files[0].split('.')[0]), heldBytes: 1000 }] })
   assert.is(await errorCode(target.copies.importContainer(containerId, stream([zeroFilled]))), 'INVALID_ARGUMENT')
   leavesNothing(target, containerId)
   const listed = await target.copies.importContainer(containerId, stream([zeroFilled]), { asIs: true })
   assert.is(listed.state, 'UNHEALTHY')
   assert.match(listed.unhealthyReason ?? '', /: 1 blocks fail their checksums/)
+  assert.is(statSync(join(containerDir(target.dirs[listed.volume], target.clusterId, containerId), 'chunks', files[0])).size, 1000)
+  assert.ok(await target.copies.deleteContainer(containerId, false))
+  // A packed block listed zero-filled keeps no bytes in the copy: a read of it fails there, as on its source.
+  const small = [...infos.values()].flatMap((i) => i.locations).find((l) => l.blockId.containerId === containerId && l.length <= 8 * KiB)!
+  await target.copies.importContainer(containerId, stream([withManifestOf(healthy, { zeroFilled: [{ localId: small.blockId.localId, heldBytes: 0 }] })]), { asIs: true })
+  assert.ok(await errorCode(readChunk(details(target), small.blockId, 0, small.length, undefined, small.token, adminTransport(cluster))) !== 'OK', 'a read of the packed block fails')
   assert.ok(await target.copies.deleteContainer(containerId, false))
   leavesNothing(target, containerId)
 })

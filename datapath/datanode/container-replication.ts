@@ -6,7 +6,7 @@
  * held, queued or being imported here is dropped. The imported replica shows in the next
  * heartbeat's container report, which is how the SCM learns the copy is done; a copy that
  * failed from every source is named in the next heartbeat (`failed`), so the SCM plans it
- * again at once instead of waiting out its command timeout.
+ * again after a short back-off instead of waiting out its command timeout.
  */
 import { O3Error } from '../../core/errors.ts'
 import { DATANODE_IMPORTS_INFLIGHT_MAX, DATANODE_IMPORTS_QUEUED_MAX } from '../../core/limits.ts'

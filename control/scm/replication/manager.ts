@@ -237,8 +237,9 @@ export class ReplicationManager {
 
   /**
    * A datanode says its copy of container `id` failed from every source (a source died before
-   * the SCM knew it, say): the command leaves the in-flight set, so the next round plans it
-   * again, from the sources then known, instead of waiting out scm.replication.commandTimeoutMs.
+   * the SCM knew it, say): the command leaves the in-flight set after a back-off (settle), and
+   * a later round plans it again from the sources then known, instead of waiting out
+   * scm.replication.commandTimeoutMs.
    */
   copyFailed(id: ContainerId, dn: DatanodeId, nowMs = Date.now()): void {
     const op = this.inflight.get(`replicate/${id}/${dn}`)

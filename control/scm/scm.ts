@@ -866,11 +866,13 @@ export class StorageContainerManager {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
     if (this.tables.containers.get(id) === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot mark replica of container ${id}: not found`)
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
-    await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: a.datanodeId })
+    // Marked already (readers keep hitting a corrupt replica until it is replaced): no new log entry.
+    const marked = this.tables.unhealthy.get(`${id}/${a.datanodeId}`) === true
+    if (!marked) await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: a.datanodeId })
     const replicas = this.replicas.get(id) ?? new Map<DatanodeId, ReplicaRecord>()
     replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { bcsid: 0, usedBytes: 0, blockCount: 0, reportedAtMs: Date.now(), replicaIndex: 0 }), state: 'UNHEALTHY' })
     this.replicas.set(id, replicas)
-    log.warn(`SCM: replica of container ${id} on ${a.datanodeId} reported corrupt (block ${String(a.localId)}), marked UNHEALTHY`)
+    if (!marked) log.warn(`SCM: replica of container ${id} on ${a.datanodeId} reported corrupt (block ${String(a.localId)}), marked UNHEALTHY`)
     return { state: 'UNHEALTHY' }
   }
 

@@ -344,7 +344,7 @@ export class StorageContainerManager {
       }
     }
     if (Array.isArray(a.containers)) this.processContainerReport(node.id, a.containers as ContainerReplicaReport[])
-    // Copies that failed from every source: planned again now, not at their command timeout.
+    // Copies that failed from every source: planned again after a short back-off, not at their command timeout.
     if (this.ha.isLeader() && Array.isArray(a.failedCopies)) {
       for (const id of a.failedCopies.slice(0, HEARTBEAT_COMMANDS_MAX)) if (Number.isSafeInteger(id) && id > 0) this.replication.copyFailed(id as ContainerId, node.id)
     }

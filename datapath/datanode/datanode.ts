@@ -567,7 +567,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
   async heartbeat(): Promise<void> {
     const deleted = this.deletedTxIds.splice(0, HEARTBEAT_COMMANDS_MAX)
     const failedCopies = [...this.failedCopies]
-    for (const id of failedCopies) this.failedCopies.delete(id)
+    this.failedCopies.clear()
     type Commands = { commands: ({ type: string; txId?: number; containerId?: number; localIds?: number[]; pipelineId?: string } & Record<string, unknown>)[] }
     const containers = [...this.containers.values()].map((c) => ({ containerId: c.id, state: c.state, usedBytes: c.usedBytes, blockCount: c.blockCount, bcsid: c.bcsid ?? 0, replicaIndex: c.replicaIndex ?? 0 }))
     const volumes = this.volumeReports()

@@ -209,6 +209,10 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   const four = [node(1), node(2), node(3), node(4)]
   const copying = container(1, 'CLOSED', [replica(1, 'CLOSED', four), replica(3, 'UNHEALTHY', four), replica(4, 'UNHEALTHY', four)])
   assert.equal(plan([copying], four, [{ kind: 'replicate', containerId: cid(1), datanodeId: dn(2) }]).actions, [], 'three live replicas, one copy in flight')
+  // Nor in the round that plans a copy (found in a test run: the one replica thought healthy
+  // was corrupt in another block, found 22 ms later; the corrupt one deleted held its only good copy).
+  const oneHealthy = container(1, 'CLOSED', [replica(1, 'CLOSED', four), replica(2, 'UNHEALTHY', four), replica(3, 'UNHEALTHY', four)])
+  assert.equal(plan([oneHealthy], four).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1)] }], 'the copy first, no delete beside it')
   const quasi = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', three, { bcsid: 12 }), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])
   assert.equal(plan([quasi], three).actions, [], 'no delete in a QUASI_CLOSED container (stuck: one origin of three)')
   // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.

@@ -15,6 +15,7 @@ import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import {
   ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINE_NUDGE_TIMEOUT_MS, PIPELINE_OPEN_WAIT_MS,
+  SCM_CORRUPT_REPORT_CHECK_MS_MAX, SCM_CORRUPT_REPORT_CHECKS_MAX,
 } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
@@ -150,6 +151,8 @@ export class StorageContainerManager {
   private secretKeys!: SecretKeyManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
+  /** Leader: readers' reports of corrupt replicas (`container/datanode`) whose datanode checks the block now. */
+  private readonly checkingReports = new Set<string>()
   private clusterId = ''
   /** The cluster CA (security.enabled=1): every SCM of the group holds it. */
   ca: ScmCa | undefined
@@ -862,18 +865,44 @@ export class StorageContainerManager {
     this.background(`marking replica of container ${id} on ${dn} UNHEALTHY`, marking)
   }
 
-  private async reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): Promise<{ state: ContainerState }> {
+  /**
+   * A reader's report that a replica's block failed its checksums. Not taken on the reader's
+   * word (any authenticated caller may report, and a mark costs a forced delete and a copy):
+   * the replica's datanode checks the block (ContainerScanner.checkBlock), and only a block
+   * it finds corrupt marks the replica UNHEALTHY here. Answered at once: the check reads the
+   * block at the scanner's pace. `checking` says whether a check was started.
+   */
+  private reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): { checking: boolean } {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
     if (this.tables.containers.get(id) === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot mark replica of container ${id}: not found`)
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
-    // Marked already (readers keep hitting a corrupt replica until it is replaced): no new log entry.
-    const marked = this.tables.unhealthy.get(`${id}/${a.datanodeId}`) === true
-    if (!marked) await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: a.datanodeId })
-    const replicas = this.replicas.get(id) ?? new Map<DatanodeId, ReplicaRecord>()
-    replicas.set(a.datanodeId, { ...(replicas.get(a.datanodeId) ?? { bcsid: 0, usedBytes: 0, blockCount: 0, reportedAtMs: Date.now(), replicaIndex: 0 }), state: 'UNHEALTHY' })
-    this.replicas.set(id, replicas)
-    if (!marked) log.warn(`SCM: replica of container ${id} on ${a.datanodeId} reported corrupt (block ${String(a.localId)}), marked UNHEALTHY`)
-    return { state: 'UNHEALTHY' }
+    const localId = parseId<LocalId>(a.localId, 'localId')
+    const dn = a.datanodeId
+    const key = `${id}/${dn}`
+    // Marked already, or being checked (readers keep hitting a corrupt replica until it is replaced).
+    if (this.tables.unhealthy.get(key) === true || this.checkingReports.has(key)) return { checking: false }
+    const node = this.nodes.get(dn)
+    if (node === undefined) throw new O3Error('NODE_NOT_FOUND', `Cannot check replica of container ${id} on ${dn}: no such datanode`)
+    if (this.checkingReports.size >= SCM_CORRUPT_REPORT_CHECKS_MAX) {
+      log.warn(`SCM: report of a corrupt replica of container ${id} on ${dn} dropped: ${SCM_CORRUPT_REPORT_CHECKS_MAX} reports are being checked`)
+      return { checking: false }
+    }
+    this.checkingReports.add(key)
+    const check = this.datanodeRpc(node.address).call<{ result: string; error?: string }>('checkBlock', { containerId: id, localId }, { timeoutMs: SCM_CORRUPT_REPORT_CHECK_MS_MAX })
+      .then(async (r) => {
+        if (r.result !== 'CORRUPT') {
+          log.info(`SCM: replica of container ${id} on ${dn} reported corrupt (block ${localId}); its datanode finds the block intact`)
+          return
+        }
+        if (this.tables.unhealthy.get(key) !== true) await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: dn })
+        const replicas = this.replicas.get(id)
+        const held = replicas?.get(dn)
+        if (held !== undefined) replicas!.set(dn, { ...held, state: 'UNHEALTHY' })
+        log.warn(`SCM: replica of container ${id} on ${dn} reported corrupt and found so by its datanode (${r.error ?? ''}), marked UNHEALTHY`)
+      })
+      .finally(() => this.checkingReports.delete(key))
+    this.background(`checking the reported corrupt replica of container ${id} on ${dn}`, check)
+    return { checking: true }
   }
 
   /**

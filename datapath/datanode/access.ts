@@ -39,6 +39,7 @@ export const DATANODE_ACCESS: Readonly<Record<string, RouteRule>> = {
   deleteContainer: PEERS_AND_ADMINS,
   triggerHeartbeat: PEERS_AND_ADMINS,
   scanContainer: PEERS_AND_ADMINS,
+  checkBlock: PEERS_AND_ADMINS,
   listContainers: PEERS_AND_ADMINS,
   listPipelines: PEERS_AND_ADMINS,
   listBlocks: PEERS_AND_ADMINS,

@@ -52,6 +52,8 @@ export interface CopyHost {
   readonly slabs: SizedSlabPools
   /** Forgets what the datanode keeps of a container in memory besides its row (pending chunks, open files). */
   forget(id: ContainerId): Promise<void>
+  /** An export found a block's bytes missing or short: the block is checked now (ContainerScanner.checkBlock), not at the next scan. */
+  blockLacking(c: ContainerData, localId: LocalId): void
   /** How imports reach other datanodes (the datanode's identity when security is on). */
   transport?(): Transport
 }
@@ -183,6 +185,7 @@ export class ContainerCopies {
           let data = v.packed.getBinary([c.id, value.localId])
           if (data === undefined || data.length !== value.length) {
             const holds = `packed block ${value.localId} holds ${data?.length ?? 0} of its ${value.length} bytes`
+            this.host.blockLacking(c, value.localId as LocalId)
             if (!asIs) throw new O3Error('CHUNK_NOT_FOUND', `Cannot export container ${c.id}: ${holds}`)
             log.warn(`${this.host.name()}: export of container ${c.id} as is: ${holds}, sent as ${value.length}`)
             zeroFilled.push({ localId: value.localId, heldBytes: 0 })
@@ -200,8 +203,18 @@ export class ContainerCopies {
       if (packed.length > 0) yield* whole(`metadata/packed-${n}.bin`, Buffer.concat(packed))
       for (const b of rows) {
         if (b.packed) continue
-        const heldBytes = yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files, asIs)
-        if (heldBytes < b.length) zeroFilled.push({ localId: b.localId, heldBytes })
+        let heldBytes: number
+        try {
+          heldBytes = yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files, asIs)
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          if (code === 'ENOENT' || code === 'IO_ERROR') this.host.blockLacking(c, b.localId as LocalId)
+          throw err
+        }
+        if (heldBytes < b.length) {
+          this.host.blockLacking(c, b.localId as LocalId)
+          zeroFilled.push({ localId: b.localId, heldBytes })
+        }
       }
     }
     const manifest: Manifest = { version: 1, containerId: c.id, files, ...(zeroFilled.length > 0 ? { zeroFilled } : {}) }

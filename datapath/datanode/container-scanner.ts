@@ -5,7 +5,8 @@
  * every block record against its chunks, its BCSID and its block file or packed bytes), then a
  * data scan (every chunk read again and verified against its checksums in the worker pool),
  * throttled to datanode.scanner.bytesPerSec (scan-throttle.ts), each pass lasting
- * datanode.scanner.intervalMs at least. The same scan of one replica on demand (scanNow).
+ * datanode.scanner.intervalMs at least. The same scan of one replica on demand (scanNow), and
+ * of one block (checkBlock: a read or an export that found its bytes lacking, a reader's report).
  * It only reads replicas: one that fails goes to ScannerHost.markUnhealthy, once the failure
  * is known not to come from a block or container deleted under the scan.
  */
@@ -19,6 +20,7 @@ import { log } from '../../core/log.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { ContainerId, ContainerState, LocalId } from '../../core/wire.ts'
 import { runReadChunk, runVerifyChunk } from '../workers/index.ts'
+import { readErrorCode } from '../workers/read-errors.ts'
 import type { BlockData, ContainerData } from './datanode.ts'
 import { passDelayMs, startThrottle, throttleStep, type ThrottleState } from './scan-throttle.ts'
 
@@ -51,6 +53,21 @@ export interface ScanResult {
   bytesScanned: number
   blocksScanned: number
   /** The first failure found. */
+  error?: string
+}
+
+/** What checkBlock found. */
+export interface BlockCheck {
+  containerId: ContainerId
+  localId: LocalId
+  /**
+   * HEALTHY: the record, the stored bytes and their checksums agree (or the block went away
+   * under the check: a deletion, not a fault). CORRUPT: `error` says what failed.
+   */
+  result: 'HEALTHY' | 'CORRUPT'
+  /** The replica's state after the check: a settled one found corrupt is UNHEALTHY now. */
+  state: ContainerState
+  bytesScanned: number
   error?: string
 }
 
@@ -144,6 +161,8 @@ export class ContainerScanner {
   private readonly background: Throttle
   private readonly onDemandThrottle: Throttle
   private readonly onDemand = new Map<ContainerId, Promise<ScanResult>>()
+  /** Block checks running, by `container/local id`; they share SCANNER_ON_DEMAND_MAX with onDemand. */
+  private readonly blockChecks = new Map<string, Promise<BlockCheck>>()
   private readonly bytesScanned: Counter
   private readonly containersScanned: Counter
   private readonly failures: Counter
@@ -166,17 +185,67 @@ export class ContainerScanner {
     this.stopped = true
     for (const wake of this.wakers) wake()
     await this.loop
-    await Promise.allSettled(this.onDemand.values())
+    await Promise.allSettled([...this.onDemand.values(), ...this.blockChecks.values()])
   }
 
   /** Scans one replica now (`o3 admin container scan`); a second call for it while it runs gets the same answer. */
   scanNow(id: ContainerId): Promise<ScanResult> {
     const running = this.onDemand.get(id)
     if (running !== undefined) return running
-    if (this.onDemand.size >= SCANNER_ON_DEMAND_MAX) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot scan container ${id}: ${SCANNER_ON_DEMAND_MAX} scans run on this datanode already`))
+    if (this.onDemandRunning() >= SCANNER_ON_DEMAND_MAX) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot scan container ${id}: ${SCANNER_ON_DEMAND_MAX} scans run on this datanode already`))
     const scan = this.scan(id, this.onDemandThrottle).finally(() => this.onDemand.delete(id))
     this.onDemand.set(id, scan)
     return scan
+  }
+
+  /**
+   * Checks one block now, as a scan would (its record, its stored bytes, their checksums;
+   * throttled with the on-demand scans): for a read or an export that found the block's bytes
+   * lacking, and for a reader's report of a checksum mismatch (through the SCM), so that a
+   * corrupt replica is known in seconds, not at the next pass (days), and a report is not taken
+   * on trust. A settled replica found corrupt is marked UNHEALTHY, as by a scan; an OPEN or
+   * CLOSING one is only answered for (its writes go on; the SCM marks it). A second call for
+   * the block while one runs gets the same answer.
+   */
+  checkBlock(id: ContainerId, localId: LocalId): Promise<BlockCheck> {
+    const key = `${id}/${localId}`
+    const running = this.blockChecks.get(key)
+    if (running !== undefined) return running
+    if (this.stopped) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: the datanode stops`))
+    if (this.onDemandRunning() >= SCANNER_ON_DEMAND_MAX) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: ${SCANNER_ON_DEMAND_MAX} scans run on this datanode already`))
+    const check = this.runBlockCheck(id, localId).finally(() => this.blockChecks.delete(key))
+    this.blockChecks.set(key, check)
+    return check
+  }
+
+  private onDemandRunning(): number {
+    return this.onDemand.size + this.blockChecks.size
+  }
+
+  private async runBlockCheck(id: ContainerId, localId: LocalId): Promise<BlockCheck> {
+    const { host } = this.options
+    const c = host.container(id)
+    if (c === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot check block ${id}:${localId}: its container is not on this datanode`)
+    const b = host.block(c, localId)
+    if (b === undefined) throw new O3Error('BLOCK_NOT_FOUND', `Cannot check block ${id}:${localId}: not on this datanode`)
+    const settled = isSettled(c.state)
+    const run: Run = { c, throttle: this.onDemandThrottle, result: { containerId: id, result: 'HEALTHY', state: c.state, bytesScanned: 0, blocksScanned: 0 } }
+    let error: string | undefined
+    try {
+      // An unsettled replica's BCSID trails its blocks' until it closes: only a settled one's bounds them.
+      error = blockRecordError(b, settled ? c.bcsid ?? 0 : Number.MAX_SAFE_INTEGER) ?? await this.storedBytesError(c, b) ?? await this.blockDataError(run, b)
+    } finally {
+      run.buffer = undefined
+    }
+    if (error !== undefined && !this.stillThere(run, b, { settled })) error = undefined
+    const done = { containerId: id, localId, bytesScanned: run.result.bytesScanned }
+    if (error === undefined) return { ...done, result: 'HEALTHY', state: c.state }
+    if (settled && c.state !== 'UNHEALTHY') {
+      log.warn(`${this.options.name()}: container ${id} is corrupt: ${error}; marking it UNHEALTHY`)
+      await host.markUnhealthy(c, error)
+      this.failures.inc()
+    }
+    return { ...done, result: 'CORRUPT', state: c.state, error }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -227,10 +296,13 @@ export class ContainerScanner {
     return { ...run.result, state: c.state }
   }
 
-  /** Whether the replica is still the one scanned and settled, and (with a local id) the block still recorded: else a failure is a deletion seen half-way. */
-  private stillThere(run: Run, b?: BlockData): boolean {
+  /**
+   * Whether the replica is still the one scanned and (unless `settled` is false) settled, and
+   * (with a block) the block still recorded: else a failure is a deletion seen half-way.
+   */
+  private stillThere(run: Run, b?: BlockData, { settled = true } = {}): boolean {
     const now = this.options.host.container(run.c.id)
-    if (now !== run.c || !isSettled(now.state)) return false
+    if (now !== run.c || (settled && !isSettled(now.state))) return false
     if (b === undefined) return true
     return this.options.host.block(run.c, b.localId)?.committedAtMs === b.committedAtMs
   }
@@ -285,6 +357,9 @@ export class ContainerScanner {
     try {
       size = (await stat(this.options.host.blockFilePath(c, b.localId))).size
     } catch (err) {
+      const code = readErrorCode((err as NodeJS.ErrnoException).code)
+      // Descriptors or memory short for now: the scan fails, the replica is not corrupt.
+      if (code === 'UNAVAILABLE') throw new O3Error(code, `Cannot check block file of ${name}: ${(err as Error).message}`)
       return `Block file of ${name} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
     }
     if (size < b.length) return `Block file of ${name} holds ${size} of ${b.length} bytes`

@@ -249,6 +249,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         for (const key of [...this.pending.keys()]) if (key.startsWith(`${id}:`)) this.pending.delete(key)
         await this.blockFiles.closeContainer(id)
       },
+      blockLacking: (c, localId) => this.blockLacking(c, localId),
       transport: () => this.transport(),
     })
     this.replication = new ContainerReplication({
@@ -327,6 +328,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         deleteContainer: async (a) => ({ deleted: await this.copies.deleteContainer(parseId<ContainerId>(a.containerId, 'containerId'), a.force === true) }),
         listContainers: () => [...this.containers.values()],
         scanContainer: (a) => this.scanner.scanNow(parseId<ContainerId>(a.containerId, 'containerId')),
+        checkBlock: (a) => this.scanner.checkBlock(parseId<ContainerId>(a.containerId, 'containerId'), parseId<LocalId>(a.localId, 'localId')),
       },
     })
     app.post('/chunk/write', (c) => observed(this.metrics, 'writeChunk', c, () => this.writeChunk(c)))
@@ -721,6 +723,26 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       containerFilePath: (c) => containerFile(this.volumeOf(c).dir, this.clusterId, c.id),
       markUnhealthy: (c, reason) => this.markUnhealthy(c, reason),
     }
+  }
+
+  /**
+   * A read or an export found a block's bytes missing, short or failing their checksums here:
+   * a settled replica's block is checked at once (Ozone's on-demand scan), so a replica that
+   * lost bytes is marked UNHEALTHY and replaced now, not when the next pass (days) reaches it.
+   * An unsettled replica is left to its writers and the SCM (readers report mismatches there).
+   */
+  private blockLacking(c: ContainerData, localId: LocalId): void {
+    if (c.state !== 'CLOSED' && c.state !== 'QUASI_CLOSED') return
+    this.scanner.checkBlock(c.id, localId).catch((err: unknown) => log.debug(`datanode ${this.id}: cannot check block ${c.id}:${localId}: ${(err as Error).message}`))
+  }
+
+  /** The block's bytes lacking (IO_ERROR: short; CHUNK_NOT_FOUND: no file or packed bytes) makes blockLacking check it; the error goes on. */
+  private lackingOn<T>(c: ContainerData, localId: LocalId, read: () => Promise<T>): Promise<T> {
+    return read().catch((err: unknown) => {
+      const code = (err as O3Error).code
+      if (code === 'IO_ERROR' || code === 'CHUNK_NOT_FOUND') this.blockLacking(c, localId)
+      throw err
+    })
   }
 
   /** A replica found corrupt: UNHEALTHY for good (its file and record say so), out of reads, reported to the SCM now. */
@@ -1410,7 +1432,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
    * those windows' checksums from the block's record.
    */
   private readPlan(a: { containerId?: unknown; localId?: unknown; offset?: unknown; length?: unknown }): ReadPlan {
-    const { v, b } = this.block(a)
+    const { c, v, b } = this.block(a)
     const offset = parseId<number>(a.offset, 'offset')
     const wanted = parseId<number>(a.length, 'length')
     if (wanted > CHUNK_SIZE_BYTES_MAX) throw new O3Error('INVALID_ARGUMENT', `Cannot read ${wanted} bytes at once: the limit is ${CHUNK_SIZE_BYTES_MAX}`)
@@ -1430,7 +1452,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         checksumsLength += part.length
       }
     }
-    return { v, b, start, length: end - start, checksums, checksumsLength }
+    return { c, v, b, start, length: end - start, checksums, checksumsLength }
   }
 
   /** A packed block's bytes of the plan's range (a view of LMDB's answer, valid until the next read of it). */
@@ -1451,11 +1473,12 @@ export class Datanode implements PipelineReplica, LocalDatanode {
     const watch = watchResponse(c)
     if (watch !== undefined) cutWhenStalled(watch, this.config['datanode.sendIdleTimeoutMs'])
     // Data and checksums go out as one body, from one buffer with room left behind the data.
-    let body: Uint8Array
-    if (b.packed) {
-      body = new Uint8Array(length + checksumsLength)
-      body.set(this.packedRange(p))
-    } else {
+    const body = await this.lackingOn(p.c, b.localId as LocalId, async () => {
+      if (b.packed) {
+        const packed = new Uint8Array(length + checksumsLength)
+        packed.set(this.packedRange(p))
+        return packed
+      }
       // A pooled buffer when the read fits one and the runtime says when the response has
       // gone (so the buffer goes back only then); a buffer of its own otherwise.
       // Pooled buffers are shared memory the worker fills in place: a buffer moved to a worker
@@ -1464,8 +1487,8 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       const pool = length + checksumsLength <= this.readBuffers.bufferBytes ? this.readBuffers : undefined
       const data = await this.readInto(pool, watch, { path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, length }, length + checksumsLength)
       if (data.length < length) throw shortFile(b, start, data.length)
-      body = new Uint8Array(data.buffer, 0, length + checksumsLength)
-    }
+      return new Uint8Array(data.buffer, 0, length + checksumsLength)
+    })
     let at = length
     for (const part of p.checksums) { copyBytes(body, at, part); at += part.length }
     return this.chunkResponse(c, body, { b, start, length, checksumsLength })
@@ -1507,18 +1530,20 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       let at = 0
       for (const part of p.checksums) { checksums.set(part, at); at += part.length }
       const into = { slab: read.into.slab, offset: read.into.byteOffset, length }
-      let badWindow: number
-      if (b.packed) {
-        const data = new Uint8Array(into.slab, into.offset, length)
-        data.set(this.packedRange(p))
-        badWindow = length <= VERIFY_INLINE_BYTES_MAX
-          ? verifyChecksums(b.checksumType, data, b.bytesPerChecksum, checksums)
-          : await runVerifySlab({ type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, data: into, checksums: { slab: checksums.buffer, offset: 0, length: checksums.length } })
-      } else {
+      const badWindow = await this.lackingOn(p.c, b.localId as LocalId, async () => {
+        if (b.packed) {
+          const data = new Uint8Array(into.slab, into.offset, length)
+          data.set(this.packedRange(p))
+          return length <= VERIFY_INLINE_BYTES_MAX
+            ? verifyChecksums(b.checksumType, data, b.bytesPerChecksum, checksums)
+            : await runVerifySlab({ type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, data: into, checksums: { slab: checksums.buffer, offset: 0, length: checksums.length } })
+        }
         const r = await runReadVerify({ path: blockFile(v.dir, this.clusterId, b.containerId, b.localId), fileOffset: start, into, type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, checksums })
         if (r.length < length) throw shortFile(b, start, r.length)
-        badWindow = r.badWindow
-      }
+        return r.badWindow
+      })
+      // Verified here: a mismatch is this replica's (the bytes never left the process).
+      if (badWindow >= 0) this.blockLacking(p.c, b.localId as LocalId)
       this.metrics.bytesOut.inc(length)
       return { dataOffset: start, dataLength: length, checksumType: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, badWindow }
     })
@@ -1534,6 +1559,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
 
 /** What a read of a block range serves (Datanode.readPlan). */
 interface ReadPlan {
+  readonly c: ContainerData
   readonly v: Volume
   readonly b: BlockData
   /** The range widened to whole checksum windows: from `start`, `length` bytes. */

@@ -10,6 +10,7 @@ import { movedBack } from './moved-back.ts'
 import { computeChecksums, initChecksums, verifyChecksums } from '../../core/checksum.ts'
 import type { ChecksumType } from '../../core/wire.ts'
 import type { ErrorCodeName } from '../../core/errors.ts'
+import { readErrorCode } from './read-errors.ts'
 
 export type TaskResult<T = object> = ({ ok: true } & T) | { ok: false; code: ErrorCodeName; message: string }
 
@@ -145,7 +146,7 @@ function readFileRange(path: string, fileOffset: number, into: Uint8Array): Task
     } finally { closeSync(fd) }
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    return { ok: false, code: e.code === 'ENOENT' ? 'CHUNK_NOT_FOUND' : 'IO_ERROR', message: `Cannot read block file: ${e.message}` }
+    return { ok: false, code: readErrorCode(e.code), message: `Cannot read block file: ${e.message}` }
   }
 }
 

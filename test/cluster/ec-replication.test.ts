@@ -9,12 +9,14 @@
  * the container is HEALTHY. A member
  * then decommissioned has its index copied (replicateContainer keeps the index) to the last
  * datanode without a replica, and is DECOMMISSIONED once that copy is CLOSED. A replica a
- * reader reports corrupt is rebuilt elsewhere, then deleted.
+ * reader reports corrupt is checked by its datanode: one found corrupt is rebuilt elsewhere,
+ * then deleted; one found intact stays.
  * Method: SCM, OM and eight datanodes in-process on loopback (mini-cluster.ts: STALE after
  * 3 s, DEAD after 6 s), the replication manager every 300 ms; the key written by the EC writer
  * (O3Client.putKey into an EC/rs-3-2-64k bucket); replicas read with readChunk, checksums
  * verified, before and after.
  */
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { replicaLengthBytes, type EcScheme } from '../../core/ec-layout.ts'
@@ -23,7 +25,8 @@ import type { KeyInfo } from '../../core/om-wire.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
 import { parseReplication, type ContainerLocation, type DatanodeId, type KeyLocation } from '../../core/wire.ts'
 import { readChunk } from '../../datapath/client/datanode-io.ts'
-import { until } from '../helpers.ts'
+import { blockFile } from '../../datapath/datanode/index.ts'
+import { flipByte, until } from '../helpers.ts'
 import { adminRpc, adminTransport, omRpc, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 const RS = 'EC/rs-3-2-64k'
@@ -126,10 +129,21 @@ test('a decommissioned member\'s index is copied to the datanode without a repli
   assert.equal(inService.map((r) => r.replicaIndex).sort(), [1, 2, 3, 4, 5], 'every index on an in-service datanode')
 })
 
-test('a replica reported corrupt: its index is rebuilt on a datanode without a replica, then the corrupt one is deleted', async () => {
+// Catches: a report taken on the reader's word (a false one cost a forced delete and a
+// rebuild of an intact replica), and a corrupt replica a reader found left in place.
+test('a replica reported corrupt is checked by its datanode: a false report changes nothing; a corrupt one has its index rebuilt elsewhere, then is deleted', async () => {
   const id = location.blockId.containerId
+  const { localId } = location.blockId
   const corrupt = { id: location.pipeline.nodes[3].id, index: 4 }
-  await scm.call('reportCorruptReplica', { containerId: id, datanodeId: corrupt.id, localId: location.blockId.localId })
+  const intact = { id: location.pipeline.nodes[4].id, index: 5 }
+  const i = cluster.datanodes.findIndex((d) => d?.id === corrupt.id)
+  flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, id, localId), 1000)
+  const dn = (n: { id: DatanodeId }) => adminRpc(cluster, 'Datanode', location.pipeline.nodes.find((x) => x.id === n.id)!.address)
+  const checked = await dn(intact).call<{ result: string }>('checkBlock', { containerId: id, localId })
+  assert.is(checked.result, 'HEALTHY', 'the intact replica\'s block checks out')
+  // The false report first: its check (one small block) ends long before the rebuild below.
+  assert.equal(await scm.call('reportCorruptReplica', { containerId: id, datanodeId: intact.id, localId }), { checking: true })
+  await scm.call('reportCorruptReplica', { containerId: id, datanodeId: corrupt.id, localId })
   const l = await until('index 4 CLOSED elsewhere and the corrupt replica gone', async () => {
     const now = await located(id)
     const rebuilt = now.replicas.find((r) => r.replicaIndex === corrupt.index && r.id !== corrupt.id && r.state === 'CLOSED')
@@ -137,6 +151,7 @@ test('a replica reported corrupt: its index is rebuilt on a datanode without a r
   }, 60_000)
   const rebuilt = l.replicas.find((r) => r.replicaIndex === corrupt.index)!
   assert.ok(Buffer.from(await replicaBytes(location, rebuilt, corrupt.index)).equals(original[corrupt.index - 1]))
+  assert.equal(l.replicas.find((r) => r.id === intact.id)?.state, 'CLOSED', 'the falsely reported replica is kept, not marked')
 })
 
 test('the key reads back byte for byte through the rebuilt and copied replicas', async () => {

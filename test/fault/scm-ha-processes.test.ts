@@ -9,13 +9,16 @@
  * the three state databases are identical. Method: as om-ha-processes.test.ts, with 64 KiB
  * blocks (each object needs four) and small containers (they fill and close).
  */
+import { readdirSync } from 'node:fs'
+import { join, sep } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { CreateBucketCommand } from '@aws-sdk/client-s3'
 import { KiB, MiB, OM_BLOCK_BATCH_COUNT } from '../../core/limits.ts'
+import { RpcClient } from '../../core/rpc/client.ts'
 import type { AllocatedBlock } from '../../core/wire.ts'
 import { checkLinearizable } from '../sim/linearizability.ts'
-import { until } from '../helpers.ts'
+import { flipByte, until } from '../helpers.ts'
 import {
   ackedPutsSince, assertFailoverSafe, failedUnderLoad, convergedTables, HaCluster, servedAfter, kill9, leaderOf, roleOf, startS3Load, type Member,
 } from './ha-cluster.ts'
@@ -88,14 +91,30 @@ test('replicas converge: every SCM request type, a leader kill in the middle, id
   let leader: Member
   try {
     await until('the load to run', async () => (acked.put ?? 0) >= 20, 30_000)
-    type Container = { id: number; state: string; replicas?: { datanodeId: string }[] }
+    type Container = { id: number; state: string; replicas?: { datanodeId: string; state: string }[] }
     const containers = await ha.client.admin<Container[]>('listContainers', {})
     // An admin close (setContainerState) and a corrupt replica (markReplicaUnhealthy).
     const open = containers.filter((c) => c.state === 'OPEN')
     assert.ok(open.length > 0)
     await ha.client.admin('closeContainer', { containerId: open[0].id })
     const dns = await ha.client.admin<{ id: string; address: string }[]>('listDatanodes')
-    await ha.client.admin('reportCorruptReplica', { containerId: containers[0].id, datanodeId: dns[0].id, localId: 1 })
+    // The corrupt replica is a real one: a closed replica's container file damaged, found by a scan on its datanode.
+    const closed = await until('a replica of the closed container on a datanode', async () => {
+      const c = (await ha.client.admin<Container[]>('listContainers', {})).find((x) => x.id === open[0].id)
+      const dn = dns.find((d) => c?.replicas?.some((r) => r.datanodeId === d.id))
+      return dn === undefined ? undefined : dn
+    }, 30_000, 200)
+    const name = `datanode-${ha.endpoints.datanodes.indexOf(closed.address) + 1}`
+    const file = readdirSync(join(ha.dataDir, name), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith(`${sep}${open[0].id}${sep}metadata${sep}${open[0].id}.container`))
+    assert.ok(file !== undefined, `${name} holds container ${open[0].id}'s file`)
+    const holder = new RpcClient('Datanode', closed.address)
+    const scan = async () => (await holder.call<{ result: string }>('scanContainer', { containerId: open[0].id })).result
+    // Closed there first: closing writes the file again.
+    await until(`${name}'s replica closed and scanned`, async () => (await scan()) === 'HEALTHY', 30_000, 200)
+    flipByte(join(ha.dataDir, name, file), 2)
+    assert.is(await scan(), 'UNHEALTHY')
+    await until('the SCM to mark it UNHEALTHY', async () => (await ha.client.admin<Container[]>('listContainers', {}))
+      .find((x) => x.id === open[0].id)?.replicas?.some((r) => r.datanodeId === closed.id && r.state === 'UNHEALTHY') === true, 30_000, 200)
     leader = await leaderOf('SCM', ha.endpoints.scms)
     killedAt = performance.now()
     ha.kill(leader.name)

@@ -3,7 +3,7 @@
  * buffer (the datanode's and the client's pools) is filled in place and stays the caller's
  * (never moved, so V8 never sees a new ArrayBuffer per read), a plain one is moved to the
  * worker and back; a short file reads short, a missing one fails CHUNK_NOT_FOUND and leaves
- * a shared buffer usable. A short-circuit read (readVerify) fills a reader's slab from an
+ * a shared buffer usable, an unreadable one IO_ERROR (UNAVAILABLE when the process runs short). A short-circuit read (readVerify) fills a reader's slab from an
  * offset in it, touches nothing around, and names the first window that does not match its
  * checksum (a byte changed on disk), -1 when all do.
  * Method: real files in a temp dir, the real Piscina pool, checksums made by core/checksum.
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { computeChecksums, initChecksums } from '../../../core/checksum.ts'
 import { closeWorkerPool, runReadChunk, runReadVerify } from '../../../datapath/workers/index.ts'
+import { readErrorCode } from '../../../datapath/workers/read-errors.ts'
 import { errorCode } from '../../helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'o3-read-chunk-'))
@@ -48,6 +49,14 @@ test('a read past the end is short; a missing file fails CHUNK_NOT_FOUND and the
   assert.is(short.length, 3)
   assert.is(await errorCode(runReadChunk({ path: join(dir, 'none'), fileOffset: 0, length: 10, into })), 'CHUNK_NOT_FOUND')
   assert.is(into.byteLength, 300 * 1024)
+})
+
+// Catches: a process short of descriptors or memory taken for a replica that lost bytes (the
+// datanode checks, and marks, a block on CHUNK_NOT_FOUND and IO_ERROR).
+test('a file that cannot be read is IO_ERROR; descriptors or memory running short are UNAVAILABLE', async () => {
+  assert.is(await errorCode(runReadChunk({ path: dir, fileOffset: 0, length: 10, into: new SharedArrayBuffer(16) })), 'IO_ERROR', 'a folder where the file was')
+  assert.equal(['ENOENT', 'EIO', 'EISDIR', 'EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', undefined].map(readErrorCode),
+    ['CHUNK_NOT_FOUND', 'IO_ERROR', 'IO_ERROR', 'UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE', 'IO_ERROR'])
 })
 
 test('readVerify: a slab filled from an offset and verified; a changed byte names its window', async () => {

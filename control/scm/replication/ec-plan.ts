@@ -3,7 +3,8 @@
  * ECOverReplicationHandler do (issue 14): missing indexes are rebuilt by one
  * reconstructECContainer per container (sources: one HEALTHY node per available index;
  * targets: distinct HEALTHY IN_SERVICE nodes holding no replica of it, most free space first,
- * the command to the first), indexes only on nodes leaving service are copied with
+ * the command to the first; with no node left for one, a corrupt replica of a missing index
+ * is deleted to make room), indexes only on nodes leaving service are copied with
  * replicateContainer (from the nodes holding that index), and once nothing is added or deleted
  * for the container: surplus replicas of an index, UNHEALTHY replicas whose index is healthy
  * elsewhere and left-over unclosed replicas of a CLOSED container are deleted. A MISSING
@@ -72,6 +73,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
 
     // Missing indexes: one reconstruction at a time per container (Ozone's handler too).
     const need = cls.missing.filter((i) => !coming.has(i))
+    let unplaced = false
     if (need.length > 0 && !adding.some((op) => op.kind === 'reconstruct')) {
       const sources = [...cls.sources].map(([replicaIndex, rs]) => ({ replicaIndex, datanodeId: leastLoaded(rs, load) }))
       if (sources.length >= c.data) {
@@ -82,6 +84,23 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
           targets.push({ replicaIndex, datanodeId: t.id })
         }
         if (targets.length > 0) actions.push({ type: 'reconstruct', containerId: c.id, replication: c.replication, sources, targets })
+        unplaced = targets.length === 0
+      }
+    }
+    // No target for a missing index: every usable node holds a replica of the container (not
+    // one merely busy, nor one whose corrupt replica is gone and its mark being cleared). A
+    // corrupt replica of a missing index makes room on its node, which then takes the rebuild
+    // (Ozone's ECUnderReplicationHandler frees a node so too); the rebuild reads k healthy
+    // indexes, not it. Only with nothing added or deleted in flight for the container.
+    if (unplaced && c.state === 'CLOSED' && adding.length === 0 && deleting.length === 0
+      && !usable.some((n) => !holders.has(n.id) && n.full !== true)) {
+      const room = cls.unhealthy
+        .filter((r) => need.includes(r.replicaIndex) && usable.some((n) => n.id === r.datanodeId && n.full !== true) && underLimit(r.datanodeId))
+        .sort(byIndexThenId)[0]
+      if (room !== undefined) {
+        take(room.datanodeId)
+        actions.push({ type: 'delete', containerId: c.id, datanodeId: room.datanodeId, force: true })
+        continue
       }
     }
     // Indexes only on nodes leaving service: a plain copy keeps the index.
@@ -109,6 +128,8 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
   }
   return { classifications, actions }
 }
+
+const byIndexThenId = (a: EcReplicaView, b: EcReplicaView) => a.replicaIndex - b.replicaIndex || (a.datanodeId < b.datanodeId ? -1 : a.datanodeId > b.datanodeId ? 1 : 0)
 
 /** The replica on the node with the fewest commands in flight (ties: the first, IN_SERVICE ones lead). */
 function leastLoaded(rs: EcReplicaView[], load: Map<DatanodeId, number>): DatanodeId {

@@ -247,6 +247,27 @@ test('planEcReplication(): an UNHEALTHY replica is deleted once its index is hea
   assert.equal(plan([container([...alone.replicas, replica(9, 2, nodes)])], nodes), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])
 })
 
+// Catches: rs-3-2 on exactly five datanodes with one corrupt index staying UNDER_REPLICATED for
+// good (found by a probe): every node held a replica, so the rebuild had no target.
+test('planEcReplication(): with no node left for a missing index, its corrupt replica is deleted to make room, then the index is rebuilt there', () => {
+  const five = cluster().slice(0, 5)
+  const stuck = container([...written(five, 1, 3, 4, 5), replica(2, 2, five, 'UNHEALTHY')])
+  assert.equal(plan([stuck], five), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])
+  // Gone: node 2 takes the rebuild.
+  const freed = plan([container(written(five, 1, 3, 4, 5))], five)
+  assert.equal(freed.map((a) => a.type === 'reconstruct' && a.targets), [[{ replicaIndex: 2, datanodeId: dn(2) }]])
+  // Not while a node is free but busy, nor while its mark is cleared, nor with a command in flight, nor in a QUASI_CLOSED container.
+  const six = cluster().slice(0, 6)
+  const stuckOfSix = container([...written(six, 1, 3, 4, 5), replica(2, 2, six, 'UNHEALTHY')])
+  assert.equal(plan([stuckOfSix], six, [{ kind: 'replicate', containerId: cid(7), datanodeId: dn(6) }], { max: 1 }), [])
+  assert.equal(plan([stuckOfSix], six, [], { excluded: (_, d) => d === dn(6) }), [])
+  assert.equal(plan([stuck], five, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(3) }]), [])
+  assert.equal(plan([container(stuck.replicas, 'QUASI_CLOSED')], five), [])
+  // A corrupt replica whose index is healthy elsewhere is no room for the missing one: it goes as before.
+  const other = container([...written(five, 1, 3, 4, 5), replica(2, 3, five, 'UNHEALTHY')])
+  assert.equal(plan([other], five), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])
+})
+
 test('planEcReplication(): an unclosed replica of a CLOSED container is deleted with force once its index is rebuilt', () => {
   const nodes = cluster()
   const c = container([...written(nodes, 1, 2, 3, 4), replica(5, 5, nodes, 'OPEN')])

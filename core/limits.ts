@@ -327,14 +327,22 @@ export const SCANNER_INTERVAL_MS_MIN = 100
 export const SCANNER_BLOCK_BATCH = 256
 /** On-demand scans (`o3 admin container scan`) one datanode runs at once; more are refused UNAVAILABLE. */
 export const SCANNER_ON_DEMAND_MAX = 4
+/** Block checks a datanode starts itself (a read or an export found bytes lacking) at once, beside the on-demand ones; more are skipped until one ends. */
+export const SCANNER_OWN_CHECKS_MAX = 4
 /**
  * Readers' reports of corrupt replicas the SCM has its datanodes check at once (each a block
  * check there, ContainerScanner.checkBlock); more are dropped until one ends (a reader that
  * meets the corruption again reports it again).
  */
 export const SCM_CORRUPT_REPORT_CHECKS_MAX = 64
-/** How long the SCM waits for a datanode's check of a reported block (throttled: 256 MiB at 5 MB/s take 52 s). */
-export const SCM_CORRUPT_REPORT_CHECK_MS_MAX = 10 * 60_000
+/** Of those, at most this many on one datanode: its on-demand scans (SCANNER_ON_DEMAND_MAX) stay open to its administrators. */
+export const SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE = 2
+/** A reported block its datanode found intact is not checked again for this long (readers that keep reporting it cost nothing). */
+export const SCM_CORRUPT_REPORT_INTACT_MS = 10 * 60_000
+/** Reported blocks found intact remembered at once (the oldest forgotten first). */
+export const SCM_CORRUPT_REPORT_INTACT_MAX = 4096
+/** How long the SCM (a reader's report) or a datanode (a copy's source) waits for another datanode's check of a block (throttled: 256 MiB at 5 MB/s take 52 s). */
+export const BLOCK_CHECK_WAIT_MS_MAX = 10 * 60_000
 /** How long `o3 admin container scan` waits for a datanode's throttled scan of one replica (5 GiB at 5 MB/s take 17 min). */
 export const SCANNER_ON_DEMAND_WAIT_MS_MAX = 2 * 3600_000
 

@@ -15,7 +15,7 @@ import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import {
   ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINE_NUDGE_TIMEOUT_MS, PIPELINE_OPEN_WAIT_MS,
-  SCM_CORRUPT_REPORT_CHECK_MS_MAX, SCM_CORRUPT_REPORT_CHECKS_MAX,
+  BLOCK_CHECK_WAIT_MS_MAX, SCM_CORRUPT_REPORT_CHECKS_MAX, SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE, SCM_CORRUPT_REPORT_INTACT_MAX, SCM_CORRUPT_REPORT_INTACT_MS,
 } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
@@ -151,8 +151,12 @@ export class StorageContainerManager {
   private secretKeys!: SecretKeyManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
-  /** Leader: readers' reports of corrupt replicas (`container/datanode`) whose datanode checks the block now. */
-  private readonly checkingReports = new Set<string>()
+  /** Leader: readers' reports of corrupt blocks (`container/datanode/localId`) their datanode checks now, with when each began. */
+  private readonly reportChecks = new Map<string, number>()
+  /** Reported blocks their datanode found intact lately (`container/datanode/localId` to until when, oldest first): not checked again meanwhile. */
+  private readonly intactReports = new Map<string, number>()
+  private readonly reportsConfirmed = this.metrics.counter('corrupt_reports_confirmed_total', 'Readers\' reports of corrupt blocks their datanode found corrupt (the replica marked UNHEALTHY)')
+  private readonly reportsRefuted = this.metrics.counter('corrupt_reports_refuted_total', 'Readers\' reports of corrupt blocks their datanode found intact (nothing marked)')
   private clusterId = ''
   /** The cluster CA (security.enabled=1): every SCM of the group holds it. */
   ca: ScmCa | undefined
@@ -779,7 +783,7 @@ export class StorageContainerManager {
       const replicaIndex = typeof r.replicaIndex === 'number' && Number.isSafeInteger(r.replicaIndex) && r.replicaIndex >= 0 ? r.replicaIndex : 0
       replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), bcsid, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now, replicaIndex })
       if (!this.ha.isLeader()) continue
-      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn)
+      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn, 'found corrupt by its scanner')
       if (isNew) this.background(`adding ${dn} to the block deletions of container ${c.id}`, this.addDeleteHolder(c, dn))
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
@@ -854,13 +858,17 @@ export class StorageContainerManager {
     return { containerId: id, target, sources: command.sources }
   }
 
-  /** A replica its datanode's scanner found corrupt: persisted as a reader's report is, once (the report repeats every heartbeat). */
-  private persistUnhealthy(id: ContainerId, dn: DatanodeId): void {
+  /** A replica found corrupt (by its datanode's scanner, or a reader whose report its datanode confirmed): persisted once, UNHEALTHY until it is gone. */
+  private persistUnhealthy(id: ContainerId, dn: DatanodeId, why: string): void {
     const key = `${id}/${dn}`
     if (this.tables.unhealthy.get(key) === true || this.markingUnhealthy.has(key)) return
     this.markingUnhealthy.add(key)
     const marking = this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: dn })
-      .then(() => log.warn(`SCM: replica of container ${id} on ${dn} found corrupt by its scanner, marked UNHEALTHY`))
+      .then(() => {
+        const held = this.replicas.get(id)?.get(dn)
+        if (held !== undefined) this.replicas.get(id)!.set(dn, { ...held, state: 'UNHEALTHY' })
+        log.warn(`SCM: replica of container ${id} on ${dn} ${why}, marked UNHEALTHY`)
+      })
       .finally(() => this.markingUnhealthy.delete(key))
     this.background(`marking replica of container ${id} on ${dn} UNHEALTHY`, marking)
   }
@@ -869,8 +877,11 @@ export class StorageContainerManager {
    * A reader's report that a replica's block failed its checksums. Not taken on the reader's
    * word (any authenticated caller may report, and a mark costs a forced delete and a copy):
    * the replica's datanode checks the block (ContainerScanner.checkBlock), and only a block
-   * it finds corrupt marks the replica UNHEALTHY here. Answered at once: the check reads the
-   * block at the scanner's pace. `checking` says whether a check was started.
+   * it finds corrupt marks the replica UNHEALTHY. Answered at once: the check reads the block
+   * at the scanner's pace. `checking` says whether a check was started: not for a replica
+   * marked already, a block being checked or found intact lately, nor past
+   * SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE checks on its datanode or SCM_CORRUPT_REPORT_CHECKS_MAX
+   * in all (reports cannot keep a datanode's on-demand scans busy).
    */
   private reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): { checking: boolean } {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
@@ -878,30 +889,36 @@ export class StorageContainerManager {
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
     const localId = parseId<LocalId>(a.localId, 'localId')
     const dn = a.datanodeId
-    const key = `${id}/${dn}`
-    // Marked already, or being checked (readers keep hitting a corrupt replica until it is replaced).
-    if (this.tables.unhealthy.get(key) === true || this.checkingReports.has(key)) return { checking: false }
     const node = this.nodes.get(dn)
     if (node === undefined) throw new O3Error('NODE_NOT_FOUND', `Cannot check replica of container ${id} on ${dn}: no such datanode`)
-    if (this.checkingReports.size >= SCM_CORRUPT_REPORT_CHECKS_MAX) {
-      log.warn(`SCM: report of a corrupt replica of container ${id} on ${dn} dropped: ${SCM_CORRUPT_REPORT_CHECKS_MAX} reports are being checked`)
+    const replica = `${id}/${dn}`
+    const block = `${replica}/${localId}`
+    const now = Date.now()
+    // Marked already, or being checked (readers keep hitting a corrupt replica until it is replaced).
+    if (this.tables.unhealthy.get(replica) === true || this.markingUnhealthy.has(replica) || this.reportChecks.has(block)) return { checking: false }
+    if ((this.intactReports.get(block) ?? 0) > now) return { checking: false }
+    let onNode = 0
+    for (const k of this.reportChecks.keys()) if (k.split('/')[1] === dn) onNode++
+    if (onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE || this.reportChecks.size >= SCM_CORRUPT_REPORT_CHECKS_MAX) {
+      log.warn(`SCM: report of a corrupt block ${id}:${localId} on ${dn} dropped: ${onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE ? `${onNode} reports on that datanode` : `${this.reportChecks.size} reports`} are being checked`)
       return { checking: false }
     }
-    this.checkingReports.add(key)
-    const check = this.datanodeRpc(node.address).call<{ result: string; error?: string }>('checkBlock', { containerId: id, localId }, { timeoutMs: SCM_CORRUPT_REPORT_CHECK_MS_MAX })
-      .then(async (r) => {
-        if (r.result !== 'CORRUPT') {
-          log.info(`SCM: replica of container ${id} on ${dn} reported corrupt (block ${localId}); its datanode finds the block intact`)
+    this.reportChecks.set(block, now)
+    const check = this.datanodeRpc(node.address).call<{ result: string; error?: string }>('checkBlock', { containerId: id, localId }, { timeoutMs: BLOCK_CHECK_WAIT_MS_MAX })
+      .then((r) => {
+        if (r.result === 'CORRUPT') {
+          this.reportsConfirmed.inc()
+          this.persistUnhealthy(id, dn, `reported corrupt and found so by its datanode (${r.error ?? `block ${localId}`})`)
           return
         }
-        if (this.tables.unhealthy.get(key) !== true) await this.ha.submit('markReplicaUnhealthy', { containerId: id, datanodeId: dn })
-        const replicas = this.replicas.get(id)
-        const held = replicas?.get(dn)
-        if (held !== undefined) replicas!.set(dn, { ...held, state: 'UNHEALTHY' })
-        log.warn(`SCM: replica of container ${id} on ${dn} reported corrupt and found so by its datanode (${r.error ?? ''}), marked UNHEALTHY`)
+        this.reportsRefuted.inc()
+        this.intactReports.delete(block)
+        this.intactReports.set(block, Date.now() + SCM_CORRUPT_REPORT_INTACT_MS)
+        if (this.intactReports.size > SCM_CORRUPT_REPORT_INTACT_MAX) this.intactReports.delete(this.intactReports.keys().next().value!)
+        log.info(`SCM: replica of container ${id} on ${dn} reported corrupt (block ${localId}); its datanode finds the block intact`)
       })
-      .finally(() => this.checkingReports.delete(key))
-    this.background(`checking the reported corrupt replica of container ${id} on ${dn}`, check)
+      .finally(() => this.reportChecks.delete(block))
+    this.background(`checking the reported corrupt block ${id}:${localId} on ${dn}`, check)
     return { checking: true }
   }
 

@@ -39,6 +39,7 @@ import type { BlockData, ContainerData, Volume } from './datanode.ts'
 import { isEcReplica } from './ec-replica.ts'
 import { blockFile, containerDir, containerFile, copyTmpDir } from './layout.ts'
 import type { VolumeSpace } from './volume-space.ts'
+import { readErrorCode } from '../workers/read-errors.ts'
 
 /** What a copy needs of its datanode: the volumes, the replicas held, receive slabs. */
 export interface CopyHost {
@@ -52,6 +53,8 @@ export interface CopyHost {
   readonly slabs: SizedSlabPools
   /** Forgets what the datanode keeps of a container in memory besides its row (pending chunks, open files). */
   forget(id: ContainerId): Promise<void>
+  /** Whether this datanode keeps the Raft log of pipeline `pipelineId` (a replay of it may name its containers again). */
+  hasPipelineLog(pipelineId: string): boolean
   /** An export found a block's bytes missing or short: the block is checked now (ContainerScanner.checkBlock), not at the next scan. */
   blockLacking(c: ContainerData, localId: LocalId): void
   /** How imports reach other datanodes (the datanode's identity when security is on). */
@@ -116,6 +119,17 @@ export interface ImportOptions {
    */
   refuseZeroFilled?: boolean
 }
+/**
+ * A plain import refused: a block of the archive fails its own checksums, so its source holds
+ * it corrupt (the manifest's CRC32C vouches for the wire). ContainerReplication has the
+ * source check that block (the source's datanode marks its replica if so).
+ */
+export class CorruptSourceBlock extends O3Error {
+  constructor(readonly localId: LocalId, message: string) {
+    super('CHECKSUM_MISMATCH', message)
+  }
+}
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -124,6 +138,15 @@ export class ContainerCopies {
   private readonly importing = new Set<ContainerId>()
 
   constructor(private readonly host: CopyHost) {}
+
+  /**
+   * A RATIS replica written through a pipeline whose log this datanode keeps: the log may name
+   * it again once deleted. An imported copy's pipeline is another datanode's: no record (one
+   * would stay until the next start, which drops records of logs not kept here).
+   */
+  private keepsDeletionRecord(c: ContainerData): boolean {
+    return !isEcReplica(c) && c.pipelineId !== '' && this.host.hasPipelineLog(c.pipelineId)
+  }
 
   // --- export ---------------------------------------------------------------------------
 
@@ -207,8 +230,9 @@ export class ContainerCopies {
         try {
           heldBytes = yield* this.blockPieces(blockFile(v.dir, clusterId, c.id, b.localId as LocalId), `chunks/${b.localId}.block`, b.length, nowMs, files, asIs)
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code
-          if (code === 'ENOENT' || code === 'IO_ERROR') this.host.blockLacking(c, b.localId as LocalId)
+          // Ours (a file short of its bytes) or the file system's (no file, EIO; not a process short of descriptors).
+          const lacking = err instanceof O3Error ? err.code === 'IO_ERROR' : readErrorCode((err as NodeJS.ErrnoException).code) !== 'UNAVAILABLE'
+          if (lacking) this.host.blockLacking(c, b.localId as LocalId)
           throw err
         }
         if (heldBytes < b.length) {
@@ -483,7 +507,7 @@ export class ContainerCopies {
           data: { slab, offset: csLength, length: ch.length }, checksums: { slab, offset: 0, length: csLength },
         }).catch(async (err: unknown) => {
           if (!(err instanceof O3Error) || err.code !== 'CHECKSUM_MISMATCH') throw err
-          if (corrupt === undefined) throw new O3Error('CHECKSUM_MISMATCH', `${what}: block ${b.localId} fails its checksums: ${err.message}`)
+          if (corrupt === undefined) throw new CorruptSourceBlock(b.localId as LocalId, `${what}: block ${b.localId} fails its checksums: ${err.message}`)
           // Copied as is: the bytes go where they belong, unverified (the worker wrote nothing).
           if (corrupt.at(-1) !== b.localId) corrupt.push(b.localId)
           const fh = await open(path, existsSync(path) ? 'r+' : 'w')
@@ -517,14 +541,14 @@ export class ContainerCopies {
     const clusterId = this.host.clusterId()
     // Recorded before the replica leaves memory: a log entry naming it in between must find
     // the record, not make the container again, empty and OPEN.
-    if (keepsDeletionRecord(c)) await v.deletedContainers.put(id, c.pipelineId)
+    if (this.keepsDeletionRecord(c)) await v.deletedContainers.put(id, c.pipelineId)
     this.host.containers.delete(id)
     await this.host.forget(id)
     const trash = join(copyTmpDir(v.dir, clusterId), `delete-${id}-${randomUUID().slice(0, 8)}`)
     mkdirSync(dirname(trash), { recursive: true })
     const dir = containerDir(v.dir, clusterId, id)
     if (existsSync(dir)) renameSync(dir, trash)
-    await v.db.transaction(() => removeRows(v, id))
+    await v.db.transaction(() => removeRows(v, id, (row) => this.keepsDeletionRecord(row)))
     rmSync(trash, { recursive: true, force: true })
     log.info(`${this.host.name()}: deleted container ${id} (was ${c.state}${force ? ', forced' : ''})`)
     return true
@@ -554,7 +578,8 @@ export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: 
       if (m !== null && id !== undefined && Number.isSafeInteger(id)) {
         const recorded = v.containers.get(id) !== undefined
         if (m[1] === 'import' && !recorded) rmSync(containerDir(v.dir, clusterId, id), { recursive: true, force: true })
-        if (m[1] === 'delete' && recorded) await v.db.transaction(() => removeRows(v, id))
+        // Recorded as any RATIS replica: the start drops the records of logs not kept here next.
+        if (m[1] === 'delete' && recorded) await v.db.transaction(() => removeRows(v, id, (row) => !isEcReplica(row) && row.pipelineId !== ''))
         log.info(`${name}: ${m[1] === 'import' ? (recorded ? 'removed the temp folder of the import' : 'rolled back the interrupted import') : 'finished the interrupted deletion'} of container ${id}`)
       }
       rmSync(join(tmp, e), { recursive: true, force: true })
@@ -563,12 +588,12 @@ export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: 
 }
 
 /**
- * Inside a write transaction: every row of container `id` on `v`; a RATIS replica is recorded
- * deleted, as its pipeline's log may name it again (Volume.deletedContainers).
+ * Inside a write transaction: every row of container `id` on `v`; a replica `keepRecord`
+ * says so is recorded deleted, as its pipeline's log may name it again (Volume.deletedContainers).
  */
-function removeRows(v: Volume, id: ContainerId): void {
+function removeRows(v: Volume, id: ContainerId, keepRecord: (row: ContainerData) => boolean): void {
   const row = v.containers.get(id)
-  if (row !== undefined && keepsDeletionRecord(row)) v.deletedContainers.put(id, row.pipelineId)
+  if (row !== undefined && keepRecord(row)) v.deletedContainers.put(id, row.pipelineId)
   const range = { start: [id, 0] as [number, number], end: [id + 1, 0] as [number, number] }
   for (const key of v.blocks.getKeys(range)) v.blocks.remove(key)
   for (const key of v.packed.getKeys(range)) v.packed.remove(key)
@@ -576,10 +601,6 @@ function removeRows(v: Volume, id: ContainerId): void {
   v.containers.remove(id)
 }
 
-/** A RATIS replica written through a pipeline: its log may name it again once deleted. */
-function keepsDeletionRecord(c: ContainerData): boolean {
-  return !isEcReplica(c) && c.pipelineId !== ''
-}
 
 function rowJson(b: BlockData): RowJson {
   return {
@@ -664,5 +685,5 @@ async function verifyPacked(b: BlockData, data: Uint8Array, what: string): Promi
   new Uint8Array(body).set(data)
   new Uint8Array(body).set(checksums, data.length)
   const { badWindow } = await runVerifyChunk({ type: b.checksumType, bytesPerChecksum: b.bytesPerChecksum, body, dataLength: data.length, checksumsLength: checksums.length })
-  if (badWindow >= 0) throw new O3Error('CHECKSUM_MISMATCH', `${what}: packed block ${b.localId} fails its checksum at window ${badWindow}`)
+  if (badWindow >= 0) throw new CorruptSourceBlock(b.localId as LocalId, `${what}: packed block ${b.localId} fails its checksum at window ${badWindow}`)
 }

@@ -12,9 +12,9 @@ import { O3Error } from '../../core/errors.ts'
 import { DATANODE_IMPORTS_INFLIGHT_MAX, DATANODE_IMPORTS_QUEUED_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
-import { parseId, type ContainerId, type DatanodeDetails, type DatanodeId } from '../../core/wire.ts'
+import { parseId, type ContainerId, type DatanodeDetails, type DatanodeId, type LocalId } from '../../core/wire.ts'
 import { ContainerCommandQueue } from './command-queue.ts'
-import type { ContainerCopies } from './container-copy.ts'
+import { CorruptSourceBlock, type ContainerCopies } from './container-copy.ts'
 
 export interface ReplicateCommand {
   containerId: ContainerId
@@ -45,6 +45,8 @@ export interface ReplicationOptions {
   imported: (id: ContainerId) => void
   /** Called when a copy failed from every source (the datanode tells the SCM in its next heartbeat). */
   failed: (id: ContainerId) => void
+  /** A source sent a block that fails its own checksums: that datanode is asked to check it (its checkBlock RPC). */
+  corruptSource: (source: DatanodeDetails, id: ContainerId, localId: LocalId) => void
 }
 
 export class ContainerReplication {
@@ -55,6 +57,7 @@ export class ContainerReplication {
   private readonly holds: ReplicationOptions['holds']
   private readonly imported: ReplicationOptions['imported']
   private readonly failedCopy: ReplicationOptions['failed']
+  private readonly corruptSource: ReplicationOptions['corruptSource']
   private readonly succeeded: Counter
   private readonly bytes: Counter
   private readonly failed: Counter
@@ -65,6 +68,7 @@ export class ContainerReplication {
     this.holds = o.holds
     this.imported = o.imported
     this.failedCopy = o.failed
+    this.corruptSource = o.corruptSource
     this.succeeded = o.metrics.counter('container_imports_total', 'Container replicas imported from another datanode')
     this.bytes = o.metrics.counter('container_import_bytes_total', 'Block bytes of the container replicas imported')
     this.failed = o.metrics.counter('container_import_failures_total', 'replicateContainer commands that failed from every source')
@@ -111,6 +115,8 @@ export class ContainerReplication {
       } catch (err) {
         if (err instanceof O3Error && err.code === 'CONTAINER_EXISTS') return
         if (refuseZeroFilled && err instanceof O3Error && err.code === 'CHUNK_NOT_FOUND') sources.push({ source, refuseZeroFilled: false })
+        // The source thinks its replica healthy (a plain copy): until it knows, every copy from it fails.
+        if (err instanceof CorruptSourceBlock) this.corruptSource(source, id, err.localId)
         errors.push(`${source.address}: ${(err as Error).message}`)
         log.warn(`${name}: copying container ${id} from ${source.address} failed: ${(err as Error).message}`)
       }

@@ -15,7 +15,7 @@ import { readFile, stat } from 'node:fs/promises'
 import type { Counter } from 'prom-client'
 import { checksumSizeBytes, checksumsLengthBytes } from '../../core/checksum.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
-import { SCANNER_BLOCK_BATCH, SCANNER_ON_DEMAND_MAX } from '../../core/limits.ts'
+import { SCANNER_BLOCK_BATCH, SCANNER_ON_DEMAND_MAX, SCANNER_OWN_CHECKS_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import type { ServiceMetrics } from '../../core/metrics.ts'
 import type { ContainerId, ContainerState, LocalId } from '../../core/wire.ts'
@@ -114,6 +114,8 @@ export async function containerFileError(path: string, id: ContainerId, replicaI
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
+    // Descriptors or memory short for now: the scan fails, the replica is not corrupt.
+    if (readErrorCode((err as NodeJS.ErrnoException).code) === 'UNAVAILABLE') throw new O3Error('UNAVAILABLE', `Cannot check container file of ${id}: ${(err as Error).message}`)
     return `Container file of ${id} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
   }
   let parsed: Record<string, unknown>
@@ -161,8 +163,12 @@ export class ContainerScanner {
   private readonly background: Throttle
   private readonly onDemandThrottle: Throttle
   private readonly onDemand = new Map<ContainerId, Promise<ScanResult>>()
-  /** Block checks running, by `container/local id`; they share SCANNER_ON_DEMAND_MAX with onDemand. */
-  private readonly blockChecks = new Map<string, Promise<BlockCheck>>()
+  /**
+   * Block checks running, by `container/local id`. Those asked for (the checkBlock RPC) share
+   * SCANNER_ON_DEMAND_MAX with onDemand; the datanode's own (a read or an export that found
+   * bytes lacking) have SCANNER_OWN_CHECKS_MAX of their own, so requests cannot crowd them out.
+   */
+  private readonly blockChecks = new Map<string, { check: Promise<BlockCheck>; own: boolean }>()
   private readonly bytesScanned: Counter
   private readonly containersScanned: Counter
   private readonly failures: Counter
@@ -185,7 +191,7 @@ export class ContainerScanner {
     this.stopped = true
     for (const wake of this.wakers) wake()
     await this.loop
-    await Promise.allSettled([...this.onDemand.values(), ...this.blockChecks.values()])
+    await Promise.allSettled([...this.onDemand.values(), ...[...this.blockChecks.values()].map((b) => b.check)])
   }
 
   /** Scans one replica now (`o3 admin container scan`); a second call for it while it runs gets the same answer. */
@@ -207,19 +213,26 @@ export class ContainerScanner {
    * CLOSING one is only answered for (its writes go on; the SCM marks it). A second call for
    * the block while one runs gets the same answer.
    */
-  checkBlock(id: ContainerId, localId: LocalId): Promise<BlockCheck> {
+  checkBlock(id: ContainerId, localId: LocalId, { own = false } = {}): Promise<BlockCheck> {
     const key = `${id}/${localId}`
     const running = this.blockChecks.get(key)
-    if (running !== undefined) return running
+    if (running !== undefined) return running.check
     if (this.stopped) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: the datanode stops`))
-    if (this.onDemandRunning() >= SCANNER_ON_DEMAND_MAX) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: ${SCANNER_ON_DEMAND_MAX} scans run on this datanode already`))
+    const [runningNow, max] = own ? [this.ownChecksRunning(), SCANNER_OWN_CHECKS_MAX] : [this.onDemandRunning(), SCANNER_ON_DEMAND_MAX]
+    if (runningNow >= max) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: ${max} ${own ? 'checks' : 'scans'} run on this datanode already`))
     const check = this.runBlockCheck(id, localId).finally(() => this.blockChecks.delete(key))
-    this.blockChecks.set(key, check)
+    this.blockChecks.set(key, { check, own })
     return check
   }
 
   private onDemandRunning(): number {
-    return this.onDemand.size + this.blockChecks.size
+    let n = this.onDemand.size
+    for (const b of this.blockChecks.values()) if (!b.own) n++
+    return n
+  }
+
+  private ownChecksRunning(): number {
+    return this.blockChecks.size - (this.onDemandRunning() - this.onDemand.size)
   }
 
   private async runBlockCheck(id: ContainerId, localId: LocalId): Promise<BlockCheck> {

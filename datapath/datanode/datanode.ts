@@ -20,7 +20,7 @@ import { openMetadataDb } from '../../core/metadata-db.ts'
 import { O3Error, toO3Error } from '../../core/errors.ts'
 import { requestBody, type RequestBody } from '../../core/http/body.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
-import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_CHUNK_DATA_BUFFERS, DATANODE_FAILED_COPIES_REPORTED_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
+import { BYTES_PER_CHECKSUM_MIN, CHECKSUM_BYTES_MAX, CHUNK_SIZE_BYTES_DEFAULT, CHUNK_SIZE_BYTES_MAX, DATANODE_BLOCK_FILE_IDLE_MS, DATANODE_CHUNK_SLABS, DATANODE_LARGE_CHUNK_SLABS, DATANODE_OPEN_BLOCK_FILES_MAX, DATANODE_PENDING_BLOCKS_MAX, DATANODE_CHUNK_DATA_BUFFERS, DATANODE_FAILED_COPIES_REPORTED_MAX, DATANODE_READ_BUFFERS, DATANODE_SLAB_WAIT_MS_MAX, BLOCK_CHECK_WAIT_MS_MAX, HEARTBEAT_COMMANDS_MAX, PIPELINE_FETCH_MS_MAX, PIPELINE_GROUPS_MAX, PIPELINE_STAGE_WAIT_MS, PIPELINE_STAGED_TTL_MS, PIPELINE_WATCH_MS_MAX, RPC_BODY_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SMALL_BLOCK_BYTES_MAX, VERIFY_INLINE_BYTES_MAX } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { ServiceMetrics } from '../../core/metrics.ts'
 import { RpcClient } from '../../core/rpc/client.ts'
@@ -250,11 +250,16 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         await this.blockFiles.closeContainer(id)
       },
       blockLacking: (c, localId) => this.blockLacking(c, localId),
+      hasPipelineLog: (pipelineId) => existsSync(this.groupDir(pipelineId)),
       transport: () => this.transport(),
     })
     this.replication = new ContainerReplication({
       copies: this.copies, metrics: this.metrics, self: () => ({ id: this.id, name: `datanode ${this.id}` }), holds: (id) => this.containers.has(id), imported: () => this.heartbeatSoon(),
       failed: (id) => { if (this.failedCopies.size < DATANODE_FAILED_COPIES_REPORTED_MAX) this.failedCopies.add(id); this.heartbeatSoon() },
+      corruptSource: (source, id, localId) => {
+        new RpcClient('Datanode', source.address, { transport: this.transport() }).call('checkBlock', { containerId: id, localId }, { timeoutMs: BLOCK_CHECK_WAIT_MS_MAX })
+          .catch((err: unknown) => log.debug(`datanode ${this.id}: asking ${source.address} to check block ${id}:${localId} failed: ${(err as Error).message}`))
+      },
     })
     this.reconstruction = new EcReconstructions({ metrics: this.metrics, name: () => `datanode ${this.id}`, done: () => this.heartbeatSoon(), transport: () => this.transport() })
     this.blockTokens = new BlockTokenGuard({
@@ -733,7 +738,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
    */
   private blockLacking(c: ContainerData, localId: LocalId): void {
     if (c.state !== 'CLOSED' && c.state !== 'QUASI_CLOSED') return
-    this.scanner.checkBlock(c.id, localId).catch((err: unknown) => log.debug(`datanode ${this.id}: cannot check block ${c.id}:${localId}: ${(err as Error).message}`))
+    this.scanner.checkBlock(c.id, localId, { own: true }).catch((err: unknown) => log.debug(`datanode ${this.id}: cannot check block ${c.id}:${localId}: ${(err as Error).message}`))
   }
 
   /** The block's bytes lacking (IO_ERROR: short; CHUNK_NOT_FOUND: no file or packed bytes) makes blockLacking check it; the error goes on. */

@@ -4,7 +4,9 @@
  * once (ContainerScanner.checkBlock, Ozone's on-demand scan) and a closed replica it finds
  * corrupt turns UNHEALTHY on its datanode and at the SCM. The check (the datanode's
  * checkBlock RPC, which the SCM runs on a reader's report) answers HEALTHY for an intact
- * block, CORRUPT for a flipped byte, and leaves an OPEN replica open.
+ * block, CORRUPT for a flipped byte, and leaves an OPEN replica open; the SCM marks what it
+ * finds corrupt, never what it finds intact. A plain copy refused for a source block that fails
+ * its checksums has the source check that block.
  * Method: a real mini cluster (SCM, OM, four datanodes, loopback, LMDB in a temp dir) with the
  * scanner at its default interval and the replication manager idle (copies here are the
  * admin's); RATIS/THREE keys of one block file each; files cut, deleted or changed on disk.
@@ -20,7 +22,7 @@ import { readChunk } from '../../datapath/client/datanode-io.ts'
 import type { O3Client } from '../../datapath/client/index.ts'
 import { blockFile, type ContainerData } from '../../datapath/datanode/index.ts'
 import { errorCode, flipByte, until } from '../helpers.ts'
-import { adminRpc, adminTransport, randomBytes, startMiniCluster } from './mini-cluster.ts'
+import { adminFetch, adminRpc, adminTransport, randomBytes, startMiniCluster } from './mini-cluster.ts'
 
 let cluster: Awaited<ReturnType<typeof startMiniCluster>>
 let client: O3Client
@@ -46,13 +48,12 @@ async function keyAlone(name: string, open = false): Promise<{ info: KeyInfo; co
   const info = await client.putKey('vol', 'three', name, randomBytes(200 * KiB))
   assert.is(info.locations.length, 1)
   const containerId = info.locations[0].blockId.containerId
-  if (!open) {
-    await client.admin('closeContainer', { containerId })
-    await until(`container ${containerId} CLOSED on three replicas`, async () => {
-      const c = await client.admin<ContainerRow>('getContainer', { containerId })
-      return c.state === 'CLOSED' && c.replicas.length === 3 && c.replicas.every((r) => r.state === 'CLOSED')
-    }, 30_000)
-  }
+  if (!open) await client.admin('closeContainer', { containerId })
+  const want = open ? 'OPEN' : 'CLOSED'
+  await until(`container ${containerId} ${want} on three replicas at the SCM`, async () => {
+    const c = await client.admin<ContainerRow>('getContainer', { containerId })
+    return c.state === want && c.replicas.length === 3 && c.replicas.every((r) => r.state === want)
+  }, 30_000)
   const holders = info.locations[0].pipeline.nodes.map((n) => cluster.datanodes.findIndex((d) => d?.id === n.id))
   return { info, containerId, holders }
 }
@@ -66,6 +67,13 @@ const dnRpc = (i: number) => adminRpc(cluster, 'Datanode', cluster.datanodes[i]!
 
 async function heldState(i: number, containerId: number): Promise<ContainerState | undefined> {
   return (await dnRpc(i).call<ContainerData[]>('listContainers', {})).find((c) => c.id === containerId)?.state
+}
+
+async function scmCounter(name: string): Promise<number> {
+  const text = await (await adminFetch(cluster, cluster.scmAddress, '/prom')).text()
+  const m = new RegExp(`^o3_scm_${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)
+  assert.ok(m !== null, `/prom of the SCM has ${name}`)
+  return Number(m[1])
 }
 
 async function scmState(containerId: number, i: number): Promise<ContainerState | undefined> {
@@ -107,6 +115,25 @@ test('a copy whose source lacks a block file: the source\'s datanode checks the 
   assert.is(await heldState(target, containerId), undefined, 'no copy of a replica lacking bytes was taken as healthy')
 })
 
+// Catches: a plain copy refused for a block that fails its checksums at the source, the source
+// left CLOSED (and the copy planned from it again and again) until its scanner's next pass.
+test('a copy that finds a source block failing its checksums has the source check it: the source is marked UNHEALTHY', async () => {
+  const { info, containerId, holders } = await keyAlone('flipped')
+  const [a, b, c] = holders
+  for (const j of [b, c]) {
+    flipByte(pathOn(j, info), 5000)
+    assert.is((await dnRpc(j).call<{ result: string }>('scanContainer', { containerId })).result, 'UNHEALTHY')
+  }
+  flipByte(pathOn(a, info), 100 * KiB)
+  await until('the SCM to know b and c corrupt', async () => (await scmState(containerId, b)) === 'UNHEALTHY' && (await scmState(containerId, c)) === 'UNHEALTHY', 10_000, 100)
+  const target = [0, 1, 2, 3].find((j) => !holders.includes(j))!
+  const sent = await client.admin<{ sources: { id: string }[] }>('replicateContainer', { containerId, targetId: cluster.datanodes[target]!.id })
+  assert.equal(sent.sources.map((s) => s.id), [cluster.datanodes[a]!.id])
+  await until('the source UNHEALTHY on its datanode', async () => (await heldState(a, containerId)) === 'UNHEALTHY', 15_000, 100)
+  await until('and at the SCM', async () => (await scmState(containerId, a)) === 'UNHEALTHY', 10_000, 100)
+  assert.is(await heldState(target, containerId), undefined, 'the copy was refused')
+})
+
 // Catches: a check that marks what it only read about (a report taken on trust), one that
 // closes an OPEN replica under its writers, or one that misses a flipped byte.
 test('checkBlock: HEALTHY for an intact block, CORRUPT for a flipped byte; an OPEN replica stays OPEN', async () => {
@@ -121,10 +148,15 @@ test('checkBlock: HEALTHY for an intact block, CORRUPT for a flipped byte; an OP
   assert.is(r.state, 'OPEN')
   assert.is(await heldState(j, containerId), 'OPEN', 'an OPEN replica is answered for, not marked')
   assert.is(await errorCode(dnRpc(j).call('checkBlock', { containerId, localId: localId + 1000 })), 'BLOCK_NOT_FOUND')
-  // A reader's report of it: the SCM has the datanode check, and marks it on the answer.
+  // Readers' reports: the SCM has the datanode check, and marks only what it finds corrupt.
+  const refuted = await scmCounter('corrupt_reports_refuted_total')
+  assert.equal(await client.admin('reportCorruptReplica', { containerId, datanodeId: cluster.datanodes[i]!.id, localId }), { checking: true })
+  await until('the false report refuted', async () => (await scmCounter('corrupt_reports_refuted_total')) === refuted + 1, 10_000, 50)
+  assert.is(await scmState(containerId, i), 'OPEN', 'an intact replica reported corrupt is not marked')
+  assert.equal(await client.admin('reportCorruptReplica', { containerId, datanodeId: cluster.datanodes[i]!.id, localId }), { checking: false }, 'found intact lately: not checked again')
   await client.admin('reportCorruptReplica', { containerId, datanodeId: cluster.datanodes[j]!.id, localId })
   await until('the reported OPEN replica UNHEALTHY at the SCM', async () => (await scmState(containerId, j)) === 'UNHEALTHY', 10_000, 100)
-  assert.is.not(await scmState(containerId, i), 'UNHEALTHY', 'the intact ones are not')
+  assert.is(await scmCounter('corrupt_reports_refuted_total'), refuted + 1)
 })
 
 test.run()

@@ -53,6 +53,8 @@ const details = (dn: Datanode): DatanodeDetails => ({ id: dn.id, address: dn.add
 const rpc = (dn: Datanode) => new RpcClient('Datanode', dn.address, { transport: peer })
 const peerFetch = (address: string, path: string) => fetch(urlOf(peer, address, path), { dispatcher: peer.dispatcher() } as RequestInit)
 const replicaOf = async (dn: Datanode, id: number) => (await rpc(dn).call<{ id: number; state: string; bcsid?: number; blockCount: number; usedBytes: number }[]>('listContainers', {})).find((c) => c.id === id)
+/** Whether `dn` recorded its replica of `id` deleted (Volume.deletedContainers: what a replay of its pipeline's log checks). */
+const deletionRecorded = (dn: Datanode, id: number) => (dn as unknown as { volumes: { deletedContainers: { get(id: number): unknown } }[] }).volumes.some((v) => v.deletedContainers.get(id) !== undefined)
 /** Bytes as a socket would give them, piece by piece. */
 async function* stream(pieces: Uint8Array[]): AsyncGenerator<Uint8Array> { yield* pieces }
 const live = () => cluster.datanodes.filter((d): d is Datanode => d !== undefined)
@@ -295,6 +297,7 @@ test('deleteContainer removes a replica, never an open one without force', async
 
   await target.command({ type: 'deleteContainer', containerId, force: false })
   assert.is(await replicaOf(target, containerId), undefined)
+  assert.not.ok(deletionRecorded(target, containerId), 'an imported copy\'s pipeline log is not kept here: no deletion record')
   assert.is(await errorCode(rpc(target).call('listBlock', { containerId })), 'CONTAINER_NOT_FOUND')
   leavesNothing(target, containerId)
   const i = cluster.datanodes.indexOf(target)
@@ -358,6 +361,7 @@ test('a replica deleted from a pipeline member stays deleted when its log replay
   assert.ok(pipelineId !== undefined && pipelineId !== '', 'the replica names its pipeline')
   await member.command({ type: 'deleteContainer', containerId, force: false })
   assert.is(await replicaOf(member, containerId), undefined)
+  assert.ok(deletionRecorded(member, containerId), 'a member keeps the log: the deletion is recorded')
   type Group = { pipelineId: string; applied: number }
   const applied = async (dn: Datanode) => (await rpc(dn).call<Group[]>('listPipelines', {})).find((g) => g.pipelineId === pipelineId)?.applied ?? -1
   const before = Math.max(...await Promise.all(holders.slice(0, 2).map(applied)))

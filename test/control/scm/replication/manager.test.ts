@@ -1,0 +1,94 @@
+/**
+ * Goal: the replication manager's back-off for copies that fail (copyFailed): a replicate
+ * command a datanode says failed from every source stays in flight for
+ * REPLICATION_RETRY_BASE_MS, doubled for each failure in a row of the same container and
+ * target, never longer than scm.replication.commandTimeoutMs, and is then planned again; a copy
+ * seen done clears the count; a report for a command not in flight, or one already backing
+ * off, changes nothing; /prom counts each failure.
+ * Method: the real ReplicationManager and planner over a host built in the test (the SCM's
+ * view of four datanodes, one DEAD, and one CLOSED RATIS/THREE container), rounds driven by
+ * tick(nowMs) with a clock the test sets.
+ */
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { loadConfig } from '../../../../core/config.ts'
+import { REPLICATION_RETRY_BASE_MS } from '../../../../core/limits.ts'
+import { ServiceMetrics } from '../../../../core/metrics.ts'
+import type { ContainerId, DatanodeId } from '../../../../core/wire.ts'
+import { ReplicationManager, type NodeView, type ReplicationCommand, type ReportedReplica } from '../../../../control/scm/replication/index.ts'
+
+const dn = (i: number) => `dn-0000000${i}` as DatanodeId
+const ID = 7 as ContainerId
+const TIMEOUT_MS = 20_000
+
+function setup() {
+  const queued: { dn: DatanodeId; command: ReplicationCommand }[] = []
+  const replicas = new Map<DatanodeId, ReportedReplica>([1, 2, 3].map((i) => [dn(i), { state: 'CLOSED', bcsid: 5, usedBytes: 100, blockCount: 1, reportedAtMs: 0, replicaIndex: 0 }]))
+  const nodes: NodeView[] = [1, 2, 3, 4].map((i) => ({ id: dn(i), host: `h${i}`, health: i === 3 ? 'DEAD' : 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 }))
+  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': 100 }, env: {} })
+  const metrics = new ServiceMetrics('scm')
+  const manager = new ReplicationManager({
+    isLeader: () => true, term: () => 1, inSafeMode: () => false,
+    containers: () => [{ id: ID, state: 'CLOSED', replication: 'RATIS/THREE', pipelineNodes: [dn(1), dn(2), dn(3)] }],
+    replicas: () => replicas, nodes: () => nodes, details: (id) => ({ id, address: `127.0.0.1:${9000 + Number(id.slice(-1))}` }),
+    markedUnhealthy: () => false, queue: (d, command) => { queued.push({ dn: d, command }) }, setContainerState: async () => undefined,
+  }, config, metrics)
+  const copies = () => queued.filter((q) => q.command.type === 'replicateContainer' && q.dn === dn(4)).length
+  const failures = async () => Number(/o3_scm_replication_commands_failed_total\{[^}]*kind="replicate"[^}]*\} (\d+)/.exec(await metrics.text())?.[1] ?? 0)
+  return { manager, replicas, copies, failures }
+}
+
+test('a copy that failed from every source is planned again after a back-off that doubles, up to the command timeout', async () => {
+  const { manager, copies, failures } = setup()
+  // The first round after leading waits for reports (the grace), the next plans the copy to dn4.
+  await manager.tick(0)
+  await manager.tick(1000)
+  assert.is(copies(), 1)
+  let now = 1000
+  for (const [n, waitMs] of [REPLICATION_RETRY_BASE_MS, 2 * REPLICATION_RETRY_BASE_MS, 4 * REPLICATION_RETRY_BASE_MS].entries()) {
+    manager.copyFailed(ID, dn(4), now)
+    manager.copyFailed(ID, dn(4), now + 1)
+    assert.is(await failures(), n + 1, 'a repeated report of one failure counts once')
+    await manager.tick(now + waitMs - 1)
+    assert.is(copies(), n + 1, `still backing off ${waitMs - 1} ms after failure ${n + 1}`)
+    await manager.tick(now + waitMs)
+    assert.is(copies(), n + 2, `planned again ${waitMs} ms after failure ${n + 1}`)
+    now += waitMs
+  }
+  // Many failures later the wait stops at the command timeout.
+  for (let n = 0; n < 20; n++) {
+    manager.copyFailed(ID, dn(4), now)
+    await manager.tick(now + TIMEOUT_MS)
+    now += TIMEOUT_MS
+  }
+  const before = copies()
+  manager.copyFailed(ID, dn(4), now)
+  await manager.tick(now + TIMEOUT_MS - 1)
+  assert.is(copies(), before)
+  await manager.tick(now + TIMEOUT_MS)
+  assert.is(copies(), before + 1, 'never longer than scm.replication.commandTimeoutMs')
+})
+
+test('a copy seen done clears the count of failures; a report for no copy in flight changes nothing', async () => {
+  const { manager, replicas, copies, failures } = setup()
+  await manager.tick(0)
+  await manager.tick(1000)
+  manager.copyFailed(ID, dn(4), 1000)
+  await manager.tick(1000 + REPLICATION_RETRY_BASE_MS)
+  assert.is(copies(), 2)
+  // Done: dn4 reports the replica.
+  replicas.set(dn(4), { state: 'CLOSED', bcsid: 5, usedBytes: 100, blockCount: 1, reportedAtMs: 5000, replicaIndex: 0 })
+  await manager.tick(5000)
+  assert.equal(manager.status().inflight, [])
+  manager.copyFailed(ID, dn(4), 5000)
+  assert.is(await failures(), 1, 'no copy in flight: not counted')
+  // Lost again: the next failure waits the base back-off, not twice it.
+  replicas.delete(dn(4))
+  await manager.tick(6000)
+  assert.is(copies(), 3)
+  manager.copyFailed(ID, dn(4), 6000)
+  await manager.tick(6000 + REPLICATION_RETRY_BASE_MS)
+  assert.is(copies(), 4)
+})
+
+test.run()

@@ -95,43 +95,38 @@ test('a read that finds a block file short: its datanode checks the block and th
   assert.ok((await client.getKey('vol', 'three', 'short')).length === 200 * KiB, 'the key still reads from the others')
 })
 
-// Catches: a replica whose block file is gone still taken as the source of every plain copy,
-// each failing, while its datanode thinks it fine.
-test('a copy whose source lacks a block file: the source\'s datanode checks the block and marks its replica UNHEALTHY', async () => {
-  const { info, containerId, holders } = await keyAlone('missing')
+/**
+ * A plain copy whose one healthy-looking source is damaged by `damage` (given its block file):
+ * the other two replicas are corrupt and known so (scans on demand), the copy goes to the
+ * fourth datanode; the source's datanode must find its replica corrupt and the copy be refused.
+ */
+async function copyFromDamagedSource(name: string, damage: (blockFile: string) => void): Promise<void> {
+  const { info, containerId, holders } = await keyAlone(name)
   const [a, b, c] = holders
-  // The other two corrupt and known so (scans on demand): the only healthy source left is a.
   for (const j of [b, c]) {
     flipByte(pathOn(j, info), 5000)
     assert.is((await dnRpc(j).call<{ result: string }>('scanContainer', { containerId })).result, 'UNHEALTHY')
   }
-  rmSync(pathOn(a, info))
-  const target = [0, 1, 2, 3].find((j) => !holders.includes(j))!
+  damage(pathOn(a, info))
   await until('the SCM to know b and c corrupt', async () => (await scmState(containerId, b)) === 'UNHEALTHY' && (await scmState(containerId, c)) === 'UNHEALTHY', 10_000, 100)
+  const target = [0, 1, 2, 3].find((j) => !holders.includes(j))!
   const sent = await client.admin<{ sources: { id: string }[] }>('replicateContainer', { containerId, targetId: cluster.datanodes[target]!.id })
   assert.equal(sent.sources.map((s) => s.id), [cluster.datanodes[a]!.id], 'a plain copy from the one replica thought healthy')
   await until('the source UNHEALTHY on its datanode', async () => (await heldState(a, containerId)) === 'UNHEALTHY', 15_000, 100)
   await until('and at the SCM', async () => (await scmState(containerId, a)) === 'UNHEALTHY', 10_000, 100)
-  assert.is(await heldState(target, containerId), undefined, 'no copy of a replica lacking bytes was taken as healthy')
+  assert.is(await heldState(target, containerId), undefined, 'no copy of a damaged replica was taken as healthy')
+}
+
+// Catches: a replica whose block file is gone still taken as the source of every plain copy,
+// each failing, while its datanode thinks it fine.
+test('a copy whose source lacks a block file: the source\'s datanode checks the block and marks its replica UNHEALTHY', async () => {
+  await copyFromDamagedSource('missing', (path) => rmSync(path))
 })
 
 // Catches: a plain copy refused for a block that fails its checksums at the source, the source
 // left CLOSED (and the copy planned from it again and again) until its scanner's next pass.
 test('a copy that finds a source block failing its checksums has the source check it: the source is marked UNHEALTHY', async () => {
-  const { info, containerId, holders } = await keyAlone('flipped')
-  const [a, b, c] = holders
-  for (const j of [b, c]) {
-    flipByte(pathOn(j, info), 5000)
-    assert.is((await dnRpc(j).call<{ result: string }>('scanContainer', { containerId })).result, 'UNHEALTHY')
-  }
-  flipByte(pathOn(a, info), 100 * KiB)
-  await until('the SCM to know b and c corrupt', async () => (await scmState(containerId, b)) === 'UNHEALTHY' && (await scmState(containerId, c)) === 'UNHEALTHY', 10_000, 100)
-  const target = [0, 1, 2, 3].find((j) => !holders.includes(j))!
-  const sent = await client.admin<{ sources: { id: string }[] }>('replicateContainer', { containerId, targetId: cluster.datanodes[target]!.id })
-  assert.equal(sent.sources.map((s) => s.id), [cluster.datanodes[a]!.id])
-  await until('the source UNHEALTHY on its datanode', async () => (await heldState(a, containerId)) === 'UNHEALTHY', 15_000, 100)
-  await until('and at the SCM', async () => (await scmState(containerId, a)) === 'UNHEALTHY', 10_000, 100)
-  assert.is(await heldState(target, containerId), undefined, 'the copy was refused')
+  await copyFromDamagedSource('flipped', (path) => flipByte(path, 100 * KiB))
 })
 
 // Catches: a check that marks what it only read about (a report taken on trust), one that

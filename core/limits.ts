@@ -325,7 +325,7 @@ export const PIPELINE_ALLOCATED_MS_MAX = 5 * 60_000
 export const SCANNER_INTERVAL_MS_MIN = 100
 /** Container scanner: block records read from LMDB per batch (no read transaction is held across a chunk's read). */
 export const SCANNER_BLOCK_BATCH = 256
-/** On-demand scans (`o3 admin container scan`) one datanode runs at once; more are refused UNAVAILABLE. */
+/** On-demand scans (`o3 admin container scan`) and asked-for block checks (`checkBlock`) one datanode runs at once; more are refused UNAVAILABLE. */
 export const SCANNER_ON_DEMAND_MAX = 4
 /** Block checks a datanode starts itself (a read or an export found bytes lacking) at once, beside the on-demand ones; more are skipped until one ends. */
 export const SCANNER_OWN_CHECKS_MAX = 4

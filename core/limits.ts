@@ -337,10 +337,6 @@ export const SCANNER_OWN_CHECKS_MAX = 4
 export const SCM_CORRUPT_REPORT_CHECKS_MAX = 64
 /** Of those, at most this many on one datanode: its on-demand scans (SCANNER_ON_DEMAND_MAX) stay open to its administrators. */
 export const SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE = 2
-/** A reported block its datanode found intact is not checked again for this long (readers that keep reporting it cost nothing). */
-export const SCM_CORRUPT_REPORT_INTACT_MS = 10 * 60_000
-/** Reported blocks found intact remembered at once (the oldest forgotten first). */
-export const SCM_CORRUPT_REPORT_INTACT_MAX = 4096
 /** How long the SCM (a reader's report) or a datanode (a copy's source) waits for another datanode's check of a block (throttled: 256 MiB at 5 MB/s take 52 s). */
 export const BLOCK_CHECK_WAIT_MS_MAX = 10 * 60_000
 /** How long `o3 admin container scan` waits for a datanode's throttled scan of one replica (5 GiB at 5 MB/s take 17 min). */

@@ -15,7 +15,7 @@ import { O3Error } from '../../core/errors.ts'
 import { serveApp, type Listener } from '../../core/http/serve.ts'
 import {
   ALLOCATE_BLOCK_COUNT_MAX, DATANODE_PIPELINE_LIMIT, HEARTBEAT_COMMANDS_MAX, PIPELINE_NUDGE_TIMEOUT_MS, PIPELINE_OPEN_WAIT_MS,
-  BLOCK_CHECK_WAIT_MS_MAX, SCM_CORRUPT_REPORT_CHECKS_MAX, SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE, SCM_CORRUPT_REPORT_INTACT_MAX, SCM_CORRUPT_REPORT_INTACT_MS,
+  BLOCK_CHECK_WAIT_MS_MAX, SCM_CORRUPT_REPORT_CHECKS_MAX, SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE,
 } from '../../core/limits.ts'
 import { log } from '../../core/log.ts'
 import { entryCount } from '../../core/metadata-db.ts'
@@ -153,10 +153,9 @@ export class StorageContainerManager {
   private readonly markingUnhealthy = new Set<string>()
   /** Leader: readers' reports of corrupt blocks (`container/datanode/localId`) their datanode checks now, with when each began. */
   private readonly reportChecks = new Map<string, number>()
-  /** Reported blocks their datanode found intact lately (`container/datanode/localId` to until when, oldest first): not checked again meanwhile. */
-  private readonly intactReports = new Map<string, number>()
   private readonly reportsConfirmed = this.metrics.counter('corrupt_reports_confirmed_total', 'Readers\' reports of corrupt blocks their datanode found corrupt (the replica marked UNHEALTHY)')
   private readonly reportsRefuted = this.metrics.counter('corrupt_reports_refuted_total', 'Readers\' reports of corrupt blocks their datanode found intact (nothing marked)')
+  private readonly reportsDropped = this.metrics.counter('corrupt_reports_dropped_total', 'Readers\' reports of corrupt blocks not checked: as many checks ran on their datanode, or in all')
   private clusterId = ''
   /** The cluster CA (security.enabled=1): every SCM of the group holds it. */
   ca: ScmCa | undefined
@@ -783,7 +782,7 @@ export class StorageContainerManager {
       const replicaIndex = typeof r.replicaIndex === 'number' && Number.isSafeInteger(r.replicaIndex) && r.replicaIndex >= 0 ? r.replicaIndex : 0
       replicas.set(dn, { state: this.replicaState(c.id, dn, r.state), bcsid, usedBytes: r.usedBytes, blockCount: r.blockCount, reportedAtMs: now, replicaIndex })
       if (!this.ha.isLeader()) continue
-      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn, 'found corrupt by its scanner')
+      if (r.state === 'UNHEALTHY') this.persistUnhealthy(c.id, dn, 'found corrupt by its datanode (a scan or a block check)')
       if (isNew) this.background(`adding ${dn} to the block deletions of container ${c.id}`, this.addDeleteHolder(c, dn))
       // Ozone closes a container once a replica reports it 90% full (what its blocks really
       // hold, not the block size each allocation reserved, which small keys never fill).
@@ -879,9 +878,10 @@ export class StorageContainerManager {
    * the replica's datanode checks the block (ContainerScanner.checkBlock), and only a block
    * it finds corrupt marks the replica UNHEALTHY. Answered at once: the check reads the block
    * at the scanner's pace. `checking` says whether a check was started: not for a replica
-   * marked already, a block being checked or found intact lately, nor past
-   * SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE checks on its datanode or SCM_CORRUPT_REPORT_CHECKS_MAX
-   * in all (reports cannot keep a datanode's on-demand scans busy).
+   * marked already or a block being checked, nor past SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE
+   * checks on its datanode or SCM_CORRUPT_REPORT_CHECKS_MAX in all (false reports cost a
+   * datanode at most that many throttled reads; none is remembered, as corruption may come
+   * after a report found none, and readers report again when they meet it).
    */
   private reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): { checking: boolean } {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
@@ -893,17 +893,17 @@ export class StorageContainerManager {
     if (node === undefined) throw new O3Error('NODE_NOT_FOUND', `Cannot check replica of container ${id} on ${dn}: no such datanode`)
     const replica = `${id}/${dn}`
     const block = `${replica}/${localId}`
-    const now = Date.now()
     // Marked already, or being checked (readers keep hitting a corrupt replica until it is replaced).
     if (this.tables.unhealthy.get(replica) === true || this.markingUnhealthy.has(replica) || this.reportChecks.has(block)) return { checking: false }
-    if ((this.intactReports.get(block) ?? 0) > now) return { checking: false }
     let onNode = 0
     for (const k of this.reportChecks.keys()) if (k.split('/')[1] === dn) onNode++
     if (onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE || this.reportChecks.size >= SCM_CORRUPT_REPORT_CHECKS_MAX) {
-      log.warn(`SCM: report of a corrupt block ${id}:${localId} on ${dn} dropped: ${onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE ? `${onNode} reports on that datanode` : `${this.reportChecks.size} reports`} are being checked`)
+      // Counted, logged at debug only: a caller flooding reports would set the log's volume.
+      this.reportsDropped.inc()
+      log.debug(`SCM: report of a corrupt block ${id}:${localId} on ${dn} dropped: ${onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE ? `${onNode} reports on that datanode` : `${this.reportChecks.size} reports`} are being checked`)
       return { checking: false }
     }
-    this.reportChecks.set(block, now)
+    this.reportChecks.set(block, Date.now())
     const check = this.datanodeRpc(node.address).call<{ result: string; error?: string }>('checkBlock', { containerId: id, localId }, { timeoutMs: BLOCK_CHECK_WAIT_MS_MAX })
       .then((r) => {
         if (r.result === 'CORRUPT') {
@@ -912,9 +912,6 @@ export class StorageContainerManager {
           return
         }
         this.reportsRefuted.inc()
-        this.intactReports.delete(block)
-        this.intactReports.set(block, Date.now() + SCM_CORRUPT_REPORT_INTACT_MS)
-        if (this.intactReports.size > SCM_CORRUPT_REPORT_INTACT_MAX) this.intactReports.delete(this.intactReports.keys().next().value!)
         log.info(`SCM: replica of container ${id} on ${dn} reported corrupt (block ${localId}); its datanode finds the block intact`)
       })
       .finally(() => this.reportChecks.delete(block))

@@ -134,10 +134,14 @@ export function planReplication(input: PlanInput): Plan {
     // to unblock under-replication). Left-behind ones first, then the oldest; never while a copy
     // is in flight or planned in this round (its import verifies every block of its source: a
     // replica thought healthy may be corrupt too, and the one deleted the only good copy of a
-    // block), nor below two live replicas (Ozone's rule). A QUASI_CLOSED container's
-    // replicas are left alone: without their origins, one may hold what no other does.
+    // block), nor below two live replicas (Ozone's rule), nor with fewer than two healthy ones
+    // (one thought healthy may be corrupt in another block, not found yet: a probe saw the
+    // replica deleted then hold a block's only good copy; two independent replicas corrupt in
+    // the same block are what it takes now). A QUASI_CLOSED container's replicas are left
+    // alone: without their origins, one may hold what no other does.
     const liveReplicas = c.replicas.filter((r) => r.health !== 'DEAD').length
-    if (unplaced > 0 && c.state === 'CLOSED' && adding.length === 0 && chosen.length === 0 && deleting.length === 0 && liveReplicas > 2 && free().length === 0) {
+    const healthyReplicas = new Set([...cls.healthy, ...cls.sources].map((r) => r.datanodeId)).size
+    if (unplaced > 0 && c.state === 'CLOSED' && adding.length === 0 && chosen.length === 0 && deleting.length === 0 && liveReplicas > 2 && healthyReplicas >= 2 && free().length === 0) {
       const takesCopy = (r: ReplicaView) => usable.some((n) => n.id === r.datanodeId && n.full !== true)
       const room = replaceable.filter(takesCopy)
         .sort((a, b) => Number(a.state === 'UNHEALTHY') - Number(b.state === 'UNHEALTHY') || a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? -1 : 1))

@@ -213,6 +213,9 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   // was corrupt in another block, found 22 ms later; the corrupt one deleted held its only good copy).
   const oneHealthy = container(1, 'CLOSED', [replica(1, 'CLOSED', four), replica(2, 'UNHEALTHY', four), replica(3, 'UNHEALTHY', four)])
   assert.equal(plan([oneHealthy], four).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1)] }], 'the copy first, no delete beside it')
+  // Nor with one healthy replica and no free node (found by a probe: three datanodes, each
+  // replica corrupt in a different block, the third not found yet; the delete took a block's only good copy).
+  assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])], three).actions, [], 'one healthy replica: nothing deleted')
   const quasi = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', three, { bcsid: 12 }), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])
   assert.equal(plan([quasi], three).actions, [], 'no delete in a QUASI_CLOSED container (stuck: one origin of three)')
   // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.

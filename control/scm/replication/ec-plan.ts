@@ -91,8 +91,10 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     // one merely busy, nor one whose corrupt replica is gone and its mark being cleared). A
     // corrupt replica of a missing index makes room on its node, which then takes the rebuild
     // (Ozone's ECUnderReplicationHandler frees a node so too); the rebuild reads k healthy
-    // indexes, not it. Only with nothing added or deleted in flight for the container.
-    if (unplaced && c.state === 'CLOSED' && adding.length === 0 && deleting.length === 0
+    // indexes, not it. Only with nothing added or deleted in flight for the container, and
+    // with more than k indexes healthy: one of them may be corrupt in a block not found yet, and
+    // the deleted replica's cell of that block would then be needed (as RATIS wants two healthy).
+    if (unplaced && c.state === 'CLOSED' && adding.length === 0 && deleting.length === 0 && cls.present.length > c.data
       && !usable.some((n) => !holders.has(n.id) && n.full !== true)) {
       const room = cls.unhealthy
         .filter((r) => need.includes(r.replicaIndex) && usable.some((n) => n.id === r.datanodeId && n.full !== true) && underLimit(r.datanodeId))

@@ -263,6 +263,9 @@ test('planEcReplication(): with no node left for a missing index, its corrupt re
   assert.equal(plan([stuckOfSix], six, [], { excluded: (_, d) => d === dn(6) }), [])
   assert.equal(plan([stuck], five, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(3) }]), [])
   assert.equal(plan([container(stuck.replicas, 'QUASI_CLOSED')], five), [])
+  // Nor with only k indexes healthy: each is then needed, and the corrupt one's cells may be too.
+  const fiveOneDead = cluster({ 5: { health: 'DEAD' } }).slice(0, 5)
+  assert.equal(plan([container([...written(fiveOneDead, 1, 3, 4, 5), replica(2, 2, fiveOneDead, 'UNHEALTHY')])], fiveOneDead), [])
   // A corrupt replica whose index is healthy elsewhere is no room for the missing one: it goes as before.
   const other = container([...written(five, 1, 3, 4, 5), replica(2, 3, five, 'UNHEALTHY')])
   assert.equal(plan([other], five), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])

@@ -151,8 +151,8 @@ export class StorageContainerManager {
   private secretKeys!: SecretKeyManager
   /** Leader: replicas reported UNHEALTHY whose markReplicaUnhealthy is submitted and not yet applied (`containerId/datanodeId`). */
   private readonly markingUnhealthy = new Set<string>()
-  /** Leader: readers' reports of corrupt blocks (`container/datanode/localId`) their datanode checks now, with when each began. */
-  private readonly reportChecks = new Map<string, number>()
+  /** Leader: readers' reports of corrupt blocks (`container/datanode/localId`) their datanode checks now. */
+  private readonly reportChecks = new Set<string>()
   private readonly reportsConfirmed = this.metrics.counter('corrupt_reports_confirmed_total', 'Readers\' reports of corrupt blocks their datanode found corrupt (the replica marked UNHEALTHY)')
   private readonly reportsRefuted = this.metrics.counter('corrupt_reports_refuted_total', 'Readers\' reports of corrupt blocks their datanode found intact (nothing marked)')
   private readonly reportsDropped = this.metrics.counter('corrupt_reports_dropped_total', 'Readers\' reports of corrupt blocks not checked: as many checks ran on their datanode, or in all')
@@ -896,14 +896,14 @@ export class StorageContainerManager {
     // Marked already, or being checked (readers keep hitting a corrupt replica until it is replaced).
     if (this.tables.unhealthy.get(replica) === true || this.markingUnhealthy.has(replica) || this.reportChecks.has(block)) return { checking: false }
     let onNode = 0
-    for (const k of this.reportChecks.keys()) if (k.split('/')[1] === dn) onNode++
+    for (const k of this.reportChecks) if (k.split('/')[1] === dn) onNode++
     if (onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE || this.reportChecks.size >= SCM_CORRUPT_REPORT_CHECKS_MAX) {
       // Counted, logged at debug only: a caller flooding reports would set the log's volume.
       this.reportsDropped.inc()
       log.debug(`SCM: report of a corrupt block ${id}:${localId} on ${dn} dropped: ${onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE ? `${onNode} reports on that datanode` : `${this.reportChecks.size} reports`} are being checked`)
       return { checking: false }
     }
-    this.reportChecks.set(block, Date.now())
+    this.reportChecks.add(block)
     const check = this.datanodeRpc(node.address).call<{ result: string; error?: string }>('checkBlock', { containerId: id, localId }, { timeoutMs: BLOCK_CHECK_WAIT_MS_MAX })
       .then((r) => {
         if (r.result === 'CORRUPT') {

@@ -139,15 +139,6 @@ export class ContainerCopies {
 
   constructor(private readonly host: CopyHost) {}
 
-  /**
-   * A RATIS replica written through a pipeline whose log this datanode keeps: the log may name
-   * it again once deleted. An imported copy's pipeline is another datanode's: no record (one
-   * would stay until the next start, which drops records of logs not kept here).
-   */
-  private keepsDeletionRecord(c: ContainerData): boolean {
-    return !isEcReplica(c) && c.pipelineId !== '' && this.host.hasPipelineLog(c.pipelineId)
-  }
-
   // --- export ---------------------------------------------------------------------------
 
   /**
@@ -541,14 +532,14 @@ export class ContainerCopies {
     const clusterId = this.host.clusterId()
     // Recorded before the replica leaves memory: a log entry naming it in between must find
     // the record, not make the container again, empty and OPEN.
-    if (this.keepsDeletionRecord(c)) await v.deletedContainers.put(id, c.pipelineId)
+    if (keepsDeletionRecord(c, this.host.hasPipelineLog)) await v.deletedContainers.put(id, c.pipelineId)
     this.host.containers.delete(id)
     await this.host.forget(id)
     const trash = join(copyTmpDir(v.dir, clusterId), `delete-${id}-${randomUUID().slice(0, 8)}`)
     mkdirSync(dirname(trash), { recursive: true })
     const dir = containerDir(v.dir, clusterId, id)
     if (existsSync(dir)) renameSync(dir, trash)
-    await v.db.transaction(() => removeRows(v, id, (row) => this.keepsDeletionRecord(row)))
+    await v.db.transaction(() => removeRows(v, id))
     rmSync(trash, { recursive: true, force: true })
     log.info(`${this.host.name()}: deleted container ${id} (was ${c.state}${force ? ', forced' : ''})`)
     return true
@@ -567,7 +558,7 @@ export class ContainerCopies {
  * folder, if already renamed into place, goes too. A deletion found there is finished: its
  * rows go.
  */
-export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: string, name: string): Promise<void> {
+export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: string, name: string, hasPipelineLog: (pipelineId: string) => boolean): Promise<void> {
   for (const v of volumes) {
     const tmp = copyTmpDir(v.dir, clusterId)
     let entries: string[]
@@ -578,8 +569,13 @@ export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: 
       if (m !== null && id !== undefined && Number.isSafeInteger(id)) {
         const recorded = v.containers.get(id) !== undefined
         if (m[1] === 'import' && !recorded) rmSync(containerDir(v.dir, clusterId, id), { recursive: true, force: true })
-        // Recorded as any RATIS replica: the start drops the records of logs not kept here next.
-        if (m[1] === 'delete' && recorded) await v.db.transaction(() => removeRows(v, id, (row) => !isEcReplica(row) && row.pipelineId !== ''))
+        if (m[1] === 'delete' && recorded) {
+          await v.db.transaction(() => {
+            const row = v.containers.get(id)!
+            if (keepsDeletionRecord(row, hasPipelineLog)) v.deletedContainers.put(id, row.pipelineId)
+            removeRows(v, id)
+          })
+        }
         log.info(`${name}: ${m[1] === 'import' ? (recorded ? 'removed the temp folder of the import' : 'rolled back the interrupted import') : 'finished the interrupted deletion'} of container ${id}`)
       }
       rmSync(join(tmp, e), { recursive: true, force: true })
@@ -588,12 +584,17 @@ export async function sweepCopyLeftovers(volumes: readonly Volume[], clusterId: 
 }
 
 /**
- * Inside a write transaction: every row of container `id` on `v`; a replica `keepRecord`
- * says so is recorded deleted, as its pipeline's log may name it again (Volume.deletedContainers).
+ * A RATIS replica written through a pipeline whose log this datanode keeps is recorded deleted
+ * (Volume.deletedContainers): a replay of the log may name it again. An imported copy's
+ * pipeline is another datanode's: no record (one would stay until the next start, which drops
+ * records of logs not kept here).
  */
-function removeRows(v: Volume, id: ContainerId, keepRecord: (row: ContainerData) => boolean): void {
-  const row = v.containers.get(id)
-  if (row !== undefined && keepRecord(row)) v.deletedContainers.put(id, row.pipelineId)
+function keepsDeletionRecord(c: ContainerData, hasPipelineLog: (pipelineId: string) => boolean): boolean {
+  return !isEcReplica(c) && c.pipelineId !== '' && hasPipelineLog(c.pipelineId)
+}
+
+/** Inside a write transaction: every row of container `id` on `v` (its deletion record is the caller's). */
+function removeRows(v: Volume, id: ContainerId): void {
   const range = { start: [id, 0] as [number, number], end: [id + 1, 0] as [number, number] }
   for (const key of v.blocks.getKeys(range)) v.blocks.remove(key)
   for (const key of v.packed.getKeys(range)) v.packed.remove(key)

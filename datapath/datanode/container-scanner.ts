@@ -218,21 +218,22 @@ export class ContainerScanner {
     const running = this.blockChecks.get(key)
     if (running !== undefined) return running.check
     if (this.stopped) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: the datanode stops`))
-    const [runningNow, max] = own ? [this.ownChecksRunning(), SCANNER_OWN_CHECKS_MAX] : [this.onDemandRunning(), SCANNER_ON_DEMAND_MAX]
+    const [runningNow, max] = own ? [this.blockChecksRunning(true), SCANNER_OWN_CHECKS_MAX] : [this.onDemandRunning(), SCANNER_ON_DEMAND_MAX]
     if (runningNow >= max) return Promise.reject(new O3Error('UNAVAILABLE', `Cannot check block ${id}:${localId}: ${max} ${own ? 'checks' : 'scans'} run on this datanode already`))
     const check = this.runBlockCheck(id, localId).finally(() => this.blockChecks.delete(key))
     this.blockChecks.set(key, { check, own })
     return check
   }
 
+  /** Whole-replica scans and asked-for block checks running: what SCANNER_ON_DEMAND_MAX bounds. */
   private onDemandRunning(): number {
-    let n = this.onDemand.size
-    for (const b of this.blockChecks.values()) if (!b.own) n++
-    return n
+    return this.onDemand.size + this.blockChecksRunning(false)
   }
 
-  private ownChecksRunning(): number {
-    return this.blockChecks.size - (this.onDemandRunning() - this.onDemand.size)
+  private blockChecksRunning(own: boolean): number {
+    let n = 0
+    for (const b of this.blockChecks.values()) if (b.own === own) n++
+    return n
   }
 
   private async runBlockCheck(id: ContainerId, localId: LocalId): Promise<BlockCheck> {

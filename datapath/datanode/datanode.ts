@@ -250,7 +250,7 @@ export class Datanode implements PipelineReplica, LocalDatanode {
         await this.blockFiles.closeContainer(id)
       },
       blockLacking: (c, localId) => this.blockLacking(c, localId),
-      hasPipelineLog: (pipelineId) => existsSync(this.groupDir(pipelineId)),
+      hasPipelineLog: (pipelineId) => this.hasPipelineLog(pipelineId),
       transport: () => this.transport(),
     })
     this.replication = new ContainerReplication({
@@ -376,11 +376,11 @@ export class Datanode implements PipelineReplica, LocalDatanode {
       writeFileSync(idFile, JSON.stringify({ id: this.id, clusterId: this.clusterId }))
     }
     this.openVolumes()
-    await sweepCopyLeftovers(this.volumes, this.clusterId, `datanode ${this.id}`)
+    await sweepCopyLeftovers(this.volumes, this.clusterId, `datanode ${this.id}`, (pipelineId) => this.hasPipelineLog(pipelineId))
     this.sweepOrphanBlockFiles(startedAtMs)
     await this.reopenPipelines()
     // Only where the group's log is gone: one that failed to open keeps its folder, and a later createPipeline replays it.
-    await this.forgetDeletedContainers((pipelineId) => !existsSync(this.groupDir(pipelineId)))
+    await this.forgetDeletedContainers((pipelineId) => !this.hasPipelineLog(pipelineId))
     this.stagedSweeper = setInterval(() => this.sweepStaged(), PIPELINE_STAGED_TTL_MS / 4)
     this.stagedSweeper.unref?.()
     this.scanner.start()
@@ -813,6 +813,11 @@ export class Datanode implements PipelineReplica, LocalDatanode {
 
   private groupDir(pipelineId: string): string {
     return pipelineDir(this.dirs[0], this.clusterId, pipelineId)
+  }
+
+  /** Whether this datanode keeps pipeline `pipelineId`'s Raft log (its group's folder), whose replay may name the pipeline's containers. */
+  private hasPipelineLog(pipelineId: string): boolean {
+    return existsSync(this.groupDir(pipelineId))
   }
 
   /** Was this datanode's replica of container `id` deleted while its pipeline's log may still name it (Volume.deletedContainers)? */

@@ -63,7 +63,8 @@ function inMaintenance(r: ReplicaView): boolean {
   return r.operationalState === 'ENTERING_MAINTENANCE' || r.operationalState === 'IN_MAINTENANCE'
 }
 
-const byId = (a: EcReplicaView, b: EcReplicaView) => (a.datanodeId < b.datanodeId ? -1 : a.datanodeId > b.datanodeId ? 1 : 0)
+/** Replicas in datanode id order. */
+export const byId = (a: EcReplicaView, b: EcReplicaView) => (a.datanodeId < b.datanodeId ? -1 : a.datanodeId > b.datanodeId ? 1 : 0)
 
 export function classifyEc(c: EcContainerView): EcClassification {
   const n = c.data + c.parity

@@ -12,7 +12,7 @@
  * plan.ts. Pure: no I/O, no clock.
  */
 import type { ContainerId, DatanodeId } from '../../../core/wire.ts'
-import { classifyEc, type EcClassification, type EcContainerView, type EcReplicaView } from './ec-classify.ts'
+import { byId, classifyEc, type EcClassification, type EcContainerView, type EcReplicaView } from './ec-classify.ts'
 import type { InflightOp, NodeView, ReplicationAction } from './plan.ts'
 
 /** One index of a reconstruction and the node that holds it (a source) or is to hold it (a target). */
@@ -98,7 +98,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
       && !usable.some((n) => !holders.has(n.id) && n.full !== true)) {
       const room = cls.unhealthy
         .filter((r) => need.includes(r.replicaIndex) && usable.some((n) => n.id === r.datanodeId && n.full !== true) && underLimit(r.datanodeId))
-        .sort(byIndexThenId)[0]
+        .sort((a, b) => a.replicaIndex - b.replicaIndex || byId(a, b))[0]
       if (room !== undefined) {
         take(room.datanodeId)
         actions.push({ type: 'delete', containerId: c.id, datanodeId: room.datanodeId, force: true })
@@ -130,8 +130,6 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
   }
   return { classifications, actions }
 }
-
-const byIndexThenId = (a: EcReplicaView, b: EcReplicaView) => a.replicaIndex - b.replicaIndex || (a.datanodeId < b.datanodeId ? -1 : a.datanodeId > b.datanodeId ? 1 : 0)
 
 /** The replica on the node with the fewest commands in flight (ties: the first, IN_SERVICE ones lead). */
 function leastLoaded(rs: EcReplicaView[], load: Map<DatanodeId, number>): DatanodeId {

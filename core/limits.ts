@@ -249,6 +249,12 @@ export const CLIENT_FAILED_NODE_MS = 10_000
 export const CLIENT_TIMED_OUT_NODE_MS = 60_000
 /** Datanodes a client remembers as failed at once (the oldest forgotten first). */
 export const CLIENT_FAILED_NODES_MAX = 1024
+/** How long a client's reads ask a replica that returned corrupt bytes (its container on that
+ *  datanode) after the others: long enough for the SCM to check, mark and replace it (a
+ *  replication round and a copy), short enough that a replaced one is soon asked first again. */
+export const CLIENT_CORRUPT_REPLICA_MS = 300_000
+/** Corrupt replicas a client remembers at once (the oldest forgotten first). */
+export const CLIENT_CORRUPT_REPLICAS_MAX = 4096
 /** Pooled chunk buffers a client's pooled reads (the S3 gateway's GETs) share: a GET holds
  *  its read-ahead and the pieces its socket has not sent yet, so 32 serve 8+ at full speed;
  *  with all out, reads stop reading ahead and take their next piece's buffer past the pool

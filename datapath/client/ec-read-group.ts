@@ -152,8 +152,9 @@ export class EcGroupRead {
   private readonly failedWith = new Map<number, ErrorCodeName>()
 
   /**
-   * `failedNodes`: the client's datanodes that failed reads lately; the group reads around up
-   * to m of them from the start, and notes those it cannot reach.
+   * `failedNodes`: the client's datanodes that failed reads lately, and its replicas that
+   * returned corrupt bytes; the group reads around up to m of them from the start, and notes
+   * those it cannot reach or finds corrupt.
    */
   constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs, private readonly transport?: Transport, private readonly failedNodes?: FailedNodes) {
     const r = parseReplication(location.pipeline.replication)
@@ -161,12 +162,18 @@ export class EcGroupRead {
     this.scheme = r.ec
     const n = r.ec.data + r.ec.parity
     if (location.pipeline.nodes.length !== n) throw new O3Error('INVALID_ARGUMENT', `Cannot read block group ${this.name}: its pipeline lists ${location.pipeline.nodes.length} datanodes, ${location.pipeline.replication} has ${n} replicas`)
-    const known = location.pipeline.nodes.flatMap((node, i) => failedNodes?.has(node.address) === true ? [i + 1] : [])
+    const known = location.pipeline.nodes.flatMap((_, i) => this.avoided(i + 1) ? [i + 1] : [])
     if (known.length > r.ec.parity) return
     for (const i of known) {
-      this.failed.set(i, `${location.pipeline.nodes[i - 1]!.address}: a read failed to reach it lately`)
+      this.failed.set(i, `${location.pipeline.nodes[i - 1]!.address}: a read failed to reach it, or found it corrupt, lately`)
       this.assumed.add(i)
     }
+  }
+
+  /** Whether the client's reads failed to reach replica `i`'s datanode lately, or found the replica corrupt. */
+  private avoided(i: number): boolean {
+    const { address } = this.location.pipeline.nodes[i - 1]!
+    return this.failedNodes !== undefined && (this.failedNodes.has(address) || this.failedNodes.isCorrupt(this.location.blockId.containerId, address))
   }
 
   get name(): string {
@@ -178,7 +185,7 @@ export class EcGroupRead {
     const i = piece.replicaIndex
     // Only assumed failed, and the client has forgotten it since (its time ran out, or another
     // read reached it): ask it again. One silent in this group is asked only when too few are left.
-    if (this.assumed.has(i) && !this.silent.has(i) && this.failedNodes?.has(this.location.pipeline.nodes[i - 1]!.address) !== true) {
+    if (this.assumed.has(i) && !this.silent.has(i) && !this.avoided(i)) {
       this.assumed.delete(i)
       this.failed.delete(i)
     }
@@ -396,7 +403,10 @@ export class EcGroupRead {
       log.debug(`read of replica ${replicaIndex} of block group ${this.name} from ${node.address}: no answer in ${CLIENT_EC_READ_ANSWER_MS} ms; reading around it`)
       return
     }
-    if (!this.failed.has(replicaIndex) && e.code === 'CHECKSUM_MISMATCH') void reportCorrupt(this.scm, node, this.location)
+    if (e.code === 'CHECKSUM_MISMATCH') {
+      this.failedNodes?.corrupt(this.location.blockId.containerId, node.address)
+      if (!this.failed.has(replicaIndex) || this.assumed.has(replicaIndex)) void reportCorrupt(this.scm, node, this.location)
+    }
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
     this.failedWith.set(replicaIndex, e.code)
     this.assumed.delete(replicaIndex)

@@ -4,16 +4,22 @@
  * first stripe, instead of every new read finding out again (and an EC read rebuilding the
  * stripes it had planned as plain reads, one piece at a time). Forgotten after
  * CLIENT_FAILED_NODE_MS (CLIENT_TIMED_OUT_NODE_MS for one a read waited a whole timeout on),
- * or as soon as a read from one succeeds. Bounded; no I/O.
+ * or as soon as a read from one succeeds. Also the replicas (a container on a datanode) that
+ * returned bytes failing their checksums: asked after the others for CLIENT_CORRUPT_REPLICA_MS,
+ * so that every read does not meet the corruption first until the SCM replaces the replica.
+ * Bounded; no I/O.
  */
 import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { ExpiringSet } from '../../core/expiring-set.ts'
-import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../core/limits.ts'
+import { CLIENT_CORRUPT_REPLICA_MS, CLIENT_CORRUPT_REPLICAS_MAX, CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../core/limits.ts'
+import type { ContainerId } from '../../core/wire.ts'
 
 export class FailedNodes {
   /** Addresses, each until it is forgotten. */
   private readonly nodes: ExpiringSet<string>
+  /** Replicas that returned corrupt bytes, as `containerId@address`, each until it is forgotten. */
+  private readonly corruptReplicas = new ExpiringSet<string>(CLIENT_CORRUPT_REPLICA_MS, CLIENT_CORRUPT_REPLICAS_MAX)
 
   constructor(forgetAfterMs = CLIENT_FAILED_NODE_MS, private readonly now: () => number = Date.now, private readonly timedOutForgetAfterMs = CLIENT_TIMED_OUT_NODE_MS) {
     assert(forgetAfterMs > 0 && timedOutForgetAfterMs >= forgetAfterMs, 'a failed node is remembered for a positive time, a timed-out one at least as long')
@@ -60,5 +66,15 @@ export class FailedNodes {
 
   has(address: string): boolean {
     return this.nodes.has(address, this.now())
+  }
+
+  /** The replica of `containerId` on `address` returned bytes that fail their checksums (a
+   *  read from it that succeeds later does not clear this: the corrupt block is still there). */
+  corrupt(containerId: ContainerId, address: string): void {
+    this.corruptReplicas.add(`${containerId}@${address}`, this.now())
+  }
+
+  isCorrupt(containerId: ContainerId, address: string): boolean {
+    return this.corruptReplicas.has(`${containerId}@${address}`, this.now())
   }
 }

@@ -197,18 +197,20 @@ interface Attempt {
 
 /**
  * Reads a piece of a replicated block into the pooled buffer `acquired` (when given) from the
- * first replica that answers: those that failed this read (`bad`) or the client's reads
- * lately (`options.failedNodes`) last. A replica with no answer after CLIENT_READ_HEDGE_MS
- * gets company: the next one is asked too (into a buffer of its own), the first answer wins
- * and the other read is abandoned; with `options.hedges`' budget spent, the silent read is
+ * first replica that answers: those that failed this read (`bad`) last, before them those the
+ * client's reads could not reach lately, and before those the replicas that returned corrupt
+ * bytes to its reads lately (all in `options.failedNodes`). A replica with no answer after
+ * CLIENT_READ_HEDGE_MS gets company: the next one is asked too (into a buffer of its own), the
+ * first answer wins and the other read is abandoned; with `options.hedges`' budget spent, the silent read is
  * abandoned for the next replica instead (HDFS runs such a hedge in the caller: no delay, and
  * here no second read either). A failed read moves on to the next replica at once.
  */
 export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, acquired?: SharedArrayBuffer): Promise<Uint8Array> {
   const { scm, buffers, transport, failedNodes, hedges } = options
-  const rank = (address: string) => Number(bad.has(address)) * 2 + Number(failedNodes?.has(address) === true)
-  const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
   const { blockId } = piece.location
+  const { containerId } = blockId
+  const rank = (address: string) => Number(bad.has(address)) * 4 + Number(failedNodes?.has(address) === true) * 2 + Number(failedNodes?.isCorrupt(containerId, address) === true)
+  const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
   if (nodes.length === 0) {
     if (acquired !== undefined) buffers!.release(acquired)
     throw new O3Error('UNAVAILABLE', `Cannot read block ${blockId.containerId}:${blockId.localId}: no replica`)
@@ -277,7 +279,10 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     last = err
     bad.add(attempt.node.address)
     failedNodes?.readFailed(attempt.node.address, err)
-    if (err.code === 'CHECKSUM_MISMATCH') void reportCorrupt(scm, attempt.node, piece.location)
+    if (err.code === 'CHECKSUM_MISMATCH') {
+      failedNodes?.corrupt(containerId, attempt.node.address)
+      void reportCorrupt(scm, attempt.node, piece.location)
+    }
     log.debug(`read of block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address} failed: ${err.message}`)
     if (pending.size === 0 && attempts.length < nodes.length) launch(false)
   }

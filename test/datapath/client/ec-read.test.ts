@@ -421,8 +421,15 @@ test('a flipped byte in a stored data cell: the read is right and the replica re
     const c = await scm.call<{ replicas: { datanodeId: DatanodeId; state: string }[] }>('getContainer', { containerId })
     return c.replicas.find((r) => r.datanodeId === node.id)?.state === 'UNHEALTHY'
   }, 10_000, 50)
+  // The client remembers the corrupt replica: its next reads go around it from the first stripe.
+  const served = await readChunks(i)
+  assertBytes(await getKey(name), data, 'whole key, read again')
+  assertBytes(await readPooled(info), data, 'pooled, read again')
+  assert.is(await readChunks(i), served, 'the corrupt replica is not asked again')
   // Replica 1 down too: the corrupt cell is then a source of the rebuilt stripes, and is found
   // so where it lands (verified in place in the stripe's slab) and replaced by a parity cell.
+  // A new client, which has not met the corrupt replica (it would read around it from the start).
+  client = cluster.client()
   const first = holderOf(info, 1)
   await cluster.stopDatanode(first)
   try {

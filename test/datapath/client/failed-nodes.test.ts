@@ -2,14 +2,17 @@
  * Goal: the client's memory of datanodes its reads could not reach (FailedNodes) holds one for
  * CLIENT_FAILED_NODE_MS (one a read waited a whole timeout on for CLIENT_TIMED_OUT_NODE_MS), forgets it at once when a read from it succeeds, counts only
  * unreachable nodes (not a busy node's answer, a corrupt replica or a missing block), and stays within
- * CLIENT_FAILED_NODES_MAX entries, the oldest dropped first.
+ * CLIENT_FAILED_NODES_MAX entries, the oldest dropped first. Its memory of corrupt replicas
+ * holds a container on a datanode for CLIENT_CORRUPT_REPLICA_MS whatever reads succeed meanwhile,
+ * and stays within CLIENT_CORRUPT_REPLICAS_MAX.
  * Method: FailedNodes on its own with a clock the test moves; real O3Errors.
  */
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { O3Error, fromWire } from '../../../core/errors.ts'
 import { transportError } from '../../../core/rpc/client.ts'
-import { CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../../core/limits.ts'
+import { CLIENT_CORRUPT_REPLICA_MS, CLIENT_CORRUPT_REPLICAS_MAX, CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../../core/limits.ts'
+import type { ContainerId } from '../../../core/wire.ts'
 import { FailedNodes } from '../../../datapath/client/failed-nodes.ts'
 
 test('a failed node is remembered for its time, then forgotten; a read that succeeds forgets it at once', () => {
@@ -80,6 +83,25 @@ test('bounded: past CLIENT_FAILED_NODES_MAX the oldest is dropped first', () => 
   assert.not.ok(nodes.has('n:0'), 'the oldest dropped')
   assert.ok(nodes.has('n:1'))
   assert.ok(nodes.has(`n:${CLIENT_FAILED_NODES_MAX}`))
+})
+
+test('a corrupt replica is remembered by container and datanode for CLIENT_CORRUPT_REPLICA_MS; a read that succeeds does not clear it; bounded', () => {
+  let now = 0
+  const nodes = new FailedNodes(CLIENT_FAILED_NODE_MS, () => now)
+  const c = (n: number) => n as ContainerId
+  nodes.corrupt(c(7), 'a:1')
+  assert.ok(nodes.isCorrupt(c(7), 'a:1'))
+  assert.not.ok(nodes.isCorrupt(c(8), 'a:1'), 'another container on the same datanode is not')
+  assert.not.ok(nodes.isCorrupt(c(7), 'b:1'), 'another replica of the container is not')
+  assert.not.ok(nodes.has('a:1'), 'the datanode itself is not failed')
+  nodes.forget('a:1')
+  now += CLIENT_CORRUPT_REPLICA_MS - 1
+  assert.ok(nodes.isCorrupt(c(7), 'a:1'), 'a read from the datanode that succeeded does not clear it')
+  now += 1
+  assert.not.ok(nodes.isCorrupt(c(7), 'a:1'), 'forgotten once its time is up')
+  for (let i = 0; i <= CLIENT_CORRUPT_REPLICAS_MAX; i++) nodes.corrupt(c(i), 'a:1')
+  assert.not.ok(nodes.isCorrupt(c(0), 'a:1'), 'the oldest dropped past the limit')
+  assert.ok(nodes.isCorrupt(c(1), 'a:1') && nodes.isCorrupt(c(CLIENT_CORRUPT_REPLICAS_MAX), 'a:1'))
 })
 
 test.run()

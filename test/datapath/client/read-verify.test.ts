@@ -134,6 +134,36 @@ test('a corrupt window on one or two replicas of RATIS/THREE is detected and rea
   assert.is(client.readBuffers.inUse, 0, 'every pooled buffer is back')
 })
 
+/** The chunk reads datanode `node` has served: over HTTP (readChunk) or to a reader in this process (readChunkLocal). */
+async function readChunks(node: DatanodeDetails): Promise<number> {
+  const d = cluster.datanodes.find((x) => x?.address === node.address)!
+  return (await d.metrics.rpcRequests.get()).values.filter((v) => v.labels.method === 'readChunk' || v.labels.method === 'readChunkLocal').reduce((n, v) => n + v.value, 0)
+}
+
+// Catches: a reader that asks a replica it found corrupt first on every read, until the SCM
+// has replaced it (each read paying a wasted chunk read and a report).
+test('a replica a read found corrupt is asked after the others by the client\'s next reads', async () => {
+  // A client of its own: the test above left corrupt replicas in its client's memory.
+  const reader = cluster.client({ chunkSizeBytes: CHUNK })
+  const size = 2 * CHUNK + 100
+  const data = randomBytes(size, 777)
+  await reader.putKey('vol', 'three', 'corrupt-first', data)
+  const info = await reader.headKey('vol', 'three', 'corrupt-first')
+  const [first] = pipelineOf(info, 0)
+  await corrupt(info, 100, first)
+  const before = await readChunks(first)
+  assertBytes(await reader.getKey('vol', 'three', 'corrupt-first'), data, 'the read that meets the corrupt replica')
+  const met = await readChunks(first)
+  assert.ok(met > before, 'the first read asked the first replica, and found it corrupt')
+  for (let n = 0; n < 3; n++) assertBytes(await reader.getKey('vol', 'three', 'corrupt-first'), data, `read ${n + 2}`)
+  assertBytes(await reader.getKey('vol', 'three', 'corrupt-first', { offset: CHUNK, length: CHUNK }), data.subarray(CHUNK, 2 * CHUNK), 'a chunk the corruption is not in')
+  assert.is(await readChunks(first), met, 'no later read asked the corrupt replica')
+  // Another client has not met it: it asks the first replica first.
+  const other = cluster.client({ chunkSizeBytes: CHUNK })
+  assertBytes(await other.getKey('vol', 'three', 'corrupt-first'), data, 'another client\'s read')
+  assert.ok(await readChunks(first) > met, 'another client asks the first replica')
+})
+
 // Catches: a mismatch found in the worker that is lost on its way back (the read "succeeds").
 test('a corrupt window on the only replica of RATIS/ONE fails CHECKSUM_MISMATCH', async () => {
   const size = 3 * CHUNK

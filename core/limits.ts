@@ -435,6 +435,15 @@ export const REPLICATION_CONTAINERS_PER_ROUND_MAX = 1000
 export const REPLICATION_RETRY_BASE_MS = 1000
 /** SCM replication manager: (container, target) pairs whose failures in a row it counts; the oldest go first. */
 export const REPLICATION_FAILURES_TRACKED_MAX = 10_000
+/**
+ * SCM replication manager: whole-replica scans it asks of datanodes at once (at most one per
+ * datanode, so that their on-demand slots, SCANNER_ON_DEMAND_MAX, stay open to report checks
+ * and administrators): a lone healthy replica is scanned before a corrupt one beside it is
+ * deleted to make room (plan.ts).
+ */
+export const REPLICATION_SCANS_MAX = 8
+/** ... and how long a scan that found the replica healthy stands for it (while its bcsid is unchanged). */
+export const REPLICATION_SCAN_VALID_MS = 10 * 60_000
 /** Datanode: copies failed from every source it keeps to name in its next heartbeat (at most what one heartbeat carries). */
 export const DATANODE_FAILED_COPIES_REPORTED_MAX = 1000
 /**

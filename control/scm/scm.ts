@@ -1044,6 +1044,7 @@ export class StorageContainerManager {
       details: (dn) => this.details(dn),
       markedUnhealthy: (id, dn) => this.tables.unhealthy.get(`${id}/${dn}`) === true,
       queue: (dn, command) => this.queue(dn, command),
+      scanReplica: (id, dn, timeoutMs) => this.datanodeRpc(this.details(dn).address).call<{ result: string; error?: string }>('scanContainer', { containerId: id }, { idempotent: true, timeoutMs }),
       setContainerState: async (id, state, why) => {
         if (state === 'CLOSING') return this.closeContainer(id, why)
         const now = await this.ha.submit('setContainerState', { id, state })

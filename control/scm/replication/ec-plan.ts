@@ -29,6 +29,8 @@ export interface EcPlanInput {
   maxInflightPerDatanode: number
   /** Datanodes that must not receive a replica of a container (the SCM marked one there corrupt). */
   excludedTargets?: (containerId: ContainerId, dn: DatanodeId) => boolean
+  /** Replicas scanned whole and found healthy lately, unchanged since (as in plan.ts). */
+  verified?: (containerId: ContainerId, dn: DatanodeId) => boolean
 }
 
 export interface EcPlan {
@@ -92,18 +94,22 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     // corrupt replica of a missing index makes room on its node, which then takes the rebuild
     // (Ozone's ECUnderReplicationHandler frees a node so too); the rebuild reads k healthy
     // indexes, not it. Only with nothing added or deleted in flight for the container, and
-    // with more than k indexes healthy: one of them may be corrupt in a block not found yet, and
-    // the deleted replica's cell of that block would then be needed (as RATIS wants two healthy).
-    if (unplaced && c.state === 'CLOSED' && adding.length === 0 && deleting.length === 0 && cls.present.length > c.data
+    // with more than k indexes healthy, or exactly k each scanned whole lately: with k, each is
+    // needed for every block, and if one were corrupt in a block not found yet, the deleted
+    // replica's cell of that block might be what decodes it (as RATIS wants two healthy
+    // replicas, or its lone one scanned). Those not scanned yet are scanned first (`scan`).
+    if (unplaced && c.state === 'CLOSED' && adding.length === 0 && deleting.length === 0
       && !usable.some((n) => !holders.has(n.id) && n.full !== true)) {
       const room = cls.unhealthy
         .filter((r) => need.includes(r.replicaIndex) && usable.some((n) => n.id === r.datanodeId && n.full !== true) && underLimit(r.datanodeId))
         .sort((a, b) => a.replicaIndex - b.replicaIndex || byId(a, b))[0]
-      if (room !== undefined) {
+      const unverified = cls.present.length > c.data ? [] : [...cls.sources.values()].flat().filter((r) => input.verified?.(c.id, r.datanodeId) !== true)
+      if (room !== undefined && unverified.length === 0) {
         take(room.datanodeId)
         actions.push({ type: 'delete', containerId: c.id, datanodeId: room.datanodeId, force: true })
         continue
       }
+      if (room !== undefined) for (const r of unverified) actions.push({ type: 'scan', containerId: c.id, datanodeId: r.datanodeId })
     }
     // Indexes only on nodes leaving service: a plain copy keeps the index.
     for (const replicaIndex of cls.leaving) {

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge } from 'prom-client'
 import type { O3Config } from '../../../core/config.ts'
-import { REPLICATION_CONTAINERS_PER_ROUND_MAX, REPLICATION_FAILURES_TRACKED_MAX, REPLICATION_RETRY_BASE_MS } from '../../../core/limits.ts'
+import { REPLICATION_CONTAINERS_PER_ROUND_MAX, REPLICATION_FAILURES_TRACKED_MAX, REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS, REPLICATION_SCANS_MAX, SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../../../core/limits.ts'
 import { log } from '../../../core/log.ts'
 import type { ServiceMetrics } from '../../../core/metrics.ts'
 import { isEcReplication, parseReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId } from '../../../core/wire.ts'
@@ -59,6 +59,8 @@ export interface ReplicationHost {
   /** Is a replica of this container on this datanode marked corrupt (so it must not get a new copy)? */
   markedUnhealthy(id: ContainerId, dn: DatanodeId): boolean
   queue(dn: DatanodeId, command: ReplicationCommand): void
+  /** Has the datanode scan its replica of the container whole now (its `scanContainer`, waited for up to `timeoutMs`). */
+  scanReplica(id: ContainerId, dn: DatanodeId, timeoutMs: number): Promise<{ result: string; error?: string }>
   setContainerState(id: ContainerId, state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED', why: string): Promise<unknown>
 }
 
@@ -101,8 +103,14 @@ export class ReplicationManager {
   private readonly inflight = new Map<string, Sent>()
   /** Copies failed in a row, by `containerId/target` (the back-off's exponent); a copy done clears its count. */
   private readonly failuresInRow = new Map<string, number>()
+  /** Whole-replica scans asked for and not answered, by `containerId/datanodeId`. */
+  private readonly scans = new Set<string>()
+  /** Replicas a scan found healthy, by `containerId/datanodeId`: their bcsid then, and the round that saw the answer. */
+  private readonly scannedHealthy = new Map<string, { bcsid: number; atMs: number }>()
   private term = -1
   private leaderSinceMs = 0
+  /** The clock of the latest round (a scan's answer is dated by it). */
+  private roundMs = 0
   private running?: Promise<void>
   private readonly sent: Counter<'kind'>
   private readonly completed: Counter<'kind'>
@@ -153,7 +161,7 @@ export class ReplicationManager {
    * containers by plan.ts, EC ones by ec-plan.ts, which counts the RATIS commands just
    * planned against the same per-datanode limit.
    */
-  plan(): ManagerPlan {
+  plan(nowMs = Date.now()): ManagerPlan {
     const nodes = this.host.nodes()
     const byId = new Map(nodes.map((n) => [n.id, n]))
     const containers: ContainerView[] = []
@@ -170,12 +178,19 @@ export class ReplicationManager {
       else containers.push({ id: c.id, state: c.state, factor: replicationFactor(c.replication), pipelineNodes: c.pipelineNodes, replicas })
     }
     const inflight = [...this.inflight.values()]
-    const limits = { maxInflightPerDatanode: this.config['scm.replication.maxInflightPerDatanode'], excludedTargets: (id: ContainerId, dn: DatanodeId) => this.host.markedUnhealthy(id, dn) }
+    const limits = { maxInflightPerDatanode: this.config['scm.replication.maxInflightPerDatanode'], excludedTargets: (id: ContainerId, dn: DatanodeId) => this.host.markedUnhealthy(id, dn), verified: (id: ContainerId, dn: DatanodeId) => this.verified(id, dn, nowMs) }
     const ratis = planReplication({ containers, nodes, inflight, maintenanceMinimum: this.config['maintenance.replica.minimum'], ...limits })
     const planned = ratis.actions.flatMap((a): InflightOp[] => a.type === 'replicate' ? [{ kind: 'replicate', containerId: a.containerId, datanodeId: a.target }]
       : a.type === 'delete' ? [{ kind: 'delete', containerId: a.containerId, datanodeId: a.datanodeId }] : [])
     const erasure = planEcReplication({ containers: ec, nodes, inflight: [...inflight, ...planned], ...limits })
     return { classifications: [...ratis.classifications, ...erasure.classifications], actions: [...ratis.actions, ...erasure.actions] }
+  }
+
+  /** Whether a scan found the replica healthy within REPLICATION_SCAN_VALID_MS, and it reports the same bcsid, CLOSED, since. */
+  private verified(id: ContainerId, dn: DatanodeId, nowMs: number): boolean {
+    const scanned = this.scannedHealthy.get(`${id}/${dn}`)
+    const r = this.host.replicas(id).get(dn)
+    return scanned !== undefined && r !== undefined && r.state === 'CLOSED' && r.bcsid === scanned.bcsid && nowMs - scanned.atMs < REPLICATION_SCAN_VALID_MS
   }
 
   report(): ContainerReport {
@@ -207,8 +222,10 @@ export class ReplicationManager {
   }
 
   private async round(nowMs: number): Promise<void> {
+    this.roundMs = nowMs
     if (!this.host.isLeader()) {
       this.inflight.clear()
+      this.scannedHealthy.clear()
       this.term = -1
       return
     }
@@ -219,12 +236,14 @@ export class ReplicationManager {
       this.term = term
       this.leaderSinceMs = nowMs
       this.inflight.clear()
+      this.scannedHealthy.clear()
     }
+    for (const [key, scanned] of this.scannedHealthy) if (nowMs - scanned.atMs >= REPLICATION_SCAN_VALID_MS) this.scannedHealthy.delete(key)
     if (this.host.inSafeMode()) return
     const graceMs = Math.max(this.config['scm.replication.intervalMs'], 3 * this.config['datanode.heartbeatIntervalMs'])
     if (nowMs - this.leaderSinceMs < graceMs) return
     this.settle(nowMs)
-    const { actions } = this.plan()
+    const { actions } = this.plan(nowMs)
     let moved = 0
     for (const a of actions) {
       if (a.type === 'setState') {
@@ -312,6 +331,23 @@ export class ReplicationManager {
         this.inflight.set(`delete/${a.containerId}/${a.datanodeId}`, { kind: 'delete', containerId: a.containerId, datanodeId: a.datanodeId, sentAtMs: nowMs })
         this.sent.inc({ kind: 'delete' })
         log.info(`SCM: deleting replica of container ${a.containerId} on ${a.datanodeId}`)
+        return
+      }
+      case 'scan': {
+        const key = `${a.containerId}/${a.datanodeId}`
+        if (this.scans.has(key) || this.scans.size >= REPLICATION_SCANS_MAX || [...this.scans].some((k) => k.endsWith(`/${a.datanodeId}`))) return
+        const bcsid = this.host.replicas(a.containerId).get(a.datanodeId)?.bcsid
+        if (bcsid === undefined) return
+        this.scans.add(key)
+        this.sent.inc({ kind: 'scan' })
+        log.info(`SCM: scanning the replica of container ${a.containerId} on ${a.datanodeId} whole before a corrupt replica beside it makes room`)
+        void this.host.scanReplica(a.containerId, a.datanodeId, SCANNER_ON_DEMAND_WAIT_MS_MAX)
+          .then((r) => {
+            if (r.result === 'HEALTHY') this.scannedHealthy.set(key, { bcsid, atMs: this.roundMs })
+            // UNHEALTHY: the datanode marked the replica, and its report says so.
+            log.info(`SCM: replica of container ${a.containerId} on ${a.datanodeId} scanned: ${r.result}${r.error === undefined ? '' : ` (${r.error})`}`)
+          }, (err: unknown) => log.warn(`SCM: cannot scan the replica of container ${a.containerId} on ${a.datanodeId}: ${(err as Error).message}`))
+          .finally(() => this.scans.delete(key))
         return
       }
       case 'close': {

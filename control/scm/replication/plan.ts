@@ -32,6 +32,8 @@ export type ReplicationAction =
   | { type: 'delete'; containerId: ContainerId; datanodeId: DatanodeId; force: boolean }
   | { type: 'close'; containerId: ContainerId; datanodeId: DatanodeId; force: boolean }
   | { type: 'setState'; containerId: ContainerId; state: 'CLOSING' | 'QUASI_CLOSED' | 'CLOSED' }
+  /** Have the replica scanned whole (every block against its checksums): what a make-room delete beside it waits for. */
+  | { type: 'scan'; containerId: ContainerId; datanodeId: DatanodeId }
 
 export interface PlanInput extends Omit<ClassifyOptions, 'liveHostCount'> {
   containers: ContainerView[]
@@ -40,6 +42,8 @@ export interface PlanInput extends Omit<ClassifyOptions, 'liveHostCount'> {
   maxInflightPerDatanode: number
   /** Datanodes that must not receive a copy of a container (the SCM marked a replica there corrupt). */
   excludedTargets?: (containerId: ContainerId, dn: DatanodeId) => boolean
+  /** Replicas scanned whole and found healthy lately, unchanged since (the manager's memory of the scans it asked for). */
+  verified?: (containerId: ContainerId, dn: DatanodeId) => boolean
 }
 
 export interface Plan {
@@ -134,18 +138,22 @@ export function planReplication(input: PlanInput): Plan {
     // to unblock under-replication). Left-behind ones first, then the oldest; never while a copy
     // is in flight or planned in this round (its import verifies every block of its source: a
     // replica thought healthy may be corrupt too, and the one deleted the only good copy of a
-    // block), nor below two live replicas (Ozone's rule), nor with fewer than two healthy ones
-    // (one thought healthy may be corrupt in another block, not found yet: a probe saw the
-    // replica deleted then hold a block's only good copy; two independent replicas corrupt in
-    // the same block are what it takes now). A QUASI_CLOSED container's replicas are left
-    // alone: without their origins, one may hold what no other does.
+    // block), nor below two live replicas (Ozone's rule), nor beside a single healthy replica
+    // not scanned whole lately (one thought healthy may be corrupt in another block, not found
+    // yet: a probe saw the replica deleted then hold a block's only good copy; with two healthy
+    // ones, two independent replicas corrupt in the same block are what a loss takes). The lone
+    // healthy replica is scanned first (a `scan` action); the delete follows once it is found
+    // healthy. A QUASI_CLOSED container's replicas are left alone: without their origins, one
+    // may hold what no other does.
     const liveReplicas = c.replicas.filter((r) => r.health !== 'DEAD').length
-    const healthyReplicas = new Set([...cls.healthy, ...cls.sources].map((r) => r.datanodeId)).size
-    if (unplaced > 0 && c.state === 'CLOSED' && adding.length === 0 && chosen.length === 0 && deleting.length === 0 && liveReplicas > 2 && healthyReplicas >= 2 && free().length === 0) {
+    const healthyReplicas = [...new Set([...cls.healthy, ...cls.sources].map((r) => r.datanodeId))]
+    if (unplaced > 0 && c.state === 'CLOSED' && adding.length === 0 && chosen.length === 0 && deleting.length === 0 && liveReplicas > 2 && healthyReplicas.length > 0 && free().length === 0) {
       const takesCopy = (r: ReplicaView) => usable.some((n) => n.id === r.datanodeId && n.full !== true)
       const room = replaceable.filter(takesCopy)
         .sort((a, b) => Number(a.state === 'UNHEALTHY') - Number(b.state === 'UNHEALTHY') || a.bcsid - b.bcsid || (a.datanodeId < b.datanodeId ? -1 : 1))
-      for (const r of room) if (del(r)) break
+      const unverified = healthyReplicas.length >= 2 ? [] : healthyReplicas.filter((dn) => input.verified?.(c.id, dn) !== true)
+      if (unverified.length === 0) for (const r of room) { if (del(r)) break }
+      else if (room.length > 0) for (const dn of unverified) actions.push({ type: 'scan', containerId: c.id, datanodeId: dn })
     }
     // Other deletes only once nothing is being added or deleted for this container.
     if (adding.length > 0 || deleting.length > 0) continue

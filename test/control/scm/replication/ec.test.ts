@@ -42,8 +42,8 @@ function container(replicas: EcReplicaView[], state: ContainerState = 'CLOSED', 
 /** Index i on node i for each listed index. */
 const written = (nodes: NodeView[], ...indexes: number[]) => indexes.map((i) => replica(i, i, nodes))
 
-function plan(containers: EcContainerView[], nodes: NodeView[], inflight: InflightOp[] = [], more: { max?: number; excluded?: (c: ContainerId, d: DatanodeId) => boolean } = {}): EcAction[] {
-  return planEcReplication({ containers, nodes, inflight, maxInflightPerDatanode: more.max ?? 10, excludedTargets: more.excluded }).actions
+function plan(containers: EcContainerView[], nodes: NodeView[], inflight: InflightOp[] = [], more: { max?: number; excluded?: (c: ContainerId, d: DatanodeId) => boolean; verified?: (c: ContainerId, d: DatanodeId) => boolean } = {}): EcAction[] {
+  return planEcReplication({ containers, nodes, inflight, maxInflightPerDatanode: more.max ?? 10, excludedTargets: more.excluded, verified: more.verified }).actions
 }
 
 // --- classifyEc -------------------------------------------------------------------------
@@ -263,9 +263,14 @@ test('planEcReplication(): with no node left for a missing index, its corrupt re
   assert.equal(plan([stuckOfSix], six, [], { excluded: (_, d) => d === dn(6) }), [])
   assert.equal(plan([stuck], five, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(3) }]), [])
   assert.equal(plan([container(stuck.replicas, 'QUASI_CLOSED')], five), [])
-  // Nor with only k indexes healthy: each is then needed, and the corrupt one's cells may be too.
+  // Nor with only k indexes healthy, until each was scanned whole and found healthy: each is
+  // then needed, and the corrupt one's cells may be too.
   const fiveOneDead = cluster({ 5: { health: 'DEAD' } }).slice(0, 5)
-  assert.equal(plan([container([...written(fiveOneDead, 1, 3, 4, 5), replica(2, 2, fiveOneDead, 'UNHEALTHY')])], fiveOneDead), [])
+  const atK = container([...written(fiveOneDead, 1, 3, 4, 5), replica(2, 2, fiveOneDead, 'UNHEALTHY')])
+  const scans = (...ids: number[]) => ids.map((i) => ({ type: 'scan', containerId: cid(1), datanodeId: dn(i) }))
+  assert.equal(plan([atK], fiveOneDead), scans(1, 3, 4), 'k healthy indexes: each scanned, nothing deleted')
+  assert.equal(plan([atK], fiveOneDead, [], { verified: (_, d) => d !== dn(3) }), scans(3), 'only those not scanned yet')
+  assert.equal(plan([atK], fiveOneDead, [], { verified: () => true }), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }], 'all scanned healthy: the corrupt one makes room')
   // A corrupt replica whose index is healthy elsewhere is no room for the missing one: it goes as before.
   const other = container([...written(five, 1, 3, 4, 5), replica(2, 3, five, 'UNHEALTHY')])
   assert.equal(plan([other], five), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])

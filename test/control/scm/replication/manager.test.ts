@@ -4,7 +4,10 @@
  * REPLICATION_RETRY_BASE_MS, doubled for each failure in a row of the same container and
  * target, never longer than scm.replication.commandTimeoutMs, and is then planned again; a copy
  * seen done clears the count; a report for a command not in flight, or one already backing
- * off, changes nothing; /prom counts each failure.
+ * off, changes nothing; /prom counts each failure. With one healthy replica and no free
+ * datanode, a corrupt replica makes room only after a whole scan of the healthy one found it
+ * healthy (one scan at a time, its answer good for REPLICATION_SCAN_VALID_MS and the bcsid it
+ * was taken at); an UNHEALTHY answer or a failed scan deletes nothing.
  * Method: the real ReplicationManager and planner over a host built in the test (the SCM's
  * view of four datanodes, one DEAD, and one CLOSED RATIS/THREE container), rounds driven by
  * tick(nowMs) with a clock the test sets.
@@ -12,7 +15,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../../../../core/config.ts'
-import { REPLICATION_RETRY_BASE_MS } from '../../../../core/limits.ts'
+import { REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS } from '../../../../core/limits.ts'
 import { ServiceMetrics } from '../../../../core/metrics.ts'
 import type { ContainerId, DatanodeId } from '../../../../core/wire.ts'
 import { ReplicationManager, type NodeView, type ReplicationCommand, type ReportedReplica } from '../../../../control/scm/replication/index.ts'
@@ -32,6 +35,7 @@ function setup() {
     containers: () => [{ id: ID, state: 'CLOSED', replication: 'RATIS/THREE', pipelineNodes: [dn(1), dn(2), dn(3)] }],
     replicas: () => replicas, nodes: () => nodes, details: (id) => ({ id, address: `127.0.0.1:${9000 + Number(id.slice(-1))}` }),
     markedUnhealthy: () => false, queue: (d, command) => { queued.push({ dn: d, command }) }, setContainerState: async () => undefined,
+    scanReplica: async () => { throw new Error('no scan here') },
   }, config, metrics)
   const copies = () => queued.filter((q) => q.command.type === 'replicateContainer' && q.dn === dn(4)).length
   const failures = async () => Number(/o3_scm_replication_commands_failed_total\{[^}]*kind="replicate"[^}]*\} (\d+)/.exec(await metrics.text())?.[1] ?? 0)
@@ -89,6 +93,68 @@ test('a copy seen done clears the count of failures; a report for no copy in fli
   manager.copyFailed(ID, dn(4), 6000)
   await manager.tick(6000 + REPLICATION_RETRY_BASE_MS)
   assert.is(copies(), 4)
+})
+
+/** Three datanodes, each with a replica of one CLOSED RATIS/THREE container: dn1's CLOSED, dn2's and dn3's UNHEALTHY; scans answered by the test. */
+function lone() {
+  const queued: { dn: DatanodeId; command: ReplicationCommand }[] = []
+  const replica = (state: 'CLOSED' | 'UNHEALTHY', bcsid = 5): ReportedReplica => ({ state, bcsid, usedBytes: 100, blockCount: 1, reportedAtMs: 0, replicaIndex: 0 })
+  const replicas = new Map<DatanodeId, ReportedReplica>([[dn(1), replica('CLOSED')], [dn(2), replica('UNHEALTHY', 4)], [dn(3), replica('UNHEALTHY')]])
+  const nodes: NodeView[] = [1, 2, 3].map((i) => ({ id: dn(i), host: `h${i}`, health: 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 }))
+  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': 100 }, env: {} })
+  const scans: { dn: DatanodeId; answer: (r: { result: string } | Error) => void }[] = []
+  const manager = new ReplicationManager({
+    isLeader: () => true, term: () => 1, inSafeMode: () => false,
+    containers: () => [{ id: ID, state: 'CLOSED', replication: 'RATIS/THREE', pipelineNodes: [dn(1), dn(2), dn(3)] }],
+    replicas: () => replicas, nodes: () => nodes, details: (id) => ({ id, address: `127.0.0.1:${9000 + Number(id.slice(-1))}` }),
+    markedUnhealthy: () => false, queue: (d, command) => { queued.push({ dn: d, command }) }, setContainerState: async () => undefined,
+    scanReplica: (id, d) => {
+      assert.is(id, ID)
+      return new Promise((resolve, reject) => scans.push({ dn: d, answer: (r) => (r instanceof Error ? reject(r) : resolve(r)) }))
+    },
+  }, config, new ServiceMetrics('scm'))
+  const deletes = () => queued.filter((q) => q.command.type === 'deleteContainer').map((q) => q.dn)
+  const answer = async (r: { result: string } | Error) => { scans.shift()!.answer(r); await new Promise((resolve) => setImmediate(resolve)) }
+  return { manager, replicas, scans, deletes, answer, replica }
+}
+
+test('one healthy replica and no free datanode: a corrupt one makes room only once a whole scan found the healthy one healthy', async () => {
+  const { manager, replicas, scans, deletes, answer, replica } = lone()
+  await manager.tick(0)
+  await manager.tick(1000)
+  assert.equal(scans.map((s) => s.dn), [dn(1)], 'the lone healthy replica is scanned')
+  assert.equal(deletes(), [], 'nothing deleted before its answer')
+  await manager.tick(2000)
+  assert.is(scans.length, 1, 'one scan of it at a time')
+  await answer({ result: 'HEALTHY' })
+  await manager.tick(3000)
+  assert.equal(deletes(), [dn(2)], 'then the oldest corrupt replica goes')
+  // The scan stands while the replica is unchanged, for REPLICATION_SCAN_VALID_MS.
+  replicas.delete(dn(2))
+  await manager.tick(4000)
+  replicas.set(dn(2), replica('UNHEALTHY', 4))
+  await manager.tick(5000 + TIMEOUT_MS)
+  assert.equal(deletes(), [dn(2), dn(2)], 'again, within its time, with no new scan')
+  assert.is(scans.length, 0)
+  await manager.tick(3000 + REPLICATION_SCAN_VALID_MS)
+  assert.equal(scans.map((s) => s.dn), [dn(1)], 'scanned again once its answer is old')
+  await answer({ result: 'HEALTHY' })
+  replicas.set(dn(1), replica('CLOSED', 6))
+  await manager.tick(4000 + REPLICATION_SCAN_VALID_MS)
+  assert.is(deletes().length, 2, 'a replica changed since its scan (another bcsid) is not taken as scanned')
+})
+
+test('a scan that finds the lone replica UNHEALTHY, or fails, deletes nothing', async () => {
+  const { manager, scans, deletes, answer } = lone()
+  await manager.tick(0)
+  await manager.tick(1000)
+  await answer({ result: 'UNHEALTHY' })
+  await manager.tick(2000)
+  assert.equal(deletes(), [])
+  assert.equal(scans.map((s) => s.dn), [dn(1)], 'asked again (the datanode\'s report would have marked it by now)')
+  await answer(new Error('connection refused'))
+  await manager.tick(3000)
+  assert.equal(deletes(), [])
 })
 
 test.run()

@@ -29,8 +29,8 @@ function container(id: number, state: ContainerState, replicas: ReplicaView[]): 
   return { id: cid(id), state, factor: 3, pipelineNodes: [dn(1), dn(2), dn(3)], replicas }
 }
 
-function plan(containers: ContainerView[], nodes: NodeView[], inflight: InflightOp[] = [], more: { max?: number; excluded?: (c: ContainerId, d: DatanodeId) => boolean } = {}) {
-  return planReplication({ containers, nodes, inflight, maxInflightPerDatanode: more.max ?? 20, maintenanceMinimum: 2, excludedTargets: more.excluded })
+function plan(containers: ContainerView[], nodes: NodeView[], inflight: InflightOp[] = [], more: { max?: number; excluded?: (c: ContainerId, d: DatanodeId) => boolean; verified?: (c: ContainerId, d: DatanodeId) => boolean } = {}) {
+  return planReplication({ containers, nodes, inflight, maxInflightPerDatanode: more.max ?? 20, maintenanceMinimum: 2, excludedTargets: more.excluded, verified: more.verified })
 }
 
 const fourWithThirdDead = () => [node(1), node(2), node(3, { health: 'DEAD' }), node(4), node(5, { availableBytes: 10 })]
@@ -213,9 +213,15 @@ test('planReplication() deletes a corrupt or left-behind replica to make room wh
   // was corrupt in another block, found 22 ms later; the corrupt one deleted held its only good copy).
   const oneHealthy = container(1, 'CLOSED', [replica(1, 'CLOSED', four), replica(2, 'UNHEALTHY', four), replica(3, 'UNHEALTHY', four)])
   assert.equal(plan([oneHealthy], four).actions, [{ type: 'replicate', containerId: cid(1), target: dn(4), sources: [dn(1)] }], 'the copy first, no delete beside it')
-  // Nor with one healthy replica and no free node (found by a probe: three datanodes, each
-  // replica corrupt in a different block, the third not found yet; the delete took a block's only good copy).
-  assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])], three).actions, [], 'one healthy replica: nothing deleted')
+  // Nor beside one healthy replica not scanned whole lately (found by a probe: three datanodes,
+  // each replica corrupt in a different block, the third not found yet; the delete took a
+  // block's only good copy): it is scanned first, and the delete follows once it is found healthy.
+  const lone = container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(2, 'UNHEALTHY', three, { bcsid: 9 }), replica(3, 'UNHEALTHY', three)])
+  assert.equal(plan([lone], three).actions, [{ type: 'scan', containerId: cid(1), datanodeId: dn(1) }], 'one healthy replica: scanned, nothing deleted')
+  assert.equal(plan([lone], three, [], { verified: (c, d) => c === cid(2) || d !== dn(1) }).actions, [{ type: 'scan', containerId: cid(1), datanodeId: dn(1) }], 'verified: only that replica of that container counts')
+  assert.equal(plan([lone], three, [], { verified: (c, d) => c === cid(1) && d === dn(1) }).actions, [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }], 'scanned healthy: the oldest corrupt one goes')
+  assert.equal(plan([lone], three, [{ kind: 'delete', containerId: cid(1), datanodeId: dn(2) }]).actions, [], 'no scan while a delete is in flight')
+  assert.equal(plan([container(1, 'CLOSED', [replica(1, 'CLOSED', three), replica(2, 'UNHEALTHY', three, { bcsid: 12 }), replica(3, 'UNHEALTHY', three, { bcsid: 12 })])], three).actions, [], 'no scan when no replica could make room (both ahead of the healthy one)')
   const quasi = container(1, 'QUASI_CLOSED', [replica(1, 'QUASI_CLOSED', three, { bcsid: 12 }), replica(2, 'UNHEALTHY', three), replica(3, 'UNHEALTHY', three)])
   assert.equal(plan([quasi], three).actions, [], 'no delete in a QUASI_CLOSED container (stuck: one origin of three)')
   // One delete at a time, and none while one is in flight; a copy goes to the freed node once it is gone.

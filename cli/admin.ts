@@ -16,7 +16,7 @@ interface DatanodeRow { id: string; address: string; state: string; operationalS
 /** One replica's on-demand scan (datapath/datanode/container-scanner.ts ScanResult), or why its datanode did not answer (result FAILED). */
 interface ReplicaScan { datanodeId: string; address: string; replicaIndex?: number; result: string; state?: string; bytesScanned: number; blocksScanned: number; error?: string }
 interface ContainerRow { id: number; state: string; replication: string; pipelineId: string; usedBytes: number; blockCount: number; replicas: { datanodeId: string; address: string; nodeState?: string; state: string; bcsid?: number; usedBytes: number; blockCount: number; replicaIndex?: number }[] }
-interface ContainerReportRow { lifecycle: Record<string, number>; health: Record<string, number>; samples: Record<string, number[]>; inflight: { replicate: number; reconstruct?: number; delete: number } }
+interface ContainerReportRow { lifecycle: Record<string, number>; health: Record<string, number>; samples: Record<string, number[]>; inflight: { replicate: number; reconstruct?: number; delete: number; scan?: number } }
 
 /** A pipeline's members by address, the leader (as the SCM last heard it, else the suggested one) starred. */
 /** A pipeline's members: a RATIS one's with its leader starred; an EC one's (no Raft group, no
@@ -118,7 +118,7 @@ export async function admin(inv: Invocation): Promise<void> {
         printTable(['state', 'containers'], ['OPEN', 'CLOSING', 'QUASI_CLOSED', 'CLOSED'].map((s) => [s, r.lifecycle[s] ?? 0]))
         console.log('Container Health Summary')
         printTable(['health', 'containers', 'examples'], Object.entries(r.health).map(([s, n]) => [s, n, (r.samples[s] ?? []).slice(0, 10).join(' ')]))
-        console.log(`Replication commands in flight: ${r.inflight.replicate} replicate, ${r.inflight.reconstruct ?? 0} reconstruct (EC), ${r.inflight.delete} delete`)
+        console.log(`Replication commands in flight: ${r.inflight.replicate} replicate, ${r.inflight.reconstruct ?? 0} reconstruct (EC), ${r.inflight.delete} delete, ${r.inflight.scan ?? 0} scan`)
       })
     }
     case 'container replicate': {

@@ -442,8 +442,14 @@ export const REPLICATION_FAILURES_TRACKED_MAX = 10_000
  * deleted to make room (plan.ts).
  */
 export const REPLICATION_SCANS_MAX = 8
-/** ... and how long a scan that found the replica healthy stands for it (while its bcsid is unchanged). */
-export const REPLICATION_SCAN_VALID_MS = 10 * 60_000
+/**
+ * ... and how long a scan that found the replica healthy stands for it (while its bcsid is
+ * unchanged and the same SCM leads): longer than the scans of one container's indexes take
+ * one after another (an EC container at k indexes needs them all: 5 GiB replicas at
+ * 5 MB/s take 17 min each, REPLICATION_SCANS_MAX at once), so that the first answer still
+ * stands when the last comes.
+ */
+export const REPLICATION_SCAN_VALID_MS = 12 * 3600_000
 /** Datanode: copies failed from every source it keeps to name in its next heartbeat (at most what one heartbeat carries). */
 export const DATANODE_FAILED_COPIES_REPORTED_MAX = 1000
 /**

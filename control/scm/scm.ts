@@ -879,11 +879,11 @@ export class StorageContainerManager {
    * it finds corrupt marks the replica UNHEALTHY. Answered at once: the check reads the block
    * at the scanner's pace. `checking` says whether a check was started: not for a replica
    * marked already or a block being checked, nor past SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE
-   * checks on its datanode or SCM_CORRUPT_REPORT_CHECKS_MAX in all (false reports cost a
+   * checks on its datanode or SCM_CORRUPT_REPORT_CHECKS_MAX in all (then `dropped`; false reports cost a
    * datanode at most that many throttled reads; none is remembered, as corruption may come
    * after a report found none, and readers report again when they meet it).
    */
-  private reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): { checking: boolean } {
+  private reportCorruptReplica(a: { containerId?: unknown; datanodeId?: unknown; localId?: unknown }): { checking: boolean; dropped?: true } {
     const id = parseId<ContainerId>(a.containerId, 'containerId')
     if (this.tables.containers.get(id) === undefined) throw new O3Error('CONTAINER_NOT_FOUND', `Cannot mark replica of container ${id}: not found`)
     if (!isDatanodeId(a.datanodeId)) throw new O3Error('INVALID_ARGUMENT', 'Cannot mark replica: datanodeId malformed')
@@ -901,7 +901,8 @@ export class StorageContainerManager {
       // Counted, logged at debug only: a caller flooding reports would set the log's volume.
       this.reportsDropped.inc()
       log.debug(`SCM: report of a corrupt block ${id}:${localId} on ${dn} dropped: ${onNode >= SCM_CORRUPT_REPORT_CHECKS_PER_DATANODE ? `${onNode} reports on that datanode` : `${this.reportChecks.size} reports`} are being checked`)
-      return { checking: false }
+      // The reader is to report again when it meets the replica again (it forgets it corrupt).
+      return { checking: false, dropped: true }
     }
     this.reportChecks.add(block)
     const check = this.datanodeRpc(node.address).call<{ result: string; error?: string }>('checkBlock', { containerId: id, localId }, { timeoutMs: BLOCK_CHECK_WAIT_MS_MAX })

@@ -16,7 +16,7 @@ import { parseReplication, type ChecksumType, type KeyLocation } from '../../cor
 import { lateWrites, runEcReconstruct, SlabPool, type BufferPool, type SlabRange } from '../workers/index.ts'
 import { readChunk, type ReadLimits } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
-import type { FailedNodes } from './failed-nodes.ts'
+import { corruptBlock, type FailedNodes } from './failed-nodes.ts'
 import { reportCorrupt, settleLent } from './key-reader.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
 
@@ -152,9 +152,9 @@ export class EcGroupRead {
   private readonly failedWith = new Map<number, ErrorCodeName>()
 
   /**
-   * `failedNodes`: the client's datanodes that failed reads lately, and its replicas that
-   * returned corrupt bytes; the group reads around up to m of them from the start, and notes
-   * those it cannot reach or finds corrupt.
+   * `failedNodes`: the client's datanodes that failed reads lately, and the replicas of this
+   * block group that returned corrupt bytes; the group reads around up to m of them from the
+   * start, and notes those it cannot reach or finds corrupt.
    */
   constructor(readonly location: KeyLocation, private readonly scm: RpcClient | undefined, private readonly slabs: StripeSlabs, private readonly transport?: Transport, private readonly failedNodes?: FailedNodes) {
     const r = parseReplication(location.pipeline.replication)
@@ -173,7 +173,7 @@ export class EcGroupRead {
   /** Whether the client's reads failed to reach replica `i`'s datanode lately, or found the replica corrupt. */
   private avoided(i: number): boolean {
     const { address } = this.location.pipeline.nodes[i - 1]!
-    return this.failedNodes !== undefined && (this.failedNodes.has(address) || this.failedNodes.isCorrupt(this.location.blockId.containerId, address))
+    return this.failedNodes !== undefined && (this.failedNodes.has(address) || this.failedNodes.isCorrupt(corruptBlock(this.location.blockId), address))
   }
 
   get name(): string {
@@ -404,8 +404,11 @@ export class EcGroupRead {
       return
     }
     if (e.code === 'CHECKSUM_MISMATCH') {
-      this.failedNodes?.corrupt(this.location.blockId.containerId, node.address)
-      if (!this.failed.has(replicaIndex) || this.assumed.has(replicaIndex)) void reportCorrupt(this.scm, node, this.location)
+      const what = corruptBlock(this.location.blockId)
+      this.failedNodes?.corrupt(what, node.address)
+      if (!this.failed.has(replicaIndex) || this.assumed.has(replicaIndex)) {
+        void reportCorrupt(this.scm, node, this.location).then((taken) => { if (!taken) this.failedNodes?.forgetCorrupt(what, node.address) })
+      }
     }
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
     this.failedWith.set(replicaIndex, e.code)

@@ -13,12 +13,12 @@ import { assert } from '../../core/assert.ts'
 import { O3Error } from '../../core/errors.ts'
 import { ExpiringSet } from '../../core/expiring-set.ts'
 import { CLIENT_CORRUPT_REPLICA_MS, CLIENT_CORRUPT_REPLICAS_MAX, CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../core/limits.ts'
-import type { ContainerId } from '../../core/wire.ts'
+import type { BlockId, ContainerId } from '../../core/wire.ts'
 
 export class FailedNodes {
   /** Addresses, each until it is forgotten. */
   private readonly nodes: ExpiringSet<string>
-  /** Replicas that returned corrupt bytes, as `containerId@address`, each until it is forgotten. */
+  /** Replicas that returned corrupt bytes, as `what@address` (what: corruptContainer() or corruptBlock()), each until it is forgotten. */
   private readonly corruptReplicas = new ExpiringSet<string>(CLIENT_CORRUPT_REPLICA_MS, CLIENT_CORRUPT_REPLICAS_MAX)
 
   constructor(forgetAfterMs = CLIENT_FAILED_NODE_MS, private readonly now: () => number = Date.now, private readonly timedOutForgetAfterMs = CLIENT_TIMED_OUT_NODE_MS) {
@@ -68,13 +68,33 @@ export class FailedNodes {
     return this.nodes.has(address, this.now())
   }
 
-  /** The replica of `containerId` on `address` returned bytes that fail their checksums (a
-   *  read from it that succeeds later does not clear this: the corrupt block is still there). */
-  corrupt(containerId: ContainerId, address: string): void {
-    this.corruptReplicas.add(`${containerId}@${address}`, this.now())
+  /**
+   * The replica on `address` returned bytes of `what` that fail their checksums: a container
+   * (replicated reads ask that datanode's replica of it last) or an EC block group (reads go
+   * around that replica of it; not the whole container, as that would make every read of its
+   * other groups a degraded one). A read from it that succeeds later does not clear this (the
+   * corrupt block is still there); forgetCorrupt() does, when the SCM did not take the report:
+   * the next read meets the corruption and reports it again.
+   */
+  corrupt(what: string, address: string): void {
+    this.corruptReplicas.add(`${what}@${address}`, this.now())
   }
 
-  isCorrupt(containerId: ContainerId, address: string): boolean {
-    return this.corruptReplicas.has(`${containerId}@${address}`, this.now())
+  isCorrupt(what: string, address: string): boolean {
+    return this.corruptReplicas.has(`${what}@${address}`, this.now())
   }
+
+  forgetCorrupt(what: string, address: string): void {
+    this.corruptReplicas.delete(`${what}@${address}`)
+  }
+}
+
+/** What a replicated read remembers corrupt: the container's replica on that datanode. */
+export function corruptContainer(id: ContainerId): string {
+  return `container ${id}`
+}
+
+/** What an EC read remembers corrupt: that replica's part of one block group. */
+export function corruptBlock(b: BlockId): string {
+  return `block ${b.containerId}:${b.localId}`
 }

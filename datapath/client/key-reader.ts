@@ -17,7 +17,7 @@ import { readChunk } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { readEcKeyRange } from './ec-key-reader.ts'
 import type { StripeSlabPools } from './ec-read-group.ts'
-import type { FailedNodes } from './failed-nodes.ts'
+import { corruptContainer, type FailedNodes } from './failed-nodes.ts'
 
 export interface ReadRange {
   offset: number
@@ -208,8 +208,8 @@ interface Attempt {
 export async function readPiece(piece: Piece, bad: Set<string>, options: KeyReaderOptions, acquired?: SharedArrayBuffer): Promise<Uint8Array> {
   const { scm, buffers, transport, failedNodes, hedges } = options
   const { blockId } = piece.location
-  const { containerId } = blockId
-  const rank = (address: string) => Number(bad.has(address)) * 4 + Number(failedNodes?.has(address) === true) * 2 + Number(failedNodes?.isCorrupt(containerId, address) === true)
+  const replica = corruptContainer(blockId.containerId)
+  const rank = (address: string) => Number(bad.has(address)) * 4 + Number(failedNodes?.has(address) === true) * 2 + Number(failedNodes?.isCorrupt(replica, address) === true)
   const nodes = [...piece.location.pipeline.nodes].sort((a, b) => rank(a.address) - rank(b.address))
   if (nodes.length === 0) {
     if (acquired !== undefined) buffers!.release(acquired)
@@ -280,8 +280,9 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     bad.add(attempt.node.address)
     failedNodes?.readFailed(attempt.node.address, err)
     if (err.code === 'CHECKSUM_MISMATCH') {
-      failedNodes?.corrupt(containerId, attempt.node.address)
-      void reportCorrupt(scm, attempt.node, piece.location)
+      const { address } = attempt.node
+      failedNodes?.corrupt(replica, address)
+      void reportCorrupt(scm, attempt.node, piece.location).then((taken) => { if (!taken) failedNodes?.forgetCorrupt(replica, address) })
     }
     log.debug(`read of block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address} failed: ${err.message}`)
     if (pending.size === 0 && attempts.length < nodes.length) launch(false)
@@ -308,8 +309,20 @@ export function settleLent(buffers: BufferPool<SharedArrayBuffer>, lent: SharedA
   if (data?.buffer !== lent) buffers.release(lent)
 }
 
-export async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<void> {
+/**
+ * Reports a replica that returned corrupt bytes to the SCM, which has its datanode check the
+ * block. Whether the SCM took the report (checks it, or knows the replica corrupt already);
+ * not when it dropped it (too many checks running) or could not be reached: the reader should
+ * then meet the replica again and report again. True with no SCM to report to.
+ */
+export async function reportCorrupt(scm: RpcClient | undefined, node: DatanodeDetails, location: KeyLocation): Promise<boolean> {
   log.warn(`corrupt replica of block ${location.blockId.containerId}:${location.blockId.localId} on datanode ${node.id} (${node.address}); reading another`)
-  await scm?.call('reportCorruptReplica', { containerId: location.blockId.containerId, localId: location.blockId.localId, datanodeId: node.id })
-    .catch((err) => log.warn(`cannot report corrupt replica to SCM: ${(err as Error).message}`))
+  if (scm === undefined) return true
+  try {
+    const r = await scm.call<{ dropped?: boolean }>('reportCorruptReplica', { containerId: location.blockId.containerId, localId: location.blockId.localId, datanodeId: node.id })
+    return r.dropped !== true
+  } catch (err) {
+    log.warn(`cannot report corrupt replica to SCM: ${(err as Error).message}`)
+    return false
+  }
 }

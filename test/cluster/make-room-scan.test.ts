@@ -58,7 +58,8 @@ async function corrupt(cluster: Cluster, i: number, block: KeyLocation): Promise
 const scansSent = (cluster: Cluster) => scmCounter(cluster, 'replication_commands_sent_total', 'scan')
 
 // Catches: a container left UNDER_REPLICATED for good on three datanodes (no node free for a
-// copy, and a delete beside one healthy replica not allowed), or a delete made without the scan.
+// copy, and a delete beside one healthy replica not allowed), or a scan never asked for. (That
+// the delete waits for the scan's answer: test/control/scm/replication/manager.test.ts.)
 test('two of three replicas corrupt, no datanode free: the healthy one is scanned, then each corrupt one is replaced', async () => {
   const { cluster, data, blocks, located } = await setup()
   try {

@@ -77,7 +77,11 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     const need = cls.missing.filter((i) => !coming.has(i))
     let unplaced = false
     if (need.length > 0 && !adding.some((op) => op.kind === 'reconstruct')) {
-      const sources = [...cls.sources].map(([replicaIndex, rs]) => ({ replicaIndex, datanodeId: leastLoaded(rs, load) }))
+      // A replica scanned healthy lately first: at k indexes, what made room was waiting for it.
+      const sources = [...cls.sources].map(([replicaIndex, rs]) => {
+        const scanned = rs.filter((r) => input.verified?.(c.id, r.datanodeId) === true)
+        return { replicaIndex, datanodeId: leastLoaded(scanned.length > 0 ? scanned : rs, load) }
+      })
       if (sources.length >= c.data) {
         const targets: EcEndpoint[] = []
         for (const replicaIndex of need) {
@@ -103,13 +107,16 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
       const room = cls.unhealthy
         .filter((r) => need.includes(r.replicaIndex) && usable.some((n) => n.id === r.datanodeId && n.full !== true) && underLimit(r.datanodeId))
         .sort((a, b) => a.replicaIndex - b.replicaIndex || byId(a, b))[0]
-      const unverified = cls.present.length > c.data ? [] : [...cls.sources.values()].flat().filter((r) => input.verified?.(c.id, r.datanodeId) !== true)
+      // One replica of each index scanned is enough (the rebuild then reads those).
+      const unverified = cls.present.length > c.data ? [] : [...cls.sources.values()]
+        .filter((rs) => !rs.some((r) => input.verified?.(c.id, r.datanodeId) === true))
+        .map((rs) => leastLoaded(rs, load))
       if (room !== undefined && unverified.length === 0) {
         take(room.datanodeId)
         actions.push({ type: 'delete', containerId: c.id, datanodeId: room.datanodeId, force: true })
         continue
       }
-      if (room !== undefined) for (const r of unverified) actions.push({ type: 'scan', containerId: c.id, datanodeId: r.datanodeId })
+      if (room !== undefined) for (const dn of unverified) actions.push({ type: 'scan', containerId: c.id, datanodeId: dn })
     }
     // Indexes only on nodes leaving service: a plain copy keeps the index.
     for (const replicaIndex of cls.leaving) {

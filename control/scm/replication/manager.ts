@@ -11,6 +11,7 @@
 import { Counter, Gauge } from 'prom-client'
 import type { O3Config } from '../../../core/config.ts'
 import { REPLICATION_CONTAINERS_PER_ROUND_MAX, REPLICATION_FAILURES_TRACKED_MAX, REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS, REPLICATION_SCANS_MAX, SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../../../core/limits.ts'
+import { O3Error } from '../../../core/errors.ts'
 import { log } from '../../../core/log.ts'
 import type { ServiceMetrics } from '../../../core/metrics.ts'
 import { isEcReplication, parseReplication, type ContainerId, type ContainerState, type DatanodeDetails, type DatanodeId } from '../../../core/wire.ts'
@@ -78,7 +79,8 @@ export interface ContainerReport {
   health: Record<HealthState, number>
   /** Up to REPORT_SAMPLE_MAX container ids per health state other than HEALTHY. */
   samples: Partial<Record<HealthState, ContainerId[]>>
-  inflight: { replicate: number; reconstruct: number; delete: number }
+  /** `scan`: whole-replica scans asked of datanodes before a corrupt replica makes room. */
+  inflight: { replicate: number; reconstruct: number; delete: number; scan: number }
 }
 
 /** What a plan says of one container, RATIS or EC alike (reports, `o3 admin container info`). */
@@ -135,6 +137,7 @@ export class ReplicationManager {
       },
     })
     new Gauge({ name: 'o3_scm_replication_inflight', help: 'Replicate and delete commands in flight', registers, collect() { this.set(self.inflight.size) } })
+    new Gauge({ name: 'o3_scm_replication_scans_inflight', help: 'Whole-replica scans asked of datanodes and not answered', registers, collect() { this.set(self.scans.size) } })
   }
 
   start(): void {
@@ -206,7 +209,7 @@ export class ReplicationManager {
         if (list.length < REPORT_SAMPLE_MAX) list.push(cls.id)
       }
     }
-    const inflight = { replicate: 0, reconstruct: 0, delete: 0 }
+    const inflight = { replicate: 0, reconstruct: 0, delete: 0, scan: this.scans.size }
     for (const op of this.inflight.values()) inflight[op.kind]++
     return { lifecycle, health, samples, inflight }
   }
@@ -338,15 +341,22 @@ export class ReplicationManager {
         if (this.scans.has(key) || this.scans.size >= REPLICATION_SCANS_MAX || [...this.scans].some((k) => k.endsWith(`/${a.datanodeId}`))) return
         const bcsid = this.host.replicas(a.containerId).get(a.datanodeId)?.bcsid
         if (bcsid === undefined) return
+        const { term } = this
+        const scan = this.host.scanReplica(a.containerId, a.datanodeId, SCANNER_ON_DEMAND_WAIT_MS_MAX)
         this.scans.add(key)
         this.sent.inc({ kind: 'scan' })
         log.info(`SCM: scanning the replica of container ${a.containerId} on ${a.datanodeId} whole before a corrupt replica beside it makes room`)
-        void this.host.scanReplica(a.containerId, a.datanodeId, SCANNER_ON_DEMAND_WAIT_MS_MAX)
+        void scan
           .then((r) => {
-            if (r.result === 'HEALTHY') this.scannedHealthy.set(key, { bcsid, atMs: this.roundMs })
+            // An answer to a former term's leader is not this one's to act on (its memory was cleared).
+            if (r.result === 'HEALTHY' && this.term === term) this.scannedHealthy.set(key, { bcsid, atMs: this.roundMs })
             // UNHEALTHY: the datanode marked the replica, and its report says so.
             log.info(`SCM: replica of container ${a.containerId} on ${a.datanodeId} scanned: ${r.result}${r.error === undefined ? '' : ` (${r.error})`}`)
-          }, (err: unknown) => log.warn(`SCM: cannot scan the replica of container ${a.containerId} on ${a.datanodeId}: ${(err as Error).message}`))
+          }, (err: unknown) => {
+            // A datanode with its on-demand scans all running refuses (UNAVAILABLE): asked again next round.
+            const busy = err instanceof O3Error && err.code === 'UNAVAILABLE'
+            log[busy ? 'debug' : 'warn'](`SCM: cannot scan the replica of container ${a.containerId} on ${a.datanodeId}: ${(err as Error).message}`)
+          })
           .finally(() => this.scans.delete(key))
         return
       }

@@ -3,8 +3,8 @@
  * CLIENT_FAILED_NODE_MS (one a read waited a whole timeout on for CLIENT_TIMED_OUT_NODE_MS), forgets it at once when a read from it succeeds, counts only
  * unreachable nodes (not a busy node's answer, a corrupt replica or a missing block), and stays within
  * CLIENT_FAILED_NODES_MAX entries, the oldest dropped first. Its memory of corrupt replicas
- * holds a container on a datanode for CLIENT_CORRUPT_REPLICA_MS whatever reads succeed meanwhile,
- * and stays within CLIENT_CORRUPT_REPLICAS_MAX.
+ * holds a container (or an EC block group) on a datanode for CLIENT_CORRUPT_REPLICA_MS whatever
+ * reads succeed meanwhile, until forgetCorrupt(), and stays within CLIENT_CORRUPT_REPLICAS_MAX.
  * Method: FailedNodes on its own with a clock the test moves; real O3Errors.
  */
 import { test } from 'uvu'
@@ -12,8 +12,8 @@ import * as assert from 'uvu/assert'
 import { O3Error, fromWire } from '../../../core/errors.ts'
 import { transportError } from '../../../core/rpc/client.ts'
 import { CLIENT_CORRUPT_REPLICA_MS, CLIENT_CORRUPT_REPLICAS_MAX, CLIENT_FAILED_NODE_MS, CLIENT_FAILED_NODES_MAX, CLIENT_TIMED_OUT_NODE_MS } from '../../../core/limits.ts'
-import type { ContainerId } from '../../../core/wire.ts'
-import { FailedNodes } from '../../../datapath/client/failed-nodes.ts'
+import type { ContainerId, LocalId } from '../../../core/wire.ts'
+import { FailedNodes, corruptBlock, corruptContainer } from '../../../datapath/client/failed-nodes.ts'
 
 test('a failed node is remembered for its time, then forgotten; a read that succeeds forgets it at once', () => {
   let now = 1_000
@@ -85,20 +85,28 @@ test('bounded: past CLIENT_FAILED_NODES_MAX the oldest is dropped first', () => 
   assert.ok(nodes.has(`n:${CLIENT_FAILED_NODES_MAX}`))
 })
 
-test('a corrupt replica is remembered by container and datanode for CLIENT_CORRUPT_REPLICA_MS; a read that succeeds does not clear it; bounded', () => {
+test('a corrupt replica is remembered by what and datanode for CLIENT_CORRUPT_REPLICA_MS; a read that succeeds does not clear it; forgetCorrupt does; bounded', () => {
   let now = 0
   const nodes = new FailedNodes(CLIENT_FAILED_NODE_MS, () => now)
-  const c = (n: number) => n as ContainerId
+  const c = (n: number) => corruptContainer(n as ContainerId)
   nodes.corrupt(c(7), 'a:1')
   assert.ok(nodes.isCorrupt(c(7), 'a:1'))
   assert.not.ok(nodes.isCorrupt(c(8), 'a:1'), 'another container on the same datanode is not')
   assert.not.ok(nodes.isCorrupt(c(7), 'b:1'), 'another replica of the container is not')
   assert.not.ok(nodes.has('a:1'), 'the datanode itself is not failed')
+  const group = { containerId: 7 as ContainerId, localId: 3 as LocalId }
+  nodes.corrupt(corruptBlock(group), 'b:1')
+  assert.ok(nodes.isCorrupt(corruptBlock(group), 'b:1'))
+  assert.not.ok(nodes.isCorrupt(corruptBlock({ ...group, localId: 4 as LocalId }), 'b:1'), 'an EC block group: only that group')
+  assert.not.ok(nodes.isCorrupt(c(7), 'b:1'), 'a block group is not its container')
   nodes.forget('a:1')
   now += CLIENT_CORRUPT_REPLICA_MS - 1
   assert.ok(nodes.isCorrupt(c(7), 'a:1'), 'a read from the datanode that succeeded does not clear it')
   now += 1
   assert.not.ok(nodes.isCorrupt(c(7), 'a:1'), 'forgotten once its time is up')
+  nodes.corrupt(c(7), 'a:1')
+  nodes.forgetCorrupt(c(7), 'a:1')
+  assert.not.ok(nodes.isCorrupt(c(7), 'a:1'), 'forgotten when the SCM did not take the report')
   for (let i = 0; i <= CLIENT_CORRUPT_REPLICAS_MAX; i++) nodes.corrupt(c(i), 'a:1')
   assert.not.ok(nodes.isCorrupt(c(0), 'a:1'), 'the oldest dropped past the limit')
   assert.ok(nodes.isCorrupt(c(1), 'a:1') && nodes.isCorrupt(c(CLIENT_CORRUPT_REPLICAS_MAX), 'a:1'))

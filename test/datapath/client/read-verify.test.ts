@@ -17,11 +17,12 @@ import { join } from 'node:path'
 import { KiB, VERIFY_INLINE_BYTES_MAX } from '../../../core/limits.ts'
 import type { KeyInfo } from '../../../core/om-wire.ts'
 import type { DatanodeDetails } from '../../../core/wire.ts'
-import type { O3Client } from '../../../datapath/client/index.ts'
+import { O3Client } from '../../../datapath/client/index.ts'
+import { corruptContainer } from '../../../datapath/client/failed-nodes.ts'
 import { blockFile } from '../../../datapath/datanode/index.ts'
 import { BufferPool, runVerifyChunk } from '../../../datapath/workers/index.ts'
-import { errorCode } from '../../helpers.ts'
-import { randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
+import { errorCode, until } from '../../helpers.ts'
+import { adminTransport, randomBytes, startMiniCluster } from '../../cluster/mini-cluster.ts'
 
 const WINDOW = 16 * KiB
 const CHUNK = 256 * KiB
@@ -162,6 +163,15 @@ test('a replica a read found corrupt is asked after the others by the client\'s 
   const other = cluster.client({ chunkSizeBytes: CHUNK })
   assertBytes(await other.getKey('vol', 'three', 'corrupt-first'), data, 'another client\'s read')
   assert.ok(await readChunks(first) > met, 'another client asks the first replica')
+  // A report the SCM did not take (here no SCM answers it: the OM's address) is not
+  // remembered: the next read meets the replica again, and reports it again.
+  const unheard = new O3Client({ om: cluster.omAddress, scm: cluster.omAddress, chunkSizeBytes: CHUNK, transport: adminTransport(cluster) })
+  for (let n = 0; n < 2; n++) {
+    const before = await readChunks(first)
+    assertBytes(await unheard.getKey('vol', 'three', 'corrupt-first'), data, `a read whose report is not taken (${n + 1})`)
+    await until('the report to fail', async () => !unheard.failedNodes.isCorrupt(corruptContainer(info.locations[0]!.blockId.containerId), first.address) || undefined, 10_000)
+    assert.ok(await readChunks(first) > before, `read ${n + 1} asks the corrupt replica first`)
+  }
 })
 
 // Catches: a mismatch found in the worker that is lost on its way back (the read "succeeds").

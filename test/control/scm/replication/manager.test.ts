@@ -157,4 +157,41 @@ test('a scan that finds the lone replica UNHEALTHY, or fails, deletes nothing', 
   assert.equal(deletes(), [])
 })
 
+// Catches: EC scans that never all stand at once (each answer expiring before the last came),
+// or a delete before every index's answer.
+test('rs-3-2 at exactly k healthy indexes, no datanode free: each index is scanned, and the corrupt replica makes room only once all are found healthy', async () => {
+  const queued: { dn: DatanodeId; command: ReplicationCommand }[] = []
+  const replica = (index: number, state: 'CLOSED' | 'UNHEALTHY' = 'CLOSED'): ReportedReplica => ({ state, bcsid: 5, usedBytes: 100, blockCount: 1, reportedAtMs: 0, replicaIndex: index })
+  const replicas = new Map<DatanodeId, ReportedReplica>([[dn(1), replica(1)], [dn(2), replica(2, 'UNHEALTHY')], [dn(3), replica(3)], [dn(4), replica(4)], [dn(5), replica(5)]])
+  const nodes: NodeView[] = [1, 2, 3, 4, 5].map((i) => ({ id: dn(i), host: `h${i}`, health: i === 5 ? 'DEAD' : 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 }))
+  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': 100 }, env: {} })
+  const scans = new Map<DatanodeId, (r: { result: string }) => void>()
+  const manager = new ReplicationManager({
+    isLeader: () => true, term: () => 1, inSafeMode: () => false,
+    containers: () => [{ id: ID, state: 'CLOSED', replication: 'EC/rs-3-2-1024k', pipelineNodes: [1, 2, 3, 4, 5].map(dn) }],
+    replicas: () => replicas, nodes: () => nodes, details: (id) => ({ id, address: `127.0.0.1:${9000 + Number(id.slice(-1))}` }),
+    markedUnhealthy: () => false, queue: (d, command) => { queued.push({ dn: d, command }) }, setContainerState: async () => undefined,
+    scanReplica: (_, d) => new Promise((resolve) => scans.set(d, resolve)),
+  }, config, new ServiceMetrics('scm'))
+  const deletes = () => queued.filter((q) => q.command.type === 'deleteContainer').map((q) => q.dn)
+  const answer = async (d: DatanodeId) => { scans.get(d)!({ result: 'HEALTHY' }); scans.delete(d); await new Promise((resolve) => setImmediate(resolve)) }
+  await manager.tick(0)
+  await manager.tick(1000)
+  assert.equal([...scans.keys()].sort(), [dn(1), dn(3), dn(4)], 'each healthy index scanned')
+  assert.is(manager.report().inflight.scan, 3)
+  await answer(dn(1))
+  await answer(dn(3))
+  // The last answer comes hours later (big replicas, throttled scans): the first still stand.
+  await manager.tick(2000)
+  assert.equal(deletes(), [], 'not before every index is found healthy')
+  await answer(dn(4))
+  await manager.tick(3 * 3600_000)
+  assert.equal(deletes(), [dn(2)], 'then the corrupt replica of the lost index goes')
+  // Gone: the index is rebuilt there, from the scanned replicas.
+  replicas.delete(dn(2))
+  await manager.tick(3 * 3600_000 + 1000)
+  const rebuild = queued.find((q) => q.command.type === 'reconstructECContainer')
+  assert.ok(rebuild !== undefined && rebuild.dn === dn(2), 'index 2 rebuilt on the freed datanode')
+})
+
 test.run()

@@ -412,10 +412,21 @@ export class StorageContainerManager {
     }
   }
 
+  /**
+   * The datanodes safemode counts: every registered HEALTHY one, whatever its operational
+   * state (Ozone's DataNodeSafeModeRule counts registrations): an SCM restarted while a
+   * datanode is decommissioning or in maintenance must still leave safemode and go on.
+   */
+  private safemodeNodes(): number {
+    let n = 0
+    for (const node of this.nodes.values()) if (this.health(node) === 'HEALTHY') n++
+    return n
+  }
+
   private checkSafeMode(): void {
-    if (this.inSafeMode && this.healthyNodes().length >= this.config['scm.safemode.minDatanodes']) {
+    if (this.inSafeMode && this.safemodeNodes() >= this.config['scm.safemode.minDatanodes']) {
       this.inSafeMode = false
-      log.info(`SCM: leaving safemode with ${this.healthyNodes().length} healthy datanodes`)
+      log.info(`SCM: leaving safemode with ${this.safemodeNodes()} healthy datanodes`)
     }
   }
 
@@ -596,7 +607,7 @@ export class StorageContainerManager {
   }
 
   private async allocateBlock(a: { replication?: unknown; sizeBytes?: unknown; count?: unknown; excludeList?: Partial<ExcludeList> }): Promise<AllocatedBlock[]> {
-    if (this.inSafeMode) throw new O3Error('SAFE_MODE', `Cannot allocate blocks: SCM is in safemode (${this.healthyNodes().length}/${this.config['scm.safemode.minDatanodes']} datanodes registered)`)
+    if (this.inSafeMode) throw new O3Error('SAFE_MODE', `Cannot allocate blocks: SCM is in safemode (${this.safemodeNodes()}/${this.config['scm.safemode.minDatanodes']} datanodes registered)`)
     const parsed = parseReplication(String(a.replication ?? 'RATIS/THREE'))
     const replication = formatReplication(parsed)
     // A block's size reserves nothing here: containers close on what their replicas report holding.
@@ -1133,7 +1144,7 @@ export class StorageContainerManager {
   }
 
   private safemodeStatus() {
-    return { inSafeMode: this.inSafeMode, healthyDatanodes: this.healthyNodes().length, requiredDatanodes: this.config['scm.safemode.minDatanodes'] }
+    return { inSafeMode: this.inSafeMode, healthyDatanodes: this.safemodeNodes(), requiredDatanodes: this.config['scm.safemode.minDatanodes'] }
   }
 }
 

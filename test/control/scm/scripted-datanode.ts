@@ -23,7 +23,7 @@ import type { ContainerId, DatanodeDetails, DatanodeId, PipelineId, PipelineRepo
 export interface Received { type: string; pipelineId?: PipelineId; containerId?: ContainerId; members?: DatanodeDetails[]; suggestedLeaderId?: DatanodeId; atMs: number }
 
 export class ScriptedDatanode {
-  readonly id = randomUUID() as DatanodeId
+  readonly id: DatanodeId
   /** The groups it runs, as it reports them. */
   readonly groups = new Map<PipelineId, PipelineReport>()
   readonly received: Received[] = []
@@ -41,7 +41,8 @@ export class ScriptedDatanode {
   private stopped = false
 
   /** `answersNudge` false: the datanode knows no triggerHeartbeat (the SCM must ignore its error). */
-  constructor(scmAddress: string, private readonly options: { heartbeatMs: number; answersNudge?: boolean }) {
+  constructor(scmAddress: string, private readonly options: { heartbeatMs: number; answersNudge?: boolean; id?: DatanodeId }) {
+    this.id = options.id ?? randomUUID() as DatanodeId
     this.scm = new RpcClient('SCM', scmAddress)
   }
 

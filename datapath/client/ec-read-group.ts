@@ -301,9 +301,30 @@ export class EcGroupRead {
    * pooled buffer it then holds), else into buffers of `buffers` free at once, several pieces
    * to one (PieceBuffers), else a buffer of its own: never one it would wait for while holding
    * others. A source that fails is remembered and another taken; fewer than k: UNAVAILABLE
-   * naming the group.
+   * naming the group. A replica found corrupt failed for one checksum window, not the whole
+   * group: when too few are left and some failed so, the stripes are read again one at a time
+   * with those asked too (each stripe has its k intact cells where the corruption of several
+   * replicas lies in different stripes).
    */
   async readStripe(pieces: CellPiece[], outs: SharedArrayBuffer[] = [], buffers?: BufferPool<SharedArrayBuffer>): Promise<Uint8Array[]> {
+    try {
+      return await this.readStripeOnce(pieces, outs, buffers, false)
+    } catch (err) {
+      if (!(err instanceof TooFewCells) || ![...this.failedWith.values()].includes('CHECKSUM_MISMATCH')) throw err
+      log.debug(`block group ${this.name}: ${err.message}; reading its stripes one at a time, the replicas found corrupt asked too`)
+      const out: Uint8Array[] = []
+      for (let j = 0; j < pieces.length;) {
+        let end = j + 1
+        while (end < pieces.length && pieces[end]!.stripe === pieces[j]!.stripe) end++
+        out.push(...await this.readStripeOnce(pieces.slice(j, end), outs.slice(j, end), buffers, true))
+        j = end
+      }
+      return out
+    }
+  }
+
+  /** readStripe's one attempt; `corruptAgain`: the replicas that failed with CHECKSUM_MISMATCH are asked too, after the others. */
+  private async readStripeOnce(pieces: CellPiece[], outs: SharedArrayBuffer[], buffers: BufferPool<SharedArrayBuffer> | undefined, corruptAgain: boolean): Promise<Uint8Array[]> {
     assert(pieces.length > 0, 'a stripe read serves at least one piece')
     const s = this.scheme
     const k = s.data
@@ -330,9 +351,11 @@ export class EcGroupRead {
       // A data cell with no bytes in the window is zeros, known without a read.
       const zeros = [...Array(k).keys()].filter((i) => lengths[i]! <= from)
       for (const i of zeros) new Uint8Array(slab, i * slotBytes, w).fill(0)
-      const readable = (i: number) => (i >= k || lengths[i]! > from) && !this.failed.has(i + 1)
+      const corrupt = (i: number) => corruptAgain && this.failedWith.get(i + 1) === 'CHECKSUM_MISMATCH'
+      const readable = (i: number) => (i >= k || lengths[i]! > from) && (!this.failed.has(i + 1) || corrupt(i))
+      const failedBefore = new Set([...this.failed.keys()].map((i) => i - 1))
       const candidates = [...Array(n).keys()].filter(readable).sort((a, b) => rank(a) - rank(b))
-      function rank(i: number): number { return wanted.has(i) ? 0 : i < k ? 1 : 2 }
+      function rank(i: number): number { return (failedBefore.has(i) ? 3 : 0) + (wanted.has(i) ? 0 : i < k ? 1 : 2) }
       const asked = new Set<number>()
       // Asked twice in this stripe: silent at first, then given the whole timeout.
       const again = new Set<number>()
@@ -345,7 +368,7 @@ export class EcGroupRead {
           this.assumed.clear()
           batch = [...Array(n).keys()].filter((i) => readable(i) && (!asked.has(i) || (this.silent.has(i + 1) && !again.has(i)))).slice(0, k - zeros.length - read.size)
         }
-        if (batch.length === 0) throw this.tooFew(stripe === last ? `stripe ${stripe}` : `stripes ${stripe}-${last}`, zeros.length + read.size)
+        if (batch.length === 0) throw this.tooFew(stripe === last ? `stripe ${stripe}` : `stripes ${stripe}-${last}`, zeros.length + read.size, corruptAgain)
         for (const i of batch) {
           if (asked.has(i)) again.add(i)
           asked.add(i)
@@ -423,11 +446,16 @@ export class EcGroupRead {
    * says so (CHECKSUM_MISMATCH, as a replicated read's last failure). A block or container not
    * found may be a stale location (a rebuilt index moved), an expired token: worth a retry.
    */
-  private tooFew(stripes: string, available: number): O3Error {
+  /** `final`: the corrupt replicas were asked again for this stripe already (no retry left). */
+  private tooFew(stripes: string, available: number, final: boolean): O3Error {
     const why = [...this.failed].map(([i, reason]) => `replica ${i} (${reason})`).join('; ')
     const codes = [...this.failed.keys()].map((i) => this.failedWith.get(i))
     const corrupt = codes.length > 0 && codes.every((c) => c === 'CHECKSUM_MISMATCH')
-    return new O3Error(corrupt ? 'CHECKSUM_MISMATCH' : 'UNAVAILABLE', `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`)
+    const message = `Cannot read block group ${this.name} (${this.location.pipeline.replication}) ${stripes}: ${available} of its cells can be read, ${this.scheme.data} are needed; failed: ${why}`
+    return final ? new O3Error(corrupt ? 'CHECKSUM_MISMATCH' : 'UNAVAILABLE', message) : new TooFewCells(corrupt ? 'CHECKSUM_MISMATCH' : 'UNAVAILABLE', message)
   }
 }
+
+/** Too few cells in a first attempt: readStripe may read the stripes again one at a time. */
+class TooFewCells extends O3Error {}
 

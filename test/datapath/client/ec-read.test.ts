@@ -440,6 +440,31 @@ test('a flipped byte in a stored data cell: the read is right and the replica re
   }
 })
 
+// Catches: one corrupt cell failing its replica for the whole group (found by a probe): three
+// replicas each corrupt in a different stripe left "2 of its cells" for a read over all the
+// stripes, though every stripe has four intact cells.
+test('three replicas each corrupt in another stripe: every stripe still has k intact cells, and the key reads byte for byte', async () => {
+  // Requests of four cells: a degraded read takes the four stripes in one run.
+  const wide = () => cluster.client({ chunkSizeBytes: 4 * CELL })
+  const reader = wide()
+  const data = randomBytes(4 * STRIPE, 123)
+  await reader.putKey('vol', 'bkt', 'spread', data, { replication: RS })
+  const info = await reader.headKey('vol', 'bkt', 'spread')
+  const { containerId, localId } = info.locations[0]!.blockId
+  assert.ok(info.locations[0]!.length === 4 * STRIPE, `one block group of four stripes: ${info.locations.map((l) => l.length).join(', ')}`)
+  // Replica 1's cell of stripe 1, replica 2's of stripe 2, replica 3's of stripe 3.
+  for (const index of [1, 2, 3]) {
+    const i = holderOf(info, index)
+    flipByte(blockFile(join(cluster.options.dataDir, `datanode-${i + 1}`), cluster.datanodes[i]!.clusterId, containerId, localId), index * CELL + CELL / 2)
+  }
+  assertBytes(await reader.getKey('vol', 'bkt', 'spread'), data, 'whole key')
+  assertBytes(await readPooled(info, undefined, reader), data, 'pooled')
+  const fresh = wide()
+  assertBytes(await readPooled(info, undefined, fresh), data, 'pooled, a client that has met none of them')
+  const r = { offset: STRIPE + CELL / 2 - 5, length: 2 * STRIPE }
+  assertBytes(await wide().getKey('vol', 'bkt', 'spread', r), data.subarray(r.offset, r.offset + r.length), 'a range over the corrupt cells')
+})
+
 // Catches: a stripe lost for good (more corrupt cells than parity) answered UNAVAILABLE, 503
 // ServiceUnavailable through S3: clients retried a read that can only fail the same way.
 test('a stripe with more corrupt cells than parity fails typed and for good: CHECKSUM_MISMATCH, S3 500 InternalError; the other stripes read', async () => {

@@ -450,6 +450,14 @@ export const REPLICATION_SCANS_MAX = 8
  * stands when the last comes.
  */
 export const REPLICATION_SCAN_VALID_MS = 12 * 3600_000
+/**
+ * ... and only while the scanned replica's datanode was heard from within this many heartbeat
+ * intervals (datanode.heartbeatIntervalMs; each heartbeat reports every replica): a probe saw
+ * the lone source killed two seconds before the delete beside it, which the SCM, waiting for
+ * it to go STALE, did not know. Narrows the window; a source lost right after the delete is
+ * make-room's risk, as in Ozone.
+ */
+export const REPLICATION_SCANNED_HEARD_HEARTBEATS = 1.5
 /** Datanode: copies failed from every source it keeps to name in its next heartbeat (at most what one heartbeat carries). */
 export const DATANODE_FAILED_COPIES_REPORTED_MAX = 1000
 /**

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge } from 'prom-client'
 import type { O3Config } from '../../../core/config.ts'
-import { REPLICATION_CONTAINERS_PER_ROUND_MAX, REPLICATION_FAILURES_TRACKED_MAX, REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS, REPLICATION_SCANS_MAX, SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../../../core/limits.ts'
+import { REPLICATION_CONTAINERS_PER_ROUND_MAX, REPLICATION_FAILURES_TRACKED_MAX, REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS, REPLICATION_SCANNED_HEARD_HEARTBEATS, REPLICATION_SCANS_MAX, SCANNER_ON_DEMAND_WAIT_MS_MAX } from '../../../core/limits.ts'
 import { O3Error } from '../../../core/errors.ts'
 import { log } from '../../../core/log.ts'
 import type { ServiceMetrics } from '../../../core/metrics.ts'
@@ -189,8 +189,18 @@ export class ReplicationManager {
     return { classifications: [...ratis.classifications, ...erasure.classifications], actions: [...ratis.actions, ...erasure.actions] }
   }
 
-  /** Whether a scan found the replica healthy within REPLICATION_SCAN_VALID_MS, and it reports the same bcsid, CLOSED, since. */
+  /**
+   * Whether a scan found the replica healthy within REPLICATION_SCAN_VALID_MS, and it reports
+   * the same bcsid, CLOSED, since, the last time within REPLICATION_SCANNED_HEARD_HEARTBEATS
+   * heartbeats (a corrupt replica is not deleted beside a source that may have just died).
+   */
   private verified(id: ContainerId, dn: DatanodeId, nowMs: number): boolean {
+    const heardWithinMs = REPLICATION_SCANNED_HEARD_HEARTBEATS * this.config['datanode.heartbeatIntervalMs']
+    return this.scanStands(id, dn, nowMs) && nowMs - this.host.replicas(id).get(dn)!.reportedAtMs <= heardWithinMs
+  }
+
+  /** Whether a scan found the replica healthy within REPLICATION_SCAN_VALID_MS, and it reports the same bcsid, CLOSED, since (no new scan is needed). */
+  private scanStands(id: ContainerId, dn: DatanodeId, nowMs: number): boolean {
     const scanned = this.scannedHealthy.get(`${id}/${dn}`)
     const r = this.host.replicas(id).get(dn)
     return scanned !== undefined && r !== undefined && r.state === 'CLOSED' && r.bcsid === scanned.bcsid && nowMs - scanned.atMs < REPLICATION_SCAN_VALID_MS
@@ -338,6 +348,8 @@ export class ReplicationManager {
       }
       case 'scan': {
         const key = `${a.containerId}/${a.datanodeId}`
+        // Scanned already, only not heard from lately: the delete waits for its next report.
+        if (this.scanStands(a.containerId, a.datanodeId, nowMs)) return
         if (this.scans.has(key) || this.scans.size >= REPLICATION_SCANS_MAX || [...this.scans].some((k) => k.endsWith(`/${a.datanodeId}`))) return
         const bcsid = this.host.replicas(a.containerId).get(a.datanodeId)?.bcsid
         if (bcsid === undefined) return

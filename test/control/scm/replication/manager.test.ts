@@ -15,7 +15,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../../../../core/config.ts'
-import { REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS } from '../../../../core/limits.ts'
+import { REPLICATION_RETRY_BASE_MS, REPLICATION_SCAN_VALID_MS, REPLICATION_SCANNED_HEARD_HEARTBEATS } from '../../../../core/limits.ts'
 import { ServiceMetrics } from '../../../../core/metrics.ts'
 import type { ContainerId, DatanodeId } from '../../../../core/wire.ts'
 import { ReplicationManager, type NodeView, type ReplicationCommand, type ReportedReplica } from '../../../../control/scm/replication/index.ts'
@@ -23,12 +23,13 @@ import { ReplicationManager, type NodeView, type ReplicationCommand, type Report
 const dn = (i: number) => `dn-0000000${i}` as DatanodeId
 const ID = 7 as ContainerId
 const TIMEOUT_MS = 20_000
+const HEARTBEAT_MS = 100
 
 function setup() {
   const queued: { dn: DatanodeId; command: ReplicationCommand }[] = []
   const replicas = new Map<DatanodeId, ReportedReplica>([1, 2, 3].map((i) => [dn(i), { state: 'CLOSED', bcsid: 5, usedBytes: 100, blockCount: 1, reportedAtMs: 0, replicaIndex: 0 }]))
   const nodes: NodeView[] = [1, 2, 3, 4].map((i) => ({ id: dn(i), host: `h${i}`, health: i === 3 ? 'DEAD' : 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 }))
-  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': 100 }, env: {} })
+  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': HEARTBEAT_MS }, env: {} })
   const metrics = new ServiceMetrics('scm')
   const manager = new ReplicationManager({
     isLeader: () => true, term: () => 1, inSafeMode: () => false,
@@ -101,7 +102,7 @@ function lone() {
   const replica = (state: 'CLOSED' | 'UNHEALTHY', bcsid = 5): ReportedReplica => ({ state, bcsid, usedBytes: 100, blockCount: 1, reportedAtMs: 0, replicaIndex: 0 })
   const replicas = new Map<DatanodeId, ReportedReplica>([[dn(1), replica('CLOSED')], [dn(2), replica('UNHEALTHY', 4)], [dn(3), replica('UNHEALTHY')]])
   const nodes: NodeView[] = [1, 2, 3].map((i) => ({ id: dn(i), host: `h${i}`, health: 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 }))
-  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': 100 }, env: {} })
+  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': HEARTBEAT_MS }, env: {} })
   const scans: { dn: DatanodeId; answer: (r: { result: string } | Error) => void }[] = []
   const manager = new ReplicationManager({
     isLeader: () => true, term: () => 1, inSafeMode: () => false,
@@ -115,7 +116,12 @@ function lone() {
   }, config, new ServiceMetrics('scm'))
   const deletes = () => queued.filter((q) => q.command.type === 'deleteContainer').map((q) => q.dn)
   const answer = async (r: { result: string } | Error) => { scans.shift()!.answer(r); await new Promise((resolve) => setImmediate(resolve)) }
-  return { manager, replicas, scans, deletes, answer, replica }
+  /** A round at `nowMs`, dn1 (the healthy replica) heard from at `heardAtMs` (its heartbeat's report; by default just now). */
+  const tick = (nowMs: number, heardAtMs = nowMs) => {
+    replicas.set(dn(1), { ...replicas.get(dn(1))!, reportedAtMs: heardAtMs })
+    return manager.tick(nowMs)
+  }
+  return { manager: { tick }, replicas, scans, deletes, answer, replica }
 }
 
 test('one healthy replica and no free datanode: a corrupt one makes room only once a whole scan found the healthy one healthy', async () => {
@@ -127,6 +133,9 @@ test('one healthy replica and no free datanode: a corrupt one makes room only on
   await manager.tick(2000)
   assert.is(scans.length, 1, 'one scan of it at a time')
   await answer({ result: 'HEALTHY' })
+  await manager.tick(3000, 3000 - REPLICATION_SCANNED_HEARD_HEARTBEATS * HEARTBEAT_MS - 1)
+  assert.equal(deletes(), [], 'not while the scanned replica\'s datanode has not been heard from for REPLICATION_SCANNED_HEARD_HEARTBEATS heartbeats (it may have just died)')
+  assert.is(scans.length, 0, 'nor scanned again meanwhile')
   await manager.tick(3000)
   assert.equal(deletes(), [dn(2)], 'then the oldest corrupt replica goes')
   // The scan stands while the replica is unchanged, for REPLICATION_SCAN_VALID_MS.
@@ -164,7 +173,7 @@ test('rs-3-2 at exactly k healthy indexes, no datanode free: each index is scann
   const replica = (index: number, state: 'CLOSED' | 'UNHEALTHY' = 'CLOSED'): ReportedReplica => ({ state, bcsid: 5, usedBytes: 100, blockCount: 1, reportedAtMs: 0, replicaIndex: index })
   const replicas = new Map<DatanodeId, ReportedReplica>([[dn(1), replica(1)], [dn(2), replica(2, 'UNHEALTHY')], [dn(3), replica(3)], [dn(4), replica(4)], [dn(5), replica(5)]])
   const nodes: NodeView[] = [1, 2, 3, 4, 5].map((i) => ({ id: dn(i), host: `h${i}`, health: i === 5 ? 'DEAD' : 'HEALTHY', operationalState: 'IN_SERVICE', availableBytes: 1000 }))
-  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': 100 }, env: {} })
+  const config = loadConfig({ overrides: { 'scm.replication.intervalMs': 100, 'scm.replication.commandTimeoutMs': TIMEOUT_MS, 'datanode.heartbeatIntervalMs': HEARTBEAT_MS }, env: {} })
   const scans = new Map<DatanodeId, (r: { result: string }) => void>()
   const manager = new ReplicationManager({
     isLeader: () => true, term: () => 1, inSafeMode: () => false,
@@ -175,21 +184,26 @@ test('rs-3-2 at exactly k healthy indexes, no datanode free: each index is scann
   }, config, new ServiceMetrics('scm'))
   const deletes = () => queued.filter((q) => q.command.type === 'deleteContainer').map((q) => q.dn)
   const answer = async (d: DatanodeId) => { scans.get(d)!({ result: 'HEALTHY' }); scans.delete(d); await new Promise((resolve) => setImmediate(resolve)) }
+  // Every round right after the healthy replicas' heartbeats.
+  const tick = (nowMs: number) => {
+    for (const i of [1, 3, 4]) replicas.set(dn(i), { ...replicas.get(dn(i))!, reportedAtMs: nowMs })
+    return manager.tick(nowMs)
+  }
   await manager.tick(0)
-  await manager.tick(1000)
+  await tick(1000)
   assert.equal([...scans.keys()].sort(), [dn(1), dn(3), dn(4)], 'each healthy index scanned')
   assert.is(manager.report().inflight.scan, 3)
   await answer(dn(1))
   await answer(dn(3))
   // The last answer comes hours later (big replicas, throttled scans): the first still stand.
-  await manager.tick(2000)
+  await tick(2000)
   assert.equal(deletes(), [], 'not before every index is found healthy')
   await answer(dn(4))
-  await manager.tick(3 * 3600_000)
+  await tick(3 * 3600_000)
   assert.equal(deletes(), [dn(2)], 'then the corrupt replica of the lost index goes')
   // Gone: the index is rebuilt there, from the scanned replicas.
   replicas.delete(dn(2))
-  await manager.tick(3 * 3600_000 + 1000)
+  await tick(3 * 3600_000 + 1000)
   const rebuild = queued.find((q) => q.command.type === 'reconstructECContainer')
   assert.ok(rebuild !== undefined && rebuild.dn === dn(2), 'index 2 rebuilt on the freed datanode')
 })

@@ -307,12 +307,18 @@ export class EcGroupRead {
    * replicas lies in different stripes).
    */
   async readStripe(pieces: CellPiece[], outs: SharedArrayBuffer[] = [], buffers?: BufferPool<SharedArrayBuffer>): Promise<Uint8Array[]> {
+    if (!this.stripeByStripe) {
+      try {
+        return await this.readStripeOnce(pieces, outs, buffers, false)
+      } catch (err) {
+        if (!(err instanceof TooFewCells) || ![...this.failedWith.values()].includes('CHECKSUM_MISMATCH')) throw err
+        log.debug(`block group ${this.name}: ${err.message}; reading its stripes one at a time, the replicas found corrupt asked too`)
+        // The group's later reads go so at once (a run over its stripes would fail the same way first).
+        this.stripeByStripe = true
+      }
+    }
+    const out: Uint8Array[] = []
     try {
-      return await this.readStripeOnce(pieces, outs, buffers, false)
-    } catch (err) {
-      if (!(err instanceof TooFewCells) || ![...this.failedWith.values()].includes('CHECKSUM_MISMATCH')) throw err
-      log.debug(`block group ${this.name}: ${err.message}; reading its stripes one at a time, the replicas found corrupt asked too`)
-      const out: Uint8Array[] = []
       for (let j = 0; j < pieces.length;) {
         let end = j + 1
         while (end < pieces.length && pieces[end]!.stripe === pieces[j]!.stripe) end++
@@ -320,8 +326,16 @@ export class EcGroupRead {
         j = end
       }
       return out
+    } catch (err) {
+      // The stripes read before the one that failed hold pooled buffers (PieceBuffers): back
+      // to the pool, but for the caller's own `outs`, which it gives back itself.
+      for (const piece of out) if (!outs.includes(piece.buffer as SharedArrayBuffer)) buffers?.releaseIfMine(piece.buffer)
+      throw err
     }
   }
+
+  /** A read of this group met too few cells for a run and found them stripe by stripe: its later reads go so at once. */
+  private stripeByStripe = false
 
   /** readStripe's one attempt; `corruptAgain`: the replicas that failed with CHECKSUM_MISMATCH are asked too, after the others. */
   private async readStripeOnce(pieces: CellPiece[], outs: SharedArrayBuffer[], buffers: BufferPool<SharedArrayBuffer> | undefined, corruptAgain: boolean): Promise<Uint8Array[]> {
@@ -428,8 +442,10 @@ export class EcGroupRead {
     }
     if (e.code === 'CHECKSUM_MISMATCH') {
       const what = corruptBlock(this.location.blockId)
+      // Reported again when the client forgot it since (its report was dropped or failed).
+      const forgotten = this.failedNodes !== undefined && !this.failedNodes.isCorrupt(what, node.address)
       this.failedNodes?.corrupt(what, node.address)
-      if (!this.failed.has(replicaIndex) || this.assumed.has(replicaIndex)) {
+      if (!this.failed.has(replicaIndex) || this.assumed.has(replicaIndex) || forgotten) {
         void reportCorrupt(this.scm, node, this.location).then((taken) => { if (!taken) this.failedNodes?.forgetCorrupt(what, node.address) })
       }
     }

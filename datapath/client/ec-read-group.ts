@@ -461,8 +461,9 @@ export class EcGroupRead {
    * every failed one answered that its bytes are corrupt, a retry reads the same, and the error
    * says so (CHECKSUM_MISMATCH, as a replicated read's last failure). A block or container not
    * found may be a stale location (a rebuilt index moved), an expired token: worth a retry.
+   * Not `final` (the corrupt replicas not asked again for the stripe yet): a TooFewCells, on
+   * which readStripe reads the stripes one at a time.
    */
-  /** `final`: the corrupt replicas were asked again for this stripe already (no retry left). */
   private tooFew(stripes: string, available: number, final: boolean): O3Error {
     const why = [...this.failed].map(([i, reason]) => `replica ${i} (${reason})`).join('; ')
     const codes = [...this.failed.keys()].map((i) => this.failedWith.get(i))

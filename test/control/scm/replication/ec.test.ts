@@ -271,6 +271,17 @@ test('planEcReplication(): with no node left for a missing index, its corrupt re
   assert.equal(plan([atK], fiveOneDead), scans(1, 3, 4), 'k healthy indexes: each scanned, nothing deleted')
   assert.equal(plan([atK], fiveOneDead, [], { verified: (_, d) => d !== dn(3) }), scans(3), 'only those not scanned yet')
   assert.equal(plan([atK], fiveOneDead, [], { verified: () => true }), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }], 'all scanned healthy: the corrupt one makes room')
+  // Two replicas of index 1 (one on a decommissioning node): one of them scanned is enough, and
+  // the rebuild then reads the scanned one.
+  const twoOfOne = cluster({ 5: { health: 'DEAD' }, 6: { operationalState: 'DECOMMISSIONING' } }).slice(0, 6)
+  const atKTwice = container([...written(twoOfOne, 1, 3, 4, 5), replica(2, 2, twoOfOne, 'UNHEALTHY'), replica(6, 1, twoOfOne)])
+  const asked = plan([atKTwice], twoOfOne).filter((a) => a.type === 'scan').map((a) => a.type === 'scan' && a.datanodeId)
+  assert.is(asked.length, 3, `one scan per healthy index: ${asked.join(', ')}`)
+  assert.ok(asked.includes(dn(3)) && asked.includes(dn(4)) && (asked.includes(dn(1)) !== asked.includes(dn(6))))
+  const scannedSix = (_: ContainerId, d: DatanodeId) => d === dn(6) || d === dn(3) || d === dn(4)
+  assert.equal(plan([atKTwice], twoOfOne, [], { verified: scannedSix }).filter((a) => a.type === 'delete'), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])
+  const rebuilt = plan([container([...written(twoOfOne, 1, 3, 4, 5), replica(6, 1, twoOfOne)])], twoOfOne, [], { verified: scannedSix }).find((a) => a.type === 'reconstruct')
+  assert.ok(rebuilt?.type === 'reconstruct' && rebuilt.sources.find((x) => x.replicaIndex === 1)?.datanodeId === dn(6), 'index 1 read from its scanned replica')
   // A corrupt replica whose index is healthy elsewhere is no room for the missing one: it goes as before.
   const other = container([...written(five, 1, 3, 4, 5), replica(2, 3, five, 'UNHEALTHY')])
   assert.equal(plan([other], five), [{ type: 'delete', containerId: cid(1), datanodeId: dn(2), force: true }])

@@ -49,7 +49,11 @@ test('kill -9 of the SCM leader under 8 S3 clients: a new leader within 3 s, blo
   const leader = await leaderOf('SCM', ha.endpoints.scms)
   const load = startS3Load({ endpoints: ha.endpoints, bucket: 'load', clients: CLIENTS, objectBytes: OBJECT, seed: 2 })
   const { history, acked } = load
-  await until('the load to run', async () => (acked.put ?? 0) >= 16 && (acked.rename ?? 0) >= 2, 30_000)
+  // A precondition, not a bound: under CI's load the clients may take a while to get going; a
+  // failed wait stops them (else the file never ends) and says what they saw.
+  const startedAt = performance.now()
+  await until('the load to run', async () => (acked.put ?? 0) >= 16 && (acked.rename ?? 0) >= 2, 60_000)
+    .catch(async (err: unknown) => { throw await failedUnderLoad(load, startedAt, err) })
   const killedAt = performance.now()
   kill9(ha.dataDir, leader.name)
   killed = leader
@@ -90,7 +94,7 @@ test('replicas converge: every SCM request type, a leader kill in the middle, id
   let killedAt = performance.now()
   let leader: Member
   try {
-    await until('the load to run', async () => (acked.put ?? 0) >= 20, 30_000)
+    await until('the load to run', async () => (acked.put ?? 0) >= 20, 60_000)
     type Container = { id: number; state: string; replicas?: { datanodeId: string; state: string }[] }
     const containers = await ha.client.admin<Container[]>('listContainers', {})
     // An admin close (setContainerState) and a corrupt replica (markReplicaUnhealthy).

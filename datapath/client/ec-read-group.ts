@@ -17,7 +17,7 @@ import { lateWrites, runEcReconstruct, SlabPool, type BufferPool, type SlabRange
 import { readChunk, type ReadLimits } from './datanode-io.ts'
 import type { Transport } from '../../core/rpc/transport.ts'
 import { corruptBlock, type FailedNodes } from './failed-nodes.ts'
-import { reportCorrupt, settleLent } from './key-reader.ts'
+import { noteCorrupt, settleLent } from './key-reader.ts'
 import { copyBytes } from '../../core/copy-bytes.ts'
 
 /** Where a pooled read buffer is lent from: the pool and the buffer it handed out. */
@@ -444,10 +444,7 @@ export class EcGroupRead {
       const what = corruptBlock(this.location.blockId)
       // Reported again when the client forgot it since (its report was dropped or failed).
       const forgotten = this.failedNodes !== undefined && !this.failedNodes.isCorrupt(what, node.address)
-      this.failedNodes?.corrupt(what, node.address)
-      if (!this.failed.has(replicaIndex) || this.assumed.has(replicaIndex) || forgotten) {
-        void reportCorrupt(this.scm, node, this.location).then((taken) => { if (!taken) this.failedNodes?.forgetCorrupt(what, node.address) })
-      }
+      noteCorrupt(this.scm, this.failedNodes, what, node, this.location, !this.failed.has(replicaIndex) || this.assumed.has(replicaIndex) || forgotten)
     }
     this.failed.set(replicaIndex, `${node.address}: ${e.message}`)
     this.failedWith.set(replicaIndex, e.code)

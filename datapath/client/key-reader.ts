@@ -279,11 +279,7 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
     last = err
     bad.add(attempt.node.address)
     failedNodes?.readFailed(attempt.node.address, err)
-    if (err.code === 'CHECKSUM_MISMATCH') {
-      const { address } = attempt.node
-      failedNodes?.corrupt(replica, address)
-      void reportCorrupt(scm, attempt.node, piece.location).then((taken) => { if (!taken) failedNodes?.forgetCorrupt(replica, address) })
-    }
+    if (err.code === 'CHECKSUM_MISMATCH') noteCorrupt(scm, failedNodes, replica, attempt.node, piece.location)
     log.debug(`read of block ${blockId.containerId}:${blockId.localId} from ${attempt.node.address} failed: ${err.message}`)
     if (pending.size === 0 && attempts.length < nodes.length) launch(false)
   }
@@ -307,6 +303,16 @@ export async function readPiece(piece: Piece, bad: Set<string>, options: KeyRead
  *  not when every read failed, or the chunk did not fit and came in a buffer of its own. */
 export function settleLent(buffers: BufferPool<SharedArrayBuffer>, lent: SharedArrayBuffer, data: Uint8Array | undefined): void {
   if (data?.buffer !== lent) buffers.release(lent)
+}
+
+/**
+ * Remembers `node`'s replica of `what` (corruptContainer(), corruptBlock()) corrupt and, unless
+ * `report` is false, reports it; a report the SCM did not take is forgotten, so that the next
+ * read meets the replica and reports it again.
+ */
+export function noteCorrupt(scm: RpcClient | undefined, failedNodes: FailedNodes | undefined, what: string, node: DatanodeDetails, location: KeyLocation, report = true): void {
+  failedNodes?.corrupt(what, node.address)
+  if (report) void reportCorrupt(scm, node, location).then((taken) => { if (!taken) failedNodes?.forgetCorrupt(what, node.address) })
 }
 
 /**

@@ -63,6 +63,8 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     const deleting = ops.filter((op) => op.kind === 'delete')
     const coming = new Set(adding.map((op) => op.replicaIndex))
     const holders = new Set([...c.replicas.map((r) => r.datanodeId), ...adding.map((op) => op.datanodeId)])
+    /** Scanned whole and found healthy lately (the manager's memory). */
+    const scanned = (r: EcReplicaView) => input.verified?.(c.id, r.datanodeId) === true
     const hosts = new Set(c.replicas.filter((r) => r.health !== 'DEAD').map((r) => r.host))
     const target = (): NodeView | undefined => {
       const candidates = usable.filter((n) => !holders.has(n.id) && underLimit(n.id) && n.full !== true && input.excludedTargets?.(c.id, n.id) !== true)
@@ -79,8 +81,8 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
     if (need.length > 0 && !adding.some((op) => op.kind === 'reconstruct')) {
       // A replica scanned healthy lately first: at k indexes, what made room was waiting for it.
       const sources = [...cls.sources].map(([replicaIndex, rs]) => {
-        const scanned = rs.filter((r) => input.verified?.(c.id, r.datanodeId) === true)
-        return { replicaIndex, datanodeId: leastLoaded(scanned.length > 0 ? scanned : rs, load) }
+        const verified = rs.filter(scanned)
+        return { replicaIndex, datanodeId: leastLoaded(verified.length > 0 ? verified : rs, load) }
       })
       if (sources.length >= c.data) {
         const targets: EcEndpoint[] = []
@@ -109,7 +111,7 @@ export function planEcReplication(input: EcPlanInput): EcPlan {
         .sort((a, b) => a.replicaIndex - b.replicaIndex || byId(a, b))[0]
       // One replica of each index scanned is enough (the rebuild then reads those).
       const unverified = cls.present.length > c.data ? [] : [...cls.sources.values()]
-        .filter((rs) => !rs.some((r) => input.verified?.(c.id, r.datanodeId) === true))
+        .filter((rs) => !rs.some(scanned))
         .map((rs) => leastLoaded(rs, load))
       if (room !== undefined && unverified.length === 0) {
         take(room.datanodeId)
